@@ -1,0 +1,40 @@
+# Thin wrapper over CMake + ctest. Every target installs missing Debian packages first.
+#   make          release build (build/)
+#   make test     sanitizer build (build/test, clang + ASan/UBSan + libFuzzer) and ctest
+#   make bench    release build, runs bench/ and writes build/bench/results.json
+#   make demo     release build, runs the local network on embedded defaults
+#   make fuzz     long libFuzzer runs (FUZZ_SECONDS per target, default 300)
+JOBS ?= $(shell nproc)
+FUZZ_SECONDS ?= 300
+
+.PHONY: all build test bench demo fuzz clean bootstrap format
+
+all: build
+
+bootstrap:
+	@scripts/bootstrap corpus
+
+build: bootstrap
+	@cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@cmake --build build -j $(JOBS)
+
+test: bootstrap
+	@cmake -S . -B build/test -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang \
+	  -DAGORA_SANITIZE=ON -DAGORA_FUZZ=ON -DAGORA_WERROR=ON >/dev/null
+	@cmake --build build/test -j $(JOBS)
+	@cd build/test && ctest --output-on-failure -j 2 --timeout 900
+
+bench: build
+	@scripts/bench
+
+demo: build
+	@scripts/demo
+
+fuzz: bootstrap
+	@cmake -S . -B build/test -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang \
+	  -DAGORA_SANITIZE=ON -DAGORA_FUZZ=ON -DAGORA_WERROR=ON >/dev/null
+	@cmake --build build/test -j $(JOBS)
+	@scripts/fuzz $(FUZZ_SECONDS)
+
+clean:
+	rm -rf build

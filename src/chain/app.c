@@ -1,0 +1,601 @@
+/* app.c — the ledger state machine: tx execution, mempool checks, genesis, commit. */
+#include "chain/app.h"
+
+#include "core/err.h"
+#include "core/hash.h"
+#include "core/log.h"
+#include "core/par.h"
+#include "core/util.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SIGCACHE_SLOTS (1u << 16)
+#define MAX_HOOKS 16
+
+/* Per-sender view of the txs accepted by check_tx since the last commit. */
+typedef struct {
+  uint8_t pk[32];
+  uint64_t next_nonce;
+  uint64_t spent;
+  int used;
+} pending;
+
+typedef struct {
+  ag_block_hook begin, end;
+  void *ctx;
+} hook;
+
+struct ag_app {
+  ag_state *st;
+  int threads;
+  /* committed view, refreshed at open, init_chain and commit */
+  ag_params params;
+  char chain_id[AG_CHAIN_ID_MAX + 1];
+  int initialized;
+  uint64_t height;
+  /* block in progress */
+  ag_block_ctx ctx;
+  int finalized;
+  uint8_t app_hash[32];
+  uint8_t (*tx_hashes)[32];
+  ag_result *tx_results;
+  size_t ntx, tx_cap;
+  /* check_tx state */
+  pthread_mutex_t check_mu;
+  pending *pend;
+  size_t pend_cap, pend_used;
+  /* signature cache: tx ids whose signatures verified */
+  pthread_mutex_t sig_mu;
+  uint8_t (*sigcache)[32];
+  hook hooks[MAX_HOOKS];
+  int nhooks;
+};
+
+/* ---- small state helpers --------------------------------------------------------------- */
+
+static void account_key(const uint8_t pk[32], uint8_t key[33]) {
+  key[0] = AG_KEY_ACCOUNT;
+  memcpy(key + 1, pk, 32);
+}
+
+static int account_decode(const uint8_t *v, size_t n, ag_account *a) {
+  if (n != 16) return ag_fail(AG_E_CORRUPT, "account record has %zu bytes", n);
+  a->balance = ag_get_u64le(v);
+  a->nonce = ag_get_u64le(v + 8);
+  return 0;
+}
+
+int ag_account_load(ag_state *st, const uint8_t pk[32], ag_account *out) {
+  uint8_t key[33], v[16];
+  size_t n = 0;
+  account_key(pk, key);
+  int rc = ag_state_get(st, key, sizeof key, v, sizeof v, &n);
+  if (rc == AG_E_NOTFOUND) {
+    memset(out, 0, sizeof *out);
+    return 0;
+  }
+  if (rc) return rc;
+  return account_decode(v, n, out);
+}
+
+void ag_account_store(ag_state *st, const uint8_t pk[32], const ag_account *a) {
+  uint8_t key[33], v[16];
+  account_key(pk, key);
+  if (a->balance == 0 && a->nonce == 0) {
+    ag_state_del(st, key, sizeof key);
+    return;
+  }
+  ag_put_u64le(v, a->balance);
+  ag_put_u64le(v + 8, a->nonce);
+  ag_state_put(st, key, sizeof key, v, sizeof v);
+}
+
+int ag_account_credit(ag_state *st, const uint8_t pk[32], uint64_t amount) {
+  ag_account a;
+  int rc = ag_account_load(st, pk, &a);
+  if (rc) return rc;
+  if (ag_add_u64(a.balance, amount, &a.balance))
+    return ag_fail(AG_E_TX_AMOUNT_OVERFLOW, "recipient balance would overflow");
+  ag_account_store(st, pk, &a);
+  return 0;
+}
+
+int ag_account_debit(ag_state *st, const uint8_t pk[32], uint64_t amount) {
+  ag_account a;
+  int rc = ag_account_load(st, pk, &a);
+  if (rc) return rc;
+  if (a.balance < amount) {
+    char have[32], need[32];
+    ag_amount_format(a.balance, have);
+    ag_amount_format(amount, need);
+    return ag_fail(AG_E_TX_BALANCE, "balance %s AGR is below the %s AGR needed", have, need);
+  }
+  a.balance -= amount;
+  ag_account_store(st, pk, &a);
+  return 0;
+}
+
+static int supply_load(ag_state *st, ag_supply *s) {
+  uint8_t v[16];
+  size_t n = 0;
+  int rc = ag_state_get(st, AG_KEY_SUPPLY, strlen(AG_KEY_SUPPLY), v, sizeof v, &n);
+  if (rc == AG_E_NOTFOUND) {
+    memset(s, 0, sizeof *s);
+    return 0;
+  }
+  if (rc) return rc;
+  if (n != 16) return ag_fail(AG_E_CORRUPT, "supply record has %zu bytes", n);
+  s->issued = ag_get_u64le(v);
+  s->burned = ag_get_u64le(v + 8);
+  return 0;
+}
+
+static void supply_store(ag_state *st, const ag_supply *s) {
+  uint8_t v[16];
+  ag_put_u64le(v, s->issued);
+  ag_put_u64le(v + 8, s->burned);
+  ag_state_put(st, AG_KEY_SUPPLY, strlen(AG_KEY_SUPPLY), v, sizeof v);
+}
+
+void ag_app_burn(ag_app *app, uint64_t amount) {
+  ag_supply s;
+  if (amount == 0 || supply_load(app->st, &s)) return;
+  s.burned += amount; /* bounded by issued, which fits in u64 */
+  supply_store(app->st, &s);
+}
+
+int ag_app_issue(ag_app *app, uint64_t amount) {
+  ag_supply s;
+  int rc = supply_load(app->st, &s);
+  if (rc) return rc;
+  if (ag_add_u64(s.issued, amount, &s.issued))
+    return ag_fail(AG_E_OVERFLOW, "total issuance would overflow");
+  supply_store(app->st, &s);
+  return 0;
+}
+
+/* ---- open / info ----------------------------------------------------------------------- */
+
+static int load_committed(ag_app *app) {
+  ag_buf b;
+  ag_buf_init(&b);
+  ag_state_meta meta;
+  int rc = ag_state_meta_get(app->st, &meta);
+  if (rc == AG_E_NOTFOUND) {
+    app->initialized = 0;
+    app->height = 0;
+    rc = 0;
+    goto done;
+  }
+  if (rc) goto done;
+  app->initialized = 1;
+  app->height = meta.height;
+  if ((rc = ag_state_get_committed(app->st, AG_KEY_PARAMS, strlen(AG_KEY_PARAMS), &b)) ||
+      (rc = ag_params_decode(b.data, b.len, &app->params)))
+    goto done;
+  if ((rc = ag_state_get_committed(app->st, "g/chain_id", 10, &b))) goto done;
+  if (b.len > AG_CHAIN_ID_MAX) {
+    rc = ag_fail(AG_E_CORRUPT, "bad chain id record");
+    goto done;
+  }
+  memcpy(app->chain_id, b.data, b.len);
+  app->chain_id[b.len] = 0;
+done:
+  ag_buf_free(&b);
+  return rc;
+}
+
+int ag_app_open(const char *datadir, ag_app **out) {
+  ag_crypto_init();
+  ag_app *app = ag_xcalloc(1, sizeof *app);
+  app->threads = ag_ncpu();
+  pthread_mutex_init(&app->check_mu, NULL);
+  pthread_mutex_init(&app->sig_mu, NULL);
+  app->sigcache = ag_xcalloc(SIGCACHE_SLOTS, 32);
+  int rc = ag_state_open(datadir, &app->st);
+  if (!rc) rc = load_committed(app);
+  if (rc) {
+    ag_app_close(app);
+    *out = NULL;
+    return rc;
+  }
+  *out = app;
+  return 0;
+}
+
+void ag_app_close(ag_app *app) {
+  if (!app) return;
+  ag_state_close(app->st);
+  pthread_mutex_destroy(&app->check_mu);
+  pthread_mutex_destroy(&app->sig_mu);
+  free(app->pend);
+  free(app->sigcache);
+  free(app->tx_hashes);
+  free(app->tx_results);
+  free(app);
+}
+
+ag_state *ag_app_state(ag_app *app) { return app->st; }
+int ag_app_threads(const ag_app *app) { return app->threads; }
+void ag_app_set_threads(ag_app *app, int threads) { app->threads = threads < 1 ? 1 : threads; }
+const ag_block_ctx *ag_app_block_ctx(const ag_app *app) { return &app->ctx; }
+const ag_params *ag_app_current_params(const ag_app *app) { return &app->params; }
+
+void ag_app_add_hooks(ag_app *app, ag_block_hook begin, ag_block_hook end, void *ctx) {
+  if (app->nhooks == MAX_HOOKS) abort();
+  app->hooks[app->nhooks++] = (hook){begin, end, ctx};
+}
+
+int ag_app_info_get(ag_app *app, ag_app_info *out) {
+  memset(out, 0, sizeof *out);
+  ag_state_meta meta;
+  int rc = ag_state_meta_get(app->st, &meta);
+  if (rc == AG_E_NOTFOUND) return 0;
+  if (rc) return rc;
+  out->initialized = 1;
+  out->height = meta.height;
+  out->time_ms = meta.time_ms;
+  memcpy(out->app_hash, meta.app_hash, 32);
+  memcpy(out->block_hash, meta.block_hash, 32);
+  snprintf(out->chain_id, sizeof out->chain_id, "%s", app->chain_id);
+  return 0;
+}
+
+/* ---- genesis --------------------------------------------------------------------------- */
+
+int ag_app_init_chain(ag_app *app, const ag_genesis *g, uint8_t app_hash[32]) {
+  ag_buf b;
+  ag_buf_init(&b);
+  int rc;
+  if (app->initialized) {
+    rc = ag_state_get_committed(app->st, "g/genesis", 9, &b);
+    if (rc == 0 && b.len == 32 && memcmp(b.data, g->hash, 32) == 0) {
+      ag_state_meta meta;
+      rc = ag_state_meta_get(app->st, &meta);
+      if (!rc) memcpy(app_hash, meta.app_hash, 32);
+    } else if (rc == 0) {
+      rc = ag_fail(AG_E_GENESIS, "this data folder belongs to another genesis");
+    }
+    ag_buf_free(&b);
+    return rc;
+  }
+  ag_state *st = app->st;
+  uint8_t params[28];
+  ag_params_encode(&g->params, params);
+  ag_state_put(st, AG_KEY_PARAMS, strlen(AG_KEY_PARAMS), params, sizeof params);
+  ag_state_put(st, "g/chain_id", 10, g->chain_id, strlen(g->chain_id));
+  ag_state_put(st, "g/genesis", 9, g->hash, 32);
+  ag_supply supply = {0, 0};
+  for (size_t i = 0; i < g->naccounts; i++) {
+    ag_account a = {g->accounts[i].balance, 0};
+    ag_account_store(st, g->accounts[i].pk, &a);
+    supply.issued += a.balance; /* genesis parsing bounded the sum */
+  }
+  supply_store(st, &supply);
+  ag_state_meta meta = {0};
+  meta.height = 0;
+  meta.time_ms = g->genesis_time_ms;
+  ag_state_apply(st, app->threads, meta.app_hash);
+  rc = ag_state_commit(st, &meta, NULL, 0, NULL, 0);
+  if (rc) return rc;
+  memcpy(app_hash, meta.app_hash, 32);
+  return load_committed(app);
+}
+
+/* ---- signature cache -------------------------------------------------------------------- */
+
+static int sigcache_has(ag_app *app, const uint8_t id[32]) {
+  uint32_t slot = ag_get_u32le(id) & (SIGCACHE_SLOTS - 1);
+  pthread_mutex_lock(&app->sig_mu);
+  int hit = memcmp(app->sigcache[slot], id, 32) == 0;
+  pthread_mutex_unlock(&app->sig_mu);
+  return hit;
+}
+
+static void sigcache_add(ag_app *app, const uint8_t id[32]) {
+  uint32_t slot = ag_get_u32le(id) & (SIGCACHE_SLOTS - 1);
+  pthread_mutex_lock(&app->sig_mu);
+  memcpy(app->sigcache[slot], id, 32);
+  pthread_mutex_unlock(&app->sig_mu);
+}
+
+/* A tx id covers every byte including the signature, so a cached id re-verifies identically. */
+static int verify_cached(ag_app *app, const ag_tx *tx) {
+  if (sigcache_has(app, tx->hash)) return 0;
+  int rc = ag_tx_verify(tx);
+  if (rc == 0) sigcache_add(app, tx->hash);
+  return rc;
+}
+
+/* ---- envelope checks shared by check_tx and finalize_block ----------------------------- */
+
+static int check_envelope(const ag_app *app, const ag_tx *tx, uint64_t height) {
+  if (strcmp(tx->chain_id, app->chain_id) != 0)
+    return ag_fail(AG_E_TX_CHAIN_ID, "transaction is for chain '%s', this is '%s'", tx->chain_id,
+                   app->chain_id);
+  if (tx->raw_len > app->params.max_tx_bytes)
+    return ag_fail(AG_E_TX_TOO_LARGE, "transaction is %zu bytes, the limit is %u", tx->raw_len,
+                   app->params.max_tx_bytes);
+  if (tx->valid_until != 0 && tx->valid_until < height)
+    return ag_fail(AG_E_TX_EXPIRED, "transaction was valid until height %llu; now %llu",
+                   (unsigned long long)tx->valid_until, (unsigned long long)height);
+  uint64_t min_fee;
+  if (ag_params_min_fee(&app->params, tx->raw_len, &min_fee) || tx->fee < min_fee)
+    return ag_fail(AG_E_TX_FEE_LOW, "fee %llu is below the minimum %llu for %zu bytes",
+                   (unsigned long long)tx->fee, (unsigned long long)min_fee, tx->raw_len);
+  return 0;
+}
+
+static int nonce_error(uint64_t got, uint64_t want) {
+  if (got < want)
+    return ag_fail(AG_E_TX_NONCE_USED, "nonce %llu was already used; the next nonce is %llu",
+                   (unsigned long long)got, (unsigned long long)want);
+  return ag_fail(AG_E_TX_NONCE_GAP, "nonce %llu is ahead; the next nonce is %llu",
+                 (unsigned long long)got, (unsigned long long)want);
+}
+
+static void set_result(ag_result *r, int code) {
+  r->code = code;
+  snprintf(r->log, sizeof r->log, "%s", code ? ag_errmsg(code) : "");
+}
+
+int ag_app_precheck(ag_app *app, const uint8_t *raw, size_t len) {
+  ag_tx tx;
+  int rc = ag_tx_decode(raw, len, &tx);
+  return rc ? rc : verify_cached(app, &tx);
+}
+
+/* ---- check_tx --------------------------------------------------------------------------- */
+
+static pending *pending_slot(ag_app *app, const uint8_t pk[32]) {
+  if ((app->pend_used + 1) * 2 >= app->pend_cap) {
+    pending *old = app->pend;
+    size_t oldcap = app->pend_cap;
+    app->pend_cap = oldcap ? oldcap * 2 : 256;
+    app->pend = ag_xcalloc(app->pend_cap, sizeof *app->pend);
+    for (size_t i = 0; i < oldcap; i++) {
+      if (!old[i].used) continue;
+      size_t j = ag_get_u64le(old[i].pk) & (app->pend_cap - 1);
+      while (app->pend[j].used) j = (j + 1) & (app->pend_cap - 1);
+      app->pend[j] = old[i];
+    }
+    free(old);
+  }
+  size_t j = ag_get_u64le(pk) & (app->pend_cap - 1);
+  while (app->pend[j].used && memcmp(app->pend[j].pk, pk, 32) != 0) j = (j + 1) & (app->pend_cap - 1);
+  return &app->pend[j];
+}
+
+int ag_app_check_tx(ag_app *app, const uint8_t *raw, size_t len, int mode, ag_result *res,
+                    ag_tx_meta *meta) {
+  ag_tx tx;
+  int rc = ag_tx_decode(raw, len, &tx);
+  if (!rc && !app->initialized) rc = ag_fail(AG_E_UNAVAILABLE, "the chain has no genesis yet");
+  if (!rc) rc = check_envelope(app, &tx, app->height + 1);
+  if (!rc && mode == AG_CHECK_NEW) rc = verify_cached(app, &tx);
+  uint64_t spend = 0, cost = 0;
+  if (!rc) {
+    const ag_tx_kind *k = ag_tx_kind_find(tx.kind);
+    rc = k->spend(&tx, &spend);
+    if (!rc && ag_add_u64(spend, tx.fee, &cost))
+      rc = ag_fail(AG_E_TX_AMOUNT_OVERFLOW, "fee plus amounts overflow");
+  }
+  if (!rc) {
+    pthread_mutex_lock(&app->check_mu);
+    ag_account acct = {0, 0};
+    ag_buf b;
+    ag_buf_init(&b);
+    uint8_t key[33];
+    account_key(tx.sender, key);
+    rc = ag_state_get_committed(app->st, key, sizeof key, &b);
+    if (rc == AG_E_NOTFOUND) rc = 0;
+    else if (!rc) rc = account_decode(b.data, b.len, &acct);
+    ag_buf_free(&b);
+    pending *p = rc ? NULL : pending_slot(app, tx.sender);
+    if (p) {
+      uint64_t next = p->used ? p->next_nonce : acct.nonce;
+      uint64_t spent = p->used ? p->spent : 0;
+      if (tx.nonce != next) {
+        rc = nonce_error(tx.nonce, next);
+      } else if (spent > acct.balance || cost > acct.balance - spent) {
+        char have[32], need[32];
+        ag_amount_format(spent > acct.balance ? 0 : acct.balance - spent, have);
+        ag_amount_format(cost, need);
+        rc = ag_fail(AG_E_TX_BALANCE, "available balance %s AGR is below the %s AGR needed", have,
+                     need);
+      } else {
+        if (!p->used) {
+          memcpy(p->pk, tx.sender, 32);
+          p->used = 1;
+          app->pend_used++;
+        }
+        p->next_nonce = next + 1;
+        p->spent = spent + cost;
+      }
+    }
+    pthread_mutex_unlock(&app->check_mu);
+  }
+  if (res) set_result(res, rc);
+  if (!rc && meta) {
+    memcpy(meta->hash, tx.hash, 32);
+    memcpy(meta->sender, tx.sender, 32);
+    meta->nonce = tx.nonce;
+    meta->fee = tx.fee;
+  }
+  return rc;
+}
+
+/* ---- finalize_block --------------------------------------------------------------------- */
+
+typedef struct {
+  ag_app *app;
+  const uint8_t *const *raw;
+  const uint32_t *lens;
+  ag_tx *txs;
+  int *rc;
+} prep_ctx;
+
+static void prep_range(void *arg, size_t b, size_t e) {
+  prep_ctx *c = arg;
+  for (size_t i = b; i < e; i++) {
+    int rc = ag_tx_decode(c->raw[i], c->lens[i], &c->txs[i]);
+    if (rc) {
+      /* keep the id for the index even when the bytes do not decode */
+      ag_hash("agora/txid", c->raw[i], c->lens[i], c->txs[i].hash);
+    } else {
+      rc = check_envelope(c->app, &c->txs[i], c->app->ctx.height);
+      if (!rc) rc = verify_cached(c->app, &c->txs[i]);
+    }
+    c->rc[i] = rc;
+  }
+}
+
+static int exec_tx(ag_app *app, const ag_tx *tx) {
+  ag_state *st = app->st;
+  ag_account a;
+  int rc = ag_account_load(st, tx->sender, &a);
+  if (rc) return rc;
+  if (tx->nonce != a.nonce) return nonce_error(tx->nonce, a.nonce);
+  if (a.balance < tx->fee) {
+    char have[32], need[32];
+    ag_amount_format(a.balance, have);
+    ag_amount_format(tx->fee, need);
+    return ag_fail(AG_E_TX_BALANCE, "balance %s AGR cannot pay the %s AGR fee", have, need);
+  }
+  a.balance -= tx->fee;
+  a.nonce++;
+  ag_account_store(st, tx->sender, &a);
+  ag_app_burn(app, tx->fee);
+  size_t sp = ag_state_savepoint(st);
+  rc = ag_tx_kind_find(tx->kind)->apply(app, tx);
+  if (rc) ag_state_rollback(st, sp);
+  return rc;
+}
+
+int ag_app_finalize_block(ag_app *app, const ag_block_ctx *ctx, const uint8_t *const *txs,
+                          const uint32_t *lens, size_t n, ag_result *results,
+                          uint8_t app_hash[32]) {
+  if (!app->initialized) return ag_fail(AG_E_UNAVAILABLE, "finalize_block before init_chain");
+  if (ctx->height != app->height + 1)
+    return ag_fail(AG_E_BLOCK_HEIGHT, "block height %llu does not follow %llu",
+                   (unsigned long long)ctx->height, (unsigned long long)app->height);
+  if (app->finalized) ag_state_discard(app->st); /* a previous finalize was never committed */
+  app->ctx = *ctx;
+  app->finalized = 0;
+  if (n > app->tx_cap) {
+    app->tx_cap = n;
+    app->tx_hashes = ag_xrealloc(app->tx_hashes, n * sizeof *app->tx_hashes);
+    app->tx_results = ag_xrealloc(app->tx_results, n * sizeof *app->tx_results);
+  }
+  app->ntx = n;
+  ag_tx *dec = ag_xcalloc(n ? n : 1, sizeof *dec);
+  int *prc = ag_xcalloc(n ? n : 1, sizeof *prc);
+  prep_ctx pc = {app, txs, lens, dec, prc};
+  ag_par_for(n, app->threads, 64, prep_range, &pc);
+
+  int rc = 0;
+  ag_state *st = app->st;
+  for (int h = 0; h < app->nhooks && !rc; h++)
+    if (app->hooks[h].begin) rc = app->hooks[h].begin(app, app->hooks[h].ctx);
+  for (size_t i = 0; i < n && !rc; i++) {
+    int code = prc[i];
+    if (!code) code = exec_tx(app, &dec[i]);
+    memcpy(app->tx_hashes[i], dec[i].hash, 32);
+    set_result(&app->tx_results[i], code);
+    if (results) results[i] = app->tx_results[i];
+  }
+  for (int h = 0; h < app->nhooks && !rc; h++)
+    if (app->hooks[h].end) rc = app->hooks[h].end(app, app->hooks[h].ctx);
+  free(dec);
+  free(prc);
+  if (rc) {
+    ag_state_discard(st);
+    return rc;
+  }
+  ag_state_apply(st, app->threads, app->app_hash);
+  memcpy(app_hash, app->app_hash, 32);
+  app->finalized = 1;
+  return 0;
+}
+
+int ag_app_commit(ag_app *app, const uint8_t *block, size_t block_len,
+                  const uint8_t block_hash[32]) {
+  if (!app->finalized) return ag_fail(AG_E_INVALID, "commit without finalize_block");
+  ag_state_meta meta;
+  memset(&meta, 0, sizeof meta);
+  meta.height = app->ctx.height;
+  meta.time_ms = app->ctx.time_ms;
+  memcpy(meta.app_hash, app->app_hash, 32);
+  if (block_hash) memcpy(meta.block_hash, block_hash, 32);
+  ag_tx_index_entry *idx = ag_xmalloc((app->ntx ? app->ntx : 1) * sizeof *idx);
+  for (size_t i = 0; i < app->ntx; i++) {
+    idx[i].hash = app->tx_hashes[i];
+    idx[i].loc.height = meta.height;
+    idx[i].loc.index = (uint32_t)i;
+    idx[i].loc.code = app->tx_results[i].code;
+    memcpy(idx[i].loc.log, app->tx_results[i].log, sizeof idx[i].loc.log);
+  }
+  int rc = ag_state_commit(app->st, &meta, block, block_len, idx, app->ntx);
+  free(idx);
+  app->finalized = 0;
+  if (rc) return rc;
+  app->height = meta.height;
+  pthread_mutex_lock(&app->check_mu);
+  memset(app->pend, 0, app->pend_cap * sizeof *app->pend);
+  app->pend_used = 0;
+  pthread_mutex_unlock(&app->check_mu);
+  return 0;
+}
+
+/* ---- queries ---------------------------------------------------------------------------- */
+
+int ag_app_account(ag_app *app, const uint8_t pk[32], ag_account *out) {
+  uint8_t key[33];
+  account_key(pk, key);
+  ag_buf b;
+  ag_buf_init(&b);
+  int rc = ag_state_get_committed(app->st, key, sizeof key, &b);
+  if (rc == 0) rc = account_decode(b.data, b.len, out);
+  else if (rc == AG_E_NOTFOUND) {
+    memset(out, 0, sizeof *out);
+    rc = 0;
+  }
+  ag_buf_free(&b);
+  return rc;
+}
+
+int ag_app_account_proof(ag_app *app, const uint8_t pk[32], ag_account *out, int *present,
+                         ag_smt_proof *proof, uint8_t root[32]) {
+  uint8_t key[33];
+  account_key(pk, key);
+  ag_buf b;
+  ag_buf_init(&b);
+  int rc = ag_state_prove(app->st, key, sizeof key, proof, root, &b, present);
+  memset(out, 0, sizeof *out);
+  if (!rc && *present) rc = account_decode(b.data, b.len, out);
+  ag_buf_free(&b);
+  return rc;
+}
+
+int ag_app_params(ag_app *app, ag_params *out) {
+  if (!app->initialized) return ag_fail(AG_E_UNAVAILABLE, "no genesis yet");
+  *out = app->params;
+  return 0;
+}
+
+int ag_app_supply(ag_app *app, ag_supply *out) {
+  ag_buf b;
+  ag_buf_init(&b);
+  int rc = ag_state_get_committed(app->st, AG_KEY_SUPPLY, strlen(AG_KEY_SUPPLY), &b);
+  if (rc == 0 && b.len == 16) {
+    out->issued = ag_get_u64le(b.data);
+    out->burned = ag_get_u64le(b.data + 8);
+  } else if (rc == 0) {
+    rc = ag_fail(AG_E_CORRUPT, "bad supply record");
+  }
+  ag_buf_free(&b);
+  return rc;
+}

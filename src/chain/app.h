@@ -1,0 +1,129 @@
+/*
+ * app.h — the state machine behind an ABCI-shaped interface.
+ *
+ * Both consensus drivers call it the same way, in CometBFT's order:
+ *   info -> init_chain (height 0 only) -> { check_tx* ; finalize_block ; commit ; check_tx
+ *   (recheck) }*
+ * finalize_block is a pure function of (committed state, block): integer-only, no wall clock,
+ * no iteration in hash-table order. It computes results and the new state root; commit makes
+ * them durable together with the block (solo mode) and the tx index.
+ *
+ * A tx that fails its envelope checks (signature, chain, nonce, fee, balance for the fee)
+ * changes nothing. A tx whose envelope is valid pays its fee and advances its nonce even when
+ * its action then fails; the action's own changes are rolled back.
+ *
+ * Threads: the driver thread calls init_chain/finalize_block/commit; check_tx may be called
+ * from any thread (it locks); the query functions are safe from any thread.
+ */
+#ifndef AG_APP_H
+#define AG_APP_H
+
+#include "chain/genesis.h"
+#include "chain/state.h"
+#include "chain/tx.h"
+
+#include <stdint.h>
+
+typedef struct ag_app ag_app;
+
+typedef struct {
+  int code; /* 0 or AG_E_* */
+  char log[200];
+} ag_result;
+
+typedef struct {
+  uint64_t height;   /* last committed height (0 = only genesis, or nothing) */
+  uint64_t time_ms;  /* its block time */
+  uint8_t app_hash[32];
+  uint8_t block_hash[32];
+  char chain_id[AG_CHAIN_ID_MAX + 1]; /* empty before init_chain */
+  int initialized;
+} ag_app_info;
+
+typedef struct {
+  uint64_t height;
+  uint64_t time_ms;
+  uint8_t proposer[32];
+} ag_block_ctx;
+
+typedef struct {
+  uint64_t balance;
+  uint64_t nonce; /* the nonce the next tx must carry */
+} ag_account;
+
+typedef struct {
+  uint64_t issued; /* created at genesis and by emission */
+  uint64_t burned; /* fees and burns */
+} ag_supply;
+
+enum { AG_CHECK_NEW = 0, AG_CHECK_RECHECK = 1 };
+
+/* What check_tx learned about an accepted tx (for the mempool). */
+typedef struct {
+  uint8_t hash[32];
+  uint8_t sender[32];
+  uint64_t nonce;
+  uint64_t fee;
+} ag_tx_meta;
+
+int ag_app_open(const char *datadir, ag_app **out);
+void ag_app_close(ag_app *app); /* accepts NULL */
+
+int ag_app_info_get(ag_app *app, ag_app_info *out);
+/* Writes the genesis state and commits it as height 0. Idempotent for the same genesis;
+ * AG_E_GENESIS for a different one. */
+int ag_app_init_chain(ag_app *app, const ag_genesis *g, uint8_t app_hash[32]);
+/* Validates a tx for the mempool against committed state plus the txs already accepted since
+ * the last commit. RECHECK skips the signature (already verified). */
+int ag_app_check_tx(ag_app *app, const uint8_t *tx, size_t len, int mode, ag_result *res,
+                    ag_tx_meta *meta);
+/* Decodes a tx and verifies its signature without touching state or taking locks, remembering
+ * the result so that a following check_tx or finalize_block skips the signature. Lets API
+ * threads verify in parallel. Returns the decode or signature error. */
+int ag_app_precheck(ag_app *app, const uint8_t *tx, size_t len);
+/* Executes a block: one result per tx, and the new state root. Fails only on internal errors
+ * or a wrong height (the driver must stop then). */
+int ag_app_finalize_block(ag_app *app, const ag_block_ctx *ctx, const uint8_t *const *txs,
+                          const uint32_t *lens, size_t n, ag_result *results,
+                          uint8_t app_hash[32]);
+/* Makes the last finalized block durable; block may be NULL (CometBFT mode). */
+int ag_app_commit(ag_app *app, const uint8_t *block, size_t block_len,
+                  const uint8_t block_hash[32]);
+
+/* ---- queries on committed state --------------------------------------------------------- */
+int ag_app_account(ag_app *app, const uint8_t pk[32], ag_account *out);
+/* With a proof of the account key against the committed root (absence proof when the account
+ * does not exist: *present = 0). */
+int ag_app_account_proof(ag_app *app, const uint8_t pk[32], ag_account *out, int *present,
+                         ag_smt_proof *proof, uint8_t root[32]);
+int ag_app_params(ag_app *app, ag_params *out);
+int ag_app_supply(ag_app *app, ag_supply *out);
+ag_state *ag_app_state(ag_app *app);
+int ag_app_threads(const ag_app *app);
+void ag_app_set_threads(ag_app *app, int threads);
+
+/* ---- for tx kinds (called from their apply functions, on the driver thread) ------------- */
+const ag_block_ctx *ag_app_block_ctx(const ag_app *app);
+const ag_params *ag_app_current_params(const ag_app *app);
+/* Reads an account through the block overlay (a missing account is all zeros). */
+int ag_account_load(ag_state *st, const uint8_t pk[32], ag_account *out);
+void ag_account_store(ag_state *st, const uint8_t pk[32], const ag_account *a);
+int ag_account_credit(ag_state *st, const uint8_t pk[32], uint64_t amount);
+int ag_account_debit(ag_state *st, const uint8_t pk[32], uint64_t amount);
+/* Burns amount from the supply (fees, registration burns): tracked for the invariant
+ * sum(balances) + burned + (other holdings) == issued. */
+void ag_app_burn(ag_app *app, uint64_t amount);
+/* Issues new tokens (emission): balances must be credited by the caller. */
+int ag_app_issue(ag_app *app, uint64_t amount);
+
+/* State keys (docs/state-tree.md). */
+#define AG_KEY_ACCOUNT 'a' /* 'a' | pk[32] -> balance u64 | nonce u64 */
+#define AG_KEY_PARAMS "g/params"
+#define AG_KEY_SUPPLY "g/supply"
+
+/* Block hooks run at the start and the end of every block, in registration order. Modules
+ * (incentive, subnets) register them once, before any block. */
+typedef int (*ag_block_hook)(ag_app *app, void *ctx);
+void ag_app_add_hooks(ag_app *app, ag_block_hook begin, ag_block_hook end, void *ctx);
+
+#endif

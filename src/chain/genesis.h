@@ -1,0 +1,53 @@
+/*
+ * genesis.h — the chain's starting point: chain id, time, consensus parameters and funded
+ * accounts, read from genesis.json (docs/formats.md). Amounts are decimal strings in base units.
+ * The genesis hash is BLAKE2b-256("agora/genesis", canonical binary form), recorded in the store
+ * so a node never runs one chain's data under another's genesis.
+ */
+#ifndef AG_GENESIS_H
+#define AG_GENESIS_H
+
+#include "chain/tx.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Consensus parameters, stored in the state under "g/params". */
+typedef struct {
+  uint64_t base_fee;     /* base units per tx */
+  uint64_t per_byte_fee; /* base units per encoded byte */
+  uint32_t max_tx_bytes;
+  uint32_t max_block_bytes; /* sum of tx sizes */
+  uint32_t max_block_txs;
+} ag_params;
+
+typedef struct {
+  uint8_t pk[AG_PK_LEN];
+  uint64_t balance;
+} ag_genesis_account;
+
+typedef struct {
+  char chain_id[AG_CHAIN_ID_MAX + 1];
+  uint64_t genesis_time_ms;
+  ag_params params;
+  ag_genesis_account *accounts; /* owned */
+  size_t naccounts;
+  uint8_t hash[32];
+} ag_genesis;
+
+void ag_params_default(ag_params *p);
+void ag_params_encode(const ag_params *p, uint8_t out[28]);
+int ag_params_decode(const uint8_t *p, size_t n, ag_params *out);
+/* Minimum fee of a tx of the given size; AG_E_OVERFLOW when it does not fit. */
+int ag_params_min_fee(const ag_params *p, size_t tx_bytes, uint64_t *fee);
+
+/* Parses and validates (AG_E_GENESIS with a detailed message). */
+int ag_genesis_parse(const char *json, size_t len, ag_genesis *g);
+int ag_genesis_load(const char *path, ag_genesis *g);
+/* Pretty JSON (caller frees). */
+char *ag_genesis_to_json(const ag_genesis *g);
+void ag_genesis_free(ag_genesis *g);
+/* Recomputes g->hash from the other fields. */
+void ag_genesis_rehash(ag_genesis *g);
+
+#endif

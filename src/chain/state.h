@@ -1,0 +1,106 @@
+/*
+ * state.h — the authenticated key-value state: LMDB for storage, an in-memory sparse Merkle
+ * tree for the root, and a write overlay for the block being executed.
+ *
+ * Keys are short byte strings (at most AG_STATE_KEY_MAX); each is stored under
+ * hkey = BLAKE2b-256("agora/statekey", key), which is also its path in the tree, and each value
+ * is committed as BLAKE2b-256("agora/value", value). The LMDB environment also holds the block
+ * store, the tx index and the node's metadata, so a block, its state changes and the new height
+ * and root are committed in one LMDB transaction: after a crash the store is at the last
+ * committed block or the one before, never in between.
+ *
+ * Threads: one writer (the consensus driver) calls get/put/savepoint/rollback/apply/commit.
+ * Any thread may call the *_committed readers; proofs take the tree's read lock.
+ */
+#ifndef AG_STATE_H
+#define AG_STATE_H
+
+#include "chain/smt.h"
+#include "core/buf.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define AG_STATE_KEY_MAX 96
+#define AG_STATE_VALUE_MAX (1u << 20)
+
+typedef struct ag_state ag_state;
+
+/* Metadata written with each commit. */
+typedef struct {
+  uint64_t height;
+  uint64_t time_ms;
+  uint8_t app_hash[32];   /* state root after the block */
+  uint8_t block_hash[32]; /* zero in CometBFT mode (CometBFT keeps the blocks) */
+} ag_state_meta;
+
+/* Where a transaction landed and how it ended. */
+typedef struct {
+  uint64_t height;
+  uint32_t index;
+  int32_t code; /* 0 or an AG_E_* code */
+  char log[200];
+} ag_tx_location;
+
+typedef struct {
+  const uint8_t *hash; /* 32 bytes */
+  ag_tx_location loc;
+} ag_tx_index_entry;
+
+/* Opens (creating if needed) the store in dir and rebuilds the tree; AG_E_STATE_MISMATCH if the
+ * rebuilt root differs from the recorded one. AG_E_LOCKED if another process holds it. */
+int ag_state_open(const char *dir, ag_state **out);
+void ag_state_close(ag_state *s); /* accepts NULL */
+
+/* --- writer side: reads see the overlay, writes go to it ------------------------------- */
+/* AG_E_NOTFOUND when absent. *vlen is always set on success; bytes beyond cap are not copied. */
+int ag_state_get(ag_state *s, const void *key, size_t klen, uint8_t *val, size_t cap,
+                 size_t *vlen);
+/* Reads into a buffer (reset first). */
+int ag_state_get_buf(ag_state *s, const void *key, size_t klen, ag_buf *out);
+void ag_state_put(ag_state *s, const void *key, size_t klen, const void *val, size_t vlen);
+void ag_state_del(ag_state *s, const void *key, size_t klen);
+size_t ag_state_savepoint(const ag_state *s);
+void ag_state_rollback(ag_state *s, size_t savepoint);
+/* Number of keys changed in the overlay. */
+size_t ag_state_dirty(const ag_state *s);
+
+/* Applies the overlay to the tree and returns the new root. Call once per block, then commit.
+ * threads > 1 rehashes the two halves of the tree in parallel. */
+void ag_state_apply(ag_state *s, int threads, uint8_t root[32]);
+/* Writes the overlay, the metadata, the block (may be NULL) and the tx index in one durable
+ * LMDB transaction, then clears the overlay. */
+int ag_state_commit(ag_state *s, const ag_state_meta *meta, const uint8_t *block,
+                    size_t block_len, const ag_tx_index_entry *txs, size_t ntx);
+/* Drops the overlay; only valid before ag_state_apply. */
+void ag_state_discard(ag_state *s);
+/* Deletes every state key and the metadata (not the blocks), for a replay from genesis. */
+int ag_state_reset(ag_state *s);
+
+/* --- committed readers (any thread) ------------------------------------------------------ */
+int ag_state_meta_get(ag_state *s, ag_state_meta *meta); /* AG_E_NOTFOUND before genesis */
+int ag_state_get_committed(ag_state *s, const void *key, size_t klen, ag_buf *out);
+int ag_state_block(ag_state *s, uint64_t height, ag_buf *out);
+uint64_t ag_state_block_count(ag_state *s); /* highest stored block height (0 if none) */
+int ag_state_tx_lookup(ag_state *s, const uint8_t hash[32], ag_tx_location *loc);
+/* Proof for key against the committed root; value in *val when present (returns 0 either
+ * way; *present says which). */
+int ag_state_prove(ag_state *s, const void *key, size_t klen, ag_smt_proof *proof,
+                   uint8_t root[32], ag_buf *val, int *present);
+/* Small named metadata records ("genesis_hash", "chain_id", ...). */
+int ag_state_meta_put_raw(ag_state *s, const char *name, const void *val, size_t len);
+int ag_state_meta_get_raw(ag_state *s, const char *name, ag_buf *out);
+
+/* Iterates committed keys in tree order (by hkey); fn returns nonzero to stop. */
+int ag_state_iterate(ag_state *s, int (*fn)(void *ctx, const uint8_t *key, size_t klen,
+                                            const uint8_t *val, size_t vlen),
+                     void *ctx);
+
+void ag_state_hkey(const void *key, size_t klen, uint8_t out[32]);
+void ag_state_value_hash(const void *val, size_t vlen, uint8_t out[32]);
+/* Sizes for metrics: tree memory and the LMDB file. */
+size_t ag_state_tree_bytes(ag_state *s);
+size_t ag_state_leaves(ag_state *s);
+uint64_t ag_state_disk_bytes(ag_state *s);
+
+#endif

@@ -1,0 +1,83 @@
+/*
+ * cli.h — shared plumbing of the agora command: global options, option parsing, output in
+ * text or JSON, exit codes, confirmation and passphrase prompts.
+ *
+ * Rules every command follows (docs/cli.md):
+ *  - `--help` on every command; `--json` prints one JSON document on stdout (schema in
+ *    docs/cli.md) and implies no prompts;
+ *  - prompts only when stdin is a terminal and neither --json nor --yes is given;
+ *  - exit codes: 0 ok, 1 failure, 2 usage, 3 not found, 4 rejected by the chain,
+ *    5 node unreachable, 6 key or passphrase problem.
+ */
+#ifndef AG_CLI_H
+#define AG_CLI_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+enum {
+  AG_EXIT_OK = 0,
+  AG_EXIT_FAIL = 1,
+  AG_EXIT_USAGE = 2,
+  AG_EXIT_NOTFOUND = 3,
+  AG_EXIT_REJECTED = 4,
+  AG_EXIT_UNREACHABLE = 5,
+  AG_EXIT_KEY = 6,
+};
+
+typedef struct {
+  char home[1024];      /* --home, AGORA_HOME, default ~/.agora */
+  char node[256];       /* --node, AGORA_NODE, default from HOME/config.json or 127.0.0.1:8740 */
+  bool json;            /* --json */
+  bool yes;             /* --yes / -y */
+  bool help;            /* --help / -h */
+  const char *passphrase_file; /* --passphrase-file */
+  const char *cmd;      /* "wallet new", for messages */
+} ag_cli;
+
+typedef struct {
+  const char *name;  /* long name without dashes; "" ends the table */
+  char shortname;    /* 0 for none */
+  int has_arg;
+  const char **val;  /* set for options with an argument */
+  bool *flag;        /* set for flags */
+} ag_opt;
+
+/* Parses argv (after the command words) against opts; positional args go to pos. Prints a
+ * usage error and returns AG_EXIT_USAGE on unknown options or missing values. */
+int ag_cli_parse(ag_cli *c, int argc, char **argv, const ag_opt *opts, char **pos, int maxpos,
+                 int *npos);
+
+/* Maps an AG_E_* code to an exit code. */
+int ag_cli_exit_code(int err);
+/* Reports an error (text on stderr, or {"error":{code,message}} on stdout with --json) and
+ * returns the exit code for it. */
+int ag_cli_fail(const ag_cli *c, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int ag_cli_usage(const ag_cli *c, const char *usage);
+/* Prints a JSON document (takes the reference). */
+void ag_cli_print_json(json_t *v);
+
+bool ag_cli_interactive(const ag_cli *c);
+/* Asks yes/no on the terminal; true without asking when not interactive. */
+bool ag_cli_confirm(const ag_cli *c, const char *question);
+/* Passphrase: AGORA_PASSPHRASE, --passphrase-file, else a no-echo prompt when interactive.
+ * Returns a malloc'd string (wipe and free), or NULL when none can be had. confirm asks twice. */
+char *ag_cli_passphrase(const ag_cli *c, const char *prompt, bool confirm);
+void ag_cli_passphrase_free(char *p);
+
+/* Paths under the home folder. */
+void ag_cli_path(const ag_cli *c, const char *rel, char *out, size_t cap);
+
+/* Command groups (one file each). */
+int ag_cmd_init(ag_cli *c, int argc, char **argv);
+int ag_cmd_node(ag_cli *c, int argc, char **argv);
+int ag_cmd_wallet(ag_cli *c, int argc, char **argv);
+int ag_cmd_send(ag_cli *c, int argc, char **argv);
+int ag_cmd_balance(ag_cli *c, int argc, char **argv);
+int ag_cmd_tx(ag_cli *c, int argc, char **argv);
+int ag_cmd_block(ag_cli *c, int argc, char **argv);
+int ag_cmd_status(ag_cli *c, int argc, char **argv);
+int ag_cmd_query(ag_cli *c, int argc, char **argv);
+
+#endif

@@ -1,0 +1,96 @@
+/* main.c — the agora command: global options, then one function per command group. */
+#include "cli/cli.h"
+#include "core/hash.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+  const char *name;
+  const char *alias;
+  int (*fn)(ag_cli *c, int argc, char **argv);
+  const char *summary;
+} command;
+
+static const command commands[] = {
+    {"version", NULL, NULL, "print the version"},
+};
+
+static void help(void) {
+  printf("agora — a network where AI is trained, served, verified and owned by its contributors\n\n"
+         "usage: agora [--home DIR] [--node URL] [--json] [--yes] COMMAND [ARGS]\n\n"
+         "commands:\n");
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    printf("  %-10s %s\n", commands[i].name, commands[i].summary);
+  printf("  %-10s %s\n", "version", "print the version");
+  printf("\nglobal options:\n"
+         "  --home DIR        home folder (env AGORA_HOME, default ~/.agora)\n"
+         "  --node URL        node API (env AGORA_NODE, default http://127.0.0.1:8740)\n"
+         "  --json            machine-readable output (implies no prompts)\n"
+         "  -y, --yes         never prompt; assume yes\n"
+         "  --passphrase-file F  read key passphrases from F (or set AGORA_PASSPHRASE)\n"
+         "\n'agora COMMAND --help' describes each command. Docs: docs/cli.md\n");
+}
+
+/* Pulls global options out of argv wherever they appear; returns the new argc. */
+static int globals(ag_cli *c, int argc, char **argv) {
+  int w = 1;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    const char *v = NULL;
+    const char *names[] = {"--home", "--node", "--passphrase-file"};
+    int matched = -1;
+    for (int k = 0; k < 3; k++) {
+      size_t n = strlen(names[k]);
+      if (!strcmp(a, names[k]) && i + 1 < argc) {
+        matched = k;
+        v = argv[++i];
+      } else if (!strncmp(a, names[k], n) && a[n] == '=') {
+        matched = k;
+        v = a + n + 1;
+      }
+      if (matched >= 0) break;
+    }
+    if (matched == 0) snprintf(c->home, sizeof c->home, "%s", v);
+    else if (matched == 1) snprintf(c->node, sizeof c->node, "%s", v);
+    else if (matched == 2) c->passphrase_file = v;
+    else if (!strcmp(a, "--json")) c->json = true;
+    else if (!strcmp(a, "--yes") || !strcmp(a, "-y")) c->yes = true;
+    else if (!strcmp(a, "--")) {
+      while (i < argc) argv[w++] = argv[i++];
+      break;
+    } else argv[w++] = argv[i];
+  }
+  argv[w] = NULL;
+  return w;
+}
+
+int main(int argc, char **argv) {
+  ag_crypto_init();
+  ag_cli c;
+  memset(&c, 0, sizeof c);
+  const char *env_home = getenv("AGORA_HOME"), *env_node = getenv("AGORA_NODE");
+  if (env_home && *env_home) snprintf(c.home, sizeof c.home, "%s", env_home);
+  else snprintf(c.home, sizeof c.home, "%s/.agora", getenv("HOME") ? getenv("HOME") : ".");
+  if (env_node && *env_node) snprintf(c.node, sizeof c.node, "%s", env_node);
+  argc = globals(&c, argc, argv);
+  if (argc < 2 || !strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+    help();
+    return argc < 2 ? AG_EXIT_USAGE : AG_EXIT_OK;
+  }
+  if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
+    if (c.json) printf("{\"version\":\"0.1.0\"}\n");
+    else printf("agora 0.1.0\n");
+    return 0;
+  }
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+    if (!commands[i].fn) continue;
+    if (strcmp(argv[1], commands[i].name) && (!commands[i].alias || strcmp(argv[1], commands[i].alias)))
+      continue;
+    c.cmd = commands[i].name;
+    return commands[i].fn(&c, argc - 2, argv + 2);
+  }
+  fprintf(stderr, "agora: unknown command '%s' (see 'agora --help')\n", argv[1]);
+  return AG_EXIT_USAGE;
+}

@@ -1,0 +1,506 @@
+/* node.c — node lifecycle, config, node key, block replay and tx submission. */
+#include "consensus/node.h"
+
+#include "core/codec.h"
+#include "core/err.h"
+#include "core/hash.h"
+#include "core/log.h"
+#include "core/util.h"
+
+#include <jansson.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+const double ag_interval_bounds[11] = {0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120};
+
+struct ag_node {
+  ag_node_config cfg;
+  ag_app *app;
+  ag_mempool *mp;
+  ag_keypair key;
+  ag_genesis genesis;
+  pthread_mutex_t mu; /* mempool and the check_tx order */
+  pthread_mutex_t ev_mu;
+  pthread_cond_t ev_cv;
+  uint64_t height;
+  int stop;
+  ag_node_stats stats;
+  uint8_t last_block_hash[32];
+  uint64_t last_time_ms;
+  uint64_t last_block_mono_ms;
+  uint64_t start_ms;
+};
+
+/* ---- config ----------------------------------------------------------------------------- */
+
+void ag_node_config_default(ag_node_config *cfg, const char *home) {
+  memset(cfg, 0, sizeof *cfg);
+  snprintf(cfg->home, sizeof cfg->home, "%s", home);
+  cfg->block_time_ms = 1000;
+  snprintf(cfg->api_listen, sizeof cfg->api_listen, "%s", AG_DEFAULT_API);
+  cfg->mempool.max_txs = 100000;
+  cfg->mempool.max_bytes = 64u << 20;
+  cfg->mempool.max_per_sender = 10000;
+  cfg->threads = 0;
+  cfg->max_body_bytes = 2 << 20;
+}
+
+int ag_node_config_load(ag_node_config *cfg, const char *home) {
+  ag_node_config_default(cfg, home);
+  char path[1100];
+  snprintf(path, sizeof path, "%s/config.json", home);
+  uint8_t *data;
+  size_t len;
+  int rc = ag_read_file(path, 1 << 20, &data, &len);
+  if (rc == AG_E_NOTFOUND) return 0;
+  if (rc) return rc;
+  json_error_t jerr;
+  json_t *root = json_loadb((const char *)data, len, 0, &jerr);
+  free(data);
+  if (!json_is_object(root)) {
+    json_decref(root);
+    return ag_fail(AG_E_BAD_JSON, "%s: not a JSON object (line %d: %s)", path, jerr.line,
+                   jerr.text);
+  }
+  const char *api = json_string_value(json_object_get(root, "api_listen"));
+  if (api) snprintf(cfg->api_listen, sizeof cfg->api_listen, "%s", api);
+  json_t *bt = json_object_get(root, "block_time_ms");
+  if (json_is_integer(bt)) cfg->block_time_ms = (uint32_t)json_integer_value(bt);
+  json_t *th = json_object_get(root, "threads");
+  if (json_is_integer(th)) cfg->threads = (int)json_integer_value(th);
+  json_t *mp = json_object_get(root, "mempool");
+  json_t *v;
+  if ((v = json_object_get(mp, "max_txs")) && json_is_integer(v))
+    cfg->mempool.max_txs = (size_t)json_integer_value(v);
+  if ((v = json_object_get(mp, "max_bytes")) && json_is_integer(v))
+    cfg->mempool.max_bytes = (size_t)json_integer_value(v);
+  if ((v = json_object_get(mp, "max_per_sender")) && json_is_integer(v))
+    cfg->mempool.max_per_sender = (size_t)json_integer_value(v);
+  json_decref(root);
+  if (cfg->block_time_ms < 50 || cfg->block_time_ms > 600000)
+    return ag_fail(AG_E_RANGE, "%s: block_time_ms must be 50..600000", path);
+  return 0;
+}
+
+/* ---- node key --------------------------------------------------------------------------- */
+
+int ag_node_key_save(const char *home, const ag_keypair *k) {
+  char path[1100], addr[AG_ADDR_MAX], seed[65];
+  snprintf(path, sizeof path, "%s/node_key.json", home);
+  ag_addr_encode(k->pk, addr);
+  ag_hex_encode(k->sk, 32, seed);
+  char text[512];
+  int n = snprintf(text, sizeof text,
+                   "{\n  \"format\": \"agora-node-key/1\",\n  \"address\": \"%s\",\n"
+                   "  \"seed\": \"%s\"\n}\n",
+                   addr, seed);
+  int rc = ag_write_file_atomic(path, text, (size_t)n, 0600);
+  sodium_memzero(text, sizeof text);
+  sodium_memzero(seed, sizeof seed);
+  return rc;
+}
+
+int ag_node_key_load(const char *home, ag_keypair *k) {
+  char path[1100];
+  snprintf(path, sizeof path, "%s/node_key.json", home);
+  uint8_t *data;
+  size_t len;
+  int rc = ag_read_file(path, 4096, &data, &len);
+  if (rc) return rc;
+  json_t *root = json_loadb((const char *)data, len, 0, NULL);
+  sodium_memzero(data, len);
+  free(data);
+  const char *seed = json_string_value(json_object_get(root, "seed"));
+  uint8_t s[32];
+  if (!seed || ag_hex_decode(seed, strlen(seed), s, 32)) rc = ag_fail(AG_E_CORRUPT, "%s is corrupt", path);
+  else ag_key_from_seed(k, s);
+  sodium_memzero(s, sizeof s);
+  json_decref(root);
+  return rc;
+}
+
+/* ---- replay ----------------------------------------------------------------------------- */
+
+static int replay_range(ag_app *app, uint64_t from, uint64_t to, uint8_t prev_hash[32],
+                        int verbose) {
+  ag_buf raw;
+  ag_buf_init(&raw);
+  int rc = 0;
+  ag_result *res = NULL;
+  size_t rescap = 0;
+  ag_app_info info;
+  if ((rc = ag_app_info_get(app, &info))) return rc;
+  for (uint64_t h = from; h <= to && !rc; h++) {
+    ag_block b;
+    if ((rc = ag_state_block(ag_app_state(app), h, &raw))) {
+      rc = ag_fail(AG_E_CORRUPT, "block %llu is missing from the block store",
+                   (unsigned long long)h);
+      break;
+    }
+    if ((rc = ag_block_decode(raw.data, raw.len, &b))) break;
+    if ((rc = ag_block_verify(&b))) {
+      ag_block_free(&b);
+      break;
+    }
+    if (b.h.height != h || strcmp(b.h.chain_id, info.chain_id) != 0 ||
+        memcmp(b.h.prev_hash, prev_hash, 32) != 0) {
+      rc = ag_fail(AG_E_BLOCK_PREV, "stored block %llu does not extend the chain",
+                   (unsigned long long)h);
+      ag_block_free(&b);
+      break;
+    }
+    if (b.h.tx_count > rescap) {
+      rescap = b.h.tx_count;
+      res = ag_xrealloc(res, rescap * sizeof *res);
+    }
+    ag_block_ctx ctx = {h, b.h.time_ms, {0}};
+    memcpy(ctx.proposer, b.h.proposer, 32);
+    uint8_t app_hash[32];
+    rc = ag_app_finalize_block(app, &ctx, b.txs, b.tx_lens, b.h.tx_count, res, app_hash);
+    if (!rc && memcmp(app_hash, b.h.state_root, 32) != 0)
+      rc = ag_fail(AG_E_STATE_MISMATCH,
+                   "replaying block %llu gives a different state root than the block records",
+                   (unsigned long long)h);
+    if (!rc) rc = ag_app_commit(app, raw.data, raw.len, b.hash);
+    if (!rc) memcpy(prev_hash, b.hash, 32);
+    ag_block_free(&b);
+    if (verbose && !rc && (h % 1000 == 0 || h == to))
+      fprintf(stderr, "\rreplayed %llu / %llu blocks", (unsigned long long)h,
+              (unsigned long long)to);
+  }
+  if (verbose && to >= from) fprintf(stderr, "\n");
+  free(res);
+  ag_buf_free(&raw);
+  return rc;
+}
+
+static int open_app(const ag_node_config *cfg, const ag_genesis *g, ag_app **out) {
+  char dir[1100];
+  snprintf(dir, sizeof dir, "%s/data", cfg->home);
+  ag_app *app;
+  int rc = ag_app_open(dir, &app);
+  if (rc) return rc;
+  if (cfg->threads > 0) ag_app_set_threads(app, cfg->threads);
+  uint8_t h[32];
+  if ((rc = ag_app_init_chain(app, g, h))) {
+    ag_app_close(app);
+    return rc;
+  }
+  *out = app;
+  return 0;
+}
+
+static int load_genesis(const char *home, ag_genesis *g) {
+  char path[1100];
+  snprintf(path, sizeof path, "%s/genesis.json", home);
+  int rc = ag_genesis_load(path, g);
+  if (rc == AG_E_NOTFOUND)
+    return ag_fail(AG_E_NOTFOUND, "%s not found: run 'agora init --home %s' first", path, home);
+  return rc;
+}
+
+int ag_node_replay(const ag_node_config *cfg, int verbose, uint64_t *height, uint8_t root[32]) {
+  ag_genesis g;
+  int rc = load_genesis(cfg->home, &g);
+  if (rc) return rc;
+  char dir[1100];
+  snprintf(dir, sizeof dir, "%s/data", cfg->home);
+  ag_app *app = NULL;
+  if ((rc = ag_app_open(dir, &app)) == AG_E_STATE_MISMATCH) {
+    /* a damaged state is exactly what a replay repairs: reopen without the check */
+    ag_err_clear();
+    rc = 0;
+  }
+  if (rc) goto done;
+  uint64_t top = ag_state_block_count(ag_app_state(app));
+  if ((rc = ag_state_reset(ag_app_state(app)))) goto done;
+  ag_app_close(app);
+  app = NULL;
+  if ((rc = open_app(cfg, &g, &app))) goto done;
+  uint8_t prev[32] = {0};
+  if ((rc = replay_range(app, 1, top, prev, verbose))) goto done;
+  ag_app_info info;
+  if ((rc = ag_app_info_get(app, &info))) goto done;
+  *height = info.height;
+  memcpy(root, info.app_hash, 32);
+done:
+  ag_app_close(app);
+  ag_genesis_free(&g);
+  return rc;
+}
+
+/* ---- open / close ----------------------------------------------------------------------- */
+
+int ag_node_open(const ag_node_config *cfg, ag_node **out) {
+  *out = NULL;
+  ag_node *n = ag_xcalloc(1, sizeof *n);
+  n->cfg = *cfg;
+  n->start_ms = ag_now_ms();
+  pthread_mutex_init(&n->mu, NULL);
+  pthread_mutex_init(&n->ev_mu, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&n->ev_cv, &ca);
+  pthread_condattr_destroy(&ca);
+  int rc = load_genesis(cfg->home, &n->genesis);
+  if (rc) goto fail;
+  if ((rc = ag_node_key_load(cfg->home, &n->key))) {
+    if (rc == AG_E_NOTFOUND)
+      rc = ag_fail(AG_E_NOTFOUND, "%s/node_key.json not found: run 'agora init' first", cfg->home);
+    goto fail;
+  }
+  if ((rc = open_app(cfg, &n->genesis, &n->app))) goto fail;
+  ag_app_info info;
+  if ((rc = ag_app_info_get(n->app, &info))) goto fail;
+  uint64_t top = ag_state_block_count(ag_app_state(n->app));
+  memcpy(n->last_block_hash, info.block_hash, 32);
+  if (top > info.height) {
+    ag_info("node", "replaying blocks %llu..%llu from the block store",
+            (unsigned long long)info.height + 1, (unsigned long long)top);
+    if ((rc = replay_range(n->app, info.height + 1, top, n->last_block_hash, 0))) goto fail;
+    if ((rc = ag_app_info_get(n->app, &info))) goto fail;
+  }
+  n->height = info.height;
+  n->last_time_ms = info.time_ms;
+  n->mp = ag_mempool_new(&cfg->mempool);
+  n->last_block_mono_ms = ag_mono_ms();
+  *out = n;
+  return 0;
+fail:
+  ag_node_close(n);
+  return rc;
+}
+
+void ag_node_close(ag_node *n) {
+  if (!n) return;
+  ag_app_close(n->app);
+  ag_mempool_free(n->mp);
+  ag_genesis_free(&n->genesis);
+  ag_key_wipe(&n->key);
+  pthread_mutex_destroy(&n->mu);
+  pthread_mutex_destroy(&n->ev_mu);
+  pthread_cond_destroy(&n->ev_cv);
+  free(n);
+}
+
+ag_app *ag_node_app(ag_node *n) { return n->app; }
+const ag_node_config *ag_node_config_of(ag_node *n) { return &n->cfg; }
+ag_node_stats *ag_node_stats_of(ag_node *n) { return &n->stats; }
+const uint8_t *ag_node_proposer(ag_node *n) { return n->key.pk; }
+uint64_t ag_node_start_time_ms(ag_node *n) { return n->start_ms; }
+
+/* ---- submission ------------------------------------------------------------------------- */
+
+int ag_node_submit(ag_node *n, const uint8_t *raw, size_t len, ag_result *res,
+                   uint8_t hash[32]) {
+  ag_tx_meta meta;
+  memset(&meta, 0, sizeof meta);
+  ag_hash("agora/txid", raw, len, hash);
+  /* signature outside the lock, so API threads verify in parallel */
+  int rc = ag_app_precheck(n->app, raw, len);
+  if (!rc) {
+    pthread_mutex_lock(&n->mu);
+    if (ag_mempool_contains(n->mp, hash)) {
+      rc = ag_fail(AG_E_TX_DUPLICATE, "transaction is already in the mempool");
+    } else {
+      rc = ag_app_check_tx(n->app, raw, len, AG_CHECK_NEW, NULL, &meta);
+      size_t evicted = 0;
+      if (!rc) rc = ag_mempool_add(n->mp, raw, len, &meta, &evicted);
+      n->stats.evicted += evicted;
+    }
+    pthread_mutex_unlock(&n->mu);
+  }
+  res->code = rc;
+  snprintf(res->log, sizeof res->log, "%s", rc ? ag_errmsg(rc) : "");
+  if (rc) n->stats.submit_rejected++;
+  else n->stats.submit_ok++;
+  return rc;
+}
+
+int ag_node_in_mempool(ag_node *n, const uint8_t hash[32]) {
+  pthread_mutex_lock(&n->mu);
+  int r = ag_mempool_contains(n->mp, hash);
+  pthread_mutex_unlock(&n->mu);
+  return r;
+}
+
+void ag_node_mempool_stats(ag_node *n, size_t *txs, size_t *bytes) {
+  pthread_mutex_lock(&n->mu);
+  *txs = ag_mempool_size(n->mp);
+  *bytes = ag_mempool_bytes(n->mp);
+  pthread_mutex_unlock(&n->mu);
+}
+
+/* ---- block production (the solo consensus driver) --------------------------------------- */
+
+static int recheck_one(void *ctx, const ag_mempool_entry *e) {
+  ag_node *n = ctx;
+  return ag_app_check_tx(n->app, e->raw, e->len, AG_CHECK_RECHECK, NULL, NULL) != 0;
+}
+
+static void observe_interval(ag_node *n, double secs) {
+  ag_node_stats *s = &n->stats;
+  for (int i = 0; i < 11; i++)
+    if (secs <= ag_interval_bounds[i]) s->interval_buckets[i]++;
+  s->interval_buckets[11]++;
+  s->interval_count++;
+  s->interval_sum_us += (uint64_t)(secs * 1e6);
+}
+
+int ag_node_produce_block(ag_node *n) {
+  ag_params params;
+  int rc = ag_app_params(n->app, &params);
+  if (rc) return rc;
+  /* Copy the txs out: API threads may evict entries while the block executes. */
+  pthread_mutex_lock(&n->mu);
+  const ag_mempool_entry **ents;
+  size_t cnt = ag_mempool_reap(n->mp, params.max_block_bytes, params.max_block_txs, &ents);
+  size_t total = 0;
+  for (size_t i = 0; i < cnt; i++) total += ents[i]->len;
+  uint8_t *bytes = ag_xmalloc(total ? total : 1);
+  const uint8_t **txs = ag_xmalloc((cnt ? cnt : 1) * sizeof *txs);
+  uint32_t *lens = ag_xmalloc((cnt ? cnt : 1) * sizeof *lens);
+  uint8_t (*ids)[32] = ag_xmalloc((cnt ? cnt : 1) * sizeof *ids);
+  for (size_t i = 0, off = 0; i < cnt; i++) {
+    memcpy(bytes + off, ents[i]->raw, ents[i]->len);
+    txs[i] = bytes + off;
+    lens[i] = ents[i]->len;
+    memcpy(ids[i], ents[i]->hash, 32);
+    off += ents[i]->len;
+  }
+  pthread_mutex_unlock(&n->mu);
+
+  ag_result *res = ag_xmalloc((cnt ? cnt : 1) * sizeof *res);
+  ag_block_header h;
+  memset(&h, 0, sizeof h);
+  h.version = AG_BLOCK_VERSION;
+  snprintf(h.chain_id, sizeof h.chain_id, "%s", n->genesis.chain_id);
+  h.height = n->height + 1;
+  uint64_t now = ag_now_ms();
+  h.time_ms = now > n->last_time_ms ? now : n->last_time_ms + 1;
+  memcpy(h.prev_hash, n->last_block_hash, 32);
+  memcpy(h.proposer, n->key.pk, 32);
+  h.tx_count = (uint32_t)cnt;
+  ag_merkle_root((const uint8_t(*)[32])ids, cnt, h.tx_root);
+  ag_block_ctx ctx = {h.height, h.time_ms, {0}};
+  memcpy(ctx.proposer, n->key.pk, 32);
+  double t0 = ag_mono_s();
+  rc = ag_app_finalize_block(n->app, &ctx, txs, lens, cnt, res, h.state_root);
+  double t1 = ag_mono_s();
+  ag_buf block;
+  ag_buf_init(&block);
+  if (!rc) {
+    uint8_t (*rh)[32] = ag_xmalloc((cnt ? cnt : 1) * sizeof *rh);
+    uint64_t ok = 0;
+    for (size_t i = 0; i < cnt; i++) {
+      ag_result_hash(res[i].code, rh[i]);
+      ok += res[i].code == 0;
+    }
+    ag_merkle_root((const uint8_t(*)[32])rh, cnt, h.result_root);
+    free(rh);
+    uint8_t bh[32], sig[AG_SIG_LEN];
+    ag_block_hash(&h, bh);
+    ag_sign(&n->key, bh, 32, sig);
+    ag_block_encode(&h, sig, txs, lens, &block);
+    pthread_mutex_lock(&n->mu);
+    rc = ag_app_commit(n->app, block.data, block.len, bh);
+    if (!rc) {
+      ag_mempool_remove(n->mp, (const uint8_t(*)[32])ids, cnt);
+      n->stats.rechecked_out += ag_mempool_recheck(n->mp, recheck_one, n);
+    }
+    pthread_mutex_unlock(&n->mu);
+    if (!rc) {
+      double t2 = ag_mono_s();
+      n->stats.txs_ok += ok;
+      n->stats.txs_failed += cnt - ok;
+      n->stats.blocks++;
+      n->stats.finalize_us_total += (uint64_t)((t1 - t0) * 1e6);
+      n->stats.commit_us_total += (uint64_t)((t2 - t1) * 1e6);
+      n->stats.last_block_time_ms = h.time_ms;
+      uint64_t mono = ag_mono_ms();
+      observe_interval(n, (double)(mono - n->last_block_mono_ms) / 1000.0);
+      n->last_block_mono_ms = mono;
+      memcpy(n->last_block_hash, bh, 32);
+      n->last_time_ms = h.time_ms;
+      pthread_mutex_lock(&n->ev_mu);
+      n->height = h.height;
+      pthread_cond_broadcast(&n->ev_cv);
+      pthread_mutex_unlock(&n->ev_mu);
+      if (cnt) ag_debug("node", "block %llu: %zu txs", (unsigned long long)h.height, cnt);
+    }
+  }
+  ag_buf_free(&block);
+  free(res);
+  free(bytes);
+  free(txs);
+  free(lens);
+  free(ids);
+  return rc;
+}
+
+static void deadline(struct timespec *ts, uint64_t mono_ms) {
+  ts->tv_sec = (time_t)(mono_ms / 1000);
+  ts->tv_nsec = (long)(mono_ms % 1000) * 1000000L;
+}
+
+int ag_node_run(ag_node *n) {
+  uint64_t next = ag_mono_ms() + n->cfg.block_time_ms;
+  for (;;) {
+    pthread_mutex_lock(&n->ev_mu);
+    while (!n->stop && ag_mono_ms() < next) {
+      struct timespec ts;
+      deadline(&ts, next);
+      pthread_cond_timedwait(&n->ev_cv, &n->ev_mu, &ts);
+    }
+    int stop = n->stop;
+    pthread_mutex_unlock(&n->ev_mu);
+    if (stop) return 0;
+    int rc = ag_node_produce_block(n);
+    if (rc) {
+      ag_error("node", "block production stopped: %s", ag_errmsg(rc));
+      ag_node_stop(n);
+      return rc;
+    }
+    next += n->cfg.block_time_ms;
+    uint64_t now = ag_mono_ms();
+    if (next < now) next = now; /* overloaded: no catch-up burst */
+  }
+}
+
+void ag_node_stop(ag_node *n) {
+  pthread_mutex_lock(&n->ev_mu);
+  n->stop = 1;
+  pthread_cond_broadcast(&n->ev_cv);
+  pthread_mutex_unlock(&n->ev_mu);
+}
+
+int ag_node_stopping(ag_node *n) {
+  pthread_mutex_lock(&n->ev_mu);
+  int s = n->stop;
+  pthread_mutex_unlock(&n->ev_mu);
+  return s;
+}
+
+uint64_t ag_node_height(ag_node *n) {
+  pthread_mutex_lock(&n->ev_mu);
+  uint64_t h = n->height;
+  pthread_mutex_unlock(&n->ev_mu);
+  return h;
+}
+
+uint64_t ag_node_wait_height(ag_node *n, uint64_t after, int timeout_ms) {
+  uint64_t end = ag_mono_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
+  pthread_mutex_lock(&n->ev_mu);
+  while (n->height <= after && !n->stop && ag_mono_ms() < end) {
+    struct timespec ts;
+    deadline(&ts, end);
+    pthread_cond_timedwait(&n->ev_cv, &n->ev_mu, &ts);
+  }
+  uint64_t h = n->height;
+  pthread_mutex_unlock(&n->ev_mu);
+  return h;
+}

@@ -1,0 +1,92 @@
+/*
+ * node.h — one Agora node: the state machine, the mempool, the block producer (solo driver)
+ * and the bookkeeping the API needs (stats, new-block notifications).
+ *
+ * Home folder layout (docs/formats.md):
+ *   HOME/genesis.json   HOME/config.json   HOME/node_key.json   HOME/keys/   HOME/data/
+ * HOME/data holds the LMDB store; HOME/data/api.addr the address the API bound to.
+ */
+#ifndef AG_NODE_H
+#define AG_NODE_H
+
+#include "chain/app.h"
+#include "chain/block.h"
+#include "chain/mempool.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#define AG_DEFAULT_API "127.0.0.1:8740"
+
+typedef struct {
+  char home[1024];
+  uint32_t block_time_ms; /* 50 .. 600000 */
+  char api_listen[128];   /* host:port; port 0 picks a free one */
+  ag_mempool_limits mempool;
+  int threads;            /* 0 = all cores */
+  int max_body_bytes;     /* API request bodies */
+} ag_node_config;
+
+/* Counters for /metrics; monotonic except where noted. */
+typedef struct {
+  atomic_uint_fast64_t txs_ok, txs_failed;       /* executed in blocks */
+  atomic_uint_fast64_t submit_ok, submit_rejected; /* API submissions */
+  atomic_uint_fast64_t blocks;
+  atomic_uint_fast64_t evicted;
+  atomic_uint_fast64_t rechecked_out;
+  /* block interval histogram (seconds) */
+  atomic_uint_fast64_t interval_buckets[12];
+  atomic_uint_fast64_t interval_count;
+  atomic_uint_fast64_t interval_sum_us;
+  atomic_uint_fast64_t finalize_us_total, commit_us_total;
+  uint64_t last_block_time_ms; /* gauge */
+} ag_node_stats;
+
+extern const double ag_interval_bounds[11];
+
+typedef struct ag_node ag_node;
+
+/* Reads HOME/config.json into cfg (missing file: defaults). */
+void ag_node_config_default(ag_node_config *cfg, const char *home);
+int ag_node_config_load(ag_node_config *cfg, const char *home);
+
+/* Opens the store, applies genesis at height 0 and replays stored blocks above the state
+ * height (as CometBFT's handshake would). */
+int ag_node_open(const ag_node_config *cfg, ag_node **out);
+void ag_node_close(ag_node *n);
+
+/* Produces blocks every block_time until ag_node_stop (any thread or a signal handler). */
+int ag_node_run(ag_node *n);
+void ag_node_stop(ag_node *n);
+/* Produces one block now (tests and benchmarks). */
+int ag_node_produce_block(ag_node *n);
+
+/* check_tx + mempool admission. res gets the code and message; hash the tx id. */
+int ag_node_submit(ag_node *n, const uint8_t *raw, size_t len, ag_result *res,
+                   uint8_t hash[32]);
+int ag_node_in_mempool(ag_node *n, const uint8_t hash[32]);
+void ag_node_mempool_stats(ag_node *n, size_t *txs, size_t *bytes);
+
+/* Blocks until the committed height exceeds after, the node stops, or timeout_ms passes;
+ * returns the committed height. */
+uint64_t ag_node_wait_height(ag_node *n, uint64_t after, int timeout_ms);
+uint64_t ag_node_height(ag_node *n);
+int ag_node_stopping(ag_node *n);
+
+ag_app *ag_node_app(ag_node *n);
+const ag_node_config *ag_node_config_of(ag_node *n);
+ag_node_stats *ag_node_stats_of(ag_node *n);
+const uint8_t *ag_node_proposer(ag_node *n);
+uint64_t ag_node_start_time_ms(ag_node *n);
+
+/* Rebuilds the state from genesis and the block store, checking every block's state root.
+ * Prints progress to stderr when verbose. */
+int ag_node_replay(const ag_node_config *cfg, int verbose, uint64_t *height,
+                   uint8_t root[32]);
+
+/* Node key: HOME/node_key.json (0600), created by agora init. */
+int ag_node_key_load(const char *home, ag_keypair *k);
+int ag_node_key_save(const char *home, const ag_keypair *k);
+
+#endif

@@ -1,0 +1,126 @@
+/*
+ * err.h — Agora's one error space.
+ *
+ * Anything that can fail returns int: 0 on success, a negative AG_E_* code on failure.
+ * Every code has a stable snake_case name (used in JSON errors and docs/errors.md) and a
+ * generic message. A function that knows more (which nonce, which field) records a detailed
+ * message with ag_fail(); ag_errmsg(code) returns it on the same thread, or the generic one.
+ *
+ * Codes are grouped in bands so that modules can add codes without touching each other:
+ *   -1..-99 generic and encoding, -100..-199 crypto and keys, -200..-299 transactions, blocks
+ *   and ledger state, -300..-399 API and node, -400..-499 AI engine, -500..-599 incentive
+ *   layer, -600..-699 subnet protocols, -700..-799 consensus drivers.
+ * The ABCI code of an error is its negation (a uint32 > 0); 0 means OK there too.
+ */
+#ifndef AG_ERR_H
+#define AG_ERR_H
+
+#include <stddef.h>
+
+/* X(symbol, value, name, generic message) */
+#define AG_ERR_LIST(X)                                                                           \
+  X(AG_OK, 0, "ok", "success")                                                                 \
+  /* generic */                                                                                \
+  X(AG_E_NOMEM, -1, "out_of_memory", "out of memory")                                          \
+  X(AG_E_INVALID, -2, "invalid_argument", "invalid argument")                                  \
+  X(AG_E_IO, -3, "io_error", "input/output error")                                             \
+  X(AG_E_NOTFOUND, -4, "not_found", "not found")                                               \
+  X(AG_E_EXISTS, -5, "already_exists", "already exists")                                       \
+  X(AG_E_RANGE, -6, "out_of_range", "value out of range")                                      \
+  X(AG_E_OVERFLOW, -7, "overflow", "arithmetic overflow")                                      \
+  X(AG_E_TIMEOUT, -8, "timeout", "operation timed out")                                        \
+  X(AG_E_UNSUPPORTED, -9, "unsupported", "unsupported operation or format")                    \
+  X(AG_E_INTERNAL, -10, "internal_error", "internal error")                                    \
+  X(AG_E_BUSY, -11, "busy", "resource busy")                                                   \
+  X(AG_E_CORRUPT, -12, "corrupt_data", "stored data is corrupt")                               \
+  X(AG_E_PERM, -13, "permission_denied", "permission denied")                                  \
+  X(AG_E_CANCELLED, -14, "cancelled", "cancelled by the user")                                 \
+  X(AG_E_USAGE, -15, "usage", "invalid command-line usage")                                    \
+  /* encoding */                                                                               \
+  X(AG_E_TRUNCATED, -20, "truncated", "input ends early")                                      \
+  X(AG_E_TRAILING, -21, "trailing_bytes", "unexpected bytes after the end of the input")      \
+  X(AG_E_TOO_LARGE, -22, "too_large", "input is larger than allowed")                          \
+  X(AG_E_NONCANONICAL, -23, "non_canonical", "input is not in canonical form")                 \
+  X(AG_E_BAD_HEX, -24, "bad_hex", "invalid hexadecimal string")                                \
+  X(AG_E_BAD_BASE64, -25, "bad_base64", "invalid base64 string")                               \
+  X(AG_E_BAD_JSON, -26, "bad_json", "malformed JSON")                                          \
+  X(AG_E_BAD_AMOUNT, -27, "bad_amount", "invalid amount")                                      \
+  X(AG_E_ADDR_FORMAT, -30, "bad_address", "malformed address")                                 \
+  X(AG_E_ADDR_CHECKSUM, -31, "address_checksum", "address checksum mismatch (typo?)")          \
+  X(AG_E_ADDR_PREFIX, -32, "address_prefix", "address has the wrong prefix")                   \
+  /* crypto and keys */                                                                        \
+  X(AG_E_BAD_SIGNATURE, -100, "bad_signature", "signature does not verify")                    \
+  X(AG_E_BAD_KEY, -101, "bad_key", "invalid key")                                              \
+  X(AG_E_KEYSTORE_CORRUPT, -102, "keystore_corrupt", "keystore file is corrupt")              \
+  X(AG_E_BAD_PASSPHRASE, -103, "bad_passphrase", "wrong passphrase")                           \
+  X(AG_E_PASSPHRASE_REQUIRED, -104, "passphrase_required",                                     \
+    "a passphrase is required (set AGORA_PASSPHRASE or use --passphrase-file)")                \
+  X(AG_E_KEY_NOT_FOUND, -105, "key_not_found", "no key with that name")                        \
+  X(AG_E_INSECURE_KEY, -106, "insecure_key",                                                   \
+    "an unencrypted dev key may only sign for its own devnet")                                 \
+  X(AG_E_BACKUP_CHECKSUM, -107, "backup_checksum", "key backup checksum mismatch (typo?)")     \
+  /* transactions, blocks, ledger */                                                           \
+  X(AG_E_TX_VERSION, -200, "tx_version", "unsupported transaction version")                    \
+  X(AG_E_TX_KIND, -201, "tx_unknown_kind", "unknown transaction kind")                         \
+  X(AG_E_TX_CHAIN_ID, -202, "tx_wrong_chain", "transaction is for another chain")              \
+  X(AG_E_TX_NONCE_USED, -203, "tx_nonce_used", "nonce already used (replay)")                  \
+  X(AG_E_TX_NONCE_GAP, -204, "tx_nonce_gap", "nonce is ahead of the account's next nonce")    \
+  X(AG_E_TX_BALANCE, -205, "insufficient_balance", "insufficient balance")                     \
+  X(AG_E_TX_FEE_LOW, -206, "fee_too_low", "fee is below the minimum")                          \
+  X(AG_E_TX_AMOUNT, -207, "bad_amount_value", "amount must be positive")                       \
+  X(AG_E_TX_AMOUNT_OVERFLOW, -208, "amount_overflow", "amounts overflow")                      \
+  X(AG_E_TX_TOO_LARGE, -209, "tx_too_large", "transaction exceeds the size limit")             \
+  X(AG_E_TX_RECIPIENTS, -210, "bad_recipients", "invalid number of recipients")                \
+  X(AG_E_TX_DUPLICATE, -211, "tx_duplicate", "transaction is already known")                   \
+  X(AG_E_MEMPOOL_FULL, -212, "mempool_full", "mempool is full")                                \
+  X(AG_E_TX_EXPIRED, -213, "tx_expired", "transaction expired (valid_until passed)")           \
+  X(AG_E_TX_PAYLOAD, -214, "tx_bad_payload", "transaction payload is malformed")               \
+  X(AG_E_BLOCK_HEIGHT, -220, "block_height", "block has the wrong height")                     \
+  X(AG_E_BLOCK_PREV, -221, "block_prev_hash", "block does not extend the chain")               \
+  X(AG_E_BLOCK_TX_ROOT, -222, "block_tx_root", "block transaction root mismatch")              \
+  X(AG_E_BLOCK_STATE_ROOT, -223, "block_state_root", "block state root mismatch")              \
+  X(AG_E_BLOCK_SIGNATURE, -224, "block_signature", "block signature does not verify")          \
+  X(AG_E_BLOCK_TOO_LARGE, -225, "block_too_large", "block exceeds the size limit")             \
+  X(AG_E_BLOCK_TIME, -226, "block_time", "block time goes backwards")                          \
+  X(AG_E_GENESIS, -230, "bad_genesis", "invalid genesis")                                      \
+  X(AG_E_STATE_MISMATCH, -231, "state_mismatch", "state does not match the recorded root")    \
+  X(AG_E_PROOF, -232, "bad_proof", "proof does not verify against the root")                   \
+  /* API and node */                                                                           \
+  X(AG_E_HTTP_BODY_TOO_LARGE, -300, "body_too_large", "request body too large")                \
+  X(AG_E_HTTP_METHOD, -301, "method_not_allowed", "method not allowed")                        \
+  X(AG_E_HTTP_ROUTE, -302, "no_such_route", "no such endpoint")                                \
+  X(AG_E_HTTP_BAD_REQUEST, -303, "bad_request", "bad request")                                 \
+  X(AG_E_UNAVAILABLE, -304, "unavailable", "service unavailable")                              \
+  X(AG_E_CONNECT, -305, "connect_failed", "cannot reach the node")                             \
+  X(AG_E_HTTP_STATUS, -306, "http_error", "unexpected HTTP response")                          \
+  X(AG_E_LOCKED, -307, "locked", "the home folder is in use by another process")               \
+  /* AI engine: -400..-499 */                                                                  \
+  /* incentive layer: -500..-599 */                                                            \
+  /* subnet protocols: -600..-699 */                                                           \
+  /* consensus drivers: -700..-799 */
+
+enum {
+#define AG_ERR_ENUM(sym, val, name, msg) sym = val,
+  AG_ERR_LIST(AG_ERR_ENUM)
+#undef AG_ERR_ENUM
+};
+
+/* Generic message for a code; never NULL ("unknown error" for unknown codes). */
+const char *ag_strerror(int code);
+/* Stable snake_case name for a code; never NULL ("unknown"). */
+const char *ag_err_name(int code);
+/* Looks a name up; returns 1 and sets *code when found. */
+int ag_err_from_name(const char *name, int *code);
+
+/* Records a detailed message for code on this thread and returns code. */
+int ag_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The detailed message recorded for code on this thread, else ag_strerror(code). */
+const char *ag_errmsg(int code);
+/* Forgets the recorded message on this thread. */
+void ag_err_clear(void);
+
+/* Every code in the list, for docs generation and tests. */
+size_t ag_err_count(void);
+int ag_err_at(size_t i);
+
+#endif
