@@ -544,7 +544,7 @@ int ag_app_commit(ag_app *app, const uint8_t *block, size_t block_len,
   if (rc) return rc;
   app->height = meta.height;
   pthread_mutex_lock(&app->check_mu);
-  memset(app->pend, 0, app->pend_cap * sizeof *app->pend);
+  if (app->pend) memset(app->pend, 0, app->pend_cap * sizeof *app->pend);
   app->pend_used = 0;
   pthread_mutex_unlock(&app->check_mu);
   return 0;

@@ -60,7 +60,7 @@ static uint32_t pool_alloc(ag_smt *t, pool *p) {
   if (p->nfree) {
     i = p->free[--p->nfree];
   } else {
-    if (p->next == p->nchunks * CHUNK) {
+    if (p->next >= p->nchunks * CHUNK) {
       if (p->nchunks == MAX_CHUNKS) abort(); /* 2^31 nodes: far beyond any memory */
       p->chunks[p->nchunks++] = ag_xmalloc(CHUNK * p->elem);
     }

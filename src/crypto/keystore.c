@@ -147,6 +147,14 @@ int ag_keystore_parse(const uint8_t *data, size_t len, const char *passphrase, a
   if (json_is_integer(created)) ki.created_ms = (uint64_t)json_integer_value(created);
   if (!strcmp(kdf, "none")) {
     const char *chain = json_string_value(json_object_get(root, "insecure_chain_id"));
+    if (chain && *chain && strlen(chain) <= 64) {
+      ki.insecure = true;
+      snprintf(ki.insecure_chain_id, sizeof ki.insecure_chain_id, "%s", chain);
+    }
+  }
+  if (info) *info = ki; /* public part, valid even when the passphrase is missing or wrong */
+  if (!strcmp(kdf, "none")) {
+    const char *chain = json_string_value(json_object_get(root, "insecure_chain_id"));
     if (!chain || !*chain || strlen(chain) > 64) {
       rc = corrupt("insecure key without a chain id");
       goto done;
@@ -223,9 +231,11 @@ int ag_keystore_load(const char *dir, const char *name, const char *passphrase, 
   if (rc == AG_E_NOTFOUND) return ag_fail(AG_E_KEY_NOT_FOUND, "no key named '%s' in %s", name, dir);
   if (rc) return rc;
   ag_keyinfo ki;
+  memset(&ki, 0, sizeof ki);
   rc = ag_keystore_parse(data, len, passphrase, k, &ki);
   sodium_memzero(data, len);
   free(data);
+  if (rc == AG_E_PASSPHRASE_REQUIRED && info) *info = ki;
   if (rc) return rc;
   if (strcmp(ki.name, name) != 0) {
     if (k) ag_key_wipe(k);
