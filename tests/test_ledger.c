@@ -353,9 +353,10 @@ TEST(proof_of_account) {
   ag_app *app = fresh_app(&dir);
   ag_account acct;
   int present;
+  uint64_t h;
   ag_smt_proof *p = malloc(sizeof *p);
   uint8_t root[32], key[33], vh[32], hk[32], v[16];
-  CHECK_OK(ag_app_account_proof(app, keys[2].pk, &acct, &present, p, root));
+  CHECK_OK(ag_app_account_proof(app, keys[2].pk, &acct, &present, p, root, &h));
   CHECK(present);
   CHECK_U64(acct.balance, START);
   key[0] = AG_KEY_ACCOUNT;
@@ -367,7 +368,7 @@ TEST(proof_of_account) {
   CHECK_OK(ag_smt_verify(root, hk, vh, p));
   ag_keypair stranger;
   test_key(&stranger, 999);
-  CHECK_OK(ag_app_account_proof(app, stranger.pk, &acct, &present, p, root));
+  CHECK_OK(ag_app_account_proof(app, stranger.pk, &acct, &present, p, root, &h));
   CHECK(!present);
   memcpy(key + 1, stranger.pk, 32);
   ag_state_hkey(key, 33, hk);

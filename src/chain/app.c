@@ -56,9 +56,14 @@ struct ag_app {
 
 /* ---- small state helpers --------------------------------------------------------------- */
 
-static void account_key(const uint8_t pk[32], uint8_t key[33]) {
+void ag_account_key(const uint8_t pk[32], uint8_t key[33]) {
   key[0] = AG_KEY_ACCOUNT;
   memcpy(key + 1, pk, 32);
+}
+
+void ag_account_encode(const ag_account *a, uint8_t out[16]) {
+  ag_put_u64le(out, a->balance);
+  ag_put_u64le(out + 8, a->nonce);
 }
 
 static int account_decode(const uint8_t *v, size_t n, ag_account *a) {
@@ -71,7 +76,7 @@ static int account_decode(const uint8_t *v, size_t n, ag_account *a) {
 int ag_account_load(ag_state *st, const uint8_t pk[32], ag_account *out) {
   uint8_t key[33], v[16];
   size_t n = 0;
-  account_key(pk, key);
+  ag_account_key(pk, key);
   int rc = ag_state_get(st, key, sizeof key, v, sizeof v, &n);
   if (rc == AG_E_NOTFOUND) {
     memset(out, 0, sizeof *out);
@@ -83,13 +88,12 @@ int ag_account_load(ag_state *st, const uint8_t pk[32], ag_account *out) {
 
 void ag_account_store(ag_state *st, const uint8_t pk[32], const ag_account *a) {
   uint8_t key[33], v[16];
-  account_key(pk, key);
+  ag_account_key(pk, key);
   if (a->balance == 0 && a->nonce == 0) {
     ag_state_del(st, key, sizeof key);
     return;
   }
-  ag_put_u64le(v, a->balance);
-  ag_put_u64le(v + 8, a->nonce);
+  ag_account_encode(a, v);
   ag_state_put(st, key, sizeof key, v, sizeof v);
 }
 
@@ -389,7 +393,7 @@ int ag_app_check_tx(ag_app *app, const uint8_t *raw, size_t len, int mode, ag_re
     ag_buf b;
     ag_buf_init(&b);
     uint8_t key[33];
-    account_key(tx.sender, key);
+    ag_account_key(tx.sender, key);
     rc = ag_state_get_committed(app->st, key, sizeof key, &b);
     if (rc == AG_E_NOTFOUND) rc = 0;
     else if (!rc) rc = account_decode(b.data, b.len, &acct);
@@ -554,7 +558,7 @@ int ag_app_commit(ag_app *app, const uint8_t *block, size_t block_len,
 
 int ag_app_account(ag_app *app, const uint8_t pk[32], ag_account *out) {
   uint8_t key[33];
-  account_key(pk, key);
+  ag_account_key(pk, key);
   ag_buf b;
   ag_buf_init(&b);
   int rc = ag_state_get_committed(app->st, key, sizeof key, &b);
@@ -568,12 +572,12 @@ int ag_app_account(ag_app *app, const uint8_t pk[32], ag_account *out) {
 }
 
 int ag_app_account_proof(ag_app *app, const uint8_t pk[32], ag_account *out, int *present,
-                         ag_smt_proof *proof, uint8_t root[32]) {
+                         ag_smt_proof *proof, uint8_t root[32], uint64_t *height) {
   uint8_t key[33];
-  account_key(pk, key);
+  ag_account_key(pk, key);
   ag_buf b;
   ag_buf_init(&b);
-  int rc = ag_state_prove(app->st, key, sizeof key, proof, root, &b, present);
+  int rc = ag_state_prove(app->st, key, sizeof key, proof, root, height, &b, present);
   memset(out, 0, sizeof *out);
   if (!rc && *present) rc = account_decode(b.data, b.len, out);
   ag_buf_free(&b);

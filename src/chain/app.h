@@ -95,7 +95,10 @@ int ag_app_account(ag_app *app, const uint8_t pk[32], ag_account *out);
 /* With a proof of the account key against the committed root (absence proof when the account
  * does not exist: *present = 0). */
 int ag_app_account_proof(ag_app *app, const uint8_t pk[32], ag_account *out, int *present,
-                         ag_smt_proof *proof, uint8_t root[32]);
+                         ag_smt_proof *proof, uint8_t root[32], uint64_t *height);
+/* The raw state key of an account ('a' | pk) and its stored value encoding. */
+void ag_account_key(const uint8_t pk[32], uint8_t key[33]);
+void ag_account_encode(const ag_account *a, uint8_t out[16]);
 int ag_app_params(ag_app *app, ag_params *out);
 int ag_app_supply(ag_app *app, ag_supply *out);
 ag_state *ag_app_state(ag_app *app);

@@ -75,7 +75,7 @@ static void ov_clear(ag_state *s) {
   for (uint32_t i = 0; i < s->ov_cap; i++)
     if (s->ov[i].used) free(s->ov[i].val);
   for (size_t i = 0; i < s->jr_len; i++) free(s->jr[i].old_val);
-  memset(s->ov, 0, (size_t)s->ov_cap * sizeof *s->ov);
+  if (s->ov) memset(s->ov, 0, (size_t)s->ov_cap * sizeof *s->ov);
   s->ov_used = 0;
   s->jr_len = 0;
 }
@@ -484,7 +484,7 @@ int ag_state_tx_lookup(ag_state *s, const uint8_t hash[32], ag_tx_location *loc)
 }
 
 int ag_state_prove(ag_state *s, const void *key, size_t klen, ag_smt_proof *proof,
-                   uint8_t root[32], ag_buf *val, int *present) {
+                   uint8_t root[32], uint64_t *height, ag_buf *val, int *present) {
   uint8_t hkey[32];
   ag_state_hkey(key, klen, hkey);
   /* Tree and LMDB must describe the same height: hold the tree lock across both reads. The
@@ -493,6 +493,8 @@ int ag_state_prove(ag_state *s, const void *key, size_t klen, ag_smt_proof *proo
   ag_smt_prove(s->tree, hkey, proof);
   ag_smt_root(s->tree, root);
   *present = 0;
+  ag_state_meta meta;
+  *height = ag_state_meta_get(s, &meta) == 0 ? meta.height : 0;
   int rc = 0;
   if (proof->terminal) {
     ag_buf leafval;

@@ -86,7 +86,7 @@ int ag_state_tx_lookup(ag_state *s, const uint8_t hash[32], ag_tx_location *loc)
 /* Proof for key against the committed root; value in *val when present (returns 0 either
  * way; *present says which). */
 int ag_state_prove(ag_state *s, const void *key, size_t klen, ag_smt_proof *proof,
-                   uint8_t root[32], ag_buf *val, int *present);
+                   uint8_t root[32], uint64_t *height, ag_buf *val, int *present);
 /* Small named metadata records ("genesis_hash", "chain_id", ...). */
 int ag_state_meta_put_raw(ag_state *s, const char *name, const void *val, size_t len);
 int ag_state_meta_get_raw(ag_state *s, const char *name, ag_buf *out);

@@ -14,7 +14,15 @@ typedef struct {
 } command;
 
 static const command commands[] = {
-    {"version", NULL, NULL, "print the version"},
+    {"init", NULL, ag_cmd_init, "create a home folder: genesis, node key, funded dev accounts"},
+    {"node", NULL, ag_cmd_node, "run a node (solo block producer, JSON API)"},
+    {"wallet", "w", ag_cmd_wallet, "keys: new, list, show, import, export"},
+    {"send", NULL, ag_cmd_send, "transfer tokens to one or more addresses"},
+    {"balance", NULL, ag_cmd_balance, "balance and nonce of an address or key"},
+    {"tx", NULL, ag_cmd_tx, "a transaction by hash: status, block, result"},
+    {"block", NULL, ag_cmd_block, "a block by height, or the latest"},
+    {"status", NULL, ag_cmd_status, "the node's chain, height and mempool"},
+    {"query", "q", ag_cmd_query, "state queries with Merkle proofs (query account ADDR --prove)"},
 };
 
 static void help(void) {
@@ -85,7 +93,6 @@ int main(int argc, char **argv) {
     return 0;
   }
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
-    if (!commands[i].fn) continue;
     if (strcmp(argv[1], commands[i].name) && (!commands[i].alias || strcmp(argv[1], commands[i].alias)))
       continue;
     c.cmd = commands[i].name;

@@ -1,0 +1,451 @@
+/*
+ * node_api.c — the node's JSON API (docs/api.md): status, tx submission and lookup, accounts
+ * with proofs, blocks, a Server-Sent Events stream of new blocks and Prometheus metrics.
+ */
+#include "api/node_api.h"
+
+#include "api/render.h"
+#include "core/codec.h"
+#include "core/err.h"
+#include "core/hash.h"
+#include "core/util.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#define NODE(req) ((ag_node *)(req)->ctx)
+
+/* HTTP status for an error code. */
+static int http_status(int err) {
+  switch (err) {
+  case AG_E_NOTFOUND: return 404;
+  case AG_E_TX_DUPLICATE:
+  case AG_E_TX_NONCE_USED: return 409;
+  case AG_E_MEMPOOL_FULL:
+  case AG_E_UNAVAILABLE: return 503;
+  case AG_E_HTTP_BODY_TOO_LARGE:
+  case AG_E_TX_TOO_LARGE: return 413;
+  case AG_E_INTERNAL:
+  case AG_E_IO:
+  case AG_E_CORRUPT:
+  case AG_E_NOMEM: return 500;
+  default: return 400;
+  }
+}
+
+static void fail(ag_http_resp *resp, int err) {
+  ag_http_error(resp, http_status(err), err, ag_errmsg(err));
+  if (err == AG_E_MEMPOOL_FULL || err == AG_E_UNAVAILABLE) ag_http_set_header(resp, "Retry-After", "1");
+}
+
+/* ---- GET /v1/status, /health, /v1/params ------------------------------------------------ */
+
+static void h_health(ag_http_req *req, ag_http_resp *resp) {
+  json_t *o = json_object();
+  json_object_set_new(o, "status", json_string("ok"));
+  ag_http_json(resp, 200, o);
+}
+
+static json_t *params_json(const ag_params *p) {
+  json_t *o = json_object();
+  json_object_set_new(o, "base_fee", ag_json_u64s(p->base_fee));
+  json_object_set_new(o, "per_byte_fee", ag_json_u64s(p->per_byte_fee));
+  json_object_set_new(o, "max_tx_bytes", json_integer(p->max_tx_bytes));
+  json_object_set_new(o, "max_block_bytes", json_integer(p->max_block_bytes));
+  json_object_set_new(o, "max_block_txs", json_integer(p->max_block_txs));
+  return o;
+}
+
+static void h_status(ag_http_req *req, ag_http_resp *resp) {
+  ag_node *n = NODE(req);
+  ag_app_info info;
+  ag_params params;
+  ag_supply supply;
+  int rc = ag_app_info_get(ag_node_app(n), &info);
+  if (!rc) rc = ag_app_params(ag_node_app(n), &params);
+  if (!rc) rc = ag_app_supply(ag_node_app(n), &supply);
+  if (rc) return fail(resp, rc);
+  size_t mtx, mbytes;
+  ag_node_mempool_stats(n, &mtx, &mbytes);
+  json_t *o = json_object(), *mp = json_object(), *sp = json_object();
+  json_object_set_new(o, "chain_id", json_string(info.chain_id));
+  json_object_set_new(o, "height", json_integer((json_int_t)info.height));
+  json_object_set_new(o, "block_hash", ag_json_hex(info.block_hash, 32));
+  json_object_set_new(o, "state_root", ag_json_hex(info.app_hash, 32));
+  json_object_set_new(o, "time_ms", json_integer((json_int_t)info.time_ms));
+  json_object_set_new(o, "consensus", json_string("solo"));
+  json_object_set_new(o, "block_time_ms", json_integer(ag_node_config_of(n)->block_time_ms));
+  json_object_set_new(o, "proposer", ag_json_addr(ag_node_proposer(n)));
+  json_object_set_new(mp, "txs", json_integer((json_int_t)mtx));
+  json_object_set_new(mp, "bytes", json_integer((json_int_t)mbytes));
+  json_object_set_new(o, "mempool", mp);
+  json_object_set_new(sp, "issued", ag_json_u64s(supply.issued));
+  json_object_set_new(sp, "burned", ag_json_u64s(supply.burned));
+  json_object_set_new(o, "supply", sp);
+  json_object_set_new(o, "params", params_json(&params));
+  json_object_set_new(o, "version", json_string(AG_VERSION));
+  ag_http_json(resp, 200, o);
+}
+
+/* ---- POST /v1/txs ----------------------------------------------------------------------- */
+
+static int body_bytes(ag_http_req *req, uint8_t **out, size_t *len, int *owned) {
+  const char *ct = ag_http_header(req, "Content-Type");
+  *owned = 0;
+  if (ct && !strncmp(ct, "application/octet-stream", 24)) {
+    *out = (uint8_t *)req->body;
+    *len = req->body_len;
+    return 0;
+  }
+  /* text: JSON {"tx": "..."} or a bare hex / base64 string */
+  const char *s = (const char *)req->body;
+  size_t n = req->body_len;
+  json_t *root = NULL;
+  if (ct && !strncmp(ct, "application/json", 16)) {
+    json_error_t jerr;
+    root = json_loadb(s ? s : "", n, 0, &jerr);
+    if (!root) return ag_fail(AG_E_BAD_JSON, "malformed JSON: %s", jerr.text);
+    s = json_string_value(json_object_get(root, "tx"));
+    if (!s) {
+      json_decref(root);
+      return ag_fail(AG_E_HTTP_BAD_REQUEST, "expected {\"tx\": \"<hex or base64>\"}");
+    }
+    n = strlen(s);
+  }
+  while (n && isspace((unsigned char)s[n - 1])) n--;
+  while (n && isspace((unsigned char)*s)) s++, n--;
+  if (n >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) s += 2, n -= 2;
+  int rc = ag_hex_decode_alloc(s, n, AG_TX_HARD_MAX, out, len);
+  if (rc) rc = ag_b64_decode_alloc(s, n, AG_TX_HARD_MAX, out, len);
+  json_decref(root);
+  if (rc == AG_E_TOO_LARGE) return ag_fail(AG_E_TX_TOO_LARGE, "transaction too large");
+  if (rc) return ag_fail(AG_E_HTTP_BAD_REQUEST, "body is neither hex nor base64 (or use Content-Type: application/octet-stream)");
+  *owned = 1;
+  return 0;
+}
+
+static void h_submit(ag_http_req *req, ag_http_resp *resp) {
+  uint8_t *raw;
+  size_t len;
+  int owned;
+  int rc = body_bytes(req, &raw, &len, &owned);
+  if (rc) return fail(resp, rc);
+  ag_result res;
+  uint8_t hash[32];
+  rc = ag_node_submit(NODE(req), raw, len, &res, hash);
+  if (owned) free(raw);
+  if (rc) return fail(resp, rc);
+  json_t *o = json_object();
+  json_object_set_new(o, "hash", ag_json_hex(hash, 32));
+  json_object_set_new(o, "status", json_string("pending"));
+  ag_http_json(resp, 202, o);
+}
+
+/* ---- GET /v1/txs/{hash} ----------------------------------------------------------------- */
+
+static void h_tx(ag_http_req *req, ag_http_resp *resp) {
+  ag_node *n = NODE(req);
+  uint8_t hash[32];
+  if (ag_hex_decode(req->param, strlen(req->param), hash, 32))
+    return ag_http_error(resp, 400, AG_E_BAD_HEX, "a tx hash is 64 hex characters");
+  ag_tx_location loc;
+  int rc = ag_state_tx_lookup(ag_app_state(ag_node_app(n)), hash, &loc);
+  if (rc == AG_E_NOTFOUND) {
+    if (ag_node_in_mempool(n, hash)) {
+      json_t *o = json_object();
+      json_object_set_new(o, "hash", ag_json_hex(hash, 32));
+      json_object_set_new(o, "status", json_string("pending"));
+      return ag_http_json(resp, 200, o);
+    }
+    return ag_http_error(resp, 404, AG_E_NOTFOUND, "no such transaction (not committed, not pending)");
+  }
+  if (rc) return fail(resp, rc);
+  json_t *o = json_object(), *r = json_object();
+  json_object_set_new(o, "hash", ag_json_hex(hash, 32));
+  json_object_set_new(o, "status", json_string("committed"));
+  json_object_set_new(o, "height", json_integer((json_int_t)loc.height));
+  json_object_set_new(o, "index", json_integer(loc.index));
+  json_object_set_new(r, "code", json_string(ag_err_name(loc.code)));
+  json_object_set_new(r, "message", json_string(loc.log));
+  json_object_set_new(o, "result", r);
+  ag_buf raw;
+  ag_buf_init(&raw);
+  ag_block b;
+  if (ag_state_block(ag_app_state(ag_node_app(n)), loc.height, &raw) == 0 &&
+      ag_block_decode(raw.data, raw.len, &b) == 0) {
+    ag_tx tx;
+    if (loc.index < b.h.tx_count &&
+        ag_tx_decode(b.txs[loc.index], b.tx_lens[loc.index], &tx) == 0)
+      json_object_set_new(o, "tx", ag_json_tx(&tx));
+    ag_block_free(&b);
+  }
+  ag_buf_free(&raw);
+  ag_http_json(resp, 200, o);
+}
+
+/* ---- GET /v1/accounts/{address}[?prove=true] -------------------------------------------- */
+
+static void h_account(ag_http_req *req, ag_http_resp *resp) {
+  ag_node *n = NODE(req);
+  uint8_t pk[32];
+  int rc = ag_addr_decode(req->param, pk);
+  if (rc) return fail(resp, rc);
+  int prove = ag_http_query_bool(req, "prove");
+  ag_account a;
+  int present = 1;
+  uint64_t height = 0;
+  uint8_t root[32];
+  ag_smt_proof *proof = prove ? ag_xmalloc(sizeof *proof) : NULL;
+  if (prove) {
+    rc = ag_app_account_proof(ag_node_app(n), pk, &a, &present, proof, root, &height);
+  } else {
+    ag_app_info info;
+    rc = ag_app_account(ag_node_app(n), pk, &a);
+    if (!rc && !(rc = ag_app_info_get(ag_node_app(n), &info))) {
+      height = info.height;
+      memcpy(root, info.app_hash, 32);
+    }
+  }
+  if (rc) {
+    free(proof);
+    return fail(resp, rc);
+  }
+  json_t *o = json_object();
+  json_object_set_new(o, "address", json_string(req->param));
+  json_object_set_new(o, "balance", ag_json_u64s(a.balance));
+  json_object_set_new(o, "nonce", json_integer((json_int_t)a.nonce));
+  json_object_set_new(o, "height", json_integer((json_int_t)height));
+  json_object_set_new(o, "state_root", ag_json_hex(root, 32));
+  if (prove) {
+    uint8_t key[33], hkey[32], val[16];
+    ag_account_key(pk, key);
+    ag_state_hkey(key, sizeof key, hkey);
+    json_t *pj = ag_json_proof(proof, hkey);
+    json_object_set_new(pj, "state_key", ag_json_hex(key, sizeof key));
+    if (present) {
+      ag_account_encode(&a, val);
+      json_object_set_new(pj, "value", ag_json_hex(val, sizeof val));
+    } else {
+      json_object_set_new(pj, "value", json_null());
+    }
+    json_object_set_new(o, "exists", json_boolean(present));
+    json_object_set_new(o, "proof", pj);
+  }
+  free(proof);
+  ag_http_json(resp, 200, o);
+}
+
+/* ---- GET /v1/blocks/{height|latest} ----------------------------------------------------- */
+
+static void h_block(ag_http_req *req, ag_http_resp *resp) {
+  ag_node *n = NODE(req);
+  uint64_t h;
+  if (!strcmp(req->param, "latest")) h = ag_node_height(n);
+  else if (ag_parse_u64(req->param, &h))
+    return ag_http_error(resp, 400, AG_E_INVALID, "height must be a number or 'latest'");
+  if (h == 0)
+    return ag_http_error(resp, 404, AG_E_NOTFOUND, "height 0 is the genesis state, not a block");
+  ag_buf raw;
+  ag_buf_init(&raw);
+  int rc = ag_state_block(ag_app_state(ag_node_app(n)), h, &raw);
+  if (rc) {
+    ag_buf_free(&raw);
+    if (rc == AG_E_NOTFOUND) return ag_http_error(resp, 404, rc, "no block at that height yet");
+    return fail(resp, rc);
+  }
+  ag_block b;
+  rc = ag_block_decode(raw.data, raw.len, &b);
+  if (rc) {
+    ag_buf_free(&raw);
+    return fail(resp, AG_E_CORRUPT);
+  }
+  const char *txs = ag_http_query(req, "txs");
+  int with_txs = !txs || strcmp(txs, "false") != 0;
+  ag_http_json(resp, 200, ag_json_block(&b, ag_node_app(n), with_txs));
+  ag_block_free(&b);
+  ag_buf_free(&raw);
+}
+
+/* ---- GET /v1/events/blocks (SSE) -------------------------------------------------------- */
+
+typedef struct {
+  ag_node *node;
+  uint64_t next; /* next height to send */
+  ag_buf pending;
+  size_t off;
+} sse_state;
+
+static ssize_t sse_read(void *cls, char *buf, size_t max) {
+  sse_state *s = cls;
+  if (s->off == s->pending.len) {
+    ag_buf_reset(&s->pending);
+    s->off = 0;
+    if (ag_node_stopping(s->node)) return -1;
+    uint64_t h = ag_node_wait_height(s->node, s->next - 1, 15000);
+    if (ag_node_stopping(s->node)) return -1;
+    if (h < s->next) {
+      ag_buf_puts(&s->pending, ": keep-alive\n\n");
+    } else {
+      ag_buf raw;
+      ag_buf_init(&raw);
+      for (; s->next <= h && s->pending.len < 1 << 20; s->next++) {
+        ag_block b;
+        if (ag_state_block(ag_app_state(ag_node_app(s->node)), s->next, &raw) ||
+            ag_block_decode(raw.data, raw.len, &b))
+          continue;
+        json_t *j = ag_json_block(&b, NULL, 0);
+        char *text = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        ag_buf_printf(&s->pending, "event: block\nid: %llu\ndata: %s\n\n",
+                      (unsigned long long)b.h.height, text);
+        free(text);
+        json_decref(j);
+        ag_block_free(&b);
+      }
+      ag_buf_free(&raw);
+    }
+  }
+  size_t n = AG_MIN(max, s->pending.len - s->off);
+  memcpy(buf, s->pending.data + s->off, n);
+  s->off += n;
+  return (ssize_t)n;
+}
+
+static void sse_free(void *cls) {
+  sse_state *s = cls;
+  ag_buf_free(&s->pending);
+  free(s);
+}
+
+static void h_events(ag_http_req *req, ag_http_resp *resp) {
+  ag_node *n = NODE(req);
+  sse_state *s = ag_xcalloc(1, sizeof *s);
+  s->node = n;
+  s->next = ag_node_height(n) + 1;
+  const char *from = ag_http_query(req, "from");
+  const char *last = ag_http_header(req, "Last-Event-ID");
+  uint64_t v;
+  if (from && ag_parse_u64(from, &v) == 0 && v >= 1) s->next = v;
+  else if (last && ag_parse_u64(last, &v) == 0) s->next = v + 1;
+  resp->status = 200;
+  snprintf(resp->content_type, sizeof resp->content_type, "text/event-stream");
+  ag_http_set_header(resp, "Cache-Control", "no-cache");
+  ag_buf_puts(&s->pending, "retry: 2000\n\n");
+  resp->stream = sse_read;
+  resp->stream_cls = s;
+  resp->stream_free = sse_free;
+}
+
+/* ---- GET /metrics ------------------------------------------------------------------------ */
+
+static void metric(ag_buf *b, const char *name, const char *type, const char *help) {
+  ag_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void process_metrics(ag_buf *b, uint64_t start_ms) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
+               (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
+  metric(b, "process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.");
+  ag_buf_printf(b, "process_cpu_seconds_total %.3f\n", cpu);
+  long rss_pages = 0;
+  FILE *f = fopen("/proc/self/statm", "r");
+  if (f) {
+    long size;
+    if (fscanf(f, "%ld %ld", &size, &rss_pages) != 2) rss_pages = 0;
+    fclose(f);
+  }
+  metric(b, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+  ag_buf_printf(b, "process_resident_memory_bytes %ld\n", rss_pages * sysconf(_SC_PAGESIZE));
+  metric(b, "process_start_time_seconds", "gauge", "Start time of the process since the Unix epoch in seconds.");
+  ag_buf_printf(b, "process_start_time_seconds %.3f\n", (double)start_ms / 1000.0);
+  int fds = 0;
+  DIR *d = opendir("/proc/self/fd");
+  if (d) {
+    while (readdir(d)) fds++;
+    closedir(d);
+    fds -= 3; /* ".", ".." and the directory's own fd */
+  }
+  metric(b, "process_open_fds", "gauge", "Number of open file descriptors.");
+  ag_buf_printf(b, "process_open_fds %d\n", fds);
+}
+
+static void h_metrics(ag_http_req *req, ag_http_resp *resp) {
+  ag_node *n = NODE(req);
+  ag_node_stats *s = ag_node_stats_of(n);
+  ag_app *app = ag_node_app(n);
+  ag_buf *b = &resp->body;
+  size_t mtx, mbytes;
+  ag_node_mempool_stats(n, &mtx, &mbytes);
+  ag_supply sup = {0, 0};
+  ag_app_supply(app, &sup);
+  metric(b, "agora_build_info", "gauge", "Build information; the value is always 1.");
+  ag_buf_printf(b, "agora_build_info{version=\"%s\",consensus=\"solo\"} 1\n", AG_VERSION);
+  metric(b, "agora_chain_height", "gauge", "Height of the last committed block.");
+  ag_buf_printf(b, "agora_chain_height %llu\n", (unsigned long long)ag_node_height(n));
+  metric(b, "agora_chain_last_block_timestamp_seconds", "gauge", "Time of the last committed block since the Unix epoch.");
+  ag_buf_printf(b, "agora_chain_last_block_timestamp_seconds %.3f\n", (double)s->last_block_time_ms / 1000.0);
+  metric(b, "agora_chain_blocks_total", "counter", "Blocks produced by this node since it started.");
+  ag_buf_printf(b, "agora_chain_blocks_total %llu\n", (unsigned long long)s->blocks);
+  metric(b, "agora_chain_txs_total", "counter", "Transactions executed in blocks, by result.");
+  ag_buf_printf(b, "agora_chain_txs_total{result=\"ok\"} %llu\n", (unsigned long long)s->txs_ok);
+  ag_buf_printf(b, "agora_chain_txs_total{result=\"failed\"} %llu\n", (unsigned long long)s->txs_failed);
+  metric(b, "agora_chain_block_interval_seconds", "histogram", "Time between consecutive blocks.");
+  for (int i = 0; i < 11; i++)
+    ag_buf_printf(b, "agora_chain_block_interval_seconds_bucket{le=\"%g\"} %llu\n",
+                  ag_interval_bounds[i], (unsigned long long)s->interval_buckets[i]);
+  ag_buf_printf(b, "agora_chain_block_interval_seconds_bucket{le=\"+Inf\"} %llu\n",
+                (unsigned long long)s->interval_buckets[11]);
+  ag_buf_printf(b, "agora_chain_block_interval_seconds_sum %.6f\n", (double)s->interval_sum_us / 1e6);
+  ag_buf_printf(b, "agora_chain_block_interval_seconds_count %llu\n", (unsigned long long)s->interval_count);
+  metric(b, "agora_block_execute_seconds_total", "counter", "Time spent executing blocks (finalize_block).");
+  ag_buf_printf(b, "agora_block_execute_seconds_total %.6f\n", (double)s->finalize_us_total / 1e6);
+  metric(b, "agora_block_commit_seconds_total", "counter", "Time spent making blocks durable (commit and mempool recheck).");
+  ag_buf_printf(b, "agora_block_commit_seconds_total %.6f\n", (double)s->commit_us_total / 1e6);
+  metric(b, "agora_mempool_txs", "gauge", "Transactions waiting in the mempool.");
+  ag_buf_printf(b, "agora_mempool_txs %zu\n", mtx);
+  metric(b, "agora_mempool_bytes", "gauge", "Bytes of transactions waiting in the mempool.");
+  ag_buf_printf(b, "agora_mempool_bytes %zu\n", mbytes);
+  metric(b, "agora_mempool_evicted_txs_total", "counter", "Transactions evicted to make room for other senders.");
+  ag_buf_printf(b, "agora_mempool_evicted_txs_total %llu\n", (unsigned long long)s->evicted);
+  metric(b, "agora_mempool_recheck_dropped_txs_total", "counter", "Transactions dropped when rechecked after a block.");
+  ag_buf_printf(b, "agora_mempool_recheck_dropped_txs_total %llu\n", (unsigned long long)s->rechecked_out);
+  metric(b, "agora_api_tx_submissions_total", "counter", "Transactions submitted through the API, by result.");
+  ag_buf_printf(b, "agora_api_tx_submissions_total{result=\"accepted\"} %llu\n", (unsigned long long)s->submit_ok);
+  ag_buf_printf(b, "agora_api_tx_submissions_total{result=\"rejected\"} %llu\n", (unsigned long long)s->submit_rejected);
+  metric(b, "agora_state_keys", "gauge", "Keys in the authenticated state.");
+  ag_buf_printf(b, "agora_state_keys %zu\n", ag_state_leaves(ag_app_state(app)));
+  metric(b, "agora_state_tree_memory_bytes", "gauge", "Memory held by the state Merkle tree.");
+  ag_buf_printf(b, "agora_state_tree_memory_bytes %zu\n", ag_state_tree_bytes(ag_app_state(app)));
+  metric(b, "agora_state_disk_bytes", "gauge", "Disk space used by the LMDB store.");
+  ag_buf_printf(b, "agora_state_disk_bytes %llu\n", (unsigned long long)ag_state_disk_bytes(ag_app_state(app)));
+  metric(b, "agora_supply_issued", "gauge", "Tokens issued so far, in base units (1e-9 AGR).");
+  ag_buf_printf(b, "agora_supply_issued %llu\n", (unsigned long long)sup.issued);
+  metric(b, "agora_supply_burned", "gauge", "Tokens burned so far (fees), in base units (1e-9 AGR).");
+  ag_buf_printf(b, "agora_supply_burned %llu\n", (unsigned long long)sup.burned);
+  process_metrics(b, ag_node_start_time_ms(n));
+  resp->status = 200;
+  snprintf(resp->content_type, sizeof resp->content_type, "text/plain; version=0.0.4; charset=utf-8");
+}
+
+static const ag_http_route routes[] = {
+    {"GET", "/health", h_health},
+    {"GET", "/v1/status", h_status},
+    {"POST", "/v1/txs", h_submit},
+    {"GET", "/v1/txs/", h_tx},
+    {"GET", "/v1/accounts/", h_account},
+    {"GET", "/v1/blocks/", h_block},
+    {"GET", "/v1/events/blocks", h_events},
+    {"GET", "/metrics", h_metrics},
+};
+
+int ag_node_api_start(ag_node *n, const char *listen, ag_http_server **out) {
+  ag_http_config cfg = {listen, (size_t)ag_node_config_of(n)->max_body_bytes, routes,
+                        AG_ARRAY_LEN(routes), n};
+  return ag_http_start(&cfg, out);
+}

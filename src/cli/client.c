@@ -1,0 +1,95 @@
+/* client.c — node URL resolution and JSON API calls for CLI commands. */
+#include "cli/client.h"
+
+#include "api/http.h"
+#include "core/err.h"
+#include "core/util.h"
+#include "crypto/keystore.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void ag_cli_node_url(const ag_cli *c, char *out, size_t cap) {
+  char addr[256] = "";
+  if (c->node[0]) {
+    snprintf(addr, sizeof addr, "%s", c->node);
+  } else {
+    char path[1200];
+    uint8_t *data;
+    size_t len;
+    snprintf(path, sizeof path, "%s/data/api.addr", c->home);
+    if (ag_read_file(path, 255, &data, &len) == 0) {
+      while (len && (data[len - 1] == '\n' || data[len - 1] == ' ')) data[--len] = 0;
+      snprintf(addr, sizeof addr, "%s", (char *)data);
+      free(data);
+    } else {
+      snprintf(path, sizeof path, "%s/config.json", c->home);
+      if (ag_read_file(path, 1 << 20, &data, &len) == 0) {
+        json_t *root = json_loadb((const char *)data, len, 0, NULL);
+        const char *api = json_string_value(json_object_get(root, "api_listen"));
+        if (api) snprintf(addr, sizeof addr, "%s", api);
+        json_decref(root);
+        free(data);
+      }
+    }
+  }
+  if (!addr[0]) snprintf(addr, sizeof addr, "127.0.0.1:8740");
+  size_t n = strlen(addr);
+  while (n && addr[n - 1] == '/') addr[--n] = 0;
+  if (strncmp(addr, "http://", 7) && strncmp(addr, "https://", 8)) snprintf(out, cap, "http://%s", addr);
+  else snprintf(out, cap, "%s", addr);
+}
+
+int ag_cli_api(const ag_cli *c, const char *method, const char *path, const char *ctype,
+               const void *body, size_t len, json_t **out) {
+  *out = NULL;
+  char base[300], url[1200];
+  ag_cli_node_url(c, base, sizeof base);
+  snprintf(url, sizeof url, "%s%s", base, path);
+  ag_http_result r;
+  int rc = ag_http_request(method, url, ctype, body, len, 30000, &r);
+  if (rc == AG_E_CONNECT)
+    return ag_fail(AG_E_CONNECT, "cannot reach the node at %s (is 'agora node' running? use --node)", base);
+  if (rc) return rc;
+  json_error_t jerr;
+  json_t *j = json_loadb((const char *)r.body.data, r.body.len, 0, &jerr);
+  long status = r.status;
+  ag_http_result_free(&r);
+  if (!j) return ag_fail(AG_E_HTTP_STATUS, "node answered HTTP %ld with a body that is not JSON", status);
+  if (status >= 200 && status < 300) {
+    *out = j;
+    return 0;
+  }
+  json_t *e = json_object_get(j, "error");
+  const char *name = json_string_value(json_object_get(e, "code"));
+  const char *msg = json_string_value(json_object_get(e, "message"));
+  int code = AG_E_HTTP_STATUS;
+  if (!name || !ag_err_from_name(name, &code)) code = AG_E_HTTP_STATUS;
+  rc = ag_fail(code, "%s", msg ? msg : "error");
+  json_decref(j);
+  return rc;
+}
+
+int ag_cli_resolve_addr(const ag_cli *c, const char *s, unsigned char pk[32]) {
+  if (!strncmp(s, "agora1", 6)) return ag_addr_decode(s, pk);
+  char dir[1100];
+  ag_cli_path(c, "keys", dir, sizeof dir);
+  ag_keyinfo info;
+  if (ag_keyname_valid(s) && ag_keystore_info(dir, s, &info) == 0) {
+    memcpy(pk, info.pk, 32);
+    return 0;
+  }
+  int rc = ag_addr_decode(s, pk);
+  if (rc == AG_E_ADDR_FORMAT)
+    return ag_fail(AG_E_ADDR_FORMAT, "'%s' is neither an address nor a key in %s", s, dir);
+  return rc;
+}
+
+uint64_t ag_cli_json_u64(json_t *o, const char *key) {
+  json_t *v = json_object_get(o, key);
+  if (json_is_integer(v)) return (uint64_t)json_integer_value(v);
+  uint64_t x = 0;
+  if (json_is_string(v)) ag_parse_u64(json_string_value(v), &x);
+  return x;
+}

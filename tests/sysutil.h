@@ -1,0 +1,147 @@
+/* sysutil.h — helpers for system tests: run the real agora binary as child processes on
+ * loopback, wait for them, kill them. Every child is killed when the test exits. */
+#ifndef AG_SYSUTIL_H
+#define AG_SYSUTIL_H
+
+#include "api/http.h"
+#include "core/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define SYS_MAX_CHILDREN 64
+static pid_t sys_children[SYS_MAX_CHILDREN];
+
+static void sys_kill_all(void) {
+  for (int i = 0; i < SYS_MAX_CHILDREN; i++)
+    if (sys_children[i] > 0) {
+      kill(sys_children[i], SIGKILL);
+      waitpid(sys_children[i], NULL, 0);
+      sys_children[i] = 0;
+    }
+}
+
+static void sys_track(pid_t p) {
+  static int registered;
+  if (!registered) {
+    atexit(sys_kill_all);
+    registered = 1;
+  }
+  for (int i = 0; i < SYS_MAX_CHILDREN; i++)
+    if (sys_children[i] <= 0) {
+      sys_children[i] = p;
+      return;
+    }
+}
+
+static void sys_untrack(pid_t p) {
+  for (int i = 0; i < SYS_MAX_CHILDREN; i++)
+    if (sys_children[i] == p) sys_children[i] = 0;
+}
+
+/* Starts AGORA_BIN with the given args (NULL-terminated), output appended to log. */
+static pid_t sys_spawn(const char *log, const char *const *args) {
+  pid_t p = fork();
+  if (p == 0) {
+    int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      dup2(fd, 1);
+      dup2(fd, 2);
+      close(fd);
+    }
+    const char *argv[64];
+    int n = 0;
+    argv[n++] = AGORA_BIN;
+    for (; args[n - 1] && n < 63; n++) argv[n] = args[n - 1];
+    argv[n] = NULL;
+    execv(AGORA_BIN, (char *const *)argv);
+    _exit(127);
+  }
+  if (p > 0) sys_track(p);
+  return p;
+}
+
+/* Runs AGORA_BIN to completion; captures stdout into out (may be NULL); returns exit status. */
+static int sys_run(ag_buf *out, const char *const *args) {
+  int pipefd[2];
+  if (pipe(pipefd) != 0) return -1;
+  pid_t p = fork();
+  if (p == 0) {
+    dup2(pipefd[1], 1);
+    close(pipefd[0]);
+    close(pipefd[1]);
+    const char *argv[64];
+    int n = 0;
+    argv[n++] = AGORA_BIN;
+    for (; args[n - 1] && n < 63; n++) argv[n] = args[n - 1];
+    argv[n] = NULL;
+    execv(AGORA_BIN, (char *const *)argv);
+    _exit(127);
+  }
+  close(pipefd[1]);
+  char buf[4096];
+  ssize_t r;
+  while ((r = read(pipefd[0], buf, sizeof buf)) > 0)
+    if (out) ag_buf_put(out, buf, (size_t)r);
+  close(pipefd[0]);
+  int st = 0;
+  waitpid(p, &st, 0);
+  if (out) ag_buf_cstr(out);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* Sends sig and waits up to timeout_ms; SIGKILL after that. Returns the exit status. */
+static int sys_stop(pid_t p, int sig, int timeout_ms) {
+  kill(p, sig);
+  int st = 0;
+  uint64_t end = ag_mono_ms() + (uint64_t)timeout_ms;
+  while (ag_mono_ms() < end) {
+    pid_t w = waitpid(p, &st, WNOHANG);
+    if (w == p) {
+      sys_untrack(p);
+      return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    }
+    ag_sleep_ms(20);
+  }
+  kill(p, SIGKILL);
+  waitpid(p, &st, 0);
+  sys_untrack(p);
+  return -1;
+}
+
+/* Waits until path exists and is non-empty; returns its content (malloc'd) or NULL. */
+static char *sys_wait_file(const char *path, int timeout_ms) {
+  uint64_t end = ag_mono_ms() + (uint64_t)timeout_ms;
+  while (ag_mono_ms() < end) {
+    uint8_t *data;
+    size_t len;
+    if (ag_read_file(path, 1 << 20, &data, &len) == 0) {
+      if (len > 0) return (char *)data;
+      free(data);
+    }
+    ag_sleep_ms(50);
+  }
+  return NULL;
+}
+
+/* GET url + path as JSON (NULL on failure); *status gets the HTTP status. */
+static json_t *sys_get_json(const char *base, const char *path, long *status) {
+  char url[512];
+  snprintf(url, sizeof url, "%s%s", base, path);
+  ag_http_result r;
+  if (ag_http_request("GET", url, NULL, NULL, 0, 10000, &r)) return NULL;
+  if (status) *status = r.status;
+  json_t *j = json_loadb((const char *)r.body.data, r.body.len, 0, NULL);
+  ag_http_result_free(&r);
+  return j;
+}
+
+#endif
