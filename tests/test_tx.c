@@ -105,6 +105,9 @@ TEST(bad_fields) {
   b.data[4] = 'A'; /* chain id must be lower case */
   CHECK_EQ(ag_tx_decode(b.data, b.len, &tx), AG_E_NONCANONICAL);
   b.data[4] = 'a';
+  b.data[12] = 0; /* a NUL inside the chain id (found by fuzz_tx): not canonical */
+  CHECK_EQ(ag_tx_decode(b.data, b.len, &tx), AG_E_NONCANONICAL);
+  b.data[12] = 't';
   b.data[3] = 0;
   CHECK_EQ(ag_tx_decode(b.data, b.len, &tx), AG_E_NONCANONICAL);
   b.data[3] = 10;

@@ -94,17 +94,17 @@ static void h_status(ag_http_req *req, ag_http_resp *resp) {
 
 /* ---- POST /v1/txs ----------------------------------------------------------------------- */
 
-static int body_bytes(ag_http_req *req, uint8_t **out, size_t *len, int *owned) {
-  const char *ct = ag_http_header(req, "Content-Type");
+int ag_api_tx_body(const char *ct, const uint8_t *body, size_t blen, uint8_t **out, size_t *len,
+                   int *owned) {
   *owned = 0;
   if (ct && !strncmp(ct, "application/octet-stream", 24)) {
-    *out = (uint8_t *)req->body;
-    *len = req->body_len;
+    *out = (uint8_t *)body;
+    *len = blen;
     return 0;
   }
   /* text: JSON {"tx": "..."} or a bare hex / base64 string */
-  const char *s = (const char *)req->body;
-  size_t n = req->body_len;
+  const char *s = (const char *)body;
+  size_t n = blen;
   json_t *root = NULL;
   if (ct && !strncmp(ct, "application/json", 16)) {
     json_error_t jerr;
@@ -117,6 +117,7 @@ static int body_bytes(ag_http_req *req, uint8_t **out, size_t *len, int *owned) 
     }
     n = strlen(s);
   }
+  if (!s) s = "";
   while (n && isspace((unsigned char)s[n - 1])) n--;
   while (n && isspace((unsigned char)*s)) s++, n--;
   if (n >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) s += 2, n -= 2;
@@ -124,7 +125,9 @@ static int body_bytes(ag_http_req *req, uint8_t **out, size_t *len, int *owned) 
   if (rc) rc = ag_b64_decode_alloc(s, n, AG_TX_HARD_MAX, out, len);
   json_decref(root);
   if (rc == AG_E_TOO_LARGE) return ag_fail(AG_E_TX_TOO_LARGE, "transaction too large");
-  if (rc) return ag_fail(AG_E_HTTP_BAD_REQUEST, "body is neither hex nor base64 (or use Content-Type: application/octet-stream)");
+  if (rc)
+    return ag_fail(AG_E_HTTP_BAD_REQUEST,
+                   "body is neither hex nor base64 (or use Content-Type: application/octet-stream)");
   *owned = 1;
   return 0;
 }
@@ -133,7 +136,8 @@ static void h_submit(ag_http_req *req, ag_http_resp *resp) {
   uint8_t *raw;
   size_t len;
   int owned;
-  int rc = body_bytes(req, &raw, &len, &owned);
+  int rc = ag_api_tx_body(ag_http_header(req, "Content-Type"), req->body, req->body_len, &raw,
+                          &len, &owned);
   if (rc) return fail(resp, rc);
   ag_result res;
   uint8_t hash[32];

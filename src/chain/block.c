@@ -59,7 +59,7 @@ int ag_block_decode(const uint8_t *p, size_t n, ag_block *b) {
   if (ag_read_ptr(&r, clen, &q)) goto truncated;
   memcpy(h->chain_id, q, clen);
   h->chain_id[clen] = 0;
-  if (!ag_chain_id_valid(h->chain_id)) return ag_fail(AG_E_NONCANONICAL, "bad chain id");
+  if (memchr(q, 0, clen) || !ag_chain_id_valid(h->chain_id)) return ag_fail(AG_E_NONCANONICAL, "bad chain id");
   if (ag_read_u64le(&r, &h->height) || ag_read_u64le(&r, &h->time_ms) ||
       ag_read_bytes(&r, h->prev_hash, 32) || ag_read_bytes(&r, h->tx_root, 32) ||
       ag_read_bytes(&r, h->result_root, 32) || ag_read_bytes(&r, h->state_root, 32) ||

@@ -74,7 +74,7 @@ int ag_tx_decode(const uint8_t *p, size_t n, ag_tx *tx) {
   if (ag_read_ptr(&r, clen, &q)) goto truncated;
   memcpy(tx->chain_id, q, clen);
   tx->chain_id[clen] = 0;
-  if (!ag_chain_id_valid(tx->chain_id))
+  if (memchr(q, 0, clen) || !ag_chain_id_valid(tx->chain_id))
     return ag_fail(AG_E_NONCANONICAL, "chain id has characters outside [a-z0-9-]");
   if (ag_read_bytes(&r, tx->sender, AG_PK_LEN) || ag_read_u64le(&r, &tx->nonce) ||
       ag_read_u64le(&r, &tx->fee) || ag_read_u64le(&r, &tx->valid_until) ||
