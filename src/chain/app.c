@@ -584,6 +584,18 @@ int ag_app_account_proof(ag_app *app, const uint8_t pk[32], ag_account *out, int
   return rc;
 }
 
+uint64_t ag_app_pending_nonce(ag_app *app, const uint8_t pk[32], uint64_t committed_nonce) {
+  pthread_mutex_lock(&app->check_mu);
+  uint64_t n = committed_nonce;
+  if (app->pend_cap) {
+    size_t j = ag_get_u64le(pk) & (app->pend_cap - 1);
+    while (app->pend[j].used && memcmp(app->pend[j].pk, pk, 32) != 0) j = (j + 1) & (app->pend_cap - 1);
+    if (app->pend[j].used) n = app->pend[j].next_nonce;
+  }
+  pthread_mutex_unlock(&app->check_mu);
+  return n;
+}
+
 int ag_app_params(ag_app *app, ag_params *out) {
   if (!app->initialized) return ag_fail(AG_E_UNAVAILABLE, "no genesis yet");
   *out = app->params;

@@ -99,6 +99,9 @@ int ag_app_account_proof(ag_app *app, const uint8_t pk[32], ag_account *out, int
 /* The raw state key of an account ('a' | pk) and its stored value encoding. */
 void ag_account_key(const uint8_t pk[32], uint8_t key[33]);
 void ag_account_encode(const ag_account *a, uint8_t out[16]);
+/* The nonce a new tx from pk must carry to enter the mempool now: the committed nonce plus
+ * the txs check_tx accepted since the last commit. */
+uint64_t ag_app_pending_nonce(ag_app *app, const uint8_t pk[32], uint64_t committed_nonce);
 int ag_app_params(ag_app *app, ag_params *out);
 int ag_app_supply(ag_app *app, ag_supply *out);
 ag_state *ag_app_state(ag_app *app);

@@ -121,7 +121,7 @@ int ag_cmd_send(ag_cli *c, int argc, char **argv) {
     ag_key_wipe(&k);
     goto out_fail;
   }
-  uint64_t nonce = ag_cli_json_u64(acct, "nonce"), bal = ag_cli_json_u64(acct, "balance");
+  uint64_t nonce = ag_cli_json_u64(acct, "pending_nonce"), bal = ag_cli_json_u64(acct, "balance");
   json_decref(acct);
   ag_buf payload, tx;
   ag_buf_init(&payload);

@@ -1,0 +1,402 @@
+/*
+ * bench_ledger.c — ledger throughput and costs (docs/benchmarks.md):
+ *   ledger.sigverify_per_s      raw ed25519 verifications per second on all cores
+ *   ledger.apply_tps            signed transfers through finalize_block + commit per second
+ *                               (signature checks, state tree, LMDB commit included)
+ *   ledger.apply_vs_sigverify   the ratio of the two (target >= 0.6)
+ *   ledger.root_update_us_per_key  state-root update per changed key, beside one BLAKE2b
+ *   ledger.api_submit_tps       transfers accepted per second through the HTTP API by a
+ *                               separate client process (target >= 5000)
+ *   ledger.state_1m_*           memory and disk with 1M accounts, beside the raw data size
+ * Environment: BENCH_TXS (default 100000), BENCH_ACCOUNTS_1M (default 1000000).
+ */
+#include "api/http.h"
+#include "bench.h"
+#include "chain/app.h"
+#include "core/codec.h"
+#include "core/err.h"
+#include "core/hash.h"
+#include "core/par.h"
+#include "core/util.h"
+#include "crypto/keystore.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define CHAIN "agora-bench"
+
+static char tmproot[256];
+
+static void key_i(ag_keypair *k, uint32_t i) {
+  uint8_t seed[32] = {0};
+  ag_put_u32le(seed, i);
+  seed[31] = 0xbe;
+  ag_key_from_seed(k, seed);
+}
+
+static ag_app *make_app(const char *dir, ag_keypair *keys, size_t nacct) {
+  ag_app *app;
+  if (ag_app_open(dir, &app)) {
+    fprintf(stderr, "open %s: %s\n", dir, ag_errmsg(-1));
+    exit(1);
+  }
+  ag_genesis g;
+  memset(&g, 0, sizeof g);
+  strcpy(g.chain_id, CHAIN);
+  ag_params_default(&g.params);
+  g.params.max_block_txs = 100000;
+  g.params.max_block_bytes = 64u << 20;
+  g.naccounts = nacct;
+  g.accounts = calloc(nacct, sizeof *g.accounts);
+  for (size_t i = 0; i < nacct; i++) {
+    memcpy(g.accounts[i].pk, keys[i].pk, 32);
+    g.accounts[i].balance = 1000000 * AG_UNIT;
+  }
+  ag_genesis_rehash(&g);
+  uint8_t h[32];
+  if (ag_app_init_chain(app, &g, h)) exit(1);
+  ag_genesis_free(&g);
+  return app;
+}
+
+typedef struct {
+  ag_keypair *keys;
+  size_t nacct;
+  ag_buf *txs;
+  size_t per_block;
+} gen_ctx;
+
+static void gen_range(void *arg, size_t b, size_t e) {
+  gen_ctx *c = arg;
+  for (size_t i = b; i < e; i++) {
+    size_t from = i % c->nacct, to = (i * 7919 + 13) % c->nacct;
+    uint64_t nonce = i / c->nacct;
+    ag_buf p;
+    ag_buf_init(&p);
+    ag_transfer_encode(&p, c->keys[to].pk, 1 + i % 1000);
+    ag_buf_init(&c->txs[i]);
+    ag_tx_build(&c->txs[i], AG_TX_TRANSFER, CHAIN, &c->keys[from], nonce, 100000, 0, p.data,
+                (uint32_t)p.len);
+    ag_buf_free(&p);
+  }
+}
+
+typedef struct {
+  ag_tx *tx;
+  atomic_int bad;
+} verify_ctx;
+
+static void verify_range(void *arg, size_t b, size_t e) {
+  verify_ctx *c = arg;
+  for (size_t i = b; i < e; i++)
+    if (ag_tx_verify(&c->tx[i])) atomic_fetch_add(&c->bad, 1);
+}
+
+static void bench_apply(size_t ntx) {
+  size_t nacct = ntx / 10; /* each sender sends 10 txs: many distinct senders */
+  int threads = ag_ncpu();
+  ag_keypair *keys = malloc(nacct * sizeof *keys);
+  for (size_t i = 0; i < nacct; i++) key_i(&keys[i], (uint32_t)i);
+  ag_buf *txs = malloc(ntx * sizeof *txs);
+  /* txs ordered so that block k holds nonce k of every sender */
+  gen_ctx gc = {keys, nacct, txs, nacct};
+  ag_par_for(ntx, threads, 256, gen_range, &gc);
+
+  /* raw signature checks over exactly these txs, all cores */
+  ag_tx *dec = malloc(ntx * sizeof *dec);
+  for (size_t i = 0; i < ntx; i++) ag_tx_decode(txs[i].data, txs[i].len, &dec[i]);
+  verify_ctx vc = {dec, 0};
+  double t0 = bench_now();
+  ag_par_for(ntx, threads, 256, verify_range, &vc);
+  double sig_s = bench_now() - t0;
+  double sig_rate = (double)ntx / sig_s;
+
+  char dir[512];
+  snprintf(dir, sizeof dir, "%s/apply", tmproot);
+  ag_app *app = make_app(dir, keys, nacct);
+  ag_app_set_threads(app, threads);
+  const uint8_t **ptr = malloc(nacct * sizeof *ptr);
+  uint32_t *lens = malloc(nacct * sizeof *lens);
+  ag_result *res = malloc(nacct * sizeof *res);
+  size_t nblocks = ntx / nacct, okc = 0;
+  double apply_s = 0;
+  for (size_t b = 0; b < nblocks; b++) {
+    for (size_t i = 0; i < nacct; i++) {
+      ptr[i] = txs[b * nacct + i].data;
+      lens[i] = (uint32_t)txs[b * nacct + i].len;
+    }
+    ag_block_ctx ctx = {b + 1, 1700000000000ULL + b * 1000, {0}};
+    uint8_t root[32];
+    double s = bench_now();
+    if (ag_app_finalize_block(app, &ctx, ptr, lens, nacct, res, root) ||
+        ag_app_commit(app, NULL, 0, NULL)) {
+      fprintf(stderr, "block failed: %s\n", ag_errmsg(-1));
+      exit(1);
+    }
+    apply_s += bench_now() - s;
+    for (size_t i = 0; i < nacct; i++) okc += res[i].code == 0;
+  }
+  if (okc != ntx || vc.bad) {
+    fprintf(stderr, "bench_apply: %zu of %zu txs applied, %d bad signatures\n", okc, ntx, (int)vc.bad);
+    exit(1);
+  }
+  double apply_rate = (double)ntx / apply_s;
+  char note[160];
+  snprintf(note, sizeof note, "%d threads, %zu txs from %zu senders", threads, ntx, nacct);
+  bench_report("ledger.sigverify_per_s", sig_rate, "verify/s", note);
+  snprintf(note, sizeof note, "%zu blocks of %zu transfers, %d threads", nblocks, nacct, threads);
+  bench_report("ledger.apply_tps", apply_rate, "tx/s", note);
+  bench_report("ledger.apply_vs_sigverify", apply_rate / sig_rate, "ratio", "target >= 0.6");
+
+  ag_app_close(app);
+  for (size_t i = 0; i < ntx; i++) ag_buf_free(&txs[i]);
+  free(txs);
+  free(dec);
+  free(ptr);
+  free(lens);
+  free(res);
+  free(keys);
+}
+
+/* ---- API submission from a separate process --------------------------------------------- */
+
+static void run_agora(const char *const *args) {
+  pid_t p = fork();
+  if (p == 0) {
+    int fd = open("/dev/null", 1);
+    dup2(fd, 1);
+    execv(AGORA_BIN, (char *const *)args);
+    _exit(127);
+  }
+  int st;
+  waitpid(p, &st, 0);
+}
+
+typedef struct {
+  const char *url;
+  ag_buf *txs;
+  size_t begin, end;
+  atomic_size_t *ok;
+} submit_ctx;
+
+static void *submit_thread(void *arg) {
+  submit_ctx *c = arg;
+  for (size_t i = c->begin; i < c->end; i++) {
+    ag_http_result r;
+    if (ag_http_request("POST", c->url, "application/octet-stream", c->txs[i].data,
+                        c->txs[i].len, 10000, &r) == 0) {
+      if (r.status == 202) atomic_fetch_add(c->ok, 1);
+      ag_http_result_free(&r);
+    }
+  }
+  ag_http_client_cleanup();
+  return NULL;
+}
+
+static void bench_api(size_t ntx) {
+  char home[512], addrf[600];
+  snprintf(home, sizeof home, "%s/apihome", tmproot);
+  size_t nacct = 200;
+  char nacct_s[16];
+  snprintf(nacct_s, sizeof nacct_s, "%zu", nacct);
+  const char *init[] = {AGORA_BIN, "--home", home, "init", "--dev-accounts", nacct_s,
+                        "--api", "127.0.0.1:0", NULL};
+  run_agora(init);
+  /* make the mempool roomy enough for the whole run */
+  char cfg[700];
+  snprintf(cfg, sizeof cfg, "%s/config.json", home);
+  const char *conf = "{\"api_listen\":\"127.0.0.1:0\",\"block_time_ms\":1000,\"mempool\":"
+                     "{\"max_txs\":1000000,\"max_bytes\":1073741824,\"max_per_sender\":100000}}";
+  ag_write_file_atomic(cfg, conf, strlen(conf), 0644);
+  pid_t node = fork();
+  if (node == 0) {
+    int fd = open("/dev/null", 1);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    const char *args[] = {AGORA_BIN, "--home", home, "node", NULL};
+    execv(AGORA_BIN, (char *const *)args);
+    _exit(127);
+  }
+  snprintf(addrf, sizeof addrf, "%s/data/api.addr", home);
+  char addr[128] = "";
+  for (int i = 0; i < 200 && !addr[0]; i++) {
+    uint8_t *d;
+    size_t len;
+    if (ag_read_file(addrf, 127, &d, &len) == 0 && len) {
+      snprintf(addr, sizeof addr, "%s", (char *)d);
+      free(d);
+    } else {
+      ag_sleep_ms(50);
+    }
+  }
+  /* the client is a separate process: fork it, it builds and submits, reports through a pipe */
+  int pfd[2];
+  if (pipe(pfd)) exit(1);
+  pid_t client = fork();
+  if (client == 0) {
+    char keydir[600];
+    snprintf(keydir, sizeof keydir, "%s/keys", home);
+    ag_keypair *keys = malloc(nacct * sizeof *keys);
+    for (size_t i = 0; i < nacct; i++) {
+      char name[16];
+      snprintf(name, sizeof name, "dev%zu", i);
+      if (ag_keystore_load(keydir, name, NULL, &keys[i], NULL)) _exit(2);
+    }
+    ag_buf *txs = malloc(ntx * sizeof *txs);
+    for (size_t i = 0; i < ntx; i++) {
+      size_t from = i % nacct;
+      ag_buf p;
+      ag_buf_init(&p);
+      ag_transfer_encode(&p, keys[(from + 1) % nacct].pk, 1);
+      ag_buf_init(&txs[i]);
+      ag_tx_build(&txs[i], AG_TX_TRANSFER, "agora-devnet", &keys[from], i / nacct, 100000, 0,
+                  p.data, (uint32_t)p.len);
+      ag_buf_free(&p);
+    }
+    char url[256];
+    snprintf(url, sizeof url, "http://%s/v1/txs", addr);
+    enum { CONNS = 4 };
+    pthread_t th[CONNS];
+    submit_ctx sc[CONNS];
+    atomic_size_t ok = 0;
+    /* each connection takes whole senders so that nonces arrive in order */
+    double t0 = bench_now();
+    for (int k = 0; k < CONNS; k++) {
+      sc[k] = (submit_ctx){url, txs, 0, 0, &ok};
+    }
+    /* interleave: thread k sends the txs of senders k, k+CONNS, ... in nonce order */
+    ag_buf *order = malloc(ntx * sizeof *order);
+    size_t w = 0;
+    for (int k = 0; k < CONNS; k++) {
+      sc[k].begin = w;
+      for (size_t i = 0; i < ntx; i++)
+        if ((i % nacct) % CONNS == (size_t)k) order[w++] = txs[i];
+      sc[k].end = w;
+      sc[k].txs = order;
+    }
+    for (int k = 0; k < CONNS; k++) pthread_create(&th[k], NULL, submit_thread, &sc[k]);
+    for (int k = 0; k < CONNS; k++) pthread_join(th[k], NULL);
+    double el = bench_now() - t0;
+    double rate = (double)ok / el;
+    if (write(pfd[1], &rate, sizeof rate) != sizeof rate) _exit(3);
+    size_t okv = ok;
+    if (write(pfd[1], &okv, sizeof okv) != sizeof okv) _exit(3);
+    _exit(0);
+  }
+  double rate = 0;
+  size_t ok = 0;
+  if (read(pfd[0], &rate, sizeof rate) != sizeof rate || read(pfd[0], &ok, sizeof ok) != sizeof ok)
+    rate = 0;
+  int st;
+  waitpid(client, &st, 0);
+  kill(node, SIGTERM);
+  waitpid(node, &st, 0);
+  char note[160];
+  snprintf(note, sizeof note, "%zu of %zu accepted, 4 keep-alive connections; target >= 5000", ok, ntx);
+  bench_report("ledger.api_submit_tps", rate, "tx/s", note);
+}
+
+/* ---- 1M accounts ------------------------------------------------------------------------- */
+
+static long rss_kb(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256];
+  long v = 0;
+  while (f && fgets(line, sizeof line, f))
+    if (!strncmp(line, "VmRSS:", 6)) v = atol(line + 6);
+  if (f) fclose(f);
+  return v;
+}
+
+static void bench_million(size_t n) {
+  char dir[512];
+  snprintf(dir, sizeof dir, "%s/million", tmproot);
+  long rss0 = rss_kb();
+  ag_app *app;
+  if (ag_app_open(dir, &app)) exit(1);
+  ag_genesis g;
+  memset(&g, 0, sizeof g);
+  strcpy(g.chain_id, CHAIN);
+  ag_params_default(&g.params);
+  g.naccounts = n;
+  g.accounts = calloc(n, sizeof *g.accounts);
+  for (size_t i = 0; i < n; i++) {
+    ag_hash("agora/bench", &i, sizeof i, g.accounts[i].pk); /* distinct keys, no keygen cost */
+    g.accounts[i].balance = 1 + i;
+  }
+  ag_genesis_rehash(&g);
+  uint8_t h[32];
+  double t0 = bench_now();
+  if (ag_app_init_chain(app, &g, h)) exit(1);
+  double build = bench_now() - t0;
+  ag_genesis_free(&g);
+  ag_app_close(app);
+  /* reopen: the tree is rebuilt from LMDB, which is what a restarting node pays */
+  t0 = bench_now();
+  if (ag_app_open(dir, &app)) exit(1);
+  double reopen = bench_now() - t0;
+  long rss = rss_kb() - rss0;
+  ag_state *st = ag_app_state(app);
+  double raw = (double)n * (33 + 16);
+  /* Root update cost per changed key: 10,000 accounts of the big state change in one block
+   * (the cost a block pays on top of execution), beside plain BLAKE2b-256 of 64 bytes. */
+  size_t nk = n < 10000 ? n : 10000;
+  for (size_t i = 0; i < nk; i++) {
+    size_t idx = (i * 2654435761u) % n;
+    uint8_t pk[32];
+    ag_hash("agora/bench", &idx, sizeof idx, pk);
+    ag_account a = {7 + i, 1};
+    ag_account_store(st, pk, &a);
+  }
+  uint8_t root[32];
+  t0 = bench_now();
+  ag_state_apply(st, ag_ncpu(), root);
+  double upd = bench_now() - t0;
+  ag_state_discard(st);
+  uint8_t hh[32], in[64] = {0};
+  size_t reps = 200000;
+  t0 = bench_now();
+  for (size_t i = 0; i < reps; i++) {
+    in[0] = (uint8_t)i;
+    ag_hash("agora/bench", in, 64, hh);
+  }
+  double hash_us = (bench_now() - t0) / (double)reps * 1e6;
+  double per_key = upd / (double)nk * 1e6;
+  char note0[200];
+  snprintf(note0, sizeof note0, "= %.1f x BLAKE2b-256 of 64 B (%.3f us); %zu keys changed in a %zu-key tree, %d threads",
+           per_key / hash_us, hash_us, nk, n, ag_ncpu());
+  bench_report("ledger.root_update_us_per_key", per_key, "us", note0);
+  char note[200];
+  snprintf(note, sizeof note, "tree %.0f MB; raw key+value data %.0f MB; restart (tree rebuild) %.1f s",
+           (double)ag_state_tree_bytes(st) / 1e6, raw / 1e6, reopen);
+  bench_report("ledger.state_1m_memory_mb", (double)rss / 1024.0, "MB", note);
+  snprintf(note, sizeof note, "= %.1fx the raw data; genesis write %.1f s",
+           (double)ag_state_disk_bytes(st) / raw, build);
+  bench_report("ledger.state_1m_disk_mb", (double)ag_state_disk_bytes(st) / 1e6, "MB", note);
+  ag_app_close(app);
+}
+
+int main(void) {
+  ag_crypto_init();
+  snprintf(tmproot, sizeof tmproot, "/tmp/agora-bench-XXXXXX");
+  if (!mkdtemp(tmproot)) return 1;
+  const char *e = getenv("BENCH_TXS");
+  size_t ntx = e ? (size_t)atol(e) : 100000;
+  e = getenv("BENCH_ACCOUNTS_1M");
+  size_t nm = e ? (size_t)atol(e) : 1000000;
+  bench_apply(ntx);
+  bench_api(e && nm < 100000 ? 2000 : 20000);
+  bench_million(nm);
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", tmproot);
+  if (system(cmd)) return 1;
+  return 0;
+}
