@@ -378,6 +378,63 @@ TEST(proof_of_account) {
   test_rmdir(dir);
 }
 
+/* Any single-byte change to a valid tx makes a block that changes nothing. */
+TEST(property_mutated_txs_change_nothing) {
+  char *dir;
+  ag_app *app = fresh_app(&dir);
+  ag_app_info before;
+  ag_app_info_get(app, &before);
+  ag_buf good;
+  ag_buf_init(&good);
+  transfer(app, &good, 0, 1, 3 * AG_UNIT, 0, 0, CHAIN);
+  uint64_t seed = 99;
+  for (int i = 0; i < 150; i++) {
+    ag_buf bad;
+    ag_buf_init(&bad);
+    ag_buf_put(&bad, good.data, good.len);
+    size_t at = test_rand(&seed) % bad.len;
+    bad.data[at] ^= (uint8_t)(1 + test_rand(&seed) % 255);
+    if (i % 10 == 0) bad.len = test_rand(&seed) % good.len; /* truncations too */
+    ag_result r;
+    CHECK(ag_app_check_tx(app, bad.data, bad.len, AG_CHECK_NEW, &r, NULL) != 0);
+    ag_result res[1];
+    uint8_t root[32];
+    CHECK_OK(run_block(app, &bad, 1, res, root));
+    CHECK(res[0].code != 0);
+    CHECK_MEM(root, before.app_hash, 32);
+    ag_buf_free(&bad);
+  }
+  ag_buf_free(&good);
+  ag_app_close(app);
+  test_rmdir(dir);
+}
+
+TEST(generic_query) {
+  char *dir;
+  ag_app *app = fresh_app(&dir);
+  ag_query_result q;
+  memset(&q, 0, sizeof q);
+  ag_buf_init(&q.value);
+  CHECK_OK(ag_app_query(app, "account", keys[1].pk, 32, 1, &q));
+  CHECK(q.found);
+  CHECK_EQ(q.value.len, 16);
+  CHECK_U64(ag_get_u64le(q.value.data), START);
+  uint8_t vh[32];
+  ag_state_value_hash(q.value.data, q.value.len, vh);
+  CHECK_OK(ag_smt_verify(q.root, q.key_hash, vh, &q.proof));
+  CHECK_OK(ag_app_query(app, "key", (const uint8_t *)"g/chain_id", 10, 0, &q));
+  CHECK(q.found);
+  CHECK_EQ(q.value.len, strlen(CHAIN));
+  CHECK_OK(ag_app_query(app, "key", (const uint8_t *)"nope", 4, 1, &q));
+  CHECK(!q.found);
+  CHECK_OK(ag_smt_verify(q.root, q.key_hash, NULL, &q.proof));
+  CHECK_EQ(ag_app_query(app, "bogus", NULL, 0, 0, &q), AG_E_INVALID);
+  CHECK_EQ(ag_app_query(app, "account", keys[1].pk, 31, 0, &q), AG_E_INVALID);
+  ag_buf_free(&q.value);
+  ag_app_close(app);
+  test_rmdir(dir);
+}
+
 TEST(second_process_is_locked_out) {
   char *dir;
   ag_app *app = fresh_app(&dir);
@@ -446,4 +503,5 @@ TEST(mempool_dedup_order_and_fair_eviction) {
 TEST_MAIN(genesis_and_idempotent_init, transfer_moves_funds_and_burns_fee,
           envelope_failures_change_nothing, failed_action_pays_fee_only,
           check_tx_sequences_nonces_and_balance, multi_transfer, property_supply_replay_restart,
-          proof_of_account, second_process_is_locked_out, mempool_dedup_order_and_fair_eviction)
+          proof_of_account, property_mutated_txs_change_nothing, generic_query,
+          second_process_is_locked_out, mempool_dedup_order_and_fair_eviction)

@@ -615,3 +615,46 @@ int ag_app_supply(ag_app *app, ag_supply *out) {
   ag_buf_free(&b);
   return rc;
 }
+
+int ag_app_query(ag_app *app, const char *path, const uint8_t *data, size_t len, int prove,
+                 ag_query_result *out) {
+  out->found = 0;
+  out->proved = 0;
+  ag_buf_reset(&out->value);
+  uint8_t key[AG_STATE_KEY_MAX];
+  size_t klen;
+  if (!strcmp(path, "tx")) {
+    if (len != 32) return ag_fail(AG_E_INVALID, "query tx: data must be a 32-byte hash");
+    ag_tx_location loc;
+    int rc = ag_state_tx_lookup(app->st, data, &loc);
+    ag_state_meta meta;
+    out->height = ag_state_meta_get(app->st, &meta) == 0 ? meta.height : 0;
+    if (rc == AG_E_NOTFOUND) return 0;
+    if (rc) return rc;
+    out->found = 1;
+    ag_buf_put_u64le(&out->value, loc.height);
+    ag_buf_put_u32le(&out->value, loc.index);
+    ag_buf_put_u32le(&out->value, (uint32_t)loc.code);
+    return 0;
+  }
+  if (!strcmp(path, "account")) {
+    if (len != 32) return ag_fail(AG_E_INVALID, "query account: data must be a 32-byte public key");
+    ag_account_key(data, key);
+    klen = 33;
+  } else if (!strcmp(path, "key")) {
+    if (len == 0 || len > AG_STATE_KEY_MAX)
+      return ag_fail(AG_E_INVALID, "query key: keys are 1..%d bytes", AG_STATE_KEY_MAX);
+    memcpy(key, data, len);
+    klen = len;
+  } else {
+    return ag_fail(AG_E_INVALID, "unknown query path '%.40s' (key, account, tx)", path);
+  }
+  ag_state_hkey(key, klen, out->key_hash);
+  int present = 0;
+  int rc = ag_state_prove(app->st, key, klen, &out->proof, out->root, &out->height, &out->value,
+                          &present);
+  if (rc) return rc;
+  out->found = present;
+  out->proved = prove;
+  return 0;
+}

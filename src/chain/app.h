@@ -91,6 +91,25 @@ int ag_app_commit(ag_app *app, const uint8_t *block, size_t block_len,
                   const uint8_t block_hash[32]);
 
 /* ---- queries on committed state --------------------------------------------------------- */
+
+/* The ABCI-shaped generic query. Paths:
+ *   "key"     data = a raw state key      -> value = the stored value
+ *   "account" data = a 32-byte public key -> value = balance u64 | nonce u64
+ *   "tx"      data = a 32-byte tx hash    -> value = height u64 | index u32 | code i32
+ * With prove, the proof of the key (inclusion or absence) against root at height is filled.
+ * Returns 0 with found = 0/1, or an error (bad path or data: AG_E_INVALID). */
+typedef struct {
+  int found;
+  ag_buf value;      /* caller initializes and frees */
+  uint64_t height;
+  uint8_t root[32];
+  int proved;
+  ag_smt_proof proof;
+  uint8_t key_hash[32];
+} ag_query_result;
+int ag_app_query(ag_app *app, const char *path, const uint8_t *data, size_t len, int prove,
+                 ag_query_result *out);
+
 int ag_app_account(ag_app *app, const uint8_t pk[32], ag_account *out);
 /* With a proof of the account key against the committed root (absence proof when the account
  * does not exist: *present = 0). */
