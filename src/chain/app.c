@@ -52,6 +52,11 @@ struct ag_app {
   uint8_t (*sigcache)[32];
   hook hooks[MAX_HOOKS];
   int nhooks;
+  struct {
+    ag_genesis_hook fn;
+    void *ctx;
+  } ghooks[MAX_HOOKS];
+  int nghooks;
 };
 
 /* ---- small state helpers --------------------------------------------------------------- */
@@ -233,6 +238,13 @@ void ag_app_add_hooks(ag_app *app, ag_block_hook begin, ag_block_hook end, void 
   app->hooks[app->nhooks++] = (hook){begin, end, ctx};
 }
 
+void ag_app_add_genesis_hook(ag_app *app, ag_genesis_hook fn, void *ctx) {
+  if (app->nghooks == MAX_HOOKS) abort();
+  app->ghooks[app->nghooks].fn = fn;
+  app->ghooks[app->nghooks].ctx = ctx;
+  app->nghooks++;
+}
+
 int ag_app_info_get(ag_app *app, ag_app_info *out) {
   memset(out, 0, sizeof *out);
   ag_state_meta meta;
@@ -279,6 +291,17 @@ int ag_app_init_chain(ag_app *app, const ag_genesis *g, uint8_t app_hash[32]) {
     supply.issued += a.balance; /* genesis parsing bounded the sum */
   }
   supply_store(st, &supply);
+  app->params = g->params; /* hooks may need them */
+  snprintf(app->chain_id, sizeof app->chain_id, "%s", g->chain_id);
+  memset(&app->ctx, 0, sizeof app->ctx);
+  app->ctx.time_ms = g->genesis_time_ms;
+  for (int i = 0; i < app->nghooks; i++) {
+    rc = app->ghooks[i].fn(app, g, app->ghooks[i].ctx);
+    if (rc) {
+      ag_state_discard(st);
+      return rc;
+    }
+  }
   ag_state_meta meta = {0};
   meta.height = 0;
   meta.time_ms = g->genesis_time_ms;

@@ -150,5 +150,9 @@ int ag_app_issue(ag_app *app, uint64_t amount);
  * (incentive, subnets) register them once, before any block. */
 typedef int (*ag_block_hook)(ag_app *app, void *ctx);
 void ag_app_add_hooks(ag_app *app, ag_block_hook begin, ag_block_hook end, void *ctx);
+/* Genesis hooks run inside init_chain after the accounts are written; they read their section
+ * of g->modules. A failure aborts init_chain (AG_E_GENESIS with a message). */
+typedef int (*ag_genesis_hook)(ag_app *app, const ag_genesis *g, void *ctx);
+void ag_app_add_genesis_hook(ag_app *app, ag_genesis_hook fn, void *ctx);
 
 #endif

@@ -86,6 +86,9 @@ void ag_genesis_rehash(ag_genesis *g) {
     ag_buf_put(&b, g->accounts[i].pk, 32);
     ag_buf_put_u64le(&b, g->accounts[i].balance);
   }
+  const char *mods = g->modules ? g->modules : "{}";
+  ag_buf_put_u64le(&b, strlen(mods));
+  ag_buf_puts(&b, mods);
   ag_hash("agora/genesis", b.data, b.len, g->hash);
   ag_buf_free(&b);
 }
@@ -148,6 +151,13 @@ int ag_genesis_parse(const char *text, size_t len, ag_genesis *g) {
       goto done;
     }
   }
+  {
+    json_t *mods = json_deep_copy(root);
+    const char *core[] = {"chain_id", "genesis_time_ms", "params", "accounts"};
+    for (size_t i = 0; i < 4; i++) json_object_del(mods, core[i]);
+    g->modules = json_dumps(mods, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(mods);
+  }
   qsort(g->accounts, g->naccounts, sizeof *g->accounts, cmp_acct);
   for (size_t i = 1; i < g->naccounts; i++)
     if (!memcmp(g->accounts[i].pk, g->accounts[i - 1].pk, 32)) {
@@ -196,6 +206,13 @@ char *ag_genesis_to_json(const ag_genesis *g) {
     json_array_append_new(accts, a);
   }
   json_object_set_new(root, "accounts", accts);
+  if (g->modules) {
+    json_t *mods = json_loads(g->modules, 0, NULL);
+    const char *k;
+    json_t *v;
+    json_object_foreach(mods, k, v) json_object_set(root, k, v);
+    json_decref(mods);
+  }
   char *s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
   json_decref(root);
   return s;
@@ -204,6 +221,8 @@ char *ag_genesis_to_json(const ag_genesis *g) {
 void ag_genesis_free(ag_genesis *g) {
   if (!g) return;
   free(g->accounts);
+  free(g->modules);
+  g->modules = NULL;
   g->accounts = NULL;
   g->naccounts = 0;
 }

@@ -1,7 +1,8 @@
 /*
  * genesis.h — the chain's starting point: chain id, time, consensus parameters and funded
  * accounts, read from genesis.json (docs/formats.md). Amounts are decimal strings in base units.
- * The genesis hash is BLAKE2b-256("agora/genesis", canonical binary form), recorded in the store
+ * The genesis hash is BLAKE2b-256("agora/genesis", canonical binary form, then the canonical
+ * JSON of the module sections), recorded in the store
  * so a node never runs one chain's data under another's genesis.
  */
 #ifndef AG_GENESIS_H
@@ -32,6 +33,9 @@ typedef struct {
   ag_params params;
   ag_genesis_account *accounts; /* owned */
   size_t naccounts;
+  /* Every other top-level key of genesis.json ("incentive", ...) as canonical JSON (sorted
+   * keys, compact; "{}" when none). Modules read their section from it at init_chain. */
+  char *modules; /* owned */
   uint8_t hash[32];
 } ag_genesis;
 
