@@ -15,6 +15,7 @@ typedef struct {
 
 static const command commands[] = {
     {"version", NULL, NULL, "print the version"},
+    {"sim", NULL, ag_cmd_sim, "simulate the incentive mechanism (Yuma epochs)"},
 };
 
 static void help(void) {
