@@ -23,6 +23,7 @@ static const command commands[] = {
     {"block", NULL, ag_cmd_block, "a block by height, or the latest"},
     {"status", NULL, ag_cmd_status, "the node's chain, height and mempool"},
     {"query", "q", ag_cmd_query, "state queries with Merkle proofs (query account ADDR --prove)"},
+    {"sim", NULL, ag_cmd_sim, "simulate the incentive mechanism (Yuma epochs, scenarios)"},
 };
 
 static void help(void) {

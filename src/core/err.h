@@ -95,7 +95,12 @@
   X(AG_E_HTTP_STATUS, -306, "http_error", "unexpected HTTP response")                          \
   X(AG_E_LOCKED, -307, "locked", "the home folder is in use by another process")               \
   /* AI engine: -400..-499 */                                                                  \
-  /* incentive layer: -500..-599 */                                                            \
+  /* incentive layer: -500..-599 (-590..-599: the Yuma epoch, src/incentive/yuma*) */        \
+  X(AG_E_YUMA_INPUT, -590, "yuma_bad_input",                                                   \
+    "epoch input is inconsistent (lengths, row order, uid range, stake total)")                \
+  X(AG_E_YUMA_PARAM, -591, "yuma_bad_param", "epoch hyperparameter out of range")              \
+  X(AG_E_YUMA_CASE, -592, "yuma_bad_case", "malformed Yuma case file")                         \
+  X(AG_E_YUMA_MISMATCH, -593, "yuma_mismatch", "epoch result differs from the expected value") \
   /* subnet protocols: -600..-699 */                                                           \
   /* consensus drivers: -700..-799 */
 
