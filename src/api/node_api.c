@@ -4,6 +4,7 @@
  */
 #include "api/node_api.h"
 
+#include "api/incentive_api.h"
 #include "api/render.h"
 #include "core/codec.h"
 #include "core/err.h"
@@ -451,7 +452,13 @@ static const ag_http_route routes[] = {
 };
 
 int ag_node_api_start(ag_node *n, const char *listen, ag_http_server **out) {
-  ag_http_config cfg = {listen, (size_t)ag_node_config_of(n)->max_body_bytes, routes,
-                        AG_ARRAY_LEN(routes), n};
+  /* one table: the ledger's routes, then the incentive layer's */
+  static ag_http_route all[64];
+  static size_t nall;
+  if (!nall) {
+    for (size_t i = 0; i < AG_ARRAY_LEN(routes); i++) all[nall++] = routes[i];
+    for (size_t i = 0; i < ag_incentive_nroutes; i++) all[nall++] = ag_incentive_routes[i];
+  }
+  ag_http_config cfg = {listen, (size_t)ag_node_config_of(n)->max_body_bytes, all, nall, n};
   return ag_http_start(&cfg, out);
 }

@@ -10,26 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-json_t *ag_json_u64s(uint64_t v) {
-  char s[24];
-  snprintf(s, sizeof s, "%llu", (unsigned long long)v);
-  return json_string(s);
-}
-
-json_t *ag_json_hex(const uint8_t *p, size_t n) {
-  char *h = ag_xmalloc(2 * n + 1);
-  ag_hex_encode(p, n, h);
-  json_t *j = json_string(h);
-  free(h);
-  return j;
-}
-
-json_t *ag_json_addr(const uint8_t pk[32]) {
-  char a[AG_ADDR_MAX];
-  ag_addr_encode(pk, a);
-  return json_string(a);
-}
-
 json_t *ag_json_tx(const ag_tx *tx) {
   json_t *o = json_object();
   json_object_set_new(o, "hash", ag_json_hex(tx->hash, 32));

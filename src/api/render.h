@@ -8,13 +8,11 @@
 
 #include "chain/app.h"
 #include "chain/block.h"
+#include "chain/json.h"
 #include "chain/smt.h"
 
 #include <jansson.h>
 
-json_t *ag_json_u64s(uint64_t v);         /* "123" */
-json_t *ag_json_hex(const uint8_t *p, size_t n);
-json_t *ag_json_addr(const uint8_t pk[32]);
 /* A decoded tx: hash, kind, sender, nonce, fee, valid_until, size and the kind's payload. */
 json_t *ag_json_tx(const ag_tx *tx);
 /* A block header (+ tx summaries with results when app is given and with_txs). */

@@ -700,3 +700,49 @@ uint64_t ag_state_disk_bytes(ag_state *s) {
   if (stat(path, &st) != 0) return 0;
   return (uint64_t)st.st_blocks * 512;
 }
+
+/* ---- snapshot views ---------------------------------------------------------------------- */
+
+struct ag_state_view {
+  ag_state *s;
+  MDB_txn *txn;
+  uint64_t height;
+};
+
+int ag_state_view_open(ag_state *s, ag_state_view **out) {
+  ag_state_view *v = ag_xcalloc(1, sizeof *v);
+  v->s = s;
+  int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &v->txn);
+  if (rc) {
+    free(v);
+    return lmdb_err(rc, "reading state");
+  }
+  MDB_val k = {4, "head"}, val;
+  if (mdb_get(v->txn, s->db_meta, &k, &val) == 0 && val.mv_size == 80)
+    v->height = ag_get_u64le(val.mv_data);
+  *out = v;
+  return 0;
+}
+
+int ag_state_view_get(ag_state_view *v, const void *key, size_t klen, ag_buf *out) {
+  uint8_t hkey[32];
+  ag_state_hkey(key, klen, hkey);
+  MDB_val k = {32, hkey}, val;
+  int rc = mdb_get(v->txn, v->s->db_state, &k, &val);
+  if (rc == MDB_NOTFOUND) return AG_E_NOTFOUND;
+  if (rc) return lmdb_err(rc, "reading state");
+  const uint8_t *rk, *rv;
+  size_t rkl, rvl;
+  if (parse_record(&val, &rk, &rkl, &rv, &rvl)) return ag_fail(AG_E_CORRUPT, "bad state record");
+  ag_buf_reset(out);
+  ag_buf_put(out, rv, rvl);
+  return 0;
+}
+
+uint64_t ag_state_view_height(const ag_state_view *v) { return v->height; }
+
+void ag_state_view_close(ag_state_view *v) {
+  if (!v) return;
+  mdb_txn_abort(v->txn);
+  free(v);
+}

@@ -91,6 +91,14 @@ int ag_state_prove(ag_state *s, const void *key, size_t klen, ag_smt_proof *proo
 int ag_state_meta_put_raw(ag_state *s, const char *name, const void *val, size_t len);
 int ag_state_meta_get_raw(ag_state *s, const char *name, ag_buf *out);
 
+/* A consistent read-only snapshot of the committed state (one LMDB read transaction), for
+ * readers that need several keys from the same height. Any thread; close it promptly. */
+typedef struct ag_state_view ag_state_view;
+int ag_state_view_open(ag_state *s, ag_state_view **out);
+int ag_state_view_get(ag_state_view *v, const void *key, size_t klen, ag_buf *out);
+uint64_t ag_state_view_height(const ag_state_view *v);
+void ag_state_view_close(ag_state_view *v); /* accepts NULL */
+
 /* Iterates committed keys in tree order (by hkey); fn returns nonzero to stop. */
 int ag_state_iterate(ag_state *s, int (*fn)(void *ctx, const uint8_t *key, size_t klen,
                                             const uint8_t *val, size_t vlen),

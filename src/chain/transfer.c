@@ -1,5 +1,6 @@
 /* transfer.c — the built-in kinds: transfer and multi-transfer. */
 #include "chain/app.h"
+#include "chain/json.h"
 #include "chain/tx.h"
 
 #include "core/err.h"
@@ -63,22 +64,14 @@ static int transfer_apply(ag_app *app, const ag_tx *tx) {
   return rc;
 }
 
-static json_t *amount_json(uint64_t v) {
-  char s[24];
-  snprintf(s, sizeof s, "%llu", (unsigned long long)v);
-  return json_string(s);
-}
-
 static json_t *transfer_json(const ag_tx *tx) {
   json_t *o = json_object(), *list = json_array();
   for (uint16_t i = 0, n = ag_tx_transfer_count(tx); i < n; i++) {
     ag_transfer t;
-    char addr[AG_ADDR_MAX];
     ag_tx_transfer_at(tx, i, &t);
-    ag_addr_encode(t.to, addr);
     json_t *r = json_object();
-    json_object_set_new(r, "to", json_string(addr));
-    json_object_set_new(r, "amount", amount_json(t.amount));
+    json_object_set_new(r, "to", ag_json_addr(t.to));
+    json_object_set_new(r, "amount", ag_json_u64s(t.amount));
     json_array_append_new(list, r);
   }
   if (tx->kind == AG_TX_TRANSFER) {

@@ -80,5 +80,8 @@ int ag_cmd_block(ag_cli *c, int argc, char **argv);
 int ag_cmd_status(ag_cli *c, int argc, char **argv);
 int ag_cmd_query(ag_cli *c, int argc, char **argv);
 int ag_cmd_sim(ag_cli *c, int argc, char **argv);
+int ag_cmd_subnet(ag_cli *c, int argc, char **argv);
+int ag_cmd_stake(ag_cli *c, int argc, char **argv);
+int ag_cmd_weights(ag_cli *c, int argc, char **argv);
 
 #endif

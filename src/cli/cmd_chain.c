@@ -7,6 +7,7 @@
 #include "chain/tx.h"
 #include "cli/cli.h"
 #include "cli/client.h"
+#include "cli/txsubmit.h"
 #include "core/codec.h"
 #include "core/err.h"
 #include "core/util.h"
@@ -18,28 +19,6 @@
 #include <time.h>
 
 static int fail_rc(ag_cli *c, int rc) { return ag_cli_fail(c, rc, "%s", ag_errmsg(rc)); }
-
-/* Loads a key for signing on chain_id: passphrase when encrypted; dev keys only on their chain. */
-static int load_signer(ag_cli *c, const char *name, const char *chain_id, ag_keypair *k) {
-  char dir[1100];
-  ag_cli_path(c, "keys", dir, sizeof dir);
-  ag_keyinfo info;
-  int rc = ag_keystore_info(dir, name, &info);
-  if (rc) return rc;
-  if ((rc = ag_keystore_check_chain(&info, chain_id))) return rc;
-  char *pass = NULL;
-  if (!info.insecure) {
-    char prompt[128];
-    snprintf(prompt, sizeof prompt, "passphrase for '%s': ", name);
-    pass = ag_cli_passphrase(c, prompt, false);
-    if (!pass)
-      return ag_fail(AG_E_PASSPHRASE_REQUIRED,
-                     "key '%s' is encrypted: set AGORA_PASSPHRASE or use --passphrase-file", name);
-  }
-  rc = ag_keystore_load(dir, name, pass, k, &info);
-  ag_cli_passphrase_free(pass);
-  return rc;
-}
 
 /* ---- send ------------------------------------------------------------------------------- */
 
@@ -54,23 +33,16 @@ static const char send_usage[] =
     "  --valid-for N     the tx expires if not included within N blocks (default: never)\n"
     "  --no-wait         return once the node accepted the tx into its mempool\n";
 
-static int wait_commit(ag_cli *c, const char *hash, json_t **out) {
-  char path[128];
-  snprintf(path, sizeof path, "/v1/txs/%s", hash);
-  for (int i = 0; i < 300; i++) { /* 60 s */
-    json_t *j;
-    int rc = ag_cli_api(c, "GET", path, NULL, NULL, 0, &j);
-    if (rc && rc != AG_E_NOTFOUND) return rc;
-    if (!rc && !strcmp(json_string_value(json_object_get(j, "status")), "committed")) {
-      *out = j;
-      return 0;
-    }
-    json_decref(j);
-    struct timespec ts = {0, 200 * 1000000L};
-    nanosleep(&ts, NULL);
-  }
-  return ag_fail(AG_E_TIMEOUT, "tx %s was not committed within 60 s (check with 'agora tx %s')",
-                 hash, hash);
+typedef struct {
+  ag_transfer *v;
+  int n;
+} send_ctx;
+
+static int send_build(void *arg, const ag_tx_env *env, ag_buf *payload) {
+  send_ctx *s = arg;
+  if (s->n == 1) ag_transfer_encode(payload, s->v[0].to, s->v[0].amount);
+  else ag_multi_transfer_encode(payload, s->v, (uint16_t)s->n);
+  return 0;
 }
 
 int ag_cmd_send(ag_cli *c, int argc, char **argv) {
@@ -85,136 +57,32 @@ int ag_cmd_send(ag_cli *c, int argc, char **argv) {
   if (c->help) return ag_cli_usage(c, send_usage);
   if (!from || npos < 2 || npos % 2)
     return ag_cli_fail(c, AG_E_USAGE, "usage: agora send --from KEY TO AMOUNT [TO AMOUNT ...]");
-  int n = npos / 2;
-  ag_transfer *v = ag_xcalloc((size_t)n, sizeof *v);
+  send_ctx s = {ag_xcalloc((size_t)npos / 2, sizeof(ag_transfer)), npos / 2};
   uint64_t total = 0;
-  for (int i = 0; i < n; i++) {
-    if ((rc = ag_cli_resolve_addr(c, pos[2 * i], v[i].to))) goto out_fail;
-    if ((rc = ag_amount_parse(pos[2 * i + 1], &v[i].amount))) goto out_fail;
-    if (v[i].amount == 0) {
-      rc = ag_fail(AG_E_TX_AMOUNT, "amount must be positive");
-      goto out_fail;
-    }
-    if (ag_add_u64(total, v[i].amount, &total)) {
-      rc = ag_fail(AG_E_TX_AMOUNT_OVERFLOW, "amounts overflow");
-      goto out_fail;
-    }
+  for (int i = 0; i < s.n && !rc; i++) {
+    if ((rc = ag_cli_resolve_addr(c, pos[2 * i], s.v[i].to))) break;
+    if ((rc = ag_amount_parse(pos[2 * i + 1], &s.v[i].amount))) break;
+    if (s.v[i].amount == 0) rc = ag_fail(AG_E_TX_AMOUNT, "amount must be positive");
+    else if (ag_add_u64(total, s.v[i].amount, &total)) rc = ag_fail(AG_E_TX_AMOUNT_OVERFLOW, "amounts overflow");
   }
-  json_t *st;
-  if ((rc = ag_cli_api(c, "GET", "/v1/status", NULL, NULL, 0, &st))) goto out_fail;
-  char chain[AG_CHAIN_ID_MAX + 1];
-  snprintf(chain, sizeof chain, "%s", json_string_value(json_object_get(st, "chain_id")));
-  json_t *params = json_object_get(st, "params");
-  ag_params p;
-  ag_params_default(&p);
-  p.base_fee = ag_cli_json_u64(params, "base_fee");
-  p.per_byte_fee = ag_cli_json_u64(params, "per_byte_fee");
-  uint64_t height = ag_cli_json_u64(st, "height");
-  json_decref(st);
-  ag_keypair k;
-  if ((rc = load_signer(c, from, chain, &k))) goto out_fail;
-  char apath[128], from_addr[AG_ADDR_MAX];
-  ag_addr_encode(k.pk, from_addr);
-  snprintf(apath, sizeof apath, "/v1/accounts/%s", from_addr);
-  json_t *acct;
-  if ((rc = ag_cli_api(c, "GET", apath, NULL, NULL, 0, &acct))) {
-    ag_key_wipe(&k);
-    goto out_fail;
+  if (rc) {
+    free(s.v);
+    return fail_rc(c, rc);
   }
-  uint64_t nonce = ag_cli_json_u64(acct, "pending_nonce"), bal = ag_cli_json_u64(acct, "balance");
-  json_decref(acct);
-  ag_buf payload, tx;
-  ag_buf_init(&payload);
-  ag_buf_init(&tx);
-  uint16_t kind = n == 1 ? AG_TX_TRANSFER : AG_TX_MULTI_TRANSFER;
-  if (n == 1) ag_transfer_encode(&payload, v[0].to, v[0].amount);
-  else ag_multi_transfer_encode(&payload, v, (uint16_t)n);
-  uint64_t fee, min_fee;
-  ag_params_min_fee(&p, ag_tx_size(strlen(chain), payload.len), &min_fee);
-  fee = min_fee;
-  if (fee_s) {
-    if ((rc = ag_amount_parse(fee_s, &fee))) goto out_tx;
-    if (fee < min_fee) {
-      char m[32];
-      ag_amount_format(min_fee, m);
-      rc = ag_fail(AG_E_TX_FEE_LOW, "--fee is below this chain's minimum of %s AGR", m);
-      goto out_tx;
-    }
-  }
-  uint64_t valid_until = 0, vf;
-  if (valid_s) {
-    if (ag_parse_u64(valid_s, &vf) || vf == 0) {
-      rc = ag_fail(AG_E_USAGE, "--valid-for must be a positive number of blocks");
-      goto out_tx;
-    }
-    valid_until = height + vf;
-  }
-  char ts[32], fs[32], bs[32];
+  char ts[32], summary[256];
   ag_amount_format(total, ts);
-  ag_amount_format(fee, fs);
-  ag_amount_format(bal, bs);
-  if (ag_cli_interactive(c)) {
-    fprintf(stderr, "from    %s (%s, balance %s AGR)\n", from, from_addr, bs);
-    for (int i = 0; i < n; i++) {
-      char a[AG_ADDR_MAX], am[32];
-      ag_addr_encode(v[i].to, a);
-      ag_amount_format(v[i].amount, am);
-      fprintf(stderr, "to      %s  %s AGR\n", a, am);
-    }
-    fprintf(stderr, "fee     %s AGR\nchain   %s, nonce %llu\n", fs, chain, (unsigned long long)nonce);
-    if (!ag_cli_confirm(c, "Send?")) {
-      rc = ag_fail(AG_E_CANCELLED, "cancelled; nothing was sent");
-      goto out_tx;
-    }
-  }
-  ag_tx_build(&tx, kind, chain, &k, nonce, fee, valid_until, payload.data, (uint32_t)payload.len);
-  json_t *sub;
-  if ((rc = ag_cli_api(c, "POST", "/v1/txs", "application/octet-stream", tx.data, tx.len, &sub)))
-    goto out_tx;
-  char hash[65];
-  snprintf(hash, sizeof hash, "%s", json_string_value(json_object_get(sub, "hash")));
-  json_decref(sub);
-  json_t *res = NULL;
-  if (!no_wait && (rc = wait_commit(c, hash, &res))) goto out_tx;
-  const char *code = res ? json_string_value(json_object_get(json_object_get(res, "result"), "code")) : "ok";
-  const char *msg = res ? json_string_value(json_object_get(json_object_get(res, "result"), "message")) : "";
-  int failed = res && strcmp(code, "ok") != 0;
-  if (c->json) {
-    json_t *o = json_object();
-    json_object_set_new(o, "hash", json_string(hash));
-    json_object_set_new(o, "status", json_string(res ? "committed" : "pending"));
-    if (res) {
-      json_object_set_new(o, "height", json_incref(json_object_get(res, "height")));
-      json_object_set_new(o, "result", json_incref(json_object_get(res, "result")));
-    }
-    json_object_set_new(o, "fee", ag_json_u64s(fee));
-    ag_cli_print_json(o);
-  } else if (res) {
-    if (failed) fprintf(stderr, "tx %s committed at height %lld but failed: %s\n", hash,
-                        json_integer_value(json_object_get(res, "height")), msg);
-    else printf("sent %s AGR (fee %s AGR): tx %s committed at height %lld\n", ts, fs, hash,
-                json_integer_value(json_object_get(res, "height")));
+  if (s.n == 1) {
+    char to[AG_ADDR_MAX];
+    ag_addr_encode(s.v[0].to, to);
+    snprintf(summary, sizeof summary, "send %s AGR to %s", ts, to);
   } else {
-    printf("tx %s accepted into the mempool\n", hash);
+    snprintf(summary, sizeof summary, "send %s AGR to %d recipients", ts, s.n);
   }
-  if (failed) {
-    int code_num = AG_E_HTTP_STATUS;
-    ag_err_from_name(code, &code_num);
-    rc = code_num;
-  }
-  json_decref(res);
-  ag_buf_free(&payload);
-  ag_buf_free(&tx);
-  ag_key_wipe(&k);
-  free(v);
-  return failed ? ag_cli_exit_code(rc) : 0;
-out_tx:
-  ag_buf_free(&payload);
-  ag_buf_free(&tx);
-  ag_key_wipe(&k);
-out_fail:
-  free(v);
-  return fail_rc(c, rc);
+  ag_txreq req = {from, s.n == 1 ? AG_TX_TRANSFER : AG_TX_MULTI_TRANSFER, send_build, &s,
+                  summary, fee_s, valid_s, no_wait};
+  rc = ag_cli_submit(c, &req);
+  free(s.v);
+  return rc;
 }
 
 /* ---- balance ---------------------------------------------------------------------------- */

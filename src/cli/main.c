@@ -24,6 +24,9 @@ static const command commands[] = {
     {"status", NULL, ag_cmd_status, "the node's chain, height and mempool"},
     {"query", "q", ag_cmd_query, "state queries with Merkle proofs (query account ADDR --prove)"},
     {"sim", NULL, ag_cmd_sim, "simulate the incentive mechanism (Yuma epochs, scenarios)"},
+    {"subnet", "s", ag_cmd_subnet, "subnets: list, show, metagraph, create, set, register, serve"},
+    {"stake", "st", ag_cmd_stake, "stake: add, remove, list, show, take"},
+    {"weights", "wt", ag_cmd_weights, "validator weights: set, commit, reveal"},
 };
 
 static void help(void) {

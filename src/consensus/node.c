@@ -2,6 +2,7 @@
 #include "consensus/node.h"
 
 #include "core/codec.h"
+#include "incentive/incentive.h"
 #include "core/err.h"
 #include "core/hash.h"
 #include "core/log.h"
@@ -183,6 +184,7 @@ static int open_app(const ag_node_config *cfg, const ag_genesis *g, ag_app **out
   ag_app *app;
   int rc = ag_app_open(dir, &app);
   if (rc) return rc;
+  ag_incentive_attach(app);
   if (cfg->threads > 0) ag_app_set_threads(app, cfg->threads);
   uint8_t h[32];
   if ((rc = ag_app_init_chain(app, g, h))) {

@@ -101,6 +101,35 @@
   X(AG_E_YUMA_PARAM, -591, "yuma_bad_param", "epoch hyperparameter out of range")              \
   X(AG_E_YUMA_CASE, -592, "yuma_bad_case", "malformed Yuma case file")                         \
   X(AG_E_YUMA_MISMATCH, -593, "yuma_mismatch", "epoch result differs from the expected value") \
+  /* (-520..-589: chain state of the incentive layer) */         \
+  X(AG_E_SUBNET_NOT_FOUND, -520, "subnet_not_found", "no such subnet")                        \
+  X(AG_E_NOT_OWNER, -521, "not_owner", "only the owner may do this")                           \
+  X(AG_E_HYPERPARAM, -522, "bad_hyperparameter", "hyperparameter unknown or out of bounds")   \
+  X(AG_E_NOT_REGISTERED, -523, "not_registered", "hotkey is not registered on the subnet")    \
+  X(AG_E_ALREADY_REGISTERED, -524, "already_registered", "hotkey is already registered")      \
+  X(AG_E_SUBNET_FULL, -525, "subnet_full", "subnet is full and every neuron is immune")        \
+  X(AG_E_COST_ABOVE_MAX, -526, "cost_above_max", "the cost is above the signed maximum")       \
+  X(AG_E_WEIGHTS_LEN, -527, "weights_length_mismatch", "uids and weights differ in length")   \
+  X(AG_E_WEIGHTS_UID, -528, "weights_bad_uid", "weight for a uid that does not exist")        \
+  X(AG_E_WEIGHTS_DUP, -529, "weights_duplicate_uid", "the same uid appears twice")            \
+  X(AG_E_WEIGHTS_TOO_FEW, -530, "weights_too_few", "fewer weights than the subnet requires")  \
+  X(AG_E_WEIGHTS_RATE, -531, "weights_rate_limited", "weights set too soon after the last")   \
+  X(AG_E_NO_PERMIT, -532, "no_validator_permit", "only permitted validators may set weights") \
+  X(AG_E_WEIGHTS_VERSION, -533, "weights_version", "weights version key is too old")           \
+  X(AG_E_COMMIT_REVEAL_ON, -534, "commit_reveal_required",                                   \
+    "this subnet uses commit-reveal: commit a hash, then reveal")                              \
+  X(AG_E_COMMIT_REVEAL_OFF, -535, "commit_reveal_off", "this subnet does not use commit-reveal") \
+  X(AG_E_REVEAL_EARLY, -536, "reveal_too_early", "reveal before the reveal period")            \
+  X(AG_E_REVEAL_LATE, -537, "reveal_too_late", "the commit expired")                           \
+  X(AG_E_REVEAL_MISMATCH, -538, "reveal_mismatch", "no commit matches these weights and salt") \
+  X(AG_E_TOO_MANY_COMMITS, -539, "too_many_commits", "too many unrevealed commits")             \
+  X(AG_E_STAKE_INSUFFICIENT, -540, "insufficient_stake", "less stake than requested")          \
+  X(AG_E_HOTKEY_OWNER, -541, "hotkey_owner", "hotkey belongs to another coldkey or to none")   \
+  X(AG_E_HOTKEY_SIG, -542, "hotkey_signature", "hotkey did not sign the claim")               \
+  X(AG_E_TOO_MANY_SUBNETS, -543, "too_many_subnets", "the subnet limit is reached")            \
+  X(AG_E_MAX_WEIGHT, -544, "weight_above_limit", "a weight exceeds max_weight_limit")          \
+  X(AG_E_NOT_SUDO, -545, "not_sudo", "only the sudo key may do this")                          \
+  X(AG_E_TAKE, -546, "bad_take", "take above the maximum")                                    \
   /* subnet protocols: -600..-699 */                                                           \
   /* consensus drivers: -700..-799 */
 

@@ -1,0 +1,308 @@
+/*
+ * incentive_api.c — read API of the incentive layer (docs/api.md): subnets, hyperparameters,
+ * the metagraph (per UID: hotkey, stake, activity, permit, consensus, incentive, dividends,
+ * validator trust, emission, last update, endpoint; bonds and weights on request), hotkeys and
+ * stake. Every answer is read from one committed snapshot, so all its numbers belong to one
+ * height.
+ */
+#include "api/incentive_api.h"
+
+#include "api/render.h"
+#include "core/err.h"
+#include "core/util.h"
+#include "incentive/internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define NODE(req) ((ag_node *)(req)->ctx)
+
+static void fail(ag_http_resp *resp, int err) {
+  int status = err == AG_E_NOTFOUND || err == AG_E_SUBNET_NOT_FOUND ? 404
+               : err <= -300 && err > -400 ? 400
+               : err == AG_E_CORRUPT || err == AG_E_IO ? 500
+                                                        : 400;
+  ag_http_error(resp, status, err, ag_errmsg(err));
+}
+
+json_t *ag_json_hyperparams(const ag_hyperparams *hp) {
+  json_t *o = json_object();
+  for (size_t i = 0; i < ag_hyperparam_count(); i++) {
+    uint64_t v = ag_hyperparam_get(hp, i);
+    const char *name = ag_hyperparam_name(i);
+    if (!strcmp(name, "alpha_sigmoid_steepness"))
+      json_object_set_new(o, name, json_integer((int16_t)(uint16_t)v));
+    else if (v > (1ULL << 53))
+      json_object_set_new(o, name, ag_json_u64s(v));
+    else
+      json_object_set_new(o, name, json_integer((json_int_t)v));
+  }
+  return o;
+}
+
+json_t *ag_json_subnet(const ag_subnet *sn, uint64_t height, int detail) {
+  static const uint8_t zero[32];
+  json_t *o = json_object();
+  json_object_set_new(o, "netuid", json_integer(sn->netuid));
+  json_object_set_new(o, "name", json_string(sn->name));
+  json_object_set_new(o, "owner", ag_json_addr(sn->owner));
+  json_object_set_new(o, "owner_hotkey", memcmp(sn->owner_hotkey, zero, 32) ? ag_json_addr(sn->owner_hotkey) : json_null());
+  json_object_set_new(o, "neurons", json_integer(sn->n));
+  json_object_set_new(o, "max_uids", json_integer(sn->hp.max_uids));
+  json_object_set_new(o, "tempo", json_integer(sn->hp.tempo));
+  json_object_set_new(o, "registration_cost", ag_json_u64s(ag_subnet_burn_at(sn, height + 1)));
+  json_object_set_new(o, "emission_share", json_integer(sn->share));
+  json_object_set_new(o, "pending_emission", ag_json_u64s(sn->pending));
+  json_object_set_new(o, "emitted", ag_json_u64s(sn->emitted));
+  json_object_set_new(o, "epoch", json_integer((json_int_t)sn->epoch));
+  json_object_set_new(o, "last_epoch_block", json_integer((json_int_t)sn->last_epoch_block));
+  json_object_set_new(o, "next_epoch_block", json_integer((json_int_t)(sn->last_epoch_block + sn->hp.tempo)));
+  json_object_set_new(o, "created_block", json_integer((json_int_t)sn->created_block));
+  if (detail) json_object_set_new(o, "hyperparams", ag_json_hyperparams(&sn->hp));
+  return o;
+}
+
+static json_t *row_json(const ag_yuma_entry *e, uint32_t n) {
+  json_t *a = json_array();
+  for (uint32_t i = 0; i < n; i++) {
+    json_t *p = json_array();
+    json_array_append_new(p, json_integer(e[i].uid));
+    json_array_append_new(p, json_integer(e[i].value));
+    json_array_append_new(a, p);
+  }
+  return a;
+}
+
+json_t *ag_json_metagraph(ag_ist *s, const ag_subnet *sn, int with_bonds, int with_weights) {
+  json_t *o = ag_json_subnet(sn, s->view ? ag_state_view_height(s->view) : 0, 1), *rows = json_array();
+  for (uint16_t u = 0; u < sn->n; u++) {
+    ag_neuron nr;
+    ag_hotkey_info h;
+    if (ag_neuron_load(s, sn->netuid, u, &nr) || ag_hotkey_load(s, nr.hotkey, &h)) continue;
+    json_t *r = json_object();
+    json_object_set_new(r, "uid", json_integer(u));
+    json_object_set_new(r, "hotkey", ag_json_addr(nr.hotkey));
+    json_object_set_new(r, "coldkey", ag_json_addr(h.owner));
+    json_object_set_new(r, "stake", ag_json_u64s(h.total_stake));
+    json_object_set_new(r, "active", json_boolean(nr.active));
+    json_object_set_new(r, "validator_permit", json_boolean(nr.permit));
+    json_object_set_new(r, "consensus", json_integer(nr.consensus));
+    json_object_set_new(r, "incentive", json_integer(nr.incentive));
+    json_object_set_new(r, "dividends", json_integer(nr.dividends));
+    json_object_set_new(r, "validator_trust", json_integer(nr.vtrust));
+    json_object_set_new(r, "stake_weight", json_integer(nr.stake_weight));
+    json_object_set_new(r, "emission", ag_json_u64s(nr.emission));
+    json_object_set_new(r, "server_emission", ag_json_u64s(nr.server_emission));
+    json_object_set_new(r, "validator_emission", ag_json_u64s(nr.validator_emission));
+    json_object_set_new(r, "registered_block", json_integer((json_int_t)nr.reg_block));
+    json_object_set_new(r, "last_update", json_integer((json_int_t)nr.last_update));
+    if (nr.protocol) {
+      json_t *ep = json_object();
+      json_object_set_new(ep, "protocol", json_string(nr.protocol == 2 ? "https" : "http"));
+      json_object_set_new(ep, "host", json_string(nr.host));
+      json_object_set_new(ep, "port", json_integer(nr.port));
+      json_object_set_new(r, "endpoint", ep);
+    } else {
+      json_object_set_new(r, "endpoint", json_null());
+    }
+    ag_yuma_entry *e;
+    uint32_t len;
+    if (with_bonds && ag_bonds_load(s, sn->netuid, u, &e, &len) == 0) {
+      json_object_set_new(r, "bonds", row_json(e, len));
+      free(e);
+    }
+    if (with_weights && ag_weights_load(s, sn->netuid, u, &e, &len) == 0) {
+      json_object_set_new(r, "weights", row_json(e, len));
+      free(e);
+    }
+    json_array_append_new(rows, r);
+  }
+  json_object_set_new(o, "uids", rows);
+  return o;
+}
+
+static int open_view(ag_http_req *req, ag_ist *s) {
+  s->st = ag_app_state(ag_node_app(NODE(req)));
+  return ag_state_view_open(s->st, &s->view);
+}
+
+static void h_subnets(ag_http_req *req, ag_http_resp *resp) {
+  ag_ist s;
+  int rc = open_view(req, &s);
+  if (rc) return fail(resp, rc);
+  uint16_t list[AG_MAX_SUBNETS];
+  size_t n;
+  json_t *arr = json_array();
+  rc = ag_subnet_list(&s, list, AG_MAX_SUBNETS, &n);
+  for (size_t i = 0; !rc && i < n; i++) {
+    ag_subnet sn;
+    if ((rc = ag_subnet_load(&s, list[i], &sn)) == 0)
+      json_array_append_new(arr, ag_json_subnet(&sn, ag_state_view_height(s.view), 0));
+  }
+  json_t *o = json_object();
+  json_object_set_new(o, "height", json_integer((json_int_t)ag_state_view_height(s.view)));
+  json_object_set_new(o, "subnets", arr);
+  ag_state_view_close(s.view);
+  if (rc) {
+    json_decref(o);
+    return fail(resp, rc);
+  }
+  ag_http_json(resp, 200, o);
+}
+
+/* /v1/subnets/{netuid} and /v1/subnets/{netuid}/metagraph */
+static void h_subnet(ag_http_req *req, ag_http_resp *resp) {
+  char buf[64];
+  snprintf(buf, sizeof buf, "%s", req->param);
+  char *slash = strchr(buf, '/');
+  const char *sub = "";
+  if (slash) {
+    *slash = 0;
+    sub = slash + 1;
+  }
+  uint64_t netuid;
+  if (ag_parse_u64(buf, &netuid) || netuid > 65535)
+    return ag_http_error(resp, 400, AG_E_INVALID, "netuid must be a number");
+  if (*sub && strcmp(sub, "metagraph") != 0)
+    return ag_http_error(resp, 404, AG_E_HTTP_ROUTE, "no such endpoint (try /metagraph)");
+  ag_ist s;
+  int rc = open_view(req, &s);
+  if (rc) return fail(resp, rc);
+  ag_subnet sn;
+  rc = ag_subnet_load(&s, (uint16_t)netuid, &sn);
+  json_t *o = NULL;
+  if (!rc) {
+    uint64_t h = ag_state_view_height(s.view);
+    o = *sub ? ag_json_metagraph(&s, &sn, ag_http_query_bool(req, "bonds"), ag_http_query_bool(req, "weights"))
+             : ag_json_subnet(&sn, h, 1);
+    json_object_set_new(o, "height", json_integer((json_int_t)h));
+  }
+  ag_state_view_close(s.view);
+  if (rc) return fail(resp, rc);
+  ag_http_json(resp, 200, o);
+}
+
+static void h_hotkey(ag_http_req *req, ag_http_resp *resp) {
+  uint8_t hk[32];
+  int rc = ag_addr_decode(req->param, hk);
+  if (rc) return fail(resp, rc);
+  ag_ist s;
+  if ((rc = open_view(req, &s))) return fail(resp, rc);
+  ag_hotkey_info h;
+  rc = ag_hotkey_load(&s, hk, &h);
+  json_t *o = NULL;
+  if (!rc) {
+    o = json_object();
+    json_object_set_new(o, "hotkey", json_string(req->param));
+    json_object_set_new(o, "owner", ag_json_addr(h.owner));
+    json_object_set_new(o, "take", json_integer(h.take));
+    json_object_set_new(o, "total_stake", ag_json_u64s(h.total_stake));
+    ag_buf stakers;
+    ag_buf_init(&stakers);
+    json_t *arr = json_array();
+    if (ag_stakers_load(&s, hk, &stakers) == 0)
+      for (size_t i = 0; i < stakers.len / 32; i++) {
+        uint64_t amt;
+        if (ag_stake_get(&s, hk, stakers.data + 32 * i, &amt)) continue;
+        json_t *x = json_object();
+        json_object_set_new(x, "coldkey", ag_json_addr(stakers.data + 32 * i));
+        json_object_set_new(x, "amount", ag_json_u64s(amt));
+        json_array_append_new(arr, x);
+      }
+    ag_buf_free(&stakers);
+    json_object_set_new(o, "stakers", arr);
+    json_t *regs = json_array();
+    uint16_t list[AG_MAX_SUBNETS];
+    size_t n;
+    if (ag_subnet_list(&s, list, AG_MAX_SUBNETS, &n) == 0)
+      for (size_t i = 0; i < n; i++) {
+        uint16_t uid;
+        if (ag_neuron_uid(&s, list[i], hk, &uid) == 0) {
+          json_t *x = json_object();
+          json_object_set_new(x, "netuid", json_integer(list[i]));
+          json_object_set_new(x, "uid", json_integer(uid));
+          json_array_append_new(regs, x);
+        }
+      }
+    json_object_set_new(o, "registrations", regs);
+    json_object_set_new(o, "height", json_integer((json_int_t)ag_state_view_height(s.view)));
+  } else if (rc == AG_E_NOTFOUND) {
+    rc = ag_fail(AG_E_NOTFOUND, "no hotkey %s (hotkeys appear when first registered)", req->param);
+  }
+  ag_state_view_close(s.view);
+  if (rc) return fail(resp, rc);
+  ag_http_json(resp, 200, o);
+}
+
+/* /v1/stake/{coldkey}: what a coldkey has staked, per hotkey */
+static void h_stake(ag_http_req *req, ag_http_resp *resp) {
+  uint8_t ck[32];
+  int rc = ag_addr_decode(req->param, ck);
+  if (rc) return fail(resp, rc);
+  ag_ist s;
+  if ((rc = open_view(req, &s))) return fail(resp, rc);
+  uint8_t (*hks)[32];
+  size_t n;
+  json_t *arr = json_array();
+  uint64_t total = 0;
+  rc = ag_stake_hotkeys(&s, ck, &hks, &n);
+  for (size_t i = 0; !rc && i < n; i++) {
+    uint64_t amt;
+    if (ag_stake_get(&s, hks[i], ck, &amt)) continue;
+    total += amt;
+    json_t *x = json_object();
+    json_object_set_new(x, "hotkey", ag_json_addr(hks[i]));
+    json_object_set_new(x, "amount", ag_json_u64s(amt));
+    json_array_append_new(arr, x);
+  }
+  if (!rc) free(hks);
+  json_t *o = json_object();
+  json_object_set_new(o, "coldkey", json_string(req->param));
+  json_object_set_new(o, "total", ag_json_u64s(total));
+  json_object_set_new(o, "stakes", arr);
+  json_object_set_new(o, "height", json_integer((json_int_t)ag_state_view_height(s.view)));
+  ag_state_view_close(s.view);
+  if (rc) {
+    json_decref(o);
+    return fail(resp, rc);
+  }
+  ag_http_json(resp, 200, o);
+}
+
+static void h_incentive(ag_http_req *req, ag_http_resp *resp) {
+  ag_ist s;
+  int rc = open_view(req, &s);
+  if (rc) return fail(resp, rc);
+  ag_incentive_params p;
+  rc = ag_incentive_params_load(&s, &p);
+  uint64_t h = ag_state_view_height(s.view);
+  json_t *o = json_object();
+  static const uint8_t zero[32];
+  json_object_set_new(o, "height", json_integer((json_int_t)h));
+  json_object_set_new(o, "block_reward", ag_json_u64s(p.block_reward));
+  json_object_set_new(o, "current_block_reward", ag_json_u64s(ag_block_reward(&p, h + 1)));
+  json_object_set_new(o, "halving_interval", json_integer((json_int_t)p.halving_interval));
+  json_object_set_new(o, "subnet_cost", ag_json_u64s(p.subnet_cost));
+  json_object_set_new(o, "burn_min", ag_json_u64s(p.burn_min));
+  json_object_set_new(o, "burn_max", ag_json_u64s(p.burn_max));
+  json_object_set_new(o, "owner_cut", json_integer(p.owner_cut));
+  json_object_set_new(o, "default_take", json_integer(p.default_take));
+  json_object_set_new(o, "max_take", json_integer(p.max_take));
+  json_object_set_new(o, "sudo", memcmp(p.sudo, zero, 32) ? ag_json_addr(p.sudo) : json_null());
+  json_object_set_new(o, "community_pool", ag_json_u64s(ag_community_pool(&s)));
+  ag_state_view_close(s.view);
+  if (rc) {
+    json_decref(o);
+    return fail(resp, rc);
+  }
+  ag_http_json(resp, 200, o);
+}
+
+const ag_http_route ag_incentive_routes[] = {
+    {"GET", "/v1/subnets", h_subnets},
+    {"GET", "/v1/subnets/", h_subnet},
+    {"GET", "/v1/hotkeys/", h_hotkey},
+    {"GET", "/v1/stake/", h_stake},
+    {"GET", "/v1/incentive", h_incentive},
+};
+const size_t ag_incentive_nroutes = sizeof ag_incentive_routes / sizeof ag_incentive_routes[0];

@@ -1,0 +1,29 @@
+/* json.c — JSON helpers for ledger objects. */
+#include "chain/json.h"
+
+#include "core/codec.h"
+#include "core/util.h"
+#include "crypto/keys.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+json_t *ag_json_u64s(uint64_t v) {
+  char s[24];
+  snprintf(s, sizeof s, "%llu", (unsigned long long)v);
+  return json_string(s);
+}
+
+json_t *ag_json_hex(const uint8_t *p, size_t n) {
+  char *h = ag_xmalloc(2 * n + 1);
+  ag_hex_encode(p, n, h);
+  json_t *j = json_string(h);
+  free(h);
+  return j;
+}
+
+json_t *ag_json_addr(const uint8_t pk[32]) {
+  char a[AG_ADDR_MAX];
+  ag_addr_encode(pk, a);
+  return json_string(a);
+}

@@ -1,0 +1,14 @@
+/* json.h — small JSON helpers shared by every module that renders ledger objects: amounts as
+ * decimal strings, bytes as hex, keys as addresses. Each returns a new reference. */
+#ifndef AG_CHAIN_JSON_H
+#define AG_CHAIN_JSON_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+json_t *ag_json_u64s(uint64_t v); /* "123" */
+json_t *ag_json_hex(const uint8_t *p, size_t n);
+json_t *ag_json_addr(const uint8_t pk[32]);
+
+#endif

@@ -1,0 +1,40 @@
+/*
+ * internal.h — what the incentive module's files share and nobody else uses: record writers,
+ * commit records, and the tx kinds' and hooks' entry points.
+ */
+#ifndef AG_INCENTIVE_INTERNAL_H
+#define AG_INCENTIVE_INTERNAL_H
+
+#include "incentive/incentive.h"
+
+typedef struct {
+  uint8_t hash[32];
+  uint64_t block; /* block of the commit */
+  uint64_t epoch; /* the subnet's epoch counter at the commit */
+} ag_commit;
+
+void ag_incentive_params_store(ag_state *st, const ag_incentive_params *p);
+void ag_subnet_list_store(ag_state *st, const uint16_t *netuids, size_t n);
+void ag_subnet_store(ag_state *st, const ag_subnet *sn);
+void ag_neuron_store(ag_state *st, uint16_t netuid, uint16_t uid, const ag_neuron *nr);
+/* uid < 0 removes the index entry */
+void ag_neuron_uid_store(ag_state *st, uint16_t netuid, const uint8_t hotkey[32], int uid);
+/* tag 'w' (weights) or 'b' (bonds); n == 0 deletes the row */
+void ag_row_store(ag_state *st, char tag, uint16_t netuid, uint16_t uid, const ag_yuma_entry *e,
+                  uint32_t n);
+int ag_commits_load(ag_ist *s, uint16_t netuid, uint16_t uid, ag_commit *out, int *n);
+void ag_commits_store(ag_state *st, uint16_t netuid, uint16_t uid, const ag_commit *c, int n);
+void ag_hotkey_store(ag_state *st, const uint8_t hotkey[32], const ag_hotkey_info *h);
+/* The sorted list of coldkeys with stake on hotkey (32 bytes each). */
+int ag_stakers_load(ag_ist *s, const uint8_t hotkey[32], ag_buf *out);
+int ag_stake_set(ag_state *st, const uint8_t hotkey[32], const uint8_t coldkey[32],
+                 uint64_t amount);
+void ag_community_pool_store(ag_state *st, uint64_t v);
+
+/* tx kinds (txs.c) and block/genesis hooks (epoch.c) */
+void ag_incentive_register_kinds(void);
+int ag_incentive_genesis(ag_app *app, const ag_genesis *g, void *ctx);
+int ag_incentive_begin_block(ag_app *app, void *ctx);
+int ag_incentive_end_block(ag_app *app, void *ctx);
+
+#endif

@@ -1,0 +1,442 @@
+/* test_incentive.c — stake, subnets, registration, weights, commit-reveal, emission and the
+ * epoch through the real state machine; every bad input gets its own error and changes nothing;
+ * issuance follows the schedule and every token stays accounted for. */
+#include "chain/app.h"
+#include "core/err.h"
+#include "core/hash.h"
+#include "core/util.h"
+#include "incentive/incentive.h"
+#include "test.h"
+#include "testutil.h"
+
+#define CHAIN "agora-test"
+#define NK 12
+#define START (100000ULL * AG_UNIT)
+
+static ag_keypair K[NK]; /* 0: owner/sudo, 1..3: validator coldkeys, 4..6: their hotkeys,
+                            7..8: miner coldkeys, 9..10: miner hotkeys, 11: stranger */
+static char *dir;
+static ag_app *app;
+static ag_genesis gen;
+
+static const char *modules_json(uint64_t reward, uint64_t halving, int tempo, int cr, int max_uids,
+                                int immunity) {
+  static char buf[2048];
+  char owner[AG_ADDR_MAX];
+  ag_addr_encode(K[0].pk, owner);
+  snprintf(buf, sizeof buf,
+           "{\"incentive\":{\"block_reward\":\"%llu\",\"halving_interval\":%llu,"
+           "\"subnet_cost\":\"%llu\",\"sudo\":\"%s\",\"subnets\":[{\"name\":\"test\",\"owner\":\"%s\","
+           "\"hyperparams\":{\"tempo\":%d,\"commit_reveal\":%d,\"max_uids\":%d,\"immunity_period\":%d,"
+           "\"weights_rate_limit\":2,\"activity_cutoff\":1000,\"max_validators\":%d}}]}}",
+           (unsigned long long)reward, (unsigned long long)halving,
+           (unsigned long long)(10 * AG_UNIT), owner, owner, tempo, cr, max_uids, immunity,
+           max_uids < 3 ? max_uids : 3);
+  return buf;
+}
+
+static void setup(uint64_t reward, uint64_t halving, int tempo, int cr, int max_uids, int immunity) {
+  dir = test_tmpdir("incentive");
+  CHECK_OK(ag_app_open(dir, &app));
+  ag_incentive_attach(app);
+  memset(&gen, 0, sizeof gen);
+  strcpy(gen.chain_id, CHAIN);
+  gen.genesis_time_ms = 1700000000000ULL;
+  ag_params_default(&gen.params);
+  gen.naccounts = NK;
+  gen.accounts = calloc(NK, sizeof *gen.accounts);
+  for (int i = 0; i < NK; i++) {
+    test_key(&K[i], 500 + i);
+    memcpy(gen.accounts[i].pk, K[i].pk, 32);
+    gen.accounts[i].balance = START;
+  }
+  gen.modules = strdup(modules_json(reward, halving, tempo, cr, max_uids, immunity));
+  ag_genesis_rehash(&gen);
+  uint8_t h[32];
+  int rc = ag_app_init_chain(app, &gen, h);
+  if (rc) fprintf(stderr, "  init_chain: %s\n", ag_errmsg(rc));
+  CHECK_OK(rc);
+}
+
+static void teardown(void) {
+  ag_app_close(app);
+  ag_genesis_free(&gen);
+  test_rmdir(dir);
+}
+
+static uint64_t height(void) {
+  ag_app_info i;
+  ag_app_info_get(app, &i);
+  return i.height;
+}
+
+/* Runs one block with the given raw txs; returns the first tx's result code. */
+static int block_of(ag_buf *txs, size_t n) {
+  ag_app_info info;
+  ag_app_info_get(app, &info);
+  const uint8_t *p[16];
+  uint32_t l[16];
+  ag_result r[16];
+  for (size_t i = 0; i < n; i++) {
+    p[i] = txs[i].data;
+    l[i] = (uint32_t)txs[i].len;
+  }
+  ag_block_ctx ctx = {info.height + 1, info.time_ms + 1000, {0}};
+  uint8_t root[32];
+  int rc = ag_app_finalize_block(app, &ctx, p, l, n, r, root);
+  if (!rc) rc = ag_app_commit(app, NULL, 0, NULL);
+  CHECK_OK(rc);
+  /* after every block, every token is accounted for */
+  uint64_t acc, iss;
+  CHECK_OK(ag_incentive_audit(ag_app_state(app), &acc, &iss));
+  CHECK_U64(acc, iss);
+  return n ? r[0].code : 0;
+}
+
+static void empty_blocks(int n) {
+  for (int i = 0; i < n; i++) block_of(NULL, 0);
+}
+
+/* Signs and executes one tx from key k in its own block. */
+static int run(int k, uint16_t kind, const ag_buf *payload) {
+  ag_account a;
+  ag_app_account(app, K[k].pk, &a);
+  ag_buf tx;
+  ag_buf_init(&tx);
+  ag_tx_build(&tx, kind, CHAIN, &K[k], a.nonce, 1000000, 0, payload->data, (uint32_t)payload->len);
+  int rc = block_of(&tx, 1);
+  ag_buf_free(&tx);
+  return rc;
+}
+
+static uint64_t balance(int k) {
+  ag_account a;
+  ag_app_account(app, K[k].pk, &a);
+  return a.balance;
+}
+
+static int do_register(int coldkey, int hotkey, uint64_t max_cost, int bad_sig) {
+  uint8_t claim[32], sig[64];
+  ag_hotkey_claim_hash(CHAIN, K[coldkey].pk, K[hotkey].pk, claim);
+  ag_sign(&K[hotkey], claim, 32, sig);
+  if (bad_sig) sig[0] ^= 1;
+  ag_buf p;
+  ag_buf_init(&p);
+  ag_buf_put_u16le(&p, 1);
+  ag_buf_put(&p, K[hotkey].pk, 32);
+  ag_buf_put_u64le(&p, max_cost);
+  ag_buf_put(&p, sig, 64);
+  int rc = run(coldkey, AG_TX_REGISTER, &p);
+  ag_buf_free(&p);
+  return rc;
+}
+
+static int do_stake(int coldkey, int hotkey, uint16_t kind, uint64_t amount) {
+  ag_buf p;
+  ag_buf_init(&p);
+  ag_buf_put(&p, K[hotkey].pk, 32);
+  ag_buf_put_u64le(&p, amount);
+  int rc = run(coldkey, kind, &p);
+  ag_buf_free(&p);
+  return rc;
+}
+
+static int do_weights(int hotkey, uint16_t kind, const uint16_t *uids, const uint16_t *w, uint16_t n,
+                      uint16_t m, uint64_t vk, const uint8_t *salt) {
+  ag_buf p;
+  ag_buf_init(&p);
+  if (kind == AG_TX_COMMIT_WEIGHTS) {
+    uint8_t h[32];
+    ag_weights_commit_hash(K[hotkey].pk, 1, vk, uids, w, n, salt, h);
+    ag_buf_put_u16le(&p, 1);
+    ag_buf_put(&p, h, 32);
+  } else {
+    ag_buf_put_u16le(&p, 1);
+    ag_buf_put_u64le(&p, vk);
+    ag_buf_put_u16le(&p, n);
+    for (int i = 0; i < n; i++) ag_buf_put_u16le(&p, uids[i]);
+    ag_buf_put_u16le(&p, m);
+    for (int i = 0; i < m; i++) ag_buf_put_u16le(&p, w[i]);
+    if (kind == AG_TX_REVEAL_WEIGHTS) ag_buf_put(&p, salt, 32);
+  }
+  int rc = run(hotkey, kind, &p);
+  ag_buf_free(&p);
+  return rc;
+}
+
+static int set_param(int who, const char *name, uint64_t v) {
+  ag_buf p;
+  ag_buf_init(&p);
+  ag_buf_put_u16le(&p, 1);
+  ag_buf_put_u8(&p, (uint8_t)strlen(name));
+  ag_buf_puts(&p, name);
+  ag_buf_put_u64le(&p, v);
+  int rc = run(who, AG_TX_SUBNET_SET, &p);
+  ag_buf_free(&p);
+  return rc;
+}
+
+static ag_subnet subnet(void) {
+  ag_ist s = {ag_app_state(app), NULL};
+  ag_subnet sn;
+  CHECK_OK(ag_subnet_load(&s, 1, &sn));
+  return sn;
+}
+
+static ag_neuron neuron(uint16_t uid) {
+  ag_ist s = {ag_app_state(app), NULL};
+  ag_neuron nr;
+  CHECK_OK(ag_neuron_load(&s, 1, uid, &nr));
+  return nr;
+}
+
+TEST(issuance_follows_the_halving_schedule) {
+  setup(1000, 10, 5, 0, 8, 0);
+  ag_supply s0;
+  ag_app_supply(app, &s0);
+  empty_blocks(35);
+  ag_supply s1;
+  ag_app_supply(app, &s1);
+  uint64_t want = 9 * 1000 + 10 * 500 + 10 * 250 + 6 * 125;
+  CHECK_U64(s1.issued - s0.issued, want);
+  ag_incentive_params p;
+  ag_incentive_params_default(&p);
+  p.block_reward = 1000;
+  p.halving_interval = 10;
+  CHECK_U64(ag_block_reward(&p, 9), 1000);
+  CHECK_U64(ag_block_reward(&p, 10), 500);
+  CHECK_U64(ag_block_reward(&p, 64 * 10), 0);
+  teardown();
+}
+
+TEST(subnet_create_and_hyperparameters) {
+  setup(1000, 0, 5, 0, 8, 0);
+  ag_buf p;
+  ag_buf_init(&p);
+  ag_buf_put_u64le(&p, 5 * AG_UNIT); /* max cost below the 10 AGR cost */
+  ag_buf_put(&p, K[4].pk, 32);
+  ag_buf_put_u8(&p, 4);
+  ag_buf_puts(&p, "two!");
+  uint64_t b0 = balance(1);
+  CHECK_EQ(run(1, AG_TX_SUBNET_CREATE, &p), AG_E_COST_ABOVE_MAX);
+  CHECK(b0 - balance(1) < AG_UNIT); /* only the fee */
+  ag_put_u64le(p.data, 10 * AG_UNIT);
+  CHECK_OK(run(1, AG_TX_SUBNET_CREATE, &p));
+  ag_ist s = {ag_app_state(app), NULL};
+  uint16_t list[8];
+  size_t n;
+  CHECK_OK(ag_subnet_list(&s, list, 8, &n));
+  CHECK_EQ(n, 2);
+  CHECK_EQ(list[1], 2);
+  ag_subnet sn;
+  CHECK_OK(ag_subnet_load(&s, 2, &sn));
+  CHECK_STR(sn.name, "two!");
+  CHECK_EQ(sn.hp.tempo, 360); /* subtensor's defaults */
+  CHECK_EQ(sn.hp.kappa, 32767);
+  CHECK_EQ(sn.hp.yuma3, 1);
+  /* hyperparameters: owner only, within bounds, known names */
+  CHECK_EQ(set_param(1, "tempo", 7), AG_E_NOT_OWNER);
+  CHECK_OK(set_param(0, "tempo", 7));
+  CHECK_EQ(subnet().hp.tempo, 7);
+  CHECK_EQ(set_param(0, "bonds_moving_average", 990000), AG_E_HYPERPARAM);
+  CHECK_EQ(set_param(0, "kappa", 70000), AG_E_HYPERPARAM);
+  CHECK_EQ(set_param(0, "no_such_thing", 1), AG_E_HYPERPARAM);
+  CHECK_EQ(set_param(0, "max_validators", 9), AG_E_HYPERPARAM); /* above max_uids 8 */
+  ag_buf_free(&p);
+  teardown();
+}
+
+TEST(registration_cost_limits_and_replacement) {
+  setup(1000, 0, 1000, 0, 2, 5);
+  ag_subnet sn = subnet();
+  uint64_t cost = ag_subnet_burn_at(&sn, height() + 1);
+  CHECK(cost > 0 && cost <= AG_UNIT);
+  CHECK_EQ(do_register(1, 4, cost, 1), AG_E_HOTKEY_SIG);
+  CHECK_EQ(do_register(1, 4, cost / 2, 0), AG_E_COST_ABOVE_MAX);
+  uint64_t b0 = balance(1);
+  CHECK_OK(do_register(1, 4, cost, 0));
+  CHECK(b0 - balance(1) <= cost + 1000000); /* the cost charged is at most the cost signed */
+  CHECK_EQ(subnet().n, 1);
+  CHECK(subnet().burn > cost); /* each registration raises the price */
+  CHECK_EQ(do_register(1, 4, 10 * AG_UNIT, 0), AG_E_ALREADY_REGISTERED);
+  CHECK_EQ(do_register(2, 4, 10 * AG_UNIT, 0), AG_E_HOTKEY_OWNER); /* another coldkey's hotkey */
+  CHECK_OK(do_register(2, 5, 10 * AG_UNIT, 0));
+  CHECK_EQ(do_register(3, 6, 10 * AG_UNIT, 0), AG_E_SUBNET_FULL); /* both immune */
+  CHECK(strstr(ag_errmsg(AG_E_SUBNET_FULL), "immune until block") != NULL);
+  empty_blocks(6);
+  CHECK_OK(do_register(3, 6, 10 * AG_UNIT, 0)); /* replaces the lowest-emission, oldest uid */
+  CHECK(!memcmp(neuron(0).hotkey, K[6].pk, 32));
+  ag_ist s = {ag_app_state(app), NULL};
+  uint16_t uid;
+  CHECK_EQ(ag_neuron_uid(&s, 1, K[4].pk, &uid), AG_E_NOTFOUND);
+  /* a coldkey with too little balance cannot register */
+  ag_buf p;
+  ag_buf_init(&p);
+  ag_transfer_encode(&p, K[0].pk, balance(11) - 2000000);
+  CHECK_OK(run(11, AG_TX_TRANSFER, &p));
+  ag_buf_free(&p);
+  empty_blocks(6);
+  CHECK_EQ(do_register(11, 10, 100 * AG_UNIT, 0), AG_E_TX_BALANCE);
+  teardown();
+}
+
+TEST(stake_add_remove) {
+  setup(1000, 0, 1000, 0, 8, 0);
+  CHECK_EQ(do_stake(1, 4, AG_TX_STAKE_ADD, AG_UNIT), AG_E_HOTKEY_OWNER); /* not registered yet */
+  CHECK_OK(do_register(1, 4, 10 * AG_UNIT, 0));
+  uint64_t b0 = balance(2);
+  CHECK_OK(do_stake(2, 4, AG_TX_STAKE_ADD, 50 * AG_UNIT)); /* delegation */
+  CHECK(b0 - balance(2) >= 50 * AG_UNIT);
+  ag_ist s = {ag_app_state(app), NULL};
+  ag_hotkey_info h;
+  CHECK_OK(ag_hotkey_load(&s, K[4].pk, &h));
+  CHECK_U64(h.total_stake, 50 * AG_UNIT);
+  CHECK(!memcmp(h.owner, K[1].pk, 32));
+  CHECK_EQ(do_stake(2, 4, AG_TX_STAKE_REMOVE, 51 * AG_UNIT), AG_E_STAKE_INSUFFICIENT);
+  CHECK_OK(do_stake(2, 4, AG_TX_STAKE_REMOVE, 20 * AG_UNIT));
+  uint64_t left;
+  CHECK_OK(ag_stake_get(&s, K[4].pk, K[2].pk, &left));
+  CHECK_U64(left, 30 * AG_UNIT);
+  CHECK_OK(ag_hotkey_load(&s, K[4].pk, &h));
+  CHECK_U64(h.total_stake, 30 * AG_UNIT);
+  teardown();
+}
+
+/* Three validators (hotkeys 4,5,6 with stake 60/30/10) and two miners (9,10). */
+static void populate(void) {
+  CHECK_OK(do_register(1, 4, 100 * AG_UNIT, 0));
+  CHECK_OK(do_register(2, 5, 100 * AG_UNIT, 0));
+  CHECK_OK(do_register(3, 6, 100 * AG_UNIT, 0));
+  CHECK_OK(do_register(7, 9, 100 * AG_UNIT, 0));
+  CHECK_OK(do_register(8, 10, 100 * AG_UNIT, 0));
+  CHECK_OK(do_stake(1, 4, AG_TX_STAKE_ADD, 600 * AG_UNIT));
+  CHECK_OK(do_stake(2, 5, AG_TX_STAKE_ADD, 300 * AG_UNIT));
+  CHECK_OK(do_stake(3, 6, AG_TX_STAKE_ADD, 100 * AG_UNIT));
+}
+
+static void until_epoch(void) {
+  uint64_t e = subnet().epoch;
+  for (int i = 0; i < 100 && subnet().epoch == e; i++) block_of(NULL, 0);
+}
+
+TEST(weights_errors_and_epoch_payouts) {
+  setup(10 * AG_UNIT, 0, 10, 0, 8, 0);
+  populate();
+  uint16_t uids[] = {3, 4}, w[] = {60000, 30000};
+  CHECK_EQ(do_weights(4, AG_TX_SET_WEIGHTS, uids, w, 2, 2, 0, NULL), AG_E_NO_PERMIT);
+  until_epoch(); /* the first epoch hands out permits by stake */
+  CHECK(neuron(0).permit && neuron(1).permit && neuron(2).permit);
+  CHECK(!neuron(3).permit);
+  uint16_t bad_uid[] = {3, 9};
+  CHECK_EQ(do_weights(4, AG_TX_SET_WEIGHTS, bad_uid, w, 2, 2, 0, NULL), AG_E_WEIGHTS_UID);
+  uint16_t dup[] = {3, 3};
+  CHECK_EQ(do_weights(4, AG_TX_SET_WEIGHTS, dup, w, 2, 2, 0, NULL), AG_E_WEIGHTS_DUP);
+  CHECK_EQ(do_weights(4, AG_TX_SET_WEIGHTS, uids, w, 2, 1, 0, NULL), AG_E_WEIGHTS_LEN);
+  CHECK_EQ(do_weights(9, AG_TX_SET_WEIGHTS, uids, w, 2, 2, 0, NULL), AG_E_NO_PERMIT); /* a miner */
+  CHECK_EQ(do_weights(11, AG_TX_SET_WEIGHTS, uids, w, 2, 2, 0, NULL), AG_E_NOT_REGISTERED);
+  CHECK_OK(set_param(0, "min_allowed_weights", 2));
+  uint16_t one[] = {3};
+  CHECK_EQ(do_weights(4, AG_TX_SET_WEIGHTS, one, w, 1, 1, 0, NULL), AG_E_WEIGHTS_TOO_FEW);
+  CHECK_OK(set_param(0, "weights_version_key", 5));
+  CHECK_EQ(do_weights(4, AG_TX_SET_WEIGHTS, uids, w, 2, 2, 4, NULL), AG_E_WEIGHTS_VERSION);
+  CHECK_OK(do_weights(4, AG_TX_SET_WEIGHTS, uids, w, 2, 2, 5, NULL));
+  /* stored max-upscaled */
+  ag_ist s = {ag_app_state(app), NULL};
+  ag_yuma_entry *row;
+  uint32_t len;
+  CHECK_OK(ag_weights_load(&s, 1, 0, &row, &len));
+  CHECK_EQ(len, 2);
+  if (len == 2) {
+    CHECK_EQ(row[0].value, 65535);
+    CHECK_EQ(row[1].value, 32767); /* I32F32: 30000 * (65535/60000) floors just below .5 */
+  }
+  free(row);
+  CHECK_EQ(do_weights(4, AG_TX_SET_WEIGHTS, uids, w, 2, 2, 5, NULL), AG_E_WEIGHTS_RATE);
+  CHECK(strstr(ag_errmsg(AG_E_WEIGHTS_RATE), "next is allowed at block") != NULL);
+  CHECK_OK(do_weights(5, AG_TX_SET_WEIGHTS, uids, w, 2, 2, 5, NULL));
+  CHECK_OK(do_weights(6, AG_TX_SET_WEIGHTS, uids, w, 2, 2, 5, NULL));
+  /* epochs: miners are paid by incentive, validators by dividends, the owner gets its cut */
+  uint64_t m0 = balance(7), m1 = balance(8), owner0 = balance(0);
+  uint64_t st0;
+  CHECK_OK(ag_stake_get(&s, K[4].pk, K[1].pk, &st0));
+  until_epoch();
+  until_epoch();
+  CHECK(neuron(3).incentive > neuron(4).incentive);
+  CHECK(neuron(4).incentive > 0);
+  CHECK(balance(7) > m0 && balance(8) > m1);
+  CHECK(balance(7) - m0 > balance(8) - m1);
+  CHECK(balance(0) > owner0);
+  uint64_t st1;
+  CHECK_OK(ag_stake_get(&s, K[4].pk, K[1].pk, &st1));
+  CHECK(st1 > st0); /* dividends compound as stake */
+  CHECK(neuron(0).dividends > neuron(1).dividends);
+  CHECK(neuron(1).dividends > neuron(2).dividends);
+  CHECK_EQ(do_weights(4, AG_TX_COMMIT_WEIGHTS, uids, w, 2, 2, 5, (const uint8_t *)"0123456789abcdef0123456789abcdef"),
+           AG_E_COMMIT_REVEAL_OFF);
+  teardown();
+}
+
+TEST(commit_reveal_timing_and_salt) {
+  setup(10 * AG_UNIT, 0, 10, 1, 8, 0);
+  populate();
+  until_epoch();
+  uint16_t uids[] = {3, 4}, w[] = {50000, 10000};
+  uint8_t salt[32], wrong[32];
+  memset(salt, 7, 32);
+  memset(wrong, 8, 32);
+  CHECK_EQ(do_weights(4, AG_TX_SET_WEIGHTS, uids, w, 2, 2, 0, NULL), AG_E_COMMIT_REVEAL_ON);
+  CHECK_OK(do_weights(4, AG_TX_COMMIT_WEIGHTS, uids, w, 2, 2, 0, salt));
+  CHECK_EQ(do_weights(4, AG_TX_REVEAL_WEIGHTS, uids, w, 2, 2, 0, salt), AG_E_REVEAL_EARLY);
+  until_epoch();
+  CHECK_EQ(do_weights(4, AG_TX_REVEAL_WEIGHTS, uids, w, 2, 2, 0, wrong), AG_E_REVEAL_MISMATCH);
+  uint16_t other[] = {50000, 10001};
+  CHECK_EQ(do_weights(4, AG_TX_REVEAL_WEIGHTS, uids, other, 2, 2, 0, salt), AG_E_REVEAL_MISMATCH);
+  CHECK_OK(do_weights(4, AG_TX_REVEAL_WEIGHTS, uids, w, 2, 2, 0, salt));
+  CHECK_EQ(do_weights(4, AG_TX_REVEAL_WEIGHTS, uids, w, 2, 2, 0, salt), AG_E_REVEAL_MISMATCH); /* used */
+  /* a commit revealed too late is refused */
+  empty_blocks(3);
+  CHECK_OK(do_weights(5, AG_TX_COMMIT_WEIGHTS, uids, w, 2, 2, 0, salt));
+  until_epoch();
+  until_epoch();
+  CHECK_EQ(do_weights(5, AG_TX_REVEAL_WEIGHTS, uids, w, 2, 2, 0, salt), AG_E_REVEAL_MISMATCH); /* expired and dropped */
+  teardown();
+}
+
+TEST(late_reveal_is_rejected_before_expiry_cleanup) {
+  setup(10 * AG_UNIT, 0, 10, 1, 8, 0);
+  populate();
+  until_epoch();
+  CHECK_OK(set_param(0, "reveal_period", 2));
+  uint16_t uids[] = {3, 4}, w[] = {50000, 10000};
+  uint8_t salt[32];
+  memset(salt, 3, 32);
+  CHECK_OK(do_weights(4, AG_TX_COMMIT_WEIGHTS, uids, w, 2, 2, 0, salt));
+  until_epoch();
+  CHECK_EQ(do_weights(4, AG_TX_REVEAL_WEIGHTS, uids, w, 2, 2, 0, salt), AG_E_REVEAL_EARLY);
+  until_epoch();
+  CHECK_OK(set_param(0, "reveal_period", 1)); /* the same commit is now past its period */
+  CHECK_EQ(do_weights(4, AG_TX_REVEAL_WEIGHTS, uids, w, 2, 2, 0, salt), AG_E_REVEAL_LATE);
+  teardown();
+}
+
+TEST(rejected_incentive_txs_change_nothing) {
+  setup(0, 0, 1000, 0, 8, 0); /* no emission: the root only moves when a tx succeeds */
+  ag_app_info before;
+  ag_app_info_get(app, &before);
+  uint8_t zero[32] = {0};
+  (void)zero;
+  CHECK_EQ(do_stake(1, 4, AG_TX_STAKE_REMOVE, AG_UNIT), AG_E_STAKE_INSUFFICIENT);
+  ag_app_info after;
+  ag_app_info_get(app, &after);
+  /* only the fee and the nonce moved: the incentive state is untouched */
+  ag_ist s = {ag_app_state(app), NULL};
+  ag_hotkey_info h;
+  CHECK_EQ(ag_hotkey_load(&s, K[4].pk, &h), AG_E_NOTFOUND);
+  CHECK_EQ(subnet().n, 0);
+  teardown();
+}
+
+TEST_MAIN(issuance_follows_the_halving_schedule, subnet_create_and_hyperparameters,
+          registration_cost_limits_and_replacement, stake_add_remove,
+          weights_errors_and_epoch_payouts, commit_reveal_timing_and_salt,
+          late_reveal_is_rejected_before_expiry_cleanup, rejected_incentive_txs_change_nothing)
