@@ -7,13 +7,15 @@
  *       stdout; --check also compares the result with the case's `expect` values and fails
  *       (exit 1) at the first difference.
  *
- * Deliberately not here (yet): `sim yuma SCENARIO` (whole-network scenarios through the state
- * machine) — the dispatcher below has its slot.
+ *   agora sim yuma SCENARIO (cmd_simyuma.c)
+ *       whole-network scenarios through the state machine.
  */
 #include "cli/cli.h"
 #include "core/err.h"
 #include "core/util.h"
 #include "incentive/yuma_case.h"
+
+int ag_sim_yuma(ag_cli *c, int argc, char **argv);
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +27,7 @@ static const char *usage_sim =
     "usage: agora sim COMMAND ...\n\n"
     "commands:\n"
     "  epoch CASE.json [--check]   run a Yuma epoch case and print the results as JSON\n"
+    "  yuma SCENARIO [--plot F]    run a whole-network scenario through the state machine\n"
     "\n'agora sim COMMAND --help' describes each command.\n";
 
 static const char *usage_epoch =
@@ -96,7 +99,10 @@ int ag_cmd_sim(ag_cli *c, int argc, char **argv) {
     c->cmd = "sim epoch";
     return sim_epoch(c, argc - 1, argv + 1);
   }
-  /* `sim yuma SCENARIO` will dispatch here. */
+  if (!strcmp(argv[0], "yuma")) {
+    c->cmd = "sim yuma";
+    return ag_sim_yuma(c, argc - 1, argv + 1);
+  }
   fprintf(stderr, "agora sim: unknown command '%s' (see 'agora sim --help')\n", argv[0]);
   return AG_EXIT_USAGE;
 }
