@@ -141,8 +141,6 @@ int ag_cli_submit(ag_cli *c, const ag_txreq *req) {
   } else {
     printf("%s: tx %s accepted into the mempool\n", req->summary, hash);
   }
-  int code_num = 0;
-  if (failed && !ag_err_from_name(code, &code_num)) code_num = AG_E_HTTP_STATUS;
   json_decref(st);
   json_decref(acct);
   json_decref(sub);
@@ -150,7 +148,7 @@ int ag_cli_submit(ag_cli *c, const ag_txreq *req) {
   ag_buf_free(&payload);
   ag_buf_free(&tx);
   ag_key_wipe(&k);
-  return failed ? ag_cli_exit_code(code_num) : 0;
+  return failed ? AG_EXIT_REJECTED : 0; /* committed, but the chain refused the action */
 fail:
   json_decref(st);
   json_decref(acct);
