@@ -529,7 +529,10 @@ static int run_median(const json_t *c, json_t **result) {
         if ((rc = as_i64(json_array_get(row, j), p, &score[i * cols + j]))) goto fail;
       }
     }
-    ag_yuma_median_col(stake, rows, score, cols, majority, med);
+    if ((rc = ag_yuma_median_col(stake, rows, score, cols, majority, med))) {
+      rc = ag_fail(AG_E_YUMA_CASE, "%s: %s", base, ag_errmsg(rc));
+      goto fail;
+    }
     json_t *m = json_array();
     for (size_t j = 0; j < cols; j++) json_array_append_new(m, json_integer(med[j]));
     json_array_append_new(out, json_pack("{so}", "median", m));
