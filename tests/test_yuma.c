@@ -413,6 +413,29 @@ TEST(epoch_owner_rules) {
   ag_yuma_output_free(&o);
 }
 
+/* subtensor's test_can_set_self_weight_as_subnet_owner: the owner (the only permit) weights
+ * itself and uid 1 at 50 % each; both get the same, nonzero incentive. */
+TEST(epoch_owner_self_weight_pays_like_any_weight) {
+  static net t;
+  ag_yuma_output o;
+  net_init(&t, 2, true);
+  t.p.owner_uid = 0;
+  t.stake[0] = 5000000000000ULL;
+  t.permit[0] = true;
+  t.block = 2;
+  net_weights(&t, 0, (const uint16_t[]){0, 1}, (const uint16_t[]){32767, 32767}, 2, 2);
+  t.lu[1] = 0;
+  CHECK_OK(net_run(&t, &o));
+  CHECK(o.server_emission[0] > 0);
+  CHECK_U64(o.server_emission[0], o.server_emission[1]);
+  ag_yuma_output_free(&o);
+  t.p.owner_uid = -1; /* without the owner rule the self-weight is masked */
+  CHECK_OK(net_run(&t, &o));
+  CHECK_U64(o.server_emission[0], 0);
+  CHECK(o.server_emission[1] > 0);
+  ag_yuma_output_free(&o);
+}
+
 TEST(epoch_outdated_and_commit_reveal_masks) {
   static net t;
   ag_yuma_output o;
@@ -622,7 +645,8 @@ TEST_MAIN(fixed_mul_floors_and_saturates, fixed_div_truncates_and_safe_div,
           median_basic_and_kappa_ties, weights_upscale_examples, epoch_n0_and_n1,
           epoch_zero_stake_and_inactive, epoch_empty_rows_and_basic_split,
           epoch_rejects_bad_input, epoch_topk_ties_lower_uid_loses, epoch_owner_rules,
-          epoch_outdated_and_commit_reveal_masks, property_emission_never_exceeds_E,
+          epoch_owner_self_weight_pays_like_any_weight, epoch_outdated_and_commit_reveal_masks,
+          property_emission_never_exceeds_E,
           property_cabal_below_kappa_cannot_lift_consensus,
           property_sparse_consensus_equals_dense_median,
           property_deterministic_and_inputs_untouched)
