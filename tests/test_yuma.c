@@ -138,25 +138,26 @@ TEST(median_basic_and_kappa_ties) {
   const ag_fx st[2] = {AG_FX_ONE, AG_FX_ONE};
   const ag_fx sc[2] = {AG_FX_ONE / 4, AG_FX_ONE / 2};
   ag_fx kappa = ag_fx_from_u16_prop(32767);
-  ag_yuma_median_col(st, 2, sc, 1, kappa, out);
+  CHECK_OK(ag_yuma_median_col(st, 2, sc, 1, kappa, out));
   CHECK_EQ(out[0], AG_FX_ONE / 2);
   /* a majority above one half needs both rows: the lower one */
-  ag_yuma_median_col(st, 2, sc, 1, 6 * (AG_FX_ONE / 10), out);
+  CHECK_OK(ag_yuma_median_col(st, 2, sc, 1, 6 * (AG_FX_ONE / 10), out));
   CHECK_EQ(out[0], AG_FX_ONE / 4);
   /* no rows with stake: zeros */
   const ag_fx z[2] = {0, -5};
-  ag_yuma_median_col(z, 2, sc, 1, kappa, out);
+  CHECK_OK(ag_yuma_median_col(z, 2, sc, 1, kappa, out));
   CHECK_EQ(out[0], 0);
   /* one row: its score */
-  ag_yuma_median_col(st, 1, sc, 1, kappa, out);
+  CHECK_OK(ag_yuma_median_col(st, 1, sc, 1, kappa, out));
   CHECK_EQ(out[0], AG_FX_ONE / 4);
   /* zero rows and zero columns are fine */
-  ag_yuma_median_col(NULL, 0, NULL, 0, kappa, out);
+  CHECK_OK(ag_yuma_median_col(NULL, 0, NULL, 0, kappa, out));
+  CHECK_EQ(ag_yuma_median_col(st, AG_YUMA_MAX_UIDS + 1, sc, 1, kappa, out), AG_E_YUMA_INPUT);
   /* 3 rows: a 60% majority on 0.1 carries it; a 30% minority on 0.9 cannot */
   const ag_fx st3[3] = {6 * AG_FX_ONE, 3 * AG_FX_ONE, AG_FX_ONE};
   const ag_fx sc3[9] = {AG_FX_ONE / 10, 0, AG_FX_ONE, 9 * (AG_FX_ONE / 10), AG_FX_ONE, AG_FX_ONE,
                         AG_FX_HALF,     0, 0};
-  ag_yuma_median_col(st3, 3, sc3, 3, kappa, out);
+  CHECK_OK(ag_yuma_median_col(st3, 3, sc3, 3, kappa, out));
   CHECK_EQ(out[0], AG_FX_ONE / 10);
   CHECK_EQ(out[1], 0); /* 60% weight 0 */
   CHECK_EQ(out[2], AG_FX_ONE); /* 90% at 1 */
@@ -412,6 +413,29 @@ TEST(epoch_owner_rules) {
   ag_yuma_output_free(&o);
 }
 
+/* subtensor's test_can_set_self_weight_as_subnet_owner: the owner (the only permit) weights
+ * itself and uid 1 at 50 % each; both get the same, nonzero incentive. */
+TEST(epoch_owner_self_weight_pays_like_any_weight) {
+  static net t;
+  ag_yuma_output o;
+  net_init(&t, 2, true);
+  t.p.owner_uid = 0;
+  t.stake[0] = 5000000000000ULL;
+  t.permit[0] = true;
+  t.block = 2;
+  net_weights(&t, 0, (const uint16_t[]){0, 1}, (const uint16_t[]){32767, 32767}, 2, 2);
+  t.lu[1] = 0;
+  CHECK_OK(net_run(&t, &o));
+  CHECK(o.server_emission[0] > 0);
+  CHECK_U64(o.server_emission[0], o.server_emission[1]);
+  ag_yuma_output_free(&o);
+  t.p.owner_uid = -1; /* without the owner rule the self-weight is masked */
+  CHECK_OK(net_run(&t, &o));
+  CHECK_U64(o.server_emission[0], 0);
+  CHECK(o.server_emission[1] > 0);
+  ag_yuma_output_free(&o);
+}
+
 TEST(epoch_outdated_and_commit_reveal_masks) {
   static net t;
   ag_yuma_output o;
@@ -554,6 +578,48 @@ TEST(property_cabal_below_kappa_cannot_lift_consensus) {
   }
 }
 
+/* The epoch's sparse consensus (transposed, zero columns skipped) equals the dense column
+ * median (ag_yuma_median_col, checked by the weighted_median_col vectors) applied to the
+ * active stake and the masked, row-normalized weights, recomputed here independently. */
+TEST(property_sparse_consensus_equals_dense_median) {
+  static net t;
+  static ag_fx wd[MAXN * MAXN];
+  for (int iter = 0; iter < 200; iter++) {
+    uint32_t n = 1 + (uint32_t)(rnd() % 40);
+    net_init(&t, n, rnd() & 1);
+    t.p.kappa = (uint16_t)rnd();
+    uint64_t sum = 0;
+    for (uint32_t i = 0; i < n; i++) {
+      sum += t.stake[i] = rnd() % 5 ? 1 + rnd() % 1000000 : 0;
+      t.permit[i] = true;
+      uint32_t len = 0;
+      for (uint32_t j = 0; j < n; j++)
+        if (rnd() % 2) t.we[i][len++] = (ag_yuma_entry){(uint16_t)j, (uint16_t)(rnd() % 4 ? rnd() : 0)};
+      t.w[i].len = len;
+    }
+    ag_fx S[MAXN], A[MAXN], C[MAXN];
+    for (uint32_t i = 0; i < n; i++)
+      S[i] = sum ? ag_fx64_to_fx(ag_fx64_safe_div(ag_fx64_from_u64(t.stake[i]), ag_fx64_from_u64(sum))) : 0;
+    ag_fx as = 0;
+    for (uint32_t i = 0; i < n; i++) as = ag_fx_add(as, A[i] = S[i]);
+    for (uint32_t i = 0; i < n && as; i++) A[i] = ag_fx_safe_div(A[i], as);
+    memset(wd, 0, sizeof wd);
+    for (uint32_t i = 0; i < n; i++) {
+      ag_fx rs = 0;
+      for (uint32_t k = 0; k < t.w[i].len; k++)
+        if (t.we[i][k].uid != i) rs += (ag_fx)t.we[i][k].value << 32;
+      for (uint32_t k = 0; k < t.w[i].len; k++)
+        if (t.we[i][k].uid != i && rs > 0)
+          wd[i * n + t.we[i][k].uid] = ag_fx_safe_div((ag_fx)t.we[i][k].value << 32, rs);
+    }
+    CHECK_OK(ag_yuma_median_col(A, n, wd, n, ag_fx_from_u16_prop(t.p.kappa), C));
+    ag_yuma_output o;
+    CHECK_OK(net_run(&t, &o));
+    for (uint32_t j = 0; j < n; j++) CHECK_EQ(o.consensus[j], ag_fx_to_u16_prop(C[j]));
+    ag_yuma_output_free(&o);
+  }
+}
+
 TEST(property_deterministic_and_inputs_untouched) {
   static net t, copy;
   for (int iter = 0; iter < 50; iter++) {
@@ -579,6 +645,8 @@ TEST_MAIN(fixed_mul_floors_and_saturates, fixed_div_truncates_and_safe_div,
           median_basic_and_kappa_ties, weights_upscale_examples, epoch_n0_and_n1,
           epoch_zero_stake_and_inactive, epoch_empty_rows_and_basic_split,
           epoch_rejects_bad_input, epoch_topk_ties_lower_uid_loses, epoch_owner_rules,
-          epoch_outdated_and_commit_reveal_masks, property_emission_never_exceeds_E,
+          epoch_owner_self_weight_pays_like_any_weight, epoch_outdated_and_commit_reveal_masks,
+          property_emission_never_exceeds_E,
           property_cabal_below_kappa_cannot_lift_consensus,
+          property_sparse_consensus_equals_dense_median,
           property_deterministic_and_inputs_untouched)

@@ -26,14 +26,21 @@ bool ag_fx_exp_raw(ag_fx x, ag_fx *out) {
   }
   ag_fx result, term = x;
   if (__builtin_add_overflow(x, AG_FX_ONE, &result)) return false;
-  /* for i in 2..frac_nbits: term = term*x / i; result += term (all checked). x > 0 here, so
-   * term >= 0 and the fixed division term / I32F32(i), trunc(term*2^32 / (i*2^32)), is the
-   * plain integer quotient term / i (which cannot overflow). */
-  for (int64_t i = 2; i < AG_FX_FRAC; i++) {
-    if (!ag_fx_mul_checked(term, x, &term)) return false;
-    term /= i;
-    if (__builtin_add_overflow(result, term, &result)) return false;
-  }
+  /* for i in 2..frac_nbits (2..31): term = term*x / i; result += term (all checked). x > 0
+   * here, so term >= 0 and the fixed division term / I32F32(i), trunc(term*2^32 / (i*2^32)),
+   * is the plain integer quotient term / i (which cannot overflow). */
+  /* Unrolled so that every divisor is a constant (the compiler turns term / i into a
+   * multiply and shift, with the same result). */
+#define EXP_STEP(i)                                                                              \
+  if (!ag_fx_mul_checked(term, x, &term)) return false;                                         \
+  term = (ag_fx)((uint64_t)term / (i));                                                          \
+  if (__builtin_add_overflow(result, term, &result)) return false;
+  EXP_STEP(2) EXP_STEP(3) EXP_STEP(4) EXP_STEP(5) EXP_STEP(6) EXP_STEP(7) EXP_STEP(8)
+  EXP_STEP(9) EXP_STEP(10) EXP_STEP(11) EXP_STEP(12) EXP_STEP(13) EXP_STEP(14) EXP_STEP(15)
+  EXP_STEP(16) EXP_STEP(17) EXP_STEP(18) EXP_STEP(19) EXP_STEP(20) EXP_STEP(21) EXP_STEP(22)
+  EXP_STEP(23) EXP_STEP(24) EXP_STEP(25) EXP_STEP(26) EXP_STEP(27) EXP_STEP(28) EXP_STEP(29)
+  EXP_STEP(30) EXP_STEP(31)
+#undef EXP_STEP
   if (neg && !ag_fx_div_checked(AG_FX_ONE, result, &result)) return false;
   *out = result;
   return true;

@@ -60,14 +60,6 @@ static inline void smat_push(smat *m, uint32_t c, ag_fx v) {
 
 static inline void smat_end_row(smat *m, uint32_t i) { m->off[i + 1] = (uint32_t)m->len; }
 
-static void smat_copy(smat *dst, const smat *src) {
-  smat_init(dst, src->rows, src->len);
-  memcpy(dst->off, src->off, ((size_t)src->rows + 1) * sizeof *src->off);
-  memcpy(dst->col, src->col, src->len * sizeof *src->col);
-  memcpy(dst->val, src->val, src->len * sizeof *src->val);
-  dst->len = src->len;
-}
-
 /* ---- vector helpers (math.rs) ---- */
 
 static ag_fx vec_sum(const ag_fx *x, uint32_t n) {
@@ -136,17 +128,19 @@ static ag_fx weighted_median(const ag_fx *stake, const ag_fx *score, uint32_t le
     ag_fx pivot = score[cur[n / 2]];
     ag_fx lo_stake = 0, hi_stake = 0;
     uint32_t nl = 0, nu = 0;
+    /* Branch-free partition (the comparisons are unpredictable). The stakes here are
+     * normalized, each in [0, 1], and there are at most AG_YUMA_MAX_UIDS of them, so these
+     * sums stay below 2^47 and the saturating adds of subtensor never saturate. */
     for (uint32_t k = 0; k < n; k++) {
       uint32_t idx = cur[k];
-      ag_fx v = score[idx];
-      if (v == pivot) continue;
-      if (v < pivot) {
-        lo_stake = ag_fx_add(lo_stake, stake[idx]);
-        lower[nl++] = idx;
-      } else {
-        hi_stake = ag_fx_add(hi_stake, stake[idx]);
-        upper[nu++] = idx;
-      }
+      ag_fx v = score[idx], st = stake[idx];
+      uint32_t lt = v < pivot, gt = v > pivot;
+      lower[nl] = idx;
+      upper[nu] = idx;
+      lo_stake += st & -(ag_fx)lt;
+      hi_stake += st & -(ag_fx)gt;
+      nl += lt;
+      nu += gt;
     }
     uint32_t *t;
     if (minority < ag_fx_add(part_lo, lo_stake) && nl > 0) {
@@ -191,8 +185,11 @@ static uint32_t median_use_stake(const ag_fx *stake, size_t rows, ag_fx majority
   return v;
 }
 
-void ag_yuma_median_col(const ag_fx *stake, size_t rows, const ag_fx *score, size_t cols,
-                        ag_fx majority, ag_fx *out) {
+int ag_yuma_median_col(const ag_fx *stake, size_t rows, const ag_fx *score, size_t cols,
+                       ag_fx majority, ag_fx *out) {
+  if (rows > AG_YUMA_MAX_UIDS)
+    return ag_fail(AG_E_YUMA_INPUT, "median: %zu rows exceed the limit of %u", rows,
+                   AG_YUMA_MAX_UIDS);
   ag_fx *use = ag_xmalloc((rows ? rows : 1) * sizeof *use);
   ag_fx *col = ag_xmalloc((rows ? rows : 1) * sizeof *col);
   ag_fx sum, minority;
@@ -208,40 +205,67 @@ void ag_yuma_median_col(const ag_fx *stake, size_t rows, const ag_fx *score, siz
   median_scratch_free(&ms);
   free(use);
   free(col);
+  return 0;
 }
 
-/* weighted_median_col_sparse: consensus per column over the rows with active stake > 0. */
+/* weighted_median_col_sparse: consensus per column over the rows with active stake > 0. Instead
+ * of subtensor's dense columns x rows score matrix we transpose the used rows once (counting
+ * sort by column) and rebuild one dense column of v scores at a time; the median search sees
+ * exactly the same vectors. */
 static void consensus_sparse(const ag_fx *active, const smat *w, uint32_t n, ag_fx kappa,
                              ag_fx *out) {
   memset(out, 0, (size_t)n * sizeof *out);
   ag_fx *use = ag_xmalloc((n ? n : 1) * sizeof *use);
-  uint32_t *row_of = ag_xmalloc((n ? n : 1) * sizeof *row_of);
   ag_fx sum, minority;
   uint32_t v = median_use_stake(active, n, kappa, use, &sum, &minority);
-  if (v == 0) goto done; /* every median is 0 */
-  for (uint32_t i = 0, k = 0; i < n; i++)
-    if (active[i] > 0) row_of[k++] = i;
-  /* Column-major dense scores of the used rows: score[j*v + k]. A column without any nonzero
-   * entry has median 0 (the search returns the common value of an all-equal column). */
-  ag_fx *score = ag_xcalloc((size_t)n * v, sizeof *score);
-  uint32_t *nonzero = ag_xcalloc(n, sizeof *nonzero);
-  for (uint32_t k = 0; k < v; k++) {
-    uint32_t i = row_of[k];
-    for (uint32_t e = w->off[i]; e < w->off[i + 1]; e++) {
-      score[(size_t)w->col[e] * v + k] = w->val[e];
-      if (w->val[e] != 0) nonzero[w->col[e]]++;
-    }
+  if (v == 0) { /* every median is 0 */
+    free(use);
+    return;
   }
+  /* start[j]..start[j+1]: the used rows' entries in column j, as (row rank k, entry index) */
+  uint32_t *start = ag_xcalloc((size_t)n + 1, sizeof *start);
+  uint32_t *nonzero = ag_xcalloc(n, sizeof *nonzero);
+  size_t nnz = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    if (active[i] <= 0) continue;
+    for (uint32_t e = w->off[i]; e < w->off[i + 1]; e++) {
+      start[w->col[e] + 1]++;
+      nonzero[w->col[e]] += w->val[e] != 0;
+    }
+    nnz += w->off[i + 1] - w->off[i];
+  }
+  for (uint32_t j = 0; j < n; j++) start[j + 1] += start[j];
+  uint16_t *rank = ag_xmalloc((nnz ? nnz : 1) * sizeof *rank);
+  uint32_t *entry = ag_xmalloc((nnz ? nnz : 1) * sizeof *entry);
+  uint32_t *fill = ag_xmalloc((size_t)n * sizeof *fill);
+  memcpy(fill, start, (size_t)n * sizeof *fill);
+  for (uint32_t i = 0, k = 0; i < n; i++) {
+    if (active[i] <= 0) continue;
+    for (uint32_t e = w->off[i]; e < w->off[i + 1]; e++) {
+      uint32_t pos = fill[w->col[e]]++;
+      rank[pos] = (uint16_t)k; /* v <= n <= AG_YUMA_MAX_UIDS fits 16 bits */
+      entry[pos] = e;
+    }
+    k++;
+  }
+  ag_fx *col = ag_xcalloc(v, sizeof *col);
   median_scratch ms;
   median_scratch_init(&ms, v);
-  for (uint32_t j = 0; j < n; j++)
-    if (nonzero[j]) out[j] = weighted_median(use, score + (size_t)j * v, v, minority, 0, sum, &ms);
+  for (uint32_t j = 0; j < n; j++) {
+    /* a column without any nonzero entry has median 0 (the common value of its scores) */
+    if (!nonzero[j]) continue;
+    for (uint32_t q = start[j]; q < start[j + 1]; q++) col[rank[q]] = w->val[entry[q]];
+    out[j] = weighted_median(use, col, v, minority, 0, sum, &ms);
+    for (uint32_t q = start[j]; q < start[j + 1]; q++) col[rank[q]] = 0;
+  }
   median_scratch_free(&ms);
-  free(score);
+  free(col);
+  free(fill);
+  free(entry);
+  free(rank);
   free(nonzero);
-done:
+  free(start);
   free(use);
-  free(row_of);
 }
 
 /* ---- permits (is_topk_nonzero) ---- */
@@ -444,7 +468,7 @@ int ag_yuma_epoch(const ag_yuma_params *p, const ag_yuma_input *in, ag_yuma_outp
   ag_fx *S = vecs, *A = vecs + nn, *C = vecs + 2 * nn, *VT = vecs + 3 * nn, *I = vecs + 4 * nn,
         *D = vecs + 5 * nn, *colbuf = vecs + 6 * nn, *tmp = vecs + 7 * nn;
   bool *permit = ag_xcalloc(nn, sizeof *permit);
-  smat W = {0}, Wc = {0}, Wi = {0}, B = {0}, dB = {0}, E = {0}, En = {0};
+  smat W = {0}, Wc = {0}, Wi = {0}, B = {0}, dB = {0}, E = {0};
   const smat *Wb; /* weights for bonds: W, Wc or Wi */
 
   /* == Active: inactive_i <=> last_update_i + activity_cutoff < block (saturating add) == */
@@ -510,40 +534,49 @@ int ag_yuma_epoch(const ag_yuma_params *p, const ag_yuma_input *in, ag_yuma_outp
   ag_fx kappa = ag_fx_safe_div((ag_fx)p->kappa << AG_FX_FRAC, AG_FX_U16_MAX);
   consensus_sparse(A, &W, n, kappa, C);
 
-  /* == Clipping (col_clip_sparse): min(w, c); entries with c = 0 < w are dropped == */
-  smat_init(&Wc, n, W.len);
-  for (uint32_t i = 0; i < n; i++) {
-    for (uint32_t k = W.off[i]; k < W.off[i + 1]; k++) {
-      uint32_t j = W.col[k];
-      ag_fx th = C[j], v = W.val[k];
-      if (th < v) {
-        if (th > 0) smat_push(&Wc, j, th);
-      } else {
-        smat_push(&Wc, j, v);
+  /* == Clipping (col_clip_sparse): min(w, c), entries with c = 0 < w dropped; in the same
+   * pass validator trust (row sums of clipped weights) and rank (matmul_sparse) == */
+  ag_fx beta = ag_fx_safe_div((ag_fx)p->bonds_penalty << AG_FX_FRAC, AG_FX_U16_MAX);
+  /* Bonds use W + beta*(Wc - W) (interpolate_sparse): W itself when beta = 0 (Wc is then only
+   * needed for trust and rank and is never stored), Wc when beta = 1 (then W is dead and Wc
+   * is built in place), a separate interpolation otherwise. */
+  bool in_place = beta == AG_FX_ONE, keep_wc = beta != 0 && !in_place;
+  if (keep_wc) smat_init(&Wc, n, W.len);
+  {
+    uint32_t rd = 0;
+    size_t wr = 0;
+    for (uint32_t i = 0; i < n; i++) {
+      uint32_t re = W.off[i + 1];
+      ag_fx vt = 0;
+      for (uint32_t k = rd; k < re; k++) {
+        uint32_t j = W.col[k];
+        ag_fx th = C[j], v = W.val[k];
+        if (th < v) {
+          if (!(th > 0)) continue; /* dropped */
+          v = th;
+        }
+        vt = ag_fx_add(vt, v);
+        I[j] = ag_fx_add(I[j], ag_fx_mul(A[i], v));
+        if (in_place) {
+          W.col[wr] = j;
+          W.val[wr++] = v;
+        } else if (keep_wc) {
+          smat_push(&Wc, j, v);
+        }
       }
+      VT[i] = vt;
+      if (in_place) W.off[i + 1] = (uint32_t)wr;
+      if (keep_wc) smat_end_row(&Wc, i);
+      rd = re;
     }
-    smat_end_row(&Wc, i);
+    if (in_place) W.len = wr;
   }
-
-  /* == Validator trust: row sums of clipped weights == */
-  for (uint32_t i = 0; i < n; i++) {
-    ag_fx s = 0;
-    for (uint32_t k = Wc.off[i]; k < Wc.off[i + 1]; k++) s = ag_fx_add(s, Wc.val[k]);
-    VT[i] = s;
-  }
-
-  /* == Rank and incentive (matmul_sparse, then normalize) == */
-  for (uint32_t i = 0; i < n; i++)
-    for (uint32_t k = Wc.off[i]; k < Wc.off[i + 1]; k++)
-      I[Wc.col[k]] = ag_fx_add(I[Wc.col[k]], ag_fx_mul(A[i], Wc.val[k]));
+  /* == Incentive: normalized rank == */
   vec_normalize(I, n);
 
-  /* == Weights for bonds (interpolate_sparse): W + beta*(Wc - W) == */
-  ag_fx beta = ag_fx_safe_div((ag_fx)p->bonds_penalty << AG_FX_FRAC, AG_FX_U16_MAX);
-  if (beta == 0) {
+  /* == Weights for bonds == */
+  if (beta == 0 || in_place) {
     Wb = &W;
-  } else if (beta == AG_FX_ONE) {
-    Wb = &Wc;
   } else {
     /* Wc's support is a subset of W's and both are sorted: walk them together. Entries where
      * W has none interpolate to 0 and are not kept, like the dense loop on chain. */
@@ -602,13 +635,16 @@ int ag_yuma_epoch(const ag_yuma_params *p, const ag_yuma_input *in, ag_yuma_outp
     } else {
       ema_sparse(Wb, &B, alpha, &E);
     }
-    /* Dividends: D_i = A_i * sum_j colnorm(E)_ij * I_j, normalized */
-    smat_copy(&En, &E);
-    smat_col_normalize(&En, n, colbuf);
+    /* Dividends: D_i = A_i * sum_j colnorm(E)_ij * I_j, normalized. The column-normalized
+     * copy of E (inplace_col_normalize_sparse) is computed entry by entry, not stored. */
+    memset(colbuf, 0, nn * sizeof *colbuf);
+    for (size_t k = 0; k < E.len; k++) colbuf[E.col[k]] = ag_fx_add(colbuf[E.col[k]], E.val[k]);
     for (uint32_t i = 0; i < n; i++) {
       ag_fx t = 0;
-      for (uint32_t k = En.off[i]; k < En.off[i + 1]; k++)
-        t = ag_fx_add(t, ag_fx_mul(En.val[k], I[En.col[k]]));
+      for (uint32_t k = E.off[i]; k < E.off[i + 1]; k++) {
+        ag_fx d = colbuf[E.col[k]], en = d != 0 ? ag_fx_safe_div(E.val[k], d) : E.val[k];
+        t = ag_fx_add(t, ag_fx_mul(en, I[E.col[k]]));
+      }
       ag_fx d;
       D[i] = ag_fx_mul_checked(t, A[i], &d) ? d : 0; /* vec_mul: checked_mul or 0 */
     }
@@ -693,7 +729,6 @@ int ag_yuma_epoch(const ag_yuma_params *p, const ag_yuma_input *in, ag_yuma_outp
   smat_free(&B);
   smat_free(&dB);
   smat_free(&E);
-  smat_free(&En);
   free(permit);
   free(vecs);
   return 0;

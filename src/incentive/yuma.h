@@ -122,9 +122,10 @@ void ag_yuma_weights_upscale(const uint16_t *in, size_t len, uint16_t *out);
 /* The consensus routine as a pure function (weighted_median_col): for each of cols columns,
  * the stake-weighted median at level majority over the rows with stake > 0 (their stakes
  * normalized first); score is rows x cols, row-major, I32F32 raw. out has cols entries.
- * Rows with stake <= 0 are skipped; with no such row every median is 0. Allocates scratch
- * (aborts on OOM like every ag_x* allocation). */
-void ag_yuma_median_col(const ag_fx *stake, size_t rows, const ag_fx *score, size_t cols,
-                        ag_fx majority, ag_fx *out);
+ * Rows with stake <= 0 are skipped; with no such row every median is 0. Returns 0, or
+ * AG_E_YUMA_INPUT when rows > AG_YUMA_MAX_UIDS. Allocates scratch (aborts on OOM like every
+ * ag_x* allocation). */
+int ag_yuma_median_col(const ag_fx *stake, size_t rows, const ag_fx *score, size_t cols,
+                       ag_fx majority, ag_fx *out);
 
 #endif

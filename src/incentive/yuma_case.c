@@ -16,12 +16,22 @@
 #include "core/util.h"
 #include "incentive/yuma.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define FORMAT "agora-yuma-case/1"
 #define PATH_CAP 160
+
+/* JSON paths for messages; a very deep path is cut short, which is harmless. */
+static void pathf(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void pathf(char *out, size_t cap, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(out, cap, fmt, ap);
+  va_end(ap);
+}
 
 /* ---- typed access to untrusted JSON, with the path in every message ---- */
 
@@ -76,7 +86,7 @@ static int key_u64(const json_t *obj, const char *key, const char *path, uint64_
   char p[PATH_CAP];
   int rc = get_key(obj, key, path, true, &v);
   if (rc) return rc;
-  snprintf(p, sizeof p, "%s.%s", path, key);
+  pathf(p, sizeof p, "%s.%s", path, key);
   return as_u64(v, p, max, out);
 }
 
@@ -85,7 +95,7 @@ static int key_bool(const json_t *obj, const char *key, const char *path, bool *
   char p[PATH_CAP];
   int rc = get_key(obj, key, path, true, &v);
   if (rc) return rc;
-  snprintf(p, sizeof p, "%s.%s", path, key);
+  pathf(p, sizeof p, "%s.%s", path, key);
   return as_bool(v, p, out);
 }
 
@@ -143,15 +153,15 @@ static int parse_row(cstate *s, const json_t *v, const char *path, uint32_t *len
   for (size_t k = 0; k < m; k++) {
     json_t *pair = json_array_get(v, k);
     uint64_t uid, val;
-    snprintf(p, sizeof p, "%s[%zu]", path, k);
+    pathf(p, sizeof p, "%s[%zu]", path, k);
     if ((rc = as_array(pair, p, 2))) return rc;
-    snprintf(p, sizeof p, "%s[%zu][0]", path, k);
+    pathf(p, sizeof p, "%s[%zu][0]", path, k);
     if ((rc = as_u64(json_array_get(pair, 0), p, s->n ? s->n - 1 : 0, &uid))) return rc;
     if (s->n == 0) return bad(p, "no uids exist (n = 0)");
-    snprintf(p, sizeof p, "%s[%zu][1]", path, k);
+    pathf(p, sizeof p, "%s[%zu][1]", path, k);
     if ((rc = as_u64(json_array_get(pair, 1), p, 65535, &val))) return rc;
     if (k && uid <= s->scratch[k - 1].uid) {
-      snprintf(p, sizeof p, "%s[%zu]", path, k);
+      pathf(p, sizeof p, "%s[%zu]", path, k);
       return bad(p, "uids must be strictly ascending");
     }
     s->scratch[k] = (ag_yuma_entry){(uint16_t)uid, (uint16_t)val};
@@ -174,10 +184,10 @@ static int parse_u64_list(const json_t *obj, const char *key, const char *path, 
   char p[PATH_CAP];
   int rc = get_key(obj, key, path, true, &v);
   if (rc) return rc;
-  snprintf(p, sizeof p, "%s.%s", path, key);
+  pathf(p, sizeof p, "%s.%s", path, key);
   if ((rc = as_array(v, p, n))) return rc;
   for (uint32_t i = 0; i < n; i++) {
-    snprintf(p, sizeof p, "%s.%s[%u]", path, key, i);
+    pathf(p, sizeof p, "%s.%s[%u]", path, key, i);
     if ((rc = as_u64(json_array_get(v, i), p, INT64_MAX, &out[i]))) return rc;
   }
   return 0;
@@ -208,7 +218,7 @@ static int parse_params(cstate *s, const json_t *c) {
     p->alpha_low = (uint16_t)x;
     if ((rc = key_u64(pp, "alpha_high", "params", 65535, &x))) return rc;
     p->alpha_high = (uint16_t)x;
-    int64_t st;
+    int64_t st = 0;
     if ((rc = get_key(pp, "alpha_sigmoid_steepness", "params", true, &v))) return rc;
     if ((rc = as_i64(v, "params.alpha_sigmoid_steepness", &st))) return rc;
     if (st < INT16_MIN || st > INT16_MAX)
@@ -258,17 +268,17 @@ static int parse_initial(cstate *s, const json_t *c) {
   if ((rc = get_key(ini, "validator_permit", "initial", true, &v))) return rc;
   if ((rc = as_array(v, "initial.validator_permit", n))) return rc;
   for (uint32_t i = 0; i < n; i++) {
-    snprintf(p, sizeof p, "initial.validator_permit[%u]", i);
+    pathf(p, sizeof p, "initial.validator_permit[%u]", i);
     if ((rc = as_bool(json_array_get(v, i), p, &s->permit[i]))) return rc;
   }
   const char *mats[2] = {"bonds", "weights"};
   for (int m = 0; m < 2; m++) {
     if ((rc = get_key(ini, mats[m], "initial", true, &v))) return rc;
-    snprintf(p, sizeof p, "initial.%s", mats[m]);
+    pathf(p, sizeof p, "initial.%s", mats[m]);
     if ((rc = as_array(v, p, n))) return rc;
     for (uint32_t i = 0; i < n; i++) {
       uint32_t len;
-      snprintf(p, sizeof p, "initial.%s[%u]", mats[m], i);
+      pathf(p, sizeof p, "initial.%s[%u]", mats[m], i);
       if ((rc = parse_row(s, json_array_get(v, i), p, &len))) return rc;
       if (m == 0) crow_set(&s->b[i], s->scratch, len);
       else store_weights(s, i, len);
@@ -279,7 +289,7 @@ static int parse_initial(cstate *s, const json_t *c) {
     if ((rc = as_array(v, "initial.commit_block", n))) return rc;
     for (uint32_t i = 0; i < n; i++) {
       json_t *e = json_array_get(v, i);
-      snprintf(p, sizeof p, "initial.commit_block[%u]", i);
+      pathf(p, sizeof p, "initial.commit_block[%u]", i);
       if (json_is_null(e)) s->commit[i] = UINT64_MAX;
       else if ((rc = as_u64(e, p, INT64_MAX, &s->commit[i]))) return rc;
     }
@@ -292,7 +302,7 @@ static int opt_list(const json_t *e, const char *key, const char *path, json_t *
   char p[PATH_CAP];
   int rc = get_key(e, key, path, false, out);
   if (rc || !*out) return rc;
-  snprintf(p, sizeof p, "%s.%s", path, key);
+  pathf(p, sizeof p, "%s.%s", path, key);
   return as_array(*out, p, SIZE_MAX);
 }
 
@@ -309,12 +319,12 @@ static int apply_changes(cstate *s, const json_t *e, const char *path, uint64_t 
     json_t *sw = json_array_get(list, k), *wv;
     uint64_t uid, b;
     uint32_t len;
-    snprintf(p, sizeof p, "%s.set_weights[%zu]", path, k);
+    pathf(p, sizeof p, "%s.set_weights[%zu]", path, k);
     if (n == 0) return bad(p, "no uids exist (n = 0)");
     if ((rc = key_u64(sw, "uid", p, n - 1, &uid))) return rc;
     if ((rc = key_u64(sw, "block", p, block, &b))) return rc;
     if ((rc = get_key(sw, "weights", p, true, &wv))) return rc;
-    snprintf(p, sizeof p, "%s.set_weights[%zu].weights", path, k);
+    pathf(p, sizeof p, "%s.set_weights[%zu].weights", path, k);
     if ((rc = parse_row(s, wv, p, &len))) return rc;
     store_weights(s, (uint32_t)uid, len);
     s->lu[uid] = b;
@@ -324,7 +334,7 @@ static int apply_changes(cstate *s, const json_t *e, const char *path, uint64_t 
   for (size_t k = 0; list && k < json_array_size(list); k++) {
     json_t *r = json_array_get(list, k);
     uint64_t uid, b, st;
-    snprintf(p, sizeof p, "%s.register[%zu]", path, k);
+    pathf(p, sizeof p, "%s.register[%zu]", path, k);
     if (n == 0) return bad(p, "no uids exist (n = 0)");
     if ((rc = key_u64(r, "uid", p, n - 1, &uid))) return rc;
     if ((rc = key_u64(r, "block", p, block, &b))) return rc;
@@ -345,12 +355,12 @@ static int apply_changes(cstate *s, const json_t *e, const char *path, uint64_t 
   for (size_t k = 0; list && k < json_array_size(list); k++) {
     json_t *pair = json_array_get(list, k);
     uint64_t uid;
-    snprintf(p, sizeof p, "%s.stake[%zu]", path, k);
+    pathf(p, sizeof p, "%s.stake[%zu]", path, k);
     if ((rc = as_array(pair, p, 2))) return rc;
     if (n == 0) return bad(p, "no uids exist (n = 0)");
-    snprintf(p, sizeof p, "%s.stake[%zu][0]", path, k);
+    pathf(p, sizeof p, "%s.stake[%zu][0]", path, k);
     if ((rc = as_u64(json_array_get(pair, 0), p, n - 1, &uid))) return rc;
-    snprintf(p, sizeof p, "%s.stake[%zu][1]", path, k);
+    pathf(p, sizeof p, "%s.stake[%zu][1]", path, k);
     if ((rc = as_u64(json_array_get(pair, 1), p, INT64_MAX, &x))) return rc;
     s->stake[uid] = x;
   }
@@ -359,13 +369,13 @@ static int apply_changes(cstate *s, const json_t *e, const char *path, uint64_t 
   for (size_t k = 0; list && k < json_array_size(list); k++) {
     json_t *pair = json_array_get(list, k), *bv;
     uint64_t uid;
-    snprintf(p, sizeof p, "%s.commit_block[%zu]", path, k);
+    pathf(p, sizeof p, "%s.commit_block[%zu]", path, k);
     if ((rc = as_array(pair, p, 2))) return rc;
     if (n == 0) return bad(p, "no uids exist (n = 0)");
-    snprintf(p, sizeof p, "%s.commit_block[%zu][0]", path, k);
+    pathf(p, sizeof p, "%s.commit_block[%zu][0]", path, k);
     if ((rc = as_u64(json_array_get(pair, 0), p, n - 1, &uid))) return rc;
     bv = json_array_get(pair, 1);
-    snprintf(p, sizeof p, "%s.commit_block[%zu][1]", path, k);
+    pathf(p, sizeof p, "%s.commit_block[%zu][1]", path, k);
     if (json_is_null(bv)) s->commit[uid] = UINT64_MAX;
     else if ((rc = as_u64(bv, p, block, &s->commit[uid]))) return rc;
   }
@@ -437,7 +447,7 @@ static int run_epochs(const json_t *c, json_t **result) {
   for (size_t k = 0; k < json_array_size(epochs); k++) {
     json_t *e = json_array_get(epochs, k);
     uint64_t block;
-    snprintf(p, sizeof p, "epochs[%zu]", k);
+    pathf(p, sizeof p, "epochs[%zu]", k);
     if ((rc = key_u64(e, "block", p, INT64_MAX, &block))) goto fail;
     if (block < prev_block) {
       rc = ag_fail(AG_E_YUMA_CASE, "%s.block: %llu is before the previous epoch's block %llu", p,
@@ -497,11 +507,11 @@ static int run_median(const json_t *c, json_t **result) {
   for (size_t s = 0; s < json_array_size(subs); s++) {
     json_t *sc = json_array_get(subs, s), *sv, *wv, *mv;
     uint64_t cols;
-    int64_t majority;
+    int64_t majority = 0;
     char base[48];
-    snprintf(base, sizeof base, "subcases[%zu]", s);
+    pathf(base, sizeof base, "subcases[%zu]", s);
     if ((rc = get_key(sc, "stake", base, true, &sv))) goto fail;
-    snprintf(p, sizeof p, "%s.stake", base);
+    pathf(p, sizeof p, "%s.stake", base);
     if ((rc = as_array(sv, p, SIZE_MAX))) goto fail;
     size_t rows = json_array_size(sv);
     if ((rc = key_u64(sc, "columns", base, MEDIAN_MAX_COLS, &cols))) goto fail;
@@ -510,26 +520,29 @@ static int run_median(const json_t *c, json_t **result) {
       goto fail;
     }
     if ((rc = get_key(sc, "majority", base, true, &mv))) goto fail;
-    snprintf(p, sizeof p, "%s.majority", base);
+    pathf(p, sizeof p, "%s.majority", base);
     if ((rc = as_i64(mv, p, &majority))) goto fail;
     if ((rc = get_key(sc, "weights", base, true, &wv))) goto fail;
-    snprintf(p, sizeof p, "%s.weights", base);
+    pathf(p, sizeof p, "%s.weights", base);
     if ((rc = as_array(wv, p, rows))) goto fail;
     stake = ag_xrealloc(stake, (rows ? rows : 1) * sizeof *stake);
-    score = ag_xrealloc(score, (rows * cols ? rows * cols : 1) * sizeof *score);
+    score = ag_xrealloc(score, ((rows && cols) ? rows * cols : 1) * sizeof *score);
     med = ag_xrealloc(med, (cols ? cols : 1) * sizeof *med);
     for (size_t i = 0; i < rows; i++) {
-      snprintf(p, sizeof p, "%s.stake[%zu]", base, i);
+      pathf(p, sizeof p, "%s.stake[%zu]", base, i);
       if ((rc = as_i64(json_array_get(sv, i), p, &stake[i]))) goto fail;
       json_t *row = json_array_get(wv, i);
-      snprintf(p, sizeof p, "%s.weights[%zu]", base, i);
+      pathf(p, sizeof p, "%s.weights[%zu]", base, i);
       if ((rc = as_array(row, p, cols))) goto fail;
       for (size_t j = 0; j < cols; j++) {
-        snprintf(p, sizeof p, "%s.weights[%zu][%zu]", base, i, j);
+        pathf(p, sizeof p, "%s.weights[%zu][%zu]", base, i, j);
         if ((rc = as_i64(json_array_get(row, j), p, &score[i * cols + j]))) goto fail;
       }
     }
-    ag_yuma_median_col(stake, rows, score, cols, majority, med);
+    if ((rc = ag_yuma_median_col(stake, rows, score, cols, majority, med))) {
+      rc = ag_fail(AG_E_YUMA_CASE, "%s: %s", base, ag_errmsg(rc));
+      goto fail;
+    }
     json_t *m = json_array();
     for (size_t j = 0; j < cols; j++) json_array_append_new(m, json_integer(med[j]));
     json_array_append_new(out, json_pack("{so}", "median", m));
@@ -583,7 +596,7 @@ static int cmp_list(const json_t *want, const json_t *got, const char *path, lon
                    json_array_size(want), json_array_size(got));
   for (size_t i = 0; i < json_array_size(want); i++) {
     json_t *a = json_array_get(want, i), *b = json_array_get(got, i);
-    snprintf(p, sizeof p, "%s[%zu]", path, i);
+    pathf(p, sizeof p, "%s[%zu]", path, i);
     if (json_is_boolean(a)) {
       if (!json_is_boolean(b) || json_is_true(a) != json_is_true(b))
         return ag_fail(AG_E_YUMA_MISMATCH, "%s: expected %s, got %s", p,
@@ -652,7 +665,7 @@ static int check_entries(const json_t *wants, const json_t *gots, const char *wh
   for (size_t k = 0; k < json_array_size(wants); k++) {
     json_t *w = json_array_get(wants, k), *g = json_array_get(gots, k), *exp, *tolo;
     char base[48];
-    snprintf(base, sizeof base, "%s[%zu]", what, k);
+    pathf(base, sizeof base, "%s[%zu]", what, k);
     if ((rc = get_key(w, key_of_entry, base, false, &exp))) return rc;
     if (!exp) continue;
     if (!json_is_object(exp)) return bad(base, "expect is not an object");
@@ -669,7 +682,7 @@ static int check_entries(const json_t *wants, const json_t *gots, const char *wh
         tol = json_integer_value(t);
       }
       json_t *got = json_object_get(g, field);
-      snprintf(p, sizeof p, "%s.%s", base, field);
+      pathf(p, sizeof p, "%s.%s", base, field);
       if (!got) return ag_fail(AG_E_YUMA_MISMATCH, "%s: missing from the result", p);
       if (!strcmp(field, "bonds")) {
         if (!json_is_array(want)) return bad(p, "expected bonds are not a list");
@@ -677,7 +690,7 @@ static int check_entries(const json_t *wants, const json_t *gots, const char *wh
           return ag_fail(AG_E_YUMA_MISMATCH, "%s: expected %zu rows", p, json_array_size(want));
         for (size_t i = 0; i < json_array_size(want); i++) {
           char rp[PATH_CAP];
-          snprintf(rp, sizeof rp, "%s[%zu]", p, i);
+          pathf(rp, sizeof rp, "%s[%zu]", p, i);
           if ((rc = cmp_bonds_row(json_array_get(want, i), json_array_get(got, i), rp, tol)))
             return rc;
         }
