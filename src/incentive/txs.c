@@ -322,6 +322,18 @@ static int register_apply(ag_app *app, const ag_tx *tx) {
     ag_row_store(st, 'w', netuid, uid, NULL, 0);
     ag_row_store(st, 'b', netuid, uid, NULL, 0);
     ag_commits_store(st, netuid, uid, NULL, 0);
+    /* as subtensor's clear_neuron: every other row's weight on this uid becomes 0 (the entry
+     * stays), so the new hotkey inherits no support */
+    for (uint16_t i = 0; i < sn.n; i++) {
+      ag_yuma_entry *e;
+      uint32_t len;
+      if ((rc = ag_weights_load(&s, netuid, i, &e, &len))) return rc;
+      int changed = 0;
+      for (uint32_t k = 0; k < len; k++)
+        if (e[k].uid == uid && e[k].value) e[k].value = 0, changed = 1;
+      if (changed) ag_row_store(st, 'w', netuid, i, e, len);
+      free(e);
+    }
   }
   if ((rc = ag_account_debit(st, tx->sender, cost))) return rc;
   ag_app_burn(app, cost);
