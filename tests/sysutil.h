@@ -48,7 +48,7 @@ static void sys_untrack(pid_t p) {
 }
 
 /* Starts AGORA_BIN with the given args (NULL-terminated), output appended to log. */
-static pid_t sys_spawn(const char *log, const char *const *args) {
+__attribute__((unused)) static pid_t sys_spawn(const char *log, const char *const *args) {
   pid_t p = fork();
   if (p == 0) {
     int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
@@ -70,7 +70,7 @@ static pid_t sys_spawn(const char *log, const char *const *args) {
 }
 
 /* Runs AGORA_BIN to completion; captures stdout into out (may be NULL); returns exit status. */
-static int sys_run(ag_buf *out, const char *const *args) {
+__attribute__((unused)) static int sys_run(ag_buf *out, const char *const *args) {
   int pipefd[2];
   if (pipe(pipefd) != 0) return -1;
   pid_t p = fork();
@@ -99,7 +99,7 @@ static int sys_run(ag_buf *out, const char *const *args) {
 }
 
 /* Sends sig and waits up to timeout_ms; SIGKILL after that. Returns the exit status. */
-static int sys_stop(pid_t p, int sig, int timeout_ms) {
+__attribute__((unused)) static int sys_stop(pid_t p, int sig, int timeout_ms) {
   kill(p, sig);
   int st = 0;
   uint64_t end = ag_mono_ms() + (uint64_t)timeout_ms;
@@ -118,7 +118,7 @@ static int sys_stop(pid_t p, int sig, int timeout_ms) {
 }
 
 /* Waits until path exists and is non-empty; returns its content (malloc'd) or NULL. */
-static char *sys_wait_file(const char *path, int timeout_ms) {
+__attribute__((unused)) static char *sys_wait_file(const char *path, int timeout_ms) {
   uint64_t end = ag_mono_ms() + (uint64_t)timeout_ms;
   while (ag_mono_ms() < end) {
     uint8_t *data;
@@ -133,7 +133,7 @@ static char *sys_wait_file(const char *path, int timeout_ms) {
 }
 
 /* GET url + path as JSON (NULL on failure); *status gets the HTTP status. */
-static json_t *sys_get_json(const char *base, const char *path, long *status) {
+__attribute__((unused)) static json_t *sys_get_json(const char *base, const char *path, long *status) {
   char url[512];
   snprintf(url, sizeof url, "%s%s", base, path);
   ag_http_result r;

@@ -259,10 +259,17 @@ void ag_http_stop(ag_http_server *s) {
 
 /* ---- client ---------------------------------------------------------------------------- */
 
+/* One keep-alive connection per thread, cleaned up when the thread ends (MHD's connection
+ * threads come and go). */
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static _Thread_local CURL *tl_curl;
+static pthread_key_t curl_key;
 
-static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
+static void curl_free_handle(void *h) { curl_easy_cleanup(h); }
+
+static void curl_init_once(void) {
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  pthread_key_create(&curl_key, curl_free_handle);
+}
 
 static size_t on_body(char *p, size_t size, size_t nmemb, void *ud) {
   ag_buf_put(ud, p, size * nmemb);
@@ -274,9 +281,12 @@ int ag_http_request(const char *method, const char *url, const char *content_typ
   pthread_once(&curl_once, curl_init_once);
   memset(out, 0, sizeof *out);
   ag_buf_init(&out->body);
-  if (!tl_curl) tl_curl = curl_easy_init();
-  if (!tl_curl) return ag_fail(AG_E_NOMEM, "curl_easy_init failed");
-  CURL *c = tl_curl;
+  CURL *c = pthread_getspecific(curl_key);
+  if (!c) {
+    c = curl_easy_init();
+    if (!c) return ag_fail(AG_E_NOMEM, "curl_easy_init failed");
+    pthread_setspecific(curl_key, c);
+  }
   curl_easy_reset(c);
   curl_easy_setopt(c, CURLOPT_URL, url);
   curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
@@ -315,6 +325,8 @@ int ag_http_request(const char *method, const char *url, const char *content_typ
 void ag_http_result_free(ag_http_result *r) { ag_buf_free(&r->body); }
 
 void ag_http_client_cleanup(void) {
-  if (tl_curl) curl_easy_cleanup(tl_curl);
-  tl_curl = NULL;
+  pthread_once(&curl_once, curl_init_once);
+  CURL *c = pthread_getspecific(curl_key);
+  if (c) curl_easy_cleanup(c);
+  pthread_setspecific(curl_key, NULL);
 }

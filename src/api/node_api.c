@@ -79,9 +79,14 @@ static void h_status(ag_http_req *req, ag_http_resp *resp) {
   json_object_set_new(o, "block_hash", ag_json_hex(info.block_hash, 32));
   json_object_set_new(o, "state_root", ag_json_hex(info.app_hash, 32));
   json_object_set_new(o, "time_ms", json_integer((json_int_t)info.time_ms));
-  json_object_set_new(o, "consensus", json_string("solo"));
-  json_object_set_new(o, "block_time_ms", json_integer(ag_node_config_of(n)->block_time_ms));
-  json_object_set_new(o, "proposer", ag_json_addr(ag_node_proposer(n)));
+  if (ag_node_consensus(n) == AG_CONSENSUS_COMETBFT) {
+    json_object_set_new(o, "consensus", json_string("cometbft"));
+    json_object_set_new(o, "cometbft_rpc", json_string(ag_node_config_of(n)->cometbft_rpc));
+  } else {
+    json_object_set_new(o, "consensus", json_string("solo"));
+    json_object_set_new(o, "block_time_ms", json_integer(ag_node_config_of(n)->block_time_ms));
+    json_object_set_new(o, "proposer", ag_json_addr(ag_node_proposer(n)));
+  }
   json_object_set_new(mp, "txs", json_integer((json_int_t)mtx));
   json_object_set_new(mp, "bytes", json_integer((json_int_t)mbytes));
   json_object_set_new(o, "mempool", mp);
@@ -392,7 +397,8 @@ static void h_metrics(ag_http_req *req, ag_http_resp *resp) {
   ag_supply sup = {0, 0};
   ag_app_supply(app, &sup);
   metric(b, "agora_build_info", "gauge", "Build information; the value is always 1.");
-  ag_buf_printf(b, "agora_build_info{version=\"%s\",consensus=\"solo\"} 1\n", AG_VERSION);
+  ag_buf_printf(b, "agora_build_info{version=\"%s\",consensus=\"%s\"} 1\n", AG_VERSION,
+                ag_node_consensus(n) == AG_CONSENSUS_COMETBFT ? "cometbft" : "solo");
   metric(b, "agora_chain_height", "gauge", "Height of the last committed block.");
   ag_buf_printf(b, "agora_chain_height %llu\n", (unsigned long long)ag_node_height(n));
   metric(b, "agora_chain_last_block_timestamp_seconds", "gauge", "Time of the last committed block since the Unix epoch.");

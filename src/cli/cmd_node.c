@@ -146,6 +146,7 @@ int ag_cmd_init(ag_cli *c, int argc, char **argv) {
 
 static const char node_usage[] =
     "usage: agora node [--home DIR] [--block-time MS] [--api HOST:PORT] [--threads N]\n"
+    "       agora node --consensus cometbft --abci tcp://127.0.0.1:26658 [--cometbft-rpc URL]\n"
     "       agora node --replay [--home DIR]\n\n"
     "Runs a node: the solo block producer and the JSON API (docs/api.md). Stops cleanly on\n"
     "Ctrl-C or SIGTERM. After a crash it restarts at its last committed block.\n\n"
@@ -153,6 +154,11 @@ static const char node_usage[] =
     "  --api HOST:PORT   API listen address (port 0 picks a free port; the address is\n"
     "                    written to HOME/data/api.addr)\n"
     "  --threads N       threads for signature checks and hashing (default: all cores)\n"
+    "  --consensus solo|cometbft\n"
+    "                    solo (default): this node produces and signs the blocks. cometbft: it\n"
+    "                    is the ABCI application of a CometBFT node (docs/multi-validator.md)\n"
+    "  --abci ADDR       cometbft: where CometBFT connects (tcp://HOST:PORT or unix:///PATH)\n"
+    "  --cometbft-rpc URL  cometbft: that node's RPC, for submitted txs (http://127.0.0.1:26657)\n"
     "  --replay          rebuild the state from genesis and the block store, check every\n"
     "                    block's state root, and exit\n";
 
@@ -204,11 +210,12 @@ static int replay(ag_cli *c, const ag_node_config *cfg) {
 }
 
 int ag_cmd_node(ag_cli *c, int argc, char **argv) {
-  const char *bt_s = NULL, *api = NULL, *threads_s = NULL;
+  const char *bt_s = NULL, *api = NULL, *threads_s = NULL, *cons = NULL, *abci = NULL, *rpc = NULL;
   bool do_replay = false;
   ag_opt opts[] = {{"block-time", 0, 1, &bt_s, NULL}, {"api", 0, 1, &api, NULL},
                    {"threads", 0, 1, &threads_s, NULL}, {"replay", 0, 0, NULL, &do_replay},
-                   {"", 0, 0, NULL, NULL}};
+                   {"consensus", 0, 1, &cons, NULL},    {"abci", 0, 1, &abci, NULL},
+                   {"cometbft-rpc", 0, 1, &rpc, NULL},  {"", 0, 0, NULL, NULL}};
   char *pos[1];
   int npos, rc = ag_cli_parse(c, argc, argv, opts, pos, 0, &npos);
   if (rc) return rc;
@@ -227,6 +234,17 @@ int ag_cmd_node(ag_cli *c, int argc, char **argv) {
     cfg.threads = (int)v;
   }
   if (api) snprintf(cfg.api_listen, sizeof cfg.api_listen, "%s", api);
+  if (cons) {
+    if (!strcmp(cons, "cometbft")) cfg.consensus = AG_CONSENSUS_COMETBFT;
+    else if (!strcmp(cons, "solo")) cfg.consensus = AG_CONSENSUS_SOLO;
+    else return ag_cli_fail(c, AG_E_USAGE, "--consensus is solo or cometbft");
+  }
+  if (abci) snprintf(cfg.abci_listen, sizeof cfg.abci_listen, "%s", abci);
+  if (rpc) snprintf(cfg.cometbft_rpc, sizeof cfg.cometbft_rpc, "%s", rpc);
+  if (do_replay && cfg.consensus == AG_CONSENSUS_COMETBFT)
+    return ag_cli_fail(c, AG_E_USAGE,
+                       "this node runs under CometBFT, which replays missing blocks itself when "
+                       "both restart (its handshake)");
   if (do_replay) return replay(c, &cfg);
 
   sigset_t set;
@@ -250,8 +268,12 @@ int ag_cmd_node(ag_cli *c, int argc, char **argv) {
   ag_write_file_atomic(path, addr, strlen(addr), 0644);
   ag_app_info info;
   ag_app_info_get(ag_node_app(n), &info);
-  ag_info("node", "chain %s at height %llu; API http://%s; a block every %u ms", info.chain_id,
-          (unsigned long long)info.height, addr, cfg.block_time_ms);
+  if (cfg.consensus == AG_CONSENSUS_COMETBFT)
+    ag_info("node", "CometBFT mode at height %llu; ABCI %s, CometBFT RPC %s, API http://%s",
+            (unsigned long long)info.height, cfg.abci_listen, cfg.cometbft_rpc, addr);
+  else
+    ag_info("node", "chain %s at height %llu; API http://%s; a block every %u ms", info.chain_id,
+            (unsigned long long)info.height, addr, cfg.block_time_ms);
   pthread_t sigth;
   pthread_create(&sigth, NULL, signal_thread, n);
   rc = ag_node_run(n);

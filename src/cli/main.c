@@ -27,6 +27,7 @@ static const command commands[] = {
     {"subnet", "s", ag_cmd_subnet, "subnets: list, show, metagraph, create, set, register, serve"},
     {"stake", "st", ag_cmd_stake, "stake: add, remove, list, show, take"},
     {"weights", "wt", ag_cmd_weights, "validator weights: set, commit, reveal"},
+    {"localnet", NULL, ag_cmd_localnet, "a multi-validator network on CometBFT on this machine"},
 };
 
 static void help(void) {
@@ -64,7 +65,10 @@ static int globals(ag_cli *c, int argc, char **argv) {
       }
       if (matched >= 0) break;
     }
-    if (matched == 0) snprintf(c->home, sizeof c->home, "%s", v);
+    if (matched == 0) {
+      snprintf(c->home, sizeof c->home, "%s", v);
+      c->home_explicit = true;
+    }
     else if (matched == 1) snprintf(c->node, sizeof c->node, "%s", v);
     else if (matched == 2) c->passphrase_file = v;
     else if (!strcmp(a, "--json")) c->json = true;
@@ -83,7 +87,10 @@ int main(int argc, char **argv) {
   ag_cli c;
   memset(&c, 0, sizeof c);
   const char *env_home = getenv("AGORA_HOME"), *env_node = getenv("AGORA_NODE");
-  if (env_home && *env_home) snprintf(c.home, sizeof c.home, "%s", env_home);
+  if (env_home && *env_home) {
+    snprintf(c.home, sizeof c.home, "%s", env_home);
+    c.home_explicit = true;
+  }
   else snprintf(c.home, sizeof c.home, "%s/.agora", getenv("HOME") ? getenv("HOME") : ".");
   if (env_node && *env_node) snprintf(c.node, sizeof c.node, "%s", env_node);
   argc = globals(&c, argc, argv);

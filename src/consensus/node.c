@@ -1,6 +1,8 @@
 /* node.c — node lifecycle, config, node key, block replay and tx submission. */
 #include "consensus/node.h"
 
+#include "api/http.h"
+#include "consensus/abci.h"
 #include "core/codec.h"
 #include "incentive/incentive.h"
 #include "core/err.h"
@@ -47,6 +49,9 @@ void ag_node_config_default(ag_node_config *cfg, const char *home) {
   cfg->mempool.max_per_sender = 10000;
   cfg->threads = 0;
   cfg->max_body_bytes = 2 << 20;
+  cfg->consensus = AG_CONSENSUS_SOLO;
+  snprintf(cfg->abci_listen, sizeof cfg->abci_listen, "tcp://127.0.0.1:26658");
+  snprintf(cfg->cometbft_rpc, sizeof cfg->cometbft_rpc, "http://127.0.0.1:26657");
 }
 
 int ag_node_config_load(ag_node_config *cfg, const char *home) {
@@ -68,6 +73,12 @@ int ag_node_config_load(ag_node_config *cfg, const char *home) {
   }
   const char *api = json_string_value(json_object_get(root, "api_listen"));
   if (api) snprintf(cfg->api_listen, sizeof cfg->api_listen, "%s", api);
+  const char *cons = json_string_value(json_object_get(root, "consensus"));
+  if (cons && !strcmp(cons, "cometbft")) cfg->consensus = AG_CONSENSUS_COMETBFT;
+  const char *abci = json_string_value(json_object_get(root, "abci_listen"));
+  if (abci) snprintf(cfg->abci_listen, sizeof cfg->abci_listen, "%s", abci);
+  const char *rpc = json_string_value(json_object_get(root, "cometbft_rpc"));
+  if (rpc) snprintf(cfg->cometbft_rpc, sizeof cfg->cometbft_rpc, "%s", rpc);
   json_t *bt = json_object_get(root, "block_time_ms");
   if (json_is_integer(bt)) cfg->block_time_ms = (uint32_t)json_integer_value(bt);
   json_t *th = json_object_get(root, "threads");
@@ -248,27 +259,38 @@ int ag_node_open(const ag_node_config *cfg, ag_node **out) {
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
   pthread_cond_init(&n->ev_cv, &ca);
   pthread_condattr_destroy(&ca);
-  int rc = load_genesis(cfg->home, &n->genesis);
-  if (rc) goto fail;
-  if ((rc = ag_node_key_load(cfg->home, &n->key))) {
-    if (rc == AG_E_NOTFOUND)
-      rc = ag_fail(AG_E_NOTFOUND, "%s/node_key.json not found: run 'agora init' first", cfg->home);
-    goto fail;
-  }
-  if ((rc = open_app(cfg, &n->genesis, &n->app))) goto fail;
+  int rc;
   ag_app_info info;
-  if ((rc = ag_app_info_get(n->app, &info))) goto fail;
-  uint64_t top = ag_state_block_count(ag_app_state(n->app));
-  memcpy(n->last_block_hash, info.block_hash, 32);
-  if (top > info.height) {
-    ag_info("node", "replaying blocks %llu..%llu from the block store",
-            (unsigned long long)info.height + 1, (unsigned long long)top);
-    if ((rc = replay_range(n->app, info.height + 1, top, n->last_block_hash, 0))) goto fail;
+  if (cfg->consensus == AG_CONSENSUS_COMETBFT) {
+    /* CometBFT brings the genesis (InitChain) and the blocks; the app only opens its store */
+    char dir[1100];
+    snprintf(dir, sizeof dir, "%s/data", cfg->home);
+    if ((rc = ag_app_open(dir, &n->app))) goto fail;
+    ag_incentive_attach(n->app);
+    if (cfg->threads > 0) ag_app_set_threads(n->app, cfg->threads);
     if ((rc = ag_app_info_get(n->app, &info))) goto fail;
+    memcpy(n->last_block_hash, info.block_hash, 32);
+  } else {
+    if ((rc = load_genesis(cfg->home, &n->genesis))) goto fail;
+    if ((rc = ag_node_key_load(cfg->home, &n->key))) {
+      if (rc == AG_E_NOTFOUND)
+        rc = ag_fail(AG_E_NOTFOUND, "%s/node_key.json not found: run 'agora init' first", cfg->home);
+      goto fail;
+    }
+    if ((rc = open_app(cfg, &n->genesis, &n->app))) goto fail;
+    if ((rc = ag_app_info_get(n->app, &info))) goto fail;
+    uint64_t top = ag_state_block_count(ag_app_state(n->app));
+    memcpy(n->last_block_hash, info.block_hash, 32);
+    if (top > info.height) {
+      ag_info("node", "replaying blocks %llu..%llu from the block store",
+              (unsigned long long)info.height + 1, (unsigned long long)top);
+      if ((rc = replay_range(n->app, info.height + 1, top, n->last_block_hash, 0))) goto fail;
+      if ((rc = ag_app_info_get(n->app, &info))) goto fail;
+    }
+    n->mp = ag_mempool_new(&cfg->mempool);
   }
   n->height = info.height;
   n->last_time_ms = info.time_ms;
-  n->mp = ag_mempool_new(&cfg->mempool);
   n->last_block_mono_ms = ag_mono_ms();
   *out = n;
   return 0;
@@ -294,6 +316,76 @@ const ag_node_config *ag_node_config_of(ag_node *n) { return &n->cfg; }
 ag_node_stats *ag_node_stats_of(ag_node *n) { return &n->stats; }
 const uint8_t *ag_node_proposer(ag_node *n) { return n->key.pk; }
 uint64_t ag_node_start_time_ms(ag_node *n) { return n->start_ms; }
+int ag_node_consensus(const ag_node *n) { return n->cfg.consensus; }
+const uint8_t *ag_node_last_block_hash(ag_node *n) { return n->last_block_hash; }
+
+static void observe_interval(ag_node *n, double secs);
+
+/* ---- CometBFT mode: txs go to CometBFT's mempool through its RPC ------------------------ */
+
+static int cometbft_broadcast(ag_node *n, const uint8_t *raw, size_t len) {
+  char *b64 = ag_xmalloc(ag_b64_len(len));
+  ag_b64_encode(raw, len, b64);
+  ag_buf body;
+  ag_buf_init(&body);
+  ag_buf_printf(&body, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"broadcast_tx_sync\",\"params\":{\"tx\":\"%s\"}}", b64);
+  free(b64);
+  ag_http_result r;
+  int rc = ag_http_request("POST", n->cfg.cometbft_rpc, "application/json", body.data, body.len, 15000, &r);
+  ag_buf_free(&body);
+  if (rc) return ag_fail(AG_E_UNAVAILABLE, "CometBFT RPC %s: %s", n->cfg.cometbft_rpc, ag_errmsg(rc));
+  json_t *j = json_loadb((const char *)r.body.data, r.body.len, 0, NULL);
+  ag_http_result_free(&r);
+  json_t *res = json_object_get(j, "result"), *err = json_object_get(j, "error");
+  if (res) {
+    json_int_t code = json_integer_value(json_object_get(res, "code"));
+    const char *log = json_string_value(json_object_get(res, "log"));
+    /* our CheckTx answers with the negated AG_E_* code and its message */
+    rc = code == 0 ? 0 : ag_fail(-(int)code, "%s", log ? log : ag_strerror(-(int)code));
+  } else {
+    const char *data = json_string_value(json_object_get(err, "data"));
+    const char *msg = json_string_value(json_object_get(err, "message"));
+    if (data && strstr(data, "already exists")) rc = ag_fail(AG_E_TX_DUPLICATE, "transaction is already in CometBFT's mempool");
+    else if (data && strstr(data, "mempool is full")) rc = ag_fail(AG_E_MEMPOOL_FULL, "CometBFT's mempool is full");
+    else rc = ag_fail(AG_E_UNAVAILABLE, "CometBFT refused the tx: %s", data ? data : msg ? msg : "no answer");
+  }
+  json_decref(j);
+  return rc;
+}
+
+static void cometbft_unconfirmed(ag_node *n, size_t *txs, size_t *bytes) {
+  char url[400];
+  snprintf(url, sizeof url, "%s/num_unconfirmed_txs", n->cfg.cometbft_rpc);
+  *txs = *bytes = 0;
+  ag_http_result r;
+  if (ag_http_request("GET", url, NULL, NULL, 0, 2000, &r)) return;
+  json_t *j = json_loadb((const char *)r.body.data, r.body.len, 0, NULL);
+  json_t *res = json_object_get(j, "result");
+  const char *t = json_string_value(json_object_get(res, "n_txs"));
+  const char *b = json_string_value(json_object_get(res, "total_bytes"));
+  uint64_t v;
+  if (t && ag_parse_u64(t, &v) == 0) *txs = (size_t)v;
+  if (b && ag_parse_u64(b, &v) == 0) *bytes = (size_t)v;
+  json_decref(j);
+  ag_http_result_free(&r);
+}
+
+void ag_node_committed(ag_node *n, uint64_t height, const uint8_t block_hash[32], uint64_t time_ms,
+                       size_t ntx, size_t nok) {
+  n->stats.txs_ok += nok;
+  n->stats.txs_failed += ntx - nok;
+  n->stats.blocks++;
+  n->stats.last_block_time_ms = time_ms;
+  uint64_t mono = ag_mono_ms();
+  observe_interval(n, (double)(mono - n->last_block_mono_ms) / 1000.0);
+  n->last_block_mono_ms = mono;
+  memcpy(n->last_block_hash, block_hash, 32);
+  n->last_time_ms = time_ms;
+  pthread_mutex_lock(&n->ev_mu);
+  n->height = height;
+  pthread_cond_broadcast(&n->ev_cv);
+  pthread_mutex_unlock(&n->ev_mu);
+}
 
 /* ---- submission ------------------------------------------------------------------------- */
 
@@ -304,7 +396,9 @@ int ag_node_submit(ag_node *n, const uint8_t *raw, size_t len, ag_result *res,
   ag_hash("agora/txid", raw, len, hash);
   /* signature outside the lock, so API threads verify in parallel */
   int rc = ag_app_precheck(n->app, raw, len);
-  if (!rc) {
+  if (!rc && n->cfg.consensus == AG_CONSENSUS_COMETBFT) {
+    rc = cometbft_broadcast(n, raw, len);
+  } else if (!rc) {
     pthread_mutex_lock(&n->mu);
     if (ag_mempool_contains(n->mp, hash)) {
       rc = ag_fail(AG_E_TX_DUPLICATE, "transaction is already in the mempool");
@@ -324,6 +418,7 @@ int ag_node_submit(ag_node *n, const uint8_t *raw, size_t len, ag_result *res,
 }
 
 int ag_node_in_mempool(ag_node *n, const uint8_t hash[32]) {
+  if (!n->mp) return 0; /* CometBFT mode: its mempool, not ours */
   pthread_mutex_lock(&n->mu);
   int r = ag_mempool_contains(n->mp, hash);
   pthread_mutex_unlock(&n->mu);
@@ -331,6 +426,10 @@ int ag_node_in_mempool(ag_node *n, const uint8_t hash[32]) {
 }
 
 void ag_node_mempool_stats(ag_node *n, size_t *txs, size_t *bytes) {
+  if (n->cfg.consensus == AG_CONSENSUS_COMETBFT) {
+    cometbft_unconfirmed(n, txs, bytes);
+    return;
+  }
   pthread_mutex_lock(&n->mu);
   *txs = ag_mempool_size(n->mp);
   *bytes = ag_mempool_bytes(n->mp);
@@ -450,6 +549,7 @@ static void deadline(struct timespec *ts, uint64_t mono_ms) {
 }
 
 int ag_node_run(ag_node *n) {
+  if (n->cfg.consensus == AG_CONSENSUS_COMETBFT) return ag_abci_serve(n);
   uint64_t next = ag_mono_ms() + n->cfg.block_time_ms;
   for (;;) {
     pthread_mutex_lock(&n->ev_mu);

@@ -5,6 +5,10 @@
  * Home folder layout (docs/formats.md):
  *   HOME/genesis.json   HOME/config.json   HOME/node_key.json   HOME/keys/   HOME/data/
  * HOME/data holds the LMDB store; HOME/data/api.addr the address the API bound to.
+ *
+ * Two consensus drivers share the state machine untouched: solo (this process produces and
+ * signs blocks) and CometBFT (consensus/abci.c serves CometBFT's ABCI connections; CometBFT
+ * orders the blocks, and txs reach its mempool through its RPC).
  */
 #ifndef AG_NODE_H
 #define AG_NODE_H
@@ -19,8 +23,13 @@
 
 #define AG_DEFAULT_API "127.0.0.1:8740"
 
+enum { AG_CONSENSUS_SOLO = 0, AG_CONSENSUS_COMETBFT = 1 };
+
 typedef struct {
   char home[1024];
+  int consensus;          /* AG_CONSENSUS_SOLO (default) or AG_CONSENSUS_COMETBFT */
+  char abci_listen[256];  /* CometBFT mode: tcp://127.0.0.1:26658 or unix:///path */
+  char cometbft_rpc[256]; /* CometBFT mode: the node's RPC, http://127.0.0.1:26657 */
   uint32_t block_time_ms; /* 50 .. 600000 */
   char api_listen[128];   /* host:port; port 0 picks a free one */
   ag_mempool_limits mempool;
@@ -56,8 +65,14 @@ int ag_node_config_load(ag_node_config *cfg, const char *home);
 int ag_node_open(const ag_node_config *cfg, ag_node **out);
 void ag_node_close(ag_node *n);
 
-/* Produces blocks every block_time until ag_node_stop (any thread or a signal handler). */
+/* Solo: produces blocks every block_time. CometBFT: serves ABCI until CometBFT's blocks come
+ * in. Both until ag_node_stop (from any thread). */
 int ag_node_run(ag_node *n);
+/* CometBFT mode: the ABCI server (abci.c) reports each commit (height and our record hash). */
+void ag_node_committed(ag_node *n, uint64_t height, const uint8_t block_hash[32],
+                       uint64_t time_ms, size_t ntx, size_t nok);
+const uint8_t *ag_node_last_block_hash(ag_node *n);
+int ag_node_consensus(const ag_node *n);
 void ag_node_stop(ag_node *n);
 /* Produces one block now (tests and benchmarks). */
 int ag_node_produce_block(ag_node *n);

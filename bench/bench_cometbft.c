@@ -1,0 +1,256 @@
+/*
+ * bench_cometbft.c — the chain on CometBFT (4 validators, `agora localnet`) against the solo
+ * node, same machine, same load, same run:
+ *   cometbft.localnet_tps   transfers finalized per second by the 4-validator localnet
+ *   cometbft.vs_solo        that divided by the solo node's figure
+ *   cometbft.block_time_ms  median time between blocks under that load
+ * The load: BENCH_TXS transfers (default 4000) from 40 dev keys, posted to the nodes' APIs by
+ * 4 client threads; the figure counts from the first post to the last tx seen committed.
+ * Skipped (with a line saying so) when CometBFT is not built (scripts/cometbft).
+ */
+#include "api/http.h"
+#include "bench.h"
+#include "chain/genesis.h"
+#include "chain/tx.h"
+#include "core/codec.h"
+#include "core/hash.h"
+#include "core/util.h"
+#include "crypto/keystore.h"
+
+#include <fcntl.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define NKEYS 40
+#define CONNS 4
+
+static int run(const char *const *args) {
+  pid_t p = fork();
+  if (p == 0) {
+    int fd = open("/dev/null", 1);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    execv(AGORA_BIN, (char *const *)args);
+    _exit(127);
+  }
+  int st;
+  waitpid(p, &st, 0);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static json_t *get_json(const char *url) {
+  ag_http_result r;
+  if (ag_http_request("GET", url, NULL, NULL, 0, 5000, &r)) return NULL;
+  json_t *j = json_loadb((const char *)r.body.data, r.body.len, 0, NULL);
+  ag_http_result_free(&r);
+  return j;
+}
+
+typedef struct {
+  char urls[4][128];
+  int nurls;
+  ag_buf *txs;
+  size_t begin, end;
+  atomic_size_t *ok;
+} sub_ctx;
+
+static void *submitter(void *arg) {
+  sub_ctx *c = arg;
+  for (size_t i = c->begin; i < c->end; i++) {
+    ag_http_result r;
+    const char *url = c->urls[i % (size_t)c->nurls];
+    if (ag_http_request("POST", url, "application/octet-stream", c->txs[i].data, c->txs[i].len, 10000, &r) == 0) {
+      if (r.status == 202) atomic_fetch_add(c->ok, 1);
+      ag_http_result_free(&r);
+    }
+  }
+  ag_http_client_cleanup();
+  return NULL;
+}
+
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* Posts the load to apis[], waits for all of it to commit, returns tx/s and the median block
+ * interval (ms). */
+static double drive(const char *home, char apis[][128], int napi, size_t ntx, double *block_ms) {
+  char keydir[700];
+  snprintf(keydir, sizeof keydir, "%s/keys", home);
+  ag_keypair keys[NKEYS];
+  for (int i = 0; i < NKEYS; i++) {
+    char name[16];
+    snprintf(name, sizeof name, "dev%d", i);
+    if (ag_keystore_load(keydir, name, NULL, &keys[i], NULL)) return -1;
+  }
+  json_t *st = NULL;
+  char url[256];
+  snprintf(url, sizeof url, "%s/v1/status", apis[0]);
+  for (int i = 0; i < 200 && !st; i++) {
+    st = get_json(url);
+    if (!st || json_integer_value(json_object_get(st, "height")) < 2) {
+      json_decref(st);
+      st = NULL;
+      ag_sleep_ms(100);
+    }
+  }
+  if (!st) return -1;
+  char chain[64];
+  snprintf(chain, sizeof chain, "%s", json_string_value(json_object_get(st, "chain_id")));
+  long long h0 = json_integer_value(json_object_get(st, "height"));
+  json_decref(st);
+  ag_buf *txs = calloc(ntx, sizeof *txs);
+  char (*hashes)[65] = malloc(ntx * 65);
+  for (size_t i = 0; i < ntx; i++) {
+    int s = (int)(i % NKEYS);
+    ag_buf p;
+    ag_buf_init(&p);
+    ag_transfer_encode(&p, keys[(s + 1) % NKEYS].pk, 1 + i);
+    ag_buf_init(&txs[i]);
+    ag_tx_build(&txs[i], AG_TX_TRANSFER, chain, &keys[s], i / NKEYS, 100000, 0, p.data, (uint32_t)p.len);
+    ag_buf_free(&p);
+    uint8_t id[32];
+    ag_hash("agora/txid", txs[i].data, txs[i].len, id);
+    ag_hex_encode(id, 32, hashes[i]);
+  }
+  /* each thread sends whole senders in nonce order */
+  ag_buf *order = calloc(ntx, sizeof *order);
+  sub_ctx sc[CONNS];
+  atomic_size_t ok = 0;
+  size_t w = 0;
+  for (int k = 0; k < CONNS; k++) {
+    sc[k].begin = w;
+    for (size_t i = 0; i < ntx; i++)
+      if ((i % NKEYS) % CONNS == (size_t)k) order[w++] = txs[i];
+    sc[k].end = w;
+    sc[k].txs = order;
+    sc[k].ok = &ok;
+    sc[k].nurls = 1;
+    snprintf(sc[k].urls[0], sizeof sc[k].urls[0], "%s/v1/txs", apis[k % napi]);
+  }
+  double t0 = bench_now();
+  pthread_t th[CONNS];
+  for (int k = 0; k < CONNS; k++) pthread_create(&th[k], NULL, submitter, &sc[k]);
+  for (int k = 0; k < CONNS; k++) pthread_join(th[k], NULL);
+  /* the last sender's last tx committed means all did (nonce order per sender) */
+  size_t done = 0;
+  for (int tries = 0; tries < 1200 && done < (size_t)NKEYS; tries++) {
+    done = 0;
+    for (int s = 0; s < NKEYS; s++) {
+      size_t last = ntx - NKEYS + (size_t)s;
+      snprintf(url, sizeof url, "%s/v1/txs/%s", apis[0], hashes[last]);
+      json_t *j = get_json(url);
+      if (j && json_string_value(json_object_get(j, "status")) &&
+          !strcmp(json_string_value(json_object_get(j, "status")), "committed"))
+        done++;
+      json_decref(j);
+    }
+    if (done < (size_t)NKEYS) ag_sleep_ms(100);
+  }
+  double el = bench_now() - t0;
+  snprintf(url, sizeof url, "%s/v1/status", apis[0]);
+  st = get_json(url);
+  long long h1 = json_integer_value(json_object_get(st, "height"));
+  json_decref(st);
+  /* block intervals over the run */
+  size_t nb = h1 > h0 ? (size_t)(h1 - h0) : 0;
+  uint64_t *dt = calloc(nb + 1, sizeof *dt);
+  uint64_t prev = 0;
+  size_t nd = 0;
+  for (long long h = h0; h <= h1; h++) {
+    snprintf(url, sizeof url, "%s/v1/blocks/%lld?txs=false", apis[0], h);
+    json_t *b = get_json(url);
+    uint64_t t = b ? (uint64_t)json_integer_value(json_object_get(b, "time_ms")) : 0;
+    json_decref(b);
+    if (prev && t > prev) dt[nd++] = t - prev;
+    prev = t;
+  }
+  qsort(dt, nd, sizeof *dt, cmp_u64);
+  *block_ms = nd ? (double)dt[nd / 2] : 0;
+  free(dt);
+  for (size_t i = 0; i < ntx; i++) ag_buf_free(&txs[i]);
+  free(txs);
+  free(order);
+  free(hashes);
+  if (done < (size_t)NKEYS || ok < ntx) {
+    fprintf(stderr, "bench_cometbft: %zu of %zu accepted, %zu of %d senders finished\n", (size_t)ok, ntx, done, NKEYS);
+    return -1;
+  }
+  return (double)ntx / el;
+}
+
+int main(void) {
+  ag_crypto_init();
+  const char *e = getenv("BENCH_TXS");
+  size_t ntx = e ? (size_t)atol(e) : 4000;
+  ntx -= ntx % NKEYS;
+  char cometbft[1024];
+  const char *env = getenv("AGORA_COMETBFT");
+  snprintf(cometbft, sizeof cometbft, "%s", env ? env : "");
+  if (!env) {
+    char exe[1024];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+      exe[n] = 0;
+      *strrchr(exe, '/') = 0; /* build/bench */
+      snprintf(cometbft, sizeof cometbft, "%s/../../.cometbft/bin/cometbft", exe);
+    }
+  }
+  if (access(cometbft, X_OK) != 0) {
+    printf("cometbft.localnet_tps: skipped, CometBFT is not built (run scripts/cometbft)\n");
+    return 0;
+  }
+  setenv("AGORA_COMETBFT", cometbft, 1);
+  char dir[] = "/tmp/agora-bench-cmt-XXXXXX";
+  if (!mkdtemp(dir)) return 1;
+  char root[600], solo[600];
+  snprintf(root, sizeof root, "%s/net", dir);
+  snprintf(solo, sizeof solo, "%s/solo", dir);
+  const char *ln[] = {AGORA_BIN, "--home", root, "localnet", "--detach", "--block-time", "300",
+                      "--dev-accounts", "40", "--base-port", "41000", NULL};
+  if (run(ln)) {
+    fprintf(stderr, "bench_cometbft: localnet did not start\n");
+    return 1;
+  }
+  char apis[4][128];
+  for (int i = 0; i < 4; i++) snprintf(apis[i], sizeof apis[i], "http://127.0.0.1:%d", 41000 + 10 * i + 9);
+  double bt_cmt = 0, bt_solo = 0;
+  double tps_cmt = drive(root, apis, 4, ntx, &bt_cmt);
+  const char *stop[] = {AGORA_BIN, "--home", root, "localnet", "stop", NULL};
+  run(stop);
+  /* the solo node with the same block interval, one API */
+  const char *init[] = {AGORA_BIN, "--home", solo, "init", "--dev-accounts", "40", "--block-time", "300",
+                        "--api", "127.0.0.1:41099", NULL};
+  run(init);
+  pid_t node = fork();
+  if (node == 0) {
+    int fd = open("/dev/null", 1);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    const char *a[] = {AGORA_BIN, "--home", solo, "node", NULL};
+    execv(AGORA_BIN, (char *const *)a);
+    _exit(127);
+  }
+  char sapi[1][128] = {"http://127.0.0.1:41099"};
+  double tps_solo = drive(solo, sapi, 1, ntx, &bt_solo);
+  kill(node, SIGTERM);
+  waitpid(node, NULL, 0);
+  char note[200];
+  snprintf(note, sizeof note, "4 validators on 127.0.0.1, timeout_commit 300 ms, %zu transfers", ntx);
+  bench_report("cometbft.localnet_tps", tps_cmt, "tx/s", note);
+  snprintf(note, sizeof note, "solo node with 300 ms blocks, same load: %.0f tx/s", tps_solo);
+  bench_report("cometbft.vs_solo", tps_solo > 0 ? tps_cmt / tps_solo : 0, "ratio", note);
+  snprintf(note, sizeof note, "median under load; solo node: %.0f ms", bt_solo);
+  bench_report("cometbft.block_time_ms", bt_cmt, "ms", note);
+  char cmd[700];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  return system(cmd) ? 1 : 0;
+}
