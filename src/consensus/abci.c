@@ -489,32 +489,37 @@ static int handle(server *s, int fd, const Tendermint__Abci__Request *req) {
   return fatal;
 }
 
+int ag_abci_frame(const uint8_t *p, size_t n, size_t *hdr, uint64_t *len) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (i == 10) return ag_fail(AG_E_NONCANONICAL, "length prefix longer than 10 bytes");
+    v |= (uint64_t)(p[i] & 0x7f) << (7 * i);
+    if (!(p[i] & 0x80)) {
+      if (v > MAX_MSG) return ag_fail(AG_E_TOO_LARGE, "message of %llu bytes exceeds the limit", (unsigned long long)v);
+      if (n - i - 1 < v) return 0;
+      *hdr = i + 1;
+      *len = v;
+      return 1;
+    }
+  }
+  return 0;
+}
+
 /* Consumes complete frames from c->in. Returns nonzero to stop the server. */
 static int drain(server *s, conn *c) {
   size_t off = 0;
   int stop = 0;
   while (!stop) {
     uint64_t len = 0;
-    size_t i = off;
-    int shift = 0, done = 0;
-    while (i < c->in.len && shift < 64) {
-      uint8_t byte = c->in.data[i++];
-      len |= (uint64_t)(byte & 0x7f) << shift;
-      shift += 7;
-      if (!(byte & 0x80)) {
-        done = 1;
-        break;
-      }
-    }
-    if (!done) {
-      if (shift >= 64) stop = 1;
-      break;
-    }
-    if (len > MAX_MSG) {
-      ag_error("abci", "message of %llu bytes exceeds the limit", (unsigned long long)len);
+    size_t hdr = 0;
+    int fr = ag_abci_frame(c->in.data + off, c->in.len - off, &hdr, &len);
+    if (fr == 0) break; /* need more bytes */
+    if (fr < 0) {
+      ag_error("abci", "bad frame: %s", ag_errmsg(fr));
       stop = 1;
       break;
     }
+    size_t i = off + hdr;
     if (c->in.len - i < len) break;
     Tendermint__Abci__Request *req = tendermint__abci__request__unpack(NULL, len, c->in.data + i);
     if (!req) {
