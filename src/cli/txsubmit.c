@@ -60,7 +60,7 @@ int ag_cli_submit(ag_cli *c, const ag_txreq *req) {
   ag_buf payload, tx;
   ag_buf_init(&payload);
   ag_buf_init(&tx);
-  int rc;
+  int rc, exit_code = -1;
   if ((rc = ag_cli_api(c, "GET", "/v1/status", NULL, NULL, 0, &st))) goto fail;
   ag_tx_env env;
   memset(&env, 0, sizeof env);
@@ -141,14 +141,7 @@ int ag_cli_submit(ag_cli *c, const ag_txreq *req) {
   } else {
     printf("%s: tx %s accepted into the mempool\n", req->summary, hash);
   }
-  json_decref(st);
-  json_decref(acct);
-  json_decref(sub);
-  json_decref(res);
-  ag_buf_free(&payload);
-  ag_buf_free(&tx);
-  ag_key_wipe(&k);
-  return failed ? AG_EXIT_REJECTED : 0; /* committed, but the chain refused the action */
+  exit_code = failed ? AG_EXIT_REJECTED : 0; /* committed, but the chain refused the action */
 fail:
   json_decref(st);
   json_decref(acct);
@@ -157,5 +150,5 @@ fail:
   ag_buf_free(&payload);
   ag_buf_free(&tx);
   ag_key_wipe(&k);
-  return ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
+  return exit_code >= 0 ? exit_code : ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
 }
