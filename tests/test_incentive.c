@@ -419,6 +419,30 @@ TEST(late_reveal_is_rejected_before_expiry_cleanup) {
   teardown();
 }
 
+TEST(pinning_a_model) {
+  setup(1000, 0, 1000, 0, 8, 0);
+  ag_buf p;
+  ag_buf_init(&p);
+  ag_buf_put_u16le(&p, 1);
+  ag_buf_put_u8(&p, AG_SUBNET_INFERENCE);
+  uint8_t id[32];
+  memset(id, 0xab, 32);
+  ag_buf_put(&p, id, 32);
+  ag_buf_put_u64le(&p, 123456);
+  CHECK_EQ(run(1, AG_TX_SUBNET_SET_MODEL, &p), AG_E_NOT_OWNER);
+  CHECK_OK(run(0, AG_TX_SUBNET_SET_MODEL, &p));
+  ag_ist s = {ag_app_state(app), NULL};
+  ag_subnet_model m;
+  CHECK_OK(ag_subnet_model_load(&s, 1, &m));
+  CHECK_EQ(m.kind, AG_SUBNET_INFERENCE);
+  CHECK_MEM(m.model_id, id, 32);
+  CHECK_U64(m.size, 123456);
+  p.data[2] = 7; /* no such kind */
+  CHECK_EQ(run(0, AG_TX_SUBNET_SET_MODEL, &p), AG_E_TX_PAYLOAD);
+  ag_buf_free(&p);
+  teardown();
+}
+
 TEST(rejected_incentive_txs_change_nothing) {
   setup(0, 0, 1000, 0, 8, 0); /* no emission: the root only moves when a tx succeeds */
   ag_app_info before;
@@ -439,4 +463,5 @@ TEST(rejected_incentive_txs_change_nothing) {
 TEST_MAIN(issuance_follows_the_halving_schedule, subnet_create_and_hyperparameters,
           registration_cost_limits_and_replacement, stake_add_remove,
           weights_errors_and_epoch_payouts, commit_reveal_timing_and_salt,
-          late_reveal_is_rejected_before_expiry_cleanup, rejected_incentive_txs_change_nothing)
+          late_reveal_is_rejected_before_expiry_cleanup, pinning_a_model,
+          rejected_incentive_txs_change_nothing)

@@ -175,6 +175,17 @@ static void h_subnet(ag_http_req *req, ag_http_resp *resp) {
     uint64_t h = ag_state_view_height(s.view);
     o = *sub ? ag_json_metagraph(&s, &sn, ag_http_query_bool(req, "bonds"), ag_http_query_bool(req, "weights"))
              : ag_json_subnet(&sn, h, 1);
+    ag_subnet_model m;
+    if (ag_subnet_model_load(&s, sn.netuid, &m) == 0) {
+      json_t *mj = json_object();
+      json_object_set_new(mj, "kind", json_string(ag_subnet_kind_name(m.kind)));
+      json_object_set_new(mj, "model_id", ag_json_hex(m.model_id, 32));
+      json_object_set_new(mj, "size", ag_json_u64s(m.size));
+      json_object_set_new(mj, "set_block", json_integer((json_int_t)m.set_block));
+      json_object_set_new(o, "model", mj);
+    } else {
+      json_object_set_new(o, "model", json_null());
+    }
     json_object_set_new(o, "height", json_integer((json_int_t)h));
   }
   ag_state_view_close(s.view);

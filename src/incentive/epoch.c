@@ -8,6 +8,7 @@
  */
 #include "incentive/internal.h"
 
+#include "core/codec.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -73,6 +74,19 @@ static int genesis_subnet(ag_app *app, const ag_incentive_params *p, json_t *js,
   if (rc) return rc;
   sn.burn = p->burn_initial;
   ag_subnet_store(ag_app_state(app), &sn);
+  json_t *model = json_object_get(js, "model");
+  if (model) {
+    ag_subnet_model m;
+    memset(&m, 0, sizeof m);
+    const char *kind = json_string_value(json_object_get(model, "kind"));
+    const char *id = json_string_value(json_object_get(model, "model_id"));
+    m.kind = kind && !strcmp(kind, "inference") ? AG_SUBNET_INFERENCE
+             : kind && !strcmp(kind, "training") ? AG_SUBNET_TRAINING
+                                                 : AG_SUBNET_GENERIC;
+    if (!id || ag_hex_decode(id, strlen(id), m.model_id, 32) || (rc = j_u64(model, "size", &m.size)))
+      return rc ? rc : ag_fail(AG_E_GENESIS, "genesis subnet %u: model needs a 64-hex model_id and a size", netuid);
+    ag_subnet_model_store(ag_app_state(app), netuid, &m);
+  }
   return 0;
 }
 

@@ -40,7 +40,20 @@ enum {
   AG_TX_COMMIT_WEIGHTS = 18, /* hotkey: netuid u16 | commit[32] */
   AG_TX_REVEAL_WEIGHTS = 19, /* hotkey: as set_weights, then salt[32] */
   AG_TX_SUDO_SET_SHARE = 20, /* sudo key: netuid u16 | share u16 */
+  AG_TX_SUBNET_SET_MODEL = 21, /* owner: netuid u16 | kind u8 | model_id[32] | size u64 */
 };
+
+/* What a subnet is for; validators pick their protocol by it. */
+enum { AG_SUBNET_GENERIC = 0, AG_SUBNET_INFERENCE = 1, AG_SUBNET_TRAINING = 2 };
+
+/* The model a subnet pins: miners fetch it by id from the node or from peers and check the id
+ * (the engine's content hash) before use. */
+typedef struct {
+  uint8_t kind;          /* AG_SUBNET_* */
+  uint8_t model_id[32];  /* zeros = none yet */
+  uint64_t size;         /* bytes of the model file */
+  uint64_t set_block;    /* when it was pinned */
+} ag_subnet_model;
 
 #define AG_MAX_SUBNETS 128
 #define AG_MAX_UIDS 4096
@@ -152,6 +165,9 @@ int ag_neuron_uid(ag_ist *s, uint16_t netuid, const uint8_t hotkey[32], uint16_t
 int ag_weights_load(ag_ist *s, uint16_t netuid, uint16_t uid, ag_yuma_entry **out, uint32_t *len);
 int ag_bonds_load(ag_ist *s, uint16_t netuid, uint16_t uid, ag_yuma_entry **out, uint32_t *len);
 int ag_hotkey_load(ag_ist *s, const uint8_t hotkey[32], ag_hotkey_info *out);
+/* AG_E_NOTFOUND when the subnet has pinned nothing. */
+int ag_subnet_model_load(ag_ist *s, uint16_t netuid, ag_subnet_model *out);
+const char *ag_subnet_kind_name(uint8_t kind);
 int ag_stake_get(ag_ist *s, const uint8_t hotkey[32], const uint8_t coldkey[32], uint64_t *out);
 /* Hotkeys a coldkey has stake on (allocated; free it). */
 int ag_stake_hotkeys(ag_ist *s, const uint8_t coldkey[32], uint8_t (**out)[32], size_t *n);

@@ -30,6 +30,7 @@ int ag_stakers_load(ag_ist *s, const uint8_t hotkey[32], ag_buf *out);
 int ag_stake_set(ag_state *st, const uint8_t hotkey[32], const uint8_t coldkey[32],
                  uint64_t amount);
 void ag_community_pool_store(ag_state *st, uint64_t v);
+void ag_subnet_model_store(ag_state *st, uint16_t netuid, const ag_subnet_model *m);
 
 /* tx kinds (txs.c) and block/genesis hooks (epoch.c) */
 void ag_incentive_register_kinds(void);

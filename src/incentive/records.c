@@ -788,3 +788,40 @@ int ag_incentive_audit(ag_state *st, uint64_t *accounted, uint64_t *issued) {
   *accounted = a.total;
   return a.overflow ? ag_fail(AG_E_OVERFLOW, "audit sum overflows") : rc;
 }
+
+/* ---- pinned models: 'M' | netuid -> kind u8 | model_id[32] | size u64 | set_block u64 ------- */
+
+const char *ag_subnet_kind_name(uint8_t kind) {
+  switch (kind) {
+  case AG_SUBNET_INFERENCE: return "inference";
+  case AG_SUBNET_TRAINING: return "training";
+  default: return "generic";
+  }
+}
+
+int ag_subnet_model_load(ag_ist *s, uint16_t netuid, ag_subnet_model *out) {
+  uint8_t k[3];
+  key_netuid(k, 'M', netuid);
+  ag_buf b;
+  ag_buf_init(&b);
+  int rc = sget(s, k, 3, &b);
+  if (!rc && b.len != 49) rc = ag_fail(AG_E_CORRUPT, "bad model record of subnet %u", netuid);
+  if (!rc) {
+    out->kind = b.data[0];
+    memcpy(out->model_id, b.data + 1, 32);
+    out->size = ag_get_u64le(b.data + 33);
+    out->set_block = ag_get_u64le(b.data + 41);
+  }
+  ag_buf_free(&b);
+  return rc;
+}
+
+void ag_subnet_model_store(ag_state *st, uint16_t netuid, const ag_subnet_model *m) {
+  uint8_t k[3], v[49];
+  key_netuid(k, 'M', netuid);
+  v[0] = m->kind;
+  memcpy(v + 1, m->model_id, 32);
+  ag_put_u64le(v + 33, m->size);
+  ag_put_u64le(v + 41, m->set_block);
+  ag_state_put(st, k, 3, v, sizeof v);
+}

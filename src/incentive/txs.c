@@ -663,6 +663,42 @@ static json_t *share_json(const ag_tx *tx) {
   return o;
 }
 
+/* ---- pinning a subnet's model ---------------------------------------------------------------- */
+
+static int model_validate(const ag_tx *tx) {
+  int rc = require_len(tx, 2 + 1 + 32 + 8, "subnet_set_model");
+  if (!rc && tx->payload[2] > AG_SUBNET_TRAINING)
+    rc = ag_fail(AG_E_TX_PAYLOAD, "subnet kind must be 0 (generic), 1 (inference) or 2 (training)");
+  return rc;
+}
+
+static int model_apply(ag_app *app, const ag_tx *tx) {
+  ag_state *st = ag_app_state(app);
+  ag_ist s = {st, NULL};
+  uint16_t netuid = ag_get_u16le(tx->payload);
+  ag_subnet sn;
+  int rc = ag_subnet_load(&s, netuid, &sn);
+  if (rc) return rc;
+  if (memcmp(sn.owner, tx->sender, 32) != 0)
+    return ag_fail(AG_E_NOT_OWNER, "only the owner of subnet %u may pin its model", netuid);
+  ag_subnet_model m;
+  m.kind = tx->payload[2];
+  memcpy(m.model_id, tx->payload + 3, 32);
+  m.size = ag_get_u64le(tx->payload + 35);
+  m.set_block = height_of(app);
+  ag_subnet_model_store(st, netuid, &m);
+  return 0;
+}
+
+static json_t *model_json(const ag_tx *tx) {
+  json_t *o = json_object();
+  json_object_set_new(o, "netuid", json_integer(ag_get_u16le(tx->payload)));
+  json_object_set_new(o, "kind", json_string(ag_subnet_kind_name(tx->payload[2])));
+  json_object_set_new(o, "model_id", ag_json_hex(tx->payload + 3, 32));
+  json_object_set_new(o, "size", ag_json_u64s(ag_get_u64le(tx->payload + 35)));
+  return o;
+}
+
 static const ag_tx_kind kinds[] = {
     {AG_TX_STAKE_ADD, "stake_add", stake_validate, stake_add_spend, stake_add_apply, stake_json},
     {AG_TX_STAKE_REMOVE, "stake_remove", stake_validate, no_spend, stake_remove_apply, stake_json},
@@ -675,6 +711,7 @@ static const ag_tx_kind kinds[] = {
     {AG_TX_COMMIT_WEIGHTS, "commit_weights", commit_validate, no_spend, commit_apply, commit_json},
     {AG_TX_REVEAL_WEIGHTS, "reveal_weights", weights_validate, no_spend, reveal_apply, weights_json},
     {AG_TX_SUDO_SET_SHARE, "sudo_set_share", share_validate, no_spend, share_apply, share_json},
+    {AG_TX_SUBNET_SET_MODEL, "subnet_set_model", model_validate, no_spend, model_apply, model_json},
 };
 
 void ag_incentive_register_kinds(void) {
