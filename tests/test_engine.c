@@ -221,7 +221,7 @@ TEST(context_overflow_and_bad_ids_are_errors) {
   ag_infer *s;
   CHECK_OK(ag_infer_open(m, 4, 1, &s));
   uint32_t toks[40] = {0};
-  CHECK_EQ(ag_infer_forward(s, toks, 33, NULL, NULL, NULL), AG_E_RANGE);
+  CHECK_EQ(ag_infer_forward(s, toks, 33, NULL, NULL, NULL), AG_E_ENGINE_CONTEXT);
   toks[0] = 320;
   CHECK_EQ(ag_infer_forward(s, toks, 1, NULL, NULL, NULL), AG_E_RANGE);
   CHECK_EQ(ag_infer_pos(s), 0);

@@ -79,5 +79,6 @@ int ag_cmd_tx(ag_cli *c, int argc, char **argv);
 int ag_cmd_block(ag_cli *c, int argc, char **argv);
 int ag_cmd_status(ag_cli *c, int argc, char **argv);
 int ag_cmd_query(ag_cli *c, int argc, char **argv);
+int ag_cmd_model(ag_cli *c, int argc, char **argv);
 
 #endif

@@ -15,6 +15,7 @@ typedef struct {
 
 static const command commands[] = {
     {"version", NULL, NULL, "print the version"},
+    {"model", NULL, ag_cmd_model, "train, run, verify and convert AI models"},
 };
 
 static void help(void) {

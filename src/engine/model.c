@@ -235,6 +235,7 @@ void ag_model_close(ag_model *m) {
   if (!m) return;
   if (m->blob_owned == 1) free(m->blob);
   if (m->blob_owned == 2 && m->map) munmap(m->map, m->map_len);
+  if (m->blob_owned == 3) free(m->map);
   ag_tok_free(m->tok);
   free(m->wq);
   free(m);
@@ -454,7 +455,7 @@ int ag_infer_forward(ag_infer *s, const uint32_t *tokens, int n, float *last_log
   const ag_model_config *c = &s->m->cfg;
   if (n < 0) return ag_fail(AG_E_INVALID, "negative token count");
   if (n > c->seq_len - s->pos)
-    return ag_fail(AG_E_RANGE, "%d tokens do not fit: context is %d and %d are used", n, c->seq_len, s->pos);
+    return ag_fail(AG_E_ENGINE_CONTEXT, "%d tokens do not fit: context is %d and %d are used", n, c->seq_len, s->pos);
   for (int i = 0; i < n; i++)
     if (tokens[i] >= (uint32_t)c->vocab_size)
       return ag_fail(AG_E_RANGE, "token id %u is outside the vocabulary (%d)", tokens[i], c->vocab_size);
@@ -494,3 +495,5 @@ int ag_infer_forward(ag_infer *s, const uint32_t *tokens, int n, float *last_log
   }
   return 0;
 }
+
+const ag_model *ag_infer_model(const ag_infer *s) { return s->m; }

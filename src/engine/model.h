@@ -86,7 +86,7 @@ typedef struct ag_model {
   int wtype;            /* AG_DT_F32 or AG_DT_Q8 for matrices */
   uint8_t *blob;        /* canonical weights (64-byte aligned) */
   size_t blob_len;
-  int blob_owned;       /* 1: free(), 2: munmap(map, map_len), 0: borrowed */
+  int blob_owned;       /* 0 borrowed, 1 free(blob), 2 munmap(map, map_len), 3 free(map) */
   void *map;
   size_t map_len;
   ag_tensor_info info[AG_T_COUNT];
@@ -124,6 +124,7 @@ void ag_infer_close(ag_infer *s);
 void ag_infer_reset(ag_infer *s);
 int ag_infer_pos(const ag_infer *s);
 ag_pool *ag_infer_pool(ag_infer *s);
+const ag_model *ag_infer_model(const ag_infer *s); /* borrowed */
 /* Appends n tokens (ids < V) at positions pos.. and runs them through the model in batches of
  * up to max_t rows. If last_logits is not NULL, the logits of the last position are copied
  * there (V floats). If fn is not NULL, it is called with every position's logits in order.

@@ -80,8 +80,8 @@ struct ag_trainer {
 
 int ag_trainer_open(ag_model *m, const ag_train_config *tc, int threads, ag_trainer **out) {
   *out = NULL;
-  if (m->wtype != AG_DT_F32 || m->blob_owned != 1)
-    return ag_fail(AG_E_UNSUPPORTED, "training needs an fp32 model in memory (convert q8 first)");
+  if (m->wtype != AG_DT_F32)
+    return ag_fail(AG_E_UNSUPPORTED, "training needs fp32 weights (this model is 8-bit)");
   int rc = ag_train_config_check(tc, &m->cfg);
   if (rc) return rc;
   const ag_model_config *c = &m->cfg;

@@ -1,0 +1,360 @@
+#define _GNU_SOURCE
+/*
+ * generate.c — the sampler, token generation with a hash-chained top-k commitment, and the
+ * receipt encoder, parser and verifier (see generate.h for the exact rules).
+ * Does not: sign receipts (the network layer signs the receipt bytes with the miner's hotkey).
+ */
+#include "engine/generate.h"
+
+#include "core/err.h"
+#include "core/util.h"
+#include "engine/detmath.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void ag_sampling_defaults(ag_sampling *s) {
+  *s = (ag_sampling){.temperature = 0.8f, .top_p = 0.95f, .top_k = 40, .stop = AG_TOK_EOT, .seed = 1};
+}
+
+int ag_sampling_check(const ag_sampling *s, int vocab) {
+  if (!(s->temperature >= 0.0f && s->temperature <= 100.0f))
+    return ag_fail(AG_E_ENGINE_SAMPLING, "temperature must be in [0, 100]");
+  if (!(s->top_p > 0.0f && s->top_p <= 1.0f)) return ag_fail(AG_E_ENGINE_SAMPLING, "top-p must be in (0, 1]");
+  if (s->top_k < 0 || s->top_k > vocab)
+    return ag_fail(AG_E_ENGINE_SAMPLING, "top-k must be in 0..%d (0 = off)", vocab);
+  if (s->stop < -1 || s->stop >= vocab)
+    return ag_fail(AG_E_ENGINE_SAMPLING, "stop token must be -1 or a token id below %d", vocab);
+  return 0;
+}
+
+int ag_sample_scratch_init(ag_sample_scratch *s, int vocab) {
+  s->w = ag_xmalloc(sizeof(float) * (size_t)vocab);
+  s->idx = ag_xmalloc(sizeof(uint32_t) * (size_t)vocab);
+  return 0;
+}
+
+void ag_sample_scratch_free(ag_sample_scratch *s) {
+  free(s->w);
+  free(s->idx);
+  s->w = NULL;
+  s->idx = NULL;
+}
+
+/* a ranks before b: larger value first, then smaller id; NaN ranks last */
+static inline int before(float va, uint32_t ia, float vb, uint32_t ib) {
+  if (va != va) return 0;
+  if (vb != vb) return 1;
+  return va > vb || (va == vb && ia < ib);
+}
+
+void ag_topk(const float *l, int vocab, int k, uint32_t *ids, float *vals) {
+  int n = 0;
+  for (int j = 0; j < vocab; j++) {
+    float v = l[j];
+    if (n == k && !before(v, (uint32_t)j, vals[k - 1], ids[k - 1])) continue;
+    int p = n < k ? n++ : k - 1;
+    while (p > 0 && before(v, (uint32_t)j, vals[p - 1], ids[p - 1])) {
+      vals[p] = vals[p - 1];
+      ids[p] = ids[p - 1];
+      p--;
+    }
+    vals[p] = v;
+    ids[p] = (uint32_t)j;
+  }
+}
+
+static int cmp_idx(const void *a, const void *b, void *ctx) {
+  const float *l = ctx;
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  if (before(l[x], x, l[y], y)) return -1;
+  if (before(l[y], y, l[x], x)) return 1;
+  return 0;
+}
+
+uint32_t ag_sample(const float *l, int vocab, const ag_sampling *sp, uint64_t i,
+                   ag_sample_scratch *sc) {
+  uint32_t best = 0;
+  for (int j = 1; j < vocab; j++)
+    if (before(l[j], (uint32_t)j, l[best], best)) best = (uint32_t)j;
+  if (sp->temperature == 0.0f) return best;
+  float mx = l[best], u = ag_philox_uniform(sp->seed, i, AG_SAMPLE_STREAM);
+  int n;
+  if (sp->top_k > 0) {
+    n = sp->top_k;
+    ag_topk(l, vocab, n, sc->idx, sc->w); /* w reused below */
+  } else {
+    n = vocab;
+    for (int j = 0; j < vocab; j++) sc->idx[j] = (uint32_t)j;
+    if (sp->top_p < 1.0f) {
+      /* the order is total, so any correct sort gives the same permutation */
+      qsort_r(sc->idx, (size_t)n, sizeof(uint32_t), cmp_idx, (void *)l);
+    }
+  }
+  float tot = 0.0f;
+  for (int j = 0; j < n; j++) {
+    float lv = l[sc->idx[j]];
+    sc->w[j] = lv == lv ? ag_expf((lv - mx) / sp->temperature) : 0.0f;
+    tot += sc->w[j];
+  }
+  int keep = n;
+  if (sp->top_p < 1.0f) {
+    float lim = sp->top_p * tot, cum = 0.0f;
+    for (int j = 0; j < n; j++) {
+      cum += sc->w[j];
+      if (cum >= lim) {
+        keep = j + 1;
+        tot = cum;
+        break;
+      }
+    }
+  }
+  float r = u * tot, cum = 0.0f;
+  for (int j = 0; j < keep; j++) {
+    cum += sc->w[j];
+    if (r < cum) return sc->idx[j];
+  }
+  return sc->idx[keep - 1];
+}
+
+/* ---------- commitment chain ---------- */
+
+static void put_f32(ag_buf *b, float f) {
+  uint32_t u;
+  memcpy(&u, &f, 4);
+  ag_buf_put_u32le(b, u);
+}
+
+/* The receipt header up to and including the prompt: also the input of h_0. */
+static void encode_params(ag_buf *b, const uint8_t model_id[AG_HASH_LEN], const ag_sampling *sp,
+                          int commit_k, const uint32_t *prompt, int n_prompt, int n_out) {
+  ag_buf_put(b, AG_RECEIPT_MAGIC, 8);
+  ag_buf_put(b, model_id, AG_HASH_LEN);
+  ag_buf_put_u64le(b, sp->seed);
+  put_f32(b, sp->temperature);
+  put_f32(b, sp->top_p);
+  ag_buf_put_u32le(b, (uint32_t)sp->top_k);
+  ag_buf_put_u32le(b, (uint32_t)sp->stop);
+  ag_buf_put_u32le(b, (uint32_t)commit_k);
+  ag_buf_put_u32le(b, (uint32_t)n_prompt);
+  ag_buf_put_u32le(b, (uint32_t)n_out);
+  for (int i = 0; i < n_prompt; i++) ag_buf_put_u32le(b, prompt[i]);
+}
+
+#define PARAMS_FIXED 68 /* bytes before the prompt */
+
+static void chain_step(uint8_t h[AG_HASH_LEN], uint32_t i, uint32_t token, const uint32_t *ids,
+                       const float *vals, int k, ag_buf *entries) {
+  uint8_t tmp[8 + 8 * AG_COMMIT_K_MAX];
+  ag_put_u32le(tmp, i);
+  ag_put_u32le(tmp + 4, token);
+  for (int j = 0; j < k; j++) {
+    uint32_t bits;
+    memcpy(&bits, &vals[j], 4);
+    ag_put_u32le(tmp + 8 + 8 * j, ids[j]);
+    ag_put_u32le(tmp + 12 + 8 * j, bits);
+  }
+  ag_hash2(AG_COMMIT_DOMAIN, h, AG_HASH_LEN, tmp, 8 + 8 * (size_t)k, h);
+  if (entries) ag_buf_put(entries, tmp + 8, 8 * (size_t)k);
+}
+
+int ag_generate(ag_infer *s, const uint32_t *prompt, int n_prompt, int max_new,
+                const ag_sampling *sp, int commit_k, ag_gen_out *out, ag_buf *receipt,
+                ag_token_fn on_token, void *ctx) {
+  const ag_model *m = ag_infer_model(s);
+  out->n = 0;
+  int V = m->cfg.vocab_size;
+  int rc = ag_sampling_check(sp, V);
+  if (rc) return rc;
+  if (commit_k < 1 || commit_k > AG_COMMIT_K_MAX || commit_k > V)
+    return ag_fail(AG_E_ENGINE_SAMPLING, "commit_k must be in 1..%d", AG_MIN(AG_COMMIT_K_MAX, V));
+  if (n_prompt < 1) return ag_fail(AG_E_INVALID, "the prompt must have at least one token");
+  if (max_new < 0) return ag_fail(AG_E_INVALID, "negative token count");
+  if ((int64_t)n_prompt + max_new - 1 > m->cfg.seq_len)
+    return ag_fail(AG_E_ENGINE_CONTEXT, "prompt (%d tokens) plus %d new tokens exceed the context of %d",
+                   n_prompt, max_new, m->cfg.seq_len);
+  ag_infer_reset(s);
+  float *logits = ag_xmalloc(sizeof(float) * (size_t)V);
+  ag_sample_scratch sc;
+  ag_sample_scratch_init(&sc, V);
+  uint32_t ids[AG_COMMIT_K_MAX];
+  float vals[AG_COMMIT_K_MAX];
+  ag_buf entries;
+  ag_buf_init(&entries);
+  rc = ag_infer_forward(s, prompt, n_prompt, logits, NULL, NULL);
+  uint8_t h[AG_HASH_LEN];
+  int n = 0;
+  if (!rc) {
+    ag_buf hp;
+    ag_buf_init(&hp);
+    encode_params(&hp, m->id, sp, commit_k, prompt, n_prompt, 0);
+    /* n_out is not known yet: h_0 covers the header with n_out = 0 (documented) */
+    ag_hash(AG_COMMIT_DOMAIN, hp.data, hp.len, h);
+    ag_buf_free(&hp);
+    for (; n < max_new; n++) {
+      uint32_t tok = ag_sample(logits, V, sp, (uint64_t)n, &sc);
+      ag_topk(logits, V, commit_k, ids, vals);
+      chain_step(h, (uint32_t)n, tok, ids, vals, commit_k, &entries);
+      out->tokens[n] = tok;
+      int stop = (sp->stop >= 0 && tok == (uint32_t)sp->stop) || (on_token && on_token(ctx, tok));
+      if (stop || n + 1 == max_new) {
+        n++;
+        break;
+      }
+      rc = ag_infer_forward(s, &tok, 1, logits, NULL, NULL);
+      if (rc) break;
+    }
+  }
+  out->n = n;
+  if (!rc) {
+    memcpy(out->commitment, h, AG_HASH_LEN);
+    if (receipt) {
+      encode_params(receipt, m->id, sp, commit_k, prompt, n_prompt, n);
+      for (int i = 0; i < n; i++) ag_buf_put_u32le(receipt, out->tokens[i]);
+      ag_buf_put(receipt, entries.data, entries.len);
+      ag_buf_put(receipt, h, AG_HASH_LEN);
+    }
+  }
+  ag_buf_free(&entries);
+  ag_sample_scratch_free(&sc);
+  free(logits);
+  return rc;
+}
+
+int ag_receipt_parse(const uint8_t *d, size_t len, ag_receipt *r) {
+  memset(r, 0, sizeof *r);
+  if (len < PARAMS_FIXED || memcmp(d, AG_RECEIPT_MAGIC, 8))
+    return ag_fail(AG_E_RECEIPT_FORMAT, "not an inference receipt (bad magic or too short)");
+  memcpy(r->model_id, d + 8, AG_HASH_LEN);
+  r->sp.seed = ag_get_u64le(d + 40);
+  uint32_t u = ag_get_u32le(d + 48);
+  memcpy(&r->sp.temperature, &u, 4);
+  u = ag_get_u32le(d + 52);
+  memcpy(&r->sp.top_p, &u, 4);
+  r->sp.top_k = (int32_t)ag_get_u32le(d + 56);
+  r->sp.stop = (int32_t)ag_get_u32le(d + 60);
+  uint32_t k = ag_get_u32le(d + 64);
+  if (len < PARAMS_FIXED + 8) return ag_fail(AG_E_RECEIPT_FORMAT, "receipt is truncated");
+  uint32_t np = ag_get_u32le(d + 68), no = ag_get_u32le(d + 72);
+  if (k < 1 || k > AG_COMMIT_K_MAX) return ag_fail(AG_E_RECEIPT_FORMAT, "commit_k %u out of range", k);
+  if (np < 1 || np > 1000000 || no > 1000000)
+    return ag_fail(AG_E_RECEIPT_FORMAT, "token counts out of range");
+  uint64_t need = PARAMS_FIXED + 8 + 4ULL * np + 4ULL * no + 8ULL * k * no + AG_HASH_LEN;
+  if (len != need)
+    return ag_fail(AG_E_RECEIPT_FORMAT, "receipt has %zu bytes, its counts say %llu", len, (unsigned long long)need);
+  r->commit_k = (int)k;
+  r->n_prompt = (int)np;
+  r->n_out = (int)no;
+  r->prompt = d + PARAMS_FIXED + 8;
+  r->out = r->prompt + 4ULL * np;
+  r->entries = r->out + 4ULL * no;
+  memcpy(r->commitment, d + len - AG_HASH_LEN, AG_HASH_LEN);
+  return 0;
+}
+
+typedef struct {
+  const ag_receipt *r;
+  int V;
+  int base; /* position of the first output's logits */
+  ag_sample_scratch sc;
+  uint8_t h[AG_HASH_LEN];
+  int checked, bad, err;
+} vctx;
+
+static int verify_pos(void *v, int pos, const float *logits) {
+  vctx *c = v;
+  const ag_receipt *r = c->r;
+  int i = pos - c->base;
+  if (i < 0) return 0;
+  uint32_t ids[AG_COMMIT_K_MAX];
+  float vals[AG_COMMIT_K_MAX];
+  ag_topk(logits, c->V, r->commit_k, ids, vals);
+  const uint8_t *e = r->entries + 8ULL * r->commit_k * i;
+  for (int j = 0; j < r->commit_k; j++) {
+    uint32_t bits;
+    memcpy(&bits, &vals[j], 4);
+    if (ag_get_u32le(e + 8 * j) != ids[j] || ag_get_u32le(e + 8 * j + 4) != bits) {
+      c->bad = i;
+      c->err = ag_fail(AG_E_RECEIPT_LOGITS, "committed top-%d logits differ at output %d (entry %d)",
+                       r->commit_k, i, j);
+      return 1;
+    }
+  }
+  uint32_t want = ag_receipt_out(r, i);
+  uint32_t got = ag_sample(logits, c->V, &r->sp, (uint64_t)i, &c->sc);
+  if (got != want) {
+    c->bad = i;
+    c->err = ag_fail(AG_E_RECEIPT_TOKEN, "output %d is token %u but the model samples %u", i, want, got);
+    return 1;
+  }
+  if (r->sp.stop >= 0 && want == (uint32_t)r->sp.stop && i + 1 != r->n_out) {
+    c->bad = i;
+    c->err = ag_fail(AG_E_RECEIPT_TOKEN, "output %d is the stop token but generation went on", i);
+    return 1;
+  }
+  chain_step(c->h, (uint32_t)i, want, ids, vals, r->commit_k, NULL);
+  c->checked++;
+  return 0;
+}
+
+int ag_receipt_verify(const ag_model *m, const uint8_t *data, size_t len, int threads,
+                      ag_verify_report *rep) {
+  ag_verify_report dummy;
+  if (!rep) rep = &dummy;
+  memset(rep, 0, sizeof *rep);
+  rep->first_bad = -1;
+  ag_receipt r;
+  int rc = ag_receipt_parse(data, len, &r);
+  if (rc) return rc;
+  if (memcmp(r.model_id, m->id, AG_HASH_LEN))
+    return ag_fail(AG_E_RECEIPT_MODEL, "the receipt names another model");
+  int V = m->cfg.vocab_size;
+  rc = ag_sampling_check(&r.sp, V);
+  if (rc) return ag_fail(AG_E_RECEIPT_FORMAT, "receipt sampling parameters: %s", ag_errmsg(rc));
+  if (r.commit_k > V) return ag_fail(AG_E_RECEIPT_FORMAT, "commit_k exceeds the vocabulary");
+  if (r.n_out == 0) return ag_fail(AG_E_RECEIPT_FORMAT, "receipt has no output tokens");
+  int total = r.n_prompt + r.n_out - 1;
+  if (total > m->cfg.seq_len) return ag_fail(AG_E_ENGINE_CONTEXT, "receipt exceeds the model's context");
+  uint32_t *toks = ag_xmalloc(sizeof(uint32_t) * (size_t)total);
+  for (int i = 0; i < r.n_prompt; i++) toks[i] = ag_receipt_prompt(&r, i);
+  for (int i = 0; i + 1 < r.n_out; i++) toks[r.n_prompt + i] = ag_receipt_out(&r, i);
+  for (int i = 0; i < total; i++)
+    if (toks[i] >= (uint32_t)V) {
+      free(toks);
+      return ag_fail(AG_E_RECEIPT_FORMAT, "token id %u outside the vocabulary", toks[i]);
+    }
+  if (ag_receipt_out(&r, r.n_out - 1) >= (uint32_t)V) {
+    free(toks);
+    return ag_fail(AG_E_RECEIPT_FORMAT, "token id outside the vocabulary");
+  }
+  vctx c = {&r, V, r.n_prompt - 1, {0}, {0}, 0, -1, 0};
+  ag_sample_scratch_init(&c.sc, V);
+  ag_buf hp;
+  ag_buf_init(&hp);
+  /* h_0 as at generation time (n_out = 0 in the hashed header) */
+  ag_sampling sp = r.sp;
+  uint32_t *pr = toks;
+  encode_params(&hp, r.model_id, &sp, r.commit_k, pr, r.n_prompt, 0);
+  ag_hash(AG_COMMIT_DOMAIN, hp.data, hp.len, c.h);
+  ag_buf_free(&hp);
+  ag_infer *s = NULL;
+  rc = ag_infer_open(m, AG_MIN(total, 128), threads, &s);
+  if (!rc) {
+    double t0 = ag_mono_s();
+    /* positions before the last prompt token need no logits */
+    if (r.n_prompt > 1) rc = ag_infer_forward(s, toks, r.n_prompt - 1, NULL, NULL, NULL);
+    if (!rc) rc = ag_infer_forward(s, toks + r.n_prompt - 1, total - (r.n_prompt - 1), NULL, verify_pos, &c);
+    rep->seconds = ag_mono_s() - t0;
+    if (rc == AG_E_CANCELLED) rc = c.err;
+  }
+  ag_infer_close(s);
+  rep->checked = c.checked;
+  rep->first_bad = c.bad;
+  if (!rc && memcmp(c.h, r.commitment, AG_HASH_LEN)) {
+    rc = ag_fail(AG_E_RECEIPT_COMMIT, "the commitment hash does not match the re-executed logits");
+  }
+  ag_sample_scratch_free(&c.sc);
+  free(toks);
+  return rc;
+}
