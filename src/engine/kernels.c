@@ -498,11 +498,18 @@ static void multi_run(void *vctx, size_t b, size_t e) {
   }
 }
 
+/* Below this many multiply-adds a matmul runs on the calling thread: waking a worker costs
+ * more than it saves. Only speed depends on it, never a result bit. */
+#define MM_MIN_PARALLEL (1u << 18)
+
 void ag_matmul_multi(ag_pool *p, const ag_mm_job *jobs, int njobs, int T) {
-  size_t total = 0;
-  for (int j = 0; j < njobs; j++) total += ((size_t)jobs[j].w->rows + MM_GRAIN - 1) / MM_GRAIN;
+  size_t total = 0, macs = 0;
+  for (int j = 0; j < njobs; j++) {
+    total += ((size_t)jobs[j].w->rows + MM_GRAIN - 1) / MM_GRAIN;
+    macs += (size_t)jobs[j].w->rows * (size_t)jobs[j].w->cols * (size_t)T;
+  }
   multi_ctx mc = {jobs, njobs, T};
-  ag_pool_run(p, total, 1, multi_run, &mc);
+  ag_pool_run(macs < MM_MIN_PARALLEL ? NULL : p, total, 1, multi_run, &mc);
 }
 
 void ag_matmul(ag_pool *p, float *out, const float *x, const ag_mat *w, int T) {

@@ -366,7 +366,9 @@ void ag_model_forward_rows(const ag_model *m, ag_pool *pool, ag_fwd_io *io) {
       memcpy(vc + ((size_t)s * io->cap + p) * KVD, vs + (size_t)n * KVD, (size_t)KVD * sizeof(float));
     }
     att_ctx ac = {m, io, q, kc, vc, att, ao};
-    ag_pool_run(pool, (size_t)N * NH, 1, att_run, &ac);
+    /* 2 * HD multiply-adds per visible position; tiny attention stays on this thread */
+    size_t att_macs = (size_t)N * NH * (size_t)(io->pos0 + io->rows_per_seq) * (size_t)HD * 2;
+    ag_pool_run(att_macs < (1u << 17) ? NULL : pool, (size_t)N * NH, 1, att_run, &ac);
     float *t = io->tmp; /* (N, C) */
     ag_matmul(pool, t, ao, &m->wo[l], N);
     for (size_t i = 0; i < (size_t)N * C; i++) x[i] = x[i] + t[i];
