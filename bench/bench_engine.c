@@ -279,6 +279,25 @@ int main(int argc, char **argv) {
     bench_report("engine.train_gflops.nano", gf, "GFLOP/s", note);
     free(toks);
   }
+  {
+    ag_sampling sp;
+    ag_sampling_defaults(&sp);
+    sp.stop = -1;
+    uint32_t prompt[1] = {1}, out[255];
+    int n;
+    ag_buf r;
+    ag_buf_init(&r);
+    double t0 = bench_now();
+    ag_engine_generate(nano, prompt, 1, 255, &sp, 2, out, &n, &r);
+    double tg = bench_now() - t0;
+    ag_verify_report rep;
+    t0 = bench_now();
+    int rc = ag_receipt_verify(nano, r.data, r.len, 2, &rep);
+    double tv = bench_now() - t0;
+    snprintf(note, sizeof note, "verify %.4f s vs generate %.4f s (%d tokens, %s)", tv, tg, n, rc ? "FAILED" : "honest");
+    bench_report("engine.verify_vs_generate.nano", tv / tg, "ratio", note);
+    ag_buf_free(&r);
+  }
   ag_model_close(nano);
   return 0;
 }

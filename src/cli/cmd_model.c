@@ -519,6 +519,7 @@ static int cmd_generate(ag_cli *c, int argc, char **argv) {
     ag_buf_free(&text);
   } else {
     printf("\n");
+    fflush(stdout);
     fprintf(stderr, "[%d tokens, %.1f tok/s, seed %llu%s%s]\n", go.n, go.n / el,
             (unsigned long long)sp.seed, commit ? ", receipt " : "", commit ? commit : "");
   }

@@ -30,7 +30,48 @@ static inline double u2d(uint64_t u) {
   return d;
 }
 
+/* The body is compiled twice: generic (fmaf may be a libm call) and with the FMA instruction
+ * inlined. fmaf is correctly rounded either way, so both return the same bits. */
+#define EXPF_BODY                                                                             \
+  if (x != x) return x;                                                                       \
+  if (x > 88.72283f) return INFINITY;                                                         \
+  if (x < -87.33654f) return 0.0f;                                                            \
+  const float magic = 12582912.0f;                                                            \
+  float kf = (x * 1.44269502f + magic) - magic;                                               \
+  float r = fmaf(-kf, 0.693145752f, x);                                                       \
+  r = fmaf(-kf, 1.42860677e-06f, r);                                                          \
+  float p = 1.98412698e-04f;                                                                  \
+  p = fmaf(p, r, 1.38888889e-03f);                                                            \
+  p = fmaf(p, r, 8.33333333e-03f);                                                            \
+  p = fmaf(p, r, 4.16666667e-02f);                                                            \
+  p = fmaf(p, r, 1.66666667e-01f);                                                            \
+  p = fmaf(p, r, 0.5f);                                                                       \
+  p = fmaf(p, r, 1.0f);                                                                       \
+  p = fmaf(p, r, 1.0f);                                                                       \
+  int k = (int)kf;                                                                            \
+  if (k > 127) return p * u2f((uint32_t)(127 + 127) << 23) * 2.0f;                            \
+  return p * u2f((uint32_t)(k + 127) << 23);
+
+#if defined(__x86_64__)
+__attribute__((target("fma"))) static float expf_fma(float x) { EXPF_BODY }
+#endif
+static float expf_generic(float x) { EXPF_BODY }
+
+static int have_fma = -1;
+
 float ag_expf(float x) {
+#if defined(__x86_64__)
+  if (have_fma < 0) {
+    __builtin_cpu_init();
+    have_fma = __builtin_cpu_supports("fma") ? 1 : 0;
+  }
+  if (have_fma) return expf_fma(x);
+#endif
+  return expf_generic(x);
+}
+
+float ag_expf_reference(float x);
+float ag_expf_reference(float x) {
   if (x != x) return x;
   if (x > 88.72283f) return INFINITY;
   if (x < -87.33654f) return 0.0f;

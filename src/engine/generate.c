@@ -53,6 +53,9 @@ void ag_topk(const float *l, int vocab, int k, uint32_t *ids, float *vals) {
   int n = 0;
   for (int j = 0; j < vocab; j++) {
     float v = l[j];
+    /* fast reject once full: anything not >= the last kept value ranks after it (ties with a
+     * larger id too); NaN compares false and ranks last, unless the last kept one is NaN */
+    if (n == k && !(v >= vals[k - 1]) && vals[k - 1] == vals[k - 1]) continue;
     if (n == k && !before(v, (uint32_t)j, vals[k - 1], ids[k - 1])) continue;
     int p = n < k ? n++ : k - 1;
     while (p > 0 && before(v, (uint32_t)j, vals[p - 1], ids[p - 1])) {
@@ -73,20 +76,36 @@ static int cmp_idx(const void *a, const void *b, void *ctx) {
   return 0;
 }
 
-uint32_t ag_sample(const float *l, int vocab, const ag_sampling *sp, uint64_t i,
-                   ag_sample_scratch *sc) {
-  uint32_t best = 0;
-  for (int j = 1; j < vocab; j++)
-    if (before(l[j], (uint32_t)j, l[best], best)) best = (uint32_t)j;
-  if (sp->temperature == 0.0f) return best;
-  float mx = l[best], u = ag_philox_uniform(sp->seed, i, AG_SAMPLE_STREAM);
+/* Samples with the top n logits already ranked in (ids, vals) when n > 0 (n >= top_k, and
+ * n >= 1 for greedy); otherwise ranks what it needs itself. Same result either way. */
+static uint32_t sample_ranked(const float *l, int vocab, const ag_sampling *sp, uint64_t i,
+                              ag_sample_scratch *sc, const uint32_t *rids, const float *rvals, int rn) {
+  if (sp->temperature == 0.0f) {
+    if (rn > 0) return rids[0];
+    uint32_t best = 0;
+    for (int j = 1; j < vocab; j++)
+      if (before(l[j], (uint32_t)j, l[best], best)) best = (uint32_t)j;
+    return best;
+  }
+  float u = ag_philox_uniform(sp->seed, i, AG_SAMPLE_STREAM);
   int n;
+  float mx;
   if (sp->top_k > 0) {
     n = sp->top_k;
-    ag_topk(l, vocab, n, sc->idx, sc->w); /* w reused below */
+    if (rn >= n) {
+      memcpy(sc->idx, rids, sizeof(uint32_t) * (size_t)n);
+      memcpy(sc->w, rvals, sizeof(float) * (size_t)n);
+    } else {
+      ag_topk(l, vocab, n, sc->idx, sc->w);
+    }
+    mx = l[sc->idx[0]];
   } else {
     n = vocab;
     for (int j = 0; j < vocab; j++) sc->idx[j] = (uint32_t)j;
+    uint32_t best = 0;
+    for (int j = 1; j < vocab; j++)
+      if (before(l[j], (uint32_t)j, l[best], best)) best = (uint32_t)j;
+    mx = l[best];
     if (sp->top_p < 1.0f) {
       /* the order is total, so any correct sort gives the same permutation */
       qsort_r(sc->idx, (size_t)n, sizeof(uint32_t), cmp_idx, (void *)l);
@@ -116,6 +135,16 @@ uint32_t ag_sample(const float *l, int vocab, const ag_sampling *sp, uint64_t i,
     if (r < cum) return sc->idx[j];
   }
   return sc->idx[keep - 1];
+}
+
+uint32_t ag_sample(const float *l, int vocab, const ag_sampling *sp, uint64_t i,
+                   ag_sample_scratch *sc) {
+  return sample_ranked(l, vocab, sp, i, sc, NULL, NULL, 0);
+}
+
+/* One ranking pass serves both the commitment (first K) and top-k sampling. */
+static int rank_size(const ag_sampling *sp, int commit_k) {
+  return sp->top_k > commit_k ? sp->top_k : commit_k;
 }
 
 /* ---------- commitment chain ---------- */
@@ -178,8 +207,9 @@ int ag_generate(ag_infer *s, const uint32_t *prompt, int n_prompt, int max_new,
   float *logits = ag_xmalloc(sizeof(float) * (size_t)V);
   ag_sample_scratch sc;
   ag_sample_scratch_init(&sc, V);
-  uint32_t ids[AG_COMMIT_K_MAX];
-  float vals[AG_COMMIT_K_MAX];
+  int rk = rank_size(sp, commit_k);
+  uint32_t *ids = ag_xmalloc(sizeof(uint32_t) * (size_t)rk);
+  float *vals = ag_xmalloc(sizeof(float) * (size_t)rk);
   ag_buf entries;
   ag_buf_init(&entries);
   rc = ag_infer_forward(s, prompt, n_prompt, logits, NULL, NULL);
@@ -193,8 +223,8 @@ int ag_generate(ag_infer *s, const uint32_t *prompt, int n_prompt, int max_new,
     ag_hash(AG_COMMIT_DOMAIN, hp.data, hp.len, h);
     ag_buf_free(&hp);
     for (; n < max_new; n++) {
-      uint32_t tok = ag_sample(logits, V, sp, (uint64_t)n, &sc);
-      ag_topk(logits, V, commit_k, ids, vals);
+      ag_topk(logits, V, rk, ids, vals);
+      uint32_t tok = sample_ranked(logits, V, sp, (uint64_t)n, &sc, ids, vals, rk);
       chain_step(h, (uint32_t)n, tok, ids, vals, commit_k, &entries);
       out->tokens[n] = tok;
       int stop = (sp->stop >= 0 && tok == (uint32_t)sp->stop) || (on_token && on_token(ctx, tok));
@@ -218,6 +248,8 @@ int ag_generate(ag_infer *s, const uint32_t *prompt, int n_prompt, int max_new,
   }
   ag_buf_free(&entries);
   ag_sample_scratch_free(&sc);
+  free(ids);
+  free(vals);
   free(logits);
   return rc;
 }
@@ -257,44 +289,68 @@ typedef struct {
   const ag_receipt *r;
   int V;
   int base; /* position of the first output's logits */
-  ag_sample_scratch sc;
   uint8_t h[AG_HASH_LEN];
   int checked, bad, err;
+  int rk, maxrows;
+  /* per row of a chunk: ranking and sampled token, computed in parallel */
+  uint32_t *ids;  /* (maxrows, rk) */
+  float *vals;    /* (maxrows, rk) */
+  uint32_t *got;  /* (maxrows) */
+  ag_sample_scratch *sc; /* one per row slot */
+  int pos0;
+  const float *logits;
+  ag_pool *pool;
 } vctx;
 
-static int verify_pos(void *v, int pos, const float *logits) {
+static void rank_rows(void *v, size_t b, size_t e) {
+  vctx *c = v;
+  for (size_t k = b; k < e; k++) {
+    int i = c->pos0 + (int)k - c->base;
+    if (i < 0) continue;
+    const float *l = c->logits + k * (size_t)c->V;
+    uint32_t *ids = c->ids + k * (size_t)c->rk;
+    float *vals = c->vals + k * (size_t)c->rk;
+    ag_topk(l, c->V, c->rk, ids, vals);
+    c->got[k] = sample_ranked(l, c->V, &c->r->sp, (uint64_t)i, &c->sc[k], ids, vals, c->rk);
+  }
+}
+
+static int verify_chunk(void *v, int pos0, int rows, const float *logits) {
   vctx *c = v;
   const ag_receipt *r = c->r;
-  int i = pos - c->base;
-  if (i < 0) return 0;
-  uint32_t ids[AG_COMMIT_K_MAX];
-  float vals[AG_COMMIT_K_MAX];
-  ag_topk(logits, c->V, r->commit_k, ids, vals);
-  const uint8_t *e = r->entries + 8ULL * r->commit_k * i;
-  for (int j = 0; j < r->commit_k; j++) {
-    uint32_t bits;
-    memcpy(&bits, &vals[j], 4);
-    if (ag_get_u32le(e + 8 * j) != ids[j] || ag_get_u32le(e + 8 * j + 4) != bits) {
+  c->pos0 = pos0;
+  c->logits = logits;
+  ag_pool_run(c->pool, (size_t)rows, 1, rank_rows, c);
+  for (int k = 0; k < rows; k++) {
+    int i = pos0 + k - c->base;
+    if (i < 0) continue;
+    const uint32_t *ids = c->ids + (size_t)k * c->rk;
+    const float *vals = c->vals + (size_t)k * c->rk;
+    const uint8_t *e = r->entries + 8ULL * r->commit_k * i;
+    for (int j = 0; j < r->commit_k; j++) {
+      uint32_t bits;
+      memcpy(&bits, &vals[j], 4);
+      if (ag_get_u32le(e + 8 * j) != ids[j] || ag_get_u32le(e + 8 * j + 4) != bits) {
+        c->bad = i;
+        c->err = ag_fail(AG_E_RECEIPT_LOGITS, "committed top-%d logits differ at output %d (entry %d)",
+                         r->commit_k, i, j);
+        return 1;
+      }
+    }
+    uint32_t want = ag_receipt_out(r, i);
+    if (c->got[k] != want) {
       c->bad = i;
-      c->err = ag_fail(AG_E_RECEIPT_LOGITS, "committed top-%d logits differ at output %d (entry %d)",
-                       r->commit_k, i, j);
+      c->err = ag_fail(AG_E_RECEIPT_TOKEN, "output %d is token %u but the model samples %u", i, want, c->got[k]);
       return 1;
     }
+    if (r->sp.stop >= 0 && want == (uint32_t)r->sp.stop && i + 1 != r->n_out) {
+      c->bad = i;
+      c->err = ag_fail(AG_E_RECEIPT_TOKEN, "output %d is the stop token but generation went on", i);
+      return 1;
+    }
+    chain_step(c->h, (uint32_t)i, want, ids, vals, r->commit_k, NULL);
+    c->checked++;
   }
-  uint32_t want = ag_receipt_out(r, i);
-  uint32_t got = ag_sample(logits, c->V, &r->sp, (uint64_t)i, &c->sc);
-  if (got != want) {
-    c->bad = i;
-    c->err = ag_fail(AG_E_RECEIPT_TOKEN, "output %d is token %u but the model samples %u", i, want, got);
-    return 1;
-  }
-  if (r->sp.stop >= 0 && want == (uint32_t)r->sp.stop && i + 1 != r->n_out) {
-    c->bad = i;
-    c->err = ag_fail(AG_E_RECEIPT_TOKEN, "output %d is the stop token but generation went on", i);
-    return 1;
-  }
-  chain_step(c->h, (uint32_t)i, want, ids, vals, r->commit_k, NULL);
-  c->checked++;
   return 0;
 }
 
@@ -328,8 +384,18 @@ int ag_receipt_verify(const ag_model *m, const uint8_t *data, size_t len, int th
     free(toks);
     return ag_fail(AG_E_RECEIPT_FORMAT, "token id outside the vocabulary");
   }
-  vctx c = {&r, V, r.n_prompt - 1, {0}, {0}, 0, -1, 0};
-  ag_sample_scratch_init(&c.sc, V);
+  int maxrows = AG_MIN(total, 256);
+  vctx c;
+  memset(&c, 0, sizeof c);
+  c.r = &r, c.V = V, c.base = r.n_prompt - 1, c.bad = -1, c.rk = rank_size(&r.sp, r.commit_k);
+  c.maxrows = maxrows;
+  c.ids = ag_xmalloc(sizeof(uint32_t) * (size_t)c.rk * (size_t)maxrows);
+  c.vals = ag_xmalloc(sizeof(float) * (size_t)c.rk * (size_t)maxrows);
+  c.got = ag_xmalloc(sizeof(uint32_t) * (size_t)maxrows);
+  c.sc = ag_xcalloc((size_t)maxrows, sizeof(ag_sample_scratch));
+  /* sampling scratch is only needed beyond the ranked prefix (top_k = 0 with temperature) */
+  int need_scratch = r.sp.temperature != 0.0f;
+  for (int k = 0; k < maxrows && need_scratch; k++) ag_sample_scratch_init(&c.sc[k], r.sp.top_k > 0 ? r.sp.top_k : V);
   ag_buf hp;
   ag_buf_init(&hp);
   /* h_0 as at generation time (n_out = 0 in the hashed header) */
@@ -339,12 +405,13 @@ int ag_receipt_verify(const ag_model *m, const uint8_t *data, size_t len, int th
   ag_hash(AG_COMMIT_DOMAIN, hp.data, hp.len, c.h);
   ag_buf_free(&hp);
   ag_infer *s = NULL;
-  rc = ag_infer_open(m, AG_MIN(total, 128), threads, &s);
+  rc = ag_infer_open(m, maxrows, threads, &s);
   if (!rc) {
     double t0 = ag_mono_s();
+    c.pool = ag_infer_pool(s);
     /* positions before the last prompt token need no logits */
     if (r.n_prompt > 1) rc = ag_infer_forward(s, toks, r.n_prompt - 1, NULL, NULL, NULL);
-    if (!rc) rc = ag_infer_forward(s, toks + r.n_prompt - 1, total - (r.n_prompt - 1), NULL, verify_pos, &c);
+    if (!rc) rc = ag_infer_forward_chunks(s, toks + r.n_prompt - 1, total - (r.n_prompt - 1), verify_chunk, &c);
     rep->seconds = ag_mono_s() - t0;
     if (rc == AG_E_CANCELLED) rc = c.err;
   }
@@ -354,7 +421,11 @@ int ag_receipt_verify(const ag_model *m, const uint8_t *data, size_t len, int th
   if (!rc && memcmp(c.h, r.commitment, AG_HASH_LEN)) {
     rc = ag_fail(AG_E_RECEIPT_COMMIT, "the commitment hash does not match the re-executed logits");
   }
-  ag_sample_scratch_free(&c.sc);
+  for (int k = 0; k < maxrows; k++) ag_sample_scratch_free(&c.sc[k]);
+  free(c.sc);
+  free(c.ids);
+  free(c.vals);
+  free(c.got);
   free(toks);
   return rc;
 }

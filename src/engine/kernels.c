@@ -24,6 +24,13 @@
 #define AG_X86 0
 #endif
 
+/* Tile loops have constant trip counts; fully unrolled, their accumulators live in registers. */
+#if defined(__clang__)
+#define UNROLL _Pragma("unroll")
+#else
+#define UNROLL _Pragma("GCC unroll 16")
+#endif
+
 /* ---------- run-time path selection ---------- */
 
 static atomic_int simd_level = -1;
@@ -177,6 +184,27 @@ T5 static inline float tree512(__m512 v) {
   return _mm_cvtss_f32(s1);
 }
 
+/* The same tree for four accumulators at once: the results of a, b, c, d in lanes 0..3.
+ * Every addition is one of the spec's (s8, s4, s2, s1), just four outputs per instruction. */
+T5 static inline __m128 tree512x4(__m512 a, __m512 b, __m512 c, __m512 d) {
+  __m512 ab = _mm512_add_ps(_mm512_shuffle_f32x4(a, b, 0x44), _mm512_shuffle_f32x4(a, b, 0xEE));
+  __m512 cd = _mm512_add_ps(_mm512_shuffle_f32x4(c, d, 0x44), _mm512_shuffle_f32x4(c, d, 0xEE));
+  __m512 s4 = _mm512_add_ps(_mm512_shuffle_f32x4(ab, cd, 0x88), _mm512_shuffle_f32x4(ab, cd, 0xDD));
+  __m512 s2 = _mm512_add_ps(s4, _mm512_permute_ps(s4, 0x4E));
+  __m512 s1 = _mm512_add_ps(s2, _mm512_permute_ps(s2, 0xB1));
+  const __m512i idx = _mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+  return _mm512_castps512_ps128(_mm512_permutexvar_ps(idx, s1));
+}
+
+T5 static inline void store4(float *dst, __m128 v, int n) {
+  if (n >= 4) _mm_storeu_ps(dst, v);
+  else {
+    float t[4];
+    _mm_storeu_ps(t, v);
+    for (int i = 0; i < n; i++) dst[i] = t[i];
+  }
+}
+
 T5 static float dot_avx512(const float *a, const float *b, size_t n) {
   __m512 acc = _mm512_setzero_ps();
   size_t i = 0;
@@ -205,6 +233,74 @@ T5 static void axpy_avx512(float *y, float a, const float *x, size_t n) {
   }
 }
 #endif
+
+#if AG_X86
+T5 static void dot_many_avx512(const float *q, const float *k, size_t stride, int count, size_t n, float *out) {
+  size_t full = n / 16 * 16;
+  __mmask16 m = (__mmask16)((1u << (n - full)) - 1);
+  int j = 0;
+  for (; j + 4 <= count; j += 4) {
+    __m512 acc[4];
+    UNROLL
+    for (int u = 0; u < 4; u++) acc[u] = _mm512_setzero_ps();
+    for (size_t i = 0; i < full; i += 16) {
+      __m512 qv = _mm512_loadu_ps(q + i);
+      UNROLL
+      for (int u = 0; u < 4; u++) acc[u] = _mm512_fmadd_ps(qv, _mm512_loadu_ps(k + (size_t)(j + u) * stride + i), acc[u]);
+    }
+    if (m) {
+      __m512 qv = _mm512_maskz_loadu_ps(m, q + full);
+      UNROLL
+      for (int u = 0; u < 4; u++)
+        acc[u] = _mm512_mask3_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, k + (size_t)(j + u) * stride + full), acc[u], m);
+    }
+    _mm_storeu_ps(out + j, tree512x4(acc[0], acc[1], acc[2], acc[3]));
+  }
+  for (; j < count; j++) out[j] = dot_avx512(q, k + (size_t)j * stride, n);
+}
+
+T5 static void axpy_many_avx512(float *o, const float *p, const float *v, size_t stride, int count, size_t n) {
+  for (size_t i0 = 0; i0 < n; i0 += 64) {
+    __mmask16 mk[4];
+    UNROLL
+    for (int u = 0; u < 4; u++) {
+      long left = (long)n - (long)(i0 + 16 * (size_t)u);
+      mk[u] = left >= 16 ? 0xffff : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
+    }
+    __m512 acc[4];
+    UNROLL
+    for (int u = 0; u < 4; u++) acc[u] = _mm512_maskz_loadu_ps(mk[u], o + i0 + 16 * u);
+    for (int j = 0; j < count; j++) {
+      __m512 a = _mm512_set1_ps(p[j]);
+      const float *vr = v + (size_t)j * stride + i0;
+      UNROLL
+      for (int u = 0; u < 4; u++) acc[u] = _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(mk[u], vr + 16 * u), acc[u]);
+    }
+    UNROLL
+    for (int u = 0; u < 4; u++) _mm512_mask_storeu_ps(o + i0 + 16 * u, mk[u], acc[u]);
+  }
+}
+#endif
+
+void ag_dot_many(const float *q, const float *k, size_t stride, int count, size_t n, float *out) {
+#if AG_X86
+  if (ag_simd_get() == AG_SIMD_AVX512) {
+    dot_many_avx512(q, k, stride, count, n, out);
+    return;
+  }
+#endif
+  for (int j = 0; j < count; j++) out[j] = ag_dot(q, k + (size_t)j * stride, n);
+}
+
+void ag_axpy_many(float *o, const float *p, const float *v, size_t stride, int count, size_t n) {
+#if AG_X86
+  if (ag_simd_get() == AG_SIMD_AVX512) {
+    axpy_many_avx512(o, p, v, stride, count, n);
+    return;
+  }
+#endif
+  for (int j = 0; j < count; j++) ag_axpy(o, p[j], v + (size_t)j * stride, n);
+}
 
 /* ---------- public single-vector ops ---------- */
 
@@ -279,14 +375,17 @@ T2 static void mm_rows_avx2(const mm_ctx *c, int r0, int r1) {
   if (c->T == 1) {
     for (int r = r0; r < r1; r += 4) {
       const void *wp[4];
+      UNROLL
       for (int i = 0; i < 4; i++) wp[i] = wrow(w, r + i < r1 ? r + i : r);
       __m256 lo[4], hi[4];
+      UNROLL
       for (int i = 0; i < 4; i++) lo[i] = hi[i] = _mm256_setzero_ps();
       const float *x = c->x;
       if (q8) {
         for (size_t g = 0; g < n / 32; g++)
           for (int h = 0; h < 2; h++) {
             __m256 xl = _mm256_loadu_ps(x + g * 32 + h * 16), xh = _mm256_loadu_ps(x + g * 32 + h * 16 + 8);
+            UNROLL
             for (int i = 0; i < 4; i++) {
               const uint8_t *b = (const uint8_t *)wp[i] + g * AG_Q8_BLOCK;
               __m256 d = _mm256_set1_ps(q8_scale(b));
@@ -298,6 +397,7 @@ T2 static void mm_rows_avx2(const mm_ctx *c, int r0, int r1) {
       } else {
         for (size_t j = 0; j < full; j += 16) {
           __m256 xl = _mm256_loadu_ps(x + j), xh = _mm256_loadu_ps(x + j + 8);
+          UNROLL
           for (int i = 0; i < 4; i++) {
             const float *a = (const float *)wp[i] + j;
             lo[i] = _mm256_fmadd_ps(_mm256_loadu_ps(a), xl, lo[i]);
@@ -306,6 +406,7 @@ T2 static void mm_rows_avx2(const mm_ctx *c, int r0, int r1) {
         }
         if (k) {
           __m256 xl = _mm256_maskload_ps(x + full, m0), xh = _mm256_maskload_ps(x + full + 8, m1);
+          UNROLL
           for (int i = 0; i < 4; i++) {
             const float *a = (const float *)wp[i] + full;
             lo[i] = fma_masked2(_mm256_maskload_ps(a, m0), xl, lo[i], m0);
@@ -322,12 +423,15 @@ T2 static void mm_rows_avx2(const mm_ctx *c, int r0, int r1) {
     for (int r = r0; r < r1; r += 2) {
       const void *wp[2] = {wrow(w, r), wrow(w, r + 1 < r1 ? r + 1 : r)};
       __m256 lo[2][2], hi[2][2];
+      UNROLL
       for (int i = 0; i < 2; i++)
+        UNROLL
         for (int u = 0; u < 2; u++) lo[i][u] = hi[i][u] = _mm256_setzero_ps();
       if (q8) {
         for (size_t g = 0; g < n / 32; g++)
           for (int h = 0; h < 2; h++) {
             __m256 wl[2], wh[2];
+            UNROLL
             for (int i = 0; i < 2; i++) {
               const uint8_t *b = (const uint8_t *)wp[i] + g * AG_Q8_BLOCK;
               __m256 d = _mm256_set1_ps(q8_scale(b));
@@ -335,8 +439,10 @@ T2 static void mm_rows_avx2(const mm_ctx *c, int r0, int r1) {
               wl[i] = q8_widen2(q, d);
               wh[i] = q8_widen2(q + 8, d);
             }
+            UNROLL
             for (int u = 0; u < 2; u++) {
               __m256 xl = _mm256_loadu_ps(xs[u] + g * 32 + h * 16), xh = _mm256_loadu_ps(xs[u] + g * 32 + h * 16 + 8);
+              UNROLL
               for (int i = 0; i < 2; i++) {
                 lo[i][u] = _mm256_fmadd_ps(wl[i], xl, lo[i][u]);
                 hi[i][u] = _mm256_fmadd_ps(wh[i], xh, hi[i][u]);
@@ -345,8 +451,10 @@ T2 static void mm_rows_avx2(const mm_ctx *c, int r0, int r1) {
           }
       } else {
         for (size_t j = 0; j < full; j += 16)
+          UNROLL
           for (int u = 0; u < 2; u++) {
             __m256 xl = _mm256_loadu_ps(xs[u] + j), xh = _mm256_loadu_ps(xs[u] + j + 8);
+            UNROLL
             for (int i = 0; i < 2; i++) {
               const float *a = (const float *)wp[i] + j;
               lo[i][u] = _mm256_fmadd_ps(_mm256_loadu_ps(a), xl, lo[i][u]);
@@ -354,8 +462,10 @@ T2 static void mm_rows_avx2(const mm_ctx *c, int r0, int r1) {
             }
           }
         if (k)
+          UNROLL
           for (int u = 0; u < 2; u++) {
             __m256 xl = _mm256_maskload_ps(xs[u] + full, m0), xh = _mm256_maskload_ps(xs[u] + full + 8, m1);
+            UNROLL
             for (int i = 0; i < 2; i++) {
               const float *a = (const float *)wp[i] + full;
               lo[i][u] = fma_masked2(_mm256_maskload_ps(a, m0), xl, lo[i][u], m0);
@@ -381,12 +491,15 @@ T5 static void mm_rows_avx512(const mm_ctx *c, int r0, int r1) {
     const float *x = c->x;
     for (int r = r0; r < r1; r += 8) {
       const void *wp[8];
+      UNROLL
       for (int i = 0; i < 8; i++) wp[i] = wrow(w, r + i < r1 ? r + i : r);
       __m512 acc[8];
+      UNROLL
       for (int i = 0; i < 8; i++) acc[i] = _mm512_setzero_ps();
       if (q8) {
         for (size_t g = 0; g < n / 32; g++) {
           __m512 x0 = _mm512_loadu_ps(x + g * 32), x1 = _mm512_loadu_ps(x + g * 32 + 16);
+          UNROLL
           for (int i = 0; i < 8; i++) {
             const uint8_t *b = (const uint8_t *)wp[i] + g * AG_Q8_BLOCK;
             __m512 d = _mm512_set1_ps(q8_scale(b));
@@ -398,68 +511,83 @@ T5 static void mm_rows_avx512(const mm_ctx *c, int r0, int r1) {
       } else {
         for (size_t j = 0; j < full; j += 16) {
           __m512 xv = _mm512_loadu_ps(x + j);
+          UNROLL
           for (int i = 0; i < 8; i++)
             acc[i] = _mm512_fmadd_ps(_mm512_loadu_ps((const float *)wp[i] + j), xv, acc[i]);
         }
         if (m) {
           __m512 xv = _mm512_maskz_loadu_ps(m, x + full);
+          UNROLL
           for (int i = 0; i < 8; i++)
             acc[i] = _mm512_mask3_fmadd_ps(_mm512_maskz_loadu_ps(m, (const float *)wp[i] + full), xv, acc[i], m);
         }
       }
-      for (int i = 0; i < 8 && r + i < r1; i++) c->out[r + i] = tree512(acc[i]);
+      store4(c->out + r, tree512x4(acc[0], acc[1], acc[2], acc[3]), r1 - r);
+      if (r + 4 < r1) store4(c->out + r + 4, tree512x4(acc[4], acc[5], acc[6], acc[7]), r1 - r - 4);
     }
     return;
   }
   for (int t = 0; t < c->T; t += 4) {
     const float *xs[4];
+    UNROLL
     for (int u = 0; u < 4; u++) xs[u] = c->x + (size_t)(t + u < c->T ? t + u : t) * n;
     for (int r = r0; r < r1; r += 4) {
       const void *wp[4];
+      UNROLL
       for (int i = 0; i < 4; i++) wp[i] = wrow(w, r + i < r1 ? r + i : r);
       __m512 acc[4][4];
+      UNROLL
       for (int i = 0; i < 4; i++)
+        UNROLL
         for (int u = 0; u < 4; u++) acc[i][u] = _mm512_setzero_ps();
       if (q8) {
         for (size_t g = 0; g < n / 32; g++)
           for (int h = 0; h < 2; h++) {
             __m512 wv[4];
+            UNROLL
             for (int i = 0; i < 4; i++) {
               const uint8_t *b = (const uint8_t *)wp[i] + g * AG_Q8_BLOCK;
               wv[i] = q8_widen5((const int8_t *)(b + 2) + h * 16, _mm512_set1_ps(q8_scale(b)));
             }
+            UNROLL
             for (int u = 0; u < 4; u++) {
               __m512 xv = _mm512_loadu_ps(xs[u] + g * 32 + h * 16);
+              UNROLL
               for (int i = 0; i < 4; i++) acc[i][u] = _mm512_fmadd_ps(wv[i], xv, acc[i][u]);
             }
           }
       } else {
         for (size_t j = 0; j < full; j += 16) {
           __m512 wv[4];
+          UNROLL
           for (int i = 0; i < 4; i++) wv[i] = _mm512_loadu_ps((const float *)wp[i] + j);
+          UNROLL
           for (int u = 0; u < 4; u++) {
             __m512 xv = _mm512_loadu_ps(xs[u] + j);
+            UNROLL
             for (int i = 0; i < 4; i++) acc[i][u] = _mm512_fmadd_ps(wv[i], xv, acc[i][u]);
           }
         }
         if (m) {
           __m512 wv[4];
+          UNROLL
           for (int i = 0; i < 4; i++) wv[i] = _mm512_maskz_loadu_ps(m, (const float *)wp[i] + full);
+          UNROLL
           for (int u = 0; u < 4; u++) {
             __m512 xv = _mm512_maskz_loadu_ps(m, xs[u] + full);
+            UNROLL
             for (int i = 0; i < 4; i++) acc[i][u] = _mm512_mask3_fmadd_ps(wv[i], xv, acc[i][u], m);
           }
         }
       }
       for (int u = 0; u < 4 && t + u < c->T; u++)
-        for (int i = 0; i < 4 && r + i < r1; i++)
-          c->out[(size_t)(t + u) * rows + r + i] = tree512(acc[i][u]);
+        store4(c->out + (size_t)(t + u) * rows + r, tree512x4(acc[0][u], acc[1][u], acc[2][u], acc[3][u]), r1 - r);
     }
   }
 }
 #endif
 
-static void mm_rows(const mm_ctx *c, int r0, int r1) {
+static void mm_rows_block(const mm_ctx *c, int r0, int r1) {
 #if AG_X86
   int l = ag_simd_get();
   if (l == AG_SIMD_AVX512) {
@@ -472,6 +600,18 @@ static void mm_rows(const mm_ctx *c, int r0, int r1) {
   }
 #endif
   mm_rows_scalar(c, r0, r1);
+}
+
+/* Cache blocking: the kernels walk tokens in the outer loop, so rows are handed to them in
+ * blocks of about 128 KB of weights, which then stay in L2 while every token passes. */
+static void mm_rows(const mm_ctx *c, int r0, int r1) {
+  if (c->T == 1) {
+    mm_rows_block(c, r0, r1);
+    return;
+  }
+  size_t rb = (size_t)131072 / AG_MAX((size_t)1, ag_mat_bytes(c->w->type, 1, (size_t)c->w->cols));
+  int step = (int)AG_MAX((size_t)8, rb / 8 * 8);
+  for (int r = r0; r < r1; r += step) mm_rows_block(c, r, AG_MIN(r + step, r1));
 }
 
 typedef struct {
@@ -548,26 +688,34 @@ T5 static void bwd_x_avx512(const bwd_ctx *c, size_t t0, size_t t1) {
   int C = c->cols;
   for (size_t t = t0; t < t1; t += 4) {
     size_t tt[4];
+    UNROLL
     for (int u = 0; u < 4; u++) tt[u] = t + u < t1 ? t + u : t;
     for (int c0 = 0; c0 < C; c0 += 64) {
       __mmask16 mk[4];
+      UNROLL
       for (int v = 0; v < 4; v++) {
         int left = C - (c0 + 16 * v);
         mk[v] = left >= 16 ? 0xffff : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
       }
       __m512 acc[4][4];
+      UNROLL
       for (int u = 0; u < 4; u++)
+        UNROLL
         for (int v = 0; v < 4; v++) acc[u][v] = _mm512_setzero_ps();
       for (int r = 0; r < c->rows; r++) {
         const float *wr = c->m + (size_t)r * C + c0;
         __m512 wv[4];
+        UNROLL
         for (int v = 0; v < 4; v++) wv[v] = _mm512_maskz_loadu_ps(mk[v], wr + 16 * v);
+        UNROLL
         for (int u = 0; u < 4; u++) {
           __m512 a = _mm512_set1_ps(c->dy[tt[u] * c->rows + r]);
+          UNROLL
           for (int v = 0; v < 4; v++) acc[u][v] = _mm512_fmadd_ps(a, wv[v], acc[u][v]);
         }
       }
       for (int u = 0; u < 4 && t + u < t1; u++)
+        UNROLL
         for (int v = 0; v < 4; v++)
           _mm512_mask_storeu_ps(c->d + tt[u] * C + c0 + 16 * v, mk[v], acc[u][v]);
     }
@@ -578,27 +726,35 @@ T5 static void bwd_w_avx512(const bwd_ctx *c, size_t r0, size_t r1) {
   int C = c->cols;
   for (size_t r = r0; r < r1; r += 4) {
     size_t rr[4];
+    UNROLL
     for (int i = 0; i < 4; i++) rr[i] = r + i < r1 ? r + i : r;
     for (int c0 = 0; c0 < C; c0 += 64) {
       __mmask16 mk[4];
+      UNROLL
       for (int v = 0; v < 4; v++) {
         int left = C - (c0 + 16 * v);
         mk[v] = left >= 16 ? 0xffff : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
       }
       __m512 acc[4][4];
+      UNROLL
       for (int i = 0; i < 4; i++)
+        UNROLL
         for (int v = 0; v < 4; v++) acc[i][v] = _mm512_maskz_loadu_ps(mk[v], c->d + rr[i] * C + c0 + 16 * v);
       for (int t = 0; t < c->T; t++) {
         const float *xr = c->m + (size_t)t * C + c0;
         __m512 xv[4];
+        UNROLL
         for (int v = 0; v < 4; v++) xv[v] = _mm512_maskz_loadu_ps(mk[v], xr + 16 * v);
         const float *dy = c->dy + (size_t)t * c->rows;
+        UNROLL
         for (int i = 0; i < 4; i++) {
           __m512 a = _mm512_set1_ps(dy[rr[i]]);
+          UNROLL
           for (int v = 0; v < 4; v++) acc[i][v] = _mm512_fmadd_ps(a, xv[v], acc[i][v]);
         }
       }
       for (int i = 0; i < 4 && r + i < r1; i++)
+        UNROLL
         for (int v = 0; v < 4; v++) _mm512_mask_storeu_ps(c->d + rr[i] * C + c0 + 16 * v, mk[v], acc[i][v]);
     }
   }
@@ -611,18 +767,24 @@ T2 static void bwd_x_avx2(const bwd_ctx *c, size_t t0, size_t t1) {
     size_t tt[2] = {t, t + 1 < t1 ? t + 1 : t};
     for (int c0 = 0; c0 < full; c0 += 32) {
       __m256 acc[2][4];
+      UNROLL
       for (int u = 0; u < 2; u++)
+        UNROLL
         for (int v = 0; v < 4; v++) acc[u][v] = _mm256_setzero_ps();
       for (int r = 0; r < c->rows; r++) {
         const float *wr = c->m + (size_t)r * C + c0;
         __m256 wv[4];
+        UNROLL
         for (int v = 0; v < 4; v++) wv[v] = _mm256_loadu_ps(wr + 8 * v);
+        UNROLL
         for (int u = 0; u < 2; u++) {
           __m256 a = _mm256_set1_ps(c->dy[tt[u] * c->rows + r]);
+          UNROLL
           for (int v = 0; v < 4; v++) acc[u][v] = _mm256_fmadd_ps(a, wv[v], acc[u][v]);
         }
       }
       for (int u = 0; u < 2 && t + u < t1; u++)
+        UNROLL
         for (int v = 0; v < 4; v++) _mm256_storeu_ps(c->d + tt[u] * C + c0 + 8 * v, acc[u][v]);
     }
     for (int u = 0; u < 2 && t + u < t1; u++)
@@ -640,18 +802,24 @@ T2 static void bwd_w_avx2(const bwd_ctx *c, size_t r0, size_t r1) {
     size_t rr[2] = {r, r + 1 < r1 ? r + 1 : r};
     for (int c0 = 0; c0 < full; c0 += 32) {
       __m256 acc[2][4];
+      UNROLL
       for (int i = 0; i < 2; i++)
+        UNROLL
         for (int v = 0; v < 4; v++) acc[i][v] = _mm256_loadu_ps(c->d + rr[i] * C + c0 + 8 * v);
       for (int t = 0; t < c->T; t++) {
         const float *xr = c->m + (size_t)t * C + c0;
         __m256 xv[4];
+        UNROLL
         for (int v = 0; v < 4; v++) xv[v] = _mm256_loadu_ps(xr + 8 * v);
+        UNROLL
         for (int i = 0; i < 2; i++) {
           __m256 a = _mm256_set1_ps(c->dy[(size_t)t * c->rows + rr[i]]);
+          UNROLL
           for (int v = 0; v < 4; v++) acc[i][v] = _mm256_fmadd_ps(a, xv[v], acc[i][v]);
         }
       }
       for (int i = 0; i < 2 && r + i < r1; i++)
+        UNROLL
         for (int v = 0; v < 4; v++) _mm256_storeu_ps(c->d + rr[i] * C + c0 + 8 * v, acc[i][v]);
     }
     for (int i = 0; i < 2 && r + i < r1; i++)

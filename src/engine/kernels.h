@@ -55,6 +55,11 @@ size_t ag_mat_bytes(int type, size_t rows, size_t cols);
 float ag_dot(const float *a, const float *b, size_t n);
 /* y[i] = fma(a, x[i], y[i]) for each i. */
 void ag_axpy(float *y, float a, const float *x, size_t n);
+/* out[j] = ag_dot(q, k + j * stride, n) for j < count (attention scores). */
+void ag_dot_many(const float *q, const float *k, size_t stride, int count, size_t n, float *out);
+/* For j = 0 .. count-1 in order: o[i] = fma(p[j], v[j * stride + i], o[i]) (attention output);
+ * the same bits as count calls of ag_axpy. */
+void ag_axpy_many(float *o, const float *p, const float *v, size_t stride, int count, size_t n);
 /* One row of W (row r) widened to fp32 (used for embedding lookup). */
 void ag_mat_row(const ag_mat *w, int r, float *out);
 

@@ -309,8 +309,9 @@ static void att_run(void *vctx, size_t b, size_t e) {
     const float *vb = a->vc + (size_t)s * cap * KVD + g * HD;
     float *sc = a->att + ((size_t)n * NH + h) * cap;
     float mx = -INFINITY;
+    ag_dot_many(qv, kb, (size_t)KVD, p + 1, (size_t)HD, sc);
     for (int j = 0; j <= p; j++) {
-      sc[j] = ag_dot(qv, kb + (size_t)j * KVD, (size_t)HD) * scale;
+      sc[j] = sc[j] * scale;
       mx = fmaxf(mx, sc[j]);
     }
     float sum = 0.0f;
@@ -321,7 +322,7 @@ static void att_run(void *vctx, size_t b, size_t e) {
     for (int j = 0; j <= p; j++) sc[j] = sc[j] / sum;
     float *o = a->ao + (size_t)n * C + h * HD;
     memset(o, 0, (size_t)HD * sizeof(float));
-    for (int j = 0; j <= p; j++) ag_axpy(o, sc[j], vb + (size_t)j * KVD, (size_t)HD);
+    ag_axpy_many(o, sc, vb, (size_t)KVD, p + 1, (size_t)HD);
   }
 }
 
@@ -452,8 +453,21 @@ int ag_infer_pos(const ag_infer *s) { return s->pos; }
 ag_pool *ag_infer_pool(ag_infer *s) { return s->pool; }
 size_t ag_infer_bytes(const ag_infer *s) { return s->mem_bytes; }
 
+static int forward_impl(ag_infer *s, const uint32_t *tokens, int n, float *last_logits,
+                        ag_logits_fn fn, ag_logits_chunk_fn chunk, void *ctx);
+
 int ag_infer_forward(ag_infer *s, const uint32_t *tokens, int n, float *last_logits,
                      ag_logits_fn fn, void *ctx) {
+  return forward_impl(s, tokens, n, last_logits, fn, NULL, ctx);
+}
+
+int ag_infer_forward_chunks(ag_infer *s, const uint32_t *tokens, int n, ag_logits_chunk_fn chunk,
+                            void *ctx) {
+  return forward_impl(s, tokens, n, NULL, NULL, chunk, ctx);
+}
+
+static int forward_impl(ag_infer *s, const uint32_t *tokens, int n, float *last_logits,
+                        ag_logits_fn fn, ag_logits_chunk_fn chunk, void *ctx) {
   const ag_model_config *c = &s->m->cfg;
   if (n < 0) return ag_fail(AG_E_INVALID, "negative token count");
   if (n > c->seq_len - s->pos)
@@ -477,7 +491,11 @@ int ag_infer_forward(ag_infer *s, const uint32_t *tokens, int n, float *last_log
     io.xn2 = s->xn2, io.rinv2 = s->rinv2, io.h1 = s->h1, io.h3 = s->h3, io.hg = s->hg;
     io.tmp = s->tmp, io.xf = s->xf, io.rinvf = s->rinvf, io.rope = s->rope;
     ag_model_forward_rows(s->m, s->pool, &io);
-    if (fn) {
+    if (chunk) {
+      ag_matmul(s->pool, s->logits, s->xf, &s->m->out, k);
+      s->pos += k;
+      if (chunk(ctx, s->pos - k, k, s->logits)) return AG_E_CANCELLED;
+    } else if (fn) {
       ag_matmul(s->pool, s->logits, s->xf, &s->m->out, k);
       for (int i = 0; i < k; i++) {
         s->pos++;

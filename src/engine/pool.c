@@ -10,7 +10,7 @@
 #include <stdlib.h>
 
 #define POOL_MAX 64
-#define SPIN_ITERS 20000
+#define SPIN_ITERS 200000
 
 struct ag_pool {
   int n;

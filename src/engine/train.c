@@ -268,10 +268,8 @@ static void attb_run(void *v, size_t ub, size_t ue) {
                     *qv = q + n * C + h * HD;
         float *dqv = t->dq + n * C + h * HD;
         float s = 0.0f;
-        for (int j = 0; j <= tt; j++) {
-          dp[j] = ag_dot(dout, vc + ((size_t)b * T + j) * KVD + g * HD, (size_t)HD);
-          s = fmaf(p[j], dp[j], s);
-        }
+        ag_dot_many(dout, vc + (size_t)b * T * KVD + g * HD, (size_t)KVD, tt + 1, (size_t)HD, dp);
+        for (int j = 0; j <= tt; j++) s = fmaf(p[j], dp[j], s);
         memset(dqv, 0, (size_t)HD * sizeof(float));
         for (int j = 0; j <= tt; j++) {
           float ds = (p[j] * (dp[j] - s)) * scale;
