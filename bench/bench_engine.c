@@ -157,6 +157,32 @@ static double peak_mb(const char *path) {
   return kb / 1024.0;
 }
 
+/* Best of 3 (each) of generating n tokens with a commitment and of verifying the receipt. */
+static void gen_verify(const ag_model *m, int n, double *tg, double *tv, int *ntok, int *bad) {
+  ag_sampling sp;
+  ag_sampling_defaults(&sp);
+  sp.stop = -1;
+  uint32_t prompt[1] = {1};
+  uint32_t *out = malloc(sizeof(uint32_t) * (size_t)n);
+  *tg = *tv = 1e9;
+  *bad = 0;
+  for (int rep = 0; rep < 3; rep++) {
+    ag_buf r;
+    ag_buf_init(&r);
+    double t0 = bench_now();
+    ag_engine_generate(m, prompt, 1, n, &sp, 2, out, ntok, &r);
+    double g = bench_now() - t0;
+    ag_verify_report vr;
+    t0 = bench_now();
+    if (ag_receipt_verify(m, r.data, r.len, 2, &vr)) *bad = 1;
+    double v = bench_now() - t0;
+    if (g < *tg) *tg = g;
+    if (v < *tv) *tv = v;
+    ag_buf_free(&r);
+  }
+  free(out);
+}
+
 int main(int argc, char **argv) {
   if (argc == 3 && !strcmp(argv[1], "--peak-child")) return peak_child(argv[2]);
   char note[256];
@@ -198,26 +224,14 @@ int main(int argc, char **argv) {
   bench_report("engine.prefill_tps.stories15m.t1", p1, "tok/s", note);
   snprintf(note, sizeof note, "vs decode %.1f tok/s, ratio %.1f", d2, p2 / d2);
   bench_report("engine.prefill_tps.stories15m.t2", p2, "tok/s", note);
-  /* verify vs generate: 256 tokens with a commitment, then verify the receipt */
+  /* verify vs generate: 256 tokens with a commitment, then verify the receipt (2 threads) */
   {
-    ag_sampling sp;
-    ag_sampling_defaults(&sp);
-    sp.stop = -1;
-    uint32_t prompt[1] = {1}, out[256];
-    int n;
-    ag_buf r;
-    ag_buf_init(&r);
-    double t0 = bench_now();
-    ag_engine_generate(big, prompt, 1, 256, &sp, 2, out, &n, &r);
-    double tg = bench_now() - t0;
-    ag_verify_report rep;
-    t0 = bench_now();
-    int rc = ag_receipt_verify(big, r.data, r.len, 2, &rep);
-    double tv = bench_now() - t0;
-    snprintf(note, sizeof note, "verify %.3f s vs generate %.3f s (%d tokens, %s); target <= 0.1", tv, tg, n,
-             rc ? "FAILED" : "honest");
+    double tg, tv;
+    int n, bad;
+    gen_verify(big, 256, &tg, &tv, &n, &bad);
+    snprintf(note, sizeof note, "verify %.3f s vs generate %.3f s (%d tokens, %s, best of 3); target <= 0.1", tv,
+             tg, n, bad ? "FAILED" : "honest");
     bench_report("engine.verify_vs_generate", tv / tg, "ratio", note);
-    ag_buf_free(&r);
   }
   /* peak memory while decoding stories15m from a file (fp32, mmapped) */
   {
@@ -280,23 +294,12 @@ int main(int argc, char **argv) {
     free(toks);
   }
   {
-    ag_sampling sp;
-    ag_sampling_defaults(&sp);
-    sp.stop = -1;
-    uint32_t prompt[1] = {1}, out[255];
-    int n;
-    ag_buf r;
-    ag_buf_init(&r);
-    double t0 = bench_now();
-    ag_engine_generate(nano, prompt, 1, 255, &sp, 2, out, &n, &r);
-    double tg = bench_now() - t0;
-    ag_verify_report rep;
-    t0 = bench_now();
-    int rc = ag_receipt_verify(nano, r.data, r.len, 2, &rep);
-    double tv = bench_now() - t0;
-    snprintf(note, sizeof note, "verify %.4f s vs generate %.4f s (%d tokens, %s)", tv, tg, n, rc ? "FAILED" : "honest");
+    double tg, tv;
+    int n, bad;
+    gen_verify(nano, 255, &tg, &tv, &n, &bad);
+    snprintf(note, sizeof note, "verify %.4f s vs generate %.4f s (%d tokens, %s, best of 3)", tv, tg, n,
+             bad ? "FAILED" : "honest");
     bench_report("engine.verify_vs_generate.nano", tv / tg, "ratio", note);
-    ag_buf_free(&r);
   }
   ag_model_close(nano);
   return 0;

@@ -384,7 +384,7 @@ int ag_receipt_verify(const ag_model *m, const uint8_t *data, size_t len, int th
     free(toks);
     return ag_fail(AG_E_RECEIPT_FORMAT, "token id outside the vocabulary");
   }
-  int maxrows = AG_MIN(total, 256);
+  int maxrows = AG_MIN(total, 64); /* logits arrive at most 64 rows at a time */
   vctx c;
   memset(&c, 0, sizeof c);
   c.r = &r, c.V = V, c.base = r.n_prompt - 1, c.bad = -1, c.rk = rank_size(&r.sp, r.commit_k);
@@ -405,7 +405,7 @@ int ag_receipt_verify(const ag_model *m, const uint8_t *data, size_t len, int th
   ag_hash(AG_COMMIT_DOMAIN, hp.data, hp.len, c.h);
   ag_buf_free(&hp);
   ag_infer *s = NULL;
-  rc = ag_infer_open(m, maxrows, threads, &s);
+  rc = ag_infer_open(m, AG_MIN(total, 256), threads, &s);
   if (!rc) {
     double t0 = ag_mono_s();
     c.pool = ag_infer_pool(s);

@@ -389,6 +389,9 @@ void ag_model_forward_rows(const ag_model *m, ag_pool *pool, ag_fwd_io *io) {
 
 /* ---------- inference state ---------- */
 
+/* Logits are produced LOGIT_ROWS rows at a time (a (64, V) buffer instead of (max_t, V)). */
+#define LOGIT_ROWS 64
+
 struct ag_infer {
   const ag_model *m;
   ag_pool *pool;
@@ -397,7 +400,7 @@ struct ag_infer {
   size_t mem_bytes;
   float *kc, *vc;  /* (L, S, KVD) */
   float *x, *xn1, *rinv1, *q, *att, *ao, *xn2, *rinv2, *h1, *h3, *hg, *tmp, *xf, *rinvf;
-  float *logits;   /* (max_t, V) */
+  float *logits;   /* (min(max_t, LOGIT_ROWS), V) */
   float *rope;     /* (S, HD/2, 2) */
 };
 
@@ -410,8 +413,9 @@ int ag_infer_open(const ag_model *m, int max_t, int threads, ag_infer **out) {
          KVD = C / NH * (size_t)c->n_kv_heads, H = (size_t)c->hidden_dim, V = (size_t)c->vocab_size,
          T = (size_t)max_t, HD = C / NH;
   /* sizes table: every buffer is carved out of one allocation */
+  size_t LR = AG_MIN(T, (size_t)LOGIT_ROWS);
   size_t sizes[] = {L * S * KVD, L * S * KVD, T * C, T * C, T, T * C, T * NH * S, T * C, T * C, T,
-                    T * H, T * H, T * H, T * AG_MAX(C, 2 * KVD), T * C, T, T * V, S * HD};
+                    T * H, T * H, T * H, T * AG_MAX(C, 2 * KVD), T * C, T, LR * V, S * HD};
   size_t total = 0;
   for (size_t i = 0; i < AG_ARRAY_LEN(sizes); i++) total += (sizes[i] + 15) / 16 * 16;
   ag_infer *s = ag_xcalloc(1, sizeof *s);
@@ -491,27 +495,22 @@ static int forward_impl(ag_infer *s, const uint32_t *tokens, int n, float *last_
     io.xn2 = s->xn2, io.rinv2 = s->rinv2, io.h1 = s->h1, io.h3 = s->h3, io.hg = s->hg;
     io.tmp = s->tmp, io.xf = s->xf, io.rinvf = s->rinvf, io.rope = s->rope;
     ag_model_forward_rows(s->m, s->pool, &io);
-    if (chunk) {
-      ag_matmul(s->pool, s->logits, s->xf, &s->m->out, k);
-      s->pos += k;
-      if (chunk(ctx, s->pos - k, k, s->logits)) return AG_E_CANCELLED;
-    } else if (fn) {
-      ag_matmul(s->pool, s->logits, s->xf, &s->m->out, k);
-      for (int i = 0; i < k; i++) {
-        s->pos++;
-        if (fn(ctx, s->pos - 1, s->logits + (size_t)i * V)) {
-          s->pos += k - 1 - i;
-          return AG_E_CANCELLED;
-        }
+    int base = s->pos;
+    s->pos += k;
+    if (chunk || fn) {
+      for (int r0 = 0; r0 < k; r0 += LOGIT_ROWS) {
+        int kk = AG_MIN(LOGIT_ROWS, k - r0);
+        ag_matmul(s->pool, s->logits, s->xf + (size_t)r0 * C, &s->m->out, kk);
+        if (chunk && chunk(ctx, base + r0, kk, s->logits)) return AG_E_CANCELLED;
+        for (int i = 0; fn && i < kk; i++)
+          if (fn(ctx, base + r0 + i, s->logits + (size_t)i * V)) return AG_E_CANCELLED;
+        if (done + r0 + kk == n && last_logits)
+          memcpy(last_logits, s->logits + (size_t)(kk - 1) * V, V * sizeof(float));
       }
-    } else {
-      s->pos += k;
+    } else if (done + k == n && last_logits) {
+      ag_matmul(s->pool, last_logits, s->xf + (size_t)(k - 1) * C, &s->m->out, 1);
     }
     done += k;
-    if (done == n && last_logits) {
-      if (fn) memcpy(last_logits, s->logits + (size_t)(k - 1) * V, V * sizeof(float));
-      else ag_matmul(s->pool, last_logits, s->xf + (size_t)(k - 1) * C, &s->m->out, 1);
-    }
   }
   return 0;
 }
