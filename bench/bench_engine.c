@@ -41,7 +41,12 @@ static uint32_t argmax(const float *l, int V) {
 }
 
 /* Decodes n tokens greedily from token 1; returns tokens/s (excluding the first token, as run.c). */
-static double decode_tps(const ag_model *m, int threads, int n) {
+static double decode_once(const ag_model *m, int threads, int n);
+static double decode_tps(const ag_model *m, int threads, int n) { /* best of 2: a shared machine is noisy */
+  double a = decode_once(m, threads, n), b = decode_once(m, threads, n);
+  return a > b ? a : b;
+}
+static double decode_once(const ag_model *m, int threads, int n) {
   ag_infer *s;
   if (ag_infer_open(m, 1, threads, &s)) exit(1);
   int V = m->cfg.vocab_size;
@@ -157,29 +162,36 @@ static double peak_mb(const char *path) {
   return kb / 1024.0;
 }
 
-/* Best of 3 (each) of generating n tokens with a commitment and of verifying the receipt. */
+/* Best of 3 (each) of generating n tokens with a commitment and of verifying the receipt, each
+ * with a state opened beforehand, as a serving miner and a validator keep theirs (2 threads). */
 static void gen_verify(const ag_model *m, int n, double *tg, double *tv, int *ntok, int *bad) {
   ag_sampling sp;
   ag_sampling_defaults(&sp);
   sp.stop = -1;
   uint32_t prompt[1] = {1};
   uint32_t *out = malloc(sizeof(uint32_t) * (size_t)n);
+  ag_infer *gs, *vs;
+  if (ag_infer_open(m, 1, 2, &gs) || ag_infer_open(m, n, 2, &vs)) exit(1);
   *tg = *tv = 1e9;
   *bad = 0;
   for (int rep = 0; rep < 3; rep++) {
     ag_buf r;
     ag_buf_init(&r);
+    ag_gen_out go = {out, 0, {0}};
     double t0 = bench_now();
-    ag_engine_generate(m, prompt, 1, n, &sp, 2, out, ntok, &r);
+    ag_generate(gs, prompt, 1, n, &sp, AG_COMMIT_K_DEFAULT, &go, &r, NULL, NULL);
     double g = bench_now() - t0;
+    *ntok = go.n;
     ag_verify_report vr;
     t0 = bench_now();
-    if (ag_receipt_verify(m, r.data, r.len, 2, &vr)) *bad = 1;
+    if (ag_receipt_verify_state(vs, r.data, r.len, &vr)) *bad = 1;
     double v = bench_now() - t0;
     if (g < *tg) *tg = g;
     if (v < *tv) *tv = v;
     ag_buf_free(&r);
   }
+  ag_infer_close(gs);
+  ag_infer_close(vs);
   free(out);
 }
 
@@ -197,8 +209,8 @@ int main(int argc, char **argv) {
   snprintf(mpath, sizeof mpath, "/tmp/agora_bench_%d_l2c.bin", (int)getpid());
   snprintf(tpath, sizeof tpath, "/tmp/agora_bench_%d_tok.bin", (int)getpid());
   if (run && ag_file_exists(run) && !write_llama2c(big, mpath, tpath)) {
-    l1 = llama2c_tps(run, mpath, tpath, 1);
-    l2 = llama2c_tps(run, mpath, tpath, 2);
+    l1 = fmax(llama2c_tps(run, mpath, tpath, 1), llama2c_tps(run, mpath, tpath, 1));
+    l2 = fmax(llama2c_tps(run, mpath, tpath, 2), llama2c_tps(run, mpath, tpath, 2));
   }
   unlink(mpath);
   unlink(tpath);

@@ -260,6 +260,11 @@ TEST(receipts_honest_pass_altered_fail) {
     ag_verify_report rep;
     CHECK_OK(ag_receipt_verify(models[k], r.data, r.len, 2, &rep));
     CHECK_EQ(rep.checked, 20);
+    ag_infer *vs;
+    CHECK_OK(ag_infer_open(models[k], 7, 2, &vs)); /* a validator's long-lived state, odd batch */
+    CHECK_OK(ag_receipt_verify_state(vs, r.data, r.len, &rep));
+    CHECK_OK(ag_receipt_verify_state(vs, r.data, r.len, &rep));
+    ag_infer_close(vs);
     ag_receipt rc;
     CHECK_OK(ag_receipt_parse(r.data, r.len, &rc));
     uint8_t *c = ag_xmalloc(r.len);

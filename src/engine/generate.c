@@ -354,8 +354,20 @@ static int verify_chunk(void *v, int pos0, int rows, const float *logits) {
   return 0;
 }
 
+static int verify_impl(const ag_model *m, ag_infer *state, const uint8_t *data, size_t len,
+                       int threads, ag_verify_report *rep);
+
 int ag_receipt_verify(const ag_model *m, const uint8_t *data, size_t len, int threads,
                       ag_verify_report *rep) {
+  return verify_impl(m, NULL, data, len, threads, rep);
+}
+
+int ag_receipt_verify_state(ag_infer *s, const uint8_t *data, size_t len, ag_verify_report *rep) {
+  return verify_impl(ag_infer_model(s), s, data, len, 0, rep);
+}
+
+static int verify_impl(const ag_model *m, ag_infer *state, const uint8_t *data, size_t len,
+                       int threads, ag_verify_report *rep) {
   ag_verify_report dummy;
   if (!rep) rep = &dummy;
   memset(rep, 0, sizeof *rep);
@@ -404,8 +416,9 @@ int ag_receipt_verify(const ag_model *m, const uint8_t *data, size_t len, int th
   encode_params(&hp, r.model_id, &sp, r.commit_k, pr, r.n_prompt, 0);
   ag_hash(AG_COMMIT_DOMAIN, hp.data, hp.len, c.h);
   ag_buf_free(&hp);
-  ag_infer *s = NULL;
-  rc = ag_infer_open(m, AG_MIN(total, 256), threads, &s);
+  ag_infer *s = state;
+  if (s) ag_infer_reset(s);
+  else rc = ag_infer_open(m, AG_MIN(total, 256), threads, &s);
   if (!rc) {
     double t0 = ag_mono_s();
     c.pool = ag_infer_pool(s);
@@ -415,7 +428,7 @@ int ag_receipt_verify(const ag_model *m, const uint8_t *data, size_t len, int th
     rep->seconds = ag_mono_s() - t0;
     if (rc == AG_E_CANCELLED) rc = c.err;
   }
-  ag_infer_close(s);
+  if (!state) ag_infer_close(s);
   rep->checked = c.checked;
   rep->first_bad = c.bad;
   if (!rc && memcmp(c.h, r.commitment, AG_HASH_LEN)) {

@@ -105,5 +105,8 @@ typedef struct {
  * finally the commitment hash. 0 = honest; else AG_E_RECEIPT_* (with ag_errmsg detail). */
 int ag_receipt_verify(const ag_model *m, const uint8_t *data, size_t len, int threads,
                       ag_verify_report *rep);
+/* The same with a caller's open state (a validator keeps one per model and thread; its max_t
+ * sets the prefill batch); the state's KV cache is reset first. */
+int ag_receipt_verify_state(ag_infer *s, const uint8_t *data, size_t len, ag_verify_report *rep);
 
 #endif
