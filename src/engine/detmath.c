@@ -7,6 +7,7 @@
 #include "engine/detmath.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 
 static inline uint32_t f2u(float f) {
@@ -30,7 +31,10 @@ static inline double u2d(uint64_t u) {
   return d;
 }
 
-/* The body is compiled twice: generic (fmaf may be a libm call) and with the FMA instruction
+/* k = round(x / ln2) by the 1.5 * 2^23 trick (round to nearest even, exact); r = x - k ln2 with
+ * ln2 split in a hi part of 11 significant bits (exact product) and a lo part; e^r on
+ * |r| <= 0.347 by Taylor to degree 7 (truncation < 6e-9 relative); then scale by 2^k.
+ * The body is compiled twice: generic (fmaf may be a libm call) and with the FMA instruction
  * inlined. fmaf is correctly rounded either way, so both return the same bits. */
 #define EXPF_BODY                                                                             \
   if (x != x) return x;                                                                       \
@@ -57,42 +61,19 @@ __attribute__((target("fma"))) static float expf_fma(float x) { EXPF_BODY }
 #endif
 static float expf_generic(float x) { EXPF_BODY }
 
-static int have_fma = -1;
+static atomic_int have_fma = -1;
 
 float ag_expf(float x) {
 #if defined(__x86_64__)
-  if (have_fma < 0) {
+  int f = atomic_load_explicit(&have_fma, memory_order_relaxed);
+  if (f < 0) {
     __builtin_cpu_init();
-    have_fma = __builtin_cpu_supports("fma") ? 1 : 0;
+    f = __builtin_cpu_supports("fma") ? 1 : 0;
+    atomic_store_explicit(&have_fma, f, memory_order_relaxed);
   }
-  if (have_fma) return expf_fma(x);
+  if (f) return expf_fma(x);
 #endif
   return expf_generic(x);
-}
-
-float ag_expf_reference(float x);
-float ag_expf_reference(float x) {
-  if (x != x) return x;
-  if (x > 88.72283f) return INFINITY;
-  if (x < -87.33654f) return 0.0f;
-  /* k = round(x / ln2) with the 1.5*2^23 trick (round-to-nearest-even, exact). */
-  const float magic = 12582912.0f;
-  float kf = (x * 1.44269502f + magic) - magic;
-  float r = fmaf(-kf, 0.693145752f, x); /* ln2 hi: 11 significant bits, exact product */
-  r = fmaf(-kf, 1.42860677e-06f, r);    /* ln2 lo */
-  /* e^r on |r| <= 0.347: Taylor to degree 7 (truncation < 6e-9 relative). */
-  float p = 1.98412698e-04f;
-  p = fmaf(p, r, 1.38888889e-03f);
-  p = fmaf(p, r, 8.33333333e-03f);
-  p = fmaf(p, r, 4.16666667e-02f);
-  p = fmaf(p, r, 1.66666667e-01f);
-  p = fmaf(p, r, 0.5f);
-  p = fmaf(p, r, 1.0f);
-  p = fmaf(p, r, 1.0f);
-  int k = (int)kf;
-  if (k > 127) return p * u2f((uint32_t)(127 + 127) << 23) * 2.0f;
-  if (k < -126) return p * u2f(1u << 23) * u2f((uint32_t)(k + 126 + 127) << 23);
-  return p * u2f((uint32_t)(k + 127) << 23);
 }
 
 double ag_exp(double x) {

@@ -24,7 +24,8 @@ struct ag_pool {
   ag_pool_fn fn;
   void *ctx;
   size_t items, grain;
-  int active; /* threads taking part in the current job */
+  atomic_size_t next; /* next unclaimed item of the current job */
+  int active;         /* threads taking part in the current job */
 };
 
 static inline void cpu_relax(void) {
@@ -33,12 +34,15 @@ static inline void cpu_relax(void) {
 #endif
 }
 
-static void slice(const ag_pool *p, int tid, size_t *b, size_t *e) {
-  size_t n = p->items, k = (size_t)p->active;
-  size_t per = (n + k - 1) / k;
-  per = (per + p->grain - 1) / p->grain * p->grain;
-  *b = AG_MIN(n, per * (size_t)tid);
-  *e = AG_MIN(n, *b + per);
+/* Dynamic scheduling: participants claim chunks of `grain` items until none are left, so a
+ * late or slower thread (or costlier items, as causal attention rows) cannot stall the job.
+ * Which thread computes an item never changes what is computed. */
+static void drain(ag_pool *p) {
+  for (;;) {
+    size_t b = atomic_fetch_add_explicit(&p->next, p->grain, memory_order_relaxed);
+    if (b >= p->items) return;
+    p->fn(p->ctx, b, AG_MIN(p->items, b + p->grain));
+  }
 }
 
 static void *worker(void *arg) {
@@ -62,11 +66,7 @@ static void *worker(void *arg) {
     }
     if (atomic_load(&p->stop)) return NULL;
     seen = g;
-    if (tid < p->active) {
-      size_t b, e;
-      slice(p, tid, &b, &e);
-      if (b < e) p->fn(p->ctx, b, e);
-    }
+    if (tid < p->active) drain(p);
     atomic_fetch_sub_explicit(&p->pending, 1, memory_order_acq_rel);
   }
 }
@@ -83,6 +83,7 @@ int ag_pool_open(ag_pool **out, int threads) {
   atomic_init(&p->pending, 0);
   atomic_init(&p->sleeping, 0);
   atomic_init(&p->stop, 0);
+  atomic_init(&p->next, 0);
   for (int i = 1; i < threads; i++) {
     void **a = ag_xmalloc(2 * sizeof(void *));
     a[0] = p;
@@ -120,10 +121,14 @@ void ag_pool_run(ag_pool *p, size_t n, size_t grain, ag_pool_fn fn, void *ctx) {
   }
   size_t useful = (n + grain - 1) / grain;
   p->active = (int)AG_MIN((size_t)p->n, useful);
+  /* chunks: at least grain, about 8 per thread */
+  size_t chunk = (n + (size_t)p->active * 8 - 1) / ((size_t)p->active * 8);
+  chunk = (AG_MAX(chunk, grain) + grain - 1) / grain * grain;
   p->fn = fn;
   p->ctx = ctx;
   p->items = n;
-  p->grain = grain;
+  p->grain = chunk;
+  atomic_store_explicit(&p->next, 0, memory_order_relaxed);
   atomic_store(&p->pending, p->n - 1);
   atomic_fetch_add(&p->gen, 1); /* seq_cst: pairs with the sleeping counter below */
   if (atomic_load(&p->sleeping) > 0) {
@@ -131,8 +136,6 @@ void ag_pool_run(ag_pool *p, size_t n, size_t grain, ag_pool_fn fn, void *ctx) {
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
   }
-  size_t b, e;
-  slice(p, 0, &b, &e);
-  if (b < e) fn(ctx, b, e);
+  drain(p);
   while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0) cpu_relax();
 }

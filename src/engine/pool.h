@@ -1,8 +1,8 @@
 /*
  * pool.h — a persistent pthread pool for the engine's kernels.
  *
- * ag_pool_run(p, n, fn, ctx) splits the item range [0, n) into one contiguous slice per thread
- * and returns when all are done. Callers only ever hand it independent outputs (rows of a
+ * ag_pool_run(p, n, grain, fn, ctx) hands the item range [0, n) out in chunks (multiples of
+ * grain) to whichever thread is free, and returns when all are done. Callers only ever hand it independent outputs (rows of a
  * matmul, heads, sequences), never parts of one reduction, so the thread count can change the
  * speed but never a bit of the result (DESIGN.md §5). Workers spin briefly between jobs (decode
  * issues ~50 small jobs per token) and then sleep on a condition variable.
