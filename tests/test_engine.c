@@ -67,6 +67,31 @@ TEST(detmath_values) {
   CHECK(memcmp(a, b, sizeof a) != 0);
 }
 
+TEST(softmax_swiglu_same_bits_every_path) {
+  init_levels();
+  float base[320], x[300], ref[300], h3[300], hg[300], hgref[300];
+  fill(base, 320, 21);
+  fill(h3, 300, 22);
+  for (int i = 0; i < 320; i++) base[i] *= 30.0f; /* wide range: exp underflow and overflow */
+  base[7] = NAN, base[8] = INFINITY, base[9] = -INFINITY, base[10] = -0.0f, base[11] = 95.0f;
+  for (int n = 1; n <= 300; n += (n < 40 ? 1 : 17)) {
+    for (int i = 0; i < nlevels; i++) {
+      ag_simd_set(levels[i]);
+      memcpy(x, base + 12, sizeof(float) * n); /* finite rows */
+      ag_softmax_scaled(x, n, 0.125f);
+      ag_swiglu(hg, base, h3, (size_t)n);       /* specials included */
+      if (i == 0) {
+        memcpy(ref, x, sizeof(float) * n);
+        memcpy(hgref, hg, sizeof(float) * n);
+      } else {
+        CHECK_MEM(x, ref, sizeof(float) * n);
+        CHECK_MEM(hg, hgref, sizeof(float) * n);
+      }
+    }
+  }
+  ag_simd_set(ag_simd_best());
+}
+
 TEST(dot_same_bits_every_path) {
   init_levels();
   float a[300], b[300];
@@ -295,6 +320,6 @@ TEST(tokenizer_train_round_trip) {
   ag_tok_free(t2);
 }
 
-TEST_MAIN(detmath_values, dot_same_bits_every_path, matmul_same_bits_every_path_batch_thread,
+TEST_MAIN(detmath_values, dot_same_bits_every_path, softmax_swiglu_same_bits_every_path, matmul_same_bits_every_path_batch_thread,
           matmul_backward_same_bits_every_path_thread, logits_decode_equals_prefill_threads_paths,
           context_overflow_and_bad_ids_are_errors, tokenizer_train_round_trip)

@@ -302,6 +302,107 @@ void ag_axpy_many(float *o, const float *p, const float *v, size_t stride, int c
   for (int j = 0; j < count; j++) ag_axpy(o, p[j], v + (size_t)j * stride, n);
 }
 
+#if AG_X86
+/* ag_expf on 16 lanes with exactly the scalar operation sequence (detmath.c): same bits. */
+T5 static inline __m512 expf512(__m512 x) {
+  const __m512 magic = _mm512_set1_ps(12582912.0f);
+  __m512 kf = _mm512_sub_ps(_mm512_add_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269502f)), magic), magic);
+  __m512 r = _mm512_fnmadd_ps(kf, _mm512_set1_ps(0.693145752f), x);
+  r = _mm512_fnmadd_ps(kf, _mm512_set1_ps(1.42860677e-06f), r);
+  __m512 p = _mm512_set1_ps(1.98412698e-04f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.38888889e-03f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.33333333e-03f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.16666667e-02f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.66666667e-01f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  __m512i k = _mm512_cvttps_epi32(kf);
+  __mmask16 big = _mm512_cmpgt_epi32_mask(k, _mm512_set1_epi32(127));
+  __m512i kc = _mm512_min_epi32(k, _mm512_set1_epi32(127));
+  __m512 scale = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(kc, _mm512_set1_epi32(127)), 23));
+  __m512 res = _mm512_mul_ps(p, scale);
+  res = _mm512_mask_mul_ps(res, big, res, _mm512_set1_ps(2.0f));
+  res = _mm512_mask_mov_ps(res, _mm512_cmp_ps_mask(x, _mm512_set1_ps(88.72283f), _CMP_GT_OQ),
+                           _mm512_set1_ps(INFINITY));
+  res = _mm512_mask_mov_ps(res, _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.33654f), _CMP_LT_OQ),
+                           _mm512_setzero_ps());
+  return _mm512_mask_mov_ps(res, _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), x);
+}
+
+T5 static void softmax_avx512(float *x, int n, float scale) {
+  __m512 sv = _mm512_set1_ps(scale), mv = _mm512_set1_ps(-INFINITY);
+  int j = 0;
+  for (; j + 16 <= n; j += 16) {
+    __m512 v = _mm512_mul_ps(_mm512_loadu_ps(x + j), sv);
+    _mm512_storeu_ps(x + j, v);
+    mv = _mm512_max_ps(v, mv); /* NaN in v keeps mv */
+  }
+  float mx = _mm512_reduce_max_ps(mv);
+  for (; j < n; j++) {
+    x[j] = x[j] * scale;
+    mx = x[j] > mx ? x[j] : mx;
+  }
+  __m512 m = _mm512_set1_ps(mx);
+  for (j = 0; j + 16 <= n; j += 16) _mm512_storeu_ps(x + j, expf512(_mm512_sub_ps(_mm512_loadu_ps(x + j), m)));
+  if (j < n) {
+    __mmask16 k = (__mmask16)((1u << (n - j)) - 1);
+    _mm512_mask_storeu_ps(x + j, k, expf512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + j), m)));
+  }
+  float sum = 0.0f;
+  for (j = 0; j < n; j++) sum += x[j];
+  __m512 s = _mm512_set1_ps(sum);
+  for (j = 0; j + 16 <= n; j += 16) _mm512_storeu_ps(x + j, _mm512_div_ps(_mm512_loadu_ps(x + j), s));
+  for (; j < n; j++) x[j] = x[j] / sum;
+}
+
+T5 static void swiglu_avx512(float *hg, const float *h1, const float *h3, size_t n) {
+  size_t i = 0;
+  const __m512 one = _mm512_set1_ps(1.0f), zero = _mm512_setzero_ps();
+  for (; i + 16 <= n; i += 16) {
+    __m512 a = _mm512_loadu_ps(h1 + i);
+    __m512 e = expf512(_mm512_sub_ps(zero, a));
+    __m512 sl = _mm512_div_ps(a, _mm512_add_ps(one, e));
+    _mm512_storeu_ps(hg + i, _mm512_mul_ps(sl, _mm512_loadu_ps(h3 + i)));
+  }
+  for (; i < n; i++) hg[i] = (h1[i] / (1.0f + ag_expf(-h1[i]))) * h3[i];
+}
+#endif
+
+static void softmax_scalar(float *x, int n, float scale) {
+  float mx = -INFINITY;
+  for (int j = 0; j < n; j++) {
+    x[j] = x[j] * scale;
+    mx = x[j] > mx ? x[j] : mx;
+  }
+  float sum = 0.0f;
+  for (int j = 0; j < n; j++) {
+    x[j] = ag_expf(x[j] - mx);
+    sum += x[j];
+  }
+  for (int j = 0; j < n; j++) x[j] = x[j] / sum;
+}
+
+void ag_softmax_scaled(float *x, int n, float scale) {
+#if AG_X86
+  if (ag_simd_get() == AG_SIMD_AVX512) {
+    softmax_avx512(x, n, scale);
+    return;
+  }
+#endif
+  softmax_scalar(x, n, scale);
+}
+
+void ag_swiglu(float *hg, const float *h1, const float *h3, size_t n) {
+#if AG_X86
+  if (ag_simd_get() == AG_SIMD_AVX512) {
+    swiglu_avx512(hg, h1, h3, n);
+    return;
+  }
+#endif
+  for (size_t i = 0; i < n; i++) hg[i] = (h1[i] / (1.0f + ag_expf(-h1[i]))) * h3[i];
+}
+
 /* ---------- public single-vector ops ---------- */
 
 float ag_dot(const float *a, const float *b, size_t n) {

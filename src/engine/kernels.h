@@ -60,6 +60,11 @@ void ag_dot_many(const float *q, const float *k, size_t stride, int count, size_
 /* For j = 0 .. count-1 in order: o[i] = fma(p[j], v[j * stride + i], o[i]) (attention output);
  * the same bits as count calls of ag_axpy. */
 void ag_axpy_many(float *o, const float *p, const float *v, size_t stride, int count, size_t n);
+/* Attention softmax of one row, in place: x[j] *= scale; m = max (NaN ignored);
+ * e[j] = ag_expf(x[j] - m); sum = e[0] + e[1] + ... in order (float); x[j] = e[j] / sum. */
+void ag_softmax_scaled(float *x, int n, float scale);
+/* hg[i] = (h1[i] / (1 + ag_expf(-h1[i]))) * h3[i] (SwiGLU). */
+void ag_swiglu(float *hg, const float *h1, const float *h3, size_t n);
 /* One row of W (row r) widened to fp32 (used for embedding lookup). */
 void ag_mat_row(const ag_mat *w, int r, float *out);
 

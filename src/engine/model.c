@@ -308,18 +308,8 @@ static void att_run(void *vctx, size_t b, size_t e) {
     const float *kb = a->kc + (size_t)s * cap * KVD + g * HD;
     const float *vb = a->vc + (size_t)s * cap * KVD + g * HD;
     float *sc = a->att + ((size_t)n * NH + h) * cap;
-    float mx = -INFINITY;
     ag_dot_many(qv, kb, (size_t)KVD, p + 1, (size_t)HD, sc);
-    for (int j = 0; j <= p; j++) {
-      sc[j] = sc[j] * scale;
-      mx = fmaxf(mx, sc[j]);
-    }
-    float sum = 0.0f;
-    for (int j = 0; j <= p; j++) {
-      sc[j] = ag_expf(sc[j] - mx);
-      sum += sc[j];
-    }
-    for (int j = 0; j <= p; j++) sc[j] = sc[j] / sum;
+    ag_softmax_scaled(sc, p + 1, scale);
     float *o = a->ao + (size_t)n * C + h * HD;
     memset(o, 0, (size_t)HD * sizeof(float));
     ag_axpy_many(o, sc, vb, (size_t)KVD, p + 1, (size_t)HD);
@@ -333,7 +323,7 @@ typedef struct {
 
 static void swi_run(void *v, size_t b, size_t e) {
   const swi_ctx *s = v;
-  for (size_t i = b; i < e; i++) s->hg[i] = ag_silu(s->h1[i]) * s->h3[i];
+  ag_swiglu(s->hg + b, s->h1 + b, s->h3 + b, e - b);
 }
 
 #define L_PTR(base, stride, l) ((base) ? (base) + (size_t)(l) * (stride) : NULL)
