@@ -134,13 +134,12 @@ int ag_corpus_add_text_file(ag_corpus *c, const char *path) {
 }
 
 int ag_corpus_default(ag_corpus *c, size_t gcide_bytes) {
+  /* either source alone is usable; only both missing is an error */
   int a = ag_corpus_add_fortunes(c, AG_FORTUNES_DIR);
   int b = gcide_bytes ? ag_corpus_add_gcide(c, AG_GCIDE_PATH, gcide_bytes) : 0;
   if (c->n == 0)
-    return ag_fail(AG_E_ENGINE_DATA, "no default corpus installed (run scripts/bootstrap corpus)%s",
-                   a && b ? "" : "");
-  (void)a;
-  (void)b;
+    return ag_fail(AG_E_ENGINE_DATA, "no default corpus installed (run scripts/bootstrap corpus): %s",
+                   ag_errmsg(a ? a : b ? b : AG_E_ENGINE_DATA));
   return 0;
 }
 
