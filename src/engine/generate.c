@@ -396,7 +396,7 @@ static int verify_impl(const ag_model *m, ag_infer *state, const uint8_t *data, 
     free(toks);
     return ag_fail(AG_E_RECEIPT_FORMAT, "token id outside the vocabulary");
   }
-  int maxrows = AG_MIN(total, 64); /* logits arrive at most 64 rows at a time */
+  int maxrows = AG_MIN(total, AG_INFER_LOGIT_ROWS); /* rows per logits batch, at most */
   vctx c;
   memset(&c, 0, sizeof c);
   c.r = &r, c.V = V, c.base = r.n_prompt - 1, c.bad = -1, c.rk = rank_size(&r.sp, r.commit_k);

@@ -379,8 +379,7 @@ void ag_model_forward_rows(const ag_model *m, ag_pool *pool, ag_fwd_io *io) {
 
 /* ---------- inference state ---------- */
 
-/* Logits are produced LOGIT_ROWS rows at a time (a (64, V) buffer instead of (max_t, V)). */
-#define LOGIT_ROWS 64
+#define LOGIT_ROWS AG_INFER_LOGIT_ROWS
 
 struct ag_infer {
   const ag_model *m;

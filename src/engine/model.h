@@ -131,6 +131,9 @@ const ag_model *ag_infer_model(const ag_infer *s); /* borrowed */
  * AG_E_RANGE when the context would overflow or an id is out of range (state unchanged). */
 int ag_infer_forward(ag_infer *s, const uint32_t *tokens, int n, float *last_logits,
                      ag_logits_fn fn, void *ctx);
+/* Logits are produced at most this many rows at a time (the state holds a
+ * (min(max_t, AG_INFER_LOGIT_ROWS), V) buffer). */
+#define AG_INFER_LOGIT_ROWS 256
 /* Like ag_infer_forward with fn, but hands over each batch of logits at once:
  * chunk(ctx, pos of the first row, rows, logits (rows, V)); nonzero stops. */
 typedef int (*ag_logits_chunk_fn)(void *ctx, int pos, int rows, const float *logits);
