@@ -282,10 +282,20 @@ T5 static void axpy_many_avx512(float *o, const float *p, const float *v, size_t
 }
 #endif
 
+#if AG_X86
+T2 static void dot_many_avx2(const float *q, const float *k, size_t stride, int count, size_t n, float *out);
+T2 static void axpy_many_avx2(float *o, const float *p, const float *v, size_t stride, int count, size_t n);
+#endif
+
 void ag_dot_many(const float *q, const float *k, size_t stride, int count, size_t n, float *out) {
 #if AG_X86
-  if (ag_simd_get() == AG_SIMD_AVX512) {
+  int l = ag_simd_get();
+  if (l == AG_SIMD_AVX512) {
     dot_many_avx512(q, k, stride, count, n, out);
+    return;
+  }
+  if (l == AG_SIMD_AVX2) {
+    dot_many_avx2(q, k, stride, count, n, out);
     return;
   }
 #endif
@@ -294,8 +304,13 @@ void ag_dot_many(const float *q, const float *k, size_t stride, int count, size_
 
 void ag_axpy_many(float *o, const float *p, const float *v, size_t stride, int count, size_t n) {
 #if AG_X86
-  if (ag_simd_get() == AG_SIMD_AVX512) {
+  int l = ag_simd_get();
+  if (l == AG_SIMD_AVX512) {
     axpy_many_avx512(o, p, v, stride, count, n);
+    return;
+  }
+  if (l == AG_SIMD_AVX2) {
+    axpy_many_avx2(o, p, v, stride, count, n);
     return;
   }
 #endif
@@ -369,6 +384,116 @@ T5 static void swiglu_avx512(float *hg, const float *h1, const float *h3, size_t
 }
 #endif
 
+#if AG_X86
+/* AVX2 versions of the attention and SwiGLU helpers: same per-element operations. */
+T2 static void dot_many_avx2(const float *q, const float *k, size_t stride, int count, size_t n, float *out) {
+  size_t full = n / 16 * 16, kk = n - full;
+  __m256i m0 = mask8(kk), m1 = mask8(kk > 8 ? kk - 8 : 0);
+  int j = 0;
+  for (; j + 2 <= count; j += 2) {
+    __m256 lo[2], hi[2];
+    UNROLL
+    for (int u = 0; u < 2; u++) lo[u] = hi[u] = _mm256_setzero_ps();
+    for (size_t i = 0; i < full; i += 16) {
+      __m256 ql = _mm256_loadu_ps(q + i), qh = _mm256_loadu_ps(q + i + 8);
+      UNROLL
+      for (int u = 0; u < 2; u++) {
+        const float *kr = k + (size_t)(j + u) * stride + i;
+        lo[u] = _mm256_fmadd_ps(ql, _mm256_loadu_ps(kr), lo[u]);
+        hi[u] = _mm256_fmadd_ps(qh, _mm256_loadu_ps(kr + 8), hi[u]);
+      }
+    }
+    if (kk) {
+      __m256 ql = _mm256_maskload_ps(q + full, m0), qh = _mm256_maskload_ps(q + full + 8, m1);
+      UNROLL
+      for (int u = 0; u < 2; u++) {
+        const float *kr = k + (size_t)(j + u) * stride + full;
+        lo[u] = fma_masked2(ql, _mm256_maskload_ps(kr, m0), lo[u], m0);
+        if (kk > 8) hi[u] = fma_masked2(qh, _mm256_maskload_ps(kr + 8, m1), hi[u], m1);
+      }
+    }
+    out[j] = tree_avx2(lo[0], hi[0]);
+    out[j + 1] = tree_avx2(lo[1], hi[1]);
+  }
+  for (; j < count; j++) out[j] = dot_avx2(q, k + (size_t)j * stride, n);
+}
+
+T2 static void axpy_many_avx2(float *o, const float *p, const float *v, size_t stride, int count, size_t n) {
+  size_t i0 = 0;
+  for (; i0 + 32 <= n; i0 += 32) {
+    __m256 acc[4];
+    UNROLL
+    for (int u = 0; u < 4; u++) acc[u] = _mm256_loadu_ps(o + i0 + 8 * u);
+    for (int j = 0; j < count; j++) {
+      __m256 a = _mm256_set1_ps(p[j]);
+      const float *vr = v + (size_t)j * stride + i0;
+      UNROLL
+      for (int u = 0; u < 4; u++) acc[u] = _mm256_fmadd_ps(a, _mm256_loadu_ps(vr + 8 * u), acc[u]);
+    }
+    UNROLL
+    for (int u = 0; u < 4; u++) _mm256_storeu_ps(o + i0 + 8 * u, acc[u]);
+  }
+  for (; i0 < n; i0++) {
+    float a = o[i0];
+    for (int j = 0; j < count; j++) a = fmaf(p[j], v[(size_t)j * stride + i0], a);
+    o[i0] = a;
+  }
+}
+
+T2 static inline __m256 expf256(__m256 x) {
+  const __m256 magic = _mm256_set1_ps(12582912.0f);
+  __m256 kf = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269502f)), magic), magic);
+  __m256 r = _mm256_fnmadd_ps(kf, _mm256_set1_ps(0.693145752f), x);
+  r = _mm256_fnmadd_ps(kf, _mm256_set1_ps(1.42860677e-06f), r);
+  __m256 p = _mm256_set1_ps(1.98412698e-04f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.38888889e-03f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.33333333e-03f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.16666667e-02f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.66666667e-01f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+  __m256i k = _mm256_cvttps_epi32(kf);
+  __m256 big = _mm256_castsi256_ps(_mm256_cmpgt_epi32(k, _mm256_set1_epi32(127)));
+  __m256i kc = _mm256_min_epi32(k, _mm256_set1_epi32(127));
+  __m256 scale = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(kc, _mm256_set1_epi32(127)), 23));
+  __m256 res = _mm256_mul_ps(p, scale);
+  res = _mm256_blendv_ps(res, _mm256_mul_ps(res, _mm256_set1_ps(2.0f)), big);
+  res = _mm256_blendv_ps(res, _mm256_set1_ps(INFINITY), _mm256_cmp_ps(x, _mm256_set1_ps(88.72283f), _CMP_GT_OQ));
+  res = _mm256_blendv_ps(res, _mm256_setzero_ps(), _mm256_cmp_ps(x, _mm256_set1_ps(-87.33654f), _CMP_LT_OQ));
+  return _mm256_blendv_ps(res, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+}
+
+T2 static void softmax_avx2(float *x, int n, float scale) {
+  float mx = -INFINITY;
+  for (int j = 0; j < n; j++) {
+    x[j] = x[j] * scale;
+    mx = x[j] > mx ? x[j] : mx;
+  }
+  __m256 m = _mm256_set1_ps(mx);
+  int j = 0;
+  for (; j + 8 <= n; j += 8) _mm256_storeu_ps(x + j, expf256(_mm256_sub_ps(_mm256_loadu_ps(x + j), m)));
+  for (; j < n; j++) x[j] = ag_expf(x[j] - mx);
+  float sum = 0.0f;
+  for (j = 0; j < n; j++) sum += x[j];
+  __m256 s = _mm256_set1_ps(sum);
+  for (j = 0; j + 8 <= n; j += 8) _mm256_storeu_ps(x + j, _mm256_div_ps(_mm256_loadu_ps(x + j), s));
+  for (; j < n; j++) x[j] = x[j] / sum;
+}
+
+T2 static void swiglu_avx2(float *hg, const float *h1, const float *h3, size_t n) {
+  size_t i = 0;
+  const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
+  for (; i + 8 <= n; i += 8) {
+    __m256 a = _mm256_loadu_ps(h1 + i);
+    __m256 e = expf256(_mm256_sub_ps(zero, a));
+    __m256 sl = _mm256_div_ps(a, _mm256_add_ps(one, e));
+    _mm256_storeu_ps(hg + i, _mm256_mul_ps(sl, _mm256_loadu_ps(h3 + i)));
+  }
+  for (; i < n; i++) hg[i] = (h1[i] / (1.0f + ag_expf(-h1[i]))) * h3[i];
+}
+#endif
+
 static void softmax_scalar(float *x, int n, float scale) {
   float mx = -INFINITY;
   for (int j = 0; j < n; j++) {
@@ -385,8 +510,13 @@ static void softmax_scalar(float *x, int n, float scale) {
 
 void ag_softmax_scaled(float *x, int n, float scale) {
 #if AG_X86
-  if (ag_simd_get() == AG_SIMD_AVX512) {
+  int l = ag_simd_get();
+  if (l == AG_SIMD_AVX512) {
     softmax_avx512(x, n, scale);
+    return;
+  }
+  if (l == AG_SIMD_AVX2) {
+    softmax_avx2(x, n, scale);
     return;
   }
 #endif
@@ -395,8 +525,13 @@ void ag_softmax_scaled(float *x, int n, float scale) {
 
 void ag_swiglu(float *hg, const float *h1, const float *h3, size_t n) {
 #if AG_X86
-  if (ag_simd_get() == AG_SIMD_AVX512) {
+  int l = ag_simd_get();
+  if (l == AG_SIMD_AVX512) {
     swiglu_avx512(hg, h1, h3, n);
+    return;
+  }
+  if (l == AG_SIMD_AVX2) {
+    swiglu_avx2(hg, h1, h3, n);
     return;
   }
 #endif
