@@ -85,5 +85,6 @@ int ag_cmd_subnet(ag_cli *c, int argc, char **argv);
 int ag_cmd_stake(ag_cli *c, int argc, char **argv);
 int ag_cmd_weights(ag_cli *c, int argc, char **argv);
 int ag_cmd_localnet(ag_cli *c, int argc, char **argv);
+int ag_cmd_model(ag_cli *c, int argc, char **argv);
 
 #endif

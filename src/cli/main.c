@@ -28,6 +28,8 @@ static const command commands[] = {
     {"stake", "st", ag_cmd_stake, "stake: add, remove, list, show, take"},
     {"weights", "wt", ag_cmd_weights, "validator weights: set, commit, reveal"},
     {"localnet", NULL, ag_cmd_localnet, "a multi-validator network on CometBFT on this machine"},
+    {"version", NULL, NULL, "print the version"},
+    {"model", NULL, ag_cmd_model, "train, run, verify and convert AI models"},
 };
 
 static void help(void) {

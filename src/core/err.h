@@ -95,6 +95,31 @@
   X(AG_E_HTTP_STATUS, -306, "http_error", "unexpected HTTP response")                          \
   X(AG_E_LOCKED, -307, "locked", "the home folder is in use by another process")               \
   /* AI engine: -400..-499 */                                                                  \
+  X(AG_E_MODEL_MAGIC, -400, "model_bad_magic", "not an Agora model file (bad magic)")          \
+  X(AG_E_MODEL_VERSION, -401, "model_version", "unsupported model file version")               \
+  X(AG_E_MODEL_CONFIG, -402, "model_bad_config", "invalid model configuration")                \
+  X(AG_E_MODEL_TRUNCATED, -403, "model_truncated", "model file is truncated or has bad sizes") \
+  X(AG_E_MODEL_TYPE, -404, "model_tensor_type", "unsupported tensor type")                     \
+  X(AG_E_MODEL_TOKENIZER, -405, "model_bad_tokenizer", "invalid tokenizer in the model")       \
+  X(AG_E_MODEL_NO_TOKENIZER, -406, "model_no_tokenizer", "the model has no tokenizer")         \
+  X(AG_E_GGUF_MAGIC, -410, "gguf_bad_magic", "not a GGUF file (bad magic)")                    \
+  X(AG_E_GGUF_VERSION, -411, "gguf_version", "unsupported GGUF version")                       \
+  X(AG_E_GGUF_CORRUPT, -412, "gguf_corrupt", "malformed GGUF file")                            \
+  X(AG_E_GGUF_ARCH, -413, "gguf_arch", "unsupported GGUF model architecture")                  \
+  X(AG_E_GGUF_TYPE, -414, "gguf_tensor_type", "unsupported GGUF tensor type")                  \
+  X(AG_E_GGUF_MISSING, -415, "gguf_missing", "GGUF file lacks a required key or tensor")       \
+  X(AG_E_ENGINE_CONTEXT, -420, "engine_context_overflow",                                      \
+    "prompt and output do not fit in the model's context")                                     \
+  X(AG_E_ENGINE_SAMPLING, -421, "engine_bad_sampling", "invalid sampling parameters")          \
+  X(AG_E_ENGINE_DATA, -422, "engine_no_data", "no training data")                              \
+  X(AG_E_RECEIPT_FORMAT, -430, "receipt_malformed", "malformed inference receipt")             \
+  X(AG_E_RECEIPT_MODEL, -431, "receipt_wrong_model", "the receipt is for another model")       \
+  X(AG_E_RECEIPT_TOKEN, -432, "receipt_token_mismatch",                                        \
+    "a token differs from what the model samples with the receipt's seed")                     \
+  X(AG_E_RECEIPT_LOGITS, -433, "receipt_logits_mismatch",                                      \
+    "committed logits differ from the re-execution")                                           \
+  X(AG_E_RECEIPT_COMMIT, -434, "receipt_commitment_mismatch",                                  \
+    "the commitment hash does not match the logits")                                           \
   /* incentive layer: -500..-599 (-590..-599: the Yuma epoch, src/incentive/yuma*) */        \
   X(AG_E_YUMA_INPUT, -590, "yuma_bad_input",                                                   \
     "epoch input is inconsistent (lengths, row order, uid range, stake total)")                \

@@ -1,0 +1,828 @@
+/*
+ * cmd_model.c — `agora model`: train, generate, eval, info, export, import, verify.
+ * Thin: argument parsing, progress and output formatting over the engine API (engine.h).
+ * Does not: talk to the node or hold keys (signing receipts belongs to the network layer).
+ */
+#include "cli/cli.h"
+
+#include "core/codec.h"
+#include "core/err.h"
+#include "core/util.h"
+#include "engine/engine.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *usage_model =
+    "usage: agora model COMMAND [OPTIONS]\n\n"
+    "commands:\n"
+    "  train      train a model on the default corpus (or --text FILE); resumable\n"
+    "  generate   generate text; --commit FILE writes a verifiable receipt\n"
+    "  verify     re-execute a receipt and check every token and the commitment\n"
+    "  eval       validation loss and perplexity of a model\n"
+    "  info       configuration, size and id of a model file\n"
+    "  export     write a GGUF file (--gguf OUT)\n"
+    "  import     read a GGUF llama model into an Agora model file\n\n"
+    "Models: -m FILE, else $AGORA_MODEL, else models/agora-nano.bin, else HOME/models/nano/model.bin.\n"
+    "SIMD path: AGORA_SIMD=scalar|avx2|avx512 (results are identical; only speed differs).\n";
+
+/* ---------- helpers ---------- */
+
+static int parse_int(const ag_cli *c, const char *name, const char *v, long lo, long hi, int *out) {
+  if (!v) return 0;
+  char *end;
+  long x = strtol(v, &end, 10);
+  if (*v == 0 || *end || x < lo || x > hi)
+    return ag_cli_fail(c, AG_E_USAGE, "--%s must be an integer in %ld..%ld", name, lo, hi);
+  *out = (int)x;
+  return 0;
+}
+
+static int parse_u64(const ag_cli *c, const char *name, const char *v, uint64_t *out) {
+  if (!v) return 0;
+  if (ag_parse_u64(v, out)) return ag_cli_fail(c, AG_E_USAGE, "--%s must be a non-negative integer", name);
+  return 0;
+}
+
+static int parse_float(const ag_cli *c, const char *name, const char *v, float *out) {
+  if (!v) return 0;
+  char *end;
+  double x = strtod(v, &end);
+  if (*v == 0 || *end || !isfinite(x)) return ag_cli_fail(c, AG_E_USAGE, "--%s must be a number", name);
+  *out = (float)x;
+  return 0;
+}
+
+static void default_model_path(const ag_cli *c, const char *given, char *out, size_t cap) {
+  if (given) {
+    snprintf(out, cap, "%s", given);
+    return;
+  }
+  const char *env = getenv("AGORA_MODEL");
+  if (env && *env) {
+    snprintf(out, cap, "%s", env);
+    return;
+  }
+  if (ag_file_exists("models/agora-nano.bin")) {
+    snprintf(out, cap, "models/agora-nano.bin");
+    return;
+  }
+  ag_cli_path(c, "models/nano/model.bin", out, cap);
+}
+
+static int open_model(const ag_cli *c, const char *path, ag_model **m, ag_train_state *ts) {
+  size_t n = strlen(path);
+  int rc = (n > 5 && !strcmp(path + n - 5, ".gguf")) ? ag_gguf_load(path, m) : ag_model_load(path, m, ts);
+  if (rc) return ag_cli_fail(c, rc, "%s: %s", path, ag_errmsg(rc));
+  return 0;
+}
+
+static void hex_id(const uint8_t id[AG_HASH_LEN], char out[2 * AG_HASH_LEN + 1]) {
+  ag_hex_encode(id, AG_HASH_LEN, out);
+}
+
+static json_t *config_json(const ag_model_config *cfg) {
+  return json_pack("{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:f,s:f,s:b}", "dim", cfg->dim, "n_layers",
+                   cfg->n_layers, "n_heads", cfg->n_heads, "n_kv_heads", cfg->n_kv_heads,
+                   "hidden_dim", cfg->hidden_dim, "vocab_size", cfg->vocab_size, "seq_len",
+                   cfg->seq_len, "rope_theta", (double)cfg->rope_theta, "norm_eps",
+                   (double)cfg->norm_eps, "tied", cfg->tied);
+}
+
+static void fmt_eta(double s, char *out, size_t cap) {
+  if (!isfinite(s) || s < 0) s = 0;
+  long t = (long)(s + 0.5);
+  if (t >= 3600) snprintf(out, cap, "%ldh%02ldm", t / 3600, t / 60 % 60);
+  else if (t >= 60) snprintf(out, cap, "%ldm%02lds", t / 60, t % 60);
+  else snprintf(out, cap, "%lds", t);
+}
+
+/* ---------- train ---------- */
+
+static int save_tokenizer(const char *path, const ag_tokenizer *t) {
+  ag_buf b;
+  ag_buf_init(&b);
+  ag_buf_put(&b, "AGTOKN01", 8);
+  ag_buf_put_u32le(&b, (uint32_t)ag_tok_n_merges(t));
+  for (size_t i = 0; i < ag_tok_n_merges(t); i++) {
+    uint32_t l, r;
+    ag_tok_merge(t, i, &l, &r);
+    ag_buf_put_u32le(&b, l);
+    ag_buf_put_u32le(&b, r);
+  }
+  int rc = ag_write_file_atomic(path, b.data, b.len, 0644);
+  ag_buf_free(&b);
+  return rc;
+}
+
+static int load_tokenizer(const char *path, ag_tokenizer **t) {
+  uint8_t *d;
+  size_t len;
+  *t = NULL;
+  int rc = ag_read_file(path, 1u << 24, &d, &len);
+  if (rc) return rc;
+  if (len < 12 || memcmp(d, "AGTOKN01", 8) || (len - 12) / 8 != ag_get_u32le(d + 8) || (len - 12) % 8) {
+    free(d);
+    return ag_fail(AG_E_CORRUPT, "%s is not a tokenizer file", path);
+  }
+  size_t n = ag_get_u32le(d + 8);
+  uint32_t *pairs = ag_xmalloc((2 * n + 1) * sizeof(uint32_t));
+  for (size_t i = 0; i < 2 * n; i++) pairs[i] = ag_get_u32le(d + 12 + 4 * i);
+  rc = ag_tok_from_merges(pairs, n, t);
+  free(pairs);
+  free(d);
+  return rc;
+}
+
+/* Builds or reuses DIR/data/{tokenizer.bin,train.bin,val.bin}. */
+static int prepare_data(const ag_cli *c, const char *dir, const char *text, int gcide_mb, int vocab,
+                        int val_every, ag_tokenizer **tok, uint16_t **tr, size_t *ntr, uint16_t **va,
+                        size_t *nva) {
+  char dd[1200], ptok[1300], ptr[1300], pva[1300];
+  snprintf(dd, sizeof dd, "%s/data", dir);
+  snprintf(ptok, sizeof ptok, "%s/tokenizer.bin", dd);
+  snprintf(ptr, sizeof ptr, "%s/train.bin", dd);
+  snprintf(pva, sizeof pva, "%s/val.bin", dd);
+  if (ag_file_exists(ptok) && ag_file_exists(ptr) && ag_file_exists(pva)) {
+    int rc = load_tokenizer(ptok, tok);
+    if (!rc) rc = ag_shard_read(ptr, ag_tok_vocab(*tok), tr, ntr);
+    if (!rc) rc = ag_shard_read(pva, ag_tok_vocab(*tok), va, nva);
+    if (rc) return ag_cli_fail(c, rc, "%s (delete %s to rebuild)", ag_errmsg(rc), dd);
+    fprintf(stderr, "data: reusing %s (%zu train / %zu val tokens, vocab %d)\n", dd, *ntr, *nva,
+            ag_tok_vocab(*tok));
+    return 0;
+  }
+  if (ag_mkdirs(dd, 0755)) return ag_cli_fail(c, AG_E_IO, "cannot create %s", dd);
+  ag_corpus corpus;
+  ag_corpus_init(&corpus);
+  int rc = text ? ag_corpus_add_text_file(&corpus, text) : ag_corpus_default(&corpus, (size_t)gcide_mb << 20);
+  if (!rc && corpus.n < 2) rc = ag_fail(AG_E_ENGINE_DATA, "the corpus has fewer than 2 documents");
+  if (rc) {
+    ag_corpus_free(&corpus);
+    return ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
+  }
+  fprintf(stderr, "data: %zu documents, %.1f MB of text; training a %d-token BPE tokenizer...\n",
+          corpus.n, (double)corpus.text.len / 1e6, vocab);
+  double t0 = ag_mono_s();
+  rc = ag_tok_train(corpus.text.data, corpus.text.len, vocab, tok);
+  if (!rc) {
+    fprintf(stderr, "data: tokenizer trained in %.1f s (%d tokens); tokenizing...\n", ag_mono_s() - t0,
+            ag_tok_vocab(*tok));
+    rc = ag_corpus_tokenize(&corpus, *tok, val_every, tr, ntr, va, nva);
+  }
+  ag_corpus_free(&corpus);
+  if (!rc) rc = ag_shard_write(ptr, *tr, *ntr, ag_tok_vocab(*tok));
+  if (!rc) rc = ag_shard_write(pva, *va, *nva, ag_tok_vocab(*tok));
+  if (!rc) rc = save_tokenizer(ptok, *tok);
+  if (rc) return ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
+  fprintf(stderr, "data: %zu train / %zu val tokens in %s\n", *ntr, *nva, dd);
+  return 0;
+}
+
+static void progress_line(bool tty, const char *line) {
+  if (tty) fprintf(stderr, "\r\033[K%s", line);
+  else fprintf(stderr, "%s\n", line);
+  fflush(stderr);
+}
+
+static int cmd_train(ag_cli *c, int argc, char **argv) {
+  const char *preset = "nano", *out = NULL, *text = NULL, *v_steps = NULL, *v_batch = NULL,
+             *v_seq = NULL, *v_accum = NULL, *v_lr = NULL, *v_minlr = NULL, *v_warm = NULL,
+             *v_wd = NULL, *v_clip = NULL, *v_seed = NULL, *v_threads = NULL, *v_eval = NULL,
+             *v_save = NULL, *v_vocab = NULL, *v_gcide = NULL, *v_log = NULL;
+  bool resume = false;
+  ag_opt opts[] = {{"preset", 0, 1, &preset, NULL},     {"out", 'o', 1, &out, NULL},
+                   {"text", 0, 1, &text, NULL},         {"steps", 0, 1, &v_steps, NULL},
+                   {"batch", 'b', 1, &v_batch, NULL},   {"seq", 0, 1, &v_seq, NULL},
+                   {"accum", 0, 1, &v_accum, NULL},     {"lr", 0, 1, &v_lr, NULL},
+                   {"min-lr", 0, 1, &v_minlr, NULL},    {"warmup", 0, 1, &v_warm, NULL},
+                   {"wd", 0, 1, &v_wd, NULL},           {"clip", 0, 1, &v_clip, NULL},
+                   {"seed", 's', 1, &v_seed, NULL},     {"threads", 't', 1, &v_threads, NULL},
+                   {"eval-every", 0, 1, &v_eval, NULL}, {"save-every", 0, 1, &v_save, NULL},
+                   {"vocab", 0, 1, &v_vocab, NULL},     {"gcide-mb", 0, 1, &v_gcide, NULL},
+                   {"log-every", 0, 1, &v_log, NULL},   {"resume", 0, 0, NULL, &resume},
+                   {"", 0, 0, NULL, NULL}};
+  char *pos[1];
+  int npos, rc = ag_cli_parse(c, argc, argv, opts, pos, 0, &npos);
+  if (rc) return rc;
+  if (c->help)
+    return ag_cli_usage(c,
+        "usage: agora model train [OPTIONS]\n\n"
+        "Trains a model with the deterministic engine: the same data, seed and steps give a\n"
+        "bit-identical checkpoint on any machine and any thread count.\n\n"
+        "  --preset NAME     nano (default), tiny, stories15m\n"
+        "  -o, --out DIR     output folder (default HOME/models/PRESET): data/, ckpt.bin,\n"
+        "                    model.bin (fp32) and model-q8.bin (8-bit) at the end\n"
+        "  --text FILE       train on FILE (documents separated by blank lines) instead of the\n"
+        "                    default corpus (Debian's fortunes + dict-gcide)\n"
+        "  --gcide-mb N      MB of dictionary text in the default corpus (default 4)\n"
+        "  --vocab N         BPE vocabulary size (default: the preset's)\n"
+        "  --steps N         optimizer steps (default 1000)\n"
+        "  -b, --batch N     sequences per micro-batch (default 8)\n"
+        "  --seq N           tokens per sequence (default 128)\n"
+        "  --accum N         micro-batches per step (default 1)\n"
+        "  --lr X --min-lr X --warmup N --wd X --clip X   AdamW, cosine schedule (1e-3, 1e-4, 50, 0.1, 1.0)\n"
+        "  -s, --seed N      data order and initialization seed (default 1)\n"
+        "  -t, --threads N   threads (default: all cores)\n"
+        "  --eval-every N    validation loss every N steps (default 100)\n"
+        "  --save-every N    checkpoint every N steps (default 200)\n"
+        "  --resume          continue from OUT/ckpt.bin (bit-identical to an uninterrupted run)\n"
+        "  --json            print a JSON summary at the end\n");
+  ag_model_config cfg;
+  rc = ag_model_preset(preset, &cfg);
+  if (rc) return ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
+  ag_train_config tc;
+  ag_train_defaults(&tc);
+  int threads = ag_ncpu(), eval_every = 100, save_every = 200, vocab = cfg.vocab_size, gcide_mb = 4,
+      log_every = 10;
+  if ((rc = parse_int(c, "steps", v_steps, 1, 100000000, &tc.steps)) ||
+      (rc = parse_int(c, "batch", v_batch, 1, 4096, &tc.batch)) ||
+      (rc = parse_int(c, "seq", v_seq, 1, cfg.seq_len, &tc.seq)) ||
+      (rc = parse_int(c, "accum", v_accum, 1, 4096, &tc.accum)) ||
+      (rc = parse_float(c, "lr", v_lr, &tc.lr)) || (rc = parse_float(c, "min-lr", v_minlr, &tc.min_lr)) ||
+      (rc = parse_int(c, "warmup", v_warm, 0, 100000000, &tc.warmup)) ||
+      (rc = parse_float(c, "wd", v_wd, &tc.wd)) || (rc = parse_float(c, "clip", v_clip, &tc.clip)) ||
+      (rc = parse_u64(c, "seed", v_seed, &tc.seed)) ||
+      (rc = parse_int(c, "threads", v_threads, 1, 64, &threads)) ||
+      (rc = parse_int(c, "eval-every", v_eval, 0, 100000000, &eval_every)) ||
+      (rc = parse_int(c, "save-every", v_save, 0, 100000000, &save_every)) ||
+      (rc = parse_int(c, "vocab", v_vocab, AG_TOK_BASE + 1, AG_TOK_MAX_VOCAB, &vocab)) ||
+      (rc = parse_int(c, "gcide-mb", v_gcide, 0, 4096, &gcide_mb)) ||
+      (rc = parse_int(c, "log-every", v_log, 1, 100000000, &log_every)))
+    return rc;
+  if (!v_seq && tc.seq > cfg.seq_len) tc.seq = cfg.seq_len;
+  if (!v_minlr && tc.min_lr > tc.lr) tc.min_lr = tc.lr / 10;
+  char dir[1024];
+  if (out) snprintf(dir, sizeof dir, "%s", out);
+  else {
+    char rel[256];
+    snprintf(rel, sizeof rel, "models/%s", preset);
+    ag_cli_path(c, rel, dir, sizeof dir);
+  }
+  if (ag_mkdirs(dir, 0755)) return ag_cli_fail(c, AG_E_IO, "cannot create %s", dir);
+  ag_tokenizer *tok = NULL;
+  uint16_t *trt = NULL, *vat = NULL;
+  size_t ntr = 0, nva = 0;
+  rc = prepare_data(c, dir, text, gcide_mb, vocab, 20, &tok, &trt, &ntr, &vat, &nva);
+  if (rc) return rc;
+  cfg.vocab_size = ag_tok_vocab(tok);
+  ag_tokens dtr = {trt, ntr}, dva = {vat, nva};
+  if (ntr < (size_t)tc.seq + 2) {
+    ag_tok_free(tok);
+    free(trt), free(vat);
+    return ag_cli_fail(c, AG_E_ENGINE_DATA, "only %zu training tokens; need more than %d", ntr, tc.seq + 1);
+  }
+  char ckpt[1200], final[1200], finalq[1200];
+  snprintf(ckpt, sizeof ckpt, "%s/ckpt.bin", dir);
+  snprintf(final, sizeof final, "%s/model.bin", dir);
+  snprintf(finalq, sizeof finalq, "%s/model-q8.bin", dir);
+  ag_model *m = NULL;
+  ag_trainer *tr = NULL;
+  ag_train_state ts;
+  memset(&ts, 0, sizeof ts);
+  int exit_code = 0;
+  if (resume && ag_file_exists(ckpt)) {
+    rc = ag_model_load(ckpt, &m, &ts);
+    if (rc) {
+      exit_code = ag_cli_fail(c, rc, "%s: %s", ckpt, ag_errmsg(rc));
+      goto done;
+    }
+    if (!ts.present || memcmp(&m->cfg, &cfg, sizeof cfg) || m->wtype != AG_DT_F32) {
+      exit_code = ag_cli_fail(c, AG_E_MODEL_CONFIG, "%s does not match this run (preset/data) or has no training state", ckpt);
+      goto done;
+    }
+    int steps_override = tc.steps;
+    tc = ts.tc;
+    if (v_steps) tc.steps = steps_override;
+    ag_tok_free(tok);
+    tok = NULL;
+  } else {
+    rc = ag_model_create(&cfg, tc.seed, tok, &m);
+    tok = NULL;
+    if (rc) {
+      exit_code = ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
+      goto done;
+    }
+  }
+  rc = ag_trainer_open(m, &tc, threads, &tr);
+  if (rc) {
+    exit_code = ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
+    goto done;
+  }
+  if (ts.present) {
+    memcpy(ag_trainer_moment(tr, 0), ts.mom, m->blob_len);
+    memcpy(ag_trainer_moment(tr, 1), ts.vel, m->blob_len);
+    ag_trainer_set_step_count(tr, ts.step);
+    fprintf(stderr, "train: resuming %s at step %lld\n", ckpt, (long long)ts.step);
+  }
+  bool tty = isatty(STDERR_FILENO);
+  double tok_per_step = (double)tc.batch * tc.seq * tc.accum;
+  fprintf(stderr, "train: %s, %.2fM parameters, %d threads, %s; %d steps of %.0f tokens (%.1f epochs)\n",
+          preset, (double)ag_model_param_count(&cfg) / 1e6, threads, ag_simd_name(ag_simd_get()),
+          tc.steps, tok_per_step, tok_per_step * tc.steps / (double)ntr);
+  double t0 = ag_mono_s(), loss = 0, val = NAN, ema = NAN;
+  int64_t start = ag_trainer_step_count(tr);
+  float gnorm = 0;
+  while (ag_trainer_step_count(tr) < tc.steps) {
+    rc = ag_trainer_step(tr, &dtr, &loss, &gnorm);
+    if (rc) {
+      if (tty) fputc('\n', stderr);
+      exit_code = ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
+      goto done;
+    }
+    int64_t s = ag_trainer_step_count(tr);
+    ema = isnan(ema) ? loss : 0.9 * ema + 0.1 * loss;
+    double el = ag_mono_s() - t0, tps = (double)(s - start) * tok_per_step / el;
+    bool last = s == tc.steps;
+    if (eval_every && (s % eval_every == 0 || last) && nva > (size_t)tc.batch * tc.seq + 1) {
+      rc = ag_trainer_eval(tr, &dva, 8, &val);
+      if (rc) {
+        exit_code = ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
+        goto done;
+      }
+      if (tty) fputc('\n', stderr);
+      fprintf(stderr, "step %lld: train loss %.4f, val loss %.4f\n", (long long)s, ema, val);
+    }
+    if (tty || s % log_every == 0 || last) {
+      char eta[32], line[256], bar[21];
+      fmt_eta((double)(tc.steps - s) * tok_per_step / tps, eta, sizeof eta);
+      int filled = (int)(20.0 * (double)s / tc.steps);
+      for (int i = 0; i < 20; i++) bar[i] = i < filled ? '#' : '.';
+      bar[20] = 0;
+      snprintf(line, sizeof line, "step %lld/%d [%s] loss %.4f | lr %.2e | %.0f tok/s | ETA %s",
+               (long long)s, tc.steps, bar, ema, (double)ag_train_lr(&tc, s - 1), tps, eta);
+      progress_line(tty, line);
+    }
+    if ((save_every && s % save_every == 0) || last) {
+      ag_train_state st = {1, s, tc, ag_trainer_moment(tr, 0), ag_trainer_moment(tr, 1)};
+      rc = ag_model_save(m, ckpt, &st);
+      if (rc) {
+        exit_code = ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
+        goto done;
+      }
+    }
+  }
+  if (tty) fputc('\n', stderr);
+  {
+    rc = ag_model_save(m, final, NULL);
+    ag_model *q = NULL;
+    if (!rc) rc = ag_model_quantize(m, &q);
+    if (!rc) rc = ag_model_save(q, finalq, NULL);
+    if (rc) {
+      ag_model_close(q);
+      exit_code = ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
+      goto done;
+    }
+    char idf[65], idq[65];
+    hex_id(m->id, idf);
+    hex_id(q->id, idq);
+    double el = ag_mono_s() - t0;
+    if (c->json) {
+      ag_cli_print_json(json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:f,s:f,s:f,s:f,s:o}", "model", final,
+                                  "model_id", idf, "model_q8", finalq, "model_q8_id", idq,
+                                  "checkpoint", ckpt, "steps", (json_int_t)tc.steps, "train_loss",
+                                  loss, "val_loss", isnan(val) ? -1.0 : val, "seconds", el,
+                                  "tokens_per_s", (double)(tc.steps - start) * tok_per_step / el,
+                                  "config", config_json(&m->cfg)));
+    } else {
+      printf("trained %s in %.1f s: final loss %.4f, val loss %.4f\n", preset, el, loss, val);
+      printf("  fp32  %s  id %s\n  8-bit %s  id %s\n", final, idf, finalq, idq);
+    }
+    ag_model_close(q);
+  }
+done:
+  ag_trainer_close(tr);
+  ag_model_close(m);
+  ag_tok_free(tok);
+  free(trt);
+  free(vat);
+  return exit_code;
+}
+
+/* ---------- generate ---------- */
+
+typedef struct {
+  const ag_model *m;
+  bool print;
+} gen_print;
+
+static int print_token(void *ctx, uint32_t tok) {
+  gen_print *g = ctx;
+  if (!g->print || !g->m->tok) return 0;
+  size_t len;
+  const uint8_t *p = ag_tok_piece(g->m->tok, tok, &len);
+  if (p && len) fwrite(p, 1, len, stdout);
+  fflush(stdout);
+  return 0;
+}
+
+static int cmd_generate(ag_cli *c, int argc, char **argv) {
+  const char *model = NULL, *prompt = "", *v_n = NULL, *v_temp = NULL, *v_topp = NULL,
+             *v_topk = NULL, *v_seed = NULL, *v_threads = NULL, *commit = NULL;
+  ag_opt opts[] = {{"model", 'm', 1, &model, NULL},   {"prompt", 'p', 1, &prompt, NULL},
+                   {"n-predict", 'n', 1, &v_n, NULL}, {"temp", 0, 1, &v_temp, NULL},
+                   {"top-p", 0, 1, &v_topp, NULL},    {"top-k", 0, 1, &v_topk, NULL},
+                   {"seed", 's', 1, &v_seed, NULL},   {"threads", 't', 1, &v_threads, NULL},
+                   {"commit", 0, 1, &commit, NULL},   {"", 0, 0, NULL, NULL}};
+  char *pos[1];
+  int npos, rc = ag_cli_parse(c, argc, argv, opts, pos, 0, &npos);
+  if (rc) return rc;
+  if (c->help)
+    return ag_cli_usage(c,
+        "usage: agora model generate [-m MODEL] [-p PROMPT] [OPTIONS]\n\n"
+        "  -p, --prompt TEXT   prompt (default empty: start of a document)\n"
+        "  -n, --n-predict N   tokens to generate (default 128; stops at end of text)\n"
+        "  --temp X            temperature (default 0.8; 0 = greedy)\n"
+        "  --top-p X           nucleus sampling (default 0.95)\n"
+        "  --top-k N           top-k sampling (default 40; 0 = off)\n"
+        "  -s, --seed N        sampling seed (default 1): same seed, same text, on any machine\n"
+        "  -t, --threads N     threads (default: all cores)\n"
+        "  --commit FILE       write a receipt (tokens, parameters, top-k logit commitment) that\n"
+        "                      'agora model verify FILE' checks by re-execution\n");
+  ag_sampling sp;
+  ag_sampling_defaults(&sp);
+  int n = 128, threads = ag_ncpu();
+  if ((rc = parse_int(c, "n-predict", v_n, 1, 1000000, &n)) ||
+      (rc = parse_float(c, "temp", v_temp, &sp.temperature)) ||
+      (rc = parse_float(c, "top-p", v_topp, &sp.top_p)) ||
+      (rc = parse_int(c, "top-k", v_topk, 0, 1 << 20, &sp.top_k)) ||
+      (rc = parse_u64(c, "seed", v_seed, &sp.seed)) ||
+      (rc = parse_int(c, "threads", v_threads, 1, 64, &threads)))
+    return rc;
+  char path[1200];
+  default_model_path(c, model, path, sizeof path);
+  ag_model *m = NULL;
+  if ((rc = open_model(c, path, &m, NULL))) return rc;
+  int exit_code = 0;
+  uint32_t *ids = NULL, *out = NULL;
+  size_t nids = 0;
+  ag_infer *s = NULL;
+  ag_buf receipt;
+  ag_buf_init(&receipt);
+  rc = ag_engine_encode(m, prompt, strlen(prompt), &ids, &nids);
+  if (!rc && sp.stop >= m->cfg.vocab_size) sp.stop = -1;
+  if (!rc && sp.top_k > m->cfg.vocab_size) sp.top_k = m->cfg.vocab_size;
+  if (!rc) rc = ag_sampling_check(&sp, m->cfg.vocab_size);
+  if (!rc && (int64_t)nids + n - 1 > m->cfg.seq_len)
+    rc = ag_fail(AG_E_ENGINE_CONTEXT, "the prompt has %zu tokens; with -n %d that exceeds the context of %d",
+                 nids, n, m->cfg.seq_len);
+  if (rc) {
+    exit_code = ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
+    goto done;
+  }
+  rc = ag_infer_open(m, (int)AG_MIN(nids, (size_t)64), threads, &s);
+  if (rc) {
+    exit_code = ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
+    goto done;
+  }
+  out = ag_xmalloc(sizeof(uint32_t) * (size_t)n);
+  ag_gen_out go = {out, 0, {0}};
+  gen_print gp = {m, !c->json};
+  if (!c->json) {
+    fputs(prompt, stdout);
+    fflush(stdout);
+  }
+  double t0 = ag_mono_s();
+  rc = ag_generate(s, ids, (int)nids, n, &sp, AG_COMMIT_K_DEFAULT, &go, commit ? &receipt : NULL,
+                   print_token, &gp);
+  double el = ag_mono_s() - t0;
+  if (rc) {
+    exit_code = ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
+    goto done;
+  }
+  if (commit) {
+    rc = ag_write_file_atomic(commit, receipt.data, receipt.len, 0644);
+    if (rc) {
+      exit_code = ag_cli_fail(c, rc, "cannot write %s", commit);
+      goto done;
+    }
+  }
+  char cm[65], idh[65];
+  hex_id(go.commitment, cm);
+  hex_id(m->id, idh);
+  if (c->json) {
+    ag_buf text;
+    ag_buf_init(&text);
+    int ntext = go.n;
+    if (ntext && sp.stop >= 0 && out[ntext - 1] == (uint32_t)sp.stop) ntext--;
+    ag_tok_decode(m->tok, out, (size_t)ntext, &text);
+    json_t *toks = json_array();
+    for (int i = 0; i < go.n; i++) json_array_append_new(toks, json_integer(out[i]));
+    json_t *j = json_pack("{s:s,s:s,s:s%,s:o,s:i,s:f,s:s}", "model_id", idh, "prompt", prompt,
+                          "text", text.len ? (const char *)text.data : "", text.len, "tokens", toks,
+                          "n", go.n, "tokens_per_s", go.n / el, "commitment", cm);
+    if (commit) json_object_set_new(j, "receipt", json_string(commit));
+    ag_cli_print_json(j);
+    ag_buf_free(&text);
+  } else {
+    printf("\n");
+    fflush(stdout);
+    fprintf(stderr, "[%d tokens, %.1f tok/s, seed %llu%s%s]\n", go.n, go.n / el,
+            (unsigned long long)sp.seed, commit ? ", receipt " : "", commit ? commit : "");
+  }
+done:
+  ag_infer_close(s);
+  ag_buf_free(&receipt);
+  free(ids);
+  free(out);
+  ag_model_close(m);
+  return exit_code;
+}
+
+/* ---------- verify ---------- */
+
+static int cmd_verify(ag_cli *c, int argc, char **argv) {
+  const char *model = NULL, *v_threads = NULL;
+  ag_opt opts[] = {{"model", 'm', 1, &model, NULL}, {"threads", 't', 1, &v_threads, NULL},
+                   {"", 0, 0, NULL, NULL}};
+  char *pos[1];
+  int npos, rc = ag_cli_parse(c, argc, argv, opts, pos, 1, &npos);
+  if (rc) return rc;
+  if (c->help || npos != 1)
+    return ag_cli_usage(c,
+        "usage: agora model verify RECEIPT [-m MODEL] [-t THREADS]\n\n"
+        "Re-runs one batched prefill over the receipt's prompt and output with MODEL (whose id\n"
+        "must match the receipt) and checks every committed top-k logit bit for bit, every\n"
+        "sampled token for the receipt's seed and parameters, and the commitment hash.\n"
+        "Exit status 0 when the receipt is honest, 1 otherwise.\n");
+  int threads = ag_ncpu();
+  if ((rc = parse_int(c, "threads", v_threads, 1, 64, &threads))) return rc;
+  uint8_t *data;
+  size_t len;
+  rc = ag_read_file(pos[0], 1u << 28, &data, &len);
+  if (rc) return ag_cli_fail(c, AG_E_NOTFOUND, "cannot read %s", pos[0]);
+  char path[1200];
+  default_model_path(c, model, path, sizeof path);
+  ag_model *m = NULL;
+  if ((rc = open_model(c, path, &m, NULL))) {
+    free(data);
+    return rc;
+  }
+  ag_verify_report rep;
+  ag_receipt r;
+  int prc = ag_receipt_parse(data, len, &r);
+  rc = ag_receipt_verify(m, data, len, threads, &rep);
+  char idh[65];
+  hex_id(m->id, idh);
+  int exit_code = 0;
+  if (c->json) {
+    json_t *j = json_pack("{s:b,s:s,s:i,s:i,s:f}", "ok", rc == 0, "model_id", idh, "checked",
+                          rep.checked, "first_bad", rep.first_bad, "seconds", rep.seconds);
+    if (!prc) {
+      json_object_set_new(j, "n_prompt", json_integer(r.n_prompt));
+      json_object_set_new(j, "n_out", json_integer(r.n_out));
+    }
+    if (rc) json_object_set_new(j, "error", json_pack("{s:s,s:s}", "code", ag_err_name(rc), "message", ag_errmsg(rc)));
+    ag_cli_print_json(j);
+    exit_code = rc ? AG_EXIT_FAIL : 0;
+  } else if (rc) {
+    exit_code = ag_cli_fail(c, rc, "REJECTED: %s", ag_errmsg(rc));
+  } else {
+    printf("ok: %d tokens verified (prompt %d) in %.3f s against model %s\n", rep.checked, r.n_prompt,
+           rep.seconds, idh);
+  }
+  free(data);
+  ag_model_close(m);
+  return exit_code;
+}
+
+/* ---------- eval ---------- */
+
+typedef struct {
+  const uint16_t *tok;
+  int V;
+  int base;
+  double sum;
+  long n;
+} ev2;
+
+static int eval_row(void *v, int pos, const float *l) {
+  ev2 *e = v;
+  uint32_t tgt = e->tok[e->base + pos + 1];
+  float mx = -INFINITY;
+  for (int j = 0; j < e->V; j++) mx = fmaxf(mx, l[j]);
+  double s = 0;
+  for (int j = 0; j < e->V; j++) s += (double)ag_expf(l[j] - mx);
+  e->sum += ag_ln(s) + (double)mx - (double)l[tgt];
+  e->n++;
+  return 0;
+}
+
+static int cmd_eval(ag_cli *c, int argc, char **argv) {
+  const char *model = NULL, *data = NULL, *text = NULL, *v_threads = NULL, *v_max = NULL;
+  ag_opt opts[] = {{"model", 'm', 1, &model, NULL},    {"data", 0, 1, &data, NULL},
+                   {"text", 0, 1, &text, NULL},        {"threads", 't', 1, &v_threads, NULL},
+                   {"max-tokens", 0, 1, &v_max, NULL}, {"", 0, 0, NULL, NULL}};
+  char *pos[1];
+  int npos, rc = ag_cli_parse(c, argc, argv, opts, pos, 0, &npos);
+  if (rc) return rc;
+  if (c->help)
+    return ag_cli_usage(c,
+        "usage: agora model eval [-m MODEL] [--data SHARD | --text FILE] [--max-tokens N]\n\n"
+        "Mean cross-entropy (nats per token) and perplexity over consecutive context-sized\n"
+        "windows. Default data: the validation shard next to the model (DIR/data/val.bin), else\n"
+        "the default corpus's validation documents.\n");
+  int threads = ag_ncpu(), maxt = 65536;
+  if ((rc = parse_int(c, "threads", v_threads, 1, 64, &threads)) ||
+      (rc = parse_int(c, "max-tokens", v_max, 2, 1 << 30, &maxt)))
+    return rc;
+  char path[1200];
+  default_model_path(c, model, path, sizeof path);
+  ag_model *m = NULL;
+  if ((rc = open_model(c, path, &m, NULL))) return rc;
+  uint16_t *toks = NULL;
+  size_t n = 0;
+  int exit_code = 0;
+  if (text || !data) {
+    if (!m->tok) {
+      exit_code = ag_cli_fail(c, AG_E_MODEL_NO_TOKENIZER, "the model has no tokenizer");
+      goto done;
+    }
+    char vpath[1300];
+    const char *slash = strrchr(path, '/');
+    snprintf(vpath, sizeof vpath, "%.*s/data/val.bin", slash ? (int)(slash - path) : 1, slash ? path : ".");
+    if (!text && ag_file_exists(vpath)) {
+      data = vpath;
+      rc = ag_shard_read(data, m->cfg.vocab_size, &toks, &n);
+    } else {
+      ag_corpus corpus;
+      ag_corpus_init(&corpus);
+      rc = text ? ag_corpus_add_text_file(&corpus, text) : ag_corpus_default(&corpus, 4u << 20);
+      uint16_t *tr = NULL;
+      size_t ntr;
+      if (!rc) rc = ag_corpus_tokenize(&corpus, m->tok, text ? 1 : 20, &tr, &ntr, &toks, &n);
+      free(tr);
+      ag_corpus_free(&corpus);
+    }
+  } else {
+    rc = ag_shard_read(data, m->cfg.vocab_size, &toks, &n);
+  }
+  if (!rc && n < 2) rc = ag_fail(AG_E_ENGINE_DATA, "not enough tokens to evaluate");
+  if (rc) {
+    exit_code = ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
+    goto done;
+  }
+  if (n > (size_t)maxt) n = (size_t)maxt;
+  {
+    ag_infer *s = NULL;
+    int S = m->cfg.seq_len;
+    rc = ag_infer_open(m, AG_MIN(S, 128), threads, &s);
+    ev2 e = {toks, m->cfg.vocab_size, 0, 0, 0};
+    uint32_t *win = ag_xmalloc(sizeof(uint32_t) * (size_t)S);
+    double t0 = ag_mono_s();
+    for (size_t b = 0; !rc && b + 1 < n; b += (size_t)S) {
+      int k = (int)AG_MIN((size_t)S, n - 1 - b);
+      for (int i = 0; i < k; i++) win[i] = toks[b + i];
+      ag_infer_reset(s);
+      e.base = (int)b;
+      rc = ag_infer_forward(s, win, k, NULL, eval_row, &e);
+    }
+    free(win);
+    ag_infer_close(s);
+    if (rc) {
+      exit_code = ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
+      goto done;
+    }
+    double loss = e.sum / (double)e.n;
+    if (c->json)
+      ag_cli_print_json(json_pack("{s:s,s:I,s:f,s:f,s:f}", "model", path, "tokens", (json_int_t)e.n,
+                                  "loss", loss, "perplexity", exp(loss), "seconds", ag_mono_s() - t0));
+    else
+      printf("%s: %ld tokens, loss %.4f nats/token, perplexity %.2f (%.1f s)\n", path, e.n, loss,
+             exp(loss), ag_mono_s() - t0);
+  }
+done:
+  free(toks);
+  ag_model_close(m);
+  return exit_code;
+}
+
+/* ---------- info ---------- */
+
+static int cmd_info(ag_cli *c, int argc, char **argv) {
+  ag_opt opts[] = {{"", 0, 0, NULL, NULL}};
+  char *pos[1];
+  int npos, rc = ag_cli_parse(c, argc, argv, opts, pos, 1, &npos);
+  if (rc) return rc;
+  if (c->help)
+    return ag_cli_usage(c, "usage: agora model info [MODEL]\n\n"
+                           "Configuration, parameter count, weight type, tokenizer and model id\n"
+                           "(BLAKE2b-256 of the model part of the file) of an Agora model or GGUF file.\n");
+  char path[1200];
+  default_model_path(c, npos ? pos[0] : NULL, path, sizeof path);
+  ag_model *m = NULL;
+  ag_train_state ts;
+  memset(&ts, 0, sizeof ts);
+  if ((rc = open_model(c, path, &m, &ts))) return rc;
+  char idh[65];
+  hex_id(m->id, idh);
+  uint64_t np = ag_model_param_count(&m->cfg);
+  if (c->json) {
+    json_t *j = json_pack("{s:s,s:s,s:o,s:I,s:s,s:I,s:i}", "path", path, "model_id", idh, "config",
+                          config_json(&m->cfg), "parameters", (json_int_t)np, "weights",
+                          m->wtype == AG_DT_Q8 ? "q8" : "f32", "weight_bytes", (json_int_t)m->blob_len,
+                          "tokenizer_vocab", m->tok ? ag_tok_vocab(m->tok) : 0);
+    if (ts.present) json_object_set_new(j, "training_step", json_integer(ts.step));
+    ag_cli_print_json(j);
+  } else {
+    const ag_model_config *k = &m->cfg;
+    printf("model     %s\nid        %s\nweights   %s, %.2fM parameters, %.2f MB\n", path, idh,
+           m->wtype == AG_DT_Q8 ? "8-bit (q8, groups of 32)" : "fp32", (double)np / 1e6,
+           (double)m->blob_len / 1e6);
+    printf("shape     dim %d, layers %d, heads %d (kv %d), hidden %d, vocab %d, context %d%s\n",
+           k->dim, k->n_layers, k->n_heads, k->n_kv_heads, k->hidden_dim, k->vocab_size, k->seq_len,
+           k->tied ? ", tied embeddings" : "");
+    printf("rope      theta %g, rmsnorm eps %g\n", (double)k->rope_theta, (double)k->norm_eps);
+    printf("tokenizer %s\n", m->tok ? "byte-level BPE (in the file)" : "none");
+    if (ts.present) printf("training  state at step %lld of %d\n", (long long)ts.step, ts.tc.steps);
+  }
+  ag_model_close(m);
+  return 0;
+}
+
+/* ---------- export / import ---------- */
+
+static int cmd_export(ag_cli *c, int argc, char **argv) {
+  const char *model = NULL, *gguf = NULL, *type = NULL;
+  ag_opt opts[] = {{"model", 'm', 1, &model, NULL}, {"gguf", 0, 1, &gguf, NULL},
+                   {"type", 0, 1, &type, NULL},     {"", 0, 0, NULL, NULL}};
+  char *pos[1];
+  int npos, rc = ag_cli_parse(c, argc, argv, opts, pos, 1, &npos);
+  if (rc) return rc;
+  if (c->help || !gguf)
+    return ag_cli_usage(c, "usage: agora model export [-m MODEL | MODEL] --gguf OUT.gguf [--type f32|f16|q8_0]\n\n"
+                           "Writes a GGUF llama model with the BPE vocabulary. --type defaults to q8_0 for\n"
+                           "8-bit models and f32 otherwise; f32 and q8_0 import back to the same model id.\n");
+  char path[1200];
+  default_model_path(c, model ? model : (npos ? pos[0] : NULL), path, sizeof path);
+  ag_model *m = NULL;
+  if ((rc = open_model(c, path, &m, NULL))) return rc;
+  int t = type ? ag_gguf_type_parse(type) : (m->wtype == AG_DT_Q8 ? AG_GGUF_Q8_0 : AG_GGUF_F32);
+  if (t < 0) {
+    ag_model_close(m);
+    return ag_cli_fail(c, AG_E_USAGE, "--type must be f32, f16 or q8_0");
+  }
+  rc = ag_gguf_save(m, t, gguf);
+  if (rc) {
+    ag_model_close(m);
+    return ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
+  }
+  char idh[65];
+  hex_id(m->id, idh);
+  if (c->json) ag_cli_print_json(json_pack("{s:s,s:s,s:s}", "gguf", gguf, "type", type ? type : (t == AG_GGUF_Q8_0 ? "q8_0" : "f32"), "model_id", idh));
+  else printf("wrote %s (%s) from model %s\n", gguf, t == AG_GGUF_Q8_0 ? "q8_0" : t == AG_GGUF_F16 ? "f16" : "f32", idh);
+  ag_model_close(m);
+  return 0;
+}
+
+static int cmd_import(ag_cli *c, int argc, char **argv) {
+  const char *outp = NULL;
+  ag_opt opts[] = {{"out", 'o', 1, &outp, NULL}, {"", 0, 0, NULL, NULL}};
+  char *pos[1];
+  int npos, rc = ag_cli_parse(c, argc, argv, opts, pos, 1, &npos);
+  if (rc) return rc;
+  if (c->help || npos != 1 || !outp)
+    return ag_cli_usage(c, "usage: agora model import IN.gguf -o OUT.bin\n\n"
+                           "Reads a GGUF llama model (F32, F16 or Q8_0 tensors; gpt2-style BPE vocabulary)\n"
+                           "and writes an Agora model file. Q8_0 stays 8-bit; F16 becomes fp32.\n");
+  ag_model *m = NULL;
+  rc = ag_gguf_load(pos[0], &m);
+  if (rc) return ag_cli_fail(c, rc, "%s: %s", pos[0], ag_errmsg(rc));
+  rc = ag_model_save(m, outp, NULL);
+  if (rc) {
+    ag_model_close(m);
+    return ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
+  }
+  char idh[65];
+  hex_id(m->id, idh);
+  if (c->json) ag_cli_print_json(json_pack("{s:s,s:s}", "model", outp, "model_id", idh));
+  else printf("wrote %s, model id %s\n", outp, idh);
+  ag_model_close(m);
+  return 0;
+}
+
+int ag_cmd_model(ag_cli *c, int argc, char **argv) {
+  if (argc < 1 || !strcmp(argv[0], "--help") || !strcmp(argv[0], "-h") || !strcmp(argv[0], "help")) {
+    c->help = argc >= 1;
+    return ag_cli_usage(c, usage_model);
+  }
+  static const struct {
+    const char *name;
+    int (*fn)(ag_cli *, int, char **);
+  } subs[] = {{"train", cmd_train},   {"generate", cmd_generate}, {"verify", cmd_verify},
+              {"eval", cmd_eval},     {"info", cmd_info},         {"export", cmd_export},
+              {"import", cmd_import}};
+  for (size_t i = 0; i < AG_ARRAY_LEN(subs); i++)
+    if (!strcmp(argv[0], subs[i].name)) {
+      c->cmd = subs[i].name;
+      static char full[64];
+      snprintf(full, sizeof full, "model %s", subs[i].name);
+      c->cmd = full;
+      return subs[i].fn(c, argc - 1, argv + 1);
+    }
+  fprintf(stderr, "agora model: unknown command '%s' (see 'agora model --help')\n", argv[0]);
+  return AG_EXIT_USAGE;
+}

@@ -1,0 +1,31 @@
+/* engine.c — one-call conveniences of the public API (engine.h). */
+#include "engine/engine.h"
+
+#include "core/err.h"
+#include "core/util.h"
+
+#include <stdlib.h>
+
+int ag_engine_generate(const ag_model *m, const uint32_t *prompt, int n_prompt, int max_new,
+                       const ag_sampling *sp, int threads, uint32_t *tokens, int *n_out,
+                       ag_buf *receipt) {
+  *n_out = 0;
+  ag_infer *s = NULL;
+  int rc = ag_infer_open(m, AG_MAX(1, AG_MIN(n_prompt, 128)), threads, &s);
+  if (rc) return rc;
+  ag_gen_out out = {tokens, 0, {0}};
+  rc = ag_generate(s, prompt, n_prompt, max_new, sp, AG_COMMIT_K_DEFAULT, &out, receipt, NULL, NULL);
+  *n_out = out.n;
+  ag_infer_close(s);
+  return rc;
+}
+
+int ag_engine_encode(const ag_model *m, const char *text, size_t len, uint32_t **ids, size_t *n) {
+  *ids = NULL;
+  *n = 0;
+  if (!m->tok) return ag_fail(AG_E_MODEL_NO_TOKENIZER, "the model has no tokenizer");
+  size_t cap = len + 16;
+  *ids = ag_xmalloc(cap * sizeof(uint32_t));
+  (*ids)[(*n)++] = AG_TOK_EOT;
+  return ag_tok_encode(m->tok, (const uint8_t *)text, len, ids, n, &cap);
+}

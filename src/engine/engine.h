@@ -1,0 +1,47 @@
+/*
+ * engine.h — the AI engine's public API, for the CLI and the network layer (miners and
+ * validators). Everything else under src/engine/ is reachable through the headers included
+ * here; what is not declared in them is not API.
+ *
+ * Lifecycle and ownership
+ *   ag_model_load(path, &m, NULL)      open a model file (mmap, read-only use); ag_model_close(m)
+ *   ag_gguf_load(path, &m)             open a GGUF llama model; ag_model_close(m)
+ *   ag_infer_open(m, max_t, threads, &s)  a KV-cache state borrowing m; ag_infer_close(s) first
+ *
+ * Serving (miner)
+ *   ag_engine_generate(m, prompt, n, max_new, &sp, threads, tokens, &n_out, &receipt)
+ *     generates with a commitment; tokens is caller-allocated (max_new entries); the receipt
+ *     bytes are appended to the caller's ag_buf (ag_buf_free when done). The network layer
+ *     signs the receipt bytes; the engine does not hold keys.
+ * Validating
+ *   ag_receipt_verify(m, bytes, len, threads, &report)
+ *     one batched prefill over prompt + output; 0 when every token, sampling decision and the
+ *     commitment match bit for bit, else an AG_E_RECEIPT_* code naming the first failure.
+ * Text
+ *   ag_engine_encode / ag_tok_decode (tokenizer.h) convert between text and ids.
+ *
+ * Threading: a model may be shared read-only by many states in many threads; a state (and its
+ * pool) is used by one thread at a time.
+ */
+#ifndef AG_ENGINE_H
+#define AG_ENGINE_H
+
+#include "engine/checkpoint.h"
+#include "engine/data.h"
+#include "engine/detmath.h"
+#include "engine/generate.h"
+#include "engine/gguf.h"
+#include "engine/kernels.h"
+#include "engine/model.h"
+#include "engine/tokenizer.h"
+#include "engine/train.h"
+
+/* Generation in one call: opens a state, generates, closes it. See above for ownership. */
+int ag_engine_generate(const ag_model *m, const uint32_t *prompt, int n_prompt, int max_new,
+                       const ag_sampling *sp, int threads, uint32_t *tokens, int *n_out,
+                       ag_buf *receipt);
+/* Prompt ids for text: <|endoftext|> then the BPE ids of text (malloc'd *ids; caller frees).
+ * AG_E_MODEL_NO_TOKENIZER when the model has none. */
+int ag_engine_encode(const ag_model *m, const char *text, size_t len, uint32_t **ids, size_t *n);
+
+#endif

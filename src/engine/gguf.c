@@ -1,0 +1,657 @@
+/*
+ * gguf.c — GGUF v3 writer and reader for llama models (see gguf.h, docs/gguf.md).
+ * The reader walks the file with core's bounds-checked ag_reader; every count is capped
+ * before it sizes an allocation, and tensor extents are checked against the data section.
+ * Does not: read GGUF v1/v2, quantized types other than Q8_0, or architectures other than llama;
+ * vocabularies that are not laid out like ours import without a tokenizer.
+ */
+#include "engine/gguf.h"
+
+#include "core/err.h"
+#include "core/util.h"
+#include "engine/checkpoint.h"
+#include "engine/detmath.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum { GT_U8, GT_I8, GT_U16, GT_I16, GT_U32, GT_I32, GT_F32, GT_BOOL, GT_STR, GT_ARR, GT_U64, GT_I64, GT_F64 };
+#define ALIGN 32
+#define MAX_KV 4096
+#define MAX_TENSORS 65536
+#define MAX_ARR (1u << 24)
+
+int ag_gguf_type_parse(const char *s) {
+  if (!strcmp(s, "f32")) return AG_GGUF_F32;
+  if (!strcmp(s, "f16")) return AG_GGUF_F16;
+  if (!strcmp(s, "q8_0")) return AG_GGUF_Q8_0;
+  return -1;
+}
+
+/* ---------- GPT-2 byte <-> unicode spelling of token strings ---------- */
+
+static void byte_map(uint32_t map[256]) {
+  int n = 0;
+  for (int b = 0; b < 256; b++) {
+    if ((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255)) map[b] = (uint32_t)b;
+    else map[b] = 256 + (uint32_t)n++;
+  }
+}
+
+static void put_utf8(ag_buf *b, uint32_t cp) {
+  if (cp < 0x80) ag_buf_put_u8(b, (uint8_t)cp);
+  else if (cp < 0x800) {
+    ag_buf_put_u8(b, (uint8_t)(0xc0 | cp >> 6));
+    ag_buf_put_u8(b, (uint8_t)(0x80 | (cp & 63)));
+  } else {
+    ag_buf_put_u8(b, (uint8_t)(0xe0 | cp >> 12));
+    ag_buf_put_u8(b, (uint8_t)(0x80 | ((cp >> 6) & 63)));
+    ag_buf_put_u8(b, (uint8_t)(0x80 | (cp & 63)));
+  }
+}
+
+static void token_string(const ag_tokenizer *t, uint32_t id, const uint32_t map[256], ag_buf *out) {
+  if (id == AG_TOK_EOT) {
+    ag_buf_puts(out, "<|endoftext|>");
+    return;
+  }
+  size_t len;
+  const uint8_t *p = ag_tok_piece(t, id, &len);
+  for (size_t i = 0; i < len; i++) put_utf8(out, map[p[i]]);
+}
+
+/* ---------- writer ---------- */
+
+static void w_str(ag_buf *b, const char *s, size_t n) {
+  ag_buf_put_u64le(b, n);
+  ag_buf_put(b, s, n);
+}
+static void kv_str(ag_buf *b, const char *k, const char *v) {
+  w_str(b, k, strlen(k));
+  ag_buf_put_u32le(b, GT_STR);
+  w_str(b, v, strlen(v));
+}
+static void kv_u32(ag_buf *b, const char *k, uint32_t v) {
+  w_str(b, k, strlen(k));
+  ag_buf_put_u32le(b, GT_U32);
+  ag_buf_put_u32le(b, v);
+}
+static void kv_f32(ag_buf *b, const char *k, float v) {
+  w_str(b, k, strlen(k));
+  ag_buf_put_u32le(b, GT_F32);
+  uint32_t u;
+  memcpy(&u, &v, 4);
+  ag_buf_put_u32le(b, u);
+}
+
+typedef struct {
+  char name[64];
+  int kind, layer, type;
+  uint64_t ne0, ne1; /* ne1 = 0 for vectors */
+  uint64_t offset, bytes;
+} tdesc;
+
+static const char *gguf_names[AG_T_COUNT] = {"token_embd",  "attn_norm", "attn_q",   "attn_k",
+                                             "attn_v",      "attn_output", "ffn_norm", "ffn_gate",
+                                             "ffn_down",    "ffn_up",    "output_norm", "output"};
+
+static size_t row_bytes(int type, size_t cols) {
+  if (type == AG_GGUF_Q8_0) return cols / 32 * 34;
+  if (type == AG_GGUF_F16) return cols * 2;
+  return cols * 4;
+}
+
+static int plan(const ag_model *m, int mtype, tdesc **out, size_t *n) {
+  size_t cap = (size_t)AG_T_COUNT * m->cfg.n_layers, k = 0;
+  tdesc *t = ag_xcalloc(cap, sizeof(tdesc));
+  uint64_t off = 0;
+  for (int kind = 0; kind < AG_T_COUNT; kind++) {
+    const ag_tensor_info *in = &m->info[kind];
+    if (!in->present) continue;
+    for (int l = 0; l < in->layers; l++) {
+      tdesc *d = &t[k++];
+      if (in->layers > 1) snprintf(d->name, sizeof d->name, "blk.%d.%s.weight", l, gguf_names[kind]);
+      else snprintf(d->name, sizeof d->name, "%s.weight", gguf_names[kind]);
+      d->kind = kind;
+      d->layer = l;
+      d->type = in->matrix ? mtype : AG_GGUF_F32;
+      d->ne0 = (uint64_t)in->cols;
+      d->ne1 = in->rows > 1 || in->matrix ? (uint64_t)in->rows : 0;
+      d->bytes = (uint64_t)row_bytes(d->type, (size_t)in->cols) * (uint64_t)in->rows;
+      d->offset = off;
+      off = (off + d->bytes + ALIGN - 1) / ALIGN * ALIGN;
+    }
+  }
+  *out = t;
+  *n = k;
+  return 0;
+}
+
+int ag_gguf_export(const ag_model *m, int type, ag_buf *b) {
+  if (!m->tok) return ag_fail(AG_E_MODEL_NO_TOKENIZER, "GGUF export needs a model with a tokenizer");
+  if (type != AG_GGUF_F32 && type != AG_GGUF_F16 && type != AG_GGUF_Q8_0)
+    return ag_fail(AG_E_UNSUPPORTED, "unsupported GGUF tensor type %d", type);
+  const ag_model_config *c = &m->cfg;
+  if (type == AG_GGUF_Q8_0 && (c->dim % 32 || c->hidden_dim % 32))
+    return ag_fail(AG_E_UNSUPPORTED, "q8_0 needs dim and hidden_dim divisible by 32");
+  tdesc *t;
+  size_t nt;
+  plan(m, type, &t, &nt);
+  int V = c->vocab_size;
+  uint32_t map[256];
+  byte_map(map);
+  ag_buf_put(b, "GGUF", 4);
+  ag_buf_put_u32le(b, 3);
+  ag_buf_put_u64le(b, nt);
+  ag_buf_put_u64le(b, 20); /* metadata keys below */
+  kv_str(b, "general.architecture", "llama");
+  kv_str(b, "general.name", "agora");
+  kv_u32(b, "general.alignment", ALIGN);
+  kv_u32(b, "general.file_type", type == AG_GGUF_F32 ? 0 : type == AG_GGUF_F16 ? 1 : 7);
+  kv_u32(b, "llama.context_length", (uint32_t)c->seq_len);
+  kv_u32(b, "llama.embedding_length", (uint32_t)c->dim);
+  kv_u32(b, "llama.block_count", (uint32_t)c->n_layers);
+  kv_u32(b, "llama.feed_forward_length", (uint32_t)c->hidden_dim);
+  kv_u32(b, "llama.attention.head_count", (uint32_t)c->n_heads);
+  kv_u32(b, "llama.attention.head_count_kv", (uint32_t)c->n_kv_heads);
+  kv_f32(b, "llama.rope.freq_base", c->rope_theta);
+  kv_f32(b, "llama.attention.layer_norm_rms_epsilon", c->norm_eps);
+  kv_u32(b, "llama.rope.dimension_count", (uint32_t)(c->dim / c->n_heads));
+  kv_u32(b, "llama.vocab_size", (uint32_t)V);
+  kv_str(b, "tokenizer.ggml.model", "gpt2");
+  /* tokens */
+  w_str(b, "tokenizer.ggml.tokens", strlen("tokenizer.ggml.tokens"));
+  ag_buf_put_u32le(b, GT_ARR);
+  ag_buf_put_u32le(b, GT_STR);
+  ag_buf_put_u64le(b, (uint64_t)V);
+  ag_buf s;
+  ag_buf_init(&s);
+  for (int i = 0; i < V; i++) {
+    ag_buf_reset(&s);
+    token_string(m->tok, (uint32_t)i, map, &s);
+    w_str(b, (const char *)s.data, s.len);
+  }
+  w_str(b, "tokenizer.ggml.token_type", strlen("tokenizer.ggml.token_type"));
+  ag_buf_put_u32le(b, GT_ARR);
+  ag_buf_put_u32le(b, GT_I32);
+  ag_buf_put_u64le(b, (uint64_t)V);
+  for (int i = 0; i < V; i++) ag_buf_put_u32le(b, i == AG_TOK_EOT ? 3 : 1);
+  w_str(b, "tokenizer.ggml.merges", strlen("tokenizer.ggml.merges"));
+  ag_buf_put_u32le(b, GT_ARR);
+  ag_buf_put_u32le(b, GT_STR);
+  ag_buf_put_u64le(b, ag_tok_n_merges(m->tok));
+  for (size_t i = 0; i < ag_tok_n_merges(m->tok); i++) {
+    uint32_t l, r;
+    ag_tok_merge(m->tok, i, &l, &r);
+    ag_buf_reset(&s);
+    token_string(m->tok, l, map, &s);
+    ag_buf_put_u8(&s, ' ');
+    token_string(m->tok, r, map, &s);
+    w_str(b, (const char *)s.data, s.len);
+  }
+  ag_buf_free(&s);
+  kv_u32(b, "tokenizer.ggml.bos_token_id", AG_TOK_EOT);
+  kv_u32(b, "tokenizer.ggml.eos_token_id", AG_TOK_EOT);
+  for (size_t i = 0; i < nt; i++) {
+    w_str(b, t[i].name, strlen(t[i].name));
+    ag_buf_put_u32le(b, t[i].ne1 ? 2 : 1);
+    ag_buf_put_u64le(b, t[i].ne0);
+    if (t[i].ne1) ag_buf_put_u64le(b, t[i].ne1);
+    ag_buf_put_u32le(b, (uint32_t)t[i].type);
+    ag_buf_put_u64le(b, t[i].offset);
+  }
+  while (b->len % ALIGN) ag_buf_put_u8(b, 0);
+  size_t base = b->len;
+  float *row = ag_xmalloc(sizeof(float) * (size_t)AG_MAX(c->dim, c->hidden_dim));
+  for (size_t i = 0; i < nt; i++) {
+    while (b->len < base + t[i].offset) ag_buf_put_u8(b, 0);
+    const ag_tensor_info *in = &m->info[t[i].kind];
+    int mt = in->matrix ? m->wtype : AG_DT_F32;
+    size_t cols = (size_t)in->cols, rows = (size_t)in->rows;
+    size_t srow = ag_mat_bytes(mt, 1, cols);
+    const uint8_t *src = m->blob + in->offset + (size_t)t[i].layer * rows * srow;
+    for (size_t r = 0; r < rows; r++) {
+      const uint8_t *sr = src + r * srow;
+      if (mt == AG_DT_Q8 && t[i].type == AG_GGUF_Q8_0) {
+        ag_buf_put(b, sr, srow);
+        continue;
+      }
+      ag_mat one = {mt, 1, (int)cols, sr};
+      ag_mat_row(&one, 0, row);
+      if (t[i].type == AG_GGUF_F32) ag_buf_put(b, row, cols * 4);
+      else if (t[i].type == AG_GGUF_F16)
+        for (size_t k = 0; k < cols; k++) ag_buf_put_u16le(b, ag_f32_to_f16(row[k]));
+      else {
+        size_t o = b->len;
+        ag_buf_reserve(b, cols / 32 * 34);
+        ag_quantize_q8(row, cols, b->data + o);
+        b->len += cols / 32 * 34;
+      }
+    }
+  }
+  free(row);
+  free(t);
+  return 0;
+}
+
+int ag_gguf_save(const ag_model *m, int type, const char *path) {
+  ag_buf b;
+  ag_buf_init(&b);
+  int rc = ag_gguf_export(m, type, &b);
+  if (!rc) {
+    rc = ag_write_file_atomic(path, b.data, b.len, 0644);
+    if (rc) rc = ag_fail(rc, "cannot write %s", path);
+  }
+  ag_buf_free(&b);
+  return rc;
+}
+
+/* ---------- reader ---------- */
+
+typedef struct {
+  const uint8_t *key;
+  size_t klen;
+  uint32_t type, atype;
+  uint64_t n;          /* array length */
+  size_t voff;         /* offset of the value (after type, or after array header) */
+} kv;
+
+static int r_str(ag_reader *r, const uint8_t **p, size_t *n) {
+  uint64_t len;
+  if (ag_read_u64le(r, &len)) return AG_E_GGUF_CORRUPT;
+  if (len > ag_reader_left(r)) return AG_E_GGUF_CORRUPT;
+  *n = (size_t)len;
+  return ag_read_ptr(r, *n, p) ? AG_E_GGUF_CORRUPT : 0;
+}
+
+static size_t scalar_size(uint32_t t) {
+  switch (t) {
+  case GT_U8: case GT_I8: case GT_BOOL: return 1;
+  case GT_U16: case GT_I16: return 2;
+  case GT_U32: case GT_I32: case GT_F32: return 4;
+  case GT_U64: case GT_I64: case GT_F64: return 8;
+  default: return 0;
+  }
+}
+
+static int skip_value(ag_reader *r, uint32_t t) {
+  if (t == GT_STR) {
+    const uint8_t *p;
+    size_t n;
+    return r_str(r, &p, &n);
+  }
+  size_t s = scalar_size(t);
+  if (!s) return AG_E_GGUF_CORRUPT;
+  const uint8_t *p;
+  return ag_read_ptr(r, s, &p) ? AG_E_GGUF_CORRUPT : 0;
+}
+
+typedef struct {
+  const uint8_t *d;
+  size_t len;
+  kv *kvs;
+  size_t nkv;
+} gfile;
+
+static const kv *find(const gfile *g, const char *key) {
+  size_t n = strlen(key);
+  for (size_t i = 0; i < g->nkv; i++)
+    if (g->kvs[i].klen == n && !memcmp(g->kvs[i].key, key, n)) return &g->kvs[i];
+  return NULL;
+}
+
+/* Reads an integer-typed scalar key into *v; missing -> def (or error when def < 0). */
+static int get_uint(const gfile *g, const char *key, int64_t def, uint64_t *v) {
+  const kv *k = find(g, key);
+  if (!k) {
+    if (def < 0) return ag_fail(AG_E_GGUF_MISSING, "GGUF file lacks %s", key);
+    *v = (uint64_t)def;
+    return 0;
+  }
+  const uint8_t *p = g->d + k->voff;
+  switch (k->type) {
+  case GT_U8: *v = p[0]; return 0;
+  case GT_U16: *v = ag_get_u16le(p); return 0;
+  case GT_U32: *v = ag_get_u32le(p); return 0;
+  case GT_I32: {
+    int32_t x = (int32_t)ag_get_u32le(p);
+    if (x < 0) break;
+    *v = (uint64_t)x;
+    return 0;
+  }
+  case GT_U64: *v = ag_get_u64le(p); return 0;
+  case GT_I64: {
+    int64_t x = (int64_t)ag_get_u64le(p);
+    if (x < 0) break;
+    *v = (uint64_t)x;
+    return 0;
+  }
+  default: break;
+  }
+  return ag_fail(AG_E_GGUF_CORRUPT, "GGUF key %s has an unexpected type", key);
+}
+
+static int get_f32(const gfile *g, const char *key, float def, float *v) {
+  const kv *k = find(g, key);
+  if (!k) {
+    *v = def;
+    return 0;
+  }
+  const uint8_t *p = g->d + k->voff;
+  if (k->type == GT_F32) {
+    uint32_t u = ag_get_u32le(p);
+    memcpy(v, &u, 4);
+    return 0;
+  }
+  if (k->type == GT_F64) {
+    uint64_t u = ag_get_u64le(p);
+    double x;
+    memcpy(&x, &u, 8);
+    *v = (float)x;
+    return 0;
+  }
+  return ag_fail(AG_E_GGUF_CORRUPT, "GGUF key %s has an unexpected type", key);
+}
+
+static int str_is(const gfile *g, const kv *k, const char *want) {
+  if (!k || k->type != GT_STR) return 0;
+  uint64_t n = ag_get_u64le(g->d + k->voff);
+  return n == strlen(want) && !memcmp(g->d + k->voff + 8, want, n);
+}
+
+typedef struct {
+  const uint8_t *name;
+  size_t nlen;
+  uint32_t ndim, type;
+  uint64_t ne[4];
+  uint64_t off;
+} tinfo;
+
+/* Tries to rebuild our tokenizer from tokens + merges; NULL when the layout is not ours. */
+static ag_tokenizer *import_tokenizer(const gfile *g, int V) {
+  const kv *kt = find(g, "tokenizer.ggml.tokens"), *km = find(g, "tokenizer.ggml.merges");
+  if (!str_is(g, find(g, "tokenizer.ggml.model"), "gpt2") || !kt || !km) return NULL;
+  if (kt->type != GT_ARR || kt->atype != GT_STR || km->type != GT_ARR || km->atype != GT_STR) return NULL;
+  if (kt->n != (uint64_t)V || V < AG_TOK_BASE || km->n != (uint64_t)V - AG_TOK_BASE) return NULL;
+  uint32_t map[256], inv[512];
+  byte_map(map);
+  for (int i = 0; i < 512; i++) inv[i] = 0xffffffff;
+  for (int bb = 0; bb < 256; bb++) inv[map[bb]] = (uint32_t)bb;
+  /* decode every token string to bytes and index pieces by content for merge lookup */
+  ag_reader r;
+  ag_reader_init(&r, g->d + kt->voff, g->len - kt->voff);
+  const uint8_t **tp = ag_xmalloc(sizeof(uint8_t *) * (size_t)V);
+  size_t *tl = ag_xmalloc(sizeof(size_t) * (size_t)V);
+  ag_tokenizer *res = NULL;
+  uint32_t *pairs = NULL;
+  ag_buf bytes;
+  ag_buf_init(&bytes);
+  for (int i = 0; i < V; i++)
+    if (r_str(&r, &tp[i], &tl[i])) goto out;
+  /* ids 0..255 must be the bytes, 256 the end-of-text token */
+  for (int i = 0; i < 256; i++) {
+    ag_buf_reset(&bytes);
+    put_utf8(&bytes, map[i]);
+    if (tl[i] != bytes.len || memcmp(tp[i], bytes.data, bytes.len)) goto out;
+  }
+  if (tl[AG_TOK_EOT] != 13 || memcmp(tp[AG_TOK_EOT], "<|endoftext|>", 13)) goto out;
+  /* merges "A B": A and B are token strings; find ids by exact string match among earlier ids */
+  pairs = ag_xmalloc(sizeof(uint32_t) * 2 * (km->n + 1));
+  ag_reader_init(&r, g->d + km->voff, g->len - km->voff);
+  for (uint64_t i = 0; i < km->n; i++) {
+    const uint8_t *ms;
+    size_t ml;
+    if (r_str(&r, &ms, &ml)) goto out;
+    uint32_t id = AG_TOK_BASE + (uint32_t)i;
+    /* the merged token's string is A||B; split at the space that makes both halves tokens */
+    if (ml != tl[id] + 1) goto out;
+    int found = 0;
+    for (size_t sp = 1; sp + 1 < ml && !found; sp++) {
+      if (ms[sp] != ' ') continue;
+      if (memcmp(ms, tp[id], sp) || memcmp(ms + sp + 1, tp[id] + sp, ml - sp - 1)) continue;
+      uint32_t a = 0xffffffff, bq = 0xffffffff;
+      for (uint32_t j = 0; j < id && (a == 0xffffffff || bq == 0xffffffff); j++) {
+        if (j == AG_TOK_EOT) continue;
+        if (a == 0xffffffff && tl[j] == sp && !memcmp(tp[j], ms, sp)) a = j;
+        if (bq == 0xffffffff && tl[j] == ml - sp - 1 && !memcmp(tp[j], ms + sp + 1, ml - sp - 1)) bq = j;
+      }
+      if (a != 0xffffffff && bq != 0xffffffff) {
+        pairs[2 * i] = a;
+        pairs[2 * i + 1] = bq;
+        found = 1;
+      }
+    }
+    if (!found) goto out;
+  }
+  if (ag_tok_from_merges(pairs, km->n, &res)) res = NULL;
+out:
+  (void)inv;
+  ag_buf_free(&bytes);
+  free(pairs);
+  free(tp);
+  free(tl);
+  return res;
+}
+
+int ag_gguf_import(const uint8_t *d, size_t len, ag_model **out) {
+  *out = NULL;
+  ag_reader r;
+  ag_reader_init(&r, d, len);
+  uint8_t magic[4];
+  uint32_t ver;
+  uint64_t ntens, nkv;
+  if (ag_read_bytes(&r, magic, 4) || memcmp(magic, "GGUF", 4)) return ag_fail(AG_E_GGUF_MAGIC, "not a GGUF file");
+  if (ag_read_u32le(&r, &ver)) return ag_fail(AG_E_GGUF_CORRUPT, "GGUF header is truncated");
+  if (ver != 3) return ag_fail(AG_E_GGUF_VERSION, "GGUF version %u is not supported (want 3)", ver);
+  if (ag_read_u64le(&r, &ntens) || ag_read_u64le(&r, &nkv)) return ag_fail(AG_E_GGUF_CORRUPT, "GGUF header is truncated");
+  if (nkv > MAX_KV || ntens > MAX_TENSORS) return ag_fail(AG_E_GGUF_CORRUPT, "GGUF counts are too large");
+  gfile g = {d, len, ag_xcalloc((size_t)nkv + 1, sizeof(kv)), 0};
+  tinfo *ti = ag_xcalloc((size_t)ntens + 1, sizeof(tinfo));
+  ag_tokenizer *tok = NULL;
+  uint8_t *blob = NULL;
+  int rc = 0;
+  for (uint64_t i = 0; i < nkv; i++) {
+    kv *k = &g.kvs[g.nkv];
+    if (r_str(&r, &k->key, &k->klen) || ag_read_u32le(&r, &k->type)) {
+      rc = ag_fail(AG_E_GGUF_CORRUPT, "GGUF metadata is truncated");
+      goto fail;
+    }
+    if (k->type == GT_ARR) {
+      if (ag_read_u32le(&r, &k->atype) || ag_read_u64le(&r, &k->n) || k->n > MAX_ARR ||
+          k->atype == GT_ARR) {
+        rc = ag_fail(AG_E_GGUF_CORRUPT, "GGUF array is malformed");
+        goto fail;
+      }
+      k->voff = r.off;
+      for (uint64_t j = 0; j < k->n; j++)
+        if (skip_value(&r, k->atype)) {
+          rc = ag_fail(AG_E_GGUF_CORRUPT, "GGUF array is truncated");
+          goto fail;
+        }
+    } else {
+      k->voff = r.off;
+      if (skip_value(&r, k->type)) {
+        rc = ag_fail(AG_E_GGUF_CORRUPT, "GGUF metadata value is malformed");
+        goto fail;
+      }
+    }
+    g.nkv++;
+  }
+  for (uint64_t i = 0; i < ntens; i++) {
+    tinfo *t = &ti[i];
+    if (r_str(&r, &t->name, &t->nlen) || ag_read_u32le(&r, &t->ndim) || t->ndim < 1 || t->ndim > 4) {
+      rc = ag_fail(AG_E_GGUF_CORRUPT, "GGUF tensor info is malformed");
+      goto fail;
+    }
+    for (uint32_t j = 0; j < t->ndim; j++)
+      if (ag_read_u64le(&r, &t->ne[j]) || t->ne[j] == 0 || t->ne[j] > (1u << 30)) {
+        rc = ag_fail(AG_E_GGUF_CORRUPT, "GGUF tensor shape is malformed");
+        goto fail;
+      }
+    if (ag_read_u32le(&r, &t->type) || ag_read_u64le(&r, &t->off)) {
+      rc = ag_fail(AG_E_GGUF_CORRUPT, "GGUF tensor info is truncated");
+      goto fail;
+    }
+  }
+  if (!str_is(&g, find(&g, "general.architecture"), "llama")) {
+    rc = find(&g, "general.architecture") ? ag_fail(AG_E_GGUF_ARCH, "only the llama architecture is supported")
+                                          : ag_fail(AG_E_GGUF_MISSING, "GGUF file lacks general.architecture");
+    goto fail;
+  }
+  uint64_t align, ctx, emb, blocks, ff, heads, kvh, vocab;
+  if ((rc = get_uint(&g, "general.alignment", ALIGN, &align)) ||
+      (rc = get_uint(&g, "llama.context_length", -1, &ctx)) ||
+      (rc = get_uint(&g, "llama.embedding_length", -1, &emb)) ||
+      (rc = get_uint(&g, "llama.block_count", -1, &blocks)) ||
+      (rc = get_uint(&g, "llama.feed_forward_length", -1, &ff)) ||
+      (rc = get_uint(&g, "llama.attention.head_count", -1, &heads)))
+    goto fail;
+  if ((rc = get_uint(&g, "llama.attention.head_count_kv", (int64_t)heads, &kvh))) goto fail;
+  const kv *kt = find(&g, "tokenizer.ggml.tokens");
+  if ((rc = get_uint(&g, "llama.vocab_size", kt ? (int64_t)kt->n : -1, &vocab))) goto fail;
+  if (align == 0 || align > 65536 || (align & (align - 1))) {
+    rc = ag_fail(AG_E_GGUF_CORRUPT, "GGUF alignment %llu is invalid", (unsigned long long)align);
+    goto fail;
+  }
+  ag_model_config c = {0};
+  if (ctx > 65536) ctx = 65536; /* longer contexts are capped to what the engine supports */
+  uint64_t vals[6] = {emb, blocks, heads, kvh, ff, vocab};
+  for (int i = 0; i < 6; i++)
+    if (vals[i] > (1u << 20)) {
+      rc = ag_fail(AG_E_GGUF_CORRUPT, "GGUF hyperparameter out of range");
+      goto fail;
+    }
+  c.dim = (int32_t)emb, c.n_layers = (int32_t)blocks, c.n_heads = (int32_t)heads,
+  c.n_kv_heads = (int32_t)kvh, c.hidden_dim = (int32_t)ff, c.vocab_size = (int32_t)vocab,
+  c.seq_len = (int32_t)ctx;
+  if ((rc = get_f32(&g, "llama.rope.freq_base", 10000.0f, &c.rope_theta)) ||
+      (rc = get_f32(&g, "llama.attention.layer_norm_rms_epsilon", 1e-5f, &c.norm_eps)))
+    goto fail;
+  size_t data_off = (r.off + align - 1) / align * align;
+  if (data_off > len) {
+    rc = ag_fail(AG_E_GGUF_CORRUPT, "GGUF data section is missing");
+    goto fail;
+  }
+  /* locate tensors by name */
+  const tinfo *found[AG_T_COUNT][256];
+  memset(found, 0, sizeof found);
+  int has_out = 0, allq8 = 1;
+  for (uint64_t i = 0; i < ntens; i++) {
+    char nm[96];
+    if (ti[i].nlen >= sizeof nm) continue;
+    memcpy(nm, ti[i].name, ti[i].nlen);
+    nm[ti[i].nlen] = 0;
+    for (int kind = 0; kind < AG_T_COUNT; kind++) {
+      char want[96];
+      int layer = 0;
+      if (kind == AG_T_TOK_EMB || kind == AG_T_FINAL_NORM || kind == AG_T_OUT) {
+        snprintf(want, sizeof want, "%s.weight", gguf_names[kind]);
+        if (strcmp(nm, want)) continue;
+      } else {
+        int l, n = 0;
+        if (sscanf(nm, "blk.%d.%n", &l, &n) != 1 || n == 0 || l < 0 || l >= 256) continue;
+        snprintf(want, sizeof want, "%s.weight", gguf_names[kind]);
+        if (strcmp(nm + n, want)) continue;
+        layer = l;
+      }
+      if (found[kind][layer]) {
+        rc = ag_fail(AG_E_GGUF_CORRUPT, "GGUF tensor %s appears twice", nm);
+        goto fail;
+      }
+      found[kind][layer] = &ti[i];
+      if (kind == AG_T_OUT) has_out = 1;
+    }
+  }
+  c.tied = !has_out;
+  rc = ag_model_config_check(&c);
+  if (rc) {
+    rc = ag_fail(AG_E_GGUF_CORRUPT, "GGUF hyperparameters are invalid: %s", ag_errmsg(rc));
+    goto fail;
+  }
+  ag_tensor_info info[AG_T_COUNT];
+  ag_model_layout(&c, AG_DT_F32, info);
+  for (int kind = 0; kind < AG_T_COUNT; kind++) {
+    if (!info[kind].present) continue;
+    for (int l = 0; l < info[kind].layers; l++) {
+      const tinfo *t = found[kind][l];
+      if (!t) {
+        rc = ag_fail(AG_E_GGUF_MISSING, "GGUF file lacks tensor %s (layer %d)", gguf_names[kind], l);
+        goto fail;
+      }
+      uint64_t rows = t->ndim >= 2 ? t->ne[1] : 1;
+      for (uint32_t j = 2; j < t->ndim; j++) rows *= t->ne[j];
+      if (t->ne[0] != (uint64_t)info[kind].cols || rows != (uint64_t)info[kind].rows) {
+        rc = ag_fail(AG_E_GGUF_CORRUPT, "GGUF tensor %s has the wrong shape", gguf_names[kind]);
+        goto fail;
+      }
+      if (t->type != AG_GGUF_F32 && t->type != AG_GGUF_F16 && t->type != AG_GGUF_Q8_0) {
+        rc = ag_fail(AG_E_GGUF_TYPE, "GGUF tensor type %u is not supported (F32, F16, Q8_0)", t->type);
+        goto fail;
+      }
+      if (t->type == AG_GGUF_Q8_0 && t->ne[0] % 32) {
+        rc = ag_fail(AG_E_GGUF_CORRUPT, "Q8_0 tensor rows must be multiples of 32");
+        goto fail;
+      }
+      uint64_t bytes = (uint64_t)row_bytes((int)t->type, (size_t)t->ne[0]) * rows;
+      if (t->off > len - data_off || bytes > len - data_off - t->off) {
+        rc = ag_fail(AG_E_GGUF_CORRUPT, "GGUF tensor %s extends past the end of the file", gguf_names[kind]);
+        goto fail;
+      }
+      if (info[kind].matrix && t->type != AG_GGUF_Q8_0) allq8 = 0;
+    }
+  }
+  int wtype = allq8 ? AG_DT_Q8 : AG_DT_F32;
+  if (wtype == AG_DT_Q8 && (c.dim % 32 || c.hidden_dim % 32)) wtype = AG_DT_F32;
+  size_t blen = ag_model_layout(&c, wtype, info);
+  if (posix_memalign((void **)&blob, 64, blen)) abort();
+  memset(blob, 0, blen);
+  float *row = ag_xmalloc(sizeof(float) * (size_t)AG_MAX(c.dim, c.hidden_dim));
+  for (int kind = 0; kind < AG_T_COUNT; kind++) {
+    if (!info[kind].present) continue;
+    int mt = info[kind].matrix ? wtype : AG_DT_F32;
+    size_t cols = (size_t)info[kind].cols, rows = (size_t)info[kind].rows, drow = ag_mat_bytes(mt, 1, cols);
+    for (int l = 0; l < info[kind].layers; l++) {
+      const tinfo *t = found[kind][l];
+      const uint8_t *src = d + data_off + t->off;
+      size_t srow = row_bytes((int)t->type, cols);
+      uint8_t *dst = blob + info[kind].offset + (size_t)l * rows * drow;
+      for (size_t rr = 0; rr < rows; rr++) {
+        const uint8_t *sr = src + rr * srow;
+        if (mt == AG_DT_Q8) {
+          memcpy(dst + rr * drow, sr, drow);
+          continue;
+        }
+        if (t->type == AG_GGUF_F32) memcpy(row, sr, cols * 4);
+        else if (t->type == AG_GGUF_F16)
+          for (size_t k = 0; k < cols; k++) row[k] = ag_f16_to_f32(ag_get_u16le(sr + 2 * k));
+        else ag_dequantize_q8(sr, cols, row);
+        memcpy(dst + rr * drow, row, cols * 4);
+      }
+    }
+  }
+  free(row);
+  tok = import_tokenizer(&g, c.vocab_size);
+  rc = ag_model_wrap(&c, wtype, blob, blen, 1, out);
+  if (rc) goto fail;
+  blob = NULL;
+  (*out)->tok = tok;
+  tok = NULL;
+  ag_model_compute_id(*out);
+fail:
+  free(blob);
+  ag_tok_free(tok);
+  free(g.kvs);
+  free(ti);
+  return rc;
+}
+
+int ag_gguf_load(const char *path, ag_model **out) {
+  uint8_t *d;
+  size_t len;
+  *out = NULL;
+  int rc = ag_read_file(path, (size_t)1 << 36, &d, &len);
+  if (rc) return ag_fail(AG_E_NOTFOUND, "cannot read %s", path);
+  rc = ag_gguf_import(d, len, out);
+  free(d);
+  return rc;
+}

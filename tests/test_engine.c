@@ -1,0 +1,325 @@
+/*
+ * test_engine.c — reproducibility guarantees of the engine's kernels and model: identical bits
+ * across SIMD paths, thread counts, batch sizes, and KV-cache decode vs batched prefill; q8
+ * equals fp32 on dequantized weights; deterministic math; tokenizer round trips.
+ */
+#include "test.h"
+
+#include "core/err.h"
+#include "core/util.h"
+#include "engine/detmath.h"
+#include "engine/kernels.h"
+#include "engine/model.h"
+#include "engine/tokenizer.h"
+
+#include <math.h>
+
+static void fill(float *p, size_t n, uint64_t seed) {
+  for (size_t i = 0; i < n; i++) p[i] = ag_philox_normal(seed, i, 7);
+}
+
+static int levels[3], nlevels;
+static void init_levels(void) {
+  nlevels = 0;
+  for (int l = 0; l <= ag_simd_best(); l++) levels[nlevels++] = l;
+}
+
+/* ag_expf as specified, written out with plain fmaf: every path must return these bits. */
+static float expf_spec(float x) {
+  if (x != x) return x;
+  if (x > 88.72283f) return INFINITY;
+  if (x < -87.33654f) return 0.0f;
+  float kf = (x * 1.44269502f + 12582912.0f) - 12582912.0f;
+  float r = fmaf(-kf, 0.693145752f, x);
+  r = fmaf(-kf, 1.42860677e-06f, r);
+  const float c[] = {1.38888889e-03f, 8.33333333e-03f, 4.16666667e-02f, 1.66666667e-01f, 0.5f, 1.0f, 1.0f};
+  float p = 1.98412698e-04f;
+  for (int i = 0; i < 7; i++) p = fmaf(p, r, c[i]);
+  int k = (int)kf;
+  uint32_t bits = (uint32_t)((k > 127 ? 254 : k + 127)) << 23;
+  float s;
+  memcpy(&s, &bits, 4);
+  return k > 127 ? p * s * 2.0f : p * s;
+}
+
+TEST(detmath_values) {
+  for (float x = -90.0f; x < 90.0f; x += 0.0371f) {
+    float a = ag_expf(x), b = expf_spec(x);
+    CHECK(memcmp(&a, &b, 4) == 0);
+  }
+  CHECK(ag_expf(0.0f) == 1.0f);
+  CHECK(fabsf(ag_expf(1.0f) - 2.7182817f) < 1e-6f);
+  CHECK(ag_expf(-100.0f) == 0.0f);
+  CHECK(isinf(ag_expf(100.0f)));
+  double s, c;
+  ag_sincos(1.0, &s, &c);
+  CHECK(fabs(s - 0.8414709848078965) < 1e-15 && fabs(c - 0.5403023058681398) < 1e-15);
+  CHECK(fabs(ag_ln(10000.0) - 9.210340371976184) < 1e-14);
+  for (uint32_t h = 0; h < 65536; h += 7) {
+    float f = ag_f16_to_f32((uint16_t)h);
+    if (f == f) CHECK_EQ(ag_f32_to_f16(f), h);
+  }
+  uint32_t a[4], b[4];
+  ag_philox(42, 1, 2, a);
+  ag_philox(42, 1, 2, b);
+  CHECK_MEM(a, b, sizeof a);
+  ag_philox(43, 1, 2, b);
+  CHECK(memcmp(a, b, sizeof a) != 0);
+}
+
+TEST(softmax_swiglu_same_bits_every_path) {
+  init_levels();
+  float base[320], x[300], ref[300], h3[300], hg[300], hgref[300];
+  fill(base, 320, 21);
+  fill(h3, 300, 22);
+  for (int i = 0; i < 320; i++) base[i] *= 30.0f; /* wide range: exp underflow and overflow */
+  base[7] = NAN, base[8] = INFINITY, base[9] = -INFINITY, base[10] = -0.0f, base[11] = 95.0f;
+  for (int n = 1; n <= 300; n += (n < 40 ? 1 : 17)) {
+    for (int i = 0; i < nlevels; i++) {
+      ag_simd_set(levels[i]);
+      memcpy(x, base + 12, sizeof(float) * n); /* finite rows */
+      ag_softmax_scaled(x, n, 0.125f);
+      ag_swiglu(hg, base, h3, (size_t)n);       /* specials included */
+      if (i == 0) {
+        memcpy(ref, x, sizeof(float) * n);
+        memcpy(hgref, hg, sizeof(float) * n);
+      } else {
+        CHECK_MEM(x, ref, sizeof(float) * n);
+        CHECK_MEM(hg, hgref, sizeof(float) * n);
+      }
+    }
+  }
+  ag_simd_set(ag_simd_best());
+}
+
+TEST(dot_same_bits_every_path) {
+  init_levels();
+  float a[300], b[300];
+  fill(a, 300, 1);
+  fill(b, 300, 2);
+  a[5] = -0.0f;
+  for (size_t n = 0; n <= 300; n += (n < 40 ? 1 : 13)) {
+    float ref = 0;
+    for (int i = 0; i < nlevels; i++) {
+      CHECK_OK(ag_simd_set(levels[i]));
+      float v = ag_dot(a, b, n);
+      if (i == 0) ref = v;
+      else CHECK(memcmp(&v, &ref, 4) == 0);
+    }
+  }
+  ag_simd_set(ag_simd_best());
+}
+
+/* matmul: every path, every T, threads 1 and 2, f32 and q8 (== f32 of dequantized) */
+TEST(matmul_same_bits_every_path_batch_thread) {
+  init_levels();
+  int rows = 37, cols = 96, T = 7;
+  float *w = ag_xmalloc(sizeof(float) * rows * cols), *x = ag_xmalloc(sizeof(float) * T * cols);
+  fill(w, (size_t)rows * cols, 3);
+  fill(x, (size_t)T * cols, 4);
+  uint8_t *q = ag_xmalloc(ag_mat_bytes(AG_DT_Q8, rows, cols));
+  ag_quantize_q8(w, (size_t)rows * cols, q);
+  float *wd = ag_xmalloc(sizeof(float) * rows * cols);
+  ag_dequantize_q8(q, (size_t)rows * cols, wd);
+  float ref[7 * 37], refq[7 * 37], out[7 * 37];
+  for (int t = 0; t < T; t++)
+    for (int r = 0; r < rows; r++) {
+      ag_simd_set(AG_SIMD_SCALAR);
+      ref[t * rows + r] = ag_dot(w + r * cols, x + t * cols, cols);
+      refq[t * rows + r] = ag_dot(wd + r * cols, x + t * cols, cols);
+    }
+  ag_mat mf = {AG_DT_F32, rows, cols, w}, mq = {AG_DT_Q8, rows, cols, q};
+  for (int th = 1; th <= 2; th++) {
+    ag_pool *pool;
+    CHECK_OK(ag_pool_open(&pool, th));
+    for (int i = 0; i < nlevels; i++) {
+      ag_simd_set(levels[i]);
+      for (int tt = 1; tt <= T; tt++) {
+        ag_matmul(pool, out, x, &mf, tt);
+        CHECK_MEM(out, ref, sizeof(float) * tt * rows);
+        ag_matmul(pool, out, x, &mq, tt);
+        CHECK_MEM(out, refq, sizeof(float) * tt * rows);
+      }
+      /* decode-style: one token at a time from row t */
+      for (int t = 0; t < T; t++) {
+        ag_matmul(pool, out, x + t * cols, &mf, 1);
+        CHECK_MEM(out, ref + t * rows, sizeof(float) * rows);
+      }
+    }
+    ag_pool_close(pool);
+  }
+  ag_simd_set(ag_simd_best());
+  free(w), free(x), free(q), free(wd);
+}
+
+TEST(matmul_backward_same_bits_every_path_thread) {
+  init_levels();
+  int rows = 21, cols = 83, T = 9;
+  float *w = ag_xmalloc(sizeof(float) * rows * cols), *x = ag_xmalloc(sizeof(float) * T * cols),
+        *dy = ag_xmalloc(sizeof(float) * T * rows);
+  fill(w, (size_t)rows * cols, 5);
+  fill(x, (size_t)T * cols, 6);
+  fill(dy, (size_t)T * rows, 7);
+  float *dx_ref = ag_xmalloc(sizeof(float) * T * cols), *dw_ref = ag_xmalloc(sizeof(float) * rows * cols);
+  float *dx = ag_xmalloc(sizeof(float) * T * cols), *dw = ag_xmalloc(sizeof(float) * rows * cols);
+  /* the specified order, written out plainly */
+  for (int t = 0; t < T; t++)
+    for (int c = 0; c < cols; c++) {
+      float a = 0.0f;
+      for (int r = 0; r < rows; r++) a = fmaf(dy[t * rows + r], w[r * cols + c], a);
+      dx_ref[t * cols + c] = a;
+    }
+  for (int r = 0; r < rows; r++)
+    for (int c = 0; c < cols; c++) {
+      float a = 0.5f;
+      for (int t = 0; t < T; t++) a = fmaf(dy[t * rows + r], x[t * cols + c], a);
+      dw_ref[r * cols + c] = a;
+    }
+  for (int th = 1; th <= 2; th++) {
+    ag_pool *pool;
+    CHECK_OK(ag_pool_open(&pool, th));
+    for (int i = 0; i < nlevels; i++) {
+      ag_simd_set(levels[i]);
+      ag_matmul_bwd_x(pool, dx, dy, w, T, rows, cols);
+      CHECK_MEM(dx, dx_ref, sizeof(float) * T * cols);
+      for (int k = 0; k < rows * cols; k++) dw[k] = 0.5f;
+      ag_matmul_bwd_w(pool, dw, dy, x, T, rows, cols);
+      CHECK_MEM(dw, dw_ref, sizeof(float) * rows * cols);
+    }
+    ag_pool_close(pool);
+  }
+  ag_simd_set(ag_simd_best());
+  free(w), free(x), free(dy), free(dx_ref), free(dw_ref), free(dx), free(dw);
+}
+
+static ag_model *tiny_model(int q8) {
+  ag_model_config cfg;
+  ag_model_preset("tiny", &cfg);
+  ag_model *m = NULL;
+  CHECK_OK(ag_model_create(&cfg, 11, NULL, &m));
+  if (!q8) return m;
+  ag_model *q = NULL;
+  CHECK_OK(ag_model_quantize(m, &q));
+  ag_model_close(m);
+  return q;
+}
+
+typedef struct {
+  float *all;
+  int V;
+} collect;
+static int collect_fn(void *ctx, int pos, const float *logits) {
+  collect *c = ctx;
+  memcpy(c->all + (size_t)pos * c->V, logits, sizeof(float) * c->V);
+  return 0;
+}
+
+/* Logits of every position: prefill (max_t = S) vs decode (max_t = 1) vs chunks of 5,
+ * 1 vs 2 threads, every SIMD path, fp32 and q8. */
+TEST(logits_decode_equals_prefill_threads_paths) {
+  init_levels();
+  for (int q8 = 0; q8 <= 1; q8++) {
+    ag_model *m = tiny_model(q8);
+    int V = m->cfg.vocab_size, n = m->cfg.seq_len;
+    uint32_t toks[64];
+    for (int i = 0; i < n; i++) toks[i] = (uint32_t)((i * 37 + 5) % V);
+    float *ref = ag_xmalloc(sizeof(float) * n * V), *got = ag_xmalloc(sizeof(float) * n * V);
+    collect cref = {ref, V}, cgot = {got, V};
+    ag_simd_set(AG_SIMD_SCALAR);
+    ag_infer *s;
+    CHECK_OK(ag_infer_open(m, n, 1, &s));
+    CHECK_OK(ag_infer_forward(s, toks, n, NULL, collect_fn, &cref));
+    ag_infer_close(s);
+    for (int i = 0; i < nlevels; i++)
+      for (int th = 1; th <= 2; th++) {
+        ag_simd_set(levels[i]);
+        int chunks[3] = {1, 5, n};
+        for (int k = 0; k < 3; k++) {
+          CHECK_OK(ag_infer_open(m, chunks[k], th, &s));
+          memset(got, 0, sizeof(float) * n * V);
+          if (chunks[k] == 1) {
+            float *last = ag_xmalloc(sizeof(float) * V);
+            for (int p = 0; p < n; p++) {
+              CHECK_OK(ag_infer_forward(s, toks + p, 1, last, NULL, NULL));
+              memcpy(got + (size_t)p * V, last, sizeof(float) * V);
+            }
+            free(last);
+          } else {
+            CHECK_OK(ag_infer_forward(s, toks, n, NULL, collect_fn, &cgot));
+          }
+          for (int p = 0; p < n; p++)
+            if (memcmp(got + (size_t)p * V, ref + (size_t)p * V, sizeof(float) * V)) {
+              fprintf(stderr, "  mismatch q8=%d path=%s threads=%d chunk=%d pos=%d\n", q8,
+                      ag_simd_name(levels[i]), th, chunks[k], p);
+              CHECK(0);
+              break;
+            }
+          ag_infer_close(s);
+        }
+      }
+    ag_simd_set(ag_simd_best());
+    free(ref), free(got);
+    ag_model_close(m);
+  }
+}
+
+TEST(context_overflow_and_bad_ids_are_errors) {
+  ag_model *m = tiny_model(0);
+  ag_infer *s;
+  CHECK_OK(ag_infer_open(m, 4, 1, &s));
+  uint32_t toks[40] = {0};
+  CHECK_EQ(ag_infer_forward(s, toks, 33, NULL, NULL, NULL), AG_E_ENGINE_CONTEXT);
+  toks[0] = 320;
+  CHECK_EQ(ag_infer_forward(s, toks, 1, NULL, NULL, NULL), AG_E_RANGE);
+  CHECK_EQ(ag_infer_pos(s), 0);
+  ag_infer_close(s);
+  ag_model_close(m);
+}
+
+TEST(tokenizer_train_round_trip) {
+  const char *text = "the cat sat on the mat. the cat ate the rat! 12345 12345\n\n  indented   spaces\n";
+  ag_buf corpus;
+  ag_buf_init(&corpus);
+  for (int i = 0; i < 50; i++) ag_buf_puts(&corpus, text);
+  ag_tokenizer *t = NULL;
+  CHECK_OK(ag_tok_train(corpus.data, corpus.len, 300, &t));
+  CHECK(ag_tok_vocab(t) > 257);
+  /* deterministic */
+  ag_tokenizer *t2 = NULL;
+  CHECK_OK(ag_tok_train(corpus.data, corpus.len, 300, &t2));
+  CHECK_EQ(ag_tok_n_merges(t), ag_tok_n_merges(t2));
+  for (size_t i = 0; i < ag_tok_n_merges(t); i++) {
+    uint32_t a, b, c, d;
+    ag_tok_merge(t, i, &a, &b);
+    ag_tok_merge(t2, i, &c, &d);
+    CHECK(a == c && b == d);
+  }
+  uint32_t *ids = NULL;
+  size_t n = 0, cap = 0;
+  CHECK_OK(ag_tok_encode(t, (const uint8_t *)text, strlen(text), &ids, &n, &cap));
+  CHECK(n < strlen(text) / 2);
+  ag_buf out;
+  ag_buf_init(&out);
+  CHECK_OK(ag_tok_decode(t, ids, n, &out));
+  CHECK(out.len == strlen(text) && !memcmp(out.data, text, out.len));
+  /* every byte value, random bytes */
+  uint8_t bytes[2048];
+  for (int i = 0; i < 2048; i++) bytes[i] = (uint8_t)(ag_philox_below(9, (uint64_t)i, 0, 256));
+  for (int i = 0; i < 256; i++) bytes[i] = (uint8_t)i;
+  n = 0;
+  CHECK_OK(ag_tok_encode(t, bytes, sizeof bytes, &ids, &n, &cap));
+  ag_buf_reset(&out);
+  CHECK_OK(ag_tok_decode(t, ids, n, &out));
+  CHECK(out.len == sizeof bytes && !memcmp(out.data, bytes, sizeof bytes));
+  uint32_t bad = 5000;
+  CHECK_EQ(ag_tok_decode(t, &bad, 1, &out), AG_E_RANGE);
+  free(ids);
+  ag_buf_free(&out);
+  ag_buf_free(&corpus);
+  ag_tok_free(t);
+  ag_tok_free(t2);
+}
+
+TEST_MAIN(detmath_values, dot_same_bits_every_path, softmax_swiglu_same_bits_every_path, matmul_same_bits_every_path_batch_thread,
+          matmul_backward_same_bits_every_path_thread, logits_decode_equals_prefill_threads_paths,
+          context_overflow_and_bad_ids_are_errors, tokenizer_train_round_trip)
