@@ -8,6 +8,7 @@
 #include "core/err.h"
 #include "core/util.h"
 #include "engine/detmath.h"
+#include "engine/generate.h"
 #include "engine/kernels.h"
 #include "engine/model.h"
 #include "engine/tokenizer.h"
@@ -89,6 +90,23 @@ TEST(softmax_swiglu_same_bits_every_path) {
       }
     }
   }
+  ag_simd_set(ag_simd_best());
+}
+
+TEST(topk_same_every_path) {
+  init_levels();
+  float l[1000];
+  fill(l, 1000, 31);
+  for (int i = 0; i < 1000; i += 97) l[i] = l[3]; /* ties */
+  l[500] = NAN;
+  uint32_t ids[3][50];
+  float vals[3][50];
+  for (int i = 0; i < nlevels; i++) {
+    ag_simd_set(levels[i]);
+    ag_topk(l, 1000, 40, ids[i], vals[i]);
+    if (i) CHECK(!memcmp(ids[i], ids[0], 40 * sizeof(uint32_t)) && !memcmp(vals[i], vals[0], 40 * sizeof(float)));
+  }
+  for (int j = 1; j < 40; j++) CHECK(vals[0][j] < vals[0][j - 1] || (vals[0][j] == vals[0][j - 1] && ids[0][j] > ids[0][j - 1]));
   ag_simd_set(ag_simd_best());
 }
 
@@ -320,6 +338,6 @@ TEST(tokenizer_train_round_trip) {
   ag_tok_free(t2);
 }
 
-TEST_MAIN(detmath_values, dot_same_bits_every_path, softmax_swiglu_same_bits_every_path, matmul_same_bits_every_path_batch_thread,
+TEST_MAIN(detmath_values, dot_same_bits_every_path, topk_same_every_path, softmax_swiglu_same_bits_every_path, matmul_same_bits_every_path_batch_thread,
           matmul_backward_same_bits_every_path_thread, logits_decode_equals_prefill_threads_paths,
           context_overflow_and_bad_ids_are_errors, tokenizer_train_round_trip)

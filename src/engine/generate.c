@@ -13,6 +13,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 void ag_sampling_defaults(ag_sampling *s) {
   *s = (ag_sampling){.temperature = 0.8f, .top_p = 0.95f, .top_k = 40, .stop = AG_TOK_EOT, .seed = 1};
@@ -49,22 +52,59 @@ static inline int before(float va, uint32_t ia, float vb, uint32_t ib) {
   return va > vb || (va == vb && ia < ib);
 }
 
-void ag_topk(const float *l, int vocab, int k, uint32_t *ids, float *vals) {
-  int n = 0;
-  for (int j = 0; j < vocab; j++) {
-    float v = l[j];
-    /* fast reject once full: anything not >= the last kept value ranks after it (ties with a
-     * larger id too); NaN compares false and ranks last, unless the last kept one is NaN */
-    if (n == k && !(v >= vals[k - 1]) && vals[k - 1] == vals[k - 1]) continue;
-    if (n == k && !before(v, (uint32_t)j, vals[k - 1], ids[k - 1])) continue;
-    int p = n < k ? n++ : k - 1;
-    while (p > 0 && before(v, (uint32_t)j, vals[p - 1], ids[p - 1])) {
-      vals[p] = vals[p - 1];
-      ids[p] = ids[p - 1];
-      p--;
+/* Inserts (v, j) into the ranked list of n (< k, or == k replacing the last). */
+static inline void topk_insert(float v, uint32_t j, int k, int *n, uint32_t *ids, float *vals) {
+  int p = *n < k ? (*n)++ : k - 1;
+  while (p > 0 && before(v, j, vals[p - 1], ids[p - 1])) {
+    vals[p] = vals[p - 1];
+    ids[p] = ids[p - 1];
+    p--;
+  }
+  vals[p] = v;
+  ids[p] = j;
+}
+
+static inline void topk_one(const float *l, int j, int k, int *n, uint32_t *ids, float *vals) {
+  float v = l[j];
+  if (*n == k && !before(v, (uint32_t)j, vals[k - 1], ids[k - 1])) return;
+  topk_insert(v, (uint32_t)j, k, n, ids, vals);
+}
+
+#if defined(__x86_64__)
+/* Skips blocks of 16 logits that are all below the current k-th value. The k-th value only
+ * grows as the scan proceeds, so anything skipped would also be rejected one by one: the
+ * result is exactly the scalar scan's. */
+__attribute__((target("avx512f"))) static void topk_avx512(const float *l, int vocab, int k, int *n,
+                                                           uint32_t *ids, float *vals, int j) {
+  for (; j + 16 <= vocab; j += 16) {
+    float thr = vals[k - 1];
+    if (thr != thr) break; /* a NaN in the list: the scalar scan handles it */
+    __mmask16 m = _mm512_cmp_ps_mask(_mm512_loadu_ps(l + j), _mm512_set1_ps(thr), _CMP_GE_OQ);
+    while (m) {
+      int b = __builtin_ctz(m);
+      m &= (__mmask16)(m - 1);
+      topk_one(l, j + b, k, n, ids, vals);
     }
-    vals[p] = v;
-    ids[p] = (uint32_t)j;
+    /* NaNs never pass >=, and rank last: rejected by the scalar scan too */
+  }
+  for (; j < vocab; j++) topk_one(l, j, k, n, ids, vals);
+}
+#endif
+
+void ag_topk(const float *l, int vocab, int k, uint32_t *ids, float *vals) {
+  int n = 0, j = 0;
+  for (; j < vocab && n < k; j++) topk_one(l, j, k, &n, ids, vals);
+#if defined(__x86_64__)
+  if (ag_simd_get() == AG_SIMD_AVX512) {
+    topk_avx512(l, vocab, k, &n, ids, vals, j);
+    return;
+  }
+#endif
+  for (; j < vocab; j++) {
+    float v = l[j];
+    /* fast reject: below the last kept value (NaN compares false and ranks last) */
+    if (!(v >= vals[k - 1]) && vals[k - 1] == vals[k - 1]) continue;
+    topk_one(l, j, k, &n, ids, vals);
   }
 }
 
