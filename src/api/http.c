@@ -23,6 +23,10 @@ struct ag_http_server {
 typedef struct {
   ag_buf body;
   int too_large;
+  const ag_http_route *route; /* matched on the headers, so its body limit applies */
+  size_t param_off;           /* the route parameter's offset in the URL */
+  int path_known;
+  size_t limit;
 } conn_state;
 
 int ag_http_parse_listen(const char *listen, char *host, size_t hostcap, uint16_t *port) {
@@ -125,6 +129,24 @@ static enum MHD_Result send_resp(struct MHD_Connection *conn, ag_http_resp *r) {
   return ret;
 }
 
+static void match_route(const ag_http_server *s, const char *url, const char *method,
+                        conn_state *st) {
+  for (size_t i = 0; i < s->cfg.nroutes; i++) {
+    const ag_http_route *rt = &s->cfg.routes[i];
+    size_t pl = strlen(rt->path);
+    int prefix = rt->path[pl - 1] == '/' && pl > 1;
+    int hit = prefix ? strncmp(url, rt->path, pl) == 0 && url[pl] : strcmp(url, rt->path) == 0;
+    if (!hit) continue;
+    st->path_known = 1;
+    if (strcmp(rt->method, method) == 0 ||
+        (!strcmp(method, "HEAD") && !strcmp(rt->method, "GET"))) {
+      st->route = rt;
+      st->param_off = prefix ? pl : strlen(url);
+      return;
+    }
+  }
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_size, void **con_cls) {
@@ -133,14 +155,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
   if (!st) {
     st = ag_xcalloc(1, sizeof *st);
     *con_cls = st;
+    match_route(s, url, method, st);
+    st->limit = st->route && st->route->max_body ? st->route->max_body : s->cfg.max_body;
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
     uint64_t n;
-    if (cl && ag_parse_u64(cl, &n) == 0 && n > s->cfg.max_body) st->too_large = 1;
+    if (cl && ag_parse_u64(cl, &n) == 0 && n > st->limit) st->too_large = 1;
     return MHD_YES;
   }
   if (*upload_size) {
     if (!st->too_large) {
-      if (st->body.len + *upload_size > s->cfg.max_body) {
+      if (st->body.len + *upload_size > st->limit) {
         st->too_large = 1;
         ag_buf_free(&st->body);
       } else {
@@ -155,38 +179,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
   ag_buf_init(&resp.body);
   if (st->too_large) {
     char msg[128];
-    snprintf(msg, sizeof msg, "request body exceeds %zu bytes", s->cfg.max_body);
+    snprintf(msg, sizeof msg, "request body exceeds %zu bytes", st->limit);
     ag_http_error(&resp, 413, AG_E_HTTP_BODY_TOO_LARGE, msg);
+  } else if (st->route) {
+    ag_http_req req = {method, url, url + st->param_off, st->body.data, st->body.len, conn, s->cfg.ctx};
+    st->route->fn(&req, &resp);
+  } else if (st->path_known) {
+    char msg[160];
+    snprintf(msg, sizeof msg, "%s is not allowed on %.100s", method, url);
+    ag_http_error(&resp, 405, AG_E_HTTP_METHOD, msg);
   } else {
-    const ag_http_route *match = NULL;
-    int path_known = 0;
-    const char *param = "";
-    for (size_t i = 0; i < s->cfg.nroutes; i++) {
-      const ag_http_route *rt = &s->cfg.routes[i];
-      size_t pl = strlen(rt->path);
-      int hit = rt->path[pl - 1] == '/' && pl > 1 ? strncmp(url, rt->path, pl) == 0 && url[pl]
-                                                  : strcmp(url, rt->path) == 0;
-      if (!hit) continue;
-      path_known = 1;
-      if (strcmp(rt->method, method) == 0 ||
-          (!strcmp(method, "HEAD") && !strcmp(rt->method, "GET"))) {
-        match = rt;
-        param = rt->path[pl - 1] == '/' && pl > 1 ? url + pl : "";
-        break;
-      }
-    }
-    if (match) {
-      ag_http_req req = {method, url, param, st->body.data, st->body.len, conn, s->cfg.ctx};
-      match->fn(&req, &resp);
-    } else if (path_known) {
-      char msg[160];
-      snprintf(msg, sizeof msg, "%s is not allowed on %.100s", method, url);
-      ag_http_error(&resp, 405, AG_E_HTTP_METHOD, msg);
-    } else {
-      char msg[160];
-      snprintf(msg, sizeof msg, "no endpoint %.120s", url);
-      ag_http_error(&resp, 404, AG_E_HTTP_ROUTE, msg);
-    }
+    char msg[160];
+    snprintf(msg, sizeof msg, "no endpoint %.120s", url);
+    ag_http_error(&resp, 404, AG_E_HTTP_ROUTE, msg);
   }
   enum MHD_Result ret = send_resp(conn, &resp);
   ag_buf_free(&resp.body);

@@ -48,6 +48,7 @@ typedef struct {
   const char *method; /* "GET", "POST", ... */
   const char *path;   /* exact path, or a prefix ending in '/' that takes a parameter */
   ag_http_handler fn;
+  size_t max_body;    /* this route's request body limit; 0 = the server's */
 } ag_http_route;
 
 typedef struct {

@@ -7,11 +7,15 @@
  */
 #include "api/incentive_api.h"
 
+#include "api/models.h"
 #include "api/render.h"
+#include "core/codec.h"
 #include "core/err.h"
+#include "core/log.h"
 #include "core/util.h"
 #include "incentive/internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -309,11 +313,99 @@ static void h_incentive(ag_http_req *req, ag_http_resp *resp) {
   ag_http_json(resp, 200, o);
 }
 
+/* ---- model files: what subnets pin, content-addressed (docs/api.md) ----------------------- */
+
+static void models_dir(ag_http_req *req, char *out, size_t cap) {
+  snprintf(out, cap, "%s/models", ag_node_config_of(NODE(req))->home);
+}
+
+typedef struct {
+  FILE *f;
+} file_stream;
+
+static ssize_t file_read(void *cls, char *buf, size_t max) {
+  file_stream *fs = cls;
+  size_t n = fread(buf, 1, max, fs->f);
+  return n ? (ssize_t)n : -1;
+}
+
+static void file_close(void *cls) {
+  file_stream *fs = cls;
+  fclose(fs->f);
+  free(fs);
+}
+
+/* GET /v1/model-files/{model id hex}: the file, streamed */
+static void h_model_file(ag_http_req *req, ag_http_resp *resp) {
+  uint8_t id[32];
+  if (strlen(req->param) != 64 || ag_hex_decode(req->param, 64, id, 32))
+    return ag_http_error(resp, 400, AG_E_INVALID, "a model id is 64 hex digits");
+  char dir[1100], path[1200];
+  models_dir(req, dir, sizeof dir);
+  ag_models_path(dir, id, path, sizeof path);
+  FILE *f = fopen(path, "rb");
+  if (!f) return ag_http_error(resp, 404, AG_E_MODEL_UNAVAILABLE, "this node does not hold that model");
+  file_stream *fs = ag_xmalloc(sizeof *fs);
+  fs->f = f;
+  resp->status = 200;
+  snprintf(resp->content_type, sizeof resp->content_type, "application/octet-stream");
+  resp->stream = file_read;
+  resp->stream_cls = fs;
+  resp->stream_free = file_close;
+}
+
+/* POST /v1/model-files: stores a model file that some subnet pins (by id and size). */
+static void h_model_upload(ag_http_req *req, ag_http_resp *resp) {
+  ag_model *m;
+  int rc = ag_model_load_mem(req->body, req->body_len, &m, NULL);
+  if (rc) return ag_http_error(resp, 400, rc, ag_errmsg(rc));
+  uint8_t id[32];
+  memcpy(id, m->id, 32);
+  ag_model_close(m);
+  ag_ist s;
+  if ((rc = open_view(req, &s))) return fail(resp, rc);
+  uint16_t list[AG_MAX_SUBNETS];
+  size_t n = 0;
+  int pinned = -1;
+  rc = ag_subnet_list(&s, list, AG_MAX_SUBNETS, &n);
+  for (size_t i = 0; !rc && i < n && pinned < 0; i++) {
+    ag_subnet_model sm;
+    if (ag_subnet_model_load(&s, list[i], &sm) == 0 && !memcmp(sm.model_id, id, 32) &&
+        sm.size == req->body_len)
+      pinned = list[i];
+  }
+  ag_state_view_close(s.view);
+  if (rc) return fail(resp, rc);
+  char hex[65];
+  ag_hex_encode(id, 32, hex);
+  if (pinned < 0) {
+    char msg[200];
+    snprintf(msg, sizeof msg, "no subnet pins model %s with %zu bytes", hex, req->body_len);
+    return ag_http_error(resp, 403, AG_E_MODEL_NOT_PINNED, msg);
+  }
+  char dir[1100], path[1200];
+  models_dir(req, dir, sizeof dir);
+  ag_models_path(dir, id, path, sizeof path);
+  int existed = ag_file_exists(path);
+  uint8_t got[32];
+  if (!existed && (rc = ag_models_store(dir, req->body, req->body_len, id, got)))
+    return ag_http_error(resp, 500, rc, ag_errmsg(rc));
+  if (!existed) ag_info("api", "stored model %.16s… (%zu bytes) pinned by subnet %d", hex, req->body_len, pinned);
+  json_t *o = json_object();
+  json_object_set_new(o, "model_id", json_string(hex));
+  json_object_set_new(o, "size", ag_json_u64s(req->body_len));
+  json_object_set_new(o, "netuid", json_integer(pinned));
+  json_object_set_new(o, "stored", json_boolean(!existed));
+  ag_http_json(resp, existed ? 200 : 201, o);
+}
+
 const ag_http_route ag_incentive_routes[] = {
-    {"GET", "/v1/subnets", h_subnets},
-    {"GET", "/v1/subnets/", h_subnet},
-    {"GET", "/v1/hotkeys/", h_hotkey},
-    {"GET", "/v1/stake/", h_stake},
-    {"GET", "/v1/incentive", h_incentive},
+    {"GET", "/v1/subnets", h_subnets, 0},
+    {"GET", "/v1/subnets/", h_subnet, 0},
+    {"GET", "/v1/hotkeys/", h_hotkey, 0},
+    {"GET", "/v1/stake/", h_stake, 0},
+    {"GET", "/v1/incentive", h_incentive, 0},
+    {"GET", "/v1/model-files/", h_model_file, 0},
+    {"POST", "/v1/model-files", h_model_upload, (size_t)256 << 20},
 };
 const size_t ag_incentive_nroutes = sizeof ag_incentive_routes / sizeof ag_incentive_routes[0];

@@ -447,14 +447,14 @@ static void h_metrics(ag_http_req *req, ag_http_resp *resp) {
 }
 
 static const ag_http_route routes[] = {
-    {"GET", "/health", h_health},
-    {"GET", "/v1/status", h_status},
-    {"POST", "/v1/txs", h_submit},
-    {"GET", "/v1/txs/", h_tx},
-    {"GET", "/v1/accounts/", h_account},
-    {"GET", "/v1/blocks/", h_block},
-    {"GET", "/v1/events/blocks", h_events},
-    {"GET", "/metrics", h_metrics},
+    {"GET", "/health", h_health, 0},
+    {"GET", "/v1/status", h_status, 0},
+    {"POST", "/v1/txs", h_submit, 0},
+    {"GET", "/v1/txs/", h_tx, 0},
+    {"GET", "/v1/accounts/", h_account, 0},
+    {"GET", "/v1/blocks/", h_block, 0},
+    {"GET", "/v1/events/blocks", h_events, 0},
+    {"GET", "/metrics", h_metrics, 0},
 };
 
 int ag_node_api_start(ag_node *n, const char *listen, ag_http_server **out) {

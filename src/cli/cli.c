@@ -190,3 +190,34 @@ void ag_cli_passphrase_free(char *p) {
 void ag_cli_path(const ag_cli *c, const char *rel, char *out, size_t cap) {
   snprintf(out, cap, "%s/%s", c->home, rel);
 }
+
+void ag_cli_default_model(const ag_cli *c, char *out, size_t cap) {
+  const char *env = getenv("AGORA_MODEL");
+  if (env && *env) {
+    snprintf(out, cap, "%s", env);
+    return;
+  }
+  if (ag_file_exists("models/agora-nano.bin")) {
+    snprintf(out, cap, "models/agora-nano.bin");
+    return;
+  }
+  /* beside the binary: build/agora -> models/, or an installed share/agora/models/ */
+  char exe[1024];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n > 0) {
+    exe[n] = 0;
+    char *slash = strrchr(exe, '/');
+    if (slash) *slash = 0;
+    const char *rel[] = {"/../models/agora-nano.bin", "/../../models/agora-nano.bin",
+                         "/../share/agora/models/agora-nano.bin"};
+    for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
+      char p[1200];
+      snprintf(p, sizeof p, "%s%s", exe, rel[i]);
+      if (ag_file_exists(p)) {
+        snprintf(out, cap, "%s", p);
+        return;
+      }
+    }
+  }
+  ag_cli_path(c, "models/nano/model.bin", out, cap);
+}

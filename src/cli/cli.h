@@ -70,6 +70,10 @@ void ag_cli_passphrase_free(char *p);
 /* Paths under the home folder. */
 void ag_cli_path(const ag_cli *c, const char *rel, char *out, size_t cap);
 
+/* The default model file: $AGORA_MODEL, models/agora-nano.bin here or beside the binary's
+ * source tree, else HOME/models/nano/model.bin. */
+void ag_cli_default_model(const ag_cli *c, char *out, size_t cap);
+
 /* Command groups (one file each). */
 int ag_cmd_init(ag_cli *c, int argc, char **argv);
 int ag_cmd_node(ag_cli *c, int argc, char **argv);
@@ -86,5 +90,9 @@ int ag_cmd_stake(ag_cli *c, int argc, char **argv);
 int ag_cmd_weights(ag_cli *c, int argc, char **argv);
 int ag_cmd_localnet(ag_cli *c, int argc, char **argv);
 int ag_cmd_model(ag_cli *c, int argc, char **argv);
+int ag_cmd_miner(ag_cli *c, int argc, char **argv);
+int ag_cmd_validator(ag_cli *c, int argc, char **argv);
+int ag_cmd_infer(ag_cli *c, int argc, char **argv);
+int ag_cmd_devnet(ag_cli *c, int argc, char **argv);
 
 #endif

@@ -26,7 +26,8 @@ static const char *usage_model =
     "  info       configuration, size and id of a model file\n"
     "  export     write a GGUF file (--gguf OUT)\n"
     "  import     read a GGUF llama model into an Agora model file\n\n"
-    "Models: -m FILE, else $AGORA_MODEL, else models/agora-nano.bin, else HOME/models/nano/model.bin.\n"
+    "Models: -m FILE, else $AGORA_MODEL, else models/agora-nano.bin (here or beside the agora\n"
+    "binary's source tree), else HOME/models/nano/model.bin.\n"
     "SIMD path: AGORA_SIMD=scalar|avx2|avx512 (results are identical; only speed differs).\n";
 
 /* ---------- helpers ---------- */
@@ -57,20 +58,8 @@ static int parse_float(const ag_cli *c, const char *name, const char *v, float *
 }
 
 static void default_model_path(const ag_cli *c, const char *given, char *out, size_t cap) {
-  if (given) {
-    snprintf(out, cap, "%s", given);
-    return;
-  }
-  const char *env = getenv("AGORA_MODEL");
-  if (env && *env) {
-    snprintf(out, cap, "%s", env);
-    return;
-  }
-  if (ag_file_exists("models/agora-nano.bin")) {
-    snprintf(out, cap, "models/agora-nano.bin");
-    return;
-  }
-  ag_cli_path(c, "models/nano/model.bin", out, cap);
+  if (given) snprintf(out, cap, "%s", given);
+  else ag_cli_default_model(c, out, cap);
 }
 
 static int open_model(const ag_cli *c, const char *path, ag_model **m, ag_train_state *ts) {

@@ -28,8 +28,11 @@ static const command commands[] = {
     {"stake", "st", ag_cmd_stake, "stake: add, remove, list, show, take"},
     {"weights", "wt", ag_cmd_weights, "validator weights: set, commit, reveal"},
     {"localnet", NULL, ag_cmd_localnet, "a multi-validator network on CometBFT on this machine"},
-    {"version", NULL, NULL, "print the version"},
     {"model", NULL, ag_cmd_model, "train, run, verify and convert AI models"},
+    {"miner", NULL, ag_cmd_miner, "serve a subnet's model (OpenAI-compatible, verifiable answers)"},
+    {"validator", NULL, ag_cmd_validator, "challenge, verify and score a subnet's miners; set weights"},
+    {"infer", NULL, ag_cmd_infer, "ask the network for a completion and verify it"},
+    {"devnet", NULL, ag_cmd_devnet, "a whole network on this machine: node, miners, validators"},
 };
 
 static void help(void) {

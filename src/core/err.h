@@ -156,6 +156,18 @@
   X(AG_E_NOT_SUDO, -545, "not_sudo", "only the sudo key may do this")                          \
   X(AG_E_TAKE, -546, "bad_take", "take above the maximum")                                    \
   /* subnet protocols: -600..-699 */                                                           \
+  X(AG_E_INF_SIGNATURE, -600, "inference_bad_signature",                                     \
+    "the miner's signature over the answer does not verify")                                   \
+  X(AG_E_INF_REQUEST, -601, "inference_wrong_request", "the answer is for another request")  \
+  X(AG_E_INF_RECEIPT, -602, "inference_wrong_receipt",                                       \
+    "the receipt is for another model, prompt or sampling")                                    \
+  X(AG_E_INF_TEXT, -603, "inference_wrong_text", "the text is not the receipt's output")      \
+  X(AG_E_INF_MALFORMED, -604, "inference_malformed", "the answer lacks its proof or is malformed") \
+  X(AG_E_INF_OVERLOADED, -605, "overloaded", "the miner's queue is full")                       \
+  X(AG_E_MODEL_UNAVAILABLE, -606, "model_unavailable", "the subnet's model cannot be fetched")  \
+  X(AG_E_MODEL_MISMATCH, -607, "model_mismatch", "the file is not the model with that id")      \
+  X(AG_E_MODEL_NOT_PINNED, -608, "model_not_pinned", "no subnet pins this model")                \
+  X(AG_E_NO_MINERS, -609, "no_miners", "no miner of the subnet gave a valid answer")             \
   /* consensus drivers: -700..-799 */
 
 enum {

@@ -1,0 +1,24 @@
+/*
+ * models.h — models as content-addressed files. A model's id is the engine's content hash
+ * (engine/checkpoint.h); a cache folder holds files named <id hex>.agm. Fetching tries sources
+ * in order (nodes serve GET /v1/model-files/<id>, miners GET /agora/model-files/<id>) and keeps
+ * a file only when it loads and hashes to the id it was asked for.
+ */
+#ifndef AG_API_MODELS_H
+#define AG_API_MODELS_H
+
+#include "engine/engine.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+void ag_models_path(const char *dir, const uint8_t id[32], char *out, size_t cap);
+/* Checks data is the model id (when id is not NULL) and stores it; *got gets its id. */
+int ag_models_store(const char *dir, const uint8_t *data, size_t len, const uint8_t *id,
+                    uint8_t got[32]);
+/* Loads model id from dir, fetching it first from the source URLs (full URLs up to the id)
+ * when absent. AG_E_MODEL_UNAVAILABLE when no source has it. */
+int ag_models_ensure(const char *dir, const uint8_t id[32], const char *const *sources,
+                     size_t nsrc, ag_model **out);
+
+#endif

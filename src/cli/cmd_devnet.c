@@ -1,0 +1,824 @@
+/*
+ * cmd_devnet.c — `agora devnet`: a whole inference network on this machine. One command writes
+ * a fresh chain (funded keys, the inference subnet pinning the default model, short tempo),
+ * starts the solo node, registers and stakes the neurons, launches miners (honest, cheating,
+ * slow) and validators as child processes, and shows a live view until Ctrl-C or --blocks.
+ *
+ * Layout of the devnet home (default ~/.agora/devnet):
+ *   genesis.json config.json node.key keys/   the chain, as `agora init` writes it
+ *   data/                                      the node's state and blocks
+ *   models/<id>.agm                            the pinned model, served by the node
+ *   logs/node.log logs/minerI.log logs/validatorI.log
+ *   status/validatorI.json                     each validator's scores (validator --status)
+ *   devnet.json                                roles, keys, behaviours and pids
+ *
+ * The node is infrastructure: if it dies it is restarted (its state survives). Miners and
+ * validators are participants: one that dies stays down and the view says so.
+ */
+#define _GNU_SOURCE
+#include "api/http.h"
+#include "api/models.h"
+#include "chain/genesis.h"
+#include "chain/json.h"
+#include "cli/cli.h"
+#include "consensus/node.h"
+#include "core/codec.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "crypto/keystore.h"
+#include "incentive/incentive.h"
+#include "subnets/inference.h"
+#include "subnets/netclient.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const char usage[] =
+    "usage: agora devnet [--miners N] [--validators N] [--cheaters N] [--slow N] [--blocks N]\n"
+    "                    [--block-time MS] [--tempo N] [--port P] [--model FILE] [--json]\n\n"
+    "Runs a whole inference network on this machine: a fresh chain with the inference subnet\n"
+    "pinning the default model, the solo node, miners (cheaters alter their outputs; slow ones\n"
+    "add latency) and validators, each a child process with its log under HOME/logs. The\n"
+    "live view shows height, per-uid incentive, dividends, emission, stake, validator scores\n"
+    "and requests/s until Ctrl-C or --blocks; then every child is stopped cleanly. With --json\n"
+    "the final metagraph and issuance are printed as JSON, naming each neuron's role and\n"
+    "behaviour. The home folder (default ~/.agora/devnet) is reset at every start.\n\n"
+    "  --miners N        miners (default 4)\n"
+    "  --validators N    validators (default 2; stakes 2000, 1000, ... AGR)\n"
+    "  --cheaters N      miners that alter one token of every answer (default 1)\n"
+    "  --slow N          honest miners that add --slow-ms to every answer (default 1)\n"
+    "  --slow-ms MS      (default 400)\n"
+    "  --blocks N        stop at height N (default: run until Ctrl-C)\n"
+    "  --block-time MS   (default 500)\n"
+    "  --tempo N         blocks per epoch of the subnet (default 10)\n"
+    "  --port P          node API port (default: a free one)\n"
+    "  --model FILE      the model to pin (default models/agora-nano.bin)\n";
+
+enum { ROLE_MINER, ROLE_VALIDATOR };
+enum { B_HONEST, B_CHEATER, B_SLOW };
+static const char *const role_name[] = {"miner", "validator"};
+static const char *const behaviour_name[] = {"honest", "cheater", "slow"};
+
+typedef struct {
+  char name[32];   /* miner0, validator1 */
+  int role, behaviour;
+  char hot[48], cold[48];
+  ag_keypair hk, ck;
+  char hot_addr[AG_ADDR_MAX], cold_addr[AG_ADDR_MAX];
+  uint64_t stake;  /* validators: staked at start */
+  pid_t pid;
+  int was_running; /* at the end, before the shutdown */
+  int exit_status; /* once it ended: the wait status */
+  char endpoint[128];
+  uint64_t req_prev;
+  double rps, t_prev;
+} proc;
+
+typedef struct {
+  char home[1024];
+  char exe[1024];
+  char url[64];
+  char chain_id[33];
+  char model_name[32];
+  int nminers, nvalidators, ncheaters, nslow, slow_ms, block_ms, tempo;
+  uint64_t stop_height;
+  uint16_t port;
+  pid_t node_pid;
+  int node_restarts;
+  proc *ps;
+  int n;
+  uint64_t genesis_supply, block_reward, halving;
+  ag_net net;
+} devnet;
+
+static volatile sig_atomic_t g_interrupted;
+static void on_signal(int sig) { g_interrupted = 1; }
+
+/* ---- processes -------------------------------------------------------------------------------- */
+
+static pid_t spawn(char *const argv[], const char *log) {
+  pid_t parent = getpid();
+  pid_t p = fork();
+  if (p == 0) {
+    setsid(); /* Ctrl-C reaches the devnet only; it stops the children in order */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent) _exit(1);
+    int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+      dup2(fd, 1);
+      dup2(fd, 2);
+    }
+    int devnull = open("/dev/null", O_RDONLY);
+    if (devnull >= 0) dup2(devnull, 0);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    execv(argv[0], argv);
+    _exit(127);
+  }
+  return p;
+}
+
+/* 1 while pid runs; reaps it (storing its status) once it ended. */
+static int running(pid_t pid, int *status) {
+  if (pid <= 0) return 0;
+  int st;
+  pid_t r = waitpid(pid, &st, WNOHANG);
+  if (r == 0) return 1;
+  if (r == pid && status) *status = st;
+  return 0;
+}
+
+static void stop_all(pid_t *pids, int n, int grace_ms) {
+  for (int i = 0; i < n; i++)
+    if (pids[i] > 0) kill(pids[i], SIGTERM);
+  uint64_t end = ag_mono_ms() + (uint64_t)grace_ms;
+  for (;;) {
+    int left = 0;
+    for (int i = 0; i < n; i++) {
+      if (pids[i] <= 0) continue;
+      if (waitpid(pids[i], NULL, WNOHANG) == 0) left++;
+      else pids[i] = 0;
+    }
+    if (!left) return;
+    if (ag_mono_ms() >= end) break;
+    ag_sleep_ms(50);
+  }
+  for (int i = 0; i < n; i++)
+    if (pids[i] > 0) {
+      kill(pids[i], SIGKILL);
+      waitpid(pids[i], NULL, 0);
+      pids[i] = 0;
+    }
+}
+
+static uint16_t free_port(void) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a;
+  memset(&a, 0, sizeof a);
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  uint16_t port = 0;
+  if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+      getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+    port = ntohs(a.sin_port);
+  if (fd >= 0) close(fd);
+  return port;
+}
+
+static void start_node(devnet *d) {
+  char log[1200];
+  snprintf(log, sizeof log, "%s/logs/node.log", d->home);
+  char *argv[] = {d->exe, "--home", d->home, "node", NULL};
+  d->node_pid = spawn(argv, log);
+}
+
+static void start_neuron(devnet *d, proc *p) {
+  char log[1200], status[1200], slow[16];
+  snprintf(log, sizeof log, "%s/logs/%s.log", d->home, p->name);
+  snprintf(status, sizeof status, "%s/status/%s.json", d->home, p->name);
+  snprintf(slow, sizeof slow, "%d", d->slow_ms);
+  char *argv[20];
+  int k = 0;
+  argv[k++] = d->exe;
+  argv[k++] = "--home";
+  argv[k++] = d->home;
+  argv[k++] = "--node";
+  argv[k++] = d->url;
+  argv[k++] = p->role == ROLE_MINER ? "miner" : "validator";
+  argv[k++] = "--subnet";
+  argv[k++] = "1";
+  argv[k++] = "--hotkey";
+  argv[k++] = p->hot;
+  if (p->role == ROLE_VALIDATOR) {
+    argv[k++] = "--status";
+    argv[k++] = status;
+    argv[k++] = "--interval-ms";
+    argv[k++] = "1500";
+    argv[k++] = "--timeout-ms";
+    argv[k++] = "10000";
+  } else if (p->behaviour == B_CHEATER) {
+    argv[k++] = "--cheat";
+  } else if (p->behaviour == B_SLOW) {
+    argv[k++] = "--slow-ms";
+    argv[k++] = slow;
+  }
+  argv[k] = NULL;
+  p->pid = spawn(argv, log);
+}
+
+/* ---- the chain ------------------------------------------------------------------------------- */
+
+static int new_key(devnet *d, const char *name, ag_keypair *k, char addr[AG_ADDR_MAX]) {
+  char dir[1100];
+  snprintf(dir, sizeof dir, "%s/keys", d->home);
+  ag_key_generate(k);
+  ag_addr_encode(k->pk, addr);
+  return ag_keystore_save(dir, name, k, NULL, d->chain_id);
+}
+
+static int write_chain(devnet *d, const char *model_path) {
+  int rc;
+  char path[1200];
+  /* the model, content-addressed where the node serves it */
+  uint8_t *data;
+  size_t len;
+  if ((rc = ag_read_file(model_path, (size_t)1 << 32, &data, &len)))
+    return ag_fail(rc, "cannot read the model %s: %s", model_path, ag_errmsg(rc));
+  uint8_t id[32];
+  snprintf(path, sizeof path, "%s/models", d->home);
+  rc = ag_models_store(path, data, len, NULL, id);
+  free(data);
+  if (rc) return rc;
+  ag_inf_model_name(id, d->model_name);
+  /* keys: the subnet owner, and a coldkey (pays registration, stakes, receives miner
+   * emission) and a hotkey (signs answers and weights, pays their fees) per neuron */
+  snprintf(d->chain_id, sizeof d->chain_id, "agora-devnet");
+  ag_keypair owner;
+  char owner_addr[AG_ADDR_MAX];
+  if ((rc = new_key(d, "owner", &owner, owner_addr))) return rc;
+  ag_genesis g;
+  memset(&g, 0, sizeof g);
+  snprintf(g.chain_id, sizeof g.chain_id, "%s", d->chain_id);
+  g.genesis_time_ms = ag_now_ms();
+  ag_params_default(&g.params);
+  g.accounts = ag_xcalloc((size_t)(1 + 2 * d->n), sizeof *g.accounts);
+  memcpy(g.accounts[0].pk, owner.pk, 32);
+  g.accounts[0].balance = 1000000 * AG_UNIT;
+  g.naccounts = 1;
+  ag_key_wipe(&owner);
+  for (int i = 0; i < d->n && !rc; i++) {
+    proc *p = &d->ps[i];
+    if ((rc = new_key(d, p->cold, &p->ck, p->cold_addr)) || (rc = new_key(d, p->hot, &p->hk, p->hot_addr)))
+      break;
+    memcpy(g.accounts[g.naccounts].pk, p->ck.pk, 32);
+    g.accounts[g.naccounts++].balance = 10000 * AG_UNIT;
+    memcpy(g.accounts[g.naccounts].pk, p->hk.pk, 32);
+    g.accounts[g.naccounts++].balance = 100 * AG_UNIT;
+  }
+  d->genesis_supply = 0;
+  for (size_t i = 0; i < g.naccounts; i++) d->genesis_supply += g.accounts[i].balance;
+  d->block_reward = AG_UNIT;
+  d->halving = 10500000;
+  char idhex[65];
+  ag_hex_encode(id, 32, idhex);
+  json_t *hp = json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i}", "tempo", d->tempo,
+                         "commit_reveal", 1, "reveal_period", 1, "weights_rate_limit", d->tempo / 2,
+                         "immunity_period", 100000, "activity_cutoff", 100000, "max_uids", 64,
+                         "min_allowed_weights", 1);
+  json_t *mj = json_pack("{s:s, s:s, s:I}", "kind", "inference", "model_id", idhex, "size", (json_int_t)len);
+  json_t *sn = json_pack("{s:s, s:s, s:i, s:o, s:o}", "name", "inference", "owner", owner_addr,
+                         "share", 1, "hyperparams", hp, "model", mj);
+  json_t *inc = json_pack("{s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:[o]}", "block_reward", "1000000000",
+                          "halving_interval", (json_int_t)d->halving, "subnet_cost", "1000000000000",
+                          "burn_initial", "1000000000", "burn_min", "500000", "burn_max",
+                          "100000000000", "sudo", owner_addr, "subnets", sn);
+  json_t *mods = json_object();
+  json_object_set_new(mods, "incentive", inc);
+  g.modules = json_dumps(mods, JSON_COMPACT | JSON_SORT_KEYS);
+  json_decref(mods);
+  char *text = rc ? NULL : ag_genesis_to_json(&g);
+  ag_genesis_free(&g);
+  if (rc) return rc;
+  snprintf(path, sizeof path, "%s/genesis.json", d->home);
+  rc = ag_write_file_atomic(path, text, strlen(text), 0644);
+  free(text);
+  if (rc) return rc;
+  ag_keypair nk;
+  ag_key_generate(&nk);
+  rc = ag_node_key_save(d->home, &nk);
+  ag_key_wipe(&nk);
+  if (rc) return rc;
+  char cfg[256];
+  int n = snprintf(cfg, sizeof cfg, "{\n  \"api_listen\": \"127.0.0.1:%u\",\n  \"block_time_ms\": %d\n}\n",
+                   d->port, d->block_ms);
+  snprintf(path, sizeof path, "%s/config.json", d->home);
+  return ag_write_file_atomic(path, cfg, (size_t)n, 0644);
+}
+
+static int wait_node(devnet *d, int ms) {
+  uint64_t end = ag_mono_ms() + (uint64_t)ms;
+  int rc = AG_E_TIMEOUT;
+  while (ag_mono_ms() < end && !g_interrupted) {
+    if ((rc = ag_net_open(&d->net, d->url)) == 0) return 0;
+    if (!running(d->node_pid, NULL))
+      return ag_fail(AG_E_IO, "the node exited at start; see %s/logs/node.log", d->home);
+    ag_sleep_ms(200);
+  }
+  return ag_fail(rc ? rc : AG_E_TIMEOUT, "the node did not answer at %s", d->url);
+}
+
+/* Registers every neuron (all at once, each from its own coldkey), then stakes validators. */
+static int setup_neurons(devnet *d) {
+  int rc = 0;
+  d->net.retries = 5;
+  for (int i = 0; i < d->n && !rc; i++) {
+    proc *p = &d->ps[i];
+    uint8_t claim[32], sig[64], hash[32];
+    ag_hotkey_claim_hash(d->chain_id, p->ck.pk, p->hk.pk, claim);
+    ag_sign(&p->hk, claim, 32, sig);
+    ag_buf b;
+    ag_buf_init(&b);
+    ag_buf_put_u16le(&b, 1);
+    ag_buf_put(&b, p->hk.pk, 32);
+    ag_buf_put_u64le(&b, 1000 * AG_UNIT); /* max cost: far above the burn */
+    ag_buf_put(&b, sig, 64);
+    rc = ag_net_submit(&d->net, &p->ck, AG_TX_REGISTER, b.data, b.len, 0, hash, NULL);
+    ag_buf_free(&b);
+  }
+  if (rc) return rc;
+  /* wait until all are in the metagraph */
+  uint64_t end = ag_mono_ms() + 60000;
+  for (;;) {
+    json_t *mg;
+    int have = 0;
+    if (ag_net_get(&d->net, "/v1/subnets/1/metagraph", &mg) == 0) {
+      json_t *rows = json_object_get(mg, "uids");
+      for (int i = 0; i < d->n; i++)
+        for (size_t k = 0; k < json_array_size(rows); k++)
+          if (!strcmp(json_string_value(json_object_get(json_array_get(rows, k), "hotkey")), d->ps[i].hot_addr))
+            have++;
+      json_decref(mg);
+    }
+    if (have == d->n) break;
+    if (ag_mono_ms() > end || g_interrupted)
+      return ag_fail(AG_E_TIMEOUT, "only %d of %d neurons registered within 60 s", have, d->n);
+    ag_sleep_ms(200);
+  }
+  for (int i = 0; i < d->n && !rc; i++) {
+    proc *p = &d->ps[i];
+    if (p->role != ROLE_VALIDATOR) continue;
+    ag_buf b;
+    ag_buf_init(&b);
+    ag_buf_put(&b, p->hk.pk, 32);
+    ag_buf_put_u64le(&b, p->stake);
+    uint8_t hash[32];
+    int code = 0;
+    rc = ag_net_submit(&d->net, &p->ck, AG_TX_STAKE_ADD, b.data, b.len, 30000, hash, &code);
+    ag_buf_free(&b);
+    if (!rc && code) rc = code;
+  }
+  return rc;
+}
+
+static int write_manifest(devnet *d) {
+  json_t *o = json_object(), *a = json_array();
+  json_object_set_new(o, "chain_id", json_string(d->chain_id));
+  json_object_set_new(o, "node", json_string(d->url));
+  json_object_set_new(o, "node_pid", json_integer(d->node_pid));
+  json_object_set_new(o, "model", json_string(d->model_name));
+  for (int i = 0; i < d->n; i++) {
+    proc *p = &d->ps[i];
+    json_t *x = json_object();
+    json_object_set_new(x, "name", json_string(p->name));
+    json_object_set_new(x, "role", json_string(role_name[p->role]));
+    json_object_set_new(x, "behaviour", json_string(behaviour_name[p->behaviour]));
+    json_object_set_new(x, "hotkey", json_string(p->hot_addr));
+    json_object_set_new(x, "coldkey", json_string(p->cold_addr));
+    json_object_set_new(x, "hotkey_name", json_string(p->hot));
+    json_object_set_new(x, "coldkey_name", json_string(p->cold));
+    json_object_set_new(x, "pid", json_integer(p->pid));
+    json_array_append_new(a, x);
+  }
+  json_object_set_new(o, "neurons", a);
+  char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+  json_decref(o);
+  char path[1200];
+  snprintf(path, sizeof path, "%s/devnet.json", d->home);
+  int rc = ag_write_file_atomic(path, s, strlen(s), 0644);
+  free(s);
+  return rc;
+}
+
+/* ---- the view --------------------------------------------------------------------------------- */
+
+typedef struct {
+  json_t *status, *subnet, *mg;
+  json_t *vstatus[64];
+} snapshot;
+
+static void snap_free(snapshot *s) {
+  json_decref(s->status);
+  json_decref(s->subnet);
+  json_decref(s->mg);
+  for (int i = 0; i < 64; i++) json_decref(s->vstatus[i]);
+  memset(s, 0, sizeof *s);
+}
+
+static int snap_take(devnet *d, snapshot *s) {
+  memset(s, 0, sizeof *s);
+  int rc = ag_net_get(&d->net, "/v1/status", &s->status);
+  if (!rc) rc = ag_net_get(&d->net, "/v1/subnets/1", &s->subnet);
+  if (!rc) rc = ag_net_get(&d->net, "/v1/subnets/1/metagraph", &s->mg);
+  for (int i = 0, v = 0; i < d->n && v < 64; i++) {
+    if (d->ps[i].role != ROLE_VALIDATOR) continue;
+    char path[1200];
+    snprintf(path, sizeof path, "%s/status/%s.json", d->home, d->ps[i].name);
+    s->vstatus[v++] = json_load_file(path, 0, NULL);
+  }
+  return rc;
+}
+
+static uint64_t ju64(json_t *o, const char *k) {
+  json_t *v = json_object_get(o, k);
+  uint64_t x = 0;
+  if (json_is_integer(v)) return (uint64_t)json_integer_value(v);
+  if (json_is_string(v)) ag_parse_u64(json_string_value(v), &x);
+  return x;
+}
+
+static proc *by_hotkey(devnet *d, const char *addr) {
+  for (int i = 0; addr && i < d->n; i++)
+    if (!strcmp(d->ps[i].hot_addr, addr)) return &d->ps[i];
+  return NULL;
+}
+
+/* Expected issuance at height h: genesis + the block rewards of heights 1..h. */
+static uint64_t schedule(const devnet *d, uint64_t h) {
+  ag_incentive_params p;
+  memset(&p, 0, sizeof p);
+  p.block_reward = d->block_reward;
+  p.halving_interval = d->halving;
+  uint64_t total = d->genesis_supply;
+  for (uint64_t k = 1; k <= h; k++) total += ag_block_reward(&p, k);
+  return total;
+}
+
+static void poll_miners(devnet *d, snapshot *s) {
+  json_t *rows = json_object_get(s->mg, "uids");
+  double now = ag_mono_s();
+  for (size_t i = 0; i < json_array_size(rows); i++) {
+    json_t *r = json_array_get(rows, i);
+    proc *p = by_hotkey(d, json_string_value(json_object_get(r, "hotkey")));
+    json_t *ep = json_object_get(r, "endpoint");
+    if (!p || p->role != ROLE_MINER || !json_is_object(ep)) continue;
+    snprintf(p->endpoint, sizeof p->endpoint, "http://%s:%lld", json_string_value(json_object_get(ep, "host")),
+             (long long)json_integer_value(json_object_get(ep, "port")));
+    if (p->pid <= 0) {
+      p->rps = 0;
+      continue;
+    }
+    char url[200];
+    snprintf(url, sizeof url, "%s/agora/info", p->endpoint);
+    ag_http_result hr;
+    if (ag_http_request("GET", url, NULL, NULL, 0, 500, &hr)) continue;
+    json_t *j = json_loadb((const char *)hr.body.data, hr.body.len, 0, NULL);
+    ag_http_result_free(&hr);
+    uint64_t req = ju64(j, "requests_total");
+    json_decref(j);
+    if (p->t_prev > 0 && now > p->t_prev) p->rps = (double)(req - p->req_prev) / (now - p->t_prev);
+    p->req_prev = req;
+    p->t_prev = now;
+  }
+}
+
+static double score_of(snapshot *s, int v, int uid) {
+  json_t *ms = json_object_get(s->vstatus[v], "miners");
+  for (size_t i = 0; i < json_array_size(ms); i++) {
+    json_t *m = json_array_get(ms, i);
+    if (json_integer_value(json_object_get(m, "uid")) == uid) return json_real_value(json_object_get(m, "score"));
+  }
+  return -1;
+}
+
+static const char *proc_state(proc *p, char *buf, size_t cap) {
+  if (p->pid > 0) return "up";
+  if (WIFSIGNALED(p->exit_status)) snprintf(buf, cap, "down (signal %d)", WTERMSIG(p->exit_status));
+  else snprintf(buf, cap, "down (exit %d)", WEXITSTATUS(p->exit_status));
+  return buf;
+}
+
+static void render(devnet *d, snapshot *s, int clear) {
+  uint64_t h = ju64(s->status, "height");
+  uint64_t issued = ju64(json_object_get(s->status, "supply"), "issued");
+  uint64_t want = schedule(d, h);
+  char is[32];
+  ag_amount_format(issued, is);
+  if (clear) printf("\033[H\033[J");
+  printf("agora devnet — chain %s, height %llu, subnet 1 epoch %llu (tempo %d, %d ms blocks)\n",
+         d->chain_id, (unsigned long long)h, (unsigned long long)ju64(s->subnet, "epoch"), d->tempo, d->block_ms);
+  printf("issued %s AGR (%s the emission schedule)   model %s   node %s%s\n\n", is,
+         issued == want ? "=" : "DIFFERS FROM", d->model_name, d->url,
+         d->node_restarts ? " (restarted)" : "");
+  printf("%-4s %-11s %-9s %12s %9s %9s %13s", "UID", "NEURON", "BEHAVIOUR", "STAKE AGR", "INCENTIVE",
+         "DIVIDENDS", "EMISSION AGR");
+  int nv = 0;
+  for (int i = 0; i < d->n; i++)
+    if (d->ps[i].role == ROLE_VALIDATOR) printf("  SCORE v%-2d", nv++);
+  printf(" %6s  %s\n", "REQ/S", "STATE");
+  json_t *rows = json_object_get(s->mg, "uids");
+  for (size_t i = 0; i < json_array_size(rows); i++) {
+    json_t *r = json_array_get(rows, i);
+    proc *p = by_hotkey(d, json_string_value(json_object_get(r, "hotkey")));
+    int uid = (int)json_integer_value(json_object_get(r, "uid"));
+    char st[32], em[32], buf[64];
+    ag_amount_format(ju64(r, "stake"), st);
+    ag_amount_format(ju64(r, "emission"), em);
+    printf("%-4d %-11s %-9s %12.12s %9.4f %9.4f %13.13s", uid, p ? p->name : "?",
+           p ? (p->role == ROLE_VALIDATOR ? "-" : behaviour_name[p->behaviour]) : "-", st,
+           ju64(r, "incentive") / 65535.0, ju64(r, "dividends") / 65535.0, em);
+    for (int v = 0; v < nv; v++) {
+      double sc = score_of(s, v, uid);
+      if (sc < 0) printf("  %9s", "-");
+      else printf("  %9.3f", sc);
+    }
+    if (p && p->role == ROLE_MINER) printf(" %6.1f", p->rps);
+    else printf(" %6s", "");
+    printf("  %s\n", p ? proc_state(p, buf, sizeof buf) : "");
+  }
+  for (int v = 0, k = 0; k < d->n; k++) {
+    if (d->ps[k].role != ROLE_VALIDATOR) continue;
+    json_t *vs = s->vstatus[v++];
+    if (vs)
+      printf("\nvalidator%d: %lld rounds, weights %s", v - 1, json_integer_value(json_object_get(vs, "rounds")),
+             json_string_value(json_object_get(vs, "last_weights")));
+  }
+  printf("\n\nlogs: %s/logs   try: agora --home %s infer \"Once upon a time\"   Ctrl-C stops\n", d->home, d->home);
+  fflush(stdout);
+}
+
+static json_t *final_json(devnet *d, snapshot *s) {
+  json_t *o = json_object(), *ns = json_array();
+  uint64_t h = ju64(s->status, "height");
+  uint64_t issued = ju64(json_object_get(s->status, "supply"), "issued");
+  uint64_t want = schedule(d, h);
+  json_object_set_new(o, "home", json_string(d->home));
+  json_object_set_new(o, "chain_id", json_string(d->chain_id));
+  json_object_set_new(o, "node", json_string(d->url));
+  json_object_set_new(o, "model", json_string(d->model_name));
+  json_object_set_new(o, "height", json_integer((json_int_t)h));
+  json_object_set_new(o, "epoch", json_integer((json_int_t)ju64(s->subnet, "epoch")));
+  json_object_set_new(o, "node_restarts", json_integer(d->node_restarts));
+  json_t *iss = json_object();
+  json_object_set_new(iss, "issued", ag_json_u64s(issued));
+  json_object_set_new(iss, "schedule", ag_json_u64s(want));
+  json_object_set_new(iss, "genesis_supply", ag_json_u64s(d->genesis_supply));
+  json_object_set_new(iss, "block_rewards", ag_json_u64s(want - d->genesis_supply));
+  json_object_set_new(iss, "burned", json_incref(json_object_get(json_object_get(s->status, "supply"), "burned")));
+  json_object_set_new(iss, "matches_schedule", json_boolean(issued == want));
+  json_object_set_new(o, "issuance", iss);
+  json_t *rows = json_object_get(s->mg, "uids");
+  for (size_t i = 0; i < json_array_size(rows); i++) {
+    json_t *r = json_incref(json_array_get(rows, i));
+    proc *p = by_hotkey(d, json_string_value(json_object_get(r, "hotkey")));
+    json_object_set_new(r, "name", p ? json_string(p->name) : json_null());
+    json_object_set_new(r, "role", json_string(p ? role_name[p->role] : "other"));
+    json_object_set_new(r, "behaviour", p && p->role == ROLE_MINER ? json_string(behaviour_name[p->behaviour]) : json_null());
+    json_object_set_new(r, "running", json_boolean(p && p->was_running));
+    json_t *scores = json_object();
+    int uid = (int)json_integer_value(json_object_get(r, "uid"));
+    for (int v = 0, k = 0; k < d->n; k++) {
+      if (d->ps[k].role != ROLE_VALIDATOR) continue;
+      double sc = score_of(s, v++, uid);
+      if (sc >= 0) json_object_set_new(scores, d->ps[k].name, json_real(sc));
+    }
+    json_object_set_new(r, "scores", scores);
+    json_array_append_new(ns, r);
+  }
+  json_object_set_new(o, "neurons", ns);
+  json_t *vs = json_array();
+  for (int v = 0, k = 0; k < d->n; k++) {
+    if (d->ps[k].role != ROLE_VALIDATOR) continue;
+    json_t *x = s->vstatus[v++];
+    if (x) json_array_append(vs, x);
+  }
+  json_object_set_new(o, "validators", vs);
+  return o;
+}
+
+/* ---- the command -------------------------------------------------------------------------------- */
+
+static int num(const ag_cli *c, const char *s, const char *name, long lo, long hi, int *out) {
+  uint64_t v;
+  if (!s) return 0;
+  if (ag_parse_u64(s, &v) || (long)v < lo || (long)v > hi)
+    return ag_cli_fail(c, AG_E_USAGE, "--%s must be %ld..%ld", name, lo, hi);
+  *out = (int)v;
+  return 0;
+}
+
+int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
+  const char *miners_s = NULL, *vals_s = NULL, *cheat_s = NULL, *slow_s = NULL, *slowms_s = NULL,
+             *blocks_s = NULL, *bt_s = NULL, *tempo_s = NULL, *port_s = NULL, *model_s = NULL;
+  ag_opt opts[] = {{"miners", 0, 1, &miners_s, NULL},  {"validators", 0, 1, &vals_s, NULL},
+                   {"cheaters", 0, 1, &cheat_s, NULL}, {"slow", 0, 1, &slow_s, NULL},
+                   {"slow-ms", 0, 1, &slowms_s, NULL}, {"blocks", 0, 1, &blocks_s, NULL},
+                   {"block-time", 0, 1, &bt_s, NULL},  {"tempo", 0, 1, &tempo_s, NULL},
+                   {"port", 0, 1, &port_s, NULL},      {"model", 0, 1, &model_s, NULL},
+                   {"", 0, 0, NULL, NULL}};
+  char *pos[1];
+  int npos, rc = ag_cli_parse(c, argc, argv, opts, pos, 0, &npos);
+  if (rc) return rc;
+  if (c->help) return ag_cli_usage(c, usage);
+  devnet *d = ag_xcalloc(1, sizeof *d);
+  d->nminers = 4;
+  d->nvalidators = 2;
+  d->ncheaters = 1;
+  d->nslow = 1;
+  d->slow_ms = 400;
+  d->block_ms = 500;
+  d->tempo = 10;
+  int blocks = 0, port = 0;
+  if ((rc = num(c, miners_s, "miners", 0, 32, &d->nminers)) ||
+      (rc = num(c, vals_s, "validators", 0, 16, &d->nvalidators)) ||
+      (rc = num(c, cheat_s, "cheaters", 0, 32, &d->ncheaters)) ||
+      (rc = num(c, slow_s, "slow", 0, 32, &d->nslow)) ||
+      (rc = num(c, slowms_s, "slow-ms", 0, 60000, &d->slow_ms)) ||
+      (rc = num(c, blocks_s, "blocks", 0, 100000000, &blocks)) ||
+      (rc = num(c, bt_s, "block-time", 50, 60000, &d->block_ms)) ||
+      (rc = num(c, tempo_s, "tempo", 2, 50400, &d->tempo)) ||
+      (rc = num(c, port_s, "port", 1, 65535, &port))) {
+    free(d);
+    return rc;
+  }
+  if (d->ncheaters + d->nslow > d->nminers) {
+    free(d);
+    return ag_cli_fail(c, AG_E_USAGE, "--cheaters plus --slow cannot exceed --miners");
+  }
+  d->stop_height = (uint64_t)blocks;
+  if (c->home_explicit) snprintf(d->home, sizeof d->home, "%s", c->home);
+  else snprintf(d->home, sizeof d->home, "%s/devnet", c->home);
+  char path[1200], model[1100];
+  /* never reset a folder that holds some other chain */
+  snprintf(path, sizeof path, "%s/genesis.json", d->home);
+  char marker[1200];
+  snprintf(marker, sizeof marker, "%s/devnet.json", d->home);
+  if (ag_file_exists(path) && !ag_file_exists(marker)) {
+    free(d);
+    return ag_cli_fail(c, AG_E_EXISTS, "%s holds a chain that is not a devnet; give another --home", d->home);
+  }
+  if (model_s) snprintf(model, sizeof model, "%s", model_s);
+  else ag_cli_default_model(c, model, sizeof model);
+  ssize_t el = readlink("/proc/self/exe", d->exe, sizeof d->exe - 1);
+  if (el <= 0) {
+    free(d);
+    return ag_cli_fail(c, AG_E_IO, "cannot find the agora binary (/proc/self/exe)");
+  }
+  d->exe[el] = 0;
+  d->port = port ? (uint16_t)port : free_port();
+  snprintf(d->url, sizeof d->url, "http://127.0.0.1:%u", d->port);
+  /* roles: honest miners first, then slow, then cheaters; validators last */
+  d->n = d->nminers + d->nvalidators;
+  d->ps = ag_xcalloc((size_t)d->n + 1, sizeof *d->ps);
+  for (int i = 0; i < d->n; i++) {
+    proc *p = &d->ps[i];
+    if (i < d->nminers) {
+      p->role = ROLE_MINER;
+      p->behaviour = i >= d->nminers - d->ncheaters ? B_CHEATER
+                     : i >= d->nminers - d->ncheaters - d->nslow ? B_SLOW
+                                                                  : B_HONEST;
+      snprintf(p->name, sizeof p->name, "miner%d", i);
+    } else {
+      int v = i - d->nminers;
+      p->role = ROLE_VALIDATOR;
+      p->stake = (uint64_t)(d->nvalidators - v) * 1000 * AG_UNIT;
+      snprintf(p->name, sizeof p->name, "validator%d", v);
+    }
+    snprintf(p->hot, sizeof p->hot, "%s-hot", p->name);
+    snprintf(p->cold, sizeof p->cold, "%s-cold", p->name);
+  }
+  /* a fresh chain */
+  char cmd[3000];
+  if (strchr(d->home, '\'')) {
+    free(d->ps);
+    free(d);
+    return ag_cli_fail(c, AG_E_USAGE, "the home path may not contain a quote");
+  }
+  snprintf(cmd, sizeof cmd, "rm -rf '%s/data' '%s/keys' '%s/logs' '%s/status' '%s/genesis.json'",
+           d->home, d->home, d->home, d->home, d->home);
+  if ((rc = ag_mkdirs(d->home, 0700)) || system(cmd) != 0) {
+    free(d->ps);
+    free(d);
+    return ag_cli_fail(c, rc ? rc : AG_E_IO, "cannot reset %s", d->home);
+  }
+  snprintf(path, sizeof path, "%s/logs", d->home);
+  ag_mkdirs(path, 0755);
+  snprintf(path, sizeof path, "%s/status", d->home);
+  ag_mkdirs(path, 0755);
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  signal(SIGPIPE, SIG_IGN);
+  int tty = isatty(1) && !c->json;
+  FILE *info = c->json ? stderr : stdout;
+  if ((rc = write_chain(d, model))) goto out;
+  fprintf(info, "devnet in %s: chain %s, node %s, %d miners (%d cheating, %d slow), %d validators\n",
+          d->home, d->chain_id, d->url, d->nminers, d->ncheaters, d->nslow, d->nvalidators);
+  start_node(d);
+  if ((rc = wait_node(d, 30000))) goto out;
+  if ((rc = setup_neurons(d))) goto out;
+  for (int i = 0; i < d->n; i++) start_neuron(d, &d->ps[i]);
+  write_manifest(d);
+  fprintf(info, "registered and started %d neurons; logs in %s/logs\n", d->n, d->home);
+  fflush(info);
+  snapshot s;
+  memset(&s, 0, sizeof s);
+  uint64_t last_print = 0, last_epoch = UINT64_MAX;
+  while (!g_interrupted) {
+    /* supervise: restart the node, note neurons that ended */
+    int st = 0;
+    if (!running(d->node_pid, &st)) {
+      d->node_restarts++;
+      ag_warn("devnet", "the node ended (%s %d); restarting it", WIFSIGNALED(st) ? "signal" : "exit",
+              WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+      start_node(d);
+      wait_node(d, 30000);
+      write_manifest(d);
+    }
+    for (int i = 0; i < d->n; i++) {
+      proc *p = &d->ps[i];
+      if (p->pid > 0 && !running(p->pid, &p->exit_status)) {
+        p->pid = 0;
+        ag_warn("devnet", "%s ended; its log: %s/logs/%s.log", p->name, d->home, p->name);
+      }
+    }
+    snapshot n;
+    if (snap_take(d, &n) == 0) {
+      snap_free(&s);
+      s = n;
+      poll_miners(d, &s);
+      uint64_t h = ju64(s.status, "height"), ep = ju64(s.subnet, "epoch");
+      if (tty) {
+        render(d, &s, 1);
+      } else if (!c->json && ep != last_epoch) { /* a log-friendly line per epoch */
+        printf("height %llu epoch %llu:", (unsigned long long)h, (unsigned long long)ep);
+        json_t *rows = json_object_get(s.mg, "uids");
+        for (size_t i = 0; i < json_array_size(rows); i++) {
+          json_t *r = json_array_get(rows, i);
+          proc *p = by_hotkey(d, json_string_value(json_object_get(r, "hotkey")));
+          printf(" %s=%.3f", p ? p->name : "?",
+                 (p && p->role == ROLE_VALIDATOR ? ju64(r, "dividends") : ju64(r, "incentive")) / 65535.0);
+        }
+        printf("\n");
+        fflush(stdout);
+      }
+      last_epoch = ep;
+      last_print = h;
+      if (d->stop_height && h >= d->stop_height) break;
+    } else {
+      snap_free(&n);
+    }
+    for (int t = 0; t < 10 && !g_interrupted; t++) ag_sleep_ms(100);
+  }
+  (void)last_print;
+  /* the final picture, then an orderly shutdown: neurons first, the node last */
+  {
+    snapshot f;
+    if (snap_take(d, &f) == 0) {
+      snap_free(&s);
+      s = f;
+    } else {
+      snap_free(&f);
+    }
+  }
+  pid_t *pids = ag_xcalloc((size_t)d->n + 1, sizeof *pids);
+  for (int i = 0; i < d->n; i++) {
+    pids[i] = d->ps[i].pid;
+    d->ps[i].was_running = pids[i] > 0;
+  }
+  stop_all(pids, d->n, 10000);
+  for (int i = 0; i < d->n; i++) d->ps[i].pid = 0;
+  stop_all(&d->node_pid, 1, 15000);
+  free(pids);
+  if (s.status) {
+    if (c->json) {
+      ag_cli_print_json(final_json(d, &s));
+    } else {
+      render(d, &s, 0);
+      printf("stopped; the chain stays in %s (logs in %s/logs)\n", d->home, d->home);
+    }
+  } else {
+    rc = AG_E_CONNECT;
+    ag_fail(rc, "the node could not be read at the end");
+  }
+  snap_free(&s);
+out:
+  if (d->ps) {
+    pid_t *left = ag_xcalloc((size_t)d->n + 1, sizeof *left);
+    for (int i = 0; i < d->n; i++) left[i] = d->ps[i].pid;
+    stop_all(left, d->n, 5000);
+    free(left);
+  }
+  if (d->node_pid > 0) stop_all(&d->node_pid, 1, 10000);
+  for (int i = 0; i < d->n; i++) {
+    ag_key_wipe(&d->ps[i].hk);
+    ag_key_wipe(&d->ps[i].ck);
+  }
+  free(d->ps);
+  free(d);
+  if (rc) return ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
+  return 0;
+}

@@ -1,0 +1,504 @@
+/* cmd_neuron.c — `agora miner`, `agora validator` and `agora infer` (the inference subnet). */
+#include "api/models.h"
+#include "api/http.h"
+#include "chain/json.h"
+#include "cli/cli.h"
+#include "cli/client.h"
+#include "core/codec.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "crypto/keystore.h"
+#include "subnets/inference.h"
+#include "subnets/miner.h"
+#include "subnets/netclient.h"
+#include "subnets/neuron.h"
+#include "subnets/validator.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int opt_int(const ag_cli *c, const char *s, const char *name, long lo, long hi, int *out) {
+  uint64_t v;
+  if (!s) return 0;
+  if (ag_parse_u64(s, &v) || (long)v < lo || (long)v > hi)
+    return ag_cli_fail(c, AG_E_USAGE, "--%s must be %ld..%ld", name, lo, hi);
+  *out = (int)v;
+  return 0;
+}
+
+/* Encrypted keys: the passphrase comes from AGORA_PASSPHRASE, --passphrase-file or a prompt,
+ * and is handed to the long-running part through the environment of this process. */
+static int passphrase_env(const ag_cli *c, const char *key) {
+  if (getenv("AGORA_PASSPHRASE")) return 0;
+  char dir[1100];
+  snprintf(dir, sizeof dir, "%s/keys", c->home);
+  ag_keyinfo info;
+  if (ag_keystore_info(dir, key, &info) || info.insecure) return 0;
+  char prompt[160];
+  snprintf(prompt, sizeof prompt, "passphrase for %s: ", key);
+  char *p = ag_cli_passphrase(c, prompt, false);
+  if (!p) return ag_cli_fail(c, AG_E_BAD_PASSPHRASE, "key %s is encrypted: set AGORA_PASSPHRASE or use --passphrase-file", key);
+  setenv("AGORA_PASSPHRASE", p, 1);
+  ag_cli_passphrase_free(p);
+  return 0;
+}
+
+/* ---- signals: a thread takes SIGINT/SIGTERM and raises the stop flag -------------------------- */
+
+static volatile int g_stop;
+
+static void *signal_thread(void *arg) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  int sig;
+  sigwait(&set, &sig);
+  g_stop = 1;
+  return NULL;
+}
+
+static pthread_t block_signals(void) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, NULL);
+  signal(SIGPIPE, SIG_IGN);
+  pthread_t t;
+  pthread_create(&t, NULL, signal_thread, NULL);
+  return t;
+}
+
+static void end_signals(pthread_t t) {
+  pthread_kill(t, SIGTERM);
+  pthread_join(t, NULL);
+}
+
+/* ---- agora miner ---------------------------------------------------------------------------- */
+
+static const char miner_usage[] =
+    "usage: agora miner --subnet N --hotkey NAME [--coldkey NAME] [--listen HOST:PORT]\n"
+    "                   [--announce-host HOST] [--workers N] [--threads N] [--queue N]\n"
+    "                   [--api-key KEY] [--models DIR]\n\n"
+    "Serves the subnet's pinned model with an OpenAI-compatible API (/v1/models,\n"
+    "/v1/completions, /v1/chat/completions, streaming with stream: true) and signs every answer\n"
+    "with a verifiable receipt (docs/subnet-inference.md). On start it registers the hotkey if\n"
+    "needed (paid by --coldkey), fetches the model by its content id from the node or other\n"
+    "miners and checks it, then announces its endpoint on chain. Ctrl-C stops it.\n\n"
+    "  --subnet N          the inference subnet (default 1)\n"
+    "  --hotkey NAME       key that signs answers and the endpoint tx (pays its fee)\n"
+    "  --coldkey NAME      key that pays the registration when the hotkey is new\n"
+    "  --listen HOST:PORT  where to serve (default 127.0.0.1:0 = any free port)\n"
+    "  --announce-host H   the host others reach this miner at (default the listen host)\n"
+    "  --workers N         concurrent generations (default 1)\n"
+    "  --threads N         engine threads per generation (default 1)\n"
+    "  --queue N           waiting requests before answering 503 (default 64)\n"
+    "  --api-key KEY       require 'Authorization: Bearer KEY' on /v1 routes\n"
+    "  --models DIR        model cache (default HOME/models)\n";
+
+int ag_cmd_miner(ag_cli *c, int argc, char **argv) {
+  const char *subnet = NULL, *hotkey = NULL, *coldkey = NULL, *listen = NULL, *host = NULL,
+             *workers = NULL, *threads = NULL, *queue = NULL, *key = NULL, *models = NULL,
+             *slow = NULL;
+  bool cheat = false;
+  ag_opt opts[] = {{"subnet", 0, 1, &subnet, NULL},   {"hotkey", 0, 1, &hotkey, NULL},
+                   {"coldkey", 0, 1, &coldkey, NULL}, {"listen", 0, 1, &listen, NULL},
+                   {"announce-host", 0, 1, &host, NULL}, {"workers", 0, 1, &workers, NULL},
+                   {"threads", 0, 1, &threads, NULL}, {"queue", 0, 1, &queue, NULL},
+                   {"api-key", 0, 1, &key, NULL},     {"models", 0, 1, &models, NULL},
+                   /* devnet behaviours, not in the help */
+                   {"cheat", 0, 0, NULL, &cheat},     {"slow-ms", 0, 1, &slow, NULL},
+                   {"", 0, 0, NULL, NULL}};
+  char *pos[1];
+  int npos, rc = ag_cli_parse(c, argc, argv, opts, pos, 0, &npos);
+  if (rc) return rc;
+  if (c->help) return ag_cli_usage(c, miner_usage);
+  if (!hotkey) return ag_cli_fail(c, AG_E_USAGE, "--hotkey NAME is required (see --help)");
+  ag_miner_config cfg;
+  ag_miner_config_default(&cfg);
+  int netuid = cfg.netuid;
+  if ((rc = opt_int(c, subnet, "subnet", 0, 65535, &netuid)) ||
+      (rc = opt_int(c, workers, "workers", 1, 256, &cfg.workers)) ||
+      (rc = opt_int(c, threads, "threads", 1, 256, &cfg.threads)) ||
+      (rc = opt_int(c, queue, "queue", 1, 100000, &cfg.queue_max)) ||
+      (rc = opt_int(c, slow, "slow-ms", 0, 600000, &cfg.slow_ms)))
+    return rc;
+  cfg.netuid = (uint16_t)netuid;
+  cfg.cheat = cheat;
+  snprintf(cfg.home, sizeof cfg.home, "%s", c->home);
+  if (c->node[0]) ag_cli_node_url(c, cfg.node_url, sizeof cfg.node_url);
+  snprintf(cfg.hotkey, sizeof cfg.hotkey, "%s", hotkey);
+  if (coldkey) snprintf(cfg.coldkey, sizeof cfg.coldkey, "%s", coldkey);
+  if (listen) snprintf(cfg.listen, sizeof cfg.listen, "%s", listen);
+  if (host) snprintf(cfg.announce_host, sizeof cfg.announce_host, "%s", host);
+  if (key) snprintf(cfg.api_key, sizeof cfg.api_key, "%s", key);
+  if (models) snprintf(cfg.model_dir, sizeof cfg.model_dir, "%s", models);
+  if ((rc = passphrase_env(c, hotkey)) || (coldkey && (rc = passphrase_env(c, coldkey)))) return rc;
+  pthread_t st = block_signals();
+  rc = ag_miner_run(&cfg, &g_stop);
+  end_signals(st);
+  return rc ? ag_cli_exit_code(rc) : 0;
+}
+
+/* ---- agora validator ------------------------------------------------------------------------ */
+
+static const char validator_usage[] =
+    "usage: agora validator --subnet N --hotkey NAME [--coldkey NAME] [--threads N]\n"
+    "                       [--interval-ms MS] [--timeout-ms MS] [--status FILE] [--models DIR]\n\n"
+    "Validates an inference subnet: each round it sends every serving miner the same fresh\n"
+    "challenge (a prompt from the validation corpus, random seed and sampling parameters),\n"
+    "checks each answer's signature and receipt, re-executes the receipt, and keeps a moving\n"
+    "average score per miner (a wrong answer zeroes it for the rest of the epoch; a slow one\n"
+    "scores less; a missing one 0). Once per epoch it sets weights from the scores, by\n"
+    "commit-reveal when the subnet uses it. The hotkey needs a validator permit (stake) to set\n"
+    "weights and a balance for the fees. Ctrl-C stops it.\n\n"
+    "  --subnet N          the inference subnet (default 1)\n"
+    "  --hotkey NAME       the validator's hotkey\n"
+    "  --coldkey NAME      key that pays the registration when the hotkey is new\n"
+    "  --threads N         engine threads for re-execution (default 1)\n"
+    "  --interval-ms MS    pause between challenge rounds (default 2000)\n"
+    "  --timeout-ms MS     per miner request (default 20000)\n"
+    "  --status FILE       write the scores as JSON after every round\n"
+    "  --models DIR        model cache (default HOME/models)\n";
+
+int ag_cmd_validator(ag_cli *c, int argc, char **argv) {
+  const char *subnet = NULL, *hotkey = NULL, *coldkey = NULL, *threads = NULL, *interval = NULL,
+             *timeout = NULL, *status = NULL, *models = NULL;
+  ag_opt opts[] = {{"subnet", 0, 1, &subnet, NULL},     {"hotkey", 0, 1, &hotkey, NULL},
+                   {"coldkey", 0, 1, &coldkey, NULL},   {"threads", 0, 1, &threads, NULL},
+                   {"interval-ms", 0, 1, &interval, NULL}, {"timeout-ms", 0, 1, &timeout, NULL},
+                   {"status", 0, 1, &status, NULL},     {"models", 0, 1, &models, NULL},
+                   {"", 0, 0, NULL, NULL}};
+  char *pos[1];
+  int npos, rc = ag_cli_parse(c, argc, argv, opts, pos, 0, &npos);
+  if (rc) return rc;
+  if (c->help) return ag_cli_usage(c, validator_usage);
+  if (!hotkey) return ag_cli_fail(c, AG_E_USAGE, "--hotkey NAME is required (see --help)");
+  ag_validator_config cfg;
+  ag_validator_config_default(&cfg);
+  int netuid = cfg.netuid;
+  if ((rc = opt_int(c, subnet, "subnet", 0, 65535, &netuid)) ||
+      (rc = opt_int(c, threads, "threads", 1, 256, &cfg.threads)) ||
+      (rc = opt_int(c, interval, "interval-ms", 0, 3600000, &cfg.interval_ms)) ||
+      (rc = opt_int(c, timeout, "timeout-ms", 100, 3600000, &cfg.timeout_ms)))
+    return rc;
+  cfg.netuid = (uint16_t)netuid;
+  snprintf(cfg.home, sizeof cfg.home, "%s", c->home);
+  if (c->node[0]) ag_cli_node_url(c, cfg.node_url, sizeof cfg.node_url);
+  snprintf(cfg.hotkey, sizeof cfg.hotkey, "%s", hotkey);
+  if (coldkey) snprintf(cfg.coldkey, sizeof cfg.coldkey, "%s", coldkey);
+  if (status) snprintf(cfg.status_path, sizeof cfg.status_path, "%s", status);
+  if (models) snprintf(cfg.model_dir, sizeof cfg.model_dir, "%s", models);
+  if ((rc = passphrase_env(c, hotkey)) || (coldkey && (rc = passphrase_env(c, coldkey)))) return rc;
+  pthread_t st = block_signals();
+  rc = ag_validator_run(&cfg, &g_stop);
+  end_signals(st);
+  return rc ? ag_cli_exit_code(rc) : 0;
+}
+
+/* ---- agora infer ------------------------------------------------------------------------------ */
+
+static const char infer_usage[] =
+    "usage: agora infer [--subnet N] [--chat] [-n MAX_TOKENS] [--temperature T] [--top-p P]\n"
+    "                   [--top-k K] [--seed S] [--stop TEXT] [--miner UID] [--no-verify]\n"
+    "                   [--threads N] PROMPT\n\n"
+    "Asks the subnet for a completion: picks a miner at random in proportion to its incentive\n"
+    "(uniformly while nobody has any), sends an OpenAI-style request, and checks the answer:\n"
+    "the miner's signature, that it answers this request, and the receipt by re-executing it\n"
+    "with the subnet's model (fetched once into HOME/models and checked by its id). A miner\n"
+    "that fails is reported and another one is asked (up to 3).\n\n"
+    "  --subnet N        the inference subnet (default 1)\n"
+    "  --chat            use /v1/chat/completions with PROMPT as the user's message\n"
+    "  -n, --max-tokens  tokens to generate (default 64)\n"
+    "  --temperature T   0..2 (default 0.8)\n"
+    "  --top-p P         (0, 1] (default 0.95)\n"
+    "  --top-k K         0 = off (default 40)\n"
+    "  --seed S          sampling seed (default random; the receipt records it)\n"
+    "  --stop TEXT       stop before this text\n"
+    "  --miner UID       ask this uid only\n"
+    "  --no-verify       print the answer without checking it\n"
+    "  --threads N       engine threads for the check (default 2)\n";
+
+typedef struct {
+  int uid;
+  char hotkey[AG_ADDR_MAX];
+  char url[200];
+  double incentive;
+  int tried;
+} candidate;
+
+static int pick(candidate *cs, int n) {
+  double total = 0;
+  int open = 0;
+  for (int i = 0; i < n; i++)
+    if (!cs[i].tried) total += cs[i].incentive, open++;
+  if (!open) return -1;
+  if (total <= 0) { /* nobody earns yet: uniformly */
+    int k = (int)randombytes_uniform((uint32_t)open);
+    for (int i = 0; i < n; i++)
+      if (!cs[i].tried && k-- == 0) return i;
+  }
+  double r = randombytes_uniform(1u << 30) / (double)(1u << 30) * total;
+  int last = -1;
+  for (int i = 0; i < n; i++) {
+    if (cs[i].tried) continue;
+    last = i;
+    if (r < cs[i].incentive) return i;
+    r -= cs[i].incentive;
+  }
+  return last;
+}
+
+int ag_cmd_infer(ag_cli *c, int argc, char **argv) {
+  const char *subnet = NULL, *maxt = NULL, *temp = NULL, *topp = NULL, *topk = NULL, *seed = NULL,
+             *stop = NULL, *only = NULL, *threads = NULL;
+  bool chat = false, no_verify = false;
+  ag_opt opts[] = {{"subnet", 0, 1, &subnet, NULL},     {"max-tokens", 'n', 1, &maxt, NULL},
+                   {"temperature", 0, 1, &temp, NULL},  {"top-p", 0, 1, &topp, NULL},
+                   {"top-k", 0, 1, &topk, NULL},        {"seed", 0, 1, &seed, NULL},
+                   {"stop", 0, 1, &stop, NULL},         {"miner", 0, 1, &only, NULL},
+                   {"threads", 0, 1, &threads, NULL},   {"chat", 0, 0, NULL, &chat},
+                   {"no-verify", 0, 0, NULL, &no_verify}, {"", 0, 0, NULL, NULL}};
+  char *pos[1];
+  int npos, rc = ag_cli_parse(c, argc, argv, opts, pos, 1, &npos);
+  if (rc) return rc;
+  if (c->help) return ag_cli_usage(c, infer_usage);
+  if (npos != 1) return ag_cli_fail(c, AG_E_USAGE, "give the prompt as one argument (see --help)");
+  int netuid = 1, max_tokens = 64, nthreads = 2, only_uid = -1;
+  if ((rc = opt_int(c, subnet, "subnet", 0, 65535, &netuid)) ||
+      (rc = opt_int(c, maxt, "max-tokens", 1, 1 << 20, &max_tokens)) ||
+      (rc = opt_int(c, threads, "threads", 1, 256, &nthreads)) ||
+      (rc = opt_int(c, only, "miner", 0, 65535, &only_uid)))
+    return rc;
+  /* the request body, exactly as it is sent and hashed */
+  json_t *o = json_object();
+  char url[256];
+  ag_cli_node_url(c, url, sizeof url);
+  ag_net net;
+  if ((rc = ag_net_open(&net, url))) {
+    json_decref(o);
+    return ag_cli_fail(c, rc, "%s: %s", url, ag_errmsg(rc));
+  }
+  char path[80];
+  snprintf(path, sizeof path, "/v1/subnets/%d", netuid);
+  json_t *sj;
+  if ((rc = ag_net_get(&net, path, &sj))) {
+    json_decref(o);
+    return ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
+  }
+  const char *idhex = json_string_value(json_object_get(json_object_get(sj, "model"), "model_id"));
+  uint8_t id[32];
+  if (!idhex || ag_hex_decode(idhex, strlen(idhex), id, 32)) {
+    json_decref(sj);
+    json_decref(o);
+    return ag_cli_fail(c, AG_E_MODEL_UNAVAILABLE, "subnet %d pins no model", netuid);
+  }
+  json_decref(sj);
+  char name[32];
+  ag_inf_model_name(id, name);
+  json_object_set_new(o, "model", json_string(name));
+  if (chat) {
+    json_t *msg = json_object(), *msgs = json_array();
+    json_object_set_new(msg, "role", json_string("user"));
+    json_object_set_new(msg, "content", json_string(pos[0]));
+    json_array_append_new(msgs, msg);
+    json_object_set_new(o, "messages", msgs);
+  } else {
+    json_object_set_new(o, "prompt", json_string(pos[0]));
+  }
+  if (!json_object_get(o, chat ? "messages" : "prompt") ||
+      (!chat && !json_is_string(json_object_get(o, "prompt")))) {
+    json_decref(o);
+    return ag_cli_fail(c, AG_E_USAGE, "the prompt must be UTF-8 text");
+  }
+  json_object_set_new(o, "max_tokens", json_integer(max_tokens));
+  double d;
+  char *end;
+  if (temp) {
+    d = strtod(temp, &end);
+    if (*end || !(d >= 0 && d <= 2)) return json_decref(o), ag_cli_fail(c, AG_E_USAGE, "--temperature must be 0..2");
+    json_object_set_new(o, "temperature", json_real(d));
+  }
+  if (topp) {
+    d = strtod(topp, &end);
+    if (*end || !(d > 0 && d <= 1)) return json_decref(o), ag_cli_fail(c, AG_E_USAGE, "--top-p must be in (0, 1]");
+    json_object_set_new(o, "top_p", json_real(d));
+  }
+  if (topk) {
+    int k = 0;
+    if ((rc = opt_int(c, topk, "top-k", 0, 65536, &k))) return json_decref(o), rc;
+    json_object_set_new(o, "top_k", json_integer(k));
+  }
+  uint64_t sd;
+  if (seed) {
+    if (ag_parse_u64(seed, &sd) || sd > INT64_MAX)
+      return json_decref(o), ag_cli_fail(c, AG_E_USAGE, "--seed must be 0..2^63-1");
+  } else {
+    randombytes_buf(&sd, sizeof sd);
+    sd &= 0x7fffffffffffffffULL;
+  }
+  json_object_set_new(o, "seed", json_integer((json_int_t)sd));
+  if (stop) json_object_set_new(o, "stop", json_string(stop));
+  char *body = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+  json_decref(o);
+  ag_inf_request req;
+  const char *param;
+  if ((rc = ag_inf_request_parse(chat, (const uint8_t *)body, strlen(body), &req, &param))) {
+    free(body);
+    return ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
+  }
+  /* the model, for the check */
+  ag_model *model = NULL;
+  ag_infer *state = NULL;
+  char mdir[1100];
+  snprintf(mdir, sizeof mdir, "%s/models", c->home);
+  if (!no_verify) {
+    if ((rc = ag_neuron_model(&net, (uint16_t)netuid, mdir, &model)) ||
+        (rc = ag_infer_open(model, model->cfg.seq_len, nthreads, &state))) {
+      ag_model_close(model);
+      ag_inf_request_free(&req);
+      free(body);
+      return ag_cli_fail(c, rc, "cannot load the subnet's model to verify with (or use --no-verify): %s", ag_errmsg(rc));
+    }
+  }
+  /* the miners */
+  snprintf(path, sizeof path, "/v1/subnets/%d/metagraph", netuid);
+  json_t *mg;
+  if ((rc = ag_net_get(&net, path, &mg))) goto done_early;
+  json_t *rows = json_object_get(mg, "uids");
+  candidate *cs = ag_xcalloc(json_array_size(rows) + 1, sizeof *cs);
+  int ncs = 0;
+  for (size_t i = 0; i < json_array_size(rows); i++) {
+    json_t *r = json_array_get(rows, i);
+    json_t *ep = json_object_get(r, "endpoint");
+    int uid = (int)json_integer_value(json_object_get(r, "uid"));
+    if (!json_is_object(ep) || (only_uid >= 0 && uid != only_uid)) continue;
+    candidate *k = &cs[ncs++];
+    k->uid = uid;
+    snprintf(k->hotkey, sizeof k->hotkey, "%s", json_string_value(json_object_get(r, "hotkey")));
+    snprintf(k->url, sizeof k->url, "http://%s:%lld%s", json_string_value(json_object_get(ep, "host")),
+             (long long)json_integer_value(json_object_get(ep, "port")),
+             chat ? "/v1/chat/completions" : "/v1/completions");
+    k->incentive = (double)json_integer_value(json_object_get(r, "incentive"));
+  }
+  json_decref(mg);
+  json_t *attempts = json_array();
+  int found = -1;
+  ag_inf_verdict vd;
+  double secs = 0;
+  for (int attempt = 0; attempt < 3 && found < 0; attempt++) {
+    int i = pick(cs, ncs);
+    if (i < 0) break;
+    candidate *k = &cs[i];
+    k->tried = 1;
+    json_t *a = json_object();
+    json_object_set_new(a, "uid", json_integer(k->uid));
+    json_object_set_new(a, "hotkey", json_string(k->hotkey));
+    ag_http_result r;
+    double t0 = ag_mono_s();
+    int hrc = ag_http_request("POST", k->url, "application/json", body, strlen(body), 120000, &r);
+    secs = ag_mono_s() - t0;
+    char why[300] = "";
+    int code = hrc;
+    if (!hrc && r.status != 200) {
+      code = AG_E_HTTP_STATUS;
+      snprintf(why, sizeof why, "HTTP %ld: %.200s", r.status, r.body.data ? (const char *)r.body.data : "");
+    } else if (!hrc) {
+      json_t *resp = json_loadb((const char *)r.body.data, r.body.len, 0, NULL);
+      uint8_t pk[32];
+      ag_addr_decode(k->hotkey, pk);
+      if (!resp) {
+        code = AG_E_INF_MALFORMED;
+        snprintf(why, sizeof why, "the answer is not JSON");
+      } else if (no_verify) {
+        json_t *choice = json_array_get(json_object_get(resp, "choices"), 0);
+        const char *t = chat ? json_string_value(json_object_get(json_object_get(choice, "message"), "content"))
+                             : json_string_value(json_object_get(choice, "text"));
+        memset(&vd, 0, sizeof vd);
+        snprintf(vd.text, sizeof vd.text, "%s", t ? t : "");
+        json_t *u = json_object_get(resp, "usage");
+        vd.n_out = (int)json_integer_value(json_object_get(u, "completion_tokens"));
+        vd.n_prompt = (int)json_integer_value(json_object_get(u, "prompt_tokens"));
+        code = t ? 0 : AG_E_INF_MALFORMED;
+        if (!t) snprintf(why, sizeof why, "the answer has no text");
+      } else {
+        code = ag_inf_verify(state, model, (const uint8_t *)body, strlen(body), &req, resp, pk, &vd);
+        if (code) snprintf(why, sizeof why, "%s", vd.why);
+      }
+      json_decref(resp);
+    } else {
+      snprintf(why, sizeof why, "%s", ag_errmsg(hrc));
+    }
+    if (!hrc) ag_http_result_free(&r);
+    json_object_set_new(a, "result", json_string(code ? ag_err_name(code) : "ok"));
+    if (code) {
+      json_object_set_new(a, "why", json_string(why));
+      if (!c->json)
+        fprintf(stderr, "miner uid %d (%s) failed %s: %s; asking another\n", k->uid, k->hotkey,
+                code <= -600 && code > -700 ? "verification" : "to answer", why);
+    } else {
+      found = i;
+    }
+    json_array_append_new(attempts, a);
+  }
+  if (found < 0) {
+    rc = ncs ? AG_E_NO_MINERS : AG_E_NOTFOUND;
+    ag_fail(rc, ncs ? "no miner gave a valid answer (%d tried)" : "subnet %d has no serving miner",
+            ncs ? (int)json_array_size(attempts) : netuid);
+    if (c->json) {
+      json_t *e = json_object();
+      json_object_set_new(e, "attempts", attempts);
+      json_t *err = json_object();
+      json_object_set_new(err, "code", json_string(ag_err_name(rc)));
+      json_object_set_new(err, "message", json_string(ag_errmsg(rc)));
+      json_object_set_new(e, "error", err);
+      ag_cli_print_json(e);
+      rc = ag_cli_exit_code(rc);
+    } else {
+      json_decref(attempts);
+      rc = ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
+    }
+    free(cs);
+    goto out;
+  }
+  double tps = secs > 0 ? vd.n_out / secs : 0;
+  if (c->json) {
+    json_t *res = json_object();
+    json_object_set_new(res, "text", json_string(vd.text));
+    json_object_set_new(res, "uid", json_integer(cs[found].uid));
+    json_object_set_new(res, "hotkey", json_string(cs[found].hotkey));
+    json_object_set_new(res, "prompt_tokens", json_integer(vd.n_prompt));
+    json_object_set_new(res, "completion_tokens", json_integer(vd.n_out));
+    json_object_set_new(res, "seconds", json_real(secs));
+    json_object_set_new(res, "tokens_per_s", json_real(tps));
+    json_object_set_new(res, "verified", json_boolean(!no_verify));
+    json_object_set_new(res, "verify_seconds", json_real(vd.verify_seconds));
+    json_object_set_new(res, "seed", json_integer((json_int_t)sd));
+    json_object_set_new(res, "attempts", attempts);
+    ag_cli_print_json(res);
+  } else {
+    json_decref(attempts);
+    printf("%s%s\n", chat ? "" : pos[0], vd.text);
+    fprintf(stderr, "-- uid %d, %d tokens in %.2f s (%.1f tok/s)%s", cs[found].uid, vd.n_out, secs, tps,
+            no_verify ? ", not verified\n" : "");
+    if (!no_verify) fprintf(stderr, ", verified by re-execution in %.3f s\n", vd.verify_seconds);
+  }
+  free(cs);
+  rc = 0;
+out:
+  ag_infer_close(state);
+  ag_model_close(model);
+  ag_inf_request_free(&req);
+  free(body);
+  return rc;
+done_early:
+  rc = ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
+  goto out;
+}

@@ -1,0 +1,393 @@
+#define _GNU_SOURCE /* memmem */
+/* inference.c — OpenAI-compatible requests, the signed proof of an answer, and its checks. */
+#include "subnets/inference.h"
+
+#include "core/codec.h"
+#include "core/err.h"
+#include "core/hash.h"
+#include "core/util.h"
+#include "crypto/keys.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void ag_inf_request_free(ag_inf_request *r) {
+  if (!r) return;
+  free(r->prompt);
+  for (int i = 0; i < r->nstop; i++) free(r->stops[i]);
+  memset(r, 0, sizeof *r);
+}
+
+static int bad(const char **param, const char *field, const char *fmt, const char *arg) {
+  if (param) *param = field;
+  return ag_fail(AG_E_INVALID, fmt, arg ? arg : "");
+}
+
+/* A message's content: a string, or an array of {"type":"text","text":…} parts. */
+static int content_text(json_t *content, ag_buf *out) {
+  if (json_is_string(content)) {
+    ag_buf_puts(out, json_string_value(content));
+    return 0;
+  }
+  if (json_is_null(content)) return 0;
+  if (!json_is_array(content)) return -1;
+  for (size_t i = 0; i < json_array_size(content); i++) {
+    json_t *part = json_array_get(content, i);
+    const char *type = json_string_value(json_object_get(part, "type"));
+    const char *text = json_string_value(json_object_get(part, "text"));
+    if (!type || strcmp(type, "text") || !text) return -1;
+    ag_buf_puts(out, text);
+  }
+  return 0;
+}
+
+int ag_inf_render_chat(json_t *messages, ag_buf *out, const char **param) {
+  if (!json_is_array(messages) || json_array_size(messages) == 0)
+    return bad(param, "messages", "'messages' must be a non-empty array%s", NULL);
+  for (size_t i = 0; i < json_array_size(messages); i++) {
+    json_t *m = json_array_get(messages, i);
+    const char *role = json_string_value(json_object_get(m, "role"));
+    const char *label = NULL;
+    if (role && (!strcmp(role, "system") || !strcmp(role, "developer"))) label = "System";
+    else if (role && !strcmp(role, "user")) label = "User";
+    else if (role && !strcmp(role, "assistant")) label = "Assistant";
+    else if (role && !strcmp(role, "tool")) label = "Tool";
+    if (!label) return bad(param, "messages", "message role '%s' is not one of system, developer, user, assistant, tool", role ? role : "(missing)");
+    ag_buf_printf(out, "%s: ", label);
+    if (content_text(json_object_get(m, "content"), out))
+      return bad(param, "messages", "message content must be a string or an array of text parts%s", NULL);
+    ag_buf_puts(out, "\n");
+  }
+  ag_buf_puts(out, "Assistant:");
+  return 0;
+}
+
+static int get_number(json_t *root, const char *k, double lo, double hi, double *out, const char **param) {
+  json_t *v = json_object_get(root, k);
+  if (!v || json_is_null(v)) return 0;
+  if (!json_is_number(v)) return bad(param, k, "'%s' must be a number", k);
+  double x = json_number_value(v);
+  if (!(x >= lo && x <= hi)) {
+    if (param) *param = k;
+    return ag_fail(AG_E_INVALID, "'%s' must be within %g..%g", k, lo, hi);
+  }
+  *out = x;
+  return 0;
+}
+
+int ag_inf_request_parse(bool chat, const uint8_t *body, size_t len, ag_inf_request *r,
+                         const char **param) {
+  memset(r, 0, sizeof *r);
+  if (param) *param = NULL;
+  json_error_t jerr;
+  json_t *root = json_loadb((const char *)body, len, 0, &jerr);
+  if (!json_is_object(root)) {
+    json_decref(root);
+    return ag_fail(AG_E_BAD_JSON, "the body is not a JSON object (%s)", jerr.text);
+  }
+  int rc = 0;
+  ag_buf prompt;
+  ag_buf_init(&prompt);
+  r->chat = chat;
+  r->temperature = 1.0;
+  r->top_p = 1.0;
+  r->max_tokens = chat ? 128 : 16; /* OpenAI documents 16 for completions */
+  const char *model = json_string_value(json_object_get(root, "model"));
+  if (!model) {
+    rc = bad(param, "model", "'model' is required%s", NULL);
+    goto done;
+  }
+  snprintf(r->model, sizeof r->model, "%s", model);
+  if (chat) {
+    if ((rc = ag_inf_render_chat(json_object_get(root, "messages"), &prompt, param))) goto done;
+  } else {
+    json_t *p = json_object_get(root, "prompt");
+    if (json_is_string(p)) ag_buf_puts(&prompt, json_string_value(p));
+    else if (json_is_array(p) && json_array_size(p) == 1 && json_is_string(json_array_get(p, 0)))
+      ag_buf_puts(&prompt, json_string_value(json_array_get(p, 0)));
+    else {
+      rc = bad(param, "prompt", "'prompt' must be a string (or a list of one string)%s", NULL);
+      goto done;
+    }
+  }
+  json_t *n = json_object_get(root, "n");
+  if (n && !json_is_null(n) && (!json_is_integer(n) || json_integer_value(n) != 1)) {
+    rc = bad(param, "n", "only n = 1 is served%s", NULL);
+    goto done;
+  }
+  json_t *mt = json_object_get(root, chat ? "max_completion_tokens" : "max_tokens");
+  if ((!mt || json_is_null(mt)) && chat) mt = json_object_get(root, "max_tokens");
+  if (mt && !json_is_null(mt)) {
+    if (!json_is_integer(mt) || json_integer_value(mt) < 1 || json_integer_value(mt) > 100000) {
+      rc = bad(param, chat ? "max_completion_tokens" : "max_tokens", "max tokens must be an integer 1..100000%s", NULL);
+      goto done;
+    }
+    r->max_tokens = (int)json_integer_value(mt);
+  }
+  double k = 0;
+  if ((rc = get_number(root, "temperature", 0, 2, &r->temperature, param)) ||
+      (rc = get_number(root, "top_p", 1e-9, 1, &r->top_p, param)) ||
+      (rc = get_number(root, "top_k", 0, 65536, &k, param)))
+    goto done;
+  r->top_k = (int)k;
+  json_t *seed = json_object_get(root, "seed");
+  if (seed && !json_is_null(seed)) {
+    if (!json_is_integer(seed)) {
+      rc = bad(param, "seed", "'seed' must be an integer%s", NULL);
+      goto done;
+    }
+    r->seed = (uint64_t)json_integer_value(seed);
+    r->has_seed = true;
+  }
+  json_t *stream = json_object_get(root, "stream");
+  r->stream = json_is_true(stream);
+  r->include_usage = json_is_true(json_object_get(json_object_get(root, "stream_options"), "include_usage"));
+  json_t *stop = json_object_get(root, "stop");
+  if (json_is_string(stop) && json_string_length(stop)) {
+    r->stops[r->nstop++] = ag_xstrdup(json_string_value(stop));
+  } else if (json_is_array(stop)) {
+    if (json_array_size(stop) > AG_INF_MAX_STOPS) {
+      rc = bad(param, "stop", "at most 4 stop sequences%s", NULL);
+      goto done;
+    }
+    for (size_t i = 0; i < json_array_size(stop); i++) {
+      const char *s = json_string_value(json_array_get(stop, i));
+      if (!s) {
+        rc = bad(param, "stop", "'stop' must be a string or a list of strings%s", NULL);
+        goto done;
+      }
+      if (*s) r->stops[r->nstop++] = ag_xstrdup(s);
+    }
+  } else if (stop && !json_is_null(stop) && !json_is_string(stop)) {
+    rc = bad(param, "stop", "'stop' must be a string or a list of strings%s", NULL);
+    goto done;
+  }
+  r->prompt = (char *)ag_buf_steal(&prompt, NULL);
+done:
+  ag_buf_free(&prompt);
+  json_decref(root);
+  if (rc) ag_inf_request_free(r);
+  return rc;
+}
+
+void ag_inf_sampling(const ag_inf_request *r, ag_sampling *sp) {
+  ag_sampling_defaults(sp);
+  sp->temperature = (float)r->temperature;
+  sp->top_p = (float)r->top_p;
+  sp->top_k = r->top_k;
+  sp->seed = r->seed;
+  sp->stop = AG_TOK_EOT;
+}
+
+void ag_inf_request_hash(const void *body, size_t len, uint8_t out[32]) {
+  ag_hash("agora/infreq", body, len, out);
+}
+
+void ag_inf_sig_message(const uint8_t request_hash[32], const void *text, size_t tlen,
+                        const uint8_t commitment[32], const uint8_t *receipt, size_t rlen,
+                        uint8_t out[32]) {
+  uint8_t th[32], rh[32];
+  ag_hash("agora/inftext", text, tlen, th);
+  ag_hash("agora/receipt", receipt, rlen, rh);
+  ag_hasher h;
+  ag_hasher_init(&h, "agora/infsig");
+  ag_hasher_update(&h, request_hash, 32);
+  ag_hasher_update(&h, th, 32);
+  ag_hasher_update(&h, commitment, 32);
+  ag_hasher_update(&h, rh, 32);
+  ag_hasher_final(&h, out);
+}
+
+int ag_inf_apply_stops(const ag_inf_request *r, ag_buf *text) {
+  size_t cut = text->len;
+  if (!cut) return 0;
+  for (int i = 0; i < r->nstop; i++) {
+    const char *p = memmem(text->data, text->len, r->stops[i], strlen(r->stops[i]));
+    if (p && (size_t)(p - (char *)text->data) < cut) cut = (size_t)(p - (char *)text->data);
+  }
+  if (cut == text->len) return 0;
+  text->len = cut;
+  return 1;
+}
+
+/* Appends the valid UTF-8 of p[0..n) to out; invalid bytes become U+FFFD. Returns the number of
+ * bytes consumed (less than n only when partial and the tail is an incomplete sequence). */
+static size_t utf8_clean(const uint8_t *p, size_t n, int partial, ag_buf *out) {
+  size_t i = 0;
+  while (i < n) {
+    uint8_t c = p[i];
+    size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+    if (len == 1) { /* NUL too becomes U+FFFD: JSON parsers commonly refuse \u0000 */
+      if (c) ag_buf_put_u8(out, c);
+      else ag_buf_put(out, "\xef\xbf\xbd", 3);
+      i++;
+      continue;
+    }
+    int ok = len >= 2;
+    if (ok && i + len > n) {
+      int prefix_ok = 1;
+      for (size_t k = 1; k < n - i; k++) prefix_ok &= (p[i + k] & 0xc0) == 0x80;
+      if (partial && prefix_ok) return i; /* wait for the rest */
+      ok = 0;
+    }
+    for (size_t k = 1; ok && k < len; k++) ok = (p[i + k] & 0xc0) == 0x80;
+    if (ok) {
+      uint32_t cp = len == 2 ? (uint32_t)(c & 0x1f) : len == 3 ? (uint32_t)(c & 0x0f) : (uint32_t)(c & 0x07);
+      for (size_t k = 1; k < len; k++) cp = cp << 6 | (p[i + k] & 0x3f);
+      ok = (len == 2 && cp >= 0x80) || (len == 3 && cp >= 0x800 && (cp < 0xd800 || cp > 0xdfff)) ||
+           (len == 4 && cp >= 0x10000 && cp <= 0x10ffff);
+    }
+    if (ok) {
+      ag_buf_put(out, p + i, len);
+      i += len;
+    } else {
+      ag_buf_put(out, "\xef\xbf\xbd", 3);
+      i++;
+    }
+  }
+  return n;
+}
+
+int ag_inf_text(const ag_model *m, const uint32_t *toks, int n, const ag_inf_request *r,
+                int partial, ag_buf *out, int *stopped) {
+  ag_buf raw;
+  ag_buf_init(&raw);
+  int rc = 0;
+  for (int i = 0; i < n && !rc; i++) {
+    if (toks[i] == AG_TOK_EOT) continue;
+    rc = ag_tok_decode(m->tok, &toks[i], 1, &raw);
+  }
+  if (!rc) {
+    utf8_clean(raw.data, raw.len, partial, out);
+    int s = ag_inf_apply_stops(r, out);
+    if (stopped) *stopped = s;
+  }
+  ag_buf_free(&raw);
+  return rc;
+}
+
+void ag_inf_model_name(const uint8_t id[32], char out[32]) {
+  char hex[65];
+  ag_hex_encode(id, 32, hex);
+  snprintf(out, 32, "agora-%.12s", hex);
+}
+
+/* ---- checking an answer ---------------------------------------------------------------------- */
+
+static int verdict(ag_inf_verdict *v, int code, const char *fmt, const char *arg) {
+  v->ok = 0;
+  v->code = code;
+  snprintf(v->why, sizeof v->why, fmt, arg ? arg : "");
+  return code;
+}
+
+static int hexfield(json_t *o, const char *k, uint8_t *out, size_t n) {
+  const char *s = json_string_value(json_object_get(o, k));
+  return s && ag_hex_decode(s, strlen(s), out, n) == 0 ? 0 : -1;
+}
+
+int ag_inf_verify(ag_infer *state, const ag_model *m, const uint8_t *body, size_t blen,
+                  const ag_inf_request *req, json_t *resp, const uint8_t hotkey[32],
+                  ag_inf_verdict *v) {
+  memset(v, 0, sizeof *v);
+  json_t *ag = json_object_get(resp, "agora");
+  json_t *choice = json_array_get(json_object_get(resp, "choices"), 0);
+  const char *text = req->chat ? json_string_value(json_object_get(json_object_get(choice, "message"), "content"))
+                               : json_string_value(json_object_get(choice, "text"));
+  const char *rb64 = json_string_value(json_object_get(ag, "receipt"));
+  uint8_t reqh[32], commit[32], sig[64], pk[32], want[32];
+  if (!ag || !text || !rb64 || hexfield(ag, "request_hash", reqh, 32) ||
+      hexfield(ag, "commitment", commit, 32) || hexfield(ag, "signature", sig, 64))
+    return verdict(v, AG_E_INF_MALFORMED, "the answer lacks its text or its agora proof%s", NULL);
+  snprintf(v->text, sizeof v->text, "%s", text);
+  const char *hk = json_string_value(json_object_get(ag, "hotkey"));
+  if (!hk || ag_addr_decode(hk, pk) || memcmp(pk, hotkey, 32) != 0)
+    return verdict(v, AG_E_INF_SIGNATURE, "the answer is signed for another hotkey (%s)", hk);
+  uint8_t *receipt = NULL;
+  size_t rlen = 0;
+  if (ag_b64_decode_alloc(rb64, strlen(rb64), 64u << 20, &receipt, &rlen))
+    return verdict(v, AG_E_INF_MALFORMED, "the receipt is not base64%s", NULL);
+  int rc = 0;
+  uint8_t msg[32];
+  ag_inf_sig_message(reqh, text, strlen(text), commit, receipt, rlen, msg);
+  ag_hash("agora/receipt", receipt, rlen, v->receipt_hash);
+  ag_inf_request_hash(body, blen, want);
+  ag_receipt r;
+  ag_sampling sp;
+  if (ag_verify(hotkey, msg, 32, sig)) {
+    rc = verdict(v, AG_E_INF_SIGNATURE, "the miner's signature over the answer does not verify%s", NULL);
+    goto done;
+  }
+  if (memcmp(want, reqh, 32) != 0) {
+    rc = verdict(v, AG_E_INF_REQUEST, "the answer is signed for another request%s", NULL);
+    goto done;
+  }
+  if (ag_receipt_parse(receipt, rlen, &r)) {
+    rc = verdict(v, AG_E_INF_MALFORMED, "the receipt does not parse: %s", ag_errmsg(AG_E_RECEIPT_FORMAT));
+    goto done;
+  }
+  v->n_prompt = r.n_prompt;
+  v->n_out = r.n_out;
+  if (memcmp(r.model_id, m->id, 32) != 0 || memcmp(r.commitment, commit, 32) != 0) {
+    rc = verdict(v, AG_E_INF_RECEIPT, "the receipt is for another model or commitment%s", NULL);
+    goto done;
+  }
+  ag_inf_sampling(req, &sp);
+  if (!req->has_seed) sp.seed = r.sp.seed; /* the miner chose it */
+  if (memcmp(&r.sp.temperature, &sp.temperature, 4) || memcmp(&r.sp.top_p, &sp.top_p, 4) ||
+      r.sp.top_k != sp.top_k || r.sp.seed != sp.seed || r.sp.stop != sp.stop || r.n_out > req->max_tokens) {
+    rc = verdict(v, AG_E_INF_RECEIPT, "the receipt's sampling parameters or length differ from the request%s", NULL);
+    goto done;
+  }
+  uint32_t *ids = NULL;
+  size_t nids = 0;
+  if ((rc = ag_engine_encode(m, req->prompt, strlen(req->prompt), &ids, &nids))) {
+    rc = verdict(v, rc, "cannot encode the prompt: %s", ag_errmsg(rc));
+    goto done;
+  }
+  int same = nids == (size_t)r.n_prompt;
+  for (size_t i = 0; same && i < nids; i++) same = ag_receipt_prompt(&r, (int)i) == ids[i];
+  free(ids);
+  if (!same) {
+    rc = verdict(v, AG_E_INF_RECEIPT, "the receipt is for another prompt%s", NULL);
+    goto done;
+  }
+  ag_buf out;
+  ag_buf_init(&out);
+  uint32_t *toks = ag_xmalloc(((size_t)r.n_out + 1) * sizeof *toks);
+  for (int i = 0; i < r.n_out; i++) toks[i] = ag_receipt_out(&r, i);
+  int stopped = 0;
+  rc = ag_inf_text(m, toks, r.n_out, req, 0, &out, &stopped);
+  free(toks);
+  if (rc || out.len != strlen(text) || (out.len && memcmp(out.data, text, out.len) != 0)) {
+    ag_buf_free(&out);
+    rc = verdict(v, AG_E_INF_TEXT, "the text is not the receipt's output%s", NULL);
+    goto done;
+  }
+  ag_buf_free(&out);
+  /* a short answer must have a reason: the stop token, a stop string or the context's end */
+  int full = r.n_out >= req->max_tokens || r.n_prompt + r.n_out - 1 >= m->cfg.seq_len;
+  int eot = r.n_out > 0 && r.sp.stop >= 0 && ag_receipt_out(&r, r.n_out - 1) == (uint32_t)r.sp.stop;
+  if (!full && !eot && !stopped) {
+    rc = verdict(v, AG_E_INF_RECEIPT, "the answer ends early without a stop token or stop string%s", NULL);
+    goto done;
+  }
+  if (state) {
+    ag_verify_report rep;
+    rc = ag_receipt_verify_state(state, receipt, rlen, &rep);
+    v->verify_seconds = rep.seconds;
+    if (rc) {
+      char why[200];
+      snprintf(why, sizeof why, "%s", ag_errmsg(rc));
+      verdict(v, rc, "re-execution disagrees: %s", why);
+      goto done;
+    }
+  }
+  v->ok = 1;
+  v->code = 0;
+done:
+  free(receipt);
+  return rc;
+}

@@ -1,0 +1,771 @@
+/*
+ * miner.c — the inference miner (miner.h): chain setup, the model, the request queue and the
+ * OpenAI-compatible HTTP API with signed, verifiable answers.
+ */
+#include "subnets/miner.h"
+
+#include "api/http.h"
+#include "chain/json.h"
+#include "core/codec.h"
+#include "core/err.h"
+#include "core/hash.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "crypto/keystore.h"
+#include "incentive/incentive.h"
+#include "subnets/inference.h"
+#include "api/models.h"
+#include "subnets/netclient.h"
+#include "subnets/neuron.h"
+
+#include <pthread.h>
+#include <sodium.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- jobs ----------------------------------------------------------------------------------- */
+
+typedef struct job {
+  const ag_model *model;
+  ag_inf_request req;
+  uint8_t req_hash[32];
+  uint32_t *prompt;
+  size_t n_prompt;
+  int max_new;
+  ag_sampling sp;
+  /* results, guarded by mu */
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  uint32_t *tokens; /* capacity max_new */
+  int n_out;
+  int done, rc;
+  int stopped;      /* a stop string cut the text */
+  int cancel;       /* the client went away */
+  ag_buf receipt;
+  uint8_t commitment[32];
+  double t_queued, t_start, t_first, t_end;
+  int refs;
+  struct job *next;
+} job;
+
+typedef struct {
+  ag_miner_config cfg;
+  ag_model *model;
+  char model_name[32];
+  ag_keypair hotkey;
+  char hotkey_addr[AG_ADDR_MAX];
+  ag_net net;
+  int uid;
+  /* queue */
+  pthread_mutex_t qmu;
+  pthread_cond_t qcv;
+  job *head, *tail;
+  int qlen, busy, stopping;
+  pthread_t *workers;
+  /* stats */
+  atomic_uint_fast64_t req_ok, req_err, prompt_tokens, gen_tokens, rejected;
+  atomic_uint_fast64_t dur_buckets[10], dur_count, dur_sum_us;
+  uint64_t start_ms;
+} miner;
+
+static const double dur_bounds[9] = {0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30};
+
+static void job_unref(job *j) {
+  pthread_mutex_lock(&j->mu);
+  int last = --j->refs == 0;
+  pthread_mutex_unlock(&j->mu);
+  if (!last) return;
+  ag_inf_request_free(&j->req);
+  free(j->prompt);
+  free(j->tokens);
+  ag_buf_free(&j->receipt);
+  pthread_mutex_destroy(&j->mu);
+  pthread_cond_destroy(&j->cv);
+  free(j);
+}
+
+/* After each token: publish it, and end the generation once a stop string has appeared (the
+ * answer's text is cut there, so later tokens would be wasted work). */
+static int on_token(void *ctx, uint32_t token) {
+  job *j = ctx;
+  pthread_mutex_lock(&j->mu);
+  if (!j->n_out) j->t_first = ag_mono_s();
+  j->tokens[j->n_out++] = token;
+  int stop = j->cancel;
+  pthread_cond_broadcast(&j->cv);
+  pthread_mutex_unlock(&j->mu);
+  if (!stop && j->req.nstop) { /* only the worker writes tokens: reading them unlocked is safe */
+    ag_buf text;
+    ag_buf_init(&text);
+    ag_inf_text(j->model, j->tokens, j->n_out, &j->req, 1, &text, &stop);
+    ag_buf_free(&text);
+  }
+  return stop;
+}
+
+/* Cheating miners (devnets) change the last token after the fact: the signature still checks,
+ * the re-execution does not. */
+static void cheat(miner *m, job *j) {
+  if (j->n_out < 1) return;
+  ag_receipt r;
+  if (ag_receipt_parse(j->receipt.data, j->receipt.len, &r)) return;
+  uint32_t t = j->tokens[j->n_out - 1];
+  t = (t + 1) % (uint32_t)m->model->cfg.vocab_size;
+  if (t == AG_TOK_EOT) t = AG_TOK_BASE;
+  j->tokens[j->n_out - 1] = t;
+  size_t off = (size_t)(r.out - j->receipt.data) + 4 * (size_t)(j->n_out - 1);
+  ag_put_u32le(j->receipt.data + off, t);
+}
+
+static void *worker(void *arg) {
+  miner *m = arg;
+  ag_infer *state = NULL;
+  int orc = ag_infer_open(m->model, 64, m->cfg.threads, &state);
+  if (orc) {
+    ag_error("miner", "cannot open an inference state: %s", ag_errmsg(orc));
+    return NULL;
+  }
+  for (;;) {
+    pthread_mutex_lock(&m->qmu);
+    while (!m->head && !m->stopping) pthread_cond_wait(&m->qcv, &m->qmu);
+    if (m->stopping && !m->head) {
+      pthread_mutex_unlock(&m->qmu);
+      break;
+    }
+    job *j = m->head;
+    m->head = j->next;
+    if (!m->head) m->tail = NULL;
+    m->qlen--;
+    m->busy++;
+    pthread_mutex_unlock(&m->qmu);
+    j->t_start = ag_mono_s();
+    ag_gen_out out;
+    memset(&out, 0, sizeof out);
+    out.tokens = ag_xmalloc((size_t)j->max_new * sizeof *out.tokens);
+    ag_buf rec;
+    ag_buf_init(&rec);
+    int rc = ag_generate(state, j->prompt, (int)j->n_prompt, j->max_new, &j->sp,
+                         AG_COMMIT_K_DEFAULT, &out, &rec, on_token, j);
+    pthread_mutex_lock(&j->mu);
+    j->rc = rc;
+    if (!rc) {
+      memcpy(j->tokens, out.tokens, (size_t)out.n * sizeof *out.tokens);
+      j->n_out = out.n;
+      memcpy(j->commitment, out.commitment, 32);
+      j->receipt = rec;
+      ag_buf_init(&rec);
+      if (m->cfg.cheat) cheat(m, j);
+    }
+    j->done = 1;
+    j->t_end = ag_mono_s();
+    pthread_cond_broadcast(&j->cv);
+    pthread_mutex_unlock(&j->mu);
+    ag_buf_free(&rec);
+    free(out.tokens);
+    job_unref(j);
+    pthread_mutex_lock(&m->qmu);
+    m->busy--;
+    pthread_mutex_unlock(&m->qmu);
+  }
+  ag_infer_close(state);
+  return NULL;
+}
+
+/* ---- OpenAI-style replies --------------------------------------------------------------------- */
+
+static void oai_error(ag_http_resp *resp, int status, const char *type, const char *code,
+                      const char *param, const char *msg) {
+  json_t *e = json_object(), *root = json_object();
+  json_object_set_new(e, "message", json_string(msg));
+  json_object_set_new(e, "type", json_string(type));
+  json_object_set_new(e, "param", param ? json_string(param) : json_null());
+  json_object_set_new(e, "code", code ? json_string(code) : json_null());
+  json_object_set_new(root, "error", e);
+  ag_http_json(resp, status, root);
+  if (status == 503 || status == 429) ag_http_set_header(resp, "Retry-After", "1");
+}
+
+static json_t *usage_json(int n_prompt, int n_out) {
+  json_t *u = json_object();
+  json_object_set_new(u, "prompt_tokens", json_integer(n_prompt));
+  json_object_set_new(u, "completion_tokens", json_integer(n_out));
+  json_object_set_new(u, "total_tokens", json_integer(n_prompt + n_out));
+  return u;
+}
+
+/* The proof: signature over request hash, text, commitment and receipt. */
+static json_t *proof_json(miner *m, job *j, const ag_buf *text) {
+  uint8_t msg[32], sig[64];
+  ag_inf_sig_message(j->req_hash, text->data, text->len, j->commitment, j->receipt.data,
+                     j->receipt.len, msg);
+  ag_sign(&m->hotkey, msg, 32, sig);
+  json_t *o = json_object();
+  char *b64 = ag_xmalloc(ag_b64_len(j->receipt.len));
+  ag_b64_encode(j->receipt.data, j->receipt.len, b64);
+  json_object_set_new(o, "request_hash", ag_json_hex(j->req_hash, 32));
+  json_object_set_new(o, "model_id", ag_json_hex(m->model->id, 32));
+  json_object_set_new(o, "receipt", json_string(b64));
+  json_object_set_new(o, "commitment", ag_json_hex(j->commitment, 32));
+  json_object_set_new(o, "hotkey", json_string(m->hotkey_addr));
+  json_object_set_new(o, "signature", ag_json_hex(sig, 64));
+  json_object_set_new(o, "uid", m->uid >= 0 ? json_integer(m->uid) : json_null());
+  free(b64);
+  return o;
+}
+
+static json_t *envelope(miner *m, job *j, const char *object) {
+  json_t *o = json_object();
+  char id[40], hex[65];
+  ag_hex_encode(j->req_hash, 32, hex);
+  snprintf(id, sizeof id, "%s-%.24s", j->req.chat ? "chatcmpl" : "cmpl", hex);
+  json_object_set_new(o, "id", json_string(id));
+  json_object_set_new(o, "object", json_string(object));
+  json_object_set_new(o, "created", json_integer((json_int_t)time(NULL)));
+  json_object_set_new(o, "model", json_string(m->model_name));
+  return o;
+}
+
+static const char *finish_reason(job *j) {
+  if (j->stopped) return "stop";
+  if (j->n_out > 0 && j->tokens[j->n_out - 1] == AG_TOK_EOT) return "stop";
+  return j->n_out < j->max_new ? "stop" : "length";
+}
+
+static json_t *final_json(miner *m, job *j, const ag_buf *text) {
+  json_t *o = envelope(m, j, j->req.chat ? "chat.completion" : "text_completion");
+  json_t *choice = json_object(), *choices = json_array();
+  json_object_set_new(choice, "index", json_integer(0));
+  json_t *t = json_stringn(text->data ? (const char *)text->data : "", text->len);
+  if (j->req.chat) {
+    json_t *msg = json_object();
+    json_object_set_new(msg, "role", json_string("assistant"));
+    json_object_set_new(msg, "content", t);
+    json_object_set_new(choice, "message", msg);
+  } else {
+    json_object_set_new(choice, "text", t);
+  }
+  json_object_set_new(choice, "logprobs", json_null());
+  json_object_set_new(choice, "finish_reason", json_string(finish_reason(j)));
+  json_array_append_new(choices, choice);
+  json_object_set_new(o, "choices", choices);
+  json_object_set_new(o, "usage", usage_json((int)j->n_prompt, j->n_out));
+  json_object_set_new(o, "agora", proof_json(m, j, text));
+  return o;
+}
+
+/* ---- request admission ------------------------------------------------------------------------ */
+
+static void observe(miner *m, double secs, int ok, int n_prompt, int n_out) {
+  for (int i = 0; i < 9; i++)
+    if (secs <= dur_bounds[i]) m->dur_buckets[i]++;
+  m->dur_buckets[9]++;
+  m->dur_count++;
+  m->dur_sum_us += (uint64_t)(secs * 1e6);
+  if (ok) {
+    m->req_ok++;
+    m->prompt_tokens += (uint64_t)n_prompt;
+    m->gen_tokens += (uint64_t)n_out;
+  } else {
+    m->req_err++;
+  }
+}
+
+static int authorized(miner *m, ag_http_req *req, ag_http_resp *resp) {
+  if (!m->cfg.api_key[0]) return 1;
+  const char *auth = ag_http_header(req, "Authorization");
+  if (auth && !strncmp(auth, "Bearer ", 7) && !strcmp(auth + 7, m->cfg.api_key)) return 1;
+  oai_error(resp, 401, "invalid_request_error", "invalid_api_key", NULL, "Incorrect API key provided.");
+  return 0;
+}
+
+/* Parses and queues a request; 0 with *out a job holding two references (worker + caller). */
+static job *admit(miner *m, ag_http_req *req, ag_http_resp *resp, bool chat) {
+  if (!authorized(m, req, resp)) return NULL;
+  job *j = ag_xcalloc(1, sizeof *j);
+  const char *param = NULL;
+  int rc = ag_inf_request_parse(chat, req->body, req->body_len, &j->req, &param);
+  if (rc) {
+    oai_error(resp, 400, "invalid_request_error", rc == AG_E_BAD_JSON ? "invalid_json" : NULL, param, ag_errmsg(rc));
+    free(j);
+    m->req_err++;
+    return NULL;
+  }
+  char hex[65];
+  ag_hex_encode(m->model->id, 32, hex);
+  if (strcmp(j->req.model, m->model_name) && strcmp(j->req.model, hex) && strcmp(j->req.model, "default")) {
+    char msg[300];
+    snprintf(msg, sizeof msg, "The model '%.100s' does not exist; this miner serves '%s'.", j->req.model, m->model_name);
+    oai_error(resp, 404, "invalid_request_error", "model_not_found", "model", msg);
+    ag_inf_request_free(&j->req);
+    free(j);
+    m->req_err++;
+    return NULL;
+  }
+  if (!j->req.has_seed) { /* the miner draws one; the receipt records it */
+    randombytes_buf(&j->req.seed, sizeof j->req.seed);
+    j->req.seed &= 0x7fffffffffffffffULL;
+  }
+  ag_inf_sampling(&j->req, &j->sp);
+  ag_inf_request_hash(req->body, req->body_len, j->req_hash);
+  rc = ag_engine_encode(m->model, j->req.prompt, strlen(j->req.prompt), &j->prompt, &j->n_prompt);
+  int ctx = m->model->cfg.seq_len;
+  if (!rc && (int)j->n_prompt >= ctx) {
+    char msg[200];
+    snprintf(msg, sizeof msg, "This model's maximum context length is %d tokens; the %s has %zu.", ctx,
+             chat ? "messages" : "prompt", j->n_prompt);
+    oai_error(resp, 400, "invalid_request_error", "context_length_exceeded", chat ? "messages" : "prompt", msg);
+    rc = AG_E_ENGINE_CONTEXT;
+  } else if (rc) {
+    oai_error(resp, 500, "server_error", NULL, NULL, ag_errmsg(rc));
+  }
+  if (rc) {
+    ag_inf_request_free(&j->req);
+    free(j->prompt);
+    free(j);
+    m->req_err++;
+    return NULL;
+  }
+  j->model = m->model;
+  j->max_new = j->req.max_tokens;
+  if ((int)j->n_prompt + j->max_new - 1 > ctx) j->max_new = ctx - (int)j->n_prompt + 1;
+  j->tokens = ag_xmalloc((size_t)j->max_new * sizeof *j->tokens);
+  ag_buf_init(&j->receipt);
+  pthread_mutex_init(&j->mu, NULL);
+  pthread_cond_init(&j->cv, NULL);
+  j->refs = 2;
+  j->t_queued = ag_mono_s();
+  pthread_mutex_lock(&m->qmu);
+  if (m->qlen >= m->cfg.queue_max || m->stopping) {
+    pthread_mutex_unlock(&m->qmu);
+    oai_error(resp, 503, "server_error", "overloaded", NULL, "The miner's queue is full; retry shortly.");
+    m->rejected++;
+    j->refs = 1;
+    job_unref(j);
+    return NULL;
+  }
+  if (m->tail) m->tail->next = j;
+  else m->head = j;
+  m->tail = j;
+  m->qlen++;
+  pthread_cond_signal(&m->qcv);
+  pthread_mutex_unlock(&m->qmu);
+  return j;
+}
+
+/* ---- non-streamed answers --------------------------------------------------------------------- */
+
+static void answer(miner *m, ag_http_req *req, ag_http_resp *resp, bool chat) {
+  job *j = admit(m, req, resp, chat);
+  if (!j) return;
+  if (j->req.stream) {
+    /* handled by the streaming path */
+  }
+  pthread_mutex_lock(&j->mu);
+  while (!j->done) pthread_cond_wait(&j->cv, &j->mu);
+  pthread_mutex_unlock(&j->mu);
+  if (m->cfg.slow_ms > 0) ag_sleep_ms((uint64_t)m->cfg.slow_ms);
+  if (j->rc) {
+    oai_error(resp, 500, "server_error", NULL, NULL, ag_errmsg(j->rc));
+    observe(m, ag_mono_s() - j->t_queued, 0, 0, 0);
+    job_unref(j);
+    return;
+  }
+  ag_buf text;
+  ag_buf_init(&text);
+  ag_inf_text(m->model, j->tokens, j->n_out, &j->req, 0, &text, &j->stopped);
+  ag_http_json(resp, 200, final_json(m, j, &text));
+  observe(m, ag_mono_s() - j->t_queued, 1, (int)j->n_prompt, j->n_out);
+  ag_buf_free(&text);
+  job_unref(j);
+}
+
+/* ---- streamed answers (Server-Sent Events) ----------------------------------------------------- */
+
+typedef struct {
+  miner *m;
+  job *j;
+  ag_buf pending; /* bytes ready to send */
+  size_t off;
+  size_t sent_text; /* bytes of text already sent as deltas */
+  int phase;        /* 0 role chunk, 1 deltas, 2 final sent, 3 [DONE] queued, 4 end */
+} sse;
+
+static void put_event(sse *s, json_t *o) {
+  char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+  ag_buf_printf(&s->pending, "data: %s\n\n", text);
+  free(text);
+  json_decref(o);
+}
+
+static json_t *chunk(sse *s, const char *delta, size_t dlen, const char *finish, int first) {
+  job *j = s->j;
+  json_t *o = envelope(s->m, j, j->req.chat ? "chat.completion.chunk" : "text_completion");
+  json_t *choice = json_object(), *choices = json_array();
+  json_object_set_new(choice, "index", json_integer(0));
+  if (j->req.chat) {
+    json_t *d = json_object();
+    if (first) json_object_set_new(d, "role", json_string("assistant"));
+    if (delta) json_object_set_new(d, "content", json_stringn(delta, dlen));
+    json_object_set_new(choice, "delta", d);
+  } else {
+    json_object_set_new(choice, "text", json_stringn(delta ? delta : "", delta ? dlen : 0));
+    json_object_set_new(choice, "logprobs", json_null());
+  }
+  json_object_set_new(choice, "finish_reason", finish ? json_string(finish) : json_null());
+  json_array_append_new(choices, choice);
+  json_object_set_new(o, "choices", choices);
+  if (j->req.include_usage) json_object_set_new(o, "usage", json_null());
+  return o;
+}
+
+/* Longest stop string minus one: text that might still become a stop is held back. */
+static size_t holdback(const ag_inf_request *r) {
+  size_t h = 0;
+  for (int i = 0; i < r->nstop; i++)
+    if (strlen(r->stops[i]) > h) h = strlen(r->stops[i]);
+  return h ? h - 1 : 0;
+}
+
+static ssize_t sse_read(void *cls, char *buf, size_t max) {
+  sse *s = cls;
+  job *j = s->j;
+  while (s->off == s->pending.len) {
+    ag_buf_reset(&s->pending);
+    s->off = 0;
+    if (s->phase == 4) return -1;
+    if (s->phase == 3) {
+      ag_buf_puts(&s->pending, "data: [DONE]\n\n");
+      s->phase = 4;
+      break;
+    }
+    if (s->phase == 0) {
+      if (j->req.chat) put_event(s, chunk(s, "", 0, NULL, 1));
+      s->phase = 1;
+      if (s->pending.len) break;
+    }
+    /* wait for progress (bounded, so a stuck worker cannot hold the connection forever) */
+    pthread_mutex_lock(&j->mu);
+    int seen = j->n_out;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 15;
+    while (!j->done && j->n_out == seen)
+      if (pthread_cond_timedwait(&j->cv, &j->mu, &ts) != 0) break;
+    int done = j->done, n = j->n_out;
+    uint32_t *toks = ag_xmalloc(((size_t)n + 1) * sizeof *toks);
+    memcpy(toks, j->tokens, (size_t)n * sizeof *toks);
+    pthread_mutex_unlock(&j->mu);
+    if (done && j->rc) {
+      json_t *e = json_object(), *root = json_object();
+      json_object_set_new(e, "message", json_string(ag_errmsg(j->rc)));
+      json_object_set_new(e, "type", json_string("server_error"));
+      json_object_set_new(e, "param", json_null());
+      json_object_set_new(e, "code", json_null());
+      json_object_set_new(root, "error", e);
+      put_event(s, root);
+      s->phase = 3;
+      free(toks);
+      continue;
+    }
+    if (done && s->m->cfg.slow_ms > 0) ag_sleep_ms((uint64_t)s->m->cfg.slow_ms);
+    ag_buf text;
+    ag_buf_init(&text);
+    int stopped = 0;
+    ag_inf_text(s->m->model, toks, n, &j->req, !done, &text, &stopped);
+    free(toks);
+    if (stopped && !done) { /* the text is final: stop generating */
+      pthread_mutex_lock(&j->mu);
+      j->cancel = 1;
+      pthread_mutex_unlock(&j->mu);
+    }
+    size_t avail = done ? text.len : (text.len > holdback(&j->req) ? text.len - holdback(&j->req) : 0);
+    if (avail > s->sent_text) {
+      put_event(s, chunk(s, (const char *)text.data + s->sent_text, avail - s->sent_text, NULL, 0));
+      s->sent_text = avail;
+    }
+    if (done) {
+      j->stopped = stopped;
+      json_t *fin = chunk(s, NULL, 0, finish_reason(j), 0);
+      json_object_set_new(fin, "agora", proof_json(s->m, j, &text));
+      put_event(s, fin);
+      if (j->req.include_usage) {
+        json_t *u = envelope(s->m, j, j->req.chat ? "chat.completion.chunk" : "text_completion");
+        json_object_set_new(u, "choices", json_array());
+        json_object_set_new(u, "usage", usage_json((int)j->n_prompt, j->n_out));
+        put_event(s, u);
+      }
+      observe(s->m, ag_mono_s() - j->t_queued, 1, (int)j->n_prompt, j->n_out);
+      s->phase = 3;
+    }
+    ag_buf_free(&text);
+  }
+  size_t k = AG_MIN(max, s->pending.len - s->off);
+  memcpy(buf, s->pending.data + s->off, k);
+  s->off += k;
+  return (ssize_t)k;
+}
+
+static void sse_free(void *cls) {
+  sse *s = cls;
+  pthread_mutex_lock(&s->j->mu);
+  s->j->cancel = 1; /* if the client left early the worker stops at the next token */
+  pthread_mutex_unlock(&s->j->mu);
+  job_unref(s->j);
+  ag_buf_free(&s->pending);
+  free(s);
+}
+
+static void completions(ag_http_req *req, ag_http_resp *resp, bool chat) {
+  miner *m = req->ctx;
+  /* peek at "stream" to choose the path; the full parse happens in admit */
+  json_t *peek = json_loadb((const char *)req->body, req->body_len, 0, NULL);
+  int stream = json_is_true(json_object_get(peek, "stream"));
+  json_decref(peek);
+  if (!stream) return answer(m, req, resp, chat);
+  job *j = admit(m, req, resp, chat);
+  if (!j) return;
+  sse *s = ag_xcalloc(1, sizeof *s);
+  s->m = m;
+  s->j = j;
+  ag_buf_init(&s->pending);
+  resp->status = 200;
+  snprintf(resp->content_type, sizeof resp->content_type, "text/event-stream");
+  ag_http_set_header(resp, "Cache-Control", "no-cache");
+  resp->stream = sse_read;
+  resp->stream_cls = s;
+  resp->stream_free = sse_free;
+}
+
+static void h_completions(ag_http_req *req, ag_http_resp *resp) { completions(req, resp, false); }
+static void h_chat(ag_http_req *req, ag_http_resp *resp) { completions(req, resp, true); }
+
+/* ---- other routes ------------------------------------------------------------------------------ */
+
+static json_t *model_obj(miner *m) {
+  json_t *o = json_object();
+  json_object_set_new(o, "id", json_string(m->model_name));
+  json_object_set_new(o, "object", json_string("model"));
+  json_object_set_new(o, "created", json_integer((json_int_t)(m->start_ms / 1000)));
+  json_object_set_new(o, "owned_by", json_string("agora"));
+  return o;
+}
+
+static void h_models(ag_http_req *req, ag_http_resp *resp) {
+  miner *m = req->ctx;
+  if (!authorized(m, req, resp)) return;
+  json_t *o = json_object(), *data = json_array();
+  json_array_append_new(data, model_obj(m));
+  json_object_set_new(o, "object", json_string("list"));
+  json_object_set_new(o, "data", data);
+  ag_http_json(resp, 200, o);
+}
+
+static void h_model(ag_http_req *req, ag_http_resp *resp) {
+  miner *m = req->ctx;
+  if (!authorized(m, req, resp)) return;
+  char hex[65];
+  ag_hex_encode(m->model->id, 32, hex);
+  if (strcmp(req->param, m->model_name) && strcmp(req->param, hex)) {
+    char msg[200];
+    snprintf(msg, sizeof msg, "The model '%.100s' does not exist", req->param);
+    return oai_error(resp, 404, "invalid_request_error", "model_not_found", NULL, msg);
+  }
+  ag_http_json(resp, 200, model_obj(m));
+}
+
+static void h_health(ag_http_req *req, ag_http_resp *resp) {
+  json_t *o = json_object();
+  json_object_set_new(o, "status", json_string("ok"));
+  ag_http_json(resp, 200, o);
+}
+
+static void h_info(ag_http_req *req, ag_http_resp *resp) {
+  miner *m = req->ctx;
+  pthread_mutex_lock(&m->qmu);
+  int qlen = m->qlen, busy = m->busy;
+  pthread_mutex_unlock(&m->qmu);
+  json_t *o = json_object();
+  json_object_set_new(o, "hotkey", json_string(m->hotkey_addr));
+  json_object_set_new(o, "netuid", json_integer(m->cfg.netuid));
+  json_object_set_new(o, "uid", m->uid >= 0 ? json_integer(m->uid) : json_null());
+  json_object_set_new(o, "model", json_string(m->model_name));
+  json_object_set_new(o, "model_id", ag_json_hex(m->model->id, 32));
+  json_object_set_new(o, "workers", json_integer(m->cfg.workers));
+  json_object_set_new(o, "busy", json_integer(busy));
+  json_object_set_new(o, "queue_length", json_integer(qlen));
+  json_object_set_new(o, "queue_capacity", json_integer(m->cfg.queue_max));
+  json_object_set_new(o, "requests_total", json_integer((json_int_t)m->req_ok));
+  json_object_set_new(o, "errors_total", json_integer((json_int_t)m->req_err));
+  json_object_set_new(o, "rejected_total", json_integer((json_int_t)m->rejected));
+  json_object_set_new(o, "generated_tokens_total", json_integer((json_int_t)m->gen_tokens));
+  json_object_set_new(o, "behaviour", json_string(m->cfg.cheat ? "cheater" : m->cfg.slow_ms ? "slow" : "honest"));
+  ag_http_json(resp, 200, o);
+}
+
+static void h_model_file(ag_http_req *req, ag_http_resp *resp) {
+  miner *m = req->ctx;
+  uint8_t id[32];
+  if (ag_hex_decode(req->param, strlen(req->param), id, 32) || memcmp(id, m->model->id, 32))
+    return ag_http_error(resp, 404, AG_E_NOTFOUND, "this miner does not serve that model");
+  char path[1200];
+  ag_models_path(m->cfg.model_dir, id, path, sizeof path);
+  uint8_t *data;
+  size_t len;
+  if (ag_read_file(path, 1ull << 32, &data, &len)) return ag_http_error(resp, 404, AG_E_NOTFOUND, "model file not found");
+  ag_buf_reset(&resp->body);
+  ag_buf_put(&resp->body, data, len);
+  free(data);
+  resp->status = 200;
+  snprintf(resp->content_type, sizeof resp->content_type, "application/octet-stream");
+}
+
+static void h_metrics(ag_http_req *req, ag_http_resp *resp) {
+  miner *m = req->ctx;
+  ag_buf *b = &resp->body;
+  pthread_mutex_lock(&m->qmu);
+  int qlen = m->qlen, busy = m->busy;
+  pthread_mutex_unlock(&m->qmu);
+#define HELP(n, t, h) ag_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", n, h, n, t)
+  HELP("agora_inference_requests_total", "counter", "Inference requests answered, by result.");
+  ag_buf_printf(b, "agora_inference_requests_total{result=\"ok\"} %llu\n", (unsigned long long)m->req_ok);
+  ag_buf_printf(b, "agora_inference_requests_total{result=\"error\"} %llu\n", (unsigned long long)m->req_err);
+  ag_buf_printf(b, "agora_inference_requests_total{result=\"rejected\"} %llu\n", (unsigned long long)m->rejected);
+  HELP("agora_inference_request_duration_seconds", "histogram", "Time from arrival to the full answer.");
+  for (int i = 0; i < 9; i++)
+    ag_buf_printf(b, "agora_inference_request_duration_seconds_bucket{le=\"%g\"} %llu\n", dur_bounds[i], (unsigned long long)m->dur_buckets[i]);
+  ag_buf_printf(b, "agora_inference_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)m->dur_buckets[9]);
+  ag_buf_printf(b, "agora_inference_request_duration_seconds_sum %.6f\n", (double)m->dur_sum_us / 1e6);
+  ag_buf_printf(b, "agora_inference_request_duration_seconds_count %llu\n", (unsigned long long)m->dur_count);
+  HELP("agora_inference_prompt_tokens_total", "counter", "Prompt tokens processed.");
+  ag_buf_printf(b, "agora_inference_prompt_tokens_total %llu\n", (unsigned long long)m->prompt_tokens);
+  HELP("agora_inference_generated_tokens_total", "counter", "Tokens generated.");
+  ag_buf_printf(b, "agora_inference_generated_tokens_total %llu\n", (unsigned long long)m->gen_tokens);
+  HELP("agora_inference_queue_length", "gauge", "Requests waiting for a worker.");
+  ag_buf_printf(b, "agora_inference_queue_length %d\n", qlen);
+  HELP("agora_inference_busy_workers", "gauge", "Workers generating now.");
+  ag_buf_printf(b, "agora_inference_busy_workers %d\n", busy);
+  HELP("agora_inference_workers", "gauge", "Configured workers (concurrent generations).");
+  ag_buf_printf(b, "agora_inference_workers %d\n", m->cfg.workers);
+#undef HELP
+  resp->status = 200;
+  snprintf(resp->content_type, sizeof resp->content_type, "text/plain; version=0.0.4; charset=utf-8");
+}
+
+static const ag_http_route routes[] = {
+    {"GET", "/v1/models", h_models, 0},
+    {"GET", "/v1/models/", h_model, 0},
+    {"POST", "/v1/completions", h_completions, 0},
+    {"POST", "/v1/chat/completions", h_chat, 0},
+    {"GET", "/health", h_health, 0},
+    {"GET", "/metrics", h_metrics, 0},
+    {"GET", "/agora/info", h_info, 0},
+    {"GET", "/agora/model-files/", h_model_file, 0},
+};
+
+/* ---- chain setup ------------------------------------------------------------------------------- */
+
+void ag_miner_config_default(ag_miner_config *c) {
+  memset(c, 0, sizeof *c);
+  c->netuid = 1;
+  snprintf(c->listen, sizeof c->listen, "127.0.0.1:0");
+  c->workers = 1;
+  c->threads = 1;
+  c->queue_max = 64;
+}
+
+static int announce(miner *m, const char *host, uint16_t port) {
+  char have[128];
+  uint16_t have_port;
+  int uid;
+  int rc = ag_neuron_find(&m->net, m->cfg.netuid, m->hotkey_addr, &uid, have, &have_port);
+  if (rc) return rc;
+  m->uid = uid;
+  if (uid >= 0 && !strcmp(have, host) && have_port == port) return 0;
+  ag_buf p;
+  ag_buf_init(&p);
+  ag_buf_put_u16le(&p, m->cfg.netuid);
+  ag_buf_put_u8(&p, 1);
+  ag_buf_put_u16le(&p, port);
+  ag_buf_put_u8(&p, (uint8_t)strlen(host));
+  ag_buf_puts(&p, host);
+  uint8_t hash[32];
+  int code = 0;
+  rc = ag_net_submit(&m->net, &m->hotkey, AG_TX_SERVE, p.data, p.len, 60000, hash, &code);
+  ag_buf_free(&p);
+  if (!rc && code) rc = code;
+  if (!rc) ag_info("miner", "announced http://%s:%u as uid %d of subnet %u", host, port, m->uid, m->cfg.netuid);
+  return rc;
+}
+
+int ag_miner_run(const ag_miner_config *cfg, volatile int *stop) {
+  ag_crypto_init();
+  miner *m = ag_xcalloc(1, sizeof *m);
+  m->cfg = *cfg;
+  m->uid = -1;
+  m->start_ms = ag_now_ms();
+  if (!m->cfg.model_dir[0]) snprintf(m->cfg.model_dir, sizeof m->cfg.model_dir, "%s/models", cfg->home);
+  if (m->cfg.workers < 1) m->cfg.workers = 1;
+  if (m->cfg.threads < 1) m->cfg.threads = 1;
+  if (m->cfg.queue_max < 1) m->cfg.queue_max = 1;
+  pthread_mutex_init(&m->qmu, NULL);
+  pthread_cond_init(&m->qcv, NULL);
+  char url[256];
+  if (cfg->node_url[0]) snprintf(url, sizeof url, "%s", cfg->node_url);
+  else ag_net_url_of_home(cfg->home, url, sizeof url);
+  ag_http_server *srv = NULL;
+  int rc = 0, started = 0;
+  for (int i = 0; i < 30 && !*stop; i++) { /* the node may still be starting */
+    if ((rc = ag_net_open(&m->net, url)) == 0) break;
+    ag_sleep_ms(500);
+  }
+  if (rc) goto out;
+  if ((rc = ag_neuron_key(cfg->home, cfg->hotkey, m->net.chain_id, &m->hotkey))) goto out;
+  ag_addr_encode(m->hotkey.pk, m->hotkey_addr);
+  if ((rc = ag_neuron_register(&m->net, cfg->netuid, &m->hotkey, cfg->home, cfg->coldkey, &m->uid)) ||
+      (rc = ag_neuron_model(&m->net, cfg->netuid, m->cfg.model_dir, &m->model)))
+    goto out;
+  ag_inf_model_name(m->model->id, m->model_name);
+  ag_info("miner", "serving model %s (%s) with %d worker(s)", m->model_name, cfg->model_dir[0] ? cfg->model_dir : "cache", m->cfg.workers);
+  m->workers = ag_xcalloc((size_t)m->cfg.workers, sizeof *m->workers);
+  for (int i = 0; i < m->cfg.workers; i++) pthread_create(&m->workers[i], NULL, worker, m);
+  started = 1;
+  ag_http_config hc = {cfg->listen, 1 << 20, routes, AG_ARRAY_LEN(routes), m};
+  if ((rc = ag_http_start(&hc, &srv))) goto out;
+  char host[128];
+  uint16_t lport;
+  ag_http_parse_listen(cfg->listen, host, sizeof host, &lport);
+  const char *pub = cfg->announce_host[0] ? cfg->announce_host : host[0] ? host : "127.0.0.1";
+  uint16_t port = ag_http_port(srv);
+  ag_info("miner", "OpenAI-compatible API on http://%s:%u/v1 (hotkey %s)", pub, port, m->hotkey_addr);
+  if ((rc = announce(m, pub, port))) goto out;
+  /* keep the announcement true; nothing else to do: the workers serve */
+  uint64_t next = ag_mono_ms() + 10000;
+  while (!*stop) {
+    ag_sleep_ms(100);
+    if (ag_mono_ms() >= next) {
+      next = ag_mono_ms() + 10000;
+      int arc = announce(m, pub, port);
+      if (arc) ag_warn("miner", "cannot refresh the endpoint: %s", ag_errmsg(arc));
+    }
+  }
+out:
+  if (rc) ag_error("miner", "%s", ag_errmsg(rc));
+  ag_http_stop(srv);
+  if (started) {
+    pthread_mutex_lock(&m->qmu);
+    m->stopping = 1;
+    pthread_cond_broadcast(&m->qcv);
+    pthread_mutex_unlock(&m->qmu);
+    for (int i = 0; i < m->cfg.workers; i++) pthread_join(m->workers[i], NULL);
+  }
+  free(m->workers);
+  ag_model_close(m->model);
+  ag_key_wipe(&m->hotkey);
+  pthread_mutex_destroy(&m->qmu);
+  pthread_cond_destroy(&m->qcv);
+  free(m);
+  return rc;
+}

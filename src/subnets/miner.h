@@ -1,0 +1,34 @@
+/*
+ * miner.h — an inference miner: registers its hotkey on the subnet if needed, fetches and
+ * checks the subnet's pinned model, serves it with an OpenAI-compatible API
+ * (docs/subnet-inference.md) and announces its endpoint on chain. Requests are queued (up to
+ * queue_max) and served by workers, each with its own KV cache.
+ */
+#ifndef AG_SUBNETS_MINER_H
+#define AG_SUBNETS_MINER_H
+
+#include <stdint.h>
+
+typedef struct {
+  char home[1024];         /* keys (HOME/keys), node URL, model cache (HOME/models) */
+  char node_url[256];      /* "" = from home */
+  char model_dir[1100];    /* "" = HOME/models */
+  uint16_t netuid;
+  char hotkey[65];         /* key name of the hotkey (signs answers and the endpoint tx) */
+  char coldkey[65];        /* key name that pays registration if the hotkey is new ("" = none) */
+  char listen[128];        /* host:port, port 0 = any (default 127.0.0.1:0) */
+  char announce_host[128]; /* host to publish ("" = the listen host) */
+  int workers;             /* concurrent generations (default 1) */
+  int threads;             /* engine threads per generation (default 1) */
+  int queue_max;           /* waiting requests before 503 (default 64) */
+  char api_key[128];       /* optional Bearer key for the OpenAI routes */
+  /* behaviours for devnets and tests */
+  int cheat;               /* 1: alter one output token of every answer (and sign it) */
+  int slow_ms;             /* extra latency per request */
+} ag_miner_config;
+
+void ag_miner_config_default(ag_miner_config *c);
+/* Runs until *stop becomes nonzero (e.g. from a signal thread). */
+int ag_miner_run(const ag_miner_config *c, volatile int *stop);
+
+#endif

@@ -1,0 +1,144 @@
+/* netclient.c — node reads and tx submission for network programs. */
+#include "subnets/netclient.h"
+
+#include "api/http.h"
+#include "chain/tx.h"
+#include "core/codec.h"
+#include "core/err.h"
+#include "core/hash.h"
+#include "core/util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void ag_net_url_of_home(const char *home, char *out, size_t cap) {
+  char path[1100], addr[256] = "";
+  uint8_t *data;
+  size_t len;
+  snprintf(path, sizeof path, "%s/data/api.addr", home);
+  if (ag_read_file(path, 255, &data, &len) == 0) {
+    while (len && (data[len - 1] == '\n' || data[len - 1] == ' ')) data[--len] = 0;
+    snprintf(addr, sizeof addr, "%s", (char *)data);
+    free(data);
+  } else {
+    snprintf(path, sizeof path, "%s/config.json", home);
+    if (ag_read_file(path, 1 << 20, &data, &len) == 0) {
+      json_t *root = json_loadb((const char *)data, len, 0, NULL);
+      const char *api = json_string_value(json_object_get(root, "api_listen"));
+      if (api) snprintf(addr, sizeof addr, "%s", api);
+      json_decref(root);
+      free(data);
+    }
+  }
+  if (!addr[0]) snprintf(addr, sizeof addr, "127.0.0.1:8740");
+  if (strncmp(addr, "http://", 7) && strncmp(addr, "https://", 8)) snprintf(out, cap, "http://%s", addr);
+  else snprintf(out, cap, "%s", addr);
+}
+
+static int request(const ag_net *n, const char *method, const char *path, const char *ctype,
+                   const void *body, size_t len, json_t **out) {
+  char url[600];
+  snprintf(url, sizeof url, "%s%s", n->url, path);
+  *out = NULL;
+  int rc = 0;
+  ag_http_result r;
+  for (int attempt = 0; attempt <= n->retries; attempt++) {
+    rc = ag_http_request(method, url, ctype, body, len, n->timeout_ms, &r);
+    if (rc != AG_E_CONNECT) break;
+    ag_sleep_ms(200u << attempt); /* bounded backoff */
+  }
+  if (rc) return rc;
+  json_t *j = json_loadb((const char *)r.body.data, r.body.len, 0, NULL);
+  long status = r.status;
+  ag_http_result_free(&r);
+  if (!j) return ag_fail(AG_E_HTTP_STATUS, "%s: HTTP %ld with a body that is not JSON", url, status);
+  if (status >= 200 && status < 300) {
+    *out = j;
+    return 0;
+  }
+  const char *name = json_string_value(json_object_get(json_object_get(j, "error"), "code"));
+  const char *msg = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+  int code = AG_E_HTTP_STATUS;
+  if (!name || !ag_err_from_name(name, &code)) code = AG_E_HTTP_STATUS;
+  rc = ag_fail(code, "%s", msg ? msg : "error");
+  json_decref(j);
+  return rc;
+}
+
+int ag_net_get(const ag_net *n, const char *path, json_t **out) {
+  return request(n, "GET", path, NULL, NULL, 0, out);
+}
+
+static uint64_t u64of(json_t *o, const char *k) {
+  json_t *v = json_object_get(o, k);
+  uint64_t x = 0;
+  if (json_is_integer(v)) return (uint64_t)json_integer_value(v);
+  if (json_is_string(v)) ag_parse_u64(json_string_value(v), &x);
+  return x;
+}
+
+int ag_net_open(ag_net *n, const char *url) {
+  memset(n, 0, sizeof *n);
+  snprintf(n->url, sizeof n->url, "%s", url);
+  n->timeout_ms = 10000;
+  n->retries = 2;
+  json_t *st;
+  int rc = ag_net_get(n, "/v1/status", &st);
+  if (rc) return rc;
+  snprintf(n->chain_id, sizeof n->chain_id, "%s", json_string_value(json_object_get(st, "chain_id")));
+  ag_params_default(&n->params);
+  json_t *p = json_object_get(st, "params");
+  n->params.base_fee = u64of(p, "base_fee");
+  n->params.per_byte_fee = u64of(p, "per_byte_fee");
+  json_decref(st);
+  return 0;
+}
+
+int ag_net_submit(ag_net *n, const ag_keypair *k, uint16_t kind, const uint8_t *payload,
+                  size_t len, int wait_ms, uint8_t hash[32], int *code) {
+  char path[160], addr[AG_ADDR_MAX], hex[65];
+  ag_addr_encode(k->pk, addr);
+  snprintf(path, sizeof path, "/v1/accounts/%s", addr);
+  json_t *acct;
+  int rc = ag_net_get(n, path, &acct);
+  if (rc) return rc;
+  uint64_t nonce = u64of(acct, "pending_nonce");
+  json_decref(acct);
+  uint64_t fee;
+  ag_params_min_fee(&n->params, ag_tx_size(strlen(n->chain_id), len), &fee);
+  ag_buf tx;
+  ag_buf_init(&tx);
+  ag_tx_build(&tx, kind, n->chain_id, k, nonce, fee, 0, payload, (uint32_t)len);
+  ag_hash("agora/txid", tx.data, tx.len, hash);
+  json_t *sub;
+  rc = request(n, "POST", "/v1/txs", "application/octet-stream", tx.data, tx.len, &sub);
+  ag_buf_free(&tx);
+  json_decref(sub);
+  if (rc || wait_ms <= 0) return rc;
+  ag_hex_encode(hash, 32, hex);
+  snprintf(path, sizeof path, "/v1/txs/%s", hex);
+  uint64_t end = ag_mono_ms() + (uint64_t)wait_ms;
+  while (ag_mono_ms() < end) {
+    json_t *j;
+    rc = ag_net_get(n, path, &j);
+    if (!rc) {
+      const char *st = json_string_value(json_object_get(j, "status"));
+      if (st && !strcmp(st, "committed")) {
+        const char *name = json_string_value(json_object_get(json_object_get(j, "result"), "code"));
+        int c = AG_E_INTERNAL;
+        if (name && !strcmp(name, "ok")) c = 0;
+        else if (name) ag_err_from_name(name, &c);
+        if (code) *code = c;
+        if (c) ag_fail(c, "%s", json_string_value(json_object_get(json_object_get(j, "result"), "message")));
+        json_decref(j);
+        return 0;
+      }
+      json_decref(j);
+    } else if (rc != AG_E_NOTFOUND) {
+      return rc;
+    }
+    ag_sleep_ms(100);
+  }
+  return ag_fail(AG_E_TIMEOUT, "tx %s not committed within %d ms", hex, wait_ms);
+}

@@ -1,0 +1,132 @@
+/* neuron.c — keys, registration and the pinned model for miners and validators (neuron.h). */
+#include "subnets/neuron.h"
+
+#include "api/models.h"
+#include "core/codec.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "crypto/keystore.h"
+#include "incentive/incentive.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int ag_neuron_key(const char *home, const char *name, const char *chain_id, ag_keypair *k) {
+  char dir[1100];
+  snprintf(dir, sizeof dir, "%s/keys", home);
+  ag_keyinfo info;
+  int rc = ag_keystore_info(dir, name, &info);
+  if (!rc) rc = ag_keystore_check_chain(&info, chain_id);
+  if (!rc) rc = ag_keystore_load(dir, name, info.insecure ? NULL : getenv("AGORA_PASSPHRASE"), k, &info);
+  return rc;
+}
+
+int ag_neuron_find(const ag_net *n, uint16_t netuid, const char *addr, int *uid, char host[128],
+                   uint16_t *port) {
+  char path[64];
+  snprintf(path, sizeof path, "/v1/subnets/%u/metagraph", netuid);
+  json_t *mg;
+  int rc = ag_net_get(n, path, &mg);
+  if (rc) return rc;
+  *uid = -1;
+  host[0] = 0;
+  *port = 0;
+  json_t *rows = json_object_get(mg, "uids");
+  for (size_t i = 0; i < json_array_size(rows); i++) {
+    json_t *r = json_array_get(rows, i);
+    const char *hk = json_string_value(json_object_get(r, "hotkey"));
+    if (!hk || strcmp(hk, addr) != 0) continue;
+    *uid = (int)json_integer_value(json_object_get(r, "uid"));
+    json_t *ep = json_object_get(r, "endpoint");
+    if (json_is_object(ep)) {
+      snprintf(host, 128, "%s", json_string_value(json_object_get(ep, "host")));
+      *port = (uint16_t)json_integer_value(json_object_get(ep, "port"));
+    }
+  }
+  json_decref(mg);
+  return 0;
+}
+
+int ag_neuron_register(ag_net *n, uint16_t netuid, const ag_keypair *hotkey, const char *home,
+                       const char *coldkey, int *uid) {
+  char addr[AG_ADDR_MAX], host[128];
+  uint16_t port;
+  ag_addr_encode(hotkey->pk, addr);
+  int rc = ag_neuron_find(n, netuid, addr, uid, host, &port);
+  if (rc || *uid >= 0) return rc;
+  if (!coldkey || !coldkey[0])
+    return ag_fail(AG_E_NOT_REGISTERED,
+                   "hotkey %s is not registered on subnet %u; give --coldkey to pay the registration",
+                   addr, netuid);
+  ag_keypair ck;
+  if ((rc = ag_neuron_key(home, coldkey, n->chain_id, &ck))) return rc;
+  char path[64];
+  snprintf(path, sizeof path, "/v1/subnets/%u", netuid);
+  json_t *sj;
+  if ((rc = ag_net_get(n, path, &sj))) {
+    ag_key_wipe(&ck);
+    return rc;
+  }
+  uint64_t cost = 0;
+  ag_parse_u64(json_string_value(json_object_get(sj, "registration_cost")), &cost);
+  json_decref(sj);
+  /* room for other registrations in the same block (each raises the burn by 1.26x) */
+  uint64_t max_cost = cost > UINT64_MAX / 4 ? UINT64_MAX : cost * 4;
+  uint8_t claim[32], sig[64], hash[32];
+  ag_hotkey_claim_hash(n->chain_id, ck.pk, hotkey->pk, claim);
+  ag_sign(hotkey, claim, 32, sig);
+  ag_buf p;
+  ag_buf_init(&p);
+  ag_buf_put_u16le(&p, netuid);
+  ag_buf_put(&p, hotkey->pk, 32);
+  ag_buf_put_u64le(&p, max_cost);
+  ag_buf_put(&p, sig, 64);
+  int code = 0;
+  rc = ag_net_submit(n, &ck, AG_TX_REGISTER, p.data, p.len, 60000, hash, &code);
+  ag_buf_free(&p);
+  ag_key_wipe(&ck);
+  if (!rc && code) rc = code;
+  if (rc) return rc;
+  if ((rc = ag_neuron_find(n, netuid, addr, uid, host, &port))) return rc;
+  ag_info("neuron", "registered %s on subnet %u as uid %d", addr, netuid, *uid);
+  return 0;
+}
+
+int ag_neuron_model(ag_net *n, uint16_t netuid, const char *dir, ag_model **out) {
+  char path[64];
+  snprintf(path, sizeof path, "/v1/subnets/%u", netuid);
+  json_t *sj;
+  int rc = ag_net_get(n, path, &sj);
+  if (rc) return rc;
+  const char *idhex = json_string_value(json_object_get(json_object_get(sj, "model"), "model_id"));
+  uint8_t id[32];
+  int bad = !idhex || ag_hex_decode(idhex, strlen(idhex), id, 32);
+  json_decref(sj);
+  if (bad) return ag_fail(AG_E_MODEL_UNAVAILABLE, "subnet %u pins no model (subnet_set_model)", netuid);
+  /* sources: the node, then the subnet's miners */
+  enum { MAXSRC = 17 };
+  char srcs[MAXSRC][300];
+  const char *sp[MAXSRC];
+  size_t ns = 0;
+  snprintf(srcs[ns], sizeof srcs[ns], "%s/v1/model-files", n->url);
+  sp[ns] = srcs[ns];
+  ns++;
+  snprintf(path, sizeof path, "/v1/subnets/%u/metagraph", netuid);
+  json_t *mg;
+  if (ag_net_get(n, path, &mg) == 0) {
+    json_t *rows = json_object_get(mg, "uids");
+    for (size_t i = 0; i < json_array_size(rows) && ns < MAXSRC; i++) {
+      json_t *ep = json_object_get(json_array_get(rows, i), "endpoint");
+      if (!json_is_object(ep)) continue;
+      snprintf(srcs[ns], sizeof srcs[ns], "http://%s:%lld/agora/model-files",
+               json_string_value(json_object_get(ep, "host")),
+               (long long)json_integer_value(json_object_get(ep, "port")));
+      sp[ns] = srcs[ns];
+      ns++;
+    }
+    json_decref(mg);
+  }
+  return ag_models_ensure(dir, id, sp, ns, out);
+}

@@ -1,0 +1,27 @@
+/*
+ * neuron.h — what every subnet participant (miner or validator) does with the chain: load its
+ * keys, find its uid, register when it is new, and fetch the subnet's pinned model (from the
+ * node, else from the subnet's miners), checking it by its content id.
+ */
+#ifndef AG_SUBNETS_NEURON_H
+#define AG_SUBNETS_NEURON_H
+
+#include "engine/engine.h"
+#include "subnets/netclient.h"
+
+#include <stdint.h>
+
+/* Loads key `name` from HOME/keys for chain_id (passphrase from AGORA_PASSPHRASE). */
+int ag_neuron_key(const char *home, const char *name, const char *chain_id, ag_keypair *k);
+/* The uid of the hotkey with address addr on netuid (-1 when not registered) and its endpoint
+ * (host "" and port 0 when none). */
+int ag_neuron_find(const ag_net *n, uint16_t netuid, const char *addr, int *uid, char host[128],
+                   uint16_t *port);
+/* Registers hotkey on netuid if it is not yet, paid by the key named coldkey (none: error
+ * AG_E_NOT_REGISTERED). Sets *uid. */
+int ag_neuron_register(ag_net *n, uint16_t netuid, const ag_keypair *hotkey, const char *home,
+                       const char *coldkey, int *uid);
+/* Loads the model netuid pins from dir, fetching it first if needed. */
+int ag_neuron_model(ag_net *n, uint16_t netuid, const char *dir, ag_model **out);
+
+#endif

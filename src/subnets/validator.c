@@ -1,0 +1,546 @@
+/* validator.c — the inference validator (validator.h). */
+#include "subnets/validator.h"
+
+#include "api/http.h"
+#include "chain/json.h"
+#include "core/codec.h"
+#include "core/err.h"
+#include "core/hash.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "incentive/incentive.h"
+#include "subnets/inference.h"
+#include "subnets/netclient.h"
+#include "subnets/neuron.h"
+
+#include <math.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { OUT_NONE, OUT_OK, OUT_WRONG, OUT_MISSED };
+static const char *const outcome_name[] = {"none", "ok", "wrong", "missed"};
+
+typedef struct {
+  int present;              /* in the latest metagraph */
+  char hotkey[AG_ADDR_MAX]; /* a new hotkey at the uid resets the row */
+  uint8_t pk[32];
+  char url[200];            /* "" = no endpoint */
+  double score;             /* moving average, 0..1 */
+  int flagged;              /* answered wrongly in this epoch (weights window): score stays 0 */
+  int last;                 /* OUT_* of the latest round */
+  int code;
+  char why[200];
+  double latency_ms, tps;
+  uint64_t ok, wrong, missed;
+} row;
+
+typedef struct {
+  uint64_t epoch; /* of the subnet when committed */
+  uint64_t version;
+  uint8_t salt[32];
+  uint16_t n;
+  uint16_t *uids, *weights;
+} commit;
+
+typedef struct {
+  ag_validator_config cfg;
+  ag_net net;
+  ag_keypair hotkey;
+  char addr[AG_ADDR_MAX];
+  int uid, permit;
+  uint64_t last_update, reg_block;
+  ag_model *model;
+  char model_name[32];
+  ag_infer *state;
+  ag_corpus docs;
+  row *rows;
+  int n;
+  uint64_t round;
+  commit pend[AG_MAX_COMMITS];
+  int npend;
+  uint64_t last_weights_epoch; /* UINT64_MAX: none yet */
+  uint64_t weights_sets;
+  char last_weights[160];
+  uint64_t height, epoch;
+  uint64_t window_epoch; /* flags hold until the subnet's epoch changes */
+  uint64_t verified_tokens, reexecutions;
+  double verify_seconds;
+} val;
+
+void ag_validator_config_default(ag_validator_config *c) {
+  memset(c, 0, sizeof *c);
+  c->netuid = 1;
+  c->threads = 1;
+  c->interval_ms = 2000;
+  c->timeout_ms = 20000;
+  c->ema_alpha = 0.2;
+}
+
+static uint32_t rnd(uint32_t n) { return n ? randombytes_uniform(n) : 0; }
+
+/* ---- challenges -------------------------------------------------------------------------------- */
+
+static const char *const fallback_prompts[] = {
+    "The meaning of life is", "Q: What is a computer?\nA:", "Once upon a time", "A penny saved is",
+    "The best way to learn is", "He who laughs last",
+};
+
+/* A prompt: the start of a random validation document (every 10th, as the engine splits them),
+ * 24..160 bytes cut at a space, printable ASCII and newlines only. */
+static void draw_prompt(val *v, ag_buf *out) {
+  ag_buf_reset(out);
+  if (v->docs.n >= 10) {
+    size_t k = rnd((uint32_t)(v->docs.n / 10)) * 10 + 9;
+    if (k >= v->docs.n) k = 9;
+    size_t a = k ? v->docs.ends[k - 1] : 0, b = v->docs.ends[k];
+    const uint8_t *d = v->docs.text.data + a;
+    size_t len = b - a, want = 24 + rnd(137);
+    if (len > want) {
+      size_t cut = want;
+      while (cut > 12 && d[cut] != ' ') cut--;
+      len = cut;
+    }
+    for (size_t i = 0; i < len; i++) {
+      uint8_t c = d[i];
+      ag_buf_put_u8(out, c == '\n' || (c >= 32 && c < 127) ? c : ' ');
+    }
+    while (out->len && out->data[out->len - 1] == ' ') out->len--;
+    if (out->len >= 8) return;
+    ag_buf_reset(out);
+  }
+  ag_buf_puts(out, fallback_prompts[rnd(AG_ARRAY_LEN(fallback_prompts))]);
+}
+
+/* One request body, the same for every miner this round (honest answers are then identical
+ * and one re-execution checks them all). */
+static char *make_challenge(val *v, int *chat) {
+  ag_buf p;
+  ag_buf_init(&p);
+  draw_prompt(v, &p);
+  json_t *o = json_object();
+  json_object_set_new(o, "model", json_string(v->model_name));
+  *chat = (int)rnd(2);
+  json_t *text = json_stringn((const char *)p.data, p.len);
+  ag_buf_free(&p);
+  if (*chat) {
+    json_t *msg = json_object(), *msgs = json_array();
+    json_object_set_new(msg, "role", json_string("user"));
+    json_object_set_new(msg, "content", text);
+    json_array_append_new(msgs, msg);
+    json_object_set_new(o, "messages", msgs);
+  } else {
+    json_object_set_new(o, "prompt", text);
+  }
+  json_object_set_new(o, "max_tokens", json_integer(8 + rnd(25)));
+  json_object_set_new(o, "temperature", json_real(rnd(121) / 100.0));
+  json_object_set_new(o, "top_p", json_real(0.5 + rnd(51) / 100.0));
+  if (rnd(2)) json_object_set_new(o, "top_k", json_integer(1 + rnd(50)));
+  json_object_set_new(o, "seed", json_integer(rnd(0x7fffffff)));
+  if (rnd(4) == 0) json_object_set_new(o, "stop", json_string("\n\n"));
+  char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+  json_decref(o);
+  return s;
+}
+
+/* ---- the metagraph ------------------------------------------------------------------------------ */
+
+static int refresh(val *v) {
+  char path[80];
+  snprintf(path, sizeof path, "/v1/subnets/%u/metagraph", v->cfg.netuid);
+  json_t *mg;
+  int rc = ag_net_get(&v->net, path, &mg);
+  if (rc) return rc;
+  json_t *uids = json_object_get(mg, "uids");
+  size_t n = json_array_size(uids);
+  if ((int)n > v->n) {
+    v->rows = ag_xrealloc(v->rows, n * sizeof *v->rows);
+    memset(v->rows + v->n, 0, (n - (size_t)v->n) * sizeof *v->rows);
+    v->n = (int)n;
+  }
+  for (int i = 0; i < v->n; i++) v->rows[i].present = 0;
+  v->uid = -1;
+  for (size_t i = 0; i < n; i++) {
+    json_t *r = json_array_get(uids, i);
+    json_int_t uid = json_integer_value(json_object_get(r, "uid"));
+    const char *hk = json_string_value(json_object_get(r, "hotkey"));
+    if (uid < 0 || uid >= v->n || !hk) continue;
+    row *w = &v->rows[uid];
+    if (strcmp(w->hotkey, hk) != 0) { /* a new neuron at this uid starts from nothing */
+      memset(w, 0, sizeof *w);
+      snprintf(w->hotkey, sizeof w->hotkey, "%s", hk);
+      if (ag_addr_decode(hk, w->pk)) continue;
+    }
+    w->present = 1;
+    w->url[0] = 0;
+    json_t *ep = json_object_get(r, "endpoint");
+    if (json_is_object(ep))
+      snprintf(w->url, sizeof w->url, "http://%s:%lld", json_string_value(json_object_get(ep, "host")),
+               (long long)json_integer_value(json_object_get(ep, "port")));
+    if (!strcmp(hk, v->addr)) {
+      v->uid = (int)uid;
+      v->permit = json_is_true(json_object_get(r, "validator_permit"));
+      v->last_update = (uint64_t)json_integer_value(json_object_get(r, "last_update"));
+      v->reg_block = (uint64_t)json_integer_value(json_object_get(r, "registered_block"));
+    }
+  }
+  json_decref(mg);
+  return 0;
+}
+
+/* ---- one round ------------------------------------------------------------------------------------ */
+
+typedef struct {
+  int outcome, code;
+  char why[200];
+  double latency;
+  int n_out;
+} answer;
+
+static void ask(val *v, row *w, const char *body, int chat, const ag_inf_request *req,
+                uint8_t (*verified)[32], int *nverified, answer *a) {
+  memset(a, 0, sizeof *a);
+  char url[300];
+  snprintf(url, sizeof url, "%s%s", w->url, chat ? "/v1/chat/completions" : "/v1/completions");
+  ag_http_result r;
+  int rc = 0;
+  double t0 = ag_mono_s();
+  for (int attempt = 0; attempt < 2; attempt++) { /* one retry when the connection fails */
+    rc = ag_http_request("POST", url, "application/json", body, strlen(body), v->cfg.timeout_ms, &r);
+    if (rc != AG_E_CONNECT) break;
+  }
+  a->latency = ag_mono_s() - t0;
+  if (rc) {
+    a->outcome = OUT_MISSED;
+    a->code = rc;
+    snprintf(a->why, sizeof a->why, "%s", ag_errmsg(rc));
+    return;
+  }
+  json_t *resp = r.status == 200 ? json_loadb((const char *)r.body.data, r.body.len, 0, NULL) : NULL;
+  if (r.status != 200) {
+    a->outcome = OUT_MISSED;
+    a->code = AG_E_HTTP_STATUS;
+    snprintf(a->why, sizeof a->why, "HTTP %ld: %.150s", r.status, (const char *)r.body.data ? (const char *)r.body.data : "");
+    ag_http_result_free(&r);
+    return;
+  }
+  ag_http_result_free(&r);
+  ag_inf_verdict vd;
+  if (!resp) {
+    a->outcome = OUT_WRONG;
+    a->code = AG_E_INF_MALFORMED;
+    snprintf(a->why, sizeof a->why, "the answer is not JSON");
+    return;
+  }
+  ag_inf_verify(NULL, v->model, (const uint8_t *)body, strlen(body), req, resp, w->pk, &vd);
+  if (vd.ok) { /* the cheap checks passed: re-execute unless an identical receipt already was */
+    int known = 0;
+    for (int i = 0; i < *nverified && !known; i++) known = !memcmp(verified[i], vd.receipt_hash, 32);
+    if (!known) {
+      ag_inf_verify(v->state, v->model, (const uint8_t *)body, strlen(body), req, resp, w->pk, &vd);
+      v->reexecutions++;
+      v->verify_seconds += vd.verify_seconds;
+      v->verified_tokens += (uint64_t)(vd.n_prompt + vd.n_out);
+      if (vd.ok && *nverified < AG_MAX_UIDS) memcpy(verified[(*nverified)++], vd.receipt_hash, 32);
+    }
+  }
+  if (!vd.ok && ag_log_level() >= AG_LOG_DEBUG) {
+    char *txt = json_dumps(resp, JSON_COMPACT);
+    ag_debug("validator", "request %s answered %.1500s", body, txt ? txt : "");
+    free(txt);
+  }
+  json_decref(resp);
+  a->n_out = vd.n_out;
+  a->outcome = vd.ok ? OUT_OK : OUT_WRONG;
+  a->code = vd.code;
+  snprintf(a->why, sizeof a->why, "%.199s", vd.ok ? "" : vd.why);
+}
+
+static void run_round(val *v) {
+  int chat;
+  char *body = make_challenge(v, &chat);
+  ag_inf_request req;
+  const char *param;
+  int prc = ag_inf_request_parse(chat, (const uint8_t *)body, strlen(body), &req, &param);
+  if (prc) {
+    ag_error("validator", "cannot parse our own challenge: %s", ag_errmsg(prc));
+    free(body);
+    return;
+  }
+  answer *ans = ag_xcalloc((size_t)v->n, sizeof *ans);
+  uint8_t (*verified)[32] = ag_xmalloc((size_t)v->n * 32 + 32);
+  int nverified = 0, asked = 0, wrong = 0, missed = 0;
+  double best = INFINITY;
+  for (int i = 0; i < v->n; i++) {
+    row *w = &v->rows[i];
+    if (!w->present || !w->url[0] || i == v->uid) continue;
+    ask(v, w, body, chat, &req, verified, &nverified, &ans[i]);
+    asked++;
+    if (ans[i].outcome == OUT_OK && ans[i].latency < best) best = ans[i].latency;
+  }
+  /* score: 0.2 for a correct answer plus 0.8 scaled by how close it came to the fastest */
+  double alpha = v->cfg.ema_alpha;
+  for (int i = 0; i < v->n; i++) {
+    row *w = &v->rows[i];
+    answer *a = &ans[i];
+    if (a->outcome == OUT_NONE) continue;
+    double sample = 0;
+    w->last = a->outcome;
+    w->code = a->code;
+    snprintf(w->why, sizeof w->why, "%s", a->why);
+    w->latency_ms = a->latency * 1000;
+    if (a->outcome == OUT_OK) {
+      sample = 0.2 + 0.8 * (best / (a->latency > 1e-6 ? a->latency : 1e-6));
+      if (sample > 1) sample = 1;
+      w->tps = a->latency > 0 ? a->n_out / a->latency : 0;
+      w->ok++;
+    } else if (a->outcome == OUT_WRONG) {
+      w->flagged = 1;
+      w->wrong++;
+      wrong++;
+      ag_warn("validator", "uid %d (%.20s…) answered wrongly: %s", i, w->hotkey, a->why);
+    } else {
+      w->missed++;
+      missed++;
+      ag_debug("validator", "uid %d missed: %s", i, a->why);
+    }
+    w->score = w->flagged ? 0 : (1 - alpha) * w->score + alpha * sample;
+  }
+  v->round++;
+  ag_info("validator", "round %llu: asked %d miner(s), %d correct, %d wrong, %d missed",
+          (unsigned long long)v->round, asked, asked - wrong - missed, wrong, missed);
+  free(verified);
+  free(ans);
+  ag_inf_request_free(&req);
+  free(body);
+}
+
+/* ---- weights ---------------------------------------------------------------------------------- */
+
+/* Scores as u16 weights (the best = 65535); returns how many are nonzero. */
+static uint16_t weights_of(val *v, uint16_t *uids, uint16_t *w) {
+  double max = 0;
+  for (int i = 0; i < v->n; i++)
+    if (v->rows[i].present && v->rows[i].score > max) max = v->rows[i].score;
+  uint16_t n = 0;
+  if (max <= 0) return 0;
+  for (int i = 0; i < v->n; i++) {
+    if (!v->rows[i].present || i == v->uid) continue;
+    long q = lround(65535.0 * v->rows[i].score / max);
+    if (q <= 0) continue;
+    uids[n] = (uint16_t)i;
+    w[n++] = (uint16_t)(q > 65535 ? 65535 : q);
+  }
+  return n;
+}
+
+static int submit(val *v, uint16_t kind, ag_buf *p, const char *what) {
+  uint8_t hash[32];
+  int code = 0;
+  int rc = ag_net_submit(&v->net, &v->hotkey, kind, p->data, p->len, 30000, hash, &code);
+  if (!rc && code) rc = code;
+  if (rc) ag_warn("validator", "%s failed: %s", what, ag_errmsg(rc));
+  return rc;
+}
+
+static void commit_free(commit *c) {
+  free(c->uids);
+  free(c->weights);
+}
+
+static void end_window(val *v, const char *what) {
+  v->weights_sets++;
+  v->last_weights_epoch = v->epoch;
+  snprintf(v->last_weights, sizeof v->last_weights, "%s at block %llu (epoch %llu)", what,
+           (unsigned long long)v->height, (unsigned long long)v->epoch);
+}
+
+static void weights_step(val *v) {
+  char path[64];
+  snprintf(path, sizeof path, "/v1/subnets/%u", v->cfg.netuid);
+  json_t *sj;
+  if (ag_net_get(&v->net, path, &sj)) return;
+  json_t *hp = json_object_get(sj, "hyperparams");
+  v->height = (uint64_t)json_integer_value(json_object_get(sj, "height"));
+  v->epoch = (uint64_t)json_integer_value(json_object_get(sj, "epoch"));
+  int cr = (int)json_integer_value(json_object_get(hp, "commit_reveal"));
+  uint64_t rp = (uint64_t)json_integer_value(json_object_get(hp, "reveal_period"));
+  uint64_t rate = (uint64_t)json_integer_value(json_object_get(hp, "weights_rate_limit"));
+  uint64_t version = 0;
+  json_t *vk = json_object_get(hp, "weights_version_key");
+  if (json_is_integer(vk)) version = (uint64_t)json_integer_value(vk);
+  else ag_parse_u64(json_string_value(vk), &version);
+  json_decref(sj);
+  if (v->epoch != v->window_epoch) { /* a new weights window: wrong answers are forgiven */
+    for (int i = 0; i < v->n; i++) v->rows[i].flagged = 0;
+    v->window_epoch = v->epoch;
+  }
+  if (v->uid < 0) return;
+  /* reveals that are due */
+  for (int i = 0; i < v->npend;) {
+    commit *c = &v->pend[i];
+    int keep = 0;
+    if (v->epoch == c->epoch + rp) {
+      ag_buf p;
+      ag_buf_init(&p);
+      ag_payload_weights(&p, v->cfg.netuid, c->version, c->uids, c->weights, c->n, c->salt);
+      if (submit(v, AG_TX_REVEAL_WEIGHTS, &p, "reveal") == 0) {
+        ag_info("validator", "revealed weights for %u uid(s) committed in epoch %llu", c->n, (unsigned long long)c->epoch);
+        snprintf(v->last_weights, sizeof v->last_weights, "revealed at block %llu (epoch %llu)",
+                 (unsigned long long)v->height, (unsigned long long)v->epoch);
+      }
+      ag_buf_free(&p);
+    } else if (v->epoch < c->epoch + rp) {
+      keep = 1;
+    }
+    if (keep) {
+      i++;
+    } else {
+      commit_free(c);
+      v->pend[i] = v->pend[--v->npend];
+    }
+  }
+  /* new weights: once per epoch, when allowed */
+  if (!v->permit || v->last_weights_epoch == v->epoch) return;
+  if (v->last_update != v->reg_block && v->height < v->last_update + rate) return;
+  uint16_t *uids = ag_xmalloc((size_t)v->n * sizeof *uids + 2), *w = ag_xmalloc((size_t)v->n * sizeof *w + 2);
+  uint16_t n = weights_of(v, uids, w);
+  if (!n) {
+    free(uids);
+    free(w);
+    return;
+  }
+  ag_buf p;
+  ag_buf_init(&p);
+  if (cr && v->npend < AG_MAX_COMMITS) {
+    commit *c = &v->pend[v->npend];
+    c->epoch = v->epoch;
+    c->version = version;
+    c->n = n;
+    c->uids = uids;
+    c->weights = w;
+    randombytes_buf(c->salt, 32);
+    uint8_t h[32];
+    ag_weights_commit_hash(v->hotkey.pk, v->cfg.netuid, version, uids, w, n, c->salt, h);
+    ag_buf_put_u16le(&p, v->cfg.netuid);
+    ag_buf_put(&p, h, 32);
+    if (submit(v, AG_TX_COMMIT_WEIGHTS, &p, "commit") == 0) {
+      v->npend++;
+      end_window(v, "committed");
+      ag_info("validator", "committed weights for %u uid(s) in epoch %llu", n, (unsigned long long)v->epoch);
+    } else {
+      commit_free(c);
+    }
+  } else if (!cr) {
+    ag_payload_weights(&p, v->cfg.netuid, version, uids, w, n, NULL);
+    if (submit(v, AG_TX_SET_WEIGHTS, &p, "set_weights") == 0) {
+      end_window(v, "set");
+      ag_info("validator", "set weights for %u uid(s)", n);
+    }
+    free(uids);
+    free(w);
+  } else {
+    free(uids);
+    free(w);
+  }
+  ag_buf_free(&p);
+}
+
+/* ---- status ------------------------------------------------------------------------------------- */
+
+static void write_status(val *v) {
+  if (!v->cfg.status_path[0]) return;
+  json_t *o = json_object(), *ms = json_array();
+  json_object_set_new(o, "role", json_string("validator"));
+  json_object_set_new(o, "netuid", json_integer(v->cfg.netuid));
+  json_object_set_new(o, "hotkey", json_string(v->addr));
+  json_object_set_new(o, "uid", v->uid >= 0 ? json_integer(v->uid) : json_null());
+  json_object_set_new(o, "validator_permit", json_boolean(v->permit));
+  json_object_set_new(o, "rounds", json_integer((json_int_t)v->round));
+  json_object_set_new(o, "height", json_integer((json_int_t)v->height));
+  json_object_set_new(o, "epoch", json_integer((json_int_t)v->epoch));
+  json_object_set_new(o, "weights_sets", json_integer((json_int_t)v->weights_sets));
+  json_object_set_new(o, "last_weights", json_string(v->last_weights));
+  json_object_set_new(o, "reexecutions", json_integer((json_int_t)v->reexecutions));
+  json_object_set_new(o, "verified_tokens_per_s",
+                      json_real(v->verify_seconds > 0 ? v->verified_tokens / v->verify_seconds : 0));
+  for (int i = 0; i < v->n; i++) {
+    row *w = &v->rows[i];
+    if (!w->present || i == v->uid || (!w->url[0] && w->last == OUT_NONE)) continue;
+    json_t *m = json_object();
+    json_object_set_new(m, "uid", json_integer(i));
+    json_object_set_new(m, "hotkey", json_string(w->hotkey));
+    json_object_set_new(m, "score", json_real(w->score));
+    json_object_set_new(m, "last", json_string(outcome_name[w->last]));
+    json_object_set_new(m, "why", json_string(w->why));
+    json_object_set_new(m, "latency_ms", json_real(w->latency_ms));
+    json_object_set_new(m, "tokens_per_s", json_real(w->tps));
+    json_object_set_new(m, "ok", json_integer((json_int_t)w->ok));
+    json_object_set_new(m, "wrong", json_integer((json_int_t)w->wrong));
+    json_object_set_new(m, "missed", json_integer((json_int_t)w->missed));
+    json_array_append_new(ms, m);
+  }
+  json_object_set_new(o, "miners", ms);
+  char *s = json_dumps(o, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+  json_decref(o);
+  if (s) ag_write_file_atomic(v->cfg.status_path, s, strlen(s), 0644);
+  free(s);
+}
+
+/* ---- main loop ---------------------------------------------------------------------------------- */
+
+int ag_validator_run(const ag_validator_config *cfg, volatile int *stop) {
+  ag_crypto_init();
+  val *v = ag_xcalloc(1, sizeof *v);
+  v->cfg = *cfg;
+  v->uid = -1;
+  v->last_weights_epoch = UINT64_MAX;
+  snprintf(v->last_weights, sizeof v->last_weights, "none yet");
+  if (!v->cfg.model_dir[0]) snprintf(v->cfg.model_dir, sizeof v->cfg.model_dir, "%s/models", cfg->home);
+  if (v->cfg.threads < 1) v->cfg.threads = 1;
+  if (v->cfg.timeout_ms < 100) v->cfg.timeout_ms = 100;
+  if (!(v->cfg.ema_alpha > 0 && v->cfg.ema_alpha <= 1)) v->cfg.ema_alpha = 0.2;
+  ag_corpus_init(&v->docs);
+  char url[256];
+  if (cfg->node_url[0]) snprintf(url, sizeof url, "%s", cfg->node_url);
+  else ag_net_url_of_home(cfg->home, url, sizeof url);
+  int rc = 0;
+  for (int i = 0; i < 30 && !*stop; i++) { /* the node may still be starting */
+    if ((rc = ag_net_open(&v->net, url)) == 0) break;
+    ag_sleep_ms(500);
+  }
+  if (rc) goto out;
+  if ((rc = ag_neuron_key(cfg->home, cfg->hotkey, v->net.chain_id, &v->hotkey))) goto out;
+  ag_addr_encode(v->hotkey.pk, v->addr);
+  if ((rc = ag_neuron_register(&v->net, cfg->netuid, &v->hotkey, cfg->home, cfg->coldkey, &v->uid)) ||
+      (rc = ag_neuron_model(&v->net, cfg->netuid, v->cfg.model_dir, &v->model)))
+    goto out;
+  ag_inf_model_name(v->model->id, v->model_name);
+  if ((rc = ag_infer_open(v->model, v->model->cfg.seq_len, v->cfg.threads, &v->state))) goto out;
+  if (ag_corpus_add_fortunes(&v->docs, AG_FORTUNES_DIR) || v->docs.n < 10)
+    ag_warn("validator", "no fortunes corpus installed: challenges use built-in prompts");
+  ag_info("validator", "validating subnet %u (model %s) as %s", cfg->netuid, v->model_name, v->addr);
+  while (!*stop) {
+    uint64_t t0 = ag_mono_ms();
+    int frc = refresh(v);
+    if (frc == 0) {
+      run_round(v);
+      weights_step(v);
+      write_status(v);
+    } else {
+      ag_warn("validator", "cannot read the metagraph: %s", ag_errmsg(frc));
+    }
+    while (!*stop && ag_mono_ms() < t0 + (uint64_t)v->cfg.interval_ms) ag_sleep_ms(50);
+  }
+out:
+  if (rc) ag_error("validator", "%s", ag_errmsg(rc));
+  for (int i = 0; i < v->npend; i++) commit_free(&v->pend[i]);
+  ag_infer_close(v->state);
+  ag_model_close(v->model);
+  ag_corpus_free(&v->docs);
+  ag_key_wipe(&v->hotkey);
+  free(v->rows);
+  free(v);
+  return rc;
+}

@@ -1,0 +1,34 @@
+/*
+ * validator.h — an inference validator (docs/subnet-inference.md#validators): it reads the
+ * metagraph, sends every serving miner the same fresh challenge each round (a prompt from the
+ * validation corpus with random seed and sampling parameters), checks each answer's signature,
+ * request hash, receipt and text, re-executes every distinct receipt, and keeps a moving
+ * average score per uid. A wrong or unsigned answer zeroes the miner's score for the rest of
+ * the subnet's epoch (the weights window); a slow answer scores less than the fastest; a missing one scores 0. Once per
+ * weights interval it sets weights from the scores, through commit-reveal when the subnet uses
+ * it. Every call to a miner or the node has a timeout and bounded retries.
+ */
+#ifndef AG_SUBNETS_VALIDATOR_H
+#define AG_SUBNETS_VALIDATOR_H
+
+#include <stdint.h>
+
+typedef struct {
+  char home[1024];        /* keys, node URL, model cache */
+  char node_url[256];     /* "" = from home */
+  char model_dir[1100];   /* "" = HOME/models */
+  uint16_t netuid;
+  char hotkey[65];
+  char coldkey[65];       /* pays the registration if the hotkey is new ("" = none) */
+  int threads;            /* engine threads for re-execution (default 1) */
+  int interval_ms;        /* pause between challenge rounds (default 2000) */
+  int timeout_ms;         /* per miner request (default 20000) */
+  double ema_alpha;       /* weight of a new sample in the moving average (default 0.2) */
+  char status_path[1100]; /* JSON status written after every round ("" = none) */
+} ag_validator_config;
+
+void ag_validator_config_default(ag_validator_config *c);
+/* Runs until *stop becomes nonzero. */
+int ag_validator_run(const ag_validator_config *c, volatile int *stop);
+
+#endif
