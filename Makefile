@@ -12,7 +12,7 @@ FUZZ_SECONDS ?= 300
 all: build
 
 bootstrap:
-	@scripts/bootstrap corpus
+	@scripts/bootstrap corpus openai
 
 build: bootstrap
 	@cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null

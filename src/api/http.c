@@ -86,6 +86,9 @@ void ag_http_error(ag_http_resp *resp, int status, int err, const char *msg) {
   json_t *e = json_object(), *root = json_object();
   json_object_set_new(e, "code", json_string(ag_err_name(err)));
   json_object_set_new(e, "message", json_string(msg ? msg : ag_strerror(err)));
+  /* the two fields OpenAI clients also read, so miners' errors have one shape */
+  json_object_set_new(e, "type", json_string(status >= 500 ? "server_error" : "invalid_request_error"));
+  json_object_set_new(e, "param", json_null());
   json_object_set_new(root, "error", e);
   ag_http_json(resp, status, root);
 }

@@ -222,7 +222,7 @@ static const char infer_usage[] =
     "  --top-k K         0 = off (default 40)\n"
     "  --seed S          sampling seed (default random; the receipt records it)\n"
     "  --stop TEXT       stop before this text\n"
-    "  --miner UID       ask this uid only\n"
+    "  --miner UID       ask this uid first\n"
     "  --no-verify       print the answer without checking it\n"
     "  --threads N       engine threads for the check (default 2)\n";
 
@@ -379,7 +379,7 @@ int ag_cmd_infer(ag_cli *c, int argc, char **argv) {
     json_t *r = json_array_get(rows, i);
     json_t *ep = json_object_get(r, "endpoint");
     int uid = (int)json_integer_value(json_object_get(r, "uid"));
-    if (!json_is_object(ep) || (only_uid >= 0 && uid != only_uid)) continue;
+    if (!json_is_object(ep)) continue;
     candidate *k = &cs[ncs++];
     k->uid = uid;
     snprintf(k->hotkey, sizeof k->hotkey, "%s", json_string_value(json_object_get(r, "hotkey")));
@@ -394,7 +394,10 @@ int ag_cmd_infer(ag_cli *c, int argc, char **argv) {
   ag_inf_verdict vd;
   double secs = 0;
   for (int attempt = 0; attempt < 3 && found < 0; attempt++) {
-    int i = pick(cs, ncs);
+    int i = -1;
+    for (int k = 0; attempt == 0 && k < ncs; k++)
+      if (cs[k].uid == only_uid) i = k;
+    if (i < 0) i = pick(cs, ncs);
     if (i < 0) break;
     candidate *k = &cs[i];
     k->tried = 1;
@@ -406,11 +409,12 @@ int ag_cmd_infer(ag_cli *c, int argc, char **argv) {
     int hrc = ag_http_request("POST", k->url, "application/json", body, strlen(body), 120000, &r);
     secs = ag_mono_s() - t0;
     char why[300] = "";
-    int code = hrc;
+    int code = hrc, answered = 0; /* answered: HTTP 200, so a failure is the answer's */
     if (!hrc && r.status != 200) {
       code = AG_E_HTTP_STATUS;
       snprintf(why, sizeof why, "HTTP %ld: %.200s", r.status, r.body.data ? (const char *)r.body.data : "");
     } else if (!hrc) {
+      answered = 1;
       json_t *resp = json_loadb((const char *)r.body.data, r.body.len, 0, NULL);
       uint8_t pk[32];
       ag_addr_decode(k->hotkey, pk);
@@ -442,7 +446,7 @@ int ag_cmd_infer(ag_cli *c, int argc, char **argv) {
       json_object_set_new(a, "why", json_string(why));
       if (!c->json)
         fprintf(stderr, "miner uid %d (%s) failed %s: %s; asking another\n", k->uid, k->hotkey,
-                code <= -600 && code > -700 ? "verification" : "to answer", why);
+                answered ? "verification" : "to answer", why);
     } else {
       found = i;
     }

@@ -117,11 +117,12 @@ int ag_inf_request_parse(bool chat, const uint8_t *body, size_t len, ag_inf_requ
     rc = bad(param, "n", "only n = 1 is served%s", NULL);
     goto done;
   }
-  json_t *mt = json_object_get(root, chat ? "max_completion_tokens" : "max_tokens");
-  if ((!mt || json_is_null(mt)) && chat) mt = json_object_get(root, "max_tokens");
+  const char *mtkey = chat ? "max_completion_tokens" : "max_tokens";
+  json_t *mt = json_object_get(root, mtkey);
+  if ((!mt || json_is_null(mt)) && chat) mt = json_object_get(root, mtkey = "max_tokens");
   if (mt && !json_is_null(mt)) {
     if (!json_is_integer(mt) || json_integer_value(mt) < 1 || json_integer_value(mt) > 100000) {
-      rc = bad(param, chat ? "max_completion_tokens" : "max_tokens", "max tokens must be an integer 1..100000%s", NULL);
+      rc = bad(param, mtkey, "'%s' must be an integer 1..100000", mtkey);
       goto done;
     }
     r->max_tokens = (int)json_integer_value(mt);

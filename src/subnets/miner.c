@@ -30,6 +30,7 @@
 
 typedef struct job {
   const ag_model *model;
+  char id[48];      /* "cmpl-…" / "chatcmpl-…": random, also sent as x-request-id */
   ag_inf_request req;
   uint8_t req_hash[32];
   uint32_t *prompt;
@@ -112,11 +113,13 @@ static void cheat(miner *m, job *j) {
   if (j->n_out < 1) return;
   ag_receipt r;
   if (ag_receipt_parse(j->receipt.data, j->receipt.len, &r)) return;
-  uint32_t t = j->tokens[j->n_out - 1];
+  int at = j->n_out - 1; /* the last token, or the one before a final stop token */
+  if (at > 0 && j->sp.stop >= 0 && j->tokens[at] == (uint32_t)j->sp.stop) at--;
+  uint32_t t = j->tokens[at];
   t = (t + 1) % (uint32_t)m->model->cfg.vocab_size;
   if (t == AG_TOK_EOT) t = AG_TOK_BASE;
-  j->tokens[j->n_out - 1] = t;
-  size_t off = (size_t)(r.out - j->receipt.data) + 4 * (size_t)(j->n_out - 1);
+  j->tokens[at] = t;
+  size_t off = (size_t)(r.out - j->receipt.data) + 4 * (size_t)at;
   ag_put_u32le(j->receipt.data + off, t);
 }
 
@@ -218,10 +221,7 @@ static json_t *proof_json(miner *m, job *j, const ag_buf *text) {
 
 static json_t *envelope(miner *m, job *j, const char *object) {
   json_t *o = json_object();
-  char id[40], hex[65];
-  ag_hex_encode(j->req_hash, 32, hex);
-  snprintf(id, sizeof id, "%s-%.24s", j->req.chat ? "chatcmpl" : "cmpl", hex);
-  json_object_set_new(o, "id", json_string(id));
+  json_object_set_new(o, "id", json_string(j->id));
   json_object_set_new(o, "object", json_string(object));
   json_object_set_new(o, "created", json_integer((json_int_t)time(NULL)));
   json_object_set_new(o, "model", json_string(m->model_name));
@@ -329,6 +329,11 @@ static job *admit(miner *m, ag_http_req *req, ag_http_resp *resp, bool chat) {
     return NULL;
   }
   j->model = m->model;
+  uint8_t rid[12];
+  char rhex[25];
+  randombytes_buf(rid, sizeof rid);
+  ag_hex_encode(rid, sizeof rid, rhex);
+  snprintf(j->id, sizeof j->id, "%s-%s", chat ? "chatcmpl" : "cmpl", rhex);
   j->max_new = j->req.max_tokens;
   if ((int)j->n_prompt + j->max_new - 1 > ctx) j->max_new = ctx - (int)j->n_prompt + 1;
   j->tokens = ag_xmalloc((size_t)j->max_new * sizeof *j->tokens);
@@ -341,6 +346,7 @@ static job *admit(miner *m, ag_http_req *req, ag_http_resp *resp, bool chat) {
   if (m->qlen >= m->cfg.queue_max || m->stopping) {
     pthread_mutex_unlock(&m->qmu);
     oai_error(resp, 503, "server_error", "overloaded", NULL, "The miner's queue is full; retry shortly.");
+    ag_http_set_header(resp, "Retry-After", "1");
     m->rejected++;
     j->refs = 1;
     job_unref(j);
@@ -377,6 +383,7 @@ static void answer(miner *m, ag_http_req *req, ag_http_resp *resp, bool chat) {
   ag_buf_init(&text);
   ag_inf_text(m->model, j->tokens, j->n_out, &j->req, 0, &text, &j->stopped);
   ag_http_json(resp, 200, final_json(m, j, &text));
+  ag_http_set_header(resp, "x-request-id", j->id);
   observe(m, ag_mono_s() - j->t_queued, 1, (int)j->n_prompt, j->n_out);
   ag_buf_free(&text);
   job_unref(j);
@@ -534,6 +541,7 @@ static void completions(ag_http_req *req, ag_http_resp *resp, bool chat) {
   resp->status = 200;
   snprintf(resp->content_type, sizeof resp->content_type, "text/event-stream");
   ag_http_set_header(resp, "Cache-Control", "no-cache");
+  ag_http_set_header(resp, "x-request-id", j->id);
   resp->stream = sse_read;
   resp->stream_cls = s;
   resp->stream_free = sse_free;

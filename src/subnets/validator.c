@@ -335,11 +335,19 @@ static uint16_t weights_of(val *v, uint16_t *uids, uint16_t *w) {
   return n;
 }
 
+/* Submits and waits for the commit, a few seconds at a time: a tx lost with a restarting
+ * node's mempool is sent again (with the nonce the node then expects) instead of stalling the
+ * scoring loop. */
 static int submit(val *v, uint16_t kind, ag_buf *p, const char *what) {
   uint8_t hash[32];
-  int code = 0;
-  int rc = ag_net_submit(&v->net, &v->hotkey, kind, p->data, p->len, 30000, hash, &code);
-  if (!rc && code) rc = code;
+  int rc = 0;
+  for (int attempt = 0; attempt < 3; attempt++) {
+    int code = 0;
+    rc = ag_net_submit(&v->net, &v->hotkey, kind, p->data, p->len, 8000, hash, &code);
+    if (!rc && code) rc = code;
+    if (rc != AG_E_TIMEOUT && rc != AG_E_CONNECT) break;
+    ag_warn("validator", "%s: %s; sending it again", what, ag_errmsg(rc));
+  }
   if (rc) ag_warn("validator", "%s failed: %s", what, ag_errmsg(rc));
   return rc;
 }

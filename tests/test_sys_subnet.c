@@ -1,0 +1,548 @@
+/*
+ * test_sys_subnet.c — the inference subnet end to end, with real processes: `agora devnet`
+ * starts the node, 5 miners (3 honest, 1 slow, 1 cheater) and 2 validators; an extra "miner"
+ * served from this process answers garbage. The tests then check, on the live network:
+ *   - bad input to miners and to the node gets HTTP errors in the documented shapes;
+ *   - answers fail verification when any part is tampered with;
+ *   - after a few epochs the cheater and the garbage miner earn 0, honest miners > 0, the
+ *     slow one less than the fast ones but > 0;
+ *   - `agora infer` asked to start with the cheater reports it and answers verified text;
+ *   - a killed node is restarted by the devnet and nothing committed is lost;
+ *   - a killed miner's incentive decays while the others keep earning;
+ *   - on SIGTERM the devnet stops every child and prints issuance equal to the schedule.
+ * The tests share one devnet and run in order.
+ */
+#include "test.h"
+#include "sysutil.h"
+
+#include "api/http.h"
+#include "chain/tx.h"
+#include "core/codec.h"
+#include "core/err.h"
+#include "core/hash.h"
+#include "crypto/keys.h"
+#include "crypto/keystore.h"
+#include "engine/engine.h"
+#include "incentive/incentive.h"
+#include "subnets/inference.h"
+#include "subnets/netclient.h"
+#include "subnets/neuron.h"
+
+#include <sys/stat.h>
+
+static char home[512], node_url[128], out_path[600];
+static pid_t devnet_pid;
+static json_t *manifest;
+
+/* uids, found by the hotkeys devnet.json names */
+static int HONEST0 = -1, HONEST1 = -1, HONEST2 = -1, SLOW = -1, CHEATER = -1, VALIDATOR0 = -1,
+           VALIDATOR1 = -1;
+
+static json_t *metagraph(void) { return sys_get_json(node_url, "/v1/subnets/1/metagraph", NULL); }
+
+static uint64_t height(void) {
+  json_t *s = sys_get_json(node_url, "/v1/status", NULL);
+  uint64_t h = s ? (uint64_t)json_integer_value(json_object_get(s, "height")) : 0;
+  json_decref(s);
+  return h;
+}
+
+static int wait_height(uint64_t h, int timeout_ms) {
+  uint64_t end = ag_mono_ms() + (uint64_t)timeout_ms;
+  while (ag_mono_ms() < end) {
+    if (height() >= h) return 1;
+    ag_sleep_ms(200);
+  }
+  return 0;
+}
+
+static json_t *row(json_t *mg, int uid) {
+  json_t *rows = json_object_get(mg, "uids");
+  for (size_t i = 0; i < json_array_size(rows); i++)
+    if (json_integer_value(json_object_get(json_array_get(rows, i), "uid")) == uid) return json_array_get(rows, i);
+  return NULL;
+}
+
+static long incentive(json_t *mg, int uid) { return (long)json_integer_value(json_object_get(row(mg, uid), "incentive")); }
+
+static void endpoint(int uid, char *out, size_t cap) {
+  json_t *mg = metagraph();
+  json_t *ep = json_object_get(row(mg, uid), "endpoint");
+  snprintf(out, cap, "http://%s:%lld", json_string_value(json_object_get(ep, "host")),
+           (long long)json_integer_value(json_object_get(ep, "port")));
+  json_decref(mg);
+}
+
+static pid_t manifest_pid(const char *name) {
+  char path[700];
+  snprintf(path, sizeof path, "%s/devnet.json", home);
+  json_t *m = json_load_file(path, 0, NULL);
+  pid_t p = 0;
+  if (!strcmp(name, "node")) p = (pid_t)json_integer_value(json_object_get(m, "node_pid"));
+  json_t *ns = json_object_get(m, "neurons");
+  for (size_t i = 0; i < json_array_size(ns); i++)
+    if (!strcmp(json_string_value(json_object_get(json_array_get(ns, i), "name")), name))
+      p = (pid_t)json_integer_value(json_object_get(json_array_get(ns, i), "pid"));
+  json_decref(m);
+  return p;
+}
+
+/* POST body to url; returns the status, *out the parsed JSON (or NULL). */
+static long post(const char *url, const char *ctype, const void *body, size_t len, json_t **out) {
+  ag_http_result r;
+  if (out) *out = NULL;
+  if (ag_http_request("POST", url, ctype, body, len, 60000, &r)) return -1;
+  long st = r.status;
+  if (out) *out = json_loadb((const char *)r.body.data, r.body.len, 0, NULL);
+  ag_http_result_free(&r);
+  return st;
+}
+
+static int uid_of(json_t *mg, const char *name) {
+  const char *hk = NULL;
+  json_t *ns = json_object_get(manifest, "neurons");
+  for (size_t i = 0; i < json_array_size(ns); i++)
+    if (!strcmp(json_string_value(json_object_get(json_array_get(ns, i), "name")), name))
+      hk = json_string_value(json_object_get(json_array_get(ns, i), "hotkey"));
+  json_t *rows = json_object_get(mg, "uids");
+  for (size_t i = 0; hk && i < json_array_size(rows); i++)
+    if (!strcmp(json_string_value(json_object_get(json_array_get(rows, i), "hotkey")), hk))
+      return (int)json_integer_value(json_object_get(json_array_get(rows, i), "uid"));
+  return -1;
+}
+
+/* ---- the network ------------------------------------------------------------------------------ */
+
+TEST(devnet_starts) {
+  snprintf(home, sizeof home, "%s/sys_subnet", AGORA_BUILD_DIR);
+  snprintf(out_path, sizeof out_path, "%s.out.json", home);
+  char cmd[1200];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", home);
+  CHECK_EQ(system(cmd), 0);
+  char log[700];
+  snprintf(log, sizeof log, "%s.log", home);
+  unlink(log);
+  devnet_pid = fork();
+  if (devnet_pid == 0) {
+    int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644), lfd = open(log, O_WRONLY | O_CREAT, 0644);
+    dup2(fd, 1);
+    dup2(lfd, 2);
+    execl(AGORA_BIN, AGORA_BIN, "--home", home, "devnet", "--miners", "5", "--validators", "2",
+          "--cheaters", "1", "--slow", "1", "--json", (char *)NULL);
+    _exit(127);
+  }
+  sys_track(devnet_pid);
+  char path[700];
+  snprintf(path, sizeof path, "%s/devnet.json", home);
+  char *m = sys_wait_file(path, 90000);
+  CHECK(m != NULL);
+  if (!m) return;
+  manifest = json_loads(m, 0, NULL);
+  free(m);
+  snprintf(node_url, sizeof node_url, "%s", json_string_value(json_object_get(manifest, "node")));
+  json_t *mg = metagraph();
+  HONEST0 = uid_of(mg, "miner0");
+  HONEST1 = uid_of(mg, "miner1");
+  HONEST2 = uid_of(mg, "miner2");
+  SLOW = uid_of(mg, "miner3");
+  CHEATER = uid_of(mg, "miner4");
+  VALIDATOR0 = uid_of(mg, "validator0");
+  VALIDATOR1 = uid_of(mg, "validator1");
+  json_decref(mg);
+  CHECK(HONEST0 >= 0 && HONEST1 >= 0 && HONEST2 >= 0 && SLOW >= 0 && CHEATER >= 0 &&
+        VALIDATOR0 >= 0 && VALIDATOR1 >= 0);
+  /* every miner announces an endpoint */
+  const int *miners[] = {&HONEST0, &HONEST1, &HONEST2, &SLOW, &CHEATER};
+  int served = 0;
+  for (int t = 0; t < 300 && served < 5; t++) {
+    mg = metagraph();
+    served = 0;
+    for (int u = 0; u < 5; u++) served += json_is_object(json_object_get(row(mg, *miners[u]), "endpoint"));
+    json_decref(mg);
+    if (served < 5) ag_sleep_ms(200);
+  }
+  CHECK_EQ(served, 5);
+}
+
+/* ---- bad input --------------------------------------------------------------------------------- */
+
+static void expect_error(const char *url, const char *body, long status, const char *param, const char *code) {
+  json_t *j;
+  long st = post(url, "application/json", body, strlen(body), &j);
+  CHECK_EQ(st, status);
+  json_t *e = json_object_get(j, "error");
+  CHECK(json_is_string(json_object_get(e, "message")));
+  CHECK(json_is_string(json_object_get(e, "type")));
+  if (param) CHECK_STR(json_string_value(json_object_get(e, "param")), param);
+  if (code) CHECK_STR(json_string_value(json_object_get(e, "code")), code);
+  if (st != status) fprintf(stderr, "  body %s -> %ld\n", body, st);
+  json_decref(j);
+}
+
+TEST(miners_refuse_bad_requests) {
+  char base[200], url[300], model[64];
+  endpoint(HONEST0, base, sizeof base);
+  snprintf(model, sizeof model, "%s", json_string_value(json_object_get(manifest, "model")));
+  snprintf(url, sizeof url, "%s/v1/completions", base);
+  char b[8192];
+  expect_error(url, "{not json", 400, NULL, "invalid_json");
+  snprintf(b, sizeof b, "{\"model\":\"%s\"}", model);
+  expect_error(url, b, 400, "prompt", NULL);
+  snprintf(b, sizeof b, "{\"model\":\"%s\",\"prompt\":\"hi\",\"temperature\":5}", model);
+  expect_error(url, b, 400, "temperature", NULL);
+  snprintf(b, sizeof b, "{\"model\":\"%s\",\"prompt\":\"hi\",\"top_p\":0}", model);
+  expect_error(url, b, 400, "top_p", NULL);
+  snprintf(b, sizeof b, "{\"model\":\"%s\",\"prompt\":\"hi\",\"max_tokens\":0}", model);
+  expect_error(url, b, 400, "max_tokens", NULL);
+  snprintf(b, sizeof b, "{\"model\":\"%s\",\"prompt\":\"hi\",\"n\":3}", model);
+  expect_error(url, b, 400, "n", NULL);
+  expect_error(url, "{\"model\":\"gpt-9\",\"prompt\":\"hi\"}", 404, "model", "model_not_found");
+  /* a prompt longer than the context */
+  int k = snprintf(b, sizeof b, "{\"model\":\"%s\",\"prompt\":\"", model);
+  for (int i = 0; i < 700; i++) k += snprintf(b + k, sizeof b - (size_t)k, "word ");
+  snprintf(b + k, sizeof b - (size_t)k, "\"}");
+  expect_error(url, b, 400, "prompt", "context_length_exceeded");
+  /* chat */
+  snprintf(url, sizeof url, "%s/v1/chat/completions", base);
+  snprintf(b, sizeof b, "{\"model\":\"%s\",\"messages\":[]}", model);
+  expect_error(url, b, 400, "messages", NULL);
+  snprintf(b, sizeof b, "{\"model\":\"%s\",\"messages\":[{\"role\":\"wizard\",\"content\":\"x\"}]}", model);
+  expect_error(url, b, 400, "messages", NULL);
+  /* oversized body: 413 before the handler runs */
+  size_t big = 3u << 20;
+  char *huge = malloc(big);
+  memset(huge, 'x', big);
+  json_t *j;
+  CHECK_EQ(post(url, "application/json", huge, big, &j), 413);
+  json_decref(j);
+  free(huge);
+  /* the miner is still fine */
+  long st;
+  snprintf(url, sizeof url, "%s/health", base);
+  ag_http_result r;
+  CHECK_OK(ag_http_request("GET", url, NULL, NULL, 0, 5000, &r));
+  st = r.status;
+  ag_http_result_free(&r);
+  CHECK_EQ(st, 200);
+}
+
+TEST(node_model_files) {
+  json_t *sn = sys_get_json(node_url, "/v1/subnets/1", NULL);
+  const char *idhex = json_string_value(json_object_get(json_object_get(sn, "model"), "model_id"));
+  CHECK(idhex != NULL);
+  if (!idhex) return;
+  char url[300];
+  snprintf(url, sizeof url, "%s/v1/model-files/%s", node_url, idhex);
+  ag_http_result r;
+  CHECK_OK(ag_http_request("GET", url, NULL, NULL, 0, 30000, &r));
+  CHECK_EQ(r.status, 200);
+  ag_model *m = NULL;
+  CHECK_OK(ag_model_load_mem(r.body.data, r.body.len, &m, NULL));
+  char got[65] = "";
+  if (m) ag_hex_encode(m->id, 32, got);
+  CHECK_STR(got, idhex);
+  ag_model_close(m);
+  /* uploads: the pinned file is accepted (already held), garbage and unpinned files are not */
+  snprintf(url, sizeof url, "%s/v1/model-files", node_url);
+  json_t *j;
+  CHECK_EQ(post(url, "application/octet-stream", r.body.data, r.body.len, &j), 200);
+  CHECK(json_is_false(json_object_get(j, "stored")));
+  json_decref(j);
+  CHECK_EQ(post(url, "application/octet-stream", "garbage", 7, &j), 400);
+  CHECK_STR(json_string_value(json_object_get(json_object_get(j, "error"), "code")), "model_bad_magic");
+  json_decref(j);
+  /* one changed weight byte: a valid model with another id, which no subnet pins */
+  r.body.data[r.body.len - 100] ^= 1;
+  CHECK_EQ(post(url, "application/octet-stream", r.body.data, r.body.len, &j), 403);
+  CHECK_STR(json_string_value(json_object_get(json_object_get(j, "error"), "code")), "model_not_pinned");
+  json_decref(j);
+  ag_http_result_free(&r);
+  snprintf(url, sizeof url, "%s/v1/model-files/%064d", node_url, 0);
+  CHECK_OK(ag_http_request("GET", url, NULL, NULL, 0, 5000, &r));
+  CHECK_EQ(r.status, 404);
+  ag_http_result_free(&r);
+  json_decref(sn);
+}
+
+/* ---- verification ------------------------------------------------------------------------------- */
+
+TEST(tampered_answers_fail_verification) {
+  char base[200], url[300], mdir[700];
+  endpoint(HONEST1, base, sizeof base);
+  snprintf(url, sizeof url, "%s/v1/completions", base);
+  snprintf(mdir, sizeof mdir, "%s/models", home);
+  ag_net net;
+  CHECK_OK(ag_net_open(&net, node_url));
+  ag_model *m = NULL;
+  CHECK_OK(ag_neuron_model(&net, 1, mdir, &m));
+  if (!m) return;
+  ag_infer *st = NULL;
+  CHECK_OK(ag_infer_open(m, m->cfg.seq_len, 1, &st));
+  char body[400];
+  char name[32];
+  ag_inf_model_name(m->id, name);
+  snprintf(body, sizeof body, "{\"model\":\"%s\",\"prompt\":\"The answer is\",\"max_tokens\":16,\"seed\":7,\"temperature\":0.9}", name);
+  ag_inf_request req;
+  const char *param;
+  CHECK_OK(ag_inf_request_parse(false, (const uint8_t *)body, strlen(body), &req, &param));
+  json_t *resp;
+  CHECK_EQ(post(url, "application/json", body, strlen(body), &resp), 200);
+  json_t *mg = metagraph();
+  uint8_t hk[32], other[32];
+  CHECK_OK(ag_addr_decode(json_string_value(json_object_get(row(mg, HONEST1), "hotkey")), hk));
+  CHECK_OK(ag_addr_decode(json_string_value(json_object_get(row(mg, HONEST0), "hotkey")), other));
+  json_decref(mg);
+  ag_inf_verdict v;
+  CHECK_EQ(ag_inf_verify(st, m, (const uint8_t *)body, strlen(body), &req, resp, hk, &v), 0);
+  CHECK(v.ok);
+  /* another miner's hotkey */
+  CHECK_EQ(ag_inf_verify(st, m, (const uint8_t *)body, strlen(body), &req, resp, other, &v), AG_E_INF_SIGNATURE);
+  /* another request */
+  char body2[400];
+  snprintf(body2, sizeof body2, "%s ", body);
+  CHECK_EQ(ag_inf_verify(st, m, (const uint8_t *)body2, strlen(body2), &req, resp, hk, &v), AG_E_INF_REQUEST);
+  /* changed text */
+  json_t *t = json_deep_copy(resp);
+  json_t *choice = json_array_get(json_object_get(t, "choices"), 0);
+  json_object_set_new(choice, "text", json_string("something else"));
+  CHECK_EQ(ag_inf_verify(st, m, (const uint8_t *)body, strlen(body), &req, t, hk, &v), AG_E_INF_SIGNATURE);
+  json_decref(t);
+  /* a bad signature */
+  t = json_deep_copy(resp);
+  json_t *ag = json_object_get(t, "agora");
+  char sig[129];
+  snprintf(sig, sizeof sig, "%s", json_string_value(json_object_get(ag, "signature")));
+  sig[0] = sig[0] == '0' ? '1' : '0';
+  json_object_set_new(ag, "signature", json_string(sig));
+  CHECK_EQ(ag_inf_verify(st, m, (const uint8_t *)body, strlen(body), &req, t, hk, &v), AG_E_INF_SIGNATURE);
+  json_decref(t);
+  /* garbage in place of the proof */
+  t = json_deep_copy(resp);
+  json_object_set_new(t, "agora", json_string("trust me"));
+  CHECK_EQ(ag_inf_verify(st, m, (const uint8_t *)body, strlen(body), &req, t, hk, &v), AG_E_INF_MALFORMED);
+  json_object_del(t, "agora");
+  CHECK_EQ(ag_inf_verify(st, m, (const uint8_t *)body, strlen(body), &req, t, hk, &v), AG_E_INF_MALFORMED);
+  json_decref(t);
+  /* the cheater signs its altered answer correctly: only re-execution catches it */
+  char cbase[200], curl_[300];
+  endpoint(CHEATER, cbase, sizeof cbase);
+  snprintf(curl_, sizeof curl_, "%s/v1/completions", cbase);
+  json_t *cr;
+  CHECK_EQ(post(curl_, "application/json", body, strlen(body), &cr), 200);
+  mg = metagraph();
+  uint8_t chk[32];
+  CHECK_OK(ag_addr_decode(json_string_value(json_object_get(row(mg, CHEATER), "hotkey")), chk));
+  json_decref(mg);
+  CHECK_EQ(ag_inf_verify(NULL, m, (const uint8_t *)body, strlen(body), &req, cr, chk, &v), 0);
+  CHECK(ag_inf_verify(st, m, (const uint8_t *)body, strlen(body), &req, cr, chk, &v) != 0);
+  CHECK(!v.ok);
+  json_decref(cr);
+  json_decref(resp);
+  ag_inf_request_free(&req);
+  ag_infer_close(st);
+  ag_model_close(m);
+}
+
+/* A "miner" in this process that answers 200 with garbage; it registers and announces itself. */
+static void h_garbage(ag_http_req *req, ag_http_resp *resp) {
+  json_t *o = json_object();
+  json_object_set_new(o, "choices", json_string("no"));
+  json_object_set_new(o, "agora", json_integer(42));
+  ag_http_json(resp, 200, o);
+}
+
+static const ag_http_route garbage_routes[] = {
+    {"POST", "/v1/completions", h_garbage, 0},
+    {"POST", "/v1/chat/completions", h_garbage, 0},
+};
+static ag_http_server *garbage_srv;
+static int garbage_uid = -1;
+
+TEST(garbage_miner_joins) {
+  ag_http_config hc = {"127.0.0.1:0", 1 << 16, garbage_routes, 2, NULL};
+  CHECK_OK(ag_http_start(&hc, &garbage_srv));
+  ag_net net;
+  CHECK_OK(ag_net_open(&net, node_url));
+  ag_keypair hk, owner;
+  ag_key_generate(&hk);
+  CHECK_OK(ag_neuron_key(home, "owner", net.chain_id, &owner));
+  /* the hotkey pays the endpoint tx's fee */
+  uint8_t hash[32];
+  int code = -1;
+  ag_buf p;
+  ag_buf_init(&p);
+  ag_buf_put(&p, hk.pk, 32);
+  ag_buf_put_u64le(&p, 10 * AG_UNIT);
+  CHECK_OK(ag_net_submit(&net, &owner, AG_TX_TRANSFER, p.data, p.len, 30000, hash, &code));
+  CHECK_EQ(code, 0);
+  ag_buf_free(&p);
+  char keys[700];
+  snprintf(keys, sizeof keys, "%s/keys", home);
+  CHECK_OK(ag_keystore_save(keys, "garbage-hot", &hk, NULL, net.chain_id));
+  CHECK_OK(ag_neuron_register(&net, 1, &hk, home, "owner", &garbage_uid));
+  CHECK(garbage_uid >= 7);
+  ag_buf_init(&p);
+  ag_buf_put_u16le(&p, 1);
+  ag_buf_put_u8(&p, 1);
+  ag_buf_put_u16le(&p, ag_http_port(garbage_srv));
+  ag_buf_put_u8(&p, 9);
+  ag_buf_puts(&p, "127.0.0.1");
+  code = -1;
+  CHECK_OK(ag_net_submit(&net, &hk, AG_TX_SERVE, p.data, p.len, 30000, hash, &code));
+  CHECK_EQ(code, 0);
+  ag_buf_free(&p);
+  ag_key_wipe(&hk);
+  ag_key_wipe(&owner);
+}
+
+TEST(incentive_follows_honesty_and_speed) {
+  /* a few epochs with weights revealed (tempo 10 blocks, commit-reveal 1 epoch) */
+  CHECK(wait_height(90, 180000));
+  json_t *mg = metagraph();
+  long h0 = incentive(mg, HONEST0), h1 = incentive(mg, HONEST1), h2 = incentive(mg, HONEST2);
+  long slow = incentive(mg, SLOW), cheat = incentive(mg, CHEATER), garbage = incentive(mg, garbage_uid);
+  fprintf(stderr, "  incentive: honest %ld %ld %ld, slow %ld, cheater %ld, garbage %ld\n", h0, h1, h2, slow, cheat, garbage);
+  CHECK(h0 > 0 && h1 > 0 && h2 > 0);
+  CHECK_EQ(cheat, 0);
+  CHECK_EQ(garbage, 0);
+  CHECK(slow > 0);
+  CHECK(slow < h0 && slow < h1 && slow < h2);
+  /* validators hold the dividends, by stake */
+  long d0 = (long)json_integer_value(json_object_get(row(mg, VALIDATOR0), "dividends"));
+  long d1 = (long)json_integer_value(json_object_get(row(mg, VALIDATOR1), "dividends"));
+  CHECK(d0 > d1 && d1 > 0);
+  json_decref(mg);
+  /* the validators saw the garbage and the cheater as wrong, and are still running */
+  for (int v = 0; v < 2; v++) {
+    char path[700];
+    snprintf(path, sizeof path, "%s/status/validator%d.json", home, v);
+    json_t *s = json_load_file(path, 0, NULL);
+    json_t *ms = json_object_get(s, "miners");
+    int seen = 0;
+    for (size_t i = 0; i < json_array_size(ms); i++) {
+      json_t *x = json_array_get(ms, i);
+      int uid = (int)json_integer_value(json_object_get(x, "uid"));
+      if (uid == CHEATER || uid == garbage_uid) {
+        CHECK(json_integer_value(json_object_get(x, "wrong")) > 0);
+        CHECK(json_real_value(json_object_get(x, "score")) == 0);
+        seen++;
+      }
+    }
+    CHECK_EQ(seen, 2);
+    CHECK(json_integer_value(json_object_get(s, "weights_sets")) >= 3);
+    json_decref(s);
+    char name[32];
+    snprintf(name, sizeof name, "validator%d", v);
+    CHECK_EQ(kill(manifest_pid(name), 0), 0);
+  }
+}
+
+TEST(infer_reports_the_cheater_and_asks_another) {
+  ag_buf out;
+  ag_buf_init(&out);
+  char uid[8];
+  snprintf(uid, sizeof uid, "%d", CHEATER);
+  const char *args[] = {"--home", home, "--node", node_url, "--json", "infer", "--miner", uid,
+                        "-n", "24", "Once upon a time", NULL};
+  CHECK_EQ(sys_run(&out, args), 0);
+  json_t *j = json_loads((const char *)out.data, 0, NULL);
+  json_t *att = json_object_get(j, "attempts");
+  CHECK(json_array_size(att) >= 2);
+  json_t *first = json_array_get(att, 0);
+  CHECK_EQ(json_integer_value(json_object_get(first, "uid")), CHEATER);
+  CHECK(strcmp(json_string_value(json_object_get(first, "result")), "ok") != 0);
+  CHECK_STR(json_string_value(json_object_get(json_array_get(att, json_array_size(att) - 1), "result")), "ok");
+  CHECK(json_is_true(json_object_get(j, "verified")));
+  CHECK(json_integer_value(json_object_get(j, "completion_tokens")) > 0);
+  CHECK(json_integer_value(json_object_get(j, "uid")) != CHEATER);
+  json_decref(j);
+  ag_buf_free(&out);
+  /* and plain text from an honest pick */
+  ag_buf_init(&out);
+  const char *args2[] = {"--home", home, "--node", node_url, "infer", "--chat", "-n", "8", "Hello", NULL};
+  CHECK_EQ(sys_run(&out, args2), 0);
+  ag_buf_free(&out);
+}
+
+static long killed_incentive;
+
+TEST(node_restart_loses_nothing) {
+  uint64_t h = height();
+  char path[64];
+  snprintf(path, sizeof path, "/v1/blocks/%llu", (unsigned long long)h);
+  json_t *b = sys_get_json(node_url, path, NULL);
+  char hash[65] = "";
+  snprintf(hash, sizeof hash, "%s", json_string_value(json_object_get(b, "hash")));
+  json_decref(b);
+  json_t *st0 = sys_get_json(node_url, "/v1/status", NULL);
+  pid_t node = manifest_pid("node");
+  CHECK(node > 0);
+  CHECK_EQ(kill(node, SIGKILL), 0);
+  CHECK(wait_height(h + 15, 90000));
+  CHECK(manifest_pid("node") != node);
+  b = sys_get_json(node_url, path, NULL);
+  CHECK_STR(json_string_value(json_object_get(b, "hash")), hash);
+  json_decref(b);
+  (void)st0;
+  json_decref(st0);
+}
+
+TEST(killed_miner_decays) {
+  json_t *mg = metagraph();
+  killed_incentive = incentive(mg, HONEST0);
+  json_decref(mg);
+  pid_t p = manifest_pid("miner0");
+  CHECK(p > 0);
+  CHECK_EQ(kill(p, SIGKILL), 0);
+  uint64_t h = height();
+  CHECK(wait_height(h + 50, 120000));
+  mg = metagraph();
+  long now = incentive(mg, HONEST0);
+  fprintf(stderr, "  miner0 incentive %ld -> %ld; others %ld %ld %ld\n", killed_incentive, now,
+          incentive(mg, HONEST1), incentive(mg, HONEST2), incentive(mg, SLOW));
+  CHECK(now < killed_incentive / 2);
+  CHECK(incentive(mg, HONEST1) > now && incentive(mg, HONEST2) > now);
+  CHECK(incentive(mg, SLOW) > 0);
+  CHECK_EQ(incentive(mg, CHEATER), 0);
+  json_decref(mg);
+}
+
+TEST(devnet_stops_cleanly_with_issuance_on_schedule) {
+  pid_t children[8];
+  int n = 0;
+  const char *names[] = {"node", "miner1", "miner2", "miner3", "miner4", "validator0", "validator1"};
+  for (int i = 0; i < 7; i++) children[n++] = manifest_pid(names[i]);
+  CHECK_EQ(sys_stop(devnet_pid, SIGTERM, 60000), 0);
+  for (int i = 0; i < n; i++) CHECK(children[i] > 0 && kill(children[i], 0) != 0);
+  json_t *o = json_load_file(out_path, 0, NULL);
+  CHECK(o != NULL);
+  json_t *iss = json_object_get(o, "issuance");
+  CHECK(json_is_true(json_object_get(iss, "matches_schedule")));
+  CHECK_STR(json_string_value(json_object_get(iss, "issued")), json_string_value(json_object_get(iss, "schedule")));
+  CHECK_EQ(json_integer_value(json_object_get(o, "node_restarts")), 1);
+  json_t *ns = json_object_get(o, "neurons");
+  int cheaters = 0, slow = 0, validators = 0;
+  for (size_t i = 0; i < json_array_size(ns); i++) {
+    json_t *x = json_array_get(ns, i);
+    const char *role = json_string_value(json_object_get(x, "role"));
+    const char *beh = json_string_value(json_object_get(x, "behaviour"));
+    if (beh && !strcmp(beh, "cheater")) {
+      cheaters++;
+      CHECK_EQ(json_integer_value(json_object_get(x, "incentive")), 0);
+    }
+    slow += beh && !strcmp(beh, "slow");
+    validators += role && !strcmp(role, "validator");
+  }
+  CHECK_EQ(cheaters, 1);
+  CHECK_EQ(slow, 1);
+  CHECK_EQ(validators, 2);
+  json_decref(o);
+  ag_http_stop(garbage_srv);
+  json_decref(manifest);
+}
+
+TEST_MAIN(devnet_starts, miners_refuse_bad_requests, node_model_files,
+          tampered_answers_fail_verification, garbage_miner_joins,
+          incentive_follows_honesty_and_speed, infer_reports_the_cheater_and_asks_another,
+          node_restart_loses_nothing, killed_miner_decays,
+          devnet_stops_cleanly_with_issuance_on_schedule)
