@@ -2,7 +2,7 @@
 #   make          release build (build/)
 #   make test     sanitizer build (build/test, clang + ASan/UBSan + libFuzzer) and ctest
 #   make bench    release build, runs bench/ and writes build/bench/results.json
-#   make demo     release build, runs the local network on embedded defaults
+#   make demo     release build, runs the whole network (agora devnet) on embedded defaults
 #   make fuzz     long libFuzzer runs (FUZZ_SECONDS per target, default 300)
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 300

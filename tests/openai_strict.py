@@ -44,7 +44,10 @@ def start_devnet():
     while time.time() < deadline:
         try:
             with open(HOME + "/devnet.json") as f:
-                node = json.load(f)["node"]
+                m = json.load(f)
+            if not m.get("ready"):
+                raise ValueError("not ready")
+            node = m["node"]
             mg = get(node + "/v1/subnets/1/metagraph")
             eps = [u["endpoint"] for u in mg["uids"] if u.get("endpoint")]
             if eps:

@@ -28,6 +28,7 @@
 #include "subnets/netclient.h"
 #include "subnets/neuron.h"
 
+#include <sys/prctl.h>
 #include <sys/stat.h>
 
 static char home[512], node_url[128], out_path[600];
@@ -124,6 +125,7 @@ TEST(devnet_starts) {
   unlink(log);
   devnet_pid = fork();
   if (devnet_pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGTERM); /* never outlive the test, even if it crashes */
     int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644), lfd = open(log, O_WRONLY | O_CREAT, 0644);
     dup2(fd, 1);
     dup2(lfd, 2);
@@ -134,11 +136,13 @@ TEST(devnet_starts) {
   sys_track(devnet_pid);
   char path[700];
   snprintf(path, sizeof path, "%s/devnet.json", home);
-  char *m = sys_wait_file(path, 90000);
-  CHECK(m != NULL);
-  if (!m) return;
-  manifest = json_loads(m, 0, NULL);
-  free(m);
+  for (int t = 0; t < 900 && !json_is_true(json_object_get(manifest, "ready")); t++) {
+    json_decref(manifest);
+    manifest = json_load_file(path, 0, NULL);
+    if (!json_is_true(json_object_get(manifest, "ready"))) ag_sleep_ms(100);
+  }
+  CHECK(json_is_true(json_object_get(manifest, "ready")));
+  if (!manifest) return;
   snprintf(node_url, sizeof node_url, "%s", json_string_value(json_object_get(manifest, "node")));
   json_t *mg = metagraph();
   HONEST0 = uid_of(mg, "miner0");

@@ -10,7 +10,8 @@
  *   models/<id>.agm                            the pinned model, served by the node
  *   logs/node.log logs/minerI.log logs/validatorI.log
  *   status/validatorI.json                     each validator's scores (validator --status)
- *   devnet.json                                roles, keys, behaviours and pids
+ *   devnet.json                                roles, keys, behaviours and pids; "ready" once
+ *                                              every neuron is registered and started
  *
  * The node is infrastructure: if it dies it is restarted (its state survives). Miners and
  * validators are participants: one that dies stays down and the view says so.
@@ -372,8 +373,9 @@ static int setup_neurons(devnet *d) {
   return rc;
 }
 
-static int write_manifest(devnet *d) {
+static int write_manifest(devnet *d, int ready) {
   json_t *o = json_object(), *a = json_array();
+  json_object_set_new(o, "ready", json_boolean(ready)); /* every neuron registered and started */
   json_object_set_new(o, "chain_id", json_string(d->chain_id));
   json_object_set_new(o, "node", json_string(d->url));
   json_object_set_new(o, "node_pid", json_integer(d->node_pid));
@@ -494,6 +496,7 @@ static double score_of(snapshot *s, int v, int uid) {
 
 static const char *proc_state(proc *p, char *buf, size_t cap) {
   if (p->pid > 0) return "up";
+  if (p->was_running) return "stopped";
   if (WIFSIGNALED(p->exit_status)) snprintf(buf, cap, "down (signal %d)", WTERMSIG(p->exit_status));
   else snprintf(buf, cap, "down (exit %d)", WEXITSTATUS(p->exit_status));
   return buf;
@@ -522,12 +525,11 @@ static void render(devnet *d, snapshot *s, int clear) {
     json_t *r = json_array_get(rows, i);
     proc *p = by_hotkey(d, json_string_value(json_object_get(r, "hotkey")));
     int uid = (int)json_integer_value(json_object_get(r, "uid"));
-    char st[32], em[32], buf[64];
-    ag_amount_format(ju64(r, "stake"), st);
-    ag_amount_format(ju64(r, "emission"), em);
-    printf("%-4d %-11s %-9s %12.12s %9.4f %9.4f %13.13s", uid, p ? p->name : "?",
-           p ? (p->role == ROLE_VALIDATOR ? "-" : behaviour_name[p->behaviour]) : "-", st,
-           ju64(r, "incentive") / 65535.0, ju64(r, "dividends") / 65535.0, em);
+    char buf[64];
+    printf("%-4d %-11s %-9s %12.2f %9.4f %9.4f %13.4f", uid, p ? p->name : "?",
+           p ? (p->role == ROLE_VALIDATOR ? "-" : behaviour_name[p->behaviour]) : "-",
+           ju64(r, "stake") / (double)AG_UNIT, ju64(r, "incentive") / 65535.0,
+           ju64(r, "dividends") / 65535.0, ju64(r, "emission") / (double)AG_UNIT);
     for (int v = 0; v < nv; v++) {
       double sc = score_of(s, v, uid);
       if (sc < 0) printf("  %9s", "-");
@@ -544,7 +546,8 @@ static void render(devnet *d, snapshot *s, int clear) {
       printf("\nvalidator%d: %lld rounds, weights %s", v - 1, json_integer_value(json_object_get(vs, "rounds")),
              json_string_value(json_object_get(vs, "last_weights")));
   }
-  printf("\n\nlogs: %s/logs   try: agora --home %s infer \"Once upon a time\"   Ctrl-C stops\n", d->home, d->home);
+  printf("\n\nlogs: %s/logs   try: %s --home %s infer \"Once upon a time\"   Ctrl-C stops\n", d->home,
+         d->exe, d->home);
   fflush(stdout);
 }
 
@@ -714,14 +717,14 @@ int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   int tty = isatty(1) && !c->json;
   FILE *info = c->json ? stderr : stdout;
-  if ((rc = write_chain(d, model))) goto out;
+  if ((rc = write_chain(d, model)) || (rc = write_manifest(d, 0))) goto out; /* marks it a devnet */
   fprintf(info, "devnet in %s: chain %s, node %s, %d miners (%d cheating, %d slow), %d validators\n",
           d->home, d->chain_id, d->url, d->nminers, d->ncheaters, d->nslow, d->nvalidators);
   start_node(d);
   if ((rc = wait_node(d, 30000))) goto out;
   if ((rc = setup_neurons(d))) goto out;
   for (int i = 0; i < d->n; i++) start_neuron(d, &d->ps[i]);
-  write_manifest(d);
+  write_manifest(d, 1);
   fprintf(info, "registered and started %d neurons; logs in %s/logs\n", d->n, d->home);
   fflush(info);
   snapshot s;
@@ -736,7 +739,7 @@ int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
               WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
       start_node(d);
       wait_node(d, 30000);
-      write_manifest(d);
+      write_manifest(d, 1);
     }
     for (int i = 0; i < d->n; i++) {
       proc *p = &d->ps[i];

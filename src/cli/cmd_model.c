@@ -445,6 +445,7 @@ static int cmd_generate(ag_cli *c, int argc, char **argv) {
   default_model_path(c, model, path, sizeof path);
   ag_model *m = NULL;
   if ((rc = open_model(c, path, &m, NULL))) return rc;
+  ag_model_prefer_f32(&m, AG_PREFER_F32_MAX);
   int exit_code = 0;
   uint32_t *ids = NULL, *out = NULL;
   size_t nids = 0;
@@ -550,6 +551,7 @@ static int cmd_verify(ag_cli *c, int argc, char **argv) {
     free(data);
     return rc;
   }
+  ag_model_prefer_f32(&m, AG_PREFER_F32_MAX);
   ag_verify_report rep;
   ag_receipt r;
   int prc = ag_receipt_parse(data, len, &r);
@@ -622,6 +624,7 @@ static int cmd_eval(ag_cli *c, int argc, char **argv) {
   default_model_path(c, model, path, sizeof path);
   ag_model *m = NULL;
   if ((rc = open_model(c, path, &m, NULL))) return rc;
+  ag_model_prefer_f32(&m, AG_PREFER_F32_MAX);
   uint16_t *toks = NULL;
   size_t n = 0;
   int exit_code = 0;

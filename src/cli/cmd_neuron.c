@@ -319,23 +319,18 @@ int ag_cmd_infer(ag_cli *c, int argc, char **argv) {
     return ag_cli_fail(c, AG_E_USAGE, "the prompt must be UTF-8 text");
   }
   json_object_set_new(o, "max_tokens", json_integer(max_tokens));
-  double d;
+  /* the engine's sampling defaults, sent explicitly (an OpenAI server's would be 1, 1, off) */
+  double tv = 0.8, tp = 0.95;
+  int kv = 40;
   char *end;
-  if (temp) {
-    d = strtod(temp, &end);
-    if (*end || !(d >= 0 && d <= 2)) return json_decref(o), ag_cli_fail(c, AG_E_USAGE, "--temperature must be 0..2");
-    json_object_set_new(o, "temperature", json_real(d));
-  }
-  if (topp) {
-    d = strtod(topp, &end);
-    if (*end || !(d > 0 && d <= 1)) return json_decref(o), ag_cli_fail(c, AG_E_USAGE, "--top-p must be in (0, 1]");
-    json_object_set_new(o, "top_p", json_real(d));
-  }
-  if (topk) {
-    int k = 0;
-    if ((rc = opt_int(c, topk, "top-k", 0, 65536, &k))) return json_decref(o), rc;
-    json_object_set_new(o, "top_k", json_integer(k));
-  }
+  if (temp && (tv = strtod(temp, &end), *end || !(tv >= 0 && tv <= 2)))
+    return json_decref(o), ag_cli_fail(c, AG_E_USAGE, "--temperature must be 0..2");
+  if (topp && (tp = strtod(topp, &end), *end || !(tp > 0 && tp <= 1)))
+    return json_decref(o), ag_cli_fail(c, AG_E_USAGE, "--top-p must be in (0, 1]");
+  if ((rc = opt_int(c, topk, "top-k", 0, 65536, &kv))) return json_decref(o), rc;
+  json_object_set_new(o, "temperature", json_real(tv));
+  json_object_set_new(o, "top_p", json_real(tp));
+  json_object_set_new(o, "top_k", json_integer(kv));
   uint64_t sd;
   if (seed) {
     if (ag_parse_u64(seed, &sd) || sd > INT64_MAX)

@@ -4,6 +4,7 @@
 #include "core/err.h"
 #include "core/util.h"
 
+#include <string.h>
 #include <stdlib.h>
 
 int ag_engine_generate(const ag_model *m, const uint32_t *prompt, int n_prompt, int max_new,
@@ -28,4 +29,14 @@ int ag_engine_encode(const ag_model *m, const char *text, size_t len, uint32_t *
   *ids = ag_xmalloc(cap * sizeof(uint32_t));
   (*ids)[(*n)++] = AG_TOK_EOT;
   return ag_tok_encode(m->tok, (const uint8_t *)text, len, ids, n, &cap);
+}
+
+int ag_model_prefer_f32(ag_model **m, uint64_t max_bytes) {
+  if ((*m)->wtype != AG_DT_Q8 || ag_model_param_count(&(*m)->cfg) * 4 > max_bytes) return 0;
+  ag_model *f;
+  if (ag_model_to_f32(*m, &f)) return 0; /* keep the q8 model: the same results, slower */
+  memcpy(f->id, (*m)->id, sizeof f->id);
+  ag_model_close(*m);
+  *m = f;
+  return 1;
 }

@@ -44,4 +44,13 @@ int ag_engine_generate(const ag_model *m, const uint32_t *prompt, int n_prompt, 
  * AG_E_MODEL_NO_TOKENIZER when the model has none. */
 int ag_engine_encode(const ag_model *m, const char *text, size_t len, uint32_t **ids, size_t *n);
 
+/* A q8 model computes the same bits as the fp32 model of its dequantized weights (the q8
+ * kernels widen exactly; tests/test_inference.c checks receipts across the two). For a model
+ * small enough to stay in cache the fp32 kernels are faster, so when the fp32 weights take at
+ * most max_bytes this replaces *m by that copy, keeping the id (receipts name the pinned
+ * file). Returns 1 when it did. Miners, validators and `agora model generate|verify|eval` use
+ * it with AG_PREFER_F32_MAX. */
+#define AG_PREFER_F32_MAX ((uint64_t)256 << 20)
+int ag_model_prefer_f32(ag_model **m, uint64_t max_bytes);
+
 #endif

@@ -609,7 +609,6 @@ static void h_info(ag_http_req *req, ag_http_resp *resp) {
   json_object_set_new(o, "errors_total", json_integer((json_int_t)m->req_err));
   json_object_set_new(o, "rejected_total", json_integer((json_int_t)m->rejected));
   json_object_set_new(o, "generated_tokens_total", json_integer((json_int_t)m->gen_tokens));
-  json_object_set_new(o, "behaviour", json_string(m->cfg.cheat ? "cheater" : m->cfg.slow_ms ? "slow" : "honest"));
   ag_http_json(resp, 200, o);
 }
 

@@ -128,5 +128,8 @@ int ag_neuron_model(ag_net *n, uint16_t netuid, const char *dir, ag_model **out)
     }
     json_decref(mg);
   }
-  return ag_models_ensure(dir, id, sp, ns, out);
+  int rc2 = ag_models_ensure(dir, id, sp, ns, out);
+  if (rc2) return rc2;
+  ag_model_prefer_f32(out, AG_PREFER_F32_MAX);
+  return 0;
 }

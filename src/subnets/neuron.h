@@ -21,7 +21,8 @@ int ag_neuron_find(const ag_net *n, uint16_t netuid, const char *addr, int *uid,
  * AG_E_NOT_REGISTERED). Sets *uid. */
 int ag_neuron_register(ag_net *n, uint16_t netuid, const ag_keypair *hotkey, const char *home,
                        const char *coldkey, int *uid);
-/* Loads the model netuid pins from dir, fetching it first if needed. */
+/* Loads the model netuid pins from dir, fetching it first if needed, as the fastest
+ * equivalent (ag_model_prefer_f32). */
 int ag_neuron_model(ag_net *n, uint16_t netuid, const char *dir, ag_model **out);
 
 #endif

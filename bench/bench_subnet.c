@@ -1,0 +1,364 @@
+/*
+ * bench_subnet.c — the inference subnet, each figure beside a comparison point from the same
+ * run (docs/benchmarks.md):
+ *   subnet.verify_vs_serve    output tokens/s a validator verifies (one re-execution of the
+ *                             receipt) / output tokens/s a miner generates them, default model
+ *                             loaded as both load it, 1 thread each, best of 5 (target >= 10)
+ *   subnet.network_overhead   `agora infer --no-verify` (node lookup, a devnet miner answering
+ *                             over HTTP) / `agora model generate` for the same request, wall
+ *                             time of the processes, median of 5 (target <= 1.1)
+ *   subnet.network_overhead_verified  the same with the client's check (it loads the model and
+ *                             re-executes the receipt: as much compute again as generating)
+ *   subnet.miner_rps          completed requests/s one miner (2 workers) sustains with 8
+ *                             concurrent clients, beside the engine alone generating the same
+ *                             requests on 2 threads
+ */
+#include "api/http.h"
+#include "bench.h"
+#include "chain/tx.h"
+#include "core/codec.h"
+#include "core/err.h"
+#include "core/util.h"
+#include "crypto/keystore.h"
+#include "engine/engine.h"
+#include "incentive/incentive.h"
+#include "subnets/inference.h"
+#include "subnets/netclient.h"
+#include "subnets/neuron.h"
+
+#include <fcntl.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define MODEL AGORA_SRC_DIR "/models/agora-nano.bin"
+static const char prompt_text[] = "Q: What did the old man say to the sea?\nA:";
+
+static int cmp_d(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* ---- verify vs serve ----------------------------------------------------------------------- */
+
+static void verify_vs_serve(void) {
+  ag_model *m;
+  if (ag_model_load(MODEL, &m, NULL)) {
+    printf("subnet.verify_vs_serve: skipped, %s not found\n", MODEL);
+    return;
+  }
+  ag_model_prefer_f32(&m, AG_PREFER_F32_MAX); /* as miners and validators load it */
+  uint32_t *ids;
+  size_t n;
+  ag_engine_encode(m, prompt_text, strlen(prompt_text), &ids, &n);
+  int max_new = m->cfg.seq_len - (int)n + 1;
+  ag_sampling sp;
+  ag_sampling_defaults(&sp);
+  sp.stop = -1; /* the full length, so both sides handle the same tokens */
+  sp.seed = 42;
+  ag_infer *gen, *ver;
+  ag_infer_open(m, m->cfg.seq_len, 1, &gen);
+  ag_infer_open(m, m->cfg.seq_len, 1, &ver);
+  uint32_t *toks = malloc((size_t)max_new * sizeof *toks);
+  double best_gen = 1e9, best_ver = 1e9;
+  int n_out = 0;
+  for (int rep = 0; rep < 5; rep++) {
+    ag_gen_out out = {toks, 0, {0}};
+    ag_buf rec;
+    ag_buf_init(&rec);
+    double t0 = bench_now();
+    ag_generate(gen, ids, (int)n, max_new, &sp, AG_COMMIT_K_DEFAULT, &out, &rec, NULL, NULL);
+    double t1 = bench_now();
+    ag_verify_report rep_;
+    int rc = ag_receipt_verify_state(ver, rec.data, rec.len, &rep_);
+    double t2 = bench_now();
+    if (rc) fprintf(stderr, "bench_subnet: an honest receipt did not verify: %s\n", ag_errmsg(rc));
+    n_out = out.n;
+    if (t1 - t0 < best_gen) best_gen = t1 - t0;
+    if (t2 - t1 < best_ver) best_ver = t2 - t1;
+    ag_buf_free(&rec);
+  }
+  char note[200];
+  snprintf(note, sizeof note, "verify %.0f tok/s vs serve %.0f tok/s; %d prompt + %d output tokens; target >= 10",
+           n_out / best_ver, n_out / best_gen, (int)n, n_out);
+  bench_report("subnet.verify_vs_serve", best_gen / best_ver, "ratio", note);
+  free(toks);
+  free(ids);
+  ag_infer_close(gen);
+  ag_infer_close(ver);
+  ag_model_close(m);
+}
+
+/* ---- a devnet to measure against -------------------------------------------------------------- */
+
+static char home[600], node_url[128];
+static pid_t devnet;
+
+static double run_quiet(const char *const *args) {
+  double t0 = bench_now();
+  pid_t p = fork();
+  if (p == 0) {
+    int fd = open("/dev/null", O_WRONLY);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    execv(AGORA_BIN, (char *const *)args);
+    _exit(127);
+  }
+  int st;
+  waitpid(p, &st, 0);
+  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) return -1;
+  return bench_now() - t0;
+}
+
+static json_t *get_json(const char *url) {
+  ag_http_result r;
+  if (ag_http_request("GET", url, NULL, NULL, 0, 5000, &r)) return NULL;
+  json_t *j = json_loadb((const char *)r.body.data, r.body.len, 0, NULL);
+  ag_http_result_free(&r);
+  return j;
+}
+
+static int served_miners(void) {
+  char url[200];
+  snprintf(url, sizeof url, "%s/v1/subnets/1/metagraph", node_url);
+  json_t *mg = get_json(url);
+  int n = 0;
+  json_t *rows = json_object_get(mg, "uids");
+  for (size_t i = 0; i < json_array_size(rows); i++)
+    n += json_is_object(json_object_get(json_array_get(rows, i), "endpoint"));
+  json_decref(mg);
+  return n;
+}
+
+static int start_devnet(void) {
+  snprintf(home, sizeof home, "/tmp/agora-bench-subnet-%d", (int)getpid());
+  devnet = fork();
+  if (devnet == 0) {
+    int fd = open("/dev/null", O_WRONLY);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    execl(AGORA_BIN, AGORA_BIN, "--home", home, "devnet", "--miners", "1", "--validators", "0",
+          "--cheaters", "0", "--slow", "0", "--json", (char *)NULL);
+    _exit(127);
+  }
+  char path[700];
+  snprintf(path, sizeof path, "%s/devnet.json", home);
+  for (int i = 0; i < 600; i++) {
+    json_t *m = json_load_file(path, 0, NULL);
+    if (json_is_true(json_object_get(m, "ready"))) {
+      snprintf(node_url, sizeof node_url, "%s", json_string_value(json_object_get(m, "node")));
+      if (served_miners() >= 1) {
+        json_decref(m);
+        return 0;
+      }
+    }
+    json_decref(m);
+    ag_sleep_ms(100);
+  }
+  return -1;
+}
+
+static void stop_devnet(void) {
+  if (devnet <= 0) return;
+  kill(devnet, SIGTERM);
+  waitpid(devnet, NULL, 0);
+  char cmd[700];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", home);
+  if (system(cmd)) {
+  }
+}
+
+static void network_overhead(void) {
+  const char *gen[] = {AGORA_BIN, "model", "generate", "-m", MODEL, "-p", prompt_text, "-n", "200",
+                       "--temp", "0.8", "--top-p", "0.95", "--top-k", "40", "--seed", "9", "-t", "1", NULL};
+  const char *inf[] = {AGORA_BIN, "--home", home, "--node", node_url, "--json", "infer", "-n", "200",
+                       "--temperature", "0.8", "--top-p", "0.95", "--top-k", "40", "--seed", "9",
+                       "--threads", "1", prompt_text, NULL};
+  const char *inf_nv[] = {AGORA_BIN, "--home", home, "--node", node_url, "--json", "infer", "-n", "200",
+                          "--temperature", "0.8", "--top-p", "0.95", "--top-k", "40", "--seed", "9",
+                          "--no-verify", prompt_text, NULL};
+  run_quiet(inf); /* the client's model cache, the miner's warm-up */
+  double g[5], v[5], nv[5];
+  for (int i = 0; i < 5; i++) {
+    g[i] = run_quiet(gen);
+    v[i] = run_quiet(inf);
+    nv[i] = run_quiet(inf_nv);
+    if (g[i] < 0 || v[i] < 0 || nv[i] < 0) {
+      printf("subnet.network_overhead: a command failed\n");
+      return;
+    }
+  }
+  qsort(g, 5, sizeof *g, cmp_d);
+  qsort(v, 5, sizeof *v, cmp_d);
+  qsort(nv, 5, sizeof *nv, cmp_d);
+  char note[240];
+  snprintf(note, sizeof note, "agora infer --no-verify %.1f ms vs agora model generate %.1f ms, 200 tokens; target <= 1.1",
+           nv[2] * 1e3, g[2] * 1e3);
+  bench_report("subnet.network_overhead", nv[2] / g[2], "ratio", note);
+  snprintf(note, sizeof note, "agora infer (verified) %.1f ms vs agora model generate %.1f ms, 200 tokens",
+           v[2] * 1e3, g[2] * 1e3);
+  bench_report("subnet.network_overhead_verified", v[2] / g[2], "ratio", note);
+}
+
+/* ---- miner under load ------------------------------------------------------------------------ */
+
+typedef struct {
+  char url[200];
+  const char *model;
+  double until;
+  atomic_int *done, *failed;
+  int id;
+} loader;
+
+static void *load(void *arg) {
+  loader *l = arg;
+  for (int i = 0; bench_now() < l->until; i++) {
+    char body[400];
+    snprintf(body, sizeof body, "{\"model\":\"%s\",\"prompt\":\"%s\",\"max_tokens\":32,\"seed\":%d,\"temperature\":0.8,\"top_k\":40}",
+             l->model, "Once upon a time", l->id * 100000 + i);
+    ag_http_result r;
+    if (ag_http_request("POST", l->url, "application/json", body, strlen(body), 60000, &r) == 0) {
+      if (r.status == 200) atomic_fetch_add(l->done, 1);
+      else atomic_fetch_add(l->failed, 1);
+      ag_http_result_free(&r);
+    } else {
+      atomic_fetch_add(l->failed, 1);
+    }
+  }
+  ag_http_client_cleanup();
+  return NULL;
+}
+
+typedef struct {
+  ag_model *m;
+  double until;
+  int count, id;
+} engine_loader;
+
+static void *engine_load(void *arg) {
+  engine_loader *e = arg;
+  uint32_t *ids, toks[32];
+  size_t n;
+  ag_engine_encode(e->m, "Once upon a time", 16, &ids, &n);
+  ag_infer *s;
+  ag_infer_open(e->m, 64, 1, &s);
+  for (int i = 0; bench_now() < e->until; i++) {
+    ag_sampling sp;
+    ag_sampling_defaults(&sp);
+    sp.top_p = 1;
+    sp.seed = (uint64_t)(e->id * 100000 + i);
+    ag_gen_out out = {toks, 0, {0}};
+    ag_buf rec;
+    ag_buf_init(&rec);
+    ag_generate(s, ids, (int)n, 32, &sp, AG_COMMIT_K_DEFAULT, &out, &rec, NULL, NULL);
+    ag_buf_free(&rec);
+    e->count++;
+  }
+  ag_infer_close(s);
+  free(ids);
+  return NULL;
+}
+
+static void miner_rps(void) {
+  /* a second miner with 2 workers, registered and announced like any other */
+  ag_net net;
+  if (ag_net_open(&net, node_url)) return;
+  ag_keypair hk, owner;
+  ag_key_generate(&hk);
+  if (ag_neuron_key(home, "owner", net.chain_id, &owner)) return;
+  ag_buf p;
+  ag_buf_init(&p);
+  ag_buf_put(&p, hk.pk, 32);
+  ag_buf_put_u64le(&p, 10 * AG_UNIT);
+  uint8_t hash[32];
+  int code = 0;
+  ag_net_submit(&net, &owner, AG_TX_TRANSFER, p.data, p.len, 30000, hash, &code);
+  ag_buf_free(&p);
+  char keys[700];
+  snprintf(keys, sizeof keys, "%s/keys", home);
+  ag_keystore_save(keys, "bench-hot", &hk, NULL, net.chain_id);
+  pid_t miner = fork();
+  if (miner == 0) {
+    int fd = open("/dev/null", O_WRONLY);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    execl(AGORA_BIN, AGORA_BIN, "--home", home, "--node", node_url, "miner", "--subnet", "1",
+          "--hotkey", "bench-hot", "--coldkey", "owner", "--workers", "2", "--queue", "64", (char *)NULL);
+    _exit(127);
+  }
+  char addr[AG_ADDR_MAX], host[128];
+  ag_addr_encode(hk.pk, addr);
+  uint16_t port = 0;
+  int uid = -1;
+  for (int i = 0; i < 300 && !port; i++) {
+    ag_sleep_ms(100);
+    ag_neuron_find(&net, 1, addr, &uid, host, &port);
+  }
+  if (!port) {
+    printf("subnet.miner_rps: the miner did not start\n");
+    kill(miner, SIGKILL);
+    waitpid(miner, NULL, 0);
+    return;
+  }
+  ag_model *m;
+  ag_model_load(MODEL, &m, NULL);
+  ag_model_prefer_f32(&m, AG_PREFER_F32_MAX);
+  char name[32];
+  ag_inf_model_name(m->id, name);
+  enum { CLIENTS = 8 };
+  double secs = 10;
+  loader ls[CLIENTS];
+  atomic_int done = 0, failed = 0;
+  pthread_t th[CLIENTS];
+  double t0 = bench_now();
+  for (int i = 0; i < CLIENTS; i++) {
+    snprintf(ls[i].url, sizeof ls[i].url, "http://%s:%u/v1/completions", host, port);
+    ls[i].model = name;
+    ls[i].until = t0 + secs;
+    ls[i].done = &done;
+    ls[i].failed = &failed;
+    ls[i].id = i;
+    pthread_create(&th[i], NULL, load, &ls[i]);
+  }
+  for (int i = 0; i < CLIENTS; i++) pthread_join(th[i], NULL);
+  double el = bench_now() - t0;
+  kill(miner, SIGTERM);
+  waitpid(miner, NULL, 0);
+  engine_loader es[2];
+  pthread_t et[2];
+  double t1 = bench_now();
+  for (int i = 0; i < 2; i++) {
+    es[i] = (engine_loader){m, t1 + secs, 0, i};
+    pthread_create(&et[i], NULL, engine_load, &es[i]);
+  }
+  for (int i = 0; i < 2; i++) pthread_join(et[i], NULL);
+  double eel = bench_now() - t1;
+  double rps = done / el, erps = (es[0].count + es[1].count) / eel;
+  char note[200];
+  snprintf(note, sizeof note, "%d clients, 32-token completions, %d failed; engine alone on 2 threads %.1f req/s (ratio %.2f)",
+           CLIENTS, (int)failed, erps, rps / erps);
+  bench_report("subnet.miner_rps", rps, "req/s", note);
+  ag_model_close(m);
+  ag_key_wipe(&hk);
+  ag_key_wipe(&owner);
+}
+
+int main(void) {
+  signal(SIGPIPE, SIG_IGN);
+  verify_vs_serve();
+  if (start_devnet()) {
+    printf("subnet: the devnet did not start\n");
+    stop_devnet();
+    return 1;
+  }
+  network_overhead();
+  miner_rps();
+  stop_devnet();
+  return 0;
+}

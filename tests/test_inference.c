@@ -1,0 +1,257 @@
+/*
+ * test_inference.c — the inference subnet's protocol without processes: request parsing and
+ * its errors, the chat template, the text rule (stop token, UTF-8 repair, stop strings), the
+ * checks on an answer (each failure with its code, the early-stop rule), and that q8 and fp32
+ * copies of the shipped model produce and accept each other's receipts.
+ */
+#include "test.h"
+
+#include "core/codec.h"
+#include "core/err.h"
+#include "core/hash.h"
+#include "crypto/keys.h"
+#include "engine/engine.h"
+#include "subnets/inference.h"
+
+#include <jansson.h>
+
+static ag_model *load_q8(void) {
+  ag_model *m = NULL;
+  CHECK_OK(ag_model_load(AGORA_SRC_DIR "/models/agora-nano.bin", &m, NULL));
+  return m;
+}
+
+static int parse(bool chat, const char *body, ag_inf_request *r, const char **param) {
+  return ag_inf_request_parse(chat, (const uint8_t *)body, strlen(body), r, param);
+}
+
+TEST(requests_parse_with_defaults_and_precise_errors) {
+  ag_inf_request r;
+  const char *param;
+  CHECK_OK(parse(false, "{\"model\":\"m\",\"prompt\":\"hi\",\"unknown\":[1,2]}", &r, &param));
+  CHECK_STR(r.prompt, "hi");
+  CHECK_EQ(r.max_tokens, 16);
+  CHECK(r.temperature == 1.0 && r.top_p == 1.0 && r.top_k == 0 && !r.has_seed && !r.stream);
+  ag_inf_request_free(&r);
+  CHECK_OK(parse(false, "{\"model\":\"m\",\"prompt\":[\"a b\"],\"max_tokens\":5,\"seed\":9,\"stop\":[\"x\",\"\",\"yz\"],"
+                        "\"stream\":true,\"stream_options\":{\"include_usage\":true},\"top_k\":7}", &r, &param));
+  CHECK_STR(r.prompt, "a b");
+  CHECK(r.max_tokens == 5 && r.has_seed && r.seed == 9 && r.stream && r.include_usage && r.top_k == 7);
+  CHECK_EQ(r.nstop, 2); /* empty stops are dropped */
+  ag_inf_request_free(&r);
+  struct {
+    bool chat;
+    const char *body, *param;
+    int code;
+  } bad[] = {
+      {false, "[1]", NULL, AG_E_BAD_JSON},
+      {false, "{\"prompt\":\"x\"}", "model", AG_E_INVALID},
+      {false, "{\"model\":\"m\"}", "prompt", AG_E_INVALID},
+      {false, "{\"model\":\"m\",\"prompt\":[\"a\",\"b\"]}", "prompt", AG_E_INVALID},
+      {false, "{\"model\":\"m\",\"prompt\":\"x\",\"temperature\":2.5}", "temperature", AG_E_INVALID},
+      {false, "{\"model\":\"m\",\"prompt\":\"x\",\"temperature\":\"hot\"}", "temperature", AG_E_INVALID},
+      {false, "{\"model\":\"m\",\"prompt\":\"x\",\"top_p\":0}", "top_p", AG_E_INVALID},
+      {false, "{\"model\":\"m\",\"prompt\":\"x\",\"max_tokens\":0}", "max_tokens", AG_E_INVALID},
+      {false, "{\"model\":\"m\",\"prompt\":\"x\",\"max_tokens\":1.5}", "max_tokens", AG_E_INVALID},
+      {false, "{\"model\":\"m\",\"prompt\":\"x\",\"n\":2}", "n", AG_E_INVALID},
+      {false, "{\"model\":\"m\",\"prompt\":\"x\",\"seed\":\"s\"}", "seed", AG_E_INVALID},
+      {false, "{\"model\":\"m\",\"prompt\":\"x\",\"stop\":[\"a\",\"b\",\"c\",\"d\",\"e\"]}", "stop", AG_E_INVALID},
+      {false, "{\"model\":\"m\",\"prompt\":\"x\",\"stop\":[1]}", "stop", AG_E_INVALID},
+      {true, "{\"model\":\"m\",\"messages\":[]}", "messages", AG_E_INVALID},
+      {true, "{\"model\":\"m\",\"messages\":[{\"role\":\"robot\",\"content\":\"x\"}]}", "messages", AG_E_INVALID},
+      {true, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\"}]}]}", "messages", AG_E_INVALID},
+      {true, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":0}", "max_tokens", AG_E_INVALID},
+      {true, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_completion_tokens\":-1}", "max_completion_tokens", AG_E_INVALID},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    param = NULL;
+    int rc = parse(bad[i].chat, bad[i].body, &r, &param);
+    CHECK_EQ(rc, bad[i].code);
+    if (bad[i].param) CHECK_STR(param, bad[i].param);
+    if (rc != bad[i].code) fprintf(stderr, "  case %zu: %s\n", i, bad[i].body);
+  }
+}
+
+TEST(chat_template) {
+  ag_inf_request r;
+  const char *param;
+  CHECK_OK(parse(true, "{\"model\":\"m\",\"messages\":[{\"role\":\"developer\",\"content\":\"Be brief.\"},"
+                       "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"Hi \"},{\"type\":\"text\",\"text\":\"there\"}]},"
+                       "{\"role\":\"assistant\",\"content\":null},{\"role\":\"tool\",\"content\":\"42\"}]}", &r, &param));
+  CHECK_STR(r.prompt, "System: Be brief.\nUser: Hi there\nAssistant: \nTool: 42\nAssistant:");
+  CHECK_EQ(r.max_tokens, 128);
+  ag_inf_request_free(&r);
+}
+
+/* ids of bytes: the tokenizer's first 256 ids are the bytes */
+static int text_of(const ag_model *m, const char *stops_json, const uint32_t *t, int n, int partial,
+                   char *out, size_t cap, int *stopped) {
+  char body[256];
+  snprintf(body, sizeof body, "{\"model\":\"m\",\"prompt\":\"x\",\"stop\":%s}", stops_json);
+  ag_inf_request r;
+  const char *param;
+  if (parse(false, body, &r, &param)) return -1;
+  ag_buf b;
+  ag_buf_init(&b);
+  int rc = ag_inf_text(m, t, n, &r, partial, &b, stopped);
+  snprintf(out, cap, "%.*s", (int)b.len, b.data ? (const char *)b.data : "");
+  ag_buf_free(&b);
+  ag_inf_request_free(&r);
+  return rc;
+}
+
+TEST(the_text_of_output_tokens) {
+  ag_model *m = load_q8();
+  if (!m) return;
+  char s[64];
+  int stopped;
+  uint32_t ab[] = {'a', 'b', AG_TOK_EOT};
+  CHECK_OK(text_of(m, "null", ab, 3, 0, s, sizeof s, &stopped));
+  CHECK_STR(s, "ab");
+  CHECK_EQ(stopped, 0);
+  uint32_t bad[] = {'a', 0xff, 0, 'b'}; /* an invalid byte and a NUL become U+FFFD */
+  CHECK_OK(text_of(m, "null", bad, 4, 0, s, sizeof s, &stopped));
+  CHECK_STR(s, "a\xef\xbf\xbd\xef\xbf\xbd" "b");
+  uint32_t euro[] = {'x', 0xe2, 0x82}; /* "€" cut short: held back while partial */
+  CHECK_OK(text_of(m, "null", euro, 3, 1, s, sizeof s, &stopped));
+  CHECK_STR(s, "x");
+  CHECK_OK(text_of(m, "null", euro, 3, 0, s, sizeof s, &stopped));
+  CHECK_STR(s, "x\xef\xbf\xbd\xef\xbf\xbd");
+  uint32_t st[] = {'h', 'i', '\n', 'y', 'o', '\n', 'z'};
+  CHECK_OK(text_of(m, "[\"o\\n\",\"\\n\"]", st, 7, 0, s, sizeof s, &stopped));
+  CHECK_STR(s, "hi");
+  CHECK_EQ(stopped, 1);
+  ag_model_close(m);
+}
+
+/* ---- answers --------------------------------------------------------------------------------- */
+
+/* What a miner returns for body: generate max_new tokens (which may be fewer than the request
+ * asks, to test the early-stop rule) and sign. */
+static json_t *answer(const ag_model *m, const ag_keypair *k, const char *body, int max_new,
+                      float temp_override) {
+  ag_inf_request r;
+  const char *param;
+  if (parse(false, body, &r, &param)) return NULL;
+  ag_sampling sp;
+  ag_inf_sampling(&r, &sp);
+  if (temp_override >= 0) sp.temperature = temp_override;
+  uint32_t *ids;
+  size_t n;
+  ag_engine_encode(m, r.prompt, strlen(r.prompt), &ids, &n);
+  uint32_t toks[256];
+  int n_out = 0;
+  ag_buf rec;
+  ag_buf_init(&rec);
+  CHECK_OK(ag_engine_generate(m, ids, (int)n, max_new, &sp, 1, toks, &n_out, &rec));
+  ag_buf text;
+  ag_buf_init(&text);
+  ag_inf_text(m, toks, n_out, &r, 0, &text, NULL);
+  ag_receipt rc;
+  CHECK_OK(ag_receipt_parse(rec.data, rec.len, &rc));
+  uint8_t reqh[32], msg[32], sig[64];
+  ag_inf_request_hash(body, strlen(body), reqh);
+  ag_inf_sig_message(reqh, text.data, text.len, rc.commitment, rec.data, rec.len, msg);
+  ag_sign(k, msg, 32, sig);
+  char *b64 = malloc(ag_b64_len(rec.len));
+  ag_b64_encode(rec.data, rec.len, b64);
+  char hk[AG_ADDR_MAX], h1[65], h2[65], h3[129];
+  ag_addr_encode(k->pk, hk);
+  ag_hex_encode(reqh, 32, h1);
+  ag_hex_encode(rc.commitment, 32, h2);
+  ag_hex_encode(sig, 64, h3);
+  json_t *o = json_pack("{s:[{s:s%}], s:{s:s, s:s, s:s, s:s, s:s}}", "choices", "text",
+                        text.data ? (const char *)text.data : "", text.len, "agora", "request_hash", h1,
+                        "receipt", b64, "commitment", h2, "hotkey", hk, "signature", h3);
+  free(b64);
+  free(ids);
+  ag_buf_free(&text);
+  ag_buf_free(&rec);
+  ag_inf_request_free(&r);
+  return o;
+}
+
+static int check(ag_infer *st, const ag_model *m, const char *body, json_t *resp, const ag_keypair *k) {
+  ag_inf_request r;
+  const char *param;
+  if (parse(false, body, &r, &param)) return -1;
+  ag_inf_verdict v;
+  int rc = ag_inf_verify(st, m, (const uint8_t *)body, strlen(body), &r, resp, k->pk, &v);
+  CHECK_EQ(v.ok, rc == 0);
+  ag_inf_request_free(&r);
+  return rc;
+}
+
+TEST(answers_are_checked_step_by_step) {
+  ag_model *m = load_q8();
+  if (!m) return;
+  ag_infer *st;
+  CHECK_OK(ag_infer_open(m, m->cfg.seq_len, 1, &st));
+  ag_keypair k, other;
+  ag_key_generate(&k);
+  ag_key_generate(&other);
+  const char *body = "{\"model\":\"m\",\"prompt\":\"Once upon a time\",\"max_tokens\":24,\"seed\":5,\"temperature\":0.9,\"top_k\":40}";
+  json_t *ok = answer(m, &k, body, 24, -1);
+  CHECK_EQ(check(st, m, body, ok, &k), 0);
+  CHECK_EQ(check(st, m, body, ok, &other), AG_E_INF_SIGNATURE);
+  /* the same answer for a request that differs only in its bytes */
+  const char *body2 = "{\"model\":\"m\", \"prompt\":\"Once upon a time\",\"max_tokens\":24,\"seed\":5,\"temperature\":0.9,\"top_k\":40}";
+  CHECK_EQ(check(st, m, body2, ok, &k), AG_E_INF_REQUEST);
+  /* signed honestly, but sampled at another temperature than asked */
+  json_t *warm = answer(m, &k, body, 24, 0.5f);
+  CHECK_EQ(check(st, m, body, warm, &k), AG_E_INF_RECEIPT);
+  /* stopping early without a reason saves work: refused even though the receipt re-executes */
+  json_t *shortened = answer(m, &k, body, 10, -1);
+  CHECK_EQ(check(NULL, m, body, shortened, &k), AG_E_INF_RECEIPT);
+  /* a proof that is not one */
+  json_t *t = json_deep_copy(ok);
+  json_object_set_new(json_object_get(t, "agora"), "receipt", json_string("!!!"));
+  CHECK_EQ(check(st, m, body, t, &k), AG_E_INF_MALFORMED);
+  json_decref(t);
+  json_decref(ok);
+  json_decref(warm);
+  json_decref(shortened);
+  ag_infer_close(st);
+  ag_model_close(m);
+}
+
+TEST(q8_and_its_f32_copy_agree_bit_for_bit) {
+  ag_model *q = load_q8(), *f = load_q8();
+  if (!q || !f) return;
+  CHECK_EQ(ag_model_prefer_f32(&f, AG_PREFER_F32_MAX), 1);
+  CHECK_EQ(f->wtype, AG_DT_F32);
+  CHECK_MEM(f->id, q->id, 32);
+  uint32_t *ids;
+  size_t n;
+  CHECK_OK(ag_engine_encode(q, "The sea", 7, &ids, &n));
+  for (int dir = 0; dir < 2; dir++) {
+    ag_model *gen = dir ? f : q, *ver = dir ? q : f;
+    for (int seed = 1; seed <= 3; seed++) {
+      ag_sampling sp;
+      ag_sampling_defaults(&sp);
+      sp.seed = (uint64_t)seed;
+      sp.stop = -1;
+      uint32_t toks[200];
+      int n_out;
+      ag_buf rec;
+      ag_buf_init(&rec);
+      CHECK_OK(ag_engine_generate(gen, ids, (int)n, 200, &sp, 1, toks, &n_out, &rec));
+      ag_verify_report rep;
+      CHECK_OK(ag_receipt_verify(ver, rec.data, rec.len, 1, &rep));
+      CHECK_EQ(rep.first_bad, -1);
+      ag_buf_free(&rec);
+    }
+  }
+  /* a model that is not q8, or too big for the limit, stays as it is */
+  CHECK_EQ(ag_model_prefer_f32(&f, AG_PREFER_F32_MAX), 0);
+  ag_model *q2 = load_q8();
+  CHECK_EQ(ag_model_prefer_f32(&q2, 1024), 0);
+  CHECK_EQ(q2->wtype, AG_DT_Q8);
+  ag_model_close(q2);
+  free(ids);
+  ag_model_close(q);
+  ag_model_close(f);
+}
+
+TEST_MAIN(requests_parse_with_defaults_and_precise_errors, chat_template, the_text_of_output_tokens,
+          answers_are_checked_step_by_step, q8_and_its_f32_copy_agree_bit_for_bit)
