@@ -6,6 +6,7 @@
 #include "core/hash.h"
 #include "core/util.h"
 #include "incentive/incentive.h"
+#include "incentive/training.h"
 #include "test.h"
 #include "testutil.h"
 
@@ -460,8 +461,171 @@ TEST(rejected_incentive_txs_change_nothing) {
   teardown();
 }
 
+/* ---- training subnets ------------------------------------------------------------------------ */
+
+static int pin(int who, uint8_t kind, uint8_t fill, uint64_t size) {
+  ag_buf p;
+  ag_buf_init(&p);
+  ag_buf_put_u16le(&p, 1);
+  ag_buf_put_u8(&p, kind);
+  uint8_t id[32];
+  memset(id, fill, 32);
+  ag_buf_put(&p, id, 32);
+  ag_buf_put_u64le(&p, size);
+  int rc = run(who, AG_TX_SUBNET_SET_MODEL, &p);
+  ag_buf_free(&p);
+  return rc;
+}
+
+static int submit(int hotkey, uint64_t round, uint8_t base, uint8_t blob, uint64_t size) {
+  uint8_t b[32], h[32];
+  memset(b, base, 32);
+  memset(h, blob, 32);
+  ag_buf p;
+  ag_buf_init(&p);
+  ag_payload_train_submit(&p, 1, round, b, h, size);
+  int rc = run(hotkey, AG_TX_TRAIN_SUBMIT, &p);
+  ag_buf_free(&p);
+  return rc;
+}
+
+static int propose(int hotkey, uint64_t round, uint8_t base, uint8_t model, const uint16_t *uids,
+                   const uint64_t *scores, uint16_t n) {
+  uint8_t b[32], m[32], fh[32];
+  memset(b, base, 32);
+  memset(m, model, 32);
+  memset(fh, model ^ 0xff, 32);
+  ag_buf p;
+  ag_buf_init(&p);
+  ag_payload_train_propose(&p, 1, round, b, m, 5000, fh, uids, scores, n);
+  int rc = run(hotkey, AG_TX_TRAIN_PROPOSE, &p);
+  ag_buf_free(&p);
+  return rc;
+}
+
+static ag_training training(void) {
+  ag_ist s = {ag_app_state(app), NULL};
+  ag_training t;
+  CHECK_OK(ag_training_load(&s, 1, &t));
+  return t;
+}
+
+/* round (which 0) or round_start (1) of the open round */
+static uint64_t train_at(int which) {
+  ag_training t = training();
+  uint64_t v = which ? t.round_start : t.round;
+  ag_training_free(&t);
+  return v;
+}
+
+TEST(shares_split_exactly) {
+  uint64_t out[4];
+  uint64_t a[] = {1, 1, 1};
+  ag_train_split_shares(10, a, 3, out);
+  CHECK(out[0] == 4 && out[1] == 3 && out[2] == 3); /* the remainder to the first highest */
+  uint64_t b[] = {5, 20, 20, 55};
+  ag_train_split_shares(1000001, b, 4, out);
+  CHECK(out[0] == 50000 && out[1] == 200000 && out[2] == 200000 && out[3] == 550001);
+  uint64_t c[] = {UINT64_MAX, UINT64_MAX};
+  ag_train_split_shares(UINT64_MAX, c, 2, out);
+  CHECK_U64(out[0] + out[1], UINT64_MAX); /* 128-bit products: no overflow */
+}
+
+TEST(training_rounds_submissions_proposals_and_shares) {
+  setup(10 * AG_UNIT, 0, 10, 0, 8, 0);
+  populate(); /* validators uid 0..2 (hotkeys 4, 5, 6: 600, 300, 100 AGR), miners uid 3, 4 */
+  until_epoch(); /* permits */
+  ag_ist s = {ag_app_state(app), NULL};
+  ag_training t;
+  CHECK_EQ(ag_training_load(&s, 1, &t), AG_E_TRAIN_KIND);
+  CHECK_EQ(submit(9, 0, 0xa0, 1, 100), AG_E_TRAIN_KIND);
+  CHECK_EQ(set_param(0, "train_submit_blocks", 60), AG_E_HYPERPARAM); /* must stay below the round */
+  CHECK_OK(set_param(0, "train_round_blocks", 40)); /* each tx below is a block */
+  CHECK_OK(pin(0, AG_SUBNET_TRAINING, 0xa0, 5000));
+  t = training();
+  CHECK_U64(t.round, 0);
+  CHECK_U64(t.round_start, height());
+  ag_training_free(&t);
+  /* submissions: every wrong one with its own code, then two good ones */
+  CHECK_EQ(submit(9, 1, 0xa0, 1, 100), AG_E_TRAIN_ROUND);
+  CHECK_EQ(submit(9, 0, 0xbb, 1, 100), AG_E_TRAIN_BASE);
+  CHECK_EQ(submit(11, 0, 0xa0, 1, 100), AG_E_NOT_REGISTERED);
+  CHECK_EQ(submit(9, 0, 0xa0, 1, 6000), AG_E_PG_TOO_LARGE);
+  CHECK_EQ(submit(9, 0, 0xa0, 1, 0), AG_E_TX_PAYLOAD);
+  CHECK_OK(submit(9, 0, 0xa0, 1, 100));
+  CHECK_EQ(submit(9, 0, 0xa0, 2, 100), AG_E_TRAIN_DUPLICATE);
+  CHECK_OK(submit(10, 0, 0xa0, 3, 200));
+  uint16_t uids[] = {3, 4}, bad_uids[] = {2, 3}, rev[] = {4, 3};
+  uint64_t scores[] = {300, 100}, zero[] = {300, 0};
+  CHECK_EQ(propose(4, 0, 0xa0, 0xb0, uids, scores, 2), AG_E_TRAIN_WINDOW); /* still submitting */
+  uint8_t h1[32];
+  memset(h1, 1, 32);
+  uint16_t nu;
+  CHECK_OK(ag_train_blob_announced(&s, h1, 100, &nu));
+  CHECK_EQ(ag_train_blob_announced(&s, h1, 101, &nu), AG_E_NOTFOUND);
+  while (height() < train_at(1) + 10) empty_blocks(1);
+  CHECK_EQ(submit(4, 0, 0xa0, 5, 100), AG_E_TRAIN_WINDOW);
+  /* proposals */
+  CHECK_EQ(propose(9, 0, 0xa0, 0xb0, uids, scores, 2), AG_E_NO_PERMIT);
+  CHECK_EQ(propose(4, 0, 0xa0, 0xb0, bad_uids, scores, 2), AG_E_TRAIN_PROPOSAL); /* uid 2 sent nothing */
+  CHECK_EQ(propose(4, 0, 0xa0, 0xb0, rev, scores, 2), AG_E_TRAIN_PROPOSAL);
+  CHECK_EQ(propose(4, 0, 0xa0, 0xb0, uids, zero, 2), AG_E_TRAIN_PROPOSAL);
+  CHECK_EQ(propose(4, 0, 0xa0, 0xb0, uids, scores, 0), AG_E_TRAIN_PROPOSAL); /* empty must keep */
+  CHECK_EQ(propose(4, 0, 0xa1, 0xb0, uids, scores, 2), AG_E_TRAIN_BASE);
+  CHECK_OK(propose(5, 0, 0xa0, 0xb0, uids, scores, 2)); /* 300 of 1000 */
+  CHECK_EQ(propose(5, 0, 0xa0, 0xb0, uids, scores, 2), AG_E_TRAIN_DUPLICATE);
+  CHECK_OK(propose(6, 0, 0xa0, 0xc0, uids, scores, 2)); /* another checkpoint: 100 */
+  uint8_t b0[32];
+  memset(b0, 0xb0, 32);
+  CHECK_OK(ag_train_model_proposed(&s, b0, 5000, &nu));
+  t = training();
+  CHECK(t.round == 0 && t.nprops == 2 && t.nsubs == 2);
+  ag_training_free(&t);
+  CHECK_OK(propose(4, 0, 0xa0, 0xb0, uids, scores, 2)); /* 900 of 1000 > 2/3: final */
+  t = training();
+  CHECK(t.round == 1 && t.nprops == 0 && t.nsubs == 0 && t.finalized == 1);
+  CHECK_U64(t.round_start, height());
+  ag_training_free(&t);
+  ag_subnet_model m;
+  CHECK_OK(ag_subnet_model_load(&s, 1, &m));
+  CHECK_MEM(m.model_id, b0, 32);
+  CHECK_U64(m.size, 5000);
+  ag_train_round r;
+  CHECK_OK(ag_train_round_load(&s, 1, 0, &r));
+  CHECK(r.n == 2 && r.e[0].uid == 3 && r.e[1].uid == 4);
+  CHECK_U64(r.e[0].shares, 750000);
+  CHECK_U64(r.e[1].shares, 250000);
+  CHECK_MEM(r.e[0].hotkey, K[9].pk, 32);
+  ag_train_round_free(&r);
+  uint64_t round, lineage;
+  CHECK_OK(ag_train_model_origin(&s, b0, &nu, &round, &lineage));
+  CHECK(nu == 1 && round == 1 && lineage == 0);
+  /* round 1: nobody agrees in time; the next round opens on the same checkpoint */
+  CHECK_OK(submit(9, 1, 0xb0, 7, 100));
+  while (train_at(0) == 1 && height() < 200) empty_blocks(1);
+  t = training();
+  CHECK(t.round == 2 && t.nsubs == 0 && t.finalized == 1);
+  ag_training_free(&t);
+  CHECK_EQ(ag_train_round_load(&s, 1, 1, &r), AG_E_NOTFOUND);
+  CHECK_OK(ag_subnet_model_load(&s, 1, &m));
+  CHECK_MEM(m.model_id, b0, 32);
+  /* a reopened node has the same rounds and shares */
+  ag_app_close(app);
+  CHECK_OK(ag_app_open(dir, &app));
+  ag_incentive_attach(app);
+  s.st = ag_app_state(app);
+  t = training();
+  CHECK(t.round == 2 && t.finalized == 1);
+  ag_training_free(&t);
+  CHECK_OK(ag_train_round_load(&s, 1, 0, &r));
+  CHECK_U64(r.e[0].shares + r.e[1].shares, 1000000);
+  ag_train_round_free(&r);
+  teardown();
+}
+
 TEST_MAIN(issuance_follows_the_halving_schedule, subnet_create_and_hyperparameters,
           registration_cost_limits_and_replacement, stake_add_remove,
           weights_errors_and_epoch_payouts, commit_reveal_timing_and_salt,
           late_reveal_is_rejected_before_expiry_cleanup, pinning_a_model,
-          rejected_incentive_txs_change_nothing)
+          rejected_incentive_txs_change_nothing, shares_split_exactly,
+          training_rounds_submissions_proposals_and_shares)

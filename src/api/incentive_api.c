@@ -11,9 +11,11 @@
 #include "api/render.h"
 #include "core/codec.h"
 #include "core/err.h"
+#include "core/hash.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "incentive/internal.h"
+#include "incentive/training.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -155,6 +157,154 @@ static void h_subnets(ag_http_req *req, ag_http_resp *resp) {
 }
 
 /* /v1/subnets/{netuid} and /v1/subnets/{netuid}/metagraph */
+/* ---- training subnets (docs/subnet-training.md) ------------------------------------------ */
+
+static json_t *round_json(const ag_train_round *r) {
+  json_t *o = json_object();
+  json_object_set_new(o, "round", json_integer((json_int_t)r->round));
+  json_object_set_new(o, "base", ag_json_hex(r->base, 32));
+  json_object_set_new(o, "model_id", ag_json_hex(r->model, 32));
+  json_object_set_new(o, "size", ag_json_u64s(r->size));
+  json_object_set_new(o, "block", json_integer((json_int_t)r->block));
+  json_object_set_new(o, "file_hash", ag_json_hex(r->file_hash, 32));
+  json_t *a = json_array();
+  for (uint16_t i = 0; i < r->n; i++) {
+    json_t *e = json_object();
+    json_object_set_new(e, "uid", json_integer(r->e[i].uid));
+    json_object_set_new(e, "hotkey", ag_json_addr(r->e[i].hotkey));
+    json_object_set_new(e, "score", ag_json_u64s(r->e[i].score));
+    json_object_set_new(e, "shares", ag_json_u64s(r->e[i].shares));
+    json_array_append_new(a, e);
+  }
+  json_object_set_new(o, "entries", a);
+  return o;
+}
+
+/* GET /v1/subnets/{netuid}/training: the open round, its submissions and proposals, and the
+ * records of the last rounds (?rounds=N, default 10). */
+static void training_get(ag_http_req *req, ag_http_resp *resp, uint16_t netuid) {
+  ag_ist s;
+  int rc = open_view(req, &s);
+  if (rc) return fail(resp, rc);
+  ag_subnet sn;
+  ag_subnet_model m;
+  ag_training t;
+  json_t *o = NULL;
+  if (!(rc = ag_subnet_load(&s, netuid, &sn)) && !(rc = ag_training_load(&s, netuid, &t)) &&
+      !(rc = ag_subnet_model_load(&s, netuid, &m))) {
+    o = json_object();
+    uint64_t h = ag_state_view_height(s.view);
+    json_object_set_new(o, "netuid", json_integer(netuid));
+    json_object_set_new(o, "height", json_integer((json_int_t)h));
+    json_object_set_new(o, "round", json_integer((json_int_t)t.round));
+    json_object_set_new(o, "round_start", json_integer((json_int_t)t.round_start));
+    json_object_set_new(o, "submit_until", json_integer((json_int_t)(t.round_start + sn.hp.train_submit_blocks)));
+    json_object_set_new(o, "round_end", json_integer((json_int_t)(t.round_start + sn.hp.train_round_blocks)));
+    json_object_set_new(o, "lineage", json_integer((json_int_t)t.lineage));
+    json_object_set_new(o, "finalized", json_integer((json_int_t)t.finalized));
+    json_object_set_new(o, "model_id", ag_json_hex(m.model_id, 32));
+    json_object_set_new(o, "size", ag_json_u64s(m.size));
+    json_t *subs = json_array(), *props = json_array(), *rounds = json_array();
+    for (uint16_t i = 0; i < t.nsubs; i++) {
+      json_t *e = json_object();
+      json_object_set_new(e, "uid", json_integer(t.subs[i].uid));
+      json_object_set_new(e, "hotkey", ag_json_addr(t.subs[i].hotkey));
+      json_object_set_new(e, "blob", ag_json_hex(t.subs[i].blob, 32));
+      json_object_set_new(e, "size", ag_json_u64s(t.subs[i].size));
+      json_object_set_new(e, "block", json_integer((json_int_t)t.subs[i].block));
+      json_array_append_new(subs, e);
+    }
+    for (uint16_t i = 0; i < t.nprops; i++) {
+      json_t *e = json_object();
+      json_object_set_new(e, "uid", json_integer(t.props[i].uid));
+      json_object_set_new(e, "hotkey", ag_json_addr(t.props[i].hotkey));
+      json_object_set_new(e, "proposal", ag_json_hex(t.props[i].proposal, 32));
+      json_object_set_new(e, "model_id", ag_json_hex(t.props[i].model, 32));
+      json_object_set_new(e, "size", ag_json_u64s(t.props[i].size));
+      json_array_append_new(props, e);
+    }
+    uint64_t want = 10;
+    const char *q = ag_http_query(req, "rounds");
+    if (q && ag_parse_u64(q, &want)) want = 10;
+    for (uint64_t r = t.round; r-- > 0 && want > 0;) {
+      ag_train_round tr;
+      if (ag_train_round_load(&s, netuid, r, &tr) != 0) continue;
+      json_array_append_new(rounds, round_json(&tr));
+      ag_train_round_free(&tr);
+      want--;
+    }
+    json_object_set_new(o, "submissions", subs);
+    json_object_set_new(o, "proposals", props);
+    json_object_set_new(o, "rounds", rounds);
+    ag_training_free(&t);
+  }
+  ag_state_view_close(s.view);
+  if (rc) return fail(resp, rc);
+  ag_http_json(resp, 200, o);
+}
+
+/* GET /v1/model-shares/{model id}: who trained a checkpoint. Every aggregated round of its
+ * lineage up to it, and per hotkey the total and its fraction in millionths. */
+static void h_model_shares(ag_http_req *req, ag_http_resp *resp) {
+  uint8_t id[32];
+  if (strlen(req->param) != 64 || ag_hex_decode(req->param, 64, id, 32))
+    return ag_http_error(resp, 400, AG_E_INVALID, "a model id is 64 hex digits");
+  ag_ist s;
+  int rc = open_view(req, &s);
+  if (rc) return fail(resp, rc);
+  uint16_t netuid;
+  uint64_t round, lineage;
+  rc = ag_train_model_origin(&s, id, &netuid, &round, &lineage);
+  json_t *o = NULL;
+  if (!rc) {
+    o = json_object();
+    json_t *rounds = json_array(), *totals = json_object();
+    unsigned __int128 total = 0;
+    for (uint64_t r = lineage; r < round; r++) {
+      ag_train_round tr;
+      if (ag_train_round_load(&s, netuid, r, &tr) != 0) continue;
+      json_array_append_new(rounds, round_json(&tr));
+      for (uint16_t i = 0; i < tr.n; i++) {
+        char addr[128];
+        json_t *j = ag_json_addr(tr.e[i].hotkey);
+        snprintf(addr, sizeof addr, "%s", json_string_value(j));
+        json_decref(j);
+        json_t *cur = json_object_get(totals, addr);
+        uint64_t prev = 0;
+        if (cur) ag_parse_u64(json_string_value(cur), &prev);
+        json_object_set_new(totals, addr, ag_json_u64s(prev + tr.e[i].shares));
+        total += tr.e[i].shares;
+      }
+      ag_train_round_free(&tr);
+    }
+    json_t *owners = json_array();
+    const char *addr;
+    json_t *v;
+    json_object_foreach(totals, addr, v) {
+      uint64_t sh = 0;
+      ag_parse_u64(json_string_value(v), &sh);
+      json_t *e = json_object();
+      json_object_set_new(e, "hotkey", json_string(addr));
+      json_object_set_new(e, "shares", ag_json_u64s(sh));
+      json_object_set_new(e, "fraction_ppm", json_integer(total ? (json_int_t)((unsigned __int128)sh * 1000000 / total) : 0));
+      json_array_append_new(owners, e);
+    }
+    json_decref(totals);
+    json_object_set_new(o, "model_id", ag_json_hex(id, 32));
+    json_object_set_new(o, "netuid", json_integer(netuid));
+    json_object_set_new(o, "round", json_integer((json_int_t)round));
+    json_object_set_new(o, "lineage_start", json_integer((json_int_t)lineage));
+    json_object_set_new(o, "total_shares", ag_json_u64s((uint64_t)total));
+    json_object_set_new(o, "owners", owners);
+    json_object_set_new(o, "rounds", rounds);
+    json_object_set_new(o, "height", json_integer((json_int_t)ag_state_view_height(s.view)));
+  }
+  ag_state_view_close(s.view);
+  if (rc == AG_E_NOTFOUND) return ag_http_error(resp, 404, rc, "no training subnet made or pinned this model");
+  if (rc) return fail(resp, rc);
+  ag_http_json(resp, 200, o);
+}
+
 static void h_subnet(ag_http_req *req, ag_http_resp *resp) {
   char buf[64];
   snprintf(buf, sizeof buf, "%s", req->param);
@@ -167,8 +317,9 @@ static void h_subnet(ag_http_req *req, ag_http_resp *resp) {
   uint64_t netuid;
   if (ag_parse_u64(buf, &netuid) || netuid > 65535)
     return ag_http_error(resp, 400, AG_E_INVALID, "netuid must be a number");
+  if (!strcmp(sub, "training")) return training_get(req, resp, (uint16_t)netuid);
   if (*sub && strcmp(sub, "metagraph") != 0)
-    return ag_http_error(resp, 404, AG_E_HTTP_ROUTE, "no such endpoint (try /metagraph)");
+    return ag_http_error(resp, 404, AG_E_HTTP_ROUTE, "no such endpoint (try /metagraph or /training)");
   ag_ist s;
   int rc = open_view(req, &s);
   if (rc) return fail(resp, rc);
@@ -354,7 +505,8 @@ static void h_model_file(ag_http_req *req, ag_http_resp *resp) {
   resp->stream_free = file_close;
 }
 
-/* POST /v1/model-files: stores a model file that some subnet pins (by id and size). */
+/* POST /v1/model-files: stores a model file that some subnet pins, or that a validator of a
+ * training subnet proposes in the open round (by id and size). */
 static void h_model_upload(ag_http_req *req, ag_http_resp *resp) {
   ag_model *m;
   int rc = ag_model_load_mem(req->body, req->body_len, &m, NULL);
@@ -374,6 +526,9 @@ static void h_model_upload(ag_http_req *req, ag_http_resp *resp) {
         sm.size == req->body_len)
       pinned = list[i];
   }
+  uint16_t proposed;
+  if (!rc && pinned < 0 && ag_train_model_proposed(&s, id, req->body_len, &proposed) == 0)
+    pinned = proposed;
   ag_state_view_close(s.view);
   if (rc) return fail(resp, rc);
   char hex[65];
@@ -399,6 +554,65 @@ static void h_model_upload(ag_http_req *req, ag_http_resp *resp) {
   ag_http_json(resp, existed ? 200 : 201, o);
 }
 
+/* ---- pseudo-gradient blobs: stored only when a train_submit announces them ---------------- */
+
+static void blob_path(ag_http_req *req, const uint8_t hash[32], char *out, size_t cap) {
+  char hex[65];
+  ag_hex_encode(hash, 32, hex);
+  snprintf(out, cap, "%s/blobs/%s.pgrad", ag_node_config_of(NODE(req))->home, hex);
+}
+
+/* GET /v1/blobs/{hash} */
+static void h_blob(ag_http_req *req, ag_http_resp *resp) {
+  uint8_t hash[32];
+  if (strlen(req->param) != 64 || ag_hex_decode(req->param, 64, hash, 32))
+    return ag_http_error(resp, 400, AG_E_INVALID, "a blob hash is 64 hex digits");
+  char path[1200];
+  blob_path(req, hash, path, sizeof path);
+  FILE *f = fopen(path, "rb");
+  if (!f) return ag_http_error(resp, 404, AG_E_NOTFOUND, "this node does not hold that blob");
+  file_stream *fs = ag_xmalloc(sizeof *fs);
+  fs->f = f;
+  resp->status = 200;
+  snprintf(resp->content_type, sizeof resp->content_type, "application/octet-stream");
+  resp->stream = file_read;
+  resp->stream_cls = fs;
+  resp->stream_free = file_close;
+}
+
+/* POST /v1/blobs: the body's BLAKE2b-256("agora/blob") and size must be announced by a
+ * train_submit of an open round (else 403 blob_not_announced). */
+static void h_blob_upload(ag_http_req *req, ag_http_resp *resp) {
+  uint8_t hash[32];
+  ag_hash(AG_BLOB_DOMAIN, req->body, req->body_len, hash);
+  char hex[65];
+  ag_hex_encode(hash, 32, hex);
+  ag_ist s;
+  int rc = open_view(req, &s);
+  if (rc) return fail(resp, rc);
+  uint16_t netuid = 0;
+  rc = ag_train_blob_announced(&s, hash, req->body_len, &netuid);
+  ag_state_view_close(s.view);
+  if (rc == AG_E_NOTFOUND) {
+    char msg[200];
+    snprintf(msg, sizeof msg, "no open round announces blob %s with %zu bytes", hex, req->body_len);
+    return ag_http_error(resp, 403, AG_E_BLOB_NOT_ANNOUNCED, msg);
+  }
+  if (rc) return fail(resp, rc);
+  char path[1200], dir[1100];
+  snprintf(dir, sizeof dir, "%s/blobs", ag_node_config_of(NODE(req))->home);
+  blob_path(req, hash, path, sizeof path);
+  int existed = ag_file_exists(path);
+  if (!existed && ((rc = ag_mkdirs(dir, 0755)) || (rc = ag_write_file_atomic(path, req->body, req->body_len, 0644))))
+    return ag_http_error(resp, 500, rc, ag_errmsg(rc));
+  json_t *o = json_object();
+  json_object_set_new(o, "hash", json_string(hex));
+  json_object_set_new(o, "size", ag_json_u64s(req->body_len));
+  json_object_set_new(o, "netuid", json_integer(netuid));
+  json_object_set_new(o, "stored", json_boolean(!existed));
+  ag_http_json(resp, existed ? 200 : 201, o);
+}
+
 const ag_http_route ag_incentive_routes[] = {
     {"GET", "/v1/subnets", h_subnets, 0},
     {"GET", "/v1/subnets/", h_subnet, 0},
@@ -407,5 +621,8 @@ const ag_http_route ag_incentive_routes[] = {
     {"GET", "/v1/incentive", h_incentive, 0},
     {"GET", "/v1/model-files/", h_model_file, 0},
     {"POST", "/v1/model-files", h_model_upload, (size_t)256 << 20},
+    {"GET", "/v1/model-shares/", h_model_shares, 0},
+    {"GET", "/v1/blobs/", h_blob, 0},
+    {"POST", "/v1/blobs", h_blob_upload, (size_t)64 << 20},
 };
 const size_t ag_incentive_nroutes = sizeof ag_incentive_routes / sizeof ag_incentive_routes[0];

@@ -168,6 +168,22 @@
   X(AG_E_MODEL_MISMATCH, -607, "model_mismatch", "the file is not the model with that id")      \
   X(AG_E_MODEL_NOT_PINNED, -608, "model_not_pinned", "no subnet pins this model")                \
   X(AG_E_NO_MINERS, -609, "no_miners", "no miner of the subnet gave a valid answer")             \
+  /* training subnet: -620..-649 */                                                             \
+  X(AG_E_PG_MALFORMED, -620, "pgrad_malformed", "the pseudo-gradient blob does not decode")      \
+  X(AG_E_PG_SHAPE, -621, "pgrad_wrong_shape",                                                   \
+    "the pseudo-gradient is for another model shape, round or checkpoint")                      \
+  X(AG_E_PG_NONFINITE, -622, "pgrad_not_finite", "the pseudo-gradient holds NaN or Inf")         \
+  X(AG_E_PG_TOO_LARGE, -623, "pgrad_too_large", "the blob is larger than the subnet allows")     \
+  X(AG_E_BLOB_MISMATCH, -624, "blob_mismatch", "the blob does not match its announced hash")    \
+  X(AG_E_BLOB_NOT_ANNOUNCED, -625, "blob_not_announced", "no transaction announces this blob")  \
+  X(AG_E_TRAIN_KIND, -630, "not_training_subnet", "the subnet does not train a model")         \
+  X(AG_E_TRAIN_ROUND, -631, "train_wrong_round", "the submission is for another round")        \
+  X(AG_E_TRAIN_BASE, -632, "train_wrong_model",                                               \
+    "the submission is built on another checkpoint than the canonical one")                    \
+  X(AG_E_TRAIN_WINDOW, -633, "train_window_closed", "outside the round's window for this")     \
+  X(AG_E_TRAIN_DUPLICATE, -634, "train_duplicate", "already submitted in this round")          \
+  X(AG_E_TRAIN_PROPOSAL, -635, "train_bad_proposal",                                          \
+    "the proposal names unknown submissions or is malformed")                                  \
   /* consensus drivers: -700..-799 */
 
 enum {

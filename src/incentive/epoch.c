@@ -7,6 +7,7 @@
  * for the next epoch, so issued supply never drifts from the schedule.
  */
 #include "incentive/internal.h"
+#include "incentive/training.h"
 
 #include "core/codec.h"
 #include "core/err.h"
@@ -86,6 +87,7 @@ static int genesis_subnet(ag_app *app, const ag_incentive_params *p, json_t *js,
     if (!id || ag_hex_decode(id, strlen(id), m.model_id, 32) || (rc = j_u64(model, "size", &m.size)))
       return rc ? rc : ag_fail(AG_E_GENESIS, "genesis subnet %u: model needs a 64-hex model_id and a size", netuid);
     ag_subnet_model_store(ag_app_state(app), netuid, &m);
+    if (m.kind == AG_SUBNET_TRAINING) ag_training_on_pin(ag_app_state(app), netuid, &m, 0);
   }
   return 0;
 }
@@ -142,6 +144,7 @@ int ag_incentive_begin_block(ag_app *app, void *ctx) {
   ag_ist s = {st, NULL};
   ag_incentive_params p;
   int rc = ag_incentive_params_load(&s, &p);
+  if (!rc) rc = ag_training_begin_block(app);
   if (rc) return rc;
   uint64_t reward = ag_block_reward(&p, ag_app_block_ctx(app)->height);
   if (reward == 0) return 0;

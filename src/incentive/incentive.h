@@ -94,6 +94,16 @@ typedef struct {
   uint16_t reveal_period;          /* epochs between commit and reveal (1) */
   uint64_t weights_version_key;    /* set_weights needs version_key >= this (0) */
   uint64_t stake_threshold;        /* base units; smaller stakes count as 0 (0) */
+  /* training subnets (docs/subnet-training.md); other kinds ignore them */
+  uint64_t train_round_blocks;     /* blocks of a round before it times out (20) */
+  uint64_t train_submit_blocks;    /* blocks of a round open to submissions (10) */
+  uint64_t train_shares;           /* model shares one aggregated round mints (1000000) */
+  uint16_t train_top;              /* most submissions aggregated per round (8) */
+  uint16_t train_k;                /* values a pseudo-gradient keeps per 4096 (48) */
+  uint16_t train_inner_steps;      /* trainers' AdamW steps per round (8) */
+  uint64_t train_window;           /* tokens of a trainer's assigned shard (8192) */
+  uint64_t train_outer_lr;         /* outer Nesterov learning rate, millionths (1000000) */
+  uint64_t train_momentum;         /* outer Nesterov momentum, millionths (500000) */
 } ag_hyperparams;
 
 typedef struct {

@@ -128,6 +128,15 @@ void ag_hyperparams_default(ag_hyperparams *hp) {
   hp->reveal_period = 1;
   hp->weights_version_key = 0;
   hp->stake_threshold = 0;
+  hp->train_round_blocks = 20;
+  hp->train_submit_blocks = 10;
+  hp->train_shares = 1000000;
+  hp->train_top = 8;
+  hp->train_k = 48;
+  hp->train_inner_steps = 8;
+  hp->train_window = 8192;
+  hp->train_outer_lr = 1000000;
+  hp->train_momentum = 500000;
 }
 
 typedef struct {
@@ -160,6 +169,15 @@ static const hp_field fields[] = {
     HP(reveal_period, 1, 100),
     HP(weights_version_key, 0, UINT64_MAX),
     HP(stake_threshold, 0, UINT64_MAX),
+    HP(train_round_blocks, 3, 1000000),
+    HP(train_submit_blocks, 1, 1000000),
+    HP(train_shares, 1, 1000000000000000ULL),
+    HP(train_top, 1, 256),
+    HP(train_k, 1, 2048),
+    HP(train_inner_steps, 1, 10000),
+    HP(train_window, 128, 1000000000),
+    HP(train_outer_lr, 1, 10000000),
+    HP(train_momentum, 0, 990000),
 };
 
 size_t ag_hyperparam_count(void) { return AG_ARRAY_LEN(fields); }
@@ -196,6 +214,9 @@ int ag_hyperparams_check(const ag_hyperparams *hp) {
   if (hp->max_validators > hp->max_uids)
     return ag_fail(AG_E_HYPERPARAM, "max_validators (%u) cannot exceed max_uids (%u)",
                    hp->max_validators, hp->max_uids);
+  if (hp->train_submit_blocks >= hp->train_round_blocks)
+    return ag_fail(AG_E_HYPERPARAM, "train_submit_blocks (%llu) must be below train_round_blocks (%llu)",
+                   (unsigned long long)hp->train_submit_blocks, (unsigned long long)hp->train_round_blocks);
   if (hp->alpha_low > hp->alpha_high)
     return ag_fail(AG_E_HYPERPARAM, "alpha_low (%u) cannot exceed alpha_high (%u)", hp->alpha_low,
                    hp->alpha_high);

@@ -5,6 +5,7 @@
  * back by the state machine). Errors name the limit that was hit and when it lifts.
  */
 #include "incentive/internal.h"
+#include "incentive/training.h"
 
 #include "chain/json.h"
 #include "core/err.h"
@@ -687,6 +688,7 @@ static int model_apply(ag_app *app, const ag_tx *tx) {
   m.size = ag_get_u64le(tx->payload + 35);
   m.set_block = height_of(app);
   ag_subnet_model_store(st, netuid, &m);
+  if (m.kind == AG_SUBNET_TRAINING) ag_training_on_pin(st, netuid, &m, m.set_block);
   return 0;
 }
 
@@ -716,4 +718,5 @@ static const ag_tx_kind kinds[] = {
 
 void ag_incentive_register_kinds(void) {
   for (size_t i = 0; i < AG_ARRAY_LEN(kinds); i++) ag_tx_kind_register(&kinds[i]);
+  ag_training_register_kinds();
 }

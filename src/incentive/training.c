@@ -1,0 +1,653 @@
+/*
+ * training.c — rounds, submissions, proposals and model shares of training subnets
+ * (training.h; docs/subnet-training.md). Integer-only like the rest of the state machine; the
+ * floating-point work (training, scoring, aggregation) happens off chain, and the chain only
+ * records hashes, integer scores and the stake that agreed on them.
+ */
+#include "incentive/training.h"
+
+#include "incentive/internal.h"
+
+#include "chain/json.h"
+#include "core/codec.h"
+#include "core/err.h"
+#include "core/hash.h"
+#include "core/util.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SUB_BYTES (2 + 32 + 32 + 8 + 8)
+#define PROP_BYTES (2 + 32 + 32 + 32 + 8)
+#define SHARE_BYTES (2 + 32 + 8 + 8)
+#define SUBMIT_LEN (2 + 8 + 32 + 32 + 8)
+#define PROPOSE_HEAD (2 + 8 + 32 + 32 + 8 + 32 + 2)
+
+/* ---- records ------------------------------------------------------------------------------ */
+
+static size_t tkey(uint8_t *k, char tag, uint16_t netuid) {
+  k[0] = (uint8_t)tag;
+  k[1] = (uint8_t)(netuid >> 8);
+  k[2] = (uint8_t)netuid;
+  return 3;
+}
+
+static int sget(ag_ist *s, const void *key, size_t klen, ag_buf *out) {
+  if (s->view) return ag_state_view_get(s->view, key, klen, out);
+  return ag_state_get_buf(s->st, key, klen, out);
+}
+
+void ag_training_free(ag_training *t) {
+  free(t->subs);
+  free(t->props);
+  t->subs = NULL;
+  t->props = NULL;
+}
+
+void ag_train_round_free(ag_train_round *r) {
+  free(r->e);
+  r->e = NULL;
+}
+
+static int is_training(ag_ist *s, uint16_t netuid, ag_subnet_model *m) {
+  int rc = ag_subnet_model_load(s, netuid, m);
+  if (rc == AG_E_NOTFOUND || (!rc && m->kind != AG_SUBNET_TRAINING))
+    return ag_fail(AG_E_TRAIN_KIND, "subnet %u does not train a model", netuid);
+  return rc;
+}
+
+int ag_training_load(ag_ist *s, uint16_t netuid, ag_training *t) {
+  memset(t, 0, sizeof *t);
+  ag_subnet_model m;
+  int rc = is_training(s, netuid, &m);
+  if (rc) return rc;
+  uint8_t k[3];
+  ag_buf b;
+  ag_buf_init(&b);
+  tkey(k, 'T', netuid);
+  if ((rc = sget(s, k, 3, &b))) goto done;
+  if (b.len != 32) {
+    rc = ag_fail(AG_E_CORRUPT, "bad training record of subnet %u", netuid);
+    goto done;
+  }
+  t->round = ag_get_u64le(b.data);
+  t->round_start = ag_get_u64le(b.data + 8);
+  t->lineage = ag_get_u64le(b.data + 16);
+  t->finalized = ag_get_u64le(b.data + 24);
+  t->subs = ag_xcalloc(1, sizeof *t->subs); /* room for one more, as below */
+  t->props = ag_xcalloc(1, sizeof *t->props);
+  ag_buf_reset(&b);
+  tkey(k, 'U', netuid);
+  rc = sget(s, k, 3, &b);
+  if (rc == AG_E_NOTFOUND) rc = 0;
+  else if (!rc) {
+    uint16_t n = b.len >= 2 ? ag_get_u16le(b.data) : 0;
+    if (b.len != 2 + (size_t)n * SUB_BYTES) {
+      rc = ag_fail(AG_E_CORRUPT, "bad submissions record of subnet %u", netuid);
+      goto done;
+    }
+    free(t->subs);
+    t->subs = ag_xmalloc(((size_t)n + 1) * sizeof *t->subs);
+    const uint8_t *p = b.data + 2;
+    for (uint16_t i = 0; i < n; i++, p += SUB_BYTES) {
+      ag_train_submission *x = &t->subs[i];
+      x->uid = ag_get_u16le(p);
+      memcpy(x->hotkey, p + 2, 32);
+      memcpy(x->blob, p + 34, 32);
+      x->size = ag_get_u64le(p + 66);
+      x->block = ag_get_u64le(p + 74);
+    }
+    t->nsubs = n;
+  }
+  if (rc) goto done;
+  ag_buf_reset(&b);
+  tkey(k, 'P', netuid);
+  rc = sget(s, k, 3, &b);
+  if (rc == AG_E_NOTFOUND) rc = 0;
+  else if (!rc) {
+    uint16_t n = b.len >= 2 ? ag_get_u16le(b.data) : 0;
+    if (b.len != 2 + (size_t)n * PROP_BYTES) {
+      rc = ag_fail(AG_E_CORRUPT, "bad proposals record of subnet %u", netuid);
+      goto done;
+    }
+    free(t->props);
+    t->props = ag_xmalloc(((size_t)n + 1) * sizeof *t->props);
+    const uint8_t *p = b.data + 2;
+    for (uint16_t i = 0; i < n; i++, p += PROP_BYTES) {
+      ag_train_proposal *x = &t->props[i];
+      x->uid = ag_get_u16le(p);
+      memcpy(x->hotkey, p + 2, 32);
+      memcpy(x->proposal, p + 34, 32);
+      memcpy(x->model, p + 66, 32);
+      x->size = ag_get_u64le(p + 98);
+    }
+    t->nprops = n;
+  }
+done:
+  ag_buf_free(&b);
+  if (rc) ag_training_free(t);
+  return rc;
+}
+
+static void training_store(ag_state *st, uint16_t netuid, const ag_training *t) {
+  uint8_t k[3], v[32];
+  ag_put_u64le(v, t->round);
+  ag_put_u64le(v + 8, t->round_start);
+  ag_put_u64le(v + 16, t->lineage);
+  ag_put_u64le(v + 24, t->finalized);
+  tkey(k, 'T', netuid);
+  ag_state_put(st, k, 3, v, sizeof v);
+  ag_buf b;
+  ag_buf_init(&b);
+  tkey(k, 'U', netuid);
+  if (t->nsubs) {
+    ag_buf_put_u16le(&b, t->nsubs);
+    for (uint16_t i = 0; i < t->nsubs; i++) {
+      const ag_train_submission *x = &t->subs[i];
+      ag_buf_put_u16le(&b, x->uid);
+      ag_buf_put(&b, x->hotkey, 32);
+      ag_buf_put(&b, x->blob, 32);
+      ag_buf_put_u64le(&b, x->size);
+      ag_buf_put_u64le(&b, x->block);
+    }
+    ag_state_put(st, k, 3, b.data, b.len);
+  } else {
+    ag_state_del(st, k, 3);
+  }
+  ag_buf_reset(&b);
+  tkey(k, 'P', netuid);
+  if (t->nprops) {
+    ag_buf_put_u16le(&b, t->nprops);
+    for (uint16_t i = 0; i < t->nprops; i++) {
+      const ag_train_proposal *x = &t->props[i];
+      ag_buf_put_u16le(&b, x->uid);
+      ag_buf_put(&b, x->hotkey, 32);
+      ag_buf_put(&b, x->proposal, 32);
+      ag_buf_put(&b, x->model, 32);
+      ag_buf_put_u64le(&b, x->size);
+    }
+    ag_state_put(st, k, 3, b.data, b.len);
+  } else {
+    ag_state_del(st, k, 3);
+  }
+  ag_buf_free(&b);
+}
+
+static void round_key(uint8_t k[11], uint16_t netuid, uint64_t round) {
+  tkey(k, 'R', netuid);
+  ag_put_u64be(k + 3, round);
+}
+
+int ag_train_round_load(ag_ist *s, uint16_t netuid, uint64_t round, ag_train_round *r) {
+  memset(r, 0, sizeof *r);
+  uint8_t k[11];
+  round_key(k, netuid, round);
+  ag_buf b;
+  ag_buf_init(&b);
+  int rc = sget(s, k, sizeof k, &b);
+  if (!rc) {
+    uint16_t n = b.len >= 114 ? ag_get_u16le(b.data + 112) : 0;
+    if (b.len != 114 + (size_t)n * SHARE_BYTES) {
+      rc = ag_fail(AG_E_CORRUPT, "bad round record %llu of subnet %u", (unsigned long long)round, netuid);
+    } else {
+      r->round = round;
+      memcpy(r->base, b.data, 32);
+      memcpy(r->model, b.data + 32, 32);
+      r->size = ag_get_u64le(b.data + 64);
+      r->block = ag_get_u64le(b.data + 72);
+      memcpy(r->file_hash, b.data + 80, 32);
+      r->n = n;
+      r->e = ag_xmalloc(((size_t)n + 1) * sizeof *r->e);
+      const uint8_t *p = b.data + 114;
+      for (uint16_t i = 0; i < n; i++, p += SHARE_BYTES) {
+        r->e[i].uid = ag_get_u16le(p);
+        memcpy(r->e[i].hotkey, p + 2, 32);
+        r->e[i].score = ag_get_u64le(p + 34);
+        r->e[i].shares = ag_get_u64le(p + 42);
+      }
+    }
+  }
+  ag_buf_free(&b);
+  return rc;
+}
+
+static void round_store(ag_state *st, uint16_t netuid, const ag_train_round *r) {
+  uint8_t k[11];
+  round_key(k, netuid, r->round);
+  ag_buf b;
+  ag_buf_init(&b);
+  ag_buf_put(&b, r->base, 32);
+  ag_buf_put(&b, r->model, 32);
+  ag_buf_put_u64le(&b, r->size);
+  ag_buf_put_u64le(&b, r->block);
+  ag_buf_put(&b, r->file_hash, 32);
+  ag_buf_put_u16le(&b, r->n);
+  for (uint16_t i = 0; i < r->n; i++) {
+    ag_buf_put_u16le(&b, r->e[i].uid);
+    ag_buf_put(&b, r->e[i].hotkey, 32);
+    ag_buf_put_u64le(&b, r->e[i].score);
+    ag_buf_put_u64le(&b, r->e[i].shares);
+  }
+  ag_state_put(st, k, sizeof k, b.data, b.len);
+  ag_buf_free(&b);
+}
+
+int ag_train_model_origin(ag_ist *s, const uint8_t model[32], uint16_t *netuid, uint64_t *round,
+                          uint64_t *lineage) {
+  uint8_t k[33];
+  k[0] = 'X';
+  memcpy(k + 1, model, 32);
+  ag_buf b;
+  ag_buf_init(&b);
+  int rc = sget(s, k, sizeof k, &b);
+  if (!rc && b.len != 18) rc = ag_fail(AG_E_CORRUPT, "bad model origin record");
+  if (!rc) {
+    *netuid = ag_get_u16le(b.data);
+    *round = ag_get_u64le(b.data + 2);
+    *lineage = ag_get_u64le(b.data + 10);
+  }
+  ag_buf_free(&b);
+  return rc;
+}
+
+static void origin_store(ag_state *st, const uint8_t model[32], uint16_t netuid, uint64_t round,
+                         uint64_t lineage) {
+  uint8_t k[33], v[18];
+  k[0] = 'X';
+  memcpy(k + 1, model, 32);
+  ag_put_u16le(v, netuid);
+  ag_put_u64le(v + 2, round);
+  ag_put_u64le(v + 10, lineage);
+  ag_state_put(st, k, sizeof k, v, sizeof v);
+}
+
+/* A (re-)pin by the owner starts a new lineage at the next round; the old round's
+ * submissions and proposals are void. */
+void ag_training_on_pin(ag_state *st, uint16_t netuid, const ag_subnet_model *m, uint64_t height) {
+  ag_ist s = {st, NULL};
+  ag_training t;
+  uint64_t round = 0, finalized = 0;
+  if (ag_training_load(&s, netuid, &t) == 0) {
+    round = t.round + 1;
+    finalized = t.finalized;
+    ag_training_free(&t);
+  }
+  memset(&t, 0, sizeof t);
+  t.round = round;
+  t.round_start = height;
+  t.lineage = round;
+  t.finalized = finalized;
+  training_store(st, netuid, &t);
+  origin_store(st, m->model_id, netuid, round, round);
+}
+
+int ag_train_blob_announced(ag_ist *s, const uint8_t hash[32], uint64_t size, uint16_t *netuid) {
+  uint16_t list[AG_MAX_SUBNETS];
+  size_t n;
+  int rc = ag_subnet_list(s, list, AG_MAX_SUBNETS, &n);
+  if (rc) return rc;
+  for (size_t i = 0; i < n; i++) {
+    ag_training t;
+    if (ag_training_load(s, list[i], &t)) continue;
+    int hit = 0;
+    for (uint16_t j = 0; j < t.nsubs && !hit; j++)
+      hit = !memcmp(t.subs[j].blob, hash, 32) && t.subs[j].size == size;
+    ag_training_free(&t);
+    if (hit) {
+      *netuid = list[i];
+      return 0;
+    }
+  }
+  return AG_E_NOTFOUND;
+}
+
+int ag_train_model_proposed(ag_ist *s, const uint8_t model[32], uint64_t size, uint16_t *netuid) {
+  uint16_t list[AG_MAX_SUBNETS];
+  size_t n;
+  int rc = ag_subnet_list(s, list, AG_MAX_SUBNETS, &n);
+  if (rc) return rc;
+  for (size_t i = 0; i < n; i++) {
+    ag_training t;
+    if (ag_training_load(s, list[i], &t)) continue;
+    int hit = 0;
+    for (uint16_t j = 0; j < t.nprops && !hit; j++)
+      hit = !memcmp(t.props[j].model, model, 32) && t.props[j].size == size;
+    ag_training_free(&t);
+    if (hit) {
+      *netuid = list[i];
+      return 0;
+    }
+  }
+  return AG_E_NOTFOUND;
+}
+
+void ag_train_split_shares(uint64_t shares, const uint64_t *scores, uint16_t n, uint64_t *out) {
+  unsigned __int128 total = 0;
+  uint16_t top = 0;
+  for (uint16_t i = 0; i < n; i++) {
+    total += scores[i];
+    if (scores[i] > scores[top]) top = i;
+  }
+  uint64_t given = 0;
+  for (uint16_t i = 0; i < n; i++) {
+    out[i] = total ? (uint64_t)(((unsigned __int128)shares * scores[i]) / total) : 0;
+    given += out[i];
+  }
+  if (n && total) out[top] += shares - given;
+}
+
+/* ---- payloads ---------------------------------------------------------------------------- */
+
+void ag_payload_train_submit(ag_buf *out, uint16_t netuid, uint64_t round, const uint8_t base[32],
+                             const uint8_t blob[32], uint64_t size) {
+  ag_buf_put_u16le(out, netuid);
+  ag_buf_put_u64le(out, round);
+  ag_buf_put(out, base, 32);
+  ag_buf_put(out, blob, 32);
+  ag_buf_put_u64le(out, size);
+}
+
+void ag_payload_train_propose(ag_buf *out, uint16_t netuid, uint64_t round, const uint8_t base[32],
+                              const uint8_t model[32], uint64_t size, const uint8_t file_hash[32],
+                              const uint16_t *uids, const uint64_t *scores, uint16_t n) {
+  ag_buf_put_u16le(out, netuid);
+  ag_buf_put_u64le(out, round);
+  ag_buf_put(out, base, 32);
+  ag_buf_put(out, model, 32);
+  ag_buf_put_u64le(out, size);
+  ag_buf_put(out, file_hash, 32);
+  ag_buf_put_u16le(out, n);
+  for (uint16_t i = 0; i < n; i++) {
+    ag_buf_put_u16le(out, uids[i]);
+    ag_buf_put_u64le(out, scores[i]);
+  }
+}
+
+/* ---- the tx kinds -------------------------------------------------------------------------- */
+
+static int no_spend(const ag_tx *tx, uint64_t *amount) {
+  (void)tx;
+  *amount = 0;
+  return 0;
+}
+
+static uint64_t height_of(ag_app *app) { return ag_app_block_ctx(app)->height; }
+
+static int submit_validate(const ag_tx *tx) {
+  if (tx->payload_len != SUBMIT_LEN)
+    return ag_fail(AG_E_TX_PAYLOAD, "train_submit payload is %u bytes, expected %u", tx->payload_len,
+                   SUBMIT_LEN);
+  if (ag_get_u64le(tx->payload + 74) == 0) return ag_fail(AG_E_TX_PAYLOAD, "a blob is not empty");
+  return 0;
+}
+
+/* The subnet, its model, round state and the sender's uid, with the round and base checked. */
+typedef struct {
+  ag_subnet sn;
+  ag_subnet_model m;
+  ag_training t;
+  uint16_t uid;
+  ag_neuron nr;
+} round_ctx;
+
+static int round_open(ag_app *app, const ag_tx *tx, round_ctx *c) {
+  ag_ist s = {ag_app_state(app), NULL};
+  const uint8_t *p = tx->payload;
+  uint16_t netuid = ag_get_u16le(p);
+  uint64_t round = ag_get_u64le(p + 2);
+  memset(c, 0, sizeof *c);
+  int rc = ag_subnet_load(&s, netuid, &c->sn);
+  if (rc) return rc;
+  if ((rc = ag_training_load(&s, netuid, &c->t))) return rc;
+  if ((rc = is_training(&s, netuid, &c->m))) return rc;
+  if (ag_neuron_uid(&s, netuid, tx->sender, &c->uid))
+    return ag_fail(AG_E_NOT_REGISTERED, "the hotkey is not registered on subnet %u", netuid);
+  if ((rc = ag_neuron_load(&s, netuid, c->uid, &c->nr))) return rc;
+  if (round != c->t.round)
+    return ag_fail(AG_E_TRAIN_ROUND, "subnet %u is in round %llu, not %llu", netuid,
+                   (unsigned long long)c->t.round, (unsigned long long)round);
+  if (memcmp(p + 10, c->m.model_id, 32) != 0) {
+    char hex[17];
+    ag_hex_encode(c->m.model_id, 8, hex);
+    return ag_fail(AG_E_TRAIN_BASE, "round %llu of subnet %u trains checkpoint %s…, not the one named",
+                   (unsigned long long)round, netuid, hex);
+  }
+  return 0;
+}
+
+static int submit_apply(ag_app *app, const ag_tx *tx) {
+  round_ctx c;
+  int rc = round_open(app, tx, &c);
+  if (rc) goto done;
+  uint64_t h = height_of(app), close = c.t.round_start + c.sn.hp.train_submit_blocks;
+  uint64_t size = ag_get_u64le(tx->payload + 74);
+  if (h >= close) {
+    rc = ag_fail(AG_E_TRAIN_WINDOW, "submissions to round %llu closed at block %llu (now %llu)",
+                 (unsigned long long)c.t.round, (unsigned long long)close, (unsigned long long)h);
+    goto done;
+  }
+  if (size > c.m.size) {
+    rc = ag_fail(AG_E_PG_TOO_LARGE, "a pseudo-gradient of %llu bytes is larger than the checkpoint (%llu)",
+                 (unsigned long long)size, (unsigned long long)c.m.size);
+    goto done;
+  }
+  for (uint16_t i = 0; i < c.t.nsubs; i++)
+    if (c.t.subs[i].uid == c.uid) {
+      rc = ag_fail(AG_E_TRAIN_DUPLICATE, "uid %u already submitted in round %llu", c.uid,
+                   (unsigned long long)c.t.round);
+      goto done;
+    }
+  ag_train_submission *x = &c.t.subs[c.t.nsubs++]; /* loaded with room for one more */
+  x->uid = c.uid;
+  memcpy(x->hotkey, tx->sender, 32);
+  memcpy(x->blob, tx->payload + 42, 32);
+  x->size = size;
+  x->block = h;
+  training_store(ag_app_state(app), c.sn.netuid, &c.t);
+done:
+  ag_training_free(&c.t);
+  return rc;
+}
+
+static json_t *submit_json(const ag_tx *tx) {
+  const uint8_t *p = tx->payload;
+  json_t *o = json_object();
+  json_object_set_new(o, "netuid", json_integer(ag_get_u16le(p)));
+  json_object_set_new(o, "round", ag_json_u64s(ag_get_u64le(p + 2)));
+  json_object_set_new(o, "base", ag_json_hex(p + 10, 32));
+  json_object_set_new(o, "blob", ag_json_hex(p + 42, 32));
+  json_object_set_new(o, "size", ag_json_u64s(ag_get_u64le(p + 74)));
+  return o;
+}
+
+static int propose_validate(const ag_tx *tx) {
+  const uint8_t *p = tx->payload;
+  if (tx->payload_len < PROPOSE_HEAD)
+    return ag_fail(AG_E_TX_PAYLOAD, "train_propose payload is %u bytes, at least %u expected",
+                   tx->payload_len, PROPOSE_HEAD);
+  uint16_t n = ag_get_u16le(p + PROPOSE_HEAD - 2);
+  if (tx->payload_len != PROPOSE_HEAD + 10u * n)
+    return ag_fail(AG_E_TX_PAYLOAD, "train_propose with %u entries is %u bytes, expected %u", n,
+                   tx->payload_len, PROPOSE_HEAD + 10u * n);
+  if (n == 0 && memcmp(p + 10, p + 42, 32) != 0)
+    return ag_fail(AG_E_TRAIN_PROPOSAL, "a proposal without submissions keeps the checkpoint");
+  if (ag_get_u64le(p + 74) == 0) return ag_fail(AG_E_TX_PAYLOAD, "a checkpoint is not empty");
+  const uint8_t *e = p + PROPOSE_HEAD;
+  for (uint16_t i = 0; i < n; i++, e += 10) {
+    if (i && ag_get_u16le(e) <= ag_get_u16le(e - 10))
+      return ag_fail(AG_E_TRAIN_PROPOSAL, "proposal uids must increase (entry %u)", i);
+    if (ag_get_u64le(e + 2) == 0)
+      return ag_fail(AG_E_TRAIN_PROPOSAL, "entry %u has score 0: only aggregated submissions are listed", i);
+  }
+  return 0;
+}
+
+/* Stake of permitted validators: total, and of those who proposed hash. */
+static int agreement(ag_ist *s, const ag_subnet *sn, const ag_training *t, const uint8_t hash[32],
+                     unsigned __int128 *agree, unsigned __int128 *total) {
+  *agree = *total = 0;
+  for (uint16_t uid = 0; uid < sn->n; uid++) {
+    ag_neuron nr;
+    ag_hotkey_info hi;
+    int rc = ag_neuron_load(s, sn->netuid, uid, &nr);
+    if (rc) return rc;
+    if (!nr.permit) continue;
+    if ((rc = ag_hotkey_load(s, nr.hotkey, &hi))) return rc;
+    *total += hi.total_stake;
+    for (uint16_t i = 0; i < t->nprops; i++)
+      if (t->props[i].uid == uid && !memcmp(t->props[i].hotkey, nr.hotkey, 32) &&
+          !memcmp(t->props[i].proposal, hash, 32))
+        *agree += hi.total_stake;
+  }
+  return 0;
+}
+
+static int propose_apply(ag_app *app, const ag_tx *tx) {
+  ag_state *st = ag_app_state(app);
+  ag_ist s = {st, NULL};
+  const uint8_t *p = tx->payload;
+  round_ctx c;
+  ag_train_round r = {0};
+  uint64_t *scores = NULL, *shares = NULL;
+  int rc = round_open(app, tx, &c);
+  if (rc) goto done;
+  uint64_t h = height_of(app), open = c.t.round_start + c.sn.hp.train_submit_blocks;
+  uint16_t n = ag_get_u16le(p + PROPOSE_HEAD - 2);
+  if (!c.nr.permit) {
+    rc = ag_fail(AG_E_NO_PERMIT, "uid %u has no validator permit on subnet %u", c.uid, c.sn.netuid);
+    goto done;
+  }
+  if (h < open) {
+    rc = ag_fail(AG_E_TRAIN_WINDOW, "proposals for round %llu open at block %llu (now %llu)",
+                 (unsigned long long)c.t.round, (unsigned long long)open, (unsigned long long)h);
+    goto done;
+  }
+  if (n > c.sn.hp.train_top) {
+    rc = ag_fail(AG_E_TRAIN_PROPOSAL, "%u submissions aggregated; subnet %u allows %u", n,
+                 c.sn.netuid, c.sn.hp.train_top);
+    goto done;
+  }
+  for (uint16_t i = 0; i < c.t.nprops; i++)
+    if (c.t.props[i].uid == c.uid) {
+      rc = ag_fail(AG_E_TRAIN_DUPLICATE, "uid %u already proposed in round %llu", c.uid,
+                   (unsigned long long)c.t.round);
+      goto done;
+    }
+  r.e = ag_xmalloc(((size_t)n + 1) * sizeof *r.e);
+  scores = ag_xmalloc(((size_t)n + 1) * sizeof *scores);
+  shares = ag_xmalloc(((size_t)n + 1) * sizeof *shares);
+  const uint8_t *e = p + PROPOSE_HEAD;
+  for (uint16_t i = 0; i < n; i++, e += 10) {
+    uint16_t uid = ag_get_u16le(e);
+    int j = -1;
+    for (uint16_t k = 0; k < c.t.nsubs && j < 0; k++)
+      if (c.t.subs[k].uid == uid) j = k;
+    if (j < 0) {
+      rc = ag_fail(AG_E_TRAIN_PROPOSAL, "uid %u submitted nothing in round %llu", uid,
+                   (unsigned long long)c.t.round);
+      goto done;
+    }
+    r.e[i].uid = uid;
+    memcpy(r.e[i].hotkey, c.t.subs[j].hotkey, 32);
+    r.e[i].score = scores[i] = ag_get_u64le(e + 2);
+  }
+  ag_train_proposal *x = &c.t.props[c.t.nprops++];
+  x->uid = c.uid;
+  memcpy(x->hotkey, tx->sender, 32);
+  ag_hash("agora/tpropose", p, tx->payload_len, x->proposal);
+  memcpy(x->model, p + 42, 32);
+  x->size = ag_get_u64le(p + 74);
+  unsigned __int128 agree, total;
+  if ((rc = agreement(&s, &c.sn, &c.t, x->proposal, &agree, &total))) goto done;
+  if (total == 0 || 3 * agree <= 2 * total) {
+    training_store(st, c.sn.netuid, &c.t);
+    goto done;
+  }
+  /* final: record the round, pin the checkpoint, open the next round */
+  ag_train_split_shares(c.sn.hp.train_shares, scores, n, shares);
+  r.round = c.t.round;
+  memcpy(r.base, p + 10, 32);
+  memcpy(r.model, p + 42, 32);
+  r.size = x->size;
+  r.block = h;
+  memcpy(r.file_hash, p + 82, 32);
+  r.n = n;
+  for (uint16_t i = 0; i < n; i++) r.e[i].shares = shares[i];
+  if (n) round_store(st, c.sn.netuid, &r);
+  c.t.round++;
+  c.t.round_start = h;
+  c.t.nsubs = c.t.nprops = 0;
+  if (n) {
+    c.t.finalized++;
+    c.m.size = r.size;
+    memcpy(c.m.model_id, r.model, 32);
+    c.m.set_block = h;
+    ag_subnet_model_store(st, c.sn.netuid, &c.m);
+    origin_store(st, r.model, c.sn.netuid, c.t.round, c.t.lineage);
+  }
+  training_store(st, c.sn.netuid, &c.t);
+done:
+  ag_training_free(&c.t);
+  ag_train_round_free(&r);
+  free(scores);
+  free(shares);
+  return rc;
+}
+
+static json_t *propose_json(const ag_tx *tx) {
+  const uint8_t *p = tx->payload;
+  json_t *o = json_object();
+  json_object_set_new(o, "netuid", json_integer(ag_get_u16le(p)));
+  json_object_set_new(o, "round", ag_json_u64s(ag_get_u64le(p + 2)));
+  json_object_set_new(o, "base", ag_json_hex(p + 10, 32));
+  json_object_set_new(o, "model_id", ag_json_hex(p + 42, 32));
+  json_object_set_new(o, "size", ag_json_u64s(ag_get_u64le(p + 74)));
+  json_object_set_new(o, "file_hash", ag_json_hex(p + 82, 32));
+  json_t *a = json_array();
+  uint16_t n = ag_get_u16le(p + PROPOSE_HEAD - 2);
+  for (uint16_t i = 0; i < n; i++) {
+    const uint8_t *e = p + PROPOSE_HEAD + 10 * i;
+    json_t *x = json_object();
+    json_object_set_new(x, "uid", json_integer(ag_get_u16le(e)));
+    json_object_set_new(x, "score", ag_json_u64s(ag_get_u64le(e + 2)));
+    json_array_append_new(a, x);
+  }
+  json_object_set_new(o, "entries", a);
+  return o;
+}
+
+static const ag_tx_kind kinds[] = {
+    {AG_TX_TRAIN_SUBMIT, "train_submit", submit_validate, no_spend, submit_apply, submit_json},
+    {AG_TX_TRAIN_PROPOSE, "train_propose", propose_validate, no_spend, propose_apply, propose_json},
+};
+
+void ag_training_register_kinds(void) {
+  for (size_t i = 0; i < AG_ARRAY_LEN(kinds); i++) ag_tx_kind_register(&kinds[i]);
+}
+
+/* Rounds nobody agreed on in time: the next one opens on the same checkpoint. */
+int ag_training_begin_block(ag_app *app) {
+  ag_state *st = ag_app_state(app);
+  ag_ist s = {st, NULL};
+  uint64_t h = height_of(app);
+  uint16_t list[AG_MAX_SUBNETS];
+  size_t n;
+  int rc = ag_subnet_list(&s, list, AG_MAX_SUBNETS, &n);
+  for (size_t i = 0; !rc && i < n; i++) {
+    ag_subnet_model m;
+    if (ag_subnet_model_load(&s, list[i], &m) || m.kind != AG_SUBNET_TRAINING) continue;
+    ag_subnet sn;
+    ag_training t;
+    if ((rc = ag_subnet_load(&s, list[i], &sn))) break;
+    if ((rc = ag_training_load(&s, list[i], &t))) break;
+    if (h >= t.round_start + sn.hp.train_round_blocks) {
+      t.round++;
+      t.round_start = h;
+      t.nsubs = t.nprops = 0;
+      training_store(st, list[i], &t);
+    }
+    ag_training_free(&t);
+  }
+  return rc;
+}
