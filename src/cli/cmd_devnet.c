@@ -29,12 +29,15 @@
 #include "core/util.h"
 #include "crypto/keystore.h"
 #include "incentive/incentive.h"
+#include "incentive/training.h"
+#include "subnets/diloco.h"
 #include "subnets/inference.h"
 #include "subnets/netclient.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -47,7 +50,8 @@
 
 static const char usage[] =
     "usage: agora devnet [--miners N] [--validators N] [--cheaters N] [--slow N] [--blocks N]\n"
-    "                    [--block-time MS] [--tempo N] [--port P] [--model FILE] [--json]\n\n"
+    "                    [--block-time MS] [--tempo N] [--port P] [--model FILE] [--json]\n"
+    "                    [--training [--trainers N] [--free-riders N] [--copiers N]]\n\n"
     "Runs a whole inference network on this machine: a fresh chain with the inference subnet\n"
     "pinning the default model, the solo node, miners (cheaters alter their outputs; slow ones\n"
     "add latency) and validators, each a child process with its log under HOME/logs. The\n"
@@ -55,6 +59,11 @@ static const char usage[] =
     "and requests/s until Ctrl-C or --blocks; then every child is stopped cleanly. With --json\n"
     "the final metagraph and issuance are printed as JSON, naming each neuron's role and\n"
     "behaviour. The home folder (default ~/.agora/devnet) is reset at every start.\n\n"
+    "With --training a second subnet trains a new model from scratch (docs/subnet-training.md):\n"
+    "trainers (free riders submit noise, copiers resubmit others' work) and as many training\n"
+    "validators; the view adds its rounds, the validation loss of every canonical checkpoint,\n"
+    "and each trainer's scores, incentive and model shares. --miners 0 leaves the inference\n"
+    "subnet without neurons.\n\n"
     "  --miners N        miners (default 4)\n"
     "  --validators N    validators (default 2; stakes 2000, 1000, ... AGR)\n"
     "  --cheaters N      miners that alter one token of every answer (default 1)\n"
@@ -64,16 +73,24 @@ static const char usage[] =
     "  --block-time MS   (default 500)\n"
     "  --tempo N         blocks per epoch of the subnet (default 10)\n"
     "  --port P          node API port (default: a free one)\n"
-    "  --model FILE      the model to pin (default models/agora-nano.bin)\n";
+    "  --model FILE      the model to pin (default models/agora-nano.bin)\n"
+    "  --training        add the training subnet (netuid 2)\n"
+    "  --trainers N      trainers (default 4 honest, plus the two below)\n"
+    "  --free-riders N   trainers that submit random pseudo-gradients (default 1)\n"
+    "  --copiers N       trainers that resubmit another's blob, as is or scaled (default 1)\n"
+    "  --round-blocks N  blocks per training round (default 20; submissions: the first half)\n"
+    "  --train-dim N     width of the model trained from scratch (default: the --model's shape)\n"
+    "  --train-layers N  its layers (with --train-dim; default the --model's)\n";
 
-enum { ROLE_MINER, ROLE_VALIDATOR };
-enum { B_HONEST, B_CHEATER, B_SLOW };
-static const char *const role_name[] = {"miner", "validator"};
-static const char *const behaviour_name[] = {"honest", "cheater", "slow"};
+enum { ROLE_MINER, ROLE_VALIDATOR, ROLE_TRAINER };
+enum { B_HONEST, B_CHEATER, B_SLOW, B_FREE_RIDER, B_COPIER };
+static const char *const role_name[] = {"miner", "validator", "trainer"};
+static const char *const behaviour_name[] = {"honest", "cheater", "slow", "free-rider", "copier"};
 
 typedef struct {
-  char name[32];   /* miner0, validator1 */
+  char name[32];   /* miner0, validator1, trainer2, tvalidator0 */
   int role, behaviour;
+  uint16_t netuid;
   char hot[48], cold[48];
   ag_keypair hk, ck;
   char hot_addr[AG_ADDR_MAX], cold_addr[AG_ADDR_MAX];
@@ -93,6 +110,11 @@ typedef struct {
   char chain_id[33];
   char model_name[32];
   int nminers, nvalidators, ncheaters, nslow, slow_ms, block_ms, tempo;
+  int training, ntrainers, nfree, ncopiers, round_blocks, train_dim, train_layers;
+  char train_id[65];         /* the initial checkpoint of the training subnet */
+  ag_diloco_data tdata;      /* validation data of the training subnet */
+  ag_model *tok_model;       /* for its tokenizer */
+  json_t *losses;            /* model id hex -> validation loss */
   uint64_t stop_height;
   uint16_t port;
   pid_t node_pid;
@@ -186,7 +208,8 @@ static void start_node(devnet *d) {
 }
 
 static void start_neuron(devnet *d, proc *p) {
-  char log[1200], status[1200], slow[16];
+  char log[1200], status[1200], slow[16], cache[1200];
+  snprintf(cache, sizeof cache, "%s/cache/%s", d->home, p->name);
   snprintf(log, sizeof log, "%s/logs/%s.log", d->home, p->name);
   snprintf(status, sizeof status, "%s/status/%s.json", d->home, p->name);
   snprintf(slow, sizeof slow, "%d", d->slow_ms);
@@ -197,12 +220,28 @@ static void start_neuron(devnet *d, proc *p) {
   argv[k++] = d->home;
   argv[k++] = "--node";
   argv[k++] = d->url;
-  argv[k++] = p->role == ROLE_MINER ? "miner" : "validator";
+  char netuid[8];
+  snprintf(netuid, sizeof netuid, "%u", p->netuid);
+  argv[k++] = p->role == ROLE_VALIDATOR ? "validator" : "miner";
   argv[k++] = "--subnet";
-  argv[k++] = "1";
+  argv[k++] = netuid;
   argv[k++] = "--hotkey";
   argv[k++] = p->hot;
-  if (p->role == ROLE_VALIDATOR) {
+  if (p->role == ROLE_TRAINER) {
+    argv[k++] = "--role";
+    argv[k++] = "trainer";
+    argv[k++] = "--status";
+    argv[k++] = status;
+    if (p->behaviour == B_FREE_RIDER) argv[k++] = "--free-rider";
+    if (p->behaviour == B_COPIER) argv[k++] = "--copier";
+  } else if (p->role == ROLE_VALIDATOR && p->netuid == 2) {
+    argv[k++] = "--status";
+    argv[k++] = status;
+  }
+  if (p->netuid == 2) { /* its own cache: the node's models/ is what the node serves */
+    argv[k++] = "--models";
+    argv[k++] = cache;
+  } else if (p->role == ROLE_VALIDATOR) {
     argv[k++] = "--status";
     argv[k++] = status;
     argv[k++] = "--interval-ms";
@@ -285,6 +324,34 @@ static int write_chain(devnet *d, const char *model_path) {
                           "halving_interval", (json_int_t)d->halving, "subnet_cost", "1000000000000",
                           "burn_initial", "1000000000", "burn_min", "500000", "burn_max",
                           "100000000000", "sudo", owner_addr, "subnets", sn);
+  if (d->training) { /* netuid 2 trains a fresh model of the same shape and tokenizer */
+    ag_model *init = NULL;
+    ag_buf file;
+    ag_buf_init(&file);
+    if (!(rc = ag_model_load(model_path, &d->tok_model, NULL)) &&
+        !(rc = ag_diloco_init_model(d->tok_model, 1, d->train_dim, d->train_layers, &init)))
+      ag_model_encode(init, NULL, &file);
+    ag_model_close(init);
+    uint8_t tid[32];
+    if (!rc) rc = ag_models_store(path, file.data, file.len, NULL, tid);
+    size_t tlen = file.len;
+    ag_buf_free(&file);
+    if (rc) {
+      json_decref(inc);
+      ag_genesis_free(&g);
+      return rc;
+    }
+    ag_hex_encode(tid, 32, d->train_id);
+    json_t *thp = json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:I, s:I}", "tempo", d->tempo,
+                            "commit_reveal", 1, "reveal_period", 1, "weights_rate_limit", d->tempo / 2,
+                            "immunity_period", 100000, "activity_cutoff", 100000, "max_uids", 64,
+                            "min_allowed_weights", 1, "train_round_blocks", (json_int_t)d->round_blocks,
+                            "train_submit_blocks", (json_int_t)(d->round_blocks / 2));
+    json_t *tmj = json_pack("{s:s, s:s, s:I}", "kind", "training", "model_id", d->train_id, "size", (json_int_t)tlen);
+    json_array_append_new(json_object_get(inc, "subnets"),
+                          json_pack("{s:s, s:s, s:i, s:o, s:o}", "name", "training", "owner", owner_addr,
+                                    "share", 1, "hyperparams", thp, "model", tmj));
+  }
   json_t *mods = json_object();
   json_object_set_new(mods, "incentive", inc);
   g.modules = json_dumps(mods, JSON_COMPACT | JSON_SORT_KEYS);
@@ -331,7 +398,7 @@ static int setup_neurons(devnet *d) {
     ag_sign(&p->hk, claim, 32, sig);
     ag_buf b;
     ag_buf_init(&b);
-    ag_buf_put_u16le(&b, 1);
+    ag_buf_put_u16le(&b, p->netuid);
     ag_buf_put(&b, p->hk.pk, 32);
     ag_buf_put_u64le(&b, 1000 * AG_UNIT); /* max cost: far above the burn */
     ag_buf_put(&b, sig, 64);
@@ -344,11 +411,15 @@ static int setup_neurons(devnet *d) {
   for (;;) {
     json_t *mg;
     int have = 0;
-    if (ag_net_get(&d->net, "/v1/subnets/1/metagraph", &mg) == 0) {
+    for (uint16_t netuid = 1; netuid <= (d->training ? 2 : 1); netuid++) {
+      char mpath[64];
+      snprintf(mpath, sizeof mpath, "/v1/subnets/%u/metagraph", netuid);
+      if (ag_net_get(&d->net, mpath, &mg) != 0) continue;
       json_t *rows = json_object_get(mg, "uids");
       for (int i = 0; i < d->n; i++)
         for (size_t k = 0; k < json_array_size(rows); k++)
-          if (!strcmp(json_string_value(json_object_get(json_array_get(rows, k), "hotkey")), d->ps[i].hot_addr))
+          if (d->ps[i].netuid == netuid &&
+              !strcmp(json_string_value(json_object_get(json_array_get(rows, k), "hotkey")), d->ps[i].hot_addr))
             have++;
       json_decref(mg);
     }
@@ -385,6 +456,7 @@ static int write_manifest(devnet *d, int ready) {
     json_t *x = json_object();
     json_object_set_new(x, "name", json_string(p->name));
     json_object_set_new(x, "role", json_string(role_name[p->role]));
+    json_object_set_new(x, "netuid", json_integer(p->netuid));
     json_object_set_new(x, "behaviour", json_string(behaviour_name[p->behaviour]));
     json_object_set_new(x, "hotkey", json_string(p->hot_addr));
     json_object_set_new(x, "coldkey", json_string(p->cold_addr));
@@ -407,7 +479,9 @@ static int write_manifest(devnet *d, int ready) {
 
 typedef struct {
   json_t *status, *subnet, *mg;
-  json_t *vstatus[64];
+  json_t *vstatus[64];  /* inference validators, in order */
+  json_t *tmg, *training, *shares; /* the training subnet */
+  json_t *tvstatus[64]; /* training validators, in order */
 } snapshot;
 
 static void snap_free(snapshot *s) {
@@ -415,6 +489,10 @@ static void snap_free(snapshot *s) {
   json_decref(s->subnet);
   json_decref(s->mg);
   for (int i = 0; i < 64; i++) json_decref(s->vstatus[i]);
+  json_decref(s->tmg);
+  json_decref(s->training);
+  json_decref(s->shares);
+  for (int i = 0; i < 64; i++) json_decref(s->tvstatus[i]);
   memset(s, 0, sizeof *s);
 }
 
@@ -423,11 +501,19 @@ static int snap_take(devnet *d, snapshot *s) {
   int rc = ag_net_get(&d->net, "/v1/status", &s->status);
   if (!rc) rc = ag_net_get(&d->net, "/v1/subnets/1", &s->subnet);
   if (!rc) rc = ag_net_get(&d->net, "/v1/subnets/1/metagraph", &s->mg);
-  for (int i = 0, v = 0; i < d->n && v < 64; i++) {
+  for (int i = 0, v = 0, t = 0; i < d->n && v < 64 && t < 64; i++) {
     if (d->ps[i].role != ROLE_VALIDATOR) continue;
     char path[1200];
     snprintf(path, sizeof path, "%s/status/%s.json", d->home, d->ps[i].name);
-    s->vstatus[v++] = json_load_file(path, 0, NULL);
+    if (d->ps[i].netuid == 1) s->vstatus[v++] = json_load_file(path, 0, NULL);
+    else s->tvstatus[t++] = json_load_file(path, 0, NULL);
+  }
+  if (!rc && d->training) {
+    rc = ag_net_get(&d->net, "/v1/subnets/2/metagraph", &s->tmg);
+    if (!rc) rc = ag_net_get(&d->net, "/v1/subnets/2/training?rounds=100000", &s->training);
+    char path[128];
+    snprintf(path, sizeof path, "/v1/model-shares/%s", json_string_value(json_object_get(s->training, "model_id")));
+    if (!rc) rc = ag_net_get(&d->net, path, &s->shares);
   }
   return rc;
 }
@@ -502,6 +588,145 @@ static const char *proc_state(proc *p, char *buf, size_t cap) {
   return buf;
 }
 
+/* ---- the training subnet's view ---------------------------------------------------------------- */
+
+/* Validation loss of checkpoint idhex (computed once, from the node's copy). */
+static double val_loss(devnet *d, const char *idhex) {
+  json_t *have = json_object_get(d->losses, idhex);
+  if (have) return json_real_value(have);
+  uint8_t id[32];
+  char dir[1100], src[128];
+  if (!idhex || strlen(idhex) != 64 || ag_hex_decode(idhex, 64, id, 32)) return NAN;
+  snprintf(dir, sizeof dir, "%s/models", d->home); /* the node's store: it keeps every checkpoint */
+  snprintf(src, sizeof src, "%s/v1/model-files", d->url);
+  const char *sp[1] = {src};
+  ag_model *m;
+  double loss = NAN;
+  if (ag_models_ensure(dir, id, sp, 1, &m) != 0) return NAN; /* not uploaded yet: next time */
+  if (!d->tdata.ntrain && d->tok_model) ag_diloco_data_load(d->tok_model, &d->tdata);
+  if (d->tdata.nval) ag_diloco_val_loss(m, &d->tdata, 16, 1, &loss);
+  ag_model_close(m);
+  json_object_set_new(d->losses, idhex, json_real(loss));
+  return loss;
+}
+
+static json_t *trainer_scores(devnet *d, snapshot *s, int uid) {
+  json_t *o = json_object();
+  for (int v = 0, k = 0; k < d->n; k++) {
+    if (d->ps[k].role != ROLE_VALIDATOR || d->ps[k].netuid != 2) continue;
+    json_t *sc = json_object_get(s->tvstatus[v++], "scores");
+    for (size_t i = 0; i < json_array_size(sc); i++)
+      if (json_integer_value(json_object_get(json_array_get(sc, i), "uid")) == uid)
+        json_object_set_new(o, d->ps[k].name, json_incref(json_object_get(json_array_get(sc, i), "score")));
+  }
+  return o;
+}
+
+static uint64_t shares_of(snapshot *s, const char *hotkey) {
+  json_t *ow = json_object_get(s->shares, "owners");
+  for (size_t i = 0; i < json_array_size(ow); i++)
+    if (!strcmp(json_string_value(json_object_get(json_array_get(ow, i), "hotkey")), hotkey))
+      return ju64(json_array_get(ow, i), "shares");
+  return 0;
+}
+
+/* Per round, oldest first: canonical model, validation loss and the aggregated uids. */
+static json_t *rounds_json(devnet *d, snapshot *s) {
+  json_t *a = json_array(), *rs = json_object_get(s->training, "rounds");
+  for (size_t i = json_array_size(rs); i-- > 0;) {
+    json_t *r = json_array_get(rs, i), *x = json_object(), *u = json_array(), *e = json_object_get(r, "entries");
+    const char *id = json_string_value(json_object_get(r, "model_id"));
+    json_object_set_new(x, "round", json_integer((json_int_t)ju64(r, "round")));
+    json_object_set_new(x, "model_id", json_string(id));
+    json_object_set_new(x, "block", json_integer((json_int_t)ju64(r, "block")));
+    double l = val_loss(d, id);
+    json_object_set_new(x, "val_loss", isnan(l) ? json_null() : json_real(l));
+    for (size_t k = 0; k < json_array_size(e); k++)
+      json_array_append_new(u, json_integer((json_int_t)ju64(json_array_get(e, k), "uid")));
+    json_object_set_new(x, "aggregated", u);
+    json_array_append_new(a, x);
+  }
+  return a;
+}
+
+static void render_training(devnet *d, snapshot *s) {
+  json_t *t = s->training;
+  double l0 = val_loss(d, d->train_id);
+  printf("\ntraining subnet 2 — round %llu (submissions until block %llu, ends by %llu), %llu round(s) aggregated\n",
+         (unsigned long long)ju64(t, "round"), (unsigned long long)ju64(t, "submit_until"),
+         (unsigned long long)ju64(t, "round_end"), (unsigned long long)ju64(t, "finalized"));
+  printf("canonical %.16s…   validation loss: start %.3f", json_string_value(json_object_get(t, "model_id")), l0);
+  json_t *rs = rounds_json(d, s);
+  size_t nr = json_array_size(rs);
+  for (size_t i = nr > 6 ? nr - 6 : 0; i < nr; i++) {
+    json_t *r = json_array_get(rs, i);
+    json_t *l = json_object_get(r, "val_loss");
+    if (json_is_real(l)) printf(" → r%lld %.3f", json_integer_value(json_object_get(r, "round")), json_real_value(l));
+  }
+  json_decref(rs);
+  printf("\n%-4s %-11s %-10s %9s %12s %9s  %s\n", "UID", "NEURON", "BEHAVIOUR", "INCENTIVE", "SHARES", "SCORE", "STATE");
+  json_t *rows = json_object_get(s->tmg, "uids");
+  for (size_t i = 0; i < json_array_size(rows); i++) {
+    json_t *r = json_array_get(rows, i);
+    const char *hk = json_string_value(json_object_get(r, "hotkey"));
+    proc *p = by_hotkey(d, hk);
+    int uid = (int)json_integer_value(json_object_get(r, "uid"));
+    char buf[64];
+    json_t *sc = trainer_scores(d, s, uid);
+    double best = -1;
+    const char *k;
+    json_t *v;
+    json_object_foreach(sc, k, v) if (json_real_value(v) > best) best = json_real_value(v);
+    json_decref(sc);
+    if (p && p->role == ROLE_TRAINER)
+      printf("%-4d %-11s %-10s %9.4f %12llu %9.3f  %s\n", uid, p->name, behaviour_name[p->behaviour],
+             ju64(r, "incentive") / 65535.0, (unsigned long long)shares_of(s, hk), best < 0 ? 0 : best,
+             proc_state(p, buf, sizeof buf));
+    else
+      printf("%-4d %-11s %-10s %9s %12s %9s  %s (dividends %.4f)\n", uid, p ? p->name : "?", "-", "-", "-", "-",
+             p ? proc_state(p, buf, sizeof buf) : "", ju64(r, "dividends") / 65535.0);
+  }
+}
+
+static json_t *training_json(devnet *d, snapshot *s) {
+  json_t *o = json_object(), *tr = json_array();
+  json_object_set_new(o, "netuid", json_integer(2));
+  json_object_set_new(o, "round", json_integer((json_int_t)ju64(s->training, "round")));
+  json_object_set_new(o, "finalized", json_integer((json_int_t)ju64(s->training, "finalized")));
+  json_object_set_new(o, "initial_model_id", json_string(d->train_id));
+  double l0 = val_loss(d, d->train_id);
+  json_object_set_new(o, "initial_val_loss", isnan(l0) ? json_null() : json_real(l0));
+  json_object_set_new(o, "model_id", json_incref(json_object_get(s->training, "model_id")));
+  json_object_set_new(o, "rounds", rounds_json(d, s));
+  json_object_set_new(o, "total_shares", json_incref(json_object_get(s->shares, "total_shares")));
+  json_t *rows = json_object_get(s->tmg, "uids");
+  for (size_t i = 0; i < json_array_size(rows); i++) {
+    json_t *r = json_array_get(rows, i);
+    const char *hk = json_string_value(json_object_get(r, "hotkey"));
+    proc *p = by_hotkey(d, hk);
+    int uid = (int)json_integer_value(json_object_get(r, "uid"));
+    json_t *x = json_object();
+    json_object_set_new(x, "uid", json_integer(uid));
+    json_object_set_new(x, "name", p ? json_string(p->name) : json_null());
+    json_object_set_new(x, "role", json_string(p ? role_name[p->role] : "other"));
+    json_object_set_new(x, "behaviour", p && p->role == ROLE_TRAINER ? json_string(behaviour_name[p->behaviour]) : json_null());
+    json_object_set_new(x, "hotkey", json_string(hk));
+    json_object_set_new(x, "incentive", json_real(ju64(r, "incentive") / 65535.0));
+    json_object_set_new(x, "dividends", json_real(ju64(r, "dividends") / 65535.0));
+    json_object_set_new(x, "emission", json_incref(json_object_get(r, "emission")));
+    json_object_set_new(x, "shares", ag_json_u64s(shares_of(s, hk)));
+    json_object_set_new(x, "scores", trainer_scores(d, s, uid));
+    json_object_set_new(x, "running", json_boolean(p && p->was_running));
+    json_array_append_new(tr, x);
+  }
+  json_object_set_new(o, "neurons", tr);
+  json_t *vs = json_array();
+  for (int v = 0; v < 64; v++)
+    if (s->tvstatus[v]) json_array_append(vs, s->tvstatus[v]);
+  json_object_set_new(o, "validators", vs);
+  return o;
+}
+
 static void render(devnet *d, snapshot *s, int clear) {
   uint64_t h = ju64(s->status, "height");
   uint64_t issued = ju64(json_object_get(s->status, "supply"), "issued");
@@ -518,7 +743,7 @@ static void render(devnet *d, snapshot *s, int clear) {
          "DIVIDENDS", "EMISSION AGR");
   int nv = 0;
   for (int i = 0; i < d->n; i++)
-    if (d->ps[i].role == ROLE_VALIDATOR) printf("  SCORE v%-2d", nv++);
+    if (d->ps[i].role == ROLE_VALIDATOR && d->ps[i].netuid == 1) printf("  SCORE v%-2d", nv++);
   printf(" %6s  %s\n", "REQ/S", "STATE");
   json_t *rows = json_object_get(s->mg, "uids");
   for (size_t i = 0; i < json_array_size(rows); i++) {
@@ -540,13 +765,15 @@ static void render(devnet *d, snapshot *s, int clear) {
     printf("  %s\n", p ? proc_state(p, buf, sizeof buf) : "");
   }
   for (int v = 0, k = 0; k < d->n; k++) {
-    if (d->ps[k].role != ROLE_VALIDATOR) continue;
+    if (d->ps[k].role != ROLE_VALIDATOR || d->ps[k].netuid != 1) continue;
     json_t *vs = s->vstatus[v++];
     if (vs)
       printf("\nvalidator%d: %lld rounds, weights %s", v - 1, json_integer_value(json_object_get(vs, "rounds")),
              json_string_value(json_object_get(vs, "last_weights")));
   }
-  printf("\n\nlogs: %s/logs   try: %s --home %s infer \"Once upon a time\"   Ctrl-C stops\n", d->home,
+  printf("\n");
+  if (d->training) render_training(d, s);
+  printf("\nlogs: %s/logs   try: %s --home %s infer \"Once upon a time\"   Ctrl-C stops\n", d->home,
          d->exe, d->home);
   fflush(stdout);
 }
@@ -582,7 +809,7 @@ static json_t *final_json(devnet *d, snapshot *s) {
     json_t *scores = json_object();
     int uid = (int)json_integer_value(json_object_get(r, "uid"));
     for (int v = 0, k = 0; k < d->n; k++) {
-      if (d->ps[k].role != ROLE_VALIDATOR) continue;
+      if (d->ps[k].role != ROLE_VALIDATOR || d->ps[k].netuid != 1) continue;
       double sc = score_of(s, v++, uid);
       if (sc >= 0) json_object_set_new(scores, d->ps[k].name, json_real(sc));
     }
@@ -592,11 +819,12 @@ static json_t *final_json(devnet *d, snapshot *s) {
   json_object_set_new(o, "neurons", ns);
   json_t *vs = json_array();
   for (int v = 0, k = 0; k < d->n; k++) {
-    if (d->ps[k].role != ROLE_VALIDATOR) continue;
+    if (d->ps[k].role != ROLE_VALIDATOR || d->ps[k].netuid != 1) continue;
     json_t *x = s->vstatus[v++];
     if (x) json_array_append(vs, x);
   }
   json_object_set_new(o, "validators", vs);
+  if (d->training) json_object_set_new(o, "training", training_json(d, s));
   return o;
 }
 
@@ -613,12 +841,19 @@ static int num(const ag_cli *c, const char *s, const char *name, long lo, long h
 
 int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
   const char *miners_s = NULL, *vals_s = NULL, *cheat_s = NULL, *slow_s = NULL, *slowms_s = NULL,
-             *blocks_s = NULL, *bt_s = NULL, *tempo_s = NULL, *port_s = NULL, *model_s = NULL;
+             *blocks_s = NULL, *bt_s = NULL, *tempo_s = NULL, *port_s = NULL, *model_s = NULL,
+             *trainers_s = NULL, *free_s = NULL, *copiers_s = NULL, *rb_s = NULL, *tdim_s = NULL,
+             *tlayers_s = NULL;
+  bool training = false;
   ag_opt opts[] = {{"miners", 0, 1, &miners_s, NULL},  {"validators", 0, 1, &vals_s, NULL},
                    {"cheaters", 0, 1, &cheat_s, NULL}, {"slow", 0, 1, &slow_s, NULL},
                    {"slow-ms", 0, 1, &slowms_s, NULL}, {"blocks", 0, 1, &blocks_s, NULL},
                    {"block-time", 0, 1, &bt_s, NULL},  {"tempo", 0, 1, &tempo_s, NULL},
                    {"port", 0, 1, &port_s, NULL},      {"model", 0, 1, &model_s, NULL},
+                   {"training", 0, 0, NULL, &training}, {"trainers", 0, 1, &trainers_s, NULL},
+                   {"free-riders", 0, 1, &free_s, NULL}, {"copiers", 0, 1, &copiers_s, NULL},
+                   {"round-blocks", 0, 1, &rb_s, NULL}, {"train-dim", 0, 1, &tdim_s, NULL},
+                   {"train-layers", 0, 1, &tlayers_s, NULL},
                    {"", 0, 0, NULL, NULL}};
   char *pos[1];
   int npos, rc = ag_cli_parse(c, argc, argv, opts, pos, 0, &npos);
@@ -632,6 +867,12 @@ int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
   d->slow_ms = 400;
   d->block_ms = 500;
   d->tempo = 10;
+  d->training = training;
+  d->ntrainers = 4;
+  d->nfree = 1;
+  d->ncopiers = 1;
+  d->round_blocks = 20;
+  d->losses = json_object();
   int blocks = 0, port = 0;
   if ((rc = num(c, miners_s, "miners", 0, 32, &d->nminers)) ||
       (rc = num(c, vals_s, "validators", 0, 16, &d->nvalidators)) ||
@@ -641,10 +882,18 @@ int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
       (rc = num(c, blocks_s, "blocks", 0, 100000000, &blocks)) ||
       (rc = num(c, bt_s, "block-time", 50, 60000, &d->block_ms)) ||
       (rc = num(c, tempo_s, "tempo", 2, 50400, &d->tempo)) ||
-      (rc = num(c, port_s, "port", 1, 65535, &port))) {
+      (rc = num(c, port_s, "port", 1, 65535, &port)) ||
+      (rc = num(c, trainers_s, "trainers", 0, 32, &d->ntrainers)) ||
+      (rc = num(c, free_s, "free-riders", 0, 32, &d->nfree)) ||
+      (rc = num(c, copiers_s, "copiers", 0, 32, &d->ncopiers)) ||
+      (rc = num(c, rb_s, "round-blocks", 4, 100000, &d->round_blocks)) ||
+      (rc = num(c, tdim_s, "train-dim", 32, 4096, &d->train_dim)) ||
+      (rc = num(c, tlayers_s, "train-layers", 1, 64, &d->train_layers))) {
+    json_decref(d->losses);
     free(d);
     return rc;
   }
+  if (!d->nminers && !cheat_s && !slow_s) d->ncheaters = d->nslow = 0; /* --miners 0 alone */
   if (d->ncheaters + d->nslow > d->nminers) {
     free(d);
     return ag_cli_fail(c, AG_E_USAGE, "--cheaters plus --slow cannot exceed --miners");
@@ -671,11 +920,32 @@ int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
   d->exe[el] = 0;
   d->port = port ? (uint16_t)port : free_port();
   snprintf(d->url, sizeof d->url, "http://127.0.0.1:%u", d->port);
-  /* roles: honest miners first, then slow, then cheaters; validators last */
-  d->n = d->nminers + d->nvalidators;
+  /* roles: honest miners first, then slow, then cheaters; validators last (none without miners);
+   * then the training subnet's trainers (honest, free riders, copiers) and validators */
+  int ninf = d->nminers + (d->nminers ? d->nvalidators : 0);
+  int ntrain = d->training ? d->ntrainers + d->nfree + d->ncopiers + d->nvalidators : 0;
+  d->n = ninf + ntrain;
   d->ps = ag_xcalloc((size_t)d->n + 1, sizeof *d->ps);
-  for (int i = 0; i < d->n; i++) {
+  for (int i = ninf; i < d->n; i++) {
     proc *p = &d->ps[i];
+    int j = i - ninf, nt = d->ntrainers + d->nfree + d->ncopiers;
+    p->netuid = 2;
+    if (j < nt) {
+      p->role = ROLE_TRAINER;
+      p->behaviour = j < d->ntrainers ? B_HONEST : j < d->ntrainers + d->nfree ? B_FREE_RIDER : B_COPIER;
+      snprintf(p->name, sizeof p->name, "trainer%d", j);
+    } else {
+      int v = j - nt;
+      p->role = ROLE_VALIDATOR;
+      p->stake = (uint64_t)(d->nvalidators - v) * 1000 * AG_UNIT;
+      snprintf(p->name, sizeof p->name, "tvalidator%d", v);
+    }
+    snprintf(p->hot, sizeof p->hot, "%s-hot", p->name);
+    snprintf(p->cold, sizeof p->cold, "%s-cold", p->name);
+  }
+  for (int i = 0; i < ninf; i++) {
+    proc *p = &d->ps[i];
+    p->netuid = 1;
     if (i < d->nminers) {
       p->role = ROLE_MINER;
       p->behaviour = i >= d->nminers - d->ncheaters ? B_CHEATER
@@ -698,8 +968,8 @@ int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
     free(d);
     return ag_cli_fail(c, AG_E_USAGE, "the home path may not contain a quote");
   }
-  snprintf(cmd, sizeof cmd, "rm -rf '%s/data' '%s/keys' '%s/logs' '%s/status' '%s/genesis.json'",
-           d->home, d->home, d->home, d->home, d->home);
+  snprintf(cmd, sizeof cmd, "rm -rf '%s/data' '%s/keys' '%s/logs' '%s/status' '%s/cache' '%s/genesis.json'",
+           d->home, d->home, d->home, d->home, d->home, d->home);
   if ((rc = ag_mkdirs(d->home, 0700)) || system(cmd) != 0) {
     free(d->ps);
     free(d);
@@ -719,7 +989,10 @@ int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
   FILE *info = c->json ? stderr : stdout;
   if ((rc = write_chain(d, model)) || (rc = write_manifest(d, 0))) goto out; /* marks it a devnet */
   fprintf(info, "devnet in %s: chain %s, node %s, %d miners (%d cheating, %d slow), %d validators\n",
-          d->home, d->chain_id, d->url, d->nminers, d->ncheaters, d->nslow, d->nvalidators);
+          d->home, d->chain_id, d->url, d->nminers, d->ncheaters, d->nslow, d->nminers ? d->nvalidators : 0);
+  if (d->training)
+    fprintf(info, "training subnet 2: %d trainers (%d free riders, %d copiers), %d validators, rounds of %d blocks\n",
+            d->ntrainers + d->nfree + d->ncopiers, d->nfree, d->ncopiers, d->nvalidators, d->round_blocks);
   start_node(d);
   if ((rc = wait_node(d, 30000))) goto out;
   if ((rc = setup_neurons(d))) goto out;
@@ -821,6 +1094,9 @@ out:
     ag_key_wipe(&d->ps[i].ck);
   }
   free(d->ps);
+  json_decref(d->losses);
+  ag_model_close(d->tok_model);
+  ag_diloco_data_free(&d->tdata);
   free(d);
   if (rc) return ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
   return 0;

@@ -4,6 +4,7 @@
  * Does not: talk to the node or hold keys (signing receipts belongs to the network layer).
  */
 #include "cli/cli.h"
+#include "cli/client.h"
 
 #include "core/codec.h"
 #include "core/err.h"
@@ -25,7 +26,8 @@ static const char *usage_model =
     "  eval       validation loss and perplexity of a model\n"
     "  info       configuration, size and id of a model file\n"
     "  export     write a GGUF file (--gguf OUT)\n"
-    "  import     read a GGUF llama model into an Agora model file\n\n"
+    "  import     read a GGUF llama model into an Agora model file\n"
+    "  shares     who trained a model of a training subnet, from the chain's records\n\n"
     "Models: -m FILE, else $AGORA_MODEL, else models/agora-nano.bin (here or beside the agora\n"
     "binary's source tree), else HOME/models/nano/model.bin.\n"
     "SIMD path: AGORA_SIMD=scalar|avx2|avx512 (results are identical; only speed differs).\n";
@@ -735,6 +737,64 @@ static int cmd_info(ag_cli *c, int argc, char **argv) {
   return 0;
 }
 
+/* ---------- shares ---------- */
+
+static int cmd_shares(ag_cli *c, int argc, char **argv) {
+  ag_opt opts[] = {{"", 0, 0, NULL, NULL}};
+  char *pos[1];
+  int npos, rc = ag_cli_parse(c, argc, argv, opts, pos, 1, &npos);
+  if (rc) return rc;
+  if (c->help || npos != 1)
+    return ag_cli_usage(c, "usage: agora model shares MODEL_ID|FILE [--json]\n\n"
+                           "The on-chain contribution record of a checkpoint of a training subnet\n"
+                           "(docs/subnet-training.md#shares): per aggregated round of its lineage, the\n"
+                           "trainers and their scores and shares, and each hotkey's total. MODEL is a\n"
+                           "64-hex model id or a model file (its id is computed).\n");
+  char idh[65];
+  if (strlen(pos[0]) == 64 && strspn(pos[0], "0123456789abcdef") == 64) {
+    snprintf(idh, sizeof idh, "%s", pos[0]);
+  } else {
+    ag_model *m;
+    if ((rc = open_model(c, pos[0], &m, NULL))) return rc;
+    hex_id(m->id, idh);
+    ag_model_close(m);
+  }
+  char path[128];
+  snprintf(path, sizeof path, "/v1/model-shares/%s", idh);
+  json_t *o;
+  if ((rc = ag_cli_api(c, "GET", path, NULL, NULL, 0, &o))) return ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
+  if (c->json) {
+    ag_cli_print_json(o);
+    return 0;
+  }
+  uint64_t total = ag_cli_json_u64(o, "total_shares");
+  json_t *rounds = json_object_get(o, "rounds"), *owners = json_object_get(o, "owners");
+  printf("model %s\nsubnet %lld, canonical from round %lld (lineage from round %lld), %zu aggregated round(s), %llu shares\n\n",
+         idh, json_integer_value(json_object_get(o, "netuid")), json_integer_value(json_object_get(o, "round")),
+         json_integer_value(json_object_get(o, "lineage_start")), json_array_size(rounds), (unsigned long long)total);
+  printf("%-66s %14s %9s\n", "HOTKEY", "SHARES", "FRACTION");
+  for (size_t i = 0; i < json_array_size(owners); i++) {
+    json_t *w = json_array_get(owners, i);
+    printf("%-66s %14llu %8.4f%%\n", json_string_value(json_object_get(w, "hotkey")),
+           (unsigned long long)ag_cli_json_u64(w, "shares"),
+           (double)json_integer_value(json_object_get(w, "fraction_ppm")) / 1e4);
+  }
+  printf("\n%-6s %-18s %-8s %s\n", "ROUND", "MODEL", "BLOCK", "UID:SCORE:SHARES");
+  for (size_t i = 0; i < json_array_size(rounds); i++) {
+    json_t *r = json_array_get(rounds, i), *e = json_object_get(r, "entries");
+    printf("%-6lld %.16s… %-8lld", json_integer_value(json_object_get(r, "round")),
+           json_string_value(json_object_get(r, "model_id")), json_integer_value(json_object_get(r, "block")));
+    for (size_t k = 0; k < json_array_size(e); k++) {
+      json_t *x = json_array_get(e, k);
+      printf(" %lld:%llu:%llu", json_integer_value(json_object_get(x, "uid")),
+             (unsigned long long)ag_cli_json_u64(x, "score"), (unsigned long long)ag_cli_json_u64(x, "shares"));
+    }
+    printf("\n");
+  }
+  json_decref(o);
+  return 0;
+}
+
 /* ---------- export / import ---------- */
 
 static int cmd_export(ag_cli *c, int argc, char **argv) {
@@ -806,7 +866,7 @@ int ag_cmd_model(ag_cli *c, int argc, char **argv) {
     int (*fn)(ag_cli *, int, char **);
   } subs[] = {{"train", cmd_train},   {"generate", cmd_generate}, {"verify", cmd_verify},
               {"eval", cmd_eval},     {"info", cmd_info},         {"export", cmd_export},
-              {"import", cmd_import}};
+              {"import", cmd_import}, {"shares", cmd_shares}};
   for (size_t i = 0; i < AG_ARRAY_LEN(subs); i++)
     if (!strcmp(argv[0], subs[i].name)) {
       c->cmd = subs[i].name;

@@ -13,6 +13,8 @@
 #include "subnets/miner.h"
 #include "subnets/netclient.h"
 #include "subnets/neuron.h"
+#include "subnets/tminer.h"
+#include "subnets/tvalidator.h"
 #include "subnets/validator.h"
 
 #include <math.h>
@@ -86,13 +88,21 @@ static void end_signals(pthread_t t) {
 static const char miner_usage[] =
     "usage: agora miner --subnet N --hotkey NAME [--coldkey NAME] [--listen HOST:PORT]\n"
     "                   [--announce-host HOST] [--workers N] [--threads N] [--queue N]\n"
-    "                   [--api-key KEY] [--models DIR]\n\n"
+    "                   [--api-key KEY] [--models DIR]\n"
+    "       agora miner --subnet N --role trainer --hotkey NAME [--coldkey NAME] [--threads N]\n"
+    "                   [--status FILE] [--models DIR]\n\n"
     "Serves the subnet's pinned model with an OpenAI-compatible API (/v1/models,\n"
     "/v1/completions, /v1/chat/completions, streaming with stream: true) and signs every answer\n"
     "with a verifiable receipt (docs/subnet-inference.md). On start it registers the hotkey if\n"
     "needed (paid by --coldkey), fetches the model by its content id from the node or other\n"
     "miners and checks it, then announces its endpoint on chain. Ctrl-C stops it.\n\n"
-    "  --subnet N          the inference subnet (default 1)\n"
+    "With --role trainer it trains on a training subnet instead (docs/subnet-training.md):\n"
+    "every round it fetches the canonical checkpoint, runs the subnet's inner AdamW steps on\n"
+    "the data shard the round assigns to its hotkey, compresses the pseudo-gradient (top-k\n"
+    "with error feedback), announces its hash on chain and uploads it to the node.\n\n"
+    "  --subnet N          the subnet (default 1; 2 with --role trainer)\n"
+    "  --role ROLE         server (default: serve inference) or trainer\n"
+    "  --status FILE       (trainer) write its state as JSON after every round\n"
     "  --hotkey NAME       key that signs answers and the endpoint tx (pays its fee)\n"
     "  --coldkey NAME      key that pays the registration when the hotkey is new\n"
     "  --listen HOST:PORT  where to serve (default 127.0.0.1:0 = any free port)\n"
@@ -106,8 +116,8 @@ static const char miner_usage[] =
 int ag_cmd_miner(ag_cli *c, int argc, char **argv) {
   const char *subnet = NULL, *hotkey = NULL, *coldkey = NULL, *listen = NULL, *host = NULL,
              *workers = NULL, *threads = NULL, *queue = NULL, *key = NULL, *models = NULL,
-             *slow = NULL;
-  bool cheat = false;
+             *slow = NULL, *role = NULL, *status = NULL;
+  bool cheat = false, free_rider = false, copier = false;
   ag_opt opts[] = {{"subnet", 0, 1, &subnet, NULL},   {"hotkey", 0, 1, &hotkey, NULL},
                    {"coldkey", 0, 1, &coldkey, NULL}, {"listen", 0, 1, &listen, NULL},
                    {"announce-host", 0, 1, &host, NULL}, {"workers", 0, 1, &workers, NULL},
@@ -115,12 +125,37 @@ int ag_cmd_miner(ag_cli *c, int argc, char **argv) {
                    {"api-key", 0, 1, &key, NULL},     {"models", 0, 1, &models, NULL},
                    /* devnet behaviours, not in the help */
                    {"cheat", 0, 0, NULL, &cheat},     {"slow-ms", 0, 1, &slow, NULL},
+                   {"free-rider", 0, 0, NULL, &free_rider}, {"copier", 0, 0, NULL, &copier},
+                   {"role", 0, 1, &role, NULL},       {"status", 0, 1, &status, NULL},
                    {"", 0, 0, NULL, NULL}};
   char *pos[1];
   int npos, rc = ag_cli_parse(c, argc, argv, opts, pos, 0, &npos);
   if (rc) return rc;
   if (c->help) return ag_cli_usage(c, miner_usage);
   if (!hotkey) return ag_cli_fail(c, AG_E_USAGE, "--hotkey NAME is required (see --help)");
+  if (role && strcmp(role, "trainer") && strcmp(role, "server"))
+    return ag_cli_fail(c, AG_E_USAGE, "--role is server or trainer");
+  if (role && !strcmp(role, "trainer")) {
+    ag_tminer_config tc;
+    ag_tminer_config_default(&tc);
+    int tn = tc.netuid;
+    if ((rc = opt_int(c, subnet, "subnet", 0, 65535, &tn)) ||
+        (rc = opt_int(c, threads, "threads", 1, 256, &tc.threads)))
+      return rc;
+    tc.netuid = (uint16_t)tn;
+    tc.behaviour = free_rider ? AG_TRAINER_FREE_RIDER : copier ? AG_TRAINER_COPIER : AG_TRAINER_HONEST;
+    snprintf(tc.home, sizeof tc.home, "%s", c->home);
+    if (c->node[0]) ag_cli_node_url(c, tc.node_url, sizeof tc.node_url);
+    snprintf(tc.hotkey, sizeof tc.hotkey, "%s", hotkey);
+    if (coldkey) snprintf(tc.coldkey, sizeof tc.coldkey, "%s", coldkey);
+    if (status) snprintf(tc.status_path, sizeof tc.status_path, "%s", status);
+    if (models) snprintf(tc.model_dir, sizeof tc.model_dir, "%s", models);
+    if ((rc = passphrase_env(c, hotkey)) || (coldkey && (rc = passphrase_env(c, coldkey)))) return rc;
+    pthread_t st = block_signals();
+    rc = ag_tminer_run(&tc, &g_stop);
+    end_signals(st);
+    return rc ? ag_cli_exit_code(rc) : 0;
+  }
   ag_miner_config cfg;
   ag_miner_config_default(&cfg);
   int netuid = cfg.netuid;
@@ -152,14 +187,18 @@ int ag_cmd_miner(ag_cli *c, int argc, char **argv) {
 static const char validator_usage[] =
     "usage: agora validator --subnet N --hotkey NAME [--coldkey NAME] [--threads N]\n"
     "                       [--interval-ms MS] [--timeout-ms MS] [--status FILE] [--models DIR]\n\n"
-    "Validates an inference subnet: each round it sends every serving miner the same fresh\n"
+    "Validates the subnet by its kind. A training subnet (docs/subnet-training.md): when a\n"
+    "round's submissions close it fetches every pseudo-gradient, refuses bad and copied ones,\n"
+    "scores the rest by the loss they bring on the trainer's own shard versus a random one,\n"
+    "aggregates the best with an outer Nesterov step and proposes the next checkpoint.\n"
+    "An inference subnet: each round it sends every serving miner the same fresh\n"
     "challenge (a prompt from the validation corpus, random seed and sampling parameters),\n"
     "checks each answer's signature and receipt, re-executes the receipt, and keeps a moving\n"
     "average score per miner (a wrong answer zeroes it for the rest of the epoch; a slow one\n"
     "scores less; a missing one 0). Once per epoch it sets weights from the scores, by\n"
     "commit-reveal when the subnet uses it. The hotkey needs a validator permit (stake) to set\n"
     "weights and a balance for the fees. Ctrl-C stops it.\n\n"
-    "  --subnet N          the inference subnet (default 1)\n"
+    "  --subnet N          the subnet (default 1)\n"
     "  --hotkey NAME       the validator's hotkey\n"
     "  --coldkey NAME      key that pays the registration when the hotkey is new\n"
     "  --threads N         engine threads for re-execution (default 1)\n"
@@ -197,8 +236,27 @@ int ag_cmd_validator(ag_cli *c, int argc, char **argv) {
   if (status) snprintf(cfg.status_path, sizeof cfg.status_path, "%s", status);
   if (models) snprintf(cfg.model_dir, sizeof cfg.model_dir, "%s", models);
   if ((rc = passphrase_env(c, hotkey)) || (coldkey && (rc = passphrase_env(c, coldkey)))) return rc;
+  int training = 0;
+  { /* the kind decides the protocol */
+    ag_net net;
+    char url[256], path[64];
+    if (cfg.node_url[0]) snprintf(url, sizeof url, "%s", cfg.node_url);
+    else ag_net_url_of_home(cfg.home, url, sizeof url);
+    json_t *sj;
+    snprintf(path, sizeof path, "/v1/subnets/%u", cfg.netuid);
+    for (int i = 0; i < 30; i++) {
+      if (ag_net_open(&net, url) == 0 && ag_net_get(&net, path, &sj) == 0) {
+        const char *kind = json_string_value(json_object_get(json_object_get(sj, "model"), "kind"));
+        training = kind && !strcmp(kind, "training");
+        json_decref(sj);
+        break;
+      }
+      ag_sleep_ms(500);
+    }
+  }
+  if (training && !interval) cfg.interval_ms = 300; /* polls the round */
   pthread_t st = block_signals();
-  rc = ag_validator_run(&cfg, &g_stop);
+  rc = training ? ag_tvalidator_run(&cfg, &g_stop) : ag_validator_run(&cfg, &g_stop);
   end_signals(st);
   return rc ? ag_cli_exit_code(rc) : 0;
 }

@@ -12,6 +12,7 @@
 #include "subnets/inference.h"
 #include "subnets/netclient.h"
 #include "subnets/neuron.h"
+#include "subnets/weights.h"
 
 #include <math.h>
 #include <sodium.h>
@@ -37,14 +38,6 @@ typedef struct {
 } row;
 
 typedef struct {
-  uint64_t epoch; /* of the subnet when committed */
-  uint64_t version;
-  uint8_t salt[32];
-  uint16_t n;
-  uint16_t *uids, *weights;
-} commit;
-
-typedef struct {
   ag_validator_config cfg;
   ag_net net;
   ag_keypair hotkey;
@@ -58,13 +51,7 @@ typedef struct {
   row *rows;
   int n;
   uint64_t round;
-  commit pend[AG_MAX_COMMITS];
-  int npend;
-  uint64_t last_weights_epoch; /* UINT64_MAX: none yet */
-  uint64_t weights_sets;
-  char last_weights[160];
-  uint64_t height, epoch;
-  uint64_t window_epoch; /* flags hold until the subnet's epoch changes */
+  ag_wsetter ws;
   uint64_t verified_tokens, reexecutions;
   double verify_seconds;
 } val;
@@ -318,141 +305,14 @@ static void run_round(val *v) {
 
 /* ---- weights ---------------------------------------------------------------------------------- */
 
-/* Scores as u16 weights (the best = 65535); returns how many are nonzero. */
-static uint16_t weights_of(val *v, uint16_t *uids, uint16_t *w) {
-  double max = 0;
-  for (int i = 0; i < v->n; i++)
-    if (v->rows[i].present && v->rows[i].score > max) max = v->rows[i].score;
-  uint16_t n = 0;
-  if (max <= 0) return 0;
-  for (int i = 0; i < v->n; i++) {
-    if (!v->rows[i].present || i == v->uid) continue;
-    long q = lround(65535.0 * v->rows[i].score / max);
-    if (q <= 0) continue;
-    uids[n] = (uint16_t)i;
-    w[n++] = (uint16_t)(q > 65535 ? 65535 : q);
-  }
-  return n;
-}
-
-/* Submits and waits for the commit, a few seconds at a time: a tx lost with a restarting
- * node's mempool is sent again (with the nonce the node then expects) instead of stalling the
- * scoring loop. */
-static int submit(val *v, uint16_t kind, ag_buf *p, const char *what) {
-  uint8_t hash[32];
-  int rc = 0;
-  for (int attempt = 0; attempt < 3; attempt++) {
-    int code = 0;
-    rc = ag_net_submit(&v->net, &v->hotkey, kind, p->data, p->len, 8000, hash, &code);
-    if (!rc && code) rc = code;
-    if (rc != AG_E_TIMEOUT && rc != AG_E_CONNECT) break;
-    ag_warn("validator", "%s: %s; sending it again", what, ag_errmsg(rc));
-  }
-  if (rc) ag_warn("validator", "%s failed: %s", what, ag_errmsg(rc));
-  return rc;
-}
-
-static void commit_free(commit *c) {
-  free(c->uids);
-  free(c->weights);
-}
-
-static void end_window(val *v, const char *what) {
-  v->weights_sets++;
-  v->last_weights_epoch = v->epoch;
-  snprintf(v->last_weights, sizeof v->last_weights, "%s at block %llu (epoch %llu)", what,
-           (unsigned long long)v->height, (unsigned long long)v->epoch);
-}
-
 static void weights_step(val *v) {
-  char path[64];
-  snprintf(path, sizeof path, "/v1/subnets/%u", v->cfg.netuid);
-  json_t *sj;
-  if (ag_net_get(&v->net, path, &sj)) return;
-  json_t *hp = json_object_get(sj, "hyperparams");
-  v->height = (uint64_t)json_integer_value(json_object_get(sj, "height"));
-  v->epoch = (uint64_t)json_integer_value(json_object_get(sj, "epoch"));
-  int cr = (int)json_integer_value(json_object_get(hp, "commit_reveal"));
-  uint64_t rp = (uint64_t)json_integer_value(json_object_get(hp, "reveal_period"));
-  uint64_t rate = (uint64_t)json_integer_value(json_object_get(hp, "weights_rate_limit"));
-  uint64_t version = 0;
-  json_t *vk = json_object_get(hp, "weights_version_key");
-  if (json_is_integer(vk)) version = (uint64_t)json_integer_value(vk);
-  else ag_parse_u64(json_string_value(vk), &version);
-  json_decref(sj);
-  if (v->epoch != v->window_epoch) { /* a new weights window: wrong answers are forgiven */
+  if (ag_wsetter_poll(&v->ws) == 1) /* a new weights window: wrong answers are forgiven */
     for (int i = 0; i < v->n; i++) v->rows[i].flagged = 0;
-    v->window_epoch = v->epoch;
-  }
-  if (v->uid < 0) return;
-  /* reveals that are due */
-  for (int i = 0; i < v->npend;) {
-    commit *c = &v->pend[i];
-    int keep = 0;
-    if (v->epoch == c->epoch + rp) {
-      ag_buf p;
-      ag_buf_init(&p);
-      ag_payload_weights(&p, v->cfg.netuid, c->version, c->uids, c->weights, c->n, c->salt);
-      if (submit(v, AG_TX_REVEAL_WEIGHTS, &p, "reveal") == 0) {
-        ag_info("validator", "revealed weights for %u uid(s) committed in epoch %llu", c->n, (unsigned long long)c->epoch);
-        snprintf(v->last_weights, sizeof v->last_weights, "revealed at block %llu (epoch %llu)",
-                 (unsigned long long)v->height, (unsigned long long)v->epoch);
-      }
-      ag_buf_free(&p);
-    } else if (v->epoch < c->epoch + rp) {
-      keep = 1;
-    }
-    if (keep) {
-      i++;
-    } else {
-      commit_free(c);
-      v->pend[i] = v->pend[--v->npend];
-    }
-  }
-  /* new weights: once per epoch, when allowed */
-  if (!v->permit || v->last_weights_epoch == v->epoch) return;
-  if (v->last_update != v->reg_block && v->height < v->last_update + rate) return;
-  uint16_t *uids = ag_xmalloc((size_t)v->n * sizeof *uids + 2), *w = ag_xmalloc((size_t)v->n * sizeof *w + 2);
-  uint16_t n = weights_of(v, uids, w);
-  if (!n) {
-    free(uids);
-    free(w);
-    return;
-  }
-  ag_buf p;
-  ag_buf_init(&p);
-  if (cr && v->npend < AG_MAX_COMMITS) {
-    commit *c = &v->pend[v->npend];
-    c->epoch = v->epoch;
-    c->version = version;
-    c->n = n;
-    c->uids = uids;
-    c->weights = w;
-    randombytes_buf(c->salt, 32);
-    uint8_t h[32];
-    ag_weights_commit_hash(v->hotkey.pk, v->cfg.netuid, version, uids, w, n, c->salt, h);
-    ag_buf_put_u16le(&p, v->cfg.netuid);
-    ag_buf_put(&p, h, 32);
-    if (submit(v, AG_TX_COMMIT_WEIGHTS, &p, "commit") == 0) {
-      v->npend++;
-      end_window(v, "committed");
-      ag_info("validator", "committed weights for %u uid(s) in epoch %llu", n, (unsigned long long)v->epoch);
-    } else {
-      commit_free(c);
-    }
-  } else if (!cr) {
-    ag_payload_weights(&p, v->cfg.netuid, version, uids, w, n, NULL);
-    if (submit(v, AG_TX_SET_WEIGHTS, &p, "set_weights") == 0) {
-      end_window(v, "set");
-      ag_info("validator", "set weights for %u uid(s)", n);
-    }
-    free(uids);
-    free(w);
-  } else {
-    free(uids);
-    free(w);
-  }
-  ag_buf_free(&p);
+  double *scores = ag_xcalloc((size_t)v->n + 1, sizeof *scores);
+  for (int i = 0; i < v->n; i++)
+    if (v->rows[i].present) scores[i] = v->rows[i].score;
+  ag_wsetter_set(&v->ws, v->uid, v->permit, v->last_update, v->reg_block, scores, v->n);
+  free(scores);
 }
 
 /* ---- status ------------------------------------------------------------------------------------- */
@@ -466,10 +326,10 @@ static void write_status(val *v) {
   json_object_set_new(o, "uid", v->uid >= 0 ? json_integer(v->uid) : json_null());
   json_object_set_new(o, "validator_permit", json_boolean(v->permit));
   json_object_set_new(o, "rounds", json_integer((json_int_t)v->round));
-  json_object_set_new(o, "height", json_integer((json_int_t)v->height));
-  json_object_set_new(o, "epoch", json_integer((json_int_t)v->epoch));
-  json_object_set_new(o, "weights_sets", json_integer((json_int_t)v->weights_sets));
-  json_object_set_new(o, "last_weights", json_string(v->last_weights));
+  json_object_set_new(o, "height", json_integer((json_int_t)v->ws.height));
+  json_object_set_new(o, "epoch", json_integer((json_int_t)v->ws.epoch));
+  json_object_set_new(o, "weights_sets", json_integer((json_int_t)v->ws.weights_sets));
+  json_object_set_new(o, "last_weights", json_string(v->ws.last_weights));
   json_object_set_new(o, "reexecutions", json_integer((json_int_t)v->reexecutions));
   json_object_set_new(o, "verified_tokens_per_s",
                       json_real(v->verify_seconds > 0 ? v->verified_tokens / v->verify_seconds : 0));
@@ -503,8 +363,6 @@ int ag_validator_run(const ag_validator_config *cfg, volatile int *stop) {
   val *v = ag_xcalloc(1, sizeof *v);
   v->cfg = *cfg;
   v->uid = -1;
-  v->last_weights_epoch = UINT64_MAX;
-  snprintf(v->last_weights, sizeof v->last_weights, "none yet");
   if (!v->cfg.model_dir[0]) snprintf(v->cfg.model_dir, sizeof v->cfg.model_dir, "%s/models", cfg->home);
   if (v->cfg.threads < 1) v->cfg.threads = 1;
   if (v->cfg.timeout_ms < 100) v->cfg.timeout_ms = 100;
@@ -521,6 +379,7 @@ int ag_validator_run(const ag_validator_config *cfg, volatile int *stop) {
   if (rc) goto out;
   if ((rc = ag_neuron_key(cfg->home, cfg->hotkey, v->net.chain_id, &v->hotkey))) goto out;
   ag_addr_encode(v->hotkey.pk, v->addr);
+  ag_wsetter_init(&v->ws, &v->net, &v->hotkey, cfg->netuid, "validator");
   if ((rc = ag_neuron_register(&v->net, cfg->netuid, &v->hotkey, cfg->home, cfg->coldkey, &v->uid)) ||
       (rc = ag_neuron_model(&v->net, cfg->netuid, v->cfg.model_dir, &v->model)))
     goto out;
@@ -543,7 +402,7 @@ int ag_validator_run(const ag_validator_config *cfg, volatile int *stop) {
   }
 out:
   if (rc) ag_error("validator", "%s", ag_errmsg(rc));
-  for (int i = 0; i < v->npend; i++) commit_free(&v->pend[i]);
+  ag_wsetter_free(&v->ws);
   ag_infer_close(v->state);
   ag_model_close(v->model);
   ag_corpus_free(&v->docs);

@@ -1,0 +1,257 @@
+/* tminer.c — a training-subnet trainer (tminer.h). */
+#include "subnets/tminer.h"
+
+#include "core/codec.h"
+#include "core/err.h"
+#include "core/hash.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "incentive/training.h"
+#include "subnets/diloco.h"
+#include "subnets/neuron.h"
+#include "subnets/tround.h"
+#include "subnets/weights.h"
+
+#include <jansson.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+  ag_tminer_config cfg;
+  ag_net net;
+  ag_keypair hotkey;
+  char addr[AG_ADDR_MAX];
+  int uid;
+  ag_model *ckpt;
+  ag_diloco_data data;
+  int have_data;
+  ag_dworker *worker;
+  uint64_t done_round; /* UINT64_MAX: none */
+  uint64_t submitted, failed;
+  double last_loss, last_seconds;
+  size_t last_bytes;
+  char last_what[200];
+} trainer;
+
+void ag_tminer_config_default(ag_tminer_config *c) {
+  memset(c, 0, sizeof *c);
+  c->netuid = 2;
+  c->threads = 1;
+}
+
+const char *ag_trainer_behaviour_name(int b) {
+  return b == AG_TRAINER_FREE_RIDER ? "free-rider" : b == AG_TRAINER_COPIER ? "copier" : "honest";
+}
+
+static void write_status(trainer *t, const ag_tround *r) {
+  if (!t->cfg.status_path[0]) return;
+  json_t *o = json_object();
+  json_object_set_new(o, "role", json_string("trainer"));
+  json_object_set_new(o, "behaviour", json_string(ag_trainer_behaviour_name(t->cfg.behaviour)));
+  json_object_set_new(o, "netuid", json_integer(t->cfg.netuid));
+  json_object_set_new(o, "hotkey", json_string(t->addr));
+  json_object_set_new(o, "uid", json_integer(t->uid));
+  json_object_set_new(o, "height", json_integer((json_int_t)r->height));
+  json_object_set_new(o, "round", json_integer((json_int_t)r->round));
+  json_object_set_new(o, "submitted", json_integer((json_int_t)t->submitted));
+  json_object_set_new(o, "failed", json_integer((json_int_t)t->failed));
+  json_object_set_new(o, "last_inner_loss", json_real(t->last_loss));
+  json_object_set_new(o, "last_round_seconds", json_real(t->last_seconds));
+  json_object_set_new(o, "last_blob_bytes", json_integer((json_int_t)t->last_bytes));
+  json_object_set_new(o, "last", json_string(t->last_what));
+  char *s = json_dumps(o, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+  json_decref(o);
+  if (s) ag_write_file_atomic(t->cfg.status_path, s, strlen(s), 0644);
+  free(s);
+}
+
+/* The canonical checkpoint of the round, loaded once per change. */
+static int ensure_checkpoint(trainer *t, const ag_tround *r) {
+  if (t->ckpt && !memcmp(t->ckpt->id, r->model, 32)) return 0;
+  ag_model *m;
+  float *mom;
+  int rc = ag_tround_checkpoint(&t->net, t->cfg.model_dir, r->model, NULL, &m, &mom);
+  free(mom);
+  if (rc) return rc;
+  if (t->ckpt) {
+    ag_tround_forget(t->cfg.model_dir, t->ckpt->id);
+    ag_model_close(t->ckpt);
+  }
+  t->ckpt = m;
+  if (!t->have_data) {
+    if ((rc = ag_diloco_data_load(m, &t->data))) return rc;
+    t->have_data = 1;
+  }
+  return 0;
+}
+
+/* A blob of random values with the shape of the checkpoint. */
+static int free_ride(trainer *t, const ag_pgrad_hdr *h, ag_buf *out) {
+  float *e = ag_xmalloc(h->n * sizeof(float) + 4);
+  uint32_t *bits = ag_xmalloc(h->n * sizeof(uint32_t) + 4);
+  randombytes_buf(bits, h->n * sizeof(uint32_t));
+  for (size_t i = 0; i < h->n; i++) e[i] = ((float)(bits[i] >> 8) / 16777216.0f - 0.5f) * 0.02f;
+  int rc = ag_pgrad_encode(h, e, out);
+  free(bits);
+  free(e);
+  (void)t;
+  return rc;
+}
+
+/* Another trainer's blob of this round, as is (even rounds) or rescaled (odd rounds). Waits
+ * for one to appear while the round is open. */
+static int copy_other(trainer *t, const ag_tround *r0, const ag_pgrad_hdr *h, volatile int *stop,
+                      ag_buf *out) {
+  int rc = AG_E_NOTFOUND;
+  while (!*stop) {
+    ag_tround r;
+    int grc = ag_tround_get(&t->net, t->cfg.netuid, &r);
+    if (grc) return grc;
+    int closing = r.round != r0->round || r.height + 2 >= r.submit_until;
+    for (int i = 0; i < r.nsubs && rc; i++) {
+      if (r.subs[i].uid == t->uid) continue;
+      ag_buf b;
+      ag_buf_init(&b);
+      if (ag_tround_blob(&t->net, r.subs[i].blob, r.subs[i].size, &b) == 0) {
+        if (r.round % 2 == 0) {
+          ag_buf_put(out, b.data, b.len);
+          rc = 0;
+        } else {
+          float *e = ag_xcalloc(h->n, sizeof(float));
+          if ((rc = ag_pgrad_apply(b.data, b.len, h, 1.5f, e)) == 0) rc = ag_pgrad_encode(h, e, out);
+          free(e);
+        }
+        if (!rc)
+          snprintf(t->last_what, sizeof t->last_what, "copied uid %u's blob%s", r.subs[i].uid,
+                   r.round % 2 ? " scaled 1.5x" : "");
+      }
+      ag_buf_free(&b);
+    }
+    ag_tround_free(&r);
+    if (!rc || closing) break;
+    ag_sleep_ms(300);
+  }
+  return rc;
+}
+
+/* Errors worth another try in the same round: the checkpoint not uploaded yet, the node
+ * restarting. */
+static int transient(int rc) {
+  return rc == AG_E_MODEL_UNAVAILABLE || rc == AG_E_CONNECT || rc == AG_E_TIMEOUT || rc == AG_E_HTTP_STATUS;
+}
+
+static int one_round(trainer *t, const ag_tround *r, volatile int *stop) {
+  double t0 = ag_mono_s();
+  int rc = ensure_checkpoint(t, r);
+  ag_buf blob;
+  ag_buf_init(&blob);
+  size_t np = 0;
+  if (!rc && t->ckpt->wtype != AG_DT_F32)
+    rc = ag_fail(AG_E_MODEL_TYPE, "a training checkpoint holds fp32 weights");
+  if (!rc) ag_model_params(t->ckpt, &np);
+  ag_pgrad_hdr h = {.netuid = t->cfg.netuid, .chunk = AG_PGRAD_CHUNK, .k = (uint32_t)r->k, .round = r->round, .n = np};
+  if (!rc) memcpy(h.base, r->model, 32);
+  if (!rc && t->cfg.behaviour == AG_TRAINER_HONEST) {
+    if (!t->worker) {
+      uint64_t seed;
+      memcpy(&seed, t->hotkey.pk, 8);
+      rc = ag_dworker_open(t->ckpt, t->cfg.threads, seed, &t->worker);
+    }
+    if (!rc) {
+      size_t off = ag_diloco_shard(&t->data, t->cfg.netuid, r->round, t->hotkey.pk, r->window);
+      size_t len = r->window < t->data.ntrain ? (size_t)r->window : t->data.ntrain;
+      ag_tokens shard = {t->data.train + off, len};
+      rc = ag_dworker_round(t->worker, t->ckpt, &shard, (int)r->inner_steps, &h, &blob, &t->last_loss);
+      if (!rc)
+        snprintf(t->last_what, sizeof t->last_what, "trained %llu steps on tokens %zu..%zu, loss %.3f",
+                 (unsigned long long)r->inner_steps, off, off + len, t->last_loss);
+    }
+  } else if (!rc && t->cfg.behaviour == AG_TRAINER_FREE_RIDER) {
+    rc = free_ride(t, &h, &blob);
+    if (!rc) snprintf(t->last_what, sizeof t->last_what, "submitted random values");
+  } else if (!rc) {
+    rc = copy_other(t, r, &h, stop, &blob);
+  }
+  uint8_t hash[32];
+  int submitted = 0;
+  if (!rc) {
+    ag_hash(AG_BLOB_DOMAIN, blob.data, blob.len, hash);
+    ag_buf p;
+    ag_buf_init(&p);
+    ag_payload_train_submit(&p, t->cfg.netuid, r->round, r->model, hash, blob.len);
+    rc = ag_submit_retry(&t->net, &t->hotkey, AG_TX_TRAIN_SUBMIT, &p, "train_submit", "trainer");
+    ag_buf_free(&p);
+    submitted = !rc;
+  }
+  if (!rc) rc = ag_tround_upload(&t->net, "/v1/blobs", blob.data, blob.len);
+  t->last_seconds = ag_mono_s() - t0;
+  t->last_bytes = blob.len;
+  if (rc && transient(rc) && !submitted) {
+    ag_debug("trainer", "round %llu: %s; trying again", (unsigned long long)r->round, ag_errmsg(rc));
+  } else if (rc) {
+    t->failed++;
+    snprintf(t->last_what, sizeof t->last_what, "round %llu: %s", (unsigned long long)r->round, ag_errmsg(rc));
+    ag_warn("trainer", "%s", t->last_what);
+  } else {
+    t->submitted++;
+    ag_info("trainer", "round %llu: %s; %zu bytes (%.0fx smaller than fp32) in %.1f s", (unsigned long long)r->round,
+            t->last_what, blob.len, (double)(np * 4) / (double)blob.len, t->last_seconds);
+  }
+  ag_buf_free(&blob);
+  return rc && transient(rc) && !submitted ? rc : 0;
+}
+
+int ag_tminer_run(const ag_tminer_config *cfg, volatile int *stop) {
+  ag_crypto_init();
+  trainer *t = ag_xcalloc(1, sizeof *t);
+  t->cfg = *cfg;
+  t->uid = -1;
+  t->done_round = UINT64_MAX;
+  if (!t->cfg.model_dir[0]) snprintf(t->cfg.model_dir, sizeof t->cfg.model_dir, "%s/models", cfg->home);
+  if (t->cfg.threads < 1) t->cfg.threads = 1;
+  char url[256];
+  if (cfg->node_url[0]) snprintf(url, sizeof url, "%s", cfg->node_url);
+  else ag_net_url_of_home(cfg->home, url, sizeof url);
+  int rc = 0;
+  for (int i = 0; i < 30 && !*stop; i++) { /* the node may still be starting */
+    if ((rc = ag_net_open(&t->net, url)) == 0) break;
+    ag_sleep_ms(500);
+  }
+  if (rc) goto out;
+  if ((rc = ag_neuron_key(cfg->home, cfg->hotkey, t->net.chain_id, &t->hotkey))) goto out;
+  ag_addr_encode(t->hotkey.pk, t->addr);
+  if ((rc = ag_neuron_register(&t->net, cfg->netuid, &t->hotkey, cfg->home, cfg->coldkey, &t->uid))) goto out;
+  ag_info("trainer", "training on subnet %u as uid %d (%s, %s)", cfg->netuid, t->uid, t->addr,
+          ag_trainer_behaviour_name(cfg->behaviour));
+  while (!*stop) {
+    ag_tround r;
+    int grc = ag_tround_get(&t->net, cfg->netuid, &r);
+    if (grc) {
+      if (grc == AG_E_TRAIN_KIND) {
+        rc = grc;
+        break;
+      }
+      ag_warn("trainer", "cannot read the round: %s", ag_errmsg(grc));
+      ag_sleep_ms(1000);
+      continue;
+    }
+    int mine = 0;
+    for (int i = 0; i < r.nsubs; i++) mine |= r.subs[i].uid == t->uid;
+    if (r.round != t->done_round && !mine && r.height < r.submit_until) {
+      if (one_round(t, &r, stop) == 0) t->done_round = r.round;
+    }
+    write_status(t, &r);
+    ag_tround_free(&r);
+    for (int i = 0; i < 6 && !*stop; i++) ag_sleep_ms(50);
+  }
+out:
+  if (rc) ag_error("trainer", "%s", ag_errmsg(rc));
+  ag_dworker_close(t->worker);
+  ag_model_close(t->ckpt);
+  ag_diloco_data_free(&t->data);
+  ag_key_wipe(&t->hotkey);
+  free(t);
+  return rc;
+}

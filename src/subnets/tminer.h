@@ -1,0 +1,35 @@
+/*
+ * tminer.h — a trainer of a training subnet (`agora miner --role trainer`,
+ * docs/subnet-training.md#trainers). Every round it fetches the canonical checkpoint, trains
+ * H inner AdamW steps on the shard the round assigns to its hotkey, compresses the
+ * pseudo-gradient with error feedback, announces the blob's hash and size by a train_submit
+ * transaction and uploads the blob to the node. It needs no open port.
+ *
+ * Devnet behaviours: a free rider submits random pseudo-gradients of the right shape without
+ * training; a copier waits for another trainer's blob and submits it again, alternately as is
+ * and re-encoded with its values scaled.
+ */
+#ifndef AG_SUBNETS_TMINER_H
+#define AG_SUBNETS_TMINER_H
+
+#include <stdint.h>
+
+enum { AG_TRAINER_HONEST = 0, AG_TRAINER_FREE_RIDER = 1, AG_TRAINER_COPIER = 2 };
+
+typedef struct {
+  char home[1024];
+  char node_url[256];     /* "" = from home */
+  char model_dir[1100];   /* "" = HOME/models */
+  uint16_t netuid;
+  char hotkey[65];
+  char coldkey[65];
+  int threads;            /* engine threads (default 1) */
+  int behaviour;          /* AG_TRAINER_* */
+  char status_path[1100]; /* JSON status after every round ("" = none) */
+} ag_tminer_config;
+
+void ag_tminer_config_default(ag_tminer_config *c);
+int ag_tminer_run(const ag_tminer_config *c, volatile int *stop);
+const char *ag_trainer_behaviour_name(int b);
+
+#endif

@@ -1,0 +1,171 @@
+/* tround.c — a training subnet's round as trainers and validators see it (tround.h). */
+#include "subnets/tround.h"
+
+#include "api/http.h"
+#include "api/models.h"
+#include "core/codec.h"
+#include "core/err.h"
+#include "core/hash.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "incentive/training.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static uint64_t ju64(json_t *o, const char *name) {
+  json_t *v = json_object_get(o, name);
+  uint64_t x = 0;
+  if (json_is_integer(v)) x = (uint64_t)json_integer_value(v);
+  else if (json_is_string(v)) ag_parse_u64(json_string_value(v), &x);
+  return x;
+}
+
+static int jhex32(json_t *o, const char *name, uint8_t out[32]) {
+  const char *s = json_string_value(json_object_get(o, name));
+  if (!s || strlen(s) != 64 || ag_hex_decode(s, 64, out, 32))
+    return ag_fail(AG_E_INVALID, "the node's answer lacks %s", name);
+  return 0;
+}
+
+void ag_tround_free(ag_tround *r) {
+  free(r->subs);
+  free(r->proposers);
+  memset(r, 0, sizeof *r);
+}
+
+int ag_tround_get(ag_net *n, uint16_t netuid, ag_tround *r) {
+  memset(r, 0, sizeof *r);
+  char path[80];
+  snprintf(path, sizeof path, "/v1/subnets/%u/training?rounds=1", netuid);
+  json_t *t, *sj;
+  int rc = ag_net_get(n, path, &t);
+  if (rc) return rc;
+  snprintf(path, sizeof path, "/v1/subnets/%u", netuid);
+  if ((rc = ag_net_get(n, path, &sj))) {
+    json_decref(t);
+    return rc;
+  }
+  r->height = ju64(t, "height");
+  r->round = ju64(t, "round");
+  r->round_start = ju64(t, "round_start");
+  r->submit_until = ju64(t, "submit_until");
+  r->round_end = ju64(t, "round_end");
+  r->model_size = ju64(t, "size");
+  rc = jhex32(t, "model_id", r->model);
+  json_t *subs = json_object_get(t, "submissions"), *props = json_object_get(t, "proposals");
+  r->subs = ag_xcalloc(json_array_size(subs) + 1, sizeof *r->subs);
+  r->proposers = ag_xcalloc(json_array_size(props) + 1, 32);
+  for (size_t i = 0; !rc && i < json_array_size(subs); i++) {
+    json_t *e = json_array_get(subs, i);
+    ag_tsub *s = &r->subs[r->nsubs];
+    s->uid = (uint16_t)ju64(e, "uid");
+    s->size = ju64(e, "size");
+    s->block = ju64(e, "block");
+    if (!(rc = jhex32(e, "blob", s->blob)) &&
+        !(rc = ag_addr_decode(json_string_value(json_object_get(e, "hotkey")), s->hotkey)))
+      r->nsubs++;
+  }
+  for (size_t i = 0; !rc && i < json_array_size(props); i++) {
+    json_t *e = json_array_get(props, i);
+    if (!(rc = ag_addr_decode(json_string_value(json_object_get(e, "hotkey")), r->proposers[r->nprops])))
+      r->nprops++;
+  }
+  json_t *last = json_array_get(json_object_get(t, "rounds"), 0);
+  uint8_t m[32];
+  if (!rc && last && jhex32(last, "model_id", m) == 0 && !memcmp(m, r->model, 32) &&
+      jhex32(last, "file_hash", r->file_hash) == 0)
+    r->have_file_hash = 1;
+  json_t *hp = json_object_get(sj, "hyperparams");
+  r->inner_steps = ju64(hp, "train_inner_steps");
+  r->window = ju64(hp, "train_window");
+  r->k = ju64(hp, "train_k");
+  r->top = ju64(hp, "train_top");
+  r->outer_lr_ppm = ju64(hp, "train_outer_lr");
+  r->momentum_ppm = ju64(hp, "train_momentum");
+  json_decref(t);
+  json_decref(sj);
+  if (rc) ag_tround_free(r);
+  return rc;
+}
+
+int ag_tround_checkpoint(ag_net *n, const char *dir, const uint8_t id[32],
+                         const uint8_t *file_hash, ag_model **out, float **mom) {
+  char src[300], path[1200];
+  snprintf(src, sizeof src, "%s/v1/model-files", n->url);
+  const char *sp[1] = {src};
+  ag_model *m;
+  *mom = NULL;
+  int rc = ag_models_ensure(dir, id, sp, 1, &m);
+  if (rc) return rc;
+  ag_model_close(m);
+  ag_models_path(dir, id, path, sizeof path);
+  uint8_t *data;
+  size_t len;
+  if ((rc = ag_read_file(path, (size_t)1 << 31, &data, &len))) return rc;
+  if (file_hash) {
+    uint8_t h[32];
+    ag_hash(AG_BLOB_DOMAIN, data, len, h);
+    if (memcmp(h, file_hash, 32) != 0) {
+      free(data);
+      unlink(path); /* right weights, wrong momentum: fetch it again next time */
+      return ag_fail(AG_E_BLOB_MISMATCH, "the checkpoint file is not the one the chain recorded (outer state differs)");
+    }
+  }
+  ag_train_state ts;
+  rc = ag_model_load_mem(data, len, &m, &ts);
+  free(data);
+  if (rc) return rc;
+  if (ts.present) {
+    size_t np;
+    ag_model_params(m, &np);
+    if (m->wtype == AG_DT_F32) {
+      *mom = ag_xmalloc(np * sizeof(float));
+      memcpy(*mom, ts.mom, np * sizeof(float));
+    }
+  }
+  *out = m;
+  return 0;
+}
+
+int ag_tround_blob(ag_net *n, const uint8_t hash[32], uint64_t size, ag_buf *out) {
+  char hex[65], url[400];
+  ag_hex_encode(hash, 32, hex);
+  snprintf(url, sizeof url, "%s/v1/blobs/%s", n->url, hex);
+  ag_http_result r;
+  int rc = ag_http_request("GET", url, NULL, NULL, 0, n->timeout_ms, &r);
+  if (rc) return rc;
+  if (r.status == 404) rc = AG_E_NOTFOUND;
+  else if (r.status != 200) rc = ag_fail(AG_E_HTTP_STATUS, "GET %s: HTTP %ld", url, r.status);
+  else {
+    uint8_t h[32];
+    ag_hash(AG_BLOB_DOMAIN, r.body.data, r.body.len, h);
+    if (r.body.len != size || memcmp(h, hash, 32) != 0)
+      rc = ag_fail(AG_E_BLOB_MISMATCH, "the node served %zu bytes that are not blob %.16s…", r.body.len, hex);
+    else
+      ag_buf_put(out, r.body.data, r.body.len);
+  }
+  ag_http_result_free(&r);
+  return rc;
+}
+
+int ag_tround_upload(ag_net *n, const char *path, const uint8_t *data, size_t len) {
+  char url[400];
+  snprintf(url, sizeof url, "%s%s", n->url, path);
+  ag_http_result r;
+  int rc = ag_http_request("POST", url, "application/octet-stream", data, len, 60000, &r);
+  if (rc) return rc;
+  if (r.status != 200 && r.status != 201)
+    rc = ag_fail(AG_E_HTTP_STATUS, "POST %s: HTTP %ld: %.200s", path, r.status,
+                 r.body.data ? (const char *)r.body.data : "");
+  ag_http_result_free(&r);
+  return rc;
+}
+
+void ag_tround_forget(const char *dir, const uint8_t id[32]) {
+  char path[1200];
+  ag_models_path(dir, id, path, sizeof path);
+  unlink(path);
+}

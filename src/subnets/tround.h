@@ -1,0 +1,54 @@
+/*
+ * tround.h — what trainers and validators of a training subnet read from and send to a node:
+ * the open round (GET /v1/subnets/{n}/training), hyperparameters, checkpoints (by model id,
+ * checked) and pseudo-gradient blobs (by hash, checked). docs/subnet-training.md.
+ */
+#ifndef AG_SUBNETS_TROUND_H
+#define AG_SUBNETS_TROUND_H
+
+#include "engine/engine.h"
+#include "subnets/netclient.h"
+
+#include <stdint.h>
+
+typedef struct {
+  uint16_t uid;
+  uint8_t hotkey[32];
+  uint8_t blob[32];
+  uint64_t size, block;
+} ag_tsub;
+
+typedef struct {
+  uint64_t height, round, round_start, submit_until, round_end;
+  uint8_t model[32];
+  uint64_t model_size;
+  ag_tsub *subs; /* allocated */
+  int nsubs;
+  uint8_t (*proposers)[32]; /* hotkeys that proposed in this round (allocated) */
+  int nprops;
+  /* the latest round record whose model is the current checkpoint, when there is one */
+  int have_file_hash;
+  uint8_t file_hash[32];
+  /* hyperparameters */
+  uint64_t inner_steps, window, k, top, outer_lr_ppm, momentum_ppm;
+} ag_tround;
+
+/* Reads the open round and the subnet's training hyperparameters. */
+int ag_tround_get(ag_net *n, uint16_t netuid, ag_tround *r);
+void ag_tround_free(ag_tround *r);
+
+/* The checkpoint id from dir (fetched from the node first when absent, checked by id). When
+ * file_hash is not NULL the whole file must hash to it (its outer momentum is then trusted);
+ * *mom gets a malloc'd copy of the momentum (NULL when the file has none). */
+int ag_tround_checkpoint(ag_net *n, const char *dir, const uint8_t id[32],
+                         const uint8_t *file_hash, ag_model **out, float **mom);
+/* The blob with this hash and size from the node; AG_E_BLOB_MISMATCH when what it serves is
+ * not that blob, AG_E_NOTFOUND when it has none. */
+int ag_tround_blob(ag_net *n, const uint8_t hash[32], uint64_t size, ag_buf *out);
+/* POST the blob (/v1/blobs) or a checkpoint file (/v1/model-files). */
+int ag_tround_upload(ag_net *n, const char *path, const uint8_t *data, size_t len);
+/* Removes checkpoint id from dir (every round makes one; a process that moved on drops the
+ * previous one, and whoever still needs it fetches it again). */
+void ag_tround_forget(const char *dir, const uint8_t id[32]);
+
+#endif
