@@ -1,0 +1,471 @@
+/*
+ * test_sys_training.c — the training subnet end to end, with real processes: `agora devnet
+ * --training --miners 0` starts the node, 4 honest trainers, a free rider, a copier and 2
+ * validators (2000 and 1000 AGR: a checkpoint is final only when both propose identical
+ * bytes), training a small model (dim 64, 2 layers, the default tokenizer) from scratch.
+ * On the live network the tests check:
+ *   - the node refuses blobs nobody announced, and submissions for the wrong round, checkpoint
+ *     or after the window, each with its code; a NaN blob and a truncated-shape blob that are
+ *     announced are refused by the validators with the reason and never aggregated;
+ *   - validation loss of the canonical checkpoint decreases round over round, and every round
+ *     is finalized (so both validators computed the same checkpoint bytes every round);
+ *   - a trainer stopped for a round does not stall it; it is back in the rounds after;
+ *   - the free rider and the copier end with zero incentive and no shares; honest trainers
+ *     with both;
+ *   - rounds and shares survive a SIGKILL of the node;
+ *   - on SIGTERM the devnet stops and reports rounds, losses, behaviours and shares as JSON.
+ * The tests share one devnet and run in order.
+ */
+#include "test.h"
+#include "sysutil.h"
+
+#include "core/codec.h"
+#include "core/err.h"
+#include "core/hash.h"
+#include "crypto/keys.h"
+#include "incentive/incentive.h"
+#include "incentive/training.h"
+#include "subnets/diloco.h"
+#include "subnets/netclient.h"
+#include "subnets/neuron.h"
+
+#include <math.h>
+#include <sys/prctl.h>
+
+static char home[512], node_url[128], out_path[600];
+static pid_t devnet_pid;
+static json_t *manifest;
+static int T[6] = {-1, -1, -1, -1, -1, -1}; /* trainer0..5 uids: 4 honest, free rider, copier */
+static int BAD = -1;                         /* this test's own neuron (the owner key) */
+static uint64_t bad_round = UINT64_MAX, paused_round = UINT64_MAX;
+
+static uint64_t ju64(json_t *o, const char *k) {
+  json_t *v = json_object_get(o, k);
+  uint64_t x = 0;
+  if (json_is_integer(v)) return (uint64_t)json_integer_value(v);
+  if (json_is_string(v)) ag_parse_u64(json_string_value(v), &x);
+  return x;
+}
+
+static json_t *training(void) { return sys_get_json(node_url, "/v1/subnets/2/training?rounds=1000", NULL); }
+
+static uint64_t height(void) {
+  json_t *s = sys_get_json(node_url, "/v1/status", NULL);
+  uint64_t h = s ? ju64(s, "height") : 0;
+  json_decref(s);
+  return h;
+}
+
+/* Waits until the subnet has finalized at least n rounds (or its round reaches n when
+ * by_round). */
+static int wait_rounds(uint64_t n, int by_round, int timeout_ms) {
+  uint64_t end = ag_mono_ms() + (uint64_t)timeout_ms;
+  while (ag_mono_ms() < end) {
+    json_t *t = training();
+    uint64_t v = t ? ju64(t, by_round ? "round" : "finalized") : 0;
+    json_decref(t);
+    if (v >= n) return 1;
+    ag_sleep_ms(250);
+  }
+  return 0;
+}
+
+static json_t *metagraph(void) { return sys_get_json(node_url, "/v1/subnets/2/metagraph", NULL); }
+
+static json_t *row(json_t *mg, int uid) {
+  json_t *rows = json_object_get(mg, "uids");
+  for (size_t i = 0; i < json_array_size(rows); i++)
+    if (json_integer_value(json_object_get(json_array_get(rows, i), "uid")) == uid) return json_array_get(rows, i);
+  return NULL;
+}
+
+static const char *hotkey_of(const char *name) {
+  json_t *ns = json_object_get(manifest, "neurons");
+  for (size_t i = 0; i < json_array_size(ns); i++)
+    if (!strcmp(json_string_value(json_object_get(json_array_get(ns, i), "name")), name))
+      return json_string_value(json_object_get(json_array_get(ns, i), "hotkey"));
+  return NULL;
+}
+
+static int uid_of(json_t *mg, const char *hk) {
+  json_t *rows = json_object_get(mg, "uids");
+  for (size_t i = 0; hk && i < json_array_size(rows); i++)
+    if (!strcmp(json_string_value(json_object_get(json_array_get(rows, i), "hotkey")), hk))
+      return (int)json_integer_value(json_object_get(json_array_get(rows, i), "uid"));
+  return -1;
+}
+
+static pid_t manifest_pid(const char *name) {
+  char path[700];
+  snprintf(path, sizeof path, "%s/devnet.json", home);
+  json_t *m = json_load_file(path, 0, NULL);
+  pid_t p = 0;
+  if (!strcmp(name, "node")) p = (pid_t)json_integer_value(json_object_get(m, "node_pid"));
+  json_t *ns = json_object_get(m, "neurons");
+  for (size_t i = 0; i < json_array_size(ns); i++)
+    if (!strcmp(json_string_value(json_object_get(json_array_get(ns, i), "name")), name))
+      p = (pid_t)json_integer_value(json_object_get(json_array_get(ns, i), "pid"));
+  json_decref(m);
+  return p;
+}
+
+static uint64_t shares_of(json_t *sh, const char *hk) {
+  json_t *ow = json_object_get(sh, "owners");
+  for (size_t i = 0; i < json_array_size(ow); i++)
+    if (!strcmp(json_string_value(json_object_get(json_array_get(ow, i), "hotkey")), hk))
+      return ju64(json_array_get(ow, i), "shares");
+  return 0;
+}
+
+/* ---- the network ------------------------------------------------------------------------------ */
+
+TEST(devnet_starts) {
+  snprintf(home, sizeof home, "%s/sys_training", AGORA_BUILD_DIR);
+  snprintf(out_path, sizeof out_path, "%s.out.json", home);
+  char cmd[1200];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", home);
+  CHECK_EQ(system(cmd), 0);
+  char log[700];
+  snprintf(log, sizeof log, "%s.log", home);
+  unlink(log);
+  devnet_pid = fork();
+  if (devnet_pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644), lfd = open(log, O_WRONLY | O_CREAT, 0644);
+    dup2(fd, 1);
+    dup2(lfd, 2);
+    execl(AGORA_BIN, AGORA_BIN, "--home", home, "devnet", "--training", "--miners", "0", "--validators", "2",
+          "--trainers", "4", "--free-riders", "1", "--copiers", "1", "--train-dim", "64", "--train-layers", "2",
+          "--round-blocks", "30", "--json", (char *)NULL);
+    _exit(127);
+  }
+  sys_track(devnet_pid);
+  char path[700];
+  snprintf(path, sizeof path, "%s/devnet.json", home);
+  for (int t = 0; t < 900 && !json_is_true(json_object_get(manifest, "ready")); t++) {
+    json_decref(manifest);
+    manifest = json_load_file(path, 0, NULL);
+    if (!json_is_true(json_object_get(manifest, "ready"))) ag_sleep_ms(100);
+  }
+  CHECK(json_is_true(json_object_get(manifest, "ready")));
+  if (!manifest) return;
+  snprintf(node_url, sizeof node_url, "%s", json_string_value(json_object_get(manifest, "node")));
+  json_t *mg = metagraph();
+  for (int i = 0; i < 6; i++) {
+    char name[16];
+    snprintf(name, sizeof name, "trainer%d", i);
+    T[i] = uid_of(mg, hotkey_of(name));
+    CHECK(T[i] >= 0);
+  }
+  json_decref(mg);
+}
+
+/* ---- bad input --------------------------------------------------------------------------------- */
+
+static long post_blob(const uint8_t *data, size_t len, json_t **out) {
+  char url[300];
+  snprintf(url, sizeof url, "%s/v1/blobs", node_url);
+  ag_http_result r;
+  *out = NULL;
+  if (ag_http_request("POST", url, "application/octet-stream", data, len, 30000, &r)) return -1;
+  long st = r.status;
+  *out = json_loadb((const char *)r.body.data, r.body.len, 0, NULL);
+  ag_http_result_free(&r);
+  return st;
+}
+
+static int submit_tx(ag_net *net, const ag_keypair *k, uint64_t round, const uint8_t base[32],
+                     const uint8_t hash[32], uint64_t size) {
+  ag_buf p;
+  ag_buf_init(&p);
+  ag_payload_train_submit(&p, 2, round, base, hash, size);
+  uint8_t txh[32];
+  int code = 0, rc = ag_net_submit(net, k, AG_TX_TRAIN_SUBMIT, p.data, p.len, 20000, txh, &code);
+  ag_buf_free(&p);
+  return rc ? rc : code;
+}
+
+TEST(bad_blobs_and_submissions_are_refused) {
+  /* a blob nobody announced */
+  uint8_t junk[300];
+  memset(junk, 0x5a, sizeof junk);
+  json_t *j;
+  CHECK_EQ(post_blob(junk, sizeof junk, &j), 403);
+  CHECK_STR(json_string_value(json_object_get(json_object_get(j, "error"), "code")), "blob_not_announced");
+  json_decref(j);
+  /* this test's own trainer: the owner key registers itself on the training subnet */
+  ag_net net;
+  CHECK_OK(ag_net_open(&net, node_url));
+  ag_keypair owner;
+  CHECK_OK(ag_neuron_key(home, "owner", net.chain_id, &owner));
+  CHECK_OK(ag_neuron_register(&net, 2, &owner, home, "owner", &BAD));
+  CHECK(BAD >= 0);
+  /* wait for a fresh round with enough of its submission window left */
+  json_t *t = NULL;
+  for (int i = 0; i < 400; i++) {
+    json_decref(t);
+    t = training();
+    if (t && ju64(t, "round") >= 1 && ju64(t, "height") + 8 < ju64(t, "submit_until")) break;
+    ag_sleep_ms(100);
+  }
+  uint64_t round = ju64(t, "round");
+  uint8_t base[32], other[32];
+  CHECK_OK(ag_hex_decode(json_string_value(json_object_get(t, "model_id")), 64, base, 32));
+  json_decref(t);
+  memset(other, 7, 32);
+  /* the checkpoint's shape, for a blob that decodes */
+  char hex[65];
+  ag_hex_encode(base, 32, hex);
+  char url[300];
+  snprintf(url, sizeof url, "%s/v1/model-files/%s", node_url, hex);
+  ag_http_result r;
+  ag_model *m = NULL;
+  for (int i = 0; i < 100 && !m; i++) { /* the validators upload it right after proposing */
+    CHECK_OK(ag_http_request("GET", url, NULL, NULL, 0, 30000, &r));
+    if (r.status == 200) CHECK_OK(ag_model_load_mem(r.body.data, r.body.len, &m, NULL));
+    else ag_sleep_ms(100);
+    ag_http_result_free(&r);
+  }
+  if (!m) return;
+  size_t n;
+  ag_model_params(m, &n);
+  ag_pgrad_hdr h = {.netuid = 2, .chunk = AG_PGRAD_CHUNK, .k = 48, .round = round, .n = n};
+  memcpy(h.base, base, 32);
+  float *e = calloc(n, sizeof(float));
+  for (size_t i = 0; i < n; i++) e[i] = (float)((i * 2654435761u) % 1000) * 1e-6f;
+  ag_buf blob;
+  ag_buf_init(&blob);
+  CHECK_OK(ag_pgrad_encode(&h, e, &blob));
+  free(e);
+  ag_model_close(m);
+  float nan = NAN;
+  memcpy(blob.data + AG_PGRAD_HDR_SIZE, &nan, 4); /* the first chunk's scale */
+  uint8_t hash[32];
+  ag_hash(AG_BLOB_DOMAIN, blob.data, blob.len, hash);
+  CHECK_EQ(submit_tx(&net, &owner, round + 1, base, hash, blob.len), AG_E_TRAIN_ROUND);
+  CHECK_EQ(submit_tx(&net, &owner, round, other, hash, blob.len), AG_E_TRAIN_BASE);
+  CHECK_EQ(submit_tx(&net, &owner, round, base, hash, (uint64_t)1 << 40), AG_E_PG_TOO_LARGE);
+  CHECK_OK(submit_tx(&net, &owner, round, base, hash, blob.len));
+  bad_round = round;
+  /* the node now takes exactly these bytes, and no others */
+  CHECK_EQ(post_blob(blob.data, blob.len - 1, &j), 403);
+  json_decref(j);
+  CHECK_EQ(post_blob(blob.data, blob.len, &j), 201);
+  json_decref(j);
+  ag_buf_free(&blob);
+  /* after the window: refused with its own code */
+  for (int i = 0; i < 300; i++) {
+    t = training();
+    int closed = ju64(t, "round") != round || ju64(t, "height") >= ju64(t, "submit_until");
+    json_decref(t);
+    if (closed) break;
+    ag_sleep_ms(100);
+  }
+  CHECK_EQ(submit_tx(&net, &owner, round, base, hash, 100), AG_E_TRAIN_WINDOW);
+  ag_key_wipe(&owner);
+}
+
+/* The validators' verdict on our blob, from their status files, once they scored that round. */
+TEST(validators_refuse_the_announced_nan_blob) {
+  CHECK(bad_round != UINT64_MAX);
+  int seen = 0;
+  for (int i = 0; i < 600 && seen < 2; i++) {
+    seen = 0;
+    for (int v = 0; v < 2; v++) {
+      char path[700];
+      snprintf(path, sizeof path, "%s/status/tvalidator%d.json", home, v);
+      json_t *s = json_load_file(path, 0, NULL);
+      json_t *lr = json_object_get(s, "last_round");
+      if (lr && ju64(lr, "round") >= bad_round) {
+        if (ju64(lr, "round") == bad_round) {
+          json_t *subs = json_object_get(lr, "submissions");
+          for (size_t k = 0; k < json_array_size(subs); k++) {
+            json_t *x = json_array_get(subs, k);
+            if ((int)ju64(x, "uid") != BAD) continue;
+            CHECK(!json_is_true(json_object_get(x, "aggregated")));
+            CHECK(strstr(json_string_value(json_object_get(x, "why")), "NaN") != NULL);
+            fprintf(stderr, "  validator%d on uid %d: %s\n", v, BAD, json_string_value(json_object_get(x, "why")));
+          }
+        }
+        seen++;
+      }
+      json_decref(s);
+    }
+    if (seen < 2) ag_sleep_ms(100);
+  }
+  CHECK_EQ(seen, 2);
+  /* and it is not in the round's record */
+  CHECK(wait_rounds(bad_round + 1, 1, 120000));
+  char path[80];
+  json_t *t = training();
+  json_t *rs = json_object_get(t, "rounds");
+  for (size_t i = 0; i < json_array_size(rs); i++) {
+    json_t *e = json_object_get(json_array_get(rs, i), "entries");
+    for (size_t k = 0; k < json_array_size(e); k++) CHECK((int)ju64(json_array_get(e, k), "uid") != BAD);
+  }
+  json_decref(t);
+  (void)path;
+}
+
+/* ---- training ------------------------------------------------------------------------------------ */
+
+TEST(offline_trainer_does_not_stall_the_round) {
+  pid_t p = manifest_pid("trainer0");
+  CHECK(p > 0);
+  json_t *t = training();
+  uint64_t r0 = ju64(t, "round");
+  json_decref(t);
+  CHECK_EQ(kill(p, SIGSTOP), 0);
+  /* the next round opens, runs and finalizes without trainer0 */
+  CHECK(wait_rounds(r0 + 1, 1, 120000));
+  paused_round = r0 + 1;
+  CHECK(wait_rounds(paused_round + 1, 1, 120000));
+  CHECK_EQ(kill(p, SIGCONT), 0);
+  char path[80];
+  snprintf(path, sizeof path, "/v1/subnets/2/training?rounds=1000");
+  t = training();
+  json_t *rs = json_object_get(t, "rounds");
+  int found = 0;
+  for (size_t i = 0; i < json_array_size(rs); i++) {
+    json_t *r = json_array_get(rs, i);
+    if (ju64(r, "round") != paused_round) continue;
+    found = 1;
+    json_t *e = json_object_get(r, "entries");
+    CHECK(json_array_size(e) >= 2);
+    for (size_t k = 0; k < json_array_size(e); k++) CHECK((int)ju64(json_array_get(e, k), "uid") != T[0]);
+  }
+  CHECK(found);
+  json_decref(t);
+}
+
+TEST(loss_decreases_and_every_round_is_final) {
+  CHECK(wait_rounds(paused_round + 3, 1, 180000));
+  json_t *t = training();
+  json_t *rs = json_object_get(t, "rounds");
+  size_t n = json_array_size(rs);
+  uint64_t round = ju64(t, "round");
+  /* no round timed out: every one made a checkpoint, so both validators (2000 + 1000 AGR,
+   * more than 2/3 only together) proposed identical bytes in each */
+  CHECK_EQ(n, round);
+  CHECK_EQ(ju64(t, "finalized"), round);
+  /* validation loss of every canonical checkpoint, oldest first */
+  ag_model *first = NULL;
+  ag_diloco_data d;
+  memset(&d, 0, sizeof d);
+  double prev = INFINITY;
+  int back_in = 0;
+  for (size_t i = n; i-- > 0;) {
+    json_t *r = json_array_get(rs, i);
+    char url[300];
+    snprintf(url, sizeof url, "%s/v1/model-files/%s", node_url, json_string_value(json_object_get(r, "model_id")));
+    ag_http_result hr;
+    CHECK_OK(ag_http_request("GET", url, NULL, NULL, 0, 30000, &hr));
+    ag_model *m = NULL;
+    CHECK_OK(ag_model_load_mem(hr.body.data, hr.body.len, &m, NULL));
+    ag_http_result_free(&hr);
+    if (!m) break;
+    if (!first) CHECK_OK(ag_diloco_data_load(m, &d));
+    double loss = 0;
+    CHECK_OK(ag_diloco_val_loss(m, &d, 8, 1, &loss));
+    fprintf(stderr, "  round %llu: %s… val loss %.4f\n", (unsigned long long)ju64(r, "round"),
+            json_string_value(json_object_get(r, "model_id")), loss);
+    CHECK(loss < prev);
+    prev = loss;
+    if (!first) first = m;
+    else ag_model_close(m);
+    /* trainer0 is back after its pause */
+    json_t *e = json_object_get(r, "entries");
+    for (size_t k = 0; k < json_array_size(e); k++)
+      if (ju64(r, "round") > paused_round + 1 && (int)ju64(json_array_get(e, k), "uid") == T[0]) back_in = 1;
+  }
+  CHECK(back_in);
+  ag_model_close(first);
+  ag_diloco_data_free(&d);
+  json_decref(t);
+}
+
+TEST(free_rider_and_copier_earn_nothing) {
+  json_t *t = training();
+  char path[128];
+  snprintf(path, sizeof path, "/v1/model-shares/%s", json_string_value(json_object_get(t, "model_id")));
+  json_decref(t);
+  json_t *sh = sys_get_json(node_url, path, NULL);
+  json_t *mg = metagraph();
+  for (int i = 0; i < 6; i++) {
+    char name[16];
+    snprintf(name, sizeof name, "trainer%d", i);
+    uint64_t inc = ju64(row(mg, T[i]), "incentive"), s = shares_of(sh, hotkey_of(name));
+    fprintf(stderr, "  %s (uid %d): incentive %llu, shares %llu\n", name, T[i], (unsigned long long)inc,
+            (unsigned long long)s);
+    if (i < 4) CHECK(inc > 0 && s > 0);
+    else CHECK(inc == 0 && s == 0);
+  }
+  /* shares are exact: each round mints train_shares, all of it */
+  json_t *rs = json_object_get(sh, "rounds");
+  uint64_t sum = 0;
+  for (size_t i = 0; i < json_array_size(json_object_get(sh, "owners")); i++)
+    sum += ju64(json_array_get(json_object_get(sh, "owners"), i), "shares");
+  CHECK_U64(sum, ju64(sh, "total_shares"));
+  CHECK_U64(sum, (uint64_t)json_array_size(rs) * 1000000);
+  json_decref(mg);
+  json_decref(sh);
+}
+
+TEST(rounds_and_shares_survive_a_node_kill) {
+  json_t *t0 = training();
+  char path[128];
+  snprintf(path, sizeof path, "/v1/model-shares/%s", json_string_value(json_object_get(t0, "model_id")));
+  json_t *sh0 = sys_get_json(node_url, path, NULL);
+  uint64_t h = height();
+  pid_t node = manifest_pid("node");
+  CHECK(node > 0);
+  CHECK_EQ(kill(node, SIGKILL), 0);
+  uint64_t end = ag_mono_ms() + 90000;
+  while (ag_mono_ms() < end && height() < h + 5) ag_sleep_ms(200);
+  CHECK(height() >= h + 5);
+  CHECK(manifest_pid("node") != node);
+  json_t *sh1 = sys_get_json(node_url, path, NULL);
+  CHECK(sh1 && json_equal(json_object_get(sh0, "rounds"), json_object_get(sh1, "rounds")));
+  CHECK(sh1 && json_equal(json_object_get(sh0, "owners"), json_object_get(sh1, "owners")));
+  json_t *t1 = training();
+  CHECK(ju64(t1, "round") >= ju64(t0, "round"));
+  CHECK(ju64(t1, "finalized") >= ju64(t0, "finalized"));
+  /* and training goes on */
+  CHECK(wait_rounds(ju64(t1, "finalized") + 1, 0, 120000));
+  json_decref(t0);
+  json_decref(t1);
+  json_decref(sh0);
+  json_decref(sh1);
+}
+
+TEST(devnet_stops_and_reports_training) {
+  CHECK_EQ(sys_stop(devnet_pid, SIGTERM, 60000), 0);
+  json_t *o = json_load_file(out_path, 0, NULL);
+  CHECK(o != NULL);
+  json_t *tr = json_object_get(o, "training");
+  CHECK(json_is_true(json_object_get(json_object_get(o, "issuance"), "matches_schedule")));
+  json_t *rs = json_object_get(tr, "rounds");
+  CHECK(json_array_size(rs) >= 4);
+  for (size_t i = 0; i < json_array_size(rs); i++) {
+    CHECK(json_is_string(json_object_get(json_array_get(rs, i), "model_id")));
+    CHECK(json_is_real(json_object_get(json_array_get(rs, i), "val_loss")));
+  }
+  json_t *ns = json_object_get(tr, "neurons");
+  int honest = 0, free_riders = 0, copiers = 0;
+  for (size_t i = 0; i < json_array_size(ns); i++) {
+    json_t *x = json_array_get(ns, i);
+    const char *b = json_string_value(json_object_get(x, "behaviour"));
+    if (!b) continue;
+    uint64_t s = ju64(x, "shares");
+    if (!strcmp(b, "honest")) honest += s > 0;
+    if (!strcmp(b, "free-rider")) free_riders += s == 0;
+    if (!strcmp(b, "copier")) copiers += s == 0;
+  }
+  CHECK(honest == 4 && free_riders == 1 && copiers == 1);
+  json_decref(o);
+}
+
+TEST_MAIN(devnet_starts, bad_blobs_and_submissions_are_refused, validators_refuse_the_announced_nan_blob,
+          offline_trainer_does_not_stall_the_round, loss_decreases_and_every_round_is_final,
+          free_rider_and_copier_earn_nothing, rounds_and_shares_survive_a_node_kill,
+          devnet_stops_and_reports_training)
