@@ -1,11 +1,18 @@
-/* fuzz_tx.c — the tx decoder: never crashes, and what decodes re-encodes to the same bytes. */
+/* fuzz_tx.c — the tx decoder, with every kind's payload check (ledger and incentive layer,
+ * training included): never crashes, and what decodes re-encodes to the same bytes. */
 #include "api/render.h"
 #include "chain/tx.h"
 #include "core/hash.h"
+#include "incentive/internal.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+  ag_incentive_register_kinds();
+  return 0;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   ag_tx tx;

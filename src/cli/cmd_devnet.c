@@ -1002,7 +1002,7 @@ int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
   fflush(info);
   snapshot s;
   memset(&s, 0, sizeof s);
-  uint64_t last_print = 0, last_epoch = UINT64_MAX;
+  uint64_t last_print = 0, last_epoch = UINT64_MAX, last_round = UINT64_MAX;
   while (!g_interrupted) {
     /* supervise: restart the node, note neurons that ended */
     int st = 0;
@@ -1042,6 +1042,15 @@ int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
         fflush(stdout);
       }
       last_epoch = ep;
+      uint64_t tr = ju64(s.training, "round");
+      if (d->training && !tty && !c->json && tr != last_round) { /* and a line per round */
+        const char *id = json_string_value(json_object_get(s.training, "model_id"));
+        printf("training round %llu: canonical %.16s… (%llu aggregated), validation loss %.4f\n",
+               (unsigned long long)tr, id ? id : "?", (unsigned long long)ju64(s.training, "finalized"),
+               val_loss(d, id));
+        fflush(stdout);
+      }
+      last_round = tr;
       last_print = h;
       if (d->stop_height && h >= d->stop_height) break;
     } else {
