@@ -10,7 +10,7 @@
  *                               beside one inner training step as the comparison point
  * It also prints the scores of an honest trainer, a copier (another's blob, evaluated on its
  * own shard), a scaled copy, and noise, with index overlaps: what the scoring rule separates.
- * Environment: AGORA_TRAIN_ROUNDS (8), AGORA_TRAIN_K (48), AGORA_TRAIN_OLR (1.0),
+ * Environment: AGORA_TRAIN_ROUNDS (16), AGORA_TRAIN_K (48), AGORA_TRAIN_OLR (1.0),
  * AGORA_TRAIN_MU (0.5), AGORA_TRAIN_STEPS (8).
  */
 #include "bench.h"
@@ -174,7 +174,7 @@ int main(void) {
   ag_diloco_data d;
   die(ag_diloco_data_load(base, &d), "data");
   die(ag_diloco_init_model(base, 1, 0, 0, &init), "init");
-  int rounds = (int)envf("AGORA_TRAIN_ROUNDS", 8), steps = (int)envf("AGORA_TRAIN_STEPS", 8);
+  int rounds = (int)envf("AGORA_TRAIN_ROUNDS", 16), steps = (int)envf("AGORA_TRAIN_STEPS", 8);
   int k = (int)envf("AGORA_TRAIN_K", 48);
   float olr = (float)envf("AGORA_TRAIN_OLR", 1.0), mu = (float)envf("AGORA_TRAIN_MU", 0.5);
   int calibrate = getenv("AGORA_TRAIN_CALIBRATE") != NULL;

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -142,6 +143,64 @@ __attribute__((unused)) static json_t *sys_get_json(const char *base, const char
   json_t *j = json_loadb((const char *)r.body.data, r.body.len, 0, NULL);
   ag_http_result_free(&r);
   return j;
+}
+
+/* `agora --home HOME devnet ARGS… --json` as a child that dies with the test: stdout (the
+ * final JSON) to out_path, stderr to HOME.log; waits up to 90 s until devnet.json says ready
+ * and returns it (NULL when it never did). */
+__attribute__((unused)) static json_t *sys_devnet_start(const char *home, const char *out_path,
+                                                        const char *const *args, pid_t *pid) {
+  char cmd[1200], log[700], path[700];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", home);
+  if (system(cmd) != 0) return NULL;
+  snprintf(log, sizeof log, "%s.log", home);
+  unlink(log);
+  const char *argv[48];
+  int k = 0;
+  argv[k++] = AGORA_BIN;
+  argv[k++] = "--home";
+  argv[k++] = home;
+  argv[k++] = "devnet";
+  for (int i = 0; args[i] && k < 46; i++) argv[k++] = args[i];
+  argv[k++] = "--json";
+  argv[k] = NULL;
+  *pid = fork();
+  if (*pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGTERM); /* never outlive the test, even if it crashes */
+    int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644), lfd = open(log, O_WRONLY | O_CREAT, 0644);
+    dup2(fd, 1);
+    dup2(lfd, 2);
+    execv(AGORA_BIN, (char *const *)argv);
+    _exit(127);
+  }
+  sys_track(*pid);
+  snprintf(path, sizeof path, "%s/devnet.json", home);
+  json_t *m = NULL;
+  for (int t = 0; t < 900 && !json_is_true(json_object_get(m, "ready")); t++) {
+    json_decref(m);
+    m = json_load_file(path, 0, NULL);
+    if (!json_is_true(json_object_get(m, "ready"))) ag_sleep_ms(100);
+  }
+  if (!json_is_true(json_object_get(m, "ready"))) {
+    json_decref(m);
+    return NULL;
+  }
+  return m;
+}
+
+/* The pid devnet.json in home records for name ("node", "miner0", …), as it is now. */
+__attribute__((unused)) static pid_t sys_devnet_pid(const char *home, const char *name) {
+  char path[700];
+  snprintf(path, sizeof path, "%s/devnet.json", home);
+  json_t *m = json_load_file(path, 0, NULL);
+  pid_t p = 0;
+  if (!strcmp(name, "node")) p = (pid_t)json_integer_value(json_object_get(m, "node_pid"));
+  json_t *ns = json_object_get(m, "neurons");
+  for (size_t i = 0; i < json_array_size(ns); i++)
+    if (!strcmp(json_string_value(json_object_get(json_array_get(ns, i), "name")), name))
+      p = (pid_t)json_integer_value(json_object_get(json_array_get(ns, i), "pid"));
+  json_decref(m);
+  return p;
 }
 
 #endif

@@ -74,19 +74,7 @@ static void endpoint(int uid, char *out, size_t cap) {
   json_decref(mg);
 }
 
-static pid_t manifest_pid(const char *name) {
-  char path[700];
-  snprintf(path, sizeof path, "%s/devnet.json", home);
-  json_t *m = json_load_file(path, 0, NULL);
-  pid_t p = 0;
-  if (!strcmp(name, "node")) p = (pid_t)json_integer_value(json_object_get(m, "node_pid"));
-  json_t *ns = json_object_get(m, "neurons");
-  for (size_t i = 0; i < json_array_size(ns); i++)
-    if (!strcmp(json_string_value(json_object_get(json_array_get(ns, i), "name")), name))
-      p = (pid_t)json_integer_value(json_object_get(json_array_get(ns, i), "pid"));
-  json_decref(m);
-  return p;
-}
+static pid_t manifest_pid(const char *name) { return sys_devnet_pid(home, name); }
 
 /* POST body to url; returns the status, *out the parsed JSON (or NULL). */
 static long post(const char *url, const char *ctype, const void *body, size_t len, json_t **out) {
@@ -117,30 +105,8 @@ static int uid_of(json_t *mg, const char *name) {
 TEST(devnet_starts) {
   snprintf(home, sizeof home, "%s/sys_subnet", AGORA_BUILD_DIR);
   snprintf(out_path, sizeof out_path, "%s.out.json", home);
-  char cmd[1200];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", home);
-  CHECK_EQ(system(cmd), 0);
-  char log[700];
-  snprintf(log, sizeof log, "%s.log", home);
-  unlink(log);
-  devnet_pid = fork();
-  if (devnet_pid == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGTERM); /* never outlive the test, even if it crashes */
-    int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644), lfd = open(log, O_WRONLY | O_CREAT, 0644);
-    dup2(fd, 1);
-    dup2(lfd, 2);
-    execl(AGORA_BIN, AGORA_BIN, "--home", home, "devnet", "--miners", "5", "--validators", "2",
-          "--cheaters", "1", "--slow", "1", "--json", (char *)NULL);
-    _exit(127);
-  }
-  sys_track(devnet_pid);
-  char path[700];
-  snprintf(path, sizeof path, "%s/devnet.json", home);
-  for (int t = 0; t < 900 && !json_is_true(json_object_get(manifest, "ready")); t++) {
-    json_decref(manifest);
-    manifest = json_load_file(path, 0, NULL);
-    if (!json_is_true(json_object_get(manifest, "ready"))) ag_sleep_ms(100);
-  }
+  const char *args[] = {"--miners", "5", "--validators", "2", "--cheaters", "1", "--slow", "1", NULL};
+  manifest = sys_devnet_start(home, out_path, args, &devnet_pid);
   CHECK(json_is_true(json_object_get(manifest, "ready")));
   if (!manifest) return;
   snprintf(node_url, sizeof node_url, "%s", json_string_value(json_object_get(manifest, "node")));

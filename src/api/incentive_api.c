@@ -486,6 +486,20 @@ static void file_close(void *cls) {
   free(fs);
 }
 
+/* Answers 200 with the file at path, streamed; 0 when it cannot be opened. */
+static int stream_file(ag_http_resp *resp, const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return 0;
+  file_stream *fs = ag_xmalloc(sizeof *fs);
+  fs->f = f;
+  resp->status = 200;
+  snprintf(resp->content_type, sizeof resp->content_type, "application/octet-stream");
+  resp->stream = file_read;
+  resp->stream_cls = fs;
+  resp->stream_free = file_close;
+  return 1;
+}
+
 /* GET /v1/model-files/{model id hex}: the file, streamed */
 static void h_model_file(ag_http_req *req, ag_http_resp *resp) {
   uint8_t id[32];
@@ -494,15 +508,8 @@ static void h_model_file(ag_http_req *req, ag_http_resp *resp) {
   char dir[1100], path[1200];
   models_dir(req, dir, sizeof dir);
   ag_models_path(dir, id, path, sizeof path);
-  FILE *f = fopen(path, "rb");
-  if (!f) return ag_http_error(resp, 404, AG_E_MODEL_UNAVAILABLE, "this node does not hold that model");
-  file_stream *fs = ag_xmalloc(sizeof *fs);
-  fs->f = f;
-  resp->status = 200;
-  snprintf(resp->content_type, sizeof resp->content_type, "application/octet-stream");
-  resp->stream = file_read;
-  resp->stream_cls = fs;
-  resp->stream_free = file_close;
+  if (!stream_file(resp, path))
+    ag_http_error(resp, 404, AG_E_MODEL_UNAVAILABLE, "this node does not hold that model");
 }
 
 /* POST /v1/model-files: stores a model file that some subnet pins, or that a validator of a
@@ -569,15 +576,7 @@ static void h_blob(ag_http_req *req, ag_http_resp *resp) {
     return ag_http_error(resp, 400, AG_E_INVALID, "a blob hash is 64 hex digits");
   char path[1200];
   blob_path(req, hash, path, sizeof path);
-  FILE *f = fopen(path, "rb");
-  if (!f) return ag_http_error(resp, 404, AG_E_NOTFOUND, "this node does not hold that blob");
-  file_stream *fs = ag_xmalloc(sizeof *fs);
-  fs->f = f;
-  resp->status = 200;
-  snprintf(resp->content_type, sizeof resp->content_type, "application/octet-stream");
-  resp->stream = file_read;
-  resp->stream_cls = fs;
-  resp->stream_free = file_close;
+  if (!stream_file(resp, path)) ag_http_error(resp, 404, AG_E_NOTFOUND, "this node does not hold that blob");
 }
 
 /* POST /v1/blobs: the body's BLAKE2b-256("agora/blob") and size must be announced by a

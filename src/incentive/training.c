@@ -640,7 +640,11 @@ int ag_training_begin_block(ag_app *app) {
     ag_subnet sn;
     ag_training t;
     if ((rc = ag_subnet_load(&s, list[i], &sn))) break;
-    if ((rc = ag_training_load(&s, list[i], &t))) break;
+    if ((rc = ag_training_load(&s, list[i], &t))) {
+      if (rc != AG_E_NOTFOUND) break;
+      rc = 0; /* pinned without a round record: nothing to time out (on_pin always writes one) */
+      continue;
+    }
     if (h >= t.round_start + sn.hp.train_round_blocks) {
       t.round++;
       t.round_start = h;

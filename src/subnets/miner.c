@@ -719,15 +719,9 @@ int ag_miner_run(const ag_miner_config *cfg, volatile int *stop) {
   if (m->cfg.queue_max < 1) m->cfg.queue_max = 1;
   pthread_mutex_init(&m->qmu, NULL);
   pthread_cond_init(&m->qcv, NULL);
-  char url[256];
-  if (cfg->node_url[0]) snprintf(url, sizeof url, "%s", cfg->node_url);
-  else ag_net_url_of_home(cfg->home, url, sizeof url);
   ag_http_server *srv = NULL;
-  int rc = 0, started = 0;
-  for (int i = 0; i < 30 && !*stop; i++) { /* the node may still be starting */
-    if ((rc = ag_net_open(&m->net, url)) == 0) break;
-    ag_sleep_ms(500);
-  }
+  int started = 0;
+  int rc = ag_neuron_connect(&m->net, cfg->home, cfg->node_url, stop);
   if (rc) goto out;
   if ((rc = ag_neuron_key(cfg->home, cfg->hotkey, m->net.chain_id, &m->hotkey))) goto out;
   ag_addr_encode(m->hotkey.pk, m->hotkey_addr);

@@ -13,6 +13,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+int ag_neuron_connect(ag_net *n, const char *home, const char *node_url, volatile int *stop) {
+  char url[256];
+  if (node_url[0]) snprintf(url, sizeof url, "%s", node_url);
+  else ag_net_url_of_home(home, url, sizeof url);
+  int rc = AG_E_CONNECT;
+  for (int i = 0; i < 30 && !*stop; i++) {
+    if ((rc = ag_net_open(n, url)) == 0) break;
+    ag_sleep_ms(500);
+  }
+  return rc;
+}
+
 int ag_neuron_key(const char *home, const char *name, const char *chain_id, ag_keypair *k) {
   char dir[1100];
   snprintf(dir, sizeof dir, "%s/keys", home);

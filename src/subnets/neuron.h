@@ -11,6 +11,9 @@
 
 #include <stdint.h>
 
+/* Opens the node at node_url ("" = the one HOME names: ag_net_url_of_home), trying for 15 s
+ * while it may still be starting, or until *stop. */
+int ag_neuron_connect(ag_net *n, const char *home, const char *node_url, volatile int *stop);
 /* Loads key `name` from HOME/keys for chain_id (passphrase from AGORA_PASSPHRASE). */
 int ag_neuron_key(const char *home, const char *name, const char *chain_id, ag_keypair *k);
 /* The uid of the hotkey with address addr on netuid (-1 when not registered) and its endpoint

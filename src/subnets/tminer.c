@@ -211,14 +211,7 @@ int ag_tminer_run(const ag_tminer_config *cfg, volatile int *stop) {
   t->done_round = UINT64_MAX;
   if (!t->cfg.model_dir[0]) snprintf(t->cfg.model_dir, sizeof t->cfg.model_dir, "%s/models", cfg->home);
   if (t->cfg.threads < 1) t->cfg.threads = 1;
-  char url[256];
-  if (cfg->node_url[0]) snprintf(url, sizeof url, "%s", cfg->node_url);
-  else ag_net_url_of_home(cfg->home, url, sizeof url);
-  int rc = 0;
-  for (int i = 0; i < 30 && !*stop; i++) { /* the node may still be starting */
-    if ((rc = ag_net_open(&t->net, url)) == 0) break;
-    ag_sleep_ms(500);
-  }
+  int rc = ag_neuron_connect(&t->net, cfg->home, cfg->node_url, stop);
   if (rc) goto out;
   if ((rc = ag_neuron_key(cfg->home, cfg->hotkey, t->net.chain_id, &t->hotkey))) goto out;
   ag_addr_encode(t->hotkey.pk, t->addr);

@@ -331,14 +331,7 @@ int ag_tvalidator_run(const ag_validator_config *cfg, volatile int *stop) {
   v->done_round = UINT64_MAX;
   if (!v->cfg.model_dir[0]) snprintf(v->cfg.model_dir, sizeof v->cfg.model_dir, "%s/models", cfg->home);
   if (v->cfg.threads < 1) v->cfg.threads = 1;
-  char url[256];
-  if (cfg->node_url[0]) snprintf(url, sizeof url, "%s", cfg->node_url);
-  else ag_net_url_of_home(cfg->home, url, sizeof url);
-  int rc = 0;
-  for (int i = 0; i < 30 && !*stop; i++) {
-    if ((rc = ag_net_open(&v->net, url)) == 0) break;
-    ag_sleep_ms(500);
-  }
+  int rc = ag_neuron_connect(&v->net, cfg->home, cfg->node_url, stop);
   if (rc) goto out;
   if ((rc = ag_neuron_key(cfg->home, cfg->hotkey, v->net.chain_id, &v->hotkey))) goto out;
   ag_addr_encode(v->hotkey.pk, v->addr);

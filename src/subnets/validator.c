@@ -368,14 +368,7 @@ int ag_validator_run(const ag_validator_config *cfg, volatile int *stop) {
   if (v->cfg.timeout_ms < 100) v->cfg.timeout_ms = 100;
   if (!(v->cfg.ema_alpha > 0 && v->cfg.ema_alpha <= 1)) v->cfg.ema_alpha = 0.2;
   ag_corpus_init(&v->docs);
-  char url[256];
-  if (cfg->node_url[0]) snprintf(url, sizeof url, "%s", cfg->node_url);
-  else ag_net_url_of_home(cfg->home, url, sizeof url);
-  int rc = 0;
-  for (int i = 0; i < 30 && !*stop; i++) { /* the node may still be starting */
-    if ((rc = ag_net_open(&v->net, url)) == 0) break;
-    ag_sleep_ms(500);
-  }
+  int rc = ag_neuron_connect(&v->net, cfg->home, cfg->node_url, stop);
   if (rc) goto out;
   if ((rc = ag_neuron_key(cfg->home, cfg->hotkey, v->net.chain_id, &v->hotkey))) goto out;
   ag_addr_encode(v->hotkey.pk, v->addr);
