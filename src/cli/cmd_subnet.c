@@ -80,6 +80,22 @@ static int subnet_show(ag_cli *c, uint16_t netuid, int metagraph, bool bonds, bo
          json_integer_value(json_object_get(j, "max_uids")), json_integer_value(json_object_get(j, "tempo")),
          json_integer_value(json_object_get(j, "epoch")), json_integer_value(json_object_get(j, "next_epoch_block")),
          json_integer_value(json_object_get(j, "height")), cost, pend);
+  json_t *model = json_object_get(j, "model");
+  if (!metagraph && json_is_object(model)) {
+    const char *kind = json_string_value(json_object_get(model, "kind"));
+    printf("  model %s (%s, %llu bytes, pinned at block %lld)\n", json_string_value(json_object_get(model, "model_id")),
+           kind, (unsigned long long)ag_cli_json_u64(model, "size"), json_integer_value(json_object_get(model, "set_block")));
+    json_t *t;
+    snprintf(path, sizeof path, "/v1/subnets/%u/training?rounds=1", netuid);
+    if (kind && !strcmp(kind, "training") && ag_cli_api(c, "GET", path, NULL, NULL, 0, &t) == 0) {
+      printf("  training round %lld: submissions until block %lld, ends by %lld; %zu submitted, %zu proposed;"
+             " %lld round(s) aggregated (agora model shares MODEL)\n",
+             json_integer_value(json_object_get(t, "round")), json_integer_value(json_object_get(t, "submit_until")),
+             json_integer_value(json_object_get(t, "round_end")), json_array_size(json_object_get(t, "submissions")),
+             json_array_size(json_object_get(t, "proposals")), json_integer_value(json_object_get(t, "finalized")));
+      json_decref(t);
+    }
+  }
   if (!metagraph) {
     json_t *hp = json_object_get(j, "hyperparams");
     const char *k;
