@@ -29,6 +29,10 @@ typedef struct {
   int have_data;
   ag_dworker *worker;
   uint64_t done_round; /* UINT64_MAX: none */
+  ag_buf blob;         /* this round's, kept until it is announced and uploaded */
+  uint64_t blob_round; /* UINT64_MAX: none */
+  int blob_state;      /* 0 made, 1 announced, 2 uploaded */
+  double blob_ratio;
   uint64_t submitted, failed;
   double last_loss, last_seconds;
   size_t last_bytes;
@@ -100,8 +104,8 @@ static int free_ride(trainer *t, const ag_pgrad_hdr *h, ag_buf *out) {
   return rc;
 }
 
-/* Another trainer's blob of this round, as is (even rounds) or rescaled (odd rounds). Waits
- * for one to appear while the round is open. */
+/* Another trainer's blob of this round, as is (even rounds) or rescaled (odd rounds): the
+ * latest once 3 others have submitted, or any when the window is about to close. */
 static int copy_other(trainer *t, const ag_tround *r0, const ag_pgrad_hdr *h, volatile int *stop,
                       ag_buf *out) {
   int rc = AG_E_NOTFOUND;
@@ -109,8 +113,10 @@ static int copy_other(trainer *t, const ag_tround *r0, const ag_pgrad_hdr *h, vo
     ag_tround r;
     int grc = ag_tround_get(&t->net, t->cfg.netuid, &r);
     if (grc) return grc;
-    int closing = r.round != r0->round || r.height + 2 >= r.submit_until;
-    for (int i = 0; i < r.nsubs && rc; i++) {
+    int closing = r.round != r0->round || r.height + 2 >= r.submit_until, others = 0;
+    for (int i = 0; i < r.nsubs; i++) others += r.subs[i].uid != t->uid;
+    /* the latest of at least 3 others (the quick ones first are rarely the ones worth copying) */
+    for (int i = r.nsubs - 1; i >= 0 && rc && (others >= 3 || closing); i--) {
       if (r.subs[i].uid == t->uid) continue;
       ag_buf b;
       ag_buf_init(&b);
@@ -136,23 +142,16 @@ static int copy_other(trainer *t, const ag_tround *r0, const ag_pgrad_hdr *h, vo
   return rc;
 }
 
-/* Errors worth another try in the same round: the checkpoint not uploaded yet, the node
- * restarting. */
-static int transient(int rc) {
-  return rc == AG_E_MODEL_UNAVAILABLE || rc == AG_E_CONNECT || rc == AG_E_TIMEOUT || rc == AG_E_HTTP_STATUS;
-}
-
-static int one_round(trainer *t, const ag_tround *r, volatile int *stop) {
-  double t0 = ag_mono_s();
+/* Makes this round's blob (once: error feedback must see each round's pseudo-gradient once). */
+static int make_blob(trainer *t, const ag_tround *r, volatile int *stop) {
   int rc = ensure_checkpoint(t, r);
-  ag_buf blob;
-  ag_buf_init(&blob);
   size_t np = 0;
   if (!rc && t->ckpt->wtype != AG_DT_F32)
     rc = ag_fail(AG_E_MODEL_TYPE, "a training checkpoint holds fp32 weights");
   if (!rc) ag_model_params(t->ckpt, &np);
   ag_pgrad_hdr h = {.netuid = t->cfg.netuid, .chunk = AG_PGRAD_CHUNK, .k = (uint32_t)r->k, .round = r->round, .n = np};
-  if (!rc) memcpy(h.base, r->model, 32);
+  memcpy(h.base, r->model, 32);
+  ag_buf_reset(&t->blob);
   if (!rc && t->cfg.behaviour == AG_TRAINER_HONEST) {
     if (!t->worker) {
       uint64_t seed;
@@ -163,44 +162,68 @@ static int one_round(trainer *t, const ag_tround *r, volatile int *stop) {
       size_t off = ag_diloco_shard(&t->data, t->cfg.netuid, r->round, t->hotkey.pk, r->window);
       size_t len = r->window < t->data.ntrain ? (size_t)r->window : t->data.ntrain;
       ag_tokens shard = {t->data.train + off, len};
-      rc = ag_dworker_round(t->worker, t->ckpt, &shard, (int)r->inner_steps, &h, &blob, &t->last_loss);
+      rc = ag_dworker_round(t->worker, t->ckpt, &shard, (int)r->inner_steps, &h, &t->blob, &t->last_loss);
       if (!rc)
         snprintf(t->last_what, sizeof t->last_what, "trained %llu steps on tokens %zu..%zu, loss %.3f",
                  (unsigned long long)r->inner_steps, off, off + len, t->last_loss);
     }
   } else if (!rc && t->cfg.behaviour == AG_TRAINER_FREE_RIDER) {
-    rc = free_ride(t, &h, &blob);
+    rc = free_ride(t, &h, &t->blob);
     if (!rc) snprintf(t->last_what, sizeof t->last_what, "submitted random values");
   } else if (!rc) {
-    rc = copy_other(t, r, &h, stop, &blob);
+    rc = copy_other(t, r, &h, stop, &t->blob);
   }
-  uint8_t hash[32];
-  int submitted = 0;
   if (!rc) {
-    ag_hash(AG_BLOB_DOMAIN, blob.data, blob.len, hash);
+    t->blob_round = r->round;
+    t->blob_state = 0;
+    t->blob_ratio = (double)(np * 4) / (double)t->blob.len;
+  }
+  return rc;
+}
+
+/* Errors worth another try in the same round: the checkpoint not uploaded yet, the node
+ * restarting. */
+static int transient(int rc) {
+  return rc == AG_E_MODEL_UNAVAILABLE || rc == AG_E_CONNECT || rc == AG_E_TIMEOUT || rc == AG_E_HTTP_STATUS;
+}
+
+/* One step of the round: make the blob, announce it, upload it. 0 when the round is done
+ * for this trainer (or failed for good), else a transient error to try again. */
+static int one_round(trainer *t, const ag_tround *r, volatile int *stop) {
+  double t0 = ag_mono_s();
+  int rc = 0;
+  if (t->blob_round != r->round) {
+    if (r->height >= r->submit_until) return 0; /* too late to make one */
+    rc = make_blob(t, r, stop);
+    t->last_seconds = ag_mono_s() - t0;
+  }
+  if (!rc && t->blob_state == 0) {
+    uint8_t hash[32];
+    ag_hash(AG_BLOB_DOMAIN, t->blob.data, t->blob.len, hash);
     ag_buf p;
     ag_buf_init(&p);
-    ag_payload_train_submit(&p, t->cfg.netuid, r->round, r->model, hash, blob.len);
+    ag_payload_train_submit(&p, t->cfg.netuid, r->round, r->model, hash, t->blob.len);
     rc = ag_submit_retry(&t->net, &t->hotkey, AG_TX_TRAIN_SUBMIT, &p, "train_submit", "trainer");
     ag_buf_free(&p);
-    submitted = !rc;
+    if (!rc) t->blob_state = 1;
   }
-  if (!rc) rc = ag_tround_upload(&t->net, "/v1/blobs", blob.data, blob.len);
-  t->last_seconds = ag_mono_s() - t0;
-  t->last_bytes = blob.len;
-  if (rc && transient(rc) && !submitted) {
+  if (!rc && t->blob_state == 1 && !(rc = ag_tround_upload(&t->net, "/v1/blobs", t->blob.data, t->blob.len)))
+    t->blob_state = 2;
+  t->last_bytes = t->blob.len;
+  if (rc && transient(rc)) {
     ag_debug("trainer", "round %llu: %s; trying again", (unsigned long long)r->round, ag_errmsg(rc));
-  } else if (rc) {
+    return rc;
+  }
+  if (rc) {
     t->failed++;
     snprintf(t->last_what, sizeof t->last_what, "round %llu: %s", (unsigned long long)r->round, ag_errmsg(rc));
     ag_warn("trainer", "%s", t->last_what);
   } else {
     t->submitted++;
-    ag_info("trainer", "round %llu: %s; %zu bytes (%.0fx smaller than fp32) in %.1f s", (unsigned long long)r->round,
-            t->last_what, blob.len, (double)(np * 4) / (double)blob.len, t->last_seconds);
+    ag_info("trainer", "round %llu: %s; %zu bytes (%.0fx smaller than fp32), made in %.1f s",
+            (unsigned long long)r->round, t->last_what, t->blob.len, t->blob_ratio, t->last_seconds);
   }
-  ag_buf_free(&blob);
-  return rc && transient(rc) && !submitted ? rc : 0;
+  return 0;
 }
 
 int ag_tminer_run(const ag_tminer_config *cfg, volatile int *stop) {
@@ -209,6 +232,8 @@ int ag_tminer_run(const ag_tminer_config *cfg, volatile int *stop) {
   t->cfg = *cfg;
   t->uid = -1;
   t->done_round = UINT64_MAX;
+  t->blob_round = UINT64_MAX;
+  ag_buf_init(&t->blob);
   if (!t->cfg.model_dir[0]) snprintf(t->cfg.model_dir, sizeof t->cfg.model_dir, "%s/models", cfg->home);
   if (t->cfg.threads < 1) t->cfg.threads = 1;
   int rc = ag_neuron_connect(&t->net, cfg->home, cfg->node_url, stop);
@@ -230,11 +255,10 @@ int ag_tminer_run(const ag_tminer_config *cfg, volatile int *stop) {
       ag_sleep_ms(1000);
       continue;
     }
-    int mine = 0;
+    int mine = 0; /* announced already (by this process, or by an earlier run of it) */
     for (int i = 0; i < r.nsubs; i++) mine |= r.subs[i].uid == t->uid;
-    if (r.round != t->done_round && !mine && r.height < r.submit_until) {
-      if (one_round(t, &r, stop) == 0) t->done_round = r.round;
-    }
+    if (r.round != t->done_round && (!mine || t->blob_round == r.round) && one_round(t, &r, stop) == 0)
+      t->done_round = r.round;
     write_status(t, &r);
     ag_tround_free(&r);
     for (int i = 0; i < 6 && !*stop; i++) ag_sleep_ms(50);
@@ -242,6 +266,7 @@ int ag_tminer_run(const ag_tminer_config *cfg, volatile int *stop) {
 out:
   if (rc) ag_error("trainer", "%s", ag_errmsg(rc));
   ag_dworker_close(t->worker);
+  ag_buf_free(&t->blob);
   ag_model_close(t->ckpt);
   ag_diloco_data_free(&t->data);
   ag_key_wipe(&t->hotkey);
