@@ -37,7 +37,10 @@ static pid_t devnet_pid;
 static json_t *manifest;
 static int T[6] = {-1, -1, -1, -1, -1, -1}; /* trainer0..5 uids: 4 honest, free rider, copier */
 static int BAD = -1;                         /* this test's own neuron (the owner key) */
+static ag_net net;                           /* this test's client of the node */
+static ag_keypair owner;
 static uint64_t bad_round = UINT64_MAX, paused_round = UINT64_MAX;
+static void wipe_owner(void) { ag_key_wipe(&owner); }
 
 static uint64_t ju64(json_t *o, const char *k) {
   json_t *v = json_object_get(o, k);
@@ -140,15 +143,53 @@ static long post_blob(const uint8_t *data, size_t len, json_t **out) {
   return st;
 }
 
-static int submit_tx(ag_net *net, const ag_keypair *k, uint64_t round, const uint8_t base[32],
+static int submit_tx(ag_net *to, const ag_keypair *k, uint64_t round, const uint8_t base[32],
                      const uint8_t hash[32], uint64_t size) {
   ag_buf p;
   ag_buf_init(&p);
   ag_payload_train_submit(&p, 2, round, base, hash, size);
   uint8_t txh[32];
-  int code = 0, rc = ag_net_submit(net, k, AG_TX_TRAIN_SUBMIT, p.data, p.len, 20000, txh, &code);
+  int code = 0, rc = ag_net_submit(to, k, AG_TX_TRAIN_SUBMIT, p.data, p.len, 20000, txh, &code);
   ag_buf_free(&p);
   return rc ? rc : code;
+}
+
+/* Waits for a round after `after` with enough of its submission window left, and makes a blob
+ * that decodes for it (values amp × a fixed pattern). */
+static int round_blob(uint64_t after, uint64_t *round, uint8_t base[32], ag_buf *blob, float amp) {
+  json_t *t = NULL;
+  for (int i = 0; i < 600; i++) {
+    json_decref(t);
+    t = training();
+    if (t && ju64(t, "round") > after && ju64(t, "height") + 8 < ju64(t, "submit_until")) break;
+    ag_sleep_ms(100);
+  }
+  *round = ju64(t, "round");
+  int rc = ag_hex_decode(json_string_value(json_object_get(t, "model_id")), 64, base, 32);
+  json_decref(t);
+  if (rc) return rc;
+  char hex[65], url[300];
+  ag_hex_encode(base, 32, hex);
+  snprintf(url, sizeof url, "%s/v1/model-files/%s", node_url, hex);
+  ag_model *m = NULL;
+  for (int i = 0; i < 100 && !m && !rc; i++) { /* the validators upload it right after proposing */
+    ag_http_result r;
+    if ((rc = ag_http_request("GET", url, NULL, NULL, 0, 30000, &r))) break;
+    if (r.status == 200) rc = ag_model_load_mem(r.body.data, r.body.len, &m, NULL);
+    else ag_sleep_ms(100);
+    ag_http_result_free(&r);
+  }
+  if (!m) return rc ? rc : AG_E_NOTFOUND;
+  size_t n;
+  ag_model_params(m, &n);
+  ag_pgrad_hdr h = {.netuid = 2, .chunk = AG_PGRAD_CHUNK, .k = 48, .round = *round, .n = n};
+  memcpy(h.base, base, 32);
+  float *e = calloc(n, sizeof(float));
+  for (size_t i = 0; i < n; i++) e[i] = (float)((i * 2654435761u) % 1000) * amp;
+  rc = ag_pgrad_encode(&h, e, blob);
+  free(e);
+  ag_model_close(m);
+  return rc;
 }
 
 TEST(bad_blobs_and_submissions_are_refused) {
@@ -160,50 +201,16 @@ TEST(bad_blobs_and_submissions_are_refused) {
   CHECK_STR(json_string_value(json_object_get(json_object_get(j, "error"), "code")), "blob_not_announced");
   json_decref(j);
   /* this test's own trainer: the owner key registers itself on the training subnet */
-  ag_net net;
   CHECK_OK(ag_net_open(&net, node_url));
-  ag_keypair owner;
   CHECK_OK(ag_neuron_key(home, "owner", net.chain_id, &owner));
   CHECK_OK(ag_neuron_register(&net, 2, &owner, home, "owner", &BAD));
   CHECK(BAD >= 0);
-  /* wait for a fresh round with enough of its submission window left */
-  json_t *t = NULL;
-  for (int i = 0; i < 400; i++) {
-    json_decref(t);
-    t = training();
-    if (t && ju64(t, "round") >= 1 && ju64(t, "height") + 8 < ju64(t, "submit_until")) break;
-    ag_sleep_ms(100);
-  }
-  uint64_t round = ju64(t, "round");
+  uint64_t round;
   uint8_t base[32], other[32];
-  CHECK_OK(ag_hex_decode(json_string_value(json_object_get(t, "model_id")), 64, base, 32));
-  json_decref(t);
-  memset(other, 7, 32);
-  /* the checkpoint's shape, for a blob that decodes */
-  char hex[65];
-  ag_hex_encode(base, 32, hex);
-  char url[300];
-  snprintf(url, sizeof url, "%s/v1/model-files/%s", node_url, hex);
-  ag_http_result r;
-  ag_model *m = NULL;
-  for (int i = 0; i < 100 && !m; i++) { /* the validators upload it right after proposing */
-    CHECK_OK(ag_http_request("GET", url, NULL, NULL, 0, 30000, &r));
-    if (r.status == 200) CHECK_OK(ag_model_load_mem(r.body.data, r.body.len, &m, NULL));
-    else ag_sleep_ms(100);
-    ag_http_result_free(&r);
-  }
-  if (!m) return;
-  size_t n;
-  ag_model_params(m, &n);
-  ag_pgrad_hdr h = {.netuid = 2, .chunk = AG_PGRAD_CHUNK, .k = 48, .round = round, .n = n};
-  memcpy(h.base, base, 32);
-  float *e = calloc(n, sizeof(float));
-  for (size_t i = 0; i < n; i++) e[i] = (float)((i * 2654435761u) % 1000) * 1e-6f;
   ag_buf blob;
   ag_buf_init(&blob);
-  CHECK_OK(ag_pgrad_encode(&h, e, &blob));
-  free(e);
-  ag_model_close(m);
+  CHECK_OK(round_blob(0, &round, base, &blob, 1e-6f));
+  memset(other, 7, 32);
   float nan = NAN;
   memcpy(blob.data + AG_PGRAD_HDR_SIZE, &nan, 4); /* the first chunk's scale */
   uint8_t hash[32];
@@ -221,44 +228,53 @@ TEST(bad_blobs_and_submissions_are_refused) {
   ag_buf_free(&blob);
   /* after the window: refused with its own code */
   for (int i = 0; i < 300; i++) {
-    t = training();
+    json_t *t = training();
     int closed = ju64(t, "round") != round || ju64(t, "height") >= ju64(t, "submit_until");
     json_decref(t);
     if (closed) break;
     ag_sleep_ms(100);
   }
   CHECK_EQ(submit_tx(&net, &owner, round, base, hash, 100), AG_E_TRAIN_WINDOW);
-  ag_key_wipe(&owner);
+}
+
+/* The validators' verdict on uid BAD's submission in round, from their status files; "" while
+ * they have not scored it. */
+static int verdicts(uint64_t round, char why[2][200], int *aggregated) {
+  int seen = 0;
+  *aggregated = 0;
+  for (int v = 0; v < 2; v++) {
+    char path[700];
+    snprintf(path, sizeof path, "%s/status/tvalidator%d.json", home, v);
+    json_t *s = json_load_file(path, 0, NULL);
+    json_t *lr = json_object_get(s, "last_round");
+    why[v][0] = 0;
+    if (lr && ju64(lr, "round") >= round) {
+      json_t *subs = json_object_get(lr, "submissions");
+      for (size_t k = 0; ju64(lr, "round") == round && k < json_array_size(subs); k++) {
+        json_t *x = json_array_get(subs, k);
+        if ((int)ju64(x, "uid") != BAD) continue;
+        *aggregated |= json_is_true(json_object_get(x, "aggregated"));
+        snprintf(why[v], 200, "%s", json_string_value(json_object_get(x, "why")));
+      }
+      seen++;
+    }
+    json_decref(s);
+  }
+  return seen;
 }
 
 /* The validators' verdict on our blob, from their status files, once they scored that round. */
 TEST(validators_refuse_the_announced_nan_blob) {
   CHECK(bad_round != UINT64_MAX);
-  int seen = 0;
-  for (int i = 0; i < 600 && seen < 2; i++) {
-    seen = 0;
-    for (int v = 0; v < 2; v++) {
-      char path[700];
-      snprintf(path, sizeof path, "%s/status/tvalidator%d.json", home, v);
-      json_t *s = json_load_file(path, 0, NULL);
-      json_t *lr = json_object_get(s, "last_round");
-      if (lr && ju64(lr, "round") >= bad_round) {
-        if (ju64(lr, "round") == bad_round) {
-          json_t *subs = json_object_get(lr, "submissions");
-          for (size_t k = 0; k < json_array_size(subs); k++) {
-            json_t *x = json_array_get(subs, k);
-            if ((int)ju64(x, "uid") != BAD) continue;
-            CHECK(!json_is_true(json_object_get(x, "aggregated")));
-            CHECK(strstr(json_string_value(json_object_get(x, "why")), "NaN") != NULL);
-            fprintf(stderr, "  validator%d on uid %d: %s\n", v, BAD, json_string_value(json_object_get(x, "why")));
-          }
-        }
-        seen++;
-      }
-      json_decref(s);
-    }
-    if (seen < 2) ag_sleep_ms(100);
+  char why[2][200];
+  int seen = 0, aggregated = 0;
+  for (int i = 0; i < 600 && seen < 2; i++)
+    if ((seen = verdicts(bad_round, why, &aggregated)) < 2) ag_sleep_ms(100);
+  for (int v = 0; v < 2; v++) {
+    fprintf(stderr, "  validator%d on uid %d: %s\n", v, BAD, why[v]);
+    CHECK(strstr(why[v], "NaN") != NULL);
   }
+  CHECK(!aggregated);
   CHECK_EQ(seen, 2);
   /* and it is not in the round's record */
   CHECK(wait_rounds(bad_round + 1, 1, 120000));
@@ -271,6 +287,56 @@ TEST(validators_refuse_the_announced_nan_blob) {
   }
   json_decref(t);
   (void)path;
+}
+
+/* A blob only its trainer holds (never uploaded to the node, as with a trainer on another
+ * node) is fetched from the trainer's announced endpoint, checked and scored. */
+static ag_buf peer_blob;
+static uint8_t peer_hash[32];
+
+static void h_peer_blob(ag_http_req *req, ag_http_resp *resp) {
+  char hex[65];
+  ag_hex_encode(peer_hash, 32, hex);
+  if (strcmp(req->param, hex)) return ag_http_error(resp, 404, AG_E_NOTFOUND, "not here");
+  ag_buf_put(&resp->body, peer_blob.data, peer_blob.len);
+  resp->status = 200;
+  snprintf(resp->content_type, sizeof resp->content_type, "application/octet-stream");
+}
+
+TEST(validators_fetch_a_blob_from_its_trainer) {
+  static const ag_http_route routes[] = {{"GET", "/agora/blobs/", h_peer_blob, 0}};
+  ag_http_config hc = {"127.0.0.1:0", 1 << 16, routes, 1, NULL};
+  ag_http_server *srv = NULL;
+  CHECK_OK(ag_http_start(&hc, &srv));
+  if (!srv) return;
+  int uid = -1;
+  CHECK_OK(ag_neuron_serve(&net, 2, &owner, "127.0.0.1", ag_http_port(srv), &uid));
+  CHECK_EQ(uid, BAD);
+  uint64_t round;
+  uint8_t base[32];
+  ag_buf_init(&peer_blob);
+  CHECK_OK(round_blob(bad_round, &round, base, &peer_blob, 1e-9f)); /* tiny: no training signal */
+  ag_hash(AG_BLOB_DOMAIN, peer_blob.data, peer_blob.len, peer_hash);
+  CHECK_OK(submit_tx(&net, &owner, round, base, peer_hash, peer_blob.len)); /* and no upload */
+  char why[2][200];
+  int seen = 0, aggregated = 0;
+  for (int i = 0; i < 600 && seen < 2; i++)
+    if ((seen = verdicts(round, why, &aggregated)) < 2) ag_sleep_ms(100);
+  CHECK_EQ(seen, 2);
+  for (int v = 0; v < 2; v++) {
+    fprintf(stderr, "  validator%d on uid %d's peer-served blob: %s\n", v, BAD, why[v]);
+    CHECK(strstr(why[v], "no training signal") != NULL); /* fetched, checked and scored */
+  }
+  CHECK(!aggregated);
+  char hex[65], path[128];
+  ag_hex_encode(peer_hash, 32, hex);
+  snprintf(path, sizeof path, "/v1/blobs/%s", hex);
+  long st = 0;
+  json_t *j = sys_get_json(node_url, path, &st);
+  CHECK_EQ(st, 404); /* the node never had it */
+  json_decref(j);
+  ag_http_stop(srv);
+  ag_buf_free(&peer_blob);
 }
 
 /* ---- training ------------------------------------------------------------------------------------ */
@@ -405,6 +471,7 @@ TEST(rounds_and_shares_survive_a_node_kill) {
 }
 
 TEST(devnet_stops_and_reports_training) {
+  wipe_owner();
   CHECK_EQ(sys_stop(devnet_pid, SIGTERM, 60000), 0);
   json_t *o = json_load_file(out_path, 0, NULL);
   CHECK(o != NULL);
@@ -432,6 +499,7 @@ TEST(devnet_stops_and_reports_training) {
 }
 
 TEST_MAIN(devnet_starts, bad_blobs_and_submissions_are_refused, validators_refuse_the_announced_nan_blob,
+          validators_fetch_a_blob_from_its_trainer,
           offline_trainer_does_not_stall_the_round, loss_decreases_and_every_round_is_final,
           free_rider_and_copier_earn_nothing, rounds_and_shares_survive_a_node_kill,
           devnet_stops_and_reports_training)

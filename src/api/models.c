@@ -48,7 +48,7 @@ int ag_models_ensure(const char *dir, const uint8_t id[32], const char *const *s
       char url[700];
       snprintf(url, sizeof url, "%s/%s", sources[i], hex);
       ag_http_result r;
-      if (ag_http_request("GET", url, NULL, NULL, 0, 120000, &r)) continue;
+      if (ag_http_request("GET", url, NULL, NULL, 0, i == 0 ? 120000 : AG_MODELS_PEER_TIMEOUT_MS, &r)) continue;
       uint8_t have[32];
       if (r.status == 200 && ag_models_store(dir, r.body.data, r.body.len, id, have) == 0) {
         ag_info("models", "fetched model %.16s… (%zu bytes) from %s", hex, r.body.len, sources[i]);

@@ -17,7 +17,9 @@ void ag_models_path(const char *dir, const uint8_t id[32], char *out, size_t cap
 int ag_models_store(const char *dir, const uint8_t *data, size_t len, const uint8_t *id,
                     uint8_t got[32]);
 /* Loads model id from dir, fetching it first from the source URLs (full URLs up to the id)
- * when absent. AG_E_MODEL_UNAVAILABLE when no source has it. */
+ * when absent. AG_E_MODEL_UNAVAILABLE when no source has it. The first source (a node) gets
+ * 120 s; the others (peers) AG_MODELS_PEER_TIMEOUT_MS each, so a hung peer costs little. */
+#define AG_MODELS_PEER_TIMEOUT_MS 5000
 int ag_models_ensure(const char *dir, const uint8_t id[32], const char *const *sources,
                      size_t nsrc, ag_model **out);
 

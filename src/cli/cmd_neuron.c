@@ -90,7 +90,7 @@ static const char miner_usage[] =
     "                   [--announce-host HOST] [--workers N] [--threads N] [--queue N]\n"
     "                   [--api-key KEY] [--models DIR]\n"
     "       agora miner --subnet N --role trainer --hotkey NAME [--coldkey NAME] [--threads N]\n"
-    "                   [--status FILE] [--models DIR]\n\n"
+    "                   [--listen HOST:PORT] [--announce-host HOST] [--status FILE] [--models DIR]\n\n"
     "Serves the subnet's pinned model with an OpenAI-compatible API (/v1/models,\n"
     "/v1/completions, /v1/chat/completions, streaming with stream: true) and signs every answer\n"
     "with a verifiable receipt (docs/subnet-inference.md). On start it registers the hotkey if\n"
@@ -99,7 +99,8 @@ static const char miner_usage[] =
     "With --role trainer it trains on a training subnet instead (docs/subnet-training.md):\n"
     "every round it fetches the canonical checkpoint, runs the subnet's inner AdamW steps on\n"
     "the data shard the round assigns to its hotkey, compresses the pseudo-gradient (top-k\n"
-    "with error feedback), announces its hash on chain and uploads it to the node.\n\n"
+    "with error feedback), announces its hash on chain and uploads it to the node. It serves\n"
+    "its blob and checkpoints to peers whose node lacks them on --listen (announced).\n\n"
     "  --subnet N          the subnet (default 1; 2 with --role trainer)\n"
     "  --role ROLE         server (default: serve inference) or trainer\n"
     "  --status FILE       (trainer) write its state as JSON after every round\n"
@@ -150,6 +151,8 @@ int ag_cmd_miner(ag_cli *c, int argc, char **argv) {
     if (coldkey) snprintf(tc.coldkey, sizeof tc.coldkey, "%s", coldkey);
     if (status) snprintf(tc.status_path, sizeof tc.status_path, "%s", status);
     if (models) snprintf(tc.model_dir, sizeof tc.model_dir, "%s", models);
+    if (listen) snprintf(tc.listen, sizeof tc.listen, "%s", listen);
+    if (host) snprintf(tc.announce_host, sizeof tc.announce_host, "%s", host);
     if ((rc = passphrase_env(c, hotkey)) || (coldkey && (rc = passphrase_env(c, coldkey)))) return rc;
     pthread_t st = block_signals();
     rc = ag_tminer_run(&tc, &g_stop);
@@ -186,11 +189,13 @@ int ag_cmd_miner(ag_cli *c, int argc, char **argv) {
 
 static const char validator_usage[] =
     "usage: agora validator --subnet N --hotkey NAME [--coldkey NAME] [--threads N]\n"
-    "                       [--interval-ms MS] [--timeout-ms MS] [--status FILE] [--models DIR]\n\n"
+    "                       [--interval-ms MS] [--timeout-ms MS] [--status FILE] [--models DIR]\n"
+    "                       [--listen HOST:PORT] [--announce-host HOST]\n\n"
     "Validates the subnet by its kind. A training subnet (docs/subnet-training.md): when a\n"
     "round's submissions close it fetches every pseudo-gradient, refuses bad and copied ones,\n"
     "scores the rest by the loss they bring on the trainer's own shard versus a random one,\n"
-    "aggregates the best with an outer Nesterov step and proposes the next checkpoint.\n"
+    "aggregates the best with an outer Nesterov step and proposes the next checkpoint, which\n"
+    "it also serves to peers on --listen (announced; default 127.0.0.1:0).\n"
     "An inference subnet: each round it sends every serving miner the same fresh\n"
     "challenge (a prompt from the validation corpus, random seed and sampling parameters),\n"
     "checks each answer's signature and receipt, re-executes the receipt, and keeps a moving\n"
@@ -209,8 +214,9 @@ static const char validator_usage[] =
 
 int ag_cmd_validator(ag_cli *c, int argc, char **argv) {
   const char *subnet = NULL, *hotkey = NULL, *coldkey = NULL, *threads = NULL, *interval = NULL,
-             *timeout = NULL, *status = NULL, *models = NULL;
+             *timeout = NULL, *status = NULL, *models = NULL, *listen = NULL, *host = NULL;
   ag_opt opts[] = {{"subnet", 0, 1, &subnet, NULL},     {"hotkey", 0, 1, &hotkey, NULL},
+                   {"listen", 0, 1, &listen, NULL},     {"announce-host", 0, 1, &host, NULL},
                    {"coldkey", 0, 1, &coldkey, NULL},   {"threads", 0, 1, &threads, NULL},
                    {"interval-ms", 0, 1, &interval, NULL}, {"timeout-ms", 0, 1, &timeout, NULL},
                    {"status", 0, 1, &status, NULL},     {"models", 0, 1, &models, NULL},
@@ -235,6 +241,8 @@ int ag_cmd_validator(ag_cli *c, int argc, char **argv) {
   if (coldkey) snprintf(cfg.coldkey, sizeof cfg.coldkey, "%s", coldkey);
   if (status) snprintf(cfg.status_path, sizeof cfg.status_path, "%s", status);
   if (models) snprintf(cfg.model_dir, sizeof cfg.model_dir, "%s", models);
+  if (listen) snprintf(cfg.listen, sizeof cfg.listen, "%s", listen);
+  if (host) snprintf(cfg.announce_host, sizeof cfg.announce_host, "%s", host);
   if ((rc = passphrase_env(c, hotkey)) || (coldkey && (rc = passphrase_env(c, coldkey)))) return rc;
   int training = 0;
   { /* the kind decides the protocol */

@@ -617,16 +617,7 @@ static void h_model_file(ag_http_req *req, ag_http_resp *resp) {
   uint8_t id[32];
   if (ag_hex_decode(req->param, strlen(req->param), id, 32) || memcmp(id, m->model->id, 32))
     return ag_http_error(resp, 404, AG_E_NOTFOUND, "this miner does not serve that model");
-  char path[1200];
-  ag_models_path(m->cfg.model_dir, id, path, sizeof path);
-  uint8_t *data;
-  size_t len;
-  if (ag_read_file(path, 1ull << 32, &data, &len)) return ag_http_error(resp, 404, AG_E_NOTFOUND, "model file not found");
-  ag_buf_reset(&resp->body);
-  ag_buf_put(&resp->body, data, len);
-  free(data);
-  resp->status = 200;
-  snprintf(resp->content_type, sizeof resp->content_type, "application/octet-stream");
+  ag_neuron_model_file(req, resp, m->cfg.model_dir);
 }
 
 static void h_metrics(ag_http_req *req, ag_http_resp *resp) {
@@ -684,27 +675,7 @@ void ag_miner_config_default(ag_miner_config *c) {
 }
 
 static int announce(miner *m, const char *host, uint16_t port) {
-  char have[128];
-  uint16_t have_port;
-  int uid;
-  int rc = ag_neuron_find(&m->net, m->cfg.netuid, m->hotkey_addr, &uid, have, &have_port);
-  if (rc) return rc;
-  m->uid = uid;
-  if (uid >= 0 && !strcmp(have, host) && have_port == port) return 0;
-  ag_buf p;
-  ag_buf_init(&p);
-  ag_buf_put_u16le(&p, m->cfg.netuid);
-  ag_buf_put_u8(&p, 1);
-  ag_buf_put_u16le(&p, port);
-  ag_buf_put_u8(&p, (uint8_t)strlen(host));
-  ag_buf_puts(&p, host);
-  uint8_t hash[32];
-  int code = 0;
-  rc = ag_net_submit(&m->net, &m->hotkey, AG_TX_SERVE, p.data, p.len, 60000, hash, &code);
-  ag_buf_free(&p);
-  if (!rc && code) rc = code;
-  if (!rc) ag_info("miner", "announced http://%s:%u as uid %d of subnet %u", host, port, m->uid, m->cfg.netuid);
-  return rc;
+  return ag_neuron_serve(&m->net, m->cfg.netuid, &m->hotkey, host, port, &m->uid);
 }
 
 int ag_miner_run(const ag_miner_config *cfg, volatile int *stop) {

@@ -1,6 +1,7 @@
 /* neuron.c — keys, registration and the pinned model for miners and validators (neuron.h). */
 #include "subnets/neuron.h"
 
+#include "api/http.h"
 #include "api/models.h"
 #include "core/codec.h"
 #include "core/err.h"
@@ -144,4 +145,45 @@ int ag_neuron_model(ag_net *n, uint16_t netuid, const char *dir, ag_model **out)
   if (rc2) return rc2;
   ag_model_prefer_f32(out, AG_PREFER_F32_MAX);
   return 0;
+}
+
+int ag_neuron_serve(ag_net *n, uint16_t netuid, const ag_keypair *hotkey, const char *host,
+                    uint16_t port, int *uid) {
+  char addr[AG_ADDR_MAX], have[128];
+  uint16_t have_port;
+  ag_addr_encode(hotkey->pk, addr);
+  int rc = ag_neuron_find(n, netuid, addr, uid, have, &have_port);
+  if (rc) return rc;
+  if (*uid >= 0 && !strcmp(have, host) && have_port == port) return 0;
+  ag_buf p;
+  ag_buf_init(&p);
+  ag_buf_put_u16le(&p, netuid);
+  ag_buf_put_u8(&p, 1);
+  ag_buf_put_u16le(&p, port);
+  ag_buf_put_u8(&p, (uint8_t)strlen(host));
+  ag_buf_puts(&p, host);
+  uint8_t hash[32];
+  int code = 0;
+  rc = ag_net_submit(n, hotkey, AG_TX_SERVE, p.data, p.len, 60000, hash, &code);
+  ag_buf_free(&p);
+  if (!rc && code) rc = code;
+  if (!rc) ag_info("neuron", "announced http://%s:%u as uid %d of subnet %u", host, port, *uid, netuid);
+  return rc;
+}
+
+void ag_neuron_model_file(ag_http_req *req, ag_http_resp *resp, const char *dir) {
+  uint8_t id[32];
+  if (strlen(req->param) != 64 || ag_hex_decode(req->param, 64, id, 32))
+    return ag_http_error(resp, 400, AG_E_INVALID, "a model id is 64 hex digits");
+  char path[1200];
+  ag_models_path(dir, id, path, sizeof path);
+  uint8_t *data;
+  size_t len;
+  if (ag_read_file(path, (size_t)1 << 32, &data, &len))
+    return ag_http_error(resp, 404, AG_E_NOTFOUND, "this neuron does not hold that model");
+  ag_buf_reset(&resp->body);
+  ag_buf_put(&resp->body, data, len);
+  free(data);
+  resp->status = 200;
+  snprintf(resp->content_type, sizeof resp->content_type, "application/octet-stream");
 }

@@ -6,6 +6,7 @@
 #ifndef AG_SUBNETS_NEURON_H
 #define AG_SUBNETS_NEURON_H
 
+#include "api/http.h"
 #include "engine/engine.h"
 #include "subnets/netclient.h"
 
@@ -24,6 +25,14 @@ int ag_neuron_find(const ag_net *n, uint16_t netuid, const char *addr, int *uid,
  * AG_E_NOT_REGISTERED). Sets *uid. */
 int ag_neuron_register(ag_net *n, uint16_t netuid, const ag_keypair *hotkey, const char *home,
                        const char *coldkey, int *uid);
+/* Announces http://host:port as hotkey's endpoint on netuid (a serve tx) unless the chain
+ * already has exactly that; *uid gets the hotkey's uid. */
+int ag_neuron_serve(ag_net *n, uint16_t netuid, const ag_keypair *hotkey, const char *host,
+                    uint16_t port, int *uid);
+/* Answers GET /agora/model-files/{id} from the model cache dir (404 when it is not there):
+ * neurons serve the models they hold to their peers. */
+void ag_neuron_model_file(ag_http_req *req, ag_http_resp *resp, const char *dir);
+
 /* Loads the model netuid pins from dir, fetching it first if needed, as the fastest
  * equivalent (ag_model_prefer_f32). */
 int ag_neuron_model(ag_net *n, uint16_t netuid, const char *dir, ag_model **out);

@@ -1,6 +1,7 @@
 /* tminer.c — a training-subnet trainer (tminer.h). */
 #include "subnets/tminer.h"
 
+#include "api/http.h"
 #include "core/codec.h"
 #include "core/err.h"
 #include "core/hash.h"
@@ -13,6 +14,7 @@
 #include "subnets/weights.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,11 +27,14 @@ typedef struct {
   char addr[AG_ADDR_MAX];
   int uid;
   ag_model *ckpt;
+  int ckpt_tries;      /* fetches of the next checkpoint that failed */
   ag_diloco_data data;
   int have_data;
   ag_dworker *worker;
   uint64_t done_round; /* UINT64_MAX: none */
+  pthread_mutex_t mu;  /* blob and blob_hash, which the HTTP threads serve */
   ag_buf blob;         /* this round's, kept until it is announced and uploaded */
+  uint8_t blob_hash[32];
   uint64_t blob_round; /* UINT64_MAX: none */
   int blob_state;      /* 0 made, 1 announced, 2 uploaded */
   double blob_ratio;
@@ -76,7 +81,12 @@ static int ensure_checkpoint(trainer *t, const ag_tround *r) {
   if (t->ckpt && !memcmp(t->ckpt->id, r->model, 32)) return 0;
   ag_model *m;
   float *mom;
-  int rc = ag_tround_checkpoint(&t->net, t->cfg.model_dir, r->model, NULL, &m, &mom);
+  /* the node first (the validators upload it right after proposing); after a few tries, also
+   * the peers (a node that never gets it, on a network of several nodes) */
+  ag_tround peers = {0};
+  if (t->ckpt_tries++ >= 5) ag_tround_peers(&t->net, t->cfg.netuid, &peers);
+  int rc = ag_tround_checkpoint(&t->net, &peers, t->cfg.model_dir, r->model, NULL, &m, &mom);
+  ag_tround_free(&peers);
   free(mom);
   if (rc) return rc;
   if (t->ckpt) {
@@ -84,12 +94,44 @@ static int ensure_checkpoint(trainer *t, const ag_tround *r) {
     ag_model_close(t->ckpt);
   }
   t->ckpt = m;
+  t->ckpt_tries = 0;
   if (!t->have_data) {
     if ((rc = ag_diloco_data_load(m, &t->data))) return rc;
     t->have_data = 1;
   }
   return 0;
 }
+
+/* ---- what it serves to peers (a node keeps only what was uploaded to it) ------------------- */
+
+static void h_blob(ag_http_req *req, ag_http_resp *resp) {
+  trainer *t = req->ctx;
+  uint8_t hash[32];
+  if (strlen(req->param) != 64 || ag_hex_decode(req->param, 64, hash, 32))
+    return ag_http_error(resp, 400, AG_E_INVALID, "a blob hash is 64 hex digits");
+  pthread_mutex_lock(&t->mu);
+  int have = t->blob.len && !memcmp(hash, t->blob_hash, 32);
+  if (have) ag_buf_put(&resp->body, t->blob.data, t->blob.len);
+  pthread_mutex_unlock(&t->mu);
+  if (!have) return ag_http_error(resp, 404, AG_E_NOTFOUND, "this trainer does not hold that blob");
+  resp->status = 200;
+  snprintf(resp->content_type, sizeof resp->content_type, "application/octet-stream");
+}
+
+static void h_model_file(ag_http_req *req, ag_http_resp *resp) {
+  trainer *t = req->ctx;
+  ag_neuron_model_file(req, resp, t->cfg.model_dir);
+}
+
+static void h_health(ag_http_req *req, ag_http_resp *resp) {
+  ag_http_json(resp, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+static const ag_http_route routes[] = {
+    {"GET", "/health", h_health, 0},
+    {"GET", "/agora/blobs/", h_blob, 0},
+    {"GET", "/agora/model-files/", h_model_file, 0},
+};
 
 /* A blob of random values with the shape of the checkpoint. */
 static int free_ride(trainer *t, const ag_pgrad_hdr *h, ag_buf *out) {
@@ -113,6 +155,7 @@ static int copy_other(trainer *t, const ag_tround *r0, const ag_pgrad_hdr *h, vo
     ag_tround r;
     int grc = ag_tround_get(&t->net, t->cfg.netuid, &r);
     if (grc) return grc;
+    ag_tround_peers(&t->net, t->cfg.netuid, &r);
     int closing = r.round != r0->round || r.height + 2 >= r.submit_until, others = 0;
     for (int i = 0; i < r.nsubs; i++) others += r.subs[i].uid != t->uid;
     /* the latest of at least 3 others (the quick ones first are rarely the ones worth copying) */
@@ -120,7 +163,7 @@ static int copy_other(trainer *t, const ag_tround *r0, const ag_pgrad_hdr *h, vo
       if (r.subs[i].uid == t->uid) continue;
       ag_buf b;
       ag_buf_init(&b);
-      if (ag_tround_blob(&t->net, r.subs[i].blob, r.subs[i].size, &b) == 0) {
+      if (ag_tround_blob(&t->net, r.subs[i].blob, r.subs[i].size, r.subs[i].peer, &b) == 0) {
         if (r.round % 2 == 0) {
           ag_buf_put(out, b.data, b.len);
           rc = 0;
@@ -151,7 +194,8 @@ static int make_blob(trainer *t, const ag_tround *r, volatile int *stop) {
   if (!rc) ag_model_params(t->ckpt, &np);
   ag_pgrad_hdr h = {.netuid = t->cfg.netuid, .chunk = AG_PGRAD_CHUNK, .k = (uint32_t)r->k, .round = r->round, .n = np};
   memcpy(h.base, r->model, 32);
-  ag_buf_reset(&t->blob);
+  ag_buf nb;
+  ag_buf_init(&nb);
   if (!rc && t->cfg.behaviour == AG_TRAINER_HONEST) {
     if (!t->worker) {
       uint64_t seed;
@@ -162,22 +206,29 @@ static int make_blob(trainer *t, const ag_tround *r, volatile int *stop) {
       size_t off = ag_diloco_shard(&t->data, t->cfg.netuid, r->round, t->hotkey.pk, r->window);
       size_t len = r->window < t->data.ntrain ? (size_t)r->window : t->data.ntrain;
       ag_tokens shard = {t->data.train + off, len};
-      rc = ag_dworker_round(t->worker, t->ckpt, &shard, (int)r->inner_steps, &h, &t->blob, &t->last_loss);
+      rc = ag_dworker_round(t->worker, t->ckpt, &shard, (int)r->inner_steps, &h, &nb, &t->last_loss);
       if (!rc)
         snprintf(t->last_what, sizeof t->last_what, "trained %llu steps on tokens %zu..%zu, loss %.3f",
                  (unsigned long long)r->inner_steps, off, off + len, t->last_loss);
     }
   } else if (!rc && t->cfg.behaviour == AG_TRAINER_FREE_RIDER) {
-    rc = free_ride(t, &h, &t->blob);
+    rc = free_ride(t, &h, &nb);
     if (!rc) snprintf(t->last_what, sizeof t->last_what, "submitted random values");
   } else if (!rc) {
-    rc = copy_other(t, r, &h, stop, &t->blob);
+    rc = copy_other(t, r, &h, stop, &nb);
   }
-  if (!rc) {
+  if (!rc) { /* the HTTP threads serve t->blob: swap it in under the lock */
+    pthread_mutex_lock(&t->mu);
+    ag_buf old = t->blob;
+    t->blob = nb;
+    nb = old;
+    ag_hash(AG_BLOB_DOMAIN, t->blob.data, t->blob.len, t->blob_hash);
     t->blob_round = r->round;
     t->blob_state = 0;
     t->blob_ratio = (double)(np * 4) / (double)t->blob.len;
+    pthread_mutex_unlock(&t->mu);
   }
+  ag_buf_free(&nb);
   return rc;
 }
 
@@ -198,11 +249,9 @@ static int one_round(trainer *t, const ag_tround *r, volatile int *stop) {
     t->last_seconds = ag_mono_s() - t0;
   }
   if (!rc && t->blob_state == 0) {
-    uint8_t hash[32];
-    ag_hash(AG_BLOB_DOMAIN, t->blob.data, t->blob.len, hash);
     ag_buf p;
     ag_buf_init(&p);
-    ag_payload_train_submit(&p, t->cfg.netuid, r->round, r->model, hash, t->blob.len);
+    ag_payload_train_submit(&p, t->cfg.netuid, r->round, r->model, t->blob_hash, t->blob.len);
     rc = ag_submit_retry(&t->net, &t->hotkey, AG_TX_TRAIN_SUBMIT, &p, "train_submit", "trainer");
     ag_buf_free(&p);
     if (!rc) t->blob_state = 1;
@@ -234,6 +283,8 @@ int ag_tminer_run(const ag_tminer_config *cfg, volatile int *stop) {
   t->done_round = UINT64_MAX;
   t->blob_round = UINT64_MAX;
   ag_buf_init(&t->blob);
+  pthread_mutex_init(&t->mu, NULL);
+  ag_http_server *srv = NULL;
   if (!t->cfg.model_dir[0]) snprintf(t->cfg.model_dir, sizeof t->cfg.model_dir, "%s/models", cfg->home);
   if (t->cfg.threads < 1) t->cfg.threads = 1;
   int rc = ag_neuron_connect(&t->net, cfg->home, cfg->node_url, stop);
@@ -241,8 +292,15 @@ int ag_tminer_run(const ag_tminer_config *cfg, volatile int *stop) {
   if ((rc = ag_neuron_key(cfg->home, cfg->hotkey, t->net.chain_id, &t->hotkey))) goto out;
   ag_addr_encode(t->hotkey.pk, t->addr);
   if ((rc = ag_neuron_register(&t->net, cfg->netuid, &t->hotkey, cfg->home, cfg->coldkey, &t->uid))) goto out;
-  ag_info("trainer", "training on subnet %u as uid %d (%s, %s)", cfg->netuid, t->uid, t->addr,
-          ag_trainer_behaviour_name(cfg->behaviour));
+  ag_http_config hc = {cfg->listen[0] ? cfg->listen : "127.0.0.1:0", 1 << 16, routes, AG_ARRAY_LEN(routes), t};
+  if ((rc = ag_http_start(&hc, &srv))) goto out;
+  char host[128], pub[128];
+  uint16_t lport;
+  ag_http_parse_listen(hc.listen, host, sizeof host, &lport);
+  snprintf(pub, sizeof pub, "%s", cfg->announce_host[0] ? cfg->announce_host : host[0] ? host : "127.0.0.1");
+  if ((rc = ag_neuron_serve(&t->net, cfg->netuid, &t->hotkey, pub, ag_http_port(srv), &t->uid))) goto out;
+  ag_info("trainer", "training on subnet %u as uid %d (%s, %s); peers fetch its blobs at http://%s:%u",
+          cfg->netuid, t->uid, t->addr, ag_trainer_behaviour_name(cfg->behaviour), pub, ag_http_port(srv));
   while (!*stop) {
     ag_tround r;
     int grc = ag_tround_get(&t->net, cfg->netuid, &r);
@@ -265,8 +323,10 @@ int ag_tminer_run(const ag_tminer_config *cfg, volatile int *stop) {
   }
 out:
   if (rc) ag_error("trainer", "%s", ag_errmsg(rc));
+  ag_http_stop(srv);
   ag_dworker_close(t->worker);
   ag_buf_free(&t->blob);
+  pthread_mutex_destroy(&t->mu);
   ag_model_close(t->ckpt);
   ag_diloco_data_free(&t->data);
   ag_key_wipe(&t->hotkey);

@@ -3,7 +3,9 @@
  * docs/subnet-training.md#trainers). Every round it fetches the canonical checkpoint, trains
  * H inner AdamW steps on the shard the round assigns to its hotkey, compresses the
  * pseudo-gradient with error feedback, announces the blob's hash and size by a train_submit
- * transaction and uploads the blob to the node. It needs no open port.
+ * transaction and uploads the blob to the node. It also serves the blob and the checkpoints it
+ * holds on an announced endpoint (GET /agora/blobs/{hash}, /agora/model-files/{id}), for the
+ * peers whose node does not have them.
  *
  * Devnet behaviours: a free rider submits random pseudo-gradients of the right shape without
  * training; a copier waits for another trainer's blob and submits it again, alternately as is
@@ -26,6 +28,8 @@ typedef struct {
   int threads;            /* engine threads (default 1) */
   int behaviour;          /* AG_TRAINER_* */
   char status_path[1100]; /* JSON status after every round ("" = none) */
+  char listen[64];        /* where peers fetch its blobs and checkpoints ("" = 127.0.0.1:0) */
+  char announce_host[128]; /* the host peers reach it at ("" = the listen host) */
 } ag_tminer_config;
 
 void ag_tminer_config_default(ag_tminer_config *c);

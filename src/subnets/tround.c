@@ -33,6 +33,7 @@ static int jhex32(json_t *o, const char *name, uint8_t out[32]) {
 void ag_tround_free(ag_tround *r) {
   free(r->subs);
   free(r->proposers);
+  free(r->peers);
   memset(r, 0, sizeof *r);
 }
 
@@ -91,14 +92,46 @@ int ag_tround_get(ag_net *n, uint16_t netuid, ag_tround *r) {
   return rc;
 }
 
-int ag_tround_checkpoint(ag_net *n, const char *dir, const uint8_t id[32],
+int ag_tround_peers(ag_net *n, uint16_t netuid, ag_tround *r) {
+  char path[80];
+  snprintf(path, sizeof path, "/v1/subnets/%u/metagraph", netuid);
+  json_t *mg;
+  int rc = ag_net_get(n, path, &mg);
+  if (rc) return rc;
+  json_t *rows = json_object_get(mg, "uids");
+  free(r->peers);
+  r->peers = ag_xcalloc(json_array_size(rows) + 1, sizeof *r->peers);
+  r->npeers = 0;
+  for (size_t i = 0; i < json_array_size(rows); i++) {
+    json_t *row = json_array_get(rows, i), *ep = json_object_get(row, "endpoint");
+    if (!json_is_object(ep)) continue;
+    char *url = r->peers[r->npeers++];
+    snprintf(url, sizeof r->peers[0], "http://%s:%lld", json_string_value(json_object_get(ep, "host")),
+             (long long)json_integer_value(json_object_get(ep, "port")));
+    uint16_t uid = (uint16_t)json_integer_value(json_object_get(row, "uid"));
+    for (int k = 0; k < r->nsubs; k++)
+      if (r->subs[k].uid == uid) snprintf(r->subs[k].peer, sizeof r->subs[k].peer, "%s", url);
+  }
+  json_decref(mg);
+  return 0;
+}
+
+int ag_tround_checkpoint(ag_net *n, const ag_tround *r, const char *dir, const uint8_t id[32],
                          const uint8_t *file_hash, ag_model **out, float **mom) {
-  char src[300], path[1200];
-  snprintf(src, sizeof src, "%s/v1/model-files", n->url);
-  const char *sp[1] = {src};
+  enum { MAXSRC = 65 };
+  char srcs[MAXSRC][300], path[1200];
+  const char *sp[MAXSRC];
+  size_t ns = 0;
+  snprintf(srcs[ns], sizeof srcs[ns], "%s/v1/model-files", n->url);
+  sp[ns] = srcs[ns];
+  ns++;
+  for (int i = 0; r && i < r->npeers && ns < MAXSRC; i++, ns++) {
+    snprintf(srcs[ns], sizeof srcs[ns], "%s/agora/model-files", r->peers[i]);
+    sp[ns] = srcs[ns];
+  }
   ag_model *m;
   *mom = NULL;
-  int rc = ag_models_ensure(dir, id, sp, 1, &m);
+  int rc = ag_models_ensure(dir, id, sp, ns, &m);
   if (rc) return rc;
   ag_model_close(m);
   ag_models_path(dir, id, path, sizeof path);
@@ -130,12 +163,9 @@ int ag_tround_checkpoint(ag_net *n, const char *dir, const uint8_t id[32],
   return 0;
 }
 
-int ag_tround_blob(ag_net *n, const uint8_t hash[32], uint64_t size, ag_buf *out) {
-  char hex[65], url[400];
-  ag_hex_encode(hash, 32, hex);
-  snprintf(url, sizeof url, "%s/v1/blobs/%s", n->url, hex);
+static int blob_from(const char *url, const uint8_t hash[32], uint64_t size, int timeout_ms, ag_buf *out) {
   ag_http_result r;
-  int rc = ag_http_request("GET", url, NULL, NULL, 0, n->timeout_ms, &r);
+  int rc = ag_http_request("GET", url, NULL, NULL, 0, timeout_ms, &r);
   if (rc) return rc;
   if (r.status == 404) rc = AG_E_NOTFOUND;
   else if (r.status != 200) rc = ag_fail(AG_E_HTTP_STATUS, "GET %s: HTTP %ld", url, r.status);
@@ -143,11 +173,24 @@ int ag_tround_blob(ag_net *n, const uint8_t hash[32], uint64_t size, ag_buf *out
     uint8_t h[32];
     ag_hash(AG_BLOB_DOMAIN, r.body.data, r.body.len, h);
     if (r.body.len != size || memcmp(h, hash, 32) != 0)
-      rc = ag_fail(AG_E_BLOB_MISMATCH, "the node served %zu bytes that are not blob %.16s…", r.body.len, hex);
+      rc = ag_fail(AG_E_BLOB_MISMATCH, "%s served %zu bytes that are not the announced blob", url, r.body.len);
     else
       ag_buf_put(out, r.body.data, r.body.len);
   }
   ag_http_result_free(&r);
+  return rc;
+}
+
+int ag_tround_blob(ag_net *n, const uint8_t hash[32], uint64_t size, const char *peer, ag_buf *out) {
+  char hex[65], url[400];
+  ag_hex_encode(hash, 32, hex);
+  snprintf(url, sizeof url, "%s/v1/blobs/%s", n->url, hex);
+  int rc = blob_from(url, hash, size, n->timeout_ms, out);
+  if (rc && rc != AG_E_BLOB_MISMATCH && peer && peer[0]) {
+    snprintf(url, sizeof url, "%s/agora/blobs/%s", peer, hex);
+    int prc = blob_from(url, hash, size, 5000, out);
+    if (prc != AG_E_CONNECT) rc = prc; /* nobody listening there: the node's answer (a hung peer: timeout) */
+  }
   return rc;
 }
 

@@ -16,6 +16,7 @@ typedef struct {
   uint8_t hotkey[32];
   uint8_t blob[32];
   uint64_t size, block;
+  char peer[200]; /* the submitter's endpoint, "http://host:port" ("" = none; ag_tround_peers) */
 } ag_tsub;
 
 typedef struct {
@@ -31,20 +32,30 @@ typedef struct {
   uint8_t file_hash[32];
   /* hyperparameters */
   uint64_t inner_steps, window, k, top, outer_lr_ppm, momentum_ppm;
+  /* endpoints of the subnet's neurons, "http://host:port" (ag_tround_peers) */
+  char (*peers)[200];
+  int npeers;
 } ag_tround;
 
 /* Reads the open round and the subnet's training hyperparameters. */
 int ag_tround_get(ag_net *n, uint16_t netuid, ag_tround *r);
 void ag_tround_free(ag_tround *r);
 
-/* The checkpoint id from dir (fetched from the node first when absent, checked by id). When
- * file_hash is not NULL the whole file must hash to it (its outer momentum is then trusted);
- * *mom gets a malloc'd copy of the momentum (NULL when the file has none). */
-int ag_tround_checkpoint(ag_net *n, const char *dir, const uint8_t id[32],
+/* Reads the metagraph: every neuron's announced endpoint into r->peers, and each
+ * submission's into its peer. Nodes keep only what was uploaded to them; with several nodes
+ * trainers and validators fetch from each other (GET /agora/blobs/{hash},
+ * /agora/model-files/{id}). */
+int ag_tround_peers(ag_net *n, uint16_t netuid, ag_tround *r);
+
+/* The checkpoint id from dir (fetched when absent from the node, else from r's peers; checked
+ * by id). When file_hash is not NULL the whole file must hash to it (its outer momentum is then
+ * trusted); *mom gets a malloc'd copy of the momentum (NULL when the file has none). */
+int ag_tround_checkpoint(ag_net *n, const ag_tround *r, const char *dir, const uint8_t id[32],
                          const uint8_t *file_hash, ag_model **out, float **mom);
-/* The blob with this hash and size from the node; AG_E_BLOB_MISMATCH when what it serves is
- * not that blob, AG_E_NOTFOUND when it has none. */
-int ag_tround_blob(ag_net *n, const uint8_t hash[32], uint64_t size, ag_buf *out);
+/* The blob with this hash and size from the node, else from peer ("" = none): checked by hash
+ * and size (AG_E_BLOB_MISMATCH), AG_E_NOTFOUND when nobody has it, AG_E_TIMEOUT when the peer
+ * did not answer within 5 s (callers do not retry that). */
+int ag_tround_blob(ag_net *n, const uint8_t hash[32], uint64_t size, const char *peer, ag_buf *out);
 /* POST the blob (/v1/blobs) or a checkpoint file (/v1/model-files). */
 int ag_tround_upload(ag_net *n, const char *path, const uint8_t *data, size_t len);
 /* Removes checkpoint id from dir (every round makes one; a process that moved on drops the

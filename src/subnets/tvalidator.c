@@ -76,7 +76,7 @@ static int ensure_checkpoint(tval *v, const ag_tround *r) {
   if (v->ckpt && !memcmp(v->ckpt->id, r->model, 32)) return 0;
   ag_model *m;
   float *mom;
-  int rc = ag_tround_checkpoint(&v->net, v->cfg.model_dir, r->model,
+  int rc = ag_tround_checkpoint(&v->net, r, v->cfg.model_dir, r->model,
                                 r->have_file_hash ? r->file_hash : NULL, &m, &mom);
   if (rc) return rc;
   if (m->wtype != AG_DT_F32) {
@@ -112,6 +112,20 @@ static int closing_hash(tval *v, uint64_t height, uint8_t out[32]) {
   json_decref(b);
   return rc;
 }
+
+static void h_model_file(ag_http_req *req, ag_http_resp *resp) {
+  tval *v = req->ctx;
+  ag_neuron_model_file(req, resp, v->cfg.model_dir);
+}
+
+static void h_health(ag_http_req *req, ag_http_resp *resp) {
+  ag_http_json(resp, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+static const ag_http_route routes[] = {
+    {"GET", "/health", h_health, 0},
+    {"GET", "/agora/model-files/", h_model_file, 0},
+};
 
 static int by_score(const void *a, const void *b) {
   const entry *x = *(entry *const *)a, *y = *(entry *const *)b;
@@ -177,13 +191,13 @@ static void score_round(tval *v, const ag_tround *r, volatile int *stop) {
     ag_buf_init(&x->blob);
     int frc = AG_E_NOTFOUND;
     for (int tries = 0; tries < 10 && frc == AG_E_NOTFOUND && !*stop; tries++) {
-      frc = ag_tround_blob(&v->net, r->subs[i].blob, r->subs[i].size, &x->blob);
+      frc = ag_tround_blob(&v->net, r->subs[i].blob, r->subs[i].size, r->subs[i].peer, &x->blob);
       if (frc == AG_E_NOTFOUND) ag_sleep_ms(300);
     }
     if (!frc) frc = ag_pgrad_check(x->blob.data, x->blob.len, &h, (size_t)r->model_size, NULL);
     x->code = frc;
     if (frc) {
-      snprintf(x->why, sizeof x->why, "refused: %s", frc == AG_E_NOTFOUND ? "blob never uploaded" : ag_errmsg(frc));
+      snprintf(x->why, sizeof x->why, "refused: %s", frc == AG_E_NOTFOUND ? "nobody serves the blob" : ag_errmsg(frc));
       continue;
     }
     for (int j = 0; j < i && !x->code; j++) {
@@ -263,7 +277,12 @@ static void score_round(tval *v, const ag_tround *r, volatile int *stop) {
     if (!rc) {
       proposed = 1;
       v->proposals++;
-      if (m) rc = ag_tround_upload(&v->net, "/v1/model-files", file.data, file.len);
+      if (m) { /* to the node, and kept here for peers whose node lacks it */
+        uint8_t got[32];
+        int src = ag_models_store(v->cfg.model_dir, file.data, file.len, id, got);
+        if (src) ag_warn("validator", "cannot keep the checkpoint: %s", ag_errmsg(src));
+        rc = ag_tround_upload(&v->net, "/v1/model-files", file.data, file.len);
+      }
     }
   }
   /* scores into the weights' moving average: the round's best = 1 */
@@ -329,6 +348,7 @@ int ag_tvalidator_run(const ag_validator_config *cfg, volatile int *stop) {
   v->cfg = *cfg;
   v->uid = -1;
   v->done_round = UINT64_MAX;
+  ag_http_server *srv = NULL;
   if (!v->cfg.model_dir[0]) snprintf(v->cfg.model_dir, sizeof v->cfg.model_dir, "%s/models", cfg->home);
   if (v->cfg.threads < 1) v->cfg.threads = 1;
   int rc = ag_neuron_connect(&v->net, cfg->home, cfg->node_url, stop);
@@ -337,7 +357,15 @@ int ag_tvalidator_run(const ag_validator_config *cfg, volatile int *stop) {
   ag_addr_encode(v->hotkey.pk, v->addr);
   ag_wsetter_init(&v->ws, &v->net, &v->hotkey, cfg->netuid, "validator");
   if ((rc = ag_neuron_register(&v->net, cfg->netuid, &v->hotkey, cfg->home, cfg->coldkey, &v->uid))) goto out;
-  ag_info("validator", "validating training subnet %u as %s", cfg->netuid, v->addr);
+  ag_http_config hc = {cfg->listen[0] ? cfg->listen : "127.0.0.1:0", 1 << 16, routes, AG_ARRAY_LEN(routes), v};
+  if ((rc = ag_http_start(&hc, &srv))) goto out;
+  char host[128], pub[128];
+  uint16_t lport;
+  ag_http_parse_listen(hc.listen, host, sizeof host, &lport);
+  snprintf(pub, sizeof pub, "%s", cfg->announce_host[0] ? cfg->announce_host : host[0] ? host : "127.0.0.1");
+  if ((rc = ag_neuron_serve(&v->net, cfg->netuid, &v->hotkey, pub, ag_http_port(srv), &v->uid))) goto out;
+  ag_info("validator", "validating training subnet %u as %s; peers fetch its checkpoints at http://%s:%u",
+          cfg->netuid, v->addr, pub, ag_http_port(srv));
   uint64_t next_meta = 0;
   while (!*stop) {
     ag_tround r;
@@ -357,6 +385,7 @@ int ag_tvalidator_run(const ag_validator_config *cfg, volatile int *stop) {
     for (int i = 0; i < r.nprops; i++) mine |= !memcmp(r.proposers[i], v->hotkey.pk, 32);
     if (v->permit && !mine && r.round != v->done_round && r.height >= r.submit_until &&
         r.height < r.round_end) {
+      ag_tround_peers(&v->net, cfg->netuid, &r); /* where to look when the node lacks a blob */
       score_round(v, &r, stop);
       v->done_round = r.round;
     }
@@ -367,6 +396,7 @@ int ag_tvalidator_run(const ag_validator_config *cfg, volatile int *stop) {
   }
 out:
   if (rc) ag_error("validator", "%s", ag_errmsg(rc));
+  ag_http_stop(srv);
   ag_wsetter_free(&v->ws);
   ag_model_close(v->ckpt);
   free(v->mom);

@@ -25,6 +25,8 @@ typedef struct {
   int timeout_ms;         /* per miner request (default 20000) */
   double ema_alpha;       /* weight of a new sample in the moving average (default 0.2) */
   char status_path[1100]; /* JSON status written after every round ("" = none) */
+  char listen[64];        /* training: where peers fetch its checkpoints ("" = 127.0.0.1:0) */
+  char announce_host[128]; /* training: the host peers reach it at ("" = the listen host) */
 } ag_validator_config;
 
 void ag_validator_config_default(ag_validator_config *c);
