@@ -278,7 +278,6 @@ TEST(validators_refuse_the_announced_nan_blob) {
   CHECK_EQ(seen, 2);
   /* and it is not in the round's record */
   CHECK(wait_rounds(bad_round + 1, 1, 120000));
-  char path[80];
   json_t *t = training();
   json_t *rs = json_object_get(t, "rounds");
   for (size_t i = 0; i < json_array_size(rs); i++) {
@@ -286,7 +285,6 @@ TEST(validators_refuse_the_announced_nan_blob) {
     for (size_t k = 0; k < json_array_size(e); k++) CHECK((int)ju64(json_array_get(e, k), "uid") != BAD);
   }
   json_decref(t);
-  (void)path;
 }
 
 /* A blob only its trainer holds (never uploaded to the node, as with a trainer on another
@@ -353,8 +351,6 @@ TEST(offline_trainer_does_not_stall_the_round) {
   paused_round = r0 + 1;
   CHECK(wait_rounds(paused_round + 1, 1, 120000));
   CHECK_EQ(kill(p, SIGCONT), 0);
-  char path[80];
-  snprintf(path, sizeof path, "/v1/subnets/2/training?rounds=1000");
   t = training();
   json_t *rs = json_object_get(t, "rounds");
   int found = 0;
