@@ -1043,14 +1043,16 @@ int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
       }
       last_epoch = ep;
       uint64_t tr = ju64(s.training, "round");
-      if (d->training && !tty && !c->json && tr != last_round) { /* and a line per round */
-        const char *id = json_string_value(json_object_get(s.training, "model_id"));
-        printf("training round %llu: canonical %.16s… (%llu aggregated), validation loss %.4f\n",
-               (unsigned long long)tr, id ? id : "?", (unsigned long long)ju64(s.training, "finalized"),
-               val_loss(d, id));
-        fflush(stdout);
+      if (d->training && !tty && !c->json && tr != last_round) { /* and a line per round, once the */
+        const char *id = json_string_value(json_object_get(s.training, "model_id")); /* checkpoint is here */
+        double l = val_loss(d, id);
+        if (!isnan(l)) {
+          printf("training round %llu: canonical %.16s… (%llu aggregated), validation loss %.4f\n",
+                 (unsigned long long)tr, id ? id : "?", (unsigned long long)ju64(s.training, "finalized"), l);
+          fflush(stdout);
+          last_round = tr;
+        }
       }
-      last_round = tr;
       last_print = h;
       if (d->stop_height && h >= d->stop_height) break;
     } else {
