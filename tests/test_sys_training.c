@@ -19,6 +19,7 @@
 #include "test.h"
 #include "sysutil.h"
 
+#include "chain/json.h"
 #include "core/codec.h"
 #include "core/err.h"
 #include "core/hash.h"
@@ -42,19 +43,11 @@ static ag_keypair owner;
 static uint64_t bad_round = UINT64_MAX, paused_round = UINT64_MAX;
 static void wipe_owner(void) { ag_key_wipe(&owner); }
 
-static uint64_t ju64(json_t *o, const char *k) {
-  json_t *v = json_object_get(o, k);
-  uint64_t x = 0;
-  if (json_is_integer(v)) return (uint64_t)json_integer_value(v);
-  if (json_is_string(v)) ag_parse_u64(json_string_value(v), &x);
-  return x;
-}
-
 static json_t *training(void) { return sys_get_json(node_url, "/v1/subnets/2/training?rounds=1000", NULL); }
 
 static uint64_t height(void) {
   json_t *s = sys_get_json(node_url, "/v1/status", NULL);
-  uint64_t h = s ? ju64(s, "height") : 0;
+  uint64_t h = s ? ag_json_u64_of(s, "height") : 0;
   json_decref(s);
   return h;
 }
@@ -65,7 +58,7 @@ static int wait_rounds(uint64_t n, int by_round, int timeout_ms) {
   uint64_t end = ag_mono_ms() + (uint64_t)timeout_ms;
   while (ag_mono_ms() < end) {
     json_t *t = training();
-    uint64_t v = t ? ju64(t, by_round ? "round" : "finalized") : 0;
+    uint64_t v = t ? ag_json_u64_of(t, by_round ? "round" : "finalized") : 0;
     json_decref(t);
     if (v >= n) return 1;
     ag_sleep_ms(250);
@@ -104,7 +97,7 @@ static uint64_t shares_of(json_t *sh, const char *hk) {
   json_t *ow = json_object_get(sh, "owners");
   for (size_t i = 0; i < json_array_size(ow); i++)
     if (!strcmp(json_string_value(json_object_get(json_array_get(ow, i), "hotkey")), hk))
-      return ju64(json_array_get(ow, i), "shares");
+      return ag_json_u64_of(json_array_get(ow, i), "shares");
   return 0;
 }
 
@@ -161,10 +154,10 @@ static int round_blob(uint64_t after, uint64_t *round, uint8_t base[32], ag_buf 
   for (int i = 0; i < 600; i++) {
     json_decref(t);
     t = training();
-    if (t && ju64(t, "round") > after && ju64(t, "height") + 8 < ju64(t, "submit_until")) break;
+    if (t && ag_json_u64_of(t, "round") > after && ag_json_u64_of(t, "height") + 8 < ag_json_u64_of(t, "submit_until")) break;
     ag_sleep_ms(100);
   }
-  *round = ju64(t, "round");
+  *round = ag_json_u64_of(t, "round");
   int rc = ag_hex_decode(json_string_value(json_object_get(t, "model_id")), 64, base, 32);
   json_decref(t);
   if (rc) return rc;
@@ -229,7 +222,7 @@ TEST(bad_blobs_and_submissions_are_refused) {
   /* after the window: refused with its own code */
   for (int i = 0; i < 300; i++) {
     json_t *t = training();
-    int closed = ju64(t, "round") != round || ju64(t, "height") >= ju64(t, "submit_until");
+    int closed = ag_json_u64_of(t, "round") != round || ag_json_u64_of(t, "height") >= ag_json_u64_of(t, "submit_until");
     json_decref(t);
     if (closed) break;
     ag_sleep_ms(100);
@@ -248,11 +241,11 @@ static int verdicts(uint64_t round, char why[2][200], int *aggregated) {
     json_t *s = json_load_file(path, 0, NULL);
     json_t *lr = json_object_get(s, "last_round");
     why[v][0] = 0;
-    if (lr && ju64(lr, "round") >= round) {
+    if (lr && ag_json_u64_of(lr, "round") >= round) {
       json_t *subs = json_object_get(lr, "submissions");
-      for (size_t k = 0; ju64(lr, "round") == round && k < json_array_size(subs); k++) {
+      for (size_t k = 0; ag_json_u64_of(lr, "round") == round && k < json_array_size(subs); k++) {
         json_t *x = json_array_get(subs, k);
-        if ((int)ju64(x, "uid") != BAD) continue;
+        if ((int)ag_json_u64_of(x, "uid") != BAD) continue;
         *aggregated |= json_is_true(json_object_get(x, "aggregated"));
         snprintf(why[v], 200, "%s", json_string_value(json_object_get(x, "why")));
       }
@@ -282,7 +275,7 @@ TEST(validators_refuse_the_announced_nan_blob) {
   json_t *rs = json_object_get(t, "rounds");
   for (size_t i = 0; i < json_array_size(rs); i++) {
     json_t *e = json_object_get(json_array_get(rs, i), "entries");
-    for (size_t k = 0; k < json_array_size(e); k++) CHECK((int)ju64(json_array_get(e, k), "uid") != BAD);
+    for (size_t k = 0; k < json_array_size(e); k++) CHECK((int)ag_json_u64_of(json_array_get(e, k), "uid") != BAD);
   }
   json_decref(t);
 }
@@ -343,7 +336,7 @@ TEST(offline_trainer_does_not_stall_the_round) {
   pid_t p = manifest_pid("trainer0");
   CHECK(p > 0);
   json_t *t = training();
-  uint64_t r0 = ju64(t, "round");
+  uint64_t r0 = ag_json_u64_of(t, "round");
   json_decref(t);
   CHECK_EQ(kill(p, SIGSTOP), 0);
   /* the next round opens, runs and finalizes without trainer0 */
@@ -356,11 +349,11 @@ TEST(offline_trainer_does_not_stall_the_round) {
   int found = 0;
   for (size_t i = 0; i < json_array_size(rs); i++) {
     json_t *r = json_array_get(rs, i);
-    if (ju64(r, "round") != paused_round) continue;
+    if (ag_json_u64_of(r, "round") != paused_round) continue;
     found = 1;
     json_t *e = json_object_get(r, "entries");
     CHECK(json_array_size(e) >= 2);
-    for (size_t k = 0; k < json_array_size(e); k++) CHECK((int)ju64(json_array_get(e, k), "uid") != T[0]);
+    for (size_t k = 0; k < json_array_size(e); k++) CHECK((int)ag_json_u64_of(json_array_get(e, k), "uid") != T[0]);
   }
   CHECK(found);
   json_decref(t);
@@ -371,11 +364,11 @@ TEST(loss_decreases_and_every_round_is_final) {
   json_t *t = training();
   json_t *rs = json_object_get(t, "rounds");
   size_t n = json_array_size(rs);
-  uint64_t round = ju64(t, "round");
+  uint64_t round = ag_json_u64_of(t, "round");
   /* no round timed out: every one made a checkpoint, so both validators (2000 + 1000 AGR,
    * more than 2/3 only together) proposed identical bytes in each */
   CHECK_EQ(n, round);
-  CHECK_EQ(ju64(t, "finalized"), round);
+  CHECK_EQ(ag_json_u64_of(t, "finalized"), round);
   /* validation loss of every canonical checkpoint, oldest first */
   ag_model *first = NULL;
   ag_diloco_data d;
@@ -395,7 +388,7 @@ TEST(loss_decreases_and_every_round_is_final) {
     if (!first) CHECK_OK(ag_diloco_data_load(m, &d));
     double loss = 0;
     CHECK_OK(ag_diloco_val_loss(m, &d, 8, 1, &loss));
-    fprintf(stderr, "  round %llu: %s… val loss %.4f\n", (unsigned long long)ju64(r, "round"),
+    fprintf(stderr, "  round %llu: %s… val loss %.4f\n", (unsigned long long)ag_json_u64_of(r, "round"),
             json_string_value(json_object_get(r, "model_id")), loss);
     CHECK(loss < prev);
     prev = loss;
@@ -404,7 +397,7 @@ TEST(loss_decreases_and_every_round_is_final) {
     /* trainer0 is back after its pause */
     json_t *e = json_object_get(r, "entries");
     for (size_t k = 0; k < json_array_size(e); k++)
-      if (ju64(r, "round") > paused_round + 1 && (int)ju64(json_array_get(e, k), "uid") == T[0]) back_in = 1;
+      if (ag_json_u64_of(r, "round") > paused_round + 1 && (int)ag_json_u64_of(json_array_get(e, k), "uid") == T[0]) back_in = 1;
   }
   CHECK(back_in);
   ag_model_close(first);
@@ -422,7 +415,7 @@ TEST(free_rider_and_copier_earn_nothing) {
   for (int i = 0; i < 6; i++) {
     char name[16];
     snprintf(name, sizeof name, "trainer%d", i);
-    uint64_t inc = ju64(row(mg, T[i]), "incentive"), s = shares_of(sh, hotkey_of(name));
+    uint64_t inc = ag_json_u64_of(row(mg, T[i]), "incentive"), s = shares_of(sh, hotkey_of(name));
     fprintf(stderr, "  %s (uid %d): incentive %llu, shares %llu\n", name, T[i], (unsigned long long)inc,
             (unsigned long long)s);
     if (i < 4) CHECK(inc > 0 && s > 0);
@@ -432,8 +425,8 @@ TEST(free_rider_and_copier_earn_nothing) {
   json_t *rs = json_object_get(sh, "rounds");
   uint64_t sum = 0;
   for (size_t i = 0; i < json_array_size(json_object_get(sh, "owners")); i++)
-    sum += ju64(json_array_get(json_object_get(sh, "owners"), i), "shares");
-  CHECK_U64(sum, ju64(sh, "total_shares"));
+    sum += ag_json_u64_of(json_array_get(json_object_get(sh, "owners"), i), "shares");
+  CHECK_U64(sum, ag_json_u64_of(sh, "total_shares"));
   CHECK_U64(sum, (uint64_t)json_array_size(rs) * 1000000);
   json_decref(mg);
   json_decref(sh);
@@ -456,10 +449,10 @@ TEST(rounds_and_shares_survive_a_node_kill) {
   CHECK(sh1 && json_equal(json_object_get(sh0, "rounds"), json_object_get(sh1, "rounds")));
   CHECK(sh1 && json_equal(json_object_get(sh0, "owners"), json_object_get(sh1, "owners")));
   json_t *t1 = training();
-  CHECK(ju64(t1, "round") >= ju64(t0, "round"));
-  CHECK(ju64(t1, "finalized") >= ju64(t0, "finalized"));
+  CHECK(ag_json_u64_of(t1, "round") >= ag_json_u64_of(t0, "round"));
+  CHECK(ag_json_u64_of(t1, "finalized") >= ag_json_u64_of(t0, "finalized"));
   /* and training goes on */
-  CHECK(wait_rounds(ju64(t1, "finalized") + 1, 0, 120000));
+  CHECK(wait_rounds(ag_json_u64_of(t1, "finalized") + 1, 0, 120000));
   json_decref(t0);
   json_decref(t1);
   json_decref(sh0);
@@ -485,7 +478,7 @@ TEST(devnet_stops_and_reports_training) {
     json_t *x = json_array_get(ns, i);
     const char *b = json_string_value(json_object_get(x, "behaviour"));
     if (!b) continue;
-    uint64_t s = ju64(x, "shares");
+    uint64_t s = ag_json_u64_of(x, "shares");
     if (!strcmp(b, "honest")) honest += s > 0;
     if (!strcmp(b, "free-rider")) free_riders += s == 0;
     if (!strcmp(b, "copier")) copiers += s == 0;

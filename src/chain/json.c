@@ -27,3 +27,11 @@ json_t *ag_json_addr(const uint8_t pk[32]) {
   ag_addr_encode(pk, a);
   return json_string(a);
 }
+
+uint64_t ag_json_u64_of(json_t *o, const char *key) {
+  json_t *v = json_object_get(o, key);
+  uint64_t x = 0;
+  if (json_is_integer(v)) return (uint64_t)json_integer_value(v);
+  if (json_is_string(v)) ag_parse_u64(json_string_value(v), &x);
+  return x;
+}

@@ -10,5 +10,8 @@
 json_t *ag_json_u64s(uint64_t v); /* "123" */
 json_t *ag_json_hex(const uint8_t *p, size_t n);
 json_t *ag_json_addr(const uint8_t pk[32]);
+/* Field key of object o as a u64, written as a number or a decimal string ("123"); 0 when
+ * absent or malformed. */
+uint64_t ag_json_u64_of(json_t *o, const char *key);
 
 #endif

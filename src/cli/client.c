@@ -2,6 +2,7 @@
 #include "cli/client.h"
 
 #include "api/http.h"
+#include "chain/json.h"
 #include "core/err.h"
 #include "core/util.h"
 #include "crypto/keystore.h"
@@ -86,10 +87,4 @@ int ag_cli_resolve_addr(const ag_cli *c, const char *s, unsigned char pk[32]) {
   return rc;
 }
 
-uint64_t ag_cli_json_u64(json_t *o, const char *key) {
-  json_t *v = json_object_get(o, key);
-  if (json_is_integer(v)) return (uint64_t)json_integer_value(v);
-  uint64_t x = 0;
-  if (json_is_string(v)) ag_parse_u64(json_string_value(v), &x);
-  return x;
-}
+uint64_t ag_cli_json_u64(json_t *o, const char *key) { return ag_json_u64_of(o, key); }

@@ -518,14 +518,6 @@ static int snap_take(devnet *d, snapshot *s) {
   return rc;
 }
 
-static uint64_t ju64(json_t *o, const char *k) {
-  json_t *v = json_object_get(o, k);
-  uint64_t x = 0;
-  if (json_is_integer(v)) return (uint64_t)json_integer_value(v);
-  if (json_is_string(v)) ag_parse_u64(json_string_value(v), &x);
-  return x;
-}
-
 static proc *by_hotkey(devnet *d, const char *addr) {
   for (int i = 0; addr && i < d->n; i++)
     if (!strcmp(d->ps[i].hot_addr, addr)) return &d->ps[i];
@@ -563,7 +555,7 @@ static void poll_miners(devnet *d, snapshot *s) {
     if (ag_http_request("GET", url, NULL, NULL, 0, 500, &hr)) continue;
     json_t *j = json_loadb((const char *)hr.body.data, hr.body.len, 0, NULL);
     ag_http_result_free(&hr);
-    uint64_t req = ju64(j, "requests_total");
+    uint64_t req = ag_json_u64_of(j, "requests_total");
     json_decref(j);
     if (p->t_prev > 0 && now > p->t_prev) p->rps = (double)(req - p->req_prev) / (now - p->t_prev);
     p->req_prev = req;
@@ -626,7 +618,7 @@ static uint64_t shares_of(snapshot *s, const char *hotkey) {
   json_t *ow = json_object_get(s->shares, "owners");
   for (size_t i = 0; i < json_array_size(ow); i++)
     if (!strcmp(json_string_value(json_object_get(json_array_get(ow, i), "hotkey")), hotkey))
-      return ju64(json_array_get(ow, i), "shares");
+      return ag_json_u64_of(json_array_get(ow, i), "shares");
   return 0;
 }
 
@@ -636,13 +628,13 @@ static json_t *rounds_json(devnet *d, snapshot *s) {
   for (size_t i = json_array_size(rs); i-- > 0;) {
     json_t *r = json_array_get(rs, i), *x = json_object(), *u = json_array(), *e = json_object_get(r, "entries");
     const char *id = json_string_value(json_object_get(r, "model_id"));
-    json_object_set_new(x, "round", json_integer((json_int_t)ju64(r, "round")));
+    json_object_set_new(x, "round", json_integer((json_int_t)ag_json_u64_of(r, "round")));
     json_object_set_new(x, "model_id", json_string(id));
-    json_object_set_new(x, "block", json_integer((json_int_t)ju64(r, "block")));
+    json_object_set_new(x, "block", json_integer((json_int_t)ag_json_u64_of(r, "block")));
     double l = val_loss(d, id);
     json_object_set_new(x, "val_loss", isnan(l) ? json_null() : json_real(l));
     for (size_t k = 0; k < json_array_size(e); k++)
-      json_array_append_new(u, json_integer((json_int_t)ju64(json_array_get(e, k), "uid")));
+      json_array_append_new(u, json_integer((json_int_t)ag_json_u64_of(json_array_get(e, k), "uid")));
     json_object_set_new(x, "aggregated", u);
     json_array_append_new(a, x);
   }
@@ -653,8 +645,8 @@ static void render_training(devnet *d, snapshot *s) {
   json_t *t = s->training;
   double l0 = val_loss(d, d->train_id);
   printf("\ntraining subnet 2 — round %llu (submissions until block %llu, ends by %llu), %llu round(s) aggregated\n",
-         (unsigned long long)ju64(t, "round"), (unsigned long long)ju64(t, "submit_until"),
-         (unsigned long long)ju64(t, "round_end"), (unsigned long long)ju64(t, "finalized"));
+         (unsigned long long)ag_json_u64_of(t, "round"), (unsigned long long)ag_json_u64_of(t, "submit_until"),
+         (unsigned long long)ag_json_u64_of(t, "round_end"), (unsigned long long)ag_json_u64_of(t, "finalized"));
   printf("canonical %.16s…   validation loss: start %.3f", json_string_value(json_object_get(t, "model_id")), l0);
   json_t *rs = rounds_json(d, s);
   size_t nr = json_array_size(rs);
@@ -680,19 +672,19 @@ static void render_training(devnet *d, snapshot *s) {
     json_decref(sc);
     if (p && p->role == ROLE_TRAINER)
       printf("%-4d %-11s %-10s %9.4f %12llu %9.3f  %s\n", uid, p->name, behaviour_name[p->behaviour],
-             ju64(r, "incentive") / 65535.0, (unsigned long long)shares_of(s, hk), best < 0 ? 0 : best,
+             ag_json_u64_of(r, "incentive") / 65535.0, (unsigned long long)shares_of(s, hk), best < 0 ? 0 : best,
              proc_state(p, buf, sizeof buf));
     else
       printf("%-4d %-11s %-10s %9s %12s %9s  %s (dividends %.4f)\n", uid, p ? p->name : "?", "-", "-", "-", "-",
-             p ? proc_state(p, buf, sizeof buf) : "", ju64(r, "dividends") / 65535.0);
+             p ? proc_state(p, buf, sizeof buf) : "", ag_json_u64_of(r, "dividends") / 65535.0);
   }
 }
 
 static json_t *training_json(devnet *d, snapshot *s) {
   json_t *o = json_object(), *tr = json_array();
   json_object_set_new(o, "netuid", json_integer(2));
-  json_object_set_new(o, "round", json_integer((json_int_t)ju64(s->training, "round")));
-  json_object_set_new(o, "finalized", json_integer((json_int_t)ju64(s->training, "finalized")));
+  json_object_set_new(o, "round", json_integer((json_int_t)ag_json_u64_of(s->training, "round")));
+  json_object_set_new(o, "finalized", json_integer((json_int_t)ag_json_u64_of(s->training, "finalized")));
   json_object_set_new(o, "initial_model_id", json_string(d->train_id));
   double l0 = val_loss(d, d->train_id);
   json_object_set_new(o, "initial_val_loss", isnan(l0) ? json_null() : json_real(l0));
@@ -711,8 +703,8 @@ static json_t *training_json(devnet *d, snapshot *s) {
     json_object_set_new(x, "role", json_string(p ? role_name[p->role] : "other"));
     json_object_set_new(x, "behaviour", p && p->role == ROLE_TRAINER ? json_string(behaviour_name[p->behaviour]) : json_null());
     json_object_set_new(x, "hotkey", json_string(hk));
-    json_object_set_new(x, "incentive", json_real(ju64(r, "incentive") / 65535.0));
-    json_object_set_new(x, "dividends", json_real(ju64(r, "dividends") / 65535.0));
+    json_object_set_new(x, "incentive", json_real(ag_json_u64_of(r, "incentive") / 65535.0));
+    json_object_set_new(x, "dividends", json_real(ag_json_u64_of(r, "dividends") / 65535.0));
     json_object_set_new(x, "emission", json_incref(json_object_get(r, "emission")));
     json_object_set_new(x, "shares", ag_json_u64s(shares_of(s, hk)));
     json_object_set_new(x, "scores", trainer_scores(d, s, uid));
@@ -728,14 +720,14 @@ static json_t *training_json(devnet *d, snapshot *s) {
 }
 
 static void render(devnet *d, snapshot *s, int clear) {
-  uint64_t h = ju64(s->status, "height");
-  uint64_t issued = ju64(json_object_get(s->status, "supply"), "issued");
+  uint64_t h = ag_json_u64_of(s->status, "height");
+  uint64_t issued = ag_json_u64_of(json_object_get(s->status, "supply"), "issued");
   uint64_t want = schedule(d, h);
   char is[32];
   ag_amount_format(issued, is);
   if (clear) printf("\033[H\033[J");
   printf("agora devnet — chain %s, height %llu, subnet 1 epoch %llu (tempo %d, %d ms blocks)\n",
-         d->chain_id, (unsigned long long)h, (unsigned long long)ju64(s->subnet, "epoch"), d->tempo, d->block_ms);
+         d->chain_id, (unsigned long long)h, (unsigned long long)ag_json_u64_of(s->subnet, "epoch"), d->tempo, d->block_ms);
   printf("issued %s AGR (%s the emission schedule)   model %s   node %s%s\n\n", is,
          issued == want ? "=" : "DIFFERS FROM", d->model_name, d->url,
          d->node_restarts ? " (restarted)" : "");
@@ -753,8 +745,8 @@ static void render(devnet *d, snapshot *s, int clear) {
     char buf[64];
     printf("%-4d %-11s %-9s %12.2f %9.4f %9.4f %13.4f", uid, p ? p->name : "?",
            p ? (p->role == ROLE_VALIDATOR ? "-" : behaviour_name[p->behaviour]) : "-",
-           ju64(r, "stake") / (double)AG_UNIT, ju64(r, "incentive") / 65535.0,
-           ju64(r, "dividends") / 65535.0, ju64(r, "emission") / (double)AG_UNIT);
+           ag_json_u64_of(r, "stake") / (double)AG_UNIT, ag_json_u64_of(r, "incentive") / 65535.0,
+           ag_json_u64_of(r, "dividends") / 65535.0, ag_json_u64_of(r, "emission") / (double)AG_UNIT);
     for (int v = 0; v < nv; v++) {
       double sc = score_of(s, v, uid);
       if (sc < 0) printf("  %9s", "-");
@@ -780,15 +772,15 @@ static void render(devnet *d, snapshot *s, int clear) {
 
 static json_t *final_json(devnet *d, snapshot *s) {
   json_t *o = json_object(), *ns = json_array();
-  uint64_t h = ju64(s->status, "height");
-  uint64_t issued = ju64(json_object_get(s->status, "supply"), "issued");
+  uint64_t h = ag_json_u64_of(s->status, "height");
+  uint64_t issued = ag_json_u64_of(json_object_get(s->status, "supply"), "issued");
   uint64_t want = schedule(d, h);
   json_object_set_new(o, "home", json_string(d->home));
   json_object_set_new(o, "chain_id", json_string(d->chain_id));
   json_object_set_new(o, "node", json_string(d->url));
   json_object_set_new(o, "model", json_string(d->model_name));
   json_object_set_new(o, "height", json_integer((json_int_t)h));
-  json_object_set_new(o, "epoch", json_integer((json_int_t)ju64(s->subnet, "epoch")));
+  json_object_set_new(o, "epoch", json_integer((json_int_t)ag_json_u64_of(s->subnet, "epoch")));
   json_object_set_new(o, "node_restarts", json_integer(d->node_restarts));
   json_t *iss = json_object();
   json_object_set_new(iss, "issued", ag_json_u64s(issued));
@@ -1026,7 +1018,7 @@ int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
       snap_free(&s);
       s = n;
       poll_miners(d, &s);
-      uint64_t h = ju64(s.status, "height"), ep = ju64(s.subnet, "epoch");
+      uint64_t h = ag_json_u64_of(s.status, "height"), ep = ag_json_u64_of(s.subnet, "epoch");
       if (tty) {
         render(d, &s, 1);
       } else if (!c->json && ep != last_epoch) { /* a log-friendly line per epoch */
@@ -1036,19 +1028,19 @@ int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
           json_t *r = json_array_get(rows, i);
           proc *p = by_hotkey(d, json_string_value(json_object_get(r, "hotkey")));
           printf(" %s=%.3f", p ? p->name : "?",
-                 (p && p->role == ROLE_VALIDATOR ? ju64(r, "dividends") : ju64(r, "incentive")) / 65535.0);
+                 (p && p->role == ROLE_VALIDATOR ? ag_json_u64_of(r, "dividends") : ag_json_u64_of(r, "incentive")) / 65535.0);
         }
         printf("\n");
         fflush(stdout);
       }
       last_epoch = ep;
-      uint64_t tr = ju64(s.training, "round");
+      uint64_t tr = ag_json_u64_of(s.training, "round");
       if (d->training && !tty && !c->json && tr != last_round) { /* and a line per round, once the */
         const char *id = json_string_value(json_object_get(s.training, "model_id")); /* checkpoint is here */
         double l = val_loss(d, id);
         if (!isnan(l)) {
           printf("training round %llu: canonical %.16s… (%llu aggregated), validation loss %.4f\n",
-                 (unsigned long long)tr, id ? id : "?", (unsigned long long)ju64(s.training, "finalized"), l);
+                 (unsigned long long)tr, id ? id : "?", (unsigned long long)ag_json_u64_of(s.training, "finalized"), l);
           fflush(stdout);
           last_round = tr;
         }

@@ -3,6 +3,7 @@
 
 #include "api/http.h"
 #include "chain/tx.h"
+#include "chain/json.h"
 #include "core/codec.h"
 #include "core/err.h"
 #include "core/hash.h"
@@ -70,14 +71,6 @@ int ag_net_get(const ag_net *n, const char *path, json_t **out) {
   return request(n, "GET", path, NULL, NULL, 0, out);
 }
 
-static uint64_t u64of(json_t *o, const char *k) {
-  json_t *v = json_object_get(o, k);
-  uint64_t x = 0;
-  if (json_is_integer(v)) return (uint64_t)json_integer_value(v);
-  if (json_is_string(v)) ag_parse_u64(json_string_value(v), &x);
-  return x;
-}
-
 int ag_net_open(ag_net *n, const char *url) {
   memset(n, 0, sizeof *n);
   snprintf(n->url, sizeof n->url, "%s", url);
@@ -89,8 +82,8 @@ int ag_net_open(ag_net *n, const char *url) {
   snprintf(n->chain_id, sizeof n->chain_id, "%s", json_string_value(json_object_get(st, "chain_id")));
   ag_params_default(&n->params);
   json_t *p = json_object_get(st, "params");
-  n->params.base_fee = u64of(p, "base_fee");
-  n->params.per_byte_fee = u64of(p, "per_byte_fee");
+  n->params.base_fee = ag_json_u64_of(p, "base_fee");
+  n->params.per_byte_fee = ag_json_u64_of(p, "per_byte_fee");
   json_decref(st);
   return 0;
 }
@@ -103,7 +96,7 @@ int ag_net_submit(ag_net *n, const ag_keypair *k, uint16_t kind, const uint8_t *
   json_t *acct;
   int rc = ag_net_get(n, path, &acct);
   if (rc) return rc;
-  uint64_t nonce = u64of(acct, "pending_nonce");
+  uint64_t nonce = ag_json_u64_of(acct, "pending_nonce");
   json_decref(acct);
   uint64_t fee;
   ag_params_min_fee(&n->params, ag_tx_size(strlen(n->chain_id), len), &fee);

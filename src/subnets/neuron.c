@@ -187,3 +187,22 @@ void ag_neuron_model_file(ag_http_req *req, ag_http_resp *resp, const char *dir)
   resp->status = 200;
   snprintf(resp->content_type, sizeof resp->content_type, "application/octet-stream");
 }
+
+int ag_neuron_listen(ag_net *n, uint16_t netuid, const ag_keypair *hotkey, const char *listen,
+                     const char *announce_host, const ag_http_route *routes, size_t nroutes,
+                     void *ctx, ag_http_server **srv, int *uid, char *pub) {
+  ag_http_config hc = {listen[0] ? listen : "127.0.0.1:0", 1 << 16, routes, nroutes, ctx};
+  int rc = ag_http_start(&hc, srv);
+  if (rc) return rc;
+  char host[128];
+  uint16_t lport;
+  ag_http_parse_listen(hc.listen, host, sizeof host, &lport);
+  const char *h = announce_host[0] ? announce_host : host[0] ? host : "127.0.0.1";
+  uint16_t port = ag_http_port(*srv);
+  snprintf(pub, 160, "http://%s:%u", h, port);
+  return ag_neuron_serve(n, netuid, hotkey, h, port, uid);
+}
+
+void ag_neuron_health(ag_http_req *req, ag_http_resp *resp) {
+  ag_http_json(resp, 200, json_pack("{s:s}", "status", "ok"));
+}

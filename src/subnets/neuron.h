@@ -29,6 +29,15 @@ int ag_neuron_register(ag_net *n, uint16_t netuid, const ag_keypair *hotkey, con
  * already has exactly that; *uid gets the hotkey's uid. */
 int ag_neuron_serve(ag_net *n, uint16_t netuid, const ag_keypair *hotkey, const char *host,
                     uint16_t port, int *uid);
+/* Starts an HTTP server on listen ("" = 127.0.0.1:0) with routes and announces it as hotkey's
+ * endpoint on netuid (at announce_host, "" = the listen host); *srv and *uid are set, and pub
+ * (≥ 160 bytes) gets "http://host:port". */
+int ag_neuron_listen(ag_net *n, uint16_t netuid, const ag_keypair *hotkey, const char *listen,
+                     const char *announce_host, const ag_http_route *routes, size_t nroutes,
+                     void *ctx, ag_http_server **srv, int *uid, char *pub);
+/* GET /health for neurons: {"status": "ok"}. */
+void ag_neuron_health(ag_http_req *req, ag_http_resp *resp);
+
 /* Answers GET /agora/model-files/{id} from the model cache dir (404 when it is not there):
  * neurons serve the models they hold to their peers. */
 void ag_neuron_model_file(ag_http_req *req, ag_http_resp *resp, const char *dir);

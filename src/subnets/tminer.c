@@ -123,12 +123,8 @@ static void h_model_file(ag_http_req *req, ag_http_resp *resp) {
   ag_neuron_model_file(req, resp, t->cfg.model_dir);
 }
 
-static void h_health(ag_http_req *req, ag_http_resp *resp) {
-  ag_http_json(resp, 200, json_pack("{s:s}", "status", "ok"));
-}
-
 static const ag_http_route routes[] = {
-    {"GET", "/health", h_health, 0},
+    {"GET", "/health", ag_neuron_health, 0},
     {"GET", "/agora/blobs/", h_blob, 0},
     {"GET", "/agora/model-files/", h_model_file, 0},
 };
@@ -292,15 +288,12 @@ int ag_tminer_run(const ag_tminer_config *cfg, volatile int *stop) {
   if ((rc = ag_neuron_key(cfg->home, cfg->hotkey, t->net.chain_id, &t->hotkey))) goto out;
   ag_addr_encode(t->hotkey.pk, t->addr);
   if ((rc = ag_neuron_register(&t->net, cfg->netuid, &t->hotkey, cfg->home, cfg->coldkey, &t->uid))) goto out;
-  ag_http_config hc = {cfg->listen[0] ? cfg->listen : "127.0.0.1:0", 1 << 16, routes, AG_ARRAY_LEN(routes), t};
-  if ((rc = ag_http_start(&hc, &srv))) goto out;
-  char host[128], pub[128];
-  uint16_t lport;
-  ag_http_parse_listen(hc.listen, host, sizeof host, &lport);
-  snprintf(pub, sizeof pub, "%s", cfg->announce_host[0] ? cfg->announce_host : host[0] ? host : "127.0.0.1");
-  if ((rc = ag_neuron_serve(&t->net, cfg->netuid, &t->hotkey, pub, ag_http_port(srv), &t->uid))) goto out;
-  ag_info("trainer", "training on subnet %u as uid %d (%s, %s); peers fetch its blobs at http://%s:%u",
-          cfg->netuid, t->uid, t->addr, ag_trainer_behaviour_name(cfg->behaviour), pub, ag_http_port(srv));
+  char pub[160];
+  if ((rc = ag_neuron_listen(&t->net, cfg->netuid, &t->hotkey, cfg->listen, cfg->announce_host, routes,
+                             AG_ARRAY_LEN(routes), t, &srv, &t->uid, pub)))
+    goto out;
+  ag_info("trainer", "training on subnet %u as uid %d (%s, %s); peers fetch its blobs at %s", cfg->netuid,
+          t->uid, t->addr, ag_trainer_behaviour_name(cfg->behaviour), pub);
   while (!*stop) {
     ag_tround r;
     int grc = ag_tround_get(&t->net, cfg->netuid, &r);

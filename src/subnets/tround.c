@@ -3,6 +3,7 @@
 
 #include "api/http.h"
 #include "api/models.h"
+#include "chain/json.h"
 #include "core/codec.h"
 #include "core/err.h"
 #include "core/hash.h"
@@ -14,14 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static uint64_t ju64(json_t *o, const char *name) {
-  json_t *v = json_object_get(o, name);
-  uint64_t x = 0;
-  if (json_is_integer(v)) x = (uint64_t)json_integer_value(v);
-  else if (json_is_string(v)) ag_parse_u64(json_string_value(v), &x);
-  return x;
-}
 
 static int jhex32(json_t *o, const char *name, uint8_t out[32]) {
   const char *s = json_string_value(json_object_get(o, name));
@@ -49,12 +42,12 @@ int ag_tround_get(ag_net *n, uint16_t netuid, ag_tround *r) {
     json_decref(t);
     return rc;
   }
-  r->height = ju64(t, "height");
-  r->round = ju64(t, "round");
-  r->round_start = ju64(t, "round_start");
-  r->submit_until = ju64(t, "submit_until");
-  r->round_end = ju64(t, "round_end");
-  r->model_size = ju64(t, "size");
+  r->height = ag_json_u64_of(t, "height");
+  r->round = ag_json_u64_of(t, "round");
+  r->round_start = ag_json_u64_of(t, "round_start");
+  r->submit_until = ag_json_u64_of(t, "submit_until");
+  r->round_end = ag_json_u64_of(t, "round_end");
+  r->model_size = ag_json_u64_of(t, "size");
   rc = jhex32(t, "model_id", r->model);
   json_t *subs = json_object_get(t, "submissions"), *props = json_object_get(t, "proposals");
   r->subs = ag_xcalloc(json_array_size(subs) + 1, sizeof *r->subs);
@@ -62,9 +55,9 @@ int ag_tround_get(ag_net *n, uint16_t netuid, ag_tround *r) {
   for (size_t i = 0; !rc && i < json_array_size(subs); i++) {
     json_t *e = json_array_get(subs, i);
     ag_tsub *s = &r->subs[r->nsubs];
-    s->uid = (uint16_t)ju64(e, "uid");
-    s->size = ju64(e, "size");
-    s->block = ju64(e, "block");
+    s->uid = (uint16_t)ag_json_u64_of(e, "uid");
+    s->size = ag_json_u64_of(e, "size");
+    s->block = ag_json_u64_of(e, "block");
     if (!(rc = jhex32(e, "blob", s->blob)) &&
         !(rc = ag_addr_decode(json_string_value(json_object_get(e, "hotkey")), s->hotkey)))
       r->nsubs++;
@@ -80,12 +73,12 @@ int ag_tround_get(ag_net *n, uint16_t netuid, ag_tround *r) {
       jhex32(last, "file_hash", r->file_hash) == 0)
     r->have_file_hash = 1;
   json_t *hp = json_object_get(sj, "hyperparams");
-  r->inner_steps = ju64(hp, "train_inner_steps");
-  r->window = ju64(hp, "train_window");
-  r->k = ju64(hp, "train_k");
-  r->top = ju64(hp, "train_top");
-  r->outer_lr_ppm = ju64(hp, "train_outer_lr");
-  r->momentum_ppm = ju64(hp, "train_momentum");
+  r->inner_steps = ag_json_u64_of(hp, "train_inner_steps");
+  r->window = ag_json_u64_of(hp, "train_window");
+  r->k = ag_json_u64_of(hp, "train_k");
+  r->top = ag_json_u64_of(hp, "train_top");
+  r->outer_lr_ppm = ag_json_u64_of(hp, "train_outer_lr");
+  r->momentum_ppm = ag_json_u64_of(hp, "train_momentum");
   json_decref(t);
   json_decref(sj);
   if (rc) ag_tround_free(r);

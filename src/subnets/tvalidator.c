@@ -118,12 +118,8 @@ static void h_model_file(ag_http_req *req, ag_http_resp *resp) {
   ag_neuron_model_file(req, resp, v->cfg.model_dir);
 }
 
-static void h_health(ag_http_req *req, ag_http_resp *resp) {
-  ag_http_json(resp, 200, json_pack("{s:s}", "status", "ok"));
-}
-
 static const ag_http_route routes[] = {
-    {"GET", "/health", h_health, 0},
+    {"GET", "/health", ag_neuron_health, 0},
     {"GET", "/agora/model-files/", h_model_file, 0},
 };
 
@@ -357,15 +353,12 @@ int ag_tvalidator_run(const ag_validator_config *cfg, volatile int *stop) {
   ag_addr_encode(v->hotkey.pk, v->addr);
   ag_wsetter_init(&v->ws, &v->net, &v->hotkey, cfg->netuid, "validator");
   if ((rc = ag_neuron_register(&v->net, cfg->netuid, &v->hotkey, cfg->home, cfg->coldkey, &v->uid))) goto out;
-  ag_http_config hc = {cfg->listen[0] ? cfg->listen : "127.0.0.1:0", 1 << 16, routes, AG_ARRAY_LEN(routes), v};
-  if ((rc = ag_http_start(&hc, &srv))) goto out;
-  char host[128], pub[128];
-  uint16_t lport;
-  ag_http_parse_listen(hc.listen, host, sizeof host, &lport);
-  snprintf(pub, sizeof pub, "%s", cfg->announce_host[0] ? cfg->announce_host : host[0] ? host : "127.0.0.1");
-  if ((rc = ag_neuron_serve(&v->net, cfg->netuid, &v->hotkey, pub, ag_http_port(srv), &v->uid))) goto out;
-  ag_info("validator", "validating training subnet %u as %s; peers fetch its checkpoints at http://%s:%u",
-          cfg->netuid, v->addr, pub, ag_http_port(srv));
+  char pub[160];
+  if ((rc = ag_neuron_listen(&v->net, cfg->netuid, &v->hotkey, cfg->listen, cfg->announce_host, routes,
+                             AG_ARRAY_LEN(routes), v, &srv, &v->uid, pub)))
+    goto out;
+  ag_info("validator", "validating training subnet %u as %s; peers fetch its checkpoints at %s", cfg->netuid,
+          v->addr, pub);
   uint64_t next_meta = 0;
   while (!*stop) {
     ag_tround r;

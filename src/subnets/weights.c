@@ -1,6 +1,7 @@
 /* weights.c — validators' weights and transactions (weights.h). */
 #include "subnets/weights.h"
 
+#include "chain/json.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -51,14 +52,6 @@ int ag_submit_retry(ag_net *net, const ag_keypair *k, uint16_t kind, const ag_bu
   return rc;
 }
 
-static uint64_t hp_u64(json_t *hp, const char *name) {
-  json_t *v = json_object_get(hp, name);
-  uint64_t x = 0;
-  if (json_is_integer(v)) x = (uint64_t)json_integer_value(v);
-  else if (json_is_string(v)) ag_parse_u64(json_string_value(v), &x);
-  return x;
-}
-
 int ag_wsetter_poll(ag_wsetter *w) {
   char path[64];
   snprintf(path, sizeof path, "/v1/subnets/%u", w->netuid);
@@ -70,10 +63,10 @@ int ag_wsetter_poll(ag_wsetter *w) {
   json_t *hp = json_object_get(sj, "hyperparams");
   w->height = (uint64_t)json_integer_value(json_object_get(sj, "height"));
   w->epoch = (uint64_t)json_integer_value(json_object_get(sj, "epoch"));
-  w->commit_reveal = (int)hp_u64(hp, "commit_reveal");
-  w->reveal_period = hp_u64(hp, "reveal_period");
-  w->rate_limit = hp_u64(hp, "weights_rate_limit");
-  w->version = hp_u64(hp, "weights_version_key");
+  w->commit_reveal = (int)ag_json_u64_of(hp, "commit_reveal");
+  w->reveal_period = ag_json_u64_of(hp, "reveal_period");
+  w->rate_limit = ag_json_u64_of(hp, "weights_rate_limit");
+  w->version = ag_json_u64_of(hp, "weights_version_key");
   int fresh = w->epoch != w->window_epoch;
   w->window_epoch = w->epoch;
   for (int i = 0; i < w->npend;) { /* reveals that are due */
