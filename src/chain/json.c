@@ -2,11 +2,13 @@
 #include "chain/json.h"
 
 #include "core/codec.h"
+#include "core/err.h"
 #include "core/util.h"
 #include "crypto/keys.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 json_t *ag_json_u64s(uint64_t v) {
   char s[24];
@@ -34,4 +36,12 @@ uint64_t ag_json_u64_of(json_t *o, const char *key) {
   if (json_is_integer(v)) return (uint64_t)json_integer_value(v);
   if (json_is_string(v)) ag_parse_u64(json_string_value(v), &x);
   return x;
+}
+
+int ag_json_write_file(const char *path, json_t *o) {
+  char *s = json_dumps(o, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+  json_decref(o);
+  int rc = s ? ag_write_file_atomic(path, s, strlen(s), 0644) : AG_E_NOMEM;
+  free(s);
+  return rc;
 }

@@ -13,5 +13,8 @@ json_t *ag_json_addr(const uint8_t pk[32]);
 /* Field key of object o as a u64, written as a number or a decimal string ("123"); 0 when
  * absent or malformed. */
 uint64_t ag_json_u64_of(json_t *o, const char *key);
+/* Writes o (indented, keys in insertion order) to path atomically and drops the reference:
+ * the status files of miners, trainers and validators. */
+int ag_json_write_file(const char *path, json_t *o);
 
 #endif

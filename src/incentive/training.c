@@ -57,6 +57,21 @@ static int is_training(ag_ist *s, uint16_t netuid, ag_subnet_model *m) {
   return rc;
 }
 
+/* A list record: n u16, then n entries of `entry` bytes, into b; n = 0 when absent. */
+static int list_get(ag_ist *s, char tag, uint16_t netuid, size_t entry, const char *what, ag_buf *b,
+                    uint16_t *n) {
+  uint8_t k[3];
+  tkey(k, tag, netuid);
+  ag_buf_reset(b);
+  *n = 0;
+  int rc = sget(s, k, 3, b);
+  if (rc == AG_E_NOTFOUND) return 0;
+  if (rc) return rc;
+  *n = b->len >= 2 ? ag_get_u16le(b->data) : 0;
+  if (b->len != 2 + (size_t)*n * entry) return ag_fail(AG_E_CORRUPT, "bad %s record of subnet %u", what, netuid);
+  return 0;
+}
+
 int ag_training_load(ag_ist *s, uint16_t netuid, ag_training *t) {
   memset(t, 0, sizeof *t);
   ag_subnet_model m;
@@ -77,53 +92,37 @@ int ag_training_load(ag_ist *s, uint16_t netuid, ag_training *t) {
   t->finalized = ag_get_u64le(b.data + 24);
   t->subs = ag_xcalloc(1, sizeof *t->subs); /* room for one more, as below */
   t->props = ag_xcalloc(1, sizeof *t->props);
-  ag_buf_reset(&b);
-  tkey(k, 'U', netuid);
-  rc = sget(s, k, 3, &b);
-  if (rc == AG_E_NOTFOUND) rc = 0;
-  else if (!rc) {
-    uint16_t n = b.len >= 2 ? ag_get_u16le(b.data) : 0;
-    if (b.len != 2 + (size_t)n * SUB_BYTES) {
-      rc = ag_fail(AG_E_CORRUPT, "bad submissions record of subnet %u", netuid);
-      goto done;
-    }
+  uint16_t n;
+  if ((rc = list_get(s, 'U', netuid, SUB_BYTES, "submissions", &b, &n))) goto done;
+  if (n) {
     free(t->subs);
     t->subs = ag_xmalloc(((size_t)n + 1) * sizeof *t->subs);
-    const uint8_t *p = b.data + 2;
-    for (uint16_t i = 0; i < n; i++, p += SUB_BYTES) {
-      ag_train_submission *x = &t->subs[i];
-      x->uid = ag_get_u16le(p);
-      memcpy(x->hotkey, p + 2, 32);
-      memcpy(x->blob, p + 34, 32);
-      x->size = ag_get_u64le(p + 66);
-      x->block = ag_get_u64le(p + 74);
-    }
-    t->nsubs = n;
   }
-  if (rc) goto done;
-  ag_buf_reset(&b);
-  tkey(k, 'P', netuid);
-  rc = sget(s, k, 3, &b);
-  if (rc == AG_E_NOTFOUND) rc = 0;
-  else if (!rc) {
-    uint16_t n = b.len >= 2 ? ag_get_u16le(b.data) : 0;
-    if (b.len != 2 + (size_t)n * PROP_BYTES) {
-      rc = ag_fail(AG_E_CORRUPT, "bad proposals record of subnet %u", netuid);
-      goto done;
-    }
+  const uint8_t *p = b.data + 2;
+  for (uint16_t i = 0; i < n; i++, p += SUB_BYTES) {
+    ag_train_submission *x = &t->subs[i];
+    x->uid = ag_get_u16le(p);
+    memcpy(x->hotkey, p + 2, 32);
+    memcpy(x->blob, p + 34, 32);
+    x->size = ag_get_u64le(p + 66);
+    x->block = ag_get_u64le(p + 74);
+  }
+  t->nsubs = n;
+  if ((rc = list_get(s, 'P', netuid, PROP_BYTES, "proposals", &b, &n))) goto done;
+  if (n) {
     free(t->props);
     t->props = ag_xmalloc(((size_t)n + 1) * sizeof *t->props);
-    const uint8_t *p = b.data + 2;
-    for (uint16_t i = 0; i < n; i++, p += PROP_BYTES) {
-      ag_train_proposal *x = &t->props[i];
-      x->uid = ag_get_u16le(p);
-      memcpy(x->hotkey, p + 2, 32);
-      memcpy(x->proposal, p + 34, 32);
-      memcpy(x->model, p + 66, 32);
-      x->size = ag_get_u64le(p + 98);
-    }
-    t->nprops = n;
   }
+  p = b.data + 2;
+  for (uint16_t i = 0; i < n; i++, p += PROP_BYTES) {
+    ag_train_proposal *x = &t->props[i];
+    x->uid = ag_get_u16le(p);
+    memcpy(x->hotkey, p + 2, 32);
+    memcpy(x->proposal, p + 34, 32);
+    memcpy(x->model, p + 66, 32);
+    x->size = ag_get_u64le(p + 98);
+  }
+  t->nprops = n;
 done:
   ag_buf_free(&b);
   if (rc) ag_training_free(t);

@@ -2,6 +2,7 @@
 #include "subnets/tminer.h"
 
 #include "api/http.h"
+#include "chain/json.h"
 #include "core/codec.h"
 #include "core/err.h"
 #include "core/hash.h"
@@ -70,10 +71,7 @@ static void write_status(trainer *t, const ag_tround *r) {
   json_object_set_new(o, "last_round_seconds", json_real(t->last_seconds));
   json_object_set_new(o, "last_blob_bytes", json_integer((json_int_t)t->last_bytes));
   json_object_set_new(o, "last", json_string(t->last_what));
-  char *s = json_dumps(o, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
-  json_decref(o);
-  if (s) ag_write_file_atomic(t->cfg.status_path, s, strlen(s), 0644);
-  free(s);
+  ag_json_write_file(t->cfg.status_path, o);
 }
 
 /* The canonical checkpoint of the round, loaded once per change. */

@@ -3,6 +3,7 @@
 
 #include "api/http.h"
 #include "api/models.h"
+#include "chain/json.h"
 #include "core/codec.h"
 #include "core/err.h"
 #include "core/hash.h"
@@ -332,10 +333,7 @@ static void write_status(tval *v, const ag_tround *r) {
   }
   json_object_set_new(o, "scores", sc);
   json_object_set_new(o, "last_round", v->last ? json_incref(v->last) : json_null());
-  char *s = json_dumps(o, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
-  json_decref(o);
-  if (s) ag_write_file_atomic(v->cfg.status_path, s, strlen(s), 0644);
-  free(s);
+  ag_json_write_file(v->cfg.status_path, o);
 }
 
 int ag_tvalidator_run(const ag_validator_config *cfg, volatile int *stop) {

@@ -350,10 +350,7 @@ static void write_status(val *v) {
     json_array_append_new(ms, m);
   }
   json_object_set_new(o, "miners", ms);
-  char *s = json_dumps(o, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
-  json_decref(o);
-  if (s) ag_write_file_atomic(v->cfg.status_path, s, strlen(s), 0644);
-  free(s);
+  ag_json_write_file(v->cfg.status_path, o);
 }
 
 /* ---- main loop ---------------------------------------------------------------------------------- */
