@@ -363,19 +363,18 @@ static void h_hotkey(ag_http_req *req, ag_http_resp *resp) {
     json_object_set_new(o, "owner", ag_json_addr(h.owner));
     json_object_set_new(o, "take", json_integer(h.take));
     json_object_set_new(o, "total_stake", ag_json_u64s(h.total_stake));
-    ag_buf stakers;
-    ag_buf_init(&stakers);
+    ag_staker *e;
+    size_t ns;
     json_t *arr = json_array();
-    if (ag_stakers_load(&s, hk, &stakers) == 0)
-      for (size_t i = 0; i < stakers.len / 32; i++) {
-        uint64_t amt;
-        if (ag_stake_get(&s, hk, stakers.data + 32 * i, &amt)) continue;
+    if (ag_stakers_load(&s, hk, &e, &ns) == 0) {
+      for (size_t i = 0; i < ns; i++) {
         json_t *x = json_object();
-        json_object_set_new(x, "coldkey", ag_json_addr(stakers.data + 32 * i));
-        json_object_set_new(x, "amount", ag_json_u64s(amt));
+        json_object_set_new(x, "coldkey", ag_json_addr(e[i].coldkey));
+        json_object_set_new(x, "amount", ag_json_u64s(e[i].stake));
         json_array_append_new(arr, x);
       }
-    ag_buf_free(&stakers);
+      free(e);
+    }
     json_object_set_new(o, "stakers", arr);
     json_t *regs = json_array();
     uint16_t list[AG_MAX_SUBNETS];
@@ -454,6 +453,8 @@ static void h_incentive(ag_http_req *req, ag_http_resp *resp) {
   json_object_set_new(o, "owner_cut", json_integer(p.owner_cut));
   json_object_set_new(o, "default_take", json_integer(p.default_take));
   json_object_set_new(o, "max_take", json_integer(p.max_take));
+  json_object_set_new(o, "min_stake", ag_json_u64s(p.min_stake));
+  json_object_set_new(o, "max_stakers", json_integer(p.max_stakers));
   json_object_set_new(o, "sudo", memcmp(p.sudo, zero, 32) ? ag_json_addr(p.sudo) : json_null());
   json_object_set_new(o, "community_pool", ag_json_u64s(ag_community_pool(&s)));
   ag_state_view_close(s.view);

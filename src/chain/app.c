@@ -498,7 +498,18 @@ static int exec_tx(ag_app *app, const ag_tx *tx) {
   ag_app_burn(app, tx->fee);
   size_t sp = ag_state_savepoint(st);
   rc = ag_tx_kind_find(tx->kind)->apply(app, tx);
+  int fault = ag_state_fault_take(st); /* a refused write fails the tx even if apply missed it */
+  if (!rc && fault) rc = fault;
   if (rc) ag_state_rollback(st, sp);
+  return rc;
+}
+
+/* Block hooks write only values with documented bounds (docs/security.md), so a refused write
+ * there is a bug of ours, not a tx: it stops the block like any internal error. */
+static int hook_done(ag_state *st, int rc) {
+  int fault = ag_state_fault_take(st);
+  ag_state_release(st);
+  if (!rc && fault) rc = ag_fail(AG_E_INTERNAL, "a block hook wrote past a state limit: %s", ag_errmsg(fault));
   return rc;
 }
 
@@ -526,16 +537,17 @@ int ag_app_finalize_block(ag_app *app, const ag_block_ctx *ctx, const uint8_t *c
   int rc = 0;
   ag_state *st = app->st;
   for (int h = 0; h < app->nhooks && !rc; h++)
-    if (app->hooks[h].begin) rc = app->hooks[h].begin(app, app->hooks[h].ctx);
+    if (app->hooks[h].begin) rc = hook_done(st, app->hooks[h].begin(app, app->hooks[h].ctx));
   for (size_t i = 0; i < n && !rc; i++) {
     int code = prc[i];
     if (!code) code = exec_tx(app, &dec[i]);
+    ag_state_release(st); /* the tx is settled: its old values need not be kept */
     memcpy(app->tx_hashes[i], dec[i].hash, 32);
     set_result(&app->tx_results[i], code);
     if (results) results[i] = app->tx_results[i];
   }
   for (int h = 0; h < app->nhooks && !rc; h++)
-    if (app->hooks[h].end) rc = app->hooks[h].end(app, app->hooks[h].ctx);
+    if (app->hooks[h].end) rc = hook_done(st, app->hooks[h].end(app, app->hooks[h].ctx));
   free(dec);
   free(prc);
   if (rc) {

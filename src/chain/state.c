@@ -53,6 +53,8 @@ struct ag_state {
   jrec *jr;
   size_t jr_len, jr_cap;
   int applied; /* ag_state_apply ran: the tree's write lock is held until commit/discard */
+  int fault;   /* first refused write since ag_state_fault_take (AG_E_STATE_LIMIT), or 0 */
+  char fault_msg[160];
   char dir[1024];
 };
 
@@ -78,6 +80,8 @@ static void ov_clear(ag_state *s) {
   if (s->ov) memset(s->ov, 0, (size_t)s->ov_cap * sizeof *s->ov);
   s->ov_used = 0;
   s->jr_len = 0;
+  s->fault = 0;
+  s->fault_msg[0] = 0;
 }
 
 static uint32_t ov_probe(const ag_state *s, const uint8_t hkey[32]) {
@@ -114,9 +118,23 @@ static void journal(ag_state *s, uint32_t slot) {
   s->jr[s->jr_len++] = (jrec){slot, e->touched, e->present, e->val, e->vlen};
 }
 
-static void ov_set(ag_state *s, const void *key, size_t klen, const void *val, size_t vlen,
-                   int present) {
-  if (klen == 0 || klen > AG_STATE_KEY_MAX || vlen > AG_STATE_VALUE_MAX) abort(); /* caller bug */
+/* A write the store cannot hold is refused, never fatal: the code reaches the caller and
+ * stays as the overlay's fault, so a tx whose code ignored it still fails (app.c). */
+static int refuse(ag_state *s, const char *fmt, size_t a, size_t b) {
+  if (!s->fault) {
+    s->fault = AG_E_STATE_LIMIT;
+    snprintf(s->fault_msg, sizeof s->fault_msg, fmt, a, b);
+  }
+  return ag_fail(AG_E_STATE_LIMIT, fmt, a, b);
+}
+
+static int ov_set(ag_state *s, const void *key, size_t klen, const void *val, size_t vlen,
+                  int present) {
+  if (klen == 0 || klen > AG_STATE_KEY_MAX)
+    return refuse(s, "a state key of %zu bytes is outside 1..%zu", klen, (size_t)AG_STATE_KEY_MAX);
+  if (vlen > AG_STATE_VALUE_MAX)
+    return refuse(s, "a state value of %zu bytes exceeds the limit of %zu", vlen,
+                  (size_t)AG_STATE_VALUE_MAX);
   if ((s->ov_used + 1) * 4 >= s->ov_cap * 3) ov_grow(s);
   uint8_t hkey[32];
   ag_state_hkey(key, klen, hkey);
@@ -143,15 +161,37 @@ static void ov_set(ag_state *s, const void *key, size_t klen, const void *val, s
     if (vlen) memcpy(e->val, val, vlen);
     e->vlen = (uint32_t)vlen;
   }
+  return 0;
 }
 
-void ag_state_put(ag_state *s, const void *key, size_t klen, const void *val, size_t vlen) {
-  ov_set(s, key, klen, val, vlen, 1);
+int ag_state_put(ag_state *s, const void *key, size_t klen, const void *val, size_t vlen) {
+  return ov_set(s, key, klen, val, vlen, 1);
 }
 
-void ag_state_del(ag_state *s, const void *key, size_t klen) { ov_set(s, key, klen, NULL, 0, 0); }
+int ag_state_del(ag_state *s, const void *key, size_t klen) {
+  return ov_set(s, key, klen, NULL, 0, 0);
+}
+
+int ag_state_fault_take(ag_state *s) {
+  int f = s->fault;
+  if (f) ag_fail(f, "%s", s->fault_msg);
+  s->fault = 0;
+  s->fault_msg[0] = 0;
+  return f;
+}
 
 size_t ag_state_savepoint(const ag_state *s) { return s->jr_len; }
+
+void ag_state_release(ag_state *s) {
+  for (size_t i = 0; i < s->jr_len; i++) free(s->jr[i].old_val);
+  s->jr_len = 0;
+}
+
+size_t ag_state_journal_bytes(const ag_state *s) {
+  size_t n = s->jr_len * sizeof *s->jr;
+  for (size_t i = 0; i < s->jr_len; i++) n += s->jr[i].old_vlen;
+  return n;
+}
 
 void ag_state_rollback(ag_state *s, size_t sp) {
   while (s->jr_len > sp) {

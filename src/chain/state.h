@@ -58,10 +58,23 @@ int ag_state_get(ag_state *s, const void *key, size_t klen, uint8_t *val, size_t
                  size_t *vlen);
 /* Reads into a buffer (reset first). */
 int ag_state_get_buf(ag_state *s, const void *key, size_t klen, ag_buf *out);
-void ag_state_put(ag_state *s, const void *key, size_t klen, const void *val, size_t vlen);
-void ag_state_del(ag_state *s, const void *key, size_t klen);
+/* Writes to the overlay. A key outside 1..AG_STATE_KEY_MAX bytes or a value over
+ * AG_STATE_VALUE_MAX is refused with AG_E_STATE_LIMIT and changes nothing; the first refusal
+ * is also kept as the overlay's fault (ag_state_fault_take), so the state machine fails the tx
+ * whose code wrote it even where that code ignored the return value. Never aborts. */
+int ag_state_put(ag_state *s, const void *key, size_t klen, const void *val, size_t vlen);
+int ag_state_del(ag_state *s, const void *key, size_t klen);
+/* The first write refused since the last call (0 if none), with its message recorded for
+ * ag_errmsg; clears it. */
+int ag_state_fault_take(ag_state *s);
 size_t ag_state_savepoint(const ag_state *s);
 void ag_state_rollback(ag_state *s, size_t savepoint);
+/* Forgets the journal: the overlay keeps its values, but nothing before this point can be
+ * rolled back any more. The state machine calls it between txs, so the old values a block
+ * overwrites are held for one tx at a time, not until commit. */
+void ag_state_release(ag_state *s);
+/* Bytes the journal holds (for tests of the bound above). */
+size_t ag_state_journal_bytes(const ag_state *s);
 /* Number of keys changed in the overlay. */
 size_t ag_state_dirty(const ag_state *s);
 

@@ -85,6 +85,8 @@
   X(AG_E_GENESIS, -230, "bad_genesis", "invalid genesis")                                      \
   X(AG_E_STATE_MISMATCH, -231, "state_mismatch", "state does not match the recorded root")    \
   X(AG_E_PROOF, -232, "bad_proof", "proof does not verify against the root")                   \
+  X(AG_E_STATE_LIMIT, -233, "state_limit",                                                     \
+    "the transaction would write a state value larger than the store allows")                  \
   /* API and node */                                                                           \
   X(AG_E_HTTP_BODY_TOO_LARGE, -300, "body_too_large", "request body too large")                \
   X(AG_E_HTTP_METHOD, -301, "method_not_allowed", "method not allowed")                        \
@@ -155,6 +157,10 @@
   X(AG_E_MAX_WEIGHT, -544, "weight_above_limit", "a weight exceeds max_weight_limit")          \
   X(AG_E_NOT_SUDO, -545, "not_sudo", "only the sudo key may do this")                          \
   X(AG_E_TAKE, -546, "bad_take", "take above the maximum")                                    \
+  X(AG_E_STAKE_BELOW_MIN, -547, "stake_below_minimum", "a stake must be at least min_stake")    \
+  X(AG_E_STAKERS_FULL, -548, "stakers_full",                                                   \
+    "the hotkey has the most stakers allowed and this stake is not above the smallest")        \
+  X(AG_E_STAKE_LIMIT, -549, "stake_limit", "the coldkey has stake on the most hotkeys allowed") \
   /* subnet protocols: -600..-699 */                                                           \
   X(AG_E_INF_SIGNATURE, -600, "inference_bad_signature",                                     \
     "the miner's signature over the answer does not verify")                                   \

@@ -109,8 +109,14 @@ int ag_incentive_genesis(ag_app *app, const ag_genesis *g, void *ctx) {
         (rc = j_u64(inc, "burn_min", &p.burn_min)) || (rc = j_u64(inc, "burn_max", &p.burn_max)) ||
         (rc = j_u16(inc, "owner_cut", &p.owner_cut)) ||
         (rc = j_u16(inc, "default_take", &p.default_take)) ||
-        (rc = j_u16(inc, "max_take", &p.max_take)))
+        (rc = j_u16(inc, "max_take", &p.max_take)) ||
+        (rc = j_u64(inc, "min_stake", &p.min_stake)) ||
+        (rc = j_u16(inc, "max_stakers", &p.max_stakers)))
       goto done;
+    if (p.max_stakers < 1 || p.max_stakers > AG_MAX_STAKERS) {
+      rc = ag_fail(AG_E_GENESIS, "genesis incentive: max_stakers must be 1..%d", AG_MAX_STAKERS);
+      goto done;
+    }
     if (sudo && ag_addr_decode(sudo, p.sudo)) {
       rc = ag_fail(AG_E_GENESIS, "genesis incentive: \"sudo\" must be an address");
       goto done;
@@ -180,7 +186,7 @@ int ag_incentive_begin_block(ag_app *app, void *ctx) {
 /* ---- the epoch ------------------------------------------------------------------------------- */
 
 /* Validator dividends: the take to the hotkey's owner, the rest to its stakers by stake (as
- * more stake); floors go to the owner. */
+ * more stake, one write of the staker list whatever its length); floors go to the owner. */
 static int pay_dividends(ag_state *st, const uint8_t hotkey[32], uint64_t amount) {
   ag_ist s = {st, NULL};
   ag_hotkey_info h;
@@ -189,21 +195,19 @@ static int pay_dividends(ag_state *st, const uint8_t hotkey[32], uint64_t amount
   uint64_t take = (uint64_t)(((unsigned __int128)amount * h.take) / 65535);
   uint64_t rest = amount - take, given = 0, total = h.total_stake;
   if (total > 0 && rest > 0) {
-    ag_buf stakers;
-    ag_buf_init(&stakers);
-    if ((rc = ag_stakers_load(&s, hotkey, &stakers))) {
-      ag_buf_free(&stakers);
-      return rc;
-    }
-    for (size_t i = 0; i < stakers.len / 32 && !rc; i++) {
-      const uint8_t *ck = stakers.data + 32 * i;
-      uint64_t cur;
-      if ((rc = ag_stake_get(&s, hotkey, ck, &cur))) break;
-      uint64_t share = (uint64_t)(((unsigned __int128)rest * cur) / total);
-      if (share) rc = ag_stake_set(st, hotkey, ck, cur + share);
+    ag_staker *e;
+    size_t n;
+    if ((rc = ag_stakers_load(&s, hotkey, &e, &n))) return rc;
+    for (size_t i = 0; i < n; i++) {
+      uint64_t share = (uint64_t)(((unsigned __int128)rest * e[i].stake) / total);
+      e[i].stake += share; /* Σ shares <= rest, and stake + rest fits: both are supply */
       given += share;
     }
-    ag_buf_free(&stakers);
+    if (given) {
+      h.total_stake += given;
+      if (!(rc = ag_stakers_store(st, hotkey, e, n))) rc = ag_hotkey_store(st, hotkey, &h);
+    }
+    free(e);
     if (rc) return rc;
   }
   return ag_account_credit(st, h.owner, take + rest - given);

@@ -60,6 +60,8 @@ typedef struct {
 #define AG_MAX_COMMITS 10
 #define AG_HOST_MAX 64
 #define AG_NAME_MAX 32
+#define AG_MAX_STAKERS 4096        /* bound of the max_stakers parameter (a 160 KiB record) */
+#define AG_MAX_STAKED_HOTKEYS 256  /* hotkeys one coldkey may have stake on */
 
 /* Chain-wide parameters, from the "incentive" section of genesis.json. */
 typedef struct {
@@ -72,6 +74,8 @@ typedef struct {
   uint16_t default_take;      /* u16 proportion of dividends a validator keeps */
   uint16_t max_take;
   uint8_t sudo[32];           /* may set emission shares; zeros = nobody */
+  uint64_t min_stake;         /* smallest non-zero stake of one coldkey on one hotkey */
+  uint16_t max_stakers;       /* coldkeys with stake on one hotkey (1..AG_MAX_STAKERS) */
 } ag_incentive_params;
 
 typedef struct {
@@ -179,6 +183,13 @@ int ag_hotkey_load(ag_ist *s, const uint8_t hotkey[32], ag_hotkey_info *out);
 int ag_subnet_model_load(ag_ist *s, uint16_t netuid, ag_subnet_model *out);
 const char *ag_subnet_kind_name(uint8_t kind);
 int ag_stake_get(ag_ist *s, const uint8_t hotkey[32], const uint8_t coldkey[32], uint64_t *out);
+/* One coldkey's stake on a hotkey. */
+typedef struct {
+  uint8_t coldkey[32];
+  uint64_t stake;
+} ag_staker;
+/* The stakers of a hotkey, sorted by coldkey (allocated with room for one more; free it). */
+int ag_stakers_load(ag_ist *s, const uint8_t hotkey[32], ag_staker **out, size_t *n);
 /* Hotkeys a coldkey has stake on (allocated; free it). */
 int ag_stake_hotkeys(ag_ist *s, const uint8_t coldkey[32], uint8_t (**out)[32], size_t *n);
 uint64_t ag_community_pool(ag_ist *s);

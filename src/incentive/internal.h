@@ -24,9 +24,16 @@ void ag_row_store(ag_state *st, char tag, uint16_t netuid, uint16_t uid, const a
                   uint32_t n);
 int ag_commits_load(ag_ist *s, uint16_t netuid, uint16_t uid, ag_commit *out, int *n);
 void ag_commits_store(ag_state *st, uint16_t netuid, uint16_t uid, const ag_commit *c, int n);
-void ag_hotkey_store(ag_state *st, const uint8_t hotkey[32], const ag_hotkey_info *h);
-/* The sorted list of coldkeys with stake on hotkey (32 bytes each). */
-int ag_stakers_load(ag_ist *s, const uint8_t hotkey[32], ag_buf *out);
+int ag_hotkey_store(ag_state *st, const uint8_t hotkey[32], const ag_hotkey_info *h);
+/* Writes a hotkey's whole staker list (sorted by coldkey; n == 0 deletes it). The caller keeps
+ * the hotkey's total_stake equal to the sum. */
+int ag_stakers_store(ag_state *st, const uint8_t hotkey[32], const ag_staker *e, size_t n);
+/* Sets the stake of (hotkey, coldkey) (0 removes it), keeping the hotkey's total and the
+ * coldkey's hotkey list in step; the caller has checked ownership and moved the tokens.
+ * Enforces the chain's bounds: a non-zero stake of at least min_stake
+ * (AG_E_STAKE_BELOW_MIN), at most max_stakers per hotkey (a newcomer to a full list must
+ * stake more than the smallest non-owner staker, who is then refunded to its balance;
+ * otherwise AG_E_STAKERS_FULL), at most AG_MAX_STAKED_HOTKEYS per coldkey (AG_E_STAKE_LIMIT). */
 int ag_stake_set(ag_state *st, const uint8_t hotkey[32], const uint8_t coldkey[32],
                  uint64_t amount);
 void ag_community_pool_store(ag_state *st, uint64_t v);

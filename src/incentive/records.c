@@ -51,6 +51,8 @@ void ag_incentive_params_default(ag_incentive_params *p) {
   p->owner_cut = 11796;               /* 18% */
   p->default_take = 11796;
   p->max_take = 11796;
+  p->min_stake = AG_UNIT / 10;        /* 0.1 AGR per (hotkey, coldkey) */
+  p->max_stakers = 512;
 }
 
 static void params_encode(const ag_incentive_params *p, ag_buf *b) {
@@ -65,6 +67,8 @@ static void params_encode(const ag_incentive_params *p, ag_buf *b) {
   ag_buf_put_u16le(b, p->default_take);
   ag_buf_put_u16le(b, p->max_take);
   ag_buf_put(b, p->sudo, 32);
+  ag_buf_put_u64le(b, p->min_stake);
+  ag_buf_put_u16le(b, p->max_stakers);
 }
 
 int ag_incentive_params_load(ag_ist *s, ag_incentive_params *p) {
@@ -84,7 +88,8 @@ int ag_incentive_params_load(ag_ist *s, ag_incentive_params *p) {
               ag_read_u64le(&r, &p->burn_initial) || ag_read_u64le(&r, &p->burn_min) ||
               ag_read_u64le(&r, &p->burn_max) || ag_read_u16le(&r, &p->owner_cut) ||
               ag_read_u16le(&r, &p->default_take) || ag_read_u16le(&r, &p->max_take) ||
-              ag_read_bytes(&r, p->sudo, 32) || ag_read_end(&r)))
+              ag_read_bytes(&r, p->sudo, 32) || ag_read_u64le(&r, &p->min_stake) ||
+              ag_read_u16le(&r, &p->max_stakers) || ag_read_end(&r)))
     rc = ag_fail(AG_E_CORRUPT, "bad incentive params record");
   ag_buf_free(&b);
   return rc;
@@ -596,92 +601,145 @@ int ag_hotkey_load(ag_ist *s, const uint8_t hotkey[32], ag_hotkey_info *out) {
   return rc;
 }
 
-void ag_hotkey_store(ag_state *st, const uint8_t hotkey[32], const ag_hotkey_info *h) {
+int ag_hotkey_store(ag_state *st, const uint8_t hotkey[32], const ag_hotkey_info *h) {
   uint8_t k[33], v[42];
   hk_key(k, hotkey);
   memcpy(v, h->owner, 32);
   ag_put_u16le(v + 32, h->take);
   ag_put_u64le(v + 34, h->total_stake);
-  ag_state_put(st, k, 33, v, 42);
+  return ag_state_put(st, k, 33, v, 42);
 }
 
-static void stake_key(uint8_t k[65], const uint8_t hotkey[32], const uint8_t coldkey[32]) {
-  k[0] = 'k';
-  memcpy(k + 1, hotkey, 32);
-  memcpy(k + 33, coldkey, 32);
+/* Stake lives in one record per hotkey: 'd' | hotkey -> n × (coldkey[32] | stake u64), sorted
+ * by coldkey, n <= the chain's max_stakers. Dividends then touch one record per validator,
+ * whatever its number of stakers, and the record's size has a bound (docs/security.md).
+ * 'q' | coldkey -> the sorted hotkeys it has stake on, at most AG_MAX_STAKED_HOTKEYS. */
+#define STAKER_BYTES 40
+
+static void list_key(uint8_t k[33], char tag, const uint8_t owner[32]) {
+  k[0] = (uint8_t)tag;
+  memcpy(k + 1, owner, 32);
+}
+
+int ag_stakers_load(ag_ist *s, const uint8_t hotkey[32], ag_staker **out, size_t *n) {
+  uint8_t k[33];
+  list_key(k, 'd', hotkey);
+  ag_buf b;
+  ag_buf_init(&b);
+  *out = NULL;
+  *n = 0;
+  int rc = sget(s, k, 33, &b);
+  if (rc == AG_E_NOTFOUND) {
+    ag_buf_reset(&b);
+    rc = 0;
+  } else if (!rc && (b.len % STAKER_BYTES || b.len == 0)) {
+    rc = ag_fail(AG_E_CORRUPT, "bad staker list");
+  }
+  if (!rc) {
+    *n = b.len / STAKER_BYTES;
+    *out = ag_xmalloc((*n + 1) * sizeof **out); /* room for one more, for ag_stake_set */
+    for (size_t i = 0; i < *n; i++) {
+      memcpy((*out)[i].coldkey, b.data + STAKER_BYTES * i, 32);
+      (*out)[i].stake = ag_get_u64le(b.data + STAKER_BYTES * i + 32);
+    }
+  }
+  ag_buf_free(&b);
+  return rc;
+}
+
+int ag_stakers_store(ag_state *st, const uint8_t hotkey[32], const ag_staker *e, size_t n) {
+  uint8_t k[33];
+  list_key(k, 'd', hotkey);
+  if (n == 0) return ag_state_del(st, k, 33);
+  uint8_t *v = ag_xmalloc(STAKER_BYTES * n);
+  for (size_t i = 0; i < n; i++) {
+    memcpy(v + STAKER_BYTES * i, e[i].coldkey, 32);
+    ag_put_u64le(v + STAKER_BYTES * i + 32, e[i].stake);
+  }
+  int rc = ag_state_put(st, k, 33, v, STAKER_BYTES * n);
+  free(v);
+  return rc;
+}
+
+/* Position of coldkey in a sorted list, or where it would go (*hit says which). */
+static size_t staker_find(const ag_staker *e, size_t n, const uint8_t coldkey[32], int *hit) {
+  size_t lo = 0, hi = n;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    int c = memcmp(e[mid].coldkey, coldkey, 32);
+    if (c == 0) {
+      *hit = 1;
+      return mid;
+    }
+    if (c < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  *hit = 0;
+  return lo;
 }
 
 int ag_stake_get(ag_ist *s, const uint8_t hotkey[32], const uint8_t coldkey[32], uint64_t *out) {
-  uint8_t k[65];
-  stake_key(k, hotkey, coldkey);
-  ag_buf b;
-  ag_buf_init(&b);
-  int rc = sget(s, k, 65, &b);
+  ag_staker *e;
+  size_t n;
   *out = 0;
-  if (rc == AG_E_NOTFOUND) rc = 0;
-  else if (!rc && b.len != 8) rc = ag_fail(AG_E_CORRUPT, "bad stake record");
-  else if (!rc) *out = ag_get_u64le(b.data);
-  ag_buf_free(&b);
-  return rc;
+  int rc = ag_stakers_load(s, hotkey, &e, &n);
+  if (rc) return rc;
+  int hit;
+  size_t i = staker_find(e, n, coldkey, &hit);
+  if (hit) *out = e[i].stake;
+  free(e);
+  return 0;
 }
 
-/* Lists of 32-byte keys: 'd' | hotkey -> its stakers; 'q' | coldkey -> hotkeys it stakes on.
- * Kept sorted so that payouts iterate in a deterministic order. */
-static int list_load(ag_ist *s, char tag, const uint8_t owner[32], ag_buf *out) {
-  uint8_t k[33];
-  k[0] = (uint8_t)tag;
-  memcpy(k + 1, owner, 32);
-  int rc = sget(s, k, 33, out);
-  if (rc == AG_E_NOTFOUND) {
-    ag_buf_reset(out);
-    return 0;
-  }
-  if (!rc && out->len % 32) rc = ag_fail(AG_E_CORRUPT, "bad key list");
-  return rc;
-}
-
-static void list_update(ag_state *st, char tag, const uint8_t owner[32], const uint8_t item[32],
-                        int add) {
+/* The sorted 'q' list of hotkeys a coldkey stakes on: add or remove one. */
+static int hotkeys_update(ag_state *st, const uint8_t coldkey[32], const uint8_t hotkey[32],
+                          int add) {
   ag_ist s = {st, NULL};
+  uint8_t k[33];
+  list_key(k, 'q', coldkey);
   ag_buf b;
   ag_buf_init(&b);
-  if (list_load(&s, tag, owner, &b)) {
-    ag_buf_free(&b);
-    return;
+  int rc = sget(&s, k, 33, &b);
+  if (rc == AG_E_NOTFOUND) {
+    ag_buf_reset(&b);
+    rc = 0;
   }
+  if (!rc && b.len % 32) rc = ag_fail(AG_E_CORRUPT, "bad staked-hotkeys list");
   size_t n = b.len / 32, pos = 0;
-  while (pos < n && memcmp(b.data + 32 * pos, item, 32) < 0) pos++;
-  int present = pos < n && memcmp(b.data + 32 * pos, item, 32) == 0;
-  uint8_t k[33];
-  k[0] = (uint8_t)tag;
-  memcpy(k + 1, owner, 32);
-  if (add && !present) {
-    ag_buf nb;
-    ag_buf_init(&nb);
-    ag_buf_put(&nb, b.data, 32 * pos);
-    ag_buf_put(&nb, item, 32);
-    ag_buf_put(&nb, b.data + 32 * pos, 32 * (n - pos));
-    ag_state_put(st, k, 33, nb.data, nb.len);
-    ag_buf_free(&nb);
-  } else if (!add && present) {
+  while (!rc && pos < n && memcmp(b.data + 32 * pos, hotkey, 32) < 0) pos++;
+  int present = !rc && pos < n && memcmp(b.data + 32 * pos, hotkey, 32) == 0;
+  if (!rc && add && !present) {
+    if (n >= AG_MAX_STAKED_HOTKEYS) {
+      rc = ag_fail(AG_E_STAKE_LIMIT, "this coldkey already has stake on %d hotkeys, the most allowed; remove one first",
+                   AG_MAX_STAKED_HOTKEYS);
+    } else {
+      ag_buf nb;
+      ag_buf_init(&nb);
+      ag_buf_put(&nb, b.data, 32 * pos);
+      ag_buf_put(&nb, hotkey, 32);
+      ag_buf_put(&nb, b.data + 32 * pos, 32 * (n - pos));
+      rc = ag_state_put(st, k, 33, nb.data, nb.len);
+      ag_buf_free(&nb);
+    }
+  } else if (!rc && !add && present) {
     memmove(b.data + 32 * pos, b.data + 32 * (pos + 1), 32 * (n - pos - 1));
-    if (n == 1) ag_state_del(st, k, 33);
-    else ag_state_put(st, k, 33, b.data, 32 * (n - 1));
+    rc = n == 1 ? ag_state_del(st, k, 33) : ag_state_put(st, k, 33, b.data, 32 * (n - 1));
   }
   ag_buf_free(&b);
-}
-
-int ag_stakers_load(ag_ist *s, const uint8_t hotkey[32], ag_buf *out) {
-  return list_load(s, 'd', hotkey, out);
+  return rc;
 }
 
 int ag_stake_hotkeys(ag_ist *s, const uint8_t coldkey[32], uint8_t (**out)[32], size_t *n) {
+  uint8_t k[33];
+  list_key(k, 'q', coldkey);
   ag_buf b;
   ag_buf_init(&b);
-  int rc = list_load(s, 'q', coldkey, &b);
   *out = NULL;
   *n = 0;
-  if (!rc && b.len) {
+  int rc = sget(s, k, 33, &b);
+  if (rc == AG_E_NOTFOUND) rc = 0;
+  else if (!rc && b.len % 32) rc = ag_fail(AG_E_CORRUPT, "bad staked-hotkeys list");
+  else if (!rc && b.len) {
     *n = b.len / 32;
     *out = ag_xmalloc(b.len);
     memcpy(*out, b.data, b.len);
@@ -690,35 +748,86 @@ int ag_stake_hotkeys(ag_ist *s, const uint8_t coldkey[32], uint8_t (**out)[32], 
   return rc;
 }
 
-/* Sets the stake of (hotkey, coldkey), keeping the lists and the hotkey total in step. The
- * caller has checked ownership and moved the tokens. */
+/* The entry a newcomer replaces in a full list: the smallest stake (the greatest coldkey among
+ * equals), never the hotkey owner's own. -1 when only the owner is there. */
+static long smallest(const ag_staker *e, size_t n, const uint8_t owner[32]) {
+  long best = -1;
+  for (size_t i = 0; i < n; i++) {
+    if (!memcmp(e[i].coldkey, owner, 32)) continue;
+    if (best < 0 || e[i].stake < e[best].stake ||
+        (e[i].stake == e[best].stake && memcmp(e[i].coldkey, e[best].coldkey, 32) > 0))
+      best = (long)i;
+  }
+  return best;
+}
+
 int ag_stake_set(ag_state *st, const uint8_t hotkey[32], const uint8_t coldkey[32],
                  uint64_t amount) {
   ag_ist s = {st, NULL};
-  uint64_t old;
+  ag_incentive_params p;
   ag_hotkey_info h;
-  int rc = ag_stake_get(&s, hotkey, coldkey, &old);
+  ag_staker *e = NULL;
+  size_t n;
+  int rc = ag_incentive_params_load(&s, &p);
   if (!rc) rc = ag_hotkey_load(&s, hotkey, &h);
+  if (!rc) rc = ag_stakers_load(&s, hotkey, &e, &n);
   if (rc) return rc;
-  uint64_t total = h.total_stake - old;
-  if (ag_add_u64(total, amount, &total)) return ag_fail(AG_E_OVERFLOW, "stake overflows");
-  h.total_stake = total;
-  ag_hotkey_store(st, hotkey, &h);
-  uint8_t k[65], v[8];
-  stake_key(k, hotkey, coldkey);
-  if (amount == 0) {
-    ag_state_del(st, k, 65);
-    list_update(st, 'd', hotkey, coldkey, 0);
-    list_update(st, 'q', coldkey, hotkey, 0);
-  } else {
-    ag_put_u64le(v, amount);
-    ag_state_put(st, k, 65, v, 8);
-    if (old == 0) {
-      list_update(st, 'd', hotkey, coldkey, 1);
-      list_update(st, 'q', coldkey, hotkey, 1);
-    }
+  int hit;
+  size_t i = staker_find(e, n, coldkey, &hit);
+  uint64_t old = hit ? e[i].stake : 0, total = h.total_stake - old;
+  if (amount && amount < p.min_stake) {
+    char m[32];
+    ag_amount_format(p.min_stake, m);
+    rc = ag_fail(AG_E_STAKE_BELOW_MIN, "a stake must be at least %s AGR (or 0 to remove it)", m);
+    goto done;
   }
-  return 0;
+  if (ag_add_u64(total, amount, &total)) {
+    rc = ag_fail(AG_E_OVERFLOW, "stake overflows");
+    goto done;
+  }
+  if (hit && amount) {
+    e[i].stake = amount;
+  } else if (hit) {
+    memmove(&e[i], &e[i + 1], (n - i - 1) * sizeof *e);
+    n--;
+    rc = hotkeys_update(st, coldkey, hotkey, 0);
+  } else if (amount) {
+    /* a new staker: into a free place, or in place of the smallest when the list is full */
+    if (n >= p.max_stakers) {
+      int is_owner = !memcmp(coldkey, h.owner, 32);
+      long j = smallest(e, n, h.owner);
+      if (j < 0 || (!is_owner && amount <= e[j].stake)) {
+        char m[32];
+        ag_amount_format(j < 0 ? 0 : e[j].stake, m);
+        rc = ag_fail(AG_E_STAKERS_FULL,
+                     "this hotkey has %u stakers, the most allowed; a new stake must exceed the smallest (%s AGR) to take its place",
+                     p.max_stakers, m);
+        goto done;
+      }
+      /* the evicted staker gets its stake back as balance */
+      uint64_t back = e[j].stake;
+      total -= back;
+      if ((rc = ag_account_credit(st, e[j].coldkey, back)) ||
+          (rc = hotkeys_update(st, e[j].coldkey, hotkey, 0)))
+        goto done;
+      memmove(&e[j], &e[j + 1], (n - (size_t)j - 1) * sizeof *e);
+      n--;
+      i = staker_find(e, n, coldkey, &hit);
+    }
+    memmove(&e[i + 1], &e[i], (n - i) * sizeof *e);
+    memcpy(e[i].coldkey, coldkey, 32);
+    e[i].stake = amount;
+    n++;
+    rc = hotkeys_update(st, coldkey, hotkey, 1);
+  }
+  if (!rc) rc = ag_stakers_store(st, hotkey, e, n);
+  if (!rc) {
+    h.total_stake = total;
+    rc = ag_hotkey_store(st, hotkey, &h);
+  }
+done:
+  free(e);
+  return rc;
 }
 
 uint64_t ag_community_pool(ag_ist *s) {
@@ -783,7 +892,10 @@ static int audit_one(void *arg, const uint8_t *key, size_t klen, const uint8_t *
   audit_ctx *a = arg;
   uint64_t add = 0;
   if (klen == 33 && key[0] == AG_KEY_ACCOUNT && vlen == 16) add = ag_get_u64le(val);
-  else if (klen == 65 && key[0] == 'k' && vlen == 8) add = ag_get_u64le(val);
+  else if (klen == 33 && key[0] == 'd' && vlen % 40 == 0) {
+    for (size_t i = 0; i < vlen / 40; i++)
+      if (ag_add_u64(add, ag_get_u64le(val + 40 * i + 32), &add)) a->overflow = 1;
+  }
   else if (klen == 3 && key[0] == 's' && vlen >= 18) {
     /* a subnet record ends with pending u64 | share u16 | emitted u64 */
     add = ag_get_u64le(val + vlen - 18);
