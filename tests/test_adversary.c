@@ -368,5 +368,230 @@ TEST(a_coldkey_stakes_on_a_bounded_number_of_hotkeys) {
   test_rmdir(dir);
 }
 
+/* ---- random sequences of every kind ----------------------------------------------------- */
+
+static const uint16_t all_kinds[] = {
+    AG_TX_TRANSFER, AG_TX_MULTI_TRANSFER, AG_TX_STAKE_ADD, AG_TX_STAKE_REMOVE, AG_TX_SET_TAKE,
+    AG_TX_SUBNET_CREATE, AG_TX_SUBNET_SET, AG_TX_REGISTER, AG_TX_SERVE, AG_TX_SET_WEIGHTS,
+    AG_TX_COMMIT_WEIGHTS, AG_TX_REVEAL_WEIGHTS, AG_TX_SUDO_SET_SHARE, AG_TX_SUBNET_SET_MODEL,
+    AG_TX_TRAIN_SUBMIT, AG_TX_TRAIN_PROPOSE,
+};
+
+static const char *const hp_names[] = {"tempo", "max_uids", "max_validators", "immunity_period",
+                                       "kappa", "commit_reveal", "min_allowed_weights",
+                                       "train_round_blocks", "train_submit_blocks", "train_top",
+                                       "no_such", "max_weight_limit", "liquid_alpha", "yuma3"};
+
+static uint64_t pick(uint64_t *seed, uint64_t n) { return n ? test_rand(seed) % n : 0; }
+
+/* An amount that is often near a boundary: 0, 1, the minimum stake, a round sum, everything. */
+static uint64_t amount(uint64_t *seed) {
+  switch (pick(seed, 6)) {
+  case 0: return pick(seed, 3);
+  case 1: return AG_UNIT / 10 - 1 + pick(seed, 3);
+  case 2: return (1 + pick(seed, 50)) * AG_UNIT;
+  case 3: return UINT64_MAX - pick(seed, 2);
+  default: return pick(seed, 2000 * AG_UNIT);
+  }
+}
+
+/* One well-formed payload of kind, with random (often wrong) values, read against app's
+ * committed state where the kind needs it (rounds, checkpoints). */
+static void payload_of(ag_app *a, uint16_t kind, int sender, uint64_t *seed, ag_buf *p) {
+  ag_ist s = {ag_app_state(a), NULL};
+  const ag_keypair *other = &A[pick(seed, NA)];
+  uint16_t netuid = (uint16_t)(1 + pick(seed, 3));
+  switch (kind) {
+  case AG_TX_TRANSFER: ag_transfer_encode(p, other->pk, amount(seed)); break;
+  case AG_TX_MULTI_TRANSFER: {
+    ag_transfer t[5];
+    uint16_t n = (uint16_t)(1 + pick(seed, 5));
+    for (uint16_t i = 0; i < n; i++) {
+      memcpy(t[i].to, A[pick(seed, NA)].pk, 32);
+      t[i].amount = 1 + pick(seed, 10 * AG_UNIT);
+    }
+    ag_multi_transfer_encode(p, t, n);
+    break;
+  }
+  case AG_TX_STAKE_ADD:
+  case AG_TX_STAKE_REMOVE: stake_payload(p, other->pk, amount(seed)); break;
+  case AG_TX_SET_TAKE:
+    ag_buf_put(p, other->pk, 32);
+    ag_buf_put_u16le(p, (uint16_t)pick(seed, 20000));
+    break;
+  case AG_TX_SUBNET_CREATE:
+    ag_buf_put_u64le(p, pick(seed, 2) ? 10 * AG_UNIT : AG_UNIT);
+    ag_buf_put(p, other->pk, 32);
+    ag_buf_put_u8(p, 3);
+    ag_buf_puts(p, "net");
+    break;
+  case AG_TX_SUBNET_SET: {
+    const char *name = hp_names[pick(seed, AG_ARRAY_LEN(hp_names))];
+    ag_buf_put_u16le(p, netuid);
+    ag_buf_put_u8(p, (uint8_t)strlen(name));
+    ag_buf_puts(p, name);
+    ag_buf_put_u64le(p, pick(seed, 4) ? pick(seed, 20) : amount(seed));
+    break;
+  }
+  case AG_TX_REGISTER: {
+    uint8_t claim[32], sig[64];
+    ag_hotkey_claim_hash(CHAIN, A[sender].pk, other->pk, claim);
+    ag_sign(other, claim, 32, sig);
+    if (!pick(seed, 8)) sig[5] ^= 1;
+    ag_buf_put_u16le(p, netuid);
+    ag_buf_put(p, other->pk, 32);
+    ag_buf_put_u64le(p, pick(seed, 4) ? 100 * AG_UNIT : pick(seed, AG_UNIT));
+    ag_buf_put(p, sig, 64);
+    break;
+  }
+  case AG_TX_SERVE:
+    ag_buf_put_u16le(p, netuid);
+    ag_buf_put_u8(p, 1);
+    ag_buf_put_u16le(p, (uint16_t)(1 + pick(seed, 65535)));
+    ag_buf_put_u8(p, 9);
+    ag_buf_puts(p, pick(seed, 2) ? "127.0.0.1" : "10.0.0.77");
+    break;
+  case AG_TX_SET_WEIGHTS:
+  case AG_TX_REVEAL_WEIGHTS: {
+    /* sometimes the largest vector a payload may carry */
+    uint16_t n = pick(seed, 10) ? (uint16_t)pick(seed, 14) : AG_MAX_UIDS;
+    uint16_t uids[AG_MAX_UIDS], w[AG_MAX_UIDS];
+    for (uint16_t i = 0; i < n; i++) {
+      uids[i] = n > 14 ? i : (uint16_t)pick(seed, 14);
+      w[i] = (uint16_t)pick(seed, 65536);
+    }
+    uint8_t salt[32] = {(uint8_t)pick(seed, 4)};
+    ag_payload_weights(p, netuid, pick(seed, 3), uids, w, n,
+                       kind == AG_TX_REVEAL_WEIGHTS ? salt : NULL);
+    break;
+  }
+  case AG_TX_COMMIT_WEIGHTS: {
+    uint8_t h[32];
+    uint16_t uids[2] = {0, 1}, w[2] = {1, 2};
+    uint8_t salt[32] = {(uint8_t)pick(seed, 4)};
+    ag_weights_commit_hash(A[sender].pk, netuid, 0, uids, w, 2, salt, h);
+    ag_buf_put_u16le(p, netuid);
+    ag_buf_put(p, h, 32);
+    break;
+  }
+  case AG_TX_SUDO_SET_SHARE:
+    ag_buf_put_u16le(p, netuid);
+    ag_buf_put_u16le(p, (uint16_t)pick(seed, 4));
+    break;
+  case AG_TX_SUBNET_SET_MODEL: {
+    uint8_t id[32];
+    memset(id, (int)pick(seed, 3), 32);
+    ag_buf_put_u16le(p, netuid);
+    ag_buf_put_u8(p, (uint8_t)pick(seed, 3));
+    ag_buf_put(p, id, 32);
+    ag_buf_put_u64le(p, 1 + pick(seed, 200000));
+    break;
+  }
+  case AG_TX_TRAIN_SUBMIT:
+  case AG_TX_TRAIN_PROPOSE: {
+    ag_training t;
+    ag_subnet_model m;
+    uint64_t round = pick(seed, 3);
+    uint8_t base[32] = {0}, blob[32];
+    memset(blob, (int)pick(seed, 256), 32);
+    if (ag_training_load(&s, 2, &t) == 0) {
+      round = pick(seed, 6) ? t.round : t.round + 1;
+      if (kind == AG_TX_TRAIN_PROPOSE && t.nsubs && pick(seed, 2)) {
+        uint16_t uids[4];
+        uint64_t scores[4];
+        uint16_t n = 0;
+        for (uint16_t i = 0; i < t.nsubs && n < 4; i++) {
+          uids[n] = t.subs[i].uid;
+          scores[n++] = 1 + pick(seed, 1000);
+        }
+        if (ag_subnet_model_load(&s, 2, &m) == 0) memcpy(base, m.model_id, 32);
+        ag_payload_train_propose(p, 2, round, base, blob, 5000, blob, uids, scores, n);
+        ag_training_free(&t);
+        break;
+      }
+      ag_training_free(&t);
+    }
+    if (ag_subnet_model_load(&s, 2, &m) == 0 && pick(seed, 5)) memcpy(base, m.model_id, 32);
+    if (kind == AG_TX_TRAIN_SUBMIT)
+      ag_payload_train_submit(p, 2, round, base, blob, 1 + pick(seed, 150000));
+    else
+      ag_payload_train_propose(p, 2, round, base, pick(seed, 2) ? base : blob, 5000, blob, NULL, NULL, 0);
+    break;
+  }
+  }
+}
+
+/* Random blocks of every kind — well-formed with random values, mutated, or garbage, some with
+ * wrong nonces — through two nodes: no block fails, both reach the same root at every height,
+ * every token is accounted for after every block, and a restart rebuilds the same tree. */
+TEST(property_random_txs_of_every_kind) {
+  char *d2;
+  app = open_chain(&dir, NULL, 0, 0);
+  ag_app *b = open_chain(&d2, NULL, 0, 0);
+  uint64_t seed = 0x5eed, nonces[NA] = {0};
+  int codes[1024] = {0}, ok = 0;
+  for (int blk = 0; blk < 150; blk++) {
+    enum { MAXN = 48 };
+    ag_buf tx[MAXN];
+    const uint8_t *ptr[MAXN];
+    uint32_t len[MAXN];
+    size_t n = pick(&seed, MAXN);
+    for (size_t i = 0; i < n; i++) {
+      int sender = (int)pick(&seed, NA);
+      uint16_t kind = all_kinds[pick(&seed, AG_ARRAY_LEN(all_kinds))];
+      ag_buf p;
+      ag_buf_init(&p);
+      payload_of(app, kind, sender, &seed, &p);
+      int shape = (int)pick(&seed, 10);
+      if (shape == 0 && p.len) { /* a flipped byte */
+        p.data[pick(&seed, p.len)] ^= (uint8_t)(1 + pick(&seed, 255));
+      } else if (shape == 1 && p.len) { /* truncated or extended */
+        if (pick(&seed, 2)) p.len = pick(&seed, p.len);
+        else ag_buf_put_u8(&p, 0);
+      } else if (shape == 2) { /* garbage */
+        ag_buf_reset(&p);
+        size_t gl = pick(&seed, 300);
+        for (size_t k = 0; k < gl; k++) ag_buf_put_u8(&p, (uint8_t)pick(&seed, 256));
+      }
+      uint64_t nonce = nonces[sender];
+      if (!pick(&seed, 20)) nonce += pick(&seed, 2) ? 1 : (uint64_t)-1;
+      ag_buf_init(&tx[i]);
+      ag_tx_build(&tx[i], kind, CHAIN, &A[sender], nonce, 100000 + pick(&seed, 1000), 0, p.data,
+                  (uint32_t)p.len);
+      if (nonce == nonces[sender]) nonces[sender]++;
+      ptr[i] = tx[i].data;
+      len[i] = (uint32_t)tx[i].len;
+      ag_buf_free(&p);
+    }
+    ag_result ra[MAXN], rb[MAXN];
+    uint8_t roota[32], rootb[32];
+    block(app, ptr, len, n, ra, roota);
+    block(b, ptr, len, n, rb, rootb);
+    CHECK_MEM(roota, rootb, 32);
+    for (size_t i = 0; i < n; i++) {
+      CHECK_EQ(ra[i].code, rb[i].code);
+      if (ra[i].code == 0) ok++;
+      codes[-ra[i].code & 1023]++;
+      ag_buf_free(&tx[i]);
+    }
+    for (int k = 0; k < NA; k++) nonces[k] = nonce_of(app, A[k].pk); /* what really happened */
+  }
+  CHECK(ok > 150); /* the sequences reach the kinds' logic, not only their decoders */
+  int distinct = 0;
+  for (int c = 0; c < 1024; c++) distinct += codes[c] > 0;
+  CHECK(distinct > 20);
+  ag_app_info before, after;
+  ag_app_info_get(app, &before);
+  ag_app_close(app);
+  CHECK_OK(ag_app_open(dir, &app)); /* rebuilds the tree from the store and checks the root */
+  ag_app_info_get(app, &after);
+  CHECK_MEM(before.app_hash, after.app_hash, 32);
+  ag_app_close(app);
+  ag_app_close(b);
+  test_rmdir(dir);
+  test_rmdir(d2);
+}
+
 TEST_MAIN(oversized_write_fails_the_tx_and_the_chain_goes_on, journal_holds_one_tx_at_a_time,
-          staker_list_attack_is_bounded, a_coldkey_stakes_on_a_bounded_number_of_hotkeys)
+          staker_list_attack_is_bounded, a_coldkey_stakes_on_a_bounded_number_of_hotkeys,
+          property_random_txs_of_every_kind)
