@@ -14,9 +14,11 @@
 #include <string.h>
 
 static int test_failed_checks;
+static long test_checks; /* checks evaluated: a test that evaluates none has tested nothing */
 
 #define CHECK(cond)                                                                           \
   do {                                                                                        \
+    test_checks++;                                                                            \
     if (!(cond)) {                                                                            \
       fprintf(stderr, "  %s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);              \
       test_failed_checks++;                                                                   \
@@ -26,6 +28,7 @@ static int test_failed_checks;
 #define CHECK_EQ(a, b)                                                                        \
   do {                                                                                        \
     long long va_ = (long long)(a), vb_ = (long long)(b);                                     \
+    test_checks++;                                                                            \
     if (va_ != vb_) {                                                                         \
       fprintf(stderr, "  %s:%d: %s == %s failed: %lld != %lld\n", __FILE__, __LINE__, #a, #b, \
               va_, vb_);                                                                      \
@@ -36,6 +39,7 @@ static int test_failed_checks;
 #define CHECK_U64(a, b)                                                                       \
   do {                                                                                        \
     unsigned long long va_ = (unsigned long long)(a), vb_ = (unsigned long long)(b);          \
+    test_checks++;                                                                            \
     if (va_ != vb_) {                                                                         \
       fprintf(stderr, "  %s:%d: %s == %s failed: %llu != %llu\n", __FILE__, __LINE__, #a, #b, \
               va_, vb_);                                                                      \
@@ -46,6 +50,7 @@ static int test_failed_checks;
 #define CHECK_STR(a, b)                                                                       \
   do {                                                                                        \
     const char *sa_ = (a), *sb_ = (b);                                                        \
+    test_checks++;                                                                            \
     if (!sa_ || !sb_ || strcmp(sa_, sb_) != 0) {                                              \
       fprintf(stderr, "  %s:%d: %s == %s failed: \"%s\" != \"%s\"\n", __FILE__, __LINE__, #a,  \
               #b, sa_ ? sa_ : "(null)", sb_ ? sb_ : "(null)");                                \
@@ -68,8 +73,12 @@ static inline int test_run(const test_case *cases, size_t n, int argc, char **ar
   for (size_t i = 0; i < n; i++) {
     if (argc > 1 && !strstr(cases[i].name, argv[1])) continue;
     int before = test_failed_checks;
+    long checked = test_checks;
     cases[i].fn();
-    if (test_failed_checks == before) {
+    if (test_checks == checked) {
+      failed++;
+      printf("FAIL %s (it checked nothing)\n", cases[i].name);
+    } else if (test_failed_checks == before) {
       passed++;
       printf("ok   %s\n", cases[i].name);
     } else {

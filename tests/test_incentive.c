@@ -444,20 +444,118 @@ TEST(pinning_a_model) {
   teardown();
 }
 
+/* The committed state as (key, value hash) pairs in tree order, for before/after diffs. */
+typedef struct {
+  size_t n, cap;
+  uint8_t (*key)[AG_STATE_KEY_MAX + 1]; /* length byte, then the key */
+  uint8_t (*vh)[32];
+} snapshot;
+
+static int snap_one(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen) {
+  snapshot *sn = ctx;
+  if (sn->n == sn->cap) {
+    sn->cap = sn->cap ? 2 * sn->cap : 256;
+    sn->key = realloc(sn->key, sn->cap * sizeof *sn->key);
+    sn->vh = realloc(sn->vh, sn->cap * sizeof *sn->vh);
+  }
+  memset(sn->key[sn->n], 0, sizeof *sn->key);
+  sn->key[sn->n][0] = (uint8_t)klen;
+  memcpy(sn->key[sn->n] + 1, key, klen);
+  ag_state_value_hash(val, vlen, sn->vh[sn->n]);
+  sn->n++;
+  return 0;
+}
+
+static snapshot snap(void) {
+  snapshot sn = {0};
+  CHECK_OK(ag_state_iterate(ag_app_state(app), snap_one, &sn));
+  return sn;
+}
+
+static void snap_free(snapshot *sn) {
+  free(sn->key);
+  free(sn->vh);
+}
+
+/* Keys whose presence or value differs between a and b, other than the ones allowed. */
+static int diff_except(const snapshot *a, const snapshot *b, const uint8_t *const *allowed,
+                       const size_t *alen, int nallowed) {
+  int bad = 0;
+  for (int pass = 0; pass < 2; pass++) {
+    const snapshot *x = pass ? b : a, *y = pass ? a : b;
+    for (size_t i = 0; i < x->n; i++) {
+      int same = 0;
+      for (size_t j = 0; j < y->n && !same; j++)
+        same = !memcmp(x->key[i], y->key[j], sizeof *x->key) && !memcmp(x->vh[i], y->vh[j], 32);
+      if (same) continue;
+      int ok = 0;
+      for (int k = 0; k < nallowed && !ok; k++)
+        ok = x->key[i][0] == alen[k] && !memcmp(x->key[i] + 1, allowed[k], alen[k]);
+      if (!ok) {
+        fprintf(stderr, "  state key '%c'… (%u bytes) changed\n", x->key[i][1], x->key[i][0]);
+        bad++;
+      }
+    }
+  }
+  return bad;
+}
+
+/* A rejected incentive tx moves the sender's fee and nonce (its account and the supply's
+ * burned counter) and nothing else in the state. */
+static void rejected(int who, int code, int (*act)(void)) {
+  snapshot before = snap();
+  CHECK_EQ(act(), code);
+  snapshot after = snap();
+  uint8_t acct[33];
+  ag_account_key(K[who].pk, acct);
+  const uint8_t *allowed[] = {acct, (const uint8_t *)AG_KEY_SUPPLY};
+  size_t alen[] = {33, strlen(AG_KEY_SUPPLY)};
+  CHECK_EQ(diff_except(&before, &after, allowed, alen, 2), 0);
+  CHECK_EQ(after.n, before.n);
+  snap_free(&before);
+  snap_free(&after);
+}
+
+static int act_remove_unstaked(void) { return do_stake(1, 4, AG_TX_STAKE_REMOVE, AG_UNIT); }
+static int act_stake_unowned(void) { return do_stake(2, 11, AG_TX_STAKE_ADD, AG_UNIT); }
+static int act_stake_below_min(void) { return do_stake(2, 4, AG_TX_STAKE_ADD, AG_UNIT / 10 - 1); }
+static int act_register_bad_sig(void) { return do_register(3, 6, 100 * AG_UNIT, 1); }
+static int act_register_cheap(void) { return do_register(3, 6, 1, 0); }
+static int act_set_param_stranger(void) { return set_param(11, "tempo", 9); }
+static int act_set_param_bad(void) { return set_param(0, "kappa", 70000); }
+static int act_weights_unregistered(void) {
+  uint16_t u[] = {0}, w[] = {1};
+  return do_weights(11, AG_TX_SET_WEIGHTS, u, w, 1, 1, 0, NULL);
+}
+static int act_weights_no_permit(void) {
+  uint16_t u[] = {0}, w[] = {1};
+  return do_weights(4, AG_TX_SET_WEIGHTS, u, w, 1, 1, 0, NULL);
+}
+
 TEST(rejected_incentive_txs_change_nothing) {
-  setup(0, 0, 1000, 0, 8, 0); /* no emission: the root only moves when a tx succeeds */
-  ag_app_info before;
-  ag_app_info_get(app, &before);
-  uint8_t zero[32] = {0};
-  (void)zero;
-  CHECK_EQ(do_stake(1, 4, AG_TX_STAKE_REMOVE, AG_UNIT), AG_E_STAKE_INSUFFICIENT);
-  ag_app_info after;
-  ag_app_info_get(app, &after);
-  /* only the fee and the nonce moved: the incentive state is untouched */
-  ag_ist s = {ag_app_state(app), NULL};
-  ag_hotkey_info h;
-  CHECK_EQ(ag_hotkey_load(&s, K[4].pk, &h), AG_E_NOTFOUND);
-  CHECK_EQ(subnet().n, 0);
+  setup(0, 0, 1000, 0, 8, 0); /* no emission: the state only moves when a tx succeeds */
+  CHECK_OK(do_register(1, 4, 10 * AG_UNIT, 0));
+  rejected(1, AG_E_STAKE_INSUFFICIENT, act_remove_unstaked);
+  rejected(2, AG_E_HOTKEY_OWNER, act_stake_unowned);
+  rejected(2, AG_E_STAKE_BELOW_MIN, act_stake_below_min);
+  rejected(3, AG_E_HOTKEY_SIG, act_register_bad_sig);
+  rejected(3, AG_E_COST_ABOVE_MAX, act_register_cheap);
+  rejected(11, AG_E_NOT_OWNER, act_set_param_stranger);
+  rejected(0, AG_E_HYPERPARAM, act_set_param_bad);
+  rejected(11, AG_E_NOT_REGISTERED, act_weights_unregistered);
+  rejected(4, AG_E_NO_PERMIT, act_weights_no_permit);
+  /* and the diff itself notices a change: a successful stake moves more than the fee */
+  snapshot before = snap();
+  CHECK_OK(do_stake(2, 4, AG_TX_STAKE_ADD, AG_UNIT));
+  snapshot after = snap();
+  uint8_t acct[33];
+  ag_account_key(K[2].pk, acct);
+  const uint8_t *allowed[] = {acct, (const uint8_t *)AG_KEY_SUPPLY};
+  size_t alen[] = {33, strlen(AG_KEY_SUPPLY)};
+  fprintf(stderr, "  (expected: the stake below changes the state)\n");
+  CHECK(diff_except(&before, &after, allowed, alen, 2) > 0);
+  snap_free(&before);
+  snap_free(&after);
   teardown();
 }
 
