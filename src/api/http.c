@@ -1,33 +1,113 @@
-/* http.c — libmicrohttpd server with a route table, and a libcurl client. */
+/*
+ * http.c — the HTTP/1.1 server (http.h) and the libcurl client.
+ *
+ * Why our own server: libmicrohttpd, which served us until now, ties a thread to every
+ * connection (a thousand slow or idle clients took every slot), times clients out only by
+ * idleness (a client sending one header byte every few seconds stays forever), and answers
+ * protocol errors with its own HTML bodies that cannot be replaced. The Debian-packaged
+ * alternatives (civetweb, libevent's evhttp 2.1, h2o) share at least one of those. What we need
+ * is small: HTTP/1.1 with keep-alive, Content-Length and chunked bodies, and bounded everything.
+ *
+ * Threads and ownership. The event thread owns the listening socket and every connection's
+ * socket and buffers while it reads a request or writes a response; it never blocks. A
+ * complete request is handed to a worker (state C_HANDLER: nobody else touches the connection)
+ * and comes back through the done queue with its response. A streamed response hands the
+ * connection to a stream thread of its own (C_STREAM) until the stream ends. Only the event
+ * thread closes sockets and frees connections, so a descriptor number is never reused while
+ * anyone still holds it.
+ *
+ * What this file does not do: TLS (put a proxy in front), HTTP/2, request trailers, multipart.
+ */
+#define _GNU_SOURCE /* accept4, memmem */
 #include "api/http.h"
 
 #include "core/err.h"
+#include "core/hash.h"
 #include "core/log.h"
 #include "core/util.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <curl/curl.h>
-#include <microhttpd.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
-struct ag_http_server {
-  struct MHD_Daemon *d;
-  ag_http_config cfg;
-  uint16_t port;
-};
+#define READ_CHUNK 65536
+#define LINGER_MS 2000       /* after an error response, how long we drain the rest */
+#define LINGER_MAX (1u << 20) /* and how much of it */
 
-typedef struct {
-  ag_buf body;
-  int too_large;
-  const ag_http_route *route; /* matched on the headers, so its body limit applies */
-  size_t param_off;           /* the route parameter's offset in the URL */
-  int path_known;
-  size_t limit;
-} conn_state;
+void ag_http_limits_default(ag_http_limits *l) {
+  l->max_connections = 4096;
+  l->max_per_ip = 256;
+  l->per_ip_loopback = 0;
+  l->max_streams = 64;
+  l->workers = 16;
+  l->max_queue = 1024;
+  l->head_timeout_ms = 10000;
+  l->idle_timeout_ms = 60000;
+  l->grace_ms = 10000;
+  l->min_rate = 4096;
+  l->stall_ms = 30000;
+  l->max_head = 32768;
+  l->max_headers = 100;
+  l->max_target = 8192;
+}
+
+int ag_http_limits_from_json(ag_http_limits *l, json_t *o) {
+  static const struct {
+    const char *name;
+    size_t off;
+    int is_size;
+    uint64_t min, max;
+  } f[] = {
+      {"max_connections", offsetof(ag_http_limits, max_connections), 0, 1, 1000000},
+      {"max_per_ip", offsetof(ag_http_limits, max_per_ip), 0, 0, 1000000},
+      {"per_ip_loopback", offsetof(ag_http_limits, per_ip_loopback), 0, 0, 1},
+      {"max_streams", offsetof(ag_http_limits, max_streams), 0, 1, 100000},
+      {"workers", offsetof(ag_http_limits, workers), 0, 1, 1024},
+      {"max_queue", offsetof(ag_http_limits, max_queue), 0, 1, 1000000},
+      {"head_timeout_ms", offsetof(ag_http_limits, head_timeout_ms), 0, 100, 3600000},
+      {"idle_timeout_ms", offsetof(ag_http_limits, idle_timeout_ms), 0, 100, 86400000},
+      {"grace_ms", offsetof(ag_http_limits, grace_ms), 0, 0, 3600000},
+      {"min_rate", offsetof(ag_http_limits, min_rate), 0, 0, 1u << 30},
+      {"stall_ms", offsetof(ag_http_limits, stall_ms), 0, 100, 3600000},
+      {"max_head", offsetof(ag_http_limits, max_head), 1, 1024, 1u << 20},
+      {"max_headers", offsetof(ag_http_limits, max_headers), 0, 4, 10000},
+      {"max_target", offsetof(ag_http_limits, max_target), 1, 64, 1u << 20},
+  };
+  if (!o) return 0;
+  if (!json_is_object(o)) return ag_fail(AG_E_RANGE, "\"http\" must be an object");
+  for (size_t i = 0; i < AG_ARRAY_LEN(f); i++) {
+    json_t *v = json_object_get(o, f[i].name);
+    if (!v) continue;
+    if (!json_is_integer(v) || json_integer_value(v) < (json_int_t)f[i].min ||
+        (uint64_t)json_integer_value(v) > f[i].max)
+      return ag_fail(AG_E_RANGE, "http.%s must be an integer within %llu..%llu", f[i].name,
+                     (unsigned long long)f[i].min, (unsigned long long)f[i].max);
+    uint64_t x = (uint64_t)json_integer_value(v);
+    if (f[i].is_size) *(size_t *)((char *)l + f[i].off) = (size_t)x;
+    else if (!strcmp(f[i].name, "per_ip_loopback")) l->per_ip_loopback = (int)x;
+    else *(unsigned *)((char *)l + f[i].off) = (unsigned)x;
+  }
+  return 0;
+}
+
+/* ---- responses ---------------------------------------------------------------------------- */
 
 int ag_http_parse_listen(const char *listen, char *host, size_t hostcap, uint16_t *port) {
   const char *colon = strrchr(listen, ':');
@@ -41,25 +121,6 @@ int ag_http_parse_listen(const char *listen, char *host, size_t hostcap, uint16_
     return ag_fail(AG_E_INVALID, "bad port in '%s'", listen);
   *port = (uint16_t)p;
   return 0;
-}
-
-const char *ag_http_query(const ag_http_req *r, const char *key) {
-  return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
-}
-
-const char *ag_http_header(const ag_http_req *r, const char *key) {
-  return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, key);
-}
-
-int ag_http_query_bool(const ag_http_req *r, const char *key) {
-  const char *v = ag_http_query(r, key);
-  if (!v) {
-    /* a bare "?prove" has no value but is present */
-    return MHD_lookup_connection_value_n(r->conn, MHD_GET_ARGUMENT_KIND, key, strlen(key), NULL,
-                                         NULL) == MHD_YES;
-  }
-  return !strcmp(v, "") || !strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "yes") ||
-         !strcmp(v, "on");
 }
 
 void ag_http_set_header(ag_http_resp *resp, const char *name, const char *value) {
@@ -82,10 +143,43 @@ void ag_http_json(ag_http_resp *resp, int status, json_t *v) {
   json_decref(v);
 }
 
+/* msg as valid UTF-8: jansson refuses anything else, and an error must never lose its text
+ * because it quotes a client's bad bytes. */
+static json_t *utf8_string(const char *msg) {
+  json_t *j = json_string(msg);
+  if (j) return j;
+  ag_buf b;
+  ag_buf_init(&b);
+  const uint8_t *p = (const uint8_t *)msg;
+  size_t n = strlen(msg), i = 0;
+  while (i < n) {
+    uint8_t c = p[i];
+    size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+    int ok = len >= 1 && i + len <= n;
+    for (size_t k = 1; ok && k < len; k++) ok = (p[i + k] & 0xc0) == 0x80;
+    if (ok && len > 1) {
+      uint32_t cp = len == 2 ? (uint32_t)(c & 0x1f) : len == 3 ? (uint32_t)(c & 0x0f) : (uint32_t)(c & 0x07);
+      for (size_t k = 1; k < len; k++) cp = cp << 6 | (p[i + k] & 0x3f);
+      ok = (len == 2 && cp >= 0x80) || (len == 3 && cp >= 0x800 && (cp < 0xd800 || cp > 0xdfff)) ||
+           (len == 4 && cp >= 0x10000 && cp <= 0x10ffff);
+    }
+    if (ok) {
+      ag_buf_put(&b, p + i, len);
+      i += len;
+    } else {
+      ag_buf_put(&b, "\xef\xbf\xbd", 3);
+      i++;
+    }
+  }
+  j = json_stringn(b.data ? (const char *)b.data : "", b.len);
+  ag_buf_free(&b);
+  return j ? j : json_string("(unprintable message)");
+}
+
 void ag_http_error(ag_http_resp *resp, int status, int err, const char *msg) {
   json_t *e = json_object(), *root = json_object();
   json_object_set_new(e, "code", json_string(ag_err_name(err)));
-  json_object_set_new(e, "message", json_string(msg ? msg : ag_strerror(err)));
+  json_object_set_new(e, "message", utf8_string(msg ? msg : ag_strerror(err)));
   /* the two fields OpenAI clients also read, so miners' errors have one shape */
   json_object_set_new(e, "type", json_string(status >= 500 ? "server_error" : "invalid_request_error"));
   json_object_set_new(e, "param", json_null());
@@ -93,132 +187,1217 @@ void ag_http_error(ag_http_resp *resp, int status, int err, const char *msg) {
   ag_http_json(resp, status, root);
 }
 
-typedef struct {
-  ag_http_stream_fn fn;
-  void *cls;
-  void (*free_fn)(void *);
-} stream_box;
-
-static ssize_t stream_cb(void *cls, uint64_t pos, char *buf, size_t max) {
-  stream_box *b = cls;
-  ssize_t n = b->fn(b->cls, buf, max);
-  if (n < 0) return MHD_CONTENT_READER_END_OF_STREAM;
-  return n;
-}
-
-static void stream_free(void *cls) {
-  stream_box *b = cls;
-  if (b->free_fn) b->free_fn(b->cls);
-  free(b);
-}
-
-static enum MHD_Result send_resp(struct MHD_Connection *conn, ag_http_resp *r) {
-  struct MHD_Response *mr;
-  if (r->stream) {
-    stream_box *b = ag_xmalloc(sizeof *b);
-    b->fn = r->stream;
-    b->cls = r->stream_cls;
-    b->free_fn = r->stream_free;
-    mr = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_cb, b, stream_free);
-  } else {
-    mr = MHD_create_response_from_buffer(r->body.len, r->body.data, MHD_RESPMEM_MUST_COPY);
+static const char *reason(int status) {
+  switch (status) {
+  case 100: return "Continue";
+  case 200: return "OK";
+  case 201: return "Created";
+  case 202: return "Accepted";
+  case 204: return "No Content";
+  case 400: return "Bad Request";
+  case 401: return "Unauthorized";
+  case 402: return "Payment Required";
+  case 403: return "Forbidden";
+  case 404: return "Not Found";
+  case 405: return "Method Not Allowed";
+  case 408: return "Request Timeout";
+  case 409: return "Conflict";
+  case 411: return "Length Required";
+  case 413: return "Content Too Large";
+  case 414: return "URI Too Long";
+  case 415: return "Unsupported Media Type";
+  case 422: return "Unprocessable Content";
+  case 429: return "Too Many Requests";
+  case 431: return "Request Header Fields Too Large";
+  case 500: return "Internal Server Error";
+  case 501: return "Not Implemented";
+  case 502: return "Bad Gateway";
+  case 503: return "Service Unavailable";
+  case 504: return "Gateway Timeout";
+  case 505: return "HTTP Version Not Supported";
+  default: return status < 300 ? "OK" : status < 500 ? "Client Error" : "Server Error";
   }
-  if (!mr) return MHD_NO;
-  if (r->content_type[0]) MHD_add_response_header(mr, "Content-Type", r->content_type);
-  for (int i = 0; i < r->nheaders; i++)
-    MHD_add_response_header(mr, r->headers[i][0], r->headers[i][1]);
-  enum MHD_Result ret = MHD_queue_response(conn, (unsigned)r->status, mr);
-  MHD_destroy_response(mr);
-  return ret;
 }
 
-static void match_route(const ag_http_server *s, const char *url, const char *method,
-                        conn_state *st) {
+/* ---- connections ------------------------------------------------------------------------- */
+
+enum {
+  C_HEAD,    /* reading a request head (or idle between requests) */
+  C_BODY,    /* reading a request body */
+  C_HANDLER, /* a worker runs the handler */
+  C_WRITE,   /* writing a response */
+  C_STREAM,  /* a stream thread owns the socket */
+  C_LINGER,  /* answered and half-closed: draining what the client still sends */
+};
+
+typedef struct {
+  char *name, *value;
+} hdr;
+
+typedef struct {
+  char *key, *value;
+} qarg;
+
+typedef struct ag_http_conn conn;
+
+struct ag_http_conn {
+  int fd;
+  int state;
+  ag_http_server *srv;
+  conn *prev, *next; /* the event thread's list */
+  conn *qnext;       /* job and done queues */
+  char peer[INET6_ADDRSTRLEN];
+  uint8_t addr[16];  /* the peer's address (IPv4 mapped into IPv6) for per-address counts */
+  int counted_ip;
+  uint32_t events;   /* epoll interest now; 0 = not in the epoll set */
+  int dead;          /* closed; freed at the end of the event batch */
+  ag_buf in;         /* received, not yet consumed */
+  uint64_t t_first;  /* first byte of the request being read (0: none yet) */
+  uint64_t t_idle;   /* when the connection last became idle */
+  uint64_t t_phase;  /* start of the body or the response, for min_rate */
+  uint64_t phase_bytes;
+  /* the request */
+  ag_buf head;       /* a private copy of the head, cut into the strings below */
+  char *method, *target, *path, *version;
+  hdr *hdrs;
+  size_t nhdrs;
+  qarg *args;
+  size_t nargs;
+  int http10, keepalive, head_only, expect_continue;
+  const ag_http_route *route;
+  int path_known;
+  size_t param_off;
+  size_t limit;      /* the route's body limit */
+  int chunked;
+  uint64_t clen;     /* declared length (when not chunked) */
+  uint64_t got;      /* body bytes taken */
+  int ch_state;      /* chunk parser: 0 size line, 1 data, 2 CRLF after data, 3 trailers */
+  uint64_t ch_left;
+  ag_buf body;
+  int spool_fd;
+  char spool_path[1100];
+  ag_hasher hasher;
+  int hashing;
+  int pending_error; /* an error response decided before the handler (status), or 0 */
+  /* the response */
+  ag_http_resp resp;
+  ag_buf out;
+  size_t out_off;
+  int close_after;
+  uint64_t linger_until;
+  size_t lingered;
+  pthread_t stream_thread;
+};
+
+struct ag_http_server {
+  ag_http_config cfg;
+  ag_http_limits lim;
+  char spool_dir[1024];
+  ag_http_route *routes;
+  int lfd, epfd, evfd;
+  uint16_t port;
+  pthread_t loop_thread;
+  pthread_t *workers;
+  unsigned nworkers;
+  atomic_int stopping;
+  /* event thread state */
+  conn *conns;
+  conn *grave;       /* closed in this event batch, freed after it */
+  atomic_uint nconns;
+  atomic_int workers_done;
+  atomic_uint nstreams;
+  /* per-address connection counts: open addressing, 2 x max_connections slots */
+  struct ipslot {
+    uint8_t addr[16];
+    uint32_t count;
+  } *ips;
+  size_t ip_cap;
+  /* job queue (event thread -> workers) */
+  pthread_mutex_t jmu;
+  pthread_cond_t jcv;
+  conn *jhead, *jtail;
+  unsigned jlen;
+  /* done queue (workers, streams -> event thread) */
+  pthread_mutex_t dmu;
+  conn *dhead, *dtail;
+  /* counters */
+  atomic_uint_fast64_t accepted, refused, timed_out, requests;
+};
+
+static uint64_t now_ms(void) { return ag_mono_ms(); }
+
+/* ---- per-address counts ------------------------------------------------------------------- */
+
+static size_t ip_hash(const ag_http_server *s, const uint8_t a[16]) {
+  uint64_t h = 1469598103934665603ULL;
+  for (int i = 0; i < 16; i++) h = (h ^ a[i]) * 1099511628211ULL;
+  return (size_t)h & (s->ip_cap - 1);
+}
+
+static struct ipslot *ip_find(ag_http_server *s, const uint8_t a[16], int create) {
+  size_t i = ip_hash(s, a);
+  for (;;) {
+    struct ipslot *e = &s->ips[i];
+    if (e->count == 0) {
+      if (!create) return NULL;
+      memcpy(e->addr, a, 16);
+      return e;
+    }
+    if (!memcmp(e->addr, a, 16)) return e;
+    i = (i + 1) & (s->ip_cap - 1);
+  }
+}
+
+/* Removes an emptied slot, moving later entries of its cluster back (linear probing). */
+static void ip_release(ag_http_server *s, const uint8_t a[16]) {
+  struct ipslot *e = ip_find(s, a, 0);
+  if (!e || --e->count) return;
+  size_t i = (size_t)(e - s->ips), j = i;
+  for (;;) {
+    j = (j + 1) & (s->ip_cap - 1);
+    if (s->ips[j].count == 0) break;
+    size_t home = ip_hash(s, s->ips[j].addr);
+    /* move j to i when its home is not in the cyclic range (i, j] */
+    int move = i <= j ? (home <= i || home > j) : (home <= i && home > j);
+    if (move) {
+      s->ips[i] = s->ips[j];
+      s->ips[j].count = 0;
+      i = j;
+    }
+  }
+}
+
+static int is_loopback(const uint8_t a[16]) {
+  static const uint8_t v6lo[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  static const uint8_t v4pre[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  return !memcmp(a, v6lo, 16) || (!memcmp(a, v4pre, 12) && a[12] == 127);
+}
+
+/* ---- epoll ------------------------------------------------------------------------------- */
+
+/* Level-triggered interest; 0 takes the socket out of the set (a hung-up socket would
+ * otherwise keep reporting EPOLLHUP while a handler runs). */
+static void watch(conn *c, uint32_t events) {
+  if (c->events == events) return;
+  struct epoll_event ev = {.events = events, .data.ptr = c};
+  int op = !events ? EPOLL_CTL_DEL : !c->events ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
+  epoll_ctl(c->srv->epfd, op, c->fd, &ev);
+  c->events = events;
+}
+
+/* ---- requests ---------------------------------------------------------------------------- */
+
+static void req_reset(conn *c) {
+  ag_buf_reset(&c->head);
+  c->method = c->target = c->path = c->version = NULL;
+  free(c->hdrs);
+  free(c->args);
+  c->hdrs = NULL;
+  c->args = NULL;
+  c->nhdrs = c->nargs = 0;
+  c->http10 = c->keepalive = c->head_only = c->expect_continue = 0;
+  c->route = NULL;
+  c->path_known = 0;
+  c->param_off = 0;
+  c->limit = 0;
+  c->chunked = 0;
+  c->clen = c->got = 0;
+  c->ch_state = 0;
+  c->ch_left = 0;
+  ag_buf_free(&c->body);
+  if (c->spool_fd >= 0) close(c->spool_fd);
+  c->spool_fd = -1;
+  if (c->spool_path[0]) unlink(c->spool_path);
+  c->spool_path[0] = 0;
+  c->hashing = 0;
+  c->pending_error = 0;
+  ag_buf_free(&c->resp.body);
+  memset(&c->resp, 0, sizeof c->resp);
+  c->t_first = 0;
+  c->phase_bytes = 0;
+}
+
+static int hexval(int ch) {
+  if (ch >= '0' && ch <= '9') return ch - '0';
+  if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+  if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+  return -1;
+}
+
+/* Percent-decodes s in place ('+' too, in query strings); -1 on a bad escape or a NUL. */
+static int unescape(char *s, int plus) {
+  char *w = s;
+  for (char *r = s; *r; r++) {
+    if (*r == '%') {
+      int hi = hexval((unsigned char)r[1]), lo = hi < 0 ? -1 : hexval((unsigned char)r[2]);
+      if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) return -1;
+      *w++ = (char)(hi << 4 | lo);
+      r += 2;
+    } else {
+      *w++ = plus && *r == '+' ? ' ' : *r;
+    }
+  }
+  *w = 0;
+  return 0;
+}
+
+static int tchar(int ch) {
+  return isalnum(ch) || (ch && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
+}
+
+static const char *find_header(const conn *c, const char *name) {
+  for (size_t i = 0; i < c->nhdrs; i++)
+    if (!strcasecmp(c->hdrs[i].name, name)) return c->hdrs[i].value;
+  return NULL;
+}
+
+/* Whether a comma-separated header lists token (case-insensitive). */
+static int header_has(const char *v, const char *token) {
+  size_t tl = strlen(token);
+  while (v && *v) {
+    while (*v == ' ' || *v == '\t' || *v == ',') v++;
+    const char *e = v;
+    while (*e && *e != ',') e++;
+    const char *t = e;
+    while (t > v && (t[-1] == ' ' || t[-1] == '\t')) t--;
+    if ((size_t)(t - v) == tl && !strncasecmp(v, token, tl)) return 1;
+    v = e;
+  }
+  return 0;
+}
+
+typedef struct {
+  int status, code;
+  char msg[200];
+} fault;
+
+static int bad(fault *f, int status, int code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int bad(fault *f, int status, int code, const char *fmt, ...) {
+  f->status = status;
+  f->code = code;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(f->msg, sizeof f->msg, fmt, ap);
+  va_end(ap);
+  return -1;
+}
+
+static void match_route(conn *c) {
+  const ag_http_server *s = c->srv;
   for (size_t i = 0; i < s->cfg.nroutes; i++) {
-    const ag_http_route *rt = &s->cfg.routes[i];
+    const ag_http_route *rt = &s->routes[i];
     size_t pl = strlen(rt->path);
     int prefix = rt->path[pl - 1] == '/' && pl > 1;
-    int hit = prefix ? strncmp(url, rt->path, pl) == 0 && url[pl] : strcmp(url, rt->path) == 0;
+    int hit = prefix ? strncmp(c->path, rt->path, pl) == 0 && c->path[pl] : strcmp(c->path, rt->path) == 0;
     if (!hit) continue;
-    st->path_known = 1;
-    if (strcmp(rt->method, method) == 0 ||
-        (!strcmp(method, "HEAD") && !strcmp(rt->method, "GET"))) {
-      st->route = rt;
-      st->param_off = prefix ? pl : strlen(url);
+    c->path_known = 1;
+    if (!strcmp(rt->method, c->method) || (!strcmp(c->method, "HEAD") && !strcmp(rt->method, "GET"))) {
+      c->route = rt;
+      c->param_off = prefix ? pl : strlen(c->path);
       return;
     }
   }
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_size, void **con_cls) {
-  ag_http_server *s = cls;
-  conn_state *st = *con_cls;
-  if (!st) {
-    st = ag_xcalloc(1, sizeof *st);
-    *con_cls = st;
-    match_route(s, url, method, st);
-    st->limit = st->route && st->route->max_body ? st->route->max_body : s->cfg.max_body;
-    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-    uint64_t n;
-    if (cl && ag_parse_u64(cl, &n) == 0 && n > st->limit) st->too_large = 1;
-    return MHD_YES;
+/* Parses the head held in c->head (NUL-terminated, CRLF or LF line ends). */
+static int parse_head(conn *c, fault *f) {
+  const ag_http_limits *l = &c->srv->lim;
+  char *p = (char *)c->head.data, *end = p + c->head.len;
+  char *eol = strchr(p, '\n');
+  if (!eol) return bad(f, 400, AG_E_HTTP_BAD_REQUEST, "malformed request line");
+  *eol = 0;
+  if (eol > p && eol[-1] == '\r') eol[-1] = 0;
+  /* request line: METHOD SP target SP version */
+  char *sp1 = strchr(p, ' '), *sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
+  if (!sp1 || !sp2 || strchr(sp2 + 1, ' ') || sp1 == p)
+    return bad(f, 400, AG_E_HTTP_BAD_REQUEST, "malformed request line");
+  *sp1 = *sp2 = 0;
+  c->method = p;
+  c->target = sp1 + 1;
+  c->version = sp2 + 1;
+  for (char *m = c->method; *m; m++)
+    if (!tchar((unsigned char)*m)) return bad(f, 400, AG_E_HTTP_BAD_REQUEST, "malformed method");
+  if (!strcmp(c->version, "HTTP/1.1")) c->http10 = 0;
+  else if (!strcmp(c->version, "HTTP/1.0")) c->http10 = 1;
+  else if (!strncmp(c->version, "HTTP/", 5))
+    return bad(f, 505, AG_E_HTTP_VERSION, "HTTP version '%.20s' is not supported (HTTP/1.0 and HTTP/1.1 are)", c->version);
+  else return bad(f, 400, AG_E_HTTP_BAD_REQUEST, "malformed request line");
+  size_t tl = strlen(c->target);
+  if (tl > l->max_target) return bad(f, 414, AG_E_HTTP_URI_TOO_LONG, "the request target is %zu bytes; the limit is %zu", tl, l->max_target);
+  /* absolute-form: keep the path */
+  if (!strncasecmp(c->target, "http://", 7) || !strncasecmp(c->target, "https://", 8)) {
+    char *slash = strchr(strstr(c->target, "//") + 2, '/');
+    c->target = slash ? slash : (char *)"/";
   }
-  if (*upload_size) {
-    if (!st->too_large) {
-      if (st->body.len + *upload_size > st->limit) {
-        st->too_large = 1;
-        ag_buf_free(&st->body);
-      } else {
-        ag_buf_put(&st->body, upload_data, *upload_size);
+  if (c->target[0] != '/' && strcmp(c->target, "*"))
+    return bad(f, 400, AG_E_HTTP_BAD_REQUEST, "the request target must start with '/'");
+  for (char *t = c->target; *t; t++)
+    if ((unsigned char)*t <= 0x20 || (unsigned char)*t == 0x7f)
+      return bad(f, 400, AG_E_HTTP_BAD_REQUEST, "the request target has a control character");
+  /* header fields */
+  size_t cap = 16;
+  c->hdrs = ag_xmalloc(cap * sizeof *c->hdrs);
+  p = eol + 1;
+  while (p < end) {
+    eol = strchr(p, '\n');
+    if (!eol) eol = end;
+    *eol = 0;
+    if (eol > p && eol[-1] == '\r') eol[-1] = 0;
+    if (!*p) break; /* the empty line */
+    if (*p == ' ' || *p == '\t')
+      return bad(f, 400, AG_E_HTTP_BAD_REQUEST, "obsolete header line folding is not accepted");
+    char *colon = strchr(p, ':');
+    if (!colon || colon == p) return bad(f, 400, AG_E_HTTP_BAD_REQUEST, "malformed header field");
+    *colon = 0;
+    for (char *n = p; *n; n++)
+      if (!tchar((unsigned char)*n)) return bad(f, 400, AG_E_HTTP_BAD_REQUEST, "malformed header name");
+    char *v = colon + 1;
+    while (*v == ' ' || *v == '\t') v++;
+    char *ve = v + strlen(v);
+    while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t')) *--ve = 0;
+    for (char *x = v; *x; x++)
+      if (((unsigned char)*x < 0x20 && *x != '\t') || *x == 0x7f)
+        return bad(f, 400, AG_E_HTTP_BAD_REQUEST, "a header value has a control character");
+    if (c->nhdrs == l->max_headers)
+      return bad(f, 431, AG_E_HTTP_HEADERS_TOO_LARGE, "more than %u header fields", l->max_headers);
+    if (c->nhdrs == cap) c->hdrs = ag_xrealloc(c->hdrs, (cap *= 2) * sizeof *c->hdrs);
+    c->hdrs[c->nhdrs++] = (hdr){p, v};
+    p = eol + 1;
+  }
+  /* path and query */
+  char *q = strchr(c->target, '?');
+  c->path = c->target;
+  if (q) {
+    *q++ = 0;
+    size_t acap = 4;
+    c->args = ag_xmalloc(acap * sizeof *c->args);
+    while (*q) {
+      char *amp = strchr(q, '&');
+      if (amp) *amp = 0;
+      if (*q) {
+        char *eq = strchr(q, '=');
+        if (eq) *eq = 0;
+        if (unescape(q, 1) || (eq && unescape(eq + 1, 1)))
+          return bad(f, 400, AG_E_HTTP_BAD_REQUEST, "bad percent-escape in the query string");
+        if (c->nargs == acap) c->args = ag_xrealloc(c->args, (acap *= 2) * sizeof *c->args);
+        c->args[c->nargs++] = (qarg){q, eq ? eq + 1 : NULL};
       }
+      if (!amp) break;
+      q = amp + 1;
     }
-    *upload_size = 0;
-    return MHD_YES;
   }
+  if (unescape(c->path, 0)) return bad(f, 400, AG_E_HTTP_BAD_REQUEST, "bad percent-escape in the path");
+  /* connection, body framing */
+  const char *conn_h = find_header(c, "Connection");
+  c->keepalive = c->http10 ? header_has(conn_h, "keep-alive") : !header_has(conn_h, "close");
+  c->head_only = !strcmp(c->method, "HEAD");
+  const char *te = NULL, *cl = NULL;
+  for (size_t i = 0; i < c->nhdrs; i++) {
+    if (!strcasecmp(c->hdrs[i].name, "Transfer-Encoding")) {
+      if (te) return bad(f, 400, AG_E_HTTP_BAD_REQUEST, "Transfer-Encoding appears twice");
+      te = c->hdrs[i].value;
+    } else if (!strcasecmp(c->hdrs[i].name, "Content-Length")) {
+      if (cl && strcmp(cl, c->hdrs[i].value))
+        return bad(f, 400, AG_E_HTTP_BAD_REQUEST, "two different Content-Length values");
+      cl = c->hdrs[i].value;
+    }
+  }
+  if (te) {
+    if (cl) return bad(f, 400, AG_E_HTTP_BAD_REQUEST, "both Content-Length and Transfer-Encoding");
+    if (c->http10 || strcasecmp(te, "chunked"))
+      return bad(f, 501, AG_E_HTTP_BAD_REQUEST, "Transfer-Encoding '%.40s' is not supported (only chunked)", te);
+    c->chunked = 1;
+  } else if (cl) {
+    uint64_t n = 0;
+    if (!*cl || strlen(cl) > 19) return bad(f, 400, AG_E_HTTP_BAD_REQUEST, "malformed Content-Length");
+    for (const char *d = cl; *d; d++) {
+      if (*d < '0' || *d > '9') return bad(f, 400, AG_E_HTTP_BAD_REQUEST, "malformed Content-Length");
+      n = n * 10 + (uint64_t)(*d - '0');
+    }
+    c->clen = n;
+  }
+  const char *expect = find_header(c, "Expect");
+  if (expect) {
+    if (strcasecmp(expect, "100-continue"))
+      return bad(f, 417, AG_E_HTTP_BAD_REQUEST, "Expect '%.40s' is not supported", expect);
+    c->expect_continue = !c->http10;
+  }
+  match_route(c);
+  c->limit = c->route && c->route->max_body ? c->route->max_body : c->srv->cfg.max_body;
+  if (!c->chunked && c->clen > c->limit)
+    return bad(f, 413, AG_E_HTTP_BODY_TOO_LARGE, "the declared body of %llu bytes exceeds this endpoint's limit of %zu",
+               (unsigned long long)c->clen, c->limit);
+  return 0;
+}
+
+/* ---- writing ------------------------------------------------------------------------------ */
+
+static void http_date(char *out, size_t cap) {
+  time_t t = time(NULL);
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  strftime(out, cap, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+}
+
+/* Status line and headers of resp into out. body_len < 0: streamed (chunked when HTTP/1.1). */
+static void put_head(ag_buf *out, const conn *c, const ag_http_resp *r, int64_t body_len, int keepalive) {
+  char date[64];
+  http_date(date, sizeof date);
+  ag_buf_printf(out, "HTTP/1.1 %d %s\r\nDate: %s\r\n", r->status, reason(r->status), date);
+  if (r->content_type[0]) ag_buf_printf(out, "Content-Type: %s\r\n", r->content_type);
+  for (int i = 0; i < r->nheaders; i++) ag_buf_printf(out, "%s: %s\r\n", r->headers[i][0], r->headers[i][1]);
+  if (body_len >= 0) ag_buf_printf(out, "Content-Length: %lld\r\n", (long long)body_len);
+  else if (!c->http10) ag_buf_puts(out, "Transfer-Encoding: chunked\r\n");
+  ag_buf_puts(out, keepalive ? (c->http10 ? "Connection: keep-alive\r\n\r\n" : "\r\n") : "Connection: close\r\n\r\n");
+}
+
+static void serialize(conn *c) {
+  ag_http_resp *r = &c->resp;
+  if (!r->status) r->status = 200;
+  if (r->status == 503 || r->status == 429) {
+    int has = 0;
+    for (int i = 0; i < r->nheaders; i++) has |= !strcasecmp(r->headers[i][0], "Retry-After");
+    if (!has) ag_http_set_header(r, "Retry-After", "1");
+  }
+  int keep = c->keepalive && !c->close_after;
+  ag_buf_reset(&c->out);
+  c->out_off = 0;
+  put_head(&c->out, c, r, (int64_t)r->body.len, keep);
+  if (!c->head_only && r->body.len) ag_buf_put(&c->out, r->body.data, r->body.len);
+  c->close_after = !keep;
+}
+
+/* An error the server answers itself (no handler ran). The connection closes after it. */
+static void answer_error(conn *c, int status, int code, const char *msg) {
+  ag_buf_free(&c->resp.body);
+  memset(&c->resp, 0, sizeof c->resp);
+  ag_http_error(&c->resp, status, code, msg);
+  c->close_after = 1;
+  if (!c->method) c->http10 = 0;
+  serialize(c);
+  c->state = C_WRITE;
+  c->t_phase = now_ms();
+  c->phase_bytes = 0;
+  watch(c, EPOLLOUT);
+}
+
+/* ---- the event thread --------------------------------------------------------------------- */
+
+/* Closes a connection. Its memory lives until the end of the event batch, which may still
+ * hold an event for it. */
+static void conn_free(ag_http_server *s, conn *c) {
+  if (c->prev) c->prev->next = c->next;
+  else s->conns = c->next;
+  if (c->next) c->next->prev = c->prev;
+  atomic_fetch_sub(&s->nconns, 1);
+  if (c->counted_ip) ip_release(s, c->addr);
+  if (c->fd >= 0) close(c->fd); /* also leaves the epoll set */
+  c->fd = -1;
+  c->dead = 1;
+  req_reset(c);
+  ag_buf_free(&c->in);
+  ag_buf_free(&c->out);
+  ag_buf_free(&c->head);
+  c->qnext = s->grave;
+  s->grave = c;
+}
+
+static void bury(ag_http_server *s) {
+  while (s->grave) {
+    conn *c = s->grave;
+    s->grave = c->qnext;
+    free(c);
+  }
+}
+
+/* Half-closes after an error and drains what the client still sends, so that the kernel does
+ * not reset the connection (and lose our answer) over unread bytes. */
+static void linger(conn *c) {
+  shutdown(c->fd, SHUT_WR);
+  c->state = C_LINGER;
+  c->linger_until = now_ms() + LINGER_MS;
+  c->lingered = 0;
+  watch(c, EPOLLIN | EPOLLRDHUP);
+}
+
+static void dispatch(conn *c);
+static void advance(conn *c);
+
+/* A response is out: next request, or close. */
+static void finished(conn *c) {
+  ag_http_server *s = c->srv;
+  if (c->close_after || atomic_load(&s->stopping)) {
+    if (c->close_after && c->pending_error) linger(c);
+    else conn_free(s, c);
+    return;
+  }
+  req_reset(c);
+  ag_buf_reset(&c->out);
+  c->out_off = 0;
+  c->state = C_HEAD;
+  c->t_idle = now_ms();
+  watch(c, EPOLLIN | EPOLLRDHUP);
+  if (c->in.len) advance(c); /* a pipelined request */
+}
+
+static void try_write(conn *c) {
+  while (c->out_off < c->out.len) {
+    ssize_t n = send(c->fd, c->out.data + c->out_off, c->out.len - c->out_off, MSG_NOSIGNAL);
+    if (n > 0) {
+      c->out_off += (size_t)n;
+      c->phase_bytes += (uint64_t)n;
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      watch(c, EPOLLOUT);
+      return;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    conn_free(c->srv, c);
+    return;
+  }
+  if (c->state == C_WRITE) finished(c);
+  else { /* a 100 Continue went out while reading the body */
+    ag_buf_reset(&c->out);
+    c->out_off = 0;
+    watch(c, EPOLLIN | EPOLLRDHUP);
+  }
+}
+
+static int spool_open(conn *c) {
+  ag_http_server *s = c->srv;
+  if (ag_mkdirs(s->spool_dir, 0700)) return -1;
+  snprintf(c->spool_path, sizeof c->spool_path, "%s/upload-XXXXXX", s->spool_dir);
+  c->spool_fd = mkostemp(c->spool_path, O_CLOEXEC);
+  if (c->spool_fd < 0) {
+    c->spool_path[0] = 0;
+    return -1;
+  }
+  return 0;
+}
+
+/* Takes n body bytes. */
+static int body_put(conn *c, const uint8_t *p, size_t n) {
+  if (c->got + n > c->limit) return -1;
+  c->got += n;
+  if (c->hashing) ag_hasher_update(&c->hasher, p, n);
+  if (c->spool_fd >= 0) {
+    while (n) {
+      ssize_t w = write(c->spool_fd, p, n);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) return -2;
+      p += w;
+      n -= (size_t)w;
+    }
+    return 0;
+  }
+  ag_buf_put(&c->body, p, n);
+  return 0;
+}
+
+/* Consumes body bytes from c->in; 1 when the body is complete, 0 for more, -1 after an error
+ * response was queued. */
+static int take_body(conn *c) {
+  size_t pos = 0;
+  int rc = 0;
+  fault f = {0};
+  while (pos < c->in.len && rc == 0) {
+    const uint8_t *p = c->in.data + pos;
+    size_t avail = c->in.len - pos;
+    if (!c->chunked) {
+      size_t n = (size_t)AG_MIN((uint64_t)avail, c->clen - c->got);
+      int br = body_put(c, p, n);
+      if (br == -2) {
+        rc = bad(&f, 507, AG_E_IO, "the server cannot store the upload");
+        break;
+      }
+      pos += n;
+      break;
+    }
+    if (c->ch_state == 0 || c->ch_state == 2 || c->ch_state == 3) { /* a line */
+      const uint8_t *nl = memchr(p, '\n', avail);
+      if (!nl) {
+        if (avail > 256) rc = bad(&f, 400, AG_E_HTTP_BAD_REQUEST, "malformed chunk");
+        break;
+      }
+      size_t ll = (size_t)(nl - p);
+      if (ll && p[ll - 1] == '\r') ll--;
+      pos += (size_t)(nl - p) + 1;
+      if (c->ch_state == 2) {
+        if (ll) rc = bad(&f, 400, AG_E_HTTP_BAD_REQUEST, "malformed chunk end");
+        c->ch_state = 0;
+      } else if (c->ch_state == 3) {
+        if (ll == 0) {
+          c->ch_state = 4; /* done */
+          break;
+        }
+      } else {
+        /* size: 1..15 hex digits, then nothing or an extension (";...") we ignore */
+        uint64_t size = 0;
+        size_t i = 0;
+        while (i < ll && i < 16 && hexval(p[i]) >= 0) size = size << 4 | (uint64_t)hexval(p[i++]);
+        if (i == 0 || i == 16 || (i < ll && p[i] != ';' && p[i] != ' ' && p[i] != '\t')) {
+          rc = bad(&f, 400, AG_E_HTTP_BAD_REQUEST, "malformed chunk size");
+        } else if (size > c->limit - c->got) {
+          rc = bad(&f, 413, AG_E_HTTP_BODY_TOO_LARGE, "the body exceeds this endpoint's limit of %zu", c->limit);
+        } else if (size == 0) {
+          c->ch_state = 3;
+        } else {
+          c->ch_left = size;
+          c->ch_state = 1;
+        }
+      }
+    } else { /* chunk data */
+      size_t n = (size_t)AG_MIN((uint64_t)avail, c->ch_left);
+      int br = body_put(c, p, n);
+      if (br == -1) rc = bad(&f, 413, AG_E_HTTP_BODY_TOO_LARGE, "the body exceeds this endpoint's limit of %zu", c->limit);
+      else if (br == -2) rc = bad(&f, 507, AG_E_IO, "the server cannot store the upload");
+      pos += n;
+      c->ch_left -= n;
+      if (!c->ch_left) c->ch_state = 2;
+    }
+  }
+  /* keep what follows for the next request */
+  memmove(c->in.data, c->in.data + pos, c->in.len - pos);
+  c->in.len -= pos;
+  if (rc) {
+    c->pending_error = f.status;
+    answer_error(c, f.status, f.code, f.msg);
+    return -1;
+  }
+  c->phase_bytes = c->got;
+  return c->chunked ? c->ch_state == 4 : c->got == c->clen;
+}
+
+/* The head is parsed: check what may be checked before the body, then read it or dispatch. */
+static void start_body(conn *c) {
+  const ag_http_route *rt = c->route;
+  int has_body = c->chunked || c->clen > 0;
+  if (rt && rt->admit) {
+    if (c->chunked) {
+      c->pending_error = 411;
+      return answer_error(c, 411, AG_E_HTTP_BAD_REQUEST, "this endpoint needs a Content-Length");
+    }
+    ag_http_req req = {c->method, c->path, c->path + c->param_off, NULL, (size_t)c->clen, NULL, {0}, c->peer, c, c->srv->cfg.ctx};
+    ag_buf_init(&c->resp.body);
+    rt->admit(&req, &c->resp);
+    if (c->resp.status) { /* refused before a byte of the body is read */
+      c->pending_error = c->resp.status;
+      c->close_after = 1;
+      serialize(c);
+      c->state = C_WRITE;
+      c->t_phase = now_ms();
+      c->phase_bytes = 0;
+      return try_write(c);
+    }
+    if (spool_open(c)) {
+      c->pending_error = 507;
+      return answer_error(c, 507, AG_E_IO, "the server cannot store the upload");
+    }
+    if (rt->hash_domain) {
+      ag_hasher_init(&c->hasher, rt->hash_domain);
+      c->hashing = 1;
+    }
+  }
+  if (!has_body) return dispatch(c);
+  c->state = C_BODY;
+  c->t_phase = now_ms();
+  c->phase_bytes = 0;
+  if (c->expect_continue && !c->in.len) {
+    ag_buf_reset(&c->out);
+    c->out_off = 0;
+    ag_buf_puts(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
+    try_write(c);
+    if (c->state != C_BODY) return;
+  }
+  advance(c);
+}
+
+/* Processes what c->in holds, as far as the connection's state allows. */
+static void advance(conn *c) {
+  ag_http_server *s = c->srv;
+  if (c->state == C_HEAD) {
+    if (!c->in.len) return;
+    if (!c->t_first) c->t_first = now_ms();
+    /* the head ends at the first empty line */
+    uint8_t *e = memmem(c->in.data, c->in.len, "\r\n\r\n", 4);
+    size_t hl = e ? (size_t)(e - c->in.data) + 4 : 0;
+    uint8_t *e2 = memmem(c->in.data, c->in.len, "\n\n", 2);
+    if (e2 && (!e || e2 < e)) hl = (size_t)(e2 - c->in.data) + 2;
+    if (!hl) {
+      /* a request line longer than the target limit is a 414, anything else too long a 431 */
+      uint8_t *nl = memchr(c->in.data, '\n', c->in.len);
+      if (!nl && c->in.len > s->lim.max_target + 64) {
+        c->pending_error = 414;
+        return answer_error(c, 414, AG_E_HTTP_URI_TOO_LONG, "the request line is too long");
+      }
+      if (c->in.len > s->lim.max_head) {
+        c->pending_error = 431;
+        return answer_error(c, 431, AG_E_HTTP_HEADERS_TOO_LARGE, "the request head is too large");
+      }
+      return;
+    }
+    if (hl > s->lim.max_head) {
+      c->pending_error = 431;
+      return answer_error(c, 431, AG_E_HTTP_HEADERS_TOO_LARGE, "the request head is too large");
+    }
+    ag_buf_reset(&c->head);
+    ag_buf_put(&c->head, c->in.data, hl);
+    ag_buf_put_u8(&c->head, 0);
+    c->head.len--;
+    memmove(c->in.data, c->in.data + hl, c->in.len - hl);
+    c->in.len -= hl;
+    fault f = {0};
+    if (parse_head(c, &f)) {
+      c->pending_error = f.status;
+      return answer_error(c, f.status, f.code, f.msg);
+    }
+    atomic_fetch_add(&s->requests, 1);
+    return start_body(c);
+  }
+  if (c->state == C_BODY) {
+    int done = take_body(c);
+    if (done == 1) dispatch(c);
+  }
+}
+
+/* A complete request goes to the workers, unless they are all taken and the queue is full. */
+static void dispatch(conn *c) {
+  ag_http_server *s = c->srv;
+  pthread_mutex_lock(&s->jmu);
+  int full = s->jlen >= s->lim.max_queue || atomic_load(&s->workers_done);
+  if (!full) {
+    c->state = C_HANDLER;
+    c->qnext = NULL;
+    if (s->jtail) s->jtail->qnext = c;
+    else s->jhead = c;
+    s->jtail = c;
+    s->jlen++;
+    pthread_cond_signal(&s->jcv);
+  }
+  pthread_mutex_unlock(&s->jmu);
+  if (full) {
+    atomic_fetch_add(&s->refused, 1);
+    c->pending_error = 503;
+    answer_error(c, 503, AG_E_UNAVAILABLE, "the server is busy; retry shortly");
+    return;
+  }
+  watch(c, 0);
+}
+
+static void *stream_main(void *arg);
+
+/* A worker or a stream thread handed the connection back. */
+static void on_done(conn *c) {
+  ag_http_server *s = c->srv;
+  if (c->state == C_STREAM) { /* the stream ended: its thread has finished with the socket */
+    pthread_join(c->stream_thread, NULL);
+    atomic_fetch_sub(&s->nstreams, 1);
+    conn_free(s, c);
+    return;
+  }
+  if (c->resp.stream) {
+    unsigned n = atomic_fetch_add(&s->nstreams, 1);
+    if (n >= s->lim.max_streams || atomic_load(&s->stopping)) {
+      atomic_fetch_sub(&s->nstreams, 1);
+      atomic_fetch_add(&s->refused, 1);
+      if (c->resp.stream_free) c->resp.stream_free(c->resp.stream_cls);
+      c->resp.stream = NULL;
+      char msg[120];
+      snprintf(msg, sizeof msg, "this server serves at most %u streams at once; retry shortly", s->lim.max_streams);
+      return answer_error(c, 503, AG_E_UNAVAILABLE, msg);
+    }
+    epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    c->events = 0;
+    c->state = C_STREAM;
+    if (pthread_create(&c->stream_thread, NULL, stream_main, c) != 0) {
+      atomic_fetch_sub(&s->nstreams, 1);
+      if (c->resp.stream_free) c->resp.stream_free(c->resp.stream_cls);
+      conn_free(s, c);
+    }
+    return;
+  }
+  c->state = C_WRITE;
+  c->t_phase = now_ms();
+  c->phase_bytes = 0;
+  try_write(c);
+}
+
+static void post_done(ag_http_server *s, conn *c) {
+  pthread_mutex_lock(&s->dmu);
+  c->qnext = NULL;
+  if (s->dtail) s->dtail->qnext = c;
+  else s->dhead = c;
+  s->dtail = c;
+  pthread_mutex_unlock(&s->dmu);
+  uint64_t one = 1;
+  ssize_t w = write(s->evfd, &one, sizeof one);
+  (void)w;
+}
+
+static void drain_done(ag_http_server *s) {
+  uint64_t v;
+  ssize_t r = read(s->evfd, &v, sizeof v);
+  (void)r;
+  pthread_mutex_lock(&s->dmu);
+  conn *c = s->dhead;
+  s->dhead = s->dtail = NULL;
+  pthread_mutex_unlock(&s->dmu);
+  while (c) {
+    conn *next = c->qnext;
+    on_done(c);
+    c = next;
+  }
+}
+
+/* Refuses a connection over a limit with a short answer, without keeping it. */
+static void refuse(int fd, int status, int code, const char *msg) {
+  char drain[4096];
+  ssize_t r = recv(fd, drain, sizeof drain, MSG_DONTWAIT);
+  (void)r;
   ag_http_resp resp;
   memset(&resp, 0, sizeof resp);
   ag_buf_init(&resp.body);
-  if (st->too_large) {
-    char msg[128];
-    snprintf(msg, sizeof msg, "request body exceeds %zu bytes", st->limit);
-    ag_http_error(&resp, 413, AG_E_HTTP_BODY_TOO_LARGE, msg);
-  } else if (st->route) {
-    ag_http_req req = {method, url, url + st->param_off, st->body.data, st->body.len, conn, s->cfg.ctx};
-    st->route->fn(&req, &resp);
-  } else if (st->path_known) {
+  ag_http_error(&resp, status, code, msg);
+  char head[256];
+  int hl = snprintf(head, sizeof head,
+                    "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
+                    "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+                    status, reason(status), resp.body.len);
+  ssize_t w = send(fd, head, (size_t)hl, MSG_NOSIGNAL | MSG_DONTWAIT);
+  if (w == hl) w = send(fd, resp.body.data, resp.body.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+  (void)w;
+  ag_buf_free(&resp.body);
+  shutdown(fd, SHUT_WR);
+  close(fd);
+}
+
+static void on_accept(ag_http_server *s) {
+  for (;;) {
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    int fd = accept4(s->lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EMFILE || errno == ENFILE) ag_warn("http", "out of file descriptors: %s", strerror(errno));
+      return;
+    }
+    atomic_fetch_add(&s->accepted, 1);
+    uint8_t addr[16] = {0};
+    char peer[INET6_ADDRSTRLEN] = "?";
+    if (ss.ss_family == AF_INET) {
+      struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+      addr[10] = addr[11] = 0xff;
+      memcpy(addr + 12, &a->sin_addr, 4);
+      inet_ntop(AF_INET, &a->sin_addr, peer, sizeof peer);
+    } else if (ss.ss_family == AF_INET6) {
+      struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+      memcpy(addr, &a->sin6_addr, 16);
+      inet_ntop(AF_INET6, &a->sin6_addr, peer, sizeof peer);
+    }
+    if (atomic_load(&s->nconns) >= s->lim.max_connections || atomic_load(&s->stopping)) {
+      atomic_fetch_add(&s->refused, 1);
+      refuse(fd, 503, AG_E_UNAVAILABLE, "the server has too many connections; retry shortly");
+      continue;
+    }
+    int per_ip = s->lim.max_per_ip && (s->lim.per_ip_loopback || !is_loopback(addr));
+    if (per_ip) {
+      struct ipslot *e = ip_find(s, addr, 1);
+      if (e->count >= s->lim.max_per_ip) {
+        atomic_fetch_add(&s->refused, 1);
+        char msg[120];
+        snprintf(msg, sizeof msg, "too many connections from %s (at most %u)", peer, s->lim.max_per_ip);
+        refuse(fd, 429, AG_E_HTTP_TOO_MANY, msg);
+        continue;
+      }
+      e->count++;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    conn *c = ag_xcalloc(1, sizeof *c);
+    c->fd = fd;
+    c->srv = s;
+    c->spool_fd = -1;
+    c->counted_ip = per_ip;
+    memcpy(c->addr, addr, 16);
+    snprintf(c->peer, sizeof c->peer, "%s", peer);
+    c->state = C_HEAD;
+    c->t_idle = now_ms();
+    c->next = s->conns;
+    if (s->conns) s->conns->prev = c;
+    s->conns = c;
+    atomic_fetch_add(&s->nconns, 1);
+    watch(c, EPOLLIN | EPOLLRDHUP);
+    if (!c->events) conn_free(s, c);
+  }
+}
+
+static void on_readable(conn *c) {
+  uint8_t buf[READ_CHUNK];
+  for (;;) {
+    if (c->state == C_LINGER) {
+      ssize_t n = recv(c->fd, buf, sizeof buf, 0);
+      if (n > 0 && (c->lingered += (size_t)n) < LINGER_MAX) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+      return conn_free(c->srv, c);
+    }
+    if (c->state != C_HEAD && c->state != C_BODY) return;
+    /* never buffer much more than the state can use */
+    size_t room = c->state == C_HEAD ? c->srv->lim.max_head + 1 : READ_CHUNK * 4;
+    if (c->in.len >= room) return;
+    size_t want = AG_MIN(sizeof buf, room - c->in.len);
+    ssize_t n = recv(c->fd, buf, want, 0);
+    if (n > 0) {
+      ag_buf_put(&c->in, buf, (size_t)n);
+      advance(c);
+      return; /* advance may have freed or re-armed c; the level-triggered poll calls again */
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    if (n < 0 && errno == EINTR) continue;
+    return conn_free(c->srv, c); /* the client closed (or failed) before a full request */
+  }
+}
+
+/* Deadlines: a head within head_timeout_ms of its first byte, an idle keep-alive connection
+ * within idle_timeout_ms, bodies and responses at min_rate after the grace period. */
+static void sweep(ag_http_server *s) {
+  uint64_t t = now_ms();
+  const ag_http_limits *l = &s->lim;
+  conn *c = s->conns;
+  while (c) {
+    conn *next = c->next;
+    int late = 0;
+    switch (c->state) {
+    case C_HEAD:
+      if (c->t_first) late = t - c->t_first > l->head_timeout_ms;
+      else if (t - c->t_idle > l->idle_timeout_ms) {
+        conn_free(s, c); /* an idle keep-alive connection just closes */
+        c = next;
+        continue;
+      }
+      break;
+    case C_BODY:
+    case C_WRITE: {
+      uint64_t el = t - c->t_phase;
+      if (el > l->grace_ms) late = c->phase_bytes < (el - l->grace_ms) * (uint64_t)l->min_rate / 1000;
+      break;
+    }
+    case C_LINGER:
+      if (t > c->linger_until) {
+        conn_free(s, c);
+        c = next;
+        continue;
+      }
+      break;
+    default: break;
+    }
+    if (late) {
+      atomic_fetch_add(&s->timed_out, 1);
+      if (c->state == C_WRITE) conn_free(s, c); /* a client that does not read gets nothing more */
+      else {
+        c->pending_error = 408;
+        answer_error(c, 408, AG_E_HTTP_TIMEOUT, c->state == C_HEAD
+                         ? "the request head did not arrive in time"
+                         : "the request body is arriving too slowly");
+      }
+    }
+    c = next;
+  }
+}
+
+/* Once the workers are gone, requests still queued are answered 503 here. */
+static void drain_jobs(ag_http_server *s) {
+  pthread_mutex_lock(&s->jmu);
+  conn *c = s->jhead;
+  s->jhead = s->jtail = NULL;
+  s->jlen = 0;
+  pthread_mutex_unlock(&s->jmu);
+  while (c) {
+    conn *next = c->qnext;
+    c->state = C_HEAD; /* back from the queue */
+    answer_error(c, 503, AG_E_UNAVAILABLE, "the server is stopping");
+    c = next;
+  }
+}
+
+static void *event_loop(void *arg) {
+  ag_http_server *s = arg;
+  struct epoll_event evs[256];
+  uint64_t next_sweep = now_ms() + 200;
+  while (!atomic_load(&s->stopping) || atomic_load(&s->nconns) > 0) {
+    int n = epoll_wait(s->epfd, evs, 256, 100);
+    for (int i = 0; i < n; i++) {
+      void *p = evs[i].data.ptr;
+      if (p == &s->lfd) {
+        on_accept(s);
+        continue;
+      }
+      if (p == &s->evfd) {
+        drain_done(s);
+        continue;
+      }
+      conn *c = p;
+      uint32_t e = evs[i].events;
+      if (c->dead || c->state == C_HANDLER || c->state == C_STREAM) continue;
+      if (e & (EPOLLERR)) {
+        conn_free(s, c);
+        continue;
+      }
+      if (e & EPOLLOUT) {
+        try_write(c);
+        continue;
+      }
+      if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) on_readable(c);
+    }
+    bury(s);
+    if (now_ms() >= next_sweep) {
+      sweep(s);
+      next_sweep = now_ms() + 200;
+    }
+    if (atomic_load(&s->workers_done)) drain_jobs(s);
+    if (atomic_load(&s->stopping)) {
+      /* close idle and reading connections; others finish what they are doing */
+      for (conn *c = s->conns, *next; c; c = next) {
+        next = c->next;
+        if (c->state == C_HEAD || c->state == C_BODY || c->state == C_LINGER) conn_free(s, c);
+        else if (c->state == C_STREAM) shutdown(c->fd, SHUT_RDWR);
+      }
+      if (s->lfd >= 0) {
+        epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->lfd, NULL);
+        close(s->lfd);
+        s->lfd = -1;
+      }
+      bury(s);
+    }
+  }
+  bury(s);
+  return NULL;
+}
+
+/* ---- workers ------------------------------------------------------------------------------ */
+
+static void run_handler(conn *c) {
+  ag_http_server *s = c->srv;
+  ag_http_resp *resp = &c->resp;
+  ag_buf_free(&resp->body);
+  memset(resp, 0, sizeof *resp);
+  ag_buf_init(&resp->body);
+  resp->stream_len = -1;
+  if (c->route) {
+    ag_http_req req = {c->method, c->path, c->path + c->param_off,
+                       c->spool_fd >= 0 ? NULL : c->body.data, (size_t)c->got,
+                       c->spool_fd >= 0 ? c->spool_path : NULL, {0}, c->peer, c, s->cfg.ctx};
+    if (c->hashing) ag_hasher_final(&c->hasher, req.body_hash);
+    if (c->spool_fd >= 0) {
+      close(c->spool_fd);
+      c->spool_fd = -1;
+    }
+    if (!req.body && !req.body_file) req.body = (const uint8_t *)"";
+    c->route->fn(&req, resp);
+  } else if (c->path_known) {
     char msg[160];
-    snprintf(msg, sizeof msg, "%s is not allowed on %.100s", method, url);
-    ag_http_error(&resp, 405, AG_E_HTTP_METHOD, msg);
+    snprintf(msg, sizeof msg, "%s is not allowed on %.100s", c->method, c->path);
+    ag_http_error(resp, 405, AG_E_HTTP_METHOD, msg);
   } else {
     char msg[160];
-    snprintf(msg, sizeof msg, "no endpoint %.120s", url);
-    ag_http_error(&resp, 404, AG_E_HTTP_ROUTE, msg);
+    snprintf(msg, sizeof msg, "no endpoint %.120s", c->path);
+    ag_http_error(resp, 404, AG_E_HTTP_ROUTE, msg);
   }
-  enum MHD_Result ret = send_resp(conn, &resp);
-  ag_buf_free(&resp.body);
-  return ret;
+  if (!resp->stream) serialize(c);
 }
 
-static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
-                         enum MHD_RequestTerminationCode toe) {
-  conn_state *st = *con_cls;
-  if (!st) return;
-  ag_buf_free(&st->body);
-  free(st);
-  *con_cls = NULL;
+static void *worker_main(void *arg) {
+  ag_http_server *s = arg;
+  for (;;) {
+    pthread_mutex_lock(&s->jmu);
+    while (!s->jhead && !atomic_load(&s->stopping)) pthread_cond_wait(&s->jcv, &s->jmu);
+    conn *c = s->jhead;
+    if (c) {
+      s->jhead = c->qnext;
+      if (!s->jhead) s->jtail = NULL;
+      s->jlen--;
+    }
+    pthread_mutex_unlock(&s->jmu);
+    if (!c) return NULL; /* stopping, and nothing left */
+    run_handler(c);
+    post_done(s, c);
+  }
 }
 
-static void mhd_log(void *cls, const char *fmt, va_list ap) {
-  char msg[512];
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  size_t n = strlen(msg);
-  while (n && msg[n - 1] == '\n') msg[--n] = 0;
-  ag_debug("http", "%s", msg);
+/* ---- streams ------------------------------------------------------------------------------ */
+
+static int send_all(int fd, const void *p, size_t n) {
+  const uint8_t *b = p;
+  while (n) {
+    ssize_t w = send(fd, b, n, MSG_NOSIGNAL);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return -1; /* includes the SO_SNDTIMEO stall */
+    b += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+static void *stream_main(void *arg) {
+  conn *c = arg;
+  ag_http_server *s = c->srv;
+  ag_http_resp *r = &c->resp;
+  int fl = fcntl(c->fd, F_GETFL);
+  fcntl(c->fd, F_SETFL, fl & ~O_NONBLOCK);
+  struct timeval tv = {(time_t)(s->lim.stall_ms / 1000), (suseconds_t)(s->lim.stall_ms % 1000) * 1000};
+  setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  if (!r->status) r->status = 200;
+  int chunked = r->stream_len < 0 && !c->http10;
+  ag_buf out;
+  ag_buf_init(&out);
+  put_head(&out, c, r, r->stream_len, 0);
+  int ok = send_all(c->fd, out.data, out.len) == 0;
+  char *buf = ag_xmalloc(16384 + 32);
+  int64_t sent = 0;
+  while (ok && !c->head_only && !atomic_load(&s->stopping)) {
+    ssize_t n = r->stream(r->stream_cls, buf + 16, 16384);
+    if (n < 0) break;
+    if (n == 0) {
+      ag_sleep_ms(10);
+      continue;
+    }
+    if (r->stream_len >= 0 && sent + n > r->stream_len) n = (ssize_t)(r->stream_len - sent);
+    sent += n;
+    if (chunked) {
+      char hx[16];
+      int hl = snprintf(hx, sizeof hx, "%zx\r\n", (size_t)n);
+      memcpy(buf + 16 - hl, hx, (size_t)hl);
+      memcpy(buf + 16 + n, "\r\n", 2);
+      ok = send_all(c->fd, buf + 16 - hl, (size_t)hl + (size_t)n + 2) == 0;
+    } else {
+      ok = send_all(c->fd, buf + 16, (size_t)n) == 0;
+    }
+    if (r->stream_len >= 0 && sent >= r->stream_len) break;
+  }
+  if (ok && chunked) send_all(c->fd, "0\r\n\r\n", 5);
+  free(buf);
+  ag_buf_free(&out);
+  if (r->stream_free) r->stream_free(r->stream_cls);
+  r->stream = NULL;
+  shutdown(c->fd, SHUT_RDWR);
+  post_done(s, c);
+  return NULL;
+}
+
+/* ---- start and stop ----------------------------------------------------------------------- */
+
+/* Lets the process hold as many sockets as the connection limit needs. */
+static void raise_nofile(unsigned want) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl)) return;
+  rlim_t need = (rlim_t)want + 256;
+  if (rl.rlim_cur >= need) return;
+  rl.rlim_cur = rl.rlim_max < need ? rl.rlim_max : need;
+  setrlimit(RLIMIT_NOFILE, &rl);
 }
 
 int ag_http_start(const ag_http_config *cfg, ag_http_server **out) {
+  *out = NULL;
   char host[256];
   uint16_t port;
   int rc = ag_http_parse_listen(cfg->listen, host, sizeof host, &port);
@@ -239,36 +1418,129 @@ int ag_http_start(const ag_http_config *cfg, ag_http_server **out) {
   }
   ag_http_server *s = ag_xcalloc(1, sizeof *s);
   s->cfg = *cfg;
-  s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                              MHD_USE_AUTO | MHD_USE_ERROR_LOG,
-                          0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &sa,
-                          MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-                          MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-                          MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000,
-                          MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
-                          MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
-  if (!s->d) {
-    free(s);
-    return ag_fail(AG_E_IO, "cannot listen on %s (in use?)", cfg->listen);
+  s->lfd = s->epfd = s->evfd = -1;
+  if (cfg->limits) s->lim = *cfg->limits;
+  else ag_http_limits_default(&s->lim);
+  const char *tmp = getenv("TMPDIR");
+  snprintf(s->spool_dir, sizeof s->spool_dir, "%s", cfg->spool_dir ? cfg->spool_dir : tmp && *tmp ? tmp : "/tmp");
+  s->routes = ag_xcalloc(cfg->nroutes + 1, sizeof *s->routes);
+  if (cfg->nroutes) memcpy(s->routes, cfg->routes, cfg->nroutes * sizeof *s->routes);
+  s->ip_cap = 64;
+  while (s->ip_cap < 2 * (size_t)s->lim.max_connections) s->ip_cap *= 2;
+  s->ips = ag_xcalloc(s->ip_cap, sizeof *s->ips);
+  pthread_mutex_init(&s->jmu, NULL);
+  pthread_cond_init(&s->jcv, NULL);
+  pthread_mutex_init(&s->dmu, NULL);
+  raise_nofile(s->lim.max_connections);
+  /* SO_REUSEADDR lets a restarted server bind while old connections sit in TIME_WAIT; unlike
+   * SO_REUSEPORT it never lets two listeners share a port */
+  s->lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int one = 1;
+  if (s->lfd < 0 || setsockopt(s->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one)) {
+    rc = ag_fail(AG_E_IO, "socket: %s", strerror(errno));
+    goto fail;
   }
-  const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
-  s->port = di ? di->port : port;
+  if (bind(s->lfd, (struct sockaddr *)&sa, sizeof sa)) {
+    int e = errno;
+    rc = e == EADDRINUSE ? ag_fail(AG_E_ADDR_IN_USE, "cannot listen on %s: the address is already in use (another node or neuron?)", cfg->listen)
+                         : ag_fail(AG_E_IO, "cannot listen on %s: %s", cfg->listen, strerror(e));
+    goto fail;
+  }
+  if (listen(s->lfd, 1024)) {
+    rc = ag_fail(AG_E_IO, "listen on %s: %s", cfg->listen, strerror(errno));
+    goto fail;
+  }
+  struct sockaddr_in bound;
+  socklen_t bl = sizeof bound;
+  getsockname(s->lfd, (struct sockaddr *)&bound, &bl);
+  s->port = ntohs(bound.sin_port);
+  s->epfd = epoll_create1(EPOLL_CLOEXEC);
+  s->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (s->epfd < 0 || s->evfd < 0) {
+    rc = ag_fail(AG_E_IO, "epoll: %s", strerror(errno));
+    goto fail;
+  }
+  struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &s->lfd};
+  epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->lfd, &ev);
+  ev.data.ptr = &s->evfd;
+  epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->evfd, &ev);
+  s->nworkers = s->lim.workers;
+  s->workers = ag_xcalloc(s->nworkers, sizeof *s->workers);
+  for (unsigned i = 0; i < s->nworkers; i++) pthread_create(&s->workers[i], NULL, worker_main, s);
+  pthread_create(&s->loop_thread, NULL, event_loop, s);
   *out = s;
   return 0;
+fail:
+  if (s->lfd >= 0) close(s->lfd);
+  if (s->epfd >= 0) close(s->epfd);
+  if (s->evfd >= 0) close(s->evfd);
+  free(s->routes);
+  free(s->ips);
+  free(s);
+  return rc;
 }
 
 uint16_t ag_http_port(const ag_http_server *s) { return s->port; }
 
+void ag_http_stats_get(ag_http_server *s, ag_http_stats *out) {
+  out->connections = atomic_load(&s->nconns);
+  out->streams = atomic_load(&s->nstreams);
+  out->accepted_total = atomic_load(&s->accepted);
+  out->refused_total = atomic_load(&s->refused);
+  out->timed_out_total = atomic_load(&s->timed_out);
+  out->requests_total = atomic_load(&s->requests);
+}
+
 void ag_http_stop(ag_http_server *s) {
   if (!s) return;
-  MHD_stop_daemon(s->d);
+  atomic_store(&s->stopping, 1);
+  pthread_mutex_lock(&s->jmu);
+  pthread_cond_broadcast(&s->jcv);
+  pthread_mutex_unlock(&s->jmu);
+  /* workers finish the queue and the handlers they hold (which may block), then leave; what
+   * the event thread queues after that it answers itself (drain_jobs) */
+  for (unsigned i = 0; i < s->nworkers; i++) pthread_join(s->workers[i], NULL);
+  atomic_store(&s->workers_done, 1);
+  uint64_t one = 1;
+  ssize_t w = write(s->evfd, &one, sizeof one);
+  (void)w;
+  pthread_join(s->loop_thread, NULL);
+  close(s->epfd);
+  close(s->evfd);
+  if (s->lfd >= 0) close(s->lfd);
+  pthread_mutex_destroy(&s->jmu);
+  pthread_cond_destroy(&s->jcv);
+  pthread_mutex_destroy(&s->dmu);
+  free(s->workers);
+  free(s->routes);
+  free(s->ips);
   free(s);
+}
+
+/* ---- request accessors --------------------------------------------------------------------- */
+
+const char *ag_http_query(const ag_http_req *r, const char *key) {
+  const conn *c = r->conn;
+  if (!c) return NULL;
+  for (size_t i = 0; i < c->nargs; i++)
+    if (!strcmp(c->args[i].key, key)) return c->args[i].value ? c->args[i].value : "";
+  return NULL;
+}
+
+const char *ag_http_header(const ag_http_req *r, const char *key) {
+  return r->conn ? find_header(r->conn, key) : NULL;
+}
+
+int ag_http_query_bool(const ag_http_req *r, const char *key) {
+  const char *v = ag_http_query(r, key);
+  if (!v) return 0;
+  return !strcmp(v, "") || !strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "yes") ||
+         !strcmp(v, "on");
 }
 
 /* ---- client ---------------------------------------------------------------------------- */
 
-/* One keep-alive connection per thread, cleaned up when the thread ends (MHD's connection
- * threads come and go). */
+/* One keep-alive connection per thread, cleaned up when the thread ends. */
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static pthread_key_t curl_key;
 
@@ -279,31 +1551,68 @@ static void curl_init_once(void) {
   pthread_key_create(&curl_key, curl_free_handle);
 }
 
-static size_t on_body(char *p, size_t size, size_t nmemb, void *ud) {
-  ag_buf_put(ud, p, size * nmemb);
-  return size * nmemb;
-}
-
-int ag_http_request(const char *method, const char *url, const char *content_type,
-                    const void *body, size_t len, int timeout_ms, ag_http_result *out) {
+static CURL *thread_handle(void) {
   pthread_once(&curl_once, curl_init_once);
-  memset(out, 0, sizeof *out);
-  ag_buf_init(&out->body);
   CURL *c = pthread_getspecific(curl_key);
   if (!c) {
     c = curl_easy_init();
-    if (!c) return ag_fail(AG_E_NOMEM, "curl_easy_init failed");
-    pthread_setspecific(curl_key, c);
+    if (c) pthread_setspecific(curl_key, c);
   }
-  curl_easy_reset(c);
+  if (c) curl_easy_reset(c);
+  return c;
+}
+
+typedef struct {
+  ag_buf *buf;
+  FILE *f;
+  size_t max, got;
+  int over;
+} sink;
+
+static size_t on_body(char *p, size_t size, size_t nmemb, void *ud) {
+  sink *s = ud;
+  size_t n = size * nmemb;
+  if (s->got + n > s->max) {
+    s->over = 1;
+    return 0; /* curl stops with CURLE_WRITE_ERROR */
+  }
+  s->got += n;
+  if (s->f) return fwrite(p, 1, n, s->f);
+  ag_buf_put(s->buf, p, n);
+  return n;
+}
+
+static void common_opts(CURL *c, const char *url, const char *method, int timeout_ms) {
   curl_easy_setopt(c, CURLOPT_URL, url);
   curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &out->body);
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)(timeout_ms < 5000 ? timeout_ms : 5000));
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
+  /* our URLs are http; a redirect elsewhere is not followed */
+  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+}
+
+static int curl_fail(CURLcode cc, const char *url, int timeout_ms, const sink *s) {
+  if (s->over)
+    return ag_fail(AG_E_TOO_LARGE, "%s: the response exceeds %zu bytes", url, s->max);
+  if (cc == CURLE_OPERATION_TIMEDOUT) return ag_fail(AG_E_TIMEOUT, "%s: no answer within %d ms", url, timeout_ms);
+  if (cc == CURLE_FILESIZE_EXCEEDED) return ag_fail(AG_E_TOO_LARGE, "%s: the response exceeds %zu bytes", url, s->max);
+  return ag_fail(AG_E_CONNECT, "%s: %s", url, curl_easy_strerror(cc));
+}
+
+int ag_http_request_max(const char *method, const char *url, const char *content_type,
+                        const void *body, size_t len, int timeout_ms, size_t max_body,
+                        ag_http_result *out) {
+  memset(out, 0, sizeof *out);
+  ag_buf_init(&out->body);
+  CURL *c = thread_handle();
+  if (!c) return ag_fail(AG_E_NOMEM, "curl_easy_init failed");
+  sink s = {&out->body, NULL, max_body, 0, 0};
+  common_opts(c, url, method, timeout_ms);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
+  curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max_body);
   struct curl_slist *hdrs = NULL;
   char ct[160];
   if (body) {
@@ -318,14 +1627,89 @@ int ag_http_request(const char *method, const char *url, const char *content_typ
   curl_slist_free_all(hdrs);
   if (cc != CURLE_OK) {
     ag_buf_free(&out->body);
-    if (cc == CURLE_OPERATION_TIMEDOUT)
-      return ag_fail(AG_E_TIMEOUT, "%s: no answer within %d ms", url, timeout_ms);
-    return ag_fail(AG_E_CONNECT, "%s: %s", url, curl_easy_strerror(cc));
+    return curl_fail(cc, url, timeout_ms, &s);
   }
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
   char *ctype = NULL;
   curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ctype);
   if (ctype) snprintf(out->content_type, sizeof out->content_type, "%s", ctype);
+  ag_buf_cstr(&out->body);
+  return 0;
+}
+
+int ag_http_request(const char *method, const char *url, const char *content_type,
+                    const void *body, size_t len, int timeout_ms, ag_http_result *out) {
+  return ag_http_request_max(method, url, content_type, body, len, timeout_ms, AG_HTTP_CLIENT_MAX, out);
+}
+
+int ag_http_download(const char *url, const char *path, uint64_t max_bytes, int timeout_ms,
+                     long *status) {
+  *status = 0;
+  CURL *c = thread_handle();
+  if (!c) return ag_fail(AG_E_NOMEM, "curl_easy_init failed");
+  char tmp[1200];
+  snprintf(tmp, sizeof tmp, "%s.part-XXXXXX", path);
+  int fd = mkostemp(tmp, O_CLOEXEC);
+  if (fd < 0) return ag_fail(AG_E_IO, "%s: %s", tmp, strerror(errno));
+  FILE *f = fdopen(fd, "wb");
+  if (!f) {
+    close(fd);
+    unlink(tmp);
+    return ag_fail(AG_E_IO, "%s: %s", tmp, strerror(errno));
+  }
+  sink s = {NULL, f, (size_t)max_bytes, 0, 0};
+  common_opts(c, url, "GET", timeout_ms);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
+  curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max_bytes);
+  CURLcode cc = curl_easy_perform(c);
+  int rc = 0;
+  if (cc != CURLE_OK) rc = curl_fail(cc, url, timeout_ms, &s);
+  if (!rc) {
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+    if (*status != 200) rc = ag_fail(AG_E_HTTP_STATUS, "%s: HTTP %ld", url, *status);
+  }
+  if (fflush(f) || fsync(fileno(f))) rc = rc ? rc : ag_fail(AG_E_IO, "%s: %s", tmp, strerror(errno));
+  fclose(f);
+  if (!rc && rename(tmp, path)) rc = ag_fail(AG_E_IO, "%s: %s", path, strerror(errno));
+  if (rc) unlink(tmp);
+  return rc;
+}
+
+int ag_http_post_file(const char *url, const char *path, const char *content_type, int timeout_ms,
+                      ag_http_result *out) {
+  memset(out, 0, sizeof *out);
+  ag_buf_init(&out->body);
+  FILE *f = fopen(path, "rb");
+  if (!f) return ag_fail(AG_E_IO, "%s: %s", path, strerror(errno));
+  struct stat st;
+  fstat(fileno(f), &st);
+  CURL *c = thread_handle();
+  if (!c) {
+    fclose(f);
+    return ag_fail(AG_E_NOMEM, "curl_easy_init failed");
+  }
+  sink s = {&out->body, NULL, AG_HTTP_CLIENT_MAX, 0, 0};
+  common_opts(c, url, "POST", timeout_ms);
+  curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+  curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "POST");
+  curl_easy_setopt(c, CURLOPT_READDATA, f);
+  curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)st.st_size);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
+  char ct[160];
+  snprintf(ct, sizeof ct, "Content-Type: %s", content_type ? content_type : "application/octet-stream");
+  struct curl_slist *hdrs = curl_slist_append(NULL, ct);
+  hdrs = curl_slist_append(hdrs, "Expect:");
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+  CURLcode cc = curl_easy_perform(c);
+  curl_slist_free_all(hdrs);
+  fclose(f);
+  if (cc != CURLE_OK) {
+    ag_buf_free(&out->body);
+    return curl_fail(cc, url, timeout_ms, &s);
+  }
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
   ag_buf_cstr(&out->body);
   return 0;
 }

@@ -96,6 +96,13 @@
   X(AG_E_CONNECT, -305, "connect_failed", "cannot reach the node")                             \
   X(AG_E_HTTP_STATUS, -306, "http_error", "unexpected HTTP response")                          \
   X(AG_E_LOCKED, -307, "locked", "the home folder is in use by another process")               \
+  X(AG_E_HTTP_URI_TOO_LONG, -308, "uri_too_long", "the request target is too long")           \
+  X(AG_E_HTTP_HEADERS_TOO_LARGE, -309, "headers_too_large",                                    \
+    "the request head has too many or too large header fields")                                \
+  X(AG_E_HTTP_VERSION, -310, "http_version_not_supported", "only HTTP/1.0 and HTTP/1.1 are served") \
+  X(AG_E_HTTP_TIMEOUT, -311, "request_timeout", "the request did not arrive in time")          \
+  X(AG_E_HTTP_TOO_MANY, -312, "too_many_connections", "too many connections from this address") \
+  X(AG_E_ADDR_IN_USE, -313, "address_in_use", "the listening address is already in use")      \
   /* AI engine: -400..-499 */                                                                  \
   X(AG_E_MODEL_MAGIC, -400, "model_bad_magic", "not an Agora model file (bad magic)")          \
   X(AG_E_MODEL_VERSION, -401, "model_version", "unsupported model file version")               \

@@ -1,0 +1,596 @@
+#define _GNU_SOURCE /* strcasestr */
+/* test_http.c — the HTTP server under the attacks an outside tester plays (slow heads and
+ * bodies, floods of idle and streaming connections, oversized declarations, malformed
+ * requests), with raw sockets so that nothing is hidden by a client library; and the client's
+ * caps on what it downloads. */
+#include "api/http.h"
+#include "core/codec.h"
+#include "core/err.h"
+#include "core/hash.h"
+#include "core/util.h"
+#include "test.h"
+#include "testutil.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- the server under test ----------------------------------------------------------------- */
+
+static atomic_int stream_stop;
+
+static void h_ok(ag_http_req *req, ag_http_resp *resp) {
+  ag_http_json(resp, 200, json_pack("{s:b}", "ok", 1));
+}
+
+static void h_echo(ag_http_req *req, ag_http_resp *resp) {
+  uint8_t h[32];
+  ag_hash("test/echo", req->body, req->body_len, h);
+  char hex[65];
+  ag_hex_encode(h, 32, hex);
+  ag_http_json(resp, 200, json_pack("{s:I, s:s, s:s%}", "len", (json_int_t)req->body_len, "hash", hex,
+                                    "body", req->body, req->body_len < 64 ? req->body_len : 0));
+}
+
+static void h_slow(ag_http_req *req, ag_http_resp *resp) {
+  ag_sleep_ms(300);
+  ag_http_json(resp, 200, json_pack("{s:b}", "slow", 1));
+}
+
+static void h_big(ag_http_req *req, ag_http_resp *resp) {
+  resp->status = 200;
+  for (int i = 0; i < 100000; i++) ag_buf_put_u8(&resp->body, 'x');
+}
+
+static void h_query(ag_http_req *req, ag_http_resp *resp) {
+  const char *a = ag_http_query(req, "a"), *b = ag_http_query(req, "b"), *x = ag_http_header(req, "x-thing");
+  ag_http_json(resp, 200, json_pack("{s:s?, s:s?, s:b, s:b, s:s?, s:s}", "a", a, "b", b, "flag",
+                                    ag_http_query_bool(req, "flag"), "nope", ag_http_query_bool(req, "nope"),
+                                    "x", x, "path", req->path));
+}
+
+typedef struct {
+  int left;
+} sstate;
+
+static ssize_t s_read(void *cls, char *buf, size_t max) {
+  sstate *s = cls;
+  if (s->left < 0) { /* forever: until the test lets go */
+    if (atomic_load(&stream_stop)) return -1;
+    ag_sleep_ms(5);
+    return 0;
+  }
+  if (s->left == 0) return -1;
+  s->left--;
+  return snprintf(buf, max, "data: %d\n\n", s->left);
+}
+
+static void s_free(void *cls) { free(cls); }
+
+static void h_stream(ag_http_req *req, ag_http_resp *resp) {
+  sstate *s = ag_xcalloc(1, sizeof *s);
+  s->left = ag_http_query(req, "forever") ? -1 : 3;
+  resp->status = 200;
+  snprintf(resp->content_type, sizeof resp->content_type, "text/event-stream");
+  resp->stream = s_read;
+  resp->stream_cls = s;
+  resp->stream_free = s_free;
+}
+
+/* uploads: admitted on the headers alone, spooled to a file, hashed */
+static void up_admit(ag_http_req *req, ag_http_resp *resp) {
+  if (ag_http_query(req, "deny")) return ag_http_error(resp, 403, AG_E_PERM, "not this one");
+  if (req->body_len > 100000) return ag_http_error(resp, 413, AG_E_HTTP_BODY_TOO_LARGE, "too big for us");
+}
+
+static void up_done(ag_http_req *req, ag_http_resp *resp) {
+  struct stat st;
+  int ok = req->body_file && stat(req->body_file, &st) == 0;
+  char hex[65];
+  ag_hex_encode(req->body_hash, 32, hex);
+  ag_http_json(resp, 201, json_pack("{s:b, s:I, s:s, s:b}", "spooled", ok, "size", (json_int_t)(ok ? st.st_size : -1),
+                                    "hash", hex, "in_memory", req->body != NULL));
+}
+
+static const ag_http_route routes[] = {
+    {"GET", "/ok", h_ok, 0},
+    {"POST", "/echo", h_echo, 1024},
+    {"GET", "/slow", h_slow, 0},
+    {"GET", "/big", h_big, 0},
+    {"GET", "/q", h_query, 0},
+    {"GET", "/stream", h_stream, 0},
+    {"POST", "/upload", up_done, 1 << 20, up_admit, "test/upload"},
+};
+
+static ag_http_server *srv;
+static uint16_t port;
+
+static void start(const ag_http_limits *l) {
+  static char listen[32];
+  snprintf(listen, sizeof listen, "127.0.0.1:0");
+  ag_http_config cfg = {listen, 4096, routes, AG_ARRAY_LEN(routes), NULL, l, NULL};
+  int rc = ag_http_start(&cfg, &srv);
+  CHECK_OK(rc);
+  port = rc ? 0 : ag_http_port(srv);
+  atomic_store(&stream_stop, 0);
+}
+
+static void stop(void) {
+  atomic_store(&stream_stop, 1);
+  ag_http_stop(srv);
+  srv = NULL;
+}
+
+/* ---- a raw client ------------------------------------------------------------------------- */
+
+static int dial(void) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in sa = {0};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(port);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, (struct sockaddr *)&sa, sizeof sa)) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+static void put(int fd, const char *s) {
+  ssize_t w = send(fd, s, strlen(s), MSG_NOSIGNAL);
+  (void)w;
+}
+
+/* Reads until the peer closes, a whole response (head + Content-Length) arrived, or ms pass. */
+static void recv_resp(int fd, ag_buf *out, int ms) {
+  ag_buf_reset(out);
+  uint64_t end = ag_mono_ms() + (uint64_t)ms;
+  for (;;) {
+    uint64_t t = ag_mono_ms();
+    if (t >= end) return;
+    struct pollfd p = {fd, POLLIN, 0};
+    if (poll(&p, 1, (int)(end - t)) <= 0) return;
+    char buf[8192];
+    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) return;
+    ag_buf_put(out, buf, (size_t)n);
+    ag_buf_cstr(out);
+    const char *he = strstr((const char *)out->data, "\r\n\r\n");
+    const char *cl = strcasestr((const char *)out->data, "Content-Length: ");
+    if (he && cl && cl < he) {
+      size_t want = (size_t)(he + 4 - (const char *)out->data) + strtoull(cl + 16, NULL, 10);
+      if (out->len >= want) return;
+    }
+  }
+}
+
+static int status_of(const ag_buf *b) {
+  if (b->len < 12 || strncmp((const char *)b->data, "HTTP/1.1 ", 9)) return -1;
+  return atoi((const char *)b->data + 9);
+}
+
+/* The JSON error code of a response, or "" */
+static const char *err_code(const ag_buf *b, char *out, size_t cap) {
+  out[0] = 0;
+  const char *body = b->data ? strstr((const char *)b->data, "\r\n\r\n") : NULL;
+  json_t *j = body ? json_loads(body + 4, JSON_DISABLE_EOF_CHECK, NULL) : NULL;
+  const char *c = json_string_value(json_object_get(json_object_get(j, "error"), "code"));
+  const char *m = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+  if (c && m) snprintf(out, cap, "%s", c);
+  json_decref(j);
+  return out;
+}
+
+/* One request on a fresh connection: status, with the error code in code (when JSON). */
+static int ask(const char *raw, char *code, size_t cap, ag_buf *keep) {
+  int fd = dial();
+  if (fd < 0) return -1;
+  put(fd, raw);
+  ag_buf b;
+  ag_buf_init(&b);
+  recv_resp(fd, &b, 5000);
+  close(fd);
+  int st = status_of(&b);
+  if (code) err_code(&b, code, cap);
+  if (keep) {
+    ag_buf_reset(keep);
+    if (b.len) ag_buf_put(keep, b.data, b.len);
+    ag_buf_cstr(keep);
+  }
+  ag_buf_free(&b);
+  return st;
+}
+
+static int closed_within(int fd, int ms) {
+  uint64_t end = ag_mono_ms() + (uint64_t)ms;
+  while (ag_mono_ms() < end) {
+    struct pollfd p = {fd, POLLIN, 0};
+    if (poll(&p, 1, 50) > 0) {
+      char buf[4096];
+      ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+      if (n == 0 || (n < 0 && errno != EAGAIN)) return 1;
+    }
+  }
+  return 0;
+}
+
+static int health_ok(void) {
+  char code[64];
+  return ask("GET /ok HTTP/1.1\r\nHost: x\r\n\r\n", code, sizeof code, NULL) == 200;
+}
+
+/* ---- tests -------------------------------------------------------------------------------- */
+
+TEST(requests_keepalive_pipelining_head_and_errors_are_json) {
+  start(NULL);
+  int fd = dial();
+  CHECK(fd >= 0);
+  ag_buf b;
+  ag_buf_init(&b);
+  put(fd, "GET /ok HTTP/1.1\r\nHost: x\r\n\r\n");
+  recv_resp(fd, &b, 3000);
+  CHECK_EQ(status_of(&b), 200);
+  put(fd, "POST /echo HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello");
+  recv_resp(fd, &b, 3000);
+  CHECK_EQ(status_of(&b), 200);
+  CHECK(strstr((const char *)b.data, "\"body\":\"hello\"") != NULL);
+  /* two requests in one write: two answers, in order */
+  put(fd, "GET /q?a=1 HTTP/1.1\r\n\r\nGET /q?a=2 HTTP/1.1\r\nConnection: close\r\n\r\n");
+  ag_buf all;
+  ag_buf_init(&all);
+  uint64_t end = ag_mono_ms() + 3000;
+  while (ag_mono_ms() < end) {
+    recv_resp(fd, &b, 500);
+    if (b.len) ag_buf_put(&all, b.data, b.len);
+    ag_buf_cstr(&all);
+    if (strstr((const char *)all.data, "\"a\":\"2\"")) break;
+  }
+  const char *first = strstr((const char *)all.data, "\"a\":\"1\""), *second = strstr((const char *)all.data, "\"a\":\"2\"");
+  CHECK(first && second && first < second);
+  CHECK(closed_within(fd, 2000)); /* Connection: close was honoured */
+  close(fd);
+  char code[64];
+  /* HEAD: the head of GET, no body */
+  CHECK_EQ(ask("HEAD /ok HTTP/1.1\r\n\r\n", NULL, 0, &b), 200);
+  CHECK(strstr((const char *)b.data, "Content-Length: 12") != NULL);
+  CHECK(strstr((const char *)b.data, "\r\n\r\n")[4] == 0);
+  /* the library's own refusals, each the documented JSON error */
+  CHECK_EQ(ask("GET /nope HTTP/1.1\r\n\r\n", code, sizeof code, NULL), 404);
+  CHECK_STR(code, "no_such_route");
+  CHECK_EQ(ask("DELETE /ok HTTP/1.1\r\n\r\n", code, sizeof code, NULL), 405);
+  CHECK_STR(code, "method_not_allowed");
+  CHECK_EQ(ask("POST /echo HTTP/1.1\r\nContent-Length: 12a\r\n\r\n", code, sizeof code, NULL), 400);
+  CHECK_STR(code, "bad_request");
+  CHECK_EQ(ask("POST /echo HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", code, sizeof code, NULL), 400);
+  CHECK_EQ(ask("GET /ok HTTP/2.0\r\n\r\n", code, sizeof code, NULL), 505);
+  CHECK_STR(code, "http_version_not_supported");
+  CHECK_EQ(ask("GARBAGE\r\n\r\n", code, sizeof code, NULL), 400);
+  CHECK_STR(code, "bad_request");
+  CHECK_EQ(ask("GET /ok HTTP/1.1\r\n folded: line\r\n\r\n", code, sizeof code, NULL), 400);
+  CHECK_EQ(ask("POST /echo HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", code, sizeof code, NULL), 501);
+  CHECK_STR(code, "bad_request");
+  ag_buf req;
+  ag_buf_init(&req);
+  ag_buf_puts(&req, "GET /ok?");
+  for (int i = 0; i < 9000; i++) ag_buf_put_u8(&req, 'a');
+  ag_buf_puts(&req, " HTTP/1.1\r\n\r\n");
+  ag_buf_cstr(&req);
+  CHECK_EQ(ask((const char *)req.data, code, sizeof code, NULL), 414);
+  CHECK_STR(code, "uri_too_long");
+  ag_buf_reset(&req);
+  ag_buf_puts(&req, "GET /ok HTTP/1.1\r\n");
+  for (int i = 0; i < 150; i++) ag_buf_printf(&req, "X-H%d: v\r\n", i);
+  ag_buf_puts(&req, "\r\n");
+  ag_buf_cstr(&req);
+  CHECK_EQ(ask((const char *)req.data, code, sizeof code, NULL), 431);
+  CHECK_STR(code, "headers_too_large");
+  ag_buf_reset(&req);
+  ag_buf_puts(&req, "GET /ok HTTP/1.1\r\nX-Big: ");
+  for (int i = 0; i < 40000; i++) ag_buf_put_u8(&req, 'b');
+  ag_buf_puts(&req, "\r\n\r\n");
+  ag_buf_cstr(&req);
+  CHECK_EQ(ask((const char *)req.data, code, sizeof code, NULL), 431);
+  /* a message quoting bytes that are not UTF-8 keeps its text */
+  CHECK_EQ(ask("GET /x%ff%fe HTTP/1.1\r\n\r\n", code, sizeof code, &b), 404);
+  CHECK_STR(code, "no_such_route");
+  CHECK(strstr((const char *)b.data, "\"message\":\"no endpoint /x\\ufffd\\ufffd\"") ||
+        strstr((const char *)b.data, "no endpoint /x\xef\xbf\xbd\xef\xbf\xbd"));
+  /* query strings and headers */
+  CHECK_EQ(ask("GET /q?a=1&b=x%20y+z&flag HTTP/1.1\r\nX-Thing: t\r\n\r\n", NULL, 0, &b), 200);
+  CHECK(strstr((const char *)b.data, "\"b\":\"x y z\"") && strstr((const char *)b.data, "\"flag\":true") &&
+        strstr((const char *)b.data, "\"nope\":false") && strstr((const char *)b.data, "\"x\":\"t\""));
+  ag_buf_free(&req);
+  ag_buf_free(&all);
+  ag_buf_free(&b);
+  stop();
+}
+
+/* A declared length over the route's limit is refused at once: the client that declares ten
+ * gigabytes and sends ten bytes gets its 413 without the server waiting for the rest. */
+TEST(declared_length_over_the_limit_is_refused_before_the_body) {
+  start(NULL);
+  char code[64];
+  uint64_t t0 = ag_mono_ms();
+  CHECK_EQ(ask("POST /echo HTTP/1.1\r\nContent-Length: 10000000000\r\n\r\n0123456789", code, sizeof code, NULL), 413);
+  CHECK_STR(code, "body_too_large");
+  CHECK(ag_mono_ms() - t0 < 4000); /* answered, not timed out by the 5 s read */
+  /* Expect: 100-continue: the final refusal instead of a 100 */
+  ag_buf b;
+  ag_buf_init(&b);
+  CHECK_EQ(ask("POST /echo HTTP/1.1\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n", code, sizeof code, &b), 413);
+  /* and a 100 Continue for an acceptable one, then the answer */
+  int fd = dial();
+  put(fd, "POST /echo HTTP/1.1\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n");
+  recv_resp(fd, &b, 1000);
+  CHECK(b.len && strstr((const char *)b.data, "HTTP/1.1 100 Continue") == (const char *)b.data);
+  put(fd, "abc");
+  recv_resp(fd, &b, 3000);
+  CHECK_EQ(status_of(&b), 200);
+  close(fd);
+  /* chunked bodies, and their limit */
+  CHECK_EQ(ask("POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n", NULL, 0, &b), 200);
+  CHECK(strstr((const char *)b.data, "\"body\":\"abcde\"") != NULL);
+  CHECK_EQ(ask("POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n800\r\n", code, sizeof code, NULL), 413);
+  CHECK_EQ(ask("POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", code, sizeof code, NULL), 400);
+  ag_buf_free(&b);
+  stop();
+}
+
+/* Slow clients are timed out by their progress, not by idleness: a head that keeps trickling
+ * one byte at a time still has to be complete within head_timeout_ms, and a body must keep
+ * min_rate. (With an idle timeout, both connections would live as long as the client likes.) */
+TEST(slow_heads_and_bodies_are_cut_by_progress) {
+  ag_http_limits l;
+  ag_http_limits_default(&l);
+  l.head_timeout_ms = 1000;
+  l.grace_ms = 500;
+  l.min_rate = 1000;
+  start(&l);
+  int fd = dial();
+  put(fd, "GET /ok HTTP/1.1\r\n");
+  const char *drip = "X-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+  ag_buf b;
+  ag_buf_init(&b);
+  int cut = 0;
+  for (int i = 0; i < 60 && !cut; i++) { /* 6 s of one byte every 100 ms */
+    char one[2] = {drip[i % 60], 0};
+    if (send(fd, one, 1, MSG_NOSIGNAL) != 1) cut = 1;
+    struct pollfd p = {fd, POLLIN, 0};
+    if (poll(&p, 1, 100) > 0) cut = 1;
+  }
+  CHECK(cut);
+  recv_resp(fd, &b, 1000);
+  CHECK_EQ(status_of(&b), 408);
+  char code[64];
+  CHECK_STR(err_code(&b, code, sizeof code), "request_timeout");
+  close(fd);
+  /* a body at 10 bytes/s against a minimum of 1000 bytes/s */
+  fd = dial();
+  put(fd, "POST /echo HTTP/1.1\r\nContent-Length: 1000\r\n\r\n");
+  cut = 0;
+  for (int i = 0; i < 60 && !cut; i++) {
+    if (send(fd, "z", 1, MSG_NOSIGNAL) != 1) cut = 1;
+    struct pollfd p = {fd, POLLIN, 0};
+    if (poll(&p, 1, 100) > 0) cut = 1;
+  }
+  CHECK(cut);
+  recv_resp(fd, &b, 1000);
+  CHECK_EQ(status_of(&b), 408);
+  close(fd);
+  CHECK(health_ok());
+  ag_buf_free(&b);
+  stop();
+}
+
+/* A thousand slow connections (more than libmicrohttpd's thread-per-connection limit of
+ * 1000, which made every other request fail) cost the server sockets, not threads: plain
+ * requests keep being answered while they hang on. */
+TEST(many_slow_connections_do_not_starve_requests) {
+  start(NULL);
+  enum { N = 1100 };
+  int *fds = ag_xcalloc(N, sizeof *fds);
+  int opened = 0;
+  for (int i = 0; i < N; i++) {
+    fds[i] = dial();
+    if (fds[i] >= 0) {
+      opened++;
+      put(fds[i], "GET /ok HTTP/1.1\r\nX-Slow: ");
+    }
+  }
+  CHECK_EQ(opened, N);
+  int ok = 0;
+  for (int i = 0; i < 25; i++) ok += health_ok();
+  CHECK_EQ(ok, 25);
+  ag_http_stats st;
+  ag_http_stats_get(srv, &st);
+  CHECK(st.connections >= N);
+  for (int i = 0; i < N; i++)
+    if (fds[i] >= 0) close(fds[i]);
+  free(fds);
+  stop();
+}
+
+/* Over the connection limits a client gets an answer it can act on, not a silent reset: 503
+ * with Retry-After when the server is full, 429 when its own address holds too many. */
+TEST(connection_limits_answer_503_and_429) {
+  ag_http_limits l;
+  ag_http_limits_default(&l);
+  l.max_connections = 20;
+  start(&l);
+  int fds[20];
+  for (int i = 0; i < 20; i++) fds[i] = dial();
+  ag_sleep_ms(200); /* let the server take them */
+  ag_buf b;
+  ag_buf_init(&b);
+  char code[64];
+  CHECK_EQ(ask("GET /ok HTTP/1.1\r\n\r\n", code, sizeof code, &b), 503);
+  CHECK_STR(code, "unavailable");
+  CHECK(strstr((const char *)b.data, "Retry-After: 1") != NULL);
+  for (int i = 0; i < 20; i++) close(fds[i]);
+  ag_sleep_ms(300);
+  CHECK(health_ok());
+  stop();
+  ag_http_limits_default(&l);
+  l.max_per_ip = 5;
+  l.per_ip_loopback = 1;
+  start(&l);
+  for (int i = 0; i < 5; i++) fds[i] = dial();
+  ag_sleep_ms(200);
+  CHECK_EQ(ask("GET /ok HTTP/1.1\r\n\r\n", code, sizeof code, &b), 429);
+  CHECK_STR(code, "too_many_connections");
+  for (int i = 0; i < 5; i++) close(fds[i]);
+  ag_sleep_ms(300);
+  CHECK(health_ok());
+  stop();
+  /* loopback clients are exempt unless configured otherwise */
+  ag_http_limits_default(&l);
+  l.max_per_ip = 5;
+  start(&l);
+  for (int i = 0; i < 8; i++) fds[i] = dial();
+  ag_sleep_ms(200);
+  CHECK(health_ok());
+  for (int i = 0; i < 8; i++) close(fds[i]);
+  ag_buf_free(&b);
+  stop();
+}
+
+/* Streams have their own cap and their own threads: a crowd of readers gets 503 past the cap
+ * and never holds up ordinary requests. */
+TEST(streams_are_capped_and_never_block_requests) {
+  ag_http_limits l;
+  ag_http_limits_default(&l);
+  l.max_streams = 3;
+  l.workers = 2;
+  start(&l);
+  ag_buf b;
+  ag_buf_init(&b);
+  CHECK_EQ(ask("GET /stream HTTP/1.1\r\n\r\n", NULL, 0, &b), 200);
+  CHECK(strstr((const char *)b.data, "Transfer-Encoding: chunked") && strstr((const char *)b.data, "data: 0"));
+  int held[3];
+  for (int i = 0; i < 3; i++) {
+    held[i] = dial();
+    put(held[i], "GET /stream?forever=1 HTTP/1.1\r\n\r\n");
+  }
+  ag_sleep_ms(300);
+  char code[64];
+  CHECK_EQ(ask("GET /stream?forever=1 HTTP/1.1\r\n\r\n", code, sizeof code, &b), 503);
+  CHECK_STR(code, "unavailable");
+  CHECK(strstr((const char *)b.data, "Retry-After") != NULL);
+  int ok = 0;
+  for (int i = 0; i < 10; i++) ok += health_ok();
+  CHECK_EQ(ok, 10);
+  CHECK_EQ(ask("POST /echo HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi", NULL, 0, NULL), 200);
+  for (int i = 0; i < 3; i++) close(held[i]);
+  ag_buf_free(&b);
+  stop(); /* with streams still running: returns */
+}
+
+/* The handler queue is bounded: past it, 503 with Retry-After, not an ever-growing backlog. */
+TEST(a_full_queue_answers_503) {
+  ag_http_limits l;
+  ag_http_limits_default(&l);
+  l.workers = 1;
+  l.max_queue = 1;
+  start(&l);
+  int a = dial(), b2 = dial();
+  put(a, "GET /slow HTTP/1.1\r\n\r\n");
+  ag_sleep_ms(50);
+  put(b2, "GET /slow HTTP/1.1\r\n\r\n");
+  ag_sleep_ms(50);
+  char code[64];
+  CHECK_EQ(ask("GET /slow HTTP/1.1\r\n\r\n", code, sizeof code, NULL), 503);
+  CHECK_STR(code, "unavailable");
+  ag_buf b;
+  ag_buf_init(&b);
+  recv_resp(a, &b, 3000);
+  CHECK_EQ(status_of(&b), 200);
+  recv_resp(b2, &b, 3000);
+  CHECK_EQ(status_of(&b), 200);
+  close(a);
+  close(b2);
+  ag_buf_free(&b);
+  stop();
+}
+
+/* Two servers never share a port: the second bind fails with a clear error. */
+TEST(a_port_in_use_is_refused) {
+  start(NULL);
+  char listen[32];
+  snprintf(listen, sizeof listen, "127.0.0.1:%u", port);
+  ag_http_config cfg = {listen, 4096, routes, AG_ARRAY_LEN(routes), NULL, NULL, NULL};
+  ag_http_server *second = NULL;
+  int rc = ag_http_start(&cfg, &second);
+  CHECK_EQ(rc, AG_E_ADDR_IN_USE);
+  CHECK(second == NULL);
+  CHECK(strstr(ag_errmsg(rc), "already in use") != NULL);
+  if (second) ag_http_stop(second);
+  CHECK(health_ok());
+  stop();
+}
+
+/* Uploads: refused on their headers before the body, else spooled to a file and hashed. */
+TEST(uploads_are_admitted_on_headers_then_spooled) {
+  start(NULL);
+  char code[64];
+  /* refused by the route's admit, though the client never sends the body */
+  CHECK_EQ(ask("POST /upload?deny=1 HTTP/1.1\r\nContent-Length: 50\r\n\r\n", code, sizeof code, NULL), 403);
+  CHECK_STR(code, "permission_denied");
+  CHECK_EQ(ask("POST /upload HTTP/1.1\r\nContent-Length: 200000\r\n\r\n", code, sizeof code, NULL), 413);
+  CHECK_EQ(ask("POST /upload HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", code, sizeof code, NULL), 411);
+  ag_buf req, b;
+  ag_buf_init(&req);
+  ag_buf_init(&b);
+  ag_buf_puts(&req, "POST /upload HTTP/1.1\r\nContent-Length: 70000\r\n\r\n");
+  size_t off = req.len;
+  for (int i = 0; i < 70000; i++) ag_buf_put_u8(&req, (uint8_t)(i * 7));
+  ag_buf_cstr(&req);
+  int fd = dial();
+  ssize_t w = send(fd, req.data, req.len, MSG_NOSIGNAL);
+  CHECK_EQ(w, (ssize_t)req.len);
+  recv_resp(fd, &b, 5000);
+  close(fd);
+  CHECK_EQ(status_of(&b), 201);
+  uint8_t h[32];
+  ag_hash("test/upload", req.data + off, 70000, h);
+  char hex[65];
+  ag_hex_encode(h, 32, hex);
+  CHECK(strstr((const char *)b.data, hex) != NULL);
+  CHECK(strstr((const char *)b.data, "\"size\":70000") && strstr((const char *)b.data, "\"in_memory\":false"));
+  ag_buf_free(&req);
+  ag_buf_free(&b);
+  stop();
+}
+
+/* The client caps what it downloads. */
+TEST(client_caps_downloads) {
+  start(NULL);
+  char url[64];
+  snprintf(url, sizeof url, "http://127.0.0.1:%u/big", port);
+  ag_http_result r;
+  CHECK_EQ(ag_http_request_max("GET", url, NULL, NULL, 0, 5000, 1000, &r), AG_E_TOO_LARGE);
+  CHECK_OK(ag_http_request_max("GET", url, NULL, NULL, 0, 5000, 200000, &r));
+  CHECK_EQ(r.body.len, 100000);
+  ag_http_result_free(&r);
+  char *dir = test_tmpdir("http");
+  char path[600];
+  snprintf(path, sizeof path, "%s/big", dir);
+  long st;
+  CHECK_EQ(ag_http_download(url, path, 5000, 5000, &st), AG_E_TOO_LARGE);
+  CHECK(access(path, F_OK) != 0);
+  CHECK_OK(ag_http_download(url, path, 100000, 5000, &st));
+  struct stat sb;
+  CHECK(stat(path, &sb) == 0 && sb.st_size == 100000);
+  test_rmdir(dir);
+  stop();
+}
+
+TEST_MAIN(requests_keepalive_pipelining_head_and_errors_are_json,
+          declared_length_over_the_limit_is_refused_before_the_body, slow_heads_and_bodies_are_cut_by_progress,
+          many_slow_connections_do_not_starve_requests, connection_limits_answer_503_and_429,
+          streams_are_capped_and_never_block_requests, a_full_queue_answers_503, a_port_in_use_is_refused,
+          uploads_are_admitted_on_headers_then_spooled, client_caps_downloads)
