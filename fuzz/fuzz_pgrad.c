@@ -5,7 +5,7 @@
  * expectation, applying with alpha 0 leaves finite values finite, and self-overlap is 1.
  */
 #include "core/err.h"
-#include "subnets/pgrad.h"
+#include "engine/pgrad.h"
 
 #include <math.h>
 #include <stdint.h>

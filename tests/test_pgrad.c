@@ -1,5 +1,5 @@
 /*
- * test_pgrad.c — the compressed pseudo-gradient (src/subnets/pgrad.h): the selection against a
+ * test_pgrad.c — the compressed pseudo-gradient (src/engine/pgrad.h): the selection against a
  * sort-based reference, quantization error and error feedback, the exact size and the
  * compression ratio of the defaults, a golden blob, every decoder refusal with its code (and
  * the accumulator left alone), and the overlap used to spot copied submissions.
@@ -8,7 +8,7 @@
 
 #include "core/err.h"
 #include "core/util.h"
-#include "subnets/pgrad.h"
+#include "engine/pgrad.h"
 
 #include <float.h>
 #include <math.h>

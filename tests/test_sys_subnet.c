@@ -212,17 +212,24 @@ TEST(node_model_files) {
   if (m) ag_hex_encode(m->id, 32, got);
   CHECK_STR(got, idhex);
   ag_model_close(m);
-  /* uploads: the pinned file is accepted (already held), garbage and unpinned files are not */
-  snprintf(url, sizeof url, "%s/v1/model-files", node_url);
+  /* uploads name what they are: the pinned file is known (already held: answered on its
+   * headers), a wrong size or an unpinned id is refused before the body */
+  snprintf(url, sizeof url, "%s/v1/model-files/%s", node_url, idhex);
   json_t *j;
   CHECK_EQ(post(url, "application/octet-stream", r.body.data, r.body.len, &j), 200);
   CHECK(json_is_false(json_object_get(j, "stored")));
   json_decref(j);
-  CHECK_EQ(post(url, "application/octet-stream", "garbage", 7, &j), 400);
-  CHECK_STR(json_string_value(json_object_get(json_object_get(j, "error"), "code")), "model_bad_magic");
+  CHECK_EQ(post(url, "application/octet-stream", "garbage", 7, &j), 403);
+  CHECK_STR(json_string_value(json_object_get(json_object_get(j, "error"), "code")), "model_not_pinned");
   json_decref(j);
   /* one changed weight byte: a valid model with another id, which no subnet pins */
   r.body.data[r.body.len - 100] ^= 1;
+  ag_model *m2 = NULL;
+  CHECK_OK(ag_model_load_mem(r.body.data, r.body.len, &m2, NULL));
+  char other[65] = "";
+  if (m2) ag_hex_encode(m2->id, 32, other);
+  ag_model_close(m2);
+  snprintf(url, sizeof url, "%s/v1/model-files/%s", node_url, other);
   CHECK_EQ(post(url, "application/octet-stream", r.body.data, r.body.len, &j), 403);
   CHECK_STR(json_string_value(json_object_get(json_object_get(j, "error"), "code")), "model_not_pinned");
   json_decref(j);

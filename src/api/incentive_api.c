@@ -164,7 +164,7 @@ static json_t *round_json(const ag_train_round *r) {
   json_object_set_new(o, "round", json_integer((json_int_t)r->round));
   json_object_set_new(o, "base", ag_json_hex(r->base, 32));
   json_object_set_new(o, "model_id", ag_json_hex(r->model, 32));
-  json_object_set_new(o, "size", ag_json_u64s(r->size));
+  json_object_set_new(o, "size", json_integer((json_int_t)r->size));
   json_object_set_new(o, "block", json_integer((json_int_t)r->block));
   json_object_set_new(o, "file_hash", ag_json_hex(r->file_hash, 32));
   json_t *a = json_array();
@@ -203,14 +203,14 @@ static void training_get(ag_http_req *req, ag_http_resp *resp, uint16_t netuid) 
     json_object_set_new(o, "lineage", json_integer((json_int_t)t.lineage));
     json_object_set_new(o, "finalized", json_integer((json_int_t)t.finalized));
     json_object_set_new(o, "model_id", ag_json_hex(m.model_id, 32));
-    json_object_set_new(o, "size", ag_json_u64s(m.size));
+    json_object_set_new(o, "size", json_integer((json_int_t)m.size));
     json_t *subs = json_array(), *props = json_array(), *rounds = json_array();
     for (uint16_t i = 0; i < t.nsubs; i++) {
       json_t *e = json_object();
       json_object_set_new(e, "uid", json_integer(t.subs[i].uid));
       json_object_set_new(e, "hotkey", ag_json_addr(t.subs[i].hotkey));
       json_object_set_new(e, "blob", ag_json_hex(t.subs[i].blob, 32));
-      json_object_set_new(e, "size", ag_json_u64s(t.subs[i].size));
+      json_object_set_new(e, "size", json_integer((json_int_t)t.subs[i].size));
       json_object_set_new(e, "block", json_integer((json_int_t)t.subs[i].block));
       json_array_append_new(subs, e);
     }
@@ -220,7 +220,7 @@ static void training_get(ag_http_req *req, ag_http_resp *resp, uint16_t netuid) 
       json_object_set_new(e, "hotkey", ag_json_addr(t.props[i].hotkey));
       json_object_set_new(e, "proposal", ag_json_hex(t.props[i].proposal, 32));
       json_object_set_new(e, "model_id", ag_json_hex(t.props[i].model, 32));
-      json_object_set_new(e, "size", ag_json_u64s(t.props[i].size));
+      json_object_set_new(e, "size", json_integer((json_int_t)t.props[i].size));
       json_array_append_new(props, e);
     }
     uint64_t want = 10;
@@ -335,7 +335,7 @@ static void h_subnet(ag_http_req *req, ag_http_resp *resp) {
       json_t *mj = json_object();
       json_object_set_new(mj, "kind", json_string(ag_subnet_kind_name(m.kind)));
       json_object_set_new(mj, "model_id", ag_json_hex(m.model_id, 32));
-      json_object_set_new(mj, "size", ag_json_u64s(m.size));
+      json_object_set_new(mj, "size", json_integer((json_int_t)m.size));
       json_object_set_new(mj, "set_block", json_integer((json_int_t)m.set_block));
       json_object_set_new(o, "model", mj);
     } else {
@@ -465,164 +465,12 @@ static void h_incentive(ag_http_req *req, ag_http_resp *resp) {
   ag_http_json(resp, 200, o);
 }
 
-/* ---- model files: what subnets pin, content-addressed (docs/api.md) ----------------------- */
-
-static void models_dir(ag_http_req *req, char *out, size_t cap) {
-  snprintf(out, cap, "%s/models", ag_node_config_of(NODE(req))->home);
-}
-
-typedef struct {
-  FILE *f;
-} file_stream;
-
-static ssize_t file_read(void *cls, char *buf, size_t max) {
-  file_stream *fs = cls;
-  size_t n = fread(buf, 1, max, fs->f);
-  return n ? (ssize_t)n : -1;
-}
-
-static void file_close(void *cls) {
-  file_stream *fs = cls;
-  fclose(fs->f);
-  free(fs);
-}
-
-/* Answers 200 with the file at path, streamed; 0 when it cannot be opened. */
-static int stream_file(ag_http_resp *resp, const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return 0;
-  file_stream *fs = ag_xmalloc(sizeof *fs);
-  fs->f = f;
-  resp->status = 200;
-  snprintf(resp->content_type, sizeof resp->content_type, "application/octet-stream");
-  resp->stream = file_read;
-  resp->stream_cls = fs;
-  resp->stream_free = file_close;
-  return 1;
-}
-
-/* GET /v1/model-files/{model id hex}: the file, streamed */
-static void h_model_file(ag_http_req *req, ag_http_resp *resp) {
-  uint8_t id[32];
-  if (strlen(req->param) != 64 || ag_hex_decode(req->param, 64, id, 32))
-    return ag_http_error(resp, 400, AG_E_INVALID, "a model id is 64 hex digits");
-  char dir[1100], path[1200];
-  models_dir(req, dir, sizeof dir);
-  ag_models_path(dir, id, path, sizeof path);
-  if (!stream_file(resp, path))
-    ag_http_error(resp, 404, AG_E_MODEL_UNAVAILABLE, "this node does not hold that model");
-}
-
-/* POST /v1/model-files: stores a model file that some subnet pins, or that a validator of a
- * training subnet proposes in the open round (by id and size). */
-static void h_model_upload(ag_http_req *req, ag_http_resp *resp) {
-  ag_model *m;
-  int rc = ag_model_load_mem(req->body, req->body_len, &m, NULL);
-  if (rc) return ag_http_error(resp, 400, rc, ag_errmsg(rc));
-  uint8_t id[32];
-  memcpy(id, m->id, 32);
-  ag_model_close(m);
-  ag_ist s;
-  if ((rc = open_view(req, &s))) return fail(resp, rc);
-  uint16_t list[AG_MAX_SUBNETS];
-  size_t n = 0;
-  int pinned = -1;
-  rc = ag_subnet_list(&s, list, AG_MAX_SUBNETS, &n);
-  for (size_t i = 0; !rc && i < n && pinned < 0; i++) {
-    ag_subnet_model sm;
-    if (ag_subnet_model_load(&s, list[i], &sm) == 0 && !memcmp(sm.model_id, id, 32) &&
-        sm.size == req->body_len)
-      pinned = list[i];
-  }
-  uint16_t proposed;
-  if (!rc && pinned < 0 && ag_train_model_proposed(&s, id, req->body_len, &proposed) == 0)
-    pinned = proposed;
-  ag_state_view_close(s.view);
-  if (rc) return fail(resp, rc);
-  char hex[65];
-  ag_hex_encode(id, 32, hex);
-  if (pinned < 0) {
-    char msg[200];
-    snprintf(msg, sizeof msg, "no subnet pins model %s with %zu bytes", hex, req->body_len);
-    return ag_http_error(resp, 403, AG_E_MODEL_NOT_PINNED, msg);
-  }
-  char dir[1100], path[1200];
-  models_dir(req, dir, sizeof dir);
-  ag_models_path(dir, id, path, sizeof path);
-  int existed = ag_file_exists(path);
-  uint8_t got[32];
-  if (!existed && (rc = ag_models_store(dir, req->body, req->body_len, id, got)))
-    return ag_http_error(resp, 500, rc, ag_errmsg(rc));
-  if (!existed) ag_info("api", "stored model %.16s… (%zu bytes) pinned by subnet %d", hex, req->body_len, pinned);
-  json_t *o = json_object();
-  json_object_set_new(o, "model_id", json_string(hex));
-  json_object_set_new(o, "size", ag_json_u64s(req->body_len));
-  json_object_set_new(o, "netuid", json_integer(pinned));
-  json_object_set_new(o, "stored", json_boolean(!existed));
-  ag_http_json(resp, existed ? 200 : 201, o);
-}
-
-/* ---- pseudo-gradient blobs: stored only when a train_submit announces them ---------------- */
-
-static void blob_path(ag_http_req *req, const uint8_t hash[32], char *out, size_t cap) {
-  char hex[65];
-  ag_hex_encode(hash, 32, hex);
-  snprintf(out, cap, "%s/blobs/%s.pgrad", ag_node_config_of(NODE(req))->home, hex);
-}
-
-/* GET /v1/blobs/{hash} */
-static void h_blob(ag_http_req *req, ag_http_resp *resp) {
-  uint8_t hash[32];
-  if (strlen(req->param) != 64 || ag_hex_decode(req->param, 64, hash, 32))
-    return ag_http_error(resp, 400, AG_E_INVALID, "a blob hash is 64 hex digits");
-  char path[1200];
-  blob_path(req, hash, path, sizeof path);
-  if (!stream_file(resp, path)) ag_http_error(resp, 404, AG_E_NOTFOUND, "this node does not hold that blob");
-}
-
-/* POST /v1/blobs: the body's BLAKE2b-256("agora/blob") and size must be announced by a
- * train_submit of an open round (else 403 blob_not_announced). */
-static void h_blob_upload(ag_http_req *req, ag_http_resp *resp) {
-  uint8_t hash[32];
-  ag_hash(AG_BLOB_DOMAIN, req->body, req->body_len, hash);
-  char hex[65];
-  ag_hex_encode(hash, 32, hex);
-  ag_ist s;
-  int rc = open_view(req, &s);
-  if (rc) return fail(resp, rc);
-  uint16_t netuid = 0;
-  rc = ag_train_blob_announced(&s, hash, req->body_len, &netuid);
-  ag_state_view_close(s.view);
-  if (rc == AG_E_NOTFOUND) {
-    char msg[200];
-    snprintf(msg, sizeof msg, "no open round announces blob %s with %zu bytes", hex, req->body_len);
-    return ag_http_error(resp, 403, AG_E_BLOB_NOT_ANNOUNCED, msg);
-  }
-  if (rc) return fail(resp, rc);
-  char path[1200], dir[1100];
-  snprintf(dir, sizeof dir, "%s/blobs", ag_node_config_of(NODE(req))->home);
-  blob_path(req, hash, path, sizeof path);
-  int existed = ag_file_exists(path);
-  if (!existed && ((rc = ag_mkdirs(dir, 0755)) || (rc = ag_write_file_atomic(path, req->body, req->body_len, 0644))))
-    return ag_http_error(resp, 500, rc, ag_errmsg(rc));
-  json_t *o = json_object();
-  json_object_set_new(o, "hash", json_string(hex));
-  json_object_set_new(o, "size", ag_json_u64s(req->body_len));
-  json_object_set_new(o, "netuid", json_integer(netuid));
-  json_object_set_new(o, "stored", json_boolean(!existed));
-  ag_http_json(resp, existed ? 200 : 201, o);
-}
-
 const ag_http_route ag_incentive_routes[] = {
     {"GET", "/v1/subnets", h_subnets, 0},
     {"GET", "/v1/subnets/", h_subnet, 0},
     {"GET", "/v1/hotkeys/", h_hotkey, 0},
     {"GET", "/v1/stake/", h_stake, 0},
     {"GET", "/v1/incentive", h_incentive, 0},
-    {"GET", "/v1/model-files/", h_model_file, 0},
-    {"POST", "/v1/model-files", h_model_upload, (size_t)256 << 20},
     {"GET", "/v1/model-shares/", h_model_shares, 0},
-    {"GET", "/v1/blobs/", h_blob, 0},
-    {"POST", "/v1/blobs", h_blob_upload, (size_t)64 << 20},
 };
 const size_t ag_incentive_nroutes = sizeof ag_incentive_routes / sizeof ag_incentive_routes[0];

@@ -4,6 +4,7 @@
  */
 #include "api/node_api.h"
 
+#include "api/files_api.h"
 #include "api/incentive_api.h"
 #include "api/render.h"
 #include "core/codec.h"
@@ -21,6 +22,8 @@
 
 #define NODE(req) ((ag_node *)(req)->ctx)
 
+static ag_http_server *api_server; /* for /metrics: one node API per process */
+
 /* HTTP status for an error code. */
 static int http_status(int err) {
   switch (err) {
@@ -31,6 +34,7 @@ static int http_status(int err) {
   case AG_E_UNAVAILABLE: return 503;
   case AG_E_HTTP_BODY_TOO_LARGE:
   case AG_E_TX_TOO_LARGE: return 413;
+  case AG_E_HTTP_MEDIA_TYPE: return 415;
   case AG_E_INTERNAL:
   case AG_E_IO:
   case AG_E_CORRUPT:
@@ -100,42 +104,60 @@ static void h_status(ag_http_req *req, ag_http_resp *resp) {
 
 /* ---- POST /v1/txs ----------------------------------------------------------------------- */
 
+/* The media type of a Content-Type value, lower case, without parameters. */
+static void media_type(const char *ct, char *out, size_t cap) {
+  size_t n = 0;
+  while (ct && *ct == ' ') ct++;
+  for (; ct && *ct && *ct != ';' && *ct != ' ' && n + 1 < cap; ct++) out[n++] = (char)tolower((unsigned char)*ct);
+  out[n] = 0;
+}
+
+static int decode_text(const char *s, size_t n, int base64, uint8_t **out, size_t *len) {
+  while (n && isspace((unsigned char)s[n - 1])) n--;
+  while (n && isspace((unsigned char)*s)) s++, n--;
+  if (!base64 && n >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) s += 2, n -= 2;
+  int rc = base64 ? ag_b64_decode_alloc(s, n, AG_TX_HARD_MAX, out, len)
+                  : ag_hex_decode_alloc(s, n, AG_TX_HARD_MAX, out, len);
+  if (rc == AG_E_TOO_LARGE) return ag_fail(AG_E_TX_TOO_LARGE, "transaction too large (more than %u bytes)", AG_TX_HARD_MAX);
+  if (rc) return ag_fail(base64 ? AG_E_BAD_BASE64 : AG_E_BAD_HEX, "the body is not %s", base64 ? "base64" : "hex");
+  return 0;
+}
+
 int ag_api_tx_body(const char *ct, const uint8_t *body, size_t blen, uint8_t **out, size_t *len,
                    int *owned) {
   *owned = 0;
-  if (ct && !strncmp(ct, "application/octet-stream", 24)) {
+  char mt[64];
+  media_type(ct, mt, sizeof mt);
+  const char *s = body ? (const char *)body : "";
+  int rc;
+  if (!strcmp(mt, "application/octet-stream")) {
     *out = (uint8_t *)body;
     *len = blen;
     return 0;
   }
-  /* text: JSON {"tx": "..."} or a bare hex / base64 string */
-  const char *s = (const char *)body;
-  size_t n = blen;
-  json_t *root = NULL;
-  if (ct && !strncmp(ct, "application/json", 16)) {
+  if (!strcmp(mt, "application/json")) {
     json_error_t jerr;
-    root = json_loadb(s ? s : "", n, 0, &jerr);
+    json_t *root = json_loadb(s, blen, 0, &jerr);
     if (!root) return ag_fail(AG_E_BAD_JSON, "malformed JSON: %s", jerr.text);
-    s = json_string_value(json_object_get(root, "tx"));
-    if (!s) {
+    json_t *hex = json_object_get(root, "tx"), *b64 = json_object_get(root, "tx_base64");
+    if (json_is_string(hex) == json_is_string(b64)) {
       json_decref(root);
-      return ag_fail(AG_E_HTTP_BAD_REQUEST, "expected {\"tx\": \"<hex or base64>\"}");
+      return ag_fail(AG_E_HTTP_BAD_REQUEST, "expected {\"tx\": \"<hex>\"} or {\"tx_base64\": \"<base64>\"}");
     }
-    n = strlen(s);
+    json_t *v = hex ? hex : b64;
+    rc = decode_text(json_string_value(v), json_string_length(v), !hex, out, len);
+    json_decref(root);
+  } else if (!mt[0] || !strcmp(mt, "text/plain")) {
+    rc = decode_text(s, blen, 0, out, len);
+  } else if (!strcmp(mt, "application/base64")) {
+    rc = decode_text(s, blen, 1, out, len);
+  } else {
+    return ag_fail(AG_E_HTTP_MEDIA_TYPE,
+                   "Content-Type '%.40s' is not one of application/octet-stream, application/json, text/plain (hex), application/base64",
+                   mt);
   }
-  if (!s) s = "";
-  while (n && isspace((unsigned char)s[n - 1])) n--;
-  while (n && isspace((unsigned char)*s)) s++, n--;
-  if (n >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) s += 2, n -= 2;
-  int rc = ag_hex_decode_alloc(s, n, AG_TX_HARD_MAX, out, len);
-  if (rc) rc = ag_b64_decode_alloc(s, n, AG_TX_HARD_MAX, out, len);
-  json_decref(root);
-  if (rc == AG_E_TOO_LARGE) return ag_fail(AG_E_TX_TOO_LARGE, "transaction too large");
-  if (rc)
-    return ag_fail(AG_E_HTTP_BAD_REQUEST,
-                   "body is neither hex nor base64 (or use Content-Type: application/octet-stream)");
-  *owned = 1;
-  return 0;
+  if (!rc) *owned = 1;
+  return rc;
 }
 
 static void h_submit(ag_http_req *req, ag_http_resp *resp) {
@@ -341,8 +363,19 @@ static void h_events(ag_http_req *req, ag_http_resp *resp) {
   const char *from = ag_http_query(req, "from");
   const char *last = ag_http_header(req, "Last-Event-ID");
   uint64_t v;
-  if (from && ag_parse_u64(from, &v) == 0 && v >= 1) s->next = v;
-  else if (last && ag_parse_u64(last, &v) == 0) s->next = v + 1;
+  if (from) {
+    if (ag_parse_u64(from, &v) || v < 1) {
+      free(s);
+      return ag_http_error(resp, 400, AG_E_INVALID, "from must be a block height (1 or more)");
+    }
+    s->next = v;
+  } else if (last) {
+    if (ag_parse_u64(last, &v) || v == UINT64_MAX) {
+      free(s);
+      return ag_http_error(resp, 400, AG_E_INVALID, "Last-Event-ID must be the height of a block event");
+    }
+    s->next = v + 1;
+  }
   resp->status = 200;
   snprintf(resp->content_type, sizeof resp->content_type, "text/event-stream");
   ag_http_set_header(resp, "Cache-Control", "no-cache");
@@ -441,6 +474,20 @@ static void h_metrics(ag_http_req *req, ag_http_resp *resp) {
   ag_buf_printf(b, "agora_supply_issued %llu\n", (unsigned long long)sup.issued);
   metric(b, "agora_supply_burned", "gauge", "Tokens burned so far (fees), in base units (1e-9 AGR).");
   ag_buf_printf(b, "agora_supply_burned %llu\n", (unsigned long long)sup.burned);
+  if (api_server) {
+    ag_http_stats hs;
+    ag_http_stats_get(api_server, &hs);
+    metric(b, "agora_http_connections", "gauge", "Open API connections.");
+    ag_buf_printf(b, "agora_http_connections %llu\n", (unsigned long long)hs.connections);
+    metric(b, "agora_http_streams", "gauge", "Open streamed responses (event streams, file downloads).");
+    ag_buf_printf(b, "agora_http_streams %llu\n", (unsigned long long)hs.streams);
+    metric(b, "agora_http_requests_total", "counter", "API requests received.");
+    ag_buf_printf(b, "agora_http_requests_total %llu\n", (unsigned long long)hs.requests_total);
+    metric(b, "agora_http_refused_total", "counter", "Connections and requests refused over a limit (429, 503).");
+    ag_buf_printf(b, "agora_http_refused_total %llu\n", (unsigned long long)hs.refused_total);
+    metric(b, "agora_http_timed_out_total", "counter", "Requests cut for arriving too slowly, and responses nobody read.");
+    ag_buf_printf(b, "agora_http_timed_out_total %llu\n", (unsigned long long)hs.timed_out_total);
+  }
   process_metrics(b, ag_node_start_time_ms(n));
   resp->status = 200;
   snprintf(resp->content_type, sizeof resp->content_type, "text/plain; version=0.0.4; charset=utf-8");
@@ -464,7 +511,16 @@ int ag_node_api_start(ag_node *n, const char *listen, ag_http_server **out) {
   if (!nall) {
     for (size_t i = 0; i < AG_ARRAY_LEN(routes); i++) all[nall++] = routes[i];
     for (size_t i = 0; i < ag_incentive_nroutes; i++) all[nall++] = ag_incentive_routes[i];
+    for (size_t i = 0; i < ag_files_nroutes; i++) all[nall++] = ag_files_routes[i];
   }
-  ag_http_config cfg = {listen, (size_t)ag_node_config_of(n)->max_body_bytes, all, nall, n};
-  return ag_http_start(&cfg, out);
+  const ag_node_config *nc = ag_node_config_of(n);
+  char spool[1100];
+  snprintf(spool, sizeof spool, "%s/tmp", nc->home);
+  ag_http_config cfg = {listen, (size_t)nc->max_body_bytes, all, nall, n, &nc->http, spool};
+  int rc = ag_http_start(&cfg, out);
+  if (!rc) {
+    api_server = *out;
+    ag_files_collect(n, 1);
+  }
+  return rc;
 }

@@ -369,9 +369,19 @@ static void set_result(ag_result *r, int code) {
   snprintf(r->log, sizeof r->log, "%s", code ? ag_errmsg(code) : "");
 }
 
+/* Size before content: a tx over the chain's limit is tx_too_large whatever its bytes say
+ * (the decoder never reads past AG_TX_HARD_MAX either way). */
+static int size_first(const ag_app *app, size_t len) {
+  if (app->initialized && len > app->params.max_tx_bytes)
+    return ag_fail(AG_E_TX_TOO_LARGE, "transaction is %zu bytes, the limit is %u", len,
+                   app->params.max_tx_bytes);
+  return 0;
+}
+
 int ag_app_precheck(ag_app *app, const uint8_t *raw, size_t len) {
   ag_tx tx;
-  int rc = ag_tx_decode(raw, len, &tx);
+  int rc = size_first(app, len);
+  if (!rc) rc = ag_tx_decode(raw, len, &tx);
   return rc ? rc : verify_cached(app, &tx);
 }
 
@@ -399,7 +409,8 @@ static pending *pending_slot(ag_app *app, const uint8_t pk[32]) {
 int ag_app_check_tx(ag_app *app, const uint8_t *raw, size_t len, int mode, ag_result *res,
                     ag_tx_meta *meta) {
   ag_tx tx;
-  int rc = ag_tx_decode(raw, len, &tx);
+  int rc = size_first(app, len);
+  if (!rc) rc = ag_tx_decode(raw, len, &tx);
   if (!rc && !app->initialized) rc = ag_fail(AG_E_UNAVAILABLE, "the chain has no genesis yet");
   if (!rc) rc = check_envelope(app, &tx, app->height + 1);
   if (!rc && mode == AG_CHECK_NEW) rc = verify_cached(app, &tx);

@@ -30,6 +30,10 @@ json_t *ag_json_addr(const uint8_t pk[32]) {
   return json_string(a);
 }
 
+json_t *ag_json_u64n(uint64_t v) {
+  return v <= (1ULL << 53) ? json_integer((json_int_t)v) : ag_json_u64s(v);
+}
+
 uint64_t ag_json_u64_of(json_t *o, const char *key) {
   json_t *v = json_object_get(o, key);
   uint64_t x = 0;

@@ -8,6 +8,9 @@
 #include <stdint.h>
 
 json_t *ag_json_u64s(uint64_t v); /* "123" */
+/* A count or size: a JSON number, or a decimal string above 2^53 (where JSON numbers stop
+ * being exact in most parsers). */
+json_t *ag_json_u64n(uint64_t v);
 json_t *ag_json_hex(const uint8_t *p, size_t n);
 json_t *ag_json_addr(const uint8_t pk[32]);
 /* Field key of object o as a u64, written as a number or a decimal string ("123"); 0 when

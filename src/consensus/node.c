@@ -49,6 +49,8 @@ void ag_node_config_default(ag_node_config *cfg, const char *home) {
   cfg->mempool.max_per_sender = 10000;
   cfg->threads = 0;
   cfg->max_body_bytes = 2 << 20;
+  ag_http_limits_default(&cfg->http);
+  cfg->keep_rounds = 16;
   cfg->consensus = AG_CONSENSUS_SOLO;
   snprintf(cfg->abci_listen, sizeof cfg->abci_listen, "tcp://127.0.0.1:26658");
   snprintf(cfg->cometbft_rpc, sizeof cfg->cometbft_rpc, "http://127.0.0.1:26657");
@@ -91,7 +93,11 @@ int ag_node_config_load(ag_node_config *cfg, const char *home) {
     cfg->mempool.max_bytes = (size_t)json_integer_value(v);
   if ((v = json_object_get(mp, "max_per_sender")) && json_is_integer(v))
     cfg->mempool.max_per_sender = (size_t)json_integer_value(v);
+  if ((v = json_object_get(root, "keep_rounds")) && json_is_integer(v) && json_integer_value(v) >= 1)
+    cfg->keep_rounds = (uint64_t)json_integer_value(v);
+  int hrc = ag_http_limits_from_json(&cfg->http, json_object_get(root, "http"));
   json_decref(root);
+  if (hrc) return ag_fail(AG_E_RANGE, "%s: %s", path, ag_errmsg(hrc));
   if (cfg->block_time_ms < 50 || cfg->block_time_ms > 600000)
     return ag_fail(AG_E_RANGE, "%s: block_time_ms must be 50..600000", path);
   return 0;

@@ -13,6 +13,7 @@
 #ifndef AG_NODE_H
 #define AG_NODE_H
 
+#include "api/http.h"
 #include "chain/app.h"
 #include "chain/block.h"
 #include "chain/mempool.h"
@@ -35,6 +36,8 @@ typedef struct {
   ag_mempool_limits mempool;
   int threads;            /* 0 = all cores */
   int max_body_bytes;     /* API request bodies */
+  ag_http_limits http;    /* what API clients may make the node spend (config.json "http") */
+  uint64_t keep_rounds;   /* training rounds whose blobs and checkpoints the node keeps (16) */
 } ag_node_config;
 
 /* Counters for /metrics; monotonic except where noted. */

@@ -103,6 +103,7 @@
   X(AG_E_HTTP_TIMEOUT, -311, "request_timeout", "the request did not arrive in time")          \
   X(AG_E_HTTP_TOO_MANY, -312, "too_many_connections", "too many connections from this address") \
   X(AG_E_ADDR_IN_USE, -313, "address_in_use", "the listening address is already in use")      \
+  X(AG_E_HTTP_MEDIA_TYPE, -314, "unsupported_media_type", "the body's Content-Type is not accepted here") \
   /* AI engine: -400..-499 */                                                                  \
   X(AG_E_MODEL_MAGIC, -400, "model_bad_magic", "not an Agora model file (bad magic)")          \
   X(AG_E_MODEL_VERSION, -401, "model_version", "unsupported model file version")               \

@@ -456,7 +456,7 @@ static json_t *submit_json(const ag_tx *tx) {
   json_object_set_new(o, "round", ag_json_u64s(ag_get_u64le(p + 2)));
   json_object_set_new(o, "base", ag_json_hex(p + 10, 32));
   json_object_set_new(o, "blob", ag_json_hex(p + 42, 32));
-  json_object_set_new(o, "size", ag_json_u64s(ag_get_u64le(p + 74)));
+  json_object_set_new(o, "size", ag_json_u64n(ag_get_u64le(p + 74)));
   return o;
 }
 
@@ -525,6 +525,13 @@ static int propose_apply(ag_app *app, const ag_tx *tx) {
   if (n > c.sn.hp.train_top) {
     rc = ag_fail(AG_E_TRAIN_PROPOSAL, "%u submissions aggregated; subnet %u allows %u", n,
                  c.sn.netuid, c.sn.hp.train_top);
+    goto done;
+  }
+  /* every node stores each proposal it is sent: the next checkpoint has the shape of this one,
+   * so it is never larger */
+  if (ag_get_u64le(p + 74) > c.m.size) {
+    rc = ag_fail(AG_E_TRAIN_PROPOSAL, "a checkpoint of %llu bytes is larger than the current one (%llu)",
+                 (unsigned long long)ag_get_u64le(p + 74), (unsigned long long)c.m.size);
     goto done;
   }
   for (uint16_t i = 0; i < c.t.nprops; i++)
@@ -601,7 +608,7 @@ static json_t *propose_json(const ag_tx *tx) {
   json_object_set_new(o, "round", ag_json_u64s(ag_get_u64le(p + 2)));
   json_object_set_new(o, "base", ag_json_hex(p + 10, 32));
   json_object_set_new(o, "model_id", ag_json_hex(p + 42, 32));
-  json_object_set_new(o, "size", ag_json_u64s(ag_get_u64le(p + 74)));
+  json_object_set_new(o, "size", ag_json_u64n(ag_get_u64le(p + 74)));
   json_object_set_new(o, "file_hash", ag_json_hex(p + 82, 32));
   json_t *a = json_array();
   uint16_t n = ag_get_u16le(p + PROPOSE_HEAD - 2);

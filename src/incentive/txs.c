@@ -697,7 +697,7 @@ static json_t *model_json(const ag_tx *tx) {
   json_object_set_new(o, "netuid", json_integer(ag_get_u16le(tx->payload)));
   json_object_set_new(o, "kind", json_string(ag_subnet_kind_name(tx->payload[2])));
   json_object_set_new(o, "model_id", ag_json_hex(tx->payload + 3, 32));
-  json_object_set_new(o, "size", ag_json_u64s(ag_get_u64le(tx->payload + 35)));
+  json_object_set_new(o, "size", ag_json_u64n(ag_get_u64le(tx->payload + 35)));
   return o;
 }
 

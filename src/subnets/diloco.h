@@ -20,7 +20,7 @@
 #define AG_SUBNETS_DILOCO_H
 
 #include "engine/engine.h"
-#include "subnets/pgrad.h"
+#include "engine/pgrad.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -3,6 +3,7 @@
 
 #include "api/http.h"
 #include "api/models.h"
+#include "chain/json.h"
 #include "core/codec.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -113,7 +114,9 @@ int ag_neuron_model(ag_net *n, uint16_t netuid, const char *dir, ag_model **out)
   json_t *sj;
   int rc = ag_net_get(n, path, &sj);
   if (rc) return rc;
-  const char *idhex = json_string_value(json_object_get(json_object_get(sj, "model"), "model_id"));
+  json_t *mj = json_object_get(sj, "model");
+  const char *idhex = json_string_value(json_object_get(mj, "model_id"));
+  uint64_t size = ag_json_u64_of(mj, "size"); /* what we fetch is never larger */
   uint8_t id[32];
   int bad = !idhex || ag_hex_decode(idhex, strlen(idhex), id, 32);
   json_decref(sj);
@@ -141,7 +144,7 @@ int ag_neuron_model(ag_net *n, uint16_t netuid, const char *dir, ag_model **out)
     }
     json_decref(mg);
   }
-  int rc2 = ag_models_ensure(dir, id, sp, ns, out);
+  int rc2 = ag_models_ensure(dir, id, size, sp, ns, out);
   if (rc2) return rc2;
   ag_model_prefer_f32(out, AG_PREFER_F32_MAX);
   return 0;

@@ -250,7 +250,7 @@ static int one_round(trainer *t, const ag_tround *r, volatile int *stop) {
     ag_buf_free(&p);
     if (!rc) t->blob_state = 1;
   }
-  if (!rc && t->blob_state == 1 && !(rc = ag_tround_upload(&t->net, "/v1/blobs", t->blob.data, t->blob.len)))
+  if (!rc && t->blob_state == 1 && !(rc = ag_tround_upload(&t->net, "blobs", t->blob_hash, t->blob.data, t->blob.len)))
     t->blob_state = 2;
   t->last_bytes = t->blob.len;
   if (rc && transient(rc)) {

@@ -124,7 +124,7 @@ int ag_tround_checkpoint(ag_net *n, const ag_tround *r, const char *dir, const u
   }
   ag_model *m;
   *mom = NULL;
-  int rc = ag_models_ensure(dir, id, sp, ns, &m);
+  int rc = ag_models_ensure(dir, id, r ? r->model_size : 0, sp, ns, &m);
   if (rc) return rc;
   ag_model_close(m);
   ag_models_path(dir, id, path, sizeof path);
@@ -187,8 +187,11 @@ int ag_tround_blob(ag_net *n, const uint8_t hash[32], uint64_t size, const char 
   return rc;
 }
 
-int ag_tround_upload(ag_net *n, const char *path, const uint8_t *data, size_t len) {
-  char url[400];
+int ag_tround_upload(ag_net *n, const char *what, const uint8_t id[32], const uint8_t *data,
+                     size_t len) {
+  char url[400], hex[65], path[160];
+  ag_hex_encode(id, 32, hex);
+  snprintf(path, sizeof path, "/v1/%s/%s", what, hex);
   snprintf(url, sizeof url, "%s%s", n->url, path);
   ag_http_result r;
   int rc = ag_http_request("POST", url, "application/octet-stream", data, len, 60000, &r);

@@ -56,8 +56,10 @@ int ag_tround_checkpoint(ag_net *n, const ag_tround *r, const char *dir, const u
  * and size (AG_E_BLOB_MISMATCH), AG_E_NOTFOUND when nobody has it, AG_E_TIMEOUT when the peer
  * did not answer within 5 s (callers do not retry that). */
 int ag_tround_blob(ag_net *n, const uint8_t hash[32], uint64_t size, const char *peer, ag_buf *out);
-/* POST the blob (/v1/blobs) or a checkpoint file (/v1/model-files). */
-int ag_tround_upload(ag_net *n, const char *path, const uint8_t *data, size_t len);
+/* POSTs a blob (what = "blobs", id = its hash) or a checkpoint file ("model-files", its model
+ * id) to the node, which stores only what the chain announces. */
+int ag_tround_upload(ag_net *n, const char *what, const uint8_t id[32], const uint8_t *data,
+                     size_t len);
 /* Removes checkpoint id from dir (every round makes one; a process that moved on drops the
  * previous one, and whoever still needs it fetches it again). */
 void ag_tround_forget(const char *dir, const uint8_t id[32]);

@@ -278,7 +278,7 @@ static void score_round(tval *v, const ag_tround *r, volatile int *stop) {
         uint8_t got[32];
         int src = ag_models_store(v->cfg.model_dir, file.data, file.len, id, got);
         if (src) ag_warn("validator", "cannot keep the checkpoint: %s", ag_errmsg(src));
-        rc = ag_tround_upload(&v->net, "/v1/model-files", file.data, file.len);
+        rc = ag_tround_upload(&v->net, "model-files", id, file.data, file.len);
       }
     }
   }

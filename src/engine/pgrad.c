@@ -1,7 +1,7 @@
 /* pgrad.c — top-k-per-chunk int8 pseudo-gradients with error feedback (docs/pgrad-format.md).
  * Selection orders entries by a 64-bit key (bits of |x|, then reversed index), so the result
  * is unique and the same on every machine; a k-sized min-heap finds the top k in one pass. */
-#include "subnets/pgrad.h"
+#include "engine/pgrad.h"
 
 #include "core/err.h"
 #include "core/util.h"
