@@ -368,6 +368,67 @@ TEST(a_coldkey_stakes_on_a_bounded_number_of_hotkeys) {
   test_rmdir(dir);
 }
 
+/* ---- endpoints ---------------------------------------------------------------------------- */
+
+/* A neuron's announced host is pasted into URLs by every validator: it must be a host, not a
+ * URL, and on a public chain not an address inside someone's network. */
+TEST(endpoints_are_public_hosts_not_urls) {
+  static const struct {
+    const char *host;
+    int ok_public, ok_private;
+  } cases[] = {
+      {"miner.example.com", 1, 1},   {"203.0.113.9", 0, 1},        {"8.8.8.8", 1, 1},
+      {"2001:4860:4860::8888", 1, 1}, {"127.0.0.1", 0, 1},         {"10.1.2.3", 0, 1},
+      {"172.20.0.1", 0, 1},           {"192.168.1.1", 0, 1},       {"169.254.169.254", 0, 1},
+      {"100.64.0.1", 0, 1},           {"0.0.0.0", 0, 1},           {"224.0.0.1", 0, 1},
+      {"::1", 0, 1},                  {"fe80::1", 0, 1},           {"fd00::5", 0, 1},
+      {"::ffff:7f00:1", 0, 1},        {"localhost", 0, 1},         {"db.localhost", 0, 1},
+      {"printer.local", 0, 1},        {"intranet", 0, 1},          {"evil.com/x?y=", 0, 0},
+      {"user@evil.com", 0, 0},        {"evil.com:80", 0, 0},       {"127.1", 0, 0},
+      {"0x7f.1", 0, 0},               {"01.2.3.4", 0, 0},          {"256.1.1.1", 0, 0},
+      {"-a.com", 0, 0},               {"a..com", 0, 0},            {"a.com.", 0, 0},
+      {"1.2.3.4.5", 0, 0},            {"[::1]", 0, 0},             {"1:2:3:4:5:6:7:8:9", 0, 0},
+      {"1::2::3", 0, 0},              {"fe80::1%eth0", 0, 0},      {"", 0, 0},
+  };
+  for (size_t i = 0; i < AG_ARRAY_LEN(cases); i++) {
+    int pub = ag_endpoint_check(cases[i].host, strlen(cases[i].host), 0) == 0;
+    int priv = ag_endpoint_check(cases[i].host, strlen(cases[i].host), 1) == 0;
+    if (pub != cases[i].ok_public || priv != cases[i].ok_private)
+      fprintf(stderr, "  endpoint '%s': public %d private %d\n", cases[i].host, pub, priv);
+    CHECK_EQ(pub, cases[i].ok_public);
+    CHECK_EQ(priv, cases[i].ok_private);
+  }
+  char url[100];
+  ag_endpoint_url("2001:db8::1", 80, url, sizeof url);
+  CHECK_STR(url, "http://[2001:db8::1]:80");
+  /* through the state machine: this chain's genesis does not allow private endpoints */
+  app = open_chain(&dir, NULL, 0, 0);
+  const ag_keypair hot = A[7]; /* funded: it pays its serve fees */
+  CHECK_OK(register_hotkey(app, 1, &hot, 1));
+  ag_buf p, tx;
+  ag_buf_init(&p);
+  ag_buf_init(&tx);
+  const char *hosts[] = {"169.254.169.254", "miner.example.com", "a.b/c"};
+  int want[] = {AG_E_BAD_ENDPOINT, 0, AG_E_BAD_ENDPOINT};
+  for (int i = 0; i < 3; i++) {
+    ag_buf_reset(&p);
+    ag_buf_put_u16le(&p, 1);
+    ag_buf_put_u8(&p, 1);
+    ag_buf_put_u16le(&p, 8080);
+    ag_buf_put_u8(&p, (uint8_t)strlen(hosts[i]));
+    ag_buf_puts(&p, hosts[i]);
+    CHECK_EQ(one(app, AG_TX_SERVE, &hot, &p), want[i]);
+  }
+  ag_ist s = {ag_app_state(app), NULL};
+  ag_neuron nr;
+  CHECK_OK(ag_neuron_load(&s, 1, 0, &nr));
+  CHECK_STR(nr.host, "miner.example.com");
+  ag_buf_free(&p);
+  ag_buf_free(&tx);
+  ag_app_close(app);
+  test_rmdir(dir);
+}
+
 /* ---- random sequences of every kind ----------------------------------------------------- */
 
 static const uint16_t all_kinds[] = {
@@ -594,4 +655,5 @@ TEST(property_random_txs_of_every_kind) {
 
 TEST_MAIN(oversized_write_fails_the_tx_and_the_chain_goes_on, journal_holds_one_tx_at_a_time,
           staker_list_attack_is_bounded, a_coldkey_stakes_on_a_bounded_number_of_hotkeys,
+          endpoints_are_public_hosts_not_urls,
           property_random_txs_of_every_kind)

@@ -455,6 +455,7 @@ static void h_incentive(ag_http_req *req, ag_http_resp *resp) {
   json_object_set_new(o, "max_take", json_integer(p.max_take));
   json_object_set_new(o, "min_stake", ag_json_u64s(p.min_stake));
   json_object_set_new(o, "max_stakers", json_integer(p.max_stakers));
+  json_object_set_new(o, "allow_private_endpoints", json_boolean(p.allow_private_endpoints));
   json_object_set_new(o, "sudo", memcmp(p.sudo, zero, 32) ? ag_json_addr(p.sudo) : json_null());
   json_object_set_new(o, "community_pool", ag_json_u64s(ag_community_pool(&s)));
   ag_state_view_close(s.view);

@@ -320,10 +320,11 @@ static int write_chain(devnet *d, const char *model_path) {
   json_t *mj = json_pack("{s:s, s:s, s:I}", "kind", "inference", "model_id", idhex, "size", (json_int_t)len);
   json_t *sn = json_pack("{s:s, s:s, s:i, s:o, s:o}", "name", "inference", "owner", owner_addr,
                          "share", 1, "hyperparams", hp, "model", mj);
-  json_t *inc = json_pack("{s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:[o]}", "block_reward", "1000000000",
+  /* every neuron of a devnet is on this machine: loopback endpoints are allowed */
+  json_t *inc = json_pack("{s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:b, s:[o]}", "block_reward", "1000000000",
                           "halving_interval", (json_int_t)d->halving, "subnet_cost", "1000000000000",
                           "burn_initial", "1000000000", "burn_min", "500000", "burn_max",
-                          "100000000000", "sudo", owner_addr, "subnets", sn);
+                          "100000000000", "sudo", owner_addr, "allow_private_endpoints", 1, "subnets", sn);
   if (d->training) { /* netuid 2 trains a fresh model of the same shape and tokenizer */
     ag_model *init = NULL;
     ag_buf file;
@@ -542,9 +543,7 @@ static void poll_miners(devnet *d, snapshot *s) {
     json_t *r = json_array_get(rows, i);
     proc *p = by_hotkey(d, json_string_value(json_object_get(r, "hotkey")));
     json_t *ep = json_object_get(r, "endpoint");
-    if (!p || p->role != ROLE_MINER || !json_is_object(ep)) continue;
-    snprintf(p->endpoint, sizeof p->endpoint, "http://%s:%lld", json_string_value(json_object_get(ep, "host")),
-             (long long)json_integer_value(json_object_get(ep, "port")));
+    if (!p || p->role != ROLE_MINER || ag_net_endpoint_url(ep, p->endpoint, sizeof p->endpoint)) continue;
     if (p->pid <= 0) {
       p->rps = 0;
       continue;

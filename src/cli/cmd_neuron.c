@@ -440,13 +440,12 @@ int ag_cmd_infer(ag_cli *c, int argc, char **argv) {
     json_t *r = json_array_get(rows, i);
     json_t *ep = json_object_get(r, "endpoint");
     int uid = (int)json_integer_value(json_object_get(r, "uid"));
-    if (!json_is_object(ep)) continue;
+    char base[200];
+    if (ag_net_endpoint_url(ep, base, sizeof base)) continue;
     candidate *k = &cs[ncs++];
     k->uid = uid;
     snprintf(k->hotkey, sizeof k->hotkey, "%s", json_string_value(json_object_get(r, "hotkey")));
-    snprintf(k->url, sizeof k->url, "http://%s:%lld%s", json_string_value(json_object_get(ep, "host")),
-             (long long)json_integer_value(json_object_get(ep, "port")),
-             chat ? "/v1/chat/completions" : "/v1/completions");
+    snprintf(k->url, sizeof k->url, "%s%s", base, chat ? "/v1/chat/completions" : "/v1/completions");
     k->incentive = (double)json_integer_value(json_object_get(r, "incentive"));
   }
   json_decref(mg);

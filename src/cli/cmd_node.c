@@ -92,6 +92,9 @@ int ag_cmd_init(ag_cli *c, int argc, char **argv) {
     json_array_append_new(accts, a);
     ag_key_wipe(&k);
   }
+  /* a chain with dev accounts is for development on one machine: neurons may announce loopback
+   * and private endpoints (a public network's genesis leaves this off) */
+  if (ndev) g.modules = ag_xstrdup("{\"incentive\":{\"allow_private_endpoints\":true}}");
   /* canonical order and hash */
   char *text = ag_genesis_to_json(&g);
   ag_genesis parsed;

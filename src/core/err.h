@@ -169,6 +169,8 @@
   X(AG_E_STAKERS_FULL, -548, "stakers_full",                                                   \
     "the hotkey has the most stakers allowed and this stake is not above the smallest")        \
   X(AG_E_STAKE_LIMIT, -549, "stake_limit", "the coldkey has stake on the most hotkeys allowed") \
+  X(AG_E_BAD_ENDPOINT, -550, "bad_endpoint",                                                   \
+    "the endpoint is not a public host name or IP address")                                    \
   /* subnet protocols: -600..-699 */                                                           \
   X(AG_E_INF_SIGNATURE, -600, "inference_bad_signature",                                     \
     "the miner's signature over the answer does not verify")                                   \

@@ -113,6 +113,12 @@ int ag_incentive_genesis(ag_app *app, const ag_genesis *g, void *ctx) {
         (rc = j_u64(inc, "min_stake", &p.min_stake)) ||
         (rc = j_u16(inc, "max_stakers", &p.max_stakers)))
       goto done;
+    json_t *ape = json_object_get(inc, "allow_private_endpoints");
+    if (ape && !json_is_boolean(ape)) {
+      rc = ag_fail(AG_E_GENESIS, "genesis incentive: \"allow_private_endpoints\" must be true or false");
+      goto done;
+    }
+    p.allow_private_endpoints = json_is_true(ape);
     if (p.max_stakers < 1 || p.max_stakers > AG_MAX_STAKERS) {
       rc = ag_fail(AG_E_GENESIS, "genesis incentive: max_stakers must be 1..%d", AG_MAX_STAKERS);
       goto done;

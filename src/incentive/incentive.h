@@ -76,6 +76,7 @@ typedef struct {
   uint8_t sudo[32];           /* may set emission shares; zeros = nobody */
   uint64_t min_stake;         /* smallest non-zero stake of one coldkey on one hotkey */
   uint16_t max_stakers;       /* coldkeys with stake on one hotkey (1..AG_MAX_STAKERS) */
+  uint8_t allow_private_endpoints; /* serve may announce loopback/private hosts (devnets) */
 } ag_incentive_params;
 
 typedef struct {
@@ -197,6 +198,13 @@ uint64_t ag_community_pool(ag_ist *s);
 uint64_t ag_subnet_burn_at(const ag_subnet *sn, uint64_t height);
 /* Emission minted at a height by the schedule. */
 uint64_t ag_block_reward(const ag_incentive_params *p, uint64_t height);
+
+/* Checks an announced endpoint host (endpoint.c): a host name, an IPv4 literal or an IPv6
+ * literal (no brackets), and unless allow_private, not a loopback, private, link-local or
+ * reserved address nor a local name. 0 or AG_E_BAD_ENDPOINT with a message. */
+int ag_endpoint_check(const char *host, size_t len, int allow_private);
+/* "http://host:port", with brackets around an IPv6 host. */
+void ag_endpoint_url(const char *host, unsigned port, char *out, size_t cap);
 
 /* Σ balances + Σ stake + Σ pending + pool + burned over the committed state; equals issued. */
 int ag_incentive_audit(ag_state *st, uint64_t *accounted, uint64_t *issued);

@@ -69,6 +69,7 @@ static void params_encode(const ag_incentive_params *p, ag_buf *b) {
   ag_buf_put(b, p->sudo, 32);
   ag_buf_put_u64le(b, p->min_stake);
   ag_buf_put_u16le(b, p->max_stakers);
+  ag_buf_put_u8(b, p->allow_private_endpoints);
 }
 
 int ag_incentive_params_load(ag_ist *s, ag_incentive_params *p) {
@@ -89,7 +90,8 @@ int ag_incentive_params_load(ag_ist *s, ag_incentive_params *p) {
               ag_read_u64le(&r, &p->burn_max) || ag_read_u16le(&r, &p->owner_cut) ||
               ag_read_u16le(&r, &p->default_take) || ag_read_u16le(&r, &p->max_take) ||
               ag_read_bytes(&r, p->sudo, 32) || ag_read_u64le(&r, &p->min_stake) ||
-              ag_read_u16le(&r, &p->max_stakers) || ag_read_end(&r)))
+              ag_read_u16le(&r, &p->max_stakers) || ag_read_u8(&r, &p->allow_private_endpoints) ||
+              ag_read_end(&r)))
     rc = ag_fail(AG_E_CORRUPT, "bad incentive params record");
   ag_buf_free(&b);
   return rc;

@@ -376,8 +376,8 @@ static int serve_validate(const ag_tx *tx) {
   if (ag_get_u16le(tx->payload + 3) == 0) return ag_fail(AG_E_TX_PAYLOAD, "serve: port must be 1..65535");
   if (hl < 1 || hl > AG_HOST_MAX || tx->payload_len != 6u + hl)
     return ag_fail(AG_E_TX_PAYLOAD, "serve: host must be 1..%d bytes", AG_HOST_MAX);
-  if (!printable(tx->payload + 6, hl, 0)) return ag_fail(AG_E_TX_PAYLOAD, "serve: host must be printable ASCII");
-  return 0;
+  /* the form here; whether private hosts are allowed is the chain's (serve_apply) */
+  return ag_endpoint_check((const char *)tx->payload + 6, hl, 1);
 }
 
 static int serve_apply(ag_app *app, const ag_tx *tx) {
@@ -389,7 +389,9 @@ static int serve_apply(ag_app *app, const ag_tx *tx) {
     return ag_fail(AG_E_NOT_REGISTERED, "the sending hotkey is not registered on subnet %u", netuid);
   if (rc) return rc;
   ag_neuron nr;
-  if ((rc = ag_neuron_load(&s, netuid, uid, &nr))) return rc;
+  ag_incentive_params p;
+  if ((rc = ag_neuron_load(&s, netuid, uid, &nr)) || (rc = load_params(app, &p))) return rc;
+  if ((rc = ag_endpoint_check((const char *)tx->payload + 6, tx->payload[5], p.allow_private_endpoints))) return rc;
   nr.protocol = tx->payload[2];
   nr.port = ag_get_u16le(tx->payload + 3);
   memcpy(nr.host, tx->payload + 6, tx->payload[5]);

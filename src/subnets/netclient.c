@@ -8,6 +8,7 @@
 #include "core/err.h"
 #include "core/hash.h"
 #include "core/util.h"
+#include "incentive/incentive.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,4 +135,12 @@ int ag_net_submit(ag_net *n, const ag_keypair *k, uint16_t kind, const uint8_t *
     ag_sleep_ms(100);
   }
   return ag_fail(AG_E_TIMEOUT, "tx %s not committed within %d ms", hex, wait_ms);
+}
+
+int ag_net_endpoint_url(json_t *ep, char *out, size_t cap) {
+  const char *host = json_string_value(json_object_get(ep, "host"));
+  json_int_t port = json_integer_value(json_object_get(ep, "port"));
+  if (!json_is_object(ep) || !host || port < 1 || port > 65535) return -1;
+  ag_endpoint_url(host, (unsigned)port, out, cap);
+  return 0;
 }

@@ -31,4 +31,8 @@ int ag_net_submit(ag_net *n, const ag_keypair *k, uint16_t kind, const uint8_t *
 /* The node URL of a home folder: HOME/data/api.addr, else config.json, else the default. */
 void ag_net_url_of_home(const char *home, char *out, size_t cap);
 
+/* The URL of a metagraph endpoint object {"host", "port"} (brackets around IPv6 hosts);
+ * -1 when ep is not one. */
+int ag_net_endpoint_url(json_t *ep, char *out, size_t cap);
+
 #endif

@@ -135,10 +135,9 @@ int ag_neuron_model(ag_net *n, uint16_t netuid, const char *dir, ag_model **out)
     json_t *rows = json_object_get(mg, "uids");
     for (size_t i = 0; i < json_array_size(rows) && ns < MAXSRC; i++) {
       json_t *ep = json_object_get(json_array_get(rows, i), "endpoint");
-      if (!json_is_object(ep)) continue;
-      snprintf(srcs[ns], sizeof srcs[ns], "http://%s:%lld/agora/model-files",
-               json_string_value(json_object_get(ep, "host")),
-               (long long)json_integer_value(json_object_get(ep, "port")));
+      char url[200];
+      if (ag_net_endpoint_url(ep, url, sizeof url)) continue;
+      snprintf(srcs[ns], sizeof srcs[ns], "%s/agora/model-files", url);
       sp[ns] = srcs[ns];
       ns++;
     }

@@ -97,10 +97,9 @@ int ag_tround_peers(ag_net *n, uint16_t netuid, ag_tround *r) {
   r->npeers = 0;
   for (size_t i = 0; i < json_array_size(rows); i++) {
     json_t *row = json_array_get(rows, i), *ep = json_object_get(row, "endpoint");
-    if (!json_is_object(ep)) continue;
-    char *url = r->peers[r->npeers++];
-    snprintf(url, sizeof r->peers[0], "http://%s:%lld", json_string_value(json_object_get(ep, "host")),
-             (long long)json_integer_value(json_object_get(ep, "port")));
+    char *url = r->peers[r->npeers];
+    if (ag_net_endpoint_url(ep, url, sizeof r->peers[0])) continue;
+    r->npeers++;
     uint16_t uid = (uint16_t)json_integer_value(json_object_get(row, "uid"));
     for (int k = 0; k < r->nsubs; k++)
       if (r->subs[k].uid == uid) snprintf(r->subs[k].peer, sizeof r->subs[k].peer, "%s", url);

@@ -162,9 +162,7 @@ static int refresh(val *v) {
     w->present = 1;
     w->url[0] = 0;
     json_t *ep = json_object_get(r, "endpoint");
-    if (json_is_object(ep))
-      snprintf(w->url, sizeof w->url, "http://%s:%lld", json_string_value(json_object_get(ep, "host")),
-               (long long)json_integer_value(json_object_get(ep, "port")));
+    if (ag_net_endpoint_url(ep, w->url, sizeof w->url)) w->url[0] = 0;
     if (!strcmp(hk, v->addr)) {
       v->uid = (int)uid;
       v->permit = json_is_true(json_object_get(r, "validator_permit"));
