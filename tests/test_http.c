@@ -572,8 +572,8 @@ TEST(client_caps_downloads) {
   char url[64];
   snprintf(url, sizeof url, "http://127.0.0.1:%u/big", port);
   ag_http_result r;
-  CHECK_EQ(ag_http_request_max("GET", url, NULL, NULL, 0, 5000, 1000, &r), AG_E_TOO_LARGE);
-  CHECK_OK(ag_http_request_max("GET", url, NULL, NULL, 0, 5000, 200000, &r));
+  CHECK_EQ(ag_http_request_max("GET", url, NULL, NULL, 0, 5000, 1000, NULL, &r), AG_E_TOO_LARGE);
+  CHECK_OK(ag_http_request_max("GET", url, NULL, NULL, 0, 5000, 200000, NULL, &r));
   CHECK_EQ(r.body.len, 100000);
   ag_http_result_free(&r);
   char *dir = test_tmpdir("http");

@@ -135,6 +135,9 @@ static json_t *answer(const ag_model *m, const ag_keypair *k, const char *body, 
   if (parse(false, body, &r, &param)) return NULL;
   ag_sampling sp;
   ag_inf_sampling(&r, &sp);
+  uint8_t reqh[32], msg[32], sig[64];
+  ag_inf_request_hash(body, strlen(body), reqh);
+  if (r.has_seed) sp.seed = ag_inf_bound_seed(k->pk, r.seed); /* as a miner does */
   if (temp_override >= 0) sp.temperature = temp_override;
   uint32_t *ids;
   size_t n;
@@ -149,9 +152,7 @@ static json_t *answer(const ag_model *m, const ag_keypair *k, const char *body, 
   ag_inf_text(m, toks, n_out, &r, 0, &text, NULL);
   ag_receipt rc;
   CHECK_OK(ag_receipt_parse(rec.data, rec.len, &rc));
-  uint8_t reqh[32], msg[32], sig[64];
-  ag_inf_request_hash(body, strlen(body), reqh);
-  ag_inf_sig_message(reqh, text.data, text.len, rc.commitment, rec.data, rec.len, msg);
+  ag_inf_sig_message(k->pk, reqh, text.data, text.len, rc.commitment, rec.data, rec.len, msg);
   ag_sign(k, msg, 32, sig);
   char *b64 = malloc(ag_b64_len(rec.len));
   ag_b64_encode(rec.data, rec.len, b64);
@@ -169,6 +170,27 @@ static json_t *answer(const ag_model *m, const ag_keypair *k, const char *body, 
   ag_buf_free(&rec);
   ag_inf_request_free(&r);
   return o;
+}
+
+/* The answer with its proof re-signed by k, as a relaying miner would send it. */
+static json_t *resign(json_t *ans, const ag_keypair *k) {
+  json_t *t = json_deep_copy(ans), *ag = json_object_get(t, "agora");
+  const char *text = json_string_value(json_object_get(json_array_get(json_object_get(t, "choices"), 0), "text"));
+  const char *rb64 = json_string_value(json_object_get(ag, "receipt"));
+  uint8_t reqh[32], commit[32], msg[32], sig[64], *rec = NULL;
+  size_t rlen = 0;
+  ag_hex_decode(json_string_value(json_object_get(ag, "request_hash")), 64, reqh, 32);
+  ag_hex_decode(json_string_value(json_object_get(ag, "commitment")), 64, commit, 32);
+  ag_b64_decode_alloc(rb64, strlen(rb64), 1 << 24, &rec, &rlen);
+  ag_inf_sig_message(k->pk, reqh, text, strlen(text), commit, rec, rlen, msg);
+  ag_sign(k, msg, 32, sig);
+  char hk[AG_ADDR_MAX], hs[129];
+  ag_addr_encode(k->pk, hk);
+  ag_hex_encode(sig, 64, hs);
+  json_object_set_new(ag, "hotkey", json_string(hk));
+  json_object_set_new(ag, "signature", json_string(hs));
+  free(rec);
+  return t;
 }
 
 static int check(ag_infer *st, const ag_model *m, const char *body, json_t *resp, const ag_keypair *k) {
@@ -203,6 +225,11 @@ TEST(answers_are_checked_step_by_step) {
   /* stopping early without a reason saves work: refused even though the receipt re-executes */
   json_t *shortened = answer(m, &k, body, 10, -1);
   CHECK_EQ(check(NULL, m, body, shortened, &k), AG_E_INF_RECEIPT);
+  /* relayed: another miner's correct answer to this very request, re-signed by the relayer, is
+   * not the relayer's own work (its tokens were sampled with the other miner's seed) */
+  json_t *relayed = resign(ok, &other);
+  CHECK_EQ(check(st, m, body, relayed, &other), AG_E_INF_RECEIPT);
+  json_decref(relayed);
   /* a proof that is not one */
   json_t *t = json_deep_copy(ok);
   json_object_set_new(json_object_get(t, "agora"), "receipt", json_string("!!!"));

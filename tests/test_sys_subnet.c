@@ -1,15 +1,18 @@
 /*
  * test_sys_subnet.c — the inference subnet end to end, with real processes: `agora devnet`
- * starts the node, 5 miners (3 honest, 1 slow, 1 cheater) and 2 validators; an extra "miner"
- * served from this process answers garbage. The tests then check, on the live network:
+ * starts the node, 6 miners (3 honest, 1 relayer, 1 slow, 1 cheater) and 2 validators, with the
+ * block reward halving every 60 blocks; an extra "miner" served from this process answers
+ * garbage. The tests then check, on the live network:
  *   - bad input to miners and to the node gets HTTP errors in the documented shapes;
  *   - answers fail verification when any part is tampered with;
- *   - after a few epochs the cheater and the garbage miner earn 0, honest miners > 0, the
- *     slow one less than the fast ones but > 0;
+ *   - after a few epochs the cheater, the relayer (it forwards every challenge to an honest
+ *     miner and signs the answer as its own) and the garbage miner earn 0, honest miners > 0,
+ *     the slow one less than the fast ones but > 0;
  *   - `agora infer` asked to start with the cheater reports it and answers verified text;
  *   - a killed node is restarted by the devnet and nothing committed is lost;
  *   - a killed miner's incentive decays while the others keep earning;
- *   - on SIGTERM the devnet stops every child and prints issuance equal to the schedule.
+ *   - on SIGTERM the devnet stops every child, and issuance equals the schedule computed here
+ *     from genesis, across two halvings.
  * The tests share one devnet and run in order.
  */
 #include "test.h"
@@ -36,8 +39,8 @@ static pid_t devnet_pid;
 static json_t *manifest;
 
 /* uids, found by the hotkeys devnet.json names */
-static int HONEST0 = -1, HONEST1 = -1, HONEST2 = -1, SLOW = -1, CHEATER = -1, VALIDATOR0 = -1,
-           VALIDATOR1 = -1;
+static int HONEST0 = -1, HONEST1 = -1, HONEST2 = -1, RELAYER = -1, SLOW = -1, CHEATER = -1,
+           VALIDATOR0 = -1, VALIDATOR1 = -1;
 
 static json_t *metagraph(void) { return sys_get_json(node_url, "/v1/subnets/1/metagraph", NULL); }
 
@@ -105,7 +108,8 @@ static int uid_of(json_t *mg, const char *name) {
 TEST(devnet_starts) {
   snprintf(home, sizeof home, "%s/sys_subnet", AGORA_BUILD_DIR);
   snprintf(out_path, sizeof out_path, "%s.out.json", home);
-  const char *args[] = {"--miners", "5", "--validators", "2", "--cheaters", "1", "--slow", "1", NULL};
+  const char *args[] = {"--miners", "6", "--validators", "2", "--cheaters", "1", "--slow", "1",
+                        "--relayers", "1", "--halving", "60", NULL};
   manifest = sys_devnet_start(home, out_path, args, &devnet_pid);
   CHECK(json_is_true(json_object_get(manifest, "ready")));
   if (!manifest) return;
@@ -114,24 +118,25 @@ TEST(devnet_starts) {
   HONEST0 = uid_of(mg, "miner0");
   HONEST1 = uid_of(mg, "miner1");
   HONEST2 = uid_of(mg, "miner2");
-  SLOW = uid_of(mg, "miner3");
-  CHEATER = uid_of(mg, "miner4");
+  RELAYER = uid_of(mg, "miner3");
+  SLOW = uid_of(mg, "miner4");
+  CHEATER = uid_of(mg, "miner5");
   VALIDATOR0 = uid_of(mg, "validator0");
   VALIDATOR1 = uid_of(mg, "validator1");
   json_decref(mg);
-  CHECK(HONEST0 >= 0 && HONEST1 >= 0 && HONEST2 >= 0 && SLOW >= 0 && CHEATER >= 0 &&
+  CHECK(HONEST0 >= 0 && HONEST1 >= 0 && HONEST2 >= 0 && RELAYER >= 0 && SLOW >= 0 && CHEATER >= 0 &&
         VALIDATOR0 >= 0 && VALIDATOR1 >= 0);
   /* every miner announces an endpoint */
-  const int *miners[] = {&HONEST0, &HONEST1, &HONEST2, &SLOW, &CHEATER};
+  const int *miners[] = {&HONEST0, &HONEST1, &HONEST2, &RELAYER, &SLOW, &CHEATER};
   int served = 0;
-  for (int t = 0; t < 300 && served < 5; t++) {
+  for (int t = 0; t < 300 && served < 6; t++) {
     mg = metagraph();
     served = 0;
-    for (int u = 0; u < 5; u++) served += json_is_object(json_object_get(row(mg, *miners[u]), "endpoint"));
+    for (int u = 0; u < 6; u++) served += json_is_object(json_object_get(row(mg, *miners[u]), "endpoint"));
     json_decref(mg);
-    if (served < 5) ag_sleep_ms(200);
+    if (served < 6) ag_sleep_ms(200);
   }
-  CHECK_EQ(served, 5);
+  CHECK_EQ(served, 6);
 }
 
 /* ---- bad input --------------------------------------------------------------------------------- */
@@ -378,10 +383,13 @@ TEST(incentive_follows_honesty_and_speed) {
   json_t *mg = metagraph();
   long h0 = incentive(mg, HONEST0), h1 = incentive(mg, HONEST1), h2 = incentive(mg, HONEST2);
   long slow = incentive(mg, SLOW), cheat = incentive(mg, CHEATER), garbage = incentive(mg, garbage_uid);
-  fprintf(stderr, "  incentive: honest %ld %ld %ld, slow %ld, cheater %ld, garbage %ld\n", h0, h1, h2, slow, cheat, garbage);
+  long relayer = incentive(mg, RELAYER);
+  fprintf(stderr, "  incentive: honest %ld %ld %ld, relayer %ld, slow %ld, cheater %ld, garbage %ld\n", h0, h1,
+          h2, relayer, slow, cheat, garbage);
   CHECK(h0 > 0 && h1 > 0 && h2 > 0);
   CHECK_EQ(cheat, 0);
   CHECK_EQ(garbage, 0);
+  CHECK_EQ(relayer, 0); /* the honest miner's answers, re-signed, are not its work */
   CHECK(slow > 0);
   CHECK(slow < h0 && slow < h1 && slow < h2);
   /* validators hold the dividends, by stake */
@@ -399,13 +407,13 @@ TEST(incentive_follows_honesty_and_speed) {
     for (size_t i = 0; i < json_array_size(ms); i++) {
       json_t *x = json_array_get(ms, i);
       int uid = (int)json_integer_value(json_object_get(x, "uid"));
-      if (uid == CHEATER || uid == garbage_uid) {
+      if (uid == CHEATER || uid == garbage_uid || uid == RELAYER) {
         CHECK(json_integer_value(json_object_get(x, "wrong")) > 0);
         CHECK(json_real_value(json_object_get(x, "score")) == 0);
         seen++;
       }
     }
-    CHECK_EQ(seen, 2);
+    CHECK_EQ(seen, 3);
     CHECK(json_integer_value(json_object_get(s, "weights_sets")) >= 3);
     json_decref(s);
     char name[32];
@@ -443,25 +451,54 @@ TEST(infer_reports_the_cheater_and_asks_another) {
 
 static long killed_incentive;
 
+/* A SIGKILL of the node loses nothing committed: every block keeps its hash, the state root the
+ * node reported at the kill is the one its block records after the restart, and every tx of
+ * the last blocks is still committed where it was. */
 TEST(node_restart_loses_nothing) {
-  uint64_t h = height();
-  char path[64];
-  snprintf(path, sizeof path, "/v1/blocks/%llu", (unsigned long long)h);
-  json_t *b = sys_get_json(node_url, path, NULL);
-  char hash[65] = "";
-  snprintf(hash, sizeof hash, "%s", json_string_value(json_object_get(b, "hash")));
-  json_decref(b);
   json_t *st0 = sys_get_json(node_url, "/v1/status", NULL);
+  uint64_t h = (uint64_t)json_integer_value(json_object_get(st0, "height"));
+  char root[65] = "", path[128];
+  snprintf(root, sizeof root, "%s", json_string_value(json_object_get(st0, "state_root")));
+  json_decref(st0);
+  CHECK(h > 5 && strlen(root) == 64);
+  enum { SAMPLES = 8 };
+  char hashes[SAMPLES][65];
+  uint64_t heights[SAMPLES];
+  char txs[64][65];
+  long tx_height[64];
+  int ntx = 0;
+  for (int i = 0; i < SAMPLES; i++) {
+    heights[i] = 1 + (h - 1) * (uint64_t)i / (SAMPLES - 1);
+    snprintf(path, sizeof path, "/v1/blocks/%llu", (unsigned long long)heights[i]);
+    json_t *b = sys_get_json(node_url, path, NULL);
+    snprintf(hashes[i], sizeof hashes[i], "%s", json_string_value(json_object_get(b, "hash")));
+    json_t *bt = json_object_get(b, "txs");
+    for (size_t k = 0; k < json_array_size(bt) && ntx < 64; k++) {
+      snprintf(txs[ntx], sizeof txs[ntx], "%s", json_string_value(json_object_get(json_array_get(bt, k), "hash")));
+      tx_height[ntx++] = (long)heights[i];
+    }
+    json_decref(b);
+  }
   pid_t node = manifest_pid("node");
   CHECK(node > 0);
   CHECK_EQ(kill(node, SIGKILL), 0);
   CHECK(wait_height(h + 15, 90000));
   CHECK(manifest_pid("node") != node);
-  b = sys_get_json(node_url, path, NULL);
-  CHECK_STR(json_string_value(json_object_get(b, "hash")), hash);
-  json_decref(b);
-  (void)st0;
-  json_decref(st0);
+  for (int i = 0; i < SAMPLES; i++) {
+    snprintf(path, sizeof path, "/v1/blocks/%llu", (unsigned long long)heights[i]);
+    json_t *b = sys_get_json(node_url, path, NULL);
+    CHECK_STR(json_string_value(json_object_get(b, "hash")), hashes[i]);
+    if (heights[i] == h) CHECK_STR(json_string_value(json_object_get(b, "state_root")), root);
+    json_decref(b);
+  }
+  CHECK(ntx > 0);
+  for (int i = 0; i < ntx; i++) {
+    snprintf(path, sizeof path, "/v1/txs/%s", txs[i]);
+    json_t *t = sys_get_json(node_url, path, NULL);
+    CHECK_STR(json_string_value(json_object_get(t, "status")), "committed");
+    CHECK_EQ(json_integer_value(json_object_get(t, "height")), tx_height[i]);
+    json_decref(t);
+  }
 }
 
 TEST(killed_miner_decays) {
@@ -485,20 +522,37 @@ TEST(killed_miner_decays) {
 }
 
 TEST(devnet_stops_cleanly_with_issuance_on_schedule) {
-  pid_t children[8];
+  pid_t children[9];
   int n = 0;
-  const char *names[] = {"node", "miner1", "miner2", "miner3", "miner4", "validator0", "validator1"};
-  for (int i = 0; i < 7; i++) children[n++] = manifest_pid(names[i]);
+  const char *names[] = {"node", "miner1", "miner2", "miner3", "miner4", "miner5", "validator0", "validator1"};
+  for (int i = 0; i < 8; i++) children[n++] = manifest_pid(names[i]);
   CHECK_EQ(sys_stop(devnet_pid, SIGTERM, 60000), 0);
   for (int i = 0; i < n; i++) CHECK(children[i] > 0 && kill(children[i], 0) != 0);
   json_t *o = json_load_file(out_path, 0, NULL);
   CHECK(o != NULL);
   json_t *iss = json_object_get(o, "issuance");
   CHECK(json_is_true(json_object_get(iss, "matches_schedule")));
-  CHECK_STR(json_string_value(json_object_get(iss, "issued")), json_string_value(json_object_get(iss, "schedule")));
+  /* and against a computation of our own: genesis balances from genesis.json, then 1 AGR a
+   * block halving every 60 blocks (the run crosses at least two halvings) */
+  char gpath[700];
+  snprintf(gpath, sizeof gpath, "%s/genesis.json", home);
+  json_t *g = json_load_file(gpath, 0, NULL);
+  uint64_t want = 0, height_end = (uint64_t)json_integer_value(json_object_get(o, "height"));
+  json_t *accts = json_object_get(g, "accounts");
+  for (size_t i = 0; i < json_array_size(accts); i++) {
+    uint64_t b = 0;
+    ag_parse_u64(json_string_value(json_object_get(json_array_get(accts, i), "balance")), &b);
+    want += b;
+  }
+  json_decref(g);
+  CHECK(height_end > 120);
+  for (uint64_t k = 1; k <= height_end; k++) want += 1000000000ULL >> (k / 60);
+  char ws[32];
+  snprintf(ws, sizeof ws, "%llu", (unsigned long long)want);
+  CHECK_STR(json_string_value(json_object_get(iss, "issued")), ws);
   CHECK_EQ(json_integer_value(json_object_get(o, "node_restarts")), 1);
   json_t *ns = json_object_get(o, "neurons");
-  int cheaters = 0, slow = 0, validators = 0;
+  int cheaters = 0, slow = 0, validators = 0, relayers = 0;
   for (size_t i = 0; i < json_array_size(ns); i++) {
     json_t *x = json_array_get(ns, i);
     const char *role = json_string_value(json_object_get(x, "role"));
@@ -507,10 +561,15 @@ TEST(devnet_stops_cleanly_with_issuance_on_schedule) {
       cheaters++;
       CHECK_EQ(json_integer_value(json_object_get(x, "incentive")), 0);
     }
+    if (beh && !strcmp(beh, "relayer")) {
+      relayers++;
+      CHECK_EQ(json_integer_value(json_object_get(x, "incentive")), 0);
+    }
     slow += beh && !strcmp(beh, "slow");
     validators += role && !strcmp(role, "validator");
   }
   CHECK_EQ(cheaters, 1);
+  CHECK_EQ(relayers, 1);
   CHECK_EQ(slow, 1);
   CHECK_EQ(validators, 2);
   json_decref(o);

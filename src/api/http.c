@@ -1603,7 +1603,7 @@ static int curl_fail(CURLcode cc, const char *url, int timeout_ms, const sink *s
 
 int ag_http_request_max(const char *method, const char *url, const char *content_type,
                         const void *body, size_t len, int timeout_ms, size_t max_body,
-                        ag_http_result *out) {
+                        const char *const *headers, ag_http_result *out) {
   memset(out, 0, sizeof *out);
   ag_buf_init(&out->body);
   CURL *c = thread_handle();
@@ -1622,6 +1622,7 @@ int ag_http_request_max(const char *method, const char *url, const char *content
     hdrs = curl_slist_append(hdrs, ct);
     hdrs = curl_slist_append(hdrs, "Expect:");
   }
+  for (size_t i = 0; headers && headers[i]; i++) hdrs = curl_slist_append(hdrs, headers[i]);
   if (hdrs) curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
   CURLcode cc = curl_easy_perform(c);
   curl_slist_free_all(hdrs);
@@ -1639,7 +1640,7 @@ int ag_http_request_max(const char *method, const char *url, const char *content
 
 int ag_http_request(const char *method, const char *url, const char *content_type,
                     const void *body, size_t len, int timeout_ms, ag_http_result *out) {
-  return ag_http_request_max(method, url, content_type, body, len, timeout_ms, AG_HTTP_CLIENT_MAX, out);
+  return ag_http_request_max(method, url, content_type, body, len, timeout_ms, AG_HTTP_CLIENT_MAX, NULL, out);
 }
 
 int ag_http_download(const char *url, const char *path, uint64_t max_bytes, int timeout_ms,

@@ -154,10 +154,11 @@ typedef struct {
  * AG_HTTP_CLIENT_MAX. out->body must be freed. */
 int ag_http_request(const char *method, const char *url, const char *content_type,
                     const void *body, size_t len, int timeout_ms, ag_http_result *out);
-/* The same with an explicit cap on the response body (declared or streamed). */
+/* The same with an explicit cap on the response body (declared or streamed) and extra request
+ * headers ("Name: value" strings, NULL-terminated; headers may be NULL). */
 int ag_http_request_max(const char *method, const char *url, const char *content_type,
                         const void *body, size_t len, int timeout_ms, size_t max_body,
-                        ag_http_result *out);
+                        const char *const *headers, ag_http_result *out);
 /* GETs url into path (written atomically) when the server answers 200 with at most max_bytes;
  * *status gets the HTTP status. Uploads a file with ag_http_post_file. */
 int ag_http_download(const char *url, const char *path, uint64_t max_bytes, int timeout_ms,

@@ -68,6 +68,9 @@ static const char usage[] =
     "  --validators N    validators (default 2; stakes 2000, 1000, ... AGR)\n"
     "  --cheaters N      miners that alter one token of every answer (default 1)\n"
     "  --slow N          honest miners that add --slow-ms to every answer (default 1)\n"
+    "  --relayers N      miners that forward every request to another miner and sign its answer\n"
+    "                    as theirs (default 0)\n"
+    "  --halving N       blocks between halvings of the block reward (default 10500000)\n"
     "  --slow-ms MS      (default 400)\n"
     "  --blocks N        stop at height N (default: run until Ctrl-C)\n"
     "  --block-time MS   (default 500)\n"
@@ -83,9 +86,9 @@ static const char usage[] =
     "  --train-layers N  its layers (with --train-dim; default the --model's)\n";
 
 enum { ROLE_MINER, ROLE_VALIDATOR, ROLE_TRAINER };
-enum { B_HONEST, B_CHEATER, B_SLOW, B_FREE_RIDER, B_COPIER };
+enum { B_HONEST, B_CHEATER, B_SLOW, B_FREE_RIDER, B_COPIER, B_RELAYER };
 static const char *const role_name[] = {"miner", "validator", "trainer"};
-static const char *const behaviour_name[] = {"honest", "cheater", "slow", "free-rider", "copier"};
+static const char *const behaviour_name[] = {"honest", "cheater", "slow", "free-rider", "copier", "relayer"};
 
 typedef struct {
   char name[32];   /* miner0, validator1, trainer2, tvalidator0 */
@@ -109,7 +112,7 @@ typedef struct {
   char url[64];
   char chain_id[33];
   char model_name[32];
-  int nminers, nvalidators, ncheaters, nslow, slow_ms, block_ms, tempo;
+  int nminers, nvalidators, ncheaters, nslow, nrelayers, slow_ms, block_ms, tempo;
   int training, ntrainers, nfree, ncopiers, round_blocks, train_dim, train_layers;
   char train_id[65];         /* the initial checkpoint of the training subnet */
   ag_diloco_data tdata;      /* validation data of the training subnet */
@@ -250,6 +253,8 @@ static void start_neuron(devnet *d, proc *p) {
     argv[k++] = "10000";
   } else if (p->behaviour == B_CHEATER) {
     argv[k++] = "--cheat";
+  } else if (p->behaviour == B_RELAYER) {
+    argv[k++] = "--relay";
   } else if (p->behaviour == B_SLOW) {
     argv[k++] = "--slow-ms";
     argv[k++] = slow;
@@ -310,7 +315,6 @@ static int write_chain(devnet *d, const char *model_path) {
   d->genesis_supply = 0;
   for (size_t i = 0; i < g.naccounts; i++) d->genesis_supply += g.accounts[i].balance;
   d->block_reward = AG_UNIT;
-  d->halving = 10500000;
   char idhex[65];
   ag_hex_encode(id, 32, idhex);
   json_t *hp = json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i}", "tempo", d->tempo,
@@ -834,7 +838,7 @@ int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
   const char *miners_s = NULL, *vals_s = NULL, *cheat_s = NULL, *slow_s = NULL, *slowms_s = NULL,
              *blocks_s = NULL, *bt_s = NULL, *tempo_s = NULL, *port_s = NULL, *model_s = NULL,
              *trainers_s = NULL, *free_s = NULL, *copiers_s = NULL, *rb_s = NULL, *tdim_s = NULL,
-             *tlayers_s = NULL;
+             *tlayers_s = NULL, *relay_s = NULL, *halving_s = NULL;
   bool training = false;
   ag_opt opts[] = {{"miners", 0, 1, &miners_s, NULL},  {"validators", 0, 1, &vals_s, NULL},
                    {"cheaters", 0, 1, &cheat_s, NULL}, {"slow", 0, 1, &slow_s, NULL},
@@ -844,7 +848,8 @@ int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
                    {"training", 0, 0, NULL, &training}, {"trainers", 0, 1, &trainers_s, NULL},
                    {"free-riders", 0, 1, &free_s, NULL}, {"copiers", 0, 1, &copiers_s, NULL},
                    {"round-blocks", 0, 1, &rb_s, NULL}, {"train-dim", 0, 1, &tdim_s, NULL},
-                   {"train-layers", 0, 1, &tlayers_s, NULL},
+                   {"train-layers", 0, 1, &tlayers_s, NULL}, {"relayers", 0, 1, &relay_s, NULL},
+                   {"halving", 0, 1, &halving_s, NULL},
                    {"", 0, 0, NULL, NULL}};
   char *pos[1];
   int npos, rc = ag_cli_parse(c, argc, argv, opts, pos, 0, &npos);
@@ -864,11 +869,13 @@ int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
   d->ncopiers = 1;
   d->round_blocks = 20;
   d->losses = json_object();
-  int blocks = 0, port = 0;
+  int blocks = 0, port = 0, halving = 10500000;
   if ((rc = num(c, miners_s, "miners", 0, 32, &d->nminers)) ||
       (rc = num(c, vals_s, "validators", 0, 16, &d->nvalidators)) ||
       (rc = num(c, cheat_s, "cheaters", 0, 32, &d->ncheaters)) ||
       (rc = num(c, slow_s, "slow", 0, 32, &d->nslow)) ||
+      (rc = num(c, relay_s, "relayers", 0, 32, &d->nrelayers)) ||
+      (rc = num(c, halving_s, "halving", 1, 100000000, &halving)) ||
       (rc = num(c, slowms_s, "slow-ms", 0, 60000, &d->slow_ms)) ||
       (rc = num(c, blocks_s, "blocks", 0, 100000000, &blocks)) ||
       (rc = num(c, bt_s, "block-time", 50, 60000, &d->block_ms)) ||
@@ -885,11 +892,12 @@ int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
     return rc;
   }
   if (!d->nminers && !cheat_s && !slow_s) d->ncheaters = d->nslow = 0; /* --miners 0 alone */
-  if (d->ncheaters + d->nslow > d->nminers) {
+  if (d->ncheaters + d->nslow + d->nrelayers > d->nminers) {
     free(d);
-    return ag_cli_fail(c, AG_E_USAGE, "--cheaters plus --slow cannot exceed --miners");
+    return ag_cli_fail(c, AG_E_USAGE, "--cheaters, --slow and --relayers cannot exceed --miners");
   }
   d->stop_height = (uint64_t)blocks;
+  d->halving = (uint64_t)halving;
   if (c->home_explicit) snprintf(d->home, sizeof d->home, "%s", c->home);
   else snprintf(d->home, sizeof d->home, "%s/devnet", c->home);
   char path[1200], model[1100];
@@ -941,7 +949,8 @@ int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
       p->role = ROLE_MINER;
       p->behaviour = i >= d->nminers - d->ncheaters ? B_CHEATER
                      : i >= d->nminers - d->ncheaters - d->nslow ? B_SLOW
-                                                                  : B_HONEST;
+                     : i >= d->nminers - d->ncheaters - d->nslow - d->nrelayers ? B_RELAYER
+                                                                                 : B_HONEST;
       snprintf(p->name, sizeof p->name, "miner%d", i);
     } else {
       int v = i - d->nminers;
@@ -979,8 +988,9 @@ int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
   int tty = isatty(1) && !c->json;
   FILE *info = c->json ? stderr : stdout;
   if ((rc = write_chain(d, model)) || (rc = write_manifest(d, 0))) goto out; /* marks it a devnet */
-  fprintf(info, "devnet in %s: chain %s, node %s, %d miners (%d cheating, %d slow), %d validators\n",
-          d->home, d->chain_id, d->url, d->nminers, d->ncheaters, d->nslow, d->nminers ? d->nvalidators : 0);
+  fprintf(info, "devnet in %s: chain %s, node %s, %d miners (%d cheating, %d slow, %d relaying), %d validators\n",
+          d->home, d->chain_id, d->url, d->nminers, d->ncheaters, d->nslow, d->nrelayers,
+          d->nminers ? d->nvalidators : 0);
   if (d->training)
     fprintf(info, "training subnet 2: %d trainers (%d free riders, %d copiers), %d validators, rounds of %d blocks\n",
             d->ntrainers + d->nfree + d->ncopiers, d->nfree, d->ncopiers, d->nvalidators, d->round_blocks);

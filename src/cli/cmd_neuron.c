@@ -118,7 +118,7 @@ int ag_cmd_miner(ag_cli *c, int argc, char **argv) {
   const char *subnet = NULL, *hotkey = NULL, *coldkey = NULL, *listen = NULL, *host = NULL,
              *workers = NULL, *threads = NULL, *queue = NULL, *key = NULL, *models = NULL,
              *slow = NULL, *role = NULL, *status = NULL;
-  bool cheat = false, free_rider = false, copier = false;
+  bool cheat = false, free_rider = false, copier = false, relay = false;
   ag_opt opts[] = {{"subnet", 0, 1, &subnet, NULL},   {"hotkey", 0, 1, &hotkey, NULL},
                    {"coldkey", 0, 1, &coldkey, NULL}, {"listen", 0, 1, &listen, NULL},
                    {"announce-host", 0, 1, &host, NULL}, {"workers", 0, 1, &workers, NULL},
@@ -126,6 +126,7 @@ int ag_cmd_miner(ag_cli *c, int argc, char **argv) {
                    {"api-key", 0, 1, &key, NULL},     {"models", 0, 1, &models, NULL},
                    /* devnet behaviours, not in the help */
                    {"cheat", 0, 0, NULL, &cheat},     {"slow-ms", 0, 1, &slow, NULL},
+                   {"relay", 0, 0, NULL, &relay},
                    {"free-rider", 0, 0, NULL, &free_rider}, {"copier", 0, 0, NULL, &copier},
                    {"role", 0, 1, &role, NULL},       {"status", 0, 1, &status, NULL},
                    {"", 0, 0, NULL, NULL}};
@@ -170,6 +171,7 @@ int ag_cmd_miner(ag_cli *c, int argc, char **argv) {
     return rc;
   cfg.netuid = (uint16_t)netuid;
   cfg.cheat = cheat;
+  cfg.relay = relay;
   snprintf(cfg.home, sizeof cfg.home, "%s", c->home);
   if (c->node[0]) ag_cli_node_url(c, cfg.node_url, sizeof cfg.node_url);
   snprintf(cfg.hotkey, sizeof cfg.hotkey, "%s", hotkey);

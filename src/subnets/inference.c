@@ -186,14 +186,27 @@ void ag_inf_request_hash(const void *body, size_t len, uint8_t out[32]) {
   ag_hash("agora/infreq", body, len, out);
 }
 
-void ag_inf_sig_message(const uint8_t request_hash[32], const void *text, size_t tlen,
-                        const uint8_t commitment[32], const uint8_t *receipt, size_t rlen,
-                        uint8_t out[32]) {
+uint64_t ag_inf_bound_seed(const uint8_t hotkey[32], uint64_t seed) {
+  uint8_t in[40], h[32];
+  memcpy(in, hotkey, 32);
+  ag_put_u64le(in + 32, seed);
+  ag_hash("agora/infseed", in, sizeof in, h);
+  return ag_get_u64le(h) & 0x7fffffffffffffffULL;
+}
+
+void ag_inf_challenge_message(const uint8_t request_hash[32], uint8_t out[32]) {
+  ag_hash("agora/infchal", request_hash, 32, out);
+}
+
+void ag_inf_sig_message(const uint8_t hotkey[32], const uint8_t request_hash[32], const void *text,
+                        size_t tlen, const uint8_t commitment[32], const uint8_t *receipt,
+                        size_t rlen, uint8_t out[32]) {
   uint8_t th[32], rh[32];
   ag_hash("agora/inftext", text, tlen, th);
   ag_hash("agora/receipt", receipt, rlen, rh);
   ag_hasher h;
   ag_hasher_init(&h, "agora/infsig");
+  ag_hasher_update(&h, hotkey, 32);
   ag_hasher_update(&h, request_hash, 32);
   ag_hasher_update(&h, th, 32);
   ag_hasher_update(&h, commitment, 32);
@@ -312,7 +325,7 @@ int ag_inf_verify(ag_infer *state, const ag_model *m, const uint8_t *body, size_
     return verdict(v, AG_E_INF_MALFORMED, "the receipt is not base64%s", NULL);
   int rc = 0;
   uint8_t msg[32];
-  ag_inf_sig_message(reqh, text, strlen(text), commit, receipt, rlen, msg);
+  ag_inf_sig_message(hotkey, reqh, text, strlen(text), commit, receipt, rlen, msg);
   ag_hash("agora/receipt", receipt, rlen, v->receipt_hash);
   ag_inf_request_hash(body, blen, want);
   ag_receipt r;
@@ -336,7 +349,8 @@ int ag_inf_verify(ag_infer *state, const ag_model *m, const uint8_t *body, size_
     goto done;
   }
   ag_inf_sampling(req, &sp);
-  if (!req->has_seed) sp.seed = r.sp.seed; /* the miner chose it */
+  /* a seeded request is sampled with this miner's bound seed; without one, the miner chose */
+  sp.seed = req->has_seed ? ag_inf_bound_seed(hotkey, req->seed) : r.sp.seed;
   if (memcmp(&r.sp.temperature, &sp.temperature, 4) || memcmp(&r.sp.top_p, &sp.top_p, 4) ||
       r.sp.top_k != sp.top_k || r.sp.seed != sp.seed || r.sp.stop != sp.stop || r.n_out > req->max_tokens) {
     rc = verdict(v, AG_E_INF_RECEIPT, "the receipt's sampling parameters or length differ from the request%s", NULL);

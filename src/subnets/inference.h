@@ -5,11 +5,16 @@
  * A miner answers POST /v1/completions and /v1/chat/completions like an OpenAI server and adds
  * one field, "agora": {request_hash, model_id, receipt (base64), commitment, hotkey,
  * signature}. The signature is ed25519 by the miner's hotkey over
- *   BLAKE2b-256("agora/infsig", request_hash ‖ BLAKE2b-256("agora/inftext", text) ‖
+ *   BLAKE2b-256("agora/infsig", hotkey ‖ request_hash ‖ BLAKE2b-256("agora/inftext", text) ‖
  *               commitment ‖ BLAKE2b-256("agora/receipt", receipt))
  * where request_hash = BLAKE2b-256("agora/infreq", the request body as sent). The receipt
  * (engine/generate.h) names the model, the sampling parameters, the prompt and output tokens
  * and the committed logits; re-executing it with the same model gives the same bits.
+ *
+ * The work is the miner's own: a request with a seed is sampled with the miner's bound seed
+ * (ag_inf_bound_seed: a hash of the miner's hotkey and the seed), so the tokens themselves
+ * depend on who computed them. Another miner's answer to the same request, relayed and
+ * re-signed, has the other miner's tokens, and re-keying it means generating it again.
  *
  * Ownership: parsed requests own their strings (ag_inf_request_free); JSON results are new
  * references.
@@ -55,9 +60,16 @@ int ag_inf_render_chat(json_t *messages, ag_buf *out, const char **param);
 void ag_inf_sampling(const ag_inf_request *r, ag_sampling *sp);
 
 void ag_inf_request_hash(const void *body, size_t len, uint8_t out[32]);
-void ag_inf_sig_message(const uint8_t request_hash[32], const void *text, size_t tlen,
-                        const uint8_t commitment[32], const uint8_t *receipt, size_t rlen,
-                        uint8_t out[32]);
+/* The seed a miner samples a request with seed s: the first 8 bytes (little-endian) of
+ * BLAKE2b-256("agora/infseed", hotkey ‖ s u64), the top bit cleared. Per miner, the same seed
+ * still gives the same answer (streamed or not), as OpenAI's seed promises. */
+uint64_t ag_inf_bound_seed(const uint8_t hotkey[32], uint64_t seed);
+void ag_inf_sig_message(const uint8_t hotkey[32], const uint8_t request_hash[32], const void *text,
+                        size_t tlen, const uint8_t commitment[32], const uint8_t *receipt,
+                        size_t rlen, uint8_t out[32]);
+/* What a validator signs to mark a request as its challenge (headers X-Agora-Validator and
+ * X-Agora-Signature): BLAKE2b-256("agora/infchal", request_hash). */
+void ag_inf_challenge_message(const uint8_t request_hash[32], uint8_t out[32]);
 /* Cuts text at the first stop string; 1 if one was found. */
 int ag_inf_apply_stops(const ag_inf_request *r, ag_buf *text);
 /* The text of output tokens: their bytes (<|endoftext|> dropped), made valid UTF-8 (each

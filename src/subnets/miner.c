@@ -49,6 +49,7 @@ typedef struct job {
   uint8_t commitment[32];
   double t_queued, t_start, t_first, t_end;
   int refs;
+  int challenge;    /* a permitted validator's signed challenge: served first, reserved room */
   struct job *next;
 } job;
 
@@ -66,6 +67,11 @@ typedef struct {
   job *head, *tail;
   int qlen, busy, stopping;
   pthread_t *workers;
+  /* from the metagraph: who may send challenges; where a relayer forwards (devnets) */
+  pthread_mutex_t vmu;
+  uint8_t (*validators)[32];
+  int nvalidators;
+  char relay_url[200];
   /* stats */
   atomic_uint_fast64_t req_ok, req_err, prompt_tokens, gen_tokens, rejected;
   atomic_uint_fast64_t dur_buckets[10], dur_count, dur_sum_us;
@@ -202,8 +208,8 @@ static json_t *usage_json(int n_prompt, int n_out) {
 /* The proof: signature over request hash, text, commitment and receipt. */
 static json_t *proof_json(miner *m, job *j, const ag_buf *text) {
   uint8_t msg[32], sig[64];
-  ag_inf_sig_message(j->req_hash, text->data, text->len, j->commitment, j->receipt.data,
-                     j->receipt.len, msg);
+  ag_inf_sig_message(m->hotkey.pk, j->req_hash, text->data, text->len, j->commitment,
+                     j->receipt.data, j->receipt.len, msg);
   ag_sign(&m->hotkey, msg, 32, sig);
   json_t *o = json_object();
   char *b64 = ag_xmalloc(ag_b64_len(j->receipt.len));
@@ -281,6 +287,24 @@ static int authorized(miner *m, ag_http_req *req, ag_http_resp *resp) {
   return 0;
 }
 
+/* A request signed by a validator that holds a permit on this subnet (headers
+ * X-Agora-Validator, X-Agora-Signature over ag_inf_challenge_message). */
+static int is_challenge(miner *m, ag_http_req *req, const uint8_t reqh[32]) {
+  const char *who = ag_http_header(req, "X-Agora-Validator"), *sig = ag_http_header(req, "X-Agora-Signature");
+  uint8_t pk[32], s[64], msg[32];
+  if (!who || !sig || ag_addr_decode(who, pk) || strlen(sig) != 128 || ag_hex_decode(sig, 128, s, 64)) return 0;
+  int permitted = 0;
+  pthread_mutex_lock(&m->vmu);
+  for (int i = 0; i < m->nvalidators && !permitted; i++) permitted = !memcmp(m->validators[i], pk, 32);
+  pthread_mutex_unlock(&m->vmu);
+  ag_inf_challenge_message(reqh, msg);
+  return permitted && ag_verify(pk, msg, 32, s) == 0;
+}
+
+/* Room kept in the queue for validators' challenges: a flood of client requests fills the
+ * rest and gets 503s, while the validators that score this miner are still served. */
+static int reserved(const miner *m) { return m->cfg.queue_max / 4 > 1 ? m->cfg.queue_max / 4 : 1; }
+
 /* Parses and queues a request; 0 with *out a job holding two references (worker + caller). */
 static job *admit(miner *m, ag_http_req *req, ag_http_resp *resp, bool chat) {
   if (!authorized(m, req, resp)) return NULL;
@@ -304,12 +328,14 @@ static job *admit(miner *m, ag_http_req *req, ag_http_resp *resp, bool chat) {
     m->req_err++;
     return NULL;
   }
+  ag_inf_request_hash(req->body, req->body_len, j->req_hash);
   if (!j->req.has_seed) { /* the miner draws one; the receipt records it */
     randombytes_buf(&j->req.seed, sizeof j->req.seed);
     j->req.seed &= 0x7fffffffffffffffULL;
   }
   ag_inf_sampling(&j->req, &j->sp);
-  ag_inf_request_hash(req->body, req->body_len, j->req_hash);
+  /* a seeded request: sampled with this miner's own seed, so the answer is its own work */
+  if (j->req.has_seed) j->sp.seed = ag_inf_bound_seed(m->hotkey.pk, j->req.seed);
   rc = ag_engine_encode(m->model, j->req.prompt, strlen(j->req.prompt), &j->prompt, &j->n_prompt);
   int ctx = m->model->cfg.seq_len;
   if (!rc && (int)j->n_prompt >= ctx) {
@@ -342,8 +368,10 @@ static job *admit(miner *m, ag_http_req *req, ag_http_resp *resp, bool chat) {
   pthread_cond_init(&j->cv, NULL);
   j->refs = 2;
   j->t_queued = ag_mono_s();
+  j->challenge = is_challenge(m, req, j->req_hash);
   pthread_mutex_lock(&m->qmu);
-  if (m->qlen >= m->cfg.queue_max || m->stopping) {
+  int room = j->challenge ? m->cfg.queue_max : m->cfg.queue_max - reserved(m);
+  if (m->qlen >= room || m->stopping) {
     pthread_mutex_unlock(&m->qmu);
     oai_error(resp, 503, "server_error", "overloaded", NULL, "The miner's queue is full; retry shortly.");
     ag_http_set_header(resp, "Retry-After", "1");
@@ -352,9 +380,21 @@ static job *admit(miner *m, ag_http_req *req, ag_http_resp *resp, bool chat) {
     job_unref(j);
     return NULL;
   }
-  if (m->tail) m->tail->next = j;
-  else m->head = j;
-  m->tail = j;
+  if (j->challenge) { /* ahead of clients' requests, behind earlier challenges */
+    job **p = &m->head, *prev = NULL;
+    while (*p && (*p)->challenge) {
+      prev = *p;
+      p = &(*p)->next;
+    }
+    j->next = *p;
+    *p = j;
+    if (!j->next) m->tail = j;
+    (void)prev;
+  } else {
+    if (m->tail) m->tail->next = j;
+    else m->head = j;
+    m->tail = j;
+  }
   m->qlen++;
   pthread_cond_signal(&m->qcv);
   pthread_mutex_unlock(&m->qmu);
@@ -525,8 +565,49 @@ static void sse_free(void *cls) {
   free(s);
 }
 
+/* Devnet behaviour: forward the request to another miner and sign its answer as ours. The
+ * answer is right, but not this miner's work: its tokens were sampled with the other miner's
+ * seed, so validators refuse it (docs/security.md). */
+static void relay(miner *m, ag_http_req *req, ag_http_resp *resp, bool chat) {
+  char base[200], url[300];
+  pthread_mutex_lock(&m->vmu);
+  snprintf(base, sizeof base, "%s", m->relay_url);
+  pthread_mutex_unlock(&m->vmu);
+  if (!base[0]) return oai_error(resp, 503, "server_error", "overloaded", NULL, "nobody to relay to yet");
+  snprintf(url, sizeof url, "%s%s", base, chat ? "/v1/chat/completions" : "/v1/completions");
+  ag_http_result r;
+  int rc = ag_http_request("POST", url, "application/json", req->body, req->body_len, 60000, &r);
+  if (rc) return oai_error(resp, 502, "server_error", NULL, NULL, ag_errmsg(rc));
+  json_t *o = json_loadb((const char *)r.body.data, r.body.len, 0, NULL), *ag = json_object_get(o, "agora");
+  long st = r.status;
+  ag_http_result_free(&r);
+  if (st != 200 || !ag) {
+    json_decref(o);
+    return oai_error(resp, 502, "server_error", NULL, NULL, "the relayed miner failed");
+  }
+  json_t *c0 = json_array_get(json_object_get(o, "choices"), 0);
+  const char *text = chat ? json_string_value(json_object_get(json_object_get(c0, "message"), "content"))
+                          : json_string_value(json_object_get(c0, "text"));
+  const char *rb64 = json_string_value(json_object_get(ag, "receipt"));
+  uint8_t reqh[32], commit[32], msg[32], sig[64], *rec = NULL;
+  size_t rlen = 0;
+  ag_inf_request_hash(req->body, req->body_len, reqh);
+  if (text && rb64 && !ag_hex_decode(json_string_value(json_object_get(ag, "commitment")), 64, commit, 32) &&
+      !ag_b64_decode_alloc(rb64, strlen(rb64), 64u << 20, &rec, &rlen)) {
+    ag_inf_sig_message(m->hotkey.pk, reqh, text, strlen(text), commit, rec, rlen, msg);
+    ag_sign(&m->hotkey, msg, 32, sig);
+    json_object_set_new(ag, "hotkey", json_string(m->hotkey_addr));
+    json_object_set_new(ag, "signature", ag_json_hex(sig, 64));
+    json_object_set_new(ag, "uid", m->uid >= 0 ? json_integer(m->uid) : json_null());
+  }
+  free(rec);
+  m->req_ok++;
+  ag_http_json(resp, 200, o);
+}
+
 static void completions(ag_http_req *req, ag_http_resp *resp, bool chat) {
   miner *m = req->ctx;
+  if (m->cfg.relay) return relay(m, req, resp, chat);
   /* peek at "stream" to choose the path; the full parse happens in admit */
   json_t *peek = json_loadb((const char *)req->body, req->body_len, 0, NULL);
   int stream = json_is_true(json_object_get(peek, "stream"));
@@ -678,6 +759,34 @@ static int announce(miner *m, const char *host, uint16_t port) {
   return ag_neuron_serve(&m->net, m->cfg.netuid, &m->hotkey, host, port, &m->uid);
 }
 
+/* Who holds a validator permit (their challenges get the reserved room), and, for a relayer,
+ * the endpoint of the first other miner. */
+static void refresh_validators(miner *m) {
+  char path[80];
+  snprintf(path, sizeof path, "/v1/subnets/%u/metagraph", m->cfg.netuid);
+  json_t *mg;
+  if (ag_net_get(&m->net, path, &mg)) return;
+  json_t *rows = json_object_get(mg, "uids");
+  uint8_t (*v)[32] = ag_xcalloc(json_array_size(rows) + 1, 32);
+  int n = 0;
+  char relay[200] = "";
+  for (size_t i = 0; i < json_array_size(rows); i++) {
+    json_t *r = json_array_get(rows, i);
+    const char *hk = json_string_value(json_object_get(r, "hotkey"));
+    if (json_is_true(json_object_get(r, "validator_permit")) && hk && !ag_addr_decode(hk, v[n])) n++;
+    else if (!relay[0] && hk && strcmp(hk, m->hotkey_addr) &&
+             ag_net_endpoint_url(json_object_get(r, "endpoint"), relay, sizeof relay))
+      relay[0] = 0;
+  }
+  json_decref(mg);
+  pthread_mutex_lock(&m->vmu);
+  free(m->validators);
+  m->validators = v;
+  m->nvalidators = n;
+  snprintf(m->relay_url, sizeof m->relay_url, "%s", relay);
+  pthread_mutex_unlock(&m->vmu);
+}
+
 int ag_miner_run(const ag_miner_config *cfg, volatile int *stop) {
   ag_crypto_init();
   miner *m = ag_xcalloc(1, sizeof *m);
@@ -690,6 +799,7 @@ int ag_miner_run(const ag_miner_config *cfg, volatile int *stop) {
   if (m->cfg.queue_max < 1) m->cfg.queue_max = 1;
   pthread_mutex_init(&m->qmu, NULL);
   pthread_cond_init(&m->qcv, NULL);
+  pthread_mutex_init(&m->vmu, NULL);
   ag_http_server *srv = NULL;
   int started = 0;
   int rc = ag_neuron_connect(&m->net, cfg->home, cfg->node_url, stop);
@@ -704,7 +814,11 @@ int ag_miner_run(const ag_miner_config *cfg, volatile int *stop) {
   m->workers = ag_xcalloc((size_t)m->cfg.workers, sizeof *m->workers);
   for (int i = 0; i < m->cfg.workers; i++) pthread_create(&m->workers[i], NULL, worker, m);
   started = 1;
-  ag_http_config hc = {cfg->listen, 1 << 20, routes, AG_ARRAY_LEN(routes), m};
+  /* handler threads: every queued generation holds one, and health checks need a few more */
+  ag_http_limits hl;
+  ag_http_limits_default(&hl);
+  hl.workers = (unsigned)(m->cfg.queue_max + m->cfg.workers + 8);
+  ag_http_config hc = {cfg->listen, 1 << 20, routes, AG_ARRAY_LEN(routes), m, &hl, NULL};
   if ((rc = ag_http_start(&hc, &srv))) goto out;
   char host[128];
   uint16_t lport;
@@ -713,10 +827,15 @@ int ag_miner_run(const ag_miner_config *cfg, volatile int *stop) {
   uint16_t port = ag_http_port(srv);
   ag_info("miner", "OpenAI-compatible API on http://%s:%u/v1 (hotkey %s)", pub, port, m->hotkey_addr);
   if ((rc = announce(m, pub, port))) goto out;
-  /* keep the announcement true; nothing else to do: the workers serve */
-  uint64_t next = ag_mono_ms() + 10000;
+  refresh_validators(m);
+  /* keep the announcement and the validator list true; nothing else to do: the workers serve */
+  uint64_t next = ag_mono_ms() + 10000, next_v = ag_mono_ms() + 3000;
   while (!*stop) {
     ag_sleep_ms(100);
+    if (ag_mono_ms() >= next_v) {
+      next_v = ag_mono_ms() + 3000;
+      refresh_validators(m);
+    }
     if (ag_mono_ms() >= next) {
       next = ag_mono_ms() + 10000;
       int arc = announce(m, pub, port);
@@ -738,6 +857,8 @@ out:
   ag_key_wipe(&m->hotkey);
   pthread_mutex_destroy(&m->qmu);
   pthread_cond_destroy(&m->qcv);
+  pthread_mutex_destroy(&m->vmu);
+  free(m->validators);
   free(m);
   return rc;
 }

@@ -2,7 +2,8 @@
  * miner.h — an inference miner: registers its hotkey on the subnet if needed, fetches and
  * checks the subnet's pinned model, serves it with an OpenAI-compatible API
  * (docs/subnet-inference.md) and announces its endpoint on chain. Requests are queued (up to
- * queue_max) and served by workers, each with its own KV cache.
+ * queue_max) and served by workers, each with its own KV cache; a quarter of the queue is kept
+ * for the signed challenges of validators with a permit, which are also served first.
  */
 #ifndef AG_SUBNETS_MINER_H
 #define AG_SUBNETS_MINER_H
@@ -25,6 +26,7 @@ typedef struct {
   /* behaviours for devnets and tests */
   int cheat;               /* 1: alter one output token of every answer (and sign it) */
   int slow_ms;             /* extra latency per request */
+  int relay;               /* 1: forward every request to another miner, re-sign its answer */
 } ag_miner_config;
 
 void ag_miner_config_default(ag_miner_config *c);

@@ -15,6 +15,7 @@
 #include "subnets/weights.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +55,7 @@ typedef struct {
   ag_wsetter ws;
   uint64_t verified_tokens, reexecutions;
   double verify_seconds;
+  double gen_tps;     /* this machine's decoding speed (calibrate) */
 } val;
 
 void ag_validator_config_default(ag_validator_config *c) {
@@ -100,9 +102,11 @@ static void draw_prompt(val *v, ag_buf *out) {
   ag_buf_puts(out, fallback_prompts[rnd(AG_ARRAY_LEN(fallback_prompts))]);
 }
 
-/* One request body, the same for every miner this round (honest answers are then identical
- * and one re-execution checks them all). */
-static char *make_challenge(val *v, int *chat) {
+/* This round's challenge, shared by every miner but its seed and nonce (make_body): a prompt
+ * from the validation corpus and sampling that actually samples (temperature 0.7..1.3, top-k
+ * off or above the commitment's 8 logits), so that each miner's bound seed gives it tokens of
+ * its own (docs/subnet-inference.md). */
+static json_t *make_challenge(val *v, int *chat) {
   ag_buf p;
   ag_buf_init(&p);
   draw_prompt(v, &p);
@@ -120,12 +124,24 @@ static char *make_challenge(val *v, int *chat) {
   } else {
     json_object_set_new(o, "prompt", text);
   }
-  json_object_set_new(o, "max_tokens", json_integer(8 + rnd(25)));
-  json_object_set_new(o, "temperature", json_real(rnd(121) / 100.0));
-  json_object_set_new(o, "top_p", json_real(0.5 + rnd(51) / 100.0));
-  if (rnd(2)) json_object_set_new(o, "top_k", json_integer(1 + rnd(50)));
-  json_object_set_new(o, "seed", json_integer(rnd(0x7fffffff)));
+  json_object_set_new(o, "max_tokens", json_integer(12 + rnd(21)));
+  json_object_set_new(o, "temperature", json_real((70 + rnd(61)) / 100.0));
+  json_object_set_new(o, "top_p", json_real((85 + rnd(16)) / 100.0));
+  if (rnd(2)) json_object_set_new(o, "top_k", json_integer(16 + rnd(49)));
   if (rnd(4) == 0) json_object_set_new(o, "stop", json_string("\n\n"));
+  return o;
+}
+
+/* One miner's body: the round's challenge with a seed and a nonce of its own. */
+static char *make_body(json_t *challenge) {
+  json_t *o = json_deep_copy(challenge);
+  uint8_t nonce[12];
+  char hex[25], user[64];
+  randombytes_buf(nonce, sizeof nonce);
+  ag_hex_encode(nonce, sizeof nonce, hex);
+  snprintf(user, sizeof user, "agora-challenge-%s", hex);
+  json_object_set_new(o, "seed", json_integer(rnd(0x7fffffff)));
+  json_object_set_new(o, "user", json_string(user));
   char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
   json_decref(o);
   return s;
@@ -176,108 +192,149 @@ static int refresh(val *v) {
 
 /* ---- one round ------------------------------------------------------------------------------------ */
 
+/* One miner's challenge: sent by its own thread, at the same moment as every other miner's, so
+ * that each answer's time is its own. */
 typedef struct {
+  val *v;
+  row *w;
+  char *body;
+  int chat;
+  ag_inf_request req;
+  int parsed;
+  int rc;             /* transport error, or 0 */
+  long status;
+  json_t *resp;
+  char err[160];
+  double latency;
+  /* the verdict */
   int outcome, code;
   char why[200];
-  double latency;
   int n_out;
-} answer;
+} ask_job;
 
-static void ask(val *v, row *w, const char *body, int chat, const ag_inf_request *req,
-                uint8_t (*verified)[32], int *nverified, answer *a) {
-  memset(a, 0, sizeof *a);
-  char url[300];
-  snprintf(url, sizeof url, "%s%s", w->url, chat ? "/v1/chat/completions" : "/v1/completions");
+static void *ask_thread(void *arg) {
+  ask_job *a = arg;
+  val *v = a->v;
+  char url[300], h1[AG_ADDR_MAX + 40], h2[160];
+  snprintf(url, sizeof url, "%s%s", a->w->url, a->chat ? "/v1/chat/completions" : "/v1/completions");
+  /* signed as this validator's challenge: the miner serves it from the room it keeps for them */
+  uint8_t reqh[32], msg[32], sig[64];
+  char hex[129];
+  ag_inf_request_hash(a->body, strlen(a->body), reqh);
+  ag_inf_challenge_message(reqh, msg);
+  ag_sign(&v->hotkey, msg, 32, sig);
+  ag_hex_encode(sig, 64, hex);
+  snprintf(h1, sizeof h1, "X-Agora-Validator: %s", v->addr);
+  snprintf(h2, sizeof h2, "X-Agora-Signature: %s", hex);
+  const char *hdrs[] = {h1, h2, NULL};
   ag_http_result r;
-  int rc = 0;
   double t0 = ag_mono_s();
   for (int attempt = 0; attempt < 2; attempt++) { /* one retry when the connection fails */
-    rc = ag_http_request("POST", url, "application/json", body, strlen(body), v->cfg.timeout_ms, &r);
-    if (rc != AG_E_CONNECT) break;
+    a->rc = ag_http_request_max("POST", url, "application/json", a->body, strlen(a->body), v->cfg.timeout_ms,
+                                16u << 20, hdrs, &r);
+    if (a->rc != AG_E_CONNECT) break;
   }
   a->latency = ag_mono_s() - t0;
-  if (rc) {
-    a->outcome = OUT_MISSED;
-    a->code = rc;
-    snprintf(a->why, sizeof a->why, "%s", ag_errmsg(rc));
-    return;
+  if (a->rc) {
+    snprintf(a->err, sizeof a->err, "%s", ag_errmsg(a->rc));
+    ag_http_client_cleanup();
+    return NULL;
   }
-  json_t *resp = r.status == 200 ? json_loadb((const char *)r.body.data, r.body.len, 0, NULL) : NULL;
-  if (r.status != 200) {
-    a->outcome = OUT_MISSED;
-    a->code = AG_E_HTTP_STATUS;
-    snprintf(a->why, sizeof a->why, "HTTP %ld: %.150s", r.status, (const char *)r.body.data ? (const char *)r.body.data : "");
-    ag_http_result_free(&r);
-    return;
-  }
+  a->status = r.status;
+  if (r.status == 200) a->resp = json_loadb((const char *)r.body.data, r.body.len, 0, NULL);
+  else snprintf(a->err, sizeof a->err, "HTTP %ld: %.120s", r.status, r.body.data ? (const char *)r.body.data : "");
   ag_http_result_free(&r);
-  ag_inf_verdict vd;
-  if (!resp) {
+  ag_http_client_cleanup(); /* the thread ends: so does its connection */
+  return NULL;
+}
+
+/* Checks one answer: the cheap checks, then re-execution of its receipt. */
+static void judge(val *v, ask_job *a) {
+  if (a->rc || a->status != 200) {
+    a->outcome = OUT_MISSED;
+    a->code = a->rc ? a->rc : AG_E_HTTP_STATUS;
+    snprintf(a->why, sizeof a->why, "%s", a->err);
+    return;
+  }
+  if (!a->resp) {
     a->outcome = OUT_WRONG;
     a->code = AG_E_INF_MALFORMED;
     snprintf(a->why, sizeof a->why, "the answer is not JSON");
     return;
   }
-  ag_inf_verify(NULL, v->model, (const uint8_t *)body, strlen(body), req, resp, w->pk, &vd);
-  if (vd.ok) { /* the cheap checks passed: re-execute unless an identical receipt already was */
-    int known = 0;
-    for (int i = 0; i < *nverified && !known; i++) known = !memcmp(verified[i], vd.receipt_hash, 32);
-    if (!known) {
-      ag_inf_verify(v->state, v->model, (const uint8_t *)body, strlen(body), req, resp, w->pk, &vd);
-      v->reexecutions++;
-      v->verify_seconds += vd.verify_seconds;
-      v->verified_tokens += (uint64_t)(vd.n_prompt + vd.n_out);
-      if (vd.ok && *nverified < AG_MAX_UIDS) memcpy(verified[(*nverified)++], vd.receipt_hash, 32);
-    }
+  ag_inf_verdict vd;
+  const uint8_t *body = (const uint8_t *)a->body;
+  ag_inf_verify(NULL, v->model, body, strlen(a->body), &a->req, a->resp, a->w->pk, &vd);
+  if (vd.ok) { /* every answer is its own miner's: each receipt is re-executed */
+    ag_inf_verify(v->state, v->model, body, strlen(a->body), &a->req, a->resp, a->w->pk, &vd);
+    v->reexecutions++;
+    v->verify_seconds += vd.verify_seconds;
+    v->verified_tokens += (uint64_t)(vd.n_prompt + vd.n_out);
   }
   if (!vd.ok && ag_log_level() >= AG_LOG_DEBUG) {
-    char *txt = json_dumps(resp, JSON_COMPACT);
-    ag_debug("validator", "request %s answered %.1500s", body, txt ? txt : "");
+    char *txt = json_dumps(a->resp, JSON_COMPACT);
+    ag_debug("validator", "request %s answered %.1500s", a->body, txt ? txt : "");
     free(txt);
   }
-  json_decref(resp);
   a->n_out = vd.n_out;
   a->outcome = vd.ok ? OUT_OK : OUT_WRONG;
   a->code = vd.code;
   snprintf(a->why, sizeof a->why, "%.199s", vd.ok ? "" : vd.why);
 }
 
+/* The time an answer of n tokens should take: this validator's own decoding speed, measured at
+ * start, plus a fixed allowance for the network and the prompt. */
+static double expected_s(const val *v, int n_out) { return 0.25 + n_out / v->gen_tps; }
+
 static void run_round(val *v) {
   int chat;
-  char *body = make_challenge(v, &chat);
-  ag_inf_request req;
-  const char *param;
-  int prc = ag_inf_request_parse(chat, (const uint8_t *)body, strlen(body), &req, &param);
-  if (prc) {
-    ag_error("validator", "cannot parse our own challenge: %s", ag_errmsg(prc));
-    free(body);
-    return;
-  }
-  answer *ans = ag_xcalloc((size_t)v->n, sizeof *ans);
-  uint8_t (*verified)[32] = ag_xmalloc((size_t)v->n * 32 + 32);
-  int nverified = 0, asked = 0, wrong = 0, missed = 0;
-  double best = INFINITY;
+  json_t *challenge = make_challenge(v, &chat);
+  ask_job *jobs = ag_xcalloc((size_t)v->n + 1, sizeof *jobs);
+  pthread_t *th = ag_xcalloc((size_t)v->n + 1, sizeof *th);
+  int asked = 0, wrong = 0, missed = 0;
   for (int i = 0; i < v->n; i++) {
     row *w = &v->rows[i];
+    ask_job *a = &jobs[i];
     if (!w->present || !w->url[0] || i == v->uid) continue;
-    ask(v, w, body, chat, &req, verified, &nverified, &ans[i]);
-    asked++;
-    if (ans[i].outcome == OUT_OK && ans[i].latency < best) best = ans[i].latency;
+    a->v = v;
+    a->w = w;
+    a->chat = chat;
+    a->body = make_body(challenge);
+    const char *param;
+    if (ag_inf_request_parse(chat, (const uint8_t *)a->body, strlen(a->body), &a->req, &param)) {
+      ag_error("validator", "cannot parse our own challenge: %s", ag_errmsg(AG_E_INVALID));
+      free(a->body);
+      a->body = NULL;
+      continue;
+    }
+    a->parsed = 1;
   }
-  /* score: 0.2 for a correct answer plus 0.8 scaled by how close it came to the fastest */
+  json_decref(challenge);
+  /* all at once, in batches the machine can hold */
+  for (int start = 0; start < v->n; start += 32) {
+    int end = start + 32 < v->n ? start + 32 : v->n;
+    for (int i = start; i < end; i++)
+      if (jobs[i].parsed && pthread_create(&th[i], NULL, ask_thread, &jobs[i]) != 0) jobs[i].parsed = 0;
+    for (int i = start; i < end; i++)
+      if (jobs[i].parsed) pthread_join(th[i], NULL);
+  }
   double alpha = v->cfg.ema_alpha;
   for (int i = 0; i < v->n; i++) {
+    ask_job *a = &jobs[i];
+    if (!a->parsed) continue;
+    asked++;
+    judge(v, a);
     row *w = &v->rows[i];
-    answer *a = &ans[i];
-    if (a->outcome == OUT_NONE) continue;
     double sample = 0;
     w->last = a->outcome;
     w->code = a->code;
     snprintf(w->why, sizeof w->why, "%s", a->why);
     w->latency_ms = a->latency * 1000;
     if (a->outcome == OUT_OK) {
-      sample = 0.2 + 0.8 * (best / (a->latency > 1e-6 ? a->latency : 1e-6));
-      if (sample > 1) sample = 1;
+      /* 0.2 for a correct answer, and up to 0.8 more for its speed against what it should take:
+       * judged per miner, never against another miner's answer */
+      double ratio = expected_s(v, a->n_out) / (a->latency > 1e-6 ? a->latency : 1e-6);
+      sample = 0.2 + 0.8 * (ratio < 1 ? ratio : 1);
       w->tps = a->latency > 0 ? a->n_out / a->latency : 0;
       w->ok++;
     } else if (a->outcome == OUT_WRONG) {
@@ -291,14 +348,36 @@ static void run_round(val *v) {
       ag_debug("validator", "uid %d missed: %s", i, a->why);
     }
     w->score = w->flagged ? 0 : (1 - alpha) * w->score + alpha * sample;
+    json_decref(a->resp);
+    ag_inf_request_free(&a->req);
+    free(a->body);
   }
   v->round++;
   ag_info("validator", "round %llu: asked %d miner(s), %d correct, %d wrong, %d missed",
           (unsigned long long)v->round, asked, asked - wrong - missed, wrong, missed);
-  free(verified);
-  free(ans);
-  ag_inf_request_free(&req);
-  free(body);
+  free(jobs);
+  free(th);
+}
+
+/* Decoding speed of this machine: one generation of 24 tokens, median of three, on the state
+ * validators re-execute with (the yardstick of expected_s). */
+static void calibrate(val *v) {
+  uint32_t prompt[8] = {'T', 'h', 'e', ' ', 'w', 'a', 'y', ' '};
+  ag_sampling sp;
+  ag_sampling_defaults(&sp);
+  sp.stop = -1;
+  double best[3];
+  for (int k = 0; k < 3; k++) {
+    uint32_t toks[24];
+    ag_gen_out out = {toks, 0, {0}};
+    double t0 = ag_mono_s();
+    ag_generate(v->state, prompt, 8, 24, &sp, AG_COMMIT_K_DEFAULT, &out, NULL, NULL, NULL);
+    best[k] = ag_mono_s() - t0;
+  }
+  double a = best[0], b = best[1], c = best[2];
+  double med = a > b ? (b > c ? b : a > c ? c : a) : (a > c ? a : b > c ? c : b);
+  v->gen_tps = med > 0 ? 24.0 / med : 100.0;
+  ag_info("validator", "this machine decodes %.0f tokens/s: the yardstick for miners' answers", v->gen_tps);
 }
 
 /* ---- weights ---------------------------------------------------------------------------------- */
@@ -373,6 +452,7 @@ int ag_validator_run(const ag_validator_config *cfg, volatile int *stop) {
     goto out;
   ag_inf_model_name(v->model->id, v->model_name);
   if ((rc = ag_infer_open(v->model, v->model->cfg.seq_len, v->cfg.threads, &v->state))) goto out;
+  calibrate(v);
   if (ag_corpus_add_fortunes(&v->docs, AG_FORTUNES_DIR) || v->docs.n < 10)
     ag_warn("validator", "no fortunes corpus installed: challenges use built-in prompts");
   ag_info("validator", "validating subnet %u (model %s) as %s", cfg->netuid, v->model_name, v->addr);
