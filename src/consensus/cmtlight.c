@@ -389,7 +389,7 @@ int ag_cmt_valset_from_genesis(json_t *g, ag_cmt_valset *vs) {
       crypto_hash_sha256(h, x->pk, 32);
       memcpy(x->address, h, 20);
       ag_cmt_bytes addr;
-      int64_t power;
+      int64_t power = 0;
       if (parse_i64(json_object_get(v, "power"), &power) || power < 1)
         rc = gbad("\"power\" must be a positive integer", i);
       else if (power > INT64_MAX / 8 - vs->total_power)
