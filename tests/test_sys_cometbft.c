@@ -8,7 +8,10 @@
  *   - an app process killed with SIGKILL and restarted: CometBFT's handshake replays and the
  *     app hashes agree;
  *   - a malformed tx sent to CometBFT's RPC is refused at CheckTx with our code and message
- *     and never reaches a block.
+ *     and never reaches a block;
+ *   - `query account --prove` checks the root against header h+1's commit by the genesis
+ *     validators: through a node that lies (tests/liar.h) a forged root, a commit with two
+ *     signatures removed and one with a signature altered are refused.
  * Every process the test starts is stopped at the end (agora localnet stop).
  */
 #include "api/http.h"
@@ -19,6 +22,7 @@
 #include "core/hash.h"
 #include "core/util.h"
 #include "crypto/keystore.h"
+#include "liar.h"
 #include "sysutil.h"
 #include "test.h"
 #include "testutil.h"
@@ -193,6 +197,45 @@ static int committed(int node, const char *hash, long long *height) {
   return ok;
 }
 
+/* `agora query account dev0 --prove --json` against node_url with node 0's home (its CometBFT
+ * genesis is the trust anchor); returns the error code, or "verified" */
+static const char *prove_via(const char *node_url, char *code, size_t cap) {
+  char home0[600];
+  snprintf(home0, sizeof home0, "%s/node0", root);
+  ag_buf out;
+  ag_buf_init(&out);
+  const char *args[] = {"--home", home0, "--node", node_url, "query", "account", "dev0", "--prove", "--json", NULL};
+  int ex = sys_run(&out, args);
+  json_t *j = json_loads(out.len ? (char *)out.data : "null", JSON_DECODE_ANY, NULL);
+  const char *e = json_string_value(json_object_get(json_object_get(j, "error"), "code"));
+  if (ex == 0 && json_is_true(json_object_get(j, "verified")) &&
+      !strcmp(json_string_value(json_object_get(json_object_get(j, "header"), "consensus")), "cometbft"))
+    snprintf(code, cap, "verified");
+  else
+    snprintf(code, cap, "%s (exit %d)", e ? e : "?", ex);
+  json_decref(j);
+  ag_buf_free(&out);
+  return code;
+}
+
+static void light_client_refuses_a_lying_node(void) {
+  liar l;
+  char code[96];
+  double t0 = ag_mono_s();
+  CHECK_OK(liar_start(&l, api[0]));
+  CHECK_STR(prove_via(api[0], code, sizeof code), "verified");
+  atomic_store(&l.mode, LIAR_HONEST);
+  CHECK_STR(prove_via(l.url, code, sizeof code), "verified");
+  atomic_store(&l.mode, LIAR_FORGED_ROOT); /* (a) a root it made up; CometBFT's genuine header */
+  CHECK_STR(prove_via(l.url, code, sizeof code), "untrusted_root (exit 4)");
+  atomic_store(&l.mode, LIAR_DROP_SIGS); /* (c) two of four signatures removed */
+  CHECK_STR(prove_via(l.url, code, sizeof code), "insufficient_voting_power (exit 4)");
+  atomic_store(&l.mode, LIAR_ALTER_SIG); /* one signature altered */
+  CHECK_STR(prove_via(l.url, code, sizeof code), "header_signature (exit 4)");
+  liar_stop(&l);
+  fprintf(stderr, "  light client: honest answers verified, three lies refused (%.1f s)\n", ag_mono_s() - t0);
+}
+
 TEST(four_validators_survive_faults) {
   char *dir = test_tmpdir("cmt");
   snprintf(root, sizeof root, "%s/net", dir);
@@ -205,6 +248,7 @@ TEST(four_validators_survive_faults) {
   CHECK_EQ(sys_run(NULL, args), 0);
   load_net();
   CHECK(wait_height(0, 3, 60000));
+  light_client_refuses_a_lying_node();
   for (int s = 0; s < SENDERS; s++) {
     char kd[700], name[16];
     snprintf(kd, sizeof kd, "%s/keys", root);

@@ -3,15 +3,19 @@
  * mid-stream, a restart; every tx the API reported committed is still committed at the same
  * place, all txs eventually commit, and `agora node --replay` reaches the same state root.
  * The kill happens three times, at random instants of the block cycle.
- * Also: the CLI against the node (send, balance, query --prove) and API error answers.
+ * Also: the CLI against the node (send, balance, query --prove) and API error answers, and
+ * `query --prove` against a node that lies (tests/liar.h): a forged balance with a proof against
+ * a root the liar made up, a header signed by another key — each refused with its code.
  */
 #include "api/http.h"
 #include "chain/genesis.h"
 #include "chain/tx.h"
+#include "consensus/node.h"
 #include "core/codec.h"
 #include "core/err.h"
 #include "core/util.h"
 #include "crypto/keystore.h"
+#include "liar.h"
 #include "sysutil.h"
 #include "test.h"
 #include "testutil.h"
@@ -296,6 +300,99 @@ static json_t *cli_json(const char *const *args, int want_exit) {
   return j;
 }
 
+/* `agora query account dev1 --prove --json` through node_url; returns the JSON answer and sets
+ * *exit to the exit status. */
+static json_t *prove_via(const char *node_url, const char *genesis, int *exit_status) {
+  ag_buf out;
+  ag_buf_init(&out);
+  const char *args[] = {"--home", home, "--node", node_url, "query", "account", "dev1", "--prove",
+                        "--json", genesis ? "--genesis" : NULL, genesis, NULL};
+  *exit_status = sys_run(&out, args);
+  json_t *j = json_loads(out.len ? (char *)out.data : "null", JSON_DECODE_ANY, NULL);
+  ag_buf_free(&out);
+  return j;
+}
+
+static const char *error_code(json_t *j) {
+  return json_string_value(json_object_get(json_object_get(j, "error"), "code"));
+}
+
+TEST(query_prove_refuses_a_lying_node) {
+  char *dir = test_tmpdir("sysliar");
+  snprintf(home, sizeof home, "%s/home", dir);
+  snprintf(logpath, sizeof logpath, "%s/node.log", dir);
+  const char *init[] = {"--home", home, "init", "--dev-accounts", "2", NULL};
+  CHECK_EQ(sys_run(NULL, init), 0);
+  start_node();
+  for (int i = 0; i < 100; i++) { /* a block exists: the state after it has a signed header */
+    json_t *st = sys_get_json(base, "/v1/status", NULL);
+    long long h = json_integer_value(json_object_get(st, "height"));
+    json_decref(st);
+    if (h >= 1) break;
+    ag_sleep_ms(100);
+  }
+  liar l;
+  CHECK_OK(liar_start(&l, base));
+  int ex;
+  /* honest: verified, through the node and through the pass-through */
+  json_t *j = prove_via(base, NULL, &ex);
+  CHECK_EQ(ex, 0);
+  CHECK(json_is_true(json_object_get(j, "verified")));
+  CHECK_STR(json_string_value(json_object_get(j, "balance")), "1000000000000000");
+  CHECK_STR(json_string_value(json_object_get(json_object_get(j, "header"), "consensus")), "solo");
+  json_decref(j);
+  atomic_store(&l.mode, LIAR_HONEST);
+  j = prove_via(l.url, NULL, &ex);
+  CHECK_EQ(ex, 0);
+  CHECK(json_is_true(json_object_get(j, "verified")));
+  json_decref(j);
+  /* (a) a forged balance, proven against a root the liar made up: the signed header of that
+   * height commits to another root */
+  atomic_store(&l.mode, LIAR_FORGED_ROOT);
+  j = prove_via(l.url, NULL, &ex);
+  CHECK(ex != 0);
+  CHECK_STR(error_code(j), "untrusted_root");
+  json_decref(j);
+  /* ... and with a header of its own for that root, signed by its own key */
+  atomic_store(&l.mode, LIAR_FORGED_SIGNED);
+  j = prove_via(l.url, NULL, &ex);
+  CHECK(ex != 0);
+  CHECK_STR(error_code(j), "header_signature");
+  json_decref(j);
+  /* (b) the genuine proof and header, signed by another key than the genesis producer's */
+  atomic_store(&l.mode, LIAR_WRONG_KEY);
+  j = prove_via(l.url, NULL, &ex);
+  CHECK(ex != 0);
+  CHECK_STR(error_code(j), "header_signature");
+  json_decref(j);
+  /* a genesis that names no producer gives nothing to check against */
+  char gpath[700], gold[700];
+  snprintf(gold, sizeof gold, "%s/genesis.json", home);
+  snprintf(gpath, sizeof gpath, "%s/old-genesis.json", dir);
+  json_t *g = json_load_file(gold, 0, NULL);
+  json_object_del(g, "proposer");
+  json_dump_file(g, gpath, 0);
+  json_decref(g);
+  j = prove_via(base, gpath, &ex);
+  CHECK(ex != 0);
+  CHECK_STR(error_code(j), "no_trust_anchor");
+  json_decref(j);
+  liar_stop(&l);
+  /* the node refuses to sign with a key that genesis does not name */
+  CHECK_EQ(sys_stop(node_pid, SIGTERM, 20000), 0);
+  ag_keypair other;
+  ag_key_generate(&other);
+  CHECK_OK(ag_node_key_save(home, &other));
+  const char *node[] = {"--home", home, "node", "--api", "127.0.0.1:0", NULL};
+  pid_t p = sys_spawn(logpath, node);
+  int st = -1;
+  for (int i = 0; i < 200 && waitpid(p, &st, WNOHANG) == 0; i++) ag_sleep_ms(50);
+  if (!WIFEXITED(st)) sys_stop(p, SIGKILL, 5000); /* still running: it accepted the key */
+  else sys_untrack(p);
+  CHECK(WIFEXITED(st) && WEXITSTATUS(st) != 0);
+  test_rmdir(dir);
+}
+
 TEST(incentive_cli_and_metagraph) {
   char *dir = test_tmpdir("sysinc");
   snprintf(home, sizeof home, "%s/home", dir);
@@ -351,4 +448,4 @@ TEST(incentive_cli_and_metagraph) {
 }
 
 TEST_MAIN(crash_restart_keeps_every_committed_tx, cli_against_a_running_node,
-          incentive_cli_and_metagraph)
+          query_prove_refuses_a_lying_node, incentive_cli_and_metagraph)

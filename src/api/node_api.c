@@ -1,6 +1,7 @@
 /*
  * node_api.c — the node's JSON API (docs/api.md): status, tx submission and lookup, accounts
- * with proofs, blocks, a Server-Sent Events stream of new blocks and Prometheus metrics.
+ * with proofs, blocks, signed headers for light clients, a Server-Sent Events stream of new
+ * blocks and Prometheus metrics.
  */
 #include "api/node_api.h"
 
@@ -305,6 +306,116 @@ static void h_block(ag_http_req *req, ag_http_resp *resp) {
   ag_buf_free(&raw);
 }
 
+/* ---- GET /v1/headers/{height|latest} ---------------------------------------------------- */
+
+/* What a light client checks a state root against (docs/api.md): solo, our signed version-1
+ * header; CometBFT, CometBFT's signed header and commit with its validator set, fetched from
+ * its RPC as it reports them. The node is not trusted for any of it: the client verifies the
+ * signatures against the genesis it holds (consensus/light.h). */
+
+/* GET {rpc}{path}: the JSON-RPC "result", or an error (404 when CometBFT has no such height). */
+static int cometbft_get(ag_node *n, const char *path, json_t **result) {
+  char url[600];
+  snprintf(url, sizeof url, "%s%s", ag_node_config_of(n)->cometbft_rpc, path);
+  ag_http_result r;
+  int rc = ag_http_request("GET", url, NULL, NULL, 0, 10000, &r);
+  if (rc) return ag_fail(AG_E_UNAVAILABLE, "CometBFT RPC %s: %s", ag_node_config_of(n)->cometbft_rpc, ag_errmsg(rc));
+  json_t *j = json_loadb((const char *)r.body.data, r.body.len, 0, NULL);
+  ag_http_result_free(&r);
+  json_t *res = json_object_get(j, "result");
+  if (!json_is_object(res)) {
+    const char *data = json_string_value(json_object_get(json_object_get(j, "error"), "data"));
+    rc = data && strstr(data, "height") ? ag_fail(AG_E_NOTFOUND, "no signed header at that height yet (CometBFT: %.200s)", data)
+                                        : ag_fail(AG_E_UNAVAILABLE, "CometBFT RPC %s: no result", path);
+    json_decref(j);
+    return rc;
+  }
+  *result = json_incref(res);
+  json_decref(j);
+  return 0;
+}
+
+static int cometbft_header(ag_node *n, uint64_t h, json_t *o) {
+  char path[160];
+  json_t *commit = NULL, *vals = json_array();
+  snprintf(path, sizeof path, "/commit?height=%llu", (unsigned long long)h);
+  int rc = cometbft_get(n, path, &commit);
+  /* the validator set that signed it, page by page (CometBFT serves at most 100 a page) */
+  for (int page = 1; !rc && page <= 100; page++) {
+    json_t *res = NULL;
+    snprintf(path, sizeof path, "/validators?height=%llu&page=%d&per_page=100", (unsigned long long)h, page);
+    if ((rc = cometbft_get(n, path, &res))) break;
+    json_t *list = json_object_get(res, "validators");
+    if (json_is_array(list)) json_array_extend(vals, list);
+    uint64_t total = 0;
+    const char *ts = json_string_value(json_object_get(res, "total"));
+    int more = ts && ag_parse_u64(ts, &total) == 0 && json_array_size(vals) < total &&
+               json_array_size(list) > 0;
+    json_decref(res);
+    if (!more) break;
+  }
+  if (rc) {
+    json_decref(commit);
+    json_decref(vals);
+    return rc;
+  }
+  json_t *sh = json_object_get(commit, "signed_header");
+  json_object_set_new(o, "consensus", json_string("cometbft"));
+  json_object_set_new(o, "height", json_integer((json_int_t)h));
+  json_object_set_new(o, "state_height", json_integer((json_int_t)h - 1));
+  const char *app = json_string_value(json_object_get(json_object_get(sh, "header"), "app_hash"));
+  uint8_t ah[32];
+  if (app && ag_hex_decode(app, strlen(app), ah, 32) == 0) json_object_set_new(o, "app_hash", ag_json_hex(ah, 32));
+  json_object_set(o, "signed_header", sh ? sh : json_null());
+  json_object_set_new(o, "canonical", json_boolean(json_is_true(json_object_get(commit, "canonical"))));
+  json_object_set_new(o, "validators", vals);
+  json_decref(commit);
+  return 0;
+}
+
+static void h_header(ag_http_req *req, ag_http_resp *resp) {
+  ag_node *n = NODE(req);
+  uint64_t h;
+  if (!strcmp(req->param, "latest")) h = ag_node_height(n);
+  else if (ag_parse_u64(req->param, &h) || h > (uint64_t)INT64_MAX - 1)
+    return ag_http_error(resp, 400, AG_E_INVALID, "height must be a number or 'latest'");
+  if (h == 0)
+    return ag_http_error(resp, 404, AG_E_NOTFOUND, "height 0 is the genesis state, not a block");
+  json_t *o = json_object();
+  int rc;
+  if (ag_node_consensus(n) == AG_CONSENSUS_COMETBFT) {
+    rc = cometbft_header(n, h, o);
+  } else {
+    ag_buf raw, hb;
+    ag_buf_init(&raw);
+    ag_buf_init(&hb);
+    ag_block b;
+    rc = ag_state_block(ag_app_state(ag_node_app(n)), h, &raw);
+    if (rc == AG_E_NOTFOUND) rc = ag_fail(AG_E_NOTFOUND, "no block at height %llu yet", (unsigned long long)h);
+    else if (!rc && ag_block_decode(raw.data, raw.len, &b) != 0) rc = AG_E_CORRUPT;
+    else if (!rc) {
+      ag_block_header_encode(&b.h, &hb);
+      json_object_set_new(o, "consensus", json_string("solo"));
+      json_object_set_new(o, "height", json_integer((json_int_t)h));
+      json_object_set_new(o, "state_height", json_integer((json_int_t)h));
+      json_object_set_new(o, "hash", ag_json_hex(b.hash, 32));
+      json_object_set_new(o, "header", ag_json_hex(hb.data, hb.len));
+      json_object_set_new(o, "signature", ag_json_hex(b.sig, AG_SIG_LEN));
+      json_object_set_new(o, "state_root", ag_json_hex(b.h.state_root, 32));
+      json_object_set_new(o, "time_ms", json_integer((json_int_t)b.h.time_ms));
+      json_object_set_new(o, "proposer", ag_json_addr(b.h.proposer));
+      ag_block_free(&b);
+    }
+    ag_buf_free(&raw);
+    ag_buf_free(&hb);
+  }
+  if (rc) {
+    json_decref(o);
+    return fail(resp, rc);
+  }
+  ag_http_json(resp, 200, o);
+}
+
 /* ---- GET /v1/events/blocks (SSE) -------------------------------------------------------- */
 
 typedef struct {
@@ -500,6 +611,7 @@ static const ag_http_route routes[] = {
     {"GET", "/v1/txs/", h_tx, 0},
     {"GET", "/v1/accounts/", h_account, 0},
     {"GET", "/v1/blocks/", h_block, 0},
+    {"GET", "/v1/headers/", h_header, 0},
     {"GET", "/v1/events/blocks", h_events, 0},
     {"GET", "/metrics", h_metrics, 0},
 };

@@ -41,31 +41,54 @@ void ag_block_encode(const ag_block_header *h, const uint8_t sig[AG_SIG_LEN],
   }
 }
 
+/* Reads a header at r; sets hash over its bytes. 0 or AG_E_TRUNCATED / AG_E_UNSUPPORTED /
+ * AG_E_NONCANONICAL with a message. */
+static int read_header(ag_reader *r, ag_block_header *h, uint8_t hash[32]) {
+  uint8_t clen;
+  const uint8_t *q;
+  const uint8_t *start = r->p + r->off;
+  size_t hstart = r->off;
+  if (ag_read_u8(r, &h->version)) goto truncated;
+  if (h->version != AG_BLOCK_VERSION && h->version != AG_BLOCK_VERSION_COMETBFT)
+    return ag_fail(AG_E_UNSUPPORTED, "block version %u is not supported", h->version);
+  if (ag_read_u8(r, &clen)) goto truncated;
+  if (clen < 1 || clen > AG_CHAIN_ID_MAX)
+    return ag_fail(AG_E_NONCANONICAL, "chain id length %u out of range", clen);
+  if (ag_read_ptr(r, clen, &q)) goto truncated;
+  memcpy(h->chain_id, q, clen);
+  h->chain_id[clen] = 0;
+  if (memchr(q, 0, clen) || !ag_chain_id_valid(h->chain_id)) return ag_fail(AG_E_NONCANONICAL, "bad chain id");
+  if (ag_read_u64le(r, &h->height) || ag_read_u64le(r, &h->time_ms) ||
+      ag_read_bytes(r, h->prev_hash, 32) || ag_read_bytes(r, h->tx_root, 32) ||
+      ag_read_bytes(r, h->result_root, 32) || ag_read_bytes(r, h->state_root, 32) ||
+      ag_read_bytes(r, h->proposer, 32) || ag_read_u32le(r, &h->tx_count))
+    goto truncated;
+  ag_hash("agora/block", start, r->off - hstart, hash);
+  return 0;
+truncated:
+  return ag_fail(AG_E_TRUNCATED, "block header ends early");
+}
+
+int ag_block_header_decode(const uint8_t *p, size_t n, ag_block_header *h, uint8_t hash[32]) {
+  memset(h, 0, sizeof *h);
+  ag_reader r;
+  ag_reader_init(&r, p, n);
+  int rc = read_header(&r, h, hash);
+  if (rc) return rc;
+  if (ag_read_end(&r))
+    return ag_fail(AG_E_TRAILING, "%zu unexpected bytes after the block header", ag_reader_left(&r));
+  return 0;
+}
+
 int ag_block_decode(const uint8_t *p, size_t n, ag_block *b) {
   memset(b, 0, sizeof *b);
   if (n > AG_BLOCK_HARD_MAX) return ag_fail(AG_E_TOO_LARGE, "block of %zu bytes", n);
   ag_reader r;
   ag_reader_init(&r, p, n);
   ag_block_header *h = &b->h;
-  uint8_t clen;
-  const uint8_t *q;
-  size_t hstart = r.off;
-  if (ag_read_u8(&r, &h->version)) goto truncated;
-  if (h->version != AG_BLOCK_VERSION && h->version != AG_BLOCK_VERSION_COMETBFT)
-    return ag_fail(AG_E_UNSUPPORTED, "block version %u is not supported", h->version);
-  if (ag_read_u8(&r, &clen)) goto truncated;
-  if (clen < 1 || clen > AG_CHAIN_ID_MAX)
-    return ag_fail(AG_E_NONCANONICAL, "chain id length %u out of range", clen);
-  if (ag_read_ptr(&r, clen, &q)) goto truncated;
-  memcpy(h->chain_id, q, clen);
-  h->chain_id[clen] = 0;
-  if (memchr(q, 0, clen) || !ag_chain_id_valid(h->chain_id)) return ag_fail(AG_E_NONCANONICAL, "bad chain id");
-  if (ag_read_u64le(&r, &h->height) || ag_read_u64le(&r, &h->time_ms) ||
-      ag_read_bytes(&r, h->prev_hash, 32) || ag_read_bytes(&r, h->tx_root, 32) ||
-      ag_read_bytes(&r, h->result_root, 32) || ag_read_bytes(&r, h->state_root, 32) ||
-      ag_read_bytes(&r, h->proposer, 32) || ag_read_u32le(&r, &h->tx_count))
-    goto truncated;
-  ag_hash("agora/block", p + hstart, r.off - hstart, b->hash);
+  int rc = read_header(&r, h, b->hash);
+  if (rc == AG_E_TRUNCATED) goto truncated;
+  if (rc) return rc;
   if (ag_read_bytes(&r, b->sig, AG_SIG_LEN)) goto truncated;
   /* Each tx needs at least 4 bytes of length prefix: bound the count before allocating. */
   if (h->tx_count > ag_reader_left(&r) / 4)

@@ -57,6 +57,9 @@ void ag_block_encode(const ag_block_header *h, const uint8_t sig[AG_SIG_LEN],
  * AG_E_UNSUPPORTED (version). */
 int ag_block_decode(const uint8_t *p, size_t n, ag_block *b);
 void ag_block_free(ag_block *b); /* accepts NULL */
+/* A header alone (exactly its bytes, as a light client gets it); hash = the block hash. Same
+ * errors as ag_block_decode. */
+int ag_block_header_decode(const uint8_t *p, size_t n, ag_block_header *h, uint8_t hash[32]);
 /* Checks the signature and that tx_root matches the txs. */
 int ag_block_verify(const ag_block *b);
 

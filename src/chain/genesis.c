@@ -89,6 +89,9 @@ void ag_genesis_rehash(ag_genesis *g) {
   const char *mods = g->modules ? g->modules : "{}";
   ag_buf_put_u64le(&b, strlen(mods));
   ag_buf_puts(&b, mods);
+  /* last and only when named: modules are length-prefixed, so the 32 bytes are unambiguous,
+   * and a genesis without a proposer keeps the hash it always had */
+  if (g->has_proposer) ag_buf_put(&b, g->proposer, 32);
   ag_hash("agora/genesis", b.data, b.len, g->hash);
   ag_buf_free(&b);
 }
@@ -114,6 +117,15 @@ int ag_genesis_parse(const char *text, size_t len, ag_genesis *g) {
     goto done;
   }
   g->genesis_time_ms = (uint64_t)json_integer_value(t);
+  json_t *prop = json_object_get(root, "proposer");
+  if (prop) {
+    const char *ps = json_string_value(prop);
+    if (!ps || ag_addr_decode(ps, g->proposer)) {
+      rc = bad("genesis: \"proposer\" must be the block producer's address (agora1...)%s", NULL);
+      goto done;
+    }
+    g->has_proposer = 1;
+  }
   ag_params_default(&g->params);
   if (params) {
     if (!json_is_object(params)) {
@@ -153,8 +165,8 @@ int ag_genesis_parse(const char *text, size_t len, ag_genesis *g) {
   }
   {
     json_t *mods = json_deep_copy(root);
-    const char *core[] = {"chain_id", "genesis_time_ms", "params", "accounts"};
-    for (size_t i = 0; i < 4; i++) json_object_del(mods, core[i]);
+    const char *core[] = {"chain_id", "genesis_time_ms", "proposer", "params", "accounts"};
+    for (size_t i = 0; i < AG_ARRAY_LEN(core); i++) json_object_del(mods, core[i]);
     g->modules = json_dumps(mods, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(mods);
   }
@@ -191,6 +203,11 @@ char *ag_genesis_to_json(const ag_genesis *g) {
   json_t *root = json_object(), *params = json_object(), *accts = json_array();
   json_object_set_new(root, "chain_id", json_string(g->chain_id));
   json_object_set_new(root, "genesis_time_ms", json_integer((json_int_t)g->genesis_time_ms));
+  if (g->has_proposer) {
+    char addr[AG_ADDR_MAX];
+    ag_addr_encode(g->proposer, addr);
+    json_object_set_new(root, "proposer", json_string(addr));
+  }
   json_object_set_new(params, "base_fee", u64str(g->params.base_fee));
   json_object_set_new(params, "per_byte_fee", u64str(g->params.per_byte_fee));
   json_object_set_new(params, "max_tx_bytes", json_integer(g->params.max_tx_bytes));

@@ -1,9 +1,12 @@
 /*
- * genesis.h — the chain's starting point: chain id, time, consensus parameters and funded
- * accounts, read from genesis.json (docs/formats.md). Amounts are decimal strings in base units.
+ * genesis.h — the chain's starting point: chain id, time, consensus parameters, funded
+ * accounts and (solo chains) the block producer's key, read from genesis.json
+ * (docs/formats.md). Amounts are decimal strings in base units.
  * The genesis hash is BLAKE2b-256("agora/genesis", canonical binary form, then the canonical
- * JSON of the module sections), recorded in the store
- * so a node never runs one chain's data under another's genesis.
+ * JSON of the module sections, then the proposer when there is one), recorded in the store
+ * so a node never runs one chain's data under another's genesis. A genesis without a
+ * proposer (written before it existed, or a CometBFT chain's app_state) hashes as it always
+ * did.
  */
 #ifndef AG_GENESIS_H
 #define AG_GENESIS_H
@@ -36,6 +39,10 @@ typedef struct {
   /* Every other top-level key of genesis.json ("incentive", ...) as canonical JSON (sorted
    * keys, compact; "{}" when none). Modules read their section from it at init_chain. */
   char *modules; /* owned */
+  /* Solo chains: the only key that may sign blocks ("proposer" in genesis.json). It is what a
+   * light client checks block signatures against (docs/state-tree.md). */
+  int has_proposer;
+  uint8_t proposer[AG_PK_LEN];
   uint8_t hash[32];
 } ag_genesis;
 

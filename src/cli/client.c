@@ -87,4 +87,26 @@ int ag_cli_resolve_addr(const ag_cli *c, const char *s, unsigned char pk[32]) {
   return rc;
 }
 
+int ag_cli_verify_root(const ag_cli *c, const ag_light_trust *trust, uint64_t height,
+                       const uint8_t root[32], int wait_ms, ag_light_verified *out, json_t **hdr) {
+  *hdr = NULL;
+  uint64_t hh = ag_light_header_height(trust, height);
+  char path[96];
+  snprintf(path, sizeof path, "/v1/headers/%llu", (unsigned long long)hh);
+  uint64_t end = ag_mono_ms() + (uint64_t)(wait_ms > 0 ? wait_ms : 0);
+  json_t *j = NULL;
+  int rc;
+  /* CometBFT's header h+1, which commits to the state after h, comes one block later */
+  while ((rc = ag_cli_api(c, "GET", path, NULL, NULL, 0, &j)) == AG_E_NOTFOUND && ag_mono_ms() < end)
+    ag_sleep_ms(200);
+  if (rc == AG_E_NOTFOUND)
+    return ag_fail(AG_E_TIMEOUT,
+                   "the node has no signed header at height %llu (it commits to the state after "
+                   "block %llu) after %d s: the block is not made yet; retry, or wait longer (--wait)",
+                   (unsigned long long)hh, (unsigned long long)height, wait_ms / 1000);
+  if (rc) return rc;
+  *hdr = j;
+  return ag_light_verify(trust, j, height, root, out);
+}
+
 uint64_t ag_cli_json_u64(json_t *o, const char *key) { return ag_json_u64_of(o, key); }

@@ -6,6 +6,7 @@
 #define AG_CLI_CLIENT_H
 
 #include "cli/cli.h"
+#include "consensus/light.h"
 
 #include <jansson.h>
 #include <stddef.h>
@@ -22,6 +23,13 @@ int ag_cli_api(const ag_cli *c, const char *method, const char *path, const char
 
 /* Resolves an address or a key name in HOME/keys to a public key. */
 int ag_cli_resolve_addr(const ag_cli *c, const char *s, unsigned char pk[32]);
+
+/* Light-client check of a state root the node reported (docs/state-tree.md): fetches the
+ * signed header that commits to the state after block height (GET /v1/headers/...), waiting up
+ * to wait_ms while that header is not made yet (AG_E_TIMEOUT after), and verifies it against
+ * trust. *hdr gets the node's header answer (caller decrefs) when it was fetched. */
+int ag_cli_verify_root(const ag_cli *c, const ag_light_trust *trust, uint64_t height,
+                       const uint8_t root[32], int wait_ms, ag_light_verified *out, json_t **hdr);
 
 /* json helpers */
 uint64_t ag_cli_json_u64(json_t *o, const char *key);

@@ -1,5 +1,5 @@
 /* cmd_chain.c — client commands against a running node: send, balance, tx, block, status,
- * query account --prove. */
+ * query account --prove (a light client: the node is not trusted, the genesis is). */
 #include "api/render.h"
 #include "chain/genesis.h"
 #include "chain/smt.h"
@@ -8,6 +8,7 @@
 #include "cli/cli.h"
 #include "cli/client.h"
 #include "cli/txsubmit.h"
+#include "consensus/light.h"
 #include "core/codec.h"
 #include "core/err.h"
 #include "core/util.h"
@@ -235,51 +236,36 @@ int ag_cmd_status(ag_cli *c, int argc, char **argv) {
 /* ---- query account ADDR --prove --------------------------------------------------------- */
 
 static const char query_usage[] =
-    "usage: agora query account ADDRESS|KEY [--prove]\n\n"
-    "Reads an account from the node. With --prove, asks for a Merkle proof of the account (or\n"
-    "of its absence) and verifies it here against the state root: the node is not trusted.\n";
+    "usage: agora query account ADDRESS|KEY [--prove [--genesis FILE] [--wait SECONDS]]\n\n"
+    "Reads an account from the node. With --prove the node is not trusted: it must send a\n"
+    "Merkle proof of the account (or of its absence) against a state root, and the header that\n"
+    "commits to that root signed by the chain's block producers — the solo node's key that\n"
+    "genesis names, or more than 2/3 of the voting power of CometBFT's genesis validators. Both\n"
+    "are verified here against the genesis this client holds.\n\n"
+    "  --genesis FILE   the trusted genesis: an Agora genesis.json naming its block producer,\n"
+    "                   or a CometBFT genesis.json (default: HOME/cometbft/config/genesis.json\n"
+    "                   when it exists, else HOME/genesis.json)\n"
+    "  --wait SECONDS   how long to wait for the header that commits to the state (CometBFT\n"
+    "                   signs the state after block h in block h+1; default 10)\n";
 
-int ag_cmd_query(ag_cli *c, int argc, char **argv) {
-  bool prove = false;
-  ag_opt opts[] = {{"prove", 0, 0, NULL, &prove}, {"", 0, 0, NULL, NULL}};
-  char *pos[2];
-  int npos, rc = ag_cli_parse(c, argc, argv, opts, pos, 2, &npos);
-  if (rc) return rc;
-  if (c->help || npos != 2 || strcmp(pos[0], "account")) return ag_cli_usage(c, query_usage);
-  uint8_t pk[32];
-  if ((rc = ag_cli_resolve_addr(c, pos[1], pk))) return fail_rc(c, rc);
-  char addr[AG_ADDR_MAX], path[160];
-  ag_addr_encode(pk, addr);
-  snprintf(path, sizeof path, "/v1/accounts/%s%s", addr, prove ? "?prove=true" : "");
-  json_t *j;
-  if ((rc = ag_cli_api(c, "GET", path, NULL, NULL, 0, &j))) return fail_rc(c, rc);
-  if (!prove) {
-    if (c->json) ag_cli_print_json(j);
-    else {
-      char bs[32];
-      ag_amount_format(ag_cli_json_u64(j, "balance"), bs);
-      printf("%s\n  balance  %s AGR\n  nonce    %llu\n", addr, bs, (unsigned long long)ag_cli_json_u64(j, "nonce"));
-      json_decref(j);
-    }
-    return 0;
-  }
-  /* Verify locally: the key must be this account's, the value must hash to the leaf, and the
-   * siblings must lead to the state root the node reported. */
+/* The account's proof against the root the node reported: the key must be this account's, the
+ * value must hash to the leaf, and the siblings must lead to the root. */
+static int check_account_proof(json_t *j, const uint8_t pk[32], uint8_t root[32], int *present) {
   json_t *pj = json_object_get(j, "proof");
   ag_smt_proof *p = ag_xmalloc(sizeof *p);
-  uint8_t hkey[32], want_hkey[32], key[33], root[32];
+  uint8_t hkey[32], want_hkey[32], key[33];
   ag_account_key(pk, key);
   ag_state_hkey(key, sizeof key, want_hkey);
   const char *root_s = json_string_value(json_object_get(j, "state_root"));
-  rc = ag_json_proof_parse(pj, p, hkey);
+  int rc = ag_json_proof_parse(pj, p, hkey);
   if (!rc && (!root_s || ag_hex_decode(root_s, strlen(root_s), root, 32)))
     rc = ag_fail(AG_E_PROOF, "missing state root");
   if (!rc && memcmp(hkey, want_hkey, 32) != 0)
     rc = ag_fail(AG_E_PROOF, "the proof is for another key");
   json_t *val = json_object_get(pj, "value");
   uint8_t v[16], vh[32];
-  int present = json_is_string(val);
-  if (!rc && present) {
+  *present = json_is_string(val);
+  if (!rc && *present) {
     const char *vs = json_string_value(val);
     ag_account a;
     if (ag_hex_decode(vs, strlen(vs), v, 16)) rc = ag_fail(AG_E_PROOF, "malformed account value");
@@ -290,18 +276,91 @@ int ag_cmd_query(ag_cli *c, int argc, char **argv) {
         rc = ag_fail(AG_E_PROOF, "the proven value differs from the reported balance");
       ag_state_value_hash(v, 16, vh);
     }
+  } else if (!rc && (ag_cli_json_u64(j, "balance") || ag_cli_json_u64(j, "nonce"))) {
+    rc = ag_fail(AG_E_PROOF, "the node reports a balance for an account it proves absent");
   }
-  if (!rc) rc = ag_smt_verify(root, hkey, present ? vh : NULL, p);
+  if (!rc) rc = ag_smt_verify(root, hkey, *present ? vh : NULL, p);
   free(p);
+  return rc;
+}
+
+int ag_cmd_query(ag_cli *c, int argc, char **argv) {
+  bool prove = false;
+  const char *genesis = NULL, *wait_s = NULL;
+  ag_opt opts[] = {{"prove", 0, 0, NULL, &prove},
+                   {"genesis", 0, 1, &genesis, NULL},
+                   {"wait", 0, 1, &wait_s, NULL},
+                   {"", 0, 0, NULL, NULL}};
+  char *pos[2];
+  int npos, rc = ag_cli_parse(c, argc, argv, opts, pos, 2, &npos);
+  if (rc) return rc;
+  if (c->help || npos != 2 || strcmp(pos[0], "account")) return ag_cli_usage(c, query_usage);
+  uint64_t wait = 10;
+  if (wait_s && (ag_parse_u64(wait_s, &wait) || wait > 3600))
+    return ag_cli_fail(c, AG_E_USAGE, "--wait must be 0..3600 seconds");
+  uint8_t pk[32];
+  if ((rc = ag_cli_resolve_addr(c, pos[1], pk))) return fail_rc(c, rc);
+  /* trust comes from the genesis held here, never from the node: load it before asking */
+  ag_light_trust trust;
+  memset(&trust, 0, sizeof trust);
+  if (prove && (rc = ag_light_trust_load(c->home, genesis, &trust))) return fail_rc(c, rc);
+  char addr[AG_ADDR_MAX], path[160];
+  ag_addr_encode(pk, addr);
+  snprintf(path, sizeof path, "/v1/accounts/%s%s", addr, prove ? "?prove=true" : "");
+  json_t *j;
+  if ((rc = ag_cli_api(c, "GET", path, NULL, NULL, 0, &j))) {
+    ag_light_trust_free(&trust);
+    return fail_rc(c, rc);
+  }
+  if (!prove) {
+    if (c->json) ag_cli_print_json(j);
+    else {
+      char bs[32];
+      ag_amount_format(ag_cli_json_u64(j, "balance"), bs);
+      printf("%s\n  balance  %s AGR\n  nonce    %llu\n", addr, bs, (unsigned long long)ag_cli_json_u64(j, "nonce"));
+      json_decref(j);
+    }
+    return 0;
+  }
+  uint8_t root[32];
+  int present = 0;
+  json_t *hdr = NULL;
+  ag_light_verified v;
+  memset(&v, 0, sizeof v);
+  json_t *hj = json_object_get(j, "height");
+  if (!json_is_integer(hj) || json_integer_value(hj) < 1)
+    rc = ag_fail(AG_E_PROOF, "the proof names no block height (height 0, before any block, has no signed header)");
+  if (!rc) rc = check_account_proof(j, pk, root, &present);
+  if (!rc)
+    rc = ag_cli_verify_root(c, &trust, (uint64_t)json_integer_value(hj), root, (int)wait * 1000, &v, &hdr);
+  json_decref(hdr);
   if (rc) {
     json_decref(j);
+    ag_light_trust_free(&trust);
     return ag_cli_fail(c, rc, "PROOF FAILED: %s", ag_errmsg(rc));
   }
+  char signer[AG_ADDR_MAX] = "";
+  if (trust.mode == AG_LIGHT_SOLO) ag_addr_encode(trust.proposer, signer);
   if (c->json) {
+    json_t *h = json_object();
+    json_object_set_new(h, "consensus", json_string(trust.mode == AG_LIGHT_SOLO ? "solo" : "cometbft"));
+    json_object_set_new(h, "height", json_integer((json_int_t)v.header_height));
+    json_object_set_new(h, "hash", ag_json_hex(v.block_hash, 32));
+    json_object_set_new(h, "time_ms", json_integer((json_int_t)v.time_ms));
+    if (trust.mode == AG_LIGHT_SOLO) json_object_set_new(h, "proposer", json_string(signer));
+    json_object_set_new(h, "signers", json_integer((json_int_t)v.signers));
+    json_object_set_new(h, "validators", json_integer((json_int_t)v.validators));
+    json_object_set_new(h, "signed_power", json_integer((json_int_t)v.signed_power));
+    json_object_set_new(h, "total_power", json_integer((json_int_t)v.total_power));
+    json_object_set_new(h, "trusted_genesis", json_string(trust.source));
+    json_object_set_new(j, "header", h);
     json_object_set_new(j, "verified", json_true());
+    ag_light_trust_free(&trust);
     ag_cli_print_json(j);
     return 0;
   }
+  json_t *pj = json_object_get(j, "proof");
+  const char *root_s = json_string_value(json_object_get(j, "state_root"));
   char bs[32];
   ag_amount_format(ag_cli_json_u64(j, "balance"), bs);
   printf("%s\n  balance     %s AGR\n  nonce       %llu\n  height      %llu\n  state root  %s\n",
@@ -314,7 +373,23 @@ int ag_cmd_query(ag_cli *c, int argc, char **argv) {
     json_t *s = json_array_get(sib, i);
     printf("    %3zu  %s\n", i, json_is_null(s) ? "(empty)" : json_string_value(s));
   }
-  printf("  verified    the proof reproduces the state root locally\n");
+  char hh[65];
+  ag_hex_encode(v.block_hash, 32, hh);
+  time_t t = (time_t)(v.time_ms / 1000);
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  char when[32];
+  strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &tm);
+  printf("  header      %s %llu (%s), hash %s\n", trust.mode == AG_LIGHT_SOLO ? "block" : "CometBFT block",
+         (unsigned long long)v.header_height, when, hh);
+  if (trust.mode == AG_LIGHT_SOLO)
+    printf("  signed by   %s, the block producer genesis names\n", signer);
+  else
+    printf("  signed by   %zu of %zu genesis validators, %lld of %lld voting power (more than 2/3)\n",
+           v.signers, v.validators, (long long)v.signed_power, (long long)v.total_power);
+  printf("  trusted     %s\n", trust.source);
+  printf("  verified    the proof reproduces the state root, and the signed header commits to it\n");
+  ag_light_trust_free(&trust);
   json_decref(j);
   return 0;
 }

@@ -361,16 +361,18 @@ static int write_chain(devnet *d, const char *model_path) {
   json_object_set_new(mods, "incentive", inc);
   g.modules = json_dumps(mods, JSON_COMPACT | JSON_SORT_KEYS);
   json_decref(mods);
+  ag_keypair nk; /* the block producer, named in genesis (light clients check its signatures) */
+  ag_key_generate(&nk);
+  g.has_proposer = 1;
+  memcpy(g.proposer, nk.pk, 32);
   char *text = rc ? NULL : ag_genesis_to_json(&g);
   ag_genesis_free(&g);
-  if (rc) return rc;
-  snprintf(path, sizeof path, "%s/genesis.json", d->home);
-  rc = ag_write_file_atomic(path, text, strlen(text), 0644);
+  if (!rc) {
+    snprintf(path, sizeof path, "%s/genesis.json", d->home);
+    rc = ag_write_file_atomic(path, text, strlen(text), 0644);
+  }
   free(text);
-  if (rc) return rc;
-  ag_keypair nk;
-  ag_key_generate(&nk);
-  rc = ag_node_key_save(d->home, &nk);
+  if (!rc) rc = ag_node_key_save(d->home, &nk);
   ag_key_wipe(&nk);
   if (rc) return rc;
   char cfg[256];

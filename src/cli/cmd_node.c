@@ -18,10 +18,11 @@
 static const char init_usage[] =
     "usage: agora init [--home DIR] [--chain-id ID] [--dev-accounts N] [--dev-balance AGR]\n"
     "                  [--block-time MS] [--api HOST:PORT] [--force]\n\n"
-    "Creates a home folder for a local chain: genesis.json, config.json, a node key and N funded\n"
-    "dev accounts (dev0, dev1, ...). Dev accounts are stored UNENCRYPTED and can sign only for\n"
-    "this chain id: they exist so a local devnet runs unattended. Use 'agora wallet new' for\n"
-    "real keys.\n\n"
+    "Creates a home folder for a local chain: genesis.json, config.json, a node key (genesis\n"
+    "names it as the block producer, so clients can check block signatures) and N funded dev\n"
+    "accounts (dev0, dev1, ...). Dev accounts are stored UNENCRYPTED and can sign only for this\n"
+    "chain id: they exist so a local devnet runs unattended. Use 'agora wallet new' for real\n"
+    "keys.\n\n"
     "  --chain-id ID        chain id (default agora-devnet)\n"
     "  --dev-accounts N     funded dev accounts (default 4, 0..1000)\n"
     "  --dev-balance AGR    balance of each (default 1000000)\n"
@@ -66,11 +67,20 @@ int ag_cmd_init(ag_cli *c, int argc, char **argv) {
   snprintf(g.chain_id, sizeof g.chain_id, "%s", chain);
   g.genesis_time_ms = ag_now_ms();
   ag_params_default(&g.params);
+  /* the node key signs every block: genesis names it, so that any client holding this
+   * genesis can check block headers (docs/state-tree.md, light-client proofs) */
+  ag_keypair nk;
+  ag_key_generate(&nk);
+  g.has_proposer = 1;
+  memcpy(g.proposer, nk.pk, 32);
   g.naccounts = (size_t)ndev;
   g.accounts = ag_xcalloc(ndev ? ndev : 1, sizeof *g.accounts);
   uint64_t total;
-  if (ag_mul_u64(bal, ndev, &total))
+  if (ag_mul_u64(bal, ndev, &total)) {
+    ag_key_wipe(&nk);
+    ag_genesis_free(&g);
     return ag_cli_fail(c, AG_E_OVERFLOW, "total supply would overflow");
+  }
   json_t *accts = json_array();
   for (uint64_t i = 0; i < ndev; i++) {
     ag_keypair k;
@@ -79,6 +89,7 @@ int ag_cmd_init(ag_cli *c, int argc, char **argv) {
     snprintf(name, sizeof name, "dev%llu", (unsigned long long)i);
     if ((rc = ag_keystore_save(keys, name, &k, NULL, chain))) {
       ag_key_wipe(&k);
+      ag_key_wipe(&nk);
       json_decref(accts);
       ag_genesis_free(&g);
       return ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
@@ -102,8 +113,6 @@ int ag_cmd_init(ag_cli *c, int argc, char **argv) {
   if (!rc) rc = ag_write_file_atomic(path, text, strlen(text), 0644);
   free(text);
   ag_genesis_free(&g);
-  ag_keypair nk;
-  ag_key_generate(&nk);
   if (!rc) rc = ag_node_key_save(c->home, &nk);
   char cfg[512];
   int n = snprintf(cfg, sizeof cfg,
@@ -113,6 +122,7 @@ int ag_cmd_init(ag_cli *c, int argc, char **argv) {
   ag_cli_path(c, "config.json", path, sizeof path);
   if (!rc) rc = ag_write_file_atomic(path, cfg, (size_t)n, 0644);
   if (rc) {
+    ag_key_wipe(&nk);
     json_decref(accts);
     ag_genesis_free(&parsed);
     return ag_cli_fail(c, rc, "%s", ag_errmsg(rc));

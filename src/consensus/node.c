@@ -283,6 +283,20 @@ int ag_node_open(const ag_node_config *cfg, ag_node **out) {
         rc = ag_fail(AG_E_NOTFOUND, "%s/node_key.json not found: run 'agora init' first", cfg->home);
       goto fail;
     }
+    if (n->genesis.has_proposer && memcmp(n->genesis.proposer, n->key.pk, 32) != 0) {
+      char want[AG_ADDR_MAX], have[AG_ADDR_MAX];
+      ag_addr_encode(n->genesis.proposer, want);
+      ag_addr_encode(n->key.pk, have);
+      rc = ag_fail(AG_E_GENESIS,
+                   "%s/node_key.json is %s, but genesis names %s as the block producer: this "
+                   "node would sign blocks no client accepts",
+                   cfg->home, have, want);
+      goto fail;
+    }
+    if (!n->genesis.has_proposer)
+      ag_warn("node", "genesis names no block producer (\"proposer\"): clients cannot check this "
+                      "chain's block signatures (agora query --prove refuses it); a new "
+                      "'agora init' names the node key");
     if ((rc = open_app(cfg, &n->genesis, &n->app))) goto fail;
     if ((rc = ag_app_info_get(n->app, &info))) goto fail;
     uint64_t top = ag_state_block_count(ag_app_state(n->app));

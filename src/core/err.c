@@ -42,10 +42,13 @@ int ag_err_from_name(const char *name, int *code) {
 }
 
 int ag_fail(int code, const char *fmt, ...) {
+  /* formatted apart first: callers pass ag_errmsg() of an earlier failure, which points here */
+  char msg[sizeof last_msg];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(last_msg, sizeof last_msg, fmt, ap);
+  vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
+  memcpy(last_msg, msg, sizeof msg);
   last_code = code;
   return code;
 }

@@ -1,0 +1,88 @@
+/*
+ * fuzz_light.c — what a light client parses from a node it does not trust: the answer of
+ * GET /v1/headers (CometBFT's signed header and commit as JSON, or our version-1 header in
+ * hex), verified against a CometBFT trust anchor (the genesis of tests/vectors/cometbft) and a
+ * solo one; a version-1 header alone; CometBFT times; genesis documents as trust anchors.
+ * The first input byte picks the parser.
+ */
+#include "chain/block.h"
+#include "consensus/cmtlight.h"
+#include "consensus/light.h"
+#include "core/codec.h"
+#include "core/err.h"
+#include "core/util.h"
+#include "crypto/keys.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static ag_light_trust cmt, solo;
+
+static void load_trust(void) {
+  static int done;
+  if (done) return;
+  done = 1;
+  char path[1024];
+  snprintf(path, sizeof path, "%s/tests/vectors/cometbft/genesis.json", AGORA_SRC_DIR);
+  if (ag_light_trust_load(NULL, path, &cmt)) abort(); /* the fuzzer's own setup, not input */
+  ag_keypair k;
+  uint8_t seed[32] = {1};
+  ag_key_from_seed(&k, seed);
+  char addr[AG_ADDR_MAX], g[512];
+  ag_addr_encode(k.pk, addr);
+  snprintf(g, sizeof g, "{\"chain_id\":\"agora-test\",\"genesis_time_ms\":1,\"proposer\":\"%s\",\"accounts\":[]}", addr);
+  if (ag_light_trust_parse(g, strlen(g), &solo)) abort();
+}
+
+static void headers_answer(const char *s, size_t n) {
+  json_t *j = json_loadb(s, n, 0, NULL);
+  if (!j) return;
+  ag_light_verified v;
+  uint8_t root[32] = {0};
+  /* CometBFT: the height and root the header claims, so that a genuine header gets through */
+  ag_cmt_header h;
+  ag_cmt_commit c;
+  if (ag_cmt_signed_header_parse(json_object_get(j, "signed_header"), &h, &c) == 0) {
+    uint8_t hash[32];
+    ag_cmt_header_hash(&h, hash);
+    if (h.app_hash.len == 32) memcpy(root, h.app_hash.b, 32);
+    ag_cmt_commit_free(&c);
+    (void)ag_light_verify(&cmt, j, (uint64_t)(h.height - 1), root, &v);
+  }
+  (void)ag_light_verify(&cmt, j, 2, root, &v);
+  /* solo */
+  const char *sr = json_string_value(json_object_get(j, "state_root"));
+  if (sr) (void)ag_hex_decode(sr, strlen(sr), root, 32);
+  json_int_t height = json_integer_value(json_object_get(j, "height"));
+  (void)ag_light_verify(&solo, j, (uint64_t)height, root, &v);
+  json_decref(j);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  load_trust();
+  if (size < 1) return 0;
+  uint8_t sel = data[0];
+  data++;
+  size--;
+  char *s = malloc(size + 1);
+  memcpy(s, data, size);
+  s[size] = 0;
+  if (sel < 128) {
+    headers_answer(s, size);
+  } else if (sel < 192) {
+    ag_block_header h;
+    uint8_t hash[32];
+    (void)ag_block_header_decode(data, size, &h, hash);
+  } else if (sel < 224) {
+    ag_cmt_time t;
+    (void)ag_cmt_time_parse(s, &t);
+  } else {
+    ag_light_trust t;
+    if (ag_light_trust_parse(s, size, &t) == 0) ag_light_trust_free(&t);
+  }
+  free(s);
+  ag_err_clear();
+  return 0;
+}
