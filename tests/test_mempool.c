@@ -1,9 +1,11 @@
 /* test_mempool.c — the mempool's fee rule (chain/mempool.h): blocks filled by fee per byte
  * with each sender's nonce order kept, eviction of the cheapest sender tail when full, the
- * refusal naming the fee that gets in, check_tx's view given back after an eviction. A model
- * of the rule, written the slow and obvious way, checks the pool through random operations. */
+ * refusal naming the fee that gets in, check_tx's view given back after an eviction, and
+ * CometBFT's PrepareProposal ordering by the same rule. A model of the rule, written the slow
+ * and obvious way, checks the pool through random operations. */
 #include "chain/app.h"
 #include "chain/mempool.h"
+#include "consensus/abci.h"
 #include "core/err.h"
 #include "core/hash.h"
 #include "core/util.h"
@@ -571,8 +573,53 @@ TEST(evicted_sender_can_resubmit) {
   test_rmdir(dir);
 }
 
+/* ---- CometBFT's PrepareProposal ------------------------------------------------------------- */
+
+TEST(prepare_proposal_orders_by_fee_and_fits_the_limits) {
+  for (int i = 0; i < NKEYS; i++) test_key(&keys[i], 300 + i);
+  uint64_t min = transfer_min_fee();
+  ag_buf b[5];
+  for (int i = 0; i < 5; i++) ag_buf_init(&b[i]);
+  /* offered in CometBFT's order, even with a sender's nonces swapped */
+  transfer(&b[0], 0, 3, 1, 1, 5 * min); /* key 0, nonce 1: pays the most, waits for nonce 0 */
+  ag_buf_put(&b[1], (const uint8_t *)"not a tx", 8);
+  transfer(&b[2], 0, 3, 1, 0, min);
+  transfer(&b[3], 1, 3, 1, 0, 2 * min);
+  transfer(&b[4], 2, 3, 1, 0, min); /* as much as key 0's nonce 0, but later */
+  const uint8_t *txs[5];
+  size_t lens[5], order[5];
+  for (int i = 0; i < 5; i++) {
+    txs[i] = b[i].data;
+    lens[i] = b[i].len;
+  }
+  ag_params p;
+  ag_params_default(&p);
+  size_t k = ag_abci_prepare(txs, lens, 5, &p, 1 << 20, order);
+  CHECK_EQ(k, 4);
+  static const size_t want[4] = {3, 2, 0, 4};
+  for (size_t i = 0; i < k && i < 4; i++) CHECK_EQ(order[i], want[i]);
+  /* ProcessProposal's limits: max_block_txs and max_block_bytes (raw bytes) */
+  p.max_block_txs = 2;
+  CHECK_EQ(ag_abci_prepare(txs, lens, 5, &p, 1 << 20, order), 2);
+  ag_params_default(&p);
+  p.max_block_bytes = (uint32_t)(3 * lens[2] - 1);
+  k = ag_abci_prepare(txs, lens, 5, &p, 1 << 20, order);
+  CHECK_EQ(k, 2);
+  CHECK(lens[order[0]] + lens[order[1]] <= p.max_block_bytes);
+  /* CometBFT's max_tx_bytes counts each tx's framing in the block's Data (tag, length) */
+  ag_params_default(&p);
+  int64_t framed = 1 + 2 + (int64_t)lens[2]; /* a transfer is over 127 bytes: 2-byte length */
+  CHECK(lens[2] > 127 && lens[2] < 16384);
+  CHECK_EQ(ag_abci_prepare(txs, lens, 5, &p, 3 * framed, order), 3);
+  CHECK_EQ(ag_abci_prepare(txs, lens, 5, &p, 3 * framed - 1, order), 2);
+  CHECK_EQ(ag_abci_prepare(txs, lens, 5, &p, 0, order), 0);
+  CHECK_EQ(ag_abci_prepare(txs, lens, 0, &p, 1 << 20, order), 0);
+  for (int i = 0; i < 5; i++) ag_buf_free(&b[i]);
+}
+
 TEST_MAIN(reap_orders_by_fee_per_byte_keeping_nonce_order, exact_comparison_in_128_bits,
           spam_cannot_keep_a_better_fee_out, eviction_takes_tails_and_never_strands_nonces,
           cheap_newcomer_is_refused_with_the_fee_that_gets_in,
           newcomer_never_evicts_its_own_sender, per_sender_cap_duplicates_and_removal,
-          random_operations_match_the_model, evicted_sender_can_resubmit)
+          random_operations_match_the_model, evicted_sender_can_resubmit,
+          prepare_proposal_orders_by_fee_and_fits_the_limits)
