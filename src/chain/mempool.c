@@ -290,28 +290,27 @@ static void drop(ag_mempool *mp, mp_entry *e) {
 
 /* ---- add ---------------------------------------------------------------------------------- */
 
-static size_t make_room(ag_mempool *mp, size_t n) {
-  if (n > mp->victims_cap) {
-    mp->victims_cap = n * 2;
-    mp->victims = ag_xrealloc(mp->victims, mp->victims_cap * sizeof *mp->victims);
-    mp->emptied = ag_xrealloc(mp->emptied, mp->victims_cap * sizeof *mp->emptied);
-  }
-  return mp->victims_cap;
+static void victims_reserve(ag_mempool *mp, size_t n) {
+  if (n <= mp->victims_cap) return;
+  mp->victims_cap = n * 2;
+  mp->victims = ag_xrealloc(mp->victims, mp->victims_cap * sizeof *mp->victims);
+  mp->emptied = ag_xrealloc(mp->emptied, mp->victims_cap * sizeof *mp->emptied);
 }
 
 static int over(const ag_mempool *mp, size_t len) {
   return mp->live + 1 > mp->lim.max_txs || mp->bytes + len > mp->lim.max_bytes;
 }
 
-/* "more than W per byte, a fee of at least F" for the worst victim a newcomer of len bytes
- * must outbid: F is the least integer with F / len > fee_w / len_w. */
-static int refuse(const ag_mempool *mp, size_t len, uint64_t fee, const mp_entry *worst) {
-  if (!worst)
+/* "more than W per byte, a fee of at least F" for the best-paying victim a newcomer of len
+ * bytes must outbid: F is the least integer with F / len > fee_w / len_w. NULL: no fee would
+ * do. */
+static int refuse(const ag_mempool *mp, size_t len, uint64_t fee, const mp_entry *dearest) {
+  if (!dearest)
     return ag_fail(AG_E_MEMPOOL_FULL,
                    "mempool is full (%zu txs, %zu bytes) and no other sender's txs could make "
                    "room for this %zu-byte tx; retry after the next block",
                    mp->live, mp->bytes, len);
-  const ag_mempool_entry *w = &worst->e;
+  const ag_mempool_entry *w = &dearest->e;
   unsigned __int128 f = (unsigned __int128)w->fee * len / w->len + 1;
   uint64_t need = f > UINT64_MAX ? UINT64_MAX : (uint64_t)f;
   uint64_t whole = w->fee / w->len, milli = (w->fee % w->len) * 1000 / w->len;
@@ -337,20 +336,20 @@ int ag_mempool_add(ag_mempool *mp, const uint8_t *raw, size_t len, const ag_tx_m
     return ag_fail(AG_E_MEMPOOL_FULL, "this sender already has %zu pending transactions",
                    me->count);
 
-  /* Detach victims until the newcomer fits. Their order does not depend on the newcomer's
-   * fee, so when one of them pays as much, the worst of the whole set names the fee that
+  /* Detach victims until the newcomer fits. Which ones does not depend on the newcomer's fee,
+   * so when one of them pays as much, the best-paying of the whole set names the fee that
    * would have been enough. */
   ag_mempool_entry probe = {.fee = meta->fee, .len = (uint32_t)len, .seq = mp->seq};
   size_t nv = 0;
-  const mp_entry *worst = NULL;
+  const mp_entry *dearest = NULL;
   int outbid = 0;
   while (over(mp, len)) {
     mp_sender *s = victim(mp, me);
     if (!s) break;
     mp_entry *e = s->tail;
-    if (!worst || ag_mempool_better(&e->e, &worst->e)) worst = e;
+    if (!dearest || ag_mempool_better(&e->e, &dearest->e)) dearest = e;
     if (rate_cmp(&e->e, &probe) >= 0) outbid = 1;
-    make_room(mp, nv + 1);
+    victims_reserve(mp, nv + 1);
     detach(mp, e);
     mp->victims[nv++] = e;
   }
@@ -358,13 +357,13 @@ int ag_mempool_add(ag_mempool *mp, const uint8_t *raw, size_t len, const ag_tx_m
   if (no_room || outbid) {
     /* put them back as they were: each was its sender's tail when detached */
     for (size_t i = nv; i-- > 0;) attach(mp, mp->victims[i]);
-    return refuse(mp, len, meta->fee, no_room ? NULL : worst);
+    return refuse(mp, len, meta->fee, no_room ? NULL : dearest);
   }
   size_t nempty = 0;
   for (size_t i = 0; i < nv; i++) {
     mp_entry *e = mp->victims[i];
     if (mp->on_evict) mp->on_evict(mp->evict_ctx, &e->e);
-    /* a sender emptied by several victims is listed once: when its last one goes */
+    /* a sender's victims emptied it if the last of them was its head: list it once, then */
     if (e->s->count == 0 && !e->prev) mp->emptied[nempty++] = e->s;
     release(mp, e);
   }
