@@ -1,7 +1,7 @@
 /* test_ledger.c — the state machine: genesis, execution, fees, failures that change nothing,
- * check_tx sequencing, restart, replay determinism and supply conservation; the mempool. */
+ * check_tx sequencing, restart, replay determinism and supply conservation (the mempool:
+ * test_mempool.c). */
 #include "chain/app.h"
-#include "chain/mempool.h"
 #include "core/err.h"
 #include "core/hash.h"
 #include "core/util.h"
@@ -444,64 +444,8 @@ TEST(second_process_is_locked_out) {
   test_rmdir(dir);
 }
 
-static void meta_for(ag_tx_meta *m, int sender, uint64_t nonce, uint64_t tag) {
-  memset(m, 0, sizeof *m);
-  ag_hash("agora/test", &tag, 8, m->hash);
-  memcpy(m->sender, keys[sender].pk, 32);
-  m->nonce = nonce;
-}
-
-TEST(mempool_dedup_order_and_fair_eviction) {
-  for (int i = 0; i < NKEYS; i++) test_key(&keys[i], 100 + i);
-  ag_mempool_limits lim = {6, 1 << 20, 5};
-  ag_mempool *mp = ag_mempool_new(&lim);
-  ag_tx_meta m;
-  uint8_t raw[100] = {0};
-  size_t ev;
-  /* sender 0 fills five slots, sender 1 one: full */
-  for (int i = 0; i < 5; i++) {
-    meta_for(&m, 0, (uint64_t)i, (uint64_t)i);
-    CHECK_OK(ag_mempool_add(mp, raw, 100, &m, &ev));
-  }
-  meta_for(&m, 0, 5, 5);
-  CHECK_EQ(ag_mempool_add(mp, raw, 100, &m, &ev), AG_E_MEMPOOL_FULL); /* per-sender cap */
-  meta_for(&m, 0, 0, 0);
-  CHECK_EQ(ag_mempool_add(mp, raw, 100, &m, &ev), AG_E_TX_DUPLICATE);
-  meta_for(&m, 1, 0, 100);
-  CHECK_OK(ag_mempool_add(mp, raw, 100, &m, &ev));
-  CHECK_EQ(ag_mempool_size(mp), 6);
-  /* a newcomer evicts the newest tx of the biggest sender */
-  meta_for(&m, 2, 0, 200);
-  CHECK_OK(ag_mempool_add(mp, raw, 100, &m, &ev));
-  CHECK_EQ(ev, 1);
-  uint8_t h4[32];
-  uint64_t t4 = 4;
-  ag_hash("agora/test", &t4, 8, h4);
-  CHECK(!ag_mempool_contains(mp, h4));
-  /* ... until the big sender is no bigger than the newcomer would be */
-  meta_for(&m, 2, 1, 201);
-  CHECK_OK(ag_mempool_add(mp, raw, 100, &m, &ev));
-  CHECK_EQ(ev, 1); /* sender 0: 3 left, sender 2: 2 */
-  meta_for(&m, 2, 2, 202);
-  CHECK_EQ(ag_mempool_add(mp, raw, 100, &m, &ev), AG_E_MEMPOOL_FULL);
-  /* reap keeps arrival order and the limits */
-  const ag_mempool_entry **ents;
-  size_t n = ag_mempool_reap(mp, 1 << 20, 100, &ents);
-  CHECK_EQ(n, 6);
-  for (size_t i = 1; i < n; i++) CHECK(ents[i]->seq > ents[i - 1]->seq);
-  CHECK_EQ(ag_mempool_reap(mp, 250, 100, &ents), 2);
-  CHECK_EQ(ag_mempool_reap(mp, 1 << 20, 3, &ents), 3);
-  uint8_t rm[2][32];
-  memcpy(rm[0], ents[0]->hash, 32);
-  memcpy(rm[1], ents[1]->hash, 32);
-  ag_mempool_remove(mp, (const uint8_t(*)[32])rm, 2);
-  CHECK_EQ(ag_mempool_size(mp), 4);
-  CHECK_EQ(ag_mempool_bytes(mp), 400);
-  ag_mempool_free(mp);
-}
-
 TEST_MAIN(genesis_and_idempotent_init, transfer_moves_funds_and_burns_fee,
           envelope_failures_change_nothing, failed_action_pays_fee_only,
           check_tx_sequences_nonces_and_balance, multi_transfer, property_supply_replay_restart,
           proof_of_account, property_mutated_txs_change_nothing, generic_query,
-          second_process_is_locked_out, mempool_dedup_order_and_fair_eviction)
+          second_process_is_locked_out)

@@ -3,9 +3,10 @@
  * mid-stream, a restart; every tx the API reported committed is still committed at the same
  * place, all txs eventually commit, and `agora node --replay` reaches the same state root.
  * The kill happens three times, at random instants of the block cycle.
- * Also: the CLI against the node (send, balance, query --prove) and API error answers, and
+ * Also: the CLI against the node (send, balance, query --prove) and API error answers,
  * `query --prove` against a node that lies (tests/liar.h): a forged balance with a proof against
- * a root the liar made up, a header signed by another key — each refused with its code.
+ * a root the liar made up, a header signed by another key — each refused with its code; and a
+ * full mempool taking the better fee per byte through the API (eviction, refusal, block order).
  */
 #include "api/http.h"
 #include "chain/genesis.h"
@@ -447,5 +448,151 @@ TEST(incentive_cli_and_metagraph) {
   test_rmdir(dir);
 }
 
+/* ---- the mempool's fee rule through the node (docs/security.md, "Fees and the mempool") --- */
+
+typedef struct {
+  ag_buf raw;
+  char hash[65];
+} ftx;
+
+static void fee_tx(ftx *t, const ag_keypair *from, const ag_keypair *to, uint64_t nonce,
+                   uint64_t fee) {
+  ag_buf pl;
+  ag_buf_init(&pl);
+  ag_transfer_encode(&pl, to->pk, 1000);
+  ag_buf_init(&t->raw);
+  ag_tx_build(&t->raw, AG_TX_TRANSFER, "agora-devnet", from, nonce, fee, 0, pl.data,
+              (uint32_t)pl.len);
+  ag_tx tx;
+  ag_tx_decode(t->raw.data, t->raw.len, &tx);
+  ag_hex_encode(tx.hash, 32, t->hash);
+  ag_buf_free(&pl);
+}
+
+/* POSTs the tx; returns the HTTP status and keeps the body's error message in msg. */
+static long post_tx(const ftx *t, char *msg, size_t cap) {
+  char url[400];
+  snprintf(url, sizeof url, "%s/v1/txs", base);
+  ag_http_result r;
+  msg[0] = 0;
+  if (ag_http_request("POST", url, "application/octet-stream", t->raw.data, t->raw.len, 10000, &r))
+    return -1;
+  json_t *j = json_loadb((const char *)r.body.data, r.body.len, 0, NULL);
+  const char *m = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+  snprintf(msg, cap, "%s", m ? m : "");
+  json_decref(j);
+  long st = r.status;
+  ag_http_result_free(&r);
+  return st;
+}
+
+static long long json_num(const char *path, const char *field) {
+  long st = 0;
+  json_t *j = sys_get_json(base, path, &st);
+  long long v = st == 200 ? json_integer_value(json_object_get(j, field)) : -1;
+  json_decref(j);
+  return v;
+}
+
+static long long pending_nonce_of(const ag_keypair *k) {
+  char addr[AG_ADDR_MAX], path[200];
+  ag_addr_encode(k->pk, addr);
+  snprintf(path, sizeof path, "/v1/accounts/%s", addr);
+  return json_num(path, "pending_nonce");
+}
+
+static long long wait_height_above(long long h) {
+  long long now = -1;
+  for (int i = 0; i < 600 && (now = json_num("/v1/status", "height")) <= h; i++) ag_sleep_ms(50);
+  return now;
+}
+
+TEST(full_mempool_takes_the_better_fee) {
+  char *dir = test_tmpdir("sysfee");
+  snprintf(home, sizeof home, "%s/home", dir);
+  snprintf(logpath, sizeof logpath, "%s/node.log", dir);
+  const char *init[] = {"--home", home, "init", "--dev-accounts", "5", NULL};
+  CHECK_EQ(sys_run(NULL, init), 0);
+  char path[600];
+  snprintf(path, sizeof path, "%s/config.json", home);
+  const char *conf = "{\"api_listen\":\"127.0.0.1:0\",\"block_time_ms\":4000,\"mempool\":"
+                     "{\"max_txs\":4,\"max_bytes\":1048576,\"max_per_sender\":10}}";
+  CHECK_OK(ag_write_file_atomic(path, conf, strlen(conf), 0644));
+  ag_keypair k[5];
+  char keydir[600];
+  snprintf(keydir, sizeof keydir, "%s/keys", home);
+  for (int i = 0; i < 5; i++) {
+    char name[16];
+    snprintf(name, sizeof name, "dev%d", i);
+    CHECK_OK(ag_keystore_load(keydir, name, NULL, &k[i], NULL));
+  }
+  ag_params p;
+  ag_params_default(&p);
+  uint64_t min;
+  ag_params_min_fee(&p, ag_tx_size(strlen("agora-devnet"), 40), &min);
+  ftx a0, a1, b0, c0, d0, e0, c0x;
+  fee_tx(&a0, &k[0], &k[4], 0, min);
+  fee_tx(&a1, &k[0], &k[4], 1, min);
+  fee_tx(&b0, &k[1], &k[4], 0, min);
+  fee_tx(&c0, &k[2], &k[4], 0, min);
+  fee_tx(&d0, &k[3], &k[4], 0, 2 * min);
+  fee_tx(&e0, &k[4], &k[0], 0, min);
+  fee_tx(&c0x, &k[2], &k[4], 0, min + 1);
+
+  char addrfile[600];
+  snprintf(addrfile, sizeof addrfile, "%s/data/api.addr", home);
+  const char *args[] = {"--home", home, "node", NULL};
+  node_pid = sys_spawn(logpath, args);
+  char *addr = sys_wait_file(addrfile, 60000);
+  CHECK(addr != NULL);
+  snprintf(base, sizeof base, "http://%s", addr ? addr : "127.0.0.1:1");
+  free(addr);
+  /* right after a block, a 4-second window without one */
+  long long h = wait_height_above(0);
+  char msg[512];
+  CHECK_EQ(post_tx(&a0, msg, sizeof msg), 202);
+  CHECK_EQ(post_tx(&a1, msg, sizeof msg), 202);
+  CHECK_EQ(post_tx(&b0, msg, sizeof msg), 202);
+  CHECK_EQ(post_tx(&c0, msg, sizeof msg), 202); /* full: 4 minimum-fee txs */
+  /* twice the fee per byte gets in; the newest of the cheapest tails (c0) makes room, and its
+   * sender's pending nonce is given back */
+  CHECK_EQ(post_tx(&d0, msg, sizeof msg), 202);
+  CHECK_EQ(pending_nonce_of(&k[2]), 0);
+  snprintf(path, sizeof path, "/v1/txs/%s", c0.hash);
+  long st = 0;
+  json_decref(sys_get_json(base, path, &st));
+  CHECK_EQ(st, 404);
+  /* the minimum fee does not: 503 naming the fee that would, and nothing reserved */
+  CHECK_EQ(post_tx(&e0, msg, sizeof msg), 503);
+  CHECK(strstr(msg, "a fee of at least") != NULL);
+  CHECK_EQ(pending_nonce_of(&k[4]), 0);
+  /* the evicted sender outbids the cheapest tail (b0) with the same nonce */
+  CHECK_EQ(post_tx(&c0x, msg, sizeof msg), 202);
+  CHECK_EQ(json_num("/v1/status", "height"), h); /* all of it within one block interval */
+  /* the next block: best fee per byte first, dev0's two in nonce order */
+  wait_height_above(h);
+  const ftx *want[4] = {&d0, &c0x, &a0, &a1};
+  for (int i = 0; i < 4; i++) {
+    snprintf(path, sizeof path, "/v1/txs/%s", want[i]->hash);
+    CHECK_EQ(json_num(path, "height"), h + 1);
+    CHECK_EQ(json_num(path, "index"), i);
+  }
+  /* the evicted b0, resubmitted after the block, commits */
+  CHECK_EQ(post_tx(&b0, msg, sizeof msg), 202);
+  wait_height_above(h + 1);
+  snprintf(path, sizeof path, "/v1/txs/%s", b0.hash);
+  CHECK_EQ(json_num(path, "height"), h + 2);
+  snprintf(path, sizeof path, "%s/metrics", base);
+  ag_http_result r;
+  CHECK_OK(ag_http_request("GET", path, NULL, NULL, 0, 5000, &r));
+  CHECK(r.body.len && strstr((char *)r.body.data, "agora_mempool_evicted_txs_total 2\n") != NULL);
+  ag_http_result_free(&r);
+  CHECK_EQ(sys_stop(node_pid, SIGTERM, 20000), 0);
+  ftx *all[7] = {&a0, &a1, &b0, &c0, &d0, &e0, &c0x};
+  for (int i = 0; i < 7; i++) ag_buf_free(&all[i]->raw);
+  test_rmdir(dir);
+}
+
 TEST_MAIN(crash_restart_keeps_every_committed_tx, cli_against_a_running_node,
-          query_prove_refuses_a_lying_node, incentive_cli_and_metagraph)
+          query_prove_refuses_a_lying_node, incentive_cli_and_metagraph,
+          full_mempool_takes_the_better_fee)

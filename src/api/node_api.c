@@ -568,7 +568,7 @@ static void h_metrics(ag_http_req *req, ag_http_resp *resp) {
   ag_buf_printf(b, "agora_mempool_txs %zu\n", mtx);
   metric(b, "agora_mempool_bytes", "gauge", "Bytes of transactions waiting in the mempool.");
   ag_buf_printf(b, "agora_mempool_bytes %zu\n", mbytes);
-  metric(b, "agora_mempool_evicted_txs_total", "counter", "Transactions evicted to make room for other senders.");
+  metric(b, "agora_mempool_evicted_txs_total", "counter", "Transactions evicted from a full mempool by a newcomer paying more per byte.");
   ag_buf_printf(b, "agora_mempool_evicted_txs_total %llu\n", (unsigned long long)s->evicted);
   metric(b, "agora_mempool_recheck_dropped_txs_total", "counter", "Transactions dropped when rechecked after a block.");
   ag_buf_printf(b, "agora_mempool_recheck_dropped_txs_total %llu\n", (unsigned long long)s->rechecked_out);

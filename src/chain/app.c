@@ -462,7 +462,23 @@ int ag_app_check_tx(ag_app *app, const uint8_t *raw, size_t len, int mode, ag_re
     memcpy(meta->sender, tx.sender, 32);
     meta->nonce = tx.nonce;
     meta->fee = tx.fee;
+    meta->cost = cost;
   }
+  return rc;
+}
+
+int ag_app_pending_rewind(ag_app *app, const uint8_t sender[32], uint64_t nonce, uint64_t cost) {
+  int rc = 0;
+  pthread_mutex_lock(&app->check_mu);
+  pending *p = app->pend_cap ? pending_slot(app, sender) : NULL;
+  if (!p || !p->used || nonce == UINT64_MAX || p->next_nonce != nonce + 1 || p->spent < cost) {
+    rc = ag_fail(AG_E_INVALID, "nonce %llu is not the sender's last pending transaction",
+                 (unsigned long long)nonce);
+  } else {
+    p->next_nonce = nonce;
+    p->spent -= cost;
+  }
+  pthread_mutex_unlock(&app->check_mu);
   return rc;
 }
 

@@ -19,6 +19,7 @@
 
 #include "api/render.h"
 #include "chain/block.h"
+#include "chain/mempool.h"
 #include "consensus/abci.pb-c.h" /* generated from abci.proto */
 #include "core/err.h"
 #include "core/hash.h"
@@ -189,21 +190,68 @@ static void do_check_tx(server *s, const Tendermint__Abci__RequestCheckTx *req,
   out->codespace = rc ? "agora" : "";
 }
 
-static void do_prepare(const Tendermint__Abci__RequestPrepareProposal *req,
+typedef struct {
+  uint64_t raw, framed;      /* taken so far */
+  uint64_t max_raw, max_framed;
+} prep_room;
+
+static int prep_fit(void *ctx, const ag_mempool_entry *e) {
+  prep_room *r = ctx;
+  uint64_t framed = 1 + uvarint_len(e->len) + e->len;
+  if (e->len > r->max_raw - r->raw || framed > r->max_framed - r->framed) return 0;
+  r->raw += e->len;
+  r->framed += framed;
+  return 1;
+}
+
+size_t ag_abci_prepare(const uint8_t *const *txs, const size_t *lens, size_t n,
+                       const ag_params *p, int64_t max_tx_bytes, size_t *order) {
+  ag_mempool_entry *ents = ag_xcalloc(n ? n : 1, sizeof *ents);
+  const ag_mempool_entry **grp = ag_xmalloc((n ? n : 1) * sizeof *grp);
+  const ag_mempool_entry **out = ag_xmalloc((n ? n : 1) * sizeof *out);
+  size_t m = 0;
+  for (size_t i = 0; i < n; i++) {
+    ag_tx tx;
+    if (lens[i] > UINT32_MAX || ag_tx_decode(txs[i], lens[i], &tx)) continue;
+    ag_mempool_entry *e = &ents[m];
+    memcpy(e->sender, tx.sender, 32);
+    e->nonce = tx.nonce;
+    e->fee = tx.fee;
+    e->seq = i; /* CometBFT's order breaks ties, and maps the choice back */
+    e->len = (uint32_t)lens[i];
+    grp[m++] = e;
+  }
+  ag_mempool_group(grp, m);
+  prep_room room = {0, 0, p->max_block_bytes, max_tx_bytes > 0 ? (uint64_t)max_tx_bytes : 0};
+  size_t k = ag_mempool_order(grp, m, p->max_block_txs, prep_fit, &room, out);
+  for (size_t j = 0; j < k; j++) order[j] = (size_t)out[j]->seq;
+  free(ents);
+  free(grp);
+  free(out);
+  return k;
+}
+
+static void do_prepare(server *s, const Tendermint__Abci__RequestPrepareProposal *req,
                        Tendermint__Abci__ResponsePrepareProposal *out) {
-  /* keep arrival order, drop what does not decode, stop before max_tx_bytes counting the
-   * protobuf framing of each tx in the block's Data message, as CometBFT does */
-  int64_t total = 0;
+  /* CometBFT's mempool is FIFO: the block is ours to order (fees first) and to fit to the
+   * limits ProcessProposal checks, or another validator would reject our proposal */
   out->txs = ag_xmalloc((req->n_txs + 1) * sizeof *out->txs);
   out->n_txs = 0;
+  ag_params p;
+  if (ag_app_params(s->app, &p)) return; /* no genesis yet: an empty block */
+  const uint8_t **txs = ag_xmalloc((req->n_txs + 1) * sizeof *txs);
+  size_t *lens = ag_xmalloc((req->n_txs + 1) * sizeof *lens);
+  size_t *order = ag_xmalloc((req->n_txs + 1) * sizeof *order);
   for (size_t i = 0; i < req->n_txs; i++) {
-    ag_tx tx;
-    if (ag_tx_decode(req->txs[i].data, req->txs[i].len, &tx)) continue;
-    int64_t sz = 1 + (int64_t)uvarint_len(req->txs[i].len) + (int64_t)req->txs[i].len;
-    if (total + sz > req->max_tx_bytes) break;
-    total += sz;
-    out->txs[out->n_txs++] = req->txs[i];
+    txs[i] = req->txs[i].data;
+    lens[i] = req->txs[i].len;
   }
+  size_t k = ag_abci_prepare(txs, lens, req->n_txs, &p, req->max_tx_bytes, order);
+  for (size_t j = 0; j < k; j++) out->txs[j] = req->txs[order[j]];
+  out->n_txs = k;
+  free(txs);
+  free(lens);
+  free(order);
 }
 
 static int do_process(server *s, const Tendermint__Abci__RequestProcessProposal *req) {
@@ -213,9 +261,10 @@ static int do_process(server *s, const Tendermint__Abci__RequestProcessProposal 
   uint64_t bytes = 0;
   for (size_t i = 0; i < req->n_txs; i++) {
     ag_tx tx;
-    if (ag_tx_decode(req->txs[i].data, req->txs[i].len, &tx)) {
+    int drc = ag_tx_decode(req->txs[i].data, req->txs[i].len, &tx);
+    if (drc) {
       ag_warn("abci", "rejecting proposal at height %lld: tx %zu does not decode (%s)",
-              (long long)req->height, i, ag_errmsg(-1));
+              (long long)req->height, i, ag_errmsg(drc));
       return 2; /* REJECT */
     }
     bytes += req->txs[i].len;
@@ -447,7 +496,7 @@ static int handle(server *s, int fd, const Tendermint__Abci__Request *req) {
     r.apply_snapshot_chunk = &apply;
     break;
   case TENDERMINT__ABCI__REQUEST__VALUE_PREPARE_PROPOSAL:
-    do_prepare(req->prepare_proposal, &prep);
+    do_prepare(s, req->prepare_proposal, &prep);
     r.value_case = TENDERMINT__ABCI__RESPONSE__VALUE_PREPARE_PROPOSAL;
     r.prepare_proposal = &prep;
     break;

@@ -2,6 +2,7 @@
 #ifndef AG_ABCI_H
 #define AG_ABCI_H
 
+#include "chain/genesis.h"
 #include "consensus/node.h"
 
 #include <stddef.h>
@@ -15,5 +16,15 @@ int ag_abci_serve(ag_node *n);
  * bytes) and *len (message bytes) when a whole frame is there, 0 when more bytes are needed,
  * or an error for a malformed or oversized prefix. */
 int ag_abci_frame(const uint8_t *p, size_t n, size_t *hdr, uint64_t *len);
+
+/* PrepareProposal's choice among the txs CometBFT offers (its FIFO mempool's order): those
+ * that decode, ordered by the mempool's rule (chain/mempool.h: fee per byte, each sender's in
+ * nonce order, a sender whose next tx does not fit left out of this block), within what
+ * ProcessProposal accepts (at most p->max_block_txs txs and p->max_block_bytes tx bytes) and
+ * within max_tx_bytes counting each tx's protobuf framing in the block's Data, as CometBFT
+ * does. Txs that do not decode are left out: ProcessProposal rejects a block holding one.
+ * Writes indices into txs to order (room for n), in block order; returns their number. */
+size_t ag_abci_prepare(const uint8_t *const *txs, const size_t *lens, size_t n,
+                       const ag_params *p, int64_t max_tx_bytes, size_t *order);
 
 #endif

@@ -253,6 +253,14 @@ done:
 
 /* ---- open / close ----------------------------------------------------------------------- */
 
+/* An evicted tx was its sender's last pending one: give back its nonce and cost, so that the
+ * sender's next tx carries that nonce again instead of one that could never execute. */
+static void evicted_one(void *ctx, const ag_mempool_entry *e) {
+  ag_node *n = ctx;
+  int rc = ag_app_pending_rewind(n->app, e->sender, e->nonce, e->cost);
+  if (rc) ag_warn("node", "evicted tx nonce %llu: %s", (unsigned long long)e->nonce, ag_errmsg(rc));
+}
+
 int ag_node_open(const ag_node_config *cfg, ag_node **out) {
   *out = NULL;
   ag_node *n = ag_xcalloc(1, sizeof *n);
@@ -308,6 +316,7 @@ int ag_node_open(const ag_node_config *cfg, ag_node **out) {
       if ((rc = ag_app_info_get(n->app, &info))) goto fail;
     }
     n->mp = ag_mempool_new(&cfg->mempool);
+    ag_mempool_on_evict(n->mp, evicted_one, n);
   }
   n->height = info.height;
   n->last_time_ms = info.time_ms;
@@ -425,7 +434,13 @@ int ag_node_submit(ag_node *n, const uint8_t *raw, size_t len, ag_result *res,
     } else {
       rc = ag_app_check_tx(n->app, raw, len, AG_CHECK_NEW, NULL, &meta);
       size_t evicted = 0;
-      if (!rc) rc = ag_mempool_add(n->mp, raw, len, &meta, &evicted);
+      if (!rc && (rc = ag_mempool_add(n->mp, raw, len, &meta, &evicted)) != 0) {
+        /* refused: check_tx's reservation must not outlive it (the refusal's message is kept) */
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", ag_errmsg(rc));
+        ag_app_pending_rewind(n->app, meta.sender, meta.nonce, meta.cost);
+        rc = ag_fail(rc, "%s", msg);
+      }
       n->stats.evicted += evicted;
     }
     pthread_mutex_unlock(&n->mu);
