@@ -1,4 +1,5 @@
-/* test_core.c — errors, buffers, hex/base64, hashing, Bech32m and amounts. */
+/* test_core.c — errors, buffers, hex/base64, hashing, Bech32m, amounts and restart backoff. */
+#include "core/backoff.h"
 #include "core/bech32.h"
 #include "core/buf.h"
 #include "core/codec.h"
@@ -207,6 +208,42 @@ TEST(checked_arithmetic) {
   CHECK(ag_mul_u64(UINT64_MAX / 2 + 1, 2, &r));
 }
 
+/* The localnet supervisor's restart policy, walked through with made-up times. */
+TEST(backoff_doubles_caps_resets_and_gives_up) {
+  ag_backoff b;
+  ag_backoff_init(&b);
+  uint64_t t = 1000000, w = 0;
+  const uint64_t want[] = {1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000};
+  ag_backoff_started(&b, t);
+  for (int i = 0; i < 8; i++) { /* dies 5 s after each restart: never stable */
+    t += 5000;
+    CHECK_EQ(ag_backoff_failed(&b, t, &w), 0);
+    CHECK_U64(w, want[i]);
+    t += w;
+    ag_backoff_started(&b, t);
+  }
+  /* up for a minute: the wait starts over at 1 s */
+  t += AG_BACKOFF_STABLE_MS;
+  CHECK_EQ(ag_backoff_failed(&b, t, &w), 0);
+  CHECK_U64(w, 1000);
+  /* 9 restarts so far, within 10 minutes; the 10th is allowed, the 11th is not */
+  CHECK(t - 1000000 < AG_BACKOFF_WINDOW_MS);
+  ag_backoff_started(&b, t += w);
+  CHECK_EQ(ag_backoff_failed(&b, t += 100, &w), 0);
+  CHECK_U64(w, 2000);
+  ag_backoff_started(&b, t += w);
+  CHECK_EQ(ag_backoff_failed(&b, t += 100, &w), 1);
+  CHECK_EQ(ag_backoff_failed(&b, t += 100, &w), 1); /* stays given up within the window */
+  /* once the old restarts leave the window, restarts are allowed again */
+  CHECK_EQ(ag_backoff_failed(&b, t + AG_BACKOFF_WINDOW_MS, &w), 0);
+  /* an operator's start forgets everything */
+  ag_backoff_reset(&b);
+  ag_backoff_started(&b, t += 1);
+  CHECK_EQ(ag_backoff_failed(&b, t += 1, &w), 0);
+  CHECK_U64(w, 1000);
+}
+
 TEST_MAIN(errors_have_unique_names, error_detail_is_per_code, buffer_and_reader_roundtrip,
           hex_and_base64, hash_matches_python_blake2b_person, bech32m_bip350_vectors,
-          bech32m_roundtrip_and_typos, amounts_parse_and_format, checked_arithmetic)
+          bech32m_roundtrip_and_typos, amounts_parse_and_format, checked_arithmetic,
+          backoff_doubles_caps_resets_and_gives_up)

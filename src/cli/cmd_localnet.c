@@ -3,18 +3,37 @@
  * CometBFT processes (v0.38, built by scripts/cometbft) and real `agora node --consensus
  * cometbft` applications, one pair per validator (docs/multi-validator.md).
  *
- *   ROOT/localnet.json              the network: chain id, ports, node ids, process ids
+ *   ROOT/localnet.json              the network: chain id, ports, node ids, process ids, and
+ *                                   each validator's supervision state
+ *   ROOT/localnet.lock              locked (flock) by the `agora localnet` that supervises it
+ *   ROOT/localnet.log               the supervisor's events: ends, restarts, operator requests
  *   ROOT/keys/                      funded dev keys (also copied into each node's home)
  *   ROOT/nodeI/                     the agora home of validator I (config.json, data/, logs)
  *   ROOT/nodeI/cometbft/            its CometBFT home (config.toml, genesis.json, keys, data)
+ *   ROOT/nodeI/stopped              exists while the operator wants validator I stopped
+ *   ROOT/nodeI/start-requested      a `start --validator I` the supervisor has yet to carry out
  *
  * Ports of validator I: BASE+10*I + 6 (p2p), 7 (CometBFT RPC), 8 (ABCI), 9 (agora API).
+ *
+ * Supervision. `agora localnet` in the foreground is the parent of the processes it starts and
+ * restarts a validator whose app or CometBFT ends, after a backoff (core/backoff.h: 1 s
+ * doubling to 60 s, 1 s again once it stayed up 60 s; after 10 restarts within 10 minutes it
+ * gives up and marks the validator failed). What restarts follows how the pair is wired:
+ * CometBFT connects to the app's ABCI socket and stops itself when that connection drops, so
+ * when the app ends both restart; the app accepts a new connection when CometBFT ends (and
+ * drops a block it finalized but was not told to commit), so then CometBFT restarts alone.
+ * While a supervisor runs, `stop --validator I` and `start --validator I` leave the operator's
+ * wish in the validator's folder and the supervisor carries it out: a validator stopped on
+ * purpose is never restarted, and only the supervisor starts or kills its processes.
+ * `--detach` starts the processes and returns: nothing supervises them.
  */
 #define _GNU_SOURCE
 #include "chain/genesis.h"
 #include "chain/json.h"
 #include "cli/cli.h"
+#include "core/backoff.h"
 #include "core/err.h"
+#include "core/log.h"
 #include "core/util.h"
 #include "crypto/keystore.h"
 #include "api/http.h"
@@ -26,14 +45,19 @@
 #include <libgen.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_VALIDATORS 16
+#define TICK_MS 100            /* how often the supervisor looks at its processes */
+#define REQUEST_WAIT_MS 60000  /* how long stop/start --validator wait for the supervisor */
 
 static const char usage[] =
     "usage: agora localnet [start] [--validators N] [--home DIR] [--block-time MS] [--base-port P]\n"
@@ -44,10 +68,15 @@ static const char usage[] =
     "Runs an N-validator network (default 4) on 127.0.0.1: N CometBFT v0.38 processes in\n"
     "consensus and N agora applications behind them over ABCI. The first start creates it\n"
     "(genesis with funded dev keys, distinct ports, persistent peers) under the home folder\n"
-    "(default ~/.agora-localnet); later starts reuse it. Without --detach it shows one status\n"
-    "view until Ctrl-C, then stops every process. Use any node with the usual commands:\n"
+    "(default ~/.agora-localnet); later starts reuse it. Without --detach it supervises the\n"
+    "network and shows one status view until Ctrl-C (or 'localnet stop'), then stops every\n"
+    "process: a validator whose app or CometBFT ends is restarted after 1 s, doubling to 60 s\n"
+    "while it keeps ending (1 s again once it stayed up a minute); after 10 restarts within\n"
+    "10 minutes it is left down as 'failed'. Use any node with the usual commands:\n"
     "  agora --home ROOT/node0 send --from dev0 ADDRESS 5\n"
-    "  --validator I        stop or start one validator (both processes, or --app-only)\n"
+    "  --validator I   stop or start one validator (both processes, or --app-only); under a\n"
+    "                  supervisor the request goes to it, and a stopped validator stays down\n"
+    "  --detach        start the processes and return: nothing restarts them\n"
     "  --block-time MS CometBFT's timeout_commit (default 500)\n"
     "  --base-port P   first port (default 26600; validator I uses P+10I+6 .. P+10I+9)\n"
     "CometBFT is found as $AGORA_COMETBFT, next to this checkout (.cometbft/bin, built by\n"
@@ -175,6 +204,26 @@ static char *slurp(const char *path) {
 
 /* ---- the network description ----------------------------------------------------------------- */
 
+/* Where a validator stands. Under a supervisor: up, restarting (backing off before the next
+ * restart), stopped (by the operator) or failed (given up). Without one: up, down or stopped. */
+typedef enum { V_UP, V_DOWN, V_RESTARTING, V_STOPPED, V_FAILED } vstate;
+static const char *const state_names[] = {"up", "down", "restarting", "stopped", "failed"};
+
+/* A validator as its supervisor sees it. Fields ending in _ms are wall-clock Unix ms (shown
+ * to people and kept in localnet.json); retry_at and bo use monotonic ms and live only in the
+ * supervisor. */
+typedef struct {
+  vstate state;
+  int restarts;               /* restarts made by the current (or last) supervisor */
+  char proc[16];              /* which process ended last: "app" or "cometbft"; "" = none */
+  char reason[160];           /* how: "killed by signal 9 (SIGKILL)", "exited with code 1" */
+  uint64_t exited_at_ms;      /* when that end was seen */
+  uint64_t restarted_at_ms;   /* when it was restarted after it; 0 = not (yet) */
+  uint64_t next_retry_at_ms;  /* while restarting: when the restart is due; else 0 */
+  uint64_t retry_at;          /* the same, monotonic */
+  ag_backoff bo;
+} vsup;
+
 typedef struct {
   int n;
   char root[1024];
@@ -184,9 +233,44 @@ typedef struct {
   char agora[1024];
   int app_pid[MAX_VALIDATORS], cmt_pid[MAX_VALIDATORS];
   char node_id[MAX_VALIDATORS][64];
+  int supervisor_pid;         /* the `agora localnet` supervising it, 0 = none */
+  vsup sup[MAX_VALIDATORS];
 } net;
 
 static int port(const net *nt, int i, int k) { return nt->base + 10 * i + k; }
+
+static json_t *ms_or_null(uint64_t ms) { return ms ? json_integer((json_int_t)ms) : json_null(); }
+
+/* The supervision fields of a node entry (localnet.json and status), state aside. */
+static void sup_to_json(const vsup *s, json_t *x) {
+  json_object_set_new(x, "restarts", json_integer(s->restarts));
+  json_t *last = json_null();
+  if (s->proc[0]) {
+    last = json_object();
+    json_object_set_new(last, "process", json_string(s->proc));
+    json_object_set_new(last, "reason", json_string(s->reason));
+    json_object_set_new(last, "exited_at_ms", ms_or_null(s->exited_at_ms));
+    json_object_set_new(last, "restarted_at_ms", ms_or_null(s->restarted_at_ms));
+  }
+  json_object_set_new(x, "last_restart", last);
+  json_object_set_new(x, "next_retry_at_ms", ms_or_null(s->next_retry_at_ms));
+}
+
+static void sup_from_json(vsup *s, const json_t *x) {
+  const char *st = json_string_value(json_object_get(x, "state"));
+  s->state = V_DOWN;
+  for (int k = 0; st && k < (int)(sizeof state_names / sizeof *state_names); k++)
+    if (!strcmp(st, state_names[k])) s->state = (vstate)k;
+  s->restarts = (int)json_integer_value(json_object_get(x, "restarts"));
+  json_t *last = json_object_get(x, "last_restart");
+  const char *p = json_string_value(json_object_get(last, "process"));
+  const char *r = json_string_value(json_object_get(last, "reason"));
+  snprintf(s->proc, sizeof s->proc, "%s", p ? p : "");
+  snprintf(s->reason, sizeof s->reason, "%s", r ? r : "");
+  s->exited_at_ms = (uint64_t)json_integer_value(json_object_get(last, "exited_at_ms"));
+  s->restarted_at_ms = (uint64_t)json_integer_value(json_object_get(last, "restarted_at_ms"));
+  s->next_retry_at_ms = (uint64_t)json_integer_value(json_object_get(x, "next_retry_at_ms"));
+}
 
 static int net_save(const net *nt) {
   json_t *o = json_object(), *nodes = json_array();
@@ -195,6 +279,7 @@ static int net_save(const net *nt) {
   json_object_set_new(o, "base_port", json_integer(nt->base));
   json_object_set_new(o, "cometbft", json_string(nt->cometbft));
   json_object_set_new(o, "agora", json_string(nt->agora));
+  json_object_set_new(o, "supervisor_pid", json_integer(nt->supervisor_pid));
   for (int i = 0; i < nt->n; i++) {
     json_t *x = json_object();
     char home[1200], rpc[64], api[64], abci[64];
@@ -211,6 +296,8 @@ static int net_save(const net *nt) {
     json_object_set_new(x, "api", json_string(api));
     json_object_set_new(x, "app_pid", json_integer(nt->app_pid[i]));
     json_object_set_new(x, "cometbft_pid", json_integer(nt->cmt_pid[i]));
+    json_object_set_new(x, "state", json_string(state_names[nt->sup[i].state]));
+    sup_to_json(&nt->sup[i], x);
     json_array_append_new(nodes, x);
   }
   json_object_set_new(o, "nodes", nodes);
@@ -231,20 +318,25 @@ static int net_load(net *nt) {
   json_t *o = json_loads(text, 0, NULL);
   free(text);
   if (!o) return ag_fail(AG_E_CORRUPT, "%s is not valid JSON", path);
-  snprintf(nt->chain_id, sizeof nt->chain_id, "%s", json_string_value(json_object_get(o, "chain_id")));
+  const char *cid = json_string_value(json_object_get(o, "chain_id"));
+  const char *cmt = json_string_value(json_object_get(o, "cometbft"));
+  snprintf(nt->chain_id, sizeof nt->chain_id, "%s", cid ? cid : "");
   nt->n = (int)json_integer_value(json_object_get(o, "validators"));
   nt->base = (int)json_integer_value(json_object_get(o, "base_port"));
-  snprintf(nt->cometbft, sizeof nt->cometbft, "%s", json_string_value(json_object_get(o, "cometbft")));
+  snprintf(nt->cometbft, sizeof nt->cometbft, "%s", cmt ? cmt : "");
+  nt->supervisor_pid = (int)json_integer_value(json_object_get(o, "supervisor_pid"));
   json_t *nodes = json_object_get(o, "nodes");
-  if (nt->n < 1 || nt->n > MAX_VALIDATORS) {
+  if (nt->n < 1 || nt->n > MAX_VALIDATORS || json_array_size(nodes) != (size_t)nt->n) {
     json_decref(o);
     return ag_fail(AG_E_CORRUPT, "%s: bad validator count", path);
   }
   for (int i = 0; i < nt->n; i++) {
     json_t *x = json_array_get(nodes, (size_t)i);
-    snprintf(nt->node_id[i], sizeof nt->node_id[i], "%s", json_string_value(json_object_get(x, "node_id")));
+    const char *id = json_string_value(json_object_get(x, "node_id"));
+    snprintf(nt->node_id[i], sizeof nt->node_id[i], "%s", id ? id : "");
     nt->app_pid[i] = (int)json_integer_value(json_object_get(x, "app_pid"));
     nt->cmt_pid[i] = (int)json_integer_value(json_object_get(x, "cometbft_pid"));
+    sup_from_json(&nt->sup[i], x);
   }
   json_decref(o);
   return 0;
@@ -262,6 +354,60 @@ static int alive(int pid) {
   buf[n] = 0;
   const char *rp = strrchr(buf, ')'); /* "pid (comm) S ..." */
   return !(rp && rp[1] == ' ' && rp[2] == 'Z');
+}
+
+/* ---- who supervises, and what the operator wants ----------------------------------------------- */
+
+/* Locks ROOT/localnet.lock for the command that starts and supervises the network (the lock
+ * goes with the process, however it ends). Returns the fd to keep, -1 when another process
+ * holds it, -2 when the file cannot be opened. */
+static int lock_net(const net *nt) {
+  char path[1200];
+  snprintf(path, sizeof path, "%s/localnet.lock", nt->root);
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return -2;
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+/* Whether an `agora localnet` supervises the network now. */
+static int supervised(const net *nt) {
+  int fd = lock_net(nt);
+  if (fd >= 0) close(fd);
+  return fd == -1;
+}
+
+static void node_file(const net *nt, int i, const char *name, char *out, size_t cap) {
+  snprintf(out, cap, "%s/node%d/%s", nt->root, i, name);
+}
+
+/* The operator's stop of validator i: 0 none, 1 both processes, 2 the app only. */
+static int stop_wish(const net *nt, int i) {
+  char path[1300];
+  node_file(nt, i, "stopped", path, sizeof path);
+  char *t = slurp(path);
+  if (!t) return 0;
+  int app_only = !strncmp(t, "app", 3);
+  free(t);
+  return app_only ? 2 : 1;
+}
+
+static int set_stop_wish(const net *nt, int i, int app_only) {
+  char path[1300];
+  node_file(nt, i, "stopped", path, sizeof path);
+  const char *v = app_only ? "app\n" : "all\n";
+  return ag_write_file_atomic(path, v, strlen(v), 0644);
+}
+
+static void clear_wishes(const net *nt, int i) {
+  char path[1300];
+  node_file(nt, i, "stopped", path, sizeof path);
+  unlink(path);
+  node_file(nt, i, "start-requested", path, sizeof path);
+  unlink(path);
 }
 
 /* ---- creation ----------------------------------------------------------------------------------- */
@@ -388,6 +534,8 @@ static int create(ag_cli *c, net *nt, int ndev, int block_ms) {
 
 /* ---- processes -------------------------------------------------------------------------------- */
 
+/* Starts whichever of validator i's processes is not running (the app first: CometBFT
+ * retries until it listens, and a head start saves a retry). */
 static void start_node(net *nt, int i, int app_only) {
   char home[1300], cmt[1300], alog[1400], clog[1400];
   snprintf(home, sizeof home, "%s/node%d", nt->root, i);
@@ -399,7 +547,7 @@ static void start_node(net *nt, int i, int app_only) {
     nt->app_pid[i] = spawn(av, alog);
   }
   if (!app_only && !alive(nt->cmt_pid[i])) {
-    ag_sleep_ms(200); /* CometBFT retries until the app listens; a head start saves a retry */
+    ag_sleep_ms(200); /* the head start */
     char *cv[] = {nt->cometbft, "start", "--home", cmt, NULL};
     nt->cmt_pid[i] = spawn(cv, clog);
   }
@@ -422,20 +570,188 @@ static void stop_node(net *nt, int i, int app_only) {
   stop_pid(&nt->app_pid[i], SIGTERM);
 }
 
+/* How a child ended, from its wait status: "exited with code 1", "killed by signal 9 (SIGKILL)". */
+static void describe_end(int st, char *out, size_t cap) {
+  if (WIFSIGNALED(st)) {
+    const char *abbrev = sigabbrev_np(WTERMSIG(st));
+    snprintf(out, cap, "killed by signal %d (SIG%s)%s", WTERMSIG(st), abbrev ? abbrev : "?",
+             WCOREDUMP(st) ? ", core dumped" : "");
+  } else if (WIFEXITED(st)) {
+    snprintf(out, cap, "exited with code %d", WEXITSTATUS(st));
+  } else {
+    snprintf(out, cap, "ended (wait status %d)", st);
+  }
+}
+
+/* 1 while pid runs. Once it has ended: 0, the child reaped, and why in out. A process this
+ * supervisor did not start (an earlier --detach) cannot be waited for: its status is unknown. */
+static int running(int pid, char *why, size_t cap) {
+  if (pid <= 0) {
+    snprintf(why, cap, "not running");
+    return 0;
+  }
+  int st = 0;
+  pid_t r = waitpid(pid, &st, WNOHANG);
+  if (r == pid) {
+    describe_end(st, why, cap);
+    return 0;
+  }
+  if (r == 0 || alive(pid)) return 1;
+  snprintf(why, cap, "ended (started by another command: exit status unknown)");
+  return 0;
+}
+
+/* ---- supervision ------------------------------------------------------------------------------- */
+
+static int quiet_stderr; /* the live view shows events itself */
+static char recent[4][300];
+static int nrecent;
+
+static void clock_of(uint64_t ms, char out[16]) {
+  time_t t = (time_t)(ms / 1000);
+  struct tm tm;
+  localtime_r(&t, &tm);
+  strftime(out, 16, "%H:%M:%S", &tm);
+}
+
+/* A supervision event: logged on stderr and in ROOT/localnet.log, and kept for the view. */
+static void event(const net *nt, int warn, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void event(const net *nt, int warn, const char *fmt, ...) {
+  char msg[280], when[16];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  clock_of(ag_now_ms(), when);
+  if (!quiet_stderr) {
+    if (warn) ag_warn("localnet", "%s", msg);
+    else ag_info("localnet", "%s", msg);
+  }
+  char path[1200];
+  snprintf(path, sizeof path, "%s/localnet.log", nt->root);
+  FILE *f = fopen(path, "a");
+  if (f) {
+    char stamp[32];
+    time_t t = time(NULL);
+    struct tm tm;
+    localtime_r(&t, &tm);
+    strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", &tm);
+    fprintf(f, "%s %s\n", stamp, msg);
+    fclose(f);
+  }
+  if (nrecent == 4) { /* keep the latest four */
+    memmove(recent[0], recent[1], sizeof recent[0] * 3);
+    nrecent = 3;
+  }
+  snprintf(recent[nrecent++], sizeof recent[0], "%s %s", when, msg);
+}
+
+/* The supervisor's care of validator i for one tick: the operator's requests first, then its
+ * processes. Returns 1 when something changed that localnet.json should show. */
+static int supervise(net *nt, int i) {
+  vsup *s = &nt->sup[i];
+  uint64_t now = ag_mono_ms();
+  char req[1300];
+  node_file(nt, i, "start-requested", req, sizeof req);
+  if (ag_file_exists(req)) {
+    clear_wishes(nt, i);
+    ag_backoff_reset(&s->bo);
+    start_node(nt, i, 0);
+    ag_backoff_started(&s->bo, ag_mono_ms());
+    s->state = V_UP;
+    s->next_retry_at_ms = 0;
+    event(nt, 0, "validator %d started by the operator", i);
+    return 1;
+  }
+  int wish = stop_wish(nt, i);
+  if (wish && s->state != V_STOPPED) {
+    stop_node(nt, i, wish == 2);
+    s->state = V_STOPPED;
+    s->next_retry_at_ms = 0;
+    event(nt, 0, "validator %d stopped by the operator%s; it stays down until 'agora localnet start --validator %d'",
+          i, wish == 2 ? " (app only)" : "", i);
+    return 1;
+  }
+  char why_app[160], why_cmt[160];
+  int changed = 0;
+  int app_up = running(nt->app_pid[i], why_app, sizeof why_app);
+  int cmt_up = running(nt->cmt_pid[i], why_cmt, sizeof why_cmt);
+  if (!app_up && nt->app_pid[i]) { /* reaped: forget the pid */
+    nt->app_pid[i] = 0;
+    changed = 1;
+  }
+  if (!cmt_up && nt->cmt_pid[i]) {
+    nt->cmt_pid[i] = 0;
+    changed = 1;
+  }
+  if (s->state == V_UP && (!app_up || !cmt_up)) {
+    /* the app ended: CometBFT stops itself once its ABCI connection drops, so both restart */
+    int pair = !app_up;
+    snprintf(s->proc, sizeof s->proc, "%s", pair ? "app" : "cometbft");
+    snprintf(s->reason, sizeof s->reason, "%s", pair ? why_app : why_cmt);
+    s->exited_at_ms = ag_now_ms();
+    s->restarted_at_ms = 0;
+    if (pair && cmt_up) stop_pid(&nt->cmt_pid[i], SIGTERM);
+    uint64_t wait = 0;
+    if (ag_backoff_failed(&s->bo, now, &wait)) {
+      stop_node(nt, i, 0);
+      s->state = V_FAILED;
+      s->next_retry_at_ms = 0;
+      event(nt, 1,
+            "validator %d: %s %s; restarted %d times within %u min, giving up (see %s/node%d/%s.log, "
+            "then 'agora localnet start --validator %d')",
+            i, s->proc, s->reason, s->bo.nrestarts, (unsigned)(s->bo.window_ms / 60000), nt->root, i,
+            pair ? "agora" : "cometbft", i);
+    } else {
+      s->state = V_RESTARTING;
+      s->retry_at = now + wait;
+      s->next_retry_at_ms = ag_now_ms() + wait;
+      event(nt, 1, "validator %d: %s %s; restarting %s in %llu s", i, s->proc, s->reason,
+            pair ? "the app and CometBFT" : "CometBFT", (unsigned long long)(wait + 999) / 1000);
+    }
+    return 1;
+  }
+  if (s->state == V_RESTARTING && now >= s->retry_at) {
+    start_node(nt, i, 0);
+    ag_backoff_started(&s->bo, ag_mono_ms());
+    s->restarts++;
+    s->restarted_at_ms = ag_now_ms();
+    s->next_retry_at_ms = 0;
+    s->state = V_UP;
+    event(nt, 0, "validator %d restarted (restart %d, after: %s %s)", i, s->restarts, s->proc, s->reason);
+    return 1;
+  }
+  return changed;
+}
+
 /* ---- status ----------------------------------------------------------------------------------- */
 
-static json_t *node_status(const net *nt, int i) {
+/* Validator i's state as a reader sees it: the supervisor's word while one runs (but down the
+ * moment a process it believes up has ended), else from the processes and the stop wish. */
+static vstate state_now(const net *nt, int i, int sup, int app, int cmt) {
+  if (sup) return nt->sup[i].state == V_UP && !(app && cmt) ? V_DOWN : nt->sup[i].state;
+  if (app && cmt) return V_UP;
+  return stop_wish(nt, i) ? V_STOPPED : V_DOWN;
+}
+
+static json_t *node_status(const net *nt, int i, int sup) {
   json_t *x = json_object();
   char url[128];
   snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/status", port(nt, i, 9));
+  int app = alive(nt->app_pid[i]), cmt = alive(nt->cmt_pid[i]);
   json_object_set_new(x, "index", json_integer(i));
-  json_object_set_new(x, "app_running", json_boolean(alive(nt->app_pid[i])));
-  json_object_set_new(x, "cometbft_running", json_boolean(alive(nt->cmt_pid[i])));
+  json_object_set_new(x, "state", json_string(state_names[state_now(nt, i, sup, app, cmt)]));
+  json_object_set_new(x, "app_running", json_boolean(app));
+  json_object_set_new(x, "cometbft_running", json_boolean(cmt));
+  json_object_set_new(x, "app_pid", json_integer(app ? nt->app_pid[i] : 0));
+  json_object_set_new(x, "cometbft_pid", json_integer(cmt ? nt->cmt_pid[i] : 0));
+  sup_to_json(&nt->sup[i], x);
   ag_http_result r;
-  if (ag_http_request("GET", url, NULL, NULL, 0, 1500, &r) == 0) {
+  if (app && ag_http_request("GET", url, NULL, NULL, 0, 1000, &r) == 0) {
     json_t *j = json_loadb((const char *)r.body.data, r.body.len, 0, NULL);
-    json_object_set(x, "height", json_object_get(j, "height") ? json_object_get(j, "height") : json_integer(0));
-    json_object_set(x, "state_root", json_object_get(j, "state_root") ? json_object_get(j, "state_root") : json_null());
+    json_t *h = json_object_get(j, "height"), *root = json_object_get(j, "state_root");
+    json_object_set_new(x, "height", h ? json_incref(h) : json_integer(0));
+    json_object_set_new(x, "state_root", root ? json_incref(root) : json_null());
     json_decref(j);
     ag_http_result_free(&r);
   }
@@ -444,34 +760,206 @@ static json_t *node_status(const net *nt, int i) {
 
 static json_t *status_all(const net *nt) {
   json_t *o = json_object(), *a = json_array();
+  int sup = supervised(nt);
   json_object_set_new(o, "chain_id", json_string(nt->chain_id));
   json_object_set_new(o, "root", json_string(nt->root));
-  for (int i = 0; i < nt->n; i++) json_array_append_new(a, node_status(nt, i));
+  json_object_set_new(o, "supervised", json_boolean(sup));
+  json_object_set_new(o, "supervisor_pid", json_integer(sup ? nt->supervisor_pid : 0));
+  for (int i = 0; i < nt->n; i++) json_array_append_new(a, node_status(nt, i, sup));
   json_object_set_new(o, "nodes", a);
   return o;
 }
 
-static void print_status(const net *nt, int clear) {
+/* One line about a validator that has a restart, a retry or a stop to report; "" if none. */
+static void node_note(const json_t *x, int i, char *out, size_t cap) {
+  const char *state = json_string_value(json_object_get(x, "state"));
+  json_t *last = json_object_get(x, "last_restart");
+  int restarts = (int)json_integer_value(json_object_get(x, "restarts"));
+  char ended[300] = "", t1[16], t2[16];
+  out[0] = 0;
+  if (json_is_object(last)) {
+    clock_of((uint64_t)json_integer_value(json_object_get(last, "exited_at_ms")), t1);
+    snprintf(ended, sizeof ended, "%s %s at %s", json_string_value(json_object_get(last, "process")),
+             json_string_value(json_object_get(last, "reason")), t1);
+  }
+  if (!strcmp(state, "restarting")) {
+    long long left = (long long)json_integer_value(json_object_get(x, "next_retry_at_ms")) - (long long)ag_now_ms();
+    snprintf(out, cap, "restarting: %s; next try in %lld s", ended, left > 0 ? (left + 999) / 1000 : 0);
+  } else if (!strcmp(state, "failed")) {
+    snprintf(out, cap, "failed: %s; gave up after %d restarts (agora localnet start --validator %d)", ended, restarts, i);
+  } else if (!strcmp(state, "stopped")) {
+    snprintf(out, cap, "stopped by the operator (agora localnet start --validator %d brings it back)", i);
+  } else if (restarts > 0 && json_is_object(last)) {
+    uint64_t at = (uint64_t)json_integer_value(json_object_get(last, "restarted_at_ms"));
+    clock_of(at, t2);
+    if (at) snprintf(out, cap, "%d restart%s, the last at %s after: %s", restarts, restarts == 1 ? "" : "s", t2, ended);
+    else snprintf(out, cap, "%d restart%s; the last end: %s", restarts, restarts == 1 ? "" : "s", ended);
+  }
+}
+
+static void print_status(const net *nt, int clear, int live) {
   json_t *o = status_all(nt);
   if (clear) printf("\033[H\033[J");
-  printf("agora localnet  chain %s  %d validators  (%s)\n\n", nt->chain_id, nt->n, nt->root);
-  printf("%-5s %-8s %-9s %-8s %-66s %s\n", "NODE", "APP", "COMETBFT", "HEIGHT", "STATE ROOT", "API");
+  printf("agora localnet  chain %s  %d validators  (%s)\n", nt->chain_id, nt->n, nt->root);
+  if (json_is_true(json_object_get(o, "supervised")))
+    printf("supervised (pid %lld): a validator that ends is restarted after 1 s, doubling to 60 s\n\n",
+           json_integer_value(json_object_get(o, "supervisor_pid")));
+  else
+    printf("not supervised: a validator that ends stays down (run 'agora localnet' to supervise)\n\n");
+  printf("%-5s %-11s %-5s %-9s %-8s %-9s %-18s %s\n", "NODE", "STATE", "APP", "COMETBFT", "HEIGHT",
+         "RESTARTS", "STATE ROOT", "API");
   json_t *a = json_object_get(o, "nodes");
   for (size_t i = 0; i < json_array_size(a); i++) {
     json_t *x = json_array_get(a, i);
     const char *root = json_string_value(json_object_get(x, "state_root"));
-    printf("%-5zu %-8s %-9s %-8lld %-66s http://127.0.0.1:%d\n", i,
+    char shortroot[20];
+    snprintf(shortroot, sizeof shortroot, "%.16s", root ? root : "-");
+    printf("%-5zu %-11s %-5s %-9s %-8lld %-9lld %-18s http://127.0.0.1:%d\n", i,
+           json_string_value(json_object_get(x, "state")),
            json_is_true(json_object_get(x, "app_running")) ? "up" : "down",
            json_is_true(json_object_get(x, "cometbft_running")) ? "up" : "down",
-           json_integer_value(json_object_get(x, "height")), root ? root : "-", port(nt, (int)i, 9));
+           json_integer_value(json_object_get(x, "height")), json_integer_value(json_object_get(x, "restarts")),
+           shortroot, port(nt, (int)i, 9));
   }
-  printf("\nCtrl-C stops the network. Send with: agora --home %s/node0 send --from dev0 ADDRESS 1\n", nt->root);
+  int notes = 0;
+  for (size_t i = 0; i < json_array_size(a); i++) {
+    char note[600];
+    node_note(json_array_get(a, i), (int)i, note, sizeof note);
+    if (note[0]) printf("%snode %zu: %s\n", notes++ ? "" : "\n", i, note);
+  }
+  if (live && nrecent) {
+    printf("\nrecent events (all in %s/localnet.log):\n", nt->root);
+    for (int k = 0; k < nrecent; k++) printf("  %s\n", recent[k]);
+  }
+  if (live)
+    printf("\nCtrl-C stops the network. Send with: agora --home %s/node0 send --from dev0 ADDRESS 1\n", nt->root);
   fflush(stdout);
   json_decref(o);
 }
 
+/* ---- the supervisor and the operator's requests ----------------------------------------------- */
+
 static volatile sig_atomic_t interrupted;
-static void on_int(int sig) { interrupted = 1; }
+static void on_int(int sig) {
+  (void)sig;
+  interrupted = 1;
+}
+
+/* Runs the network until Ctrl-C, SIGTERM (localnet stop) or SIGHUP, restarting what ends. */
+static int supervise_all(ag_cli *c, net *nt) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_int;
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGHUP, &sa, NULL);
+  int tty = isatty(STDOUT_FILENO) && !c->json;
+  quiet_stderr = tty;
+  uint64_t now = ag_mono_ms();
+  for (int i = 0; i < nt->n; i++) {
+    memset(&nt->sup[i], 0, sizeof nt->sup[i]);
+    ag_backoff_init(&nt->sup[i].bo);
+    ag_backoff_started(&nt->sup[i].bo, now);
+    nt->sup[i].state = V_UP;
+  }
+  nt->supervisor_pid = (int)getpid();
+  int rc = net_save(nt);
+  if (rc) return rc;
+  event(nt, 0, "supervising %d validators in %s", nt->n, nt->root);
+  uint64_t last_view = 0;
+  while (!interrupted) {
+    int changed = 0;
+    for (int i = 0; i < nt->n && !interrupted; i++) changed |= supervise(nt, i);
+    if (changed) net_save(nt);
+    now = ag_mono_ms();
+    if (!c->json && now - last_view >= (tty ? 1000u : 10000u)) {
+      print_status(nt, tty, tty);
+      if (!tty) printf("\n");
+      last_view = now;
+    }
+    ag_sleep_ms(TICK_MS);
+  }
+  for (int i = 0; i < nt->n; i++) {
+    stop_node(nt, i, 0);
+    nt->sup[i].state = V_DOWN;
+    nt->sup[i].next_retry_at_ms = 0;
+  }
+  nt->supervisor_pid = 0;
+  event(nt, 0, "stopped every validator; the supervisor ends");
+  return net_save(nt);
+}
+
+/* Hands `stop|start --validator I` to the running supervisor and waits until it has done it.
+ * Returns 0 when done, 1 when the supervisor ended meanwhile (do it without one), or an error. */
+static int ask_supervisor(net *nt, int i, int start, int app_only) {
+  char req[1300];
+  node_file(nt, i, "start-requested", req, sizeof req);
+  int rc;
+  if (start) {
+    char stopped[1300];
+    node_file(nt, i, "stopped", stopped, sizeof stopped);
+    unlink(stopped);
+    rc = ag_write_file_atomic(req, "1\n", 2, 0644);
+  } else {
+    rc = set_stop_wish(nt, i, app_only);
+  }
+  if (rc) return rc;
+  uint64_t end = ag_mono_ms() + REQUEST_WAIT_MS;
+  while (ag_mono_ms() < end) {
+    ag_sleep_ms(TICK_MS);
+    net cur;
+    memset(&cur, 0, sizeof cur);
+    snprintf(cur.root, sizeof cur.root, "%s", nt->root);
+    if (net_load(&cur) == 0) {
+      vstate st = cur.sup[i].state;
+      int done = start ? !ag_file_exists(req) && st == V_UP : st == V_STOPPED;
+      if (done) {
+        snprintf(cur.agora, sizeof cur.agora, "%s", nt->agora);
+        *nt = cur;
+        return 0;
+      }
+    }
+    if (!supervised(nt)) {
+      unlink(req);
+      return 1;
+    }
+  }
+  if (start) unlink(req);
+  return ag_fail(AG_E_TIMEOUT, "the supervisor did not %s validator %d within %d s (see %s/localnet.log)",
+                 start ? "start" : "stop", i, REQUEST_WAIT_MS / 1000, nt->root);
+}
+
+/* Asks the supervisor to stop the whole network and waits until it has ended. */
+static int stop_supervisor(const net *nt) {
+  int pid = nt->supervisor_pid;
+  char path[64], cmdline[512] = "";
+  snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
+  FILE *f = pid > 0 ? fopen(path, "r") : NULL;
+  if (f) {
+    size_t n = fread(cmdline, 1, sizeof cmdline - 1, f);
+    fclose(f);
+    for (size_t k = 0; k < n; k++)
+      if (!cmdline[k]) cmdline[k] = ' ';
+    cmdline[n] = 0;
+  }
+  if (!strstr(cmdline, "localnet"))
+    return ag_fail(AG_E_NOTFOUND, "a supervisor holds %s/localnet.lock but localnet.json names no live one", nt->root);
+  kill(pid, SIGTERM);
+  for (int t = 0; t < REQUEST_WAIT_MS / TICK_MS; t++) {
+    if (!supervised(nt)) return 0;
+    ag_sleep_ms(TICK_MS);
+  }
+  return ag_fail(AG_E_TIMEOUT, "the supervisor (pid %d) did not stop within %d s", pid, REQUEST_WAIT_MS / 1000);
+}
+
+static int print_node(const ag_cli *c, const net *nt, int i, const char *done) {
+  if (c->json) {
+    ag_cli_print_json(node_status(nt, i, supervised(nt)));
+  } else {
+    printf("%s node %d\n", done, i);
+  }
+  return 0;
+}
 
 int ag_cmd_localnet(ag_cli *c, int argc, char **argv) {
   const char *nval_s = "4", *block_s = "500", *base_s = "26600", *node_s = NULL, *ndev_s = "4";
@@ -486,7 +974,7 @@ int ag_cmd_localnet(ag_cli *c, int argc, char **argv) {
   if (rc) return rc;
   if (c->help) return ag_cli_usage(c, usage);
   const char *sub = npos ? pos[0] : "start";
-  net nt;
+  static net nt; /* about 20 KiB: keep it off the stack */
   memset(&nt, 0, sizeof nt);
   if (c->home_explicit) snprintf(nt.root, sizeof nt.root, "%s", c->home);
   else snprintf(nt.root, sizeof nt.root, "%s/.agora-localnet", getenv("HOME") ? getenv("HOME") : ".");
@@ -504,28 +992,51 @@ int ag_cmd_localnet(ag_cli *c, int argc, char **argv) {
   if (!strcmp(sub, "status")) {
     if ((rc = net_load(&nt))) return ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
     if (c->json) ag_cli_print_json(status_all(&nt));
-    else print_status(&nt, 0);
+    else print_status(&nt, 0, 0);
     return 0;
   }
   if (!strcmp(sub, "stop")) {
     if ((rc = net_load(&nt))) return ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
-    for (int i = 0; i < nt.n; i++)
-      if (node < 0 || node == i) stop_node(&nt, i, app_only);
+    if (node >= nt.n) return ag_cli_fail(c, AG_E_USAGE, "the network has %d validators", nt.n);
+    if (node >= 0) {
+      rc = supervised(&nt) ? ask_supervisor(&nt, node, 0, app_only) : 1;
+      if (rc < 0) return ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
+      if (rc == 1) { /* nobody supervises: stop it here, and leave the wish for status */
+        set_stop_wish(&nt, node, app_only);
+        stop_node(&nt, node, app_only);
+        net_save(&nt);
+      }
+      return print_node(c, &nt, node, "stopped");
+    }
+    if (supervised(&nt)) {
+      if ((rc = stop_supervisor(&nt))) return ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
+      if ((rc = net_load(&nt))) return ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
+    }
+    for (int i = 0; i < nt.n; i++) stop_node(&nt, i, app_only);
     net_save(&nt);
-    if (!c->json) printf("stopped %s\n", node < 0 ? "the localnet" : "the node");
+    if (c->json) ag_cli_print_json(status_all(&nt));
+    else printf("stopped the localnet\n");
     return 0;
   }
   if (strcmp(sub, "start")) return ag_cli_fail(c, AG_E_USAGE, "unknown localnet command '%s' (start, stop, status)", sub);
   char path[1200];
   snprintf(path, sizeof path, "%s/localnet.json", nt.root);
-  if (node >= 0) { /* restart one validator of an existing network */
+  if (node >= 0) { /* start one validator of an existing network */
     if ((rc = net_load(&nt))) return ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
     if (node >= nt.n) return ag_cli_fail(c, AG_E_USAGE, "the network has %d validators", nt.n);
-    snprintf(nt.agora, sizeof nt.agora, "%s", exe);
-    start_node(&nt, node, app_only);
-    net_save(&nt);
-    if (!c->json) printf("started node %d\n", node);
-    return 0;
+    rc = supervised(&nt) ? ask_supervisor(&nt, node, 1, app_only) : 1;
+    if (rc < 0) return ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
+    if (rc == 1) {
+      clear_wishes(&nt, node);
+      start_node(&nt, node, app_only);
+      net_save(&nt);
+    }
+    return print_node(c, &nt, node, "started");
+  }
+  if (ag_file_exists(path) && supervised(&nt)) {
+    net_load(&nt);
+    return ag_cli_fail(c, AG_E_BUSY, "agora localnet (pid %d) already runs the network in %s: use 'agora localnet status', "
+                       "'start --validator I' or 'stop'", nt.supervisor_pid, nt.root);
   }
   if (force && ag_file_exists(path)) {
     if (net_load(&nt) == 0)
@@ -536,41 +1047,56 @@ int ag_cmd_localnet(ag_cli *c, int argc, char **argv) {
     memset(nt.app_pid, 0, sizeof nt.app_pid);
     memset(nt.cmt_pid, 0, sizeof nt.cmt_pid);
   }
+  if ((rc = ag_mkdirs(nt.root, 0700))) return ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
+  int lock = lock_net(&nt); /* held until this command ends: one supervisor per network */
+  if (lock == -1) return ag_cli_fail(c, AG_E_BUSY, "another agora localnet is starting or runs the network in %s", nt.root);
+  if (lock < 0) return ag_cli_fail(c, AG_E_IO, "cannot open %s/localnet.lock: %s", nt.root, strerror(errno));
   if (ag_file_exists(path)) {
-    if ((rc = net_load(&nt))) return ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
+    if ((rc = net_load(&nt))) goto fail;
     snprintf(nt.agora, sizeof nt.agora, "%s", exe);
   } else {
     uint64_t nv, bt, bp, nd;
-    if (ag_parse_u64(nval_s, &nv) || nv < 1 || nv > MAX_VALIDATORS)
-      return ag_cli_fail(c, AG_E_USAGE, "--validators must be 1..%d", MAX_VALIDATORS);
-    if (ag_parse_u64(block_s, &bt) || bt < 10 || bt > 60000) return ag_cli_fail(c, AG_E_USAGE, "--block-time must be 10..60000 ms");
-    if (ag_parse_u64(base_s, &bp) || bp < 1024 || bp > 60000) return ag_cli_fail(c, AG_E_USAGE, "--base-port must be 1024..60000");
-    if (ag_parse_u64(ndev_s, &nd) || nd > 1000) return ag_cli_fail(c, AG_E_USAGE, "--dev-accounts must be 0..1000");
+    rc = AG_E_USAGE;
+    if (ag_parse_u64(nval_s, &nv) || nv < 1 || nv > MAX_VALIDATORS) {
+      ag_fail(rc, "--validators must be 1..%d", MAX_VALIDATORS);
+      goto fail;
+    }
+    if (ag_parse_u64(block_s, &bt) || bt < 10 || bt > 60000) {
+      ag_fail(rc, "--block-time must be 10..60000 ms");
+      goto fail;
+    }
+    if (ag_parse_u64(base_s, &bp) || bp < 1024 || bp > 60000) {
+      ag_fail(rc, "--base-port must be 1024..60000");
+      goto fail;
+    }
+    if (ag_parse_u64(ndev_s, &nd) || nd > 1000) {
+      ag_fail(rc, "--dev-accounts must be 0..1000");
+      goto fail;
+    }
     nt.n = (int)nv;
     nt.base = (int)bp;
-    if ((rc = find_cometbft(nt.cometbft, sizeof nt.cometbft))) return ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
-    if ((rc = ag_mkdirs(nt.root, 0700)) || (rc = create(c, &nt, (int)nd, (int)bt)))
-      return ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
+    if ((rc = find_cometbft(nt.cometbft, sizeof nt.cometbft)) || (rc = create(c, &nt, (int)nd, (int)bt))) goto fail;
   }
-  for (int i = 0; i < nt.n; i++) start_node(&nt, i, 0);
-  if ((rc = net_save(&nt))) return ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
+  for (int i = 0; i < nt.n; i++) {
+    clear_wishes(&nt, i); /* starting the network starts every validator */
+    memset(&nt.sup[i], 0, sizeof nt.sup[i]);
+    start_node(&nt, i, 0);
+  }
+  nt.supervisor_pid = 0;
+  if ((rc = net_save(&nt))) goto fail;
   if (detach) {
+    close(lock);
     if (c->json) ag_cli_print_json(status_all(&nt));
-    else printf("localnet started in %s (agora localnet status | stop)\n", nt.root);
+    else printf("localnet started in %s, not supervised (agora localnet status | stop)\n", nt.root);
     return 0;
   }
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_int;
-  sigaction(SIGINT, &sa, NULL);
-  sigaction(SIGTERM, &sa, NULL);
-  int tty = isatty(STDOUT_FILENO);
-  while (!interrupted) {
-    if (!c->json) print_status(&nt, tty);
-    for (int t = 0; t < 10 && !interrupted; t++) ag_sleep_ms(100);
-  }
-  for (int i = 0; i < nt.n; i++) stop_node(&nt, i, 0);
-  net_save(&nt);
-  if (!c->json) printf("\nlocalnet stopped; data kept in %s\n", nt.root);
+  rc = supervise_all(c, &nt);
+  close(lock);
+  if (rc) return ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
+  if (c->json) ag_cli_print_json(status_all(&nt));
+  else printf("\nlocalnet stopped; data kept in %s\n", nt.root);
   return 0;
+fail:
+  close(lock);
+  return ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
 }
