@@ -435,7 +435,7 @@ static const uint16_t all_kinds[] = {
     AG_TX_TRANSFER, AG_TX_MULTI_TRANSFER, AG_TX_STAKE_ADD, AG_TX_STAKE_REMOVE, AG_TX_SET_TAKE,
     AG_TX_SUBNET_CREATE, AG_TX_SUBNET_SET, AG_TX_REGISTER, AG_TX_SERVE, AG_TX_SET_WEIGHTS,
     AG_TX_COMMIT_WEIGHTS, AG_TX_REVEAL_WEIGHTS, AG_TX_SUDO_SET_SHARE, AG_TX_SUBNET_SET_MODEL,
-    AG_TX_TRAIN_SUBMIT, AG_TX_TRAIN_PROPOSE,
+    AG_TX_TRAIN_SUBMIT, AG_TX_TRAIN_PROPOSE, AG_TX_TRAIN_REVEAL,
 };
 
 static const char *const hp_names[] = {"tempo", "max_uids", "max_validators", "immunity_period",
@@ -549,6 +549,7 @@ static void payload_of(ag_app *a, uint16_t kind, int sender, uint64_t *seed, ag_
     break;
   }
   case AG_TX_TRAIN_SUBMIT:
+  case AG_TX_TRAIN_REVEAL:
   case AG_TX_TRAIN_PROPOSE: {
     ag_training t;
     ag_subnet_model m;
@@ -573,8 +574,15 @@ static void payload_of(ag_app *a, uint16_t kind, int sender, uint64_t *seed, ag_
       ag_training_free(&t);
     }
     if (ag_subnet_model_load(&s, 2, &m) == 0 && pick(seed, 5)) memcpy(base, m.model_id, 32);
+    /* a trainer's own blob: blob byte = its actor number, so its reveal can match */
+    uint8_t mine[32], commit[32];
+    memset(mine, sender, 32);
+    uint64_t size = 1000 + (uint64_t)sender;
+    ag_train_commitment(A[sender].pk, 2, round, mine, size, commit);
     if (kind == AG_TX_TRAIN_SUBMIT)
-      ag_payload_train_submit(p, 2, round, base, blob, 1 + pick(seed, 150000));
+      ag_payload_train_submit(p, 2, round, base, pick(seed, 4) ? commit : blob);
+    else if (kind == AG_TX_TRAIN_REVEAL)
+      ag_payload_train_reveal(p, 2, round, pick(seed, 4) ? mine : blob, pick(seed, 4) ? size : 1 + pick(seed, 150000));
     else
       ag_payload_train_propose(p, 2, round, base, pick(seed, 2) ? base : blob, 5000, blob, NULL, NULL, 0);
     break;

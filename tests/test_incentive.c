@@ -575,14 +575,27 @@ static int pin(int who, uint8_t kind, uint8_t fill, uint64_t size) {
   return rc;
 }
 
+/* Commits hotkey to blob (all bytes = blob) of size. */
 static int submit(int hotkey, uint64_t round, uint8_t base, uint8_t blob, uint64_t size) {
-  uint8_t b[32], h[32];
+  uint8_t b[32], h[32], c[32];
   memset(b, base, 32);
+  memset(h, blob, 32);
+  ag_train_commitment(K[hotkey].pk, 1, round, h, size, c);
+  ag_buf p;
+  ag_buf_init(&p);
+  ag_payload_train_submit(&p, 1, round, b, c);
+  int rc = run(hotkey, AG_TX_TRAIN_SUBMIT, &p);
+  ag_buf_free(&p);
+  return rc;
+}
+
+static int reveal(int hotkey, uint64_t round, uint8_t blob, uint64_t size) {
+  uint8_t h[32];
   memset(h, blob, 32);
   ag_buf p;
   ag_buf_init(&p);
-  ag_payload_train_submit(&p, 1, round, b, h, size);
-  int rc = run(hotkey, AG_TX_TRAIN_SUBMIT, &p);
+  ag_payload_train_reveal(&p, 1, round, h, size);
+  int rc = run(hotkey, AG_TX_TRAIN_REVEAL, &p);
   ag_buf_free(&p);
   return rc;
 }
@@ -638,34 +651,50 @@ TEST(training_rounds_submissions_proposals_and_shares) {
   CHECK_EQ(ag_training_load(&s, 1, &t), AG_E_TRAIN_KIND);
   CHECK_EQ(submit(9, 0, 0xa0, 1, 100), AG_E_TRAIN_KIND);
   CHECK_EQ(set_param(0, "train_submit_blocks", 60), AG_E_HYPERPARAM); /* must stay below the round */
+  CHECK_EQ(set_param(0, "train_reveal_blocks", 10), AG_E_HYPERPARAM); /* 10 + 10 >= 20 */
   CHECK_OK(set_param(0, "train_round_blocks", 40)); /* each tx below is a block */
+  CHECK_OK(set_param(0, "train_reveal_blocks", 14));
   CHECK_OK(pin(0, AG_SUBNET_TRAINING, 0xa0, 5000));
   t = training();
   CHECK_U64(t.round, 0);
   CHECK_U64(t.round_start, height());
   ag_training_free(&t);
-  /* submissions: every wrong one with its own code, then two good ones */
+  /* commitments: every wrong one with its own code, then two good ones */
   CHECK_EQ(submit(9, 1, 0xa0, 1, 100), AG_E_TRAIN_ROUND);
   CHECK_EQ(submit(9, 0, 0xbb, 1, 100), AG_E_TRAIN_BASE);
   CHECK_EQ(submit(11, 0, 0xa0, 1, 100), AG_E_NOT_REGISTERED);
-  CHECK_EQ(submit(9, 0, 0xa0, 1, 6000), AG_E_PG_TOO_LARGE);
-  CHECK_EQ(submit(9, 0, 0xa0, 1, 0), AG_E_TX_PAYLOAD);
   CHECK_OK(submit(9, 0, 0xa0, 1, 100));
   CHECK_EQ(submit(9, 0, 0xa0, 2, 100), AG_E_TRAIN_DUPLICATE);
   CHECK_OK(submit(10, 0, 0xa0, 3, 200));
   uint16_t uids[] = {3, 4}, bad_uids[] = {2, 3}, rev[] = {4, 3};
   uint64_t scores[] = {300, 100}, zero[] = {300, 0};
-  CHECK_EQ(propose(4, 0, 0xa0, 0xb0, uids, scores, 2), AG_E_TRAIN_WINDOW); /* still submitting */
+  CHECK_EQ(reveal(9, 0, 1, 100), AG_E_TRAIN_WINDOW); /* not while commitments are open */
+  CHECK_EQ(propose(4, 0, 0xa0, 0xb0, uids, scores, 2), AG_E_TRAIN_WINDOW);
   uint8_t h1[32];
   memset(h1, 1, 32);
   uint16_t nu;
-  CHECK_OK(ag_train_blob_announced(&s, h1, 100, &nu));
-  CHECK_EQ(ag_train_blob_announced(&s, h1, 101, &nu), AG_E_NOTFOUND);
+  /* committed, not revealed: no node may store it yet, nobody can fetch it */
+  CHECK_EQ(ag_train_blob_announced(&s, h1, 100, &nu), AG_E_NOTFOUND);
   while (height() < train_at(1) + 10) empty_blocks(1);
   CHECK_EQ(submit(4, 0, 0xa0, 5, 100), AG_E_TRAIN_WINDOW);
+  /* reveals: only what was committed, by whom committed it */
+  CHECK_EQ(reveal(9, 0, 2, 100), AG_E_TRAIN_REVEAL);   /* another blob */
+  CHECK_EQ(reveal(9, 0, 1, 101), AG_E_TRAIN_REVEAL);   /* another size */
+  CHECK_EQ(reveal(10, 0, 1, 100), AG_E_TRAIN_REVEAL);  /* uid 3's blob, revealed by uid 4 */
+  CHECK_EQ(reveal(9, 0, 1, 6000), AG_E_PG_TOO_LARGE);
+  CHECK_EQ(reveal(9, 0, 1, 0), AG_E_TX_PAYLOAD);
+  CHECK_EQ(reveal(7, 0, 1, 100), AG_E_NOT_REGISTERED);
+  CHECK_EQ(propose(4, 0, 0xa0, 0xb0, uids, scores, 2), AG_E_TRAIN_WINDOW); /* reveals first */
+  CHECK_OK(reveal(9, 0, 1, 100));
+  CHECK_EQ(reveal(9, 0, 1, 100), AG_E_TRAIN_DUPLICATE);
+  CHECK_OK(ag_train_blob_announced(&s, h1, 100, &nu));
+  CHECK_EQ(ag_train_blob_announced(&s, h1, 101, &nu), AG_E_NOTFOUND);
+  CHECK_OK(reveal(10, 0, 3, 200));
+  while (height() < train_at(1) + 24) empty_blocks(1);
+  CHECK_EQ(reveal(10, 0, 3, 200), AG_E_TRAIN_WINDOW);
   /* proposals */
   CHECK_EQ(propose(9, 0, 0xa0, 0xb0, uids, scores, 2), AG_E_NO_PERMIT);
-  CHECK_EQ(propose(4, 0, 0xa0, 0xb0, bad_uids, scores, 2), AG_E_TRAIN_PROPOSAL); /* uid 2 sent nothing */
+  CHECK_EQ(propose(4, 0, 0xa0, 0xb0, bad_uids, scores, 2), AG_E_TRAIN_PROPOSAL); /* uid 2 revealed nothing */
   CHECK_EQ(propose(4, 0, 0xa0, 0xb0, rev, scores, 2), AG_E_TRAIN_PROPOSAL);
   CHECK_EQ(propose(4, 0, 0xa0, 0xb0, uids, zero, 2), AG_E_TRAIN_PROPOSAL);
   CHECK_EQ(propose(4, 0, 0xa0, 0xb0, uids, scores, 0), AG_E_TRAIN_PROPOSAL); /* empty must keep */
@@ -694,6 +723,7 @@ TEST(training_rounds_submissions_proposals_and_shares) {
   CHECK_U64(r.e[0].shares, 750000);
   CHECK_U64(r.e[1].shares, 250000);
   CHECK_MEM(r.e[0].hotkey, K[9].pk, 32);
+  CHECK_MEM(r.e[0].blob, h1, 32); /* the record names the blob each share paid for */
   ag_train_round_free(&r);
   uint64_t round, lineage;
   CHECK_OK(ag_train_model_origin(&s, b0, &nu, &round, &lineage));

@@ -1,17 +1,19 @@
 /*
  * test_sys_training.c — the training subnet end to end, with real processes: `agora devnet
- * --training --miners 0` starts the node, 4 honest trainers, a free rider, a copier and 2
- * validators (2000 and 1000 AGR: a checkpoint is final only when both propose identical
- * bytes), training a small model (dim 64, 2 layers, the default tokenizer) from scratch.
- * On the live network the tests check:
- *   - the node refuses blobs nobody announced, and submissions for the wrong round, checkpoint
- *     or after the window, each with its code; a NaN blob and a truncated-shape blob that are
- *     announced are refused by the validators with the reason and never aggregated;
+ * --training --miners 0` starts the node, 4 honest trainers, a free rider, a front-runner, a
+ * blender and 2 validators (2000 and 1000 AGR: a checkpoint is final only when both propose
+ * identical bytes), training a small model (dim 64, 2 layers, the default tokenizer) from
+ * scratch. On the live network the tests check:
+ *   - commitments and reveals for the wrong round, checkpoint, blob or window are refused, each
+ *     with its code; the node refuses a blob before its reveal (nobody can copy it while
+ *     commitments are open), one nobody revealed, and a revealed blob that does not decode
+ *     (NaN); the validators fetch that blob from its trainer's endpoint and refuse it too;
  *   - validation loss of the canonical checkpoint decreases round over round, and every round
  *     is finalized (so both validators computed the same checkpoint bytes every round);
  *   - a trainer stopped for a round does not stall it; it is back in the rounds after;
- *   - the free rider and the copier end with zero incentive and no shares; honest trainers
- *     with both;
+ *   - the free rider, the front-runner (it can get no blob of the round before commitments
+ *     close, and falls back to copying an old one) and the blender (the sum of the previous
+ *     round's blobs) end with zero incentive and no shares; honest trainers with both;
  *   - rounds and shares survive a SIGKILL of the node;
  *   - on SIGTERM the devnet stops and reports rounds, losses, behaviours and shares as JSON.
  * The tests share one devnet and run in order.
@@ -36,7 +38,8 @@
 static char home[512], node_url[128], out_path[600];
 static pid_t devnet_pid;
 static json_t *manifest;
-static int T[6] = {-1, -1, -1, -1, -1, -1}; /* trainer0..5 uids: 4 honest, free rider, copier */
+#define NT 7
+static int T[NT] = {-1, -1, -1, -1, -1, -1, -1}; /* uids: 4 honest, free rider, front-runner, blender */
 static int BAD = -1;                         /* this test's own neuron (the owner key) */
 static ag_net net;                           /* this test's client of the node */
 static ag_keypair owner;
@@ -107,13 +110,14 @@ TEST(devnet_starts) {
   snprintf(home, sizeof home, "%s/sys_training", AGORA_BUILD_DIR);
   snprintf(out_path, sizeof out_path, "%s.out.json", home);
   const char *args[] = {"--training", "--miners", "0", "--validators", "2", "--trainers", "4", "--free-riders", "1",
-                        "--copiers", "1", "--train-dim", "64", "--train-layers", "2", "--round-blocks", "30", NULL};
+                        "--front-runners", "1", "--blenders", "1", "--train-dim", "64", "--train-layers", "2",
+                        "--round-blocks", "30", NULL};
   manifest = sys_devnet_start(home, out_path, args, &devnet_pid);
   CHECK(json_is_true(json_object_get(manifest, "ready")));
   if (!manifest) return;
   snprintf(node_url, sizeof node_url, "%s", json_string_value(json_object_get(manifest, "node")));
   json_t *mg = metagraph();
-  for (int i = 0; i < 6; i++) {
+  for (int i = 0; i < NT; i++) {
     char name[16];
     snprintf(name, sizeof name, "trainer%d", i);
     T[i] = uid_of(mg, hotkey_of(name));
@@ -125,8 +129,11 @@ TEST(devnet_starts) {
 /* ---- bad input --------------------------------------------------------------------------------- */
 
 static long post_blob(const uint8_t *data, size_t len, json_t **out) {
-  char url[300];
-  snprintf(url, sizeof url, "%s/v1/blobs", node_url);
+  char url[300], hex[65];
+  uint8_t hash[32];
+  ag_hash(AG_BLOB_DOMAIN, data, len, hash);
+  ag_hex_encode(hash, 32, hex);
+  snprintf(url, sizeof url, "%s/v1/blobs/%s", node_url, hex);
   ag_http_result r;
   *out = NULL;
   if (ag_http_request("POST", url, "application/octet-stream", data, len, 30000, &r)) return -1;
@@ -138,13 +145,36 @@ static long post_blob(const uint8_t *data, size_t len, json_t **out) {
 
 static int submit_tx(ag_net *to, const ag_keypair *k, uint64_t round, const uint8_t base[32],
                      const uint8_t hash[32], uint64_t size) {
+  uint8_t c[32];
+  ag_train_commitment(k->pk, 2, round, hash, size, c);
   ag_buf p;
   ag_buf_init(&p);
-  ag_payload_train_submit(&p, 2, round, base, hash, size);
+  ag_payload_train_submit(&p, 2, round, base, c);
   uint8_t txh[32];
   int code = 0, rc = ag_net_submit(to, k, AG_TX_TRAIN_SUBMIT, p.data, p.len, 20000, txh, &code);
   ag_buf_free(&p);
   return rc ? rc : code;
+}
+
+static int reveal_tx(ag_net *to, const ag_keypair *k, uint64_t round, const uint8_t hash[32], uint64_t size) {
+  ag_buf p;
+  ag_buf_init(&p);
+  ag_payload_train_reveal(&p, 2, round, hash, size);
+  uint8_t txh[32];
+  int code = 0, rc = ag_net_submit(to, k, AG_TX_TRAIN_REVEAL, p.data, p.len, 20000, txh, &code);
+  ag_buf_free(&p);
+  return rc ? rc : code;
+}
+
+/* Waits until round's commitments have closed (or the round moved on). */
+static void wait_commit_close(uint64_t round) {
+  for (int i = 0; i < 600; i++) {
+    json_t *t = training();
+    int closed = ag_json_u64_of(t, "round") != round || ag_json_u64_of(t, "height") >= ag_json_u64_of(t, "submit_until");
+    json_decref(t);
+    if (closed) break;
+    ag_sleep_ms(100);
+  }
 }
 
 /* Waits for a round after `after` with enough of its submission window left, and makes a blob
@@ -185,49 +215,69 @@ static int round_blob(uint64_t after, uint64_t *round, uint8_t base[32], ag_buf 
   return rc;
 }
 
-TEST(bad_blobs_and_submissions_are_refused) {
-  /* a blob nobody announced */
+/* This test's own trainer serves its blob on an announced endpoint, as trainers do for peers
+ * whose node lacks a blob; the node will refuse it (it does not decode), so that is where the
+ * validators must fetch it. */
+static ag_buf peer_blob;
+static uint8_t peer_hash[32];
+static ag_http_server *peer_srv;
+
+static void h_peer_blob(ag_http_req *req, ag_http_resp *resp) {
+  char hex[65];
+  ag_hex_encode(peer_hash, 32, hex);
+  if (strcmp(req->param, hex)) return ag_http_error(resp, 404, AG_E_NOTFOUND, "not here");
+  ag_buf_put(&resp->body, peer_blob.data, peer_blob.len);
+  resp->status = 200;
+  snprintf(resp->content_type, sizeof resp->content_type, "application/octet-stream");
+}
+
+TEST(bad_commitments_reveals_and_blobs_are_refused) {
+  /* a blob nobody revealed */
   uint8_t junk[300];
   memset(junk, 0x5a, sizeof junk);
   json_t *j;
   CHECK_EQ(post_blob(junk, sizeof junk, &j), 403);
   CHECK_STR(json_string_value(json_object_get(json_object_get(j, "error"), "code")), "blob_not_announced");
   json_decref(j);
-  /* this test's own trainer: the owner key registers itself on the training subnet */
+  /* this test's own trainer: the owner key registers itself on the training subnet and
+   * announces an endpoint */
+  static const ag_http_route routes[] = {{"GET", "/agora/blobs/", h_peer_blob, 0}};
+  ag_http_config hc = {"127.0.0.1:0", 1 << 16, routes, 1, NULL};
+  CHECK_OK(ag_http_start(&hc, &peer_srv));
   CHECK_OK(ag_net_open(&net, node_url));
   CHECK_OK(ag_neuron_key(home, "owner", net.chain_id, &owner));
   CHECK_OK(ag_neuron_register(&net, 2, &owner, home, "owner", &BAD));
   CHECK(BAD >= 0);
+  int uid = -1;
+  if (peer_srv) CHECK_OK(ag_neuron_serve(&net, 2, &owner, "127.0.0.1", ag_http_port(peer_srv), &uid));
+  CHECK_EQ(uid, BAD);
   uint64_t round;
   uint8_t base[32], other[32];
-  ag_buf blob;
-  ag_buf_init(&blob);
-  CHECK_OK(round_blob(0, &round, base, &blob, 1e-6f));
+  ag_buf_init(&peer_blob);
+  CHECK_OK(round_blob(0, &round, base, &peer_blob, 1e-6f));
   memset(other, 7, 32);
   float nan = NAN;
-  memcpy(blob.data + AG_PGRAD_HDR_SIZE, &nan, 4); /* the first chunk's scale */
-  uint8_t hash[32];
-  ag_hash(AG_BLOB_DOMAIN, blob.data, blob.len, hash);
-  CHECK_EQ(submit_tx(&net, &owner, round + 1, base, hash, blob.len), AG_E_TRAIN_ROUND);
-  CHECK_EQ(submit_tx(&net, &owner, round, other, hash, blob.len), AG_E_TRAIN_BASE);
-  CHECK_EQ(submit_tx(&net, &owner, round, base, hash, (uint64_t)1 << 40), AG_E_PG_TOO_LARGE);
-  CHECK_OK(submit_tx(&net, &owner, round, base, hash, blob.len));
+  memcpy(peer_blob.data + AG_PGRAD_HDR_SIZE, &nan, 4); /* the first chunk's scale */
+  ag_hash(AG_BLOB_DOMAIN, peer_blob.data, peer_blob.len, peer_hash);
+  CHECK_EQ(submit_tx(&net, &owner, round + 1, base, peer_hash, peer_blob.len), AG_E_TRAIN_ROUND);
+  CHECK_EQ(submit_tx(&net, &owner, round, other, peer_hash, peer_blob.len), AG_E_TRAIN_BASE);
+  CHECK_OK(submit_tx(&net, &owner, round, base, peer_hash, peer_blob.len));
   bad_round = round;
-  /* the node now takes exactly these bytes, and no others */
-  CHECK_EQ(post_blob(blob.data, blob.len - 1, &j), 403);
+  /* committed, not revealed: the node will not take it (nobody can fetch it to copy) */
+  CHECK_EQ(post_blob(peer_blob.data, peer_blob.len, &j), 403);
   json_decref(j);
-  CHECK_EQ(post_blob(blob.data, blob.len, &j), 201);
+  CHECK_EQ(reveal_tx(&net, &owner, round, peer_hash, peer_blob.len), AG_E_TRAIN_WINDOW); /* not yet */
+  wait_commit_close(round);
+  /* the reveal must be what was committed (a short window: the other cases are test_incentive's) */
+  CHECK_EQ(reveal_tx(&net, &owner, round, other, peer_blob.len), AG_E_TRAIN_REVEAL);
+  CHECK_OK(reveal_tx(&net, &owner, round, peer_hash, peer_blob.len));
+  CHECK_EQ(submit_tx(&net, &owner, round, base, peer_hash, 100), AG_E_TRAIN_WINDOW);
+  /* revealed: the node takes exactly these bytes, and only if they decode for the round */
+  CHECK_EQ(post_blob(peer_blob.data, peer_blob.len - 1, &j), 403);
   json_decref(j);
-  ag_buf_free(&blob);
-  /* after the window: refused with its own code */
-  for (int i = 0; i < 300; i++) {
-    json_t *t = training();
-    int closed = ag_json_u64_of(t, "round") != round || ag_json_u64_of(t, "height") >= ag_json_u64_of(t, "submit_until");
-    json_decref(t);
-    if (closed) break;
-    ag_sleep_ms(100);
-  }
-  CHECK_EQ(submit_tx(&net, &owner, round, base, hash, 100), AG_E_TRAIN_WINDOW);
+  CHECK_EQ(post_blob(peer_blob.data, peer_blob.len, &j), 400);
+  CHECK_STR(json_string_value(json_object_get(json_object_get(j, "error"), "code")), "pgrad_not_finite");
+  json_decref(j);
 }
 
 /* The validators' verdict on uid BAD's submission in round, from their status files; "" while
@@ -256,8 +306,9 @@ static int verdicts(uint64_t round, char why[2][200], int *aggregated) {
   return seen;
 }
 
-/* The validators' verdict on our blob, from their status files, once they scored that round. */
-TEST(validators_refuse_the_announced_nan_blob) {
+/* The validators' verdict on our blob: fetched from our endpoint (the node refused it), checked,
+ * refused for its NaN, never aggregated nor in the round's record. */
+TEST(validators_fetch_the_blob_from_its_trainer_and_refuse_it) {
   CHECK(bad_round != UINT64_MAX);
   char why[2][200];
   int seen = 0, aggregated = 0;
@@ -265,11 +316,10 @@ TEST(validators_refuse_the_announced_nan_blob) {
     if ((seen = verdicts(bad_round, why, &aggregated)) < 2) ag_sleep_ms(100);
   for (int v = 0; v < 2; v++) {
     fprintf(stderr, "  validator%d on uid %d: %s\n", v, BAD, why[v]);
-    CHECK(strstr(why[v], "NaN") != NULL);
+    CHECK(strstr(why[v], "NaN") != NULL); /* so it got the bytes: from our endpoint */
   }
   CHECK(!aggregated);
   CHECK_EQ(seen, 2);
-  /* and it is not in the round's record */
   CHECK(wait_rounds(bad_round + 1, 1, 120000));
   json_t *t = training();
   json_t *rs = json_object_get(t, "rounds");
@@ -278,55 +328,7 @@ TEST(validators_refuse_the_announced_nan_blob) {
     for (size_t k = 0; k < json_array_size(e); k++) CHECK((int)ag_json_u64_of(json_array_get(e, k), "uid") != BAD);
   }
   json_decref(t);
-}
-
-/* A blob only its trainer holds (never uploaded to the node, as with a trainer on another
- * node) is fetched from the trainer's announced endpoint, checked and scored. */
-static ag_buf peer_blob;
-static uint8_t peer_hash[32];
-
-static void h_peer_blob(ag_http_req *req, ag_http_resp *resp) {
-  char hex[65];
-  ag_hex_encode(peer_hash, 32, hex);
-  if (strcmp(req->param, hex)) return ag_http_error(resp, 404, AG_E_NOTFOUND, "not here");
-  ag_buf_put(&resp->body, peer_blob.data, peer_blob.len);
-  resp->status = 200;
-  snprintf(resp->content_type, sizeof resp->content_type, "application/octet-stream");
-}
-
-TEST(validators_fetch_a_blob_from_its_trainer) {
-  static const ag_http_route routes[] = {{"GET", "/agora/blobs/", h_peer_blob, 0}};
-  ag_http_config hc = {"127.0.0.1:0", 1 << 16, routes, 1, NULL};
-  ag_http_server *srv = NULL;
-  CHECK_OK(ag_http_start(&hc, &srv));
-  if (!srv) return;
-  int uid = -1;
-  CHECK_OK(ag_neuron_serve(&net, 2, &owner, "127.0.0.1", ag_http_port(srv), &uid));
-  CHECK_EQ(uid, BAD);
-  uint64_t round;
-  uint8_t base[32];
-  ag_buf_init(&peer_blob);
-  CHECK_OK(round_blob(bad_round, &round, base, &peer_blob, 1e-9f)); /* tiny: no training signal */
-  ag_hash(AG_BLOB_DOMAIN, peer_blob.data, peer_blob.len, peer_hash);
-  CHECK_OK(submit_tx(&net, &owner, round, base, peer_hash, peer_blob.len)); /* and no upload */
-  char why[2][200];
-  int seen = 0, aggregated = 0;
-  for (int i = 0; i < 600 && seen < 2; i++)
-    if ((seen = verdicts(round, why, &aggregated)) < 2) ag_sleep_ms(100);
-  CHECK_EQ(seen, 2);
-  for (int v = 0; v < 2; v++) {
-    fprintf(stderr, "  validator%d on uid %d's peer-served blob: %s\n", v, BAD, why[v]);
-    CHECK(strstr(why[v], "no training signal") != NULL); /* fetched, checked and scored */
-  }
-  CHECK(!aggregated);
-  char hex[65], path[128];
-  ag_hex_encode(peer_hash, 32, hex);
-  snprintf(path, sizeof path, "/v1/blobs/%s", hex);
-  long st = 0;
-  json_t *j = sys_get_json(node_url, path, &st);
-  CHECK_EQ(st, 404); /* the node never had it */
-  json_decref(j);
-  ag_http_stop(srv);
+  ag_http_stop(peer_srv);
   ag_buf_free(&peer_blob);
 }
 
@@ -405,14 +407,14 @@ TEST(loss_decreases_and_every_round_is_final) {
   json_decref(t);
 }
 
-TEST(free_rider_and_copier_earn_nothing) {
+TEST(free_rider_front_runner_and_blender_earn_nothing) {
   json_t *t = training();
   char path[128];
   snprintf(path, sizeof path, "/v1/model-shares/%s", json_string_value(json_object_get(t, "model_id")));
   json_decref(t);
   json_t *sh = sys_get_json(node_url, path, NULL);
   json_t *mg = metagraph();
-  for (int i = 0; i < 6; i++) {
+  for (int i = 0; i < NT; i++) {
     char name[16];
     snprintf(name, sizeof name, "trainer%d", i);
     uint64_t inc = ag_json_u64_of(row(mg, T[i]), "incentive"), s = shares_of(sh, hotkey_of(name));
@@ -473,7 +475,7 @@ TEST(devnet_stops_and_reports_training) {
     CHECK(json_is_real(json_object_get(json_array_get(rs, i), "val_loss")));
   }
   json_t *ns = json_object_get(tr, "neurons");
-  int honest = 0, free_riders = 0, copiers = 0;
+  int honest = 0, free_riders = 0, front_runners = 0, blenders = 0;
   for (size_t i = 0; i < json_array_size(ns); i++) {
     json_t *x = json_array_get(ns, i);
     const char *b = json_string_value(json_object_get(x, "behaviour"));
@@ -481,14 +483,15 @@ TEST(devnet_stops_and_reports_training) {
     uint64_t s = ag_json_u64_of(x, "shares");
     if (!strcmp(b, "honest")) honest += s > 0;
     if (!strcmp(b, "free-rider")) free_riders += s == 0;
-    if (!strcmp(b, "copier")) copiers += s == 0;
+    if (!strcmp(b, "front-runner")) front_runners += s == 0;
+    if (!strcmp(b, "blender")) blenders += s == 0;
   }
-  CHECK(honest == 4 && free_riders == 1 && copiers == 1);
+  CHECK(honest == 4 && free_riders == 1 && front_runners == 1 && blenders == 1);
   json_decref(o);
 }
 
-TEST_MAIN(devnet_starts, bad_blobs_and_submissions_are_refused, validators_refuse_the_announced_nan_blob,
-          validators_fetch_a_blob_from_its_trainer,
+TEST_MAIN(devnet_starts, bad_commitments_reveals_and_blobs_are_refused,
+          validators_fetch_the_blob_from_its_trainer_and_refuse_it,
           offline_trainer_does_not_stall_the_round, loss_decreases_and_every_round_is_final,
-          free_rider_and_copier_earn_nothing, rounds_and_shares_survive_a_node_kill,
+          free_rider_front_runner_and_blender_earn_nothing, rounds_and_shares_survive_a_node_kill,
           devnet_stops_and_reports_training)

@@ -172,6 +172,7 @@ static json_t *round_json(const ag_train_round *r) {
     json_t *e = json_object();
     json_object_set_new(e, "uid", json_integer(r->e[i].uid));
     json_object_set_new(e, "hotkey", ag_json_addr(r->e[i].hotkey));
+    json_object_set_new(e, "blob", ag_json_hex(r->e[i].blob, 32));
     json_object_set_new(e, "score", ag_json_u64s(r->e[i].score));
     json_object_set_new(e, "shares", ag_json_u64s(r->e[i].shares));
     json_array_append_new(a, e);
@@ -199,6 +200,8 @@ static void training_get(ag_http_req *req, ag_http_resp *resp, uint16_t netuid) 
     json_object_set_new(o, "round", json_integer((json_int_t)t.round));
     json_object_set_new(o, "round_start", json_integer((json_int_t)t.round_start));
     json_object_set_new(o, "submit_until", json_integer((json_int_t)(t.round_start + sn.hp.train_submit_blocks)));
+    json_object_set_new(o, "reveal_until", json_integer((json_int_t)(t.round_start + sn.hp.train_submit_blocks +
+                                                                     sn.hp.train_reveal_blocks)));
     json_object_set_new(o, "round_end", json_integer((json_int_t)(t.round_start + sn.hp.train_round_blocks)));
     json_object_set_new(o, "lineage", json_integer((json_int_t)t.lineage));
     json_object_set_new(o, "finalized", json_integer((json_int_t)t.finalized));
@@ -209,8 +212,10 @@ static void training_get(ag_http_req *req, ag_http_resp *resp, uint16_t netuid) 
       json_t *e = json_object();
       json_object_set_new(e, "uid", json_integer(t.subs[i].uid));
       json_object_set_new(e, "hotkey", ag_json_addr(t.subs[i].hotkey));
-      json_object_set_new(e, "blob", ag_json_hex(t.subs[i].blob, 32));
-      json_object_set_new(e, "size", json_integer((json_int_t)t.subs[i].size));
+      json_object_set_new(e, "commitment", ag_json_hex(t.subs[i].commit, 32));
+      json_object_set_new(e, "revealed", json_boolean(t.subs[i].revealed));
+      json_object_set_new(e, "blob", t.subs[i].revealed ? ag_json_hex(t.subs[i].blob, 32) : json_null());
+      json_object_set_new(e, "size", t.subs[i].revealed ? json_integer((json_int_t)t.subs[i].size) : json_null());
       json_object_set_new(e, "block", json_integer((json_int_t)t.subs[i].block));
       json_array_append_new(subs, e);
     }
@@ -235,6 +240,19 @@ static void training_get(ag_http_req *req, ag_http_resp *resp, uint16_t netuid) 
     }
     json_object_set_new(o, "submissions", subs);
     json_object_set_new(o, "proposals", props);
+    ag_train_previous pv;
+    if (ag_train_previous_load(&s, netuid, &pv) == 0) {
+      json_t *pj = json_object(), *pb = json_array();
+      json_object_set_new(pj, "round", json_integer((json_int_t)pv.round));
+      for (uint16_t i = 0; i < pv.n; i++)
+        json_array_append_new(pb, json_pack("{s:i, s:o, s:I}", "uid", pv.e[i].uid, "blob", ag_json_hex(pv.e[i].blob, 32),
+                                            "size", (json_int_t)pv.e[i].size));
+      json_object_set_new(pj, "revealed", pb);
+      json_object_set_new(o, "previous", pj);
+      ag_train_previous_free(&pv);
+    } else {
+      json_object_set_new(o, "previous", json_null());
+    }
     json_object_set_new(o, "rounds", rounds);
     ag_training_free(&t);
   }

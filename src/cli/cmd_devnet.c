@@ -51,7 +51,7 @@
 static const char usage[] =
     "usage: agora devnet [--miners N] [--validators N] [--cheaters N] [--slow N] [--blocks N]\n"
     "                    [--block-time MS] [--tempo N] [--port P] [--model FILE] [--json]\n"
-    "                    [--training [--trainers N] [--free-riders N] [--copiers N]]\n\n"
+    "                    [--training [--trainers N] [--free-riders N] [--front-runners N] [--blenders N]]\n\n"
     "Runs a whole inference network on this machine: a fresh chain with the inference subnet\n"
     "pinning the default model, the solo node, miners (cheaters alter their outputs; slow ones\n"
     "add latency) and validators, each a child process with its log under HOME/logs. The\n"
@@ -60,7 +60,7 @@ static const char usage[] =
     "the final metagraph and issuance are printed as JSON, naming each neuron's role and\n"
     "behaviour. The home folder (default ~/.agora/devnet) is reset at every start.\n\n"
     "With --training a second subnet trains a new model from scratch (docs/subnet-training.md):\n"
-    "trainers (free riders submit noise, copiers resubmit others' work) and as many training\n"
+    "trainers (free riders submit noise, front-runners and blenders copy others' work) and as many training\n"
     "validators; the view adds its rounds, the validation loss of every canonical checkpoint,\n"
     "and each trainer's scores, incentive and model shares. --miners 0 leaves the inference\n"
     "subnet without neurons.\n\n"
@@ -80,15 +80,19 @@ static const char usage[] =
     "  --training        add the training subnet (netuid 2)\n"
     "  --trainers N      trainers (default 4 honest, plus the two below)\n"
     "  --free-riders N   trainers that submit random pseudo-gradients (default 1)\n"
-    "  --copiers N       trainers that resubmit another's blob, as is or scaled (default 1)\n"
-    "  --round-blocks N  blocks per training round (default 20; submissions: the first half)\n"
+    "  --front-runners N trainers that copy another's blob of the round if they can get one before\n"
+    "                    commitments close, else of the previous round (default 1)\n"
+    "  --blenders N      trainers that submit the sum of the previous round's blobs (default 1)\n"
+    "  --round-blocks N  blocks per training round (default 20; commitments: the first half, then\n"
+    "                    reveals for a tenth, at least 2)\n"
     "  --train-dim N     width of the model trained from scratch (default: the --model's shape)\n"
     "  --train-layers N  its layers (with --train-dim; default the --model's)\n";
 
 enum { ROLE_MINER, ROLE_VALIDATOR, ROLE_TRAINER };
-enum { B_HONEST, B_CHEATER, B_SLOW, B_FREE_RIDER, B_COPIER, B_RELAYER };
+enum { B_HONEST, B_CHEATER, B_SLOW, B_FREE_RIDER, B_FRONT_RUNNER, B_RELAYER, B_BLENDER };
 static const char *const role_name[] = {"miner", "validator", "trainer"};
-static const char *const behaviour_name[] = {"honest", "cheater", "slow", "free-rider", "copier", "relayer"};
+static const char *const behaviour_name[] = {"honest",       "cheater", "slow",   "free-rider",
+                                             "front-runner", "relayer", "blender"};
 
 typedef struct {
   char name[32];   /* miner0, validator1, trainer2, tvalidator0 */
@@ -113,7 +117,7 @@ typedef struct {
   char chain_id[33];
   char model_name[32];
   int nminers, nvalidators, ncheaters, nslow, nrelayers, slow_ms, block_ms, tempo;
-  int training, ntrainers, nfree, ncopiers, round_blocks, train_dim, train_layers;
+  int training, ntrainers, nfree, nfront, nblend, round_blocks, train_dim, train_layers;
   char train_id[65];         /* the initial checkpoint of the training subnet */
   ag_diloco_data tdata;      /* validation data of the training subnet */
   ag_model *tok_model;       /* for its tokenizer */
@@ -236,7 +240,8 @@ static void start_neuron(devnet *d, proc *p) {
     argv[k++] = "--status";
     argv[k++] = status;
     if (p->behaviour == B_FREE_RIDER) argv[k++] = "--free-rider";
-    if (p->behaviour == B_COPIER) argv[k++] = "--copier";
+    if (p->behaviour == B_FRONT_RUNNER) argv[k++] = "--front-runner";
+    if (p->behaviour == B_BLENDER) argv[k++] = "--blender";
   } else if (p->role == ROLE_VALIDATOR && p->netuid == 2) {
     argv[k++] = "--status";
     argv[k++] = status;
@@ -347,11 +352,14 @@ static int write_chain(devnet *d, const char *model_path) {
       return rc;
     }
     ag_hex_encode(tid, 32, d->train_id);
-    json_t *thp = json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:I, s:I}", "tempo", d->tempo,
+    /* a round: commitments for half of it, reveals, then proposals */
+    int reveal = d->round_blocks / 10 > 2 ? d->round_blocks / 10 : 2;
+    int submit = d->round_blocks / 2;
+    json_t *thp = json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:I, s:I, s:I}", "tempo", d->tempo,
                             "commit_reveal", 1, "reveal_period", 1, "weights_rate_limit", d->tempo / 2,
                             "immunity_period", 100000, "activity_cutoff", 100000, "max_uids", 64,
                             "min_allowed_weights", 1, "train_round_blocks", (json_int_t)d->round_blocks,
-                            "train_submit_blocks", (json_int_t)(d->round_blocks / 2));
+                            "train_submit_blocks", (json_int_t)submit, "train_reveal_blocks", (json_int_t)reveal);
     json_t *tmj = json_pack("{s:s, s:s, s:I}", "kind", "training", "model_id", d->train_id, "size", (json_int_t)tlen);
     json_array_append_new(json_object_get(inc, "subnets"),
                           json_pack("{s:s, s:s, s:i, s:o, s:o}", "name", "training", "owner", owner_addr,
@@ -839,7 +847,7 @@ static int num(const ag_cli *c, const char *s, const char *name, long lo, long h
 int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
   const char *miners_s = NULL, *vals_s = NULL, *cheat_s = NULL, *slow_s = NULL, *slowms_s = NULL,
              *blocks_s = NULL, *bt_s = NULL, *tempo_s = NULL, *port_s = NULL, *model_s = NULL,
-             *trainers_s = NULL, *free_s = NULL, *copiers_s = NULL, *rb_s = NULL, *tdim_s = NULL,
+             *trainers_s = NULL, *free_s = NULL, *front_s = NULL, *blend_s = NULL, *rb_s = NULL, *tdim_s = NULL,
              *tlayers_s = NULL, *relay_s = NULL, *halving_s = NULL;
   bool training = false;
   ag_opt opts[] = {{"miners", 0, 1, &miners_s, NULL},  {"validators", 0, 1, &vals_s, NULL},
@@ -848,7 +856,8 @@ int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
                    {"block-time", 0, 1, &bt_s, NULL},  {"tempo", 0, 1, &tempo_s, NULL},
                    {"port", 0, 1, &port_s, NULL},      {"model", 0, 1, &model_s, NULL},
                    {"training", 0, 0, NULL, &training}, {"trainers", 0, 1, &trainers_s, NULL},
-                   {"free-riders", 0, 1, &free_s, NULL}, {"copiers", 0, 1, &copiers_s, NULL},
+                   {"free-riders", 0, 1, &free_s, NULL}, {"front-runners", 0, 1, &front_s, NULL},
+                   {"blenders", 0, 1, &blend_s, NULL},
                    {"round-blocks", 0, 1, &rb_s, NULL}, {"train-dim", 0, 1, &tdim_s, NULL},
                    {"train-layers", 0, 1, &tlayers_s, NULL}, {"relayers", 0, 1, &relay_s, NULL},
                    {"halving", 0, 1, &halving_s, NULL},
@@ -868,7 +877,8 @@ int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
   d->training = training;
   d->ntrainers = 4;
   d->nfree = 1;
-  d->ncopiers = 1;
+  d->nfront = 1;
+  d->nblend = 1;
   d->round_blocks = 20;
   d->losses = json_object();
   int blocks = 0, port = 0, halving = 10500000;
@@ -885,7 +895,8 @@ int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
       (rc = num(c, port_s, "port", 1, 65535, &port)) ||
       (rc = num(c, trainers_s, "trainers", 0, 32, &d->ntrainers)) ||
       (rc = num(c, free_s, "free-riders", 0, 32, &d->nfree)) ||
-      (rc = num(c, copiers_s, "copiers", 0, 32, &d->ncopiers)) ||
+      (rc = num(c, front_s, "front-runners", 0, 32, &d->nfront)) ||
+      (rc = num(c, blend_s, "blenders", 0, 32, &d->nblend)) ||
       (rc = num(c, rb_s, "round-blocks", 4, 100000, &d->round_blocks)) ||
       (rc = num(c, tdim_s, "train-dim", 32, 4096, &d->train_dim)) ||
       (rc = num(c, tlayers_s, "train-layers", 1, 64, &d->train_layers))) {
@@ -922,18 +933,22 @@ int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
   d->port = port ? (uint16_t)port : free_port();
   snprintf(d->url, sizeof d->url, "http://127.0.0.1:%u", d->port);
   /* roles: honest miners first, then slow, then cheaters; validators last (none without miners);
-   * then the training subnet's trainers (honest, free riders, copiers) and validators */
+   * then the training subnet's trainers (honest, free riders, front-runners, blenders) and
+   * validators */
   int ninf = d->nminers + (d->nminers ? d->nvalidators : 0);
-  int ntrain = d->training ? d->ntrainers + d->nfree + d->ncopiers + d->nvalidators : 0;
+  int ntrain = d->training ? d->ntrainers + d->nfree + d->nfront + d->nblend + d->nvalidators : 0;
   d->n = ninf + ntrain;
   d->ps = ag_xcalloc((size_t)d->n + 1, sizeof *d->ps);
   for (int i = ninf; i < d->n; i++) {
     proc *p = &d->ps[i];
-    int j = i - ninf, nt = d->ntrainers + d->nfree + d->ncopiers;
+    int j = i - ninf, nt = d->ntrainers + d->nfree + d->nfront + d->nblend;
     p->netuid = 2;
     if (j < nt) {
       p->role = ROLE_TRAINER;
-      p->behaviour = j < d->ntrainers ? B_HONEST : j < d->ntrainers + d->nfree ? B_FREE_RIDER : B_COPIER;
+      p->behaviour = j < d->ntrainers                        ? B_HONEST
+                     : j < d->ntrainers + d->nfree            ? B_FREE_RIDER
+                     : j < d->ntrainers + d->nfree + d->nfront ? B_FRONT_RUNNER
+                                                               : B_BLENDER;
       snprintf(p->name, sizeof p->name, "trainer%d", j);
     } else {
       int v = j - nt;
@@ -994,8 +1009,9 @@ int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
           d->home, d->chain_id, d->url, d->nminers, d->ncheaters, d->nslow, d->nrelayers,
           d->nminers ? d->nvalidators : 0);
   if (d->training)
-    fprintf(info, "training subnet 2: %d trainers (%d free riders, %d copiers), %d validators, rounds of %d blocks\n",
-            d->ntrainers + d->nfree + d->ncopiers, d->nfree, d->ncopiers, d->nvalidators, d->round_blocks);
+    fprintf(info, "training subnet 2: %d trainers (%d free riders, %d front-runners, %d blenders), %d validators, rounds of %d blocks\n",
+            d->ntrainers + d->nfree + d->nfront + d->nblend, d->nfree, d->nfront, d->nblend, d->nvalidators,
+            d->round_blocks);
   start_node(d);
   if ((rc = wait_node(d, 30000))) goto out;
   if ((rc = setup_neurons(d))) goto out;

@@ -118,7 +118,7 @@ int ag_cmd_miner(ag_cli *c, int argc, char **argv) {
   const char *subnet = NULL, *hotkey = NULL, *coldkey = NULL, *listen = NULL, *host = NULL,
              *workers = NULL, *threads = NULL, *queue = NULL, *key = NULL, *models = NULL,
              *slow = NULL, *role = NULL, *status = NULL;
-  bool cheat = false, free_rider = false, copier = false, relay = false;
+  bool cheat = false, free_rider = false, front_runner = false, blender = false, relay = false;
   ag_opt opts[] = {{"subnet", 0, 1, &subnet, NULL},   {"hotkey", 0, 1, &hotkey, NULL},
                    {"coldkey", 0, 1, &coldkey, NULL}, {"listen", 0, 1, &listen, NULL},
                    {"announce-host", 0, 1, &host, NULL}, {"workers", 0, 1, &workers, NULL},
@@ -127,7 +127,8 @@ int ag_cmd_miner(ag_cli *c, int argc, char **argv) {
                    /* devnet behaviours, not in the help */
                    {"cheat", 0, 0, NULL, &cheat},     {"slow-ms", 0, 1, &slow, NULL},
                    {"relay", 0, 0, NULL, &relay},
-                   {"free-rider", 0, 0, NULL, &free_rider}, {"copier", 0, 0, NULL, &copier},
+                   {"free-rider", 0, 0, NULL, &free_rider}, {"front-runner", 0, 0, NULL, &front_runner},
+                   {"blender", 0, 0, NULL, &blender},
                    {"role", 0, 1, &role, NULL},       {"status", 0, 1, &status, NULL},
                    {"", 0, 0, NULL, NULL}};
   char *pos[1];
@@ -145,7 +146,10 @@ int ag_cmd_miner(ag_cli *c, int argc, char **argv) {
         (rc = opt_int(c, threads, "threads", 1, 256, &tc.threads)))
       return rc;
     tc.netuid = (uint16_t)tn;
-    tc.behaviour = free_rider ? AG_TRAINER_FREE_RIDER : copier ? AG_TRAINER_COPIER : AG_TRAINER_HONEST;
+    tc.behaviour = free_rider     ? AG_TRAINER_FREE_RIDER
+                   : front_runner ? AG_TRAINER_FRONT_RUNNER
+                   : blender      ? AG_TRAINER_BLENDER
+                                  : AG_TRAINER_HONEST;
     snprintf(tc.home, sizeof tc.home, "%s", c->home);
     if (c->node[0]) ag_cli_node_url(c, tc.node_url, sizeof tc.node_url);
     snprintf(tc.hotkey, sizeof tc.hotkey, "%s", hotkey);

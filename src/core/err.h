@@ -213,6 +213,8 @@
   X(AG_E_TRAIN_DUPLICATE, -634, "train_duplicate", "already submitted in this round")          \
   X(AG_E_TRAIN_PROPOSAL, -635, "train_bad_proposal",                                          \
     "the proposal names unknown submissions or is malformed")                                  \
+  X(AG_E_TRAIN_REVEAL, -636, "train_reveal_mismatch",                                         \
+    "the reveal is not what this hotkey committed to in the round")                            \
   /* consensus drivers: -700..-799 */
 
 enum {

@@ -311,3 +311,82 @@ double ag_pgrad_overlap(const uint8_t *a, size_t alen, const uint8_t *b, size_t 
   }
   return (double)common / (double)total;
 }
+
+/* ---- sparse vectors ---- */
+
+void ag_sparse_free(ag_sparse *s) {
+  free(s->idx);
+  free(s->val);
+  memset(s, 0, sizeof *s);
+}
+
+int ag_pgrad_sparse(const uint8_t *b, size_t len, const ag_pgrad_hdr *expect, ag_sparse *out) {
+  memset(out, 0, sizeof *out);
+  ag_pgrad_hdr h;
+  int rc;
+  if ((rc = ag_pgrad_check(b, len, expect, 0, &h))) return rc;
+  uint64_t nchunks = (h.n + h.chunk - 1) / h.chunk;
+  size_t cap = (size_t)nchunks * h.k + 1;
+  out->idx = ag_xmalloc(cap * sizeof *out->idx);
+  out->val = ag_xmalloc(cap * sizeof *out->val);
+  uint16_t idx[AG_PGRAD_CHUNK_MAX / 2];
+  int8_t val[AG_PGRAD_CHUNK_MAX / 2];
+  const uint8_t *p = b + AG_PGRAD_HDR_SIZE;
+  for (uint64_t c = 0; c < nchunks; c++) {
+    uint32_t clen, kc;
+    float scale;
+    chunk_dims(&h, c, &clen, &kc);
+    if ((rc = chunk_read(&p, c, clen, kc, &scale, idx, val))) { /* checked above */
+      ag_sparse_free(out);
+      return rc;
+    }
+    for (uint32_t j = 0; j < kc; j++) {
+      out->idx[out->n] = c * h.chunk + idx[j];
+      out->val[out->n++] = scale * (float)val[j];
+    }
+  }
+  return 0;
+}
+
+void ag_sparse_add(const ag_sparse *a, const ag_sparse *b, ag_sparse *out) {
+  ag_sparse r;
+  r.idx = ag_xmalloc((a->n + b->n + 1) * sizeof *r.idx);
+  r.val = ag_xmalloc((a->n + b->n + 1) * sizeof *r.val);
+  r.n = 0;
+  size_t i = 0, j = 0;
+  while (i < a->n || j < b->n) {
+    if (j == b->n || (i < a->n && a->idx[i] < b->idx[j])) {
+      r.idx[r.n] = a->idx[i];
+      r.val[r.n++] = a->val[i++];
+    } else if (i == a->n || b->idx[j] < a->idx[i]) {
+      r.idx[r.n] = b->idx[j];
+      r.val[r.n++] = b->val[j++];
+    } else {
+      r.idx[r.n] = a->idx[i];
+      r.val[r.n++] = a->val[i++] + b->val[j++];
+    }
+  }
+  *out = r;
+}
+
+double ag_sparse_cosine(const ag_sparse *a, const ag_sparse *b) {
+  double dot = 0, na = 0, nb = 0;
+  for (size_t i = 0; i < a->n; i++) na += (double)a->val[i] * a->val[i];
+  for (size_t j = 0; j < b->n; j++) nb += (double)b->val[j] * b->val[j];
+  for (size_t i = 0, j = 0; i < a->n && j < b->n;) {
+    if (a->idx[i] < b->idx[j]) i++;
+    else if (a->idx[i] > b->idx[j]) j++;
+    else dot += (double)a->val[i++] * b->val[j++];
+  }
+  return na > 0 && nb > 0 ? dot / (sqrt(na) * sqrt(nb)) : 0.0;
+}
+
+double ag_sparse_overlap(const ag_sparse *a, const ag_sparse *b) {
+  size_t common = 0;
+  for (size_t i = 0, j = 0; i < a->n && j < b->n;) {
+    if (a->idx[i] < b->idx[j]) i++;
+    else if (a->idx[i] > b->idx[j]) j++;
+    else common++, i++, j++;
+  }
+  return a->n ? (double)common / (double)a->n : 0.0;
+}

@@ -61,6 +61,25 @@ int ag_pgrad_check(const uint8_t *b, size_t len, const ag_pgrad_hdr *expect, siz
 int ag_pgrad_apply(const uint8_t *b, size_t len, const ag_pgrad_hdr *expect, float alpha,
                    float *acc);
 
+/* A pseudo-gradient as a sparse vector: the transmitted entries, (global index, scale * v),
+ * indices strictly increasing. Used to compare submissions by their values. */
+typedef struct {
+  uint64_t *idx;
+  float *val;
+  size_t n;
+} ag_sparse;
+
+void ag_sparse_free(ag_sparse *s);
+/* Decodes a blob that passes ag_pgrad_check (with expect when not NULL) into *out. */
+int ag_pgrad_sparse(const uint8_t *b, size_t len, const ag_pgrad_hdr *expect, ag_sparse *out);
+/* *out = a + b (entries of either; values added where both have one). */
+void ag_sparse_add(const ag_sparse *a, const ag_sparse *b, ag_sparse *out);
+/* Cosine similarity of a and b in [-1, 1]; 0 when either is all zeros. Computed in double in
+ * index order (a diagnostic for validators, not part of consensus). */
+double ag_sparse_cosine(const ag_sparse *a, const ag_sparse *b);
+/* Fraction in [0, 1] of a's entries whose index b also has. */
+double ag_sparse_overlap(const ag_sparse *a, const ag_sparse *b);
+
 /* Fraction in [0,1] of a's transmitted (chunk, index) positions that b also transmits. Both
  * blobs must pass ag_pgrad_check and have the same n, chunk and k; -1.0 otherwise. Detects
  * copied submissions: an exact or rescaled copy has overlap 1.0. */

@@ -101,7 +101,8 @@ typedef struct {
   uint64_t stake_threshold;        /* base units; smaller stakes count as 0 (0) */
   /* training subnets (docs/subnet-training.md); other kinds ignore them */
   uint64_t train_round_blocks;     /* blocks of a round before it times out (20) */
-  uint64_t train_submit_blocks;    /* blocks of a round open to submissions (10) */
+  uint64_t train_submit_blocks;    /* blocks of a round open to commitments to blobs (10) */
+  uint64_t train_reveal_blocks;    /* then blocks open to revealing them (4) */
   uint64_t train_shares;           /* model shares one aggregated round mints (1000000) */
   uint16_t train_top;              /* most submissions aggregated per round (8) */
   uint16_t train_k;                /* values a pseudo-gradient keeps per 4096 (48) */

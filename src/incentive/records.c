@@ -137,6 +137,7 @@ void ag_hyperparams_default(ag_hyperparams *hp) {
   hp->stake_threshold = 0;
   hp->train_round_blocks = 20;
   hp->train_submit_blocks = 10;
+  hp->train_reveal_blocks = 4;
   hp->train_shares = 1000000;
   hp->train_top = 8;
   hp->train_k = 48;
@@ -178,6 +179,7 @@ static const hp_field fields[] = {
     HP(stake_threshold, 0, UINT64_MAX),
     HP(train_round_blocks, 3, 1000000),
     HP(train_submit_blocks, 1, 1000000),
+    HP(train_reveal_blocks, 1, 1000000),
     HP(train_shares, 1, 1000000000000000ULL),
     HP(train_top, 1, 256),
     HP(train_k, 1, 2048),
@@ -221,9 +223,11 @@ int ag_hyperparams_check(const ag_hyperparams *hp) {
   if (hp->max_validators > hp->max_uids)
     return ag_fail(AG_E_HYPERPARAM, "max_validators (%u) cannot exceed max_uids (%u)",
                    hp->max_validators, hp->max_uids);
-  if (hp->train_submit_blocks >= hp->train_round_blocks)
-    return ag_fail(AG_E_HYPERPARAM, "train_submit_blocks (%llu) must be below train_round_blocks (%llu)",
-                   (unsigned long long)hp->train_submit_blocks, (unsigned long long)hp->train_round_blocks);
+  if (hp->train_submit_blocks + hp->train_reveal_blocks >= hp->train_round_blocks)
+    return ag_fail(AG_E_HYPERPARAM,
+                   "train_submit_blocks + train_reveal_blocks (%llu + %llu) must be below train_round_blocks (%llu)",
+                   (unsigned long long)hp->train_submit_blocks, (unsigned long long)hp->train_reveal_blocks,
+                   (unsigned long long)hp->train_round_blocks);
   if (hp->alpha_low > hp->alpha_high)
     return ag_fail(AG_E_HYPERPARAM, "alpha_low (%u) cannot exceed alpha_high (%u)", hp->alpha_low,
                    hp->alpha_high);

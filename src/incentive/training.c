@@ -18,10 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SUB_BYTES (2 + 32 + 32 + 8 + 8)
+#define SUB_BYTES (2 + 32 + 32 + 32 + 8 + 8 + 1)
 #define PROP_BYTES (2 + 32 + 32 + 32 + 8)
-#define SHARE_BYTES (2 + 32 + 8 + 8)
-#define SUBMIT_LEN (2 + 8 + 32 + 32 + 8)
+#define SHARE_BYTES (2 + 32 + 32 + 8 + 8)
+#define SUBMIT_LEN (2 + 8 + 32 + 32)
+#define REVEAL_LEN (2 + 8 + 32 + 8)
 #define PROPOSE_HEAD (2 + 8 + 32 + 32 + 8 + 32 + 2)
 
 /* ---- records ------------------------------------------------------------------------------ */
@@ -103,9 +104,11 @@ int ag_training_load(ag_ist *s, uint16_t netuid, ag_training *t) {
     ag_train_submission *x = &t->subs[i];
     x->uid = ag_get_u16le(p);
     memcpy(x->hotkey, p + 2, 32);
-    memcpy(x->blob, p + 34, 32);
-    x->size = ag_get_u64le(p + 66);
-    x->block = ag_get_u64le(p + 74);
+    memcpy(x->commit, p + 34, 32);
+    memcpy(x->blob, p + 66, 32);
+    x->size = ag_get_u64le(p + 98);
+    x->block = ag_get_u64le(p + 106);
+    x->revealed = p[114];
   }
   t->nsubs = n;
   if ((rc = list_get(s, 'P', netuid, PROP_BYTES, "proposals", &b, &n))) goto done;
@@ -129,14 +132,16 @@ done:
   return rc;
 }
 
-static void training_store(ag_state *st, uint16_t netuid, const ag_training *t) {
+/* Writes the round state; the first refused write's code (ag_state_put), else 0. */
+static int training_store(ag_state *st, uint16_t netuid, const ag_training *t) {
+  int rc = 0, w;
   uint8_t k[3], v[32];
   ag_put_u64le(v, t->round);
   ag_put_u64le(v + 8, t->round_start);
   ag_put_u64le(v + 16, t->lineage);
   ag_put_u64le(v + 24, t->finalized);
   tkey(k, 'T', netuid);
-  ag_state_put(st, k, 3, v, sizeof v);
+  if ((w = ag_state_put(st, k, 3, v, sizeof v))) rc = w;
   ag_buf b;
   ag_buf_init(&b);
   tkey(k, 'U', netuid);
@@ -146,11 +151,13 @@ static void training_store(ag_state *st, uint16_t netuid, const ag_training *t) 
       const ag_train_submission *x = &t->subs[i];
       ag_buf_put_u16le(&b, x->uid);
       ag_buf_put(&b, x->hotkey, 32);
+      ag_buf_put(&b, x->commit, 32);
       ag_buf_put(&b, x->blob, 32);
       ag_buf_put_u64le(&b, x->size);
       ag_buf_put_u64le(&b, x->block);
+      ag_buf_put_u8(&b, x->revealed);
     }
-    ag_state_put(st, k, 3, b.data, b.len);
+    if ((w = ag_state_put(st, k, 3, b.data, b.len)) && !rc) rc = w;
   } else {
     ag_state_del(st, k, 3);
   }
@@ -166,11 +173,67 @@ static void training_store(ag_state *st, uint16_t netuid, const ag_training *t) 
       ag_buf_put(&b, x->model, 32);
       ag_buf_put_u64le(&b, x->size);
     }
-    ag_state_put(st, k, 3, b.data, b.len);
+    if ((w = ag_state_put(st, k, 3, b.data, b.len)) && !rc) rc = w;
   } else {
     ag_state_del(st, k, 3);
   }
   ag_buf_free(&b);
+  return rc;
+}
+
+/* When a round closes: what it revealed becomes 'V', the old work the next round is compared
+ * with. Bounded like 'U' (one entry per registered uid). */
+static int previous_store(ag_state *st, uint16_t netuid, const ag_training *t) {
+  uint8_t k[3];
+  tkey(k, 'V', netuid);
+  ag_buf b;
+  ag_buf_init(&b);
+  uint16_t n = 0;
+  for (uint16_t i = 0; i < t->nsubs; i++) n += t->subs[i].revealed;
+  ag_buf_put_u64le(&b, t->round);
+  ag_buf_put_u16le(&b, n);
+  for (uint16_t i = 0; i < t->nsubs; i++) {
+    if (!t->subs[i].revealed) continue;
+    ag_buf_put_u16le(&b, t->subs[i].uid);
+    ag_buf_put(&b, t->subs[i].blob, 32);
+    ag_buf_put_u64le(&b, t->subs[i].size);
+  }
+  int rc = ag_state_put(st, k, 3, b.data, b.len);
+  ag_buf_free(&b);
+  return rc;
+}
+
+int ag_train_previous_load(ag_ist *s, uint16_t netuid, ag_train_previous *out) {
+  memset(out, 0, sizeof *out);
+  uint8_t k[3];
+  tkey(k, 'V', netuid);
+  ag_buf b;
+  ag_buf_init(&b);
+  int rc = sget(s, k, 3, &b);
+  if (!rc) {
+    uint16_t n = b.len >= 10 ? ag_get_u16le(b.data + 8) : 0;
+    if (b.len != 10 + (size_t)n * 42) {
+      rc = ag_fail(AG_E_CORRUPT, "bad previous-round record of subnet %u", netuid);
+    } else {
+      out->round = ag_get_u64le(b.data);
+      out->n = n;
+      out->e = ag_xcalloc((size_t)n + 1, sizeof *out->e);
+      for (uint16_t i = 0; i < n; i++) {
+        const uint8_t *p = b.data + 10 + 42 * (size_t)i;
+        out->e[i].uid = ag_get_u16le(p);
+        memcpy(out->e[i].blob, p + 2, 32);
+        out->e[i].size = ag_get_u64le(p + 34);
+      }
+    }
+  }
+  ag_buf_free(&b);
+  return rc;
+}
+
+void ag_train_previous_free(ag_train_previous *p) {
+  free(p->e);
+  p->e = NULL;
+  p->n = 0;
 }
 
 static void round_key(uint8_t k[11], uint16_t netuid, uint64_t round) {
@@ -202,8 +265,9 @@ int ag_train_round_load(ag_ist *s, uint16_t netuid, uint64_t round, ag_train_rou
       for (uint16_t i = 0; i < n; i++, p += SHARE_BYTES) {
         r->e[i].uid = ag_get_u16le(p);
         memcpy(r->e[i].hotkey, p + 2, 32);
-        r->e[i].score = ag_get_u64le(p + 34);
-        r->e[i].shares = ag_get_u64le(p + 42);
+        memcpy(r->e[i].blob, p + 34, 32);
+        r->e[i].score = ag_get_u64le(p + 66);
+        r->e[i].shares = ag_get_u64le(p + 74);
       }
     }
   }
@@ -225,6 +289,7 @@ static void round_store(ag_state *st, uint16_t netuid, const ag_train_round *r) 
   for (uint16_t i = 0; i < r->n; i++) {
     ag_buf_put_u16le(&b, r->e[i].uid);
     ag_buf_put(&b, r->e[i].hotkey, 32);
+    ag_buf_put(&b, r->e[i].blob, 32);
     ag_buf_put_u64le(&b, r->e[i].score);
     ag_buf_put_u64le(&b, r->e[i].shares);
   }
@@ -291,7 +356,7 @@ int ag_train_blob_announced(ag_ist *s, const uint8_t hash[32], uint64_t size, ui
     if (ag_training_load(s, list[i], &t)) continue;
     int hit = 0;
     for (uint16_t j = 0; j < t.nsubs && !hit; j++)
-      hit = !memcmp(t.subs[j].blob, hash, 32) && t.subs[j].size == size;
+      hit = t.subs[j].revealed && !memcmp(t.subs[j].blob, hash, 32) && t.subs[j].size == size;
     ag_training_free(&t);
     if (hit) {
       *netuid = list[i];
@@ -338,11 +403,29 @@ void ag_train_split_shares(uint64_t shares, const uint64_t *scores, uint16_t n, 
 
 /* ---- payloads ---------------------------------------------------------------------------- */
 
+void ag_train_commitment(const uint8_t hotkey[32], uint16_t netuid, uint64_t round,
+                         const uint8_t blob[32], uint64_t size, uint8_t out[32]) {
+  uint8_t in[32 + 2 + 8 + 32 + 8];
+  memcpy(in, hotkey, 32);
+  ag_put_u16le(in + 32, netuid);
+  ag_put_u64le(in + 34, round);
+  memcpy(in + 42, blob, 32);
+  ag_put_u64le(in + 74, size);
+  ag_hash("agora/tcommit", in, sizeof in, out);
+}
+
 void ag_payload_train_submit(ag_buf *out, uint16_t netuid, uint64_t round, const uint8_t base[32],
-                             const uint8_t blob[32], uint64_t size) {
+                             const uint8_t commit[32]) {
   ag_buf_put_u16le(out, netuid);
   ag_buf_put_u64le(out, round);
   ag_buf_put(out, base, 32);
+  ag_buf_put(out, commit, 32);
+}
+
+void ag_payload_train_reveal(ag_buf *out, uint16_t netuid, uint64_t round, const uint8_t blob[32],
+                             uint64_t size) {
+  ag_buf_put_u16le(out, netuid);
+  ag_buf_put_u64le(out, round);
   ag_buf_put(out, blob, 32);
   ag_buf_put_u64le(out, size);
 }
@@ -377,7 +460,14 @@ static int submit_validate(const ag_tx *tx) {
   if (tx->payload_len != SUBMIT_LEN)
     return ag_fail(AG_E_TX_PAYLOAD, "train_submit payload is %u bytes, expected %u", tx->payload_len,
                    SUBMIT_LEN);
-  if (ag_get_u64le(tx->payload + 74) == 0) return ag_fail(AG_E_TX_PAYLOAD, "a blob is not empty");
+  return 0;
+}
+
+static int reveal_validate(const ag_tx *tx) {
+  if (tx->payload_len != REVEAL_LEN)
+    return ag_fail(AG_E_TX_PAYLOAD, "train_reveal payload is %u bytes, expected %u", tx->payload_len,
+                   REVEAL_LEN);
+  if (ag_get_u64le(tx->payload + 42) == 0) return ag_fail(AG_E_TX_PAYLOAD, "a blob is not empty");
   return 0;
 }
 
@@ -390,7 +480,8 @@ typedef struct {
   ag_neuron nr;
 } round_ctx;
 
-static int round_open(ag_app *app, const ag_tx *tx, round_ctx *c) {
+/* base: whether the payload names the checkpoint at offset 10 (submit and propose do). */
+static int round_open(ag_app *app, const ag_tx *tx, round_ctx *c, int base) {
   ag_ist s = {ag_app_state(app), NULL};
   const uint8_t *p = tx->payload;
   uint16_t netuid = ag_get_u16le(p);
@@ -406,7 +497,7 @@ static int round_open(ag_app *app, const ag_tx *tx, round_ctx *c) {
   if (round != c->t.round)
     return ag_fail(AG_E_TRAIN_ROUND, "subnet %u is in round %llu, not %llu", netuid,
                    (unsigned long long)c->t.round, (unsigned long long)round);
-  if (memcmp(p + 10, c->m.model_id, 32) != 0) {
+  if (base && memcmp(p + 10, c->m.model_id, 32) != 0) {
     char hex[17];
     ag_hex_encode(c->m.model_id, 8, hex);
     return ag_fail(AG_E_TRAIN_BASE, "round %llu of subnet %u trains checkpoint %s…, not the one named",
@@ -417,18 +508,12 @@ static int round_open(ag_app *app, const ag_tx *tx, round_ctx *c) {
 
 static int submit_apply(ag_app *app, const ag_tx *tx) {
   round_ctx c;
-  int rc = round_open(app, tx, &c);
+  int rc = round_open(app, tx, &c, 1);
   if (rc) goto done;
   uint64_t h = height_of(app), close = c.t.round_start + c.sn.hp.train_submit_blocks;
-  uint64_t size = ag_get_u64le(tx->payload + 74);
   if (h >= close) {
-    rc = ag_fail(AG_E_TRAIN_WINDOW, "submissions to round %llu closed at block %llu (now %llu)",
+    rc = ag_fail(AG_E_TRAIN_WINDOW, "commitments to round %llu closed at block %llu (now %llu)",
                  (unsigned long long)c.t.round, (unsigned long long)close, (unsigned long long)h);
-    goto done;
-  }
-  if (size > c.m.size) {
-    rc = ag_fail(AG_E_PG_TOO_LARGE, "a pseudo-gradient of %llu bytes is larger than the checkpoint (%llu)",
-                 (unsigned long long)size, (unsigned long long)c.m.size);
     goto done;
   }
   for (uint16_t i = 0; i < c.t.nsubs; i++)
@@ -438,15 +523,72 @@ static int submit_apply(ag_app *app, const ag_tx *tx) {
       goto done;
     }
   ag_train_submission *x = &c.t.subs[c.t.nsubs++]; /* loaded with room for one more */
+  memset(x, 0, sizeof *x);
   x->uid = c.uid;
   memcpy(x->hotkey, tx->sender, 32);
-  memcpy(x->blob, tx->payload + 42, 32);
-  x->size = size;
+  memcpy(x->commit, tx->payload + 42, 32);
   x->block = h;
-  training_store(ag_app_state(app), c.sn.netuid, &c.t);
+  rc = training_store(ag_app_state(app), c.sn.netuid, &c.t);
 done:
   ag_training_free(&c.t);
   return rc;
+}
+
+/* The reveal: in the window after commitments closed, the blob's hash and size, which must be
+ * what the sender committed to. Only now may nodes store the blob and peers fetch it. */
+static int reveal_apply(ag_app *app, const ag_tx *tx) {
+  round_ctx c;
+  int rc = round_open(app, tx, &c, 0);
+  if (rc) goto done;
+  const uint8_t *p = tx->payload;
+  uint64_t h = height_of(app), from = c.t.round_start + c.sn.hp.train_submit_blocks,
+           until = from + c.sn.hp.train_reveal_blocks, size = ag_get_u64le(p + 42);
+  if (h < from || h >= until) {
+    rc = ag_fail(AG_E_TRAIN_WINDOW, "reveals of round %llu are accepted in blocks %llu..%llu (now %llu)",
+                 (unsigned long long)c.t.round, (unsigned long long)from, (unsigned long long)(until - 1),
+                 (unsigned long long)h);
+    goto done;
+  }
+  if (size > c.m.size) {
+    rc = ag_fail(AG_E_PG_TOO_LARGE, "a pseudo-gradient of %llu bytes is larger than the checkpoint (%llu)",
+                 (unsigned long long)size, (unsigned long long)c.m.size);
+    goto done;
+  }
+  ag_train_submission *x = NULL;
+  for (uint16_t i = 0; i < c.t.nsubs && !x; i++)
+    if (c.t.subs[i].uid == c.uid && !memcmp(c.t.subs[i].hotkey, tx->sender, 32)) x = &c.t.subs[i];
+  if (!x) {
+    rc = ag_fail(AG_E_TRAIN_REVEAL, "uid %u committed nothing in round %llu", c.uid, (unsigned long long)c.t.round);
+    goto done;
+  }
+  if (x->revealed) {
+    rc = ag_fail(AG_E_TRAIN_DUPLICATE, "uid %u already revealed in round %llu", c.uid, (unsigned long long)c.t.round);
+    goto done;
+  }
+  uint8_t want[32];
+  ag_train_commitment(tx->sender, c.sn.netuid, c.t.round, p + 10, size, want);
+  if (memcmp(want, x->commit, 32) != 0) {
+    rc = ag_fail(AG_E_TRAIN_REVEAL, "this blob and size are not what uid %u committed to in round %llu", c.uid,
+                 (unsigned long long)c.t.round);
+    goto done;
+  }
+  memcpy(x->blob, p + 10, 32);
+  x->size = size;
+  x->revealed = 1;
+  rc = training_store(ag_app_state(app), c.sn.netuid, &c.t);
+done:
+  ag_training_free(&c.t);
+  return rc;
+}
+
+static json_t *reveal_json(const ag_tx *tx) {
+  const uint8_t *p = tx->payload;
+  json_t *o = json_object();
+  json_object_set_new(o, "netuid", json_integer(ag_get_u16le(p)));
+  json_object_set_new(o, "round", ag_json_u64s(ag_get_u64le(p + 2)));
+  json_object_set_new(o, "blob", ag_json_hex(p + 10, 32));
+  json_object_set_new(o, "size", ag_json_u64n(ag_get_u64le(p + 42)));
+  return o;
 }
 
 static json_t *submit_json(const ag_tx *tx) {
@@ -455,8 +597,7 @@ static json_t *submit_json(const ag_tx *tx) {
   json_object_set_new(o, "netuid", json_integer(ag_get_u16le(p)));
   json_object_set_new(o, "round", ag_json_u64s(ag_get_u64le(p + 2)));
   json_object_set_new(o, "base", ag_json_hex(p + 10, 32));
-  json_object_set_new(o, "blob", ag_json_hex(p + 42, 32));
-  json_object_set_new(o, "size", ag_json_u64n(ag_get_u64le(p + 74)));
+  json_object_set_new(o, "commitment", ag_json_hex(p + 42, 32));
   return o;
 }
 
@@ -509,9 +650,10 @@ static int propose_apply(ag_app *app, const ag_tx *tx) {
   round_ctx c;
   ag_train_round r = {0};
   uint64_t *scores = NULL, *shares = NULL;
-  int rc = round_open(app, tx, &c);
+  int rc = round_open(app, tx, &c, 1);
   if (rc) goto done;
-  uint64_t h = height_of(app), open = c.t.round_start + c.sn.hp.train_submit_blocks;
+  uint64_t h = height_of(app),
+           open = c.t.round_start + c.sn.hp.train_submit_blocks + c.sn.hp.train_reveal_blocks;
   uint16_t n = ag_get_u16le(p + PROPOSE_HEAD - 2);
   if (!c.nr.permit) {
     rc = ag_fail(AG_E_NO_PERMIT, "uid %u has no validator permit on subnet %u", c.uid, c.sn.netuid);
@@ -528,10 +670,11 @@ static int propose_apply(ag_app *app, const ag_tx *tx) {
     goto done;
   }
   /* every node stores each proposal it is sent: the next checkpoint has the shape of this one,
-   * so it is never larger */
-  if (ag_get_u64le(p + 74) > c.m.size) {
-    rc = ag_fail(AG_E_TRAIN_PROPOSAL, "a checkpoint of %llu bytes is larger than the current one (%llu)",
-                 (unsigned long long)ag_get_u64le(p + 74), (unsigned long long)c.m.size);
+   * so it is at most its fp32 weights plus two optimizer states (a first checkpoint may carry
+   * none) */
+  if (ag_get_u64le(p + 74) / AG_TRAIN_MAX_GROWTH > c.m.size) {
+    rc = ag_fail(AG_E_TRAIN_PROPOSAL, "a checkpoint of %llu bytes is more than %d times the current one (%llu)",
+                 (unsigned long long)ag_get_u64le(p + 74), AG_TRAIN_MAX_GROWTH, (unsigned long long)c.m.size);
     goto done;
   }
   for (uint16_t i = 0; i < c.t.nprops; i++)
@@ -548,14 +691,15 @@ static int propose_apply(ag_app *app, const ag_tx *tx) {
     uint16_t uid = ag_get_u16le(e);
     int j = -1;
     for (uint16_t k = 0; k < c.t.nsubs && j < 0; k++)
-      if (c.t.subs[k].uid == uid) j = k;
+      if (c.t.subs[k].uid == uid && c.t.subs[k].revealed) j = k;
     if (j < 0) {
-      rc = ag_fail(AG_E_TRAIN_PROPOSAL, "uid %u submitted nothing in round %llu", uid,
+      rc = ag_fail(AG_E_TRAIN_PROPOSAL, "uid %u revealed nothing in round %llu", uid,
                    (unsigned long long)c.t.round);
       goto done;
     }
     r.e[i].uid = uid;
     memcpy(r.e[i].hotkey, c.t.subs[j].hotkey, 32);
+    memcpy(r.e[i].blob, c.t.subs[j].blob, 32);
     r.e[i].score = scores[i] = ag_get_u64le(e + 2);
   }
   ag_train_proposal *x = &c.t.props[c.t.nprops++];
@@ -567,7 +711,7 @@ static int propose_apply(ag_app *app, const ag_tx *tx) {
   unsigned __int128 agree, total;
   if ((rc = agreement(&s, &c.sn, &c.t, x->proposal, &agree, &total))) goto done;
   if (total == 0 || 3 * agree <= 2 * total) {
-    training_store(st, c.sn.netuid, &c.t);
+    rc = training_store(st, c.sn.netuid, &c.t);
     goto done;
   }
   /* final: record the round, pin the checkpoint, open the next round */
@@ -581,6 +725,7 @@ static int propose_apply(ag_app *app, const ag_tx *tx) {
   r.n = n;
   for (uint16_t i = 0; i < n; i++) r.e[i].shares = shares[i];
   if (n) round_store(st, c.sn.netuid, &r);
+  if ((rc = previous_store(st, c.sn.netuid, &c.t))) goto done;
   c.t.round++;
   c.t.round_start = h;
   c.t.nsubs = c.t.nprops = 0;
@@ -625,6 +770,7 @@ static json_t *propose_json(const ag_tx *tx) {
 
 static const ag_tx_kind kinds[] = {
     {AG_TX_TRAIN_SUBMIT, "train_submit", submit_validate, no_spend, submit_apply, submit_json},
+    {AG_TX_TRAIN_REVEAL, "train_reveal", reveal_validate, no_spend, reveal_apply, reveal_json},
     {AG_TX_TRAIN_PROPOSE, "train_propose", propose_validate, no_spend, propose_apply, propose_json},
 };
 
@@ -652,6 +798,7 @@ int ag_training_begin_block(ag_app *app) {
       continue;
     }
     if (h >= t.round_start + sn.hp.train_round_blocks) {
+      previous_store(st, list[i], &t);
       t.round++;
       t.round_start = h;
       t.nsubs = t.nprops = 0;

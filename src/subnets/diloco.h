@@ -85,6 +85,9 @@ int ag_dscorer_score(ag_dscorer *s, const uint8_t *blob, size_t len, const ag_pg
 #define AG_DILOCO_MIN_GAIN 0.01
 #define AG_DILOCO_MAX_HARM 0.02
 #define AG_DILOCO_COPY_OVERLAP 0.5
+/* ...or a cosine similarity of the decoded values at least this with an earlier submission,
+ * one of the previous round's aggregated blobs or their sum (a stale copy or a blend). */
+#define AG_DILOCO_COPY_COSINE 0.9
 uint64_t ag_dscore_of(const ag_dscore *d);
 
 /* Next checkpoint: base weights (fp32 or q8 ckpt) minus the outer Nesterov step of the mean of

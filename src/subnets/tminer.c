@@ -37,7 +37,7 @@ typedef struct {
   ag_buf blob;         /* this round's, kept until it is announced and uploaded */
   uint8_t blob_hash[32];
   uint64_t blob_round; /* UINT64_MAX: none */
-  int blob_state;      /* 0 made, 1 announced, 2 uploaded */
+  int blob_state;      /* 0 made, 1 committed, 2 revealed (peers may have it now), 3 uploaded */
   double blob_ratio;
   uint64_t submitted, failed;
   double last_loss, last_seconds;
@@ -52,7 +52,10 @@ void ag_tminer_config_default(ag_tminer_config *c) {
 }
 
 const char *ag_trainer_behaviour_name(int b) {
-  return b == AG_TRAINER_FREE_RIDER ? "free-rider" : b == AG_TRAINER_COPIER ? "copier" : "honest";
+  return b == AG_TRAINER_FREE_RIDER    ? "free-rider"
+         : b == AG_TRAINER_FRONT_RUNNER ? "front-runner"
+         : b == AG_TRAINER_BLENDER      ? "blender"
+                                        : "honest";
 }
 
 static void write_status(trainer *t, const ag_tround *r) {
@@ -108,7 +111,8 @@ static void h_blob(ag_http_req *req, ag_http_resp *resp) {
   if (strlen(req->param) != 64 || ag_hex_decode(req->param, 64, hash, 32))
     return ag_http_error(resp, 400, AG_E_INVALID, "a blob hash is 64 hex digits");
   pthread_mutex_lock(&t->mu);
-  int have = t->blob.len && !memcmp(hash, t->blob_hash, 32);
+  /* never before the reveal: a blob seen early could be copied into someone's commitment */
+  int have = t->blob.len && t->blob_state >= 2 && !memcmp(hash, t->blob_hash, 32);
   if (have) ag_buf_put(&resp->body, t->blob.data, t->blob.len);
   pthread_mutex_unlock(&t->mu);
   if (!have) return ag_http_error(resp, 404, AG_E_NOTFOUND, "this trainer does not hold that blob");
@@ -140,21 +144,50 @@ static int free_ride(trainer *t, const ag_pgrad_hdr *h, ag_buf *out) {
   return rc;
 }
 
-/* Another trainer's blob of this round, as is (even rounds) or rescaled (odd rounds): the
- * latest once 3 others have submitted, or any when the window is about to close. */
-static int copy_other(trainer *t, const ag_tround *r0, const ag_pgrad_hdr *h, volatile int *stop,
-                      ag_buf *out) {
+/* A blob of the previous round, re-encoded for this one (its header names this round and
+ * checkpoint); scale multiplies its values. */
+static int rehead(const ag_pgrad_hdr *h, const ag_buf *old, float scale, ag_buf *out) {
+  ag_pgrad_hdr oh;
+  int rc = ag_pgrad_check(old->data, old->len, NULL, 0, &oh);
+  if (!rc && oh.n != h->n) rc = ag_fail(AG_E_PG_SHAPE, "the old blob has another shape");
+  float *e = rc ? NULL : ag_xcalloc(h->n, sizeof(float));
+  if (!rc) rc = ag_pgrad_apply(old->data, old->len, NULL, scale, e);
+  if (!rc) rc = ag_pgrad_encode(h, e, out);
+  free(e);
+  return rc;
+}
+
+/* The previous round's revealed blobs of other trainers, as the chain records them (what an
+ * adversary can get once commitments hide the current round's), the ones that round aggregated
+ * first: the best to copy. */
+static int previous_blobs(trainer *t, const ag_tround *r, ag_buf *out, int max) {
+  int n = 0;
+  if (r->round == 0 || r->prev_round + 1 != r->round) return 0;
+  for (int pass = 0; pass < 2; pass++)
+    for (int i = 0; i < r->nprev && n < max; i++) {
+      int aggregated = 0;
+      for (int k = 0; k < r->nlast; k++) aggregated |= r->last_uids[k] == r->prev[i].uid;
+      if (r->prev[i].uid == t->uid || aggregated != !pass) continue;
+      ag_buf_init(&out[n]);
+      if (ag_tround_blob(&t->net, r->prev[i].blob, r->prev[i].size, "", &out[n]) == 0) n++;
+      else ag_buf_free(&out[n]);
+    }
+  return n;
+}
+
+/* Front-running: watch the node and the other trainers for a blob of this round until commits
+ * are about to close; what the chain shows before then are commitments, so in practice the
+ * fallback is taken: another trainer's blob of the previous round, re-encoded. */
+static int front_run(trainer *t, const ag_tround *r0, const ag_pgrad_hdr *h, volatile int *stop,
+                     ag_buf *out) {
   int rc = AG_E_NOTFOUND;
-  while (!*stop) {
+  while (!*stop && rc) {
     ag_tround r;
-    int grc = ag_tround_get(&t->net, t->cfg.netuid, &r);
-    if (grc) return grc;
+    if (ag_tround_get(&t->net, t->cfg.netuid, &r)) break;
     ag_tround_peers(&t->net, t->cfg.netuid, &r);
-    int closing = r.round != r0->round || r.height + 2 >= r.submit_until, others = 0;
-    for (int i = 0; i < r.nsubs; i++) others += r.subs[i].uid != t->uid;
-    /* the latest of at least 3 others (the quick ones first are rarely the ones worth copying) */
-    for (int i = r.nsubs - 1; i >= 0 && rc && (others >= 3 || closing); i--) {
-      if (r.subs[i].uid == t->uid) continue;
+    int closing = r.round != r0->round || r.height + 2 >= r.submit_until;
+    for (int i = r.nsubs - 1; i >= 0 && rc; i--) {
+      if (r.subs[i].uid == t->uid || !r.subs[i].revealed) continue; /* nothing to fetch yet */
       ag_buf b;
       ag_buf_init(&b);
       if (ag_tround_blob(&t->net, r.subs[i].blob, r.subs[i].size, r.subs[i].peer, &b) == 0) {
@@ -162,13 +195,9 @@ static int copy_other(trainer *t, const ag_tround *r0, const ag_pgrad_hdr *h, vo
           ag_buf_put(out, b.data, b.len);
           rc = 0;
         } else {
-          float *e = ag_xcalloc(h->n, sizeof(float));
-          if ((rc = ag_pgrad_apply(b.data, b.len, h, 1.5f, e)) == 0) rc = ag_pgrad_encode(h, e, out);
-          free(e);
+          rc = rehead(h, &b, 1.5f, out);
         }
-        if (!rc)
-          snprintf(t->last_what, sizeof t->last_what, "copied uid %u's blob%s", r.subs[i].uid,
-                   r.round % 2 ? " scaled 1.5x" : "");
+        if (!rc) snprintf(t->last_what, sizeof t->last_what, "front-ran uid %u's blob", r.subs[i].uid);
       }
       ag_buf_free(&b);
     }
@@ -176,6 +205,36 @@ static int copy_other(trainer *t, const ag_tround *r0, const ag_pgrad_hdr *h, vo
     if (!rc || closing) break;
     ag_sleep_ms(300);
   }
+  if (rc) { /* too late for this round's: the previous round's, as if it were new */
+    ag_buf old[1];
+    if (previous_blobs(t, r0, old, 1) == 1) {
+      rc = rehead(h, &old[0], r0->round % 2 ? 1.5f : 1.0f, out);
+      if (!rc) snprintf(t->last_what, sizeof t->last_what, "found nothing of this round; copied a blob of round %llu",
+                        (unsigned long long)(r0->round - 1));
+      ag_buf_free(&old[0]);
+    } else {
+      rc = ag_fail(AG_E_NOTFOUND, "nothing to copy: this round's blobs are hidden behind commitments");
+    }
+  }
+  return rc;
+}
+
+/* Blending: the sum of the previous round's blobs of other trainers, re-encoded for this round
+ * (this round's are hidden until commits close). */
+static int blend(trainer *t, const ag_tround *r, const ag_pgrad_hdr *h, ag_buf *out) {
+  enum { MAXB = 8 };
+  ag_buf old[MAXB];
+  int n = previous_blobs(t, r, old, MAXB), rc = 0;
+  if (n < 2) {
+    for (int i = 0; i < n; i++) ag_buf_free(&old[i]);
+    return ag_fail(AG_E_NOTFOUND, "fewer than two blobs of the previous round to blend");
+  }
+  float *e = rc ? NULL : ag_xcalloc(h->n, sizeof(float));
+  for (int i = 0; !rc && i < n; i++) rc = ag_pgrad_apply(old[i].data, old[i].len, NULL, 1.0f, e);
+  if (!rc) rc = ag_pgrad_encode(h, e, out);
+  if (!rc) snprintf(t->last_what, sizeof t->last_what, "blended %d blobs of round %llu", n, (unsigned long long)(r->round - 1));
+  free(e);
+  for (int i = 0; i < n; i++) ag_buf_free(&old[i]);
   return rc;
 }
 
@@ -208,8 +267,10 @@ static int make_blob(trainer *t, const ag_tround *r, volatile int *stop) {
   } else if (!rc && t->cfg.behaviour == AG_TRAINER_FREE_RIDER) {
     rc = free_ride(t, &h, &nb);
     if (!rc) snprintf(t->last_what, sizeof t->last_what, "submitted random values");
+  } else if (!rc && t->cfg.behaviour == AG_TRAINER_FRONT_RUNNER) {
+    rc = front_run(t, r, &h, stop, &nb);
   } else if (!rc) {
-    rc = copy_other(t, r, &h, stop, &nb);
+    rc = blend(t, r, &h, &nb);
   }
   if (!rc) { /* the HTTP threads serve t->blob: swap it in under the lock */
     pthread_mutex_lock(&t->mu);
@@ -232,8 +293,9 @@ static int transient(int rc) {
   return rc == AG_E_MODEL_UNAVAILABLE || rc == AG_E_CONNECT || rc == AG_E_TIMEOUT || rc == AG_E_HTTP_STATUS;
 }
 
-/* One step of the round: make the blob, announce it, upload it. 0 when the round is done
- * for this trainer (or failed for good), else a transient error to try again. */
+/* One step of the round. While commitments are open: make the blob and commit to it; once they
+ * close: reveal it and upload it. 0 when the round is done for this trainer (or failed for
+ * good), 1 to come back later in the round, else a transient error to try again. */
 static int one_round(trainer *t, const ag_tround *r, volatile int *stop) {
   double t0 = ag_mono_s();
   int rc = 0;
@@ -243,17 +305,40 @@ static int one_round(trainer *t, const ag_tround *r, volatile int *stop) {
     t->last_seconds = ag_mono_s() - t0;
   }
   if (!rc && t->blob_state == 0) {
-    ag_buf p;
-    ag_buf_init(&p);
-    ag_payload_train_submit(&p, t->cfg.netuid, r->round, r->model, t->blob_hash, t->blob.len);
-    rc = ag_submit_retry(&t->net, &t->hotkey, AG_TX_TRAIN_SUBMIT, &p, "train_submit", "trainer");
-    ag_buf_free(&p);
-    if (!rc) t->blob_state = 1;
+    if (r->height >= r->submit_until) {
+      rc = ag_fail(AG_E_TRAIN_WINDOW, "the blob was ready after commitments closed");
+    } else {
+      uint8_t commit[32];
+      ag_train_commitment(t->hotkey.pk, t->cfg.netuid, r->round, t->blob_hash, t->blob.len, commit);
+      ag_buf p;
+      ag_buf_init(&p);
+      ag_payload_train_submit(&p, t->cfg.netuid, r->round, r->model, commit);
+      rc = ag_submit_retry(&t->net, &t->hotkey, AG_TX_TRAIN_SUBMIT, &p, "train_submit", "trainer");
+      ag_buf_free(&p);
+      if (!rc) t->blob_state = 1;
+    }
   }
-  if (!rc && t->blob_state == 1 && !(rc = ag_tround_upload(&t->net, "blobs", t->blob_hash, t->blob.data, t->blob.len)))
-    t->blob_state = 2;
+  if (!rc && t->blob_state == 1) {
+    if (r->height < r->submit_until) return 1; /* reveal once commitments are closed */
+    if (r->height >= r->reveal_until) {
+      rc = ag_fail(AG_E_TRAIN_WINDOW, "the reveal window of round %llu has passed", (unsigned long long)r->round);
+    } else {
+      ag_buf p;
+      ag_buf_init(&p);
+      ag_payload_train_reveal(&p, t->cfg.netuid, r->round, t->blob_hash, t->blob.len);
+      rc = ag_submit_retry(&t->net, &t->hotkey, AG_TX_TRAIN_REVEAL, &p, "train_reveal", "trainer");
+      ag_buf_free(&p);
+      if (!rc) {
+        pthread_mutex_lock(&t->mu);
+        t->blob_state = 2; /* now peers may fetch it */
+        pthread_mutex_unlock(&t->mu);
+      }
+    }
+  }
+  if (!rc && t->blob_state == 2 && !(rc = ag_tround_upload(&t->net, "blobs", t->blob_hash, t->blob.data, t->blob.len)))
+    t->blob_state = 3;
   t->last_bytes = t->blob.len;
-  if (rc && transient(rc)) {
+  if (rc && (transient(rc) || rc == AG_E_BLOB_NOT_ANNOUNCED)) { /* the node has not seen the reveal yet */
     ag_debug("trainer", "round %llu: %s; trying again", (unsigned long long)r->round, ag_errmsg(rc));
     return rc;
   }
@@ -304,7 +389,7 @@ int ag_tminer_run(const ag_tminer_config *cfg, volatile int *stop) {
       ag_sleep_ms(1000);
       continue;
     }
-    int mine = 0; /* announced already (by this process, or by an earlier run of it) */
+    int mine = 0; /* committed already (by this process, or by an earlier run of it) */
     for (int i = 0; i < r.nsubs; i++) mine |= r.subs[i].uid == t->uid;
     if (r.round != t->done_round && (!mine || t->blob_round == r.round) && one_round(t, &r, stop) == 0)
       t->done_round = r.round;

@@ -2,21 +2,23 @@
  * tminer.h — a trainer of a training subnet (`agora miner --role trainer`,
  * docs/subnet-training.md#trainers). Every round it fetches the canonical checkpoint, trains
  * H inner AdamW steps on the shard the round assigns to its hotkey, compresses the
- * pseudo-gradient with error feedback, announces the blob's hash and size by a train_submit
- * transaction and uploads the blob to the node. It also serves the blob and the checkpoints it
- * holds on an announced endpoint (GET /agora/blobs/{hash}, /agora/model-files/{id}), for the
- * peers whose node does not have them.
+ * pseudo-gradient with error feedback and commits to the blob (train_submit: a hash of the blob
+ * bound to its hotkey) while submissions are open; once they close it reveals the blob's hash
+ * and size (train_reveal) and uploads it to the node. Before the reveal nobody can get the
+ * blob: it also serves the blob, once revealed, and the checkpoints it holds on an announced
+ * endpoint (GET /agora/blobs/{hash}, /agora/model-files/{id}), for peers whose node lacks them.
  *
  * Devnet behaviours: a free rider submits random pseudo-gradients of the right shape without
- * training; a copier waits for another trainer's blob and submits it again, alternately as is
- * and re-encoded with its values scaled.
+ * training; a front-runner watches the node and the other trainers for a blob of this round to
+ * copy (alternately as is and rescaled) and, finding none before it must commit, copies one of
+ * the previous round re-encoded for this one; a blender sums the previous round's blobs.
  */
 #ifndef AG_SUBNETS_TMINER_H
 #define AG_SUBNETS_TMINER_H
 
 #include <stdint.h>
 
-enum { AG_TRAINER_HONEST = 0, AG_TRAINER_FREE_RIDER = 1, AG_TRAINER_COPIER = 2 };
+enum { AG_TRAINER_HONEST = 0, AG_TRAINER_FREE_RIDER = 1, AG_TRAINER_FRONT_RUNNER = 2, AG_TRAINER_BLENDER = 3 };
 
 typedef struct {
   char home[1024];

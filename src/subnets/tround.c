@@ -27,6 +27,7 @@ void ag_tround_free(ag_tround *r) {
   free(r->subs);
   free(r->proposers);
   free(r->peers);
+  free(r->prev);
   memset(r, 0, sizeof *r);
 }
 
@@ -46,6 +47,7 @@ int ag_tround_get(ag_net *n, uint16_t netuid, ag_tround *r) {
   r->round = ag_json_u64_of(t, "round");
   r->round_start = ag_json_u64_of(t, "round_start");
   r->submit_until = ag_json_u64_of(t, "submit_until");
+  r->reveal_until = ag_json_u64_of(t, "reveal_until");
   r->round_end = ag_json_u64_of(t, "round_end");
   r->model_size = ag_json_u64_of(t, "size");
   rc = jhex32(t, "model_id", r->model);
@@ -58,7 +60,8 @@ int ag_tround_get(ag_net *n, uint16_t netuid, ag_tround *r) {
     s->uid = (uint16_t)ag_json_u64_of(e, "uid");
     s->size = ag_json_u64_of(e, "size");
     s->block = ag_json_u64_of(e, "block");
-    if (!(rc = jhex32(e, "blob", s->blob)) &&
+    s->revealed = json_is_true(json_object_get(e, "revealed"));
+    if (!(rc = jhex32(e, "commitment", s->commit)) && (!s->revealed || !(rc = jhex32(e, "blob", s->blob))) &&
         !(rc = ag_addr_decode(json_string_value(json_object_get(e, "hotkey")), s->hotkey)))
       r->nsubs++;
   }
@@ -72,6 +75,20 @@ int ag_tround_get(ag_net *n, uint16_t netuid, ag_tround *r) {
   if (!rc && last && jhex32(last, "model_id", m) == 0 && !memcmp(m, r->model, 32) &&
       jhex32(last, "file_hash", r->file_hash) == 0)
     r->have_file_hash = 1;
+  json_t *lents = json_object_get(last, "entries");
+  for (size_t i = 0; i < json_array_size(lents) && r->nlast < 256; i++)
+    r->last_uids[r->nlast++] = (uint16_t)ag_json_u64_of(json_array_get(lents, i), "uid");
+  json_t *prev = json_object_get(t, "previous"), *pr = json_object_get(prev, "revealed");
+  r->prev_round = ag_json_u64_of(prev, "round");
+  r->prev = ag_xcalloc(json_array_size(pr) + 1, sizeof *r->prev);
+  for (size_t i = 0; !rc && i < json_array_size(pr); i++) {
+    json_t *e = json_array_get(pr, i);
+    ag_tsub *x = &r->prev[r->nprev];
+    x->uid = (uint16_t)ag_json_u64_of(e, "uid");
+    x->size = ag_json_u64_of(e, "size");
+    x->revealed = 1;
+    if (jhex32(e, "blob", x->blob) == 0) r->nprev++;
+  }
   json_t *hp = json_object_get(sj, "hyperparams");
   r->inner_steps = ag_json_u64_of(hp, "train_inner_steps");
   r->window = ag_json_u64_of(hp, "train_window");

@@ -14,13 +14,15 @@
 typedef struct {
   uint16_t uid;
   uint8_t hotkey[32];
+  uint8_t commit[32];
+  int revealed;    /* blob and size are known only once revealed */
   uint8_t blob[32];
   uint64_t size, block;
   char peer[200]; /* the submitter's endpoint, "http://host:port" ("" = none; ag_tround_peers) */
 } ag_tsub;
 
 typedef struct {
-  uint64_t height, round, round_start, submit_until, round_end;
+  uint64_t height, round, round_start, submit_until, reveal_until, round_end;
   uint8_t model[32];
   uint64_t model_size;
   ag_tsub *subs; /* allocated */
@@ -30,6 +32,12 @@ typedef struct {
   /* the latest round record whose model is the current checkpoint, when there is one */
   int have_file_hash;
   uint8_t file_hash[32];
+  /* the blobs revealed in the round before (what a stale copy or a blend is made of) */
+  uint64_t prev_round;
+  ag_tsub *prev; /* uid, blob, size (allocated) */
+  int nprev;
+  uint16_t last_uids[256]; /* the uids the latest round record aggregated */
+  int nlast;
   /* hyperparameters */
   uint64_t inner_steps, window, k, top, outer_lr_ppm, momentum_ppm;
   /* endpoints of the subnet's neurons, "http://host:port" (ag_tround_peers) */

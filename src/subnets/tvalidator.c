@@ -24,10 +24,13 @@
 typedef struct {
   uint16_t uid;
   ag_buf blob;
+  ag_sparse sp;     /* its values, for the similarity checks */
   int code;         /* why it was refused (0 = usable) */
   char why[160];
   ag_dscore s;
   int chosen;
+  double similar;   /* the highest cosine with an earlier or an older submission */
+  double overlap;   /* the highest share of its positions in an earlier or an older one */
 } entry;
 
 typedef struct {
@@ -150,6 +153,8 @@ static void report(tval *v, const ag_tround *r, entry *e, int n, const uint8_t *
     json_object_set_new(x, "random_gain", json_real(e[i].s.rnd_gain));
     json_object_set_new(x, "score", json_integer((json_int_t)e[i].s.score));
     json_object_set_new(x, "aggregated", json_boolean(e[i].chosen));
+    json_object_set_new(x, "similarity", json_real(e[i].similar));
+    json_object_set_new(x, "overlap", json_real(e[i].overlap));
     json_object_set_new(x, "why", json_string(e[i].why));
     json_array_append_new(a, x);
   }
@@ -181,28 +186,69 @@ static void score_round(tval *v, const ag_tround *r, volatile int *stop) {
     rnd = (ag_tokens){v->data.train + ag_diloco_random_shard(&v->data, v->cfg.netuid, r->round, bh, window), window};
     rc = ag_dscorer_base_loss(sc, &rnd, eval_seed, &rnd_before);
   }
-  /* fetch and check every submission; a blob not yet uploaded gets a few seconds */
+  /* what a stale copy or a blend would be made of: the blobs revealed in the round before, and
+   * their sum (named by the chain's record of that round, so every validator compares alike) */
+  ag_sparse *prev = ag_xcalloc((size_t)r->nprev + 1, sizeof *prev), prev_sum = {0};
+  int nprev = 0;
+  for (int i = 0; !rc && i < r->nprev && !*stop && r->prev_round + 1 == r->round; i++) {
+    ag_buf b;
+    ag_buf_init(&b);
+    if (ag_tround_blob(&v->net, r->prev[i].blob, r->prev[i].size, "", &b) == 0 &&
+        ag_pgrad_sparse(b.data, b.len, NULL, &prev[nprev]) == 0) {
+      ag_sparse sum;
+      ag_sparse_add(&prev_sum, &prev[nprev], &sum);
+      ag_sparse_free(&prev_sum);
+      prev_sum = sum;
+      nprev++;
+    }
+    ag_buf_free(&b);
+  }
+  /* fetch and check every revealed submission; a blob not yet uploaded gets a few seconds */
   for (int i = 0; !rc && i < r->nsubs && !*stop; i++) {
     entry *x = &e[i];
     x->uid = r->subs[i].uid;
     ag_buf_init(&x->blob);
+    if (!r->subs[i].revealed) {
+      x->code = AG_E_TRAIN_REVEAL;
+      snprintf(x->why, sizeof x->why, "refused: committed but never revealed");
+      continue;
+    }
     int frc = AG_E_NOTFOUND;
     for (int tries = 0; tries < 10 && frc == AG_E_NOTFOUND && !*stop; tries++) {
       frc = ag_tround_blob(&v->net, r->subs[i].blob, r->subs[i].size, r->subs[i].peer, &x->blob);
       if (frc == AG_E_NOTFOUND) ag_sleep_ms(300);
     }
     if (!frc) frc = ag_pgrad_check(x->blob.data, x->blob.len, &h, (size_t)r->model_size, NULL);
+    if (!frc) frc = ag_pgrad_sparse(x->blob.data, x->blob.len, &h, &x->sp);
     x->code = frc;
     if (frc) {
       snprintf(x->why, sizeof x->why, "refused: %s", frc == AG_E_NOTFOUND ? "nobody serves the blob" : ag_errmsg(frc));
       continue;
     }
+    /* the same work twice: an earlier submission of this round with the same positions or the
+     * same values (commitments make copying this round's blobs impossible; two hotkeys of one
+     * owner can still send one blob twice) */
     for (int j = 0; j < i && !x->code; j++) {
-      if (e[j].code) continue;
-      double ov = ag_pgrad_overlap(x->blob.data, x->blob.len, e[j].blob.data, e[j].blob.len);
-      if (ov >= AG_DILOCO_COPY_OVERLAP) {
+      if (!e[j].sp.n) continue;
+      double ov = ag_sparse_overlap(&x->sp, &e[j].sp), cs = ag_sparse_cosine(&x->sp, &e[j].sp);
+      if (cs > x->similar) x->similar = cs;
+      if (ov > x->overlap) x->overlap = ov;
+      if (ov >= AG_DILOCO_COPY_OVERLAP || cs >= AG_DILOCO_COPY_COSINE) {
         x->code = AG_E_TRAIN_DUPLICATE;
-        snprintf(x->why, sizeof x->why, "copy: %.0f%% of its entries are uid %u's, submitted earlier", ov * 100, e[j].uid);
+        snprintf(x->why, sizeof x->why, "copy: %.0f%% of its entries and cosine %.2f with uid %u's, submitted earlier",
+                 ov * 100, cs, e[j].uid);
+      }
+    }
+    /* old work passed off as new: one of the previous round's blobs, or their blend */
+    for (int j = 0; j <= nprev && !x->code && nprev; j++) {
+      const ag_sparse *o = j < nprev ? &prev[j] : &prev_sum;
+      double ov = ag_sparse_overlap(&x->sp, o), cs = ag_sparse_cosine(&x->sp, o);
+      if (cs > x->similar) x->similar = cs;
+      if (ov > x->overlap) x->overlap = ov;
+      if (ov >= AG_DILOCO_COPY_OVERLAP || cs >= AG_DILOCO_COPY_COSINE) {
+        x->code = AG_E_TRAIN_DUPLICATE;
+        snprintf(x->why, sizeof x->why, "old work: %.0f%% of its entries and cosine %.2f with %s of round %llu",
+                 ov * 100, cs, j < nprev ? "a blob" : "the sum of the blobs", (unsigned long long)(r->round - 1));
       }
     }
     if (x->code) continue;
@@ -220,6 +266,9 @@ static void score_round(tval *v, const ag_tround *r, volatile int *stop) {
       snprintf(x->why, sizeof x->why, "own %+.4f, random %+.4f", x->s.own_gain, x->s.rnd_gain);
     }
   }
+  for (int i = 0; i < nprev; i++) ag_sparse_free(&prev[i]);
+  free(prev);
+  ag_sparse_free(&prev_sum);
   /* the best train_top, aggregated in uid order */
   entry **rank = ag_xcalloc((size_t)r->nsubs + 1, sizeof *rank);
   int nr = 0;
@@ -306,7 +355,10 @@ static void score_round(tval *v, const ag_tround *r, volatile int *stop) {
   free(uids);
   free(scores);
   free(rank);
-  for (int i = 0; i < r->nsubs; i++) ag_buf_free(&e[i].blob);
+  for (int i = 0; i < r->nsubs; i++) {
+    ag_buf_free(&e[i].blob);
+    ag_sparse_free(&e[i].sp);
+  }
   free(e);
   ag_dscorer_close(sc);
 }
@@ -374,7 +426,7 @@ int ag_tvalidator_run(const ag_validator_config *cfg, volatile int *stop) {
     }
     int mine = 0;
     for (int i = 0; i < r.nprops; i++) mine |= !memcmp(r.proposers[i], v->hotkey.pk, 32);
-    if (v->permit && !mine && r.round != v->done_round && r.height >= r.submit_until &&
+    if (v->permit && !mine && r.round != v->done_round && r.height >= r.reveal_until &&
         r.height < r.round_end) {
       ag_tround_peers(&v->net, cfg->netuid, &r); /* where to look when the node lacks a blob */
       score_round(v, &r, stop);
