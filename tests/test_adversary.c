@@ -27,13 +27,13 @@ static char *modules_json(void) {
   ag_addr_encode(A[0].pk, owner);
   json_t *inc = json_pack(
       "{s:s, s:s, s:s, s:s, s:[{s:s, s:s, s:{s:i, s:i, s:i, s:i, s:i, s:i}},"
-      " {s:s, s:s, s:{s:i, s:i, s:i, s:i, s:i, s:i}, s:{s:s, s:s, s:i}}]}",
+      " {s:s, s:s, s:{s:i, s:i, s:i, s:i, s:i, s:i, s:i}, s:{s:s, s:s, s:i}}]}",
       "block_reward", "1000000000", "subnet_cost", "10000000000", "sudo", owner, "burn_min",
       "1000", "subnets", "name", "one", "owner", owner, "hyperparams", "tempo", 5,
       "commit_reveal", 0, "max_uids", 12, "immunity_period", 3, "weights_rate_limit", 1,
       "max_validators", 4, "name", "train", "owner", owner, "hyperparams", "tempo", 7,
-      "max_uids", 12, "max_validators", 4, "immunity_period", 3, "train_round_blocks", 6,
-      "train_submit_blocks", 3,
+      "max_uids", 12, "max_validators", 4, "immunity_period", 3, "train_round_blocks", 8,
+      "train_submit_blocks", 3, "train_reveal_blocks", 2,
       "model", "kind", "training", "model_id",
       "1111111111111111111111111111111111111111111111111111111111111111", "size", 100000);
   json_t *root = json_pack("{s:o}", "incentive", inc);
