@@ -9,6 +9,7 @@
  *   - `agora infer` asked to start with the cheater reports it and answers verified text;
  *   - a killed node is restarted by the devnet and nothing committed is lost;
  *   - a killed miner's incentive decays while the others keep earning;
+ *   - a miner with --api-key opens /v1 only to the exact key (401 invalid_api_key otherwise);
  *   - on SIGTERM the devnet stops every child and prints issuance equal to the schedule.
  * The tests share one devnet and run in order.
  */
@@ -28,8 +29,12 @@
 #include "subnets/netclient.h"
 #include "subnets/neuron.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 
 static char home[512], node_url[128], out_path[600];
 static pid_t devnet_pid;
@@ -477,6 +482,97 @@ TEST(killed_miner_decays) {
   json_decref(mg);
 }
 
+/* GET path from 127.0.0.1:port with an Authorization header (NULL: none) over a raw socket
+ * (the client library sends none); the status, the body into body. */
+static int get_with_auth(uint16_t port, const char *path, const char *auth, char *body, size_t cap) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a;
+  memset(&a, 0, sizeof a);
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  struct timeval tv = {10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+    if (fd >= 0) close(fd);
+    return -1;
+  }
+  char req[512];
+  int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s%s%s\r\n", path,
+                   auth ? "Authorization: " : "", auth ? auth : "", auth ? "\r\n" : "");
+  if (write(fd, req, (size_t)n) != n) {
+    close(fd);
+    return -1;
+  }
+  char resp[16384];
+  size_t got = 0;
+  ssize_t r;
+  while (got < sizeof resp - 1 && (r = read(fd, resp + got, sizeof resp - 1 - got)) > 0) got += (size_t)r;
+  resp[got] = 0;
+  close(fd);
+  int status = -1;
+  if (sscanf(resp, "HTTP/1.1 %d", &status) != 1) return -1;
+  const char *b = strstr(resp, "\r\n\r\n");
+  snprintf(body, cap, "%s", b ? b + 4 : "");
+  return status;
+}
+
+/* A miner with --api-key: only the exact key opens the /v1 routes (compared in constant time);
+ * a missing, wrong or wrong-length key gets 401 invalid_api_key, as documented. */
+TEST(miner_api_key_is_required) {
+  ag_net net;
+  CHECK_OK(ag_net_open(&net, node_url));
+  ag_keypair hk, owner;
+  ag_key_generate(&hk);
+  CHECK_OK(ag_neuron_key(home, "owner", net.chain_id, &owner));
+  uint8_t hash[32];
+  int code = -1;
+  ag_buf p;
+  ag_buf_init(&p);
+  ag_buf_put(&p, hk.pk, 32);
+  ag_buf_put_u64le(&p, 10 * AG_UNIT); /* the hotkey pays its serve tx */
+  CHECK_OK(ag_net_submit(&net, &owner, AG_TX_TRANSFER, p.data, p.len, 30000, hash, &code));
+  CHECK_EQ(code, 0);
+  ag_buf_free(&p);
+  char keys[700], log[700], addr[AG_ADDR_MAX];
+  snprintf(keys, sizeof keys, "%s/keys", home);
+  snprintf(log, sizeof log, "%s/logs/apikey-miner.log", home);
+  CHECK_OK(ag_keystore_save(keys, "apikey-hot", &hk, NULL, net.chain_id));
+  ag_addr_encode(hk.pk, addr);
+  ag_key_wipe(&hk);
+  ag_key_wipe(&owner);
+  const char *args[] = {"--home", home, "--node", node_url, "miner", "--subnet", "1", "--hotkey", "apikey-hot",
+                        "--coldkey", "owner", "--api-key", "sk-agora-test-123", NULL};
+  pid_t pid = sys_spawn(log, args);
+  CHECK(pid > 0);
+  uint16_t port = 0;
+  for (int t = 0; t < 600 && !port; t++) { /* registered and announced */
+    char host[128];
+    int uid = -1;
+    if (ag_neuron_find(&net, 1, addr, &uid, host, &port) || uid < 0) port = 0;
+    if (!port) ag_sleep_ms(100);
+  }
+  CHECK(port > 0);
+  if (port) {
+    char body[4096];
+    const char *refused[] = {NULL, "", "Bearer", "Bearer ", "Bearer sk-agora-test-124", "Bearer sk-agora-test-12",
+                             "Bearer sk-agora-test-1234", "Bearer tk-agora-test-123", "Basic sk-agora-test-123",
+                             "sk-agora-test-123"};
+    for (size_t i = 0; i < AG_ARRAY_LEN(refused); i++) {
+      int st = get_with_auth(port, "/v1/models", refused[i], body, sizeof body);
+      if (st != 401) fprintf(stderr, "  Authorization '%s' -> %d\n", refused[i] ? refused[i] : "(none)", st);
+      CHECK_EQ(st, 401);
+      json_t *j = json_loads(body, 0, NULL);
+      CHECK_STR(json_string_value(json_object_get(json_object_get(j, "error"), "code")), "invalid_api_key");
+      json_decref(j);
+    }
+    CHECK_EQ(get_with_auth(port, "/v1/models", "Bearer sk-agora-test-123", body, sizeof body), 200);
+    CHECK(strstr(body, "\"object\": \"list\"") != NULL || strstr(body, "\"object\":\"list\"") != NULL);
+    CHECK_EQ(get_with_auth(port, "/health", NULL, body, sizeof body), 200); /* outside /v1: open */
+  }
+  CHECK_EQ(sys_stop(pid, SIGTERM, 20000), 0);
+}
+
 TEST(devnet_stops_cleanly_with_issuance_on_schedule) {
   pid_t children[8];
   int n = 0;
@@ -514,5 +610,5 @@ TEST(devnet_stops_cleanly_with_issuance_on_schedule) {
 TEST_MAIN(devnet_starts, miners_refuse_bad_requests, node_model_files,
           tampered_answers_fail_verification, garbage_miner_joins,
           incentive_follows_honesty_and_speed, infer_reports_the_cheater_and_asks_another,
-          node_restart_loses_nothing, killed_miner_decays,
+          node_restart_loses_nothing, killed_miner_decays, miner_api_key_is_required,
           devnet_stops_cleanly_with_issuance_on_schedule)
