@@ -78,6 +78,7 @@ int ag_cli_exit_code(int err) {
   case AG_E_BAD_PASSPHRASE:
   case AG_E_PASSPHRASE_REQUIRED:
   case AG_E_KEYSTORE_CORRUPT:
+  case AG_E_KEYSTORE_WEAK_KDF:
   case AG_E_INSECURE_KEY:
   case AG_E_BACKUP_CHECKSUM:
   case AG_E_BAD_KEY: return AG_EXIT_KEY;

@@ -59,6 +59,8 @@
   X(AG_E_INSECURE_KEY, -106, "insecure_key",                                                   \
     "an unencrypted dev key may only sign for its own devnet")                                 \
   X(AG_E_BACKUP_CHECKSUM, -107, "backup_checksum", "key backup checksum mismatch (typo?)")     \
+  X(AG_E_KEYSTORE_WEAK_KDF, -108, "keystore_weak_kdf",                                         \
+    "keystore key derivation weaker than Agora writes, unknown, or over its cost bounds")      \
   /* transactions, blocks, ledger */                                                           \
   X(AG_E_TX_VERSION, -200, "tx_version", "unsupported transaction version")                    \
   X(AG_E_TX_KIND, -201, "tx_unknown_kind", "unknown transaction kind")                         \
