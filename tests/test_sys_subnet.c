@@ -1,3 +1,4 @@
+#define _GNU_SOURCE /* memmem */
 /*
  * test_sys_subnet.c — the inference subnet end to end, with real processes: `agora devnet`
  * starts the node, 5 miners (3 honest, 1 slow, 1 cheater) and 2 validators; an extra "miner"
@@ -10,6 +11,7 @@
  *   - a killed node is restarted by the devnet and nothing committed is lost;
  *   - a killed miner's incentive decays while the others keep earning;
  *   - a miner with --api-key opens /v1 only to the exact key (401 invalid_api_key otherwise);
+ *   - AGORA_PASSPHRASE given to the devnet reaches none of its children;
  *   - on SIGTERM the devnet stops every child and prints issuance equal to the schedule.
  * The tests share one devnet and run in order.
  */
@@ -105,15 +107,42 @@ static int uid_of(json_t *mg, const char *name) {
   return -1;
 }
 
+/* 1 when /proc/PID/environ holds needle, 0 when not, -1 when it cannot be read. */
+static int environ_has(pid_t pid, const char *needle) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/environ", (int)pid);
+  uint8_t *data;
+  size_t len;
+  if (ag_read_file(path, 1 << 20, &data, &len)) return -1;
+  int found = memmem(data, len, needle, strlen(needle)) != NULL;
+  free(data);
+  return found;
+}
+
+#define DEVNET_SECRET "sys-subnet-passphrase-5d1e"
+
 /* ---- the network ------------------------------------------------------------------------------ */
 
 TEST(devnet_starts) {
   snprintf(home, sizeof home, "%s/sys_subnet", AGORA_BUILD_DIR);
   snprintf(out_path, sizeof out_path, "%s.out.json", home);
   const char *args[] = {"--miners", "5", "--validators", "2", "--cheaters", "1", "--slow", "1", NULL};
+  /* started the way a user with AGORA_PASSPHRASE in their shell starts it */
+  setenv("AGORA_PASSPHRASE", DEVNET_SECRET, 1);
   manifest = sys_devnet_start(home, out_path, args, &devnet_pid);
+  unsetenv("AGORA_PASSPHRASE");
   CHECK(json_is_true(json_object_get(manifest, "ready")));
   if (!manifest) return;
+  /* the devnet wiped it from its own environment, and none of its children got it */
+  CHECK_EQ(environ_has(devnet_pid, DEVNET_SECRET), 0);
+  const char *kids[] = {"node", "miner0", "miner4", "validator0", "validator1"};
+  for (size_t i = 0; i < AG_ARRAY_LEN(kids); i++) {
+    pid_t kp = manifest_pid(kids[i]);
+    CHECK(kp > 0);
+    CHECK_EQ(environ_has(kp, "AGORA_PASSPHRASE"), 0);
+    CHECK_EQ(environ_has(kp, DEVNET_SECRET), 0);
+    CHECK_EQ(environ_has(kp, "PATH="), 1); /* the rest of the environment is passed on */
+  }
   snprintf(node_url, sizeof node_url, "%s", json_string_value(json_object_get(manifest, "node")));
   json_t *mg = metagraph();
   HONEST0 = uid_of(mg, "miner0");

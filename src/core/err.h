@@ -54,7 +54,8 @@
   X(AG_E_KEYSTORE_CORRUPT, -102, "keystore_corrupt", "keystore file is corrupt")              \
   X(AG_E_BAD_PASSPHRASE, -103, "bad_passphrase", "wrong passphrase")                           \
   X(AG_E_PASSPHRASE_REQUIRED, -104, "passphrase_required",                                     \
-    "a passphrase is required (set AGORA_PASSPHRASE or use --passphrase-file)")                \
+    "a passphrase is required (set AGORA_PASSPHRASE, or use --passphrase-file or "             \
+    "--passphrase-fd)")                                                                        \
   X(AG_E_KEY_NOT_FOUND, -105, "key_not_found", "no key with that name")                        \
   X(AG_E_INSECURE_KEY, -106, "insecure_key",                                                   \
     "an unencrypted dev key may only sign for its own devnet")                                 \

@@ -200,7 +200,8 @@ int ag_keystore_parse(const uint8_t *data, size_t len, const char *passphrase, a
     }
     if (!passphrase) {
       rc = ag_fail(AG_E_PASSPHRASE_REQUIRED,
-                   "key '%s' is encrypted: set AGORA_PASSPHRASE or use --passphrase-file", name);
+                   "key '%s' is encrypted: set AGORA_PASSPHRASE, or use --passphrase-file or --passphrase-fd",
+                   name);
       goto done;
     }
     if (crypto_pwhash(dk, sizeof dk, passphrase, strlen(passphrase), salt,
