@@ -11,6 +11,7 @@
  *   - a killed node is restarted by the devnet and nothing committed is lost;
  *   - a killed miner's incentive decays while the others keep earning;
  *   - a miner with --api-key opens /v1 only to the exact key (401 invalid_api_key otherwise);
+ *   - a validator killed between a commit and its reveal, started again, still reveals;
  *   - AGORA_PASSPHRASE given to the devnet reaches none of its children;
  *   - on SIGTERM the devnet stops every child and prints issuance equal to the schedule.
  * The tests share one devnet and run in order.
@@ -602,6 +603,73 @@ TEST(miner_api_key_is_required) {
   CHECK_EQ(sys_stop(pid, SIGTERM, 20000), 0);
 }
 
+/* A validator killed after a commit and started again reveals that commit: the salt and the
+ * weights were kept in HOME/neurons/HOTKEY/reveals-1.json (0600). */
+TEST(validator_restarted_between_commit_and_reveal_still_reveals) {
+  char vlog[700], rpath[700], status[700], nlog[700];
+  snprintf(vlog, sizeof vlog, "%s/logs/validator1.log", home);
+  snprintf(nlog, sizeof nlog, "%s/logs/validator1-restarted.log", home);
+  snprintf(status, sizeof status, "%s/status/validator1.json", home);
+  snprintf(rpath, sizeof rpath, "%s/neurons/validator1-hot/reveals-1.json", home);
+  /* the next commit of validator1 */
+  uint8_t *data;
+  size_t len, from = 0;
+  if (ag_read_file(vlog, 64 << 20, &data, &len) == 0) {
+    from = len;
+    free(data);
+  }
+  long epoch = -1;
+  for (int t = 0; t < 400 && epoch < 0; t++) {
+    if (ag_read_file(vlog, 64 << 20, &data, &len) == 0) {
+      const char *hit = len > from ? strstr((char *)data + from, "committed weights for ") : NULL;
+      const char *e = hit ? strstr(hit, " in epoch ") : NULL;
+      if (e) epoch = strtol(e + 10, NULL, 10);
+      free(data);
+    }
+    if (epoch < 0) ag_sleep_ms(50);
+  }
+  CHECK(epoch >= 0);
+  pid_t old = manifest_pid("validator1");
+  CHECK(old > 0);
+  CHECK_EQ(kill(old, SIGKILL), 0);
+  /* what it left */
+  struct stat sb;
+  CHECK(stat(rpath, &sb) == 0 && (sb.st_mode & 0777) == 0600);
+  json_t *f = json_load_file(rpath, 0, NULL);
+  int kept = 0;
+  json_t *pend = json_object_get(f, "pending");
+  for (size_t i = 0; i < json_array_size(pend); i++)
+    kept += json_integer_value(json_object_get(json_array_get(pend, i), "epoch")) == epoch;
+  CHECK_EQ(kept, 1);
+  json_decref(f);
+  /* started again, as the devnet starts it */
+  const char *args[] = {"--home", home, "--node", node_url, "validator", "--subnet", "1", "--hotkey",
+                        "validator1-hot", "--status", status, "--interval-ms", "1500", "--timeout-ms", "10000", NULL};
+  pid_t pid = sys_spawn(nlog, args);
+  CHECK(pid > 0);
+  char want[96];
+  snprintf(want, sizeof want, "uid(s) committed in epoch %ld\n", epoch); /* the reveal's log line */
+  int revealed = 0;
+  for (int t = 0; t < 600 && !revealed; t++) {
+    if (ag_read_file(nlog, 64 << 20, &data, &len) == 0) {
+      revealed = strstr((char *)data, "pending reveal(s) from the last run") && strstr((char *)data, want);
+      free(data);
+    }
+    if (!revealed) ag_sleep_ms(100);
+  }
+  if (!revealed) fprintf(stderr, "  no reveal of epoch %ld in %s\n", epoch, nlog);
+  CHECK(revealed);
+  /* it is gone from the file (a later commit may be there) */
+  f = json_load_file(rpath, 0, NULL);
+  kept = 0;
+  pend = json_object_get(f, "pending");
+  for (size_t i = 0; i < json_array_size(pend); i++)
+    kept += json_integer_value(json_object_get(json_array_get(pend, i), "epoch")) == epoch;
+  CHECK_EQ(kept, 0);
+  json_decref(f);
+  CHECK_EQ(sys_stop(pid, SIGTERM, 20000), 0);
+}
+
 TEST(devnet_stops_cleanly_with_issuance_on_schedule) {
   pid_t children[8];
   int n = 0;
@@ -640,4 +708,5 @@ TEST_MAIN(devnet_starts, miners_refuse_bad_requests, node_model_files,
           tampered_answers_fail_verification, garbage_miner_joins,
           incentive_follows_honesty_and_speed, infer_reports_the_cheater_and_asks_another,
           node_restart_loses_nothing, killed_miner_decays, miner_api_key_is_required,
+          validator_restarted_between_commit_and_reveal_still_reveals,
           devnet_stops_cleanly_with_issuance_on_schedule)
