@@ -9,6 +9,8 @@
 #include "test.h"
 #include "testutil.h"
 
+#include <jansson.h>
+
 TEST(sign_and_verify) {
   ag_keypair k;
   test_key(&k, 1);
@@ -155,6 +157,75 @@ TEST(keystore_parse_rejects_garbage) {
   }
 }
 
+/* The keystore file at path with crypto.FIELD replaced by v (a new reference). */
+static void set_crypto_field(const char *path, const char *field, json_t *v) {
+  json_t *root = json_load_file(path, 0, NULL);
+  json_object_set_new(json_object_get(root, "crypto"), field, v);
+  char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+  ag_write_file_atomic(path, text, strlen(text), 0600);
+  free(text);
+  json_decref(root);
+}
+
+/* A file that asks for a cheaper Argon2id than the keystore writes, or another KDF, is refused
+ * before any derivation, even with the right passphrase; so is one that asks for absurd cost. */
+TEST(keystore_refuses_weak_and_absurd_kdf_parameters) {
+  ag_keystore_set_cost(1, 8192 * 1024);
+  char *dir = test_tmpdir("ks");
+  ag_keypair k, got;
+  ag_keyinfo info;
+  test_key(&k, 7);
+  CHECK_OK(ag_keystore_save(dir, "carol", &k, "pw-carol-1", NULL));
+  char path[600];
+  snprintf(path, sizeof path, "%s/carol.json", dir);
+  uint8_t *data;
+  size_t len;
+  CHECK_OK(ag_read_file(path, 1 << 16, &data, &len));
+  CHECK_OK(ag_keystore_load(dir, "carol", "pw-carol-1", &got, &info));
+  /* the same file read by a process that writes the default cost: too weak */
+  ag_keystore_set_cost(AG_KEYSTORE_OPSLIMIT, AG_KEYSTORE_MEMLIMIT);
+  CHECK_EQ(ag_keystore_load(dir, "carol", "pw-carol-1", &got, &info), AG_E_KEYSTORE_WEAK_KDF);
+  CHECK(strstr(ag_errmsg(AG_E_KEYSTORE_WEAK_KDF), "at least 3 over 67108864 bytes") != NULL);
+  CHECK_EQ(ag_keystore_info(dir, "carol", &info), AG_E_KEYSTORE_WEAK_KDF);
+  ag_keystore_set_cost(1, 8192 * 1024);
+  struct {
+    const char *field;
+    json_t *value;
+    int want;
+  } cases[] = {
+      {"opslimit", json_integer(0), AG_E_KEYSTORE_WEAK_KDF},
+      {"memlimit", json_integer(8192 * 1024 - 1024), AG_E_KEYSTORE_WEAK_KDF},
+      {"memlimit", json_integer(-1), AG_E_KEYSTORE_WEAK_KDF},
+      {"kdf", json_string("scrypt"), AG_E_KEYSTORE_WEAK_KDF},
+      {"kdf", json_string("argon2i"), AG_E_KEYSTORE_WEAK_KDF},
+      {"opslimit", json_integer(AG_KEYSTORE_OPSLIMIT_MAX + 1), AG_E_KEYSTORE_WEAK_KDF},
+      {"opslimit", json_integer(INT64_MAX), AG_E_KEYSTORE_WEAK_KDF},
+      {"memlimit", json_integer((json_int_t)1 << 40), AG_E_KEYSTORE_WEAK_KDF},
+      {"memlimit", json_integer((json_int_t)AG_KEYSTORE_MEMLIMIT_MAX + 1), AG_E_KEYSTORE_WEAK_KDF},
+      {"opslimit", json_string("3"), AG_E_KEYSTORE_CORRUPT},
+      {"memlimit", json_real(67108864.0), AG_E_KEYSTORE_CORRUPT},
+  };
+  for (size_t i = 0; i < AG_ARRAY_LEN(cases); i++) {
+    CHECK_OK(ag_write_file_atomic(path, data, len, 0600));
+    set_crypto_field(path, cases[i].field, cases[i].value);
+    int rc = ag_keystore_load(dir, "carol", "pw-carol-1", &got, &info);
+    if (rc != cases[i].want) fprintf(stderr, "  case %zu (%s): %s\n", i, cases[i].field, ag_errmsg(rc));
+    CHECK_EQ(rc, cases[i].want);
+  }
+  /* 8 passes over 1 GiB: each bound alone holds, their product (8 GiB) does not */
+  CHECK_OK(ag_write_file_atomic(path, data, len, 0600));
+  set_crypto_field(path, "opslimit", json_integer(AG_KEYSTORE_OPSLIMIT_MAX));
+  set_crypto_field(path, "memlimit", json_integer((json_int_t)AG_KEYSTORE_MEMLIMIT_MAX));
+  CHECK_EQ(ag_keystore_load(dir, "carol", "pw-carol-1", &got, &info), AG_E_KEYSTORE_WEAK_KDF);
+  CHECK(strstr(ag_errmsg(AG_E_KEYSTORE_WEAK_KDF), "at most 8 passes") != NULL);
+  /* untouched, it still opens */
+  CHECK_OK(ag_write_file_atomic(path, data, len, 0600));
+  CHECK_OK(ag_keystore_load(dir, "carol", "pw-carol-1", &got, &info));
+  CHECK_MEM(got.sk, k.sk, 64);
+  free(data);
+  test_rmdir(dir);
+}
+
 TEST_MAIN(sign_and_verify, address_roundtrip_and_errors, backup_roundtrip_and_typo,
           keystore_encrypted, keystore_insecure_is_bound_to_its_devnet,
-          keystore_parse_rejects_garbage)
+          keystore_parse_rejects_garbage, keystore_refuses_weak_and_absurd_kdf_parameters)

@@ -589,8 +589,28 @@ TEST(client_caps_downloads) {
   stop();
 }
 
+/* The miner's --api-key check (miner.c authorized()): exact key only, whatever the length. */
+TEST(bearer_keys_match_exactly) {
+  const char *key = "sk-agora-0123456789";
+  CHECK_EQ(ag_http_bearer_matches("Bearer sk-agora-0123456789", key), 1);
+  CHECK_EQ(ag_http_bearer_matches("bearer sk-agora-0123456789", key), 1); /* the scheme is case-insensitive */
+  CHECK_EQ(ag_http_bearer_matches(NULL, key), 0);                          /* missing */
+  CHECK_EQ(ag_http_bearer_matches("", key), 0);
+  CHECK_EQ(ag_http_bearer_matches("Bearer ", key), 0);
+  CHECK_EQ(ag_http_bearer_matches("Bearer sk-agora-0123456788", key), 0);  /* last byte differs */
+  CHECK_EQ(ag_http_bearer_matches("Bearer tk-agora-0123456789", key), 0);  /* first byte differs */
+  CHECK_EQ(ag_http_bearer_matches("Bearer sk-agora-012345678", key), 0);   /* a prefix */
+  CHECK_EQ(ag_http_bearer_matches("Bearer sk-agora-01234567890", key), 0); /* longer */
+  CHECK_EQ(ag_http_bearer_matches("Bearer sk-agora-0123456789 ", key), 0);
+  CHECK_EQ(ag_http_bearer_matches("sk-agora-0123456789", key), 0);         /* no scheme */
+  CHECK_EQ(ag_http_bearer_matches("Basic sk-agora-0123456789", key), 0);
+  CHECK_EQ(ag_http_bearer_matches("Bearer", ""), 0); /* an empty key matches nothing */
+  CHECK_EQ(ag_http_bearer_matches("Bearer ", ""), 0);
+}
+
 TEST_MAIN(requests_keepalive_pipelining_head_and_errors_are_json,
           declared_length_over_the_limit_is_refused_before_the_body, slow_heads_and_bodies_are_cut_by_progress,
           many_slow_connections_do_not_starve_requests, connection_limits_answer_503_and_429,
           streams_are_capped_and_never_block_requests, a_full_queue_answers_503, a_port_in_use_is_refused,
-          uploads_are_admitted_on_headers_then_spooled, client_caps_downloads)
+          uploads_are_admitted_on_headers_then_spooled, client_caps_downloads,
+          bearer_keys_match_exactly)

@@ -1,3 +1,4 @@
+#define _GNU_SOURCE /* memmem */
 /*
  * test_sys_subnet.c — the inference subnet end to end, with real processes: `agora devnet`
  * starts the node, 6 miners (3 honest, 1 relayer, 1 slow, 1 cheater) and 2 validators, with the
@@ -11,6 +12,9 @@
  *   - `agora infer` asked to start with the cheater reports it and answers verified text;
  *   - a killed node is restarted by the devnet and nothing committed is lost;
  *   - a killed miner's incentive decays while the others keep earning;
+ *   - a miner with --api-key opens /v1 only to the exact key (401 invalid_api_key otherwise);
+ *   - a validator killed between a commit and its reveal, started again, still reveals;
+ *   - AGORA_PASSPHRASE given to the devnet reaches none of its children;
  *   - on SIGTERM the devnet stops every child, and issuance equals the schedule computed here
  *     from genesis, across two halvings.
  * The tests share one devnet and run in order.
@@ -31,8 +35,12 @@
 #include "subnets/netclient.h"
 #include "subnets/neuron.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 
 static char home[512], node_url[128], out_path[600];
 static pid_t devnet_pid;
@@ -103,6 +111,20 @@ static int uid_of(json_t *mg, const char *name) {
   return -1;
 }
 
+/* 1 when /proc/PID/environ holds needle, 0 when not, -1 when it cannot be read. */
+static int environ_has(pid_t pid, const char *needle) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/environ", (int)pid);
+  uint8_t *data;
+  size_t len;
+  if (ag_read_file(path, 1 << 20, &data, &len)) return -1;
+  int found = memmem(data, len, needle, strlen(needle)) != NULL;
+  free(data);
+  return found;
+}
+
+#define DEVNET_SECRET "sys-subnet-passphrase-5d1e"
+
 /* ---- the network ------------------------------------------------------------------------------ */
 
 TEST(devnet_starts) {
@@ -110,9 +132,22 @@ TEST(devnet_starts) {
   snprintf(out_path, sizeof out_path, "%s.out.json", home);
   const char *args[] = {"--miners", "6", "--validators", "2", "--cheaters", "1", "--slow", "1",
                         "--relayers", "1", "--halving", "60", NULL};
+  /* started the way a user with AGORA_PASSPHRASE in their shell starts it */
+  setenv("AGORA_PASSPHRASE", DEVNET_SECRET, 1);
   manifest = sys_devnet_start(home, out_path, args, &devnet_pid);
+  unsetenv("AGORA_PASSPHRASE");
   CHECK(json_is_true(json_object_get(manifest, "ready")));
   if (!manifest) return;
+  /* the devnet wiped it from its own environment, and none of its children got it */
+  CHECK_EQ(environ_has(devnet_pid, DEVNET_SECRET), 0);
+  const char *kids[] = {"node", "miner0", "miner4", "validator0", "validator1"};
+  for (size_t i = 0; i < AG_ARRAY_LEN(kids); i++) {
+    pid_t kp = manifest_pid(kids[i]);
+    CHECK(kp > 0);
+    CHECK_EQ(environ_has(kp, "AGORA_PASSPHRASE"), 0);
+    CHECK_EQ(environ_has(kp, DEVNET_SECRET), 0);
+    CHECK_EQ(environ_has(kp, "PATH="), 1); /* the rest of the environment is passed on */
+  }
   snprintf(node_url, sizeof node_url, "%s", json_string_value(json_object_get(manifest, "node")));
   json_t *mg = metagraph();
   HONEST0 = uid_of(mg, "miner0");
@@ -521,6 +556,164 @@ TEST(killed_miner_decays) {
   json_decref(mg);
 }
 
+/* GET path from 127.0.0.1:port with an Authorization header (NULL: none) over a raw socket
+ * (the client library sends none); the status, the body into body. */
+static int get_with_auth(uint16_t port, const char *path, const char *auth, char *body, size_t cap) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a;
+  memset(&a, 0, sizeof a);
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  struct timeval tv = {10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+    if (fd >= 0) close(fd);
+    return -1;
+  }
+  char req[512];
+  int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s%s%s\r\n", path,
+                   auth ? "Authorization: " : "", auth ? auth : "", auth ? "\r\n" : "");
+  if (write(fd, req, (size_t)n) != n) {
+    close(fd);
+    return -1;
+  }
+  char resp[16384];
+  size_t got = 0;
+  ssize_t r;
+  while (got < sizeof resp - 1 && (r = read(fd, resp + got, sizeof resp - 1 - got)) > 0) got += (size_t)r;
+  resp[got] = 0;
+  close(fd);
+  int status = -1;
+  if (sscanf(resp, "HTTP/1.1 %d", &status) != 1) return -1;
+  const char *b = strstr(resp, "\r\n\r\n");
+  snprintf(body, cap, "%s", b ? b + 4 : "");
+  return status;
+}
+
+/* A miner with --api-key: only the exact key opens the /v1 routes (compared in constant time);
+ * a missing, wrong or wrong-length key gets 401 invalid_api_key, as documented. */
+TEST(miner_api_key_is_required) {
+  ag_net net;
+  CHECK_OK(ag_net_open(&net, node_url));
+  ag_keypair hk, owner;
+  ag_key_generate(&hk);
+  CHECK_OK(ag_neuron_key(home, "owner", net.chain_id, &owner));
+  uint8_t hash[32];
+  int code = -1;
+  ag_buf p;
+  ag_buf_init(&p);
+  ag_buf_put(&p, hk.pk, 32);
+  ag_buf_put_u64le(&p, 10 * AG_UNIT); /* the hotkey pays its serve tx */
+  CHECK_OK(ag_net_submit(&net, &owner, AG_TX_TRANSFER, p.data, p.len, 30000, hash, &code));
+  CHECK_EQ(code, 0);
+  ag_buf_free(&p);
+  char keys[700], log[700], addr[AG_ADDR_MAX];
+  snprintf(keys, sizeof keys, "%s/keys", home);
+  snprintf(log, sizeof log, "%s/logs/apikey-miner.log", home);
+  CHECK_OK(ag_keystore_save(keys, "apikey-hot", &hk, NULL, net.chain_id));
+  ag_addr_encode(hk.pk, addr);
+  ag_key_wipe(&hk);
+  ag_key_wipe(&owner);
+  const char *args[] = {"--home", home, "--node", node_url, "miner", "--subnet", "1", "--hotkey", "apikey-hot",
+                        "--coldkey", "owner", "--api-key", "sk-agora-test-123", NULL};
+  pid_t pid = sys_spawn(log, args);
+  CHECK(pid > 0);
+  uint16_t port = 0;
+  for (int t = 0; t < 600 && !port; t++) { /* registered and announced */
+    char host[128];
+    int uid = -1;
+    if (ag_neuron_find(&net, 1, addr, &uid, host, &port) || uid < 0) port = 0;
+    if (!port) ag_sleep_ms(100);
+  }
+  CHECK(port > 0);
+  if (port) {
+    char body[4096];
+    const char *refused[] = {NULL, "", "Bearer", "Bearer ", "Bearer sk-agora-test-124", "Bearer sk-agora-test-12",
+                             "Bearer sk-agora-test-1234", "Bearer tk-agora-test-123", "Basic sk-agora-test-123",
+                             "sk-agora-test-123"};
+    for (size_t i = 0; i < AG_ARRAY_LEN(refused); i++) {
+      int st = get_with_auth(port, "/v1/models", refused[i], body, sizeof body);
+      if (st != 401) fprintf(stderr, "  Authorization '%s' -> %d\n", refused[i] ? refused[i] : "(none)", st);
+      CHECK_EQ(st, 401);
+      json_t *j = json_loads(body, 0, NULL);
+      CHECK_STR(json_string_value(json_object_get(json_object_get(j, "error"), "code")), "invalid_api_key");
+      json_decref(j);
+    }
+    CHECK_EQ(get_with_auth(port, "/v1/models", "Bearer sk-agora-test-123", body, sizeof body), 200);
+    CHECK(strstr(body, "\"object\": \"list\"") != NULL || strstr(body, "\"object\":\"list\"") != NULL);
+    CHECK_EQ(get_with_auth(port, "/health", NULL, body, sizeof body), 200); /* outside /v1: open */
+  }
+  CHECK_EQ(sys_stop(pid, SIGTERM, 20000), 0);
+}
+
+/* A validator killed after a commit and started again reveals that commit: the salt and the
+ * weights were kept in HOME/neurons/HOTKEY/reveals-1.json (0600). */
+TEST(validator_restarted_between_commit_and_reveal_still_reveals) {
+  char vlog[700], rpath[700], status[700], nlog[700];
+  snprintf(vlog, sizeof vlog, "%s/logs/validator1.log", home);
+  snprintf(nlog, sizeof nlog, "%s/logs/validator1-restarted.log", home);
+  snprintf(status, sizeof status, "%s/status/validator1.json", home);
+  snprintf(rpath, sizeof rpath, "%s/neurons/validator1-hot/reveals-1.json", home);
+  /* the next commit of validator1 */
+  uint8_t *data;
+  size_t len, from = 0;
+  if (ag_read_file(vlog, 64 << 20, &data, &len) == 0) {
+    from = len;
+    free(data);
+  }
+  long epoch = -1;
+  for (int t = 0; t < 400 && epoch < 0; t++) {
+    if (ag_read_file(vlog, 64 << 20, &data, &len) == 0) {
+      const char *hit = len > from ? strstr((char *)data + from, "committed weights for ") : NULL;
+      const char *e = hit ? strstr(hit, " in epoch ") : NULL;
+      if (e) epoch = strtol(e + 10, NULL, 10);
+      free(data);
+    }
+    if (epoch < 0) ag_sleep_ms(50);
+  }
+  CHECK(epoch >= 0);
+  pid_t old = manifest_pid("validator1");
+  CHECK(old > 0);
+  CHECK_EQ(kill(old, SIGKILL), 0);
+  /* what it left */
+  struct stat sb;
+  CHECK(stat(rpath, &sb) == 0 && (sb.st_mode & 0777) == 0600);
+  json_t *f = json_load_file(rpath, 0, NULL);
+  int kept = 0;
+  json_t *pend = json_object_get(f, "pending");
+  for (size_t i = 0; i < json_array_size(pend); i++)
+    kept += json_integer_value(json_object_get(json_array_get(pend, i), "epoch")) == epoch;
+  CHECK_EQ(kept, 1);
+  json_decref(f);
+  /* started again, as the devnet starts it */
+  const char *args[] = {"--home", home, "--node", node_url, "validator", "--subnet", "1", "--hotkey",
+                        "validator1-hot", "--status", status, "--interval-ms", "1500", "--timeout-ms", "10000", NULL};
+  pid_t pid = sys_spawn(nlog, args);
+  CHECK(pid > 0);
+  char want[96];
+  snprintf(want, sizeof want, "uid(s) committed in epoch %ld\n", epoch); /* the reveal's log line */
+  int revealed = 0;
+  for (int t = 0; t < 600 && !revealed; t++) {
+    if (ag_read_file(nlog, 64 << 20, &data, &len) == 0) {
+      revealed = strstr((char *)data, "pending reveal(s) from the last run") && strstr((char *)data, want);
+      free(data);
+    }
+    if (!revealed) ag_sleep_ms(100);
+  }
+  if (!revealed) fprintf(stderr, "  no reveal of epoch %ld in %s\n", epoch, nlog);
+  CHECK(revealed);
+  /* it is gone from the file (a later commit may be there) */
+  f = json_load_file(rpath, 0, NULL);
+  kept = 0;
+  pend = json_object_get(f, "pending");
+  for (size_t i = 0; i < json_array_size(pend); i++)
+    kept += json_integer_value(json_object_get(json_array_get(pend, i), "epoch")) == epoch;
+  CHECK_EQ(kept, 0);
+  json_decref(f);
+  CHECK_EQ(sys_stop(pid, SIGTERM, 20000), 0);
+}
+
 TEST(devnet_stops_cleanly_with_issuance_on_schedule) {
   pid_t children[9];
   int n = 0;
@@ -580,5 +773,6 @@ TEST(devnet_stops_cleanly_with_issuance_on_schedule) {
 TEST_MAIN(devnet_starts, miners_refuse_bad_requests, node_model_files,
           tampered_answers_fail_verification, garbage_miner_joins,
           incentive_follows_honesty_and_speed, infer_reports_the_cheater_and_asks_another,
-          node_restart_loses_nothing, killed_miner_decays,
+          node_restart_loses_nothing, killed_miner_decays, miner_api_key_is_required,
+          validator_restarted_between_commit_and_reveal_still_reveals,
           devnet_stops_cleanly_with_issuance_on_schedule)

@@ -39,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
@@ -1536,6 +1537,16 @@ int ag_http_query_bool(const ag_http_req *r, const char *key) {
   if (!v) return 0;
   return !strcmp(v, "") || !strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "yes") ||
          !strcmp(v, "on");
+}
+
+int ag_http_bearer_matches(const char *authorization, const char *key) {
+  int scheme = authorization && !strncasecmp(authorization, "Bearer ", 7);
+  const char *given = scheme ? authorization + 7 : "";
+  uint8_t a[AG_HASH_LEN], b[AG_HASH_LEN];
+  ag_hash("agora/bearer", given, strlen(given), a);
+  ag_hash("agora/bearer", key, strlen(key), b);
+  int same = sodium_memcmp(a, b, sizeof a) == 0;
+  return same & scheme & (key[0] != 0);
 }
 
 /* ---- client ---------------------------------------------------------------------------- */

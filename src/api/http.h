@@ -128,6 +128,11 @@ const char *ag_http_query(const ag_http_req *r, const char *key);
 const char *ag_http_header(const ag_http_req *r, const char *key);
 /* True for "1", "true", "yes", "on" (and a bare ?key). */
 int ag_http_query_bool(const ag_http_req *r, const char *key);
+/* 1 when the Authorization header value `authorization` (NULL when absent) is
+ * "Bearer KEY" with exactly `key`, else 0. The keys are compared in constant time as
+ * BLAKE2b-256 digests, so the time taken shows neither where a guess first differs nor the
+ * key's length. An empty key matches nothing. */
+int ag_http_bearer_matches(const char *authorization, const char *key);
 
 void ag_http_set_header(ag_http_resp *resp, const char *name, const char *value);
 /* Sets a JSON body (takes the reference). */

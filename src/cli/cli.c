@@ -2,6 +2,7 @@
 #include "cli/cli.h"
 
 #include "core/err.h"
+#include "core/proc.h"
 #include "core/util.h"
 
 #include <fcntl.h>
@@ -78,6 +79,7 @@ int ag_cli_exit_code(int err) {
   case AG_E_BAD_PASSPHRASE:
   case AG_E_PASSPHRASE_REQUIRED:
   case AG_E_KEYSTORE_CORRUPT:
+  case AG_E_KEYSTORE_WEAK_KDF:
   case AG_E_INSECURE_KEY:
   case AG_E_BACKUP_CHECKSUM:
   case AG_E_BAD_KEY: return AG_EXIT_KEY;
@@ -157,9 +159,40 @@ static char *read_tty_line(const char *prompt) {
   return buf;
 }
 
+int ag_cli_take_passphrase(ag_cli *c, const char *fd_arg) {
+  char *env = getenv(AG_PASSPHRASE_ENV);
+  char *taken = NULL;
+  int rc = 0;
+  if (env) {
+    size_t n = strlen(env);
+    if (!fd_arg) {
+      taken = sodium_malloc(n + 1);
+      if (!taken) return ag_fail(AG_E_NOMEM, "cannot allocate guarded memory for the passphrase");
+      memcpy(taken, env, n + 1);
+    }
+    /* The value lives in the environment block the kernel shows in /proc/PID/environ: wipe it
+     * there (POSIX leaves writing to it undefined; glibc and every Linux libc keep it as
+     * plain writable memory), then drop the variable so that children do not get it. */
+    sodium_memzero(env, n);
+    unsetenv(AG_PASSPHRASE_ENV);
+  }
+  if (fd_arg) {
+    uint64_t fd;
+    if (ag_parse_u64(fd_arg, &fd) || fd > 1000000 || fd == 1 || fd == 2)
+      return ag_fail(AG_E_USAGE, "--passphrase-fd takes an open file descriptor: 0 or 3 and above");
+    if ((rc = ag_read_secret_fd((int)fd, 4096, &taken))) return rc; /* the message names the fd */
+  }
+  c->passphrase = taken;
+  return 0;
+}
+
+void ag_cli_secrets_free(ag_cli *c) {
+  if (c->passphrase) sodium_free(c->passphrase); /* wipes */
+  c->passphrase = NULL;
+}
+
 char *ag_cli_passphrase(const ag_cli *c, const char *prompt, bool confirm) {
-  const char *env = getenv("AGORA_PASSPHRASE");
-  if (env) return ag_xstrdup(env);
+  if (c->passphrase) return ag_xstrdup(c->passphrase);
   if (c->passphrase_file) {
     uint8_t *data;
     size_t len;

@@ -34,6 +34,8 @@ typedef struct {
   bool yes;             /* --yes / -y */
   bool help;            /* --help / -h */
   const char *passphrase_file; /* --passphrase-file */
+  char *passphrase;     /* from --passphrase-fd or AGORA_PASSPHRASE, taken once at start
+                           (ag_cli_take_passphrase; sodium_malloc, wiped by ag_cli_secrets_free) */
   const char *cmd;      /* "wallet new", for messages */
 } ag_cli;
 
@@ -62,8 +64,17 @@ void ag_cli_print_json(json_t *v);
 bool ag_cli_interactive(const ag_cli *c);
 /* Asks yes/no on the terminal; true without asking when not interactive. */
 bool ag_cli_confirm(const ag_cli *c, const char *question);
-/* Passphrase: AGORA_PASSPHRASE, --passphrase-file, else a no-echo prompt when interactive.
- * Returns a malloc'd string (wipe and free), or NULL when none can be had. confirm asks twice. */
+/* Takes the passphrase given to the process, once, before any command runs: the first line
+ * of file descriptor fd_arg (--passphrase-fd N; the fd is closed after reading) or else the
+ * value of AGORA_PASSPHRASE, which is then wiped in place and removed from the environment so
+ * that no child process inherits it and /proc/PID/environ no longer shows it. Keeps it in
+ * c->passphrase. 0 or an AG_E_* code (a bad fd, nothing to read). */
+int ag_cli_take_passphrase(ag_cli *c, const char *fd_arg);
+/* Wipes and frees c->passphrase. */
+void ag_cli_secrets_free(ag_cli *c);
+/* Passphrase: the one taken at start (--passphrase-fd, AGORA_PASSPHRASE), --passphrase-file,
+ * else a no-echo prompt when interactive. Returns a malloc'd string (wipe and free with
+ * ag_cli_passphrase_free), or NULL when none can be had. confirm asks twice. */
 char *ag_cli_passphrase(const ag_cli *c, const char *prompt, bool confirm);
 void ag_cli_passphrase_free(char *p);
 

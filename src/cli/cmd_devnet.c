@@ -26,6 +26,7 @@
 #include "core/codec.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/proc.h"
 #include "core/util.h"
 #include "crypto/keystore.h"
 #include "incentive/incentive.h"
@@ -43,7 +44,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -137,26 +137,12 @@ static void on_signal(int sig) { g_interrupted = 1; }
 
 /* ---- processes -------------------------------------------------------------------------------- */
 
+/* A child in its own session (Ctrl-C reaches the devnet only; it stops the children in
+ * order) that dies with the devnet and inherits no passphrase (ag_spawn). -1 on failure. */
 static pid_t spawn(char *const argv[], const char *log) {
-  pid_t parent = getpid();
-  pid_t p = fork();
-  if (p == 0) {
-    setsid(); /* Ctrl-C reaches the devnet only; it stops the children in order */
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (getppid() != parent) _exit(1);
-    int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd >= 0) {
-      dup2(fd, 1);
-      dup2(fd, 2);
-    }
-    int devnull = open("/dev/null", O_RDONLY);
-    if (devnull >= 0) dup2(devnull, 0);
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
-    execv(argv[0], argv);
-    _exit(127);
-  }
-  return p;
+  ag_spawn_opts o = {.log = log, .stdin_null = true, .new_session = true, .die_with_parent = true};
+  pid_t p;
+  return ag_spawn(argv, &o, &p) ? -1 : p;
 }
 
 /* 1 while pid runs; reaps it (storing its status) once it ended. */

@@ -34,6 +34,7 @@
 #include "core/backoff.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/proc.h"
 #include "core/util.h"
 #include "crypto/keystore.h"
 #include "api/http.h"
@@ -143,22 +144,12 @@ static int run_capture(char *const argv[], char *out, size_t cap) {
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-/* Starts a detached process (its own session) with output appended to log. */
+/* Starts a detached process (its own session) with output appended to log; it inherits no
+ * passphrase (ag_spawn). -1 on failure. */
 static pid_t spawn(char *const argv[], const char *log) {
-  pid_t p = fork();
-  if (p == 0) {
-    setsid();
-    int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd >= 0) {
-      dup2(fd, 1);
-      dup2(fd, 2);
-    }
-    int devnull = open("/dev/null", O_RDONLY);
-    if (devnull >= 0) dup2(devnull, 0);
-    execv(argv[0], argv);
-    _exit(127);
-  }
-  return p;
+  ag_spawn_opts o = {.log = log, .stdin_null = true, .new_session = true};
+  pid_t p;
+  return ag_spawn(argv, &o, &p) ? -1 : p;
 }
 
 /* Sets key = value in [section] of a TOML file ("" = the top, before any section). */

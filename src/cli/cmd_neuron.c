@@ -34,10 +34,13 @@ static int opt_int(const ag_cli *c, const char *s, const char *name, long lo, lo
   return 0;
 }
 
-/* Encrypted keys: the passphrase comes from AGORA_PASSPHRASE, --passphrase-file or a prompt,
- * and is handed to the long-running part through the environment of this process. */
-static int passphrase_env(const ag_cli *c, const char *key) {
-  if (getenv("AGORA_PASSPHRASE")) return 0;
+/* Encrypted keys: the passphrase comes from --passphrase-fd, AGORA_PASSPHRASE (both taken at
+ * start), --passphrase-file or a prompt, and is handed to the long-running part in memory
+ * (ag_neuron_set_passphrase), never through the environment; neuron_done wipes it. One
+ * passphrase serves the hotkey and the coldkey, as before. */
+static int neuron_passphrase(const ag_cli *c, const char *key) {
+  static bool have;
+  if (have) return 0;
   char dir[1100];
   snprintf(dir, sizeof dir, "%s/keys", c->home);
   ag_keyinfo info;
@@ -45,10 +48,20 @@ static int passphrase_env(const ag_cli *c, const char *key) {
   char prompt[160];
   snprintf(prompt, sizeof prompt, "passphrase for %s: ", key);
   char *p = ag_cli_passphrase(c, prompt, false);
-  if (!p) return ag_cli_fail(c, AG_E_BAD_PASSPHRASE, "key %s is encrypted: set AGORA_PASSPHRASE or use --passphrase-file", key);
-  setenv("AGORA_PASSPHRASE", p, 1);
+  if (!p)
+    return ag_cli_fail(c, AG_E_PASSPHRASE_REQUIRED,
+                       "key %s is encrypted: set AGORA_PASSPHRASE, or use --passphrase-file or "
+                       "--passphrase-fd", key);
+  int rc = ag_neuron_set_passphrase(p);
   ag_cli_passphrase_free(p);
+  if (rc) return ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
+  have = true;
   return 0;
+}
+
+static int neuron_done(int rc) {
+  ag_neuron_set_passphrase(NULL);
+  return rc ? ag_cli_exit_code(rc) : 0;
 }
 
 /* ---- signals: a thread takes SIGINT/SIGTERM and raises the stop flag -------------------------- */
@@ -158,11 +171,12 @@ int ag_cmd_miner(ag_cli *c, int argc, char **argv) {
     if (models) snprintf(tc.model_dir, sizeof tc.model_dir, "%s", models);
     if (listen) snprintf(tc.listen, sizeof tc.listen, "%s", listen);
     if (host) snprintf(tc.announce_host, sizeof tc.announce_host, "%s", host);
-    if ((rc = passphrase_env(c, hotkey)) || (coldkey && (rc = passphrase_env(c, coldkey)))) return rc;
+    if ((rc = neuron_passphrase(c, hotkey)) || (coldkey && (rc = neuron_passphrase(c, coldkey))))
+      return ag_neuron_set_passphrase(NULL), rc;
     pthread_t st = block_signals();
     rc = ag_tminer_run(&tc, &g_stop);
     end_signals(st);
-    return rc ? ag_cli_exit_code(rc) : 0;
+    return neuron_done(rc);
   }
   ag_miner_config cfg;
   ag_miner_config_default(&cfg);
@@ -184,11 +198,12 @@ int ag_cmd_miner(ag_cli *c, int argc, char **argv) {
   if (host) snprintf(cfg.announce_host, sizeof cfg.announce_host, "%s", host);
   if (key) snprintf(cfg.api_key, sizeof cfg.api_key, "%s", key);
   if (models) snprintf(cfg.model_dir, sizeof cfg.model_dir, "%s", models);
-  if ((rc = passphrase_env(c, hotkey)) || (coldkey && (rc = passphrase_env(c, coldkey)))) return rc;
+  if ((rc = neuron_passphrase(c, hotkey)) || (coldkey && (rc = neuron_passphrase(c, coldkey))))
+    return ag_neuron_set_passphrase(NULL), rc;
   pthread_t st = block_signals();
   rc = ag_miner_run(&cfg, &g_stop);
   end_signals(st);
-  return rc ? ag_cli_exit_code(rc) : 0;
+  return neuron_done(rc);
 }
 
 /* ---- agora validator ------------------------------------------------------------------------ */
@@ -249,7 +264,8 @@ int ag_cmd_validator(ag_cli *c, int argc, char **argv) {
   if (models) snprintf(cfg.model_dir, sizeof cfg.model_dir, "%s", models);
   if (listen) snprintf(cfg.listen, sizeof cfg.listen, "%s", listen);
   if (host) snprintf(cfg.announce_host, sizeof cfg.announce_host, "%s", host);
-  if ((rc = passphrase_env(c, hotkey)) || (coldkey && (rc = passphrase_env(c, coldkey)))) return rc;
+  if ((rc = neuron_passphrase(c, hotkey)) || (coldkey && (rc = neuron_passphrase(c, coldkey))))
+    return ag_neuron_set_passphrase(NULL), rc;
   int training = 0;
   { /* the kind decides the protocol */
     ag_net net;
@@ -272,7 +288,7 @@ int ag_cmd_validator(ag_cli *c, int argc, char **argv) {
   pthread_t st = block_signals();
   rc = training ? ag_tvalidator_run(&cfg, &g_stop) : ag_validator_run(&cfg, &g_stop);
   end_signals(st);
-  return rc ? ag_cli_exit_code(rc) : 0;
+  return neuron_done(rc);
 }
 
 /* ---- agora infer ------------------------------------------------------------------------------ */

@@ -17,7 +17,8 @@ static const char usage[] =
     "       agora wallet import NAME [--backup TEXT]   (else the backup is read from stdin)\n"
     "       agora wallet export NAME\n\n"
     "Keys live in HOME/keys/NAME.json, encrypted with Argon2id + XChaCha20-Poly1305. The\n"
-    "passphrase comes from AGORA_PASSPHRASE, --passphrase-file F, or a prompt on a terminal.\n"
+    "passphrase comes from --passphrase-fd N, AGORA_PASSPHRASE, --passphrase-file F, or a prompt\n"
+    "on a terminal.\n"
     "A backup is one checksummed line (agorasecret1...): anyone holding it holds the key.\n\n"
     "  -a, --address           show: print the address only\n"
     "  --insecure-dev CHAIN    new: store unencrypted, usable only on that devnet chain id\n";
@@ -46,8 +47,8 @@ static int save_new(ag_cli *c, const char *name, ag_keypair *k, const char *inse
     pass = ag_cli_passphrase(c, "new passphrase: ", true);
     if (!pass)
       return ag_fail(AG_E_PASSPHRASE_REQUIRED,
-                     "a passphrase is required: set AGORA_PASSPHRASE, use --passphrase-file, or run "
-                     "on a terminal");
+                     "a passphrase is required: set AGORA_PASSPHRASE, use --passphrase-file or "
+                     "--passphrase-fd, or run on a terminal");
     if (strlen(pass) < 8) {
       ag_cli_passphrase_free(pass);
       return ag_fail(AG_E_INVALID, "the passphrase must have at least 8 characters");

@@ -1,5 +1,6 @@
 /* main.c — the agora command: global options, then one function per command group. */
 #include "cli/cli.h"
+#include "core/err.h"
 #include "core/hash.h"
 
 #include <stdio.h>
@@ -48,18 +49,20 @@ static void help(void) {
          "  --json            machine-readable output (implies no prompts)\n"
          "  -y, --yes         never prompt; assume yes\n"
          "  --passphrase-file F  read key passphrases from F (or set AGORA_PASSPHRASE)\n"
+         "  --passphrase-fd N    read the passphrase from file descriptor N (its first line;\n"
+         "                       for programs that start agora: a pipe, never argv or env)\n"
          "\n'agora COMMAND --help' describes each command. Docs: docs/cli.md\n");
 }
 
 /* Pulls global options out of argv wherever they appear; returns the new argc. */
-static int globals(ag_cli *c, int argc, char **argv) {
+static int globals(ag_cli *c, int argc, char **argv, const char **pass_fd) {
   int w = 1;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     const char *v = NULL;
-    const char *names[] = {"--home", "--node", "--passphrase-file"};
+    const char *names[] = {"--home", "--node", "--passphrase-file", "--passphrase-fd"};
     int matched = -1;
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < 4; k++) {
       size_t n = strlen(names[k]);
       if (!strcmp(a, names[k]) && i + 1 < argc) {
         matched = k;
@@ -76,6 +79,7 @@ static int globals(ag_cli *c, int argc, char **argv) {
     }
     else if (matched == 1) snprintf(c->node, sizeof c->node, "%s", v);
     else if (matched == 2) c->passphrase_file = v;
+    else if (matched == 3) *pass_fd = v;
     else if (!strcmp(a, "--json")) c->json = true;
     else if (!strcmp(a, "--yes") || !strcmp(a, "-y")) c->yes = true;
     else if (!strcmp(a, "--")) {
@@ -98,12 +102,23 @@ int main(int argc, char **argv) {
   }
   else snprintf(c.home, sizeof c.home, "%s/.agora", getenv("HOME") ? getenv("HOME") : ".");
   if (env_node && *env_node) snprintf(c.node, sizeof c.node, "%s", env_node);
-  argc = globals(&c, argc, argv);
+  const char *pass_fd = NULL;
+  argc = globals(&c, argc, argv, &pass_fd);
+  /* before anything else: no child of this process may inherit AGORA_PASSPHRASE */
+  int rc = ag_cli_take_passphrase(&c, pass_fd);
+  if (rc) { /* a passphrase problem: exit 6, like a wrong one */
+    int code = rc == AG_E_USAGE ? AG_EXIT_USAGE : AG_EXIT_KEY;
+    if (c.json) ag_cli_fail(&c, rc, "%s", ag_errmsg(rc));
+    else fprintf(stderr, "agora: %s\n", ag_errmsg(rc));
+    return code;
+  }
   if (argc < 2 || !strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+    ag_cli_secrets_free(&c);
     help();
     return argc < 2 ? AG_EXIT_USAGE : AG_EXIT_OK;
   }
   if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
+    ag_cli_secrets_free(&c);
     if (c.json) printf("{\"version\":\"0.1.0\"}\n");
     else printf("agora 0.1.0\n");
     return 0;
@@ -112,8 +127,11 @@ int main(int argc, char **argv) {
     if (strcmp(argv[1], commands[i].name) && (!commands[i].alias || strcmp(argv[1], commands[i].alias)))
       continue;
     c.cmd = commands[i].name;
-    return commands[i].fn(&c, argc - 2, argv + 2);
+    rc = commands[i].fn(&c, argc - 2, argv + 2);
+    ag_cli_secrets_free(&c);
+    return rc;
   }
+  ag_cli_secrets_free(&c);
   fprintf(stderr, "agora: unknown command '%s' (see 'agora --help')\n", argv[1]);
   return AG_EXIT_USAGE;
 }

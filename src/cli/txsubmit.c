@@ -27,7 +27,8 @@ int ag_cli_load_signer(ag_cli *c, const char *name, const char *chain_id, ag_key
     pass = ag_cli_passphrase(c, prompt, false);
     if (!pass)
       return ag_fail(AG_E_PASSPHRASE_REQUIRED,
-                     "key '%s' is encrypted: set AGORA_PASSPHRASE or use --passphrase-file", name);
+                     "key '%s' is encrypted: set AGORA_PASSPHRASE, or use --passphrase-file or --passphrase-fd",
+                     name);
   }
   rc = ag_keystore_load(dir, name, pass, k, &info);
   ag_cli_passphrase_free(pass);

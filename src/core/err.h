@@ -54,11 +54,14 @@
   X(AG_E_KEYSTORE_CORRUPT, -102, "keystore_corrupt", "keystore file is corrupt")              \
   X(AG_E_BAD_PASSPHRASE, -103, "bad_passphrase", "wrong passphrase")                           \
   X(AG_E_PASSPHRASE_REQUIRED, -104, "passphrase_required",                                     \
-    "a passphrase is required (set AGORA_PASSPHRASE or use --passphrase-file)")                \
+    "a passphrase is required (set AGORA_PASSPHRASE, or use --passphrase-file or "             \
+    "--passphrase-fd)")                                                                        \
   X(AG_E_KEY_NOT_FOUND, -105, "key_not_found", "no key with that name")                        \
   X(AG_E_INSECURE_KEY, -106, "insecure_key",                                                   \
     "an unencrypted dev key may only sign for its own devnet")                                 \
   X(AG_E_BACKUP_CHECKSUM, -107, "backup_checksum", "key backup checksum mismatch (typo?)")     \
+  X(AG_E_KEYSTORE_WEAK_KDF, -108, "keystore_weak_kdf",                                         \
+    "keystore key derivation weaker than Agora writes, unknown, or over its cost bounds")      \
   /* transactions, blocks, ledger */                                                           \
   X(AG_E_TX_VERSION, -200, "tx_version", "unsupported transaction version")                    \
   X(AG_E_TX_KIND, -201, "tx_unknown_kind", "unknown transaction kind")                         \

@@ -15,8 +15,8 @@
 #define FORMAT "agora-key/1"
 #define MAX_FILE (64 * 1024)
 
-static uint64_t cost_ops = 3;
-static size_t cost_mem = 64u << 20;
+static uint64_t cost_ops = AG_KEYSTORE_OPSLIMIT;
+static size_t cost_mem = AG_KEYSTORE_MEMLIMIT;
 
 void ag_keystore_set_cost(uint64_t opslimit, size_t memlimit) {
   cost_ops = opslimit;
@@ -109,6 +109,22 @@ static int corrupt(const char *what) {
   return ag_fail(AG_E_KEYSTORE_CORRUPT, "keystore file is corrupt: %s", what);
 }
 
+/* Refuses an Argon2id cost below what this keystore writes (a file made cheap to guess) and
+ * above the bounds in keystore.h (a file made to exhaust the loader), before deriving. */
+static int check_cost(const char *name, json_int_t ops, json_int_t mem) {
+  if (ops < (json_int_t)cost_ops || mem < (json_int_t)cost_mem)
+    return ag_fail(AG_E_KEYSTORE_WEAK_KDF, "key '%s' asks for argon2id with %lld pass(es) over %lld bytes; "
+                   "Agora requires at least %llu over %zu bytes",
+                   name, (long long)ops, (long long)mem, (unsigned long long)cost_ops, cost_mem);
+  if (ops > AG_KEYSTORE_OPSLIMIT_MAX || mem > (json_int_t)AG_KEYSTORE_MEMLIMIT_MAX ||
+      (uint64_t)ops * (uint64_t)mem > AG_KEYSTORE_WORK_MAX)
+    return ag_fail(AG_E_KEYSTORE_WEAK_KDF, "key '%s' asks for argon2id with %lld pass(es) over %lld bytes; "
+                   "Agora derives keys with at most %d passes, %zu bytes and %llu bytes x passes",
+                   name, (long long)ops, (long long)mem, AG_KEYSTORE_OPSLIMIT_MAX,
+                   AG_KEYSTORE_MEMLIMIT_MAX, (unsigned long long)AG_KEYSTORE_WORK_MAX);
+  return 0;
+}
+
 static int get_hex(json_t *o, const char *k, uint8_t *out, size_t n) {
   const char *s = json_string_value(json_object_get(o, k));
   if (!s || ag_hex_decode(s, strlen(s), out, n)) return -1;
@@ -167,23 +183,25 @@ int ag_keystore_parse(const uint8_t *data, size_t len, const char *passphrase, a
     }
   } else if (!strcmp(kdf, "argon2id")) {
     const char *cipher = json_string_value(json_object_get(crypto, "cipher"));
-    json_int_t ops = json_integer_value(json_object_get(crypto, "opslimit"));
-    json_int_t mem = json_integer_value(json_object_get(crypto, "memlimit"));
+    json_t *jops = json_object_get(crypto, "opslimit"), *jmem = json_object_get(crypto, "memlimit");
+    json_int_t ops = json_integer_value(jops), mem = json_integer_value(jmem);
     uint8_t salt[crypto_pwhash_SALTBYTES], nonce[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES];
     uint8_t ct[AG_SEED_LEN + crypto_aead_xchacha20poly1305_ietf_ABYTES];
+    if (!json_is_integer(jops) || !json_is_integer(jmem)) {
+      rc = corrupt("argon2id opslimit and memlimit must be integers");
+      goto done;
+    }
+    if ((rc = check_cost(name, ops, mem))) goto done;
     if (!cipher || strcmp(cipher, "xchacha20poly1305") || get_hex(crypto, "salt", salt, 16) ||
         get_hex(crypto, "nonce", nonce, sizeof nonce) ||
         get_hex(crypto, "ciphertext", ct, sizeof ct)) {
       rc = corrupt("bad cipher parameters");
       goto done;
     }
-    if (ops < 1 || ops > 16 || mem < 8192 || mem > (json_int_t)(1u << 30)) {
-      rc = corrupt("argon2id cost out of range");
-      goto done;
-    }
     if (!passphrase) {
       rc = ag_fail(AG_E_PASSPHRASE_REQUIRED,
-                   "key '%s' is encrypted: set AGORA_PASSPHRASE or use --passphrase-file", name);
+                   "key '%s' is encrypted: set AGORA_PASSPHRASE, or use --passphrase-file or --passphrase-fd",
+                   name);
       goto done;
     }
     if (crypto_pwhash(dk, sizeof dk, passphrase, strlen(passphrase), salt,
@@ -201,7 +219,9 @@ int ag_keystore_parse(const uint8_t *data, size_t len, const char *passphrase, a
       goto done;
     }
   } else {
-    rc = corrupt("unknown kdf");
+    rc = ag_fail(AG_E_KEYSTORE_WEAK_KDF,
+                 "key '%s' uses the key derivation '%.32s'; this version reads only argon2id "
+                 "(and unencrypted dev keys)", name, kdf);
     goto done;
   }
   if (k) {

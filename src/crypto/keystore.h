@@ -30,7 +30,19 @@ typedef struct {
 /* Key names are 1..64 of [A-Za-z0-9._-], not starting with '.'. */
 bool ag_keyname_valid(const char *name);
 
-/* Argon2id cost; tests lower it. Defaults: 3 passes over 64 MiB. */
+/* Argon2id cost the keystore writes, which is also the least it reads: a file asking for fewer
+ * passes or less memory (or naming another KDF) is refused with AG_E_KEYSTORE_WEAK_KDF before
+ * any key derivation, so a file swapped for a cheap-to-guess one is not used. */
+#define AG_KEYSTORE_OPSLIMIT 3
+#define AG_KEYSTORE_MEMLIMIT ((size_t)64 << 20)
+/* The most a file may ask for, so that a hostile file cannot make the loader allocate more than
+ * 1 GiB or run for minutes: at most 8 passes, 1 GiB, and 4 GiB of passes x memory in all
+ * (libsodium's "sensitive" level, 4 passes over 1 GiB). Above: AG_E_KEYSTORE_WEAK_KDF too. */
+#define AG_KEYSTORE_OPSLIMIT_MAX 8
+#define AG_KEYSTORE_MEMLIMIT_MAX ((size_t)1 << 30)
+#define AG_KEYSTORE_WORK_MAX ((uint64_t)4 << 30)
+
+/* Sets the Argon2id cost written and the floor read (tests lower both to stay fast). */
 void ag_keystore_set_cost(uint64_t opslimit, size_t memlimit);
 
 /* Writes dir/NAME.json. passphrase NULL means insecure (then chain_id is required).
@@ -39,8 +51,9 @@ int ag_keystore_save(const char *dir, const char *name, const ag_keypair *k,
                      const char *passphrase, const char *insecure_chain_id);
 /* Reads public information only (no passphrase needed). */
 int ag_keystore_info(const char *dir, const char *name, ag_keyinfo *info);
-/* Decrypts. AG_E_KEY_NOT_FOUND, AG_E_KEYSTORE_CORRUPT, AG_E_BAD_PASSPHRASE or
- * AG_E_PASSPHRASE_REQUIRED (encrypted key and passphrase NULL). */
+/* Decrypts. AG_E_KEY_NOT_FOUND, AG_E_KEYSTORE_CORRUPT, AG_E_KEYSTORE_WEAK_KDF (Argon2id cost
+ * outside the bounds above, or another KDF), AG_E_BAD_PASSPHRASE or AG_E_PASSPHRASE_REQUIRED
+ * (encrypted key and passphrase NULL). */
 int ag_keystore_load(const char *dir, const char *name, const char *passphrase, ag_keypair *k,
                      ag_keyinfo *info);
 /* Insecure keys may sign only for their own chain id. */

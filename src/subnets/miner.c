@@ -282,7 +282,7 @@ static void observe(miner *m, double secs, int ok, int n_prompt, int n_out) {
 static int authorized(miner *m, ag_http_req *req, ag_http_resp *resp) {
   if (!m->cfg.api_key[0]) return 1;
   const char *auth = ag_http_header(req, "Authorization");
-  if (auth && !strncmp(auth, "Bearer ", 7) && !strcmp(auth + 7, m->cfg.api_key)) return 1;
+  if (ag_http_bearer_matches(auth, m->cfg.api_key)) return 1; /* constant time */
   oai_error(resp, 401, "invalid_request_error", "invalid_api_key", NULL, "Incorrect API key provided.");
   return 0;
 }

@@ -6,11 +6,13 @@
 #include "chain/json.h"
 #include "core/codec.h"
 #include "core/err.h"
+#include "core/hash.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "crypto/keystore.h"
 #include "incentive/incentive.h"
 
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,13 +29,27 @@ int ag_neuron_connect(ag_net *n, const char *home, const char *node_url, volatil
   return rc;
 }
 
+static char *g_passphrase; /* sodium_malloc'd, or NULL */
+
+int ag_neuron_set_passphrase(const char *passphrase) {
+  if (g_passphrase) sodium_free(g_passphrase); /* wipes */
+  g_passphrase = NULL;
+  if (!passphrase) return 0;
+  size_t n = strlen(passphrase);
+  ag_crypto_init(); /* sodium_malloc needs it */
+  g_passphrase = sodium_malloc(n + 1);
+  if (!g_passphrase) return ag_fail(AG_E_NOMEM, "cannot allocate guarded memory for the passphrase");
+  memcpy(g_passphrase, passphrase, n + 1);
+  return 0;
+}
+
 int ag_neuron_key(const char *home, const char *name, const char *chain_id, ag_keypair *k) {
   char dir[1100];
   snprintf(dir, sizeof dir, "%s/keys", home);
   ag_keyinfo info;
   int rc = ag_keystore_info(dir, name, &info);
   if (!rc) rc = ag_keystore_check_chain(&info, chain_id);
-  if (!rc) rc = ag_keystore_load(dir, name, info.insecure ? NULL : getenv("AGORA_PASSPHRASE"), k, &info);
+  if (!rc) rc = ag_keystore_load(dir, name, info.insecure ? NULL : g_passphrase, k, &info);
   return rc;
 }
 

@@ -15,7 +15,13 @@
 /* Opens the node at node_url ("" = the one HOME names: ag_net_url_of_home), trying for 15 s
  * while it may still be starting, or until *stop. */
 int ag_neuron_connect(ag_net *n, const char *home, const char *node_url, volatile int *stop);
-/* Loads key `name` from HOME/keys for chain_id (passphrase from AGORA_PASSPHRASE). */
+/* The passphrase ag_neuron_key decrypts encrypted keys with: set once by the command that
+ * runs the neuron (copied into guarded memory that stays out of core dumps), wiped and dropped
+ * by ag_neuron_set_passphrase(NULL) when it is done. Never read from the environment. Not
+ * thread-safe: set it before the neuron's threads start and clear it after they end. */
+int ag_neuron_set_passphrase(const char *passphrase);
+/* Loads key `name` from HOME/keys for chain_id (encrypted keys: with the passphrase above;
+ * AG_E_PASSPHRASE_REQUIRED without one). */
 int ag_neuron_key(const char *home, const char *name, const char *chain_id, ag_keypair *k);
 /* The uid of the hotkey with address addr on netuid (-1 when not registered) and its endpoint
  * (host "" and port 0 when none). */

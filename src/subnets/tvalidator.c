@@ -402,6 +402,7 @@ int ag_tvalidator_run(const ag_validator_config *cfg, volatile int *stop) {
   if ((rc = ag_neuron_key(cfg->home, cfg->hotkey, v->net.chain_id, &v->hotkey))) goto out;
   ag_addr_encode(v->hotkey.pk, v->addr);
   ag_wsetter_init(&v->ws, &v->net, &v->hotkey, cfg->netuid, "validator");
+  ag_wsetter_keep_reveals(&v->ws, cfg->home, cfg->hotkey);
   if ((rc = ag_neuron_register(&v->net, cfg->netuid, &v->hotkey, cfg->home, cfg->coldkey, &v->uid))) goto out;
   char pub[160];
   if ((rc = ag_neuron_listen(&v->net, cfg->netuid, &v->hotkey, cfg->listen, cfg->announce_host, routes,

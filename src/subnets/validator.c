@@ -447,9 +447,11 @@ int ag_validator_run(const ag_validator_config *cfg, volatile int *stop) {
   if ((rc = ag_neuron_key(cfg->home, cfg->hotkey, v->net.chain_id, &v->hotkey))) goto out;
   ag_addr_encode(v->hotkey.pk, v->addr);
   ag_wsetter_init(&v->ws, &v->net, &v->hotkey, cfg->netuid, "validator");
-  if ((rc = ag_neuron_register(&v->net, cfg->netuid, &v->hotkey, cfg->home, cfg->coldkey, &v->uid)) ||
-      (rc = ag_neuron_model(&v->net, cfg->netuid, v->cfg.model_dir, &v->model)))
+  ag_wsetter_keep_reveals(&v->ws, cfg->home, cfg->hotkey);
+  if ((rc = ag_neuron_register(&v->net, cfg->netuid, &v->hotkey, cfg->home, cfg->coldkey, &v->uid)))
     goto out;
+  if (v->ws.npend) ag_wsetter_poll(&v->ws); /* reveals due now go before the model and a round */
+  if ((rc = ag_neuron_model(&v->net, cfg->netuid, v->cfg.model_dir, &v->model))) goto out;
   ag_inf_model_name(v->model->id, v->model_name);
   if ((rc = ag_infer_open(v->model, v->model->cfg.seq_len, v->cfg.threads, &v->state))) goto out;
   calibrate(v);

@@ -13,11 +13,13 @@
 #include "subnets/netclient.h"
 
 typedef struct {
-  uint64_t epoch; /* of the subnet when committed */
+  uint64_t epoch; /* of the subnet when committed (one more if the commit landed later) */
+  uint64_t block; /* height the validator saw when it committed (for people reading the file) */
   uint64_t version;
-  uint8_t salt[32];
+  uint8_t hash[32]; /* ag_weights_commit_hash of all below with the hotkey and netuid */
+  uint8_t salt[32]; /* secret until revealed; wiped when dropped */
   uint16_t n;
-  uint16_t *uids, *weights;
+  uint16_t *uids, *weights; /* n each, malloc'd */
 } ag_wcommit;
 
 typedef struct {
@@ -35,11 +37,34 @@ typedef struct {
   int commit_reveal;
   uint64_t reveal_period, rate_limit, version;
   json_t *subnet;           /* the latest GET /v1/subnets/{netuid} (owned) */
+  char reveals_path[1200];  /* where pend[] is kept ("" = memory only): ag_wsetter_persist */
 } ag_wsetter;
 
 void ag_wsetter_init(ag_wsetter *w, ag_net *net, const ag_keypair *hotkey, uint16_t netuid,
                      const char *tag);
 void ag_wsetter_free(ag_wsetter *w);
+/* Keeps the pending reveals in path, so that a validator restarted between a commit and its
+ * reveal still reveals: the file (JSON, mode 0600: it holds the salts) is written atomically
+ * before each commit is sent and after every change, and removed when nothing is pending.
+ * Loads what a previous run left there (entries already due or expired are sent or dropped by
+ * the next ag_wsetter_poll). Returns the number of reveals loaded; a file that does not parse
+ * or belongs to another hotkey or subnet is an error, and nothing is loaded from it. */
+int ag_wsetter_persist(ag_wsetter *w, const char *path);
+/* HOME/neurons/HOTKEY/reveals-NETUID.json, HOTKEY being the key's name. */
+void ag_wsetter_reveals_path(const char *home, const char *hotkey_name, uint16_t netuid, char *out,
+                             size_t cap);
+/* ag_wsetter_persist on that path, logging what it loaded or why it could not (validators). */
+void ag_wsetter_keep_reveals(ag_wsetter *w, const char *home, const char *hotkey_name);
+/* The file's text for n pending reveals (malloc'd; it holds the salts: wipe it, then free). */
+char *ag_reveals_dump(const uint8_t hotkey[32], uint16_t netuid, const ag_wcommit *c, int n);
+/* Parses that text (untrusted: at most AG_MAX_COMMITS entries of at most AG_MAX_UIDS weights,
+ * each one's hash recomputed and checked). On success out[0..*n) own their arrays (free with
+ * ag_wcommit_free); on error nothing is kept. AG_E_BAD_JSON or AG_E_INVALID with a message. */
+int ag_reveals_parse(const uint8_t *data, size_t len, const uint8_t hotkey[32], uint16_t netuid,
+                     ag_wcommit out[AG_MAX_COMMITS], int *n);
+/* Frees c's arrays and wipes its salt. */
+void ag_wcommit_free(ag_wcommit *c);
+
 /* Reads the subnet and sends the reveals that are due. Returns 1 when a new weights window
  * (epoch) began since the last call, 0 when not, or an error. */
 int ag_wsetter_poll(ag_wsetter *w);
