@@ -263,6 +263,26 @@ TEST(cli_against_a_running_node) {
   ag_buf_reset(&out);
   const char *missing[] = {"--home", home, "tx", "00000000000000000000000000000000000000000000000000000000000000aa", "--json", NULL};
   CHECK_EQ(sys_run(&out, missing), 3);
+  /* a key that is not there is "not found" (3), not a malformed address (1) */
+  ag_buf_reset(&out);
+  const char *nokey[] = {"--home", home, "balance", "NOSUCHKEY", "--json", NULL};
+  CHECK_EQ(sys_run(&out, nokey), 3);
+  j = json_loads(out.len ? (char *)out.data : "null", JSON_DECODE_ANY, NULL);
+  CHECK_STR(json_string_value(json_object_get(json_object_get(j, "error"), "code")), "key_not_found");
+  json_decref(j);
+  /* --json holds for an unknown command and an unknown option too, even with bytes that are
+   * not UTF-8 in what the error echoes */
+  const char *nocmd[] = {"--home", home, "--json", "frobnicate\xff", NULL};
+  const char *noopt[] = {"--home", home, "balance", "dev1", "--frob", "--json", NULL};
+  const char *const *usage[] = {nocmd, noopt};
+  for (int k = 0; k < 2; k++) {
+    ag_buf_reset(&out);
+    CHECK_EQ(sys_run(&out, usage[k]), 2);
+    j = json_loads(out.len ? (char *)out.data : "null", JSON_DECODE_ANY, NULL);
+    CHECK_STR(json_string_value(json_object_get(json_object_get(j, "error"), "code")), "usage");
+    CHECK(json_string_value(json_object_get(json_object_get(j, "error"), "message")) != NULL);
+    json_decref(j);
+  }
   /* the API answers malformed input with JSON errors and the right status */
   char url[400];
   snprintf(url, sizeof url, "%s/v1/txs", base);

@@ -21,6 +21,7 @@
 #define _GNU_SOURCE /* accept4, memmem */
 #include "api/http.h"
 
+#include "chain/json.h"
 #include "core/err.h"
 #include "core/hash.h"
 #include "core/log.h"
@@ -144,43 +145,10 @@ void ag_http_json(ag_http_resp *resp, int status, json_t *v) {
   json_decref(v);
 }
 
-/* msg as valid UTF-8: jansson refuses anything else, and an error must never lose its text
- * because it quotes a client's bad bytes. */
-static json_t *utf8_string(const char *msg) {
-  json_t *j = json_string(msg);
-  if (j) return j;
-  ag_buf b;
-  ag_buf_init(&b);
-  const uint8_t *p = (const uint8_t *)msg;
-  size_t n = strlen(msg), i = 0;
-  while (i < n) {
-    uint8_t c = p[i];
-    size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
-    int ok = len >= 1 && i + len <= n;
-    for (size_t k = 1; ok && k < len; k++) ok = (p[i + k] & 0xc0) == 0x80;
-    if (ok && len > 1) {
-      uint32_t cp = len == 2 ? (uint32_t)(c & 0x1f) : len == 3 ? (uint32_t)(c & 0x0f) : (uint32_t)(c & 0x07);
-      for (size_t k = 1; k < len; k++) cp = cp << 6 | (p[i + k] & 0x3f);
-      ok = (len == 2 && cp >= 0x80) || (len == 3 && cp >= 0x800 && (cp < 0xd800 || cp > 0xdfff)) ||
-           (len == 4 && cp >= 0x10000 && cp <= 0x10ffff);
-    }
-    if (ok) {
-      ag_buf_put(&b, p + i, len);
-      i += len;
-    } else {
-      ag_buf_put(&b, "\xef\xbf\xbd", 3);
-      i++;
-    }
-  }
-  j = json_stringn(b.data ? (const char *)b.data : "", b.len);
-  ag_buf_free(&b);
-  return j ? j : json_string("(unprintable message)");
-}
-
 void ag_http_error(ag_http_resp *resp, int status, int err, const char *msg) {
   json_t *e = json_object(), *root = json_object();
   json_object_set_new(e, "code", json_string(ag_err_name(err)));
-  json_object_set_new(e, "message", utf8_string(msg ? msg : ag_strerror(err)));
+  json_object_set_new(e, "message", ag_json_text(msg ? msg : ag_strerror(err)));
   /* the two fields OpenAI clients also read, so miners' errors have one shape */
   json_object_set_new(e, "type", json_string(status >= 500 ? "server_error" : "invalid_request_error"));
   json_object_set_new(e, "param", json_null());

@@ -12,6 +12,9 @@ json_t *ag_json_u64s(uint64_t v); /* "123" */
  * being exact in most parsers). */
 json_t *ag_json_u64n(uint64_t v);
 json_t *ag_json_hex(const uint8_t *p, size_t n);
+/* A JSON string of s, valid UTF-8 whatever s holds (each bad byte becomes U+FFFD): jansson
+ * refuses anything else, and an error must never lose its text because it quotes bad bytes. */
+json_t *ag_json_text(const char *s);
 json_t *ag_json_addr(const uint8_t pk[32]);
 /* Field key of object o as a u64, written as a number or a decimal string ("123"); 0 when
  * absent or malformed. */

@@ -1,6 +1,7 @@
 /* cli.c — option parsing, errors, JSON output, prompts and passphrases for every command. */
 #include "cli/cli.h"
 
+#include "chain/json.h"
 #include "core/err.h"
 #include "core/proc.h"
 #include "core/util.h"
@@ -38,30 +39,26 @@ int ag_cli_parse(ag_cli *c, int argc, char **argv, const ag_opt *opts, char **po
           if (p->shortname == a[1]) o = p;
       }
       if (!o) {
-        fprintf(stderr, "agora %s: unknown option '%s' (see --help)\n", c->cmd, a);
-        return AG_EXIT_USAGE;
+        return ag_cli_fail(c, AG_E_USAGE, "unknown option '%.64s' (see --help)", a);
       }
       if (o->has_arg) {
         if (!val) {
           if (i + 1 >= argc) {
-            fprintf(stderr, "agora %s: option '%s' needs a value\n", c->cmd, a);
-            return AG_EXIT_USAGE;
+            return ag_cli_fail(c, AG_E_USAGE, "option '%.64s' needs a value", a);
           }
           val = argv[++i];
         }
         *o->val = val;
       } else {
         if (val) {
-          fprintf(stderr, "agora %s: option '%s' takes no value\n", c->cmd, a);
-          return AG_EXIT_USAGE;
+          return ag_cli_fail(c, AG_E_USAGE, "option '%.64s' takes no value", a);
         }
         *o->flag = true;
       }
       continue;
     }
     if (*npos >= maxpos) {
-      fprintf(stderr, "agora %s: unexpected argument '%s' (see --help)\n", c->cmd, a);
-      return AG_EXIT_USAGE;
+      return ag_cli_fail(c, AG_E_USAGE, "unexpected argument '%.64s' (see --help)", a);
     }
     pos[(*npos)++] = argv[i];
   }
@@ -98,11 +95,13 @@ int ag_cli_fail(const ag_cli *c, int err, const char *fmt, ...) {
   if (c->json) {
     json_t *e = json_object(), *root = json_object();
     json_object_set_new(e, "code", json_string(ag_err_name(err)));
-    json_object_set_new(e, "message", json_string(msg));
+    json_object_set_new(e, "message", ag_json_text(msg));
     json_object_set_new(root, "error", e);
     ag_cli_print_json(root);
+  } else if (c->cmd) {
+    fprintf(stderr, "agora %s: %s\n", c->cmd, msg);
   } else {
-    fprintf(stderr, "agora %s: %s\n", c->cmd ? c->cmd : "", msg);
+    fprintf(stderr, "agora: %s\n", msg);
   }
   return ag_cli_exit_code(err);
 }

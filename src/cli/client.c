@@ -82,6 +82,9 @@ int ag_cli_resolve_addr(const ag_cli *c, const char *s, unsigned char pk[32]) {
     return 0;
   }
   int rc = ag_addr_decode(s, pk);
+  /* what reads like a key name is a key that is not there (exit code: not found) */
+  if (rc == AG_E_ADDR_FORMAT && ag_keyname_valid(s))
+    return ag_fail(AG_E_KEY_NOT_FOUND, "no key '%s' in %s (and it is not an address)", s, dir);
   if (rc == AG_E_ADDR_FORMAT)
     return ag_fail(AG_E_ADDR_FORMAT, "'%s' is neither an address nor a key in %s", s, dir);
   return rc;

@@ -131,7 +131,7 @@ int main(int argc, char **argv) {
     ag_cli_secrets_free(&c);
     return rc;
   }
+  rc = ag_cli_fail(&c, AG_E_USAGE, "unknown command '%.64s' (see 'agora --help')", argv[1]);
   ag_cli_secrets_free(&c);
-  fprintf(stderr, "agora: unknown command '%s' (see 'agora --help')\n", argv[1]);
-  return AG_EXIT_USAGE;
+  return rc;
 }
