@@ -2,9 +2,11 @@
  * with each sender's nonce order kept, eviction of the cheapest sender tail when full, the
  * refusal naming the fee that gets in, check_tx's view given back after an eviction, and
  * CometBFT's PrepareProposal ordering by the same rule. A model of the rule, written the slow
- * and obvious way, checks the pool through random operations. */
+ * and obvious way, checks the pool through random operations. The bounded set of ids that
+ * CometBFT mode keeps of CometBFT's mempool (chain/txset.h) is checked against a list. */
 #include "chain/app.h"
 #include "chain/mempool.h"
+#include "chain/txset.h"
 #include "consensus/abci.h"
 #include "core/err.h"
 #include "core/hash.h"
@@ -617,9 +619,93 @@ TEST(prepare_proposal_orders_by_fee_and_fits_the_limits) {
   for (int i = 0; i < 5; i++) ag_buf_free(&b[i]);
 }
 
+/* ---- the set of pending ids (CometBFT mode) ------------------------------------------------ */
+
+static void id_of(uint64_t k, uint8_t id[32]) { ag_hash("agora/test-id", &k, 8, id); }
+
+/* Random adds (new and repeated), removals, expiries and lookups against a list in arrival
+ * order: the set holds exactly the listed ids, an id added again moves to the newest place
+ * with its new mark, an id is dropped for room only when the set is over three quarters full
+ * and then it is the oldest, and an expiry removes exactly the ids marked below it. */
+TEST(txset_matches_a_list) {
+  size_t expired = 0;
+  for (size_t cap = 1; cap <= 300; cap = cap * 3 + 1) {
+    ag_txset s;
+    ag_txset_init(&s, cap);
+    uint64_t rng = 77 + cap, *list = ag_xcalloc(cap + 1, sizeof *list);
+    uint64_t *marks = ag_xcalloc(cap + 1, sizeof *marks), now = 0;
+    size_t n = 0, drops = 0;
+    uint8_t id[32];
+    for (int step = 0; step < 20000; step++) {
+      uint64_t k = test_rand(&rng) % (cap * 3 + 2), op = test_rand(&rng) % 10;
+      if (test_rand(&rng) % 400 == 0) { /* a new height: expire what was not seen at the last one */
+        now++;
+        size_t keep = 0;
+        for (size_t i = 0; i < n; i++)
+          if (marks[i] + 1 >= now) list[keep] = list[i], marks[keep++] = marks[i];
+        size_t gone = ag_txset_expire(&s, now - 1);
+        CHECK_EQ(gone, n - keep);
+        expired += gone;
+        n = keep;
+        continue;
+      }
+      id_of(k, id);
+      size_t at = n;
+      for (size_t i = 0; i < n; i++)
+        if (list[i] == k) at = i;
+      if (op < 6) {
+        if (at < n) {
+          memmove(list + at, list + at + 1, (n - at - 1) * sizeof *list);
+          memmove(marks + at, marks + at + 1, (n - at - 1) * sizeof *marks);
+          n--;
+        }
+        int dropped = ag_txset_add(&s, id, now);
+        if (dropped) {
+          drops++;
+          CHECK(n * 4 > cap * 3);
+          uint8_t old[32];
+          id_of(list[0], old);
+          CHECK(!ag_txset_has(&s, old));
+          memmove(list, list + 1, (n - 1) * sizeof *list);
+          memmove(marks, marks + 1, (n - 1) * sizeof *marks);
+          n--;
+        }
+        marks[n] = now;
+        list[n++] = k;
+        CHECK(n <= cap);
+      } else if (op < 8) {
+        CHECK_EQ(ag_txset_del(&s, id), at < n);
+        if (at < n) {
+          memmove(list + at, list + at + 1, (n - at - 1) * sizeof *list);
+          memmove(marks + at, marks + at + 1, (n - at - 1) * sizeof *marks);
+          n--;
+        }
+      } else {
+        CHECK_EQ(ag_txset_has(&s, id), at < n);
+      }
+      if (s.count != n) {
+        CHECK_EQ(s.count, n);
+        break;
+      }
+    }
+    for (size_t i = 0; i < n; i++) {
+      id_of(list[i], id);
+      CHECK(ag_txset_has(&s, id));
+    }
+    CHECK(cap < 4 || drops > 0); /* the bound was reached */
+    ag_txset_clear(&s);
+    CHECK_EQ(ag_txset_has(&s, id), 0);
+    CHECK_EQ(s.count, 0);
+    free(list);
+    free(marks);
+    ag_txset_free(&s);
+  }
+  CHECK(expired > 0);
+}
+
 TEST_MAIN(reap_orders_by_fee_per_byte_keeping_nonce_order, exact_comparison_in_128_bits,
           spam_cannot_keep_a_better_fee_out, eviction_takes_tails_and_never_strands_nonces,
           cheap_newcomer_is_refused_with_the_fee_that_gets_in,
           newcomer_never_evicts_its_own_sender, per_sender_cap_duplicates_and_removal,
           random_operations_match_the_model, evicted_sender_can_resubmit,
-          prepare_proposal_orders_by_fee_and_fits_the_limits)
+          prepare_proposal_orders_by_fee_and_fits_the_limits, txset_matches_a_list)

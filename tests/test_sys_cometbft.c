@@ -7,6 +7,7 @@
  *     no committed tx is lost;
  *   - an app process killed with SIGKILL and restarted: CometBFT's handshake replays and the
  *     app hashes agree;
+ *   - every tx the API accepted reads as pending (or committed) at once, never "not found";
  *   - a malformed tx sent to CometBFT's RPC is refused at CheckTx with our code and message
  *     and never reaches a block;
  *   - `query account --prove` checks the root against header h+1's commit by the genesis
@@ -130,6 +131,7 @@ typedef struct {
   uint64_t nonce[SENDERS];
   atomic_int stop;
   atomic_int accepted;
+  atomic_int read_pending, read_committed, read_missing; /* GET right after the 202 */
   pthread_mutex_t mu;
   char hashes[4096][65];
   int nhash;
@@ -159,10 +161,21 @@ static void *load_thread(void *arg) {
           load.nonce[s]++;
           atomic_fetch_add(&load.accepted, 1);
           json_t *j = json_loadb((char *)r.body.data, r.body.len, 0, NULL);
+          const char *hash = json_string_value(json_object_get(j, "hash"));
           pthread_mutex_lock(&load.mu);
-          if (load.nhash < 4096)
-            snprintf(load.hashes[load.nhash++], 65, "%s", json_string_value(json_object_get(j, "hash")));
+          if (load.nhash < 4096) snprintf(load.hashes[load.nhash++], 65, "%s", hash);
           pthread_mutex_unlock(&load.mu);
+          /* what the same node says of it at once: pending (or already committed), never
+           * "not found" — a user told that would send it again and pay twice */
+          char path[128];
+          snprintf(path, sizeof path, "/v1/txs/%.64s", hash ? hash : "");
+          long st = 0;
+          json_t *t = sys_get_json(api[(k + i) % NV], path, &st);
+          const char *status = json_string_value(json_object_get(t, "status"));
+          if (st == 200 && status && !strcmp(status, "pending")) atomic_fetch_add(&load.read_pending, 1);
+          else if (st == 200 && status && !strcmp(status, "committed")) atomic_fetch_add(&load.read_committed, 1);
+          else if (st == 404) atomic_fetch_add(&load.read_missing, 1);
+          json_decref(t);
           json_decref(j);
           sent = 1;
         } else if (r.status == 409 || r.status == 400) {
@@ -268,6 +281,10 @@ TEST(four_validators_survive_faults) {
   CHECK(agree_at(h0 + 100, all, NV));
   CHECK(atomic_load(&load.accepted) > 50);
   fprintf(stderr, "  100 blocks from %lld, %d txs accepted, roots agree\n", h0, atomic_load(&load.accepted));
+  fprintf(stderr, "  read back at once: %d pending, %d committed, %d not found\n",
+          atomic_load(&load.read_pending), atomic_load(&load.read_committed), atomic_load(&load.read_missing));
+  CHECK(atomic_load(&load.read_pending) > 0);
+  CHECK_EQ(atomic_load(&load.read_missing), 0);
 
   /* 2. one validator killed: the others keep finalizing; restarted, it catches up */
   kill(cmt_pid[3], SIGKILL);

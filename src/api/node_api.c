@@ -195,7 +195,10 @@ static void h_tx(ag_http_req *req, ag_http_resp *resp) {
       json_object_set_new(o, "status", json_string("pending"));
       return ag_http_json(resp, 200, o);
     }
-    return ag_http_error(resp, 404, AG_E_NOTFOUND, "no such transaction (not committed, not pending)");
+    /* a tx leaves the pending set when its block commits: it may have done so since */
+    rc = ag_state_tx_lookup(ag_app_state(ag_node_app(n)), hash, &loc);
+    if (rc == AG_E_NOTFOUND)
+      return ag_http_error(resp, 404, AG_E_NOTFOUND, "no such transaction (not committed, not pending)");
   }
   if (rc) return fail(resp, rc);
   json_t *o = json_object(), *r = json_object();

@@ -38,19 +38,28 @@ int ag_cli_load_signer(ag_cli *c, const char *name, const char *chain_id, ag_key
 static int wait_commit(ag_cli *c, const char *hash, json_t **out) {
   char path[128];
   snprintf(path, sizeof path, "/v1/txs/%s", hash);
+  int pending = 1; /* the node said so when it took the tx */
   for (int i = 0; i < 300; i++) { /* 60 s */
     json_t *j;
     int rc = ag_cli_api(c, "GET", path, NULL, NULL, 0, &j);
     if (rc && rc != AG_E_NOTFOUND) return rc;
+    pending = !rc;
     if (!rc && !strcmp(json_string_value(json_object_get(j, "status")), "committed")) {
       *out = j;
       return 0;
     }
-    json_decref(j);
+    if (!rc) json_decref(j);
     struct timespec ts = {0, 200 * 1000000L};
     nanosleep(&ts, NULL);
   }
-  return ag_fail(AG_E_TIMEOUT, "tx %s was not committed within 60 s (check with 'agora tx %s')",
+  if (pending)
+    return ag_fail(AG_E_TIMEOUT,
+                   "tx %s is still pending after 60 s; do not send it again (a new tx pays "
+                   "again): it commits once, check with 'agora tx %s'",
+                   hash, hash);
+  return ag_fail(AG_E_TIMEOUT,
+                 "tx %s was not committed within 60 s and is no longer pending (the mempool "
+                 "dropped it); check with 'agora tx %s' and 'agora balance' before sending again",
                  hash, hash);
 }
 

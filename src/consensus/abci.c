@@ -124,20 +124,21 @@ static int write_all(int fd, const uint8_t *p, size_t n) {
   return 0;
 }
 
-static int send_response(int fd, const Tendermint__Abci__Response *r) {
+/* Appends r as a frame (uvarint length, then the message). */
+static void put_response(ag_buf *out, const Tendermint__Abci__Response *r) {
   size_t len = tendermint__abci__response__get_packed_size(r);
-  uint8_t *buf = ag_xmalloc(len + 10);
+  uint8_t pre[10];
   size_t h = 0;
-  for (uint64_t v = len; ; ) { /* uvarint length */
+  for (uint64_t v = len;;) {
     uint8_t byte = v & 0x7f;
     v >>= 7;
-    buf[h++] = byte | (v ? 0x80 : 0);
+    pre[h++] = byte | (v ? 0x80 : 0);
     if (!v) break;
   }
-  tendermint__abci__response__pack(r, buf + h);
-  int rc = write_all(fd, buf, h + len);
-  free(buf);
-  return rc;
+  ag_buf_put(out, pre, h);
+  ag_buf_reserve(out, len);
+  tendermint__abci__response__pack(r, out->data + out->len);
+  out->len += len;
 }
 
 /* ---- handlers -------------------------------------------------------------------------------- */
@@ -185,6 +186,9 @@ static void do_check_tx(server *s, const Tendermint__Abci__RequestCheckTx *req,
                         Tendermint__Abci__ResponseCheckTx *out, ag_result *res) {
   int rc = ag_app_check_tx(s->app, req->tx.data, req->tx.len,
                            req->type == 1 ? AG_CHECK_RECHECK : AG_CHECK_NEW, res, NULL);
+  uint8_t id[32];
+  ag_hash("agora/txid", req->tx.data, req->tx.len, id);
+  ag_node_cmt_checked(s->node, id, req->type == 1, rc == 0);
   out->code = rc ? (uint32_t)-rc : 0;
   out->log = res->log;
   out->codespace = rc ? "agora" : "";
@@ -353,11 +357,14 @@ static int do_commit(server *s) {
   ag_block_encode(&h, sig, txs, b->lens, &rec);
   int rc = ag_app_commit(s->app, rec.data, rec.len, bh);
   ag_buf_free(&rec);
-  free(ids);
   free(rh);
   free(txs);
   b->pending = 0;
-  if (!rc) ag_node_committed(s->node, b->height, bh, b->time_ms, b->ntx, b->nok);
+  if (!rc) {
+    ag_node_cmt_block(s->node, b->height, (const uint8_t(*)[32])ids, b->ntx);
+    ag_node_committed(s->node, b->height, bh, b->time_ms, b->ntx, b->nok);
+  }
+  free(ids);
   return rc;
 }
 
@@ -403,8 +410,9 @@ static void do_query(server *s, const Tendermint__Abci__RequestQuery *req,
   }
 }
 
-/* Handles one request; returns nonzero when the connection (and the server) must stop. */
-static int handle(server *s, int fd, const Tendermint__Abci__Request *req) {
+/* Handles one request, appending its response to out; returns nonzero when the connection
+ * (and the server) must stop. */
+static int handle(server *s, ag_buf *out, const Tendermint__Abci__Request *req) {
   Tendermint__Abci__Response r = TENDERMINT__ABCI__RESPONSE__INIT;
   int rc = 0, fatal = 0;
   uint8_t hash[32];
@@ -527,7 +535,7 @@ static int handle(server *s, int fd, const Tendermint__Abci__Request *req) {
     ag_error("abci", "unknown ABCI request (field %d)", (int)req->value_case);
     fatal = 1;
   }
-  if (!fatal && send_response(fd, &r) != 0) fatal = 1;
+  if (!fatal) put_response(out, &r);
   for (size_t i = 0; i < fin.n_tx_results; i++) free(fin.tx_results[i]);
   free(fin.tx_results);
   free(prep.txs);
@@ -554,8 +562,9 @@ int ag_abci_frame(const uint8_t *p, size_t n, size_t *hdr, uint64_t *len) {
   return 0;
 }
 
-/* Consumes complete frames from c->in. Returns nonzero to stop the server. */
-static int drain(server *s, conn *c) {
+/* Consumes complete frames from c->in, appending the responses to out. Returns nonzero to stop
+ * the server. */
+static int drain(server *s, conn *c, ag_buf *out) {
   size_t off = 0;
   int stop = 0;
   while (!stop) {
@@ -576,7 +585,7 @@ static int drain(server *s, conn *c) {
       stop = 1;
       break;
     }
-    stop = handle(s, c->fd, req);
+    stop = handle(s, out, req);
     tendermint__abci__request__free_unpacked(req, NULL);
     off = i + len;
   }
@@ -599,6 +608,8 @@ int ag_abci_serve(ag_node *n) {
   ag_buf_init(&s.b.txbytes);
   conn conns[MAX_CONNS];
   int nconn = 0, rc = 0;
+  ag_buf out;
+  ag_buf_init(&out);
   while (!ag_node_stopping(n) && !rc) {
     struct pollfd pf[MAX_CONNS + 1];
     pf[0] = (struct pollfd){lfd, POLLIN, 0};
@@ -616,11 +627,15 @@ int ag_abci_serve(ag_node *n) {
       ssize_t r = read(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len - 1);
       if (r > 0) {
         c->in.len += (size_t)r;
-        if (drain(&s, c)) rc = ag_fail(AG_E_INTERNAL, "ABCI connection failed; stopping (CometBFT stops too)");
+        ag_buf_reset(&out);
+        int stop = drain(&s, c, &out);
+        if (write_all(c->fd, out.data, out.len) != 0 || stop)
+          rc = ag_fail(AG_E_INTERNAL, "ABCI connection failed; stopping (CometBFT stops too)");
         continue;
       }
       if (r < 0 && (errno == EINTR || errno == EAGAIN)) continue;
       close(c->fd); /* the peer went away: CometBFT restarts or a test client finished */
+      ag_node_cmt_reset(n); /* its mempool is gone, or will be rebuilt through CheckTx */
       ag_buf_free(&c->in);
       conns[i] = conns[--nconn];
     }
@@ -642,8 +657,41 @@ int ag_abci_serve(ag_node *n) {
     ag_buf_free(&conns[i].in);
   }
   close(lfd);
+  ag_buf_free(&out);
   ag_buf_free(&s.b.txbytes);
   free(s.b.lens);
   free(s.b.codes);
   return rc;
+}
+
+/* ---- one connection without a socket --------------------------------------------------------- */
+
+struct ag_abci_session {
+  server s;
+  conn c;
+};
+
+ag_abci_session *ag_abci_session_new(ag_node *n) {
+  ag_abci_session *x = ag_xcalloc(1, sizeof *x);
+  x->s.node = n;
+  x->s.app = ag_node_app(n);
+  ag_buf_init(&x->s.b.txbytes);
+  x->c.fd = -1;
+  ag_buf_init(&x->c.in);
+  return x;
+}
+
+int ag_abci_session_feed(ag_abci_session *x, const uint8_t *p, size_t n, ag_buf *out) {
+  ag_buf_put(&x->c.in, p, n);
+  ag_buf_reserve(&x->c.in, 1);
+  return drain(&x->s, &x->c, out) ? ag_fail(AG_E_INTERNAL, "the ABCI server would stop here") : 0;
+}
+
+void ag_abci_session_free(ag_abci_session *x) {
+  if (!x) return;
+  ag_buf_free(&x->c.in);
+  ag_buf_free(&x->s.b.txbytes);
+  free(x->s.b.lens);
+  free(x->s.b.codes);
+  free(x);
 }

@@ -4,6 +4,7 @@
 
 #include "chain/genesis.h"
 #include "consensus/node.h"
+#include "core/buf.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -11,6 +12,16 @@
 /* Serves ABCI on the node's abci_listen address until the node stops or a connection fails
  * (CometBFT stops then too; both restart from the last commit). */
 int ag_abci_serve(ag_node *n);
+
+/* One ABCI connection without a socket, for tests and fuzzing: the server's own dispatcher,
+ * fed the bytes a connection would carry. ag_abci_session_feed consumes every whole frame in
+ * what was fed so far and appends the response frames to out; it returns an error where the
+ * server would stop (a malformed frame, an undecodable request, a failed InitChain,
+ * FinalizeBlock or Commit). Sessions share nothing but the node. */
+typedef struct ag_abci_session ag_abci_session;
+ag_abci_session *ag_abci_session_new(ag_node *n);
+int ag_abci_session_feed(ag_abci_session *x, const uint8_t *p, size_t n, ag_buf *out);
+void ag_abci_session_free(ag_abci_session *x);
 
 /* Splits one frame (uvarint length, then the message) off the front of p: 1 with *hdr (prefix
  * bytes) and *len (message bytes) when a whole frame is there, 0 when more bytes are needed,

@@ -2,6 +2,7 @@
 #include "consensus/node.h"
 
 #include "api/http.h"
+#include "chain/txset.h"
 #include "consensus/abci.h"
 #include "core/codec.h"
 #include "incentive/incentive.h"
@@ -23,6 +24,7 @@ struct ag_node {
   ag_node_config cfg;
   ag_app *app;
   ag_mempool *mp;
+  ag_txset cmt_seen; /* CometBFT mode: ids in CometBFT's mempool, as our CheckTx saw them */
   ag_keypair key;
   ag_genesis genesis;
   pthread_mutex_t mu; /* mempool and the check_tx order */
@@ -284,6 +286,7 @@ int ag_node_open(const ag_node_config *cfg, ag_node **out) {
     if (cfg->threads > 0) ag_app_set_threads(n->app, cfg->threads);
     if ((rc = ag_app_info_get(n->app, &info))) goto fail;
     memcpy(n->last_block_hash, info.block_hash, 32);
+    ag_txset_init(&n->cmt_seen, AG_NODE_CMT_SEEN_MAX);
   } else {
     if ((rc = load_genesis(cfg->home, &n->genesis))) goto fail;
     if ((rc = ag_node_key_load(cfg->home, &n->key))) {
@@ -332,6 +335,7 @@ void ag_node_close(ag_node *n) {
   if (!n) return;
   ag_app_close(n->app);
   ag_mempool_free(n->mp);
+  ag_txset_free(&n->cmt_seen);
   ag_genesis_free(&n->genesis);
   ag_key_wipe(&n->key);
   pthread_mutex_destroy(&n->mu);
@@ -427,6 +431,11 @@ int ag_node_submit(ag_node *n, const uint8_t *raw, size_t len, ag_result *res,
   int rc = ag_app_precheck(n->app, raw, len);
   if (!rc && n->cfg.consensus == AG_CONSENSUS_COMETBFT) {
     rc = cometbft_broadcast(n, raw, len);
+    if (rc == AG_E_MEMPOOL_FULL) { /* our CheckTx passed it, but CometBFT had no room */
+      pthread_mutex_lock(&n->mu);
+      ag_txset_del(&n->cmt_seen, hash);
+      pthread_mutex_unlock(&n->mu);
+    }
   } else if (!rc) {
     pthread_mutex_lock(&n->mu);
     if (ag_mempool_contains(n->mp, hash)) {
@@ -453,11 +462,35 @@ int ag_node_submit(ag_node *n, const uint8_t *raw, size_t len, ag_result *res,
 }
 
 int ag_node_in_mempool(ag_node *n, const uint8_t hash[32]) {
-  if (!n->mp) return 0; /* CometBFT mode: its mempool, not ours */
   pthread_mutex_lock(&n->mu);
-  int r = ag_mempool_contains(n->mp, hash);
+  int r = n->mp ? ag_mempool_contains(n->mp, hash) : ag_txset_has(&n->cmt_seen, hash);
   pthread_mutex_unlock(&n->mu);
   return r;
+}
+
+/* CometBFT's mempool, seen from here. A tx enters it only after our CheckTx passes; after each
+ * block CometBFT rechecks every tx still in it (recheck = true, its default) and drops those
+ * that fail. So an id checked at height h (the last committed height when CheckTx ran) and not
+ * checked again by the time block h + 2 commits is no longer there: it was included, failed a
+ * recheck, or never got in (CometBFT full). */
+void ag_node_cmt_checked(ag_node *n, const uint8_t id[32], int recheck, int ok) {
+  pthread_mutex_lock(&n->mu);
+  if (ok) ag_txset_add(&n->cmt_seen, id, n->height);
+  else if (recheck) ag_txset_del(&n->cmt_seen, id);
+  pthread_mutex_unlock(&n->mu);
+}
+
+void ag_node_cmt_block(ag_node *n, uint64_t height, const uint8_t (*ids)[32], size_t count) {
+  pthread_mutex_lock(&n->mu);
+  for (size_t i = 0; i < count; i++) ag_txset_del(&n->cmt_seen, ids[i]);
+  if (height >= 1) ag_txset_expire(&n->cmt_seen, height - 1);
+  pthread_mutex_unlock(&n->mu);
+}
+
+void ag_node_cmt_reset(ag_node *n) {
+  pthread_mutex_lock(&n->mu);
+  if (n->cmt_seen.cap) ag_txset_clear(&n->cmt_seen);
+  pthread_mutex_unlock(&n->mu);
 }
 
 void ag_node_mempool_stats(ag_node *n, size_t *txs, size_t *bytes) {

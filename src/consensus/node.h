@@ -83,7 +83,15 @@ int ag_node_produce_block(ag_node *n);
 /* check_tx + mempool admission. res gets the code and message; hash the tx id. */
 int ag_node_submit(ag_node *n, const uint8_t *raw, size_t len, ag_result *res,
                    uint8_t hash[32]);
+/* 1 when the tx is pending: in our mempool (solo), or in CometBFT's as far as our CheckTx
+ * saw (at most AG_NODE_CMT_SEEN_MAX ids, the oldest dropped first). */
 int ag_node_in_mempool(ag_node *n, const uint8_t hash[32]);
+#define AG_NODE_CMT_SEEN_MAX 65536
+/* CometBFT mode, from the ABCI server: a CheckTx's outcome (recheck: after a block), a
+ * committed block's tx ids, CometBFT gone (its mempool with it). */
+void ag_node_cmt_checked(ag_node *n, const uint8_t id[32], int recheck, int ok);
+void ag_node_cmt_block(ag_node *n, uint64_t height, const uint8_t (*ids)[32], size_t count);
+void ag_node_cmt_reset(ag_node *n);
 void ag_node_mempool_stats(ag_node *n, size_t *txs, size_t *bytes);
 
 /* Blocks until the committed height exceeds after, the node stops, or timeout_ms passes;
