@@ -1,72 +1,391 @@
-/* fuzz_abci.c — what the ABCI server decodes from CometBFT's socket: frame prefixes and the
- * protobuf Request messages (protobuf-c over our abci.proto). A decoded request re-encodes
- * without crashing, and the frame parser never claims more bytes than it was given. A
- * PrepareProposal's txs go through ag_abci_prepare, whose block must keep every limit
- * ProcessProposal checks and each sender's nonce order. */
+/*
+ * fuzz_abci.c — CometBFT's side of the ABCI socket, played against the real dispatcher
+ * (consensus/abci.h sessions) of a node in CometBFT mode with a fresh store per input.
+ *
+ * An input is a list of operations, each one byte then its data:
+ *   raw       frames exactly as fuzzed, fed in two pieces at a fuzzed split (any request
+ *             kind: Echo, Info, Query, snapshots, votes, out-of-order Commit ...);
+ *   check     a tx built from fuzzed fields (kind, nonce offset, fee, payload) and signed
+ *             by one of the genesis keys, so that it gets past the signature: CheckTx, new
+ *             or recheck;
+ *   block     FinalizeBlock at the next height with a fuzzed choice of the checked txs and
+ *             fuzzed raw ones, then Commit;
+ *   query     Query with a fuzzed path, data and prove flag;
+ *   prepare   PrepareProposal of the checked txs and raw ones, then ProcessProposal of its
+ *             answer;
+ *   process   ProcessProposal of fuzzed txs.
+ * What must hold: every response is one well-formed frame of the matching kind; the session
+ * never stops on what the harness builds well (a FinalizeBlock at the right height, a Commit
+ * after it); after every block, Σ accounts = issued (ag_incentive_audit) and the block's txs
+ * are no longer pending; PrepareProposal keeps ProcessProposal's limits, each sender's nonce
+ * order, and its block is accepted by ProcessProposal. After a raw frame the server would
+ * stop on, the input ends, as the server would.
+ */
+#include "chain/app.h"
+#include "chain/genesis.h"
+#include "chain/state.h"
 #include "chain/tx.h"
 #include "consensus/abci.h"
 #include "consensus/abci.pb-c.h"
+#include "consensus/node.h"
+#include "core/hash.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "crypto/keys.h"
+#include "incentive/incentive.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-static void check_prepare(const Tendermint__Abci__RequestPrepareProposal *req) {
-  size_t n = req->n_txs;
-  const uint8_t **txs = malloc((n + 1) * sizeof *txs);
-  size_t *lens = malloc((n + 1) * sizeof *lens), *order = malloc((n + 1) * sizeof *order);
-  uint8_t *used = calloc(n + 1, 1);
-  for (size_t i = 0; i < n; i++) {
-    txs[i] = req->txs[i].data;
-    lens[i] = req->txs[i].len;
+#define CHAIN "agora-fuzz"
+#define NKEYS 4
+#define POOL 24
+
+static ag_keypair keys[NKEYS];
+static char *genesis_json;
+static char base[256];
+static unsigned runs;
+
+typedef struct {
+  const uint8_t *p;
+  size_t n;
+} in_t;
+
+static uint8_t get8(in_t *in) {
+  if (!in->n) return 0;
+  in->n--;
+  return *in->p++;
+}
+
+static uint32_t get32(in_t *in) {
+  uint32_t v = 0;
+  for (int i = 0; i < 4; i++) v |= (uint32_t)get8(in) << (8 * i);
+  return v;
+}
+
+/* up to max bytes from the input (at most what is left) */
+static const uint8_t *take(in_t *in, size_t want, size_t *got) {
+  *got = want < in->n ? want : in->n;
+  const uint8_t *p = in->p;
+  in->p += *got;
+  in->n -= *got;
+  return p;
+}
+
+typedef struct {
+  ag_node *node;
+  ag_abci_session *x;
+  ag_buf pool[POOL];
+  size_t npool;
+  int stopped;
+} world;
+
+static int64_t committed_height(world *w) {
+  ag_app_info info;
+  if (ag_app_info_get(ag_node_app(w->node), &info)) abort();
+  return (int64_t)info.height;
+}
+
+/* Feeds one request (in two pieces at split) and returns its response, or NULL when the
+ * session stopped (w->stopped) or answered nothing. Every response must be one frame. */
+static Tendermint__Abci__Response *send_req(world *w, const Tendermint__Abci__Request *r, size_t split) {
+  ag_buf in, out;
+  ag_buf_init(&in);
+  ag_buf_init(&out);
+  ag_abci_put_request(&in, r);
+  if (split > in.len) split = in.len;
+  int rc = ag_abci_session_feed(w->x, in.data, split, &out);
+  if (!rc && out.len && split < in.len) abort(); /* answered before the frame was whole */
+  if (!rc) rc = ag_abci_session_feed(w->x, in.data + split, in.len - split, &out);
+  Tendermint__Abci__Response *resp = NULL;
+  if (rc) {
+    w->stopped = 1;
+  } else {
+    size_t hdr;
+    uint64_t len;
+    if (ag_abci_frame(out.data, out.len, &hdr, &len) != 1 || hdr + len != out.len) abort();
+    resp = tendermint__abci__response__unpack(NULL, len, out.data + hdr);
+    if (!resp) abort();
   }
-  ag_params p;
-  ag_params_default(&p);
-  p.max_block_txs = 1 + (uint32_t)(n % 5); /* small limits, so that they bind */
-  p.max_block_bytes = 600;
-  size_t k = ag_abci_prepare(txs, lens, n, &p, req->max_tx_bytes, order);
-  uint64_t raw = 0, framed = 0;
-  if (k > p.max_block_txs) abort();
-  for (size_t j = 0; j < k; j++) {
-    size_t i = order[j];
-    if (i >= n || used[i]) abort();
+  ag_buf_free(&in);
+  ag_buf_free(&out);
+  return resp;
+}
+
+static void op_raw(world *w, in_t *in) {
+  size_t n, split = get8(in);
+  const uint8_t *p = take(in, get8(in) | (size_t)(get8(in) & 3) << 8, &n);
+  /* whole frames only (a malformed prefix included): a frame cut short would swallow the
+   * harness's next request, as it would on a real connection */
+  size_t whole = 0, hdr;
+  uint64_t len;
+  int fr;
+  while ((fr = ag_abci_frame(p + whole, n - whole, &hdr, &len)) == 1) whole += hdr + (size_t)len;
+  if (fr == 0) n = whole;
+  ag_buf out;
+  ag_buf_init(&out);
+  if (split > n) split = n;
+  int rc = ag_abci_session_feed(w->x, p, split, &out);
+  if (!rc) rc = ag_abci_session_feed(w->x, p + split, n - split, &out);
+  /* whatever was answered is whole frames of responses */
+  size_t off = 0;
+  while (off < out.len) {
+    if (ag_abci_frame(out.data + off, out.len - off, &hdr, &len) != 1) abort();
+    Tendermint__Abci__Response *resp = tendermint__abci__response__unpack(NULL, len, out.data + off + hdr);
+    if (!resp) abort();
+    tendermint__abci__response__free_unpacked(resp, NULL);
+    off += hdr + (size_t)len;
+  }
+  ag_buf_free(&out);
+  if (rc) w->stopped = 1;
+}
+
+static void op_check(world *w, in_t *in) {
+  static const uint16_t kinds[] = {1, 2, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24};
+  uint8_t who = get8(in) % NKEYS, k = get8(in), flags = get8(in);
+  uint16_t kind = k < 200 ? kinds[k % (sizeof kinds / sizeof *kinds)] : (uint16_t)(k | get8(in) << 8);
+  ag_account acct;
+  ag_app_account(ag_node_app(w->node), keys[who].pk, &acct);
+  uint64_t nonce = ag_app_pending_nonce(ag_node_app(w->node), keys[who].pk, acct.nonce);
+  if (flags & 1) nonce += get8(in) % 3;
+  if (flags & 2) nonce -= nonce ? 1 : 0;
+  uint64_t fee = (flags & 4) ? get32(in) : 100000;
+  size_t plen;
+  const uint8_t *payload = take(in, get8(in), &plen);
+  ag_buf tx;
+  ag_buf_init(&tx);
+  ag_tx_build(&tx, kind, CHAIN, &keys[who], nonce, fee, (flags & 8) ? (uint64_t)committed_height(w) + 1 : 0,
+              payload, (uint32_t)plen);
+  Tendermint__Abci__RequestCheckTx ct = TENDERMINT__ABCI__REQUEST_CHECK_TX__INIT;
+  ct.tx.data = tx.data;
+  ct.tx.len = tx.len;
+  ct.type = (flags & 16) ? 1 : 0;
+  Tendermint__Abci__Request r = TENDERMINT__ABCI__REQUEST__INIT;
+  r.value_case = TENDERMINT__ABCI__REQUEST__VALUE_CHECK_TX;
+  r.check_tx = &ct;
+  Tendermint__Abci__Response *resp = send_req(w, &r, flags >> 5);
+  if (!resp || resp->value_case != TENDERMINT__ABCI__RESPONSE__VALUE_CHECK_TX) abort();
+  uint8_t id[32];
+  ag_hash("agora/txid", tx.data, tx.len, id);
+  /* what CheckTx accepts is pending now; a new tx it refuses is not */
+  if (resp->check_tx->code == 0 && !ag_node_in_mempool(w->node, id)) abort();
+  tendermint__abci__response__free_unpacked(resp, NULL);
+  if (w->npool < POOL) w->pool[w->npool++] = tx;
+  else ag_buf_free(&tx);
+}
+
+/* The txs of a block or proposal: a fuzzed choice of the pool plus up to 3 raw ones. */
+static size_t pick_txs(world *w, in_t *in, ProtobufCBinaryData *d) {
+  uint32_t mask = get32(in);
+  size_t n = 0;
+  for (size_t i = 0; i < w->npool; i++)
+    if (mask >> i & 1) d[n++] = (ProtobufCBinaryData){w->pool[i].len, w->pool[i].data};
+  for (int k = get8(in) % 4; k > 0; k--) {
+    size_t len;
+    const uint8_t *p = take(in, get8(in), &len);
+    d[n++] = (ProtobufCBinaryData){len, (uint8_t *)p};
+  }
+  return n;
+}
+
+static void op_block(world *w, in_t *in) {
+  ProtobufCBinaryData d[POOL + 4];
+  size_t n = pick_txs(w, in, d);
+  Tendermint__Abci__RequestFinalizeBlock fb = TENDERMINT__ABCI__REQUEST_FINALIZE_BLOCK__INIT;
+  fb.txs = d;
+  fb.n_txs = n;
+  int64_t h = committed_height(w) + 1;
+  fb.height = h;
+  Tendermint__Abci__Timestamp ts = TENDERMINT__ABCI__TIMESTAMP__INIT;
+  ts.seconds = 1700000000 + fb.height * (1 + get8(in) % 8);
+  fb.time = &ts;
+  uint8_t hash[32] = {1}, prop[20];
+  memset(prop, get8(in), sizeof prop);
+  fb.hash = (ProtobufCBinaryData){32, hash};
+  fb.proposer_address = (ProtobufCBinaryData){20, prop};
+  Tendermint__Abci__Request r = TENDERMINT__ABCI__REQUEST__INIT;
+  r.value_case = TENDERMINT__ABCI__REQUEST__VALUE_FINALIZE_BLOCK;
+  r.finalize_block = &fb;
+  Tendermint__Abci__Response *resp = send_req(w, &r, get8(in));
+  /* a raw frame may have left a FinalizeBlock uncommitted: this one replaces it */
+  if (!resp || !resp->finalize_block || resp->finalize_block->n_tx_results != n) abort();
+  tendermint__abci__response__free_unpacked(resp, NULL);
+  Tendermint__Abci__RequestCommit cm = TENDERMINT__ABCI__REQUEST_COMMIT__INIT;
+  r.value_case = TENDERMINT__ABCI__REQUEST__VALUE_COMMIT;
+  r.commit = &cm;
+  resp = send_req(w, &r, 0);
+  if (!resp || resp->value_case != TENDERMINT__ABCI__RESPONSE__VALUE_COMMIT) abort();
+  tendermint__abci__response__free_unpacked(resp, NULL);
+  if (committed_height(w) != h) abort();
+  uint64_t acc = 0, iss = 1;
+  if (ag_incentive_audit(ag_app_state(ag_node_app(w->node)), &acc, &iss) || acc != iss) abort();
+  for (size_t i = 0; i < n; i++) {
+    uint8_t id[32];
+    ag_hash("agora/txid", d[i].data, d[i].len, id);
+    if (ag_node_in_mempool(w->node, id)) abort();
+  }
+}
+
+static void op_query(world *w, in_t *in) {
+  static const char *paths[] = {"account", "/account", "tx", "key", "", "/nope"};
+  uint8_t sel = get8(in);
+  char path[64];
+  size_t plen;
+  if (sel < 192) {
+    snprintf(path, sizeof path, "%s", paths[sel % 6]);
+  } else {
+    const uint8_t *p = take(in, get8(in) % sizeof path, &plen);
+    memcpy(path, p, plen);
+    path[plen < sizeof path ? plen : sizeof path - 1] = 0;
+  }
+  uint8_t data[64];
+  size_t dlen;
+  uint8_t how = get8(in);
+  if (how % 3 == 0) { /* a genesis account */
+    memcpy(data, keys[how / 3 % NKEYS].pk, 32);
+    dlen = 32;
+  } else {
+    const uint8_t *p = take(in, get8(in) % sizeof data, &dlen);
+    memcpy(data, p, dlen);
+  }
+  Tendermint__Abci__RequestQuery q = TENDERMINT__ABCI__REQUEST_QUERY__INIT;
+  q.path = path;
+  q.data = (ProtobufCBinaryData){dlen, data};
+  q.prove = how & 1;
+  q.height = how & 2 ? committed_height(w) : 0;
+  Tendermint__Abci__Request r = TENDERMINT__ABCI__REQUEST__INIT;
+  r.value_case = TENDERMINT__ABCI__REQUEST__VALUE_QUERY;
+  r.query = &q;
+  Tendermint__Abci__Response *resp = send_req(w, &r, get8(in));
+  if (!resp || resp->value_case != TENDERMINT__ABCI__RESPONSE__VALUE_QUERY) abort();
+  tendermint__abci__response__free_unpacked(resp, NULL);
+}
+
+/* ProcessProposal of txs; returns its status (1 ACCEPT, 2 REJECT). */
+static int process(world *w, ProtobufCBinaryData *txs, size_t n) {
+  Tendermint__Abci__RequestProcessProposal pp = TENDERMINT__ABCI__REQUEST_PROCESS_PROPOSAL__INIT;
+  pp.txs = txs;
+  pp.n_txs = n;
+  pp.height = committed_height(w) + 1;
+  Tendermint__Abci__Request r = TENDERMINT__ABCI__REQUEST__INIT;
+  r.value_case = TENDERMINT__ABCI__REQUEST__VALUE_PROCESS_PROPOSAL;
+  r.process_proposal = &pp;
+  Tendermint__Abci__Response *resp = send_req(w, &r, 0);
+  if (!resp || !resp->process_proposal) abort();
+  int st = resp->process_proposal->status;
+  tendermint__abci__response__free_unpacked(resp, NULL);
+  return st;
+}
+
+static void op_prepare(world *w, in_t *in) {
+  ProtobufCBinaryData d[POOL + 4];
+  size_t n = pick_txs(w, in, d);
+  Tendermint__Abci__RequestPrepareProposal pp = TENDERMINT__ABCI__REQUEST_PREPARE_PROPOSAL__INIT;
+  pp.txs = d;
+  pp.n_txs = n;
+  pp.max_tx_bytes = get8(in) < 64 ? (int64_t)get32(in) % 4096 : 1 << 20;
+  pp.height = committed_height(w) + 1;
+  Tendermint__Abci__Request r = TENDERMINT__ABCI__REQUEST__INIT;
+  r.value_case = TENDERMINT__ABCI__REQUEST__VALUE_PREPARE_PROPOSAL;
+  r.prepare_proposal = &pp;
+  Tendermint__Abci__Response *resp = send_req(w, &r, get8(in));
+  if (!resp || !resp->prepare_proposal) abort();
+  Tendermint__Abci__ResponsePrepareProposal *a = resp->prepare_proposal;
+  if (a->n_txs > n) abort();
+  uint64_t framed = 0;
+  uint8_t used[POOL + 4] = {0};
+  for (size_t j = 0; j < a->n_txs; j++) {
+    size_t i = 0; /* the answer's txs are offered ones, each once */
+    while (i < n && !(d[i].len == a->txs[j].len && !used[i] && !memcmp(d[i].data, a->txs[j].data, d[i].len))) i++;
+    if (i == n) abort();
     used[i] = 1;
-    ag_tx a;
-    if (ag_tx_decode(txs[i], lens[i], &a)) abort(); /* ProcessProposal would reject it */
-    raw += lens[i];
-    framed += 1 + lens[i] + (lens[i] < 128 ? 1 : lens[i] < 16384 ? 2 : 3);
-    for (size_t jj = 0; jj < j; jj++) { /* nothing of the same sender with a higher nonce before */
-      ag_tx b;
-      ag_tx_decode(txs[order[jj]], lens[order[jj]], &b);
-      if (!memcmp(a.sender, b.sender, 32) && b.nonce > a.nonce) abort();
+    framed += 1 + a->txs[j].len + (a->txs[j].len < 128 ? 1 : a->txs[j].len < 16384 ? 2 : 3);
+    ag_tx t, u;
+    if (ag_tx_decode(a->txs[j].data, a->txs[j].len, &t)) abort();
+    for (size_t jj = 0; jj < j; jj++) { /* a sender's txs in nonce order */
+      ag_tx_decode(a->txs[jj].data, a->txs[jj].len, &u);
+      if (!memcmp(t.sender, u.sender, 32) && u.nonce > t.nonce) abort();
     }
   }
-  if (raw > p.max_block_bytes || (k && (int64_t)framed > req->max_tx_bytes)) abort();
-  free(txs);
-  free(lens);
-  free(order);
-  free(used);
+  if (a->n_txs && (int64_t)framed > pp.max_tx_bytes) abort();
+  if (process(w, a->txs, a->n_txs) != 1) abort(); /* our own proposal is acceptable */
+  tendermint__abci__response__free_unpacked(resp, NULL);
+}
+
+static void op_process(world *w, in_t *in) {
+  ProtobufCBinaryData d[POOL + 4];
+  size_t n = pick_txs(w, in, d);
+  int st = process(w, d, n);
+  if (st != 1 && st != 2) abort();
+}
+
+static void remove_base(void) { rmdir(base); }
+
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+  (void)argc;
+  (void)argv;
+  ag_crypto_init();
+  ag_log_set_level(AG_LOG_ERROR);
+  ag_genesis g;
+  memset(&g, 0, sizeof g);
+  snprintf(g.chain_id, sizeof g.chain_id, "%s", CHAIN);
+  g.genesis_time_ms = 1700000000000ULL;
+  ag_params_default(&g.params);
+  g.naccounts = NKEYS;
+  g.accounts = calloc(NKEYS, sizeof *g.accounts);
+  for (int i = 0; i < NKEYS; i++) {
+    uint8_t seed[32] = {(uint8_t)i, 0x5a};
+    ag_key_from_seed(&keys[i], seed);
+    memcpy(g.accounts[i].pk, keys[i].pk, 32);
+    g.accounts[i].balance = 1000000 * AG_UNIT;
+  }
+  genesis_json = ag_genesis_to_json(&g);
+  ag_genesis_free(&g);
+  const char *tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+  snprintf(base, sizeof base, "%s/fuzz_abci.XXXXXX", tmp);
+  if (!mkdtemp(base)) abort();
+  atexit(remove_base);
+  return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  size_t off = 0;
-  while (off < size) {
-    size_t hdr = 0;
-    uint64_t len = 0;
-    int rc = ag_abci_frame(data + off, size - off, &hdr, &len);
-    if (rc <= 0) break;
-    if (hdr + len > size - off) abort();
-    Tendermint__Abci__Request *req = tendermint__abci__request__unpack(NULL, len, data + off + hdr);
-    if (req) {
-      if (req->value_case == TENDERMINT__ABCI__REQUEST__VALUE_PREPARE_PROPOSAL)
-        check_prepare(req->prepare_proposal);
-      size_t n = tendermint__abci__request__get_packed_size(req);
-      uint8_t *buf = malloc(n + 1);
-      tendermint__abci__request__pack(req, buf);
-      free(buf);
-      tendermint__abci__request__free_unpacked(req, NULL);
+  char dir[320], cmd[400];
+  snprintf(dir, sizeof dir, "%s/%u", base, runs++);
+  world w;
+  memset(&w, 0, sizeof w);
+  ag_node_config cfg;
+  ag_node_config_default(&cfg, dir);
+  cfg.consensus = AG_CONSENSUS_COMETBFT;
+  if (ag_mkdirs(dir, 0700) || ag_node_open(&cfg, &w.node)) abort();
+  w.x = ag_abci_session_new(w.node);
+  Tendermint__Abci__RequestInitChain ic = TENDERMINT__ABCI__REQUEST_INIT_CHAIN__INIT;
+  ic.chain_id = CHAIN;
+  ic.initial_height = 1;
+  ic.app_state_bytes = (ProtobufCBinaryData){strlen(genesis_json), (uint8_t *)genesis_json};
+  Tendermint__Abci__Request r = TENDERMINT__ABCI__REQUEST__INIT;
+  r.value_case = TENDERMINT__ABCI__REQUEST__VALUE_INIT_CHAIN;
+  r.init_chain = &ic;
+  Tendermint__Abci__Response *resp = send_req(&w, &r, 0);
+  if (!resp) abort();
+  tendermint__abci__response__free_unpacked(resp, NULL);
+  in_t in = {data, size};
+  for (int ops = 0; in.n && !w.stopped && ops < 64; ops++) {
+    switch (get8(&in) % 6) {
+    case 0: op_raw(&w, &in); break;
+    case 1: op_check(&w, &in); break;
+    case 2: op_block(&w, &in); break;
+    case 3: op_query(&w, &in); break;
+    case 4: op_prepare(&w, &in); break;
+    default: op_process(&w, &in); break;
     }
-    off += hdr + (size_t)len;
   }
+  for (size_t i = 0; i < w.npool; i++) ag_buf_free(&w.pool[i]);
+  ag_abci_session_free(w.x);
+  ag_node_close(w.node);
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  if (system(cmd) != 0) abort();
   return 0;
 }

@@ -124,20 +124,30 @@ static int write_all(int fd, const uint8_t *p, size_t n) {
   return 0;
 }
 
+static void put_uvarint(ag_buf *out, uint64_t v) {
+  for (;;) {
+    uint8_t byte = v & 0x7f;
+    v >>= 7;
+    byte |= v ? 0x80 : 0;
+    ag_buf_put(out, &byte, 1);
+    if (!v) break;
+  }
+}
+
 /* Appends r as a frame (uvarint length, then the message). */
 static void put_response(ag_buf *out, const Tendermint__Abci__Response *r) {
   size_t len = tendermint__abci__response__get_packed_size(r);
-  uint8_t pre[10];
-  size_t h = 0;
-  for (uint64_t v = len;;) {
-    uint8_t byte = v & 0x7f;
-    v >>= 7;
-    pre[h++] = byte | (v ? 0x80 : 0);
-    if (!v) break;
-  }
-  ag_buf_put(out, pre, h);
+  put_uvarint(out, len);
   ag_buf_reserve(out, len);
   tendermint__abci__response__pack(r, out->data + out->len);
+  out->len += len;
+}
+
+void ag_abci_put_request(ag_buf *out, const Tendermint__Abci__Request *r) {
+  size_t len = tendermint__abci__request__get_packed_size(r);
+  put_uvarint(out, len);
+  ag_buf_reserve(out, len);
+  tendermint__abci__request__pack(r, out->data + out->len);
   out->len += len;
 }
 
@@ -341,8 +351,9 @@ static int do_commit(server *s) {
   h.tx_count = (uint32_t)b->ntx;
   uint8_t (*ids)[32] = ag_xmalloc((b->ntx + 1) * 32), (*rh)[32] = ag_xmalloc((b->ntx + 1) * 32);
   const uint8_t **txs = ag_xmalloc((b->ntx + 1) * sizeof *txs);
+  static const uint8_t none[1];
   for (size_t i = 0, off = 0; i < b->ntx; i++) {
-    txs[i] = b->txbytes.data + off;
+    txs[i] = b->txbytes.data ? b->txbytes.data + off : none; /* a block of empty txs */
     ag_hash("agora/txid", txs[i], b->lens[i], ids[i]);
     ag_result_hash(b->codes[i], rh[i]);
     off += b->lens[i];

@@ -22,6 +22,9 @@ typedef struct ag_abci_session ag_abci_session;
 ag_abci_session *ag_abci_session_new(ag_node *n);
 int ag_abci_session_feed(ag_abci_session *x, const uint8_t *p, size_t n, ag_buf *out);
 void ag_abci_session_free(ag_abci_session *x);
+/* Appends a request as CometBFT frames it (for sessions: tests and fuzzing). */
+struct Tendermint__Abci__Request;
+void ag_abci_put_request(ag_buf *out, const struct Tendermint__Abci__Request *r);
 
 /* Splits one frame (uvarint length, then the message) off the front of p: 1 with *hdr (prefix
  * bytes) and *len (message bytes) when a whole frame is there, 0 when more bytes are needed,
