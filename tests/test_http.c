@@ -310,6 +310,80 @@ TEST(requests_keepalive_pipelining_head_and_errors_are_json) {
   stop();
 }
 
+/* After each answer the worker that gave it may wait for the connection's next request and
+ * take it itself, or hand what arrived back to the event thread. Requests of every shape, in
+ * one write or split with pauses around that wait, follow each other on one connection: each
+ * gets its own right answer. */
+TEST(keepalive_requests_in_every_shape_follow_an_answer) {
+  start(NULL);
+  int fd = dial();
+  CHECK(fd >= 0);
+  ag_buf b;
+  ag_buf_init(&b);
+  uint64_t rng = 99;
+  int wrong = 0;
+  for (int i = 0; i < 300 && !wrong; i++) {
+    char body[32], req[256];
+    snprintf(body, sizeof body, "r%05d", i);
+    int shape = (int)(test_rand(&rng) % 6), pause_us = (int)(test_rand(&rng) % 3) * 900;
+    const char *want = body;
+    switch (shape) {
+    case 0: /* whole, in one write */
+      snprintf(req, sizeof req, "POST /echo HTTP/1.1\r\nContent-Length: 6\r\n\r\n%s", body);
+      put(fd, req);
+      break;
+    case 1: /* the head, a pause, the body */
+      put(fd, "POST /echo HTTP/1.1\r\nContent-Length: 6\r\n\r\n");
+      usleep((useconds_t)pause_us);
+      put(fd, body);
+      break;
+    case 2: /* cut inside the head */
+      put(fd, "POST /echo HTTP/1.1\r\nContent-Le");
+      usleep((useconds_t)pause_us);
+      snprintf(req, sizeof req, "ngth: 6\r\n\r\n%s", body);
+      put(fd, req);
+      break;
+    case 3: /* 100-continue: the body only after the interim answer */
+      put(fd, "POST /echo HTTP/1.1\r\nContent-Length: 6\r\nExpect: 100-continue\r\n\r\n");
+      recv_resp(fd, &b, 3000);
+      if (!strstr((const char *)b.data, "100 Continue")) wrong = 1;
+      put(fd, body);
+      break;
+    case 4: /* a route that admits on headers, spooled */
+      snprintf(req, sizeof req, "POST /upload HTTP/1.1\r\nContent-Length: 6\r\n\r\n%s", body);
+      put(fd, req);
+      want = "\"spooled\":true";
+      break;
+    default: /* two at once */
+      snprintf(req, sizeof req, "GET /q?a=%s HTTP/1.1\r\n\r\nPOST /echo HTTP/1.1\r\nContent-Length: 6\r\n\r\n%s",
+               body, body);
+      put(fd, req);
+      recv_resp(fd, &b, 3000);
+      if (status_of(&b) != 200 || !strstr((const char *)b.data, body)) wrong = 1;
+      /* the second answer may have come in the same read */
+      {
+        const char *second = strstr((const char *)b.data + 4, "HTTP/1.1 200");
+        if (second && strstr(second, body)) continue;
+      }
+      break;
+    }
+    recv_resp(fd, &b, 3000);
+    if (status_of(&b) != 200 && status_of(&b) != 201) wrong = 1;
+    if (!b.data || !strstr((const char *)b.data, want)) wrong = 1;
+    if (wrong) fprintf(stderr, "  request %d (shape %d, pause %d us): %s\n", i, shape, pause_us,
+                       b.data ? (const char *)b.data : "(nothing)");
+  }
+  CHECK(!wrong);
+  /* then a request the server refuses and closes on, on the same connection */
+  put(fd, "POST /echo HTTP/1.1\r\nContent-Length: 99999\r\n\r\n");
+  recv_resp(fd, &b, 3000);
+  CHECK_EQ(status_of(&b), 413);
+  CHECK(closed_within(fd, 3000));
+  close(fd);
+  ag_buf_free(&b);
+  stop();
+}
+
 /* A declared length over the route's limit is refused at once: the client that declares ten
  * gigabytes and sends ten bytes gets its 413 without the server waiting for the rest. */
 TEST(declared_length_over_the_limit_is_refused_before_the_body) {
@@ -609,6 +683,7 @@ TEST(bearer_keys_match_exactly) {
 }
 
 TEST_MAIN(requests_keepalive_pipelining_head_and_errors_are_json,
+          keepalive_requests_in_every_shape_follow_an_answer,
           declared_length_over_the_limit_is_refused_before_the_body, slow_heads_and_bodies_are_cut_by_progress,
           many_slow_connections_do_not_starve_requests, connection_limits_answer_503_and_429,
           streams_are_capped_and_never_block_requests, a_full_queue_answers_503, a_port_in_use_is_refused,
