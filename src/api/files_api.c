@@ -263,13 +263,13 @@ static int find_blob(const char *root, const char *hex, char *out, size_t cap) {
   while (!found && (e = readdir(d))) {
     if (e->d_name[0] == '.') continue;
     char sub[1300];
-    snprintf(sub, sizeof sub, "%s/%s", root, e->d_name);
+    if ((size_t)snprintf(sub, sizeof sub, "%s/%s", root, e->d_name) >= sizeof sub) continue;
     DIR *r = opendir(sub);
     if (!r) continue;
     struct dirent *x;
     while (!found && (x = readdir(r))) {
       if (x->d_name[0] == '.') continue;
-      snprintf(out, cap, "%s/%s/%s.pgrad", sub, x->d_name, hex);
+      if ((size_t)snprintf(out, cap, "%s/%s/%s.pgrad", sub, x->d_name, hex) >= cap) continue;
       found = ag_file_exists(out);
     }
     closedir(r);
@@ -409,14 +409,14 @@ int ag_files_collect(ag_node *node, int force) {
     uint64_t cur = tr.round;
     ag_training_free(&tr);
     char sub[1300];
-    snprintf(sub, sizeof sub, "%s/%s", root, e->d_name);
+    if ((size_t)snprintf(sub, sizeof sub, "%s/%s", root, e->d_name) >= sizeof sub) continue;
     DIR *r = opendir(sub);
     struct dirent *x;
     while (r && (x = readdir(r))) {
       uint64_t round;
       if (ag_parse_u64(x->d_name, &round) || round + horizon > cur) continue;
       char dir[1400];
-      snprintf(dir, sizeof dir, "%s/%s", sub, x->d_name);
+      if ((size_t)snprintf(dir, sizeof dir, "%s/%s", sub, x->d_name) >= sizeof dir) continue;
       rm_tree(dir);
       removed++;
     }
