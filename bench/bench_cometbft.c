@@ -89,12 +89,15 @@ static double drive(const char *home, char apis[][128], int napi, size_t ntx, do
   for (int i = 0; i < NKEYS; i++) {
     char name[16];
     snprintf(name, sizeof name, "dev%d", i);
-    if (ag_keystore_load(keydir, name, NULL, &keys[i], NULL)) return -1;
+    if (ag_keystore_load(keydir, name, NULL, &keys[i], NULL)) {
+      fprintf(stderr, "bench_cometbft: no key %s in %s\n", name, keydir);
+      return -1;
+    }
   }
   json_t *st = NULL;
   char url[256];
   snprintf(url, sizeof url, "%s/v1/status", apis[0]);
-  for (int i = 0; i < 200 && !st; i++) {
+  for (int i = 0; i < 600 && !st; i++) { /* 60 s: four validators on two cores start slowly */
     st = get_json(url);
     if (!st || json_integer_value(json_object_get(st, "height")) < 2) {
       json_decref(st);
@@ -102,7 +105,10 @@ static double drive(const char *home, char apis[][128], int napi, size_t ntx, do
       ag_sleep_ms(100);
     }
   }
-  if (!st) return -1;
+  if (!st) {
+    fprintf(stderr, "bench_cometbft: %s did not reach height 2 within 60 s\n", apis[0]);
+    return -1;
+  }
   char chain[64];
   snprintf(chain, sizeof chain, "%s", json_string_value(json_object_get(st, "chain_id")));
   long long h0 = json_integer_value(json_object_get(st, "height"));

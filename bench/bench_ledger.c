@@ -12,6 +12,7 @@
  */
 #include "api/http.h"
 #include "bench.h"
+#include "bench_node.h"
 #include "chain/app.h"
 #include "core/codec.h"
 #include "core/err.h"
@@ -168,137 +169,14 @@ static void bench_apply(size_t ntx) {
 
 /* ---- API submission from a separate process --------------------------------------------- */
 
-static void run_agora(const char *const *args) {
-  pid_t p = fork();
-  if (p == 0) {
-    int fd = open("/dev/null", 1);
-    dup2(fd, 1);
-    execv(AGORA_BIN, (char *const *)args);
-    _exit(127);
-  }
-  int st;
-  waitpid(p, &st, 0);
-}
-
-typedef struct {
-  const char *url;
-  ag_buf *txs;
-  size_t begin, end;
-  atomic_size_t *ok;
-} submit_ctx;
-
-static void *submit_thread(void *arg) {
-  submit_ctx *c = arg;
-  for (size_t i = c->begin; i < c->end; i++) {
-    ag_http_result r;
-    if (ag_http_request("POST", c->url, "application/octet-stream", c->txs[i].data,
-                        c->txs[i].len, 10000, &r) == 0) {
-      if (r.status == 202) atomic_fetch_add(c->ok, 1);
-      ag_http_result_free(&r);
-    }
-  }
-  ag_http_client_cleanup();
-  return NULL;
-}
-
 static void bench_api(size_t ntx) {
-  char home[512], addrf[600];
+  char home[512], addr[128];
   snprintf(home, sizeof home, "%s/apihome", tmproot);
-  size_t nacct = 200;
-  char nacct_s[16];
-  snprintf(nacct_s, sizeof nacct_s, "%zu", nacct);
-  const char *init[] = {AGORA_BIN, "--home", home, "init", "--dev-accounts", nacct_s,
-                        "--api", "127.0.0.1:0", NULL};
-  run_agora(init);
-  /* make the mempool roomy enough for the whole run */
-  char cfg[700];
-  snprintf(cfg, sizeof cfg, "%s/config.json", home);
-  const char *conf = "{\"api_listen\":\"127.0.0.1:0\",\"block_time_ms\":1000,\"mempool\":"
-                     "{\"max_txs\":1000000,\"max_bytes\":1073741824,\"max_per_sender\":100000}}";
-  ag_write_file_atomic(cfg, conf, strlen(conf), 0644);
-  pid_t node = fork();
-  if (node == 0) {
-    int fd = open("/dev/null", 1);
-    dup2(fd, 1);
-    dup2(fd, 2);
-    const char *args[] = {AGORA_BIN, "--home", home, "node", NULL};
-    execv(AGORA_BIN, (char *const *)args);
-    _exit(127);
-  }
-  snprintf(addrf, sizeof addrf, "%s/data/api.addr", home);
-  char addr[128] = "";
-  for (int i = 0; i < 200 && !addr[0]; i++) {
-    uint8_t *d;
-    size_t len;
-    if (ag_read_file(addrf, 127, &d, &len) == 0 && len) {
-      snprintf(addr, sizeof addr, "%s", (char *)d);
-      free(d);
-    } else {
-      ag_sleep_ms(50);
-    }
-  }
-  /* the client is a separate process: fork it, it builds and submits, reports through a pipe */
-  int pfd[2];
-  if (pipe(pfd)) exit(1);
-  pid_t client = fork();
-  if (client == 0) {
-    char keydir[600];
-    snprintf(keydir, sizeof keydir, "%s/keys", home);
-    ag_keypair *keys = malloc(nacct * sizeof *keys);
-    for (size_t i = 0; i < nacct; i++) {
-      char name[16];
-      snprintf(name, sizeof name, "dev%zu", i);
-      if (ag_keystore_load(keydir, name, NULL, &keys[i], NULL)) _exit(2);
-    }
-    ag_buf *txs = malloc(ntx * sizeof *txs);
-    for (size_t i = 0; i < ntx; i++) {
-      size_t from = i % nacct;
-      ag_buf p;
-      ag_buf_init(&p);
-      ag_transfer_encode(&p, keys[(from + 1) % nacct].pk, 1);
-      ag_buf_init(&txs[i]);
-      ag_tx_build(&txs[i], AG_TX_TRANSFER, "agora-devnet", &keys[from], i / nacct, 100000, 0,
-                  p.data, (uint32_t)p.len);
-      ag_buf_free(&p);
-    }
-    char url[256];
-    snprintf(url, sizeof url, "http://%s/v1/txs", addr);
-    enum { CONNS = 4 };
-    pthread_t th[CONNS];
-    submit_ctx sc[CONNS];
-    atomic_size_t ok = 0;
-    /* each connection takes whole senders so that nonces arrive in order */
-    double t0 = bench_now();
-    for (int k = 0; k < CONNS; k++) {
-      sc[k] = (submit_ctx){url, txs, 0, 0, &ok};
-    }
-    /* interleave: thread k sends the txs of senders k, k+CONNS, ... in nonce order */
-    ag_buf *order = malloc(ntx * sizeof *order);
-    size_t w = 0;
-    for (int k = 0; k < CONNS; k++) {
-      sc[k].begin = w;
-      for (size_t i = 0; i < ntx; i++)
-        if ((i % nacct) % CONNS == (size_t)k) order[w++] = txs[i];
-      sc[k].end = w;
-      sc[k].txs = order;
-    }
-    for (int k = 0; k < CONNS; k++) pthread_create(&th[k], NULL, submit_thread, &sc[k]);
-    for (int k = 0; k < CONNS; k++) pthread_join(th[k], NULL);
-    double el = bench_now() - t0;
-    double rate = (double)ok / el;
-    if (write(pfd[1], &rate, sizeof rate) != sizeof rate) _exit(3);
-    size_t okv = ok;
-    if (write(pfd[1], &okv, sizeof okv) != sizeof okv) _exit(3);
-    _exit(0);
-  }
-  double rate = 0;
-  size_t ok = 0;
-  if (read(pfd[0], &rate, sizeof rate) != sizeof rate || read(pfd[0], &ok, sizeof ok) != sizeof ok)
-    rate = 0;
-  int st;
-  waitpid(client, &st, 0);
-  kill(node, SIGTERM);
-  waitpid(node, &st, 0);
+  size_t nacct = 200, ok = 0;
+  bench_node_init(home, nacct);
+  pid_t node = bench_node_start(home, addr);
+  double rate = bench_submit(home, addr, nacct, ntx, &ok);
+  bench_node_stop(node);
   char note[160];
   snprintf(note, sizeof note, "%zu of %zu accepted, 4 keep-alive connections; target >= 5000", ok, ntx);
   bench_report("ledger.api_submit_tps", rate, "tx/s", note);
