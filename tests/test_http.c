@@ -300,6 +300,15 @@ TEST(requests_keepalive_pipelining_head_and_errors_are_json) {
   CHECK_STR(code, "no_such_route");
   CHECK(strstr((const char *)b.data, "\"message\":\"no endpoint /x\\ufffd\\ufffd\"") ||
         strstr((const char *)b.data, "no endpoint /x\xef\xbf\xbd\xef\xbf\xbd"));
+  /* absolute-form targets; without a path, the path is "/" (this one used to crash the server:
+   * the path pointed at a string constant, which unescaping wrote to) */
+  CHECK_EQ(ask("GET http://example.com/q?a=7 HTTP/1.1\r\n\r\n", NULL, 0, &b), 200);
+  CHECK(strstr((const char *)b.data, "\"a\":\"7\"") != NULL);
+  CHECK_EQ(ask("GET http://example.com HTTP/1.1\r\n\r\n", code, sizeof code, &b), 404);
+  CHECK(strstr((const char *)b.data, "no endpoint /\"") != NULL);
+  CHECK_EQ(ask("GET HTTP://example.com?a=1 HTTP/1.1\r\n\r\n", code, sizeof code, &b), 404);
+  CHECK_EQ(ask("GET https:// HTTP/1.1\r\n\r\n", code, sizeof code, &b), 404);
+  CHECK(health_ok());
   /* query strings and headers */
   CHECK_EQ(ask("GET /q?a=1&b=x%20y+z&flag HTTP/1.1\r\nX-Thing: t\r\n\r\n", NULL, 0, &b), 200);
   CHECK(strstr((const char *)b.data, "\"b\":\"x y z\"") && strstr((const char *)b.data, "\"flag\":true") &&

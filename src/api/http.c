@@ -498,10 +498,14 @@ static int parse_head(conn *c, fault *f) {
   else return bad(f, 400, AG_E_HTTP_BAD_REQUEST, "malformed request line");
   size_t tl = strlen(c->target);
   if (tl > l->max_target) return bad(f, 414, AG_E_HTTP_URI_TOO_LONG, "the request target is %zu bytes; the limit is %zu", tl, l->max_target);
-  /* absolute-form: keep the path */
+  /* absolute-form: keep the path and query; "http://host" and "http://host?q" have the path
+   * "/", written over the authority's last byte (or the second '/'), since the target is
+   * unescaped in place */
   if (!strncasecmp(c->target, "http://", 7) || !strncasecmp(c->target, "https://", 8)) {
-    char *slash = strchr(strstr(c->target, "//") + 2, '/');
-    c->target = slash ? slash : (char *)"/";
+    char *e = strstr(c->target, "//") + 2;
+    e += strcspn(e, "/?");
+    if (*e != '/') *--e = '/';
+    c->target = e;
   }
   if (c->target[0] != '/' && strcmp(c->target, "*"))
     return bad(f, 400, AG_E_HTTP_BAD_REQUEST, "the request target must start with '/'");
