@@ -2,10 +2,14 @@
  * fuzz_light.c — what a light client parses from a node it does not trust: the answer of
  * GET /v1/headers (CometBFT's signed header and commit as JSON, or our version-1 header in
  * hex), verified against a CometBFT trust anchor (the genesis of tests/vectors/cometbft) and a
- * solo one; a version-1 header alone; CometBFT times; genesis documents as trust anchors.
- * The first input byte picks the parser.
+ * solo one; a version-1 header alone; CometBFT times; genesis documents as trust anchors; the
+ * answer of GET /v1/accounts/{address}?prove=true, whose proof is checked against the root it
+ * names as `agora query --prove` checks it. The first input byte picks the parser.
  */
+#include "api/render.h"
 #include "chain/block.h"
+#include "chain/smt.h"
+#include "chain/state.h"
 #include "consensus/cmtlight.h"
 #include "consensus/light.h"
 #include "core/codec.h"
@@ -60,6 +64,24 @@ static void headers_answer(const char *s, size_t n) {
   json_decref(j);
 }
 
+/* The proof of an account answer against the state root the answer names (and the value it
+ * proves, when present, hashed as the state hashes it). */
+static void account_answer(const char *s, size_t n) {
+  json_t *j = json_loadb(s, n, 0, NULL);
+  if (!j) return;
+  ag_smt_proof *p = malloc(sizeof *p);
+  uint8_t key[32], root[32] = {0}, v[16], vh[32];
+  const char *rs = json_string_value(json_object_get(j, "state_root"));
+  if (rs) (void)ag_hex_decode(rs, strlen(rs), root, 32);
+  json_t *pj = json_object_get(j, "proof");
+  const char *vs = json_string_value(json_object_get(pj, "value"));
+  int have = vs && ag_hex_decode(vs, strlen(vs), v, 16) == 0;
+  if (have) ag_state_value_hash(v, 16, vh);
+  if (ag_json_proof_parse(pj, p, key) == 0) (void)ag_smt_verify(root, key, have ? vh : NULL, p);
+  free(p);
+  json_decref(j);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   load_trust();
   if (size < 1) return 0;
@@ -78,9 +100,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   } else if (sel < 224) {
     ag_cmt_time t;
     (void)ag_cmt_time_parse(s, &t);
-  } else {
+  } else if (sel < 240) {
     ag_light_trust t;
     if (ag_light_trust_parse(s, size, &t) == 0) ag_light_trust_free(&t);
+  } else {
+    account_answer(s, size);
   }
   free(s);
   ag_err_clear();

@@ -29,6 +29,17 @@ def test(fn):
     return fn
 
 
+class CheckFailed(Exception):
+    """A conformance check that did not hold."""
+
+
+def check(cond, msg):
+    """Fails the test with msg unless cond holds. Not `assert`: `python -O` strips those, and a
+    test that checks nothing passes on anything."""
+    if not cond:
+        raise CheckFailed(msg)
+
+
 def get(url):
     with urllib.request.urlopen(url, timeout=10) as r:
         return json.load(r)
@@ -74,21 +85,34 @@ MODEL = client.models.list().data[0].id
 @test
 def models_list_and_retrieve():
     page = client.models.list()
-    assert len(page.data) == 1 and page.data[0].object == "model"
-    assert page.data[0].owned_by and isinstance(page.data[0].created, int)
+    check(len(page.data) == 1, "GET /models lists %d models, not 1" % len(page.data))
+    m = page.data[0]
+    check(m.object == "model", "a model's object is %r, not 'model'" % m.object)
+    check(m.owned_by, "a model has no owned_by")
+    check(isinstance(m.created, int), "a model's created is %r, not an integer" % m.created)
     one = client.models.retrieve(MODEL)
-    assert one.id == MODEL
+    check(one.id == MODEL, "GET /models/%s gives the model %r" % (MODEL, one.id))
 
 
 @test
 def completion():
     r = client.completions.create(model=MODEL, prompt="Once upon a time", max_tokens=16, seed=3)
-    assert r.object == "text_completion" and r.model == MODEL
+    check(r.object == "text_completion", "object is %r, not 'text_completion'" % r.object)
+    check(r.model == MODEL, "model is %r, not %r" % (r.model, MODEL))
     c = r.choices[0]
-    assert isinstance(c.text, str) and c.finish_reason in ("stop", "length")
-    assert r.usage.completion_tokens >= 1 and r.usage.total_tokens == r.usage.prompt_tokens + r.usage.completion_tokens
-    proof = r.model_extra["agora"]
-    assert len(proof["signature"]) == 128 and len(proof["request_hash"]) == 64
+    check(isinstance(c.text, str), "text is %r, not a string" % (c.text,))
+    check(c.finish_reason in ("stop", "length"), "finish_reason is %r" % c.finish_reason)
+    u = r.usage
+    check(u.completion_tokens >= 1, "usage counts %d completion tokens" % u.completion_tokens)
+    check(u.total_tokens == u.prompt_tokens + u.completion_tokens,
+          "usage: total_tokens %d is not %d prompt + %d completion tokens"
+          % (u.total_tokens, u.prompt_tokens, u.completion_tokens))
+    proof = (r.model_extra or {}).get("agora")
+    check(isinstance(proof, dict), "the answer has no agora proof")
+    check(len(proof.get("signature", "")) == 128, "the proof's signature is not 128 hex digits: %r"
+          % proof.get("signature"))
+    check(len(proof.get("request_hash", "")) == 64, "the proof's request_hash is not 64 hex digits: %r"
+          % proof.get("request_hash"))
 
 
 @test
@@ -97,10 +121,11 @@ def chat_completion_with_system_and_parts():
         model=MODEL, max_completion_tokens=12, seed=5,
         messages=[{"role": "system", "content": "Be brief."},
                   {"role": "user", "content": [{"type": "text", "text": "What is a cat?"}]}])
-    assert r.object == "chat.completion"
+    check(r.object == "chat.completion", "object is %r, not 'chat.completion'" % r.object)
     m = r.choices[0].message
-    assert m.role == "assistant" and isinstance(m.content, str)
-    assert r.choices[0].finish_reason in ("stop", "length")
+    check(m.role == "assistant", "the message's role is %r, not 'assistant'" % m.role)
+    check(isinstance(m.content, str), "the message's content is %r, not a string" % (m.content,))
+    check(r.choices[0].finish_reason in ("stop", "length"), "finish_reason is %r" % r.choices[0].finish_reason)
 
 
 @test
@@ -110,7 +135,7 @@ def chat_stream_with_usage_matches_the_plain_answer():
     plain = client.chat.completions.create(**kw).choices[0].message.content
     text, usage, finishes, roles, ids = "", None, [], [], set()
     for chunk in client.chat.completions.create(stream=True, stream_options={"include_usage": True}, **kw):
-        assert chunk.object == "chat.completion.chunk"
+        check(chunk.object == "chat.completion.chunk", "a chunk's object is %r" % chunk.object)
         ids.add(chunk.id)
         if not chunk.choices:  # the usage chunk comes last, with no choices
             usage = chunk.usage
@@ -121,9 +146,12 @@ def chat_stream_with_usage_matches_the_plain_answer():
         text += d.content or ""
         if chunk.choices[0].finish_reason:
             finishes.append(chunk.choices[0].finish_reason)
-    assert text == plain, (text, plain)
-    assert roles == ["assistant"] and len(finishes) == 1 and len(ids) == 1
-    assert usage is not None and usage.completion_tokens >= 1
+    check(text == plain, "the stream says %r, the plain answer %r" % (text, plain))
+    check(roles == ["assistant"], "the stream's roles are %r, not one 'assistant'" % roles)
+    check(len(finishes) == 1, "the stream has %d finish reasons, not 1: %r" % (len(finishes), finishes))
+    check(len(ids) == 1, "the stream's chunks have %d ids, not 1: %r" % (len(ids), sorted(ids)))
+    check(usage is not None, "the stream has no usage chunk (include_usage was asked)")
+    check(usage.completion_tokens >= 1, "the usage chunk counts %d completion tokens" % usage.completion_tokens)
 
 
 @test
@@ -131,21 +159,26 @@ def completion_stream():
     kw = dict(model=MODEL, prompt="The sea", max_tokens=20, seed=2)
     plain = client.completions.create(**kw).choices[0].text
     chunks = list(lenient.completions.create(stream=True, **kw))
-    assert all(c.object == "text_completion" for c in chunks)
-    assert "".join(c.choices[0].text for c in chunks if c.choices) == plain
-    assert [c.choices[0].finish_reason for c in chunks[:-1]] == [None] * (len(chunks) - 1)
-    assert chunks[-1].choices[0].finish_reason in ("stop", "length")
+    check(chunks, "the stream has no chunks")
+    objects = sorted(set(c.object for c in chunks))
+    check(objects == ["text_completion"], "the chunks' objects are %r, not 'text_completion'" % objects)
+    text = "".join(c.choices[0].text for c in chunks if c.choices)
+    check(text == plain, "the stream says %r, the plain answer %r" % (text, plain))
+    early = [c.choices[0].finish_reason for c in chunks[:-1]]
+    check(early == [None] * (len(chunks) - 1), "finish_reason before the last chunk: %r" % early)
+    last = chunks[-1].choices[0].finish_reason
+    check(last in ("stop", "length"), "the last chunk's finish_reason is %r" % last)
 
 
 @test
 def stop_strings_cut_the_text():
     for seed in range(1, 6):
         r = client.completions.create(model=MODEL, prompt="Q: Why?\nA:", max_tokens=48, seed=seed, stop=["\n"])
-        assert "\n" not in r.choices[0].text
+        check("\n" not in r.choices[0].text, "seed %d: the stop string is in the text %r" % (seed, r.choices[0].text))
         s = "".join(c.choices[0].text for c in
                     lenient.completions.create(model=MODEL, prompt="Q: Why?\nA:", max_tokens=48, seed=seed,
                                                stop=["\n"], stream=True) if c.choices)
-        assert s == r.choices[0].text
+        check(s == r.choices[0].text, "seed %d: the stream says %r, the plain answer %r" % (seed, s, r.choices[0].text))
 
 
 @test
@@ -153,37 +186,40 @@ def unknown_fields_are_ignored():
     r = client.chat.completions.create(model=MODEL, max_tokens=4, presence_penalty=0.0, user="u1",
                                        messages=[{"role": "user", "content": "hi"}],
                                        extra_body={"an_unknown_field": {"x": 1}})
-    assert r.choices[0].message.role == "assistant"
+    check(r.choices[0].message.role == "assistant", "the message's role is %r" % r.choices[0].message.role)
 
 
 @test
 def request_id_header():
     raw = client.completions.with_raw_response.create(model=MODEL, prompt="a", max_tokens=2)
-    assert raw.headers.get("x-request-id") == raw.parse().id
+    rid, cid = raw.headers.get("x-request-id"), raw.parse().id
+    check(rid == cid, "X-Request-Id is %r, the completion's id %r" % (rid, cid))
 
 
 @test
 def errors_map_to_client_exceptions():
     try:
         client.completions.create(model=MODEL, prompt="hi", temperature=5)
-        raise AssertionError("accepted temperature 5")
+        raise CheckFailed("accepted temperature 5")
     except openai.BadRequestError as e:
-        assert e.status_code == 400 and e.param == "temperature" and e.type == "invalid_request_error"
+        check(e.status_code == 400, "temperature 5: status %d, not 400" % e.status_code)
+        check(e.param == "temperature", "temperature 5: param %r, not 'temperature'" % e.param)
+        check(e.type == "invalid_request_error", "temperature 5: type %r, not 'invalid_request_error'" % e.type)
     try:
         client.completions.create(model=MODEL, prompt="word " * 2000, max_tokens=4)
-        raise AssertionError("accepted an over-long prompt")
+        raise CheckFailed("accepted an over-long prompt")
     except openai.BadRequestError as e:
-        assert e.code == "context_length_exceeded"
+        check(e.code == "context_length_exceeded", "an over-long prompt: code %r, not 'context_length_exceeded'" % e.code)
     try:
         client.completions.create(model="no-such-model", prompt="hi")
-        raise AssertionError("accepted an unknown model")
+        raise CheckFailed("accepted an unknown model")
     except openai.NotFoundError as e:
-        assert e.code == "model_not_found"
+        check(e.code == "model_not_found", "an unknown model: code %r, not 'model_not_found'" % e.code)
     try:
         client.chat.completions.create(model=MODEL, messages=[])
-        raise AssertionError("accepted no messages")
+        raise CheckFailed("accepted no messages")
     except openai.BadRequestError as e:
-        assert e.param == "messages"
+        check(e.param == "messages", "no messages: param %r, not 'messages'" % e.param)
 
 
 passed = failed = 0

@@ -300,6 +300,15 @@ TEST(requests_keepalive_pipelining_head_and_errors_are_json) {
   CHECK_STR(code, "no_such_route");
   CHECK(strstr((const char *)b.data, "\"message\":\"no endpoint /x\\ufffd\\ufffd\"") ||
         strstr((const char *)b.data, "no endpoint /x\xef\xbf\xbd\xef\xbf\xbd"));
+  /* absolute-form targets; without a path, the path is "/" (this one used to crash the server:
+   * the path pointed at a string constant, which unescaping wrote to) */
+  CHECK_EQ(ask("GET http://example.com/q?a=7 HTTP/1.1\r\n\r\n", NULL, 0, &b), 200);
+  CHECK(strstr((const char *)b.data, "\"a\":\"7\"") != NULL);
+  CHECK_EQ(ask("GET http://example.com HTTP/1.1\r\n\r\n", code, sizeof code, &b), 404);
+  CHECK(strstr((const char *)b.data, "no endpoint /\"") != NULL);
+  CHECK_EQ(ask("GET HTTP://example.com?a=1 HTTP/1.1\r\n\r\n", code, sizeof code, &b), 404);
+  CHECK_EQ(ask("GET https:// HTTP/1.1\r\n\r\n", code, sizeof code, &b), 404);
+  CHECK(health_ok());
   /* query strings and headers */
   CHECK_EQ(ask("GET /q?a=1&b=x%20y+z&flag HTTP/1.1\r\nX-Thing: t\r\n\r\n", NULL, 0, &b), 200);
   CHECK(strstr((const char *)b.data, "\"b\":\"x y z\"") && strstr((const char *)b.data, "\"flag\":true") &&
@@ -640,6 +649,99 @@ TEST(uploads_are_admitted_on_headers_then_spooled) {
   stop();
 }
 
+/* The bytes without the Date field (the only part that depends on when). */
+static void undated(const ag_buf *in, ag_buf *out) {
+  ag_buf_reset(out);
+  for (size_t i = 0; i < in->len;) {
+    const uint8_t *nl = memchr(in->data + i, '\n', in->len - i);
+    size_t end = nl ? (size_t)(nl - in->data) + 1 : in->len;
+    if (end - i < 6 || memcmp(in->data + i, "Date: ", 6)) ag_buf_put(out, in->data + i, end - i);
+    i = end;
+  }
+  ag_buf_cstr(out);
+}
+
+/* ag_http_serve_bytes is the server without its socket: the same answers, byte for byte. */
+TEST(in_process_serving_answers_as_a_socket_does) {
+  start(NULL);
+  ag_http_config cfg = {NULL, 4096, routes, AG_ARRAY_LEN(routes), NULL, NULL, NULL};
+  static const char *reqs[] = {
+      "GET /ok HTTP/1.1\r\n\r\n",
+      "POST /echo HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello",
+      "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhel\r\n2\r\nlo\r\n0\r\n\r\n",
+      "GET /q?a=1&b=x%20y+z&flag HTTP/1.1\r\nX-Thing: t\r\n\r\n",
+      "HEAD /ok HTTP/1.1\r\n\r\n",
+      "GET /nope HTTP/1.1\r\n\r\n",
+      "DELETE /ok HTTP/1.1\r\n\r\n",
+      "GARBAGE\r\n\r\n",
+      "GET /ok HTTP/2.0\r\n\r\n",
+      "POST /echo HTTP/1.1\r\nContent-Length: 10000000000\r\n\r\n",
+      "POST /upload?deny=1 HTTP/1.1\r\nContent-Length: 50\r\n\r\n",
+      "POST /upload HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+      "GET /x%ff%fe HTTP/1.1\r\n\r\n",
+  };
+  ag_buf sock, mine, a, b;
+  ag_buf_init(&sock);
+  ag_buf_init(&mine);
+  ag_buf_init(&a);
+  ag_buf_init(&b);
+  for (size_t i = 0; i < AG_ARRAY_LEN(reqs); i++) {
+    CHECK(ask(reqs[i], NULL, 0, &sock) > 0);
+    ag_buf_reset(&mine);
+    ag_http_serve_bytes(&cfg, (const uint8_t *)reqs[i], strlen(reqs[i]), &mine);
+    undated(&sock, &a);
+    undated(&mine, &b);
+    if (strcmp((const char *)a.data, (const char *)b.data)) {
+      fprintf(stderr, "  %s--- socket:\n%s\n--- in process:\n%s\n", reqs[i], (const char *)a.data, (const char *)b.data);
+      CHECK(0);
+    }
+  }
+  /* keep-alive and pipelining: every request in turn, none after Connection: close */
+  const char *two = "GET /q?a=1 HTTP/1.1\r\n\r\nGET /q?a=2 HTTP/1.1\r\nConnection: close\r\n\r\nGET /ok HTTP/1.1\r\n\r\n";
+  ag_buf_reset(&mine);
+  CHECK_EQ(ag_http_serve_bytes(&cfg, (const uint8_t *)two, strlen(two), &mine), 2);
+  ag_buf_cstr(&mine);
+  const char *first = strstr((const char *)mine.data, "\"a\":\"1\""), *second = strstr((const char *)mine.data, "\"a\":\"2\"");
+  CHECK(first && second && first < second && !strstr(second, "HTTP/1.1"));
+  /* a request cut short is not answered: the client has gone */
+  const char *cut = "POST /echo HTTP/1.1\r\nContent-Length: 5\r\n\r\nhel";
+  ag_buf_reset(&mine);
+  CHECK_EQ(ag_http_serve_bytes(&cfg, (const uint8_t *)cut, strlen(cut), &mine), 0);
+  CHECK_EQ(mine.len, 0);
+  /* an event stream is its head, then its end; the answer to HEAD ends with its head, on a
+   * socket too (it used to end with a last chunk) */
+  const char *ev = "GET /stream?forever=1 HTTP/1.1\r\n\r\n";
+  ag_buf_reset(&mine);
+  CHECK_EQ(ag_http_serve_bytes(&cfg, (const uint8_t *)ev, strlen(ev), &mine), 1);
+  ag_buf_cstr(&mine);
+  const char *he = strstr((const char *)mine.data, "\r\n\r\n");
+  CHECK(he && !strcmp(he, "\r\n\r\n0\r\n\r\n") && strstr((const char *)mine.data, "Transfer-Encoding: chunked"));
+  CHECK_EQ(ask("HEAD /stream HTTP/1.1\r\n\r\n", NULL, 0, &sock), 200);
+  he = strstr((const char *)sock.data, "\r\n\r\n");
+  CHECK(he && he[4] == 0);
+  /* an upload is spooled and hashed as over a socket */
+  ag_buf req;
+  ag_buf_init(&req);
+  ag_buf_puts(&req, "POST /upload HTTP/1.1\r\nContent-Length: 70000\r\n\r\n");
+  size_t off = req.len;
+  for (int i = 0; i < 70000; i++) ag_buf_put_u8(&req, (uint8_t)(i * 7));
+  ag_buf_reset(&mine);
+  CHECK_EQ(ag_http_serve_bytes(&cfg, req.data, req.len, &mine), 1);
+  ag_buf_cstr(&mine);
+  uint8_t h[32];
+  char hex[65];
+  ag_hash("test/upload", req.data + off, 70000, h);
+  ag_hex_encode(h, 32, hex);
+  CHECK_EQ(status_of(&mine), 201);
+  CHECK(strstr((const char *)mine.data, hex) && strstr((const char *)mine.data, "\"size\":70000"));
+  ag_buf_free(&req);
+  ag_buf_free(&sock);
+  ag_buf_free(&mine);
+  ag_buf_free(&a);
+  ag_buf_free(&b);
+  stop();
+}
+
 /* The client caps what it downloads. */
 TEST(client_caps_downloads) {
   start(NULL);
@@ -687,5 +789,6 @@ TEST_MAIN(requests_keepalive_pipelining_head_and_errors_are_json,
           declared_length_over_the_limit_is_refused_before_the_body, slow_heads_and_bodies_are_cut_by_progress,
           many_slow_connections_do_not_starve_requests, connection_limits_answer_503_and_429,
           streams_are_capped_and_never_block_requests, a_full_queue_answers_503, a_port_in_use_is_refused,
-          uploads_are_admitted_on_headers_then_spooled, client_caps_downloads,
+          uploads_are_admitted_on_headers_then_spooled, in_process_serving_answers_as_a_socket_does,
+          client_caps_downloads,
           bearer_keys_match_exactly)

@@ -19,6 +19,10 @@
  * thread closes sockets and frees connections, so a descriptor number is never reused while
  * anyone still holds it.
  *
+ * In process. ag_http_serve_bytes runs a connection with no socket and no threads through the
+ * same code: its bytes are the connection's input, what would be sent is appended to the
+ * caller's buffer (conn.sink), and the handler that a worker would run runs in the caller.
+ *
  * What this file does not do: TLS (put a proxy in front), HTTP/2, request trailers, multipart.
  */
 #define _GNU_SOURCE /* accept4, memmem */
@@ -261,6 +265,7 @@ struct ag_http_conn {
   uint64_t linger_until;
   size_t lingered;
   pthread_t stream_thread;
+  ag_buf *sink;      /* in process (ag_http_serve_bytes): what is sent goes here; fd is -1 */
 };
 
 struct ag_http_server {
@@ -352,7 +357,7 @@ static int is_loopback(const uint8_t a[16]) {
 /* Level-triggered interest; 0 takes the socket out of the set (a hung-up socket would
  * otherwise keep reporting EPOLLHUP while a handler runs). */
 static void watch(conn *c, uint32_t events) {
-  if (c->events == events) return;
+  if (c->events == events || c->sink) return; /* in process: nothing to watch */
   struct epoll_event ev = {.events = events, .data.ptr = c};
   int op = !events ? EPOLL_CTL_DEL : !c->events ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
   epoll_ctl(c->srv->epfd, op, c->fd, &ev);
@@ -498,10 +503,14 @@ static int parse_head(conn *c, fault *f) {
   else return bad(f, 400, AG_E_HTTP_BAD_REQUEST, "malformed request line");
   size_t tl = strlen(c->target);
   if (tl > l->max_target) return bad(f, 414, AG_E_HTTP_URI_TOO_LONG, "the request target is %zu bytes; the limit is %zu", tl, l->max_target);
-  /* absolute-form: keep the path */
+  /* absolute-form: keep the path and query; "http://host" and "http://host?q" have the path
+   * "/", written over the authority's last byte (or the second '/'), since the target is
+   * unescaped in place */
   if (!strncasecmp(c->target, "http://", 7) || !strncasecmp(c->target, "https://", 8)) {
-    char *slash = strchr(strstr(c->target, "//") + 2, '/');
-    c->target = slash ? slash : (char *)"/";
+    char *e = strstr(c->target, "//") + 2;
+    e += strcspn(e, "/?");
+    if (*e != '/') *--e = '/';
+    c->target = e;
   }
   if (c->target[0] != '/' && strcmp(c->target, "*"))
     return bad(f, 400, AG_E_HTTP_BAD_REQUEST, "the request target must start with '/'");
@@ -687,7 +696,7 @@ static void bury(ag_http_server *s) {
 /* Half-closes after an error and drains what the client still sends, so that the kernel does
  * not reset the connection (and lose our answer) over unread bytes. */
 static void linger(conn *c) {
-  shutdown(c->fd, SHUT_WR);
+  if (!c->sink) shutdown(c->fd, SHUT_WR);
   c->state = C_LINGER;
   c->linger_until = now_ms() + LINGER_MS;
   c->lingered = 0;
@@ -715,6 +724,11 @@ static void finished(conn *c) {
 }
 
 static void try_write(conn *c) {
+  if (c->sink) { /* in process: the caller's buffer takes it all at once */
+    ag_buf_put(c->sink, c->out.data + c->out_off, c->out.len - c->out_off);
+    c->phase_bytes += c->out.len - c->out_off;
+    c->out_off = c->out.len;
+  }
   while (c->out_off < c->out.len) {
     ssize_t n = send(c->fd, c->out.data + c->out_off, c->out.len - c->out_off, MSG_NOSIGNAL);
     if (n > 0) {
@@ -944,7 +958,11 @@ static void advance(conn *c) {
 /* A complete request goes to the workers, unless they are all taken and the queue is full. */
 static void dispatch(conn *c) {
   ag_http_server *s = c->srv;
-  watch(c, 0); /* before a worker can have it: the worker may re-arm it (finish_here) */
+  if (c->sink) { /* in process: ag_http_serve_bytes runs the handler next, as a worker would */
+    c->state = C_HANDLER;
+    return;
+  }
+  watch(c, 0); /* before a worker can have it: the worker may re-arm it (send_here) */
   pthread_mutex_lock(&s->jmu);
   int full = s->jlen >= s->lim.max_queue || atomic_load(&s->workers_done);
   if (!full) {
@@ -965,6 +983,7 @@ static void dispatch(conn *c) {
 }
 
 static void *stream_main(void *arg);
+static void stream_send(conn *c);
 
 /* A worker or a stream thread handed the connection back. */
 static void on_done(conn *c) {
@@ -978,6 +997,12 @@ static void on_done(conn *c) {
   if (c->state == C_STREAM) { /* the stream ended: its thread has finished with the socket */
     pthread_join(c->stream_thread, NULL);
     atomic_fetch_sub(&s->nstreams, 1);
+    conn_free(s, c);
+    return;
+  }
+  if (c->resp.stream && c->sink) { /* in process: the caller's thread streams */
+    c->state = C_STREAM;
+    stream_send(c);
     conn_free(s, c);
     return;
   }
@@ -1033,6 +1058,24 @@ static void drain_done(ag_http_server *s) {
     on_done(c);
     c = next;
   }
+}
+
+/* A new connection, idle in C_HEAD, on the server's list. fd is -1 in process. */
+static conn *conn_new(ag_http_server *s, int fd, const uint8_t addr[16], const char *peer, int counted_ip) {
+  conn *c = ag_xcalloc(1, sizeof *c);
+  c->fd = fd;
+  c->srv = s;
+  c->spool_fd = -1;
+  c->counted_ip = counted_ip;
+  memcpy(c->addr, addr, 16);
+  snprintf(c->peer, sizeof c->peer, "%s", peer);
+  c->state = C_HEAD;
+  c->t_idle = now_ms();
+  c->next = s->conns;
+  if (s->conns) s->conns->prev = c;
+  s->conns = c;
+  atomic_fetch_add(&s->nconns, 1);
+  return c;
 }
 
 /* Refuses a connection over a limit with a short answer, without keeping it. */
@@ -1099,19 +1142,7 @@ static void on_accept(ag_http_server *s) {
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    conn *c = ag_xcalloc(1, sizeof *c);
-    c->fd = fd;
-    c->srv = s;
-    c->spool_fd = -1;
-    c->counted_ip = per_ip;
-    memcpy(c->addr, addr, 16);
-    snprintf(c->peer, sizeof c->peer, "%s", peer);
-    c->state = C_HEAD;
-    c->t_idle = now_ms();
-    c->next = s->conns;
-    if (s->conns) s->conns->prev = c;
-    s->conns = c;
-    atomic_fetch_add(&s->nconns, 1);
+    conn *c = conn_new(s, fd, addr, peer, per_ip);
     watch(c, EPOLLIN | EPOLLRDHUP);
     if (!c->events) conn_free(s, c);
   }
@@ -1423,26 +1454,36 @@ static int send_all(int fd, const void *p, size_t n) {
   return 0;
 }
 
-static void *stream_main(void *arg) {
-  conn *c = arg;
+/* Sends on the stream's socket (blocking, up to the stall timeout), or in process appends to
+ * the caller's buffer. */
+static int emit(conn *c, const void *p, size_t n) {
+  if (c->sink) {
+    ag_buf_put(c->sink, p, n);
+    return 0;
+  }
+  return send_all(c->fd, p, n);
+}
+
+/* The head and body of a streamed response, until the stream ends, the client stops reading
+ * or the server stops. In process, where no client hangs up, a stream of unknown length (an
+ * event stream, which waits for news) ends after its head, and a stream of known length (a
+ * file) when it has nothing ready. */
+static void stream_send(conn *c) {
   ag_http_server *s = c->srv;
   ag_http_resp *r = &c->resp;
-  int fl = fcntl(c->fd, F_GETFL);
-  fcntl(c->fd, F_SETFL, fl & ~O_NONBLOCK);
-  struct timeval tv = {(time_t)(s->lim.stall_ms / 1000), (suseconds_t)(s->lim.stall_ms % 1000) * 1000};
-  setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   if (!r->status) r->status = 200;
   int chunked = r->stream_len < 0 && !c->http10;
   ag_buf out;
   ag_buf_init(&out);
   put_head(&out, c, r, r->stream_len, 0);
-  int ok = send_all(c->fd, out.data, out.len) == 0;
+  int ok = emit(c, out.data, out.len) == 0;
   char *buf = ag_xmalloc(16384 + 32);
   int64_t sent = 0;
-  while (ok && !c->head_only && !atomic_load(&s->stopping)) {
+  while (ok && !c->head_only && !atomic_load(&s->stopping) && !(c->sink && r->stream_len < 0)) {
     ssize_t n = r->stream(r->stream_cls, buf + 16, 16384);
     if (n < 0) break;
     if (n == 0) {
+      if (c->sink) break;
       ag_sleep_ms(10);
       continue;
     }
@@ -1453,17 +1494,27 @@ static void *stream_main(void *arg) {
       int hl = snprintf(hx, sizeof hx, "%zx\r\n", (size_t)n);
       memcpy(buf + 16 - hl, hx, (size_t)hl);
       memcpy(buf + 16 + n, "\r\n", 2);
-      ok = send_all(c->fd, buf + 16 - hl, (size_t)hl + (size_t)n + 2) == 0;
+      ok = emit(c, buf + 16 - hl, (size_t)hl + (size_t)n + 2) == 0;
     } else {
-      ok = send_all(c->fd, buf + 16, (size_t)n) == 0;
+      ok = emit(c, buf + 16, (size_t)n) == 0;
     }
     if (r->stream_len >= 0 && sent >= r->stream_len) break;
   }
-  if (ok && chunked) send_all(c->fd, "0\r\n\r\n", 5);
+  if (ok && chunked && !c->head_only) emit(c, "0\r\n\r\n", 5);
   free(buf);
   ag_buf_free(&out);
   if (r->stream_free) r->stream_free(r->stream_cls);
   r->stream = NULL;
+}
+
+static void *stream_main(void *arg) {
+  conn *c = arg;
+  ag_http_server *s = c->srv;
+  int fl = fcntl(c->fd, F_GETFL);
+  fcntl(c->fd, F_SETFL, fl & ~O_NONBLOCK);
+  struct timeval tv = {(time_t)(s->lim.stall_ms / 1000), (suseconds_t)(s->lim.stall_ms % 1000) * 1000};
+  setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  stream_send(c);
   shutdown(c->fd, SHUT_RDWR);
   post_done(s, c);
   return NULL;
@@ -1479,6 +1530,18 @@ static void raise_nofile(unsigned want) {
   if (rl.rlim_cur >= need) return;
   rl.rlim_cur = rl.rlim_max < need ? rl.rlim_max : need;
   setrlimit(RLIMIT_NOFILE, &rl);
+}
+
+/* What a server takes from its configuration (s zeroed): the routes, the limits, the spool. */
+static void server_init(ag_http_server *s, const ag_http_config *cfg) {
+  s->cfg = *cfg;
+  s->lfd = s->epfd = s->evfd = -1;
+  if (cfg->limits) s->lim = *cfg->limits;
+  else ag_http_limits_default(&s->lim);
+  const char *tmp = getenv("TMPDIR");
+  snprintf(s->spool_dir, sizeof s->spool_dir, "%s", cfg->spool_dir ? cfg->spool_dir : tmp && *tmp ? tmp : "/tmp");
+  s->routes = ag_xcalloc(cfg->nroutes + 1, sizeof *s->routes);
+  if (cfg->nroutes) memcpy(s->routes, cfg->routes, cfg->nroutes * sizeof *s->routes);
 }
 
 int ag_http_start(const ag_http_config *cfg, ag_http_server **out) {
@@ -1502,14 +1565,7 @@ int ag_http_start(const ag_http_config *cfg, ag_http_server **out) {
     freeaddrinfo(res);
   }
   ag_http_server *s = ag_xcalloc(1, sizeof *s);
-  s->cfg = *cfg;
-  s->lfd = s->epfd = s->evfd = -1;
-  if (cfg->limits) s->lim = *cfg->limits;
-  else ag_http_limits_default(&s->lim);
-  const char *tmp = getenv("TMPDIR");
-  snprintf(s->spool_dir, sizeof s->spool_dir, "%s", cfg->spool_dir ? cfg->spool_dir : tmp && *tmp ? tmp : "/tmp");
-  s->routes = ag_xcalloc(cfg->nroutes + 1, sizeof *s->routes);
-  if (cfg->nroutes) memcpy(s->routes, cfg->routes, cfg->nroutes * sizeof *s->routes);
+  server_init(s, cfg);
   s->ip_cap = 64;
   while (s->ip_cap < 2 * (size_t)s->lim.max_connections) s->ip_cap *= 2;
   s->ips = ag_xcalloc(s->ip_cap, sizeof *s->ips);
@@ -1600,6 +1656,37 @@ void ag_http_stop(ag_http_server *s) {
   free(s->routes);
   free(s->ips);
   free(s);
+}
+
+/* ---- in process ---------------------------------------------------------------------------- */
+
+int ag_http_serve_bytes(const ag_http_config *cfg, const uint8_t *in, size_t n, ag_buf *out) {
+  ag_http_server s;
+  memset(&s, 0, sizeof s);
+  server_init(&s, cfg);
+  static const uint8_t loopback[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 1};
+  conn *c = conn_new(&s, -1, loopback, "127.0.0.1", 0);
+  c->sink = out;
+  ag_buf_put(&c->in, in, n);
+  int handled = 0;
+  advance(c);
+  /* what the event loop and a worker would do next, until the connection waits for bytes
+   * that will not come (the client has sent everything) or closes */
+  while (!c->dead) {
+    if (c->state == C_HANDLER) {
+      handled += c->route != NULL;
+      run_handler(c);
+      on_done(c); /* writes, then reads the next pipelined request, if any */
+    } else if (c->state == C_WRITE) {
+      try_write(c); /* an answer the server gave itself */
+    } else {
+      break; /* C_HEAD or C_BODY short of bytes, or C_LINGER after an error */
+    }
+  }
+  if (!c->dead) conn_free(&s, c);
+  bury(&s);
+  free(s.routes);
+  return handled;
 }
 
 /* ---- request accessors --------------------------------------------------------------------- */

@@ -115,6 +115,17 @@ uint16_t ag_http_port(const ag_http_server *s);
 /* Stops accepting, lets running handlers and streams finish, frees. Accepts NULL. */
 void ag_http_stop(ag_http_server *s);
 
+/* Serves in as the whole input of one client connection, in this thread, without a socket:
+ * the bytes go through the server's own request parsing, limits, route matching and
+ * dispatch (a spooled upload goes to cfg->spool_dir) and what the server would send is
+ * appended to out. As on a socket, every complete request in the bytes is answered in turn
+ * (keep-alive), the connection ends after a response that closes it, and a request cut short
+ * gets no answer (the client has hung up). The client's address is 127.0.0.1. A streamed
+ * response of known length (a file) is sent whole; one of unknown length (an event stream,
+ * which waits for news) ends after its head. cfg->listen is not used. Returns how many
+ * requests reached a route's handler. For tests and fuzzing (fuzz/fuzz_api.c). */
+int ag_http_serve_bytes(const ag_http_config *cfg, const uint8_t *in, size_t n, ag_buf *out);
+
 /* Counters for metrics. */
 typedef struct {
   uint64_t connections;   /* open now */

@@ -619,8 +619,8 @@ static const ag_http_route routes[] = {
     {"GET", "/metrics", h_metrics, 0},
 };
 
-int ag_node_api_start(ag_node *n, const char *listen, ag_http_server **out) {
-  /* one table: the ledger's routes, then the incentive layer's */
+void ag_node_api_config(ag_node *n, const char *listen, char *spool, size_t cap, ag_http_config *cfg) {
+  /* one table: the ledger's routes, then the incentive layer's, then the files' */
   static ag_http_route all[64];
   static size_t nall;
   if (!nall) {
@@ -629,9 +629,14 @@ int ag_node_api_start(ag_node *n, const char *listen, ag_http_server **out) {
     for (size_t i = 0; i < ag_files_nroutes; i++) all[nall++] = ag_files_routes[i];
   }
   const ag_node_config *nc = ag_node_config_of(n);
+  snprintf(spool, cap, "%s/tmp", nc->home);
+  *cfg = (ag_http_config){listen, (size_t)nc->max_body_bytes, all, nall, n, &nc->http, spool};
+}
+
+int ag_node_api_start(ag_node *n, const char *listen, ag_http_server **out) {
   char spool[1100];
-  snprintf(spool, sizeof spool, "%s/tmp", nc->home);
-  ag_http_config cfg = {listen, (size_t)nc->max_body_bytes, all, nall, n, &nc->http, spool};
+  ag_http_config cfg;
+  ag_node_api_config(n, listen, spool, sizeof spool, &cfg);
   int rc = ag_http_start(&cfg, out);
   if (!rc) {
     api_server = *out;

@@ -7,6 +7,12 @@
 
 #define AG_VERSION "0.1.0"
 
+/* The node API server's configuration: its one route table (the ledger's routes, then the
+ * incentive layer's and the files'), the node's body and client limits, n as the handlers'
+ * context, and its upload spool HOME/tmp, written into spool (cap bytes, which cfg points at).
+ * listen may be NULL for ag_http_serve_bytes. */
+void ag_node_api_config(ag_node *n, const char *listen, char *spool, size_t cap, ag_http_config *cfg);
+/* Starts the node API server (ag_node_api_config) on listen and collects stale files. */
 int ag_node_api_start(ag_node *n, const char *listen, ag_http_server **out);
 
 /* Reads a submitted tx from a request body: raw bytes (application/octet-stream), JSON
