@@ -169,6 +169,22 @@ static void recv_resp(int fd, ag_buf *out, int ms) {
   }
 }
 
+/* Reads an interim "100 Continue" head (no body, no Content-Length); 1 when it came whole. */
+static int recv_interim(int fd, ag_buf *out, int ms) {
+  ag_buf_reset(out);
+  uint64_t end = ag_mono_ms() + (uint64_t)ms;
+  while (ag_mono_ms() < end) {
+    struct pollfd p = {fd, POLLIN, 0};
+    if (poll(&p, 1, 50) <= 0) continue;
+    char c;
+    if (recv(fd, &c, 1, 0) != 1) return 0; /* byte by byte: never into the next response */
+    ag_buf_put(out, &c, 1);
+    ag_buf_cstr(out);
+    if (strstr((const char *)out->data, "\r\n\r\n")) return strstr((const char *)out->data, " 100 ") != NULL;
+  }
+  return 0;
+}
+
 static int status_of(const ag_buf *b) {
   if (b->len < 12 || strncmp((const char *)b->data, "HTTP/1.1 ", 9)) return -1;
   return atoi((const char *)b->data + 9);
@@ -354,8 +370,7 @@ TEST(keepalive_requests_in_every_shape_follow_an_answer) {
       break;
     case 3: /* 100-continue: the body only after the interim answer */
       put(fd, "POST /echo HTTP/1.1\r\nContent-Length: 6\r\nExpect: 100-continue\r\n\r\n");
-      recv_resp(fd, &b, 3000);
-      if (!strstr((const char *)b.data, "100 Continue")) wrong = 1;
+      if (!recv_interim(fd, &b, 3000)) wrong = 1;
       put(fd, body);
       break;
     case 4: /* a route that admits on headers, spooled */

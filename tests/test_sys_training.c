@@ -368,9 +368,27 @@ TEST(loss_decreases_and_every_round_is_final) {
   size_t n = json_array_size(rs);
   uint64_t round = ag_json_u64_of(t, "round");
   /* no round timed out: every one made a checkpoint, so both validators (2000 + 1000 AGR,
-   * more than 2/3 only together) proposed identical bytes in each */
-  CHECK_EQ(n, round);
-  CHECK_EQ(ag_json_u64_of(t, "finalized"), round);
+   * more than 2/3 only together) proposed identical bytes in each. Round 0 alone may have
+   * had nothing to aggregate: it opens at genesis, and its commitments close (block 15) about
+   * when the trainers, registered meanwhile, have trained once (a sanitized build on a busy
+   * machine misses it); the validators then propose the base and the chain opens round 1
+   * without a record. */
+  uint64_t oldest = n ? ag_json_u64_of(json_array_get(rs, n - 1), "round") : 0;
+  uint64_t expect = oldest == 1 ? round - 1 : round;
+  if (oldest == 1) fprintf(stderr, "  round 0 aggregated nothing (trainers still starting)\n");
+  CHECK(oldest <= 1);
+  CHECK_EQ(n, expect);
+  CHECK_EQ(ag_json_u64_of(t, "finalized"), expect);
+  if (n != expect) { /* which round, and what the validators did about it */
+    for (size_t i = 0; i < n; i++)
+      fprintf(stderr, "  final: round %llu\n", (unsigned long long)ag_json_u64_of(json_array_get(rs, i), "round"));
+    for (int v = 0; v < 2; v++) {
+      char cmd[1400];
+      snprintf(cmd, sizeof cmd, "grep -h -i 'round\\|propos\\|permit\\|error\\|warn' %s/logs/tvalidator%d.log %s/logs/validator%d.log 2>/dev/null | head -40 >&2",
+               home, v, home, v);
+      if (system(cmd)) { /* diagnostics only */ }
+    }
+  }
   /* validation loss of every canonical checkpoint, oldest first */
   ag_model *first = NULL;
   ag_diloco_data d;
