@@ -34,6 +34,8 @@
 #include "crypto/keys.h"
 #include "incentive/incentive.h"
 
+#include "fuzz_input.h"
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,32 +50,6 @@ static ag_keypair keys[NKEYS];
 static char *genesis_json;
 static char base[256];
 static unsigned runs;
-
-typedef struct {
-  const uint8_t *p;
-  size_t n;
-} in_t;
-
-static uint8_t get8(in_t *in) {
-  if (!in->n) return 0;
-  in->n--;
-  return *in->p++;
-}
-
-static uint32_t get32(in_t *in) {
-  uint32_t v = 0;
-  for (int i = 0; i < 4; i++) v |= (uint32_t)get8(in) << (8 * i);
-  return v;
-}
-
-/* up to max bytes from the input (at most what is left) */
-static const uint8_t *take(in_t *in, size_t want, size_t *got) {
-  *got = want < in->n ? want : in->n;
-  const uint8_t *p = in->p;
-  in->p += *got;
-  in->n -= *got;
-  return p;
-}
 
 typedef struct {
   ag_node *node;

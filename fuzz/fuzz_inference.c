@@ -39,6 +39,8 @@
 #include "engine/engine.h"
 #include "subnets/inference.h"
 
+#include "fuzz_input.h"
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,17 +122,6 @@ static int verify(const uint8_t *body, size_t blen, const ag_inf_request *req, j
 }
 
 /* ---- answers the harness makes ---------------------------------------------------------------- */
-
-typedef struct {
-  const uint8_t *p;
-  size_t n;
-} in_t;
-
-static uint8_t get8(in_t *in) {
-  if (!in->n) return 0;
-  in->n--;
-  return *in->p++;
-}
 
 /* Valid UTF-8 without NUL (what a request may hold): the bytes as they are when they are
  * that, else their low 7 bits (NUL as a space). */
