@@ -655,7 +655,7 @@ static void render_training(devnet *d, snapshot *s) {
     if (json_is_real(l)) printf(" → r%lld %.3f", json_integer_value(json_object_get(r, "round")), json_real_value(l));
   }
   json_decref(rs);
-  printf("\n%-4s %-11s %-10s %9s %12s %9s  %s\n", "UID", "NEURON", "BEHAVIOUR", "INCENTIVE", "SHARES", "SCORE", "STATE");
+  printf("\n%-4s %-11s %-12s %9s %12s %9s  %s\n", "UID", "NEURON", "BEHAVIOUR", "INCENTIVE", "SHARES", "SCORE", "STATE");
   json_t *rows = json_object_get(s->tmg, "uids");
   for (size_t i = 0; i < json_array_size(rows); i++) {
     json_t *r = json_array_get(rows, i);
@@ -670,11 +670,11 @@ static void render_training(devnet *d, snapshot *s) {
     json_object_foreach(sc, k, v) if (json_real_value(v) > best) best = json_real_value(v);
     json_decref(sc);
     if (p && p->role == ROLE_TRAINER)
-      printf("%-4d %-11s %-10s %9.4f %12llu %9.3f  %s\n", uid, p->name, behaviour_name[p->behaviour],
+      printf("%-4d %-11s %-12s %9.4f %12llu %9.3f  %s\n", uid, p->name, behaviour_name[p->behaviour],
              ag_json_u64_of(r, "incentive") / 65535.0, (unsigned long long)shares_of(s, hk), best < 0 ? 0 : best,
              proc_state(p, buf, sizeof buf));
     else
-      printf("%-4d %-11s %-10s %9s %12s %9s  %s (dividends %.4f)\n", uid, p ? p->name : "?", "-", "-", "-", "-",
+      printf("%-4d %-11s %-12s %9s %12s %9s  %s (dividends %.4f)\n", uid, p ? p->name : "?", "-", "-", "-", "-",
              p ? proc_state(p, buf, sizeof buf) : "", ag_json_u64_of(r, "dividends") / 65535.0);
   }
 }
