@@ -170,6 +170,73 @@ TEST(matmul_same_bits_every_path_batch_thread) {
   free(w), free(x), free(q), free(wd);
 }
 
+/* Random blocks of a GGUF type: random quant bytes, every f16 scale field a finite small value. */
+static void random_blocks(int type, size_t nblocks, uint8_t *out, uint64_t seed) {
+  size_t bb = ag_dt_block_bytes(type);
+  for (size_t i = 0; i < nblocks * bb; i++) out[i] = (uint8_t)ag_philox_below(seed, i, 9, 256);
+  for (size_t b = 0; b < nblocks; b++) {
+    uint8_t *p = out + b * bb;
+    /* offsets of the f16 fields: d (and m/dmin) at 0 and 2, Q6_K's d at 208, BF16/F16 values */
+    int offs[2] = {0, 2}, n = 2;
+    if (type == AG_DT_Q8 || type == AG_DT_Q4_0 || type == AG_DT_Q5_0) n = 1;
+    if (type == AG_DT_Q6_K) offs[0] = 208, n = 1;
+    if (type == AG_DT_F16 || type == AG_DT_BF16) n = 0;
+    for (int k = 0; k < n; k++) {
+      uint16_t h = ag_f32_to_f16(0.01f * ag_philox_normal(seed, b * 2 + (size_t)k, 11));
+      p[offs[k]] = (uint8_t)h, p[offs[k] + 1] = (uint8_t)(h >> 8);
+    }
+    if (type == AG_DT_F16) {
+      uint16_t h = ag_f32_to_f16(ag_philox_normal(seed, b, 12));
+      p[0] = (uint8_t)h, p[1] = (uint8_t)(h >> 8);
+    }
+    if (type == AG_DT_BF16) p[1] = (uint8_t)(0x3c + (p[1] & 3)); /* finite, moderate */
+  }
+}
+
+/* Every GGUF block type: a matmul equals the fp32 matmul of the scalar dequantization, bit for
+ * bit, on every path, T and thread count (kernels.h); the widening is the same on every path. */
+TEST(block_types_matmul_equals_dequantized_every_path) {
+  init_levels();
+  int rows = 37, cols = 512, T = 5;
+  float *x = ag_xmalloc(sizeof(float) * T * cols), *wd = ag_xmalloc(sizeof(float) * rows * cols),
+        *wd2 = ag_xmalloc(sizeof(float) * rows * cols);
+  fill(x, (size_t)T * cols, 4);
+  float ref[5 * 37], out[5 * 37];
+  for (int type = AG_DT_F16; type < AG_DT_COUNT; type++) {
+    size_t bytes = ag_mat_bytes(type, (size_t)rows, (size_t)cols);
+    CHECK(bytes > 0);
+    uint8_t *q = ag_xmalloc(bytes);
+    random_blocks(type, bytes / ag_dt_block_bytes(type), q, (uint64_t)type);
+    ag_simd_set(AG_SIMD_SCALAR);
+    ag_dequantize(type, q, (size_t)rows * cols, wd);
+    int finite = 1;
+    for (size_t i = 0; i < (size_t)rows * cols; i++) finite &= isfinite(wd[i]) != 0;
+    CHECK(finite);
+    for (int t = 0; t < T; t++)
+      for (int r = 0; r < rows; r++) ref[t * rows + r] = ag_dot(wd + r * cols, x + t * cols, cols);
+    ag_mat m = {type, rows, cols, q};
+    for (int th = 1; th <= 2; th++) {
+      ag_pool *pool;
+      CHECK_OK(ag_pool_open(&pool, th));
+      for (int i = 0; i < nlevels; i++) {
+        ag_simd_set(levels[i]);
+        ag_dequantize(type, q, (size_t)rows * cols, wd2);
+        CHECK_MEM(wd2, wd, sizeof(float) * rows * cols);
+        for (int tt = 1; tt <= T; tt++) {
+          ag_matmul(pool, out, x, &m, tt);
+          if (memcmp(out, ref, sizeof(float) * tt * rows))
+            fprintf(stderr, "  %s: path %s, %d threads, T %d differs\n", ag_dt_name(type), ag_simd_name(levels[i]), th, tt);
+          CHECK_MEM(out, ref, sizeof(float) * tt * rows);
+        }
+      }
+      ag_pool_close(pool);
+    }
+    free(q);
+  }
+  ag_simd_set(ag_simd_best());
+  free(x), free(wd), free(wd2);
+}
+
 TEST(matmul_backward_same_bits_every_path_thread) {
   init_levels();
   int rows = 21, cols = 83, T = 9;
@@ -339,5 +406,6 @@ TEST(tokenizer_train_round_trip) {
 }
 
 TEST_MAIN(detmath_values, dot_same_bits_every_path, topk_same_every_path, softmax_swiglu_same_bits_every_path, matmul_same_bits_every_path_batch_thread,
+          block_types_matmul_equals_dequantized_every_path,
           matmul_backward_same_bits_every_path_thread, logits_decode_equals_prefill_threads_paths,
           context_overflow_and_bad_ids_are_errors, tokenizer_train_round_trip)

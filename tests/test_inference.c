@@ -209,9 +209,12 @@ TEST(answers_are_checked_step_by_step) {
   if (!m) return;
   ag_infer *st;
   CHECK_OK(ag_infer_open(m, m->cfg.seq_len, 1, &st));
+  /* fixed keys: the miner-bound seed depends on the key, and a random key sometimes samples the
+   * stop token at the 10th position, which makes the shortened answer below legitimately short */
   ag_keypair k, other;
-  ag_key_generate(&k);
-  ag_key_generate(&other);
+  uint8_t ks[AG_SEED_LEN] = {1}, os[AG_SEED_LEN] = {2};
+  ag_key_from_seed(&k, ks);
+  ag_key_from_seed(&other, os);
   const char *body = "{\"model\":\"m\",\"prompt\":\"Once upon a time\",\"max_tokens\":24,\"seed\":5,\"temperature\":0.9,\"top_k\":40}";
   json_t *ok = answer(m, &k, body, 24, -1);
   CHECK_EQ(check(st, m, body, ok, &k), 0);

@@ -65,8 +65,7 @@ static void default_model_path(const ag_cli *c, const char *given, char *out, si
 }
 
 static int open_model(const ag_cli *c, const char *path, ag_model **m, ag_train_state *ts) {
-  size_t n = strlen(path);
-  int rc = (n > 5 && !strcmp(path + n - 5, ".gguf")) ? ag_gguf_load(path, m) : ag_model_load(path, m, ts);
+  int rc = ag_model_load(path, m, ts); /* Agora model files and GGUF files alike */
   if (rc) return ag_cli_fail(c, rc, "%s: %s", path, ag_errmsg(rc));
   return 0;
 }
@@ -714,22 +713,49 @@ static int cmd_info(ag_cli *c, int argc, char **argv) {
   char idh[65];
   hex_id(m->id, idh);
   uint64_t np = ag_model_param_count(&m->cfg);
+  /* GGUF: the matrices' own block types, most common first */
+  char wdesc[160] = "";
+  if (m->gguf) {
+    int count[AG_DT_COUNT] = {0};
+    const ag_mat *all[] = {m->wq, m->wk, m->wv, m->wo, m->w1, m->w2, m->w3};
+    for (int k = 0; k < 7; k++)
+      for (int l = 0; l < m->cfg.n_layers; l++) count[all[k][l].type]++;
+    count[m->tok_emb.type]++;
+    if (!m->cfg.tied) count[m->out.type]++;
+    size_t o = 0;
+    for (int done = 0; done < AG_DT_COUNT; done++) {
+      int best = -1;
+      for (int t = 0; t < AG_DT_COUNT; t++)
+        if (count[t] && (best < 0 || count[t] > count[best])) best = t;
+      if (best < 0) break;
+      o += (size_t)snprintf(wdesc + o, sizeof wdesc - o, "%s%s x%d", o ? ", " : "", ag_dt_name(best), count[best]);
+      count[best] = 0;
+      if (o >= sizeof wdesc) break;
+    }
+  }
+  const char *wshort = m->gguf ? "gguf" : m->wtype == AG_DT_Q8 ? "q8" : "f32";
   if (c->json) {
     json_t *j = json_pack("{s:s,s:s,s:o,s:I,s:s,s:I,s:i}", "path", path, "model_id", idh, "config",
                           config_json(&m->cfg), "parameters", (json_int_t)np, "weights",
-                          m->wtype == AG_DT_Q8 ? "q8" : "f32", "weight_bytes", (json_int_t)m->blob_len,
+                          wshort, "weight_bytes", (json_int_t)m->blob_len,
                           "tokenizer_vocab", m->tok ? ag_tok_vocab(m->tok) : 0);
+    if (m->gguf) json_object_set_new(j, "tensor_types", json_string(wdesc));
     if (ts.present) json_object_set_new(j, "training_step", json_integer(ts.step));
     ag_cli_print_json(j);
   } else {
     const ag_model_config *k = &m->cfg;
-    printf("model     %s\nid        %s\nweights   %s, %.2fM parameters, %.2f MB\n", path, idh,
-           m->wtype == AG_DT_Q8 ? "8-bit (q8, groups of 32)" : "fp32", (double)np / 1e6,
-           (double)m->blob_len / 1e6);
+    char wl[200];
+    if (m->gguf) snprintf(wl, sizeof wl, "GGUF as published (%s)", wdesc);
+    else snprintf(wl, sizeof wl, "%s", m->wtype == AG_DT_Q8 ? "8-bit (q8, groups of 32)" : "fp32");
+    printf("model     %s\nid        %s\nweights   %s, %.2fM parameters, %.2f MB\n", path, idh, wl,
+           (double)np / 1e6, (double)m->blob_len / 1e6);
     printf("shape     dim %d, layers %d, heads %d (kv %d), hidden %d, vocab %d, context %d%s\n",
            k->dim, k->n_layers, k->n_heads, k->n_kv_heads, k->hidden_dim, k->vocab_size, k->seq_len,
            k->tied ? ", tied embeddings" : "");
     printf("rope      theta %g, rmsnorm eps %g\n", (double)k->rope_theta, (double)k->norm_eps);
+    if (k->arch == AG_ARCH_GEMMA3)
+      printf("arch      gemma3, head size %d, sliding window %d (every %d-th layer global, local theta %g)\n",
+             ag_head_dim(k), k->swa_window, k->swa_pattern, (double)k->rope_theta_swa);
     printf("tokenizer %s\n", m->tok ? "byte-level BPE (in the file)" : "none");
     if (ts.present) printf("training  state at step %lld of %d\n", (long long)ts.step, ts.tc.steps);
   }

@@ -134,6 +134,7 @@
   X(AG_E_GGUF_ARCH, -413, "gguf_arch", "unsupported GGUF model architecture")                  \
   X(AG_E_GGUF_TYPE, -414, "gguf_tensor_type", "unsupported GGUF tensor type")                  \
   X(AG_E_GGUF_MISSING, -415, "gguf_missing", "GGUF file lacks a required key or tensor")       \
+  X(AG_E_GGUF_KEY, -416, "gguf_unsupported", "GGUF key or tensor changes the computation and is not supported") \
   X(AG_E_ENGINE_CONTEXT, -420, "engine_context_overflow",                                      \
     "prompt and output do not fit in the model's context")                                     \
   X(AG_E_ENGINE_SAMPLING, -421, "engine_bad_sampling", "invalid sampling parameters")          \

@@ -6,6 +6,8 @@
  */
 #include "engine/checkpoint.h"
 
+#include "engine/gguf.h"
+
 #include "core/err.h"
 #include "core/util.h"
 
@@ -49,6 +51,13 @@ static void encode_header(const ag_model *m, ag_buf *b) {
 }
 
 void ag_model_compute_id(ag_model *m) {
+  if (m->gguf) { /* the file as published names the model */
+    ag_hasher hs;
+    ag_hasher_init(&hs, AG_MODEL_ID_DOMAIN);
+    ag_hasher_update(&hs, m->blob, m->blob_len);
+    ag_hasher_final(&hs, m->id);
+    return;
+  }
   ag_buf h;
   ag_buf_init(&h);
   encode_header(m, &h);
@@ -76,6 +85,10 @@ static void encode_train(const ag_model *m, const ag_train_state *ts, ag_buf *b)
 }
 
 void ag_model_encode(const ag_model *m, const ag_train_state *ts, ag_buf *out) {
+  if (m->gguf) {
+    ag_buf_put(out, m->blob, m->blob_len);
+    return;
+  }
   encode_header(m, out);
   ag_buf_put(out, m->blob, m->blob_len);
   if (ts && ts->present) encode_train(m, ts, out);
@@ -103,6 +116,7 @@ static float get_f32(const uint8_t *p) {
 static int parse(uint8_t *buf, size_t len, ag_model **out, ag_train_state *ts) {
   *out = NULL;
   if (ts) memset(ts, 0, sizeof *ts);
+  if (len >= 4 && !memcmp(buf, "GGUF", 4)) return ag_gguf_open(buf, len, out);
   if (len < 8 || memcmp(buf, AG_CKPT_MAGIC, 8))
     return ag_fail(AG_E_MODEL_MAGIC, "not an Agora model file (bad magic)");
   if (len < HDR_LEN) return ag_fail(AG_E_MODEL_TRUNCATED, "model header is truncated (%zu bytes)", len);
@@ -112,7 +126,7 @@ static int parse(uint8_t *buf, size_t len, ag_model **out, ag_train_state *ts) {
   uint32_t wtype = ag_get_u32le(buf + 12);
   if (wtype != AG_DT_F32 && wtype != AG_DT_Q8)
     return ag_fail(AG_E_MODEL_TYPE, "unsupported tensor type %u", wtype);
-  ag_model_config c;
+  ag_model_config c = {0};
   c.dim = (int32_t)ag_get_u32le(buf + 16);
   c.n_layers = (int32_t)ag_get_u32le(buf + 20);
   c.n_heads = (int32_t)ag_get_u32le(buf + 24);

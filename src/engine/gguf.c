@@ -12,6 +12,7 @@
 #include "engine/checkpoint.h"
 #include "engine/detmath.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -433,74 +434,79 @@ out:
   return res;
 }
 
-int ag_gguf_import(const uint8_t *d, size_t len, ag_model **out) {
-  *out = NULL;
+/* Walks the header, metadata and tensor infos of a GGUF image; *ti (ntens entries) and g->kvs
+ * are allocated here and freed by the caller, also on failure. */
+static int parse_file(const uint8_t *d, size_t len, gfile *g, tinfo **tio, uint64_t *ntens_out,
+                      size_t *data_off) {
   ag_reader r;
   ag_reader_init(&r, d, len);
   uint8_t magic[4];
   uint32_t ver;
   uint64_t ntens, nkv;
+  *g = (gfile){d, len, NULL, 0};
+  *tio = NULL;
   if (ag_read_bytes(&r, magic, 4) || memcmp(magic, "GGUF", 4)) return ag_fail(AG_E_GGUF_MAGIC, "not a GGUF file");
   if (ag_read_u32le(&r, &ver)) return ag_fail(AG_E_GGUF_CORRUPT, "GGUF header is truncated");
   if (ver != 3) return ag_fail(AG_E_GGUF_VERSION, "GGUF version %u is not supported (want 3)", ver);
   if (ag_read_u64le(&r, &ntens) || ag_read_u64le(&r, &nkv)) return ag_fail(AG_E_GGUF_CORRUPT, "GGUF header is truncated");
   if (nkv > MAX_KV || ntens > MAX_TENSORS) return ag_fail(AG_E_GGUF_CORRUPT, "GGUF counts are too large");
-  gfile g = {d, len, ag_xcalloc((size_t)nkv + 1, sizeof(kv)), 0};
-  tinfo *ti = ag_xcalloc((size_t)ntens + 1, sizeof(tinfo));
-  ag_tokenizer *tok = NULL;
-  uint8_t *blob = NULL;
-  int rc = 0;
+  g->kvs = ag_xcalloc((size_t)nkv + 1, sizeof(kv));
+  tinfo *ti = *tio = ag_xcalloc((size_t)ntens + 1, sizeof(tinfo));
+  *ntens_out = ntens;
   for (uint64_t i = 0; i < nkv; i++) {
-    kv *k = &g.kvs[g.nkv];
-    if (r_str(&r, &k->key, &k->klen) || ag_read_u32le(&r, &k->type)) {
-      rc = ag_fail(AG_E_GGUF_CORRUPT, "GGUF metadata is truncated");
-      goto fail;
-    }
+    kv *k = &g->kvs[g->nkv];
+    if (r_str(&r, &k->key, &k->klen) || ag_read_u32le(&r, &k->type))
+      return ag_fail(AG_E_GGUF_CORRUPT, "GGUF metadata is truncated");
     if (k->type == GT_ARR) {
-      if (ag_read_u32le(&r, &k->atype) || ag_read_u64le(&r, &k->n) || k->n > MAX_ARR ||
-          k->atype == GT_ARR) {
-        rc = ag_fail(AG_E_GGUF_CORRUPT, "GGUF array is malformed");
-        goto fail;
-      }
+      if (ag_read_u32le(&r, &k->atype) || ag_read_u64le(&r, &k->n) || k->n > MAX_ARR || k->atype == GT_ARR)
+        return ag_fail(AG_E_GGUF_CORRUPT, "GGUF array is malformed");
       k->voff = r.off;
       for (uint64_t j = 0; j < k->n; j++)
-        if (skip_value(&r, k->atype)) {
-          rc = ag_fail(AG_E_GGUF_CORRUPT, "GGUF array is truncated");
-          goto fail;
-        }
+        if (skip_value(&r, k->atype)) return ag_fail(AG_E_GGUF_CORRUPT, "GGUF array is truncated");
     } else {
       k->voff = r.off;
-      if (skip_value(&r, k->type)) {
-        rc = ag_fail(AG_E_GGUF_CORRUPT, "GGUF metadata value is malformed");
-        goto fail;
-      }
+      if (skip_value(&r, k->type)) return ag_fail(AG_E_GGUF_CORRUPT, "GGUF metadata value is malformed");
     }
-    g.nkv++;
+    g->nkv++;
   }
   for (uint64_t i = 0; i < ntens; i++) {
     tinfo *t = &ti[i];
-    if (r_str(&r, &t->name, &t->nlen) || ag_read_u32le(&r, &t->ndim) || t->ndim < 1 || t->ndim > 4) {
-      rc = ag_fail(AG_E_GGUF_CORRUPT, "GGUF tensor info is malformed");
-      goto fail;
-    }
+    if (r_str(&r, &t->name, &t->nlen) || ag_read_u32le(&r, &t->ndim) || t->ndim < 1 || t->ndim > 4)
+      return ag_fail(AG_E_GGUF_CORRUPT, "GGUF tensor info is malformed");
     for (uint32_t j = 0; j < t->ndim; j++)
-      if (ag_read_u64le(&r, &t->ne[j]) || t->ne[j] == 0 || t->ne[j] > (1u << 30)) {
-        rc = ag_fail(AG_E_GGUF_CORRUPT, "GGUF tensor shape is malformed");
-        goto fail;
-      }
-    if (ag_read_u32le(&r, &t->type) || ag_read_u64le(&r, &t->off)) {
-      rc = ag_fail(AG_E_GGUF_CORRUPT, "GGUF tensor info is truncated");
-      goto fail;
-    }
+      if (ag_read_u64le(&r, &t->ne[j]) || t->ne[j] == 0 || t->ne[j] > (1u << 30))
+        return ag_fail(AG_E_GGUF_CORRUPT, "GGUF tensor shape is malformed");
+    if (ag_read_u32le(&r, &t->type) || ag_read_u64le(&r, &t->off))
+      return ag_fail(AG_E_GGUF_CORRUPT, "GGUF tensor info is truncated");
   }
+  uint64_t align;
+  int rc = get_uint(g, "general.alignment", ALIGN, &align);
+  if (rc) return rc;
+  if (align == 0 || align > 65536 || (align & (align - 1)))
+    return ag_fail(AG_E_GGUF_CORRUPT, "GGUF alignment %llu is invalid", (unsigned long long)align);
+  *data_off = (r.off + align - 1) / align * align;
+  if (*data_off > len) return ag_fail(AG_E_GGUF_CORRUPT, "GGUF data section is missing");
+  return 0;
+}
+
+/* Agora's own layout (llama, F32/F16/Q8_0, Agora's vocabulary) rebuilt as an Agora model. */
+static int import_convert(const uint8_t *d, size_t len, ag_model **out) {
+  *out = NULL;
+  gfile g;
+  tinfo *ti;
+  uint64_t ntens;
+  size_t data_off;
+  ag_tokenizer *tok = NULL;
+  uint8_t *blob = NULL;
+  int rc = parse_file(d, len, &g, &ti, &ntens, &data_off);
+  if (rc) goto fail;
   if (!str_is(&g, find(&g, "general.architecture"), "llama")) {
     rc = find(&g, "general.architecture") ? ag_fail(AG_E_GGUF_ARCH, "only the llama architecture is supported")
                                           : ag_fail(AG_E_GGUF_MISSING, "GGUF file lacks general.architecture");
     goto fail;
   }
-  uint64_t align, ctx, emb, blocks, ff, heads, kvh, vocab;
-  if ((rc = get_uint(&g, "general.alignment", ALIGN, &align)) ||
-      (rc = get_uint(&g, "llama.context_length", -1, &ctx)) ||
+  uint64_t ctx, emb, blocks, ff, heads, kvh, vocab;
+  if ((rc = get_uint(&g, "llama.context_length", -1, &ctx)) ||
       (rc = get_uint(&g, "llama.embedding_length", -1, &emb)) ||
       (rc = get_uint(&g, "llama.block_count", -1, &blocks)) ||
       (rc = get_uint(&g, "llama.feed_forward_length", -1, &ff)) ||
@@ -509,10 +515,6 @@ int ag_gguf_import(const uint8_t *d, size_t len, ag_model **out) {
   if ((rc = get_uint(&g, "llama.attention.head_count_kv", (int64_t)heads, &kvh))) goto fail;
   const kv *kt = find(&g, "tokenizer.ggml.tokens");
   if ((rc = get_uint(&g, "llama.vocab_size", kt ? (int64_t)kt->n : -1, &vocab))) goto fail;
-  if (align == 0 || align > 65536 || (align & (align - 1))) {
-    rc = ag_fail(AG_E_GGUF_CORRUPT, "GGUF alignment %llu is invalid", (unsigned long long)align);
-    goto fail;
-  }
   ag_model_config c = {0};
   if (ctx > 65536) ctx = 65536; /* longer contexts are capped to what the engine supports */
   uint64_t vals[6] = {emb, blocks, heads, kvh, ff, vocab};
@@ -527,11 +529,6 @@ int ag_gguf_import(const uint8_t *d, size_t len, ag_model **out) {
   if ((rc = get_f32(&g, "llama.rope.freq_base", 10000.0f, &c.rope_theta)) ||
       (rc = get_f32(&g, "llama.attention.layer_norm_rms_epsilon", 1e-5f, &c.norm_eps)))
     goto fail;
-  size_t data_off = (r.off + align - 1) / align * align;
-  if (data_off > len) {
-    rc = ag_fail(AG_E_GGUF_CORRUPT, "GGUF data section is missing");
-    goto fail;
-  }
   /* locate tensors by name */
   const tinfo *found[AG_T_COUNT][256];
   memset(found, 0, sizeof found);
@@ -645,6 +642,31 @@ fail:
   return rc;
 }
 
+int ag_gguf_open(const uint8_t *data, size_t len, ag_model **out);
+
+int ag_gguf_import(const uint8_t *d, size_t len, ag_model **out) {
+  int rc = import_convert(d, len, out);
+  int foreign_vocab = !rc && !(*out)->tok && len >= 4 && !memcmp(d, "GGUF", 4);
+  if (foreign_vocab) {
+    ag_model_close(*out);
+    *out = NULL;
+  }
+  if (!foreign_vocab && rc != AG_E_GGUF_ARCH && rc != AG_E_GGUF_TYPE) return rc;
+  /* anything else as published: a private aligned copy the model owns */
+  void *buf = NULL;
+  if (posix_memalign(&buf, 64, len ? len : 64)) abort();
+  memcpy(buf, d, len);
+  rc = ag_gguf_open(buf, len, out);
+  if (rc) {
+    free(buf);
+    return rc;
+  }
+  (*out)->map = buf;
+  (*out)->map_len = len;
+  (*out)->blob_owned = 3;
+  return 0;
+}
+
 int ag_gguf_load(const char *path, ag_model **out) {
   uint8_t *d;
   size_t len;
@@ -653,5 +675,319 @@ int ag_gguf_load(const char *path, ag_model **out) {
   if (rc) return ag_fail(AG_E_NOTFOUND, "cannot read %s", path);
   rc = ag_gguf_import(d, len, out);
   free(d);
+  return rc;
+}
+
+/* ---------- in place: GGUF files as published ---------- */
+
+/* ggml type id -> AG_DT_*, -1 when the engine cannot compute with it */
+static int dt_from_ggml(uint32_t t) {
+  switch (t) {
+  case 0: return AG_DT_F32;
+  case 1: return AG_DT_F16;
+  case 2: return AG_DT_Q4_0;
+  case 3: return AG_DT_Q4_1;
+  case 6: return AG_DT_Q5_0;
+  case 7: return AG_DT_Q5_1;
+  case 8: return AG_DT_Q8;
+  case 12: return AG_DT_Q4_K;
+  case 13: return AG_DT_Q5_K;
+  case 14: return AG_DT_Q6_K;
+  case 30: return AG_DT_BF16;
+  default: return -1;
+  }
+}
+
+/* The keys of "<arch>." the engine reads; any other key of the architecture may change the
+ * computation, so a file that has one is refused with its name. */
+static const char *const llama_keys[] = {
+    "context_length", "embedding_length", "block_count", "feed_forward_length",
+    "attention.head_count", "attention.head_count_kv", "rope.freq_base",
+    "attention.layer_norm_rms_epsilon", "rope.dimension_count", "vocab_size",
+    "attention.key_length", "attention.value_length", NULL};
+static const char *const gemma3_keys[] = {
+    "context_length", "embedding_length", "block_count", "feed_forward_length",
+    "attention.head_count", "attention.head_count_kv", "rope.freq_base",
+    "attention.layer_norm_rms_epsilon", "attention.key_length", "attention.value_length",
+    "attention.sliding_window", "rope.dimension_count", "vocab_size", NULL};
+
+/* Keys outside "<arch>." that change what a model computes or how text becomes ids. */
+static const char *const known_tok_keys[] = {
+    "tokenizer.ggml.model", "tokenizer.ggml.pre", "tokenizer.ggml.tokens",
+    "tokenizer.ggml.scores", "tokenizer.ggml.token_type", "tokenizer.ggml.merges",
+    "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id", "tokenizer.ggml.unknown_token_id",
+    "tokenizer.ggml.padding_token_id", "tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id",
+    "tokenizer.ggml.seperator_token_id", "tokenizer.ggml.add_bos_token",
+    "tokenizer.ggml.add_eos_token", "tokenizer.ggml.add_sep_token",
+    "tokenizer.ggml.add_space_prefix", "tokenizer.chat_template", NULL};
+
+static int key_in(const uint8_t *k, size_t n, const char *const *list) {
+  for (int i = 0; list[i]; i++)
+    if (strlen(list[i]) == n && !memcmp(list[i], k, n)) return 1;
+  return 0;
+}
+
+static int check_keys(const gfile *g, const char *arch, const char *const *allowed) {
+  size_t al = strlen(arch);
+  for (size_t i = 0; i < g->nkv; i++) {
+    const kv *k = &g->kvs[i];
+    char name[128];
+    size_t n = AG_MIN(k->klen, sizeof name - 1);
+    memcpy(name, k->key, n);
+    name[n] = 0;
+    if (k->klen > al + 1 && !memcmp(k->key, arch, al) && k->key[al] == '.') {
+      if (!key_in(k->key + al + 1, k->klen - al - 1, allowed))
+        return ag_fail(AG_E_GGUF_KEY, "GGUF key %s changes the computation and is not supported", name);
+    } else if (k->klen > 10 && !memcmp(k->key, "tokenizer.", 10)) {
+      if (!key_in(k->key, k->klen, known_tok_keys))
+        return ag_fail(AG_E_GGUF_KEY, "GGUF key %s changes the tokenization and is not supported", name);
+    }
+  }
+  return 0;
+}
+
+static int arch_uint(const gfile *g, const char *arch, const char *key, int64_t def, uint64_t *v) {
+  char k[128];
+  snprintf(k, sizeof k, "%s.%s", arch, key);
+  return get_uint(g, k, def, v);
+}
+
+static int arch_f32(const gfile *g, const char *arch, const char *key, float def, float *v) {
+  char k[128];
+  snprintf(k, sizeof k, "%s.%s", arch, key);
+  return get_f32(g, k, def, v);
+}
+
+static const tinfo *find_tensor(const tinfo *ti, uint64_t n, const char *name) {
+  size_t len = strlen(name);
+  for (uint64_t i = 0; i < n; i++)
+    if (ti[i].nlen == len && !memcmp(ti[i].name, name, len)) return &ti[i];
+  return NULL;
+}
+
+typedef struct {
+  const gfile *g;
+  const tinfo *ti;
+  uint64_t ntens;
+  size_t data_off;
+  uint8_t *used; /* (ntens) tensors consumed */
+} tctx;
+
+/* Finds tensor name with shape (cols, rows) (rows 0: a vector of cols), checks its type, block
+ * alignment and extent; *data points at its bytes. */
+static int take(tctx *t, const char *name, uint64_t cols, uint64_t rows, int *dt, const uint8_t **data) {
+  const tinfo *x = find_tensor(t->ti, t->ntens, name);
+  if (!x) return ag_fail(AG_E_GGUF_MISSING, "GGUF file lacks tensor %s", name);
+  t->used[x - t->ti] = 1;
+  uint64_t r = x->ndim >= 2 ? x->ne[1] : 0;
+  for (uint32_t j = 2; j < x->ndim; j++)
+    if (x->ne[j] != 1) return ag_fail(AG_E_GGUF_CORRUPT, "GGUF tensor %s has the wrong shape", name);
+  if (x->ne[0] != cols || (rows ? r != rows : r > 1))
+    return ag_fail(AG_E_GGUF_CORRUPT, "GGUF tensor %s has shape (%llu, %llu), want (%llu, %llu)", name,
+                   (unsigned long long)x->ne[0], (unsigned long long)r, (unsigned long long)cols,
+                   (unsigned long long)rows);
+  int ty = dt_from_ggml(x->type);
+  if (ty < 0) return ag_fail(AG_E_GGUF_TYPE, "GGUF tensor %s has type %u, which the engine does not compute", name, x->type);
+  if (cols % (uint64_t)ag_dt_block(ty))
+    return ag_fail(AG_E_GGUF_CORRUPT, "GGUF tensor %s rows are not whole %s blocks", name, ag_dt_name(ty));
+  if (rows && cols > AG_MAT_MAX_COLS)
+    return ag_fail(AG_E_GGUF_CORRUPT, "GGUF tensor %s has %llu columns (max %d)", name, (unsigned long long)cols, AG_MAT_MAX_COLS);
+  uint64_t bytes = ag_mat_bytes(ty, rows ? rows : 1, cols);
+  size_t len = t->g->len;
+  if (x->off > len - t->data_off || bytes > len - t->data_off - x->off)
+    return ag_fail(AG_E_GGUF_CORRUPT, "GGUF tensor %s extends past the end of the file", name);
+  *dt = ty;
+  *data = t->g->d + t->data_off + x->off;
+  return 0;
+}
+
+static int take_mat(tctx *t, const char *name, int rows, int cols, ag_mat *m) {
+  int ty;
+  const uint8_t *p;
+  int rc = take(t, name, (uint64_t)cols, (uint64_t)rows, &ty, &p);
+  if (!rc) *m = (ag_mat){ty, rows, cols, p};
+  return rc;
+}
+
+/* A vector (norm weights) widened to fp32 into dst. */
+static int take_vec(tctx *t, const char *name, int n, float *dst) {
+  int ty;
+  const uint8_t *p;
+  int rc = take(t, name, (uint64_t)n, 0, &ty, &p);
+  if (!rc) ag_dequantize(ty, p, (size_t)n, dst);
+  return rc;
+}
+
+static int layer_mat(tctx *t, int l, const char *what, int rows, int cols, ag_mat *m) {
+  char name[96];
+  snprintf(name, sizeof name, "blk.%d.%s.weight", l, what);
+  return take_mat(t, name, rows, cols, m);
+}
+
+static int layer_vec(tctx *t, int l, const char *what, int n, float *dst) {
+  char name[96];
+  snprintf(name, sizeof name, "blk.%d.%s.weight", l, what);
+  return take_vec(t, name, n, dst);
+}
+
+/* The file's own tokenizer: Agora's byte-level BPE when the vocabulary is laid out as Agora
+ * exports it, else none yet (the model computes from ids). */
+static int gguf_tokenizer(const gfile *g, int V, ag_tokenizer **out) {
+  *out = import_tokenizer(g, V);
+  return 0;
+}
+
+int ag_gguf_open(const uint8_t *d, size_t len, ag_model **out) {
+  *out = NULL;
+  gfile g;
+  tinfo *ti;
+  uint64_t ntens;
+  size_t data_off;
+  ag_model *m = NULL;
+  uint8_t *used = NULL;
+  int rc = parse_file(d, len, &g, &ti, &ntens, &data_off);
+  if (rc) goto done;
+  const kv *ak = find(&g, "general.architecture");
+  const char *arch;
+  if (str_is(&g, ak, "llama")) arch = "llama";
+  else if (str_is(&g, ak, "gemma3")) arch = "gemma3";
+  else {
+    rc = ak ? ag_fail(AG_E_GGUF_ARCH, "GGUF architecture is not supported (llama, gemma3)")
+            : ag_fail(AG_E_GGUF_MISSING, "GGUF file lacks general.architecture");
+    goto done;
+  }
+  int gemma = arch[0] == 'g';
+  if ((rc = check_keys(&g, arch, gemma ? gemma3_keys : llama_keys))) goto done;
+  uint64_t ctx, emb, blocks, ff, heads, kvh, vocab, hd, vd, rdim, win = 0;
+  const kv *kt = find(&g, "tokenizer.ggml.tokens");
+  if ((rc = arch_uint(&g, arch, "context_length", -1, &ctx)) ||
+      (rc = arch_uint(&g, arch, "embedding_length", -1, &emb)) ||
+      (rc = arch_uint(&g, arch, "block_count", -1, &blocks)) ||
+      (rc = arch_uint(&g, arch, "feed_forward_length", -1, &ff)) ||
+      (rc = arch_uint(&g, arch, "attention.head_count", -1, &heads)) ||
+      (rc = arch_uint(&g, arch, "attention.head_count_kv", (int64_t)heads, &kvh)) ||
+      (rc = arch_uint(&g, arch, "vocab_size", kt ? (int64_t)kt->n : -1, &vocab)))
+    goto done;
+  uint64_t vals[7] = {ctx, emb, blocks, ff, heads, kvh, vocab};
+  for (int i = 0; i < 7; i++)
+    if (vals[i] == 0 || vals[i] > (1u << 20)) {
+      rc = ag_fail(AG_E_GGUF_CORRUPT, "GGUF hyperparameter out of range");
+      goto done;
+    }
+  if ((rc = arch_uint(&g, arch, "attention.key_length", (int64_t)(emb / heads), &hd)) ||
+      (rc = arch_uint(&g, arch, "attention.value_length", (int64_t)hd, &vd)) ||
+      (rc = arch_uint(&g, arch, "rope.dimension_count", (int64_t)hd, &rdim)))
+    goto done;
+  if (vd != hd || rdim != hd || hd > 1024 || hd < 2) {
+    rc = ag_fail(AG_E_GGUF_KEY, "GGUF key/value/rotary head sizes %llu/%llu/%llu differ, which is not supported",
+                 (unsigned long long)hd, (unsigned long long)vd, (unsigned long long)rdim);
+    goto done;
+  }
+  ag_model_config c = {0};
+  c.dim = (int32_t)emb, c.n_layers = (int32_t)blocks, c.n_heads = (int32_t)heads;
+  c.n_kv_heads = (int32_t)kvh, c.hidden_dim = (int32_t)ff, c.vocab_size = (int32_t)vocab;
+  c.seq_len = (int32_t)AG_MIN(ctx, (uint64_t)AG_GGUF_CTX);
+  c.head_dim = hd == emb / heads && emb % heads == 0 ? 0 : (int32_t)hd;
+  if ((rc = arch_f32(&g, arch, "rope.freq_base", 10000.0f, &c.rope_theta)) ||
+      (rc = arch_f32(&g, arch, "attention.layer_norm_rms_epsilon", gemma ? 1e-6f : 1e-5f, &c.norm_eps)))
+    goto done;
+  if (gemma) {
+    c.arch = AG_ARCH_GEMMA3;
+    c.rope_neox = 1;
+    if ((rc = arch_uint(&g, arch, "attention.sliding_window", 512, &win))) goto done;
+    c.swa_window = (int32_t)AG_MIN(win, (uint64_t)1 << 20);
+    c.swa_pattern = 6;          /* llama.cpp's fixed gemma3 layout: every 6th layer is global */
+    c.rope_theta_swa = 10000.0f; /* and the local layers' RoPE base */
+  }
+  if ((rc = ag_model_config_check(&c))) {
+    rc = ag_fail(AG_E_GGUF_CORRUPT, "GGUF hyperparameters are invalid: %s", ag_errmsg(rc));
+    goto done;
+  }
+  int C = c.dim, L = c.n_layers, HD = ag_head_dim(&c), QD = HD * c.n_heads, KVD = HD * c.n_kv_heads,
+      H = c.hidden_dim, V = c.vocab_size;
+  m = ag_xcalloc(1, sizeof *m);
+  m->cfg = c;
+  m->gguf = 1;
+  m->wtype = -1;
+  m->blob = (uint8_t *)d;
+  m->blob_len = len;
+  ag_mat *mats = ag_xcalloc((size_t)7 * L, sizeof(ag_mat));
+  m->wq = mats, m->wk = mats + L, m->wv = mats + 2 * L, m->wo = mats + 3 * L;
+  m->w1 = mats + 4 * L, m->w2 = mats + 5 * L, m->w3 = mats + 6 * L;
+  /* norms: attn (L, C), ffn (L, C), final (C), then gemma's q (L, HD), k (L, HD),
+   * post-attention (L, C), post-ffn (L, C) */
+  size_t nn = (size_t)2 * L * C + C + (gemma ? (size_t)2 * L * HD + (size_t)2 * L * C : 0);
+  float *nb = m->norms = ag_xmalloc(nn * sizeof(float));
+  m->attn_norm = nb, m->ffn_norm = nb + (size_t)L * C, m->final_norm = nb + (size_t)2 * L * C;
+  if (gemma) {
+    m->q_norm = m->final_norm + C;
+    m->k_norm = m->q_norm + (size_t)L * HD;
+    m->post_attn_norm = m->k_norm + (size_t)L * HD;
+    m->post_ffn_norm = m->post_attn_norm + (size_t)L * C;
+    m->emb_scale = sqrtf((float)C);
+  }
+  used = ag_xcalloc((size_t)ntens + 1, 1);
+  tctx t = {&g, ti, ntens, data_off, used};
+  if ((rc = take_mat(&t, "token_embd.weight", V, C, &m->tok_emb)) ||
+      (rc = take_vec(&t, "output_norm.weight", C, (float *)m->final_norm)))
+    goto done;
+  if (find_tensor(ti, ntens, "output.weight")) {
+    if ((rc = take_mat(&t, "output.weight", V, C, &m->out))) goto done;
+  } else {
+    m->out = m->tok_emb;
+    m->cfg.tied = 1;
+  }
+  for (int l = 0; l < L && !rc; l++) {
+    rc = layer_mat(&t, l, "attn_q", QD, C, &m->wq[l]);
+    if (!rc) rc = layer_mat(&t, l, "attn_k", KVD, C, &m->wk[l]);
+    if (!rc) rc = layer_mat(&t, l, "attn_v", KVD, C, &m->wv[l]);
+    if (!rc) rc = layer_mat(&t, l, "attn_output", C, QD, &m->wo[l]);
+    if (!rc) rc = layer_mat(&t, l, "ffn_gate", H, C, &m->w1[l]);
+    if (!rc) rc = layer_mat(&t, l, "ffn_down", C, H, &m->w2[l]);
+    if (!rc) rc = layer_mat(&t, l, "ffn_up", H, C, &m->w3[l]);
+    if (!rc) rc = layer_vec(&t, l, "attn_norm", C, (float *)m->attn_norm + (size_t)l * C);
+    if (!rc) rc = layer_vec(&t, l, "ffn_norm", C, (float *)m->ffn_norm + (size_t)l * C);
+    if (gemma) {
+      if (!rc) rc = layer_vec(&t, l, "attn_q_norm", HD, (float *)m->q_norm + (size_t)l * HD);
+      if (!rc) rc = layer_vec(&t, l, "attn_k_norm", HD, (float *)m->k_norm + (size_t)l * HD);
+      if (!rc) rc = layer_vec(&t, l, "post_attention_norm", C, (float *)m->post_attn_norm + (size_t)l * C);
+      if (!rc) rc = layer_vec(&t, l, "post_ffw_norm", C, (float *)m->post_ffn_norm + (size_t)l * C);
+    }
+  }
+  if (rc) goto done;
+  if (find_tensor(ti, ntens, "rope_freqs.weight")) {
+    int ty;
+    const uint8_t *p;
+    if ((rc = take(&t, "rope_freqs.weight", (uint64_t)HD / 2, 0, &ty, &p))) goto done;
+    if (ty != AG_DT_F32) {
+      rc = ag_fail(AG_E_GGUF_TYPE, "GGUF tensor rope_freqs must be F32");
+      goto done;
+    }
+    m->rope_freqs = (const float *)p;
+  }
+  /* every tensor must be one the engine used: anything else (biases, extra norms) would change
+   * the computation */
+  for (uint64_t i = 0; i < ntens; i++)
+    if (!used[i]) {
+      char name[96];
+      size_t n = AG_MIN(ti[i].nlen, sizeof name - 1);
+      memcpy(name, ti[i].name, n);
+      name[n] = 0;
+      rc = ag_fail(AG_E_GGUF_KEY, "GGUF tensor %s is not part of the %s architecture the engine runs", name, arch);
+      goto done;
+    }
+  rc = gguf_tokenizer(&g, V, &m->tok);
+  if (rc) goto done;
+  ag_model_compute_id(m);
+  *out = m;
+  m = NULL;
+done:
+  if (m) {
+    m->blob_owned = 0;
+    ag_model_close(m);
+  }
+  free(used);
+  free(g.kvs);
+  free(ti);
   return rc;
 }

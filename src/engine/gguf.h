@@ -27,4 +27,13 @@ int ag_gguf_save(const ag_model *m, int type, const char *path);
 int ag_gguf_import(const uint8_t *data, size_t len, ag_model **out);
 int ag_gguf_load(const char *path, ag_model **out);
 
+/* A model that computes straight from a GGUF image as published (llama or gemma3, every tensor
+ * type kernels.h lists), without conversion: the weights are views into data, which must stay
+ * valid and unchanged while the model lives (the caller owns it; ag_model_load maps files and
+ * hands the mapping to the model). The model id is BLAKE2b-256 ("agora/model") of the whole
+ * image. Keys or tensors the engine does not understand but that would change the computation
+ * are refused with AG_E_GGUF_KEY naming them. The context is capped at AG_GGUF_CTX. */
+#define AG_GGUF_CTX 4096
+int ag_gguf_open(const uint8_t *data, size_t len, ag_model **out);
+
 #endif

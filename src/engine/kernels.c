@@ -78,8 +78,8 @@ int ag_simd_set(int level) {
 }
 
 size_t ag_mat_bytes(int type, size_t rows, size_t cols) {
-  if (type == AG_DT_Q8) return rows * (cols / AG_Q8_GROUP) * AG_Q8_BLOCK;
-  return rows * cols * sizeof(float);
+  int blk = ag_dt_block(type);
+  return blk ? rows * (cols / (size_t)blk) * ag_dt_block_bytes(type) : 0;
 }
 
 /* ---------- scalar reference ---------- */
@@ -566,11 +566,7 @@ void ag_axpy(float *y, float a, const float *x, size_t n) {
 
 void ag_mat_row(const ag_mat *w, int r, float *out) {
   size_t n = (size_t)w->cols;
-  if (w->type == AG_DT_F32) {
-    memcpy(out, (const float *)w->data + (size_t)r * n, n * sizeof(float));
-    return;
-  }
-  ag_dequantize_q8((const uint8_t *)w->data + (size_t)r * (n / AG_Q8_GROUP) * AG_Q8_BLOCK, n, out);
+  ag_dequantize(w->type, (const uint8_t *)w->data + (size_t)r * ag_mat_bytes(w->type, 1, n), n, out);
 }
 
 /* ---------- forward matmul ---------- */
@@ -581,11 +577,15 @@ typedef struct {
   const float *x;
   float *out;
   int T;
+  int q8;          /* rows are Q8 blocks, widened inside the tile loops */
+  const float *wf; /* else when not NULL: rows wf_r0.. already widened to fp32 here */
+  int wf_r0;
 } mm_ctx;
 
-static inline const void *wrow(const ag_mat *w, int r) {
-  if (w->type == AG_DT_Q8)
-    return (const uint8_t *)w->data + (size_t)r * (w->cols / AG_Q8_GROUP) * AG_Q8_BLOCK;
+static inline const void *wrow_c(const mm_ctx *c, int r) {
+  const ag_mat *w = c->w;
+  if (c->wf) return c->wf + (size_t)(r - c->wf_r0) * w->cols;
+  if (c->q8) return (const uint8_t *)w->data + (size_t)r * (w->cols / AG_Q8_GROUP) * AG_Q8_BLOCK;
   return (const float *)w->data + (size_t)r * w->cols;
 }
 
@@ -593,8 +593,8 @@ static void mm_rows_scalar(const mm_ctx *c, int r0, int r1) {
   size_t n = (size_t)c->w->cols, rows = (size_t)c->w->rows;
   for (int t = 0; t < c->T; t++)
     for (int r = r0; r < r1; r++) {
-      const void *wr = wrow(c->w, r);
-      float v = c->w->type == AG_DT_Q8 ? dot_q8_scalar(wr, c->x + (size_t)t * n, n)
+      const void *wr = wrow_c(c, r);
+      float v = c->q8 ? dot_q8_scalar(wr, c->x + (size_t)t * n, n)
                                        : dot_scalar(wr, c->x + (size_t)t * n, n);
       c->out[(size_t)t * rows + r] = v;
     }
@@ -605,14 +605,14 @@ static void mm_rows_scalar(const mm_ctx *c, int r0, int r1) {
 T2 static void mm_rows_avx2(const mm_ctx *c, int r0, int r1) {
   const ag_mat *w = c->w;
   size_t n = (size_t)w->cols, rows = (size_t)w->rows;
-  int q8 = w->type == AG_DT_Q8;
+  int q8 = c->q8;
   size_t full = n / 16 * 16, k = n - full;
   __m256i m0 = mask8(k), m1 = mask8(k > 8 ? k - 8 : 0);
   if (c->T == 1) {
     for (int r = r0; r < r1; r += 4) {
       const void *wp[4];
       UNROLL
-      for (int i = 0; i < 4; i++) wp[i] = wrow(w, r + i < r1 ? r + i : r);
+      for (int i = 0; i < 4; i++) wp[i] = wrow_c(c, r + i < r1 ? r + i : r);
       __m256 lo[4], hi[4];
       UNROLL
       for (int i = 0; i < 4; i++) lo[i] = hi[i] = _mm256_setzero_ps();
@@ -657,7 +657,7 @@ T2 static void mm_rows_avx2(const mm_ctx *c, int r0, int r1) {
   for (int t = 0; t < c->T; t += 2) {
     const float *xs[2] = {c->x + (size_t)t * n, c->x + (size_t)(t + 1 < c->T ? t + 1 : t) * n};
     for (int r = r0; r < r1; r += 2) {
-      const void *wp[2] = {wrow(w, r), wrow(w, r + 1 < r1 ? r + 1 : r)};
+      const void *wp[2] = {wrow_c(c, r), wrow_c(c, r + 1 < r1 ? r + 1 : r)};
       __m256 lo[2][2], hi[2][2];
       UNROLL
       for (int i = 0; i < 2; i++)
@@ -720,7 +720,7 @@ T2 static void mm_rows_avx2(const mm_ctx *c, int r0, int r1) {
 T5 static void mm_rows_avx512(const mm_ctx *c, int r0, int r1) {
   const ag_mat *w = c->w;
   size_t n = (size_t)w->cols, rows = (size_t)w->rows;
-  int q8 = w->type == AG_DT_Q8;
+  int q8 = c->q8;
   size_t full = n / 16 * 16;
   __mmask16 m = (__mmask16)((1u << (n - full)) - 1);
   if (c->T == 1) {
@@ -728,7 +728,7 @@ T5 static void mm_rows_avx512(const mm_ctx *c, int r0, int r1) {
     for (int r = r0; r < r1; r += 8) {
       const void *wp[8];
       UNROLL
-      for (int i = 0; i < 8; i++) wp[i] = wrow(w, r + i < r1 ? r + i : r);
+      for (int i = 0; i < 8; i++) wp[i] = wrow_c(c, r + i < r1 ? r + i : r);
       __m512 acc[8];
       UNROLL
       for (int i = 0; i < 8; i++) acc[i] = _mm512_setzero_ps();
@@ -770,7 +770,7 @@ T5 static void mm_rows_avx512(const mm_ctx *c, int r0, int r1) {
     for (int r = r0; r < r1; r += 4) {
       const void *wp[4];
       UNROLL
-      for (int i = 0; i < 4; i++) wp[i] = wrow(w, r + i < r1 ? r + i : r);
+      for (int i = 0; i < 4; i++) wp[i] = wrow_c(c, r + i < r1 ? r + i : r);
       __m512 acc[4][4];
       UNROLL
       for (int i = 0; i < 4; i++)
@@ -841,6 +841,24 @@ static void mm_rows_block(const mm_ctx *c, int r0, int r1) {
 /* Cache blocking: the kernels walk tokens in the outer loop, so rows are handed to them in
  * blocks of about 128 KB of weights, which then stay in L2 while every token passes. */
 static void mm_rows(const mm_ctx *c, int r0, int r1) {
+  int ty = c->w->type;
+  if (ty != AG_DT_F32 && ty != AG_DT_Q8) {
+    /* Block types: widen a group of rows into this thread's buffer (ag_dequantize, the exact
+     * values the spec names), then run the fp32 tiles on them. */
+    static _Thread_local float buf[AG_MAT_MAX_COLS] __attribute__((aligned(64)));
+    size_t cols = (size_t)c->w->cols, rb = ag_mat_bytes(ty, 1, cols);
+    int step = (int)AG_MAX((size_t)1, AG_ARRAY_LEN(buf) / cols);
+    if (step > 8) step = step / 8 * 8;
+    for (int r = r0; r < r1; r += step) {
+      int e = AG_MIN(r + step, r1);
+      ag_dequantize(ty, (const uint8_t *)c->w->data + (size_t)r * rb, (size_t)(e - r) * cols, buf);
+      mm_ctx cc = *c;
+      cc.wf = buf;
+      cc.wf_r0 = r;
+      mm_rows_block(&cc, r, e);
+    }
+    return;
+  }
   if (c->T == 1) {
     mm_rows_block(c, r0, r1);
     return;
@@ -865,7 +883,7 @@ static void multi_run(void *vctx, size_t b, size_t e) {
     size_t blocks = ((size_t)mc->jobs[j].w->rows + MM_GRAIN - 1) / MM_GRAIN;
     size_t lo = AG_MAX(b, base), hi = AG_MIN(e, base + blocks);
     if (lo < hi) {
-      mm_ctx c = {mc->jobs[j].w, mc->jobs[j].x, mc->jobs[j].out, mc->T};
+      mm_ctx c = {mc->jobs[j].w, mc->jobs[j].x, mc->jobs[j].out, mc->T, mc->jobs[j].w->type == AG_DT_Q8, NULL, 0};
       int r0 = (int)((lo - base) * MM_GRAIN);
       int r1 = (int)AG_MIN((hi - base) * MM_GRAIN, (size_t)mc->jobs[j].w->rows);
       mm_rows(&c, r0, r1);

@@ -7,9 +7,10 @@
  *    increasing i with fma (acc = fma(a[i], b[i], acc)), starting from +0; then the fixed tree
  *    s8[j] = acc[j] + acc[j+8], s4[j] = s8[j] + s8[j+4], s2[j] = s4[j] + s4[j+2],
  *    result = s2[0] + s2[1].
- *  - Forward matmul out[t][r] = ag_dot(W[r], x[t], cols); for q8 weights each weight is first
- *    widened exactly (int8 * f16 scale is exact in fp32), so a q8 matmul equals the fp32 matmul
- *    of the dequantized weights bit for bit.
+ *  - Forward matmul out[t][r] = ag_dot(W[r], x[t], cols); for quantized weights each weight is
+ *    first widened to fp32 by ag_dequantize (a fixed sequence of fp32 operations per element,
+ *    quant.c), so a quantized matmul equals the fp32 matmul of the dequantized weights bit for
+ *    bit, for every type, SIMD path, thread count and number of tokens T.
  *  - Backward and "axpy" kernels are per-element fma chains in a fixed index order
  *    (documented at each function); SIMD lanes only ever hold distinct output elements.
  *
@@ -38,12 +39,27 @@ const char *ag_simd_name(int level);
 /* Parses "scalar"/"avx2"/"avx512"; -1 if unknown. */
 int ag_simd_parse(const char *s);
 
-/* Tensor element types (values are part of the checkpoint format). */
-enum { AG_DT_F32 = 0, AG_DT_Q8 = 1 };
+/* Tensor element types. F32 and Q8 are the ones Agora's own checkpoints store (their values are
+ * part of that format); the others are GGUF's block formats, used in place from a mapped file
+ * (quant.c documents every block layout and its exact fp32 dequantization). Q8 is GGUF's Q8_0. */
+enum {
+  AG_DT_F32 = 0, AG_DT_Q8 = 1, AG_DT_F16 = 2, AG_DT_BF16 = 3, AG_DT_Q4_0 = 4, AG_DT_Q4_1 = 5,
+  AG_DT_Q5_0 = 6, AG_DT_Q5_1 = 7, AG_DT_Q4_K = 8, AG_DT_Q5_K = 9, AG_DT_Q6_K = 10, AG_DT_COUNT
+};
 #define AG_Q8_GROUP 32
 #define AG_Q8_BLOCK 34 /* bytes per group: f16 scale (little-endian) + 32 int8 */
 
-/* A weight matrix (rows x cols), row-major. Borrowed data; q8 needs cols % 32 == 0. */
+/* Elements per block and bytes per block of a type (1 and 4 for F32); 0 for an unknown type. */
+int ag_dt_block(int type);
+size_t ag_dt_block_bytes(int type);
+const char *ag_dt_name(int type);
+/* Widens n elements (n a multiple of the block) of type to fp32, exactly as quant.c specifies:
+ * the same bits on every SIMD path. */
+void ag_dequantize(int type, const void *src, size_t n, float *out);
+
+/* A weight matrix (rows x cols), row-major. Borrowed data; block types need cols to be a
+ * multiple of their block (ag_dt_block) and cols <= AG_MAT_MAX_COLS. */
+#define AG_MAT_MAX_COLS 32768
 typedef struct {
   int type;
   int rows, cols;

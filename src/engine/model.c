@@ -36,8 +36,15 @@ int ag_model_config_check(const ag_model_config *c) {
   if (c->dim < 2 || c->dim > 16384) return ag_fail(AG_E_INVALID, "dim %d out of range", c->dim);
   if (c->n_layers < 1 || c->n_layers > 256)
     return ag_fail(AG_E_INVALID, "n_layers %d out of range", c->n_layers);
-  if (c->n_heads < 1 || c->dim % c->n_heads || (c->dim / c->n_heads) % 2)
+  if (c->n_heads < 1 || c->n_heads > 1024 || (!c->head_dim && c->dim % c->n_heads) || ag_head_dim(c) % 2 ||
+      ag_head_dim(c) > 1024 || ag_head_dim(c) < 2)
     return ag_fail(AG_E_INVALID, "dim %d must split into n_heads %d heads of even size", c->dim, c->n_heads);
+  if (c->arch != AG_ARCH_LLAMA && c->arch != AG_ARCH_GEMMA3)
+    return ag_fail(AG_E_INVALID, "unknown architecture %d", c->arch);
+  if (c->swa_window < 0 || c->swa_pattern < 0 || (c->swa_window > 0) != (c->swa_pattern > 0))
+    return ag_fail(AG_E_INVALID, "sliding window %d / pattern %d are inconsistent", c->swa_window, c->swa_pattern);
+  if (c->swa_window && !(c->rope_theta_swa > 1.0f && isfinite(c->rope_theta_swa)))
+    return ag_fail(AG_E_INVALID, "rope_theta_swa must be a finite number > 1");
   if (c->n_kv_heads < 1 || c->n_heads % c->n_kv_heads)
     return ag_fail(AG_E_INVALID, "n_kv_heads %d must divide n_heads %d", c->n_kv_heads, c->n_heads);
   if (c->hidden_dim < 1 || c->hidden_dim > 65536)
@@ -66,13 +73,13 @@ uint64_t ag_model_param_count(const ag_model_config *c) {
 }
 
 size_t ag_model_layout(const ag_model_config *c, int wtype, ag_tensor_info *t) {
-  int C = c->dim, L = c->n_layers, KVD = c->dim / c->n_heads * c->n_kv_heads, H = c->hidden_dim,
-      V = c->vocab_size;
+  int C = c->dim, L = c->n_layers, KVD = ag_head_dim(c) * c->n_kv_heads, H = c->hidden_dim,
+      V = c->vocab_size, QD = ag_head_dim(c) * c->n_heads;
   static const char *names[AG_T_COUNT] = {"tok_emb", "attn_norm", "wq", "wk", "wv", "wo",
                                           "ffn_norm", "w1", "w2", "w3", "final_norm", "out"};
   const int dims[AG_T_COUNT][4] = {
       /* layers, rows, cols, matrix */
-      {1, V, C, 1}, {L, 1, C, 0}, {L, C, C, 1}, {L, KVD, C, 1}, {L, KVD, C, 1}, {L, C, C, 1},
+      {1, V, C, 1}, {L, 1, C, 0}, {L, QD, C, 1}, {L, KVD, C, 1}, {L, KVD, C, 1}, {L, C, QD, 1},
       {L, 1, C, 0}, {L, H, C, 1}, {L, C, H, 1}, {L, H, C, 1}, {1, 1, C, 0}, {1, V, C, 1}};
   size_t off = 0;
   for (int i = 0; i < AG_T_COUNT; i++) {
@@ -190,6 +197,10 @@ static ag_tokenizer *tok_copy(const ag_tokenizer *t) {
 }
 
 static int convert(const ag_model *m, int wtype, ag_model **out) {
+  if (m->gguf) {
+    *out = NULL;
+    return ag_fail(AG_E_UNSUPPORTED, "a GGUF model computes from its own blocks and is not converted");
+  }
   ag_tensor_info info[AG_T_COUNT];
   size_t len = ag_model_layout(&m->cfg, wtype, info);
   uint8_t *blob = blob_alloc(len);
@@ -238,6 +249,7 @@ void ag_model_close(ag_model *m) {
   if (m->blob_owned == 3) free(m->map);
   ag_tok_free(m->tok);
   free(m->wq);
+  free(m->norms);
   free(m);
 }
 
@@ -247,12 +259,15 @@ float *ag_model_params(ag_model *m, size_t *n) {
   return (float *)m->blob;
 }
 
-float *ag_rope_table(const ag_model_config *c) {
-  int HD = c->dim / c->n_heads, half = HD / 2;
+float *ag_rope_table(const ag_model_config *c) { return ag_rope_table_ex(c, c->rope_theta, NULL); }
+
+float *ag_rope_table_ex(const ag_model_config *c, float theta, const float *freq_div) {
+  int HD = ag_head_dim(c), half = HD / 2;
   float *t = ag_xmalloc((size_t)c->seq_len * half * 2 * sizeof(float));
-  double lt = ag_ln((double)c->rope_theta);
+  double lt = ag_ln((double)theta);
   for (int i = 0; i < half; i++) {
     double freq = ag_exp(-((double)(2 * i) / (double)HD) * lt);
+    if (freq_div) freq /= (double)freq_div[i];
     for (int p = 0; p < c->seq_len; p++) {
       double s, co;
       ag_sincos((double)p * freq, &s, &co);
@@ -267,6 +282,13 @@ float *ag_rope_table(const ag_model_config *c) {
 
 float ag_silu(float x) { return x / (1.0f + ag_expf(-x)); }
 
+float ag_gelu(float x) {
+  /* tanh(u) = 1 - 2 / (exp(2u) + 1), exact at the extremes (exp overflow gives 1, 0 gives -1) */
+  float u = 0.7978845608f * (x + 0.044715f * x * x * x);
+  float th = 1.0f - 2.0f / (ag_expf(2.0f * u) + 1.0f);
+  return 0.5f * x * (1.0f + th);
+}
+
 float ag_rmsnorm(float *out, const float *x, const float *w, int n, float eps) {
   float ss = ag_dot(x, x, (size_t)n);
   float rinv = 1.0f / sqrtf(ss / (float)n + eps);
@@ -274,15 +296,17 @@ float ag_rmsnorm(float *out, const float *x, const float *w, int n, float eps) {
   return rinv;
 }
 
-static void rope_row(float *v, int nheads, int HD, const float *tab) {
-  int half = HD / 2;
+/* Rotates pair i of each head by the table's angle: pairs are (2i, 2i + 1), or (i, i + HD/2)
+ * with neox. */
+static void rope_row(float *v, int nheads, int HD, const float *tab, int neox) {
+  int half = HD / 2, st = neox ? 1 : 2, off = neox ? half : 1;
   for (int h = 0; h < nheads; h++) {
     float *p = v + h * HD;
     for (int i = 0; i < half; i++) {
-      float c = tab[2 * i], s = tab[2 * i + 1], a = p[2 * i], b = p[2 * i + 1];
+      float c = tab[2 * i], s = tab[2 * i + 1], a = p[st * i], b = p[st * i + off];
       float ac = a * c, bs = b * s, as = a * s, bc = b * c;
-      p[2 * i] = ac - bs;
-      p[2 * i + 1] = as + bc;
+      p[st * i] = ac - bs;
+      p[st * i + off] = as + bc;
     }
   }
 }
@@ -292,27 +316,30 @@ typedef struct {
   const ag_fwd_io *io;
   const float *q, *kc, *vc;
   float *att, *ao;
+  int window; /* > 0: a row sees only its last window positions */
 } att_ctx;
 
 /* Items are (row, head) pairs. Scores, softmax and the weighted sum of one head of one row. */
 static void att_run(void *vctx, size_t b, size_t e) {
   const att_ctx *a = vctx;
   const ag_model_config *c = &a->m->cfg;
-  int C = c->dim, NH = c->n_heads, HD = C / NH, KVD = HD * c->n_kv_heads, grp = NH / c->n_kv_heads;
+  int NH = c->n_heads, HD = ag_head_dim(c), QD = NH * HD, KVD = HD * c->n_kv_heads,
+      grp = NH / c->n_kv_heads;
   int cap = a->io->cap, rps = a->io->rows_per_seq;
   float scale = 1.0f / sqrtf((float)HD);
   for (size_t it = b; it < e; it++) {
     int n = (int)(it / NH), h = (int)(it % NH), g = h / grp;
     int s = n / rps, p = a->io->pos0 + n % rps;
-    const float *qv = a->q + (size_t)n * C + h * HD;
-    const float *kb = a->kc + (size_t)s * cap * KVD + g * HD;
-    const float *vb = a->vc + (size_t)s * cap * KVD + g * HD;
+    int p0 = a->window > 0 && p + 1 > a->window ? p + 1 - a->window : 0, cnt = p + 1 - p0;
+    const float *qv = a->q + (size_t)n * QD + h * HD;
+    const float *kb = a->kc + ((size_t)s * cap + p0) * KVD + g * HD;
+    const float *vb = a->vc + ((size_t)s * cap + p0) * KVD + g * HD;
     float *sc = a->att + ((size_t)n * NH + h) * cap;
-    ag_dot_many(qv, kb, (size_t)KVD, p + 1, (size_t)HD, sc);
-    ag_softmax_scaled(sc, p + 1, scale);
-    float *o = a->ao + (size_t)n * C + h * HD;
+    ag_dot_many(qv, kb, (size_t)KVD, cnt, (size_t)HD, sc);
+    ag_softmax_scaled(sc, cnt, scale);
+    float *o = a->ao + (size_t)n * QD + h * HD;
     memset(o, 0, (size_t)HD * sizeof(float));
-    ag_axpy_many(o, sc, vb, (size_t)KVD, p + 1, (size_t)HD);
+    ag_axpy_many(o, sc, vb, (size_t)KVD, cnt, (size_t)HD);
   }
 }
 
@@ -328,12 +355,30 @@ static void swi_run(void *v, size_t b, size_t e) {
 
 #define L_PTR(base, stride, l) ((base) ? (base) + (size_t)(l) * (stride) : NULL)
 
+typedef struct {
+  float *hg;
+  const float *h1, *h3;
+} geglu_ctx;
+
+static void geglu_run(void *v, size_t b, size_t e) {
+  const geglu_ctx *g = v;
+  for (size_t i = b; i < e; i++) g->hg[i] = ag_gelu(g->h1[i]) * g->h3[i];
+}
+
+/* In place: each of nh vectors of HD is replaced by its RMSNorm with weight w (HD). */
+static void head_norm(float *v, int nh, int HD, const float *w, float eps) {
+  for (int h = 0; h < nh; h++) ag_rmsnorm(v + (size_t)h * HD, v + (size_t)h * HD, w, HD, eps);
+}
+
 void ag_model_forward_rows(const ag_model *m, ag_pool *pool, ag_fwd_io *io) {
   const ag_model_config *c = &m->cfg;
-  int C = c->dim, NH = c->n_heads, HD = C / NH, KVH = c->n_kv_heads, KVD = HD * KVH,
-      H = c->hidden_dim, N = io->N, half = HD / 2;
+  int C = c->dim, NH = c->n_heads, HD = ag_head_dim(c), KVH = c->n_kv_heads, KVD = HD * KVH,
+      QD = NH * HD, H = c->hidden_dim, N = io->N, half = HD / 2;
+  int gemma = c->arch == AG_ARCH_GEMMA3;
   float *x = io->x;
   for (int n = 0; n < N; n++) ag_mat_row(&m->tok_emb, (int)io->tokens[n], x + (size_t)n * C);
+  if (m->emb_scale != 0.0f)
+    for (size_t i = 0; i < (size_t)N * C; i++) x[i] = x[i] * m->emb_scale;
   for (int l = 0; l < c->n_layers; l++) {
     float *xin = L_PTR(io->xin, io->xin_s, l), *xn1 = L_PTR(io->xn1, io->xn1_s, l),
           *rinv1 = L_PTR(io->rinv1, io->rinv1_s, l), *q = L_PTR(io->q, io->q_s, l),
@@ -342,6 +387,8 @@ void ag_model_forward_rows(const ag_model *m, ag_pool *pool, ag_fwd_io *io) {
           *xmid = L_PTR(io->xmid, io->xmid_s, l), *xn2 = L_PTR(io->xn2, io->xn2_s, l),
           *rinv2 = L_PTR(io->rinv2, io->rinv2_s, l), *h1 = L_PTR(io->h1, io->h1_s, l),
           *h3 = L_PTR(io->h3, io->h3_s, l), *hg = L_PTR(io->hg, io->hg_s, l);
+    int swa = c->swa_pattern > 0 && (l + 1) % c->swa_pattern != 0;
+    const float *rope = swa && io->rope_swa ? io->rope_swa : io->rope;
     if (xin) memcpy(xin, x, (size_t)N * C * sizeof(float));
     for (int n = 0; n < N; n++)
       rinv1[n] = ag_rmsnorm(xn1 + (size_t)n * C, x + (size_t)n * C, m->attn_norm + (size_t)l * C, C, c->norm_eps);
@@ -350,27 +397,42 @@ void ag_model_forward_rows(const ag_model *m, ag_pool *pool, ag_fwd_io *io) {
     ag_matmul_multi(pool, jobs, 3, N);
     for (int n = 0; n < N; n++) {
       int s = n / io->rows_per_seq, p = io->pos0 + n % io->rows_per_seq;
-      const float *tab = io->rope + (size_t)p * half * 2;
-      rope_row(q + (size_t)n * C, NH, HD, tab);
-      rope_row(ks + (size_t)n * KVD, KVH, HD, tab);
+      const float *tab = rope + (size_t)p * half * 2;
+      if (m->q_norm) {
+        head_norm(q + (size_t)n * QD, NH, HD, m->q_norm + (size_t)l * HD, c->norm_eps);
+        head_norm(ks + (size_t)n * KVD, KVH, HD, m->k_norm + (size_t)l * HD, c->norm_eps);
+      }
+      rope_row(q + (size_t)n * QD, NH, HD, tab, c->rope_neox);
+      rope_row(ks + (size_t)n * KVD, KVH, HD, tab, c->rope_neox);
       memcpy(kc + ((size_t)s * io->cap + p) * KVD, ks + (size_t)n * KVD, (size_t)KVD * sizeof(float));
       memcpy(vc + ((size_t)s * io->cap + p) * KVD, vs + (size_t)n * KVD, (size_t)KVD * sizeof(float));
     }
-    att_ctx ac = {m, io, q, kc, vc, att, ao};
+    att_ctx ac = {m, io, q, kc, vc, att, ao, swa ? c->swa_window : 0};
     /* 2 * HD multiply-adds per visible position; tiny attention stays on this thread */
     size_t att_macs = (size_t)N * NH * (size_t)(io->pos0 + io->rows_per_seq) * (size_t)HD * 2;
     ag_pool_run(att_macs < (1u << 17) ? NULL : pool, (size_t)N * NH, 1, att_run, &ac);
     float *t = io->tmp; /* (N, C) */
     ag_matmul(pool, t, ao, &m->wo[l], N);
+    if (m->post_attn_norm)
+      for (int n = 0; n < N; n++)
+        ag_rmsnorm(t + (size_t)n * C, t + (size_t)n * C, m->post_attn_norm + (size_t)l * C, C, c->norm_eps);
     for (size_t i = 0; i < (size_t)N * C; i++) x[i] = x[i] + t[i];
     if (xmid) memcpy(xmid, x, (size_t)N * C * sizeof(float));
     for (int n = 0; n < N; n++)
       rinv2[n] = ag_rmsnorm(xn2 + (size_t)n * C, x + (size_t)n * C, m->ffn_norm + (size_t)l * C, C, c->norm_eps);
     ag_mm_job fj[2] = {{&m->w1[l], xn2, h1}, {&m->w3[l], xn2, h3}};
     ag_matmul_multi(pool, fj, 2, N);
-    swi_ctx sw = {hg, h1, h3};
-    ag_pool_run(pool, (size_t)N * H, 4096, swi_run, &sw);
+    if (gemma) {
+      geglu_ctx gg = {hg, h1, h3};
+      ag_pool_run(pool, (size_t)N * H, 4096, geglu_run, &gg);
+    } else {
+      swi_ctx sw = {hg, h1, h3};
+      ag_pool_run(pool, (size_t)N * H, 4096, swi_run, &sw);
+    }
     ag_matmul(pool, t, hg, &m->w2[l], N);
+    if (m->post_ffn_norm)
+      for (int n = 0; n < N; n++)
+        ag_rmsnorm(t + (size_t)n * C, t + (size_t)n * C, m->post_ffn_norm + (size_t)l * C, C, c->norm_eps);
     for (size_t i = 0; i < (size_t)N * C; i++) x[i] = x[i] + t[i];
   }
   for (int n = 0; n < N; n++)
@@ -391,6 +453,7 @@ struct ag_infer {
   float *x, *xn1, *rinv1, *q, *att, *ao, *xn2, *rinv2, *h1, *h3, *hg, *tmp, *xf, *rinvf;
   float *logits;   /* (min(max_t, LOGIT_ROWS), V) */
   float *rope;     /* (S, HD/2, 2) */
+  float *rope_swa; /* (S, HD/2, 2) sliding-window layers' table, or NULL */
 };
 
 int ag_infer_open(const ag_model *m, int max_t, int threads, ag_infer **out) {
@@ -399,12 +462,13 @@ int ag_infer_open(const ag_model *m, int max_t, int threads, ag_infer **out) {
   if (max_t < 1) return ag_fail(AG_E_INVALID, "max_t must be >= 1");
   if (max_t > c->seq_len) max_t = c->seq_len;
   size_t C = (size_t)c->dim, L = (size_t)c->n_layers, S = (size_t)c->seq_len, NH = (size_t)c->n_heads,
-         KVD = C / NH * (size_t)c->n_kv_heads, H = (size_t)c->hidden_dim, V = (size_t)c->vocab_size,
-         T = (size_t)max_t, HD = C / NH;
+         HD = (size_t)ag_head_dim(c), KVD = HD * (size_t)c->n_kv_heads, QD = HD * NH,
+         H = (size_t)c->hidden_dim, V = (size_t)c->vocab_size, T = (size_t)max_t;
   /* sizes table: every buffer is carved out of one allocation */
   size_t LR = AG_MIN(T, (size_t)LOGIT_ROWS);
-  size_t sizes[] = {L * S * KVD, L * S * KVD, T * C, T * C, T, T * C, T * NH * S, T * C, T * C, T,
-                    T * H, T * H, T * H, T * AG_MAX(C, 2 * KVD), T * C, T, LR * V, S * HD};
+  size_t sizes[] = {L * S * KVD, L * S * KVD, T * C, T * C, T, T * QD, T * NH * S, T * QD, T * C, T,
+                    T * H, T * H, T * H, T * AG_MAX(C, 2 * KVD), T * C, T, LR * V, S * HD,
+                    c->swa_window ? S * HD : 0};
   size_t total = 0;
   for (size_t i = 0; i < AG_ARRAY_LEN(sizes); i++) total += (sizes[i] + 15) / 16 * 16;
   ag_infer *s = ag_xcalloc(1, sizeof *s);
@@ -418,16 +482,24 @@ int ag_infer_open(const ag_model *m, int max_t, int threads, ag_infer **out) {
   s->mem = mem;
   s->mem_bytes = total * sizeof(float);
   float **ptrs[] = {&s->kc, &s->vc, &s->x, &s->xn1, &s->rinv1, &s->q, &s->att, &s->ao, &s->xn2,
-                    &s->rinv2, &s->h1, &s->h3, &s->hg, &s->tmp, &s->xf, &s->rinvf, &s->logits, &s->rope};
+                    &s->rinv2, &s->h1, &s->h3, &s->hg, &s->tmp, &s->xf, &s->rinvf, &s->logits, &s->rope,
+                    &s->rope_swa};
   float *p = s->mem;
   for (size_t i = 0; i < AG_ARRAY_LEN(sizes); i++) {
     *ptrs[i] = p;
     p += (sizes[i] + 15) / 16 * 16;
   }
   memset(s->kc, 0, 2 * L * S * KVD * sizeof(float));
-  float *tab = ag_rope_table(c);
+  float *tab = ag_rope_table_ex(c, c->rope_theta, m->rope_freqs);
   memcpy(s->rope, tab, S * HD * sizeof(float));
   free(tab);
+  if (c->swa_window) {
+    tab = ag_rope_table_ex(c, c->rope_theta_swa, NULL);
+    memcpy(s->rope_swa, tab, S * HD * sizeof(float));
+    free(tab);
+  } else {
+    s->rope_swa = NULL;
+  }
   s->m = m;
   s->max_t = max_t;
   *out = s;
@@ -469,7 +541,7 @@ static int forward_impl(ag_infer *s, const uint32_t *tokens, int n, float *last_
     if (tokens[i] >= (uint32_t)c->vocab_size)
       return ag_fail(AG_E_RANGE, "token id %u is outside the vocabulary (%d)", tokens[i], c->vocab_size);
   size_t C = (size_t)c->dim, V = (size_t)c->vocab_size;
-  size_t KVD = C / (size_t)c->n_heads * (size_t)c->n_kv_heads, S = (size_t)c->seq_len;
+  size_t KVD = (size_t)ag_head_dim(c) * (size_t)c->n_kv_heads, S = (size_t)c->seq_len;
   for (int done = 0; done < n;) {
     int k = AG_MIN(s->max_t, n - done);
     ag_fwd_io io = {0};
@@ -482,7 +554,7 @@ static int forward_impl(ag_infer *s, const uint32_t *tokens, int n, float *last_
     io.xn1 = s->xn1, io.rinv1 = s->rinv1, io.q = s->q, io.att = s->att, io.ao = s->ao;
     io.kc = s->kc, io.kc_s = S * KVD, io.vc = s->vc, io.vc_s = S * KVD;
     io.xn2 = s->xn2, io.rinv2 = s->rinv2, io.h1 = s->h1, io.h3 = s->h3, io.hg = s->hg;
-    io.tmp = s->tmp, io.xf = s->xf, io.rinvf = s->rinvf, io.rope = s->rope;
+    io.tmp = s->tmp, io.xf = s->xf, io.rinvf = s->rinvf, io.rope = s->rope, io.rope_swa = s->rope_swa;
     ag_model_forward_rows(s->m, s->pool, &io);
     int base = s->pos;
     s->pos += k;

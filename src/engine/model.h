@@ -2,8 +2,9 @@
  * model.h — the Llama-style decoder: configuration, weights, inference state (KV cache).
  *
  * Dimension legend (used in shape comments throughout the engine):
- *   V vocab_size, C dim, L n_layers, NH n_heads, KVH n_kv_heads, HD = C / NH head size,
- *   KVD = KVH * HD, H hidden_dim, S seq_len (context), T tokens in one forward call.
+ *   V vocab_size, C dim, L n_layers, NH n_heads, KVH n_kv_heads, HD head size (C / NH unless
+ *   the file says otherwise), QD = NH * HD, KVD = KVH * HD, H hidden_dim, S seq_len (context),
+ *   T tokens in one forward call.
  *
  * Block l:  x += Wo · attn(rope(Wq · rms(x)), rope(Wk · rms(x)), Wv · rms(x))
  *           x += W2 · (silu(W1 · rms(x)) * (W3 · rms(x)))
@@ -41,7 +42,25 @@ typedef struct {
   float rope_theta;   /* RoPE base, e.g. 10000 */
   float norm_eps;     /* RMSNorm epsilon, e.g. 1e-5 */
   int32_t tied;       /* 1: the output projection is tok_emb */
+  /* Fields below are zero for Agora's own models (and not stored in their checkpoints); GGUF
+   * models set them from the file. */
+  int32_t head_dim;   /* HD; 0 = dim / n_heads */
+  int32_t arch;       /* AG_ARCH_* */
+  int32_t rope_neox;  /* 1: RoPE rotates (x[i], x[i + HD/2]) (NEOX); 0: adjacent pairs */
+  int32_t swa_window; /* > 0: sliding-window layers see the last swa_window positions */
+  int32_t swa_pattern; /* > 0: layer l is global when (l + 1) % swa_pattern == 0, else sliding */
+  float rope_theta_swa; /* RoPE base of sliding-window layers */
 } ag_model_config;
+
+/* llama: the block above. gemma3: x = emb * sqrt(C); block l:
+ *   x += post_attn_norm(Wo · attn(rope(qnorm(Wq · rms(x))), rope(knorm(Wk · rms(x))), Wv · rms(x)))
+ *   x += post_ffn_norm(W2 · (gelu(W1 · rms(x)) * (W3 · rms(x))))
+ * with per-head RMSNorms qnorm/knorm over HD, gelu the tanh form, NEOX RoPE and sliding-window
+ * attention on all but every swa_pattern-th layer. */
+enum { AG_ARCH_LLAMA = 0, AG_ARCH_GEMMA3 = 1 };
+static inline int ag_head_dim(const ag_model_config *c) {
+  return c->head_dim ? c->head_dim : c->dim / c->n_heads;
+}
 
 /* Presets: "nano" (~2M params, trainable on 2 cores), "stories15m" (llama2.c's 15M shape),
  * "tiny" (for tests). AG_E_NOTFOUND for other names. */
@@ -55,10 +74,10 @@ uint64_t ag_model_param_count(const ag_model_config *cfg);
 enum {
   AG_T_TOK_EMB,   /* (V, C) matrix */
   AG_T_ATTN_NORM, /* (L, C) */
-  AG_T_WQ,        /* (L, C, C) matrix */
+  AG_T_WQ,        /* (L, QD, C) matrix */
   AG_T_WK,        /* (L, KVD, C) matrix */
   AG_T_WV,        /* (L, KVD, C) matrix */
-  AG_T_WO,        /* (L, C, C) matrix */
+  AG_T_WO,        /* (L, C, QD) matrix */
   AG_T_FFN_NORM,  /* (L, C) */
   AG_T_W1,        /* (L, H, C) matrix (gate) */
   AG_T_W2,        /* (L, C, H) matrix (down) */
@@ -96,6 +115,14 @@ typedef struct ag_model {
   ag_mat tok_emb, out;
   ag_mat *wq, *wk, *wv, *wo, *w1, *w2, *w3; /* (L) */
   const float *attn_norm, *ffn_norm, *final_norm;
+  /* GGUF models (gguf.c): blob is the whole file image, the views point into it with each
+   * tensor's own type, and the norm vectors are fp32 copies in norms. */
+  int gguf;
+  float *norms;                      /* owned */
+  const float *q_norm, *k_norm;      /* (L, HD) gemma3, else NULL */
+  const float *post_attn_norm, *post_ffn_norm; /* (L, C) gemma3, else NULL */
+  const float *rope_freqs;           /* (HD/2) frequency divisors (Llama 3), or NULL */
+  float emb_scale;                   /* embeddings are multiplied by this when not 0 */
 } ag_model;
 
 /* A new fp32 model with weights drawn from N(0, 0.02) (residual projections scaled by
@@ -142,8 +169,10 @@ int ag_infer_forward_chunks(ag_infer *s, const uint32_t *tokens, int n, ag_logit
 /* Bytes of the state's own allocation (KV cache + scratch). */
 size_t ag_infer_bytes(const ag_infer *s);
 
-/* RoPE table (S, HD/2) of cos and sin for cfg, computed with detmath (caller frees). */
+/* RoPE table (S, HD/2) of cos and sin for cfg, computed with detmath (caller frees).
+ * ag_rope_table_ex: with base theta and optional per-frequency divisors (HD/2, or NULL). */
 float *ag_rope_table(const ag_model_config *cfg);
+float *ag_rope_table_ex(const ag_model_config *cfg, float theta, const float *freq_div);
 
 /* --- building blocks shared with training (model.c) --- */
 typedef struct {
@@ -157,21 +186,22 @@ typedef struct {
   float *xin; size_t xin_s;       /* (N, C) copy of the layer input (training) or NULL */
   float *xn1; size_t xn1_s;       /* (N, C) */
   float *rinv1; size_t rinv1_s;   /* (N) */
-  float *q; size_t q_s;           /* (N, C) after RoPE */
+  float *q; size_t q_s;           /* (N, QD) after RoPE */
   float *kc; size_t kc_s;         /* (nseq, cap, KVD) after RoPE */
   float *vc; size_t vc_s;         /* (nseq, cap, KVD) */
   float *att; size_t att_s;       /* (N, NH, cap) softmax probabilities */
-  float *ao; size_t ao_s;         /* (N, C) attention output */
+  float *ao; size_t ao_s;         /* (N, QD) attention output */
   float *xmid; size_t xmid_s;     /* (N, C) residual after attention (training) or NULL */
   float *xn2; size_t xn2_s;       /* (N, C) */
   float *rinv2; size_t rinv2_s;   /* (N) */
   float *h1; size_t h1_s;         /* (N, H) */
   float *h3; size_t h3_s;         /* (N, H) */
   float *hg; size_t hg_s;         /* (N, H) */
-  float *tmp;                     /* (N, max(C, KVD)) scratch, and kv staging (N, 2*KVD) */
+  float *tmp;                     /* (N, max(C, 2 * KVD)) scratch and kv staging */
   float *xf;                      /* (N, C) final norm output */
   float *rinvf;                   /* (N) */
   const float *rope;              /* (S, HD/2, 2) */
+  const float *rope_swa;          /* the same for sliding-window layers (gemma3), else NULL */
 } ag_fwd_io;
 
 /* Embeds io->tokens into io->x and runs all layers and the final norm (into io->xf). */
@@ -179,5 +209,7 @@ void ag_model_forward_rows(const ag_model *m, ag_pool *pool, ag_fwd_io *io);
 /* RMSNorm of one row: out = x * rinv * w, rinv = 1/sqrt(dot(x,x)/n + eps); returns rinv. */
 float ag_rmsnorm(float *out, const float *x, const float *w, int n, float eps);
 float ag_silu(float x);
+/* 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), tanh through ag_expf (gemma's GELU). */
+float ag_gelu(float x);
 
 #endif

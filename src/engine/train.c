@@ -80,6 +80,8 @@ struct ag_trainer {
 
 int ag_trainer_open(ag_model *m, const ag_train_config *tc, int threads, ag_trainer **out) {
   *out = NULL;
+  if (m->gguf || m->cfg.arch != AG_ARCH_LLAMA || m->cfg.head_dim)
+    return ag_fail(AG_E_UNSUPPORTED, "training works on Agora's own models, not on a GGUF file as published");
   if (m->wtype != AG_DT_F32)
     return ag_fail(AG_E_UNSUPPORTED, "training needs fp32 weights (this model is 8-bit)");
   int rc = ag_train_config_check(tc, &m->cfg);

@@ -1,0 +1,314 @@
+/*
+ * quant.c — GGUF's block formats and their exact widening to fp32 (docs/engine.md, "Weight
+ * types"). Every scale is an IEEE half (f16) read little-endian and widened exactly; q are the
+ * block's small integers, widened exactly to float. The value of one element is the fp32
+ * expression given for its type, evaluated left to right with one rounding per operation (no
+ * contraction into fma), so every path below returns the same bits:
+ *
+ *   F16    32 bits of the half                     BF16  the 16 bits shifted left by 16
+ *   Q8_0   32 per 34 B: d, q[32] int8              w = q * d
+ *   Q4_0   32 per 18 B: d, nibbles[16]             w = (q - 8) * d      q = low nibble of byte j
+ *                                                  for element j < 16, high nibble for j + 16
+ *   Q4_1   32 per 20 B: d, m, nibbles[16]          w = q * d + m
+ *   Q5_0   32 per 22 B: d, qh (u32), nibbles[16]   w = (q - 16) * d     q = nibble | bit j of qh
+ *                                                  (element j) or bit j + 16 (element j + 16) << 4
+ *   Q5_1   32 per 24 B: d, m, qh, nibbles[16]      w = q * d + m
+ *   Q4_K   256 per 144 B: d, dmin, scales[12], nibbles[128]: eight sub-blocks of 32 with 6-bit
+ *          (sc, mn) pairs; sub-block s is w = (d * sc) * q - (dmin * mn), q its nibbles (low
+ *          nibbles of bytes 32k.. for s = 2k, high nibbles for s = 2k + 1)
+ *   Q5_K   256 per 176 B: d, dmin, scales[12], qh[32], nibbles[128]: as Q4_K with a fifth bit
+ *          from qh (bit s of qh[l] for element l of sub-block s)
+ *   Q6_K   256 per 210 B: ql[128], qh[64], scales[16] int8, d: sixteen sub-blocks of 16,
+ *          w = (d * sc) * (q - 32), q 6 bits from ql's nibble and two bits of qh
+ *
+ * These are llama.cpp's layouts (ggml-common.h) and value formulas, so the weights Agora
+ * computes with are the ones the file's authors shipped.
+ * Does not: quantize (models arrive quantized), or read the I-quant and ternary formats.
+ */
+#include "engine/kernels.h"
+
+#include "core/util.h"
+#include "engine/detmath.h"
+
+#include <string.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define AG_X86 1
+#else
+#define AG_X86 0
+#endif
+
+static const struct {
+  const char *name;
+  int block;
+  size_t bytes;
+} dt_table[AG_DT_COUNT] = {
+    [AG_DT_F32] = {"f32", 1, 4},       [AG_DT_Q8] = {"q8_0", 32, 34},
+    [AG_DT_F16] = {"f16", 1, 2},       [AG_DT_BF16] = {"bf16", 1, 2},
+    [AG_DT_Q4_0] = {"q4_0", 32, 18},   [AG_DT_Q4_1] = {"q4_1", 32, 20},
+    [AG_DT_Q5_0] = {"q5_0", 32, 22},   [AG_DT_Q5_1] = {"q5_1", 32, 24},
+    [AG_DT_Q4_K] = {"q4_k", 256, 144}, [AG_DT_Q5_K] = {"q5_k", 256, 176},
+    [AG_DT_Q6_K] = {"q6_k", 256, 210},
+};
+
+int ag_dt_block(int type) { return type >= 0 && type < AG_DT_COUNT ? dt_table[type].block : 0; }
+size_t ag_dt_block_bytes(int type) { return type >= 0 && type < AG_DT_COUNT ? dt_table[type].bytes : 0; }
+const char *ag_dt_name(int type) { return type >= 0 && type < AG_DT_COUNT ? dt_table[type].name : "?"; }
+
+static inline float h2f(const uint8_t *p) { return ag_f16_to_f32((uint16_t)(p[0] | p[1] << 8)); }
+
+/* The 6-bit (scale, min) of sub-block j of a Q4_K/Q5_K block's 12 scale bytes. */
+static inline void scale_min_k4(int j, const uint8_t *q, int *sc, int *mn) {
+  if (j < 4) {
+    *sc = q[j] & 63;
+    *mn = q[j + 4] & 63;
+  } else {
+    *sc = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+    *mn = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+  }
+}
+
+/* ---------- scalar reference, one block ---------- */
+
+static void deq_q4_0(const uint8_t *b, float *y) {
+  float d = h2f(b);
+  const uint8_t *qs = b + 2;
+  for (int j = 0; j < 16; j++) {
+    y[j] = (float)((qs[j] & 0xF) - 8) * d;
+    y[j + 16] = (float)((qs[j] >> 4) - 8) * d;
+  }
+}
+
+static void deq_q4_1(const uint8_t *b, float *y) {
+  float d = h2f(b), m = h2f(b + 2);
+  const uint8_t *qs = b + 4;
+  for (int j = 0; j < 16; j++) {
+    y[j] = (float)(qs[j] & 0xF) * d + m;
+    y[j + 16] = (float)(qs[j] >> 4) * d + m;
+  }
+}
+
+static void deq_q5_0(const uint8_t *b, float *y) {
+  float d = h2f(b);
+  uint32_t qh = ag_get_u32le(b + 2);
+  const uint8_t *qs = b + 6;
+  for (int j = 0; j < 16; j++) {
+    int h0 = (int)((qh >> j) << 4 & 0x10), h1 = (int)((qh >> (j + 12)) & 0x10);
+    y[j] = (float)(((qs[j] & 0xF) | h0) - 16) * d;
+    y[j + 16] = (float)(((qs[j] >> 4) | h1) - 16) * d;
+  }
+}
+
+static void deq_q5_1(const uint8_t *b, float *y) {
+  float d = h2f(b), m = h2f(b + 2);
+  uint32_t qh = ag_get_u32le(b + 4);
+  const uint8_t *qs = b + 8;
+  for (int j = 0; j < 16; j++) {
+    int h0 = (int)((qh >> j) << 4 & 0x10), h1 = (int)((qh >> (j + 12)) & 0x10);
+    y[j] = (float)((qs[j] & 0xF) | h0) * d + m;
+    y[j + 16] = (float)((qs[j] >> 4) | h1) * d + m;
+  }
+}
+
+static void deq_q8_0(const uint8_t *b, float *y) {
+  float d = h2f(b);
+  const int8_t *q = (const int8_t *)(b + 2);
+  for (int j = 0; j < 32; j++) y[j] = (float)q[j] * d;
+}
+
+static void deq_q4_k(const uint8_t *b, float *y) {
+  float d = h2f(b), dmin = h2f(b + 2);
+  const uint8_t *sc = b + 4, *q = b + 16;
+  for (int k = 0; k < 4; k++, q += 32) {
+    int s0, m0, s1, m1;
+    scale_min_k4(2 * k, sc, &s0, &m0);
+    scale_min_k4(2 * k + 1, sc, &s1, &m1);
+    float d0 = d * (float)s0, n0 = dmin * (float)m0, d1 = d * (float)s1, n1 = dmin * (float)m1;
+    for (int l = 0; l < 32; l++) y[64 * k + l] = d0 * (float)(q[l] & 0xF) - n0;
+    for (int l = 0; l < 32; l++) y[64 * k + 32 + l] = d1 * (float)(q[l] >> 4) - n1;
+  }
+}
+
+static void deq_q5_k(const uint8_t *b, float *y) {
+  float d = h2f(b), dmin = h2f(b + 2);
+  const uint8_t *sc = b + 4, *qh = b + 16, *q = b + 48;
+  for (int k = 0; k < 4; k++, q += 32) {
+    int s0, m0, s1, m1;
+    scale_min_k4(2 * k, sc, &s0, &m0);
+    scale_min_k4(2 * k + 1, sc, &s1, &m1);
+    float d0 = d * (float)s0, n0 = dmin * (float)m0, d1 = d * (float)s1, n1 = dmin * (float)m1;
+    for (int l = 0; l < 32; l++)
+      y[64 * k + l] = d0 * (float)((q[l] & 0xF) + ((qh[l] >> (2 * k) & 1) << 4)) - n0;
+    for (int l = 0; l < 32; l++)
+      y[64 * k + 32 + l] = d1 * (float)((q[l] >> 4) + ((qh[l] >> (2 * k + 1) & 1) << 4)) - n1;
+  }
+}
+
+static void deq_q6_k(const uint8_t *b, float *y) {
+  const uint8_t *ql = b, *qh = b + 128;
+  const int8_t *sc = (const int8_t *)(b + 192);
+  float d = h2f(b + 208);
+  for (int n = 0; n < 2; n++, ql += 64, qh += 32, sc += 8, y += 128)
+    for (int l = 0; l < 32; l++) {
+      int is = l / 16;
+      int q1 = ((ql[l] & 0xF) | ((qh[l] >> 0 & 3) << 4)) - 32;
+      int q2 = ((ql[l + 32] & 0xF) | ((qh[l] >> 2 & 3) << 4)) - 32;
+      int q3 = ((ql[l] >> 4) | ((qh[l] >> 4 & 3) << 4)) - 32;
+      int q4 = ((ql[l + 32] >> 4) | ((qh[l] >> 6 & 3) << 4)) - 32;
+      y[l] = d * (float)sc[is] * (float)q1;
+      y[l + 32] = d * (float)sc[is + 2] * (float)q2;
+      y[l + 64] = d * (float)sc[is + 4] * (float)q3;
+      y[l + 96] = d * (float)sc[is + 6] * (float)q4;
+    }
+}
+
+typedef void (*deq_fn)(const uint8_t *, float *);
+
+static void deq_scalar(int type, const uint8_t *src, size_t n, float *out) {
+  switch (type) {
+  case AG_DT_F32: memcpy(out, src, n * sizeof(float)); return;
+  case AG_DT_F16:
+    for (size_t i = 0; i < n; i++) out[i] = h2f(src + 2 * i);
+    return;
+  case AG_DT_BF16:
+    for (size_t i = 0; i < n; i++) {
+      uint32_t u = (uint32_t)(src[2 * i] | src[2 * i + 1] << 8) << 16;
+      memcpy(out + i, &u, 4);
+    }
+    return;
+  default: break;
+  }
+  static const deq_fn fns[AG_DT_COUNT] = {
+      [AG_DT_Q8] = deq_q8_0,   [AG_DT_Q4_0] = deq_q4_0, [AG_DT_Q4_1] = deq_q4_1,
+      [AG_DT_Q5_0] = deq_q5_0, [AG_DT_Q5_1] = deq_q5_1, [AG_DT_Q4_K] = deq_q4_k,
+      [AG_DT_Q5_K] = deq_q5_k, [AG_DT_Q6_K] = deq_q6_k,
+  };
+  int blk = dt_table[type].block;
+  size_t bb = dt_table[type].bytes;
+  for (size_t i = 0; i < n / (size_t)blk; i++) fns[type](src + i * bb, out + i * (size_t)blk);
+}
+
+/* ---------- AVX-512: the same expressions, 16 elements per instruction ---------- */
+#if AG_X86
+#define T5 __attribute__((target("avx512f,avx512bw,avx2,fma")))
+
+/* 16 bytes -> 16 floats of their low (hi = 0) or high (hi = 1) nibbles. */
+T5 static inline __m512 nib16(const uint8_t *p, int hi) {
+  __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p));
+  v = hi ? _mm512_srli_epi32(v, 4) : _mm512_and_si512(v, _mm512_set1_epi32(0xF));
+  return _mm512_cvtepi32_ps(v);
+}
+
+T5 static void deq_q4_1_avx512(const uint8_t *src, size_t nb, float *y) {
+  for (size_t i = 0; i < nb; i++, src += 20, y += 32) {
+    __m512 d = _mm512_set1_ps(h2f(src)), m = _mm512_set1_ps(h2f(src + 2));
+    _mm512_storeu_ps(y, _mm512_add_ps(_mm512_mul_ps(nib16(src + 4, 0), d), m));
+    _mm512_storeu_ps(y + 16, _mm512_add_ps(_mm512_mul_ps(nib16(src + 4, 1), d), m));
+  }
+}
+
+T5 static void deq_q4_0_avx512(const uint8_t *src, size_t nb, float *y) {
+  const __m512 eight = _mm512_set1_ps(8.0f);
+  for (size_t i = 0; i < nb; i++, src += 18, y += 32) {
+    __m512 d = _mm512_set1_ps(h2f(src));
+    /* q - 8 is exact in fp32, so subtracting after the conversion is the same value */
+    _mm512_storeu_ps(y, _mm512_mul_ps(_mm512_sub_ps(nib16(src + 2, 0), eight), d));
+    _mm512_storeu_ps(y + 16, _mm512_mul_ps(_mm512_sub_ps(nib16(src + 2, 1), eight), d));
+  }
+}
+
+T5 static void deq_q8_0_avx512(const uint8_t *src, size_t nb, float *y) {
+  for (size_t i = 0; i < nb; i++, src += 34, y += 32) {
+    __m512 d = _mm512_set1_ps(h2f(src));
+    __m512 a = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(src + 2))));
+    __m512 b = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(src + 18))));
+    _mm512_storeu_ps(y, _mm512_mul_ps(a, d));
+    _mm512_storeu_ps(y + 16, _mm512_mul_ps(b, d));
+  }
+}
+
+/* The fifth bits of 16 elements: bit (j0 + l) of qh for l < 16, as 0 or 16. */
+T5 static inline __m512i qh16(uint32_t qh, int j0) {
+  __mmask16 k = (__mmask16)(qh >> j0);
+  return _mm512_maskz_mov_epi32(k, _mm512_set1_epi32(16));
+}
+
+T5 static void deq_q5_0_avx512(const uint8_t *src, size_t nb, float *y) {
+  const __m512 sixteen = _mm512_set1_ps(16.0f);
+  for (size_t i = 0; i < nb; i++, src += 22, y += 32) {
+    __m512 d = _mm512_set1_ps(h2f(src));
+    uint32_t qh = ag_get_u32le(src + 2);
+    __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(src + 6)));
+    __m512i lo = _mm512_or_si512(_mm512_and_si512(v, _mm512_set1_epi32(0xF)), qh16(qh, 0));
+    __m512i hi = _mm512_or_si512(_mm512_srli_epi32(v, 4), qh16(qh, 16));
+    _mm512_storeu_ps(y, _mm512_mul_ps(_mm512_sub_ps(_mm512_cvtepi32_ps(lo), sixteen), d));
+    _mm512_storeu_ps(y + 16, _mm512_mul_ps(_mm512_sub_ps(_mm512_cvtepi32_ps(hi), sixteen), d));
+  }
+}
+
+T5 static void deq_q4_k_avx512(const uint8_t *src, size_t nb, float *y) {
+  for (size_t i = 0; i < nb; i++, src += 144) {
+    float d = h2f(src), dmin = h2f(src + 2);
+    const uint8_t *sc = src + 4, *q = src + 16;
+    for (int k = 0; k < 4; k++, q += 32, y += 64) {
+      int s0, m0, s1, m1;
+      scale_min_k4(2 * k, sc, &s0, &m0);
+      scale_min_k4(2 * k + 1, sc, &s1, &m1);
+      __m512 d0 = _mm512_set1_ps(d * (float)s0), n0 = _mm512_set1_ps(dmin * (float)m0);
+      __m512 d1 = _mm512_set1_ps(d * (float)s1), n1 = _mm512_set1_ps(dmin * (float)m1);
+      _mm512_storeu_ps(y, _mm512_sub_ps(_mm512_mul_ps(d0, nib16(q, 0)), n0));
+      _mm512_storeu_ps(y + 16, _mm512_sub_ps(_mm512_mul_ps(d0, nib16(q + 16, 0)), n0));
+      _mm512_storeu_ps(y + 32, _mm512_sub_ps(_mm512_mul_ps(d1, nib16(q, 1)), n1));
+      _mm512_storeu_ps(y + 48, _mm512_sub_ps(_mm512_mul_ps(d1, nib16(q + 16, 1)), n1));
+    }
+  }
+}
+
+T5 static void deq_q6_k_avx512(const uint8_t *src, size_t nb, float *y) {
+  const __m512i m4 = _mm512_set1_epi32(0xF), m3 = _mm512_set1_epi32(3), k32 = _mm512_set1_epi32(32);
+  for (size_t i = 0; i < nb; i++, src += 210) {
+    const uint8_t *ql = src, *qh = src + 128;
+    const int8_t *sc = (const int8_t *)(src + 192);
+    float d = h2f(src + 208);
+    for (int n = 0; n < 2; n++, ql += 64, qh += 32, sc += 8, y += 128)
+      for (int h = 0; h < 2; h++) { /* l in [16h, 16h + 16), scale index is = h */
+        int l0 = 16 * h;
+        __m512i a = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(ql + l0)));
+        __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(ql + l0 + 32)));
+        __m512i hb = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(qh + l0)));
+        __m512i q1 = _mm512_or_si512(_mm512_and_si512(a, m4), _mm512_slli_epi32(_mm512_and_si512(hb, m3), 4));
+        __m512i q2 = _mm512_or_si512(_mm512_and_si512(b, m4),
+                                     _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(hb, 2), m3), 4));
+        __m512i q3 = _mm512_or_si512(_mm512_srli_epi32(a, 4),
+                                     _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(hb, 4), m3), 4));
+        __m512i q4 = _mm512_or_si512(_mm512_srli_epi32(b, 4),
+                                     _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(hb, 6), m3), 4));
+        __m512i qs[4] = {q1, q2, q3, q4};
+        for (int r = 0; r < 4; r++) {
+          __m512 ds = _mm512_set1_ps(d * (float)sc[h + 2 * r]);
+          __m512 qf = _mm512_cvtepi32_ps(_mm512_sub_epi32(qs[r], k32));
+          _mm512_storeu_ps(y + 32 * r + l0, _mm512_mul_ps(ds, qf));
+        }
+      }
+  }
+}
+#endif
+
+void ag_dequantize(int type, const void *src, size_t n, float *out) {
+#if AG_X86
+  if (ag_simd_get() == AG_SIMD_AVX512) {
+    size_t nb = n / (size_t)ag_dt_block(type);
+    switch (type) {
+    case AG_DT_Q4_0: deq_q4_0_avx512(src, nb, out); return;
+    case AG_DT_Q4_1: deq_q4_1_avx512(src, nb, out); return;
+    case AG_DT_Q5_0: deq_q5_0_avx512(src, nb, out); return;
+    case AG_DT_Q8: deq_q8_0_avx512(src, nb, out); return;
+    case AG_DT_Q4_K: deq_q4_k_avx512(src, nb, out); return;
+    case AG_DT_Q6_K: deq_q6_k_avx512(src, nb, out); return;
+    default: break;
+    }
+  }
+#endif
+  deq_scalar(type, src, n, out);
+}
