@@ -76,8 +76,11 @@ static const char usage[] =
     "  --block-time MS   (default 500)\n"
     "  --tempo N         blocks per epoch of the subnet (default 10)\n"
     "  --port P          node API port (default: a free one)\n"
-    "  --model FILE      the model to pin (default models/agora-nano.bin)\n"
+    "  --model FILE      the model the inference subnet pins: an Agora model or a GGUF file\n"
+    "                    (default models/agora-nano.bin)\n"
     "  --training        add the training subnet (netuid 2)\n"
+    "  --train-model F   the model whose shape and tokenizer the training subnet starts from\n"
+    "                    (default models/agora-nano.bin)\n"
     "  --trainers N      trainers (default 4 honest, plus the two below)\n"
     "  --free-riders N   trainers that submit random pseudo-gradients (default 1)\n"
     "  --front-runners N trainers that copy another's blob of the round if they can get one before\n"
@@ -85,8 +88,8 @@ static const char usage[] =
     "  --blenders N      trainers that submit the sum of the previous round's blobs (default 1)\n"
     "  --round-blocks N  blocks per training round (default 20; commitments: the first half, then\n"
     "                    reveals for a tenth, at least 2)\n"
-    "  --train-dim N     width of the model trained from scratch (default: the --model's shape)\n"
-    "  --train-layers N  its layers (with --train-dim; default the --model's)\n";
+    "  --train-dim N     width of the model trained from scratch (default: --train-model's)\n"
+    "  --train-layers N  its layers (with --train-dim; default --train-model's)\n";
 
 enum { ROLE_MINER, ROLE_VALIDATOR, ROLE_TRAINER };
 enum { B_HONEST, B_CHEATER, B_SLOW, B_FREE_RIDER, B_FRONT_RUNNER, B_RELAYER, B_BLENDER };
@@ -264,7 +267,7 @@ static int new_key(devnet *d, const char *name, ag_keypair *k, char addr[AG_ADDR
   return ag_keystore_save(dir, name, k, NULL, d->chain_id);
 }
 
-static int write_chain(devnet *d, const char *model_path) {
+static int write_chain(devnet *d, const char *model_path, const char *train_model_path) {
   int rc;
   char path[1200];
   /* the model, content-addressed where the node serves it */
@@ -320,11 +323,11 @@ static int write_chain(devnet *d, const char *model_path) {
                           "halving_interval", (json_int_t)d->halving, "subnet_cost", "1000000000000",
                           "burn_initial", "1000000000", "burn_min", "500000", "burn_max",
                           "100000000000", "sudo", owner_addr, "allow_private_endpoints", 1, "subnets", sn);
-  if (d->training) { /* netuid 2 trains a fresh model of the same shape and tokenizer */
+  if (d->training) { /* netuid 2 trains a fresh model of the training model's shape and tokenizer */
     ag_model *init = NULL;
     ag_buf file;
     ag_buf_init(&file);
-    if (!(rc = ag_model_load(model_path, &d->tok_model, NULL)) &&
+    if (!(rc = ag_model_load(train_model_path, &d->tok_model, NULL)) &&
         !(rc = ag_diloco_init_model(d->tok_model, 1, d->train_dim, d->train_layers, &init)))
       ag_model_encode(init, NULL, &file);
     ag_model_close(init);
@@ -834,7 +837,7 @@ int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
   const char *miners_s = NULL, *vals_s = NULL, *cheat_s = NULL, *slow_s = NULL, *slowms_s = NULL,
              *blocks_s = NULL, *bt_s = NULL, *tempo_s = NULL, *port_s = NULL, *model_s = NULL,
              *trainers_s = NULL, *free_s = NULL, *front_s = NULL, *blend_s = NULL, *rb_s = NULL, *tdim_s = NULL,
-             *tlayers_s = NULL, *relay_s = NULL, *halving_s = NULL;
+             *tlayers_s = NULL, *relay_s = NULL, *halving_s = NULL, *tmodel_s = NULL;
   bool training = false;
   ag_opt opts[] = {{"miners", 0, 1, &miners_s, NULL},  {"validators", 0, 1, &vals_s, NULL},
                    {"cheaters", 0, 1, &cheat_s, NULL}, {"slow", 0, 1, &slow_s, NULL},
@@ -846,7 +849,7 @@ int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
                    {"blenders", 0, 1, &blend_s, NULL},
                    {"round-blocks", 0, 1, &rb_s, NULL}, {"train-dim", 0, 1, &tdim_s, NULL},
                    {"train-layers", 0, 1, &tlayers_s, NULL}, {"relayers", 0, 1, &relay_s, NULL},
-                   {"halving", 0, 1, &halving_s, NULL},
+                   {"halving", 0, 1, &halving_s, NULL}, {"train-model", 0, 1, &tmodel_s, NULL},
                    {"", 0, 0, NULL, NULL}};
   char *pos[1];
   int npos, rc = ag_cli_parse(c, argc, argv, opts, pos, 0, &npos);
@@ -899,7 +902,7 @@ int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
   d->halving = (uint64_t)halving;
   if (c->home_explicit) snprintf(d->home, sizeof d->home, "%s", c->home);
   else snprintf(d->home, sizeof d->home, "%s/devnet", c->home);
-  char path[1200], model[1100];
+  char path[1200], model[1100], tmodel[1100];
   /* never reset a folder that holds some other chain */
   snprintf(path, sizeof path, "%s/genesis.json", d->home);
   char marker[1200];
@@ -910,6 +913,9 @@ int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
   }
   if (model_s) snprintf(model, sizeof model, "%s", model_s);
   else ag_cli_default_model(c, model, sizeof model);
+  /* the training subnet trains Agora's own small model, whatever the inference subnet serves */
+  if (tmodel_s) snprintf(tmodel, sizeof tmodel, "%s", tmodel_s);
+  else ag_cli_default_model(c, tmodel, sizeof tmodel);
   ssize_t el = readlink("/proc/self/exe", d->exe, sizeof d->exe - 1);
   if (el <= 0) {
     free(d);
@@ -990,7 +996,7 @@ int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   int tty = isatty(1) && !c->json;
   FILE *info = c->json ? stderr : stdout;
-  if ((rc = write_chain(d, model)) || (rc = write_manifest(d, 0))) goto out; /* marks it a devnet */
+  if ((rc = write_chain(d, model, tmodel)) || (rc = write_manifest(d, 0))) goto out; /* marks it a devnet */
   fprintf(info, "devnet in %s: chain %s, node %s, %d miners (%d cheating, %d slow, %d relaying), %d validators\n",
           d->home, d->chain_id, d->url, d->nminers, d->ncheaters, d->nslow, d->nrelayers,
           d->nminers ? d->nvalidators : 0);

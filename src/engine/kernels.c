@@ -18,6 +18,7 @@
 #include <string.h>
 
 #if defined(__x86_64__)
+#include "engine/quant_avx512.h"
 #include <immintrin.h>
 #define AG_X86 1
 #else
@@ -823,6 +824,67 @@ T5 static void mm_rows_avx512(const mm_ctx *c, int r0, int r1) {
 }
 #endif
 
+#if AG_X86
+/* Decode (T = 1) on block types: 8 rows at a time, each block widened in registers (qb_vec)
+ * and multiplied into its row's 16 lanes in increasing column order, i.e. exactly ag_dot of
+ * the widened row; then the spec's tree. The type is a constant in each instance below. */
+__attribute__((always_inline)) QB_T5 static inline void decode_blocks(const mm_ctx *c, int r0, int r1,
+                                                                    const int t) {
+  const ag_mat *w = c->w;
+  const int blk = ag_dt_block(t), nvec = blk / 16;
+  size_t nb = (size_t)w->cols / (size_t)blk, bb = ag_dt_block_bytes(t), rb = nb * bb;
+  const float *x = c->x;
+  for (int r = r0; r < r1; r += 8) {
+    const uint8_t *wp[8];
+    UNROLL
+    for (int i = 0; i < 8; i++) wp[i] = (const uint8_t *)w->data + (size_t)(r + i < r1 ? r + i : r) * rb;
+    __m512 acc[8];
+    UNROLL
+    for (int i = 0; i < 8; i++) acc[i] = _mm512_setzero_ps();
+    float ds[8][16], ms[8][16];
+    for (size_t b = 0; b < nb; b++) {
+      UNROLL
+      for (int i = 0; i < 8; i++) qb_prep(t, wp[i] + b * bb, ds[i], ms[i]);
+      UNROLL
+      for (int h = 0; h < nvec; h++) {
+        __m512 xv = _mm512_loadu_ps(x + b * (size_t)blk + 16 * (size_t)h);
+        UNROLL
+        for (int i = 0; i < 8; i++)
+          acc[i] = _mm512_fmadd_ps(qb_vec(t, wp[i] + b * bb, h, ds[i][h], ms[i][h]), xv, acc[i]);
+      }
+    }
+    store4(c->out + r, tree512x4(acc[0], acc[1], acc[2], acc[3]), r1 - r);
+    if (r + 4 < r1) store4(c->out + r + 4, tree512x4(acc[4], acc[5], acc[6], acc[7]), r1 - r - 4);
+  }
+}
+
+#define DECODE_TYPE(name, T)                                                                  \
+  QB_T5 static void decode_##name(const mm_ctx *c, int r0, int r1) { decode_blocks(c, r0, r1, T); }
+DECODE_TYPE(q8_0, AG_DT_Q8)
+DECODE_TYPE(q4_0, AG_DT_Q4_0)
+DECODE_TYPE(q4_1, AG_DT_Q4_1)
+DECODE_TYPE(q5_0, AG_DT_Q5_0)
+DECODE_TYPE(q5_1, AG_DT_Q5_1)
+DECODE_TYPE(q4_k, AG_DT_Q4_K)
+DECODE_TYPE(q5_k, AG_DT_Q5_K)
+DECODE_TYPE(q6_k, AG_DT_Q6_K)
+
+/* The decode instance for a type, or NULL (F32, F16, BF16 take the other paths). */
+static void (*decode_fn(int t))(const mm_ctx *, int, int) {
+  switch (t) {
+  case AG_DT_Q8: return decode_q8_0;
+  case AG_DT_Q4_0: return decode_q4_0;
+  case AG_DT_Q4_1: return decode_q4_1;
+  case AG_DT_Q5_0: return decode_q5_0;
+  case AG_DT_Q5_1: return decode_q5_1;
+  case AG_DT_Q4_K: return decode_q4_k;
+  case AG_DT_Q5_K: return decode_q5_k;
+  case AG_DT_Q6_K: return decode_q6_k;
+  default: return NULL;
+  }
+}
+#endif
+
 static void mm_rows_block(const mm_ctx *c, int r0, int r1) {
 #if AG_X86
   int l = ag_simd_get();
@@ -842,6 +904,12 @@ static void mm_rows_block(const mm_ctx *c, int r0, int r1) {
  * blocks of about 128 KB of weights, which then stay in L2 while every token passes. */
 static void mm_rows(const mm_ctx *c, int r0, int r1) {
   int ty = c->w->type;
+#if AG_X86
+  if (c->T == 1 && ag_simd_get() == AG_SIMD_AVX512 && decode_fn(ty)) {
+    decode_fn(ty)(c, r0, r1);
+    return;
+  }
+#endif
   if (ty != AG_DT_F32 && ty != AG_DT_Q8) {
     /* Block types: widen a group of rows into this thread's buffer (ag_dequantize, the exact
      * values the spec names), then run the fp32 tiles on them. */

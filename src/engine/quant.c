@@ -33,7 +33,7 @@
 #include <string.h>
 
 #if defined(__x86_64__)
-#include <immintrin.h>
+#include "engine/quant_avx512.h"
 #define AG_X86 1
 #else
 #define AG_X86 0
@@ -191,123 +191,22 @@ static void deq_scalar(int type, const uint8_t *src, size_t n, float *out) {
 
 /* ---------- AVX-512: the same expressions, 16 elements per instruction ---------- */
 #if AG_X86
-#define T5 __attribute__((target("avx512f,avx512bw,avx2,fma")))
-
-/* 16 bytes -> 16 floats of their low (hi = 0) or high (hi = 1) nibbles. */
-T5 static inline __m512 nib16(const uint8_t *p, int hi) {
-  __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p));
-  v = hi ? _mm512_srli_epi32(v, 4) : _mm512_and_si512(v, _mm512_set1_epi32(0xF));
-  return _mm512_cvtepi32_ps(v);
-}
-
-T5 static void deq_q4_1_avx512(const uint8_t *src, size_t nb, float *y) {
-  for (size_t i = 0; i < nb; i++, src += 20, y += 32) {
-    __m512 d = _mm512_set1_ps(h2f(src)), m = _mm512_set1_ps(h2f(src + 2));
-    _mm512_storeu_ps(y, _mm512_add_ps(_mm512_mul_ps(nib16(src + 4, 0), d), m));
-    _mm512_storeu_ps(y + 16, _mm512_add_ps(_mm512_mul_ps(nib16(src + 4, 1), d), m));
-  }
-}
-
-T5 static void deq_q4_0_avx512(const uint8_t *src, size_t nb, float *y) {
-  const __m512 eight = _mm512_set1_ps(8.0f);
-  for (size_t i = 0; i < nb; i++, src += 18, y += 32) {
-    __m512 d = _mm512_set1_ps(h2f(src));
-    /* q - 8 is exact in fp32, so subtracting after the conversion is the same value */
-    _mm512_storeu_ps(y, _mm512_mul_ps(_mm512_sub_ps(nib16(src + 2, 0), eight), d));
-    _mm512_storeu_ps(y + 16, _mm512_mul_ps(_mm512_sub_ps(nib16(src + 2, 1), eight), d));
-  }
-}
-
-T5 static void deq_q8_0_avx512(const uint8_t *src, size_t nb, float *y) {
-  for (size_t i = 0; i < nb; i++, src += 34, y += 32) {
-    __m512 d = _mm512_set1_ps(h2f(src));
-    __m512 a = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(src + 2))));
-    __m512 b = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(src + 18))));
-    _mm512_storeu_ps(y, _mm512_mul_ps(a, d));
-    _mm512_storeu_ps(y + 16, _mm512_mul_ps(b, d));
-  }
-}
-
-/* The fifth bits of 16 elements: bit (j0 + l) of qh for l < 16, as 0 or 16. */
-T5 static inline __m512i qh16(uint32_t qh, int j0) {
-  __mmask16 k = (__mmask16)(qh >> j0);
-  return _mm512_maskz_mov_epi32(k, _mm512_set1_epi32(16));
-}
-
-T5 static void deq_q5_0_avx512(const uint8_t *src, size_t nb, float *y) {
-  const __m512 sixteen = _mm512_set1_ps(16.0f);
-  for (size_t i = 0; i < nb; i++, src += 22, y += 32) {
-    __m512 d = _mm512_set1_ps(h2f(src));
-    uint32_t qh = ag_get_u32le(src + 2);
-    __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(src + 6)));
-    __m512i lo = _mm512_or_si512(_mm512_and_si512(v, _mm512_set1_epi32(0xF)), qh16(qh, 0));
-    __m512i hi = _mm512_or_si512(_mm512_srli_epi32(v, 4), qh16(qh, 16));
-    _mm512_storeu_ps(y, _mm512_mul_ps(_mm512_sub_ps(_mm512_cvtepi32_ps(lo), sixteen), d));
-    _mm512_storeu_ps(y + 16, _mm512_mul_ps(_mm512_sub_ps(_mm512_cvtepi32_ps(hi), sixteen), d));
-  }
-}
-
-T5 static void deq_q4_k_avx512(const uint8_t *src, size_t nb, float *y) {
-  for (size_t i = 0; i < nb; i++, src += 144) {
-    float d = h2f(src), dmin = h2f(src + 2);
-    const uint8_t *sc = src + 4, *q = src + 16;
-    for (int k = 0; k < 4; k++, q += 32, y += 64) {
-      int s0, m0, s1, m1;
-      scale_min_k4(2 * k, sc, &s0, &m0);
-      scale_min_k4(2 * k + 1, sc, &s1, &m1);
-      __m512 d0 = _mm512_set1_ps(d * (float)s0), n0 = _mm512_set1_ps(dmin * (float)m0);
-      __m512 d1 = _mm512_set1_ps(d * (float)s1), n1 = _mm512_set1_ps(dmin * (float)m1);
-      _mm512_storeu_ps(y, _mm512_sub_ps(_mm512_mul_ps(d0, nib16(q, 0)), n0));
-      _mm512_storeu_ps(y + 16, _mm512_sub_ps(_mm512_mul_ps(d0, nib16(q + 16, 0)), n0));
-      _mm512_storeu_ps(y + 32, _mm512_sub_ps(_mm512_mul_ps(d1, nib16(q, 1)), n1));
-      _mm512_storeu_ps(y + 48, _mm512_sub_ps(_mm512_mul_ps(d1, nib16(q + 16, 1)), n1));
-    }
-  }
-}
-
-T5 static void deq_q6_k_avx512(const uint8_t *src, size_t nb, float *y) {
-  const __m512i m4 = _mm512_set1_epi32(0xF), m3 = _mm512_set1_epi32(3), k32 = _mm512_set1_epi32(32);
-  for (size_t i = 0; i < nb; i++, src += 210) {
-    const uint8_t *ql = src, *qh = src + 128;
-    const int8_t *sc = (const int8_t *)(src + 192);
-    float d = h2f(src + 208);
-    for (int n = 0; n < 2; n++, ql += 64, qh += 32, sc += 8, y += 128)
-      for (int h = 0; h < 2; h++) { /* l in [16h, 16h + 16), scale index is = h */
-        int l0 = 16 * h;
-        __m512i a = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(ql + l0)));
-        __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(ql + l0 + 32)));
-        __m512i hb = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(qh + l0)));
-        __m512i q1 = _mm512_or_si512(_mm512_and_si512(a, m4), _mm512_slli_epi32(_mm512_and_si512(hb, m3), 4));
-        __m512i q2 = _mm512_or_si512(_mm512_and_si512(b, m4),
-                                     _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(hb, 2), m3), 4));
-        __m512i q3 = _mm512_or_si512(_mm512_srli_epi32(a, 4),
-                                     _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(hb, 4), m3), 4));
-        __m512i q4 = _mm512_or_si512(_mm512_srli_epi32(b, 4),
-                                     _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(hb, 6), m3), 4));
-        __m512i qs[4] = {q1, q2, q3, q4};
-        for (int r = 0; r < 4; r++) {
-          __m512 ds = _mm512_set1_ps(d * (float)sc[h + 2 * r]);
-          __m512 qf = _mm512_cvtepi32_ps(_mm512_sub_epi32(qs[r], k32));
-          _mm512_storeu_ps(y + 32 * r + l0, _mm512_mul_ps(ds, qf));
-        }
-      }
+QB_T5 static void deq_avx512(int t, const uint8_t *src, size_t nb, float *y) {
+  int blk = ag_dt_block(t), nvec = blk / 16;
+  size_t bb = ag_dt_block_bytes(t);
+  float ds[16], ms[16];
+  for (size_t i = 0; i < nb; i++, src += bb, y += blk) {
+    qb_prep(t, src, ds, ms);
+    for (int h = 0; h < nvec; h++) _mm512_storeu_ps(y + 16 * h, qb_vec(t, src, h, ds[h], ms[h]));
   }
 }
 #endif
 
 void ag_dequantize(int type, const void *src, size_t n, float *out) {
 #if AG_X86
-  if (ag_simd_get() == AG_SIMD_AVX512) {
-    size_t nb = n / (size_t)ag_dt_block(type);
-    switch (type) {
-    case AG_DT_Q4_0: deq_q4_0_avx512(src, nb, out); return;
-    case AG_DT_Q4_1: deq_q4_1_avx512(src, nb, out); return;
-    case AG_DT_Q5_0: deq_q5_0_avx512(src, nb, out); return;
-    case AG_DT_Q8: deq_q8_0_avx512(src, nb, out); return;
-    case AG_DT_Q4_K: deq_q4_k_avx512(src, nb, out); return;
-    case AG_DT_Q6_K: deq_q6_k_avx512(src, nb, out); return;
-    default: break;
-    }
+  if (ag_simd_get() == AG_SIMD_AVX512 && ag_dt_block(type) >= 32) {
+    deq_avx512(type, src, n / (size_t)ag_dt_block(type), out);
+    return;
   }
 #endif
   deq_scalar(type, src, n, out);

@@ -1,0 +1,141 @@
+/*
+ * quant_avx512.h — AVX-512 widening of GGUF blocks, 16 elements at a time (internal to the
+ * engine: quant.c widens whole rows with it, kernels.c's decode tiles widen in registers).
+ *
+ * A block of type t holds nvec = block / 16 chunks of 16 elements. qb_prep computes each
+ * chunk's scale ds[h] and offset ms[h] (the same fp32 operations as quant.c's scalar code);
+ * qb_vec returns chunk h as q * ds[h] (+ ms[h] when the type has an offset), q the chunk's
+ * integers already shifted (q - 8, q - 16, q - 32). For the K types the offset is stored
+ * negated: x - y and x + (-y) are the same IEEE operation, so the bits equal the scalar
+ * `(d * sc) * q - (dmin * mn)`. Scales are widened from binary16 with F16C, which is exact.
+ */
+#ifndef AG_ENGINE_QUANT_AVX512_H
+#define AG_ENGINE_QUANT_AVX512_H
+
+#if defined(__x86_64__)
+#include "engine/kernels.h"
+
+#include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
+
+#define QB_T5 __attribute__((target("avx512f,avx512bw,avx2,fma,f16c")))
+
+QB_T5 static inline float qb_h2f(const uint8_t *p) {
+  uint16_t h;
+  memcpy(&h, p, 2);
+  return _cvtsh_ss(h);
+}
+
+static inline int qb_has_offset(int t) {
+  return t == AG_DT_Q4_1 || t == AG_DT_Q5_1 || t == AG_DT_Q4_K || t == AG_DT_Q5_K;
+}
+
+static inline void qb_scale_min_k4(int j, const uint8_t *q, int *sc, int *mn) {
+  if (j < 4) {
+    *sc = q[j] & 63;
+    *mn = q[j + 4] & 63;
+  } else {
+    *sc = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+    *mn = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+  }
+}
+
+/* Scales (and offsets) of the block at p, one per 16-element chunk. */
+QB_T5 static inline void qb_prep(int t, const uint8_t *p, float *ds, float *ms) {
+  switch (t) {
+  case AG_DT_Q8:
+  case AG_DT_Q4_0:
+  case AG_DT_Q5_0:
+    ds[0] = ds[1] = qb_h2f(p);
+    return;
+  case AG_DT_Q4_1:
+  case AG_DT_Q5_1:
+    ds[0] = ds[1] = qb_h2f(p);
+    ms[0] = ms[1] = qb_h2f(p + 2);
+    return;
+  case AG_DT_Q4_K:
+  case AG_DT_Q5_K: {
+    float d = qb_h2f(p), dmin = qb_h2f(p + 2);
+    for (int s = 0; s < 8; s++) {
+      int sc, mn;
+      qb_scale_min_k4(s, p + 4, &sc, &mn);
+      ds[2 * s] = ds[2 * s + 1] = d * (float)sc;
+      ms[2 * s] = ms[2 * s + 1] = -(dmin * (float)mn);
+    }
+    return;
+  }
+  case AG_DT_Q6_K: {
+    float d = qb_h2f(p + 208);
+    const int8_t *sc = (const int8_t *)(p + 192);
+    for (int h = 0; h < 16; h++) { /* element 16h: n = h / 8, r = (h % 8) / 2, l = 16 (h % 2) */
+      int n = h / 8, r = (h % 8) / 2;
+      ds[h] = d * (float)sc[8 * n + (h % 2) + 2 * r];
+    }
+    return;
+  }
+  default: return;
+  }
+}
+
+QB_T5 static inline __m512i qb_u8(const uint8_t *p) {
+  return _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p));
+}
+
+/* The integers of chunk h of the block at p (16 lanes of int32, shifted). */
+QB_T5 static inline __m512i qb_ints(int t, const uint8_t *p, int h) {
+  const __m512i m4 = _mm512_set1_epi32(0xF);
+  switch (t) {
+  case AG_DT_Q8: return _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + 2 + 16 * h)));
+  case AG_DT_Q4_0: {
+    __m512i v = qb_u8(p + 2);
+    v = h ? _mm512_srli_epi32(v, 4) : _mm512_and_si512(v, m4);
+    return _mm512_sub_epi32(v, _mm512_set1_epi32(8));
+  }
+  case AG_DT_Q4_1: {
+    __m512i v = qb_u8(p + 4);
+    return h ? _mm512_srli_epi32(v, 4) : _mm512_and_si512(v, m4);
+  }
+  case AG_DT_Q5_0:
+  case AG_DT_Q5_1: {
+    int o = t == AG_DT_Q5_0 ? 2 : 4;
+    uint32_t qh;
+    memcpy(&qh, p + o, 4);
+    __m512i v = qb_u8(p + o + 4);
+    v = h ? _mm512_srli_epi32(v, 4) : _mm512_and_si512(v, m4);
+    v = _mm512_or_si512(v, _mm512_maskz_mov_epi32((__mmask16)(qh >> (16 * h)), _mm512_set1_epi32(16)));
+    return t == AG_DT_Q5_0 ? _mm512_sub_epi32(v, _mm512_set1_epi32(16)) : v;
+  }
+  case AG_DT_Q4_K:
+  case AG_DT_Q5_K: { /* sub-block s = h / 2 of 32; k = s / 2 selects 32 bytes of nibbles */
+    int s = h / 2, k = s / 2, l0 = 16 * (h % 2);
+    const uint8_t *q = p + (t == AG_DT_Q4_K ? 16 : 48) + 32 * k + l0;
+    __m512i v = qb_u8(q);
+    v = (s & 1) ? _mm512_srli_epi32(v, 4) : _mm512_and_si512(v, m4);
+    if (t == AG_DT_Q5_K) {
+      __m512i hb = qb_u8(p + 16 + l0);
+      hb = _mm512_and_si512(_mm512_srli_epi32(hb, s), _mm512_set1_epi32(1));
+      v = _mm512_add_epi32(v, _mm512_slli_epi32(hb, 4));
+    }
+    return v;
+  }
+  case AG_DT_Q6_K: {
+    int n = h / 8, r = (h % 8) / 2, l0 = 16 * (h % 2);
+    __m512i lo = qb_u8(p + 64 * n + l0 + 32 * (r & 1));
+    lo = r >= 2 ? _mm512_srli_epi32(lo, 4) : _mm512_and_si512(lo, m4);
+    __m512i hb = qb_u8(p + 128 + 32 * n + l0);
+    hb = _mm512_and_si512(_mm512_srli_epi32(hb, 2 * r), _mm512_set1_epi32(3));
+    return _mm512_sub_epi32(_mm512_or_si512(lo, _mm512_slli_epi32(hb, 4)), _mm512_set1_epi32(32));
+  }
+  default: return _mm512_setzero_si512();
+  }
+}
+
+/* Chunk h of the block at p as fp32, bit-identical to quant.c's scalar widening. */
+QB_T5 static inline __m512 qb_vec(int t, const uint8_t *p, int h, float ds, float ms) {
+  __m512 w = _mm512_mul_ps(_mm512_cvtepi32_ps(qb_ints(t, p, h)), _mm512_set1_ps(ds));
+  return qb_has_offset(t) ? _mm512_add_ps(w, _mm512_set1_ps(ms)) : w;
+}
+#endif
+
+#endif
