@@ -1,7 +1,9 @@
 # Thin wrapper over CMake + ctest. Every target installs missing Debian packages first.
 #   make          release build (build/)
-#   make test     sanitizer build (build/test, clang + ASan/UBSan + libFuzzer) and ctest
-#   make bench    release build, runs bench/ and writes build/bench/results.json
+#   make test     sanitizer build (build/test, clang + ASan/UBSan + libFuzzer) and ctest; first
+#                 installs the real models and builds the llama.cpp reference (scripts/bootstrap)
+#   make bench    release build, runs bench/ and writes build/bench/results.json; first installs
+#                 the real models and builds llama.cpp's tools to compare against
 #   make demo     release build, runs the whole network (agora devnet) on embedded defaults
 #   make fuzz     long libFuzzer runs (FUZZ_SECONDS per target, default 300)
 JOBS ?= $(shell nproc)
@@ -19,12 +21,14 @@ build: bootstrap
 	@cmake --build build -j $(JOBS)
 
 test: bootstrap
+	@scripts/bootstrap models ref
 	@cmake -S . -B build/test -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang \
 	  -DAGORA_SANITIZE=ON -DAGORA_FUZZ=ON -DAGORA_WERROR=ON >/dev/null
 	@cmake --build build/test -j $(JOBS)
 	@cd build/test && ctest --output-on-failure -j 2 --timeout 900
 
 bench: build
+	@scripts/bootstrap models llamacpp-tools
 	@scripts/bench
 
 demo: build
