@@ -1,12 +1,14 @@
 /*
- * tokenizer.c — byte-level BPE: pre-tokenizer, deterministic trainer, encoder, decoder.
+ * tokenizer.c — the ag_tokenizer type: Agora's own byte-level BPE (pre-tokenizer,
+ * deterministic trainer, encoder, decoder) here, GGUF vocabularies in tokenizer_gguf.c.
  * Training keeps the pair counts in a hash table and, for each merge, re-counts only the words
- * that contain the merged pair. Does not: cache encodings, or handle vocabularies > 65536.
+ * that contain the merged pair. Does not: cache encodings, or train vocabularies > 65536.
  */
 #include "engine/tokenizer.h"
 
 #include "core/err.h"
 #include "core/util.h"
+#include "engine/tokenizer_gguf.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,7 @@
 #define PRETOK_MAX 64
 
 struct ag_tokenizer {
+  ag_tokg *g; /* a GGUF vocabulary (shared, immutable); NULL for Agora's own */
   size_t n_merges;
   uint32_t *pairs;  /* (n_merges, 2) */
   uint32_t *off;    /* (vocab + 1) offsets into bytes */
@@ -126,8 +129,29 @@ int ag_tok_from_merges(const uint32_t *pairs, size_t n, ag_tokenizer **out) {
   return 0;
 }
 
+int ag_tok_from_spec(const ag_tok_spec *s, ag_tokenizer **out) {
+  *out = NULL;
+  ag_tokg *g;
+  int rc = ag_tokg_build(s, &g);
+  if (rc) return rc;
+  ag_tokenizer *t = ag_xcalloc(1, sizeof *t);
+  t->g = g;
+  *out = t;
+  return 0;
+}
+
+int ag_tok_clone(const ag_tokenizer *t, ag_tokenizer **out) {
+  *out = NULL;
+  if (!t->g) return ag_tok_from_merges(t->pairs, t->n_merges, out);
+  ag_tokenizer *c = ag_xcalloc(1, sizeof *c);
+  c->g = ag_tokg_ref(t->g);
+  *out = c;
+  return 0;
+}
+
 void ag_tok_free(ag_tokenizer *t) {
   if (!t) return;
+  ag_tokg_unref(t->g);
   free(t->pairs);
   free(t->off);
   free(t->bytes);
@@ -136,7 +160,10 @@ void ag_tok_free(ag_tokenizer *t) {
   free(t);
 }
 
-int ag_tok_vocab(const ag_tokenizer *t) { return AG_TOK_BASE + (int)t->n_merges; }
+int ag_tok_kind(const ag_tokenizer *t) { return t->g ? ag_tokg_kind(t->g) : AG_TOKK_AGORA; }
+int ag_tok_vocab(const ag_tokenizer *t) {
+  return t->g ? (int)ag_tokg_n(t->g) : AG_TOK_BASE + (int)t->n_merges;
+}
 size_t ag_tok_n_merges(const ag_tokenizer *t) { return t->n_merges; }
 
 void ag_tok_merge(const ag_tokenizer *t, size_t i, uint32_t *left, uint32_t *right) {
@@ -144,7 +171,35 @@ void ag_tok_merge(const ag_tokenizer *t, size_t i, uint32_t *left, uint32_t *rig
   *right = t->pairs[2 * i + 1];
 }
 
+int32_t ag_tok_bos(const ag_tokenizer *t) { return t->g ? ag_tokg_bos(t->g) : AG_TOK_EOT; }
+int32_t ag_tok_eos(const ag_tokenizer *t) { return t->g ? ag_tokg_eos(t->g) : AG_TOK_EOT; }
+int ag_tok_is_eog(const ag_tokenizer *t, uint32_t id) { return t->g ? ag_tokg_is_eog(t->g, id) : id == AG_TOK_EOT; }
+
+static const char eot_text[] = "<|endoftext|>";
+
+const uint8_t *ag_tok_text(const ag_tokenizer *t, uint32_t id, size_t *len) {
+  if (t->g) return ag_tokg_text(t->g, id, len);
+  if (id == AG_TOK_EOT) {
+    *len = sizeof eot_text - 1;
+    return (const uint8_t *)eot_text;
+  }
+  return ag_tok_piece(t, id, len);
+}
+
+int32_t ag_tok_find(const ag_tokenizer *t, const char *text) {
+  size_t n = strlen(text);
+  if (t->g) return ag_tokg_find(t->g, (const uint8_t *)text, n);
+  if (!strcmp(text, eot_text)) return AG_TOK_EOT;
+  for (uint32_t id = (uint32_t)ag_tok_vocab(t); id-- > 0;) {
+    size_t l;
+    const uint8_t *p = ag_tok_piece(t, id, &l);
+    if (id != AG_TOK_EOT && l == n && !memcmp(p, text, n)) return (int32_t)id;
+  }
+  return -1;
+}
+
 const uint8_t *ag_tok_piece(const ag_tokenizer *t, uint32_t id, size_t *len) {
+  if (t->g) return ag_tokg_piece(t->g, id, len);
   if (id >= (uint32_t)ag_tok_vocab(t)) {
     *len = 0;
     return NULL;
@@ -202,8 +257,8 @@ static size_t merge_word(const ag_tokenizer *t, uint32_t *w, size_t len) {
   }
 }
 
-int ag_tok_encode(const ag_tokenizer *t, const uint8_t *s, size_t n, uint32_t **ids, size_t *nids,
-                  size_t *cap) {
+static void agora_encode(const ag_tokenizer *t, const uint8_t *s, size_t n, uint32_t **ids, size_t *nids,
+                         size_t *cap) {
   uint32_t w[PRETOK_MAX];
   size_t i = 0;
   while (i < n) {
@@ -218,7 +273,42 @@ int ag_tok_encode(const ag_tokenizer *t, const uint8_t *s, size_t n, uint32_t **
     *nids += m;
     i += k;
   }
+}
+
+static void push_id(uint32_t **ids, size_t *nids, size_t *cap, uint32_t id) {
+  if (*nids + 1 > *cap) {
+    *cap = AG_MAX(*cap * 2, *nids + 1024);
+    *ids = ag_xrealloc(*ids, *cap * sizeof(uint32_t));
+  }
+  (*ids)[(*nids)++] = id;
+}
+
+int ag_tok_encode_ex(const ag_tokenizer *t, const uint8_t *s, size_t n, int flags, uint32_t **ids,
+                     size_t *nids, size_t *cap) {
+  if (t->g) return ag_tokg_encode(t->g, s, n, flags, ids, nids, cap);
+  if (flags & AG_TOK_ADD_SPECIAL) push_id(ids, nids, cap, AG_TOK_EOT);
+  if (!(flags & AG_TOK_PARSE_SPECIAL)) {
+    agora_encode(t, s, n, ids, nids, cap);
+    return 0;
+  }
+  size_t el = sizeof eot_text - 1, from = 0;
+  for (size_t i = 0; i + el <= n;) {
+    if (memcmp(s + i, eot_text, el)) {
+      i++;
+      continue;
+    }
+    agora_encode(t, s + from, i - from, ids, nids, cap);
+    push_id(ids, nids, cap, AG_TOK_EOT);
+    i += el;
+    from = i;
+  }
+  agora_encode(t, s + from, n - from, ids, nids, cap);
   return 0;
+}
+
+int ag_tok_encode(const ag_tokenizer *t, const uint8_t *s, size_t n, uint32_t **ids, size_t *nids,
+                  size_t *cap) {
+  return ag_tok_encode_ex(t, s, n, 0, ids, nids, cap);
 }
 
 int ag_tok_decode(const ag_tokenizer *t, const uint32_t *ids, size_t n, ag_buf *out) {
