@@ -4,7 +4,8 @@
  * Unit tests pin each pre-tokenizer on tricky strings, BPE and SentencePiece on small
  * vocabularies built here, special-token parsing, BOS/EOS and pieces. The comparison tests
  * tokenize 20,000+ varied texts with the two real model files and with llama.cpp (the
- * reference venv runs tests/ref/tok_ref.py) and require identical ids; SmolLM2's vocabulary is
+ * reference venv runs tests/ref/tok_ref.py) and require identical ids, and identical pieces
+ * and end-of-generation marks for every token; SmolLM2's vocabulary is
  * also run under the other pre-tokenizers (a copy of its metadata with tokenizer.ggml.pre
  * changed, no tensors). They skip, saying why, when the venv or the models are absent:
  *   AGORA_REF_PYTHON  python of the reference venv   (default <src>/.cache/ref-venv/bin/python)
@@ -1077,7 +1078,7 @@ static void print_text(const blob *t) {
 static size_t compare(const ag_tokenizer *t, const char *model, int flags, size_t ntexts) {
   char out[512], cmd[4096];
   snprintf(out, sizeof out, "%s/ids.txt", tmpdir);
-  snprintf(cmd, sizeof cmd, "'%s' '%s/tests/ref/tok_ref.py' '%s' '%s/texts%s.hex' '%s' %s %s 2>'%s/ref.err'",
+  snprintf(cmd, sizeof cmd, "'%s' '%s/tests/ref/tok_ref.py' tokenize '%s' '%s/texts%s.hex' '%s' %s %s 2>'%s/ref.err'",
            ref_python(), AGORA_SRC_DIR, model, tmpdir, ntexts < N_TEXTS ? "-few" : "", out,
            flags & AG_TOK_PARSE_SPECIAL ? "--special" : "", flags & AG_TOK_ADD_SPECIAL ? "--add-special" : "",
            tmpdir);
@@ -1124,6 +1125,49 @@ static size_t compare(const ag_tokenizer *t, const char *model, int flags, size_
   return bad;
 }
 
+/* Every token's piece, end-of-generation mark, and BOS/EOS against llama.cpp's; returns the
+ * tokens that differ. */
+static size_t compare_pieces(const ag_tokenizer *t, const char *model) {
+  char out[512], cmd[4096];
+  snprintf(out, sizeof out, "%s/ids.txt", tmpdir);
+  snprintf(cmd, sizeof cmd, "'%s' '%s/tests/ref/tok_ref.py' pieces '%s' '%s' 2>'%s/ref.err'", ref_python(),
+           AGORA_SRC_DIR, model, out, tmpdir);
+  int rc = system(cmd);
+  CHECK_EQ(rc, 0);
+  uint8_t *ref;
+  size_t len;
+  if (rc || ag_read_file(out, 1 << 28, &ref, &len)) return 1;
+  size_t bad = 0, n = (size_t)ag_tok_vocab(t);
+  char *line = (char *)ref;
+  for (size_t id = 0; id < n; id++) {
+    char *end = strchr(line, '\n');
+    if (!end) {
+      bad++;
+      break;
+    }
+    *end = 0;
+    unsigned long rid = strtoul(line, &line, 10);
+    long eog = strtol(line, &line, 10);
+    while (*line == ' ') line++;
+    size_t l, hl = strlen(line);
+    const uint8_t *p = ag_tok_piece(t, (uint32_t)id, &l);
+    int same = rid == id && eog == ag_tok_is_eog(t, (uint32_t)id) && hl == 2 * l;
+    for (size_t j = 0; same && j < l; j++) {
+      unsigned v;
+      same = sscanf(line + 2 * j, "%2x", &v) == 1 && v == p[j];
+    }
+    if (!same && bad++ < 5)
+      fprintf(stderr, "  %s token %zu: llama.cpp eog %ld piece %s, agora eog %d piece of %zu bytes\n", model, id, eog,
+              line, ag_tok_is_eog(t, (uint32_t)id), l);
+    line = end + 1;
+  }
+  long bos = -2, eos = -2;
+  if (sscanf(line, "bos %ld eos %ld", &bos, &eos) != 2 || bos != ag_tok_bos(t) || eos != ag_tok_eos(t)) bad++;
+  printf("  %s: %zu token pieces, %zu differ\n", model, n, bad);
+  free(ref);
+  return bad;
+}
+
 static ag_tokenizer *load(const char *path, gmeta *m) {
   fspec f;
   ag_tokenizer *t = NULL;
@@ -1154,6 +1198,7 @@ TEST(smollm2_matches_llama_cpp) {
     CHECK(ag_tok_is_eog(t, 4));      /* <reponame>: llama.cpp's FIM repo name */
     CHECK(!ag_tok_is_eog(t, 1));     /* <|im_start|> */
     CHECK_EQ(ag_tok_find(t, "<|im_start|>"), 1);
+    CHECK_EQ(compare_pieces(t, mp), 0);
     CHECK_EQ(compare(t, mp, 0, N_TEXTS), 0);
     CHECK_EQ(compare(t, mp, AG_TOK_PARSE_SPECIAL | AG_TOK_ADD_SPECIAL, N_TEXTS), 0);
   }
@@ -1175,6 +1220,7 @@ TEST(gemma3_matches_llama_cpp) {
     CHECK(ag_tok_is_eog(t, 106)); /* <end_of_turn> */
     CHECK(ag_tok_is_eog(t, 1));   /* <eos> */
     CHECK_EQ(ag_tok_bos(t), 2);
+    CHECK_EQ(compare_pieces(t, mp), 0);
     CHECK_EQ(compare(t, mp, 0, N_TEXTS), 0);
     CHECK_EQ(compare(t, mp, AG_TOK_PARSE_SPECIAL | AG_TOK_ADD_SPECIAL, N_TEXTS), 0);
   }
