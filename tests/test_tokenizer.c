@@ -529,6 +529,118 @@ TEST(agora_tokenizer_new_calls) {
   ag_tok_free(t);
 }
 
+/* GPT-2's spelling of bytes, as Agora's exporter writes token strings. */
+static void spell(ag_buf *o, const uint8_t *p, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    uint8_t b = p[i];
+    uint32_t c = b <= 0x20 ? 256u + b : b >= 0x7f && b <= 0xa0 ? 289u + (b - 0x7f) : b == 0xad ? 323u : b;
+    uint8_t u[4];
+    ag_buf_put(o, u, ag_utf8_put(c, u));
+  }
+}
+
+/* The vocabulary an Agora tokenizer exports (tokens, types, merges), as strings in bufs. */
+typedef struct {
+  ag_buf *str; /* (vocab + merges) */
+  const uint8_t **p;
+  size_t *len;
+  int32_t *type;
+  size_t v, nm;
+} exported;
+
+static void export_vocab(const ag_tokenizer *t, exported *e) {
+  e->v = (size_t)ag_tok_vocab(t);
+  e->nm = ag_tok_n_merges(t);
+  e->str = ag_xcalloc(e->v + e->nm, sizeof(ag_buf));
+  e->p = ag_xmalloc((e->v + e->nm) * sizeof *e->p);
+  e->len = ag_xmalloc((e->v + e->nm) * sizeof *e->len);
+  e->type = ag_xmalloc(e->v * sizeof *e->type);
+  for (size_t i = 0; i < e->v + e->nm; i++) {
+    size_t l;
+    if (i == AG_TOK_EOT) ag_buf_puts(&e->str[i], "<|endoftext|>");
+    else if (i < e->v) spell(&e->str[i], ag_tok_piece(t, (uint32_t)i, &l), l);
+    else {
+      uint32_t a, b;
+      ag_tok_merge(t, i - e->v, &a, &b);
+      ag_buf_put(&e->str[i], e->str[a].data, e->str[a].len);
+      ag_buf_put_u8(&e->str[i], ' ');
+      ag_buf_put(&e->str[i], e->str[b].data, e->str[b].len);
+    }
+    if (i < e->v) e->type[i] = i == AG_TOK_EOT ? AG_TOKT_CONTROL : AG_TOKT_NORMAL;
+    e->p[i] = e->str[i].data;
+    e->len[i] = e->str[i].len;
+  }
+}
+
+static void exported_free(exported *e) {
+  for (size_t i = 0; i < e->v + e->nm; i++) ag_buf_free(&e->str[i]);
+  free(e->str);
+  free(e->p);
+  free(e->len);
+  free(e->type);
+}
+
+/* Agora's own BPE trained with a llama.cpp pre-tokenizer encodes as its exported vocabulary. */
+TEST(agora_tokenizer_with_llama_cpp_pretokenizer) {
+  const char *corpus =
+      "The cat's 12345 whiskers\n\n  twitched. It's 3.14159, isn't it? Caf\xc3\xa9 na\xc3\xafve \xe4\xbd\xa0\xe5\xa5\xbd!\n"
+      "The dog's 678 tail\twagged; THE END. <|endoftext|> x\xff";
+  ag_tokenizer *t = NULL;
+  ag_buf train;
+  ag_buf_init(&train);
+  for (int i = 0; i < 3; i++) ag_buf_puts(&train, corpus);
+  CHECK_EQ(ag_tok_train_pre(train.data, train.len, 300, "no-such", &t), AG_E_UNSUPPORTED);
+  CHECK_OK(ag_tok_train_pre(train.data, train.len, 300, "llama-bpe", &t));
+  ag_buf_free(&train);
+  if (!t) return;
+  CHECK_EQ(ag_tok_kind(t), AG_TOKK_AGORA);
+  CHECK_STR(ag_tok_pre(t), "llama-bpe");
+  CHECK(ag_tok_n_merges(t) > 10);
+  CHECK_EQ(ag_tok_bos(t), AG_TOK_EOT);
+  exported e;
+  export_vocab(t, &e);
+  ag_tok_spec s = {AG_TOKK_GPT2, "llama-bpe", e.v, e.p, e.len, NULL, e.type, e.nm, e.p + e.v, e.len + e.v,
+                   AG_TOK_EOT, AG_TOK_EOT, -1, -1, -1, 1, 0, -1};
+  ag_tokenizer *g = NULL;
+  CHECK_OK(ag_tok_from_spec(&s, &g));
+  if (g) {
+    CHECK_STR(ag_tok_pre(g), "llama-bpe");
+    for (int flags = 0; flags < 4; flags++) {
+      char *a = enc(t, corpus, flags), *b = enc(g, corpus, flags);
+      CHECK_STR(a, b);
+      free(a);
+      free(b);
+    }
+  }
+  /* valid UTF-8 round-trips; the invalid byte comes back as U+FFFD, as in llama.cpp */
+  uint32_t *ids = NULL;
+  size_t n = 0, cap = 0;
+  CHECK_OK(ag_tok_encode(t, (const uint8_t *)corpus, strlen(corpus), &ids, &n, &cap));
+  ag_buf out;
+  ag_buf_init(&out);
+  CHECK_OK(ag_tok_decode(t, ids, n, &out));
+  CHECK(out.len == strlen(corpus) + 2 && !memcmp(out.data, corpus, strlen(corpus) - 1));
+  ag_buf_free(&out);
+  free(ids);
+  ag_tokenizer *c = NULL;
+  CHECK_OK(ag_tok_clone(t, &c));
+  if (c) {
+    CHECK_STR(ag_tok_pre(c), "llama-bpe");
+    char *a = enc(t, corpus, 0), *b = enc(c, corpus, 0);
+    CHECK_STR(a, b);
+    free(a);
+    free(b);
+  }
+  ag_tokenizer *legacy = NULL;
+  CHECK_OK(ag_tok_train((const uint8_t *)corpus, strlen(corpus), 300, &legacy));
+  if (legacy) CHECK(ag_tok_pre(legacy) == NULL);
+  ag_tok_free(legacy);
+  ag_tok_free(c);
+  ag_tok_free(g);
+  exported_free(&e);
+  ag_tok_free(t);
+}
+
 /* ---------- a tests-only GGUF metadata reader ---------- */
 
 typedef struct {
@@ -761,6 +873,67 @@ static int gmeta_write_variant(const gmeta *m, const char *pre, const char *path
       fwrite(pre, 1, strlen(pre), f);
     } else fwrite(k->raw, 1, k->rawlen, f);
   }
+  return fclose(f) ? -1 : 0;
+}
+
+static void w_bytes(FILE *f, const void *p, size_t n) {
+  uint8_t l[8];
+  ag_put_u64le(l, n);
+  fwrite(l, 1, 8, f);
+  fwrite(p, 1, n, f);
+}
+
+static void w_key(FILE *f, const char *key, uint32_t type) {
+  uint8_t t[4];
+  w_bytes(f, key, strlen(key));
+  ag_put_u32le(t, type);
+  fwrite(t, 1, 4, f);
+}
+
+static void w_arr(FILE *f, const char *key, uint32_t atype, uint64_t n) {
+  uint8_t h[12];
+  w_key(f, key, G_ARR);
+  ag_put_u32le(h, atype);
+  ag_put_u64le(h + 4, n);
+  fwrite(h, 1, 12, f);
+}
+
+/* base's metadata without its tokenizer, with the vocabulary e exported the way Agora exports
+ * (tokenizer.ggml.pre = pre, BOS = EOS = <|endoftext|>, add_bos_token), and no tensors. */
+static int write_agora_vocab(const gmeta *base, const exported *e, const char *pre, const char *path) {
+  FILE *f = fopen(path, "wb");
+  if (!f) return -1;
+  size_t keep = 0;
+  for (size_t i = 0; i < base->nkv; i++) keep += !(base->kv[i].klen >= 10 && !memcmp(base->kv[i].key, "tokenizer.", 10));
+  uint8_t h[24], v[4];
+  memcpy(h, "GGUF", 4);
+  ag_put_u32le(h + 4, base->ver);
+  ag_put_u64le(h + 8, 0);
+  ag_put_u64le(h + 16, keep + 8);
+  fwrite(h, 1, sizeof h, f);
+  for (size_t i = 0; i < base->nkv; i++)
+    if (!(base->kv[i].klen >= 10 && !memcmp(base->kv[i].key, "tokenizer.", 10)))
+      fwrite(base->kv[i].raw, 1, base->kv[i].rawlen, f);
+  w_key(f, "tokenizer.ggml.model", G_STR);
+  w_bytes(f, "gpt2", 4);
+  w_key(f, "tokenizer.ggml.pre", G_STR);
+  w_bytes(f, pre, strlen(pre));
+  w_arr(f, "tokenizer.ggml.tokens", G_STR, e->v);
+  for (size_t i = 0; i < e->v; i++) w_bytes(f, e->p[i], e->len[i]);
+  w_arr(f, "tokenizer.ggml.token_type", 5, e->v);
+  for (size_t i = 0; i < e->v; i++) {
+    ag_put_u32le(v, (uint32_t)e->type[i]);
+    fwrite(v, 1, 4, f);
+  }
+  w_arr(f, "tokenizer.ggml.merges", G_STR, e->nm);
+  for (size_t i = 0; i < e->nm; i++) w_bytes(f, e->p[e->v + i], e->len[e->v + i]);
+  w_key(f, "tokenizer.ggml.bos_token_id", 4);
+  ag_put_u32le(v, AG_TOK_EOT);
+  fwrite(v, 1, 4, f);
+  w_key(f, "tokenizer.ggml.eos_token_id", 4);
+  fwrite(v, 1, 4, f);
+  w_key(f, "tokenizer.ggml.add_bos_token", 7);
+  fputc(1, f);
   return fclose(f) ? -1 : 0;
 }
 
@@ -1259,8 +1432,44 @@ TEST(pretokenizers_match_llama_cpp) {
   gmeta_free(&m);
 }
 
+/* Agora's own tokenizer trained with llama-bpe, exported: llama.cpp tokenizes the file's
+ * vocabulary exactly as Agora does (issue 12's "Agora's own exported GGUF files"). The file
+ * borrows SmolLM2's hyper-parameters so that llama.cpp loads it. */
+TEST(agora_export_matches_llama_cpp) {
+  const char *mp = model_path(SMOLLM2);
+  if (!ready(mp)) {
+    CHECK(1);
+    return;
+  }
+  gmeta m;
+  if (gmeta_read(mp, &m)) {
+    CHECK(!"the model's GGUF metadata reads");
+    return;
+  }
+  ag_buf text;
+  ag_buf_init(&text);
+  for (size_t i = 0; i < N_TEXTS && text.len < (200u << 10); i += 10) ag_buf_put(&text, corpus[i].d, corpus[i].len);
+  ag_tokenizer *t = NULL;
+  CHECK_OK(ag_tok_train_pre(text.data, text.len, 1024, "llama-bpe", &t));
+  if (t) {
+    exported e;
+    export_vocab(t, &e);
+    char path[512];
+    snprintf(path, sizeof path, "%s/agora-export.gguf", tmpdir);
+    CHECK_OK(write_agora_vocab(&m, &e, ag_tok_pre(t), path));
+    CHECK_EQ(compare(t, path, 0, N_VARIANT), 0);
+    CHECK_EQ(compare(t, path, AG_TOK_PARSE_SPECIAL | AG_TOK_ADD_SPECIAL, N_VARIANT), 0);
+    unlink(path);
+    exported_free(&e);
+  }
+  ag_tok_free(t);
+  ag_buf_free(&text);
+  gmeta_free(&m);
+}
+
 TEST_MAIN(unicode_classes_follow_llama_cpp, utf8_decodes_leniently_like_llama_cpp, pretok_names, pretok_gpt2,
           pretok_smollm_digits_alone, pretok_llama3, pretok_qwen2, pretok_default, gpt2_bpe_merges_by_rank,
           gpt2_flags_and_defaults, llama3_ignore_merges, spm_merges_by_score_with_byte_fallback,
           spec_is_validated, large_vocabulary, agora_tokenizer_new_calls, smollm2_matches_llama_cpp,
-          gemma3_matches_llama_cpp, pretokenizers_match_llama_cpp)
+          gemma3_matches_llama_cpp, pretokenizers_match_llama_cpp, agora_tokenizer_with_llama_cpp_pretokenizer,
+          agora_export_matches_llama_cpp)

@@ -259,6 +259,8 @@ int ag_pretok_find(const char *name) {
   return -1;
 }
 
+const char *ag_pretok_name(int pre) { return pre >= 0 && pre < AG_PRE_COUNT ? pres[pre].name : NULL; }
+
 int ag_pretok_ignore_merges(int pre) { return pre == AG_PRE_LLAMA3; }
 int ag_pretok_add_bos_default(int pre) { return pre == AG_PRE_LLAMA3; }
 

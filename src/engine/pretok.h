@@ -39,6 +39,8 @@ enum { AG_PRE_DEFAULT, AG_PRE_GPT2, AG_PRE_SMOLLM, AG_PRE_LLAMA3, AG_PRE_QWEN2, 
  * not implement it. Accepts llama.cpp's aliases that behave identically for encoding
  * (e.g. "llama3", "llama-v3" for llama-bpe; "deepseek-r1-qwen" for qwen2). */
 int ag_pretok_find(const char *name);
+/* The canonical name of a pre-tokenizer ("default", "gpt-2", "smollm", "llama-bpe", "qwen2"). */
+const char *ag_pretok_name(int pre);
 /* Whether the named pre-tokenizer makes llama.cpp skip merges for words that are tokens
  * (llama-bpe) and add BOS by default. */
 int ag_pretok_ignore_merges(int pre);

@@ -78,6 +78,18 @@ typedef struct {
 int ag_tok_train(const uint8_t *text, size_t len, int vocab_size, ag_tokenizer **out);
 /* Builds a tokenizer from merge pairs (left, right) x n; validates every id. */
 int ag_tok_from_merges(const uint32_t *pairs, size_t n, ag_tokenizer **out);
+/* Agora's own BPE with one of llama.cpp's pre-tokenizers (pretok.h names; NULL = the legacy
+ * rule above, which no llama.cpp pre-tokenizer reproduces). Training counts the words that
+ * pre-tokenizer makes of the text (decoded as UTF-8, invalid bytes as U+FFFD), and encoding is
+ * llama.cpp's encoding of the vocabulary Agora exports (GPT-2 spelling of the pieces, merges
+ * "A B", <|endoftext|> a control token and BOS = EOS, add_bos_token true,
+ * tokenizer.ggml.pre = the name): a model exported with tokenizer.ggml.pre = ag_tok_pre(t)
+ * tokenizes the same in llama.cpp. Ids, pieces and merges keep the meaning above. */
+int ag_tok_train_pre(const uint8_t *text, size_t len, int vocab_size, const char *pre, ag_tokenizer **out);
+int ag_tok_from_merges_pre(const uint32_t *pairs, size_t n, const char *pre, ag_tokenizer **out);
+/* The pre-tokenizer's name (canonical: "default", "gpt-2", "smollm", "llama-bpe", "qwen2"), or
+ * NULL for Agora's legacy rule and for spm vocabularies. Borrowed, static. */
+const char *ag_tok_pre(const ag_tokenizer *t);
 /* Builds a tokenizer from a GGUF vocabulary. Validates everything (kind, pre-tokenizer, sizes,
  * types, scores not NaN, merges splittable, special ids in range) and fails with an AG_E_*
  * code and a message naming what is wrong; an unknown tokenizer.ggml.pre is AG_E_UNSUPPORTED.

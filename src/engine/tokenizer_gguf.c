@@ -495,6 +495,14 @@ void ag_tokg_unref(ag_tokg *g) {
 }
 
 int ag_tokg_kind(const ag_tokg *g) { return g->kind; }
+int ag_tokg_pre(const ag_tokg *g) { return g->pre; }
+
+void ag_tokg_spell(ag_buf *out, const uint8_t *p, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    uint8_t u[4];
+    ag_buf_put(out, u, ag_utf8_put(byte_cp(p[i]), u));
+  }
+}
 size_t ag_tokg_n(const ag_tokg *g) { return g->n; }
 int32_t ag_tokg_bos(const ag_tokg *g) { return g->bos; }
 int32_t ag_tokg_eos(const ag_tokg *g) { return g->eos; }

@@ -15,6 +15,9 @@ ag_tokg *ag_tokg_ref(ag_tokg *g);
 void ag_tokg_unref(ag_tokg *g); /* accepts NULL */
 
 int ag_tokg_kind(const ag_tokg *g);
+int ag_tokg_pre(const ag_tokg *g); /* AG_PRE_* (gpt2) */
+/* Appends bytes p[0..n) in GPT-2's byte-to-unicode spelling. */
+void ag_tokg_spell(ag_buf *out, const uint8_t *p, size_t n);
 size_t ag_tokg_n(const ag_tokg *g);
 int ag_tokg_encode(const ag_tokg *g, const uint8_t *s, size_t n, int flags, uint32_t **ids, size_t *nids,
                    size_t *cap);
