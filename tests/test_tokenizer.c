@@ -7,7 +7,9 @@
  * reference venv runs tests/ref/tok_ref.py) and require identical ids, and identical pieces
  * and end-of-generation marks for every token; SmolLM2's vocabulary is
  * also run under the other pre-tokenizers (a copy of its metadata with tokenizer.ggml.pre
- * changed, no tensors). They skip, saying why, when the venv or the models are absent:
+ * changed, no tensors), and an Agora tokenizer trained with llama-bpe is exported into such a
+ * file and must tokenize the same in llama.cpp. They skip, saying why, when the venv or the
+ * models are absent:
  *   AGORA_REF_PYTHON  python of the reference venv   (default <src>/.cache/ref-venv/bin/python)
  *   AGORA_MODELS      folder of the model files       (default <src>/.cache/models)
  * The GGUF metadata reader below is tests-only: the engine's loader is gguf.c.
