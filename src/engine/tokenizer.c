@@ -1,12 +1,16 @@
 /*
- * tokenizer.c — byte-level BPE: pre-tokenizer, deterministic trainer, encoder, decoder.
+ * tokenizer.c — the ag_tokenizer type: Agora's own byte-level BPE (pre-tokenizer,
+ * deterministic trainer, encoder, decoder) here, GGUF vocabularies in tokenizer_gguf.c.
  * Training keeps the pair counts in a hash table and, for each merge, re-counts only the words
- * that contain the merged pair. Does not: cache encodings, or handle vocabularies > 65536.
+ * that contain the merged pair. Does not: cache encodings, or train vocabularies > 65536.
  */
 #include "engine/tokenizer.h"
 
 #include "core/err.h"
 #include "core/util.h"
+#include "engine/pretok.h"
+#include "engine/tokenizer_gguf.h"
+#include "engine/unicode.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +18,9 @@
 #define PRETOK_MAX 64
 
 struct ag_tokenizer {
+  ag_tokg *g; /* the GGUF vocabulary that encodes (shared, immutable); NULL: Agora's legacy rule */
+  int gguf;   /* built from a GGUF file (else Agora's own, merges below) */
+  int pre;    /* Agora's own: AG_PRE_* it was trained and encodes with, -1 = legacy rule */
   size_t n_merges;
   uint32_t *pairs;  /* (n_merges, 2) */
   uint32_t *off;    /* (vocab + 1) offsets into bytes */
@@ -68,6 +75,7 @@ int ag_tok_from_merges(const uint32_t *pairs, size_t n, ag_tokenizer **out) {
       return ag_fail(AG_E_CORRUPT, "tokenizer merge %zu refers to an invalid id", i);
   }
   ag_tokenizer *t = ag_xcalloc(1, sizeof *t);
+  t->pre = -1;
   size_t vocab = AG_TOK_BASE + n;
   t->n_merges = n;
   t->pairs = ag_xmalloc((2 * n + 1) * sizeof(uint32_t));
@@ -126,8 +134,90 @@ int ag_tok_from_merges(const uint32_t *pairs, size_t n, ag_tokenizer **out) {
   return 0;
 }
 
+int ag_tok_from_spec(const ag_tok_spec *s, ag_tokenizer **out) {
+  *out = NULL;
+  ag_tokg *g;
+  int rc = ag_tokg_build(s, &g);
+  if (rc) return rc;
+  ag_tokenizer *t = ag_xcalloc(1, sizeof *t);
+  t->g = g;
+  t->gguf = 1;
+  t->pre = -1;
+  *out = t;
+  return 0;
+}
+
+/* The GGUF vocabulary Agora exports for t (GPT-2 spelling of every piece, <|endoftext|> a
+ * control token and BOS = EOS, merges "A B", BOS added), as the tokenizer that encodes. */
+static int attach_vocab(ag_tokenizer *t) {
+  size_t v = AG_TOK_BASE + t->n_merges, nm = t->n_merges;
+  ag_buf *str = ag_xcalloc(v + nm, sizeof(ag_buf));
+  const uint8_t **p = ag_xmalloc((v + nm) * sizeof *p);
+  size_t *len = ag_xmalloc((v + nm) * sizeof *len);
+  int32_t *type = ag_xmalloc(v * sizeof *type);
+  for (size_t i = 0; i < v; i++) {
+    size_t l;
+    const uint8_t *piece = ag_tok_piece(t, (uint32_t)i, &l);
+    if (i == AG_TOK_EOT) ag_buf_puts(&str[i], "<|endoftext|>");
+    else ag_tokg_spell(&str[i], piece, l);
+    type[i] = i == AG_TOK_EOT ? AG_TOKT_CONTROL : AG_TOKT_NORMAL;
+  }
+  for (size_t i = 0; i < nm; i++) {
+    ag_buf *m = &str[v + i];
+    ag_buf_put(m, str[t->pairs[2 * i]].data, str[t->pairs[2 * i]].len);
+    ag_buf_put_u8(m, ' ');
+    ag_buf_put(m, str[t->pairs[2 * i + 1]].data, str[t->pairs[2 * i + 1]].len);
+  }
+  for (size_t i = 0; i < v + nm; i++) {
+    p[i] = str[i].data ? str[i].data : (const uint8_t *)"";
+    len[i] = str[i].len;
+  }
+  ag_tok_spec s = {AG_TOKK_GPT2, ag_pretok_name(t->pre), v, p, len, NULL, type, nm, p + v, len + v,
+                   AG_TOK_EOT, AG_TOK_EOT, -1, -1, -1, 1, 0, -1};
+  int rc = ag_tokg_build(&s, &t->g);
+  for (size_t i = 0; i < v + nm; i++) ag_buf_free(&str[i]);
+  free(str);
+  free(p);
+  free(len);
+  free(type);
+  return rc;
+}
+
+int ag_tok_from_merges_pre(const uint32_t *pairs, size_t n, const char *pre, ag_tokenizer **out) {
+  *out = NULL;
+  int id = -1;
+  if (pre && (id = ag_pretok_find(pre)) < 0)
+    return ag_fail(AG_E_UNSUPPORTED, "pre-tokenizer '%s' is not supported", pre);
+  int rc = ag_tok_from_merges(pairs, n, out);
+  if (rc || id < 0) return rc;
+  (*out)->pre = id;
+  rc = attach_vocab(*out);
+  if (rc) {
+    ag_tok_free(*out);
+    *out = NULL;
+  }
+  return rc;
+}
+
+const char *ag_tok_pre(const ag_tokenizer *t) {
+  if (t->gguf) return ag_tokg_kind(t->g) == AG_TOKK_GPT2 ? ag_pretok_name(ag_tokg_pre(t->g)) : NULL;
+  return t->pre >= 0 ? ag_pretok_name(t->pre) : NULL;
+}
+
+int ag_tok_clone(const ag_tokenizer *t, ag_tokenizer **out) {
+  *out = NULL;
+  if (!t->gguf) return ag_tok_from_merges_pre(t->pairs, t->n_merges, ag_tok_pre(t), out);
+  ag_tokenizer *c = ag_xcalloc(1, sizeof *c);
+  c->g = ag_tokg_ref(t->g);
+  c->gguf = 1;
+  c->pre = -1;
+  *out = c;
+  return 0;
+}
+
 void ag_tok_free(ag_tokenizer *t) {
   if (!t) return;
+  ag_tokg_unref(t->g);
   free(t->pairs);
   free(t->off);
   free(t->bytes);
@@ -136,7 +226,10 @@ void ag_tok_free(ag_tokenizer *t) {
   free(t);
 }
 
-int ag_tok_vocab(const ag_tokenizer *t) { return AG_TOK_BASE + (int)t->n_merges; }
+int ag_tok_kind(const ag_tokenizer *t) { return t->gguf ? ag_tokg_kind(t->g) : AG_TOKK_AGORA; }
+int ag_tok_vocab(const ag_tokenizer *t) {
+  return t->gguf ? (int)ag_tokg_n(t->g) : AG_TOK_BASE + (int)t->n_merges;
+}
 size_t ag_tok_n_merges(const ag_tokenizer *t) { return t->n_merges; }
 
 void ag_tok_merge(const ag_tokenizer *t, size_t i, uint32_t *left, uint32_t *right) {
@@ -144,7 +237,35 @@ void ag_tok_merge(const ag_tokenizer *t, size_t i, uint32_t *left, uint32_t *rig
   *right = t->pairs[2 * i + 1];
 }
 
+int32_t ag_tok_bos(const ag_tokenizer *t) { return t->g ? ag_tokg_bos(t->g) : AG_TOK_EOT; }
+int32_t ag_tok_eos(const ag_tokenizer *t) { return t->g ? ag_tokg_eos(t->g) : AG_TOK_EOT; }
+int ag_tok_is_eog(const ag_tokenizer *t, uint32_t id) { return t->g ? ag_tokg_is_eog(t->g, id) : id == AG_TOK_EOT; }
+
+static const char eot_text[] = "<|endoftext|>";
+
+const uint8_t *ag_tok_text(const ag_tokenizer *t, uint32_t id, size_t *len) {
+  if (t->gguf) return ag_tokg_text(t->g, id, len);
+  if (id == AG_TOK_EOT) {
+    *len = sizeof eot_text - 1;
+    return (const uint8_t *)eot_text;
+  }
+  return ag_tok_piece(t, id, len);
+}
+
+int32_t ag_tok_find(const ag_tokenizer *t, const char *text) {
+  size_t n = strlen(text);
+  if (t->gguf) return ag_tokg_find(t->g, (const uint8_t *)text, n);
+  if (!strcmp(text, eot_text)) return AG_TOK_EOT;
+  for (uint32_t id = (uint32_t)ag_tok_vocab(t); id-- > 0;) {
+    size_t l;
+    const uint8_t *p = ag_tok_piece(t, id, &l);
+    if (id != AG_TOK_EOT && l == n && !memcmp(p, text, n)) return (int32_t)id;
+  }
+  return -1;
+}
+
 const uint8_t *ag_tok_piece(const ag_tokenizer *t, uint32_t id, size_t *len) {
+  if (t->gguf) return ag_tokg_piece(t->g, id, len);
   if (id >= (uint32_t)ag_tok_vocab(t)) {
     *len = 0;
     return NULL;
@@ -202,8 +323,8 @@ static size_t merge_word(const ag_tokenizer *t, uint32_t *w, size_t len) {
   }
 }
 
-int ag_tok_encode(const ag_tokenizer *t, const uint8_t *s, size_t n, uint32_t **ids, size_t *nids,
-                  size_t *cap) {
+static void agora_encode(const ag_tokenizer *t, const uint8_t *s, size_t n, uint32_t **ids, size_t *nids,
+                         size_t *cap) {
   uint32_t w[PRETOK_MAX];
   size_t i = 0;
   while (i < n) {
@@ -218,7 +339,42 @@ int ag_tok_encode(const ag_tokenizer *t, const uint8_t *s, size_t n, uint32_t **
     *nids += m;
     i += k;
   }
+}
+
+static void push_id(uint32_t **ids, size_t *nids, size_t *cap, uint32_t id) {
+  if (*nids + 1 > *cap) {
+    *cap = AG_MAX(*cap * 2, *nids + 1024);
+    *ids = ag_xrealloc(*ids, *cap * sizeof(uint32_t));
+  }
+  (*ids)[(*nids)++] = id;
+}
+
+int ag_tok_encode_ex(const ag_tokenizer *t, const uint8_t *s, size_t n, int flags, uint32_t **ids,
+                     size_t *nids, size_t *cap) {
+  if (t->g) return ag_tokg_encode(t->g, s, n, flags, ids, nids, cap);
+  if (flags & AG_TOK_ADD_SPECIAL) push_id(ids, nids, cap, AG_TOK_EOT);
+  if (!(flags & AG_TOK_PARSE_SPECIAL)) {
+    agora_encode(t, s, n, ids, nids, cap);
+    return 0;
+  }
+  size_t el = sizeof eot_text - 1, from = 0;
+  for (size_t i = 0; i + el <= n;) {
+    if (memcmp(s + i, eot_text, el)) {
+      i++;
+      continue;
+    }
+    agora_encode(t, s + from, i - from, ids, nids, cap);
+    push_id(ids, nids, cap, AG_TOK_EOT);
+    i += el;
+    from = i;
+  }
+  agora_encode(t, s + from, n - from, ids, nids, cap);
   return 0;
+}
+
+int ag_tok_encode(const ag_tokenizer *t, const uint8_t *s, size_t n, uint32_t **ids, size_t *nids,
+                  size_t *cap) {
+  return ag_tok_encode_ex(t, s, n, 0, ids, nids, cap);
 }
 
 int ag_tok_decode(const ag_tokenizer *t, const uint32_t *ids, size_t n, ag_buf *out) {
@@ -285,15 +441,16 @@ static void count_pairs(pair_map *pm, const uint32_t *w, uint32_t len, int64_t m
   for (uint32_t i = 0; i + 1 < len; i++) *pm_slot(pm, (uint64_t)w[i] << 32 | w[i + 1]) += mult;
 }
 
-int ag_tok_train(const uint8_t *text, size_t len, int vocab_size, ag_tokenizer **out) {
-  *out = NULL;
-  if (vocab_size < AG_TOK_BASE || vocab_size > AG_TOK_MAX_VOCAB)
-    return ag_fail(AG_E_INVALID, "vocabulary size must be in %d..%d", AG_TOK_BASE, AG_TOK_MAX_VOCAB);
+/* Learns up to vocab_size - 257 merges from the words of text: the legacy pre-tokens, or the
+ * byte ranges [ends[j - 1], ends[j]) when ends is given. */
+static void train(const uint8_t *text, size_t len, const size_t *ends, size_t nends, int vocab_size,
+                  uint32_t **pairs_out, size_t *nm_out) {
   /* 1. unique pre-tokens with counts (hash on bytes), then sorted for a fixed order */
-  size_t wcap = 1 << 16, nw = 0;
+  size_t wcap = 1 << 16, nw = 0, next_end = 0;
   word *tab = ag_xcalloc(wcap, sizeof(word));
   for (size_t i = 0; i < len;) {
-    size_t k = pretok(text + i, len - i);
+    size_t k = ends ? ends[next_end++] - i : pretok(text + i, len - i);
+    if (!k) continue;
     if (2 * (nw + 1) > wcap) {
       size_t nc = wcap * 2;
       word *nt = ag_xcalloc(nc, sizeof(word));
@@ -378,13 +535,52 @@ int ag_tok_train(const uint8_t *text, size_t len, int vocab_size, ag_tokenizer *
       count_pairs(&pm, w, n2, (int64_t)words[i].count);
     }
   }
-  int rc = ag_tok_from_merges(pairs, nm, out);
-  free(pairs);
+  *pairs_out = pairs;
+  *nm_out = nm;
   free(pm.keys);
   free(pm.cnt);
   free(sym);
   free(woff);
   free(wlen);
   free(words);
+}
+
+int ag_tok_train(const uint8_t *text, size_t len, int vocab_size, ag_tokenizer **out) {
+  return ag_tok_train_pre(text, len, vocab_size, NULL, out);
+}
+
+int ag_tok_train_pre(const uint8_t *text, size_t len, int vocab_size, const char *pre, ag_tokenizer **out) {
+  *out = NULL;
+  if (vocab_size < AG_TOK_BASE || vocab_size > AG_TOK_MAX_VOCAB)
+    return ag_fail(AG_E_INVALID, "vocabulary size must be in %d..%d", AG_TOK_BASE, AG_TOK_MAX_VOCAB);
+  int id = -1;
+  if (pre && (id = ag_pretok_find(pre)) < 0)
+    return ag_fail(AG_E_UNSUPPORTED, "pre-tokenizer '%s' is not supported", pre);
+  uint32_t *pairs = NULL;
+  size_t nm = 0;
+  if (id < 0) train(text, len, NULL, 0, vocab_size, &pairs, &nm);
+  else {
+    /* the words llama.cpp will see: text decoded (invalid bytes as U+FFFD), split, re-encoded */
+    uint32_t *cps = ag_xmalloc((len + 1) * sizeof(uint32_t));
+    size_t ncp = 0;
+    for (size_t o = 0; o < len;) o += ag_utf8_next(text + o, len - o, &cps[ncp++]);
+    size_t *ends = NULL, nends = 0, cap = 0;
+    ag_pretok_split(id, cps, ncp, &ends, &nends, &cap);
+    uint8_t *canon = ag_xmalloc(4 * ncp + 1);
+    size_t *at = ag_xmalloc((ncp + 1) * sizeof(size_t)), clen = 0; /* byte offset of each code point */
+    for (size_t i = 0; i < ncp; i++) {
+      at[i] = clen;
+      clen += ag_utf8_put(cps[i], canon + clen);
+    }
+    at[ncp] = clen;
+    for (size_t j = 0; j < nends; j++) ends[j] = at[ends[j]];
+    train(canon, clen, ends, nends, vocab_size, &pairs, &nm);
+    free(cps);
+    free(ends);
+    free(canon);
+    free(at);
+  }
+  int rc = ag_tok_from_merges_pre(pairs, nm, pre, out);
+  free(pairs);
   return rc;
 }
