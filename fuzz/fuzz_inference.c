@@ -268,7 +268,7 @@ static void made_answer(in_t *in) {
   }
   /* the honest answer: the miner samples a seeded request with its bound seed */
   ag_sampling sp;
-  ag_inf_sampling(&req, &sp);
+  ag_inf_sampling(model, &req, &sp);
   sp.seed = seeded ? ag_inf_bound_seed(key.pk, req.seed) : (uint64_t)seed_byte + 1;
   uint8_t id[32], seed8[8];
   ag_hasher hs;
@@ -472,7 +472,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const char *param;
     if (ag_inf_request_parse(sel & 1, data, size, &r, &param) == 0) {
       ag_sampling sp;
-      ag_inf_sampling(&r, &sp);
+      ag_inf_sampling(model, &r, &sp);
       ag_buf text;
       ag_buf_init(&text);
       ag_buf_puts(&text, r.prompt);

@@ -134,7 +134,7 @@ static json_t *answer(const ag_model *m, const ag_keypair *k, const char *body, 
   const char *param;
   if (parse(false, body, &r, &param)) return NULL;
   ag_sampling sp;
-  ag_inf_sampling(&r, &sp);
+  ag_inf_sampling(m, &r, &sp);
   uint8_t reqh[32], msg[32], sig[64];
   ag_inf_request_hash(body, strlen(body), reqh);
   if (r.has_seed) sp.seed = ag_inf_bound_seed(k->pk, r.seed); /* as a miner does */

@@ -454,6 +454,7 @@ static int cmd_generate(ag_cli *c, int argc, char **argv) {
   ag_buf receipt;
   ag_buf_init(&receipt);
   rc = ag_engine_encode(m, prompt, strlen(prompt), &ids, &nids);
+  if (!rc) sp.stop = ag_model_stop(m);
   if (!rc && sp.stop >= m->cfg.vocab_size) sp.stop = -1;
   if (!rc && sp.top_k > m->cfg.vocab_size) sp.top_k = m->cfg.vocab_size;
   if (!rc) rc = ag_sampling_check(&sp, m->cfg.vocab_size);
@@ -498,7 +499,7 @@ static int cmd_generate(ag_cli *c, int argc, char **argv) {
     ag_buf text;
     ag_buf_init(&text);
     int ntext = go.n;
-    if (ntext && sp.stop >= 0 && out[ntext - 1] == (uint32_t)sp.stop) ntext--;
+    if (ntext && ag_is_stop(m, sp.stop, out[ntext - 1])) ntext--;
     ag_tok_decode(m->tok, out, (size_t)ntext, &text);
     json_t *toks = json_array();
     for (int i = 0; i < go.n; i++) json_array_append_new(toks, json_integer(out[i]));

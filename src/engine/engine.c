@@ -27,8 +27,22 @@ int ag_engine_encode(const ag_model *m, const char *text, size_t len, uint32_t *
   if (!m->tok) return ag_fail(AG_E_MODEL_NO_TOKENIZER, "the model has no tokenizer");
   size_t cap = len + 16;
   *ids = ag_xmalloc(cap * sizeof(uint32_t));
-  (*ids)[(*n)++] = AG_TOK_EOT;
-  return ag_tok_encode(m->tok, (const uint8_t *)text, len, ids, n, &cap);
+  return ag_tok_encode_ex(m->tok, (const uint8_t *)text, len, AG_TOK_ADD_SPECIAL, ids, n, &cap);
+}
+
+int ag_engine_encode_chat(const ag_model *m, const char *text, size_t len, uint32_t **ids, size_t *n) {
+  *ids = NULL;
+  *n = 0;
+  if (!m->tok) return ag_fail(AG_E_MODEL_NO_TOKENIZER, "the model has no tokenizer");
+  int flags = AG_TOK_PARSE_SPECIAL | AG_TOK_ADD_SPECIAL;
+  /* a template that writes {{ bos_token }} itself gets no second one */
+  int32_t bos = ag_tok_bos(m->tok);
+  size_t bl = 0;
+  const uint8_t *bt = bos >= 0 ? ag_tok_text(m->tok, (uint32_t)bos, &bl) : NULL;
+  if (bt && bl && len >= bl && !memcmp(text, bt, bl)) flags = AG_TOK_PARSE_SPECIAL;
+  size_t cap = len + 16;
+  *ids = ag_xmalloc(cap * sizeof(uint32_t));
+  return ag_tok_encode_ex(m->tok, (const uint8_t *)text, len, flags, ids, n, &cap);
 }
 
 int ag_model_prefer_f32(ag_model **m, uint64_t max_bytes) {

@@ -40,9 +40,13 @@
 int ag_engine_generate(const ag_model *m, const uint32_t *prompt, int n_prompt, int max_new,
                        const ag_sampling *sp, int threads, uint32_t *tokens, int *n_out,
                        ag_buf *receipt);
-/* Prompt ids for text: <|endoftext|> then the BPE ids of text (malloc'd *ids; caller frees).
- * AG_E_MODEL_NO_TOKENIZER when the model has none. */
+/* Prompt ids for text as a completion: the tokenizer's BOS as the model wants it (Agora's own:
+ * <|endoftext|>; GGUF: add_bos_token), then the ids of text, special-token strings taken as
+ * plain text (malloc'd *ids; caller frees). AG_E_MODEL_NO_TOKENIZER when the model has none. */
 int ag_engine_encode(const ag_model *m, const char *text, size_t len, uint32_t **ids, size_t *n);
+/* Prompt ids for a rendered chat template: special-token strings become their ids, and BOS is
+ * added as for a completion unless the text already starts with it. */
+int ag_engine_encode_chat(const ag_model *m, const char *text, size_t len, uint32_t **ids, size_t *n);
 
 /* A q8 model computes the same bits as the fp32 model of its dequantized weights (the q8
  * kernels widen exactly; tests/test_inference.c checks receipts across the two). For a model

@@ -27,10 +27,17 @@ int ag_sampling_check(const ag_sampling *s, int vocab) {
   if (!(s->top_p > 0.0f && s->top_p <= 1.0f)) return ag_fail(AG_E_ENGINE_SAMPLING, "top-p must be in (0, 1]");
   if (s->top_k < 0 || s->top_k > vocab)
     return ag_fail(AG_E_ENGINE_SAMPLING, "top-k must be in 0..%d (0 = off)", vocab);
-  if (s->stop < -1 || s->stop >= vocab)
-    return ag_fail(AG_E_ENGINE_SAMPLING, "stop token must be -1 or a token id below %d", vocab);
+  if (s->stop < AG_STOP_EOG || s->stop >= vocab)
+    return ag_fail(AG_E_ENGINE_SAMPLING, "stop token must be -1, -2 (end of generation) or a token id below %d", vocab);
   return 0;
 }
+
+int ag_is_stop(const ag_model *m, int32_t stop, uint32_t tok) {
+  if (stop >= 0) return tok == (uint32_t)stop;
+  return stop == AG_STOP_EOG && m->tok && ag_tok_is_eog(m->tok, tok);
+}
+
+int32_t ag_model_stop(const ag_model *m) { return m->gguf ? AG_STOP_EOG : AG_TOK_EOT; }
 
 int ag_sample_scratch_init(ag_sample_scratch *s, int vocab) {
   s->w = ag_xmalloc(sizeof(float) * (size_t)vocab);
@@ -267,7 +274,7 @@ int ag_generate(ag_infer *s, const uint32_t *prompt, int n_prompt, int max_new,
       uint32_t tok = sample_ranked(logits, V, sp, (uint64_t)n, &sc, ids, vals, rk);
       chain_step(h, (uint32_t)n, tok, ids, vals, commit_k, &entries);
       out->tokens[n] = tok;
-      int stop = (sp->stop >= 0 && tok == (uint32_t)sp->stop) || (on_token && on_token(ctx, tok));
+      int stop = ag_is_stop(m, sp->stop, tok) || (on_token && on_token(ctx, tok));
       if (stop || n + 1 == max_new) {
         n++;
         break;
@@ -326,6 +333,7 @@ int ag_receipt_parse(const uint8_t *d, size_t len, ag_receipt *r) {
 }
 
 typedef struct {
+  const ag_model *m;
   const ag_receipt *r;
   int V;
   int base; /* position of the first output's logits */
@@ -383,7 +391,7 @@ static int verify_chunk(void *v, int pos0, int rows, const float *logits) {
       c->err = ag_fail(AG_E_RECEIPT_TOKEN, "output %d is token %u but the model samples %u", i, want, c->got[k]);
       return 1;
     }
-    if (r->sp.stop >= 0 && want == (uint32_t)r->sp.stop && i + 1 != r->n_out) {
+    if (ag_is_stop(c->m, r->sp.stop, want) && i + 1 != r->n_out) {
       c->bad = i;
       c->err = ag_fail(AG_E_RECEIPT_TOKEN, "output %d is the stop token but generation went on", i);
       return 1;
@@ -439,7 +447,7 @@ static int verify_impl(const ag_model *m, ag_infer *state, const uint8_t *data, 
   int maxrows = AG_MIN(total, AG_INFER_LOGIT_ROWS); /* rows per logits batch, at most */
   vctx c;
   memset(&c, 0, sizeof c);
-  c.r = &r, c.V = V, c.base = r.n_prompt - 1, c.bad = -1, c.rk = rank_size(&r.sp, r.commit_k);
+  c.m = m, c.r = &r, c.V = V, c.base = r.n_prompt - 1, c.bad = -1, c.rk = rank_size(&r.sp, r.commit_k);
   c.maxrows = maxrows;
   c.ids = ag_xmalloc(sizeof(uint32_t) * (size_t)c.rk * (size_t)maxrows);
   c.vals = ag_xmalloc(sizeof(float) * (size_t)c.rk * (size_t)maxrows);

@@ -38,9 +38,19 @@ typedef struct {
   float temperature; /* 0 = greedy; else in (0, 100] */
   float top_p;       /* (0, 1] */
   int32_t top_k;     /* 0 = off, else 1..V */
-  int32_t stop;      /* stop token id (generation ends after emitting it), -1 = none */
+  int32_t stop;      /* stop token id (generation ends after emitting it), -1 = none,
+                        AG_STOP_EOG = any end-of-generation token of the model */
   uint64_t seed;
 } ag_sampling;
+
+/* The stop rule of GGUF models: generation ends after any token the model's tokenizer marks
+ * as end of generation (ag_tok_is_eog: eos, eot, <|im_end|>, <end_of_turn>, ...), a property
+ * of the file, so a verifier applies the same rule. */
+#define AG_STOP_EOG (-2)
+/* Whether tok ends generation under stop for model m. */
+int ag_is_stop(const ag_model *m, int32_t stop, uint32_t tok);
+/* The stop rule a model's answers use: <|endoftext|> for Agora's own, AG_STOP_EOG for GGUF. */
+int32_t ag_model_stop(const ag_model *m);
 
 void ag_sampling_defaults(ag_sampling *s); /* temp 0.8, top_p 0.95, top_k 40, stop 256, seed 1 */
 int ag_sampling_check(const ag_sampling *s, int vocab); /* AG_E_ENGINE_SAMPLING + message */

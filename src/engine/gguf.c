@@ -830,11 +830,99 @@ static int layer_vec(tctx *t, int l, const char *what, int n, float *dst) {
   return take_vec(t, name, n, dst);
 }
 
+/* Reads a string array key into pointer/length arrays (borrowing the file's bytes). */
+static int str_array(const gfile *g, const kv *k, size_t want, const uint8_t ***p, size_t **l) {
+  *p = NULL;
+  *l = NULL;
+  if (!k) return 0;
+  if (k->type != GT_ARR || k->atype != GT_STR || (want && k->n != want))
+    return ag_fail(AG_E_GGUF_CORRUPT, "GGUF tokenizer array has the wrong type or length");
+  *p = ag_xmalloc(sizeof(uint8_t *) * ((size_t)k->n + 1));
+  *l = ag_xmalloc(sizeof(size_t) * ((size_t)k->n + 1));
+  ag_reader r;
+  ag_reader_init(&r, g->d + k->voff, g->len - k->voff);
+  for (uint64_t i = 0; i < k->n; i++)
+    if (r_str(&r, &(*p)[i], &(*l)[i])) return ag_fail(AG_E_GGUF_CORRUPT, "GGUF tokenizer array is truncated");
+  return 0;
+}
+
+static int32_t opt_id(const gfile *g, const char *key, int V) {
+  uint64_t v;
+  if (!find(g, key) || get_uint(g, key, -1, &v) || v >= (uint64_t)V) return -1;
+  return (int32_t)v;
+}
+
+static int opt_bool(const gfile *g, const char *key) {
+  const kv *k = find(g, key);
+  if (!k || k->type != GT_BOOL) return -1;
+  return g->d[k->voff] != 0;
+}
+
 /* The file's own tokenizer: Agora's byte-level BPE when the vocabulary is laid out as Agora
- * exports it, else none yet (the model computes from ids). */
+ * exports it, else the file's gpt2 BPE or llama SentencePiece vocabulary (tokenizer.h). */
 static int gguf_tokenizer(const gfile *g, int V, ag_tokenizer **out) {
   *out = import_tokenizer(g, V);
-  return 0;
+  if (*out) return 0;
+  const kv *km = find(g, "tokenizer.ggml.model");
+  if (!km) return 0; /* no vocabulary: the model computes from ids */
+  ag_tok_spec sp;
+  memset(&sp, 0, sizeof sp);
+  if (str_is(g, km, "gpt2")) sp.kind = AG_TOKK_GPT2;
+  else if (str_is(g, km, "llama")) sp.kind = AG_TOKK_SPM;
+  else return ag_fail(AG_E_GGUF_KEY, "GGUF tokenizer.ggml.model is not supported (gpt2, llama)");
+  char pre[64] = "";
+  const kv *kp = find(g, "tokenizer.ggml.pre");
+  if (kp) {
+    if (kp->type != GT_STR) return ag_fail(AG_E_GGUF_CORRUPT, "GGUF tokenizer.ggml.pre is not a string");
+    uint64_t n = ag_get_u64le(g->d + kp->voff);
+    if (n >= sizeof pre) return ag_fail(AG_E_GGUF_KEY, "GGUF tokenizer.ggml.pre is not supported");
+    memcpy(pre, g->d + kp->voff + 8, n);
+    pre[n] = 0;
+    sp.pre = pre;
+  }
+  const uint8_t **tp = NULL, **mp = NULL;
+  size_t *tl = NULL, *ml = NULL;
+  float *scores = NULL;
+  int32_t *types = NULL;
+  int rc = str_array(g, find(g, "tokenizer.ggml.tokens"), (size_t)V, &tp, &tl);
+  if (!rc && !tp) rc = ag_fail(AG_E_GGUF_MISSING, "GGUF file lacks tokenizer.ggml.tokens");
+  if (!rc) rc = str_array(g, find(g, "tokenizer.ggml.merges"), 0, &mp, &ml);
+  const kv *ks = find(g, "tokenizer.ggml.scores"), *kt = find(g, "tokenizer.ggml.token_type");
+  if (!rc && ks) {
+    if (ks->type != GT_ARR || ks->atype != GT_F32 || ks->n != (uint64_t)V) rc = ag_fail(AG_E_GGUF_CORRUPT, "GGUF tokenizer.ggml.scores is malformed");
+    else {
+      scores = ag_xmalloc(sizeof(float) * (size_t)V);
+      for (int i = 0; i < V; i++) {
+        uint32_t u = ag_get_u32le(g->d + ks->voff + 4 * (size_t)i);
+        memcpy(&scores[i], &u, 4);
+      }
+    }
+  }
+  if (!rc && kt) {
+    if (kt->type != GT_ARR || kt->atype != GT_I32 || kt->n != (uint64_t)V) rc = ag_fail(AG_E_GGUF_CORRUPT, "GGUF tokenizer.ggml.token_type is malformed");
+    else {
+      types = ag_xmalloc(sizeof(int32_t) * (size_t)V);
+      for (int i = 0; i < V; i++) types[i] = (int32_t)ag_get_u32le(g->d + kt->voff + 4 * (size_t)i);
+    }
+  }
+  if (!rc) {
+    sp.n_tokens = (size_t)V;
+    sp.tok = tp, sp.tok_len = tl, sp.scores = scores, sp.types = types;
+    sp.n_merges = mp ? (size_t)find(g, "tokenizer.ggml.merges")->n : 0;
+    sp.merge = mp, sp.merge_len = ml;
+    sp.bos = opt_id(g, "tokenizer.ggml.bos_token_id", V);
+    sp.eos = opt_id(g, "tokenizer.ggml.eos_token_id", V);
+    sp.eot = opt_id(g, "tokenizer.ggml.eot_token_id", V);
+    sp.unk = opt_id(g, "tokenizer.ggml.unknown_token_id", V);
+    sp.pad = opt_id(g, "tokenizer.ggml.padding_token_id", V);
+    sp.add_bos = opt_bool(g, "tokenizer.ggml.add_bos_token");
+    sp.add_eos = opt_bool(g, "tokenizer.ggml.add_eos_token");
+    sp.add_space_prefix = opt_bool(g, "tokenizer.ggml.add_space_prefix");
+    rc = ag_tok_from_spec(&sp, out);
+    if (rc) rc = ag_fail(rc == AG_E_GGUF_KEY ? rc : AG_E_MODEL_TOKENIZER, "the file's tokenizer: %s", ag_errmsg(rc));
+  }
+  free(tp), free(tl), free(mp), free(ml), free(scores), free(types);
+  return rc;
 }
 
 int ag_gguf_open(const uint8_t *d, size_t len, ag_model **out) {
@@ -978,6 +1066,18 @@ int ag_gguf_open(const uint8_t *d, size_t len, ag_model **out) {
     }
   rc = gguf_tokenizer(&g, V, &m->tok);
   if (rc) goto done;
+  const kv *ct = find(&g, "tokenizer.chat_template");
+  if (ct) {
+    if (ct->type != GT_STR) {
+      rc = ag_fail(AG_E_GGUF_CORRUPT, "GGUF tokenizer.chat_template is not a string");
+      goto done;
+    }
+    uint64_t n = ag_get_u64le(g.d + ct->voff);
+    m->chat_template = ag_xmalloc((size_t)n + 1);
+    memcpy(m->chat_template, g.d + ct->voff + 8, (size_t)n);
+    m->chat_template[n] = 0;
+    m->chat_template_len = (size_t)n;
+  }
   ag_model_compute_id(m);
   *out = m;
   m = NULL;

@@ -250,6 +250,7 @@ void ag_model_close(ag_model *m) {
   ag_tok_free(m->tok);
   free(m->wq);
   free(m->norms);
+  free(m->chat_template);
   free(m);
 }
 

@@ -123,6 +123,8 @@ typedef struct ag_model {
   const float *post_attn_norm, *post_ffn_norm; /* (L, C) gemma3, else NULL */
   const float *rope_freqs;           /* (HD/2) frequency divisors (Llama 3), or NULL */
   float emb_scale;                   /* embeddings are multiplied by this when not 0 */
+  char *chat_template;               /* tokenizer.chat_template (owned, NUL-terminated), or NULL */
+  size_t chat_template_len;
 } ag_model;
 
 /* A new fp32 model with weights drawn from N(0, 0.02) (residual projections scaled by

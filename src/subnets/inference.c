@@ -173,13 +173,13 @@ done:
   return rc;
 }
 
-void ag_inf_sampling(const ag_inf_request *r, ag_sampling *sp) {
+void ag_inf_sampling(const ag_model *m, const ag_inf_request *r, ag_sampling *sp) {
   ag_sampling_defaults(sp);
   sp->temperature = (float)r->temperature;
   sp->top_p = (float)r->top_p;
   sp->top_k = r->top_k;
   sp->seed = r->seed;
-  sp->stop = AG_TOK_EOT;
+  sp->stop = ag_model_stop(m);
 }
 
 void ag_inf_request_hash(const void *body, size_t len, uint8_t out[32]) {
@@ -270,7 +270,7 @@ int ag_inf_text(const ag_model *m, const uint32_t *toks, int n, const ag_inf_req
   ag_buf_init(&raw);
   int rc = 0;
   for (int i = 0; i < n && !rc; i++) {
-    if (toks[i] == AG_TOK_EOT) continue;
+    if (ag_is_stop(m, ag_model_stop(m), toks[i])) continue;
     rc = ag_tok_decode(m->tok, &toks[i], 1, &raw);
   }
   if (!rc) {
@@ -348,7 +348,7 @@ int ag_inf_verify(ag_infer *state, const ag_model *m, const uint8_t *body, size_
     rc = verdict(v, AG_E_INF_RECEIPT, "the receipt is for another model or commitment%s", NULL);
     goto done;
   }
-  ag_inf_sampling(req, &sp);
+  ag_inf_sampling(m, req, &sp);
   /* a seeded request is sampled with this miner's bound seed; without one, the miner chose */
   sp.seed = req->has_seed ? ag_inf_bound_seed(hotkey, req->seed) : r.sp.seed;
   if (memcmp(&r.sp.temperature, &sp.temperature, 4) || memcmp(&r.sp.top_p, &sp.top_p, 4) ||
@@ -384,7 +384,7 @@ int ag_inf_verify(ag_infer *state, const ag_model *m, const uint8_t *body, size_
   ag_buf_free(&out);
   /* a short answer must have a reason: the stop token, a stop string or the context's end */
   int full = r.n_out >= req->max_tokens || r.n_prompt + r.n_out - 1 >= m->cfg.seq_len;
-  int eot = r.n_out > 0 && r.sp.stop >= 0 && ag_receipt_out(&r, r.n_out - 1) == (uint32_t)r.sp.stop;
+  int eot = r.n_out > 0 && ag_is_stop(m, r.sp.stop, ag_receipt_out(&r, r.n_out - 1));
   if (!full && !eot && !stopped) {
     rc = verdict(v, AG_E_INF_RECEIPT, "the answer ends early without a stop token or stop string%s", NULL);
     goto done;

@@ -57,7 +57,7 @@ void ag_inf_request_free(ag_inf_request *r);
 int ag_inf_render_chat(json_t *messages, ag_buf *out, const char **param);
 
 /* Sampling parameters of a request (seed must be set). */
-void ag_inf_sampling(const ag_inf_request *r, ag_sampling *sp);
+void ag_inf_sampling(const ag_model *m, const ag_inf_request *r, ag_sampling *sp);
 
 void ag_inf_request_hash(const void *body, size_t len, uint8_t out[32]);
 /* The seed a miner samples a request with seed s: the first 8 bytes (little-endian) of

@@ -120,10 +120,10 @@ static void cheat(miner *m, job *j) {
   ag_receipt r;
   if (ag_receipt_parse(j->receipt.data, j->receipt.len, &r)) return;
   int at = j->n_out - 1; /* the last token, or the one before a final stop token */
-  if (at > 0 && j->sp.stop >= 0 && j->tokens[at] == (uint32_t)j->sp.stop) at--;
+  if (at > 0 && ag_is_stop(m->model, j->sp.stop, j->tokens[at])) at--;
   uint32_t t = j->tokens[at];
   t = (t + 1) % (uint32_t)m->model->cfg.vocab_size;
-  if (t == AG_TOK_EOT) t = AG_TOK_BASE;
+  while (ag_is_stop(m->model, j->sp.stop, t)) t = (t + 1) % (uint32_t)m->model->cfg.vocab_size;
   j->tokens[at] = t;
   size_t off = (size_t)(r.out - j->receipt.data) + 4 * (size_t)at;
   ag_put_u32le(j->receipt.data + off, t);
@@ -234,9 +234,9 @@ static json_t *envelope(miner *m, job *j, const char *object) {
   return o;
 }
 
-static const char *finish_reason(job *j) {
+static const char *finish_reason(const miner *m, job *j) {
   if (j->stopped) return "stop";
-  if (j->n_out > 0 && j->tokens[j->n_out - 1] == AG_TOK_EOT) return "stop";
+  if (j->n_out > 0 && ag_is_stop(m->model, j->sp.stop, j->tokens[j->n_out - 1])) return "stop";
   return j->n_out < j->max_new ? "stop" : "length";
 }
 
@@ -254,7 +254,7 @@ static json_t *final_json(miner *m, job *j, const ag_buf *text) {
     json_object_set_new(choice, "text", t);
   }
   json_object_set_new(choice, "logprobs", json_null());
-  json_object_set_new(choice, "finish_reason", json_string(finish_reason(j)));
+  json_object_set_new(choice, "finish_reason", json_string(finish_reason(m, j)));
   json_array_append_new(choices, choice);
   json_object_set_new(o, "choices", choices);
   json_object_set_new(o, "usage", usage_json((int)j->n_prompt, j->n_out));
@@ -333,7 +333,7 @@ static job *admit(miner *m, ag_http_req *req, ag_http_resp *resp, bool chat) {
     randombytes_buf(&j->req.seed, sizeof j->req.seed);
     j->req.seed &= 0x7fffffffffffffffULL;
   }
-  ag_inf_sampling(&j->req, &j->sp);
+  ag_inf_sampling(m->model, &j->req, &j->sp);
   /* a seeded request: sampled with this miner's own seed, so the answer is its own work */
   if (j->req.has_seed) j->sp.seed = ag_inf_bound_seed(m->hotkey.pk, j->req.seed);
   rc = ag_engine_encode(m->model, j->req.prompt, strlen(j->req.prompt), &j->prompt, &j->n_prompt);
@@ -535,7 +535,7 @@ static ssize_t sse_read(void *cls, char *buf, size_t max) {
     }
     if (done) {
       j->stopped = stopped;
-      json_t *fin = chunk(s, NULL, 0, finish_reason(j), 0);
+      json_t *fin = chunk(s, NULL, 0, finish_reason(s->m, j), 0);
       json_object_set_new(fin, "agora", proof_json(s->m, j, &text));
       put_event(s, fin);
       if (j->req.include_usage) {
