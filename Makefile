@@ -4,7 +4,8 @@
 #                 installs the real models and builds the llama.cpp reference (scripts/bootstrap)
 #   make bench    release build, runs bench/ and writes build/bench/results.json; first installs
 #                 the real models and builds llama.cpp's tools to compare against
-#   make demo     release build, runs the whole network (agora devnet) on embedded defaults
+#   make demo     release build, runs the whole network (agora devnet) on embedded defaults,
+#                 serving SmolLM2-135M-Instruct (installed by scripts/bootstrap models)
 #   make fuzz     long libFuzzer runs (FUZZ_SECONDS per target, default 300)
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 300
@@ -32,6 +33,7 @@ bench: build
 	@scripts/bench
 
 demo: build
+	@scripts/bootstrap models
 	@scripts/demo
 
 fuzz: bootstrap
