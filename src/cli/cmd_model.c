@@ -10,6 +10,7 @@
 #include "core/err.h"
 #include "core/util.h"
 #include "engine/engine.h"
+#include "subnets/inference.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -22,13 +23,14 @@ static const char *usage_model =
     "commands:\n"
     "  train      train a model on the default corpus (or --text FILE); resumable\n"
     "  generate   generate text; --commit FILE writes a verifiable receipt\n"
+    "  chat       a conversation in the terminal, through the model's own chat template\n"
     "  verify     re-execute a receipt and check every token and the commitment\n"
     "  eval       validation loss and perplexity of a model\n"
     "  info       configuration, size and id of a model file\n"
     "  export     write a GGUF file (--gguf OUT)\n"
     "  import     read a GGUF llama model into an Agora model file\n"
     "  shares     who trained a model of a training subnet, from the chain's records\n\n"
-    "Models: -m FILE, else $AGORA_MODEL, else models/agora-nano.bin (here or beside the agora\n"
+    "Models: an Agora model file or a GGUF file as published; -m FILE, else $AGORA_MODEL, else models/agora-nano.bin (here or beside the agora\n"
     "binary's source tree), else HOME/models/nano/model.bin.\n"
     "SIMD path: AGORA_SIMD=scalar|avx2|avx512 (results are identical; only speed differs).\n";
 
@@ -407,6 +409,107 @@ static int print_token(void *ctx, uint32_t tok) {
   if (p && len) fwrite(p, 1, len, stdout);
   fflush(stdout);
   return 0;
+}
+
+/* ---------- chat ---------- */
+
+static int cmd_chat(ag_cli *c, int argc, char **argv) {
+  const char *model = NULL, *v_n = NULL, *v_temp = NULL, *v_seed = NULL, *v_threads = NULL, *system = NULL;
+  ag_opt opts[] = {{"model", 'm', 1, &model, NULL},   {"n-predict", 'n', 1, &v_n, NULL},
+                   {"temp", 0, 1, &v_temp, NULL},     {"seed", 's', 1, &v_seed, NULL},
+                   {"threads", 't', 1, &v_threads, NULL}, {"system", 0, 1, &system, NULL},
+                   {"", 0, 0, NULL, NULL}};
+  char *pos[1];
+  int npos, rc = ag_cli_parse(c, argc, argv, opts, pos, 0, &npos);
+  if (rc) return rc;
+  if (c->help)
+    return ag_cli_usage(c, "usage: agora model chat [-m MODEL] [-n MAX] [--temp X] [-s SEED] [--system TEXT] [-t N]\n\n"
+                           "A conversation in the terminal: each line you type is a user turn; the model\n"
+                           "answers through its own chat template (a GGUF file's tokenizer.chat_template,\n"
+                           "ChatML when it has none) and stops at its end-of-turn token. Ctrl-D ends.\n"
+                           "Defaults: -n 256, --temp 0 (greedy), all cores.\n");
+  int n = 256, threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
+  ag_sampling sp;
+  ag_sampling_defaults(&sp);
+  sp.temperature = 0;
+  if ((rc = parse_int(c, "n-predict", v_n, 1, 100000, &n)) || (rc = parse_float(c, "temp", v_temp, &sp.temperature)) ||
+      (rc = parse_u64(c, "seed", v_seed, &sp.seed)) || (rc = parse_int(c, "threads", v_threads, 1, 64, &threads)))
+    return rc;
+  char path[1200];
+  default_model_path(c, model, path, sizeof path);
+  ag_model *m = NULL;
+  if ((rc = open_model(c, path, &m, NULL))) return rc;
+  sp.stop = ag_model_stop(m);
+  ag_infer *s = NULL;
+  if ((rc = ag_infer_open(m, 64, threads, &s))) {
+    ag_model_close(m);
+    return ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
+  }
+  json_t *msgs = json_array();
+  if (system) json_array_append_new(msgs, json_pack("{s:s,s:s}", "role", "system", "content", system));
+  uint32_t *out = ag_xmalloc(sizeof(uint32_t) * (size_t)n);
+  char *line = NULL;
+  size_t cap = 0;
+  ssize_t got;
+  int exit_code = 0;
+  uint64_t turn = 0;
+  while (isatty(0) ? (fputs("> ", stdout), fflush(stdout), 1) : 1) {
+    if ((got = getline(&line, &cap, stdin)) <= 0) break;
+    while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r')) line[--got] = 0;
+    if (!got) continue;
+    json_t *um = json_pack("{s:s%,s:s}", "content", line, (size_t)got, "role", "user");
+    if (!um) {
+      fprintf(stderr, "agora model chat: the line is not valid UTF-8\n");
+      continue;
+    }
+    json_array_append_new(msgs, um);
+    uint32_t *ids = NULL;
+    size_t nids = 0;
+    ag_buf text;
+    ag_buf_init(&text);
+    if (m->gguf) {
+      rc = ag_engine_chat_text(m, msgs, &text);
+      if (!rc) rc = ag_engine_encode_chat(m, (const char *)text.data, text.len, &ids, &nids);
+    } else {
+      rc = ag_inf_render_chat(msgs, &text, NULL);
+      ag_buf_put_u8(&text, 0);
+      if (!rc) rc = ag_engine_encode(m, (const char *)text.data, text.len - 1, &ids, &nids);
+    }
+    ag_buf_free(&text);
+    if (!rc && (int64_t)nids + n - 1 > m->cfg.seq_len)
+      rc = ag_fail(AG_E_ENGINE_CONTEXT, "the conversation no longer fits the context of %d tokens", m->cfg.seq_len);
+    if (rc) {
+      free(ids);
+      exit_code = ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
+      break;
+    }
+    ag_gen_out go = {out, 0, {0}};
+    gen_print gp = {m, 1};
+    ag_sampling tsp = sp;
+    tsp.seed = sp.seed + turn++;
+    rc = ag_generate(s, ids, (int)nids, n, &tsp, AG_COMMIT_K_DEFAULT, &go, NULL, print_token, &gp);
+    free(ids);
+    if (rc) {
+      exit_code = ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
+      break;
+    }
+    fputs("\n", stdout);
+    int keep = go.n;
+    if (keep && ag_is_stop(m, tsp.stop, out[keep - 1])) keep--;
+    ag_buf reply;
+    ag_buf_init(&reply);
+    ag_tok_decode(m->tok, out, (size_t)keep, &reply);
+    json_t *am = json_pack("{s:s,s:s%}", "role", "assistant", "content", reply.data ? (const char *)reply.data : "",
+                           reply.len);
+    json_array_append_new(msgs, am ? am : json_pack("{s:s,s:s}", "role", "assistant", "content", ""));
+    ag_buf_free(&reply);
+  }
+  free(line);
+  free(out);
+  json_decref(msgs);
+  ag_infer_close(s);
+  ag_model_close(m);
+  return exit_code;
 }
 
 static int cmd_generate(ag_cli *c, int argc, char **argv) {
@@ -891,7 +994,7 @@ int ag_cmd_model(ag_cli *c, int argc, char **argv) {
   static const struct {
     const char *name;
     int (*fn)(ag_cli *, int, char **);
-  } subs[] = {{"train", cmd_train},   {"generate", cmd_generate}, {"verify", cmd_verify},
+  } subs[] = {{"train", cmd_train},   {"generate", cmd_generate}, {"chat", cmd_chat}, {"verify", cmd_verify},
               {"eval", cmd_eval},     {"info", cmd_info},         {"export", cmd_export},
               {"import", cmd_import}, {"shares", cmd_shares}};
   for (size_t i = 0; i < AG_ARRAY_LEN(subs); i++)

@@ -26,6 +26,8 @@
 #ifndef AG_ENGINE_H
 #define AG_ENGINE_H
 
+#include <jansson.h>
+
 #include "engine/checkpoint.h"
 #include "engine/data.h"
 #include "engine/detmath.h"
@@ -47,6 +49,10 @@ int ag_engine_encode(const ag_model *m, const char *text, size_t len, uint32_t *
 /* Prompt ids for a rendered chat template: special-token strings become their ids, and BOS is
  * added as for a completion unless the text already starts with it. */
 int ag_engine_encode_chat(const ag_model *m, const char *text, size_t len, uint32_t **ids, size_t *n);
+/* The chat prompt of messages (OpenAI's [{role, content}], content a string or text parts) for
+ * a GGUF model: its tokenizer.chat_template rendered (jinja.h) with add_generation_prompt, or
+ * ChatML when the file has none (as llama.cpp does); appended to out. */
+int ag_engine_chat_text(const ag_model *m, json_t *messages, ag_buf *out);
 
 /* A q8 model computes the same bits as the fp32 model of its dequantized weights (the q8
  * kernels widen exactly; tests/test_inference.c checks receipts across the two). For a model

@@ -11,6 +11,7 @@
 #include "core/util.h"
 #include "engine/checkpoint.h"
 #include "engine/detmath.h"
+#include "engine/jinja.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -1077,6 +1078,11 @@ int ag_gguf_open(const uint8_t *d, size_t len, ag_model **out) {
     memcpy(m->chat_template, g.d + ct->voff + 8, (size_t)n);
     m->chat_template[n] = 0;
     m->chat_template_len = (size_t)n;
+    /* a template the engine cannot render exactly is refused now, not mis-rendered later */
+    if ((rc = ag_jinja_parse(m->chat_template, m->chat_template_len, &m->chat))) {
+      rc = ag_fail(rc, "the file's chat template: %s", ag_errmsg(rc));
+      goto done;
+    }
   }
   ag_model_compute_id(m);
   *out = m;

@@ -9,6 +9,7 @@
 #include "core/err.h"
 #include "core/util.h"
 #include "engine/detmath.h"
+#include "engine/jinja.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -251,6 +252,7 @@ void ag_model_close(ag_model *m) {
   free(m->wq);
   free(m->norms);
   free(m->chat_template);
+  ag_jinja_free(m->chat);
   free(m);
 }
 

@@ -125,6 +125,7 @@ typedef struct ag_model {
   float emb_scale;                   /* embeddings are multiplied by this when not 0 */
   char *chat_template;               /* tokenizer.chat_template (owned, NUL-terminated), or NULL */
   size_t chat_template_len;
+  struct ag_jinja *chat;             /* the template parsed (owned), or NULL */
 } ag_model;
 
 /* A new fp32 model with weights drawn from N(0, 0.02) (residual projections scaled by

@@ -16,6 +16,7 @@
 void ag_inf_request_free(ag_inf_request *r) {
   if (!r) return;
   free(r->prompt);
+  json_decref(r->messages);
   for (int i = 0; i < r->nstop; i++) free(r->stops[i]);
   memset(r, 0, sizeof *r);
 }
@@ -102,6 +103,7 @@ int ag_inf_request_parse(bool chat, const uint8_t *body, size_t len, ag_inf_requ
   snprintf(r->model, sizeof r->model, "%s", model);
   if (chat) {
     if ((rc = ag_inf_render_chat(json_object_get(root, "messages"), &prompt, param))) goto done;
+    r->messages = json_incref(json_object_get(root, "messages"));
   } else {
     json_t *p = json_object_get(root, "prompt");
     if (json_is_string(p)) ag_buf_puts(&prompt, json_string_value(p));
@@ -170,6 +172,16 @@ done:
   ag_buf_free(&prompt);
   json_decref(root);
   if (rc) ag_inf_request_free(r);
+  return rc;
+}
+
+int ag_inf_prompt_ids(const ag_model *m, const ag_inf_request *r, uint32_t **ids, size_t *n) {
+  if (!r->chat || !m->gguf) return ag_engine_encode(m, r->prompt, strlen(r->prompt), ids, n);
+  ag_buf text;
+  ag_buf_init(&text);
+  int rc = ag_engine_chat_text(m, r->messages, &text);
+  if (!rc) rc = ag_engine_encode_chat(m, text.data ? (const char *)text.data : "", text.len, ids, n);
+  ag_buf_free(&text);
   return rc;
 }
 
@@ -358,7 +370,7 @@ int ag_inf_verify(ag_infer *state, const ag_model *m, const uint8_t *body, size_
   }
   uint32_t *ids = NULL;
   size_t nids = 0;
-  if ((rc = ag_engine_encode(m, req->prompt, strlen(req->prompt), &ids, &nids))) {
+  if ((rc = ag_inf_prompt_ids(m, req, &ids, &nids))) {
     rc = verdict(v, rc, "cannot encode the prompt: %s", ag_errmsg(rc));
     goto done;
   }

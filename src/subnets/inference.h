@@ -35,6 +35,7 @@ typedef struct {
   bool chat;              /* /v1/chat/completions */
   char model[128];
   char *prompt;           /* the completion prompt, or the rendered chat transcript (owned) */
+  json_t *messages;       /* chat: the request's messages (owned reference), else NULL */
   int max_tokens;         /* >= 1 */
   double temperature;     /* 0..2 (OpenAI's range) */
   double top_p;           /* (0, 1] */
@@ -55,6 +56,10 @@ void ag_inf_request_free(ag_inf_request *r);
 /* The chat template: "System: …\nUser: …\nAssistant: …\n…Assistant:" (content strings or
  * text parts). */
 int ag_inf_render_chat(json_t *messages, ag_buf *out, const char **param);
+
+/* The prompt ids a request means for model m: a GGUF model's chat through its own template
+ * (ag_engine_chat_text), everything else through ag_engine_encode of prompt. */
+int ag_inf_prompt_ids(const ag_model *m, const ag_inf_request *r, uint32_t **ids, size_t *n);
 
 /* Sampling parameters of a request (seed must be set). */
 void ag_inf_sampling(const ag_model *m, const ag_inf_request *r, ag_sampling *sp);

@@ -336,7 +336,7 @@ static job *admit(miner *m, ag_http_req *req, ag_http_resp *resp, bool chat) {
   ag_inf_sampling(m->model, &j->req, &j->sp);
   /* a seeded request: sampled with this miner's own seed, so the answer is its own work */
   if (j->req.has_seed) j->sp.seed = ag_inf_bound_seed(m->hotkey.pk, j->req.seed);
-  rc = ag_engine_encode(m->model, j->req.prompt, strlen(j->req.prompt), &j->prompt, &j->n_prompt);
+  rc = ag_inf_prompt_ids(m->model, &j->req, &j->prompt, &j->n_prompt);
   int ctx = m->model->cfg.seq_len;
   if (!rc && (int)j->n_prompt >= ctx) {
     char msg[200];
