@@ -396,7 +396,55 @@ TEST(gguf_unsupported_arch_and_type) {
   ag_model_close(m);
 }
 
+/* A file as published computes in place; a key or tensor the engine would ignore refuses it. */
+TEST(gguf_in_place_refuses_what_it_would_ignore) {
+  ag_model *m = tiny(7);
+  ag_buf g;
+  ag_buf_init(&g);
+  CHECK_OK(ag_gguf_export(m, AG_GGUF_F32, &g));
+  ag_model *x = NULL;
+  CHECK_OK(ag_gguf_open(g.data, g.len, &x));
+  CHECK(x && x->gguf);
+  /* the same logits as the model it was exported from */
+  float la[320], lb[320];
+  uint32_t ids[3] = {256, 70, 71};
+  ag_infer *sa = NULL, *sb = NULL;
+  CHECK_OK(ag_infer_open(m, 4, 1, &sa));
+  CHECK_OK(ag_infer_open(x, 4, 1, &sb));
+  if (sa && sb) {
+    CHECK_OK(ag_infer_forward(sa, ids, 3, la, NULL, NULL));
+    CHECK_OK(ag_infer_forward(sb, ids, 3, lb, NULL, NULL));
+    CHECK_MEM(la, lb, sizeof la);
+  }
+  ag_infer_close(sa);
+  ag_infer_close(sb);
+  ag_model_close(x);
+  x = NULL;
+  /* an unknown key of the architecture: refused, named */
+  uint8_t *p = memmem(g.data, g.len, "llama.rope.freq_base", 20);
+  CHECK(p != NULL);
+  if (p) {
+    p[19] = 'X';
+    CHECK_EQ(ag_gguf_open(g.data, g.len, &x), AG_E_GGUF_KEY);
+    CHECK(strstr(ag_errmsg(AG_E_GGUF_KEY), "llama.rope.freq_basX") != NULL);
+    p[19] = 'e';
+  }
+  /* a tensor the architecture does not use (a renamed norm: the real one is then missing, so
+   * rename output_norm to a bias-like name of the same length) */
+  p = memmem(g.data, g.len, "output_norm.weight", 18);
+  CHECK(p != NULL);
+  if (p) {
+    memcpy(p, "output_norm.bias__", 18);
+    int rc = ag_gguf_open(g.data, g.len, &x);
+    CHECK(rc == AG_E_GGUF_MISSING || rc == AG_E_GGUF_KEY);
+    CHECK(x == NULL);
+  }
+  ag_buf_free(&g);
+  ag_model_close(m);
+}
+
 TEST_MAIN(checkpoint_round_trip_and_id, checkpoint_corruption_is_an_error,
           training_bit_identical_threads_paths_resume, training_loss_matches_inference_logits,
           generation_same_seed_same_tokens, receipts_honest_pass_altered_fail,
-          gguf_round_trip_same_id_and_logits, gguf_unsupported_arch_and_type)
+          gguf_round_trip_same_id_and_logits, gguf_unsupported_arch_and_type,
+          gguf_in_place_refuses_what_it_would_ignore)
