@@ -454,7 +454,8 @@ struct ag_infer {
   size_t mem_bytes;
   float *kc, *vc;  /* (L, S, KVD) */
   float *x, *xn1, *rinv1, *q, *att, *ao, *xn2, *rinv2, *h1, *h3, *hg, *tmp, *xf, *rinvf;
-  float *logits;   /* (min(max_t, LOGIT_ROWS), V) */
+  float *logits;   /* (logit_rows, V) */
+  int logit_rows;  /* at most LOGIT_ROWS, and at most 16 MiB of logits for large vocabularies */
   float *rope;     /* (S, HD/2, 2) */
   float *rope_swa; /* (S, HD/2, 2) sliding-window layers' table, or NULL */
 };
@@ -469,6 +470,7 @@ int ag_infer_open(const ag_model *m, int max_t, int threads, ag_infer **out) {
          H = (size_t)c->hidden_dim, V = (size_t)c->vocab_size, T = (size_t)max_t;
   /* sizes table: every buffer is carved out of one allocation */
   size_t LR = AG_MIN(T, (size_t)LOGIT_ROWS);
+  LR = AG_MIN(LR, AG_MAX((size_t)8, ((size_t)4 << 20) / V)); /* only speed depends on it */
   size_t sizes[] = {L * S * KVD, L * S * KVD, T * C, T * C, T, T * QD, T * NH * S, T * QD, T * C, T,
                     T * H, T * H, T * H, T * AG_MAX(C, 2 * KVD), T * C, T, LR * V, S * HD,
                     c->swa_window ? S * HD : 0};
@@ -505,6 +507,7 @@ int ag_infer_open(const ag_model *m, int max_t, int threads, ag_infer **out) {
   }
   s->m = m;
   s->max_t = max_t;
+  s->logit_rows = (int)LR;
   *out = s;
   return 0;
 }
@@ -562,8 +565,8 @@ static int forward_impl(ag_infer *s, const uint32_t *tokens, int n, float *last_
     int base = s->pos;
     s->pos += k;
     if (chunk || fn) {
-      for (int r0 = 0; r0 < k; r0 += LOGIT_ROWS) {
-        int kk = AG_MIN(LOGIT_ROWS, k - r0);
+      for (int r0 = 0; r0 < k; r0 += s->logit_rows) {
+        int kk = AG_MIN(s->logit_rows, k - r0);
         ag_matmul(s->pool, s->logits, s->xf + (size_t)r0 * C, &s->m->out, kk);
         if (chunk && chunk(ctx, base + r0, kk, s->logits)) return AG_E_CANCELLED;
         for (int i = 0; fn && i < kk; i++)

@@ -162,7 +162,8 @@ const ag_model *ag_infer_model(const ag_infer *s); /* borrowed */
 int ag_infer_forward(ag_infer *s, const uint32_t *tokens, int n, float *last_logits,
                      ag_logits_fn fn, void *ctx);
 /* Logits are produced at most this many rows at a time (the state holds a
- * (min(max_t, AG_INFER_LOGIT_ROWS), V) buffer). */
+ * (min(max_t, AG_INFER_LOGIT_ROWS, max(8, 4M / V)), V) buffer: large vocabularies get fewer
+ * rows per batch, which changes no bit). */
 #define AG_INFER_LOGIT_ROWS 256
 /* Like ag_infer_forward with fn, but hands over each batch of logits at once:
  * chunk(ctx, pos of the first row, rows, logits (rows, V)); nonzero stops. */
