@@ -574,7 +574,21 @@ TEST(streams_are_capped_and_never_block_requests) {
     held[i] = dial();
     put(held[i], "GET /stream?forever=1 HTTP/1.1\r\n\r\n");
   }
-  ag_sleep_ms(300);
+  /* each held stream has started (its headers arrived), however loaded the machine is */
+  for (int i = 0; i < 3; i++) {
+    char got[512];
+    size_t have = 0;
+    for (int t = 0; t < 200 && !(have >= 4 && memmem(got, have, "\r\n\r\n", 4)); t++) {
+      struct pollfd pf = {held[i], POLLIN, 0};
+      if (poll(&pf, 1, 50) == 1) {
+        ssize_t n = recv(held[i], got + have, sizeof got - have, 0);
+        if (n <= 0) break;
+        have += (size_t)n;
+        if (have == sizeof got) break;
+      }
+    }
+    CHECK(have >= 12 && !memcmp(got, "HTTP/1.1 200", 12));
+  }
   char code[64];
   CHECK_EQ(ask("GET /stream?forever=1 HTTP/1.1\r\n\r\n", code, sizeof code, &b), 503);
   CHECK_STR(code, "unavailable");
