@@ -5,10 +5,7 @@
  *   engine.verify_vs_generate  time to verify a 256-token receipt / time to generate it (target <= 0.1)
  *   engine.train_tps.nano, engine.train_gflops.nano  training throughput and achieved GFLOP/s
  *   engine.decode_peak_mb.stories15m  peak RSS of a process decoding 256 tokens (limit 1.5 x weights + KV)
- *   engine.decode_vs_llama2c.*  our decode speed / karpathy/llama2.c run.c on the same weights,
- *                               same machine, same run — when a run.c binary is available: set
- *                               AGORA_LLAMA2C_RUN=/path/to/run (built outside this repository);
- *                               otherwise the figure is reported as unavailable.
+ * Real models against llama.cpp on the same file: bench_models.c.
  * Every figure is printed next to its comparison point measured in the same run.
  */
 #include "bench.h"
@@ -85,59 +82,6 @@ static double prefill_tps(const ag_model *m, int threads) {
   return n / best;
 }
 
-/* ---------- llama2.c comparison ---------- */
-
-static int write_llama2c(const ag_model *m, const char *mpath, const char *tpath) {
-  FILE *f = fopen(mpath, "wb");
-  if (!f) return -1;
-  const ag_model_config *c = &m->cfg;
-  int hdr[7] = {c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads,
-                c->tied ? c->vocab_size : -c->vocab_size, c->seq_len};
-  fwrite(hdr, sizeof hdr, 1, f);
-  int order[] = {AG_T_TOK_EMB, AG_T_ATTN_NORM, AG_T_WQ, AG_T_WK, AG_T_WV, AG_T_WO,
-                 AG_T_FFN_NORM, AG_T_W1, AG_T_W2, AG_T_W3, AG_T_FINAL_NORM};
-  for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
-    fwrite(m->blob + m->info[order[i]].offset, 1, m->info[order[i]].bytes, f);
-  size_t fc = (size_t)c->seq_len * (c->dim / c->n_heads) / 2 * 2; /* unused freq_cis tables */
-  float *z = calloc(fc, sizeof(float));
-  fwrite(z, sizeof(float), fc, f);
-  free(z);
-  if (!c->tied) fwrite(m->blob + m->info[AG_T_OUT].offset, 1, m->info[AG_T_OUT].bytes, f);
-  fclose(f);
-  f = fopen(tpath, "wb");
-  if (!f) return -1;
-  int maxlen = 8;
-  fwrite(&maxlen, 4, 1, f);
-  for (int i = 0; i < c->vocab_size; i++) {
-    char s[16];
-    int len = snprintf(s, sizeof s, "t%d", i);
-    float score = 0;
-    fwrite(&score, 4, 1, f);
-    fwrite(&len, 4, 1, f);
-    fwrite(s, 1, (size_t)len, f);
-  }
-  fclose(f);
-  return 0;
-}
-
-/* Runs run.c for 256 steps (temperature 1: greedy decoding of random weights can hit its BOS
- * id and stop at once); returns its reported tok/s, or 0. */
-static double llama2c_tps(const char *run, const char *mpath, const char *tpath, int threads) {
-  char cmd[2048];
-  snprintf(cmd, sizeof cmd, "OMP_NUM_THREADS=%d '%s' '%s' -z '%s' -n 256 -t 1.0 -s 1 2>&1 >/dev/null", threads,
-           run, mpath, tpath);
-  FILE *p = popen(cmd, "r");
-  if (!p) return 0;
-  char line[512];
-  double tps = 0;
-  while (fgets(line, sizeof line, p))
-    if (sscanf(line, "achieved tok/s: %lf", &tps) == 1) break;
-  while (fgets(line, sizeof line, p)) {
-  }
-  pclose(p);
-  return tps;
-}
-
 /* ---------- peak memory (child process) ---------- */
 
 static int peak_child(const char *path) {
@@ -202,30 +146,11 @@ int main(int argc, char **argv) {
   /* stories15m, random weights */
   ag_model *big = random_model("stories15m");
   double d1 = decode_tps(big, 1, 256), d2 = decode_tps(big, 2, 256);
-  const char *run = getenv("AGORA_LLAMA2C_RUN");
-  if ((!run || !*run) && ag_file_exists("/tmp/llama2c/run")) run = "/tmp/llama2c/run";
-  double l1 = 0, l2 = 0;
-  char mpath[256], tpath[256];
-  snprintf(mpath, sizeof mpath, "/tmp/agora_bench_%d_l2c.bin", (int)getpid());
-  snprintf(tpath, sizeof tpath, "/tmp/agora_bench_%d_tok.bin", (int)getpid());
-  if (run && ag_file_exists(run) && !write_llama2c(big, mpath, tpath)) {
-    l1 = fmax(llama2c_tps(run, mpath, tpath, 1), llama2c_tps(run, mpath, tpath, 1));
-    l2 = fmax(llama2c_tps(run, mpath, tpath, 2), llama2c_tps(run, mpath, tpath, 2));
-  }
-  unlink(mpath);
-  unlink(tpath);
-  snprintf(note, sizeof note, "vs 2 threads %.1f; llama2.c run.c 1 thread: %s", d2, l1 > 0 ? "" : "unavailable");
-  if (l1 > 0) snprintf(note, sizeof note, "vs llama2.c run.c 1 thread: %.1f tok/s, ratio %.2f", l1, d1 / l1);
+  /* the comparison with llama.cpp on real files is bench_models */
+  snprintf(note, sizeof note, "vs 2 threads %.1f tok/s", d2);
   bench_report("engine.decode_tps.stories15m.t1", d1, "tok/s", note);
-  if (l2 > 0) snprintf(note, sizeof note, "vs llama2.c run.c 2 threads: %.1f tok/s, ratio %.2f", l2, d2 / l2);
-  else snprintf(note, sizeof note, "vs 1 thread %.1f tok/s (llama2.c unavailable)", d1);
+  snprintf(note, sizeof note, "vs 1 thread %.1f tok/s, speedup %.2f", d1, d2 / d1);
   bench_report("engine.decode_tps.stories15m.t2", d2, "tok/s", note);
-  if (l2 > 0) {
-    snprintf(note, sizeof note, "ours %.1f vs run.c %.1f tok/s (2 threads); 1 thread: %.2f; target >= 1.0", d2, l2, d1 / l1);
-    bench_report("engine.decode_vs_llama2c", d2 / l2, "ratio", note);
-  } else {
-    printf("engine.decode_vs_llama2c           unavailable: set AGORA_LLAMA2C_RUN to a run.c binary built outside the repo\n");
-  }
   ag_model *bq = NULL;
   ag_model_quantize(big, &bq);
   double q2 = decode_tps(bq, 2, 256);

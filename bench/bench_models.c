@@ -1,0 +1,236 @@
+/*
+ * bench_models.c — the engine on real published GGUF files against llama.cpp on the same file,
+ * the same machine, the same thread count, in the same run (make bench; llama.cpp's own
+ * llama-bench built by `scripts/bootstrap llamacpp-tools` from the llama-cpp-python 0.3.36
+ * sdist, outside the repository):
+ *   engine.decode_vs_llamacpp.smollm2_q4_1.t1|t2   our decode tok/s / llama-bench tg tok/s
+ *   engine.prefill_vs_llamacpp.smollm2_q4_1.t1|t2  our prefill tok/s / llama-bench pp tok/s
+ *   engine.gemma3_decode_vs_llamacpp.t1|t2         the same for Gemma 3 270M Q4_K_M
+ *   engine.decode_bandwidth_fraction.smollm2_q4_1  weight bytes read per token x tok/s (1 thread)
+ *                                                  / a streaming read loop's bytes/s (1 thread)
+ *   engine.verify_vs_generate.smollm2_q4_1         verifying a 64-token answer / generating it
+ *   engine.decode_peak_mb.smollm2_q4_1             peak RSS decoding, against file x 1.2 + KV
+ * Decode: 64 tokens after a 16-token prompt (llama-bench: -p 0 -n 64); prefill: 128 tokens
+ * (-p 128 -n 0). Best of 3 on both sides: the machine is shared and noisy.
+ */
+#include "bench.h"
+
+#include "core/util.h"
+#include "engine/engine.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define MODELS AGORA_SRC_DIR "/.cache/models"
+#define LLAMA_BENCH AGORA_SRC_DIR "/.cache/llamacpp/bin/llama-bench"
+
+/* llama-bench's mean tokens/s for one test (pp P or tg N), best of its 3 repetitions' mean. */
+static double llama_bench(const char *file, int threads, int pp, int tg) {
+  char cmd[1500];
+  snprintf(cmd, sizeof cmd, "'%s' -m '%s' -t %d -p %d -n %d -r 3 -o json 2>/dev/null", LLAMA_BENCH, file, threads, pp, tg);
+  FILE *f = popen(cmd, "r");
+  if (!f) return 0;
+  ag_buf b;
+  ag_buf_init(&b);
+  char chunk[4096];
+  size_t n;
+  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) ag_buf_put(&b, chunk, n);
+  pclose(f);
+  json_t *j = json_loadb(b.data ? (const char *)b.data : "", b.len, 0, NULL);
+  ag_buf_free(&b);
+  double v = 0;
+  for (size_t i = 0; i < json_array_size(j); i++) {
+    json_t *samples = json_object_get(json_array_get(j, i), "samples_ts");
+    for (size_t k = 0; k < json_array_size(samples); k++) v = fmax(v, json_number_value(json_array_get(samples, k)));
+    if (!json_array_size(samples)) v = fmax(v, json_number_value(json_object_get(json_array_get(j, i), "avg_ts")));
+  }
+  json_decref(j);
+  return v;
+}
+
+static double decode_once(const ag_model *m, int threads, int n) {
+  ag_infer *s;
+  if (ag_infer_open(m, 16, threads, &s)) return 0;
+  uint32_t prompt[16];
+  for (int i = 0; i < 16; i++) prompt[i] = (uint32_t)(100 + 37 * i) % (uint32_t)m->cfg.vocab_size;
+  float *l = malloc(sizeof(float) * (size_t)m->cfg.vocab_size);
+  ag_infer_forward(s, prompt, 16, l, NULL, NULL);
+  double t0 = bench_now();
+  for (int i = 0; i < n; i++) {
+    uint32_t t = 0;
+    for (int v = 1; v < m->cfg.vocab_size; v++)
+      if (l[v] > l[t]) t = (uint32_t)v;
+    ag_infer_forward(s, &t, 1, l, NULL, NULL);
+  }
+  double el = bench_now() - t0;
+  free(l);
+  ag_infer_close(s);
+  return n / el;
+}
+
+static double prefill_once(const ag_model *m, int threads, int n) {
+  ag_infer *s;
+  if (ag_infer_open(m, n, threads, &s)) return 0;
+  uint32_t *p = malloc(sizeof(uint32_t) * (size_t)n);
+  for (int i = 0; i < n; i++) p[i] = (uint32_t)(100 + 37 * i) % (uint32_t)m->cfg.vocab_size;
+  float *l = malloc(sizeof(float) * (size_t)m->cfg.vocab_size);
+  double t0 = bench_now();
+  ag_infer_forward(s, p, n, l, NULL, NULL);
+  double el = bench_now() - t0;
+  free(p);
+  free(l);
+  ag_infer_close(s);
+  return n / el;
+}
+
+static double best3(double (*f)(const ag_model *, int, int), const ag_model *m, int th, int n) {
+  double b = 0;
+  for (int i = 0; i < 3; i++) b = fmax(b, f(m, th, n));
+  return b;
+}
+
+/* Bytes of every matrix the decode of one token reads (the tied output is token_embd again). */
+static double weight_bytes(const ag_model *m) {
+  double b = 0;
+  const ag_mat *all[] = {m->wq, m->wk, m->wv, m->wo, m->w1, m->w2, m->w3};
+  for (int k = 0; k < 7; k++)
+    for (int l = 0; l < m->cfg.n_layers; l++)
+      b += (double)ag_mat_bytes(all[k][l].type, (size_t)all[k][l].rows, (size_t)all[k][l].cols);
+  b += (double)ag_mat_bytes(m->out.type, (size_t)m->out.rows, (size_t)m->out.cols);
+  return b;
+}
+
+/* A streaming read of 512 MiB, one thread: bytes/s, best of 3. */
+static double read_bandwidth(void) {
+  size_t n = (size_t)512 << 20;
+  uint64_t *a = malloc(n);
+  memset(a, 1, n);
+  double best = 0;
+  for (int r = 0; r < 3; r++) {
+    double t0 = bench_now();
+    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (size_t i = 0; i < n / 8; i += 4) s0 += a[i], s1 += a[i + 1], s2 += a[i + 2], s3 += a[i + 3];
+    double el = bench_now() - t0;
+    volatile uint64_t sink = s0 + s1 + s2 + s3;
+    (void)sink;
+    best = fmax(best, (double)n / el);
+  }
+  free(a);
+  return best;
+}
+
+static int peak_child(const char *path) {
+  ag_model *m;
+  if (ag_model_load(path, &m, NULL)) return 1;
+  decode_once(m, 1, 64);
+  ag_model_close(m);
+  return 0;
+}
+
+static double peak_mb(const char *self, const char *path, double *kv_mb) {
+  pid_t p = fork();
+  if (p == 0) {
+    execl(self, self, "--peak-child", path, (char *)NULL);
+    _exit(127);
+  }
+  int st;
+  struct rusage ru;
+  if (wait4(p, &st, 0, &ru) < 0 || !WIFEXITED(st) || WEXITSTATUS(st)) return 0;
+  ag_model *m;
+  if (!ag_model_load(path, &m, NULL)) {
+    ag_infer *s;
+    if (!ag_infer_open(m, 16, 1, &s)) {
+      *kv_mb = (double)ag_infer_bytes(s) / 1048576.0;
+      ag_infer_close(s);
+    }
+    ag_model_close(m);
+  }
+  return (double)ru.ru_maxrss / 1024.0;
+}
+
+static void versus(const char *name, const char *file, int threads) {
+  ag_model *m;
+  if (ag_model_load(file, &m, NULL)) return;
+  char n1[96], note[300];
+  double ours = best3(decode_once, m, threads, 64), ref = llama_bench(file, threads, 0, 64);
+  snprintf(n1, sizeof n1, "engine.%s.t%d", name, threads);
+  snprintf(note, sizeof note, "ours %.1f vs llama.cpp %.1f tok/s decode, %d thread(s); target >= 1.0", ours, ref, threads);
+  if (ref > 0) bench_report(n1, ours / ref, "ratio", note);
+  else printf("%-34s unavailable: no llama-bench at %s\n", n1, LLAMA_BENCH);
+  ag_model_close(m);
+}
+
+int main(int argc, char **argv) {
+  if (argc == 3 && !strcmp(argv[1], "--peak-child")) return peak_child(argv[2]);
+  const char *smol = MODELS "/SmolLM2-135M-Instruct.Q4_1.gguf", *gemma = MODELS "/gemma-3-270m-q4_k_m.gguf";
+  if (!ag_file_exists(smol) || !ag_file_exists(gemma)) {
+    printf("bench_models: the real models are not installed (scripts/bootstrap models)\n");
+    return 1;
+  }
+  printf("SIMD path: %s\n", ag_simd_name(ag_simd_get()));
+  char note[300], name[96];
+  for (int th = 1; th <= 2; th++) versus("decode_vs_llamacpp.smollm2_q4_1", smol, th);
+  ag_model *m;
+  if (ag_model_load(smol, &m, NULL)) return 1;
+  for (int th = 1; th <= 2; th++) {
+    double ours = best3(prefill_once, m, th, 128), ref = llama_bench(smol, th, 128, 0);
+    snprintf(name, sizeof name, "engine.prefill_vs_llamacpp.smollm2_q4_1.t%d", th);
+    snprintf(note, sizeof note, "ours %.1f vs llama.cpp %.1f tok/s prefill of 128, %d thread(s); target >= 1.0", ours, ref, th);
+    if (ref > 0) bench_report(name, ours / ref, "ratio", note);
+  }
+  /* bandwidth: what the decode reads per token, against what a read loop achieves */
+  {
+    double wb = weight_bytes(m), tps = best3(decode_once, m, 1, 64), bw = read_bandwidth();
+    snprintf(note, sizeof note, "%.1f MB of weights per token x %.1f tok/s = %.2f GB/s vs a read loop %.2f GB/s (1 thread); target >= 0.7",
+             wb / 1e6, tps, wb * tps / 1e9, bw / 1e9);
+    bench_report("engine.decode_bandwidth_fraction.smollm2_q4_1", wb * tps / bw, "ratio", note);
+  }
+  /* verify vs generate: 64 greedy tokens after a 32-token prompt, then the receipt verified */
+  {
+    uint32_t prompt[32], out[64];
+    for (int i = 0; i < 32; i++) prompt[i] = (uint32_t)(200 + 53 * i) % (uint32_t)m->cfg.vocab_size;
+    ag_sampling sp;
+    ag_sampling_defaults(&sp);
+    sp.stop = -1;
+    double tg = 1e9, tv = 1e9;
+    int bad = 0, n = 0;
+    for (int r = 0; r < 3; r++) {
+      ag_buf rec;
+      ag_buf_init(&rec);
+      double t0 = bench_now();
+      ag_engine_generate(m, prompt, 32, 64, &sp, 2, out, &n, &rec);
+      tg = fmin(tg, bench_now() - t0);
+      ag_verify_report rep;
+      t0 = bench_now();
+      bad |= ag_receipt_verify(m, rec.data, rec.len, 2, &rep) != 0;
+      tv = fmin(tv, bench_now() - t0);
+      ag_buf_free(&rec);
+    }
+    snprintf(note, sizeof note, "verify %.3f s vs generate %.3f s (%d tokens, 2 threads, %s); target <= 0.05", tv, tg, n,
+             bad ? "FAILED" : "honest");
+    bench_report("engine.verify_vs_generate.smollm2_q4_1", tv / tg, "ratio", note);
+  }
+  ag_model_close(m);
+  /* peak memory: the file is mapped, nothing widened */
+  {
+    double kv = 0, mb = peak_mb(argv[0], smol, &kv);
+    double file = 0;
+    FILE *f = fopen(smol, "rb");
+    if (f) {
+      fseek(f, 0, SEEK_END);
+      file = (double)ftell(f) / 1048576.0;
+      fclose(f);
+    }
+    snprintf(note, sizeof note, "limit %.1f MB = 1.2 x %.1f MB file + %.1f MB KV cache and scratch; ratio %.2f",
+             1.2 * file + kv, file, kv, mb / (1.2 * file + kv));
+    bench_report("engine.decode_peak_mb.smollm2_q4_1", mb, "MB", note);
+  }
+  for (int th = 1; th <= 2; th++) versus("gemma3_decode_vs_llamacpp", gemma, th);
+  return 0;
+}
