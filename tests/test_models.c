@@ -392,4 +392,93 @@ TEST(greedy_ids_same_every_path_and_receipts_verify) {
   for (int i = 0; i < 2; i++) reproducible_file(files[i][0], files[i][1]);
 }
 
-TEST_MAIN(logits_match_float64_and_llamacpp, greedy_ids_same_every_path_and_receipts_verify)
+/* Agora's own model, its tokenizer trained with llama.cpp's llama-bpe pre-tokenizer (the
+ * default of `agora model train`), exported to GGUF: llama.cpp tokenizes text as Agora does
+ * and its greedy continuation of the same text is Agora's. */
+TEST(agora_export_tokenizes_and_decodes_like_llamacpp) {
+  if (!have(REF_PY)) SKIP("no llama.cpp reference at %s (scripts/bootstrap ref could not build it)", REF_PY);
+  ag_buf text;
+  ag_buf_init(&text);
+  for (int r = 0; r < 40; r++)
+    for (int i = 0; i < NPROMPTS; i++) {
+      ag_buf_puts(&text, prompts[i]);
+      ag_buf_printf(&text, " %d's \n", r * 7 + i);
+    }
+  ag_tokenizer *tok = NULL;
+  CHECK_OK(ag_tok_train_pre(text.data, text.len, 320, "llama-bpe", &tok));
+  ag_buf_free(&text);
+  if (!tok) return;
+  ag_model_config cfg;
+  ag_model_preset("tiny", &cfg);
+  cfg.vocab_size = ag_tok_vocab(tok);
+  cfg.seq_len = 64;
+  ag_model *m = NULL;
+  CHECK_OK(ag_model_create(&cfg, 5, tok, &m));
+  if (!m) return;
+  char path[600];
+  snprintf(path, sizeof path, "%s/agora-export-llama-bpe.gguf", AGORA_BUILD_DIR);
+  CHECK_OK(ag_gguf_save(m, AG_GGUF_F32, path));
+  /* tokenization of 200 texts (the prompts and variations with digits, code and unicode) */
+  json_t *texts = json_array();
+  const char *extra[] = {"héllo wörld", "x = 12345 + 678;", "I'm here, you're there", "\t tabs\n\nnew", "日本語 テキスト"};
+  for (int r = 0; r < 10; r++) {
+    for (int i = 0; i < NPROMPTS; i++) {
+      char buf[400];
+      snprintf(buf, sizeof buf, "%s %s %d", prompts[i], extra[(i + r) % 5], r * 1000 + i);
+      json_array_append_new(texts, json_string(buf));
+    }
+  }
+  json_t *lt = ref_run("tokenize", path, "--add-special", 0, texts, NULL, 0);
+  CHECK(lt && json_array_size(lt) == json_array_size(texts));
+  int same = 0, n = (int)json_array_size(texts);
+  for (int i = 0; lt && i < n && i < (int)json_array_size(lt); i++) {
+    const char *t = json_string_value(json_array_get(texts, (size_t)i));
+    uint32_t *ids = NULL;
+    size_t k = 0;
+    CHECK_OK(ag_engine_encode(m, t, strlen(t), &ids, &k));
+    size_t lk;
+    uint32_t *l = ids_of(json_array_get(lt, (size_t)i), &lk);
+    int eq = lk == k && !memcmp(l, ids, k * sizeof *ids);
+    same += eq;
+    if (!eq && same + 3 > i) fprintf(stderr, "  differs: %s\n", t);
+    free(l);
+    free(ids);
+  }
+  fprintf(stderr, "  Agora export (llama-bpe): %d of %d texts tokenized identically by llama.cpp\n", same, n);
+  CHECK_EQ(same, n);
+  /* greedy continuation of text prompts, 8 tokens */
+  json_t *reqs = json_array();
+  uint32_t *pids[4];
+  size_t pn[4];
+  for (int i = 0; i < 4; i++) {
+    CHECK_OK(ag_engine_encode(m, prompts[i], strlen(prompts[i]), &pids[i], &pn[i]));
+    json_t *a = json_array();
+    for (size_t k = 0; k < pn[i]; k++) json_array_append_new(a, json_integer(pids[i][k]));
+    json_array_append_new(reqs, a);
+  }
+  json_t *g = ref_run("greedy", path, "--max 8 --no-stop", 0, reqs, NULL, 0);
+  int gsame = 0;
+  for (int i = 0; i < 4; i++) {
+    ag_sampling sp;
+    ag_sampling_defaults(&sp);
+    sp.temperature = 0, sp.stop = -1;
+    uint32_t out[8];
+    int no = 0;
+    CHECK_OK(ag_engine_generate(m, pids[i], (int)pn[i], 8, &sp, 1, out, &no, NULL));
+    json_t *lids = g ? json_object_get(json_array_get(g, (size_t)i), "ids") : NULL;
+    int eq = json_array_size(lids) == (size_t)no;
+    for (int k = 0; eq && k < no; k++) eq = json_integer_value(json_array_get(lids, (size_t)k)) == out[k];
+    gsame += eq;
+    free(pids[i]);
+  }
+  fprintf(stderr, "  Agora export (F32): greedy ids equal to llama.cpp's on %d of 4 prompts\n", gsame);
+  CHECK_EQ(gsame, 4);
+  json_decref(g);
+  json_decref(reqs);
+  json_decref(lt);
+  json_decref(texts);
+  ag_model_close(m);
+}
+
+TEST_MAIN(logits_match_float64_and_llamacpp, greedy_ids_same_every_path_and_receipts_verify,
+          agora_export_tokenizes_and_decodes_like_llamacpp)

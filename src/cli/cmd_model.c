@@ -97,7 +97,13 @@ static void fmt_eta(double s, char *out, size_t cap) {
 static int save_tokenizer(const char *path, const ag_tokenizer *t) {
   ag_buf b;
   ag_buf_init(&b);
-  ag_buf_put(&b, "AGTOKN01", 8);
+  /* AGTOKN01: merges (Agora's legacy pre-tokenizer); AGTOKN02: the pre-tokenizer's name first */
+  const char *pre = ag_tok_pre(t);
+  ag_buf_put(&b, pre ? "AGTOKN02" : "AGTOKN01", 8);
+  if (pre) {
+    ag_buf_put_u8(&b, (uint8_t)strlen(pre));
+    ag_buf_puts(&b, pre);
+  }
   ag_buf_put_u32le(&b, (uint32_t)ag_tok_n_merges(t));
   for (size_t i = 0; i < ag_tok_n_merges(t); i++) {
     uint32_t l, r;
@@ -116,21 +122,31 @@ static int load_tokenizer(const char *path, ag_tokenizer **t) {
   *t = NULL;
   int rc = ag_read_file(path, 1u << 24, &d, &len);
   if (rc) return rc;
-  if (len < 12 || memcmp(d, "AGTOKN01", 8) || (len - 12) / 8 != ag_get_u32le(d + 8) || (len - 12) % 8) {
+  char pre[64] = "";
+  size_t off = 8;
+  if (len >= 9 && !memcmp(d, "AGTOKN02", 8)) {
+    size_t pl = d[8];
+    if (pl >= sizeof pre || len < 9 + pl) pl = sizeof pre; /* refused below */
+    else memcpy(pre, d + 9, pl), pre[pl] = 0;
+    off = 9 + pl;
+  } else if (len < 8 || memcmp(d, "AGTOKN01", 8)) {
+    off = len + 1;
+  }
+  if (off + 4 > len || (len - off - 4) / 8 != ag_get_u32le(d + off) || (len - off - 4) % 8) {
     free(d);
     return ag_fail(AG_E_CORRUPT, "%s is not a tokenizer file", path);
   }
-  size_t n = ag_get_u32le(d + 8);
+  size_t n = ag_get_u32le(d + off);
   uint32_t *pairs = ag_xmalloc((2 * n + 1) * sizeof(uint32_t));
-  for (size_t i = 0; i < 2 * n; i++) pairs[i] = ag_get_u32le(d + 12 + 4 * i);
-  rc = ag_tok_from_merges(pairs, n, t);
+  for (size_t i = 0; i < 2 * n; i++) pairs[i] = ag_get_u32le(d + off + 4 + 4 * i);
+  rc = ag_tok_from_merges_pre(pairs, n, pre[0] ? pre : NULL, t);
   free(pairs);
   free(d);
   return rc;
 }
 
 /* Builds or reuses DIR/data/{tokenizer.bin,train.bin,val.bin}. */
-static int prepare_data(const ag_cli *c, const char *dir, const char *text, int gcide_mb, int vocab,
+static int prepare_data(const ag_cli *c, const char *dir, const char *text, const char *pre, int gcide_mb, int vocab,
                         int val_every, ag_tokenizer **tok, uint16_t **tr, size_t *ntr, uint16_t **va,
                         size_t *nva) {
   char dd[1200], ptok[1300], ptr[1300], pva[1300];
@@ -159,7 +175,8 @@ static int prepare_data(const ag_cli *c, const char *dir, const char *text, int 
   fprintf(stderr, "data: %zu documents, %.1f MB of text; training a %d-token BPE tokenizer...\n",
           corpus.n, (double)corpus.text.len / 1e6, vocab);
   double t0 = ag_mono_s();
-  rc = ag_tok_train(corpus.text.data, corpus.text.len, vocab, tok);
+  rc = pre ? ag_tok_train_pre(corpus.text.data, corpus.text.len, vocab, pre, tok)
+           : ag_tok_train(corpus.text.data, corpus.text.len, vocab, tok);
   if (!rc) {
     fprintf(stderr, "data: tokenizer trained in %.1f s (%d tokens); tokenizing...\n", ag_mono_s() - t0,
             ag_tok_vocab(*tok));
@@ -184,7 +201,7 @@ static int cmd_train(ag_cli *c, int argc, char **argv) {
   const char *preset = "nano", *out = NULL, *text = NULL, *v_steps = NULL, *v_batch = NULL,
              *v_seq = NULL, *v_accum = NULL, *v_lr = NULL, *v_minlr = NULL, *v_warm = NULL,
              *v_wd = NULL, *v_clip = NULL, *v_seed = NULL, *v_threads = NULL, *v_eval = NULL,
-             *v_save = NULL, *v_vocab = NULL, *v_gcide = NULL, *v_log = NULL;
+             *v_save = NULL, *v_vocab = NULL, *v_gcide = NULL, *v_log = NULL, *v_pre = "llama-bpe";
   bool resume = false;
   ag_opt opts[] = {{"preset", 0, 1, &preset, NULL},     {"out", 'o', 1, &out, NULL},
                    {"text", 0, 1, &text, NULL},         {"steps", 0, 1, &v_steps, NULL},
@@ -195,6 +212,7 @@ static int cmd_train(ag_cli *c, int argc, char **argv) {
                    {"seed", 's', 1, &v_seed, NULL},     {"threads", 't', 1, &v_threads, NULL},
                    {"eval-every", 0, 1, &v_eval, NULL}, {"save-every", 0, 1, &v_save, NULL},
                    {"vocab", 0, 1, &v_vocab, NULL},     {"gcide-mb", 0, 1, &v_gcide, NULL},
+                   {"pre", 0, 1, &v_pre, NULL},
                    {"log-every", 0, 1, &v_log, NULL},   {"resume", 0, 0, NULL, &resume},
                    {"", 0, 0, NULL, NULL}};
   char *pos[1];
@@ -212,6 +230,9 @@ static int cmd_train(ag_cli *c, int argc, char **argv) {
         "                    default corpus (Debian's fortunes + dict-gcide)\n"
         "  --gcide-mb N      MB of dictionary text in the default corpus (default 4)\n"
         "  --vocab N         BPE vocabulary size (default: the preset's)\n"
+        "  --pre NAME        the tokenizer's pre-tokenizer, one llama.cpp knows (llama-bpe, gpt-2,\n"
+        "                    smollm, qwen2, default; default llama-bpe) or 'legacy' (Agora's first\n"
+        "                    rule, which llama.cpp does not reproduce)\n"
         "  --steps N         optimizer steps (default 1000)\n"
         "  -b, --batch N     sequences per micro-batch (default 8)\n"
         "  --seq N           tokens per sequence (default 128)\n"
@@ -258,7 +279,7 @@ static int cmd_train(ag_cli *c, int argc, char **argv) {
   ag_tokenizer *tok = NULL;
   uint16_t *trt = NULL, *vat = NULL;
   size_t ntr = 0, nva = 0;
-  rc = prepare_data(c, dir, text, gcide_mb, vocab, 20, &tok, &trt, &ntr, &vat, &nva);
+  rc = prepare_data(c, dir, text, strcmp(v_pre, "legacy") ? v_pre : NULL, gcide_mb, vocab, 20, &tok, &trt, &ntr, &vat, &nva);
   if (rc) return rc;
   cfg.vocab_size = ag_tok_vocab(tok);
   ag_tokens dtr = {trt, ntr}, dva = {vat, nva};

@@ -7,6 +7,7 @@
 #include "engine/checkpoint.h"
 
 #include "engine/gguf.h"
+#include "engine/pretok.h"
 
 #include "core/err.h"
 #include "core/util.h"
@@ -39,7 +40,9 @@ static void encode_header(const ag_model *m, ag_buf *b) {
   put_f32(b, c->norm_eps);
   ag_buf_put_u32le(b, (uint32_t)c->tied);
   ag_buf_put_u32le(b, m->tok ? (uint32_t)ag_tok_n_merges(m->tok) : NO_TOKENIZER);
-  ag_buf_put_u32le(b, 0);
+  /* the pre-tokenizer: 0 Agora's legacy rule (every file before it existed), 1 + pretok.h id */
+  const char *pre = m->tok ? ag_tok_pre(m->tok) : NULL;
+  ag_buf_put_u32le(b, pre ? 1u + (uint32_t)ag_pretok_find(pre) : 0u);
   if (m->tok)
     for (size_t i = 0; i < ag_tok_n_merges(m->tok); i++) {
       uint32_t l, r;
@@ -142,7 +145,8 @@ static int parse(uint8_t *buf, size_t len, ag_model **out, ag_train_state *ts) {
   if (wtype == AG_DT_Q8 && (c.dim % AG_Q8_GROUP || c.hidden_dim % AG_Q8_GROUP))
     return ag_fail(AG_E_MODEL_CONFIG, "8-bit weights need dim and hidden_dim divisible by 32");
   uint32_t nm = ag_get_u32le(buf + 56);
-  if (ag_get_u32le(buf + 60) != 0) return ag_fail(AG_E_MODEL_VERSION, "reserved header field is not zero");
+  uint32_t pre = ag_get_u32le(buf + 60);
+  if (pre > AG_PRE_COUNT) return ag_fail(AG_E_MODEL_TOKENIZER, "unknown pre-tokenizer %u", pre);
   size_t tok_end = HDR_LEN;
   ag_tokenizer *tok = NULL;
   if (nm != NO_TOKENIZER) {
@@ -155,7 +159,7 @@ static int parse(uint8_t *buf, size_t len, ag_model **out, ag_train_state *ts) {
     if (len < tok_end) return ag_fail(AG_E_MODEL_TRUNCATED, "tokenizer section is truncated");
     uint32_t *pairs = ag_xmalloc(((size_t)nm * 2 + 1) * sizeof(uint32_t));
     for (size_t i = 0; i < (size_t)nm * 2; i++) pairs[i] = ag_get_u32le(buf + HDR_LEN + 4 * i);
-    rc = ag_tok_from_merges(pairs, nm, &tok);
+    rc = ag_tok_from_merges_pre(pairs, nm, pre ? ag_pretok_name((int)pre - 1) : NULL, &tok);
     free(pairs);
     if (rc) return ag_fail(AG_E_MODEL_TOKENIZER, "invalid tokenizer: %s", ag_errmsg(rc));
   }

@@ -145,7 +145,8 @@ int ag_gguf_export(const ag_model *m, int type, ag_buf *b) {
   ag_buf_put(b, "GGUF", 4);
   ag_buf_put_u32le(b, 3);
   ag_buf_put_u64le(b, nt);
-  ag_buf_put_u64le(b, 20); /* metadata keys below */
+  const char *pre = ag_tok_pre(m->tok);
+  ag_buf_put_u64le(b, pre ? 22 : 23); /* metadata keys below */
   kv_str(b, "general.architecture", "llama");
   kv_str(b, "general.name", "agora");
   kv_u32(b, "general.alignment", ALIGN);
@@ -161,6 +162,10 @@ int ag_gguf_export(const ag_model *m, int type, ag_buf *b) {
   kv_u32(b, "llama.rope.dimension_count", (uint32_t)(c->dim / c->n_heads));
   kv_u32(b, "llama.vocab_size", (uint32_t)V);
   kv_str(b, "tokenizer.ggml.model", "gpt2");
+  /* llama.cpp must know the pre-tokenizer. Agora's legacy rule has no llama.cpp name: it is
+   * written as "default" (closest, not equal: docs/gguf.md) and marked for our importer. */
+  kv_str(b, "tokenizer.ggml.pre", pre ? pre : "default");
+  if (!pre) kv_str(b, "agora.pretokenizer", "legacy");
   /* tokens */
   w_str(b, "tokenizer.ggml.tokens", strlen("tokenizer.ggml.tokens"));
   ag_buf_put_u32le(b, GT_ARR);
@@ -194,6 +199,9 @@ int ag_gguf_export(const ag_model *m, int type, ag_buf *b) {
   ag_buf_free(&s);
   kv_u32(b, "tokenizer.ggml.bos_token_id", AG_TOK_EOT);
   kv_u32(b, "tokenizer.ggml.eos_token_id", AG_TOK_EOT);
+  w_str(b, "tokenizer.ggml.add_bos_token", strlen("tokenizer.ggml.add_bos_token"));
+  ag_buf_put_u32le(b, GT_BOOL);
+  ag_buf_put_u8(b, 1); /* the engine starts every prompt with <|endoftext|> */
   for (size_t i = 0; i < nt; i++) {
     w_str(b, t[i].name, strlen(t[i].name));
     ag_buf_put_u32le(b, t[i].ne1 ? 2 : 1);
@@ -425,7 +433,16 @@ static ag_tokenizer *import_tokenizer(const gfile *g, int V) {
     }
     if (!found) goto out;
   }
-  if (ag_tok_from_merges(pairs, km->n, &res)) res = NULL;
+  /* the pre-tokenizer: legacy when our exporter marked it so, else the file's (llama.cpp's) */
+  char pre[32] = "default";
+  const kv *kp = find(g, "tokenizer.ggml.pre");
+  if (kp && kp->type == GT_STR && ag_get_u64le(g->d + kp->voff) < sizeof pre) {
+    size_t pl = (size_t)ag_get_u64le(g->d + kp->voff);
+    memcpy(pre, g->d + kp->voff + 8, pl);
+    pre[pl] = 0;
+  }
+  int legacy = str_is(g, find(g, "agora.pretokenizer"), "legacy") || !kp;
+  if (ag_tok_from_merges_pre(pairs, km->n, legacy ? NULL : pre, &res)) res = NULL;
 out:
   (void)inv;
   ag_buf_free(&bytes);

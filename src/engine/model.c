@@ -187,13 +187,8 @@ int ag_model_create(const ag_model_config *cfg, uint64_t seed, ag_tokenizer *tok
 }
 
 static ag_tokenizer *tok_copy(const ag_tokenizer *t) {
-  if (!t) return NULL;
-  size_t n = ag_tok_n_merges(t);
-  uint32_t *pairs = ag_xmalloc((2 * n + 1) * sizeof(uint32_t));
-  for (size_t i = 0; i < n; i++) ag_tok_merge(t, i, &pairs[2 * i], &pairs[2 * i + 1]);
   ag_tokenizer *c = NULL;
-  if (ag_tok_from_merges(pairs, n, &c)) c = NULL;
-  free(pairs);
+  if (t && ag_tok_clone(t, &c)) c = NULL;
   return c;
 }
 

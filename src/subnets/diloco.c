@@ -299,11 +299,7 @@ int ag_diloco_val_loss(const ag_model *m, const ag_diloco_data *d, int max_batch
 int ag_diloco_init_model(const ag_model *like, uint64_t seed, int dim, int layers, ag_model **out) {
   ag_tokenizer *tok = NULL;
   if (like->tok) {
-    size_t n = ag_tok_n_merges(like->tok);
-    uint32_t *pairs = ag_xmalloc(2 * n * sizeof *pairs + 8);
-    for (size_t i = 0; i < n; i++) ag_tok_merge(like->tok, i, &pairs[2 * i], &pairs[2 * i + 1]);
-    int rc = ag_tok_from_merges(pairs, n, &tok);
-    free(pairs);
+    int rc = ag_tok_clone(like->tok, &tok); /* the pre-tokenizer comes along */
     if (rc) return rc;
   }
   ag_model_config cfg = like->cfg;
