@@ -660,8 +660,6 @@ fail:
   return rc;
 }
 
-int ag_gguf_open(const uint8_t *data, size_t len, ag_model **out);
-
 int ag_gguf_import(const uint8_t *d, size_t len, ag_model **out) {
   int rc = import_convert(d, len, out);
   int foreign_vocab = !rc && !(*out)->tok && len >= 4 && !memcmp(d, "GGUF", 4);
@@ -670,19 +668,8 @@ int ag_gguf_import(const uint8_t *d, size_t len, ag_model **out) {
     *out = NULL;
   }
   if (!foreign_vocab && rc != AG_E_GGUF_ARCH && rc != AG_E_GGUF_TYPE) return rc;
-  /* anything else as published: a private aligned copy the model owns */
-  void *buf = NULL;
-  if (posix_memalign(&buf, 64, len ? len : 64)) abort();
-  memcpy(buf, d, len);
-  rc = ag_gguf_open(buf, len, out);
-  if (rc) {
-    free(buf);
-    return rc;
-  }
-  (*out)->map = buf;
-  (*out)->map_len = len;
-  (*out)->blob_owned = 3;
-  return 0;
+  /* anything else as published: a private copy the model owns, as for any model image */
+  return ag_model_load_mem(d, len, out, NULL);
 }
 
 int ag_gguf_load(const char *path, ag_model **out) {
