@@ -323,9 +323,11 @@ static void reproducible_file(const char *file, const char *name) {
   for (int level = 0; level <= best; level++)
     for (int th = 1; th <= 2; th++) {
       /* the scalar path is the slow reference: one thread, the first two tokens (their
-       * receipt is a different one, so only the ids are compared) */
+       * receipt is a different one, so only the ids are compared), */
       int scalar = level == AG_SIMD_SCALAR, want = scalar ? 2 : NEW;
-      if (scalar && th == 2) continue;
+      /* and on SmolLM2 only: Gemma's 262,144-row output makes it minutes under the sanitizers
+       * (every block type, K types included, is checked on every path by test_engine) */
+      if (scalar && (th == 2 || m->cfg.arch == AG_ARCH_GEMMA3)) continue;
       CHECK_OK(ag_simd_set(level));
       ag_buf r2;
       ag_buf_init(&r2);

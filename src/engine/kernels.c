@@ -858,13 +858,44 @@ __attribute__((always_inline)) QB_T5 static inline void decode_blocks(const mm_c
   }
 }
 
+/* The 32-element types: scales read and broadcast where they are used, nothing through memory. */
+__attribute__((always_inline)) QB_T5 static inline void decode_blocks32(const mm_ctx *c, int r0, int r1,
+                                                                      const int t) {
+  const ag_mat *w = c->w;
+  size_t nb = (size_t)w->cols / 32, bb = ag_dt_block_bytes(t), rb = nb * bb;
+  const int off = qb_has_offset(t);
+  const float *x = c->x;
+  for (int r = r0; r < r1; r += 8) {
+    const uint8_t *wp[8];
+    UNROLL
+    for (int i = 0; i < 8; i++) wp[i] = (const uint8_t *)w->data + (size_t)(r + i < r1 ? r + i : r) * rb;
+    __m512 acc[8];
+    UNROLL
+    for (int i = 0; i < 8; i++) acc[i] = _mm512_setzero_ps();
+    for (size_t b = 0; b < nb; b++) {
+      __m512 x0 = _mm512_loadu_ps(x + 32 * b), x1 = _mm512_loadu_ps(x + 32 * b + 16);
+      UNROLL
+      for (int i = 0; i < 8; i++) {
+        const uint8_t *q = wp[i] + b * bb;
+        float d = qb_h2f(q), m = off ? qb_h2f(q + 2) : 0.0f;
+        acc[i] = _mm512_fmadd_ps(qb_vec(t, q, 0, d, m), x0, acc[i]);
+        acc[i] = _mm512_fmadd_ps(qb_vec(t, q, 1, d, m), x1, acc[i]);
+      }
+    }
+    store4(c->out + r, tree512x4(acc[0], acc[1], acc[2], acc[3]), r1 - r);
+    if (r + 4 < r1) store4(c->out + r + 4, tree512x4(acc[4], acc[5], acc[6], acc[7]), r1 - r - 4);
+  }
+}
+
+#define DECODE_TYPE32(name, T)                                                                \
+  QB_T5 static void decode_##name(const mm_ctx *c, int r0, int r1) { decode_blocks32(c, r0, r1, T); }
 #define DECODE_TYPE(name, T)                                                                  \
   QB_T5 static void decode_##name(const mm_ctx *c, int r0, int r1) { decode_blocks(c, r0, r1, T); }
-DECODE_TYPE(q8_0, AG_DT_Q8)
-DECODE_TYPE(q4_0, AG_DT_Q4_0)
-DECODE_TYPE(q4_1, AG_DT_Q4_1)
-DECODE_TYPE(q5_0, AG_DT_Q5_0)
-DECODE_TYPE(q5_1, AG_DT_Q5_1)
+DECODE_TYPE32(q8_0, AG_DT_Q8)
+DECODE_TYPE32(q4_0, AG_DT_Q4_0)
+DECODE_TYPE32(q4_1, AG_DT_Q4_1)
+DECODE_TYPE32(q5_0, AG_DT_Q5_0)
+DECODE_TYPE32(q5_1, AG_DT_Q5_1)
 DECODE_TYPE(q4_k, AG_DT_Q4_K)
 DECODE_TYPE(q5_k, AG_DT_Q5_K)
 DECODE_TYPE(q6_k, AG_DT_Q6_K)
