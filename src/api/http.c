@@ -674,7 +674,13 @@ static void conn_free(ag_http_server *s, conn *c) {
   if (c->next) c->next->prev = c->prev;
   atomic_fetch_sub(&s->nconns, 1);
   if (c->counted_ip) ip_release(s, c->addr);
-  if (c->fd >= 0) close(c->fd); /* also leaves the epoll set */
+  /* leave the epoll set explicitly: close() alone does not while another process holds the
+   * socket (a child between fork and exec inherits it, CLOEXEC or not), and epoll would then
+   * report events for this connection after its memory is gone */
+  if (c->fd >= 0) {
+    epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+  }
   c->fd = -1;
   c->dead = 1;
   req_reset(c);
