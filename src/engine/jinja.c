@@ -12,6 +12,7 @@
 
 #include <ctype.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1088,6 +1089,7 @@ static int eval_node(ctx *c, const node *n, json_t **res) {
   case E_NEG:
     if ((rc = eval(c, n->a, &a))) return rc;
     if (!json_is_integer(a)) rc = rfail("%s", "'-' needs a number");
+    else if (json_integer_value(a) == INT64_MIN) rc = rfail("%s", "integer overflow");
     else *res = json_integer(-json_integer_value(a));
     json_decref(a);
     return rc;
@@ -1126,16 +1128,20 @@ static int eval_node(ctx *c, const node *n, json_t **res) {
         if (__builtin_mul_overflow(x, y, &z)) rc = rfail("%s", "integer overflow");
         else *res = json_integer(z);
       } else { /* Python's modulo: the sign of the divisor */
-        json_int_t x = json_integer_value(a), y = json_integer_value(b), r = x % y;
+        json_int_t x = json_integer_value(a), y = json_integer_value(b), r = y == -1 ? 0 : x % y;
         if (r != 0 && ((r < 0) != (y < 0))) r += y;
         *res = json_integer(r);
       }
       break;
     case OP_ADD:
     case OP_SUB:
-      if (json_is_integer(a) && json_is_integer(b))
-        *res = json_integer(n->op == OP_ADD ? json_integer_value(a) + json_integer_value(b)
-                                            : json_integer_value(a) - json_integer_value(b));
+      if (json_is_integer(a) && json_is_integer(b)) {
+        json_int_t z;
+        if (n->op == OP_ADD ? __builtin_add_overflow(json_integer_value(a), json_integer_value(b), &z)
+                            : __builtin_sub_overflow(json_integer_value(a), json_integer_value(b), &z))
+          rc = rfail("%s", "integer overflow");
+        else *res = json_integer(z);
+      }
       else if (n->op == OP_ADD && json_is_string(a) && json_is_string(b)) {
         ag_buf t;
         ag_buf_init(&t);
