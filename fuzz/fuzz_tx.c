@@ -1,8 +1,9 @@
-/* fuzz_tx.c — the tx decoder, with every kind's payload check (ledger and incentive layer,
- * training included): never crashes, and what decodes re-encodes to the same bytes. */
+/* fuzz_tx.c — the tx decoder, with every kind's payload check (ledger, incentive layer,
+ * training and economy): never crashes, and what decodes re-encodes to the same bytes. */
 #include "api/render.h"
 #include "chain/tx.h"
 #include "core/hash.h"
+#include "economy/economy.h"
 #include "incentive/internal.h"
 
 #include <stdint.h>
@@ -11,6 +12,7 @@
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
   ag_incentive_register_kinds();
+  ag_economy_register_kinds();
   return 0;
 }
 

@@ -7,6 +7,7 @@
 #include "core/err.h"
 #include "core/hash.h"
 #include "core/util.h"
+#include "economy/economy.h"
 #include "incentive/incentive.h"
 #include "incentive/training.h"
 #include "test.h"
@@ -49,6 +50,7 @@ static ag_app *open_chain(char **d, const ag_keypair *extra_keys, size_t nextra,
   ag_app *a = NULL;
   CHECK_OK(ag_app_open(*d, &a));
   ag_incentive_attach(a);
+  ag_economy_attach(a);
   ag_genesis g;
   memset(&g, 0, sizeof g);
   strcpy(g.chain_id, CHAIN);
@@ -89,7 +91,7 @@ static void block(ag_app *a, const uint8_t *const *p, const uint32_t *l, size_t 
   if (!rc) CHECK_OK(ag_app_commit(a, NULL, 0, NULL));
   if (!res) free(r);
   uint64_t acc = 0, iss = 1;
-  CHECK_OK(ag_incentive_audit(ag_app_state(a), &acc, &iss));
+  CHECK_OK(ag_economy_audit(ag_app_state(a), &acc, &iss));
   CHECK_U64(acc, iss);
 }
 
@@ -436,6 +438,8 @@ static const uint16_t all_kinds[] = {
     AG_TX_SUBNET_CREATE, AG_TX_SUBNET_SET, AG_TX_REGISTER, AG_TX_SERVE, AG_TX_SET_WEIGHTS,
     AG_TX_COMMIT_WEIGHTS, AG_TX_REVEAL_WEIGHTS, AG_TX_SUDO_SET_SHARE, AG_TX_SUBNET_SET_MODEL,
     AG_TX_TRAIN_SUBMIT, AG_TX_TRAIN_PROPOSE, AG_TX_TRAIN_REVEAL,
+    AG_TX_CHANNEL_OPEN, AG_TX_CHANNEL_FUND, AG_TX_CHANNEL_CLAIM, AG_TX_CHANNEL_CLOSE,
+    AG_TX_OFFER_POST, AG_TX_OFFER_REMOVE, AG_TX_BOND_UNBOND, AG_TX_BOND_WITHDRAW,
 };
 
 static const char *const hp_names[] = {"tempo", "max_uids", "max_validators", "immunity_period",
@@ -455,6 +459,10 @@ static uint64_t amount(uint64_t *seed) {
   default: return pick(seed, 2000 * AG_UNIT);
   }
 }
+
+/* Channels opened so far (ids), for channel txs to aim at. */
+static uint8_t opened[4096][32];
+static size_t nopened;
 
 /* One well-formed payload of kind, with random (often wrong) values, read against app's
  * committed state where the kind needs it (rounds, checkpoints). */
@@ -549,6 +557,78 @@ static void payload_of(ag_app *a, uint16_t kind, int sender, uint64_t *seed, ag_
     break;
   }
   case AG_TX_TRAIN_SUBMIT:
+  case AG_TX_OFFER_POST:
+  case AG_TX_OFFER_REMOVE:
+  case AG_TX_BOND_UNBOND:
+  case AG_TX_BOND_WITHDRAW: {
+    /* mostly a hotkey the sender owns, when it owns one */
+    for (size_t i = 0, start = pick(seed, NA), look = pick(seed, 4) != 0; look && i < NA; i++) {
+      ag_hotkey_info h;
+      const ag_keypair *k = &A[(start + i) % NA];
+      ag_bond bd;
+      int want_bond = kind == AG_TX_BOND_UNBOND || kind == AG_TX_BOND_WITHDRAW;
+      if (ag_hotkey_load(&s, k->pk, &h) == 0 && !memcmp(h.owner, A[sender].pk, 32) &&
+          (!want_bond || ag_bond_load(ag_app_state(a), NULL, k->pk, &bd) == 0)) {
+        other = k;
+        break;
+      }
+    }
+    if (kind == AG_TX_BOND_UNBOND) {
+      ag_payload_bond(p, other->pk, pick(seed, 2) ? AG_UNIT : amount(seed));
+      break;
+    }
+    if (kind == AG_TX_BOND_WITHDRAW) {
+      ag_buf_put(p, other->pk, 32);
+      break;
+    }
+    uint8_t model[32];
+    memset(model, (int)pick(seed, 2), 32);
+    if (kind == AG_TX_OFFER_REMOVE) ag_payload_offer_remove(p, other->pk, model);
+    else
+      ag_payload_offer_post(p, other->pk, model, pick(seed, 1000), amount(seed),
+                            (uint32_t)pick(seed, 2000), pick(seed, 3) ? 20 * AG_UNIT : amount(seed));
+    break;
+  }
+  case AG_TX_CHANNEL_OPEN:
+    /* a few providers, so that claims often come from the channel's own provider */
+    ag_payload_channel_open(p, A[1 + pick(seed, 3)].pk, NULL, NULL, amount(seed), pick(seed, 30),
+                            pick(seed, 3) ? 0 : pick(seed, 200));
+    break;
+  case AG_TX_CHANNEL_FUND:
+  case AG_TX_CHANNEL_CLAIM:
+  case AG_TX_CHANNEL_CLOSE: {
+    /* mostly a channel the sender is a party to, else any one opened, else any id */
+    int k = (int)pick(seed, NA);
+    uint8_t id[32];
+    ag_channel_id(CHAIN, A[k].pk, pick(seed, 100), id);
+    if (nopened && pick(seed, 8)) memcpy(id, opened[pick(seed, nopened)], 32);
+    ag_channel ch;
+    int found = 0;
+    for (size_t i = 0, start = pick(seed, nopened + 1), look = pick(seed, 4) != 0; look && i < nopened; i++) {
+      const uint8_t *c = opened[(start + i) % nopened];
+      if (ag_channel_load(ag_app_state(a), NULL, c, &ch) == 0 && ch.status != AG_CHANNEL_CLOSED &&
+          !memcmp(kind == AG_TX_CHANNEL_CLAIM ? ch.provider : ch.client, A[sender].pk, 32)) {
+        found = 1;
+        memcpy(id, c, 32);
+        for (k = 0; k < NA && memcmp(A[k].pk, ch.client, 32); k++) {
+        }
+        break;
+      }
+    }
+    if (kind == AG_TX_CHANNEL_FUND) ag_payload_channel_fund(p, id, amount(seed));
+    else if (kind == AG_TX_CHANNEL_CLOSE) ag_payload_channel_close(p, id);
+    else {
+      ag_buf v;
+      ag_buf_init(&v);
+      uint64_t cum = pick(seed, 2) ? pick(seed, 20 * AG_UNIT) : amount(seed);
+      if (found && pick(seed, 2)) cum = ch.claimed + 1 + pick(seed, ch.deposit - ch.claimed); /* fits */
+      ag_voucher_sign(&v, CHAIN, id, cum, (found ? ch.seq : 0) + 1 + pick(seed, 40),
+                      pick(seed, 6) ? &A[k] : other);
+      ag_payload_channel_claim(p, (uint8_t)pick(seed, 2), v.data, v.len);
+      ag_buf_free(&v);
+    }
+    break;
+  }
   case AG_TX_TRAIN_REVEAL:
   case AG_TX_TRAIN_PROPOSE: {
     ag_training t;
@@ -598,16 +678,20 @@ TEST(property_random_txs_of_every_kind) {
   app = open_chain(&dir, NULL, 0, 0);
   ag_app *b = open_chain(&d2, NULL, 0, 0);
   uint64_t seed = 0x5eed, nonces[NA] = {0};
-  int codes[1024] = {0}, ok = 0;
+  int codes[1024] = {0}, ok = 0, ok_kind[64] = {0};
   for (int blk = 0; blk < 150; blk++) {
     enum { MAXN = 48 };
     ag_buf tx[MAXN];
+    uint16_t kinds[MAXN];
+    int senders[MAXN];
+    uint64_t tx_nonces[MAXN];
     const uint8_t *ptr[MAXN];
     uint32_t len[MAXN];
     size_t n = pick(&seed, MAXN);
     for (size_t i = 0; i < n; i++) {
       int sender = (int)pick(&seed, NA);
       uint16_t kind = all_kinds[pick(&seed, AG_ARRAY_LEN(all_kinds))];
+      kinds[i] = kind;
       ag_buf p;
       ag_buf_init(&p);
       payload_of(app, kind, sender, &seed, &p);
@@ -624,6 +708,8 @@ TEST(property_random_txs_of_every_kind) {
       }
       uint64_t nonce = nonces[sender];
       if (!pick(&seed, 20)) nonce += pick(&seed, 2) ? 1 : (uint64_t)-1;
+      senders[i] = sender;
+      tx_nonces[i] = nonce;
       ag_buf_init(&tx[i]);
       ag_tx_build(&tx[i], kind, CHAIN, &A[sender], nonce, 100000 + pick(&seed, 1000), 0, p.data,
                   (uint32_t)p.len);
@@ -639,13 +725,17 @@ TEST(property_random_txs_of_every_kind) {
     CHECK_MEM(roota, rootb, 32);
     for (size_t i = 0; i < n; i++) {
       CHECK_EQ(ra[i].code, rb[i].code);
-      if (ra[i].code == 0) ok++;
+      if (ra[i].code == 0) ok++, ok_kind[kinds[i] & 63]++;
+      if (ra[i].code == 0 && kinds[i] == AG_TX_CHANNEL_OPEN && nopened < AG_ARRAY_LEN(opened))
+        ag_channel_id(CHAIN, A[senders[i]].pk, tx_nonces[i], opened[nopened++]);
       codes[-ra[i].code & 1023]++;
       ag_buf_free(&tx[i]);
     }
     for (int k = 0; k < NA; k++) nonces[k] = nonce_of(app, A[k].pk); /* what really happened */
   }
   CHECK(ok > 150); /* the sequences reach the kinds' logic, not only their decoders */
+  CHECK(ok_kind[AG_TX_CHANNEL_OPEN] > 0 && ok_kind[AG_TX_CHANNEL_CLAIM] > 0 && ok_kind[AG_TX_CHANNEL_CLOSE] > 0);
+  CHECK(ok_kind[AG_TX_OFFER_POST] > 0 && ok_kind[AG_TX_BOND_UNBOND] > 0);
   int distinct = 0;
   for (int c = 0; c < 1024; c++) distinct += codes[c] > 0;
   CHECK(distinct > 20);

@@ -16,6 +16,7 @@
 #include "core/err.h"
 #include "core/util.h"
 #include "crypto/keystore.h"
+#include "economy/economy.h"
 #include "liar.h"
 #include "sysutil.h"
 #include "test.h"
@@ -468,6 +469,105 @@ TEST(incentive_cli_and_metagraph) {
   test_rmdir(dir);
 }
 
+static const char *result_code(json_t *j) {
+  return json_string_value(json_object_get(json_object_get(j, "result"), "code"));
+}
+
+/* A payment channel through the CLI and the API: open, a voucher signed locally, its claim, a
+ * replay refused, a close by each side; then an offer with its bond (docs/economy.md). */
+TEST(channel_and_offer_cli_against_a_running_node) {
+  char *dir = test_tmpdir("syschan");
+  snprintf(home, sizeof home, "%s/home", dir);
+  snprintf(logpath, sizeof logpath, "%s/node.log", dir);
+  const char *init[] = {"--home", home, "init", "--dev-accounts", "3", NULL};
+  CHECK_EQ(sys_run(NULL, init), 0);
+  start_node();
+  const char *open[] = {"--home", home, "channel", "open", "dev1", "--from", "dev0", "--deposit", "5",
+                        "--settle-delay", "10", "--json", NULL};
+  json_t *j = cli_json(open, 0);
+  CHECK_STR(result_code(j), "ok");
+  const char *sum = json_string_value(json_object_get(j, "summary")), *at = sum ? strstr(sum, "as channel ") : NULL;
+  char id[65] = "";
+  if (at) snprintf(id, sizeof id, "%s", at + 11);
+  CHECK_EQ(strlen(id), 64);
+  json_decref(j);
+  const char *vch[] = {"--home", home, "channel", "voucher", id, "--from", "dev0", "--amount", "2", "--seq", "1", "--json", NULL};
+  j = cli_json(vch, 0);
+  char voucher[2 * AG_VOUCHER_MAX + 1] = "";
+  snprintf(voucher, sizeof voucher, "%s", json_string_value(json_object_get(j, "voucher")) ?: "");
+  json_decref(j);
+  const char *claim[] = {"--home", home, "channel", "claim", voucher, "--from", "dev1", "--json", NULL};
+  j = cli_json(claim, 0);
+  CHECK_STR(result_code(j), "ok");
+  json_decref(j);
+  j = cli_json(claim, 4); /* the same voucher again: committed, refused by the chain */
+  CHECK_STR(result_code(j), "voucher_sequence");
+  json_decref(j);
+  const char *show[] = {"--home", home, "channel", "show", id, "--json", NULL};
+  j = cli_json(show, 0);
+  CHECK_STR(json_string_value(json_object_get(j, "claimed")), "2000000000");
+  CHECK_STR(json_string_value(json_object_get(j, "remaining")), "3000000000");
+  CHECK_STR(json_string_value(json_object_get(j, "status")), "open");
+  json_decref(j);
+  const char *cclose[] = {"--home", home, "channel", "close", id, "--from", "dev0", "--json", NULL};
+  j = cli_json(cclose, 0);
+  json_decref(j);
+  j = cli_json(show, 0);
+  CHECK_STR(json_string_value(json_object_get(j, "status")), "closing");
+  CHECK(json_integer_value(json_object_get(j, "close_at")) > 0);
+  json_decref(j);
+  const char *pclose[] = {"--home", home, "channel", "close", id, "--from", "dev1", "--json", NULL};
+  j = cli_json(pclose, 0);
+  json_decref(j);
+  j = cli_json(show, 0);
+  CHECK_STR(json_string_value(json_object_get(j, "status")), "closed");
+  CHECK_STR(json_string_value(json_object_get(j, "remaining")), "0");
+  json_decref(j);
+  /* dev1 as a provider: registered by dev0, offering a model with a bond */
+  const char *create[] = {"--home", home, "subnet", "create", "--from", "dev0", "--name", "inference", "--json", NULL};
+  j = cli_json(create, 0);
+  json_decref(j);
+  const char *reg[] = {"--home", home, "subnet", "register", "1", "--from", "dev0", "--hotkey", "dev1", "--json", NULL};
+  j = cli_json(reg, 0);
+  json_decref(j);
+  static const char model[] = "1111111111111111111111111111111111111111111111111111111111111111";
+  const char *low[] = {"--home", home, "offer", "post", "--from", "dev0", "--hotkey", "dev1", "--model", model,
+                       "--price-in", "0.001", "--price-out", "0.002", "--bond", "5", "--json", NULL};
+  j = cli_json(low, 4);
+  CHECK_STR(result_code(j), "bond_too_low");
+  json_decref(j);
+  const char *post[] = {"--home", home, "offer", "post", "--from", "dev0", "--hotkey", "dev1", "--model", model,
+                        "--price-in", "0.001", "--price-out", "0.002", "--bond", "10", "--json", NULL};
+  j = cli_json(post, 0);
+  CHECK_STR(result_code(j), "ok");
+  json_decref(j);
+  const char *list[] = {"--home", home, "offer", "list", "--model", model, "--json", NULL};
+  j = cli_json(list, 0);
+  json_t *o0 = json_array_get(json_object_get(j, "offers"), 0);
+  CHECK_EQ(json_array_size(json_object_get(j, "offers")), 1);
+  CHECK_STR(json_string_value(json_object_get(o0, "price_out_per_1k")), "2000000");
+  CHECK_STR(json_string_value(json_object_get(json_object_get(o0, "bond"), "bonded")), "10000000000");
+  json_decref(j);
+  const char *bshow[] = {"--home", home, "bond", "show", "dev1", "--json", NULL};
+  j = cli_json(bshow, 0);
+  CHECK_EQ(json_integer_value(json_object_get(j, "offers")), 1);
+  json_decref(j);
+  const char *unb[] = {"--home", home, "bond", "unbond", "--from", "dev0", "--hotkey", "dev1", "--amount", "1", "--json", NULL};
+  j = cli_json(unb, 4);
+  CHECK_STR(result_code(j), "bond_has_offers");
+  json_decref(j);
+  long st = 0;
+  j = sys_get_json(base, "/v1/channels/zz", &st);
+  CHECK_EQ(st, 400);
+  json_decref(j);
+  j = sys_get_json(base, "/v1/channels/0000000000000000000000000000000000000000000000000000000000000000", &st);
+  CHECK_EQ(st, 404);
+  CHECK_STR(error_code(j), "channel_not_found");
+  json_decref(j);
+  CHECK_EQ(sys_stop(node_pid, SIGTERM, 20000), 0);
+  test_rmdir(dir);
+}
+
 /* ---- the mempool's fee rule through the node (docs/security.md, "Fees and the mempool") --- */
 
 typedef struct {
@@ -614,5 +714,6 @@ TEST(full_mempool_takes_the_better_fee) {
 }
 
 TEST_MAIN(crash_restart_keeps_every_committed_tx, cli_against_a_running_node,
+          channel_and_offer_cli_against_a_running_node,
           query_prove_refuses_a_lying_node, incentive_cli_and_metagraph,
           full_mempool_takes_the_better_fee)

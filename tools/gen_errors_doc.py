@@ -9,7 +9,8 @@ rows = re.findall(r'X\((AG_[A-Z0-9_]+),\s*(-?\d+),\s*"([a-z0-9_]+)",\s*((?:"[^"]
 bands = [(0, -99, "Generic and encoding"), (-100, -199, "Crypto and keys"),
          (-200, -299, "Transactions, blocks, ledger"), (-300, -399, "API and node"),
          (-400, -499, "AI engine"), (-500, -599, "Incentive layer"),
-         (-600, -699, "Subnet protocols"), (-700, -799, "Consensus drivers")]
+         (-600, -699, "Subnet protocols"), (-700, -799, "Consensus drivers"),
+         (-800, -899, "Economy")]
 out = ["# Error codes", "",
        "Every failure in Agora has one code from `src/core/err.h`. The API returns it as",
        '`{"error": {"code": "<name>", "message": "<what happened, in words>"}}`; the CLI prints',

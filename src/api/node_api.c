@@ -5,6 +5,7 @@
  */
 #include "api/node_api.h"
 
+#include "api/economy_api.h"
 #include "api/files_api.h"
 #include "api/incentive_api.h"
 #include "api/render.h"
@@ -620,12 +621,13 @@ static const ag_http_route routes[] = {
 };
 
 void ag_node_api_config(ag_node *n, const char *listen, char *spool, size_t cap, ag_http_config *cfg) {
-  /* one table: the ledger's routes, then the incentive layer's, then the files' */
+  /* one table: the ledger's routes, then the incentive layer's, the economy's, the files' */
   static ag_http_route all[64];
   static size_t nall;
   if (!nall) {
     for (size_t i = 0; i < AG_ARRAY_LEN(routes); i++) all[nall++] = routes[i];
     for (size_t i = 0; i < ag_incentive_nroutes; i++) all[nall++] = ag_incentive_routes[i];
+    for (size_t i = 0; i < ag_economy_nroutes; i++) all[nall++] = ag_economy_routes[i];
     for (size_t i = 0; i < ag_files_nroutes; i++) all[nall++] = ag_files_routes[i];
   }
   const ag_node_config *nc = ag_node_config_of(n);

@@ -33,6 +33,9 @@ static const command commands[] = {
     {"miner", NULL, ag_cmd_miner, "serve a subnet's model (OpenAI-compatible, verifiable answers)"},
     {"validator", NULL, ag_cmd_validator, "challenge, verify and score a subnet's miners; set weights"},
     {"infer", NULL, ag_cmd_infer, "ask the network for a completion and verify it"},
+    {"channel", "ch", ag_cmd_channel, "payment channels: open, fund, voucher, claim, close, show"},
+    {"offer", NULL, ag_cmd_offer, "a provider's offers to serve a model: post, remove, list"},
+    {"bond", NULL, ag_cmd_bond, "a provider's bond: show, unbond, withdraw"},
     {"devnet", NULL, ag_cmd_devnet, "a whole network on this machine: node, miners, validators"},
 };
 

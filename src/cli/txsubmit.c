@@ -88,6 +88,7 @@ int ag_cli_submit(ag_cli *c, const ag_txreq *req) {
   snprintf(apath, sizeof apath, "/v1/accounts/%s", from_addr);
   if ((rc = ag_cli_api(c, "GET", apath, NULL, NULL, 0, &acct))) goto fail;
   uint64_t nonce = ag_cli_json_u64(acct, "pending_nonce"), bal = ag_cli_json_u64(acct, "balance");
+  env.nonce = nonce;
   if ((rc = req->build(req->ctx, &env, &payload))) goto fail;
   uint64_t fee, min_fee;
   ag_params_min_fee(&p, ag_tx_size(strlen(env.chain_id), payload.len), &min_fee);

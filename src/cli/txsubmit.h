@@ -15,6 +15,7 @@
 typedef struct {
   char chain_id[AG_CHAIN_ID_MAX + 1];
   uint64_t height;          /* the node's committed height */
+  uint64_t nonce;           /* the nonce the tx will carry */
   const ag_keypair *signer;
 } ag_tx_env;
 

@@ -5,6 +5,7 @@
 #include "chain/txset.h"
 #include "consensus/abci.h"
 #include "core/codec.h"
+#include "economy/economy.h"
 #include "incentive/incentive.h"
 #include "core/err.h"
 #include "core/hash.h"
@@ -204,6 +205,7 @@ static int open_app(const ag_node_config *cfg, const ag_genesis *g, ag_app **out
   int rc = ag_app_open(dir, &app);
   if (rc) return rc;
   ag_incentive_attach(app);
+  ag_economy_attach(app);
   if (cfg->threads > 0) ag_app_set_threads(app, cfg->threads);
   uint8_t h[32];
   if ((rc = ag_app_init_chain(app, g, h))) {
@@ -283,6 +285,7 @@ int ag_node_open(const ag_node_config *cfg, ag_node **out) {
     snprintf(dir, sizeof dir, "%s/data", cfg->home);
     if ((rc = ag_app_open(dir, &n->app))) goto fail;
     ag_incentive_attach(n->app);
+    ag_economy_attach(n->app);
     if (cfg->threads > 0) ag_app_set_threads(n->app, cfg->threads);
     if ((rc = ag_app_info_get(n->app, &info))) goto fail;
     memcpy(n->last_block_hash, info.block_hash, 32);

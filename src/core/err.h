@@ -9,7 +9,7 @@
  * Codes are grouped in bands so that modules can add codes without touching each other:
  *   -1..-99 generic and encoding, -100..-199 crypto and keys, -200..-299 transactions, blocks
  *   and ledger state, -300..-399 API and node, -400..-499 AI engine, -500..-599 incentive
- *   layer, -600..-699 subnet protocols, -700..-799 consensus drivers.
+ *   layer, -600..-699 subnet protocols, -700..-799 consensus drivers, -800..-899 economy.
  * The ABCI code of an error is its negation (a uint32 > 0); 0 means OK there too.
  */
 #ifndef AG_ERR_H
@@ -219,7 +219,41 @@
     "the proposal names unknown submissions or is malformed")                                  \
   X(AG_E_TRAIN_REVEAL, -636, "train_reveal_mismatch",                                         \
     "the reveal is not what this hotkey committed to in the round")                            \
-  /* consensus drivers: -700..-799 */
+  /* consensus drivers: -700..-799 */                                                          \
+  /* economy: -800..-899 (payment channels and vouchers: -800..-829) */                        \
+  X(AG_E_CHANNEL_NOT_FOUND, -800, "channel_not_found", "no such payment channel")              \
+  X(AG_E_CHANNEL_ROLE, -801, "channel_not_party",                                              \
+    "only the channel's client (or, for this action, its provider) may do this")               \
+  X(AG_E_CHANNEL_CLOSED, -802, "channel_closed", "the channel is closed")                      \
+  X(AG_E_CHANNEL_EXPIRED, -803, "channel_expired",                                             \
+    "the channel is past its expiry height: it can only be closed")                            \
+  X(AG_E_CHANNEL_SETTLING, -804, "channel_settling",                                           \
+    "the client's close is waiting for the settle delay to end")                               \
+  X(AG_E_CHANNEL_DEPOSIT, -805, "channel_deposit_low", "the deposit is below the chain's minimum") \
+  X(AG_E_CHANNEL_TERMS, -806, "channel_bad_terms",                                             \
+    "the channel's provider, settle delay or expiry is not allowed")                           \
+  X(AG_E_VOUCHER_MALFORMED, -810, "voucher_malformed", "the voucher does not decode")          \
+  X(AG_E_VOUCHER_SIGNATURE, -811, "voucher_bad_signature",                                     \
+    "the voucher is not signed by the channel's signer")                                       \
+  X(AG_E_VOUCHER_CHAIN, -812, "voucher_wrong_chain", "the voucher is for another chain")       \
+  X(AG_E_VOUCHER_CHANNEL, -813, "voucher_wrong_channel", "the voucher is for another channel") \
+  X(AG_E_VOUCHER_STALE, -814, "voucher_stale",                                                 \
+    "the voucher's cumulative amount is not above what the channel has paid")                  \
+  X(AG_E_VOUCHER_SEQ, -815, "voucher_sequence",                                                \
+    "the voucher's sequence is not above the last one redeemed")                               \
+  X(AG_E_VOUCHER_OVER_DEPOSIT, -816, "voucher_over_deposit",                                   \
+    "the voucher is for more than the channel's deposit")                                      \
+  /* offers and bonds: -830..-849 */                                                           \
+  X(AG_E_OFFER_NOT_FOUND, -830, "offer_not_found", "the provider has no offer for that model") \
+  X(AG_E_BOND_NOT_FOUND, -831, "bond_not_found", "the hotkey has no bond")                     \
+  X(AG_E_BOND_LOW, -832, "bond_too_low", "the provider's bond is below the chain's minimum")   \
+  X(AG_E_BOND_LOCKED, -833, "bond_locked", "the unbonded amount is still locked")              \
+  X(AG_E_BOND_INSUFFICIENT, -834, "bond_insufficient", "less bonded or unbonding than asked")  \
+  X(AG_E_BOND_HAS_OFFERS, -835, "bond_has_offers",                                             \
+    "the bond would fall below the minimum while offers rely on it; remove them first")        \
+  X(AG_E_OFFERS_FULL, -836, "offers_full",                                                     \
+    "the model has the most offers allowed and this bond is not above the smallest")           \
+  X(AG_E_OFFER_TERMS, -837, "offer_bad_terms", "max_tokens is outside 1..1,000,000")
 
 enum {
 #define AG_ERR_ENUM(sym, val, name, msg) sym = val,

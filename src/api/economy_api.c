@@ -1,0 +1,190 @@
+/*
+ * economy_api.c — read API of the economy (docs/api.md): its parameters, payment channels,
+ * offers and bonds.
+ * Every answer is read from one committed snapshot.
+ */
+#include "api/economy_api.h"
+
+#include "chain/json.h"
+#include "consensus/node.h"
+#include "core/codec.h"
+#include "core/err.h"
+#include "incentive/incentive.h"
+
+#include <stdlib.h>
+
+#include <string.h>
+
+#define NODE(req) ((ag_node *)(req)->ctx)
+
+json_t *ag_json_channel(const ag_channel *ch, uint64_t height) {
+  static const uint8_t zero[32];
+  json_t *o = json_object();
+  json_object_set_new(o, "id", ag_json_hex(ch->id, 32));
+  json_object_set_new(o, "status", json_string(ag_channel_status_name(ch->status)));
+  json_object_set_new(o, "client", ag_json_addr(ch->client));
+  json_object_set_new(o, "provider", ag_json_addr(ch->provider));
+  json_object_set_new(o, "signer", ag_json_addr(ch->signer));
+  json_object_set_new(o, "model", memcmp(ch->model, zero, 32) ? ag_json_hex(ch->model, 32) : json_null());
+  json_object_set_new(o, "deposit", ag_json_u64s(ch->deposit));
+  json_object_set_new(o, "claimed", ag_json_u64s(ch->claimed));
+  json_object_set_new(o, "remaining", ag_json_u64s(ag_channel_remaining(ch)));
+  json_object_set_new(o, "seq", ag_json_u64n(ch->seq));
+  json_object_set_new(o, "settle_delay", ag_json_u64n(ch->settle_delay));
+  json_object_set_new(o, "expiry", ch->expiry ? ag_json_u64n(ch->expiry) : json_null());
+  json_object_set_new(o, "close_at", ch->status == AG_CHANNEL_CLOSING ? ag_json_u64n(ch->close_at) : json_null());
+  json_object_set_new(o, "opened", ag_json_u64n(ch->opened));
+  json_object_set_new(o, "closed", ch->status == AG_CHANNEL_CLOSED ? ag_json_u64n(ch->closed) : json_null());
+  json_object_set_new(o, "height", ag_json_u64n(height));
+  return o;
+}
+
+static void fail(ag_http_resp *resp, int err) {
+  int status = err == AG_E_CHANNEL_NOT_FOUND || err == AG_E_BOND_NOT_FOUND ? 404 : err == AG_E_CORRUPT || err == AG_E_IO ? 500 : 400;
+  ag_http_error(resp, status, err, ag_errmsg(err));
+}
+
+/* /v1/channels/{id}: one payment channel */
+static void h_channel(ag_http_req *req, ag_http_resp *resp) {
+  uint8_t id[32];
+  if (strlen(req->param) != 64 || ag_hex_decode(req->param, 64, id, 32))
+    return ag_http_error(resp, 400, AG_E_BAD_HEX, "a channel id is 64 hex digits");
+  ag_state *st = ag_app_state(ag_node_app(NODE(req)));
+  ag_state_view *v;
+  int rc = ag_state_view_open(st, &v);
+  if (rc) return fail(resp, rc);
+  ag_channel ch;
+  rc = ag_channel_load(st, v, id, &ch);
+  uint64_t h = ag_state_view_height(v);
+  ag_state_view_close(v);
+  if (rc) return fail(resp, rc);
+  ag_http_json(resp, 200, ag_json_channel(&ch, h));
+}
+
+json_t *ag_json_bond(const ag_bond *b) {
+  json_t *o = json_object();
+  json_object_set_new(o, "hotkey", ag_json_addr(b->hotkey));
+  json_object_set_new(o, "coldkey", ag_json_addr(b->coldkey));
+  json_object_set_new(o, "bonded", ag_json_u64s(b->bonded));
+  json_object_set_new(o, "unbonding", ag_json_u64s(b->unbonding));
+  json_object_set_new(o, "unbond_at", b->unbonding ? ag_json_u64n(b->unbond_at) : json_null());
+  json_object_set_new(o, "offers", json_integer(b->offers));
+  json_t *d = json_object();
+  json_object_set_new(d, "faults", json_integer(b->faults));
+  json_object_set_new(d, "cleared", json_integer(b->cleared));
+  json_object_set_new(o, "disputes", d);
+  return o;
+}
+
+/* Where a provider serves a model on an inference subnet that pins it: uid and last epoch's
+ * incentive and trust (u16 proportions, as in the metagraph). */
+static json_t *serving(ag_ist *s, const uint8_t hotkey[32], const uint8_t model[32]) {
+  json_t *arr = json_array();
+  uint16_t list[AG_MAX_SUBNETS];
+  size_t n;
+  if (ag_subnet_list(s, list, AG_MAX_SUBNETS, &n)) return arr;
+  for (size_t i = 0; i < n; i++) {
+    ag_subnet_model m;
+    uint16_t uid;
+    ag_neuron nr;
+    if (ag_subnet_model_load(s, list[i], &m) || m.kind != AG_SUBNET_INFERENCE || memcmp(m.model_id, model, 32) ||
+        ag_neuron_uid(s, list[i], hotkey, &uid) || ag_neuron_load(s, list[i], uid, &nr))
+      continue;
+    json_t *x = json_object();
+    json_object_set_new(x, "netuid", json_integer(list[i]));
+    json_object_set_new(x, "uid", json_integer(uid));
+    json_object_set_new(x, "incentive", json_integer(nr.incentive));
+    json_object_set_new(x, "consensus", json_integer(nr.consensus));
+    json_object_set_new(x, "active", json_boolean(nr.active));
+    json_array_append_new(arr, x);
+  }
+  return arr;
+}
+
+/* /v1/offers?model=ID: the offers for a model, cheapest first, with each provider's bond,
+ * dispute record and standing on the subnets that serve the model */
+static void h_offers(ag_http_req *req, ag_http_resp *resp) {
+  const char *q = ag_http_query(req, "model");
+  uint8_t model[32];
+  if (!q || strlen(q) != 64 || ag_hex_decode(q, 64, model, 32))
+    return ag_http_error(resp, 400, AG_E_HTTP_BAD_REQUEST, "give ?model= a model id (64 hex digits)");
+  ag_ist s = {ag_app_state(ag_node_app(NODE(req))), NULL};
+  int rc = ag_state_view_open(s.st, &s.view);
+  if (rc) return fail(resp, rc);
+  ag_offer *v = NULL;
+  size_t n = 0;
+  rc = ag_offers_for_model(s.st, s.view, model, &v, &n);
+  json_t *arr = json_array();
+  for (size_t i = 0; i < n && !rc; i++) {
+    ag_bond b;
+    if ((rc = ag_bond_load(s.st, s.view, v[i].hotkey, &b))) break;
+    json_t *o = json_object();
+    json_object_set_new(o, "provider", ag_json_addr(v[i].hotkey));
+    json_object_set_new(o, "price_in_per_1k", ag_json_u64s(v[i].price_in));
+    json_object_set_new(o, "price_out_per_1k", ag_json_u64s(v[i].price_out));
+    json_object_set_new(o, "max_tokens", json_integer(v[i].max_tokens));
+    json_object_set_new(o, "posted", ag_json_u64n(v[i].posted));
+    json_object_set_new(o, "bond", ag_json_bond(&b));
+    json_object_set_new(o, "serving", serving(&s, v[i].hotkey, model));
+    json_array_append_new(arr, o);
+  }
+  free(v);
+  json_t *o = json_object();
+  json_object_set_new(o, "model", json_string(q));
+  json_object_set_new(o, "offers", arr);
+  json_object_set_new(o, "height", ag_json_u64n(ag_state_view_height(s.view)));
+  ag_state_view_close(s.view);
+  if (rc) {
+    json_decref(o);
+    return fail(resp, rc);
+  }
+  ag_http_json(resp, 200, o);
+}
+
+/* /v1/bonds/{hotkey} */
+static void h_bond(ag_http_req *req, ag_http_resp *resp) {
+  uint8_t hk[32];
+  int rc = ag_addr_decode(req->param, hk);
+  if (rc) return ag_http_error(resp, 400, rc, ag_errmsg(rc));
+  ag_state *st = ag_app_state(ag_node_app(NODE(req)));
+  ag_state_view *v;
+  if ((rc = ag_state_view_open(st, &v))) return fail(resp, rc);
+  ag_bond b;
+  rc = ag_bond_load(st, v, hk, &b);
+  uint64_t h = ag_state_view_height(v);
+  ag_state_view_close(v);
+  if (rc) return fail(resp, rc);
+  json_t *o = ag_json_bond(&b);
+  json_object_set_new(o, "height", ag_json_u64n(h));
+  ag_http_json(resp, 200, o);
+}
+
+/* /v1/economy: the chain's economy parameters */
+static void h_economy(ag_http_req *req, ag_http_resp *resp) {
+  ag_state *st = ag_app_state(ag_node_app(NODE(req)));
+  ag_state_view *v;
+  int rc = ag_state_view_open(st, &v);
+  if (rc) return fail(resp, rc);
+  ag_economy_params p;
+  rc = ag_economy_params_load(st, v, &p);
+  uint64_t h = ag_state_view_height(v);
+  ag_state_view_close(v);
+  if (rc) return fail(resp, rc);
+  json_t *o = json_object();
+  json_object_set_new(o, "min_deposit", ag_json_u64s(p.min_deposit));
+  json_object_set_new(o, "min_settle_delay", ag_json_u64n(p.min_settle_delay));
+  json_object_set_new(o, "max_settle_delay", ag_json_u64n(p.max_settle_delay));
+  json_object_set_new(o, "min_bond", ag_json_u64s(p.min_bond));
+  json_object_set_new(o, "dispute_window", ag_json_u64n(p.dispute_window));
+  json_object_set_new(o, "unbond_delay", ag_json_u64n(p.unbond_delay));
+  json_object_set_new(o, "height", ag_json_u64n(h));
+  ag_http_json(resp, 200, o);
+}
+
+const ag_http_route ag_economy_routes[] = {
+    {"GET", "/v1/channels/", h_channel, 0},
+    {"GET", "/v1/economy", h_economy, 0},
+    {"GET", "/v1/offers", h_offers, 0},
+    {"GET", "/v1/bonds/", h_bond, 0},
+};
+const size_t ag_economy_nroutes = sizeof ag_economy_routes / sizeof ag_economy_routes[0];

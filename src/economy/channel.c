@@ -1,0 +1,570 @@
+/*
+ * channel.c — payment channels: the ledger record, the four tx kinds (open, fund, claim,
+ * close), vouchers; and the economy's parameters, genesis section and part of the supply
+ * audit. Rules in docs/economy.md;
+ * each refusal has its own code and a message with the figures.
+ */
+#include "economy/economy.h"
+
+#include "chain/json.h"
+#include "core/codec.h"
+#include "core/err.h"
+#include "core/hash.h"
+#include "core/util.h"
+#include "incentive/incentive.h"
+
+#include <jansson.h>
+#include <string.h>
+
+#define REC_VERSION 1
+#define CHANNEL_REC_LEN (2 + 4 * 32 + 8 * 8)
+
+static const uint8_t zero32[32];
+
+/* ---- params ----------------------------------------------------------------------------- */
+
+void ag_economy_params_default(ag_economy_params *p) {
+  p->min_deposit = AG_UNIT / 1000;
+  p->min_settle_delay = 10;
+  p->max_settle_delay = 1000000;
+  p->min_bond = 10 * AG_UNIT;
+  p->dispute_window = 1000;
+  p->unbond_delay = 2000;
+}
+
+int ag_economy_params_load(ag_state *st, ag_state_view *view, ag_economy_params *p) {
+  ag_buf b;
+  ag_buf_init(&b);
+  int rc = view ? ag_state_view_get(view, AG_EKEY_PARAMS, strlen(AG_EKEY_PARAMS), &b)
+                : ag_state_get_buf(st, AG_EKEY_PARAMS, strlen(AG_EKEY_PARAMS), &b);
+  if (rc == AG_E_NOTFOUND) {
+    ag_economy_params_default(p); /* a chain made before the economy existed */
+    rc = 0;
+  } else if (!rc && (b.len != 49 || b.data[0] != REC_VERSION)) {
+    rc = ag_fail(AG_E_CORRUPT, "bad economy params record");
+  } else if (!rc) {
+    p->min_deposit = ag_get_u64le(b.data + 1);
+    p->min_settle_delay = ag_get_u64le(b.data + 9);
+    p->max_settle_delay = ag_get_u64le(b.data + 17);
+    p->min_bond = ag_get_u64le(b.data + 25);
+    p->dispute_window = ag_get_u64le(b.data + 33);
+    p->unbond_delay = ag_get_u64le(b.data + 41);
+  }
+  ag_buf_free(&b);
+  return rc;
+}
+
+static void params_store(ag_state *st, const ag_economy_params *p) {
+  uint8_t v[49];
+  v[0] = REC_VERSION;
+  ag_put_u64le(v + 1, p->min_deposit);
+  ag_put_u64le(v + 9, p->min_settle_delay);
+  ag_put_u64le(v + 17, p->max_settle_delay);
+  ag_put_u64le(v + 25, p->min_bond);
+  ag_put_u64le(v + 33, p->dispute_window);
+  ag_put_u64le(v + 41, p->unbond_delay);
+  ag_state_put(st, AG_EKEY_PARAMS, strlen(AG_EKEY_PARAMS), v, sizeof v);
+}
+
+/* ---- the channel record: "e" 'c' | id -> version u8 | status u8 | client | provider | signer |
+ * model | deposit | claimed | seq | settle_delay | expiry | close_at | opened | closed ------- */
+
+static void channel_key(const uint8_t id[32], uint8_t k[34]) {
+  k[0] = 'e';
+  k[1] = AG_EKEY_CHANNEL;
+  memcpy(k + 2, id, 32);
+}
+
+void ag_channel_id(const char *chain_id, const uint8_t client[32], uint64_t nonce,
+                   uint8_t out[32]) {
+  ag_hasher h;
+  uint8_t len = (uint8_t)strlen(chain_id), n[8];
+  ag_put_u64le(n, nonce);
+  ag_hasher_init(&h, "agora/channel");
+  ag_hasher_update(&h, &len, 1);
+  ag_hasher_update(&h, chain_id, len);
+  ag_hasher_update(&h, client, 32);
+  ag_hasher_update(&h, n, 8);
+  ag_hasher_final(&h, out);
+}
+
+static int channel_decode(const uint8_t *p, size_t n, ag_channel *ch) {
+  if (n != CHANNEL_REC_LEN || p[0] != REC_VERSION || p[1] > AG_CHANNEL_CLOSED)
+    return ag_fail(AG_E_CORRUPT, "bad channel record");
+  ch->status = p[1];
+  memcpy(ch->client, p + 2, 32);
+  memcpy(ch->provider, p + 34, 32);
+  memcpy(ch->signer, p + 66, 32);
+  memcpy(ch->model, p + 98, 32);
+  const uint8_t *q = p + 130;
+  uint64_t *f[] = {&ch->deposit,  &ch->claimed,  &ch->seq,    &ch->settle_delay,
+                   &ch->expiry,   &ch->close_at, &ch->opened, &ch->closed};
+  for (int i = 0; i < 8; i++) *f[i] = ag_get_u64le(q + 8 * i);
+  return 0;
+}
+
+int ag_channel_load(ag_state *st, ag_state_view *view, const uint8_t id[32], ag_channel *out) {
+  uint8_t k[34];
+  channel_key(id, k);
+  ag_buf b;
+  ag_buf_init(&b);
+  int rc = view ? ag_state_view_get(view, k, sizeof k, &b) : ag_state_get_buf(st, k, sizeof k, &b);
+  if (rc == AG_E_NOTFOUND) {
+    char hex[65];
+    ag_hex_encode(id, 32, hex);
+    rc = ag_fail(AG_E_CHANNEL_NOT_FOUND, "no payment channel %s", hex);
+  } else if (!rc) {
+    rc = channel_decode(b.data, b.len, out);
+    memcpy(out->id, id, 32);
+  }
+  ag_buf_free(&b);
+  return rc;
+}
+
+static void channel_store(ag_state *st, const ag_channel *ch) {
+  uint8_t k[34], v[CHANNEL_REC_LEN];
+  channel_key(ch->id, k);
+  v[0] = REC_VERSION;
+  v[1] = ch->status;
+  memcpy(v + 2, ch->client, 32);
+  memcpy(v + 34, ch->provider, 32);
+  memcpy(v + 66, ch->signer, 32);
+  memcpy(v + 98, ch->model, 32);
+  const uint64_t f[] = {ch->deposit, ch->claimed,  ch->seq,    ch->settle_delay,
+                        ch->expiry,  ch->close_at, ch->opened, ch->closed};
+  for (int i = 0; i < 8; i++) ag_put_u64le(v + 130 + 8 * i, f[i]);
+  ag_state_put(st, k, sizeof k, v, sizeof v);
+}
+
+const char *ag_channel_status_name(uint8_t status) {
+  switch (status) {
+  case AG_CHANNEL_OPEN: return "open";
+  case AG_CHANNEL_CLOSING: return "closing";
+  default: return "closed";
+  }
+}
+
+uint64_t ag_channel_remaining(const ag_channel *ch) {
+  return ch->status == AG_CHANNEL_CLOSED ? 0 : ch->deposit - ch->claimed;
+}
+
+/* ---- vouchers -------------------------------------------------------------------------- */
+
+void ag_voucher_sign(ag_buf *out, const char *chain_id, const uint8_t channel[32],
+                     uint64_t cumulative, uint64_t seq, const ag_keypair *signer) {
+  size_t start = out->len;
+  ag_buf_put_u8(out, AG_VOUCHER_VERSION);
+  ag_buf_put_u8(out, (uint8_t)strlen(chain_id));
+  ag_buf_puts(out, chain_id);
+  ag_buf_put(out, channel, 32);
+  ag_buf_put_u64le(out, cumulative);
+  ag_buf_put_u64le(out, seq);
+  uint8_t h[32], sig[64];
+  ag_hash("agora/voucher", out->data + start, out->len - start, h);
+  ag_sign(signer, h, 32, sig);
+  ag_buf_put(out, sig, 64);
+}
+
+int ag_voucher_decode(const uint8_t *p, size_t n, ag_voucher *v) {
+  if (n < 2) return ag_fail(AG_E_VOUCHER_MALFORMED, "voucher is %zu bytes, too short", n);
+  if (p[0] != AG_VOUCHER_VERSION)
+    return ag_fail(AG_E_VOUCHER_MALFORMED, "voucher version %u is not %d", p[0], AG_VOUCHER_VERSION);
+  size_t cl = p[1];
+  if (cl < 1 || cl > AG_CHAIN_ID_MAX)
+    return ag_fail(AG_E_VOUCHER_MALFORMED, "voucher chain id length %zu is not 1..%d", cl, AG_CHAIN_ID_MAX);
+  if (n != 2 + cl + 32 + 16 + 64)
+    return ag_fail(AG_E_VOUCHER_MALFORMED, "voucher is %zu bytes, expected %zu", n, 2 + cl + 112);
+  memcpy(v->chain_id, p + 2, cl);
+  v->chain_id[cl] = 0;
+  if (!ag_chain_id_valid(v->chain_id))
+    return ag_fail(AG_E_VOUCHER_MALFORMED, "voucher chain id is not 1..32 of [a-z0-9-]");
+  const uint8_t *q = p + 2 + cl;
+  memcpy(v->channel, q, 32);
+  v->cumulative = ag_get_u64le(q + 32);
+  v->seq = ag_get_u64le(q + 40);
+  memcpy(v->sig, q + 48, 64);
+  return 0;
+}
+
+static void voucher_hash(const ag_voucher *v, uint8_t out[32]) {
+  ag_hasher h;
+  uint8_t head[2] = {AG_VOUCHER_VERSION, (uint8_t)strlen(v->chain_id)}, nums[16];
+  ag_put_u64le(nums, v->cumulative);
+  ag_put_u64le(nums + 8, v->seq);
+  ag_hasher_init(&h, "agora/voucher");
+  ag_hasher_update(&h, head, 2);
+  ag_hasher_update(&h, v->chain_id, head[1]);
+  ag_hasher_update(&h, v->channel, 32);
+  ag_hasher_update(&h, nums, 16);
+  ag_hasher_final(&h, out);
+}
+
+static const char *agr(uint64_t v, char out[32]) {
+  ag_amount_format(v, out);
+  return out;
+}
+
+int ag_voucher_check(const ag_voucher *v, const char *chain_id, const ag_channel *ch,
+                     uint64_t height) {
+  char a[32], b[32];
+  if (strcmp(v->chain_id, chain_id) != 0)
+    return ag_fail(AG_E_VOUCHER_CHAIN, "the voucher is for chain \"%s\", this is \"%s\"", v->chain_id, chain_id);
+  if (memcmp(v->channel, ch->id, 32) != 0)
+    return ag_fail(AG_E_VOUCHER_CHANNEL, "the voucher is for another channel");
+  if (ch->status == AG_CHANNEL_CLOSED)
+    return ag_fail(AG_E_CHANNEL_CLOSED, "the channel closed at height %llu", (unsigned long long)ch->closed);
+  if (ch->status == AG_CHANNEL_CLOSING && height >= ch->close_at)
+    return ag_fail(AG_E_CHANNEL_CLOSED, "the channel's settle delay ended at height %llu: it only closes now",
+                   (unsigned long long)ch->close_at);
+  if (ch->expiry && height > ch->expiry)
+    return ag_fail(AG_E_CHANNEL_EXPIRED, "the channel expired after height %llu", (unsigned long long)ch->expiry);
+  if (v->seq <= ch->seq)
+    return ag_fail(AG_E_VOUCHER_SEQ, "voucher sequence %llu is not above the last redeemed, %llu",
+                   (unsigned long long)v->seq, (unsigned long long)ch->seq);
+  if (v->cumulative <= ch->claimed)
+    return ag_fail(AG_E_VOUCHER_STALE, "the voucher pays %s AGR in all; the channel has paid %s already",
+                   agr(v->cumulative, a), agr(ch->claimed, b));
+  if (v->cumulative > ch->deposit)
+    return ag_fail(AG_E_VOUCHER_OVER_DEPOSIT, "the voucher pays %s AGR in all; the deposit is %s",
+                   agr(v->cumulative, a), agr(ch->deposit, b));
+  uint8_t h[32];
+  voucher_hash(v, h);
+  if (ag_verify(ch->signer, h, 32, v->sig) != 0)
+    return ag_fail(AG_E_VOUCHER_SIGNATURE, "the voucher is not signed by the channel's signer");
+  return 0;
+}
+
+/* ---- payload builders --------------------------------------------------------------------- */
+
+void ag_payload_channel_open(ag_buf *out, const uint8_t provider[32], const uint8_t signer[32],
+                             const uint8_t model[32], uint64_t deposit, uint64_t settle_delay,
+                             uint64_t expiry) {
+  ag_buf_put(out, provider, 32);
+  ag_buf_put(out, signer ? signer : zero32, 32);
+  ag_buf_put(out, model ? model : zero32, 32);
+  ag_buf_put_u64le(out, deposit);
+  ag_buf_put_u64le(out, settle_delay);
+  ag_buf_put_u64le(out, expiry);
+}
+
+void ag_payload_channel_fund(ag_buf *out, const uint8_t channel[32], uint64_t amount) {
+  ag_buf_put(out, channel, 32);
+  ag_buf_put_u64le(out, amount);
+}
+
+void ag_payload_channel_claim(ag_buf *out, uint8_t flags, const uint8_t *voucher, size_t len) {
+  ag_buf_put_u8(out, flags);
+  ag_buf_put(out, voucher, len);
+}
+
+void ag_payload_channel_close(ag_buf *out, const uint8_t channel[32]) { ag_buf_put(out, channel, 32); }
+
+/* ---- tx kinds -------------------------------------------------------------------------------- */
+
+static int require_len(const ag_tx *tx, uint32_t want) {
+  if (tx->payload_len != want)
+    return ag_fail(AG_E_TX_PAYLOAD, "%s payload is %u bytes, expected %u", ag_tx_kind_name(tx->kind),
+                   tx->payload_len, want);
+  return 0;
+}
+
+static int no_spend(const ag_tx *tx, uint64_t *amount) {
+  (void)tx;
+  *amount = 0;
+  return 0;
+}
+
+/* Closes ch now: the client gets back what was not claimed. */
+static int close_now(ag_app *app, ag_channel *ch) {
+  uint64_t refund = ch->deposit - ch->claimed;
+  ch->status = AG_CHANNEL_CLOSED;
+  ch->closed = ag_app_block_ctx(app)->height;
+  ch->close_at = 0;
+  channel_store(ag_app_state(app), ch);
+  return refund ? ag_account_credit(ag_app_state(app), ch->client, refund) : 0;
+}
+
+static int load_for(ag_app *app, const uint8_t id[32], ag_channel *ch) {
+  return ag_channel_load(ag_app_state(app), NULL, id, ch);
+}
+
+/* open */
+
+static int open_validate(const ag_tx *tx) {
+  int rc = require_len(tx, 120);
+  if (rc) return rc;
+  if (ag_get_u64le(tx->payload + 96) == 0) return ag_fail(AG_E_TX_AMOUNT, "the deposit must be positive");
+  if (!memcmp(tx->payload, tx->sender, 32))
+    return ag_fail(AG_E_CHANNEL_TERMS, "a channel's provider cannot be its client");
+  if (!memcmp(tx->payload, zero32, 32)) return ag_fail(AG_E_CHANNEL_TERMS, "the channel names no provider");
+  return 0;
+}
+
+static int open_spend(const ag_tx *tx, uint64_t *amount) {
+  *amount = ag_get_u64le(tx->payload + 96);
+  return 0;
+}
+
+static int open_apply(ag_app *app, const ag_tx *tx) {
+  ag_state *st = ag_app_state(app);
+  ag_economy_params p;
+  int rc = ag_economy_params_load(st, NULL, &p);
+  if (rc) return rc;
+  uint64_t height = ag_app_block_ctx(app)->height;
+  ag_channel ch;
+  memset(&ch, 0, sizeof ch);
+  memcpy(ch.provider, tx->payload, 32);
+  memcpy(ch.signer, memcmp(tx->payload + 32, zero32, 32) ? tx->payload + 32 : tx->sender, 32);
+  memcpy(ch.model, tx->payload + 64, 32);
+  memcpy(ch.client, tx->sender, 32);
+  ch.deposit = ag_get_u64le(tx->payload + 96);
+  ch.settle_delay = ag_get_u64le(tx->payload + 104);
+  ch.expiry = ag_get_u64le(tx->payload + 112);
+  ch.opened = height;
+  char a[32], b[32];
+  if (ch.deposit < p.min_deposit)
+    return ag_fail(AG_E_CHANNEL_DEPOSIT, "a channel's deposit must be at least %s AGR, not %s",
+                   agr(p.min_deposit, a), agr(ch.deposit, b));
+  if (ch.settle_delay < p.min_settle_delay || ch.settle_delay > p.max_settle_delay)
+    return ag_fail(AG_E_CHANNEL_TERMS, "settle delay %llu is outside %llu..%llu blocks",
+                   (unsigned long long)ch.settle_delay, (unsigned long long)p.min_settle_delay,
+                   (unsigned long long)p.max_settle_delay);
+  if (ch.expiry && (ch.expiry < height || ch.expiry - height < ch.settle_delay))
+    return ag_fail(AG_E_CHANNEL_TERMS,
+                   "expiry %llu must be at least the settle delay (%llu blocks) after this block, %llu",
+                   (unsigned long long)ch.expiry, (unsigned long long)ch.settle_delay,
+                   (unsigned long long)height);
+  ag_channel_id(tx->chain_id, tx->sender, tx->nonce, ch.id);
+  if ((rc = ag_account_debit(st, tx->sender, ch.deposit))) return rc;
+  channel_store(st, &ch);
+  return 0;
+}
+
+static json_t *open_json(const ag_tx *tx) {
+  json_t *o = json_object();
+  uint8_t id[32];
+  ag_channel_id(tx->chain_id, tx->sender, tx->nonce, id);
+  json_object_set_new(o, "channel", ag_json_hex(id, 32));
+  json_object_set_new(o, "provider", ag_json_addr(tx->payload));
+  json_object_set_new(o, "signer", ag_json_addr(memcmp(tx->payload + 32, zero32, 32) ? tx->payload + 32 : tx->sender));
+  json_object_set_new(o, "model", memcmp(tx->payload + 64, zero32, 32) ? ag_json_hex(tx->payload + 64, 32) : json_null());
+  json_object_set_new(o, "deposit", ag_json_u64s(ag_get_u64le(tx->payload + 96)));
+  json_object_set_new(o, "settle_delay", ag_json_u64n(ag_get_u64le(tx->payload + 104)));
+  json_object_set_new(o, "expiry", ag_json_u64n(ag_get_u64le(tx->payload + 112)));
+  return o;
+}
+
+/* fund (top-up) */
+
+static int fund_validate(const ag_tx *tx) {
+  int rc = require_len(tx, 40);
+  if (!rc && ag_get_u64le(tx->payload + 32) == 0) rc = ag_fail(AG_E_TX_AMOUNT, "the top-up must be positive");
+  return rc;
+}
+
+static int fund_spend(const ag_tx *tx, uint64_t *amount) {
+  *amount = ag_get_u64le(tx->payload + 32);
+  return 0;
+}
+
+static int fund_apply(ag_app *app, const ag_tx *tx) {
+  ag_channel ch;
+  int rc = load_for(app, tx->payload, &ch);
+  if (rc) return rc;
+  uint64_t height = ag_app_block_ctx(app)->height, amount = ag_get_u64le(tx->payload + 32);
+  if (memcmp(ch.client, tx->sender, 32) != 0)
+    return ag_fail(AG_E_CHANNEL_ROLE, "only the channel's client may top it up");
+  if (ch.status == AG_CHANNEL_CLOSED)
+    return ag_fail(AG_E_CHANNEL_CLOSED, "the channel closed at height %llu", (unsigned long long)ch.closed);
+  if (ch.status == AG_CHANNEL_CLOSING && height >= ch.close_at)
+    return ag_fail(AG_E_CHANNEL_CLOSED, "the channel's settle delay ended at height %llu: it only closes now",
+                   (unsigned long long)ch.close_at);
+  if (ch.expiry && height > ch.expiry)
+    return ag_fail(AG_E_CHANNEL_EXPIRED, "the channel expired after height %llu", (unsigned long long)ch.expiry);
+  if (ag_add_u64(ch.deposit, amount, &ch.deposit)) return ag_fail(AG_E_OVERFLOW, "the deposit would overflow");
+  if ((rc = ag_account_debit(ag_app_state(app), tx->sender, amount))) return rc;
+  /* a top-up withdraws a pending close request: the client wants to keep paying */
+  ch.status = AG_CHANNEL_OPEN;
+  ch.close_at = 0;
+  channel_store(ag_app_state(app), &ch);
+  return 0;
+}
+
+static json_t *fund_json(const ag_tx *tx) {
+  json_t *o = json_object();
+  json_object_set_new(o, "channel", ag_json_hex(tx->payload, 32));
+  json_object_set_new(o, "amount", ag_json_u64s(ag_get_u64le(tx->payload + 32)));
+  return o;
+}
+
+/* claim */
+
+static int claim_validate(const ag_tx *tx) {
+  if (tx->payload_len < 1) return ag_fail(AG_E_TX_PAYLOAD, "channel_claim payload is empty");
+  if (tx->payload[0] & ~AG_CLAIM_CLOSE)
+    return ag_fail(AG_E_TX_PAYLOAD, "channel_claim flags 0x%02x: only bit 0 (close) is defined", tx->payload[0]);
+  ag_voucher v;
+  return ag_voucher_decode(tx->payload + 1, tx->payload_len - 1, &v);
+}
+
+static int claim_apply(ag_app *app, const ag_tx *tx) {
+  ag_voucher v;
+  ag_channel ch;
+  int rc = ag_voucher_decode(tx->payload + 1, tx->payload_len - 1, &v);
+  if (!rc) rc = load_for(app, v.channel, &ch);
+  if (rc) return rc;
+  if (memcmp(ch.provider, tx->sender, 32) != 0)
+    return ag_fail(AG_E_CHANNEL_ROLE, "only the channel's provider may redeem its vouchers");
+  uint64_t height = ag_app_block_ctx(app)->height;
+  if ((rc = ag_voucher_check(&v, tx->chain_id, &ch, height))) return rc;
+  uint64_t delta = v.cumulative - ch.claimed;
+  ch.claimed = v.cumulative;
+  ch.seq = v.seq;
+  channel_store(ag_app_state(app), &ch);
+  if ((rc = ag_account_credit(ag_app_state(app), ch.provider, delta))) return rc;
+  return (tx->payload[0] & AG_CLAIM_CLOSE) ? close_now(app, &ch) : 0;
+}
+
+static json_t *claim_json(const ag_tx *tx) {
+  json_t *o = json_object();
+  ag_voucher v;
+  if (ag_voucher_decode(tx->payload + 1, tx->payload_len - 1, &v) == 0) {
+    json_object_set_new(o, "channel", ag_json_hex(v.channel, 32));
+    json_object_set_new(o, "cumulative", ag_json_u64s(v.cumulative));
+    json_object_set_new(o, "seq", ag_json_u64n(v.seq));
+    json_object_set_new(o, "voucher_chain_id", json_string(v.chain_id));
+  }
+  json_object_set_new(o, "close", json_boolean(tx->payload[0] & AG_CLAIM_CLOSE));
+  return o;
+}
+
+/* close */
+
+static int close_validate(const ag_tx *tx) { return require_len(tx, 32); }
+
+static int close_apply(ag_app *app, const ag_tx *tx) {
+  ag_channel ch;
+  int rc = load_for(app, tx->payload, &ch);
+  if (rc) return rc;
+  uint64_t height = ag_app_block_ctx(app)->height;
+  int is_provider = !memcmp(ch.provider, tx->sender, 32), is_client = !memcmp(ch.client, tx->sender, 32);
+  if (!is_provider && !is_client)
+    return ag_fail(AG_E_CHANNEL_ROLE, "only the channel's client or provider may close it");
+  if (ch.status == AG_CHANNEL_CLOSED)
+    return ag_fail(AG_E_CHANNEL_CLOSED, "the channel closed at height %llu", (unsigned long long)ch.closed);
+  /* the provider gives up what it has not redeemed; a dry or expired channel owes nobody a wait */
+  if (is_provider || ch.claimed == ch.deposit || (ch.expiry && height > ch.expiry)) return close_now(app, &ch);
+  if (ch.status == AG_CHANNEL_CLOSING) {
+    if (height >= ch.close_at) return close_now(app, &ch);
+    return ag_fail(AG_E_CHANNEL_SETTLING, "the settle delay runs until height %llu; close again then",
+                   (unsigned long long)ch.close_at);
+  }
+  ch.status = AG_CHANNEL_CLOSING;
+  ch.close_at = height + ch.settle_delay;
+  channel_store(ag_app_state(app), &ch);
+  return 0;
+}
+
+static json_t *close_json(const ag_tx *tx) {
+  json_t *o = json_object();
+  json_object_set_new(o, "channel", ag_json_hex(tx->payload, 32));
+  return o;
+}
+
+static const ag_tx_kind kinds[] = {
+    {AG_TX_CHANNEL_OPEN, "channel_open", open_validate, open_spend, open_apply, open_json},
+    {AG_TX_CHANNEL_FUND, "channel_fund", fund_validate, fund_spend, fund_apply, fund_json},
+    {AG_TX_CHANNEL_CLAIM, "channel_claim", claim_validate, no_spend, claim_apply, claim_json},
+    {AG_TX_CHANNEL_CLOSE, "channel_close", close_validate, no_spend, close_apply, close_json},
+};
+
+void ag_economy_register_kinds(void) {
+  for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) ag_tx_kind_register(&kinds[i]);
+  ag_economy_offer_kinds();
+}
+
+/* ---- genesis and attach ------------------------------------------------------------------------ */
+
+static int j_u64(json_t *o, const char *k, uint64_t *out) {
+  json_t *v = json_object_get(o, k);
+  if (!v) return 0;
+  if (json_is_integer(v) && json_integer_value(v) >= 0) {
+    *out = (uint64_t)json_integer_value(v);
+    return 0;
+  }
+  if (json_is_string(v) && ag_parse_u64(json_string_value(v), out) == 0) return 0;
+  return ag_fail(AG_E_GENESIS, "genesis economy: \"%s\" must be a non-negative integer", k);
+}
+
+static int economy_genesis(ag_app *app, const ag_genesis *g, void *ctx) {
+  (void)ctx;
+  ag_economy_params p;
+  ag_economy_params_default(&p);
+  json_t *mods = json_loads(g->modules ? g->modules : "{}", 0, NULL);
+  json_t *e = json_object_get(mods, "economy");
+  int rc = 0;
+  if (e && ((rc = j_u64(e, "min_deposit", &p.min_deposit)) ||
+            (rc = j_u64(e, "min_settle_delay", &p.min_settle_delay)) ||
+            (rc = j_u64(e, "max_settle_delay", &p.max_settle_delay)) ||
+            (rc = j_u64(e, "min_bond", &p.min_bond)) ||
+            (rc = j_u64(e, "dispute_window", &p.dispute_window)) ||
+            (rc = j_u64(e, "unbond_delay", &p.unbond_delay))))
+    goto done;
+  if (p.min_deposit < 1 || p.min_settle_delay < 1 || p.min_settle_delay > p.max_settle_delay) {
+    rc = ag_fail(AG_E_GENESIS, "genesis economy: need min_deposit >= 1 and 1 <= min_settle_delay <= max_settle_delay");
+    goto done;
+  }
+  if (p.min_bond < 1 || p.dispute_window < 1 || p.unbond_delay <= p.dispute_window) {
+    /* a bond must outlast every dispute that could slash it */
+    rc = ag_fail(AG_E_GENESIS, "genesis economy: need min_bond >= 1, dispute_window >= 1 and unbond_delay > dispute_window");
+    goto done;
+  }
+  params_store(ag_app_state(app), &p);
+done:
+  json_decref(mods);
+  return rc;
+}
+
+void ag_economy_attach(ag_app *app) {
+  ag_economy_register_kinds();
+  ag_app_add_genesis_hook(app, economy_genesis, NULL);
+}
+
+/* ---- audit ---------------------------------------------------------------------------------- */
+
+typedef struct {
+  uint64_t total;
+  int bad;
+} holdings_ctx;
+
+static int holdings_one(void *arg, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen) {
+  holdings_ctx *h = arg;
+  ag_channel ch;
+  if (klen == 34 && key[0] == 'e' && key[1] == AG_EKEY_CHANNEL) {
+    if (channel_decode(val, vlen, &ch) || ch.claimed > ch.deposit) h->bad = 1;
+    else if (ag_add_u64(h->total, ag_channel_remaining(&ch), &h->total)) h->bad = 1;
+  } else if (klen == 34 && key[0] == 'e' && key[1] == AG_EKEY_BOND) {
+    /* a bond record: version u8 | coldkey[32] | bonded u64 | unbonding u64 | ... */
+    if (vlen < 49) h->bad = 1;
+    else if (ag_add_u64(h->total, ag_get_u64le(val + 33), &h->total) ||
+             ag_add_u64(h->total, ag_get_u64le(val + 41), &h->total))
+      h->bad = 1;
+  }
+  return 0;
+}
+
+int ag_economy_holdings(ag_state *st, uint64_t *out) {
+  holdings_ctx h = {0, 0};
+  int rc = ag_state_iterate(st, holdings_one, &h);
+  if (!rc && h.bad) rc = ag_fail(AG_E_CORRUPT, "a channel or bond record is malformed, or a channel paid more than its deposit");
+  *out = h.total;
+  return rc;
+}
+
+int ag_economy_audit(ag_state *st, uint64_t *accounted, uint64_t *issued) {
+  uint64_t held;
+  int rc = ag_incentive_audit(st, accounted, issued);
+  if (!rc) rc = ag_economy_holdings(st, &held);
+  if (!rc && ag_add_u64(*accounted, held, accounted)) rc = ag_fail(AG_E_OVERFLOW, "audit sum overflows");
+  return rc;
+}

@@ -1,0 +1,190 @@
+/*
+ * economy.h — paying for AI on chain (docs/economy.md): unidirectional payment channels with
+ * signed cumulative vouchers, so a client pays a provider per request off chain and the
+ * provider redeems the latest voucher whenever it likes.
+ *
+ * A channel escrows the client's deposit in a ledger record. The client signs vouchers
+ * (channel, cumulative amount, sequence; chain id inside, domain-separated) with the
+ * channel's signer key; the provider claims a voucher's delta over what it already redeemed.
+ * The client may top up; it closes in two steps (a request, then after the settle delay the
+ * refund), and the provider may claim until the delay ends; the provider closes at once.
+ * Past an optional expiry height a channel takes no claims and no top-ups and either party
+ * closes it at once. A voucher is never paid twice, beyond the deposit, after close, or on
+ * another channel or chain.
+ *
+ * Everything here runs in the deterministic state machine: integers only.
+ * Σ balances + Σ stake + … + Σ (deposit − claimed) of unclosed channels + burned = issued.
+ */
+#ifndef AG_ECONOMY_H
+#define AG_ECONOMY_H
+
+#include "chain/app.h"
+#include "chain/state.h"
+#include "chain/tx.h"
+
+#include <stdint.h>
+
+/* ---- tx kinds (docs/economy.md gives every payload byte by byte) --------------------------- */
+enum {
+  AG_TX_CHANNEL_OPEN = 30,  /* client: provider[32] | signer[32] | model[32] | deposit u64 |
+                               settle_delay u64 | expiry u64 */
+  AG_TX_CHANNEL_FUND = 31,  /* client: channel[32] | amount u64 */
+  AG_TX_CHANNEL_CLAIM = 32, /* provider: flags u8 (1 = close after) | voucher */
+  AG_TX_CHANNEL_CLOSE = 33, /* client or provider: channel[32] */
+  AG_TX_OFFER_POST = 34,    /* hotkey's coldkey: hotkey[32] | model[32] | price_in u64 |
+                               price_out u64 | max_tokens u32 | bond u64 */
+  AG_TX_OFFER_REMOVE = 35,  /* hotkey's coldkey: hotkey[32] | model[32] */
+  AG_TX_BOND_UNBOND = 36,   /* bond's coldkey: hotkey[32] | amount u64 */
+  AG_TX_BOND_WITHDRAW = 37, /* bond's coldkey: hotkey[32] */
+};
+
+enum { AG_CHANNEL_OPEN = 0, AG_CHANNEL_CLOSING = 1, AG_CHANNEL_CLOSED = 2 };
+
+#define AG_CLAIM_CLOSE 1
+
+/* Chain-wide parameters, from the "economy" section of genesis.json. */
+typedef struct {
+  uint64_t min_deposit;      /* smallest opening deposit, base units (0.001 AGR) */
+  uint64_t min_settle_delay; /* blocks (10) */
+  uint64_t max_settle_delay; /* blocks (1,000,000) */
+  uint64_t min_bond;         /* a provider's bond while it has offers, base units (10 AGR) */
+  uint64_t dispute_window;   /* blocks after a receipt in which it may be disputed (1,000) */
+  uint64_t unbond_delay;     /* blocks a bond stays locked after unbonding (> dispute_window;
+                                2,000) */
+} ag_economy_params;
+
+#define AG_MAX_OFFERS_PER_MODEL 256
+#define AG_MAX_TOKENS_LIMIT 1000000
+
+/* A provider's bond: what its coldkey locked behind its hotkey's offers; slashable for a
+ * proven fault until it is withdrawn. */
+typedef struct {
+  uint8_t hotkey[32];
+  uint8_t coldkey[32];
+  uint64_t bonded;    /* locked and backing offers */
+  uint64_t unbonding; /* on its way back to the coldkey */
+  uint64_t unbond_at; /* first height at which `unbonding` may be withdrawn */
+  uint16_t offers;    /* offers the hotkey has posted */
+  uint32_t faults;    /* disputes that proved a fault */
+  uint32_t cleared;   /* disputes that found none */
+} ag_bond;
+
+/* What a provider asks for serving a model. Prices are base units per 1,000 tokens. */
+typedef struct {
+  uint8_t hotkey[32];
+  uint8_t model[32];
+  uint64_t price_in;   /* per 1,000 prompt tokens */
+  uint64_t price_out;  /* per 1,000 output tokens */
+  uint32_t max_tokens; /* most output tokens per request */
+  uint64_t posted;     /* height of the last post */
+} ag_offer;
+
+typedef struct {
+  uint8_t id[32];
+  uint8_t status;        /* AG_CHANNEL_* */
+  uint8_t client[32];    /* funds it; receives the refund */
+  uint8_t provider[32];  /* redeems vouchers */
+  uint8_t signer[32];    /* signs vouchers (the client's key, or one it delegates to) */
+  uint8_t model[32];     /* what the channel pays for (zeros: unspecified) */
+  uint64_t deposit;      /* total funded */
+  uint64_t claimed;      /* total paid to the provider: the last redeemed cumulative amount */
+  uint64_t seq;          /* sequence of the last redeemed voucher (0: none) */
+  uint64_t settle_delay; /* blocks between the client's close request and its refund */
+  uint64_t expiry;       /* last height that takes claims and top-ups; 0 = none */
+  uint64_t close_at;     /* CLOSING: first height at which the client's close refunds */
+  uint64_t opened;       /* height of the open */
+  uint64_t closed;       /* CLOSED: height of the close */
+} ag_channel;
+
+/* A voucher as signed by the channel's signer (docs/economy.md "Vouchers"):
+ *   version u8 (=1) | chain_id_len u8 | chain_id | channel[32] | cumulative u64 | seq u64 |
+ *   signature[64] over BLAKE2b-256("agora/voucher", every byte before it). */
+#define AG_VOUCHER_VERSION 1
+#define AG_VOUCHER_MAX (2 + AG_CHAIN_ID_MAX + 32 + 16 + 64)
+typedef struct {
+  char chain_id[AG_CHAIN_ID_MAX + 1];
+  uint8_t channel[32];
+  uint64_t cumulative;
+  uint64_t seq;
+  uint8_t sig[64];
+} ag_voucher;
+
+/* Registers the tx kinds (process-wide) and the genesis hook of app. Call once per app, after
+ * ag_incentive_attach and before init_chain. */
+void ag_economy_attach(ag_app *app);
+void ag_economy_register_kinds(void);
+
+void ag_economy_params_default(ag_economy_params *p);
+/* Reads through the block overlay (st) or a committed view (view, when not NULL). */
+int ag_economy_params_load(ag_state *st, ag_state_view *view, ag_economy_params *p);
+
+/* The id a channel opened by client with the tx nonce gets:
+ * BLAKE2b-256("agora/channel", chain_id_len u8 | chain_id | client[32] | nonce u64). */
+void ag_channel_id(const char *chain_id, const uint8_t client[32], uint64_t nonce,
+                   uint8_t out[32]);
+/* AG_E_CHANNEL_NOT_FOUND when absent. */
+int ag_channel_load(ag_state *st, ag_state_view *view, const uint8_t id[32], ag_channel *out);
+const char *ag_channel_status_name(uint8_t status);
+/* What the provider may still be paid: deposit − claimed (0 once closed). */
+uint64_t ag_channel_remaining(const ag_channel *ch);
+
+/* Payload builders (clients). signer zeros = the client itself. */
+void ag_payload_channel_open(ag_buf *out, const uint8_t provider[32], const uint8_t signer[32],
+                             const uint8_t model[32], uint64_t deposit, uint64_t settle_delay,
+                             uint64_t expiry);
+void ag_payload_channel_fund(ag_buf *out, const uint8_t channel[32], uint64_t amount);
+void ag_payload_channel_claim(ag_buf *out, uint8_t flags, const uint8_t *voucher, size_t len);
+void ag_payload_channel_close(ag_buf *out, const uint8_t channel[32]);
+
+/* AG_E_BOND_NOT_FOUND / AG_E_OFFER_NOT_FOUND when absent. */
+int ag_bond_load(ag_state *st, ag_state_view *view, const uint8_t hotkey[32], ag_bond *out);
+int ag_offer_load(ag_state *st, ag_state_view *view, const uint8_t hotkey[32],
+                  const uint8_t model[32], ag_offer *out);
+/* The offers for a model, cheapest first (price_in + price_out, then hotkey); *out allocated
+ * (free it), at most AG_MAX_OFFERS_PER_MODEL. */
+int ag_offers_for_model(ag_state *st, ag_state_view *view, const uint8_t model[32],
+                        ag_offer **out, size_t *n);
+/* What a request costs at an offer: ceil(n_in × price_in / 1000) + ceil(n_out × price_out /
+ * 1000), in 128-bit arithmetic; AG_E_OVERFLOW past 2^64 − 1. */
+int ag_offer_cost(const ag_offer *o, uint64_t n_in, uint64_t n_out, uint64_t *cost);
+
+void ag_payload_offer_post(ag_buf *out, const uint8_t hotkey[32], const uint8_t model[32],
+                           uint64_t price_in, uint64_t price_out, uint32_t max_tokens,
+                           uint64_t bond);
+void ag_payload_offer_remove(ag_buf *out, const uint8_t hotkey[32], const uint8_t model[32]);
+void ag_payload_bond(ag_buf *out, const uint8_t hotkey[32], uint64_t amount); /* unbond */
+
+/* ---- vouchers ------------------------------------------------------------------------------ */
+/* Encodes and signs; appends to out. */
+void ag_voucher_sign(ag_buf *out, const char *chain_id, const uint8_t channel[32],
+                     uint64_t cumulative, uint64_t seq, const ag_keypair *signer);
+/* Syntax only: AG_E_VOUCHER_MALFORMED with the field at fault. */
+int ag_voucher_decode(const uint8_t *p, size_t n, ag_voucher *v);
+/* Whether v may be redeemed on ch at height, given what ch says was redeemed already (the
+ * chain's record, or a provider's own record of the last voucher it accepted). Checks, in
+ * order: the chain (AG_E_VOUCHER_CHAIN), the channel (AG_E_VOUCHER_CHANNEL), that the channel
+ * still takes claims (AG_E_CHANNEL_CLOSED, AG_E_CHANNEL_EXPIRED), the sequence
+ * (AG_E_VOUCHER_SEQ), the amount against what was paid (AG_E_VOUCHER_STALE) and the deposit
+ * (AG_E_VOUCHER_OVER_DEPOSIT), then the signature by ch->signer (AG_E_VOUCHER_SIGNATURE).
+ * Every failure carries a message with the figures. */
+int ag_voucher_check(const ag_voucher *v, const char *chain_id, const ag_channel *ch,
+                     uint64_t height);
+
+/* Σ over unclosed channels of deposit − claimed, plus Σ bonds (bonded + unbonding), in the
+ * committed state. */
+int ag_economy_holdings(ag_state *st, uint64_t *out);
+/* The whole supply audit: what ag_incentive_audit accounts for plus the economy's holdings;
+ * equals issued. */
+int ag_economy_audit(ag_state *st, uint64_t *accounted, uint64_t *issued);
+
+/* State keys (docs/economy.md). */
+#define AG_EKEY_PARAMS "e/params"
+#define AG_EKEY_CHANNEL 'c' /* "e" 'c' | id[32] */
+#define AG_EKEY_BOND 'b'    /* "e" 'b' | hotkey[32] */
+#define AG_EKEY_OFFER 'o'   /* "e" 'o' | hotkey[32] | model[32] */
+#define AG_EKEY_MODEL 'm'   /* "e" 'm' | model[32]: the hotkeys with an offer, sorted */
+
+/* Registers offer.c's kinds (ag_economy_register_kinds calls it). */
+void ag_economy_offer_kinds(void);
+
+#endif

@@ -1,0 +1,707 @@
+/* test_economy.c — payment channels through the real state machine: the whole life of a
+ * channel, every bad voucher and bad action with its own code and no change but the fee, and a
+ * property test over random sequences of opens, top-ups, vouchers, claims and closes in which
+ * every account's balance is exactly what the vouchers and refunds say and every token stays
+ * accounted for after every block. */
+#include "chain/app.h"
+#include "core/hash.h"
+#include "core/err.h"
+#include "core/util.h"
+#include "economy/economy.h"
+#include "incentive/incentive.h"
+#include "test.h"
+#include "testutil.h"
+
+#define CHAIN "agora-test"
+#define NK 8
+#define START (1000ULL * AG_UNIT)
+#define FEE 1000000ULL
+
+static ag_keypair K[NK]; /* 0..3 clients, 4..6 providers, 7 stranger */
+static char *dir;
+static ag_app *app;
+static ag_genesis gen;
+
+static void setup_with(const char *modules) {
+  dir = test_tmpdir("economy");
+  CHECK_OK(ag_app_open(dir, &app));
+  ag_incentive_attach(app);
+  ag_economy_attach(app);
+  memset(&gen, 0, sizeof gen);
+  strcpy(gen.chain_id, CHAIN);
+  gen.genesis_time_ms = 1700000000000ULL;
+  ag_params_default(&gen.params);
+  gen.naccounts = NK;
+  gen.accounts = calloc(NK, sizeof *gen.accounts);
+  for (int i = 0; i < NK; i++) {
+    test_key(&K[i], 900 + i);
+    memcpy(gen.accounts[i].pk, K[i].pk, 32);
+    gen.accounts[i].balance = START;
+  }
+  gen.modules = strdup(modules);
+  ag_genesis_rehash(&gen);
+  uint8_t h[32];
+  int rc = ag_app_init_chain(app, &gen, h);
+  if (rc) fprintf(stderr, "  init_chain: %s\n", ag_errmsg(rc));
+  CHECK_OK(rc);
+}
+
+static void setup(void) {
+  setup_with("{\"incentive\":{\"block_reward\":\"0\"},\"economy\":{\"min_settle_delay\":3}}");
+}
+
+static void teardown(void) {
+  ag_app_close(app);
+  ag_genesis_free(&gen);
+  test_rmdir(dir);
+}
+
+static uint64_t height(void) {
+  ag_app_info i;
+  ag_app_info_get(app, &i);
+  return i.height;
+}
+
+static uint64_t balance(int k) {
+  ag_account a;
+  ag_app_account(app, K[k].pk, &a);
+  return a.balance;
+}
+
+static uint64_t nonce_of(int k) {
+  ag_account a;
+  ag_app_account(app, K[k].pk, &a);
+  return a.nonce;
+}
+
+/* One block of raw txs, result codes into codes; then the supply audit. */
+static void block_of(ag_buf *txs, size_t n, int *codes) {
+  ag_app_info info;
+  ag_app_info_get(app, &info);
+  const uint8_t *p[64];
+  uint32_t l[64];
+  ag_result r[64];
+  for (size_t i = 0; i < n; i++) {
+    p[i] = txs[i].data;
+    l[i] = (uint32_t)txs[i].len;
+  }
+  ag_block_ctx ctx = {info.height + 1, info.time_ms + 1000, {0}};
+  uint8_t root[32];
+  int rc = ag_app_finalize_block(app, &ctx, p, l, n, r, root);
+  if (!rc) rc = ag_app_commit(app, NULL, 0, NULL);
+  CHECK_OK(rc);
+  for (size_t i = 0; i < n && codes; i++) codes[i] = r[i].code;
+  uint64_t acc, iss;
+  CHECK_OK(ag_economy_audit(ag_app_state(app), &acc, &iss));
+  CHECK_U64(acc, iss);
+}
+
+static void empty_blocks(int n) {
+  for (int i = 0; i < n; i++) block_of(NULL, 0, NULL);
+}
+
+static void build(ag_buf *tx, int k, uint64_t nonce, uint16_t kind, const ag_buf *payload) {
+  ag_buf_init(tx);
+  ag_tx_build(tx, kind, CHAIN, &K[k], nonce, FEE, 0, payload->data, (uint32_t)payload->len);
+}
+
+/* Signs and executes one tx from key k in its own block; returns its result code. */
+static int run(int k, uint16_t kind, ag_buf *payload) {
+  ag_buf tx;
+  build(&tx, k, nonce_of(k), kind, payload);
+  int code;
+  block_of(&tx, 1, &code);
+  ag_buf_free(&tx);
+  ag_buf_free(payload);
+  return code;
+}
+
+static int open_channel(int client, int provider, uint64_t deposit, uint64_t delay, uint64_t expiry,
+                        uint8_t id[32]) {
+  ag_channel_id(CHAIN, K[client].pk, nonce_of(client), id);
+  ag_buf p;
+  ag_buf_init(&p);
+  ag_payload_channel_open(&p, K[provider].pk, NULL, NULL, deposit, delay, expiry);
+  return run(client, AG_TX_CHANNEL_OPEN, &p);
+}
+
+static void voucher(ag_buf *v, const char *chain, const uint8_t id[32], uint64_t cum, uint64_t seq, int signer) {
+  ag_buf_init(v);
+  ag_voucher_sign(v, chain, id, cum, seq, &K[signer]);
+}
+
+static int claim(int provider, const uint8_t id[32], uint64_t cum, uint64_t seq, int signer, uint8_t flags) {
+  ag_buf v, p;
+  voucher(&v, CHAIN, id, cum, seq, signer);
+  ag_buf_init(&p);
+  ag_payload_channel_claim(&p, flags, v.data, v.len);
+  ag_buf_free(&v);
+  return run(provider, AG_TX_CHANNEL_CLAIM, &p);
+}
+
+static int fund(int k, const uint8_t id[32], uint64_t amount) {
+  ag_buf p;
+  ag_buf_init(&p);
+  ag_payload_channel_fund(&p, id, amount);
+  return run(k, AG_TX_CHANNEL_FUND, &p);
+}
+
+static int close_ch(int k, const uint8_t id[32]) {
+  ag_buf p;
+  ag_buf_init(&p);
+  ag_payload_channel_close(&p, id);
+  return run(k, AG_TX_CHANNEL_CLOSE, &p);
+}
+
+static ag_channel chan(const uint8_t id[32]) {
+  ag_channel ch;
+  memset(&ch, 0, sizeof ch);
+  CHECK_OK(ag_channel_load(ag_app_state(app), NULL, id, &ch));
+  return ch;
+}
+
+TEST(a_channel_pays_per_voucher_and_refunds_the_rest) {
+  setup();
+  uint8_t id[32];
+  uint64_t c0 = balance(0), p0 = balance(4);
+  CHECK_OK(open_channel(0, 4, 10 * AG_UNIT, 5, 0, id));
+  CHECK_U64(balance(0), c0 - 10 * AG_UNIT - FEE);
+  ag_channel ch = chan(id);
+  CHECK(ch.status == AG_CHANNEL_OPEN && ch.deposit == 10 * AG_UNIT && ch.claimed == 0);
+  CHECK_MEM(ch.signer, K[0].pk, 32);
+  CHECK_MEM(ch.provider, K[4].pk, 32);
+  /* vouchers are cumulative: the provider is paid each one's delta */
+  CHECK_OK(claim(4, id, 2 * AG_UNIT, 1, 0, 0));
+  CHECK_U64(balance(4), p0 + 2 * AG_UNIT - FEE);
+  CHECK_OK(claim(4, id, 3 * AG_UNIT, 5, 0, 0)); /* sequences may skip */
+  CHECK_U64(balance(4), p0 + 3 * AG_UNIT - 2 * FEE);
+  ch = chan(id);
+  CHECK(ch.claimed == 3 * AG_UNIT && ch.seq == 5);
+  /* a top-up raises the deposit */
+  CHECK_OK(fund(0, id, 1 * AG_UNIT));
+  CHECK_U64(chan(id).deposit, 11 * AG_UNIT);
+  /* the client's close waits for the settle delay; the provider may still claim meanwhile */
+  CHECK_OK(close_ch(0, id));
+  ch = chan(id);
+  CHECK(ch.status == AG_CHANNEL_CLOSING && ch.close_at == height() + 5);
+  CHECK_EQ(close_ch(0, id), AG_E_CHANNEL_SETTLING);
+  CHECK_OK(claim(4, id, 4 * AG_UNIT, 6, 0, 0));
+  while (height() + 2 < chan(id).close_at) empty_blocks(1);
+  CHECK_EQ(close_ch(0, id), AG_E_CHANNEL_SETTLING); /* in the block before close_at */
+  /* from close_at on, no claim; the client's close refunds deposit − claimed */
+  CHECK_EQ(claim(4, id, 5 * AG_UNIT, 7, 0, 0), AG_E_CHANNEL_CLOSED);
+  uint64_t before = balance(0);
+  CHECK_OK(close_ch(0, id));
+  CHECK_U64(balance(0), before + 7 * AG_UNIT - FEE);
+  ch = chan(id);
+  CHECK(ch.status == AG_CHANNEL_CLOSED && ch.closed == height());
+  CHECK_U64(balance(4), p0 + 4 * AG_UNIT - 4 * FEE); /* four claims, one refused */
+  /* a closed channel takes nothing */
+  CHECK_EQ(claim(4, id, 6 * AG_UNIT, 8, 0, 0), AG_E_CHANNEL_CLOSED);
+  CHECK_EQ(fund(0, id, AG_UNIT), AG_E_CHANNEL_CLOSED);
+  CHECK_EQ(close_ch(0, id), AG_E_CHANNEL_CLOSED);
+  teardown();
+}
+
+TEST(the_provider_closes_at_once_and_a_top_up_withdraws_a_close) {
+  setup();
+  uint8_t a[32], b[32];
+  CHECK_OK(open_channel(1, 5, 4 * AG_UNIT, 50, 0, a));
+  CHECK_OK(close_ch(1, a));
+  CHECK(chan(a).status == AG_CHANNEL_CLOSING);
+  CHECK_OK(fund(1, a, AG_UNIT)); /* the client changed its mind */
+  CHECK(chan(a).status == AG_CHANNEL_OPEN && chan(a).close_at == 0);
+  uint64_t c = balance(1);
+  CHECK_OK(claim(5, a, AG_UNIT, 1, 1, AG_CLAIM_CLOSE)); /* claim and close in one tx */
+  CHECK(chan(a).status == AG_CHANNEL_CLOSED);
+  CHECK_U64(balance(1), c + 4 * AG_UNIT);
+  /* the provider's plain close gives up what it has not redeemed */
+  CHECK_OK(open_channel(1, 5, 2 * AG_UNIT, 50, 0, b));
+  c = balance(1);
+  CHECK_OK(close_ch(5, b));
+  CHECK_U64(balance(1), c + 2 * AG_UNIT);
+  /* a drained channel closes at once for the client too */
+  CHECK_OK(open_channel(1, 5, 2 * AG_UNIT, 50, 0, b));
+  CHECK_OK(claim(5, b, 2 * AG_UNIT, 1, 1, 0));
+  CHECK_OK(close_ch(1, b));
+  CHECK(chan(b).status == AG_CHANNEL_CLOSED);
+  teardown();
+}
+
+TEST(expiry_stops_claims_and_lets_either_party_close) {
+  setup();
+  uint8_t id[32];
+  uint64_t h = height() + 1;
+  CHECK_EQ(open_channel(2, 6, AG_UNIT, 5, h + 4, id), AG_E_CHANNEL_TERMS); /* shorter than the delay */
+  h = height() + 1;
+  CHECK_OK(open_channel(2, 6, AG_UNIT, 5, h + 6, id));
+  CHECK_OK(claim(6, id, AG_UNIT / 4, 1, 2, 0));
+  while (height() < h + 6) empty_blocks(1);
+  CHECK_EQ(claim(6, id, AG_UNIT / 2, 2, 2, 0), AG_E_CHANNEL_EXPIRED);
+  CHECK_EQ(fund(2, id, AG_UNIT), AG_E_CHANNEL_EXPIRED);
+  uint64_t c = balance(2);
+  CHECK_OK(close_ch(2, id)); /* no settle delay past the expiry */
+  CHECK_U64(balance(2), c + AG_UNIT - AG_UNIT / 4 - FEE);
+  teardown();
+}
+
+/* What one refused tx leaves: the sender paid the fee and nothing else moved. */
+typedef struct {
+  ag_channel ch;
+  uint64_t bal[NK];
+} snap;
+
+static snap take(const uint8_t id[32]) {
+  snap s;
+  s.ch = chan(id);
+  for (int i = 0; i < NK; i++) s.bal[i] = balance(i);
+  return s;
+}
+
+static void unchanged_but_fee(const snap *s, const uint8_t id[32], int sender) {
+  snap t = take(id);
+  CHECK(memcmp(&s->ch, &t.ch, sizeof t.ch) == 0);
+  for (int i = 0; i < NK; i++) CHECK_U64(t.bal[i], s->bal[i] - (i == sender ? FEE : 0));
+}
+
+TEST(every_bad_voucher_and_action_has_its_own_code_and_changes_nothing) {
+  setup();
+  uint8_t id[32], other[32];
+  CHECK_OK(open_channel(0, 4, 5 * AG_UNIT, 5, 0, id));
+  CHECK_OK(open_channel(0, 4, 5 * AG_UNIT, 5, 0, other));
+  CHECK_OK(claim(4, id, AG_UNIT, 3, 0, 0));
+  struct {
+    const char *what;
+    int provider, signer;
+    const char *chain;
+    const uint8_t *channel;
+    uint64_t cum, seq;
+    int code;
+  } bad[] = {
+      {"signed by another key", 4, 7, CHAIN, id, 2 * AG_UNIT, 4, AG_E_VOUCHER_SIGNATURE},
+      {"signed by the provider itself", 4, 4, CHAIN, id, 2 * AG_UNIT, 4, AG_E_VOUCHER_SIGNATURE},
+      {"the same voucher again", 4, 0, CHAIN, id, AG_UNIT, 3, AG_E_VOUCHER_SEQ},
+      {"an older sequence", 4, 0, CHAIN, id, 2 * AG_UNIT, 2, AG_E_VOUCHER_SEQ},
+      {"a lower cumulative amount", 4, 0, CHAIN, id, AG_UNIT / 2, 4, AG_E_VOUCHER_STALE},
+      {"the same cumulative amount", 4, 0, CHAIN, id, AG_UNIT, 4, AG_E_VOUCHER_STALE},
+      {"more than the deposit", 4, 0, CHAIN, id, 5 * AG_UNIT + 1, 4, AG_E_VOUCHER_OVER_DEPOSIT},
+      {"another chain", 4, 0, "agora-other", id, 2 * AG_UNIT, 4, AG_E_VOUCHER_CHAIN},
+      {"claimed by someone else", 5, 0, CHAIN, id, 2 * AG_UNIT, 4, AG_E_CHANNEL_ROLE},
+      {"claimed by the client", 0, 0, CHAIN, id, 2 * AG_UNIT, 4, AG_E_CHANNEL_ROLE},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    snap s = take(id);
+    ag_buf v, p;
+    voucher(&v, bad[i].chain, bad[i].channel, bad[i].cum, bad[i].seq, bad[i].signer);
+    ag_buf_init(&p);
+    ag_payload_channel_claim(&p, 0, v.data, v.len);
+    ag_buf_free(&v);
+    int code = run(bad[i].provider, AG_TX_CHANNEL_CLAIM, &p);
+    if (code != bad[i].code) fprintf(stderr, "  %s: got %s\n", bad[i].what, ag_err_name(code));
+    CHECK_EQ(code, bad[i].code);
+    unchanged_but_fee(&s, id, bad[i].provider);
+  }
+  /* a voucher of one channel is not money on another: the off-chain check names it */
+  ag_buf v;
+  ag_voucher vv;
+  voucher(&v, CHAIN, other, 2 * AG_UNIT, 9, 0);
+  CHECK_OK(ag_voucher_decode(v.data, v.len, &vv));
+  ag_channel ch = chan(id);
+  CHECK_EQ(ag_voucher_check(&vv, CHAIN, &ch, height()), AG_E_VOUCHER_CHANNEL);
+  ch = chan(other);
+  CHECK_OK(ag_voucher_check(&vv, CHAIN, &ch, height()));
+  ag_buf_free(&v);
+  /* an unknown channel */
+  uint8_t nowhere[32] = {1, 2, 3};
+  snap s = take(id);
+  CHECK_EQ(claim(4, nowhere, AG_UNIT, 1, 0, 0), AG_E_CHANNEL_NOT_FOUND);
+  CHECK_EQ(fund(0, nowhere, AG_UNIT), AG_E_CHANNEL_NOT_FOUND);
+  CHECK_EQ(close_ch(0, nowhere), AG_E_CHANNEL_NOT_FOUND);
+  /* parties only */
+  CHECK_EQ(fund(7, id, AG_UNIT), AG_E_CHANNEL_ROLE);
+  CHECK_EQ(fund(4, id, AG_UNIT), AG_E_CHANNEL_ROLE);
+  CHECK_EQ(close_ch(7, id), AG_E_CHANNEL_ROLE);
+  s.bal[4] -= 2 * FEE;
+  s.bal[0] -= 2 * FEE;
+  s.bal[7] -= FEE;
+  unchanged_but_fee(&s, id, 7);
+  /* terms */
+  uint8_t x[32];
+  CHECK_EQ(open_channel(0, 4, AG_UNIT / 10000, 5, 0, x), AG_E_CHANNEL_DEPOSIT);
+  CHECK_EQ(open_channel(0, 4, AG_UNIT, 2, 0, x), AG_E_CHANNEL_TERMS);
+  CHECK_EQ(open_channel(0, 4, AG_UNIT, 1000001, 0, x), AG_E_CHANNEL_TERMS);
+  CHECK_EQ(open_channel(0, 4, 2000 * AG_UNIT, 5, 0, x), AG_E_TX_BALANCE);
+  CHECK_EQ(ag_channel_load(ag_app_state(app), NULL, x, &ch), AG_E_CHANNEL_NOT_FOUND);
+  teardown();
+}
+
+TEST(malformed_payloads_are_refused_before_they_cost_anything) {
+  ag_economy_register_kinds();
+  ag_keypair k;
+  test_key(&k, 1);
+  uint8_t id[32] = {9};
+  struct {
+    uint16_t kind;
+    ag_buf p;
+    int code;
+  } c[6];
+  for (int i = 0; i < 6; i++) ag_buf_init(&c[i].p);
+  ag_payload_channel_open(&c[0].p, k.pk, NULL, NULL, AG_UNIT, 10, 0); /* provider = client */
+  c[0].kind = AG_TX_CHANNEL_OPEN, c[0].code = AG_E_CHANNEL_TERMS;
+  ag_payload_channel_open(&c[1].p, id, NULL, NULL, 0, 10, 0);
+  c[1].kind = AG_TX_CHANNEL_OPEN, c[1].code = AG_E_TX_AMOUNT;
+  ag_payload_channel_fund(&c[2].p, id, 0);
+  c[2].kind = AG_TX_CHANNEL_FUND, c[2].code = AG_E_TX_AMOUNT;
+  ag_buf_put_u8(&c[3].p, 2); /* unknown flag */
+  ag_voucher_sign(&c[3].p, CHAIN, id, 1, 1, &k);
+  c[3].kind = AG_TX_CHANNEL_CLAIM, c[3].code = AG_E_TX_PAYLOAD;
+  ag_buf_put_u8(&c[4].p, 0);
+  ag_voucher_sign(&c[4].p, CHAIN, id, 1, 1, &k);
+  c[4].p.len--; /* a truncated voucher */
+  c[4].kind = AG_TX_CHANNEL_CLAIM, c[4].code = AG_E_VOUCHER_MALFORMED;
+  ag_buf_put(&c[5].p, id, 31);
+  c[5].kind = AG_TX_CHANNEL_CLOSE, c[5].code = AG_E_TX_PAYLOAD;
+  for (int i = 0; i < 6; i++) {
+    ag_buf tx;
+    ag_buf_init(&tx);
+    ag_tx_build(&tx, c[i].kind, CHAIN, &k, 0, FEE, 0, c[i].p.data, (uint32_t)c[i].p.len);
+    ag_tx t;
+    CHECK_EQ(ag_tx_decode(tx.data, tx.len, &t), c[i].code);
+    ag_buf_free(&tx);
+    ag_buf_free(&c[i].p);
+  }
+  /* the voucher codec: every length but the right one is refused */
+  ag_buf v;
+  ag_buf_init(&v);
+  ag_voucher_sign(&v, CHAIN, id, 7, 3, &k);
+  ag_voucher d;
+  CHECK_OK(ag_voucher_decode(v.data, v.len, &d));
+  CHECK(d.cumulative == 7 && d.seq == 3 && !strcmp(d.chain_id, CHAIN));
+  for (size_t n = 0; n < v.len; n++) CHECK_EQ(ag_voucher_decode(v.data, n, &d), AG_E_VOUCHER_MALFORMED);
+  v.data[0] = 2;
+  CHECK_EQ(ag_voucher_decode(v.data, v.len, &d), AG_E_VOUCHER_MALFORMED);
+  v.data[0] = 1;
+  v.data[2] = 'A'; /* not a valid chain id */
+  CHECK_EQ(ag_voucher_decode(v.data, v.len, &d), AG_E_VOUCHER_MALFORMED);
+  ag_buf_free(&v);
+}
+
+/* ---- property test ---------------------------------------------------------------------------- */
+
+#define MAXCH 48
+
+typedef struct {
+  uint8_t id[32];
+  int client, provider;
+  uint64_t signed_max; /* highest cumulative amount the client signed */
+  uint64_t seq;        /* last sequence the client used */
+  uint64_t funded;     /* deposits and top-ups that the chain accepted */
+} model_ch;
+
+TEST(random_channel_sequences_pay_exactly_what_was_signed) {
+  setup();
+  uint64_t seed = 0x9e3779b97f4a7c15ULL;
+  model_ch m[MAXCH];
+  int nch = 0;
+  uint64_t fees[NK] = {0};
+  for (int blk = 0; blk < 160; blk++) {
+    ag_buf txs[6];
+    int who[6], kind[6], ch_of[6], codes[6];
+    uint64_t amt[6];
+    int n = (int)(test_rand(&seed) % 6);
+    uint64_t next_nonce[NK];
+    for (int i = 0; i < NK; i++) next_nonce[i] = nonce_of(i);
+    for (int t = 0; t < n; t++) {
+      int op = (int)(test_rand(&seed) % 6);
+      ag_buf p;
+      ag_buf_init(&p);
+      ch_of[t] = -1;
+      amt[t] = 0;
+      if (op == 0 || nch == 0) {
+        if (nch >= MAXCH) {
+          ag_buf_free(&p);
+          n = t;
+          break;
+        }
+        int c = (int)(test_rand(&seed) % 4), pr = 4 + (int)(test_rand(&seed) % 3);
+        amt[t] = (1 + test_rand(&seed) % 20) * AG_UNIT / 4;
+        ag_payload_channel_open(&p, K[pr].pk, NULL, NULL, amt[t], 3 + test_rand(&seed) % 5,
+                                test_rand(&seed) % 4 ? 0 : height() + 10 + test_rand(&seed) % 30);
+        model_ch *x = &m[nch];
+        memset(x, 0, sizeof *x);
+        x->client = c;
+        x->provider = pr;
+        ag_channel_id(CHAIN, K[c].pk, next_nonce[c], x->id);
+        ch_of[t] = nch++;
+        who[t] = c;
+        kind[t] = AG_TX_CHANNEL_OPEN;
+      } else {
+        int i = (int)(test_rand(&seed) % (uint64_t)nch);
+        model_ch *x = &m[i];
+        ch_of[t] = i;
+        if (op == 1) { /* top-up, sometimes by a stranger */
+          who[t] = test_rand(&seed) % 5 ? x->client : 7;
+          amt[t] = (1 + test_rand(&seed) % 8) * AG_UNIT / 8;
+          ag_payload_channel_fund(&p, x->id, amt[t]);
+          kind[t] = AG_TX_CHANNEL_FUND;
+        } else if (op <= 3) { /* the client signs a voucher (any amount, even too much) */
+          uint64_t cum = x->signed_max + test_rand(&seed) % (AG_UNIT + 1);
+          if (test_rand(&seed) % 6 == 0 && cum > AG_UNIT) cum -= AG_UNIT; /* replays an older amount */
+          uint64_t seq = x->seq + 1 + test_rand(&seed) % 2;
+          if (test_rand(&seed) % 7 == 0) seq = x->seq; /* reuses a sequence */
+          int signer = test_rand(&seed) % 9 ? x->client : 7; /* sometimes forged */
+          if (signer == x->client) {
+            if (cum > x->signed_max) x->signed_max = cum;
+            if (seq > x->seq) x->seq = seq;
+          }
+          ag_buf v;
+          voucher(&v, CHAIN, x->id, cum, seq, signer);
+          ag_payload_channel_claim(&p, test_rand(&seed) % 10 == 0 ? AG_CLAIM_CLOSE : 0, v.data, v.len);
+          ag_buf_free(&v);
+          who[t] = test_rand(&seed) % 8 ? x->provider : x->client;
+          kind[t] = AG_TX_CHANNEL_CLAIM;
+        } else { /* close by either party */
+          who[t] = test_rand(&seed) % 2 ? x->client : x->provider;
+          ag_payload_channel_close(&p, x->id);
+          kind[t] = AG_TX_CHANNEL_CLOSE;
+        }
+      }
+      build(&txs[t], who[t], next_nonce[who[t]]++, (uint16_t)kind[t], &p);
+      ag_buf_free(&p);
+    }
+    block_of(txs, (size_t)n, codes);
+    for (int t = 0; t < n; t++) {
+      fees[who[t]] += FEE;
+      if (codes[t] == 0 && (kind[t] == AG_TX_CHANNEL_OPEN || kind[t] == AG_TX_CHANNEL_FUND))
+        m[ch_of[t]].funded += amt[t];
+      ag_buf_free(&txs[t]);
+    }
+    /* each account holds exactly: start − fees − what it put in + refunds + what it redeemed */
+    int64_t expect[NK];
+    for (int i = 0; i < NK; i++) expect[i] = (int64_t)(START - fees[i]);
+    for (int i = 0; i < nch; i++) {
+      ag_channel ch;
+      if (ag_channel_load(ag_app_state(app), NULL, m[i].id, &ch)) {
+        CHECK_U64(m[i].funded, 0); /* an open the chain refused */
+        continue;
+      }
+      CHECK_U64(ch.deposit, m[i].funded);
+      CHECK(ch.claimed <= m[i].signed_max); /* never more than the client signed */
+      CHECK(ch.claimed <= ch.deposit);       /* never more than it deposited */
+      expect[m[i].client] -= (int64_t)ch.deposit;
+      if (ch.status == AG_CHANNEL_CLOSED) expect[m[i].client] += (int64_t)(ch.deposit - ch.claimed);
+      expect[m[i].provider] += (int64_t)ch.claimed;
+    }
+    for (int i = 0; i < NK; i++) CHECK_U64(balance(i), (uint64_t)expect[i]);
+  }
+  int closed = 0, paid = 0;
+  for (int i = 0; i < nch; i++) {
+    ag_channel ch;
+    if (ag_channel_load(ag_app_state(app), NULL, m[i].id, &ch) == 0) {
+      closed += ch.status == AG_CHANNEL_CLOSED;
+      paid += ch.claimed > 0;
+    }
+  }
+  /* the sequence exercised what it should */
+  CHECK(nch > 10 && closed > 3 && paid > 5);
+  teardown();
+}
+
+/* ---- offers and bonds --------------------------------------------------------------------------- */
+
+#define NHK 260
+static ag_keypair HK[NHK]; /* hotkeys, registered by coldkey 0 unless said otherwise */
+
+static void setup_market(void) {
+  char m[1024], owner[AG_ADDR_MAX];
+  test_key(&K[0], 900);
+  ag_addr_encode(K[0].pk, owner);
+  snprintf(m, sizeof m,
+           "{\"incentive\":{\"block_reward\":\"0\",\"burn_initial\":\"1000\",\"burn_min\":\"1000\","
+           "\"burn_max\":\"1000\",\"subnets\":[{\"name\":\"a\",\"owner\":\"%s\",\"hyperparams\":"
+           "{\"immunity_period\":100000}},{\"name\":\"b\",\"owner\":\"%s\",\"hyperparams\":"
+           "{\"immunity_period\":100000}}]},\"economy\":{\"min_bond\":\"%llu\",\"dispute_window\":3,"
+           "\"unbond_delay\":5}}",
+           owner, owner, (unsigned long long)AG_UNIT);
+  setup_with(m);
+  for (int i = 0; i < NHK; i++) test_key(&HK[i], 3000 + i);
+}
+
+/* Registers hotkeys [from, to) under coldkey ck, up to 40 per block (subnet 1, then 2). */
+static void register_hotkeys(int ck, int from, int to) {
+  while (from < to) {
+    ag_buf txs[40];
+    int n = 0, codes[40];
+    uint64_t nonce = nonce_of(ck);
+    for (; from < to && n < 40; from++, n++) {
+      uint8_t claim[32], sig[64];
+      ag_hotkey_claim_hash(CHAIN, K[ck].pk, HK[from].pk, claim);
+      ag_sign(&HK[from], claim, 32, sig);
+      ag_buf p;
+      ag_buf_init(&p);
+      ag_buf_put_u16le(&p, from < 200 ? 1 : 2);
+      ag_buf_put(&p, HK[from].pk, 32);
+      ag_buf_put_u64le(&p, AG_UNIT);
+      ag_buf_put(&p, sig, 64);
+      build(&txs[n], ck, nonce++, AG_TX_REGISTER, &p);
+      ag_buf_free(&p);
+    }
+    block_of(txs, (size_t)n, codes);
+    for (int i = 0; i < n; i++) {
+      CHECK_OK(codes[i]);
+      ag_buf_free(&txs[i]);
+    }
+  }
+}
+
+static int post(int ck, int hk, const uint8_t model[32], uint64_t pin, uint64_t pout, uint64_t bond) {
+  ag_buf p;
+  ag_buf_init(&p);
+  ag_payload_offer_post(&p, HK[hk].pk, model, pin, pout, 512, bond);
+  return run(ck, AG_TX_OFFER_POST, &p);
+}
+
+static int unbond(int ck, int hk, uint64_t amount, uint16_t kind) {
+  ag_buf p;
+  ag_buf_init(&p);
+  if (kind == AG_TX_BOND_UNBOND) ag_payload_bond(&p, HK[hk].pk, amount);
+  else ag_buf_put(&p, HK[hk].pk, 32);
+  return run(ck, kind, &p);
+}
+
+static ag_bond bond_of(int hk) {
+  ag_bond b;
+  memset(&b, 0, sizeof b);
+  CHECK_OK(ag_bond_load(ag_app_state(app), NULL, HK[hk].pk, &b));
+  return b;
+}
+
+TEST(offers_and_bonds_lock_and_release_exactly) {
+  setup_market();
+  register_hotkeys(0, 0, 2);
+  uint8_t model[32], other[32];
+  memset(model, 0x11, 32);
+  memset(other, 0x22, 32);
+  uint64_t c0 = balance(0);
+  CHECK_EQ(post(0, 0, model, 100, 300, AG_UNIT / 2), AG_E_BOND_LOW);
+  CHECK_EQ(post(1, 0, model, 100, 300, AG_UNIT), AG_E_HOTKEY_OWNER); /* not its coldkey */
+  CHECK_EQ(post(0, 5, model, 100, 300, AG_UNIT), AG_E_HOTKEY_OWNER); /* never registered */
+  CHECK_OK(post(0, 0, model, 100, 300, 3 * AG_UNIT));
+  CHECK_U64(balance(0), c0 - 3 * AG_UNIT - 3 * FEE);
+  ag_bond b = bond_of(0);
+  CHECK(b.bonded == 3 * AG_UNIT && b.offers == 1 && b.unbonding == 0);
+  CHECK_MEM(b.coldkey, K[0].pk, 32);
+  /* a second model on the same bond, and an update of the first: no new bond needed */
+  CHECK_OK(post(0, 0, other, 1, 1, 0));
+  CHECK_OK(post(0, 0, model, 200, 400, 0));
+  CHECK_EQ(bond_of(0).offers, 2);
+  ag_offer o;
+  CHECK_OK(ag_offer_load(ag_app_state(app), NULL, HK[0].pk, model, &o));
+  CHECK(o.price_in == 200 && o.price_out == 400 && o.max_tokens == 512);
+  /* cheapest first */
+  CHECK_OK(post(0, 1, model, 50, 100, AG_UNIT));
+  ag_offer *v;
+  size_t n;
+  CHECK_OK(ag_offers_for_model(ag_app_state(app), NULL, model, &v, &n));
+  CHECK(n == 2 && !memcmp(v[0].hotkey, HK[1].pk, 32) && !memcmp(v[1].hotkey, HK[0].pk, 32));
+  free(v);
+  /* the bond backs the offers: it cannot go under the minimum while they stand */
+  CHECK_EQ(unbond(0, 0, 2 * AG_UNIT + 1, AG_TX_BOND_UNBOND), AG_E_BOND_HAS_OFFERS);
+  CHECK_EQ(unbond(0, 0, 4 * AG_UNIT, AG_TX_BOND_UNBOND), AG_E_BOND_INSUFFICIENT);
+  CHECK_EQ(unbond(1, 0, AG_UNIT, AG_TX_BOND_UNBOND), AG_E_HOTKEY_OWNER);
+  CHECK_OK(unbond(0, 0, 2 * AG_UNIT, AG_TX_BOND_UNBOND));
+  b = bond_of(0);
+  CHECK(b.bonded == AG_UNIT && b.unbonding == 2 * AG_UNIT && b.unbond_at == height() + 5);
+  /* unbonded AGR waits the unbond delay, longer than the dispute window */
+  CHECK_EQ(unbond(0, 0, 0, AG_TX_BOND_WITHDRAW), AG_E_BOND_LOCKED);
+  ag_buf p;
+  ag_buf_init(&p);
+  ag_payload_offer_remove(&p, HK[0].pk, model);
+  CHECK_OK(run(0, AG_TX_OFFER_REMOVE, &p));
+  ag_buf_init(&p);
+  ag_payload_offer_remove(&p, HK[0].pk, model);
+  CHECK_EQ(run(0, AG_TX_OFFER_REMOVE, &p), AG_E_OFFER_NOT_FOUND);
+  CHECK_OK(ag_offers_for_model(ag_app_state(app), NULL, model, &v, &n));
+  CHECK(n == 1 && !memcmp(v[0].hotkey, HK[1].pk, 32));
+  free(v);
+  while (height() + 2 < bond_of(0).unbond_at) empty_blocks(1);
+  CHECK_EQ(unbond(0, 0, 0, AG_TX_BOND_WITHDRAW), AG_E_BOND_LOCKED); /* one block short */
+  uint64_t before = balance(0);
+  CHECK_OK(unbond(0, 0, 0, AG_TX_BOND_WITHDRAW));
+  CHECK_U64(balance(0), before + 2 * AG_UNIT - FEE);
+  CHECK_EQ(unbond(0, 0, 0, AG_TX_BOND_WITHDRAW), AG_E_BOND_INSUFFICIENT); /* nothing left */
+  /* the last offer gone, the whole bond can leave and the record with it */
+  ag_buf_init(&p);
+  ag_payload_offer_remove(&p, HK[0].pk, other);
+  CHECK_OK(run(0, AG_TX_OFFER_REMOVE, &p));
+  CHECK_OK(unbond(0, 0, AG_UNIT, AG_TX_BOND_UNBOND));
+  empty_blocks(5);
+  CHECK_OK(unbond(0, 0, 0, AG_TX_BOND_WITHDRAW));
+  ag_bond gone;
+  CHECK_EQ(ag_bond_load(ag_app_state(app), NULL, HK[0].pk, &gone), AG_E_BOND_NOT_FOUND);
+  teardown();
+}
+
+TEST(a_full_offer_list_takes_a_better_bond_only) {
+  setup_market();
+  register_hotkeys(0, 0, AG_MAX_OFFERS_PER_MODEL + 1);
+  uint8_t model[32];
+  memset(model, 0x33, 32);
+  /* 256 offers fill the model's list: the last hotkey's bond is the smallest */
+  for (int from = 0; from < AG_MAX_OFFERS_PER_MODEL;) {
+    ag_buf txs[40];
+    int n = 0, codes[40];
+    uint64_t nonce = nonce_of(0);
+    for (; from < AG_MAX_OFFERS_PER_MODEL && n < 40; from++, n++) {
+      ag_buf p;
+      ag_buf_init(&p);
+      ag_payload_offer_post(&p, HK[from].pk, model, 10, 10, 64, from == 7 ? AG_UNIT : 2 * AG_UNIT);
+      build(&txs[n], 0, nonce++, AG_TX_OFFER_POST, &p);
+      ag_buf_free(&p);
+    }
+    block_of(txs, (size_t)n, codes);
+    for (int i = 0; i < n; i++) {
+      CHECK_OK(codes[i]);
+      ag_buf_free(&txs[i]);
+    }
+  }
+  int last = AG_MAX_OFFERS_PER_MODEL;
+  CHECK_EQ(post(0, last, model, 1, 1, AG_UNIT), AG_E_OFFERS_FULL); /* not above the smallest */
+  CHECK_OK(post(0, last, model, 1, 1, AG_UNIT + 1));
+  ag_offer *v;
+  size_t n;
+  CHECK_OK(ag_offers_for_model(ag_app_state(app), NULL, model, &v, &n));
+  CHECK_EQ(n, AG_MAX_OFFERS_PER_MODEL);
+  CHECK_MEM(v[0].hotkey, HK[last].pk, 32);
+  free(v);
+  ag_offer o;
+  CHECK_EQ(ag_offer_load(ag_app_state(app), NULL, HK[7].pk, model, &o), AG_E_OFFER_NOT_FOUND);
+  ag_bond b = bond_of(7);
+  CHECK(b.offers == 0 && b.bonded == AG_UNIT); /* evicted, its bond untouched and free to leave */
+  CHECK_OK(unbond(0, 7, AG_UNIT, AG_TX_BOND_UNBOND));
+  teardown();
+}
+
+TEST(a_request_costs_the_ceiling_of_its_tokens_at_the_offer) {
+  ag_offer o = {.price_in = 1000, .price_out = 3};
+  uint64_t c;
+  CHECK_OK(ag_offer_cost(&o, 7, 0, &c));
+  CHECK_U64(c, 7);
+  CHECK_OK(ag_offer_cost(&o, 0, 1, &c));
+  CHECK_U64(c, 1); /* 3/1000 rounds up: no request is free at a non-zero price */
+  CHECK_OK(ag_offer_cost(&o, 2, 1000, &c));
+  CHECK_U64(c, 2 + 3);
+  o.price_out = UINT64_MAX;
+  CHECK_OK(ag_offer_cost(&o, 0, 1000, &c));
+  CHECK_U64(c, UINT64_MAX);
+  CHECK_EQ(ag_offer_cost(&o, 1, 1001, &c), AG_E_OVERFLOW);
+}
+
+TEST_MAIN(a_channel_pays_per_voucher_and_refunds_the_rest,
+          the_provider_closes_at_once_and_a_top_up_withdraws_a_close,
+          expiry_stops_claims_and_lets_either_party_close,
+          every_bad_voucher_and_action_has_its_own_code_and_changes_nothing,
+          malformed_payloads_are_refused_before_they_cost_anything,
+          random_channel_sequences_pay_exactly_what_was_signed,
+          offers_and_bonds_lock_and_release_exactly, a_full_offer_list_takes_a_better_bond_only,
+          a_request_costs_the_ceiling_of_its_tokens_at_the_offer)
