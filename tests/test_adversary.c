@@ -624,7 +624,7 @@ static void payload_of(ag_app *a, uint16_t kind, int sender, uint64_t *seed, ag_
       if (found && pick(seed, 2)) cum = ch.claimed + 1 + pick(seed, ch.deposit - ch.claimed); /* fits */
       ag_voucher_sign(&v, CHAIN, id, cum, (found ? ch.seq : 0) + 1 + pick(seed, 40),
                       pick(seed, 6) ? &A[k] : other);
-      ag_payload_channel_claim(p, (uint8_t)pick(seed, 2), v.data, v.len);
+      ag_payload_channel_claim(p, (uint8_t)pick(seed, 2), pick(seed, 3) ? 0 : pick(seed, cum + 1), v.data, v.len);
       ag_buf_free(&v);
     }
     break;

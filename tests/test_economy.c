@@ -134,7 +134,16 @@ static int claim(int provider, const uint8_t id[32], uint64_t cum, uint64_t seq,
   ag_buf v, p;
   voucher(&v, CHAIN, id, cum, seq, signer);
   ag_buf_init(&p);
-  ag_payload_channel_claim(&p, flags, v.data, v.len);
+  ag_payload_channel_claim(&p, flags, 0, v.data, v.len);
+  ag_buf_free(&v);
+  return run(provider, AG_TX_CHANNEL_CLAIM, &p);
+}
+
+static int claim_part(int provider, const uint8_t id[32], uint64_t amount, uint64_t cum, uint64_t seq) {
+  ag_buf v, p;
+  voucher(&v, CHAIN, id, cum, seq, 0);
+  ag_buf_init(&p);
+  ag_payload_channel_claim(&p, 0, amount, v.data, v.len);
   ag_buf_free(&v);
   return run(provider, AG_TX_CHANNEL_CLAIM, &p);
 }
@@ -200,6 +209,26 @@ TEST(a_channel_pays_per_voucher_and_refunds_the_rest) {
   CHECK_EQ(claim(4, id, 6 * AG_UNIT, 8, 0, 0), AG_E_CHANNEL_CLOSED);
   CHECK_EQ(fund(0, id, AG_UNIT), AG_E_CHANNEL_CLOSED);
   CHECK_EQ(close_ch(0, id), AG_E_CHANNEL_CLOSED);
+  teardown();
+}
+
+TEST(a_voucher_is_a_ceiling_the_provider_takes_what_it_billed) {
+  setup();
+  uint8_t id[32];
+  CHECK_OK(open_channel(0, 4, 10 * AG_UNIT, 5, 0, id));
+  uint64_t p0 = balance(4);
+  /* the client authorised 5 AGR; the provider billed 3 AGR + 7 units and takes only that */
+  CHECK_OK(claim_part(4, id, 1, 5 * AG_UNIT, 1)); /* one base unit first */
+  CHECK_OK(claim_part(4, id, 3 * AG_UNIT + 7, 5 * AG_UNIT, 2));
+  CHECK_U64(chan(id).claimed, 3 * AG_UNIT + 7);
+  CHECK_U64(balance(4), p0 + 3 * AG_UNIT + 7 - 2 * FEE);
+  /* not less than already paid, not twice with one sequence */
+  CHECK_EQ(claim_part(4, id, 3 * AG_UNIT, 5 * AG_UNIT, 3), AG_E_VOUCHER_STALE);
+  CHECK_EQ(claim_part(4, id, 4 * AG_UNIT, 5 * AG_UNIT, 2), AG_E_VOUCHER_SEQ);
+  /* the rest of the same authorisation, under a later voucher */
+  CHECK_OK(claim_part(4, id, 0, 5 * AG_UNIT, 4));
+  CHECK_U64(chan(id).claimed, 5 * AG_UNIT);
+  CHECK_U64(balance(4), p0 + 5 * AG_UNIT - 5 * FEE);
   teardown();
 }
 
@@ -294,7 +323,7 @@ TEST(every_bad_voucher_and_action_has_its_own_code_and_changes_nothing) {
     ag_buf v, p;
     voucher(&v, bad[i].chain, bad[i].channel, bad[i].cum, bad[i].seq, bad[i].signer);
     ag_buf_init(&p);
-    ag_payload_channel_claim(&p, 0, v.data, v.len);
+    ag_payload_channel_claim(&p, 0, 0, v.data, v.len);
     ag_buf_free(&v);
     int code = run(bad[i].provider, AG_TX_CHANNEL_CLAIM, &p);
     if (code != bad[i].code) fprintf(stderr, "  %s: got %s\n", bad[i].what, ag_err_name(code));
@@ -344,8 +373,8 @@ TEST(malformed_payloads_are_refused_before_they_cost_anything) {
     uint16_t kind;
     ag_buf p;
     int code;
-  } c[6];
-  for (int i = 0; i < 6; i++) ag_buf_init(&c[i].p);
+  } c[7];
+  for (int i = 0; i < 7; i++) ag_buf_init(&c[i].p);
   ag_payload_channel_open(&c[0].p, k.pk, NULL, NULL, AG_UNIT, 10, 0); /* provider = client */
   c[0].kind = AG_TX_CHANNEL_OPEN, c[0].code = AG_E_CHANNEL_TERMS;
   ag_payload_channel_open(&c[1].p, id, NULL, NULL, 0, 10, 0);
@@ -353,15 +382,21 @@ TEST(malformed_payloads_are_refused_before_they_cost_anything) {
   ag_payload_channel_fund(&c[2].p, id, 0);
   c[2].kind = AG_TX_CHANNEL_FUND, c[2].code = AG_E_TX_AMOUNT;
   ag_buf_put_u8(&c[3].p, 2); /* unknown flag */
+  ag_buf_put_u64le(&c[3].p, 0);
   ag_voucher_sign(&c[3].p, CHAIN, id, 1, 1, &k);
   c[3].kind = AG_TX_CHANNEL_CLAIM, c[3].code = AG_E_TX_PAYLOAD;
   ag_buf_put_u8(&c[4].p, 0);
+  ag_buf_put_u64le(&c[4].p, 0);
   ag_voucher_sign(&c[4].p, CHAIN, id, 1, 1, &k);
   c[4].p.len--; /* a truncated voucher */
   c[4].kind = AG_TX_CHANNEL_CLAIM, c[4].code = AG_E_VOUCHER_MALFORMED;
   ag_buf_put(&c[5].p, id, 31);
   c[5].kind = AG_TX_CHANNEL_CLOSE, c[5].code = AG_E_TX_PAYLOAD;
-  for (int i = 0; i < 6; i++) {
+  ag_buf_put_u8(&c[6].p, 0);
+  ag_buf_put_u64le(&c[6].p, 2); /* more than the voucher's 1 */
+  ag_voucher_sign(&c[6].p, CHAIN, id, 1, 1, &k);
+  c[6].kind = AG_TX_CHANNEL_CLAIM, c[6].code = AG_E_CLAIM_ABOVE_VOUCHER;
+  for (int i = 0; i < 7; i++) {
     ag_buf tx;
     ag_buf_init(&tx);
     ag_tx_build(&tx, c[i].kind, CHAIN, &k, 0, FEE, 0, c[i].p.data, (uint32_t)c[i].p.len);
@@ -456,7 +491,9 @@ TEST(random_channel_sequences_pay_exactly_what_was_signed) {
           }
           ag_buf v;
           voucher(&v, CHAIN, x->id, cum, seq, signer);
-          ag_payload_channel_claim(&p, test_rand(&seed) % 10 == 0 ? AG_CLAIM_CLOSE : 0, v.data, v.len);
+          /* mostly all of it, sometimes part (what a provider billed) */
+          uint64_t amount = test_rand(&seed) % 3 ? 0 : test_rand(&seed) % (cum + 1);
+          ag_payload_channel_claim(&p, test_rand(&seed) % 10 == 0 ? AG_CLAIM_CLOSE : 0, amount, v.data, v.len);
           ag_buf_free(&v);
           who[t] = test_rand(&seed) % 8 ? x->provider : x->client;
           kind[t] = AG_TX_CHANNEL_CLAIM;
@@ -698,6 +735,7 @@ TEST(a_request_costs_the_ceiling_of_its_tokens_at_the_offer) {
 }
 
 TEST_MAIN(a_channel_pays_per_voucher_and_refunds_the_rest,
+          a_voucher_is_a_ceiling_the_provider_takes_what_it_billed,
           the_provider_closes_at_once_and_a_top_up_withdraws_a_close,
           expiry_stops_claims_and_lets_either_party_close,
           every_bad_voucher_and_action_has_its_own_code_and_changes_nothing,

@@ -17,14 +17,15 @@ static const char channel_usage[] =
     "                          [--expiry HEIGHT] [--model ID] [--signer ADDR]\n"
     "       agora channel fund CHANNEL --from KEY --amount AGR\n"
     "       agora channel voucher CHANNEL --from SIGNER --amount AGR --seq N [--chain-id ID]\n"
-    "       agora channel claim VOUCHER --from PROVIDER_KEY [--close]\n"
+    "       agora channel claim VOUCHER --from PROVIDER_KEY [--amount AGR] [--close]\n"
     "       agora channel close CHANNEL --from KEY\n"
     "       agora channel show CHANNEL\n\n"
     "A payment channel escrows a client's deposit for one provider (docs/economy.md). The\n"
     "client pays per request off chain with vouchers: each names the CUMULATIVE amount paid so\n"
     "far and a sequence number one higher than the last, signed by the channel's signer (the\n"
     "client's key unless --signer named another). The provider redeems the latest voucher with\n"
-    "'claim' whenever it likes and may close at once ('claim --close' or 'close'). The client's\n"
+    "'claim' whenever it likes, up to its amount (--amount: the channel's new total paid, what\n"
+    "the provider billed), and may close at once ('claim --close' or 'close'). The client's\n"
     "'close' starts the settle delay (--settle-delay blocks, default 600), during which the\n"
     "provider can still claim; 'close' again after it returns what is left. 'fund' adds to the\n"
     "deposit and withdraws a pending close. Past --expiry the channel takes no claims and either\n"
@@ -69,7 +70,9 @@ static int build_claim(void *ctx, const ag_tx_env *env, ag_buf *payload) {
   int rc = ag_voucher_decode(w->voucher, w->voucher_len, &v);
   if (!rc && strcmp(v.chain_id, env->chain_id) != 0)
     rc = ag_fail(AG_E_VOUCHER_CHAIN, "the voucher is for chain \"%s\"; the node runs \"%s\"", v.chain_id, env->chain_id);
-  if (!rc) ag_payload_channel_claim(payload, w->flags, w->voucher, w->voucher_len);
+  if (!rc && w->amount > v.cumulative)
+    rc = ag_fail(AG_E_CLAIM_ABOVE_VOUCHER, "--amount is above the voucher's cumulative amount");
+  if (!rc) ag_payload_channel_claim(payload, w->flags, w->amount, w->voucher, w->voucher_len);
   return rc;
 }
 
@@ -235,6 +238,7 @@ int ag_cmd_channel(ag_cli *c, int argc, char **argv) {
     w.voucher = raw;
     w.voucher_len = n / 2;
     w.flags = close ? AG_CLAIM_CLOSE : 0;
+    if (amount && (rc = ag_amount_parse(amount, &w.amount))) return fail_rc(c, rc);
     char hex[65];
     ag_hex_encode(v.channel, 32, hex);
     ag_amount_format(v.cumulative, a);

@@ -243,6 +243,8 @@
     "the voucher's sequence is not above the last one redeemed")                               \
   X(AG_E_VOUCHER_OVER_DEPOSIT, -816, "voucher_over_deposit",                                   \
     "the voucher is for more than the channel's deposit")                                      \
+  X(AG_E_CLAIM_ABOVE_VOUCHER, -817, "claim_above_voucher",                                     \
+    "the claim asks for more than the voucher's cumulative amount")                            \
   /* offers and bonds: -830..-849 */                                                           \
   X(AG_E_OFFER_NOT_FOUND, -830, "offer_not_found", "the provider has no offer for that model") \
   X(AG_E_BOND_NOT_FOUND, -831, "bond_not_found", "the hotkey has no bond")                     \

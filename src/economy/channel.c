@@ -252,8 +252,10 @@ void ag_payload_channel_fund(ag_buf *out, const uint8_t channel[32], uint64_t am
   ag_buf_put_u64le(out, amount);
 }
 
-void ag_payload_channel_claim(ag_buf *out, uint8_t flags, const uint8_t *voucher, size_t len) {
+void ag_payload_channel_claim(ag_buf *out, uint8_t flags, uint64_t amount, const uint8_t *voucher,
+                              size_t len) {
   ag_buf_put_u8(out, flags);
+  ag_buf_put_u64le(out, amount);
   ag_buf_put(out, voucher, len);
 }
 
@@ -400,25 +402,35 @@ static json_t *fund_json(const ag_tx *tx) {
 /* claim */
 
 static int claim_validate(const ag_tx *tx) {
-  if (tx->payload_len < 1) return ag_fail(AG_E_TX_PAYLOAD, "channel_claim payload is empty");
+  if (tx->payload_len < 9) return ag_fail(AG_E_TX_PAYLOAD, "channel_claim payload is %u bytes, too short", tx->payload_len);
   if (tx->payload[0] & ~AG_CLAIM_CLOSE)
     return ag_fail(AG_E_TX_PAYLOAD, "channel_claim flags 0x%02x: only bit 0 (close) is defined", tx->payload[0]);
   ag_voucher v;
-  return ag_voucher_decode(tx->payload + 1, tx->payload_len - 1, &v);
+  int rc = ag_voucher_decode(tx->payload + 9, tx->payload_len - 9, &v);
+  if (!rc && ag_get_u64le(tx->payload + 1) > v.cumulative)
+    rc = ag_fail(AG_E_CLAIM_ABOVE_VOUCHER, "the claim asks for more than the voucher's cumulative amount");
+  return rc;
 }
 
 static int claim_apply(ag_app *app, const ag_tx *tx) {
   ag_voucher v;
   ag_channel ch;
-  int rc = ag_voucher_decode(tx->payload + 1, tx->payload_len - 1, &v);
+  int rc = ag_voucher_decode(tx->payload + 9, tx->payload_len - 9, &v);
   if (!rc) rc = load_for(app, v.channel, &ch);
   if (rc) return rc;
   if (memcmp(ch.provider, tx->sender, 32) != 0)
     return ag_fail(AG_E_CHANNEL_ROLE, "only the channel's provider may redeem its vouchers");
-  uint64_t height = ag_app_block_ctx(app)->height;
+  uint64_t height = ag_app_block_ctx(app)->height, amount = ag_get_u64le(tx->payload + 1);
   if ((rc = ag_voucher_check(&v, tx->chain_id, &ch, height))) return rc;
-  uint64_t delta = v.cumulative - ch.claimed;
-  ch.claimed = v.cumulative;
+  /* the voucher is a ceiling: the provider takes what it billed, at most the voucher */
+  if (amount == 0) amount = v.cumulative;
+  if (amount <= ch.claimed) {
+    char a[32], b[32];
+    return ag_fail(AG_E_VOUCHER_STALE, "the claim brings the total to %s AGR; the channel has paid %s already",
+                   agr(amount, a), agr(ch.claimed, b));
+  }
+  uint64_t delta = amount - ch.claimed;
+  ch.claimed = amount;
   ch.seq = v.seq;
   channel_store(ag_app_state(app), &ch);
   if ((rc = ag_account_credit(ag_app_state(app), ch.provider, delta))) return rc;
@@ -428,12 +440,14 @@ static int claim_apply(ag_app *app, const ag_tx *tx) {
 static json_t *claim_json(const ag_tx *tx) {
   json_t *o = json_object();
   ag_voucher v;
-  if (ag_voucher_decode(tx->payload + 1, tx->payload_len - 1, &v) == 0) {
+  if (ag_voucher_decode(tx->payload + 9, tx->payload_len - 9, &v) == 0) {
     json_object_set_new(o, "channel", ag_json_hex(v.channel, 32));
     json_object_set_new(o, "cumulative", ag_json_u64s(v.cumulative));
     json_object_set_new(o, "seq", ag_json_u64n(v.seq));
     json_object_set_new(o, "voucher_chain_id", json_string(v.chain_id));
   }
+  uint64_t amount = ag_get_u64le(tx->payload + 1);
+  json_object_set_new(o, "amount", amount ? ag_json_u64s(amount) : json_null());
   json_object_set_new(o, "close", json_boolean(tx->payload[0] & AG_CLAIM_CLOSE));
   return o;
 }

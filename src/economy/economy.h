@@ -29,7 +29,8 @@ enum {
   AG_TX_CHANNEL_OPEN = 30,  /* client: provider[32] | signer[32] | model[32] | deposit u64 |
                                settle_delay u64 | expiry u64 */
   AG_TX_CHANNEL_FUND = 31,  /* client: channel[32] | amount u64 */
-  AG_TX_CHANNEL_CLAIM = 32, /* provider: flags u8 (1 = close after) | voucher */
+  AG_TX_CHANNEL_CLAIM = 32, /* provider: flags u8 (1 = close after) | amount u64 (the channel's
+                               new total paid, ≤ the voucher's; 0 = the voucher's) | voucher */
   AG_TX_CHANNEL_CLOSE = 33, /* client or provider: channel[32] */
   AG_TX_OFFER_POST = 34,    /* hotkey's coldkey: hotkey[32] | model[32] | price_in u64 |
                                price_out u64 | max_tokens u32 | bond u64 */
@@ -133,7 +134,10 @@ void ag_payload_channel_open(ag_buf *out, const uint8_t provider[32], const uint
                              const uint8_t model[32], uint64_t deposit, uint64_t settle_delay,
                              uint64_t expiry);
 void ag_payload_channel_fund(ag_buf *out, const uint8_t channel[32], uint64_t amount);
-void ag_payload_channel_claim(ag_buf *out, uint8_t flags, const uint8_t *voucher, size_t len);
+/* amount: the total the channel will have paid after the claim, at most the voucher's
+ * cumulative amount (0: all of it). */
+void ag_payload_channel_claim(ag_buf *out, uint8_t flags, uint64_t amount, const uint8_t *voucher,
+                              size_t len);
 void ag_payload_channel_close(ag_buf *out, const uint8_t channel[32]);
 
 /* AG_E_BOND_NOT_FOUND / AG_E_OFFER_NOT_FOUND when absent. */
