@@ -13,6 +13,9 @@
  *   - a killed node is restarted by the devnet and nothing committed is lost;
  *   - a killed miner's incentive decays while the others keep earning;
  *   - a miner with --api-key opens /v1 only to the exact key (401 invalid_api_key otherwise);
+ *   - a miner with an offer charges: 402 without a voucher, paid answers through a channel
+ *     with signed payment receipts, books that survive a miner's kill and a client's lag, and
+ *     claims of exactly what was billed;
  *   - a validator killed between a commit and its reveal, started again, still reveals;
  *   - AGORA_PASSPHRASE given to the devnet reaches none of its children;
  *   - on SIGTERM the devnet stops every child, and issuance equals the schedule computed here
@@ -33,6 +36,9 @@
 #include "incentive/incentive.h"
 #include "subnets/inference.h"
 #include "subnets/netclient.h"
+#include "subnets/payment.h"
+#include "chain/json.h"
+#include "economy/economy.h"
 #include "subnets/neuron.h"
 
 #include <arpa/inet.h>
@@ -647,6 +653,163 @@ TEST(miner_api_key_is_required) {
   CHECK_EQ(sys_stop(pid, SIGTERM, 20000), 0);
 }
 
+/* A miner that charges: its coldkey posts an offer with a bond; a request without a voucher
+ * gets 402 naming the price; `agora infer --pay-from` opens a channel once, pays each request,
+ * checks the signed payment receipt and keeps its book in HOME/channels; a miner killed and
+ * started again, and a client whose book fell behind, neither double-count nor lose a payment;
+ * the miner redeems exactly what it billed (docs/economy.md "Paid requests"). */
+static json_t *infer_json(const char *uid, int want_exit) {
+  ag_buf out;
+  ag_buf_init(&out);
+  const char *args[] = {"--home", home, "--node", node_url, "--json", "infer", "--miner", uid, "--pay-from", "owner",
+                        "--deposit", "1", "-n", "12", "--seed", "7", "Once upon a time", NULL};
+  int rc = sys_run(&out, args);
+  if (want_exit >= 0) CHECK_EQ(rc, want_exit);
+  json_t *j = json_loads(out.len ? (const char *)out.data : "null", 0, NULL);
+  ag_buf_free(&out);
+  return j;
+}
+
+static uint64_t pay_u64(json_t *j, const char *k) {
+  return ag_json_u64_of(json_object_get(j, "payment"), k);
+}
+
+static pid_t spawn_paid_miner(const char *log) {
+  const char *args[] = {"--home", home, "--node", node_url, "miner", "--subnet", "1", "--hotkey", "paid-hot",
+                        "--coldkey", "owner", NULL};
+  return sys_spawn(log, args);
+}
+
+TEST(paid_requests_through_a_channel) {
+  ag_net net;
+  CHECK_OK(ag_net_open(&net, node_url));
+  ag_keypair hk, owner;
+  ag_key_generate(&hk);
+  CHECK_OK(ag_neuron_key(home, "owner", net.chain_id, &owner));
+  uint8_t hash[32];
+  int code = -1;
+  ag_buf p;
+  ag_buf_init(&p);
+  ag_buf_put(&p, hk.pk, 32);
+  ag_buf_put_u64le(&p, 10 * AG_UNIT); /* the hotkey pays its serve and claim txs */
+  CHECK_OK(ag_net_submit(&net, &owner, AG_TX_TRANSFER, p.data, p.len, 30000, hash, &code));
+  CHECK_EQ(code, 0);
+  ag_buf_free(&p);
+  char keys[700], log[700], addr[AG_ADDR_MAX];
+  snprintf(keys, sizeof keys, "%s/keys", home);
+  snprintf(log, sizeof log, "%s/logs/paid-miner.log", home);
+  CHECK_OK(ag_keystore_save(keys, "paid-hot", &hk, NULL, net.chain_id));
+  ag_addr_encode(hk.pk, addr);
+  pid_t pid = spawn_paid_miner(log);
+  uint16_t port = 0;
+  int uid = -1;
+  for (int t = 0; t < 600 && !port; t++) {
+    char host[128];
+    if (ag_neuron_find(&net, 1, addr, &uid, host, &port) || uid < 0) port = 0;
+    if (!port) ag_sleep_ms(100);
+  }
+  CHECK(port > 0);
+  /* the offer: 0.001 AGR per 1,000 prompt tokens, 0.01 per 1,000 output tokens, 10 AGR bond */
+  json_t *sn = sys_get_json(node_url, "/v1/subnets/1", NULL);
+  uint8_t model[32];
+  const char *mid = json_string_value(json_object_get(json_object_get(sn, "model"), "model_id"));
+  CHECK(mid && !ag_hex_decode(mid, 64, model, 32));
+  json_decref(sn);
+  ag_buf_init(&p);
+  ag_payload_offer_post(&p, hk.pk, model, AG_UNIT / 1000, AG_UNIT / 100, 256, 10 * AG_UNIT);
+  CHECK_OK(ag_net_submit(&net, &owner, AG_TX_OFFER_POST, p.data, p.len, 30000, hash, &code));
+  CHECK_EQ(code, 0);
+  ag_buf_free(&p);
+  /* once the miner has read its offer, a request without a voucher is refused with the price */
+  char url[200];
+  snprintf(url, sizeof url, "http://127.0.0.1:%u/v1/completions", port);
+  static const char body[] = "{\"model\":\"default\",\"prompt\":\"Hello\",\"max_tokens\":4}";
+  long st = 0;
+  json_t *e = NULL;
+  for (int t = 0; t < 100 && st != 402; t++) {
+    json_decref(e);
+    e = NULL;
+    st = post(url, "application/json", body, strlen(body), &e);
+    if (st != 402) ag_sleep_ms(200);
+  }
+  CHECK_EQ(st, 402);
+  json_t *err = json_object_get(e, "error");
+  CHECK_STR(json_string_value(json_object_get(err, "code")), "payment_required");
+  CHECK_STR(json_string_value(json_object_get(json_object_get(err, "price"), "price_out_per_1k")), "10000000");
+  CHECK(ag_json_u64_of(json_object_get(err, "price"), "request_max_cost") > 0);
+  json_decref(e);
+  /* the first paid request opens the channel; the next ones pay through it */
+  char us[8];
+  snprintf(us, sizeof us, "%d", uid);
+  json_t *a = infer_json(us, 0);
+  CHECK(json_is_true(json_object_get(a, "verified")));
+  CHECK_EQ(json_integer_value(json_object_get(a, "uid")), uid);
+  uint64_t cost1 = pay_u64(a, "cost"), billed1 = pay_u64(a, "billed");
+  CHECK(cost1 > 0 && billed1 == cost1);
+  CHECK_U64(pay_u64(a, "deposit"), AG_UNIT);
+  char chan[65] = "";
+  snprintf(chan, sizeof chan, "%s", json_string_value(json_object_get(json_object_get(a, "payment"), "channel")) ?: "");
+  json_decref(a);
+  json_t *b = infer_json(us, 0);
+  CHECK_U64(pay_u64(b, "billed"), billed1 + pay_u64(b, "cost"));
+  CHECK_STR(json_string_value(json_object_get(json_object_get(b, "payment"), "channel")), chan);
+  uint64_t billed2 = pay_u64(b, "billed");
+  json_decref(b);
+  /* a miner killed and started again has its book: billing goes on from where it was */
+  CHECK_EQ(sys_stop(pid, SIGKILL, 5000), 128 + SIGKILL);
+  pid = spawn_paid_miner(log);
+  json_t *c3 = NULL;
+  for (int t = 0; t < 100; t++) { /* until it serves again */
+    c3 = infer_json(us, -1);
+    if (json_integer_value(json_object_get(c3, "uid")) == uid && json_object_get(c3, "payment")) break;
+    json_decref(c3);
+    c3 = NULL;
+    ag_sleep_ms(300);
+  }
+  CHECK(c3 != NULL);
+  CHECK_U64(pay_u64(c3, "billed"), billed2 + pay_u64(c3, "cost"));
+  uint64_t billed3 = pay_u64(c3, "billed");
+  json_decref(c3);
+  /* a client whose book fell behind (it crashed after the miner billed) catches up from the
+   * 402 within what it signed, and pays once */
+  char cfile[1200];
+  ag_pay_client_path(home, hk.pk, model, cfile, sizeof cfile);
+  ag_pay_client cl;
+  CHECK_OK(ag_pay_client_load(cfile, &cl));
+  CHECK_U64(cl.billed, billed3);
+  cl.billed = billed1;
+  cl.seq -= 2;
+  CHECK_OK(ag_pay_client_save(cfile, &cl));
+  json_t *d = infer_json(us, 0);
+  CHECK_U64(pay_u64(d, "billed"), billed3 + pay_u64(d, "cost"));
+  uint64_t billed4 = pay_u64(d, "billed");
+  json_decref(d);
+  /* the miner redeems exactly what it billed */
+  uint64_t claimed = 0;
+  char cpath[120];
+  snprintf(cpath, sizeof cpath, "/v1/channels/%s", chan);
+  for (int t = 0; t < 200 && claimed != billed4; t++) {
+    json_t *ch = sys_get_json(node_url, cpath, NULL);
+    claimed = ag_json_u64_of(ch, "claimed");
+    json_decref(ch);
+    if (claimed != billed4) ag_sleep_ms(200);
+  }
+  CHECK_U64(claimed, billed4);
+  /* without --pay-from, a charging miner is skipped for another */
+  ag_buf out;
+  ag_buf_init(&out);
+  const char *free_args[] = {"--home", home, "--node", node_url, "--json", "infer", "--miner", us, "-n", "4", "Hi", NULL};
+  CHECK_EQ(sys_run(&out, free_args), 0);
+  json_t *f = json_loads((const char *)out.data, 0, NULL);
+  CHECK_STR(json_string_value(json_object_get(json_array_get(json_object_get(f, "attempts"), 0), "result")), "payment_required");
+  CHECK(json_integer_value(json_object_get(f, "uid")) != uid);
+  json_decref(f);
+  ag_buf_free(&out);
+  CHECK_EQ(sys_stop(pid, SIGTERM, 30000), 0);
+  ag_key_wipe(&hk);
+  ag_key_wipe(&owner);
+}
+
 /* A validator killed after a commit and started again reveals that commit: the salt and the
  * weights were kept in HOME/neurons/HOTKEY/reveals-1.json (0600). */
 TEST(validator_restarted_between_commit_and_reveal_still_reveals) {
@@ -774,5 +937,6 @@ TEST_MAIN(devnet_starts, miners_refuse_bad_requests, node_model_files,
           tampered_answers_fail_verification, garbage_miner_joins,
           incentive_follows_honesty_and_speed, infer_reports_the_cheater_and_asks_another,
           node_restart_loses_nothing, killed_miner_decays, miner_api_key_is_required,
+          paid_requests_through_a_channel,
           validator_restarted_between_commit_and_reveal_still_reveals,
           devnet_stops_cleanly_with_issuance_on_schedule)

@@ -13,6 +13,9 @@
 #include "subnets/miner.h"
 #include "subnets/netclient.h"
 #include "subnets/neuron.h"
+#include "subnets/payment.h"
+#include "cli/txsubmit.h"
+#include "economy/economy.h"
 #include "subnets/tminer.h"
 #include "subnets/tvalidator.h"
 #include "subnets/validator.h"
@@ -312,7 +315,11 @@ static const char infer_usage[] =
     "  --stop TEXT       stop before this text\n"
     "  --miner UID       ask this uid first\n"
     "  --no-verify       print the answer without checking it\n"
-    "  --threads N       engine threads for the check (default 2)\n";
+    "  --threads N       engine threads for the check (default 2)\n"
+    "  --pay-from KEY    pay miners that charge (an offer on chain) from this key, through a\n"
+    "                    payment channel per miner opened on first use (asks once, showing\n"
+    "                    the deposit and the price) and kept in HOME/channels\n"
+    "  --deposit AGR     what a new channel holds (default: 100 times this request's most)\n";
 
 typedef struct {
   int uid;
@@ -344,16 +351,151 @@ static int pick(candidate *cs, int n) {
   return last;
 }
 
+/* ---- paying miners that charge (payment.h, docs/economy.md "Paid requests") ----------------- */
+
+typedef struct {
+  ag_cli *c;
+  ag_net *net;
+  const char *key, *deposit;
+  ag_keypair k;
+  int have_key;
+  uint8_t model[32];
+  json_t *offers; /* GET /v1/offers?model= */
+  /* the request in flight */
+  ag_pay_client cl;
+  char path[1200];
+  ag_offer offer;
+  uint64_t seq, cumulative, most;
+  char header[2 * AG_VOUCHER_MAX + 1];
+} payer;
+
+/* The offer of hotkey (an address) for the model: 1 when it charges. */
+static int payer_offer(payer *p, const char *hotkey, ag_offer *o) {
+  json_t *arr = json_object_get(p->offers, "offers");
+  for (size_t i = 0; i < json_array_size(arr); i++) {
+    json_t *x = json_array_get(arr, i);
+    const char *pv = json_string_value(json_object_get(x, "provider"));
+    if (!pv || strcmp(pv, hotkey) || ag_addr_decode(pv, o->hotkey)) continue;
+    memcpy(o->model, p->model, 32);
+    o->price_in = ag_json_u64_of(x, "price_in_per_1k");
+    o->price_out = ag_json_u64_of(x, "price_out_per_1k");
+    o->max_tokens = (uint32_t)json_integer_value(json_object_get(x, "max_tokens"));
+    return 1;
+  }
+  return 0;
+}
+
+static int payer_key(payer *p) {
+  if (p->have_key) return 0;
+  int rc = ag_cli_load_signer(p->c, p->key, p->net->chain_id, &p->k);
+  if (!rc) p->have_key = 1;
+  return rc;
+}
+
+/* Opens (or tops up) the channel to o's provider so that it holds at least need more than what
+ * was billed: asks once, showing the deposit and the price; waits for the commit. */
+static int payer_fund(payer *p, int open, uint64_t need) {
+  uint64_t amount = 100 * p->most, min_dep = AG_UNIT / 1000;
+  json_t *ep;
+  if (!ag_net_get(p->net, "/v1/economy", &ep)) {
+    min_dep = ag_json_u64_of(ep, "min_deposit");
+    json_decref(ep);
+  }
+  if (p->deposit && ag_amount_parse(p->deposit, &amount)) return ag_fail(AG_E_USAGE, "--deposit must be an amount of AGR");
+  if (amount < need) amount = need;
+  if (open && amount < min_dep) amount = min_dep;
+  char a[32], pin[32], pout[32], most[32], addr[AG_ADDR_MAX], q[400];
+  ag_amount_format(amount, a);
+  ag_amount_format(p->offer.price_in, pin);
+  ag_amount_format(p->offer.price_out, pout);
+  ag_amount_format(p->most, most);
+  ag_addr_encode(p->offer.hotkey, addr);
+  snprintf(q, sizeof q,
+           "Miner %s charges %s AGR per 1,000 prompt tokens and %s per 1,000 output tokens (this request: at most %s AGR).\n"
+           "%s a payment channel with %s AGR from '%s'?",
+           addr, pin, pout, most, open ? "Open" : "Top up", a, p->key);
+  if (!ag_cli_confirm(p->c, q)) return ag_fail(AG_E_CANCELLED, "cancelled; nothing was paid");
+  int rc = payer_key(p);
+  if (rc) return rc;
+  ag_buf pl;
+  ag_buf_init(&pl);
+  if (open) {
+    char path[160], me[AG_ADDR_MAX];
+    ag_addr_encode(p->k.pk, me);
+    snprintf(path, sizeof path, "/v1/accounts/%s", me);
+    json_t *acct;
+    if ((rc = ag_net_get(p->net, path, &acct))) return rc;
+    uint64_t nonce = ag_json_u64_of(acct, "pending_nonce");
+    json_decref(acct);
+    memset(&p->cl, 0, sizeof p->cl);
+    ag_channel_id(p->net->chain_id, p->k.pk, nonce, p->cl.channel);
+    memcpy(p->cl.provider, p->offer.hotkey, 32);
+    memcpy(p->cl.model, p->model, 32);
+    ag_payload_channel_open(&pl, p->offer.hotkey, NULL, p->model, amount, 600, 0);
+  } else {
+    ag_payload_channel_fund(&pl, p->cl.channel, amount);
+  }
+  uint8_t hash[32];
+  int code = 0;
+  rc = ag_net_submit(p->net, &p->k, open ? AG_TX_CHANNEL_OPEN : AG_TX_CHANNEL_FUND, pl.data, pl.len, 60000, hash, &code);
+  ag_buf_free(&pl);
+  if (!rc && code) rc = ag_fail(code, "the chain refused the channel %s: %s", open ? "open" : "top-up", ag_errmsg(code));
+  if (rc) return rc;
+  p->cl.deposit += amount;
+  if (!p->c->json) fprintf(stderr, "%s channel to %s: %s AGR\n", open ? "opened a" : "topped up the", addr, a);
+  return ag_pay_client_save(p->path, &p->cl);
+}
+
+/* Before sending to a miner with offer o: the voucher header for this request (most = the
+ * request's most cost). The client's book is written before the voucher leaves. */
+static int payer_prepare(payer *p, const ag_offer *o, uint64_t n_prompt, uint64_t max_tokens) {
+  p->offer = *o;
+  int rc = ag_offer_cost(o, n_prompt, max_tokens, &p->most);
+  if (rc) return rc;
+  ag_pay_client_path(p->c->home, o->hotkey, p->model, p->path, sizeof p->path);
+  rc = ag_pay_client_load(p->path, &p->cl);
+  if (rc == AG_E_NOTFOUND) rc = payer_fund(p, 1, p->most);
+  else if (!rc && p->cl.deposit - (p->cl.billed < p->cl.deposit ? p->cl.billed : p->cl.deposit) < p->most)
+    rc = payer_fund(p, 0, p->most);
+  if (!rc) rc = payer_key(p);
+  if (rc) return rc;
+  p->seq = p->cl.seq + 1;
+  p->cumulative = p->cl.billed + p->most;
+  p->cl.seq = p->seq;
+  if (p->cumulative > p->cl.signed_max) p->cl.signed_max = p->cumulative;
+  if ((rc = ag_pay_client_save(p->path, &p->cl))) return rc;
+  ag_buf v;
+  ag_buf_init(&v);
+  ag_voucher_sign(&v, p->net->chain_id, p->cl.channel, p->cumulative, p->seq, &p->k);
+  ag_hex_encode(v.data, v.len, p->header);
+  ag_buf_free(&v);
+  return 0;
+}
+
+/* After a 402: the miner's book says what it billed and the last sequence it took (a client
+ * that crashed mid-request is behind). Taken only within what this client signed. 1 when the
+ * client's book moved (worth one retry). */
+static int payer_catch_up(payer *p, json_t *err) {
+  json_t *price = json_object_get(json_object_get(err, "error"), "price");
+  uint64_t billed = ag_json_u64_of(price, "billed"), seq = ag_json_u64_of(price, "seq");
+  int moved = 0;
+  if (billed > p->cl.billed && billed <= p->cl.signed_max) p->cl.billed = billed, moved = 1;
+  if (seq > p->cl.seq) p->cl.seq = seq, moved = 1;
+  if (moved) ag_pay_client_save(p->path, &p->cl);
+  return moved;
+}
+
 int ag_cmd_infer(ag_cli *c, int argc, char **argv) {
   const char *subnet = NULL, *maxt = NULL, *temp = NULL, *topp = NULL, *topk = NULL, *seed = NULL,
-             *stop = NULL, *only = NULL, *threads = NULL;
+             *stop = NULL, *only = NULL, *threads = NULL, *pay_from = NULL, *deposit = NULL;
   bool chat = false, no_verify = false;
   ag_opt opts[] = {{"subnet", 0, 1, &subnet, NULL},     {"max-tokens", 'n', 1, &maxt, NULL},
                    {"temperature", 0, 1, &temp, NULL},  {"top-p", 0, 1, &topp, NULL},
                    {"top-k", 0, 1, &topk, NULL},        {"seed", 0, 1, &seed, NULL},
                    {"stop", 0, 1, &stop, NULL},         {"miner", 0, 1, &only, NULL},
                    {"threads", 0, 1, &threads, NULL},   {"chat", 0, 0, NULL, &chat},
-                   {"no-verify", 0, 0, NULL, &no_verify}, {"", 0, 0, NULL, NULL}};
+                   {"no-verify", 0, 0, NULL, &no_verify}, {"pay-from", 0, 1, &pay_from, NULL},
+                   {"deposit", 0, 1, &deposit, NULL},   {"", 0, 0, NULL, NULL}};
   char *pos[1];
   int npos, rc = ag_cli_parse(c, argc, argv, opts, pos, 1, &npos);
   if (rc) return rc;
@@ -451,6 +593,30 @@ int ag_cmd_infer(ag_cli *c, int argc, char **argv) {
       return ag_cli_fail(c, rc, "cannot load the subnet's model to verify with (or use --no-verify): %s", ag_errmsg(rc));
     }
   }
+  /* who charges, and what (offers on chain); the prompt's size bounds each request's most */
+  payer pay;
+  memset(&pay, 0, sizeof pay);
+  pay.c = c;
+  pay.net = &net;
+  pay.key = pay_from;
+  pay.deposit = deposit;
+  memcpy(pay.model, id, 32);
+  uint64_t n_prompt_bound = strlen(body) + 64; /* tokens ≤ bytes (byte fallback) + a template */
+  if (model) {
+    uint32_t *pids;
+    size_t np;
+    if (ag_inf_prompt_ids(model, &req, &pids, &np) == 0) {
+      n_prompt_bound = np; /* exact: the miner counts the same */
+      free(pids);
+    }
+  }
+  {
+    char op[120], hex[65];
+    ag_hex_encode(id, 32, hex);
+    snprintf(op, sizeof op, "/v1/offers?model=%s", hex);
+    if (ag_net_get(&net, op, &pay.offers)) pay.offers = NULL;
+  }
+  json_t *payment_out = NULL;
   /* the miners */
   snprintf(path, sizeof path, "/v1/subnets/%d/metagraph", netuid);
   json_t *mg;
@@ -487,10 +653,41 @@ int ag_cmd_infer(ag_cli *c, int argc, char **argv) {
     json_object_set_new(a, "uid", json_integer(k->uid));
     json_object_set_new(a, "hotkey", json_string(k->hotkey));
     ag_http_result r;
-    double t0 = ag_mono_s();
-    int hrc = ag_http_request("POST", k->url, "application/json", body, strlen(body), 120000, &r);
-    secs = ag_mono_s() - t0;
     char why[300] = "";
+    ag_offer offer;
+    int charges = payer_offer(&pay, k->hotkey, &offer), hrc = 0;
+    char vheader[sizeof pay.header + 40];
+    const char *headers[2] = {NULL, NULL};
+    if (charges && !pay_from) {
+      hrc = AG_E_PAY_REQUIRED;
+      snprintf(why, sizeof why, "this miner charges for answers; pay it with --pay-from KEY");
+    } else if (charges && (hrc = payer_prepare(&pay, &offer, n_prompt_bound, (uint64_t)max_tokens))) {
+      snprintf(why, sizeof why, "%s", ag_errmsg(hrc));
+      if (hrc == AG_E_CANCELLED) attempt = 3; /* the user said no: ask nobody else */
+    }
+    if (charges && !hrc) {
+      snprintf(vheader, sizeof vheader, "%s: %s", AG_PAY_HEADER, pay.header);
+      headers[0] = vheader;
+    }
+    double t0 = ag_mono_s();
+    if (!hrc)
+      hrc = ag_http_request_max("POST", k->url, "application/json", body, strlen(body), 120000, 16u << 20, headers, &r);
+    if (!hrc && r.status == 402 && charges) {
+      /* the miner's book is ahead of ours (we crashed after it billed): catch up within what we
+       * signed, and pay again */
+      json_t *e = json_loadb((const char *)r.body.data, r.body.len, 0, NULL);
+      int moved = payer_catch_up(&pay, e);
+      json_decref(e);
+      if (moved && !(hrc = payer_prepare(&pay, &offer, n_prompt_bound, (uint64_t)max_tokens))) {
+        ag_http_result_free(&r);
+        snprintf(vheader, sizeof vheader, "%s: %s", AG_PAY_HEADER, pay.header);
+        hrc = ag_http_request_max("POST", k->url, "application/json", body, strlen(body), 120000, 16u << 20, headers, &r);
+      } else if (hrc) {
+        ag_http_result_free(&r);
+        snprintf(why, sizeof why, "%s", ag_errmsg(hrc));
+      }
+    }
+    secs = ag_mono_s() - t0;
     int code = hrc, answered = 0; /* answered: HTTP 200, so a failure is the answer's */
     if (!hrc && r.status != 200) {
       code = AG_E_HTTP_STATUS;
@@ -517,6 +714,26 @@ int ag_cmd_infer(ag_cli *c, int argc, char **argv) {
       } else {
         code = ag_inf_verify(state, model, (const uint8_t *)body, strlen(body), &req, resp, pk, &vd);
         if (code) snprintf(why, sizeof why, "%s", vd.why);
+      }
+      if (!code && charges) {
+        /* what the miner billed: its signed receipt against the offer and our book */
+        uint8_t reqh[32];
+        ag_pay_receipt pr;
+        ag_inf_request_hash(body, strlen(body), reqh);
+        code = ag_pay_client_check(&pay.cl, &offer, pk, reqh, pay.seq, pay.cumulative, (uint64_t)vd.n_prompt,
+                                   (uint64_t)vd.n_out, json_object_get(json_object_get(resp, "agora"), "payment"), &pr);
+        if (code) {
+          snprintf(why, sizeof why, "%s", ag_errmsg(code));
+        } else {
+          pay.cl.billed = pr.billed;
+          ag_pay_client_save(pay.path, &pay.cl);
+          payment_out = json_object();
+          json_object_set_new(payment_out, "channel", ag_json_hex(pr.channel, 32));
+          json_object_set_new(payment_out, "cost", ag_json_u64s(pr.cost));
+          json_object_set_new(payment_out, "billed", ag_json_u64s(pr.billed));
+          json_object_set_new(payment_out, "deposit", ag_json_u64s(pay.cl.deposit));
+          json_object_set_new(payment_out, "seq", ag_json_u64s(pr.seq));
+        }
       }
       json_decref(resp);
     } else {
@@ -568,6 +785,8 @@ int ag_cmd_infer(ag_cli *c, int argc, char **argv) {
     json_object_set_new(res, "verify_seconds", json_real(vd.verify_seconds));
     json_object_set_new(res, "seed", json_integer((json_int_t)sd));
     json_object_set_new(res, "attempts", attempts);
+    json_object_set_new(res, "payment", payment_out ? payment_out : json_null());
+    payment_out = NULL;
     ag_cli_print_json(res);
   } else {
     json_decref(attempts);
@@ -575,10 +794,20 @@ int ag_cmd_infer(ag_cli *c, int argc, char **argv) {
     fprintf(stderr, "-- uid %d, %d tokens in %.2f s (%.1f tok/s)%s", cs[found].uid, vd.n_out, secs, tps,
             no_verify ? ", not verified\n" : "");
     if (!no_verify) fprintf(stderr, ", verified by re-execution in %.3f s\n", vd.verify_seconds);
+    if (payment_out) {
+      char cost[32], billed[32], dep[32];
+      ag_amount_format(ag_json_u64_of(payment_out, "cost"), cost);
+      ag_amount_format(ag_json_u64_of(payment_out, "billed"), billed);
+      ag_amount_format(ag_json_u64_of(payment_out, "deposit"), dep);
+      fprintf(stderr, "-- paid %s AGR (%s of the channel's %s AGR billed so far)\n", cost, billed, dep);
+    }
   }
   free(cs);
   rc = 0;
 out:
+  json_decref(payment_out);
+  json_decref(pay.offers);
+  if (pay.have_key) ag_key_wipe(&pay.k);
   ag_infer_close(state);
   ag_model_close(model);
   ag_inf_request_free(&req);

@@ -255,7 +255,14 @@
     "the bond would fall below the minimum while offers rely on it; remove them first")        \
   X(AG_E_OFFERS_FULL, -836, "offers_full",                                                     \
     "the model has the most offers allowed and this bond is not above the smallest")           \
-  X(AG_E_OFFER_TERMS, -837, "offer_bad_terms", "max_tokens is outside 1..1,000,000")
+  X(AG_E_OFFER_TERMS, -837, "offer_bad_terms", "max_tokens is outside 1..1,000,000")          \
+  /* paid requests: -850..-869 */                                                              \
+  X(AG_E_PAY_REQUIRED, -850, "payment_required",                                               \
+    "this provider charges for answers: send a voucher (X-Agora-Voucher)")                     \
+  X(AG_E_PAY_INSUFFICIENT, -851, "payment_insufficient",                                       \
+    "the voucher does not cover the request at the offer's price")                             \
+  X(AG_E_PAY_RECEIPT, -852, "payment_receipt_invalid",                                         \
+    "the provider's payment receipt does not match the request, the offer or the channel")
 
 enum {
 #define AG_ERR_ENUM(sym, val, name, msg) sym = val,

@@ -17,6 +17,7 @@
 #include "api/models.h"
 #include "subnets/netclient.h"
 #include "subnets/neuron.h"
+#include "subnets/payment.h"
 
 #include <pthread.h>
 #include <sodium.h>
@@ -50,6 +51,12 @@ typedef struct job {
   double t_queued, t_start, t_first, t_end;
   int refs;
   int challenge;    /* a permitted validator's signed challenge: served first, reserved room */
+  /* a paid request (payment.h): the voucher's channel and sequence, the offer's prices when
+   * admitted, the most it may cost; billed once, when the answer is complete or abandoned */
+  int paid, billed;
+  uint8_t channel[32];
+  uint64_t seq, cumulative, max_cost;
+  ag_offer offer;
   struct job *next;
 } job;
 
@@ -72,6 +79,12 @@ typedef struct {
   uint8_t (*validators)[32];
   int nvalidators;
   char relay_url[200];
+  /* paid requests: this hotkey's offer for the model (from the chain; none = free answers),
+   * the chain's height when last read, and the book of channels that pay it */
+  ag_offer offer;
+  int offer_active;
+  uint64_t height;
+  ag_paybook book;
   /* stats */
   atomic_uint_fast64_t req_ok, req_err, prompt_tokens, gen_tokens, rejected;
   atomic_uint_fast64_t dur_buckets[10], dur_count, dur_sum_us;
@@ -305,6 +318,228 @@ static int is_challenge(miner *m, ag_http_req *req, const uint8_t reqh[32]) {
  * rest and gets 503s, while the validators that score this miner are still served. */
 static int reserved(const miner *m) { return m->cfg.queue_max / 4 > 1 ? m->cfg.queue_max / 4 : 1; }
 
+/* ---- paid requests (payment.h) ------------------------------------------------------------------ */
+
+/* The 402 answer: what the request costs here, and what this provider's book says about the
+ * channel, so that a client whose own book is behind (it crashed) can catch up. */
+static void payment_error(miner *m, ag_http_resp *resp, int code, const ag_offer *o, const job *j,
+                          const ag_voucher *v, uint64_t need) {
+  json_t *e = json_object(), *root = json_object(), *price = json_object();
+  json_object_set_new(e, "message", ag_json_text(ag_errmsg(code)));
+  json_object_set_new(e, "type", json_string("payment_required"));
+  json_object_set_new(e, "param", json_null());
+  json_object_set_new(e, "code", json_string(ag_err_name(code)));
+  json_object_set_new(price, "provider", json_string(m->hotkey_addr));
+  json_object_set_new(price, "model", ag_json_hex(o->model, 32));
+  json_object_set_new(price, "price_in_per_1k", ag_json_u64s(o->price_in));
+  json_object_set_new(price, "price_out_per_1k", ag_json_u64s(o->price_out));
+  json_object_set_new(price, "max_tokens", json_integer(o->max_tokens));
+  uint64_t most = 0;
+  if (j && !ag_offer_cost(o, j->n_prompt, (uint64_t)j->max_new, &most))
+    json_object_set_new(price, "request_max_cost", ag_json_u64s(most));
+  if (need) json_object_set_new(price, "needed_cumulative", ag_json_u64s(need));
+  if (v) {
+    pthread_mutex_lock(&m->book.mu);
+    ag_pay_entry *pe = ag_paybook_find(&m->book, v->channel);
+    if (pe) {
+      json_object_set_new(price, "billed", ag_json_u64s(pe->billed));
+      json_object_set_new(price, "seq", ag_json_u64s(pe->seq));
+    }
+    pthread_mutex_unlock(&m->book.mu);
+  }
+  json_object_set_new(e, "price", price);
+  json_object_set_new(root, "error", e);
+  ag_http_json(resp, 402, root);
+}
+
+/* The chain's record of a channel (GET /v1/channels/{id}). */
+static int fetch_channel(miner *m, const uint8_t id[32], ag_channel *ch) {
+  char hex[65], path[100];
+  ag_hex_encode(id, 32, hex);
+  snprintf(path, sizeof path, "/v1/channels/%s", hex);
+  json_t *o;
+  int rc = ag_net_get(&m->net, path, &o);
+  if (rc) return rc;
+  memset(ch, 0, sizeof *ch);
+  memcpy(ch->id, id, 32);
+  const char *st = json_string_value(json_object_get(o, "status"));
+  const char *c = json_string_value(json_object_get(o, "client")), *p = json_string_value(json_object_get(o, "provider")),
+             *sg = json_string_value(json_object_get(o, "signer"));
+  if (!st || !c || !p || !sg || ag_addr_decode(c, ch->client) || ag_addr_decode(p, ch->provider) ||
+      ag_addr_decode(sg, ch->signer))
+    rc = ag_fail(AG_E_HTTP_STATUS, "the node's channel record is malformed");
+  ch->status = !st ? AG_CHANNEL_CLOSED : !strcmp(st, "open") ? AG_CHANNEL_OPEN : !strcmp(st, "closing") ? AG_CHANNEL_CLOSING : AG_CHANNEL_CLOSED;
+  ch->deposit = ag_json_u64_of(o, "deposit");
+  ch->claimed = ag_json_u64_of(o, "claimed");
+  ch->seq = ag_json_u64_of(o, "seq");
+  ch->expiry = ag_json_u64_of(o, "expiry");
+  ch->close_at = ag_json_u64_of(o, "close_at");
+  json_decref(o);
+  return rc;
+}
+
+/* Admits the payment of j when this provider charges (0), or answers 402 (-1). Validators'
+ * challenges are free. */
+static int pay_admit(miner *m, ag_http_req *req, ag_http_resp *resp, job *j) {
+  pthread_mutex_lock(&m->vmu);
+  int active = m->offer_active;
+  ag_offer o = m->offer;
+  uint64_t height = m->height;
+  pthread_mutex_unlock(&m->vmu);
+  if (!active || j->challenge) return 0;
+  const char *hv = ag_http_header(req, AG_PAY_HEADER);
+  if (!hv) {
+    payment_error(m, resp, ag_fail(AG_E_PAY_REQUIRED, "this provider charges for answers: send a voucher in %s", AG_PAY_HEADER), &o, j, NULL, 0);
+    return -1;
+  }
+  uint8_t raw[AG_VOUCHER_MAX];
+  size_t n = strlen(hv);
+  ag_voucher v;
+  int rc = n % 2 || n / 2 > sizeof raw || ag_hex_decode(hv, n, raw, n / 2)
+               ? ag_fail(AG_E_VOUCHER_MALFORMED, "%s is not hex", AG_PAY_HEADER)
+               : ag_voucher_decode(raw, n / 2, &v);
+  if (rc) {
+    payment_error(m, resp, rc, &o, j, NULL, 0);
+    return -1;
+  }
+  uint64_t most, need = 0;
+  if ((rc = ag_offer_cost(&o, j->n_prompt, (uint64_t)j->max_new, &most))) {
+    payment_error(m, resp, rc, &o, j, &v, 0);
+    return -1;
+  }
+  /* the channel as the chain has it: cached, read again when the voucher asks for more */
+  ag_channel ch;
+  int known = 0;
+  pthread_mutex_lock(&m->book.mu);
+  ag_pay_entry *pe = ag_paybook_find(&m->book, v.channel);
+  if (pe && pe->ch.deposit && v.cumulative <= pe->ch.deposit && pe->ch.status == AG_CHANNEL_OPEN) {
+    ch = pe->ch;
+    known = 1;
+  }
+  pthread_mutex_unlock(&m->book.mu);
+  if (!known && (rc = fetch_channel(m, v.channel, &ch))) {
+    payment_error(m, resp, rc == AG_E_NOTFOUND ? AG_E_CHANNEL_NOT_FOUND : rc, &o, j, &v, 0);
+    return -1;
+  }
+  if (memcmp(ch.provider, m->hotkey.pk, 32) != 0) {
+    payment_error(m, resp, ag_fail(AG_E_VOUCHER_CHANNEL, "the channel pays another provider"), &o, j, &v, 0);
+    return -1;
+  }
+  rc = ag_paybook_admit(&m->book, m->net.chain_id, &ch, &v, raw, n / 2, height, most, &need);
+  if (rc) {
+    payment_error(m, resp, rc, &o, j, &v, need);
+    return -1;
+  }
+  j->paid = 1;
+  memcpy(j->channel, v.channel, 32);
+  j->seq = v.seq;
+  j->cumulative = v.cumulative;
+  j->max_cost = most;
+  j->offer = o;
+  return 0;
+}
+
+/* Bills a paid job once, for the tokens it produced; the payment receipt (signed) or NULL. */
+static json_t *pay_bill(miner *m, job *j) {
+  if (!j->paid || j->billed) return NULL;
+  j->billed = 1;
+  ag_pay_receipt r;
+  memset(&r, 0, sizeof r);
+  memcpy(r.channel, j->channel, 32);
+  r.seq = j->seq;
+  r.cumulative = j->cumulative;
+  r.n_in = j->n_prompt;
+  r.n_out = (uint64_t)j->n_out;
+  r.price_in = j->offer.price_in;
+  r.price_out = j->offer.price_out;
+  int rc = ag_offer_cost(&j->offer, r.n_in, r.n_out, &r.cost);
+  if (!rc) rc = ag_paybook_bill(&m->book, j->channel, j->max_cost, r.cost, &r.billed);
+  if (rc) {
+    ag_paybook_release(&m->book, j->channel, j->max_cost);
+    ag_error("miner", "cannot bill a paid request: %s", ag_errmsg(rc));
+    return NULL;
+  }
+  uint8_t msg[32], sig[64];
+  ag_pay_receipt_message(m->hotkey.pk, j->req_hash, &r, msg);
+  ag_sign(&m->hotkey, msg, 32, sig);
+  return ag_pay_receipt_json(&r, sig);
+}
+
+/* This hotkey's offer for its model, and the height (every few seconds). */
+static void refresh_offer(miner *m) {
+  char hex[65], path[120];
+  ag_hex_encode(m->model->id, 32, hex);
+  snprintf(path, sizeof path, "/v1/offers?model=%s", hex);
+  json_t *o;
+  if (ag_net_get(&m->net, path, &o)) return;
+  ag_offer found;
+  int active = 0;
+  json_t *arr = json_object_get(o, "offers");
+  for (size_t i = 0; i < json_array_size(arr) && !active; i++) {
+    json_t *x = json_array_get(arr, i);
+    const char *pv = json_string_value(json_object_get(x, "provider"));
+    if (!pv || strcmp(pv, m->hotkey_addr)) continue;
+    memset(&found, 0, sizeof found);
+    memcpy(found.hotkey, m->hotkey.pk, 32);
+    memcpy(found.model, m->model->id, 32);
+    found.price_in = ag_json_u64_of(x, "price_in_per_1k");
+    found.price_out = ag_json_u64_of(x, "price_out_per_1k");
+    found.max_tokens = (uint32_t)json_integer_value(json_object_get(x, "max_tokens"));
+    active = 1;
+  }
+  uint64_t h = ag_json_u64_of(o, "height");
+  json_decref(o);
+  pthread_mutex_lock(&m->vmu);
+  if (active && !m->offer_active)
+    ag_info("miner", "charging for answers: %llu per 1,000 prompt and %llu per 1,000 output tokens (base units)",
+            (unsigned long long)found.price_in, (unsigned long long)found.price_out);
+  m->offer_active = active;
+  if (active) m->offer = found;
+  m->height = h;
+  pthread_mutex_unlock(&m->vmu);
+}
+
+/* Redeems what was billed: for each channel with more billed than the chain paid, a claim of
+ * exactly the billed total under the latest voucher (which covers it). */
+static void claim_billed(miner *m) {
+  for (size_t i = 0;; i++) {
+    uint8_t payload[9 + AG_VOUCHER_MAX];
+    size_t len = 0;
+    uint64_t amount = 0;
+    uint8_t id[32];
+    pthread_mutex_lock(&m->book.mu);
+    int more = i < m->book.n;
+    if (more) {
+      ag_pay_entry *e = &m->book.e[i];
+      if (e->billed > e->claimed && e->voucher_len) {
+        ag_buf b;
+        ag_buf_init(&b);
+        ag_payload_channel_claim(&b, 0, e->billed, e->voucher, e->voucher_len);
+        memcpy(payload, b.data, b.len);
+        len = b.len;
+        ag_buf_free(&b);
+        amount = e->billed;
+        memcpy(id, e->ch.id, 32);
+      }
+    }
+    pthread_mutex_unlock(&m->book.mu);
+    if (!more) break;
+    if (!len) continue;
+    uint8_t hash[32];
+    int code = 0, rc = ag_net_submit(&m->net, &m->hotkey, AG_TX_CHANNEL_CLAIM, payload, len, 5000, hash, &code);
+    if (rc || code) {
+      ag_warn("miner", "claim of %llu base units not made: %s", (unsigned long long)amount, ag_errmsg(rc ? rc : code));
+      continue;
+    }
+    pthread_mutex_lock(&m->book.mu);
+    ag_pay_entry *e = ag_paybook_find(&m->book, id);
+    if (e && e->claimed < amount) e->claimed = amount;
+    ag_paybook_save(&m->book);
+    pthread_mutex_unlock(&m->book.mu);
+    ag_info("miner", "claimed %llu base units billed on a channel", (unsigned long long)amount);
+  }
+}
+
 /* Parses and queues a request; 0 with *out a job holding two references (worker + caller). */
 static job *admit(miner *m, ag_http_req *req, ag_http_resp *resp, bool chat) {
   if (!authorized(m, req, resp)) return NULL;
@@ -369,6 +604,12 @@ static job *admit(miner *m, ag_http_req *req, ag_http_resp *resp, bool chat) {
   j->refs = 2;
   j->t_queued = ag_mono_s();
   j->challenge = is_challenge(m, req, j->req_hash);
+  if (pay_admit(m, req, resp, j) != 0) {
+    m->req_err++;
+    j->refs = 1;
+    job_unref(j);
+    return NULL;
+  }
   pthread_mutex_lock(&m->qmu);
   int room = j->challenge ? m->cfg.queue_max : m->cfg.queue_max - reserved(m);
   if (m->qlen >= room || m->stopping) {
@@ -376,6 +617,7 @@ static job *admit(miner *m, ag_http_req *req, ag_http_resp *resp, bool chat) {
     oai_error(resp, 503, "server_error", "overloaded", NULL, "The miner's queue is full; retry shortly.");
     ag_http_set_header(resp, "Retry-After", "1");
     m->rejected++;
+    if (j->paid) ag_paybook_release(&m->book, j->channel, j->max_cost);
     j->refs = 1;
     job_unref(j);
     return NULL;
@@ -414,6 +656,7 @@ static void answer(miner *m, ag_http_req *req, ag_http_resp *resp, bool chat) {
   pthread_mutex_unlock(&j->mu);
   if (m->cfg.slow_ms > 0) ag_sleep_ms((uint64_t)m->cfg.slow_ms);
   if (j->rc) {
+    if (j->paid) ag_paybook_release(&m->book, j->channel, j->max_cost);
     oai_error(resp, 500, "server_error", NULL, NULL, ag_errmsg(j->rc));
     observe(m, ag_mono_s() - j->t_queued, 0, 0, 0);
     job_unref(j);
@@ -422,7 +665,9 @@ static void answer(miner *m, ag_http_req *req, ag_http_resp *resp, bool chat) {
   ag_buf text;
   ag_buf_init(&text);
   ag_inf_text(m->model, j->tokens, j->n_out, &j->req, 0, &text, &j->stopped);
-  ag_http_json(resp, 200, final_json(m, j, &text));
+  json_t *fin = final_json(m, j, &text), *pay = pay_bill(m, j);
+  if (pay) json_object_set_new(json_object_get(fin, "agora"), "payment", pay);
+  ag_http_json(resp, 200, fin);
   ag_http_set_header(resp, "x-request-id", j->id);
   observe(m, ag_mono_s() - j->t_queued, 1, (int)j->n_prompt, j->n_out);
   ag_buf_free(&text);
@@ -506,6 +751,10 @@ static ssize_t sse_read(void *cls, char *buf, size_t max) {
     memcpy(toks, j->tokens, (size_t)n * sizeof *toks);
     pthread_mutex_unlock(&j->mu);
     if (done && j->rc) {
+      if (j->paid && !j->billed) {
+        j->billed = 1;
+        ag_paybook_release(&s->m->book, j->channel, j->max_cost);
+      }
       json_t *e = json_object(), *root = json_object();
       json_object_set_new(e, "message", json_string(ag_errmsg(j->rc)));
       json_object_set_new(e, "type", json_string("server_error"));
@@ -536,7 +785,9 @@ static ssize_t sse_read(void *cls, char *buf, size_t max) {
     if (done) {
       j->stopped = stopped;
       json_t *fin = chunk(s, NULL, 0, finish_reason(s->m, j), 0);
-      json_object_set_new(fin, "agora", proof_json(s->m, j, &text));
+      json_t *proof = proof_json(s->m, j, &text), *pay = pay_bill(s->m, j);
+      if (pay) json_object_set_new(proof, "payment", pay);
+      json_object_set_new(fin, "agora", proof);
       put_event(s, fin);
       if (j->req.include_usage) {
         json_t *u = envelope(s->m, j, j->req.chat ? "chat.completion.chunk" : "text_completion");
@@ -559,7 +810,17 @@ static void sse_free(void *cls) {
   sse *s = cls;
   pthread_mutex_lock(&s->j->mu);
   s->j->cancel = 1; /* if the client left early the worker stops at the next token */
+  while (s->j->paid && !s->j->billed && !s->j->done) pthread_cond_wait(&s->j->cv, &s->j->mu);
   pthread_mutex_unlock(&s->j->mu);
+  /* a client that left mid-stream pays for the tokens made until then */
+  if (s->j->paid && !s->j->billed) {
+    if (s->j->rc) {
+      s->j->billed = 1;
+      ag_paybook_release(&s->m->book, s->j->channel, s->j->max_cost);
+    } else {
+      json_decref(pay_bill(s->m, s->j));
+    }
+  }
   job_unref(s->j);
   ag_buf_free(&s->pending);
   free(s);
@@ -801,7 +1062,7 @@ int ag_miner_run(const ag_miner_config *cfg, volatile int *stop) {
   pthread_cond_init(&m->qcv, NULL);
   pthread_mutex_init(&m->vmu, NULL);
   ag_http_server *srv = NULL;
-  int started = 0;
+  int started = 0, book_open = 0;
   int rc = ag_neuron_connect(&m->net, cfg->home, cfg->node_url, stop);
   if (rc) goto out;
   if ((rc = ag_neuron_key(cfg->home, cfg->hotkey, m->net.chain_id, &m->hotkey))) goto out;
@@ -810,6 +1071,11 @@ int ag_miner_run(const ag_miner_config *cfg, volatile int *stop) {
       (rc = ag_neuron_model(&m->net, cfg->netuid, m->cfg.model_dir, &m->model)))
     goto out;
   ag_inf_model_name(m->model->id, m->model_name);
+  char book[1200];
+  snprintf(book, sizeof book, "%s/paybook-%s.json", cfg->home, m->hotkey_addr);
+  if ((rc = ag_paybook_open(&m->book, book))) goto out;
+  book_open = 1;
+  refresh_offer(m);
   ag_info("miner", "serving model %s (%s) with %d worker(s)", m->model_name, cfg->model_dir[0] ? cfg->model_dir : "cache", m->cfg.workers);
   m->workers = ag_xcalloc((size_t)m->cfg.workers, sizeof *m->workers);
   for (int i = 0; i < m->cfg.workers; i++) pthread_create(&m->workers[i], NULL, worker, m);
@@ -835,11 +1101,13 @@ int ag_miner_run(const ag_miner_config *cfg, volatile int *stop) {
     if (ag_mono_ms() >= next_v) {
       next_v = ag_mono_ms() + 3000;
       refresh_validators(m);
+      refresh_offer(m);
     }
     if (ag_mono_ms() >= next) {
       next = ag_mono_ms() + 10000;
       int arc = announce(m, pub, port);
       if (arc) ag_warn("miner", "cannot refresh the endpoint: %s", ag_errmsg(arc));
+      claim_billed(m);
     }
   }
 out:
@@ -853,6 +1121,10 @@ out:
     for (int i = 0; i < m->cfg.workers; i++) pthread_join(m->workers[i], NULL);
   }
   free(m->workers);
+  if (book_open) {
+    claim_billed(m); /* what was billed is redeemed before the miner goes */
+    ag_paybook_close(&m->book);
+  }
   ag_model_close(m->model);
   ag_key_wipe(&m->hotkey);
   pthread_mutex_destroy(&m->qmu);

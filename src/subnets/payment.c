@@ -1,0 +1,277 @@
+/* payment.c — paid requests: payment receipts and the provider's and client's books
+ * (payment.h, docs/economy.md "Paid requests"). */
+#include "subnets/payment.h"
+
+#include "chain/json.h"
+#include "core/codec.h"
+#include "core/err.h"
+#include "core/hash.h"
+#include "core/util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* ---- receipts --------------------------------------------------------------------------------- */
+
+void ag_pay_receipt_message(const uint8_t hotkey[32], const uint8_t request_hash[32],
+                            const ag_pay_receipt *r, uint8_t out[32]) {
+  uint8_t nums[8 * 9];
+  const uint64_t v[] = {r->seq, r->cumulative, r->n_in, r->n_out, r->price_in, r->price_out, r->cost, r->billed};
+  for (int i = 0; i < 8; i++) ag_put_u64le(nums + 8 * i, v[i]);
+  ag_hasher h;
+  ag_hasher_init(&h, "agora/infpay");
+  ag_hasher_update(&h, hotkey, 32);
+  ag_hasher_update(&h, request_hash, 32);
+  ag_hasher_update(&h, r->channel, 32);
+  ag_hasher_update(&h, nums, 64);
+  ag_hasher_final(&h, out);
+}
+
+json_t *ag_pay_receipt_json(const ag_pay_receipt *r, const uint8_t sig[64]) {
+  json_t *o = json_object();
+  json_object_set_new(o, "channel", ag_json_hex(r->channel, 32));
+  json_object_set_new(o, "seq", ag_json_u64s(r->seq));
+  json_object_set_new(o, "cumulative", ag_json_u64s(r->cumulative));
+  json_object_set_new(o, "prompt_tokens", ag_json_u64s(r->n_in));
+  json_object_set_new(o, "completion_tokens", ag_json_u64s(r->n_out));
+  json_object_set_new(o, "price_in_per_1k", ag_json_u64s(r->price_in));
+  json_object_set_new(o, "price_out_per_1k", ag_json_u64s(r->price_out));
+  json_object_set_new(o, "cost", ag_json_u64s(r->cost));
+  json_object_set_new(o, "billed", ag_json_u64s(r->billed));
+  json_object_set_new(o, "signature", ag_json_hex(sig, 64));
+  return o;
+}
+
+static int u64_field(json_t *o, const char *k, uint64_t *out) {
+  const char *s = json_string_value(json_object_get(o, k));
+  if (!s || ag_parse_u64(s, out)) return ag_fail(AG_E_PAY_RECEIPT, "the payment receipt's \"%s\" is not a decimal string", k);
+  return 0;
+}
+
+int ag_pay_receipt_parse(json_t *o, ag_pay_receipt *r, uint8_t sig[64]) {
+  const char *ch = json_string_value(json_object_get(o, "channel")), *sg = json_string_value(json_object_get(o, "signature"));
+  if (!json_is_object(o) || !ch || strlen(ch) != 64 || ag_hex_decode(ch, 64, r->channel, 32) || !sg ||
+      strlen(sg) != 128 || ag_hex_decode(sg, 128, sig, 64))
+    return ag_fail(AG_E_PAY_RECEIPT, "the answer has no well-formed payment receipt");
+  int rc;
+  if ((rc = u64_field(o, "seq", &r->seq)) || (rc = u64_field(o, "cumulative", &r->cumulative)) ||
+      (rc = u64_field(o, "prompt_tokens", &r->n_in)) || (rc = u64_field(o, "completion_tokens", &r->n_out)) ||
+      (rc = u64_field(o, "price_in_per_1k", &r->price_in)) ||
+      (rc = u64_field(o, "price_out_per_1k", &r->price_out)) || (rc = u64_field(o, "cost", &r->cost)) ||
+      (rc = u64_field(o, "billed", &r->billed)))
+    return rc;
+  return 0;
+}
+
+/* ---- the provider's book ------------------------------------------------------------------------- */
+
+ag_pay_entry *ag_paybook_find(ag_paybook *b, const uint8_t channel[32]) {
+  for (size_t i = 0; i < b->n; i++)
+    if (!memcmp(b->e[i].ch.id, channel, 32)) return &b->e[i];
+  return NULL;
+}
+
+static ag_pay_entry *entry_add(ag_paybook *b, const uint8_t channel[32]) {
+  if (b->n == b->cap) {
+    b->cap = b->cap ? 2 * b->cap : 8;
+    b->e = realloc(b->e, b->cap * sizeof *b->e);
+    if (!b->e) abort();
+  }
+  ag_pay_entry *e = &b->e[b->n++];
+  memset(e, 0, sizeof *e);
+  memcpy(e->ch.id, channel, 32);
+  return e;
+}
+
+int ag_paybook_open(ag_paybook *b, const char *path) {
+  memset(b, 0, sizeof *b);
+  pthread_mutex_init(&b->mu, NULL);
+  snprintf(b->path, sizeof b->path, "%s", path);
+  json_error_t err;
+  json_t *o = json_load_file(path, 0, &err);
+  if (!o) {
+    struct stat st;
+    if (stat(path, &st) != 0) return 0; /* no book yet */
+    return ag_fail(AG_E_CORRUPT, "the payment book %s is not JSON: %s", path, err.text);
+  }
+  json_t *chs = json_object_get(o, "channels");
+  int rc = 0;
+  for (size_t i = 0; i < json_array_size(chs) && !rc; i++) {
+    json_t *c = json_array_get(chs, i);
+    const char *id = json_string_value(json_object_get(c, "channel")), *v = json_string_value(json_object_get(c, "voucher"));
+    uint8_t cid[32];
+    if (!id || strlen(id) != 64 || ag_hex_decode(id, 64, cid, 32)) {
+      rc = ag_fail(AG_E_CORRUPT, "the payment book %s has a bad channel id", path);
+      break;
+    }
+    ag_pay_entry *e = entry_add(b, cid);
+    e->billed = ag_json_u64_of(c, "billed");
+    e->seq = ag_json_u64_of(c, "seq");
+    e->claimed = ag_json_u64_of(c, "claimed");
+    size_t vl = v ? strlen(v) : 0;
+    if (vl % 2 || vl / 2 > sizeof e->voucher || (vl && ag_hex_decode(v, vl, e->voucher, vl / 2)))
+      rc = ag_fail(AG_E_CORRUPT, "the payment book %s has a bad voucher", path);
+    e->voucher_len = vl / 2;
+  }
+  json_decref(o);
+  return rc;
+}
+
+void ag_paybook_close(ag_paybook *b) {
+  free(b->e);
+  pthread_mutex_destroy(&b->mu);
+  memset(b, 0, sizeof *b);
+}
+
+int ag_paybook_save(ag_paybook *b) {
+  json_t *o = json_object(), *arr = json_array();
+  for (size_t i = 0; i < b->n; i++) {
+    ag_pay_entry *e = &b->e[i];
+    json_t *c = json_object();
+    char hex[2 * AG_VOUCHER_MAX + 1];
+    json_object_set_new(c, "channel", ag_json_hex(e->ch.id, 32));
+    json_object_set_new(c, "billed", ag_json_u64s(e->billed));
+    json_object_set_new(c, "seq", ag_json_u64s(e->seq));
+    json_object_set_new(c, "claimed", ag_json_u64s(e->claimed));
+    ag_hex_encode(e->voucher, e->voucher_len, hex);
+    json_object_set_new(c, "voucher", json_string(hex));
+    json_array_append_new(arr, c);
+  }
+  json_object_set_new(o, "channels", arr);
+  return ag_json_write_file(b->path, o);
+}
+
+int ag_paybook_admit(ag_paybook *b, const char *chain_id, const ag_channel *ch,
+                     const ag_voucher *v, const uint8_t *raw, size_t rawlen, uint64_t height,
+                     uint64_t max_cost, uint64_t *need) {
+  pthread_mutex_lock(&b->mu);
+  ag_pay_entry *e = ag_paybook_find(b, ch->id);
+  if (!e) e = entry_add(b, ch->id);
+  uint64_t billed = e->billed, seq = e->seq;
+  e->ch = *ch; /* the chain's latest: deposit, signer, status */
+  e->billed = billed;
+  e->seq = seq;
+  if (e->claimed < ch->claimed) e->claimed = ch->claimed;
+  /* the voucher as against what this provider has seen: billed + reserved paid, seq spent */
+  ag_channel view = *ch;
+  int rc = 0;
+  if (ag_add_u64(e->billed, e->reserved, &view.claimed) || ag_add_u64(view.claimed, max_cost, need))
+    rc = ag_fail(AG_E_OVERFLOW, "the channel's amounts overflow");
+  if (view.claimed < ch->claimed) view.claimed = ch->claimed;
+  view.seq = e->seq > ch->seq ? e->seq : ch->seq;
+  if (!rc) rc = ag_voucher_check(v, chain_id, &view, height);
+  if (!rc && v->cumulative < *need) {
+    char a[32], c[32];
+    ag_amount_format(v->cumulative, a);
+    ag_amount_format(*need, c);
+    rc = ag_fail(AG_E_PAY_INSUFFICIENT, "the voucher pays %s AGR in all; this request needs %s", a, c);
+  }
+  if (!rc) {
+    e->reserved += max_cost;
+    e->seq = v->seq;
+    memcpy(e->voucher, raw, rawlen);
+    e->voucher_len = rawlen;
+  }
+  pthread_mutex_unlock(&b->mu);
+  return rc;
+}
+
+int ag_paybook_bill(ag_paybook *b, const uint8_t channel[32], uint64_t max_cost, uint64_t cost,
+                    uint64_t *billed) {
+  pthread_mutex_lock(&b->mu);
+  ag_pay_entry *e = ag_paybook_find(b, channel);
+  int rc = 0;
+  if (!e || e->reserved < max_cost || cost > max_cost) {
+    rc = ag_fail(AG_E_INTERNAL, "billing a request that was not admitted");
+  } else {
+    e->reserved -= max_cost;
+    e->billed += cost;
+    *billed = e->billed;
+    rc = ag_paybook_save(b);
+  }
+  pthread_mutex_unlock(&b->mu);
+  return rc;
+}
+
+void ag_paybook_release(ag_paybook *b, const uint8_t channel[32], uint64_t max_cost) {
+  pthread_mutex_lock(&b->mu);
+  ag_pay_entry *e = ag_paybook_find(b, channel);
+  if (e && e->reserved >= max_cost) e->reserved -= max_cost;
+  pthread_mutex_unlock(&b->mu);
+}
+
+/* ---- the client's channels ----------------------------------------------------------------------- */
+
+void ag_pay_client_path(const char *home, const uint8_t provider[32], const uint8_t model[32],
+                        char *out, size_t cap) {
+  char addr[AG_ADDR_MAX], hex[65];
+  ag_addr_encode(provider, addr);
+  ag_hex_encode(model, 32, hex);
+  snprintf(out, cap, "%s/channels/%s-%.16s.json", home, addr, hex);
+}
+
+int ag_pay_client_load(const char *path, ag_pay_client *c) {
+  json_t *o = json_load_file(path, 0, NULL);
+  if (!o) {
+    struct stat st;
+    if (stat(path, &st) != 0) return AG_E_NOTFOUND;
+    return ag_fail(AG_E_CORRUPT, "%s is not JSON", path);
+  }
+  const char *ch = json_string_value(json_object_get(o, "channel")), *pv = json_string_value(json_object_get(o, "provider")),
+             *md = json_string_value(json_object_get(o, "model"));
+  int rc = 0;
+  if (!ch || strlen(ch) != 64 || ag_hex_decode(ch, 64, c->channel, 32) || !pv || ag_addr_decode(pv, c->provider) ||
+      !md || strlen(md) != 64 || ag_hex_decode(md, 64, c->model, 32))
+    rc = ag_fail(AG_E_CORRUPT, "%s is not a channel file", path);
+  c->deposit = ag_json_u64_of(o, "deposit");
+  c->billed = ag_json_u64_of(o, "billed");
+  c->signed_max = ag_json_u64_of(o, "signed_max");
+  c->seq = ag_json_u64_of(o, "seq");
+  json_decref(o);
+  return rc;
+}
+
+int ag_pay_client_save(const char *path, const ag_pay_client *c) {
+  char dir[1100];
+  snprintf(dir, sizeof dir, "%s", path);
+  char *slash = strrchr(dir, '/');
+  if (slash) {
+    *slash = 0;
+    mkdir(dir, 0700);
+  }
+  json_t *o = json_object();
+  json_object_set_new(o, "channel", ag_json_hex(c->channel, 32));
+  json_object_set_new(o, "provider", ag_json_addr(c->provider));
+  json_object_set_new(o, "model", ag_json_hex(c->model, 32));
+  json_object_set_new(o, "deposit", ag_json_u64s(c->deposit));
+  json_object_set_new(o, "billed", ag_json_u64s(c->billed));
+  json_object_set_new(o, "signed_max", ag_json_u64s(c->signed_max));
+  json_object_set_new(o, "seq", ag_json_u64s(c->seq));
+  return ag_json_write_file(path, o);
+}
+
+int ag_pay_client_check(const ag_pay_client *c, const ag_offer *offer, const uint8_t hotkey[32],
+                        const uint8_t request_hash[32], uint64_t seq, uint64_t cumulative,
+                        uint64_t n_in, uint64_t n_out, json_t *payment, ag_pay_receipt *r) {
+  uint8_t sig[64], msg[32];
+  int rc = ag_pay_receipt_parse(payment, r, sig);
+  if (rc) return rc;
+  ag_pay_receipt_message(hotkey, request_hash, r, msg);
+  if (ag_verify(hotkey, msg, 32, sig) != 0)
+    return ag_fail(AG_E_PAY_RECEIPT, "the payment receipt is not signed by the provider");
+  if (memcmp(r->channel, c->channel, 32) || r->seq != seq || r->cumulative != cumulative)
+    return ag_fail(AG_E_PAY_RECEIPT, "the payment receipt names another channel or voucher");
+  if (r->n_in != n_in || r->n_out != n_out)
+    return ag_fail(AG_E_PAY_RECEIPT, "the receipt bills %llu + %llu tokens; the answer has %llu + %llu",
+                   (unsigned long long)r->n_in, (unsigned long long)r->n_out, (unsigned long long)n_in,
+                   (unsigned long long)n_out);
+  uint64_t cost;
+  if (r->price_in != offer->price_in || r->price_out != offer->price_out || ag_offer_cost(offer, n_in, n_out, &cost) ||
+      r->cost != cost)
+    return ag_fail(AG_E_PAY_RECEIPT, "the receipt's prices or cost are not the offer's");
+  if (r->billed != c->billed + cost || r->billed > cumulative)
+    return ag_fail(AG_E_PAY_RECEIPT, "the receipt's billed total is not what was billed before plus this cost");
+  return 0;
+}

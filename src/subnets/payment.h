@@ -1,0 +1,113 @@
+/*
+ * payment.h — paid requests (docs/economy.md "Paid requests"): the voucher a paying client
+ * sends with a request, the receipt a provider signs about what it billed, and the books both
+ * sides keep of their channels, on disk, so that a restart neither double-counts nor loses a
+ * payment.
+ *
+ * A client pays before it knows how long the answer will be: with each request it sends a
+ * voucher (header X-Agora-Voucher, hex) whose cumulative amount covers what the channel has
+ * been billed so far plus this request's most, cost(prompt tokens, max_tokens) at the offer's
+ * prices. The provider answers and signs a payment receipt naming the channel, the voucher's
+ * sequence, the tokens billed, the prices, the cost and the channel's new billed total; the
+ * client checks it against the offer and its own book. The provider redeems the latest voucher
+ * on chain for exactly its billed total (a voucher is a ceiling).
+ */
+#ifndef AG_SUBNETS_PAYMENT_H
+#define AG_SUBNETS_PAYMENT_H
+
+#include "core/buf.h"
+#include "economy/economy.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#define AG_PAY_HEADER "X-Agora-Voucher"
+
+typedef struct {
+  uint8_t channel[32];
+  uint64_t seq, cumulative;     /* the voucher that paid */
+  uint64_t n_in, n_out;         /* tokens billed */
+  uint64_t price_in, price_out; /* base units per 1,000 tokens (the offer's) */
+  uint64_t cost;                /* this request: ag_offer_cost(n_in, n_out) */
+  uint64_t billed;              /* the channel's total billed, this request included */
+} ag_pay_receipt;
+
+/* BLAKE2b-256("agora/infpay", hotkey | request_hash | channel | seq | cumulative | n_in |
+ * n_out | price_in | price_out | cost | billed), integers u64 little-endian. */
+void ag_pay_receipt_message(const uint8_t hotkey[32], const uint8_t request_hash[32],
+                            const ag_pay_receipt *r, uint8_t out[32]);
+/* {"channel", "seq", "cumulative", "prompt_tokens", "completion_tokens", "price_in_per_1k",
+ *  "price_out_per_1k", "cost", "billed", "signature"}; amounts as decimal strings. */
+json_t *ag_pay_receipt_json(const ag_pay_receipt *r, const uint8_t sig[64]);
+int ag_pay_receipt_parse(json_t *o, ag_pay_receipt *r, uint8_t sig[64]);
+
+/* ---- the provider's book -------------------------------------------------------------------- */
+
+typedef struct {
+  ag_channel ch;       /* the chain's record when last read (client, signer, deposit, status) */
+  uint64_t billed;     /* total billed on this channel */
+  uint64_t reserved;   /* most cost of requests admitted and not billed yet */
+  uint64_t seq;        /* last voucher sequence accepted */
+  uint64_t claimed;    /* what the chain says was paid, when last read */
+  uint8_t voucher[AG_VOUCHER_MAX]; /* the latest voucher accepted (the highest cumulative) */
+  size_t voucher_len;
+} ag_pay_entry;
+
+typedef struct {
+  pthread_mutex_t mu;
+  char path[1100];
+  ag_pay_entry *e;
+  size_t n, cap;
+} ag_paybook;
+
+/* Loads the book at path (an absent file is an empty book). */
+int ag_paybook_open(ag_paybook *b, const char *path);
+void ag_paybook_close(ag_paybook *b);
+/* The entry of a channel, or NULL (call with mu held). */
+ag_pay_entry *ag_paybook_find(ag_paybook *b, const uint8_t channel[32]);
+/* Admits a request paid by voucher v (raw bytes raw) on ch (the chain's record, refreshed
+ * by the caller when v asks for more than the deposit it knew): the voucher must be valid for
+ * the channel as the provider has seen it (ag_voucher_check against billed + reserved and
+ * the last sequence) and cover billed + reserved + max_cost. Then max_cost is reserved and
+ * the voucher kept. AG_E_PAY_INSUFFICIENT with *need = the cumulative amount a voucher must
+ * reach; the voucher and channel codes otherwise. */
+int ag_paybook_admit(ag_paybook *b, const char *chain_id, const ag_channel *ch,
+                     const ag_voucher *v, const uint8_t *raw, size_t rawlen, uint64_t height,
+                     uint64_t max_cost, uint64_t *need);
+/* After the answer: cost (≤ max_cost) is billed and the reservation released; the book is
+ * written to disk before the answer leaves. *billed gets the channel's new total. */
+int ag_paybook_bill(ag_paybook *b, const uint8_t channel[32], uint64_t max_cost, uint64_t cost,
+                    uint64_t *billed);
+/* A failed request: the reservation is released, nothing billed. */
+void ag_paybook_release(ag_paybook *b, const uint8_t channel[32], uint64_t max_cost);
+/* Writes the book (mu held). */
+int ag_paybook_save(ag_paybook *b);
+
+/* ---- the client's channel, one file per (provider, model) --------------------------------- */
+
+typedef struct {
+  uint8_t channel[32];
+  uint8_t provider[32];
+  uint8_t model[32];
+  uint64_t deposit;    /* as far as this client knows */
+  uint64_t billed;     /* what the provider's verified receipts add up to */
+  uint64_t signed_max; /* the highest cumulative amount this client signed */
+  uint64_t seq;        /* the last sequence this client signed */
+} ag_pay_client;
+
+/* HOME/channels/<provider address>-<model id hex>.json */
+void ag_pay_client_path(const char *home, const uint8_t provider[32], const uint8_t model[32],
+                        char *out, size_t cap);
+/* AG_E_NOTFOUND when there is none yet. */
+int ag_pay_client_load(const char *path, ag_pay_client *c);
+int ag_pay_client_save(const char *path, const ag_pay_client *c);
+/* Checks a provider's payment receipt for the request the client just paid with voucher (seq,
+ * cumulative): signature by hotkey, the channel, the sequence, the cost at the offer for the
+ * tokens the answer reports, and that billed = the client's billed + cost ≤ cumulative.
+ * AG_E_PAY_RECEIPT with the reason. */
+int ag_pay_client_check(const ag_pay_client *c, const ag_offer *offer, const uint8_t hotkey[32],
+                        const uint8_t request_hash[32], uint64_t seq, uint64_t cumulative,
+                        uint64_t n_in, uint64_t n_out, json_t *payment, ag_pay_receipt *out);
+
+#endif
