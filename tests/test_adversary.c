@@ -440,6 +440,7 @@ static const uint16_t all_kinds[] = {
     AG_TX_TRAIN_SUBMIT, AG_TX_TRAIN_PROPOSE, AG_TX_TRAIN_REVEAL,
     AG_TX_CHANNEL_OPEN, AG_TX_CHANNEL_FUND, AG_TX_CHANNEL_CLAIM, AG_TX_CHANNEL_CLOSE,
     AG_TX_OFFER_POST, AG_TX_OFFER_REMOVE, AG_TX_BOND_UNBOND, AG_TX_BOND_WITHDRAW,
+    AG_TX_ASSET_REGISTER, AG_TX_ASSET_ROYALTY, AG_TX_SHARE_TRANSFER, AG_TX_SHARE_CLAIM,
 };
 
 static const char *const hp_names[] = {"tempo", "max_uids", "max_validators", "immunity_period",
@@ -557,6 +558,29 @@ static void payload_of(ag_app *a, uint16_t kind, int sender, uint64_t *seed, ag_
     break;
   }
   case AG_TX_TRAIN_SUBMIT:
+  case AG_TX_ASSET_REGISTER: {
+    /* a few ids, so that parents, transfers and claims meet registered assets */
+    uint8_t id[32], par[2][32];
+    uint16_t bps[2] = {(uint16_t)pick(seed, 3000), (uint16_t)pick(seed, 3000)};
+    memset(id, 0x40 + (int)pick(seed, 6), 32);
+    memset(par[0], 0x40 + (int)pick(seed, 6), 32);
+    memset(par[1], 0x40 + (int)pick(seed, 6), 32);
+    ag_payload_asset_register(p, (uint8_t)(1 + pick(seed, 2)), id, (uint16_t)(pick(seed, 2) ? pick(seed, 6000) : 0),
+                              pick(seed, 4) ? 1 + pick(seed, 1000000) : amount(seed), (const uint8_t(*)[32])par, bps,
+                              (uint8_t)pick(seed, 3));
+    break;
+  }
+  case AG_TX_ASSET_ROYALTY:
+  case AG_TX_SHARE_TRANSFER:
+  case AG_TX_SHARE_CLAIM: {
+    uint8_t id[32];
+    memset(id, 0x40 + (int)pick(seed, 6), 32);
+    ag_buf_put(p, id, 32);
+    if (kind == AG_TX_ASSET_ROYALTY) ag_buf_put_u16le(p, (uint16_t)pick(seed, 6000));
+    else ag_buf_put(p, pick(seed, 3) ? A[sender].pk : other->pk, 32);
+    if (kind == AG_TX_SHARE_TRANSFER) ag_buf_put_u64le(p, pick(seed, 2) ? 1 + pick(seed, 1000) : amount(seed));
+    break;
+  }
   case AG_TX_OFFER_POST:
   case AG_TX_OFFER_REMOVE:
   case AG_TX_BOND_UNBOND:
@@ -736,6 +760,7 @@ TEST(property_random_txs_of_every_kind) {
   CHECK(ok > 150); /* the sequences reach the kinds' logic, not only their decoders */
   CHECK(ok_kind[AG_TX_CHANNEL_OPEN] > 0 && ok_kind[AG_TX_CHANNEL_CLAIM] > 0 && ok_kind[AG_TX_CHANNEL_CLOSE] > 0);
   CHECK(ok_kind[AG_TX_OFFER_POST] > 0 && ok_kind[AG_TX_BOND_UNBOND] > 0);
+  CHECK(ok_kind[AG_TX_ASSET_REGISTER] > 0 && ok_kind[AG_TX_SHARE_TRANSFER] > 0 && ok_kind[AG_TX_SHARE_CLAIM] > 0);
   int distinct = 0;
   for (int c = 0; c < 1024; c++) distinct += codes[c] > 0;
   CHECK(distinct > 20);

@@ -734,6 +734,213 @@ TEST(a_request_costs_the_ceiling_of_its_tokens_at_the_offer) {
   CHECK_EQ(ag_offer_cost(&o, 1, 1001, &c), AG_E_OVERFLOW);
 }
 
+/* ---- assets, vaults and royalties ------------------------------------------------------------ */
+
+static int reg(int k, uint8_t kind, const uint8_t id[32], uint16_t royalty, uint64_t supply,
+               const uint8_t (*par)[32], const uint16_t *bps, uint8_t n) {
+  ag_buf p;
+  ag_buf_init(&p);
+  ag_payload_asset_register(&p, kind, id, royalty, supply, par, bps, n);
+  return run(k, AG_TX_ASSET_REGISTER, &p);
+}
+
+static int share_claim(int k, const uint8_t asset[32], const uint8_t holder[32]) {
+  ag_buf p;
+  ag_buf_init(&p);
+  ag_buf_put(&p, asset, 32);
+  ag_buf_put(&p, holder, 32);
+  return run(k, AG_TX_SHARE_CLAIM, &p);
+}
+
+static int share_transfer(int k, const uint8_t asset[32], int to, uint64_t amount) {
+  ag_buf p;
+  ag_buf_init(&p);
+  ag_buf_put(&p, asset, 32);
+  ag_buf_put(&p, K[to].pk, 32);
+  ag_buf_put_u64le(&p, amount);
+  return run(k, AG_TX_SHARE_TRANSFER, &p);
+}
+
+static ag_asset asset_of(const uint8_t id[32]) {
+  ag_asset a;
+  memset(&a, 0, sizeof a);
+  CHECK_OK(ag_asset_load(ag_app_state(app), NULL, id, &a));
+  return a;
+}
+
+static uint64_t claimable(const uint8_t id[32], const uint8_t holder[32]) {
+  ag_asset a = asset_of(id);
+  ag_holding h;
+  if (ag_holding_load(ag_app_state(app), NULL, id, holder, &h)) return 0;
+  return ag_holding_claimable(&a, &h);
+}
+
+/* A channel from client 0 to provider 4 paying for model; the provider claims amount. */
+static void paid_claim(const uint8_t model[32], uint64_t amount) {
+  uint8_t id[32];
+  ag_channel_id(CHAIN, K[0].pk, nonce_of(0), id);
+  ag_buf p;
+  ag_buf_init(&p);
+  ag_payload_channel_open(&p, K[4].pk, NULL, model, amount, 5, 0);
+  CHECK_OK(run(0, AG_TX_CHANNEL_OPEN, &p));
+  CHECK_OK(claim(4, id, amount, 1, 0, 0));
+}
+
+TEST(royalties_flow_to_vaults_and_ancestors_and_holders_claim_exactly) {
+  setup();
+  uint8_t ds[32], base[32], model[32], nowhere[32];
+  memset(ds, 0xd1, 32);
+  memset(base, 0xb1, 32);
+  memset(model, 0xa1, 32);
+  memset(nowhere, 0x77, 32);
+  CHECK_OK(reg(2, AG_ASSET_DATASET, ds, 0, 1000, NULL, NULL, 0));
+  CHECK_OK(reg(3, AG_ASSET_MODEL, base, 0, 100, NULL, NULL, 0));
+  uint8_t par[2][32];
+  uint16_t bps[2] = {500, 300};
+  memcpy(par[0], base, 32);
+  memcpy(par[1], ds, 32);
+  /* every bad registration has its own code */
+  CHECK_EQ(reg(2, AG_ASSET_DATASET, ds, 0, 1000, NULL, NULL, 0), AG_E_ASSET_EXISTS);
+  CHECK_EQ(reg(1, AG_ASSET_MODEL, model, 5001, 1000, NULL, NULL, 0), AG_E_ASSET_TERMS);
+  CHECK_EQ(reg(1, AG_ASSET_DATASET, nowhere, 10, 1000, NULL, NULL, 0), AG_E_ASSET_TERMS);
+  CHECK_EQ(reg(1, AG_ASSET_MODEL, model, 1000, 0, NULL, NULL, 0), AG_E_ASSET_TERMS);
+  uint8_t bad[2][32];
+  uint16_t badbps[2] = {4000, 1001};
+  memcpy(bad[0], base, 32);
+  memcpy(bad[1], nowhere, 32);
+  CHECK_EQ(reg(1, AG_ASSET_MODEL, model, 1000, 1000, (const uint8_t(*)[32])bad, badbps, 2), AG_E_ASSET_NOT_FOUND);
+  memcpy(bad[1], ds, 32);
+  CHECK_EQ(reg(1, AG_ASSET_MODEL, model, 1000, 1000, (const uint8_t(*)[32])bad, badbps, 2), AG_E_ASSET_ANCESTORS);
+  CHECK_OK(reg(1, AG_ASSET_MODEL, model, 1000, 1000, (const uint8_t(*)[32])par, bps, 2));
+  ag_asset a = asset_of(model);
+  CHECK(a.nanc == 2 && a.supply == 1000 && a.royalty_bps == 1000);
+  /* a child of the model inherits its ancestors (flattened, absolute parts) */
+  uint8_t child[32], cpar[1][32];
+  uint16_t cbps[1] = {1000};
+  memset(child, 0xc1, 32);
+  memcpy(cpar[0], model, 32);
+  CHECK_OK(reg(5, AG_ASSET_MODEL, child, 0, 10, (const uint8_t(*)[32])cpar, cbps, 1));
+  CHECK_EQ(asset_of(child).nanc, 3);
+  /* 10 AGR claimed through a channel for the model: 10% royalty, of which 5% of it to the base
+   * model's vault and 3% to the dataset's; the provider gets 9 AGR */
+  uint64_t p0 = balance(4);
+  paid_claim(model, 10 * AG_UNIT);
+  CHECK_U64(balance(4), p0 + 9 * AG_UNIT - FEE);
+  CHECK_U64(asset_of(model).income, AG_UNIT - AG_UNIT / 20 - 3 * AG_UNIT / 100);
+  CHECK_U64(asset_of(base).income, AG_UNIT / 20);
+  CHECK_U64(asset_of(ds).income, 3 * AG_UNIT / 100);
+  /* holders claim exactly their part, once */
+  uint64_t b1 = balance(1);
+  CHECK_U64(claimable(model, K[1].pk), 920000000);
+  CHECK_OK(share_claim(1, model, K[1].pk));
+  CHECK_U64(balance(1), b1 + 920000000 - FEE);
+  CHECK_U64(claimable(model, K[1].pk), 0);
+  CHECK_EQ(share_claim(2, model, K[1].pk), AG_E_NOT_OWNER); /* only the holder */
+  CHECK_EQ(share_claim(2, model, K[2].pk), AG_E_HOLDING_NOT_FOUND);
+  /* shares move with what they earned settled first */
+  CHECK_EQ(share_transfer(1, model, 6, 1001), AG_E_SHARES_INSUFFICIENT);
+  CHECK_OK(share_transfer(1, model, 6, 300));
+  paid_claim(model, 3 * AG_UNIT + 7); /* royalty 300000000 (floored), 276000000 to the holders */
+  CHECK_U64(claimable(model, K[1].pk), 276000000 * 7 / 10);
+  CHECK_U64(claimable(model, K[6].pk), 276000000 * 3 / 10);
+  uint64_t b6 = balance(6);
+  CHECK_OK(share_claim(6, model, K[6].pk));
+  CHECK_U64(balance(6), b6 + 82800000 - FEE);
+  /* the owner may change the rate within the bound */
+  ag_buf p;
+  ag_buf_init(&p);
+  ag_buf_put(&p, model, 32);
+  ag_buf_put_u16le(&p, 6000);
+  CHECK_EQ(run(1, AG_TX_ASSET_ROYALTY, &p), AG_E_ASSET_TERMS);
+  ag_buf_init(&p);
+  ag_buf_put(&p, model, 32);
+  ag_buf_put_u16le(&p, 0);
+  CHECK_EQ(run(2, AG_TX_ASSET_ROYALTY, &p), AG_E_NOT_OWNER);
+  ag_buf_init(&p);
+  ag_buf_put(&p, model, 32);
+  ag_buf_put_u16le(&p, 0);
+  CHECK_OK(run(1, AG_TX_ASSET_ROYALTY, &p));
+  uint64_t inc = asset_of(model).income;
+  paid_claim(model, AG_UNIT);
+  CHECK_U64(asset_of(model).income, inc); /* no royalty now */
+  teardown();
+}
+
+/* After every block of random revenue, transfers and claims: each vault holds at least what its
+ * holders can claim, and less than one base unit per holder (plus the carry) more; each claim
+ * pays exactly what was claimable; and every token stays accounted for. */
+TEST(random_vault_sequences_never_lose_a_unit) {
+  setup();
+  uint8_t ds[32], model[32], par[1][32];
+  uint16_t bps[1] = {1234};
+  memset(ds, 0xd2, 32);
+  memset(model, 0xa2, 32);
+  memcpy(par[0], ds, 32);
+  CHECK_OK(reg(2, AG_ASSET_DATASET, ds, 0, 997, NULL, NULL, 0));
+  CHECK_OK(reg(1, AG_ASSET_MODEL, model, 3333, 7777, (const uint8_t(*)[32])par, bps, 1));
+  CHECK_OK(share_transfer(2, ds, 3, 331));
+  const int holders[] = {1, 5, 6, 7};
+  uint64_t seed = 0xfeedULL, paid_out = 0;
+  for (int step = 0; step < 120; step++) {
+    int op = (int)(test_rand(&seed) % 4);
+    if (op == 0) {
+      paid_claim(model, 1 + test_rand(&seed) % (3 * AG_UNIT));
+    } else if (op == 1) {
+      int from = holders[test_rand(&seed) % 4], to = holders[test_rand(&seed) % 4];
+      ag_holding h;
+      if (ag_holding_load(ag_app_state(app), NULL, model, K[from].pk, &h) == 0 && h.shares)
+        CHECK_OK(share_transfer(from, model, to, 1 + test_rand(&seed) % h.shares));
+    } else {
+      /* a claim pays exactly what was claimable (of the model, or of the dataset) */
+      int k = op == 2 ? holders[test_rand(&seed) % 4] : (test_rand(&seed) % 2 ? 2 : 3);
+      const uint8_t *asset = op == 2 ? model : ds;
+      uint64_t want = claimable(asset, K[k].pk), before = balance(k);
+      int rc = share_claim(k, asset, K[k].pk);
+      if (rc == 0) {
+        CHECK_U64(balance(k), before + want - FEE);
+        paid_out += want;
+      } else {
+        CHECK_EQ(rc, AG_E_HOLDING_NOT_FOUND);
+      }
+    }
+    const uint8_t *ids[2] = {model, ds};
+    for (int i = 0; i < 2; i++) {
+      ag_asset a = asset_of(ids[i]);
+      uint8_t (*hs)[32];
+      size_t n;
+      CHECK_OK(ag_asset_holders(ag_app_state(app), NULL, ids[i], &hs, &n));
+      uint64_t sum = 0, shares = 0;
+      for (size_t j = 0; j < n; j++) {
+        ag_holding h;
+        CHECK_OK(ag_holding_load(ag_app_state(app), NULL, ids[i], hs[j], &h));
+        sum += ag_holding_claimable(&a, &h);
+        shares += h.shares;
+      }
+      free(hs);
+      CHECK_U64(shares, a.supply);
+      CHECK(a.balance >= sum);
+      CHECK(a.balance - sum <= n + 1);
+    }
+  }
+  CHECK(paid_out > 0 && asset_of(model).income > AG_UNIT);
+  teardown();
+}
+
+/* The carried remainder matters when there are nearly 2^64 shares: with 2^63 + 1 of them, the
+ * accumulator's floor drops up to half a unit of each income, and only the carry brings it back
+ * on the next one. */
+TEST(the_carry_keeps_every_unit_of_tiny_incomes) {
+  setup();
+  uint8_t model[32];
+  memset(model, 0xa3, 32);
+  CHECK_OK(reg(1, AG_ASSET_MODEL, model, 1, (1ULL << 63) + 1, NULL, NULL, 0));
+  for (int i = 0; i < 24; i++) paid_claim(model, AG_UNIT / 1000); /* a royalty of 100 units each */
+  ag_asset a = asset_of(model);
+  CHECK_U64(a.income, 2400);
+  CHECK(claimable(model, K[1].pk) >= 2399); /* without the carry: about 2388 */
+  teardown();
+}
+
 TEST_MAIN(a_channel_pays_per_voucher_and_refunds_the_rest,
           a_voucher_is_a_ceiling_the_provider_takes_what_it_billed,
           the_provider_closes_at_once_and_a_top_up_withdraws_a_close,
@@ -742,4 +949,6 @@ TEST_MAIN(a_channel_pays_per_voucher_and_refunds_the_rest,
           malformed_payloads_are_refused_before_they_cost_anything,
           random_channel_sequences_pay_exactly_what_was_signed,
           offers_and_bonds_lock_and_release_exactly, a_full_offer_list_takes_a_better_bond_only,
-          a_request_costs_the_ceiling_of_its_tokens_at_the_offer)
+          a_request_costs_the_ceiling_of_its_tokens_at_the_offer,
+          royalties_flow_to_vaults_and_ancestors_and_holders_claim_exactly,
+          random_vault_sequences_never_lose_a_unit, the_carry_keeps_every_unit_of_tiny_incomes)

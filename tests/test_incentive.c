@@ -5,6 +5,7 @@
 #include "core/err.h"
 #include "core/hash.h"
 #include "core/util.h"
+#include "economy/economy.h"
 #include "incentive/incentive.h"
 #include "incentive/training.h"
 #include "test.h"
@@ -40,6 +41,7 @@ static void setup(uint64_t reward, uint64_t halving, int tempo, int cr, int max_
   dir = test_tmpdir("incentive");
   CHECK_OK(ag_app_open(dir, &app));
   ag_incentive_attach(app);
+  ag_economy_attach(app);
   memset(&gen, 0, sizeof gen);
   strcpy(gen.chain_id, CHAIN);
   gen.genesis_time_ms = 1700000000000ULL;
@@ -89,7 +91,7 @@ static int block_of(ag_buf *txs, size_t n) {
   CHECK_OK(rc);
   /* after every block, every token is accounted for */
   uint64_t acc, iss;
-  CHECK_OK(ag_incentive_audit(ag_app_state(app), &acc, &iss));
+  CHECK_OK(ag_economy_audit(ag_app_state(app), &acc, &iss));
   CHECK_U64(acc, iss);
   return n ? r[0].code : 0;
 }
@@ -741,6 +743,7 @@ TEST(training_rounds_submissions_proposals_and_shares) {
   ag_app_close(app);
   CHECK_OK(ag_app_open(dir, &app));
   ag_incentive_attach(app);
+  ag_economy_attach(app);
   s.st = ag_app_state(app);
   t = training();
   CHECK(t.round == 2 && t.finalized == 1);
@@ -748,6 +751,31 @@ TEST(training_rounds_submissions_proposals_and_shares) {
   CHECK_OK(ag_train_round_load(&s, 1, 0, &r));
   CHECK_U64(r.e[0].shares + r.e[1].shares, 1000000);
   ag_train_round_free(&r);
+  /* the checkpoint as an asset (docs/economy.md): its trainers hold its round's shares and its
+   * dataset train_data_share (10%) of the total; only the subnet's owner registers it */
+  uint8_t ds[32], par[1][32];
+  uint16_t pbps[1] = {0};
+  memset(ds, 0xd5, 32);
+  memcpy(par[0], ds, 32);
+  ag_buf p;
+  ag_buf_init(&p);
+  ag_payload_asset_register(&p, AG_ASSET_DATASET, ds, 0, 1000, NULL, NULL, 0);
+  CHECK_OK(run(2, AG_TX_ASSET_REGISTER, &p));
+  ag_buf_reset(&p);
+  ag_payload_asset_register(&p, AG_ASSET_MODEL, b0, 500, 0, (const uint8_t(*)[32])par, pbps, 1);
+  CHECK_EQ(run(2, AG_TX_ASSET_REGISTER, &p), AG_E_NOT_OWNER);
+  CHECK_OK(run(0, AG_TX_ASSET_REGISTER, &p));
+  ag_buf_free(&p);
+  ag_asset as;
+  ag_holding hd;
+  CHECK_OK(ag_asset_load(ag_app_state(app), NULL, b0, &as));
+  CHECK_U64(as.supply, 1000000 + 111111); /* 111111 / 1111111 = 10% */
+  CHECK_OK(ag_holding_load(ag_app_state(app), NULL, b0, K[9].pk, &hd));
+  CHECK_U64(hd.shares, 750000);
+  CHECK_OK(ag_holding_load(ag_app_state(app), NULL, b0, K[10].pk, &hd));
+  CHECK_U64(hd.shares, 250000);
+  CHECK_OK(ag_holding_load(ag_app_state(app), NULL, b0, ds, &hd));
+  CHECK(hd.shares == 111111 && hd.is_asset);
   teardown();
 }
 

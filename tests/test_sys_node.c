@@ -556,6 +556,21 @@ TEST(channel_and_offer_cli_against_a_running_node) {
   j = cli_json(unb, 4);
   CHECK_STR(result_code(j), "bond_has_offers");
   json_decref(j);
+  /* a dataset as an asset, shown and claimed through the CLI */
+  static const char ds[] = "d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1";
+  const char *areg[] = {"--home", home, "asset", "register", ds, "--from", "dev2", "--kind", "dataset", "--supply", "1000", "--json", NULL};
+  j = cli_json(areg, 0);
+  CHECK_STR(result_code(j), "ok");
+  json_decref(j);
+  const char *ashow[] = {"--home", home, "asset", "show", ds, "--json", NULL};
+  j = cli_json(ashow, 0);
+  CHECK_STR(json_string_value(json_object_get(j, "supply")), "1000");
+  CHECK_STR(json_string_value(json_object_get(json_array_get(json_object_get(j, "holders"), 0), "shares")), "1000");
+  json_decref(j);
+  const char *mclaim[] = {"--home", home, "model", "claim", ds, "--from", "dev2", "--json", NULL};
+  j = cli_json(mclaim, 0);
+  CHECK_STR(result_code(j), "ok");
+  json_decref(j);
   long st = 0;
   j = sys_get_json(base, "/v1/channels/zz", &st);
   CHECK_EQ(st, 400);

@@ -40,7 +40,7 @@ json_t *ag_json_channel(const ag_channel *ch, uint64_t height) {
 }
 
 static void fail(ag_http_resp *resp, int err) {
-  int status = err == AG_E_CHANNEL_NOT_FOUND || err == AG_E_BOND_NOT_FOUND ? 404 : err == AG_E_CORRUPT || err == AG_E_IO ? 500 : 400;
+  int status = err == AG_E_CHANNEL_NOT_FOUND || err == AG_E_BOND_NOT_FOUND || err == AG_E_ASSET_NOT_FOUND ? 404 : err == AG_E_CORRUPT || err == AG_E_IO ? 500 : 400;
   ag_http_error(resp, status, err, ag_errmsg(err));
 }
 
@@ -159,6 +159,76 @@ static void h_bond(ag_http_req *req, ag_http_resp *resp) {
   ag_http_json(resp, 200, o);
 }
 
+static json_t *u128_json(unsigned __int128 v) {
+  char buf[48];
+  int i = 47;
+  buf[i] = 0;
+  do {
+    buf[--i] = (char)('0' + (int)(v % 10));
+    v /= 10;
+  } while (v);
+  return json_string(buf + i);
+}
+
+/* /v1/assets/{id}: a model or dataset, its vault, ancestors and holders with what each can
+ * claim now */
+static void h_asset(ag_http_req *req, ag_http_resp *resp) {
+  uint8_t id[32];
+  if (strlen(req->param) != 64 || ag_hex_decode(req->param, 64, id, 32))
+    return ag_http_error(resp, 400, AG_E_BAD_HEX, "an asset id is 64 hex digits");
+  ag_state *st = ag_app_state(ag_node_app(NODE(req)));
+  ag_state_view *v;
+  int rc = ag_state_view_open(st, &v);
+  if (rc) return fail(resp, rc);
+  ag_asset a;
+  uint8_t (*hs)[32] = NULL;
+  size_t n = 0;
+  rc = ag_asset_load(st, v, id, &a);
+  if (!rc) rc = ag_asset_holders(st, v, id, &hs, &n);
+  json_t *o = NULL;
+  if (!rc) {
+    o = json_object();
+    json_object_set_new(o, "id", ag_json_hex(a.id, 32));
+    json_object_set_new(o, "kind", json_string(a.kind == AG_ASSET_MODEL ? "model" : "dataset"));
+    json_object_set_new(o, "owner", ag_json_addr(a.owner));
+    json_object_set_new(o, "royalty_bps", json_integer(a.royalty_bps));
+    json_object_set_new(o, "supply", ag_json_u64s(a.supply));
+    json_t *vault = json_object();
+    json_object_set_new(vault, "balance", ag_json_u64s(a.balance));
+    json_object_set_new(vault, "income", ag_json_u64s(a.income));
+    json_object_set_new(vault, "acc", u128_json(a.acc));
+    json_object_set_new(vault, "carry", ag_json_u64s(a.carry));
+    json_object_set_new(o, "vault", vault);
+    json_t *anc = json_array(), *hold = json_array();
+    for (int i = 0; i < a.nanc; i++) {
+      json_t *e = json_object();
+      json_object_set_new(e, "id", ag_json_hex(a.anc[i].id, 32));
+      json_object_set_new(e, "bps", json_integer(a.anc[i].bps));
+      json_array_append_new(anc, e);
+    }
+    json_object_set_new(o, "ancestors", anc);
+    for (size_t i = 0; i < n && !rc; i++) {
+      ag_holding h;
+      if ((rc = ag_holding_load(st, v, id, hs[i], &h))) break;
+      json_t *e = json_object();
+      json_object_set_new(e, "holder", h.is_asset ? ag_json_hex(h.holder, 32) : ag_json_addr(h.holder));
+      json_object_set_new(e, "is_asset", json_boolean(h.is_asset));
+      json_object_set_new(e, "shares", ag_json_u64s(h.shares));
+      json_object_set_new(e, "claimable", ag_json_u64s(ag_holding_claimable(&a, &h)));
+      json_array_append_new(hold, e);
+    }
+    json_object_set_new(o, "holders", hold);
+    json_object_set_new(o, "height", ag_json_u64n(ag_state_view_height(v)));
+  }
+  free(hs);
+  ag_state_view_close(v);
+  if (rc) {
+    json_decref(o);
+    return fail(resp, rc);
+  }
+  ag_http_json(resp, 200, o);
+}
+
 /* /v1/economy: the chain's economy parameters */
 static void h_economy(ag_http_req *req, ag_http_resp *resp) {
   ag_state *st = ag_app_state(ag_node_app(NODE(req)));
@@ -177,6 +247,8 @@ static void h_economy(ag_http_req *req, ag_http_resp *resp) {
   json_object_set_new(o, "min_bond", ag_json_u64s(p.min_bond));
   json_object_set_new(o, "dispute_window", ag_json_u64n(p.dispute_window));
   json_object_set_new(o, "unbond_delay", ag_json_u64n(p.unbond_delay));
+  json_object_set_new(o, "max_royalty_bps", json_integer(p.max_royalty_bps));
+  json_object_set_new(o, "max_ancestor_bps", json_integer(p.max_ancestor_bps));
   json_object_set_new(o, "height", ag_json_u64n(h));
   ag_http_json(resp, 200, o);
 }
@@ -186,5 +258,6 @@ const ag_http_route ag_economy_routes[] = {
     {"GET", "/v1/economy", h_economy, 0},
     {"GET", "/v1/offers", h_offers, 0},
     {"GET", "/v1/bonds/", h_bond, 0},
+    {"GET", "/v1/assets/", h_asset, 0},
 };
 const size_t ag_economy_nroutes = sizeof ag_economy_routes / sizeof ag_economy_routes[0];

@@ -29,7 +29,8 @@ static const char *usage_model =
     "  info       configuration, size and id of a model file\n"
     "  export     write a GGUF file (--gguf OUT)\n"
     "  import     read a GGUF llama model into an Agora model file\n"
-    "  shares     who trained a model of a training subnet, from the chain's records\n\n"
+    "  shares     who trained a model of a training subnet, from the chain's records\n"
+    "  claim      claim your part of a model asset's vault (agora asset claim ID --from KEY)\n\n"
     "Models: an Agora model file or a GGUF file as published; -m FILE, else $AGORA_MODEL, else models/agora-nano.bin (here or beside the agora\n"
     "binary's source tree), else HOME/models/nano/model.bin.\n"
     "SIMD path: AGORA_SIMD=scalar|avx2|avx512 (results are identical; only speed differs).\n";
@@ -1017,7 +1018,7 @@ int ag_cmd_model(ag_cli *c, int argc, char **argv) {
     int (*fn)(ag_cli *, int, char **);
   } subs[] = {{"train", cmd_train},   {"generate", cmd_generate}, {"chat", cmd_chat}, {"verify", cmd_verify},
               {"eval", cmd_eval},     {"info", cmd_info},         {"export", cmd_export},
-              {"import", cmd_import}, {"shares", cmd_shares}};
+              {"import", cmd_import}, {"shares", cmd_shares}, {"claim", ag_cmd_model_claim}};
   for (size_t i = 0; i < AG_ARRAY_LEN(subs); i++)
     if (!strcmp(argv[0], subs[i].name)) {
       c->cmd = subs[i].name;

@@ -36,6 +36,7 @@ static const command commands[] = {
     {"channel", "ch", ag_cmd_channel, "payment channels: open, fund, voucher, claim, close, show"},
     {"offer", NULL, ag_cmd_offer, "a provider's offers to serve a model: post, remove, list"},
     {"bond", NULL, ag_cmd_bond, "a provider's bond: show, unbond, withdraw"},
+    {"asset", NULL, ag_cmd_asset, "models and datasets as assets: register, show, royalty, transfer, claim"},
     {"devnet", NULL, ag_cmd_devnet, "a whole network on this machine: node, miners, validators"},
 };
 

@@ -262,7 +262,17 @@
   X(AG_E_PAY_INSUFFICIENT, -851, "payment_insufficient",                                       \
     "the voucher does not cover the request at the offer's price")                             \
   X(AG_E_PAY_RECEIPT, -852, "payment_receipt_invalid",                                         \
-    "the provider's payment receipt does not match the request, the offer or the channel")
+    "the provider's payment receipt does not match the request, the offer or the channel")     \
+  /* assets, vaults and shares: -870..-889 */                                                  \
+  X(AG_E_ASSET_NOT_FOUND, -870, "asset_not_found", "no asset with that id")                     \
+  X(AG_E_ASSET_EXISTS, -871, "asset_exists", "an asset with that id is registered already")      \
+  X(AG_E_ASSET_TERMS, -872, "asset_bad_terms",                                                 \
+    "the asset's kind, supply or royalty rate is not allowed")                                 \
+  X(AG_E_ASSET_ANCESTORS, -873, "asset_ancestors",                                             \
+    "too many ancestors, or their royalties add up to more than the chain allows")             \
+  X(AG_E_ASSET_HOLDERS, -874, "asset_holders_full", "the asset has the most holders allowed")   \
+  X(AG_E_SHARES_INSUFFICIENT, -875, "shares_insufficient", "fewer shares held than asked")      \
+  X(AG_E_HOLDING_NOT_FOUND, -876, "holding_not_found", "that holder has no shares of the asset")
 
 enum {
 #define AG_ERR_ENUM(sym, val, name, msg) sym = val,

@@ -30,6 +30,8 @@ void ag_economy_params_default(ag_economy_params *p) {
   p->min_bond = 10 * AG_UNIT;
   p->dispute_window = 1000;
   p->unbond_delay = 2000;
+  p->max_royalty_bps = 5000;
+  p->max_ancestor_bps = 5000;
 }
 
 int ag_economy_params_load(ag_state *st, ag_state_view *view, ag_economy_params *p) {
@@ -40,7 +42,7 @@ int ag_economy_params_load(ag_state *st, ag_state_view *view, ag_economy_params 
   if (rc == AG_E_NOTFOUND) {
     ag_economy_params_default(p); /* a chain made before the economy existed */
     rc = 0;
-  } else if (!rc && (b.len != 49 || b.data[0] != REC_VERSION)) {
+  } else if (!rc && (b.len != 53 || b.data[0] != REC_VERSION)) {
     rc = ag_fail(AG_E_CORRUPT, "bad economy params record");
   } else if (!rc) {
     p->min_deposit = ag_get_u64le(b.data + 1);
@@ -49,13 +51,15 @@ int ag_economy_params_load(ag_state *st, ag_state_view *view, ag_economy_params 
     p->min_bond = ag_get_u64le(b.data + 25);
     p->dispute_window = ag_get_u64le(b.data + 33);
     p->unbond_delay = ag_get_u64le(b.data + 41);
+    p->max_royalty_bps = ag_get_u16le(b.data + 49);
+    p->max_ancestor_bps = ag_get_u16le(b.data + 51);
   }
   ag_buf_free(&b);
   return rc;
 }
 
 static void params_store(ag_state *st, const ag_economy_params *p) {
-  uint8_t v[49];
+  uint8_t v[53];
   v[0] = REC_VERSION;
   ag_put_u64le(v + 1, p->min_deposit);
   ag_put_u64le(v + 9, p->min_settle_delay);
@@ -63,6 +67,8 @@ static void params_store(ag_state *st, const ag_economy_params *p) {
   ag_put_u64le(v + 25, p->min_bond);
   ag_put_u64le(v + 33, p->dispute_window);
   ag_put_u64le(v + 41, p->unbond_delay);
+  ag_put_u16le(v + 49, p->max_royalty_bps);
+  ag_put_u16le(v + 51, p->max_ancestor_bps);
   ag_state_put(st, AG_EKEY_PARAMS, strlen(AG_EKEY_PARAMS), v, sizeof v);
 }
 
@@ -429,11 +435,13 @@ static int claim_apply(ag_app *app, const ag_tx *tx) {
     return ag_fail(AG_E_VOUCHER_STALE, "the claim brings the total to %s AGR; the channel has paid %s already",
                    agr(amount, a), agr(ch.claimed, b));
   }
-  uint64_t delta = amount - ch.claimed;
+  uint64_t delta = amount - ch.claimed, royalty = 0;
   ch.claimed = amount;
   ch.seq = v.seq;
   channel_store(ag_app_state(app), &ch);
-  if ((rc = ag_account_credit(ag_app_state(app), ch.provider, delta))) return rc;
+  /* the model's royalty goes to its vault (and its ancestors'); the provider gets the rest */
+  if ((rc = ag_asset_royalty(ag_app_state(app), ch.model, delta, &royalty))) return rc;
+  if (delta > royalty && (rc = ag_account_credit(ag_app_state(app), ch.provider, delta - royalty))) return rc;
   return (tx->payload[0] & AG_CLAIM_CLOSE) ? close_now(app, &ch) : 0;
 }
 
@@ -495,6 +503,7 @@ static const ag_tx_kind kinds[] = {
 void ag_economy_register_kinds(void) {
   for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) ag_tx_kind_register(&kinds[i]);
   ag_economy_offer_kinds();
+  ag_economy_asset_kinds();
 }
 
 /* ---- genesis and attach ------------------------------------------------------------------------ */
@@ -524,6 +533,14 @@ static int economy_genesis(ag_app *app, const ag_genesis *g, void *ctx) {
             (rc = j_u64(e, "dispute_window", &p.dispute_window)) ||
             (rc = j_u64(e, "unbond_delay", &p.unbond_delay))))
     goto done;
+  uint64_t mr = p.max_royalty_bps, ma = p.max_ancestor_bps;
+  if ((rc = j_u64(e, "max_royalty_bps", &mr)) || (rc = j_u64(e, "max_ancestor_bps", &ma))) goto done;
+  if (mr > 10000 || ma > 10000) {
+    rc = ag_fail(AG_E_GENESIS, "genesis economy: max_royalty_bps and max_ancestor_bps are at most 10000");
+    goto done;
+  }
+  p.max_royalty_bps = (uint16_t)mr;
+  p.max_ancestor_bps = (uint16_t)ma;
   if (p.min_deposit < 1 || p.min_settle_delay < 1 || p.min_settle_delay > p.max_settle_delay) {
     rc = ag_fail(AG_E_GENESIS, "genesis economy: need min_deposit >= 1 and 1 <= min_settle_delay <= max_settle_delay");
     goto done;
@@ -557,6 +574,9 @@ static int holdings_one(void *arg, const uint8_t *key, size_t klen, const uint8_
   if (klen == 34 && key[0] == 'e' && key[1] == AG_EKEY_CHANNEL) {
     if (channel_decode(val, vlen, &ch) || ch.claimed > ch.deposit) h->bad = 1;
     else if (ag_add_u64(h->total, ag_channel_remaining(&ch), &h->total)) h->bad = 1;
+  } else if (klen == 34 && key[0] == 'e' && key[1] == AG_EKEY_ASSET) {
+    /* an asset record: version u8 | kind u8 | owner[32] | royalty u16 | supply u64 | balance u64 */
+    if (vlen < 52 || ag_add_u64(h->total, ag_get_u64le(val + 44), &h->total)) h->bad = 1;
   } else if (klen == 34 && key[0] == 'e' && key[1] == AG_EKEY_BOND) {
     /* a bond record: version u8 | coldkey[32] | bonded u64 | unbonding u64 | ... */
     if (vlen < 49) h->bad = 1;

@@ -37,7 +37,47 @@ enum {
   AG_TX_OFFER_REMOVE = 35,  /* hotkey's coldkey: hotkey[32] | model[32] */
   AG_TX_BOND_UNBOND = 36,   /* bond's coldkey: hotkey[32] | amount u64 */
   AG_TX_BOND_WITHDRAW = 37, /* bond's coldkey: hotkey[32] */
+  AG_TX_ASSET_REGISTER = 38, /* owner: kind u8 | id[32] | royalty_bps u16 | supply u64 |
+                                n u8 | n × (parent[32] | bps u16) */
+  AG_TX_ASSET_ROYALTY = 39,  /* owner: id[32] | royalty_bps u16 */
+  AG_TX_SHARE_TRANSFER = 40, /* holder: asset[32] | to[32] | amount u64 */
+  AG_TX_SHARE_CLAIM = 41,    /* asset[32] | holder[32]: the holder itself, or anyone for a
+                                holder that is an asset */
 };
+
+enum { AG_ASSET_MODEL = 1, AG_ASSET_DATASET = 2 };
+
+#define AG_MAX_PARENTS 8
+#define AG_MAX_ANCESTORS 16
+#define AG_MAX_HOLDERS 1024
+
+/* An asset: a model or dataset by content hash, with a fixed supply of shares and a vault that
+ * pays its holders through a per-share accumulator (Q64.64) whose division remainder is
+ * carried, so no base unit is ever lost to rounding and a claim costs O(1). */
+typedef struct {
+  uint8_t id[32];
+  uint8_t kind;          /* AG_ASSET_* */
+  uint8_t owner[32];     /* sets the royalty rate */
+  uint16_t royalty_bps;  /* of each channel claim for this model, into the vaults */
+  uint64_t supply;       /* shares, fixed */
+  uint64_t balance;      /* the vault: what holders can still claim, plus the carry */
+  unsigned __int128 acc; /* Σ income × 2^64 / supply so far */
+  uint64_t carry;        /* (income × 2^64 + carry) mod supply, carried to the next income */
+  uint64_t income;       /* everything the vault ever received */
+  uint8_t nanc;
+  struct {
+    uint8_t id[32];
+    uint16_t bps;        /* of every income of this asset, to that ancestor's vault */
+  } anc[AG_MAX_ANCESTORS];
+} ag_asset;
+
+typedef struct {
+  uint8_t holder[32];    /* an account, or an asset (is_asset) */
+  uint8_t is_asset;
+  uint64_t shares;
+  unsigned __int128 snap; /* the asset's acc when last settled */
+  unsigned __int128 owed; /* Q64.64: accrued and not paid; floored only when paid */
+} ag_holding;
 
 enum { AG_CHANNEL_OPEN = 0, AG_CHANNEL_CLOSING = 1, AG_CHANNEL_CLOSED = 2 };
 
@@ -52,6 +92,8 @@ typedef struct {
   uint64_t dispute_window;   /* blocks after a receipt in which it may be disputed (1,000) */
   uint64_t unbond_delay;     /* blocks a bond stays locked after unbonding (> dispute_window;
                                 2,000) */
+  uint16_t max_royalty_bps;  /* highest royalty rate of a model (5000 = 50%) */
+  uint16_t max_ancestor_bps; /* most of an asset's income its ancestors may take (5000) */
 } ag_economy_params;
 
 #define AG_MAX_OFFERS_PER_MODEL 256
@@ -158,6 +200,28 @@ void ag_payload_offer_post(ag_buf *out, const uint8_t hotkey[32], const uint8_t 
 void ag_payload_offer_remove(ag_buf *out, const uint8_t hotkey[32], const uint8_t model[32]);
 void ag_payload_bond(ag_buf *out, const uint8_t hotkey[32], uint64_t amount); /* unbond */
 
+/* ---- assets, vaults and shares (asset.c) ---------------------------------------------------- */
+/* AG_E_ASSET_NOT_FOUND / AG_E_HOLDING_NOT_FOUND when absent. */
+int ag_asset_load(ag_state *st, ag_state_view *view, const uint8_t id[32], ag_asset *out);
+int ag_holding_load(ag_state *st, ag_state_view *view, const uint8_t asset[32],
+                    const uint8_t holder[32], ag_holding *out);
+/* The holders of an asset, sorted (allocated; at most AG_MAX_HOLDERS). */
+int ag_asset_holders(ag_state *st, ag_state_view *view, const uint8_t asset[32],
+                     uint8_t (**out)[32], size_t *n);
+/* What a holding can claim now, in base units (its owed part plus what the accumulator
+ * gives it since its last settlement, floored). */
+uint64_t ag_holding_claimable(const ag_asset *a, const ag_holding *h);
+/* Income into a vault (block overlay): each ancestor's part to its vault, the rest shared by
+ * the holders. The state machine's only way to pay an asset. */
+int ag_asset_income(ag_state *st, const uint8_t id[32], uint64_t amount);
+/* A channel claim's split: the royalty of model (when it is a registered model asset) of
+ * amount, paid into the vaults; *royalty gets it (0 when there is none). */
+int ag_asset_royalty(ag_state *st, const uint8_t model[32], uint64_t amount, uint64_t *royalty);
+void ag_payload_asset_register(ag_buf *out, uint8_t kind, const uint8_t id[32], uint16_t royalty_bps,
+                               uint64_t supply, const uint8_t (*parents)[32], const uint16_t *bps,
+                               uint8_t n);
+void ag_economy_asset_kinds(void);
+
 /* ---- vouchers ------------------------------------------------------------------------------ */
 /* Encodes and signs; appends to out. */
 void ag_voucher_sign(ag_buf *out, const char *chain_id, const uint8_t channel[32],
@@ -174,8 +238,8 @@ int ag_voucher_decode(const uint8_t *p, size_t n, ag_voucher *v);
 int ag_voucher_check(const ag_voucher *v, const char *chain_id, const ag_channel *ch,
                      uint64_t height);
 
-/* Σ over unclosed channels of deposit − claimed, plus Σ bonds (bonded + unbonding), in the
- * committed state. */
+/* Σ over unclosed channels of deposit − claimed, plus Σ bonds (bonded + unbonding), plus Σ
+ * vault balances, in the committed state. */
 int ag_economy_holdings(ag_state *st, uint64_t *out);
 /* The whole supply audit: what ag_incentive_audit accounts for plus the economy's holdings;
  * equals issued. */
@@ -187,6 +251,9 @@ int ag_economy_audit(ag_state *st, uint64_t *accounted, uint64_t *issued);
 #define AG_EKEY_BOND 'b'    /* "e" 'b' | hotkey[32] */
 #define AG_EKEY_OFFER 'o'   /* "e" 'o' | hotkey[32] | model[32] */
 #define AG_EKEY_MODEL 'm'   /* "e" 'm' | model[32]: the hotkeys with an offer, sorted */
+#define AG_EKEY_ASSET 'a'   /* "e" 'a' | id[32] */
+#define AG_EKEY_HOLDING 'h' /* "e" 'h' | asset[32] | holder[32] */
+#define AG_EKEY_HOLDERS 'H' /* "e" 'H' | asset[32]: the holders, sorted */
 
 /* Registers offer.c's kinds (ag_economy_register_kinds calls it). */
 void ag_economy_offer_kinds(void);

@@ -110,6 +110,8 @@ typedef struct {
   uint64_t train_window;           /* tokens of a trainer's assigned shard (8192) */
   uint64_t train_outer_lr;         /* outer Nesterov learning rate, millionths (1000000) */
   uint64_t train_momentum;         /* outer Nesterov momentum, millionths (500000) */
+  uint64_t train_data_share;       /* of a trained model's shares, millionths, to the datasets it
+                                      declares (docs/economy.md) (100000) */
 } ag_hyperparams;
 
 typedef struct {

@@ -145,6 +145,7 @@ void ag_hyperparams_default(ag_hyperparams *hp) {
   hp->train_window = 8192;
   hp->train_outer_lr = 1000000;
   hp->train_momentum = 500000;
+  hp->train_data_share = 100000;
 }
 
 typedef struct {
@@ -187,6 +188,7 @@ static const hp_field fields[] = {
     HP(train_window, 128, 1000000000),
     HP(train_outer_lr, 1, 10000000),
     HP(train_momentum, 0, 990000),
+    HP(train_data_share, 0, 900000),
 };
 
 size_t ag_hyperparam_count(void) { return AG_ARRAY_LEN(fields); }
