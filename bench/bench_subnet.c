@@ -12,6 +12,9 @@
  *   subnet.miner_rps          completed requests/s one miner (2 workers) sustains with 8
  *                             concurrent clients, beside the engine alone generating the same
  *                             requests on 2 threads
+ *   economy.paid_request_overhead  a paid, verified `agora infer --pay-from` (voucher, the
+ *                             miner's checks and book, the receipt's check) / the same request
+ *                             unpaid, median of 5 each, once the channel is open (target <= 1.05)
  */
 #include "api/http.h"
 #include "bench.h"
@@ -25,6 +28,7 @@
 #include "subnets/inference.h"
 #include "subnets/netclient.h"
 #include "subnets/neuron.h"
+#include "economy/economy.h"
 
 #include <fcntl.h>
 #include <jansson.h>
@@ -265,13 +269,14 @@ static void *engine_load(void *arg) {
   return NULL;
 }
 
-static void miner_rps(void) {
-  /* a second miner with 2 workers, registered and announced like any other */
+/* Starts another miner (a fresh hotkey funded by the devnet's owner) and waits until it is
+ * announced: its pid, or -1; *uid, host and *port say where it serves. */
+static pid_t extra_miner(const char *name, const char *workers, int *uid, char host[128], uint16_t *port) {
   ag_net net;
-  if (ag_net_open(&net, node_url)) return;
+  if (ag_net_open(&net, node_url)) return -1;
   ag_keypair hk, owner;
   ag_key_generate(&hk);
-  if (ag_neuron_key(home, "owner", net.chain_id, &owner)) return;
+  if (ag_neuron_key(home, "owner", net.chain_id, &owner)) return -1;
   ag_buf p;
   ag_buf_init(&p);
   ag_buf_put(&p, hk.pk, 32);
@@ -280,30 +285,44 @@ static void miner_rps(void) {
   int code = 0;
   ag_net_submit(&net, &owner, AG_TX_TRANSFER, p.data, p.len, 30000, hash, &code);
   ag_buf_free(&p);
+  ag_key_wipe(&owner);
   char keys[700];
   snprintf(keys, sizeof keys, "%s/keys", home);
-  ag_keystore_save(keys, "bench-hot", &hk, NULL, net.chain_id);
+  ag_keystore_save(keys, name, &hk, NULL, net.chain_id);
   pid_t miner = fork();
   if (miner == 0) {
     int fd = open("/dev/null", O_WRONLY);
     dup2(fd, 1);
     dup2(fd, 2);
     execl(AGORA_BIN, AGORA_BIN, "--home", home, "--node", node_url, "miner", "--subnet", "1",
-          "--hotkey", "bench-hot", "--coldkey", "owner", "--workers", "2", "--queue", "64", (char *)NULL);
+          "--hotkey", name, "--coldkey", "owner", "--workers", workers, "--queue", "64", (char *)NULL);
     _exit(127);
   }
-  char addr[AG_ADDR_MAX], host[128];
+  char addr[AG_ADDR_MAX];
   ag_addr_encode(hk.pk, addr);
-  uint16_t port = 0;
-  int uid = -1;
-  for (int i = 0; i < 300 && !port; i++) {
+  ag_key_wipe(&hk);
+  *port = 0;
+  *uid = -1;
+  for (int i = 0; i < 300 && !*port; i++) {
     ag_sleep_ms(100);
-    ag_neuron_find(&net, 1, addr, &uid, host, &port);
+    ag_neuron_find(&net, 1, addr, uid, host, port);
   }
-  if (!port) {
-    printf("subnet.miner_rps: the miner did not start\n");
+  if (!*port) {
     kill(miner, SIGKILL);
     waitpid(miner, NULL, 0);
+    return -1;
+  }
+  return miner;
+}
+
+static void miner_rps(void) {
+  /* a second miner with 2 workers, registered and announced like any other */
+  char host[128];
+  uint16_t port;
+  int uid;
+  pid_t miner = extra_miner("bench-hot", "2", &uid, host, &port);
+  if (miner < 0) {
+    printf("subnet.miner_rps: the miner did not start\n");
     return;
   }
   ag_model *m;
@@ -345,8 +364,81 @@ static void miner_rps(void) {
            CLIENTS, (int)failed, erps, rps / erps);
   bench_report("subnet.miner_rps", rps, "req/s", note);
   ag_model_close(m);
-  ag_key_wipe(&hk);
-  ag_key_wipe(&owner);
+}
+
+/* ---- paid requests ------------------------------------------------------------------------------ */
+
+/* The devnet's miner starts charging (an offer from its coldkey) and a second, free miner
+ * joins; the same verified request is then timed paid (to the first) and unpaid (to the
+ * second), alternately, so that both see the same machine. */
+static void paid_request_overhead(void) {
+  char path[700], url[200], host[128];
+  snprintf(path, sizeof path, "%s/devnet.json", home);
+  json_t *m = json_load_file(path, 0, NULL), *n0 = json_array_get(json_object_get(m, "neurons"), 0);
+  const char *cold = json_string_value(json_object_get(n0, "coldkey_name")), *hot = json_string_value(json_object_get(n0, "hotkey"));
+  ag_net net;
+  ag_keypair ck;
+  uint8_t hk[32], model[32], hash[32];
+  int code = -1, paid_uid = -1, free_uid = -1;
+  uint16_t port;
+  snprintf(url, sizeof url, "%s/v1/subnets/1", node_url);
+  json_t *sn = get_json(url);
+  const char *mid = json_string_value(json_object_get(json_object_get(sn, "model"), "model_id"));
+  if (!cold || !hot || ag_addr_decode(hot, hk) || !mid || ag_hex_decode(mid, 64, model, 32) || ag_net_open(&net, node_url) ||
+      ag_neuron_key(home, cold, net.chain_id, &ck) || ag_neuron_find(&net, 1, hot, &paid_uid, host, &port)) {
+    printf("economy.paid_request_overhead: cannot read the devnet's miner\n");
+    json_decref(m);
+    json_decref(sn);
+    return;
+  }
+  json_decref(sn);
+  ag_buf p;
+  ag_buf_init(&p);
+  ag_payload_offer_post(&p, hk, model, AG_UNIT / 1000, AG_UNIT / 100, 1024, 10 * AG_UNIT);
+  int rc = ag_net_submit(&net, &ck, AG_TX_OFFER_POST, p.data, p.len, 30000, hash, &code);
+  ag_buf_free(&p);
+  ag_key_wipe(&ck);
+  json_decref(m);
+  pid_t free_miner = rc || code ? -1 : extra_miner("bench-free", "1", &free_uid, host, &port);
+  if (free_miner < 0) {
+    printf("economy.paid_request_overhead: no offer or no free miner: %s\n", ag_errmsg(rc ? rc : code));
+    return;
+  }
+  char pu[16], fu[16];
+  snprintf(pu, sizeof pu, "%d", paid_uid);
+  snprintf(fu, sizeof fu, "%d", free_uid);
+  const char *paid[] = {AGORA_BIN, "--home", home, "--node", node_url, "--json", "infer", "-n", "200",
+                        "--temperature", "0.8", "--top-p", "0.95", "--top-k", "40", "--seed", "9",
+                        "--threads", "1", "--miner", pu, "--pay-from", "owner", "--deposit", "10", prompt_text, NULL};
+  const char *unpaid[] = {AGORA_BIN, "--home", home, "--node", node_url, "--json", "infer", "-n", "200",
+                          "--temperature", "0.8", "--top-p", "0.95", "--top-k", "40", "--seed", "9",
+                          "--threads", "1", "--miner", fu, prompt_text, NULL};
+  /* the miner reads its offer within a few seconds; the first paid request opens the channel */
+  double first = -1;
+  for (int i = 0; i < 40 && first < 0; i++) {
+    ag_sleep_ms(500);
+    first = run_quiet(paid);
+  }
+  run_quiet(unpaid);
+  double t[7], u[7];
+  for (int i = 0; i < 7; i++) {
+    t[i] = run_quiet(paid);
+    u[i] = run_quiet(unpaid);
+    if (t[i] < 0 || u[i] < 0) {
+      printf("economy.paid_request_overhead: a request failed\n");
+      kill(free_miner, SIGTERM);
+      waitpid(free_miner, NULL, 0);
+      return;
+    }
+  }
+  kill(free_miner, SIGTERM);
+  waitpid(free_miner, NULL, 0);
+  qsort(t, 7, sizeof *t, cmp_d);
+  qsort(u, 7, sizeof *u, cmp_d);
+  char note[240];
+  snprintf(note, sizeof note, "paid agora infer %.1f ms vs unpaid %.1f ms (another miner, same request), verified, 200 tokens, medians of 7 alternated; target <= 1.05",
+           t[3] * 1e3, u[3] * 1e3);
+  bench_report("economy.paid_request_overhead", t[3] / u[3], "ratio", note);
 }
 
 int main(void) {
@@ -359,6 +451,7 @@ int main(void) {
   }
   network_overhead();
   miner_rps();
+  paid_request_overhead(); /* last: the miner charges from then on */
   stop_devnet();
   return 0;
 }

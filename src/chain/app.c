@@ -502,6 +502,8 @@ static void prep_range(void *arg, size_t b, size_t e) {
     } else {
       rc = check_envelope(c->app, &c->txs[i], c->app->ctx.height);
       if (!rc) rc = verify_cached(c->app, &c->txs[i]);
+      const ag_tx_kind *k = rc ? NULL : ag_tx_kind_find(c->txs[i].kind);
+      if (k && k->prepare) k->prepare(c->app, &c->txs[i]);
     }
     c->rc[i] = rc;
   }

@@ -66,6 +66,10 @@ typedef struct ag_tx_kind {
   int (*apply)(struct ag_app *app, const ag_tx *tx);
   /* JSON description of the payload for the API (new reference). */
   struct json_t *(*to_json)(const ag_tx *tx);
+  /* Optional: work done ahead of execution, in parallel with other txs of the block, that
+   * may only read the committed state and must not change any result (a kind verifies the
+   * signatures its payload carries here and caches them). NULL for none. */
+  void (*prepare)(struct ag_app *app, const ag_tx *tx);
 } ag_tx_kind;
 
 void ag_tx_kind_register(const ag_tx_kind *k);

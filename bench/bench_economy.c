@@ -1,0 +1,268 @@
+/*
+ * bench_economy.c — the economy's costs, each beside a comparison point from the same run
+ * (docs/benchmarks.md):
+ *   economy.voucher_verify_vs_ed25519  vouchers a miner admits per second (decode, the check
+ *                             against the channel and its book, the price at the offer, the
+ *                             signature) / raw ed25519 verifications per second, 1 thread
+ *                             (target >= 0.8)
+ *   economy.claim_vs_transfer channel claims with a royalty split into a model's vault and two
+ *                             ancestors' per second through finalize_block + commit / plain
+ *                             transfers per second the same way (target >= 0.5)
+ */
+#include "bench.h"
+#include "chain/app.h"
+#include "core/err.h"
+#include "core/hash.h"
+#include "core/par.h"
+#include "core/util.h"
+#include "economy/economy.h"
+#include "incentive/incentive.h"
+#include "subnets/payment.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CHAIN "agora-bench"
+
+static char tmproot[256];
+
+static void key_i(ag_keypair *k, uint32_t i) {
+  uint8_t seed[32] = {0};
+  ag_put_u32le(seed, i);
+  seed[31] = 0xec;
+  ag_key_from_seed(k, seed);
+}
+
+static void die(const char *what, int rc) {
+  fprintf(stderr, "bench_economy: %s: %s\n", what, ag_errmsg(rc));
+  exit(1);
+}
+
+/* ---- vouchers a miner checks --------------------------------------------------------------- */
+
+static void voucher_verify(void) {
+  enum { N = 20000 };
+  ag_keypair client, provider;
+  key_i(&client, 1);
+  key_i(&provider, 2);
+  ag_channel ch;
+  memset(&ch, 0, sizeof ch);
+  memset(ch.id, 0x5c, 32);
+  memcpy(ch.client, client.pk, 32);
+  memcpy(ch.signer, client.pk, 32);
+  memcpy(ch.provider, provider.pk, 32);
+  ch.deposit = UINT64_MAX / 2;
+  ag_offer offer = {.price_in = 1000000, .price_out = 10000000, .max_tokens = 256};
+  ag_buf *v = malloc(N * sizeof *v);
+  for (int i = 0; i < N; i++) {
+    ag_buf_init(&v[i]);
+    ag_voucher_sign(&v[i], CHAIN, ch.id, (uint64_t)(i + 1) * 1000000000ULL, (uint64_t)i + 1, &client);
+  }
+  /* raw ed25519 over the same number of 32-byte messages */
+  uint8_t msg[32] = {1}, sig[64];
+  ag_sign(&client, msg, 32, sig);
+  double best_raw = 0, best_v = 0;
+  for (int rep = 0; rep < 3; rep++) {
+    int bad = 0;
+    double t0 = bench_now();
+    for (int i = 0; i < N; i++) bad += ag_verify(client.pk, msg, 32, sig) != 0;
+    double raw = N / (bench_now() - t0);
+    if (bad) die("raw verify", AG_E_BAD_SIGNATURE);
+    char path[400];
+    snprintf(path, sizeof path, "%s/paybook-%d.json", tmproot, rep);
+    ag_paybook book;
+    if (ag_paybook_open(&book, path)) die("paybook", -1);
+    t0 = bench_now();
+    for (int i = 0; i < N; i++) {
+      ag_voucher vv;
+      uint64_t most = 0, need = 0, billed;
+      int rc = ag_voucher_decode(v[i].data, v[i].len, &vv);
+      if (!rc) rc = ag_offer_cost(&offer, 40, 200, &most);
+      if (!rc) rc = ag_paybook_admit(&book, CHAIN, &ch, &vv, v[i].data, v[i].len, 10, most, &need);
+      if (rc) die("voucher admit", rc);
+      /* the reservation released as a finished request would (without the disk write) */
+      pthread_mutex_lock(&book.mu);
+      ag_pay_entry *e = ag_paybook_find(&book, ch.id);
+      e->reserved -= most;
+      e->billed += most;
+      billed = e->billed;
+      pthread_mutex_unlock(&book.mu);
+      (void)billed;
+    }
+    double vr = N / (bench_now() - t0);
+    ag_paybook_close(&book);
+    if (raw > best_raw) best_raw = raw;
+    if (vr > best_v) best_v = vr;
+  }
+  char note[200];
+  snprintf(note, sizeof note, "%.0f vouchers/s vs %.0f ed25519 verifications/s, 1 thread; target >= 0.8", best_v,
+           best_raw);
+  bench_report("economy.voucher_verify_vs_ed25519", best_v / best_raw, "ratio", note);
+  for (int i = 0; i < N; i++) ag_buf_free(&v[i]);
+  free(v);
+}
+
+/* ---- claims through the state machine ------------------------------------------------------- */
+
+static ag_app *make_app(const char *dir, ag_keypair *keys, size_t n) {
+  ag_app *app;
+  int rc = ag_app_open(dir, &app);
+  if (rc) die("open", rc);
+  ag_incentive_attach(app);
+  ag_economy_attach(app);
+  ag_genesis g;
+  memset(&g, 0, sizeof g);
+  strcpy(g.chain_id, CHAIN);
+  ag_params_default(&g.params);
+  g.params.max_block_txs = 100000;
+  g.params.max_block_bytes = 64u << 20;
+  g.naccounts = n;
+  g.accounts = calloc(n, sizeof *g.accounts);
+  for (size_t i = 0; i < n; i++) {
+    memcpy(g.accounts[i].pk, keys[i].pk, 32);
+    g.accounts[i].balance = 1000000 * AG_UNIT;
+  }
+  g.modules = strdup("{\"incentive\":{\"block_reward\":\"0\"}}");
+  ag_genesis_rehash(&g);
+  uint8_t h[32];
+  if ((rc = ag_app_init_chain(app, &g, h))) die("init_chain", rc);
+  ag_genesis_free(&g);
+  ag_app_set_threads(app, ag_ncpu());
+  return app;
+}
+
+/* Runs txs in blocks of per_block; returns the seconds spent in finalize_block + commit. */
+static double run_blocks(ag_app *app, ag_buf *txs, size_t n, size_t per_block) {
+  const uint8_t **p = malloc(per_block * sizeof *p);
+  uint32_t *l = malloc(per_block * sizeof *l);
+  ag_result *r = malloc(per_block * sizeof *r);
+  double secs = 0;
+  for (size_t b = 0; b < n; b += per_block) {
+    size_t k = n - b < per_block ? n - b : per_block;
+    for (size_t i = 0; i < k; i++) {
+      p[i] = txs[b + i].data;
+      l[i] = (uint32_t)txs[b + i].len;
+    }
+    ag_app_info info;
+    ag_app_info_get(app, &info);
+    ag_block_ctx ctx = {info.height + 1, info.time_ms + 1000, {0}};
+    uint8_t root[32];
+    double t0 = bench_now();
+    int rc = ag_app_finalize_block(app, &ctx, p, l, k, r, root);
+    if (!rc) rc = ag_app_commit(app, NULL, 0, NULL);
+    secs += bench_now() - t0;
+    if (rc) die("block", rc);
+    for (size_t i = 0; i < k; i++)
+      if (r[i].code) die(r[i].log, r[i].code);
+  }
+  free(p);
+  free(l);
+  free(r);
+  return secs;
+}
+
+static void build_tx(ag_buf *tx, uint16_t kind, const ag_keypair *k, uint64_t nonce, const ag_buf *p) {
+  ag_buf_init(tx);
+  ag_tx_build(tx, kind, CHAIN, k, nonce, 100000, 0, p->data, (uint32_t)p->len);
+}
+
+static void claim_vs_transfer(size_t nclaims) {
+  enum { NPROV = 50 };
+  size_t nclients = nclaims / NPROV; /* each client: one channel to each provider */
+  if (nclients < 2) nclients = 2;
+  size_t nacct = nclients + NPROV + 1, per_block = 2000;
+  ag_keypair *keys = malloc(nacct * sizeof *keys);
+  for (size_t i = 0; i < nacct; i++) key_i(&keys[i], (uint32_t)(100 + i));
+  const ag_keypair *owner = &keys[nacct - 1];
+  char dir[400];
+  snprintf(dir, sizeof dir, "%s/claims", tmproot);
+  ag_app *app = make_app(dir, keys, nacct);
+  /* a model with two ancestors, 10% royalty */
+  uint8_t base[32], ds[32], model[32], par[2][32];
+  uint16_t bps[2] = {500, 300};
+  memset(base, 0xb1, 32);
+  memset(ds, 0xd1, 32);
+  memset(model, 0xa1, 32);
+  memcpy(par[0], base, 32);
+  memcpy(par[1], ds, 32);
+  ag_buf p, setup[3];
+  ag_buf_init(&p);
+  ag_payload_asset_register(&p, AG_ASSET_MODEL, base, 0, 1000, NULL, NULL, 0);
+  build_tx(&setup[0], AG_TX_ASSET_REGISTER, owner, 0, &p);
+  ag_buf_reset(&p);
+  ag_payload_asset_register(&p, AG_ASSET_DATASET, ds, 0, 1000, NULL, NULL, 0);
+  build_tx(&setup[1], AG_TX_ASSET_REGISTER, owner, 1, &p);
+  ag_buf_reset(&p);
+  ag_payload_asset_register(&p, AG_ASSET_MODEL, model, 1000, 1000, (const uint8_t(*)[32])par, bps, 2);
+  build_tx(&setup[2], AG_TX_ASSET_REGISTER, owner, 2, &p);
+  for (int i = 0; i < 3; i++) run_blocks(app, &setup[i], 1, 1), ag_buf_free(&setup[i]);
+  /* the channels (not timed) */
+  size_t n = nclients * NPROV;
+  ag_buf *txs = malloc(n * sizeof *txs);
+  uint8_t (*ids)[32] = malloc(n * 32);
+  for (size_t c = 0; c < nclients; c++)
+    for (size_t q = 0; q < NPROV; q++) {
+      size_t i = c * NPROV + q;
+      ag_buf_reset(&p);
+      ag_payload_channel_open(&p, keys[nclients + q].pk, NULL, model, AG_UNIT, 10, 0);
+      ag_channel_id(CHAIN, keys[c].pk, q, ids[i]);
+      build_tx(&txs[i], AG_TX_CHANNEL_OPEN, &keys[c], q, &p);
+    }
+  run_blocks(app, txs, n, per_block);
+  for (size_t i = 0; i < n; i++) ag_buf_free(&txs[i]);
+  /* the claims: provider q redeems a voucher of every client, nonce by nonce */
+  for (size_t c = 0; c < nclients; c++)
+    for (size_t q = 0; q < NPROV; q++) {
+      size_t i = c * NPROV + q;
+      ag_buf v;
+      ag_buf_init(&v);
+      ag_voucher_sign(&v, CHAIN, ids[i], AG_UNIT / 2 + c, 1, &keys[c]);
+      ag_buf_reset(&p);
+      ag_payload_channel_claim(&p, 0, 0, v.data, v.len);
+      ag_buf_free(&v);
+      build_tx(&txs[i], AG_TX_CHANNEL_CLAIM, &keys[nclients + q], c, &p);
+    }
+  double claim_s = run_blocks(app, txs, n, per_block);
+  for (size_t i = 0; i < n; i++) ag_buf_free(&txs[i]);
+  ag_asset a;
+  if (ag_asset_load(ag_app_state(app), NULL, model, &a) || !a.income) die("royalties", AG_E_INTERNAL);
+  ag_app_close(app);
+  /* the same number of plain transfers, from the same shape of senders */
+  snprintf(dir, sizeof dir, "%s/transfers", tmproot);
+  app = make_app(dir, keys, nacct);
+  for (size_t c = 0; c < nclients; c++)
+    for (size_t q = 0; q < NPROV; q++) {
+      size_t i = c * NPROV + q;
+      ag_buf_reset(&p);
+      ag_transfer_encode(&p, keys[(c + q + 1) % nacct].pk, AG_UNIT / 2 + c);
+      build_tx(&txs[i], AG_TX_TRANSFER, &keys[nclients + q], c, &p);
+    }
+  double transfer_s = run_blocks(app, txs, n, per_block);
+  for (size_t i = 0; i < n; i++) ag_buf_free(&txs[i]);
+  ag_app_close(app);
+  ag_buf_free(&p);
+  char note[240];
+  snprintf(note, sizeof note, "%.0f claims/s (10%% royalty to a model's vault and two ancestors') vs %.0f transfers/s, %zu txs in blocks of %zu, %d threads; target >= 0.5",
+           n / claim_s, n / transfer_s, n, per_block, ag_ncpu());
+  bench_report("economy.claim_vs_transfer", transfer_s / claim_s, "ratio", note);
+  free(txs);
+  free(ids);
+  free(keys);
+}
+
+int main(void) {
+  ag_crypto_init();
+  snprintf(tmproot, sizeof tmproot, "/tmp/agora-bench-economy-%d", (int)getpid());
+  char cmd[400];
+  snprintf(cmd, sizeof cmd, "mkdir -p '%s'", tmproot);
+  if (system(cmd)) return 1;
+  voucher_verify();
+  const char *e = getenv("BENCH_CLAIMS");
+  claim_vs_transfer(e ? (size_t)atol(e) : 20000);
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmproot);
+  if (system(cmd)) {
+  }
+  return 0;
+}
