@@ -773,7 +773,7 @@ TEST(paid_requests_through_a_channel) {
   /* a client whose book fell behind (it crashed after the miner billed) catches up from the
    * 402 within what it signed, and pays once */
   char cfile[1200];
-  ag_pay_client_path(home, hk.pk, model, cfile, sizeof cfile);
+  ag_pay_client_path(home, owner.pk, hk.pk, model, cfile, sizeof cfile);
   ag_pay_client cl;
   CHECK_OK(ag_pay_client_load(cfile, &cl));
   CHECK_U64(cl.billed, billed3);

@@ -31,9 +31,12 @@
 #include "crypto/keystore.h"
 #include "incentive/incentive.h"
 #include "incentive/training.h"
+#include "economy/economy.h"
+#include "subnets/payment.h"
 #include "subnets/diloco.h"
 #include "subnets/inference.h"
 #include "subnets/netclient.h"
+#include "subnets/neuron.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -65,6 +68,10 @@ static const char usage[] =
     "and each trainer's scores, incentive and model shares. --miners 0 leaves the inference\n"
     "subnet without neurons.\n\n"
     "  --miners N        miners (default 4)\n"
+    "  --clients N       paying clients (default 0; 0..16): every miner posts an offer, the\n"
+    "                    model is registered as an asset with a 10 percent royalty, and each client buys\n"
+    "                    a completion every 2 s through a payment channel; the view adds per-miner\n"
+    "                    revenue and the model's vault (docs/economy.md)\n"
     "  --validators N    validators (default 2; stakes 2000, 1000, ... AGR)\n"
     "  --cheaters N      miners that alter one token of every answer (default 1)\n"
     "  --slow N          honest miners that add --slow-ms to every answer (default 1)\n"
@@ -125,6 +132,15 @@ typedef struct {
   ag_diloco_data tdata;      /* validation data of the training subnet */
   ag_model *tok_model;       /* for its tokenizer */
   json_t *losses;            /* model id hex -> validation loss */
+  /* paying clients (docs/economy.md): each buys completions from the miners through
+   * channels, one request at a time, as `agora infer --pay-from` child processes */
+  int nclients;
+  uint8_t model_id[32];      /* the inference subnet's model, registered as an asset */
+  char client_name[16][32];
+  pid_t client_pid[16];
+  uint64_t client_next[16];  /* monotonic ms of its next request */
+  int client_ok[16], client_failed[16], client_seq;
+  json_t *econ_final;        /* the market read once the miners stopped (and claimed) */
   uint64_t stop_height;
   uint16_t port;
   pid_t node_pid;
@@ -292,7 +308,7 @@ static int write_chain(devnet *d, const char *model_path, const char *train_mode
   snprintf(g.chain_id, sizeof g.chain_id, "%s", d->chain_id);
   g.genesis_time_ms = ag_now_ms();
   ag_params_default(&g.params);
-  g.accounts = ag_xcalloc((size_t)(1 + 2 * d->n), sizeof *g.accounts);
+  g.accounts = ag_xcalloc((size_t)(1 + 2 * d->n + d->nclients), sizeof *g.accounts);
   memcpy(g.accounts[0].pk, owner.pk, 32);
   g.accounts[0].balance = 1000000 * AG_UNIT;
   g.naccounts = 1;
@@ -306,6 +322,16 @@ static int write_chain(devnet *d, const char *model_path, const char *train_mode
     memcpy(g.accounts[g.naccounts].pk, p->hk.pk, 32);
     g.accounts[g.naccounts++].balance = 100 * AG_UNIT;
   }
+  for (int i = 0; i < d->nclients && !rc; i++) {
+    ag_keypair ck;
+    char addr[AG_ADDR_MAX];
+    snprintf(d->client_name[i], sizeof d->client_name[i], "client%d", i);
+    if ((rc = new_key(d, d->client_name[i], &ck, addr))) break;
+    memcpy(g.accounts[g.naccounts].pk, ck.pk, 32);
+    g.accounts[g.naccounts++].balance = 1000 * AG_UNIT;
+    ag_key_wipe(&ck);
+  }
+  memcpy(d->model_id, id, 32);
   d->genesis_supply = 0;
   for (size_t i = 0; i < g.naccounts; i++) d->genesis_supply += g.accounts[i].balance;
   d->block_reward = AG_UNIT;
@@ -721,6 +747,151 @@ static json_t *training_json(devnet *d, snapshot *s) {
   return o;
 }
 
+/* ---- paying clients ------------------------------------------------------------------------------ */
+
+/* Every miner offers the model (0.001 AGR per 1,000 prompt tokens, 0.01 per 1,000 output tokens,
+ * a 10 AGR bond from its coldkey) and the owner registers the model as an asset with a 10 %
+ * royalty, so that each paid claim also pays its vault. */
+static int setup_market(devnet *d) {
+  int rc = 0;
+  for (int i = 0; i < d->n && !rc; i++) {
+    proc *p = &d->ps[i];
+    if (p->role != ROLE_MINER || p->netuid != 1) continue;
+    ag_buf b;
+    ag_buf_init(&b);
+    ag_payload_offer_post(&b, p->hk.pk, d->model_id, AG_UNIT / 1000, AG_UNIT / 100, 256, 10 * AG_UNIT);
+    uint8_t hash[32];
+    int code = 0;
+    rc = ag_net_submit(&d->net, &p->ck, AG_TX_OFFER_POST, b.data, b.len, 30000, hash, &code);
+    ag_buf_free(&b);
+    if (!rc && code) rc = ag_fail(code, "%s's offer: %s", p->name, ag_errmsg(code));
+  }
+  ag_keypair owner;
+  if (!rc) rc = ag_neuron_key(d->home, "owner", d->chain_id, &owner);
+  if (!rc) {
+    ag_buf b;
+    ag_buf_init(&b);
+    ag_payload_asset_register(&b, AG_ASSET_MODEL, d->model_id, 1000, 1000000, NULL, NULL, 0);
+    uint8_t hash[32];
+    int code = 0;
+    rc = ag_net_submit(&d->net, &owner, AG_TX_ASSET_REGISTER, b.data, b.len, 30000, hash, &code);
+    ag_buf_free(&b);
+    ag_key_wipe(&owner);
+    if (!rc && code) rc = ag_fail(code, "registering the model: %s", ag_errmsg(code));
+  }
+  return rc;
+}
+
+static const char *const client_prompts[] = {"The capital of France is", "Once upon a time",
+                                             "The best way to learn is", "A good friend"};
+
+/* Starts the next request of each client whose last one ended (and counts how it ended). */
+static void run_clients(devnet *d) {
+  uint64_t now = ag_mono_ms();
+  for (int i = 0; i < d->nclients; i++) {
+    int st = 0;
+    if (d->client_pid[i] > 0) {
+      if (running(d->client_pid[i], &st)) continue;
+      if (WIFEXITED(st) && WEXITSTATUS(st) == 0) d->client_ok[i]++;
+      else d->client_failed[i]++;
+      d->client_pid[i] = 0;
+      d->client_next[i] = now + 2000;
+    }
+    if (now < d->client_next[i]) continue;
+    char log[1200], seed[24];
+    snprintf(log, sizeof log, "%s/logs/%s.log", d->home, d->client_name[i]);
+    snprintf(seed, sizeof seed, "%d", ++d->client_seq);
+    char *argv[] = {d->exe, "--home", d->home, "--node", d->url, "--json", "infer", "--pay-from", d->client_name[i],
+                    "--deposit", "5", "--no-verify", "-n", "16", "--seed", seed,
+                    (char *)client_prompts[d->client_seq % 4], NULL};
+    d->client_pid[i] = spawn(argv, log);
+  }
+}
+
+/* What the market looks like: per miner, what its channels billed and what the chain paid it
+ * (from the clients' books and the channels), and the model's vault. */
+static json_t *economy_json(devnet *d) {
+  json_t *o = json_object(), *prov = json_array();
+  uint64_t all_billed = 0, all_claimed = 0;
+  int ok = 0, failed = 0;
+  for (int i = 0; i < d->nclients; i++) ok += d->client_ok[i], failed += d->client_failed[i];
+  for (int i = 0; i < d->n; i++) {
+    proc *p = &d->ps[i];
+    if (p->role != ROLE_MINER || p->netuid != 1) continue;
+    uint64_t billed = 0, claimed = 0;
+    for (int k = 0; k < d->nclients; k++) {
+      ag_keypair ck;
+      char path[1300];
+      ag_pay_client cl;
+      if (ag_neuron_key(d->home, d->client_name[k], d->chain_id, &ck)) continue;
+      ag_pay_client_path(d->home, ck.pk, p->hk.pk, d->model_id, path, sizeof path);
+      ag_key_wipe(&ck);
+      if (ag_pay_client_load(path, &cl)) continue;
+      billed += cl.billed;
+      char hex[65], cp[100];
+      ag_hex_encode(cl.channel, 32, hex);
+      snprintf(cp, sizeof cp, "/v1/channels/%s", hex);
+      json_t *ch;
+      if (!ag_net_get(&d->net, cp, &ch)) {
+        claimed += ag_json_u64_of(ch, "claimed");
+        json_decref(ch);
+      }
+    }
+    json_t *x = json_object();
+    json_object_set_new(x, "name", json_string(p->name));
+    json_object_set_new(x, "hotkey", json_string(p->hot_addr));
+    json_object_set_new(x, "billed", ag_json_u64s(billed));
+    json_object_set_new(x, "claimed", ag_json_u64s(claimed));
+    json_array_append_new(prov, x);
+    all_billed += billed;
+    all_claimed += claimed;
+  }
+  json_object_set_new(o, "clients", json_integer(d->nclients));
+  json_object_set_new(o, "paid_requests", json_integer(ok));
+  json_object_set_new(o, "failed_requests", json_integer(failed));
+  json_object_set_new(o, "billed", ag_json_u64s(all_billed));
+  json_object_set_new(o, "claimed", ag_json_u64s(all_claimed));
+  json_object_set_new(o, "providers", prov);
+  char hex[65], ap[100];
+  ag_hex_encode(d->model_id, 32, hex);
+  snprintf(ap, sizeof ap, "/v1/assets/%s", hex);
+  json_t *a = NULL;
+  if (!ag_net_get(&d->net, ap, &a)) {
+    json_t *m = json_object();
+    json_object_set_new(m, "id", json_string(hex));
+    json_object_set_new(m, "royalty_bps", json_incref(json_object_get(a, "royalty_bps")));
+    json_object_set_new(m, "vault", json_incref(json_object_get(a, "vault")));
+    json_object_set_new(m, "holders", json_incref(json_object_get(a, "holders")));
+    json_object_set_new(o, "model", m);
+    json_decref(a);
+  }
+  return o;
+}
+
+static void render_economy(devnet *d) {
+  json_t *e = d->econ_final ? json_incref(d->econ_final) : economy_json(d);
+  char b[32], c[32];
+  ag_amount_format(ag_json_u64_of(e, "billed"), b);
+  ag_amount_format(ag_json_u64_of(e, "claimed"), c);
+  printf("\neconomy — %d paying clients: %lld paid requests (%lld failed), %s AGR billed, %s AGR claimed by miners\n",
+         d->nclients, json_integer_value(json_object_get(e, "paid_requests")),
+         json_integer_value(json_object_get(e, "failed_requests")), b, c);
+  json_t *pv = json_object_get(e, "providers");
+  for (size_t i = 0; i < json_array_size(pv); i++) {
+    json_t *x = json_array_get(pv, i);
+    ag_amount_format(ag_json_u64_of(x, "billed"), b);
+    ag_amount_format(ag_json_u64_of(x, "claimed"), c);
+    printf("  %-10s billed %s AGR, claimed %s AGR\n", json_string_value(json_object_get(x, "name")), b, c);
+  }
+  json_t *v = json_object_get(json_object_get(e, "model"), "vault"), *hs = json_object_get(json_object_get(e, "model"), "holders");
+  if (v) {
+    ag_amount_format(ag_json_u64_of(v, "income"), b);
+    ag_amount_format(hs ? ag_json_u64_of(json_array_get(hs, 0), "claimable") : 0, c);
+    printf("  model %s: royalty income %s AGR; its owner can claim %s AGR ('agora model claim')\n", d->model_name, b, c);
+  }
+  json_decref(e);
+}
+
 static void render(devnet *d, snapshot *s, int clear) {
   uint64_t h = ag_json_u64_of(s->status, "height");
   uint64_t issued = ag_json_u64_of(json_object_get(s->status, "supply"), "issued");
@@ -767,8 +938,9 @@ static void render(devnet *d, snapshot *s, int clear) {
   }
   printf("\n");
   if (d->training) render_training(d, s);
-  printf("\nlogs: %s/logs   try: %s --home %s infer \"Once upon a time\"   Ctrl-C stops\n", d->home,
-         d->exe, d->home);
+  if (d->nclients) render_economy(d);
+  printf("\nlogs: %s/logs   try: %s --home %s infer%s \"Once upon a time\"   Ctrl-C stops\n", d->home,
+         d->exe, d->home, d->nclients ? " --pay-from owner" : "");
   fflush(stdout);
 }
 
@@ -819,6 +991,7 @@ static json_t *final_json(devnet *d, snapshot *s) {
   }
   json_object_set_new(o, "validators", vs);
   if (d->training) json_object_set_new(o, "training", training_json(d, s));
+  if (d->nclients) json_object_set_new(o, "economy", d->econ_final ? json_incref(d->econ_final) : economy_json(d));
   return o;
 }
 
@@ -837,7 +1010,7 @@ int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
   const char *miners_s = NULL, *vals_s = NULL, *cheat_s = NULL, *slow_s = NULL, *slowms_s = NULL,
              *blocks_s = NULL, *bt_s = NULL, *tempo_s = NULL, *port_s = NULL, *model_s = NULL,
              *trainers_s = NULL, *free_s = NULL, *front_s = NULL, *blend_s = NULL, *rb_s = NULL, *tdim_s = NULL,
-             *tlayers_s = NULL, *relay_s = NULL, *halving_s = NULL, *tmodel_s = NULL;
+             *tlayers_s = NULL, *relay_s = NULL, *halving_s = NULL, *tmodel_s = NULL, *clients_s = NULL;
   bool training = false;
   ag_opt opts[] = {{"miners", 0, 1, &miners_s, NULL},  {"validators", 0, 1, &vals_s, NULL},
                    {"cheaters", 0, 1, &cheat_s, NULL}, {"slow", 0, 1, &slow_s, NULL},
@@ -850,7 +1023,7 @@ int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
                    {"round-blocks", 0, 1, &rb_s, NULL}, {"train-dim", 0, 1, &tdim_s, NULL},
                    {"train-layers", 0, 1, &tlayers_s, NULL}, {"relayers", 0, 1, &relay_s, NULL},
                    {"halving", 0, 1, &halving_s, NULL}, {"train-model", 0, 1, &tmodel_s, NULL},
-                   {"", 0, 0, NULL, NULL}};
+                   {"clients", 0, 1, &clients_s, NULL}, {"", 0, 0, NULL, NULL}};
   char *pos[1];
   int npos, rc = ag_cli_parse(c, argc, argv, opts, pos, 0, &npos);
   if (rc) return rc;
@@ -871,7 +1044,8 @@ int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
   d->round_blocks = 20;
   d->losses = json_object();
   int blocks = 0, port = 0, halving = 10500000;
-  if ((rc = num(c, miners_s, "miners", 0, 32, &d->nminers)) ||
+  if ((rc = num(c, clients_s, "clients", 0, 16, &d->nclients)) ||
+      (rc = num(c, miners_s, "miners", 0, 32, &d->nminers)) ||
       (rc = num(c, vals_s, "validators", 0, 16, &d->nvalidators)) ||
       (rc = num(c, cheat_s, "cheaters", 0, 32, &d->ncheaters)) ||
       (rc = num(c, slow_s, "slow", 0, 32, &d->nslow)) ||
@@ -1007,6 +1181,9 @@ int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
   start_node(d);
   if ((rc = wait_node(d, 30000))) goto out;
   if ((rc = setup_neurons(d))) goto out;
+  if (d->nclients && !d->nminers) d->nclients = 0;
+  if (d->nclients && (rc = setup_market(d))) goto out;
+  for (int i = 0; i < d->nclients; i++) d->client_next[i] = ag_mono_ms() + 5000; /* miners announce first */
   for (int i = 0; i < d->n; i++) start_neuron(d, &d->ps[i]);
   write_manifest(d, 1);
   fprintf(info, "registered and started %d neurons; logs in %s/logs\n", d->n, d->home);
@@ -1069,9 +1246,14 @@ int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
     } else {
       snap_free(&n);
     }
-    for (int t = 0; t < 10 && !g_interrupted; t++) ag_sleep_ms(100);
+    for (int t = 0; t < 10 && !g_interrupted; t++) {
+      run_clients(d);
+      ag_sleep_ms(100);
+    }
   }
   (void)last_print;
+  for (int i = 0; i < d->nclients; i++) /* let a request in flight end, then stop */
+    if (d->client_pid[i] > 0) stop_all(&d->client_pid[i], 1, 15000);
   /* the final picture, then an orderly shutdown: neurons first, the node last */
   {
     snapshot f;
@@ -1089,6 +1271,7 @@ int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
   }
   stop_all(pids, d->n, 10000);
   for (int i = 0; i < d->n; i++) d->ps[i].pid = 0;
+  if (d->nclients) d->econ_final = economy_json(d); /* the miners claimed on their way out */
   stop_all(&d->node_pid, 1, 15000);
   free(pids);
   if (s.status) {
@@ -1117,6 +1300,7 @@ out:
   }
   free(d->ps);
   json_decref(d->losses);
+  json_decref(d->econ_final);
   ag_model_close(d->tok_model);
   ag_diloco_data_free(&d->tdata);
   free(d);

@@ -452,7 +452,8 @@ static int payer_prepare(payer *p, const ag_offer *o, uint64_t n_prompt, uint64_
   p->offer = *o;
   int rc = ag_offer_cost(o, n_prompt, max_tokens, &p->most);
   if (rc) return rc;
-  ag_pay_client_path(p->c->home, o->hotkey, p->model, p->path, sizeof p->path);
+  if ((rc = payer_key(p))) return rc;
+  ag_pay_client_path(p->c->home, p->k.pk, o->hotkey, p->model, p->path, sizeof p->path);
   rc = ag_pay_client_load(p->path, &p->cl);
   if (rc == AG_E_NOTFOUND) rc = payer_fund(p, 1, p->most);
   else if (!rc && p->cl.deposit - (p->cl.billed < p->cl.deposit ? p->cl.billed : p->cl.deposit) < p->most)

@@ -204,12 +204,13 @@ void ag_paybook_release(ag_paybook *b, const uint8_t channel[32], uint64_t max_c
 
 /* ---- the client's channels ----------------------------------------------------------------------- */
 
-void ag_pay_client_path(const char *home, const uint8_t provider[32], const uint8_t model[32],
-                        char *out, size_t cap) {
-  char addr[AG_ADDR_MAX], hex[65];
+void ag_pay_client_path(const char *home, const uint8_t payer[32], const uint8_t provider[32],
+                        const uint8_t model[32], char *out, size_t cap) {
+  char me[AG_ADDR_MAX], addr[AG_ADDR_MAX], hex[65];
+  ag_addr_encode(payer, me);
   ag_addr_encode(provider, addr);
   ag_hex_encode(model, 32, hex);
-  snprintf(out, cap, "%s/channels/%s-%.16s.json", home, addr, hex);
+  snprintf(out, cap, "%s/channels/%s-%s-%.16s.json", home, me, addr, hex);
 }
 
 int ag_pay_client_load(const char *path, ag_pay_client *c) {

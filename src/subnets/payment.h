@@ -96,9 +96,10 @@ typedef struct {
   uint64_t seq;        /* the last sequence this client signed */
 } ag_pay_client;
 
-/* HOME/channels/<provider address>-<model id hex>.json */
-void ag_pay_client_path(const char *home, const uint8_t provider[32], const uint8_t model[32],
-                        char *out, size_t cap);
+/* HOME/channels/<payer address>-<provider address>-<model id, 16 hex>.json: one channel per
+ * payer, provider and model. */
+void ag_pay_client_path(const char *home, const uint8_t payer[32], const uint8_t provider[32],
+                        const uint8_t model[32], char *out, size_t cap);
 /* AG_E_NOTFOUND when there is none yet. */
 int ag_pay_client_load(const char *path, ag_pay_client *c);
 int ag_pay_client_save(const char *path, const ag_pay_client *c);

@@ -1,0 +1,56 @@
+/*
+ * test_sys_economy.c — a devnet where clients pay miners (`agora devnet --clients 2`): every
+ * miner posts an offer, the model is an asset with a 10 % royalty, two clients buy completions
+ * through channels as `agora infer --pay-from` processes for 60 blocks. At the end (the miners
+ * stopped and redeemed what they billed): requests were paid, each miner's claims on chain
+ * equal what its receipts billed, the model's vault received the royalty of those claims, its
+ * owner can claim all of it but the carried fraction, and issuance still follows the schedule.
+ */
+#include "test.h"
+#include "sysutil.h"
+
+#include "chain/json.h"
+#include "core/util.h"
+
+#include <sys/wait.h>
+
+TEST(clients_pay_miners_and_the_model_earns_its_royalty) {
+  char home[512], out_path[600];
+  snprintf(home, sizeof home, "%s/sys_economy", AGORA_BUILD_DIR);
+  snprintf(out_path, sizeof out_path, "%s.out.json", home);
+  const char *args[] = {"--miners", "2", "--validators", "1", "--cheaters", "0", "--slow", "0",
+                        "--clients", "2", "--blocks", "60", NULL};
+  pid_t pid;
+  json_t *m = sys_devnet_start(home, out_path, args, &pid);
+  CHECK(json_is_true(json_object_get(m, "ready")));
+  json_decref(m);
+  int st = 0;
+  CHECK_EQ(waitpid(pid, &st, 0), pid); /* --blocks: it stops by itself */
+  sys_untrack(pid);
+  CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  json_t *o = json_load_file(out_path, 0, NULL), *e = json_object_get(o, "economy");
+  CHECK(e != NULL);
+  CHECK(json_integer_value(json_object_get(e, "paid_requests")) >= 4);
+  uint64_t claimed = 0;
+  json_t *pv = json_object_get(e, "providers");
+  CHECK_EQ(json_array_size(pv), 2);
+  for (size_t i = 0; i < json_array_size(pv); i++) {
+    json_t *x = json_array_get(pv, i);
+    CHECK(ag_json_u64_of(x, "billed") > 0);
+    CHECK_U64(ag_json_u64_of(x, "claimed"), ag_json_u64_of(x, "billed"));
+    claimed += ag_json_u64_of(x, "claimed");
+  }
+  /* the royalty is floored per claim: at most a tenth of what was claimed, less by under a
+   * unit per claim */
+  json_t *vault = json_object_get(json_object_get(e, "model"), "vault");
+  uint64_t income = ag_json_u64_of(vault, "income");
+  CHECK(income <= claimed / 10 && income + 200 >= claimed / 10);
+  CHECK_U64(ag_json_u64_of(vault, "balance"), income);
+  json_t *h0 = json_array_get(json_object_get(json_object_get(e, "model"), "holders"), 0);
+  uint64_t can = ag_json_u64_of(h0, "claimable");
+  CHECK(can <= income && can + 1 >= income);
+  CHECK(json_is_true(json_object_get(json_object_get(o, "issuance"), "matches_schedule")));
+  json_decref(o);
+}
+
+TEST_MAIN(clients_pay_miners_and_the_model_earns_its_royalty)
