@@ -1252,8 +1252,26 @@ int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
     }
   }
   (void)last_print;
-  for (int i = 0; i < d->nclients; i++) /* let a request in flight end, then stop */
-    if (d->client_pid[i] > 0) stop_all(&d->client_pid[i], 1, 15000);
+  /* a request in flight ends by itself (killed, its client's book would miss what the miner
+   * billed for it); only one stuck past 30 s is stopped */
+  for (uint64_t end = ag_mono_ms() + 30000; ag_mono_ms() < end;) {
+    int busy = 0;
+    for (int i = 0; i < d->nclients; i++) {
+      int st = -1;
+      if (d->client_pid[i] <= 0) continue;
+      if (running(d->client_pid[i], &st)) {
+        busy = 1;
+        continue;
+      }
+      if (st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0) d->client_ok[i]++;
+      else if (st != -1) d->client_failed[i]++;
+      d->client_pid[i] = 0;
+    }
+    if (!busy) break;
+    ag_sleep_ms(50);
+  }
+  for (int i = 0; i < d->nclients; i++)
+    if (d->client_pid[i] > 0) stop_all(&d->client_pid[i], 1, 5000);
   /* the final picture, then an orderly shutdown: neurons first, the node last */
   {
     snapshot f;
