@@ -5,7 +5,7 @@
  * through a per-share accumulator with the remainder carried (nothing lost to rounding, O(1)
  * per claim); shares transferable.
  */
-#include "economy/economy.h"
+#include "economy/internal.h"
 
 #include "chain/json.h"
 #include "core/err.h"
@@ -27,17 +27,7 @@ static const uint8_t zero32[32];
 
 /* ---- records ------------------------------------------------------------------------------- */
 
-static size_t key_of(uint8_t *k, char tag, const uint8_t a[32], const uint8_t *b) {
-  k[0] = 'e';
-  k[1] = (uint8_t)tag;
-  memcpy(k + 2, a, 32);
-  if (b) memcpy(k + 34, b, 32);
-  return b ? 66 : 34;
-}
 
-static int get(ag_state *st, ag_state_view *view, const uint8_t *k, size_t kl, ag_buf *b) {
-  return view ? ag_state_view_get(view, k, kl, b) : ag_state_get_buf(st, k, kl, b);
-}
 
 static void put_u128(uint8_t *p, u128 v) {
   ag_put_u64le(p, (uint64_t)v);
@@ -50,7 +40,7 @@ int ag_asset_load(ag_state *st, ag_state_view *view, const uint8_t id[32], ag_as
   uint8_t k[34];
   ag_buf b;
   ag_buf_init(&b);
-  int rc = get(st, view, k, key_of(k, AG_EKEY_ASSET, id, NULL), &b);
+  int rc = ag_econ_get(st, view, k, ag_econ_key(k, AG_EKEY_ASSET, id, NULL), &b);
   if (rc == AG_E_NOTFOUND) rc = ag_fail(AG_E_ASSET_NOT_FOUND, "no asset with that id is registered");
   const uint8_t *p = b.data;
   if (!rc && (b.len < ASSET_HEAD || p[0] != REC_VERSION || p[ASSET_HEAD - 1] > AG_MAX_ANCESTORS ||
@@ -78,7 +68,7 @@ int ag_asset_load(ag_state *st, ag_state_view *view, const uint8_t id[32], ag_as
 
 static void asset_store(ag_state *st, const ag_asset *a) {
   uint8_t k[34], v[ASSET_HEAD + 34 * AG_MAX_ANCESTORS];
-  key_of(k, AG_EKEY_ASSET, a->id, NULL);
+  ag_econ_key(k, AG_EKEY_ASSET, a->id, NULL);
   v[0] = REC_VERSION;
   v[1] = a->kind;
   memcpy(v + 2, a->owner, 32);
@@ -101,7 +91,7 @@ int ag_holding_load(ag_state *st, ag_state_view *view, const uint8_t asset[32],
   uint8_t k[66];
   ag_buf b;
   ag_buf_init(&b);
-  int rc = get(st, view, k, key_of(k, AG_EKEY_HOLDING, asset, holder), &b);
+  int rc = ag_econ_get(st, view, k, ag_econ_key(k, AG_EKEY_HOLDING, asset, holder), &b);
   if (rc == AG_E_NOTFOUND) rc = ag_fail(AG_E_HOLDING_NOT_FOUND, "that holder has no shares of the asset");
   else if (!rc && (b.len != HOLDING_LEN || b.data[0] != REC_VERSION)) rc = ag_fail(AG_E_CORRUPT, "bad holding record");
   if (!rc) {
@@ -117,7 +107,7 @@ int ag_holding_load(ag_state *st, ag_state_view *view, const uint8_t asset[32],
 
 static void holding_store(ag_state *st, const uint8_t asset[32], const ag_holding *h) {
   uint8_t k[66], v[HOLDING_LEN];
-  key_of(k, AG_EKEY_HOLDING, asset, h->holder);
+  ag_econ_key(k, AG_EKEY_HOLDING, asset, h->holder);
   v[0] = REC_VERSION;
   v[1] = h->is_asset;
   ag_put_u64le(v + 2, h->shares);
@@ -131,7 +121,7 @@ int ag_asset_holders(ag_state *st, ag_state_view *view, const uint8_t asset[32],
   uint8_t k[34];
   ag_buf b;
   ag_buf_init(&b);
-  int rc = get(st, view, k, key_of(k, AG_EKEY_HOLDERS, asset, NULL), &b);
+  int rc = ag_econ_get(st, view, k, ag_econ_key(k, AG_EKEY_HOLDERS, asset, NULL), &b);
   *n = 0;
   *out = ag_xmalloc(32 * (AG_MAX_HOLDERS + 1));
   if (rc == AG_E_NOTFOUND) rc = 0;
@@ -167,7 +157,7 @@ static int holders_add(ag_state *st, const uint8_t asset[32], const uint8_t hold
   memmove(v + at + 1, v + at, 32 * (n - at));
   memcpy(v[at], holder, 32);
   uint8_t k[34];
-  ag_state_put(st, k, key_of(k, AG_EKEY_HOLDERS, asset, NULL), v, 32 * (n + 1));
+  ag_state_put(st, k, ag_econ_key(k, AG_EKEY_HOLDERS, asset, NULL), v, 32 * (n + 1));
   free(v);
   return 0;
 }
@@ -257,11 +247,6 @@ void ag_payload_asset_register(ag_buf *out, uint8_t kind, const uint8_t id[32], 
 
 /* ---- tx kinds ----------------------------------------------------------------------------------- */
 
-static int no_spend(const ag_tx *tx, uint64_t *amount) {
-  (void)tx;
-  *amount = 0;
-  return 0;
-}
 
 static int register_validate(const ag_tx *tx) {
   if (tx->payload_len < 44) return ag_fail(AG_E_TX_PAYLOAD, "asset_register payload is too short");
@@ -512,10 +497,10 @@ static json_t *claim_json(const ag_tx *tx) {
 }
 
 static const ag_tx_kind kinds[] = {
-    {AG_TX_ASSET_REGISTER, "asset_register", register_validate, no_spend, register_apply, register_json},
-    {AG_TX_ASSET_ROYALTY, "asset_royalty", royalty_validate, no_spend, royalty_apply, royalty_json},
-    {AG_TX_SHARE_TRANSFER, "share_transfer", transfer_validate, no_spend, transfer_apply, transfer_json},
-    {AG_TX_SHARE_CLAIM, "share_claim", claim_validate, no_spend, claim_apply, claim_json},
+    {AG_TX_ASSET_REGISTER, "asset_register", register_validate, ag_econ_no_spend, register_apply, register_json},
+    {AG_TX_ASSET_ROYALTY, "asset_royalty", royalty_validate, ag_econ_no_spend, royalty_apply, royalty_json},
+    {AG_TX_SHARE_TRANSFER, "share_transfer", transfer_validate, ag_econ_no_spend, transfer_apply, transfer_json},
+    {AG_TX_SHARE_CLAIM, "share_claim", claim_validate, ag_econ_no_spend, claim_apply, claim_json},
 };
 
 void ag_economy_asset_kinds(void) {

@@ -4,7 +4,7 @@
  * audit. Rules in docs/economy.md;
  * each refusal has its own code and a message with the figures.
  */
-#include "economy/economy.h"
+#include "economy/internal.h"
 
 #include "chain/json.h"
 #include "core/codec.h"
@@ -38,8 +38,7 @@ void ag_economy_params_default(ag_economy_params *p) {
 int ag_economy_params_load(ag_state *st, ag_state_view *view, ag_economy_params *p) {
   ag_buf b;
   ag_buf_init(&b);
-  int rc = view ? ag_state_view_get(view, AG_EKEY_PARAMS, strlen(AG_EKEY_PARAMS), &b)
-                : ag_state_get_buf(st, AG_EKEY_PARAMS, strlen(AG_EKEY_PARAMS), &b);
+  int rc = ag_econ_get(st, view, (const uint8_t *)AG_EKEY_PARAMS, strlen(AG_EKEY_PARAMS), &b);
   if (rc == AG_E_NOTFOUND) {
     ag_economy_params_default(p); /* a chain made before the economy existed */
     rc = 0;
@@ -76,11 +75,6 @@ static void params_store(ag_state *st, const ag_economy_params *p) {
 /* ---- the channel record: "e" 'c' | id -> version u8 | status u8 | client | provider | signer |
  * model | deposit | claimed | seq | settle_delay | expiry | close_at | opened | closed ------- */
 
-static void channel_key(const uint8_t id[32], uint8_t k[34]) {
-  k[0] = 'e';
-  k[1] = AG_EKEY_CHANNEL;
-  memcpy(k + 2, id, 32);
-}
 
 void ag_channel_id(const char *chain_id, const uint8_t client[32], uint64_t nonce,
                    uint8_t out[32]) {
@@ -112,10 +106,10 @@ static int channel_decode(const uint8_t *p, size_t n, ag_channel *ch) {
 
 int ag_channel_load(ag_state *st, ag_state_view *view, const uint8_t id[32], ag_channel *out) {
   uint8_t k[34];
-  channel_key(id, k);
+  ag_econ_key(k, AG_EKEY_CHANNEL, id, NULL);
   ag_buf b;
   ag_buf_init(&b);
-  int rc = view ? ag_state_view_get(view, k, sizeof k, &b) : ag_state_get_buf(st, k, sizeof k, &b);
+  int rc = ag_econ_get(st, view, k, sizeof k, &b);
   if (rc == AG_E_NOTFOUND) {
     char hex[65];
     ag_hex_encode(id, 32, hex);
@@ -130,7 +124,7 @@ int ag_channel_load(ag_state *st, ag_state_view *view, const uint8_t id[32], ag_
 
 static void channel_store(ag_state *st, const ag_channel *ch) {
   uint8_t k[34], v[CHANNEL_REC_LEN];
-  channel_key(ch->id, k);
+  ag_econ_key(k, AG_EKEY_CHANNEL, ch->id, NULL);
   v[0] = REC_VERSION;
   v[1] = ch->status;
   memcpy(v + 2, ch->client, 32);
@@ -235,10 +229,6 @@ static int voucher_sig_ok(const ag_voucher *v, const uint8_t signer[32]) {
   return 1;
 }
 
-static const char *agr(uint64_t v, char out[32]) {
-  ag_amount_format(v, out);
-  return out;
-}
 
 int ag_voucher_check(const ag_voucher *v, const char *chain_id, const ag_channel *ch,
                      uint64_t height) {
@@ -259,10 +249,10 @@ int ag_voucher_check(const ag_voucher *v, const char *chain_id, const ag_channel
                    (unsigned long long)v->seq, (unsigned long long)ch->seq);
   if (v->cumulative <= ch->claimed)
     return ag_fail(AG_E_VOUCHER_STALE, "the voucher pays %s AGR in all; the channel has paid %s already",
-                   agr(v->cumulative, a), agr(ch->claimed, b));
+                   ag_econ_agr(v->cumulative, a), ag_econ_agr(ch->claimed, b));
   if (v->cumulative > ch->deposit)
     return ag_fail(AG_E_VOUCHER_OVER_DEPOSIT, "the voucher pays %s AGR in all; the deposit is %s",
-                   agr(v->cumulative, a), agr(ch->deposit, b));
+                   ag_econ_agr(v->cumulative, a), ag_econ_agr(ch->deposit, b));
   if (!voucher_sig_ok(v, ch->signer))
     return ag_fail(AG_E_VOUCHER_SIGNATURE, "the voucher is not signed by the channel's signer");
   return 0;
@@ -297,18 +287,7 @@ void ag_payload_channel_close(ag_buf *out, const uint8_t channel[32]) { ag_buf_p
 
 /* ---- tx kinds -------------------------------------------------------------------------------- */
 
-static int require_len(const ag_tx *tx, uint32_t want) {
-  if (tx->payload_len != want)
-    return ag_fail(AG_E_TX_PAYLOAD, "%s payload is %u bytes, expected %u", ag_tx_kind_name(tx->kind),
-                   tx->payload_len, want);
-  return 0;
-}
 
-static int no_spend(const ag_tx *tx, uint64_t *amount) {
-  (void)tx;
-  *amount = 0;
-  return 0;
-}
 
 /* Closes ch now: the client gets back what was not claimed. */
 static int close_now(ag_app *app, ag_channel *ch) {
@@ -327,7 +306,7 @@ static int load_for(ag_app *app, const uint8_t id[32], ag_channel *ch) {
 /* open */
 
 static int open_validate(const ag_tx *tx) {
-  int rc = require_len(tx, 120);
+  int rc = ag_econ_require_len(tx, 120);
   if (rc) return rc;
   if (ag_get_u64le(tx->payload + 96) == 0) return ag_fail(AG_E_TX_AMOUNT, "the deposit must be positive");
   if (!memcmp(tx->payload, tx->sender, 32))
@@ -360,7 +339,7 @@ static int open_apply(ag_app *app, const ag_tx *tx) {
   char a[32], b[32];
   if (ch.deposit < p.min_deposit)
     return ag_fail(AG_E_CHANNEL_DEPOSIT, "a channel's deposit must be at least %s AGR, not %s",
-                   agr(p.min_deposit, a), agr(ch.deposit, b));
+                   ag_econ_agr(p.min_deposit, a), ag_econ_agr(ch.deposit, b));
   if (ch.settle_delay < p.min_settle_delay || ch.settle_delay > p.max_settle_delay)
     return ag_fail(AG_E_CHANNEL_TERMS, "settle delay %llu is outside %llu..%llu blocks",
                    (unsigned long long)ch.settle_delay, (unsigned long long)p.min_settle_delay,
@@ -393,7 +372,7 @@ static json_t *open_json(const ag_tx *tx) {
 /* fund (top-up) */
 
 static int fund_validate(const ag_tx *tx) {
-  int rc = require_len(tx, 40);
+  int rc = ag_econ_require_len(tx, 40);
   if (!rc && ag_get_u64le(tx->payload + 32) == 0) rc = ag_fail(AG_E_TX_AMOUNT, "the top-up must be positive");
   return rc;
 }
@@ -455,7 +434,7 @@ static void claim_prepare(ag_app *app, const ag_tx *tx) {
   ag_buf b;
   ag_channel ch;
   if (ag_voucher_decode(tx->payload + 9, tx->payload_len - 9, &v)) return;
-  channel_key(v.channel, k);
+  ag_econ_key(k, AG_EKEY_CHANNEL, v.channel, NULL);
   ag_buf_init(&b);
   if (ag_state_get_committed(ag_app_state(app), k, sizeof k, &b) == 0 && channel_decode(b.data, b.len, &ch) == 0)
     (void)voucher_sig_ok(&v, ch.signer);
@@ -477,7 +456,7 @@ static int claim_apply(ag_app *app, const ag_tx *tx) {
   if (amount <= ch.claimed) {
     char a[32], b[32];
     return ag_fail(AG_E_VOUCHER_STALE, "the claim brings the total to %s AGR; the channel has paid %s already",
-                   agr(amount, a), agr(ch.claimed, b));
+                   ag_econ_agr(amount, a), ag_econ_agr(ch.claimed, b));
   }
   uint64_t delta = amount - ch.claimed, royalty = 0;
   ch.claimed = amount;
@@ -506,7 +485,7 @@ static json_t *claim_json(const ag_tx *tx) {
 
 /* close */
 
-static int close_validate(const ag_tx *tx) { return require_len(tx, 32); }
+static int close_validate(const ag_tx *tx) { return ag_econ_require_len(tx, 32); }
 
 static int close_apply(ag_app *app, const ag_tx *tx) {
   ag_channel ch;
@@ -540,8 +519,8 @@ static json_t *close_json(const ag_tx *tx) {
 static const ag_tx_kind kinds[] = {
     {AG_TX_CHANNEL_OPEN, "channel_open", open_validate, open_spend, open_apply, open_json},
     {AG_TX_CHANNEL_FUND, "channel_fund", fund_validate, fund_spend, fund_apply, fund_json},
-    {AG_TX_CHANNEL_CLAIM, "channel_claim", claim_validate, no_spend, claim_apply, claim_json, claim_prepare},
-    {AG_TX_CHANNEL_CLOSE, "channel_close", close_validate, no_spend, close_apply, close_json},
+    {AG_TX_CHANNEL_CLAIM, "channel_claim", claim_validate, ag_econ_no_spend, claim_apply, claim_json, claim_prepare},
+    {AG_TX_CHANNEL_CLOSE, "channel_close", close_validate, ag_econ_no_spend, close_apply, close_json},
 };
 
 void ag_economy_register_kinds(void) {

@@ -3,7 +3,7 @@
  * the bond its coldkey locks behind it (docs/economy.md "Offers and bonds"). A bond unbonds
  * only after a delay longer than the dispute window, so it cannot flee a dispute.
  */
-#include "economy/economy.h"
+#include "economy/internal.h"
 
 #include "chain/json.h"
 #include "core/codec.h"
@@ -21,23 +21,13 @@
 
 /* ---- records ------------------------------------------------------------------------------ */
 
-static size_t key_of(uint8_t *k, char tag, const uint8_t a[32], const uint8_t *b) {
-  k[0] = 'e';
-  k[1] = (uint8_t)tag;
-  memcpy(k + 2, a, 32);
-  if (b) memcpy(k + 34, b, 32);
-  return b ? 66 : 34;
-}
 
-static int get(ag_state *st, ag_state_view *view, const uint8_t *k, size_t kl, ag_buf *b) {
-  return view ? ag_state_view_get(view, k, kl, b) : ag_state_get_buf(st, k, kl, b);
-}
 
 int ag_bond_load(ag_state *st, ag_state_view *view, const uint8_t hotkey[32], ag_bond *out) {
   uint8_t k[34];
   ag_buf b;
   ag_buf_init(&b);
-  int rc = get(st, view, k, key_of(k, AG_EKEY_BOND, hotkey, NULL), &b);
+  int rc = ag_econ_get(st, view, k, ag_econ_key(k, AG_EKEY_BOND, hotkey, NULL), &b);
   if (rc == AG_E_NOTFOUND) rc = ag_fail(AG_E_BOND_NOT_FOUND, "the hotkey has no bond (an offer makes one)");
   else if (!rc && (b.len != BOND_REC_LEN || b.data[0] != REC_VERSION)) rc = ag_fail(AG_E_CORRUPT, "bad bond record");
   if (!rc) {
@@ -57,7 +47,7 @@ int ag_bond_load(ag_state *st, ag_state_view *view, const uint8_t hotkey[32], ag
 
 static void bond_store(ag_state *st, const ag_bond *bd) {
   uint8_t k[34], v[BOND_REC_LEN];
-  key_of(k, AG_EKEY_BOND, bd->hotkey, NULL);
+  ag_econ_key(k, AG_EKEY_BOND, bd->hotkey, NULL);
   v[0] = REC_VERSION;
   memcpy(v + 1, bd->coldkey, 32);
   ag_put_u64le(v + 33, bd->bonded);
@@ -77,7 +67,7 @@ int ag_offer_load(ag_state *st, ag_state_view *view, const uint8_t hotkey[32],
   uint8_t k[66];
   ag_buf b;
   ag_buf_init(&b);
-  int rc = get(st, view, k, key_of(k, AG_EKEY_OFFER, hotkey, model), &b);
+  int rc = ag_econ_get(st, view, k, ag_econ_key(k, AG_EKEY_OFFER, hotkey, model), &b);
   if (rc == AG_E_NOTFOUND) rc = ag_fail(AG_E_OFFER_NOT_FOUND, "the provider has no offer for that model");
   else if (!rc && (b.len != OFFER_REC_LEN || b.data[0] != REC_VERSION)) rc = ag_fail(AG_E_CORRUPT, "bad offer record");
   if (!rc) {
@@ -94,7 +84,7 @@ int ag_offer_load(ag_state *st, ag_state_view *view, const uint8_t hotkey[32],
 
 static void offer_store(ag_state *st, const ag_offer *o) {
   uint8_t k[66], v[OFFER_REC_LEN];
-  key_of(k, AG_EKEY_OFFER, o->hotkey, o->model);
+  ag_econ_key(k, AG_EKEY_OFFER, o->hotkey, o->model);
   v[0] = REC_VERSION;
   ag_put_u64le(v + 1, o->price_in);
   ag_put_u64le(v + 9, o->price_out);
@@ -105,7 +95,7 @@ static void offer_store(ag_state *st, const ag_offer *o) {
 
 static void offer_del(ag_state *st, const uint8_t hotkey[32], const uint8_t model[32]) {
   uint8_t k[66];
-  ag_state_del(st, k, key_of(k, AG_EKEY_OFFER, hotkey, model));
+  ag_state_del(st, k, ag_econ_key(k, AG_EKEY_OFFER, hotkey, model));
 }
 
 /* The model's index: the hotkeys with an offer, sorted; *n ≤ AG_MAX_OFFERS_PER_MODEL. */
@@ -114,7 +104,7 @@ static int index_load(ag_state *st, ag_state_view *view, const uint8_t model[32]
   uint8_t k[34];
   ag_buf b;
   ag_buf_init(&b);
-  int rc = get(st, view, k, key_of(k, AG_EKEY_MODEL, model, NULL), &b);
+  int rc = ag_econ_get(st, view, k, ag_econ_key(k, AG_EKEY_MODEL, model, NULL), &b);
   *n = 0;
   if (rc == AG_E_NOTFOUND) rc = 0;
   else if (!rc && (b.len % 32 || b.len / 32 > AG_MAX_OFFERS_PER_MODEL)) rc = ag_fail(AG_E_CORRUPT, "bad offer index");
@@ -128,7 +118,7 @@ static int index_load(ag_state *st, ag_state_view *view, const uint8_t model[32]
 
 static void index_store(ag_state *st, const uint8_t model[32], uint8_t (*hk)[32], size_t n) {
   uint8_t k[34];
-  key_of(k, AG_EKEY_MODEL, model, NULL);
+  ag_econ_key(k, AG_EKEY_MODEL, model, NULL);
   if (n) ag_state_put(st, k, sizeof k, hk, 32 * n);
   else ag_state_del(st, k, sizeof k);
 }
@@ -213,23 +203,8 @@ void ag_payload_bond(ag_buf *out, const uint8_t hotkey[32], uint64_t amount) {
 
 /* ---- tx kinds ---------------------------------------------------------------------------------- */
 
-static int require_len(const ag_tx *tx, uint32_t want) {
-  if (tx->payload_len != want)
-    return ag_fail(AG_E_TX_PAYLOAD, "%s payload is %u bytes, expected %u", ag_tx_kind_name(tx->kind),
-                   tx->payload_len, want);
-  return 0;
-}
 
-static int no_spend(const ag_tx *tx, uint64_t *amount) {
-  (void)tx;
-  *amount = 0;
-  return 0;
-}
 
-static const char *agr(uint64_t v, char out[32]) {
-  ag_amount_format(v, out);
-  return out;
-}
 
 /* The sender must own the hotkey (the coldkey that registered it). */
 static int require_owner(ag_app *app, const ag_tx *tx, const uint8_t hotkey[32]) {
@@ -259,7 +234,7 @@ static int bond_for(ag_state *st, const uint8_t hotkey[32], const uint8_t coldke
 /* post */
 
 static int post_validate(const ag_tx *tx) {
-  int rc = require_len(tx, 92);
+  int rc = ag_econ_require_len(tx, 92);
   if (rc) return rc;
   uint32_t mt = ag_get_u32le(tx->payload + 80);
   if (mt < 1 || mt > AG_MAX_TOKENS_LIMIT)
@@ -286,7 +261,7 @@ static int post_apply(ag_app *app, const ag_tx *tx) {
   char a[32], b[32];
   if (bd.bonded < p.min_bond)
     return ag_fail(AG_E_BOND_LOW, "an offer needs a bond of at least %s AGR; this one would be %s",
-                   agr(p.min_bond, a), agr(bd.bonded, b));
+                   ag_econ_agr(p.min_bond, a), ag_econ_agr(bd.bonded, b));
   if (add && (rc = ag_account_debit(st, tx->sender, add))) return rc;
   ag_offer o;
   int had = ag_offer_load(st, NULL, hk, model, &o) == 0;
@@ -306,7 +281,7 @@ static int post_apply(ag_app *app, const ag_tx *tx) {
       }
       if (bd.bonded <= low_bond) {
         rc = ag_fail(AG_E_OFFERS_FULL, "the model has %d offers; a new one needs a bond above %s AGR",
-                     AG_MAX_OFFERS_PER_MODEL, agr(low_bond, a));
+                     AG_MAX_OFFERS_PER_MODEL, ag_econ_agr(low_bond, a));
         goto out;
       }
       ag_bond x;
@@ -350,7 +325,7 @@ static json_t *post_json(const ag_tx *tx) {
 
 /* remove */
 
-static int remove_validate(const ag_tx *tx) { return require_len(tx, 64); }
+static int remove_validate(const ag_tx *tx) { return ag_econ_require_len(tx, 64); }
 
 static int remove_apply(ag_app *app, const ag_tx *tx) {
   ag_state *st = ag_app_state(app);
@@ -397,7 +372,7 @@ static int load_own_bond(ag_app *app, const ag_tx *tx, ag_bond *bd) {
 }
 
 static int unbond_validate(const ag_tx *tx) {
-  int rc = require_len(tx, 40);
+  int rc = ag_econ_require_len(tx, 40);
   if (!rc && ag_get_u64le(tx->payload + 32) == 0) rc = ag_fail(AG_E_TX_AMOUNT, "the amount must be positive");
   return rc;
 }
@@ -412,10 +387,10 @@ static int unbond_apply(ag_app *app, const ag_tx *tx) {
   if (rc) return rc;
   char a[32], b[32];
   if (amount > bd.bonded)
-    return ag_fail(AG_E_BOND_INSUFFICIENT, "%s AGR is bonded, not %s", agr(bd.bonded, a), agr(amount, b));
+    return ag_fail(AG_E_BOND_INSUFFICIENT, "%s AGR is bonded, not %s", ag_econ_agr(bd.bonded, a), ag_econ_agr(amount, b));
   if (bd.offers && bd.bonded - amount < p.min_bond)
     return ag_fail(AG_E_BOND_HAS_OFFERS, "%u offers need at least %s AGR bonded; remove them first",
-                   bd.offers, agr(p.min_bond, a));
+                   bd.offers, ag_econ_agr(p.min_bond, a));
   if (ag_add_u64(bd.unbonding, amount, &bd.unbonding)) return ag_fail(AG_E_OVERFLOW, "unbonding overflows");
   bd.bonded -= amount;
   /* the whole unbonding amount waits from the latest unbond: nothing leaves early */
@@ -424,7 +399,7 @@ static int unbond_apply(ag_app *app, const ag_tx *tx) {
   return 0;
 }
 
-static int withdraw_validate(const ag_tx *tx) { return require_len(tx, 32); }
+static int withdraw_validate(const ag_tx *tx) { return ag_econ_require_len(tx, 32); }
 
 static int withdraw_apply(ag_app *app, const ag_tx *tx) {
   ag_state *st = ag_app_state(app);
@@ -452,9 +427,9 @@ static json_t *bond_json(const ag_tx *tx) {
 
 static const ag_tx_kind kinds[] = {
     {AG_TX_OFFER_POST, "offer_post", post_validate, post_spend, post_apply, post_json},
-    {AG_TX_OFFER_REMOVE, "offer_remove", remove_validate, no_spend, remove_apply, remove_json},
-    {AG_TX_BOND_UNBOND, "bond_unbond", unbond_validate, no_spend, unbond_apply, bond_json},
-    {AG_TX_BOND_WITHDRAW, "bond_withdraw", withdraw_validate, no_spend, withdraw_apply, bond_json},
+    {AG_TX_OFFER_REMOVE, "offer_remove", remove_validate, ag_econ_no_spend, remove_apply, remove_json},
+    {AG_TX_BOND_UNBOND, "bond_unbond", unbond_validate, ag_econ_no_spend, unbond_apply, bond_json},
+    {AG_TX_BOND_WITHDRAW, "bond_withdraw", withdraw_validate, ag_econ_no_spend, withdraw_apply, bond_json},
 };
 
 void ag_economy_offer_kinds(void) {
