@@ -56,15 +56,19 @@ static void voucher_verify(void) {
   ch.deposit = UINT64_MAX / 2;
   ag_offer offer = {.price_in = 1000000, .price_out = 10000000, .max_tokens = 256};
   ag_buf *v = malloc(N * sizeof *v);
-  for (int i = 0; i < N; i++) {
-    ag_buf_init(&v[i]);
-    ag_voucher_sign(&v[i], CHAIN, ch.id, (uint64_t)(i + 1) * 1000000000ULL, (uint64_t)i + 1, &client);
-  }
+  for (int i = 0; i < N; i++) ag_buf_init(&v[i]);
   /* raw ed25519 over the same number of 32-byte messages */
   uint8_t msg[32] = {1}, sig[64];
   ag_sign(&client, msg, 32, sig);
   double best_raw = 0, best_v = 0;
   for (int rep = 0; rep < 3; rep++) {
+    /* new vouchers every repetition (another channel): a voucher seen before would hit the
+     * verified-signature cache, which a miner never does (it sees each voucher once) */
+    ch.id[0] = (uint8_t)rep;
+    for (int i = 0; i < N; i++) {
+      ag_buf_reset(&v[i]);
+      ag_voucher_sign(&v[i], CHAIN, ch.id, (uint64_t)(i + 1) * 1000000000ULL, (uint64_t)i + 1, &client);
+    }
     int bad = 0;
     double t0 = bench_now();
     for (int i = 0; i < N; i++) bad += ag_verify(client.pk, msg, 32, sig) != 0;
@@ -77,7 +81,7 @@ static void voucher_verify(void) {
     t0 = bench_now();
     for (int i = 0; i < N; i++) {
       ag_voucher vv;
-      uint64_t most = 0, need = 0, billed;
+      uint64_t most = 0, need = 0;
       int rc = ag_voucher_decode(v[i].data, v[i].len, &vv);
       if (!rc) rc = ag_offer_cost(&offer, 40, 200, &most);
       if (!rc) rc = ag_paybook_admit(&book, CHAIN, &ch, &vv, v[i].data, v[i].len, 10, most, &need);
@@ -87,9 +91,7 @@ static void voucher_verify(void) {
       ag_pay_entry *e = ag_paybook_find(&book, ch.id);
       e->reserved -= most;
       e->billed += most;
-      billed = e->billed;
       pthread_mutex_unlock(&book.mu);
-      (void)billed;
     }
     double vr = N / (bench_now() - t0);
     ag_paybook_close(&book);

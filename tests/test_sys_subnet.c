@@ -597,28 +597,35 @@ static int get_with_auth(uint16_t port, const char *path, const char *auth, char
   return status;
 }
 
+/* A fresh hotkey saved as key `name` in the devnet's home, funded with 10 AGR by its owner (it
+ * pays its own serve and claim txs); *owner is the owner key (wipe both). */
+static void new_hotkey(ag_net *net, const char *name, ag_keypair *hk, ag_keypair *owner, char addr[AG_ADDR_MAX]) {
+  ag_key_generate(hk);
+  CHECK_OK(ag_neuron_key(home, "owner", net->chain_id, owner));
+  uint8_t hash[32];
+  int code = -1;
+  ag_buf p;
+  ag_buf_init(&p);
+  ag_buf_put(&p, hk->pk, 32);
+  ag_buf_put_u64le(&p, 10 * AG_UNIT);
+  CHECK_OK(ag_net_submit(net, owner, AG_TX_TRANSFER, p.data, p.len, 30000, hash, &code));
+  CHECK_EQ(code, 0);
+  ag_buf_free(&p);
+  char keys[700];
+  snprintf(keys, sizeof keys, "%s/keys", home);
+  CHECK_OK(ag_keystore_save(keys, name, hk, NULL, net->chain_id));
+  ag_addr_encode(hk->pk, addr);
+}
+
 /* A miner with --api-key: only the exact key opens the /v1 routes (compared in constant time);
  * a missing, wrong or wrong-length key gets 401 invalid_api_key, as documented. */
 TEST(miner_api_key_is_required) {
   ag_net net;
   CHECK_OK(ag_net_open(&net, node_url));
   ag_keypair hk, owner;
-  ag_key_generate(&hk);
-  CHECK_OK(ag_neuron_key(home, "owner", net.chain_id, &owner));
-  uint8_t hash[32];
-  int code = -1;
-  ag_buf p;
-  ag_buf_init(&p);
-  ag_buf_put(&p, hk.pk, 32);
-  ag_buf_put_u64le(&p, 10 * AG_UNIT); /* the hotkey pays its serve tx */
-  CHECK_OK(ag_net_submit(&net, &owner, AG_TX_TRANSFER, p.data, p.len, 30000, hash, &code));
-  CHECK_EQ(code, 0);
-  ag_buf_free(&p);
-  char keys[700], log[700], addr[AG_ADDR_MAX];
-  snprintf(keys, sizeof keys, "%s/keys", home);
+  char log[700], addr[AG_ADDR_MAX];
+  new_hotkey(&net, "apikey-hot", &hk, &owner, addr);
   snprintf(log, sizeof log, "%s/logs/apikey-miner.log", home);
-  CHECK_OK(ag_keystore_save(keys, "apikey-hot", &hk, NULL, net.chain_id));
-  ag_addr_encode(hk.pk, addr);
   ag_key_wipe(&hk);
   ag_key_wipe(&owner);
   const char *args[] = {"--home", home, "--node", node_url, "miner", "--subnet", "1", "--hotkey", "apikey-hot",
@@ -684,22 +691,12 @@ TEST(paid_requests_through_a_channel) {
   ag_net net;
   CHECK_OK(ag_net_open(&net, node_url));
   ag_keypair hk, owner;
-  ag_key_generate(&hk);
-  CHECK_OK(ag_neuron_key(home, "owner", net.chain_id, &owner));
+  char log[700], addr[AG_ADDR_MAX];
+  new_hotkey(&net, "paid-hot", &hk, &owner, addr);
+  snprintf(log, sizeof log, "%s/logs/paid-miner.log", home);
   uint8_t hash[32];
   int code = -1;
   ag_buf p;
-  ag_buf_init(&p);
-  ag_buf_put(&p, hk.pk, 32);
-  ag_buf_put_u64le(&p, 10 * AG_UNIT); /* the hotkey pays its serve and claim txs */
-  CHECK_OK(ag_net_submit(&net, &owner, AG_TX_TRANSFER, p.data, p.len, 30000, hash, &code));
-  CHECK_EQ(code, 0);
-  ag_buf_free(&p);
-  char keys[700], log[700], addr[AG_ADDR_MAX];
-  snprintf(keys, sizeof keys, "%s/keys", home);
-  snprintf(log, sizeof log, "%s/logs/paid-miner.log", home);
-  CHECK_OK(ag_keystore_save(keys, "paid-hot", &hk, NULL, net.chain_id));
-  ag_addr_encode(hk.pk, addr);
   pid_t pid = spawn_paid_miner(log);
   uint16_t port = 0;
   int uid = -1;

@@ -149,10 +149,7 @@ int ag_paybook_admit(ag_paybook *b, const char *chain_id, const ag_channel *ch,
   pthread_mutex_lock(&b->mu);
   ag_pay_entry *e = ag_paybook_find(b, ch->id);
   if (!e) e = entry_add(b, ch->id);
-  uint64_t billed = e->billed, seq = e->seq;
   e->ch = *ch; /* the chain's latest: deposit, signer, status */
-  e->billed = billed;
-  e->seq = seq;
   if (e->claimed < ch->claimed) e->claimed = ch->claimed;
   /* the voucher as against what this provider has seen: billed + reserved paid, seq spent */
   ag_channel view = *ch;
