@@ -441,6 +441,7 @@ static const uint16_t all_kinds[] = {
     AG_TX_CHANNEL_OPEN, AG_TX_CHANNEL_FUND, AG_TX_CHANNEL_CLAIM, AG_TX_CHANNEL_CLOSE,
     AG_TX_OFFER_POST, AG_TX_OFFER_REMOVE, AG_TX_BOND_UNBOND, AG_TX_BOND_WITHDRAW,
     AG_TX_ASSET_REGISTER, AG_TX_ASSET_ROYALTY, AG_TX_SHARE_TRANSFER, AG_TX_SHARE_CLAIM,
+    AG_TX_DISPUTE_OPEN, AG_TX_DISPUTE_COMMIT, AG_TX_DISPUTE_REVEAL,
 };
 
 static const char *const hp_names[] = {"tempo", "max_uids", "max_validators", "immunity_period",
@@ -463,6 +464,8 @@ static uint64_t amount(uint64_t *seed) {
 
 /* Channels opened so far (ids), for channel txs to aim at. */
 static uint8_t opened[4096][32];
+static uint8_t actor_asset[64][32]; /* an asset each actor registered (actor_has) */
+static int actor_has[64];
 static size_t nopened;
 
 /* One well-formed payload of kind, with random (often wrong) values, read against app's
@@ -575,10 +578,50 @@ static void payload_of(ag_app *a, uint16_t kind, int sender, uint64_t *seed, ag_
   case AG_TX_SHARE_CLAIM: {
     uint8_t id[32];
     memset(id, 0x40 + (int)pick(seed, 6), 32);
+    if (actor_has[sender] && pick(seed, 2)) memcpy(id, actor_asset[sender], 32); /* its own */
     ag_buf_put(p, id, 32);
     if (kind == AG_TX_ASSET_ROYALTY) ag_buf_put_u16le(p, (uint16_t)pick(seed, 6000));
     else ag_buf_put(p, pick(seed, 3) ? A[sender].pk : other->pk, 32);
     if (kind == AG_TX_SHARE_TRANSFER) ag_buf_put_u64le(p, pick(seed, 2) ? 1 + pick(seed, 1000) : amount(seed));
+    break;
+  }
+  case AG_TX_DISPUTE_OPEN: {
+    /* evidence signed by a random key (often the one it names) about a channel opened here */
+    ag_evidence e;
+    memset(&e, 0, sizeof e);
+    const ag_keypair *hk = &A[pick(seed, NA)], *sg = pick(seed, 4) ? hk : other;
+    memcpy(e.hotkey, hk->pk, 32);
+    if (nopened) memcpy(e.pay.channel, opened[pick(seed, nopened)], 32);
+    e.pay.seq = 1 + pick(seed, 3);
+    e.pay.cost = pick(seed, 10000);
+    e.pay.height = pick(seed, 2) ? ag_app_block_ctx(a)->height : pick(seed, 100000);
+    const char *body = "{\"model\":\"default\",\"prompt\":\"x\"}";
+    e.body = (const uint8_t *)body;
+    e.body_len = (uint32_t)strlen(body);
+    e.text = (const uint8_t *)"y";
+    e.text_len = 1;
+    e.receipt = (const uint8_t *)"r";
+    e.receipt_len = 1;
+    uint8_t reqh[32], msg[32];
+    ag_answer_request_hash(e.body, e.body_len, reqh);
+    ag_pay_receipt_message(e.hotkey, reqh, &e.pay, msg);
+    ag_sign(sg, msg, 32, e.pay_sig);
+    ag_answer_message(e.hotkey, reqh, e.text, e.text_len, e.commitment, e.receipt, e.receipt_len, msg);
+    ag_sign(sg, msg, 32, e.answer_sig);
+    ag_buf ev;
+    ag_buf_init(&ev);
+    ag_evidence_encode(&ev, &e);
+    ag_payload_dispute_open(p, (uint16_t)pick(seed, 3), pick(seed, 2) ? AG_UNIT : amount(seed), ev.data, ev.len);
+    ag_buf_free(&ev);
+    break;
+  }
+  case AG_TX_DISPUTE_COMMIT:
+  case AG_TX_DISPUTE_REVEAL: {
+    uint8_t id[32];
+    memset(id, (int)pick(seed, 4), 32);
+    ag_buf_put(p, id, 32);
+    ag_buf_put(p, id, 32);
+    if (kind == AG_TX_DISPUTE_REVEAL) ag_buf_put(p, id, 32);
     break;
   }
   case AG_TX_OFFER_POST:
@@ -750,6 +793,11 @@ TEST(property_random_txs_of_every_kind) {
     for (size_t i = 0; i < n; i++) {
       CHECK_EQ(ra[i].code, rb[i].code);
       if (ra[i].code == 0) ok++, ok_kind[kinds[i] & 63]++;
+      if (ra[i].code == 0 && kinds[i] == AG_TX_ASSET_REGISTER) {
+        ag_tx t;
+        if (ag_tx_decode(ptr[i], len[i], &t) == 0) memcpy(actor_asset[senders[i]], t.payload + 1, 32);
+        actor_has[senders[i]] = 1;
+      }
       if (ra[i].code == 0 && kinds[i] == AG_TX_CHANNEL_OPEN && nopened < AG_ARRAY_LEN(opened))
         ag_channel_id(CHAIN, A[senders[i]].pk, tx_nonces[i], opened[nopened++]);
       codes[-ra[i].code & 1023]++;

@@ -557,8 +557,8 @@ static void setup_market(void) {
            "{\"incentive\":{\"block_reward\":\"0\",\"burn_initial\":\"1000\",\"burn_min\":\"1000\","
            "\"burn_max\":\"1000\",\"subnets\":[{\"name\":\"a\",\"owner\":\"%s\",\"hyperparams\":"
            "{\"immunity_period\":100000}},{\"name\":\"b\",\"owner\":\"%s\",\"hyperparams\":"
-           "{\"immunity_period\":100000}}]},\"economy\":{\"min_bond\":\"%llu\",\"dispute_window\":3,"
-           "\"unbond_delay\":5}}",
+           "{\"immunity_period\":100000}}]},\"economy\":{\"min_bond\":\"%llu\",\"dispute_window\":2,"
+           "\"commit_blocks\":1,\"reveal_blocks\":1,\"unbond_delay\":5}}",
            owner, owner, (unsigned long long)AG_UNIT);
   setup_with(m);
   for (int i = 0; i < NHK; i++) test_key(&HK[i], 3000 + i);
@@ -612,6 +612,7 @@ static ag_bond bond_of(int hk) {
   CHECK_OK(ag_bond_load(ag_app_state(app), NULL, HK[hk].pk, &b));
   return b;
 }
+
 
 TEST(offers_and_bonds_lock_and_release_exactly) {
   setup_market();
@@ -941,6 +942,298 @@ TEST(the_carry_keeps_every_unit_of_tiny_incomes) {
   teardown();
 }
 
+
+/* ---- disputes ------------------------------------------------------------------------------------- */
+
+/* Subnet 1 is an inference subnet pinning dmodel; HK[0] is a provider with an offer and a
+ * 10 AGR bond, HK[1..4] validators with stake (and permits after the first epoch), K[1] a
+ * client with a channel to HK[0]. */
+static uint8_t dmodel[32], dchan[32];
+
+static void setup_disputes(void) {
+  char m[1024], owner[AG_ADDR_MAX];
+  test_key(&K[0], 900);
+  ag_addr_encode(K[0].pk, owner);
+  snprintf(m, sizeof m,
+           "{\"incentive\":{\"block_reward\":\"0\",\"burn_initial\":\"1000\",\"burn_min\":\"1000\","
+           "\"burn_max\":\"1000\",\"subnets\":[{\"name\":\"a\",\"owner\":\"%s\",\"hyperparams\":"
+           "{\"immunity_period\":100000,\"tempo\":3}},{\"name\":\"b\",\"owner\":\"%s\",\"hyperparams\":"
+           "{\"immunity_period\":100000}}]},\"economy\":{\"dispute_window\":20,\"commit_blocks\":10,"
+           "\"reveal_blocks\":10,\"unbond_delay\":100,\"committee_size\":3,\"slash_amount\":\"%llu\"}}",
+           owner, owner, (unsigned long long)(4 * AG_UNIT));
+  setup_with(m);
+  for (int i = 0; i < NHK; i++) test_key(&HK[i], 3000 + i);
+  register_hotkeys(0, 0, 5);
+  for (int v = 1; v <= 4; v++) {
+    ag_buf p;
+    ag_buf_init(&p);
+    ag_buf_put(&p, HK[v].pk, 32);
+    ag_buf_put_u64le(&p, (uint64_t)v * 10 * AG_UNIT);
+    CHECK_OK(run(0, AG_TX_STAKE_ADD, &p));
+  }
+  memset(dmodel, 0xd1, 32);
+  ag_buf p;
+  ag_buf_init(&p);
+  ag_buf_put_u16le(&p, 1);
+  ag_buf_put_u8(&p, AG_SUBNET_INFERENCE);
+  ag_buf_put(&p, dmodel, 32);
+  ag_buf_put_u64le(&p, 1000);
+  CHECK_OK(run(0, AG_TX_SUBNET_SET_MODEL, &p));
+  CHECK_OK(post(0, 0, dmodel, 100000, 300000, 10 * AG_UNIT));
+  ag_channel_id(CHAIN, K[1].pk, nonce_of(1), dchan);
+  ag_buf_init(&p);
+  ag_payload_channel_open(&p, HK[0].pk, NULL, dmodel, 5 * AG_UNIT, 10, 0);
+  CHECK_OK(run(1, AG_TX_CHANNEL_OPEN, &p));
+  empty_blocks(4); /* an epoch: the validators get their permits */
+}
+
+/* Evidence of an answer the provider hk signed (request seq, the text given), dated height;
+ * signer signs it (hk itself unless forging). */
+static void evidence(ag_buf *out, int hk, int signer, uint64_t seq, uint64_t h, const char *text) {
+  ag_evidence e;
+  memset(&e, 0, sizeof e);
+  memcpy(e.hotkey, HK[hk].pk, 32);
+  memcpy(e.pay.channel, dchan, 32);
+  e.pay.seq = seq;
+  e.pay.cumulative = AG_UNIT;
+  e.pay.n_in = 10;
+  e.pay.n_out = 20;
+  e.pay.price_in = 100000;
+  e.pay.price_out = 300000;
+  e.pay.cost = 7000;
+  e.pay.billed = 7000 * seq;
+  e.pay.height = h;
+  char body[100];
+  snprintf(body, sizeof body, "{\"model\":\"default\",\"prompt\":\"question %llu\"}", (unsigned long long)seq);
+  e.body = (const uint8_t *)body;
+  e.body_len = (uint32_t)strlen(body);
+  e.text = (const uint8_t *)text;
+  e.text_len = (uint32_t)strlen(text);
+  e.receipt = (const uint8_t *)"receipt";
+  e.receipt_len = 7;
+  uint8_t reqh[32], msg[32];
+  ag_answer_request_hash(e.body, e.body_len, reqh);
+  ag_pay_receipt_message(e.hotkey, reqh, &e.pay, msg);
+  ag_sign(&HK[signer], msg, 32, e.pay_sig);
+  ag_answer_message(e.hotkey, reqh, e.text, e.text_len, e.commitment, e.receipt, e.receipt_len, msg);
+  ag_sign(&HK[signer], msg, 32, e.answer_sig);
+  ag_buf_init(out);
+  ag_evidence_encode(out, &e);
+}
+
+static int dispute_open(int k, uint16_t netuid, uint64_t bond, const ag_buf *ev, uint8_t id[32]) {
+  ag_evidence e;
+  CHECK_OK(ag_evidence_decode(ev->data, ev->len, &e));
+  if (id) ag_dispute_id(&e, id);
+  ag_buf p;
+  ag_buf_init(&p);
+  ag_payload_dispute_open(&p, netuid, bond, ev->data, ev->len);
+  return run(k, AG_TX_DISPUTE_OPEN, &p);
+}
+
+static int hk_of(const uint8_t pk[32]) {
+  for (int i = 0; i < NHK; i++)
+    if (!memcmp(HK[i].pk, pk, 32)) return i;
+  return -1;
+}
+
+static int vote_tx(int hk, const uint8_t id[32], const uint8_t vote[32], int reveal) {
+  uint8_t salt[32];
+  memset(salt, hk, 32);
+  ag_buf p;
+  ag_buf_init(&p);
+  ag_buf_put(&p, id, 32);
+  if (reveal) {
+    ag_buf_put(&p, vote, 32);
+    ag_buf_put(&p, salt, 32);
+  } else {
+    uint8_t c[32];
+    ag_dispute_commit_hash(id, HK[hk].pk, vote, salt, c);
+    ag_buf_put(&p, c, 32);
+  }
+  ag_buf tx;
+  ag_buf_init(&tx);
+  ag_account a;
+  ag_app_account(app, HK[hk].pk, &a);
+  ag_tx_build(&tx, reveal ? AG_TX_DISPUTE_REVEAL : AG_TX_DISPUTE_COMMIT, CHAIN, &HK[hk], a.nonce, FEE, 0, p.data,
+              (uint32_t)p.len);
+  int code;
+  block_of(&tx, 1, &code);
+  ag_buf_free(&tx);
+  ag_buf_free(&p);
+  return code;
+}
+
+static ag_dispute dispute_of(const uint8_t id[32]) {
+  ag_dispute d;
+  CHECK_OK(ag_dispute_load(ag_app_state(app), NULL, id, &d));
+  ag_dispute_free(&d);
+  return d;
+}
+
+
+static uint64_t hk_balance(int hk) {
+  ag_account a;
+  ag_app_account(app, HK[hk].pk, &a);
+  return a.balance;
+}
+
+/* Every member commits and reveals the vote it is given (NULL: does not reveal); then the
+ * blocks run to the end of the reveal phase. */
+static void judge(const uint8_t id[32], const uint8_t *const *votes) {
+  ag_dispute d = dispute_of(id);
+  for (int i = 0; i < d.k; i++) {
+    int hk = hk_of(d.m[i].hotkey);
+    CHECK(hk >= 1 && hk <= 4);
+    if (votes[i]) CHECK_OK(vote_tx(hk, id, votes[i], 0));
+  }
+  while (height() < d.commit_end) empty_blocks(1);
+  for (int i = 0; i < d.k; i++)
+    if (votes[i]) CHECK_OK(vote_tx(hk_of(d.m[i].hotkey), id, votes[i], 1));
+  while (height() < d.reveal_end) empty_blocks(1);
+}
+
+TEST(a_wrong_answer_is_disputed_and_its_provider_slashed) {
+  setup_disputes();
+  /* the validators pay their votes' fees from their hotkeys (and the provider would) */
+  ag_buf p;
+  for (int v = 0; v <= 4; v++) {
+    ag_buf_init(&p);
+    ag_transfer_encode(&p, HK[v].pk, AG_UNIT);
+    CHECK_OK(run(2, AG_TX_TRANSFER, &p));
+  }
+  ag_buf ev;
+  evidence(&ev, 0, 0, 1, height(), "a wrong answer");
+  uint8_t id[32], right[32], claimed[32];
+  ag_hash("agora/inftext", "the right answer", 16, right);
+  ag_hash("agora/inftext", "a wrong answer", 14, claimed);
+  /* bad disputes first: each its own code, nothing changes but the fee */
+  uint64_t b3 = balance(3);
+  CHECK_EQ(dispute_open(3, 1, AG_UNIT / 2, &ev, NULL), AG_E_DISPUTE_BOND);
+  CHECK_EQ(dispute_open(3, 2, AG_UNIT, &ev, NULL), AG_E_DISPUTE_SUBNET);
+  ag_buf forged;
+  evidence(&forged, 0, 1, 1, height(), "a wrong answer");
+  CHECK_EQ(dispute_open(3, 1, AG_UNIT, &forged, NULL), AG_E_DISPUTE_EVIDENCE);
+  ag_buf_free(&forged);
+  ag_buf old, future;
+  evidence(&old, 0, 0, 1, 1, "a wrong answer");
+  evidence(&future, 0, 0, 1, height() + 5, "a wrong answer");
+  CHECK_EQ(dispute_open(3, 1, AG_UNIT, &future, NULL), AG_E_DISPUTE_WINDOW);
+  empty_blocks(20);
+  CHECK_EQ(dispute_open(3, 1, AG_UNIT, &old, NULL), AG_E_DISPUTE_WINDOW);
+  ag_buf_free(&old);
+  ag_buf_free(&future);
+  CHECK_U64(balance(3), b3 - 5 * FEE);
+  /* a real one */
+  ag_buf_free(&ev);
+  evidence(&ev, 0, 0, 1, height(), "a wrong answer");
+  uint64_t c1 = balance(1), bonded = bond_of(0).bonded;
+  CHECK_OK(dispute_open(3, 1, AG_UNIT, &ev, id));
+  CHECK_U64(balance(3), b3 - 6 * FEE - AG_UNIT);
+  CHECK_EQ(dispute_open(3, 1, AG_UNIT, &ev, NULL), AG_E_DISPUTE_EXISTS);
+  ag_dispute d = dispute_of(id);
+  CHECK_EQ(d.k, 3);
+  CHECK_EQ(bond_of(0).disputes, 1);
+  CHECK_U64(bond_of(0).held, 4 * AG_UNIT); /* the slash it may take, held */
+  CHECK_U64(d.held, 4 * AG_UNIT);
+  /* members in order of stake, the least last: it alone holds at most a third */
+  for (int i = 0; i < 3; i++)
+    for (int j = i + 1; j < 3; j++)
+      if (d.m[j].stake > d.m[i].stake) {
+        ag_member t = d.m[i];
+        d.m[i] = d.m[j];
+        d.m[j] = t;
+      }
+  /* outsiders cannot vote; nobody reveals in the commit phase; the bond cannot leave */
+  CHECK_EQ(vote_tx(0, id, right, 0), AG_E_DISPUTE_MEMBER);
+  int m0 = hk_of(d.m[0].hotkey);
+  CHECK_OK(vote_tx(m0, id, right, 0));
+  CHECK_EQ(vote_tx(m0, id, right, 0), AG_E_DISPUTE_PHASE);
+  CHECK_EQ(vote_tx(m0, id, right, 1), AG_E_DISPUTE_PHASE);
+  ag_buf_init(&p);
+  ag_payload_bond(&p, HK[0].pk, AG_UNIT);
+  CHECK_EQ(run(0, AG_TX_BOND_UNBOND, &p), AG_E_BOND_HAS_OFFERS); /* 10 AGR back the offer */
+  /* the rest commit; two vote the right answer, one (a copier) the provider's */
+  int m1 = hk_of(d.m[1].hotkey), m2 = hk_of(d.m[2].hotkey);
+  CHECK_OK(vote_tx(m1, id, right, 0));
+  CHECK_OK(vote_tx(m2, id, claimed, 0));
+  uint64_t commit_end = d.commit_end, reveal_end = d.reveal_end;
+  while (height() < commit_end) empty_blocks(1);
+  CHECK_EQ(vote_tx(m1, id, claimed, 1), AG_E_DISPUTE_REVEAL);
+  uint64_t before[3] = {hk_balance(m0), hk_balance(m1), hk_balance(m2)};
+  CHECK_OK(vote_tx(m0, id, right, 1));
+  CHECK_OK(vote_tx(m1, id, right, 1));
+  CHECK_OK(vote_tx(m2, id, claimed, 1));
+  while (height() < reveal_end) empty_blocks(1);
+  d = dispute_of(id);
+  /* the two who revealed the right answer hold at least 2/3 of the committee's stake */
+  {
+    CHECK_EQ(d.status, AG_DISPUTE_FAULT);
+    CHECK_U64(d.slashed, 4 * AG_UNIT);
+    CHECK_U64(d.refund, 7000);
+    CHECK_U64(d.reward, (4 * AG_UNIT - 7000) / 5);
+    CHECK_U64(d.committee_paid, (4 * AG_UNIT - 7000) / 5 / 2 * 2);
+    CHECK_U64(d.slashed, d.refund + d.reward + d.committee_paid + d.burned);
+    CHECK_U64(balance(1), c1 + 7000);
+    CHECK_U64(balance(3), b3 - 7 * FEE + d.reward); /* its bond back, and the reward */
+    CHECK_U64(hk_balance(m0), before[0] - FEE + d.committee_paid / 2);
+    CHECK_U64(hk_balance(m1), before[1] - FEE + d.committee_paid / 2);
+    CHECK_U64(hk_balance(m2), before[2] - FEE);
+    CHECK_U64(bond_of(0).bonded, bonded - 4 * AG_UNIT);
+    CHECK_EQ(bond_of(0).faults, 1);
+  }
+  CHECK_EQ(bond_of(0).disputes, 0);
+  CHECK_U64(bond_of(0).held, 0);
+  CHECK(d.evidence_len == 0);
+  /* resolved: no more votes */
+  CHECK_EQ(vote_tx(m0, id, right, 1), AG_E_DISPUTE_PHASE);
+  ag_buf_free(&ev);
+  teardown();
+}
+
+TEST(a_false_dispute_loses_its_bond_and_silence_refunds_it) {
+  setup_disputes();
+  ag_buf p;
+  for (int v = 1; v <= 4; v++) {
+    ag_buf_init(&p);
+    ag_transfer_encode(&p, HK[v].pk, AG_UNIT);
+    CHECK_OK(run(2, AG_TX_TRANSFER, &p));
+  }
+  /* the provider's answer is the model's: every member says so */
+  ag_buf ev;
+  evidence(&ev, 0, 0, 2, height(), "the right answer");
+  uint8_t id[32], claimed[32];
+  ag_hash("agora/inftext", "the right answer", 16, claimed);
+  uint64_t b3 = balance(3), bonded = bond_of(0).bonded, burned0;
+  ag_supply sup;
+  ag_app_supply(app, &sup);
+  burned0 = sup.burned;
+  CHECK_OK(dispute_open(3, 1, 2 * AG_UNIT, &ev, id));
+  const uint8_t *votes[AG_DISPUTE_MAX_COMMITTEE] = {claimed, claimed, claimed};
+  judge(id, votes);
+  ag_dispute d = dispute_of(id);
+  CHECK_EQ(d.status, AG_DISPUTE_CLEARED);
+  CHECK_U64(d.slashed, 0);
+  CHECK_U64(d.committee_paid + d.burned, 2 * AG_UNIT);
+  CHECK_U64(balance(3), b3 - FEE - 2 * AG_UNIT);
+  CHECK_U64(bond_of(0).bonded, bonded);
+  CHECK_EQ(bond_of(0).cleared, 1);
+  ag_app_supply(app, &sup);
+  CHECK(sup.burned >= burned0 + d.burned);
+  ag_buf_free(&ev);
+  /* a committee that never reveals decides nothing: the bond comes back */
+  evidence(&ev, 0, 0, 3, height(), "another answer");
+  b3 = balance(3);
+  CHECK_OK(dispute_open(3, 1, AG_UNIT, &ev, id));
+  d = dispute_of(id);
+  while (height() < d.reveal_end) empty_blocks(1);
+  d = dispute_of(id);
+  CHECK_EQ(d.status, AG_DISPUTE_UNDECIDED);
+  CHECK_U64(balance(3), b3 - FEE);
+  ag_buf_free(&ev);
+  teardown();
+}
+
 TEST_MAIN(a_channel_pays_per_voucher_and_refunds_the_rest,
           a_voucher_is_a_ceiling_the_provider_takes_what_it_billed,
           the_provider_closes_at_once_and_a_top_up_withdraws_a_close,
@@ -951,4 +1244,5 @@ TEST_MAIN(a_channel_pays_per_voucher_and_refunds_the_rest,
           offers_and_bonds_lock_and_release_exactly, a_full_offer_list_takes_a_better_bond_only,
           a_request_costs_the_ceiling_of_its_tokens_at_the_offer,
           royalties_flow_to_vaults_and_ancestors_and_holders_claim_exactly,
-          random_vault_sequences_never_lose_a_unit, the_carry_keeps_every_unit_of_tiny_incomes)
+          random_vault_sequences_never_lose_a_unit, the_carry_keeps_every_unit_of_tiny_incomes,
+          a_wrong_answer_is_disputed_and_its_provider_slashed, a_false_dispute_loses_its_bond_and_silence_refunds_it)

@@ -58,6 +58,9 @@ TEST(requests_parse_with_defaults_and_precise_errors) {
       {false, "{\"model\":\"m\",\"prompt\":\"x\",\"stop\":[\"a\",\"b\",\"c\",\"d\",\"e\"]}", "stop", AG_E_INVALID},
       {false, "{\"model\":\"m\",\"prompt\":\"x\",\"stop\":[1]}", "stop", AG_E_INVALID},
       {true, "{\"model\":\"m\",\"messages\":[]}", "messages", AG_E_INVALID},
+      /* a body is for one route only: a dispute re-reads it without knowing the route */
+      {false, "{\"model\":\"m\",\"prompt\":\"x\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", "messages", AG_E_INVALID},
+      {true, "{\"model\":\"m\",\"prompt\":\"x\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", "prompt", AG_E_INVALID},
       {true, "{\"model\":\"m\",\"messages\":[{\"role\":\"robot\",\"content\":\"x\"}]}", "messages", AG_E_INVALID},
       {true, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\"}]}]}", "messages", AG_E_INVALID},
       {true, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":0}", "max_tokens", AG_E_INVALID},
@@ -204,6 +207,31 @@ static int check(ag_infer *st, const ag_model *m, const char *body, json_t *resp
   return rc;
 }
 
+/* The vote a dispute committee member casts on an answer to body (its payment part unused). */
+static void vote_on(ag_infer *st, const ag_model *m, const char *body, json_t *ans, const ag_keypair *k,
+                    uint8_t vote[32], uint8_t claimed[32]) {
+  json_t *ag = json_object_get(ans, "agora");
+  const char *text = json_string_value(json_object_get(json_array_get(json_object_get(ans, "choices"), 0), "text"));
+  const char *rb64 = json_string_value(json_object_get(ag, "receipt"));
+  ag_evidence e;
+  memset(&e, 0, sizeof e);
+  memcpy(e.hotkey, k->pk, 32);
+  ag_hex_decode(json_string_value(json_object_get(ag, "commitment")), 64, e.commitment, 32);
+  ag_hex_decode(json_string_value(json_object_get(ag, "signature")), 128, e.answer_sig, 64);
+  uint8_t *rec = NULL;
+  size_t rlen = 0;
+  CHECK_OK(ag_b64_decode_alloc(rb64, strlen(rb64), 1 << 24, &rec, &rlen));
+  e.body = (const uint8_t *)body;
+  e.body_len = (uint32_t)strlen(body);
+  e.text = (const uint8_t *)text;
+  e.text_len = (uint32_t)strlen(text);
+  e.receipt = rec;
+  e.receipt_len = (uint32_t)rlen;
+  CHECK_OK(ag_inf_dispute_vote(st, m, &e, vote));
+  ag_hash("agora/inftext", text, strlen(text), claimed);
+  free(rec);
+}
+
 TEST(answers_are_checked_step_by_step) {
   ag_model *m = load_q8();
   if (!m) return;
@@ -238,6 +266,18 @@ TEST(answers_are_checked_step_by_step) {
   json_object_set_new(json_object_get(t, "agora"), "receipt", json_string("!!!"));
   CHECK_EQ(check(st, m, body, t, &k), AG_E_INF_MALFORMED);
   json_decref(t);
+  /* a dispute committee's vote is the model's answer: the honest one's own text; for the warm
+   * and the shortened ones, not theirs but the honest one's */
+  uint8_t vote[32], claimed[32], right[32];
+  vote_on(st, m, body, ok, &k, vote, claimed);
+  CHECK_MEM(vote, claimed, 32);
+  memcpy(right, claimed, 32);
+  vote_on(st, m, body, warm, &k, vote, claimed);
+  CHECK(memcmp(vote, claimed, 32) != 0);
+  CHECK_MEM(vote, right, 32);
+  vote_on(st, m, body, shortened, &k, vote, claimed);
+  CHECK(memcmp(vote, claimed, 32) != 0);
+  CHECK_MEM(vote, right, 32);
   json_decref(ok);
   json_decref(warm);
   json_decref(shortened);

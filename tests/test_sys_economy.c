@@ -1,10 +1,13 @@
 /*
  * test_sys_economy.c — a devnet where clients pay miners (`agora devnet --clients 2`): every
  * miner posts an offer, the model is an asset with a 10 % royalty, two clients buy completions
- * through channels as `agora infer --pay-from` processes for 60 blocks. At the end (the miners
- * stopped and redeemed what they billed): requests were paid, each miner's claims on chain
- * equal what its receipts billed, the model's vault received the royalty of those claims, its
- * owner can claim all of it but the carried fraction, and issuance still follows the schedule.
+ * through channels as `agora infer --pay-from --dispute` processes, verifying every answer.
+ * One miner cheats: the first client asks it until its wrong, paid answer is disputed; the
+ * validators judge it by re-execution and commit-reveal. At the end (the miners stopped and
+ * redeemed what they billed): requests were paid, each miner's claims on chain equal what its
+ * receipts billed, the model's vault received the royalty of those claims, its owner can claim
+ * all of it but the carried fraction, the cheater was found at fault and slashed and the client
+ * refunded what the wrong answer cost, and issuance still follows the schedule.
  */
 #include "test.h"
 #include "sysutil.h"
@@ -12,14 +15,16 @@
 #include "chain/json.h"
 #include "core/util.h"
 
+#include <string.h>
+
 #include <sys/wait.h>
 
 TEST(clients_pay_miners_and_the_model_earns_its_royalty) {
   char home[512], out_path[600];
   snprintf(home, sizeof home, "%s/sys_economy", AGORA_BUILD_DIR);
   snprintf(out_path, sizeof out_path, "%s.out.json", home);
-  const char *args[] = {"--miners", "2", "--validators", "1", "--cheaters", "0", "--slow", "0",
-                        "--clients", "2", "--blocks", "60", NULL};
+  const char *args[] = {"--miners", "3", "--validators", "2", "--cheaters", "1", "--slow", "0",
+                        "--clients", "2", "--blocks", "200", NULL};
   pid_t pid;
   json_t *m = sys_devnet_start(home, out_path, args, &pid);
   CHECK(json_is_true(json_object_get(m, "ready")));
@@ -33,10 +38,14 @@ TEST(clients_pay_miners_and_the_model_earns_its_royalty) {
   CHECK(json_integer_value(json_object_get(e, "paid_requests")) >= 4);
   uint64_t claimed = 0;
   json_t *pv = json_object_get(e, "providers");
-  CHECK_EQ(json_array_size(pv), 2);
+  CHECK_EQ(json_array_size(pv), 3);
   for (size_t i = 0; i < json_array_size(pv); i++) {
     json_t *x = json_array_get(pv, i);
+    int cheater = !strcmp(json_string_value(json_object_get(x, "name")), "miner2");
     CHECK(ag_json_u64_of(x, "billed") > 0);
+    /* the cheater lost its whole 10 AGR bond (the chain's slash_amount); the others none */
+    CHECK_U64(ag_json_u64_of(x, "bonded"), (cheater ? 0 : 10 * AG_UNIT));
+    CHECK_EQ(json_integer_value(json_object_get(x, "faults")), (cheater ? 1 : 0));
     CHECK_U64(ag_json_u64_of(x, "claimed"), ag_json_u64_of(x, "billed"));
     claimed += ag_json_u64_of(x, "claimed");
   }
@@ -49,6 +58,21 @@ TEST(clients_pay_miners_and_the_model_earns_its_royalty) {
   json_t *h0 = json_array_get(json_object_get(json_object_get(e, "model"), "holders"), 0);
   uint64_t can = ag_json_u64_of(h0, "claimable");
   CHECK(can <= income && can + 1 >= income);
+  /* the dispute: a fault, the client refunded the answer's cost, the slash shared out */
+  json_t *ds = json_object_get(e, "disputes"), *fault = NULL;
+  for (size_t i = 0; i < json_array_size(ds); i++)
+    if (!strcmp(json_string_value(json_object_get(json_array_get(ds, i), "status")) ?: "", "fault"))
+      fault = json_array_get(ds, i);
+  CHECK(fault != NULL);
+  if (fault) {
+    CHECK_STR(json_string_value(json_object_get(fault, "provider_name")), "miner2");
+    CHECK(ag_json_u64_of(fault, "cost") > 0);
+    CHECK_U64(ag_json_u64_of(fault, "refund"), ag_json_u64_of(fault, "cost"));
+    CHECK_U64(ag_json_u64_of(fault, "slashed"), 10 * AG_UNIT);
+    CHECK_U64(ag_json_u64_of(fault, "slashed"), ag_json_u64_of(fault, "refund") + ag_json_u64_of(fault, "reward") +
+                                                    ag_json_u64_of(fault, "committee_paid") + ag_json_u64_of(fault, "burned"));
+    CHECK(ag_json_u64_of(fault, "committee_paid") > 0);
+  }
   CHECK(json_is_true(json_object_get(json_object_get(o, "issuance"), "matches_schedule")));
   json_decref(o);
 }

@@ -40,7 +40,8 @@ json_t *ag_json_channel(const ag_channel *ch, uint64_t height) {
 }
 
 static void fail(ag_http_resp *resp, int err) {
-  int status = err == AG_E_CHANNEL_NOT_FOUND || err == AG_E_BOND_NOT_FOUND || err == AG_E_ASSET_NOT_FOUND ? 404 : err == AG_E_CORRUPT || err == AG_E_IO ? 500 : 400;
+  int status = err == AG_E_CHANNEL_NOT_FOUND || err == AG_E_BOND_NOT_FOUND || err == AG_E_ASSET_NOT_FOUND ||
+                       err == AG_E_DISPUTE_NOT_FOUND ? 404 : err == AG_E_CORRUPT || err == AG_E_IO ? 500 : 400;
   ag_http_error(resp, status, err, ag_errmsg(err));
 }
 
@@ -72,6 +73,8 @@ json_t *ag_json_bond(const ag_bond *b) {
   json_t *d = json_object();
   json_object_set_new(d, "faults", json_integer(b->faults));
   json_object_set_new(d, "cleared", json_integer(b->cleared));
+  json_object_set_new(d, "open", json_integer(b->disputes));
+  json_object_set_new(d, "held", ag_json_u64s(b->held));
   json_object_set_new(o, "disputes", d);
   return o;
 }
@@ -249,11 +252,123 @@ static void h_economy(ag_http_req *req, ag_http_resp *resp) {
   json_object_set_new(o, "unbond_delay", ag_json_u64n(p.unbond_delay));
   json_object_set_new(o, "max_royalty_bps", json_integer(p.max_royalty_bps));
   json_object_set_new(o, "max_ancestor_bps", json_integer(p.max_ancestor_bps));
+  json_object_set_new(o, "dispute_bond", ag_json_u64s(p.dispute_bond));
+  json_object_set_new(o, "slash_amount", ag_json_u64s(p.slash_amount));
+  json_object_set_new(o, "commit_blocks", ag_json_u64n(p.commit_blocks));
+  json_object_set_new(o, "reveal_blocks", ag_json_u64n(p.reveal_blocks));
+  json_object_set_new(o, "committee_size", json_integer(p.committee_size));
+  json_object_set_new(o, "challenger_bps", json_integer(p.challenger_bps));
+  json_object_set_new(o, "committee_bps", json_integer(p.committee_bps));
+  json_object_set_new(o, "height", ag_json_u64n(h));
+  ag_http_json(resp, 200, o);
+}
+
+static const char *phase_of(const ag_dispute *d, uint64_t h) {
+  if (d->status != AG_DISPUTE_OPEN) return "resolved";
+  return h <= d->commit_end ? "commit" : h <= d->reveal_end ? "reveal" : "resolving";
+}
+
+json_t *ag_json_dispute(const ag_dispute *d, uint64_t height, int with_evidence) {
+  json_t *o = json_object();
+  json_object_set_new(o, "id", ag_json_hex(d->id, 32));
+  json_object_set_new(o, "status", json_string(ag_dispute_status_name(d->status)));
+  json_object_set_new(o, "phase", json_string(phase_of(d, height)));
+  json_object_set_new(o, "netuid", json_integer(d->netuid));
+  json_object_set_new(o, "challenger", ag_json_addr(d->challenger));
+  json_object_set_new(o, "provider", ag_json_addr(d->provider));
+  json_object_set_new(o, "channel", ag_json_hex(d->channel, 32));
+  json_object_set_new(o, "client", ag_json_addr(d->client));
+  json_object_set_new(o, "claimed", ag_json_hex(d->claimed, 32));
+  json_object_set_new(o, "cost", ag_json_u64s(d->cost));
+  json_object_set_new(o, "bond", ag_json_u64s(d->bond));
+  json_object_set_new(o, "opened", ag_json_u64n(d->opened));
+  json_object_set_new(o, "commit_end", ag_json_u64n(d->commit_end));
+  json_object_set_new(o, "reveal_end", ag_json_u64n(d->reveal_end));
+  json_object_set_new(o, "held", ag_json_u64s(d->held));
+  if (d->status != AG_DISPUTE_OPEN) {
+    static const uint8_t zero[32];
+    json_object_set_new(o, "verdict", memcmp(d->verdict, zero, 32) ? ag_json_hex(d->verdict, 32) : json_null());
+    json_object_set_new(o, "slashed", ag_json_u64s(d->slashed));
+    json_object_set_new(o, "refund", ag_json_u64s(d->refund));
+    json_object_set_new(o, "reward", ag_json_u64s(d->reward));
+    json_object_set_new(o, "committee_paid", ag_json_u64s(d->committee_paid));
+    json_object_set_new(o, "burned", ag_json_u64s(d->burned));
+  }
+  json_t *ms = json_array();
+  for (int i = 0; i < d->k; i++) {
+    const ag_member *m = &d->m[i];
+    json_t *x = json_object();
+    json_object_set_new(x, "hotkey", ag_json_addr(m->hotkey));
+    json_object_set_new(x, "stake", ag_json_u64s(m->stake));
+    json_object_set_new(x, "committed", json_boolean(m->flags & AG_MEMBER_COMMITTED));
+    json_object_set_new(x, "revealed", json_boolean(m->flags & AG_MEMBER_REVEALED));
+    json_object_set_new(x, "vote", m->flags & AG_MEMBER_REVEALED ? ag_json_hex(m->vote, 32) : json_null());
+    json_object_set_new(x, "paid", ag_json_u64s(m->paid));
+    json_array_append_new(ms, x);
+  }
+  json_object_set_new(o, "committee", ms);
+  if (with_evidence && d->evidence) json_object_set_new(o, "evidence", ag_json_hex(d->evidence, d->evidence_len));
+  json_object_set_new(o, "height", ag_json_u64n(height));
+  return o;
+}
+
+/* /v1/disputes/{id}: one dispute, with its evidence while it is open */
+static void h_dispute(ag_http_req *req, ag_http_resp *resp) {
+  uint8_t id[32];
+  if (strlen(req->param) != 64 || ag_hex_decode(req->param, 64, id, 32))
+    return ag_http_error(resp, 400, AG_E_BAD_HEX, "a dispute id is 64 hex digits");
+  ag_state *st = ag_app_state(ag_node_app(NODE(req)));
+  ag_state_view *v;
+  int rc = ag_state_view_open(st, &v);
+  if (rc) return fail(resp, rc);
+  ag_dispute d;
+  rc = ag_dispute_load(st, v, id, &d);
+  uint64_t h = ag_state_view_height(v);
+  ag_state_view_close(v);
+  if (rc) return fail(resp, rc);
+  ag_http_json(resp, 200, ag_json_dispute(&d, h, 1));
+  ag_dispute_free(&d);
+}
+
+/* /v1/disputes[?member=HOTKEY]: the open disputes (those a committee member sits on), without
+ * their evidence */
+static void h_disputes(ag_http_req *req, ag_http_resp *resp) {
+  const char *q = ag_http_query(req, "member");
+  uint8_t member[32];
+  if (q && ag_addr_decode(q, member))
+    return ag_http_error(resp, 400, AG_E_ADDR_FORMAT, "?member= takes a hotkey address");
+  ag_state *st = ag_app_state(ag_node_app(NODE(req)));
+  ag_state_view *v;
+  int rc = ag_state_view_open(st, &v);
+  if (rc) return fail(resp, rc);
+  uint8_t(*ids)[32];
+  size_t n;
+  uint64_t h = ag_state_view_height(v);
+  json_t *arr = json_array();
+  rc = ag_disputes_open(st, v, &ids, &n);
+  for (size_t i = 0; !rc && i < n; i++) {
+    ag_dispute d;
+    if ((rc = ag_dispute_load(st, v, ids[i], &d))) break;
+    int on = !q;
+    for (int j = 0; !on && j < d.k; j++) on = !memcmp(d.m[j].hotkey, member, 32);
+    if (on) json_array_append_new(arr, ag_json_dispute(&d, h, 0));
+    ag_dispute_free(&d);
+  }
+  free(ids);
+  ag_state_view_close(v);
+  if (rc) {
+    json_decref(arr);
+    return fail(resp, rc);
+  }
+  json_t *o = json_object();
+  json_object_set_new(o, "disputes", arr);
   json_object_set_new(o, "height", ag_json_u64n(h));
   ag_http_json(resp, 200, o);
 }
 
 const ag_http_route ag_economy_routes[] = {
+    {"GET", "/v1/disputes", h_disputes, 0},
+    {"GET", "/v1/disputes/", h_dispute, 0},
     {"GET", "/v1/channels/", h_channel, 0},
     {"GET", "/v1/economy", h_economy, 0},
     {"GET", "/v1/offers", h_offers, 0},

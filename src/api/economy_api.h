@@ -10,5 +10,7 @@ extern const size_t ag_economy_nroutes;
 
 json_t *ag_json_channel(const ag_channel *ch, uint64_t height);
 json_t *ag_json_bond(const ag_bond *b);
+/* A dispute as the API shows it; the evidence (hex) only when asked and still held. */
+json_t *ag_json_dispute(const ag_dispute *d, uint64_t height, int with_evidence);
 
 #endif

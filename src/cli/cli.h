@@ -109,6 +109,7 @@ int ag_cmd_channel(ag_cli *c, int argc, char **argv);
 int ag_cmd_offer(ag_cli *c, int argc, char **argv);
 int ag_cmd_bond(ag_cli *c, int argc, char **argv);
 int ag_cmd_asset(ag_cli *c, int argc, char **argv);
+int ag_cmd_dispute(ag_cli *c, int argc, char **argv);
 int ag_cmd_model_claim(ag_cli *c, int argc, char **argv);
 
 #endif

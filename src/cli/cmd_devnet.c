@@ -39,6 +39,7 @@
 #include "subnets/neuron.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -140,6 +141,8 @@ typedef struct {
   pid_t client_pid[16];
   uint64_t client_next[16];  /* monotonic ms of its next request */
   int client_ok[16], client_failed[16], client_seq;
+  int cheater_uid;           /* a cheating miner client0 asks until it is disputed (-1: none) */
+  int cheater_disputed;
   json_t *econ_final;        /* the market read once the miners stopped (and claimed) */
   uint64_t stop_height;
   uint16_t port;
@@ -382,6 +385,8 @@ static int write_chain(devnet *d, const char *model_path, const char *train_mode
   }
   json_t *mods = json_object();
   json_object_set_new(mods, "incentive", inc);
+  /* dispute phases long enough for validators busy with rounds (20 s each at 500 ms blocks) */
+  json_object_set_new(mods, "economy", json_pack("{s:i, s:i}", "commit_blocks", 40, "reveal_blocks", 40));
   g.modules = json_dumps(mods, JSON_COMPACT | JSON_SORT_KEYS);
   json_decref(mods);
   ag_keypair nk; /* the block producer, named in genesis (light clients check its signatures) */
@@ -785,6 +790,37 @@ static int setup_market(devnet *d) {
 static const char *const client_prompts[] = {"The capital of France is", "Once upon a time",
                                              "The best way to learn is", "A good friend"};
 
+/* The uid of a cheating miner of subnet 1 until a dispute against it has been opened: client0
+ * asks it first, verifies, and disputes the wrong answer (-1 once that happened, or none). */
+static int cheater_target(devnet *d) {
+  if (d->cheater_disputed) return -1;
+  proc *ch = NULL;
+  for (int i = 0; i < d->n && !ch; i++)
+    if (d->ps[i].role == ROLE_MINER && d->ps[i].netuid == 1 && d->ps[i].behaviour == B_CHEATER) ch = &d->ps[i];
+  if (!ch) return -1;
+  char path[200];
+  json_t *b;
+  snprintf(path, sizeof path, "/v1/bonds/%s", ch->hot_addr);
+  if (!ag_net_get(&d->net, path, &b)) {
+    json_t *ds = json_object_get(b, "disputes");
+    if (json_integer_value(json_object_get(ds, "faults")) + json_integer_value(json_object_get(ds, "cleared")) +
+            json_integer_value(json_object_get(ds, "open")) > 0)
+      d->cheater_disputed = 1;
+    json_decref(b);
+  }
+  if (d->cheater_disputed) return -1;
+  if (d->cheater_uid < 0) {
+    json_t *mg;
+    if (ag_net_get(&d->net, "/v1/subnets/1/metagraph", &mg)) return -1;
+    json_t *rows = json_object_get(mg, "uids");
+    for (size_t i = 0; i < json_array_size(rows); i++)
+      if (!strcmp(json_string_value(json_object_get(json_array_get(rows, i), "hotkey")) ?: "", ch->hot_addr))
+        d->cheater_uid = (int)json_integer_value(json_object_get(json_array_get(rows, i), "uid"));
+    json_decref(mg);
+  }
+  return d->cheater_uid;
+}
+
 /* Starts the next request of each client whose last one ended (and counts how it ended). */
 static void run_clients(devnet *d) {
   uint64_t now = ag_mono_ms();
@@ -798,14 +834,45 @@ static void run_clients(devnet *d) {
       d->client_next[i] = now + 2000;
     }
     if (now < d->client_next[i]) continue;
-    char log[1200], seed[24];
+    char log[1200], seed[24], uid[16];
     snprintf(log, sizeof log, "%s/logs/%s.log", d->home, d->client_name[i]);
     snprintf(seed, sizeof seed, "%d", ++d->client_seq);
-    char *argv[] = {d->exe, "--home", d->home, "--node", d->url, "--json", "infer", "--pay-from", d->client_name[i],
-                    "--deposit", "5", "--no-verify", "-n", "16", "--seed", seed,
-                    (char *)client_prompts[d->client_seq % 4], NULL};
+    /* every answer verified by re-execution; a wrong one that was paid for is disputed */
+    char *argv[24] = {d->exe, "--home", d->home, "--node", d->url, "--json", "infer", "--pay-from", d->client_name[i],
+                      "--deposit", "5", "--dispute", "-n", "16", "--seed", seed, "--threads", "1"};
+    int k = 18, target = i == 0 ? cheater_target(d) : -1;
+    if (target >= 0) {
+      snprintf(uid, sizeof uid, "%d", target);
+      argv[k++] = "--miner";
+      argv[k++] = uid;
+    }
+    argv[k++] = (char *)client_prompts[d->client_seq % 4];
+    argv[k] = NULL;
     d->client_pid[i] = spawn(argv, log);
   }
+}
+
+/* The disputes the clients opened (their evidence files in HOME/disputes), as the chain has
+ * them. */
+static json_t *disputes_json(devnet *d) {
+  json_t *arr = json_array();
+  char dir[1100];
+  snprintf(dir, sizeof dir, "%s/disputes", d->home);
+  DIR *dh = opendir(dir);
+  struct dirent *de;
+  while (dh && (de = readdir(dh))) {
+    if (strlen(de->d_name) != 69 || strcmp(de->d_name + 64, ".json")) continue;
+    char path[120];
+    snprintf(path, sizeof path, "/v1/disputes/%.64s", de->d_name);
+    json_t *x;
+    if (ag_net_get(&d->net, path, &x)) continue; /* kept, never submitted */
+    json_object_del(x, "evidence");
+    proc *p = by_hotkey(d, json_string_value(json_object_get(x, "provider")));
+    json_object_set_new(x, "provider_name", p ? json_string(p->name) : json_null());
+    json_array_append_new(arr, x);
+  }
+  if (dh) closedir(dh);
+  return arr;
 }
 
 /* What the market looks like: per miner, what its channels billed and what the chain paid it
@@ -842,6 +909,14 @@ static json_t *economy_json(devnet *d) {
     json_object_set_new(x, "hotkey", json_string(p->hot_addr));
     json_object_set_new(x, "billed", ag_json_u64s(billed));
     json_object_set_new(x, "claimed", ag_json_u64s(claimed));
+    char bp[200];
+    json_t *bond;
+    snprintf(bp, sizeof bp, "/v1/bonds/%s", p->hot_addr);
+    if (!ag_net_get(&d->net, bp, &bond)) {
+      json_object_set_new(x, "bonded", json_incref(json_object_get(bond, "bonded")));
+      json_object_set_new(x, "faults", json_incref(json_object_get(json_object_get(bond, "disputes"), "faults")));
+      json_decref(bond);
+    }
     json_array_append_new(prov, x);
     all_billed += billed;
     all_claimed += claimed;
@@ -852,6 +927,7 @@ static json_t *economy_json(devnet *d) {
   json_object_set_new(o, "billed", ag_json_u64s(all_billed));
   json_object_set_new(o, "claimed", ag_json_u64s(all_claimed));
   json_object_set_new(o, "providers", prov);
+  json_object_set_new(o, "disputes", disputes_json(d));
   char hex[65], ap[100];
   ag_hex_encode(d->model_id, 32, hex);
   snprintf(ap, sizeof ap, "/v1/assets/%s", hex);
@@ -881,7 +957,23 @@ static void render_economy(devnet *d) {
     json_t *x = json_array_get(pv, i);
     ag_amount_format(ag_json_u64_of(x, "billed"), b);
     ag_amount_format(ag_json_u64_of(x, "claimed"), c);
-    printf("  %-10s billed %s AGR, claimed %s AGR\n", json_string_value(json_object_get(x, "name")), b, c);
+    char bd[32];
+    ag_amount_format(ag_json_u64_of(x, "bonded"), bd);
+    printf("  %-10s billed %s AGR, claimed %s AGR, bond %s AGR, %lld faults\n",
+           json_string_value(json_object_get(x, "name")), b, c, bd, json_integer_value(json_object_get(x, "faults")));
+  }
+  json_t *ds = json_object_get(e, "disputes");
+  for (size_t i = 0; i < json_array_size(ds); i++) {
+    json_t *x = json_array_get(ds, i);
+    char sl[32], rf[32];
+    ag_amount_format(ag_json_u64_of(x, "slashed"), sl);
+    ag_amount_format(ag_json_u64_of(x, "refund"), rf);
+    const char *status = json_string_value(json_object_get(x, "status")) ?: "?";
+    printf("  dispute %.12s… against %s: %s", json_string_value(json_object_get(x, "id")),
+           json_string_value(json_object_get(x, "provider_name")) ?: "?", status);
+    if (!strcmp(status, "open")) printf(" (%s phase)\n", json_string_value(json_object_get(x, "phase")));
+    else if (!strcmp(status, "fault")) printf(": slashed %s AGR, the client refunded %s AGR\n", sl, rf);
+    else printf("\n");
   }
   json_t *v = json_object_get(json_object_get(e, "model"), "vault"), *hs = json_object_get(json_object_get(e, "model"), "holders");
   if (v) {
@@ -1035,6 +1127,7 @@ int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
   d->nslow = 1;
   d->slow_ms = 400;
   d->block_ms = 500;
+  d->cheater_uid = -1;
   d->tempo = 10;
   d->training = training;
   d->ntrainers = 4;

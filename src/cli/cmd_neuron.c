@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static int opt_int(const ag_cli *c, const char *s, const char *name, long lo, long hi, int *out) {
   uint64_t v;
@@ -319,7 +320,11 @@ static const char infer_usage[] =
     "  --pay-from KEY    pay miners that charge (an offer on chain) from this key, through a\n"
     "                    payment channel per miner opened on first use (asks once, showing\n"
     "                    the deposit and the price) and kept in HOME/channels\n"
-    "  --deposit AGR     what a new channel holds (default: 100 times this request's most)\n";
+    "  --deposit AGR     what a new channel holds (default: 100 times this request's most)\n"
+    "  --dispute         when a paid answer fails the check, dispute it at once (a bond of\n"
+    "                    --dispute-bond AGR, default the chain's least, from the --pay-from key);\n"
+    "                    without it the evidence is kept in HOME/disputes for 'agora dispute'\n"
+    "  --dispute-bond AGR\n";
 
 typedef struct {
   int uid;
@@ -486,17 +491,121 @@ static int payer_catch_up(payer *p, json_t *err) {
   return moved;
 }
 
+/* A paid answer failed the check: its payment receipt, if valid, is billed in our book (the
+ * provider will claim it) and becomes evidence, kept in HOME/disputes/<id>.json and, with
+ * --dispute, submitted at once. Returns a JSON note for the attempt (new reference). */
+static json_t *payer_fault(payer *p, int netuid, const uint8_t pk[32], const char *body, bool chat, json_t *resp,
+                           const ag_offer *offer, const ag_inf_verdict *vd, bool dispute, const char *bond_s) {
+  json_t *note = json_object();
+  uint8_t reqh[32], sig[64];
+  ag_pay_receipt pr;
+  json_t *ag = json_object_get(resp, "agora"), *payment = json_object_get(ag, "payment");
+  ag_inf_request_hash(body, strlen(body), reqh);
+  /* the answer's own token counts: its receipt may be what failed to parse */
+  json_t *usage = json_object_get(resp, "usage");
+  int rc = ag_pay_client_check(&p->cl, offer, pk, reqh, p->seq, p->cumulative,
+                               (uint64_t)json_integer_value(json_object_get(usage, "prompt_tokens")),
+                               (uint64_t)json_integer_value(json_object_get(usage, "completion_tokens")),
+                               ag_json_u64_of(p->offers, "height"), payment, &pr);
+  if (!rc) rc = ag_pay_receipt_parse(payment, &pr, sig);
+  if (rc) {
+    json_object_set_new(note, "evidence", json_null());
+    json_object_set_new(note, "why", json_string(ag_errmsg(rc)));
+    return note;
+  }
+  p->cl.billed = pr.billed;
+  ag_pay_client_save(p->path, &p->cl);
+  ag_evidence e;
+  memset(&e, 0, sizeof e);
+  memcpy(e.hotkey, pk, 32);
+  e.pay = pr;
+  memcpy(e.pay_sig, sig, 64);
+  json_t *choice = json_array_get(json_object_get(resp, "choices"), 0);
+  json_t *tj = chat ? json_object_get(json_object_get(choice, "message"), "content") : json_object_get(choice, "text");
+  const char *rb64 = json_string_value(json_object_get(ag, "receipt")),
+             *cm = json_string_value(json_object_get(ag, "commitment")),
+             *sg = json_string_value(json_object_get(ag, "signature"));
+  uint8_t *receipt = NULL;
+  size_t rlen = 0;
+  if (!json_is_string(tj) || !rb64 || !cm || !sg || strlen(cm) != 64 || strlen(sg) != 128 ||
+      ag_hex_decode(cm, 64, e.commitment, 32) || ag_hex_decode(sg, 128, e.answer_sig, 64) ||
+      ag_b64_decode_alloc(rb64, strlen(rb64), AG_TX_HARD_MAX, &receipt, &rlen)) {
+    json_object_set_new(note, "evidence", json_null());
+    json_object_set_new(note, "why", json_string("the answer lacks the parts of its proof a dispute needs"));
+    free(receipt);
+    return note;
+  }
+  e.body = (const uint8_t *)body;
+  e.body_len = (uint32_t)strlen(body);
+  e.text = (const uint8_t *)json_string_value(tj);
+  e.text_len = (uint32_t)json_string_length(tj);
+  e.receipt = receipt;
+  e.receipt_len = (uint32_t)rlen;
+  ag_buf ev;
+  ag_buf_init(&ev);
+  ag_evidence_encode(&ev, &e);
+  uint8_t id[32];
+  ag_dispute_id(&e, id);
+  char idhex[65], file[1200], dir[1100];
+  ag_hex_encode(id, 32, idhex);
+  snprintf(dir, sizeof dir, "%s/disputes", p->c->home);
+  mkdir(dir, 0700);
+  snprintf(file, sizeof file, "%s/%s.json", dir, idhex);
+  json_t *f = json_object();
+  json_object_set_new(f, "id", json_string(idhex));
+  json_object_set_new(f, "netuid", json_integer(netuid));
+  json_object_set_new(f, "provider", ag_json_addr(pk));
+  json_object_set_new(f, "channel", ag_json_hex(pr.channel, 32));
+  json_object_set_new(f, "cost", ag_json_u64s(pr.cost));
+  json_object_set_new(f, "height", ag_json_u64n(pr.height));
+  json_object_set_new(f, "why", json_string(vd->why));
+  json_object_set_new(f, "evidence", ag_json_hex(ev.data, ev.len));
+  ag_json_write_file(file, f);
+  json_object_set_new(note, "dispute", json_string(idhex));
+  json_object_set_new(note, "evidence", json_string(file));
+  if (dispute) {
+    uint64_t bond = 0;
+    json_t *eco = NULL;
+    if (bond_s) rc = ag_amount_parse(bond_s, &bond);
+    else if (!(rc = ag_net_get(p->net, "/v1/economy", &eco))) bond = ag_json_u64_of(eco, "dispute_bond");
+    json_decref(eco);
+    ag_buf pl;
+    ag_buf_init(&pl);
+    ag_payload_dispute_open(&pl, (uint16_t)netuid, bond, ev.data, ev.len);
+    uint8_t hash[32];
+    int code = 0;
+    if (!rc) rc = ag_net_submit(p->net, &p->k, AG_TX_DISPUTE_OPEN, pl.data, pl.len, 60000, hash, &code);
+    if (!rc) rc = code;
+    ag_buf_free(&pl);
+    json_object_set_new(note, "disputed", json_boolean(!rc));
+    if (rc) json_object_set_new(note, "dispute_error", json_string(ag_errmsg(rc)));
+    if (!p->c->json)
+      fprintf(stderr, rc ? "could not dispute the answer: %s\n" : "disputed the answer: dispute %.16s…%s\n",
+              rc ? ag_errmsg(rc) : idhex, rc ? "" : " ('agora dispute show ID' follows it)");
+  } else if (!p->c->json) {
+    fprintf(stderr, "the miner billed %s base units for a wrong answer; evidence kept in %s\n"
+                    "  (dispute it: agora dispute open %s --from %s)\n",
+            json_string_value(json_object_get(f, "cost")), file, file, p->key);
+  }
+  json_decref(f);
+  ag_buf_free(&ev);
+  free(receipt);
+  return note;
+}
+
 int ag_cmd_infer(ag_cli *c, int argc, char **argv) {
   const char *subnet = NULL, *maxt = NULL, *temp = NULL, *topp = NULL, *topk = NULL, *seed = NULL,
-             *stop = NULL, *only = NULL, *threads = NULL, *pay_from = NULL, *deposit = NULL;
-  bool chat = false, no_verify = false;
+             *stop = NULL, *only = NULL, *threads = NULL, *pay_from = NULL, *deposit = NULL,
+             *dispute_bond = NULL;
+  bool chat = false, no_verify = false, dispute = false;
   ag_opt opts[] = {{"subnet", 0, 1, &subnet, NULL},     {"max-tokens", 'n', 1, &maxt, NULL},
                    {"temperature", 0, 1, &temp, NULL},  {"top-p", 0, 1, &topp, NULL},
                    {"top-k", 0, 1, &topk, NULL},        {"seed", 0, 1, &seed, NULL},
                    {"stop", 0, 1, &stop, NULL},         {"miner", 0, 1, &only, NULL},
                    {"threads", 0, 1, &threads, NULL},   {"chat", 0, 0, NULL, &chat},
                    {"no-verify", 0, 0, NULL, &no_verify}, {"pay-from", 0, 1, &pay_from, NULL},
-                   {"deposit", 0, 1, &deposit, NULL},   {"", 0, 0, NULL, NULL}};
+                   {"deposit", 0, 1, &deposit, NULL},   {"dispute", 0, 0, NULL, &dispute},
+                   {"dispute-bond", 0, 1, &dispute_bond, NULL}, {"", 0, 0, NULL, NULL}};
   char *pos[1];
   int npos, rc = ag_cli_parse(c, argc, argv, opts, pos, 1, &npos);
   if (rc) return rc;
@@ -715,6 +824,8 @@ int ag_cmd_infer(ag_cli *c, int argc, char **argv) {
       } else {
         code = ag_inf_verify(state, model, (const uint8_t *)body, strlen(body), &req, resp, pk, &vd);
         if (code) snprintf(why, sizeof why, "%s", vd.why);
+        if (code && charges && code != AG_E_INF_MALFORMED && code != AG_E_INF_SIGNATURE)
+          json_object_set_new(a, "fault", payer_fault(&pay, netuid, pk, body, chat, resp, &offer, &vd, dispute, dispute_bond));
       }
       if (!code && charges) {
         /* what the miner billed: its signed receipt against the offer and our book */
@@ -722,7 +833,8 @@ int ag_cmd_infer(ag_cli *c, int argc, char **argv) {
         ag_pay_receipt pr;
         ag_inf_request_hash(body, strlen(body), reqh);
         code = ag_pay_client_check(&pay.cl, &offer, pk, reqh, pay.seq, pay.cumulative, (uint64_t)vd.n_prompt,
-                                   (uint64_t)vd.n_out, json_object_get(json_object_get(resp, "agora"), "payment"), &pr);
+                                   (uint64_t)vd.n_out, ag_json_u64_of(pay.offers, "height"),
+                                   json_object_get(json_object_get(resp, "agora"), "payment"), &pr);
         if (code) {
           snprintf(why, sizeof why, "%s", ag_errmsg(code));
         } else {

@@ -37,6 +37,7 @@ static const command commands[] = {
     {"offer", NULL, ag_cmd_offer, "a provider's offers to serve a model: post, remove, list"},
     {"bond", NULL, ag_cmd_bond, "a provider's bond: show, unbond, withdraw"},
     {"asset", NULL, ag_cmd_asset, "models and datasets as assets: register, show, royalty, transfer, claim"},
+    {"dispute", NULL, ag_cmd_dispute, "disputes of paid answers: open (from evidence), show, list"},
     {"devnet", NULL, ag_cmd_devnet, "a whole network on this machine: node, miners, validators"},
 };
 

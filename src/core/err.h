@@ -272,7 +272,25 @@
     "too many ancestors, or their royalties add up to more than the chain allows")             \
   X(AG_E_ASSET_HOLDERS, -874, "asset_holders_full", "the asset has the most holders allowed")   \
   X(AG_E_SHARES_INSUFFICIENT, -875, "shares_insufficient", "fewer shares held than asked")      \
-  X(AG_E_HOLDING_NOT_FOUND, -876, "holding_not_found", "that holder has no shares of the asset")
+  X(AG_E_HOLDING_NOT_FOUND, -876, "holding_not_found", "that holder has no shares of the asset") \
+  /* disputes: -890..-909 */                                                                   \
+  X(AG_E_DISPUTE_EVIDENCE, -890, "dispute_bad_evidence",                                       \
+    "the evidence is malformed or not signed by the provider")                                 \
+  X(AG_E_DISPUTE_WINDOW, -891, "dispute_outside_window",                                       \
+    "the receipt is older than the dispute window or from the future")                         \
+  X(AG_E_DISPUTE_BOND, -892, "dispute_bond_low", "the dispute carries less than the least bond") \
+  X(AG_E_DISPUTE_EXISTS, -893, "dispute_exists", "that answer is disputed already")           \
+  X(AG_E_DISPUTE_SUBNET, -894, "dispute_wrong_subnet",                                         \
+    "the subnet does not serve the channel's model, so its validators cannot judge")           \
+  X(AG_E_DISPUTE_COMMITTEE, -895, "dispute_no_committee",                                      \
+    "the subnet has no validator with a permit and stake to judge")                            \
+  X(AG_E_DISPUTE_NOT_FOUND, -896, "dispute_not_found", "no dispute with that id")              \
+  X(AG_E_DISPUTE_PHASE, -897, "dispute_wrong_phase",                                           \
+    "the dispute is not in the phase that takes this (commit, then reveal)")                   \
+  X(AG_E_DISPUTE_MEMBER, -898, "dispute_not_member", "the signer is not on the dispute's committee") \
+  X(AG_E_DISPUTE_REVEAL, -899, "dispute_reveal_mismatch", "the reveal does not match the commit") \
+  X(AG_E_DISPUTES_FULL, -900, "disputes_full", "the chain has the most open disputes allowed") \
+  X(AG_E_BOND_DISPUTED, -901, "bond_disputed", "disputes against the bond are open; it cannot be withdrawn")
 
 enum {
 #define AG_ERR_ENUM(sym, val, name, msg) sym = val,

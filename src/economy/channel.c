@@ -33,7 +33,17 @@ void ag_economy_params_default(ag_economy_params *p) {
   p->unbond_delay = 2000;
   p->max_royalty_bps = 5000;
   p->max_ancestor_bps = 5000;
+  p->dispute_bond = AG_UNIT;
+  p->slash_amount = 10 * AG_UNIT;
+  p->commit_blocks = 20;
+  p->reveal_blocks = 20;
+  p->committee_size = 5;
+  p->challenger_bps = 2000;
+  p->committee_bps = 2000;
 }
+
+#define PARAMS_V1_LEN 53 /* before disputes: their parameters take the defaults */
+#define PARAMS_LEN (PARAMS_V1_LEN + 4 * 8 + 3 * 2)
 
 int ag_economy_params_load(ag_state *st, ag_state_view *view, ag_economy_params *p) {
   ag_buf b;
@@ -42,9 +52,10 @@ int ag_economy_params_load(ag_state *st, ag_state_view *view, ag_economy_params 
   if (rc == AG_E_NOTFOUND) {
     ag_economy_params_default(p); /* a chain made before the economy existed */
     rc = 0;
-  } else if (!rc && (b.len != 53 || b.data[0] != REC_VERSION)) {
+  } else if (!rc && ((b.len != PARAMS_V1_LEN && b.len != PARAMS_LEN) || b.data[0] != REC_VERSION)) {
     rc = ag_fail(AG_E_CORRUPT, "bad economy params record");
   } else if (!rc) {
+    ag_economy_params_default(p);
     p->min_deposit = ag_get_u64le(b.data + 1);
     p->min_settle_delay = ag_get_u64le(b.data + 9);
     p->max_settle_delay = ag_get_u64le(b.data + 17);
@@ -53,13 +64,23 @@ int ag_economy_params_load(ag_state *st, ag_state_view *view, ag_economy_params 
     p->unbond_delay = ag_get_u64le(b.data + 41);
     p->max_royalty_bps = ag_get_u16le(b.data + 49);
     p->max_ancestor_bps = ag_get_u16le(b.data + 51);
+    if (b.len == PARAMS_LEN) {
+      const uint8_t *q = b.data + PARAMS_V1_LEN;
+      p->dispute_bond = ag_get_u64le(q);
+      p->slash_amount = ag_get_u64le(q + 8);
+      p->commit_blocks = ag_get_u64le(q + 16);
+      p->reveal_blocks = ag_get_u64le(q + 24);
+      p->committee_size = ag_get_u16le(q + 32);
+      p->challenger_bps = ag_get_u16le(q + 34);
+      p->committee_bps = ag_get_u16le(q + 36);
+    }
   }
   ag_buf_free(&b);
   return rc;
 }
 
 static void params_store(ag_state *st, const ag_economy_params *p) {
-  uint8_t v[53];
+  uint8_t v[PARAMS_LEN];
   v[0] = REC_VERSION;
   ag_put_u64le(v + 1, p->min_deposit);
   ag_put_u64le(v + 9, p->min_settle_delay);
@@ -69,6 +90,14 @@ static void params_store(ag_state *st, const ag_economy_params *p) {
   ag_put_u64le(v + 41, p->unbond_delay);
   ag_put_u16le(v + 49, p->max_royalty_bps);
   ag_put_u16le(v + 51, p->max_ancestor_bps);
+  uint8_t *q = v + PARAMS_V1_LEN;
+  ag_put_u64le(q, p->dispute_bond);
+  ag_put_u64le(q + 8, p->slash_amount);
+  ag_put_u64le(q + 16, p->commit_blocks);
+  ag_put_u64le(q + 24, p->reveal_blocks);
+  ag_put_u16le(q + 32, p->committee_size);
+  ag_put_u16le(q + 34, p->challenger_bps);
+  ag_put_u16le(q + 36, p->committee_bps);
   ag_state_put(st, AG_EKEY_PARAMS, strlen(AG_EKEY_PARAMS), v, sizeof v);
 }
 
@@ -527,6 +556,7 @@ void ag_economy_register_kinds(void) {
   for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) ag_tx_kind_register(&kinds[i]);
   ag_economy_offer_kinds();
   ag_economy_asset_kinds();
+  ag_economy_dispute_kinds();
 }
 
 /* ---- genesis and attach ------------------------------------------------------------------------ */
@@ -554,23 +584,43 @@ static int economy_genesis(ag_app *app, const ag_genesis *g, void *ctx) {
             (rc = j_u64(e, "max_settle_delay", &p.max_settle_delay)) ||
             (rc = j_u64(e, "min_bond", &p.min_bond)) ||
             (rc = j_u64(e, "dispute_window", &p.dispute_window)) ||
-            (rc = j_u64(e, "unbond_delay", &p.unbond_delay))))
+            (rc = j_u64(e, "unbond_delay", &p.unbond_delay)) ||
+            (rc = j_u64(e, "dispute_bond", &p.dispute_bond)) ||
+            (rc = j_u64(e, "slash_amount", &p.slash_amount)) ||
+            (rc = j_u64(e, "commit_blocks", &p.commit_blocks)) ||
+            (rc = j_u64(e, "reveal_blocks", &p.reveal_blocks))))
     goto done;
-  uint64_t mr = p.max_royalty_bps, ma = p.max_ancestor_bps;
-  if ((rc = j_u64(e, "max_royalty_bps", &mr)) || (rc = j_u64(e, "max_ancestor_bps", &ma))) goto done;
-  if (mr > 10000 || ma > 10000) {
-    rc = ag_fail(AG_E_GENESIS, "genesis economy: max_royalty_bps and max_ancestor_bps are at most 10000");
+  uint64_t mr = p.max_royalty_bps, ma = p.max_ancestor_bps, cs = p.committee_size,
+           cb = p.challenger_bps, mb = p.committee_bps;
+  if ((rc = j_u64(e, "max_royalty_bps", &mr)) || (rc = j_u64(e, "max_ancestor_bps", &ma)) ||
+      (rc = j_u64(e, "committee_size", &cs)) || (rc = j_u64(e, "challenger_bps", &cb)) ||
+      (rc = j_u64(e, "committee_bps", &mb)))
+    goto done;
+  if (mr > 10000 || ma > 10000 || cb + mb > 10000) {
+    rc = ag_fail(AG_E_GENESIS, "genesis economy: max_royalty_bps and max_ancestor_bps are at most 10000, "
+                               "challenger_bps + committee_bps too");
+    goto done;
+  }
+  if (cs < 1 || cs > AG_DISPUTE_MAX_COMMITTEE || p.dispute_bond < 1 || p.slash_amount < 1 ||
+      p.commit_blocks < 1 || p.reveal_blocks < 1 || p.commit_blocks > 100000 || p.reveal_blocks > 100000) {
+    rc = ag_fail(AG_E_GENESIS, "genesis economy: need 1 <= committee_size <= %d, dispute_bond and slash_amount "
+                               ">= 1, and 1..100000 commit and reveal blocks", AG_DISPUTE_MAX_COMMITTEE);
     goto done;
   }
   p.max_royalty_bps = (uint16_t)mr;
   p.max_ancestor_bps = (uint16_t)ma;
+  p.committee_size = (uint16_t)cs;
+  p.challenger_bps = (uint16_t)cb;
+  p.committee_bps = (uint16_t)mb;
   if (p.min_deposit < 1 || p.min_settle_delay < 1 || p.min_settle_delay > p.max_settle_delay) {
     rc = ag_fail(AG_E_GENESIS, "genesis economy: need min_deposit >= 1 and 1 <= min_settle_delay <= max_settle_delay");
     goto done;
   }
-  if (p.min_bond < 1 || p.dispute_window < 1 || p.unbond_delay <= p.dispute_window) {
+  if (p.min_bond < 1 || p.dispute_window < 1 || p.dispute_window > 10000000 ||
+      p.unbond_delay <= p.dispute_window + p.commit_blocks + p.reveal_blocks) {
     /* a bond must outlast every dispute that could slash it */
-    rc = ag_fail(AG_E_GENESIS, "genesis economy: need min_bond >= 1, dispute_window >= 1 and unbond_delay > dispute_window");
+    rc = ag_fail(AG_E_GENESIS, "genesis economy: need min_bond >= 1, 1 <= dispute_window <= 10000000 and "
+                               "unbond_delay > dispute_window + commit_blocks + reveal_blocks");
     goto done;
   }
   params_store(ag_app_state(app), &p);
@@ -582,6 +632,7 @@ done:
 void ag_economy_attach(ag_app *app) {
   ag_economy_register_kinds();
   ag_app_add_genesis_hook(app, economy_genesis, NULL);
+  ag_app_add_hooks(app, NULL, ag_economy_end_block, NULL);
 }
 
 /* ---- audit ---------------------------------------------------------------------------------- */
@@ -600,6 +651,10 @@ static int holdings_one(void *arg, const uint8_t *key, size_t klen, const uint8_
   } else if (klen == 34 && key[0] == 'e' && key[1] == AG_EKEY_ASSET) {
     /* an asset record: version u8 | kind u8 | owner[32] | royalty u16 | supply u64 | balance u64 */
     if (vlen < 52 || ag_add_u64(h->total, ag_get_u64le(val + 44), &h->total)) h->bad = 1;
+  } else if (klen == 34 && key[0] == 'e' && key[1] == AG_EKEY_DISPUTE) {
+    /* a dispute record: version u8 | status u8 | ... | bond u64 at 196, held while open */
+    if (vlen < 204) h->bad = 1;
+    else if (val[1] == AG_DISPUTE_OPEN && ag_add_u64(h->total, ag_get_u64le(val + 196), &h->total)) h->bad = 1;
   } else if (klen == 34 && key[0] == 'e' && key[1] == AG_EKEY_BOND) {
     /* a bond record: version u8 | coldkey[32] | bonded u64 | unbonding u64 | ... */
     if (vlen < 49) h->bad = 1;

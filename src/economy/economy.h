@@ -43,6 +43,9 @@ enum {
   AG_TX_SHARE_TRANSFER = 40, /* holder: asset[32] | to[32] | amount u64 */
   AG_TX_SHARE_CLAIM = 41,    /* asset[32] | holder[32]: the holder itself, or anyone for a
                                 holder that is an asset */
+  AG_TX_DISPUTE_OPEN = 42,   /* challenger: netuid u16 | bond u64 | evidence (dispute.c) */
+  AG_TX_DISPUTE_COMMIT = 43, /* committee hotkey: case[32] | commit[32] */
+  AG_TX_DISPUTE_REVEAL = 44, /* committee hotkey: case[32] | vote[32] | salt[32] */
 };
 
 enum { AG_ASSET_MODEL = 1, AG_ASSET_DATASET = 2 };
@@ -94,6 +97,14 @@ typedef struct {
                                 2,000) */
   uint16_t max_royalty_bps;  /* highest royalty rate of a model (5000 = 50%) */
   uint16_t max_ancestor_bps; /* most of an asset's income its ancestors may take (5000) */
+  uint64_t dispute_bond;     /* least bond a dispute carries, base units (1 AGR) */
+  uint64_t slash_amount;     /* taken from a provider's bond per proven fault (10 AGR) */
+  uint64_t commit_blocks;    /* a dispute's commit phase, blocks after the open (20) */
+  uint64_t reveal_blocks;    /* its reveal phase, blocks after the commit phase (20) */
+  uint16_t committee_size;   /* validators sampled per dispute (5; 1..32) */
+  uint16_t challenger_bps;   /* of a slash beyond the client's refund, to the challenger (2000) */
+  uint16_t committee_bps;    /* of the same, to the committee members who voted with the
+                                majority (2000); the rest is burned */
 } ag_economy_params;
 
 #define AG_MAX_OFFERS_PER_MODEL 256
@@ -110,6 +121,8 @@ typedef struct {
   uint16_t offers;    /* offers the hotkey has posted */
   uint32_t faults;    /* disputes that proved a fault */
   uint32_t cleared;   /* disputes that found none */
+  uint16_t disputes;  /* disputes open against it: no withdrawal until they end */
+  uint64_t held;      /* the part of bonded + unbonding those disputes hold for their slash */
 } ag_bond;
 
 /* What a provider asks for serving a model. Prices are base units per 1,000 tokens. */
@@ -151,6 +164,112 @@ typedef struct {
   uint64_t seq;
   uint8_t sig[64];
 } ag_voucher;
+
+/* ---- paid answers and their evidence (payment receipts: docs/economy.md "Paid requests") -- */
+
+/* What a provider signs about a paid request. */
+typedef struct {
+  uint8_t channel[32];
+  uint64_t seq, cumulative;     /* the voucher that paid */
+  uint64_t n_in, n_out;         /* tokens billed */
+  uint64_t price_in, price_out; /* base units per 1,000 tokens (the offer's) */
+  uint64_t cost;                /* this request: ag_offer_cost(n_in, n_out) */
+  uint64_t billed;              /* the channel's total billed, this request included */
+  uint64_t height;              /* the chain's height as the provider saw it; starts the
+                                   dispute window */
+} ag_pay_receipt;
+
+/* BLAKE2b-256("agora/infpay", hotkey | request_hash | channel | seq | cumulative | n_in |
+ * n_out | price_in | price_out | cost | billed | height), integers u64 little-endian. */
+void ag_pay_receipt_message(const uint8_t hotkey[32], const uint8_t request_hash[32],
+                            const ag_pay_receipt *r, uint8_t out[32]);
+/* The hash of an inference request: BLAKE2b-256("agora/infreq", the body as sent). */
+void ag_answer_request_hash(const void *body, size_t len, uint8_t out[32]);
+/* What a miner signs over an answer (docs/subnet-inference.md):
+ * BLAKE2b-256("agora/infsig", hotkey | request_hash | BLAKE2b-256("agora/inftext", text) |
+ *             commitment | BLAKE2b-256("agora/receipt", receipt)). */
+void ag_answer_message(const uint8_t hotkey[32], const uint8_t request_hash[32], const void *text,
+                       size_t tlen, const uint8_t commitment[32], const uint8_t *receipt,
+                       size_t rlen, uint8_t out[32]);
+
+/* ---- disputes (dispute.c) ------------------------------------------------------------------ */
+
+/* Evidence of a paid answer, as a dispute carries it (docs/economy.md "Disputes"):
+ *   hotkey[32] | channel[32] | seq | cumulative | n_in | n_out | price_in | price_out | cost |
+ *   billed | height (9 × u64) | payment signature[64] | commitment[32] | answer signature[64] |
+ *   body_len u32 | body | text_len u32 | text | receipt_len u32 | receipt
+ * Both signatures are the provider's; together they bind what it billed to what it answered. */
+typedef struct {
+  uint8_t hotkey[32];
+  ag_pay_receipt pay;
+  uint8_t pay_sig[64];
+  uint8_t commitment[32];
+  uint8_t answer_sig[64];
+  const uint8_t *body, *text, *receipt; /* borrowed */
+  uint32_t body_len, text_len, receipt_len;
+} ag_evidence;
+
+#define AG_EVIDENCE_FIXED (32 + 32 + 9 * 8 + 64 + 32 + 64)
+#define AG_EVIDENCE_BODY_MAX (32u << 10)
+#define AG_EVIDENCE_TEXT_MAX (32u << 10)
+#define AG_DISPUTE_MAX_COMMITTEE 32
+#define AG_DISPUTE_MAX_OPEN 1024
+
+void ag_evidence_encode(ag_buf *out, const ag_evidence *e);
+/* Syntax only; e borrows from p. AG_E_DISPUTE_EVIDENCE with the field at fault. */
+int ag_evidence_decode(const uint8_t *p, size_t n, ag_evidence *e);
+/* Both signatures by e->hotkey: 0 or AG_E_DISPUTE_EVIDENCE. */
+int ag_evidence_verify(const ag_evidence *e);
+
+enum { AG_DISPUTE_OPEN = 0, AG_DISPUTE_FAULT = 1, AG_DISPUTE_CLEARED = 2, AG_DISPUTE_UNDECIDED = 3 };
+enum { AG_MEMBER_COMMITTED = 1, AG_MEMBER_REVEALED = 2 };
+
+typedef struct {
+  uint8_t hotkey[32];
+  uint64_t stake;     /* its stake when sampled: its voting weight */
+  uint8_t flags;      /* AG_MEMBER_* */
+  uint8_t commit[32];
+  uint8_t vote[32];
+  uint64_t paid;      /* what the resolution paid it */
+} ag_member;
+
+typedef struct {
+  uint8_t id[32];
+  uint8_t status;          /* AG_DISPUTE_* */
+  uint16_t netuid;         /* whose validators judge */
+  uint8_t challenger[32];
+  uint8_t provider[32];    /* the hotkey disputed */
+  uint8_t channel[32];
+  uint8_t client[32];      /* the channel's client: refunded on a fault */
+  uint8_t claimed[32];     /* BLAKE2b-256("agora/inftext", the answer's text) */
+  uint64_t cost;           /* what the answer was billed */
+  uint64_t bond;           /* the challenger's, held until the resolution */
+  uint64_t opened, commit_end, reveal_end;
+  uint64_t held;           /* the part of the provider's bond held for this case's slash */
+  uint64_t slashed, refund, reward, committee_paid, burned; /* the resolution's amounts */
+  uint8_t verdict[32];     /* the majority's vote (zeros when none) */
+  uint8_t k;
+  ag_member m[AG_DISPUTE_MAX_COMMITTEE];
+  uint8_t *evidence;       /* owned (NULL once resolved); free with ag_dispute_free */
+  uint32_t evidence_len;
+} ag_dispute;
+
+/* The case id: BLAKE2b-256("agora/dispute", hotkey | request_hash | channel | seq u64). */
+void ag_dispute_id(const ag_evidence *e, uint8_t out[32]);
+/* AG_E_DISPUTE_NOT_FOUND when absent. */
+int ag_dispute_load(ag_state *st, ag_state_view *view, const uint8_t id[32], ag_dispute *out);
+void ag_dispute_free(ag_dispute *d);
+const char *ag_dispute_status_name(uint8_t status);
+/* The open cases (allocated with room for one more; at most AG_DISPUTE_MAX_OPEN). */
+int ag_disputes_open(ag_state *st, ag_state_view *view, uint8_t (**out)[32], size_t *n);
+/* A member's commit: BLAKE2b-256("agora/dcommit", case | hotkey | vote | salt). */
+void ag_dispute_commit_hash(const uint8_t id[32], const uint8_t hotkey[32], const uint8_t vote[32],
+                            const uint8_t salt[32], uint8_t out[32]);
+void ag_payload_dispute_open(ag_buf *out, uint16_t netuid, uint64_t bond, const uint8_t *evidence,
+                             size_t len);
+void ag_economy_dispute_kinds(void);
+/* The end-of-block hook that resolves cases whose reveal phase ended. */
+int ag_economy_end_block(ag_app *app, void *ctx);
 
 /* Registers the tx kinds (process-wide) and the genesis hook of app. Call once per app, after
  * ag_incentive_attach and before init_chain. */
@@ -254,6 +373,8 @@ int ag_economy_audit(ag_state *st, uint64_t *accounted, uint64_t *issued);
 #define AG_EKEY_ASSET 'a'   /* "e" 'a' | id[32] */
 #define AG_EKEY_HOLDING 'h' /* "e" 'h' | asset[32] | holder[32] */
 #define AG_EKEY_HOLDERS 'H' /* "e" 'H' | asset[32]: the holders, sorted */
+#define AG_EKEY_DISPUTE 'd' /* "e" 'd' | case[32] */
+#define AG_EKEY_DISPUTES "e/disputes" /* the open cases: n u16 | n × id[32] */
 
 /* Registers offer.c's kinds (ag_economy_register_kinds calls it). */
 void ag_economy_offer_kinds(void);

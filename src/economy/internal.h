@@ -13,6 +13,8 @@ int ag_econ_get(ag_state *st, ag_state_view *view, const uint8_t *k, size_t kl, 
 int ag_econ_require_len(const ag_tx *tx, uint32_t want);
 /* The spend hook of kinds that take nothing from the sender besides the fee. */
 int ag_econ_no_spend(const ag_tx *tx, uint64_t *amount);
+/* Writes a bond record (deletes it when nothing is left to remember). */
+void ag_econ_bond_store(ag_state *st, const ag_bond *bd);
 /* Base units as AGR text, for messages. */
 const char *ag_econ_agr(uint64_t v, char out[32]);
 

@@ -16,7 +16,7 @@
 #include <string.h>
 
 #define REC_VERSION 1
-#define BOND_REC_LEN (1 + 32 + 8 + 8 + 8 + 2 + 4 + 4)
+#define BOND_REC_LEN (1 + 32 + 8 + 8 + 8 + 2 + 4 + 4 + 2 + 8)
 #define OFFER_REC_LEN (1 + 8 + 8 + 4 + 8)
 
 /* ---- records ------------------------------------------------------------------------------ */
@@ -40,12 +40,14 @@ int ag_bond_load(ag_state *st, ag_state_view *view, const uint8_t hotkey[32], ag
     out->offers = ag_get_u16le(p + 57);
     out->faults = ag_get_u32le(p + 59);
     out->cleared = ag_get_u32le(p + 63);
+    out->disputes = ag_get_u16le(p + 67);
+    out->held = ag_get_u64le(p + 69);
   }
   ag_buf_free(&b);
   return rc;
 }
 
-static void bond_store(ag_state *st, const ag_bond *bd) {
+void ag_econ_bond_store(ag_state *st, const ag_bond *bd) {
   uint8_t k[34], v[BOND_REC_LEN];
   ag_econ_key(k, AG_EKEY_BOND, bd->hotkey, NULL);
   v[0] = REC_VERSION;
@@ -56,7 +58,9 @@ static void bond_store(ag_state *st, const ag_bond *bd) {
   ag_put_u16le(v + 57, bd->offers);
   ag_put_u32le(v + 59, bd->faults);
   ag_put_u32le(v + 63, bd->cleared);
-  if (!bd->bonded && !bd->unbonding && !bd->offers && !bd->faults && !bd->cleared)
+  ag_put_u16le(v + 67, bd->disputes);
+  ag_put_u64le(v + 69, bd->held);
+  if (!bd->bonded && !bd->unbonding && !bd->offers && !bd->faults && !bd->cleared && !bd->disputes)
     ag_state_del(st, k, sizeof k); /* nothing left to remember */
   else
     ag_state_put(st, k, sizeof k, v, sizeof v);
@@ -287,7 +291,7 @@ static int post_apply(ag_app *app, const ag_tx *tx) {
       ag_bond x;
       if ((rc = ag_bond_load(st, NULL, idx[low], &x))) goto out;
       x.offers--;
-      bond_store(st, &x);
+      ag_econ_bond_store(st, &x);
       offer_del(st, idx[low], model);
       memmove(idx + low, idx + low + 1, 32 * (n - low - 1));
       n--;
@@ -308,7 +312,7 @@ static int post_apply(ag_app *app, const ag_tx *tx) {
   o.max_tokens = ag_get_u32le(tx->payload + 80);
   o.posted = ag_app_block_ctx(app)->height;
   offer_store(st, &o);
-  bond_store(st, &bd);
+  ag_econ_bond_store(st, &bd);
   return 0;
 }
 
@@ -348,7 +352,7 @@ static int remove_apply(ag_app *app, const ag_tx *tx) {
       index_store(st, model, idx, n - 1);
       offer_del(st, hk, model);
       bd.offers--;
-      bond_store(st, &bd);
+      ag_econ_bond_store(st, &bd);
     }
   }
   free(idx);
@@ -395,7 +399,7 @@ static int unbond_apply(ag_app *app, const ag_tx *tx) {
   bd.bonded -= amount;
   /* the whole unbonding amount waits from the latest unbond: nothing leaves early */
   bd.unbond_at = ag_app_block_ctx(app)->height + p.unbond_delay;
-  bond_store(st, &bd);
+  ag_econ_bond_store(st, &bd);
   return 0;
 }
 
@@ -407,6 +411,8 @@ static int withdraw_apply(ag_app *app, const ag_tx *tx) {
   int rc = load_own_bond(app, tx, &bd);
   if (rc) return rc;
   if (!bd.unbonding) return ag_fail(AG_E_BOND_INSUFFICIENT, "nothing is unbonding");
+  if (bd.disputes)
+    return ag_fail(AG_E_BOND_DISPUTED, "%u disputes against this bond are open; it stays until they end", bd.disputes);
   uint64_t h = ag_app_block_ctx(app)->height;
   if (h < bd.unbond_at)
     return ag_fail(AG_E_BOND_LOCKED, "the unbonded amount is locked until height %llu (%llu blocks)",
@@ -414,7 +420,7 @@ static int withdraw_apply(ag_app *app, const ag_tx *tx) {
   uint64_t amount = bd.unbonding;
   bd.unbonding = 0;
   bd.unbond_at = 0;
-  bond_store(st, &bd);
+  ag_econ_bond_store(st, &bd);
   return ag_account_credit(st, bd.coldkey, amount);
 }
 

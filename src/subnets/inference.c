@@ -2,6 +2,8 @@
 /* inference.c — OpenAI-compatible requests, the signed proof of an answer, and its checks. */
 #include "subnets/inference.h"
 
+#include "economy/economy.h"
+
 #include "core/codec.h"
 #include "core/err.h"
 #include "core/hash.h"
@@ -101,6 +103,12 @@ int ag_inf_request_parse(bool chat, const uint8_t *body, size_t len, ag_inf_requ
     goto done;
   }
   snprintf(r->model, sizeof r->model, "%s", model);
+  /* the body alone says which route it is for (a dispute re-reads it without the route) */
+  if (json_object_get(root, chat ? "prompt" : "messages")) {
+    rc = bad(param, chat ? "prompt" : "messages", chat ? "'prompt' is not a chat completion parameter; use /v1/completions%s"
+                                                    : "'messages' is not a completion parameter; use /v1/chat/completions%s", NULL);
+    goto done;
+  }
   if (chat) {
     if ((rc = ag_inf_render_chat(json_object_get(root, "messages"), &prompt, param))) goto done;
     r->messages = json_incref(json_object_get(root, "messages"));
@@ -195,7 +203,7 @@ void ag_inf_sampling(const ag_model *m, const ag_inf_request *r, ag_sampling *sp
 }
 
 void ag_inf_request_hash(const void *body, size_t len, uint8_t out[32]) {
-  ag_hash("agora/infreq", body, len, out);
+  ag_answer_request_hash(body, len, out);
 }
 
 uint64_t ag_inf_bound_seed(const uint8_t hotkey[32], uint64_t seed) {
@@ -213,17 +221,7 @@ void ag_inf_challenge_message(const uint8_t request_hash[32], uint8_t out[32]) {
 void ag_inf_sig_message(const uint8_t hotkey[32], const uint8_t request_hash[32], const void *text,
                         size_t tlen, const uint8_t commitment[32], const uint8_t *receipt,
                         size_t rlen, uint8_t out[32]) {
-  uint8_t th[32], rh[32];
-  ag_hash("agora/inftext", text, tlen, th);
-  ag_hash("agora/receipt", receipt, rlen, rh);
-  ag_hasher h;
-  ag_hasher_init(&h, "agora/infsig");
-  ag_hasher_update(&h, hotkey, 32);
-  ag_hasher_update(&h, request_hash, 32);
-  ag_hasher_update(&h, th, 32);
-  ag_hasher_update(&h, commitment, 32);
-  ag_hasher_update(&h, rh, 32);
-  ag_hasher_final(&h, out);
+  ag_answer_message(hotkey, request_hash, text, tlen, commitment, receipt, rlen, out);
 }
 
 int ag_inf_apply_stops(const ag_inf_request *r, ag_buf *text) {
@@ -416,5 +414,92 @@ int ag_inf_verify(ag_infer *state, const ag_model *m, const uint8_t *body, size_
   v->code = 0;
 done:
   free(receipt);
+  return rc;
+}
+
+/* ---- judging a dispute ------------------------------------------------------------------------- */
+
+/* The answer as a miner's JSON, for ag_inf_verify; NULL when the text is not a JSON string. */
+static json_t *evidence_response(const ag_evidence *e, bool chat) {
+  json_t *text = json_stringn((const char *)e->text, e->text_len);
+  if (!text) return NULL;
+  json_t *choice = json_object(), *ag = json_object(), *o = json_object(), *choices = json_array();
+  if (chat) {
+    json_t *msg = json_object();
+    json_object_set_new(msg, "role", json_string("assistant"));
+    json_object_set_new(msg, "content", text);
+    json_object_set_new(choice, "message", msg);
+  } else {
+    json_object_set_new(choice, "text", text);
+  }
+  json_array_append_new(choices, choice);
+  json_object_set_new(o, "choices", choices);
+  char hex[129], addr[AG_ADDR_MAX];
+  uint8_t reqh[32];
+  ag_inf_request_hash(e->body, e->body_len, reqh);
+  ag_hex_encode(reqh, 32, hex);
+  json_object_set_new(ag, "request_hash", json_string(hex));
+  ag_hex_encode(e->commitment, 32, hex);
+  json_object_set_new(ag, "commitment", json_string(hex));
+  ag_hex_encode(e->answer_sig, 64, hex);
+  json_object_set_new(ag, "signature", json_string(hex));
+  ag_addr_encode(e->hotkey, addr);
+  json_object_set_new(ag, "hotkey", json_string(addr));
+  char *b64 = ag_xmalloc(ag_b64_len(e->receipt_len) + 1);
+  ag_b64_encode(e->receipt, e->receipt_len, b64);
+  json_object_set_new(ag, "receipt", json_string(b64));
+  free(b64);
+  json_object_set_new(o, "agora", ag);
+  return o;
+}
+
+int ag_inf_dispute_vote(ag_infer *state, const ag_model *m, const ag_evidence *e, uint8_t vote[32]) {
+  memset(vote, 0, 32);
+  json_t *body = json_loadb((const char *)e->body, e->body_len, 0, NULL);
+  bool chat = json_is_object(body) && json_object_get(body, "messages") != NULL;
+  json_decref(body);
+  ag_inf_request req;
+  const char *param;
+  if (ag_inf_request_parse(chat, e->body, e->body_len, &req, &param)) return 0;
+  /* the fast path: the provider's receipt re-executes to its text */
+  json_t *resp = evidence_response(e, chat);
+  ag_inf_verdict vd;
+  if (resp && ag_inf_verify(state, m, e->body, e->body_len, &req, resp, e->hotkey, &vd) == 0) {
+    json_decref(resp);
+    ag_inf_request_free(&req);
+    ag_hash("agora/inftext", e->text, e->text_len, vote);
+    return 0;
+  }
+  json_decref(resp);
+  /* otherwise the answer the model gives, generated here */
+  uint32_t *ids = NULL;
+  size_t n = 0;
+  int ctx = m->cfg.seq_len, rc = 0;
+  if (ag_inf_prompt_ids(m, &req, &ids, &n) || n < 1 || (int)n >= ctx) {
+    free(ids);
+    ag_inf_request_free(&req);
+    return 0;
+  }
+  ag_sampling sp;
+  ag_inf_sampling(m, &req, &sp);
+  ag_receipt r;
+  if (req.has_seed) sp.seed = ag_inf_bound_seed(e->hotkey, req.seed);
+  else sp.seed = ag_receipt_parse(e->receipt, e->receipt_len, &r) == 0 ? r.sp.seed : 0;
+  int max_new = req.max_tokens;
+  if ((int)n + max_new - 1 > ctx) max_new = ctx - (int)n + 1;
+  ag_gen_out out;
+  memset(&out, 0, sizeof out);
+  out.tokens = ag_xmalloc((size_t)max_new * sizeof *out.tokens);
+  rc = ag_generate(state, ids, (int)n, max_new, &sp, AG_COMMIT_K_DEFAULT, &out, NULL, NULL, NULL);
+  if (!rc) {
+    ag_buf text;
+    ag_buf_init(&text);
+    rc = ag_inf_text(m, out.tokens, out.n, &req, 0, &text, NULL);
+    if (!rc) ag_hash("agora/inftext", text.data, text.len, vote);
+    ag_buf_free(&text);
+  }
+  free(out.tokens);
+  free(ids);
+  ag_inf_request_free(&req);
   return rc;
 }

@@ -23,6 +23,7 @@
 #define AG_SUBNETS_INFERENCE_H
 
 #include "core/buf.h"
+#include "economy/economy.h"
 #include "engine/engine.h"
 
 #include <jansson.h>
@@ -105,5 +106,13 @@ typedef struct {
 int ag_inf_verify(ag_infer *state, const ag_model *m, const uint8_t *body, size_t blen,
                   const ag_inf_request *req, json_t *resp, const uint8_t hotkey[32],
                   ag_inf_verdict *v);
+
+/* A dispute committee member's vote on evidence e (docs/economy.md "Disputes"): the hash
+ * BLAKE2b-256("agora/inftext", text) of the answer model m gives the request, sampled as the
+ * provider had to (a seeded request with its bound seed, else the seed its receipt names).
+ * When the provider's receipt re-executes and matches its text, that is the provider's text;
+ * otherwise the member generates the answer itself. A body no miner may answer (it does not
+ * parse, or its prompt fills the context) votes 32 zero bytes. state must be open on m. */
+int ag_inf_dispute_vote(ag_infer *state, const ag_model *m, const ag_evidence *e, uint8_t vote[32]);
 
 #endif

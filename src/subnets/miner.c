@@ -452,6 +452,7 @@ static json_t *pay_bill(miner *m, job *j) {
   r.n_out = (uint64_t)j->n_out;
   r.price_in = j->offer.price_in;
   r.price_out = j->offer.price_out;
+  r.height = m->height;
   int rc = ag_offer_cost(&j->offer, r.n_in, r.n_out, &r.cost);
   if (!rc) rc = ag_paybook_bill(&m->book, j->channel, j->max_cost, r.cost, &r.billed);
   if (rc) {

@@ -15,20 +15,6 @@
 
 /* ---- receipts --------------------------------------------------------------------------------- */
 
-void ag_pay_receipt_message(const uint8_t hotkey[32], const uint8_t request_hash[32],
-                            const ag_pay_receipt *r, uint8_t out[32]) {
-  uint8_t nums[8 * 9];
-  const uint64_t v[] = {r->seq, r->cumulative, r->n_in, r->n_out, r->price_in, r->price_out, r->cost, r->billed};
-  for (int i = 0; i < 8; i++) ag_put_u64le(nums + 8 * i, v[i]);
-  ag_hasher h;
-  ag_hasher_init(&h, "agora/infpay");
-  ag_hasher_update(&h, hotkey, 32);
-  ag_hasher_update(&h, request_hash, 32);
-  ag_hasher_update(&h, r->channel, 32);
-  ag_hasher_update(&h, nums, 64);
-  ag_hasher_final(&h, out);
-}
-
 json_t *ag_pay_receipt_json(const ag_pay_receipt *r, const uint8_t sig[64]) {
   json_t *o = json_object();
   json_object_set_new(o, "channel", ag_json_hex(r->channel, 32));
@@ -40,6 +26,7 @@ json_t *ag_pay_receipt_json(const ag_pay_receipt *r, const uint8_t sig[64]) {
   json_object_set_new(o, "price_out_per_1k", ag_json_u64s(r->price_out));
   json_object_set_new(o, "cost", ag_json_u64s(r->cost));
   json_object_set_new(o, "billed", ag_json_u64s(r->billed));
+  json_object_set_new(o, "height", ag_json_u64s(r->height));
   json_object_set_new(o, "signature", ag_json_hex(sig, 64));
   return o;
 }
@@ -60,7 +47,7 @@ int ag_pay_receipt_parse(json_t *o, ag_pay_receipt *r, uint8_t sig[64]) {
       (rc = u64_field(o, "prompt_tokens", &r->n_in)) || (rc = u64_field(o, "completion_tokens", &r->n_out)) ||
       (rc = u64_field(o, "price_in_per_1k", &r->price_in)) ||
       (rc = u64_field(o, "price_out_per_1k", &r->price_out)) || (rc = u64_field(o, "cost", &r->cost)) ||
-      (rc = u64_field(o, "billed", &r->billed)))
+      (rc = u64_field(o, "billed", &r->billed)) || (rc = u64_field(o, "height", &r->height)))
     return rc;
   return 0;
 }
@@ -252,7 +239,8 @@ int ag_pay_client_save(const char *path, const ag_pay_client *c) {
 
 int ag_pay_client_check(const ag_pay_client *c, const ag_offer *offer, const uint8_t hotkey[32],
                         const uint8_t request_hash[32], uint64_t seq, uint64_t cumulative,
-                        uint64_t n_in, uint64_t n_out, json_t *payment, ag_pay_receipt *r) {
+                        uint64_t n_in, uint64_t n_out, uint64_t height, json_t *payment,
+                        ag_pay_receipt *r) {
   uint8_t sig[64], msg[32];
   int rc = ag_pay_receipt_parse(payment, r, sig);
   if (rc) return rc;
@@ -271,5 +259,8 @@ int ag_pay_client_check(const ag_pay_client *c, const ag_offer *offer, const uin
     return ag_fail(AG_E_PAY_RECEIPT, "the receipt's prices or cost are not the offer's");
   if (r->billed != c->billed + cost || r->billed > cumulative)
     return ag_fail(AG_E_PAY_RECEIPT, "the receipt's billed total is not what was billed before plus this cost");
+  if (r->height + AG_PAY_HEIGHT_SLACK < height || r->height > height + AG_PAY_HEIGHT_SLACK)
+    return ag_fail(AG_E_PAY_RECEIPT, "the receipt is dated height %llu; the chain is at %llu",
+                   (unsigned long long)r->height, (unsigned long long)height);
   return 0;
 }

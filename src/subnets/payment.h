@@ -23,22 +23,10 @@
 #include <stdint.h>
 
 #define AG_PAY_HEADER "X-Agora-Voucher"
+#define AG_PAY_HEIGHT_SLACK 100
 
-typedef struct {
-  uint8_t channel[32];
-  uint64_t seq, cumulative;     /* the voucher that paid */
-  uint64_t n_in, n_out;         /* tokens billed */
-  uint64_t price_in, price_out; /* base units per 1,000 tokens (the offer's) */
-  uint64_t cost;                /* this request: ag_offer_cost(n_in, n_out) */
-  uint64_t billed;              /* the channel's total billed, this request included */
-} ag_pay_receipt;
-
-/* BLAKE2b-256("agora/infpay", hotkey | request_hash | channel | seq | cumulative | n_in |
- * n_out | price_in | price_out | cost | billed), integers u64 little-endian. */
-void ag_pay_receipt_message(const uint8_t hotkey[32], const uint8_t request_hash[32],
-                            const ag_pay_receipt *r, uint8_t out[32]);
 /* {"channel", "seq", "cumulative", "prompt_tokens", "completion_tokens", "price_in_per_1k",
- *  "price_out_per_1k", "cost", "billed", "signature"}; amounts as decimal strings. */
+ *  "price_out_per_1k", "cost", "billed", "height", "signature"}; amounts as decimal strings. */
 json_t *ag_pay_receipt_json(const ag_pay_receipt *r, const uint8_t sig[64]);
 int ag_pay_receipt_parse(json_t *o, ag_pay_receipt *r, uint8_t sig[64]);
 
@@ -105,10 +93,13 @@ int ag_pay_client_load(const char *path, ag_pay_client *c);
 int ag_pay_client_save(const char *path, const ag_pay_client *c);
 /* Checks a provider's payment receipt for the request the client just paid with voucher (seq,
  * cumulative): signature by hotkey, the channel, the sequence, the cost at the offer for the
- * tokens the answer reports, and that billed = the client's billed + cost ≤ cumulative.
+ * tokens the answer reports, that billed = the client's billed + cost ≤ cumulative, and that
+ * the receipt's height is within AG_PAY_HEIGHT_SLACK blocks of height (the chain's, as the
+ * client last read it): the receipt's height starts its dispute window.
  * AG_E_PAY_RECEIPT with the reason. */
 int ag_pay_client_check(const ag_pay_client *c, const ag_offer *offer, const uint8_t hotkey[32],
                         const uint8_t request_hash[32], uint64_t seq, uint64_t cumulative,
-                        uint64_t n_in, uint64_t n_out, json_t *payment, ag_pay_receipt *out);
+                        uint64_t n_in, uint64_t n_out, uint64_t height, json_t *payment,
+                        ag_pay_receipt *out);
 
 #endif

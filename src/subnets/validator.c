@@ -56,6 +56,11 @@ typedef struct {
   uint64_t verified_tokens, reexecutions;
   double verify_seconds;
   double gen_tps;     /* this machine's decoding speed (calibrate) */
+  struct {            /* votes computed for disputes this validator judges (a ring) */
+    uint8_t id[32], vote[32];
+  } votes[16];
+  int nvotes;
+  uint64_t dispute_votes; /* commits sent */
 } val;
 
 void ag_validator_config_default(ag_validator_config *c) {
@@ -392,6 +397,83 @@ static void weights_step(val *v) {
   free(scores);
 }
 
+/* ---- disputes: judging paid answers when sampled for a committee ---------------------------------- */
+
+/* The salt of this validator's commit to a case: derived from its secret key, so a restart
+ * between commit and reveal still reveals. */
+static void vote_salt(const val *v, const uint8_t id[32], uint8_t salt[32]) {
+  ag_hasher h;
+  ag_hasher_init(&h, "agora/dsalt");
+  ag_hasher_update(&h, v->hotkey.sk, 32);
+  ag_hasher_update(&h, id, 32);
+  ag_hasher_final(&h, salt);
+}
+
+/* This validator's vote on a case: re-executes the evidence (once; kept for the reveal). */
+static int case_vote(val *v, const char *idhex, const uint8_t id[32], uint8_t vote[32]) {
+  for (int i = 0; i < v->nvotes && i < 16; i++)
+    if (!memcmp(v->votes[i].id, id, 32)) return memcpy(vote, v->votes[i].vote, 32), 0;
+  char path[120];
+  snprintf(path, sizeof path, "/v1/disputes/%s", idhex);
+  json_t *d;
+  int rc = ag_net_get(&v->net, path, &d);
+  if (rc) return rc;
+  const char *hex = json_string_value(json_object_get(d, "evidence"));
+  size_t n = hex ? strlen(hex) / 2 : 0;
+  uint8_t *ev = ag_xmalloc(n + 1);
+  ag_evidence e;
+  if (!hex || ag_hex_decode(hex, 2 * n, ev, n) || ag_evidence_decode(ev, n, &e)) rc = AG_E_DISPUTE_EVIDENCE;
+  if (!rc) rc = ag_inf_dispute_vote(v->state, v->model, &e, vote);
+  free(ev);
+  json_decref(d);
+  if (rc) return rc;
+  memcpy(v->votes[v->nvotes % 16].id, id, 32);
+  memcpy(v->votes[v->nvotes % 16].vote, vote, 32);
+  v->nvotes++;
+  return 0;
+}
+
+static void disputes_step(val *v) {
+  char path[160];
+  snprintf(path, sizeof path, "/v1/disputes?member=%s", v->addr);
+  json_t *o;
+  if (ag_net_get(&v->net, path, &o)) return;
+  json_t *arr = json_object_get(o, "disputes");
+  for (size_t i = 0; i < json_array_size(arr); i++) {
+    json_t *d = json_array_get(arr, i), *me = NULL, *ms = json_object_get(d, "committee");
+    for (size_t j = 0; j < json_array_size(ms); j++)
+      if (!strcmp(json_string_value(json_object_get(json_array_get(ms, j), "hotkey")) ?: "", v->addr))
+        me = json_array_get(ms, j);
+    const char *idhex = json_string_value(json_object_get(d, "id")), *phase = json_string_value(json_object_get(d, "phase"));
+    uint8_t id[32], vote[32], salt[32], payload[96];
+    if (!me || !idhex || !phase || ag_hex_decode(idhex, 64, id, 32) ||
+        json_integer_value(json_object_get(d, "netuid")) != v->cfg.netuid)
+      continue;
+    int commit = !strcmp(phase, "commit") && !json_is_true(json_object_get(me, "committed"));
+    int reveal = !strcmp(phase, "reveal") && json_is_true(json_object_get(me, "committed")) &&
+                 !json_is_true(json_object_get(me, "revealed"));
+    if (!commit && !reveal) continue;
+    int rc = case_vote(v, idhex, id, vote);
+    if (rc) {
+      ag_warn("validator", "cannot judge dispute %.16s: %s", idhex, ag_errmsg(rc));
+      continue;
+    }
+    vote_salt(v, id, salt);
+    memcpy(payload, id, 32);
+    if (commit) ag_dispute_commit_hash(id, v->hotkey.pk, vote, salt, payload + 32);
+    else memcpy(payload + 32, vote, 32), memcpy(payload + 64, salt, 32);
+    uint8_t hash[32];
+    rc = ag_net_submit(&v->net, &v->hotkey, commit ? AG_TX_DISPUTE_COMMIT : AG_TX_DISPUTE_REVEAL, payload,
+                       commit ? 64 : 96, 0, hash, NULL);
+    if (rc) ag_warn("validator", "cannot %s on dispute %.16s: %s", commit ? "commit" : "reveal", idhex, ag_errmsg(rc));
+    else {
+      if (commit) v->dispute_votes++;
+      ag_info("validator", "dispute %.16s: %s sent", idhex, commit ? "commit" : "reveal");
+    }
+  }
+  json_decref(o);
+}
+
 /* ---- status ------------------------------------------------------------------------------------- */
 
 static void write_status(val *v) {
@@ -408,6 +490,7 @@ static void write_status(val *v) {
   json_object_set_new(o, "weights_sets", json_integer((json_int_t)v->ws.weights_sets));
   json_object_set_new(o, "last_weights", json_string(v->ws.last_weights));
   json_object_set_new(o, "reexecutions", json_integer((json_int_t)v->reexecutions));
+  json_object_set_new(o, "dispute_votes", json_integer((json_int_t)v->dispute_votes));
   json_object_set_new(o, "verified_tokens_per_s",
                       json_real(v->verify_seconds > 0 ? v->verified_tokens / v->verify_seconds : 0));
   for (int i = 0; i < v->n; i++) {
@@ -462,7 +545,9 @@ int ag_validator_run(const ag_validator_config *cfg, volatile int *stop) {
     uint64_t t0 = ag_mono_ms();
     int frc = refresh(v);
     if (frc == 0) {
+      disputes_step(v); /* first: its phases have deadlines */
       run_round(v);
+      disputes_step(v);
       weights_step(v);
       write_status(v);
     } else {
