@@ -13,6 +13,7 @@
 #define AG_CLI_H
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -110,6 +111,12 @@ int ag_cmd_offer(ag_cli *c, int argc, char **argv);
 int ag_cmd_bond(ag_cli *c, int argc, char **argv);
 int ag_cmd_asset(ag_cli *c, int argc, char **argv);
 int ag_cmd_dispute(ag_cli *c, int argc, char **argv);
+int ag_cmd_gateway(ag_cli *c, int argc, char **argv);
+
+/* Long-running commands: SIGINT and SIGTERM raise ag_cli_stop (a thread waits for them). */
+extern volatile int ag_cli_stop;
+pthread_t ag_cli_block_signals(void);
+void ag_cli_end_signals(pthread_t t);
 int ag_cmd_model_claim(ag_cli *c, int argc, char **argv);
 
 #endif

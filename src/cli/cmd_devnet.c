@@ -55,6 +55,7 @@
 static const char usage[] =
     "usage: agora devnet [--miners N] [--validators N] [--cheaters N] [--slow N] [--blocks N]\n"
     "                    [--block-time MS] [--tempo N] [--port P] [--model FILE] [--json]\n"
+    "                    [--clients N] [--market]\n"
     "                    [--training [--trainers N] [--free-riders N] [--front-runners N] [--blenders N]]\n\n"
     "Runs a whole inference network on this machine: a fresh chain with the inference subnet\n"
     "pinning the default model, the solo node, miners (cheaters alter their outputs; slow ones\n"
@@ -72,7 +73,9 @@ static const char usage[] =
     "  --clients N       paying clients (default 0; 0..16): every miner posts an offer, the\n"
     "                    model is registered as an asset with a 10 percent royalty, and each client buys\n"
     "                    a completion every 2 s through a payment channel; the view adds per-miner\n"
-    "                    revenue and the model's vault (docs/economy.md)\n"
+    "                    revenue and the model's vault (docs/economy.md); the first client asks a\n"
+    "                    cheating miner until its wrong answer is disputed\n"
+    "  --market          the offers and the model asset without clients (for a gateway)\n"
     "  --validators N    validators (default 2; stakes 2000, 1000, ... AGR)\n"
     "  --cheaters N      miners that alter one token of every answer (default 1)\n"
     "  --slow N          honest miners that add --slow-ms to every answer (default 1)\n"
@@ -141,6 +144,7 @@ typedef struct {
   pid_t client_pid[16];
   uint64_t client_next[16];  /* monotonic ms of its next request */
   int client_ok[16], client_failed[16], client_seq;
+  int market;                /* offers and the model asset without clients (--market) */
   int cheater_uid;           /* a cheating miner client0 asks until it is disputed (-1: none) */
   int cheater_disputed;
   json_t *econ_final;        /* the market read once the miners stopped (and claimed) */
@@ -755,7 +759,7 @@ static json_t *training_json(devnet *d, snapshot *s) {
 /* ---- paying clients ------------------------------------------------------------------------------ */
 
 /* Every miner offers the model (0.001 AGR per 1,000 prompt tokens, 0.01 per 1,000 output tokens,
- * a 10 AGR bond from its coldkey) and the owner registers the model as an asset with a 10 %
+ * half that from a cheater; a 10 AGR bond from its coldkey) and the owner registers the model as an asset with a 10 %
  * royalty, so that each paid claim also pays its vault. */
 static int setup_market(devnet *d) {
   int rc = 0;
@@ -764,7 +768,9 @@ static int setup_market(devnet *d) {
     if (p->role != ROLE_MINER || p->netuid != 1) continue;
     ag_buf b;
     ag_buf_init(&b);
-    ag_payload_offer_post(&b, p->hk.pk, d->model_id, AG_UNIT / 1000, AG_UNIT / 100, 256, 10 * AG_UNIT);
+    /* a cheater undercuts: the cheapest offer is the one a price-first buyer meets first */
+    int cut = p->behaviour == B_CHEATER ? 2 : 1;
+    ag_payload_offer_post(&b, p->hk.pk, d->model_id, AG_UNIT / 1000 / cut, AG_UNIT / 100 / cut, 256, 10 * AG_UNIT);
     uint8_t hash[32];
     int code = 0;
     rc = ag_net_submit(&d->net, &p->ck, AG_TX_OFFER_POST, b.data, b.len, 30000, hash, &code);
@@ -1103,7 +1109,7 @@ int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
              *blocks_s = NULL, *bt_s = NULL, *tempo_s = NULL, *port_s = NULL, *model_s = NULL,
              *trainers_s = NULL, *free_s = NULL, *front_s = NULL, *blend_s = NULL, *rb_s = NULL, *tdim_s = NULL,
              *tlayers_s = NULL, *relay_s = NULL, *halving_s = NULL, *tmodel_s = NULL, *clients_s = NULL;
-  bool training = false;
+  bool training = false, market = false;
   ag_opt opts[] = {{"miners", 0, 1, &miners_s, NULL},  {"validators", 0, 1, &vals_s, NULL},
                    {"cheaters", 0, 1, &cheat_s, NULL}, {"slow", 0, 1, &slow_s, NULL},
                    {"slow-ms", 0, 1, &slowms_s, NULL}, {"blocks", 0, 1, &blocks_s, NULL},
@@ -1115,7 +1121,8 @@ int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
                    {"round-blocks", 0, 1, &rb_s, NULL}, {"train-dim", 0, 1, &tdim_s, NULL},
                    {"train-layers", 0, 1, &tlayers_s, NULL}, {"relayers", 0, 1, &relay_s, NULL},
                    {"halving", 0, 1, &halving_s, NULL}, {"train-model", 0, 1, &tmodel_s, NULL},
-                   {"clients", 0, 1, &clients_s, NULL}, {"", 0, 0, NULL, NULL}};
+                   {"clients", 0, 1, &clients_s, NULL}, {"market", 0, 0, NULL, &market},
+                   {"", 0, 0, NULL, NULL}};
   char *pos[1];
   int npos, rc = ag_cli_parse(c, argc, argv, opts, pos, 0, &npos);
   if (rc) return rc;
@@ -1130,6 +1137,7 @@ int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
   d->cheater_uid = -1;
   d->tempo = 10;
   d->training = training;
+  d->market = market;
   d->ntrainers = 4;
   d->nfree = 1;
   d->nfront = 1;
@@ -1275,7 +1283,7 @@ int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
   if ((rc = wait_node(d, 30000))) goto out;
   if ((rc = setup_neurons(d))) goto out;
   if (d->nclients && !d->nminers) d->nclients = 0;
-  if (d->nclients && (rc = setup_market(d))) goto out;
+  if ((d->nclients || d->market) && (rc = setup_market(d))) goto out;
   for (int i = 0; i < d->nclients; i++) d->client_next[i] = ag_mono_ms() + 5000; /* miners announce first */
   for (int i = 0; i < d->n; i++) start_neuron(d, &d->ps[i]);
   write_manifest(d, 1);

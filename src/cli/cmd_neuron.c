@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "crypto/keystore.h"
+#include "subnets/buyer.h"
 #include "subnets/inference.h"
 #include "subnets/miner.h"
 #include "subnets/netclient.h"
@@ -70,7 +71,7 @@ static int neuron_done(int rc) {
 
 /* ---- signals: a thread takes SIGINT/SIGTERM and raises the stop flag -------------------------- */
 
-static volatile int g_stop;
+volatile int ag_cli_stop;
 
 static void *signal_thread(void *arg) {
   sigset_t set;
@@ -79,11 +80,11 @@ static void *signal_thread(void *arg) {
   sigaddset(&set, SIGTERM);
   int sig;
   sigwait(&set, &sig);
-  g_stop = 1;
+  ag_cli_stop = 1;
   return NULL;
 }
 
-static pthread_t block_signals(void) {
+pthread_t ag_cli_block_signals(void) {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
@@ -95,7 +96,7 @@ static pthread_t block_signals(void) {
   return t;
 }
 
-static void end_signals(pthread_t t) {
+void ag_cli_end_signals(pthread_t t) {
   pthread_kill(t, SIGTERM);
   pthread_join(t, NULL);
 }
@@ -177,9 +178,9 @@ int ag_cmd_miner(ag_cli *c, int argc, char **argv) {
     if (host) snprintf(tc.announce_host, sizeof tc.announce_host, "%s", host);
     if ((rc = neuron_passphrase(c, hotkey)) || (coldkey && (rc = neuron_passphrase(c, coldkey))))
       return ag_neuron_set_passphrase(NULL), rc;
-    pthread_t st = block_signals();
-    rc = ag_tminer_run(&tc, &g_stop);
-    end_signals(st);
+    pthread_t st = ag_cli_block_signals();
+    rc = ag_tminer_run(&tc, &ag_cli_stop);
+    ag_cli_end_signals(st);
     return neuron_done(rc);
   }
   ag_miner_config cfg;
@@ -204,9 +205,9 @@ int ag_cmd_miner(ag_cli *c, int argc, char **argv) {
   if (models) snprintf(cfg.model_dir, sizeof cfg.model_dir, "%s", models);
   if ((rc = neuron_passphrase(c, hotkey)) || (coldkey && (rc = neuron_passphrase(c, coldkey))))
     return ag_neuron_set_passphrase(NULL), rc;
-  pthread_t st = block_signals();
-  rc = ag_miner_run(&cfg, &g_stop);
-  end_signals(st);
+  pthread_t st = ag_cli_block_signals();
+  rc = ag_miner_run(&cfg, &ag_cli_stop);
+  ag_cli_end_signals(st);
   return neuron_done(rc);
 }
 
@@ -289,9 +290,9 @@ int ag_cmd_validator(ag_cli *c, int argc, char **argv) {
     }
   }
   if (training && !interval) cfg.interval_ms = 300; /* polls the round */
-  pthread_t st = block_signals();
-  rc = training ? ag_tvalidator_run(&cfg, &g_stop) : ag_validator_run(&cfg, &g_stop);
-  end_signals(st);
+  pthread_t st = ag_cli_block_signals();
+  rc = training ? ag_tvalidator_run(&cfg, &ag_cli_stop) : ag_validator_run(&cfg, &ag_cli_stop);
+  ag_cli_end_signals(st);
   return neuron_done(rc);
 }
 
@@ -326,272 +327,8 @@ static const char infer_usage[] =
     "                    without it the evidence is kept in HOME/disputes for 'agora dispute'\n"
     "  --dispute-bond AGR\n";
 
-typedef struct {
-  int uid;
-  char hotkey[AG_ADDR_MAX];
-  char url[200];
-  double incentive;
-  int tried;
-} candidate;
-
-static int pick(candidate *cs, int n) {
-  double total = 0;
-  int open = 0;
-  for (int i = 0; i < n; i++)
-    if (!cs[i].tried) total += cs[i].incentive, open++;
-  if (!open) return -1;
-  if (total <= 0) { /* nobody earns yet: uniformly */
-    int k = (int)randombytes_uniform((uint32_t)open);
-    for (int i = 0; i < n; i++)
-      if (!cs[i].tried && k-- == 0) return i;
-  }
-  double r = randombytes_uniform(1u << 30) / (double)(1u << 30) * total;
-  int last = -1;
-  for (int i = 0; i < n; i++) {
-    if (cs[i].tried) continue;
-    last = i;
-    if (r < cs[i].incentive) return i;
-    r -= cs[i].incentive;
-  }
-  return last;
-}
-
-/* ---- paying miners that charge (payment.h, docs/economy.md "Paid requests") ----------------- */
-
-typedef struct {
-  ag_cli *c;
-  ag_net *net;
-  const char *key, *deposit;
-  ag_keypair k;
-  int have_key;
-  uint8_t model[32];
-  json_t *offers; /* GET /v1/offers?model= */
-  /* the request in flight */
-  ag_pay_client cl;
-  char path[1200];
-  ag_offer offer;
-  uint64_t seq, cumulative, most;
-  char header[2 * AG_VOUCHER_MAX + 1];
-} payer;
-
-/* The offer of hotkey (an address) for the model: 1 when it charges. */
-static int payer_offer(payer *p, const char *hotkey, ag_offer *o) {
-  json_t *arr = json_object_get(p->offers, "offers");
-  for (size_t i = 0; i < json_array_size(arr); i++) {
-    json_t *x = json_array_get(arr, i);
-    const char *pv = json_string_value(json_object_get(x, "provider"));
-    if (!pv || strcmp(pv, hotkey) || ag_addr_decode(pv, o->hotkey)) continue;
-    memcpy(o->model, p->model, 32);
-    o->price_in = ag_json_u64_of(x, "price_in_per_1k");
-    o->price_out = ag_json_u64_of(x, "price_out_per_1k");
-    o->max_tokens = (uint32_t)json_integer_value(json_object_get(x, "max_tokens"));
-    return 1;
-  }
-  return 0;
-}
-
-static int payer_key(payer *p) {
-  if (p->have_key) return 0;
-  int rc = ag_cli_load_signer(p->c, p->key, p->net->chain_id, &p->k);
-  if (!rc) p->have_key = 1;
-  return rc;
-}
-
-/* Opens (or tops up) the channel to o's provider so that it holds at least need more than what
- * was billed: asks once, showing the deposit and the price; waits for the commit. */
-static int payer_fund(payer *p, int open, uint64_t need) {
-  uint64_t amount = 100 * p->most, min_dep = AG_UNIT / 1000;
-  json_t *ep;
-  if (!ag_net_get(p->net, "/v1/economy", &ep)) {
-    min_dep = ag_json_u64_of(ep, "min_deposit");
-    json_decref(ep);
-  }
-  if (p->deposit && ag_amount_parse(p->deposit, &amount)) return ag_fail(AG_E_USAGE, "--deposit must be an amount of AGR");
-  if (amount < need) amount = need;
-  if (open && amount < min_dep) amount = min_dep;
-  char a[32], pin[32], pout[32], most[32], addr[AG_ADDR_MAX], q[400];
-  ag_amount_format(amount, a);
-  ag_amount_format(p->offer.price_in, pin);
-  ag_amount_format(p->offer.price_out, pout);
-  ag_amount_format(p->most, most);
-  ag_addr_encode(p->offer.hotkey, addr);
-  snprintf(q, sizeof q,
-           "Miner %s charges %s AGR per 1,000 prompt tokens and %s per 1,000 output tokens (this request: at most %s AGR).\n"
-           "%s a payment channel with %s AGR from '%s'?",
-           addr, pin, pout, most, open ? "Open" : "Top up", a, p->key);
-  if (!ag_cli_confirm(p->c, q)) return ag_fail(AG_E_CANCELLED, "cancelled; nothing was paid");
-  int rc = payer_key(p);
-  if (rc) return rc;
-  ag_buf pl;
-  ag_buf_init(&pl);
-  if (open) {
-    char path[160], me[AG_ADDR_MAX];
-    ag_addr_encode(p->k.pk, me);
-    snprintf(path, sizeof path, "/v1/accounts/%s", me);
-    json_t *acct;
-    if ((rc = ag_net_get(p->net, path, &acct))) return rc;
-    uint64_t nonce = ag_json_u64_of(acct, "pending_nonce");
-    json_decref(acct);
-    memset(&p->cl, 0, sizeof p->cl);
-    ag_channel_id(p->net->chain_id, p->k.pk, nonce, p->cl.channel);
-    memcpy(p->cl.provider, p->offer.hotkey, 32);
-    memcpy(p->cl.model, p->model, 32);
-    ag_payload_channel_open(&pl, p->offer.hotkey, NULL, p->model, amount, 600, 0);
-  } else {
-    ag_payload_channel_fund(&pl, p->cl.channel, amount);
-  }
-  uint8_t hash[32];
-  int code = 0;
-  rc = ag_net_submit(p->net, &p->k, open ? AG_TX_CHANNEL_OPEN : AG_TX_CHANNEL_FUND, pl.data, pl.len, 60000, hash, &code);
-  ag_buf_free(&pl);
-  if (!rc && code) rc = ag_fail(code, "the chain refused the channel %s: %s", open ? "open" : "top-up", ag_errmsg(code));
-  if (rc) return rc;
-  p->cl.deposit += amount;
-  if (!p->c->json) fprintf(stderr, "%s channel to %s: %s AGR\n", open ? "opened a" : "topped up the", addr, a);
-  return ag_pay_client_save(p->path, &p->cl);
-}
-
-/* Before sending to a miner with offer o: the voucher header for this request (most = the
- * request's most cost). The client's book is written before the voucher leaves. */
-static int payer_prepare(payer *p, const ag_offer *o, uint64_t n_prompt, uint64_t max_tokens) {
-  p->offer = *o;
-  int rc = ag_offer_cost(o, n_prompt, max_tokens, &p->most);
-  if (rc) return rc;
-  if ((rc = payer_key(p))) return rc;
-  ag_pay_client_path(p->c->home, p->k.pk, o->hotkey, p->model, p->path, sizeof p->path);
-  rc = ag_pay_client_load(p->path, &p->cl);
-  if (rc == AG_E_NOTFOUND) rc = payer_fund(p, 1, p->most);
-  else if (!rc && p->cl.deposit - (p->cl.billed < p->cl.deposit ? p->cl.billed : p->cl.deposit) < p->most)
-    rc = payer_fund(p, 0, p->most);
-  if (!rc) rc = payer_key(p);
-  if (rc) return rc;
-  p->seq = p->cl.seq + 1;
-  p->cumulative = p->cl.billed + p->most;
-  p->cl.seq = p->seq;
-  if (p->cumulative > p->cl.signed_max) p->cl.signed_max = p->cumulative;
-  if ((rc = ag_pay_client_save(p->path, &p->cl))) return rc;
-  ag_buf v;
-  ag_buf_init(&v);
-  ag_voucher_sign(&v, p->net->chain_id, p->cl.channel, p->cumulative, p->seq, &p->k);
-  ag_hex_encode(v.data, v.len, p->header);
-  ag_buf_free(&v);
-  return 0;
-}
-
-/* After a 402: the miner's book says what it billed and the last sequence it took (a client
- * that crashed mid-request is behind). Taken only within what this client signed. 1 when the
- * client's book moved (worth one retry). */
-static int payer_catch_up(payer *p, json_t *err) {
-  json_t *price = json_object_get(json_object_get(err, "error"), "price");
-  uint64_t billed = ag_json_u64_of(price, "billed"), seq = ag_json_u64_of(price, "seq");
-  int moved = 0;
-  if (billed > p->cl.billed && billed <= p->cl.signed_max) p->cl.billed = billed, moved = 1;
-  if (seq > p->cl.seq) p->cl.seq = seq, moved = 1;
-  if (moved) ag_pay_client_save(p->path, &p->cl);
-  return moved;
-}
-
-/* A paid answer failed the check: its payment receipt, if valid, is billed in our book (the
- * provider will claim it) and becomes evidence, kept in HOME/disputes/<id>.json and, with
- * --dispute, submitted at once. Returns a JSON note for the attempt (new reference). */
-static json_t *payer_fault(payer *p, int netuid, const uint8_t pk[32], const char *body, bool chat, json_t *resp,
-                           const ag_offer *offer, const ag_inf_verdict *vd, bool dispute, const char *bond_s) {
-  json_t *note = json_object();
-  uint8_t reqh[32], sig[64];
-  ag_pay_receipt pr;
-  json_t *ag = json_object_get(resp, "agora"), *payment = json_object_get(ag, "payment");
-  ag_inf_request_hash(body, strlen(body), reqh);
-  /* the answer's own token counts: its receipt may be what failed to parse */
-  json_t *usage = json_object_get(resp, "usage");
-  int rc = ag_pay_client_check(&p->cl, offer, pk, reqh, p->seq, p->cumulative,
-                               (uint64_t)json_integer_value(json_object_get(usage, "prompt_tokens")),
-                               (uint64_t)json_integer_value(json_object_get(usage, "completion_tokens")),
-                               ag_json_u64_of(p->offers, "height"), payment, &pr);
-  if (!rc) rc = ag_pay_receipt_parse(payment, &pr, sig);
-  if (rc) {
-    json_object_set_new(note, "evidence", json_null());
-    json_object_set_new(note, "why", json_string(ag_errmsg(rc)));
-    return note;
-  }
-  p->cl.billed = pr.billed;
-  ag_pay_client_save(p->path, &p->cl);
-  ag_evidence e;
-  memset(&e, 0, sizeof e);
-  memcpy(e.hotkey, pk, 32);
-  e.pay = pr;
-  memcpy(e.pay_sig, sig, 64);
-  json_t *choice = json_array_get(json_object_get(resp, "choices"), 0);
-  json_t *tj = chat ? json_object_get(json_object_get(choice, "message"), "content") : json_object_get(choice, "text");
-  const char *rb64 = json_string_value(json_object_get(ag, "receipt")),
-             *cm = json_string_value(json_object_get(ag, "commitment")),
-             *sg = json_string_value(json_object_get(ag, "signature"));
-  uint8_t *receipt = NULL;
-  size_t rlen = 0;
-  if (!json_is_string(tj) || !rb64 || !cm || !sg || strlen(cm) != 64 || strlen(sg) != 128 ||
-      ag_hex_decode(cm, 64, e.commitment, 32) || ag_hex_decode(sg, 128, e.answer_sig, 64) ||
-      ag_b64_decode_alloc(rb64, strlen(rb64), AG_TX_HARD_MAX, &receipt, &rlen)) {
-    json_object_set_new(note, "evidence", json_null());
-    json_object_set_new(note, "why", json_string("the answer lacks the parts of its proof a dispute needs"));
-    free(receipt);
-    return note;
-  }
-  e.body = (const uint8_t *)body;
-  e.body_len = (uint32_t)strlen(body);
-  e.text = (const uint8_t *)json_string_value(tj);
-  e.text_len = (uint32_t)json_string_length(tj);
-  e.receipt = receipt;
-  e.receipt_len = (uint32_t)rlen;
-  ag_buf ev;
-  ag_buf_init(&ev);
-  ag_evidence_encode(&ev, &e);
-  uint8_t id[32];
-  ag_dispute_id(&e, id);
-  char idhex[65], file[1200], dir[1100];
-  ag_hex_encode(id, 32, idhex);
-  snprintf(dir, sizeof dir, "%s/disputes", p->c->home);
-  mkdir(dir, 0700);
-  snprintf(file, sizeof file, "%s/%s.json", dir, idhex);
-  json_t *f = json_object();
-  json_object_set_new(f, "id", json_string(idhex));
-  json_object_set_new(f, "netuid", json_integer(netuid));
-  json_object_set_new(f, "provider", ag_json_addr(pk));
-  json_object_set_new(f, "channel", ag_json_hex(pr.channel, 32));
-  json_object_set_new(f, "cost", ag_json_u64s(pr.cost));
-  json_object_set_new(f, "height", ag_json_u64n(pr.height));
-  json_object_set_new(f, "why", json_string(vd->why));
-  json_object_set_new(f, "evidence", ag_json_hex(ev.data, ev.len));
-  ag_json_write_file(file, f);
-  json_object_set_new(note, "dispute", json_string(idhex));
-  json_object_set_new(note, "evidence", json_string(file));
-  if (dispute) {
-    uint64_t bond = 0;
-    json_t *eco = NULL;
-    if (bond_s) rc = ag_amount_parse(bond_s, &bond);
-    else if (!(rc = ag_net_get(p->net, "/v1/economy", &eco))) bond = ag_json_u64_of(eco, "dispute_bond");
-    json_decref(eco);
-    ag_buf pl;
-    ag_buf_init(&pl);
-    ag_payload_dispute_open(&pl, (uint16_t)netuid, bond, ev.data, ev.len);
-    uint8_t hash[32];
-    int code = 0;
-    if (!rc) rc = ag_net_submit(p->net, &p->k, AG_TX_DISPUTE_OPEN, pl.data, pl.len, 60000, hash, &code);
-    if (!rc) rc = code;
-    ag_buf_free(&pl);
-    json_object_set_new(note, "disputed", json_boolean(!rc));
-    if (rc) json_object_set_new(note, "dispute_error", json_string(ag_errmsg(rc)));
-    if (!p->c->json)
-      fprintf(stderr, rc ? "could not dispute the answer: %s\n" : "disputed the answer: dispute %.16s…%s\n",
-              rc ? ag_errmsg(rc) : idhex, rc ? "" : " ('agora dispute show ID' follows it)");
-  } else if (!p->c->json) {
-    fprintf(stderr, "the miner billed %s base units for a wrong answer; evidence kept in %s\n"
-                    "  (dispute it: agora dispute open %s --from %s)\n",
-            json_string_value(json_object_get(f, "cost")), file, file, p->key);
-  }
-  json_decref(f);
-  ag_buf_free(&ev);
-  free(receipt);
-  return note;
-}
+/* Asks on the terminal before a channel is opened or topped up. */
+static int confirm_cb(void *ctx, const char *question) { return ag_cli_confirm((ag_cli *)ctx, question); }
 
 int ag_cmd_infer(ag_cli *c, int argc, char **argv) {
   const char *subnet = NULL, *maxt = NULL, *temp = NULL, *topp = NULL, *topk = NULL, *seed = NULL,
@@ -689,188 +426,36 @@ int ag_cmd_infer(ag_cli *c, int argc, char **argv) {
     free(body);
     return ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
   }
-  /* the model, for the check */
-  ag_model *model = NULL;
-  ag_infer *state = NULL;
-  char mdir[1100];
-  snprintf(mdir, sizeof mdir, "%s/models", c->home);
-  if (!no_verify) {
-    if ((rc = ag_neuron_model(&net, (uint16_t)netuid, mdir, &model)) ||
-        (rc = ag_infer_open(model, model->cfg.seq_len, nthreads, &state))) {
-      ag_model_close(model);
-      ag_inf_request_free(&req);
-      free(body);
-      return ag_cli_fail(c, rc, "cannot load the subnet's model to verify with (or use --no-verify): %s", ag_errmsg(rc));
-    }
+  ag_keypair payer;
+  int have_payer = 0;
+  uint64_t deposit_amount = 0, bond_amount = 0;
+  if ((deposit && ag_amount_parse(deposit, &deposit_amount)) || (dispute_bond && ag_amount_parse(dispute_bond, &bond_amount))) {
+    ag_inf_request_free(&req);
+    free(body);
+    return ag_cli_fail(c, AG_E_USAGE, "--deposit and --dispute-bond are amounts of AGR");
   }
-  /* who charges, and what (offers on chain); the prompt's size bounds each request's most */
-  payer pay;
-  memset(&pay, 0, sizeof pay);
-  pay.c = c;
-  pay.net = &net;
-  pay.key = pay_from;
-  pay.deposit = deposit;
-  memcpy(pay.model, id, 32);
-  uint64_t n_prompt_bound = strlen(body) + 64; /* tokens ≤ bytes (byte fallback) + a template */
-  if (model) {
-    uint32_t *pids;
-    size_t np;
-    if (ag_inf_prompt_ids(model, &req, &pids, &np) == 0) {
-      n_prompt_bound = np; /* exact: the miner counts the same */
-      free(pids);
-    }
+  if (pay_from && (rc = ag_cli_load_signer(c, pay_from, net.chain_id, &payer))) {
+    ag_inf_request_free(&req);
+    free(body);
+    return ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
   }
-  {
-    char op[120], hex[65];
-    ag_hex_encode(id, 32, hex);
-    snprintf(op, sizeof op, "/v1/offers?model=%s", hex);
-    if (ag_net_get(&net, op, &pay.offers)) pay.offers = NULL;
+  have_payer = pay_from != NULL;
+  ag_buyer_cfg bc = {.home = c->home, .netuid = (uint16_t)netuid, .payer = have_payer ? &payer : NULL,
+                     .payer_name = pay_from, .deposit = deposit_amount, .confirm = confirm_cb, .confirm_ctx = c,
+                     .dispute = dispute, .dispute_bond = bond_amount, .policy = AG_BUY_BY_INCENTIVE,
+                     .verify = !no_verify, .verify_sample = 1, .threads = nthreads, .attempts = 3, .log = !c->json};
+  ag_buyer *buyer = NULL;
+  ag_buy_result res;
+  memset(&res, 0, sizeof res);
+  if ((rc = ag_buyer_open(&net, &bc, &buyer))) {
+    rc = ag_cli_fail(c, rc, "%s%s", ag_errmsg(rc), no_verify ? "" : " (or use --no-verify)");
+    goto out;
   }
-  json_t *payment_out = NULL;
-  /* the miners */
-  snprintf(path, sizeof path, "/v1/subnets/%d/metagraph", netuid);
-  json_t *mg;
-  if ((rc = ag_net_get(&net, path, &mg))) goto done_early;
-  json_t *rows = json_object_get(mg, "uids");
-  candidate *cs = ag_xcalloc(json_array_size(rows) + 1, sizeof *cs);
-  int ncs = 0;
-  for (size_t i = 0; i < json_array_size(rows); i++) {
-    json_t *r = json_array_get(rows, i);
-    json_t *ep = json_object_get(r, "endpoint");
-    int uid = (int)json_integer_value(json_object_get(r, "uid"));
-    char base[200];
-    if (ag_net_endpoint_url(ep, base, sizeof base)) continue;
-    candidate *k = &cs[ncs++];
-    k->uid = uid;
-    snprintf(k->hotkey, sizeof k->hotkey, "%s", json_string_value(json_object_get(r, "hotkey")));
-    snprintf(k->url, sizeof k->url, "%s%s", base, chat ? "/v1/chat/completions" : "/v1/completions");
-    k->incentive = (double)json_integer_value(json_object_get(r, "incentive"));
-  }
-  json_decref(mg);
-  json_t *attempts = json_array();
-  int found = -1;
-  ag_inf_verdict vd;
-  double secs = 0;
-  for (int attempt = 0; attempt < 3 && found < 0; attempt++) {
-    int i = -1;
-    for (int k = 0; attempt == 0 && k < ncs; k++)
-      if (cs[k].uid == only_uid) i = k;
-    if (i < 0) i = pick(cs, ncs);
-    if (i < 0) break;
-    candidate *k = &cs[i];
-    k->tried = 1;
-    json_t *a = json_object();
-    json_object_set_new(a, "uid", json_integer(k->uid));
-    json_object_set_new(a, "hotkey", json_string(k->hotkey));
-    ag_http_result r;
-    char why[300] = "";
-    ag_offer offer;
-    int charges = payer_offer(&pay, k->hotkey, &offer), hrc = 0;
-    char vheader[sizeof pay.header + 40];
-    const char *headers[2] = {NULL, NULL};
-    if (charges && !pay_from) {
-      hrc = AG_E_PAY_REQUIRED;
-      snprintf(why, sizeof why, "this miner charges for answers; pay it with --pay-from KEY");
-    } else if (charges && (hrc = payer_prepare(&pay, &offer, n_prompt_bound, (uint64_t)max_tokens))) {
-      snprintf(why, sizeof why, "%s", ag_errmsg(hrc));
-      if (hrc == AG_E_CANCELLED) attempt = 3; /* the user said no: ask nobody else */
-    }
-    if (charges && !hrc) {
-      snprintf(vheader, sizeof vheader, "%s: %s", AG_PAY_HEADER, pay.header);
-      headers[0] = vheader;
-    }
-    double t0 = ag_mono_s();
-    if (!hrc)
-      hrc = ag_http_request_max("POST", k->url, "application/json", body, strlen(body), 120000, 16u << 20, headers, &r);
-    if (!hrc && r.status == 402 && charges) {
-      /* the miner's book is ahead of ours (we crashed after it billed): catch up within what we
-       * signed, and pay again */
-      json_t *e = json_loadb((const char *)r.body.data, r.body.len, 0, NULL);
-      int moved = payer_catch_up(&pay, e);
-      json_decref(e);
-      if (moved && !(hrc = payer_prepare(&pay, &offer, n_prompt_bound, (uint64_t)max_tokens))) {
-        ag_http_result_free(&r);
-        snprintf(vheader, sizeof vheader, "%s: %s", AG_PAY_HEADER, pay.header);
-        hrc = ag_http_request_max("POST", k->url, "application/json", body, strlen(body), 120000, 16u << 20, headers, &r);
-      } else if (hrc) {
-        ag_http_result_free(&r);
-        snprintf(why, sizeof why, "%s", ag_errmsg(hrc));
-      }
-    }
-    secs = ag_mono_s() - t0;
-    int code = hrc, answered = 0; /* answered: HTTP 200, so a failure is the answer's */
-    if (!hrc && r.status != 200) {
-      code = AG_E_HTTP_STATUS;
-      snprintf(why, sizeof why, "HTTP %ld: %.200s", r.status, r.body.data ? (const char *)r.body.data : "");
-    } else if (!hrc) {
-      answered = 1;
-      json_t *resp = json_loadb((const char *)r.body.data, r.body.len, 0, NULL);
-      uint8_t pk[32];
-      ag_addr_decode(k->hotkey, pk);
-      if (!resp) {
-        code = AG_E_INF_MALFORMED;
-        snprintf(why, sizeof why, "the answer is not JSON");
-      } else if (no_verify) {
-        json_t *choice = json_array_get(json_object_get(resp, "choices"), 0);
-        const char *t = chat ? json_string_value(json_object_get(json_object_get(choice, "message"), "content"))
-                             : json_string_value(json_object_get(choice, "text"));
-        memset(&vd, 0, sizeof vd);
-        snprintf(vd.text, sizeof vd.text, "%s", t ? t : "");
-        json_t *u = json_object_get(resp, "usage");
-        vd.n_out = (int)json_integer_value(json_object_get(u, "completion_tokens"));
-        vd.n_prompt = (int)json_integer_value(json_object_get(u, "prompt_tokens"));
-        code = t ? 0 : AG_E_INF_MALFORMED;
-        if (!t) snprintf(why, sizeof why, "the answer has no text");
-      } else {
-        code = ag_inf_verify(state, model, (const uint8_t *)body, strlen(body), &req, resp, pk, &vd);
-        if (code) snprintf(why, sizeof why, "%s", vd.why);
-        if (code && charges && code != AG_E_INF_MALFORMED && code != AG_E_INF_SIGNATURE)
-          json_object_set_new(a, "fault", payer_fault(&pay, netuid, pk, body, chat, resp, &offer, &vd, dispute, dispute_bond));
-      }
-      if (!code && charges) {
-        /* what the miner billed: its signed receipt against the offer and our book */
-        uint8_t reqh[32];
-        ag_pay_receipt pr;
-        ag_inf_request_hash(body, strlen(body), reqh);
-        code = ag_pay_client_check(&pay.cl, &offer, pk, reqh, pay.seq, pay.cumulative, (uint64_t)vd.n_prompt,
-                                   (uint64_t)vd.n_out, ag_json_u64_of(pay.offers, "height"),
-                                   json_object_get(json_object_get(resp, "agora"), "payment"), &pr);
-        if (code) {
-          snprintf(why, sizeof why, "%s", ag_errmsg(code));
-        } else {
-          pay.cl.billed = pr.billed;
-          ag_pay_client_save(pay.path, &pay.cl);
-          payment_out = json_object();
-          json_object_set_new(payment_out, "channel", ag_json_hex(pr.channel, 32));
-          json_object_set_new(payment_out, "cost", ag_json_u64s(pr.cost));
-          json_object_set_new(payment_out, "billed", ag_json_u64s(pr.billed));
-          json_object_set_new(payment_out, "deposit", ag_json_u64s(pay.cl.deposit));
-          json_object_set_new(payment_out, "seq", ag_json_u64s(pr.seq));
-        }
-      }
-      json_decref(resp);
-    } else {
-      snprintf(why, sizeof why, "%s", ag_errmsg(hrc));
-    }
-    if (!hrc) ag_http_result_free(&r);
-    json_object_set_new(a, "result", json_string(code ? ag_err_name(code) : "ok"));
-    if (code) {
-      json_object_set_new(a, "why", json_string(why));
-      if (!c->json)
-        fprintf(stderr, "miner uid %d (%s) failed %s: %s; asking another\n", k->uid, k->hotkey,
-                answered ? "verification" : "to answer", why);
-    } else {
-      found = i;
-    }
-    json_array_append_new(attempts, a);
-  }
-  if (found < 0) {
-    rc = ncs ? AG_E_NO_MINERS : AG_E_NOTFOUND;
-    ag_fail(rc, ncs ? "no miner gave a valid answer (%d tried)" : "subnet %d has no serving miner",
-            ncs ? (int)json_array_size(attempts) : netuid);
+  rc = ag_buy(buyer, chat, body, &req, only_uid, UINT64_MAX, &res);
+  if (rc) {
     if (c->json) {
       json_t *e = json_object();
-      json_object_set_new(e, "attempts", attempts);
+      json_object_set_new(e, "attempts", json_incref(res.attempts));
       json_t *err = json_object();
       json_object_set_new(err, "code", json_string(ag_err_name(rc)));
       json_object_set_new(err, "message", json_string(ag_errmsg(rc)));
@@ -878,55 +463,47 @@ int ag_cmd_infer(ag_cli *c, int argc, char **argv) {
       ag_cli_print_json(e);
       rc = ag_cli_exit_code(rc);
     } else {
-      json_decref(attempts);
       rc = ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
     }
-    free(cs);
     goto out;
   }
+  ag_inf_verdict vd = res.vd;
+  double secs = res.seconds;
   double tps = secs > 0 ? vd.n_out / secs : 0;
   if (c->json) {
-    json_t *res = json_object();
-    json_object_set_new(res, "text", json_string(vd.text));
-    json_object_set_new(res, "uid", json_integer(cs[found].uid));
-    json_object_set_new(res, "hotkey", json_string(cs[found].hotkey));
-    json_object_set_new(res, "prompt_tokens", json_integer(vd.n_prompt));
-    json_object_set_new(res, "completion_tokens", json_integer(vd.n_out));
-    json_object_set_new(res, "seconds", json_real(secs));
-    json_object_set_new(res, "tokens_per_s", json_real(tps));
-    json_object_set_new(res, "verified", json_boolean(!no_verify));
-    json_object_set_new(res, "verify_seconds", json_real(vd.verify_seconds));
-    json_object_set_new(res, "seed", json_integer((json_int_t)sd));
-    json_object_set_new(res, "attempts", attempts);
-    json_object_set_new(res, "payment", payment_out ? payment_out : json_null());
-    payment_out = NULL;
-    ag_cli_print_json(res);
+    json_t *o2 = json_object();
+    json_object_set_new(o2, "text", json_string(vd.text));
+    json_object_set_new(o2, "uid", json_integer(res.uid));
+    json_object_set_new(o2, "hotkey", json_string(res.hotkey));
+    json_object_set_new(o2, "prompt_tokens", json_integer(vd.n_prompt));
+    json_object_set_new(o2, "completion_tokens", json_integer(vd.n_out));
+    json_object_set_new(o2, "seconds", json_real(secs));
+    json_object_set_new(o2, "tokens_per_s", json_real(tps));
+    json_object_set_new(o2, "verified", json_boolean(res.verified));
+    json_object_set_new(o2, "verify_seconds", json_real(vd.verify_seconds));
+    json_object_set_new(o2, "seed", json_integer((json_int_t)sd));
+    json_object_set_new(o2, "attempts", json_incref(res.attempts));
+    json_object_set_new(o2, "payment", res.payment ? json_incref(res.payment) : json_null());
+    ag_cli_print_json(o2);
   } else {
-    json_decref(attempts);
     printf("%s%s\n", chat ? "" : pos[0], vd.text);
-    fprintf(stderr, "-- uid %d, %d tokens in %.2f s (%.1f tok/s)%s", cs[found].uid, vd.n_out, secs, tps,
+    fprintf(stderr, "-- uid %d, %d tokens in %.2f s (%.1f tok/s)%s", res.uid, vd.n_out, secs, tps,
             no_verify ? ", not verified\n" : "");
     if (!no_verify) fprintf(stderr, ", verified by re-execution in %.3f s\n", vd.verify_seconds);
-    if (payment_out) {
+    if (res.payment) {
       char cost[32], billed[32], dep[32];
-      ag_amount_format(ag_json_u64_of(payment_out, "cost"), cost);
-      ag_amount_format(ag_json_u64_of(payment_out, "billed"), billed);
-      ag_amount_format(ag_json_u64_of(payment_out, "deposit"), dep);
+      ag_amount_format(ag_json_u64_of(res.payment, "cost"), cost);
+      ag_amount_format(ag_json_u64_of(res.payment, "billed"), billed);
+      ag_amount_format(ag_json_u64_of(res.payment, "deposit"), dep);
       fprintf(stderr, "-- paid %s AGR (%s of the channel's %s AGR billed so far)\n", cost, billed, dep);
     }
   }
-  free(cs);
   rc = 0;
 out:
-  json_decref(payment_out);
-  json_decref(pay.offers);
-  if (pay.have_key) ag_key_wipe(&pay.k);
-  ag_infer_close(state);
-  ag_model_close(model);
+  ag_buy_result_free(&res);
+  ag_buyer_close(buyer);
+  if (have_payer) ag_key_wipe(&payer);
   ag_inf_request_free(&req);
   free(body);
   return rc;
-done_early:
-  rc = ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
-  goto out;
 }

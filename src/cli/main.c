@@ -38,6 +38,7 @@ static const command commands[] = {
     {"bond", NULL, ag_cmd_bond, "a provider's bond: show, unbond, withdraw"},
     {"asset", NULL, ag_cmd_asset, "models and datasets as assets: register, show, royalty, transfer, claim"},
     {"dispute", NULL, ag_cmd_dispute, "disputes of paid answers: open (from evidence), show, list"},
+    {"gateway", NULL, ag_cmd_gateway, "an OpenAI-compatible endpoint with API keys and budgets, paying and verifying miners"},
     {"devnet", NULL, ag_cmd_devnet, "a whole network on this machine: node, miners, validators"},
 };
 
