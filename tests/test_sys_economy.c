@@ -77,4 +77,54 @@ TEST(clients_pay_miners_and_the_model_earns_its_royalty) {
   json_decref(o);
 }
 
-TEST_MAIN(clients_pay_miners_and_the_model_earns_its_royalty)
+/* Serving what was trained: the devnet pins the training subnet's first new checkpoint as the
+ * inference subnet's model (`--serve-trained`); miners and validators move to it by
+ * themselves, the client pays for answers from it, and the royalties of those claims go to the
+ * checkpoint's vault, whose shares are its trainers'. */
+TEST(a_trained_checkpoint_is_served_paid_for_and_pays_its_trainers) {
+  char home[512], out_path[600];
+  snprintf(home, sizeof home, "%s/sys_economy_trained", AGORA_BUILD_DIR);
+  snprintf(out_path, sizeof out_path, "%s.out.json", home);
+  const char *args[] = {"--miners", "2", "--validators", "1", "--cheaters", "0", "--slow", "0", "--training",
+                        "--trainers", "2", "--free-riders", "0", "--front-runners", "0", "--blenders", "0",
+                        "--train-dim", "64", "--train-layers", "2", "--round-blocks", "30",
+                        "--clients", "1", "--serve-trained", "--blocks", "200", NULL};
+  pid_t pid;
+  json_t *m = sys_devnet_start(home, out_path, args, &pid);
+  CHECK(json_is_true(json_object_get(m, "ready")));
+  json_decref(m);
+  int st = 0;
+  CHECK_EQ(waitpid(pid, &st, 0), pid);
+  sys_untrack(pid);
+  CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  json_t *o = json_load_file(out_path, 0, NULL), *e = json_object_get(o, "economy");
+  CHECK(e != NULL);
+  CHECK(json_is_true(json_object_get(e, "serves_trained")));
+  /* the model the economy reports is the trained checkpoint: its vault earned from the claims
+   * on it, and its holders (the trainers of its rounds) can claim that income */
+  json_t *model = json_object_get(e, "model"), *vault = json_object_get(model, "vault");
+  uint64_t billed = 0;
+  json_t *pv = json_object_get(e, "providers");
+  for (size_t i = 0; i < json_array_size(pv); i++) billed += ag_json_u64_of(json_array_get(pv, i), "billed");
+  CHECK(billed > 0);
+  CHECK(ag_json_u64_of(vault, "income") > 0);
+  json_t *hs = json_object_get(model, "holders");
+  CHECK(json_array_size(hs) >= 1);
+  uint64_t can = 0;
+  json_t *tn = json_object_get(json_object_get(o, "training"), "neurons");
+  for (size_t i = 0; i < json_array_size(hs); i++) {
+    const char *who = json_string_value(json_object_get(json_array_get(hs, i), "holder"));
+    int trainer = 0; /* every holder trained it */
+    for (size_t k = 0; k < json_array_size(tn); k++)
+      trainer |= who && !strcmp(who, json_string_value(json_object_get(json_array_get(tn, k), "hotkey")) ?: "") &&
+                 !strcmp(json_string_value(json_object_get(json_array_get(tn, k), "role")) ?: "", "trainer");
+    CHECK(trainer);
+    can += ag_json_u64_of(json_array_get(hs, i), "claimable");
+  }
+  CHECK(can > 0 && can <= ag_json_u64_of(vault, "income"));
+  CHECK(json_is_true(json_object_get(json_object_get(o, "issuance"), "matches_schedule")));
+  json_decref(o);
+}
+
+TEST_MAIN(clients_pay_miners_and_the_model_earns_its_royalty,
+          a_trained_checkpoint_is_served_paid_for_and_pays_its_trainers)

@@ -55,7 +55,7 @@
 static const char usage[] =
     "usage: agora devnet [--miners N] [--validators N] [--cheaters N] [--slow N] [--blocks N]\n"
     "                    [--block-time MS] [--tempo N] [--port P] [--model FILE] [--json]\n"
-    "                    [--clients N] [--market]\n"
+    "                    [--clients N] [--market] [--serve-trained]\n"
     "                    [--training [--trainers N] [--free-riders N] [--front-runners N] [--blenders N]]\n\n"
     "Runs a whole inference network on this machine: a fresh chain with the inference subnet\n"
     "pinning the default model, the solo node, miners (cheaters alter their outputs; slow ones\n"
@@ -76,6 +76,9 @@ static const char usage[] =
     "                    revenue and the model's vault (docs/economy.md); the first client asks a\n"
     "                    cheating miner until its wrong answer is disputed\n"
     "  --market          the offers and the model asset without clients (for a gateway)\n"
+    "  --serve-trained   with --training: once the training subnet makes a new checkpoint, pin it\n"
+    "                    as subnet 1's model, register it as an asset (shares to its trainers)\n"
+    "                    and offer it: clients pay for the trained model and it pays its trainers\n"
     "  --validators N    validators (default 2; stakes 2000, 1000, ... AGR)\n"
     "  --cheaters N      miners that alter one token of every answer (default 1)\n"
     "  --slow N          honest miners that add --slow-ms to every answer (default 1)\n"
@@ -145,6 +148,9 @@ typedef struct {
   uint64_t client_next[16];  /* monotonic ms of its next request */
   int client_ok[16], client_failed[16], client_seq;
   int market;                /* offers and the model asset without clients (--market) */
+  int serve_trained;         /* pin the training subnet's first new checkpoint on subnet 1 */
+  int trained_served;        /* ... done */
+  uint8_t trained_id[32];
   int cheater_uid;           /* a cheating miner client0 asks until it is disputed (-1: none) */
   int cheater_disputed;
   json_t *econ_final;        /* the market read once the miners stopped (and claimed) */
@@ -793,6 +799,68 @@ static int setup_market(devnet *d) {
   return rc;
 }
 
+/* Owner's tx from the devnet itself; 0 or the error (the committed result included). */
+static int owner_tx(devnet *d, uint16_t kind, const ag_buf *b, const char *what) {
+  ag_keypair owner;
+  int rc = ag_neuron_key(d->home, "owner", d->chain_id, &owner), code = 0;
+  uint8_t hash[32];
+  if (!rc) rc = ag_net_submit(&d->net, &owner, kind, b->data, b->len, 30000, hash, &code);
+  ag_key_wipe(&owner);
+  if (!rc && code) rc = ag_fail(code, "%s: %s", what, ag_errmsg(code));
+  return rc;
+}
+
+/* --serve-trained: once the training subnet has made a new checkpoint, the owner pins it as the
+ * inference subnet's model (miners and validators move to it by themselves), registers it as
+ * an asset (its shares are the trainers', by the rounds that made it) with a 10 % royalty, and
+ * every miner offers it: clients then pay for the model the network trained, and each paid
+ * claim pays its trainers. */
+static void serve_trained(devnet *d) {
+  if (!d->serve_trained || d->trained_served || !d->training) return;
+  json_t *sj;
+  if (ag_net_get(&d->net, "/v1/subnets/2", &sj)) return;
+  json_t *mj = json_object_get(sj, "model");
+  const char *idhex = json_string_value(json_object_get(mj, "model_id"));
+  uint64_t size = ag_json_u64_of(mj, "size");
+  uint8_t id[32];
+  char hex[65] = "";
+  int fresh = !idhex || strcmp(idhex, d->train_id) == 0 || strlen(idhex) != 64 || ag_hex_decode(idhex, 64, id, 32);
+  if (!fresh) snprintf(hex, sizeof hex, "%s", idhex);
+  json_decref(sj);
+  if (fresh) return; /* still the initial checkpoint */
+  d->trained_served = 1;
+  ag_buf b;
+  ag_buf_init(&b);
+  ag_buf_put_u16le(&b, 1);
+  ag_buf_put_u8(&b, AG_SUBNET_INFERENCE);
+  ag_buf_put(&b, id, 32);
+  ag_buf_put_u64le(&b, size);
+  int rc = owner_tx(d, AG_TX_SUBNET_SET_MODEL, &b, "pinning the trained checkpoint");
+  ag_buf_reset(&b);
+  ag_payload_asset_register(&b, AG_ASSET_MODEL, id, 1000, 0, NULL, NULL, 0);
+  if (!rc) rc = owner_tx(d, AG_TX_ASSET_REGISTER, &b, "registering the trained checkpoint");
+  ag_buf_free(&b);
+  if (rc) {
+    ag_warn("devnet", "cannot serve the trained checkpoint: %s", ag_errmsg(rc));
+    return;
+  }
+  memcpy(d->trained_id, id, 32);
+  memcpy(d->model_id, id, 32); /* the economy view follows the served model */
+  for (int i = 0; i < d->n; i++) {
+    proc *p = &d->ps[i];
+    if (p->role != ROLE_MINER || p->netuid != 1) continue;
+    ag_buf o;
+    ag_buf_init(&o);
+    int cut = p->behaviour == B_CHEATER ? 2 : 1;
+    ag_payload_offer_post(&o, p->hk.pk, id, AG_UNIT / 1000 / cut, AG_UNIT / 100 / cut, 256, 0);
+    uint8_t h2[32];
+    int code = 0, orc = ag_net_submit(&d->net, &p->ck, AG_TX_OFFER_POST, o.data, o.len, 30000, h2, &code);
+    ag_buf_free(&o);
+    if (orc || code) ag_warn("devnet", "%s cannot offer the trained model: %s", p->name, ag_errmsg(orc ? orc : code));
+  }
+  ag_info("devnet", "subnet 1 now serves the trained checkpoint %.16s…", hex);
+}
+
 static const char *const client_prompts[] = {"The capital of France is", "Once upon a time",
                                              "The best way to learn is", "A good friend"};
 
@@ -934,6 +1002,7 @@ static json_t *economy_json(devnet *d) {
   json_object_set_new(o, "claimed", ag_json_u64s(all_claimed));
   json_object_set_new(o, "providers", prov);
   json_object_set_new(o, "disputes", disputes_json(d));
+  json_object_set_new(o, "serves_trained", json_boolean(d->trained_served));
   char hex[65], ap[100];
   ag_hex_encode(d->model_id, 32, hex);
   snprintf(ap, sizeof ap, "/v1/assets/%s", hex);
@@ -1109,7 +1178,7 @@ int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
              *blocks_s = NULL, *bt_s = NULL, *tempo_s = NULL, *port_s = NULL, *model_s = NULL,
              *trainers_s = NULL, *free_s = NULL, *front_s = NULL, *blend_s = NULL, *rb_s = NULL, *tdim_s = NULL,
              *tlayers_s = NULL, *relay_s = NULL, *halving_s = NULL, *tmodel_s = NULL, *clients_s = NULL;
-  bool training = false, market = false;
+  bool training = false, market = false, serve_trained_opt = false;
   ag_opt opts[] = {{"miners", 0, 1, &miners_s, NULL},  {"validators", 0, 1, &vals_s, NULL},
                    {"cheaters", 0, 1, &cheat_s, NULL}, {"slow", 0, 1, &slow_s, NULL},
                    {"slow-ms", 0, 1, &slowms_s, NULL}, {"blocks", 0, 1, &blocks_s, NULL},
@@ -1122,6 +1191,7 @@ int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
                    {"train-layers", 0, 1, &tlayers_s, NULL}, {"relayers", 0, 1, &relay_s, NULL},
                    {"halving", 0, 1, &halving_s, NULL}, {"train-model", 0, 1, &tmodel_s, NULL},
                    {"clients", 0, 1, &clients_s, NULL}, {"market", 0, 0, NULL, &market},
+                   {"serve-trained", 0, 0, NULL, &serve_trained_opt},
                    {"", 0, 0, NULL, NULL}};
   char *pos[1];
   int npos, rc = ag_cli_parse(c, argc, argv, opts, pos, 0, &npos);
@@ -1138,6 +1208,7 @@ int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
   d->tempo = 10;
   d->training = training;
   d->market = market;
+  d->serve_trained = serve_trained_opt;
   d->ntrainers = 4;
   d->nfree = 1;
   d->nfront = 1;
@@ -1347,6 +1418,7 @@ int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
     } else {
       snap_free(&n);
     }
+    serve_trained(d);
     for (int t = 0; t < 10 && !g_interrupted; t++) {
       run_clients(d);
       ag_sleep_ms(100);

@@ -206,7 +206,9 @@ int ag_cmd_miner(ag_cli *c, int argc, char **argv) {
   if ((rc = neuron_passphrase(c, hotkey)) || (coldkey && (rc = neuron_passphrase(c, coldkey))))
     return ag_neuron_set_passphrase(NULL), rc;
   pthread_t st = ag_cli_block_signals();
-  rc = ag_miner_run(&cfg, &ag_cli_stop);
+  while ((rc = ag_miner_run(&cfg, &ag_cli_stop)) == AG_E_MODEL_CHANGED && !ag_cli_stop) {
+    /* the subnet pinned another model (a trained checkpoint): serve that one */
+  }
   ag_cli_end_signals(st);
   return neuron_done(rc);
 }
@@ -291,7 +293,10 @@ int ag_cmd_validator(ag_cli *c, int argc, char **argv) {
   }
   if (training && !interval) cfg.interval_ms = 300; /* polls the round */
   pthread_t st = ag_cli_block_signals();
-  rc = training ? ag_tvalidator_run(&cfg, &ag_cli_stop) : ag_validator_run(&cfg, &ag_cli_stop);
+  if (training) rc = ag_tvalidator_run(&cfg, &ag_cli_stop);
+  else /* a new pin: validate the new model */
+    while ((rc = ag_validator_run(&cfg, &ag_cli_stop)) == AG_E_MODEL_CHANGED && !ag_cli_stop) {
+    }
   ag_cli_end_signals(st);
   return neuron_done(rc);
 }

@@ -167,6 +167,7 @@ typedef struct {
   uint64_t version_key;
   uint8_t salt[32];
   int commit; /* weights: 0 set, 1 commit, 2 reveal */
+  uint8_t model[32], kind; /* pin */
 } wctx;
 
 static int build_stake(void *arg, const ag_tx_env *env, ag_buf *p) {
@@ -220,6 +221,15 @@ static int build_serve(void *arg, const ag_tx_env *env, ag_buf *p) {
   ag_buf_put_u16le(p, w->port);
   ag_buf_put_u8(p, (uint8_t)strlen(w->host));
   ag_buf_puts(p, w->host);
+  return 0;
+}
+
+static int build_pin(void *arg, const ag_tx_env *env, ag_buf *p) {
+  wctx *w = arg;
+  ag_buf_put_u16le(p, w->netuid);
+  ag_buf_put_u8(p, w->kind);
+  ag_buf_put(p, w->model, 32);
+  ag_buf_put_u64le(p, w->amount);
   return 0;
 }
 
@@ -277,22 +287,30 @@ static const char subnet_usage[] =
     "       agora subnet create --from COLDKEY --name NAME [--owner-hotkey HOTKEY] [--max-cost AGR]\n"
     "       agora subnet set NETUID PARAM VALUE --from OWNER_COLDKEY\n"
     "       agora subnet register NETUID --from COLDKEY --hotkey HOTKEY_KEY [--max-cost AGR]\n"
-    "       agora subnet serve NETUID --hotkey HOTKEY_KEY --host HOST --port PORT\n\n"
+    "       agora subnet serve NETUID --hotkey HOTKEY_KEY --host HOST --port PORT\n"
+    "       agora subnet pin NETUID --from OWNER_COLDKEY (--trained-from NETUID | --model ID --size BYTES)\n"
+    "                        [--kind inference|training]\n\n"
     "Subnets are markets for one kind of AI work (docs/incentive.md). 'register' burns the\n"
     "current registration cost (shown by 'show'); the transaction carries --max-cost (default:\n"
-    "the cost shown now) and fails rather than charge more. Hyperparameters and their bounds:\n"
+    "the cost shown now) and fails rather than charge more. 'pin' sets the model a subnet serves;\n"
+    "--trained-from pins a training subnet's canonical checkpoint, so that what contributors\n"
+    "trained is served (miners and validators move to it by themselves). Hyperparameters and\n"
+    "their bounds:\n"
     "'agora subnet show N'. --json everywhere; common tx options: --fee, --no-wait, --yes.\n";
 
 int ag_cmd_subnet(ag_cli *c, int argc, char **argv) {
   const char *from = NULL, *name = NULL, *ohk = NULL, *max_cost = NULL, *hotkey = NULL,
-             *host = NULL, *port = NULL, *fee = NULL;
+             *host = NULL, *port = NULL, *fee = NULL, *model = NULL, *size = NULL, *trained = NULL,
+             *kind = NULL;
   bool bonds = false, weights = false, no_wait = false;
   ag_opt opts[] = {{"from", 'f', 1, &from, NULL},       {"name", 0, 1, &name, NULL},
                    {"owner-hotkey", 0, 1, &ohk, NULL},  {"max-cost", 0, 1, &max_cost, NULL},
                    {"hotkey", 'H', 1, &hotkey, NULL},   {"host", 0, 1, &host, NULL},
                    {"port", 0, 1, &port, NULL},         {"fee", 0, 1, &fee, NULL},
                    {"bonds", 0, 0, NULL, &bonds},       {"weights", 0, 0, NULL, &weights},
-                   {"no-wait", 0, 0, NULL, &no_wait},   {"", 0, 0, NULL, NULL}};
+                   {"no-wait", 0, 0, NULL, &no_wait},   {"model", 0, 1, &model, NULL},
+                   {"size", 0, 1, &size, NULL},         {"trained-from", 0, 1, &trained, NULL},
+                   {"kind", 0, 1, &kind, NULL},         {"", 0, 0, NULL, NULL}};
   char *pos[4];
   int npos, rc = ag_cli_parse(c, argc, argv, opts, pos, 4, &npos);
   if (rc) return rc;
@@ -374,6 +392,38 @@ int ag_cmd_subnet(ag_cli *c, int argc, char **argv) {
     snprintf(summary, sizeof summary, "announce http://%s:%u for subnet %u", host, w.port, w.netuid);
     req.kind = AG_TX_SERVE;
     req.build = build_serve;
+    return ag_cli_submit(c, &req);
+  }
+  if (!strcmp(sub, "pin")) {
+    if (!from || (!trained && (!model || !size)))
+      return ag_cli_fail(c, AG_E_USAGE, "subnet pin needs --from and --trained-from NETUID or --model ID --size BYTES");
+    w.kind = AG_SUBNET_INFERENCE;
+    if (kind && !strcmp(kind, "training")) w.kind = AG_SUBNET_TRAINING;
+    else if (kind && strcmp(kind, "inference")) return ag_cli_fail(c, AG_E_USAGE, "--kind is inference or training");
+    if (trained) {
+      uint16_t from_net;
+      if ((rc = parse_netuid(c, trained, &from_net))) return fail_rc(c, rc);
+      char path[64];
+      snprintf(path, sizeof path, "/v1/subnets/%u", from_net);
+      json_t *sj;
+      if ((rc = ag_cli_api(c, "GET", path, NULL, NULL, 0, &sj))) return fail_rc(c, rc);
+      json_t *mj = json_object_get(sj, "model");
+      const char *k = json_string_value(json_object_get(mj, "kind")), *id = json_string_value(json_object_get(mj, "model_id"));
+      if (!k || strcmp(k, "training") || !id || strlen(id) != 64 || ag_hex_decode(id, 64, w.model, 32)) {
+        json_decref(sj);
+        return ag_cli_fail(c, AG_E_USAGE, "subnet %u is not a training subnet with a checkpoint", from_net);
+      }
+      w.amount = ag_cli_json_u64(mj, "size");
+      json_decref(sj);
+    } else if (strlen(model) != 64 || ag_hex_decode(model, 64, w.model, 32) || ag_parse_u64(size, &w.amount)) {
+      return ag_cli_fail(c, AG_E_USAGE, "--model is a model id (64 hex digits) and --size its bytes");
+    }
+    char hex[65];
+    ag_hex_encode(w.model, 32, hex);
+    snprintf(summary, sizeof summary, "pin model %.16s… (%llu bytes) as subnet %u's %s model", hex,
+             (unsigned long long)w.amount, w.netuid, ag_subnet_kind_name(w.kind));
+    req.kind = AG_TX_SUBNET_SET_MODEL;
+    req.build = build_pin;
     return ag_cli_submit(c, &req);
   }
   return ag_cli_fail(c, AG_E_USAGE, "unknown subnet command '%s'", sub);

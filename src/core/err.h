@@ -201,6 +201,7 @@
   X(AG_E_MODEL_MISMATCH, -607, "model_mismatch", "the file is not the model with that id")      \
   X(AG_E_MODEL_NOT_PINNED, -608, "model_not_pinned", "no subnet pins this model")                \
   X(AG_E_NO_MINERS, -609, "no_miners", "no miner of the subnet gave a valid answer")             \
+  X(AG_E_MODEL_CHANGED, -610, "model_changed", "the subnet pinned another model; restart on it")  \
   /* training subnet: -620..-649 */                                                             \
   X(AG_E_PG_MALFORMED, -620, "pgrad_malformed", "the pseudo-gradient blob does not decode")      \
   X(AG_E_PG_SHAPE, -621, "pgrad_wrong_shape",                                                   \

@@ -1103,6 +1103,11 @@ int ag_miner_run(const ag_miner_config *cfg, volatile int *stop) {
       next_v = ag_mono_ms() + 3000;
       refresh_validators(m);
       refresh_offer(m);
+      if (ag_neuron_pin_changed(&m->net, m->cfg.netuid, m->model->id) == AG_E_MODEL_CHANGED) {
+        rc = AG_E_MODEL_CHANGED; /* the requests in flight finish below; the caller starts again */
+        ag_info("miner", "%s: stopping to serve it", ag_errmsg(rc));
+        break;
+      }
     }
     if (ag_mono_ms() >= next) {
       next = ag_mono_ms() + 10000;
@@ -1112,7 +1117,7 @@ int ag_miner_run(const ag_miner_config *cfg, volatile int *stop) {
     }
   }
 out:
-  if (rc) ag_error("miner", "%s", ag_errmsg(rc));
+  if (rc && rc != AG_E_MODEL_CHANGED) ag_error("miner", "%s", ag_errmsg(rc));
   ag_http_stop(srv);
   if (started) {
     pthread_mutex_lock(&m->qmu);

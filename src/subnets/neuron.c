@@ -165,6 +165,20 @@ int ag_neuron_model(ag_net *n, uint16_t netuid, const char *dir, ag_model **out)
   return 0;
 }
 
+int ag_neuron_pin_changed(ag_net *n, uint16_t netuid, const uint8_t have[32]) {
+  char path[64];
+  snprintf(path, sizeof path, "/v1/subnets/%u", netuid);
+  json_t *sj;
+  int rc = ag_net_get(n, path, &sj);
+  if (rc) return rc;
+  const char *idhex = json_string_value(json_object_get(json_object_get(sj, "model"), "model_id"));
+  uint8_t id[32];
+  if (idhex && strlen(idhex) == 64 && !ag_hex_decode(idhex, 64, id, 32) && memcmp(id, have, 32))
+    rc = ag_fail(AG_E_MODEL_CHANGED, "subnet %u now pins model %.16s…", netuid, idhex);
+  json_decref(sj);
+  return rc;
+}
+
 int ag_neuron_serve(ag_net *n, uint16_t netuid, const ag_keypair *hotkey, const char *host,
                     uint16_t port, int *uid) {
   char addr[AG_ADDR_MAX], have[128];

@@ -51,5 +51,9 @@ void ag_neuron_model_file(ag_http_req *req, ag_http_resp *resp, const char *dir)
 /* Loads the model netuid pins from dir, fetching it first if needed, as the fastest
  * equivalent (ag_model_prefer_f32). */
 int ag_neuron_model(ag_net *n, uint16_t netuid, const char *dir, ag_model **out);
+/* AG_E_MODEL_CHANGED (with a message) when the subnet now pins another model than have, 0 when
+ * it still pins have, or the read's error. Miners and validators check it every few seconds
+ * and start again on the new model (the CLI runs them again in the same process). */
+int ag_neuron_pin_changed(ag_net *n, uint16_t netuid, const uint8_t have[32]);
 
 #endif

@@ -543,6 +543,11 @@ int ag_validator_run(const ag_validator_config *cfg, volatile int *stop) {
   ag_info("validator", "validating subnet %u (model %s) as %s", cfg->netuid, v->model_name, v->addr);
   while (!*stop) {
     uint64_t t0 = ag_mono_ms();
+    if (ag_neuron_pin_changed(&v->net, cfg->netuid, v->model->id) == AG_E_MODEL_CHANGED) {
+      rc = AG_E_MODEL_CHANGED; /* the caller starts again on the new model */
+      ag_info("validator", "%s: stopping to validate it", ag_errmsg(rc));
+      break;
+    }
     int frc = refresh(v);
     if (frc == 0) {
       disputes_step(v); /* first: its phases have deadlines */
@@ -556,7 +561,7 @@ int ag_validator_run(const ag_validator_config *cfg, volatile int *stop) {
     while (!*stop && ag_mono_ms() < t0 + (uint64_t)v->cfg.interval_ms) ag_sleep_ms(50);
   }
 out:
-  if (rc) ag_error("validator", "%s", ag_errmsg(rc));
+  if (rc && rc != AG_E_MODEL_CHANGED) ag_error("validator", "%s", ag_errmsg(rc));
   ag_wsetter_free(&v->ws);
   ag_infer_close(v->state);
   ag_model_close(v->model);
