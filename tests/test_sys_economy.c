@@ -7,7 +7,9 @@
  * redeemed what they billed): requests were paid, each miner's claims on chain equal what its
  * receipts billed, the model's vault received the royalty of those claims, its owner can claim
  * all of it but the carried fraction, the cheater was found at fault and slashed and the client
- * refunded what the wrong answer cost, and issuance still follows the schedule.
+ * refunded what the wrong answer cost, and issuance still follows the schedule. The node is
+ * killed (SIGKILL) mid-stream and started again by the devnet: no payment is lost or counted
+ * twice (each miner's claims equal its receipts exactly).
  */
 #include "test.h"
 #include "sysutil.h"
@@ -17,7 +19,9 @@
 
 #include <string.h>
 
+#include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 TEST(clients_pay_miners_and_the_model_earns_its_royalty) {
   char home[512], out_path[600];
@@ -28,6 +32,19 @@ TEST(clients_pay_miners_and_the_model_earns_its_royalty) {
   pid_t pid;
   json_t *m = sys_devnet_start(home, out_path, args, &pid);
   CHECK(json_is_true(json_object_get(m, "ready")));
+  /* mid-stream, once payments flow: the node is killed (the devnet starts it again); nothing
+   * paid may be lost or counted twice */
+  const char *node = json_string_value(json_object_get(m, "node"));
+  pid_t node_pid = (pid_t)json_integer_value(json_object_get(m, "node_pid"));
+  for (int i = 0; i < 600; i++) {
+    json_t *stj = sys_get_json(node, "/v1/status", NULL);
+    uint64_t h = ag_json_u64_of(stj, "height");
+    json_decref(stj);
+    if (h >= 60) break;
+    usleep(100000);
+  }
+  CHECK(node_pid > 0);
+  if (node_pid > 0) CHECK_EQ(kill(node_pid, SIGKILL), 0);
   json_decref(m);
   int st = 0;
   CHECK_EQ(waitpid(pid, &st, 0), pid); /* --blocks: it stops by itself */
@@ -35,6 +52,7 @@ TEST(clients_pay_miners_and_the_model_earns_its_royalty) {
   CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
   json_t *o = json_load_file(out_path, 0, NULL), *e = json_object_get(o, "economy");
   CHECK(e != NULL);
+  CHECK(json_integer_value(json_object_get(o, "node_restarts")) >= 1);
   CHECK(json_integer_value(json_object_get(e, "paid_requests")) >= 4);
   uint64_t claimed = 0;
   json_t *pv = json_object_get(e, "providers");
