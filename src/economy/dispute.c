@@ -279,28 +279,38 @@ int ag_dispute_load(ag_state *st, ag_state_view *view, const uint8_t id[32], ag_
   return rc;
 }
 
-int ag_disputes_open(ag_state *st, ag_state_view *view, uint8_t (**out)[32], size_t *n) {
-  *out = NULL;
+/* The open list: n u16 | n × (id[32] | reveal_end u64), so that the end-of-block hook reads
+ * only the cases that are due. ends may be NULL. */
+static int open_list_load(ag_state *st, ag_state_view *view, uint8_t (**ids)[32], uint64_t **ends, size_t *n) {
+  *ids = NULL;
+  if (ends) *ends = NULL;
   *n = 0;
   ag_buf b;
   ag_buf_init(&b);
   int rc = ag_econ_get(st, view, (const uint8_t *)AG_EKEY_DISPUTES, strlen(AG_EKEY_DISPUTES), &b);
-  if (rc == AG_E_NOTFOUND) { /* none: room for the caller to add one */
-    ag_buf_free(&b);
-    *out = ag_xmalloc(32);
-    return 0;
-  }
-  if (!rc && (b.len < 2 || b.len != 2 + 32 * (size_t)ag_get_u16le(b.data))) rc = ag_fail(AG_E_CORRUPT, "bad open-disputes record");
+  size_t m = 0;
+  if (rc == AG_E_NOTFOUND) rc = 0; /* none: room for the caller to add one */
+  else if (!rc && (b.len < 2 || b.len != 2 + 40 * (size_t)ag_get_u16le(b.data)))
+    rc = ag_fail(AG_E_CORRUPT, "bad open-disputes record");
+  else if (!rc) m = ag_get_u16le(b.data);
   if (!rc) {
-    *n = ag_get_u16le(b.data);
-    *out = ag_xmalloc((*n + 1) * 32);
-    memcpy(*out, b.data + 2, *n * 32);
+    *ids = ag_xmalloc((m + 1) * 32);
+    if (ends) *ends = ag_xmalloc((m + 1) * sizeof **ends);
+    for (size_t i = 0; i < m; i++) {
+      memcpy((*ids)[i], b.data + 2 + 40 * i, 32);
+      if (ends) (*ends)[i] = ag_get_u64le(b.data + 2 + 40 * i + 32);
+    }
+    *n = m;
   }
   ag_buf_free(&b);
   return rc;
 }
 
-static void open_list_store(ag_state *st, uint8_t (*ids)[32], size_t n) {
+int ag_disputes_open(ag_state *st, ag_state_view *view, uint8_t (**out)[32], size_t *n) {
+  return open_list_load(st, view, out, NULL, n);
+}
+
+static void open_list_store(ag_state *st, uint8_t (*ids)[32], const uint64_t *ends, size_t n) {
   const char *k = AG_EKEY_DISPUTES;
   if (!n) {
     ag_state_del(st, k, strlen(k));
@@ -309,7 +319,10 @@ static void open_list_store(ag_state *st, uint8_t (*ids)[32], size_t n) {
   ag_buf b;
   ag_buf_init(&b);
   ag_buf_put_u16le(&b, (uint16_t)n);
-  ag_buf_put(&b, ids, n * 32);
+  for (size_t i = 0; i < n; i++) {
+    ag_buf_put(&b, ids[i], 32);
+    ag_buf_put_u64le(&b, ends[i]);
+  }
   ag_state_put(st, k, strlen(k), b.data, b.len);
   ag_buf_free(&b);
 }
@@ -416,9 +429,11 @@ static int open_apply(ag_app *app, const ag_tx *tx) {
     return ag_fail(AG_E_BOND_INSUFFICIENT, "the provider's bond is %s AGR, all of it held by %u open disputes",
                    ag_econ_agr(bd.bonded + bd.unbonding, a), bd.disputes);
   uint8_t(*ids)[32];
+  uint64_t *ends;
   size_t n;
-  if ((rc = ag_disputes_open(st, NULL, &ids, &n))) return rc;
+  if ((rc = open_list_load(st, NULL, &ids, &ends, &n))) return rc;
   if (n >= AG_DISPUTE_MAX_OPEN) {
+    free(ends);
     free(ids);
     return ag_fail(AG_E_DISPUTES_FULL, "%d disputes are open; wait for one to end", AG_DISPUTE_MAX_OPEN);
   }
@@ -436,6 +451,7 @@ static int open_apply(ag_app *app, const ag_tx *tx) {
   if (!rc) rc = sample_committee(app, st, &p, &d);
   if (!rc) rc = ag_account_debit(st, tx->sender, bond);
   if (rc) {
+    free(ends);
     free(ids);
     return rc;
   }
@@ -446,8 +462,10 @@ static int open_apply(ag_app *app, const ag_tx *tx) {
   d.evidence = (uint8_t *)tx->payload + 10;
   d.evidence_len = tx->payload_len - 10;
   dispute_store(st, &d);
-  memcpy(ids[n++], d.id, 32);
-  open_list_store(st, ids, n);
+  memcpy(ids[n], d.id, 32);
+  ends[n++] = d.reveal_end;
+  open_list_store(st, ids, ends, n);
+  free(ends);
   free(ids);
   return 0;
 }
@@ -622,23 +640,25 @@ int ag_economy_end_block(ag_app *app, void *ctx) {
   (void)ctx;
   ag_state *st = ag_app_state(app);
   uint8_t(*ids)[32];
+  uint64_t *ends, h = ag_app_block_ctx(app)->height;
   size_t n, kept = 0;
-  int rc = ag_disputes_open(st, NULL, &ids, &n);
-  if (rc || !n) {
-    free(ids);
-    return rc;
-  }
+  int rc = open_list_load(st, NULL, &ids, &ends, &n), due = 0;
+  for (size_t i = 0; !rc && i < n; i++) due |= h >= ends[i];
   ag_economy_params p;
-  rc = ag_economy_params_load(st, NULL, &p);
-  uint64_t h = ag_app_block_ctx(app)->height;
-  for (size_t i = 0; !rc && i < n; i++) {
+  if (!rc && due) rc = ag_economy_params_load(st, NULL, &p);
+  for (size_t i = 0; !rc && due && i < n; i++) {
+    if (h < ends[i]) { /* not yet: only its index entry is read */
+      memmove(ids[kept], ids[i], 32);
+      ends[kept++] = ends[i];
+      continue;
+    }
     ag_dispute d;
     if ((rc = ag_dispute_load(st, NULL, ids[i], &d))) break;
-    if (h >= d.reveal_end) rc = resolve(app, st, &p, &d);
-    else memmove(ids[kept++], ids[i], 32);
+    rc = resolve(app, st, &p, &d);
     ag_dispute_free(&d);
   }
-  if (!rc && kept != n) open_list_store(st, ids, kept);
+  if (!rc && due) open_list_store(st, ids, ends, kept);
+  free(ends);
   free(ids);
   return rc;
 }

@@ -374,7 +374,7 @@ int ag_economy_audit(ag_state *st, uint64_t *accounted, uint64_t *issued);
 #define AG_EKEY_HOLDING 'h' /* "e" 'h' | asset[32] | holder[32] */
 #define AG_EKEY_HOLDERS 'H' /* "e" 'H' | asset[32]: the holders, sorted */
 #define AG_EKEY_DISPUTE 'd' /* "e" 'd' | case[32] */
-#define AG_EKEY_DISPUTES "e/disputes" /* the open cases: n u16 | n × id[32] */
+#define AG_EKEY_DISPUTES "e/disputes" /* the open cases: n u16 | n × (id[32] | reveal_end u64) */
 
 /* Registers offer.c's kinds (ag_economy_register_kinds calls it). */
 void ag_economy_offer_kinds(void);
