@@ -10,7 +10,7 @@ bands = [(0, -99, "Generic and encoding"), (-100, -199, "Crypto and keys"),
          (-200, -299, "Transactions, blocks, ledger"), (-300, -399, "API and node"),
          (-400, -499, "AI engine"), (-500, -599, "Incentive layer"),
          (-600, -699, "Subnet protocols"), (-700, -799, "Consensus drivers"),
-         (-800, -899, "Economy")]
+         (-800, -999, "Economy")]
 out = ["# Error codes", "",
        "Every failure in Agora has one code from `src/core/err.h`. The API returns it as",
        '`{"error": {"code": "<name>", "message": "<what happened, in words>"}}`; the CLI prints',
