@@ -14,38 +14,14 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
-import traceback
 import urllib.request
 
 import openai
+from oaitest import CheckFailed, check, get, run, test
 
 AGORA = os.environ["AGORA_BIN"]
 HOME = os.environ["AGORA_TEST_HOME"]
-
-tests = []
-
-
-def test(fn):
-    tests.append(fn)
-    return fn
-
-
-class CheckFailed(Exception):
-    """A check that did not hold."""
-
-
-def check(cond, msg):
-    """Fails the test with msg unless cond holds (not `assert`, which `python -O` strips)."""
-    if not cond:
-        raise CheckFailed(msg)
-
-
-def get(url):
-    with urllib.request.urlopen(url, timeout=10) as r:
-        return json.load(r)
-
 
 def agora(*args):
     out = subprocess.run([AGORA, "--home", HOME, "--json", *args], check=True, capture_output=True, text=True)
@@ -228,24 +204,4 @@ def a_wrong_key_gets_401():
         check(e.status_code == 401, "a wrong key: status %d" % e.status_code)
 
 
-passed = failed = 0
-try:
-    for t in tests:
-        try:
-            t()
-            passed += 1
-            print("ok  ", t.__name__, flush=True)
-        except Exception:
-            failed += 1
-            print("FAIL", t.__name__, flush=True)
-            traceback.print_exc()
-finally:
-    for p in (gateway, devnet):
-        p.send_signal(signal.SIGTERM)
-    for p in (gateway, devnet):
-        try:
-            p.wait(timeout=90)
-        except subprocess.TimeoutExpired:
-            p.kill()
-print("%d passed, %d failed" % (passed, failed))
-sys.exit(1 if failed else 0)
+run([gateway, devnet])

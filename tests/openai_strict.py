@@ -9,41 +9,14 @@ Run by ctest with the venv scripts/bootstrap makes (.cache/openai-venv). Ends wi
 """
 import json
 import os
-import signal
 import subprocess
-import sys
 import time
-import traceback
-import urllib.request
 
 import openai
+from oaitest import CheckFailed, check, get, run, test
 
 AGORA = os.environ["AGORA_BIN"]
 HOME = os.environ["AGORA_TEST_HOME"]
-
-tests = []
-
-
-def test(fn):
-    tests.append(fn)
-    return fn
-
-
-class CheckFailed(Exception):
-    """A conformance check that did not hold."""
-
-
-def check(cond, msg):
-    """Fails the test with msg unless cond holds. Not `assert`: `python -O` strips those, and a
-    test that checks nothing passes on anything."""
-    if not cond:
-        raise CheckFailed(msg)
-
-
-def get(url):
-    with urllib.request.urlopen(url, timeout=10) as r:
-        return json.load(r)
-
 
 def start_devnet():
     subprocess.run(["rm", "-rf", HOME], check=True)
@@ -222,22 +195,4 @@ def errors_map_to_client_exceptions():
         check(e.param == "messages", "no messages: param %r, not 'messages'" % e.param)
 
 
-passed = failed = 0
-try:
-    for t in tests:
-        try:
-            t()
-            passed += 1
-            print("ok  ", t.__name__, flush=True)
-        except Exception:
-            failed += 1
-            print("FAIL", t.__name__, flush=True)
-            traceback.print_exc()
-finally:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-print("%d passed, %d failed" % (passed, failed))
-sys.exit(1 if failed else 0)
+run([proc])

@@ -153,6 +153,18 @@ void ag_http_json(ag_http_resp *resp, int status, json_t *v) {
   json_decref(v);
 }
 
+void ag_http_openai_error(ag_http_resp *resp, int status, const char *type, const char *code,
+                          const char *param, const char *msg) {
+  json_t *e = json_object(), *root = json_object();
+  json_object_set_new(e, "message", json_string(msg));
+  json_object_set_new(e, "type", json_string(type));
+  json_object_set_new(e, "param", param ? json_string(param) : json_null());
+  json_object_set_new(e, "code", code ? json_string(code) : json_null());
+  json_object_set_new(root, "error", e);
+  ag_http_json(resp, status, root);
+  if (status == 503 || status == 429) ag_http_set_header(resp, "Retry-After", "1");
+}
+
 void ag_http_error(ag_http_resp *resp, int status, int err, const char *msg) {
   json_t *e = json_object(), *root = json_object();
   json_object_set_new(e, "code", json_string(ag_err_name(err)));

@@ -151,6 +151,10 @@ void ag_http_json(ag_http_resp *resp, int status, json_t *v);
 /* {"error":{"code": ag_err_name(err), "message": msg}} with the given HTTP status. A message
  * that is not valid UTF-8 is kept, with each bad byte replaced by U+FFFD. */
 void ag_http_error(ag_http_resp *resp, int status, int err, const char *msg);
+/* OpenAI's error shape {"error": {"message", "type", "param", "code"}} (param and code null when
+ * NULL), with Retry-After: 1 on 429 and 503: what miners and the gateway answer. */
+void ag_http_openai_error(ag_http_resp *resp, int status, const char *type, const char *code,
+                          const char *param, const char *msg);
 
 /* Splits "host:port"; host may be empty (loopback). */
 int ag_http_parse_listen(const char *listen, char *host, size_t hostcap, uint16_t *port);

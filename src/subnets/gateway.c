@@ -190,16 +190,6 @@ typedef struct {
   uint64_t start_ms;
 } gateway;
 
-static void oai_error(ag_http_resp *resp, int status, const char *type, const char *code, const char *param,
-                      const char *msg) {
-  json_t *e = json_object(), *root = json_object();
-  json_object_set_new(e, "message", json_string(msg));
-  json_object_set_new(e, "type", json_string(type));
-  json_object_set_new(e, "param", param ? json_string(param) : json_null());
-  json_object_set_new(e, "code", code ? json_string(code) : json_null());
-  json_object_set_new(root, "error", e);
-  ag_http_json(resp, status, root);
-}
 
 /* The caller's key: its index in the store (read now), or -1 with a 401 sent. */
 static int authorize(gateway *g, ag_http_req *req, ag_http_resp *resp, gw_key *out) {
@@ -218,7 +208,7 @@ static int authorize(gateway *g, ag_http_req *req, ag_http_resp *resp, gw_key *o
     }
     pthread_mutex_unlock(&g->mu);
   }
-  if (idx < 0) oai_error(resp, 401, "invalid_request_error", "invalid_api_key", NULL, "Incorrect API key provided.");
+  if (idx < 0) ag_http_openai_error(resp, 401, "invalid_request_error", "invalid_api_key", NULL, "Incorrect API key provided.");
   return idx;
 }
 
@@ -275,7 +265,7 @@ static void h_model(ag_http_req *req, ag_http_resp *resp) {
   if (!known_model(g, req->param) || !strcmp(req->param, "default")) {
     char msg[200];
     snprintf(msg, sizeof msg, "The model '%.100s' does not exist", req->param);
-    return oai_error(resp, 404, "invalid_request_error", "model_not_found", NULL, msg);
+    return ag_http_openai_error(resp, 404, "invalid_request_error", "model_not_found", NULL, msg);
   }
   ag_http_json(resp, 200, model_obj(g));
 }
@@ -371,13 +361,13 @@ static void complete(ag_http_req *req, ag_http_resp *resp, bool chat) {
   const char *param = NULL;
   int rc = ag_inf_request_parse(chat, req->body, req->body_len, &r, &param);
   if (rc)
-    return oai_error(resp, 400, "invalid_request_error", rc == AG_E_BAD_JSON ? "invalid_json" : NULL, param, ag_errmsg(rc));
+    return ag_http_openai_error(resp, 400, "invalid_request_error", rc == AG_E_BAD_JSON ? "invalid_json" : NULL, param, ag_errmsg(rc));
   if (!known_model(g, r.model)) {
     char msg[300];
     snprintf(msg, sizeof msg, "The model '%.100s' does not exist; this gateway serves '%s'.", r.model,
              ag_buyer_model_name(g->buyer));
     ag_inf_request_free(&r);
-    return oai_error(resp, 404, "invalid_request_error", "model_not_found", "model", msg);
+    return ag_http_openai_error(resp, 404, "invalid_request_error", "model_not_found", "model", msg);
   }
   const ag_model *m = ag_buyer_model(g->buyer);
   uint32_t *ids = NULL;
@@ -388,7 +378,7 @@ static void complete(ag_http_req *req, ag_http_resp *resp, bool chat) {
              chat ? "messages" : "prompt", np);
     free(ids);
     ag_inf_request_free(&r);
-    return oai_error(resp, 400, "invalid_request_error", "context_length_exceeded", chat ? "messages" : "prompt", msg);
+    return ag_http_openai_error(resp, 400, "invalid_request_error", "context_length_exceeded", chat ? "messages" : "prompt", msg);
   }
   free(ids);
   /* the miners answer whole (the answer is verified before anything is sent); a stream is
@@ -412,7 +402,7 @@ static void complete(ag_http_req *req, ag_http_resp *resp, bool chat) {
   if (rc) {
     free(body);
     ag_inf_request_free(&r);
-    return oai_error(resp, 400, "invalid_request_error", "invalid_json", NULL, "the request body is not a JSON object");
+    return ag_http_openai_error(resp, 400, "invalid_request_error", "invalid_json", NULL, "the request body is not a JSON object");
   }
   /* one request at a time per key: what it may still spend is exact */
   pthread_mutex_lock(&g->key_mu[idx]);
@@ -421,7 +411,7 @@ static void complete(ag_http_req *req, ag_http_resp *resp, bool chat) {
     pthread_mutex_unlock(&g->key_mu[idx]);
     free(body);
     ag_inf_request_free(&r);
-    if (resp->status == 0) oai_error(resp, 409, "invalid_request_error", NULL, NULL, "the key store changed; retry");
+    if (resp->status == 0) ag_http_openai_error(resp, 409, "invalid_request_error", NULL, NULL, "the key store changed; retry");
     return;
   }
   uint64_t left = now.budget > now.spent ? now.budget - now.spent : 0;
@@ -443,11 +433,11 @@ static void complete(ag_http_req *req, ag_http_resp *resp, bool chat) {
     ag_amount_format(left, b);
     snprintf(msg, sizeof msg, "The key '%s' has %s of its %s AGR budget left, less than this request costs at any "
              "miner's price.", now.name, b, a);
-    oai_error(resp, 402, "insufficient_quota", "insufficient_quota", NULL, msg);
+    ag_http_openai_error(resp, 402, "insufficient_quota", "insufficient_quota", NULL, msg);
   } else if (rc) {
     char msg[400];
     snprintf(msg, sizeof msg, "No miner gave a verified answer: %s", ag_errmsg(rc));
-    oai_error(resp, 502, "server_error", "no_verified_answer", NULL, msg);
+    ag_http_openai_error(resp, 502, "server_error", "no_verified_answer", NULL, msg);
   } else {
     ag_http_set_header(resp, "x-agora-provider", res.hotkey);
     json_t *rid = json_object_get(res.resp, "id");

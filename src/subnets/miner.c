@@ -198,17 +198,6 @@ static void *worker(void *arg) {
 
 /* ---- OpenAI-style replies --------------------------------------------------------------------- */
 
-static void oai_error(ag_http_resp *resp, int status, const char *type, const char *code,
-                      const char *param, const char *msg) {
-  json_t *e = json_object(), *root = json_object();
-  json_object_set_new(e, "message", json_string(msg));
-  json_object_set_new(e, "type", json_string(type));
-  json_object_set_new(e, "param", param ? json_string(param) : json_null());
-  json_object_set_new(e, "code", code ? json_string(code) : json_null());
-  json_object_set_new(root, "error", e);
-  ag_http_json(resp, status, root);
-  if (status == 503 || status == 429) ag_http_set_header(resp, "Retry-After", "1");
-}
 
 static json_t *usage_json(int n_prompt, int n_out) {
   json_t *u = json_object();
@@ -296,7 +285,7 @@ static int authorized(miner *m, ag_http_req *req, ag_http_resp *resp) {
   if (!m->cfg.api_key[0]) return 1;
   const char *auth = ag_http_header(req, "Authorization");
   if (ag_http_bearer_matches(auth, m->cfg.api_key)) return 1; /* constant time */
-  oai_error(resp, 401, "invalid_request_error", "invalid_api_key", NULL, "Incorrect API key provided.");
+  ag_http_openai_error(resp, 401, "invalid_request_error", "invalid_api_key", NULL, "Incorrect API key provided.");
   return 0;
 }
 
@@ -548,7 +537,7 @@ static job *admit(miner *m, ag_http_req *req, ag_http_resp *resp, bool chat) {
   const char *param = NULL;
   int rc = ag_inf_request_parse(chat, req->body, req->body_len, &j->req, &param);
   if (rc) {
-    oai_error(resp, 400, "invalid_request_error", rc == AG_E_BAD_JSON ? "invalid_json" : NULL, param, ag_errmsg(rc));
+    ag_http_openai_error(resp, 400, "invalid_request_error", rc == AG_E_BAD_JSON ? "invalid_json" : NULL, param, ag_errmsg(rc));
     free(j);
     m->req_err++;
     return NULL;
@@ -558,7 +547,7 @@ static job *admit(miner *m, ag_http_req *req, ag_http_resp *resp, bool chat) {
   if (strcmp(j->req.model, m->model_name) && strcmp(j->req.model, hex) && strcmp(j->req.model, "default")) {
     char msg[300];
     snprintf(msg, sizeof msg, "The model '%.100s' does not exist; this miner serves '%s'.", j->req.model, m->model_name);
-    oai_error(resp, 404, "invalid_request_error", "model_not_found", "model", msg);
+    ag_http_openai_error(resp, 404, "invalid_request_error", "model_not_found", "model", msg);
     ag_inf_request_free(&j->req);
     free(j);
     m->req_err++;
@@ -578,10 +567,10 @@ static job *admit(miner *m, ag_http_req *req, ag_http_resp *resp, bool chat) {
     char msg[200];
     snprintf(msg, sizeof msg, "This model's maximum context length is %d tokens; the %s has %zu.", ctx,
              chat ? "messages" : "prompt", j->n_prompt);
-    oai_error(resp, 400, "invalid_request_error", "context_length_exceeded", chat ? "messages" : "prompt", msg);
+    ag_http_openai_error(resp, 400, "invalid_request_error", "context_length_exceeded", chat ? "messages" : "prompt", msg);
     rc = AG_E_ENGINE_CONTEXT;
   } else if (rc) {
-    oai_error(resp, 500, "server_error", NULL, NULL, ag_errmsg(rc));
+    ag_http_openai_error(resp, 500, "server_error", NULL, NULL, ag_errmsg(rc));
   }
   if (rc) {
     ag_inf_request_free(&j->req);
@@ -615,8 +604,7 @@ static job *admit(miner *m, ag_http_req *req, ag_http_resp *resp, bool chat) {
   int room = j->challenge ? m->cfg.queue_max : m->cfg.queue_max - reserved(m);
   if (m->qlen >= room || m->stopping) {
     pthread_mutex_unlock(&m->qmu);
-    oai_error(resp, 503, "server_error", "overloaded", NULL, "The miner's queue is full; retry shortly.");
-    ag_http_set_header(resp, "Retry-After", "1");
+    ag_http_openai_error(resp, 503, "server_error", "overloaded", NULL, "The miner's queue is full; retry shortly.");
     m->rejected++;
     if (j->paid) ag_paybook_release(&m->book, j->channel, j->max_cost);
     j->refs = 1;
@@ -658,7 +646,7 @@ static void answer(miner *m, ag_http_req *req, ag_http_resp *resp, bool chat) {
   if (m->cfg.slow_ms > 0) ag_sleep_ms((uint64_t)m->cfg.slow_ms);
   if (j->rc) {
     if (j->paid) ag_paybook_release(&m->book, j->channel, j->max_cost);
-    oai_error(resp, 500, "server_error", NULL, NULL, ag_errmsg(j->rc));
+    ag_http_openai_error(resp, 500, "server_error", NULL, NULL, ag_errmsg(j->rc));
     observe(m, ag_mono_s() - j->t_queued, 0, 0, 0);
     job_unref(j);
     return;
@@ -835,17 +823,17 @@ static void relay(miner *m, ag_http_req *req, ag_http_resp *resp, bool chat) {
   pthread_mutex_lock(&m->vmu);
   snprintf(base, sizeof base, "%s", m->relay_url);
   pthread_mutex_unlock(&m->vmu);
-  if (!base[0]) return oai_error(resp, 503, "server_error", "overloaded", NULL, "nobody to relay to yet");
+  if (!base[0]) return ag_http_openai_error(resp, 503, "server_error", "overloaded", NULL, "nobody to relay to yet");
   snprintf(url, sizeof url, "%s%s", base, chat ? "/v1/chat/completions" : "/v1/completions");
   ag_http_result r;
   int rc = ag_http_request("POST", url, "application/json", req->body, req->body_len, 60000, &r);
-  if (rc) return oai_error(resp, 502, "server_error", NULL, NULL, ag_errmsg(rc));
+  if (rc) return ag_http_openai_error(resp, 502, "server_error", NULL, NULL, ag_errmsg(rc));
   json_t *o = json_loadb((const char *)r.body.data, r.body.len, 0, NULL), *ag = json_object_get(o, "agora");
   long st = r.status;
   ag_http_result_free(&r);
   if (st != 200 || !ag) {
     json_decref(o);
-    return oai_error(resp, 502, "server_error", NULL, NULL, "the relayed miner failed");
+    return ag_http_openai_error(resp, 502, "server_error", NULL, NULL, "the relayed miner failed");
   }
   json_t *c0 = json_array_get(json_object_get(o, "choices"), 0);
   const char *text = chat ? json_string_value(json_object_get(json_object_get(c0, "message"), "content"))
@@ -922,7 +910,7 @@ static void h_model(ag_http_req *req, ag_http_resp *resp) {
   if (strcmp(req->param, m->model_name) && strcmp(req->param, hex)) {
     char msg[200];
     snprintf(msg, sizeof msg, "The model '%.100s' does not exist", req->param);
-    return oai_error(resp, 404, "invalid_request_error", "model_not_found", NULL, msg);
+    return ag_http_openai_error(resp, 404, "invalid_request_error", "model_not_found", NULL, msg);
   }
   ag_http_json(resp, 200, model_obj(m));
 }
