@@ -596,7 +596,7 @@ static int economy_genesis(ag_app *app, const ag_genesis *g, void *ctx) {
       (rc = j_u64(e, "committee_size", &cs)) || (rc = j_u64(e, "challenger_bps", &cb)) ||
       (rc = j_u64(e, "committee_bps", &mb)))
     goto done;
-  if (mr > 10000 || ma > 10000 || cb + mb > 10000) {
+  if (mr > 10000 || ma > 10000 || cb > 10000 || mb > 10000 || cb + mb > 10000) {
     rc = ag_fail(AG_E_GENESIS, "genesis economy: max_royalty_bps and max_ancestor_bps are at most 10000, "
                                "challenger_bps + committee_bps too");
     goto done;
