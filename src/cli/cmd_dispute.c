@@ -21,8 +21,8 @@ static const char dispute_usage[] =
     "infer --pay-from' keeps it in HOME/disputes/<id>.json when it happens; 'open' submits it with\n"
     "a bond (default the chain's dispute_bond). A committee of the subnet's validators, sampled by\n"
     "stake, re-executes the request and votes by commit-reveal. A proven fault slashes the miner's\n"
-    "bond: you are refunded what the answer cost, the challenger (you) is rewarded, the bond comes\n"
-    "back. If the committee finds the answer right, the bond pays the committee. 'show' follows a\n"
+    "bond: the channel's client is refunded what the answer cost (up to the slash), the challenger\n"
+    "(you) is rewarded and gets its bond back. If the committee finds the answer right, the bond pays the committee. 'show' follows a\n"
     "dispute; 'list' shows the open ones (those a validator sits on, with --member).\n";
 
 typedef struct {

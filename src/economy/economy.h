@@ -93,7 +93,8 @@ typedef struct {
   uint64_t max_settle_delay; /* blocks (1,000,000) */
   uint64_t min_bond;         /* a provider's bond while it has offers, base units (10 AGR) */
   uint64_t dispute_window;   /* blocks after a receipt in which it may be disputed (1,000) */
-  uint64_t unbond_delay;     /* blocks a bond stays locked after unbonding (> dispute_window;
+  uint64_t unbond_delay;     /* blocks a bond stays locked after unbonding (> dispute_window +
+                                commit_blocks + reveal_blocks;
                                 2,000) */
   uint16_t max_royalty_bps;  /* highest royalty rate of a model (5000 = 50%) */
   uint16_t max_ancestor_bps; /* most of an asset's income its ancestors may take (5000) */
@@ -358,7 +359,7 @@ int ag_voucher_check(const ag_voucher *v, const char *chain_id, const ag_channel
                      uint64_t height);
 
 /* Σ over unclosed channels of deposit − claimed, plus Σ bonds (bonded + unbonding), plus Σ
- * vault balances, in the committed state. */
+ * vault balances, plus the bonds of open disputes, in the committed state. */
 int ag_economy_holdings(ag_state *st, uint64_t *out);
 /* The whole supply audit: what ag_incentive_audit accounts for plus the economy's holdings;
  * equals issued. */
