@@ -3,12 +3,14 @@
  * property test over random sequences of opens, top-ups, vouchers, claims and closes in which
  * every account's balance is exactly what the vouchers and refunds say and every token stays
  * accounted for after every block. */
+#include "api/economy_api.h"
 #include "chain/app.h"
 #include "core/hash.h"
 #include "core/err.h"
 #include "core/util.h"
 #include "economy/economy.h"
 #include "incentive/incentive.h"
+#include "subnets/validator.h"
 #include "test.h"
 #include "testutil.h"
 
@@ -1234,6 +1236,61 @@ TEST(a_false_dispute_loses_its_bond_and_silence_refunds_it) {
   teardown();
 }
 
+/* What a member owes a case, as a validator reads it from the API, at the current height. */
+static int duty_of(const uint8_t id[32], int hk, const uint8_t model[32]) {
+  ag_dispute d;
+  CHECK_OK(ag_dispute_load(ag_app_state(app), NULL, id, &d));
+  json_t *o = ag_json_dispute(&d, height(), 0);
+  char addr[AG_ADDR_MAX];
+  ag_addr_encode(HK[hk].pk, addr);
+  int duty = ag_dispute_duty(o, addr, 1, model);
+  json_decref(o);
+  ag_dispute_free(&d);
+  return duty;
+}
+
+TEST(a_member_is_told_what_the_next_block_accepts) {
+  setup_disputes();
+  ag_buf p;
+  for (int v = 1; v <= 4; v++) {
+    ag_buf_init(&p);
+    ag_transfer_encode(&p, HK[v].pk, AG_UNIT);
+    CHECK_OK(run(2, AG_TX_TRANSFER, &p));
+  }
+  ag_buf ev;
+  evidence(&ev, 0, 0, 4, height(), "an answer");
+  uint8_t id[32], vote[32], other[32];
+  memset(vote, 7, 32);
+  memset(other, 0xd2, 32);
+  CHECK_OK(dispute_open(3, 1, AG_UNIT, &ev, id));
+  ag_dispute d = dispute_of(id);
+  CHECK(d.k >= 2);
+  CHECK(!memcmp(d.model, dmodel, 32));
+  int a = hk_of(d.m[0].hotkey), b = hk_of(d.m[1].hotkey);
+  /* a subnet that pins another model now abstains: with it an honest answer looks wrong */
+  CHECK_EQ(duty_of(id, a, other), AG_DUTY_ABSTAIN);
+  CHECK_EQ(duty_of(id, 0, dmodel), AG_DUTY_NONE); /* not a member */
+  /* the last block a commit lands in is commit_end: told to commit one block before it */
+  while (height() + 1 < d.commit_end) {
+    CHECK_EQ(duty_of(id, a, dmodel), AG_DUTY_COMMIT);
+    empty_blocks(1);
+  }
+  CHECK_EQ(duty_of(id, a, dmodel), AG_DUTY_COMMIT);
+  CHECK_OK(vote_tx(a, id, vote, 0));
+  CHECK_U64(height(), d.commit_end);
+  /* now a commit would be refused and a reveal lands: b is told nothing, a to reveal */
+  CHECK_EQ(duty_of(id, b, dmodel), AG_DUTY_NONE);
+  CHECK_EQ(vote_tx(b, id, vote, 0), AG_E_DISPUTE_PHASE);
+  CHECK_EQ(duty_of(id, a, dmodel), AG_DUTY_REVEAL);
+  while (height() + 1 < d.reveal_end) empty_blocks(1);
+  CHECK_EQ(duty_of(id, a, dmodel), AG_DUTY_REVEAL);
+  CHECK_OK(vote_tx(a, id, vote, 1));
+  CHECK_EQ(duty_of(id, a, dmodel), AG_DUTY_NONE);
+  CHECK(dispute_of(id).status != AG_DISPUTE_OPEN); /* resolved at the end of reveal_end's block */
+  ag_buf_free(&ev);
+  teardown();
+}
+
 TEST_MAIN(a_channel_pays_per_voucher_and_refunds_the_rest,
           a_voucher_is_a_ceiling_the_provider_takes_what_it_billed,
           the_provider_closes_at_once_and_a_top_up_withdraws_a_close,
@@ -1245,4 +1302,5 @@ TEST_MAIN(a_channel_pays_per_voucher_and_refunds_the_rest,
           a_request_costs_the_ceiling_of_its_tokens_at_the_offer,
           royalties_flow_to_vaults_and_ancestors_and_holders_claim_exactly,
           random_vault_sequences_never_lose_a_unit, the_carry_keeps_every_unit_of_tiny_incomes,
-          a_wrong_answer_is_disputed_and_its_provider_slashed, a_false_dispute_loses_its_bond_and_silence_refunds_it)
+          a_wrong_answer_is_disputed_and_its_provider_slashed, a_false_dispute_loses_its_bond_and_silence_refunds_it,
+          a_member_is_told_what_the_next_block_accepts)

@@ -263,9 +263,10 @@ static void h_economy(ag_http_req *req, ag_http_resp *resp) {
   ag_http_json(resp, 200, o);
 }
 
+/* The phase of the next block, the first a tx sent now can land in: h is the last committed. */
 static const char *phase_of(const ag_dispute *d, uint64_t h) {
   if (d->status != AG_DISPUTE_OPEN) return "resolved";
-  return h <= d->commit_end ? "commit" : h <= d->reveal_end ? "reveal" : "resolving";
+  return h < d->commit_end ? "commit" : h < d->reveal_end ? "reveal" : "resolving";
 }
 
 json_t *ag_json_dispute(const ag_dispute *d, uint64_t height, int with_evidence) {
@@ -279,6 +280,7 @@ json_t *ag_json_dispute(const ag_dispute *d, uint64_t height, int with_evidence)
   json_object_set_new(o, "channel", ag_json_hex(d->channel, 32));
   json_object_set_new(o, "client", ag_json_addr(d->client));
   json_object_set_new(o, "claimed", ag_json_hex(d->claimed, 32));
+  json_object_set_new(o, "model", ag_json_hex(d->model, 32));
   json_object_set_new(o, "cost", ag_json_u64s(d->cost));
   json_object_set_new(o, "bond", ag_json_u64s(d->bond));
   json_object_set_new(o, "opened", ag_json_u64n(d->opened));

@@ -652,9 +652,10 @@ static int holdings_one(void *arg, const uint8_t *key, size_t klen, const uint8_
     /* an asset record: version u8 | kind u8 | owner[32] | royalty u16 | supply u64 | balance u64 */
     if (vlen < 52 || ag_add_u64(h->total, ag_get_u64le(val + 44), &h->total)) h->bad = 1;
   } else if (klen == 34 && key[0] == 'e' && key[1] == AG_EKEY_DISPUTE) {
-    /* a dispute record: version u8 | status u8 | ... | bond u64 at 196, held while open */
-    if (vlen < 204) h->bad = 1;
-    else if (val[1] == AG_DISPUTE_OPEN && ag_add_u64(h->total, ag_get_u64le(val + 196), &h->total)) h->bad = 1;
+    /* a dispute record: version u8 | status u8 | ... | bond u64, held while open */
+    if (vlen < AG_DISPUTE_BOND_AT + 8) h->bad = 1;
+    else if (val[1] == AG_DISPUTE_OPEN && ag_add_u64(h->total, ag_get_u64le(val + AG_DISPUTE_BOND_AT), &h->total))
+      h->bad = 1;
   } else if (klen == 34 && key[0] == 'e' && key[1] == AG_EKEY_BOND) {
     /* a bond record: version u8 | coldkey[32] | bonded u64 | unbonding u64 | ... */
     if (vlen < 49) h->bad = 1;

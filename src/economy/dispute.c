@@ -24,8 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define REC_VERSION 1
-#define REC_FIXED 285
+#define REC_VERSION 2
+#define REC_FIXED 317 /* through k */
 #define MEMBER_LEN (32 + 8 + 1 + 32 + 32 + 8)
 
 static const uint8_t zero32[32];
@@ -173,7 +173,7 @@ void ag_payload_dispute_open(ag_buf *out, uint16_t netuid, uint64_t bond, const 
 
 /* ---- the case record: "e" 'd' | id ->
  *   version u8 | status u8 | netuid u16 | challenger | provider | channel | client | claimed |
- *   verdict (32 each) | bond | cost | opened | commit_end | reveal_end | held | slashed |
+ *   verdict | model (32 each) | bond | cost | opened | commit_end | reveal_end | held | slashed |
  *   refund | reward | committee_paid | burned (u64 each) | k u8 |
  *   k × (hotkey[32] | stake u64 | flags u8 | commit[32] | vote[32] | paid u64) |
  *   evidence_len u32 | evidence ------------------------------------------------------------------- */
@@ -211,7 +211,8 @@ static int dispute_decode(const uint8_t *p, size_t n, ag_dispute *d) {
   memcpy(d->client, p + 100, 32);
   memcpy(d->claimed, p + 132, 32);
   memcpy(d->verdict, p + 164, 32);
-  for (int i = 0; i < 11; i++) *amounts(d, i) = ag_get_u64le(p + 196 + 8 * i);
+  memcpy(d->model, p + 196, 32);
+  for (int i = 0; i < 11; i++) *amounts(d, i) = ag_get_u64le(p + AG_DISPUTE_BOND_AT + 8 * i);
   d->k = p[REC_FIXED - 1];
   const uint8_t *q = p + REC_FIXED;
   for (int i = 0; i < d->k; i++, q += MEMBER_LEN) {
@@ -248,6 +249,7 @@ static void dispute_store(ag_state *st, const ag_dispute *d) {
   ag_buf_put(&b, d->client, 32);
   ag_buf_put(&b, d->claimed, 32);
   ag_buf_put(&b, d->verdict, 32);
+  ag_buf_put(&b, d->model, 32);
   for (int i = 0; i < 11; i++) ag_buf_put_u64le(&b, *amounts((ag_dispute *)d, i));
   ag_buf_put(&b, &d->k, 1);
   for (int i = 0; i < d->k; i++) {
@@ -442,6 +444,7 @@ static int open_apply(ag_app *app, const ag_tx *tx) {
   memcpy(d.provider, e.hotkey, 32);
   memcpy(d.channel, e.pay.channel, 32);
   memcpy(d.client, ch.client, 32);
+  memcpy(d.model, ch.model, 32);
   ag_hash("agora/inftext", e.text, e.text_len, d.claimed);
   d.cost = e.pay.cost;
   d.bond = bond;

@@ -243,6 +243,7 @@ typedef struct {
   uint8_t channel[32];
   uint8_t client[32];      /* the channel's client: refunded on a fault */
   uint8_t claimed[32];     /* BLAKE2b-256("agora/inftext", the answer's text) */
+  uint8_t model[32];       /* the channel's model: the one members judge with */
   uint64_t cost;           /* what the answer was billed */
   uint64_t bond;           /* the challenger's, held until the resolution */
   uint64_t opened, commit_end, reveal_end;
@@ -375,6 +376,8 @@ int ag_economy_audit(ag_state *st, uint64_t *accounted, uint64_t *issued);
 #define AG_EKEY_HOLDING 'h' /* "e" 'h' | asset[32] | holder[32] */
 #define AG_EKEY_HOLDERS 'H' /* "e" 'H' | asset[32]: the holders, sorted */
 #define AG_EKEY_DISPUTE 'd' /* "e" 'd' | case[32] */
+/* Where a dispute record (dispute.c) keeps the challenger's bond: the audit reads it there. */
+#define AG_DISPUTE_BOND_AT 228
 #define AG_EKEY_DISPUTES "e/disputes" /* the open cases: n u16 | n × (id[32] | reveal_end u64) */
 
 /* Registers offer.c's kinds (ag_economy_register_kinds calls it). */

@@ -60,6 +60,8 @@ typedef struct {
     uint8_t id[32], vote[32];
   } votes[16];
   int nvotes;
+  uint8_t abstained[16][32]; /* cases judged with another model: warned once */
+  int nabstain;
   uint64_t dispute_votes; /* commits sent */
 } val;
 
@@ -433,6 +435,24 @@ static int case_vote(val *v, const char *idhex, const uint8_t id[32], uint8_t vo
   return 0;
 }
 
+int ag_dispute_duty(const json_t *d, const char *hotkey, uint16_t netuid, const uint8_t model[32]) {
+  json_t *me = NULL, *ms = json_object_get(d, "committee");
+  for (size_t j = 0; j < json_array_size(ms); j++)
+    if (!strcmp(json_string_value(json_object_get(json_array_get(ms, j), "hotkey")) ?: "", hotkey))
+      me = json_array_get(ms, j);
+  const char *phase = json_string_value(json_object_get(d, "phase")) ?: "";
+  if (!me || json_integer_value(json_object_get(d, "netuid")) != netuid) return AG_DUTY_NONE;
+  int committed = json_is_true(json_object_get(me, "committed"));
+  int commit = !strcmp(phase, "commit") && !committed;
+  int reveal = !strcmp(phase, "reveal") && committed && !json_is_true(json_object_get(me, "revealed"));
+  if (!commit && !reveal) return AG_DUTY_NONE;
+  /* judged with another model than the channel's, an honest answer would look wrong */
+  const char *mh = json_string_value(json_object_get(d, "model"));
+  uint8_t m[32];
+  if (!mh || strlen(mh) != 64 || ag_hex_decode(mh, 64, m, 32) || memcmp(m, model, 32)) return AG_DUTY_ABSTAIN;
+  return commit ? AG_DUTY_COMMIT : AG_DUTY_REVEAL;
+}
+
 static void disputes_step(val *v) {
   char path[160];
   snprintf(path, sizeof path, "/v1/disputes?member=%s", v->addr);
@@ -440,19 +460,21 @@ static void disputes_step(val *v) {
   if (ag_net_get(&v->net, path, &o)) return;
   json_t *arr = json_object_get(o, "disputes");
   for (size_t i = 0; i < json_array_size(arr); i++) {
-    json_t *d = json_array_get(arr, i), *me = NULL, *ms = json_object_get(d, "committee");
-    for (size_t j = 0; j < json_array_size(ms); j++)
-      if (!strcmp(json_string_value(json_object_get(json_array_get(ms, j), "hotkey")) ?: "", v->addr))
-        me = json_array_get(ms, j);
-    const char *idhex = json_string_value(json_object_get(d, "id")), *phase = json_string_value(json_object_get(d, "phase"));
+    json_t *d = json_array_get(arr, i);
+    const char *idhex = json_string_value(json_object_get(d, "id"));
     uint8_t id[32], vote[32], salt[32], payload[96];
-    if (!me || !idhex || !phase || ag_hex_decode(idhex, 64, id, 32) ||
-        json_integer_value(json_object_get(d, "netuid")) != v->cfg.netuid)
+    int duty = ag_dispute_duty(d, v->addr, v->cfg.netuid, v->model->id);
+    if (duty == AG_DUTY_NONE || !idhex || ag_hex_decode(idhex, 64, id, 32)) continue;
+    if (duty == AG_DUTY_ABSTAIN) {
+      int seen = 0;
+      for (int k = 0; k < v->nabstain && k < 16; k++) seen |= !memcmp(v->abstained[k], id, 32);
+      if (!seen) {
+        ag_warn("validator", "dispute %.16s: the channel's model is not the one this subnet pins now; abstaining", idhex);
+        memcpy(v->abstained[v->nabstain++ % 16], id, 32);
+      }
       continue;
-    int commit = !strcmp(phase, "commit") && !json_is_true(json_object_get(me, "committed"));
-    int reveal = !strcmp(phase, "reveal") && json_is_true(json_object_get(me, "committed")) &&
-                 !json_is_true(json_object_get(me, "revealed"));
-    if (!commit && !reveal) continue;
+    }
+    int commit = duty == AG_DUTY_COMMIT;
     int rc = case_vote(v, idhex, id, vote);
     if (rc) {
       ag_warn("validator", "cannot judge dispute %.16s: %s", idhex, ag_errmsg(rc));

@@ -11,6 +11,7 @@
 #ifndef AG_SUBNETS_VALIDATOR_H
 #define AG_SUBNETS_VALIDATOR_H
 
+#include <jansson.h>
 #include <stdint.h>
 
 typedef struct {
@@ -30,6 +31,13 @@ typedef struct {
 } ag_validator_config;
 
 void ag_validator_config_default(ag_validator_config *c);
+
+/* What committee member `hotkey` (an address) of subnet netuid, whose subnet pins `model`,
+ * owes case d (an object of GET /v1/disputes, whose "phase" is the next block's): commit,
+ * reveal, nothing, or abstain, when the channel's model is not `model` (the subnet re-pinned
+ * since the answer: judged with the new model an honest answer would look wrong). */
+enum { AG_DUTY_NONE, AG_DUTY_COMMIT, AG_DUTY_REVEAL, AG_DUTY_ABSTAIN };
+int ag_dispute_duty(const json_t *d, const char *hotkey, uint16_t netuid, const uint8_t model[32]);
 /* Runs until *stop becomes nonzero. */
 int ag_validator_run(const ag_validator_config *c, volatile int *stop);
 
