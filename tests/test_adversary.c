@@ -442,6 +442,7 @@ static const uint16_t all_kinds[] = {
     AG_TX_OFFER_POST, AG_TX_OFFER_REMOVE, AG_TX_BOND_UNBOND, AG_TX_BOND_WITHDRAW,
     AG_TX_ASSET_REGISTER, AG_TX_ASSET_ROYALTY, AG_TX_SHARE_TRANSFER, AG_TX_SHARE_CLAIM,
     AG_TX_DISPUTE_OPEN, AG_TX_DISPUTE_COMMIT, AG_TX_DISPUTE_REVEAL,
+    AG_TX_AGENT_KEY_SET, AG_TX_AGENT_KEY_REVOKE, AG_TX_AGENT_FREEZE, AG_TX_AGENT_EXEC,
 };
 
 static const char *const hp_names[] = {"tempo", "max_uids", "max_validators", "immunity_period",
@@ -696,6 +697,61 @@ static void payload_of(ag_app *a, uint16_t kind, int sender, uint64_t *seed, ag_
     }
     break;
   }
+  case AG_TX_AGENT_KEY_SET: {
+    /* agent keys among the actors: mostly live and roomy, sometimes caps near the amounts
+     * others move, sometimes terms never allowed */
+    ag_agent_terms t;
+    memset(&t, 0, sizeof t);
+    t.kinds = ag_agent_grantable() & (pick(seed, 2) ? test_rand(seed) : UINT64_MAX);
+    if (!pick(seed, 8)) t.kinds |= 1ULL << pick(seed, 64);
+    t.flags = (uint8_t)pick(seed, 3);
+    int roomy = pick(seed, 3) != 0;
+    t.anchor = roomy ? 0 : pick(seed, 40);
+    t.expires = t.anchor + (roomy ? 100000 : pick(seed, 300));
+    t.period = roomy ? 1 + pick(seed, 10) : pick(seed, 10);
+    t.max_per_tx = roomy ? 30 * AG_UNIT : amount(seed);
+    t.period_cap = roomy ? 60 * AG_UNIT : amount(seed);
+    t.lifetime_cap = roomy ? 500 * AG_UNIT : amount(seed);
+    t.fee_cap = roomy ? AG_UNIT : amount(seed);
+    t.n = (uint8_t)(roomy ? AG_AGENT_MAX_RCPT : pick(seed, 4));
+    for (size_t i = 0, start = pick(seed, NA); i < t.n; i++) memcpy(t.rcpt[i], A[(start + i) % NA].pk, 32);
+    ag_payload_agent_key_set(p, other->pk, &t);
+    break;
+  }
+  case AG_TX_AGENT_KEY_REVOKE: {
+    /* mostly one of the sender's own keys */
+    ag_agent_index x;
+    if (pick(seed, 4) && ag_agent_index_load(ag_app_state(a), NULL, A[sender].pk, &x) == 0 && x.n) {
+      ag_buf_put(p, A[sender].pk, 32);
+      ag_buf_put(p, x.agent[pick(seed, x.n)], 32);
+      break;
+    }
+    ag_buf_put(p, pick(seed, 2) ? A[sender].pk : other->pk, 32);
+    ag_buf_put(p, pick(seed, 2) ? A[sender].pk : other->pk, 32);
+    break;
+  }
+  case AG_TX_AGENT_FREEZE: ag_buf_put_u8(p, (uint8_t)(pick(seed, 4) ? 0 : pick(seed, 8) ? 1 : pick(seed, 256))); break;
+  case AG_TX_AGENT_EXEC: {
+    /* the sender acting as another actor's agent key: any kind, its payload as that actor's */
+    int acct = (int)pick(seed, NA);
+    uint16_t inner = all_kinds[pick(seed, sizeof all_kinds / sizeof all_kinds[0])];
+    for (size_t i = 0, start = pick(seed, NA), look = pick(seed, 4) != 0; look && i < NA; i++) {
+      ag_agent_key k; /* mostly an account that authorised the sender, and a kind it granted */
+      if (ag_agent_key_load(ag_app_state(a), NULL, A[(start + i) % NA].pk, A[sender].pk, &k) == 0) {
+        acct = (int)((start + i) % NA);
+        for (int tries = 0, want = pick(seed, 4) != 0; want && tries < 64 && !(k.terms.kinds >> inner & 1); tries++)
+          inner = all_kinds[pick(seed, sizeof all_kinds / sizeof all_kinds[0])];
+        break;
+      }
+    }
+    if (inner == AG_TX_AGENT_EXEC) inner = AG_TX_TRANSFER;
+    ag_buf q;
+    ag_buf_init(&q);
+    payload_of(a, inner, acct, seed, &q);
+    ag_payload_agent_exec(p, A[acct].pk, inner, q.data, q.len);
+    ag_buf_free(&q);
+    break;
+  }
   case AG_TX_TRAIN_REVEAL:
   case AG_TX_TRAIN_PROPOSE: {
     ag_training t;
@@ -746,7 +802,7 @@ TEST(property_random_txs_of_every_kind) {
   ag_app *b = open_chain(&d2, NULL, 0, 0);
   uint64_t seed = 0x5eed, nonces[NA] = {0};
   int codes[1024] = {0}, ok = 0, ok_kind[64] = {0};
-  for (int blk = 0; blk < 150; blk++) {
+  for (int blk = 0; blk < 200; blk++) {
     enum { MAXN = 48 };
     ag_buf tx[MAXN];
     uint16_t kinds[MAXN];
@@ -808,6 +864,10 @@ TEST(property_random_txs_of_every_kind) {
   CHECK(ok > 150); /* the sequences reach the kinds' logic, not only their decoders */
   CHECK(ok_kind[AG_TX_CHANNEL_OPEN] > 0 && ok_kind[AG_TX_CHANNEL_CLAIM] > 0 && ok_kind[AG_TX_CHANNEL_CLOSE] > 0);
   CHECK(ok_kind[AG_TX_OFFER_POST] > 0 && ok_kind[AG_TX_BOND_UNBOND] > 0);
+  CHECK(ok_kind[AG_TX_AGENT_KEY_SET] > 0 && ok_kind[AG_TX_AGENT_EXEC] > 0 && ok_kind[AG_TX_AGENT_KEY_REVOKE] > 0);
+  if (getenv("ADV_TRACE"))
+    for (int k = 0; k < 64; k++)
+      if (ok_kind[k]) fprintf(stderr, "  %s: %d\n", ag_tx_kind_name((uint16_t)k), ok_kind[k]);
   CHECK(ok_kind[AG_TX_ASSET_REGISTER] > 0 && ok_kind[AG_TX_SHARE_TRANSFER] > 0 && ok_kind[AG_TX_SHARE_CLAIM] > 0);
   int distinct = 0;
   for (int c = 0; c < 1024; c++) distinct += codes[c] > 0;

@@ -29,6 +29,7 @@ static void meta_for(ag_tx_meta *m, unsigned sender, uint64_t nonce, uint64_t fe
   m->sender[0] = (uint8_t)sender;
   m->sender[1] = (uint8_t)(sender >> 8);
   m->sender[31] = 0xa5;
+  memcpy(m->payer, m->sender, 32);
   m->nonce = nonce;
   m->fee = fee;
   m->cost = fee;
@@ -462,7 +463,7 @@ static void transfer(ag_buf *out, int from, int to, uint64_t amount, uint64_t no
 }
 
 static void give_back(void *ctx, const ag_mempool_entry *e) {
-  CHECK_OK(ag_app_pending_rewind(ctx, e->sender, e->nonce, e->cost));
+  CHECK_OK(ag_app_pending_rewind(ctx, e->sender, e->payer, e->nonce, e->cost));
 }
 
 /* What the node does on submission (node.c): check_tx reserves, a refusal gives it back. */
@@ -470,7 +471,7 @@ static int submit(ag_app *app, ag_mempool *mp, const ag_buf *tx, size_t *ev) {
   ag_tx_meta m;
   int rc = ag_app_check_tx(app, tx->data, tx->len, AG_CHECK_NEW, NULL, &m);
   if (!rc && (rc = ag_mempool_add(mp, tx->data, tx->len, &m, ev)) != 0)
-    CHECK_OK(ag_app_pending_rewind(app, m.sender, m.nonce, m.cost));
+    CHECK_OK(ag_app_pending_rewind(app, m.sender, m.payer, m.nonce, m.cost));
   return rc;
 }
 
@@ -563,7 +564,7 @@ TEST(evicted_sender_can_resubmit) {
   CHECK_EQ(block(app, mp), 1);
   CHECK_EQ(pending_nonce(app, 1), 1);
   /* a rewind only applies to the sender's last pending tx */
-  CHECK_EQ(ag_app_pending_rewind(app, keys[1].pk, 0, min), AG_E_INVALID);
+  CHECK_EQ(ag_app_pending_rewind(app, keys[1].pk, keys[1].pk, 0, min), AG_E_INVALID);
   ag_buf_free(&t1);
   ag_buf_free(&a0);
   ag_buf_free(&a1);

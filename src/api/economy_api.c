@@ -368,7 +368,38 @@ static void h_disputes(ag_http_req *req, ag_http_resp *resp) {
   ag_http_json(resp, 200, o);
 }
 
+/* /v1/agents/{account}: the account's agent keys, their terms, what they spent and may still */
+static void h_agents(ag_http_req *req, ag_http_resp *resp) {
+  uint8_t account[32];
+  if (ag_addr_decode(req->param, account))
+    return ag_http_error(resp, 400, AG_E_ADDR_FORMAT, "/v1/agents/ takes an account address");
+  ag_state *st = ag_app_state(ag_node_app(NODE(req)));
+  ag_state_view *v;
+  int rc = ag_state_view_open(st, &v);
+  if (rc) return fail(resp, rc);
+  uint64_t h = ag_state_view_height(v);
+  ag_agent_index x;
+  json_t *keys = json_array();
+  rc = ag_agent_index_load(st, v, account, &x);
+  for (int i = 0; !rc && i < x.n; i++) {
+    ag_agent_key k;
+    if (!(rc = ag_agent_key_load(st, v, account, x.agent[i], &k))) json_array_append_new(keys, ag_json_agent_key(&k, h));
+  }
+  ag_state_view_close(v);
+  if (rc) {
+    json_decref(keys);
+    return fail(resp, rc);
+  }
+  json_t *o = json_object();
+  json_object_set_new(o, "account", ag_json_addr(account));
+  json_object_set_new(o, "frozen", json_boolean(x.frozen));
+  json_object_set_new(o, "keys", keys);
+  json_object_set_new(o, "height", ag_json_u64n(h));
+  ag_http_json(resp, 200, o);
+}
+
 const ag_http_route ag_economy_routes[] = {
+    {"GET", "/v1/agents/", h_agents, 0},
     {"GET", "/v1/disputes", h_disputes, 0},
     {"GET", "/v1/disputes/", h_dispute, 0},
     {"GET", "/v1/channels/", h_channel, 0},

@@ -387,6 +387,19 @@ int ag_app_precheck(ag_app *app, const uint8_t *raw, size_t len) {
 
 /* ---- check_tx --------------------------------------------------------------------------- */
 
+static int committed_account(ag_app *app, const uint8_t pk[32], ag_account *out) {
+  ag_buf b;
+  ag_buf_init(&b);
+  uint8_t key[33];
+  ag_account_key(pk, key);
+  memset(out, 0, sizeof *out);
+  int rc = ag_state_get_committed(app->st, key, sizeof key, &b);
+  if (rc == AG_E_NOTFOUND) rc = 0;
+  else if (!rc) rc = account_decode(b.data, b.len, out);
+  ag_buf_free(&b);
+  return rc;
+}
+
 static pending *pending_slot(ag_app *app, const uint8_t pk[32]) {
   if ((app->pend_used + 1) * 2 >= app->pend_cap) {
     pending *old = app->pend;
@@ -415,32 +428,46 @@ int ag_app_check_tx(ag_app *app, const uint8_t *raw, size_t len, int mode, ag_re
   if (!rc) rc = check_envelope(app, &tx, app->height + 1);
   if (!rc && mode == AG_CHECK_NEW) rc = verify_cached(app, &tx);
   uint64_t spend = 0, cost = 0;
+  uint8_t payer[32];
   if (!rc) {
     const ag_tx_kind *k = ag_tx_kind_find(tx.kind);
+    memcpy(payer, tx.sender, 32);
     rc = k->spend(&tx, &spend);
     if (!rc && ag_add_u64(spend, tx.fee, &cost))
       rc = ag_fail(AG_E_TX_AMOUNT_OVERFLOW, "fee plus amounts overflow");
+    if (!rc && k->payer) rc = k->payer(app, AG_PAYER_CHECK, &tx, payer);
   }
   if (!rc) {
     pthread_mutex_lock(&app->check_mu);
-    ag_account acct = {0, 0};
-    ag_buf b;
-    ag_buf_init(&b);
-    uint8_t key[33];
-    ag_account_key(tx.sender, key);
-    rc = ag_state_get_committed(app->st, key, sizeof key, &b);
-    if (rc == AG_E_NOTFOUND) rc = 0;
-    else if (!rc) rc = account_decode(b.data, b.len, &acct);
-    ag_buf_free(&b);
-    pending *p = rc ? NULL : pending_slot(app, tx.sender);
+    ag_account acct = {0, 0}, pacct = {0, 0};
+    int other = memcmp(payer, tx.sender, 32) != 0;
+    rc = committed_account(app, tx.sender, &acct);
+    if (!rc && other) rc = committed_account(app, payer, &pacct);
+    if (!other) pacct = acct;
+    /* the payer's slot first (it may be new): a later lookup never moves a slot already found
+     * unless the table grows, and it grows only when a lookup precedes an insertion */
+    pending *pp = NULL, *p = NULL;
+    if (!rc && other) {
+      pp = pending_slot(app, payer);
+      if (!pp->used) {
+        memcpy(pp->pk, payer, 32);
+        pp->used = 1;
+        pp->next_nonce = pacct.nonce;
+        pp->spent = 0;
+        app->pend_used++;
+      }
+    }
+    if (!rc) p = pending_slot(app, tx.sender);
+    if (p && other) pp = pending_slot(app, payer);
     if (p) {
+      if (!other) pp = p;
       uint64_t next = p->used ? p->next_nonce : acct.nonce;
-      uint64_t spent = p->used ? p->spent : 0;
+      uint64_t spent = pp->used ? pp->spent : 0;
       if (tx.nonce != next) {
         rc = nonce_error(tx.nonce, next);
-      } else if (spent > acct.balance || cost > acct.balance - spent) {
+      } else if (spent > pacct.balance || cost > pacct.balance - spent) {
         char have[32], need[32];
-        ag_amount_format(spent > acct.balance ? 0 : acct.balance - spent, have);
+        ag_amount_format(spent > pacct.balance ? 0 : pacct.balance - spent, have);
         ag_amount_format(cost, need);
         rc = ag_fail(AG_E_TX_BALANCE, "available balance %s AGR is below the %s AGR needed", have,
                      need);
@@ -448,10 +475,11 @@ int ag_app_check_tx(ag_app *app, const uint8_t *raw, size_t len, int mode, ag_re
         if (!p->used) {
           memcpy(p->pk, tx.sender, 32);
           p->used = 1;
+          p->spent = 0;
           app->pend_used++;
         }
         p->next_nonce = next + 1;
-        p->spent = spent + cost;
+        pp->spent = spent + cost;
       }
     }
     pthread_mutex_unlock(&app->check_mu);
@@ -460,6 +488,7 @@ int ag_app_check_tx(ag_app *app, const uint8_t *raw, size_t len, int mode, ag_re
   if (!rc && meta) {
     memcpy(meta->hash, tx.hash, 32);
     memcpy(meta->sender, tx.sender, 32);
+    memcpy(meta->payer, payer, 32);
     meta->nonce = tx.nonce;
     meta->fee = tx.fee;
     meta->cost = cost;
@@ -467,16 +496,19 @@ int ag_app_check_tx(ag_app *app, const uint8_t *raw, size_t len, int mode, ag_re
   return rc;
 }
 
-int ag_app_pending_rewind(ag_app *app, const uint8_t sender[32], uint64_t nonce, uint64_t cost) {
+int ag_app_pending_rewind(ag_app *app, const uint8_t sender[32], const uint8_t payer[32], uint64_t nonce,
+                          uint64_t cost) {
   int rc = 0;
   pthread_mutex_lock(&app->check_mu);
+  /* lookups of present keys: neither grows the table (pend_used is unchanged between them) */
+  pending *pp = app->pend_cap ? pending_slot(app, payer) : NULL;
   pending *p = app->pend_cap ? pending_slot(app, sender) : NULL;
-  if (!p || !p->used || nonce == UINT64_MAX || p->next_nonce != nonce + 1 || p->spent < cost) {
+  if (!p || !p->used || !pp->used || nonce == UINT64_MAX || p->next_nonce != nonce + 1 || pp->spent < cost) {
     rc = ag_fail(AG_E_INVALID, "nonce %llu is not the sender's last pending transaction",
                  (unsigned long long)nonce);
   } else {
     p->next_nonce = nonce;
-    p->spent -= cost;
+    pp->spent -= cost;
   }
   pthread_mutex_unlock(&app->check_mu);
   return rc;
@@ -511,22 +543,32 @@ static void prep_range(void *arg, size_t b, size_t e) {
 
 static int exec_tx(ag_app *app, const ag_tx *tx) {
   ag_state *st = app->st;
-  ag_account a;
+  const ag_tx_kind *k = ag_tx_kind_find(tx->kind);
+  ag_account a, pa;
   int rc = ag_account_load(st, tx->sender, &a);
   if (rc) return rc;
   if (tx->nonce != a.nonce) return nonce_error(tx->nonce, a.nonce);
-  if (a.balance < tx->fee) {
+  uint8_t payer[32];
+  memcpy(payer, tx->sender, 32);
+  if (k->payer && (rc = k->payer(app, AG_PAYER_EXEC, tx, payer))) return rc;
+  int other = memcmp(payer, tx->sender, 32) != 0;
+  if (other && (rc = ag_account_load(st, payer, &pa))) return rc;
+  ag_account *fa = other ? &pa : &a;
+  if (fa->balance < tx->fee) {
     char have[32], need[32];
-    ag_amount_format(a.balance, have);
+    ag_amount_format(fa->balance, have);
     ag_amount_format(tx->fee, need);
     return ag_fail(AG_E_TX_BALANCE, "balance %s AGR cannot pay the %s AGR fee", have, need);
   }
-  a.balance -= tx->fee;
+  fa->balance -= tx->fee;
   a.nonce++;
   ag_account_store(st, tx->sender, &a);
+  if (other) ag_account_store(st, payer, &pa);
   ag_app_burn(app, tx->fee);
+  if (k->payer && (rc = k->payer(app, AG_PAYER_CHARGE, tx, payer)))
+    return ag_fail(AG_E_INTERNAL, "recording an agent key's fee failed after its check: %s", ag_errmsg(rc));
   size_t sp = ag_state_savepoint(st);
-  rc = ag_tx_kind_find(tx->kind)->apply(app, tx);
+  rc = k->apply(app, tx);
   int fault = ag_state_fault_take(st); /* a refused write fails the tx even if apply missed it */
   if (!rc && fault) rc = fault;
   if (rc) ag_state_rollback(st, sp);

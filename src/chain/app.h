@@ -62,9 +62,10 @@ enum { AG_CHECK_NEW = 0, AG_CHECK_RECHECK = 1 };
 typedef struct {
   uint8_t hash[32];
   uint8_t sender[32];
+  uint8_t payer[32]; /* whose balance pays: the sender, or the account an agent key acts for */
   uint64_t nonce;
   uint64_t fee;
-  uint64_t cost; /* fee + the amounts it spends: what check_tx reserved from the balance */
+  uint64_t cost; /* fee + the amounts it spends: what check_tx reserved from payer's balance */
 } ag_tx_meta;
 
 int ag_app_open(const char *datadir, ag_app **out);
@@ -80,11 +81,13 @@ int ag_app_init_chain(ag_app *app, const ag_genesis *g, uint8_t app_hash[32]);
 int ag_app_check_tx(ag_app *app, const uint8_t *tx, size_t len, int mode, ag_result *res,
                     ag_tx_meta *meta);
 /* Gives back what check_tx reserved for a tx the mempool did not keep (refused when full, or
- * evicted later): the sender's next nonce becomes `nonce` again and `cost` is available again,
+ * evicted later): the sender's next nonce becomes `nonce` again and `cost` is available again
+ * to payer (the sender, or the account an agent key's tx spends),
  * so the same tx or a replacement can be resubmitted at once. Only the sender's last pending
  * tx can be given back (a mempool evicts only tails); for any other, AG_E_INVALID and
  * nothing changes (the view is rebuilt at the next commit's recheck anyway). */
-int ag_app_pending_rewind(ag_app *app, const uint8_t sender[32], uint64_t nonce, uint64_t cost);
+int ag_app_pending_rewind(ag_app *app, const uint8_t sender[32], const uint8_t payer[32], uint64_t nonce,
+                          uint64_t cost);
 /* Decodes a tx and verifies its signature without touching state or taking locks, remembering
  * the result so that a following check_tx or finalize_block skips the signature. Lets API
  * threads verify in parallel. Returns the decode or signature error. */

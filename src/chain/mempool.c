@@ -378,6 +378,7 @@ int ag_mempool_add(ag_mempool *mp, const uint8_t *raw, size_t len, const ag_tx_m
   mp_entry *e = ag_xcalloc(1, sizeof *e);
   memcpy(e->e.hash, meta->hash, 32);
   memcpy(e->e.sender, meta->sender, 32);
+  memcpy(e->e.payer, meta->payer, 32);
   e->e.nonce = meta->nonce;
   e->e.fee = meta->fee;
   e->e.cost = meta->cost;

@@ -36,6 +36,7 @@ typedef struct ag_mempool ag_mempool;
 typedef struct {
   uint8_t hash[32];
   uint8_t sender[32];
+  uint8_t payer[32]; /* whose balance check_tx reserved cost from */
   uint64_t nonce;
   uint64_t fee;  /* base units */
   uint64_t cost; /* fee + amounts spent: what check_tx reserved for it */

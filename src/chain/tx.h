@@ -43,6 +43,8 @@ typedef struct {
   size_t raw_len;
   size_t signed_len;      /* bytes covered by the sighash */
   uint8_t hash[32];       /* tx id */
+  const uint8_t *agent;   /* set only on the action an agent key's tx runs for `sender` (the
+                             account; docs/agents.md): the agent key, which signed; else NULL */
 } ag_tx;
 
 typedef struct {
@@ -70,7 +72,15 @@ typedef struct ag_tx_kind {
    * may only read the committed state and must not change any result (a kind verifies the
    * signatures its payload carries here and caches them). NULL for none. */
   void (*prepare)(struct ag_app *app, const ag_tx *tx);
+  /* Optional: for a kind whose fee another account pays (an agent key's tx is paid by the
+   * account it acts for), that account, after checking the signer's authority to spend it;
+   * a refusal changes nothing, like a bad nonce. mode AG_PAYER_CHECK reads committed state
+   * (check_tx), AG_PAYER_EXEC the block (finalize, before the fee), AG_PAYER_CHARGE records
+   * the fee paid (after it). NULL: the sender pays. */
+  int (*payer)(struct ag_app *app, int mode, const ag_tx *tx, uint8_t out[32]);
 } ag_tx_kind;
+
+enum { AG_PAYER_CHECK = 0, AG_PAYER_EXEC = 1, AG_PAYER_CHARGE = 2 };
 
 void ag_tx_kind_register(const ag_tx_kind *k);
 const ag_tx_kind *ag_tx_kind_find(uint16_t kind);

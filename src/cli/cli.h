@@ -38,6 +38,7 @@ typedef struct {
   char *passphrase;     /* from --passphrase-fd or AGORA_PASSPHRASE, taken once at start
                            (ag_cli_take_passphrase; sodium_malloc, wiped by ag_cli_secrets_free) */
   const char *cmd;      /* "wallet new", for messages */
+  const char *for_account; /* --for ACCOUNT: the signing key acts as an agent key of ACCOUNT */
 } ag_cli;
 
 typedef struct {
@@ -111,6 +112,7 @@ int ag_cmd_offer(ag_cli *c, int argc, char **argv);
 int ag_cmd_bond(ag_cli *c, int argc, char **argv);
 int ag_cmd_asset(ag_cli *c, int argc, char **argv);
 int ag_cmd_dispute(ag_cli *c, int argc, char **argv);
+int ag_cmd_agent(ag_cli *c, int argc, char **argv);
 int ag_cmd_gateway(ag_cli *c, int argc, char **argv);
 
 /* Long-running commands: SIGINT and SIGTERM raise ag_cli_stop (a thread waits for them). */

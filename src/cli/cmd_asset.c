@@ -68,7 +68,7 @@ static int build_transfer(void *ctx, const ag_tx_env *env, ag_buf *p) {
 static int build_claim(void *ctx, const ag_tx_env *env, ag_buf *p) {
   actx *w = ctx;
   ag_buf_put(p, w->id, 32);
-  ag_buf_put(p, w->have_holder ? w->holder : env->signer->pk, 32);
+  ag_buf_put(p, w->have_holder ? w->holder : env->account, 32);
   return 0;
 }
 

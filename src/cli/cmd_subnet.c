@@ -205,7 +205,7 @@ static int build_set(void *arg, const ag_tx_env *env, ag_buf *p) {
 static int build_register(void *arg, const ag_tx_env *env, ag_buf *p) {
   wctx *w = arg;
   uint8_t claim[32], sig[64];
-  ag_hotkey_claim_hash(env->chain_id, env->signer->pk, w->hk.pk, claim);
+  ag_hotkey_claim_hash(env->chain_id, env->account, w->hk.pk, claim);
   ag_sign(&w->hk, claim, 32, sig);
   ag_buf_put_u16le(p, w->netuid);
   ag_buf_put(p, w->hk.pk, 32);
@@ -237,7 +237,7 @@ static int build_weights(void *arg, const ag_tx_env *env, ag_buf *p) {
   wctx *w = arg;
   if (w->commit == 1) {
     uint8_t h[32];
-    ag_weights_commit_hash(env->signer->pk, w->netuid, w->version_key, w->uids, w->weights, w->n,
+    ag_weights_commit_hash(env->account, w->netuid, w->version_key, w->uids, w->weights, w->n,
                            w->salt, h);
     ag_buf_put_u16le(p, w->netuid);
     ag_buf_put(p, h, 32);

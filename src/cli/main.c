@@ -37,6 +37,7 @@ static const command commands[] = {
     {"offer", NULL, ag_cmd_offer, "a provider's offers to serve a model: post, remove, list"},
     {"bond", NULL, ag_cmd_bond, "a provider's bond: show, unbond, withdraw"},
     {"asset", NULL, ag_cmd_asset, "models and datasets as assets: register, show, royalty, transfer, claim"},
+    {"agent", NULL, ag_cmd_agent, "agent keys: let software spend within limits the chain enforces"},
     {"dispute", NULL, ag_cmd_dispute, "disputes of paid answers: open (from evidence), show, list"},
     {"gateway", NULL, ag_cmd_gateway, "an OpenAI-compatible endpoint with API keys and budgets, paying and verifying miners"},
     {"devnet", NULL, ag_cmd_devnet, "a whole network on this machine: node, miners, validators"},
@@ -57,6 +58,8 @@ static void help(void) {
          "  --passphrase-file F  read key passphrases from F (or set AGORA_PASSPHRASE)\n"
          "  --passphrase-fd N    read the passphrase from file descriptor N (its first line;\n"
          "                       for programs that start agora: a pipe, never argv or env)\n"
+         "  --for ACCOUNT     sign as an agent key of ACCOUNT (address or key name): the tx\n"
+         "                    spends ACCOUNT's tokens within the key's limits (docs/agents.md)\n"
          "\n'agora COMMAND --help' describes each command. Docs: docs/cli.md\n");
 }
 
@@ -66,9 +69,9 @@ static int globals(ag_cli *c, int argc, char **argv, const char **pass_fd) {
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     const char *v = NULL;
-    const char *names[] = {"--home", "--node", "--passphrase-file", "--passphrase-fd"};
+    const char *names[] = {"--home", "--node", "--passphrase-file", "--passphrase-fd", "--for"};
     int matched = -1;
-    for (int k = 0; k < 4; k++) {
+    for (int k = 0; k < 5; k++) {
       size_t n = strlen(names[k]);
       if (!strcmp(a, names[k]) && i + 1 < argc) {
         matched = k;
@@ -86,6 +89,7 @@ static int globals(ag_cli *c, int argc, char **argv, const char **pass_fd) {
     else if (matched == 1) snprintf(c->node, sizeof c->node, "%s", v);
     else if (matched == 2) c->passphrase_file = v;
     else if (matched == 3) *pass_fd = v;
+    else if (matched == 4) c->for_account = v;
     else if (!strcmp(a, "--json")) c->json = true;
     else if (!strcmp(a, "--yes") || !strcmp(a, "-y")) c->yes = true;
     else if (!strcmp(a, "--")) {

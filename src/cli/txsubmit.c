@@ -7,6 +7,7 @@
 #include "core/err.h"
 #include "core/util.h"
 #include "crypto/keystore.h"
+#include "economy/economy.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,13 +84,35 @@ int ag_cli_submit(ag_cli *c, const ag_txreq *req) {
   p.per_byte_fee = ag_cli_json_u64(params, "per_byte_fee");
   if ((rc = ag_cli_load_signer(c, req->key, env.chain_id, &k))) goto fail;
   env.signer = &k;
-  char apath[128], from_addr[AG_ADDR_MAX];
+  env.account = k.pk;
+  /* --for: the key signs as an agent key of another account, which pays (docs/agents.md) */
+  uint8_t account[32];
+  uint16_t kind = req->kind;
+  char apath[128], from_addr[AG_ADDR_MAX], for_addr[AG_ADDR_MAX];
+  if (c->for_account) {
+    if ((rc = ag_cli_resolve_addr(c, c->for_account, account))) goto fail;
+    env.account = account;
+    kind = AG_TX_AGENT_EXEC;
+  }
   ag_addr_encode(k.pk, from_addr);
+  ag_addr_encode(env.account, for_addr);
   snprintf(apath, sizeof apath, "/v1/accounts/%s", from_addr);
   if ((rc = ag_cli_api(c, "GET", apath, NULL, NULL, 0, &acct))) goto fail;
   uint64_t nonce = ag_cli_json_u64(acct, "pending_nonce"), bal = ag_cli_json_u64(acct, "balance");
   env.nonce = nonce;
+  if (c->for_account) {
+    json_decref(acct);
+    snprintf(apath, sizeof apath, "/v1/accounts/%s", for_addr);
+    if ((rc = ag_cli_api(c, "GET", apath, NULL, NULL, 0, &acct))) goto fail;
+    bal = ag_cli_json_u64(acct, "balance");
+  }
   if ((rc = req->build(req->ctx, &env, &payload))) goto fail;
+  if (c->for_account) {
+    ag_buf inner = payload;
+    ag_buf_init(&payload);
+    ag_payload_agent_exec(&payload, account, req->kind, inner.data, inner.len);
+    ag_buf_free(&inner);
+  }
   uint64_t fee, min_fee;
   ag_params_min_fee(&p, ag_tx_size(strlen(env.chain_id), payload.len), &min_fee);
   fee = min_fee;
@@ -114,14 +137,18 @@ int ag_cli_submit(ag_cli *c, const ag_txreq *req) {
   ag_amount_format(fee, fs);
   ag_amount_format(bal, bs);
   if (ag_cli_interactive(c)) {
-    fprintf(stderr, "%s\n  signer  %s (%s, balance %s AGR)\n  fee     %s AGR\n  chain   %s, nonce %llu\n",
-            req->summary, req->key, from_addr, bs, fs, env.chain_id, (unsigned long long)nonce);
+    if (c->for_account)
+      fprintf(stderr, "%s\n  account %s (balance %s AGR)\n  signer  %s (%s), as its agent key\n",
+              req->summary, for_addr, bs, req->key, from_addr);
+    else
+      fprintf(stderr, "%s\n  signer  %s (%s, balance %s AGR)\n", req->summary, req->key, from_addr, bs);
+    fprintf(stderr, "  fee     %s AGR\n  chain   %s, nonce %llu\n", fs, env.chain_id, (unsigned long long)nonce);
     if (!ag_cli_confirm(c, "Sign and submit?")) {
       rc = ag_fail(AG_E_CANCELLED, "cancelled; nothing was sent");
       goto fail;
     }
   }
-  ag_tx_build(&tx, req->kind, env.chain_id, &k, nonce, fee, valid_until, payload.data,
+  ag_tx_build(&tx, kind, env.chain_id, &k, nonce, fee, valid_until, payload.data,
               (uint32_t)payload.len);
   if ((rc = ag_cli_api(c, "POST", "/v1/txs", "application/octet-stream", tx.data, tx.len, &sub)))
     goto fail;

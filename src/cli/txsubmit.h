@@ -17,6 +17,8 @@ typedef struct {
   uint64_t height;          /* the node's committed height */
   uint64_t nonce;           /* the nonce the tx will carry */
   const ag_keypair *signer;
+  const uint8_t *account;   /* whose tx it is: the signer's, or with --for the account an agent
+                               key acts for */
 } ag_tx_env;
 
 typedef struct {

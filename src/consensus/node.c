@@ -261,7 +261,7 @@ done:
  * sender's next tx carries that nonce again instead of one that could never execute. */
 static void evicted_one(void *ctx, const ag_mempool_entry *e) {
   ag_node *n = ctx;
-  int rc = ag_app_pending_rewind(n->app, e->sender, e->nonce, e->cost);
+  int rc = ag_app_pending_rewind(n->app, e->sender, e->payer, e->nonce, e->cost);
   if (rc) ag_warn("node", "evicted tx nonce %llu: %s", (unsigned long long)e->nonce, ag_errmsg(rc));
 }
 
@@ -450,7 +450,7 @@ int ag_node_submit(ag_node *n, const uint8_t *raw, size_t len, ag_result *res,
         /* refused: check_tx's reservation must not outlive it (the refusal's message is kept) */
         char msg[512];
         snprintf(msg, sizeof msg, "%s", ag_errmsg(rc));
-        ag_app_pending_rewind(n->app, meta.sender, meta.nonce, meta.cost);
+        ag_app_pending_rewind(n->app, meta.sender, meta.payer, meta.nonce, meta.cost);
         rc = ag_fail(rc, "%s", msg);
       }
       n->stats.evicted += evicted;

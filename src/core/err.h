@@ -291,7 +291,20 @@
   X(AG_E_DISPUTE_MEMBER, -898, "dispute_not_member", "the signer is not on the dispute's committee") \
   X(AG_E_DISPUTE_REVEAL, -899, "dispute_reveal_mismatch", "the reveal does not match the commit") \
   X(AG_E_DISPUTES_FULL, -900, "disputes_full", "the chain has the most open disputes allowed") \
-  X(AG_E_BOND_DISPUTED, -901, "bond_disputed", "disputes against the bond are open; it cannot be withdrawn")
+  X(AG_E_BOND_DISPUTED, -901, "bond_disputed", "disputes against the bond are open; it cannot be withdrawn") \
+  /* agent keys: -910..-929 */                                                                  \
+  X(AG_E_AGENT_UNKNOWN, -910, "agent_key_unknown", "the account has no such agent key")         \
+  X(AG_E_AGENT_EXPIRED, -911, "agent_key_not_live", "the agent key has expired or is not live yet") \
+  X(AG_E_AGENT_FROZEN, -912, "agent_keys_frozen", "the account froze its agent keys")          \
+  X(AG_E_AGENT_KIND, -913, "agent_kind_denied", "the agent key may not run that kind of tx")   \
+  X(AG_E_AGENT_RECIPIENT, -914, "agent_recipient_denied", "the agent key may not pay that recipient") \
+  X(AG_E_AGENT_TX_LIMIT, -915, "agent_over_tx_limit", "the tx takes more than the agent key's limit per tx") \
+  X(AG_E_AGENT_PERIOD_CAP, -916, "agent_over_period_cap", "the agent key's cap for this window is reached") \
+  X(AG_E_AGENT_LIFETIME_CAP, -917, "agent_over_lifetime_cap", "the agent key's lifetime cap is reached") \
+  X(AG_E_AGENT_FEE_CAP, -918, "agent_over_fee_cap", "the agent key's fee cap is reached")     \
+  X(AG_E_AGENT_TERMS, -919, "agent_terms_invalid", "the agent key's terms are invalid")      \
+  X(AG_E_AGENT_KEYS_FULL, -920, "agent_keys_full", "the account has the most agent keys allowed") \
+  X(AG_E_AGENT_AUTH, -921, "agent_not_authorised", "only the account or the key itself may do that")
 
 enum {
 #define AG_ERR_ENUM(sym, val, name, msg) sym = val,

@@ -378,7 +378,7 @@ static int open_apply(ag_app *app, const ag_tx *tx) {
                    "expiry %llu must be at least the settle delay (%llu blocks) after this block, %llu",
                    (unsigned long long)ch.expiry, (unsigned long long)ch.settle_delay,
                    (unsigned long long)height);
-  ag_channel_id(tx->chain_id, tx->sender, tx->nonce, ch.id);
+  ag_channel_id(tx->chain_id, tx->agent ? tx->agent : tx->sender, tx->nonce, ch.id); /* the signer's */
   if ((rc = ag_account_debit(st, tx->sender, ch.deposit))) return rc;
   channel_store(st, &ch);
   return 0;
@@ -387,7 +387,7 @@ static int open_apply(ag_app *app, const ag_tx *tx) {
 static json_t *open_json(const ag_tx *tx) {
   json_t *o = json_object();
   uint8_t id[32];
-  ag_channel_id(tx->chain_id, tx->sender, tx->nonce, id);
+  ag_channel_id(tx->chain_id, tx->agent ? tx->agent : tx->sender, tx->nonce, id);
   json_object_set_new(o, "channel", ag_json_hex(id, 32));
   json_object_set_new(o, "provider", ag_json_addr(tx->payload));
   json_object_set_new(o, "signer", ag_json_addr(memcmp(tx->payload + 32, zero32, 32) ? tx->payload + 32 : tx->sender));
@@ -557,6 +557,7 @@ void ag_economy_register_kinds(void) {
   ag_economy_offer_kinds();
   ag_economy_asset_kinds();
   ag_economy_dispute_kinds();
+  ag_economy_agent_kinds();
 }
 
 /* ---- genesis and attach ------------------------------------------------------------------------ */

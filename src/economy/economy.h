@@ -46,6 +46,10 @@ enum {
   AG_TX_DISPUTE_OPEN = 42,   /* challenger: netuid u16 | bond u64 | evidence (dispute.c) */
   AG_TX_DISPUTE_COMMIT = 43, /* committee hotkey: case[32] | commit[32] */
   AG_TX_DISPUTE_REVEAL = 44, /* committee hotkey: case[32] | vote[32] | salt[32] */
+  AG_TX_AGENT_KEY_SET = 45,    /* account: agent[32] | terms (agent.c) */
+  AG_TX_AGENT_KEY_REVOKE = 46, /* the account or the key: account[32] | agent[32] */
+  AG_TX_AGENT_FREEZE = 47,     /* account: frozen u8 */
+  AG_TX_AGENT_EXEC = 48,       /* agent key: account[32] | kind u16 | that kind's payload */
 };
 
 enum { AG_ASSET_MODEL = 1, AG_ASSET_DATASET = 2 };
@@ -283,7 +287,9 @@ void ag_economy_params_default(ag_economy_params *p);
 int ag_economy_params_load(ag_state *st, ag_state_view *view, ag_economy_params *p);
 
 /* The id a channel opened by client with the tx nonce gets:
- * BLAKE2b-256("agora/channel", chain_id_len u8 | chain_id | client[32] | nonce u64). */
+ * BLAKE2b-256("agora/channel", chain_id_len u8 | chain_id | client[32] | nonce u64); for a
+ * channel an agent key opens for its account, the agent key and its nonce (the key that
+ * signed: two signers' nonces never collide). */
 void ag_channel_id(const char *chain_id, const uint8_t client[32], uint64_t nonce,
                    uint8_t out[32]);
 /* AG_E_CHANNEL_NOT_FOUND when absent. */
@@ -378,9 +384,64 @@ int ag_economy_audit(ag_state *st, uint64_t *accounted, uint64_t *issued);
 #define AG_EKEY_DISPUTE 'd' /* "e" 'd' | case[32] */
 /* Where a dispute record (dispute.c) keeps the challenger's bond: the audit reads it there. */
 #define AG_DISPUTE_BOND_AT 228
+#define AG_EKEY_AGENT 'k'  /* "e" 'k' | account[32] | agent[32]: an agent key */
+#define AG_EKEY_AGENTS 'K' /* "e" 'K' | account[32]: frozen u8 | n u8 | n × agent[32] */
 #define AG_EKEY_DISPUTES "e/disputes" /* the open cases: n u16 | n × (id[32] | reveal_end u64) */
 
 /* Registers offer.c's kinds (ag_economy_register_kinds calls it). */
 void ag_economy_offer_kinds(void);
+
+/* ---- agent keys (agent.c; docs/agents.md) ------------------------------------------------- */
+
+#define AG_AGENT_MAX_KEYS 16 /* per account */
+#define AG_AGENT_MAX_RCPT 16 /* listed recipients per key */
+#define AG_AGENT_ANY_PROVIDER 1 /* flag: any hotkey with a standing offer is a recipient too */
+
+/* What an account lets a key do. Caps are in base units; UINT64_MAX is no cap. */
+typedef struct {
+  uint8_t flags;         /* AG_AGENT_* */
+  uint64_t kinds;        /* bit k: the key may run tx kind k (only ag_agent_grantable()) */
+  uint64_t expires;      /* first height at which the key is dead */
+  uint64_t anchor;       /* first height it is live; windows are [anchor + i·period, +period) */
+  uint64_t period;       /* blocks per window (≥ 1) */
+  uint64_t max_per_tx;   /* fee + outflow of one tx */
+  uint64_t period_cap;   /* fees + outflows within one window */
+  uint64_t lifetime_cap; /* fees + outflows ever */
+  uint64_t fee_cap;      /* fees ever */
+  uint8_t n;
+  uint8_t rcpt[AG_AGENT_MAX_RCPT][32];
+} ag_agent_terms;
+
+typedef struct {
+  uint8_t account[32], agent[32];
+  ag_agent_terms terms;
+  uint64_t created;
+  uint64_t period_idx, period_spent; /* the window last spent in, and what it took */
+  uint64_t lifetime_spent, fee_spent;
+} ag_agent_key;
+
+typedef struct {
+  uint8_t frozen;
+  uint8_t n;
+  uint8_t agent[AG_AGENT_MAX_KEYS][32]; /* in order of authorisation */
+} ag_agent_index;
+
+typedef struct {
+  uint64_t per_tx, period, lifetime, fee; /* what the key may still spend */
+} ag_agent_room;
+
+uint64_t ag_agent_grantable(void);
+/* AG_E_AGENT_UNKNOWN when absent. */
+int ag_agent_key_load(ag_state *st, ag_state_view *view, const uint8_t account[32], const uint8_t agent[32],
+                      ag_agent_key *out);
+/* An account without agent keys has n = 0, not frozen. */
+int ag_agent_index_load(ag_state *st, ag_state_view *view, const uint8_t account[32], ag_agent_index *out);
+/* What k may still spend in a tx at height h. */
+int ag_agent_remaining(const ag_agent_key *k, uint64_t h, ag_agent_room *r);
+void ag_payload_agent_key_set(ag_buf *out, const uint8_t agent[32], const ag_agent_terms *t);
+void ag_payload_agent_exec(ag_buf *out, const uint8_t account[32], uint16_t kind, const uint8_t *payload,
+                           size_t len);
+struct json_t *ag_json_agent_key(const ag_agent_key *k, uint64_t height);
+void ag_economy_agent_kinds(void);
 
 #endif
