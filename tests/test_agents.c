@@ -579,6 +579,70 @@ TEST(random_agent_sequences_never_spend_past_a_cap) {
   }
 }
 
+/* ---- simulation: what a preview shows, on a copy of the state ----------------------------------- */
+
+typedef struct {
+  uint64_t a_after, r_after;
+  size_t dirty;
+} seen;
+
+static int look(void *ctx, ag_app *a) {
+  seen *x = ctx;
+  ag_account acc;
+  ag_account_load(ag_app_state(a), K[A].pk, &acc);
+  x->a_after = acc.balance;
+  ag_account_load(ag_app_state(a), K[R1].pk, &acc);
+  x->r_after = acc.balance;
+  x->dirty = ag_state_dirty(ag_app_state(a));
+  return 0;
+}
+
+TEST(a_simulation_shows_the_changes_and_keeps_nothing) {
+  setup();
+  ag_agent_terms t = terms();
+  CHECK_OK(set_key(A, AG1, &t));
+  ag_buf p, txs[2];
+  uint64_t a0 = bal(A), r0 = bal(R1);
+  ag_app_info before, after;
+  ag_app_info_get(app, &before);
+  /* the account's own transfer, then its agent's: both run, in order, unsigned checks aside */
+  ag_buf_init(&txs[0]);
+  transfer(&p, R1, 2 * AG_UNIT);
+  ag_tx_build(&txs[0], AG_TX_TRANSFER, TC_CHAIN, &K[A], nonce(A), FEE, 0, p.data, (uint32_t)p.len);
+  ag_buf_free(&p);
+  exec_tx(&txs[1], AG1, A, AG_TX_TRANSFER, transfer(&p, R1, AG_UNIT), FEE);
+  txs[0].data[txs[0].len - 1] ^= 1; /* a broken signature: a preview runs before signing */
+  const uint8_t *raw[2] = {txs[0].data, txs[1].data};
+  uint32_t lens[2] = {(uint32_t)txs[0].len, (uint32_t)txs[1].len};
+  ag_result r[2];
+  seen x;
+  CHECK_OK(ag_app_simulate(app, raw, lens, 2, r, look, &x));
+  CHECK_OK(r[0].code);
+  CHECK_OK(r[1].code);
+  CHECK_U64(x.a_after, a0 - 3 * AG_UNIT - 2 * FEE);
+  CHECK_U64(x.r_after, r0 + 3 * AG_UNIT);
+  CHECK(x.dirty >= 4); /* two accounts, the agent's nonce, its key record, the supply */
+  /* nothing kept: balances, the root, the key's counters */
+  ag_app_info_get(app, &after);
+  CHECK_MEM(before.app_hash, after.app_hash, 32);
+  CHECK_U64(bal(A), a0);
+  CHECK_U64(bal(R1), r0);
+  CHECK_U64(key_of(A, AG1).lifetime_spent, 0);
+  /* a refused action shows its code; the next real block runs as if nothing happened */
+  ag_buf bad;
+  exec_tx(&bad, AG1, A, AG_TX_TRANSFER, transfer(&p, R2, 1), FEE);
+  raw[0] = bad.data;
+  lens[0] = (uint32_t)bad.len;
+  CHECK_OK(ag_app_simulate(app, raw, lens, 1, r, NULL, NULL));
+  CHECK_EQ(r[0].code, AG_E_AGENT_RECIPIENT);
+  ag_buf_free(&bad);
+  CHECK_OK(exec(AG1, A, AG_TX_TRANSFER, transfer(&p, R1, AG_UNIT)));
+  CHECK_U64(bal(A), a0 - AG_UNIT - FEE);
+  ag_buf_free(&txs[0]);
+  ag_buf_free(&txs[1]);
+  tc_teardown();
+}
+
 TEST_MAIN(an_agent_key_spends_for_its_account_by_every_rule, keys_expire_freeze_and_revoke_and_bad_terms_are_refused,
           fixed_windows_allow_at_most_twice_the_cap_across_an_edge, check_tx_reserves_the_account_and_refuses_a_dead_key,
-          random_agent_sequences_never_spend_past_a_cap)
+          random_agent_sequences_never_spend_past_a_cap, a_simulation_shows_the_changes_and_keeps_nothing)

@@ -13,6 +13,8 @@
 #include "core/err.h"
 #include "core/hash.h"
 #include "core/util.h"
+#include "economy/economy.h"
+#include "incentive/incentive.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -178,6 +180,173 @@ static void h_submit(ag_http_req *req, ag_http_resp *resp) {
   json_object_set_new(o, "hash", ag_json_hex(hash, 32));
   json_object_set_new(o, "status", json_string("pending"));
   ag_http_json(resp, 202, o);
+}
+
+/* ---- POST /v1/simulate: txs run on a copy of the state, nothing kept -------------------------- */
+
+#define SIM_MAX_TXS 16
+
+typedef struct {
+  ag_tx txs[SIM_MAX_TXS];
+  int ok[SIM_MAX_TXS];
+  size_t n;
+  json_t *accounts, *stakes, *changes;
+  uint64_t burned_before, burned_after;
+  ag_state_view *view; /* the state before */
+} sim_ctx;
+
+static int sim_key(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen) {
+  sim_ctx *c = ctx;
+  ag_buf before;
+  ag_buf_init(&before);
+  int had = ag_state_view_get(c->view, key, klen, &before) == 0;
+  if (klen == 33 && key[0] == AG_KEY_ACCOUNT) {
+    ag_account a = {0, 0}, b = {0, 0};
+    if (had && before.len == 16) a = (ag_account){ag_get_u64le(before.data), ag_get_u64le(before.data + 8)};
+    if (val && vlen == 16) b = (ag_account){ag_get_u64le(val), ag_get_u64le(val + 8)};
+    json_t *o = json_object(), *x = json_object(), *y = json_object();
+    json_object_set_new(o, "address", ag_json_addr(key + 1));
+    json_object_set_new(x, "balance", ag_json_u64s(a.balance));
+    json_object_set_new(x, "nonce", ag_json_u64n(a.nonce));
+    json_object_set_new(y, "balance", ag_json_u64s(b.balance));
+    json_object_set_new(y, "nonce", ag_json_u64n(b.nonce));
+    json_object_set_new(o, "before", x);
+    json_object_set_new(o, "after", y);
+    json_array_append_new(c->accounts, o);
+  }
+  json_t *o = json_object();
+  json_object_set_new(o, "key", ag_json_hex(key, klen));
+  json_object_set_new(o, "before", had ? ag_json_hex(before.data, before.len) : json_null());
+  json_object_set_new(o, "after", val ? ag_json_hex(val, vlen) : json_null());
+  json_array_append_new(c->changes, o);
+  ag_buf_free(&before);
+  return 0;
+}
+
+static int by_field(const void *a, const void *b, const char *f) {
+  return strcmp(json_string_value(json_object_get(*(json_t *const *)a, f)),
+                json_string_value(json_object_get(*(json_t *const *)b, f)));
+}
+static int by_address(const void *a, const void *b) { return by_field(a, b, "address"); }
+static int by_key(const void *a, const void *b) { return by_field(a, b, "key"); }
+
+/* Sorts a JSON array by a comparator (the overlay has no order of its own). */
+static void sort_array(json_t *arr, int (*cmp)(const void *, const void *)) {
+  size_t n = json_array_size(arr);
+  json_t **v = ag_xmalloc((n ? n : 1) * sizeof *v);
+  for (size_t i = 0; i < n; i++) v[i] = json_incref(json_array_get(arr, i));
+  qsort(v, n, sizeof *v, cmp);
+  json_array_clear(arr);
+  for (size_t i = 0; i < n; i++) json_array_append_new(arr, v[i]);
+  free(v);
+}
+
+/* While the simulated state is alive: every changed key, accounts decoded, and the stake of
+ * every (hotkey, coldkey) a stake tx names, before and after. */
+static int sim_look(void *ctx, ag_app *app) {
+  sim_ctx *c = ctx;
+  ag_state *st = ag_app_state(app);
+  ag_supply sup;
+  if (ag_app_supply(app, &sup) == 0) c->burned_before = sup.burned;
+  ag_buf b;
+  ag_buf_init(&b);
+  if (ag_state_get_buf(st, AG_KEY_SUPPLY, strlen(AG_KEY_SUPPLY), &b) == 0 && b.len >= 16)
+    c->burned_after = ag_get_u64le(b.data + 8);
+  else c->burned_after = c->burned_before;
+  ag_buf_free(&b);
+  ag_state_overlay_each(st, sim_key, c);
+  for (size_t i = 0; i < c->n; i++) {
+    if (!c->ok[i]) continue;
+    const ag_tx *t = &c->txs[i];
+    uint16_t kind = t->kind;
+    const uint8_t *coldkey = t->sender, *p = t->payload;
+    if (kind == AG_TX_AGENT_EXEC && t->payload_len >= 34) {
+      kind = ag_get_u16le(t->payload + 32);
+      coldkey = t->payload;
+      p = t->payload + 34;
+    }
+    if (kind != AG_TX_STAKE_ADD && kind != AG_TX_STAKE_REMOVE) continue;
+    uint64_t x = 0, y = 0;
+    ag_ist before = {st, c->view}, after = {st, NULL};
+    ag_stake_get(&before, p, coldkey, &x);
+    ag_stake_get(&after, p, coldkey, &y);
+    json_t *o = json_object();
+    json_object_set_new(o, "hotkey", ag_json_addr(p));
+    json_object_set_new(o, "coldkey", ag_json_addr(coldkey));
+    json_object_set_new(o, "before", ag_json_u64s(x));
+    json_object_set_new(o, "after", ag_json_u64s(y));
+    json_array_append_new(c->stakes, o);
+  }
+  return 0;
+}
+
+static void h_simulate(ag_http_req *req, ag_http_resp *resp) {
+  json_error_t jerr;
+  json_t *body = json_loadb((const char *)req->body, req->body_len, 0, &jerr), *arr = json_object_get(body, "txs");
+  sim_ctx c;
+  memset(&c, 0, sizeof c);
+  if (!json_is_array(arr) || json_array_size(arr) < 1 || json_array_size(arr) > SIM_MAX_TXS) {
+    json_decref(body);
+    return ag_http_error(resp, 400, AG_E_INVALID, "the body is {\"txs\": [1 to 16 hex-encoded transactions]}");
+  }
+  c.n = json_array_size(arr);
+  uint8_t *raw[SIM_MAX_TXS] = {0};
+  uint32_t lens[SIM_MAX_TXS];
+  int rc = 0;
+  for (size_t i = 0; i < c.n && !rc; i++) {
+    const char *hex = json_string_value(json_array_get(arr, i));
+    size_t hl = hex ? strlen(hex) : 1;
+    if (!hex || hl % 2 || hl / 2 > AG_TX_HARD_MAX) {
+      rc = ag_fail(AG_E_BAD_HEX, "tx %zu is not hex, or longer than %u bytes", i, AG_TX_HARD_MAX);
+      break;
+    }
+    raw[i] = ag_xmalloc(hl / 2 + 1);
+    lens[i] = (uint32_t)(hl / 2);
+    if (ag_hex_decode(hex, hl, raw[i], hl / 2)) rc = ag_fail(AG_E_BAD_HEX, "tx %zu is not hex", i);
+    else c.ok[i] = ag_tx_decode(raw[i], lens[i], &c.txs[i]) == 0;
+  }
+  json_decref(body);
+  ag_app *app = ag_node_app(NODE(req));
+  ag_result res[SIM_MAX_TXS];
+  c.accounts = json_array();
+  c.stakes = json_array();
+  c.changes = json_array();
+  if (!rc) rc = ag_state_view_open(ag_app_state(app), &c.view);
+  ag_app_info info;
+  if (!rc && (ag_app_info_get(app, &info) || !info.initialized))
+    rc = ag_fail(AG_E_UNAVAILABLE, "the chain has no genesis yet");
+  /* a block between finalize and commit (CometBFT mode) holds the state for a moment */
+  for (int tries = 0; !rc; tries++) {
+    rc = ag_app_simulate(app, (const uint8_t *const *)raw, lens, c.n, res, sim_look, &c);
+    if (rc != AG_E_UNAVAILABLE || tries == 50) break;
+    rc = 0;
+    usleep(20000);
+  }
+  uint64_t h = c.view ? ag_state_view_height(c.view) : 0;
+  ag_state_view_close(c.view);
+  for (size_t i = 0; i < c.n; i++) free(raw[i]);
+  if (rc) {
+    json_decref(c.accounts);
+    json_decref(c.stakes);
+    json_decref(c.changes);
+    return fail(resp, rc);
+  }
+  json_t *o = json_object(), *rs = json_array();
+  for (size_t i = 0; i < c.n; i++) {
+    json_t *r = json_object();
+    json_object_set_new(r, "code", json_string(ag_err_name(res[i].code)));
+    json_object_set_new(r, "message", json_string(res[i].log));
+    json_array_append_new(rs, r);
+  }
+  sort_array(c.accounts, by_address);
+  sort_array(c.changes, by_key);
+  json_object_set_new(o, "height", ag_json_u64n(h + 1));
+  json_object_set_new(o, "results", rs);
+  json_object_set_new(o, "accounts", c.accounts);
+  json_object_set_new(o, "stakes", c.stakes);
+  json_object_set_new(o, "burned", ag_json_u64s(c.burned_after - c.burned_before));
+  json_object_set_new(o, "changes", c.changes);
+  ag_http_json(resp, 200, o);
 }
 
 /* ---- GET /v1/txs/{hash} ----------------------------------------------------------------- */
@@ -612,6 +781,7 @@ static const ag_http_route routes[] = {
     {"GET", "/health", h_health, 0},
     {"GET", "/v1/status", h_status, 0},
     {"POST", "/v1/txs", h_submit, 0},
+    {"POST", "/v1/simulate", h_simulate, 0},
     {"GET", "/v1/txs/", h_tx, 0},
     {"GET", "/v1/accounts/", h_account, 0},
     {"GET", "/v1/blocks/", h_block, 0},

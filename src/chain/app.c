@@ -43,6 +43,8 @@ struct ag_app {
   uint8_t (*tx_hashes)[32];
   ag_result *tx_results;
   size_t ntx, tx_cap;
+  /* held by finalize_block, commit and simulate: a simulation runs between blocks */
+  pthread_mutex_t drive_mu;
   /* check_tx state */
   pthread_mutex_t check_mu;
   pending *pend;
@@ -202,6 +204,7 @@ int ag_app_open(const char *datadir, ag_app **out) {
   ag_app *app = ag_xcalloc(1, sizeof *app);
   app->threads = ag_ncpu();
   pthread_mutex_init(&app->check_mu, NULL);
+  pthread_mutex_init(&app->drive_mu, NULL);
   pthread_mutex_init(&app->sig_mu, NULL);
   app->sigcache = ag_xcalloc(SIGCACHE_SLOTS, 32);
   int rc = ag_state_open(datadir, &app->st);
@@ -219,6 +222,7 @@ void ag_app_close(ag_app *app) {
   if (!app) return;
   ag_state_close(app->st);
   pthread_mutex_destroy(&app->check_mu);
+  pthread_mutex_destroy(&app->drive_mu);
   pthread_mutex_destroy(&app->sig_mu);
   free(app->pend);
   free(app->sigcache);
@@ -584,9 +588,8 @@ static int hook_done(ag_state *st, int rc) {
   return rc;
 }
 
-int ag_app_finalize_block(ag_app *app, const ag_block_ctx *ctx, const uint8_t *const *txs,
-                          const uint32_t *lens, size_t n, ag_result *results,
-                          uint8_t app_hash[32]) {
+static int finalize_locked(ag_app *app, const ag_block_ctx *ctx, const uint8_t *const *txs,
+                           const uint32_t *lens, size_t n, ag_result *results, uint8_t app_hash[32]) {
   if (!app->initialized) return ag_fail(AG_E_UNAVAILABLE, "finalize_block before init_chain");
   if (ctx->height != app->height + 1)
     return ag_fail(AG_E_BLOCK_HEIGHT, "block height %llu does not follow %llu",
@@ -631,8 +634,57 @@ int ag_app_finalize_block(ag_app *app, const ag_block_ctx *ctx, const uint8_t *c
   return 0;
 }
 
+int ag_app_finalize_block(ag_app *app, const ag_block_ctx *ctx, const uint8_t *const *txs,
+                          const uint32_t *lens, size_t n, ag_result *results,
+                          uint8_t app_hash[32]) {
+  pthread_mutex_lock(&app->drive_mu);
+  int rc = finalize_locked(app, ctx, txs, lens, n, results, app_hash);
+  pthread_mutex_unlock(&app->drive_mu);
+  return rc;
+}
+
+int ag_app_simulate(ag_app *app, const uint8_t *const *txs, const uint32_t *lens, size_t n,
+                    ag_result *results, int (*look)(void *ctx, ag_app *app), void *ctx) {
+  pthread_mutex_lock(&app->drive_mu);
+  int rc = 0;
+  if (!app->initialized) rc = ag_fail(AG_E_UNAVAILABLE, "the chain has no genesis yet");
+  else if (app->finalized) rc = ag_fail(AG_E_UNAVAILABLE, "a block is being committed; try again");
+  if (rc) {
+    pthread_mutex_unlock(&app->drive_mu);
+    return rc;
+  }
+  ag_app_info info;
+  ag_app_info_get(app, &info);
+  ag_block_ctx saved = app->ctx;
+  app->ctx = (ag_block_ctx){info.height + 1, info.time_ms + 1, {0}};
+  for (size_t i = 0; i < n; i++) {
+    ag_tx tx;
+    int code = size_first(app, lens[i]);
+    if (!code) code = ag_tx_decode(txs[i], lens[i], &tx);
+    if (!code) code = check_envelope(app, &tx, app->ctx.height);
+    if (!code) code = exec_tx(app, &tx);
+    ag_state_release(app->st);
+    set_result(&results[i], code);
+  }
+  rc = look ? look(ctx, app) : 0;
+  ag_state_discard(app->st);
+  app->ctx = saved;
+  pthread_mutex_unlock(&app->drive_mu);
+  return rc;
+}
+
+static int commit_locked(ag_app *app, const uint8_t *block, size_t block_len, const uint8_t block_hash[32]);
+
 int ag_app_commit(ag_app *app, const uint8_t *block, size_t block_len,
                   const uint8_t block_hash[32]) {
+  pthread_mutex_lock(&app->drive_mu);
+  int rc = commit_locked(app, block, block_len, block_hash);
+  pthread_mutex_unlock(&app->drive_mu);
+  return rc;
+}
+
+static int commit_locked(ag_app *app, const uint8_t *block, size_t block_len,
+                         const uint8_t block_hash[32]) {
   if (!app->finalized) return ag_fail(AG_E_INVALID, "commit without finalize_block");
   ag_state_meta meta;
   memset(&meta, 0, sizeof meta);

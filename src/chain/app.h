@@ -97,6 +97,13 @@ int ag_app_precheck(ag_app *app, const uint8_t *tx, size_t len);
 int ag_app_finalize_block(ag_app *app, const ag_block_ctx *ctx, const uint8_t *const *txs,
                           const uint32_t *lens, size_t n, ag_result *results,
                           uint8_t app_hash[32]);
+/* Runs txs as the next block would, on the committed state, and keeps nothing: no signature
+ * check (a preview runs before signing), no block hooks; each tx's result into results, then
+ * look(ctx, app) with the simulated state readable through ag_app_state(app) (committed
+ * views still see the state before), then every change is dropped. Returns look's code, or
+ * AG_E_UNAVAILABLE while a finalized block awaits its commit (CometBFT mode: retry). */
+int ag_app_simulate(ag_app *app, const uint8_t *const *txs, const uint32_t *lens, size_t n,
+                    ag_result *results, int (*look)(void *ctx, ag_app *app), void *ctx);
 /* Makes the last finalized block durable; block may be NULL (CometBFT mode). */
 int ag_app_commit(ag_app *app, const uint8_t *block, size_t block_len,
                   const uint8_t block_hash[32]);

@@ -205,6 +205,18 @@ void ag_state_rollback(ag_state *s, size_t sp) {
   }
 }
 
+int ag_state_overlay_each(ag_state *s,
+                          int (*fn)(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen),
+                          void *ctx) {
+  for (uint32_t i = 0; i < s->ov_cap; i++) {
+    const ov_entry *e = &s->ov[i];
+    if (!e->used || !e->touched) continue;
+    int rc = fn(ctx, e->key, e->klen, e->present ? e->val : NULL, e->present ? e->vlen : 0);
+    if (rc) return rc;
+  }
+  return 0;
+}
+
 size_t ag_state_dirty(const ag_state *s) {
   size_t n = 0;
   for (uint32_t i = 0; i < s->ov_cap; i++)

@@ -77,6 +77,11 @@ void ag_state_release(ag_state *s);
 size_t ag_state_journal_bytes(const ag_state *s);
 /* Number of keys changed in the overlay. */
 size_t ag_state_dirty(const ag_state *s);
+/* Calls fn with every key the overlay changed (val NULL when deleted), in no set order;
+ * nonzero from fn stops. */
+int ag_state_overlay_each(ag_state *s,
+                          int (*fn)(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen),
+                          void *ctx);
 
 /* Applies the overlay to the tree and returns the new root. Call once per block, then commit.
  * threads > 1 rehashes the two halves of the tree in parallel. */
