@@ -113,6 +113,10 @@ int ag_cmd_bond(ag_cli *c, int argc, char **argv);
 int ag_cmd_asset(ag_cli *c, int argc, char **argv);
 int ag_cmd_dispute(ag_cli *c, int argc, char **argv);
 int ag_cmd_agent(ag_cli *c, int argc, char **argv);
+int ag_cmd_ask(ag_cli *c, int argc, char **argv);
+int ag_cmd_contacts(ag_cli *c, int argc, char **argv);
+/* The address book, HOME/contacts.json: {"contacts": [{"name", "address"}]} (new reference). */
+json_t *ag_contacts_load(const ag_cli *c);
 int ag_cmd_gateway(ag_cli *c, int argc, char **argv);
 
 /* Long-running commands: SIGINT and SIGTERM raise ag_cli_stop (a thread waits for them). */

@@ -37,6 +37,8 @@ static const command commands[] = {
     {"offer", NULL, ag_cmd_offer, "a provider's offers to serve a model: post, remove, list"},
     {"bond", NULL, ag_cmd_bond, "a provider's bond: show, unbond, withdraw"},
     {"asset", NULL, ag_cmd_asset, "models and datasets as assets: register, show, royalty, transfer, claim"},
+    {"ask", NULL, ag_cmd_ask, "say what you want in plain words: previewed, then signed once you confirm"},
+    {"contacts", NULL, ag_cmd_contacts, "the address book: names for addresses 'agora ask' may use"},
     {"agent", NULL, ag_cmd_agent, "agent keys: let software spend within limits the chain enforces"},
     {"dispute", NULL, ag_cmd_dispute, "disputes of paid answers: open (from evidence), show, list"},
     {"gateway", NULL, ag_cmd_gateway, "an OpenAI-compatible endpoint with API keys and budgets, paying and verifying miners"},

@@ -515,6 +515,9 @@ void ag_infer_close(ag_infer *s) {
 }
 
 void ag_infer_reset(ag_infer *s) { s->pos = 0; }
+void ag_infer_rewind(ag_infer *s, int pos) {
+  if (pos >= 0 && pos < s->pos) s->pos = pos;
+}
 int ag_infer_pos(const ag_infer *s) { return s->pos; }
 ag_pool *ag_infer_pool(ag_infer *s) { return s->pool; }
 size_t ag_infer_bytes(const ag_infer *s) { return s->mem_bytes; }

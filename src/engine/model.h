@@ -152,6 +152,10 @@ typedef int (*ag_logits_fn)(void *ctx, int pos, const float *logits);
 int ag_infer_open(const ag_model *m, int max_t, int threads, ag_infer **out);
 void ag_infer_close(ag_infer *s);
 void ag_infer_reset(ag_infer *s);
+/* Forgets every position from pos on (0 <= pos <= the current one): the cache of the first pos
+ * stays, so a shared prefix is computed once and the logits after it are the same bits as
+ * from a fresh state. */
+void ag_infer_rewind(ag_infer *s, int pos);
 int ag_infer_pos(const ag_infer *s);
 ag_pool *ag_infer_pool(ag_infer *s);
 const ag_model *ag_infer_model(const ag_infer *s); /* borrowed */
