@@ -3,104 +3,28 @@
  * property test over random sequences of opens, top-ups, vouchers, claims and closes in which
  * every account's balance is exactly what the vouchers and refunds say and every token stays
  * accounted for after every block. */
+#define TC_KEYS 8 /* 0..3 clients, 4..6 providers, 7 stranger */
+#include "testchain.h"
+
 #include "api/economy_api.h"
-#include "chain/app.h"
 #include "core/hash.h"
-#include "core/err.h"
-#include "core/util.h"
-#include "economy/economy.h"
-#include "incentive/incentive.h"
 #include "subnets/validator.h"
-#include "test.h"
-#include "testutil.h"
 
-#define CHAIN "agora-test"
-#define NK 8
-#define START (1000ULL * AG_UNIT)
-#define FEE 1000000ULL
+#define CHAIN TC_CHAIN
+#define NK TC_KEYS
+#define START TC_START
+#define FEE TC_FEE
 
-static ag_keypair K[NK]; /* 0..3 clients, 4..6 providers, 7 stranger */
-static char *dir;
-static ag_app *app;
-static ag_genesis gen;
-
-static void setup_with(const char *modules) {
-  dir = test_tmpdir("economy");
-  CHECK_OK(ag_app_open(dir, &app));
-  ag_incentive_attach(app);
-  ag_economy_attach(app);
-  memset(&gen, 0, sizeof gen);
-  strcpy(gen.chain_id, CHAIN);
-  gen.genesis_time_ms = 1700000000000ULL;
-  ag_params_default(&gen.params);
-  gen.naccounts = NK;
-  gen.accounts = calloc(NK, sizeof *gen.accounts);
-  for (int i = 0; i < NK; i++) {
-    test_key(&K[i], 900 + i);
-    memcpy(gen.accounts[i].pk, K[i].pk, 32);
-    gen.accounts[i].balance = START;
-  }
-  gen.modules = strdup(modules);
-  ag_genesis_rehash(&gen);
-  uint8_t h[32];
-  int rc = ag_app_init_chain(app, &gen, h);
-  if (rc) fprintf(stderr, "  init_chain: %s\n", ag_errmsg(rc));
-  CHECK_OK(rc);
-}
-
+static void setup_with(const char *modules) { tc_setup(modules, 900); }
 static void setup(void) {
   setup_with("{\"incentive\":{\"block_reward\":\"0\"},\"economy\":{\"min_settle_delay\":3}}");
 }
-
-static void teardown(void) {
-  ag_app_close(app);
-  ag_genesis_free(&gen);
-  test_rmdir(dir);
-}
-
-static uint64_t height(void) {
-  ag_app_info i;
-  ag_app_info_get(app, &i);
-  return i.height;
-}
-
-static uint64_t balance(int k) {
-  ag_account a;
-  ag_app_account(app, K[k].pk, &a);
-  return a.balance;
-}
-
-static uint64_t nonce_of(int k) {
-  ag_account a;
-  ag_app_account(app, K[k].pk, &a);
-  return a.nonce;
-}
-
-/* One block of raw txs, result codes into codes; then the supply audit. */
-static void block_of(ag_buf *txs, size_t n, int *codes) {
-  ag_app_info info;
-  ag_app_info_get(app, &info);
-  const uint8_t *p[64];
-  uint32_t l[64];
-  ag_result r[64];
-  for (size_t i = 0; i < n; i++) {
-    p[i] = txs[i].data;
-    l[i] = (uint32_t)txs[i].len;
-  }
-  ag_block_ctx ctx = {info.height + 1, info.time_ms + 1000, {0}};
-  uint8_t root[32];
-  int rc = ag_app_finalize_block(app, &ctx, p, l, n, r, root);
-  if (!rc) rc = ag_app_commit(app, NULL, 0, NULL);
-  CHECK_OK(rc);
-  for (size_t i = 0; i < n && codes; i++) codes[i] = r[i].code;
-  uint64_t acc, iss;
-  CHECK_OK(ag_economy_audit(ag_app_state(app), &acc, &iss));
-  CHECK_U64(acc, iss);
-}
-
-static void empty_blocks(int n) {
-  for (int i = 0; i < n; i++) block_of(NULL, 0, NULL);
-}
+static void teardown(void) { tc_teardown(); }
+static uint64_t height(void) { return tc_height(); }
+static uint64_t balance(int k) { return tc_account(K[k].pk).balance; }
+static uint64_t nonce_of(int k) { return tc_account(K[k].pk).nonce; }
+#define block_of tc_block
+#define empty_blocks tc_empty_blocks
 
 static void build(ag_buf *tx, int k, uint64_t nonce, uint16_t kind, const ag_buf *payload) {
   ag_buf_init(tx);
@@ -108,15 +32,7 @@ static void build(ag_buf *tx, int k, uint64_t nonce, uint16_t kind, const ag_buf
 }
 
 /* Signs and executes one tx from key k in its own block; returns its result code. */
-static int run(int k, uint16_t kind, ag_buf *payload) {
-  ag_buf tx;
-  build(&tx, k, nonce_of(k), kind, payload);
-  int code;
-  block_of(&tx, 1, &code);
-  ag_buf_free(&tx);
-  ag_buf_free(payload);
-  return code;
-}
+static int run(int k, uint16_t kind, ag_buf *payload) { return tc_run_key(&K[k], kind, payload); }
 
 static int open_channel(int client, int provider, uint64_t deposit, uint64_t delay, uint64_t expiry,
                         uint8_t id[32]) {
