@@ -157,15 +157,17 @@ TEST(an_agent_key_spends_for_its_account_by_every_rule) {
   CHECK_EQ(exec_fee(AG1, A, AG_TX_TRANSFER, transfer(&p, R1, 1), 6 * AG_UNIT), AG_E_AGENT_TX_LIMIT); /* the fee alone */
   UNCHANGED(A, AG1, a0, k0);
 
+  /* what the action declares it takes counts before the fee too: 5 AGR + the fee is over */
+  CHECK_EQ(exec(AG1, A, AG_TX_TRANSFER, transfer(&p, R1, 5 * AG_UNIT)), AG_E_AGENT_TX_LIMIT);
+  UNCHANGED(A, AG1, a0, k0);
   /* refused after the fee: the action is rolled back, the fee paid and counted */
   k = key_of(A, AG1);
   CHECK_EQ(exec(AG1, A, AG_TX_TRANSFER, transfer(&p, R2, 1)), AG_E_AGENT_RECIPIENT);
   CHECK_EQ(exec(AG1, A, AG_TX_STAKE_ADD, stake(&p, HK1, 1)), AG_E_AGENT_RECIPIENT); /* an unlisted hotkey */
-  CHECK_EQ(exec(AG1, A, AG_TX_TRANSFER, transfer(&p, R1, 5 * AG_UNIT)), AG_E_AGENT_TX_LIMIT); /* 5 AGR + fee */
-  CHECK_U64(bal(A), a0 - 3 * FEE);
-  CHECK_U64(nonce(AG1), k0 + 3);
-  CHECK_U64(key_of(A, AG1).lifetime_spent, k.lifetime_spent + 3 * FEE);
-  CHECK_U64(key_of(A, AG1).fee_spent, k.fee_spent + 3 * FEE);
+  CHECK_U64(bal(A), a0 - 2 * FEE);
+  CHECK_U64(nonce(AG1), k0 + 2);
+  CHECK_U64(key_of(A, AG1).lifetime_spent, k.lifetime_spent + 2 * FEE);
+  CHECK_U64(key_of(A, AG1).fee_spent, k.fee_spent + 2 * FEE);
 
   /* stake counts like a transfer (value leaves the balance), unstaking gives nothing back */
   CHECK_OK(exec(AG1, A, AG_TX_STAKE_ADD, stake(&p, HK2, 4 * AG_UNIT)));
@@ -176,7 +178,7 @@ TEST(an_agent_key_spends_for_its_account_by_every_rule) {
   CHECK_OK(exec(AG1, A, AG_TX_TRANSFER, transfer(&p, R1, 4 * AG_UNIT)));
   a0 = bal(A);
   CHECK_EQ(exec(AG1, A, AG_TX_TRANSFER, transfer(&p, R1, AG_UNIT)), AG_E_AGENT_PERIOD_CAP);
-  CHECK_U64(bal(A), a0 - FEE);
+  CHECK_U64(bal(A), a0); /* refused before the fee */
   CHECK(key_of(A, AG1).period_spent <= t.period_cap);
 
   /* the channel a key opens: its deposit counts, its id is the key's and its nonce, the
@@ -205,7 +207,7 @@ TEST(an_agent_key_spends_for_its_account_by_every_rule) {
   CHECK_OK(set_key(A, AG1, &t));
   spent = key_of(A, AG1).lifetime_spent;
   CHECK_EQ(exec(AG1, A, AG_TX_TRANSFER, transfer(&p, R1, t.lifetime_cap - spent)), AG_E_AGENT_LIFETIME_CAP);
-  CHECK_OK(exec(AG1, A, AG_TX_TRANSFER, transfer(&p, R1, t.lifetime_cap - spent - 2 * FEE)));
+  CHECK_OK(exec(AG1, A, AG_TX_TRANSFER, transfer(&p, R1, t.lifetime_cap - spent - FEE)));
   CHECK_U64(key_of(A, AG1).lifetime_spent, t.lifetime_cap);
   a0 = bal(A);
   k0 = nonce(AG1);

@@ -8,6 +8,8 @@
 #include "core/err.h"
 #include "core/util.h"
 #include "economy/economy.h"
+#include "subnets/buyer.h"
+#include "subnets/netclient.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +22,8 @@ static const char usage[] =
     "                      [--any-provider]\n"
     "       agora agent key list ACCOUNT\n"
     "       agora agent key revoke AGENT --from ACCOUNT_OR_AGENT [--account ACCOUNT]\n"
-    "       agora agent freeze --from ACCOUNT [--off]\n\n"
+    "       agora agent freeze --from ACCOUNT [--off]\n"
+    "       agora agent run TASK.json --from AGENT [--threads N]\n\n"
     "An agent key signs txs for an account (any tx command with --for ACCOUNT --from AGENT)\n"
     "within limits the chain enforces: everything a tx takes from the account, its fee included,\n"
     "counts against a cap per tx (--max-per-tx, default the period cap), per window of --period\n"
@@ -31,7 +34,11 @@ static const char usage[] =
     "with a standing offer). The key expires after --expires-in blocks (default 100000). Adding\n"
     "a key again changes its terms and keeps what it spent. 'revoke' by the account or by the key\n"
     "itself (then --account names the account); 'freeze' stops all of an account's keys at once\n"
-    "until 'freeze --off'.\n";
+    "until 'freeze --off'. 'run' buys answers under an agent key: TASK.json is {\"account\", \"prompts\":\n"
+    "[...], \"subnet\" (1), \"max_tokens\" (16), \"deposit\" (AGR per channel)}; it asks the cheapest\n"
+    "offer, pays through a channel of the account's within the key's caps, verifies every answer,\n"
+    "disputes a wrong one, and stops when the chain refuses it (a cap, the expiry, a freeze): a line\n"
+    "per request on stderr, a JSON report on stdout (docs/agents.md).\n";
 
 typedef struct {
   uint8_t agent[32], account[32];
@@ -155,7 +162,123 @@ static int key_list(ag_cli *c, const char *who) {
   return 0;
 }
 
+/* The chain's refusal that ends an agent's run (a cap, its expiry, a freeze, a revocation, the
+ * account's balance), from a failed buy's attempts; NULL when the failure is the miners'. */
+static const char *stop_reason(json_t *attempts) {
+  json_t *a;
+  size_t i;
+  json_array_foreach(attempts, i, a) {
+    const char *r = json_string_value(json_object_get(a, "result")) ?: "";
+    if (!strncmp(r, "agent_", 6) || !strcmp(r, "insufficient_balance")) return r;
+  }
+  return NULL;
+}
+
+static int agent_run(ag_cli *c, const char *task_path, const char *from, int threads) {
+  json_error_t jerr;
+  json_t *task = json_load_file(task_path, 0, &jerr), *prompts = json_object_get(task, "prompts");
+  const char *acct = json_string_value(json_object_get(task, "account"));
+  if (!task || !acct || !json_is_array(prompts)) {
+    json_decref(task);
+    return ag_cli_fail(c, AG_E_USAGE, "%s: a task is {\"account\", \"prompts\": [...]} (%s)", task_path,
+                       task ? "missing fields" : jerr.text);
+  }
+  uint8_t account[32];
+  uint64_t deposit = 0;
+  int netuid = json_is_integer(json_object_get(task, "subnet")) ? (int)json_integer_value(json_object_get(task, "subnet")) : 1;
+  int max_tokens = json_is_integer(json_object_get(task, "max_tokens")) ? (int)json_integer_value(json_object_get(task, "max_tokens")) : 16;
+  const char *dep = json_string_value(json_object_get(task, "deposit"));
+  int rc = ag_cli_resolve_addr(c, acct, account);
+  if (!rc && dep) rc = ag_amount_parse(dep, &deposit);
+  char url[300];
+  ag_cli_node_url(c, url, sizeof url);
+  ag_net net;
+  memset(&net, 0, sizeof net);
+  if (!rc) rc = ag_net_open(&net, url);
+  ag_keypair key;
+  memset(&key, 0, sizeof key);
+  if (!rc) rc = ag_cli_load_signer(c, from, net.chain_id, &key);
+  if (rc) {
+    json_decref(task);
+    return ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
+  }
+  ag_buyer_cfg bc = {.home = c->home, .netuid = (uint16_t)netuid, .payer = &key, .payer_name = from, .account = account,
+                     .deposit = deposit, .dispute = true, .policy = AG_BUY_CHEAPEST, .verify = true, .verify_sample = 1,
+                     .threads = threads, .attempts = 3, .log = false};
+  ag_buyer *buyer = NULL;
+  rc = ag_buyer_open(&net, &bc, &buyer);
+  size_t n = json_array_size(prompts), answered = 0, failed = 0;
+  uint64_t paid = 0;
+  char stopped[64] = "done", reason[300] = "";
+  for (size_t i = 0; !rc && i < n; i++) {
+    json_t *o = json_pack("{s:s,s:O,s:i,s:f,s:I}", "model", "default", "prompt", json_array_get(prompts, i),
+                          "max_tokens", max_tokens, "temperature", 0.0, "seed", (json_int_t)i);
+    char *body = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    ag_inf_request req;
+    const char *param;
+    ag_buy_result res;
+    memset(&res, 0, sizeof res);
+    int brc = ag_inf_request_parse(false, (const uint8_t *)body, strlen(body), &req, &param);
+    if (!brc) {
+      brc = ag_buy(buyer, false, body, &req, -1, UINT64_MAX, &res);
+      ag_inf_request_free(&req);
+    }
+    free(body);
+    char a[32], t[32];
+    if (!brc) {
+      answered++;
+      paid += res.cost;
+      fprintf(stderr, "[%zu/%zu] uid %d: %d tokens, verified, paid %s AGR (%s AGR so far)\n", i + 1, n, res.uid,
+              res.vd.n_out, (ag_amount_format(res.cost, a), a), (ag_amount_format(paid, t), t));
+    } else {
+      failed++;
+      const char *why = stop_reason(res.attempts);
+      fprintf(stderr, "[%zu/%zu] not answered: %s\n", i + 1, n, why ? why : ag_errmsg(brc));
+      if (why) { /* the chain holds the key to its terms: nothing more can be bought now */
+        snprintf(stopped, sizeof stopped, "%s", why);
+        snprintf(reason, sizeof reason, "the chain refused the key's channel tx: %s", why);
+        ag_buy_result_free(&res);
+        break;
+      }
+    }
+    ag_buy_result_free(&res);
+  }
+  ag_buyer_close(buyer);
+  ag_key_wipe(&key);
+  json_decref(task);
+  if (rc) return ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
+  json_t *rep = json_object();
+  char addr[AG_ADDR_MAX];
+  ag_addr_encode(account, addr);
+  json_object_set_new(rep, "account", json_string(addr));
+  json_object_set_new(rep, "agent", json_string(from));
+  json_object_set_new(rep, "prompts", json_integer((json_int_t)n));
+  json_object_set_new(rep, "answered", json_integer((json_int_t)answered));
+  json_object_set_new(rep, "failed", json_integer((json_int_t)failed));
+  json_object_set_new(rep, "paid", ag_json_u64s(paid));
+  json_object_set_new(rep, "stopped", json_string(stopped));
+  if (reason[0]) json_object_set_new(rep, "reason", json_string(reason));
+  char path[160];
+  snprintf(path, sizeof path, "/v1/agents/%s", addr);
+  json_t *ks;
+  if (ag_cli_api(c, "GET", path, NULL, NULL, 0, &ks) == 0) { /* what the chain counted */
+    uint8_t me[32];
+    ag_cli_resolve_addr(c, from, me);
+    char meaddr[AG_ADDR_MAX];
+    ag_addr_encode(me, meaddr);
+    json_t *k;
+    size_t i;
+    json_array_foreach(json_object_get(ks, "keys"), i, k) if (!strcmp(json_string_value(json_object_get(k, "agent")) ?: "", meaddr))
+      json_object_set_new(rep, "key", json_incref(k));
+    json_decref(ks);
+  }
+  ag_cli_print_json(rep);
+  return 0;
+}
+
 int ag_cmd_agent(ag_cli *c, int argc, char **argv) {
+  const char *threads_s = NULL;
   const char *from = NULL, *kinds = "buy", *to = NULL, *period = NULL, *start = NULL, *expires_in = NULL,
              *max_tx = NULL, *pcap = NULL, *lcap = NULL, *fcap = NULL, *account = NULL, *fee = NULL;
   bool any = false, off = false, no_wait = false;
@@ -166,7 +289,8 @@ int ag_cmd_agent(ag_cli *c, int argc, char **argv) {
                    {"lifetime-cap", 0, 1, &lcap, NULL},     {"fee-cap", 0, 1, &fcap, NULL},
                    {"account", 0, 1, &account, NULL},       {"fee", 0, 1, &fee, NULL},
                    {"any-provider", 0, 0, NULL, &any},      {"off", 0, 0, NULL, &off},
-                   {"no-wait", 0, 0, NULL, &no_wait},       {"", 0, 0, NULL, NULL}};
+                   {"no-wait", 0, 0, NULL, &no_wait},       {"threads", 't', 1, &threads_s, NULL},
+                   {"", 0, 0, NULL, NULL}};
   char *pos[4];
   int npos, rc = ag_cli_parse(c, argc, argv, opts, pos, 4, &npos);
   if (rc) return rc;
@@ -175,6 +299,12 @@ int ag_cmd_agent(ag_cli *c, int argc, char **argv) {
   memset(&w, 0, sizeof w);
   char summary[300];
   ag_txreq req = {from, 0, NULL, &w, summary, fee, NULL, no_wait};
+  if (!strcmp(pos[0], "run")) {
+    uint64_t th = 1;
+    if (npos < 2 || !from) return ag_cli_fail(c, AG_E_USAGE, "agent run needs TASK.json and --from AGENT");
+    if (threads_s && (ag_parse_u64(threads_s, &th) || th < 1 || th > 64)) return ag_cli_fail(c, AG_E_USAGE, "--threads is 1..64");
+    return agent_run(c, pos[1], from, (int)th);
+  }
   if (!strcmp(pos[0], "freeze")) {
     if (!from) return ag_cli_fail(c, AG_E_USAGE, "agent freeze needs --from ACCOUNT");
     w.frozen = !off;

@@ -399,8 +399,11 @@ static int exec_spend(const ag_tx *tx, uint64_t *amount) {
   return ag_tx_kind_find(in.kind)->spend(&in, amount);
 }
 
+static int exec_spend(const ag_tx *tx, uint64_t *amount);
+
 /* The key may pay this tx's fee from the account: it exists, is live, may run the kind, and
- * the fee fits every cap. */
+ * the fee with what the action declares it takes (its spend: what check_tx reserves) fits
+ * every cap, so a tx bound to be refused costs nothing. */
 static int exec_payer(ag_app *app, int mode, const ag_tx *tx, uint8_t out[32]) {
   ag_state *st = ag_app_state(app);
   ag_state_view *v = NULL;
@@ -428,7 +431,10 @@ static int exec_payer(ag_app *app, int mode, const ag_tx *tx, uint8_t out[32]) {
                    (unsigned long long)k.terms.expires, (unsigned long long)h);
   if (!(k.terms.kinds >> in.kind & 1))
     return ag_fail(AG_E_AGENT_KIND, "the key may not run %s txs", ag_tx_kind_name(in.kind));
-  if ((rc = within_caps(&k, h, tx->fee, tx->fee, tx->fee))) return rc;
+  uint64_t spend = 0, total;
+  exec_spend(tx, &spend);
+  if (ag_add_u64(spend, tx->fee, &total)) total = UINT64_MAX;
+  if ((rc = within_caps(&k, h, total, total, tx->fee))) return rc;
   memcpy(out, in.sender, 32);
   return 0;
 }

@@ -222,6 +222,17 @@ typedef struct {
 } payment;
 
 /* Opens (or tops up) the channel so that it holds at least need more than what was billed. */
+/* Submits a tx of the payer's (through agent_exec when it is an agent key) and waits for it. */
+static int buyer_submit(ag_buyer *b, uint16_t kind, const ag_buf *pl, uint8_t hash[32], int *code) {
+  if (!b->cfg.account) return ag_net_submit(b->net, b->cfg.payer, kind, pl->data, pl->len, 60000, hash, code);
+  ag_buf w;
+  ag_buf_init(&w);
+  ag_payload_agent_exec(&w, b->cfg.account, kind, pl->data, pl->len);
+  int rc = ag_net_submit(b->net, b->cfg.payer, AG_TX_AGENT_EXEC, w.data, w.len, 60000, hash, code);
+  ag_buf_free(&w);
+  return rc;
+}
+
 static int pay_fund(payment *p, int open, uint64_t need) {
   ag_buyer *b = p->b;
   uint64_t amount = b->cfg.deposit ? b->cfg.deposit : 100 * p->most, min_dep = AG_UNIT / 1000;
@@ -258,14 +269,14 @@ static int pay_fund(payment *p, int open, uint64_t need) {
     ag_channel_id(b->net->chain_id, b->cfg.payer->pk, nonce, p->cl.channel);
     memcpy(p->cl.provider, p->offer.hotkey, 32);
     memcpy(p->cl.model, b->model_id, 32);
-    ag_payload_channel_open(&pl, p->offer.hotkey, NULL, b->model_id, amount, 600, 0);
+    /* an agent key's channel is its account's (refunds go there); the key signs the vouchers */
+    ag_payload_channel_open(&pl, p->offer.hotkey, b->cfg.account ? b->cfg.payer->pk : NULL, b->model_id, amount, 600, 0);
   } else {
     ag_payload_channel_fund(&pl, p->cl.channel, amount);
   }
   uint8_t hash[32];
   int code = 0;
-  rc = ag_net_submit(b->net, b->cfg.payer, open ? AG_TX_CHANNEL_OPEN : AG_TX_CHANNEL_FUND, pl.data, pl.len, 60000,
-                     hash, &code);
+  rc = buyer_submit(b, open ? AG_TX_CHANNEL_OPEN : AG_TX_CHANNEL_FUND, &pl, hash, &code);
   ag_buf_free(&pl);
   if (!rc && code) rc = ag_fail(code, "the chain refused the channel %s: %s", open ? "open" : "top-up", ag_errmsg(code));
   if (rc) return rc;
@@ -395,7 +406,7 @@ static json_t *pay_fault(payment *p, const uint8_t pk[32], const char *body, boo
     ag_payload_dispute_open(&pl, b->cfg.netuid, bond, ev.data, ev.len);
     uint8_t hash[32];
     int code = 0;
-    if (!rc) rc = ag_net_submit(b->net, b->cfg.payer, AG_TX_DISPUTE_OPEN, pl.data, pl.len, 60000, hash, &code);
+    if (!rc) rc = buyer_submit(b, AG_TX_DISPUTE_OPEN, &pl, hash, &code);
     if (!rc) rc = code;
     ag_buf_free(&pl);
     json_object_set_new(note, "disputed", json_boolean(!rc));

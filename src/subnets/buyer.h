@@ -32,6 +32,9 @@ typedef struct {
   uint16_t netuid;
   const ag_keypair *payer;    /* pays miners that charge; NULL: only free miners are asked */
   const char *payer_name;     /* for messages */
+  const uint8_t *account;     /* the payer is an agent key of this account (docs/agents.md): its
+                                 channel and dispute txs go through agent_exec, the account pays,
+                                 the chain holds them to the key's caps; NULL: the payer's own */
   uint64_t deposit;           /* a new channel's deposit (0: 100 × the request's most) */
   /* Asked before a channel is opened or topped up; NULL answers yes. */
   int (*confirm)(void *ctx, const char *question);
