@@ -76,6 +76,8 @@ static const char usage[] =
     "                    revenue and the model's vault (docs/economy.md); the first client asks a\n"
     "                    cheating miner until its wrong answer is disputed\n"
     "  --market          the offers and the model asset without clients (for a gateway)\n"
+    "  --agent           an agent key of the owner (agent0: 0.01 AGR per 100 blocks, 0.05 in\n"
+    "                    all) buys answers with 'agora agent run' until the chain stops it\n"
     "  --serve-trained   with --training: once the training subnet makes a new checkpoint, pin it\n"
     "                    as subnet 1's model, register it as an asset (shares to its trainers)\n"
     "                    and offer it: clients pay for the trained model and it pays its trainers\n"
@@ -148,6 +150,9 @@ typedef struct {
   uint64_t client_next[16];  /* monotonic ms of its next request */
   int client_ok[16], client_failed[16], client_seq;
   int market;                /* offers and the model asset without clients (--market) */
+  int agent;                 /* --agent: an agent key of the owner buys under its caps */
+  pid_t agent_pid;
+  json_t *agent_report;      /* its final JSON, once it stopped */
   int serve_trained;         /* pin the training subnet's first new checkpoint on subnet 1 */
   int trained_served;        /* ... done */
   uint8_t trained_id[32];
@@ -895,6 +900,69 @@ static int cheater_target(devnet *d) {
   return d->cheater_uid;
 }
 
+/* --agent: the owner authorises agent0 (kinds buy, any provider with an offer, 0.01 AGR per
+ * 100 blocks, 0.05 AGR in all) and it runs `agora agent run` on a task of many prompts, paying
+ * through channels of 0.002 AGR; it stops when the chain refuses a channel tx past a cap. */
+static int start_agent(devnet *d) {
+  ag_keypair k;
+  char addr[AG_ADDR_MAX], owner_addr[AG_ADDR_MAX];
+  int rc = new_key(d, "agent0", &k, addr);
+  ag_keypair owner;
+  if (!rc) rc = ag_neuron_key(d->home, "owner", d->chain_id, &owner);
+  if (rc) return rc;
+  ag_addr_encode(owner.pk, owner_addr);
+  ag_key_wipe(&owner);
+  ag_agent_terms t;
+  memset(&t, 0, sizeof t);
+  t.kinds = 1ULL << AG_TX_CHANNEL_OPEN | 1ULL << AG_TX_CHANNEL_FUND | 1ULL << AG_TX_CHANNEL_CLOSE | 1ULL << AG_TX_DISPUTE_OPEN;
+  t.flags = AG_AGENT_ANY_PROVIDER;
+  t.expires = 10000000;
+  t.period = 100;
+  t.max_per_tx = t.period_cap = AG_UNIT / 100;
+  t.lifetime_cap = AG_UNIT / 20;
+  t.fee_cap = AG_UNIT / 100;
+  ag_buf b;
+  ag_buf_init(&b);
+  ag_payload_agent_key_set(&b, k.pk, &t);
+  ag_key_wipe(&k);
+  rc = owner_tx(d, AG_TX_AGENT_KEY_SET, &b, "authorising agent0");
+  ag_buf_free(&b);
+  if (rc) return rc;
+  char task[1100], log[1200], out[1200];
+  snprintf(task, sizeof task, "%s/agent0.task.json", d->home);
+  json_t *ps = json_array();
+  for (int i = 0; i < 2000; i++) json_array_append_new(ps, json_string(client_prompts[i % 4]));
+  ag_json_write_file(task, json_pack("{s:s,s:i,s:i,s:s,s:o}", "account", owner_addr, "subnet", 1, "max_tokens", 16,
+                                     "deposit", "0.002", "prompts", ps));
+  snprintf(log, sizeof log, "%s/logs/agent0.log", d->home);
+  snprintf(out, sizeof out, "%s/agent0.report.json", d->home);
+  pid_t p = fork();
+  if (p == 0) {
+    int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644), lfd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) dup2(fd, 1);
+    if (lfd >= 0) dup2(lfd, 2);
+    execl(d->exe, d->exe, "--home", d->home, "--node", d->url, "agent", "run", task, "--from", "agent0", "--threads", "1",
+          (char *)NULL);
+    _exit(127);
+  }
+  d->agent_pid = p;
+  return p > 0 ? 0 : ag_fail(AG_E_IO, "cannot start the agent");
+}
+
+/* The agent's report, once it stopped by itself. */
+static void watch_agent(devnet *d) {
+  int st = 0;
+  if (d->agent_pid <= 0 || running(d->agent_pid, &st)) return;
+  d->agent_pid = 0;
+  char out[1200];
+  snprintf(out, sizeof out, "%s/agent0.report.json", d->home);
+  json_decref(d->agent_report);
+  d->agent_report = json_load_file(out, 0, NULL);
+  printf("agent0 stopped: %lld answers bought, %s\n", json_integer_value(json_object_get(d->agent_report, "answered")),
+         json_string_value(json_object_get(d->agent_report, "stopped")) ?: "(no report)");
+  fflush(stdout);
+}
+
 /* Starts the next request of each client whose last one ended (and counts how it ended). */
 static void run_clients(devnet *d) {
   uint64_t now = ag_mono_ms();
@@ -1159,6 +1227,7 @@ static json_t *final_json(devnet *d, snapshot *s) {
   json_object_set_new(o, "validators", vs);
   if (d->training) json_object_set_new(o, "training", training_json(d, s));
   if (d->nclients) json_object_set_new(o, "economy", d->econ_final ? json_incref(d->econ_final) : economy_json(d));
+  if (d->agent) json_object_set_new(o, "agent", d->agent_report ? json_incref(d->agent_report) : json_null());
   return o;
 }
 
@@ -1178,7 +1247,7 @@ int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
              *blocks_s = NULL, *bt_s = NULL, *tempo_s = NULL, *port_s = NULL, *model_s = NULL,
              *trainers_s = NULL, *free_s = NULL, *front_s = NULL, *blend_s = NULL, *rb_s = NULL, *tdim_s = NULL,
              *tlayers_s = NULL, *relay_s = NULL, *halving_s = NULL, *tmodel_s = NULL, *clients_s = NULL;
-  bool training = false, market = false, serve_trained_opt = false;
+  bool training = false, market = false, serve_trained_opt = false, agent_flag = false;
   ag_opt opts[] = {{"miners", 0, 1, &miners_s, NULL},  {"validators", 0, 1, &vals_s, NULL},
                    {"cheaters", 0, 1, &cheat_s, NULL}, {"slow", 0, 1, &slow_s, NULL},
                    {"slow-ms", 0, 1, &slowms_s, NULL}, {"blocks", 0, 1, &blocks_s, NULL},
@@ -1191,6 +1260,7 @@ int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
                    {"train-layers", 0, 1, &tlayers_s, NULL}, {"relayers", 0, 1, &relay_s, NULL},
                    {"halving", 0, 1, &halving_s, NULL}, {"train-model", 0, 1, &tmodel_s, NULL},
                    {"clients", 0, 1, &clients_s, NULL}, {"market", 0, 0, NULL, &market},
+                   {"agent", 0, 0, NULL, &agent_flag},
                    {"serve-trained", 0, 0, NULL, &serve_trained_opt},
                    {"", 0, 0, NULL, NULL}};
   char *pos[1];
@@ -1208,6 +1278,7 @@ int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
   d->tempo = 10;
   d->training = training;
   d->market = market;
+  d->agent = agent_flag;
   d->serve_trained = serve_trained_opt;
   d->ntrainers = 4;
   d->nfree = 1;
@@ -1354,7 +1425,9 @@ int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
   if ((rc = wait_node(d, 30000))) goto out;
   if ((rc = setup_neurons(d))) goto out;
   if (d->nclients && !d->nminers) d->nclients = 0;
-  if ((d->nclients || d->market) && (rc = setup_market(d))) goto out;
+  if (d->agent && !d->nminers) d->agent = 0;
+  if ((d->nclients || d->market || d->agent) && (rc = setup_market(d))) goto out;
+  if (d->agent && (rc = start_agent(d))) goto out;
   for (int i = 0; i < d->nclients; i++) d->client_next[i] = ag_mono_ms() + 5000; /* miners announce first */
   for (int i = 0; i < d->n; i++) start_neuron(d, &d->ps[i]);
   write_manifest(d, 1);
@@ -1421,6 +1494,7 @@ int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
     serve_trained(d);
     for (int t = 0; t < 10 && !g_interrupted; t++) {
       run_clients(d);
+      watch_agent(d);
       ag_sleep_ms(100);
     }
   }
@@ -1445,6 +1519,8 @@ int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
   }
   for (int i = 0; i < d->nclients; i++)
     if (d->client_pid[i] > 0) stop_all(&d->client_pid[i], 1, 5000);
+  if (d->agent_pid > 0) stop_all(&d->agent_pid, 1, 5000);
+  watch_agent(d);
   /* the final picture, then an orderly shutdown: neurons first, the node last */
   {
     snapshot f;
@@ -1492,6 +1568,7 @@ out:
   free(d->ps);
   json_decref(d->losses);
   json_decref(d->econ_final);
+  json_decref(d->agent_report);
   ag_model_close(d->tok_model);
   ag_diloco_data_free(&d->tdata);
   free(d);
