@@ -113,7 +113,7 @@ TEST(the_suite_is_understood_and_nothing_is_invented) {
   ag_intent_book book = {names, nnames, "dev1", {0}};
   memcpy(book.me_pk, pk_of("dev1"), 32);
   ag_intent_model *im;
-  CHECK_OK(ag_intent_open(MODEL, 2, &im));
+  CHECK_OK(ag_intent_open(MODEL, 2, NULL, &im));
   json_t *cases = json_object_get(suite, "cases");
   const char *only = getenv("AGORA_ASK_ONLY");
   int n = 0, exact = 0, invented = 0;
@@ -206,7 +206,7 @@ TEST(bad_input_is_refused_before_the_model) {
   }
   if (access(MODEL, R_OK)) return;
   ag_intent_model *im;
-  CHECK_OK(ag_intent_open(MODEL, 1, &im));
+  CHECK_OK(ag_intent_open(MODEL, 1, NULL, &im));
   char *big = malloc(10001);
   memset(big, 'a', 10000);
   big[10000] = 0;
@@ -222,4 +222,43 @@ TEST(bad_input_is_refused_before_the_model) {
   ag_intent_close(im);
 }
 
-TEST_MAIN(bad_input_is_refused_before_the_model, the_suite_is_understood_and_nothing_is_invented)
+/* The prompt's fixed part computed once and kept on disk: a new process that loads it decodes
+ * the same intents as one that computes everything, and a damaged file is computed again. */
+static int decode_with(const char *cache, const char *s, ag_buf *out) {
+  ag_intent_model *im;
+  ag_intent_stats st;
+  CHECK_OK(ag_intent_open(MODEL, 2, cache, &im));
+  ag_buf_init(out);
+  CHECK_OK(ag_intent_decode(im, s, out, &st));
+  ag_intent_close(im);
+  return st.prefix_loaded;
+}
+
+TEST(the_prompt_cache_changes_no_intent) {
+  if (access(MODEL, R_OK)) return;
+  const char *s = "please send 2.5 AGR to carol and stake 1 AGR on dev3";
+  char *dir = test_tmpdir("askcache");
+  ag_buf made, loaded;
+  CHECK_EQ(decode_with(dir, s, &made), 0);   /* computes and writes the file */
+  CHECK_EQ(decode_with(dir, s, &loaded), 1); /* reads it */
+  CHECK(made.len > 0 && made.len == loaded.len && !memcmp(made.data, loaded.data, made.len));
+  if (SAMPLE == 1) { /* two more cold prompts: only where the model runs at full speed */
+    ag_buf plain, redone;
+    CHECK_EQ(decode_with(NULL, s, &plain), 0);
+    CHECK(plain.len == made.len && !memcmp(plain.data, made.data, plain.len));
+    /* a damaged file: refused by its checksum, computed again, same intent */
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "for f in %s/ask-*.kv; do printf 'X' | dd of=$f bs=1 seek=5000 conv=notrunc 2>/dev/null; done", dir);
+    CHECK_EQ(system(cmd), 0);
+    CHECK_EQ(decode_with(dir, s, &redone), 0);
+    CHECK(redone.len == plain.len && !memcmp(plain.data, redone.data, plain.len));
+    ag_buf_free(&plain);
+    ag_buf_free(&redone);
+  }
+  ag_buf_free(&made);
+  ag_buf_free(&loaded);
+  test_rmdir(dir);
+}
+
+TEST_MAIN(bad_input_is_refused_before_the_model, the_suite_is_understood_and_nothing_is_invented,
+          the_prompt_cache_changes_no_intent)

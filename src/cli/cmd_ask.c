@@ -434,7 +434,9 @@ int ag_cmd_ask(ag_cli *c, int argc, char **argv) {
   ag_intent_stats st;
   if (!rc && !ag_file_exists(mpath))
     rc = ag_fail(AG_E_NOTFOUND, "no model at %s: pass --model FILE, or run scripts/bootstrap models", mpath);
-  if (!rc) rc = ag_intent_open(mpath, (int)threads, &im);
+  char cache[1100];
+  ag_cli_path(c, "cache", cache, sizeof cache);
+  if (!rc) rc = ag_intent_open(mpath, (int)threads, cache, &im);
   if (!rc) rc = ag_intent_decode(im, (const char *)sentence.data, &intent, &st);
   ag_intent_close(im);
   json_t *ij = NULL, *actions = NULL, *questions = NULL;

@@ -518,6 +518,35 @@ void ag_infer_reset(ag_infer *s) { s->pos = 0; }
 void ag_infer_rewind(ag_infer *s, int pos) {
   if (pos >= 0 && pos < s->pos) s->pos = pos;
 }
+
+size_t ag_infer_kv_floats(const ag_infer *s, int n) {
+  const ag_model_config *c = &s->m->cfg;
+  return 2 * (size_t)c->n_layers * (size_t)n * (size_t)ag_head_dim(c) * (size_t)c->n_kv_heads;
+}
+
+/* The cache of positions [0, n), keys then values, layer by layer (dir 0: out of the state). */
+static int kv_copy(ag_infer *s, int n, float *buf, int in) {
+  const ag_model_config *c = &s->m->cfg;
+  if (n < 0 || n > c->seq_len || (!in && n > s->pos))
+    return ag_fail(AG_E_RANGE, "%d cached positions asked for; %d are held, the context is %d", n, s->pos, c->seq_len);
+  size_t L = (size_t)c->n_layers, S = (size_t)c->seq_len, KVD = (size_t)ag_head_dim(c) * (size_t)c->n_kv_heads;
+  size_t row = (size_t)n * KVD;
+  for (size_t l = 0; l < L; l++) {
+    float *k = s->kc + l * S * KVD, *v = s->vc + l * S * KVD, *bk = buf + l * row, *bv = buf + (L + l) * row;
+    if (in) {
+      memcpy(k, bk, row * sizeof *k);
+      memcpy(v, bv, row * sizeof *v);
+    } else {
+      memcpy(bk, k, row * sizeof *k);
+      memcpy(bv, v, row * sizeof *v);
+    }
+  }
+  if (in) s->pos = n;
+  return 0;
+}
+
+int ag_infer_kv_export(const ag_infer *s, int n, float *out) { return kv_copy((ag_infer *)s, n, out, 0); }
+int ag_infer_kv_import(ag_infer *s, int n, const float *in) { return kv_copy(s, n, (float *)in, 1); }
 int ag_infer_pos(const ag_infer *s) { return s->pos; }
 ag_pool *ag_infer_pool(ag_infer *s) { return s->pool; }
 size_t ag_infer_bytes(const ag_infer *s) { return s->mem_bytes; }

@@ -156,6 +156,12 @@ void ag_infer_reset(ag_infer *s);
  * stays, so a shared prefix is computed once and the logits after it are the same bits as
  * from a fresh state. */
 void ag_infer_rewind(ag_infer *s, int pos);
+/* The key/value cache of the first n positions as floats (ag_infer_kv_floats of them: keys then
+ * values, layer by layer): exported from a state that computed them and imported into one of
+ * the same model, which then continues at position n with the same bits as the first. */
+size_t ag_infer_kv_floats(const ag_infer *s, int n);
+int ag_infer_kv_export(const ag_infer *s, int n, float *out);
+int ag_infer_kv_import(ag_infer *s, int n, const float *in);
 int ag_infer_pos(const ag_infer *s);
 ag_pool *ag_infer_pool(ag_infer *s);
 const ag_model *ag_infer_model(const ag_infer *s); /* borrowed */

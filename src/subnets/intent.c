@@ -13,6 +13,8 @@
 
 #include "chain/json.h"
 #include "core/err.h"
+#include "core/codec.h"
+#include "core/hash.h"
 #include "core/util.h"
 #include "crypto/keys.h"
 #include "engine/checkpoint.h"
@@ -336,6 +338,8 @@ struct ag_intent_model {
    * and where the list goes on or ends, subtracted at those choices (few-shot prompts bias a
    * small model toward the examples' labels, the last one most) */
   float *prior_kind, *prior_next;
+  char cache_dir[1024]; /* where the instructions' and examples' cache is kept ("" = nowhere) */
+  int prefix_ready, prefix_loaded;
 };
 
 static const char SYSTEM[] =
@@ -370,9 +374,10 @@ static const char *const SHOTS[][2] = {
     {"transfer 3 AGR to frank", "{\"actions\":[{\"action\":\"transfer\",\"to\":\"frank\",\"amount\":\"3\",\"unit\":\"AGR\"}]}"},
 };
 
-int ag_intent_open(const char *model_path, int threads, ag_intent_model **out) {
+int ag_intent_open(const char *model_path, int threads, const char *cache_dir, ag_intent_model **out) {
   *out = NULL;
   ag_intent_model *im = ag_xcalloc(1, sizeof *im);
+  snprintf(im->cache_dir, sizeof im->cache_dir, "%s", cache_dir ? cache_dir : "");
   int rc = ag_model_load(model_path, &im->m, NULL);
   if (!rc && !im->m->tok) rc = ag_fail(AG_E_MODEL_NO_TOKENIZER, "%s has no tokenizer", model_path);
   if (!rc) rc = ag_infer_open(im->m, 256, threads < 1 ? 1 : threads, &im->s);
@@ -426,11 +431,75 @@ static void note_fed(ag_intent_model *im, const uint32_t *ids, int n) {
   im->ncached += n;
 }
 
-void ag_intent_prompt_text(const char *sentence, ag_buf *out) {
+/* The part of the prompt that never changes: the instructions and the examples. */
+static void prefix_text(ag_buf *out) {
   ag_buf_printf(out, "%s\n\n", SYSTEM);
   for (size_t i = 0; i < sizeof SHOTS / sizeof SHOTS[0]; i++)
     ag_buf_printf(out, "Request: %s\nJSON: %s\n\n", SHOTS[i][0], SHOTS[i][1]);
+}
+
+void ag_intent_prompt_text(const char *sentence, ag_buf *out) {
+  prefix_text(out);
   ag_buf_printf(out, "Request: %s\nJSON:", sentence);
+}
+
+/* The prefix's key/value cache, computed once per model and kept in cache_dir as
+ *   "AGASKKV1" | n u32 | floats u64 | BLAKE2b-256 of the floats | floats (f32 LE)
+ * named by BLAKE2b-256("agora/askkv", model id ‖ the prefix's ids); a file that does not check
+ * is computed again. Without a cache_dir, the first sentence computes it. */
+static int load_prefix(ag_intent_model *im) {
+  im->prefix_ready = 1;
+  if (!im->cache_dir[0]) return 0;
+  ag_buf text;
+  ag_buf_init(&text);
+  prefix_text(&text);
+  uint32_t *ids = NULL;
+  size_t n = 0;
+  int rc = ag_engine_encode(im->m, (const char *)text.data, text.len, &ids, &n);
+  ag_buf_free(&text);
+  if (rc) return rc;
+  ag_hasher h;
+  uint8_t key[32], sum[32];
+  ag_hasher_init(&h, "agora/askkv");
+  ag_hasher_update(&h, im->m->id, 32);
+  ag_hasher_update(&h, ids, n * sizeof *ids);
+  ag_hasher_final(&h, key);
+  char hex[17], path[1200];
+  ag_hex_encode(key, 8, hex);
+  snprintf(path, sizeof path, "%s/ask-%s.kv", im->cache_dir, hex);
+  size_t nf = ag_infer_kv_floats(im->s, (int)n), head = 8 + 4 + 8 + 32, len = 0;
+  uint8_t *data = NULL;
+  int loaded = 0;
+  if (ag_read_file(path, head + nf * 4 + 1, &data, &len) == 0 && len == head + nf * 4 && !memcmp(data, "AGASKKV1", 8) &&
+      ag_get_u32le(data + 8) == n && ag_get_u64le(data + 12) == nf) {
+    ag_hash("agora/askkvsum", data + head, nf * 4, sum);
+    if (!memcmp(sum, data + 20, 32)) loaded = ag_infer_kv_import(im->s, (int)n, (const float *)(data + head)) == 0;
+  }
+  free(data);
+  im->prefix_loaded = loaded;
+  if (!loaded) { /* compute it, and keep it for the next process */
+    ag_infer_reset(im->s);
+    rc = ag_infer_forward(im->s, ids, (int)n, NULL, NULL, NULL);
+    if (!rc) {
+      uint8_t *out = ag_xmalloc(head + nf * 4);
+      memcpy(out, "AGASKKV1", 8);
+      ag_put_u32le(out + 8, (uint32_t)n);
+      ag_put_u64le(out + 12, nf);
+      ag_infer_kv_export(im->s, (int)n, (float *)(out + head));
+      ag_hash("agora/askkvsum", out + head, nf * 4, out + 20);
+      ag_mkdirs(im->cache_dir, 0700);
+      ag_write_file_atomic(path, out, head + nf * 4, 0600); /* a cache: failing to keep it is no error */
+      free(out);
+    }
+  }
+  if (!rc) {
+    free(im->cached);
+    im->cached = ids;
+    im->ncached = (int)n;
+    ids = NULL;
+  }
+  free(ids);
+  return rc;
 }
 
 static int prompt_ids(ag_intent_model *im, const char *sentence, uint32_t **ids, size_t *n) {
@@ -502,7 +571,9 @@ int ag_intent_decode(ag_intent_model *im, const char *sentence, ag_buf *out, ag_
   if (rc) return rc;
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
+  if (!im->prefix_ready && (rc = load_prefix(im))) return rc;
   if (!im->prior_kind && (rc = priors(im))) return rc;
+  st->prefix_loaded = im->prefix_loaded;
   uint32_t *ids = NULL;
   size_t n = 0;
   rc = prompt_ids(im, sentence, &ids, &n);

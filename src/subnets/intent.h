@@ -28,8 +28,10 @@
 
 typedef struct ag_intent_model ag_intent_model;
 
-/* Loads the model (a GGUF instruct model, or Agora's own) with threads engine threads. */
-int ag_intent_open(const char *model_path, int threads, ag_intent_model **out);
+/* Loads the model (a GGUF instruct model, or Agora's own) with threads engine threads;
+ * cache_dir (NULL: none) keeps the prompt's fixed part computed once per model (a file of
+ * about 40 MB for SmolLM2), so a new process starts from it. */
+int ag_intent_open(const char *model_path, int threads, const char *cache_dir, ag_intent_model **out);
 void ag_intent_close(ag_intent_model *im);
 
 typedef struct {
@@ -37,6 +39,7 @@ typedef struct {
   int cached_tokens;  /* reused from the previous call */
   int sampled;        /* tokens chosen by the model under the grammar */
   int forced;         /* tokens the grammar fixed */
+  int prefix_loaded;  /* the prompt's fixed part came from the cache file */
   double seconds;
 } ag_intent_stats;
 
