@@ -194,8 +194,12 @@ TEST(crash_restart_keeps_every_committed_tx) {
   json_t *r = json_loads((char *)out.data, 0, NULL);
   CHECK(r != NULL);
   CHECK(json_is_true(json_object_get(r, "matches")));
-  CHECK_STR(json_string_value(json_object_get(r, "state_root")), root);
-  CHECK_EQ(json_integer_value(json_object_get(r, "height")), height);
+  /* the node may commit one more block between the status read and the stop (a block each
+   * 100 ms): then the replay ends a block later, and only its own check of the stored root
+   * above applies */
+  long long rh = json_integer_value(json_object_get(r, "height"));
+  CHECK(rh == height || rh == height + 1);
+  if (rh == height) CHECK_STR(json_string_value(json_object_get(r, "state_root")), root);
   json_decref(r);
   ag_buf_free(&out);
   for (int i = 0; i < TOTAL; i++) ag_buf_free(&txs[i].raw);
