@@ -556,12 +556,12 @@ int ag_cmd_ask(ag_cli *c, int argc, char **argv) {
   json_t *q2 = json_array();
   rc = build(c, &ci, actions, 1, &bt, q2);
   json_decref(q2);
-  ag_keypair k;
+  ag_keypair k; /* loaded once for the batch: an encrypted key asks for its passphrase once */
   memset(&k, 0, sizeof k);
+  if (!rc) rc = ag_cli_load_signer(c, from, ci.chain_id, &k);
   for (int i = 0; !rc && i < bt.ntx; i++) {
     ag_tx tx;
     ag_tx_decode(bt.tx[i].data, bt.tx[i].len, &tx);
-    if ((rc = ag_cli_load_signer(c, from, ci.chain_id, &k))) break;
     ag_buf signed_tx;
     ag_buf_init(&signed_tx);
     ag_tx_build(&signed_tx, tx.kind, ci.chain_id, &k, tx.nonce, tx.fee, 0, tx.payload, tx.payload_len);

@@ -626,13 +626,6 @@ int ag_intent_decode(ag_intent_model *im, const char *sentence, ag_buf *out, ag_
       rc = ag_fail(AG_E_INTERNAL, "no token continues the intent");
       break;
     }
-    if (getenv("AGORA_INTENT_TRACE")) {
-      int top = 0;
-      for (int t = 1; t < im->V; t++)
-        if (im->logits[t] > im->logits[top]) top = t;
-      fprintf(stderr, "step: chose '%.*s' (%.2f); model's top '%.*s' (%.2f)\n", (int)im->plen[best],
-              (const char *)im->piece[best], im->logits[best], (int)im->plen[top], (const char *)im->piece[top], im->logits[top]);
-    }
     for (size_t i = 0; i < im->plen[best]; i++) walk(&f, &c, im->piece[best][i]);
     ag_buf_put(out, im->piece[best], im->plen[best]);
     st->sampled++;
