@@ -23,8 +23,9 @@
 
 #define MODEL AGORA_SRC_DIR "/.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf"
 #define SUITE (getenv("AGORA_ASK_SUITE") ? getenv("AGORA_ASK_SUITE") : AGORA_SRC_DIR "/tests/ask/suite.json")
-/* Measured 0.885 (138 of 156) on 2026-12-05; the floor keeps it from sliding back. */
-#define MIN_RATE 0.85
+/* Measured 0.962 (150 of 156) on 2026-12-05 (0.900 on tests/ask/heldout.json); the floor keeps
+ * it from sliding back. */
+#define MIN_RATE 0.95
 
 /* Under the sanitizers the model is ~16x slower: a sample of the suite there, all of it in
  * test_ask_suite (the same code built without them; tests/CMakeLists.txt). */
@@ -177,7 +178,7 @@ TEST(the_suite_is_understood_and_nothing_is_invented) {
   fprintf(stderr, "  agent.ask_exact_match %.3f (%d of %d sentences), %.2f s per sentence with the prompt cached\n", rate,
           exact, n, n ? secs / n : 0);
   CHECK_EQ(invented, 0);
-  if (!only && SAMPLE == 1) {
+  if (!only && SAMPLE == 1 && !getenv("AGORA_ASK_SUITE")) {
     CHECK(n >= 150);
     CHECK(rate >= MIN_RATE);
   }

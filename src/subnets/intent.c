@@ -47,7 +47,7 @@ typedef struct {
 static const kind kinds[] = {
     {"transfer", {"send", "pay", "transfer", "give"}, {{"to", F_WHO}, {"amount", F_AMOUNT}, {"unit", F_UNIT}}, 3},
     {"stake_add", {"stake", "delegate"}, {{"hotkey", F_WHO}, {"amount", F_AMOUNT}, {"unit", F_UNIT}}, 3},
-    {"stake_remove", {"unstake", "undelegate"}, {{"hotkey", F_WHO}, {"amount", F_AMOUNT}, {"unit", F_UNIT}}, 3},
+    {"stake_remove", {"unstake", "undelegate", "remove_stake", "withdraw_stake"}, {{"hotkey", F_WHO}, {"amount", F_AMOUNT}, {"unit", F_UNIT}}, 3},
     {"channel_open", {"open_channel"}, {{"provider", F_WHO}, {"amount", F_AMOUNT}, {"unit", F_UNIT}}, 3},
     {"channel_close", {"close_channel"}, {{"provider", F_WHO}}, 1},
     {"buy", {"ask", "buy"}, {{"prompt", F_PROMPT}, {"amount", F_AMOUNT}, {"unit", F_UNIT}}, 3},
@@ -67,13 +67,21 @@ typedef struct {
   int n;
 } choice;
 
-/* What the grammar allows for one sentence. */
+/* What the grammar allows for one sentence. The sentence is cut into clauses (clauses()); an
+ * action's names, amounts and subnets come from its own clause, so "send 5 AGR to alice and 3 AGR
+ * to bob" is two actions whatever the model would rather do. */
+#define MAXCL AG_INTENT_MAX_ACTIONS
 typedef struct {
   const char *text;
   size_t len;
-  choice kinds, who, amount, unit, netuid, next_more, next_end;
+  int nclause;
+  size_t clause_end[MAXCL]; /* clause i is [clause_end[i - 1], clause_end[i]) */
+  choice kinds, unit;
+  choice who[MAXCL], amount[MAXCL], netuid[MAXCL]; /* per clause, after the entries every clause has */
   int kind_of[MAXC]; /* kinds choice i -> kinds[] index */
 } form;
+
+enum { WHO_COMMON = 2, AMOUNT_COMMON = 1, NETUID_COMMON = 1 }; /* "me" "none"; "none"; "none" */
 
 static void choice_add(choice *c, const char *s, size_t n, const char *close) {
   if (c->n >= MAXC) return;
@@ -107,20 +115,52 @@ static int word_is(const char *w, size_t n, const char *const *list) {
   return 0;
 }
 
+/* Where one clause ends and the next begins: before "and" or "then" as a word, before "(",
+ * after ". ", "; ", "! ", "? " with more words after, and at ", " before a number ("send 1 AGR to
+ * alice, 2 AGR to bob"). A sentence has at most MAXCL clauses: the last takes the rest. */
+static void clauses(form *f) {
+  const char *t = f->text;
+  size_t n = f->len, last = 0;
+  f->nclause = 0;
+  for (size_t i = 1; i < n && f->nclause < MAXCL - 1; i++) {
+    size_t cut = 0, word = 0; /* where the cut is; the length of the word that marks it */
+    if (strchr(".;!?", t[i]) && i + 1 < n && t[i + 1] == ' ') cut = i + 1;
+    else if (t[i] == '(') cut = i;
+    else if (t[i] == ',' && i + 2 < n && t[i + 1] == ' ' && isdigit((unsigned char)t[i + 2])) cut = i;
+    else if ((t[i - 1] == ' ' || t[i - 1] == ',') && i + 4 < n && !strncasecmp(t + i, "and ", 4)) cut = i, word = 3;
+    else if ((t[i - 1] == ' ' || t[i - 1] == ',') && i + 5 < n && !strncasecmp(t + i, "then ", 5)) cut = i, word = 4;
+    if (cut <= last) continue;
+    size_t k = last, m = cut + word; /* a word on each side */
+    while (k < cut && !isalnum((unsigned char)t[k])) k++;
+    while (m < n && !isalnum((unsigned char)t[m])) m++;
+    if (k < cut && m < n) f->clause_end[f->nclause++] = last = cut;
+  }
+  f->clause_end[f->nclause++] = n;
+}
+
+static int clause_of(const form *f, size_t off) {
+  int c = 0;
+  while (c < f->nclause - 1 && off >= f->clause_end[c]) c++;
+  return c;
+}
+
 static void form_build(form *f, const char *text) {
   memset(f, 0, sizeof *f);
   f->text = text;
   f->len = strlen(text);
+  clauses(f);
   for (int i = 0; i < NKINDS; i++)
     for (int j = 0; j < 4 && kinds[i].say[j]; j++) {
       f->kind_of[f->kinds.n] = i;
       choice_add(&f->kinds, kinds[i].say[j], strlen(kinds[i].say[j]), "\"");
     }
-  choice_add(&f->who, "me", 2, "\"");
-  choice_add(&f->who, "none", 4, "\"");
-  choice_add(&f->amount, "none", 4, "\"");
+  for (int c = 0; c < f->nclause; c++) {
+    choice_add(&f->who[c], "me", 2, "\"");
+    choice_add(&f->who[c], "none", 4, "\"");
+    choice_add(&f->amount[c], "none", 4, "\"");
+    choice_add(&f->netuid[c], "none", 4, "\"");
+  }
   choice_add(&f->unit, "none", 4, "\"");
-  choice_add(&f->netuid, "none", 4, "\"");
   static const char *const all_words[] = {"all", "everything", "max", "maximum", "entire", "whole", NULL};
   static const char *const agr_words[] = {"agr", "agrs", "token", "tokens", NULL};
   static const char *const base_words[] = {"base", NULL};
@@ -145,35 +185,35 @@ static void form_build(form *f, const char *text) {
     size_t n = j - i;
     while (n > 1 && (text[i + n - 1] == '.' || text[i + n - 1] == '-')) n--; /* "bob." */
     const char *w = text + i;
+    int cl = clause_of(f, i);
     int numeric = isdigit((unsigned char)w[0]) || ((w[0] == '-' || w[0] == '+' || w[0] == '.') && n > 1 && isdigit((unsigned char)w[1]));
     if (numeric || is_number_word(w, n)) {
-      choice_add(&f->amount, w, n, "\"");
-      choice_add(&f->netuid, w, n, "\"");
+      choice_add(&f->amount[cl], w, n, "\"");
+      choice_add(&f->netuid[cl], w, n, "\"");
     } else {
       /* a word glued to its amount ("5AGR") gives both */
       size_t k = 0;
       while (k < n && isdigit((unsigned char)w[k])) k++;
-      if (word_is(w, n, all_words)) choice_add(&f->amount, "all", 3, "\"");
+      if (word_is(w, n, all_words)) choice_add(&f->amount[cl], "all", 3, "\"");
       if (word_is(w, n, agr_words)) choice_add(&f->unit, "AGR", 3, "\"");
       if (word_is(w, n, base_words)) choice_add(&f->unit, "base", 4, "\"");
-      if (!memchr(w, '"', n) && !memchr(w, '\\', n) && !word_is(w, n, not_names)) choice_add(&f->who, w, n, "\"");
+      if (!memchr(w, '"', n) && !memchr(w, '\\', n) && !word_is(w, n, not_names)) choice_add(&f->who[cl], w, n, "\"");
     }
     for (size_t k = 0; k + 3 <= n; k++) /* "5AGR", "AGR5" */
       if (!strncasecmp(w + k, "agr", 3) && (k > 0 || n > 3) && (isdigit((unsigned char)w[0]) || isdigit((unsigned char)w[n - 1]))) {
         choice_add(&f->unit, "AGR", 3, "\"");
         size_t d = 0;
         while (d < n && (isdigit((unsigned char)w[d]) || w[d] == '.')) d++;
-        if (d) choice_add(&f->amount, w, d, "\"");
+        if (d) choice_add(&f->amount[cl], w, d, "\"");
       }
     i = j;
   }
-  choice_add(&f->next_more, ",{\"action\":\"", 12, "");
-  choice_add(&f->next_end, "]}", 2, "");
 }
 
 static void form_free(form *f) {
-  choice *cs[] = {&f->kinds, &f->who, &f->amount, &f->unit, &f->netuid, &f->next_more, &f->next_end};
+  choice *cs[] = {&f->kinds, &f->unit};
   for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) choice_free(cs[i]);
+  for (int c = 0; c < MAXCL; c++) choice_free(&f->who[c]), choice_free(&f->amount[c]), choice_free(&f->netuid[c]);
 }
 
 /* ---- the walk ------------------------------------------------------------------------------- */
@@ -183,21 +223,29 @@ enum { P_START, P_KIND, P_FLIT, P_FVAL, P_CLOSE, P_NEXT, P_DONE };
 #define SPAN_WORDS ((AG_INTENT_MAX_SENTENCE + 63) / 64)
 typedef struct {
   int phase, kind, field, act, off;
+  int at, reach, from; /* the action's clause; the first clause no action has used; where a value's candidates are */
   uint64_t cand;                /* P_KIND, P_FVAL (choices), P_NEXT: candidates still possible */
   uint64_t span[SPAN_WORDS];    /* P_FVAL (prompt): start offsets still possible */
 } cursor;
 
 static const char START[] = " {\"actions\":[{\"action\":\"";
 
-static const choice *value_choice(const form *f, int type) {
+static const choice *value_choice(const form *f, int type, int clause) {
   switch (type) {
-  case F_WHO: return &f->who;
-  case F_AMOUNT: return &f->amount;
+  case F_WHO: return &f->who[clause];
+  case F_AMOUNT: return &f->amount[clause];
   case F_UNIT: return &f->unit;
-  case F_NETUID: return &f->netuid;
+  case F_NETUID: return &f->netuid[clause];
   default: return NULL;
   }
 }
+
+/* How many of a value's candidates every clause has (the rest are words of the clause). */
+static int common_of(int type) {
+  return type == F_WHO ? WHO_COMMON : type == F_AMOUNT ? AMOUNT_COMMON : type == F_NETUID ? NETUID_COMMON : 1 << 30;
+}
+
+static const char NEXT_MORE[] = ",{\"action\":\"", NEXT_END[] = "]}";
 
 static uint64_t all_of(int n) { return n >= 64 ? ~0ULL : (1ULL << n) - 1; }
 
@@ -206,11 +254,12 @@ static int field_lit(const cursor *c, char *out) {
   return snprintf(out, 40, ",\"%s\":\"", kinds[c->kind].f[c->field].key);
 }
 
+/* After an action: another while a clause is left that no action has used a word of. */
 static void enter_next(const form *f, cursor *c) {
   c->phase = P_NEXT;
   c->off = 0;
-  c->cand = c->act + 1 < AG_INTENT_MAX_ACTIONS ? 3 : 2; /* bit 0 ",{...", bit 1 "]}" */
-  (void)f;
+  if (c->reach < c->at + 1) c->reach = c->at + 1;
+  c->cand = c->reach < f->nclause && c->act + 1 < AG_INTENT_MAX_ACTIONS ? 1 : 2; /* bit 0 NEXT_MORE, bit 1 NEXT_END */
 }
 
 static void enter_field(const form *f, cursor *c, int i) {
@@ -227,7 +276,17 @@ static void enter_field(const form *f, cursor *c, int i) {
 static void enter_value(const form *f, cursor *c) {
   c->phase = P_FVAL;
   c->off = 0;
-  const choice *ch = value_choice(f, kinds[c->kind].f[c->field].type);
+  int type = kinds[c->kind].f[c->field].type;
+  /* an amount the action's clause lacks may be in the next ("open a channel with p1 and put 1
+   * AGR in it"), a subnet in the next or the one before ("who is in subnet 3? show me the
+   * metagraph"); names never move */
+  c->from = c->at;
+  if (type == F_AMOUNT && f->amount[c->at].n == AMOUNT_COMMON && c->at + 1 < f->nclause) c->from = c->at + 1;
+  if (type == F_NETUID && f->netuid[c->at].n == NETUID_COMMON) {
+    if (c->at + 1 < f->nclause && f->netuid[c->at + 1].n > NETUID_COMMON) c->from = c->at + 1;
+    else if (c->at > 0) c->from = c->at - 1;
+  }
+  const choice *ch = value_choice(f, type, c->from);
   if (ch) c->cand = all_of(ch->n);
   else memset(c->span, 0, sizeof c->span);
 }
@@ -242,12 +301,16 @@ static int walk(const form *f, cursor *c, unsigned char b) {
   case P_KIND:
   case P_NEXT:
   case P_FVAL: {
-    const choice *ch = c->phase == P_KIND ? &f->kinds : c->phase == P_NEXT ? NULL : value_choice(f, kinds[c->kind].f[c->field].type);
+    int type = c->phase == P_FVAL ? kinds[c->kind].f[c->field].type : -1;
+    const choice *ch = c->phase == P_KIND ? &f->kinds : c->phase == P_NEXT ? NULL : value_choice(f, type, c->from);
     if (c->phase == P_FVAL && !ch) { /* a piece of the sentence, then its closing quote */
       if (b == '"') {
-        int any = 0;
-        for (int w = 0; w < SPAN_WORDS; w++) any |= c->span[w] != 0;
-        if (!c->off || !any) return -1;
+        size_t first = f->len;
+        for (size_t s = 0; s < f->len && first == f->len; s++)
+          if (c->span[s / 64] >> (s % 64) & 1) first = s;
+        if (!c->off || first == f->len) return -1;
+        int last = clause_of(f, first + (size_t)c->off - 1); /* the clauses it runs to are used */
+        if (c->reach < last + 1) c->reach = last + 1;
         enter_field(f, c, c->field + 1);
         return 0;
       }
@@ -264,7 +327,7 @@ static int walk(const form *f, cursor *c, unsigned char b) {
       c->off++;
       return 0;
     }
-    const char *nx[2] = {f->next_more.s[0], f->next_end.s[0]};
+    const char *nx[2] = {NEXT_MORE, NEXT_END};
     int n = ch ? ch->n : 2, done = -1;
     uint64_t keep = 0;
     for (int i = 0; i < n; i++) {
@@ -283,9 +346,11 @@ static int walk(const form *f, cursor *c, unsigned char b) {
       c->kind = f->kind_of[done];
       enter_field(f, c, 0);
     } else if (c->phase == P_FVAL) {
+      if (done >= common_of(type) && c->reach < c->from + 1) c->reach = c->from + 1;
       enter_field(f, c, c->field + 1);
-    } else if (done == 0) { /* another action */
+    } else if (done == 0) { /* another action, from the first clause not used */
       c->act++;
+      c->at = c->reach;
       c->phase = P_KIND;
       c->off = 0;
       c->cand = all_of(f->kinds.n);
@@ -319,6 +384,7 @@ static size_t forced(const cursor *c, char *out) {
     return (size_t)snprintf(out, 64, "%s", lit + c->off);
   }
   case P_CLOSE: return (size_t)snprintf(out, 64, "}");
+  case P_NEXT: return (size_t)snprintf(out, 64, "%s", (c->cand & 1 ? NEXT_MORE : NEXT_END) + c->off);
   default: return 0;
   }
 }
@@ -337,7 +403,7 @@ struct ag_intent_model {
   /* contextual calibration: the logits a content-free request gets where an action is chosen
    * and where the list goes on or ends, subtracted at those choices (few-shot prompts bias a
    * small model toward the examples' labels, the last one most) */
-  float *prior_kind, *prior_next;
+  float *prior_kind;
   char cache_dir[1024]; /* where the instructions' and examples' cache is kept ("" = nowhere) */
   int prefix_ready, prefix_loaded;
 };
@@ -403,7 +469,6 @@ void ag_intent_close(ag_intent_model *im) {
   free(im->cached);
   free(im->logits);
   free(im->prior_kind);
-  free(im->prior_next);
   free(im);
 }
 
@@ -522,7 +587,7 @@ static int feed_text(ag_intent_model *im, const char *text) {
   return rc;
 }
 
-/* The content-free request's logits at the two calibrated choices. */
+/* The content-free request's logits where an action is chosen. */
 static int priors(ag_intent_model *im) {
   uint32_t *ids = NULL;
   size_t n = 0;
@@ -534,19 +599,13 @@ static int priors(ag_intent_model *im) {
   if (!rc) {
     im->prior_kind = ag_xmalloc((size_t)im->V * sizeof *im->prior_kind);
     memcpy(im->prior_kind, im->logits, (size_t)im->V * sizeof *im->logits);
-    rc = feed_text(im, "none\"}");
-  }
-  if (!rc) {
-    im->prior_next = ag_xmalloc((size_t)im->V * sizeof *im->prior_next);
-    memcpy(im->prior_next, im->logits, (size_t)im->V * sizeof *im->logits);
   }
   return rc;
 }
 
-/* How much of the content-free logits is taken off at an action's choice and at the list's
- * continuation (0: none, 1: all); set on tests/ask/suite.json (docs/benchmarks.md). */
+/* How much of the content-free logits is taken off where an action is chosen (0: none, 1:
+ * all); set on tests/ask/suite.json (docs/benchmarks.md). */
 #define CALIB_KIND 0.3f
-#define CALIB_NEXT 0.5f
 
 static int sentence_ok(const char *s) {
   size_t n = strlen(s);
@@ -592,15 +651,16 @@ int ag_intent_decode(ag_intent_model *im, const char *sentence, ag_buf *out, ag_
     }
     char lit[64];
     size_t fl = forced(&c, lit);
-    if (fl) { /* the grammar's own bytes, in one batch */
+    if (fl) { /* the grammar's own bytes, in one batch (the model needs none after the end) */
+      for (size_t i = 0; i < fl; i++) walk(&f, &c, (unsigned char)lit[i]);
+      ag_buf_put(out, lit, fl);
+      if (c.phase == P_DONE) break;
       uint32_t *fid = NULL;
       size_t fn = 0, cap = 0;
       rc = ag_tok_encode(im->m->tok, (const uint8_t *)lit, fl, &fid, &fn, &cap);
       if (!rc) rc = ag_infer_forward(im->s, fid, (int)fn, im->logits, NULL, NULL);
       if (!rc) note_fed(im, fid, (int)fn);
       free(fid);
-      for (size_t i = 0; !rc && i < fl; i++) walk(&f, &c, (unsigned char)lit[i]);
-      ag_buf_put(out, lit, fl);
       st->forced += (int)fn;
       continue;
     }
@@ -611,11 +671,11 @@ int ag_intent_decode(ag_intent_model *im, const char *sentence, ag_buf *out, ag_
       cursor d = c;
       first[b] = walk(&f, &d, (unsigned char)b) == 0;
     }
-    const float *prior = c.off ? NULL : c.phase == P_KIND ? im->prior_kind : c.phase == P_NEXT ? im->prior_next : NULL;
+    const float *prior = !c.off && c.phase == P_KIND ? im->prior_kind : NULL;
     float best_score = 0;
     for (int t = 0; t < im->V; t++) {
       if (!im->plen[t] || !first[im->piece[t][0]]) continue;
-      float score = prior ? im->logits[t] - (c.phase == P_NEXT ? CALIB_NEXT : CALIB_KIND) * prior[t] : im->logits[t];
+      float score = prior ? im->logits[t] - CALIB_KIND * prior[t] : im->logits[t];
       if (isnan(score) || (best >= 0 && !(score > best_score))) continue;
       cursor d = c;
       size_t i = 0;
@@ -770,7 +830,17 @@ static int netuid(res *r, const char *v, uint64_t *out) {
   return 0;
 }
 
-static void act(res *r, json_t *a) { json_array_append_new(r->actions, a); }
+/* An action to the batch; a query already in it is asked once. */
+static void act(res *r, json_t *a) {
+  const char *k = json_string_value(json_object_get(a, "kind"));
+  int query = !strcmp(k, "balance") || !strcmp(k, "stake_info") || !strcmp(k, "metagraph");
+  for (size_t i = 0; query && i < json_array_size(r->actions); i++)
+    if (json_equal(json_array_get(r->actions, i), a)) {
+      json_decref(a);
+      return;
+    }
+  json_array_append_new(r->actions, a);
+}
 
 /* The action a word the model wrote stands for. */
 static const char *kind_named(const char *w) {
@@ -778,6 +848,32 @@ static const char *kind_named(const char *w) {
     for (int j = 0; j < 4 && kinds[i].say[j]; j++)
       if (!strcmp(kinds[i].say[j], w)) return kinds[i].name;
   return "none";
+}
+
+/* A prompt without what ends it and is not part of it: spaces and separators, and its own
+ * budget when it ran on into it ("write a poem, max 0.5" with 0.5 the amount: the amount, then
+ * budget words). */
+static void without_budget(char *p, const char *num) {
+  static const char *const words[] = {"max", "maximum", "at most", "up to", "no more than", "spend", "spending",
+                                      "paying", "pay", "budget", "for", "with", "under", NULL};
+  size_t n = strlen(p), k = num ? strlen(num) : 0;
+  while (n && strchr(" ,:;-", p[n - 1])) n--;
+  if (k && n >= k && !strncmp(p + n - k, num, k) && !(n > k && word_byte((unsigned char)p[n - k - 1]))) {
+    n -= k;
+    for (int again = 1; again;) {
+      again = 0;
+      while (n && strchr(" ,:;-", p[n - 1])) n--;
+      for (int i = 0; words[i]; i++) {
+        size_t w = strlen(words[i]);
+        if (n >= w && !strncasecmp(p + n - w, words[i], w) && (n == w || p[n - w - 1] == ' ' || p[n - w - 1] == ',')) {
+          n -= w;
+          again = 1;
+          break;
+        }
+      }
+    }
+  }
+  p[n] = 0;
 }
 
 static void resolve_one(res *r, const json_t *a) {
@@ -807,9 +903,11 @@ static void resolve_one(res *r, const json_t *a) {
     ok &= who(r, field_of(a, "provider"), "provider", 0, to) == 0;
     if (ok) act(r, json_pack("{s:s,s:s,s:s}", "kind", "channel_close", "from", from, "provider", to));
   } else if (!strcmp(k, "buy")) {
-    const char *p = field_of(a, "prompt");
+    char p[AG_INTENT_MAX_SENTENCE + 1] = "";
+    if (field_of(a, "prompt")) snprintf(p, sizeof p, "%s", field_of(a, "prompt"));
+    without_budget(p, num);
     int ok = me(r, from) == 0;
-    if (!p) ok = 0, ask(r, "What should the network answer?");
+    if (!p[0]) ok = 0, ask(r, "What should the network answer?");
     ok &= amount(r, num, unit, "may the answer cost at most", &v) == 0;
     if (ok) act(r, json_pack("{s:s,s:s,s:s,s:o}", "kind", "buy", "from", from, "prompt", p, "budget", ag_json_u64s(v)));
   } else if (!strcmp(k, "register")) {
