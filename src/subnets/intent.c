@@ -304,10 +304,11 @@ static int walk(const form *f, cursor *c, unsigned char b) {
     int type = c->phase == P_FVAL ? kinds[c->kind].f[c->field].type : -1;
     const choice *ch = c->phase == P_KIND ? &f->kinds : c->phase == P_NEXT ? NULL : value_choice(f, type, c->from);
     if (c->phase == P_FVAL && !ch) { /* a piece of the sentence, then its closing quote */
-      if (b == '"') {
+      if (b == '"') { /* at the end of a character (the JSON stays UTF-8) */
         size_t first = f->len;
         for (size_t s = 0; s < f->len && first == f->len; s++)
-          if (c->span[s / 64] >> (s % 64) & 1) first = s;
+          if (c->span[s / 64] >> (s % 64) & 1 && (s + c->off >= f->len || ((unsigned char)f->text[s + c->off] & 0xc0) != 0x80))
+            first = s;
         if (!c->off || first == f->len) return -1;
         int last = clause_of(f, first + (size_t)c->off - 1); /* the clauses it runs to are used */
         if (c->reach < last + 1) c->reach = last + 1;
@@ -317,7 +318,7 @@ static int walk(const form *f, cursor *c, unsigned char b) {
       if (b == '\\' || b < 0x20) return -1;
       int any = 0;
       for (size_t s = 0; s < f->len; s++) {
-        int on = c->off == 0 ? 1 : (int)(c->span[s / 64] >> (s % 64) & 1);
+        int on = c->off == 0 ? ((unsigned char)f->text[s] & 0xc0) != 0x80 : (int)(c->span[s / 64] >> (s % 64) & 1);
         int keep = on && s + c->off < f->len && (unsigned char)f->text[s + c->off] == b;
         if (keep) c->span[s / 64] |= 1ULL << (s % 64);
         else c->span[s / 64] &= ~(1ULL << (s % 64));
@@ -612,6 +613,9 @@ static int sentence_ok(const char *s) {
   if (!n) return ag_fail(AG_E_INVALID, "say what you want to do");
   if (n > AG_INTENT_MAX_SENTENCE)
     return ag_fail(AG_E_INVALID, "that is %zu bytes; say it in at most %d", n, AG_INTENT_MAX_SENTENCE);
+  json_t *utf8 = json_stringn(s, n); /* jansson's check: no overlong forms, no surrogates */
+  if (!utf8) return ag_fail(AG_E_INVALID, "the sentence is not UTF-8 text");
+  json_decref(utf8);
   int letters = 0;
   for (size_t i = 0; i < n; i++) {
     unsigned char b = (unsigned char)s[i];
@@ -699,6 +703,35 @@ int ag_intent_decode(ag_intent_model *im, const char *sentence, ag_buf *out, ag_
   if (rc) out->len = start;
   clock_gettime(CLOCK_MONOTONIC, &t1);
   st->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+  return rc;
+}
+
+int ag_intent_grammar_sample(const char *sentence, const uint8_t *choices, size_t n, ag_buf *out) {
+  int rc = sentence_ok(sentence);
+  if (rc) return rc;
+  form f;
+  form_build(&f, sentence);
+  cursor c;
+  memset(&c, 0, sizeof c);
+  size_t used = 0;
+  for (int steps = 0; c.phase != P_DONE; steps++) {
+    uint8_t allowed[256];
+    int k = 0;
+    for (int b = 0; b < 256; b++) {
+      cursor d = c;
+      if (walk(&f, &d, (unsigned char)b) == 0) allowed[k++] = (uint8_t)b;
+    }
+    /* a prompt may run on; past a sentence's worth of bytes the sample closes what it can */
+    if (!k || steps > 4 * AG_INTENT_MAX_SENTENCE + 400) {
+      rc = ag_fail(AG_E_INTERNAL, "the grammar allows no byte after %zu", out->len);
+      break;
+    }
+    int pick = used < n ? choices[used++] % k : 0;
+    if (steps > 2 * AG_INTENT_MAX_SENTENCE && memchr(allowed, '"', (size_t)k)) pick = (int)((uint8_t *)memchr(allowed, '"', (size_t)k) - allowed);
+    walk(&f, &c, allowed[pick]);
+    ag_buf_put(out, &allowed[pick], 1);
+  }
+  form_free(&f);
   return rc;
 }
 

@@ -47,6 +47,12 @@ typedef struct {
  * over-long or non-text sentences (AG_E_INVALID with a message) without running the model. */
 int ag_intent_decode(ag_intent_model *im, const char *sentence, ag_buf *out, ag_intent_stats *st);
 
+/* The grammar alone, without a model (tests and fuzzing): writes to out the intent the grammar
+ * for sentence gives when, at each byte where it allows several, the choice byte choices[i]
+ * (mod the number allowed; 0 once they run out) picks one in byte order. 0 with a complete
+ * intent; AG_E_INVALID for a sentence decode refuses. */
+int ag_intent_grammar_sample(const char *sentence, const uint8_t *choices, size_t n, ag_buf *out);
+
 /* The completion the model continues for sentence: instructions, the examples as
  * request/JSON pairs, the sentence (appended to out). */
 void ag_intent_prompt_text(const char *sentence, ag_buf *out);
