@@ -22,7 +22,7 @@ build: bootstrap
 	@cmake --build build -j $(JOBS)
 
 test: bootstrap
-	@scripts/bootstrap models ref
+	@scripts/bootstrap models ref apitest
 	@cmake -S . -B build/test -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang \
 	  -DAGORA_SANITIZE=ON -DAGORA_FUZZ=ON -DAGORA_WERROR=ON >/dev/null
 	@cmake --build build/test -j $(JOBS)

@@ -5,6 +5,7 @@
  */
 #include "api/node_api.h"
 
+#include "api/embed.h"
 #include "api/economy_api.h"
 #include "api/files_api.h"
 #include "api/incentive_api.h"
@@ -19,6 +20,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -777,8 +779,21 @@ static void h_metrics(ag_http_req *req, ag_http_resp *resp) {
   snprintf(resp->content_type, sizeof resp->content_type, "text/plain; version=0.0.4; charset=utf-8");
 }
 
+/* The API's description (src/api/openapi.json, embedded; tests/test_openapi.c keeps it true). */
+static void h_openapi(ag_http_req *req, ag_http_resp *resp) {
+  const ag_embed *a = ag_embed_find(req->path);
+  if (!a) {
+    ag_http_error(resp, 404, AG_E_NOTFOUND, "no such file");
+    return;
+  }
+  resp->status = 200;
+  ag_buf_put(&resp->body, a->data, a->len);
+  snprintf(resp->content_type, sizeof resp->content_type, "%s", a->type);
+}
+
 static const ag_http_route routes[] = {
     {"GET", "/health", h_health, 0},
+    {"GET", "/openapi.json", h_openapi, 0},
     {"GET", "/v1/status", h_status, 0},
     {"POST", "/v1/txs", h_submit, 0},
     {"POST", "/v1/simulate", h_simulate, 0},
@@ -790,16 +805,27 @@ static const ag_http_route routes[] = {
     {"GET", "/metrics", h_metrics, 0},
 };
 
-void ag_node_api_config(ag_node *n, const char *listen, char *spool, size_t cap, ag_http_config *cfg) {
+static ag_http_route all_routes[64];
+static size_t nall_routes;
+
+static void build_routes(void) {
+  for (size_t i = 0; i < AG_ARRAY_LEN(routes); i++) all_routes[nall_routes++] = routes[i];
+  for (size_t i = 0; i < ag_incentive_nroutes; i++) all_routes[nall_routes++] = ag_incentive_routes[i];
+  for (size_t i = 0; i < ag_economy_nroutes; i++) all_routes[nall_routes++] = ag_economy_routes[i];
+  for (size_t i = 0; i < ag_files_nroutes; i++) all_routes[nall_routes++] = ag_files_routes[i];
+}
+
+const ag_http_route *ag_node_api_routes(size_t *n) {
   /* one table: the ledger's routes, then the incentive layer's, the economy's, the files' */
-  static ag_http_route all[64];
-  static size_t nall;
-  if (!nall) {
-    for (size_t i = 0; i < AG_ARRAY_LEN(routes); i++) all[nall++] = routes[i];
-    for (size_t i = 0; i < ag_incentive_nroutes; i++) all[nall++] = ag_incentive_routes[i];
-    for (size_t i = 0; i < ag_economy_nroutes; i++) all[nall++] = ag_economy_routes[i];
-    for (size_t i = 0; i < ag_files_nroutes; i++) all[nall++] = ag_files_routes[i];
-  }
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
+  pthread_once(&once, build_routes);
+  *n = nall_routes;
+  return all_routes;
+}
+
+void ag_node_api_config(ag_node *n, const char *listen, char *spool, size_t cap, ag_http_config *cfg) {
+  size_t nall;
+  const ag_http_route *all = ag_node_api_routes(&nall);
   const ag_node_config *nc = ag_node_config_of(n);
   snprintf(spool, cap, "%s/tmp", nc->home);
   *cfg = (ag_http_config){listen, (size_t)nc->max_body_bytes, all, nall, n, &nc->http, spool};

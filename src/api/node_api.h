@@ -11,6 +11,8 @@
  * incentive layer's and the files'), the node's body and client limits, n as the handlers'
  * context, and its upload spool HOME/tmp, written into spool (cap bytes, which cfg points at).
  * listen may be NULL for ag_http_serve_bytes. */
+/* Every route of the node API, in match order (src/api/openapi.json describes them). */
+const ag_http_route *ag_node_api_routes(size_t *n);
 void ag_node_api_config(ag_node *n, const char *listen, char *spool, size_t cap, ag_http_config *cfg);
 /* Starts the node API server (ag_node_api_config) on listen and collects stale files. */
 int ag_node_api_start(ag_node *n, const char *listen, ag_http_server **out);

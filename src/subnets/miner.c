@@ -4,6 +4,7 @@
  */
 #include "subnets/miner.h"
 
+#include "api/embed.h"
 #include "api/http.h"
 #include "chain/json.h"
 #include "core/codec.h"
@@ -983,7 +984,17 @@ static void h_metrics(ag_http_req *req, ag_http_resp *resp) {
   snprintf(resp->content_type, sizeof resp->content_type, "text/plain; version=0.0.4; charset=utf-8");
 }
 
+/* The miner API's description (src/api/openapi-miner.json, embedded; tests/test_openapi.c). */
+static void h_openapi(ag_http_req *req, ag_http_resp *resp) {
+  (void)req;
+  const ag_embed *a = ag_embed_find("/miner/openapi.json");
+  resp->status = 200;
+  ag_buf_put(&resp->body, a->data, a->len);
+  snprintf(resp->content_type, sizeof resp->content_type, "%s", a->type);
+}
+
 static const ag_http_route routes[] = {
+    {"GET", "/openapi.json", h_openapi, 0},
     {"GET", "/v1/models", h_models, 0},
     {"GET", "/v1/models/", h_model, 0},
     {"POST", "/v1/completions", h_completions, 0},
@@ -993,6 +1004,11 @@ static const ag_http_route routes[] = {
     {"GET", "/agora/info", h_info, 0},
     {"GET", "/agora/model-files/", h_model_file, 0},
 };
+
+const ag_http_route *ag_miner_routes(size_t *n) {
+  *n = AG_ARRAY_LEN(routes);
+  return routes;
+}
 
 /* ---- chain setup ------------------------------------------------------------------------------- */
 

@@ -8,6 +8,8 @@
 #ifndef AG_SUBNETS_MINER_H
 #define AG_SUBNETS_MINER_H
 
+#include "api/http.h"
+
 #include <stdint.h>
 
 typedef struct {
@@ -30,6 +32,8 @@ typedef struct {
 } ag_miner_config;
 
 void ag_miner_config_default(ag_miner_config *c);
+/* The miner API's routes, in match order (src/api/openapi-miner.json describes them). */
+const ag_http_route *ag_miner_routes(size_t *n);
 /* Runs until *stop becomes nonzero (e.g. from a signal thread). */
 int ag_miner_run(const ag_miner_config *c, volatile int *stop);
 

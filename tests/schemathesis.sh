@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# schemathesis (PyPI, pinned by scripts/bootstrap apitest) against a live devnet node: every
+# operation of /openapi.json is called with generated valid and invalid input, bounded by
+# --max-examples and --max-time; it fails on any 5xx, a status, content type, header or body
+# that the description does not allow. Usage: tests/schemathesis.sh AGORA_BIN SOURCE_DIR OUT_DIR
+set -euo pipefail
+bin=$1 src=$2 out=$3
+st="$src/.cache/apitest-venv/bin/schemathesis"
+if [ ! -x "$st" ]; then
+  echo "skip: schemathesis is not installed (scripts/bootstrap apitest)"
+  exit 77
+fi
+rm -rf "$out"
+mkdir -p "$out"
+home="$out/devnet"
+export AGORA_PASSPHRASE=schemathesis-run
+# a devnet with a market: subnets, a pinned model, an asset, offers (no miners: nothing to serve)
+"$bin" --home "$home" devnet --miners 1 --cheaters 0 --slow 0 --validators 0 --market --block-time 200 >"$out/devnet.log" 2>&1 &
+pid=$!
+trap 'kill -INT $pid 2>/dev/null || true; wait $pid 2>/dev/null || true' EXIT
+for _ in $(seq 600); do
+  [ -s "$home/data/api.addr" ] && curl -sf "http://$(cat "$home/data/api.addr")/health" >/dev/null && break
+  kill -0 $pid 2>/dev/null || { cat "$out/devnet.log"; exit 1; }
+  sleep 0.1
+done
+api="http://$(cat "$home/data/api.addr")"
+# The description the node serves, with the devnet's real addresses and ids as parameter
+# examples, so that generated requests also reach existing accounts, hotkeys and models.
+"$(dirname "$st")/python" - "$api" "$home" "$out/openapi.json" <<'PY'
+import json, sys, urllib.request
+api, home, out = sys.argv[1:4]
+spec = json.load(urllib.request.urlopen(api + "/openapi.json"))
+addr = lambda k: json.load(open(f"{home}/keys/{k}.json"))["address"]
+model = json.load(urllib.request.urlopen(api + "/v1/subnets/1"))["model"]["model_id"]
+values = {"address": [addr("owner"), addr("miner0-hot")], "coldkey": [addr("miner0-cold")],
+          "hotkey": [addr("miner0-hot")], "account": [addr("owner")], "member": [addr("miner0-hot")],
+          "model": [model], "id": [model], "netuid": [1], "height": ["1", "latest"]}
+for item in spec["paths"].values():
+    for op in item.values():
+        for p in op.get("parameters", []):
+            if p["name"] in values:
+                p["examples"] = {f"e{i}": {"value": v} for i, v in enumerate(values[p["name"]])}
+json.dump(spec, open(out, "w"))
+PY
+# the event stream never ends, so it is not a request schemathesis can wait for
+"$st" run "$out/openapi.json" --url "$api" \
+  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
+  --exclude-path /v1/events/blocks \
+  --mode all --max-examples 30 --max-time 60 --seed 20261205 --workers 1 --request-timeout 10 \
+  --report junit --report-dir "$out" --no-color 2>&1 | tee "$out/schemathesis.txt"
