@@ -42,7 +42,9 @@ for item in spec["paths"].values():
                 p["examples"] = {f"e{i}": {"value": v} for i, v in enumerate(values[p["name"]])}
 json.dump(spec, open(out, "w"))
 PY
-# the event stream never ends, so it is not a request schemathesis can wait for
+# the event stream never ends, so it is not a request schemathesis can wait for; its cache
+# (.schemathesis/) goes to the output folder
+cd "$out"
 "$st" run "$out/openapi.json" --url "$api" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
   --exclude-path /v1/events/blocks \
