@@ -4,7 +4,7 @@
 # --max-examples and --max-time; it fails on any 5xx, a status, content type, header or body
 # that the description does not allow. Usage: tests/schemathesis.sh AGORA_BIN SOURCE_DIR OUT_DIR
 set -euo pipefail
-bin=$1 src=$2 out=$3
+bin=$(realpath "$1") src=$(realpath "$2") out=$(realpath -m "$3")
 st="$src/.cache/apitest-venv/bin/schemathesis"
 if [ ! -x "$st" ]; then
   echo "skip: schemathesis is not installed (scripts/bootstrap apitest)"
