@@ -323,6 +323,72 @@ static void h_model_shares(ag_http_req *req, ag_http_resp *resp) {
   ag_http_json(resp, 200, o);
 }
 
+/* ---- GET /v1/subnets/{netuid}/epochs: the metagraph of past epochs, newest first ---------- */
+
+typedef struct {
+  json_t *list;
+  uint64_t last;
+  size_t n;
+} epochs_page;
+
+static int epoch_row(void *ctx, const uint8_t *key, size_t klen, const uint8_t *v, size_t vlen) {
+  epochs_page *pg = ctx;
+  if (klen != 11 || vlen < 18) return 0;
+  uint32_t n = ag_get_u16le(v + 16);
+  if (vlen != 18 + (size_t)n * 56) return 0; /* not a record of this layout: skipped */
+  pg->last = ag_get_u64be(key + 3);
+  json_t *o = json_object(), *uids = json_array();
+  json_object_set_new(o, "epoch", json_integer((json_int_t)pg->last));
+  json_object_set_new(o, "block", json_integer((json_int_t)ag_get_u64le(v)));
+  json_object_set_new(o, "emitted", ag_json_u64s(ag_get_u64le(v + 8)));
+  const uint8_t *p = v + 18;
+  for (uint32_t i = 0; i < n; i++, p += 56) {
+    char addr[AG_ADDR_MAX];
+    ag_addr_encode(p, addr);
+    json_array_append_new(uids, json_pack("{s:I,s:s,s:o,s:o,s:i,s:i,s:i,s:i}", "uid", (json_int_t)i, "hotkey", addr,
+                                          "stake", ag_json_u64s(ag_get_u64le(p + 32)), "emission",
+                                          ag_json_u64s(ag_get_u64le(p + 40)), "incentive", ag_get_u16le(p + 48),
+                                          "dividends", ag_get_u16le(p + 50), "consensus", ag_get_u16le(p + 52),
+                                          "validator_trust", ag_get_u16le(p + 54)));
+  }
+  json_object_set_new(o, "uids", uids);
+  json_array_append_new(pg->list, o);
+  pg->n++;
+  return 0;
+}
+
+static void epochs_get(ag_http_req *req, ag_http_resp *resp, uint16_t netuid) {
+  uint64_t limit = 10, before = 0;
+  const char *ls = ag_http_query(req, "limit"), *bs = ag_http_query(req, "before");
+  if (ls && (ag_parse_u64(ls, &limit) || limit < 1 || limit > 100))
+    return ag_http_error(resp, 400, AG_E_INVALID, "limit is 1 to 100");
+  if (bs && ag_parse_u64(bs, &before)) return ag_http_error(resp, 400, AG_E_INVALID, "before is an epoch number");
+  ag_ist s;
+  int rc = open_view(req, &s);
+  if (rc) return fail(resp, rc);
+  ag_subnet sn;
+  rc = ag_subnet_load(&s, netuid, &sn);
+  uint64_t height = ag_state_view_height(s.view);
+  ag_state_view_close(s.view);
+  if (rc) return fail(resp, rc);
+  uint8_t prefix[3] = {AG_HIST_EPOCH, (uint8_t)(netuid >> 8), (uint8_t)netuid}, bk[11];
+  memcpy(bk, prefix, 3);
+  ag_put_u64be(bk + 3, before);
+  epochs_page pg = {json_array(), 0, 0};
+  rc = ag_state_hist_scan(ag_app_state(ag_node_app(NODE(req))), prefix, 3, bs ? bk : NULL, bs ? sizeof bk : 0,
+                          (size_t)limit, epoch_row, &pg);
+  if (rc) {
+    json_decref(pg.list);
+    return fail(resp, rc);
+  }
+  json_t *o = json_object();
+  json_object_set_new(o, "netuid", json_integer(netuid));
+  json_object_set_new(o, "epochs", pg.list);
+  json_object_set_new(o, "next", pg.n == limit ? json_integer((json_int_t)pg.last) : json_null());
+  json_object_set_new(o, "height", json_integer((json_int_t)height));
+  ag_http_json(resp, 200, o);
+}
+
 static void h_subnet(ag_http_req *req, ag_http_resp *resp) {
   char buf[64];
   snprintf(buf, sizeof buf, "%s", req->param);
@@ -336,8 +402,9 @@ static void h_subnet(ag_http_req *req, ag_http_resp *resp) {
   if (ag_parse_u64(buf, &netuid) || netuid > 65535)
     return ag_http_error(resp, 400, AG_E_INVALID, "netuid must be a number");
   if (!strcmp(sub, "training")) return training_get(req, resp, (uint16_t)netuid);
+  if (!strcmp(sub, "epochs")) return epochs_get(req, resp, (uint16_t)netuid);
   if (*sub && strcmp(sub, "metagraph") != 0)
-    return ag_http_error(resp, 404, AG_E_HTTP_ROUTE, "no such endpoint (try /metagraph or /training)");
+    return ag_http_error(resp, 404, AG_E_HTTP_ROUTE, "no such endpoint (try /metagraph, /epochs or /training)");
   ag_ist s;
   int rc = open_view(req, &s);
   if (rc) return fail(resp, rc);

@@ -398,9 +398,92 @@ static void h_tx(ag_http_req *req, ag_http_resp *resp) {
 
 /* ---- GET /v1/accounts/{address}[?prove=true] -------------------------------------------- */
 
+/* ---- GET /v1/accounts/{address}/txs: an account's history, newest first ---------------- */
+
+typedef struct {
+  json_t *list;
+  uint64_t last_h;
+  uint32_t last_i;
+  size_t n;
+} txs_page;
+
+static int account_tx_row(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen) {
+  txs_page *pg = ctx;
+  if (klen != 45 || vlen != 39) return 0; /* not a record of this layout: skipped */
+  pg->last_h = ag_get_u64be(key + 33);
+  pg->last_i = ag_get_u32be(key + 41);
+  const ag_tx_kind *k = ag_tx_kind_find(ag_get_u16le(val + 32));
+  int code = (int32_t)ag_get_u32le(val + 34);
+  json_t *o = json_object();
+  json_object_set_new(o, "hash", ag_json_hex(val, 32));
+  json_object_set_new(o, "height", json_integer((json_int_t)pg->last_h));
+  json_object_set_new(o, "index", json_integer((json_int_t)pg->last_i));
+  json_object_set_new(o, "kind", json_string(k ? k->name : "unknown"));
+  json_object_set_new(o, "result", json_string(code ? ag_err_name(code) : "ok"));
+  json_object_set_new(o, "sent", json_boolean(val[38]));
+  json_array_append_new(pg->list, o);
+  pg->n++;
+  return 0;
+}
+
+static void h_account_txs(ag_http_req *req, ag_http_resp *resp, const uint8_t pk[32], const char *addr) {
+  ag_node *n = NODE(req);
+  uint64_t limit = 20, bh = 0, bi = 0;
+  const char *ls = ag_http_query(req, "limit"), *bs = ag_http_query(req, "before");
+  if (ls && (ag_parse_u64(ls, &limit) || limit < 1 || limit > 100))
+    return ag_http_error(resp, 400, AG_E_INVALID, "limit is 1 to 100");
+  uint8_t prefix[33], before[45];
+  prefix[0] = AG_HIST_ACCOUNT_TX;
+  memcpy(prefix + 1, pk, 32);
+  memcpy(before, prefix, 33);
+  if (bs) { /* the cursor a previous page returned as next: HEIGHT.INDEX */
+    const char *dot = strchr(bs, '.');
+    char hs[24];
+    if (!dot || (size_t)(dot - bs) >= sizeof hs) return ag_http_error(resp, 400, AG_E_INVALID, "before is HEIGHT.INDEX");
+    memcpy(hs, bs, (size_t)(dot - bs));
+    hs[dot - bs] = 0;
+    if (ag_parse_u64(hs, &bh) || ag_parse_u64(dot + 1, &bi) || bi > UINT32_MAX)
+      return ag_http_error(resp, 400, AG_E_INVALID, "before is HEIGHT.INDEX");
+    ag_put_u64be(before + 33, bh);
+    ag_put_u32be(before + 41, (uint32_t)bi);
+  }
+  ag_app_info info;
+  int rc = ag_app_info_get(ag_node_app(n), &info);
+  txs_page pg = {json_array(), 0, 0, 0};
+  if (!rc) rc = ag_state_hist_scan(ag_app_state(ag_node_app(n)), prefix, sizeof prefix, bs ? before : NULL, bs ? sizeof before : 0,
+                                   (size_t)limit, account_tx_row, &pg);
+  if (rc) {
+    json_decref(pg.list);
+    return fail(resp, rc);
+  }
+  json_t *o = json_object();
+  json_object_set_new(o, "address", json_string(addr));
+  json_object_set_new(o, "txs", pg.list);
+  if (pg.n == limit) {
+    char next[48];
+    snprintf(next, sizeof next, "%llu.%u", (unsigned long long)pg.last_h, pg.last_i);
+    json_object_set_new(o, "next", json_string(next));
+  } else {
+    json_object_set_new(o, "next", json_null());
+  }
+  json_object_set_new(o, "height", json_integer((json_int_t)info.height));
+  ag_http_json(resp, 200, o);
+}
+
 static void h_account(ag_http_req *req, ag_http_resp *resp) {
   ag_node *n = NODE(req);
   uint8_t pk[32];
+  const char *slash = strchr(req->param, '/');
+  if (slash) {
+    char addr[AG_ADDR_MAX];
+    if (strcmp(slash, "/txs") || (size_t)(slash - req->param) >= sizeof addr)
+      return ag_http_error(resp, 404, AG_E_NOTFOUND, "no such account resource (txs)");
+    memcpy(addr, req->param, (size_t)(slash - req->param));
+    addr[slash - req->param] = 0;
+    int rc = ag_addr_decode(addr, pk);
+    if (rc) return fail(resp, rc);
+    return h_account_txs(req, resp, pk, addr);
+  }
   int rc = ag_addr_decode(req->param, pk);
   if (rc) return fail(resp, rc);
   int prove = ag_http_query_bool(req, "prove");

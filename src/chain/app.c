@@ -6,7 +6,9 @@
 #include "core/log.h"
 #include "core/par.h"
 #include "core/util.h"
+#include "crypto/keys.h"
 
+#include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +33,7 @@ typedef struct {
 struct ag_app {
   ag_state *st;
   int threads;
+  int history; /* write the history indexes (ag_app_set_history) */
   /* committed view, refreshed at open, init_chain and commit */
   ag_params params;
   char chain_id[AG_CHAIN_ID_MAX + 1];
@@ -203,6 +206,7 @@ int ag_app_open(const char *datadir, ag_app **out) {
   ag_crypto_init();
   ag_app *app = ag_xcalloc(1, sizeof *app);
   app->threads = ag_ncpu();
+  app->history = 1;
   pthread_mutex_init(&app->check_mu, NULL);
   pthread_mutex_init(&app->drive_mu, NULL);
   pthread_mutex_init(&app->sig_mu, NULL);
@@ -217,6 +221,9 @@ int ag_app_open(const char *datadir, ag_app **out) {
   *out = app;
   return 0;
 }
+
+void ag_app_set_history(ag_app *app, int on) { app->history = on; }
+int ag_app_history(const ag_app *app) { return app->history; }
 
 void ag_app_close(ag_app *app) {
   if (!app) return;
@@ -526,7 +533,37 @@ typedef struct {
   const uint32_t *lens;
   ag_tx *txs;
   int *rc;
+  ag_tx_parties *parties; /* NULL: none wanted */
 } prep_ctx;
+
+/* Every address a JSON value names (strings that decode as addresses), deduplicated. */
+static void parties_of_json(const json_t *v, ag_tx_parties *p) {
+  if (json_is_string(v)) {
+    uint8_t pk[32];
+    const char *s = json_string_value(v);
+    if (strncmp(s, "agora1", 6) || ag_addr_decode(s, pk)) return;
+    for (int i = 0; i < p->n; i++)
+      if (!memcmp(p->pk[i], pk, 32)) return;
+    if (p->n < AG_TX_PARTIES_MAX) memcpy(p->pk[p->n++], pk, 32);
+  } else if (json_is_object(v)) {
+    const char *k;
+    json_t *x;
+    json_object_foreach((json_t *)v, k, x) parties_of_json(x, p);
+  } else if (json_is_array(v)) {
+    size_t i;
+    json_t *x;
+    json_array_foreach(v, i, x) parties_of_json(x, p);
+  }
+}
+
+void ag_tx_parties_of(const ag_tx *tx, ag_tx_parties *p) {
+  p->n = 1;
+  memcpy(p->pk[0], tx->sender, 32);
+  const ag_tx_kind *k = ag_tx_kind_find(tx->kind);
+  json_t *j = k && k->to_json ? k->to_json(tx) : NULL;
+  parties_of_json(j, p);
+  json_decref(j);
+}
 
 static void prep_range(void *arg, size_t b, size_t e) {
   prep_ctx *c = arg;
@@ -540,8 +577,27 @@ static void prep_range(void *arg, size_t b, size_t e) {
       if (!rc) rc = verify_cached(c->app, &c->txs[i]);
       const ag_tx_kind *k = rc ? NULL : ag_tx_kind_find(c->txs[i].kind);
       if (k && k->prepare) k->prepare(c->app, &c->txs[i]);
+      /* signed by its sender: it belongs to the history of everyone it names */
+      if (!rc && c->parties) ag_tx_parties_of(&c->txs[i], &c->parties[i]);
     }
     c->rc[i] = rc;
+  }
+}
+
+/* An account's history record for a tx it sent or is named in (docs/api.md "History"):
+ *   key 'a' | pk | height u64be | index u32be   value hash | kind u16le | code i32le | sent u8 */
+static void history_tx(ag_app *app, const ag_tx *tx, uint32_t index, int code, const ag_tx_parties *p) {
+  uint8_t key[1 + 32 + 8 + 4], val[32 + 2 + 4 + 1];
+  key[0] = AG_HIST_ACCOUNT_TX;
+  ag_put_u64be(key + 33, app->ctx.height);
+  ag_put_u32be(key + 41, index);
+  memcpy(val, tx->hash, 32);
+  ag_put_u16le(val + 32, tx->kind);
+  ag_put_u32le(val + 34, (uint32_t)code);
+  for (int i = 0; i < p->n; i++) {
+    memcpy(key + 1, p->pk[i], 32);
+    val[38] = i == 0; /* the sender is first */
+    ag_state_hist_put(app->st, key, sizeof key, val, sizeof val);
   }
 }
 
@@ -605,7 +661,8 @@ static int finalize_locked(ag_app *app, const ag_block_ctx *ctx, const uint8_t *
   app->ntx = n;
   ag_tx *dec = ag_xcalloc(n ? n : 1, sizeof *dec);
   int *prc = ag_xcalloc(n ? n : 1, sizeof *prc);
-  prep_ctx pc = {app, txs, lens, dec, prc};
+  ag_tx_parties *parties = app->history ? ag_xcalloc(n ? n : 1, sizeof *parties) : NULL;
+  prep_ctx pc = {app, txs, lens, dec, prc, parties};
   ag_par_for(n, app->threads, 64, prep_range, &pc);
 
   int rc = 0;
@@ -619,11 +676,13 @@ static int finalize_locked(ag_app *app, const ag_block_ctx *ctx, const uint8_t *
     memcpy(app->tx_hashes[i], dec[i].hash, 32);
     set_result(&app->tx_results[i], code);
     if (results) results[i] = app->tx_results[i];
+    if (parties) history_tx(app, &dec[i], (uint32_t)i, code, &parties[i]);
   }
   for (int h = 0; h < app->nhooks && !rc; h++)
     if (app->hooks[h].end) rc = hook_done(st, app->hooks[h].end(app, app->hooks[h].ctx));
   free(dec);
   free(prc);
+  free(parties);
   if (rc) {
     ag_state_discard(st);
     return rc;

@@ -70,6 +70,23 @@ typedef struct {
 
 int ag_app_open(const char *datadir, ag_app **out);
 void ag_app_close(ag_app *app); /* accepts NULL */
+/* History indexes (docs/api.md "History"), written with each block: on by default. */
+void ag_app_set_history(ag_app *app, int on);
+int ag_app_history(const ag_app *app);
+
+/* History record kinds (the first byte of a key in ag_state_hist_*). */
+enum {
+  AG_HIST_ACCOUNT_TX = 'a', /* 'a' | pk | height u64be | index u32be -> hash | kind u16le | code i32le | sent u8 */
+  AG_HIST_EPOCH = 'e',      /* 'e' | netuid u16be | epoch u64be -> an epoch's metagraph (incentive/epoch.c) */
+};
+
+/* The accounts a tx concerns: its sender first, then every address its payload names. */
+#define AG_TX_PARTIES_MAX 20
+typedef struct {
+  int n;
+  uint8_t pk[AG_TX_PARTIES_MAX][32];
+} ag_tx_parties;
+void ag_tx_parties_of(const ag_tx *tx, ag_tx_parties *p);
 
 int ag_app_info_get(ag_app *app, ag_app_info *out);
 /* Writes the genesis state and commits it as height 0. Idempotent for the same genesis;

@@ -43,7 +43,8 @@ typedef struct {
 
 struct ag_state {
   MDB_env *env;
-  MDB_dbi db_state, db_meta, db_blocks, db_txs;
+  MDB_dbi db_state, db_meta, db_blocks, db_txs, db_hist;
+  ag_buf hist; /* history records of the block being executed: klen u8 | key | vlen u32le | val */
   MDB_txn *rtxn; /* writer's read snapshot for the block being executed */
   int lockfd;
   ag_smt *tree;
@@ -82,6 +83,7 @@ static void ov_clear(ag_state *s) {
   s->jr_len = 0;
   s->fault = 0;
   s->fault_msg[0] = 0;
+  s->hist.len = 0;
 }
 
 static uint32_t ov_probe(const ag_state *s, const uint8_t hkey[32]) {
@@ -259,7 +261,8 @@ int ag_state_open(const char *dir, ag_state **out) {
       (rc = mdb_dbi_open(txn, "state", MDB_CREATE, &s->db_state)) ||
       (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->db_meta)) ||
       (rc = mdb_dbi_open(txn, "blocks", MDB_CREATE, &s->db_blocks)) ||
-      (rc = mdb_dbi_open(txn, "txs", MDB_CREATE, &s->db_txs)) || (rc = mdb_txn_commit(txn))) {
+      (rc = mdb_dbi_open(txn, "txs", MDB_CREATE, &s->db_txs)) ||
+      (rc = mdb_dbi_open(txn, "history", MDB_CREATE, &s->db_hist)) || (rc = mdb_txn_commit(txn))) {
     if (txn) mdb_txn_abort(txn);
     rc = lmdb_err(rc, "opening the state databases");
     goto fail;
@@ -278,6 +281,7 @@ void ag_state_close(ag_state *s) {
   if (s->rtxn) mdb_txn_abort(s->rtxn);
   if (s->ov) ov_clear(s);
   free(s->ov);
+  ag_buf_free(&s->hist);
   free(s->jr);
   if (s->env) mdb_env_close(s->env);
   ag_smt_free(s->tree);
@@ -695,6 +699,12 @@ int ag_state_commit(ag_state *s, const ag_state_meta *meta, const uint8_t *block
     v = (MDB_val){18 + loglen, rec};
     rc = mdb_put(txn, s->db_txs, &k, &v, 0);
   }
+  for (size_t o = 0; !rc && o < s->hist.len;) {
+    const uint8_t *h = s->hist.data + o;
+    MDB_val k = {h[0], (void *)(h + 1)}, v = {ag_get_u32le(h + 1 + h[0]), (void *)(h + 5 + h[0])};
+    rc = mdb_put(txn, s->db_hist, &k, &v, 0);
+    o += 5 + k.mv_size + v.mv_size;
+  }
   if (rc) {
     mdb_txn_abort(txn);
     rc = lmdb_err(rc, "committing");
@@ -708,6 +718,52 @@ out:
     pthread_rwlock_unlock(&s->tree_lock);
   }
   return rc;
+}
+
+void ag_state_hist_put(ag_state *s, const void *key, size_t klen, const void *val, size_t vlen) {
+  if (!klen || klen > AG_STATE_HIST_KEY_MAX || vlen > AG_STATE_HIST_VALUE_MAX) return; /* callers build bounded records */
+  uint8_t h[5];
+  h[0] = (uint8_t)klen;
+  ag_buf_put(&s->hist, h, 1);
+  ag_buf_put(&s->hist, key, klen);
+  ag_put_u32le(h, (uint32_t)vlen);
+  ag_buf_put(&s->hist, h, 4);
+  if (vlen) ag_buf_put(&s->hist, val, vlen);
+}
+
+int ag_state_hist_scan(ag_state *s, const void *prefix, size_t plen, const void *before, size_t blen, size_t limit,
+                       int (*fn)(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen),
+                       void *ctx) {
+  uint8_t seek[AG_STATE_HIST_KEY_MAX + 1];
+  size_t slen;
+  if (plen > AG_STATE_HIST_KEY_MAX || blen > AG_STATE_HIST_KEY_MAX) return ag_fail(AG_E_INVALID, "history key too long");
+  if (before && blen) {
+    memcpy(seek, before, blen);
+    slen = blen;
+  } else { /* past every key with the prefix */
+    memcpy(seek, prefix, plen);
+    memset(seek + plen, 0xff, sizeof seek - plen);
+    slen = sizeof seek;
+  }
+  MDB_txn *txn;
+  MDB_cursor *cur;
+  int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+  if (rc) return lmdb_err(rc, "reading history");
+  if ((rc = mdb_cursor_open(txn, s->db_hist, &cur))) {
+    mdb_txn_abort(txn);
+    return lmdb_err(rc, "reading history");
+  }
+  MDB_val k = {slen, seek}, v;
+  rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); /* the first key >= seek; the one before it is ours */
+  rc = mdb_cursor_get(cur, &k, &v, rc == MDB_NOTFOUND ? MDB_LAST : MDB_PREV);
+  for (size_t n = 0; rc == 0 && n < limit; n++) {
+    if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen)) break;
+    if (fn(ctx, k.mv_data, k.mv_size, v.mv_data, v.mv_size)) break;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
+  }
+  mdb_cursor_close(cur);
+  mdb_txn_abort(txn);
+  return rc == 0 || rc == MDB_NOTFOUND ? 0 : lmdb_err(rc, "reading history");
 }
 
 void ag_state_discard(ag_state *s) {
@@ -729,7 +785,7 @@ int ag_state_reset(ag_state *s) {
   int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
   if (rc) return lmdb_err(rc, "resetting state");
   MDB_val k = {4, "head"};
-  if ((rc = mdb_drop(txn, s->db_state, 0)) || (rc = mdb_drop(txn, s->db_txs, 0)) ||
+  if ((rc = mdb_drop(txn, s->db_state, 0)) || (rc = mdb_drop(txn, s->db_txs, 0)) || (rc = mdb_drop(txn, s->db_hist, 0)) ||
       ((rc = mdb_del(txn, s->db_meta, &k, NULL)) && rc != MDB_NOTFOUND)) {
     mdb_txn_abort(txn);
     return lmdb_err(rc, "resetting state");

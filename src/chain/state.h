@@ -90,6 +90,18 @@ void ag_state_apply(ag_state *s, int threads, uint8_t root[32]);
  * LMDB transaction, then clears the overlay. */
 int ag_state_commit(ag_state *s, const ag_state_meta *meta, const uint8_t *block,
                     size_t block_len, const ag_tx_index_entry *txs, size_t ntx);
+/* History (docs/api.md "History"): records kept beside the state, outside the authenticated
+ * tree (never part of a root), written by ag_state_commit in the block's own LMDB transaction,
+ * so they survive exactly what the block survives, and dropped with the overlay. Keys are
+ * 1..AG_STATE_HIST_KEY_MAX bytes and sort as bytes; a later put of the same key wins. */
+#define AG_STATE_HIST_KEY_MAX 64
+#define AG_STATE_HIST_VALUE_MAX (1u << 20)
+void ag_state_hist_put(ag_state *s, const void *key, size_t klen, const void *val, size_t vlen);
+/* Committed history with the prefix, highest key first, starting below before (NULL or blen 0:
+ * from the last); at most limit records; fn returns nonzero to stop. */
+int ag_state_hist_scan(ag_state *s, const void *prefix, size_t plen, const void *before, size_t blen, size_t limit,
+                       int (*fn)(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen),
+                       void *ctx);
 /* Drops the overlay; only valid before ag_state_apply. */
 void ag_state_discard(ag_state *s);
 /* Deletes every state key and the metadata (not the blocks), for a replay from genesis. */

@@ -54,6 +54,7 @@ void ag_node_config_default(ag_node_config *cfg, const char *home) {
   cfg->max_body_bytes = 2 << 20;
   ag_http_limits_default(&cfg->http);
   cfg->keep_rounds = 16;
+  cfg->history = 1;
   cfg->consensus = AG_CONSENSUS_SOLO;
   snprintf(cfg->abci_listen, sizeof cfg->abci_listen, "tcp://127.0.0.1:26658");
   snprintf(cfg->cometbft_rpc, sizeof cfg->cometbft_rpc, "http://127.0.0.1:26657");
@@ -98,6 +99,7 @@ int ag_node_config_load(ag_node_config *cfg, const char *home) {
     cfg->mempool.max_per_sender = (size_t)json_integer_value(v);
   if ((v = json_object_get(root, "keep_rounds")) && json_is_integer(v) && json_integer_value(v) >= 1)
     cfg->keep_rounds = (uint64_t)json_integer_value(v);
+  if ((v = json_object_get(root, "history")) && json_is_boolean(v)) cfg->history = json_is_true(v);
   int hrc = ag_http_limits_from_json(&cfg->http, json_object_get(root, "http"));
   json_decref(root);
   if (hrc) return ag_fail(AG_E_RANGE, "%s: %s", path, ag_errmsg(hrc));
@@ -287,6 +289,7 @@ int ag_node_open(const ag_node_config *cfg, ag_node **out) {
     ag_incentive_attach(n->app);
     ag_economy_attach(n->app);
     if (cfg->threads > 0) ag_app_set_threads(n->app, cfg->threads);
+    ag_app_set_history(n->app, cfg->history);
     if ((rc = ag_app_info_get(n->app, &info))) goto fail;
     memcpy(n->last_block_hash, info.block_hash, 32);
     ag_txset_init(&n->cmt_seen, AG_NODE_CMT_SEEN_MAX);

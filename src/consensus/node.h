@@ -38,6 +38,7 @@ typedef struct {
   int max_body_bytes;     /* API request bodies */
   ag_http_limits http;    /* what API clients may make the node spend (config.json "http") */
   uint64_t keep_rounds;   /* training rounds whose blobs and checkpoints the node keeps (16) */
+  int history;            /* write the history indexes (docs/api.md "History"; true) */
 } ag_node_config;
 
 /* Counters for /metrics; monotonic except where noted. */

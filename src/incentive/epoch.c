@@ -224,6 +224,36 @@ static void free_rows(ag_yuma_row *rows, uint32_t n) {
   free(rows);
 }
 
+/* The epoch's metagraph as history (docs/api.md "History"), for charts over epochs:
+ *   key 'e' | netuid u16be | epoch u64be
+ *   value block u64le | emitted u64le (owner cut + paid) | n u16le | n x (hotkey 32 | stake u64le | emission u64le |
+ *         incentive u16le | dividends u16le | consensus u16le | validator_trust u16le) */
+#define EPOCH_ROW 56
+static void epoch_history(ag_app *app, const ag_subnet *sn, const ag_neuron *nr, const uint64_t *stake,
+                          uint64_t height, uint64_t emitted) {
+  uint8_t key[11];
+  key[0] = AG_HIST_EPOCH;
+  key[1] = (uint8_t)(sn->netuid >> 8);
+  key[2] = (uint8_t)sn->netuid;
+  ag_put_u64be(key + 3, sn->epoch);
+  size_t len = 18 + (size_t)sn->n * EPOCH_ROW;
+  uint8_t *v = ag_xmalloc(len), *p = v + 18;
+  ag_put_u64le(v, height);
+  ag_put_u64le(v + 8, emitted);
+  ag_put_u16le(v + 16, (uint16_t)sn->n);
+  for (uint32_t i = 0; i < sn->n; i++, p += EPOCH_ROW) {
+    memcpy(p, nr[i].hotkey, 32);
+    ag_put_u64le(p + 32, stake[i]);
+    ag_put_u64le(p + 40, nr[i].emission);
+    ag_put_u16le(p + 48, nr[i].incentive);
+    ag_put_u16le(p + 50, nr[i].dividends);
+    ag_put_u16le(p + 52, nr[i].consensus);
+    ag_put_u16le(p + 54, nr[i].vtrust);
+  }
+  ag_state_hist_put(ag_app_state(app), key, sizeof key, v, len);
+  free(v);
+}
+
 int ag_incentive_run_epoch(ag_app *app, ag_subnet *sn);
 int ag_incentive_run_epoch(ag_app *app, ag_subnet *sn) {
   ag_state *st = ag_app_state(app);
@@ -331,6 +361,7 @@ int ag_incentive_run_epoch(ag_app *app, ag_subnet *sn) {
     }
   }
   if (!rc && paid > E) rc = ag_fail(AG_E_INTERNAL, "epoch paid %llu of %llu", (unsigned long long)paid, (unsigned long long)E);
+  if (!rc && ag_app_history(app)) epoch_history(app, sn, nr, stake, height, owner_cut + paid);
   if (!rc) {
     sn->pending = E - paid; /* floors carry over to the next epoch */
     sn->emitted += owner_cut + paid;
