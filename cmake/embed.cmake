@@ -1,6 +1,6 @@
 # Embeds static files in the binary (src/api/embed.h): cmake -DOUT=assets.c
-# -DFILES="URL|CONTENT-TYPE|FILE,..." -P embed.cmake writes one byte array per file and the
-# table ag_embeds. Run at build time; nothing it writes is committed.
+# -DFILES="URL|FILE,..." -P embed.cmake writes one byte array per file and the table ag_embeds,
+# each with the content type its extension names (.json .html .js .css). Run at build time; nothing it writes is committed.
 set(decls "")
 set(table "")
 set(i 0)
@@ -8,8 +8,19 @@ string(REPLACE "," ";" entries "${FILES}")
 foreach(entry ${entries})
   string(REPLACE "|" ";" parts "${entry}")
   list(GET parts 0 url)
-  list(GET parts 1 type)
-  list(GET parts 2 file)
+  list(GET parts 1 file)
+  get_filename_component(ext "${file}" LAST_EXT)
+  if(ext STREQUAL ".json")
+    set(type "application/json")
+  elseif(ext STREQUAL ".html")
+    set(type "text/html; charset=utf-8")
+  elseif(ext STREQUAL ".js")
+    set(type "text/javascript; charset=utf-8")
+  elseif(ext STREQUAL ".css")
+    set(type "text/css; charset=utf-8")
+  else()
+    message(FATAL_ERROR "embed.cmake: no content type for ${file}")
+  endif()
   file(READ "${file}" hex HEX)
   string(LENGTH "${hex}" n)
   math(EXPR bytes "${n} / 2")

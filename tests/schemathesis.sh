@@ -1,32 +1,20 @@
 #!/usr/bin/env bash
-# schemathesis (PyPI, pinned by scripts/bootstrap apitest) against a live devnet node: every
-# operation of /openapi.json is called with generated valid and invalid input, bounded by
-# --max-examples and --max-time; it fails on any 5xx, a status, content type, header or body
-# that the description does not allow. Usage: tests/schemathesis.sh AGORA_BIN SOURCE_DIR OUT_DIR
+# schemathesis (PyPI, pinned by scripts/bootstrap apitest) against a live devnet node (run by
+# tests/with_devnet.sh): every operation of /openapi.json is called with generated valid and
+# invalid input, bounded by --max-examples and --max-time; it fails on any 5xx, a status,
+# content type, header or body that the description does not allow.
+# Usage: tests/schemathesis.sh AGORA_BIN SOURCE_DIR OUT_DIR
 set -euo pipefail
-bin=$(realpath "$1") src=$(realpath "$2") out=$(realpath -m "$3")
-st="$src/.cache/apitest-venv/bin/schemathesis"
-if [ ! -x "$st" ]; then
+src=$(realpath "$2")
+venv="$src/.cache/apitest-venv/bin"
+if [ ! -x "$venv/schemathesis" ]; then
   echo "skip: schemathesis is not installed (scripts/bootstrap apitest)"
   exit 77
 fi
-rm -rf "$out"
-mkdir -p "$out"
-home="$out/devnet"
-export AGORA_PASSPHRASE=schemathesis-run
-# a devnet with a market: subnets, a pinned model, an asset, offers (no miners: nothing to serve)
-"$bin" --home "$home" devnet --miners 1 --cheaters 0 --slow 0 --validators 0 --market --block-time 200 >"$out/devnet.log" 2>&1 &
-pid=$!
-trap 'kill -INT $pid 2>/dev/null || true; wait $pid 2>/dev/null || true' EXIT
-for _ in $(seq 600); do
-  [ -s "$home/data/api.addr" ] && curl -sf "http://$(cat "$home/data/api.addr")/health" >/dev/null && break
-  kill -0 $pid 2>/dev/null || { cat "$out/devnet.log"; exit 1; }
-  sleep 0.1
-done
-api="http://$(cat "$home/data/api.addr")"
+if [ -z "${AGORA_API:-}" ]; then exec "$src/tests/with_devnet.sh" "$1" "$3" "$(realpath "$0")" "$(realpath "$1")" "$src" "$(realpath -m "$3")"; fi
 # The description the node serves, with the devnet's real addresses and ids as parameter
 # examples, so that generated requests also reach existing accounts, hotkeys and models.
-"$(dirname "$st")/python" - "$api" "$home" "$out/openapi.json" <<'PY'
+"$venv/python" - "$AGORA_API" "$AGORA_DEVNET_HOME" openapi.json <<'PY'
 import json, sys, urllib.request
 api, home, out = sys.argv[1:4]
 spec = json.load(urllib.request.urlopen(api + "/openapi.json"))
@@ -42,11 +30,10 @@ for item in spec["paths"].values():
                 p["examples"] = {f"e{i}": {"value": v} for i, v in enumerate(values[p["name"]])}
 json.dump(spec, open(out, "w"))
 PY
-# the event stream never ends, so it is not a request schemathesis can wait for; its cache
-# (.schemathesis/) goes to the output folder
-cd "$out"
-"$st" run "$out/openapi.json" --url "$api" \
+# the event stream never ends, so it is not a request schemathesis can wait for (its cache,
+# .schemathesis/, stays in the output folder, the working directory)
+"$venv/schemathesis" run openapi.json --url "$AGORA_API" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
   --exclude-path /v1/events/blocks \
   --mode all --max-examples 30 --max-time 60 --seed 20261205 --workers 1 --request-timeout 10 \
-  --report junit --report-dir "$out" --no-color 2>&1 | tee "$out/schemathesis.txt"
+  --report junit --report-dir . --no-color 2>&1 | tee schemathesis.txt

@@ -862,8 +862,10 @@ static void h_metrics(ag_http_req *req, ag_http_resp *resp) {
   snprintf(resp->content_type, sizeof resp->content_type, "text/plain; version=0.0.4; charset=utf-8");
 }
 
-/* The API's description (src/api/openapi.json, embedded; tests/test_openapi.c keeps it true). */
-static void h_openapi(ag_http_req *req, ag_http_resp *resp) {
+/* Embedded files: the API's description (src/api/openapi.json; tests/test_openapi.c keeps it
+ * true) and the explorer (src/api/www, docs/explorer.md), which may only load its own scripts
+ * and styles and talk to this node. */
+static void h_static(ag_http_req *req, ag_http_resp *resp) {
   const ag_embed *a = ag_embed_find(req->path);
   if (!a) {
     ag_http_error(resp, 404, AG_E_NOTFOUND, "no such file");
@@ -872,11 +874,17 @@ static void h_openapi(ag_http_req *req, ag_http_resp *resp) {
   resp->status = 200;
   ag_buf_put(&resp->body, a->data, a->len);
   snprintf(resp->content_type, sizeof resp->content_type, "%s", a->type);
+  ag_http_set_header(resp, "Content-Security-Policy", "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'");
+  ag_http_set_header(resp, "X-Content-Type-Options", "nosniff");
+  ag_http_set_header(resp, "Cache-Control", "no-cache");
 }
 
 static const ag_http_route routes[] = {
     {"GET", "/health", h_health, 0},
-    {"GET", "/openapi.json", h_openapi, 0},
+    {"GET", "/openapi.json", h_static, 0},
+    {"GET", "/", h_static, 0},
+    {"GET", "/app.js", h_static, 0},
+    {"GET", "/style.css", h_static, 0},
     {"GET", "/v1/status", h_status, 0},
     {"POST", "/v1/txs", h_submit, 0},
     {"POST", "/v1/simulate", h_simulate, 0},

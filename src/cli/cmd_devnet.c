@@ -1423,6 +1423,7 @@ int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
             d->round_blocks);
   start_node(d);
   if ((rc = wait_node(d, 30000))) goto out;
+  fprintf(info, "explorer: %s/ (open it in a browser)\n", d->url);
   if ((rc = setup_neurons(d))) goto out;
   if (d->nclients && !d->nminers) d->nclients = 0;
   if (d->agent && !d->nminers) d->agent = 0;

@@ -1,0 +1,148 @@
+"""The explorer in a real browser: Debian's chromium, headless, through Debian's chromium-driver
+and Selenium, against a running devnet. Every page loads with no console error and shows the
+figures the API gives; the chain page takes new blocks from the event stream without a reload;
+a screenshot of each page, phone-sized and wide, goes to the output folder.
+
+Usage: explorer.py API_URL DEVNET_HOME OUT_DIR (tests/explorer.sh starts the devnet)."""
+import json
+import os
+import sys
+import time
+import urllib.request
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+api, home, out = sys.argv[1:4]
+failures = []
+
+
+def get(path):
+    with urllib.request.urlopen(api + path) as r:
+        return json.load(r)
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what, flush=True)
+    if not cond:
+        failures.append(what)
+
+
+def agr(s):
+    """Base units as the page writes them."""
+    v = int(s)
+    whole, frac = divmod(v, 10**9)
+    f = str(frac).rjust(9, "0").rstrip("0")
+    return f"{whole:,}" + ("." + f if f else "") + " AGR"
+
+
+opts = webdriver.ChromeOptions()
+opts.binary_location = "/usr/bin/chromium"
+for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900"):
+    opts.add_argument(a)
+opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+driver.set_page_load_timeout(60)
+
+
+def open_page(frag, name):
+    """Loads a page, waits until it has its data, screenshots it wide and phone-sized, and
+    fails on any console error."""
+    driver.get(api + "/" + frag)
+    WebDriverWait(driver, 60).until(lambda d: d.find_element(By.ID, "main").get_attribute("data-ready") == frag)
+    driver.save_screenshot(os.path.join(out, name + ".png"))
+    driver.set_window_size(390, 844)
+    driver.save_screenshot(os.path.join(out, name + "-phone.png"))
+    width = driver.execute_script("return document.documentElement.scrollWidth")
+    check(width <= 400, f"{name}: fits a phone-sized window (page width {width})")
+    driver.set_window_size(1280, 900)
+    errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+    check(not errors, f"{name}: no console errors {errors if errors else ''}")
+    title = driver.find_element(By.TAG_NAME, "h1").text
+    check(title not in ("Error", "Not found"), f"{name}: loads ({title})")
+
+
+def text(id_):
+    return driver.find_element(By.ID, id_).text
+
+
+try:
+    # the chain, and blocks arriving live
+    open_page("#/", "chain")
+    # the cards are of one status: read them until the API is at the same height
+    for _ in range(50):
+        shown, issued, burned = int(text("height")), text("issued"), text("burned")
+        st = get("/v1/status")
+        if st["height"] == shown and int(text("height")) == shown:
+            break
+        time.sleep(0.1)
+    check(st["height"] == shown, f"chain: height {shown} is the API's")
+    check(issued == agr(st["supply"]["issued"]), f"chain: supply issued is the API's ({issued} vs {agr(st['supply']['issued'])})")
+    check(burned == agr(st["supply"]["burned"]), f"chain: burned is the API's ({burned} vs {agr(st['supply']['burned'])})")
+    check(text("block-time") == f"{st['block_time_ms']} ms", "chain: block time is the API's")
+    driver.execute_script("window.__same_page = 1")
+    top = lambda d: int(d.find_element(By.CSS_SELECTOR, "#blocks tr td a").text)
+    first = top(driver)
+    WebDriverWait(driver, 60).until(lambda d: top(d) > first)
+    newest = top(driver)
+    check(newest > first, f"chain: block {newest} arrived live (was {first})")
+    check(driver.execute_script("return window.__same_page") == 1, "chain: without a reload")
+    check(int(text("tip")) >= newest, "header: the live height follows")
+
+    # a block and its first tx
+    b1 = get("/v1/blocks/1")
+    open_page("#/block/1", "block")
+    check(text("tx-count") == str(b1["tx_count"]), f"block: {b1['tx_count']} txs as the API")
+    rows = driver.find_elements(By.CSS_SELECTOR, "#txs tr")
+    check(len(rows) == len(b1["txs"]), "block: one row per tx")
+    tx = get("/v1/txs/" + b1["txs"][0]["hash"])
+    open_page("#/tx/" + tx["hash"], "tx")
+    check(text("tx-kind") == tx["tx"]["kind"], f"tx: kind {tx['tx']['kind']}")
+
+    # an account with history
+    sender = tx["tx"]["sender"]
+    a0 = get("/v1/accounts/" + sender)
+    open_page("#/account/" + sender, "account")
+    a1 = get("/v1/accounts/" + sender)
+    check(text("balance") in (agr(a0["balance"]), agr(a1["balance"])), "account: balance is the API's")
+    hist = get(f"/v1/accounts/{sender}/txs?limit=20")
+    check(len(driver.find_elements(By.CSS_SELECTOR, "#history tr")) == len(hist["txs"]) > 0, "account: its history")
+
+    # subnets, the metagraph, a hotkey
+    subs = get("/v1/subnets")
+    open_page("#/subnets", "subnets")
+    check(len(driver.find_elements(By.CSS_SELECTOR, "#subnets tr")) == len(subs["subnets"]), "subnets: one row each")
+    for _ in range(600):  # charts need two epochs
+        if len(get("/v1/subnets/1/epochs?limit=2")["epochs"]) == 2:
+            break
+        time.sleep(0.1)
+    mg = get("/v1/subnets/1/metagraph")
+    open_page("#/subnet/1", "metagraph")
+    check(len(driver.find_elements(By.CSS_SELECTOR, "#metagraph tr")) == mg["neurons"], f"metagraph: {mg['neurons']} UIDs")
+    charts = driver.find_elements(By.CSS_SELECTOR, "svg.chart polyline")
+    check(len(charts) > 0, "metagraph: charts over epochs")
+    hot = mg["uids"][0]["hotkey"]
+    open_page("#/hotkey/" + hot, "hotkey")
+
+    # the model: its asset, holders and offers
+    model = get("/v1/subnets/1")["model"]["model_id"]
+    asset = get("/v1/assets/" + model)
+    offers = get("/v1/offers?model=" + model)
+    open_page("#/asset/" + model, "asset")
+    check(len(driver.find_elements(By.CSS_SELECTOR, "#holders tr")) == len(asset["holders"]), "asset: its holders")
+    check(len(driver.find_elements(By.CSS_SELECTOR, "#offers tr")) == len(offers["offers"]) > 0, "asset: its offers")
+
+    # search
+    open_page("#/", "chain-again")
+    box = driver.find_element(By.ID, "q")
+    box.send_keys(sender)
+    box.submit()
+    WebDriverWait(driver, 30).until(lambda d: d.find_element(By.ID, "main").get_attribute("data-ready") == "#/account/" + sender)
+    check(True, "search: an address opens its account")
+finally:
+    driver.quit()
+
+print(f"{len(failures)} failed")
+sys.exit(1 if failures else 0)

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The explorer in Debian's headless chromium (tests/explorer.py) against a live devnet (run by
+# tests/with_devnet.sh); screenshots land in OUT_DIR. Usage: tests/explorer.sh AGORA_BIN SOURCE_DIR OUT_DIR
+set -euo pipefail
+src=$(realpath "$2")
+py="$src/.cache/apitest-venv/bin/python"
+if [ ! -x "$py" ] || [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+  echo "skip: selenium, chromium or chromium-driver is not installed (scripts/bootstrap apitest)"
+  exit 77
+fi
+if [ -z "${AGORA_API:-}" ]; then exec "$src/tests/with_devnet.sh" "$1" "$3" "$(realpath "$0")" "$(realpath "$1")" "$src" "$(realpath -m "$3")"; fi
+"$py" "$src/tests/explorer.py" "$AGORA_API" "$AGORA_DEVNET_HOME" .
