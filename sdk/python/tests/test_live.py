@@ -1,0 +1,121 @@
+"""Against a live devnet (tests/sdk.sh starts one): the client on real routes, keystores
+written by the C CLI and read here and the reverse, and txs signed here accepted and committed
+by the node."""
+import asyncio
+import json
+import os
+import subprocess
+
+import pytest
+
+from agora_sdk import ApiError, AsyncClient, Client, Keypair, load_keystore, save_keystore, tx
+
+API = os.environ.get("AGORA_API")
+HOME = os.environ.get("AGORA_DEVNET_HOME")
+BIN = os.environ.get("AGORA_BIN")
+PASS = os.environ.get("AGORA_PASSPHRASE", "")
+pytestmark = pytest.mark.skipif(not (API and HOME and BIN), reason="needs a devnet (tests/sdk.sh)")
+
+
+def cli(*args: str, home: str = None) -> str:
+    env = dict(os.environ, AGORA_PASSPHRASE=PASS)
+    r = subprocess.run([BIN, "--home", home or HOME, "--node", API, *args], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def owner() -> Keypair:
+    return load_keystore(os.path.join(HOME, "keys", "owner.json"), PASS, chain_id="agora-devnet")
+
+
+def test_every_read_route_answers():
+    c = Client(API)
+    st = c.status()
+    assert st["chain_id"] == "agora-devnet" and c.health()["status"] == "ok"
+    assert c.openapi()["openapi"] == "3.1.0"
+    assert c.block(1)["height"] == 1 and c.header("latest")["height"] >= 1
+    subs = c.subnets()["subnets"]
+    assert subs and c.subnet(1)["netuid"] == 1
+    mg = c.metagraph(1, bonds=True, weights=True)
+    assert len(mg["uids"]) == mg["neurons"]
+    hot = mg["uids"][0]["hotkey"]
+    assert c.hotkey(hot)["hotkey"] == hot
+    assert "epochs" in c.epochs(1, limit=2)
+    assert c.incentive()["height"] >= 1 and c.economy()["height"] >= 1
+    model = c.subnet(1)["model"]["model_id"]
+    assert c.offers(model)["offers"] and c.asset(model)["id"] == model
+    assert c.bond(c.offers(model)["offers"][0]["provider"])["bonded"]
+    assert "disputes" in c.disputes()
+    assert c.agents(owner().address)["keys"] == []
+    assert "agora_" in c.metrics()
+    with pytest.raises(ApiError) as e:
+        c.tx("00" * 32)
+    assert e.value.status == 404 and e.value.code == "not_found"
+    with pytest.raises(ApiError) as e:
+        c.account("agora1notanaddress")
+    assert e.value.status == 400
+
+
+def test_a_c_keystore_reads_here_and_a_python_one_reads_in_c(tmp_path):
+    home = str(tmp_path / "wallet")
+    cli("wallet", "new", "fromc", home=home)
+    c_file = os.path.join(home, "keys", "fromc.json")
+    kp = load_keystore(c_file, PASS)
+    assert kp.address == json.load(open(c_file))["address"]
+    assert cli("wallet", "export", "fromc", home=home).strip() == kp.backup()
+    mine = Keypair.generate()
+    save_keystore(os.path.join(home, "keys", "frompy.json"), "frompy", mine, PASS)
+    assert cli("wallet", "show", "frompy", "-a", home=home).strip() == mine.address
+    assert cli("wallet", "export", "frompy", home=home).strip() == mine.backup()
+
+
+def test_a_transfer_signed_here_is_committed_and_in_both_histories():
+    c = Client(API)
+    me, to = owner(), Keypair.generate()
+    before = int(c.account(me.address)["balance"])
+    r = c.send(me, tx.TRANSFER, tx.transfer(to.address, 3 * tx.AGR))
+    assert r["status"] == "pending"
+    done = c.wait(r["hash"])
+    assert done["result"]["code"] == "ok" and done["tx"]["kind"] == "transfer"
+    assert int(c.account(to.address)["balance"]) == 3 * tx.AGR
+    assert int(c.account(me.address)["balance"]) <= before - 3 * tx.AGR
+    for who, sent in ((me.address, True), (to.address, False)):
+        h = c.account_txs(who, limit=5)["txs"]
+        assert h[0]["hash"] == r["hash"] and h[0]["sent"] is sent
+    # a multi-transfer, and a replay of the same bytes refused
+    st = c.status()
+    n = c.account(me.address)["pending_nonce"]
+    pay = tx.multi_transfer([(to.address, 1), (Keypair.generate().address, 2)])
+    raw = tx.build(tx.MULTI_TRANSFER, st["chain_id"], me, n, tx.min_fee(st["params"], st["chain_id"], len(pay)), pay)
+    h2 = c.submit(raw)["hash"]
+    assert h2 == tx.decode(raw).hash
+    with pytest.raises(ApiError) as e:
+        c.submit(raw)
+    assert e.value.status in (400, 409)
+    assert c.wait(h2)["result"]["code"] == "ok"
+
+
+def test_a_bad_signature_is_refused():
+    c = Client(API)
+    st = c.status()
+    me = owner()
+    raw = bytearray(tx.build(tx.TRANSFER, st["chain_id"], me, c.account(me.address)["pending_nonce"], 10**6,
+                             tx.transfer(Keypair.generate().address, 1)))
+    raw[-1] ^= 1
+    with pytest.raises(ApiError) as e:
+        c.submit(bytes(raw))
+    assert e.value.code == "bad_signature"
+
+
+def test_async_client_and_block_subscription():
+    async def run():
+        c = AsyncClient(API)
+        st = await c.status()
+        seen = []
+        async for b in c.blocks():
+            seen.append(b["height"])
+            if len(seen) == 2:
+                break
+        return st, seen
+    st, seen = asyncio.run(run())
+    assert seen[0] > st["height"] - 1 and seen[1] == seen[0] + 1

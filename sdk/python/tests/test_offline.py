@@ -1,0 +1,76 @@
+"""What needs no node: the encoding against the repo's frozen vector, addresses, the keystore."""
+import json
+import os
+import pathlib
+
+import pytest
+
+from agora_sdk import AddressError, Keypair, KeystoreError, address, load_keystore, public_key, save_keystore, tx
+
+ROOT = pathlib.Path(__file__).resolve().parents[3]
+
+
+def seed_key(i: int) -> Keypair:
+    """tests/testutil.h seed_key(i): seed i, i >> 8, zeros, 0x5a."""
+    s = bytearray(32)
+    s[0], s[1], s[31] = i & 255, i >> 8 & 255, 0x5A
+    return Keypair.from_seed(bytes(s))
+
+
+def test_transfer_is_byte_identical_to_the_c_encoder():
+    b = tx.build(tx.TRANSFER, "agora-test", seed_key(1), 7, 5000, tx.transfer(seed_key(2).public_key, 123456789))
+    assert b.hex() == (ROOT / "tests/vectors/tx_transfer.hex").read_text().strip()
+    t = tx.decode(b)
+    assert t.hash == "0e8a8f9c019b6e46961322bf2b913912d9e8601f6de32cb831315600a99bb832"
+    assert (t.kind, t.chain_id, t.nonce, t.fee, t.valid_until) == (1, "agora-test", 7, 5000, 0)
+    assert len(b) == tx.size("agora-test", 40) == 178
+
+
+def test_addresses_round_trip_and_typos_are_refused():
+    kp = seed_key(3)
+    a = kp.address
+    assert len(a) == 64 and a.startswith("agora1")
+    assert public_key(a) == kp.public_key and public_key(a.upper()) == kp.public_key
+    typo = a[:20] + ("q" if a[20] != "q" else "p") + a[21:]
+    with pytest.raises(AddressError):
+        public_key(typo)
+    with pytest.raises(AddressError):
+        public_key(a[:10] + a[10:].upper())  # mixed case
+    assert Keypair.from_backup(kp.backup()) == kp
+
+
+def test_amounts_are_exact():
+    assert tx.parse_amount("12.5") == 12_500_000_000
+    assert tx.parse_amount("0.000000001") == 1
+    for bad in ("1e9", "-5", "5.0000000001", "", "1,000"):
+        with pytest.raises(ValueError):
+            tx.parse_amount(bad)
+
+
+def test_keystore_round_trip_and_refusals(tmp_path):
+    kp = Keypair.generate()
+    p = tmp_path / "k.json"
+    save_keystore(str(p), "k", kp, "correct horse")
+    assert oct(os.stat(p).st_mode & 0o777) == "0o600"
+    assert load_keystore(str(p), "correct horse") == kp
+    with pytest.raises(KeystoreError) as e:
+        load_keystore(str(p), "wrong passphrase")
+    assert e.value.code == "bad_passphrase"
+    doc = json.loads(p.read_text())
+    doc["address"] = seed_key(9).address  # re-labelled: the address is the associated data
+    p.write_text(json.dumps(doc))
+    with pytest.raises(KeystoreError) as e:
+        load_keystore(str(p), "correct horse")
+    assert e.value.code == "bad_passphrase"
+    doc = json.loads((tmp_path / "k.json").read_text())
+    doc["crypto"]["opslimit"] = 1  # a cheaper KDF than Agora writes
+    p.write_text(json.dumps(doc))
+    with pytest.raises(KeystoreError) as e:
+        load_keystore(str(p), "correct horse")
+    assert e.value.code == "keystore_weak_kdf"
+    dev = tmp_path / "dev.json"
+    save_keystore(str(dev), "dev", kp, None, insecure_chain_id="agora-devnet")
+    assert load_keystore(str(dev), chain_id="agora-devnet") == kp
+    with pytest.raises(KeystoreError) as e:
+        load_keystore(str(dev), chain_id="agora-main")
+    assert e.value.code == "insecure_key"
