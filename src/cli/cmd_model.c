@@ -25,6 +25,7 @@ static const char *usage_model =
     "  generate   generate text; --commit FILE writes a verifiable receipt\n"
     "  chat       a conversation in the terminal, through the model's own chat template\n"
     "  verify     re-execute a receipt and check every token and the commitment\n"
+    "  check-answer  check a miner's signed answer to a request, as validators do\n"
     "  eval       validation loss and perplexity of a model\n"
     "  info       configuration, size and id of a model file\n"
     "  export     write a GGUF file (--gguf OUT)\n"
@@ -651,6 +652,72 @@ done:
 
 /* ---------- verify ---------- */
 
+/* A miner's whole answer to a request, as validators check it (ag_inf_verify): for tools in
+ * other languages (sdk/python/examples/validator.py) that keep the engine out of their code. */
+static int cmd_check_answer(ag_cli *c, int argc, char **argv) {
+  const char *model = NULL, *v_threads = NULL, *hotkey = NULL;
+  bool chat = false;
+  ag_opt opts[] = {{"model", 'm', 1, &model, NULL}, {"threads", 't', 1, &v_threads, NULL},
+                   {"hotkey", 0, 1, &hotkey, NULL}, {"chat", 0, 0, NULL, &chat}, {"", 0, 0, NULL, NULL}};
+  char *pos[2];
+  int npos, rc = ag_cli_parse(c, argc, argv, opts, pos, 2, &npos);
+  if (rc) return rc;
+  if (c->help || npos != 2 || !hotkey)
+    return ag_cli_usage(c,
+        "usage: agora model check-answer REQUEST ANSWER --hotkey MINER [--chat] [-m MODEL] [-t THREADS]\n\n"
+        "Checks a miner's non-streamed answer (the JSON in file ANSWER) to the request body in file\n"
+        "REQUEST (its exact bytes; a chat completion with --chat) as validators do: the miner's\n"
+        "signature, the request hash, that the receipt is for MODEL with the requested prompt\n"
+        "and sampling, that the text is the receipt's output, and the receipt by re-execution.\n"
+        "Exit status 0 when the answer is honest, 1 otherwise; --json prints the verdict.\n");
+  int threads = 1;
+  if ((rc = parse_int(c, "threads", v_threads, 1, 64, &threads))) return rc;
+  uint8_t pk[32];
+  if ((rc = ag_addr_decode(hotkey, pk))) return ag_cli_fail(c, rc, "--hotkey: %s", ag_errmsg(rc));
+  uint8_t *body = NULL, *ans = NULL;
+  size_t blen, alen;
+  if (ag_read_file(pos[0], 1u << 20, &body, &blen)) return ag_cli_fail(c, AG_E_NOTFOUND, "cannot read %s", pos[0]);
+  if (ag_read_file(pos[1], 1u << 24, &ans, &alen)) {
+    free(body);
+    return ag_cli_fail(c, AG_E_NOTFOUND, "cannot read %s", pos[1]);
+  }
+  json_t *resp = json_loadb((const char *)ans, alen, 0, NULL);
+  free(ans);
+  ag_inf_request req;
+  const char *param = NULL;
+  char path[1200];
+  default_model_path(c, model, path, sizeof path);
+  ag_model *m = NULL;
+  ag_infer *state = NULL;
+  ag_inf_verdict v;
+  memset(&v, 0, sizeof v);
+  if (!resp) rc = ag_cli_fail(c, AG_E_INVALID, "%s is not JSON", pos[1]);
+  else if ((rc = ag_inf_request_parse(chat, body, blen, &req, &param)))
+    rc = ag_cli_fail(c, rc, "the request: %s%s%s", ag_errmsg(rc), param ? " at " : "", param ? param : "");
+  else {
+    if (!(rc = open_model(c, path, &m, NULL)) && !(rc = ag_infer_open(m, m->cfg.seq_len, threads, &state)))
+      rc = ag_inf_verify(state, m, body, blen, &req, resp, pk, &v);
+    else rc = ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
+    ag_inf_request_free(&req);
+    int code = v.code;
+    if (m && c->json) {
+      json_t *j = json_pack("{s:b,s:s,s:s,s:i,s:i,s:f}", "ok", v.ok && !code, "code", code ? ag_err_name(code) : "ok",
+                            "why", v.why, "n_prompt", v.n_prompt, "n_out", v.n_out, "seconds", v.verify_seconds);
+      ag_cli_print_json(j);
+    } else if (m && code) {
+      fprintf(stderr, "REJECTED: %s: %s\n", ag_err_name(code), v.why);
+    } else if (m) {
+      printf("ok: an honest answer (%d prompt and %d output tokens re-executed in %.3f s)\n", v.n_prompt, v.n_out, v.verify_seconds);
+    }
+    if (m) rc = code || !v.ok ? AG_EXIT_FAIL : 0;
+  }
+  ag_infer_close(state);
+  ag_model_close(m);
+  json_decref(resp);
+  free(body);
+  return rc;
+}
+
 static int cmd_verify(ag_cli *c, int argc, char **argv) {
   const char *model = NULL, *v_threads = NULL;
   ag_opt opts[] = {{"model", 'm', 1, &model, NULL}, {"threads", 't', 1, &v_threads, NULL},
@@ -1016,7 +1083,7 @@ int ag_cmd_model(ag_cli *c, int argc, char **argv) {
   static const struct {
     const char *name;
     int (*fn)(ag_cli *, int, char **);
-  } subs[] = {{"train", cmd_train},   {"generate", cmd_generate}, {"chat", cmd_chat}, {"verify", cmd_verify},
+  } subs[] = {{"train", cmd_train},   {"generate", cmd_generate}, {"chat", cmd_chat}, {"verify", cmd_verify}, {"check-answer", cmd_check_answer},
               {"eval", cmd_eval},     {"info", cmd_info},         {"export", cmd_export},
               {"import", cmd_import}, {"shares", cmd_shares}, {"claim", ag_cmd_model_claim}};
   for (size_t i = 0; i < AG_ARRAY_LEN(subs); i++)

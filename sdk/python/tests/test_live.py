@@ -119,3 +119,30 @@ def test_async_client_and_block_subscription():
         return st, seen
     st, seen = asyncio.run(run())
     assert seen[0] > st["height"] - 1 and seen[1] == seen[0] + 1
+
+
+def test_the_example_validator_scores_the_miner_and_reveals_its_weights(tmp_path):
+    """sdk/python/examples/validator.py, registered and staked from Python, challenges the
+    devnet's miner, finds its answers honest through the engine, and commits then reveals."""
+    import sys
+    c = Client(API)
+    me, hot = owner(), Keypair.generate()
+    chain = c.status()["chain_id"]
+    cost = int(c.subnet(1)["registration_cost"])
+    for kind, payload in ((tx.REGISTER, tx.register(chain, 1, me.public_key, hot, 2 * cost)),
+                          (tx.STAKE_ADD, tx.stake(hot.address, 100 * tx.AGR)), (tx.TRANSFER, tx.transfer(hot.address, 10 * tx.AGR))):
+        assert c.wait(c.send(me, kind, payload)["hash"])["result"]["code"] == "ok"
+    key = tmp_path / "hot.json"
+    save_keystore(str(key), "hot", hot, PASS)
+    example = os.path.join(os.path.dirname(__file__), "..", "examples", "validator.py")
+    r = subprocess.run([sys.executable, example, "--node", API, "--hotkey", str(key), "--agora", BIN, "--rounds", "30",
+                        "--cache", str(tmp_path)], capture_output=True, text=True, timeout=300,
+                       env=dict(os.environ, AGORA_PASSPHRASE=PASS))
+    assert r.returncode == 0, r.stderr
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    miner = next(u["uid"] for u in c.metagraph(1)["uids"] if u["hotkey"] != hot.address)
+    assert any(x.get("uid") == miner and x.get("honest") for x in lines), r.stdout
+    assert not any(x.get("honest") is False for x in lines), r.stdout  # the miner is honest
+    assert any(x.get("commit") == "ok" for x in lines) and any(x.get("reveal") == "ok" for x in lines), r.stdout
+    mine = next(u for u in c.metagraph(1, weights=True)["uids"] if u["hotkey"] == hot.address)
+    assert [miner, 65535] in mine["weights"]
