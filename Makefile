@@ -29,7 +29,7 @@ test: bootstrap
 	@cd build/test && ctest --output-on-failure -j 2 --timeout 900
 
 bench: build
-	@scripts/bootstrap models llamacpp-tools
+	@scripts/bootstrap models llamacpp-tools apitest
 	@scripts/bench
 
 demo: build
