@@ -141,6 +141,21 @@ try:
     box.submit()
     WebDriverWait(driver, 30).until(lambda d: d.find_element(By.ID, "main").get_attribute("data-ready") == "#/account/" + sender)
     check(True, "search: an address opens its account")
+    # a page left behind gives its event stream back: browsers keep 6 connections per host, and
+    # pages that kept theirs made a request after a few quick navigations wait forever
+    driver.set_script_timeout(5)
+    answered = 0
+    for i in range(10):
+        driver.get("about:blank")
+        driver.get(api + "/#/subnets")
+        WebDriverWait(driver, 60).until(lambda d: d.find_element(By.ID, "main").get_attribute("data-ready") == "#/subnets")
+        try:
+            answered += driver.execute_async_script(
+                "const done = arguments[arguments.length - 1];"
+                "fetch('/v1/status').then(r => r.json()).then(s => done(s.height > 0 ? 1 : 0), () => done(0));")
+        except Exception:
+            pass
+    check(answered == 10, f"navigation: every request answered after quick navigations ({answered} of 10)")
 finally:
     driver.quit()
 
