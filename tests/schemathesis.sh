@@ -35,5 +35,5 @@ PY
 "$venv/schemathesis" run openapi.json --url "$AGORA_API" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
   --exclude-path /v1/events/blocks \
-  --mode all --max-examples 30 --max-time 60 --seed 20261205 --workers 1 --request-timeout 10 \
+  --mode all --max-examples 30 --max-time 40 --seed 20261205 --workers 1 --request-timeout 10 \
   --report junit --report-dir . --no-color 2>&1 | tee schemathesis.txt
