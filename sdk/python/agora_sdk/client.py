@@ -131,6 +131,18 @@ class Client:
             except (urllib.error.URLError, TimeoutError, ConnectionError):
                 continue
 
+    def epoch_stream(self, netuid: int) -> Iterator[Json]:
+        """Each epoch of a subnet as it ends: its metagraph as the epoch left it (the history
+        record of GET /v1/subnets/{netuid}/epochs), driven by the block stream."""
+        seen = self.subnet(netuid)["epoch"]  # epochs before this one have ended already
+        for _ in self.blocks():
+            now = self.subnet(netuid)["epoch"]
+            for e in range(seen, now):  # the epoch counter moved past e: its record exists
+                page = self.epochs(netuid, limit=1, before=e + 1)["epochs"]
+                if page and page[0]["epoch"] == e:
+                    yield page[0]
+            seen = max(seen, now)
+
     def send(self, key: Keypair, kind: int, payload: bytes, fee: Optional[int] = None, nonce: Optional[int] = None,
              valid_until: int = 0) -> Json:
         """Signs a tx of kind with key at its pending nonce and the least fee, and submits it."""
@@ -163,7 +175,7 @@ class AsyncClient:
 
     def __getattr__(self, name: str):
         fn = getattr(self.sync, name)
-        if not callable(fn) or name == "blocks":
+        if not callable(fn):
             return fn
 
         async def call(*a: Any, **k: Any) -> Any:
@@ -172,5 +184,10 @@ class AsyncClient:
 
     async def blocks(self, start: Optional[int] = None) -> AsyncIterator[Json]:
         it = self.sync.blocks(start)
+        while True:
+            yield await asyncio.to_thread(next, it)
+
+    async def epoch_stream(self, netuid: int) -> AsyncIterator[Json]:
+        it = self.sync.epoch_stream(netuid)
         while True:
             yield await asyncio.to_thread(next, it)

@@ -121,6 +121,15 @@ def test_async_client_and_block_subscription():
     assert seen[0] > st["height"] - 1 and seen[1] == seen[0] + 1
 
 
+def test_epoch_subscription_gives_each_new_epoch_with_its_metagraph():
+    c = Client(API)
+    start = c.subnet(1)["epoch"]
+    it = c.epoch_stream(1)
+    a, b = next(it), next(it)
+    assert a["epoch"] >= start and b["epoch"] == a["epoch"] + 1
+    assert b["uids"] and all(u["hotkey"].startswith("agora1") for u in b["uids"])
+
+
 def test_the_example_validator_scores_the_miner_and_reveals_its_weights(tmp_path):
     """sdk/python/examples/validator.py, registered and staked from Python, challenges the
     devnet's miner, finds its answers honest through the engine, and commits then reveals."""
