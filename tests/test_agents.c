@@ -27,18 +27,7 @@ static void setup(void) {
            owner, (unsigned long long)AG_UNIT);
   tc_setup(m, 700);
   /* R1 registers the hotkeys; HK1 offers a model (a provider with an offer) */
-  for (int h = HK1; h <= HK3; h++) {
-    uint8_t claim[32], sig[64];
-    ag_hotkey_claim_hash(TC_CHAIN, K[R1].pk, K[h].pk, claim);
-    ag_sign(&K[h], claim, 32, sig);
-    ag_buf p;
-    ag_buf_init(&p);
-    ag_buf_put_u16le(&p, 1);
-    ag_buf_put(&p, K[h].pk, 32);
-    ag_buf_put_u64le(&p, AG_UNIT);
-    ag_buf_put(&p, sig, 64);
-    CHECK_OK(tc_run_key(&K[R1], AG_TX_REGISTER, &p));
-  }
+  for (int h = HK1; h <= HK3; h++) CHECK_OK(tc_register(&K[R1], &K[h], 1));
   memset(model, 0x3c, 32);
   ag_buf p;
   ag_buf_init(&p);

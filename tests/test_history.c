@@ -208,18 +208,8 @@ TEST(each_epoch_keeps_its_metagraph) {
            "\"subnets\":[{\"name\":\"a\",\"owner\":\"%s\",\"hyperparams\":{\"tempo\":3,\"immunity_period\":100000}}]}}",
            owner);
   tc_setup(m, 920);
-  for (int h = 2; h <= 3; h++) { /* K[1] registers K[2] and K[3] */
-    uint8_t claim[32], sig[64];
-    ag_hotkey_claim_hash(TC_CHAIN, K[1].pk, K[h].pk, claim);
-    ag_sign(&K[h], claim, 32, sig);
-    ag_buf p;
-    ag_buf_init(&p);
-    ag_buf_put_u16le(&p, 1);
-    ag_buf_put(&p, K[h].pk, 32);
-    ag_buf_put_u64le(&p, AG_UNIT);
-    ag_buf_put(&p, sig, 64);
-    CHECK_OK(tc_run_key(&K[1], AG_TX_REGISTER, &p));
-  }
+  CHECK_OK(tc_register(&K[1], &K[2], 1)); /* two neurons */
+  CHECK_OK(tc_register(&K[1], &K[3], 1));
   tc_empty_blocks(12);
   epochs e = {0};
   uint8_t prefix[3] = {AG_HIST_EPOCH, 0, 1};
