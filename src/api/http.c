@@ -1728,6 +1728,15 @@ int ag_http_query_bool(const ag_http_req *r, const char *key) {
          !strcmp(v, "on");
 }
 
+int ag_http_query_u64(const ag_http_req *r, const char *key, uint64_t lo, uint64_t hi, uint64_t dflt, uint64_t *out) {
+  const char *v = ag_http_query(r, key);
+  *out = dflt;
+  if (!v) return 0;
+  if (ag_parse_u64(v, out) || *out < lo || *out > hi)
+    return ag_fail(AG_E_INVALID, "%s is %llu to %llu", key, (unsigned long long)lo, (unsigned long long)hi);
+  return 0;
+}
+
 int ag_http_bearer_matches(const char *authorization, const char *key) {
   int scheme = authorization && !strncasecmp(authorization, "Bearer ", 7);
   const char *given = scheme ? authorization + 7 : "";

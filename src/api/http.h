@@ -139,6 +139,9 @@ const char *ag_http_query(const ag_http_req *r, const char *key);
 const char *ag_http_header(const ag_http_req *r, const char *key);
 /* True for "1", "true", "yes", "on" (and a bare ?key). */
 int ag_http_query_bool(const ag_http_req *r, const char *key);
+/* A query parameter as an integer in lo..hi, dflt when absent: 0, or AG_E_INVALID with a message
+ * naming the parameter and its range (*out is then dflt or what was read). */
+int ag_http_query_u64(const ag_http_req *r, const char *key, uint64_t lo, uint64_t hi, uint64_t dflt, uint64_t *out);
 /* 1 when the Authorization header value `authorization` (NULL when absent) is
  * "Bearer KEY" with exactly `key`, else 0. The keys are compared in constant time as
  * BLAKE2b-256 digests, so the time taken shows neither where a guess first differs nor the

@@ -358,13 +358,13 @@ static int epoch_row(void *ctx, const uint8_t *key, size_t klen, const uint8_t *
 }
 
 static void epochs_get(ag_http_req *req, ag_http_resp *resp, uint16_t netuid) {
-  uint64_t limit = 10, before = 0;
-  const char *ls = ag_http_query(req, "limit"), *bs = ag_http_query(req, "before");
-  if (ls && (ag_parse_u64(ls, &limit) || limit < 1 || limit > 100))
-    return ag_http_error(resp, 400, AG_E_INVALID, "limit is 1 to 100");
-  if (bs && ag_parse_u64(bs, &before)) return ag_http_error(resp, 400, AG_E_INVALID, "before is an epoch number");
+  uint64_t limit, before;
+  const char *bs = ag_http_query(req, "before");
+  int rc = ag_http_query_u64(req, "limit", 1, 100, 10, &limit);
+  if (!rc) rc = ag_http_query_u64(req, "before", 0, UINT64_MAX, 0, &before);
+  if (rc) return fail(resp, rc);
   ag_ist s;
-  int rc = open_view(req, &s);
+  rc = open_view(req, &s);
   if (rc) return fail(resp, rc);
   ag_subnet sn;
   rc = ag_subnet_load(&s, netuid, &sn);

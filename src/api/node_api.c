@@ -428,10 +428,10 @@ static int account_tx_row(void *ctx, const uint8_t *key, size_t klen, const uint
 
 static void h_account_txs(ag_http_req *req, ag_http_resp *resp, const uint8_t pk[32], const char *addr) {
   ag_node *n = NODE(req);
-  uint64_t limit = 20, bh = 0, bi = 0;
-  const char *ls = ag_http_query(req, "limit"), *bs = ag_http_query(req, "before");
-  if (ls && (ag_parse_u64(ls, &limit) || limit < 1 || limit > 100))
-    return ag_http_error(resp, 400, AG_E_INVALID, "limit is 1 to 100");
+  uint64_t limit, bh = 0, bi = 0;
+  const char *bs = ag_http_query(req, "before");
+  int rc = ag_http_query_u64(req, "limit", 1, 100, 20, &limit);
+  if (rc) return fail(resp, rc);
   uint8_t prefix[33], before[45];
   prefix[0] = AG_HIST_ACCOUNT_TX;
   memcpy(prefix + 1, pk, 32);
@@ -448,7 +448,7 @@ static void h_account_txs(ag_http_req *req, ag_http_resp *resp, const uint8_t pk
     ag_put_u32be(before + 41, (uint32_t)bi);
   }
   ag_app_info info;
-  int rc = ag_app_info_get(ag_node_app(n), &info);
+  rc = ag_app_info_get(ag_node_app(n), &info);
   txs_page pg = {json_array(), 0, 0, 0};
   if (!rc) rc = ag_state_hist_scan(ag_app_state(ag_node_app(n)), prefix, sizeof prefix, bs ? before : NULL, bs ? sizeof before : 0,
                                    (size_t)limit, account_tx_row, &pg);
