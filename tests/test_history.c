@@ -179,6 +179,37 @@ TEST(a_block_never_committed_leaves_no_history_and_off_writes_none) {
   tc_teardown();
 }
 
+static int count_rows(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen) {
+  (void)key, (void)klen, (void)val, (void)vlen;
+  ++*(int *)ctx;
+  return 0;
+}
+
+TEST(a_multi_transfer_is_in_all_of_its_recipients_histories) {
+  tc_setup("{}", 930);
+  ag_transfer v[256];
+  for (int i = 0; i < 256; i++) {
+    ag_keypair k;
+    test_key(&k, 5000 + i);
+    memcpy(v[i].to, k.pk, 32);
+    v[i].amount = 1;
+  }
+  ag_buf p;
+  ag_buf_init(&p);
+  ag_multi_transfer_encode(&p, v, 256);
+  CHECK_OK(tc_run_key(&K[0], AG_TX_MULTI_TRANSFER, &p));
+  int missing = 0;
+  for (int i = 0; i < 256; i++) {
+    uint8_t prefix[33] = {AG_HIST_ACCOUNT_TX};
+    memcpy(prefix + 1, v[i].to, 32);
+    int n = 0;
+    CHECK_OK(ag_state_hist_scan(ag_app_state(app), prefix, 33, NULL, 0, 10, count_rows, &n));
+    missing += n != 1;
+  }
+  CHECK_EQ(missing, 0); /* the last recipient as much as the first */
+  tc_teardown();
+}
+
 typedef struct {
   uint64_t epoch[64], block[64];
   uint32_t n[64];
@@ -225,4 +256,5 @@ TEST(each_epoch_keeps_its_metagraph) {
 }
 
 TEST_MAIN(every_tx_is_in_the_history_of_everyone_it_names_newest_first,
-          a_block_never_committed_leaves_no_history_and_off_writes_none, each_epoch_keeps_its_metagraph)
+          a_block_never_committed_leaves_no_history_and_off_writes_none,
+          a_multi_transfer_is_in_all_of_its_recipients_histories, each_epoch_keeps_its_metagraph)

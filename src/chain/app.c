@@ -542,9 +542,10 @@ static void parties_of_json(const json_t *v, ag_tx_parties *p) {
     uint8_t pk[32];
     const char *s = json_string_value(v);
     if (strncmp(s, "agora1", 6) || ag_addr_decode(s, pk)) return;
-    for (int i = 0; i < p->n; i++)
+    for (size_t i = 0; i < p->n; i++)
       if (!memcmp(p->pk[i], pk, 32)) return;
-    if (p->n < AG_TX_PARTIES_MAX) memcpy(p->pk[p->n++], pk, 32);
+    if (p->n == p->cap) p->pk = ag_xrealloc(p->pk, (p->cap = p->cap ? 2 * p->cap : 4) * sizeof *p->pk);
+    memcpy(p->pk[p->n++], pk, 32);
   } else if (json_is_object(v)) {
     const char *k;
     json_t *x;
@@ -556,9 +557,16 @@ static void parties_of_json(const json_t *v, ag_tx_parties *p) {
   }
 }
 
+void ag_tx_parties_free(ag_tx_parties *p) {
+  free(p->pk);
+  memset(p, 0, sizeof *p);
+}
+
 void ag_tx_parties_of(const ag_tx *tx, ag_tx_parties *p) {
-  p->n = 1;
-  memcpy(p->pk[0], tx->sender, 32);
+  p->n = 0;
+  p->cap = 4;
+  p->pk = ag_xrealloc(p->pk, p->cap * sizeof *p->pk);
+  memcpy(p->pk[p->n++], tx->sender, 32);
   const ag_tx_kind *k = ag_tx_kind_find(tx->kind);
   json_t *j = k && k->to_json ? k->to_json(tx) : NULL;
   parties_of_json(j, p);
@@ -594,7 +602,7 @@ static void history_tx(ag_app *app, const ag_tx *tx, uint32_t index, int code, c
   memcpy(val, tx->hash, 32);
   ag_put_u16le(val + 32, tx->kind);
   ag_put_u32le(val + 34, (uint32_t)code);
-  for (int i = 0; i < p->n; i++) {
+  for (size_t i = 0; i < p->n; i++) {
     memcpy(key + 1, p->pk[i], 32);
     val[38] = i == 0; /* the sender is first */
     ag_state_hist_put(app->st, key, sizeof key, val, sizeof val);
@@ -676,7 +684,10 @@ static int finalize_locked(ag_app *app, const ag_block_ctx *ctx, const uint8_t *
     memcpy(app->tx_hashes[i], dec[i].hash, 32);
     set_result(&app->tx_results[i], code);
     if (results) results[i] = app->tx_results[i];
-    if (parties) history_tx(app, &dec[i], (uint32_t)i, code, &parties[i]);
+    if (parties) {
+      history_tx(app, &dec[i], (uint32_t)i, code, &parties[i]);
+      ag_tx_parties_free(&parties[i]);
+    }
   }
   for (int h = 0; h < app->nhooks && !rc; h++)
     if (app->hooks[h].end) rc = hook_done(st, app->hooks[h].end(app, app->hooks[h].ctx));

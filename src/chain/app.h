@@ -80,13 +80,14 @@ enum {
   AG_HIST_EPOCH = 'e',      /* 'e' | netuid u16be | epoch u64be -> an epoch's metagraph (incentive/epoch.c) */
 };
 
-/* The accounts a tx concerns: its sender first, then every address its payload names. */
-#define AG_TX_PARTIES_MAX 20
+/* The accounts a tx concerns: its sender first, then every address its payload names (all 256
+ * of a multi-transfer's recipients), each once. */
 typedef struct {
-  int n;
-  uint8_t pk[AG_TX_PARTIES_MAX][32];
+  size_t n, cap;
+  uint8_t (*pk)[32]; /* allocated: ag_tx_parties_free */
 } ag_tx_parties;
 void ag_tx_parties_of(const ag_tx *tx, ag_tx_parties *p);
+void ag_tx_parties_free(ag_tx_parties *p);
 
 int ag_app_info_get(ag_app *app, ag_app_info *out);
 /* Writes the genesis state and commits it as height 0. Idempotent for the same genesis;
