@@ -109,15 +109,9 @@ static int tc_run_key(const ag_keypair *k, uint16_t kind, ag_buf *payload) {
 /* cold registers hot on subnet netuid (paying up to 1 AGR), with hot's signature over its claim;
  * the result code. */
 __attribute__((unused)) static int tc_register(const ag_keypair *cold, const ag_keypair *hot, uint16_t netuid) {
-  uint8_t claim[32], sig[64];
-  ag_hotkey_claim_hash(TC_CHAIN, cold->pk, hot->pk, claim);
-  ag_sign(hot, claim, 32, sig);
   ag_buf p;
   ag_buf_init(&p);
-  ag_buf_put_u16le(&p, netuid);
-  ag_buf_put(&p, hot->pk, 32);
-  ag_buf_put_u64le(&p, AG_UNIT);
-  ag_buf_put(&p, sig, 64);
+  ag_payload_register(&p, TC_CHAIN, netuid, cold->pk, hot, AG_UNIT);
   return tc_run_key(cold, AG_TX_REGISTER, &p);
 }
 

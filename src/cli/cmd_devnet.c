@@ -443,15 +443,10 @@ static int setup_neurons(devnet *d) {
   d->net.retries = 5;
   for (int i = 0; i < d->n && !rc; i++) {
     proc *p = &d->ps[i];
-    uint8_t claim[32], sig[64], hash[32];
-    ag_hotkey_claim_hash(d->chain_id, p->ck.pk, p->hk.pk, claim);
-    ag_sign(&p->hk, claim, 32, sig);
+    uint8_t hash[32];
     ag_buf b;
     ag_buf_init(&b);
-    ag_buf_put_u16le(&b, p->netuid);
-    ag_buf_put(&b, p->hk.pk, 32);
-    ag_buf_put_u64le(&b, 1000 * AG_UNIT); /* max cost: far above the burn */
-    ag_buf_put(&b, sig, 64);
+    ag_payload_register(&b, d->chain_id, p->netuid, p->ck.pk, &p->hk, 1000 * AG_UNIT); /* max cost: far above the burn */
     rc = ag_net_submit(&d->net, &p->ck, AG_TX_REGISTER, b.data, b.len, 0, hash, NULL);
     ag_buf_free(&b);
   }

@@ -204,13 +204,7 @@ static int build_set(void *arg, const ag_tx_env *env, ag_buf *p) {
 
 static int build_register(void *arg, const ag_tx_env *env, ag_buf *p) {
   wctx *w = arg;
-  uint8_t claim[32], sig[64];
-  ag_hotkey_claim_hash(env->chain_id, env->account, w->hk.pk, claim);
-  ag_sign(&w->hk, claim, 32, sig);
-  ag_buf_put_u16le(p, w->netuid);
-  ag_buf_put(p, w->hk.pk, 32);
-  ag_buf_put_u64le(p, w->max_cost);
-  ag_buf_put(p, sig, 64);
+  ag_payload_register(p, env->chain_id, w->netuid, env->account, &w->hk, w->max_cost);
   return 0;
 }
 

@@ -19,6 +19,7 @@
 
 #include "chain/app.h"
 #include "chain/state.h"
+#include "crypto/keys.h"
 #include "incentive/yuma.h"
 
 #include <stdbool.h>
@@ -217,6 +218,10 @@ int ag_incentive_audit(ag_state *st, uint64_t *accounted, uint64_t *issued);
  * chain_id_len u8 | chain_id | coldkey | hotkey). */
 void ag_hotkey_claim_hash(const char *chain_id, const uint8_t coldkey[32],
                           const uint8_t hotkey[32], uint8_t out[32]);
+/* A register payload (kind AG_TX_REGISTER, sent by coldkey): netuid u16 | hotkey[32] |
+ * max_cost u64 | the hotkey's signature over its claim (ag_hotkey_claim_hash). Appended. */
+void ag_payload_register(ag_buf *out, const char *chain_id, uint16_t netuid, const uint8_t coldkey[32],
+                         const ag_keypair *hotkey, uint64_t max_cost);
 /* The commit of a weights vector: BLAKE2b-256("agora/wcommit", hotkey | netuid u16 |
  * version_key u64 | n u16 | uids | n u16 | weights | salt[32]). */
 void ag_weights_commit_hash(const uint8_t hotkey[32], uint16_t netuid, uint64_t version_key,

@@ -8,6 +8,7 @@
 #include "core/err.h"
 #include "core/hash.h"
 #include "core/util.h"
+#include "crypto/keys.h"
 
 #include <stddef.h>
 #include <stdlib.h>
@@ -865,6 +866,17 @@ void ag_hotkey_claim_hash(const char *chain_id, const uint8_t coldkey[32],
   ag_hasher_update(&h, coldkey, 32);
   ag_hasher_update(&h, hotkey, 32);
   ag_hasher_final(&h, out);
+}
+
+void ag_payload_register(ag_buf *out, const char *chain_id, uint16_t netuid, const uint8_t coldkey[32],
+                         const ag_keypair *hotkey, uint64_t max_cost) {
+  uint8_t claim[32], sig[64];
+  ag_hotkey_claim_hash(chain_id, coldkey, hotkey->pk, claim);
+  ag_sign(hotkey, claim, 32, sig);
+  ag_buf_put_u16le(out, netuid);
+  ag_buf_put(out, hotkey->pk, 32);
+  ag_buf_put_u64le(out, max_cost);
+  ag_buf_put(out, sig, 64);
 }
 
 void ag_payload_weights(ag_buf *out, uint16_t netuid, uint64_t version_key, const uint16_t *uids,

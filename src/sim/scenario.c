@@ -229,15 +229,9 @@ static int setup(world *w, const plan *pl, ag_scenario_result *out) {
   for (int i = 0; i < pl->nval + pl->nminer && !rc; i++) {
     int isv = i < pl->nval;
     ag_keypair *ck = isv ? &w->vck[i] : &w->mck[i - pl->nval], *hk = isv ? &w->vhk[i] : &w->mhk[i - pl->nval];
-    uint8_t claim[32], sig[64];
-    ag_hotkey_claim_hash(CHAIN, ck->pk, hk->pk, claim);
-    ag_sign(hk, claim, 32, sig);
     ag_buf b;
     ag_buf_init(&b);
-    ag_buf_put_u16le(&b, 1);
-    ag_buf_put(&b, hk->pk, 32);
-    ag_buf_put_u64le(&b, 1000 * AG_UNIT);
-    ag_buf_put(&b, sig, 64);
+    ag_payload_register(&b, CHAIN, 1, ck->pk, hk, 1000 * AG_UNIT);
     queue(w, ck, AG_TX_REGISTER, &b);
     ag_buf_free(&b);
     rc = step(w);

@@ -104,15 +104,10 @@ int ag_neuron_register(ag_net *n, uint16_t netuid, const ag_keypair *hotkey, con
   json_decref(sj);
   /* room for other registrations in the same block (each raises the burn by 1.26x) */
   uint64_t max_cost = cost > UINT64_MAX / 4 ? UINT64_MAX : cost * 4;
-  uint8_t claim[32], sig[64], hash[32];
-  ag_hotkey_claim_hash(n->chain_id, ck.pk, hotkey->pk, claim);
-  ag_sign(hotkey, claim, 32, sig);
+  uint8_t hash[32];
   ag_buf p;
   ag_buf_init(&p);
-  ag_buf_put_u16le(&p, netuid);
-  ag_buf_put(&p, hotkey->pk, 32);
-  ag_buf_put_u64le(&p, max_cost);
-  ag_buf_put(&p, sig, 64);
+  ag_payload_register(&p, n->chain_id, netuid, ck.pk, hotkey, max_cost);
   int code = 0;
   rc = ag_net_submit(n, &ck, AG_TX_REGISTER, p.data, p.len, 60000, hash, &code);
   ag_buf_free(&p);
