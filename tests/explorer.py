@@ -140,7 +140,7 @@ try:
     box.send_keys(sender)
     box.submit()
     WebDriverWait(driver, 30).until(lambda d: d.find_element(By.ID, "main").get_attribute("data-ready") == "#/account/" + sender)
-    check(True, "search: an address opens its account")
+    check(driver.find_element(By.CLASS_NAME, "mono").text == sender, "search: an address opens its account")
     # a page left behind gives its event stream back: browsers keep 6 connections per host, and
     # pages that kept theirs made a request after a few quick navigations wait forever
     driver.set_script_timeout(5)
