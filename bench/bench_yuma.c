@@ -104,6 +104,20 @@ static void net_warm(net *t, int epochs) {
   }
 }
 
+/* Every validator sets new random weights: the epoch after, no weight equals its bond, and
+ * under liquid alpha every entry whose bond now exceeds its weight (about half) needs its own
+ * alpha (an exp), where a steady state needs almost none. */
+static void net_reweigh(net *t) {
+  uint16_t *raw = calloc(t->n, sizeof *raw), *up = calloc(t->n, sizeof *up);
+  for (uint32_t i = 0; i < t->v; i++) {
+    for (uint32_t j = 0; j < t->n; j++) raw[j] = (uint16_t)(rnd() % 65536);
+    ag_yuma_weights_upscale(raw, t->n, up);
+    for (uint32_t j = 0; j < t->n; j++) t->we[(size_t)i * t->n + j].value = up[j];
+  }
+  free(raw);
+  free(up);
+}
+
 /* Median time of reps epochs, in ms. */
 static double time_epoch(net *t, int reps) {
   double best[64];
@@ -147,13 +161,14 @@ static double time_baseline(const net *t, int reps) {
 static void bench_size(uint32_t n, uint32_t v, int reps, double target) {
   net t;
   net_make(&t, n, v);
-  const char *variants[3] = {"", "_classic", "_liquid"};
-  for (int k = 0; k < 3; k++) {
+  const char *variants[4] = {"", "_classic", "_liquid", "_liquid_churn"};
+  for (int k = 0; k < 4; k++) {
     t.p.yuma3 = k != 1;
-    t.p.liquid_alpha = k == 2;
+    t.p.liquid_alpha = k >= 2;
     /* fresh bonds for each variant (their formats differ) */
     for (uint32_t i = 0; i < n; i++) t.b[i].len = 0;
     net_warm(&t, 3);
+    if (k == 3) net_reweigh(&t); /* last: the weights stay re-drawn */
     double ms = time_epoch(&t, reps);
     double base = time_baseline(&t, reps);
     char name[64], note[160];

@@ -111,6 +111,48 @@ TEST(fixed_exp_matches_substrate_fixed) {
   }
 }
 
+/* The fast paths give the bits of the plain ones: ag_fx_exp_n (four series side by side) against
+ * ag_fx_exp, and ag_fx_div_checked (one divq where it can) against the 128-bit quotient, on
+ * the edges and on random values of every scale. */
+static uint64_t fx_rng = 0x9e3779b97f4a7c15ULL;
+static ag_fx fx_rand(void) {
+  uint64_t z = (fx_rng += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  z ^= z >> 31;
+  return (ag_fx)(z >> (z & 63)) * ((z >> 7) & 1 ? -1 : 1); /* every magnitude, both signs */
+}
+
+TEST(fixed_fast_paths_are_exact) {
+  enum { N = 4099 };
+  static ag_fx x[N], y[N];
+  const ag_fx edge[] = {0, 1, -1, AG_FX_ONE, -AG_FX_ONE, AG_FX_HALF, 20 * AG_FX_ONE, -20 * AG_FX_ONE,
+                        20 * AG_FX_ONE + 1, -20 * AG_FX_ONE - 1, AG_FX_MAX, AG_FX_MIN, 5 * AG_FX_ONE, -5 * AG_FX_ONE};
+  size_t ne = sizeof edge / sizeof *edge;
+  for (size_t i = 0; i < N; i++)
+    x[i] = i < ne ? edge[i] : i % 3 ? fx_rand() % (25 * AG_FX_ONE) : fx_rand();
+  ag_fx_exp_n(x, y, N);
+  size_t bad = 0;
+  for (size_t i = 0; i < N; i++) bad += y[i] != ag_fx_exp(x[i]);
+  CHECK_EQ(bad, 0);
+  for (size_t off = 0; off < 4; off++) { /* groups at every alignment, and a tail */
+    ag_fx_exp_n(x + off, y, 7);
+    for (size_t i = 0; i < 7; i++) CHECK_EQ(y[i], ag_fx_exp(x[off + i]));
+  }
+  bad = 0;
+  for (size_t i = 0; i < 200000; i++) {
+    ag_fx a = i < ne ? edge[i] : fx_rand(), b = i % 5 ? fx_rand() : edge[i % ne], got = 0;
+    bool ok = ag_fx_div_checked(a, b, &got), want_ok = false;
+    __int128 q = 0;
+    if (b) {
+      q = ((__int128)a * ((__int128)1 << AG_FX_FRAC)) / (__int128)b;
+      want_ok = q <= INT64_MAX && q >= INT64_MIN;
+    }
+    bad += ok != want_ok || (ok && got != (ag_fx)q);
+  }
+  CHECK_EQ(bad, 0);
+}
+
 /* subtensor tests/math.rs::test_math_sigmoid_safe: exact I32F32 targets (from_num(f64)). */
 TEST(fixed_sigmoid_known_answers) {
   const ag_fx trust[7] = {AG_FX_MIN, 0, 1717986918, 2147483648, 2576980378, AG_FX_ONE, AG_FX_MAX};
@@ -641,7 +683,8 @@ TEST(property_deterministic_and_inputs_untouched) {
 
 TEST_MAIN(fixed_mul_floors_and_saturates, fixed_div_truncates_and_safe_div,
           fixed_add_sub_saturate, fixed_storage_conversions, fixed64_normalization,
-          fixed_exp_matches_substrate_fixed, fixed_sigmoid_known_answers,
+          fixed_exp_matches_substrate_fixed, fixed_fast_paths_are_exact,
+          fixed_sigmoid_known_answers,
           median_basic_and_kappa_ties, weights_upscale_examples, epoch_n0_and_n1,
           epoch_zero_stake_and_inactive, epoch_empty_rows_and_basic_split,
           epoch_rejects_bad_input, epoch_topk_ties_lower_uid_loses, epoch_owner_rules,

@@ -30,17 +30,20 @@ bool ag_fx_exp_raw(ag_fx x, ag_fx *out) {
    * here, so term >= 0 and the fixed division term / I32F32(i), trunc(term*2^32 / (i*2^32)),
    * is the plain integer quotient term / i (which cannot overflow). */
   /* Unrolled so that every divisor is a constant (the compiler turns term / i into a
-   * multiply and shift, with the same result). */
+   * multiply and shift, with the same result).
+   * Once a term is 0 every later one is (floor(0 * x) / i = 0), so the loop stops there. */
 #define EXP_STEP(i)                                                                              \
   if (!ag_fx_mul_checked(term, x, &term)) return false;                                         \
   term = (ag_fx)((uint64_t)term / (i));                                                          \
-  if (__builtin_add_overflow(result, term, &result)) return false;
+  if (__builtin_add_overflow(result, term, &result)) return false;                               \
+  if (!term) goto done;
   EXP_STEP(2) EXP_STEP(3) EXP_STEP(4) EXP_STEP(5) EXP_STEP(6) EXP_STEP(7) EXP_STEP(8)
   EXP_STEP(9) EXP_STEP(10) EXP_STEP(11) EXP_STEP(12) EXP_STEP(13) EXP_STEP(14) EXP_STEP(15)
   EXP_STEP(16) EXP_STEP(17) EXP_STEP(18) EXP_STEP(19) EXP_STEP(20) EXP_STEP(21) EXP_STEP(22)
   EXP_STEP(23) EXP_STEP(24) EXP_STEP(25) EXP_STEP(26) EXP_STEP(27) EXP_STEP(28) EXP_STEP(29)
   EXP_STEP(30) EXP_STEP(31)
 #undef EXP_STEP
+done:
   if (neg && !ag_fx_div_checked(AG_FX_ONE, result, &result)) return false;
   *out = result;
   return true;
@@ -53,6 +56,54 @@ ag_fx ag_fx_exp(ag_fx x) {
   ag_fx r;
   if (ag_fx_exp_raw(x, &r)) return r;
   return x <= 0 ? 0 : AG_FX_MAX; /* unreachable inside [-20, 20]; kept as in exp_safe */
+}
+
+/* Four exp_safe series side by side. Inside the clamp [-20, 20] nothing overflows (the largest
+ * term, 20^20/20!, is below 2^26, times 20 below 2^31), but every step is still checked, and
+ * a group with any overflow is computed again one by one, so the result is ag_fx_exp's in
+ * every case. */
+static void exp4(const ag_fx *in, ag_fx *out) {
+  const ag_fx lo = -20 * AG_FX_ONE, hi = 20 * AG_FX_ONE;
+  ag_fx x[4], term[4], res[4];
+  bool neg[4], bad = false;
+  for (int l = 0; l < 4; l++) {
+    ag_fx v = in[l] < lo ? lo : in[l] > hi ? hi : in[l];
+    neg[l] = v < 0;
+    x[l] = neg[l] ? -v : v;
+    term[l] = x[l];
+    res[l] = x[l] + AG_FX_ONE;
+  }
+#define EXP4_STEP(i)                                                                             \
+  {                                                                                              \
+    uint64_t any = 0;                                                                            \
+    for (int l = 0; l < 4; l++) {                                                                \
+      bad |= !ag_fx_mul_checked(term[l], x[l], &term[l]);                                        \
+      term[l] = (ag_fx)((uint64_t)term[l] / (i));                                                \
+      bad |= __builtin_add_overflow(res[l], term[l], &res[l]);                                   \
+      any |= (uint64_t)term[l];                                                                  \
+    }                                                                                            \
+    if (!any) goto done;                                                                         \
+  }
+  EXP4_STEP(2) EXP4_STEP(3) EXP4_STEP(4) EXP4_STEP(5) EXP4_STEP(6) EXP4_STEP(7) EXP4_STEP(8)
+  EXP4_STEP(9) EXP4_STEP(10) EXP4_STEP(11) EXP4_STEP(12) EXP4_STEP(13) EXP4_STEP(14)
+  EXP4_STEP(15) EXP4_STEP(16) EXP4_STEP(17) EXP4_STEP(18) EXP4_STEP(19) EXP4_STEP(20)
+  EXP4_STEP(21) EXP4_STEP(22) EXP4_STEP(23) EXP4_STEP(24) EXP4_STEP(25) EXP4_STEP(26)
+  EXP4_STEP(27) EXP4_STEP(28) EXP4_STEP(29) EXP4_STEP(30) EXP4_STEP(31)
+#undef EXP4_STEP
+done:
+  for (int l = 0; l < 4; l++) {
+    if (bad) out[l] = ag_fx_exp(in[l]);
+    else if (x[l] == 0) out[l] = AG_FX_ONE;
+    else if (!neg[l] && x[l] == AG_FX_ONE) out[l] = FX_E;
+    else if (!neg[l]) out[l] = res[l];
+    else if (!ag_fx_div_checked(AG_FX_ONE, res[l], &out[l])) out[l] = ag_fx_exp(in[l]);
+  }
+}
+
+void ag_fx_exp_n(const ag_fx *x, ag_fx *out, size_t n) {
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4) exp4(x + i, out + i);
+  for (; i < n; i++) out[i] = ag_fx_exp(x[i]);
 }
 
 ag_fx ag_fx_sigmoid(ag_fx x, ag_fx rho, ag_fx kappa) {

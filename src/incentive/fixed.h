@@ -31,6 +31,7 @@
 #define AG_INCENTIVE_FIXED_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef int64_t ag_fx;    /* I32F32 raw bits */
@@ -79,9 +80,21 @@ static inline ag_fx ag_fx_mul(ag_fx a, ag_fx b) {
   return ((a < 0) != (b < 0)) ? AG_FX_MIN : AG_FX_MAX;
 }
 
-/* trunc(a * 2^32 / b) toward zero; false on b == 0 or when the quotient does not fit. */
+/* trunc(a * 2^32 / b) toward zero; false on b == 0 or when the quotient does not fit. On
+ * x86-64 the common case (a >= 0, b > 0, a quotient of at most 64 bits) is one 128-by-64-bit
+ * divq, whose floor is the truncation here; the rest takes the 128-bit division (a library
+ * call). Both give the same bits (test_yuma compares them). */
 static inline bool ag_fx_div_checked(ag_fx a, ag_fx b, ag_fx *r) {
   if (b == 0) return false;
+#if defined(__x86_64__)
+  if (a >= 0 && b > 0 && ((uint64_t)a >> AG_FX_FRAC) < (uint64_t)b) {
+    uint64_t q, rem;
+    __asm__("divq %4" : "=a"(q), "=d"(rem) : "a"((uint64_t)a << AG_FX_FRAC), "d"((uint64_t)a >> AG_FX_FRAC), "rm"((uint64_t)b));
+    if (q > (uint64_t)INT64_MAX) return false;
+    *r = (ag_fx)q;
+    return true;
+  }
+#endif
   __int128 q = ((__int128)a * ((__int128)1 << AG_FX_FRAC)) / (__int128)b;
   if (q > INT64_MAX || q < INT64_MIN) return false;
   *r = (ag_fx)q;
@@ -148,6 +161,10 @@ static inline uint64_t ag_fx_to_rao(ag_fx x, uint64_t e) {
 
 /* exp_safe (see the file comment). */
 ag_fx ag_fx_exp(ag_fx x);
+
+/* ag_fx_exp of each of x[0..n) into out (the same bits): the series are computed four at a
+ * time, independent of one another, so that the CPU overlaps their chains of multiplies. */
+void ag_fx_exp_n(const ag_fx *x, ag_fx *out, size_t n);
 
 /* substrate-fixed exp without the clamp: returns false where it returns Err (overflow). */
 bool ag_fx_exp_raw(ag_fx x, ag_fx *out);

@@ -319,14 +319,18 @@ static void ema_sparse(const smat *nw, const smat *old, ag_fx alpha, smat *out) 
   }
 }
 
-/* alpha_sigmoid (run_epoch.rs): the per-entry liquid alpha of Yuma3. steep_div is
+/* alpha_sigmoid (run_epoch.rs): the per-entry liquid alpha of Yuma3, in two halves around the
+ * exp so that a row's exps can be computed together (ag_fx_exp_n). steep_div is
  * steepness / -100, computed once. */
-static ag_fx alpha_sigmoid(ag_fx c, ag_fx w, ag_fx b, ag_fx lo, ag_fx hi, ag_fx steep_div) {
+static ag_fx alpha_exponent(ag_fx c, ag_fx w, ag_fx b, ag_fx steep_div) {
   ag_fx diff_buy = ag_fx_clamp(ag_fx_sub(w, c), 0, AG_FX_ONE);
   ag_fx diff_sell = ag_fx_clamp(ag_fx_sub(b, w), 0, AG_FX_ONE);
   ag_fx combined = w >= b ? diff_buy : diff_sell;
-  ag_fx x = ag_fx_mul(steep_div, ag_fx_sub(combined, AG_FX_HALF));
-  ag_fx sig = ag_fx_div(AG_FX_ONE, ag_fx_add(AG_FX_ONE, ag_fx_exp(x)));
+  return ag_fx_mul(steep_div, ag_fx_sub(combined, AG_FX_HALF));
+}
+
+static ag_fx alpha_of_exp(ag_fx e, ag_fx lo, ag_fx hi) {
+  ag_fx sig = ag_fx_div(AG_FX_ONE, ag_fx_add(AG_FX_ONE, e));
   ag_fx alpha = ag_fx_add(lo, ag_fx_mul(sig, ag_fx_sub(hi, lo)));
   return ag_fx_clamp(alpha, lo, hi);
 }
@@ -337,21 +341,43 @@ static ag_fx alpha_sigmoid(ag_fx c, ag_fx w, ag_fx b, ag_fx lo, ag_fx hi, ag_fx 
 static void ema_liquid(const smat *nw, const smat *old, const ag_fx *cons, ag_fx lo, ag_fx hi,
                        ag_fx steep_div, smat *out) {
   smat_init(out, nw->rows, nw->len);
+  size_t widest = 1;
+  for (uint32_t i = 0; i < nw->rows; i++)
+    if (nw->off[i + 1] - nw->off[i] > widest) widest = nw->off[i + 1] - nw->off[i];
+  /* A weight at or below consensus and at or above its bond has combined = 0: every such
+   * entry has the same alpha, computed once. The others' exps are computed together. */
+  const ag_fx x0 = ag_fx_mul(steep_div, ag_fx_sub(0, AG_FX_HALF)), alpha0 = alpha_of_exp(ag_fx_exp(x0), lo, hi);
+  ag_fx *bond = ag_xmalloc(widest * sizeof *bond), *x = ag_xmalloc(widest * sizeof *x),
+        *e = ag_xmalloc(widest * sizeof *e);
+  uint32_t *at = ag_xmalloc(widest * sizeof *at);
   for (uint32_t i = 0; i < nw->rows; i++) {
-    uint32_t b = old->off[i], be = old->off[i + 1];
-    for (uint32_t a = nw->off[i]; a < nw->off[i + 1]; a++) {
-      uint32_t j = nw->col[a];
+    uint32_t b = old->off[i], be = old->off[i + 1], a0 = nw->off[i], len = nw->off[i + 1] - a0, m = 0;
+    for (uint32_t k = 0; k < len; k++) {
+      uint32_t j = nw->col[a0 + k];
       while (b < be && old->col[b] < j) b++;
-      ag_fx bond = (b < be && old->col[b] == j) ? old->val[b] : 0;
-      ag_fx w = nw->val[a];
-      ag_fx al = alpha_sigmoid(cons[j], w, bond, lo, hi, steep_div);
-      ag_fx decayed = ag_fx_mul(ag_fx_sub(AG_FX_ONE, al), bond);
+      bond[k] = (b < be && old->col[b] == j) ? old->val[b] : 0;
+      ag_fx xk = alpha_exponent(cons[j], nw->val[a0 + k], bond[k], steep_div);
+      if (xk != x0) {
+        at[k] = m;
+        x[m++] = xk;
+      } else {
+        at[k] = UINT32_MAX;
+      }
+    }
+    ag_fx_exp_n(x, e, m);
+    for (uint32_t k = 0; k < len; k++) {
+      ag_fx w = nw->val[a0 + k], al = at[k] == UINT32_MAX ? alpha0 : alpha_of_exp(e[at[k]], lo, hi);
+      ag_fx decayed = ag_fx_mul(ag_fx_sub(AG_FX_ONE, al), bond[k]);
       ag_fx inc = ag_fx_max(ag_fx_mul(al, w), 0);
       ag_fx v = ag_fx_min(ag_fx_add(decayed, inc), AG_FX_ONE);
-      if (v > 0) smat_push(out, j, v);
+      if (v > 0) smat_push(out, nw->col[a0 + k], v);
     }
     smat_end_row(out, i);
   }
+  free(bond);
+  free(x);
+  free(e);
+  free(at);
 }
 
 /* ---- input validation ---- */
