@@ -1,7 +1,9 @@
 """bench_explorer's Python half: fills subnet 1 of a fresh node with 256 UIDs (registrations
 signed with agora_sdk), then in Debian's headless chromium measures the metagraph page (from
 navigation to the page holding its data, rendered) against the API call it makes (fetch of
-/v1/subnets/1/metagraph in the same browser). Prints: paint_ms api_ms uids."""
+/v1/subnets/1/metagraph in the same browser), and the explorer's shell alone (navigation to a
+page that needs no data: HTML, CSS and script loaded and run). Prints: paint_ms api_ms uids
+shell_ms."""
 import json
 import os
 import statistics
@@ -35,7 +37,7 @@ for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-
     opts.add_argument(a)
 drv = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
 drv.set_script_timeout(30)
-paint, call = [], []
+paint, call, shell = [], [], []
 try:
     for _ in range(6):
         drv.get("about:blank")
@@ -48,6 +50,10 @@ try:
         call.append(drv.execute_async_script(
             "const done = arguments[arguments.length - 1], t = performance.now();"
             "fetch('/v1/subnets/1/metagraph').then(r => r.json()).then(() => done(performance.now() - t), e => done(-1));"))
+        drv.get("about:blank")
+        drv.get(api + "/#/no-such-page")
+        WebDriverWait(drv, 60).until(lambda x: x.find_element(By.ID, "main").get_attribute("data-ready") == "#/no-such-page")
+        shell.append(float(drv.find_element(By.ID, "main").get_attribute("data-ready-ms")))
 finally:
     drv.quit()
-print(f"{statistics.median(paint[1:]):.1f} {statistics.median(call[1:]):.1f} {n}")
+print(f"{statistics.median(paint[1:]):.1f} {statistics.median(call[1:]):.1f} {n} {statistics.median(shell[1:]):.1f}")

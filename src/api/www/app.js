@@ -375,6 +375,7 @@ async function route() {
     }
   }
   failed({status: 404, message: 'no page ' + h});
+  main.dataset.readyMs = performance.now().toFixed(1);
   main.dataset.ready = h;
 }
 
