@@ -27,8 +27,9 @@ TEST(clients_pay_miners_and_the_model_earns_its_royalty) {
   char home[512], out_path[600];
   snprintf(home, sizeof home, "%s/sys_economy", AGORA_BUILD_DIR);
   snprintf(out_path, sizeof out_path, "%s.out.json", home);
+  /* 140 blocks: the dispute opens near block 20 and resolves at its reveal end, 80 blocks later */
   const char *args[] = {"--miners", "3", "--validators", "2", "--cheaters", "1", "--slow", "0",
-                        "--clients", "2", "--blocks", "200", NULL};
+                        "--clients", "2", "--blocks", "140", NULL};
   pid_t pid;
   json_t *m = sys_devnet_start(home, out_path, args, &pid);
   CHECK(json_is_true(json_object_get(m, "ready")));
@@ -106,7 +107,7 @@ TEST(a_trained_checkpoint_is_served_paid_for_and_pays_its_trainers) {
   const char *args[] = {"--miners", "2", "--validators", "1", "--cheaters", "0", "--slow", "0", "--training",
                         "--trainers", "2", "--free-riders", "0", "--front-runners", "0", "--blenders", "0",
                         "--train-dim", "64", "--train-layers", "2", "--round-blocks", "30",
-                        "--clients", "1", "--serve-trained", "--blocks", "200", NULL};
+                        "--clients", "1", "--serve-trained", "--blocks", "110", NULL}; /* served from ~25 */
   pid_t pid;
   json_t *m = sys_devnet_start(home, out_path, args, &pid);
   CHECK(json_is_true(json_object_get(m, "ready")));
