@@ -134,6 +134,30 @@ try:
     check(len(driver.find_elements(By.CSS_SELECTOR, "#holders tr")) == len(asset["holders"]), "asset: its holders")
     check(len(driver.find_elements(By.CSS_SELECTOR, "#offers tr")) == len(offers["offers"]) > 0, "asset: its offers")
 
+    # the training subnet (tests/explorer.sh adds it): its final rounds and each trainer's shares
+    for _ in range(1200):
+        t0 = get("/v1/subnets/2/training?rounds=30")
+        if t0["finalized"] >= 1:
+            break
+        time.sleep(0.1)
+    check(t0["finalized"] >= 1, f"training: a round is final ({t0['finalized']})")
+    open_page("#/training/2", "training")
+    t1 = get("/v1/subnets/2/training?rounds=30")
+    shown = int(text("round"))
+    check(t0["round"] <= shown <= t1["round"], f"training: round {shown} is the API's")
+    rows = len(driver.find_elements(By.CSS_SELECTOR, "#rounds tr"))
+    check(len(t0["rounds"]) <= rows <= len(t1["rounds"]) and rows > 0, f"training: {rows} final rounds as the API")
+    t = t1 if rows == len(t1["rounds"]) else t0
+    shares = {}
+    for r in t["rounds"]:
+        for e in r["entries"]:
+            shares[e["hotkey"]] = shares.get(e["hotkey"], 0) + int(e["shares"])
+    cells = [tr.find_elements(By.TAG_NAME, "td") for tr in driver.find_elements(By.CSS_SELECTOR, "#shares tr")]
+    check(len(cells) == len(shares) > 0, f"training: shares of {len(shares)} trainers")
+    check(all(int(c[1].text) == shares.get(hk, -1) for c, hk in
+              zip(cells, [a.get_attribute("href").split("/")[-1] for a in driver.find_elements(By.CSS_SELECTOR, "#shares tr td a")])),
+          "training: each trainer's shares are the API's")
+
     # search
     open_page("#/", "chain-again")
     box = driver.find_element(By.ID, "q")

@@ -317,7 +317,7 @@ async function trainingPage(n) {
     ], t.rounds, 'rounds'),
     el('h2', {text: 'Shares per trainer (last rounds)'}),
     table([{name: 'hotkey', get: (s) => link('#/hotkey/' + s[0], short(s[0]))}, {name: 'shares', num: true, get: (s) => s[1].toString()}],
-      [...shares.entries()].sort((a, b) => (b[1] > a[1] ? 1 : -1))));
+      [...shares.entries()].sort((a, b) => (b[1] > a[1] ? 1 : -1)), 'shares'));
 }
 
 async function assetPage(id) {
