@@ -148,6 +148,11 @@ try:
     rows = len(driver.find_elements(By.CSS_SELECTOR, "#rounds tr"))
     check(len(t0["rounds"]) <= rows <= len(t1["rounds"]) and rows > 0, f"training: {rows} final rounds as the API")
     t = t1 if rows == len(t1["rounds"]) else t0
+    losses = [r["val_loss_micro"] for r in t["rounds"] if r.get("val_loss_micro") is not None]
+    check(len(losses) == len(t["rounds"]), f"training: every final round has its validators' loss ({losses})")
+    first = driver.find_elements(By.CSS_SELECTOR, "#rounds tr")[0].find_elements(By.TAG_NAME, "td")
+    check(first[-1].text == f"{t['rounds'][0]['val_loss_micro'] / 1e6:.4f}", f"training: loss {first[-1].text} is the API's")
+    check(len(driver.find_elements(By.CSS_SELECTOR, "#loss-chart svg polyline")) == 1, "training: the validation-loss curve")
     shares = {}
     for r in t["rounds"]:
         for e in r["entries"]:

@@ -770,7 +770,7 @@ static void payload_of(ag_app *a, uint16_t kind, int sender, uint64_t *seed, ag_
           scores[n++] = 1 + pick(seed, 1000);
         }
         if (ag_subnet_model_load(&s, 2, &m) == 0) memcpy(base, m.model_id, 32);
-        ag_payload_train_propose(p, 2, round, base, blob, 5000, blob, uids, scores, n);
+        ag_payload_train_propose(p, 2, round, base, blob, 5000, blob, 7000000, uids, scores, n);
         ag_training_free(&t);
         break;
       }
@@ -787,7 +787,7 @@ static void payload_of(ag_app *a, uint16_t kind, int sender, uint64_t *seed, ag_
     else if (kind == AG_TX_TRAIN_REVEAL)
       ag_payload_train_reveal(p, 2, round, pick(seed, 4) ? mine : blob, pick(seed, 4) ? size : 1 + pick(seed, 150000));
     else
-      ag_payload_train_propose(p, 2, round, base, pick(seed, 2) ? base : blob, 5000, blob, NULL, NULL, 0);
+      ag_payload_train_propose(p, 2, round, base, pick(seed, 2) ? base : blob, 5000, blob, 7000000, NULL, NULL, 0);
     break;
   }
   }

@@ -602,6 +602,10 @@ static int reveal(int hotkey, uint64_t round, uint8_t blob, uint64_t size) {
   return rc;
 }
 
+/* A proposal's validation loss (millionths of a nat): one per checkpoint, as honest validators
+ * compute it. */
+static uint64_t loss_of(uint8_t model) { return 3000000u + 1000u * model; }
+
 static int propose(int hotkey, uint64_t round, uint8_t base, uint8_t model, const uint16_t *uids,
                    const uint64_t *scores, uint16_t n) {
   uint8_t b[32], m[32], fh[32];
@@ -610,7 +614,7 @@ static int propose(int hotkey, uint64_t round, uint8_t base, uint8_t model, cons
   memset(fh, model ^ 0xff, 32);
   ag_buf p;
   ag_buf_init(&p);
-  ag_payload_train_propose(&p, 1, round, b, m, 5000, fh, uids, scores, n);
+  ag_payload_train_propose(&p, 1, round, b, m, 5000, fh, loss_of(model), uids, scores, n);
   int rc = run(hotkey, AG_TX_TRAIN_PROPOSE, &p);
   ag_buf_free(&p);
   return rc;
@@ -726,6 +730,7 @@ TEST(training_rounds_submissions_proposals_and_shares) {
   CHECK_U64(r.e[1].shares, 250000);
   CHECK_MEM(r.e[0].hotkey, K[9].pk, 32);
   CHECK_MEM(r.e[0].blob, h1, 32); /* the record names the blob each share paid for */
+  CHECK_U64(r.val_loss, loss_of(0xb0)); /* the loss its proposers agreed on */
   ag_train_round_free(&r);
   uint64_t round, lineage;
   CHECK_OK(ag_train_model_origin(&s, b0, &nu, &round, &lineage));

@@ -167,6 +167,7 @@ static json_t *round_json(const ag_train_round *r) {
   json_object_set_new(o, "size", json_integer((json_int_t)r->size));
   json_object_set_new(o, "block", json_integer((json_int_t)r->block));
   json_object_set_new(o, "file_hash", ag_json_hex(r->file_hash, 32));
+  json_object_set_new(o, "val_loss_micro", r->val_loss == AG_TRAIN_LOSS_NONE ? json_null() : ag_json_u64n(r->val_loss));
   json_t *a = json_array();
   for (uint16_t i = 0; i < r->n; i++) {
     json_t *e = json_object();

@@ -23,7 +23,8 @@
 #define SHARE_BYTES (2 + 32 + 32 + 8 + 8)
 #define SUBMIT_LEN (2 + 8 + 32 + 32)
 #define REVEAL_LEN (2 + 8 + 32 + 8)
-#define PROPOSE_HEAD (2 + 8 + 32 + 32 + 8 + 32 + 2)
+#define PROPOSE_HEAD (2 + 8 + 32 + 32 + 8 + 32 + 8 + 2)
+#define ROUND_HEAD (32 + 32 + 8 + 8 + 32 + 8 + 2) /* record 'R' before its entries */
 
 /* ---- records ------------------------------------------------------------------------------ */
 
@@ -249,8 +250,8 @@ int ag_train_round_load(ag_ist *s, uint16_t netuid, uint64_t round, ag_train_rou
   ag_buf_init(&b);
   int rc = sget(s, k, sizeof k, &b);
   if (!rc) {
-    uint16_t n = b.len >= 114 ? ag_get_u16le(b.data + 112) : 0;
-    if (b.len != 114 + (size_t)n * SHARE_BYTES) {
+    uint16_t n = b.len >= ROUND_HEAD ? ag_get_u16le(b.data + ROUND_HEAD - 2) : 0;
+    if (b.len != ROUND_HEAD + (size_t)n * SHARE_BYTES) {
       rc = ag_fail(AG_E_CORRUPT, "bad round record %llu of subnet %u", (unsigned long long)round, netuid);
     } else {
       r->round = round;
@@ -259,9 +260,10 @@ int ag_train_round_load(ag_ist *s, uint16_t netuid, uint64_t round, ag_train_rou
       r->size = ag_get_u64le(b.data + 64);
       r->block = ag_get_u64le(b.data + 72);
       memcpy(r->file_hash, b.data + 80, 32);
+      r->val_loss = ag_get_u64le(b.data + 112);
       r->n = n;
       r->e = ag_xmalloc(((size_t)n + 1) * sizeof *r->e);
-      const uint8_t *p = b.data + 114;
+      const uint8_t *p = b.data + ROUND_HEAD;
       for (uint16_t i = 0; i < n; i++, p += SHARE_BYTES) {
         r->e[i].uid = ag_get_u16le(p);
         memcpy(r->e[i].hotkey, p + 2, 32);
@@ -285,6 +287,7 @@ static void round_store(ag_state *st, uint16_t netuid, const ag_train_round *r) 
   ag_buf_put_u64le(&b, r->size);
   ag_buf_put_u64le(&b, r->block);
   ag_buf_put(&b, r->file_hash, 32);
+  ag_buf_put_u64le(&b, r->val_loss);
   ag_buf_put_u16le(&b, r->n);
   for (uint16_t i = 0; i < r->n; i++) {
     ag_buf_put_u16le(&b, r->e[i].uid);
@@ -432,13 +435,14 @@ void ag_payload_train_reveal(ag_buf *out, uint16_t netuid, uint64_t round, const
 
 void ag_payload_train_propose(ag_buf *out, uint16_t netuid, uint64_t round, const uint8_t base[32],
                               const uint8_t model[32], uint64_t size, const uint8_t file_hash[32],
-                              const uint16_t *uids, const uint64_t *scores, uint16_t n) {
+                              uint64_t val_loss, const uint16_t *uids, const uint64_t *scores, uint16_t n) {
   ag_buf_put_u16le(out, netuid);
   ag_buf_put_u64le(out, round);
   ag_buf_put(out, base, 32);
   ag_buf_put(out, model, 32);
   ag_buf_put_u64le(out, size);
   ag_buf_put(out, file_hash, 32);
+  ag_buf_put_u64le(out, val_loss);
   ag_buf_put_u16le(out, n);
   for (uint16_t i = 0; i < n; i++) {
     ag_buf_put_u16le(out, uids[i]);
@@ -722,6 +726,7 @@ static int propose_apply(ag_app *app, const ag_tx *tx) {
   r.size = x->size;
   r.block = h;
   memcpy(r.file_hash, p + 82, 32);
+  r.val_loss = ag_get_u64le(p + 114);
   r.n = n;
   for (uint16_t i = 0; i < n; i++) r.e[i].shares = shares[i];
   if (n) round_store(st, c.sn.netuid, &r);
@@ -755,6 +760,8 @@ static json_t *propose_json(const ag_tx *tx) {
   json_object_set_new(o, "model_id", ag_json_hex(p + 42, 32));
   json_object_set_new(o, "size", ag_json_u64n(ag_get_u64le(p + 74)));
   json_object_set_new(o, "file_hash", ag_json_hex(p + 82, 32));
+  uint64_t vl = ag_get_u64le(p + 114);
+  json_object_set_new(o, "val_loss_micro", vl == AG_TRAIN_LOSS_NONE ? json_null() : ag_json_u64n(vl));
   json_t *a = json_array();
   uint16_t n = ag_get_u16le(p + PROPOSE_HEAD - 2);
   for (uint16_t i = 0; i < n; i++) {

@@ -21,7 +21,8 @@
  *   'U' | netuid            n u16 | n × (uid u16 | hotkey[32] | commit[32] | blob[32] | size u64 |
  *                            block u64 | revealed u8)   (blob and size zero until revealed)
  *   'P' | netuid            n u16 | n × (uid u16 | hotkey[32] | proposal[32] | model[32] | size u64)
- *   'R' | netuid | round be  base[32] | model[32] | size u64 | block u64 | file_hash[32] | n u16 |
+ *   'R' | netuid | round be  base[32] | model[32] | size u64 | block u64 | file_hash[32] |
+ *                            val_loss u64 | n u16 |
  *                            n × (uid u16 | hotkey[32] | blob[32] | score u64 | shares u64)
  *   'X' | model[32]          netuid u16 | round u64 | lineage u64
  *   'V' | netuid            round u64 | n u16 | n × (uid u16 | blob[32] | size u64): the blobs
@@ -39,8 +40,8 @@
 enum {
   AG_TX_TRAIN_SUBMIT = 22,  /* hotkey: netuid u16 | round u64 | base[32] | commit[32] */
   AG_TX_TRAIN_PROPOSE = 23, /* permitted hotkey: netuid u16 | round u64 | base[32] | model[32] |
-                               size u64 | file_hash[32] | n u16 | n × (uid u16 | score u64),
-                               uids increasing */
+                               size u64 | file_hash[32] | val_loss u64 | n u16 |
+                               n × (uid u16 | score u64), uids increasing */
   AG_TX_TRAIN_REVEAL = 24,  /* hotkey: netuid u16 | round u64 | blob[32] | size u64 */
 };
 
@@ -89,7 +90,8 @@ typedef struct {
   uint8_t base[32], model[32];
   uint64_t size, block;
   uint8_t file_hash[32]; /* BLAKE2b-256("agora/blob") of the whole file, outer momentum included */
-  ag_train_share *e; /* allocated */
+  uint64_t val_loss;     /* of model on the validation stream, in millionths of a nat (below) */
+  ag_train_share *e;     /* allocated */
   uint16_t n;
 } ag_train_round;
 
@@ -135,9 +137,16 @@ void ag_payload_train_submit(ag_buf *out, uint16_t netuid, uint64_t round, const
                              const uint8_t commit[32]);
 void ag_payload_train_reveal(ag_buf *out, uint16_t netuid, uint64_t round, const uint8_t blob[32],
                              uint64_t size);
+/* val_loss: the proposed checkpoint's mean loss on the subnet's validation stream as every
+ * validator computes it (ag_diloco_val_loss over AG_DILOCO_VAL_BATCHES batches; the engine is
+ * bit-reproducible, so honest validators agree on it to the bit), in millionths of a nat
+ * rounded down, AG_TRAIN_LOSS_NONE when not finite. The chain does not check it: it is part of
+ * the proposal that 2/3 of the stake must send identically, so a final round's loss is
+ * theirs. It is what the explorer's validation-loss curve plots. */
+#define AG_TRAIN_LOSS_NONE UINT64_MAX
 void ag_payload_train_propose(ag_buf *out, uint16_t netuid, uint64_t round, const uint8_t base[32],
                               const uint8_t model[32], uint64_t size, const uint8_t file_hash[32],
-                              const uint16_t *uids, const uint64_t *scores, uint16_t n);
+                              uint64_t val_loss, const uint16_t *uids, const uint64_t *scores, uint16_t n);
 
 /* Shares of one round: shares × score / Σ score rounded down, the remainder to the highest
  * score (the lowest uid among equals). Exposed for tests and audits. */

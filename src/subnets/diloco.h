@@ -29,6 +29,7 @@
 #define AG_DILOCO_SEQ 64
 #define AG_DILOCO_LR 2e-3f
 #define AG_DILOCO_EVAL_BATCHES 2 /* of BATCH × SEQ tokens, per shard scored */
+#define AG_DILOCO_VAL_BATCHES 8  /* of the validation stream, for a proposal's val_loss */
 
 typedef struct {
   uint16_t *train, *val;

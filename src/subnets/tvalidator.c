@@ -314,10 +314,21 @@ static void score_round(tval *v, const ag_tround *r, volatile int *stop) {
       }
     }
   }
+  /* the proposed checkpoint's validation loss: every honest validator computes the same bits */
+  uint64_t val_loss = AG_TRAIN_LOSS_NONE;
+  if (!rc && !*stop && v->data.nval) {
+    ag_model *next = v->ckpt;
+    double loss = 0;
+    if (m) rc = ag_model_load_mem(file.data, file.len, &next, NULL);
+    if (!rc) rc = ag_diloco_val_loss(next, &v->data, AG_DILOCO_VAL_BATCHES, v->cfg.threads, &loss);
+    if (!rc && isfinite(loss) && loss >= 0 && loss < 1e12) val_loss = (uint64_t)(loss * 1e6);
+    if (m && next != v->ckpt) ag_model_close(next);
+  }
   if (!rc && !*stop) {
     ag_buf p;
     ag_buf_init(&p);
-    ag_payload_train_propose(&p, v->cfg.netuid, r->round, r->model, id, size, fh, uids, scores, (uint16_t)m);
+    ag_payload_train_propose(&p, v->cfg.netuid, r->round, r->model, id, size, fh, val_loss, uids, scores,
+                             (uint16_t)m);
     rc = ag_submit_retry(&v->net, &v->hotkey, AG_TX_TRAIN_PROPOSE, &p, "train_propose", "validator");
     ag_buf_free(&p);
     if (!rc) {

@@ -77,17 +77,18 @@ function failed(e) {
   document.title = 'Error · Agora explorer';
 }
 
-/* A line chart of series [{name, points: [[x, y]...]}] as SVG. */
+/* A line chart of series [{name, points: [[x, y]...]}] as SVG; y from 0 (or yMin when given, for
+ * curves like a loss that never come near 0) to yMax (default: the largest y). */
 const COLORS = ['#2455c3', '#c33d24', '#1e8a4c', '#8a5a00', '#7a2cb3', '#00838f', '#5d6b7a', '#b3126f'];
-function chart(series, yMax) {
+function chart(series, yMax, yMin) {
   const W = 800, H = 260, L = 48, B = 24, NS = 'http://www.w3.org/2000/svg';
   const svg = document.createElementNS(NS, 'svg');
   svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
   svg.setAttribute('class', 'chart');
   const xs = series.flatMap((s) => s.points.map((p) => p[0]));
   const x0 = Math.min(...xs), x1 = Math.max(...xs, x0 + 1);
-  const top = yMax || Math.max(1e-9, ...series.flatMap((s) => s.points.map((p) => p[1])));
-  const X = (x) => L + ((x - x0) / (x1 - x0)) * (W - L - 8), Y = (y) => H - B - (y / top) * (H - B - 8);
+  const lo = yMin || 0, top = Math.max(lo + 1e-9, yMax || Math.max(...series.flatMap((s) => s.points.map((p) => p[1]))));
+  const X = (x) => L + ((x - x0) / (x1 - x0)) * (W - L - 8), Y = (y) => H - B - ((y - lo) / (top - lo)) * (H - B - 8);
   const line = (x1_, y1_, x2_, y2_, c) => {
     const l = document.createElementNS(NS, 'line');
     Object.entries({x1: x1_, y1: y1_, x2: x2_, y2: y2_, stroke: c}).forEach(([k, v]) => l.setAttribute(k, v));
@@ -102,7 +103,7 @@ function chart(series, yMax) {
   line(L, H - B, W - 8, H - B, '#ccc');
   line(L, 8, L, H - B, '#ccc');
   text(L - 4, 16, top.toPrecision(3), 'end');
-  text(L - 4, H - B, '0', 'end');
+  text(L - 4, H - B, lo ? lo.toPrecision(3) : '0', 'end');
   text(L, H - 6, String(x0));
   text(W - 8, H - 6, String(x1), 'end');
   series.forEach((s, i) => {
@@ -305,6 +306,9 @@ async function trainingPage(n) {
   const t = await api(`/v1/subnets/${encodeURIComponent(n)}/training?rounds=30`);
   const shares = new Map();
   for (const r of t.rounds) for (const e of r.entries) shares.set(e.hotkey, (shares.get(e.hotkey) || 0n) + BigInt(e.shares));
+  const losses = t.rounds.filter((r) => r.val_loss_micro !== null && r.val_loss_micro !== undefined)
+    .map((r) => [r.round, Number(r.val_loss_micro) / 1e6]).sort((a, b) => a[0] - b[0]);
+  const loss = (r) => (r.val_loss_micro === null || r.val_loss_micro === undefined ? '—' : (Number(r.val_loss_micro) / 1e6).toFixed(4));
   page(`Training subnet ${t.netuid}`,
     cards([['round', t.round, 'round'], ['lineage', t.lineage], ['finalized rounds', t.finalized],
       ['model', t.model_id ? link('#/asset/' + t.model_id, short(t.model_id)) : '—']]),
@@ -314,7 +318,11 @@ async function trainingPage(n) {
       {name: 'block', num: true, get: (r) => r.block},
       {name: 'checkpoint', get: (r) => link('#/asset/' + r.model_id, short(r.model_id))},
       {name: 'trainers', num: true, get: (r) => r.entries.length},
+      {name: 'validation loss', num: true, get: loss},
     ], t.rounds, 'rounds'),
+    el('h2', {text: 'Validation loss of each checkpoint (nats, as its validators agreed)'}),
+    losses.length ? el('div', {id: 'loss-chart'}, chart([{name: 'validation loss', points: losses}],
+      Math.max(...losses.map((l) => l[1])) * 1.01, Math.min(...losses.map((l) => l[1])) * 0.99)) : el('p', {class: 'muted', text: 'No final round yet.'}),
     el('h2', {text: 'Shares per trainer (last rounds)'}),
     table([{name: 'hotkey', get: (s) => link('#/hotkey/' + s[0], short(s[0]))}, {name: 'shares', num: true, get: (s) => s[1].toString()}],
       [...shares.entries()].sort((a, b) => (b[1] > a[1] ? 1 : -1)), 'shares'));
