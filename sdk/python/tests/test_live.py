@@ -8,7 +8,8 @@ import subprocess
 
 import pytest
 
-from agora_sdk import ApiError, AsyncClient, Client, Keypair, load_keystore, save_keystore, tx
+from agora_sdk import (ApiError, AsyncClient, Channel, Client, Keypair, MinerClient, PaymentRequired, economy, load_keystore,
+                       save_keystore, tx)
 
 API = os.environ.get("AGORA_API")
 HOME = os.environ.get("AGORA_DEVNET_HOME")
@@ -155,3 +156,36 @@ def test_the_example_validator_scores_the_miner_and_reveals_its_weights(tmp_path
     assert any(x.get("commit") == "ok" for x in lines) and any(x.get("reveal") == "ok" for x in lines), r.stdout
     mine = next(u for u in c.metagraph(1, weights=True)["uids"] if u["hotkey"] == hot.address)
     assert [miner, 65535] in mine["weights"]
+
+
+def test_paying_the_miner_through_a_channel_with_every_receipt_checked():
+    """agora_sdk.economy: a charging miner refuses an unpaid request with its price; a channel
+    opened here pays for answers, each receipt checked (the provider's signature, this request,
+    this voucher, the book's total plus the cost); an altered receipt does not verify."""
+    c = Client(API)
+    model = c.subnet(1)["model"]["model_id"]
+    hot = c.offers(model)["offers"][0]["provider"]
+    ep = next(u["endpoint"] for u in c.metagraph(1)["uids"] if u["hotkey"] == hot)
+    miner = MinerClient(f"{ep['protocol']}://{ep['host']}:{ep['port']}", hot)
+    req = {"model": miner.models()["data"][0]["id"], "prompt": "Once upon a time", "max_tokens": 8, "temperature": 0}
+    with pytest.raises(PaymentRequired) as e:
+        miner.completion(req)
+    assert e.value.code == "payment_required" and e.value.price["provider"] == hot
+    payer = owner()
+    ch = Channel.open(c, payer, hot, model, deposit=tx.AGR)
+    on_chain = c.channel(ch.id)
+    assert on_chain["deposit"] == str(tx.AGR) and on_chain["provider"] == hot
+    first = miner.completion(req, ch, payer)
+    assert first["choices"][0]["text"] and ch.billed > 0 and ch.seq >= 1
+    billed = ch.billed
+    req2 = dict(req, prompt="The network pays")
+    second = miner.completion(req2, ch, payer)
+    assert ch.billed > billed and ch.billed <= ch.signed <= ch.deposit
+    pay = second["agora"]["payment"]
+    body = json.dumps(req2).encode()
+    assert economy.verify_payment(hot, body, pay)
+    for field, bad in (("cost", str(int(pay["cost"]) + 1)), ("billed", str(int(pay["billed"]) - 1)), ("channel", "00" * 32)):
+        assert not economy.verify_payment(hot, body, dict(pay, **{field: bad})), field
+    assert not economy.verify_payment(hot, json.dumps(req).encode(), pay)  # another request
+    assert not economy.verify_payment(payer.public_key, body, pay)  # another signer
+    assert Channel.from_json(ch.to_json()) == ch

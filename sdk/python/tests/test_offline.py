@@ -5,7 +5,7 @@ import pathlib
 
 import pytest
 
-from agora_sdk import AddressError, Keypair, KeystoreError, address, load_keystore, public_key, save_keystore, tx
+from agora_sdk import AddressError, Keypair, KeystoreError, address, load_keystore, public_key, save_keystore, tx, verify
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 
@@ -74,3 +74,19 @@ def test_keystore_round_trip_and_refusals(tmp_path):
     with pytest.raises(KeystoreError) as e:
         load_keystore(str(dev), chain_id="agora-main")
     assert e.value.code == "insecure_key"
+
+
+def test_economy_payloads_have_the_documented_sizes_and_costs_round_up():
+    from agora_sdk import economy as e
+    k, m = Keypair.from_seed(bytes(32)), "ab" * 32
+    assert len(e.channel_open(k.public_key, m, 10**6)) == 120
+    assert len(e.channel_fund(m, 5)) == 40 and len(e.channel_close(m)) == 32
+    assert len(e.offer_post(k.address, m, 1, 2, 256, 10**10)) == 92 and len(e.offer_remove(k.address, m)) == 64
+    assert len(e.bond_unbond(k.public_key, 1)) == 40 and len(e.bond_withdraw(k.public_key)) == 32
+    assert e.channel_claim(b"v", 7, close=True)[:9] == bytes([1]) + (7).to_bytes(8, "little")
+    assert e.offer_cost(1000, 10000, 3, 2) == 3 + 20 and e.offer_cost(1, 1, 1, 1) == 2  # each part rounds up
+    v = e.voucher("agora-test", m, 500, 3, k)
+    assert v[:2] == bytes([1, 10]) and v[2:12] == b"agora-test" and len(v) == 2 + 10 + 32 + 8 + 8 + 64
+    assert verify(k.public_key, tx.blake2b("agora/voucher", v[:-64]), v[-64:])
+    with pytest.raises(ValueError):
+        e.Channel("agora-test", m, k.address, deposit=100).voucher_for(101, k)  # never above the deposit
