@@ -255,6 +255,44 @@ TEST(each_epoch_keeps_its_metagraph) {
   tc_teardown();
 }
 
+/* Retention ("history_keep_blocks"): each commit deletes the history of blocks past the
+ * horizon, the lists it finds them by too; a horizon lowered later catches up. */
+TEST(history_past_the_horizon_is_pruned) {
+  memset(want, 0, sizeof want);
+  tc_setup("{}", 940);
+  ag_state_set_history_keep(ag_app_state(app), 5);
+  ag_buf p, tx;
+  ag_buf_init(&p);
+  ag_transfer_encode(&p, K[1].pk, 5);
+  for (uint64_t i = 0; i < 20; i++) {
+    ag_buf_init(&tx);
+    ag_tx_build(&tx, AG_TX_TRANSFER, TC_CHAIN, &K[0], i, TC_FEE, 0, p.data, (uint32_t)p.len);
+    tc_block(&tx, 1, NULL);
+    ag_buf_free(&tx);
+  }
+  uint64_t h = tc_height();
+  static account_log got;
+  read_all(K[0].pk, 100, &got);
+  CHECK_EQ(got.n, 5); /* the last five blocks' */
+  for (int i = 0; i < got.n; i++) CHECK_U64(got.e[i].height, h - (uint64_t)i);
+  uint8_t list[1] = {AG_STATE_HIST_LIST};
+  int lists = 0;
+  CHECK_OK(ag_state_hist_scan(ag_app_state(app), list, 1, NULL, 0, 100, count_rows, &lists));
+  CHECK_EQ(lists, 5);
+  /* a shorter horizon: the next commit drops everything past it */
+  ag_state_set_history_keep(ag_app_state(app), 2);
+  tc_empty_blocks(1);
+  read_all(K[1].pk, 100, &got);
+  CHECK_EQ(got.n, 1); /* block h; h + 1 had no tx */
+  CHECK_U64(got.n ? got.e[0].height : 0, h);
+  lists = 0;
+  CHECK_OK(ag_state_hist_scan(ag_app_state(app), list, 1, NULL, 0, 100, count_rows, &lists));
+  CHECK_EQ(lists, 1);
+  ag_buf_free(&p);
+  tc_teardown();
+}
+
 TEST_MAIN(every_tx_is_in_the_history_of_everyone_it_names_newest_first,
           a_block_never_committed_leaves_no_history_and_off_writes_none,
-          a_multi_transfer_is_in_all_of_its_recipients_histories, each_epoch_keeps_its_metagraph)
+          a_multi_transfer_is_in_all_of_its_recipients_histories, each_epoch_keeps_its_metagraph,
+          history_past_the_horizon_is_pruned)

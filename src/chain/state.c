@@ -45,6 +45,7 @@ struct ag_state {
   MDB_env *env;
   MDB_dbi db_state, db_meta, db_blocks, db_txs, db_hist;
   ag_buf hist; /* history records of the block being executed: klen u8 | key | vlen u32le | val */
+  uint64_t hist_keep; /* blocks of history kept (ag_state_set_history_keep); 0: all */
   MDB_txn *rtxn; /* writer's read snapshot for the block being executed */
   int lockfd;
   ag_smt *tree;
@@ -638,6 +639,69 @@ void ag_state_apply(ag_state *s, int threads, uint8_t root[32]) {
   free(u);
 }
 
+/* The block's history records, and the list of their keys under '#' | height u64be
+ * (klen u8 | key, ...), by which hist_prune finds them again. */
+static int hist_write(ag_state *s, MDB_txn *txn, uint64_t height) {
+  ag_buf keys;
+  ag_buf_init(&keys);
+  int rc = 0;
+  for (size_t o = 0; !rc && o < s->hist.len;) {
+    const uint8_t *h = s->hist.data + o;
+    MDB_val k = {h[0], (void *)(h + 1)}, v = {ag_get_u32le(h + 1 + h[0]), (void *)(h + 5 + h[0])};
+    rc = mdb_put(txn, s->db_hist, &k, &v, 0);
+    ag_buf_put(&keys, h, 1 + k.mv_size);
+    o += 5 + k.mv_size + v.mv_size;
+  }
+  if (!rc) {
+    uint8_t lk[9] = {AG_STATE_HIST_LIST};
+    ag_put_u64be(lk + 1, height);
+    MDB_val k = {sizeof lk, lk}, v = {keys.len, keys.data};
+    rc = mdb_put(txn, s->db_hist, &k, &v, 0);
+  }
+  ag_buf_free(&keys);
+  return rc;
+}
+
+/* Deletes the history of the oldest blocks at or below height, at most HIST_PRUNE_BLOCKS of
+ * them per commit: bounded work per block, and a horizon lowered on a long chain catches up at
+ * that many blocks per block. */
+#define HIST_PRUNE_BLOCKS 64
+static int hist_prune(ag_state *s, MDB_txn *txn, uint64_t height) {
+  int rc = 0;
+  ag_buf list;
+  ag_buf_init(&list);
+  for (int n = 0; rc == 0 && n < HIST_PRUNE_BLOCKS; n++) {
+    MDB_cursor *cur;
+    if ((rc = mdb_cursor_open(txn, s->db_hist, &cur))) break;
+    uint8_t lk[9] = {AG_STATE_HIST_LIST};
+    MDB_val k = {1, lk}, v;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); /* the oldest list */
+    int old = rc == 0 && k.mv_size == 9 && ((const uint8_t *)k.mv_data)[0] == AG_STATE_HIST_LIST &&
+              ag_get_u64be((const uint8_t *)k.mv_data + 1) <= height;
+    if (old) { /* copied: the pages move once records are deleted */
+      memcpy(lk, k.mv_data, 9);
+      list.len = 0;
+      ag_buf_put(&list, v.mv_data, v.mv_size);
+    }
+    mdb_cursor_close(cur);
+    if (!old) {
+      rc = rc == MDB_NOTFOUND ? 0 : rc;
+      break;
+    }
+    for (size_t o = 0; rc == 0 && o < list.len && o + 1 + list.data[o] <= list.len; o += 1 + list.data[o]) {
+      MDB_val dk = {list.data[o], list.data + o + 1};
+      rc = mdb_del(txn, s->db_hist, &dk, NULL);
+      if (rc == MDB_NOTFOUND) rc = 0;
+    }
+    MDB_val dk = {9, lk};
+    if (!rc) rc = mdb_del(txn, s->db_hist, &dk, NULL);
+  }
+  ag_buf_free(&list);
+  return rc;
+}
+
+void ag_state_set_history_keep(ag_state *s, uint64_t blocks) { s->hist_keep = blocks; }
+
 int ag_state_commit(ag_state *s, const ag_state_meta *meta, const uint8_t *block,
                     size_t block_len, const ag_tx_index_entry *txs, size_t ntx) {
   if (s->rtxn) {
@@ -699,12 +763,8 @@ int ag_state_commit(ag_state *s, const ag_state_meta *meta, const uint8_t *block
     v = (MDB_val){18 + loglen, rec};
     rc = mdb_put(txn, s->db_txs, &k, &v, 0);
   }
-  for (size_t o = 0; !rc && o < s->hist.len;) {
-    const uint8_t *h = s->hist.data + o;
-    MDB_val k = {h[0], (void *)(h + 1)}, v = {ag_get_u32le(h + 1 + h[0]), (void *)(h + 5 + h[0])};
-    rc = mdb_put(txn, s->db_hist, &k, &v, 0);
-    o += 5 + k.mv_size + v.mv_size;
-  }
+  if (!rc && s->hist.len) rc = hist_write(s, txn, meta->height);
+  if (!rc && s->hist_keep && meta->height > s->hist_keep) rc = hist_prune(s, txn, meta->height - s->hist_keep);
   if (rc) {
     mdb_txn_abort(txn);
     rc = lmdb_err(rc, "committing");

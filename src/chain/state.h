@@ -96,6 +96,12 @@ int ag_state_commit(ag_state *s, const ag_state_meta *meta, const uint8_t *block
  * 1..AG_STATE_HIST_KEY_MAX bytes and sort as bytes; a later put of the same key wins. */
 #define AG_STATE_HIST_KEY_MAX 64
 #define AG_STATE_HIST_VALUE_MAX (1u << 20)
+/* Reserved first key byte: '#' | height u64be lists the keys each block wrote, for pruning
+ * (so a key must name its block, or be written once: pruning a block deletes its keys). */
+#define AG_STATE_HIST_LIST '#'
+/* Keep the history of the last `blocks` blocks (0: all, the default): each commit deletes the
+ * records of blocks older than that, the oldest 64 blocks' worth at most per commit. */
+void ag_state_set_history_keep(ag_state *s, uint64_t blocks);
 void ag_state_hist_put(ag_state *s, const void *key, size_t klen, const void *val, size_t vlen);
 /* Committed history with the prefix, highest key first, starting below before (NULL or blen 0:
  * from the last); at most limit records; fn returns nonzero to stop. */

@@ -100,6 +100,11 @@ int ag_node_config_load(ag_node_config *cfg, const char *home) {
   if ((v = json_object_get(root, "keep_rounds")) && json_is_integer(v) && json_integer_value(v) >= 1)
     cfg->keep_rounds = (uint64_t)json_integer_value(v);
   if ((v = json_object_get(root, "history")) && json_is_boolean(v)) cfg->history = json_is_true(v);
+  if ((v = json_object_get(root, "history_keep_blocks")) && !(json_is_integer(v) && json_integer_value(v) >= 0)) {
+    json_decref(root);
+    return ag_fail(AG_E_RANGE, "%s: history_keep_blocks must be a whole number of blocks (0: keep all)", path);
+  }
+  if (v) cfg->history_keep = (uint64_t)json_integer_value(v);
   int hrc = ag_http_limits_from_json(&cfg->http, json_object_get(root, "http"));
   json_decref(root);
   if (hrc) return ag_fail(AG_E_RANGE, "%s: %s", path, ag_errmsg(hrc));
@@ -290,6 +295,7 @@ int ag_node_open(const ag_node_config *cfg, ag_node **out) {
     ag_economy_attach(n->app);
     if (cfg->threads > 0) ag_app_set_threads(n->app, cfg->threads);
     ag_app_set_history(n->app, cfg->history);
+    ag_state_set_history_keep(ag_app_state(n->app), cfg->history_keep);
     if ((rc = ag_app_info_get(n->app, &info))) goto fail;
     memcpy(n->last_block_hash, info.block_hash, 32);
     ag_txset_init(&n->cmt_seen, AG_NODE_CMT_SEEN_MAX);

@@ -39,6 +39,7 @@ typedef struct {
   ag_http_limits http;    /* what API clients may make the node spend (config.json "http") */
   uint64_t keep_rounds;   /* training rounds whose blobs and checkpoints the node keeps (16) */
   int history;            /* write the history indexes (docs/api.md "History"; true) */
+  uint64_t history_keep;  /* blocks of history kept ("history_keep_blocks"; 0: all) */
 } ag_node_config;
 
 /* Counters for /metrics; monotonic except where noted. */
