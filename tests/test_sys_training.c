@@ -411,6 +411,8 @@ TEST(loss_decreases_and_every_round_is_final) {
     fprintf(stderr, "  round %llu: %s… val loss %.4f\n", (unsigned long long)ag_json_u64_of(r, "round"),
             json_string_value(json_object_get(r, "model_id")), loss);
     CHECK(loss < prev);
+    /* the validators' loss on chain is this one, computed here on one thread: the same bits */
+    CHECK_U64(ag_json_u64_of(r, "val_loss_micro"), (uint64_t)(loss * 1e6));
     prev = loss;
     if (!first) first = m;
     else ag_model_close(m);

@@ -625,6 +625,19 @@ static const char *proc_state(proc *p, char *buf, size_t cap) {
 
 /* ---- the training subnet's view ---------------------------------------------------------------- */
 
+/* The losses the chain's final rounds record (their validators', docs/subnet-training.md):
+ * val_loss below computes only what they do not name (the initial checkpoint). */
+static void chain_losses(devnet *d, json_t *training) {
+  json_t *rs = json_object_get(training, "rounds"), *r;
+  size_t i;
+  json_array_foreach(rs, i, r) {
+    const char *id = json_string_value(json_object_get(r, "model_id"));
+    json_t *vl = json_object_get(r, "val_loss_micro");
+    if (id && json_is_integer(vl) && !json_object_get(d->losses, id))
+      json_object_set_new(d->losses, id, json_real((double)json_integer_value(vl) / 1e6));
+  }
+}
+
 /* Validation loss of checkpoint idhex (computed once, from the node's copy). */
 static double val_loss(devnet *d, const char *idhex) {
   json_t *have = json_object_get(d->losses, idhex);
@@ -639,7 +652,7 @@ static double val_loss(devnet *d, const char *idhex) {
   double loss = NAN;
   if (ag_models_ensure(dir, id, 0, sp, 1, &m) != 0) return NAN; /* not uploaded yet: next time */
   if (!d->tdata.ntrain && d->tok_model) ag_diloco_data_load(d->tok_model, &d->tdata);
-  if (d->tdata.nval) ag_diloco_val_loss(m, &d->tdata, 16, 1, &loss);
+  if (d->tdata.nval) ag_diloco_val_loss(m, &d->tdata, AG_DILOCO_VAL_BATCHES, 1, &loss);
   ag_model_close(m);
   json_object_set_new(d->losses, idhex, json_real(loss));
   return loss;
@@ -668,6 +681,7 @@ static uint64_t shares_of(snapshot *s, const char *hotkey) {
 /* Per round, oldest first: canonical model, validation loss and the aggregated uids. */
 static json_t *rounds_json(devnet *d, snapshot *s) {
   json_t *a = json_array(), *rs = json_object_get(s->training, "rounds");
+  chain_losses(d, s->training);
   for (size_t i = json_array_size(rs); i-- > 0;) {
     json_t *r = json_array_get(rs, i), *x = json_object(), *u = json_array(), *e = json_object_get(r, "entries");
     const char *id = json_string_value(json_object_get(r, "model_id"));
@@ -1474,6 +1488,7 @@ int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
       uint64_t tr = ag_json_u64_of(s.training, "round");
       if (d->training && !tty && !c->json && tr != last_round) { /* and a line per round, once the */
         const char *id = json_string_value(json_object_get(s.training, "model_id")); /* checkpoint is here */
+        chain_losses(d, s.training);
         double l = val_loss(d, id);
         if (!isnan(l)) {
           printf("training round %llu: canonical %.16s… (%llu aggregated), validation loss %.4f\n",
