@@ -12,12 +12,16 @@
 #include "core/log.h"
 #include "core/util.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <time.h>
+#include <unistd.h>
 
 const double ag_interval_bounds[11] = {0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120};
 
@@ -38,7 +42,12 @@ struct ag_node {
   uint64_t last_time_ms;
   uint64_t last_block_mono_ms;
   uint64_t start_ms;
+  int mplog_fd;          /* solo: the pending txs on disk (HOME/data/mempool.log), or -1 */
+  uint64_t mplog_bytes;  /* its size */
 };
+
+static void mplog_restore(ag_node *n);
+static void mplog_compact(ag_node *n);
 
 /* ---- config ----------------------------------------------------------------------------- */
 
@@ -50,6 +59,7 @@ void ag_node_config_default(ag_node_config *cfg, const char *home) {
   cfg->mempool.max_txs = 100000;
   cfg->mempool.max_bytes = 64u << 20;
   cfg->mempool.max_per_sender = 10000;
+  cfg->mempool_persist = 1;
   cfg->threads = 0;
   cfg->max_body_bytes = 2 << 20;
   ag_http_limits_default(&cfg->http);
@@ -97,6 +107,7 @@ int ag_node_config_load(ag_node_config *cfg, const char *home) {
     cfg->mempool.max_bytes = (size_t)json_integer_value(v);
   if ((v = json_object_get(mp, "max_per_sender")) && json_is_integer(v))
     cfg->mempool.max_per_sender = (size_t)json_integer_value(v);
+  if ((v = json_object_get(mp, "persist")) && json_is_boolean(v)) cfg->mempool_persist = json_is_true(v);
   if ((v = json_object_get(root, "keep_rounds")) && json_is_integer(v) && json_integer_value(v) >= 1)
     cfg->keep_rounds = (uint64_t)json_integer_value(v);
   if ((v = json_object_get(root, "history")) && json_is_boolean(v)) cfg->history = json_is_true(v);
@@ -275,6 +286,7 @@ static void evicted_one(void *ctx, const ag_mempool_entry *e) {
 int ag_node_open(const ag_node_config *cfg, ag_node **out) {
   *out = NULL;
   ag_node *n = ag_xcalloc(1, sizeof *n);
+  n->mplog_fd = -1;
   n->cfg = *cfg;
   n->start_ms = ag_now_ms();
   pthread_mutex_init(&n->mu, NULL);
@@ -332,6 +344,7 @@ int ag_node_open(const ag_node_config *cfg, ag_node **out) {
     }
     n->mp = ag_mempool_new(&cfg->mempool);
     ag_mempool_on_evict(n->mp, evicted_one, n);
+    if (cfg->mempool_persist) mplog_restore(n);
   }
   n->height = info.height;
   n->last_time_ms = info.time_ms;
@@ -345,6 +358,8 @@ fail:
 
 void ag_node_close(ag_node *n) {
   if (!n) return;
+  if (n->mplog_fd >= 0 && n->mp) mplog_compact(n); /* exactly what is pending */
+  if (n->mplog_fd >= 0) close(n->mplog_fd);
   ag_app_close(n->app);
   ag_mempool_free(n->mp);
   ag_txset_free(&n->cmt_seen);
@@ -432,7 +447,133 @@ void ag_node_committed(ag_node *n, uint64_t height, const uint8_t block_hash[32]
   pthread_mutex_unlock(&n->ev_mu);
 }
 
+/* ---- the mempool on disk (solo) -------------------------------------------------------------
+ *
+ * HOME/data/mempool.log holds every tx the mempool accepted, in arrival order, each as
+ * len u32le | tx; appended (not synced: a killed process loses nothing the kernel has, and a
+ * lost machine loses only txs their senders can send again) under the mempool lock, and
+ * rewritten from the pool when it grows past twice the pool (plus 1 MiB) and at a clean stop.
+ * At start every tx in it is checked again against the state (signature, nonce, balance) and
+ * re-admitted in its order; those committed meanwhile or no longer valid are dropped, and the
+ * first torn or oversized record ends the file (what a kill during a write leaves). */
+
+#define MPLOG_SLACK (1u << 20)
+
+static void mplog_path(const ag_node *n, char *out, size_t cap) { snprintf(out, cap, "%s/data/mempool.log", n->cfg.home); }
+
+static int mplog_write_all(int fd, const void *p, size_t len) {
+  const uint8_t *b = p;
+  while (len) {
+    ssize_t w = write(fd, b, len);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return -1;
+    b += w, len -= (size_t)w;
+  }
+  return 0;
+}
+
+static void mplog_fail(ag_node *n, const char *what) {
+  ag_warn("node", "mempool.log: %s (%s): pending txs are no longer kept on disk", what, strerror(errno));
+  close(n->mplog_fd);
+  n->mplog_fd = -1;
+}
+
+/* Under n->mu. */
+static void mplog_append(ag_node *n, const uint8_t *raw, size_t len) {
+  if (n->mplog_fd < 0) return;
+  uint8_t h[4];
+  ag_put_u32le(h, (uint32_t)len);
+  struct iovec iov[2] = {{h, 4}, {(void *)raw, len}};
+  ssize_t w = writev(n->mplog_fd, iov, 2);
+  if (w == (ssize_t)(4 + len)) n->mplog_bytes += 4 + len;
+  else mplog_fail(n, "cannot append");
+}
+
+typedef struct {
+  int fd, bad;
+  uint64_t bytes;
+} mplog_dump;
+
+static int mplog_dump_one(void *ctx, const ag_mempool_entry *e) {
+  mplog_dump *d = ctx;
+  uint8_t h[4];
+  ag_put_u32le(h, e->len);
+  if (!d->bad && (mplog_write_all(d->fd, h, 4) || mplog_write_all(d->fd, e->raw, e->len))) d->bad = 1;
+  d->bytes += 4 + e->len;
+  return 0; /* keeps every entry */
+}
+
+/* Rewrites the file from the pool (under n->mu, or before the node runs). */
+static void mplog_compact(ag_node *n) {
+  char path[1200], tmp[1210];
+  mplog_path(n, path, sizeof path);
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  mplog_dump d = {open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600), 0, 0};
+  if (d.fd < 0) {
+    if (n->mplog_fd >= 0) mplog_fail(n, "cannot rewrite");
+    return;
+  }
+  ag_mempool_recheck(n->mp, mplog_dump_one, &d);
+  if (d.bad || close(d.fd) || rename(tmp, path)) {
+    if (d.bad) close(d.fd);
+    unlink(tmp);
+    if (n->mplog_fd >= 0) mplog_fail(n, "cannot rewrite");
+    return;
+  }
+  if (n->mplog_fd >= 0) close(n->mplog_fd);
+  n->mplog_fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+  n->mplog_bytes = d.bytes;
+  if (n->mplog_fd < 0) ag_warn("node", "mempool.log: cannot open (%s): pending txs are no longer kept on disk", strerror(errno));
+}
+
+static int submit_solo(ag_node *n, const uint8_t *raw, size_t len, const uint8_t hash[32], ag_tx_meta *meta);
+
+/* At start: re-admits what the file holds, then rewrites it as the pool now is. */
+static void mplog_restore(ag_node *n) {
+  char path[1200];
+  mplog_path(n, path, sizeof path);
+  uint8_t *data = NULL;
+  size_t len = 0, cap = n->cfg.mempool.max_bytes * 4 + 4 * n->cfg.mempool.max_txs + MPLOG_SLACK;
+  size_t kept = 0, dropped = 0;
+  int rc = ag_read_file(path, cap, &data, &len);
+  if (rc && rc != AG_E_NOTFOUND && access(path, F_OK) == 0)
+    ag_warn("node", "mempool.log: %s: starting with an empty mempool", ag_errmsg(rc));
+  for (size_t o = 0; !rc && o + 4 <= len;) {
+    uint32_t l = ag_get_u32le(data + o);
+    if (l == 0 || l > AG_TX_HARD_MAX || l > len - o - 4) break; /* torn (a kill mid-write) or damaged: the end */
+    uint8_t hash[32];
+    ag_tx_meta meta;
+    ag_hash("agora/txid", data + o + 4, l, hash);
+    if (ag_app_precheck(n->app, data + o + 4, l) == 0 && submit_solo(n, data + o + 4, l, hash, &meta) == 0) kept++;
+    else dropped++;
+    o += 4 + (size_t)l;
+  }
+  free(data);
+  if (kept || dropped)
+    ag_info("node", "mempool: %zu pending txs restored from mempool.log, %zu dropped (committed or no longer valid)", kept,
+            dropped);
+  mplog_compact(n);
+}
+
 /* ---- submission ------------------------------------------------------------------------- */
+
+/* check_tx and admission to the solo pool, under n->mu. */
+static int submit_solo(ag_node *n, const uint8_t *raw, size_t len, const uint8_t hash[32], ag_tx_meta *meta) {
+  int rc;
+  if (ag_mempool_contains(n->mp, hash)) return ag_fail(AG_E_TX_DUPLICATE, "transaction is already in the mempool");
+  rc = ag_app_check_tx(n->app, raw, len, AG_CHECK_NEW, NULL, meta);
+  size_t evicted = 0;
+  if (!rc && (rc = ag_mempool_add(n->mp, raw, len, meta, &evicted)) != 0) {
+    /* refused: check_tx's reservation must not outlive it (the refusal's message is kept) */
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", ag_errmsg(rc));
+    ag_app_pending_rewind(n->app, meta->sender, meta->payer, meta->nonce, meta->cost);
+    rc = ag_fail(rc, "%s", msg);
+  }
+  n->stats.evicted += evicted;
+  if (!rc) mplog_append(n, raw, len);
+  return rc;
+}
 
 int ag_node_submit(ag_node *n, const uint8_t *raw, size_t len, ag_result *res,
                    uint8_t hash[32]) {
@@ -450,20 +591,7 @@ int ag_node_submit(ag_node *n, const uint8_t *raw, size_t len, ag_result *res,
     }
   } else if (!rc) {
     pthread_mutex_lock(&n->mu);
-    if (ag_mempool_contains(n->mp, hash)) {
-      rc = ag_fail(AG_E_TX_DUPLICATE, "transaction is already in the mempool");
-    } else {
-      rc = ag_app_check_tx(n->app, raw, len, AG_CHECK_NEW, NULL, &meta);
-      size_t evicted = 0;
-      if (!rc && (rc = ag_mempool_add(n->mp, raw, len, &meta, &evicted)) != 0) {
-        /* refused: check_tx's reservation must not outlive it (the refusal's message is kept) */
-        char msg[512];
-        snprintf(msg, sizeof msg, "%s", ag_errmsg(rc));
-        ag_app_pending_rewind(n->app, meta.sender, meta.payer, meta.nonce, meta.cost);
-        rc = ag_fail(rc, "%s", msg);
-      }
-      n->stats.evicted += evicted;
-    }
+    rc = submit_solo(n, raw, len, hash, &meta);
     pthread_mutex_unlock(&n->mu);
   }
   res->code = rc;
@@ -592,6 +720,8 @@ int ag_node_produce_block(ag_node *n) {
     if (!rc) {
       ag_mempool_remove(n->mp, (const uint8_t(*)[32])ids, cnt);
       n->stats.rechecked_out += ag_mempool_recheck(n->mp, recheck_one, n);
+      if (n->mplog_fd >= 0 && n->mplog_bytes > 2 * (uint64_t)ag_mempool_bytes(n->mp) + 4 * ag_mempool_size(n->mp) + MPLOG_SLACK)
+        mplog_compact(n);
     }
     pthread_mutex_unlock(&n->mu);
     if (!rc) {

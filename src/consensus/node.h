@@ -34,6 +34,7 @@ typedef struct {
   uint32_t block_time_ms; /* 50 .. 600000 */
   char api_listen[128];   /* host:port; port 0 picks a free one */
   ag_mempool_limits mempool;
+  int mempool_persist;    /* solo: keep pending txs in HOME/data/mempool.log ("mempool": {"persist"}, true) */
   int threads;            /* 0 = all cores */
   int max_body_bytes;     /* API request bodies */
   ag_http_limits http;    /* what API clients may make the node spend (config.json "http") */
