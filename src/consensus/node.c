@@ -42,8 +42,19 @@ struct ag_node {
   uint64_t last_time_ms;
   uint64_t last_block_mono_ms;
   uint64_t start_ms;
-  int mplog_fd;          /* solo: the pending txs on disk (HOME/data/mempool.log), or -1 */
+  int mplog_fd;          /* the pending txs on disk (HOME/data/mempool.log), or -1 */
   uint64_t mplog_bytes;  /* its size */
+  /* CometBFT mode: the txs this node's API passed to CometBFT and no block has included yet
+   * (what mempool.log holds there; re-sent after a restart) */
+  struct own_tx {
+    uint8_t hash[32];
+    uint8_t *raw;
+    uint32_t len;
+  } *own;
+  size_t nown, cown, own_bytes;
+  ag_txset own_set;
+  pthread_t resend;
+  int resending;
 };
 
 static void mplog_restore(ag_node *n);
@@ -311,6 +322,8 @@ int ag_node_open(const ag_node_config *cfg, ag_node **out) {
     if ((rc = ag_app_info_get(n->app, &info))) goto fail;
     memcpy(n->last_block_hash, info.block_hash, 32);
     ag_txset_init(&n->cmt_seen, AG_NODE_CMT_SEEN_MAX);
+    ag_txset_init(&n->own_set, cfg->mempool.max_txs ? cfg->mempool.max_txs : 1);
+    if (cfg->mempool_persist) mplog_restore(n);
   } else {
     if ((rc = load_genesis(cfg->home, &n->genesis))) goto fail;
     if ((rc = ag_node_key_load(cfg->home, &n->key))) {
@@ -358,8 +371,15 @@ fail:
 
 void ag_node_close(ag_node *n) {
   if (!n) return;
-  if (n->mplog_fd >= 0 && n->mp) mplog_compact(n); /* exactly what is pending */
+  if (n->resending) {
+    ag_node_stop(n);
+    pthread_join(n->resend, NULL);
+  }
+  if (n->mplog_fd >= 0) mplog_compact(n); /* exactly what is pending */
   if (n->mplog_fd >= 0) close(n->mplog_fd);
+  for (size_t i = 0; i < n->nown; i++) free(n->own[i].raw);
+  free(n->own);
+  if (n->own_set.cap) ag_txset_free(&n->own_set);
   ag_app_close(n->app);
   ag_mempool_free(n->mp);
   ag_txset_free(&n->cmt_seen);
@@ -513,7 +533,14 @@ static void mplog_compact(ag_node *n) {
     if (n->mplog_fd >= 0) mplog_fail(n, "cannot rewrite");
     return;
   }
-  ag_mempool_recheck(n->mp, mplog_dump_one, &d);
+  if (n->mp) {
+    ag_mempool_recheck(n->mp, mplog_dump_one, &d);
+  } else {
+    for (size_t i = 0; i < n->nown; i++) {
+      ag_mempool_entry e = {.raw = n->own[i].raw, .len = n->own[i].len};
+      mplog_dump_one(&d, &e);
+    }
+  }
   if (d.bad || close(d.fd) || rename(tmp, path)) {
     if (d.bad) close(d.fd);
     unlink(tmp);
@@ -527,6 +554,93 @@ static void mplog_compact(ag_node *n) {
 }
 
 static int submit_solo(ag_node *n, const uint8_t *raw, size_t len, const uint8_t hash[32], ag_tx_meta *meta);
+static int cometbft_broadcast(ag_node *n, const uint8_t *raw, size_t len);
+
+/* CometBFT mode, under n->mu: a tx CometBFT took from this node, kept until a block has it
+ * (at most mempool.max_txs of them; past that, new ones are not kept). */
+static void own_add(ag_node *n, const uint8_t hash[32], const uint8_t *raw, size_t len) {
+  if (n->nown >= n->cfg.mempool.max_txs || ag_txset_has(&n->own_set, hash)) return;
+  if (n->nown == n->cown) {
+    n->cown = n->cown ? 2 * n->cown : 64;
+    n->own = ag_xrealloc(n->own, n->cown * sizeof *n->own);
+  }
+  struct own_tx *o = &n->own[n->nown++];
+  memcpy(o->hash, hash, 32);
+  o->raw = ag_xmalloc(len);
+  memcpy(o->raw, raw, len);
+  o->len = (uint32_t)len;
+  n->own_bytes += len;
+  ag_txset_add(&n->own_set, hash, 0);
+}
+
+static void own_del(ag_node *n, const uint8_t hash[32]) {
+  if (!ag_txset_del(&n->own_set, hash)) return;
+  for (size_t i = 0; i < n->nown; i++)
+    if (!memcmp(n->own[i].hash, hash, 32)) {
+      n->own_bytes -= n->own[i].len;
+      free(n->own[i].raw);
+      n->own[i] = n->own[--n->nown]; /* order within a sender is kept by nonce at re-send */
+      return;
+    }
+}
+
+/* After a restart in CometBFT mode: once CometBFT answers, each tx this node had passed to it
+ * and no block included goes to it again (its mempool did not survive); CheckTx refuses those
+ * that were committed meanwhile or are no longer valid, and they are dropped. */
+static int own_by_sender_nonce(const void *a, const void *b) {
+  ag_tx x, y;
+  const struct own_tx *p = a, *q = b;
+  if (ag_tx_decode(p->raw, p->len, &x) || ag_tx_decode(q->raw, q->len, &y)) return 0;
+  int c = memcmp(x.sender, y.sender, 32);
+  return c ? c : x.nonce < y.nonce ? -1 : x.nonce > y.nonce;
+}
+
+static void *resend_main(void *arg) {
+  ag_node *n = arg;
+  char url[400];
+  snprintf(url, sizeof url, "%s/status", n->cfg.cometbft_rpc);
+  for (int i = 0; i < 1200 && !ag_node_stopping(n); i++) { /* up to 10 minutes for CometBFT */
+    ag_http_result r;
+    int up = ag_http_request("GET", url, NULL, NULL, 0, 2000, &r) == 0 && r.status == 200;
+    if (!up) {
+      ag_sleep_ms(500);
+      continue;
+    }
+    ag_http_result_free(&r);
+    pthread_mutex_lock(&n->mu);
+    size_t m = n->nown;
+    struct own_tx *copy = ag_xmalloc((m ? m : 1) * sizeof *copy);
+    for (size_t k = 0; k < m; k++) {
+      copy[k] = n->own[k];
+      copy[k].raw = ag_xmalloc(n->own[k].len);
+      memcpy(copy[k].raw, n->own[k].raw, n->own[k].len);
+    }
+    pthread_mutex_unlock(&n->mu);
+    qsort(copy, m, sizeof *copy, own_by_sender_nonce);
+    size_t sent = 0, dropped = 0;
+    for (size_t k = 0; k < m && !ag_node_stopping(n); k++) {
+      int rc = cometbft_broadcast(n, copy[k].raw, copy[k].len);
+      if (rc == 0 || rc == AG_E_TX_DUPLICATE) {
+        sent++;
+      } else if (rc != AG_E_UNAVAILABLE && rc != AG_E_MEMPOOL_FULL) {
+        dropped++;
+        pthread_mutex_lock(&n->mu);
+        own_del(n, copy[k].hash);
+        pthread_mutex_unlock(&n->mu);
+      }
+      free(copy[k].raw);
+    }
+    free(copy);
+    pthread_mutex_lock(&n->mu);
+    if (n->mplog_fd >= 0) mplog_compact(n);
+    pthread_mutex_unlock(&n->mu);
+    if (sent || dropped)
+      ag_info("node", "mempool: %zu pending txs sent to CometBFT again after the restart, %zu dropped (committed or no "
+                      "longer valid)", sent, dropped);
+    break;
+  }
+  return NULL;
+}
 
 /* At start: re-admits what the file holds, then rewrites it as the pool now is. */
 static void mplog_restore(ag_node *n) {
@@ -544,15 +658,22 @@ static void mplog_restore(ag_node *n) {
     uint8_t hash[32];
     ag_tx_meta meta;
     ag_hash("agora/txid", data + o + 4, l, hash);
-    if (ag_app_precheck(n->app, data + o + 4, l) == 0 && submit_solo(n, data + o + 4, l, hash, &meta) == 0) kept++;
-    else dropped++;
+    if (!n->mp) { /* CometBFT mode: kept, and sent again once CometBFT is up (resend_main) */
+      own_add(n, hash, data + o + 4, l);
+      kept++;
+    } else if (ag_app_precheck(n->app, data + o + 4, l) == 0 && submit_solo(n, data + o + 4, l, hash, &meta) == 0) {
+      kept++;
+    } else {
+      dropped++;
+    }
     o += 4 + (size_t)l;
   }
   free(data);
-  if (kept || dropped)
+  if (n->mp && (kept || dropped))
     ag_info("node", "mempool: %zu pending txs restored from mempool.log, %zu dropped (committed or no longer valid)", kept,
             dropped);
   mplog_compact(n);
+  if (!n->mp && n->nown && pthread_create(&n->resend, NULL, resend_main, n) == 0) n->resending = 1;
 }
 
 /* ---- submission ------------------------------------------------------------------------- */
@@ -587,6 +708,13 @@ int ag_node_submit(ag_node *n, const uint8_t *raw, size_t len, ag_result *res,
     if (rc == AG_E_MEMPOOL_FULL) { /* our CheckTx passed it, but CometBFT had no room */
       pthread_mutex_lock(&n->mu);
       ag_txset_del(&n->cmt_seen, hash);
+      pthread_mutex_unlock(&n->mu);
+    } else if (!rc && n->cfg.mempool_persist) { /* kept until a block has it */
+      pthread_mutex_lock(&n->mu);
+      if (!ag_txset_has(&n->own_set, hash) && n->nown < n->cfg.mempool.max_txs) {
+        own_add(n, hash, raw, len);
+        mplog_append(n, raw, len);
+      }
       pthread_mutex_unlock(&n->mu);
     }
   } else if (!rc) {
@@ -623,6 +751,8 @@ void ag_node_cmt_checked(ag_node *n, const uint8_t id[32], int recheck, int ok) 
 void ag_node_cmt_block(ag_node *n, uint64_t height, const uint8_t (*ids)[32], size_t count) {
   pthread_mutex_lock(&n->mu);
   for (size_t i = 0; i < count; i++) ag_txset_del(&n->cmt_seen, ids[i]);
+  for (size_t i = 0; i < count && n->nown; i++) own_del(n, ids[i]);
+  if (n->mplog_fd >= 0 && n->mplog_bytes > 2 * (uint64_t)n->own_bytes + 4 * n->nown + MPLOG_SLACK) mplog_compact(n);
   if (height >= 1) ag_txset_expire(&n->cmt_seen, height - 1);
   pthread_mutex_unlock(&n->mu);
 }
