@@ -467,9 +467,10 @@ void ag_node_committed(ag_node *n, uint64_t height, const uint8_t block_hash[32]
   pthread_mutex_unlock(&n->ev_mu);
 }
 
-/* ---- the mempool on disk (solo) -------------------------------------------------------------
+/* ---- the mempool on disk ---------------------------------------------------------------------
  *
- * HOME/data/mempool.log holds every tx the mempool accepted, in arrival order, each as
+ * HOME/data/mempool.log holds every tx the mempool accepted (CometBFT mode: every tx this node
+ * passed to CometBFT, below), in arrival order, each as
  * len u32le | tx; appended (not synced: a killed process loses nothing the kernel has, and a
  * lost machine loses only txs their senders can send again) under the mempool lock, and
  * rewritten from the pool when it grows past twice the pool (plus 1 MiB) and at a clean stop.
@@ -480,17 +481,6 @@ void ag_node_committed(ag_node *n, uint64_t height, const uint8_t block_hash[32]
 #define MPLOG_SLACK (1u << 20)
 
 static void mplog_path(const ag_node *n, char *out, size_t cap) { snprintf(out, cap, "%s/data/mempool.log", n->cfg.home); }
-
-static int mplog_write_all(int fd, const void *p, size_t len) {
-  const uint8_t *b = p;
-  while (len) {
-    ssize_t w = write(fd, b, len);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return -1;
-    b += w, len -= (size_t)w;
-  }
-  return 0;
-}
 
 static void mplog_fail(ag_node *n, const char *what) {
   ag_warn("node", "mempool.log: %s (%s): pending txs are no longer kept on disk", what, strerror(errno));
@@ -518,7 +508,7 @@ static int mplog_dump_one(void *ctx, const ag_mempool_entry *e) {
   mplog_dump *d = ctx;
   uint8_t h[4];
   ag_put_u32le(h, e->len);
-  if (!d->bad && (mplog_write_all(d->fd, h, 4) || mplog_write_all(d->fd, e->raw, e->len))) d->bad = 1;
+  if (!d->bad && (ag_write_all(d->fd, h, 4) || ag_write_all(d->fd, e->raw, e->len))) d->bad = 1;
   d->bytes += 4 + e->len;
   return 0; /* keeps every entry */
 }

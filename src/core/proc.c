@@ -30,17 +30,6 @@ char **ag_env_without_secrets(void) {
   return env;
 }
 
-/* Writes all of p; 0 or -1. */
-static int write_all(int fd, const char *p, size_t n) {
-  while (n) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return -1;
-    p += w;
-    n -= (size_t)w;
-  }
-  return 0;
-}
 
 int ag_spawn(char *const argv[], const ag_spawn_opts *o, pid_t *pid) {
   static const ag_spawn_opts none = {0};
@@ -54,7 +43,7 @@ int ag_spawn(char *const argv[], const ag_spawn_opts *o, pid_t *pid) {
     size_t n = strlen(o->secret);
     if (n >= 4096) return ag_fail(AG_E_TOO_LARGE, "a secret for a child is at most 4095 bytes");
     if (pipe2(sp, O_CLOEXEC) != 0) return ag_fail(AG_E_IO, "pipe: %s", strerror(errno));
-    if (write_all(sp[1], o->secret, n) || write_all(sp[1], "\n", 1)) {
+    if (ag_write_all(sp[1], o->secret, n) || ag_write_all(sp[1], "\n", 1)) {
       close(sp[0]);
       close(sp[1]);
       return ag_fail(AG_E_IO, "cannot hand the secret to the child: %s", strerror(errno));

@@ -109,6 +109,18 @@ int ag_read_file(const char *path, size_t max, uint8_t **out, size_t *len) {
   return 0;
 }
 
+int ag_write_all(int fd, const void *p, size_t n) {
+  const uint8_t *b = p;
+  while (n) {
+    ssize_t w = write(fd, b, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return -1;
+    b += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
 int ag_write_file_atomic(const char *path, const void *data, size_t len, int mode) {
   char tmp[4096];
   if (snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof tmp)

@@ -83,6 +83,8 @@ int ag_ncpu(void);
 
 /* Reads a whole file (up to max bytes) into a fresh NUL-terminated buffer. */
 int ag_read_file(const char *path, size_t max, uint8_t **out, size_t *len);
+/* Writes all of p to fd (again after EINTR and short writes); 0 or -1 with errno set. */
+int ag_write_all(int fd, const void *p, size_t n);
 /* Writes a file atomically (temp file, fsync, rename, fsync dir) with the given mode. */
 int ag_write_file_atomic(const char *path, const void *data, size_t len, int mode);
 /* mkdir -p with mode. */
