@@ -651,29 +651,37 @@ static long long wait_height_above(long long h) {
   return now;
 }
 
-TEST(full_mempool_takes_the_better_fee) {
-  char *dir = test_tmpdir("sysfee");
+/* A fresh home (in a new temp folder, returned) from `agora init` with ndev dev accounts, whose
+ * keys go to k, and this config.json; *min_fee is a transfer's least fee. */
+static char *fresh_home(const char *tag, int ndev, const char *conf, ag_keypair *k, uint64_t *min_fee) {
+  char *dir = test_tmpdir(tag), ndev_s[16], path[600], keydir[600];
   snprintf(home, sizeof home, "%s/home", dir);
   snprintf(logpath, sizeof logpath, "%s/node.log", dir);
-  const char *init[] = {"--home", home, "init", "--dev-accounts", "5", NULL};
+  snprintf(ndev_s, sizeof ndev_s, "%d", ndev);
+  const char *init[] = {"--home", home, "init", "--dev-accounts", ndev_s, NULL};
   CHECK_EQ(sys_run(NULL, init), 0);
-  char path[600];
   snprintf(path, sizeof path, "%s/config.json", home);
-  const char *conf = "{\"api_listen\":\"127.0.0.1:0\",\"block_time_ms\":4000,\"mempool\":"
-                     "{\"max_txs\":4,\"max_bytes\":1048576,\"max_per_sender\":10}}";
   CHECK_OK(ag_write_file_atomic(path, conf, strlen(conf), 0644));
-  ag_keypair k[5];
-  char keydir[600];
   snprintf(keydir, sizeof keydir, "%s/keys", home);
-  for (int i = 0; i < 5; i++) {
+  for (int i = 0; i < ndev; i++) {
     char name[16];
     snprintf(name, sizeof name, "dev%d", i);
     CHECK_OK(ag_keystore_load(keydir, name, NULL, &k[i], NULL));
   }
   ag_params p;
   ag_params_default(&p);
+  ag_params_min_fee(&p, ag_tx_size(strlen("agora-devnet"), 40), min_fee);
+  return dir;
+}
+
+TEST(full_mempool_takes_the_better_fee) {
+  ag_keypair k[5];
   uint64_t min;
-  ag_params_min_fee(&p, ag_tx_size(strlen("agora-devnet"), 40), &min);
+  char *dir = fresh_home("sysfee", 5,
+                         "{\"api_listen\":\"127.0.0.1:0\",\"block_time_ms\":4000,\"mempool\":"
+                         "{\"max_txs\":4,\"max_bytes\":1048576,\"max_per_sender\":10}}",
+                         k, &min);
+  char path[600];
   ftx a0, a1, b0, c0, d0, e0, c0x;
   fee_tx(&a0, &k[0], &k[4], 0, min);
   fee_tx(&a1, &k[0], &k[4], 1, min);
@@ -683,14 +691,8 @@ TEST(full_mempool_takes_the_better_fee) {
   fee_tx(&e0, &k[4], &k[0], 0, min);
   fee_tx(&c0x, &k[2], &k[4], 0, min + 1);
 
-  char addrfile[600];
-  snprintf(addrfile, sizeof addrfile, "%s/data/api.addr", home);
   const char *args[] = {"--home", home, "node", NULL};
-  node_pid = sys_spawn(logpath, args);
-  char *addr = sys_wait_file(addrfile, 60000);
-  CHECK(addr != NULL);
-  snprintf(base, sizeof base, "http://%s", addr ? addr : "127.0.0.1:1");
-  free(addr);
+  spawn_node(args);
   /* right after a block, a 4-second window without one */
   long long h = wait_height_above(0);
   char msg[512];
@@ -741,24 +743,10 @@ TEST(full_mempool_takes_the_better_fee) {
  * makes no block for 10 minutes), come back checked again, and are committed once blocks run;
  * a torn record at the end of the file (a kill mid-write) is where it ends. */
 TEST(pending_txs_survive_a_kill) {
-  char *dir = test_tmpdir("sysmplog");
-  snprintf(home, sizeof home, "%s/home", dir);
-  snprintf(logpath, sizeof logpath, "%s/node.log", dir);
-  const char *init[] = {"--home", home, "init", "--dev-accounts", "2", NULL};
-  CHECK_EQ(sys_run(NULL, init), 0);
-  char path[600];
-  snprintf(path, sizeof path, "%s/config.json", home);
-  const char *conf = "{\"api_listen\":\"127.0.0.1:0\",\"block_time_ms\":600000}";
-  CHECK_OK(ag_write_file_atomic(path, conf, strlen(conf), 0644));
   ag_keypair k[2];
-  char keydir[600];
-  snprintf(keydir, sizeof keydir, "%s/keys", home);
-  CHECK_OK(ag_keystore_load(keydir, "dev0", NULL, &k[0], NULL));
-  CHECK_OK(ag_keystore_load(keydir, "dev1", NULL, &k[1], NULL));
-  ag_params p;
-  ag_params_default(&p);
   uint64_t min;
-  ag_params_min_fee(&p, ag_tx_size(strlen("agora-devnet"), 40), &min);
+  char *dir = fresh_home("sysmplog", 2, "{\"api_listen\":\"127.0.0.1:0\",\"block_time_ms\":600000}", k, &min);
+  char path[600];
   enum { N = 5 };
   ftx t[N];
   const char *slow[] = {"--home", home, "node", NULL};
