@@ -22,6 +22,7 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, Optional, Tuple
 
+from .bech32 import address
 from .keys import Keypair, verify
 from .tx import _pk, _u64, blake2b
 
@@ -171,8 +172,7 @@ class Channel:
         done = client.wait(r["hash"], timeout)
         if done["result"]["code"] != "ok":
             raise RuntimeError(f"channel_open failed: {done['result']}")
-        from .bech32 import address
-        return cls(st["chain_id"], cid, provider if isinstance(provider, str) else address(provider), deposit)
+        return cls(st["chain_id"], cid, address(_pk(provider)), deposit)
 
     def voucher_for(self, cumulative: int, signer: Keypair) -> bytes:
         """The next voucher, for at least what was signed before (never less: a provider may
