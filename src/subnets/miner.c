@@ -491,8 +491,12 @@ static void refresh_offer(miner *m) {
 }
 
 /* Redeems what was billed: for each channel with more billed than the chain paid, a claim of
- * exactly the billed total under the latest voucher (which covers it). */
-static void claim_billed(miner *m) {
+ * exactly the billed total under the latest voucher (which covers it). A channel with a request
+ * still running is left for the next round: the chain takes each voucher sequence once, so a
+ * claim under the voucher that request came with would leave its cost unclaimable until the
+ * client sends another voucher (and for good if it never does). final: the miner is going and
+ * nothing runs any more, so every channel is claimed. */
+static void claim_billed(miner *m, int final) {
   for (size_t i = 0;; i++) {
     uint8_t payload[9 + AG_VOUCHER_MAX];
     size_t len = 0;
@@ -502,7 +506,7 @@ static void claim_billed(miner *m) {
     int more = i < m->book.n;
     if (more) {
       ag_pay_entry *e = &m->book.e[i];
-      if (e->billed > e->claimed && e->voucher_len) {
+      if (e->billed > e->claimed && e->voucher_len && (final || e->reserved == 0)) {
         ag_buf b;
         ag_buf_init(&b);
         ag_payload_channel_claim(&b, 0, e->billed, e->voucher, e->voucher_len);
@@ -1117,7 +1121,7 @@ int ag_miner_run(const ag_miner_config *cfg, volatile int *stop) {
       next = ag_mono_ms() + 10000;
       int arc = announce(m, pub, port);
       if (arc) ag_warn("miner", "cannot refresh the endpoint: %s", ag_errmsg(arc));
-      claim_billed(m);
+      claim_billed(m, 0);
     }
   }
 out:
@@ -1132,7 +1136,7 @@ out:
   }
   free(m->workers);
   if (book_open) {
-    claim_billed(m); /* what was billed is redeemed before the miner goes */
+    claim_billed(m, 1); /* what was billed is redeemed before the miner goes */
     ag_paybook_close(&m->book);
   }
   ag_model_close(m->model);
