@@ -5,7 +5,10 @@
  *   cometbft.vs_solo        that divided by the solo node's figure
  *   cometbft.block_time_ms  median time between blocks under that load
  * The load: BENCH_TXS transfers (default 4000) from 40 dev keys, posted to the nodes' APIs by
- * 4 client threads; the figure counts from the first post to the last tx seen committed.
+ * BENCH_CONNS client threads (default 4), each sending whole senders in nonce order, one tx
+ * after the other; the figure counts from the first post to the last tx seen committed (and
+ * the time the posting took is printed to stderr). BENCH_KEEP=1 keeps the networks' folders
+ * (their logs) in /tmp.
  * Skipped (with a line saying so) when CometBFT is not built (scripts/cometbft).
  */
 #include "api/http.h"
@@ -29,7 +32,8 @@
 #include <unistd.h>
 
 #define NKEYS 40
-#define CONNS 4
+#define MAX_CONNS 64
+static int nconns = 4; /* BENCH_CONNS */
 
 static int run(const char *const *args) {
   pid_t p = fork();
@@ -129,13 +133,13 @@ static double drive(const char *home, char apis[][128], int napi, size_t ntx, do
   }
   /* each thread sends whole senders in nonce order */
   ag_buf *order = calloc(ntx, sizeof *order);
-  sub_ctx sc[CONNS];
+  sub_ctx sc[MAX_CONNS];
   atomic_size_t ok = 0;
   size_t w = 0;
-  for (int k = 0; k < CONNS; k++) {
+  for (int k = 0; k < nconns; k++) {
     sc[k].begin = w;
     for (size_t i = 0; i < ntx; i++)
-      if ((i % NKEYS) % CONNS == (size_t)k) order[w++] = txs[i];
+      if ((i % NKEYS) % nconns == (size_t)k) order[w++] = txs[i];
     sc[k].end = w;
     sc[k].txs = order;
     sc[k].ok = &ok;
@@ -143,9 +147,10 @@ static double drive(const char *home, char apis[][128], int napi, size_t ntx, do
     snprintf(sc[k].urls[0], sizeof sc[k].urls[0], "%s/v1/txs", apis[k % napi]);
   }
   double t0 = bench_now();
-  pthread_t th[CONNS];
-  for (int k = 0; k < CONNS; k++) pthread_create(&th[k], NULL, submitter, &sc[k]);
-  for (int k = 0; k < CONNS; k++) pthread_join(th[k], NULL);
+  pthread_t th[MAX_CONNS];
+  for (int k = 0; k < nconns; k++) pthread_create(&th[k], NULL, submitter, &sc[k]);
+  for (int k = 0; k < nconns; k++) pthread_join(th[k], NULL);
+  double t_posted = bench_now() - t0;
   /* the last sender's last tx committed means all did (nonce order per sender) */
   size_t done = 0;
   for (int tries = 0; tries < 1200 && done < (size_t)NKEYS; tries++) {
@@ -162,6 +167,7 @@ static double drive(const char *home, char apis[][128], int napi, size_t ntx, do
     if (done < (size_t)NKEYS) ag_sleep_ms(100);
   }
   double el = bench_now() - t0;
+  fprintf(stderr, "bench_cometbft: %zu txs posted in %.2f s, all committed after %.2f s\n", ntx, t_posted, el);
   snprintf(url, sizeof url, "%s/v1/status", apis[0]);
   st = get_json(url);
   long long h1 = json_integer_value(json_object_get(st, "height"));
@@ -198,6 +204,8 @@ int main(void) {
   const char *e = getenv("BENCH_TXS");
   size_t ntx = e ? (size_t)atol(e) : 4000;
   ntx -= ntx % NKEYS;
+  const char *ce = getenv("BENCH_CONNS");
+  if (ce && atoi(ce) >= 1 && atoi(ce) <= MAX_CONNS) nconns = atoi(ce);
   char cometbft[1024];
   const char *env = getenv("AGORA_COMETBFT");
   snprintf(cometbft, sizeof cometbft, "%s", env ? env : "");
@@ -258,5 +266,6 @@ int main(void) {
   bench_report("cometbft.block_time_ms", bt_cmt, "ms", note);
   char cmd[700];
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  if (getenv("BENCH_KEEP")) return 0;
   return system(cmd) ? 1 : 0;
 }

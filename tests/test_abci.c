@@ -6,7 +6,11 @@
  *   - A tx that fails its recheck after a block, or that CometBFT never rechecks (it left the
  *     mempool), stops being pending; so does everything when CometBFT goes away.
  *   - A failed CheckTx never reads as pending; a malformed frame stops the session.
+ *   - The API admits txs at once against the node's own view and hands them to CometBFT's RPC
+ *     (a stand-in here) in order, in batches it halves until the RPC takes them; a tx the RPC
+ *     refuses stops being pending, and after a block the view is rebuilt from the state.
  */
+#include "api/http.h"
 #include "chain/app.h"
 #include "chain/genesis.h"
 #include "chain/state.h"
@@ -14,6 +18,7 @@
 #include "consensus/abci.h"
 #include "consensus/abci.pb-c.h"
 #include "consensus/node.h"
+#include "core/codec.h"
 #include "core/err.h"
 #include "core/hash.h"
 #include "core/util.h"
@@ -180,7 +185,7 @@ TEST(checked_tx_is_pending_until_its_block_commits) {
   CHECK(ag_node_in_mempool(n, ib) && ag_node_in_mempool(n, ic));
   /* CometBFT rechecks what is left: b fails (say its sender spent everything), c passes */
   CHECK_EQ(check_tx(mem, &c, 1), 0);
-  ag_node_cmt_checked(n, ib, 1, 0); /* the failed recheck, as abci.c reports it */
+  ag_node_cmt_checked(n, NULL, 0, ib, 1, 0); /* the failed recheck, as abci.c reports it */
   CHECK(!ag_node_in_mempool(n, ib));
   CHECK(ag_node_in_mempool(n, ic));
 
@@ -271,5 +276,159 @@ TEST(malformed_frames_stop_the_session) {
   test_rmdir(dir);
 }
 
+/* ---- CometBFT's RPC, stood in for ------------------------------------------------------------ */
+
+#define RPC_MAX_BATCH 3
+
+static struct {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int open;                    /* 0: requests wait (the forwarder's queue grows) */
+  int refused, largest;        /* batches refused whole; the largest one taken */
+  int ntx;                     /* txs taken, in arrival order */
+  uint8_t ids[64][32];
+  uint8_t full_id[32];         /* answered "mempool is full" */
+} rpc;
+
+static void rpc_handler(ag_http_req *req, ag_http_resp *resp) {
+  pthread_mutex_lock(&rpc.mu);
+  while (!rpc.open) pthread_cond_wait(&rpc.cv, &rpc.mu);
+  json_t *in = json_loadb((const char *)req->body, req->body_len, 0, NULL), *out;
+  size_t n = json_is_array(in) ? json_array_size(in) : 0;
+  if (n > RPC_MAX_BATCH) { /* as CometBFT answers a batch over rpc.max_request_batch_size */
+    rpc.refused++;
+    out = json_pack("{s:s, s:i, s:{s:i, s:s, s:s}}", "jsonrpc", "2.0", "id", -1, "error", "code", -32600, "message",
+                    "Invalid Request", "data", "batch request exceeds maximum (3) allowed number of requests");
+  } else {
+    out = json_array();
+    if ((int)n > rpc.largest) rpc.largest = (int)n;
+    for (size_t i = 0; i < n; i++) {
+      json_t *e = json_array_get(in, i);
+      const char *b64 = json_string_value(json_object_get(json_object_get(e, "params"), "tx"));
+      uint8_t *tx = NULL, id[32];
+      size_t len = 0;
+      CHECK_OK(ag_b64_decode_alloc(b64, strlen(b64), 1 << 20, &tx, &len));
+      ag_hash("agora/txid", tx, len, id);
+      free(tx);
+      if (rpc.ntx < 64) memcpy(rpc.ids[rpc.ntx++], id, 32);
+      json_t *r = json_pack("{s:s, s:O}", "jsonrpc", "2.0", "id", json_object_get(e, "id"));
+      if (!memcmp(id, rpc.full_id, 32))
+        json_object_set_new(r, "error", json_pack("{s:i, s:s, s:s}", "code", -32603, "message", "Internal error", "data",
+                                                  "mempool is full: number of txs 50000 (max: 50000)"));
+      else
+        json_object_set_new(r, "result", json_pack("{s:i}", "code", 0));
+      json_array_append_new(out, r);
+    }
+  }
+  pthread_cond_broadcast(&rpc.cv);
+  pthread_mutex_unlock(&rpc.mu);
+  char *text = json_dumps(out, JSON_COMPACT);
+  resp->status = 200;
+  snprintf(resp->content_type, sizeof resp->content_type, "application/json");
+  ag_buf_put(&resp->body, text, strlen(text));
+  free(text);
+  json_decref(out);
+  json_decref(in);
+}
+
+static int rpc_wait_txs(int want) {
+  pthread_mutex_lock(&rpc.mu);
+  uint64_t end = ag_mono_ms() + 20000;
+  while (rpc.ntx < want && ag_mono_ms() < end) {
+    pthread_mutex_unlock(&rpc.mu);
+    ag_sleep_ms(10);
+    pthread_mutex_lock(&rpc.mu);
+  }
+  int got = rpc.ntx;
+  pthread_mutex_unlock(&rpc.mu);
+  return got >= want;
+}
+
+TEST(api_admits_at_once_and_forwards_in_order) {
+  memset(&rpc, 0, sizeof rpc);
+  pthread_mutex_init(&rpc.mu, NULL);
+  pthread_cond_init(&rpc.cv, NULL);
+  static const ag_http_route routes[] = {{"POST", "/", rpc_handler, 0, NULL, NULL}};
+  ag_http_config hc;
+  memset(&hc, 0, sizeof hc);
+  hc.listen = "127.0.0.1:0";
+  hc.max_body = 1 << 20;
+  hc.routes = routes;
+  hc.nroutes = 1;
+  ag_http_server *srv = NULL;
+  CHECK_OK(ag_http_start(&hc, &srv));
+
+  char *dir = test_tmpdir("abci-fwd");
+  ag_node_config cfg;
+  ag_node_config_default(&cfg, dir);
+  cfg.consensus = AG_CONSENSUS_COMETBFT;
+  snprintf(cfg.cometbft_rpc, sizeof cfg.cometbft_rpc, "http://127.0.0.1:%u", ag_http_port(srv));
+  cfg.cometbft_batch = 16;
+  ag_node *n = NULL;
+  CHECK_OK(ag_node_open(&cfg, &n));
+  ag_abci_session *cons = ag_abci_session_new(n);
+  init_chain(cons);
+  memset(nonces, 0, sizeof nonces);
+
+  /* ten txs from one sender while the RPC takes nothing: each admitted at once */
+  ag_buf tx[10];
+  uint8_t id[10][32];
+  ag_result res;
+  uint8_t h[32];
+  for (int i = 0; i < 10; i++) {
+    transfer(0, AG_UNIT, &tx[i], id[i]);
+    CHECK_EQ(ag_node_submit(n, tx[i].data, tx[i].len, &res, h), 0);
+    CHECK(ag_node_in_mempool(n, id[i]));
+  }
+  memcpy(rpc.full_id, id[6], 32);
+  CHECK_EQ(ag_node_pending_nonce(n, keys[0].pk, 0), 10);
+  /* the precise refusals, as before: a duplicate, a nonce ahead */
+  CHECK_EQ(ag_node_submit(n, tx[3].data, tx[3].len, &res, h), AG_E_TX_DUPLICATE);
+  ag_buf gap;
+  uint8_t gid[32];
+  nonces[0] = 12;
+  transfer(0, AG_UNIT, &gap, gid);
+  CHECK_EQ(ag_node_submit(n, gap.data, gap.len, &res, h), AG_E_TX_NONCE_GAP);
+  CHECK(!ag_node_in_mempool(n, gid));
+
+  /* the RPC opens: all ten arrive in nonce order, in batches it accepts */
+  pthread_mutex_lock(&rpc.mu);
+  rpc.open = 1;
+  pthread_cond_broadcast(&rpc.cv);
+  pthread_mutex_unlock(&rpc.mu);
+  CHECK(rpc_wait_txs(10));
+  pthread_mutex_lock(&rpc.mu);
+  CHECK_EQ(rpc.ntx, 10);
+  for (int i = 0; i < 10 && i < rpc.ntx; i++) CHECK(!memcmp(rpc.ids[i], id[i], 32));
+  CHECK(rpc.refused >= 1);
+  CHECK(rpc.largest >= 2 && rpc.largest <= RPC_MAX_BATCH);
+  pthread_mutex_unlock(&rpc.mu);
+  /* the one it refused (full) is no longer pending; the others are */
+  for (int i = 0; i < 10; i++) CHECK_EQ(ag_node_in_mempool(n, id[i]), i != 6);
+
+  /* a block with nonces 0..4: 5 stays, 7..9 follow a tx CometBFT never took and go; the
+   * sender's next nonce is 6 again, and a new tx with it is admitted */
+  ag_buf *blk[] = {&tx[0], &tx[1], &tx[2], &tx[3], &tx[4]};
+  block(cons, 1, blk, 5);
+  CHECK(committed(n, id[4]));
+  CHECK(ag_node_in_mempool(n, id[5]));
+  for (int i = 7; i < 10; i++) CHECK(!ag_node_in_mempool(n, id[i]));
+  CHECK_EQ(ag_node_pending_nonce(n, keys[0].pk, 5), 6);
+  ag_buf again;
+  uint8_t aid[32];
+  nonces[0] = 6;
+  transfer(0, 2 * AG_UNIT, &again, aid);
+  CHECK_EQ(ag_node_submit(n, again.data, again.len, &res, h), 0);
+  CHECK(rpc_wait_txs(11));
+
+  for (int i = 0; i < 10; i++) ag_buf_free(&tx[i]);
+  ag_buf_free(&gap);
+  ag_buf_free(&again);
+  ag_abci_session_free(cons);
+  ag_node_close(n);
+  ag_http_stop(srv);
+  test_rmdir(dir);
+}
+
 TEST_MAIN(checked_tx_is_pending_until_its_block_commits, block_of_empty_txs_commits,
-          malformed_frames_stop_the_session)
+          malformed_frames_stop_the_session, api_admits_at_once_and_forwards_in_order)

@@ -511,7 +511,7 @@ static void h_account(ag_http_req *req, ag_http_resp *resp) {
   json_object_set_new(o, "balance", ag_json_u64s(a.balance));
   json_object_set_new(o, "nonce", json_integer((json_int_t)a.nonce));
   json_object_set_new(o, "pending_nonce",
-                      json_integer((json_int_t)ag_app_pending_nonce(ag_node_app(n), pk, a.nonce)));
+                      json_integer((json_int_t)ag_node_pending_nonce(n, pk, a.nonce)));
   json_object_set_new(o, "height", json_integer((json_int_t)height));
   json_object_set_new(o, "state_root", ag_json_hex(root, 32));
   if (prove) {

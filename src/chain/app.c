@@ -25,6 +25,12 @@ typedef struct {
   int used;
 } pending;
 
+struct ag_pending_view {
+  pthread_mutex_t mu;
+  pending *pend; /* open addressing on the key, at most half full */
+  size_t cap, used;
+};
+
 typedef struct {
   ag_block_hook begin, end;
   void *ctx;
@@ -48,10 +54,8 @@ struct ag_app {
   size_t ntx, tx_cap;
   /* held by finalize_block, commit and simulate: a simulation runs between blocks */
   pthread_mutex_t drive_mu;
-  /* check_tx state */
-  pthread_mutex_t check_mu;
-  pending *pend;
-  size_t pend_cap, pend_used;
+  /* check_tx state: the mempool's pending view */
+  ag_pending_view *view;
   /* signature cache: tx ids whose signatures verified */
   pthread_mutex_t sig_mu;
   uint8_t (*sigcache)[32];
@@ -207,7 +211,7 @@ int ag_app_open(const char *datadir, ag_app **out) {
   ag_app *app = ag_xcalloc(1, sizeof *app);
   app->threads = ag_ncpu();
   app->history = 1;
-  pthread_mutex_init(&app->check_mu, NULL);
+  app->view = ag_pending_view_new();
   pthread_mutex_init(&app->drive_mu, NULL);
   pthread_mutex_init(&app->sig_mu, NULL);
   app->sigcache = ag_xcalloc(SIGCACHE_SLOTS, 32);
@@ -228,10 +232,9 @@ int ag_app_history(const ag_app *app) { return app->history; }
 void ag_app_close(ag_app *app) {
   if (!app) return;
   ag_state_close(app->st);
-  pthread_mutex_destroy(&app->check_mu);
+  ag_pending_view_free(app->view);
   pthread_mutex_destroy(&app->drive_mu);
   pthread_mutex_destroy(&app->sig_mu);
-  free(app->pend);
   free(app->sigcache);
   free(app->tx_hashes);
   free(app->tx_results);
@@ -411,27 +414,55 @@ static int committed_account(ag_app *app, const uint8_t pk[32], ag_account *out)
   return rc;
 }
 
-static pending *pending_slot(ag_app *app, const uint8_t pk[32]) {
-  if ((app->pend_used + 1) * 2 >= app->pend_cap) {
-    pending *old = app->pend;
-    size_t oldcap = app->pend_cap;
-    app->pend_cap = oldcap ? oldcap * 2 : 256;
-    app->pend = ag_xcalloc(app->pend_cap, sizeof *app->pend);
+ag_pending_view *ag_pending_view_new(void) {
+  ag_pending_view *v = ag_xcalloc(1, sizeof *v);
+  pthread_mutex_init(&v->mu, NULL);
+  return v;
+}
+
+void ag_pending_view_free(ag_pending_view *v) {
+  if (!v) return;
+  pthread_mutex_destroy(&v->mu);
+  free(v->pend);
+  free(v);
+}
+
+void ag_pending_view_reset(ag_pending_view *v) {
+  pthread_mutex_lock(&v->mu);
+  if (v->pend) memset(v->pend, 0, v->cap * sizeof *v->pend);
+  v->used = 0;
+  pthread_mutex_unlock(&v->mu);
+}
+
+ag_pending_view *ag_app_view(ag_app *app) { return app->view; }
+
+/* Under v->mu. */
+static pending *pending_slot(ag_pending_view *v, const uint8_t pk[32]) {
+  if ((v->used + 1) * 2 >= v->cap) {
+    pending *old = v->pend;
+    size_t oldcap = v->cap;
+    v->cap = oldcap ? oldcap * 2 : 256;
+    v->pend = ag_xcalloc(v->cap, sizeof *v->pend);
     for (size_t i = 0; i < oldcap; i++) {
       if (!old[i].used) continue;
-      size_t j = ag_get_u64le(old[i].pk) & (app->pend_cap - 1);
-      while (app->pend[j].used) j = (j + 1) & (app->pend_cap - 1);
-      app->pend[j] = old[i];
+      size_t j = ag_get_u64le(old[i].pk) & (v->cap - 1);
+      while (v->pend[j].used) j = (j + 1) & (v->cap - 1);
+      v->pend[j] = old[i];
     }
     free(old);
   }
-  size_t j = ag_get_u64le(pk) & (app->pend_cap - 1);
-  while (app->pend[j].used && memcmp(app->pend[j].pk, pk, 32) != 0) j = (j + 1) & (app->pend_cap - 1);
-  return &app->pend[j];
+  size_t j = ag_get_u64le(pk) & (v->cap - 1);
+  while (v->pend[j].used && memcmp(v->pend[j].pk, pk, 32) != 0) j = (j + 1) & (v->cap - 1);
+  return &v->pend[j];
 }
 
 int ag_app_check_tx(ag_app *app, const uint8_t *raw, size_t len, int mode, ag_result *res,
                     ag_tx_meta *meta) {
+  return ag_app_check_tx_in(app, app->view, raw, len, mode, res, meta);
+}
+
+int ag_app_check_tx_in(ag_app *app, ag_pending_view *v, const uint8_t *raw, size_t len, int mode,
+                       ag_result *res, ag_tx_meta *meta) {
   ag_tx tx;
   int rc = size_first(app, len);
   if (!rc) rc = ag_tx_decode(raw, len, &tx);
@@ -449,7 +480,7 @@ int ag_app_check_tx(ag_app *app, const uint8_t *raw, size_t len, int mode, ag_re
     if (!rc && k->payer) rc = k->payer(app, AG_PAYER_CHECK, &tx, payer);
   }
   if (!rc) {
-    pthread_mutex_lock(&app->check_mu);
+    pthread_mutex_lock(&v->mu);
     ag_account acct = {0, 0}, pacct = {0, 0};
     int other = memcmp(payer, tx.sender, 32) != 0;
     rc = committed_account(app, tx.sender, &acct);
@@ -459,17 +490,17 @@ int ag_app_check_tx(ag_app *app, const uint8_t *raw, size_t len, int mode, ag_re
      * unless the table grows, and it grows only when a lookup precedes an insertion */
     pending *pp = NULL, *p = NULL;
     if (!rc && other) {
-      pp = pending_slot(app, payer);
+      pp = pending_slot(v, payer);
       if (!pp->used) {
         memcpy(pp->pk, payer, 32);
         pp->used = 1;
         pp->next_nonce = pacct.nonce;
         pp->spent = 0;
-        app->pend_used++;
+        v->used++;
       }
     }
-    if (!rc) p = pending_slot(app, tx.sender);
-    if (p && other) pp = pending_slot(app, payer);
+    if (!rc) p = pending_slot(v, tx.sender);
+    if (p && other) pp = pending_slot(v, payer);
     if (p) {
       if (!other) pp = p;
       uint64_t next = p->used ? p->next_nonce : acct.nonce;
@@ -487,13 +518,13 @@ int ag_app_check_tx(ag_app *app, const uint8_t *raw, size_t len, int mode, ag_re
           memcpy(p->pk, tx.sender, 32);
           p->used = 1;
           p->spent = 0;
-          app->pend_used++;
+          v->used++;
         }
         p->next_nonce = next + 1;
         pp->spent = spent + cost;
       }
     }
-    pthread_mutex_unlock(&app->check_mu);
+    pthread_mutex_unlock(&v->mu);
   }
   if (res) set_result(res, rc);
   if (!rc && meta) {
@@ -509,11 +540,16 @@ int ag_app_check_tx(ag_app *app, const uint8_t *raw, size_t len, int mode, ag_re
 
 int ag_app_pending_rewind(ag_app *app, const uint8_t sender[32], const uint8_t payer[32], uint64_t nonce,
                           uint64_t cost) {
+  return ag_pending_view_rewind(app->view, sender, payer, nonce, cost);
+}
+
+int ag_pending_view_rewind(ag_pending_view *v, const uint8_t sender[32], const uint8_t payer[32], uint64_t nonce,
+                           uint64_t cost) {
   int rc = 0;
-  pthread_mutex_lock(&app->check_mu);
-  /* lookups of present keys: neither grows the table (pend_used is unchanged between them) */
-  pending *pp = app->pend_cap ? pending_slot(app, payer) : NULL;
-  pending *p = app->pend_cap ? pending_slot(app, sender) : NULL;
+  pthread_mutex_lock(&v->mu);
+  /* lookups of present keys: neither grows the table (v->used is unchanged between them) */
+  pending *pp = v->cap ? pending_slot(v, payer) : NULL;
+  pending *p = v->cap ? pending_slot(v, sender) : NULL;
   if (!p || !p->used || !pp->used || nonce == UINT64_MAX || p->next_nonce != nonce + 1 || pp->spent < cost) {
     rc = ag_fail(AG_E_INVALID, "nonce %llu is not the sender's last pending transaction",
                  (unsigned long long)nonce);
@@ -521,7 +557,7 @@ int ag_app_pending_rewind(ag_app *app, const uint8_t sender[32], const uint8_t p
     p->next_nonce = nonce;
     pp->spent -= cost;
   }
-  pthread_mutex_unlock(&app->check_mu);
+  pthread_mutex_unlock(&v->mu);
   return rc;
 }
 
@@ -775,10 +811,7 @@ static int commit_locked(ag_app *app, const uint8_t *block, size_t block_len,
   app->finalized = 0;
   if (rc) return rc;
   app->height = meta.height;
-  pthread_mutex_lock(&app->check_mu);
-  if (app->pend) memset(app->pend, 0, app->pend_cap * sizeof *app->pend);
-  app->pend_used = 0;
-  pthread_mutex_unlock(&app->check_mu);
+  ag_pending_view_reset(app->view);
   return 0;
 }
 
@@ -813,14 +846,18 @@ int ag_app_account_proof(ag_app *app, const uint8_t pk[32], ag_account *out, int
 }
 
 uint64_t ag_app_pending_nonce(ag_app *app, const uint8_t pk[32], uint64_t committed_nonce) {
-  pthread_mutex_lock(&app->check_mu);
+  return ag_pending_view_nonce(app->view, pk, committed_nonce);
+}
+
+uint64_t ag_pending_view_nonce(ag_pending_view *v, const uint8_t pk[32], uint64_t committed_nonce) {
+  pthread_mutex_lock(&v->mu);
   uint64_t n = committed_nonce;
-  if (app->pend_cap) {
-    size_t j = ag_get_u64le(pk) & (app->pend_cap - 1);
-    while (app->pend[j].used && memcmp(app->pend[j].pk, pk, 32) != 0) j = (j + 1) & (app->pend_cap - 1);
-    if (app->pend[j].used) n = app->pend[j].next_nonce;
+  if (v->cap) {
+    size_t j = ag_get_u64le(pk) & (v->cap - 1);
+    while (v->pend[j].used && memcmp(v->pend[j].pk, pk, 32) != 0) j = (j + 1) & (v->cap - 1);
+    if (v->pend[j].used) n = v->pend[j].next_nonce;
   }
-  pthread_mutex_unlock(&app->check_mu);
+  pthread_mutex_unlock(&v->mu);
   return n;
 }
 

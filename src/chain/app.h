@@ -98,6 +98,21 @@ int ag_app_init_chain(ag_app *app, const ag_genesis *g, uint8_t app_hash[32]);
  * its nonce and cost in the sender's pending view until the next commit. */
 int ag_app_check_tx(ag_app *app, const uint8_t *tx, size_t len, int mode, ag_result *res,
                     ag_tx_meta *meta);
+/* A pending view: per sender, the next nonce and the amount reserved by the txs check_tx
+ * accepted into it since it was last reset. The app keeps one for the mempool (reset at every
+ * commit; ag_app_check_tx uses it); a node on CometBFT keeps a second one for the txs its API
+ * admits before CometBFT checks them (consensus/node.c). Thread-safe. */
+typedef struct ag_pending_view ag_pending_view;
+ag_pending_view *ag_pending_view_new(void);
+void ag_pending_view_free(ag_pending_view *v); /* accepts NULL */
+void ag_pending_view_reset(ag_pending_view *v);
+ag_pending_view *ag_app_view(ag_app *app);
+/* check_tx against view v instead of the app's own. */
+int ag_app_check_tx_in(ag_app *app, ag_pending_view *v, const uint8_t *tx, size_t len, int mode,
+                       ag_result *res, ag_tx_meta *meta);
+int ag_pending_view_rewind(ag_pending_view *v, const uint8_t sender[32], const uint8_t payer[32], uint64_t nonce,
+                           uint64_t cost);
+uint64_t ag_pending_view_nonce(ag_pending_view *v, const uint8_t pk[32], uint64_t committed_nonce);
 /* Gives back what check_tx reserved for a tx the mempool did not keep (refused when full, or
  * evicted later): the sender's next nonce becomes `nonce` again and `cost` is available again
  * to payer (the sender, or the account an agent key's tx spends),

@@ -482,6 +482,13 @@ static int create(ag_cli *c, net *nt, int ndev, int block_ms) {
     if ((rc = toml_set(path, "consensus", "timeout_commit", v))) break;
     toml_set(path, "consensus", "timeout_propose", "\"2s\"");
     toml_set(path, "mempool", "size", "50000");
+    toml_set(path, "mempool", "cache_size", "100000"); /* above the pool: a tx gossiped again is not checked again */
+    /* one machine: CometBFT's test settings (it waits up to 100 ms between gossip steps by
+     * default, which made blocks take twice timeout_commit under load) */
+    toml_set(path, "consensus", "peer_gossip_sleep_duration", "\"10ms\"");
+    toml_set(path, "p2p", "flush_throttle_timeout", "\"100ms\"");
+    /* the app forwards its API's txs in JSON-RPC batches of up to cometbft_batch */
+    toml_set(path, "rpc", "max_request_batch_size", "200");
     toml_set(path, "tx_index", "indexer", "\"null\""); /* agora keeps its own tx index */
     /* CometBFT's genesis carries ours as app_state, under our chain id */
     snprintf(path, sizeof path, "%s/cometbft/config/genesis.json", home);
@@ -505,7 +512,8 @@ static int create(ag_cli *c, net *nt, int ndev, int block_ms) {
     snprintf(path, sizeof path, "%s/config.json", home);
     snprintf(v, sizeof v,
              "{\n  \"consensus\": \"cometbft\",\n  \"abci_listen\": \"tcp://127.0.0.1:%d\",\n"
-             "  \"cometbft_rpc\": \"http://127.0.0.1:%d\",\n  \"api_listen\": \"127.0.0.1:%d\"\n}\n",
+             "  \"cometbft_rpc\": \"http://127.0.0.1:%d\",\n  \"cometbft_batch\": 200,\n"
+             "  \"api_listen\": \"127.0.0.1:%d\"\n}\n",
              port(nt, i, 8), port(nt, i, 7), port(nt, i, 9));
     if ((rc = ag_write_file_atomic(path, v, strlen(v), 0644))) break;
     char cmd[3000];

@@ -198,7 +198,7 @@ static void do_check_tx(server *s, const Tendermint__Abci__RequestCheckTx *req,
                            req->type == 1 ? AG_CHECK_RECHECK : AG_CHECK_NEW, res, NULL);
   uint8_t id[32];
   ag_hash("agora/txid", req->tx.data, req->tx.len, id);
-  ag_node_cmt_checked(s->node, id, req->type == 1, rc == 0);
+  ag_node_cmt_checked(s->node, req->tx.data, req->tx.len, id, req->type == 1, rc == 0);
   out->code = rc ? (uint32_t)-rc : 0;
   out->log = res->log;
   out->codespace = rc ? "agora" : "";
@@ -366,15 +366,15 @@ static int do_commit(server *s) {
   ag_buf rec;
   ag_buf_init(&rec);
   ag_block_encode(&h, sig, txs, b->lens, &rec);
+  ag_node_cmt_hold(s->node, 1);
   int rc = ag_app_commit(s->app, rec.data, rec.len, bh);
+  if (!rc) ag_node_cmt_block(s->node, b->height, (const uint8_t(*)[32])ids, b->ntx);
+  ag_node_cmt_hold(s->node, 0);
   ag_buf_free(&rec);
   free(rh);
   free(txs);
   b->pending = 0;
-  if (!rc) {
-    ag_node_cmt_block(s->node, b->height, (const uint8_t(*)[32])ids, b->ntx);
-    ag_node_committed(s->node, b->height, bh, b->time_ms, b->ntx, b->nok);
-  }
+  if (!rc) ag_node_committed(s->node, b->height, bh, b->time_ms, b->ntx, b->nok);
   free(ids);
   return rc;
 }

@@ -55,10 +55,29 @@ struct ag_node {
   ag_txset own_set;
   pthread_t resend;
   int resending;
+  /* CometBFT mode: the txs this node's API admitted or CometBFT's CheckTx passed, until a block
+   * includes them or CometBFT drops them, with their pending view: what the API checks a new
+   * tx against, so that it answers at once (admit, below) */
+  ag_mempool *adm;
+  ag_pending_view *adm_view;
+  /* and the admitted txs not yet handed to CometBFT, oldest first (forward_main) */
+  struct fwd_tx {
+    uint8_t *raw;
+    uint32_t len;
+    uint8_t hash[32];
+  } *fwdq;
+  size_t nfwd, cfwd, fwd_batch;
+  pthread_cond_t fwd_cv;
+  pthread_t fwd;
+  int forwarding, fwd_stop;
+  uint64_t fwd_dropped; /* admitted, then refused by CometBFT's RPC (full) */
 };
 
 static void mplog_restore(ag_node *n);
 static void mplog_compact(ag_node *n);
+static void adm_evicted(void *ctx, const ag_mempool_entry *e);
+static void *forward_main(void *arg);
+#define FWD_BATCH_MAX 256
 
 /* ---- config ----------------------------------------------------------------------------- */
 
@@ -79,6 +98,7 @@ void ag_node_config_default(ag_node_config *cfg, const char *home) {
   cfg->consensus = AG_CONSENSUS_SOLO;
   snprintf(cfg->abci_listen, sizeof cfg->abci_listen, "tcp://127.0.0.1:26658");
   snprintf(cfg->cometbft_rpc, sizeof cfg->cometbft_rpc, "http://127.0.0.1:26657");
+  cfg->cometbft_batch = 10;
 }
 
 int ag_node_config_load(ag_node_config *cfg, const char *home) {
@@ -106,6 +126,8 @@ int ag_node_config_load(ag_node_config *cfg, const char *home) {
   if (abci) snprintf(cfg->abci_listen, sizeof cfg->abci_listen, "%s", abci);
   const char *rpc = json_string_value(json_object_get(root, "cometbft_rpc"));
   if (rpc) snprintf(cfg->cometbft_rpc, sizeof cfg->cometbft_rpc, "%s", rpc);
+  json_t *cb = json_object_get(root, "cometbft_batch");
+  if (json_is_integer(cb) && json_integer_value(cb) >= 1) cfg->cometbft_batch = (size_t)json_integer_value(cb);
   json_t *bt = json_object_get(root, "block_time_ms");
   if (json_is_integer(bt)) cfg->block_time_ms = (uint32_t)json_integer_value(bt);
   json_t *th = json_object_get(root, "threads");
@@ -323,7 +345,18 @@ int ag_node_open(const ag_node_config *cfg, ag_node **out) {
     memcpy(n->last_block_hash, info.block_hash, 32);
     ag_txset_init(&n->cmt_seen, AG_NODE_CMT_SEEN_MAX);
     ag_txset_init(&n->own_set, cfg->mempool.max_txs ? cfg->mempool.max_txs : 1);
+    n->adm = ag_mempool_new(&cfg->mempool);
+    n->adm_view = ag_pending_view_new();
+    ag_mempool_on_evict(n->adm, adm_evicted, n);
+    n->fwd_batch = cfg->cometbft_batch ? cfg->cometbft_batch : 1;
+    if (n->fwd_batch > FWD_BATCH_MAX) n->fwd_batch = FWD_BATCH_MAX;
+    pthread_cond_init(&n->fwd_cv, NULL);
     if (cfg->mempool_persist) mplog_restore(n);
+    if ((rc = pthread_create(&n->fwd, NULL, forward_main, n)) != 0) {
+      rc = ag_fail(AG_E_INTERNAL, "cannot start the forwarding thread: %s", strerror(rc));
+      goto fail;
+    }
+    n->forwarding = 1;
   } else {
     if ((rc = load_genesis(cfg->home, &n->genesis))) goto fail;
     if ((rc = ag_node_key_load(cfg->home, &n->key))) {
@@ -375,6 +408,18 @@ void ag_node_close(ag_node *n) {
     ag_node_stop(n);
     pthread_join(n->resend, NULL);
   }
+  if (n->forwarding) {
+    pthread_mutex_lock(&n->mu);
+    n->fwd_stop = 1;
+    pthread_cond_signal(&n->fwd_cv);
+    pthread_mutex_unlock(&n->mu);
+    pthread_join(n->fwd, NULL);
+  }
+  for (size_t i = 0; i < n->nfwd; i++) free(n->fwdq[i].raw);
+  free(n->fwdq);
+  if (n->adm) pthread_cond_destroy(&n->fwd_cv);
+  ag_mempool_free(n->adm);
+  ag_pending_view_free(n->adm_view);
   if (n->mplog_fd >= 0) mplog_compact(n); /* exactly what is pending */
   if (n->mplog_fd >= 0) close(n->mplog_fd);
   for (size_t i = 0; i < n->nown; i++) free(n->own[i].raw);
@@ -666,6 +711,185 @@ static void mplog_restore(ag_node *n) {
   if (!n->mp && n->nown && pthread_create(&n->resend, NULL, resend_main, n) == 0) n->resending = 1;
 }
 
+/* ---- CometBFT mode: admission and forwarding ---------------------------------------------
+ *
+ * CometBFT takes a tx through its RPC and checks it with our CheckTx on its mempool connection,
+ * whose socket client sends requests at most every 20 ms. Waiting for that answer
+ * (broadcast_tx_sync) made every submission cost 4 to 5 ms, so a client that sends txs one
+ * after another got no more than a couple of hundred per second through. Instead the API
+ * answers from the node's own view of the pending txs: `adm`, every tx this node admitted or
+ * CometBFT's CheckTx passed here (its own and those gossiped from peers), each checked in
+ * arrival order against the committed state plus those before it (`adm_view`), exactly as the
+ * solo node's mempool. A tx it accepts is answered 202 at once and queued; one thread hands
+ * the queue to CometBFT in order, as JSON-RPC batches of broadcast_tx_async (at most
+ * fwd_batch per request: CometBFT refuses batches over its rpc.max_request_batch_size, and
+ * the forwarder halves its batch until they fit), and CometBFT's CheckTx then checks it
+ * again against its mempool's view, as before. At each commit (under the lock, together with
+ * the state) the block's txs leave `adm` and the rest are checked again against the new state;
+ * a tx CometBFT refuses (its mempool full, or a CheckTx that fails there) leaves it too. */
+
+#define FWD_BODY_MAX (900u << 10) /* under CometBFT's rpc.max_body_bytes (1 MB by default) */
+
+static void adm_evicted(void *ctx, const ag_mempool_entry *e) {
+  ag_node *n = ctx;
+  ag_pending_view_rewind(n->adm_view, e->sender, e->payer, e->nonce, e->cost);
+}
+
+/* After a block: a tx stays while CometBFT's mempool holds it as far as its CheckTx calls
+ * show (cmt_seen: checked at this height or the one before; an admitted tx counts as checked
+ * when admitted) and it is still valid against the new state. */
+static int adm_recheck_one(void *ctx, const ag_mempool_entry *e) {
+  ag_node *n = ctx;
+  if (!ag_txset_has(&n->cmt_seen, e->hash)) return 1;
+  if (ag_app_check_tx_in(n->app, n->adm_view, e->raw, e->len, AG_CHECK_RECHECK, NULL, NULL) == 0) return 0;
+  ag_txset_del(&n->cmt_seen, e->hash); /* CometBFT's recheck drops it too */
+  return 1;
+}
+
+/* Into adm, checked against its view (under n->mu); mode NEW for the API's txs (signature
+ * cached by the precheck), RECHECK for those CometBFT's CheckTx already passed. */
+static int adm_add(ag_node *n, const uint8_t *raw, size_t len, int mode) {
+  ag_tx_meta meta;
+  int rc = ag_app_check_tx_in(n->app, n->adm_view, raw, len, mode, NULL, &meta);
+  size_t evicted = 0;
+  if (!rc && (rc = ag_mempool_add(n->adm, raw, len, &meta, &evicted)) != 0) {
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", ag_errmsg(rc));
+    ag_pending_view_rewind(n->adm_view, meta.sender, meta.payer, meta.nonce, meta.cost);
+    rc = ag_fail(rc, "%s", msg);
+  }
+  n->stats.evicted += evicted;
+  return rc;
+}
+
+/* Under n->mu. */
+static int admit(ag_node *n, const uint8_t *raw, size_t len, const uint8_t hash[32]) {
+  if (ag_mempool_contains(n->adm, hash) || ag_txset_has(&n->cmt_seen, hash))
+    return ag_fail(AG_E_TX_DUPLICATE, "transaction is already in the mempool");
+  if (n->nfwd >= n->cfg.mempool.max_txs)
+    return ag_fail(AG_E_MEMPOOL_FULL, "%zu txs are waiting for CometBFT's RPC (%s) to take them", n->nfwd,
+                   n->cfg.cometbft_rpc);
+  int rc = adm_add(n, raw, len, AG_CHECK_NEW);
+  if (rc) return rc;
+  if (n->nfwd == n->cfwd) {
+    n->cfwd = n->cfwd ? 2 * n->cfwd : 256;
+    n->fwdq = ag_xrealloc(n->fwdq, n->cfwd * sizeof *n->fwdq);
+  }
+  struct fwd_tx *f = &n->fwdq[n->nfwd++];
+  f->raw = ag_xmalloc(len);
+  memcpy(f->raw, raw, len);
+  f->len = (uint32_t)len;
+  memcpy(f->hash, hash, 32);
+  pthread_cond_signal(&n->fwd_cv);
+  ag_txset_add(&n->cmt_seen, hash, n->height); /* pending now; gone if CometBFT never checks it */
+  if (n->cfg.mempool_persist && !ag_txset_has(&n->own_set, hash) && n->nown < n->cfg.mempool.max_txs) {
+    own_add(n, hash, raw, len); /* kept until a block has it */
+    mplog_append(n, raw, len);
+  }
+  return 0;
+}
+
+/* A tx CometBFT will not hold: out of adm (its view is rebuilt at the next commit). */
+static void adm_drop(ag_node *n, const uint8_t hash[32]) {
+  pthread_mutex_lock(&n->mu);
+  ag_mempool_remove(n->adm, (const uint8_t(*)[32])hash, 1);
+  ag_txset_del(&n->cmt_seen, hash);
+  own_del(n, hash);
+  n->fwd_dropped++;
+  pthread_mutex_unlock(&n->mu);
+}
+
+/* One JSON-RPC batch. Returns 0 when CometBFT answered it (each tx taken, known already, or
+ * refused and dropped), AG_E_TOO_LARGE when it refused the batch as a whole, else the
+ * transport error (sent again later). */
+static int forward_batch(ag_node *n, const struct fwd_tx *q, size_t k) {
+  ag_buf body;
+  ag_buf_init(&body);
+  ag_buf_put(&body, "[", 1);
+  for (size_t i = 0; i < k; i++) {
+    char *b64 = ag_xmalloc(ag_b64_len(q[i].len));
+    ag_b64_encode(q[i].raw, q[i].len, b64);
+    ag_buf_printf(&body, "%s{\"jsonrpc\":\"2.0\",\"id\":%zu,\"method\":\"broadcast_tx_async\",\"params\":{\"tx\":\"%s\"}}",
+                  i ? "," : "", i, b64);
+    free(b64);
+  }
+  ag_buf_put(&body, "]", 1);
+  ag_http_result r;
+  int rc = ag_http_request("POST", n->cfg.cometbft_rpc, "application/json", body.data, body.len, 15000, &r);
+  ag_buf_free(&body);
+  if (rc) return rc;
+  json_t *j = json_loadb((const char *)r.body.data, r.body.len, 0, NULL);
+  ag_http_result_free(&r);
+  if (k == 1 && json_is_object(j) && json_object_get(j, "id") && json_integer_value(json_object_get(j, "id")) == 0) {
+    json_t *a = json_array(); /* CometBFT answers a batch of one as a single call */
+    json_array_append_new(a, j);
+    j = a;
+  }
+  if (!json_is_array(j)) { /* the batch as a whole refused: over max_request_batch_size */
+    const char *data = json_string_value(json_object_get(json_object_get(j, "error"), "data"));
+    rc = ag_fail(AG_E_TOO_LARGE, "CometBFT refused a batch of %zu txs: %s", k, data ? data : "no answer");
+    json_decref(j);
+    return rc;
+  }
+  size_t i, dropped = 0;
+  json_t *e;
+  char why[200] = "";
+  json_array_foreach(j, i, e) {
+    json_t *err = json_object_get(e, "error");
+    json_int_t id = json_integer_value(json_object_get(e, "id"));
+    if (!err || id < 0 || (size_t)id >= k) continue;
+    const char *data = json_string_value(json_object_get(err, "data"));
+    if (data && strstr(data, "already exists")) continue; /* in CometBFT's cache: it has (had) it */
+    adm_drop(n, q[id].hash);
+    if (!dropped++) snprintf(why, sizeof why, "%s", data ? data : "no reason given");
+  }
+  json_decref(j);
+  if (dropped) ag_warn("node", "CometBFT refused %zu of %zu admitted txs (%s): they are no longer pending", dropped, k, why);
+  return 0;
+}
+
+static void *forward_main(void *arg) {
+  ag_node *n = arg;
+  uint32_t backoff = 0;
+  pthread_mutex_lock(&n->mu);
+  for (;;) {
+    while (!n->nfwd && !n->fwd_stop) pthread_cond_wait(&n->fwd_cv, &n->mu);
+    if (n->fwd_stop) break; /* what is left is in mempool.log (or was never acknowledged) */
+    size_t k = 0, bytes = 0;
+    while (k < n->nfwd && k < n->fwd_batch && (k == 0 || bytes + n->fwdq[k].len * 4 / 3 + 128 <= FWD_BODY_MAX))
+      bytes += n->fwdq[k++].len * 4 / 3 + 128;
+    struct fwd_tx *q = ag_xmalloc(k * sizeof *q);
+    memcpy(q, n->fwdq, k * sizeof *q);
+    pthread_mutex_unlock(&n->mu);
+    int rc = forward_batch(n, q, k);
+    pthread_mutex_lock(&n->mu);
+    if (rc == AG_E_TOO_LARGE && k > 1) {
+      n->fwd_batch = k / 2;
+      ag_warn("node", "%s: sending batches of %zu", ag_errmsg(rc), n->fwd_batch);
+    } else if (rc && rc != AG_E_TOO_LARGE) { /* CometBFT's RPC is not answering: the same txs again, in order, later */
+      backoff = backoff ? (backoff * 2 > 2000 ? 2000 : backoff * 2) : 50;
+      if (backoff == 2000) ag_warn("node", "forwarding to CometBFT: %s; retrying", ag_errmsg(rc));
+      pthread_mutex_unlock(&n->mu);
+      ag_sleep_ms(backoff);
+      pthread_mutex_lock(&n->mu);
+    } else {
+      if (rc) { /* one tx CometBFT's RPC will not take in any batch */
+        ag_warn("node", "%s: dropped", ag_errmsg(rc));
+        pthread_mutex_unlock(&n->mu);
+        adm_drop(n, q[0].hash);
+        pthread_mutex_lock(&n->mu);
+      }
+      backoff = 0;
+      for (size_t i = 0; i < k; i++) free(q[i].raw);
+      memmove(n->fwdq, n->fwdq + k, (n->nfwd - k) * sizeof *n->fwdq);
+      n->nfwd -= k;
+    }
+    free(q);
+  }
+  pthread_mutex_unlock(&n->mu);
+  return NULL;
+}
+
 /* ---- submission ------------------------------------------------------------------------- */
 
 /* check_tx and admission to the solo pool, under n->mu. */
@@ -694,19 +918,9 @@ int ag_node_submit(ag_node *n, const uint8_t *raw, size_t len, ag_result *res,
   /* signature outside the lock, so API threads verify in parallel */
   int rc = ag_app_precheck(n->app, raw, len);
   if (!rc && n->cfg.consensus == AG_CONSENSUS_COMETBFT) {
-    rc = cometbft_broadcast(n, raw, len);
-    if (rc == AG_E_MEMPOOL_FULL) { /* our CheckTx passed it, but CometBFT had no room */
-      pthread_mutex_lock(&n->mu);
-      ag_txset_del(&n->cmt_seen, hash);
-      pthread_mutex_unlock(&n->mu);
-    } else if (!rc && n->cfg.mempool_persist) { /* kept until a block has it */
-      pthread_mutex_lock(&n->mu);
-      if (!ag_txset_has(&n->own_set, hash) && n->nown < n->cfg.mempool.max_txs) {
-        own_add(n, hash, raw, len);
-        mplog_append(n, raw, len);
-      }
-      pthread_mutex_unlock(&n->mu);
-    }
+    pthread_mutex_lock(&n->mu);
+    rc = admit(n, raw, len, hash);
+    pthread_mutex_unlock(&n->mu);
   } else if (!rc) {
     pthread_mutex_lock(&n->mu);
     rc = submit_solo(n, raw, len, hash, &meta);
@@ -721,7 +935,8 @@ int ag_node_submit(ag_node *n, const uint8_t *raw, size_t len, ag_result *res,
 
 int ag_node_in_mempool(ag_node *n, const uint8_t hash[32]) {
   pthread_mutex_lock(&n->mu);
-  int r = n->mp ? ag_mempool_contains(n->mp, hash) : ag_txset_has(&n->cmt_seen, hash);
+  int r = n->mp ? ag_mempool_contains(n->mp, hash)
+                : ag_txset_has(&n->cmt_seen, hash) || (n->adm && ag_mempool_contains(n->adm, hash));
   pthread_mutex_unlock(&n->mu);
   return r;
 }
@@ -731,26 +946,48 @@ int ag_node_in_mempool(ag_node *n, const uint8_t hash[32]) {
  * that fail. So an id checked at height h (the last committed height when CheckTx ran) and not
  * checked again by the time block h + 2 commits is no longer there: it was included, failed a
  * recheck, or never got in (CometBFT full). */
-void ag_node_cmt_checked(ag_node *n, const uint8_t id[32], int recheck, int ok) {
+void ag_node_cmt_checked(ag_node *n, const uint8_t *tx, size_t len, const uint8_t id[32], int recheck, int ok) {
   pthread_mutex_lock(&n->mu);
   if (ok) ag_txset_add(&n->cmt_seen, id, n->height);
   else if (recheck) ag_txset_del(&n->cmt_seen, id);
+  if (n->adm) {
+    int has = ag_mempool_contains(n->adm, id);
+    if (!ok && has) ag_mempool_remove(n->adm, (const uint8_t(*)[32])id, 1); /* CometBFT dropped it */
+    else if (ok && !recheck && !has && tx) adm_add(n, tx, len, AG_CHECK_RECHECK); /* a peer's */
+  }
   pthread_mutex_unlock(&n->mu);
 }
 
+void ag_node_cmt_hold(ag_node *n, int on) {
+  if (on) pthread_mutex_lock(&n->mu);
+  else pthread_mutex_unlock(&n->mu);
+}
+
 void ag_node_cmt_block(ag_node *n, uint64_t height, const uint8_t (*ids)[32], size_t count) {
-  pthread_mutex_lock(&n->mu);
   for (size_t i = 0; i < count; i++) ag_txset_del(&n->cmt_seen, ids[i]);
   for (size_t i = 0; i < count && n->nown; i++) own_del(n, ids[i]);
   if (n->mplog_fd >= 0 && n->mplog_bytes > 2 * (uint64_t)n->own_bytes + 4 * n->nown + MPLOG_SLACK) mplog_compact(n);
   if (height >= 1) ag_txset_expire(&n->cmt_seen, height - 1);
-  pthread_mutex_unlock(&n->mu);
+  if (n->adm) { /* as the solo node's mempool after a block */
+    ag_mempool_remove(n->adm, ids, count);
+    ag_pending_view_reset(n->adm_view);
+    n->stats.rechecked_out += ag_mempool_recheck(n->adm, adm_recheck_one, n);
+  }
 }
 
 void ag_node_cmt_reset(ag_node *n) {
   pthread_mutex_lock(&n->mu);
   if (n->cmt_seen.cap) ag_txset_clear(&n->cmt_seen);
+  if (n->adm) {
+    for (size_t i = 0; i < n->nfwd; i++) ag_txset_add(&n->cmt_seen, n->fwdq[i].hash, n->height);
+    ag_pending_view_reset(n->adm_view);
+    ag_mempool_recheck(n->adm, adm_recheck_one, n); /* keeps what the forwarder holds */
+  }
   pthread_mutex_unlock(&n->mu);
+}
+
+uint64_t ag_node_pending_nonce(ag_node *n, const uint8_t pk[32], uint64_t committed_nonce) {
+  return ag_pending_view_nonce(n->adm_view ? n->adm_view : ag_app_view(n->app), pk, committed_nonce);
 }
 
 void ag_node_mempool_stats(ag_node *n, size_t *txs, size_t *bytes) {

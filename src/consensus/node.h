@@ -31,6 +31,8 @@ typedef struct {
   int consensus;          /* AG_CONSENSUS_SOLO (default) or AG_CONSENSUS_COMETBFT */
   char abci_listen[256];  /* CometBFT mode: tcp://127.0.0.1:26658 or unix:///path */
   char cometbft_rpc[256]; /* CometBFT mode: the node's RPC, http://127.0.0.1:26657 */
+  size_t cometbft_batch;  /* CometBFT mode: txs per JSON-RPC batch to it ("cometbft_batch", 10:
+                             CometBFT's default rpc.max_request_batch_size) */
   uint32_t block_time_ms; /* 50 .. 600000 */
   char api_listen[128];   /* host:port; port 0 picks a free one */
   ag_mempool_limits mempool;
@@ -92,8 +94,14 @@ int ag_node_in_mempool(ag_node *n, const uint8_t hash[32]);
 #define AG_NODE_CMT_SEEN_MAX 65536
 /* CometBFT mode, from the ABCI server: a CheckTx's outcome (recheck: after a block), a
  * committed block's tx ids, CometBFT gone (its mempool with it). */
-void ag_node_cmt_checked(ag_node *n, const uint8_t id[32], int recheck, int ok);
+void ag_node_cmt_checked(ag_node *n, const uint8_t *tx, size_t len, const uint8_t id[32], int recheck, int ok);
+/* Holds (on = 1) and releases the node's lock around Commit: the API admits txs against the
+ * state and the node's pending view of one height, never a mix. ag_node_cmt_block is called
+ * while it is held. */
+void ag_node_cmt_hold(ag_node *n, int on);
 void ag_node_cmt_block(ag_node *n, uint64_t height, const uint8_t (*ids)[32], size_t count);
+/* The nonce a new tx from pk must carry to be admitted now (committed plus pending). */
+uint64_t ag_node_pending_nonce(ag_node *n, const uint8_t pk[32], uint64_t committed_nonce);
 void ag_node_cmt_reset(ag_node *n);
 void ag_node_mempool_stats(ag_node *n, size_t *txs, size_t *bytes);
 
