@@ -9,6 +9,10 @@
  *   - The API admits txs at once against the node's own view and hands them to CometBFT's RPC
  *     (a stand-in here) in order, in batches it halves until the RPC takes them; a tx the RPC
  *     refuses stops being pending, and after a block the view is rebuilt from the state.
+ *   - State sync: a node writes snapshots every N blocks; a fresh node restores one through
+ *     OfferSnapshot and ApplySnapshotChunk, refusing a corrupted chunk (to be fetched again
+ *     from another sender), reaches the same app hash and follows the next block; a snapshot
+ *     that does not hash to the trusted app hash is refused and leaves the store empty.
  */
 #include "api/http.h"
 #include "chain/app.h"
@@ -430,5 +434,196 @@ TEST(api_admits_at_once_and_forwards_in_order) {
   test_rmdir(dir);
 }
 
+/* ---- state sync ---------------------------------------------------------------------------- */
+
+static Tendermint__Abci__Response *req_list(ag_abci_session *x) {
+  Tendermint__Abci__RequestListSnapshots ls = TENDERMINT__ABCI__REQUEST_LIST_SNAPSHOTS__INIT;
+  Tendermint__Abci__Request r = TENDERMINT__ABCI__REQUEST__INIT;
+  r.value_case = TENDERMINT__ABCI__REQUEST__VALUE_LIST_SNAPSHOTS;
+  r.list_snapshots = &ls;
+  return roundtrip(x, &r);
+}
+
+static int32_t req_offer(ag_abci_session *x, const ProtobufCBinaryData *snap, const uint8_t app_hash[32]) {
+  Tendermint__Abci__RequestOfferSnapshot of = TENDERMINT__ABCI__REQUEST_OFFER_SNAPSHOT__INIT;
+  of.snapshot = *snap;
+  of.app_hash = (ProtobufCBinaryData){32, (uint8_t *)app_hash};
+  Tendermint__Abci__Request r = TENDERMINT__ABCI__REQUEST__INIT;
+  r.value_case = TENDERMINT__ABCI__REQUEST__VALUE_OFFER_SNAPSHOT;
+  r.offer_snapshot = &of;
+  Tendermint__Abci__Response *resp = roundtrip(x, &r);
+  int32_t res = resp && resp->offer_snapshot ? resp->offer_snapshot->result : -1;
+  tendermint__abci__response__free_unpacked(resp, NULL);
+  return res;
+}
+
+static ProtobufCBinaryData req_load(ag_abci_session *x, uint64_t height, uint32_t index) {
+  Tendermint__Abci__RequestLoadSnapshotChunk lc = TENDERMINT__ABCI__REQUEST_LOAD_SNAPSHOT_CHUNK__INIT;
+  lc.height = height;
+  lc.format = 1;
+  lc.chunk = index;
+  Tendermint__Abci__Request r = TENDERMINT__ABCI__REQUEST__INIT;
+  r.value_case = TENDERMINT__ABCI__REQUEST__VALUE_LOAD_SNAPSHOT_CHUNK;
+  r.load_snapshot_chunk = &lc;
+  Tendermint__Abci__Response *resp = roundtrip(x, &r);
+  ProtobufCBinaryData out = {0, NULL};
+  if (resp && resp->load_snapshot_chunk) {
+    out.len = resp->load_snapshot_chunk->chunk.len;
+    out.data = malloc(out.len + 1);
+    if (out.len) memcpy(out.data, resp->load_snapshot_chunk->chunk.data, out.len);
+  }
+  tendermint__abci__response__free_unpacked(resp, NULL);
+  return out;
+}
+
+/* ApplySnapshotChunk; *refetch / *rejected get what a RETRY asks for (-1 / 0 when nothing). */
+static int32_t req_apply(ag_abci_session *x, uint32_t index, const ProtobufCBinaryData *chunk, const char *sender,
+                         int64_t *refetch, int *rejected) {
+  Tendermint__Abci__RequestApplySnapshotChunk ac = TENDERMINT__ABCI__REQUEST_APPLY_SNAPSHOT_CHUNK__INIT;
+  ac.index = index;
+  ac.chunk = *chunk;
+  ac.sender = (char *)sender;
+  Tendermint__Abci__Request r = TENDERMINT__ABCI__REQUEST__INIT;
+  r.value_case = TENDERMINT__ABCI__REQUEST__VALUE_APPLY_SNAPSHOT_CHUNK;
+  r.apply_snapshot_chunk = &ac;
+  Tendermint__Abci__Response *resp = roundtrip(x, &r);
+  int32_t res = -1;
+  *refetch = -1;
+  *rejected = 0;
+  if (resp && resp->apply_snapshot_chunk) {
+    Tendermint__Abci__ResponseApplySnapshotChunk *a = resp->apply_snapshot_chunk;
+    res = a->result;
+    if (a->n_refetch_chunks == 1) *refetch = a->refetch_chunks[0];
+    *rejected = a->n_reject_senders == 1 && !strcmp(a->reject_senders[0], sender);
+  }
+  tendermint__abci__response__free_unpacked(resp, NULL);
+  return res;
+}
+
+static ag_node *open_node_cfg(char **dir, const char *name, uint64_t interval) {
+  *dir = test_tmpdir(name);
+  ag_node_config cfg;
+  ag_node_config_default(&cfg, *dir);
+  cfg.consensus = AG_CONSENSUS_COMETBFT;
+  cfg.snapshot_interval = interval;
+  cfg.snapshot_chunk = 300; /* several chunks from a small state */
+  ag_node *n = NULL;
+  CHECK_OK(ag_node_open(&cfg, &n));
+  return n;
+}
+
+TEST(state_sync_restores_a_snapshot_and_refuses_bad_chunks) {
+  char *da, *db, *dc;
+  ag_node *a = open_node_cfg(&da, "abci-snap-a", 2);
+  ag_abci_session *ca = ag_abci_session_new(a);
+  init_chain(ca);
+  memset(nonces, 0, sizeof nonces);
+  for (int64_t h = 1; h <= 4; h++) {
+    ag_buf t[NKEYS], *tp[NKEYS];
+    uint8_t id[32];
+    for (int k = 0; k < NKEYS; k++) {
+      transfer(k, (uint64_t)(h * 10 + k) * AG_UNIT / 100, &t[k], id);
+      tp[k] = &t[k];
+    }
+    block(ca, h, tp, NKEYS);
+    ag_node_snapshot_wait(a);
+    for (int k = 0; k < NKEYS; k++) ag_buf_free(&t[k]);
+  }
+  ag_app_info ia;
+  CHECK_OK(ag_app_info_get(ag_node_app(a), &ia));
+  CHECK_EQ(ia.height, 4);
+
+  /* A lists its snapshots (heights 4 and 2, newest first) */
+  Tendermint__Abci__Response *ls = req_list(ca);
+  CHECK(ls && ls->list_snapshots && ls->list_snapshots->n_snapshots == 2);
+  Tendermint__Abci__Snapshot *sn = tendermint__abci__snapshot__unpack(NULL, ls->list_snapshots->snapshots[0].len,
+                                                                      ls->list_snapshots->snapshots[0].data);
+  CHECK(sn && sn->height == 4 && sn->format == 1 && sn->chunks >= 2 && sn->hash.len == 32);
+  ProtobufCBinaryData snap = ls->list_snapshots->snapshots[0];
+
+  /* B, fresh: a format it does not know is refused; the snapshot is accepted */
+  ag_node *b = open_node_cfg(&db, "abci-snap-b", 0);
+  ag_abci_session *cb = ag_abci_session_new(b);
+  Tendermint__Abci__Snapshot other = *sn;
+  other.format = 7;
+  ProtobufCBinaryData ob = {tendermint__abci__snapshot__get_packed_size(&other), NULL};
+  ob.data = malloc(ob.len);
+  tendermint__abci__snapshot__pack(&other, ob.data);
+  CHECK_EQ(req_offer(cb, &ob, ia.app_hash), 4); /* REJECT_FORMAT */
+  free(ob.data);
+  CHECK_EQ(req_offer(cb, &snap, ia.app_hash), 1);
+  int64_t refetch;
+  int rejected;
+  for (uint32_t i = 0; i < sn->chunks; i++) {
+    ProtobufCBinaryData c = req_load(ca, 4, i);
+    CHECK(c.len > 0);
+    if (i == 1) { /* a peer serves chunk 1 damaged: refused and fetched again; the second
+                   * time it does, it is rejected too */
+      c.data[c.len / 2] ^= 1;
+      CHECK_EQ(req_apply(cb, i, &c, "badpeer", &refetch, &rejected), 3); /* RETRY */
+      CHECK_EQ(refetch, 1);
+      CHECK(!rejected);
+      CHECK_EQ(req_apply(cb, i, &c, "badpeer", &refetch, &rejected), 3);
+      CHECK_EQ(refetch, 1);
+      CHECK(rejected);
+      c.data[c.len / 2] ^= 1;
+    }
+    CHECK_EQ(req_apply(cb, i, &c, "goodpeer", &refetch, &rejected), 1);
+    free(c.data);
+  }
+  ag_app_info ib;
+  CHECK_OK(ag_app_info_get(ag_node_app(b), &ib));
+  CHECK_EQ(ib.height, 4);
+  CHECK(!memcmp(ib.app_hash, ia.app_hash, 32));
+  CHECK_EQ(ag_node_height(b), 4);
+  /* and it follows: the same block 5 gives the same app hash on both */
+  ag_buf t5;
+  uint8_t id5[32];
+  transfer(0, AG_UNIT, &t5, id5);
+  ag_buf *blk5[] = {&t5};
+  block(ca, 5, blk5, 1);
+  block(cb, 5, blk5, 1);
+  CHECK_OK(ag_app_info_get(ag_node_app(a), &ia));
+  CHECK_OK(ag_app_info_get(ag_node_app(b), &ib));
+  CHECK(ib.height == 5 && !memcmp(ib.app_hash, ia.app_hash, 32));
+  CHECK(committed(b, id5));
+  ag_buf_free(&t5);
+
+  /* C: the same snapshot against another trusted app hash is refused at its last chunk, and
+   * C's store is empty again */
+  ag_node *c3 = open_node_cfg(&dc, "abci-snap-c", 0);
+  ag_abci_session *cc = ag_abci_session_new(c3);
+  uint8_t wrong[32];
+  memcpy(wrong, ia.app_hash, 32);
+  wrong[0] ^= 1;
+  CHECK_EQ(req_offer(cc, &snap, wrong), 1);
+  int32_t last = -1;
+  for (uint32_t i = 0; i < sn->chunks; i++) {
+    ProtobufCBinaryData c = req_load(ca, 4, i);
+    last = req_apply(cc, i, &c, "peer", &refetch, &rejected);
+    free(c.data);
+    if (i + 1 < sn->chunks) CHECK_EQ(last, 1);
+  }
+  CHECK_EQ(last, 5); /* REJECT_SNAPSHOT */
+  ag_app_info ic;
+  CHECK_OK(ag_app_info_get(ag_node_app(c3), &ic));
+  CHECK_EQ(ic.height, 0);
+  ag_state_meta m;
+  CHECK_EQ(ag_state_meta_get(ag_app_state(ag_node_app(c3)), &m), AG_E_NOTFOUND);
+
+  tendermint__abci__snapshot__free_unpacked(sn, NULL);
+  tendermint__abci__response__free_unpacked(ls, NULL);
+  ag_abci_session_free(ca);
+  ag_abci_session_free(cb);
+  ag_abci_session_free(cc);
+  ag_node_close(a);
+  ag_node_close(b);
+  ag_node_close(c3);
+  test_rmdir(da);
+  test_rmdir(db);
+  test_rmdir(dc);
+}
+
 TEST_MAIN(checked_tx_is_pending_until_its_block_commits, block_of_empty_txs_commits,
-          malformed_frames_stop_the_session, api_admits_at_once_and_forwards_in_order)
+          malformed_frames_stop_the_session, api_admits_at_once_and_forwards_in_order,
+          state_sync_restores_a_snapshot_and_refuses_bad_chunks)

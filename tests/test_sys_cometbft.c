@@ -12,7 +12,10 @@
  *     and never reaches a block;
  *   - `query account --prove` checks the root against header h+1's commit by the genesis
  *     validators: through a node that lies (tests/liar.h) a forged root, a commit with two
- *     signatures removed and one with a signature altered are refused.
+ *     signatures removed and one with a signature altered are refused;
+ *   - state sync: `localnet join` adds a fifth node that restores the validators' latest
+ *     snapshot (its block store starts after it, not at 1), refuses a chunk one validator
+ *     serves damaged and takes it from another, agrees on the app hash and follows blocks.
  * Every process the test starts is stopped at the end (agora localnet stop).
  */
 #include "api/http.h"
@@ -35,8 +38,8 @@
 #define SENDERS 4
 
 static char root[512], logpath[600];
-static char api[NV][64], rpc[NV][64];
-static int app_pid[NV], cmt_pid[NV];
+static char api[NV + 1][64], rpc[NV + 1][64]; /* the validators, then the node that joins */
+static int app_pid[NV + 1], cmt_pid[NV + 1];
 
 static void localnet(const char *a, const char *b, const char *c) {
   const char *args[] = {"--home", root, "localnet", a, b, c, NULL};
@@ -62,7 +65,7 @@ static void load_net(void) {
   json_t *o = json_loadb((char *)d, n, 0, NULL);
   free(d);
   json_t *nodes = json_object_get(o, "nodes");
-  for (int i = 0; i < NV; i++) {
+  for (int i = 0; i < NV + 1 && i < (int)json_array_size(nodes); i++) {
     json_t *x = json_array_get(nodes, (size_t)i);
     snprintf(api[i], sizeof api[i], "%s", json_string_value(json_object_get(x, "api")));
     snprintf(rpc[i], sizeof rpc[i], "%s", json_string_value(json_object_get(x, "rpc")));
@@ -258,6 +261,9 @@ TEST(four_validators_survive_faults) {
   /* below the ephemeral ports (32768..60999 here), apart from test_sys_localnet's 20000..29999: a port
    * some connection holds as its local end cannot be bound, and consensus never starts */
   snprintf(base, sizeof base, "%d", 10000 + (int)(getpid() % 100) * 100);
+  static char fault[700];
+  snprintf(fault, sizeof fault, "%s/damage-a-chunk", dir);
+  setenv("AGORA_FAULT_SNAPSHOT_CHUNK", fault, 1); /* the validators' apps inherit it */
   const char *args[] = {"--home", root, "localnet", "--detach", "--block-time", "150",
                         "--base-port", base, "--dev-accounts", "5", NULL};
   CHECK_EQ(sys_run(NULL, args), 0);
@@ -401,6 +407,40 @@ TEST(four_validators_survive_faults) {
   long long hb = max_height();
   CHECK(wait_height(0, hb + 3, 60000));
   CHECK(!committed(0, idhex, NULL));
+
+  /* 6. state sync: a fifth node joins from the latest snapshot (one every 40 blocks); the
+   * first chunk served is damaged (AGORA_FAULT_SNAPSHOT_CHUNK): refused, taken from another */
+  FILE *ff = fopen(fault, "w");
+  CHECK(ff != NULL);
+  if (ff) fclose(ff);
+  localnet("join", NULL, NULL);
+  load_net();
+  long long hj = max_height() + 3;
+  CHECK(wait_height(NV, hj, 120000));
+  int pair[2] = {0, NV};
+  CHECK(wait_height(0, hj, 30000));
+  CHECK(agree_at(hj, pair, 2));
+  CHECK(access(fault, F_OK) != 0); /* a validator served the damaged chunk */
+  char jlog[700];
+  snprintf(jlog, sizeof jlog, "%s/node%d/agora.log", root, NV);
+  uint8_t *lg = NULL;
+  size_t lgn = 0;
+  CHECK_OK(ag_read_file(jlog, 64 << 20, &lg, &lgn));
+  char *text = lg ? calloc(1, lgn + 1) : NULL;
+  if (text) memcpy(text, lg, lgn);
+  CHECK(text && strstr(text, "does not match its hash: refused") != NULL);
+  CHECK(text && strstr(text, "restored the state of height") != NULL);
+  free(text);
+  free(lg);
+  snprintf(url, sizeof url, "%s/status", rpc[NV]);
+  CHECK_OK(ag_http_request("GET", url, NULL, NULL, 0, 5000, &r));
+  j = json_loadb((char *)r.body.data, r.body.len, 0, NULL);
+  const char *earliest = json_string_value(
+      json_object_get(json_object_get(json_object_get(j, "result"), "sync_info"), "earliest_block_height"));
+  CHECK(earliest && atoll(earliest) > 1); /* no replay from genesis */
+  fprintf(stderr, "  node %d joined by state sync (its first block %s), agrees at %lld\n", NV, earliest ? earliest : "?", hj);
+  json_decref(j);
+  ag_http_result_free(&r);
 
   atomic_store(&load.stop, 1);
   pthread_join(th, NULL);

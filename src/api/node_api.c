@@ -548,6 +548,12 @@ static void h_block(ag_http_req *req, ag_http_resp *resp) {
   int rc = ag_state_block(ag_app_state(ag_node_app(n)), h, &raw);
   if (rc) {
     ag_buf_free(&raw);
+    if (rc == AG_E_NOTFOUND && h <= ag_node_height(n)) {
+      char msg[200];
+      snprintf(msg, sizeof msg, "this node has no record of block %llu: it started from a state-sync snapshot "
+                                "after it (ask a node that replayed from genesis)", (unsigned long long)h);
+      return ag_http_error(resp, 404, rc, msg);
+    }
     if (rc == AG_E_NOTFOUND) return ag_http_error(resp, 404, rc, "no block at that height yet");
     return fail(resp, rc);
   }

@@ -259,6 +259,11 @@ void ag_app_add_genesis_hook(ag_app *app, ag_genesis_hook fn, void *ctx) {
   app->nghooks++;
 }
 
+int ag_app_reload(ag_app *app) {
+  ag_pending_view_reset(app->view);
+  return load_committed(app);
+}
+
 int ag_app_info_get(ag_app *app, ag_app_info *out) {
   memset(out, 0, sizeof *out);
   ag_state_meta meta;

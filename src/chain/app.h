@@ -90,6 +90,9 @@ void ag_tx_parties_of(const ag_tx *tx, ag_tx_parties *p);
 void ag_tx_parties_free(ag_tx_parties *p);
 
 int ag_app_info_get(ag_app *app, ag_app_info *out);
+/* Reads height, params and chain id again from the committed state (after a state sync
+ * restored it underneath: consensus/snapshot.h) and empties the mempool's pending view. */
+int ag_app_reload(ag_app *app);
 /* Writes the genesis state and commits it as height 0. Idempotent for the same genesis;
  * AG_E_GENESIS for a different one. */
 int ag_app_init_chain(ag_app *app, const ag_genesis *g, uint8_t app_hash[32]);

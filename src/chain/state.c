@@ -56,6 +56,8 @@ struct ag_state {
   size_t jr_len, jr_cap;
   int applied; /* ag_state_apply ran: the tree's write lock is held until commit/discard */
   int fault;   /* first refused write since ag_state_fault_take (AG_E_STATE_LIMIT), or 0 */
+  MDB_txn *restore; /* ag_state_restore_*: the write transaction of the batch being restored */
+  int restoring;
   char fault_msg[160];
   char dir[1024];
 };
@@ -280,6 +282,7 @@ fail:
 void ag_state_close(ag_state *s) {
   if (!s) return;
   if (s->rtxn) mdb_txn_abort(s->rtxn);
+  if (s->restore) mdb_txn_abort(s->restore);
   if (s->ov) ov_clear(s);
   free(s->ov);
   ag_buf_free(&s->hist);
@@ -913,4 +916,145 @@ void ag_state_view_close(ag_state_view *v) {
   if (!v) return;
   mdb_txn_abort(v->txn);
   free(v);
+}
+
+/* ---- snapshots -------------------------------------------------------------------------- */
+
+struct ag_state_export {
+  ag_state *s;
+  MDB_txn *txn;
+};
+
+int ag_state_export_open(ag_state *s, ag_state_export **out, ag_state_meta *meta) {
+  *out = NULL;
+  MDB_txn *txn;
+  int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+  if (rc) return lmdb_err(rc, "opening a snapshot view");
+  MDB_val k = {4, "head"}, v;
+  rc = mdb_get(txn, s->db_meta, &k, &v);
+  if (rc || v.mv_size != 80) {
+    mdb_txn_abort(txn);
+    return rc == MDB_NOTFOUND ? ag_fail(AG_E_NOTFOUND, "nothing is committed yet")
+                              : rc ? lmdb_err(rc, "reading the head") : ag_fail(AG_E_CORRUPT, "bad head record");
+  }
+  meta_decode(v.mv_data, meta);
+  ag_state_export *x = ag_xcalloc(1, sizeof *x);
+  x->s = s;
+  x->txn = txn;
+  *out = x;
+  return 0;
+}
+
+int ag_state_export_run(ag_state_export *x, ag_state_export_fn fn, void *ctx) {
+  MDB_cursor *cur;
+  int rc = mdb_cursor_open(x->txn, x->s->db_state, &cur);
+  if (rc) return lmdb_err(rc, "reading state");
+  MDB_val k, v;
+  int op = MDB_FIRST;
+  while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
+    op = MDB_NEXT;
+    const uint8_t *key, *val;
+    size_t klen, vlen;
+    if (k.mv_size != 32 || parse_record(&v, &key, &klen, &val, &vlen)) {
+      rc = ag_fail(AG_E_CORRUPT, "a state record is malformed");
+      break;
+    }
+    if ((rc = fn(ctx, key, klen, val, vlen))) break;
+  }
+  if (rc == MDB_NOTFOUND) rc = 0;
+  else if (rc > 0) rc = lmdb_err(rc, "reading state");
+  mdb_cursor_close(cur);
+  return rc;
+}
+
+void ag_state_export_close(ag_state_export *x) {
+  if (!x) return;
+  mdb_txn_abort(x->txn);
+  free(x);
+}
+
+int ag_state_restore_begin(ag_state *s) {
+  ag_state_meta m;
+  if (ag_state_meta_get(s, &m) != AG_E_NOTFOUND)
+    return ag_fail(AG_E_INVALID, "the store already holds a committed state: restore only into an empty one");
+  ag_state_restore_abort(s); /* an earlier restore left half done */
+  s->restoring = 1;
+  return 0;
+}
+
+int ag_state_restore_put(ag_state *s, const void *key, size_t klen, const void *val, size_t vlen) {
+  if (!s->restoring) return ag_fail(AG_E_INVALID, "no restore is under way");
+  if (klen == 0 || klen > AG_STATE_KEY_MAX || vlen > AG_STATE_VALUE_MAX)
+    return ag_fail(AG_E_STATE_LIMIT, "a restored key of %zu bytes or value of %zu bytes is outside the state's limits",
+                   klen, vlen);
+  int rc;
+  if (!s->restore && (rc = mdb_txn_begin(s->env, NULL, 0, &s->restore))) {
+    s->restore = NULL;
+    return lmdb_err(rc, "restoring state");
+  }
+  uint8_t hk[32];
+  ag_state_hkey(key, klen, hk);
+  MDB_val k = {32, hk}, v = {1 + klen + vlen, NULL};
+  if ((rc = mdb_put(s->restore, s->db_state, &k, &v, MDB_RESERVE))) return lmdb_err(rc, "restoring state");
+  uint8_t *p = v.mv_data;
+  p[0] = (uint8_t)klen;
+  memcpy(p + 1, key, klen);
+  if (vlen) memcpy(p + 1 + klen, val, vlen);
+  return 0;
+}
+
+int ag_state_restore_flush(ag_state *s) {
+  if (!s->restore) return 0;
+  int rc = mdb_txn_commit(s->restore);
+  s->restore = NULL;
+  return rc ? lmdb_err(rc, "restoring state") : 0;
+}
+
+void ag_state_restore_abort(ag_state *s) {
+  if (s->restore) mdb_txn_abort(s->restore);
+  s->restore = NULL;
+  s->restoring = 0;
+  MDB_txn *txn;
+  if (mdb_txn_begin(s->env, NULL, 0, &txn) == 0) {
+    MDB_val k = {4, "head"};
+    mdb_drop(txn, s->db_state, 0);
+    mdb_del(txn, s->db_meta, &k, NULL);
+    if (mdb_txn_commit(txn) == 0) rebuild_tree(s);
+  }
+}
+
+int ag_state_restore_finish(ag_state *s, const ag_state_meta *meta) {
+  if (!s->restoring) return ag_fail(AG_E_INVALID, "no restore is under way");
+  int rc = ag_state_restore_flush(s);
+  MDB_txn *txn = NULL;
+  if (!rc && (rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0) rc = lmdb_err(rc, "restoring state");
+  if (!rc) {
+    uint8_t head[80];
+    ag_put_u64le(head, meta->height);
+    ag_put_u64le(head + 8, meta->time_ms);
+    memcpy(head + 16, meta->app_hash, 32);
+    memcpy(head + 48, meta->block_hash, 32);
+    MDB_val k = {4, "head"}, v = {80, head};
+    int lrc = mdb_put(txn, s->db_meta, &k, &v, 0);
+    if (!lrc) lrc = mdb_txn_commit(txn);
+    else mdb_txn_abort(txn);
+    if (lrc) rc = lmdb_err(lrc, "restoring state");
+  }
+  if (s->rtxn) { /* the writer's view predates the restore */
+    mdb_txn_abort(s->rtxn);
+    s->rtxn = NULL;
+  }
+  if (!rc) rc = rebuild_tree(s); /* AG_E_STATE_MISMATCH unless the records hash to meta->app_hash */
+  if (rc) {
+    char msg[300];
+    if (rc == AG_E_STATE_MISMATCH)
+      snprintf(msg, sizeof msg, "the restored state of height %llu does not hash to the trusted app hash",
+               (unsigned long long)meta->height);
+    else
+      snprintf(msg, sizeof msg, "%s", ag_errmsg(rc));
+    ag_state_restore_abort(s);
+    return ag_fail(rc, "%s", msg);
+  }
+  s->restoring = 0;
+  return 0;
 }

@@ -147,4 +147,26 @@ size_t ag_state_tree_bytes(ag_state *s);
 size_t ag_state_leaves(ag_state *s);
 uint64_t ag_state_disk_bytes(ag_state *s);
 
+/* --- snapshots (CometBFT state sync) -------------------------------------------------------
+ * Export: a read view of the committed state, opened where the caller stands (its meta in
+ * *meta) and readable from any thread afterwards, so a snapshot of height h can be written in
+ * the background while later blocks commit. fn gets every key and value, in hkey order; a
+ * nonzero return stops the walk and is returned. */
+typedef struct ag_state_export ag_state_export;
+typedef int (*ag_state_export_fn)(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen);
+int ag_state_export_open(ag_state *s, ag_state_export **out, ag_state_meta *meta);
+int ag_state_export_run(ag_state_export *x, ag_state_export_fn fn, void *ctx);
+void ag_state_export_close(ag_state_export *x); /* accepts NULL */
+
+/* Restore into a store with no committed height: puts go straight to LMDB in batches (each
+ * ag_state_restore_flush commits one); finish writes meta as the head, rebuilds the tree and
+ * checks that it hashes to meta->app_hash: AG_E_STATE_MISMATCH otherwise, and then, as after
+ * ag_state_restore_abort, the store is empty again. AG_E_INVALID when the store already has
+ * a committed height; AG_E_STATE_LIMIT for a key or value outside the state's limits. */
+int ag_state_restore_begin(ag_state *s);
+int ag_state_restore_put(ag_state *s, const void *key, size_t klen, const void *val, size_t vlen);
+int ag_state_restore_flush(ag_state *s);
+int ag_state_restore_finish(ag_state *s, const ag_state_meta *meta);
+void ag_state_restore_abort(ag_state *s);
+
 #endif

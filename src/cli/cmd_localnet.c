@@ -57,6 +57,7 @@
 #include <unistd.h>
 
 #define MAX_VALIDATORS 16
+#define SNAPSHOT_EVERY 40 /* blocks between state-sync snapshots (3 kept: one lives 80 blocks) */
 #define TICK_MS 100            /* how often the supervisor looks at its processes */
 #define REQUEST_WAIT_MS 60000  /* how long stop/start --validator wait for the supervisor */
 
@@ -65,7 +66,8 @@ static const char usage[] =
     "                      [--dev-accounts N] [--detach] [--force]\n"
     "       agora localnet stop [--validator I] [--app-only] [--home DIR]\n"
     "       agora localnet start --validator I [--home DIR]\n"
-    "       agora localnet status [--home DIR] [--json]\n\n"
+    "       agora localnet status [--home DIR] [--json]\n"
+    "       agora localnet join [--home DIR]\n\n"
     "Runs an N-validator network (default 4) on 127.0.0.1: N CometBFT v0.38 processes in\n"
     "consensus and N agora applications behind them over ABCI. The first start creates it\n"
     "(genesis with funded dev keys, distinct ports, persistent peers) under the home folder\n"
@@ -80,6 +82,9 @@ static const char usage[] =
     "  --detach        start the processes and return: nothing restarts them\n"
     "  --block-time MS CometBFT's timeout_commit (default 500)\n"
     "  --base-port P   first port (default 26600; validator I uses P+10I+6 .. P+10I+9)\n"
+    "'join' adds a node that is not a validator to a network started with --detach: it\n"
+    "starts from the validators' latest state-sync snapshot (one every 40 blocks), checked\n"
+    "against the validators' signatures, not from genesis.\n"
     "CometBFT is found as $AGORA_COMETBFT, next to this checkout (.cometbft/bin, built by\n"
     "scripts/cometbft), or on PATH.\n";
 
@@ -216,7 +221,9 @@ typedef struct {
 } vsup;
 
 typedef struct {
-  int n;
+  int n;                      /* nodes: the genesis validators, then those that joined */
+  int nval;                   /* genesis validators */
+  int block_ms;               /* timeout_commit */
   char root[1024];
   char chain_id[64];
   int base;
@@ -266,7 +273,8 @@ static void sup_from_json(vsup *s, const json_t *x) {
 static int net_save(const net *nt) {
   json_t *o = json_object(), *nodes = json_array();
   json_object_set_new(o, "chain_id", json_string(nt->chain_id));
-  json_object_set_new(o, "validators", json_integer(nt->n));
+  json_object_set_new(o, "validators", json_integer(nt->nval)); /* then those that joined: "nodes" */
+  json_object_set_new(o, "block_time_ms", json_integer(nt->block_ms));
   json_object_set_new(o, "base_port", json_integer(nt->base));
   json_object_set_new(o, "cometbft", json_string(nt->cometbft));
   json_object_set_new(o, "agora", json_string(nt->agora));
@@ -312,12 +320,15 @@ static int net_load(net *nt) {
   const char *cid = json_string_value(json_object_get(o, "chain_id"));
   const char *cmt = json_string_value(json_object_get(o, "cometbft"));
   snprintf(nt->chain_id, sizeof nt->chain_id, "%s", cid ? cid : "");
-  nt->n = (int)json_integer_value(json_object_get(o, "validators"));
+  nt->nval = (int)json_integer_value(json_object_get(o, "validators"));
+  json_t *bt = json_object_get(o, "block_time_ms");
+  nt->n = (int)json_array_size(json_object_get(o, "nodes"));
+  nt->block_ms = json_is_integer(bt) ? (int)json_integer_value(bt) : 500;
   nt->base = (int)json_integer_value(json_object_get(o, "base_port"));
   snprintf(nt->cometbft, sizeof nt->cometbft, "%s", cmt ? cmt : "");
   nt->supervisor_pid = (int)json_integer_value(json_object_get(o, "supervisor_pid"));
   json_t *nodes = json_object_get(o, "nodes");
-  if (nt->n < 1 || nt->n > MAX_VALIDATORS || json_array_size(nodes) != (size_t)nt->n) {
+  if (nt->n < 1 || nt->n > MAX_VALIDATORS || nt->nval < 1 || nt->nval > nt->n || json_array_size(nodes) != (size_t)nt->n) {
     json_decref(o);
     return ag_fail(AG_E_CORRUPT, "%s: bad validator count", path);
   }
@@ -403,6 +414,50 @@ static void clear_wishes(const net *nt, int i) {
 
 /* ---- creation ----------------------------------------------------------------------------------- */
 
+/* CometBFT's config.toml of node i: ports, peers, and the settings of a network on one
+ * machine. */
+static int cmt_config(const net *nt, int i, const char *peers, int block_ms) {
+  char path[1400], v[4200];
+  int rc;
+  snprintf(path, sizeof path, "%s/node%d/cometbft/config/config.toml", nt->root, i);
+  snprintf(v, sizeof v, "\"tcp://127.0.0.1:%d\"", port(nt, i, 8));
+  if ((rc = toml_set(path, "", "proxy_app", v))) return rc;
+  snprintf(v, sizeof v, "\"node%d\"", i);
+  toml_set(path, "", "moniker", v);
+  toml_set(path, "", "log_level", "\"error\"");
+  snprintf(v, sizeof v, "\"tcp://127.0.0.1:%d\"", port(nt, i, 7));
+  if ((rc = toml_set(path, "rpc", "laddr", v))) return rc;
+  snprintf(v, sizeof v, "\"tcp://127.0.0.1:%d\"", port(nt, i, 6));
+  if ((rc = toml_set(path, "p2p", "laddr", v))) return rc;
+  snprintf(v, sizeof v, "\"%s\"", peers);
+  if ((rc = toml_set(path, "p2p", "persistent_peers", v))) return rc;
+  snprintf(v, sizeof v, "\"%dms\"", block_ms);
+  if ((rc = toml_set(path, "consensus", "timeout_commit", v))) return rc;
+  toml_set(path, "consensus", "timeout_propose", "\"2s\"");
+  toml_set(path, "mempool", "size", "50000");
+  toml_set(path, "mempool", "cache_size", "100000"); /* above the pool: a tx gossiped again is not checked again */
+  /* one machine: CometBFT's test settings (it waits up to 100 ms between gossip steps by
+   * default, which made blocks take twice timeout_commit under load) */
+  toml_set(path, "consensus", "peer_gossip_sleep_duration", "\"10ms\"");
+  toml_set(path, "p2p", "flush_throttle_timeout", "\"10ms\"");
+  /* the app forwards its API's txs in JSON-RPC batches of up to cometbft_batch */
+  toml_set(path, "rpc", "max_request_batch_size", "200");
+  toml_set(path, "tx_index", "indexer", "\"null\""); /* agora keeps its own tx index */
+  return 0;
+}
+
+/* The agora side's config.json of node i. */
+static int app_config(const net *nt, int i) {
+  char path[1400], v[1000];
+  snprintf(path, sizeof path, "%s/node%d/config.json", nt->root, i);
+  snprintf(v, sizeof v,
+           "{\n  \"consensus\": \"cometbft\",\n  \"abci_listen\": \"tcp://127.0.0.1:%d\",\n"
+           "  \"cometbft_rpc\": \"http://127.0.0.1:%d\",\n  \"cometbft_batch\": 200,\n"
+           "  \"snapshot_interval\": %d,\n  \"snapshot_keep\": 3,\n  \"api_listen\": \"127.0.0.1:%d\"\n}\n",
+           port(nt, i, 8), port(nt, i, 7), SNAPSHOT_EVERY, port(nt, i, 9));
+  return ag_write_file_atomic(path, v, strlen(v), 0644);
+}
+
 static int create(ag_cli *c, net *nt, int ndev, int block_ms) {
   char tmp[1200], cmd_out[256];
   snprintf(tmp, sizeof tmp, "%s/.cometbft-testnet", nt->root);
@@ -464,32 +519,9 @@ static int create(ag_cli *c, net *nt, int ndev, int block_ms) {
     snprintf(peers + l, sizeof peers - l, "%s%s@127.0.0.1:%d", i ? "," : "", nt->node_id[i], port(nt, i, 6));
   }
   for (int i = 0; !rc && i < nt->n; i++) {
-    char home[1300], path[1400], v[4200];
+    char home[1300], path[1400];
     snprintf(home, sizeof home, "%s/node%d", nt->root, i);
-    snprintf(path, sizeof path, "%s/cometbft/config/config.toml", home);
-    snprintf(v, sizeof v, "\"tcp://127.0.0.1:%d\"", port(nt, i, 8));
-    if ((rc = toml_set(path, "", "proxy_app", v))) break;
-    snprintf(v, sizeof v, "\"node%d\"", i);
-    toml_set(path, "", "moniker", v);
-    toml_set(path, "", "log_level", "\"error\"");
-    snprintf(v, sizeof v, "\"tcp://127.0.0.1:%d\"", port(nt, i, 7));
-    if ((rc = toml_set(path, "rpc", "laddr", v))) break;
-    snprintf(v, sizeof v, "\"tcp://127.0.0.1:%d\"", port(nt, i, 6));
-    if ((rc = toml_set(path, "p2p", "laddr", v))) break;
-    snprintf(v, sizeof v, "\"%s\"", peers);
-    if ((rc = toml_set(path, "p2p", "persistent_peers", v))) break;
-    snprintf(v, sizeof v, "\"%dms\"", block_ms);
-    if ((rc = toml_set(path, "consensus", "timeout_commit", v))) break;
-    toml_set(path, "consensus", "timeout_propose", "\"2s\"");
-    toml_set(path, "mempool", "size", "50000");
-    toml_set(path, "mempool", "cache_size", "100000"); /* above the pool: a tx gossiped again is not checked again */
-    /* one machine: CometBFT's test settings (it waits up to 100 ms between gossip steps by
-     * default, which made blocks take twice timeout_commit under load) */
-    toml_set(path, "consensus", "peer_gossip_sleep_duration", "\"10ms\"");
-    toml_set(path, "p2p", "flush_throttle_timeout", "\"100ms\"");
-    /* the app forwards its API's txs in JSON-RPC batches of up to cometbft_batch */
-    toml_set(path, "rpc", "max_request_batch_size", "200");
-    toml_set(path, "tx_index", "indexer", "\"null\""); /* agora keeps its own tx index */
+    if ((rc = cmt_config(nt, i, peers, block_ms))) break;
     /* CometBFT's genesis carries ours as app_state, under our chain id */
     snprintf(path, sizeof path, "%s/cometbft/config/genesis.json", home);
     char *text = slurp(path);
@@ -509,13 +541,7 @@ static int create(ag_cli *c, net *nt, int ndev, int block_ms) {
     /* the agora side of the node */
     snprintf(path, sizeof path, "%s/genesis.json", home);
     if ((rc = ag_write_file_atomic(path, gtext, strlen(gtext), 0644))) break;
-    snprintf(path, sizeof path, "%s/config.json", home);
-    snprintf(v, sizeof v,
-             "{\n  \"consensus\": \"cometbft\",\n  \"abci_listen\": \"tcp://127.0.0.1:%d\",\n"
-             "  \"cometbft_rpc\": \"http://127.0.0.1:%d\",\n  \"cometbft_batch\": 200,\n"
-             "  \"api_listen\": \"127.0.0.1:%d\"\n}\n",
-             port(nt, i, 8), port(nt, i, 7), port(nt, i, 9));
-    if ((rc = ag_write_file_atomic(path, v, strlen(v), 0644))) break;
+    if ((rc = app_config(nt, i))) break;
     char cmd[3000];
     snprintf(cmd, sizeof cmd, "cp -r '%s/keys' '%s/keys'", nt->root, home);
     if (system(cmd) != 0) rc = ag_fail(AG_E_IO, "cannot copy the dev keys");
@@ -529,6 +555,81 @@ static int create(ag_cli *c, net *nt, int ndev, int block_ms) {
   if (!rc && !c->json)
     fprintf(stderr, "created a %d-validator network in %s (chain %s)\n", nt->n, nt->root, nt->chain_id);
   return rc;
+}
+
+/* ---- joining ---------------------------------------------------------------------------------- */
+
+static int copy_file(const char *from, const char *to) {
+  uint8_t *d;
+  size_t len;
+  int rc = ag_read_file(from, 64u << 20, &d, &len);
+  if (rc) return rc;
+  rc = ag_write_file_atomic(to, d, len, 0644);
+  free(d);
+  return rc;
+}
+
+static void start_node(net *nt, int i, int app_only);
+
+/* A new node, not a validator, that starts from a state-sync snapshot of the validators
+ * (consensus/snapshot.h) instead of replaying every block: its CometBFT trusts block 1 of the
+ * running network (hash from validator 0's RPC) and verifies from there with its light client. */
+static int join(ag_cli *c, net *nt) {
+  int i = nt->n, rc;
+  if (i >= MAX_VALIDATORS) return ag_fail(AG_E_USAGE, "the network has %d nodes, the most it can", i);
+  char home[1300], cmt[1300], from[1400], to[1400], url[200];
+  snprintf(home, sizeof home, "%s/node%d", nt->root, i);
+  snprintf(cmt, sizeof cmt, "%s/cometbft", home);
+  /* the trusted header: block 1, as validator 0 reports it */
+  snprintf(url, sizeof url, "http://127.0.0.1:%d/commit?height=1", port(nt, 0, 7));
+  ag_http_result r;
+  if ((rc = ag_http_request("GET", url, NULL, NULL, 0, 5000, &r)))
+    return ag_fail(AG_E_UNAVAILABLE, "validator 0's RPC (%s): %s", url, ag_errmsg(rc));
+  json_t *j = json_loadb((const char *)r.body.data, r.body.len, 0, NULL);
+  ag_http_result_free(&r);
+  const char *hash = json_string_value(json_object_get(
+      json_object_get(json_object_get(json_object_get(json_object_get(j, "result"), "signed_header"), "commit"),
+                      "block_id"),
+      "hash"));
+  char trust[80];
+  snprintf(trust, sizeof trust, "\"%s\"", hash ? hash : "");
+  json_decref(j);
+  if (strlen(trust) != 66) return ag_fail(AG_E_UNAVAILABLE, "validator 0 has no block 1 yet");
+  char *iargv[] = {nt->cometbft, "init", "--home", cmt, NULL};
+  char out[256] = "";
+  if ((rc = ag_mkdirs(home, 0700))) return rc;
+  if (run_capture(iargv, out, sizeof out) != 0) return ag_fail(AG_E_IO, "'cometbft init' failed");
+  snprintf(from, sizeof from, "%s/node0/cometbft/config/genesis.json", nt->root);
+  snprintf(to, sizeof to, "%s/config/genesis.json", cmt);
+  if ((rc = copy_file(from, to))) return rc;
+  snprintf(from, sizeof from, "%s/node0/genesis.json", nt->root);
+  snprintf(to, sizeof to, "%s/genesis.json", home);
+  if ((rc = copy_file(from, to))) return rc;
+  char *sargv[] = {nt->cometbft, "show-node-id", "--home", cmt, NULL};
+  char idbuf[128] = "";
+  if (run_capture(sargv, idbuf, sizeof idbuf) != 0) return ag_fail(AG_E_IO, "cometbft show-node-id failed");
+  idbuf[strcspn(idbuf, "\r\n")] = 0;
+  snprintf(nt->node_id[i], sizeof nt->node_id[i], "%s", idbuf);
+  char peers[4096] = "", servers[200];
+  for (int k = 0; k < nt->nval; k++) {
+    size_t l = strlen(peers);
+    snprintf(peers + l, sizeof peers - l, "%s%s@127.0.0.1:%d", k ? "," : "", nt->node_id[k], port(nt, k, 6));
+  }
+  if ((rc = cmt_config(nt, i, peers, nt->block_ms)) || (rc = app_config(nt, i))) return rc;
+  snprintf(to, sizeof to, "%s/config/config.toml", cmt);
+  snprintf(servers, sizeof servers, "\"127.0.0.1:%d,127.0.0.1:%d\"", port(nt, 0, 7), port(nt, nt->nval > 1 ? 1 : 0, 7));
+  if ((rc = toml_set(to, "statesync", "enable", "true")) || (rc = toml_set(to, "statesync", "rpc_servers", servers)) ||
+      (rc = toml_set(to, "statesync", "trust_height", "1")) || (rc = toml_set(to, "statesync", "trust_hash", trust)) ||
+      (rc = toml_set(to, "statesync", "trust_period", "\"8760h0m0s\"")) ||
+      (rc = toml_set(to, "statesync", "discovery_time", "\"5s\"")))
+    return rc;
+  nt->n++;
+  memset(&nt->sup[i], 0, sizeof nt->sup[i]);
+  nt->app_pid[i] = nt->cmt_pid[i] = 0;
+  start_node(nt, i, 0);
+  if (!c->json)
+    fprintf(stderr, "node %d joins from the validators' latest snapshot (one every %d blocks)\n", i, SNAPSHOT_EVERY);
+  return net_save(nt);
 }
 
 /* ---- processes -------------------------------------------------------------------------------- */
@@ -1017,7 +1118,20 @@ int ag_cmd_localnet(ag_cli *c, int argc, char **argv) {
     else printf("stopped the localnet\n");
     return 0;
   }
-  if (strcmp(sub, "start")) return ag_cli_fail(c, AG_E_USAGE, "unknown localnet command '%s' (start, stop, status)", sub);
+  if (!strcmp(sub, "join")) {
+    if ((rc = net_load(&nt))) return ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
+    snprintf(nt.agora, sizeof nt.agora, "%s", exe);
+    if (supervised(&nt))
+      return ag_cli_fail(c, AG_E_BUSY, "agora localnet (pid %d) supervises the network: join a network started with --detach",
+                         nt.supervisor_pid);
+    int lock = lock_net(&nt);
+    if (lock < 0) return ag_cli_fail(c, AG_E_BUSY, "another agora localnet command holds %s/localnet.lock", nt.root);
+    rc = join(c, &nt);
+    close(lock);
+    if (rc) return ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
+    return print_node(c, &nt, nt.n - 1, "joining by state sync");
+  }
+  if (strcmp(sub, "start")) return ag_cli_fail(c, AG_E_USAGE, "unknown localnet command '%s' (start, stop, status, join)", sub);
   char path[1200];
   snprintf(path, sizeof path, "%s/localnet.json", nt.root);
   if (node >= 0) { /* start one validator of an existing network */
@@ -1072,7 +1186,8 @@ int ag_cmd_localnet(ag_cli *c, int argc, char **argv) {
       ag_fail(rc, "--dev-accounts must be 0..1000");
       goto fail;
     }
-    nt.n = (int)nv;
+    nt.n = nt.nval = (int)nv;
+    nt.block_ms = (int)bt;
     nt.base = (int)bp;
     if ((rc = find_cometbft(nt.cometbft, sizeof nt.cometbft)) || (rc = create(c, &nt, (int)nd, (int)bt))) goto fail;
   }

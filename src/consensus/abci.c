@@ -21,6 +21,7 @@
 #include "chain/block.h"
 #include "chain/mempool.h"
 #include "consensus/abci.pb-c.h" /* generated from abci.proto */
+#include "consensus/snapshot.h"
 #include "core/err.h"
 #include "core/hash.h"
 #include "core/log.h"
@@ -64,6 +65,7 @@ typedef struct {
   ag_node *node;
   ag_app *app;
   block_in_flight b;
+  ag_restore *restore; /* state sync: the snapshot being restored */
 } server;
 
 /* ---- listening ------------------------------------------------------------------------------ */
@@ -375,6 +377,7 @@ static int do_commit(server *s) {
   free(txs);
   b->pending = 0;
   if (!rc) ag_node_committed(s->node, b->height, bh, b->time_ms, b->ntx, b->nok);
+  if (!rc) ag_node_snapshot(s->node, b->height);
   free(ids);
   return rc;
 }
@@ -421,6 +424,69 @@ static void do_query(server *s, const Tendermint__Abci__RequestQuery *req,
   }
 }
 
+/* ---- state sync --------------------------------------------------------------------------- */
+
+static void snapshot_dir(server *s, char *out, size_t cap) {
+  snprintf(out, cap, "%s/data/snapshots", ag_node_config_of(s->node)->home);
+}
+
+static void list_snapshots(server *s, Tendermint__Abci__ResponseListSnapshots *out, ProtobufCBinaryData **packed,
+                           size_t *n) {
+  char dir[1200];
+  snapshot_dir(s, dir, sizeof dir);
+  ag_snapshot_info *info;
+  size_t m;
+  ag_snapshot_list(dir, &info, &m);
+  *packed = ag_xcalloc(m ? m : 1, sizeof **packed);
+  for (size_t i = 0; i < m; i++) {
+    Tendermint__Abci__Snapshot sn = TENDERMINT__ABCI__SNAPSHOT__INIT;
+    sn.height = info[i].height;
+    sn.format = info[i].format;
+    sn.chunks = info[i].chunks;
+    sn.hash = (ProtobufCBinaryData){32, info[i].hash};
+    sn.metadata = (ProtobufCBinaryData){info[i].metalen, info[i].metadata};
+    size_t len = tendermint__abci__snapshot__get_packed_size(&sn);
+    (*packed)[i].data = ag_xmalloc(len ? len : 1);
+    (*packed)[i].len = tendermint__abci__snapshot__pack(&sn, (*packed)[i].data);
+  }
+  *n = m;
+  out->n_snapshots = m;
+  out->snapshots = *packed;
+  ag_snapshot_list_free(info, m);
+}
+
+static int offer_snapshot(server *s, const Tendermint__Abci__RequestOfferSnapshot *req) {
+  Tendermint__Abci__Snapshot *sn =
+      tendermint__abci__snapshot__unpack(NULL, req->snapshot.len, req->snapshot.data);
+  if (!sn) return AG_OFFER_REJECT;
+  int res = AG_OFFER_REJECT;
+  if (req->app_hash.len == 32) {
+    ag_restore_free(s->restore);
+    s->restore = NULL;
+    res = ag_restore_offer(s->app, sn->height, sn->format, sn->chunks, sn->metadata.data, sn->metadata.len,
+                           req->app_hash.data, &s->restore);
+  }
+  tendermint__abci__snapshot__free_unpacked(sn, NULL);
+  return res;
+}
+
+static int apply_chunk(server *s, const Tendermint__Abci__RequestApplySnapshotChunk *req, int *reject) {
+  *reject = 0;
+  if (!s->restore) return AG_APPLY_ABORT;
+  int done = 0;
+  int res = ag_restore_apply(s->restore, req->index, req->chunk.data, req->chunk.len, req->sender, reject, &done);
+  if (done) {
+    ag_app_info info;
+    ag_app_info_get(s->app, &info);
+    ag_node_restored(s->node, info.height, info.time_ms);
+  }
+  if (done || res == AG_APPLY_REJECT_SNAPSHOT) {
+    ag_restore_free(s->restore);
+    s->restore = NULL;
+  }
+  return res;
+}
+
 /* Handles one request, appending its response to out; returns nonzero when the connection
  * (and the server) must stop. */
 static int handle(server *s, ag_buf *out, const Tendermint__Abci__Request *req) {
@@ -451,6 +517,12 @@ static int handle(server *s, ag_buf *out, const Tendermint__Abci__Request *req) 
   Tendermint__Abci__ResponseFinalizeBlock fin = TENDERMINT__ABCI__RESPONSE_FINALIZE_BLOCK__INIT;
   Tendermint__Abci__ProofOps ops;
   Tendermint__Abci__ProofOp op, *opp;
+  ProtobufCBinaryData *snaps = NULL;
+  size_t nsnaps = 0;
+  uint8_t *chunk = NULL;
+  uint32_t refetch = 0;
+  char *reject_sender = NULL;
+  int reject = 0;
   switch (req->value_case) {
   case TENDERMINT__ABCI__REQUEST__VALUE_ECHO:
     echo.message = req->echo->message;
@@ -497,20 +569,45 @@ static int handle(server *s, ag_buf *out, const Tendermint__Abci__Request *req) 
     r.commit = &commit;
     break;
   case TENDERMINT__ABCI__REQUEST__VALUE_LIST_SNAPSHOTS:
+    list_snapshots(s, &lists, &snaps, &nsnaps);
     r.value_case = TENDERMINT__ABCI__RESPONSE__VALUE_LIST_SNAPSHOTS;
     r.list_snapshots = &lists;
     break;
   case TENDERMINT__ABCI__REQUEST__VALUE_OFFER_SNAPSHOT:
-    offer.result = 3; /* REJECT: we do not serve state sync yet */
+    offer.result = offer_snapshot(s, req->offer_snapshot);
     r.value_case = TENDERMINT__ABCI__RESPONSE__VALUE_OFFER_SNAPSHOT;
     r.offer_snapshot = &offer;
     break;
-  case TENDERMINT__ABCI__REQUEST__VALUE_LOAD_SNAPSHOT_CHUNK:
+  case TENDERMINT__ABCI__REQUEST__VALUE_LOAD_SNAPSHOT_CHUNK: {
+    char dir[1200];
+    snapshot_dir(s, dir, sizeof dir);
+    size_t len = 0;
+    if (ag_snapshot_chunk(dir, req->load_snapshot_chunk->height, req->load_snapshot_chunk->chunk, &chunk, &len) == 0)
+      load.chunk = (ProtobufCBinaryData){len, chunk}; /* an empty chunk: we have none */
+    /* fault injection for tests (docs/security.md): the first chunk any node serves once the
+     * file this names exists is served damaged (whoever removes the file damages it) */
+    const char *fault = getenv("AGORA_FAULT_SNAPSHOT_CHUNK");
+    if (fault && len && unlink(fault) == 0) {
+      chunk[len / 2] ^= 0x01;
+      ag_warn("abci", "AGORA_FAULT_SNAPSHOT_CHUNK: serving chunk %u of snapshot %llu damaged",
+              req->load_snapshot_chunk->chunk, (unsigned long long)req->load_snapshot_chunk->height);
+    }
     r.value_case = TENDERMINT__ABCI__RESPONSE__VALUE_LOAD_SNAPSHOT_CHUNK;
     r.load_snapshot_chunk = &load;
     break;
+  }
   case TENDERMINT__ABCI__REQUEST__VALUE_APPLY_SNAPSHOT_CHUNK:
-    apply.result = 2; /* ABORT */
+    apply.result = apply_chunk(s, req->apply_snapshot_chunk, &reject);
+    if (apply.result == AG_APPLY_RETRY) { /* fetched again (from another peer when reject) */
+      refetch = req->apply_snapshot_chunk->index;
+      apply.n_refetch_chunks = 1;
+      apply.refetch_chunks = &refetch;
+      if (reject && req->apply_snapshot_chunk->sender && *req->apply_snapshot_chunk->sender) {
+        reject_sender = req->apply_snapshot_chunk->sender;
+        apply.n_reject_senders = 1;
+        apply.reject_senders = &reject_sender;
+      }
+    }
     r.value_case = TENDERMINT__ABCI__RESPONSE__VALUE_APPLY_SNAPSHOT_CHUNK;
     r.apply_snapshot_chunk = &apply;
     break;
@@ -547,6 +644,9 @@ static int handle(server *s, ag_buf *out, const Tendermint__Abci__Request *req) 
     fatal = 1;
   }
   if (!fatal) put_response(out, &r);
+  for (size_t i = 0; i < nsnaps; i++) free(snaps[i].data);
+  free(snaps);
+  free(chunk);
   for (size_t i = 0; i < fin.n_tx_results; i++) free(fin.tx_results[i]);
   free(fin.tx_results);
   free(prep.txs);
@@ -672,6 +772,7 @@ int ag_abci_serve(ag_node *n) {
   ag_buf_free(&s.b.txbytes);
   free(s.b.lens);
   free(s.b.codes);
+  ag_restore_free(s.restore);
   return rc;
 }
 
@@ -700,6 +801,7 @@ int ag_abci_session_feed(ag_abci_session *x, const uint8_t *p, size_t n, ag_buf 
 
 void ag_abci_session_free(ag_abci_session *x) {
   if (!x) return;
+  ag_restore_free(x->s.restore);
   ag_buf_free(&x->c.in);
   ag_buf_free(&x->s.b.txbytes);
   free(x->s.b.lens);

@@ -4,6 +4,7 @@
 #include "api/http.h"
 #include "chain/txset.h"
 #include "consensus/abci.h"
+#include "consensus/snapshot.h"
 #include "core/codec.h"
 #include "economy/economy.h"
 #include "incentive/incentive.h"
@@ -13,6 +14,7 @@
 #include "core/util.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <sodium.h>
@@ -71,6 +73,12 @@ struct ag_node {
   pthread_t fwd;
   int forwarding, fwd_stop;
   uint64_t fwd_dropped; /* admitted, then refused by CometBFT's RPC (full) */
+  /* state sync: the snapshot being written in the background */
+  pthread_t snap;
+  int snapping; /* a thread was started and not joined */
+  atomic_int snap_busy;
+  ag_state_export *snap_view;
+  ag_state_meta snap_meta;
 };
 
 static void mplog_restore(ag_node *n);
@@ -99,6 +107,7 @@ void ag_node_config_default(ag_node_config *cfg, const char *home) {
   snprintf(cfg->abci_listen, sizeof cfg->abci_listen, "tcp://127.0.0.1:26658");
   snprintf(cfg->cometbft_rpc, sizeof cfg->cometbft_rpc, "http://127.0.0.1:26657");
   cfg->cometbft_batch = 10;
+  cfg->snapshot_keep = 2;
 }
 
 int ag_node_config_load(ag_node_config *cfg, const char *home) {
@@ -126,6 +135,11 @@ int ag_node_config_load(ag_node_config *cfg, const char *home) {
   if (abci) snprintf(cfg->abci_listen, sizeof cfg->abci_listen, "%s", abci);
   const char *rpc = json_string_value(json_object_get(root, "cometbft_rpc"));
   if (rpc) snprintf(cfg->cometbft_rpc, sizeof cfg->cometbft_rpc, "%s", rpc);
+  json_t *si = json_object_get(root, "snapshot_interval");
+  if (json_is_integer(si) && json_integer_value(si) >= 0) cfg->snapshot_interval = (uint64_t)json_integer_value(si);
+  json_t *sk = json_object_get(root, "snapshot_keep");
+  if (json_is_integer(sk) && json_integer_value(sk) >= 1 && json_integer_value(sk) <= 100)
+    cfg->snapshot_keep = (int)json_integer_value(sk);
   json_t *cb = json_object_get(root, "cometbft_batch");
   if (json_is_integer(cb) && json_integer_value(cb) >= 1) cfg->cometbft_batch = (size_t)json_integer_value(cb);
   json_t *bt = json_object_get(root, "block_time_ms");
@@ -408,6 +422,7 @@ void ag_node_close(ag_node *n) {
     ag_node_stop(n);
     pthread_join(n->resend, NULL);
   }
+  ag_node_snapshot_wait(n);
   if (n->forwarding) {
     pthread_mutex_lock(&n->mu);
     n->fwd_stop = 1;
@@ -973,6 +988,51 @@ void ag_node_cmt_block(ag_node *n, uint64_t height, const uint8_t (*ids)[32], si
     ag_pending_view_reset(n->adm_view);
     n->stats.rechecked_out += ag_mempool_recheck(n->adm, adm_recheck_one, n);
   }
+}
+
+/* ---- state sync --------------------------------------------------------------------------- */
+
+static void *snapshot_main(void *arg) {
+  ag_node *n = arg;
+  char dir[1200];
+  snprintf(dir, sizeof dir, "%s/data/snapshots", n->cfg.home);
+  int rc = ag_snapshot_write(n->snap_view, &n->snap_meta, dir, n->cfg.snapshot_keep, n->cfg.snapshot_chunk);
+  if (rc) ag_warn("node", "snapshot of height %llu: %s", (unsigned long long)n->snap_meta.height, ag_errmsg(rc));
+  else ag_info("node", "snapshot of height %llu written", (unsigned long long)n->snap_meta.height);
+  ag_state_export_close(n->snap_view);
+  n->snap_view = NULL;
+  atomic_store(&n->snap_busy, 0);
+  return NULL;
+}
+
+void ag_node_snapshot_wait(ag_node *n) {
+  if (!n->snapping) return;
+  pthread_join(n->snap, NULL);
+  n->snapping = 0;
+}
+
+void ag_node_snapshot(ag_node *n, uint64_t height) {
+  if (!n->cfg.snapshot_interval || height % n->cfg.snapshot_interval || atomic_load(&n->snap_busy)) return;
+  ag_node_snapshot_wait(n); /* the last one ended: reap its thread */
+  /* the view is taken here, right after the commit: the thread writes exactly this height */
+  if (ag_state_export_open(ag_app_state(n->app), &n->snap_view, &n->snap_meta)) return;
+  atomic_store(&n->snap_busy, 1);
+  if (pthread_create(&n->snap, NULL, snapshot_main, n) != 0) {
+    ag_state_export_close(n->snap_view);
+    n->snap_view = NULL;
+    atomic_store(&n->snap_busy, 0);
+    return;
+  }
+  n->snapping = 1;
+}
+
+void ag_node_restored(ag_node *n, uint64_t height, uint64_t time_ms) {
+  memset(n->last_block_hash, 0, 32); /* the blocks before it are not here */
+  n->last_time_ms = time_ms;
+  pthread_mutex_lock(&n->ev_mu);
+  n->height = height;
+  pthread_cond_broadcast(&n->ev_cv);
+  pthread_mutex_unlock(&n->ev_mu);
 }
 
 void ag_node_cmt_reset(ag_node *n) {

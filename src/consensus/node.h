@@ -43,6 +43,9 @@ typedef struct {
   uint64_t keep_rounds;   /* training rounds whose blobs and checkpoints the node keeps (16) */
   int history;            /* write the history indexes (docs/api.md "History"; true) */
   uint64_t history_keep;  /* blocks of history kept ("history_keep_blocks"; 0: all) */
+  uint64_t snapshot_interval; /* CometBFT mode: a state-sync snapshot every N blocks (0: none) */
+  int snapshot_keep;          /* snapshots kept (2) */
+  size_t snapshot_chunk;      /* bytes per snapshot chunk (0: AG_SNAPSHOT_CHUNK; tests set less) */
 } ag_node_config;
 
 /* Counters for /metrics; monotonic except where noted. */
@@ -100,6 +103,14 @@ void ag_node_cmt_checked(ag_node *n, const uint8_t *tx, size_t len, const uint8_
  * while it is held. */
 void ag_node_cmt_hold(ag_node *n, int on);
 void ag_node_cmt_block(ag_node *n, uint64_t height, const uint8_t (*ids)[32], size_t count);
+/* CometBFT mode, after Commit: every "snapshot_interval" blocks a snapshot of the state
+ * (consensus/snapshot.h) is written to HOME/data/snapshots in the background, keeping the
+ * newest "snapshot_keep"; a height that comes while one is being written is skipped. */
+void ag_node_snapshot(ag_node *n, uint64_t height);
+/* State sync restored the state of height. */
+void ag_node_restored(ag_node *n, uint64_t height, uint64_t time_ms);
+/* Waits for a snapshot being written (tests). */
+void ag_node_snapshot_wait(ag_node *n);
 /* The nonce a new tx from pk must carry to be admitted now (committed plus pending). */
 uint64_t ag_node_pending_nonce(ag_node *n, const uint8_t pk[32], uint64_t committed_nonce);
 void ag_node_cmt_reset(ag_node *n);
