@@ -30,6 +30,7 @@ test: bootstrap
 
 bench: build
 	@scripts/bootstrap models llamacpp-tools apitest
+	@scripts/cometbft load >/dev/null
 	@scripts/bench
 
 demo: build

@@ -9,6 +9,13 @@
  * after the other; the figure counts from the first post to the last tx seen committed (and
  * the time the posting took is printed to stderr). BENCH_KEEP=1 keeps the networks' folders
  * (their logs) in /tmp.
+ *   cometbft.load_tps_kvstore  CometBFT's own load tool (test/loadtime `load`, built by
+ *                           `scripts/cometbft load`) against the same 4-validator network
+ *                           running CometBFT's built-in kvstore app instead of Agora: txs
+ *                           committed per second at a fixed offered rate, read back by its
+ *                           `report` tool. The tool's txs are random bytes, which Agora's
+ *                           CheckTx refuses, so this is CometBFT's own ceiling on this machine
+ *                           (no signatures, no state), the comparison point for the Agora figure.
  * Skipped (with a line saying so) when CometBFT is not built (scripts/cometbft).
  */
 #include "api/http.h"
@@ -33,6 +40,8 @@
 
 #define NKEYS 40
 #define MAX_CONNS 64
+#define KV_RATE 1250 /* tx/s per endpoint offered by the load tool (near kvstore's ceiling here) */
+#define KV_SECS 10
 static int nconns = 4; /* BENCH_CONNS */
 
 static int run(const char *const *args) {
@@ -199,6 +208,102 @@ static double drive(const char *home, char apis[][128], int napi, size_t ntx, do
   return (double)ntx / el;
 }
 
+/* A process in its own session with its output discarded. */
+static pid_t spawn_quiet(char *const *args) {
+  pid_t p = fork();
+  if (p == 0) {
+    setsid();
+    int fd = open("/dev/null", O_WRONLY);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    execv(args[0], args);
+    _exit(127);
+  }
+  return p;
+}
+
+static long long rpc_height(int port) {
+  char url[128];
+  snprintf(url, sizeof url, "http://127.0.0.1:%d/status", port);
+  json_t *j = get_json(url);
+  const char *h = json_string_value(
+      json_object_get(json_object_get(json_object_get(j, "result"), "sync_info"), "latest_block_height"));
+  long long v = h ? atoll(h) : -1;
+  json_decref(j);
+  return v;
+}
+
+/* CometBFT's load tool against the localnet's 4 CometBFT processes with kvstore as the app:
+ * txs per second committed at `rate` per endpoint for `secs` (200-byte txs); -1 when it
+ * cannot run. *latency_ms gets report's average latency. */
+static double kvstore_load(const char *cometbft, const char *root, int rate, int secs, double *latency_ms) {
+  char dir[1024], load[1100], report[1100];
+  snprintf(dir, sizeof dir, "%s", cometbft);
+  *strrchr(dir, '/') = 0;
+  snprintf(load, sizeof load, "%s/load", dir);
+  snprintf(report, sizeof report, "%s/report", dir);
+  if (access(load, X_OK) || access(report, X_OK)) {
+    printf("cometbft.load_tps_kvstore: skipped, CometBFT's load tools are not built (run scripts/cometbft load)\n");
+    return -1;
+  }
+  pid_t cmt[4];
+  char homes[4][700];
+  for (int i = 0; i < 4; i++) {
+    snprintf(homes[i], sizeof homes[i], "%s/node%d/cometbft", root, i);
+    const char *reset[] = {cometbft, "unsafe-reset-all", "--home", homes[i], NULL};
+    pid_t r = spawn_quiet((char *const *)reset);
+    waitpid(r, NULL, 0);
+  }
+  for (int i = 0; i < 4; i++) {
+    const char *a[] = {cometbft, "start", "--home", homes[i], "--proxy_app", "kvstore", NULL};
+    cmt[i] = spawn_quiet((char *const *)a);
+  }
+  int up = 0;
+  for (int k = 0; k < 600 && !up; k++) { /* 60 s */
+    up = rpc_height(41007) >= 2;
+    if (!up) ag_sleep_ms(100);
+  }
+  double tps = -1;
+  if (up) {
+    char r[16], t[16], eps[400];
+    snprintf(r, sizeof r, "%d", rate);
+    snprintf(t, sizeof t, "%d", secs);
+    snprintf(eps, sizeof eps,
+             "ws://127.0.0.1:41007/websocket,ws://127.0.0.1:41017/websocket,ws://127.0.0.1:41027/websocket,"
+             "ws://127.0.0.1:41037/websocket");
+    const char *la[] = {load, "-c", "1", "-T", t, "-r", r, "-s", "200", "--broadcast-tx-method", "async",
+                        "--endpoints", eps, NULL};
+    pid_t l = spawn_quiet((char *const *)la);
+    int st = 0;
+    waitpid(l, &st, 0);
+    ag_sleep_ms(3000); /* what was sent in the last second commits */
+    for (int i = 0; i < 4; i++) kill(cmt[i], SIGTERM);
+    for (int i = 0; i < 4; i++) waitpid(cmt[i], NULL, 0);
+    char data[800], cmd[2000];
+    snprintf(data, sizeof data, "%s/data", homes[0]);
+    snprintf(cmd, sizeof cmd, "'%s' --database-type goleveldb --data-dir '%s' 2>&1", report, data);
+    FILE *f = popen(cmd, "r");
+    char line[256];
+    long long valid = -1;
+    *latency_ms = 0;
+    while (f && fgets(line, sizeof line, f)) {
+      char *v;
+      if ((v = strstr(line, "Total Valid Tx:"))) valid = atoll(v + 15);
+      if ((v = strstr(line, "Average Latency:"))) {
+        double x = atof(v + 16);
+        *latency_ms = strstr(v, "ms") ? x : x * 1000; /* Go durations: "668.45ms" or "1.49s" */
+      }
+    }
+    if (f) pclose(f);
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0 && valid >= 0) tps = (double)valid / secs;
+  } else {
+    for (int i = 0; i < 4; i++) kill(cmt[i], SIGTERM);
+    for (int i = 0; i < 4; i++) waitpid(cmt[i], NULL, 0);
+  }
+  if (tps < 0) fprintf(stderr, "bench_cometbft: the kvstore load run failed\n");
+  return tps;
+}
+
 int main(void) {
   ag_crypto_init();
   const char *e = getenv("BENCH_TXS");
@@ -240,6 +345,9 @@ int main(void) {
   double tps_cmt = drive(root, apis, 4, ntx, &bt_cmt);
   const char *stop[] = {AGORA_BIN, "--home", root, "localnet", "stop", NULL};
   run(stop);
+  /* the same network's CometBFT processes with kvstore, under CometBFT's own load tool */
+  double kv_latency = 0;
+  double kv_tps = kvstore_load(cometbft, root, KV_RATE, KV_SECS, &kv_latency);
   /* the solo node with the same block interval, one API */
   const char *init[] = {AGORA_BIN, "--home", solo, "init", "--dev-accounts", "40", "--block-time", "300",
                         "--api", "127.0.0.1:41099", NULL};
@@ -264,6 +372,12 @@ int main(void) {
   bench_report("cometbft.vs_solo", tps_solo > 0 ? tps_cmt / tps_solo : 0, "ratio", note);
   snprintf(note, sizeof note, "median under load; solo node: %.0f ms", bt_solo);
   bench_report("cometbft.block_time_ms", bt_cmt, "ms", note);
+  if (kv_tps >= 0) {
+    snprintf(note, sizeof note,
+             "CometBFT's load tool, %d tx/s offered for %d s to the 4 validators running kvstore; average latency %.0f ms",
+             4 * KV_RATE, KV_SECS, kv_latency);
+    bench_report("cometbft.load_tps_kvstore", kv_tps, "tx/s", note);
+  }
   char cmd[700];
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
   if (getenv("BENCH_KEEP")) return 0;
