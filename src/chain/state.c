@@ -306,51 +306,68 @@ static int parse_record(const MDB_val *v, const uint8_t **key, size_t *klen, con
   return 0;
 }
 
-static int rebuild_tree(ag_state *s) {
-  MDB_txn *txn;
+/* Calls fn with every record of the state in txn, in hkey order; stops at its first nonzero
+ * return, which it returns. */
+typedef int (*record_fn)(void *ctx, const uint8_t hkey[32], const uint8_t *key, size_t klen, const uint8_t *val,
+                         size_t vlen);
+
+static int walk_records(ag_state *s, MDB_txn *txn, record_fn fn, void *ctx) {
   MDB_cursor *cur;
-  int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+  int rc = mdb_cursor_open(txn, s->db_state, &cur);
   if (rc) return lmdb_err(rc, "reading state");
-  rc = mdb_cursor_open(txn, s->db_state, &cur);
-  if (rc) {
-    mdb_txn_abort(txn);
-    return lmdb_err(rc, "reading state");
-  }
-  size_t n = 0, cap = 1024;
-  ag_smt_update *u = ag_xmalloc(cap * sizeof *u);
   MDB_val k, v;
-  int op = MDB_FIRST;
-  while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
+  int op = MDB_FIRST, lrc;
+  for (size_t n = 0; (lrc = mdb_cursor_get(cur, &k, &v, op)) == 0; n++) {
     op = MDB_NEXT;
     const uint8_t *key, *val;
     size_t klen, vlen;
     if (k.mv_size != 32 || parse_record(&v, &key, &klen, &val, &vlen)) {
       rc = ag_fail(AG_E_CORRUPT, "state record %zu is malformed", n);
-      goto done;
+      break;
     }
-    if (n == cap) u = ag_xrealloc(u, (cap *= 2) * sizeof *u);
-    memcpy(u[n].key, k.mv_data, 32);
-    ag_state_value_hash(val, vlen, u[n].value_hash);
-    u[n].remove = 0;
-    n++;
+    if ((rc = fn(ctx, k.mv_data, key, klen, val, vlen))) break;
   }
-  if (rc != MDB_NOTFOUND) {
-    rc = lmdb_err(rc, "reading state");
-    goto done;
+  if (!rc && lrc != MDB_NOTFOUND) rc = lmdb_err(lrc, "reading state");
+  mdb_cursor_close(cur);
+  return rc;
+}
+
+typedef struct {
+  ag_smt_update *u;
+  size_t n, cap;
+} updates;
+
+static int add_update(void *ctx, const uint8_t hkey[32], const uint8_t *key, size_t klen, const uint8_t *val,
+                      size_t vlen) {
+  updates *w = ctx;
+  if (w->n == w->cap) w->u = ag_xrealloc(w->u, (w->cap = w->cap ? 2 * w->cap : 1024) * sizeof *w->u);
+  memcpy(w->u[w->n].key, hkey, 32);
+  ag_state_value_hash(val, vlen, w->u[w->n].value_hash);
+  w->u[w->n].remove = 0;
+  w->n++;
+  return 0;
+}
+
+static int rebuild_tree(ag_state *s) {
+  MDB_txn *txn;
+  int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+  if (rc) return lmdb_err(rc, "reading state");
+  updates w = {NULL, 0, 0};
+  rc = walk_records(s, txn, add_update, &w);
+  mdb_txn_abort(txn);
+  if (rc) {
+    free(w.u);
+    return rc;
   }
-  rc = 0;
   ag_smt *fresh = ag_smt_new(), *old;
-  ag_smt_apply(fresh, u, n, ag_ncpu());
+  ag_smt_apply(fresh, w.u, w.n, ag_ncpu());
+  free(w.u);
   pthread_rwlock_wrlock(&s->tree_lock);
   old = s->tree;
   s->tree = fresh;
   pthread_rwlock_unlock(&s->tree_lock);
   ag_smt_free(old);
   ag_state_meta meta;
-  mdb_cursor_close(cur);
-  cur = NULL;
-  mdb_txn_abort(txn);
-  txn = NULL;
   if (ag_state_meta_get(s, &meta) == 0) {
     uint8_t root[32];
     ag_smt_root(s->tree, root);
@@ -360,10 +377,6 @@ static int rebuild_tree(ag_state *s) {
                    "damaged (rebuild it with agora node --replay)",
                    (unsigned long long)meta.height);
   }
-done:
-  if (cur) mdb_cursor_close(cur);
-  if (txn) mdb_txn_abort(txn);
-  free(u);
   return rc;
 }
 
@@ -783,15 +796,19 @@ out:
   return rc;
 }
 
+void ag_state_record_put(ag_buf *out, const void *key, size_t klen, const void *val, size_t vlen) {
+  uint8_t h[4];
+  h[0] = (uint8_t)klen;
+  ag_buf_put(out, h, 1);
+  ag_buf_put(out, key, klen);
+  ag_put_u32le(h, (uint32_t)vlen);
+  ag_buf_put(out, h, 4);
+  if (vlen) ag_buf_put(out, val, vlen);
+}
+
 void ag_state_hist_put(ag_state *s, const void *key, size_t klen, const void *val, size_t vlen) {
   if (!klen || klen > AG_STATE_HIST_KEY_MAX || vlen > AG_STATE_HIST_VALUE_MAX) return; /* callers build bounded records */
-  uint8_t h[5];
-  h[0] = (uint8_t)klen;
-  ag_buf_put(&s->hist, h, 1);
-  ag_buf_put(&s->hist, key, klen);
-  ag_put_u32le(h, (uint32_t)vlen);
-  ag_buf_put(&s->hist, h, 4);
-  if (vlen) ag_buf_put(&s->hist, val, vlen);
+  ag_state_record_put(&s->hist, key, klen, val, vlen);
 }
 
 int ag_state_hist_scan(ag_state *s, const void *prefix, size_t plen, const void *before, size_t blen, size_t limit,
@@ -945,26 +962,20 @@ int ag_state_export_open(ag_state *s, ag_state_export **out, ag_state_meta *meta
   return 0;
 }
 
+typedef struct {
+  ag_state_export_fn fn;
+  void *ctx;
+} export_cb;
+
+static int export_one(void *ctx, const uint8_t hkey[32], const uint8_t *key, size_t klen, const uint8_t *val,
+                      size_t vlen) {
+  export_cb *e = ctx;
+  return e->fn(e->ctx, key, klen, val, vlen);
+}
+
 int ag_state_export_run(ag_state_export *x, ag_state_export_fn fn, void *ctx) {
-  MDB_cursor *cur;
-  int rc = mdb_cursor_open(x->txn, x->s->db_state, &cur);
-  if (rc) return lmdb_err(rc, "reading state");
-  MDB_val k, v;
-  int op = MDB_FIRST;
-  while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
-    op = MDB_NEXT;
-    const uint8_t *key, *val;
-    size_t klen, vlen;
-    if (k.mv_size != 32 || parse_record(&v, &key, &klen, &val, &vlen)) {
-      rc = ag_fail(AG_E_CORRUPT, "a state record is malformed");
-      break;
-    }
-    if ((rc = fn(ctx, key, klen, val, vlen))) break;
-  }
-  if (rc == MDB_NOTFOUND) rc = 0;
-  else if (rc > 0) rc = lmdb_err(rc, "reading state");
-  mdb_cursor_close(cur);
-  return rc;
+  export_cb e = {fn, ctx};
+  return walk_records(x->s, x->txn, export_one, &e);
 }
 
 void ag_state_export_close(ag_state_export *x) {

@@ -147,6 +147,10 @@ size_t ag_state_tree_bytes(ag_state *s);
 size_t ag_state_leaves(ag_state *s);
 uint64_t ag_state_disk_bytes(ag_state *s);
 
+/* Appends klen u8 | key | vlen u32le | value: the record of the history buffer and of
+ * state-sync snapshot chunks (klen at most 255). */
+void ag_state_record_put(ag_buf *out, const void *key, size_t klen, const void *val, size_t vlen);
+
 /* --- snapshots (CometBFT state sync) -------------------------------------------------------
  * Export: a read view of the committed state, opened where the caller stands (its meta in
  * *meta) and readable from any thread afterwards, so a snapshot of height h can be written in

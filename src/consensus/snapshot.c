@@ -55,13 +55,7 @@ static int flush_chunk(writer *w) {
 
 static int put_record(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen) {
   writer *w = ctx;
-  uint8_t h[5];
-  h[0] = (uint8_t)klen;
-  ag_buf_put(&w->chunk, h, 1);
-  ag_buf_put(&w->chunk, key, klen);
-  ag_put_u32le(h, (uint32_t)vlen);
-  ag_buf_put(&w->chunk, h, 4);
-  ag_buf_put(&w->chunk, val, vlen);
+  ag_state_record_put(&w->chunk, key, klen, val, vlen);
   return w->chunk.len >= w->chunk_bytes ? flush_chunk(w) : 0;
 }
 
