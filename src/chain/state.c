@@ -454,6 +454,18 @@ int ag_state_get_committed(ag_state *s, const void *key, size_t klen, ag_buf *ou
   return rc;
 }
 
+/* The head record (meta "head", 80 bytes): height u64le | time_ms u64le | app_hash | block_hash.
+ * Returns the LMDB code. */
+static int put_head(ag_state *s, MDB_txn *txn, const ag_state_meta *meta) {
+  uint8_t head[80];
+  ag_put_u64le(head, meta->height);
+  ag_put_u64le(head + 8, meta->time_ms);
+  memcpy(head + 16, meta->app_hash, 32);
+  memcpy(head + 48, meta->block_hash, 32);
+  MDB_val k = {4, "head"}, v = {80, head};
+  return mdb_put(txn, s->db_meta, &k, &v, 0);
+}
+
 static void meta_decode(const uint8_t *p, ag_state_meta *m) {
   m->height = ag_get_u64le(p);
   m->time_ms = ag_get_u64le(p + 8);
@@ -747,15 +759,7 @@ int ag_state_commit(ag_state *s, const ag_state_meta *meta, const uint8_t *block
       if (rc) break;
     }
   }
-  if (!rc) {
-    uint8_t head[80];
-    ag_put_u64le(head, meta->height);
-    ag_put_u64le(head + 8, meta->time_ms);
-    memcpy(head + 16, meta->app_hash, 32);
-    memcpy(head + 48, meta->block_hash, 32);
-    MDB_val k = {4, "head"}, v = {80, head};
-    rc = mdb_put(txn, s->db_meta, &k, &v, 0);
-  }
+  if (!rc) rc = put_head(s, txn, meta);
   if (!rc && block) {
     uint8_t hk[8];
     ag_put_u64be(hk, meta->height);
@@ -1040,13 +1044,7 @@ int ag_state_restore_finish(ag_state *s, const ag_state_meta *meta) {
   MDB_txn *txn = NULL;
   if (!rc && (rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0) rc = lmdb_err(rc, "restoring state");
   if (!rc) {
-    uint8_t head[80];
-    ag_put_u64le(head, meta->height);
-    ag_put_u64le(head + 8, meta->time_ms);
-    memcpy(head + 16, meta->app_hash, 32);
-    memcpy(head + 48, meta->block_hash, 32);
-    MDB_val k = {4, "head"}, v = {80, head};
-    int lrc = mdb_put(txn, s->db_meta, &k, &v, 0);
+    int lrc = put_head(s, txn, meta);
     if (!lrc) lrc = mdb_txn_commit(txn);
     else mdb_txn_abort(txn);
     if (lrc) rc = lmdb_err(lrc, "restoring state");
