@@ -357,7 +357,8 @@ int ag_node_open(const ag_node_config *cfg, ag_node **out) {
     ag_state_set_history_keep(ag_app_state(n->app), cfg->history_keep);
     if ((rc = ag_app_info_get(n->app, &info))) goto fail;
     memcpy(n->last_block_hash, info.block_hash, 32);
-    ag_txset_init(&n->cmt_seen, AG_NODE_CMT_SEEN_MAX);
+    /* every tx the admission view holds is here too (adm_recheck_one): at least its bound */
+    ag_txset_init(&n->cmt_seen, cfg->mempool.max_txs > AG_NODE_CMT_SEEN_MAX ? cfg->mempool.max_txs : AG_NODE_CMT_SEEN_MAX);
     ag_txset_init(&n->own_set, cfg->mempool.max_txs ? cfg->mempool.max_txs : 1);
     n->adm = ag_mempool_new(&cfg->mempool);
     n->adm_view = ag_pending_view_new();

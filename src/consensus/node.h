@@ -92,7 +92,8 @@ int ag_node_produce_block(ag_node *n);
 int ag_node_submit(ag_node *n, const uint8_t *raw, size_t len, ag_result *res,
                    uint8_t hash[32]);
 /* 1 when the tx is pending: in our mempool (solo), or in CometBFT's as far as our CheckTx
- * saw (at most AG_NODE_CMT_SEEN_MAX ids, the oldest dropped first). */
+ * saw (at most AG_NODE_CMT_SEEN_MAX ids or mempool.max_txs, whichever is more, the oldest
+ * dropped first). */
 int ag_node_in_mempool(ag_node *n, const uint8_t hash[32]);
 #define AG_NODE_CMT_SEEN_MAX 65536
 /* CometBFT mode, from the ABCI server: a CheckTx's outcome (recheck: after a block), a
