@@ -10,7 +10,11 @@
  *   ledger.api_submit_tps       transfers accepted per second through the HTTP API by a
  *                               separate client process (target >= 5000)
  *   ledger.state_1m_*           memory and disk with 1M accounts, beside the raw data size
- * Environment: BENCH_TXS (default 100000), BENCH_ACCOUNTS_1M (default 1000000).
+ *   ledger.state_10m_*          a 10M-account state (built by a helper process): peak RSS of the
+ *                               process that opens it and applies blocks under the default memory
+ *                               budget, its disk, and apply_vs_sigverify on it (target >= 0.6)
+ * Environment: BENCH_TXS (default 100000), BENCH_ACCOUNTS_1M (default 1000000),
+ * BENCH_ACCOUNTS_10M (default 10000000; 0 skips it).
  */
 #include "api/http.h"
 #include "bench.h"
@@ -257,7 +261,7 @@ static void bench_million(size_t n) {
   double build = bench_now() - t0;
   ag_genesis_free(&g);
   ag_app_close(app);
-  /* reopen: the tree is rebuilt from LMDB, which is what a restarting node pays */
+  /* reopen: what a restarting node pays (the tree is on disk: nothing is rebuilt) */
   t0 = bench_now();
   if (ag_app_open(dir, &app)) exit(1);
   double reopen = bench_now() - t0;
@@ -276,7 +280,7 @@ static void bench_million(size_t n) {
   }
   uint8_t root[32];
   t0 = bench_now();
-  ag_state_apply(st, ag_ncpu(), root);
+  if (ag_state_apply(st, ag_ncpu(), root)) exit(1);
   double upd = bench_now() - t0;
   ag_state_discard(st);
   uint8_t hh[32], in[64] = {0};
@@ -293,13 +297,218 @@ static void bench_million(size_t n) {
            per_key / hash_us, hash_us, nk, n, ag_ncpu());
   bench_report("ledger.root_update_us_per_key", per_key, "us", note0);
   char note[200];
-  snprintf(note, sizeof note, "tree %.0f MB; raw key+value data %.0f MB; restart (tree rebuild) %.1f s",
+  snprintf(note, sizeof note, "tree pages %.0f MB on disk; raw key+value data %.0f MB; restart %.2f s",
            (double)ag_state_tree_bytes(st) / 1e6, raw / 1e6, reopen);
   bench_report("ledger.state_1m_memory_mb", (double)rss / 1024.0, "MB", note);
   snprintf(note, sizeof note, "= %.1fx the raw data; genesis write %.1f s",
            (double)ag_state_disk_bytes(st) / raw, build);
   bench_report("ledger.state_1m_disk_mb", (double)ag_state_disk_bytes(st) / 1e6, "MB", note);
   ag_app_close(app);
+}
+
+/* ---- 10M accounts ------------------------------------------------------------------------ */
+
+static void big_key(size_t i, uint8_t pk[32]) { ag_hash("agora/bench10m", &i, sizeof i, pk); }
+
+static long status_kb(const char *field) {
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256];
+  long v = 0;
+  size_t fl = strlen(field);
+  while (f && fgets(line, sizeof line, f))
+    if (!strncmp(line, field, fl)) v = atol(line + fl);
+  if (f) fclose(f);
+  return v;
+}
+
+/* The helper: a chain whose genesis funds the senders, then n more accounts written in blocks
+ * of 500,000 keys straight through the state (no txs: this is the state a long-lived chain
+ * would have, made fast). Runs in its own process, so none of its memory is measured. */
+static void big_build(const char *dir, ag_keypair *senders, size_t ns, size_t n) {
+  ag_app *app = make_app(dir, senders, ns);
+  ag_state *st = ag_app_state(app);
+  const char *ev = getenv("BENCH_STATE_VERSIONS");
+  if (ev) ag_state_set_versions(st, (uint64_t)atol(ev));
+  ag_state_meta meta;
+  ag_state_meta_get(st, &meta);
+  uint64_t issued_add = 0;
+  for (size_t b = 0; b < n; b += 500000) {
+    size_t e = b + 500000 < n ? b + 500000 : n;
+    for (size_t i = b; i < e; i++) {
+      uint8_t pk[32];
+      big_key(i, pk);
+      ag_account a = {AG_UNIT + i % 1000, 0};
+      ag_account_store(st, pk, &a);
+      issued_add += a.balance;
+    }
+    uint8_t v[16];
+    size_t vl;
+    if (ag_state_get(st, AG_KEY_SUPPLY, strlen(AG_KEY_SUPPLY), v, sizeof v, &vl) || vl != 16) exit(1);
+    ag_put_u64le(v, ag_get_u64le(v) + issued_add);
+    issued_add = 0;
+    ag_state_put(st, AG_KEY_SUPPLY, strlen(AG_KEY_SUPPLY), v, sizeof v);
+    meta.height++;
+    meta.time_ms += 1000;
+    if (ag_state_apply(st, ag_ncpu(), meta.app_hash) || ag_state_commit(st, &meta, NULL, 0, NULL, 0)) {
+      fprintf(stderr, "building the 10M state: %s\n", ag_errmsg(-1));
+      exit(1);
+    }
+    fprintf(stderr, "\r%zu accounts", e);
+  }
+  fprintf(stderr, "\n");
+  ag_app_close(app);
+}
+
+typedef struct {
+  double sig_rate, apply_rate, open_s, finalize_s, commit_s;
+  long hwm_kb, anon_kb, file_kb;
+  uint64_t disk, tree;
+} big_result;
+
+/* The measured process: signature checks of the blocks' txs alone, then the same txs applied
+ * to the big state by finalize_block + commit (recipients spread over all its accounts). */
+static void big_apply(const char *dir, ag_keypair *senders, size_t ns, size_t n, size_t nblocks, big_result *out) {
+  size_t ntx = ns * nblocks;
+  ag_buf *txs = calloc(ntx, sizeof *txs);
+  for (size_t i = 0; i < ntx; i++) {
+    size_t from = i % ns, to = (i * 2654435761u + 17) % n;
+    uint8_t pk[32];
+    big_key(to, pk);
+    ag_buf p;
+    ag_buf_init(&p);
+    ag_transfer_encode(&p, pk, 1 + i % 1000);
+    ag_tx_build(&txs[i], AG_TX_TRANSFER, CHAIN, &senders[from], i / ns, 100000, 0, p.data, (uint32_t)p.len);
+    ag_buf_free(&p);
+  }
+  ag_tx *dec = malloc(ntx * sizeof *dec);
+  for (size_t i = 0; i < ntx; i++) ag_tx_decode(txs[i].data, txs[i].len, &dec[i]);
+  verify_ctx vc = {dec, 0};
+  out->finalize_s = out->commit_s = 0;
+  double t0 = bench_now();
+  ag_par_for(ntx, ag_ncpu(), 256, verify_range, &vc);
+  out->sig_rate = (double)ntx / (bench_now() - t0);
+  free(dec);
+  t0 = bench_now();
+  ag_app *app;
+  int orc = ag_app_open(dir, &app);
+  if (orc) {
+    fprintf(stderr, "opening the 10M state: %s\n", ag_errmsg(orc));
+    exit(1);
+  }
+  out->open_s = bench_now() - t0;
+  if (getenv("BENCH_VERBOSE"))
+    fprintf(stderr, "opened: HWM %ld MB, anon %ld MB, file %ld MB\n", status_kb("VmHWM:") / 1024,
+            status_kb("RssAnon:") / 1024, status_kb("RssFile:") / 1024);
+  ag_app_set_threads(app, ag_ncpu());
+  const char *ev = getenv("BENCH_STATE_VERSIONS"), *eb = getenv("BENCH_STATE_MEMORY_MB");
+  if (ev) ag_state_set_versions(ag_app_state(app), (uint64_t)atol(ev));
+  if (eb) ag_state_set_memory_budget(ag_app_state(app), (size_t)atol(eb) << 20);
+  ag_state_meta meta;
+  ag_state_meta_get(ag_app_state(app), &meta);
+  const uint8_t **ptr = malloc(ns * sizeof *ptr);
+  uint32_t *lens = malloc(ns * sizeof *lens);
+  ag_result *res = malloc(ns * sizeof *res);
+  double apply_s = 0;
+  size_t okc = 0;
+  for (size_t b = 0; b < nblocks; b++) {
+    for (size_t i = 0; i < ns; i++) {
+      ptr[i] = txs[b * ns + i].data;
+      lens[i] = (uint32_t)txs[b * ns + i].len;
+    }
+    ag_block_ctx ctx = {meta.height + 1 + b, meta.time_ms + 1000 * (b + 1), {0}};
+    uint8_t root[32];
+    double s = bench_now();
+    if (ag_app_finalize_block(app, &ctx, ptr, lens, ns, res, root)) exit(1);
+    double f = bench_now();
+    if (getenv("BENCH_VERBOSE"))
+      fprintf(stderr, "block %zu finalized: HWM %ld MB, anon %ld MB, file %ld MB\n", b, status_kb("VmHWM:") / 1024,
+              status_kb("RssAnon:") / 1024, status_kb("RssFile:") / 1024);
+    if (ag_app_commit(app, NULL, 0, NULL)) {
+      fprintf(stderr, "block failed: %s\n", ag_errmsg(-1));
+      exit(1);
+    }
+    apply_s += bench_now() - s;
+    out->finalize_s += f - s;
+    out->commit_s += bench_now() - f;
+    if (getenv("BENCH_VERBOSE"))
+      fprintf(stderr, "block %zu: finalize %.2f s commit %.2f s, HWM %ld MB, anon %ld MB, file %ld MB\n", b, f - s,
+              bench_now() - f, status_kb("VmHWM:") / 1024, status_kb("RssAnon:") / 1024, status_kb("RssFile:") / 1024);
+    for (size_t i = 0; i < ns; i++) okc += res[i].code == 0;
+  }
+  if (okc != ntx) {
+    fprintf(stderr, "bench 10m: %zu of %zu txs applied\n", okc, ntx);
+    exit(1);
+  }
+  out->apply_rate = (double)ntx / apply_s;
+  out->hwm_kb = status_kb("VmHWM:");
+  out->anon_kb = status_kb("RssAnon:");
+  out->file_kb = status_kb("RssFile:");
+  out->disk = ag_state_disk_bytes(ag_app_state(app));
+  out->tree = ag_state_tree_bytes(ag_app_state(app));
+  ag_app_close(app);
+  for (size_t i = 0; i < ntx; i++) ag_buf_free(&txs[i]);
+  free(txs);
+  free(ptr);
+  free(lens);
+  free(res);
+}
+
+static void bench_ten_million(size_t n) {
+  char dir[512];
+  snprintf(dir, sizeof dir, "%s/tenmillion", tmproot);
+  size_t ns = 10000, nblocks = 10;
+  ag_keypair *senders = malloc(ns * sizeof *senders);
+  for (size_t i = 0; i < ns; i++) key_i(&senders[i], (uint32_t)i);
+  /* BENCH_10M_SEED=DIR keeps the built state in DIR and copies it for each run (building takes
+   * minutes; the copy seconds) */
+  const char *seed = getenv("BENCH_10M_SEED");
+  char cmd[1300];
+  double t0 = bench_now();
+  int status;
+  if (!seed || access(seed, F_OK) != 0) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      big_build(seed ? seed : dir, senders, ns, n);
+      _exit(0);
+    }
+    if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status)) exit(1);
+  }
+  double build_s = bench_now() - t0;
+  if (seed) {
+    snprintf(cmd, sizeof cmd, "cp -r '%s' '%s'", seed, dir);
+    if (system(cmd)) exit(1);
+  }
+  pid_t pid;
+  int fd[2];
+  if (pipe(fd)) exit(1);
+  if ((pid = fork()) == 0) { /* a fresh process: its peak RSS is what a validator with this state needs */
+    close(fd[0]);
+    big_result r;
+    big_apply(dir, senders, ns, n, nblocks, &r);
+    if (write(fd[1], &r, sizeof r) != (ssize_t)sizeof r) _exit(1);
+    _exit(0);
+  }
+  close(fd[1]);
+  big_result r;
+  ssize_t got = read(fd[0], &r, sizeof r);
+  close(fd[0]);
+  if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) || got != (ssize_t)sizeof r)
+    exit(1);
+  char note[300];
+  snprintf(note, sizeof note,
+           "peak RSS of a process opening a %zu-account state and applying %zu blocks of %zu transfers, default "
+           "budget %d MB; at the end RssAnon %.0f MB, RssFile %.0f MB; open %.2f s; target <= 1024",
+           n + ns, nblocks, ns, AG_STATE_MEMORY_MB_DEFAULT, r.anon_kb / 1024.0, r.file_kb / 1024.0, r.open_s);
+  bench_report("ledger.state_10m_rss_mb", r.hwm_kb / 1024.0, "MB", note);
+  snprintf(note, sizeof note, "tree pages %.0f MB; raw key+value data %.0f MB; built by the helper in %.0f s",
+           (double)r.tree / 1e6, (double)(n + ns) * (33 + 16) / 1e6, build_s);
+  bench_report("ledger.state_10m_disk_mb", (double)r.disk / 1e6, "MB", note);
+  snprintf(note, sizeof note,
+           "apply %.0f tx/s against %.0f verify/s of the same txs, %d threads (finalize %.2f s, commit %.2f s); "
+           "target >= 0.6",
+           r.apply_rate, r.sig_rate, ag_ncpu(), r.finalize_s, r.commit_s);
+  bench_report("ledger.apply_vs_sigverify_10m", r.apply_rate / r.sig_rate, "ratio", note);
+  free(senders);
 }
 
 int main(void) {
@@ -313,6 +522,9 @@ int main(void) {
   bench_apply(ntx);
   bench_api(e && nm < 100000 ? 2000 : 20000);
   bench_million(nm);
+  e = getenv("BENCH_ACCOUNTS_10M");
+  size_t nb = e ? (size_t)atol(e) : 10000000;
+  if (nb) bench_ten_million(nb);
   char cmd[300];
   snprintf(cmd, sizeof cmd, "rm -rf %s", tmproot);
   if (system(cmd)) return 1;

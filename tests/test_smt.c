@@ -1,12 +1,16 @@
 /* test_smt.c — the sparse Merkle tree: incremental updates equal a rebuild, proofs verify and
- * tampered proofs do not, parallel updates equal serial ones. */
+ * tampered proofs do not, parallel updates equal serial ones; the tree the state keeps in LMDB
+ * (ptree.h) gives the same roots and proofs as the in-memory one, for the last height and for
+ * every kept height, across restarts, and prunes what it no longer keeps. */
 #include "chain/smt.h"
+#include "chain/state.h"
 #include "core/err.h"
 #include "core/hash.h"
 #include "core/util.h"
 #include "test.h"
 #include "testutil.h"
 
+#include <lmdb.h>
 #include <stdlib.h>
 
 static int cmp_upd(const void *a, const void *b) {
@@ -181,5 +185,321 @@ TEST(proofs_of_presence_and_absence) {
   ag_smt_free(t);
 }
 
+/* ---- the state's tree in LMDB against the in-memory tree -------------------------------- */
+
+static size_t raw_key(uint64_t i, uint8_t *k) {
+  k[0] = 't';
+  memcpy(k + 1, &i, 8);
+  return 9;
+}
+
+/* The value of key i at version v: 0..40 bytes, so some values are empty. */
+static size_t raw_val(uint64_t i, uint64_t v, uint8_t *out) {
+  size_t n = (size_t)((i * 7 + v) % 41);
+  for (size_t j = 0; j < n; j++) out[j] = (uint8_t)(i + v * 31 + j);
+  return n;
+}
+
+static void mem_key(uint64_t i, uint8_t hk[32]) {
+  uint8_t k[9];
+  ag_state_hkey(k, raw_key(i, k), hk);
+}
+
+/* Proves key i in st at height `at` and checks it: against the root, with the value the key
+ * held then (ver 0: absent), and sibling by sibling against the in-memory tree's proof (mem
+ * NULL: no comparison). */
+static void check_proof(ag_state *st, uint64_t at, uint64_t i, uint64_t ver, const uint8_t want_root[32], ag_smt *mem) {
+  uint8_t k[9], hk[32], root[32], v[64], vh[32];
+  size_t kl = raw_key(i, k);
+  ag_state_hkey(k, kl, hk);
+  ag_smt_proof *p = malloc(sizeof *p), *q = malloc(sizeof *q);
+  ag_buf val;
+  ag_buf_init(&val);
+  uint64_t h = 0;
+  int present = -1;
+  CHECK_OK(ag_state_prove_at(st, at, k, kl, p, root, &h, &val, &present));
+  if (at != AG_STATE_LATEST) CHECK_U64(h, at);
+  CHECK_MEM(root, want_root, 32);
+  CHECK_EQ(present, ver != 0);
+  if (ver) {
+    size_t vl = raw_val(i, ver, v);
+    CHECK_EQ(val.len, vl);
+    CHECK(vl == 0 || memcmp(val.data, v, vl) == 0);
+    ag_state_value_hash(v, vl, vh);
+    CHECK_OK(ag_smt_verify(root, hk, vh, p));
+  } else {
+    CHECK_OK(ag_smt_verify(root, hk, NULL, p));
+  }
+  if (mem) {
+    ag_smt_prove(mem, hk, q);
+    CHECK_EQ(p->depth, q->depth);
+    CHECK_EQ(p->terminal, q->terminal);
+    CHECK(memcmp(p->siblings, q->siblings, (size_t)p->depth * 32) == 0);
+    if (p->terminal) CHECK_MEM(p->leaf_key, q->leaf_key, 32);
+  }
+  ag_buf_free(&val);
+  free(p);
+  free(q);
+}
+
+TEST(disk_tree_equals_memory_tree_across_heights_and_restarts) {
+  enum { N = 3000, ROUNDS = 36, KEEP = 6 };
+  char *dir = test_tmpdir("ptree");
+  ag_state *st;
+  CHECK_OK(ag_state_open(dir, &st));
+  ag_state_set_versions(st, KEEP);
+  static uint64_t ver[ROUNDS + 1][N]; /* version of key i's value after height h; 0 = absent */
+  uint8_t roots[ROUNDS + 1][32];
+  memset(ver, 0, sizeof ver);
+  ag_smt *mem = ag_smt_new();
+  uint64_t seed = 7;
+  for (uint64_t h = 0; h <= ROUNDS; h++) {
+    if (h) memcpy(ver[h], ver[h - 1], sizeof ver[h]);
+    /* big batches (the parallel path, pages splitting) first, then small ones with deletes */
+    size_t batch = h < 3 ? 1200 : 1 + test_rand(&seed) % 150;
+    ag_smt_update *u = calloc(batch, sizeof *u);
+    uint8_t used[N] = {0};
+    size_t m = 0;
+    for (size_t j = 0; j < batch; j++) {
+      uint64_t i = test_rand(&seed) % N;
+      if (used[i]) continue;
+      used[i] = 1;
+      uint8_t k[9], v[64];
+      size_t kl = raw_key(i, k);
+      mem_key(i, u[m].key);
+      if (ver[h][i] && (h > 20 ? test_rand(&seed) % 2 : test_rand(&seed) % 4) == 0) {
+        CHECK_OK(ag_state_del(st, k, kl));
+        u[m].remove = 1;
+        ver[h][i] = 0;
+      } else if (!ver[h][i] && test_rand(&seed) % 6 == 0) {
+        CHECK_OK(ag_state_del(st, k, kl)); /* deleting an absent key changes nothing */
+        u[m].remove = 1;
+      } else {
+        ver[h][i] = h + 1;
+        size_t vl = raw_val(i, h + 1, v);
+        CHECK_OK(ag_state_put(st, k, kl, v, vl));
+        ag_state_value_hash(v, vl, u[m].value_hash);
+      }
+      m++;
+    }
+    qsort(u, m, sizeof *u, cmp_upd);
+    ag_smt_apply(mem, u, m, 1);
+    free(u);
+    if (h % 5 == 2) { /* an applied block thrown away leaves the committed tree as it was */
+      uint8_t r[32];
+      CHECK_OK(ag_state_apply(st, 2, r));
+      ag_state_discard(st);
+      memcpy(ver[h], ver[h - 1], sizeof ver[h]);
+      ag_smt_free(mem); /* the model goes back too: rebuild it from ver[h] */
+      mem = ag_smt_new();
+      ag_smt_update *all = calloc(N, sizeof *all);
+      size_t n = 0;
+      for (uint64_t i = 0; i < N; i++)
+        if (ver[h][i]) {
+          uint8_t v[64];
+          mem_key(i, all[n].key);
+          ag_state_value_hash(v, raw_val(i, ver[h][i], v), all[n].value_hash);
+          n++;
+        }
+      qsort(all, n, sizeof *all, cmp_upd);
+      ag_smt_apply(mem, all, n, 1);
+      free(all);
+    }
+    uint8_t got[32], want[32];
+    CHECK_OK(ag_state_apply(st, h % 2 ? 2 : 1, got));
+    ag_smt_root(mem, want);
+    CHECK_MEM(got, want, 32);
+    ag_state_meta meta = {h, 1000 * h, {0}, {0}};
+    memcpy(meta.app_hash, got, 32);
+    CHECK_OK(ag_state_commit(st, &meta, NULL, 0, NULL, 0));
+    memcpy(roots[h], got, 32);
+    size_t live = 0;
+    for (uint64_t i = 0; i < N; i++) live += ver[h][i] != 0;
+    CHECK_EQ(ag_state_leaves(st), live);
+    if (h % 9 == 8) { /* a restart reads the tree from disk: same root, same keys */
+      ag_state_close(st);
+      CHECK_OK(ag_state_open(dir, &st));
+      ag_state_set_versions(st, KEEP);
+      CHECK_EQ(ag_state_leaves(st), live);
+    }
+    for (int t = 0; t < 25; t++) { /* the last height: proofs equal the in-memory tree's */
+      uint64_t i = test_rand(&seed) % N;
+      check_proof(st, AG_STATE_LATEST, i, ver[h][i], roots[h], mem);
+    }
+    for (uint64_t back = 1; back < KEEP && back <= h; back++) /* kept heights: their root and values */
+      for (int t = 0; t < 6; t++) {
+        uint64_t i = test_rand(&seed) % N;
+        check_proof(st, h - back, i, ver[h - back][i], roots[h - back], NULL);
+      }
+    if (h >= KEEP) { /* older ones are pruned, and say so */
+      uint8_t k[9], r[32];
+      ag_smt_proof *p = malloc(sizeof *p);
+      ag_buf val;
+      ag_buf_init(&val);
+      uint64_t hh;
+      int present;
+      CHECK_EQ(ag_state_prove_at(st, h - KEEP, k, raw_key(1, k), p, r, &hh, &val, &present), AG_E_NOTFOUND);
+      CHECK_EQ(ag_state_prove_at(st, h + 1, k, raw_key(1, k), p, r, &hh, &val, &present), AG_E_NOTFOUND);
+      ag_buf_free(&val);
+      free(p);
+    }
+  }
+  ag_smt_free(mem);
+  ag_state_close(st);
+  test_rmdir(dir);
+}
+
+/* Pages of heights no longer kept are deleted: the same churn for 4x as many heights leaves the
+ * tree's pages no bigger; with the old code (nothing pruned) they grow with every height. */
+TEST(disk_tree_prunes_what_it_no_longer_keeps) {
+  char *dir = test_tmpdir("ptree-prune");
+  ag_state *st;
+  CHECK_OK(ag_state_open(dir, &st));
+  ag_state_set_versions(st, 3);
+  uint64_t seed = 11;
+  size_t at40 = 0;
+  for (uint64_t h = 0; h < 160; h++) {
+    for (int j = 0; j < (h == 0 ? 2000 : 200); j++) {
+      uint64_t i = h == 0 ? (uint64_t)j : test_rand(&seed) % 2000;
+      uint8_t k[9], v[64];
+      size_t kl = raw_key(i, k);
+      CHECK_OK(ag_state_put(st, k, kl, v, raw_val(i, h + 1, v)));
+    }
+    uint8_t r[32];
+    CHECK_OK(ag_state_apply(st, 2, r));
+    ag_state_meta meta = {h, h, {0}, {0}};
+    memcpy(meta.app_hash, r, 32);
+    CHECK_OK(ag_state_commit(st, &meta, NULL, 0, NULL, 0));
+    if (h == 39) at40 = ag_state_tree_bytes(st);
+  }
+  size_t at160 = ag_state_tree_bytes(st);
+  CHECK(at40 > 0);
+  CHECK(at160 < at40 * 3 / 2);
+  ag_state_close(st);
+  test_rmdir(dir);
+}
+
+/* Commits the keys whose bit is set in live (versions ver) as height h and checks the root
+ * against the in-memory tree of the same keys, and a proof of every key. */
+static void commit_and_check(ag_state *st, uint64_t h, const uint8_t *live, const uint64_t *ver, size_t n) {
+  uint8_t got[32], want[32];
+  CHECK_OK(ag_state_apply(st, 1, got));
+  ag_state_meta meta = {h, h, {0}, {0}};
+  memcpy(meta.app_hash, got, 32);
+  CHECK_OK(ag_state_commit(st, &meta, NULL, 0, NULL, 0));
+  ag_smt *mem = ag_smt_new();
+  ag_smt_update *u = calloc(n + 1, sizeof *u);
+  size_t m = 0;
+  for (uint64_t i = 0; i < n; i++)
+    if (live[i]) {
+      uint8_t v[64];
+      mem_key(i, u[m].key);
+      ag_state_value_hash(v, raw_val(i, ver[i], v), u[m].value_hash);
+      m++;
+    }
+  qsort(u, m, sizeof *u, cmp_upd);
+  ag_smt_apply(mem, u, m, 1);
+  ag_smt_root(mem, want);
+  CHECK_MEM(got, want, 32);
+  for (uint64_t i = 0; i < n; i++) check_proof(st, AG_STATE_LATEST, i, live[i] ? ver[i] : 0, want, mem);
+  free(u);
+  ag_smt_free(mem);
+}
+
+/* Tiny states: the root is a leaf, then a bucket, then pages as keys arrive one by one, and back
+ * down as they leave. */
+TEST(disk_tree_small_states_grow_and_shrink) {
+  enum { N = 80 };
+  char *dir = test_tmpdir("ptree-small");
+  ag_state *st;
+  CHECK_OK(ag_state_open(dir, &st));
+  uint8_t live[N] = {0};
+  uint64_t ver[N] = {0}, h = 0;
+  for (uint64_t i = 0; i < N; i++) {
+    uint8_t k[9], v[64];
+    live[i] = 1;
+    ver[i] = i + 1;
+    CHECK_OK(ag_state_put(st, k, raw_key(i, k), v, raw_val(i, ver[i], v)));
+    commit_and_check(st, h++, live, ver, N);
+  }
+  for (uint64_t i = 0; i < N; i++) {
+    uint8_t k[9];
+    live[(i * 37) % N] = 0;
+    CHECK_OK(ag_state_del(st, k, raw_key((i * 37) % N, k)));
+    commit_and_check(st, h++, live, ver, N);
+  }
+  CHECK_EQ(ag_state_leaves(st), 0);
+  ag_state_close(st);
+  test_rmdir(dir);
+}
+
+/* A store written before records carried their leaf hash and before the tree was on disk is
+ * upgraded when opened: same root, proofs served. */
+TEST(disk_tree_upgrades_an_older_store) {
+  enum { N = 500 };
+  char *dir = test_tmpdir("ptree-upgrade");
+  ag_state *st;
+  CHECK_OK(ag_state_open(dir, &st));
+  uint8_t live[N];
+  uint64_t ver[N];
+  for (uint64_t i = 0; i < N; i++) {
+    uint8_t k[9], v[64];
+    live[i] = 1;
+    ver[i] = 3;
+    CHECK_OK(ag_state_put(st, k, raw_key(i, k), v, raw_val(i, 3, v)));
+  }
+  commit_and_check(st, 0, live, ver, N);
+  ag_state_meta meta;
+  CHECK_OK(ag_state_meta_get(st, &meta));
+  ag_state_close(st);
+  /* make it an older store: records without their leaf hash, no tree, no format marker */
+  MDB_env *env;
+  MDB_txn *txn;
+  MDB_dbi dstate, dmeta, dtree, droots;
+  CHECK_OK(mdb_env_create(&env));
+  CHECK_OK(mdb_env_set_maxdbs(env, 12));
+  CHECK_OK(mdb_env_set_mapsize(env, (size_t)1 << 30));
+  CHECK_OK(mdb_env_open(env, dir, 0, 0600));
+  CHECK_OK(mdb_txn_begin(env, NULL, 0, &txn));
+  CHECK_OK(mdb_dbi_open(txn, "state", 0, &dstate));
+  CHECK_OK(mdb_dbi_open(txn, "meta", 0, &dmeta));
+  CHECK_OK(mdb_dbi_open(txn, "tree", 0, &dtree));
+  CHECK_OK(mdb_dbi_open(txn, "tree_roots", 0, &droots));
+  MDB_cursor *cur;
+  CHECK_OK(mdb_cursor_open(txn, dstate, &cur));
+  MDB_val k, v;
+  size_t n = 0;
+  for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    uint8_t key[32], rec[256];
+    CHECK(v.mv_size > 32 && v.mv_size - 32 <= sizeof rec);
+    memcpy(key, k.mv_data, 32);
+    size_t len = v.mv_size - 32;
+    memcpy(rec, (const uint8_t *)v.mv_data + 32, len);
+    MDB_val nk = {32, key}, nv = {len, rec};
+    CHECK_OK(mdb_cursor_put(cur, &nk, &nv, MDB_CURRENT));
+    n++;
+  }
+  mdb_cursor_close(cur);
+  CHECK_EQ(n, N + 0);
+  MDB_val fk = {12, "state_format"};
+  CHECK_OK(mdb_del(txn, dmeta, &fk, NULL));
+  CHECK_OK(mdb_drop(txn, dtree, 0));
+  CHECK_OK(mdb_drop(txn, droots, 0));
+  CHECK_OK(mdb_txn_commit(txn));
+  mdb_env_close(env);
+  CHECK_OK(ag_state_open(dir, &st));
+  CHECK_EQ(ag_state_leaves(st), N);
+  for (uint64_t i = 0; i < N; i += 7) check_proof(st, AG_STATE_LATEST, i, 3, meta.app_hash, NULL);
+  ag_buf fmt;
+  ag_buf_init(&fmt);
+  CHECK_OK(ag_state_meta_get_raw(st, "state_format", &fmt));
+  CHECK_EQ(fmt.len, 1);
+  ag_buf_free(&fmt);
+  ag_state_close(st);
+  test_rmdir(dir);
+}
+
 TEST_MAIN(empty_and_single, incremental_equals_rebuild, parallel_large_batch_equals_serial,
-          proofs_of_presence_and_absence)
+          proofs_of_presence_and_absence, disk_tree_equals_memory_tree_across_heights_and_restarts,
+          disk_tree_prunes_what_it_no_longer_keeps, disk_tree_small_states_grow_and_shrink,
+          disk_tree_upgrades_an_older_store)

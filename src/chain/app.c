@@ -324,7 +324,10 @@ int ag_app_init_chain(ag_app *app, const ag_genesis *g, uint8_t app_hash[32]) {
   ag_state_meta meta = {0};
   meta.height = 0;
   meta.time_ms = g->genesis_time_ms;
-  ag_state_apply(st, app->threads, meta.app_hash);
+  if ((rc = ag_state_apply(st, app->threads, meta.app_hash))) {
+    ag_state_discard(st);
+    return rc;
+  }
   rc = ag_state_commit(st, &meta, NULL, 0, NULL, 0);
   if (rc) return rc;
   memcpy(app_hash, meta.app_hash, 32);
@@ -739,7 +742,10 @@ static int finalize_locked(ag_app *app, const ag_block_ctx *ctx, const uint8_t *
     ag_state_discard(st);
     return rc;
   }
-  ag_state_apply(st, app->threads, app->app_hash);
+  if ((rc = ag_state_apply(st, app->threads, app->app_hash))) { /* the store cannot be read: a node fault */
+    ag_state_discard(st);
+    return rc;
+  }
   memcpy(app_hash, app->app_hash, 32);
   app->finalized = 1;
   return 0;
@@ -839,11 +845,16 @@ int ag_app_account(ag_app *app, const uint8_t pk[32], ag_account *out) {
 
 int ag_app_account_proof(ag_app *app, const uint8_t pk[32], ag_account *out, int *present,
                          ag_smt_proof *proof, uint8_t root[32], uint64_t *height) {
+  return ag_app_account_proof_at(app, pk, AG_STATE_LATEST, out, present, proof, root, height);
+}
+
+int ag_app_account_proof_at(ag_app *app, const uint8_t pk[32], uint64_t at, ag_account *out, int *present,
+                            ag_smt_proof *proof, uint8_t root[32], uint64_t *height) {
   uint8_t key[33];
   ag_account_key(pk, key);
   ag_buf b;
   ag_buf_init(&b);
-  int rc = ag_state_prove(app->st, key, sizeof key, proof, root, height, &b, present);
+  int rc = ag_state_prove_at(app->st, at, key, sizeof key, proof, root, height, &b, present);
   memset(out, 0, sizeof *out);
   if (!rc && *present) rc = account_decode(b.data, b.len, out);
   ag_buf_free(&b);

@@ -169,6 +169,10 @@ int ag_app_account(ag_app *app, const uint8_t pk[32], ag_account *out);
  * does not exist: *present = 0). */
 int ag_app_account_proof(ag_app *app, const uint8_t pk[32], ag_account *out, int *present,
                          ag_smt_proof *proof, uint8_t root[32], uint64_t *height);
+/* The same as of height at (AG_STATE_LATEST: the last committed): AG_E_NOTFOUND when that
+ * height is not committed yet or its state is no longer kept ("state_versions"). */
+int ag_app_account_proof_at(ag_app *app, const uint8_t pk[32], uint64_t at, ag_account *out, int *present,
+                            ag_smt_proof *proof, uint8_t root[32], uint64_t *height);
 /* The raw state key of an account ('a' | pk) and its stored value encoding. */
 void ag_account_key(const uint8_t pk[32], uint8_t key[33]);
 void ag_account_encode(const ag_account *a, uint8_t out[16]);

@@ -1,12 +1,17 @@
 /*
  * state.c — LMDB-backed state with a journaled write overlay and the in-memory Merkle tree.
  *
- * LMDB databases: "state" (hkey -> klen u8 | key | value), "meta" (name -> bytes),
- * "blocks" (height u64 BE -> block bytes), "txs" (tx hash -> location). One write transaction
+ * LMDB databases: "state" (hkey -> leaf_hash | klen u8 | key | value: the record's leaf hash
+ * kept with it, for the tree's buckets), "meta" (name -> bytes),
+ * "blocks" (height u64 BE -> block bytes), "txs" (tx hash -> location), and the tree
+ * (ptree.h): "tree" (pages), "tree_stale" (what each version retired), "tree_roots" (height
+ * u64be -> version u64le | keys u64le | root reference) and "state_old" (hkey | version u64be
+ * -> the record that version replaced, empty when the key was absent). One write transaction
  * per block; readers use their own read-only transactions (MDB_NOTLS).
  */
 #include "chain/state.h"
 
+#include "chain/ptree.h"
 #include "core/err.h"
 #include "core/hash.h"
 #include "core/log.h"
@@ -16,10 +21,12 @@
 #include <fcntl.h>
 #include <lmdb.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -32,6 +39,7 @@ typedef struct {
   uint8_t present; /* 1 = value set, 0 = deleted (or rolled back to "untouched", see touched) */
   uint8_t touched; /* 0 = rolled back to the committed value: ignore the slot */
   uint8_t key[AG_STATE_KEY_MAX];
+  uint8_t lh[32]; /* leaf hash of the value, set by ag_state_apply */
 } ov_entry;
 
 typedef struct {
@@ -43,24 +51,35 @@ typedef struct {
 
 struct ag_state {
   MDB_env *env;
-  MDB_dbi db_state, db_meta, db_blocks, db_txs, db_hist;
+  MDB_dbi db_state, db_meta, db_blocks, db_txs, db_hist, db_roots, db_old;
+  ag_pt_db pt;
   ag_buf hist; /* history records of the block being executed: klen u8 | key | vlen u32le | val */
   uint64_t hist_keep; /* blocks of history kept (ag_state_set_history_keep); 0: all */
   MDB_txn *rtxn; /* writer's read snapshot for the block being executed */
   int lockfd;
-  ag_smt *tree;
-  pthread_rwlock_t tree_lock;
+  /* the committed tree: root of the head height, its version and number of keys */
+  ag_pt_ref root;
+  uint64_t seq, leaves;
+  uint64_t versions; /* heights whose tree and values are kept for proofs (>= 1) */
+  size_t mem_budget;  /* bytes of the LMDB map this process keeps resident (0: no bound) */
+  void *map_addr;     /* where LMDB mapped data.mdb (map_addr) */
+  int agrc;           /* the code behind AG_RECORDED */
+  atomic_uint map_reads; /* reads since the last map_trim check (the tree reads on two threads) */
+  ag_pt_batch pending; /* ag_state_apply's result, written by ag_state_commit */
   ov_entry *ov;
   uint32_t ov_cap, ov_used;
   jrec *jr;
   size_t jr_len, jr_cap;
-  int applied; /* ag_state_apply ran: the tree's write lock is held until commit/discard */
+  int applied; /* ag_state_apply ran: pending holds the block's tree pages */
   int fault;   /* first refused write since ag_state_fault_take (AG_E_STATE_LIMIT), or 0 */
   MDB_txn *restore; /* ag_state_restore_*: the write transaction of the batch being restored */
   int restoring;
   char fault_msg[160];
   char dir[1024];
 };
+
+/* Where an LMDB code is expected: an error already recorded with ag_fail (its code kept apart). */
+#define AG_RECORDED (-30000)
 
 static int lmdb_err(int rc, const char *what) {
   if (rc == MDB_MAP_FULL) return ag_fail(AG_E_IO, "%s: the LMDB map is full", what);
@@ -231,7 +250,14 @@ size_t ag_state_dirty(const ag_state *s) {
 
 /* ---- open / close ----------------------------------------------------------------------- */
 
-static int rebuild_tree(ag_state *s);
+static int load_tree(ag_state *s);
+static void map_trim(ag_state *s);
+#define MAP_CHECK_READS 256 /* reads between two checks of the memory budget (map_trim) */
+static inline void map_read(ag_state *s) {
+  if (atomic_fetch_add(&s->map_reads, 1) + 1 >= MAP_CHECK_READS) map_trim(s);
+}
+static int scan_state(void *ctx, MDB_txn *txn, const uint8_t key[32], int nibbles, uint64_t ver, ag_pt_leaves *out);
+static int put_head(ag_state *s, MDB_txn *txn, const ag_state_meta *meta);
 
 int ag_state_open(const char *dir, ag_state **out) {
   *out = NULL;
@@ -240,7 +266,9 @@ int ag_state_open(const char *dir, ag_state **out) {
   ag_state *s = ag_xcalloc(1, sizeof *s);
   snprintf(s->dir, sizeof s->dir, "%s", dir);
   s->lockfd = -1;
-  pthread_rwlock_init(&s->tree_lock, NULL);
+  s->versions = AG_STATE_VERSIONS_DEFAULT;
+  s->mem_budget = (size_t)AG_STATE_MEMORY_MB_DEFAULT << 20;
+  ag_pt_batch_init(&s->pending);
   char lockpath[1100];
   snprintf(lockpath, sizeof lockpath, "%s/LOCK", dir);
   s->lockfd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -253,10 +281,10 @@ int ag_state_open(const char *dir, ag_state **out) {
     goto fail;
   }
   MDB_txn *txn = NULL;
-  if ((rc = mdb_env_create(&s->env)) || (rc = mdb_env_set_maxdbs(s->env, 8)) ||
+  if ((rc = mdb_env_create(&s->env)) || (rc = mdb_env_set_maxdbs(s->env, 12)) ||
       (rc = mdb_env_set_mapsize(s->env, (size_t)1 << 38)) ||
       (rc = mdb_env_set_maxreaders(s->env, 512)) ||
-      (rc = mdb_env_open(s->env, dir, MDB_NOTLS, 0600))) {
+      (rc = mdb_env_open(s->env, dir, MDB_NOTLS | MDB_NORDAHEAD, 0600))) {
     rc = lmdb_err(rc, "opening the state store");
     goto fail;
   }
@@ -265,13 +293,19 @@ int ag_state_open(const char *dir, ag_state **out) {
       (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->db_meta)) ||
       (rc = mdb_dbi_open(txn, "blocks", MDB_CREATE, &s->db_blocks)) ||
       (rc = mdb_dbi_open(txn, "txs", MDB_CREATE, &s->db_txs)) ||
-      (rc = mdb_dbi_open(txn, "history", MDB_CREATE, &s->db_hist)) || (rc = mdb_txn_commit(txn))) {
+      (rc = mdb_dbi_open(txn, "history", MDB_CREATE, &s->db_hist)) ||
+      (rc = mdb_dbi_open(txn, "tree", MDB_CREATE, &s->pt.pages)) ||
+      (rc = mdb_dbi_open(txn, "tree_stale", MDB_CREATE, &s->pt.stale)) ||
+      (rc = mdb_dbi_open(txn, "tree_roots", MDB_CREATE, &s->db_roots)) ||
+      (rc = mdb_dbi_open(txn, "state_old", MDB_CREATE, &s->db_old)) || (rc = mdb_txn_commit(txn))) {
     if (txn) mdb_txn_abort(txn);
     rc = lmdb_err(rc, "opening the state databases");
     goto fail;
   }
-  s->tree = ag_smt_new();
-  if ((rc = rebuild_tree(s))) goto fail;
+  s->pt.env = s->env;
+  s->pt.scan = scan_state;
+  s->pt.scan_ctx = s;
+  if ((rc = load_tree(s))) goto fail;
   *out = s;
   return 0;
 fail:
@@ -288,22 +322,40 @@ void ag_state_close(ag_state *s) {
   ag_buf_free(&s->hist);
   free(s->jr);
   if (s->env) mdb_env_close(s->env);
-  ag_smt_free(s->tree);
-  pthread_rwlock_destroy(&s->tree_lock);
+  ag_pt_batch_free(&s->pending);
   if (s->lockfd >= 0) close(s->lockfd);
   free(s);
 }
 
+/* A state record: leaf_hash[32] | klen u8 | key | value. */
+#define REC_LH 32
+
 static int parse_record(const MDB_val *v, const uint8_t **key, size_t *klen, const uint8_t **val,
                         size_t *vlen) {
-  const uint8_t *p = v->mv_data;
-  if (v->mv_size < 1 || p[0] == 0 || p[0] > AG_STATE_KEY_MAX || v->mv_size < 1u + p[0])
-    return AG_E_CORRUPT;
+  if (v->mv_size < REC_LH + 1) return AG_E_CORRUPT;
+  const uint8_t *p = (const uint8_t *)v->mv_data + REC_LH;
+  size_t size = v->mv_size - REC_LH;
+  if (p[0] == 0 || p[0] > AG_STATE_KEY_MAX || size < 1u + p[0]) return AG_E_CORRUPT;
   *klen = p[0];
   *key = p + 1;
   *val = p + 1 + p[0];
-  *vlen = v->mv_size - 1 - p[0];
+  *vlen = size - 1 - p[0];
   return 0;
+}
+
+/* Writes a record for hkey into p (REC_LH + 1 + klen + vlen bytes). */
+static void record_fill(uint8_t *p, const uint8_t hkey[32], const uint8_t *lh, const void *key, size_t klen,
+                        const void *val, size_t vlen) {
+  if (lh) {
+    memcpy(p, lh, 32);
+  } else {
+    uint8_t vh[32];
+    ag_state_value_hash(val, vlen, vh);
+    ag_smt_leaf_hash(hkey, vh, p);
+  }
+  p[REC_LH] = (uint8_t)klen;
+  memcpy(p + REC_LH + 1, key, klen);
+  if (vlen) memcpy(p + REC_LH + 1 + klen, val, vlen);
 }
 
 /* Calls fn with every record of the state in txn, in hkey order; stops at its first nonzero
@@ -332,52 +384,300 @@ static int walk_records(ag_state *s, MDB_txn *txn, record_fn fn, void *ctx) {
   return rc;
 }
 
-typedef struct {
-  ag_smt_update *u;
-  size_t n, cap;
-} updates;
+/* ---- the tree (ptree.h) --------------------------------------------------------------------- */
 
-static int add_update(void *ctx, const uint8_t hkey[32], const uint8_t *key, size_t klen, const uint8_t *val,
-                      size_t vlen) {
-  updates *w = ctx;
-  if (w->n == w->cap) w->u = ag_xrealloc(w->u, (w->cap = w->cap ? 2 * w->cap : 1024) * sizeof *w->u);
-  memcpy(w->u[w->n].key, hkey, 32);
-  ag_state_value_hash(val, vlen, w->u[w->n].value_hash);
-  w->u[w->n].remove = 0;
-  w->n++;
+static int has_prefix(const uint8_t *k, const uint8_t *key, int nibbles) {
+  int whole = nibbles / 2;
+  if (memcmp(k, key, (size_t)whole)) return 0;
+  return !(nibbles & 1) || (k[whole] >> 4) == (key[whole] >> 4);
+}
+
+/* ag_pt_scan_fn over the state records: the leaves under a path prefix, with their stored leaf
+ * hashes; for an older version, with the values that version held (state_old) in place. */
+static int scan_state(void *ctx, MDB_txn *txn, const uint8_t key[32], int nibbles, uint64_t ver, ag_pt_leaves *out) {
+  ag_state *s = ctx;
+  map_read(s);
+  uint8_t lo[40] = {0};
+  memcpy(lo, key, (size_t)(nibbles + 1) / 2);
+  if (nibbles & 1) lo[nibbles / 2] &= 0xf0;
+  MDB_cursor *cur;
+  int rc = mdb_cursor_open(txn, s->db_state, &cur);
+  if (rc) return lmdb_err(rc, "reading state");
+  MDB_val k = {32, lo}, v;
+  for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    if (k.mv_size != 32 || !has_prefix(k.mv_data, key, nibbles)) break;
+    if (v.mv_size < REC_LH + 1) {
+      mdb_cursor_close(cur);
+      return ag_fail(AG_E_CORRUPT, "bad state record");
+    }
+    ag_pt_leaves_push(out, k.mv_data, v.mv_data);
+  }
+  mdb_cursor_close(cur);
+  if (rc && rc != MDB_NOTFOUND) return lmdb_err(rc, "reading state");
+  if (ver == AG_PT_CURRENT || s->versions <= 1) return 0;
+  /* Older version: a key whose value changed after ver has, as its first state_old entry after
+   * ver, the record it held then (empty: absent then). */
+  ag_pt_leaves old = {0};
+  uint8_t *absent = NULL;
+  size_t acap = 0;
+  if ((rc = mdb_cursor_open(txn, s->db_old, &cur))) return lmdb_err(rc, "reading state history");
+  k = (MDB_val){40, lo};
+  uint8_t last[32];
+  int have_last = 0;
+  for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    const uint8_t *kk = k.mv_data;
+    if (k.mv_size != 40 || !has_prefix(kk, key, nibbles)) break;
+    if (ag_get_u64be(kk + 32) <= ver || (have_last && !memcmp(last, kk, 32))) continue;
+    memcpy(last, kk, 32);
+    have_last = 1;
+    static const uint8_t none[32];
+    ag_pt_leaves_push(&old, kk, v.mv_size >= REC_LH + 1 ? v.mv_data : none);
+    if (old.n > acap) absent = ag_xrealloc(absent, acap = old.cap);
+    absent[old.n - 1] = v.mv_size == 0;
+  }
+  mdb_cursor_close(cur);
+  if (rc && rc != MDB_NOTFOUND) {
+    free(old.v);
+    free(absent);
+    return lmdb_err(rc, "reading state history");
+  }
+  ag_pt_leaves now = *out;
+  *out = (ag_pt_leaves){0};
+  size_t i = 0, j = 0;
+  while (i < now.n || j < old.n) {
+    int d = i == now.n ? 1 : j == old.n ? -1 : memcmp(now.v[i].key, old.v[j].key, 32);
+    if (d < 0) {
+      ag_pt_leaves_push(out, now.v[i].key, now.v[i].leaf_hash);
+      i++;
+    } else {
+      if (!absent[j]) ag_pt_leaves_push(out, old.v[j].key, old.v[j].leaf_hash);
+      j++;
+      if (d == 0) i++;
+    }
+  }
+  free(now.v);
+  free(old.v);
+  free(absent);
   return 0;
 }
 
-static int rebuild_tree(ag_state *s) {
-  MDB_txn *txn;
-  int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
-  if (rc) return lmdb_err(rc, "reading state");
-  updates w = {NULL, 0, 0};
-  rc = walk_records(s, txn, add_update, &w);
-  mdb_txn_abort(txn);
-  if (rc) {
-    free(w.u);
+/* tree_roots value: version u64le | keys u64le | root reference */
+#define ROOT_REC (16 + AG_PT_REF_BYTES)
+
+static void ref_root_hash(const ag_pt_ref *r, uint8_t out[32]) {
+  if (r->kind == AG_PT_EMPTY) memset(out, 0, 32);
+  else memcpy(out, r->hash, 32);
+}
+
+static int root_put(ag_state *s, MDB_txn *txn, uint64_t height, uint64_t seq, uint64_t leaves, const ag_pt_ref *r) {
+  uint8_t kb[8], vb[ROOT_REC];
+  ag_put_u64be(kb, height);
+  ag_put_u64le(vb, seq);
+  ag_put_u64le(vb + 8, leaves);
+  ag_pt_ref_encode(r, vb + 16);
+  MDB_val k = {8, kb}, v = {ROOT_REC, vb};
+  return mdb_put(txn, s->db_roots, &k, &v, 0);
+}
+
+/* AG_E_NOTFOUND when height has no tree (not committed, or pruned). */
+static int root_get(ag_state *s, MDB_txn *txn, uint64_t height, uint64_t *seq, uint64_t *leaves, ag_pt_ref *r) {
+  uint8_t kb[8];
+  ag_put_u64be(kb, height);
+  MDB_val k = {8, kb}, v;
+  int rc = mdb_get(txn, s->db_roots, &k, &v);
+  if (rc == MDB_NOTFOUND) return AG_E_NOTFOUND;
+  if (rc) return lmdb_err(rc, "reading the state tree");
+  if (v.mv_size != ROOT_REC || ag_pt_ref_decode((const uint8_t *)v.mv_data + 16, AG_PT_REF_BYTES, r))
+    return ag_fail(AG_E_CORRUPT, "the tree root of height %llu is malformed", (unsigned long long)height);
+  *seq = ag_get_u64le(v.mv_data);
+  *leaves = ag_get_u64le((const uint8_t *)v.mv_data + 8);
+  return 0;
+}
+
+static int tree_drop(ag_state *s, MDB_txn *txn) {
+  int rc;
+  if ((rc = mdb_drop(txn, s->pt.pages, 0)) || (rc = mdb_drop(txn, s->pt.stale, 0)) ||
+      (rc = mdb_drop(txn, s->db_roots, 0)) || (rc = mdb_drop(txn, s->db_old, 0)))
     return rc;
+  memset(&s->root, 0, sizeof s->root);
+  s->seq = s->leaves = 0;
+  return 0;
+}
+
+#define BUILD_BATCH ((size_t)1 << 20)
+
+typedef struct {
+  ag_state *s;
+  ag_pt_update *u;
+  size_t n;
+  ag_pt_ref root;
+  uint64_t leaves;
+} builder;
+
+/* Applies the builder's updates (the next keys in path order) and commits their pages. */
+static int build_flush(builder *b) {
+  if (!b->n) return 0;
+  ag_pt_batch bt;
+  ag_pt_batch_init(&bt);
+  MDB_txn *txn = NULL;
+  int rc = ag_pt_apply(&b->s->pt, &b->root, 1, b->u, b->n, ag_ncpu(), &bt);
+  if (!rc) {
+    int lrc = mdb_txn_begin(b->s->env, NULL, 0, &txn);
+    if (!lrc && (rc = ag_pt_batch_write(&b->s->pt, txn, &bt, 1, 1))) mdb_txn_abort(txn);
+    else if (!lrc) lrc = mdb_txn_commit(txn);
+    if (lrc) rc = lmdb_err(lrc, "building the state tree");
   }
-  ag_smt *fresh = ag_smt_new(), *old;
-  ag_smt_apply(fresh, w.u, w.n, ag_ncpu());
-  free(w.u);
-  pthread_rwlock_wrlock(&s->tree_lock);
-  old = s->tree;
-  s->tree = fresh;
-  pthread_rwlock_unlock(&s->tree_lock);
-  ag_smt_free(old);
-  ag_state_meta meta;
-  if (ag_state_meta_get(s, &meta) == 0) {
-    uint8_t root[32];
-    ag_smt_root(s->tree, root);
-    if (memcmp(root, meta.app_hash, 32) != 0)
-      rc = ag_fail(AG_E_STATE_MISMATCH,
-                   "state at height %llu does not hash to the recorded root: the store is "
-                   "damaged (rebuild it with agora node --replay)",
-                   (unsigned long long)meta.height);
+  if (!rc) {
+    b->root = bt.root;
+    b->leaves += b->n;
   }
+  b->n = 0;
+  ag_pt_batch_free(&bt);
   return rc;
+}
+
+static int build_add(void *ctx, const uint8_t hkey[32], const uint8_t *key, size_t klen, const uint8_t *val,
+                     size_t vlen) {
+  (void)key, (void)klen;
+  builder *b = ctx;
+  uint8_t vh[32];
+  memcpy(b->u[b->n].key, hkey, 32);
+  ag_state_value_hash(val, vlen, vh); /* from the value: the build checks the records, not their hashes */
+  ag_smt_leaf_hash(hkey, vh, b->u[b->n].leaf_hash);
+  b->u[b->n].remove = 0;
+  return ++b->n == BUILD_BATCH ? build_flush(b) : 0;
+}
+
+/* Builds the tree of the state's records as version 1 of height `height`, in batches of
+ * BUILD_BATCH keys (memory stays bounded whatever the state's size). With expect, the root must
+ * hash to it (AG_E_STATE_MISMATCH otherwise, and no root is recorded); with head, that head is
+ * written in the same transaction as the root. */
+static int build_tree(ag_state *s, uint64_t height, const uint8_t *expect, const ag_state_meta *head) {
+  MDB_txn *txn;
+  int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+  if (!rc && (rc = tree_drop(s, txn)) == 0) rc = mdb_txn_commit(txn);
+  else if (!rc) mdb_txn_abort(txn);
+  if (rc) return lmdb_err(rc, "building the state tree");
+  builder b = {s, ag_xmalloc(BUILD_BATCH * sizeof *b.u), 0, {0}, 0};
+  if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn))) {
+    free(b.u);
+    return lmdb_err(rc, "reading state");
+  }
+  rc = walk_records(s, txn, build_add, &b);
+  mdb_txn_abort(txn);
+  if (!rc) rc = build_flush(&b);
+  free(b.u);
+  if (rc) return rc;
+  uint8_t root[32];
+  ref_root_hash(&b.root, root);
+  if (expect && memcmp(root, expect, 32) != 0)
+    return ag_fail(AG_E_STATE_MISMATCH,
+                   "state at height %llu does not hash to the recorded root: the store is damaged (rebuild it "
+                   "with agora node --replay)",
+                   (unsigned long long)height);
+  int lrc = mdb_txn_begin(s->env, NULL, 0, &txn);
+  if (!lrc) {
+    lrc = root_put(s, txn, height, 1, b.leaves, &b.root);
+    if (!lrc && head) lrc = put_head(s, txn, head);
+    if (!lrc) lrc = mdb_txn_commit(txn);
+    else mdb_txn_abort(txn);
+  }
+  if (lrc) return lmdb_err(lrc, "building the state tree");
+  s->root = b.root;
+  s->seq = 1;
+  s->leaves = b.leaves;
+  return 0;
+}
+
+/* meta "state_format": "2" once records carry their leaf hash (REC_LH). */
+#define STATE_FORMAT "2"
+
+static int format_put(ag_state *s, MDB_txn *txn) {
+  MDB_val k = {12, "state_format"}, v = {1, STATE_FORMAT};
+  return mdb_put(txn, s->db_meta, &k, &v, 0);
+}
+
+/* Rewrites the records of a store written before they carried their leaf hash (klen u8 | key |
+ * value) in the current format, 65,536 per transaction; the marker goes with the last batch. */
+#define MIGRATE_BATCH 65536
+static int migrate_records(ag_state *s) {
+  MDB_txn *rd, *wr = NULL;
+  MDB_cursor *cur;
+  int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &rd);
+  if (rc) return lmdb_err(rc, "upgrading the state store");
+  if ((rc = mdb_cursor_open(rd, s->db_state, &cur))) {
+    mdb_txn_abort(rd);
+    return lmdb_err(rc, "upgrading the state store");
+  }
+  ag_log(AG_LOG_INFO, "state", "upgrading the store: each record gets its leaf hash, then the tree is built on disk");
+  MDB_val k, v;
+  size_t n = 0;
+  int lrc;
+  for (lrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); lrc == 0 && !rc; lrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    const uint8_t *p = v.mv_data;
+    if (k.mv_size != 32 || v.mv_size < 1 || p[0] == 0 || p[0] > AG_STATE_KEY_MAX || v.mv_size < 1u + p[0]) {
+      rc = ag_fail(AG_E_CORRUPT, "state record %zu is malformed", n);
+      break;
+    }
+    if (!wr && (lrc = mdb_txn_begin(s->env, NULL, 0, &wr))) break;
+    MDB_val nv = {REC_LH + v.mv_size, NULL};
+    if ((lrc = mdb_put(wr, s->db_state, &k, &nv, MDB_RESERVE))) break;
+    record_fill(nv.mv_data, k.mv_data, NULL, p + 1, p[0], p + 1 + p[0], v.mv_size - 1 - p[0]);
+    if (++n % MIGRATE_BATCH == 0) {
+      lrc = mdb_txn_commit(wr);
+      wr = NULL;
+      if (lrc) break;
+    }
+  }
+  mdb_cursor_close(cur);
+  mdb_txn_abort(rd);
+  if (lrc == MDB_NOTFOUND) lrc = 0;
+  if (!rc && !lrc && !wr) lrc = mdb_txn_begin(s->env, NULL, 0, &wr);
+  if (!rc && !lrc) lrc = format_put(s, wr);
+  if (!rc && !lrc) {
+    lrc = mdb_txn_commit(wr);
+    wr = NULL;
+  }
+  if (wr) mdb_txn_abort(wr);
+  if (!rc && lrc) rc = lmdb_err(lrc, "upgrading the state store");
+  return rc;
+}
+
+/* The committed tree at open: the head's root record, checked against the head's app hash. A
+ * store without one (written before the tree was kept on disk, or a restore cut short) has its
+ * tree built from the records. */
+static int load_tree(ag_state *s) {
+  ag_state_meta meta;
+  ag_buf fmt;
+  ag_buf_init(&fmt);
+  int old_format = ag_state_meta_get_raw(s, "state_format", &fmt) != 0 || fmt.len != 1 || fmt.data[0] != STATE_FORMAT[0];
+  ag_buf_free(&fmt);
+  ag_err_clear();
+  int rc = ag_state_meta_get(s, &meta);
+  if (rc == AG_E_NOTFOUND) { /* nothing committed: no tree either */
+    ag_err_clear();
+    MDB_txn *txn;
+    if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn))) return lmdb_err(rc, "opening the state tree");
+    if ((rc = tree_drop(s, txn)) == 0 && (rc = format_put(s, txn)) == 0) rc = mdb_txn_commit(txn);
+    else mdb_txn_abort(txn);
+    return rc ? lmdb_err(rc, "opening the state tree") : 0;
+  }
+  if (rc) return rc;
+  if (old_format && (rc = migrate_records(s))) return rc;
+  MDB_txn *txn;
+  if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn))) return lmdb_err(rc, "opening the state tree");
+  rc = root_get(s, txn, meta.height, &s->seq, &s->leaves, &s->root);
+  mdb_txn_abort(txn);
+  if (rc == AG_E_NOTFOUND) return build_tree(s, meta.height, meta.app_hash, NULL);
+  if (rc) return rc;
+  uint8_t root[32];
+  ref_root_hash(&s->root, root);
+  if (memcmp(root, meta.app_hash, 32) != 0)
+    return ag_fail(AG_E_STATE_MISMATCH,
+                   "the state tree at height %llu does not hash to the recorded root: the store is damaged "
+                   "(rebuild it with agora node --replay)",
+                   (unsigned long long)meta.height);
+  return 0;
 }
 
 /* ---- reads ------------------------------------------------------------------------------ */
@@ -403,6 +703,7 @@ int ag_state_get(ag_state *s, const void *key, size_t klen, uint8_t *val, size_t
   }
   int rc = writer_txn(s);
   if (rc) return rc;
+  map_read(s);
   MDB_val k = {32, hkey}, v;
   rc = mdb_get(s->rtxn, s->db_state, &k, &v);
   if (rc == MDB_NOTFOUND) return AG_E_NOTFOUND;
@@ -568,47 +869,86 @@ int ag_state_tx_lookup(ag_state *s, const uint8_t hash[32], ag_tx_location *loc)
   return rc;
 }
 
+/* The record of hkey as of the tree version seq: the one the first later version replaced, if
+ * any (state_old), else the current one. 0, AG_E_NOTFOUND when absent then. */
+static int value_at(ag_state *s, MDB_txn *txn, const uint8_t hkey[32], uint64_t seq, MDB_val *out) {
+  uint8_t kb[40];
+  memcpy(kb, hkey, 32);
+  ag_put_u64be(kb + 32, seq + 1);
+  MDB_cursor *cur;
+  int rc = mdb_cursor_open(txn, s->db_old, &cur);
+  if (rc) return lmdb_err(rc, "reading state history");
+  MDB_val k = {40, kb}, v;
+  rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+  int older = rc == 0 && k.mv_size == 40 && memcmp(k.mv_data, hkey, 32) == 0;
+  mdb_cursor_close(cur);
+  if (older) {
+    if (v.mv_size == 0) return AG_E_NOTFOUND; /* created after seq */
+    *out = v;
+    return 0;
+  }
+  k = (MDB_val){32, (void *)hkey};
+  rc = mdb_get(txn, s->db_state, &k, out);
+  return rc == MDB_NOTFOUND ? AG_E_NOTFOUND : rc ? lmdb_err(rc, "reading state") : 0;
+}
+
 int ag_state_prove(ag_state *s, const void *key, size_t klen, ag_smt_proof *proof,
                    uint8_t root[32], uint64_t *height, ag_buf *val, int *present) {
-  uint8_t hkey[32];
+  return ag_state_prove_at(s, AG_STATE_LATEST, key, klen, proof, root, height, val, present);
+}
+
+int ag_state_prove_at(ag_state *s, uint64_t at, const void *key, size_t klen, ag_smt_proof *proof,
+                      uint8_t root[32], uint64_t *height, ag_buf *val, int *present) {
+  uint8_t hkey[32], lh[32], h[32];
   ag_state_hkey(key, klen, hkey);
-  /* Tree and LMDB must describe the same height: hold the tree lock across both reads. The
-   * writer takes the write lock from ag_state_apply until the commit is durable. */
-  pthread_rwlock_rdlock(&s->tree_lock);
-  ag_smt_prove(s->tree, hkey, proof);
-  ag_smt_root(s->tree, root);
   *present = 0;
-  ag_state_meta meta;
-  *height = ag_state_meta_get(s, &meta) == 0 ? meta.height : 0;
-  int rc = 0;
-  if (proof->terminal) {
-    ag_buf leafval;
-    ag_buf_init(&leafval);
-    MDB_txn *txn;
-    rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
-    if (rc == 0) {
-      MDB_val k = {32, proof->leaf_key}, v;
-      const uint8_t *rk, *rv;
-      size_t rkl, rvl;
-      rc = mdb_get(txn, s->db_state, &k, &v);
-      if (rc == 0 && parse_record(&v, &rk, &rkl, &rv, &rvl) == 0) {
-        ag_state_value_hash(rv, rvl, proof->leaf_value_hash);
-        if (memcmp(proof->leaf_key, hkey, 32) == 0) {
-          *present = 1;
-          ag_buf_reset(val);
-          ag_buf_put(val, rv, rvl);
-        }
-        rc = 0;
-      } else {
-        rc = ag_fail(AG_E_CORRUPT, "tree leaf missing from the store");
-      }
-      mdb_txn_abort(txn);
-    } else {
-      rc = lmdb_err(rc, "reading state");
-    }
-    ag_buf_free(&leafval);
+  /* One read transaction: the head, the root and every page and value are of one commit. */
+  MDB_txn *txn;
+  int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+  if (rc) return lmdb_err(rc, "reading state");
+  MDB_val hk = {4, "head"}, hv;
+  rc = mdb_get(txn, s->db_meta, &hk, &hv);
+  uint64_t head = rc == 0 && hv.mv_size == 80 ? ag_get_u64le(hv.mv_data) : 0;
+  uint64_t seq = 0, leaves;
+  ag_pt_ref r;
+  memset(&r, 0, sizeof r);
+  if (rc == MDB_NOTFOUND) { /* nothing committed: the empty tree */
+    rc = 0;
+    if (at != AG_STATE_LATEST) rc = ag_fail(AG_E_NOTFOUND, "no height is committed yet");
+  } else if (rc) {
+    rc = lmdb_err(rc, "reading state");
+  } else {
+    if (at == AG_STATE_LATEST) at = head;
+    if (at > head)
+      rc = ag_fail(AG_E_NOTFOUND, "height %llu is not committed yet (the last is %llu)", (unsigned long long)at,
+                   (unsigned long long)head);
+    else if ((rc = root_get(s, txn, at, &seq, &leaves, &r)) == AG_E_NOTFOUND)
+      rc = ag_fail(AG_E_NOTFOUND, "the state of height %llu is no longer kept (the last %llu heights are)",
+                   (unsigned long long)at, (unsigned long long)s->versions);
+    *height = at;
   }
-  pthread_rwlock_unlock(&s->tree_lock);
+  if (!rc) rc = ag_pt_prove(&s->pt, txn, &r, seq, hkey, proof, lh); /* seq: this snapshot's values */
+  ref_root_hash(&r, root);
+  if (!rc && proof->terminal) {
+    MDB_val v;
+    const uint8_t *rk, *rv;
+    size_t rkl, rvl;
+    rc = value_at(s, txn, proof->leaf_key, seq, &v);
+    if (rc == 0 && parse_record(&v, &rk, &rkl, &rv, &rvl) == 0) {
+      ag_state_value_hash(rv, rvl, proof->leaf_value_hash);
+      ag_smt_leaf_hash(proof->leaf_key, proof->leaf_value_hash, h);
+      if (memcmp(h, lh, 32) != 0) {
+        rc = ag_fail(AG_E_CORRUPT, "a state tree leaf does not match its value: the store is damaged");
+      } else if (memcmp(proof->leaf_key, hkey, 32) == 0) {
+        *present = 1;
+        ag_buf_reset(val);
+        ag_buf_put(val, rv, rvl);
+      }
+    } else if (rc == 0 || rc == AG_E_NOTFOUND) {
+      rc = ag_fail(AG_E_CORRUPT, "a state tree leaf is missing from the store");
+    }
+  }
+  mdb_txn_abort(txn);
   return rc;
 }
 
@@ -645,26 +985,34 @@ int ag_state_iterate(ag_state *s,
 /* ---- block lifecycle -------------------------------------------------------------------- */
 
 static int cmp_upd(const void *a, const void *b) {
-  return memcmp(((const ag_smt_update *)a)->key, ((const ag_smt_update *)b)->key, 32);
+  return memcmp(((const ag_pt_update *)a)->key, ((const ag_pt_update *)b)->key, 32);
 }
 
-void ag_state_apply(ag_state *s, int threads, uint8_t root[32]) {
+int ag_state_apply(ag_state *s, int threads, uint8_t root[32]) {
   size_t n = 0;
-  ag_smt_update *u = ag_xmalloc((s->ov_used + 1) * sizeof *u);
+  ag_pt_update *u = ag_xmalloc((s->ov_used + 1) * sizeof *u);
   for (uint32_t i = 0; i < s->ov_cap; i++) {
     ov_entry *e = &s->ov[i];
     if (!e->used || !e->touched) continue;
     memcpy(u[n].key, e->hkey, 32);
     u[n].remove = !e->present;
-    if (e->present) ag_state_value_hash(e->val, e->vlen, u[n].value_hash);
+    if (e->present) {
+      uint8_t vh[32];
+      ag_state_value_hash(e->val, e->vlen, vh);
+      ag_smt_leaf_hash(e->hkey, vh, u[n].leaf_hash);
+      memcpy(e->lh, u[n].leaf_hash, 32);
+    }
     n++;
   }
   qsort(u, n, sizeof *u, cmp_upd);
-  pthread_rwlock_wrlock(&s->tree_lock); /* released by commit */
-  s->applied = 1;
-  ag_smt_apply(s->tree, u, n, threads);
-  ag_smt_root(s->tree, root);
+  ag_pt_batch_free(&s->pending);
+  ag_pt_batch_init(&s->pending);
+  int rc = ag_pt_apply(&s->pt, &s->root, s->seq + 1, u, n, threads, &s->pending);
   free(u);
+  s->applied = rc == 0;
+  ref_root_hash(rc ? &s->root : &s->pending.root, root);
+  map_trim(s);
+  return rc;
 }
 
 /* The block's history records, and the list of their keys under '#' | height u64be
@@ -676,6 +1024,7 @@ static int hist_write(ag_state *s, MDB_txn *txn, uint64_t height) {
   for (size_t o = 0; !rc && o < s->hist.len;) {
     const uint8_t *h = s->hist.data + o;
     MDB_val k = {h[0], (void *)(h + 1)}, v = {ag_get_u32le(h + 1 + h[0]), (void *)(h + 5 + h[0])};
+    map_read(s);
     rc = mdb_put(txn, s->db_hist, &k, &v, 0);
     ag_buf_put(&keys, h, 1 + k.mv_size);
     o += 5 + k.mv_size + v.mv_size;
@@ -730,35 +1079,150 @@ static int hist_prune(ag_state *s, MDB_txn *txn, uint64_t height) {
 
 void ag_state_set_history_keep(ag_state *s, uint64_t blocks) { s->hist_keep = blocks; }
 
+/* The memory budget. Reads map LMDB's file into the process (read-only, shared), and every page
+ * read stays resident until the kernel needs the memory: a big state would make the process
+ * as large as the part of the file it ever read. After each commit, when more of the map is
+ * resident than the budget, the process lets go of all of it (MADV_DONTNEED: the pages stay in
+ * the kernel's page cache, shared and reclaimable, and the next read maps them back). */
+static void *map_addr(ag_state *s) {
+  /* LMDB does not tell where it mapped the file (mdb_env_info's me_mapaddr is only set with
+   * MDB_FIXEDMAP): find the mapping of data.mdb in /proc/self/maps, once. */
+  if (s->map_addr) return s->map_addr;
+  char want[1100], line[1400];
+  snprintf(want, sizeof want, "/data.mdb");
+  FILE *f = fopen("/proc/self/maps", "r");
+  while (f && fgets(line, sizeof line, f)) {
+    size_t n = strlen(line);
+    while (n && line[n - 1] == '\n') line[--n] = 0;
+    const char *path = strchr(line, '/');
+    if (!path || n < strlen(want) || strcmp(line + n - strlen(want), want) != 0) continue;
+    char real[1100];
+    snprintf(real, sizeof real, "%s/data.mdb", s->dir);
+    char *rp = realpath(real, NULL);
+    int same = rp && strcmp(rp, path) == 0;
+    free(rp);
+    if (same) {
+      s->map_addr = (void *)(uintptr_t)strtoull(line, NULL, 16);
+      break;
+    }
+  }
+  if (f) fclose(f);
+  return s->map_addr;
+}
+
+/* Pages of shared file mappings resident in the process (/proc/self/statm's third field: the
+ * LMDB map, and the program's own files, a few MB), in bytes; 0 if unknown. */
+static size_t shared_resident(void) {
+  char buf[256];
+  int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = 0;
+  unsigned long long size, res, shared;
+  if (sscanf(buf, "%llu %llu %llu", &size, &res, &shared) != 3) return 0;
+  return (size_t)shared * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/* Lets go of the map's pages when more than the budget is resident. A page fault on a file
+ * mapping maps up to 16 neighbouring cached pages as well (the kernel's fault-around), so the
+ * writer checks every MAP_CHECK_READS reads, not only at commit. */
+static void map_trim(ag_state *s) {
+  atomic_store(&s->map_reads, 0);
+  if (!s->mem_budget || shared_resident() <= s->mem_budget) return;
+  MDB_envinfo info;
+  MDB_stat st;
+  void *addr = map_addr(s);
+  if (!addr || mdb_env_info(s->env, &info) || mdb_env_stat(s->env, &st)) return;
+  long pg = sysconf(_SC_PAGESIZE);
+  size_t len = (size_t)(info.me_last_pgno + 1) * st.ms_psize;
+  len = (len + (size_t)pg - 1) / (size_t)pg * (size_t)pg;
+  if (len > info.me_mapsize) len = info.me_mapsize;
+  madvise(addr, len, MADV_DONTNEED);
+}
+
+/* Deletes a record that tree version pruning retires ('v': a value of state_old). */
+static int del_old(void *ctx, MDB_txn *txn, const uint8_t *rec, size_t len) {
+  ag_state *s = ctx;
+  if (len < 2 || rec[0] != 'v') return 0;
+  MDB_val k = {rec[1], (void *)(rec + 2)};
+  int rc = mdb_del(txn, s->db_old, &k, NULL);
+  return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* Drops what no kept height needs: the roots of heights at or below height - versions, and the
+ * pages and old values retired up to the oldest kept root's version. */
+#define TREE_PRUNE_VERSIONS 64
+static int tree_prune(ag_state *s, MDB_txn *txn, uint64_t height) {
+  if (height < s->versions) return 0;
+  uint64_t oldest = height - s->versions + 1, upto = 0;
+  MDB_cursor *cur;
+  int rc = mdb_cursor_open(txn, s->db_roots, &cur);
+  if (rc) return rc;
+  uint8_t kb[8];
+  ag_put_u64be(kb, oldest);
+  MDB_val k = {8, kb}, v;
+  if ((rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE)) == 0 && v.mv_size == ROOT_REC) upto = ag_get_u64le(v.mv_data);
+  rc = rc == MDB_NOTFOUND ? 0 : rc;
+  for (int n = 0; !rc && n < TREE_PRUNE_VERSIONS; n++) { /* the roots below, oldest first */
+    if ((rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST)) || k.mv_size != 8 || ag_get_u64be(k.mv_data) >= oldest) break;
+    rc = mdb_cursor_del(cur, 0);
+  }
+  rc = rc == MDB_NOTFOUND ? 0 : rc;
+  mdb_cursor_close(cur);
+  if (!rc && upto && (s->agrc = ag_pt_prune(&s->pt, txn, upto, TREE_PRUNE_VERSIONS, del_old, s))) rc = AG_RECORDED;
+  return rc;
+}
+
 int ag_state_commit(ag_state *s, const ag_state_meta *meta, const uint8_t *block,
                     size_t block_len, const ag_tx_index_entry *txs, size_t ntx) {
   if (s->rtxn) {
     mdb_txn_abort(s->rtxn);
     s->rtxn = NULL;
   }
-  MDB_txn *txn;
-  int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
-  if (rc) {
+  MDB_txn *txn = NULL;
+  uint8_t root[32];
+  int rc = s->applied ? 0 : ag_state_apply(s, 1, root);
+  if (rc) goto out;
+  uint64_t seq = s->seq + 1, leaves = s->leaves;
+  int keep = s->versions > 1;
+  ag_buf old;
+  ag_buf_init(&old);
+  if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn))) {
     rc = lmdb_err(rc, "committing");
     goto out;
   }
   for (uint32_t i = 0; i < s->ov_cap; i++) {
     ov_entry *e = &s->ov[i];
     if (!e->used || !e->touched) continue;
-    MDB_val k = {32, e->hkey};
+    MDB_val k = {32, e->hkey}, was;
+    map_read(s);
+    int had = mdb_get(txn, s->db_state, &k, &was) == 0;
+    leaves += (uint64_t)(e->present && !had) - (uint64_t)(!e->present && had);
+    if (keep && (had || e->present)) { /* the value this version replaces, for proofs of kept heights */
+      uint8_t ok[42] = {'v', 40};
+      memcpy(ok + 2, e->hkey, 32);
+      ag_put_u64be(ok + 34, seq);
+      ag_buf_reset(&old); /* copied: a record read is only valid until the next write */
+      if (had) ag_buf_put(&old, was.mv_data, was.mv_size);
+      MDB_val k2 = {40, ok + 2}, v2 = {old.len, old.data};
+      if ((rc = mdb_put(txn, s->db_old, &k2, &v2, 0))) break;
+      ag_buf_put(&s->pending.retire, ok, sizeof ok);
+    }
     if (e->present) {
-      MDB_val v = {1u + e->klen + e->vlen, NULL};
+      MDB_val v = {REC_LH + 1u + e->klen + e->vlen, NULL};
       if ((rc = mdb_put(txn, s->db_state, &k, &v, MDB_RESERVE))) break;
-      uint8_t *p = v.mv_data;
-      p[0] = e->klen;
-      memcpy(p + 1, e->key, e->klen);
-      if (e->vlen) memcpy(p + 1 + e->klen, e->val, e->vlen);
+      record_fill(v.mv_data, e->hkey, e->lh, e->key, e->klen, e->val, e->vlen);
     } else {
       rc = mdb_del(txn, s->db_state, &k, NULL);
       if (rc == MDB_NOTFOUND) rc = 0;
       if (rc) break;
     }
   }
+  if (!rc && (s->agrc = ag_pt_batch_write(&s->pt, txn, &s->pending, seq, keep))) rc = AG_RECORDED;
+  if (!rc) rc = root_put(s, txn, meta->height, seq, leaves, &s->pending.root);
+  if (!rc) rc = tree_prune(s, txn, meta->height);
   if (!rc) rc = put_head(s, txn, meta);
   if (!rc && block) {
     uint8_t hk[8];
@@ -770,6 +1234,7 @@ int ag_state_commit(ag_state *s, const ag_state_meta *meta, const uint8_t *block
     const ag_tx_location *l = &txs[i].loc;
     MDB_val k = {32, (void *)txs[i].hash}, v;
     /* A hash may repeat when a failed tx is included again later; keep the successful one. */
+    map_read(s);
     if (l->code != 0 && mdb_get(txn, s->db_txs, &k, &v) == 0 && v.mv_size >= 16 &&
         ag_get_u32le((const uint8_t *)v.mv_data + 12) == 0)
       continue;
@@ -786,17 +1251,25 @@ int ag_state_commit(ag_state *s, const ag_state_meta *meta, const uint8_t *block
   if (!rc && s->hist.len) rc = hist_write(s, txn, meta->height);
   if (!rc && s->hist_keep && meta->height > s->hist_keep) rc = hist_prune(s, txn, meta->height - s->hist_keep);
   if (rc) {
+    ag_buf_free(&old);
     mdb_txn_abort(txn);
-    rc = lmdb_err(rc, "committing");
+    rc = rc == AG_RECORDED ? s->agrc : lmdb_err(rc, "committing");
     goto out;
   }
-  if ((rc = mdb_txn_commit(txn))) rc = lmdb_err(rc, "committing");
+  ag_buf_free(&old);
+  if ((rc = mdb_txn_commit(txn))) {
+    rc = lmdb_err(rc, "committing");
+  } else {
+    s->root = s->pending.root;
+    s->seq = seq;
+    s->leaves = leaves;
+  }
 out:
   ov_clear(s);
-  if (s->applied) {
-    s->applied = 0;
-    pthread_rwlock_unlock(&s->tree_lock);
-  }
+  s->applied = 0;
+  ag_pt_batch_free(&s->pending);
+  ag_pt_batch_init(&s->pending);
+  map_trim(s);
   return rc;
 }
 
@@ -856,11 +1329,9 @@ void ag_state_discard(ag_state *s) {
     s->rtxn = NULL;
   }
   ov_clear(s);
-  if (s->applied) { /* the tree already holds the changes: it no longer matches the store */
-    s->applied = 0;
-    pthread_rwlock_unlock(&s->tree_lock);
-    rebuild_tree(s);
-  }
+  s->applied = 0; /* the block's pages were never written: the committed tree stands */
+  ag_pt_batch_free(&s->pending);
+  ag_pt_batch_init(&s->pending);
 }
 
 int ag_state_reset(ag_state *s) {
@@ -870,20 +1341,31 @@ int ag_state_reset(ag_state *s) {
   if (rc) return lmdb_err(rc, "resetting state");
   MDB_val k = {4, "head"};
   if ((rc = mdb_drop(txn, s->db_state, 0)) || (rc = mdb_drop(txn, s->db_txs, 0)) || (rc = mdb_drop(txn, s->db_hist, 0)) ||
-      ((rc = mdb_del(txn, s->db_meta, &k, NULL)) && rc != MDB_NOTFOUND)) {
+      (rc = tree_drop(s, txn)) || ((rc = mdb_del(txn, s->db_meta, &k, NULL)) && rc != MDB_NOTFOUND)) {
     mdb_txn_abort(txn);
+    load_tree(s); /* tree_drop forgot the root: read it again */
     return lmdb_err(rc, "resetting state");
   }
-  if ((rc = mdb_txn_commit(txn))) return lmdb_err(rc, "resetting state");
-  pthread_rwlock_wrlock(&s->tree_lock);
-  ag_smt_free(s->tree);
-  s->tree = ag_smt_new();
-  pthread_rwlock_unlock(&s->tree_lock);
+  if ((rc = mdb_txn_commit(txn))) {
+    load_tree(s);
+    return lmdb_err(rc, "resetting state");
+  }
   return 0;
 }
 
-size_t ag_state_tree_bytes(ag_state *s) { return ag_smt_memory(s->tree); }
-size_t ag_state_leaves(ag_state *s) { return ag_smt_leaves(s->tree); }
+void ag_state_set_versions(ag_state *s, uint64_t versions) { s->versions = versions ? versions : 1; }
+void ag_state_set_memory_budget(ag_state *s, size_t bytes) { s->mem_budget = bytes; }
+
+size_t ag_state_tree_bytes(ag_state *s) {
+  MDB_txn *txn;
+  MDB_stat st;
+  size_t n = 0;
+  if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) return 0;
+  if (mdb_stat(txn, s->pt.pages, &st) == 0) n = (st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages) * st.ms_psize;
+  mdb_txn_abort(txn);
+  return n;
+}
+size_t ag_state_leaves(ag_state *s) { return s->leaves; }
 
 uint64_t ag_state_disk_bytes(ag_state *s) {
   char path[1100];
@@ -1009,12 +1491,9 @@ int ag_state_restore_put(ag_state *s, const void *key, size_t klen, const void *
   }
   uint8_t hk[32];
   ag_state_hkey(key, klen, hk);
-  MDB_val k = {32, hk}, v = {1 + klen + vlen, NULL};
+  MDB_val k = {32, hk}, v = {REC_LH + 1 + klen + vlen, NULL};
   if ((rc = mdb_put(s->restore, s->db_state, &k, &v, MDB_RESERVE))) return lmdb_err(rc, "restoring state");
-  uint8_t *p = v.mv_data;
-  p[0] = (uint8_t)klen;
-  memcpy(p + 1, key, klen);
-  if (vlen) memcpy(p + 1 + klen, val, vlen);
+  record_fill(v.mv_data, hk, NULL, key, klen, val, vlen);
   return 0;
 }
 
@@ -1034,26 +1513,20 @@ void ag_state_restore_abort(ag_state *s) {
     MDB_val k = {4, "head"};
     mdb_drop(txn, s->db_state, 0);
     mdb_del(txn, s->db_meta, &k, NULL);
-    if (mdb_txn_commit(txn) == 0) rebuild_tree(s);
+    if (tree_drop(s, txn) == 0) mdb_txn_commit(txn);
+    else mdb_txn_abort(txn);
   }
 }
 
 int ag_state_restore_finish(ag_state *s, const ag_state_meta *meta) {
   if (!s->restoring) return ag_fail(AG_E_INVALID, "no restore is under way");
   int rc = ag_state_restore_flush(s);
-  MDB_txn *txn = NULL;
-  if (!rc && (rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0) rc = lmdb_err(rc, "restoring state");
-  if (!rc) {
-    int lrc = put_head(s, txn, meta);
-    if (!lrc) lrc = mdb_txn_commit(txn);
-    else mdb_txn_abort(txn);
-    if (lrc) rc = lmdb_err(lrc, "restoring state");
-  }
   if (s->rtxn) { /* the writer's view predates the restore */
     mdb_txn_abort(s->rtxn);
     s->rtxn = NULL;
   }
-  if (!rc) rc = rebuild_tree(s); /* AG_E_STATE_MISMATCH unless the records hash to meta->app_hash */
+  /* the tree, checked against the trusted app hash before the head is written with it */
+  if (!rc) rc = build_tree(s, meta->height, meta->app_hash, meta);
   if (rc) {
     char msg[300];
     if (rc == AG_E_STATE_MISMATCH)

@@ -1,6 +1,6 @@
 /*
- * state.h — the authenticated key-value state: LMDB for storage, an in-memory sparse Merkle
- * tree for the root, and a write overlay for the block being executed.
+ * state.h — the authenticated key-value state: LMDB for storage and for the sparse Merkle tree
+ * that gives the root (ptree.h), and a write overlay for the block being executed.
  *
  * Keys are short byte strings (at most AG_STATE_KEY_MAX); each is stored under
  * hkey = BLAKE2b-256("agora/statekey", key), which is also its path in the tree, and each value
@@ -9,8 +9,11 @@
  * and root are committed in one LMDB transaction: after a crash the store is at the last
  * committed block or the one before, never in between.
  *
+ * The tree of each of the last `versions` heights is kept (ag_state_set_versions), with the values
+ * those heights held, so proofs can be served for any of them.
+ *
  * Threads: one writer (the consensus driver) calls get/put/savepoint/rollback/apply/commit.
- * Any thread may call the *_committed readers; proofs take the tree's read lock.
+ * Any thread may call the *_committed readers and the proofs (each reads one LMDB snapshot).
  */
 #ifndef AG_STATE_H
 #define AG_STATE_H
@@ -47,8 +50,10 @@ typedef struct {
   ag_tx_location loc;
 } ag_tx_index_entry;
 
-/* Opens (creating if needed) the store in dir and rebuilds the tree; AG_E_STATE_MISMATCH if the
- * rebuilt root differs from the recorded one. AG_E_LOCKED if another process holds it. */
+/* Opens (creating if needed) the store in dir; AG_E_STATE_MISMATCH if the tree's root differs
+ * from the one the head records. A store whose tree is not on disk (written by an older
+ * version) has it built from the records, and checked the same way. AG_E_LOCKED if another
+ * process holds it. */
 int ag_state_open(const char *dir, ag_state **out);
 void ag_state_close(ag_state *s); /* accepts NULL */
 
@@ -83,11 +88,13 @@ int ag_state_overlay_each(ag_state *s,
                           int (*fn)(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen),
                           void *ctx);
 
-/* Applies the overlay to the tree and returns the new root. Call once per block, then commit.
- * threads > 1 rehashes the two halves of the tree in parallel. */
-void ag_state_apply(ag_state *s, int threads, uint8_t root[32]);
-/* Writes the overlay, the metadata, the block (may be NULL) and the tx index in one durable
- * LMDB transaction, then clears the overlay. */
+/* Computes the tree pages the overlay changes (nothing is written yet) and returns the new
+ * root. Call once per block, then commit or discard. threads > 1 splits the work in two.
+ * AG_E_CORRUPT or AG_E_IO when a page of the committed tree cannot be read. */
+int ag_state_apply(ag_state *s, int threads, uint8_t root[32]);
+/* Writes the overlay, its tree pages, the metadata, the block (may be NULL) and the tx index
+ * in one durable LMDB transaction, prunes tree versions older than the kept ones, then clears
+ * the overlay. Applies first if ag_state_apply was not called. */
 int ag_state_commit(ag_state *s, const ag_state_meta *meta, const uint8_t *block,
                     size_t block_len, const ag_tx_index_entry *txs, size_t ntx);
 /* History (docs/api.md "History"): records kept beside the state, outside the authenticated
@@ -123,6 +130,20 @@ int ag_state_tx_lookup(ag_state *s, const uint8_t hash[32], ag_tx_location *loc)
  * way; *present says which). */
 int ag_state_prove(ag_state *s, const void *key, size_t klen, ag_smt_proof *proof,
                    uint8_t root[32], uint64_t *height, ag_buf *val, int *present);
+/* The same against the root of height at (AG_STATE_LATEST: the last committed), with the value
+ * the key held then. AG_E_NOTFOUND for a height not committed yet or no longer kept. */
+#define AG_STATE_LATEST UINT64_MAX
+int ag_state_prove_at(ag_state *s, uint64_t at, const void *key, size_t klen, ag_smt_proof *proof,
+                      uint8_t root[32], uint64_t *height, ag_buf *val, int *present);
+/* Heights whose tree and values are kept for proofs (default AG_STATE_VERSIONS_DEFAULT; 1 keeps
+ * only the last). Each commit prunes what falls out, at most 64 heights' worth per commit. */
+#define AG_STATE_VERSIONS_DEFAULT 1
+void ag_state_set_versions(ag_state *s, uint64_t versions);
+/* Bytes of the store's file the process keeps mapped in memory (0: no bound). Reads map the file;
+ * after a commit that leaves more than this resident, the process unmaps its pages (they stay in
+ * the kernel's page cache) so its memory does not grow with the state. */
+#define AG_STATE_MEMORY_MB_DEFAULT 512
+void ag_state_set_memory_budget(ag_state *s, size_t bytes);
 /* Small named metadata records ("genesis_hash", "chain_id", ...). */
 int ag_state_meta_put_raw(ag_state *s, const char *name, const void *val, size_t len);
 int ag_state_meta_get_raw(ag_state *s, const char *name, ag_buf *out);
@@ -142,7 +163,7 @@ int ag_state_iterate(ag_state *s, int (*fn)(void *ctx, const uint8_t *key, size_
 
 void ag_state_hkey(const void *key, size_t klen, uint8_t out[32]);
 void ag_state_value_hash(const void *val, size_t vlen, uint8_t out[32]);
-/* Sizes for metrics: tree memory and the LMDB file. */
+/* Sizes for metrics: the tree's pages in LMDB (all kept versions), keys, and the LMDB file. */
 size_t ag_state_tree_bytes(ag_state *s);
 size_t ag_state_leaves(ag_state *s);
 uint64_t ag_state_disk_bytes(ag_state *s);
@@ -166,7 +187,8 @@ void ag_state_export_close(ag_state_export *x); /* accepts NULL */
  * ag_state_restore_flush commits one); finish writes meta as the head, rebuilds the tree and
  * checks that it hashes to meta->app_hash: AG_E_STATE_MISMATCH otherwise, and then, as after
  * ag_state_restore_abort, the store is empty again. AG_E_INVALID when the store already has
- * a committed height; AG_E_STATE_LIMIT for a key or value outside the state's limits. */
+ * a committed height; AG_E_STATE_LIMIT for a key or value outside the state's limits. The tree is
+ * built in batches of 2^20 keys, so a restore's memory does not grow with the state. */
 int ag_state_restore_begin(ag_state *s);
 int ag_state_restore_put(ag_state *s, const void *key, size_t klen, const void *val, size_t vlen);
 int ag_state_restore_flush(ag_state *s);

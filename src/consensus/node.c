@@ -108,6 +108,8 @@ void ag_node_config_default(ag_node_config *cfg, const char *home) {
   snprintf(cfg->cometbft_rpc, sizeof cfg->cometbft_rpc, "http://127.0.0.1:26657");
   cfg->cometbft_batch = 10;
   cfg->snapshot_keep = 2;
+  cfg->state_versions = AG_STATE_VERSIONS_DEFAULT;
+  cfg->state_memory_mb = AG_STATE_MEMORY_MB_DEFAULT;
 }
 
 int ag_node_config_load(ag_node_config *cfg, const char *home) {
@@ -163,6 +165,17 @@ int ag_node_config_load(ag_node_config *cfg, const char *home) {
     return ag_fail(AG_E_RANGE, "%s: history_keep_blocks must be a whole number of blocks (0: keep all)", path);
   }
   if (v) cfg->history_keep = (uint64_t)json_integer_value(v);
+  if ((v = json_object_get(root, "state_versions")) && !(json_is_integer(v) && json_integer_value(v) >= 1)) {
+    json_decref(root);
+    return ag_fail(AG_E_RANGE, "%s: state_versions must be a whole number of heights, at least 1", path);
+  }
+  if (v) cfg->state_versions = (uint64_t)json_integer_value(v);
+  if ((v = json_object_get(root, "state_memory_mb")) &&
+      !(json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) <= (1 << 24))) {
+    json_decref(root);
+    return ag_fail(AG_E_RANGE, "%s: state_memory_mb must be 0 (no bound) .. 16777216", path);
+  }
+  if (v) cfg->state_memory_mb = (uint64_t)json_integer_value(v);
   int hrc = ag_http_limits_from_json(&cfg->http, json_object_get(root, "http"));
   json_decref(root);
   if (hrc) return ag_fail(AG_E_RANGE, "%s: %s", path, ag_errmsg(hrc));
@@ -355,6 +368,8 @@ int ag_node_open(const ag_node_config *cfg, ag_node **out) {
     if (cfg->threads > 0) ag_app_set_threads(n->app, cfg->threads);
     ag_app_set_history(n->app, cfg->history);
     ag_state_set_history_keep(ag_app_state(n->app), cfg->history_keep);
+    ag_state_set_versions(ag_app_state(n->app), cfg->state_versions);
+    ag_state_set_memory_budget(ag_app_state(n->app), (size_t)cfg->state_memory_mb << 20);
     if ((rc = ag_app_info_get(n->app, &info))) goto fail;
     memcpy(n->last_block_hash, info.block_hash, 32);
     /* every tx the admission view holds is here too (adm_recheck_one): at least its bound */

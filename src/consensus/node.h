@@ -43,6 +43,8 @@ typedef struct {
   uint64_t keep_rounds;   /* training rounds whose blobs and checkpoints the node keeps (16) */
   int history;            /* write the history indexes (docs/api.md "History"; true) */
   uint64_t history_keep;  /* blocks of history kept ("history_keep_blocks"; 0: all) */
+  uint64_t state_versions; /* heights whose state tree is kept for proofs ("state_versions", 100) */
+  uint64_t state_memory_mb; /* the state store's resident budget ("state_memory_mb", 512; 0: none) */
   uint64_t snapshot_interval; /* CometBFT mode: a state-sync snapshot every N blocks (0: none) */
   int snapshot_keep;          /* snapshots kept (2) */
   size_t snapshot_chunk;      /* bytes per snapshot chunk (0: AG_SNAPSHOT_CHUNK; tests set less) */
