@@ -378,6 +378,72 @@ TEST(proof_of_account) {
   test_rmdir(dir);
 }
 
+/* With "state_versions" 3, an account is proved as it was at each of the last 3 heights (the
+ * balance it had then, against that height's root); older and future heights are refused. With
+ * the default (1), only the last height is kept. */
+TEST(proofs_of_earlier_heights) {
+  char *dir;
+  ag_app *app = fresh_app(&dir);
+  ag_state_set_versions(ag_app_state(app), 3);
+  uint64_t bal[8];
+  uint8_t roots[8][32];
+  ag_smt_proof *p = malloc(sizeof *p);
+  ag_app_info info;
+  ag_app_info_get(app, &info);
+  bal[0] = balance(app, 1);
+  memcpy(roots[0], info.app_hash, 32);
+  for (uint64_t h = 1; h <= 6; h++) {
+    ag_buf tx;
+    ag_buf_init(&tx);
+    transfer(app, &tx, 0, 1, h * AG_UNIT, h - 1, 0, CHAIN);
+    ag_result res;
+    CHECK_OK(run_block(app, &tx, 1, &res, roots[h]));
+    CHECK_EQ(res.code, 0);
+    bal[h] = balance(app, 1);
+    ag_buf_free(&tx);
+  }
+  for (uint64_t at = 0; at <= 7; at++) {
+    ag_account acct;
+    int present = 0;
+    uint64_t got_h = 99;
+    uint8_t root[32];
+    int rc = ag_app_account_proof_at(app, keys[1].pk, at, &acct, &present, p, root, &got_h);
+    if (at < 4 || at > 6) {
+      CHECK_EQ(rc, AG_E_NOTFOUND);
+      continue;
+    }
+    CHECK_OK(rc);
+    CHECK(present);
+    CHECK_U64(got_h, at);
+    CHECK_U64(acct.balance, bal[at]);
+    CHECK_MEM(root, roots[at], 32);
+    uint8_t key[33], hk[32], v[16], vh[32];
+    ag_account_key(keys[1].pk, key);
+    ag_state_hkey(key, 33, hk);
+    ag_account_encode(&acct, v);
+    ag_state_value_hash(v, 16, vh);
+    CHECK_OK(ag_smt_verify(root, hk, vh, p));
+  }
+  ag_app_close(app);
+  /* the default keeps the last height only */
+  app = open_app(dir);
+  ag_account acct;
+  int present;
+  uint64_t got_h;
+  uint8_t root[32];
+  ag_buf tx;
+  ag_buf_init(&tx);
+  transfer(app, &tx, 0, 1, AG_UNIT, 6, 0, CHAIN);
+  ag_result res;
+  CHECK_OK(run_block(app, &tx, 1, &res, roots[7]));
+  ag_buf_free(&tx);
+  CHECK_OK(ag_app_account_proof_at(app, keys[1].pk, 7, &acct, &present, p, root, &got_h));
+  CHECK_EQ(ag_app_account_proof_at(app, keys[1].pk, 6, &acct, &present, p, root, &got_h), AG_E_NOTFOUND);
+  free(p);
+  ag_app_close(app);
+  test_rmdir(dir);
+}
+
 /* Any single-byte change to a valid tx makes a block that changes nothing. */
 TEST(property_mutated_txs_change_nothing) {
   char *dir;
@@ -447,5 +513,5 @@ TEST(second_process_is_locked_out) {
 TEST_MAIN(genesis_and_idempotent_init, transfer_moves_funds_and_burns_fee,
           envelope_failures_change_nothing, failed_action_pays_fee_only,
           check_tx_sequences_nonces_and_balance, multi_transfer, property_supply_replay_restart,
-          proof_of_account, property_mutated_txs_change_nothing, generic_query,
+          proof_of_account, proofs_of_earlier_heights, property_mutated_txs_change_nothing, generic_query,
           second_process_is_locked_out)

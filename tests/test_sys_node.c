@@ -244,6 +244,34 @@ TEST(cli_against_a_running_node) {
   j = json_loads((char *)out.data, 0, NULL);
   CHECK(json_is_true(json_object_get(j, "verified")));
   json_decref(j);
+  /* ?height=: the last height is served (the default "state_versions" keeps only it); an older
+   * one is gone (404), and height without prove is refused (400) */
+  {
+    char path[300];
+    long st = 0;
+    json_t *s0 = sys_get_json(base, "/v1/status", NULL);
+    long long hnow = json_integer_value(json_object_get(s0, "height"));
+    json_decref(s0);
+    json_t *a = NULL;
+    for (int i = 0; i < 20 && st != 200; i++) { /* a block may commit in between: ask for the new last */
+      json_decref(a);
+      s0 = sys_get_json(base, "/v1/status", NULL);
+      hnow = json_integer_value(json_object_get(s0, "height"));
+      json_decref(s0);
+      snprintf(path, sizeof path, "/v1/accounts/%s?prove=true&height=%lld", dev1, hnow);
+      a = sys_get_json(base, path, &st);
+    }
+    CHECK_EQ(st, 200);
+    CHECK_EQ(json_integer_value(json_object_get(a, "height")), hnow);
+    CHECK(json_object_get(a, "proof") != NULL);
+    json_decref(a);
+    snprintf(path, sizeof path, "/v1/accounts/%s?prove=true&height=0", dev1);
+    json_decref(sys_get_json(base, path, &st));
+    CHECK_EQ(st, 404);
+    snprintf(path, sizeof path, "/v1/accounts/%s?height=%lld", dev1, hnow);
+    json_decref(sys_get_json(base, path, &st));
+    CHECK_EQ(st, 400);
+  }
   /* an account that does not exist gets a verified absence proof */
   ag_keypair stranger;
   test_key(&stranger, 4242);

@@ -489,11 +489,15 @@ static void h_account(ag_http_req *req, ag_http_resp *resp) {
   int prove = ag_http_query_bool(req, "prove");
   ag_account a;
   int present = 1;
-  uint64_t height = 0;
+  uint64_t height = 0, at = AG_STATE_LATEST;
   uint8_t root[32];
+  if (ag_http_query(req, "height")) { /* an earlier height's state, with its proof */
+    if ((rc = ag_http_query_u64(req, "height", 0, INT64_MAX, 0, &at))) return fail(resp, rc);
+    if (!prove) return ag_http_error(resp, 400, AG_E_INVALID, "height needs prove=true");
+  }
   ag_smt_proof *proof = prove ? ag_xmalloc(sizeof *proof) : NULL;
   if (prove) {
-    rc = ag_app_account_proof(ag_node_app(n), pk, &a, &present, proof, root, &height);
+    rc = ag_app_account_proof_at(ag_node_app(n), pk, at, &a, &present, proof, root, &height);
   } else {
     ag_app_info info;
     rc = ag_app_account(ag_node_app(n), pk, &a);
@@ -841,8 +845,8 @@ static void h_metrics(ag_http_req *req, ag_http_resp *resp) {
   ag_buf_printf(b, "agora_api_tx_submissions_total{result=\"rejected\"} %llu\n", (unsigned long long)s->submit_rejected);
   metric(b, "agora_state_keys", "gauge", "Keys in the authenticated state.");
   ag_buf_printf(b, "agora_state_keys %zu\n", ag_state_leaves(ag_app_state(app)));
-  metric(b, "agora_state_tree_memory_bytes", "gauge", "Memory held by the state Merkle tree.");
-  ag_buf_printf(b, "agora_state_tree_memory_bytes %zu\n", ag_state_tree_bytes(ag_app_state(app)));
+  metric(b, "agora_state_tree_bytes", "gauge", "Bytes of LMDB pages holding the state tree's pages (every kept version).");
+  ag_buf_printf(b, "agora_state_tree_bytes %zu\n", ag_state_tree_bytes(ag_app_state(app)));
   metric(b, "agora_state_disk_bytes", "gauge", "Disk space used by the LMDB store.");
   ag_buf_printf(b, "agora_state_disk_bytes %llu\n", (unsigned long long)ag_state_disk_bytes(ag_app_state(app)));
   metric(b, "agora_supply_issued", "gauge", "Tokens issued so far, in base units (1e-9 AGR).");
