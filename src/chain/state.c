@@ -66,6 +66,8 @@ struct ag_state {
   int agrc;           /* the code behind AG_RECORDED */
   atomic_uint map_reads; /* reads since the last map_trim check (the tree reads on two threads) */
   ag_pt_batch pending; /* ag_state_apply's result, written by ag_state_commit */
+  ag_pt_update *sorted; /* the overlay's keys in path order (ag_state_apply) */
+  size_t nsorted;
   ov_entry *ov;
   uint32_t ov_cap, ov_used;
   jrec *jr;
@@ -323,6 +325,7 @@ void ag_state_close(ag_state *s) {
   free(s->jr);
   if (s->env) mdb_env_close(s->env);
   ag_pt_batch_free(&s->pending);
+  free(s->sorted);
   if (s->lockfd >= 0) close(s->lockfd);
   free(s);
 }
@@ -1008,7 +1011,9 @@ int ag_state_apply(ag_state *s, int threads, uint8_t root[32]) {
   ag_pt_batch_free(&s->pending);
   ag_pt_batch_init(&s->pending);
   int rc = ag_pt_apply(&s->pt, &s->root, s->seq + 1, u, n, threads, &s->pending);
-  free(u);
+  free(s->sorted);
+  s->sorted = u; /* the commit writes the records in this order: neighbours share B-tree pages */
+  s->nsorted = n;
   s->applied = rc == 0;
   ref_root_hash(rc ? &s->root : &s->pending.root, root);
   map_trim(s);
@@ -1175,6 +1180,17 @@ static int tree_prune(ag_state *s, MDB_txn *txn, uint64_t height) {
   return rc;
 }
 
+typedef struct {
+  const uint8_t *hash;
+  size_t i;
+} tx_ord;
+
+static int cmp_tx_ord(const void *a, const void *b) {
+  const tx_ord *x = a, *y = b;
+  int c = memcmp(x->hash, y->hash, 32);
+  return c ? c : (x->i > y->i) - (x->i < y->i);
+}
+
 int ag_state_commit(ag_state *s, const ag_state_meta *meta, const uint8_t *block,
                     size_t block_len, const ag_tx_index_entry *txs, size_t ntx) {
   if (s->rtxn) {
@@ -1193,8 +1209,8 @@ int ag_state_commit(ag_state *s, const ag_state_meta *meta, const uint8_t *block
     rc = lmdb_err(rc, "committing");
     goto out;
   }
-  for (uint32_t i = 0; i < s->ov_cap; i++) {
-    ov_entry *e = &s->ov[i];
+  for (size_t i = 0; i < s->nsorted; i++) {
+    ov_entry *e = &s->ov[ov_probe(s, s->sorted[i].key)];
     if (!e->used || !e->touched) continue;
     MDB_val k = {32, e->hkey}, was;
     map_read(s);
@@ -1230,7 +1246,12 @@ int ag_state_commit(ag_state *s, const ag_state_meta *meta, const uint8_t *block
     MDB_val k = {8, hk}, v = {block_len, (void *)block};
     rc = mdb_put(txn, s->db_blocks, &k, &v, 0);
   }
-  for (size_t i = 0; !rc && i < ntx; i++) {
+  /* the tx index in hash order (stable: a hash repeated in the block keeps its order) */
+  tx_ord *ord = ag_xmalloc((ntx ? ntx : 1) * sizeof *ord);
+  for (size_t i = 0; i < ntx; i++) ord[i] = (tx_ord){txs[i].hash, i};
+  qsort(ord, ntx, sizeof *ord, cmp_tx_ord);
+  for (size_t oi = 0; !rc && oi < ntx; oi++) {
+    size_t i = ord[oi].i;
     const ag_tx_location *l = &txs[i].loc;
     MDB_val k = {32, (void *)txs[i].hash}, v;
     /* A hash may repeat when a failed tx is included again later; keep the successful one. */
@@ -1248,6 +1269,7 @@ int ag_state_commit(ag_state *s, const ag_state_meta *meta, const uint8_t *block
     v = (MDB_val){18 + loglen, rec};
     rc = mdb_put(txn, s->db_txs, &k, &v, 0);
   }
+  free(ord);
   if (!rc && s->hist.len) rc = hist_write(s, txn, meta->height);
   if (!rc && s->hist_keep && meta->height > s->hist_keep) rc = hist_prune(s, txn, meta->height - s->hist_keep);
   if (rc) {
@@ -1269,6 +1291,9 @@ out:
   s->applied = 0;
   ag_pt_batch_free(&s->pending);
   ag_pt_batch_init(&s->pending);
+  free(s->sorted);
+  s->sorted = NULL;
+  s->nsorted = 0;
   map_trim(s);
   return rc;
 }
@@ -1332,6 +1357,9 @@ void ag_state_discard(ag_state *s) {
   s->applied = 0; /* the block's pages were never written: the committed tree stands */
   ag_pt_batch_free(&s->pending);
   ag_pt_batch_init(&s->pending);
+  free(s->sorted);
+  s->sorted = NULL;
+  s->nsorted = 0;
 }
 
 int ag_state_reset(ag_state *s) {
