@@ -254,6 +254,7 @@ size_t ag_state_dirty(const ag_state *s) {
 
 static int load_tree(ag_state *s);
 static void map_trim(ag_state *s);
+static void *map_addr(ag_state *s);
 #define MAP_CHECK_READS 256 /* reads between two checks of the memory budget (map_trim) */
 static inline void map_read(ag_state *s) {
   if (atomic_fetch_add(&s->map_reads, 1) + 1 >= MAP_CHECK_READS) map_trim(s);
@@ -305,6 +306,7 @@ int ag_state_open(const char *dir, ag_state **out) {
     goto fail;
   }
   s->pt.env = s->env;
+  map_addr(s); /* found once, before any thread may trim */
   s->pt.scan = scan_state;
   s->pt.scan_ctx = s;
   if ((rc = load_tree(s))) goto fail;
@@ -512,7 +514,7 @@ static int tree_drop(ag_state *s, MDB_txn *txn) {
 typedef struct {
   ag_state *s;
   ag_pt_update *u;
-  size_t n;
+  size_t n, cap; /* cap grows to BUILD_BATCH: a small state needs little */
   ag_pt_ref root;
   uint64_t leaves;
 } builder;
@@ -544,6 +546,7 @@ static int build_add(void *ctx, const uint8_t hkey[32], const uint8_t *key, size
   (void)key, (void)klen;
   builder *b = ctx;
   uint8_t vh[32];
+  if (b->n == b->cap) b->u = ag_xrealloc(b->u, (b->cap = b->cap ? 2 * b->cap : 4096) * sizeof *b->u);
   memcpy(b->u[b->n].key, hkey, 32);
   ag_state_value_hash(val, vlen, vh); /* from the value: the build checks the records, not their hashes */
   ag_smt_leaf_hash(hkey, vh, b->u[b->n].leaf_hash);
@@ -561,7 +564,7 @@ static int build_tree(ag_state *s, uint64_t height, const uint8_t *expect, const
   if (!rc && (rc = tree_drop(s, txn)) == 0) rc = mdb_txn_commit(txn);
   else if (!rc) mdb_txn_abort(txn);
   if (rc) return lmdb_err(rc, "building the state tree");
-  builder b = {s, ag_xmalloc(BUILD_BATCH * sizeof *b.u), 0, {0}, 0};
+  builder b = {s, NULL, 0, 0, {0}, 0};
   if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn))) {
     free(b.u);
     return lmdb_err(rc, "reading state");
@@ -905,6 +908,7 @@ int ag_state_prove_at(ag_state *s, uint64_t at, const void *key, size_t klen, ag
   uint8_t hkey[32], lh[32], h[32];
   ag_state_hkey(key, klen, hkey);
   *present = 0;
+  *height = 0;
   /* One read transaction: the head, the root and every page and value are of one commit. */
   MDB_txn *txn;
   int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
