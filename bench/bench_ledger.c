@@ -14,7 +14,9 @@
  *                               process that opens it and applies blocks under the default memory
  *                               budget, its disk, and apply_vs_sigverify on it (target >= 0.6)
  * Environment: BENCH_TXS (default 100000), BENCH_ACCOUNTS_1M (default 1000000),
- * BENCH_ACCOUNTS_10M (default 10000000; 0 skips it).
+ * BENCH_ACCOUNTS_10M (default 10000000; 0 skips it). For the 10M figures: BENCH_10M_SEED=DIR keeps
+ * the built state, BENCH_VERBOSE=1 prints each block, BENCH_STATE_VERSIONS, BENCH_STATE_MEMORY_MB and
+ * BENCH_HISTORY=0|1 override the state's settings.
  */
 #include "api/http.h"
 #include "bench.h"
@@ -403,6 +405,7 @@ static void big_apply(const char *dir, ag_keypair *senders, size_t ns, size_t n,
   const char *ev = getenv("BENCH_STATE_VERSIONS"), *eb = getenv("BENCH_STATE_MEMORY_MB");
   if (ev) ag_state_set_versions(ag_app_state(app), (uint64_t)atol(ev));
   if (eb) ag_state_set_memory_budget(ag_app_state(app), (size_t)atol(eb) << 20);
+  if (getenv("BENCH_HISTORY")) ag_app_set_history(app, atoi(getenv("BENCH_HISTORY")));
   ag_state_meta meta;
   ag_state_meta_get(ag_app_state(app), &meta);
   const uint8_t **ptr = malloc(ns * sizeof *ptr);
