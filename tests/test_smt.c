@@ -499,7 +499,77 @@ TEST(disk_tree_upgrades_an_older_store) {
   test_rmdir(dir);
 }
 
+/* ag_state_check (agora node --check-state) passes an intact store and finds each kind of
+ * damage: a value changed under its record's leaf hash, a record rewritten whole with a
+ * consistent leaf hash (the tree no longer agrees), a record added, a page lost. */
+static void damage_and_check(const char *dir, int how, int want) {
+  MDB_env *env;
+  MDB_txn *txn;
+  MDB_dbi dstate, dtree;
+  CHECK_OK(mdb_env_create(&env));
+  CHECK_OK(mdb_env_set_maxdbs(env, 12));
+  CHECK_OK(mdb_env_set_mapsize(env, (size_t)1 << 30));
+  CHECK_OK(mdb_env_open(env, dir, 0, 0600));
+  CHECK_OK(mdb_txn_begin(env, NULL, 0, &txn));
+  CHECK_OK(mdb_dbi_open(txn, "state", 0, &dstate));
+  CHECK_OK(mdb_dbi_open(txn, "tree", 0, &dtree));
+  MDB_cursor *cur;
+  MDB_val k, v;
+  uint8_t key[64], rec[2048];
+  CHECK_OK(mdb_cursor_open(txn, how == 3 ? dtree : dstate, &cur));
+  CHECK_OK(mdb_cursor_get(cur, &k, &v, MDB_FIRST));
+  CHECK(k.mv_size <= sizeof key && v.mv_size <= sizeof rec);
+  memcpy(key, k.mv_data, k.mv_size);
+  memcpy(rec, v.mv_data, v.mv_size);
+  size_t klen = k.mv_size, vlen = v.mv_size;
+  mdb_cursor_close(cur);
+  if (how == 0) { /* a value byte flipped: the stored leaf hash no longer matches */
+    rec[vlen - 1] ^= 1;
+  } else if (how == 1 || how == 2) { /* the record rewritten with a leaf hash that matches it */
+    if (how == 2) key[31] ^= 1; /* ... or a new record beside it, under another path */
+    rec[vlen - 1] ^= 1;
+    uint8_t vh[32];
+    size_t kl = rec[32];
+    ag_state_value_hash(rec + 33 + kl, vlen - 33 - kl, vh);
+    ag_smt_leaf_hash(key, vh, rec);
+  }
+  MDB_val nk = {klen, key}, nv = {vlen, rec};
+  if (how == 3) CHECK_OK(mdb_del(txn, dtree, &nk, NULL));
+  else CHECK_OK(mdb_put(txn, dstate, &nk, &nv, 0));
+  CHECK_OK(mdb_txn_commit(txn));
+  mdb_env_close(env);
+  ag_state *st;
+  CHECK_OK(ag_state_open(dir, &st));
+  uint64_t keys;
+  CHECK_EQ(ag_state_check(st, &keys), want);
+  ag_state_close(st);
+}
+
+TEST(state_check_finds_damage) {
+  enum { N = 700 };
+  for (int how = -1; how < 4; how++) {
+    char *dir = test_tmpdir("ptree-check");
+    ag_state *st;
+    CHECK_OK(ag_state_open(dir, &st));
+    for (uint64_t i = 0; i < N; i++) {
+      uint8_t k[9], v[64] = {0};
+      CHECK_OK(ag_state_put(st, k, raw_key(i, k), v, raw_val(i, 5, v) + 1)); /* values of 1..41 bytes */
+    }
+    uint8_t r[32];
+    CHECK_OK(ag_state_apply(st, 2, r));
+    ag_state_meta meta = {0, 0, {0}, {0}};
+    memcpy(meta.app_hash, r, 32);
+    CHECK_OK(ag_state_commit(st, &meta, NULL, 0, NULL, 0));
+    uint64_t keys = 0;
+    CHECK_OK(ag_state_check(st, &keys));
+    CHECK_EQ(keys, N + 0);
+    ag_state_close(st);
+    if (how >= 0) damage_and_check(dir, how, how == 3 ? AG_E_CORRUPT : AG_E_STATE_MISMATCH);
+    test_rmdir(dir);
+  }
+}
+
 TEST_MAIN(empty_and_single, incremental_equals_rebuild, parallel_large_batch_equals_serial,
           proofs_of_presence_and_absence, disk_tree_equals_memory_tree_across_heights_and_restarts,
           disk_tree_prunes_what_it_no_longer_keeps, disk_tree_small_states_grow_and_shrink,
-          disk_tree_upgrades_an_older_store)
+          disk_tree_upgrades_an_older_store, state_check_finds_damage)

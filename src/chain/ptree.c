@@ -7,6 +7,7 @@
  */
 #include "chain/ptree.h"
 
+#include "core/codec.h"
 #include "core/err.h"
 #include "core/hash.h"
 #include "core/util.h"
@@ -575,6 +576,72 @@ int ag_pt_walk(const ag_pt_db *db, MDB_txn *txn, const ag_pt_ref *root, uint64_t
                int (*fn)(void *ctx, const uint8_t key[32], const uint8_t leaf_hash[32]), void *ctx) {
   uint8_t path[32] = {0};
   return walk(db, txn, root, ver, 0, path, fn, ctx);
+}
+
+/* ---- checking ------------------------------------------------------------------------------ */
+
+typedef struct {
+  const ag_pt_db *db;
+  MDB_txn *txn;
+  uint64_t ver, leaves;
+} chk;
+
+static int mismatch(int nd, const uint8_t *path, const char *what) {
+  char hex[65];
+  ag_hex_encode(path, 32, hex);
+  hex[nd > 64 ? 64 : nd] = 0;
+  return ag_fail(AG_E_STATE_MISMATCH, "state tree at path %s%s: %s", nd ? hex : "(root)", nd ? "..." : "", what);
+}
+
+/* Recomputes the hash of the subtree r at depth nd from what is below it and compares. */
+static int check_ref(chk *c, const ag_pt_ref *r, int nd, const uint8_t *path) {
+  if (r->kind == AG_PT_EMPTY) return 0;
+  if (r->kind == AG_PT_LEAF) {
+    c->leaves++;
+    ag_pt_leaves l = {0};
+    int rc = c->db->scan(c->db->scan_ctx, c->txn, r->key, 64, c->ver, &l);
+    if (!rc && (l.n != 1 || memcmp(l.v[0].leaf_hash, r->hash, 32)))
+      rc = mismatch(64, r->key, "a leaf of the tree is not the record the store holds");
+    free(l.v);
+    return rc;
+  }
+  if (r->kind == AG_PT_BUCKET) {
+    ag_pt_leaves l = {0};
+    uint8_t h[32];
+    int rc = c->db->scan(c->db->scan_ctx, c->txn, path, nd, c->ver, &l);
+    if (!rc) {
+      ag_pt_subtree_hash(l.v, l.n, 4 * nd, h);
+      if (l.n < 2 || memcmp(h, r->hash, 32)) rc = mismatch(nd, path, "a bucket does not hash to its records");
+      c->leaves += l.n;
+    }
+    free(l.v);
+    return rc;
+  }
+  if (nd >= MAX_NIBBLES) return mismatch(nd, path, "deeper than 256 levels");
+  page pg;
+  int rc = load_page(c->db, c->txn, nd, path, r->ver, &pg);
+  if (rc) return rc;
+  inner in;
+  inner_compute(&pg, &in);
+  if (memcmp(in.h[0], r->hash, 32)) return mismatch(nd, path, "a page does not hash to what its parent holds");
+  for (int i = 0; !rc && i < 16; i++) {
+    uint8_t child[32];
+    memcpy(child, path, 32);
+    uint8_t shift = (nd & 1) ? 0 : 4;
+    child[nd >> 1] = (uint8_t)((child[nd >> 1] & ~(15 << shift)) | (i << shift));
+    if (pg.s[i].kind == AG_PT_LEAF && !(nibble(pg.s[i].key, nd) == i && !memcmp(pg.s[i].key, child, (size_t)nd / 2)))
+      rc = mismatch(nd + 1, child, "a leaf sits outside its path");
+    else rc = check_ref(c, &pg.s[i], nd + 1, child);
+  }
+  return rc;
+}
+
+int ag_pt_check(const ag_pt_db *db, MDB_txn *txn, const ag_pt_ref *root, uint64_t ver, uint64_t *leaves) {
+  chk c = {db, txn, ver, 0};
+  uint8_t path[32] = {0};
+  int rc = check_ref(&c, root, 0, path);
+  *leaves = c.leaves;
+  return rc;
 }
 
 void ag_pt_ref_encode(const ag_pt_ref *r, uint8_t out[AG_PT_REF_BYTES]) {

@@ -112,6 +112,11 @@ int ag_pt_ref_decode(const uint8_t *p, size_t len, ag_pt_ref *r);
 int ag_pt_walk(const ag_pt_db *db, MDB_txn *txn, const ag_pt_ref *root, uint64_t ver,
                int (*fn)(void *ctx, const uint8_t key[32], const uint8_t leaf_hash[32]), void *ctx);
 
+/* Checks the whole tree under root (version ver) against the records: every page hashes to what
+ * its parent holds, every bucket to its records, every leaf is its record; *leaves counts the
+ * keys reached. AG_E_STATE_MISMATCH names the first path that does not agree. */
+int ag_pt_check(const ag_pt_db *db, MDB_txn *txn, const ag_pt_ref *root, uint64_t ver, uint64_t *leaves);
+
 /* The hash of the subtree at binary depth bd holding the sorted leaves l[0..n). */
 void ag_pt_subtree_hash(const ag_pt_update *l, size_t n, int bd, uint8_t out[32]);
 

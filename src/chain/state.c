@@ -12,6 +12,7 @@
 #include "chain/state.h"
 
 #include "chain/ptree.h"
+#include "core/codec.h"
 #include "core/err.h"
 #include "core/hash.h"
 #include "core/log.h"
@@ -1383,6 +1384,65 @@ int ag_state_reset(ag_state *s) {
     return lmdb_err(rc, "resetting state");
   }
   return 0;
+}
+
+int ag_state_check(ag_state *s, uint64_t *keys) {
+  *keys = 0;
+  MDB_txn *txn;
+  int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+  if (rc) return lmdb_err(rc, "reading state");
+  MDB_val hk = {4, "head"}, hv;
+  uint64_t seq, leaves, n = 0, reached = 0;
+  ag_pt_ref r;
+  ag_state_meta head;
+  rc = mdb_get(txn, s->db_meta, &hk, &hv);
+  if (rc || hv.mv_size != 80) {
+    mdb_txn_abort(txn);
+    return rc == MDB_NOTFOUND ? ag_fail(AG_E_NOTFOUND, "nothing is committed yet")
+                              : rc ? lmdb_err(rc, "reading the head") : ag_fail(AG_E_CORRUPT, "bad head record");
+  }
+  meta_decode(hv.mv_data, &head);
+  if ((rc = root_get(s, txn, head.height, &seq, &leaves, &r))) {
+    mdb_txn_abort(txn);
+    return rc == AG_E_NOTFOUND ? ag_fail(AG_E_STATE_MISMATCH, "no tree root is recorded for the head") : rc;
+  }
+  uint8_t root[32];
+  ref_root_hash(&r, root);
+  if (memcmp(root, head.app_hash, 32)) rc = ag_fail(AG_E_STATE_MISMATCH, "the tree's root is not the head's app hash");
+  /* every record: its stored leaf hash is its value's */
+  MDB_cursor *cur;
+  if (!rc && (rc = mdb_cursor_open(txn, s->db_state, &cur)) != 0) rc = lmdb_err(rc, "reading state");
+  else if (!rc) {
+    MDB_val k, v;
+    int lrc;
+    for (lrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); !rc && lrc == 0; lrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+      const uint8_t *key, *val;
+      size_t klen, vlen;
+      uint8_t vh[32], lh[32], want[32];
+      if (k.mv_size != 32 || parse_record(&v, &key, &klen, &val, &vlen)) {
+        rc = ag_fail(AG_E_CORRUPT, "state record %llu is malformed", (unsigned long long)n);
+        break;
+      }
+      ag_state_hkey(key, klen, want);
+      ag_state_value_hash(val, vlen, vh);
+      ag_smt_leaf_hash(k.mv_data, vh, lh);
+      if (memcmp(want, k.mv_data, 32) || memcmp(lh, v.mv_data, 32)) {
+        char hex[65];
+        ag_hex_encode(k.mv_data, 32, hex);
+        rc = ag_fail(AG_E_STATE_MISMATCH, "state record %s does not match its key or its leaf hash", hex);
+      }
+      n++;
+    }
+    if (!rc && lrc != MDB_NOTFOUND) rc = lmdb_err(lrc, "reading state");
+    mdb_cursor_close(cur);
+  }
+  if (!rc) rc = ag_pt_check(&s->pt, txn, &r, AG_PT_CURRENT, &reached);
+  if (!rc && (reached != n || leaves != n))
+    rc = ag_fail(AG_E_STATE_MISMATCH, "the store holds %llu records, the tree reaches %llu and records %llu",
+                 (unsigned long long)n, (unsigned long long)reached, (unsigned long long)leaves);
+  mdb_txn_abort(txn);
+  *keys = n;
+  return rc;
 }
 
 void ag_state_set_versions(ag_state *s, uint64_t versions) { s->versions = versions ? versions : 1; }

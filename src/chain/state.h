@@ -137,6 +137,10 @@ int ag_state_prove_at(ag_state *s, uint64_t at, const void *key, size_t klen, ag
                       uint8_t root[32], uint64_t *height, ag_buf *val, int *present);
 /* Heights whose tree and values are kept for proofs (default AG_STATE_VERSIONS_DEFAULT; 1 keeps
  * only the last). Each commit prunes what falls out, at most 64 heights' worth per commit. */
+/* Reads the whole committed store and checks it: every record's key and leaf hash, and the tree
+ * against the records (ag_pt_check), its root against the head. AG_E_STATE_MISMATCH names the
+ * first thing that does not agree (repair: agora node --replay). *keys: the records read. */
+int ag_state_check(ag_state *s, uint64_t *keys);
 #define AG_STATE_VERSIONS_DEFAULT 1
 void ag_state_set_versions(ag_state *s, uint64_t versions);
 /* Bytes of the store's file the process keeps mapped in memory (0: no bound). Reads map the file;
