@@ -13,6 +13,7 @@
 #include "core/util.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -305,6 +306,7 @@ typedef struct {
   int nd, g0, g1;
   const ag_pt_update *u;
   size_t n;
+  char msg[300]; /* the error's message: errors are recorded per thread */
 } job;
 
 static void *run_job(void *arg) {
@@ -312,10 +314,12 @@ static void *run_job(void *arg) {
   int rc = mdb_txn_begin(j->c.db->env, NULL, MDB_RDONLY, &j->c.txn);
   if (rc) {
     j->c.err = ag_fail(AG_E_IO, "reading the state tree: %s", mdb_strerror(rc));
+    snprintf(j->msg, sizeof j->msg, "%s", ag_errmsg(j->c.err));
     return NULL;
   }
   update_slots(&j->c, j->pg, j->nd, j->u, j->n, j->g0, j->g1);
   mdb_txn_abort(j->c.txn);
+  if (j->c.err) snprintf(j->msg, sizeof j->msg, "%s", ag_errmsg(j->c.err));
   return NULL;
 }
 
@@ -374,13 +378,13 @@ static ag_pt_ref update_root_parallel(actx *c, const ag_pt_ref *cur, const ag_pt
   if (split == 0) split = 1;
   ag_pt_batch second;
   ag_pt_batch_init(&second);
-  job j = {{c->db, NULL, c->ver, &second, 0}, &pg, 0, split, 16, u, n};
+  job j = {{c->db, NULL, c->ver, &second, 0}, &pg, 0, split, 16, u, n, ""};
   pthread_t th;
   int threaded = pthread_create(&th, NULL, run_job, &j) == 0;
   update_slots(c, &pg, 0, u, n, 0, split);
   if (threaded) pthread_join(th, NULL);
   else run_job(&j);
-  if (!c->err) c->err = j.c.err;
+  if (!c->err && j.c.err) c->err = ag_fail(j.c.err, "%s", j.msg);
   ag_buf_put(&c->out->puts, second.puts.data, second.puts.len);
   ag_buf_put(&c->out->retire, second.retire.data, second.retire.len);
   ag_buf_put(&c->out->drop, second.drop.data, second.drop.len);
