@@ -59,8 +59,8 @@
 
 #define READ_CHUNK 65536
 #define LINGER_MS 2000       /* after an error response, how long we drain the rest */
-#define LINGER_MAX (64u << 20) /* and how much of it: more than any upload we accept, so a client
-                                  * still sending a refused body reads our answer first */
+#define LINGER_MAX (64u << 20) /* and how much of it: room for a refused upload of tens of MB, so the
+                                  * client still sending it reads our answer before any reset */
 
 void ag_http_limits_default(ag_http_limits *l) {
   l->max_connections = 4096;
