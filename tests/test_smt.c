@@ -433,6 +433,15 @@ TEST(disk_tree_small_states_grow_and_shrink) {
   test_rmdir(dir);
 }
 
+/* The state store's LMDB environment opened directly, to damage or age it as a test needs. */
+static void raw_open(const char *dir, MDB_env **env, MDB_txn **txn) {
+  CHECK_OK(mdb_env_create(env));
+  CHECK_OK(mdb_env_set_maxdbs(*env, 12));
+  CHECK_OK(mdb_env_set_mapsize(*env, (size_t)1 << 30));
+  CHECK_OK(mdb_env_open(*env, dir, 0, 0600));
+  CHECK_OK(mdb_txn_begin(*env, NULL, 0, txn));
+}
+
 /* A store written before records carried their leaf hash and before the tree was on disk is
  * upgraded when opened: same root, proofs served. */
 TEST(disk_tree_upgrades_an_older_store) {
@@ -456,11 +465,7 @@ TEST(disk_tree_upgrades_an_older_store) {
   MDB_env *env;
   MDB_txn *txn;
   MDB_dbi dstate, dmeta, dtree, droots;
-  CHECK_OK(mdb_env_create(&env));
-  CHECK_OK(mdb_env_set_maxdbs(env, 12));
-  CHECK_OK(mdb_env_set_mapsize(env, (size_t)1 << 30));
-  CHECK_OK(mdb_env_open(env, dir, 0, 0600));
-  CHECK_OK(mdb_txn_begin(env, NULL, 0, &txn));
+  raw_open(dir, &env, &txn);
   CHECK_OK(mdb_dbi_open(txn, "state", 0, &dstate));
   CHECK_OK(mdb_dbi_open(txn, "meta", 0, &dmeta));
   CHECK_OK(mdb_dbi_open(txn, "tree", 0, &dtree));
@@ -506,11 +511,7 @@ static void damage_and_check(const char *dir, int how, int want) {
   MDB_env *env;
   MDB_txn *txn;
   MDB_dbi dstate, dtree;
-  CHECK_OK(mdb_env_create(&env));
-  CHECK_OK(mdb_env_set_maxdbs(env, 12));
-  CHECK_OK(mdb_env_set_mapsize(env, (size_t)1 << 30));
-  CHECK_OK(mdb_env_open(env, dir, 0, 0600));
-  CHECK_OK(mdb_txn_begin(env, NULL, 0, &txn));
+  raw_open(dir, &env, &txn);
   CHECK_OK(mdb_dbi_open(txn, "state", 0, &dstate));
   CHECK_OK(mdb_dbi_open(txn, "tree", 0, &dtree));
   MDB_cursor *cur;

@@ -552,36 +552,6 @@ int ag_pt_prove(const ag_pt_db *db, MDB_txn *txn, const ag_pt_ref *root, uint64_
   return rc;
 }
 
-static int walk(const ag_pt_db *db, MDB_txn *txn, const ag_pt_ref *r, uint64_t ver, int nd, const uint8_t *path,
-                int (*fn)(void *, const uint8_t *, const uint8_t *), void *ctx) {
-  if (r->kind == AG_PT_EMPTY) return 0;
-  if (r->kind == AG_PT_LEAF) return fn(ctx, r->key, r->hash);
-  if (r->kind == AG_PT_BUCKET) {
-    ag_pt_leaves l = {0};
-    int rc = db->scan(db->scan_ctx, txn, path, nd, ver, &l);
-    for (size_t i = 0; !rc && i < l.n; i++) rc = fn(ctx, l.v[i].key, l.v[i].leaf_hash);
-    free(l.v);
-    return rc;
-  }
-  if (nd >= MAX_NIBBLES) return ag_fail(AG_E_CORRUPT, "state tree deeper than 256 levels");
-  page pg;
-  int rc = load_page(db, txn, nd, path, r->ver, &pg);
-  for (int i = 0; !rc && i < 16; i++) {
-    uint8_t child[32];
-    memcpy(child, path, 32);
-    uint8_t shift = (nd & 1) ? 0 : 4;
-    child[nd >> 1] = (uint8_t)((child[nd >> 1] & ~(15 << shift)) | (i << shift));
-    rc = walk(db, txn, &pg.s[i], ver, nd + 1, child, fn, ctx);
-  }
-  return rc;
-}
-
-int ag_pt_walk(const ag_pt_db *db, MDB_txn *txn, const ag_pt_ref *root, uint64_t ver,
-               int (*fn)(void *ctx, const uint8_t key[32], const uint8_t leaf_hash[32]), void *ctx) {
-  uint8_t path[32] = {0};
-  return walk(db, txn, root, ver, 0, path, fn, ctx);
-}
-
 /* ---- checking ------------------------------------------------------------------------------ */
 
 typedef struct {

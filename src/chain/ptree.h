@@ -108,10 +108,6 @@ int ag_pt_prove(const ag_pt_db *db, MDB_txn *txn, const ag_pt_ref *root, uint64_
 void ag_pt_ref_encode(const ag_pt_ref *r, uint8_t out[AG_PT_REF_BYTES]);
 int ag_pt_ref_decode(const uint8_t *p, size_t len, ag_pt_ref *r);
 
-/* Visits every leaf under root (of version ver) in path order (for checks and tests). */
-int ag_pt_walk(const ag_pt_db *db, MDB_txn *txn, const ag_pt_ref *root, uint64_t ver,
-               int (*fn)(void *ctx, const uint8_t key[32], const uint8_t leaf_hash[32]), void *ctx);
-
 /* Checks the whole tree under root (version ver) against the records: every page hashes to what
  * its parent holds, every bucket to its records, every leaf is its record; *leaves counts the
  * keys reached. AG_E_STATE_MISMATCH names the first path that does not agree. */
