@@ -624,6 +624,41 @@ TEST(state_sync_restores_a_snapshot_and_refuses_bad_chunks) {
   test_rmdir(dc);
 }
 
+/* config.json "file_peers": URLs kept without a trailing slash; anything else is refused by
+ * name */
+TEST(file_peers_are_checked_when_the_config_loads) {
+  char *dir = test_tmpdir("cfgpeers"), path[600];
+  snprintf(path, sizeof path, "%s/config.json", dir);
+  static const struct {
+    const char *json;
+    int ok;
+  } cases[] = {
+      {"{\"file_peers\": [\"http://127.0.0.1:8740/\", \"https://node.example:443\"]}", 1},
+      {"{\"file_peers\": []}", 1},
+      {"{\"file_peers\": \"http://127.0.0.1:8740\"}", 0},
+      {"{\"file_peers\": [\"ftp://127.0.0.1\"]}", 0},
+      {"{\"file_peers\": [8740]}", 0},
+      {"{\"file_peers\": [\"http://a\",\"http://a\",\"http://a\",\"http://a\",\"http://a\",\"http://a\","
+       "\"http://a\",\"http://a\",\"http://a\",\"http://a\",\"http://a\",\"http://a\",\"http://a\","
+       "\"http://a\",\"http://a\",\"http://a\",\"http://a\"]}",
+       0},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    CHECK_EQ(ag_write_file_atomic(path, cases[i].json, strlen(cases[i].json), 0644), 0);
+    ag_node_config cfg;
+    ag_node_config_default(&cfg, dir);
+    int rc = ag_node_config_load(&cfg, dir);
+    CHECK_EQ(rc == 0, cases[i].ok);
+    if (!cases[i].ok) CHECK(strstr(ag_errmsg(rc), "file_peers") != NULL);
+    if (i == 0) {
+      CHECK_EQ(cfg.nfile_peers, 2);
+      CHECK_STR(cfg.file_peers[0], "http://127.0.0.1:8740");
+      CHECK_STR(cfg.file_peers[1], "https://node.example:443");
+    }
+  }
+  test_rmdir(dir);
+}
+
 TEST_MAIN(checked_tx_is_pending_until_its_block_commits, block_of_empty_txs_commits,
           malformed_frames_stop_the_session, api_admits_at_once_and_forwards_in_order,
-          state_sync_restores_a_snapshot_and_refuses_bad_chunks)
+          state_sync_restores_a_snapshot_and_refuses_bad_chunks, file_peers_are_checked_when_the_config_loads)

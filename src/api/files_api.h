@@ -13,4 +13,12 @@ extern const size_t ag_files_nroutes;
  * force. */
 int ag_files_collect(ag_node *node, int force);
 
+/* Fetches, from the node's "file_peers", the files the chain announces that the node lacks
+ * (files_api.c explains what and how). Starts nothing when the node has no peers (*out NULL). */
+typedef struct ag_files_sync ag_files_sync;
+int ag_files_sync_start(ag_node *node, ag_files_sync **out);
+void ag_files_sync_stop(ag_files_sync *fs); /* NULL: nothing */
+/* What every node's fetcher got so far (the metrics). */
+void ag_files_sync_stats(uint64_t *blobs, uint64_t *models, uint64_t *failures);
+
 #endif

@@ -843,6 +843,13 @@ static void h_metrics(ag_http_req *req, ag_http_resp *resp) {
   metric(b, "agora_api_tx_submissions_total", "counter", "Transactions submitted through the API, by result.");
   ag_buf_printf(b, "agora_api_tx_submissions_total{result=\"accepted\"} %llu\n", (unsigned long long)s->submit_ok);
   ag_buf_printf(b, "agora_api_tx_submissions_total{result=\"rejected\"} %llu\n", (unsigned long long)s->submit_rejected);
+  uint64_t fb, fm, ff;
+  ag_files_sync_stats(&fb, &fm, &ff);
+  metric(b, "agora_files_fetched_total", "counter", "Files the chain announces that this node fetched from its file_peers, by kind.");
+  ag_buf_printf(b, "agora_files_fetched_total{kind=\"blob\"} %llu\n", (unsigned long long)fb);
+  ag_buf_printf(b, "agora_files_fetched_total{kind=\"checkpoint\"} %llu\n", (unsigned long long)fm);
+  metric(b, "agora_files_fetch_rejected_total", "counter", "Files a peer served that failed their checks.");
+  ag_buf_printf(b, "agora_files_fetch_rejected_total %llu\n", (unsigned long long)ff);
   metric(b, "agora_state_keys", "gauge", "Keys in the authenticated state.");
   ag_buf_printf(b, "agora_state_keys %zu\n", ag_state_leaves(ag_app_state(app)));
   metric(b, "agora_state_tree_bytes", "gauge", "Bytes of LMDB pages holding the state tree's pages (every kept version).");

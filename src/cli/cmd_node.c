@@ -1,4 +1,5 @@
 /* cmd_node.c — `agora init` (a home folder with genesis and dev accounts) and `agora node`. */
+#include "api/files_api.h"
 #include "api/node_api.h"
 #include "api/render.h"
 #include "cli/cli.h"
@@ -327,9 +328,12 @@ int ag_cmd_node(ag_cli *c, int argc, char **argv) {
   else
     ag_info("node", "chain %s at height %llu; API http://%s; a block every %u ms", info.chain_id,
             (unsigned long long)info.height, addr, cfg.block_time_ms);
+  ag_files_sync *fsync;
+  if ((rc = ag_files_sync_start(n, &fsync))) ag_warn("node", "%s", ag_errmsg(rc));
   pthread_t sigth;
   pthread_create(&sigth, NULL, signal_thread, n);
   rc = ag_node_run(n);
+  ag_files_sync_stop(fsync);
   pthread_kill(sigth, SIGTERM); /* wakes the signal thread if the node stopped on its own */
   pthread_join(sigth, NULL);
   ag_http_stop(srv);

@@ -176,6 +176,25 @@ int ag_node_config_load(ag_node_config *cfg, const char *home) {
     return ag_fail(AG_E_RANGE, "%s: state_memory_mb must be 0 (no bound) .. 16777216", path);
   }
   if (v) cfg->state_memory_mb = (uint64_t)json_integer_value(v);
+  if ((v = json_object_get(root, "file_peers"))) {
+    size_t i;
+    json_t *e;
+    if (!json_is_array(v) || json_array_size(v) > AG_FILE_PEERS_MAX) {
+      json_decref(root);
+      return ag_fail(AG_E_RANGE, "%s: file_peers must be a list of at most %d node API URLs", path, AG_FILE_PEERS_MAX);
+    }
+    json_array_foreach(v, i, e) {
+      const char *u = json_string_value(e);
+      if (!u || (strncmp(u, "http://", 7) && strncmp(u, "https://", 8)) || strlen(u) >= sizeof cfg->file_peers[0]) {
+        json_decref(root);
+        return ag_fail(AG_E_RANGE, "%s: file_peers[%zu] is not an http:// or https:// URL of at most 255 bytes", path, i);
+      }
+      snprintf(cfg->file_peers[i], sizeof cfg->file_peers[i], "%s", u);
+      size_t l = strlen(cfg->file_peers[i]);
+      while (l && cfg->file_peers[i][l - 1] == '/') cfg->file_peers[i][--l] = 0;
+    }
+    cfg->nfile_peers = (int)json_array_size(v);
+  }
   int hrc = ag_http_limits_from_json(&cfg->http, json_object_get(root, "http"));
   json_decref(root);
   if (hrc) return ag_fail(AG_E_RANGE, "%s: %s", path, ag_errmsg(hrc));

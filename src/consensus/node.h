@@ -25,6 +25,7 @@
 #define AG_DEFAULT_API "127.0.0.1:8740"
 
 enum { AG_CONSENSUS_SOLO = 0, AG_CONSENSUS_COMETBFT = 1 };
+#define AG_FILE_PEERS_MAX 16
 
 typedef struct {
   char home[1024];
@@ -48,6 +49,10 @@ typedef struct {
   uint64_t snapshot_interval; /* CometBFT mode: a state-sync snapshot every N blocks (0: none) */
   int snapshot_keep;          /* snapshots kept (2) */
   size_t snapshot_chunk;      /* bytes per snapshot chunk (0: AG_SNAPSHOT_CHUNK; tests set less) */
+  /* other nodes' APIs ("file_peers": ["http://host:port", ...]) the node fetches the files the
+   * chain announces from (blobs, pinned and proposed checkpoints; files_api.h) */
+  char file_peers[AG_FILE_PEERS_MAX][256];
+  int nfile_peers;
 } ag_node_config;
 
 /* Counters for /metrics; monotonic except where noted. */
