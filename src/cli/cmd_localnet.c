@@ -31,6 +31,8 @@
 #include "chain/genesis.h"
 #include "chain/json.h"
 #include "cli/cli.h"
+#include "cli/localnet_subnets.h"
+#include "consensus/node.h"
 #include "core/backoff.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -64,6 +66,8 @@
 static const char usage[] =
     "usage: agora localnet [start] [--validators N] [--home DIR] [--block-time MS] [--base-port P]\n"
     "                      [--dev-accounts N] [--detach] [--force]\n"
+    "                      [--subnets [--miners N] [--subnet-validators N] [--trainers N]\n"
+    "                                 [--round-blocks N] [--train-dim N] [--train-layers N] [--model F]]\n"
     "       agora localnet stop [--validator I] [--app-only] [--home DIR]\n"
     "       agora localnet start --validator I [--home DIR]\n"
     "       agora localnet status [--home DIR] [--json]\n"
@@ -82,6 +86,14 @@ static const char usage[] =
     "  --detach        start the processes and return: nothing restarts them\n"
     "  --block-time MS CometBFT's timeout_commit (default 500)\n"
     "  --base-port P   first port (default 26600; validator I uses P+10I+6 .. P+10I+9)\n"
+    "  --subnets       also run the inference subnet (netuid 1: --miners, default 2, and\n"
+    "                  --subnet-validators, default 3, staking 2000, 1000, 1000... AGR) and the\n"
+    "                  training subnet (netuid 2: --trainers, default 2, and as many validators,\n"
+    "                  training a --train-dim x --train-layers model of --model's tokenizer in\n"
+    "                  rounds of --round-blocks, default 30), each neuron attached to another\n"
+    "                  node (ROOT/subnets.json; logs in ROOT/neurons). Checkpoints start on\n"
+    "                  node 0; every node fetches the blobs and checkpoints the chain announces\n"
+    "                  from the others (config.json \"file_peers\")\n"
     "'join' adds a node that is not a validator to a network started with --detach: it\n"
     "starts from the validators' latest state-sync snapshot (one every 40 blocks), checked\n"
     "against the validators' signatures, not from genesis.\n"
@@ -448,17 +460,26 @@ static int cmt_config(const net *nt, int i, const char *peers, int block_ms) {
 
 /* The agora side's config.json of node i. */
 static int app_config(const net *nt, int i) {
-  char path[1400], v[1000];
+  char path[1400], v[2000], peers[900] = "";
   snprintf(path, sizeof path, "%s/node%d/config.json", nt->root, i);
+  /* every other node's API: where this one fetches the blobs and checkpoints the chain
+   * announces (files_api.h) */
+  int n = nt->n > nt->nval ? nt->n : nt->nval;
+  for (int k = 0; k < n && k < AG_FILE_PEERS_MAX; k++) {
+    if (k == i) continue;
+    size_t l = strlen(peers);
+    snprintf(peers + l, sizeof peers - l, "%s\"http://127.0.0.1:%d\"", l ? ", " : "", port(nt, k, 9));
+  }
   snprintf(v, sizeof v,
            "{\n  \"consensus\": \"cometbft\",\n  \"abci_listen\": \"tcp://127.0.0.1:%d\",\n"
            "  \"cometbft_rpc\": \"http://127.0.0.1:%d\",\n  \"cometbft_batch\": 200,\n"
-           "  \"snapshot_interval\": %d,\n  \"snapshot_keep\": 3,\n  \"api_listen\": \"127.0.0.1:%d\"\n}\n",
-           port(nt, i, 8), port(nt, i, 7), SNAPSHOT_EVERY, port(nt, i, 9));
+           "  \"snapshot_interval\": %d,\n  \"snapshot_keep\": 3,\n  \"api_listen\": \"127.0.0.1:%d\",\n"
+           "  \"file_peers\": [%s]\n}\n",
+           port(nt, i, 8), port(nt, i, 7), SNAPSHOT_EVERY, port(nt, i, 9), peers);
   return ag_write_file_atomic(path, v, strlen(v), 0644);
 }
 
-static int create(ag_cli *c, net *nt, int ndev, int block_ms) {
+static int create(ag_cli *c, net *nt, int ndev, int block_ms, const ag_lsub_opts *sub) {
   char tmp[1200], cmd_out[256];
   snprintf(tmp, sizeof tmp, "%s/.cometbft-testnet", nt->root);
   char vflag[16];
@@ -488,7 +509,16 @@ static int create(ag_cli *c, net *nt, int ndev, int block_ms) {
     g.accounts[i].balance = 1000000 * AG_UNIT;
     ag_key_wipe(&k);
   }
-  g.modules = ag_xstrdup("{\"incentive\":{\"allow_private_endpoints\":true}}"); /* one machine */
+  if (!rc && sub) { /* the two subnets, their owner and neurons (localnet_subnets.h) */
+    json_t *inc;
+    if (!(rc = ag_lsub_create(nt->root, nt->chain_id, nt->n, sub, &g, &inc))) {
+      json_t *mods = json_pack("{s:o}", "incentive", inc);
+      g.modules = json_dumps(mods, JSON_COMPACT | JSON_SORT_KEYS);
+      json_decref(mods);
+    }
+  } else {
+    g.modules = ag_xstrdup("{\"incentive\":{\"allow_private_endpoints\":true}}"); /* one machine */
+  }
   char *gtext = rc ? NULL : ag_genesis_to_json(&g);
   ag_genesis_free(&g);
   if (rc) return rc;
@@ -867,6 +897,7 @@ static json_t *status_all(const net *nt) {
   json_object_set_new(o, "supervisor_pid", json_integer(sup ? nt->supervisor_pid : 0));
   for (int i = 0; i < nt->n; i++) json_array_append_new(a, node_status(nt, i, sup));
   json_object_set_new(o, "nodes", a);
+  if (ag_lsub_present(nt->root)) json_object_set_new(o, "neurons", ag_lsub_status(nt->root));
   return o;
 }
 
@@ -979,6 +1010,7 @@ static int supervise_all(ag_cli *c, net *nt) {
     }
     ag_sleep_ms(TICK_MS);
   }
+  ag_lsub_stop(nt->root);
   for (int i = 0; i < nt->n; i++) {
     stop_node(nt, i, 0);
     nt->sup[i].state = V_DOWN;
@@ -1063,8 +1095,14 @@ static int print_node(const ag_cli *c, const net *nt, int i, const char *done) {
 
 int ag_cmd_localnet(ag_cli *c, int argc, char **argv) {
   const char *nval_s = "4", *block_s = "500", *base_s = "26600", *node_s = NULL, *ndev_s = "4";
-  bool detach = false, force = false, app_only = false;
+  const char *miners_s = "2", *svals_s = "3", *trainers_s = "2", *rb_s = "30", *tdim_s = "0", *tlayers_s = "0",
+             *model_s = NULL;
+  bool detach = false, force = false, app_only = false, subnets = false;
   ag_opt opts[] = {{"validators", 0, 1, &nval_s, NULL}, {"block-time", 0, 1, &block_s, NULL},
+                   {"subnets", 0, 0, NULL, &subnets},   {"miners", 0, 1, &miners_s, NULL},
+                   {"subnet-validators", 0, 1, &svals_s, NULL}, {"trainers", 0, 1, &trainers_s, NULL},
+                   {"round-blocks", 0, 1, &rb_s, NULL}, {"train-dim", 0, 1, &tdim_s, NULL},
+                   {"train-layers", 0, 1, &tlayers_s, NULL}, {"model", 0, 1, &model_s, NULL},
                    {"base-port", 0, 1, &base_s, NULL},  {"validator", 0, 1, &node_s, NULL},
                    {"dev-accounts", 0, 1, &ndev_s, NULL}, {"detach", 'd', 0, NULL, &detach},
                    {"force", 0, 0, NULL, &force},        {"app-only", 0, 0, NULL, &app_only},
@@ -1112,6 +1150,7 @@ int ag_cmd_localnet(ag_cli *c, int argc, char **argv) {
       if ((rc = stop_supervisor(&nt))) return ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
       if ((rc = net_load(&nt))) return ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
     }
+    if (!app_only) ag_lsub_stop(nt.root); /* the neurons first: they would only retry */
     for (int i = 0; i < nt.n; i++) stop_node(&nt, i, app_only);
     net_save(&nt);
     if (c->json) ag_cli_print_json(status_all(&nt));
@@ -1189,7 +1228,23 @@ int ag_cmd_localnet(ag_cli *c, int argc, char **argv) {
     nt.n = nt.nval = (int)nv;
     nt.block_ms = (int)bt;
     nt.base = (int)bp;
-    if ((rc = find_cometbft(nt.cometbft, sizeof nt.cometbft)) || (rc = create(c, &nt, (int)nd, (int)bt))) goto fail;
+    static ag_lsub_opts so;
+    if (subnets) {
+      uint64_t m, sv, tr, rb, td, tl;
+      if (ag_parse_u64(miners_s, &m) || m > 32 || ag_parse_u64(svals_s, &sv) || sv < 1 || sv > 16 ||
+          ag_parse_u64(trainers_s, &tr) || tr > 32 || ag_parse_u64(rb_s, &rb) || rb < 8 || rb > 100000 ||
+          ag_parse_u64(tdim_s, &td) || (td && (td < 32 || td > 4096)) || ag_parse_u64(tlayers_s, &tl) || tl > 64) {
+        ag_fail(rc, "--miners 0..32, --subnet-validators 1..16, --trainers 0..32, --round-blocks 8..100000, "
+                    "--train-dim 32..4096, --train-layers 1..64");
+        goto fail;
+      }
+      so = (ag_lsub_opts){(int)m, (int)sv, (int)tr, (int)rb, (int)td, (int)tl, ""};
+      if (model_s) snprintf(so.model, sizeof so.model, "%s", model_s);
+      else ag_cli_default_model(c, so.model, sizeof so.model);
+    }
+    if ((rc = find_cometbft(nt.cometbft, sizeof nt.cometbft)) ||
+        (rc = create(c, &nt, (int)nd, (int)bt, subnets ? &so : NULL)))
+      goto fail;
   }
   for (int i = 0; i < nt.n; i++) {
     clear_wishes(&nt, i); /* starting the network starts every validator */
@@ -1198,6 +1253,9 @@ int ag_cmd_localnet(ag_cli *c, int argc, char **argv) {
   }
   nt.supervisor_pid = 0;
   if ((rc = net_save(&nt))) goto fail;
+  if (ag_lsub_present(nt.root) &&
+      (rc = ag_lsub_start(nt.root, nt.agora, nt.chain_id, port(&nt, 0, 9), 10, nt.nval, c->json)))
+    goto fail;
   if (detach) {
     close(lock);
     if (c->json) ag_cli_print_json(status_all(&nt));
