@@ -300,11 +300,14 @@ static int register_all(const char *root, roster *r, const char *url) {
 
 /* ---- processes --------------------------------------------------------------------------------- */
 
-static int alive(int pid) {
+/* The neuron x runs as pid: a live process (not a zombie) whose arguments name its hotkey (a
+ * pid kept across a reboot may belong to another program now). */
+static int alive(const neuron *x) {
+  int pid = x->pid;
   if (pid <= 0 || kill(pid, 0) != 0) return 0;
   waitpid(pid, NULL, WNOHANG); /* ours: reap it if it ended */
   if (kill(pid, 0) != 0) return 0;
-  char path[64], buf[512];
+  char path[64], buf[4096], hot[48];
   snprintf(path, sizeof path, "/proc/%d/stat", pid);
   FILE *f = fopen(path, "r");
   if (!f) return 0;
@@ -312,7 +315,16 @@ static int alive(int pid) {
   fclose(f);
   buf[n] = 0;
   const char *p = strrchr(buf, ')');
-  return !(p && p[1] == ' ' && p[2] == 'Z');
+  if (p && p[1] == ' ' && p[2] == 'Z') return 0;
+  snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
+  if (!(f = fopen(path, "r"))) return 0;
+  n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  snprintf(hot, sizeof hot, "%s-hot", x->name);
+  buf[n] = 0;
+  for (size_t i = 0; i < n; i += strlen(buf + i) + 1)
+    if (!strcmp(buf + i, hot)) return 1;
+  return 0;
 }
 
 static void start_one(const char *root, const char *exe, neuron *x, const char *url) {
@@ -375,7 +387,7 @@ int ag_lsub_start(const char *root, const char *exe, const char *chain_id, int a
   }
   int started = 0;
   for (int i = 0; i < r.n; i++) {
-    if (alive(r.v[i].pid)) continue;
+    if (alive(&r.v[i])) continue;
     char url[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%d", api_base_port + port_stride * (r.v[i].node % nnodes));
     start_one(root, exe, &r.v[i], url);
@@ -389,11 +401,11 @@ void ag_lsub_stop(const char *root) {
   static roster r;
   if (roster_load(root, &r)) return;
   for (int i = 0; i < r.n; i++)
-    if (alive(r.v[i].pid)) kill(r.v[i].pid, SIGTERM);
+    if (alive(&r.v[i])) kill(r.v[i].pid, SIGTERM);
   uint64_t end = ag_mono_ms() + 5000;
   for (int i = 0; i < r.n; i++) {
-    while (alive(r.v[i].pid) && ag_mono_ms() < end) ag_sleep_ms(50);
-    if (alive(r.v[i].pid)) kill(r.v[i].pid, SIGKILL);
+    while (alive(&r.v[i]) && ag_mono_ms() < end) ag_sleep_ms(50);
+    if (alive(&r.v[i])) kill(r.v[i].pid, SIGKILL);
     r.v[i].pid = 0;
   }
   roster_save(root, &r);
@@ -406,6 +418,6 @@ json_t *ag_lsub_status(const char *root) {
   for (int i = 0; i < r.n; i++)
     json_array_append_new(a, json_pack("{s:s, s:s, s:i, s:i, s:i, s:b}", "name", r.v[i].name, "role",
                                        role_names[r.v[i].role], "netuid", r.v[i].netuid, "node", r.v[i].node, "pid",
-                                       r.v[i].pid, "running", alive(r.v[i].pid)));
+                                       r.v[i].pid, "running", alive(&r.v[i])));
   return a;
 }
