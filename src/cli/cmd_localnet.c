@@ -958,6 +958,32 @@ static void print_status(const net *nt, int clear, int live) {
     node_note(json_array_get(a, i), (int)i, note, sizeof note);
     if (note[0]) printf("%snode %zu: %s\n", notes++ ? "" : "\n", i, note);
   }
+  json_t *ns = json_object_get(o, "neurons");
+  if (json_array_size(ns)) {
+    printf("\nneurons (logs in %s/neurons):\n", nt->root);
+    for (int netuid = 1; netuid <= 2; netuid++) {
+      printf("  subnet %d:", netuid);
+      for (size_t i = 0; i < json_array_size(ns); i++) {
+        json_t *x = json_array_get(ns, i);
+        if (json_integer_value(json_object_get(x, "netuid")) != netuid) continue;
+        printf(" %s@node%lld %s", json_string_value(json_object_get(x, "name")),
+               json_integer_value(json_object_get(x, "node")),
+               json_is_true(json_object_get(x, "running")) ? "up" : "DOWN");
+      }
+      printf("\n");
+    }
+    char url[96];
+    ag_http_result r;
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/subnets/2/training", port(nt, 0, 9));
+    if (ag_http_request("GET", url, NULL, NULL, 0, 2000, &r) == 0) {
+      json_t *t = r.status == 200 ? json_loadb((const char *)r.body.data, r.body.len, 0, NULL) : NULL;
+      if (t)
+        printf("  training: round %lld, %lld finalized (node 0)\n", json_integer_value(json_object_get(t, "round")),
+               json_integer_value(json_object_get(t, "finalized")));
+      json_decref(t);
+      ag_http_result_free(&r);
+    }
+  }
   if (live && nrecent) {
     printf("\nrecent events (all in %s/localnet.log):\n", nt->root);
     for (int k = 0; k < nrecent; k++) printf("  %s\n", recent[k]);
