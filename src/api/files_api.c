@@ -502,6 +502,7 @@ struct ag_files_sync {
   pthread_t th;
   atomic_int stop;
   fetch_retry retry[SYNC_RETRIES];
+  uint32_t peer_fails[AG_FILE_PEERS_MAX]; /* consecutive failures: peers that fail are asked last */
 };
 
 static atomic_uint_fast64_t fetched_blobs, fetched_models, fetch_failures;
@@ -615,13 +616,27 @@ static int fetch_one(ag_files_sync *fs, const want *w) {
   if (w->kind == WANT_MODEL && (rc = ag_mkdirs(models, 0755))) return rc;
   /* a floor of 1 MB/s: a peer that trickles bytes is given up on */
   int timeout_ms = (int)(10000 + (w->size / 1000 < 290000 ? w->size / 1000 : 290000));
+  /* the peers that answered lately first: one that is down or slow costs each file its timeout */
+  int order[AG_FILE_PEERS_MAX];
+  for (int i = 0; i < cfg->nfile_peers; i++) {
+    int k = i;
+    while (k > 0 && fs->peer_fails[order[k - 1]] > fs->peer_fails[i]) {
+      order[k] = order[k - 1];
+      k--;
+    }
+    order[k] = i;
+  }
   rc = AG_E_NOTFOUND;
-  for (int i = 0; i < cfg->nfile_peers && !fs->stop; i++) {
+  for (int j = 0; j < cfg->nfile_peers && !fs->stop; j++) {
+    int i = order[j];
     char url[600];
     snprintf(url, sizeof url, "%s/v1/%s/%s", cfg->file_peers[i], w->kind == WANT_MODEL ? "model-files" : "blobs", hex);
     long status;
     rc = ag_http_download(url, tmp, w->size, timeout_ms, &status);
-    if (rc) continue; /* not there (yet), or not reachable: the next peer */
+    if (rc) { /* not there (yet), or not reachable: the next peer */
+      if (status != 404 && fs->peer_fails[i] < 1000) fs->peer_fails[i]++; /* a 404 is an answer */
+      continue;
+    }
     if (w->kind == WANT_MODEL) {
       uint8_t got[32];
       rc = ag_models_adopt(models, tmp, w->hash, got); /* the file is gone afterwards either way */
@@ -630,12 +645,14 @@ static int fetch_one(ag_files_sync *fs, const want *w) {
       unlink(tmp);
     }
     if (!rc) {
+      fs->peer_fails[i] = 0;
       ag_info("files", "fetched %s %.16s… (%llu bytes) from %s", w->kind == WANT_MODEL ? "checkpoint" : "blob", hex,
               (unsigned long long)w->size, cfg->file_peers[i]);
       atomic_fetch_add(w->kind == WANT_MODEL ? &fetched_models : &fetched_blobs, 1);
       return 0;
     }
     atomic_fetch_add(&fetch_failures, 1);
+    if (fs->peer_fails[i] < 1000) fs->peer_fails[i] += 10; /* served bytes that fail their checks */
     ag_warn("files", "%s served %.16s… but it failed its checks: %s", cfg->file_peers[i], hex, ag_errmsg(rc));
   }
   return rc;
