@@ -37,6 +37,9 @@ static const char *modules_json(uint64_t reward, uint64_t halving, int tempo, in
   return buf;
 }
 
+static ag_validator *genesis_vals; /* CometBFT's genesis validators for the next setup (NULL: solo) */
+static size_t ngenesis_vals;
+
 static void setup(uint64_t reward, uint64_t halving, int tempo, int cr, int max_uids, int immunity) {
   dir = test_tmpdir("incentive");
   CHECK_OK(ag_app_open(dir, &app));
@@ -55,6 +58,11 @@ static void setup(uint64_t reward, uint64_t halving, int tempo, int cr, int max_
   }
   gen.modules = strdup(modules_json(reward, halving, tempo, cr, max_uids, immunity));
   ag_genesis_rehash(&gen);
+  if (ngenesis_vals) {
+    gen.validators = calloc(ngenesis_vals, sizeof *gen.validators);
+    memcpy(gen.validators, genesis_vals, ngenesis_vals * sizeof *gen.validators);
+    gen.nvalidators = ngenesis_vals;
+  }
   uint8_t h[32];
   int rc = ag_app_init_chain(app, &gen, h);
   if (rc) fprintf(stderr, "  init_chain: %s\n", ag_errmsg(rc));
@@ -784,9 +792,84 @@ TEST(training_rounds_submissions_proposals_and_shares) {
   teardown();
 }
 
+/* sudo_set_validator: only the sudo key, only on a chain with a validator set, and only changes
+ * that leave a set CometBFT accepts and that one dead key cannot stall; the block's updates
+ * reach CometBFT one per key. */
+static int set_validator(int k, const uint8_t pk[32], uint64_t power) {
+  ag_buf p;
+  ag_buf_init(&p);
+  ag_payload_set_validator(&p, pk, power);
+  int rc = run(k, AG_TX_SUDO_SET_VALIDATOR, &p);
+  ag_buf_free(&p);
+  return rc;
+}
+
+static size_t updates(const ag_validator **u) { return ag_app_validator_updates(app, u); }
+
+TEST(sudo_changes_the_validator_set) {
+  ag_keypair v[5];
+  for (int i = 0; i < 5; i++) test_key(&v[i], 900 + i);
+  /* a solo chain has no validator set */
+  setup(0, 1000, 10, 0, 8, 10);
+  CHECK_EQ(set_validator(0, v[3].pk, 10), AG_E_NOTFOUND);
+  teardown();
+  ag_validator g[3];
+  for (int i = 0; i < 3; i++) {
+    memcpy(g[i].pk, v[i].pk, 32);
+    g[i].power = 10;
+  }
+  genesis_vals = g;
+  ngenesis_vals = 3;
+  setup(0, 1000, 10, 0, 8, 10);
+  genesis_vals = NULL;
+  ngenesis_vals = 0;
+  const ag_validator *u;
+  CHECK_EQ(set_validator(11, v[3].pk, 10), AG_E_NOT_SUDO);
+  CHECK_EQ(updates(&u), 0);
+  uint8_t junk[32];
+  memset(junk, 0xff, 32);
+  CHECK_EQ(set_validator(0, junk, 10), AG_E_RANGE);             /* not a point */
+  CHECK_EQ(set_validator(0, v[3].pk, 15), AG_E_RANGE);          /* 45 of 45: a third or more */
+  CHECK_EQ(set_validator(0, v[4].pk, 0), AG_E_NOTFOUND);        /* not a validator */
+  CHECK_EQ(set_validator(0, v[3].pk, AG_VALIDATOR_POWER_MAX + 1), AG_E_TX_PAYLOAD);
+  CHECK_EQ(set_validator(0, v[3].pk, 10), 0);
+  CHECK_EQ(updates(&u), 1);
+  CHECK_MEM(u[0].pk, v[3].pk, 32);
+  CHECK_U64(u[0].power, 10);
+  empty_blocks(1);
+  CHECK_EQ(updates(&u), 0); /* only the block that made them */
+  /* two changes of one key in a block: one update, the last */
+  ag_buf tx[2], p;
+  ag_account a;
+  ag_app_account(app, K[0].pk, &a);
+  for (int i = 0; i < 2; i++) {
+    ag_buf_init(&p);
+    ag_payload_set_validator(&p, v[3].pk, i ? 7 : 5);
+    ag_buf_init(&tx[i]);
+    ag_tx_build(&tx[i], AG_TX_SUDO_SET_VALIDATOR, CHAIN, &K[0], a.nonce + i, 1000000, 0, p.data, (uint32_t)p.len);
+    ag_buf_free(&p);
+  }
+  CHECK_EQ(block_of(tx, 2), 0);
+  ag_buf_free(&tx[0]);
+  ag_buf_free(&tx[1]);
+  CHECK_EQ(updates(&u), 1);
+  CHECK_U64(u[0].power, 7);
+  /* down to one validator; the last cannot go */
+  for (int i = 0; i < 3; i++) CHECK_EQ(set_validator(0, v[i].pk, 0), 0);
+  CHECK_EQ(set_validator(0, v[3].pk, 0), AG_E_RANGE);
+  ag_buf set;
+  ag_buf_init(&set);
+  CHECK_OK(ag_state_get_buf(ag_app_state(app), AG_KEY_VALIDATORS, strlen(AG_KEY_VALIDATORS), &set));
+  CHECK_EQ(set.len, 40);
+  CHECK_MEM(set.data, v[3].pk, 32);
+  CHECK_U64(ag_get_u64le(set.data + 32), 7);
+  ag_buf_free(&set);
+  teardown();
+}
+
 TEST_MAIN(issuance_follows_the_halving_schedule, subnet_create_and_hyperparameters,
           registration_cost_limits_and_replacement, stake_add_remove,
           weights_errors_and_epoch_payouts, commit_reveal_timing_and_salt,
           late_reveal_is_rejected_before_expiry_cleanup, pinning_a_model,
           rejected_incentive_txs_change_nothing, shares_split_exactly,
-          training_rounds_submissions_proposals_and_shares)
+          training_rounds_submissions_proposals_and_shares, sudo_changes_the_validator_set)

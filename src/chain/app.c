@@ -8,6 +8,8 @@
 #include "core/util.h"
 #include "crypto/keys.h"
 
+#include <sodium.h>
+
 #include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -61,6 +63,8 @@ struct ag_app {
   uint8_t (*sigcache)[32];
   hook hooks[MAX_HOOKS];
   int nhooks;
+  ag_validator *vu; /* the validator updates of the block just finalized */
+  size_t nvu;
   struct {
     ag_genesis_hook fn;
     void *ctx;
@@ -238,6 +242,7 @@ void ag_app_close(ag_app *app) {
   free(app->sigcache);
   free(app->tx_hashes);
   free(app->tx_results);
+  free(app->vu);
   free(app);
 }
 
@@ -281,6 +286,8 @@ int ag_app_info_get(ag_app *app, ag_app_info *out) {
 
 /* ---- genesis --------------------------------------------------------------------------- */
 
+static int validator_cmp(const void *a, const void *b) { return memcmp(a, b, 32); }
+
 int ag_app_init_chain(ag_app *app, const ag_genesis *g, uint8_t app_hash[32]) {
   ag_buf b;
   ag_buf_init(&b);
@@ -310,6 +317,20 @@ int ag_app_init_chain(ag_app *app, const ag_genesis *g, uint8_t app_hash[32]) {
     supply.issued += a.balance; /* genesis parsing bounded the sum */
   }
   supply_store(st, &supply);
+  if (g->nvalidators) { /* CometBFT's genesis validators, sorted by key */
+    ag_buf v;
+    ag_buf_init(&v);
+    ag_validator *sorted = ag_xmalloc(g->nvalidators * sizeof *sorted);
+    memcpy(sorted, g->validators, g->nvalidators * sizeof *sorted);
+    qsort(sorted, g->nvalidators, sizeof *sorted, validator_cmp);
+    for (size_t i = 0; i < g->nvalidators; i++) {
+      ag_buf_put(&v, sorted[i].pk, 32);
+      ag_buf_put_u64le(&v, sorted[i].power);
+    }
+    ag_state_put(st, AG_KEY_VALIDATORS, strlen(AG_KEY_VALIDATORS), v.data, v.len);
+    free(sorted);
+    ag_buf_free(&v);
+  }
   app->params = g->params; /* hooks may need them */
   snprintf(app->chain_id, sizeof app->chain_id, "%s", g->chain_id);
   memset(&app->ctx, 0, sizeof app->ctx);
@@ -696,6 +717,110 @@ static int hook_done(ag_state *st, int rc) {
   return rc;
 }
 
+/* ---- the validator set -------------------------------------------------------------------- */
+
+static int load_validators(ag_state *st, ag_buf *b, size_t *n) {
+  int rc = ag_state_get_buf(st, AG_KEY_VALIDATORS, strlen(AG_KEY_VALIDATORS), b);
+  if (rc == AG_E_NOTFOUND)
+    return ag_fail(AG_E_NOTFOUND, "this chain has no validator set: it runs solo, not on CometBFT");
+  if (rc) return rc;
+  if (b->len % 40) return ag_fail(AG_E_CORRUPT, "the validator set record is %zu bytes", b->len);
+  *n = b->len / 40;
+  return 0;
+}
+
+int ag_app_validator_set(ag_app *app, const uint8_t pk[32], uint64_t power) {
+  if (power > AG_VALIDATOR_POWER_MAX)
+    return ag_fail(AG_E_RANGE, "a validator's power is at most %llu", (unsigned long long)AG_VALIDATOR_POWER_MAX);
+  if (!crypto_core_ed25519_is_valid_point(pk))
+    return ag_fail(AG_E_RANGE, "the consensus key is not a valid ed25519 public key");
+  ag_state *st = app->st;
+  ag_buf set, out;
+  ag_buf_init(&set);
+  ag_buf_init(&out);
+  size_t n = 0;
+  int rc = load_validators(st, &set, &n);
+  uint64_t total = 0, old = 0;
+  int found = 0;
+  for (size_t i = 0; !rc && i < n; i++) {
+    const uint8_t *e = set.data + 40 * i;
+    uint64_t p = ag_get_u64le(e + 32);
+    if (!memcmp(e, pk, 32)) {
+      found = 1;
+      old = p;
+    } else {
+      total += p;
+    }
+  }
+  size_t after = n + (!found && power) - (found && !power);
+  if (!rc && !found && !power) rc = ag_fail(AG_E_NOTFOUND, "that key is not a validator");
+  else if (!rc && after == 0) rc = ag_fail(AG_E_RANGE, "the last validator cannot be removed");
+  else if (!rc && after > AG_VALIDATORS_MAX) rc = ag_fail(AG_E_RANGE, "the set has %d validators, the most it may", AG_VALIDATORS_MAX);
+  else if (!rc && power > old && 3 * (power - old) >= total + power)
+    rc = ag_fail(AG_E_RANGE, "one change may add less than a third of the total power (%llu to %llu)",
+                 (unsigned long long)(power - old), (unsigned long long)(total + power));
+  if (rc) {
+    ag_buf_free(&set);
+    return rc;
+  }
+  /* the new set, sorted by key */
+  int placed = 0;
+  for (size_t i = 0; i <= n; i++) {
+    const uint8_t *e = i < n ? set.data + 40 * i : NULL;
+    if (!placed && power && (!e || memcmp(pk, e, 32) < 0)) {
+      ag_buf_put(&out, pk, 32);
+      ag_buf_put_u64le(&out, power);
+      placed = 1;
+    }
+    if (e && memcmp(e, pk, 32)) ag_buf_put(&out, e, 40);
+  }
+  ag_state_put(st, AG_KEY_VALIDATORS, strlen(AG_KEY_VALIDATORS), out.data, out.len);
+  /* the block's updates: one per key (CometBFT refuses two), the last change wins */
+  ag_buf_reset(&set);
+  rc = ag_state_get_buf(st, AG_KEY_VALUPDATES, strlen(AG_KEY_VALUPDATES), &set);
+  if (rc == AG_E_NOTFOUND) rc = 0;
+  size_t k = 0;
+  while (!rc && k + 40 <= set.len && memcmp(set.data + k, pk, 32)) k += 40;
+  if (!rc && k + 40 <= set.len) ag_put_u64le(set.data + k + 32, power);
+  else if (!rc) {
+    ag_buf_put(&set, pk, 32);
+    ag_buf_put_u64le(&set, power);
+  }
+  if (!rc) ag_state_put(st, AG_KEY_VALUPDATES, strlen(AG_KEY_VALUPDATES), set.data, set.len);
+  ag_buf_free(&set);
+  ag_buf_free(&out);
+  return rc;
+}
+
+/* At the end of a block: its validator updates move from the state to app->vu. */
+static int take_validator_updates(ag_app *app) {
+  app->nvu = 0;
+  ag_buf b;
+  ag_buf_init(&b);
+  int rc = ag_state_get_buf(app->st, AG_KEY_VALUPDATES, strlen(AG_KEY_VALUPDATES), &b);
+  if (rc == AG_E_NOTFOUND) {
+    ag_buf_free(&b);
+    return 0;
+  }
+  if (!rc && b.len % 40) rc = ag_fail(AG_E_CORRUPT, "the validator updates record is %zu bytes", b.len);
+  if (!rc) {
+    app->vu = ag_xrealloc(app->vu, (b.len / 40 + 1) * sizeof *app->vu);
+    for (size_t i = 0; i < b.len / 40; i++) {
+      memcpy(app->vu[i].pk, b.data + 40 * i, 32);
+      app->vu[i].power = ag_get_u64le(b.data + 40 * i + 32);
+    }
+    app->nvu = b.len / 40;
+    rc = ag_state_del(app->st, AG_KEY_VALUPDATES, strlen(AG_KEY_VALUPDATES));
+  }
+  ag_buf_free(&b);
+  return rc;
+}
+
+size_t ag_app_validator_updates(ag_app *app, const ag_validator **out) {
+  *out = app->vu;
+  return app->nvu;
+}
+
 static int finalize_locked(ag_app *app, const ag_block_ctx *ctx, const uint8_t *const *txs,
                            const uint32_t *lens, size_t n, ag_result *results, uint8_t app_hash[32]) {
   if (!app->initialized) return ag_fail(AG_E_UNAVAILABLE, "finalize_block before init_chain");
@@ -703,6 +828,7 @@ static int finalize_locked(ag_app *app, const ag_block_ctx *ctx, const uint8_t *
     return ag_fail(AG_E_BLOCK_HEIGHT, "block height %llu does not follow %llu",
                    (unsigned long long)ctx->height, (unsigned long long)app->height);
   if (app->finalized) ag_state_discard(app->st); /* a previous finalize was never committed */
+  app->nvu = 0;
   app->ctx = *ctx;
   app->finalized = 0;
   if (n > app->tx_cap) {
@@ -735,6 +861,7 @@ static int finalize_locked(ag_app *app, const ag_block_ctx *ctx, const uint8_t *
   }
   for (int h = 0; h < app->nhooks && !rc; h++)
     if (app->hooks[h].end) rc = hook_done(st, app->hooks[h].end(app, app->hooks[h].ctx));
+  if (!rc) rc = take_validator_updates(app);
   free(dec);
   free(prc);
   free(parties);

@@ -203,6 +203,21 @@ int ag_app_issue(ag_app *app, uint64_t amount);
 #define AG_KEY_ACCOUNT 'a' /* 'a' | pk[32] -> balance u64 | nonce u64 */
 #define AG_KEY_PARAMS "g/params"
 #define AG_KEY_SUPPLY "g/supply"
+#define AG_KEY_VALIDATORS "g/validators" /* n × (pk[32] ‖ power u64), sorted by pk */
+#define AG_KEY_VALUPDATES "g/valupdates" /* the block's updates, in order; gone at its end */
+
+/* The validator set (CometBFT chains; docs/multi-validator.md "Changing the validators"):
+ * InitChain stores CometBFT's genesis validators; ag_app_validator_set changes one (power 0
+ * removes it), checked so that the set stays one CometBFT accepts and a single change cannot
+ * stall it: at most AG_VALIDATORS_MAX validators, never none, each at most
+ * AG_VALIDATOR_POWER_MAX, the key a valid ed25519 point, and what one change adds below a
+ * third of the total power after it. AG_E_NOTFOUND on a chain without a validator set (solo)
+ * or when removing a key that is not a validator; AG_E_RANGE for the bounds. */
+#define AG_VALIDATORS_MAX 100
+#define AG_VALIDATOR_POWER_MAX 1000000000000ULL
+int ag_app_validator_set(ag_app *app, const uint8_t pk[32], uint64_t power);
+/* The updates of the block just finalized, in order (one per key), for CometBFT. */
+size_t ag_app_validator_updates(ag_app *app, const ag_validator **out);
 
 /* Block hooks run at the start and the end of every block, in registration order. Modules
  * (incentive, subnets) register them once, before any block. */

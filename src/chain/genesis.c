@@ -239,6 +239,9 @@ void ag_genesis_free(ag_genesis *g) {
   if (!g) return;
   free(g->accounts);
   free(g->modules);
+  free(g->validators);
+  g->validators = NULL;
+  g->nvalidators = 0;
   g->modules = NULL;
   g->accounts = NULL;
   g->naccounts = 0;

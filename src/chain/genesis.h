@@ -44,7 +44,16 @@ typedef struct {
   int has_proposer;
   uint8_t proposer[AG_PK_LEN];
   uint8_t hash[32];
+  /* CometBFT chains: the validators of CometBFT's genesis, as InitChain gives them (ed25519
+   * consensus keys and voting power). Not part of genesis.json nor of its hash. Owned. */
+  struct ag_validator *validators;
+  size_t nvalidators;
 } ag_genesis;
+
+typedef struct ag_validator {
+  uint8_t pk[AG_PK_LEN]; /* CometBFT's ed25519 consensus key */
+  uint64_t power;
+} ag_validator;
 
 void ag_params_default(ag_params *p);
 void ag_params_encode(const ag_params *p, uint8_t out[28]);

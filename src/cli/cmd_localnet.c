@@ -40,6 +40,11 @@
 #include "core/util.h"
 #include "crypto/keystore.h"
 #include "api/http.h"
+#include "core/codec.h"
+#include "incentive/incentive.h"
+#include "subnets/netclient.h"
+
+#include <sodium.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -71,7 +76,8 @@ static const char usage[] =
     "       agora localnet stop [--validator I] [--app-only] [--home DIR]\n"
     "       agora localnet start --validator I [--home DIR]\n"
     "       agora localnet status [--home DIR] [--json]\n"
-    "       agora localnet join [--home DIR]\n\n"
+    "       agora localnet join [--home DIR]\n"
+    "       agora localnet add-validator [--home DIR]\n\n"
     "Runs an N-validator network (default 4) on 127.0.0.1: N CometBFT v0.38 processes in\n"
     "consensus and N agora applications behind them over ABCI. The first start creates it\n"
     "(genesis with funded dev keys, distinct ports, persistent peers) under the home folder\n"
@@ -94,6 +100,8 @@ static const char usage[] =
     "                  node (ROOT/subnets.json; logs in ROOT/neurons). Checkpoints start on\n"
     "                  node 0; every node fetches the blobs and checkpoints the chain announces\n"
     "                  from the others (config.json \"file_peers\")\n"
+    "'add-validator' is 'join', then the chain's sudo key (ROOT/keys/sudo; with --subnets, owner)\n"
+    "makes the new node a validator with validator 0's power (sudo_set_validator).\n"
     "'join' adds a node that is not a validator to a network started with --detach: it\n"
     "starts from the validators' latest state-sync snapshot (one every 40 blocks), checked\n"
     "against the validators' signatures, not from genesis.\n"
@@ -516,8 +524,17 @@ static int create(ag_cli *c, net *nt, int ndev, int block_ms, const ag_lsub_opts
       g.modules = json_dumps(mods, JSON_COMPACT | JSON_SORT_KEYS);
       json_decref(mods);
     }
-  } else {
-    g.modules = ag_xstrdup("{\"incentive\":{\"allow_private_endpoints\":true}}"); /* one machine */
+  } else if (!rc) { /* one machine: private endpoints; keys/sudo may change the validators */
+    ag_keypair k;
+    char mods[300], sudo[AG_ADDR_MAX];
+    ag_key_generate(&k);
+    rc = ag_keystore_save(keys, "sudo", &k, NULL, nt->chain_id);
+    memcpy(g.accounts[g.naccounts].pk, k.pk, 32); /* room for it: ndev + 1 */
+    g.accounts[g.naccounts++].balance = 1000 * AG_UNIT;
+    ag_addr_encode(k.pk, sudo);
+    ag_key_wipe(&k);
+    snprintf(mods, sizeof mods, "{\"incentive\":{\"allow_private_endpoints\":true,\"sudo\":\"%s\"}}", sudo);
+    g.modules = ag_xstrdup(mods);
   }
   char *gtext = rc ? NULL : ag_genesis_to_json(&g);
   ag_genesis_free(&g);
@@ -660,6 +677,68 @@ static int join(ag_cli *c, net *nt) {
   if (!c->json)
     fprintf(stderr, "node %d joins from the validators' latest snapshot (one every %d blocks)\n", i, SNAPSHOT_EVERY);
   return net_save(nt);
+}
+
+/* A joined node made a validator: the chain's sudo key (keys/sudo, or with --subnets the owner) sends
+ * sudo_set_validator with the node's CometBFT consensus key and validator 0's power. */
+static int promote(ag_cli *c, net *nt, int i) {
+  char path[1400];
+  snprintf(path, sizeof path, "%s/node%d/cometbft/config/priv_validator_key.json", nt->root, i);
+  char *text = slurp(path);
+  json_t *k = text ? json_loads(text, 0, NULL) : NULL;
+  free(text);
+  const char *b64 = json_string_value(json_object_get(json_object_get(k, "pub_key"), "value"));
+  uint8_t ck[32];
+  size_t cl = 0;
+  int rc = b64 && sodium_base642bin(ck, sizeof ck, b64, strlen(b64), NULL, &cl, NULL, sodium_base64_VARIANT_ORIGINAL) == 0 &&
+                   cl == 32
+               ? 0
+               : ag_fail(AG_E_CORRUPT, "%s has no ed25519 public key", path);
+  json_decref(k);
+  if (rc) return rc;
+  /* validator 0's power, from CometBFT's genesis */
+  snprintf(path, sizeof path, "%s/node0/cometbft/config/genesis.json", nt->root);
+  text = slurp(path);
+  json_t *cg = text ? json_loads(text, 0, NULL) : NULL;
+  free(text);
+  uint64_t power = 0;
+  const char *ps = json_string_value(json_object_get(json_array_get(json_object_get(cg, "validators"), 0), "power"));
+  if (!ps || ag_parse_u64(ps, &power) || !power) power = 1;
+  /* the sudo key, among the network's keys */
+  const char *sudo =
+      json_string_value(json_object_get(json_object_get(json_object_get(cg, "app_state"), "incentive"), "sudo"));
+  uint8_t spk[32];
+  rc = sudo && ag_addr_decode(sudo, spk) == 0 ? 0 : ag_fail(AG_E_NOT_SUDO, "the network's genesis names no sudo key");
+  json_decref(cg);
+  if (rc) return rc;
+  char keys[1200];
+  snprintf(keys, sizeof keys, "%s/keys", nt->root);
+  ag_keyinfo *infos = NULL;
+  size_t nk = 0;
+  if ((rc = ag_keystore_list(keys, &infos, &nk))) return rc;
+  ag_keypair sk;
+  rc = AG_E_KEY_NOT_FOUND;
+  for (size_t j = 0; j < nk && rc; j++)
+    if (!memcmp(infos[j].pk, spk, 32)) rc = ag_keystore_load(keys, infos[j].name, NULL, &sk, NULL);
+  free(infos);
+  if (rc) return ag_fail(rc, "the sudo key %s is not in %s", sudo, keys);
+  ag_net net;
+  char url[64];
+  snprintf(url, sizeof url, "http://127.0.0.1:%d", port(nt, 0, 9));
+  if (!(rc = ag_net_open(&net, url))) {
+    ag_buf b;
+    ag_buf_init(&b);
+    ag_payload_set_validator(&b, ck, power);
+    uint8_t hash[32];
+    int code = 0;
+    rc = ag_net_submit(&net, &sk, AG_TX_SUDO_SET_VALIDATOR, b.data, b.len, 30000, hash, &code);
+    ag_buf_free(&b);
+    if (!rc && code) rc = ag_fail(code, "sudo_set_validator: %s", ag_errmsg(code));
+  }
+  ag_key_wipe(&sk);
+  if (!rc && !c->json)
+    fprintf(stderr, "node %d is a validator with power %llu from the next blocks on\n", i, (unsigned long long)power);
+  return rc;
 }
 
 /* ---- processes -------------------------------------------------------------------------------- */
@@ -1183,7 +1262,7 @@ int ag_cmd_localnet(ag_cli *c, int argc, char **argv) {
     else printf("stopped the localnet\n");
     return 0;
   }
-  if (!strcmp(sub, "join")) {
+  if (!strcmp(sub, "join") || !strcmp(sub, "add-validator")) {
     if ((rc = net_load(&nt))) return ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
     snprintf(nt.agora, sizeof nt.agora, "%s", exe);
     if (supervised(&nt))
@@ -1193,10 +1272,12 @@ int ag_cmd_localnet(ag_cli *c, int argc, char **argv) {
     if (lock < 0) return ag_cli_fail(c, AG_E_BUSY, "another agora localnet command holds %s/localnet.lock", nt.root);
     rc = join(c, &nt);
     close(lock);
+    if (!rc && !strcmp(sub, "add-validator")) rc = promote(c, &nt, nt.n - 1);
     if (rc) return ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
-    return print_node(c, &nt, nt.n - 1, "joining by state sync");
+    return print_node(c, &nt, nt.n - 1, strcmp(sub, "join") ? "a validator, joining by state sync" : "joining by state sync");
   }
-  if (strcmp(sub, "start")) return ag_cli_fail(c, AG_E_USAGE, "unknown localnet command '%s' (start, stop, status, join)", sub);
+  if (strcmp(sub, "start"))
+    return ag_cli_fail(c, AG_E_USAGE, "unknown localnet command '%s' (start, stop, status, join, add-validator)", sub);
   char path[1200];
   snprintf(path, sizeof path, "%s/localnet.json", nt.root);
   if (node >= 0) { /* start one validator of an existing network */

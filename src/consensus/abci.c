@@ -22,6 +22,7 @@
 #include "chain/mempool.h"
 #include "consensus/abci.pb-c.h" /* generated from abci.proto */
 #include "consensus/snapshot.h"
+#include "core/codec.h"
 #include "core/err.h"
 #include "core/hash.h"
 #include "core/log.h"
@@ -184,6 +185,24 @@ static int do_init_chain(server *s, const Tendermint__Abci__RequestInitChain *re
   ag_genesis g;
   int rc = ag_genesis_parse((const char *)req->app_state_bytes.data, req->app_state_bytes.len, &g);
   if (rc) return rc;
+  /* CometBFT's genesis validators: the set ag_app_validator_set changes later */
+  g.validators = ag_xcalloc(req->n_validators + 1, sizeof *g.validators);
+  for (size_t i = 0; i < req->n_validators && !rc; i++) {
+    const Tendermint__Abci__ValidatorUpdate *u = req->validators[i];
+    if (!u->pub_key || u->pub_key->sum_case != TENDERMINT__ABCI__PUBLIC_KEY__SUM_ED25519 ||
+        u->pub_key->ed25519.len != 32 || u->power <= 0 || (uint64_t)u->power > AG_VALIDATOR_POWER_MAX)
+      rc = ag_fail(AG_E_GENESIS, "genesis validator %zu: only ed25519 keys with power 1..%llu are supported", i,
+                   (unsigned long long)AG_VALIDATOR_POWER_MAX);
+    else {
+      memcpy(g.validators[i].pk, u->pub_key->ed25519.data, 32);
+      g.validators[i].power = (uint64_t)u->power;
+      g.nvalidators++;
+    }
+  }
+  if (rc) {
+    ag_genesis_free(&g);
+    return rc;
+  }
   if (strcmp(g.chain_id, req->chain_id) != 0)
     rc = ag_fail(AG_E_GENESIS, "app_state is for chain '%s' but CometBFT runs '%s'", g.chain_id, req->chain_id);
   else if (req->initial_height > 1)
@@ -328,6 +347,28 @@ static int do_finalize(server *s, const Tendermint__Abci__RequestFinalizeBlock *
     x->log = res[i].log;
     x->codespace = res[i].code ? "agora" : "";
     out->tx_results[i] = x;
+  }
+  /* the validator set changes the block made (ag_app_validator_set): CometBFT applies them two
+   * heights later */
+  const ag_validator *vu;
+  size_t nvu = ag_app_validator_updates(s->app, &vu);
+  out->n_validator_updates = nvu;
+  out->validator_updates = ag_xmalloc((nvu + 1) * sizeof *out->validator_updates);
+  for (size_t i = 0; i < nvu; i++) {
+    Tendermint__Abci__ValidatorUpdate *u = ag_xmalloc(sizeof *u);
+    Tendermint__Abci__PublicKey *k = ag_xmalloc(sizeof *k);
+    tendermint__abci__validator_update__init(u);
+    tendermint__abci__public_key__init(k);
+    k->sum_case = TENDERMINT__ABCI__PUBLIC_KEY__SUM_ED25519;
+    k->ed25519.data = (uint8_t *)vu[i].pk; /* the app keeps them until the next block */
+    k->ed25519.len = 32;
+    u->pub_key = k;
+    u->power = (int64_t)vu[i].power;
+    out->validator_updates[i] = u;
+    char hex[65];
+    ag_hex_encode(vu[i].pk, 32, hex);
+    ag_info("abci", "height %llu: validator %.16s… power %llu", (unsigned long long)b->height, hex,
+            (unsigned long long)vu[i].power);
   }
   out->app_hash.data = b->app_hash;
   out->app_hash.len = 32;
@@ -649,6 +690,11 @@ static int handle(server *s, ag_buf *out, const Tendermint__Abci__Request *req) 
   free(chunk);
   for (size_t i = 0; i < fin.n_tx_results; i++) free(fin.tx_results[i]);
   free(fin.tx_results);
+  for (size_t i = 0; i < fin.n_validator_updates; i++) {
+    free(fin.validator_updates[i]->pub_key);
+    free(fin.validator_updates[i]);
+  }
+  free(fin.validator_updates);
   free(prep.txs);
   free(results);
   free(logbuf);

@@ -42,6 +42,8 @@ enum {
   AG_TX_REVEAL_WEIGHTS = 19, /* hotkey: as set_weights, then salt[32] */
   AG_TX_SUDO_SET_SHARE = 20, /* sudo key: netuid u16 | share u16 */
   AG_TX_SUBNET_SET_MODEL = 21, /* owner: netuid u16 | kind u8 | model_id[32] | size u64 */
+  AG_TX_SUDO_SET_VALIDATOR = 25, /* sudo key: consensus_key[32] | power u64 (0 removes it);
+                                    CometBFT chains (ag_app_validator_set) */
 };
 
 /* What a subnet is for; validators pick their protocol by it. */
@@ -220,6 +222,8 @@ void ag_hotkey_claim_hash(const char *chain_id, const uint8_t coldkey[32],
                           const uint8_t hotkey[32], uint8_t out[32]);
 /* A register payload (kind AG_TX_REGISTER, sent by coldkey): netuid u16 | hotkey[32] |
  * max_cost u64 | the hotkey's signature over its claim (ag_hotkey_claim_hash). Appended. */
+/* sudo_set_validator: a CometBFT consensus key (ed25519) and its voting power, 0 to remove it. */
+void ag_payload_set_validator(ag_buf *out, const uint8_t key[32], uint64_t power);
 void ag_payload_register(ag_buf *out, const char *chain_id, uint16_t netuid, const uint8_t coldkey[32],
                          const ag_keypair *hotkey, uint64_t max_cost);
 /* The commit of a weights vector: BLAKE2b-256("agora/wcommit", hotkey | netuid u16 |

@@ -666,6 +666,37 @@ static json_t *share_json(const ag_tx *tx) {
   return o;
 }
 
+/* The validator set of a CometBFT chain: the sudo key adds, reweighs or removes a consensus key
+ * (docs/multi-validator.md "Changing the validators"); the app checks the change (app.h). */
+static int validator_validate(const ag_tx *tx) {
+  int rc = require_len(tx, 40, "sudo_set_validator");
+  if (!rc && ag_get_u64le(tx->payload + 32) > AG_VALIDATOR_POWER_MAX)
+    rc = ag_fail(AG_E_TX_PAYLOAD, "a validator's power is at most %llu", (unsigned long long)AG_VALIDATOR_POWER_MAX);
+  return rc;
+}
+
+static int validator_apply(ag_app *app, const ag_tx *tx) {
+  ag_incentive_params p;
+  int rc = load_params(app, &p);
+  if (rc) return rc;
+  static const uint8_t zero[32];
+  if (!memcmp(p.sudo, zero, 32) || memcmp(p.sudo, tx->sender, 32))
+    return ag_fail(AG_E_NOT_SUDO, "only the chain's sudo key may change the validator set");
+  return ag_app_validator_set(app, tx->payload, ag_get_u64le(tx->payload + 32));
+}
+
+static json_t *validator_json(const ag_tx *tx) {
+  json_t *o = json_object();
+  json_object_set_new(o, "consensus_key", ag_json_hex(tx->payload, 32));
+  json_object_set_new(o, "power", ag_json_u64n(ag_get_u64le(tx->payload + 32)));
+  return o;
+}
+
+void ag_payload_set_validator(ag_buf *out, const uint8_t key[32], uint64_t power) {
+  ag_buf_put(out, key, 32);
+  ag_buf_put_u64le(out, power);
+}
+
 /* ---- pinning a subnet's model ---------------------------------------------------------------- */
 
 static int model_validate(const ag_tx *tx) {
@@ -716,6 +747,7 @@ static const ag_tx_kind kinds[] = {
     {AG_TX_REVEAL_WEIGHTS, "reveal_weights", weights_validate, no_spend, reveal_apply, weights_json},
     {AG_TX_SUDO_SET_SHARE, "sudo_set_share", share_validate, no_spend, share_apply, share_json},
     {AG_TX_SUBNET_SET_MODEL, "subnet_set_model", model_validate, no_spend, model_apply, model_json},
+    {AG_TX_SUDO_SET_VALIDATOR, "sudo_set_validator", validator_validate, no_spend, validator_apply, validator_json},
 };
 
 void ag_incentive_register_kinds(void) {
