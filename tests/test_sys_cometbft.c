@@ -17,7 +17,7 @@
  *     latest snapshot (its block store starts after it, not at 1), refuses a chunk one
  *     validator serves damaged and takes it from another, agrees on the app hash and follows
  *     blocks; the sudo key's sudo_set_validator makes it a validator: CometBFT lists 5 and its
- *     key signs blocks.
+ *     key signs blocks; `agora consensus set KEY 0` removes it.
  * Every process the test starts is stopped at the end (agora localnet stop).
  */
 #include "api/http.h"
@@ -483,6 +483,18 @@ TEST(four_validators_survive_faults) {
   }
   CHECK(signed_by_it);
   json_decref(pv);
+  /* the API lists the five; `agora consensus set KEY 0` from the sudo key takes it out again */
+  json_t *vs = sys_get_json(api[0], "/v1/validators", NULL);
+  CHECK_EQ(json_array_size(json_object_get(vs, "validators")), NV + 1);
+  CHECK_STR(json_string_value(json_object_get(vs, "consensus")), "cometbft");
+  json_decref(vs);
+  char home0[600];
+  snprintf(home0, sizeof home0, "%s/node0", root);
+  const char *rm[] = {"--home", home0, "--node", api[0], "--yes", "consensus", "set", vkey, "0", "--from", "sudo", NULL};
+  CHECK_EQ(sys_run(NULL, rm), 0);
+  vs = sys_get_json(api[0], "/v1/validators", NULL);
+  CHECK_EQ(json_array_size(json_object_get(vs, "validators")), NV);
+  json_decref(vs);
 
   atomic_store(&load.stop, 1);
   pthread_join(th, NULL);

@@ -189,6 +189,11 @@ TEST(crash_restart_keeps_every_committed_tx) {
   snprintf(root, sizeof root, "%s", json_string_value(json_object_get(status, "state_root")));
   long long height = json_integer_value(json_object_get(status, "height"));
   json_decref(status);
+  /* a solo chain has no consensus validator set: its one producer is /v1/status's proposer */
+  json_t *vs = sys_get_json(base, "/v1/validators", NULL);
+  CHECK_STR(json_string_value(json_object_get(vs, "consensus")), "solo");
+  CHECK_EQ(json_array_size(json_object_get(vs, "validators")), 0);
+  json_decref(vs);
   CHECK_EQ(sys_stop(node_pid, SIGTERM, 20000), 0);
 
   /* The stopped node's store checks whole: records, tree and root agree. */

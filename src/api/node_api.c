@@ -108,6 +108,38 @@ static void h_status(ag_http_req *req, ag_http_resp *resp) {
   ag_http_json(resp, 200, o);
 }
 
+/* ---- GET /v1/validators ------------------------------------------------------------------- */
+
+/* The consensus validator set as committed (docs/multi-validator.md "Changing the validators");
+ * empty on a solo chain, whose one block producer is /v1/status's proposer. */
+static void h_validators(ag_http_req *req, ag_http_resp *resp) {
+  ag_node *n = NODE(req);
+  ag_app *app = ag_node_app(n);
+  ag_app_info info;
+  int rc = ag_app_info_get(app, &info);
+  if (rc) return fail(resp, rc);
+  ag_buf b;
+  ag_buf_init(&b);
+  rc = ag_state_get_committed(ag_app_state(app), AG_KEY_VALIDATORS, strlen(AG_KEY_VALIDATORS), &b);
+  if (rc && rc != AG_E_NOTFOUND) {
+    ag_buf_free(&b);
+    return fail(resp, rc);
+  }
+  json_t *o = json_object(), *a = json_array();
+  uint64_t total = 0;
+  for (size_t i = 0; !rc && i + 40 <= b.len; i += 40) {
+    uint64_t p = ag_get_u64le(b.data + i + 32);
+    total += p;
+    json_array_append_new(a, json_pack("{s:o, s:I}", "consensus_key", ag_json_hex(b.data + i, 32), "power", (json_int_t)p));
+  }
+  ag_buf_free(&b);
+  json_object_set_new(o, "height", json_integer((json_int_t)info.height));
+  json_object_set_new(o, "consensus", json_string(ag_node_consensus(n) == AG_CONSENSUS_COMETBFT ? "cometbft" : "solo"));
+  json_object_set_new(o, "validators", a);
+  json_object_set_new(o, "total_power", json_integer((json_int_t)total));
+  ag_http_json(resp, 200, o);
+}
+
 /* ---- POST /v1/txs ----------------------------------------------------------------------- */
 
 /* The media type of a Content-Type value, lower case, without parameters. */
@@ -903,6 +935,7 @@ static const ag_http_route routes[] = {
     {"GET", "/app.js", h_static, 0},
     {"GET", "/style.css", h_static, 0},
     {"GET", "/v1/status", h_status, 0},
+    {"GET", "/v1/validators", h_validators, 0},
     {"POST", "/v1/txs", h_submit, 0},
     {"POST", "/v1/simulate", h_simulate, 0},
     {"GET", "/v1/txs/", h_tx, 0},

@@ -107,6 +107,7 @@ int ag_cmd_miner(ag_cli *c, int argc, char **argv);
 int ag_cmd_validator(ag_cli *c, int argc, char **argv);
 int ag_cmd_infer(ag_cli *c, int argc, char **argv);
 int ag_cmd_devnet(ag_cli *c, int argc, char **argv);
+int ag_cmd_consensus(ag_cli *c, int argc, char **argv);
 int ag_cmd_channel(ag_cli *c, int argc, char **argv);
 int ag_cmd_offer(ag_cli *c, int argc, char **argv);
 int ag_cmd_bond(ag_cli *c, int argc, char **argv);

@@ -29,6 +29,7 @@ static const command commands[] = {
     {"stake", "st", ag_cmd_stake, "stake: add, remove, list, show, take"},
     {"weights", "wt", ag_cmd_weights, "validator weights: set, commit, reveal"},
     {"localnet", NULL, ag_cmd_localnet, "a multi-validator network on CometBFT on this machine"},
+    {"consensus", NULL, ag_cmd_consensus, "a CometBFT chain's validator set: validators, set (sudo key)"},
     {"model", NULL, ag_cmd_model, "train, run, verify and convert AI models"},
     {"miner", NULL, ag_cmd_miner, "serve a subnet's model (OpenAI-compatible, verifiable answers)"},
     {"validator", NULL, ag_cmd_validator, "challenge, verify and score a subnet's miners; set weights"},

@@ -59,6 +59,9 @@ class Client:
     def health(self) -> Json: return self._get("/health")
     def openapi(self) -> Json: return self._get("/openapi.json")
     def status(self) -> Json: return self._get("/v1/status")
+    def validators(self) -> Json:
+        """The consensus validator set (CometBFT chains; empty on a solo chain)."""
+        return self._get("/v1/validators")
     def metrics(self) -> str: return self._raw("GET", "/metrics").decode()
 
     def submit(self, tx_bytes: bytes) -> Json:

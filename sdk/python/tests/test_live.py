@@ -33,6 +33,8 @@ def test_every_read_route_answers():
     c = Client(API)
     st = c.status()
     assert st["chain_id"] == "agora-devnet" and c.health()["status"] == "ok"
+    vs = c.validators()
+    assert vs["consensus"] == "solo" and vs["validators"] == [] and vs["total_power"] == 0
     assert c.openapi()["openapi"] == "3.1.0"
     assert c.block(1)["height"] == 1 and c.header("latest")["height"] >= 1
     subs = c.subnets()["subnets"]

@@ -1,0 +1,99 @@
+/* cmd_consensus.c — `agora consensus`: a CometBFT chain's validator set (docs/multi-validator.md
+ * "Changing the validators"): list it, and change it with the genesis sudo key. */
+#include "chain/json.h"
+#include "cli/cli.h"
+#include "cli/client.h"
+#include "cli/txsubmit.h"
+#include "core/codec.h"
+#include "core/err.h"
+#include "core/util.h"
+#include "incentive/incentive.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: agora consensus validators\n"
+    "       agora consensus set KEY POWER --from SUDO_KEY\n\n"
+    "The validators that sign a CometBFT chain's blocks, with their voting power.\n"
+    "'set' adds a validator, changes its power, or removes it (POWER 0); only the genesis sudo\n"
+    "key may. KEY is the validator's CometBFT consensus key: its priv_validator_key.json (the\n"
+    "file, or its pub_key value in base64) or 64 hex digits. CometBFT applies a change two\n"
+    "blocks after the one that makes it. The chain refuses a change that would leave no\n"
+    "validator or more than 100, or that adds a third or more of the total power at once.\n";
+
+typedef struct {
+  uint8_t key[32];
+  uint64_t power;
+} setctx;
+
+static int build_set(void *ctx, const ag_tx_env *env, ag_buf *payload) {
+  (void)env;
+  setctx *s = ctx;
+  ag_payload_set_validator(payload, s->key, s->power);
+  return 0;
+}
+
+/* KEY as a priv_validator_key.json file, its base64 pub_key value, or hex. */
+static int parse_key(const char *s, uint8_t out[32]) {
+  size_t n = 0;
+  if (strlen(s) == 64 && ag_hex_decode(s, 64, out, 32) == 0) return 0;
+  if (sodium_base642bin(out, 32, s, strlen(s), NULL, &n, NULL, sodium_base64_VARIANT_ORIGINAL) == 0 && n == 32)
+    return 0;
+  json_t *f = json_load_file(s, 0, NULL);
+  const char *b64 = json_string_value(json_object_get(json_object_get(f, "pub_key"), "value"));
+  int rc = b64 && sodium_base642bin(out, 32, b64, strlen(b64), NULL, &n, NULL, sodium_base64_VARIANT_ORIGINAL) == 0 &&
+                   n == 32
+               ? 0
+               : ag_fail(AG_E_USAGE, "KEY is a priv_validator_key.json, its pub_key value (base64) or 64 hex digits");
+  json_decref(f);
+  return rc;
+}
+
+static int list(ag_cli *c) {
+  json_t *j;
+  int rc = ag_cli_api(c, "GET", "/v1/validators", NULL, NULL, 0, &j);
+  if (rc) return ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
+  if (c->json) {
+    ag_cli_print_json(j);
+    return 0;
+  }
+  json_t *a = json_object_get(j, "validators");
+  if (!strcmp(json_string_value(json_object_get(j, "consensus")) ?: "", "solo"))
+    printf("a solo chain: one node makes the blocks (agora status shows its key)\n");
+  else
+    printf("%zu validators at height %lld, total power %lld\n", json_array_size(a),
+           json_integer_value(json_object_get(j, "height")), json_integer_value(json_object_get(j, "total_power")));
+  for (size_t i = 0; i < json_array_size(a); i++) {
+    json_t *e = json_array_get(a, i);
+    printf("  %s  power %lld\n", json_string_value(json_object_get(e, "consensus_key")),
+           json_integer_value(json_object_get(e, "power")));
+  }
+  json_decref(j);
+  return 0;
+}
+
+int ag_cmd_consensus(ag_cli *c, int argc, char **argv) {
+  const char *from = NULL, *fee = NULL;
+  bool no_wait = false;
+  ag_opt opts[] = {{"from", 'f', 1, &from, NULL}, {"fee", 0, 1, &fee, NULL}, {"no-wait", 0, 0, NULL, &no_wait},
+                   {"", 0, 0, NULL, NULL}};
+  char *pos[3];
+  int npos, rc = ag_cli_parse(c, argc, argv, opts, pos, 3, &npos);
+  if (rc) return rc;
+  if (c->help || npos < 1) return ag_cli_usage(c, usage);
+  if (!strcmp(pos[0], "validators") && npos == 1) return list(c);
+  if (strcmp(pos[0], "set") || npos != 3) return ag_cli_usage(c, usage);
+  if (!from) return ag_cli_fail(c, AG_E_USAGE, "'consensus set' needs --from SUDO_KEY");
+  setctx s;
+  if ((rc = parse_key(pos[1], s.key))) return ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
+  if (ag_parse_u64(pos[2], &s.power)) return ag_cli_fail(c, AG_E_USAGE, "POWER is a whole number (0 removes the key)");
+  char hex[65], summary[200];
+  ag_hex_encode(s.key, 32, hex);
+  if (s.power) snprintf(summary, sizeof summary, "give validator %.16s… power %llu", hex, (unsigned long long)s.power);
+  else snprintf(summary, sizeof summary, "remove validator %.16s…", hex);
+  ag_txreq req = {from, AG_TX_SUDO_SET_VALIDATOR, build_set, &s, summary, fee, NULL, no_wait};
+  return ag_cli_submit(c, &req);
+}
