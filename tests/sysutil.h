@@ -203,4 +203,32 @@ __attribute__((unused)) static pid_t sys_devnet_pid(const char *home, const char
   return p;
 }
 
+/* ---- nodes of a multi-node network, by API base URL --------------------------------------- */
+
+/* The node's committed height, -1 when it does not answer. */
+__attribute__((unused)) static long long sys_height(const char *api) {
+  long st = 0;
+  json_t *j = sys_get_json(api, "/v1/status", &st);
+  long long h = j && st == 200 ? json_integer_value(json_object_get(j, "height")) : -1;
+  json_decref(j);
+  return h;
+}
+
+/* Every node apis[which[k]] has block h with one state root; says which differs when not. */
+__attribute__((unused)) static int sys_agree_at(char (*apis)[64], long long h, const int *which, int n) {
+  char first[65] = "", path[64];
+  snprintf(path, sizeof path, "/v1/blocks/%lld?txs=false", h);
+  for (int k = 0; k < n; k++) {
+    long st = 0;
+    json_t *j = sys_get_json(apis[which[k]], path, &st);
+    const char *r = j && st == 200 ? json_string_value(json_object_get(j, "state_root")) : NULL;
+    int ok = r != NULL && (!first[0] || !strcmp(first, r));
+    if (!ok) fprintf(stderr, "  node %d: root %s at %lld, node %d's %s\n", which[k], r ? r : "(none)", h, which[0], first);
+    if (r && !first[0]) snprintf(first, sizeof first, "%s", r);
+    json_decref(j);
+    if (!ok) return 0;
+  }
+  return 1;
+}
+
 #endif

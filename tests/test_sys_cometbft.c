@@ -78,13 +78,7 @@ static void load_net(void) {
   json_decref(o);
 }
 
-static long long height_of(int i) {
-  long st = 0;
-  json_t *j = sys_get_json(api[i], "/v1/status", &st);
-  long long h = j && st == 200 ? json_integer_value(json_object_get(j, "height")) : -1;
-  json_decref(j);
-  return h;
-}
+static long long height_of(int i) { return sys_height(api[i]); }
 
 static long long max_height(void) {
   long long m = -1;
@@ -105,30 +99,8 @@ static int wait_height(int i, long long h, int timeout_ms) {
   return 0;
 }
 
-static int root_at(int i, long long h, char out[65]) {
-  char path[64];
-  snprintf(path, sizeof path, "/v1/blocks/%lld?txs=false", h);
-  long st = 0;
-  json_t *j = sys_get_json(api[i], path, &st);
-  int ok = j && st == 200;
-  if (ok) snprintf(out, 65, "%s", json_string_value(json_object_get(j, "state_root")));
-  json_decref(j);
-  return ok;
-}
-
 /* every live node agrees on the state root at height h */
-static int agree_at(long long h, const int *which, int n) {
-  char first[65] = "", r[65];
-  for (int k = 0; k < n; k++) {
-    if (!root_at(which[k], h, r)) return 0;
-    if (!first[0]) snprintf(first, sizeof first, "%s", r);
-    else if (strcmp(first, r)) {
-      fprintf(stderr, "  node %d has root %s at %lld, node %d %s\n", which[k], r, h, which[0], first);
-      return 0;
-    }
-  }
-  return 1;
-}
+static int agree_at(long long h, const int *which, int n) { return sys_agree_at(api, h, which, n); }
 
 /* ---- the load: transfers from dev keys, submitted to whichever node answers ---------------- */
 

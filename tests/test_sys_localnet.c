@@ -60,13 +60,7 @@ static const char *str_of(json_t *x, const char *k) {
   return s ? s : "";
 }
 
-static long long height_of(int i) {
-  long st = 0;
-  json_t *j = sys_get_json(api[i], "/v1/status", &st);
-  long long h = j && st == 200 ? json_integer_value(json_object_get(j, "height")) : -1;
-  json_decref(j);
-  return h;
-}
+static long long height_of(int i) { return sys_height(api[i]); }
 
 static long long max_height(void) {
   long long m = -1;
@@ -88,22 +82,7 @@ static int wait_height(int i, long long h, int timeout_ms) {
 }
 
 /* every node in which[] has the same state root at height h */
-static int agree_at(long long h, const int *which, int n) {
-  char first[65] = "";
-  for (int k = 0; k < n; k++) {
-    char path[64];
-    snprintf(path, sizeof path, "/v1/blocks/%lld?txs=false", h);
-    long st = 0;
-    json_t *j = sys_get_json(api[which[k]], path, &st);
-    const char *r = j && st == 200 ? json_string_value(json_object_get(j, "state_root")) : NULL;
-    int ok = r != NULL && (!first[0] || !strcmp(first, r));
-    if (r && !first[0]) snprintf(first, sizeof first, "%s", r);
-    if (!ok) fprintf(stderr, "  node %d: root %s at %lld, first %s\n", which[k], r ? r : "(none)", h, first);
-    json_decref(j);
-    if (!ok) return 0;
-  }
-  return 1;
-}
+static int agree_at(long long h, const int *which, int n) { return sys_agree_at(api, h, which, n); }
 
 /* waits until node i's status satisfies want(); returns its entry (a new reference) or NULL */
 static json_t *wait_status(int i, int (*want)(json_t *), int timeout_ms) {

@@ -22,6 +22,7 @@
 #include "core/codec.h"
 #include "core/err.h"
 #include "core/hash.h"
+#include "core/proc.h"
 #include "incentive/training.h"
 #include "core/util.h"
 #include "sysutil.h"
@@ -71,13 +72,7 @@ static int wait_finalized(int i, uint64_t n, int timeout_ms) {
   return 0;
 }
 
-static long long height_of(int i) {
-  long st = 0;
-  json_t *j = sys_get_json(api[i], "/v1/status", &st);
-  long long h = j && st == 200 ? json_integer_value(json_object_get(j, "height")) : -1;
-  json_decref(j);
-  return h;
-}
+static long long height_of(int i) { return sys_height(api[i]); }
 
 /* A counter from node i's /metrics ("name{labels}" exactly as printed); -1 when unreadable. */
 static long long metric_of(int i, const char *series) {
@@ -104,22 +99,7 @@ static int wait_metric(int i, const char *series, long long at_least, int timeou
   return 0;
 }
 
-static int agree_at(long long h, const int *which, int n) {
-  char first[65] = "";
-  for (int k = 0; k < n; k++) {
-    char path[64];
-    snprintf(path, sizeof path, "/v1/blocks/%lld?txs=false", h);
-    long st = 0;
-    json_t *j = sys_get_json(api[which[k]], path, &st);
-    const char *r = j && st == 200 ? json_string_value(json_object_get(j, "state_root")) : NULL;
-    int ok = r != NULL && (!first[0] || !strcmp(first, r));
-    if (r && !first[0]) snprintf(first, sizeof first, "%s", r);
-    if (!ok) fprintf(stderr, "  node %d: root %s at %lld, first %s\n", which[k], r ? r : "(none)", h, first);
-    json_decref(j);
-    if (!ok) return 0;
-  }
-  return 1;
-}
+static int agree_at(long long h, const int *which, int n) { return sys_agree_at(api, h, which, n); }
 
 static json_t *load_json(const char *name) {
   char path[700];
@@ -134,19 +114,7 @@ static int pid_of(int i, const char *which) {
   return p;
 }
 
-static int alive(int pid) {
-  char path[64];
-  snprintf(path, sizeof path, "/proc/%d/stat", pid);
-  char *s = NULL;
-  uint8_t *d;
-  size_t n;
-  if (pid <= 0 || kill(pid, 0) || ag_read_file(path, 4096, &d, &n)) return 0;
-  s = (char *)d;
-  char *p = strrchr(s, ')');
-  int z = p && p[1] == ' ' && p[2] == 'Z';
-  free(d);
-  return !z;
-}
+static int alive(int pid) { return ag_proc_alive(pid); }
 
 /* ---- the network -------------------------------------------------------------------------------- */
 

@@ -364,19 +364,7 @@ static int net_load(net *nt) {
   return 0;
 }
 
-/* A process that exists and is not a zombie. */
-static int alive(int pid) {
-  if (pid <= 0 || kill(pid, 0) != 0) return 0;
-  char path[64], buf[256];
-  snprintf(path, sizeof path, "/proc/%d/stat", pid);
-  FILE *f = fopen(path, "r");
-  if (!f) return 0;
-  size_t n = fread(buf, 1, sizeof buf - 1, f);
-  fclose(f);
-  buf[n] = 0;
-  const char *rp = strrchr(buf, ')'); /* "pid (comm) S ..." */
-  return !(rp && rp[1] == ' ' && rp[2] == 'Z');
-}
+static int alive(int pid) { return ag_proc_alive(pid); }
 
 /* ---- who supervises, and what the operator wants ----------------------------------------------- */
 

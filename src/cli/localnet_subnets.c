@@ -224,6 +224,13 @@ static int load_key(const char *root, const char *name, const char *suffix, ag_k
   return ag_keystore_load(dir, full, NULL, k, NULL);
 }
 
+/* A neuron's coldkey and hotkey; neither is left loaded on failure. */
+static int load_pair(const char *root, const char *name, ag_keypair *ck, ag_keypair *hk) {
+  int rc = load_key(root, name, "cold", ck);
+  if (!rc && (rc = load_key(root, name, "hot", hk))) ag_key_wipe(ck);
+  return rc;
+}
+
 static int in_metagraph(ag_net *net, const roster *r, const char *root) {
   int have = 0;
   for (int netuid = 1; netuid <= 2; netuid++) {
@@ -256,11 +263,7 @@ static int register_all(const char *root, roster *r, const char *url) {
   net.retries = 5;
   for (int i = 0; i < r->n && !rc; i++) {
     ag_keypair ck, hk;
-    if ((rc = load_key(root, r->v[i].name, "cold", &ck))) break;
-    if ((rc = load_key(root, r->v[i].name, "hot", &hk))) {
-      ag_key_wipe(&ck);
-      break;
-    }
+    if ((rc = load_pair(root, r->v[i].name, &ck, &hk))) break;
     ag_buf b;
     ag_buf_init(&b);
     ag_payload_register(&b, net.chain_id, (uint16_t)r->v[i].netuid, ck.pk, &hk, 1000 * AG_UNIT);
@@ -278,11 +281,7 @@ static int register_all(const char *root, roster *r, const char *url) {
   for (int i = 0; i < r->n && !rc; i++) {
     if (r->v[i].role != R_VALIDATOR) continue;
     ag_keypair ck, hk;
-    if ((rc = load_key(root, r->v[i].name, "cold", &ck))) break;
-    if ((rc = load_key(root, r->v[i].name, "hot", &hk))) {
-      ag_key_wipe(&ck);
-      break;
-    }
+    if ((rc = load_pair(root, r->v[i].name, &ck, &hk))) break;
     ag_buf b;
     ag_buf_init(&b);
     ag_buf_put(&b, hk.pk, 32);
@@ -304,21 +303,13 @@ static int register_all(const char *root, roster *r, const char *url) {
  * pid kept across a reboot may belong to another program now). */
 static int alive(const neuron *x) {
   int pid = x->pid;
-  if (pid <= 0 || kill(pid, 0) != 0) return 0;
-  waitpid(pid, NULL, WNOHANG); /* ours: reap it if it ended */
-  if (kill(pid, 0) != 0) return 0;
+  if (pid > 0) waitpid(pid, NULL, WNOHANG); /* ours: reap it if it ended */
+  if (!ag_proc_alive(pid)) return 0;
   char path[64], buf[4096], hot[48];
-  snprintf(path, sizeof path, "/proc/%d/stat", pid);
+  snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
   FILE *f = fopen(path, "r");
   if (!f) return 0;
   size_t n = fread(buf, 1, sizeof buf - 1, f);
-  fclose(f);
-  buf[n] = 0;
-  const char *p = strrchr(buf, ')');
-  if (p && p[1] == ' ' && p[2] == 'Z') return 0;
-  snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
-  if (!(f = fopen(path, "r"))) return 0;
-  n = fread(buf, 1, sizeof buf - 1, f);
   fclose(f);
   snprintf(hot, sizeof hot, "%s-hot", x->name);
   buf[n] = 0;

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -121,4 +122,17 @@ int ag_read_secret_fd(int fd, size_t max, char **out) {
   }
   *out = buf;
   return 0;
+}
+
+bool ag_proc_alive(pid_t pid) {
+  if (pid <= 0 || kill(pid, 0) != 0) return false;
+  char path[64], buf[256];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  FILE *f = fopen(path, "r");
+  if (!f) return false;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = 0;
+  const char *rp = strrchr(buf, ')'); /* "pid (comm) S ..." */
+  return !(rp && rp[1] == ' ' && rp[2] == 'Z');
 }

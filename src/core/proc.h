@@ -31,6 +31,9 @@ typedef struct {
  * the pipe or the fork fails. A failing exec shows as exit status 127. */
 int ag_spawn(char *const argv[], const ag_spawn_opts *o, pid_t *pid);
 
+/* A process that exists and is not a zombie (one whose parent has not reaped it yet). */
+bool ag_proc_alive(pid_t pid);
+
 /* A NULL-terminated copy of environ without AGORA_PASSPHRASE. The array is malloc'd (free()
  * it); the strings are environ's own. */
 char **ag_env_without_secrets(void);
