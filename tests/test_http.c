@@ -8,6 +8,7 @@
 #include "core/err.h"
 #include "core/hash.h"
 #include "core/util.h"
+#include "subnets/netclient.h"
 #include "test.h"
 #include "testutil.h"
 
@@ -821,6 +822,42 @@ TEST(bearer_keys_match_exactly) {
   CHECK_EQ(ag_http_bearer_matches("Bearer ", ""), 0);
 }
 
+/* The node client (subnets/netclient.h) takes a 503 as a node that is restarting, like a refused
+ * connection: it asks again within its retries, and reports the error once they are spent.
+ * (A neuron starting while its node restarted used to exit on the first 503.) */
+static atomic_int flaky_calls, flaky_fails;
+static void h_flaky(ag_http_req *req, ag_http_resp *resp) {
+  (void)req;
+  if (atomic_fetch_add(&flaky_calls, 1) < atomic_load(&flaky_fails))
+    return ag_http_error(resp, 503, AG_E_UNAVAILABLE, "the server is stopping");
+  ag_http_json(resp, 200, json_pack("{s:b}", "ok", 1));
+}
+
+TEST(the_node_client_rides_out_a_restarting_node) {
+  static const ag_http_route routes[] = {{"GET", "/flaky", h_flaky, 0}};
+  ag_http_config cfg = {"127.0.0.1:0", 4096, routes, AG_ARRAY_LEN(routes), NULL, NULL, NULL};
+  ag_http_server *fsrv;
+  CHECK_OK(ag_http_start(&cfg, &fsrv));
+  ag_net n;
+  memset(&n, 0, sizeof n);
+  snprintf(n.url, sizeof n.url, "http://127.0.0.1:%u", ag_http_port(fsrv));
+  n.timeout_ms = 5000;
+  n.retries = 2;
+  json_t *j = NULL;
+  atomic_store(&flaky_fails, 2);
+  CHECK_OK(ag_net_get(&n, "/flaky", &j)); /* two 503s, then the answer */
+  CHECK(json_is_true(json_object_get(j, "ok")));
+  CHECK_EQ(atomic_load(&flaky_calls), 3);
+  json_decref(j);
+  j = NULL;
+  atomic_store(&flaky_calls, 0);
+  atomic_store(&flaky_fails, 5);
+  CHECK_EQ(ag_net_get(&n, "/flaky", &j), AG_E_UNAVAILABLE); /* retries spent: the node's error */
+  CHECK_EQ(atomic_load(&flaky_calls), 3);
+  CHECK(j == NULL);
+  ag_http_stop(fsrv);
+}
+
 TEST_MAIN(requests_keepalive_pipelining_head_and_errors_are_json,
           keepalive_requests_in_every_shape_follow_an_answer,
           declared_length_over_the_limit_is_refused_before_the_body, slow_heads_and_bodies_are_cut_by_progress,
@@ -828,4 +865,4 @@ TEST_MAIN(requests_keepalive_pipelining_head_and_errors_are_json,
           streams_are_capped_and_never_block_requests, a_full_queue_answers_503, a_port_in_use_is_refused,
           uploads_are_admitted_on_headers_then_spooled, in_process_serving_answers_as_a_socket_does,
           client_caps_downloads,
-          bearer_keys_match_exactly)
+          bearer_keys_match_exactly, the_node_client_rides_out_a_restarting_node)

@@ -142,6 +142,30 @@ TEST(the_network_starts_and_checkpoints_spread) {
   /* the initial checkpoints are on node 0 only: the others fetch them */
   CHECK(wait_metric(2, "agora_files_fetched_total{kind=\"checkpoint\"}", 2, 120000));
   CHECK(wait_metric(3, "agora_files_fetched_total{kind=\"checkpoint\"}", 2, 120000));
+  /* every neuron past its start: the trainers, training validators and the miner announced
+   * their endpoints, the inference validators wrote their status */
+  uint64_t end = ag_mono_ms() + 120000;
+  int ready = 0;
+  while (!ready && ag_mono_ms() < end) {
+    int eps[3] = {0, 0, 0};
+    for (int netuid = 1; netuid <= 2; netuid++) {
+      char path[64];
+      snprintf(path, sizeof path, "/v1/subnets/%d/metagraph", netuid);
+      json_t *mg = sys_get_json(api[0], path, NULL), *rows = json_object_get(mg, "uids");
+      for (size_t k = 0; k < json_array_size(rows); k++)
+        eps[netuid] += json_is_object(json_object_get(json_array_get(rows, k), "endpoint"));
+      json_decref(mg);
+    }
+    int statuses = 0;
+    for (int k = 0; k < 3; k++) {
+      char path[700];
+      snprintf(path, sizeof path, "%s/neurons/validator%d.json", root, k);
+      statuses += ag_file_exists(path);
+    }
+    ready = eps[1] >= 1 && eps[2] >= 5 && statuses == 3;
+    if (!ready) ag_sleep_ms(300);
+  }
+  CHECK(ready);
 }
 
 /* ---- a lying peer ------------------------------------------------------------------------------- */

@@ -47,7 +47,11 @@ static int request(const ag_net *n, const char *method, const char *path, const 
   ag_http_result r;
   for (int attempt = 0; attempt <= n->retries; attempt++) {
     rc = ag_http_request(method, url, ctype, body, len, n->timeout_ms, &r);
-    if (rc != AG_E_CONNECT) break;
+    /* a node that is restarting refuses connections, or answers 503 while it stops: both pass
+     * (a tx sent again is the same tx: the node knows it by its hash) */
+    int transient = rc == AG_E_CONNECT || (rc == 0 && r.status == 503);
+    if (!transient || attempt == n->retries) break;
+    if (rc == 0) ag_http_result_free(&r);
     ag_sleep_ms(200u << attempt); /* bounded backoff */
   }
   if (rc) return rc;

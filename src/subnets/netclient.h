@@ -17,7 +17,7 @@ typedef struct {
   char chain_id[AG_CHAIN_ID_MAX + 1];
   ag_params params;
   int timeout_ms;                     /* per request (default 10 s) */
-  int retries;                        /* extra attempts on connection errors (default 2) */
+  int retries;                        /* extra attempts on connection errors and 503s (default 2) */
 } ag_net;
 
 /* Reads the node's status (chain id, fee parameters). */

@@ -26,6 +26,8 @@ int ag_neuron_connect(ag_net *n, const char *home, const char *node_url, volatil
     if ((rc = ag_net_open(n, url)) == 0) break;
     ag_sleep_ms(500);
   }
+  /* a neuron runs for days: it rides out its node's restarts (about 6 s of retries) */
+  n->retries = 5;
   return rc;
 }
 
