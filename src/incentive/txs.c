@@ -643,15 +643,22 @@ static json_t *commit_json(const ag_tx *tx) {
 
 static int share_validate(const ag_tx *tx) { return require_len(tx, 4, "sudo_set_share"); }
 
-static int share_apply(ag_app *app, const ag_tx *tx) {
-  ag_state *st = ag_app_state(app);
-  ag_ist s = {st, NULL};
+/* 0 when tx is signed by the genesis sudo key; AG_E_NOT_SUDO naming what it may do otherwise. */
+static int require_sudo(ag_app *app, const ag_tx *tx, const char *what) {
   ag_incentive_params p;
   int rc = load_params(app, &p);
   if (rc) return rc;
   static const uint8_t zero[32];
   if (!memcmp(p.sudo, zero, 32) || memcmp(p.sudo, tx->sender, 32))
-    return ag_fail(AG_E_NOT_SUDO, "only the chain's sudo key may set emission shares");
+    return ag_fail(AG_E_NOT_SUDO, "only the chain's sudo key may %s", what);
+  return 0;
+}
+
+static int share_apply(ag_app *app, const ag_tx *tx) {
+  ag_state *st = ag_app_state(app);
+  ag_ist s = {st, NULL};
+  int rc = require_sudo(app, tx, "set emission shares");
+  if (rc) return rc;
   ag_subnet sn;
   if ((rc = ag_subnet_load(&s, ag_get_u16le(tx->payload), &sn))) return rc;
   sn.share = ag_get_u16le(tx->payload + 2);
@@ -676,13 +683,8 @@ static int validator_validate(const ag_tx *tx) {
 }
 
 static int validator_apply(ag_app *app, const ag_tx *tx) {
-  ag_incentive_params p;
-  int rc = load_params(app, &p);
-  if (rc) return rc;
-  static const uint8_t zero[32];
-  if (!memcmp(p.sudo, zero, 32) || memcmp(p.sudo, tx->sender, 32))
-    return ag_fail(AG_E_NOT_SUDO, "only the chain's sudo key may change the validator set");
-  return ag_app_validator_set(app, tx->payload, ag_get_u64le(tx->payload + 32));
+  int rc = require_sudo(app, tx, "change the validator set");
+  return rc ? rc : ag_app_validator_set(app, tx->payload, ag_get_u64le(tx->payload + 32));
 }
 
 static json_t *validator_json(const ag_tx *tx) {
