@@ -196,6 +196,14 @@ QB_T5 static void deq_avx512(int t, const uint8_t *src, size_t nb, float *y) {
   size_t bb = ag_dt_block_bytes(t);
   float ds[16], ms[16];
   for (size_t i = 0; i < nb; i++, src += bb, y += blk) {
+    if (qb_is_table(t)) {
+      __m512 tab[2], w0, w1;
+      qb_table(t, src, tab);
+      qb_lookup(t, src, tab, &w0, &w1);
+      _mm512_storeu_ps(y, w0);
+      _mm512_storeu_ps(y + 16, w1);
+      continue;
+    }
     qb_prep(t, src, ds, ms);
     for (int h = 0; h < nvec; h++) _mm512_storeu_ps(y + 16 * h, qb_vec(t, src, h, ds[h], ms[h]));
   }

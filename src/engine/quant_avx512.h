@@ -136,6 +136,53 @@ QB_T5 static inline __m512 qb_vec(int t, const uint8_t *p, int h, float ds, floa
   __m512 w = _mm512_mul_ps(_mm512_cvtepi32_ps(qb_ints(t, p, h)), _mm512_set1_ps(ds));
   return qb_has_offset(t) ? _mm512_add_ps(w, _mm512_set1_ps(ms)) : w;
 }
+
+/* The 4- and 5-bit 32-element types by table: a block's 16 (Q4) or 32 (Q5) possible weights
+ * are computed once, k * d (+ m) for each integer k, and each element is looked up by its
+ * integer (vpermps reads only an index's low 4 bits, vpermt2ps its low 5). k * d is exact in
+ * fp32 (k has at most 5 bits, d 11), so fma(k, d, m) rounds once exactly as `k * d + m` does:
+ * the lookup gives qb_vec's bits with a third of its arithmetic. */
+static inline int qb_is_table(int t) {
+  return t == AG_DT_Q4_0 || t == AG_DT_Q4_1 || t == AG_DT_Q5_0 || t == AG_DT_Q5_1;
+}
+
+/* tab[0] holds the values of k = 0..15 (Q4_1, Q5_1) or k - 8, k - 16 (Q4_0, Q5_0); tab[1] the
+ * values of k = 16..31 for the Q5 types. */
+QB_T5 static inline void qb_table(int t, const uint8_t *p, __m512 tab[2]) {
+  const __m512 k0 = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512 sixteen = _mm512_set1_ps(16.0f);
+  __m512 d = _mm512_set1_ps(qb_h2f(p));
+  if (t == AG_DT_Q4_1 || t == AG_DT_Q5_1) {
+    __m512 m = _mm512_set1_ps(qb_h2f(p + 2));
+    tab[0] = _mm512_fmadd_ps(k0, d, m);
+    if (t == AG_DT_Q5_1) tab[1] = _mm512_fmadd_ps(_mm512_add_ps(k0, sixteen), d, m);
+  } else if (t == AG_DT_Q4_0) {
+    tab[0] = _mm512_mul_ps(_mm512_sub_ps(k0, _mm512_set1_ps(8.0f)), d);
+  } else {
+    tab[0] = _mm512_mul_ps(_mm512_sub_ps(k0, sixteen), d);
+    tab[1] = _mm512_mul_ps(k0, d);
+  }
+}
+
+/* Elements 0..15 (h = 0) and 16..31 (h = 1) of a table type's block at p, from its table. */
+QB_T5 static inline void qb_lookup(int t, const uint8_t *p, const __m512 tab[2], __m512 *w0, __m512 *w1) {
+  if (t == AG_DT_Q4_0 || t == AG_DT_Q4_1) {
+    __m512i raw = qb_u8(p + (t == AG_DT_Q4_0 ? 2 : 4));
+    *w0 = _mm512_permutexvar_ps(raw, tab[0]);
+    *w1 = _mm512_permutexvar_ps(_mm512_srli_epi32(raw, 4), tab[0]);
+    return;
+  }
+  int o = t == AG_DT_Q5_0 ? 2 : 4;
+  uint32_t qh;
+  memcpy(&qh, p + o, 4);
+  __m512i raw = qb_u8(p + o + 4), sixteen = _mm512_set1_epi32(16);
+  __m512i i0 = _mm512_mask_or_epi32(_mm512_and_si512(raw, _mm512_set1_epi32(0xF)), (__mmask16)qh,
+                                    _mm512_and_si512(raw, _mm512_set1_epi32(0xF)), sixteen);
+  __m512i i1 = _mm512_mask_or_epi32(_mm512_srli_epi32(raw, 4), (__mmask16)(qh >> 16), _mm512_srli_epi32(raw, 4),
+                                    sixteen);
+  *w0 = _mm512_permutex2var_ps(tab[0], i0, tab[1]);
+  *w1 = _mm512_permutex2var_ps(tab[0], i1, tab[1]);
+}
 #endif
 
 #endif
