@@ -830,7 +830,7 @@ T5 static void mm_rows_avx512(const mm_ctx *c, int r0, int r1) {
  * gets 22). So each block step also prefetches its share of the group of 8 rows that starts
  * AG_DECODE_AHEAD rows further on, in address order: then the kernel runs as fast out of
  * memory as out of L2. Only speed depends on it, never a bit. */
-#define AG_DECODE_AHEAD 16
+#define AG_DECODE_AHEAD 8
 #define AG_PF_HINT _MM_HINT_T0
 
 /* Decode (T = 1) on block types: 8 rows at a time, each block widened in registers (qb_vec)
@@ -855,6 +855,22 @@ __attribute__((always_inline)) QB_T5 static inline void decode_blocks(const mm_c
     for (size_t b = 0; b < nb; b++) {
       for (int i = 0; i < pf_lines; i++)
         _mm_prefetch((const char *)(pf + (b * (size_t)pf_lines + (size_t)i) * 64), AG_PF_HINT);
+      if (t == AG_DT_Q4_K || t == AG_DT_Q5_K) {
+        float d[8], dmin[8];
+        UNROLL
+        for (int i = 0; i < 8; i++) d[i] = qb_h2f(wp[i] + b * bb), dmin[i] = qb_h2f(wp[i] + b * bb + 2);
+        for (int sb = 0; sb < 8; sb++) {
+          __m512 x0 = _mm512_loadu_ps(x + b * (size_t)blk + 32 * (size_t)sb), x1 = _mm512_loadu_ps(x + b * (size_t)blk + 32 * (size_t)sb + 16);
+          UNROLL
+          for (int i = 0; i < 8; i++) {
+            __m512 w0, w1;
+            qb_k_lookup(t, wp[i] + b * bb, sb, d[i], dmin[i], &w0, &w1);
+            acc[i] = _mm512_fmadd_ps(w0, x0, acc[i]);
+            acc[i] = _mm512_fmadd_ps(w1, x1, acc[i]);
+          }
+        }
+        continue;
+      }
       UNROLL
       for (int i = 0; i < 8; i++) qb_prep(t, wp[i] + b * bb, ds[i], ms[i]);
       UNROLL

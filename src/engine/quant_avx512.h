@@ -154,10 +154,10 @@ QB_T5 static inline void qb_table(int t, const uint8_t *p, __m512 tab[2]) {
   __m512 d = _mm512_set1_ps(qb_h2f(p));
   if (t == AG_DT_Q4_1 || t == AG_DT_Q5_1) {
     __m512 m = _mm512_set1_ps(qb_h2f(p + 2));
-    tab[0] = _mm512_fmadd_ps(k0, d, m);
+    tab[0] = tab[1] = _mm512_fmadd_ps(k0, d, m);
     if (t == AG_DT_Q5_1) tab[1] = _mm512_fmadd_ps(_mm512_add_ps(k0, sixteen), d, m);
   } else if (t == AG_DT_Q4_0) {
-    tab[0] = _mm512_mul_ps(_mm512_sub_ps(k0, _mm512_set1_ps(8.0f)), d);
+    tab[0] = tab[1] = _mm512_mul_ps(_mm512_sub_ps(k0, _mm512_set1_ps(8.0f)), d);
   } else {
     tab[0] = _mm512_mul_ps(_mm512_sub_ps(k0, sixteen), d);
     tab[1] = _mm512_mul_ps(k0, d);
@@ -182,6 +182,31 @@ QB_T5 static inline void qb_lookup(int t, const uint8_t *p, const __m512 tab[2],
                                     sixteen);
   *w0 = _mm512_permutex2var_ps(tab[0], i0, tab[1]);
   *w1 = _mm512_permutex2var_ps(tab[0], i1, tab[1]);
+}
+
+/* Q4_K and Q5_K by table too: sub-block s (elements 32s..32s+31) has ds = d * sc and
+ * ms = -(dmin * mn) as in qb_prep; ds has at most 17 significant bits and k at most 5, so k * ds
+ * is exact and fma(k, ds, ms) has the bits of `ds * k + ms`. w0, w1: its elements 0..15, 16..31. */
+QB_T5 static inline void qb_k_lookup(int t, const uint8_t *p, int s, float d, float dmin, __m512 *w0, __m512 *w1) {
+  const __m512 k0 = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  int sc, mn;
+  qb_scale_min_k4(s, p + 4, &sc, &mn);
+  __m512 ds = _mm512_set1_ps(d * (float)sc), ms = _mm512_set1_ps(-(dmin * (float)mn));
+  __m512 tab0 = _mm512_fmadd_ps(k0, ds, ms);
+  const uint8_t *q = p + (t == AG_DT_Q4_K ? 16 : 48) + 32 * (s / 2);
+  __m512i r0 = qb_u8(q), r1 = qb_u8(q + 16);
+  if (s & 1) r0 = _mm512_srli_epi32(r0, 4), r1 = _mm512_srli_epi32(r1, 4);
+  if (t == AG_DT_Q4_K) {
+    *w0 = _mm512_permutexvar_ps(r0, tab0);
+    *w1 = _mm512_permutexvar_ps(r1, tab0);
+    return;
+  }
+  __m512 tab1 = _mm512_fmadd_ps(_mm512_add_ps(k0, _mm512_set1_ps(16.0f)), ds, ms);
+  const __m512i m4 = _mm512_set1_epi32(0xF), bit = _mm512_set1_epi32(16);
+  __m512i h0 = _mm512_and_si512(_mm512_slli_epi32(_mm512_srli_epi32(qb_u8(p + 16), s), 4), bit);
+  __m512i h1 = _mm512_and_si512(_mm512_slli_epi32(_mm512_srli_epi32(qb_u8(p + 32), s), 4), bit);
+  *w0 = _mm512_permutex2var_ps(tab0, _mm512_or_si512(_mm512_and_si512(r0, m4), h0), tab1);
+  *w1 = _mm512_permutex2var_ps(tab0, _mm512_or_si512(_mm512_and_si512(r1, m4), h1), tab1);
 }
 #endif
 
