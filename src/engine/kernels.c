@@ -833,6 +833,14 @@ T5 static void mm_rows_avx512(const mm_ctx *c, int r0, int r1) {
 #define AG_DECODE_AHEAD 8
 #define AG_PF_HINT _MM_HINT_T0
 
+/* Cache lines of a group of 8 rows of rb bytes that each of nb block steps prefetches. */
+static inline int prefetch_lines(size_t rb, size_t nb) { return (int)((8 * rb + 64 * nb - 1) / (64 * nb)); }
+
+/* Block step b's share of the group that starts at pf. */
+__attribute__((always_inline)) QB_T5 static inline void prefetch_share(const uint8_t *pf, size_t b, int lines) {
+  for (int i = 0; i < lines; i++) _mm_prefetch((const char *)(pf + (b * (size_t)lines + (size_t)i) * 64), AG_PF_HINT);
+}
+
 /* Decode (T = 1) on block types: 8 rows at a time, each block widened in registers (qb_vec)
  * and multiplied into its row's 16 lanes in increasing column order, i.e. exactly ag_dot of
  * the widened row; then the spec's tree. The type is a constant in each instance below. */
@@ -851,10 +859,9 @@ __attribute__((always_inline)) QB_T5 static inline void decode_blocks(const mm_c
     for (int i = 0; i < 8; i++) acc[i] = _mm512_setzero_ps();
     float ds[8][16], ms[8][16];
     const uint8_t *pf = wp[0] + AG_DECODE_AHEAD * rb;
-    int pf_lines = (int)((8 * rb + 64 * nb - 1) / (64 * nb));
+    int pf_lines = prefetch_lines(rb, nb);
     for (size_t b = 0; b < nb; b++) {
-      for (int i = 0; i < pf_lines; i++)
-        _mm_prefetch((const char *)(pf + (b * (size_t)pf_lines + (size_t)i) * 64), AG_PF_HINT);
+      prefetch_share(pf, b, pf_lines);
       if (t == AG_DT_Q4_K || t == AG_DT_Q5_K) {
         float d[8], dmin[8];
         UNROLL
@@ -901,11 +908,10 @@ __attribute__((always_inline)) QB_T5 static inline void decode_blocks32(const mm
     UNROLL
     for (int i = 0; i < 8; i++) acc[i] = _mm512_setzero_ps();
     const uint8_t *pf = wp[0] + AG_DECODE_AHEAD * rb;
-    int pf_lines = (int)((8 * rb + 64 * nb - 1) / (64 * nb));
+    int pf_lines = prefetch_lines(rb, nb);
     for (size_t b = 0; b < nb; b++) {
       __m512 x0 = _mm512_loadu_ps(x + 32 * b), x1 = _mm512_loadu_ps(x + 32 * b + 16);
-      for (int i = 0; i < pf_lines; i++)
-        _mm_prefetch((const char *)(pf + (b * (size_t)pf_lines + (size_t)i) * 64), AG_PF_HINT);
+      prefetch_share(pf, b, pf_lines);
       UNROLL
       for (int i = 0; i < 8; i++) {
         const uint8_t *q = wp[i] + b * bb;
