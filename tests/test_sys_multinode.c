@@ -14,7 +14,8 @@
  *   - node 2 (a validator's of each subnet, and a trainer's) killed with SIGKILL in the middle
  *     of a round: that round still finalizes, and the surviving nodes agree;
  *   - node 2 started again catches up to the same state and fetches the checkpoint it missed;
- *   - `localnet stop` ends every neuron with the nodes.
+ *   - `localnet stop` ends every neuron with the nodes;
+ *   - a start run again after a registration that failed half way skips what is on chain.
  * Waits are bounded; nothing is timed.
  */
 #include "api/http.h"
@@ -315,9 +316,61 @@ TEST(stop_ends_every_neuron) {
   const char *a[] = {"stop", NULL};
   CHECK_EQ(localnet(NULL, a), 0);
   for (int i = 0; i < n; i++) CHECK(!alive(pids[i]));
+}
+
+/* A first start that failed after some registrations ran is run again whole, and must skip
+ * what is already on chain: before, it sent every registration again and staked every
+ * validator a second time. Played by marking the roster unregistered when everything is: the
+ * worst case of a partial failure. */
+TEST(a_start_that_failed_half_way_can_be_run_again) {
+  char path[900];
+  snprintf(path, sizeof path, "%s/subnets.json", root);
+  json_t *s = load_json("subnets.json");
+  CHECK(s != NULL);
+  if (!s) return;
+  json_object_set_new(s, "registered", json_false());
+  CHECK_EQ(json_dump_file(s, path, JSON_INDENT(2)), 0);
+  json_decref(s);
+  ag_buf out;
+  ag_buf_init(&out);
+  const char *start[] = {"start", "--detach", "--json", NULL};
+  int rc = localnet(&out, start);
+  if (rc) fprintf(stderr, "%.*s\n", (int)out.len, out.data ? (char *)out.data : "");
+  CHECK_EQ(rc, 0);
+  ag_buf_free(&out);
+  s = load_json("subnets.json");
+  CHECK(json_is_true(json_object_get(s, "registered")));
+  json_t *ns = json_object_get(s, "neurons");
+  int running = 0;
+  for (size_t i = 0; i < json_array_size(ns); i++)
+    running += alive((int)json_integer_value(json_object_get(json_array_get(ns, i), "pid")));
+  CHECK_EQ(running, 9);
+  /* and staked nothing twice: each subnet's validators hold their roster stakes (plus what
+   * emission added), not twice them */
+  for (int netuid = 1; netuid <= 2; netuid++) {
+    unsigned long long roster = 0, chain = 0;
+    for (size_t i = 0; i < json_array_size(ns); i++) {
+      json_t *x = json_array_get(ns, i);
+      if (json_integer_value(json_object_get(x, "netuid")) == netuid &&
+          !strcmp(json_string_value(json_object_get(x, "role")) ?: "", "validator"))
+        roster += (unsigned long long)json_integer_value(json_object_get(x, "stake"));
+    }
+    char mpath[64];
+    snprintf(mpath, sizeof mpath, "/v1/subnets/%d/metagraph", netuid);
+    json_t *mg = sys_get_json(api[0], mpath, NULL), *rows = json_object_get(mg, "uids");
+    for (size_t k = 0; k < json_array_size(rows); k++)
+      chain += strtoull(json_string_value(json_object_get(json_array_get(rows, k), "stake")) ?: "0", NULL, 10);
+    json_decref(mg);
+    if (chain < roster || chain >= 2 * roster) fprintf(stderr, "  subnet %d: stake %llu, roster %llu\n", netuid, chain, roster);
+    CHECK(roster > 0 && chain >= roster && chain < 2 * roster);
+  }
+  json_decref(s);
+  const char *a[] = {"stop", NULL};
+  CHECK_EQ(localnet(NULL, a), 0);
   root[0] = 0;
 }
 
 TEST_MAIN(the_network_starts_and_checkpoints_spread, a_peer_serving_other_bytes_is_refused,
           training_rounds_finalize_across_nodes, a_round_finalizes_with_a_node_killed,
-          the_killed_node_catches_up_and_fetches_what_it_missed, stop_ends_every_neuron)
+          the_killed_node_catches_up_and_fetches_what_it_missed, stop_ends_every_neuron,
+          a_start_that_failed_half_way_can_be_run_again)

@@ -1349,7 +1349,7 @@ int ag_cmd_localnet(ag_cli *c, int argc, char **argv) {
   nt.supervisor_pid = 0;
   if ((rc = net_save(&nt))) goto fail;
   if (ag_lsub_present(nt.root) &&
-      (rc = ag_lsub_start(nt.root, nt.agora, nt.chain_id, port(&nt, 0, 9), 10, nt.nval, c->json)))
+      (rc = ag_lsub_start(nt.root, nt.agora, port(&nt, 0, 9), 10, nt.nval, c->json)))
     goto fail;
   if (detach) {
     close(lock);

@@ -231,26 +231,31 @@ static int load_pair(const char *root, const char *name, ag_keypair *ck, ag_keyp
   return rc;
 }
 
+/* Whether the hotkey of neuron x is in its subnet's metagraph (and its stake there). */
+static int registered(ag_net *net, const char *root, const neuron *x, uint64_t *stake) {
+  ag_keypair hk;
+  if (load_key(root, x->name, "hot", &hk)) return 0;
+  char addr[AG_ADDR_MAX], path[64];
+  ag_addr_encode(hk.pk, addr);
+  ag_key_wipe(&hk);
+  snprintf(path, sizeof path, "/v1/subnets/%d/metagraph", x->netuid);
+  json_t *mg;
+  if (ag_net_get(net, path, &mg)) return 0;
+  int found = 0;
+  json_t *rows = json_object_get(mg, "uids");
+  for (size_t k = 0; k < json_array_size(rows) && !found; k++) {
+    json_t *row = json_array_get(rows, k);
+    if (strcmp(json_string_value(json_object_get(row, "hotkey")) ?: "", addr)) continue;
+    found = 1;
+    if (stake) *stake = strtoull(json_string_value(json_object_get(row, "stake")) ?: "0", NULL, 10);
+  }
+  json_decref(mg);
+  return found;
+}
+
 static int in_metagraph(ag_net *net, const roster *r, const char *root) {
   int have = 0;
-  for (int netuid = 1; netuid <= 2; netuid++) {
-    char path[64];
-    json_t *mg;
-    snprintf(path, sizeof path, "/v1/subnets/%d/metagraph", netuid);
-    if (ag_net_get(net, path, &mg)) continue;
-    json_t *rows = json_object_get(mg, "uids");
-    for (int i = 0; i < r->n; i++) {
-      if (r->v[i].netuid != netuid) continue;
-      ag_keypair hk;
-      if (load_key(root, r->v[i].name, "hot", &hk)) continue;
-      char addr[AG_ADDR_MAX];
-      ag_addr_encode(hk.pk, addr);
-      ag_key_wipe(&hk);
-      for (size_t k = 0; k < json_array_size(rows); k++)
-        if (!strcmp(json_string_value(json_object_get(json_array_get(rows, k), "hotkey")) ?: "", addr)) have++;
-    }
-    json_decref(mg);
-  }
+  for (int i = 0; i < r->n; i++) have += registered(net, root, &r->v[i], NULL);
   return have;
 }
 
@@ -261,7 +266,9 @@ static int register_all(const char *root, roster *r, const char *url) {
   while (ag_mono_ms() < end && (rc = ag_net_open(&net, url)) != 0) ag_sleep_ms(500);
   if (rc) return ag_fail(rc, "node 0's API (%s) did not answer: %s", url, ag_errmsg(rc));
   net.retries = 5;
+  /* A start that failed half way is run again as a whole: what is already on chain is skipped. */
   for (int i = 0; i < r->n && !rc; i++) {
+    if (registered(&net, root, &r->v[i], NULL)) continue;
     ag_keypair ck, hk;
     if ((rc = load_pair(root, r->v[i].name, &ck, &hk))) break;
     ag_buf b;
@@ -279,7 +286,8 @@ static int register_all(const char *root, roster *r, const char *url) {
     ag_sleep_ms(300);
   }
   for (int i = 0; i < r->n && !rc; i++) {
-    if (r->v[i].role != R_VALIDATOR) continue;
+    uint64_t staked = 0;
+    if (r->v[i].role != R_VALIDATOR || (registered(&net, root, &r->v[i], &staked) && staked >= r->v[i].stake)) continue;
     ag_keypair ck, hk;
     if ((rc = load_pair(root, r->v[i].name, &ck, &hk))) break;
     ag_buf b;
@@ -359,9 +367,7 @@ static void start_one(const char *root, const char *exe, neuron *x, const char *
   x->pid = ag_spawn(argv, &so, &pid) ? 0 : (int)pid;
 }
 
-int ag_lsub_start(const char *root, const char *exe, const char *chain_id, int api_base_port,
-                  int port_stride, int nnodes, int quiet) {
-  (void)chain_id;
+int ag_lsub_start(const char *root, const char *exe, int api_base_port, int port_stride, int nnodes, int quiet) {
   static roster r;
   int rc = roster_load(root, &r);
   if (rc) return rc;

@@ -25,10 +25,10 @@ int ag_lsub_create(const char *root, const char *chain_id, int nnodes, const ag_
                    ag_genesis *g, json_t **incentive);
 /* 1 when root's network runs subnets. */
 int ag_lsub_present(const char *root);
-/* Registers and stakes the neurons once (through node 0's API at api_base), then starts every
- * neuron that is not running, each against its node's API; pids go to root/subnets.json. */
-int ag_lsub_start(const char *root, const char *exe, const char *chain_id, int api_base_port,
-                  int port_stride, int nnodes, int quiet);
+/* Registers and stakes the neurons once (through node 0's API at api_base; what a start that
+ * failed half way already put on chain is skipped), then starts every neuron that is not
+ * running, each against its node's API; pids go to root/subnets.json. */
+int ag_lsub_start(const char *root, const char *exe, int api_base_port, int port_stride, int nnodes, int quiet);
 /* Stops every neuron (SIGTERM, then SIGKILL after 5 s). */
 void ag_lsub_stop(const char *root);
 /* The neurons as JSON (name, role, netuid, node, pid, running), for status. */
