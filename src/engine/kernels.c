@@ -717,6 +717,24 @@ T2 static void mm_rows_avx2(const mm_ctx *c, int r0, int r1) {
   }
 }
 
+/* Decode reads each matrix once, 8 rows side by side, and the hardware prefetcher does not
+ * follow 8 interleaved streams well (a Q8_0 matrix streamed at 5 GB/s where a plain read loop
+ * gets 22). So each block step also prefetches its share of the group of 8 rows that starts
+ * AG_DECODE_AHEAD rows further on, in address order: then the kernel runs as fast out of
+ * memory as out of L2. Only speed depends on it, never a bit. */
+#define AG_DECODE_AHEAD 8
+#define AG_DECODE_AHEAD_F32 24 /* fp32 rows: further ahead, into L2 (T0 streamed at 12 GB/s, T1 at 22) */
+#define AG_PF_HINT_F32 _MM_HINT_T1
+#define AG_PF_HINT _MM_HINT_T0
+
+/* Cache lines of a group of 8 rows of rb bytes that each of nb block steps prefetches. */
+static inline int prefetch_lines(size_t rb, size_t nb) { return (int)((8 * rb + 64 * nb - 1) / (64 * nb)); }
+
+/* Block step b's share of the group that starts at pf. */
+__attribute__((always_inline)) QB_T5 static inline void prefetch_share(const uint8_t *pf, size_t b, int lines) {
+  for (int i = 0; i < lines; i++) _mm_prefetch((const char *)(pf + (b * (size_t)lines + (size_t)i) * 64), AG_PF_HINT);
+}
+
 /* AVX-512: tile 8 rows x 1 token for decode, 4 rows x 4 tokens for prefill/training. */
 T5 static void mm_rows_avx512(const mm_ctx *c, int r0, int r1) {
   const ag_mat *w = c->w;
@@ -749,8 +767,10 @@ T5 static void mm_rows_avx512(const mm_ctx *c, int r0, int r1) {
         for (size_t j = 0; j < full; j += 16) {
           __m512 xv = _mm512_loadu_ps(x + j);
           UNROLL
-          for (int i = 0; i < 8; i++)
+          for (int i = 0; i < 8; i++) {
+            _mm_prefetch((const char *)((const float *)wp[i] + j + AG_DECODE_AHEAD_F32 * n), AG_PF_HINT_F32);
             acc[i] = _mm512_fmadd_ps(_mm512_loadu_ps((const float *)wp[i] + j), xv, acc[i]);
+          }
         }
         if (m) {
           __m512 xv = _mm512_maskz_loadu_ps(m, x + full);
@@ -825,22 +845,6 @@ T5 static void mm_rows_avx512(const mm_ctx *c, int r0, int r1) {
 #endif
 
 #if AG_X86
-/* Decode reads each matrix once, 8 rows side by side, and the hardware prefetcher does not
- * follow 8 interleaved streams well (a Q8_0 matrix streamed at 5 GB/s where a plain read loop
- * gets 22). So each block step also prefetches its share of the group of 8 rows that starts
- * AG_DECODE_AHEAD rows further on, in address order: then the kernel runs as fast out of
- * memory as out of L2. Only speed depends on it, never a bit. */
-#define AG_DECODE_AHEAD 8
-#define AG_PF_HINT _MM_HINT_T0
-
-/* Cache lines of a group of 8 rows of rb bytes that each of nb block steps prefetches. */
-static inline int prefetch_lines(size_t rb, size_t nb) { return (int)((8 * rb + 64 * nb - 1) / (64 * nb)); }
-
-/* Block step b's share of the group that starts at pf. */
-__attribute__((always_inline)) QB_T5 static inline void prefetch_share(const uint8_t *pf, size_t b, int lines) {
-  for (int i = 0; i < lines; i++) _mm_prefetch((const char *)(pf + (b * (size_t)lines + (size_t)i) * 64), AG_PF_HINT);
-}
-
 /* Decode (T = 1) on block types: 8 rows at a time, each block widened in registers (qb_vec)
  * and multiplied into its row's 16 lanes in increasing column order, i.e. exactly ag_dot of
  * the widened row; then the spec's tree. The type is a constant in each instance below. */
