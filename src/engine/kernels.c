@@ -18,6 +18,7 @@
 #include <string.h>
 
 #if defined(__x86_64__)
+#include "engine/quant_avx2.h"
 #include "engine/quant_avx512.h"
 #include <immintrin.h>
 #define AG_X86 1
@@ -727,11 +728,13 @@ T2 static void mm_rows_avx2(const mm_ctx *c, int r0, int r1) {
 #define AG_PF_HINT_F32 _MM_HINT_T1
 #define AG_PF_HINT _MM_HINT_T0
 
-/* Cache lines of a group of 8 rows of rb bytes that each of nb block steps prefetches. */
-static inline int prefetch_lines(size_t rb, size_t nb) { return (int)((8 * rb + 64 * nb - 1) / (64 * nb)); }
+/* Cache lines of a group of g rows of rb bytes that each of nb block steps prefetches. */
+static inline int prefetch_lines(int g, size_t rb, size_t nb) {
+  return (int)(((size_t)g * rb + 64 * nb - 1) / (64 * nb));
+}
 
-/* Block step b's share of the group that starts at pf. */
-__attribute__((always_inline)) QB_T5 static inline void prefetch_share(const uint8_t *pf, size_t b, int lines) {
+/* Block step b's share of the group that starts at pf (plain SSE: inlined into every path). */
+__attribute__((always_inline)) static inline void prefetch_share(const uint8_t *pf, size_t b, int lines) {
   for (int i = 0; i < lines; i++) _mm_prefetch((const char *)(pf + (b * (size_t)lines + (size_t)i) * 64), AG_PF_HINT);
 }
 
@@ -863,7 +866,7 @@ __attribute__((always_inline)) QB_T5 static inline void decode_blocks(const mm_c
     for (int i = 0; i < 8; i++) acc[i] = _mm512_setzero_ps();
     float ds[8][16], ms[8][16];
     const uint8_t *pf = wp[0] + AG_DECODE_AHEAD * rb;
-    int pf_lines = prefetch_lines(rb, nb);
+    int pf_lines = prefetch_lines(8, rb, nb);
     for (size_t b = 0; b < nb; b++) {
       prefetch_share(pf, b, pf_lines);
       if (t == AG_DT_Q4_K || t == AG_DT_Q5_K) {
@@ -912,7 +915,7 @@ __attribute__((always_inline)) QB_T5 static inline void decode_blocks32(const mm
     UNROLL
     for (int i = 0; i < 8; i++) acc[i] = _mm512_setzero_ps();
     const uint8_t *pf = wp[0] + AG_DECODE_AHEAD * rb;
-    int pf_lines = prefetch_lines(rb, nb);
+    int pf_lines = prefetch_lines(8, rb, nb);
     for (size_t b = 0; b < nb; b++) {
       __m512 x0 = _mm512_loadu_ps(x + 32 * b), x1 = _mm512_loadu_ps(x + 32 * b + 16);
       prefetch_share(pf, b, pf_lines);
@@ -949,6 +952,63 @@ DECODE_TYPE32(q5_1, AG_DT_Q5_1)
 DECODE_TYPE(q4_k, AG_DT_Q4_K)
 DECODE_TYPE(q5_k, AG_DT_Q5_K)
 DECODE_TYPE(q6_k, AG_DT_Q6_K)
+
+/* AVX2 decode (T = 1) of the 32-element types: 4 rows at a time, each block widened in
+ * registers 8 elements at a time (qb2_vec8); a row's 16 lanes are two registers, lanes 0..7
+ * (elements 0..7 and 16..23 of each block) and 8..15 (elements 8..15 and 24..31), each fed in
+ * increasing column order: exactly ag_dot of the widened row, then the spec's tree. */
+__attribute__((always_inline)) QB2_T static inline void decode2_blocks32(const mm_ctx *c, int r0, int r1,
+                                                                       const int t) {
+  const ag_mat *w = c->w;
+  size_t nb = (size_t)w->cols / 32, bb = ag_dt_block_bytes(t), rb = nb * bb;
+  const float *x = c->x;
+  for (int r = r0; r < r1; r += 4) {
+    const uint8_t *wp[4];
+    UNROLL
+    for (int i = 0; i < 4; i++) wp[i] = (const uint8_t *)w->data + (size_t)(r + i < r1 ? r + i : r) * rb;
+    __m256 lo[4], hi[4];
+    UNROLL
+    for (int i = 0; i < 4; i++) lo[i] = hi[i] = _mm256_setzero_ps();
+    const uint8_t *pf = wp[0] + AG_DECODE_AHEAD * rb;
+    int pf_lines = prefetch_lines(4, rb, nb);
+    for (size_t b = 0; b < nb; b++) {
+      prefetch_share(pf, b, pf_lines);
+      const float *xb = x + 32 * b;
+      __m256 x0 = _mm256_loadu_ps(xb), x1 = _mm256_loadu_ps(xb + 8), x2 = _mm256_loadu_ps(xb + 16),
+             x3 = _mm256_loadu_ps(xb + 24);
+      UNROLL
+      for (int i = 0; i < 4; i++) {
+        const uint8_t *q = wp[i] + b * bb;
+        __m256 d, m;
+        qb2_scales(t, q, &d, &m);
+        lo[i] = _mm256_fmadd_ps(qb2_vec8(t, q, 0, d, m), x0, lo[i]);
+        hi[i] = _mm256_fmadd_ps(qb2_vec8(t, q, 1, d, m), x1, hi[i]);
+        lo[i] = _mm256_fmadd_ps(qb2_vec8(t, q, 2, d, m), x2, lo[i]);
+        hi[i] = _mm256_fmadd_ps(qb2_vec8(t, q, 3, d, m), x3, hi[i]);
+      }
+    }
+    for (int i = 0; i < 4 && r + i < r1; i++) c->out[r + i] = tree_avx2(lo[i], hi[i]);
+  }
+}
+
+#define DECODE2_TYPE(name, T)                                                                  \
+  QB2_T static void decode2_##name(const mm_ctx *c, int r0, int r1) { decode2_blocks32(c, r0, r1, T); }
+DECODE2_TYPE(q8_0, AG_DT_Q8)
+DECODE2_TYPE(q4_0, AG_DT_Q4_0)
+DECODE2_TYPE(q4_1, AG_DT_Q4_1)
+DECODE2_TYPE(q5_0, AG_DT_Q5_0)
+DECODE2_TYPE(q5_1, AG_DT_Q5_1)
+
+static void (*decode2_fn(int t))(const mm_ctx *, int, int) {
+  switch (t) {
+  case AG_DT_Q8: return decode2_q8_0;
+  case AG_DT_Q4_0: return decode2_q4_0;
+  case AG_DT_Q4_1: return decode2_q4_1;
+  case AG_DT_Q5_0: return decode2_q5_0;
+  case AG_DT_Q5_1: return decode2_q5_1;
+  default: return NULL;
+  }
+}
 
 /* The decode instance for a type, or NULL (F32, F16, BF16 take the other paths). */
 static void (*decode_fn(int t))(const mm_ctx *, int, int) {
@@ -988,6 +1048,10 @@ static void mm_rows(const mm_ctx *c, int r0, int r1) {
 #if AG_X86
   if (c->T == 1 && ag_simd_get() == AG_SIMD_AVX512 && decode_fn(ty)) {
     decode_fn(ty)(c, r0, r1);
+    return;
+  }
+  if (c->T == 1 && ag_simd_get() == AG_SIMD_AVX2 && decode2_fn(ty)) {
+    decode2_fn(ty)(c, r0, r1);
     return;
   }
 #endif

@@ -33,6 +33,7 @@
 #include <string.h>
 
 #if defined(__x86_64__)
+#include "engine/quant_avx2.h"
 #include "engine/quant_avx512.h"
 #define AG_X86 1
 #else
@@ -208,12 +209,30 @@ QB_T5 static void deq_avx512(int t, const uint8_t *src, size_t nb, float *y) {
     for (int h = 0; h < nvec; h++) _mm512_storeu_ps(y + 16 * h, qb_vec(t, src, h, ds[h], ms[h]));
   }
 }
+
+/* AVX2: the same expressions, 8 elements per instruction. */
+QB2_T static void deq_avx2(int t, const uint8_t *src, size_t nb, float *y) {
+  size_t bb = ag_dt_block_bytes(t);
+  if (!qb2_is32(t)) {
+    for (size_t i = 0; i < nb; i++, src += bb, y += 256) qb2_k_block(t, src, y);
+    return;
+  }
+  for (size_t i = 0; i < nb; i++, src += bb, y += 32) {
+    __m256 d, m;
+    qb2_scales(t, src, &d, &m);
+    for (int k = 0; k < 4; k++) _mm256_storeu_ps(y + 8 * k, qb2_vec8(t, src, k, d, m));
+  }
+}
 #endif
 
 void ag_dequantize(int type, const void *src, size_t n, float *out) {
 #if AG_X86
   if (ag_simd_get() == AG_SIMD_AVX512 && ag_dt_block(type) >= 32) {
     deq_avx512(type, src, n / (size_t)ag_dt_block(type), out);
+    return;
+  }
+  if (ag_simd_get() == AG_SIMD_AVX2 && qb2_widens(type)) {
+    deq_avx2(type, src, n / (size_t)ag_dt_block(type), out);
     return;
   }
 #endif
