@@ -1055,9 +1055,9 @@ static void mm_rows(const mm_ctx *c, int r0, int r1) {
     return;
   }
 #endif
-  /* Q8 keeps its fused tiles on the other paths; on AVX-512 a batch widens rows once (F16C
-   * scales) and reuses them for every token, like the other block types */
-  int widen = ty != AG_DT_F32 && (ty != AG_DT_Q8 || (c->T > 1 && ag_simd_get() == AG_SIMD_AVX512));
+  /* Q8 keeps its fused tiles on the scalar path; on AVX2 and AVX-512 a batch widens rows once
+   * (F16C scales) and reuses them for every token, like the other block types */
+  int widen = ty != AG_DT_F32 && (ty != AG_DT_Q8 || (c->T > 1 && ag_simd_get() >= AG_SIMD_AVX2));
   if (widen) {
     /* Block types: widen a group of rows into this thread's buffer (ag_dequantize, the exact
      * values the spec names), then run the fp32 tiles on them. */
