@@ -603,6 +603,26 @@ static void mm_rows_scalar(const mm_ctx *c, int r0, int r1) {
 }
 
 #if AG_X86
+/* Decode reads each matrix once, 8 rows side by side, and the hardware prefetcher does not
+ * follow 8 interleaved streams well (a Q8_0 matrix streamed at 5 GB/s where a plain read loop
+ * gets 22). So each block step also prefetches its share of the group of 8 rows that starts
+ * AG_DECODE_AHEAD rows further on, in address order: then the kernel runs as fast out of
+ * memory as out of L2. Only speed depends on it, never a bit. */
+#define AG_DECODE_AHEAD 8
+#define AG_DECODE_AHEAD_F32 24 /* fp32 rows: further ahead, into L2 (T0 streamed at 12 GB/s, T1 at 22) */
+#define AG_PF_HINT_F32 _MM_HINT_T1
+#define AG_PF_HINT _MM_HINT_T0
+
+/* Cache lines of a group of g rows of rb bytes that each of nb block steps prefetches. */
+static inline int prefetch_lines(int g, size_t rb, size_t nb) {
+  return (int)(((size_t)g * rb + 64 * nb - 1) / (64 * nb));
+}
+
+/* Block step b's share of the group that starts at pf (plain SSE: inlined into every path). */
+__attribute__((always_inline)) static inline void prefetch_share(const uint8_t *pf, size_t b, int lines) {
+  for (int i = 0; i < lines; i++) _mm_prefetch((const char *)(pf + (b * (size_t)lines + (size_t)i) * 64), AG_PF_HINT);
+}
+
 /* AVX2: lanes 0-7 in lo, 8-15 in hi; tile 4 rows x 1 token, or 2 rows x 2 tokens. */
 T2 static void mm_rows_avx2(const mm_ctx *c, int r0, int r1) {
   const ag_mat *w = c->w;
@@ -638,6 +658,7 @@ T2 static void mm_rows_avx2(const mm_ctx *c, int r0, int r1) {
           UNROLL
           for (int i = 0; i < 4; i++) {
             const float *a = (const float *)wp[i] + j;
+            _mm_prefetch((const char *)(a + AG_DECODE_AHEAD_F32 * n), AG_PF_HINT_F32);
             lo[i] = _mm256_fmadd_ps(_mm256_loadu_ps(a), xl, lo[i]);
             hi[i] = _mm256_fmadd_ps(_mm256_loadu_ps(a + 8), xh, hi[i]);
           }
@@ -716,26 +737,6 @@ T2 static void mm_rows_avx2(const mm_ctx *c, int r0, int r1) {
           c->out[(size_t)(t + u) * rows + r + i] = tree_avx2(lo[i][u], hi[i][u]);
     }
   }
-}
-
-/* Decode reads each matrix once, 8 rows side by side, and the hardware prefetcher does not
- * follow 8 interleaved streams well (a Q8_0 matrix streamed at 5 GB/s where a plain read loop
- * gets 22). So each block step also prefetches its share of the group of 8 rows that starts
- * AG_DECODE_AHEAD rows further on, in address order: then the kernel runs as fast out of
- * memory as out of L2. Only speed depends on it, never a bit. */
-#define AG_DECODE_AHEAD 8
-#define AG_DECODE_AHEAD_F32 24 /* fp32 rows: further ahead, into L2 (T0 streamed at 12 GB/s, T1 at 22) */
-#define AG_PF_HINT_F32 _MM_HINT_T1
-#define AG_PF_HINT _MM_HINT_T0
-
-/* Cache lines of a group of g rows of rb bytes that each of nb block steps prefetches. */
-static inline int prefetch_lines(int g, size_t rb, size_t nb) {
-  return (int)(((size_t)g * rb + 64 * nb - 1) / (64 * nb));
-}
-
-/* Block step b's share of the group that starts at pf (plain SSE: inlined into every path). */
-__attribute__((always_inline)) static inline void prefetch_share(const uint8_t *pf, size_t b, int lines) {
-  for (int i = 0; i < lines; i++) _mm_prefetch((const char *)(pf + (b * (size_t)lines + (size_t)i) * 64), AG_PF_HINT);
 }
 
 /* AVX-512: tile 8 rows x 1 token for decode, 4 rows x 4 tokens for prefill/training. */
