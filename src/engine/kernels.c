@@ -954,7 +954,7 @@ DECODE_TYPE(q4_k, AG_DT_Q4_K)
 DECODE_TYPE(q5_k, AG_DT_Q5_K)
 DECODE_TYPE(q6_k, AG_DT_Q6_K)
 
-/* AVX2 decode (T = 1) of the 32-element types: 4 rows at a time, each block widened in
+/* AVX2 decode (T = 1) of the block types: 4 rows at a time, each block widened in
  * registers 8 elements at a time (qb2_vec8); a row's 16 lanes are two registers, lanes 0..7
  * (elements 0..7 and 16..23 of each block) and 8..15 (elements 8..15 and 24..31), each fed in
  * increasing column order: exactly ag_dot of the widened row, then the spec's tree. */
@@ -992,6 +992,45 @@ __attribute__((always_inline)) QB2_T static inline void decode2_blocks32(const m
   }
 }
 
+/* The K types the same way: a block's scales once per row, then its 32 chunks of 8 in order
+ * (chunk 2k feeds lanes 0..7, chunk 2k + 1 lanes 8..15). */
+__attribute__((always_inline)) QB2_T static inline void decode2_kblocks(const mm_ctx *c, int r0, int r1, const int t) {
+  const ag_mat *w = c->w;
+  size_t nb = (size_t)w->cols / 256, bb = ag_dt_block_bytes(t), rb = nb * bb;
+  const float *x = c->x;
+  for (int r = r0; r < r1; r += 4) {
+    const uint8_t *wp[4];
+    UNROLL
+    for (int i = 0; i < 4; i++) wp[i] = (const uint8_t *)w->data + (size_t)(r + i < r1 ? r + i : r) * rb;
+    __m256 lo[4], hi[4];
+    UNROLL
+    for (int i = 0; i < 4; i++) lo[i] = hi[i] = _mm256_setzero_ps();
+    const uint8_t *pf = wp[0] + AG_DECODE_AHEAD * rb;
+    int pf_lines = prefetch_lines(4, rb, nb);
+    for (size_t b = 0; b < nb; b++) {
+      prefetch_share(pf, b, pf_lines);
+      float ds[4][16], ns[4][16];
+      UNROLL
+      for (int i = 0; i < 4; i++) qb2_k_scales(t, wp[i] + b * bb, ds[i], ns[i]);
+      for (int k = 0; k < 16; k++) {
+        __m256 x0 = _mm256_loadu_ps(x + 256 * b + 16 * (size_t)k), x1 = _mm256_loadu_ps(x + 256 * b + 16 * (size_t)k + 8);
+        UNROLL
+        for (int i = 0; i < 4; i++) {
+          lo[i] = _mm256_fmadd_ps(qb2_k_vec8(t, wp[i] + b * bb, 2 * k, ds[i], ns[i]), x0, lo[i]);
+          hi[i] = _mm256_fmadd_ps(qb2_k_vec8(t, wp[i] + b * bb, 2 * k + 1, ds[i], ns[i]), x1, hi[i]);
+        }
+      }
+    }
+    for (int i = 0; i < 4 && r + i < r1; i++) c->out[r + i] = tree_avx2(lo[i], hi[i]);
+  }
+}
+
+#define DECODE2_KTYPE(name, T)                                                                 \
+  QB2_T static void decode2_##name(const mm_ctx *c, int r0, int r1) { decode2_kblocks(c, r0, r1, T); }
+DECODE2_KTYPE(q4_k, AG_DT_Q4_K)
+DECODE2_KTYPE(q5_k, AG_DT_Q5_K)
+DECODE2_KTYPE(q6_k, AG_DT_Q6_K)
+
 #define DECODE2_TYPE(name, T)                                                                  \
   QB2_T static void decode2_##name(const mm_ctx *c, int r0, int r1) { decode2_blocks32(c, r0, r1, T); }
 DECODE2_TYPE(q8_0, AG_DT_Q8)
@@ -1007,6 +1046,9 @@ static void (*decode2_fn(int t))(const mm_ctx *, int, int) {
   case AG_DT_Q4_1: return decode2_q4_1;
   case AG_DT_Q5_0: return decode2_q5_0;
   case AG_DT_Q5_1: return decode2_q5_1;
+  case AG_DT_Q4_K: return decode2_q4_k;
+  case AG_DT_Q5_K: return decode2_q5_k;
+  case AG_DT_Q6_K: return decode2_q6_k;
   default: return NULL;
   }
 }

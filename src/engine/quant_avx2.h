@@ -55,26 +55,16 @@ QB2_T static inline __m256 qb2_vec8(int t, const uint8_t *p, int k, __m256 d, __
 
 QB2_T static inline __m256i qb2_u8(const uint8_t *p) { return _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p)); }
 
-/* A whole Q4_K, Q5_K or Q6_K block at p into y[0..256), by quant.c's scalar formulas and
- * operation order: `(d * sc) * q - (dmin * mn)` for Q4_K/Q5_K sub-blocks of 32,
- * `(d * sc) * (q - 32)` for Q6_K's sub-blocks of 16. */
-QB2_T static inline void qb2_k_block(int t, const uint8_t *p, float *y) {
-  const __m256i m4 = _mm256_set1_epi32(0xF);
+/* The K types, a 256-element block at p, by quant.c's scalar formulas and operation order:
+ * `(d * sc) * q - (dmin * mn)` for Q4_K/Q5_K sub-blocks of 32, `(d * sc) * (q - 32)` for
+ * Q6_K's sub-blocks of 16. qb2_k_scales computes the block's ds[g] = d * sc and
+ * ns[g] = dmin * mn (g: sub-block of 32, or of 16 for Q6_K); qb2_k_vec8 its elements
+ * 8i .. 8i+7 (i = 0..31) from them. */
+QB2_T static inline void qb2_k_scales(int t, const uint8_t *p, float ds[16], float ns[16]) {
   if (t == AG_DT_Q6_K) {
     float d = qb2_h2f(p + 208);
-    for (int n = 0; n < 2; n++) {
-      const uint8_t *ql = p + 64 * n, *qh = p + 128 + 32 * n;
-      const int8_t *sc = (const int8_t *)(p + 192 + 8 * n);
-      for (int j = 0; j < 4; j++) /* the four quarters of this half: q1 .. q4 */
-        for (int c = 0; c < 4; c++) {
-          __m256i lo = qb2_u8(ql + 32 * (j & 1) + 8 * c);
-          lo = j >= 2 ? _mm256_srli_epi32(lo, 4) : _mm256_and_si256(lo, m4);
-          __m256i hb = _mm256_and_si256(_mm256_srli_epi32(qb2_u8(qh + 8 * c), 2 * j), _mm256_set1_epi32(3));
-          __m256i q = _mm256_sub_epi32(_mm256_or_si256(lo, _mm256_slli_epi32(hb, 4)), _mm256_set1_epi32(32));
-          __m256 ds = _mm256_set1_ps(d * (float)sc[c / 2 + 2 * j]);
-          _mm256_storeu_ps(y + 128 * n + 32 * j + 8 * c, _mm256_mul_ps(ds, _mm256_cvtepi32_ps(q)));
-        }
-    }
+    const int8_t *sc = (const int8_t *)(p + 192);
+    for (int g = 0; g < 16; g++) ds[g] = d * (float)sc[g];
     return;
   }
   float d = qb2_h2f(p), dmin = qb2_h2f(p + 2);
@@ -88,17 +78,37 @@ QB2_T static inline void qb2_k_block(int t, const uint8_t *p, float *y) {
       scv = (sc[s + 4] & 0xF) | ((sc[s - 4] >> 6) << 4);
       mnv = (sc[s + 4] >> 4) | ((sc[s] >> 6) << 4);
     }
-    __m256 ds = _mm256_set1_ps(d * (float)scv), ns = _mm256_set1_ps(dmin * (float)mnv);
-    const uint8_t *q = p + (t == AG_DT_Q4_K ? 16 : 48) + 32 * (s / 2);
-    for (int c = 0; c < 4; c++) {
-      __m256i v = qb2_u8(q + 8 * c);
-      v = (s & 1) ? _mm256_srli_epi32(v, 4) : _mm256_and_si256(v, m4);
-      if (t == AG_DT_Q5_K)
-        v = _mm256_add_epi32(
-            v, _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(qb2_u8(p + 16 + 8 * c), s), _mm256_set1_epi32(1)), 4));
-      _mm256_storeu_ps(y + 32 * s + 8 * c, _mm256_sub_ps(_mm256_mul_ps(ds, _mm256_cvtepi32_ps(v)), ns));
-    }
+    ds[s] = d * (float)scv;
+    ns[s] = dmin * (float)mnv;
   }
+}
+
+
+QB2_T static inline __m256 qb2_k_vec8(int t, const uint8_t *p, int i, const float *ds, const float *ns) {
+  const __m256i m4 = _mm256_set1_epi32(0xF);
+  if (t == AG_DT_Q6_K) { /* element 8i = 128 n + 32 j + 8 c: quarter j of half n, chunk c */
+    int n = i / 16, j = (i / 4) % 4, c = i % 4;
+    const uint8_t *ql = p + 64 * n, *qh = p + 128 + 32 * n;
+    __m256i lo = qb2_u8(ql + 32 * (j & 1) + 8 * c);
+    lo = j >= 2 ? _mm256_srli_epi32(lo, 4) : _mm256_and_si256(lo, m4);
+    __m256i hb = _mm256_and_si256(_mm256_srli_epi32(qb2_u8(qh + 8 * c), 2 * j), _mm256_set1_epi32(3));
+    __m256i q = _mm256_sub_epi32(_mm256_or_si256(lo, _mm256_slli_epi32(hb, 4)), _mm256_set1_epi32(32));
+    return _mm256_mul_ps(_mm256_set1_ps(ds[8 * n + c / 2 + 2 * j]), _mm256_cvtepi32_ps(q));
+  }
+  int s = i / 4, c = i % 4;
+  __m256i v = qb2_u8(p + (t == AG_DT_Q4_K ? 16 : 48) + 32 * (s / 2) + 8 * c);
+  v = (s & 1) ? _mm256_srli_epi32(v, 4) : _mm256_and_si256(v, m4);
+  if (t == AG_DT_Q5_K)
+    v = _mm256_add_epi32(
+        v, _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(qb2_u8(p + 16 + 8 * c), s), _mm256_set1_epi32(1)), 4));
+  return _mm256_sub_ps(_mm256_mul_ps(_mm256_set1_ps(ds[s]), _mm256_cvtepi32_ps(v)), _mm256_set1_ps(ns[s]));
+}
+
+/* A whole K block at p into y[0..256). */
+QB2_T static inline void qb2_k_block(int t, const uint8_t *p, float *y) {
+  float ds[16], ns[16];
+  qb2_k_scales(t, p, ds, ns);
+  for (int i = 0; i < 32; i++) _mm256_storeu_ps(y + 8 * i, qb2_k_vec8(t, p, i, ds, ns));
 }
 
 /* The scale and offset of the block at p, broadcast (the offset is 0 for types without one). */
