@@ -157,19 +157,6 @@ static double peak_mb(const char *self, const char *path, double *kv_mb) {
   return (double)ru.ru_maxrss / 1024.0;
 }
 
-/* Prefill of 128 tokens against llama-bench -p 128 -n 0. */
-static void versus_prefill(const char *name, const char *file, int threads) {
-  ag_model *m;
-  if (ag_model_load(file, &m, NULL)) return;
-  char n1[96], note[300];
-  double ours = best3(prefill_once, m, threads, 128), ref = llama_bench(file, threads, 128, 0);
-  snprintf(n1, sizeof n1, "engine.%s.t%d", name, threads);
-  snprintf(note, sizeof note, "ours %.1f vs llama.cpp %.1f tok/s prefill of 128, %d thread(s); target >= 1.0", ours, ref,
-           threads);
-  if (ref > 0) bench_report(n1, ours / ref, "ratio", note);
-  ag_model_close(m);
-}
-
 /* SmolLM2 as Q8_0: no registry package ships one, so llama.cpp's own llama-quantize makes it
  * from the Q4_1 file (--allow-requantize: the weights are the Q4_1 values written as Q8_0,
  * which is all a speed comparison needs), once, beside this binary. NULL when it cannot. */
@@ -184,17 +171,24 @@ static const char *smollm2_q8_0(const char *self, const char *q4_1, char *path, 
   return system(cmd) == 0 && ag_file_exists(path) ? path : NULL;
 }
 
-static void versus(const char *name, const char *file, int threads) {
+/* Ours against llama-bench on the same file and threads: decode of 64 tokens (-p 0 -n 64), or
+ * with prefill set a prefill of 128 (-p 128 -n 0). */
+static void versus_mode(const char *name, const char *file, int threads, int prefill) {
   ag_model *m;
   if (ag_model_load(file, &m, NULL)) return;
   char n1[96], note[300];
-  double ours = best3(decode_once, m, threads, 64), ref = llama_bench(file, threads, 0, 64);
+  double ours = prefill ? best3(prefill_once, m, threads, 128) : best3(decode_once, m, threads, 64);
+  double ref = prefill ? llama_bench(file, threads, 128, 0) : llama_bench(file, threads, 0, 64);
   snprintf(n1, sizeof n1, "engine.%s.t%d", name, threads);
-  snprintf(note, sizeof note, "ours %.1f vs llama.cpp %.1f tok/s decode, %d thread(s); target >= 1.0", ours, ref, threads);
+  snprintf(note, sizeof note, "ours %.1f vs llama.cpp %.1f tok/s %s, %d thread(s); target >= 1.0", ours, ref,
+           prefill ? "prefill of 128" : "decode", threads);
   if (ref > 0) bench_report(n1, ours / ref, "ratio", note);
   else printf("%-34s unavailable: no llama-bench at %s\n", n1, LLAMA_BENCH);
   ag_model_close(m);
 }
+
+static void versus(const char *name, const char *file, int threads) { versus_mode(name, file, threads, 0); }
+static void versus_prefill(const char *name, const char *file, int threads) { versus_mode(name, file, threads, 1); }
 
 int main(int argc, char **argv) {
   if (argc == 3 && !strcmp(argv[1], "--peak-child")) return peak_child(argv[2]);
