@@ -475,7 +475,7 @@ static void setup_market(void) {
            "{\"incentive\":{\"block_reward\":\"0\",\"burn_initial\":\"1000\",\"burn_min\":\"1000\","
            "\"burn_max\":\"1000\",\"subnets\":[{\"name\":\"a\",\"owner\":\"%s\",\"hyperparams\":"
            "{\"immunity_period\":100000}},{\"name\":\"b\",\"owner\":\"%s\",\"hyperparams\":"
-           "{\"immunity_period\":100000}}]},\"economy\":{\"min_bond\":\"%llu\",\"dispute_window\":2,"
+           "{\"immunity_period\":100000}}]},\"economy\":{\"min_bond\":\"%llu\",\"dispute_window\":1,"
            "\"commit_blocks\":1,\"reveal_blocks\":1,\"unbond_delay\":5}}",
            owner, owner, (unsigned long long)AG_UNIT);
   setup_with(m);
@@ -868,7 +868,7 @@ TEST(the_carry_keeps_every_unit_of_tiny_incomes) {
  * client with a channel to HK[0]. */
 static uint8_t dmodel[32], dchan[32];
 
-static void setup_disputes(void) {
+static void setup_disputes_n(int committee) {
   char m[1024], owner[AG_ADDR_MAX];
   test_key(&K[0], 900);
   ag_addr_encode(K[0].pk, owner);
@@ -877,8 +877,8 @@ static void setup_disputes(void) {
            "\"burn_max\":\"1000\",\"subnets\":[{\"name\":\"a\",\"owner\":\"%s\",\"hyperparams\":"
            "{\"immunity_period\":100000,\"tempo\":3}},{\"name\":\"b\",\"owner\":\"%s\",\"hyperparams\":"
            "{\"immunity_period\":100000}}]},\"economy\":{\"dispute_window\":20,\"commit_blocks\":10,"
-           "\"reveal_blocks\":10,\"unbond_delay\":100,\"committee_size\":3,\"slash_amount\":\"%llu\"}}",
-           owner, owner, (unsigned long long)(4 * AG_UNIT));
+           "\"reveal_blocks\":10,\"unbond_delay\":100,\"committee_size\":%d,\"slash_amount\":\"%llu\"}}",
+           owner, owner, committee, (unsigned long long)(4 * AG_UNIT));
   setup_with(m);
   for (int i = 0; i < NHK; i++) test_key(&HK[i], 3000 + i);
   register_hotkeys(0, 0, 5);
@@ -904,6 +904,8 @@ static void setup_disputes(void) {
   CHECK_OK(run(1, AG_TX_CHANNEL_OPEN, &p));
   empty_blocks(4); /* an epoch: the validators get their permits */
 }
+
+static void setup_disputes(void) { setup_disputes_n(3); }
 
 /* Evidence of an answer the provider hk signed (request seq, the text given), dated height;
  * signer signs it (hk itself unless forging). */
@@ -990,6 +992,15 @@ static ag_dispute dispute_of(const uint8_t id[32]) {
 }
 
 
+/* The case after the block that draws its committee (the block after the open). */
+static ag_dispute drawn(const uint8_t id[32]) {
+  ag_dispute d = dispute_of(id);
+  CHECK_EQ(d.k, 0);
+  CHECK_U64(height(), d.opened);
+  empty_blocks(1);
+  return dispute_of(id);
+}
+
 static uint64_t hk_balance(int hk) {
   ag_account a;
   ag_app_account(app, HK[hk].pk, &a);
@@ -999,7 +1010,7 @@ static uint64_t hk_balance(int hk) {
 /* Every member commits and reveals the vote it is given (NULL: does not reveal); then the
  * blocks run to the end of the reveal phase. */
 static void judge(const uint8_t id[32], const uint8_t *const *votes) {
-  ag_dispute d = dispute_of(id);
+  ag_dispute d = drawn(id);
   for (int i = 0; i < d.k; i++) {
     int hk = hk_of(d.m[i].hotkey);
     CHECK(hk >= 1 && hk <= 4);
@@ -1047,8 +1058,13 @@ TEST(a_wrong_answer_is_disputed_and_its_provider_slashed) {
   evidence(&ev, 0, 0, 1, height(), "a wrong answer");
   uint64_t c1 = balance(1), bonded = bond_of(0).bonded;
   CHECK_OK(dispute_open(3, 1, AG_UNIT, &ev, id));
-  CHECK_U64(balance(3), b3 - 6 * FEE - AG_UNIT);
+  /* nobody votes before the committee is drawn, at the end of the next block */
+  uint8_t early[32];
+  memset(early, 1, 32);
+  CHECK_EQ(vote_tx(1, id, early, 0), AG_E_DISPUTE_PHASE);
+  CHECK_U64(height(), dispute_of(id).opened + 1);
   CHECK_EQ(dispute_open(3, 1, AG_UNIT, &ev, NULL), AG_E_DISPUTE_EXISTS);
+  CHECK_U64(balance(3), b3 - 7 * FEE - AG_UNIT);
   ag_dispute d = dispute_of(id);
   CHECK_EQ(d.k, 3);
   CHECK_EQ(bond_of(0).disputes, 1);
@@ -1179,7 +1195,8 @@ TEST(a_member_is_told_what_the_next_block_accepts) {
   memset(vote, 7, 32);
   memset(other, 0xd2, 32);
   CHECK_OK(dispute_open(3, 1, AG_UNIT, &ev, id));
-  ag_dispute d = dispute_of(id);
+  for (int hk = 0; hk <= 4; hk++) CHECK_EQ(duty_of(id, hk, dmodel), AG_DUTY_NONE); /* drawn next block */
+  ag_dispute d = drawn(id);
   CHECK(d.k >= 2);
   CHECK(!memcmp(d.model, dmodel, 32));
   int a = hk_of(d.m[0].hotkey), b = hk_of(d.m[1].hotkey);
@@ -1207,6 +1224,78 @@ TEST(a_member_is_told_what_the_next_block_accepts) {
   teardown();
 }
 
+/* The one-member committee that BLAKE2b-256("agora/committee", seed | id | 0) draws from subnet
+ * 1's permitted, staked validators (the provider HK0 aside), walked in UID order. */
+static int draw_of_one(const uint8_t *seed, size_t len, const uint8_t id[32]) {
+  ag_ist s = {ag_app_state(app), NULL};
+  ag_subnet sn;
+  CHECK_OK(ag_subnet_load(&s, 1, &sn));
+  int hk[8], n = 0;
+  uint64_t stake[8];
+  unsigned __int128 total = 0;
+  for (uint16_t uid = 0; uid < sn.n && n < 8; uid++) {
+    ag_neuron ne;
+    ag_hotkey_info hi;
+    if (ag_neuron_load(&s, 1, uid, &ne) || !ne.permit || hk_of(ne.hotkey) == 0) continue;
+    if (ag_hotkey_load(&s, ne.hotkey, &hi) || !hi.total_stake) continue;
+    hk[n] = hk_of(ne.hotkey);
+    stake[n++] = hi.total_stake;
+    total += hi.total_stake;
+  }
+  uint8_t in[80], h[32];
+  memcpy(in, seed, len);
+  memcpy(in + len, id, 32);
+  ag_put_u64le(in + len + 32, 0);
+  ag_hash("agora/committee", in, len + 40, h);
+  unsigned __int128 r = (((unsigned __int128)ag_get_u64le(h) << 64) | ag_get_u64le(h + 8)) % total;
+  int i = 0;
+  while (r >= stake[i]) r -= stake[i++];
+  return hk[i];
+}
+
+/* Grinding the committee (docs/security.md): a challenger who controls one validator (HK1, a
+ * tenth of the stake) waits, block by block, until the committee its case would get from
+ * everything it can see when it signs (the last committed app hash) is that validator, and
+ * opens then, four times. Drawn from that state, it would get its own judge every time. Drawn
+ * from the app hash of the open's block and the time of the next, it gets what they give. */
+TEST(a_challenger_cannot_choose_its_committee) {
+  setup_disputes_n(1);
+  int own = 0;
+  for (uint64_t seq = 10; seq < 14; seq++) {
+    ag_buf ev;
+    uint8_t id[32];
+    ag_app_info info;
+    int waited = 0;
+    for (;;) {
+      evidence(&ev, 0, 0, seq, height(), "an answer");
+      ag_app_info_get(app, &info);
+      ag_evidence e;
+      CHECK_OK(ag_evidence_decode(ev.data, ev.len, &e));
+      ag_dispute_id(&e, id);
+      if (draw_of_one(info.app_hash, 32, id) == 1) break;
+      ag_buf_free(&ev);
+      empty_blocks(1);
+      CHECK(++waited < 200);
+    }
+    CHECK_OK(dispute_open(3, 1, AG_UNIT, &ev, id));
+    ag_buf_free(&ev);
+    ag_app_info_get(app, &info); /* the open's block */
+    ag_dispute d = drawn(id);
+    ag_app_info next;
+    ag_app_info_get(app, &next);
+    uint8_t seed[40];
+    memcpy(seed, info.app_hash, 32);
+    ag_put_u64le(seed + 32, next.time_ms);
+    CHECK_EQ(d.k, 1);
+    CHECK_EQ(hk_of(d.m[0].hotkey), draw_of_one(seed, 40, id));
+    own += hk_of(d.m[0].hotkey) == 1;
+    while (height() < d.reveal_end) empty_blocks(1); /* nobody votes: undecided, the bond back */
+    CHECK_EQ(dispute_of(id).status, AG_DISPUTE_UNDECIDED);
+  }
+  CHECK(own < 4);
+  teardown();
+}
+
 TEST_MAIN(a_channel_pays_per_voucher_and_refunds_the_rest,
           a_voucher_is_a_ceiling_the_provider_takes_what_it_billed,
           the_provider_closes_at_once_and_a_top_up_withdraws_a_close,
@@ -1219,4 +1308,4 @@ TEST_MAIN(a_channel_pays_per_voucher_and_refunds_the_rest,
           royalties_flow_to_vaults_and_ancestors_and_holders_claim_exactly,
           random_vault_sequences_never_lose_a_unit, the_carry_keeps_every_unit_of_tiny_incomes,
           a_wrong_answer_is_disputed_and_its_provider_slashed, a_false_dispute_loses_its_bond_and_silence_refunds_it,
-          a_member_is_told_what_the_next_block_accepts)
+          a_member_is_told_what_the_next_block_accepts, a_challenger_cannot_choose_its_committee)

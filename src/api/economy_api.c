@@ -266,6 +266,7 @@ static void h_economy(ag_http_req *req, ag_http_resp *resp) {
 /* The phase of the next block, the first a tx sent now can land in: h is the last committed. */
 static const char *phase_of(const ag_dispute *d, uint64_t h) {
   if (d->status != AG_DISPUTE_OPEN) return "resolved";
+  if (!d->k && h <= d->opened) return "drawing"; /* the next block draws the committee */
   return h < d->commit_end ? "commit" : h < d->reveal_end ? "reveal" : "resolving";
 }
 

@@ -618,10 +618,10 @@ static int economy_genesis(ag_app *app, const ag_genesis *g, void *ctx) {
     goto done;
   }
   if (p.min_bond < 1 || p.dispute_window < 1 || p.dispute_window > 10000000 ||
-      p.unbond_delay <= p.dispute_window + p.commit_blocks + p.reveal_blocks) {
+      p.unbond_delay <= p.dispute_window + 1 + p.commit_blocks + p.reveal_blocks) {
     /* a bond must outlast every dispute that could slash it */
     rc = ag_fail(AG_E_GENESIS, "genesis economy: need min_bond >= 1, 1 <= dispute_window <= 10000000 and "
-                               "unbond_delay > dispute_window + commit_blocks + reveal_blocks");
+                               "unbond_delay > dispute_window + 1 + commit_blocks + reveal_blocks");
     goto done;
   }
   params_store(ag_app_state(app), &p);

@@ -281,26 +281,29 @@ int ag_dispute_load(ag_state *st, ag_state_view *view, const uint8_t id[32], ag_
   return rc;
 }
 
-/* The open list: n u16 | n × (id[32] | reveal_end u64), so that the end-of-block hook reads
- * only the cases that are due. ends may be NULL. */
-static int open_list_load(ag_state *st, ag_state_view *view, uint8_t (**ids)[32], uint64_t **ends, size_t *n) {
+/* A list of cases under key: n u16 | n × (id[32] | height u64). The open list ("e/disputes",
+ * each case's reveal_end) lets the end-of-block hook read only the cases that are due; the draw
+ * list ("e/draws", each case's opened) the cases whose committee is still to be drawn. hs may
+ * be NULL. */
+static int id_list_load(ag_state *st, ag_state_view *view, const char *key, uint8_t (**ids)[32], uint64_t **hs,
+                        size_t *n) {
   *ids = NULL;
-  if (ends) *ends = NULL;
+  if (hs) *hs = NULL;
   *n = 0;
   ag_buf b;
   ag_buf_init(&b);
-  int rc = ag_econ_get(st, view, (const uint8_t *)AG_EKEY_DISPUTES, strlen(AG_EKEY_DISPUTES), &b);
+  int rc = ag_econ_get(st, view, (const uint8_t *)key, strlen(key), &b);
   size_t m = 0;
   if (rc == AG_E_NOTFOUND) rc = 0; /* none: room for the caller to add one */
   else if (!rc && (b.len < 2 || b.len != 2 + 40 * (size_t)ag_get_u16le(b.data)))
-    rc = ag_fail(AG_E_CORRUPT, "bad open-disputes record");
+    rc = ag_fail(AG_E_CORRUPT, "bad %s record", key);
   else if (!rc) m = ag_get_u16le(b.data);
   if (!rc) {
     *ids = ag_xmalloc((m + 1) * 32);
-    if (ends) *ends = ag_xmalloc((m + 1) * sizeof **ends);
+    if (hs) *hs = ag_xmalloc((m + 1) * sizeof **hs);
     for (size_t i = 0; i < m; i++) {
       memcpy((*ids)[i], b.data + 2 + 40 * i, 32);
-      if (ends) (*ends)[i] = ag_get_u64le(b.data + 2 + 40 * i + 32);
+      if (hs) (*hs)[i] = ag_get_u64le(b.data + 2 + 40 * i + 32);
     }
     *n = m;
   }
@@ -308,12 +311,15 @@ static int open_list_load(ag_state *st, ag_state_view *view, uint8_t (**ids)[32]
   return rc;
 }
 
+static int open_list_load(ag_state *st, ag_state_view *view, uint8_t (**ids)[32], uint64_t **ends, size_t *n) {
+  return id_list_load(st, view, AG_EKEY_DISPUTES, ids, ends, n);
+}
+
 int ag_disputes_open(ag_state *st, ag_state_view *view, uint8_t (**out)[32], size_t *n) {
   return open_list_load(st, view, out, NULL, n);
 }
 
-static void open_list_store(ag_state *st, uint8_t (*ids)[32], const uint64_t *ends, size_t n) {
-  const char *k = AG_EKEY_DISPUTES;
+static void id_list_store(ag_state *st, const char *k, uint8_t (*ids)[32], const uint64_t *hs, size_t n) {
   if (!n) {
     ag_state_del(st, k, strlen(k));
     return;
@@ -323,7 +329,7 @@ static void open_list_store(ag_state *st, uint8_t (*ids)[32], const uint64_t *en
   ag_buf_put_u16le(&b, (uint16_t)n);
   for (size_t i = 0; i < n; i++) {
     ag_buf_put(&b, ids[i], 32);
-    ag_buf_put_u64le(&b, ends[i]);
+    ag_buf_put_u64le(&b, hs[i]);
   }
   ag_state_put(st, k, strlen(k), b.data, b.len);
   ag_buf_free(&b);
@@ -331,36 +337,53 @@ static void open_list_store(ag_state *st, uint8_t (*ids)[32], const uint64_t *en
 
 /* ---- the committee --------------------------------------------------------------------------------- */
 
-/* k of the subnet's validators with a permit and stake, sampled without replacement with
- * probability proportional to stake, from BLAKE2b-256("agora/committee", the last committed
- * app hash | case id | j); neither the provider nor the challenger sits on it. */
-static int sample_committee(ag_app *app, ag_state *st, const ag_economy_params *p, ag_dispute *d) {
+/* The candidates: the subnet's validators with a permit and stake, neither the provider nor
+ * the challenger, in UID order, and their total stake. */
+static int candidates(ag_state *st, const ag_dispute *d, ag_member **out, size_t *np, unsigned __int128 *total) {
   ag_ist s = {st, NULL};
   ag_subnet sn;
+  *out = NULL;
+  *np = 0;
+  *total = 0;
   int rc = ag_subnet_load(&s, d->netuid, &sn);
   if (rc) return rc;
   ag_member *pool = ag_xcalloc((size_t)sn.n + 1, sizeof *pool);
-  size_t np = 0;
-  unsigned __int128 total = 0;
   for (uint16_t uid = 0; uid < sn.n; uid++) {
     ag_neuron ne;
     ag_hotkey_info hi;
     if (ag_neuron_load(&s, d->netuid, uid, &ne) || !ne.permit) continue;
     if (!memcmp(ne.hotkey, d->provider, 32) || !memcmp(ne.hotkey, d->challenger, 32)) continue;
     if (ag_hotkey_load(&s, ne.hotkey, &hi) || !hi.total_stake) continue;
-    memcpy(pool[np].hotkey, ne.hotkey, 32);
-    pool[np].stake = hi.total_stake;
-    total += hi.total_stake;
-    np++;
+    memcpy(pool[*np].hotkey, ne.hotkey, 32);
+    pool[*np].stake = hi.total_stake;
+    *total += hi.total_stake;
+    (*np)++;
   }
+  *out = pool;
+  return 0;
+}
+
+/* Draws the committee at the end of the block after the open: k candidates sampled without
+ * replacement with probability proportional to stake, from BLAKE2b-256("agora/committee", the
+ * app hash committed by the open's block | this block's time | case id | j). The challenger
+ * signs before either exists, so it cannot choose its committee by choosing its block. No
+ * candidate left (all unstaked since the open) draws none: the case ends undecided. */
+static int draw_committee(ag_app *app, ag_state *st, const ag_economy_params *p, ag_dispute *d) {
+  ag_member *pool;
+  size_t np;
+  unsigned __int128 total;
+  int rc = candidates(st, d, &pool, &np, &total);
+  if (rc) return rc;
   ag_app_info info;
   ag_app_info_get(app, &info);
+  uint64_t t = ag_app_block_ctx(app)->time_ms;
   d->k = 0;
   while (d->k < p->committee_size && np > 0) {
-    uint8_t in[72], h[32];
+    uint8_t in[80], h[32];
     memcpy(in, info.app_hash, 32);
-    memcpy(in + 32, d->id, 32);
-    ag_put_u64le(in + 64, d->k);
+    ag_put_u64le(in + 32, t);
+    memcpy(in + 40, d->id, 32);
+    ag_put_u64le(in + 72, d->k);
     ag_hash("agora/committee", in, sizeof in, h);
     unsigned __int128 r = (((unsigned __int128)ag_get_u64le(h) << 64) | ag_get_u64le(h + 8)) % total;
     size_t i = 0;
@@ -370,9 +393,33 @@ static int sample_committee(ag_app *app, ag_state *st, const ag_economy_params *
     pool[i] = pool[--np];
   }
   free(pool);
-  if (!d->k) return ag_fail(AG_E_DISPUTE_COMMITTEE, "subnet %u has no validator with a permit and stake "
-                                                     "(besides the parties) to judge", d->netuid);
   return 0;
+}
+
+/* The end-of-block step that draws the committees of the cases opened in earlier blocks. */
+static int draw_due(ag_app *app, ag_state *st, uint64_t h) {
+  uint8_t(*ids)[32];
+  uint64_t *opened;
+  size_t n, kept = 0;
+  int rc = id_list_load(st, NULL, AG_EKEY_DRAWS, &ids, &opened, &n), due = 0;
+  for (size_t i = 0; !rc && i < n; i++) due |= opened[i] < h;
+  ag_economy_params p;
+  if (!rc && due) rc = ag_economy_params_load(st, NULL, &p);
+  for (size_t i = 0; !rc && due && i < n; i++) {
+    if (opened[i] >= h) { /* opened in this block: drawn at the end of the next */
+      memmove(ids[kept], ids[i], 32);
+      opened[kept++] = opened[i];
+      continue;
+    }
+    ag_dispute d;
+    if ((rc = ag_dispute_load(st, NULL, ids[i], &d))) break;
+    if (!(rc = draw_committee(app, st, &p, &d))) dispute_store(st, &d);
+    ag_dispute_free(&d);
+  }
+  if (!rc && due) id_list_store(st, AG_EKEY_DRAWS, ids, opened, kept);
+  free(opened);
+  free(ids);
+  return rc;
 }
 
 /* ---- dispute_open ---------------------------------------------------------------------------------- */
@@ -449,15 +496,32 @@ static int open_apply(ag_app *app, const ag_tx *tx) {
   d.cost = e.pay.cost;
   d.bond = bond;
   d.opened = h;
-  d.commit_end = h + p.commit_blocks;
+  d.commit_end = h + 1 + p.commit_blocks; /* the committee is drawn in block h + 1 */
   d.reveal_end = d.commit_end + p.reveal_blocks;
-  if (!rc) rc = sample_committee(app, st, &p, &d);
+  ag_member *pool;
+  size_t np;
+  unsigned __int128 total;
+  if (!(rc = candidates(st, &d, &pool, &np, &total)) && !np)
+    rc = ag_fail(AG_E_DISPUTE_COMMITTEE, "subnet %u has no validator with a permit and stake "
+                                         "(besides the parties) to judge", d.netuid);
+  free(pool);
+  uint8_t(*dids)[32] = NULL;
+  uint64_t *dopened = NULL;
+  size_t dn = 0;
+  if (!rc) rc = id_list_load(st, NULL, AG_EKEY_DRAWS, &dids, &dopened, &dn);
   if (!rc) rc = ag_account_debit(st, tx->sender, bond);
   if (rc) {
+    free(dopened);
+    free(dids);
     free(ends);
     free(ids);
     return rc;
   }
+  memcpy(dids[dn], d.id, 32);
+  dopened[dn++] = h;
+  id_list_store(st, AG_EKEY_DRAWS, dids, dopened, dn);
+  free(dopened);
+  free(dids);
   d.held = avail < p.slash_amount ? avail : p.slash_amount;
   bd.disputes++;
   bd.held += d.held;
@@ -467,7 +531,7 @@ static int open_apply(ag_app *app, const ag_tx *tx) {
   dispute_store(st, &d);
   memcpy(ids[n], d.id, 32);
   ends[n++] = d.reveal_end;
-  open_list_store(st, ids, ends, n);
+  id_list_store(st, AG_EKEY_DISPUTES, ids, ends, n);
   free(ends);
   free(ids);
   return 0;
@@ -499,6 +563,9 @@ static int member_of(ag_app *app, const ag_tx *tx, ag_dispute *d, ag_member **m)
   for (int i = 0; i < d->k; i++)
     if (!memcmp(d->m[i].hotkey, tx->sender, 32)) *m = &d->m[i];
   if (d->status != AG_DISPUTE_OPEN) rc = ag_fail(AG_E_DISPUTE_PHASE, "the dispute is %s", ag_dispute_status_name(d->status));
+  else if (!d->k && ag_app_block_ctx(app)->height <= d->opened + 1)
+    rc = ag_fail(AG_E_DISPUTE_PHASE, "the committee is drawn at the end of block %llu",
+                 (unsigned long long)d->opened + 1);
   else if (!*m) rc = ag_fail(AG_E_DISPUTE_MEMBER, "the signer is not on this dispute's committee");
   if (rc) ag_dispute_free(d);
   return rc;
@@ -642,10 +709,11 @@ static int resolve(ag_app *app, ag_state *st, const ag_economy_params *p, ag_dis
 int ag_economy_end_block(ag_app *app, void *ctx) {
   (void)ctx;
   ag_state *st = ag_app_state(app);
-  uint8_t(*ids)[32];
-  uint64_t *ends, h = ag_app_block_ctx(app)->height;
-  size_t n, kept = 0;
-  int rc = open_list_load(st, NULL, &ids, &ends, &n), due = 0;
+  uint8_t(*ids)[32] = NULL;
+  uint64_t *ends = NULL, h = ag_app_block_ctx(app)->height;
+  size_t n = 0, kept = 0;
+  int rc = draw_due(app, st, h), due = 0;
+  if (!rc) rc = open_list_load(st, NULL, &ids, &ends, &n);
   for (size_t i = 0; !rc && i < n; i++) due |= h >= ends[i];
   ag_economy_params p;
   if (!rc && due) rc = ag_economy_params_load(st, NULL, &p);
@@ -660,7 +728,7 @@ int ag_economy_end_block(ag_app *app, void *ctx) {
     rc = resolve(app, st, &p, &d);
     ag_dispute_free(&d);
   }
-  if (!rc && due) open_list_store(st, ids, ends, kept);
+  if (!rc && due) id_list_store(st, AG_EKEY_DISPUTES, ids, ends, kept);
   free(ends);
   free(ids);
   return rc;
