@@ -868,7 +868,7 @@ TEST(the_carry_keeps_every_unit_of_tiny_incomes) {
  * client with a channel to HK[0]. */
 static uint8_t dmodel[32], dchan[32];
 
-static void setup_disputes_n(int committee) {
+static void setup_disputes_with(int committee, uint64_t slash, uint64_t dispute_bond) {
   char m[1024], owner[AG_ADDR_MAX];
   test_key(&K[0], 900);
   ag_addr_encode(K[0].pk, owner);
@@ -877,8 +877,9 @@ static void setup_disputes_n(int committee) {
            "\"burn_max\":\"1000\",\"subnets\":[{\"name\":\"a\",\"owner\":\"%s\",\"hyperparams\":"
            "{\"immunity_period\":100000,\"tempo\":3}},{\"name\":\"b\",\"owner\":\"%s\",\"hyperparams\":"
            "{\"immunity_period\":100000}}]},\"economy\":{\"dispute_window\":20,\"commit_blocks\":10,"
-           "\"reveal_blocks\":10,\"unbond_delay\":100,\"committee_size\":%d,\"slash_amount\":\"%llu\"}}",
-           owner, owner, committee, (unsigned long long)(4 * AG_UNIT));
+           "\"reveal_blocks\":10,\"unbond_delay\":100,\"committee_size\":%d,\"slash_amount\":\"%llu\","
+           "\"dispute_bond\":\"%llu\"}}",
+           owner, owner, committee, (unsigned long long)slash, (unsigned long long)dispute_bond);
   setup_with(m);
   for (int i = 0; i < NHK; i++) test_key(&HK[i], 3000 + i);
   register_hotkeys(0, 0, 5);
@@ -905,6 +906,7 @@ static void setup_disputes_n(int committee) {
   empty_blocks(4); /* an epoch: the validators get their permits */
 }
 
+static void setup_disputes_n(int committee) { setup_disputes_with(committee, 4 * AG_UNIT, AG_UNIT); }
 static void setup_disputes(void) { setup_disputes_n(3); }
 
 /* Evidence of an answer the provider hk signed (request seq, the text given), dated height;
@@ -1010,7 +1012,8 @@ static uint64_t hk_balance(int hk) {
 /* Every member commits and reveals the vote it is given (NULL: does not reveal); then the
  * blocks run to the end of the reveal phase. */
 static void judge(const uint8_t id[32], const uint8_t *const *votes) {
-  ag_dispute d = drawn(id);
+  ag_dispute d = dispute_of(id);
+  if (!d.k) d = drawn(id);
   for (int i = 0; i < d.k; i++) {
     int hk = hk_of(d.m[i].hotkey);
     CHECK(hk >= 1 && hk <= 4);
@@ -1296,6 +1299,134 @@ TEST(a_challenger_cannot_choose_its_committee) {
   teardown();
 }
 
+/* A bond that flees a dispute (docs/security.md): the provider unbonds everything, then
+ * unbonds again (which restarts the wait for all of it), answers wrongly just before the wait
+ * ends and is disputed; the withdrawal is refused while the case is open, the fault is slashed
+ * from the unbonding AGR, and only the rest comes back. */
+TEST(a_bond_cannot_flee_a_dispute) {
+  setup_disputes();
+  ag_buf p;
+  for (int v = 0; v <= 4; v++) {
+    ag_buf_init(&p);
+    ag_transfer_encode(&p, HK[v].pk, AG_UNIT);
+    CHECK_OK(run(2, AG_TX_TRANSFER, &p));
+  }
+  CHECK_EQ(unbond(0, 0, 7 * AG_UNIT, AG_TX_BOND_UNBOND), AG_E_BOND_HAS_OFFERS); /* the offer needs 1 */
+  ag_buf_init(&p);
+  ag_payload_offer_remove(&p, HK[0].pk, dmodel);
+  CHECK_OK(run(0, AG_TX_OFFER_REMOVE, &p));
+  CHECK_OK(unbond(0, 0, 6 * AG_UNIT, AG_TX_BOND_UNBOND));
+  uint64_t first_at = bond_of(0).unbond_at;
+  empty_blocks(10);
+  CHECK_OK(unbond(0, 0, 4 * AG_UNIT, AG_TX_BOND_UNBOND));
+  ag_bond b = bond_of(0);
+  CHECK(b.bonded == 0 && b.unbonding == 10 * AG_UNIT && b.unbond_at == height() + 100);
+  while (height() < first_at) empty_blocks(1);
+  CHECK_EQ(unbond(0, 0, 0, AG_TX_BOND_WITHDRAW), AG_E_BOND_LOCKED); /* the wait restarted for all */
+  /* a wrong answer five blocks before the wait ends, disputed at once */
+  while (height() + 5 < b.unbond_at) empty_blocks(1);
+  ag_buf ev;
+  evidence(&ev, 0, 0, 5, height(), "a wrong answer");
+  uint8_t id[32], right[32], claimed[32];
+  ag_hash("agora/inftext", "the right answer", 16, right);
+  ag_hash("agora/inftext", "a wrong answer", 14, claimed);
+  CHECK_OK(dispute_open(3, 1, AG_UNIT, &ev, id));
+  CHECK_U64(bond_of(0).held, 4 * AG_UNIT);
+  while (height() + 1 < b.unbond_at) empty_blocks(1);
+  CHECK_EQ(unbond(0, 0, 0, AG_TX_BOND_WITHDRAW), AG_E_BOND_DISPUTED);
+  CHECK(dispute_of(id).status == AG_DISPUTE_OPEN);
+  CHECK_U64(bond_of(0).unbonding, 10 * AG_UNIT);
+  const uint8_t *votes[AG_DISPUTE_MAX_COMMITTEE] = {right, right, right};
+  judge(id, votes);
+  CHECK_EQ(dispute_of(id).status, AG_DISPUTE_FAULT);
+  CHECK_U64(dispute_of(id).slashed, 4 * AG_UNIT);
+  b = bond_of(0);
+  CHECK(b.bonded == 0 && b.unbonding == 6 * AG_UNIT && b.held == 0 && b.disputes == 0);
+  uint64_t before = balance(0);
+  CHECK_OK(unbond(0, 0, 0, AG_TX_BOND_WITHDRAW));
+  CHECK_U64(balance(0), before + 6 * AG_UNIT - FEE);
+  ag_buf_free(&ev);
+  teardown();
+}
+
+/* Each open dispute holds its slash, so a bond answers for as many faults as it covers: 10 AGR
+ * with a 4 AGR slash hold 4, 4 and 2, and a fourth dispute is refused until one ends. */
+TEST(a_bond_answers_for_as_many_faults_as_it_covers) {
+  setup_disputes();
+  uint8_t id[32], last[32];
+  uint64_t held[] = {4 * AG_UNIT, 4 * AG_UNIT, 2 * AG_UNIT};
+  for (int i = 0; i < 3; i++) {
+    ag_buf ev;
+    evidence(&ev, 0, 0, 20 + (uint64_t)i, height(), "an answer");
+    CHECK_OK(dispute_open(3, 1, AG_UNIT, &ev, id));
+    CHECK_U64(dispute_of(id).held, held[i]);
+    ag_buf_free(&ev);
+    if (i == 0) memcpy(last, id, 32);
+  }
+  CHECK_U64(bond_of(0).held, 10 * AG_UNIT);
+  CHECK_EQ(bond_of(0).disputes, 3);
+  ag_buf ev;
+  evidence(&ev, 0, 0, 23, height(), "an answer");
+  uint64_t b3 = balance(3);
+  CHECK_EQ(dispute_open(3, 1, AG_UNIT, &ev, NULL), AG_E_BOND_INSUFFICIENT);
+  CHECK_U64(balance(3), b3 - FEE); /* the bond stays with the challenger */
+  /* the first case ends undecided (nobody votes) and frees what it held */
+  while (height() < dispute_of(last).reveal_end) empty_blocks(1);
+  CHECK_U64(bond_of(0).held, 6 * AG_UNIT);
+  ag_buf_free(&ev);
+  evidence(&ev, 0, 0, 23, height(), "an answer");
+  CHECK_OK(dispute_open(3, 1, AG_UNIT, &ev, id));
+  CHECK_U64(dispute_of(id).held, 4 * AG_UNIT);
+  ag_buf_free(&ev);
+  teardown();
+}
+
+/* The open list is bounded (docs/security.md "State growth"): with a slash of one unit a bond
+ * could hold millions of cases, but 1,024 are open at most; the next is refused with
+ * disputes_full and changes nothing but the fee, until cases end. */
+TEST(at_most_1024_disputes_are_open_at_once) {
+  setup_disputes_with(1, 1, 1000);
+  uint64_t seq = 100, nonce = nonce_of(3);
+  while (seq < 100 + AG_DISPUTE_MAX_OPEN) {
+    ag_buf txs[64];
+    int codes[64], n = 0;
+    for (; n < 64 && seq < 100 + AG_DISPUTE_MAX_OPEN; n++, seq++) {
+      ag_buf ev, p;
+      evidence(&ev, 0, 0, seq, height(), "an answer");
+      ag_buf_init(&p);
+      ag_payload_dispute_open(&p, 1, 1000, ev.data, ev.len);
+      build(&txs[n], 3, nonce++, AG_TX_DISPUTE_OPEN, &p);
+      ag_buf_free(&p);
+      ag_buf_free(&ev);
+    }
+    block_of(txs, (size_t)n, codes);
+    for (int i = 0; i < n; i++) {
+      CHECK_OK(codes[i]);
+      ag_buf_free(&txs[i]);
+    }
+  }
+  uint8_t(*ids)[32];
+  size_t n;
+  CHECK_OK(ag_disputes_open(ag_app_state(app), NULL, &ids, &n));
+  CHECK_EQ((int)n, AG_DISPUTE_MAX_OPEN);
+  uint8_t first[32];
+  memcpy(first, ids[0], 32);
+  free(ids);
+  ag_buf ev;
+  evidence(&ev, 0, 0, seq, height(), "an answer");
+  uint64_t b3 = balance(3), held = bond_of(0).held;
+  CHECK_EQ(dispute_open(3, 1, 1000, &ev, NULL), AG_E_DISPUTES_FULL);
+  CHECK_U64(balance(3), b3 - FEE);
+  CHECK_U64(bond_of(0).held, held);
+  /* once the first block's cases end, there is room again */
+  while (height() < dispute_of(first).reveal_end) empty_blocks(1);
+  ag_buf_free(&ev);
+  evidence(&ev, 0, 0, seq, height(), "an answer");
+  CHECK_OK(dispute_open(3, 1, 1000, &ev, NULL));
+  ag_buf_free(&ev);
+  teardown();
+}
+
 TEST_MAIN(a_channel_pays_per_voucher_and_refunds_the_rest,
           a_voucher_is_a_ceiling_the_provider_takes_what_it_billed,
           the_provider_closes_at_once_and_a_top_up_withdraws_a_close,
@@ -1308,4 +1439,6 @@ TEST_MAIN(a_channel_pays_per_voucher_and_refunds_the_rest,
           royalties_flow_to_vaults_and_ancestors_and_holders_claim_exactly,
           random_vault_sequences_never_lose_a_unit, the_carry_keeps_every_unit_of_tiny_incomes,
           a_wrong_answer_is_disputed_and_its_provider_slashed, a_false_dispute_loses_its_bond_and_silence_refunds_it,
-          a_member_is_told_what_the_next_block_accepts, a_challenger_cannot_choose_its_committee)
+          a_member_is_told_what_the_next_block_accepts, a_challenger_cannot_choose_its_committee,
+          a_bond_cannot_flee_a_dispute, a_bond_answers_for_as_many_faults_as_it_covers,
+          at_most_1024_disputes_are_open_at_once)
