@@ -8,6 +8,7 @@
 
 #include "api/economy_api.h"
 #include "core/hash.h"
+#include "subnets/payment.h"
 #include "subnets/validator.h"
 
 #define CHAIN TC_CHAIN
@@ -1427,6 +1428,66 @@ TEST(at_most_1024_disputes_are_open_at_once) {
   teardown();
 }
 
+/* A client's check of a payment receipt (ag_pay_client_check), field by field: each wrong
+ * field is refused with payment_receipt_invalid. The receipt's height starts its dispute
+ * window, so one dated more than AG_PAY_HEIGHT_SLACK blocks from the chain's height as the
+ * client read it (500) is refused either way: a provider cannot shorten the window it can be
+ * disputed in by more than that. */
+TEST(a_client_checks_every_field_of_a_payment_receipt) {
+  test_key(&HK[0], 3000);
+  test_key(&HK[1], 3001);
+  ag_pay_client c;
+  memset(&c, 0, sizeof c);
+  memset(c.channel, 0xc1, 32);
+  c.billed = 9000;
+  ag_offer o;
+  memset(&o, 0, sizeof o);
+  o.price_in = 100000;
+  o.price_out = 300000;
+  o.max_tokens = 512;
+  uint8_t reqh[32];
+  memset(reqh, 0x5e, 32);
+  uint64_t cost;
+  CHECK_OK(ag_offer_cost(&o, 10, 20, &cost));
+  ag_pay_receipt good = {.seq = 3, .cumulative = 50000, .n_in = 10, .n_out = 20, .price_in = 100000,
+                         .price_out = 300000, .cost = cost, .billed = 9000 + cost, .height = 500};
+  memcpy(good.channel, c.channel, 32);
+  enum { OK_, HEIGHT_LOW, HEIGHT_EDGE_LOW, HEIGHT_HIGH, HEIGHT_EDGE_HIGH, SEQ, CHANNEL, SIGNER, TOKENS, PRICE,
+         COST, BILLED, OVER_VOUCHER, N_CASES };
+  for (int k = 0; k < N_CASES; k++) {
+    ag_pay_receipt r = good;
+    int signer = 0;
+    switch (k) {
+    case HEIGHT_LOW: r.height = 500 - AG_PAY_HEIGHT_SLACK - 1; break;
+    case HEIGHT_EDGE_LOW: r.height = 500 - AG_PAY_HEIGHT_SLACK; break;
+    case HEIGHT_HIGH: r.height = 500 + AG_PAY_HEIGHT_SLACK + 1; break;
+    case HEIGHT_EDGE_HIGH: r.height = 500 + AG_PAY_HEIGHT_SLACK; break;
+    case SEQ: r.seq = 2; break;
+    case CHANNEL: r.channel[0] ^= 1; break;
+    case SIGNER: signer = 1; break;
+    case TOKENS: r.n_out = 19; break;
+    case PRICE: r.price_out = 200000; break;
+    case COST: r.cost = cost + 1, r.billed = 9000 + cost + 1; break;
+    case BILLED: r.billed = cost; break;
+    case OVER_VOUCHER: c.billed = 50000, r.billed = 50000 + cost; break;
+    }
+    uint8_t msg[32], sig[64];
+    ag_pay_receipt_message(HK[0].pk, reqh, &r, msg);
+    ag_sign(&HK[signer], msg, 32, sig);
+    json_t *j = ag_pay_receipt_json(&r, sig);
+    ag_pay_receipt out;
+    int rc = ag_pay_client_check(&c, &o, HK[0].pk, reqh, 3, 50000, 10, 20, 500, j, &out);
+    json_decref(j);
+    c.billed = 9000;
+    if (k == OK_ || k == HEIGHT_EDGE_LOW || k == HEIGHT_EDGE_HIGH) {
+      CHECK_OK(rc);
+      CHECK_U64(out.height, r.height);
+    } else {
+      CHECK_EQ(rc, AG_E_PAY_RECEIPT);
+    }
+  }
+}
+
 TEST_MAIN(a_channel_pays_per_voucher_and_refunds_the_rest,
           a_voucher_is_a_ceiling_the_provider_takes_what_it_billed,
           the_provider_closes_at_once_and_a_top_up_withdraws_a_close,
@@ -1441,4 +1502,4 @@ TEST_MAIN(a_channel_pays_per_voucher_and_refunds_the_rest,
           a_wrong_answer_is_disputed_and_its_provider_slashed, a_false_dispute_loses_its_bond_and_silence_refunds_it,
           a_member_is_told_what_the_next_block_accepts, a_challenger_cannot_choose_its_committee,
           a_bond_cannot_flee_a_dispute, a_bond_answers_for_as_many_faults_as_it_covers,
-          at_most_1024_disputes_are_open_at_once)
+          at_most_1024_disputes_are_open_at_once, a_client_checks_every_field_of_a_payment_receipt)
