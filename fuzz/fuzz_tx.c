@@ -1,5 +1,6 @@
 /* fuzz_tx.c — the tx decoder, with every kind's payload check (ledger, incentive layer,
- * training and economy): never crashes, and what decodes re-encodes to the same bytes. */
+ * training and economy): never crashes, and what decodes re-encodes to the same bytes (a
+ * dispute's evidence too). */
 #include "api/render.h"
 #include "chain/tx.h"
 #include "core/hash.h"
@@ -35,6 +36,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   ag_buf_put(&b, tx.sig, 64);
   if (b.len != size || memcmp(b.data, data, size) != 0) abort();
   ag_buf_free(&b);
+  /* dispute evidence too (with its receipt, or its hash in its place) */
+  ag_evidence e;
+  if (tx.kind == AG_TX_DISPUTE_OPEN && ag_evidence_decode(tx.payload + 10, tx.payload_len - 10, &e) == 0) {
+    ag_buf_init(&b);
+    ag_evidence_encode(&b, &e);
+    if (b.len != tx.payload_len - 10 || memcmp(b.data, tx.payload + 10, b.len) != 0) abort();
+    ag_buf_free(&b);
+  }
   (void)ag_tx_verify(&tx);
   json_t *j = ag_json_tx(&tx);
   json_decref(j);

@@ -910,9 +910,11 @@ static void setup_disputes_with(int committee, uint64_t slash, uint64_t dispute_
 static void setup_disputes_n(int committee) { setup_disputes_with(committee, 4 * AG_UNIT, AG_UNIT); }
 static void setup_disputes(void) { setup_disputes_n(3); }
 
-/* Evidence of an answer the provider hk signed (request seq, the text given), dated height;
- * signer signs it (hk itself unless forging). */
-static void evidence(ag_buf *out, int hk, int signer, uint64_t seq, uint64_t h, const char *text) {
+/* Evidence of an answer the provider hk signed (request seq, the text given, its receipt: rlen
+ * bytes, the receipt included when keep), dated height; signer signs it (hk itself unless
+ * forging). */
+static void evidence_r(ag_buf *out, int hk, int signer, uint64_t seq, uint64_t h, const char *text,
+                       const uint8_t *receipt, size_t rlen, int keep) {
   ag_evidence e;
   memset(&e, 0, sizeof e);
   memcpy(e.hotkey, HK[hk].pk, 32);
@@ -932,16 +934,23 @@ static void evidence(ag_buf *out, int hk, int signer, uint64_t seq, uint64_t h, 
   e.body_len = (uint32_t)strlen(body);
   e.text = (const uint8_t *)text;
   e.text_len = (uint32_t)strlen(text);
-  e.receipt = (const uint8_t *)"receipt";
-  e.receipt_len = 7;
   uint8_t reqh[32], msg[32];
   ag_answer_request_hash(e.body, e.body_len, reqh);
   ag_pay_receipt_message(e.hotkey, reqh, &e.pay, msg);
   ag_sign(&HK[signer], msg, 32, e.pay_sig);
-  ag_answer_message(e.hotkey, reqh, e.text, e.text_len, e.commitment, e.receipt, e.receipt_len, msg);
+  ag_answer_message(e.hotkey, reqh, e.text, e.text_len, e.commitment, receipt, rlen, msg);
   ag_sign(&HK[signer], msg, 32, e.answer_sig);
+  ag_hash("agora/receipt", receipt, rlen, e.receipt_hash);
+  if (keep) {
+    e.receipt = receipt;
+    e.receipt_len = (uint32_t)rlen;
+  }
   ag_buf_init(out);
   ag_evidence_encode(out, &e);
+}
+
+static void evidence(ag_buf *out, int hk, int signer, uint64_t seq, uint64_t h, const char *text) {
+  evidence_r(out, hk, signer, seq, h, text, (const uint8_t *)"receipt", 7, 1);
 }
 
 static int dispute_open(int k, uint16_t netuid, uint64_t bond, const ag_buf *ev, uint8_t id[32]) {
@@ -1488,6 +1497,51 @@ TEST(a_client_checks_every_field_of_a_payment_receipt) {
   }
 }
 
+/* A long answer (docs/security.md "Evidence too large to dispute"): its receipt carries about
+ * 68 bytes per output token, so 1,000 tokens of it make evidence larger than a tx may be
+ * (max_tx_bytes, 64 KiB). The same answer's evidence without the receipt (its hash in its
+ * place, which the provider's signature covers) is small and opens the same case; a wrong
+ * hash in its place is refused as evidence the provider did not sign. */
+TEST(a_long_answer_is_disputed_without_its_receipt) {
+  setup_disputes();
+  size_t rlen = 1000 * 68;
+  uint8_t *receipt = ag_xmalloc(rlen);
+  for (size_t i = 0; i < rlen; i++) receipt[i] = (uint8_t)(i * 7);
+  ag_buf full, lean, forged;
+  evidence_r(&full, 0, 0, 30, height(), "a long wrong answer", receipt, rlen, 1);
+  evidence_r(&lean, 0, 0, 30, height(), "a long wrong answer", receipt, rlen, 0);
+  receipt[0] ^= 1;
+  evidence_r(&forged, 0, 0, 31, height(), "a long wrong answer", receipt, rlen, 0);
+  free(receipt);
+  CHECK(full.len > 64 * 1024 && lean.len < 1024);
+  /* the lean form decodes to the same case and the receipt's hash */
+  ag_evidence a, b;
+  CHECK_OK(ag_evidence_decode(full.data, full.len, &a));
+  CHECK_OK(ag_evidence_decode(lean.data, lean.len, &b));
+  CHECK(b.receipt == NULL && b.receipt_len == 0 && !memcmp(a.receipt_hash, b.receipt_hash, 32));
+  uint8_t ida[32], idb[32];
+  ag_dispute_id(&a, ida);
+  ag_dispute_id(&b, idb);
+  CHECK_MEM(ida, idb, 32);
+  CHECK_OK(ag_evidence_verify(&b));
+  /* a hash cut short is malformed */
+  CHECK_EQ(ag_evidence_decode(lean.data, lean.len - 1, &b), AG_E_DISPUTE_EVIDENCE);
+  CHECK_EQ(dispute_open(3, 1, AG_UNIT, &full, NULL), AG_E_TX_TOO_LARGE);
+  /* the provider signed over the true receipt's hash, not this one: a forged receipt is
+   * refused (the forged evidence above was signed over a changed receipt, then its hash
+   * swapped for the true one's) */
+  memcpy(forged.data + forged.len - 32, a.receipt_hash, 32);
+  CHECK_EQ(dispute_open(3, 1, AG_UNIT, &forged, NULL), AG_E_DISPUTE_EVIDENCE);
+  uint8_t id[32];
+  CHECK_OK(dispute_open(3, 1, AG_UNIT, &lean, id));
+  CHECK_MEM(id, ida, 32);
+  CHECK_EQ(dispute_of(id).status, AG_DISPUTE_OPEN);
+  ag_buf_free(&full);
+  ag_buf_free(&lean);
+  ag_buf_free(&forged);
+  teardown();
+}
+
 TEST_MAIN(a_channel_pays_per_voucher_and_refunds_the_rest,
           a_voucher_is_a_ceiling_the_provider_takes_what_it_billed,
           the_provider_closes_at_once_and_a_top_up_withdraws_a_close,
@@ -1502,4 +1556,5 @@ TEST_MAIN(a_channel_pays_per_voucher_and_refunds_the_rest,
           a_wrong_answer_is_disputed_and_its_provider_slashed, a_false_dispute_loses_its_bond_and_silence_refunds_it,
           a_member_is_told_what_the_next_block_accepts, a_challenger_cannot_choose_its_committee,
           a_bond_cannot_flee_a_dispute, a_bond_answers_for_as_many_faults_as_it_covers,
-          at_most_1024_disputes_are_open_at_once, a_client_checks_every_field_of_a_payment_receipt)
+          at_most_1024_disputes_are_open_at_once, a_client_checks_every_field_of_a_payment_receipt,
+          a_long_answer_is_disputed_without_its_receipt)

@@ -207,9 +207,10 @@ static int check(ag_infer *st, const ag_model *m, const char *body, json_t *resp
   return rc;
 }
 
-/* The vote a dispute committee member casts on an answer to body (its payment part unused). */
-static void vote_on(ag_infer *st, const ag_model *m, const char *body, json_t *ans, const ag_keypair *k,
-                    uint8_t vote[32], uint8_t claimed[32]) {
+/* The vote a dispute committee member casts on an answer to body (its payment part unused),
+ * from evidence with the answer's receipt (keep) or only its hash. */
+static int vote_with(ag_infer *st, const ag_model *m, const char *body, json_t *ans, const ag_keypair *k, int keep,
+                     uint8_t vote[32], uint8_t claimed[32]) {
   json_t *ag = json_object_get(ans, "agora");
   const char *text = json_string_value(json_object_get(json_array_get(json_object_get(ans, "choices"), 0), "text"));
   const char *rb64 = json_string_value(json_object_get(ag, "receipt"));
@@ -225,11 +226,24 @@ static void vote_on(ag_infer *st, const ag_model *m, const char *body, json_t *a
   e.body_len = (uint32_t)strlen(body);
   e.text = (const uint8_t *)text;
   e.text_len = (uint32_t)strlen(text);
-  e.receipt = rec;
-  e.receipt_len = (uint32_t)rlen;
-  CHECK_OK(ag_inf_dispute_vote(st, m, &e, vote));
+  ag_hash("agora/receipt", rec, rlen, e.receipt_hash);
+  if (keep) {
+    e.receipt = rec;
+    e.receipt_len = (uint32_t)rlen;
+  }
+  int rc = ag_inf_dispute_vote(st, m, &e, vote);
   ag_hash("agora/inftext", text, strlen(text), claimed);
   free(rec);
+  return rc;
+}
+
+/* Both votes, with and without the receipt: a seeded request is judged the same either way. */
+static void vote_on(ag_infer *st, const ag_model *m, const char *body, json_t *ans, const ag_keypair *k,
+                    uint8_t vote[32], uint8_t claimed[32]) {
+  uint8_t lean[32];
+  CHECK_OK(vote_with(st, m, body, ans, k, 0, lean, claimed));
+  CHECK_OK(vote_with(st, m, body, ans, k, 1, vote, claimed));
+  CHECK_MEM(lean, vote, 32);
 }
 
 TEST(answers_are_checked_step_by_step) {
@@ -278,6 +292,14 @@ TEST(answers_are_checked_step_by_step) {
   vote_on(st, m, body, shortened, &k, vote, claimed);
   CHECK(memcmp(vote, claimed, 32) != 0);
   CHECK_MEM(vote, right, 32);
+  /* sampled without a seed, the seed is the receipt's: without the receipt a member cannot
+   * judge (and abstains); with it, it can */
+  const char *unseeded = "{\"model\":\"m\",\"prompt\":\"Once upon a time\",\"max_tokens\":24,\"temperature\":0.9}";
+  json_t *us = answer(m, &k, unseeded, 24, -1);
+  CHECK_EQ(vote_with(st, m, unseeded, us, &k, 0, vote, claimed), AG_E_DISPUTE_EVIDENCE);
+  CHECK_OK(vote_with(st, m, unseeded, us, &k, 1, vote, claimed));
+  CHECK_MEM(vote, claimed, 32);
+  json_decref(us);
   json_decref(ok);
   json_decref(warm);
   json_decref(shortened);

@@ -15,7 +15,11 @@
 #include "sysutil.h"
 
 #include "chain/json.h"
+#include "core/codec.h"
 #include "core/util.h"
+#include "economy/economy.h"
+
+#include <dirent.h>
 
 #include <string.h>
 
@@ -94,6 +98,27 @@ TEST(clients_pay_miners_and_the_model_earns_its_royalty) {
   }
   CHECK(json_is_true(json_object_get(json_object_get(o, "issuance"), "matches_schedule")));
   json_decref(o);
+  /* the clients' requests are seeded, so their evidence left the receipt out (its hash in its
+   * place) and the committee judged it by generating the answer */
+  char dir[600], path[1200];
+  snprintf(dir, sizeof dir, "%s/disputes", home);
+  DIR *dd = opendir(dir);
+  int lean = 0;
+  for (struct dirent *de; dd && (de = readdir(dd));) {
+    if (!strstr(de->d_name, ".json")) continue;
+    snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+    json_t *f = json_load_file(path, 0, NULL);
+    const char *hex = json_string_value(json_object_get(f, "evidence"));
+    size_t n = hex ? strlen(hex) / 2 : 0;
+    uint8_t *ev = malloc(n + 1);
+    ag_evidence ed;
+    CHECK(hex && !ag_hex_decode(hex, 2 * n, ev, n) && !ag_evidence_decode(ev, n, &ed));
+    if (hex) lean += ed.receipt_len == 0 && ed.receipt == NULL;
+    free(ev);
+    json_decref(f);
+  }
+  if (dd) closedir(dd);
+  CHECK(lean >= 1);
 }
 
 /* Serving what was trained: the devnet pins the training subnet's first new checkpoint as the

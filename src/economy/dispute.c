@@ -54,9 +54,15 @@ void ag_answer_request_hash(const void *body, size_t len, uint8_t out[32]) {
 void ag_answer_message(const uint8_t hotkey[32], const uint8_t request_hash[32], const void *text,
                        size_t tlen, const uint8_t commitment[32], const uint8_t *receipt,
                        size_t rlen, uint8_t out[32]) {
-  uint8_t th[32], rh[32];
-  ag_hash("agora/inftext", text, tlen, th);
+  uint8_t rh[32];
   ag_hash("agora/receipt", receipt, rlen, rh);
+  ag_answer_message_rh(hotkey, request_hash, text, tlen, commitment, rh, out);
+}
+
+void ag_answer_message_rh(const uint8_t hotkey[32], const uint8_t request_hash[32], const void *text,
+                          size_t tlen, const uint8_t commitment[32], const uint8_t rh[32], uint8_t out[32]) {
+  uint8_t th[32];
+  ag_hash("agora/inftext", text, tlen, th);
   ag_hasher h;
   ag_hasher_init(&h, "agora/infsig");
   ag_hasher_update(&h, hotkey, 32);
@@ -84,7 +90,8 @@ void ag_evidence_encode(ag_buf *out, const ag_evidence *e) {
   ag_buf_put_u32le(out, e->text_len);
   ag_buf_put(out, e->text, e->text_len);
   ag_buf_put_u32le(out, e->receipt_len);
-  ag_buf_put(out, e->receipt, e->receipt_len);
+  if (e->receipt_len) ag_buf_put(out, e->receipt, e->receipt_len);
+  else ag_buf_put(out, e->receipt_hash, 32);
 }
 
 static int bad_evidence(const char *what) {
@@ -124,6 +131,14 @@ int ag_evidence_decode(const uint8_t *p, size_t n, ag_evidence *e) {
       (rc = part(p, n, &off, AG_TX_HARD_MAX, &e->receipt, &e->receipt_len, "receipt")))
     return rc;
   if (!e->body_len) return bad_evidence("request body");
+  if (e->receipt_len) {
+    ag_hash("agora/receipt", e->receipt, e->receipt_len, e->receipt_hash);
+  } else { /* left out: its hash */
+    if (n - off < 32) return bad_evidence("receipt hash");
+    e->receipt = NULL;
+    memcpy(e->receipt_hash, p + off, 32);
+    off += 32;
+  }
   if (off != n) return ag_fail(AG_E_DISPUTE_EVIDENCE, "%zu bytes follow the evidence", n - off);
   return 0;
 }
@@ -134,7 +149,7 @@ int ag_evidence_verify(const ag_evidence *e) {
   ag_pay_receipt_message(e->hotkey, reqh, &e->pay, msg);
   if (ag_verify(e->hotkey, msg, 32, e->pay_sig))
     return ag_fail(AG_E_DISPUTE_EVIDENCE, "the payment receipt is not signed by the provider for this request");
-  ag_answer_message(e->hotkey, reqh, e->text, e->text_len, e->commitment, e->receipt, e->receipt_len, msg);
+  ag_answer_message_rh(e->hotkey, reqh, e->text, e->text_len, e->commitment, e->receipt_hash, msg);
   if (ag_verify(e->hotkey, msg, 32, e->answer_sig))
     return ag_fail(AG_E_DISPUTE_EVIDENCE, "the answer is not signed by the provider for this request");
   return 0;

@@ -196,6 +196,10 @@ void ag_answer_request_hash(const void *body, size_t len, uint8_t out[32]);
 void ag_answer_message(const uint8_t hotkey[32], const uint8_t request_hash[32], const void *text,
                        size_t tlen, const uint8_t commitment[32], const uint8_t *receipt,
                        size_t rlen, uint8_t out[32]);
+/* The same with the receipt's hash BLAKE2b-256("agora/receipt", receipt) given. */
+void ag_answer_message_rh(const uint8_t hotkey[32], const uint8_t request_hash[32], const void *text,
+                          size_t tlen, const uint8_t commitment[32], const uint8_t receipt_hash[32],
+                          uint8_t out[32]);
 
 /* ---- disputes (dispute.c) ------------------------------------------------------------------ */
 
@@ -203,6 +207,8 @@ void ag_answer_message(const uint8_t hotkey[32], const uint8_t request_hash[32],
  *   hotkey[32] | channel[32] | seq | cumulative | n_in | n_out | price_in | price_out | cost |
  *   billed | height (9 × u64) | payment signature[64] | commitment[32] | answer signature[64] |
  *   body_len u32 | body | text_len u32 | text | receipt_len u32 | receipt
+ * or, without the receipt, receipt_len 0 followed by its hash (32 bytes): the answer's
+ * signature covers only the hash, and a seeded or greedy request is re-executed without it.
  * Both signatures are the provider's; together they bind what it billed to what it answered. */
 typedef struct {
   uint8_t hotkey[32];
@@ -210,8 +216,9 @@ typedef struct {
   uint8_t pay_sig[64];
   uint8_t commitment[32];
   uint8_t answer_sig[64];
-  const uint8_t *body, *text, *receipt; /* borrowed */
+  const uint8_t *body, *text, *receipt; /* borrowed; receipt NULL (len 0) when left out */
   uint32_t body_len, text_len, receipt_len;
+  uint8_t receipt_hash[32]; /* set by decode; encode writes it when receipt_len is 0 */
 } ag_evidence;
 
 #define AG_EVIDENCE_FIXED (32 + 32 + 9 * 8 + 64 + 32 + 64)

@@ -325,8 +325,8 @@ static int pay_catch_up(payment *p, json_t *err) {
 /* A paid answer failed the check: its payment receipt, if valid, is billed in the book (the
  * provider will claim it) and becomes evidence, kept in HOME/disputes/<id>.json and, with
  * dispute, submitted at once. A note for the attempt (new reference). */
-static json_t *pay_fault(payment *p, const uint8_t pk[32], const char *body, bool chat, json_t *resp,
-                         uint64_t height, const char *why) {
+static json_t *pay_fault(payment *p, const uint8_t pk[32], const char *body, bool chat, bool reproducible,
+                         json_t *resp, uint64_t height, const char *why) {
   ag_buyer *b = p->b;
   json_t *note = json_object();
   uint8_t reqh[32], sig[64];
@@ -371,8 +371,13 @@ static json_t *pay_fault(payment *p, const uint8_t pk[32], const char *body, boo
   e.body_len = (uint32_t)strlen(body);
   e.text = (const uint8_t *)json_string_value(tj);
   e.text_len = (uint32_t)json_string_length(tj);
-  e.receipt = receipt;
-  e.receipt_len = (uint32_t)rlen;
+  /* the receipt stays out when the committee can re-execute without it (a seeded or greedy
+   * request): it is most of a long answer's evidence */
+  ag_hash("agora/receipt", receipt, rlen, e.receipt_hash);
+  if (!reproducible) {
+    e.receipt = receipt;
+    e.receipt_len = (uint32_t)rlen;
+  }
   ag_buf ev;
   ag_buf_init(&ev);
   ag_evidence_encode(&ev, &e);
@@ -456,8 +461,8 @@ static int verify_answer(ag_buyer *b, const char *body, const ag_inf_request *re
   return rc;
 }
 
-int ag_buy(ag_buyer *b, bool chat, const char *body, const ag_inf_request *req, int only_uid,
-           uint64_t max_cost, ag_buy_result *out) {
+static int buy(ag_buyer *b, bool chat, const char *body, const ag_inf_request *req, int only_uid,
+               uint64_t max_cost, ag_buy_result *out) {
   memset(out, 0, sizeof *out);
   out->uid = -1;
   out->attempts = json_array();
@@ -578,7 +583,7 @@ int ag_buy(ag_buyer *b, bool chat, const char *body, const ag_inf_request *req, 
         code = verify_answer(b, body, req, resp, pk, &vd, &reexecuted);
         if (code) snprintf(why, sizeof why, "%s", vd.why);
         if (code && k->charges && b->cfg.verify && code != AG_E_INF_MALFORMED && code != AG_E_INF_SIGNATURE)
-          json_object_set_new(a, "fault", pay_fault(&pay, pk, body, chat, resp, height, vd.why));
+          json_object_set_new(a, "fault", pay_fault(&pay, pk, body, chat, req->has_seed || req->temperature <= 0, resp, height, vd.why));
       }
       if (!code && k->charges) {
         /* what the miner billed: its signed receipt against the offer and our book */
@@ -637,4 +642,32 @@ int ag_buy(ag_buyer *b, bool chat, const char *body, const ag_inf_request *req, 
   rc = ncs ? AG_E_NO_MINERS : AG_E_NOTFOUND;
   return ag_fail(rc, ncs ? "no miner gave a valid answer (%d tried)" : "subnet %u has no serving miner",
                  ncs ? (int)json_array_size(out->attempts) : b->cfg.netuid);
+}
+
+/* A paying client names the seed of every sampled request. Without one the miner draws it and
+ * only the answer's receipt records it, so evidence against the answer would have to carry the
+ * whole receipt (about 68 bytes per output token): a long wrong answer would not fit in a
+ * dispute tx. With the seed in the request, the evidence leaves the receipt out
+ * (docs/economy.md "Evidence"). The seed is drawn here as a miner would draw it, so the
+ * answer is sampled the same. */
+int ag_buy(ag_buyer *b, bool chat, const char *body, const ag_inf_request *req, int only_uid,
+           uint64_t max_cost, ag_buy_result *out) {
+  if (!b->cfg.payer || req->has_seed || req->temperature <= 0) return buy(b, chat, body, req, only_uid, max_cost, out);
+  json_t *o = json_loads(body, 0, NULL);
+  uint64_t seed;
+  randombytes_buf(&seed, sizeof seed);
+  char *seeded = NULL;
+  ag_inf_request r;
+  const char *param;
+  if (json_is_object(o) && !json_object_set_new(o, "seed", json_integer((json_int_t)(seed >> 1))))
+    seeded = json_dumps(o, JSON_COMPACT);
+  json_decref(o);
+  if (!seeded || ag_inf_request_parse(chat, (const uint8_t *)seeded, strlen(seeded), &r, &param)) {
+    free(seeded);
+    return buy(b, chat, body, req, only_uid, max_cost, out);
+  }
+  int rc = buy(b, chat, seeded, &r, only_uid, max_cost, out);
+  ag_inf_request_free(&r);
+  free(seeded);
+  return rc;
 }

@@ -462,7 +462,7 @@ int ag_inf_dispute_vote(ag_infer *state, const ag_model *m, const ag_evidence *e
   const char *param;
   if (ag_inf_request_parse(chat, e->body, e->body_len, &req, &param)) return 0;
   /* the fast path: the provider's receipt re-executes to its text */
-  json_t *resp = evidence_response(e, chat);
+  json_t *resp = e->receipt_len ? evidence_response(e, chat) : NULL;
   ag_inf_verdict vd;
   if (resp && ag_inf_verify(state, m, e->body, e->body_len, &req, resp, e->hotkey, &vd) == 0) {
     json_decref(resp);
@@ -484,7 +484,13 @@ int ag_inf_dispute_vote(ag_infer *state, const ag_model *m, const ag_evidence *e
   ag_inf_sampling(m, &req, &sp);
   ag_receipt r;
   if (req.has_seed) sp.seed = ag_inf_bound_seed(e->hotkey, req.seed);
-  else sp.seed = ag_receipt_parse(e->receipt, e->receipt_len, &r) == 0 ? r.sp.seed : 0;
+  else if (e->receipt_len) sp.seed = ag_receipt_parse(e->receipt, e->receipt_len, &r) == 0 ? r.sp.seed : 0;
+  else if (sp.temperature > 0) { /* the seed the provider drew is in the receipt left out */
+    free(ids);
+    ag_inf_request_free(&req);
+    return ag_fail(AG_E_DISPUTE_EVIDENCE, "a sampled request without a seed is judged only with its receipt, "
+                                          "which this evidence leaves out");
+  }
   int max_new = req.max_tokens;
   if ((int)n + max_new - 1 > ctx) max_new = ctx - (int)n + 1;
   ag_gen_out out;

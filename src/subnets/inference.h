@@ -112,7 +112,9 @@ int ag_inf_verify(ag_infer *state, const ag_model *m, const uint8_t *body, size_
  * provider had to (a seeded request with its bound seed, else the seed its receipt names).
  * When the provider's receipt re-executes and matches its text, that is the provider's text;
  * otherwise the member generates the answer itself. A body no miner may answer (it does not
- * parse, or its prompt fills the context) votes 32 zero bytes. state must be open on m. */
+ * parse, or its prompt fills the context) votes 32 zero bytes. Evidence without its receipt
+ * is judged by generation; for a sampled request without a seed it cannot be (the seed is in
+ * the receipt): AG_E_DISPUTE_EVIDENCE, and the member abstains. state must be open on m. */
 int ag_inf_dispute_vote(ag_infer *state, const ag_model *m, const ag_evidence *e, uint8_t vote[32]);
 
 #endif
