@@ -622,7 +622,7 @@ static void payload_of(ag_app *a, uint16_t kind, int sender, uint64_t *seed, ag_
     memset(id, (int)pick(seed, 4), 32);
     ag_buf_put(p, id, 32);
     ag_buf_put(p, id, 32);
-    if (kind == AG_TX_DISPUTE_REVEAL) ag_buf_put(p, id, 32);
+    if (kind == AG_TX_DISPUTE_REVEAL) ag_buf_put(p, id, 32), ag_buf_put(p, id, 32); /* vote, work, salt */
     break;
   }
   case AG_TX_OFFER_POST:

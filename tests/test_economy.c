@@ -969,18 +969,29 @@ static int hk_of(const uint8_t pk[32]) {
   return -1;
 }
 
-static int vote_tx(int hk, const uint8_t id[32], const uint8_t vote[32], int reveal) {
-  uint8_t salt[32];
+/* The proof of work of a member who ran the model and found vote (the same for all who did);
+ * a lazy member's (lazy) is its own guess. */
+static void work_of(const uint8_t vote[32], int lazy, uint8_t work[32]) {
+  uint8_t in[33];
+  memcpy(in, vote, 32);
+  in[32] = (uint8_t)lazy;
+  ag_hash("test/work", in, sizeof in, work);
+}
+
+static int vote_tx_w(int hk, const uint8_t id[32], const uint8_t vote[32], int lazy, int reveal) {
+  uint8_t salt[32], work[32];
   memset(salt, hk, 32);
+  work_of(vote, lazy ? hk : 0, work);
   ag_buf p;
   ag_buf_init(&p);
   ag_buf_put(&p, id, 32);
   if (reveal) {
     ag_buf_put(&p, vote, 32);
+    ag_buf_put(&p, work, 32);
     ag_buf_put(&p, salt, 32);
   } else {
     uint8_t c[32];
-    ag_dispute_commit_hash(id, HK[hk].pk, vote, salt, c);
+    ag_dispute_commit_hash(id, HK[hk].pk, vote, work, salt, c);
     ag_buf_put(&p, c, 32);
   }
   ag_buf tx;
@@ -994,6 +1005,10 @@ static int vote_tx(int hk, const uint8_t id[32], const uint8_t vote[32], int rev
   ag_buf_free(&tx);
   ag_buf_free(&p);
   return code;
+}
+
+static int vote_tx(int hk, const uint8_t id[32], const uint8_t vote[32], int reveal) {
+  return vote_tx_w(hk, id, vote, 0, reveal);
 }
 
 static ag_dispute dispute_of(const uint8_t id[32]) {
@@ -1192,6 +1207,55 @@ static int duty_of(const uint8_t id[32], int hk, const uint8_t model[32]) {
   json_decref(o);
   ag_dispute_free(&d);
   return duty;
+}
+
+/* The verifier's dilemma (docs/security.md "Lazy or copying committee members"): most disputed
+ * answers are right, so a member could vote the provider's claimed hash, public in the case,
+ * without running the model, and be paid with the verdict. A vote is revealed with a proof of
+ * the work (a commitment to the model's top logits at every position, which no receipt
+ * carries), and only members whose proof matches the one the verdict's voters agree on are
+ * paid: here two ran the model, the third copied the claimed hash. */
+TEST(a_lazy_member_who_copies_the_verdict_is_not_paid) {
+  setup_disputes();
+  ag_buf p;
+  for (int v = 1; v <= 4; v++) {
+    ag_buf_init(&p);
+    ag_transfer_encode(&p, HK[v].pk, AG_UNIT);
+    CHECK_OK(run(2, AG_TX_TRANSFER, &p));
+  }
+  ag_buf ev;
+  evidence(&ev, 0, 0, 40, height(), "the right answer");
+  uint8_t id[32], claimed[32];
+  ag_hash("agora/inftext", "the right answer", 16, claimed);
+  CHECK_OK(dispute_open(3, 1, 3 * AG_UNIT, &ev, id));
+  ag_dispute d = drawn(id);
+  CHECK_EQ(d.k, 3);
+  /* the lazy one (m[2]) holds the most stake: stake alone does not make its work the one */
+  int m[3], top = 0;
+  uint64_t before[3];
+  for (int i = 1; i < 3; i++)
+    if (d.m[i].stake > d.m[top].stake) top = i;
+  for (int i = 0, j = 0; i < 3; i++)
+    if (i != top) m[j++] = hk_of(d.m[i].hotkey);
+  m[2] = hk_of(d.m[top].hotkey);
+  for (int i = 0; i < 3; i++) CHECK_OK(vote_tx_w(m[i], id, claimed, i == 2, 0));
+  while (height() < d.commit_end) empty_blocks(1);
+  for (int i = 0; i < 3; i++) {
+    before[i] = hk_balance(m[i]);
+    CHECK_OK(vote_tx_w(m[i], id, claimed, i == 2, 1));
+  }
+  while (height() < d.reveal_end) empty_blocks(1);
+  d = dispute_of(id);
+  CHECK_EQ(d.status, AG_DISPUTE_CLEARED);
+  /* the challenger's 3 AGR bond goes in halves to the two who ran the model */
+  CHECK_U64(d.committee_paid, 3 * AG_UNIT / 2 * 2);
+  CHECK_U64(d.committee_paid + d.burned, 3 * AG_UNIT);
+  CHECK_U64(hk_balance(m[0]), before[0] - FEE + 3 * AG_UNIT / 2);
+  CHECK_U64(hk_balance(m[1]), before[1] - FEE + 3 * AG_UNIT / 2);
+  CHECK_U64(hk_balance(m[2]), before[2] - FEE);
+  CHECK_U64(d.m[top].paid, 0);
+  ag_buf_free(&ev);
+  teardown();
 }
 
 TEST(a_member_is_told_what_the_next_block_accepts) {
@@ -1555,6 +1619,7 @@ TEST_MAIN(a_channel_pays_per_voucher_and_refunds_the_rest,
           random_vault_sequences_never_lose_a_unit, the_carry_keeps_every_unit_of_tiny_incomes,
           a_wrong_answer_is_disputed_and_its_provider_slashed, a_false_dispute_loses_its_bond_and_silence_refunds_it,
           a_member_is_told_what_the_next_block_accepts, a_challenger_cannot_choose_its_committee,
+          a_lazy_member_who_copies_the_verdict_is_not_paid,
           a_bond_cannot_flee_a_dispute, a_bond_answers_for_as_many_faults_as_it_covers,
           at_most_1024_disputes_are_open_at_once, a_client_checks_every_field_of_a_payment_receipt,
           a_long_answer_is_disputed_without_its_receipt)

@@ -210,7 +210,7 @@ static int check(ag_infer *st, const ag_model *m, const char *body, json_t *resp
 /* The vote a dispute committee member casts on an answer to body (its payment part unused),
  * from evidence with the answer's receipt (keep) or only its hash. */
 static int vote_with(ag_infer *st, const ag_model *m, const char *body, json_t *ans, const ag_keypair *k, int keep,
-                     uint8_t vote[32], uint8_t claimed[32]) {
+                     uint8_t vote[32], uint8_t work[32], uint8_t claimed[32]) {
   json_t *ag = json_object_get(ans, "agora");
   const char *text = json_string_value(json_object_get(json_array_get(json_object_get(ans, "choices"), 0), "text"));
   const char *rb64 = json_string_value(json_object_get(ag, "receipt"));
@@ -231,7 +231,7 @@ static int vote_with(ag_infer *st, const ag_model *m, const char *body, json_t *
     e.receipt = rec;
     e.receipt_len = (uint32_t)rlen;
   }
-  int rc = ag_inf_dispute_vote(st, m, &e, vote);
+  int rc = ag_inf_dispute_vote(st, m, &e, vote, work);
   ag_hash("agora/inftext", text, strlen(text), claimed);
   free(rec);
   return rc;
@@ -240,10 +240,13 @@ static int vote_with(ag_infer *st, const ag_model *m, const char *body, json_t *
 /* Both votes, with and without the receipt: a seeded request is judged the same either way. */
 static void vote_on(ag_infer *st, const ag_model *m, const char *body, json_t *ans, const ag_keypair *k,
                     uint8_t vote[32], uint8_t claimed[32]) {
-  uint8_t lean[32];
-  CHECK_OK(vote_with(st, m, body, ans, k, 0, lean, claimed));
-  CHECK_OK(vote_with(st, m, body, ans, k, 1, vote, claimed));
+  uint8_t lean[32], lean_work[32], work[32], zero[32] = {0};
+  CHECK_OK(vote_with(st, m, body, ans, k, 0, lean, lean_work, claimed));
+  CHECK_OK(vote_with(st, m, body, ans, k, 1, vote, work, claimed));
   CHECK_MEM(lean, vote, 32);
+  /* the proof of work is the same however the evidence came, and is not nothing */
+  CHECK_MEM(lean_work, work, 32);
+  CHECK(memcmp(work, zero, 32) != 0);
 }
 
 TEST(answers_are_checked_step_by_step) {
@@ -296,8 +299,9 @@ TEST(answers_are_checked_step_by_step) {
    * judge (and abstains); with it, it can */
   const char *unseeded = "{\"model\":\"m\",\"prompt\":\"Once upon a time\",\"max_tokens\":24,\"temperature\":0.9}";
   json_t *us = answer(m, &k, unseeded, 24, -1);
-  CHECK_EQ(vote_with(st, m, unseeded, us, &k, 0, vote, claimed), AG_E_DISPUTE_EVIDENCE);
-  CHECK_OK(vote_with(st, m, unseeded, us, &k, 1, vote, claimed));
+  uint8_t work[32];
+  CHECK_EQ(vote_with(st, m, unseeded, us, &k, 0, vote, work, claimed), AG_E_DISPUTE_EVIDENCE);
+  CHECK_OK(vote_with(st, m, unseeded, us, &k, 1, vote, work, claimed));
   CHECK_MEM(vote, claimed, 32);
   json_decref(us);
   json_decref(ok);

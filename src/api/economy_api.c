@@ -306,6 +306,7 @@ json_t *ag_json_dispute(const ag_dispute *d, uint64_t height, int with_evidence)
     json_object_set_new(x, "committed", json_boolean(m->flags & AG_MEMBER_COMMITTED));
     json_object_set_new(x, "revealed", json_boolean(m->flags & AG_MEMBER_REVEALED));
     json_object_set_new(x, "vote", m->flags & AG_MEMBER_REVEALED ? ag_json_hex(m->vote, 32) : json_null());
+    json_object_set_new(x, "work", m->flags & AG_MEMBER_REVEALED ? ag_json_hex(m->work, 32) : json_null());
     json_object_set_new(x, "paid", ag_json_u64s(m->paid));
     json_array_append_new(ms, x);
   }

@@ -24,9 +24,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define REC_VERSION 2
+#define REC_VERSION 3
 #define REC_FIXED 317 /* through k */
-#define MEMBER_LEN (32 + 8 + 1 + 32 + 32 + 8)
+#define MEMBER_LEN (32 + 8 + 1 + 32 + 32 + 32 + 8)
 
 static const uint8_t zero32[32];
 
@@ -169,12 +169,13 @@ void ag_dispute_id(const ag_evidence *e, uint8_t out[32]) {
 }
 
 void ag_dispute_commit_hash(const uint8_t id[32], const uint8_t hotkey[32], const uint8_t vote[32],
-                            const uint8_t salt[32], uint8_t out[32]) {
+                            const uint8_t work[32], const uint8_t salt[32], uint8_t out[32]) {
   ag_hasher h;
   ag_hasher_init(&h, "agora/dcommit");
   ag_hasher_update(&h, id, 32);
   ag_hasher_update(&h, hotkey, 32);
   ag_hasher_update(&h, vote, 32);
+  ag_hasher_update(&h, work, 32);
   ag_hasher_update(&h, salt, 32);
   ag_hasher_final(&h, out);
 }
@@ -190,7 +191,7 @@ void ag_payload_dispute_open(ag_buf *out, uint16_t netuid, uint64_t bond, const 
  *   version u8 | status u8 | netuid u16 | challenger | provider | channel | client | claimed |
  *   verdict | model (32 each) | bond | cost | opened | commit_end | reveal_end | held | slashed |
  *   refund | reward | committee_paid | burned (u64 each) | k u8 |
- *   k × (hotkey[32] | stake u64 | flags u8 | commit[32] | vote[32] | paid u64) |
+ *   k × (hotkey[32] | stake u64 | flags u8 | commit[32] | vote[32] | work[32] | paid u64) |
  *   evidence_len u32 | evidence ------------------------------------------------------------------- */
 
 const char *ag_dispute_status_name(uint8_t status) {
@@ -237,7 +238,8 @@ static int dispute_decode(const uint8_t *p, size_t n, ag_dispute *d) {
     m->flags = q[40];
     memcpy(m->commit, q + 41, 32);
     memcpy(m->vote, q + 73, 32);
-    m->paid = ag_get_u64le(q + 105);
+    memcpy(m->work, q + 105, 32);
+    m->paid = ag_get_u64le(q + 137);
   }
   uint32_t el = ag_get_u32le(q);
   if ((size_t)(q + 4 - p) + el != n) return ag_fail(AG_E_CORRUPT, "bad dispute record");
@@ -274,6 +276,7 @@ static void dispute_store(ag_state *st, const ag_dispute *d) {
     ag_buf_put(&b, &m->flags, 1);
     ag_buf_put(&b, m->commit, 32);
     ag_buf_put(&b, m->vote, 32);
+    ag_buf_put(&b, m->work, 32);
     ag_buf_put_u64le(&b, m->paid);
   }
   ag_buf_put_u32le(&b, d->evidence ? d->evidence_len : 0);
@@ -607,7 +610,7 @@ static int commit_apply(ag_app *app, const ag_tx *tx) {
   return rc;
 }
 
-static int reveal_validate(const ag_tx *tx) { return ag_econ_require_len(tx, 96); }
+static int reveal_validate(const ag_tx *tx) { return ag_econ_require_len(tx, 128); }
 
 static int reveal_apply(ag_app *app, const ag_tx *tx) {
   ag_dispute d;
@@ -616,7 +619,7 @@ static int reveal_apply(ag_app *app, const ag_tx *tx) {
   if (rc) return rc;
   uint64_t h = ag_app_block_ctx(app)->height;
   uint8_t c[32];
-  ag_dispute_commit_hash(d.id, tx->sender, tx->payload + 32, tx->payload + 64, c);
+  ag_dispute_commit_hash(d.id, tx->sender, tx->payload + 32, tx->payload + 64, tx->payload + 96, c);
   if (h <= d.commit_end || h > d.reveal_end)
     rc = ag_fail(AG_E_DISPUTE_PHASE, "reveals are taken at heights %llu..%llu, not %llu",
                  (unsigned long long)d.commit_end + 1, (unsigned long long)d.reveal_end, (unsigned long long)h);
@@ -628,6 +631,7 @@ static int reveal_apply(ag_app *app, const ag_tx *tx) {
     rc = ag_fail(AG_E_DISPUTE_REVEAL, "the vote and salt do not hash to the commit");
   if (!rc) {
     memcpy(m->vote, tx->payload + 32, 32);
+    memcpy(m->work, tx->payload + 64, 32);
     m->flags |= AG_MEMBER_REVEALED;
     dispute_store(ag_app_state(app), &d);
   }
@@ -639,7 +643,10 @@ static json_t *vote_json(const ag_tx *tx) {
   json_t *o = json_object();
   json_object_set_new(o, "dispute", ag_json_hex(tx->payload, 32));
   if (tx->payload_len == 64) json_object_set_new(o, "commit", ag_json_hex(tx->payload + 32, 32));
-  if (tx->payload_len == 96) json_object_set_new(o, "vote", ag_json_hex(tx->payload + 32, 32));
+  if (tx->payload_len == 128) {
+    json_object_set_new(o, "vote", ag_json_hex(tx->payload + 32, 32));
+    json_object_set_new(o, "work", ag_json_hex(tx->payload + 64, 32));
+  }
   return o;
 }
 
@@ -647,18 +654,42 @@ static json_t *vote_json(const ag_tx *tx) {
 
 static uint64_t bps_of(uint64_t v, uint16_t bps) { return (uint64_t)(((unsigned __int128)v * bps) / 10000); }
 
-/* Pays amount in equal parts to the members who revealed the verdict; returns what was paid
- * (the remainder of the division is the caller's to burn). */
+static int voted_verdict(const ag_dispute *d, int i) {
+  return (d->m[i].flags & AG_MEMBER_REVEALED) && !memcmp(d->m[i].vote, d->verdict, 32);
+}
+
+/* The work the members who revealed the verdict agree on: the value the most of them revealed,
+ * then the most stake, then the lowest bytes. Members who ran the model all find the same; one
+ * who copied the verdict without running it cannot. -1 when none revealed the verdict. */
+static int reference_work(const ag_dispute *d) {
+  int best = -1, bn = 0;
+  unsigned __int128 bs = 0;
+  for (int i = 0; i < d->k; i++) {
+    if (!voted_verdict(d, i)) continue;
+    int n = 0;
+    unsigned __int128 st = 0;
+    for (int j = 0; j < d->k; j++)
+      if (voted_verdict(d, j) && !memcmp(d->m[j].work, d->m[i].work, 32)) n++, st += d->m[j].stake;
+    if (best < 0 || n > bn || (n == bn && st > bs) ||
+        (n == bn && st == bs && memcmp(d->m[i].work, d->m[best].work, 32) < 0))
+      best = i, bn = n, bs = st;
+  }
+  return best;
+}
+
+/* Pays amount in equal parts to the members who revealed the verdict with the reference work;
+ * returns what was paid (the remainder of the division is the caller's to burn). */
 static int pay_members(ag_state *st, ag_dispute *d, uint64_t amount, uint64_t *paid) {
   *paid = 0;
-  int n = 0;
-  for (int i = 0; i < d->k; i++)
-    if ((d->m[i].flags & AG_MEMBER_REVEALED) && !memcmp(d->m[i].vote, d->verdict, 32)) n++;
-  if (!n || !amount) return 0;
+  int ref = reference_work(d), n = 0;
+  uint8_t work[32];
+  if (ref < 0 || !amount) return 0;
+  memcpy(work, d->m[ref].work, 32);
+  for (int i = 0; i < d->k; i++) n += voted_verdict(d, i) && !memcmp(d->m[i].work, work, 32);
   uint64_t each = amount / (uint64_t)n;
   for (int i = 0; i < d->k && each; i++) {
     ag_member *m = &d->m[i];
-    if (!(m->flags & AG_MEMBER_REVEALED) || memcmp(m->vote, d->verdict, 32)) continue;
+    if (!voted_verdict(d, i) || memcmp(m->work, work, 32)) continue;
     int rc = ag_account_credit(st, m->hotkey, each);
     if (rc) return rc;
     m->paid = each;

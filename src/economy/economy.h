@@ -225,6 +225,7 @@ typedef struct {
 #define AG_EVIDENCE_BODY_MAX (32u << 10)
 #define AG_EVIDENCE_TEXT_MAX (32u << 10)
 #define AG_DISPUTE_MAX_COMMITTEE 32
+#define AG_DISPUTE_WORK_K 64 /* logits per position a member's proof of work commits to */
 #define AG_DISPUTE_MAX_OPEN 1024
 
 void ag_evidence_encode(ag_buf *out, const ag_evidence *e);
@@ -242,6 +243,7 @@ typedef struct {
   uint8_t flags;      /* AG_MEMBER_* */
   uint8_t commit[32];
   uint8_t vote[32];
+  uint8_t work[32];   /* revealed with the vote: proof the member ran the model */
   uint64_t paid;      /* what the resolution paid it */
 } ag_member;
 
@@ -275,9 +277,9 @@ void ag_dispute_free(ag_dispute *d);
 const char *ag_dispute_status_name(uint8_t status);
 /* The open cases (allocated with room for one more; at most AG_DISPUTE_MAX_OPEN). */
 int ag_disputes_open(ag_state *st, ag_state_view *view, uint8_t (**out)[32], size_t *n);
-/* A member's commit: BLAKE2b-256("agora/dcommit", case | hotkey | vote | salt). */
+/* A member's commit: BLAKE2b-256("agora/dcommit", case | hotkey | vote | work | salt). */
 void ag_dispute_commit_hash(const uint8_t id[32], const uint8_t hotkey[32], const uint8_t vote[32],
-                            const uint8_t salt[32], uint8_t out[32]);
+                            const uint8_t work[32], const uint8_t salt[32], uint8_t out[32]);
 void ag_payload_dispute_open(ag_buf *out, uint16_t netuid, uint64_t bond, const uint8_t *evidence,
                              size_t len);
 void ag_economy_dispute_kinds(void);

@@ -419,59 +419,16 @@ done:
 
 /* ---- judging a dispute ------------------------------------------------------------------------- */
 
-/* The answer as a miner's JSON, for ag_inf_verify; NULL when the text is not a JSON string. */
-static json_t *evidence_response(const ag_evidence *e, bool chat) {
-  json_t *text = json_stringn((const char *)e->text, e->text_len);
-  if (!text) return NULL;
-  json_t *choice = json_object(), *ag = json_object(), *o = json_object(), *choices = json_array();
-  if (chat) {
-    json_t *msg = json_object();
-    json_object_set_new(msg, "role", json_string("assistant"));
-    json_object_set_new(msg, "content", text);
-    json_object_set_new(choice, "message", msg);
-  } else {
-    json_object_set_new(choice, "text", text);
-  }
-  json_array_append_new(choices, choice);
-  json_object_set_new(o, "choices", choices);
-  char hex[129], addr[AG_ADDR_MAX];
-  uint8_t reqh[32];
-  ag_inf_request_hash(e->body, e->body_len, reqh);
-  ag_hex_encode(reqh, 32, hex);
-  json_object_set_new(ag, "request_hash", json_string(hex));
-  ag_hex_encode(e->commitment, 32, hex);
-  json_object_set_new(ag, "commitment", json_string(hex));
-  ag_hex_encode(e->answer_sig, 64, hex);
-  json_object_set_new(ag, "signature", json_string(hex));
-  ag_addr_encode(e->hotkey, addr);
-  json_object_set_new(ag, "hotkey", json_string(addr));
-  char *b64 = ag_xmalloc(ag_b64_len(e->receipt_len) + 1);
-  ag_b64_encode(e->receipt, e->receipt_len, b64);
-  json_object_set_new(ag, "receipt", json_string(b64));
-  free(b64);
-  json_object_set_new(o, "agora", ag);
-  return o;
-}
-
-int ag_inf_dispute_vote(ag_infer *state, const ag_model *m, const ag_evidence *e, uint8_t vote[32]) {
+int ag_inf_dispute_vote(ag_infer *state, const ag_model *m, const ag_evidence *e, uint8_t vote[32],
+                        uint8_t work[32]) {
   memset(vote, 0, 32);
+  memset(work, 0, 32);
   json_t *body = json_loadb((const char *)e->body, e->body_len, 0, NULL);
   bool chat = json_is_object(body) && json_object_get(body, "messages") != NULL;
   json_decref(body);
   ag_inf_request req;
   const char *param;
   if (ag_inf_request_parse(chat, e->body, e->body_len, &req, &param)) return 0;
-  /* the fast path: the provider's receipt re-executes to its text */
-  json_t *resp = e->receipt_len ? evidence_response(e, chat) : NULL;
-  ag_inf_verdict vd;
-  if (resp && ag_inf_verify(state, m, e->body, e->body_len, &req, resp, e->hotkey, &vd) == 0) {
-    json_decref(resp);
-    ag_inf_request_free(&req);
-    ag_hash("agora/inftext", e->text, e->text_len, vote);
-    return 0;
-  }
-  json_decref(resp);
-  /* otherwise the answer the model gives, generated here */
   uint32_t *ids = NULL;
   size_t n = 0;
   int ctx = m->cfg.seq_len, rc = 0;
@@ -496,13 +453,20 @@ int ag_inf_dispute_vote(ag_infer *state, const ag_model *m, const ag_evidence *e
   ag_gen_out out;
   memset(&out, 0, sizeof out);
   out.tokens = ag_xmalloc((size_t)max_new * sizeof *out.tokens);
-  rc = ag_generate(state, ids, (int)n, max_new, &sp, AG_COMMIT_K_DEFAULT, &out, NULL, NULL, NULL);
+  /* the work: a commitment to the top AG_DISPUTE_WORK_K logits of every position, which no
+   * receipt carries (theirs commit to fewer), so only a run of the model gives it */
+  int k = AG_MIN(AG_DISPUTE_WORK_K, m->cfg.vocab_size);
+  rc = ag_generate(state, ids, (int)n, max_new, &sp, k, &out, NULL, NULL, NULL);
   if (!rc) {
     ag_buf text;
     ag_buf_init(&text);
     rc = ag_inf_text(m, out.tokens, out.n, &req, 0, &text, NULL);
     if (!rc) ag_hash("agora/inftext", text.data, text.len, vote);
     ag_buf_free(&text);
+    uint8_t in[64];
+    ag_dispute_id(e, in);
+    memcpy(in + 32, out.commitment, 32);
+    if (!rc) ag_hash("agora/dwork", in, sizeof in, work);
   }
   free(out.tokens);
   free(ids);

@@ -108,13 +108,16 @@ int ag_inf_verify(ag_infer *state, const ag_model *m, const uint8_t *body, size_
                   ag_inf_verdict *v);
 
 /* A dispute committee member's vote on evidence e (docs/economy.md "Disputes"): the hash
- * BLAKE2b-256("agora/inftext", text) of the answer model m gives the request, sampled as the
- * provider had to (a seeded request with its bound seed, else the seed its receipt names).
- * When the provider's receipt re-executes and matches its text, that is the provider's text;
- * otherwise the member generates the answer itself. A body no miner may answer (it does not
- * parse, or its prompt fills the context) votes 32 zero bytes. Evidence without its receipt
- * is judged by generation; for a sampled request without a seed it cannot be (the seed is in
- * the receipt): AG_E_DISPUTE_EVIDENCE, and the member abstains. state must be open on m. */
-int ag_inf_dispute_vote(ag_infer *state, const ag_model *m, const ag_evidence *e, uint8_t vote[32]);
+ * BLAKE2b-256("agora/inftext", text) of the answer model m gives the request, generated here
+ * and sampled as the provider had to (a seeded request with its bound seed, else the seed its
+ * receipt names), and the proof of that work: BLAKE2b-256("agora/dwork", case id | the
+ * commitment of the generation with AG_DISPUTE_WORK_K logits per position), which every
+ * member who ran the model finds the same and which no receipt lets one compute. A body no
+ * miner may answer (it does not parse, or its prompt fills the context) votes 32 zero bytes
+ * (work zeros). Evidence without its receipt of a sampled request without a seed cannot be
+ * judged (the seed is in the receipt): AG_E_DISPUTE_EVIDENCE, and the member abstains.
+ * state must be open on m. */
+int ag_inf_dispute_vote(ag_infer *state, const ag_model *m, const ag_evidence *e, uint8_t vote[32],
+                        uint8_t work[32]);
 
 #endif
