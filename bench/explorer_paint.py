@@ -2,8 +2,9 @@
 signed with agora_sdk), then in Debian's headless chromium measures the metagraph page (from
 navigation to the page holding its data, rendered) against the API call it makes (fetch of
 /v1/subnets/1/metagraph in the same browser), and the explorer's shell alone (navigation to a
-page that needs no data: HTML, CSS and script loaded and run). Prints: paint_ms api_ms uids
-shell_ms."""
+page that needs no data: HTML, CSS and script loaded and run), and the browser's floor (a
+navigation to a tiny document, the stylesheet, until its load event). Prints: paint_ms api_ms
+uids shell_ms floor_ms."""
 import json
 import os
 import statistics
@@ -37,7 +38,7 @@ for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-
     opts.add_argument(a)
 drv = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
 drv.set_script_timeout(30)
-paint, call, shell = [], [], []
+paint, call, shell, floor = [], [], [], []
 try:
     for _ in range(6):
         drv.get("about:blank")
@@ -54,6 +55,12 @@ try:
         drv.get(api + "/#/no-such-page")
         WebDriverWait(drv, 60).until(lambda x: x.find_element(By.ID, "main").get_attribute("data-ready") == "#/no-such-page")
         shell.append(float(drv.find_element(By.ID, "main").get_attribute("data-ready-ms")))
+        # the browser's own floor: a navigation to a tiny document from the same node (the
+        # stylesheet, shown as text), until its load event
+        drv.get("about:blank")
+        drv.get(api + "/style.css")
+        floor.append(float(drv.execute_script("return performance.getEntriesByType('navigation')[0].loadEventEnd")))
 finally:
     drv.quit()
-print(f"{statistics.median(paint[1:]):.1f} {statistics.median(call[1:]):.1f} {n} {statistics.median(shell[1:]):.1f}")
+print(f"{statistics.median(paint[1:]):.1f} {statistics.median(call[1:]):.1f} {n} {statistics.median(shell[1:]):.1f} "
+      f"{statistics.median(floor[1:]):.1f}")
