@@ -466,7 +466,9 @@ static int open_apply(ag_app *app, const ag_tx *tx) {
                    ag_econ_agr(bond, b));
   ag_evidence e;
   if ((rc = ag_evidence_decode(tx->payload + 10, tx->payload_len - 10, &e))) return rc;
-  if (e.pay.height > h || h - e.pay.height > p.dispute_window)
+  /* the window opens at the receipt's height, which the provider signed: a receipt dated ahead
+   * of this block is inside its window already (waiting for it would only help the provider) */
+  if (h > e.pay.height && h - e.pay.height > p.dispute_window)
     return ag_fail(AG_E_DISPUTE_WINDOW, "the receipt is from height %llu; this block is %llu and the window %llu blocks",
                    (unsigned long long)e.pay.height, (unsigned long long)h, (unsigned long long)p.dispute_window);
   ag_dispute d;
