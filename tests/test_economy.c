@@ -910,6 +910,17 @@ static void setup_disputes_with(int committee, uint64_t slash, uint64_t dispute_
 static void setup_disputes_n(int committee) { setup_disputes_with(committee, 4 * AG_UNIT, AG_UNIT); }
 static void setup_disputes(void) { setup_disputes_n(3); }
 
+/* 1 AGR to each of hotkeys from..4 (the validators, and the provider when from is 0), which pay
+ * their votes' fees. */
+static void fund_hotkeys(int from) {
+  for (int v = from; v <= 4; v++) {
+    ag_buf p;
+    ag_buf_init(&p);
+    ag_transfer_encode(&p, HK[v].pk, AG_UNIT);
+    CHECK_OK(run(2, AG_TX_TRANSFER, &p));
+  }
+}
+
 /* Evidence of an answer the provider hk signed (request seq, the text given, its receipt: rlen
  * bytes, the receipt included when keep), dated height; signer signs it (hk itself unless
  * forging). */
@@ -1054,11 +1065,7 @@ TEST(a_wrong_answer_is_disputed_and_its_provider_slashed) {
   setup_disputes();
   /* the validators pay their votes' fees from their hotkeys (and the provider would) */
   ag_buf p;
-  for (int v = 0; v <= 4; v++) {
-    ag_buf_init(&p);
-    ag_transfer_encode(&p, HK[v].pk, AG_UNIT);
-    CHECK_OK(run(2, AG_TX_TRANSFER, &p));
-  }
+  fund_hotkeys(0);
   ag_buf ev;
   evidence(&ev, 0, 0, 1, height(), "a wrong answer");
   uint8_t id[32], right[32], claimed[32];
@@ -1152,12 +1159,7 @@ TEST(a_wrong_answer_is_disputed_and_its_provider_slashed) {
 
 TEST(a_false_dispute_loses_its_bond_and_silence_refunds_it) {
   setup_disputes();
-  ag_buf p;
-  for (int v = 1; v <= 4; v++) {
-    ag_buf_init(&p);
-    ag_transfer_encode(&p, HK[v].pk, AG_UNIT);
-    CHECK_OK(run(2, AG_TX_TRANSFER, &p));
-  }
+  fund_hotkeys(1);
   /* the provider's answer is the model's: every member says so */
   ag_buf ev;
   evidence(&ev, 0, 0, 2, height(), "the right answer");
@@ -1214,12 +1216,7 @@ static int duty_of(const uint8_t id[32], int hk, const uint8_t model[32]) {
  * paid: here two ran the model, the third copied the claimed hash. */
 TEST(a_lazy_member_who_copies_the_verdict_is_not_paid) {
   setup_disputes();
-  ag_buf p;
-  for (int v = 1; v <= 4; v++) {
-    ag_buf_init(&p);
-    ag_transfer_encode(&p, HK[v].pk, AG_UNIT);
-    CHECK_OK(run(2, AG_TX_TRANSFER, &p));
-  }
+  fund_hotkeys(1);
   ag_buf ev;
   evidence(&ev, 0, 0, 40, height(), "the right answer");
   uint8_t id[32], claimed[32];
@@ -1257,12 +1254,7 @@ TEST(a_lazy_member_who_copies_the_verdict_is_not_paid) {
 
 TEST(a_member_is_told_what_the_next_block_accepts) {
   setup_disputes();
-  ag_buf p;
-  for (int v = 1; v <= 4; v++) {
-    ag_buf_init(&p);
-    ag_transfer_encode(&p, HK[v].pk, AG_UNIT);
-    CHECK_OK(run(2, AG_TX_TRANSFER, &p));
-  }
+  fund_hotkeys(1);
   ag_buf ev;
   evidence(&ev, 0, 0, 4, height(), "an answer");
   uint8_t id[32], vote[32], other[32];
@@ -1402,11 +1394,7 @@ TEST(a_receipt_dated_ahead_is_disputed_at_once) {
 TEST(a_bond_cannot_flee_a_dispute) {
   setup_disputes();
   ag_buf p;
-  for (int v = 0; v <= 4; v++) {
-    ag_buf_init(&p);
-    ag_transfer_encode(&p, HK[v].pk, AG_UNIT);
-    CHECK_OK(run(2, AG_TX_TRANSFER, &p));
-  }
+  fund_hotkeys(0);
   CHECK_EQ(unbond(0, 0, 7 * AG_UNIT, AG_TX_BOND_UNBOND), AG_E_BOND_HAS_OFFERS); /* the offer needs 1 */
   ag_buf_init(&p);
   ag_payload_offer_remove(&p, HK[0].pk, dmodel);
