@@ -278,7 +278,7 @@
   X(AG_E_DISPUTE_EVIDENCE, -890, "dispute_bad_evidence",                                       \
     "the evidence is malformed or not signed by the provider")                                 \
   X(AG_E_DISPUTE_WINDOW, -891, "dispute_outside_window",                                       \
-    "the receipt is older than the dispute window or from the future")                         \
+    "the receipt is older than the dispute window")                                            \
   X(AG_E_DISPUTE_BOND, -892, "dispute_bond_low", "the dispute carries less than the least bond") \
   X(AG_E_DISPUTE_EXISTS, -893, "dispute_exists", "that answer is disputed already")           \
   X(AG_E_DISPUTE_SUBNET, -894, "dispute_wrong_subnet",                                         \
@@ -287,7 +287,7 @@
     "the subnet has no validator with a permit and stake to judge")                            \
   X(AG_E_DISPUTE_NOT_FOUND, -896, "dispute_not_found", "no dispute with that id")              \
   X(AG_E_DISPUTE_PHASE, -897, "dispute_wrong_phase",                                           \
-    "the dispute is not in the phase that takes this (commit, then reveal)")                   \
+    "the dispute is not in the phase that takes this (the committee drawn, then commit, then reveal)") \
   X(AG_E_DISPUTE_MEMBER, -898, "dispute_not_member", "the signer is not on the dispute's committee") \
   X(AG_E_DISPUTE_REVEAL, -899, "dispute_reveal_mismatch", "the reveal does not match the commit") \
   X(AG_E_DISPUTES_FULL, -900, "disputes_full", "the chain has the most open disputes allowed") \
