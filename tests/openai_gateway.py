@@ -4,7 +4,8 @@ response validation mode: an app developer's view of Agora.
 Starts `agora devnet --market` (three miners with offers, the cheapest of them a cheater; two
 validators), waits for the validators' permits, makes API keys, and starts the gateway paying
 from the devnet's owner key. Then: the first answer comes from an honest miner although the
-cheater is cheaper (its wrong, paid answer is skipped and disputed on chain); models, completions
+cheater is cheaper (its wrong, paid answer is skipped and disputed on chain, on a second try:
+the gateway's first send is made to fail); models, completions
 and chat completions (plain and streamed, with usage) validate; what a key's answers cost (the
 providers' signed receipts) is exactly what /v1/usage says it spent; a key over its budget gets
 HTTP 402 (insufficient_quota); a wrong key gets 401. Run by ctest with the venv scripts/bootstrap
@@ -67,9 +68,12 @@ try:
     poor_key = agora("gateway", "keys", "add", "poor", "--budget", "0.000001")["key"]
     ready = HOME + "/gateway.ready.json"
     gateway_log = open(HOME + ".gateway.log", "w")
+    # the gateway's first dispute cannot reach the node (a fault it is told to play): it is
+    # tried again, and the cheater is still disputed
     gateway = subprocess.Popen([AGORA, "--home", HOME, "--node", NODE, "gateway", "--pay-from", "owner", "--listen",
                                 "127.0.0.1:0", "--deposit", "1", "--ready-file", ready],
-                               stdout=subprocess.DEVNULL, stderr=gateway_log)
+                               stdout=subprocess.DEVNULL, stderr=gateway_log,
+                               env=dict(os.environ, AGORA_FAULT_DISPUTE_SUBMIT="1"))
     base = wait_for("the gateway", lambda: json.load(open(ready))["url"], 120)
 except Exception:
     devnet.send_signal(signal.SIGTERM)
@@ -103,13 +107,25 @@ def a_cheap_cheater_is_skipped_and_disputed():
     check(provider and provider != cheapest,
           "the answer came from %r, the cheapest miner (a cheater), not from an honest one" % provider)
     check(isinstance(r.choices[0].message.content, str), "no text in the answer")
-    bond = get(NODE + "/v1/bonds/" + cheapest)
-    d = bond["disputes"]
-    check(d["open"] + d["faults"] + d["cleared"] >= 1,
-          "no dispute against the cheater %s: %r" % (cheapest, bond))
+    # the first send failed (the fault): the evidence waits in HOME/disputes for the retry
+    files = [json.load(open(HOME + "/disputes/" + n)) for n in os.listdir(HOME + "/disputes") if n.endswith(".json")]
+    check(len(files) == 1, "not one evidence file: %r" % files)
+
+    def disputed():
+        d = get(NODE + "/v1/bonds/" + cheapest)["disputes"]
+        return d["open"] + d["faults"] + d["cleared"] >= 1
+    try:
+        wait_for("the dispute, tried again", disputed, 90)
+    except RuntimeError as e:
+        raise CheckFailed(str(e))
+    d = get(NODE + "/v1/bonds/" + cheapest)["disputes"]
     disputes = get(NODE + "/v1/disputes")["disputes"]
     check(any(x["provider"] == cheapest for x in disputes) or d["faults"] >= 1,
           "the chain lists no dispute against the cheater")
+    f = json.load(open(HOME + "/disputes/" + files[0]["id"] + ".json"))
+    check(f["opened"] is True and "error" not in f, "the evidence file does not say the dispute opened: %r" % f)
+    log = open(HOME + ".gateway.log").read()
+    check("opened on a retry" in log, "the dispute was not opened by the retry")
 
 
 @test

@@ -5,14 +5,17 @@
 #include "chain/json.h"
 #include "core/codec.h"
 #include "core/err.h"
+#include "core/log.h"
 #include "core/util.h"
 #include "economy/economy.h"
 #include "subnets/neuron.h"
 #include "subnets/payment.h"
 
+#include <dirent.h>
 #include <math.h>
 #include <pthread.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -322,6 +325,84 @@ static int pay_catch_up(payment *p, json_t *err) {
   return moved;
 }
 
+/* Opens the dispute of an evidence file (its JSON f, at path) from the payer, with the chain's
+ * dispute bond (or the configured one), and records the outcome in the file: "opened" true once
+ * the chain has the case (from this client or anyone: dispute_exists), "abandoned" with the
+ * reason when it never will (the evidence is outside its window, malformed, or for another
+ * subnet), else the error and the file stays for ag_buyer_retry_disputes. */
+static atomic_int fault_sends; /* AGORA_FAULT_DISPUTE_SUBMIT=N: the first N sends fail (tests) */
+static void fault_init(void) {
+  const char *v = getenv("AGORA_FAULT_DISPUTE_SUBMIT");
+  atomic_store(&fault_sends, v ? atoi(v) : 0);
+}
+
+static bool fault_send(void) {
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
+  pthread_once(&once, fault_init);
+  int v = atomic_load(&fault_sends);
+  while (v > 0 && !atomic_compare_exchange_weak(&fault_sends, &v, v - 1)) {
+  }
+  return v > 0;
+}
+
+static int dispute_open(ag_buyer *b, json_t *f, const char *path, const uint8_t *ev, size_t n) {
+  uint64_t bond = b->cfg.dispute_bond;
+  json_t *eco = NULL;
+  int rc = fault_send() ? ag_fail(AG_E_IO, "AGORA_FAULT_DISPUTE_SUBMIT: the node cannot be reached") : 0, code = 0;
+  if (!rc && !bond && !(rc = ag_net_get(b->net, "/v1/economy", &eco))) bond = ag_json_u64_of(eco, "dispute_bond");
+  json_decref(eco);
+  ag_buf pl;
+  ag_buf_init(&pl);
+  ag_payload_dispute_open(&pl, (uint16_t)json_integer_value(json_object_get(f, "netuid")), bond, ev, n);
+  uint8_t hash[32];
+  if (!rc) rc = buyer_submit(b, AG_TX_DISPUTE_OPEN, &pl, hash, &code);
+  if (!rc) rc = code;
+  ag_buf_free(&pl);
+  bool done = !rc || rc == AG_E_DISPUTE_EXISTS,
+       never = rc == AG_E_DISPUTE_WINDOW || rc == AG_E_DISPUTE_EVIDENCE || rc == AG_E_DISPUTE_SUBNET;
+  json_object_set_new(f, "opened", json_boolean(done));
+  if (never) json_object_set_new(f, "abandoned", json_true());
+  if (rc) json_object_set_new(f, "error", json_string(ag_errmsg(rc)));
+  else json_object_del(f, "error");
+  ag_json_write_file(path, json_incref(f));
+  return rc == AG_E_DISPUTE_EXISTS ? 0 : rc;
+}
+
+int ag_buyer_retry_disputes(ag_buyer *b, int *opened) {
+  *opened = 0;
+  if (!b->cfg.dispute || !b->cfg.payer) return 0;
+  char dir[1100], path[1400];
+  snprintf(dir, sizeof dir, "%s/disputes", b->cfg.home);
+  DIR *d = opendir(dir);
+  if (!d) return 0;
+  int left = 0;
+  for (struct dirent *de; (de = readdir(d));) {
+    size_t l = strlen(de->d_name);
+    if (l != 69 || strcmp(de->d_name + 64, ".json")) continue;
+    snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+    json_t *f = json_load_file(path, 0, NULL);
+    const char *hex = json_string_value(json_object_get(f, "evidence"));
+    json_t *op = json_object_get(f, "opened");
+    /* files from before "opened" existed, and settled ones, are left alone */
+    if (!hex || !json_is_false(op) || json_is_true(json_object_get(f, "abandoned"))) {
+      json_decref(f);
+      continue;
+    }
+    size_t n = strlen(hex) / 2;
+    uint8_t *ev = ag_xmalloc(n + 1);
+    if (!ag_hex_decode(hex, 2 * n, ev, n)) {
+      int rc = dispute_open(b, f, path, ev, n);
+      if (!rc) (*opened)++;
+      else if (!json_is_true(json_object_get(f, "abandoned"))) left++;
+      ag_info("buyer", "dispute %.16s: %s", de->d_name, rc ? ag_errmsg(rc) : "opened on a retry");
+    }
+    free(ev);
+    json_decref(f);
+  }
+  closedir(d);
+  return left;
+}
+
 /* A paid answer failed the check: its payment receipt, if valid, is billed in the book (the
  * provider will claim it) and becomes evidence, kept in HOME/disputes/<id>.json and, with
  * dispute, submitted at once. A note for the attempt (new reference). */
@@ -397,23 +478,12 @@ static json_t *pay_fault(payment *p, const uint8_t pk[32], const char *body, boo
   json_object_set_new(f, "height", ag_json_u64n(pr.height));
   json_object_set_new(f, "why", json_string(why));
   json_object_set_new(f, "evidence", ag_json_hex(ev.data, ev.len));
+  json_object_set_new(f, "opened", json_false());
   ag_json_write_file(file, json_incref(f)); /* (it takes a reference) */
   json_object_set_new(note, "dispute", json_string(idhex));
   json_object_set_new(note, "evidence", json_string(file));
   if (b->cfg.dispute) {
-    uint64_t bond = b->cfg.dispute_bond;
-    json_t *eco = NULL;
-    rc = 0;
-    if (!bond && !(rc = ag_net_get(b->net, "/v1/economy", &eco))) bond = ag_json_u64_of(eco, "dispute_bond");
-    json_decref(eco);
-    ag_buf pl;
-    ag_buf_init(&pl);
-    ag_payload_dispute_open(&pl, b->cfg.netuid, bond, ev.data, ev.len);
-    uint8_t hash[32];
-    int code = 0;
-    if (!rc) rc = buyer_submit(b, AG_TX_DISPUTE_OPEN, &pl, hash, &code);
-    if (!rc) rc = code;
-    ag_buf_free(&pl);
+    rc = dispute_open(b, f, file, ev.data, ev.len);
     json_object_set_new(note, "disputed", json_boolean(!rc));
     if (rc) json_object_set_new(note, "dispute_error", json_string(ag_errmsg(rc)));
     if (b->cfg.log)

@@ -55,6 +55,11 @@ typedef struct ag_buyer ag_buyer;
  * checked by its id). net must outlive the buyer. */
 int ag_buyer_open(ag_net *net, const ag_buyer_cfg *cfg, ag_buyer **out);
 void ag_buyer_close(ag_buyer *b); /* accepts NULL */
+/* Tries again the disputes this payer could not open when it found the fault (HOME/disputes
+ * files with "opened": false: the node unreachable, the bond not affordable then, ...);
+ * *opened counts those the chain now has. Returns how many are still waiting. Does nothing
+ * without cfg.dispute. */
+int ag_buyer_retry_disputes(ag_buyer *b, int *opened);
 /* The model's id and its short name ("agora-" + 12 hex digits). */
 const uint8_t *ag_buyer_model_id(const ag_buyer *b);
 const char *ag_buyer_model_name(const ag_buyer *b);

@@ -494,7 +494,13 @@ int ag_gateway_run(const ag_gateway_cfg *cfg, volatile int *stop) {
       json_object_set_new(o, "model", json_string(ag_buyer_model_name(g->buyer)));
       ag_json_write_file(cfg->ready_file, o);
     }
-    while (!*stop) ag_sleep_ms(100);
+    /* a dispute the gateway could not open when it found the fault is tried again */
+    for (uint64_t next = ag_mono_ms() + 10000; !*stop; ag_sleep_ms(100)) {
+      if (!cfg->dispute || ag_mono_ms() < next) continue;
+      int opened;
+      ag_buyer_retry_disputes(g->buyer, &opened);
+      next = ag_mono_ms() + 10000;
+    }
   }
   ag_http_stop(srv);
   ag_buyer_close(g->buyer);
