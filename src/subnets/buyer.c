@@ -41,6 +41,7 @@ struct ag_buyer {
   ag_infer *state;
   pthread_mutex_t vmu; /* the engine state */
   pthread_mutex_t mu;  /* offers, providers */
+  pthread_mutex_t dmu; /* HOME/disputes: an evidence file is sent by one thread at a time */
   json_t *offers;
   uint64_t offers_ms;
   provider *pv[MAX_PROVIDERS];
@@ -61,6 +62,7 @@ int ag_buyer_open(ag_net *net, const ag_buyer_cfg *cfg, ag_buyer **out) {
   if (!(b->cfg.verify_sample > 0)) b->cfg.verify_sample = 1;
   pthread_mutex_init(&b->vmu, NULL);
   pthread_mutex_init(&b->mu, NULL);
+  pthread_mutex_init(&b->dmu, NULL);
   char path[80];
   snprintf(path, sizeof path, "/v1/subnets/%u", cfg->netuid);
   json_t *sj;
@@ -98,6 +100,7 @@ void ag_buyer_close(ag_buyer *b) {
   ag_model_close(b->model);
   pthread_mutex_destroy(&b->vmu);
   pthread_mutex_destroy(&b->mu);
+  pthread_mutex_destroy(&b->dmu);
   free(b);
 }
 
@@ -380,11 +383,13 @@ int ag_buyer_retry_disputes(ag_buyer *b, int *opened) {
     size_t l = strlen(de->d_name);
     if (l != 69 || strcmp(de->d_name + 64, ".json")) continue;
     snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+    pthread_mutex_lock(&b->dmu); /* a request thread may be sending this one */
     json_t *f = json_load_file(path, 0, NULL);
     const char *hex = json_string_value(json_object_get(f, "evidence"));
     json_t *op = json_object_get(f, "opened");
     /* files from before "opened" existed, and settled ones, are left alone */
     if (!hex || !json_is_false(op) || json_is_true(json_object_get(f, "abandoned"))) {
+      pthread_mutex_unlock(&b->dmu);
       json_decref(f);
       continue;
     }
@@ -396,6 +401,7 @@ int ag_buyer_retry_disputes(ag_buyer *b, int *opened) {
       else if (!json_is_true(json_object_get(f, "abandoned"))) left++;
       ag_info("buyer", "dispute %.16s: %s", de->d_name, rc ? ag_errmsg(rc) : "opened on a retry");
     }
+    pthread_mutex_unlock(&b->dmu);
     free(ev);
     json_decref(f);
   }
@@ -479,11 +485,13 @@ static json_t *pay_fault(payment *p, const uint8_t pk[32], const char *body, boo
   json_object_set_new(f, "why", json_string(why));
   json_object_set_new(f, "evidence", ag_json_hex(ev.data, ev.len));
   json_object_set_new(f, "opened", json_false());
+  pthread_mutex_lock(&b->dmu);
   ag_json_write_file(file, json_incref(f)); /* (it takes a reference) */
+  rc = b->cfg.dispute ? dispute_open(b, f, file, ev.data, ev.len) : 0;
+  pthread_mutex_unlock(&b->dmu);
   json_object_set_new(note, "dispute", json_string(idhex));
   json_object_set_new(note, "evidence", json_string(file));
   if (b->cfg.dispute) {
-    rc = dispute_open(b, f, file, ev.data, ev.len);
     json_object_set_new(note, "disputed", json_boolean(!rc));
     if (rc) json_object_set_new(note, "dispute_error", json_string(ag_errmsg(rc)));
     if (b->cfg.log)
