@@ -143,6 +143,14 @@ int ag_cmd_dispute(ag_cli *c, int argc, char **argv) {
     ag_txreq req = {from, AG_TX_DISPUTE_OPEN, build_open, &d, summary, fee, NULL, no_wait};
     rc = ag_cli_submit(c, &req);
     free(d.ev);
+    /* the file says the chain has the case, so a gateway's retry leaves it alone */
+    json_t *g = !rc && !no_wait ? json_load_file(pos[1], 0, NULL) : NULL;
+    if (json_is_object(g)) {
+      json_object_set_new(g, "opened", json_true());
+      json_object_del(g, "error");
+      ag_json_write_file(pos[1], json_incref(g));
+    }
+    json_decref(g);
     return rc;
   }
   free(d.ev);
