@@ -333,6 +333,8 @@ static int pay_catch_up(payment *p, json_t *err) {
  * the chain has the case (from this client or anyone: dispute_exists), "abandoned" with the
  * reason when it never will (the evidence is outside its window, malformed, or for another
  * subnet), else the error and the file stays for ag_buyer_retry_disputes. */
+#define AG_DISPUTE_TRIES 6
+
 static atomic_int fault_sends; /* AGORA_FAULT_DISPUTE_SUBMIT=N: the first N sends fail (tests) */
 static void fault_init(void) {
   const char *v = getenv("AGORA_FAULT_DISPUTE_SUBMIT");
@@ -361,9 +363,15 @@ static int dispute_open(ag_buyer *b, json_t *f, const char *path, const uint8_t 
   if (!rc) rc = buyer_submit(b, AG_TX_DISPUTE_OPEN, &pl, hash, &code);
   if (!rc) rc = code;
   ag_buf_free(&pl);
+  /* a refusal after the tx ran costs its fee: at most AG_DISPUTE_TRIES sends, further apart
+   * each time (10 s, 20 s, 40 s, …), for a bond that is all held by other cases, say */
+  int tries = (int)json_integer_value(json_object_get(f, "tries")) + 1;
   bool done = !rc || rc == AG_E_DISPUTE_EXISTS,
-       never = rc == AG_E_DISPUTE_WINDOW || rc == AG_E_DISPUTE_EVIDENCE || rc == AG_E_DISPUTE_SUBNET;
+       never = rc == AG_E_DISPUTE_WINDOW || rc == AG_E_DISPUTE_EVIDENCE || rc == AG_E_DISPUTE_SUBNET ||
+               (!done && tries >= AG_DISPUTE_TRIES);
   json_object_set_new(f, "opened", json_boolean(done));
+  json_object_set_new(f, "tries", json_integer(tries));
+  json_object_set_new(f, "next_ms", ag_json_u64n(ag_now_ms() + (10000ull << (tries - 1))));
   if (never) json_object_set_new(f, "abandoned", json_true());
   if (rc) json_object_set_new(f, "error", json_string(ag_errmsg(rc)));
   else json_object_del(f, "error");
@@ -388,7 +396,8 @@ int ag_buyer_retry_disputes(ag_buyer *b, int *opened) {
     const char *hex = json_string_value(json_object_get(f, "evidence"));
     json_t *op = json_object_get(f, "opened");
     /* files from before "opened" existed, and settled ones, are left alone */
-    if (!hex || !json_is_false(op) || json_is_true(json_object_get(f, "abandoned"))) {
+    if (!hex || !json_is_false(op) || json_is_true(json_object_get(f, "abandoned")) ||
+        ag_json_u64_of(f, "next_ms") > ag_now_ms()) {
       pthread_mutex_unlock(&b->dmu);
       json_decref(f);
       continue;
