@@ -9,7 +9,9 @@
  * all of it but the carried fraction, the cheater was found at fault and slashed and the client
  * refunded what the wrong answer cost, and issuance still follows the schedule. The node is
  * killed (SIGKILL) mid-stream and started again by the devnet: no payment is lost or counted
- * twice (each miner's claims equal its receipts exactly).
+ * twice (each miner's claims equal its receipts exactly). The client's evidence left the
+ * receipt out (its requests are seeded), and `agora dispute open` of that evidence file,
+ * against the node alone afterwards, is refused as disputed already.
  */
 #include "test.h"
 #include "sysutil.h"
@@ -119,6 +121,36 @@ TEST(clients_pay_miners_and_the_model_earns_its_royalty) {
   }
   if (dd) closedir(dd);
   CHECK(lean >= 1);
+  /* `agora dispute open FILE` on the node alone: the case the client opened is refused as
+   * opened already (dispute_exists), through the CLI's whole path (file, evidence, tx) */
+  char nlog[700], opened_file[1200] = "";
+  snprintf(nlog, sizeof nlog, "%s.node2.log", home);
+  dd = opendir(dir);
+  for (struct dirent *de; dd && (de = readdir(dd));) {
+    snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+    json_t *f = strstr(de->d_name, ".json") ? json_load_file(path, 0, NULL) : NULL;
+    if (json_is_true(json_object_get(f, "opened"))) snprintf(opened_file, sizeof opened_file, "%s", path);
+    json_decref(f);
+  }
+  if (dd) closedir(dd);
+  CHECK(opened_file[0] != 0);
+  const char *nargs[] = {"--home", home, "node", NULL};
+  pid_t np = sys_spawn(nlog, nargs);
+  snprintf(path, sizeof path, "%s/config.json", home);
+  json_t *cfg = json_load_file(path, 0, NULL);
+  char base[100];
+  snprintf(base, sizeof base, "http://%s", json_string_value(json_object_get(cfg, "api_listen")) ?: "");
+  json_decref(cfg);
+  for (int i = 0; i < 100 && sys_height(base) < 0; i++) usleep(100000);
+  ag_buf out;
+  ag_buf_init(&out);
+  const char *dargs[] = {"--home", home, "--json", "dispute", "open", opened_file, "--from", "client0", "--yes", NULL};
+  CHECK(sys_run(&out, dargs) != 0);
+  json_t *r = json_loads((const char *)out.data, 0, NULL);
+  CHECK_STR(json_string_value(json_object_get(json_object_get(r, "result"), "code")) ?: "", "dispute_exists");
+  json_decref(r);
+  ag_buf_free(&out);
+  sys_stop(np, SIGTERM, 10000);
 }
 
 /* Serving what was trained: the devnet pins the training subnet's first new checkpoint as the
