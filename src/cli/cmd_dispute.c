@@ -19,8 +19,9 @@ static const char dispute_usage[] =
     "       agora dispute list [--member HOTKEY]\n\n"
     "A paid answer that fails re-execution is evidence against the miner that signed it. 'agora\n"
     "infer --pay-from' keeps it in HOME/disputes/<id>.json when it happens; 'open' submits it with\n"
-    "a bond (default the chain's dispute_bond). A committee of the subnet's validators, sampled by\n"
-    "stake, re-executes the request and votes by commit-reveal. A proven fault slashes the miner's\n"
+    "a bond (default the chain's dispute_bond) and marks the file opened. A committee of the\n"
+    "subnet's validators, drawn by stake in the next block, re-executes the request and votes by\n"
+    "commit-reveal (a vote comes with a proof that the member ran the model). A proven fault slashes the miner's\n"
     "bond: the channel's client is refunded what the answer cost (up to the slash), the challenger\n"
     "(you) is rewarded and gets its bond back. If the committee finds the answer right, the bond pays the committee. 'show' follows a\n"
     "dispute; 'list' shows the open ones (those a validator sits on, with --member).\n";
