@@ -21,10 +21,11 @@ static const char dispute_usage[] =
     "infer --pay-from' keeps it in HOME/disputes/<id>.json when it happens; 'open' submits it with\n"
     "a bond (default the chain's dispute_bond) and marks the file opened. A committee of the\n"
     "subnet's validators, drawn by stake in the next block, re-executes the request and votes by\n"
-    "commit-reveal (a vote comes with a proof that the member ran the model). A proven fault slashes the miner's\n"
-    "bond: the channel's client is refunded what the answer cost (up to the slash), the challenger\n"
-    "(you) is rewarded and gets its bond back. If the committee finds the answer right, the bond pays the committee. 'show' follows a\n"
-    "dispute; 'list' shows the open ones (those a validator sits on, with --member).\n";
+    "commit-reveal (a vote comes with a proof that the member ran the model). A proven fault\n"
+    "slashes the miner's bond: the channel's client is refunded what the answer cost (up to the\n"
+    "slash), the challenger (you) is rewarded and gets its bond back. If the committee finds the\n"
+    "answer right, the bond pays the committee. 'show' follows a dispute; 'list' shows the open\n"
+    "ones (those a validator sits on, with --member).\n";
 
 typedef struct {
   uint16_t netuid;
