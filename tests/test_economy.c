@@ -1211,8 +1211,8 @@ static int duty_of(const uint8_t id[32], int hk, const uint8_t model[32]) {
 /* The verifier's dilemma (docs/security.md "Lazy or copying committee members"): most disputed
  * answers are right, so a member could vote the provider's claimed hash, public in the case,
  * without running the model, and be paid with the verdict. A vote is revealed with a proof of
- * the work (a commitment to the model's top logits at every position, which no receipt
- * carries), and only members whose proof matches the one the verdict's voters agree on are
+ * the work (a hash of every logit of every position of the answer, which no receipt
+ * holds), and only members whose proof matches the one the verdict's voters agree on are
  * paid: here two ran the model, the third copied the claimed hash. */
 TEST(a_lazy_member_who_copies_the_verdict_is_not_paid) {
   setup_disputes();

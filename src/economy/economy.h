@@ -225,7 +225,6 @@ typedef struct {
 #define AG_EVIDENCE_BODY_MAX (32u << 10)
 #define AG_EVIDENCE_TEXT_MAX (32u << 10)
 #define AG_DISPUTE_MAX_COMMITTEE 32
-#define AG_DISPUTE_WORK_K 64 /* logits per position a member's proof of work commits to */
 #define AG_DISPUTE_MAX_OPEN 1024
 
 void ag_evidence_encode(ag_buf *out, const ag_evidence *e);

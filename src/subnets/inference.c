@@ -419,6 +419,28 @@ done:
 
 /* ---- judging a dispute ------------------------------------------------------------------------- */
 
+/* The work's hash, fed the logits of every position that chose an output token. */
+typedef struct {
+  ag_hasher h;
+  int from, V;
+} work_ctx;
+
+static int work_logits(void *ctx, int pos, const float *logits) {
+  work_ctx *w = ctx;
+  if (pos < w->from) return 0;
+  uint8_t b[4096];
+  for (int i = 0; i < w->V;) {
+    int k = 0;
+    for (; k < (int)sizeof b / 4 && i < w->V; k++, i++) {
+      uint32_t u;
+      memcpy(&u, &logits[i], 4);
+      ag_put_u32le(b + 4 * k, u);
+    }
+    ag_hasher_update(&w->h, b, 4 * (size_t)k);
+  }
+  return 0;
+}
+
 int ag_inf_dispute_vote(ag_infer *state, const ag_model *m, const ag_evidence *e, uint8_t vote[32],
                         uint8_t work[32]) {
   memset(vote, 0, 32);
@@ -453,20 +475,30 @@ int ag_inf_dispute_vote(ag_infer *state, const ag_model *m, const ag_evidence *e
   ag_gen_out out;
   memset(&out, 0, sizeof out);
   out.tokens = ag_xmalloc((size_t)max_new * sizeof *out.tokens);
-  /* the work: a commitment to the top AG_DISPUTE_WORK_K logits of every position, which no
-   * receipt carries (theirs commit to fewer), so only a run of the model gives it */
-  int k = AG_MIN(AG_DISPUTE_WORK_K, m->cfg.vocab_size);
-  rc = ag_generate(state, ids, (int)n, max_new, &sp, k, &out, NULL, NULL, NULL);
+  rc = ag_generate(state, ids, (int)n, max_new, &sp, AG_COMMIT_K_DEFAULT, &out, NULL, NULL, NULL);
   if (!rc) {
     ag_buf text;
     ag_buf_init(&text);
     rc = ag_inf_text(m, out.tokens, out.n, &req, 0, &text, NULL);
     if (!rc) ag_hash("agora/inftext", text.data, text.len, vote);
     ag_buf_free(&text);
-    uint8_t in[64];
-    ag_dispute_id(e, in);
-    memcpy(in + 32, out.commitment, 32);
-    if (!rc) ag_hash("agora/dwork", in, sizeof in, work);
+  }
+  if (!rc) {
+    /* the work: every logit of every position that chose an output token, which no receipt
+     * holds (a receipt keeps at most 64 per position), bound to the case. One batched pass
+     * over prompt and answer gives them, the same bits as the generation's. */
+    uint32_t *all = ag_xmalloc((n + (size_t)out.n) * sizeof *all);
+    memcpy(all, ids, n * sizeof *all);
+    memcpy(all + n, out.tokens, (size_t)out.n * sizeof *all);
+    work_ctx w = {.from = (int)n - 1, .V = m->cfg.vocab_size};
+    uint8_t id[32];
+    ag_dispute_id(e, id);
+    ag_hasher_init(&w.h, "agora/dwork");
+    ag_hasher_update(&w.h, id, 32);
+    ag_infer_reset(state);
+    if (out.n > 0) rc = ag_infer_forward(state, all, (int)n + out.n - 1, NULL, work_logits, &w);
+    if (!rc) ag_hasher_final(&w.h, work);
+    free(all);
   }
   free(out.tokens);
   free(ids);
