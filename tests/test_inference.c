@@ -207,6 +207,45 @@ static int check(ag_infer *st, const ag_model *m, const char *body, json_t *resp
   return rc;
 }
 
+static uint8_t last_case[32]; /* the case id of the last vote_with */
+
+typedef struct {
+  ag_hasher h;
+  int from, V;
+} logit_hash;
+
+static int hash_logits(void *ctx, int pos, const float *logits) {
+  logit_hash *c = ctx;
+  if (pos >= c->from) ag_hasher_update(&c->h, logits, sizeof(float) * (size_t)c->V);
+  return 0;
+}
+
+/* The work the spec defines for an honest answer (docs/economy.md "Votes"), computed here from
+ * its receipt's tokens: BLAKE2b-256("agora/dwork", case | every logit of every position that
+ * chose an output token), little-endian f32 (this host's order). */
+static void expected_work(const ag_model *m, json_t *ans, const uint8_t id[32], uint8_t out[32]) {
+  const char *rb64 = json_string_value(json_object_get(json_object_get(ans, "agora"), "receipt"));
+  uint8_t *rec = NULL;
+  size_t rlen = 0;
+  ag_receipt r;
+  CHECK_OK(ag_b64_decode_alloc(rb64, strlen(rb64), 1 << 24, &rec, &rlen));
+  CHECK_OK(ag_receipt_parse(rec, rlen, &r));
+  int n = r.n_prompt + r.n_out - 1;
+  uint32_t *t = malloc(sizeof *t * (size_t)(n + 1));
+  for (int i = 0; i < r.n_prompt; i++) t[i] = ag_receipt_prompt(&r, i);
+  for (int i = 0; i < r.n_out; i++) t[r.n_prompt + i] = ag_receipt_out(&r, i);
+  logit_hash c = {.from = r.n_prompt - 1, .V = m->cfg.vocab_size};
+  ag_hasher_init(&c.h, "agora/dwork");
+  ag_hasher_update(&c.h, id, 32);
+  ag_infer *s;
+  CHECK_OK(ag_infer_open(m, m->cfg.seq_len, 1, &s));
+  CHECK_OK(ag_infer_forward(s, t, n, NULL, hash_logits, &c));
+  ag_hasher_final(&c.h, out);
+  ag_infer_close(s);
+  free(t);
+  free(rec);
+}
+
 /* The vote a dispute committee member casts on an answer to body (its payment part unused),
  * from evidence with the answer's receipt (keep) or only its hash. */
 static int vote_with(ag_infer *st, const ag_model *m, const char *body, json_t *ans, const ag_keypair *k, int keep,
@@ -231,6 +270,7 @@ static int vote_with(ag_infer *st, const ag_model *m, const char *body, json_t *
     e.receipt = rec;
     e.receipt_len = (uint32_t)rlen;
   }
+  ag_dispute_id(&e, last_case);
   int rc = ag_inf_dispute_vote(st, m, &e, vote, work);
   ag_hash("agora/inftext", text, strlen(text), claimed);
   free(rec);
@@ -288,6 +328,13 @@ TEST(answers_are_checked_step_by_step) {
   uint8_t vote[32], claimed[32], right[32];
   vote_on(st, m, body, ok, &k, vote, claimed);
   CHECK_MEM(vote, claimed, 32);
+  /* the work is the spec's, made of every logit: a commitment to fewer (what an earlier
+   * version hashed, and what a receipt can carry) would not match */
+  uint8_t work[32], want[32], case_id[32];
+  memcpy(case_id, last_case, 32);
+  CHECK_OK(vote_with(st, m, body, ok, &k, 1, vote, work, claimed));
+  expected_work(m, ok, case_id, want);
+  CHECK_MEM(work, want, 32);
   memcpy(right, claimed, 32);
   vote_on(st, m, body, warm, &k, vote, claimed);
   CHECK(memcmp(vote, claimed, 32) != 0);
@@ -299,7 +346,6 @@ TEST(answers_are_checked_step_by_step) {
    * judge (and abstains); with it, it can */
   const char *unseeded = "{\"model\":\"m\",\"prompt\":\"Once upon a time\",\"max_tokens\":24,\"temperature\":0.9}";
   json_t *us = answer(m, &k, unseeded, 24, -1);
-  uint8_t work[32];
   CHECK_EQ(vote_with(st, m, unseeded, us, &k, 0, vote, work, claimed), AG_E_DISPUTE_EVIDENCE);
   CHECK_OK(vote_with(st, m, unseeded, us, &k, 1, vote, work, claimed));
   CHECK_MEM(vote, claimed, 32);
