@@ -8,9 +8,14 @@
  *   economy.claim_vs_transfer channel claims with a royalty split into a model's vault and two
  *                             ancestors' per second through finalize_block + commit / plain
  *                             transfers per second the same way (target >= 0.5)
+ *   economy.book_bill_10k_vs_1  a miner's bill of a paid request (the channel's record committed
+ *                             before the answer leaves) with 10,000 channels in its book / with
+ *                             one; beside it, the whole-book JSON rewrite that bills cost before
+ *                             2026-12-06, at 10,000 channels
  */
 #include "bench.h"
 #include "chain/app.h"
+#include "chain/json.h"
 #include "core/err.h"
 #include "core/hash.h"
 #include "core/par.h"
@@ -75,9 +80,9 @@ static void voucher_verify(void) {
     double raw = N / (bench_now() - t0);
     if (bad) die("raw verify", AG_E_BAD_SIGNATURE);
     char path[400];
-    snprintf(path, sizeof path, "%s/paybook-%d.json", tmproot, rep);
+    snprintf(path, sizeof path, "%s/paybook-%d.mdb", tmproot, rep);
     ag_paybook book;
-    if (ag_paybook_open(&book, path)) die("paybook", -1);
+    if (ag_paybook_open(&book, path, NULL)) die("paybook", -1);
     t0 = bench_now();
     for (int i = 0; i < N; i++) {
       ag_voucher vv;
@@ -104,6 +109,85 @@ static void voucher_verify(void) {
   bench_report("economy.voucher_verify_vs_ed25519", best_v / best_raw, "ratio", note);
   for (int i = 0; i < N; i++) ag_buf_free(&v[i]);
   free(v);
+}
+
+/* ---- a miner's book, as channels accumulate --------------------------------------------------- */
+
+/* Seconds per bill (admit + bill of one request) on channel 0 of a book holding n channels. */
+static double bill_cost(size_t n, const char *name) {
+  enum { BILLS = 300 };
+  ag_keypair client;
+  key_i(&client, 3);
+  char path[400];
+  snprintf(path, sizeof path, "%s/%s.mdb", tmproot, name);
+  ag_paybook book;
+  int rc = ag_paybook_open(&book, path, NULL);
+  if (rc) die("paybook", rc);
+  ag_channel ch;
+  memset(&ch, 0, sizeof ch);
+  memcpy(ch.signer, client.pk, 32);
+  ch.deposit = UINT64_MAX / 2;
+  ag_buf raw;
+  ag_buf_init(&raw);
+  double t = 0;
+  for (size_t i = n; i-- > 0;) { /* channel 0 last: then BILLS more on it, timed */
+    ag_put_u64le(ch.id, i);
+    for (int k = 0; k < (i ? 1 : BILLS); k++) {
+      ag_buf_reset(&raw);
+      ag_voucher_sign(&raw, CHAIN, ch.id, (uint64_t)(k + 1) * 1000, (uint64_t)k + 1, &client);
+      ag_voucher v;
+      uint64_t need, billed;
+      double t0 = bench_now();
+      if ((rc = ag_voucher_decode(raw.data, raw.len, &v)) ||
+          (rc = ag_paybook_admit(&book, CHAIN, &ch, &v, raw.data, raw.len, 10, 1000, &need)) ||
+          (rc = ag_paybook_bill(&book, ch.id, 1000, 1000, &billed)))
+        die("bill", rc);
+      if (!i) t += bench_now() - t0;
+    }
+  }
+  ag_buf_free(&raw);
+  ag_paybook_close(&book);
+  return t / BILLS;
+}
+
+/* What a bill wrote before: the whole book as JSON, synced. Seconds per write at n channels. */
+static double json_rewrite_cost(size_t n) {
+  json_t *arr = json_array();
+  char hex[2 * AG_VOUCHER_MAX + 1];
+  memset(hex, 'a', 2 * 128); /* a voucher of a 13-byte chain id: 127 bytes */
+  hex[2 * 128] = 0;
+  uint8_t id[32] = {0};
+  for (size_t i = 0; i < n; i++) {
+    ag_put_u64le(id, i);
+    json_t *c = json_object();
+    json_object_set_new(c, "channel", ag_json_hex(id, 32));
+    json_object_set_new(c, "billed", ag_json_u64s(1000000 + i));
+    json_object_set_new(c, "seq", ag_json_u64s(i));
+    json_object_set_new(c, "claimed", ag_json_u64s(i));
+    json_object_set_new(c, "voucher", json_string(hex));
+    json_array_append_new(arr, c);
+  }
+  char path[400];
+  snprintf(path, sizeof path, "%s/book.json", tmproot);
+  enum { WRITES = 10 };
+  double t0 = bench_now();
+  for (int k = 0; k < WRITES; k++) {
+    json_t *o = json_object();
+    json_object_set(o, "channels", arr);
+    int rc = ag_json_write_file(path, o); /* takes o */
+    if (rc) die("json book", rc);
+  }
+  double t = (bench_now() - t0) / WRITES;
+  json_decref(arr);
+  return t;
+}
+
+static void book_bill(void) {
+  double one = bill_cost(1, "book1"), many = bill_cost(10000, "book10k"), old = json_rewrite_cost(10000);
+  char note[240];
+  snprintf(note, sizeof note, "%.3f ms per bill with 10,000 channels vs %.3f ms with one (the whole-book JSON "
+           "rewrite of before: %.1f ms at 10,000)", many * 1e3, one * 1e3, old * 1e3);
+  bench_report("economy.book_bill_10k_vs_1", many / one, "ratio", note);
 }
 
 /* ---- claims through the state machine ------------------------------------------------------- */
@@ -261,6 +345,7 @@ int main(void) {
   snprintf(cmd, sizeof cmd, "mkdir -p '%s'", tmproot);
   if (system(cmd)) return 1;
   voucher_verify();
+  book_bill();
   const char *e = getenv("BENCH_CLAIMS");
   claim_vs_transfer(e ? (size_t)atol(e) : 20000);
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmproot);

@@ -7,6 +7,7 @@
 #include "testchain.h"
 
 #include "api/economy_api.h"
+#include "core/codec.h"
 #include "core/hash.h"
 #include "subnets/payment.h"
 #include "subnets/validator.h"
@@ -1616,6 +1617,91 @@ TEST(a_long_answer_is_disputed_without_its_receipt) {
   teardown();
 }
 
+/* The provider's book (ag_paybook): a channel enters it only with a voucher it admits, so
+ * vouchers that fail (here: signed by another key) for channels opened to the provider cannot
+ * grow it; each bill commits that channel's record alone (LMDB), and a book reopened has every
+ * channel's billed total, sequence and voucher; a book of the earlier JSON format is taken in
+ * once. (Before, a failing voucher added its channel, and every bill rewrote the whole book:
+ * with many channels opened to a miner, each paid request wrote them all.) */
+TEST(the_providers_book_takes_only_admitted_channels_and_keeps_each) {
+  test_key(&HK[0], 3100); /* the client */
+  test_key(&HK[1], 3101); /* someone else */
+  char dir[600], path[700], legacy[700];
+  snprintf(dir, sizeof dir, "%s/paybook-test", AGORA_BUILD_DIR);
+  CHECK_OK(ag_mkdirs(dir, 0700));
+  snprintf(path, sizeof path, "%s/book.mdb", dir);
+  snprintf(legacy, sizeof legacy, "%s/book.json", dir);
+  unlink(path);
+  char lock[720];
+  snprintf(lock, sizeof lock, "%s-lock", path);
+  unlink(lock);
+  ag_paybook b;
+  CHECK_OK(ag_paybook_open(&b, path, NULL));
+  enum { N = 600 };
+  ag_channel ch;
+  memset(&ch, 0, sizeof ch);
+  memcpy(ch.signer, HK[0].pk, 32);
+  ch.deposit = 1000000;
+  ch.status = AG_CHANNEL_OPEN;
+  uint64_t billed;
+  for (int i = 0; i < 2 * N; i++) {
+    ag_put_u64le(ch.id, (uint64_t)i);
+    ch.id[31] = 0xb0;
+    ag_buf raw;
+    ag_buf_init(&raw);
+    int good = i < N; /* the second half is signed by another key */
+    ag_voucher_sign(&raw, CHAIN, ch.id, 1000 + (uint64_t)i, 1, &HK[good ? 0 : 1]);
+    ag_voucher v;
+    CHECK_OK(ag_voucher_decode(raw.data, raw.len, &v));
+    uint64_t need = 0;
+    int rc = ag_paybook_admit(&b, CHAIN, &ch, &v, raw.data, raw.len, 10, 500, &need);
+    ag_buf_free(&raw);
+    if (!good) {
+      CHECK_EQ(rc, AG_E_VOUCHER_SIGNATURE);
+      continue;
+    }
+    CHECK_OK(rc);
+    CHECK_OK(ag_paybook_bill(&b, ch.id, 500, 100 + (uint64_t)i % 300, &billed));
+    CHECK_U64(billed, 100 + (uint64_t)i % 300);
+  }
+  CHECK_EQ(b.n, N);
+  for (int i = N; i < 2 * N; i++) {
+    ag_put_u64le(ch.id, (uint64_t)i);
+    CHECK(ag_paybook_find(&b, ch.id) == NULL);
+  }
+  ag_paybook_close(&b);
+  /* reopened: every channel as billed */
+  CHECK_OK(ag_paybook_open(&b, path, NULL));
+  CHECK_EQ(b.n, N);
+  for (int i = 0; i < N; i++) {
+    ag_put_u64le(ch.id, (uint64_t)i);
+    ag_pay_entry *e = ag_paybook_find(&b, ch.id);
+    CHECK(e != NULL);
+    CHECK_U64(e->billed, 100 + (uint64_t)i % 300);
+    CHECK_U64(e->seq, 1);
+    ag_voucher v;
+    CHECK_OK(ag_voucher_decode(e->voucher, e->voucher_len, &v));
+    CHECK_U64(v.cumulative, 1000 + (uint64_t)i);
+  }
+  ag_paybook_close(&b);
+  /* a book of the JSON format: taken in, then renamed */
+  ag_put_u64le(ch.id, 7);
+  char hex[65], js[400];
+  ag_hex_encode(ch.id, 32, hex);
+  snprintf(js, sizeof js, "{\"channels\": [{\"channel\": \"%s\", \"billed\": \"4242\", \"seq\": \"9\", "
+           "\"claimed\": \"4000\", \"voucher\": \"\"}]}", hex);
+  CHECK_OK(ag_write_file_atomic(legacy, js, strlen(js), 0600));
+  CHECK_OK(ag_paybook_open(&b, path, legacy));
+  ag_pay_entry *e = ag_paybook_find(&b, ch.id);
+  CHECK(e != NULL && e->billed == 4242 && e->seq == 9 && e->claimed == 4000);
+  CHECK(!ag_file_exists(legacy));
+  ag_paybook_close(&b);
+  CHECK_OK(ag_paybook_open(&b, path, legacy));
+  CHECK_U64(ag_paybook_find(&b, ch.id)->billed, 4242);
+  CHECK_EQ(b.n, N);
+  ag_paybook_close(&b);
+}
+
 TEST_MAIN(a_channel_pays_per_voucher_and_refunds_the_rest,
           a_voucher_is_a_ceiling_the_provider_takes_what_it_billed,
           the_provider_closes_at_once_and_a_top_up_withdraws_a_close,
@@ -1632,4 +1718,5 @@ TEST_MAIN(a_channel_pays_per_voucher_and_refunds_the_rest,
           a_lazy_member_who_copies_the_verdict_is_not_paid,
           a_bond_cannot_flee_a_dispute, a_bond_answers_for_as_many_faults_as_it_covers,
           at_most_1024_disputes_are_open_at_once, a_client_checks_every_field_of_a_payment_receipt,
-          a_long_answer_is_disputed_without_its_receipt, a_receipt_dated_ahead_is_disputed_at_once)
+          a_long_answer_is_disputed_without_its_receipt, a_receipt_dated_ahead_is_disputed_at_once,
+          the_providers_book_takes_only_admitted_channels_and_keeps_each)

@@ -528,8 +528,10 @@ static void claim_billed(miner *m, int final) {
     }
     pthread_mutex_lock(&m->book.mu);
     ag_pay_entry *e = ag_paybook_find(&m->book, id);
-    if (e && e->claimed < amount) e->claimed = amount;
-    ag_paybook_save(&m->book);
+    if (e && e->claimed < amount) {
+      e->claimed = amount;
+      if ((rc = ag_paybook_store(&m->book, e))) ag_warn("miner", "%s", ag_errmsg(rc));
+    }
     pthread_mutex_unlock(&m->book.mu);
     ag_info("miner", "claimed %llu base units billed on a channel", (unsigned long long)amount);
   }
@@ -1080,9 +1082,10 @@ int ag_miner_run(const ag_miner_config *cfg, volatile int *stop) {
       (rc = ag_neuron_model(&m->net, cfg->netuid, m->cfg.model_dir, &m->model)))
     goto out;
   ag_inf_model_name(m->model->id, m->model_name);
-  char book[1200];
-  snprintf(book, sizeof book, "%s/paybook-%s.json", cfg->home, m->hotkey_addr);
-  if ((rc = ag_paybook_open(&m->book, book))) goto out;
+  char book[1200], legacy[1200];
+  snprintf(book, sizeof book, "%s/paybook-%s.mdb", cfg->home, m->hotkey_addr);
+  snprintf(legacy, sizeof legacy, "%s/paybook-%s.json", cfg->home, m->hotkey_addr);
+  if ((rc = ag_paybook_open(&m->book, book, legacy))) goto out;
   book_open = 1;
   refresh_offer(m);
   ag_info("miner", "serving model %s (%s) with %d worker(s)", m->model_name, cfg->model_dir[0] ? cfg->model_dir : "cache", m->cfg.workers);

@@ -8,6 +8,9 @@
 #include "core/hash.h"
 #include "core/util.h"
 
+#include <errno.h>
+#include <lmdb.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,34 +57,82 @@ int ag_pay_receipt_parse(json_t *o, ag_pay_receipt *r, uint8_t sig[64]) {
 
 /* ---- the provider's book ------------------------------------------------------------------------- */
 
+/* A record: key the channel id; value billed ‖ seq ‖ claimed (u64 LE) ‖ voucher length (u16
+ * LE) ‖ the voucher. */
+#define REC_HEAD 26
+
+static int book_mdb(ag_paybook *b, int rc, const char *what) {
+  if (rc == MDB_MAP_FULL) return ag_fail(AG_E_IO, "the payment book %s is full (%s)", b->path, what);
+  return ag_fail(AG_E_IO, "the payment book %s: %s: %s", b->path, what, mdb_strerror(rc));
+}
+
+static size_t slot_of(const ag_paybook *b, const uint8_t channel[32]) {
+  uint8_t h[8];
+  crypto_shorthash(h, channel, 32, b->key);
+  return (size_t)ag_get_u64le(h) & (b->nslot - 1);
+}
+
 ag_pay_entry *ag_paybook_find(ag_paybook *b, const uint8_t channel[32]) {
-  for (size_t i = 0; i < b->n; i++)
-    if (!memcmp(b->e[i].ch.id, channel, 32)) return &b->e[i];
-  return NULL;
+  if (!b->nslot) return NULL;
+  for (size_t i = slot_of(b, channel);; i = (i + 1) & (b->nslot - 1)) {
+    uint32_t s = b->slot[i];
+    if (!s) return NULL;
+    if (!memcmp(b->e[s - 1].ch.id, channel, 32)) return &b->e[s - 1];
+  }
+}
+
+static void slot_put(ag_paybook *b, size_t k) {
+  size_t i = slot_of(b, b->e[k].ch.id);
+  while (b->slot[i]) i = (i + 1) & (b->nslot - 1);
+  b->slot[i] = (uint32_t)(k + 1);
 }
 
 static ag_pay_entry *entry_add(ag_paybook *b, const uint8_t channel[32]) {
   if (b->n == b->cap) {
     b->cap = b->cap ? 2 * b->cap : 8;
-    b->e = realloc(b->e, b->cap * sizeof *b->e);
-    if (!b->e) abort();
+    b->e = ag_xrealloc(b->e, b->cap * sizeof *b->e);
   }
-  ag_pay_entry *e = &b->e[b->n++];
+  if (2 * (b->n + 1) > b->nslot) { /* at most half full */
+    free(b->slot);
+    b->nslot = b->nslot ? 2 * b->nslot : 16;
+    b->slot = ag_xcalloc(b->nslot, sizeof *b->slot);
+    for (size_t k = 0; k < b->n; k++) slot_put(b, k);
+  }
+  ag_pay_entry *e = &b->e[b->n];
   memset(e, 0, sizeof *e);
   memcpy(e->ch.id, channel, 32);
+  slot_put(b, b->n++);
   return e;
 }
 
-int ag_paybook_open(ag_paybook *b, const char *path) {
-  memset(b, 0, sizeof *b);
-  pthread_mutex_init(&b->mu, NULL);
-  snprintf(b->path, sizeof b->path, "%s", path);
+int ag_paybook_store(ag_paybook *b, const ag_pay_entry *e) {
+  uint8_t rec[REC_HEAD + AG_VOUCHER_MAX];
+  ag_put_u64le(rec, e->billed);
+  ag_put_u64le(rec + 8, e->seq);
+  ag_put_u64le(rec + 16, e->claimed);
+  ag_put_u16le(rec + 24, (uint16_t)e->voucher_len);
+  memcpy(rec + REC_HEAD, e->voucher, e->voucher_len);
+  MDB_txn *txn;
+  MDB_val k = {32, (void *)e->ch.id}, v = {REC_HEAD + e->voucher_len, rec};
+  int rc = mdb_txn_begin(b->env, NULL, 0, &txn);
+  if (rc) return book_mdb(b, rc, "begin");
+  if ((rc = mdb_put(txn, b->dbi, &k, &v, 0))) {
+    mdb_txn_abort(txn);
+    return book_mdb(b, rc, "put");
+  }
+  if ((rc = mdb_txn_commit(txn))) return book_mdb(b, rc, "commit");
+  return 0;
+}
+
+/* Takes in a book of the JSON format (before 2026-12-06): {"channels": [{"channel", "billed",
+ * "seq", "claimed", "voucher"}]}, amounts as decimal strings. */
+static int import_legacy(ag_paybook *b, const char *legacy) {
   json_error_t err;
-  json_t *o = json_load_file(path, 0, &err);
+  json_t *o = json_load_file(legacy, 0, &err);
   if (!o) {
     struct stat st;
-    if (stat(path, &st) != 0) return 0; /* no book yet */
-    return ag_fail(AG_E_CORRUPT, "the payment book %s is not JSON: %s", path, err.text);
+    if (stat(legacy, &st) != 0) return 0; /* none */
+    return ag_fail(AG_E_CORRUPT, "the payment book %s is not JSON: %s", legacy, err.text);
   }
   json_t *chs = json_object_get(o, "channels");
   int rc = 0;
@@ -90,52 +141,98 @@ int ag_paybook_open(ag_paybook *b, const char *path) {
     const char *id = json_string_value(json_object_get(c, "channel")), *v = json_string_value(json_object_get(c, "voucher"));
     uint8_t cid[32];
     if (!id || strlen(id) != 64 || ag_hex_decode(id, 64, cid, 32)) {
-      rc = ag_fail(AG_E_CORRUPT, "the payment book %s has a bad channel id", path);
+      rc = ag_fail(AG_E_CORRUPT, "the payment book %s has a bad channel id", legacy);
       break;
     }
-    ag_pay_entry *e = entry_add(b, cid);
+    ag_pay_entry *e = ag_paybook_find(b, cid);
+    if (!e) e = entry_add(b, cid);
     e->billed = ag_json_u64_of(c, "billed");
     e->seq = ag_json_u64_of(c, "seq");
     e->claimed = ag_json_u64_of(c, "claimed");
     size_t vl = v ? strlen(v) : 0;
     if (vl % 2 || vl / 2 > sizeof e->voucher || (vl && ag_hex_decode(v, vl, e->voucher, vl / 2)))
-      rc = ag_fail(AG_E_CORRUPT, "the payment book %s has a bad voucher", path);
+      rc = ag_fail(AG_E_CORRUPT, "the payment book %s has a bad voucher", legacy);
     e->voucher_len = vl / 2;
+    if (!rc) rc = ag_paybook_store(b, e);
   }
   json_decref(o);
+  if (!rc) {
+    char done[1200];
+    snprintf(done, sizeof done, "%s.imported", legacy);
+    if (rename(legacy, done) != 0) rc = ag_fail(AG_E_IO, "%s: %s", legacy, strerror(errno));
+  }
+  return rc;
+}
+
+int ag_paybook_open(ag_paybook *b, const char *path, const char *legacy) {
+  memset(b, 0, sizeof *b);
+  pthread_mutex_init(&b->mu, NULL);
+  snprintf(b->path, sizeof b->path, "%s", path);
+  randombytes_buf(b->key, sizeof b->key);
+  MDB_txn *txn = NULL;
+  MDB_cursor *cur = NULL;
+  MDB_dbi dbi;
+  int rc;
+  if ((rc = mdb_env_create(&b->env)) || (rc = mdb_env_set_mapsize(b->env, (size_t)1 << 34)) ||
+      (rc = mdb_env_open(b->env, path, MDB_NOSUBDIR | MDB_NOTLS, 0600))) {
+    rc = book_mdb(b, rc, "open");
+    goto fail;
+  }
+  if ((rc = mdb_txn_begin(b->env, NULL, MDB_RDONLY, &txn)) || (rc = mdb_dbi_open(txn, NULL, 0, &dbi)) ||
+      (rc = mdb_cursor_open(txn, dbi, &cur))) {
+    rc = book_mdb(b, rc, "read");
+    goto fail;
+  }
+  b->dbi = dbi;
+  MDB_val k, v;
+  for (int op = MDB_FIRST; (rc = mdb_cursor_get(cur, &k, &v, op)) == 0; op = MDB_NEXT) {
+    const uint8_t *r = v.mv_data;
+    size_t vl = v.mv_size >= REC_HEAD ? ag_get_u16le(r + 24) : 0;
+    if (k.mv_size != 32 || v.mv_size < REC_HEAD || vl > AG_VOUCHER_MAX || v.mv_size != REC_HEAD + vl) {
+      rc = ag_fail(AG_E_CORRUPT, "the payment book %s has a malformed record", path);
+      goto fail;
+    }
+    ag_pay_entry *e = entry_add(b, k.mv_data);
+    e->billed = ag_get_u64le(r);
+    e->seq = ag_get_u64le(r + 8);
+    e->claimed = ag_get_u64le(r + 16);
+    e->voucher_len = vl;
+    memcpy(e->voucher, r + REC_HEAD, vl);
+  }
+  if (rc != MDB_NOTFOUND) {
+    rc = book_mdb(b, rc, "read");
+    goto fail;
+  }
+  mdb_cursor_close(cur);
+  mdb_txn_abort(txn);
+  cur = NULL;
+  txn = NULL;
+  if (legacy && (rc = import_legacy(b, legacy))) goto fail;
+  return 0;
+fail:
+  if (cur) mdb_cursor_close(cur);
+  if (txn) mdb_txn_abort(txn);
+  ag_paybook_close(b);
   return rc;
 }
 
 void ag_paybook_close(ag_paybook *b) {
+  if (b->env) mdb_env_close(b->env);
   free(b->e);
+  free(b->slot);
   pthread_mutex_destroy(&b->mu);
   memset(b, 0, sizeof *b);
-}
-
-int ag_paybook_save(ag_paybook *b) {
-  json_t *o = json_object(), *arr = json_array();
-  for (size_t i = 0; i < b->n; i++) {
-    ag_pay_entry *e = &b->e[i];
-    json_t *c = json_object();
-    char hex[2 * AG_VOUCHER_MAX + 1];
-    json_object_set_new(c, "channel", ag_json_hex(e->ch.id, 32));
-    json_object_set_new(c, "billed", ag_json_u64s(e->billed));
-    json_object_set_new(c, "seq", ag_json_u64s(e->seq));
-    json_object_set_new(c, "claimed", ag_json_u64s(e->claimed));
-    ag_hex_encode(e->voucher, e->voucher_len, hex);
-    json_object_set_new(c, "voucher", json_string(hex));
-    json_array_append_new(arr, c);
-  }
-  json_object_set_new(o, "channels", arr);
-  return ag_json_write_file(b->path, o);
 }
 
 int ag_paybook_admit(ag_paybook *b, const char *chain_id, const ag_channel *ch,
                      const ag_voucher *v, const uint8_t *raw, size_t rawlen, uint64_t height,
                      uint64_t max_cost, uint64_t *need) {
   pthread_mutex_lock(&b->mu);
-  ag_pay_entry *e = ag_paybook_find(b, ch->id);
-  if (!e) e = entry_add(b, ch->id);
+  ag_pay_entry *e = ag_paybook_find(b, ch->id), fresh;
+  if (!e) { /* a channel enters the book with its first admitted voucher */
+    memset(&fresh, 0, sizeof fresh);
+    e = &fresh;
+  }
   e->ch = *ch; /* the chain's latest: deposit, signer, status */
   if (e->claimed < ch->claimed) e->claimed = ch->claimed;
   /* the voucher as against what this provider has seen: billed + reserved paid, seq spent */
@@ -153,6 +250,7 @@ int ag_paybook_admit(ag_paybook *b, const char *chain_id, const ag_channel *ch,
     rc = ag_fail(AG_E_PAY_INSUFFICIENT, "the voucher pays %s AGR in all; this request needs %s", a, c);
   }
   if (!rc) {
+    if (e == &fresh) *(e = entry_add(b, ch->id)) = fresh;
     e->reserved += max_cost;
     e->seq = v->seq;
     memcpy(e->voucher, raw, rawlen);
@@ -173,7 +271,10 @@ int ag_paybook_bill(ag_paybook *b, const uint8_t channel[32], uint64_t max_cost,
     e->reserved -= max_cost;
     e->billed += cost;
     *billed = e->billed;
-    rc = ag_paybook_save(b);
+    if ((rc = ag_paybook_store(b, e))) { /* not billed: the caller releases the reservation */
+      e->billed -= cost;
+      e->reserved += max_cost;
+    }
   }
   pthread_mutex_unlock(&b->mu);
   return rc;

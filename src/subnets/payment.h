@@ -45,12 +45,18 @@ typedef struct {
 typedef struct {
   pthread_mutex_t mu;
   char path[1100];
-  ag_pay_entry *e;
+  struct MDB_env *env; /* the records, one per channel (LMDB, a file at path) */
+  unsigned int dbi;
+  ag_pay_entry *e;     /* every channel's entry, indexed by a keyed hash of its id */
   size_t n, cap;
+  uint32_t *slot;      /* open addressing: entry index + 1, 0 empty; nslot a power of 2 */
+  size_t nslot;
+  uint8_t key[16];     /* the hash key, random per process (ids can be ground to collide) */
 } ag_paybook;
 
-/* Loads the book at path (an absent file is an empty book). */
-int ag_paybook_open(ag_paybook *b, const char *path);
+/* Opens the book at path, an LMDB file (created when absent). A book of the earlier format,
+ * JSON at legacy (may be NULL), is taken in once and renamed legacy.imported. */
+int ag_paybook_open(ag_paybook *b, const char *path, const char *legacy);
 void ag_paybook_close(ag_paybook *b);
 /* The entry of a channel, or NULL (call with mu held). */
 ag_pay_entry *ag_paybook_find(ag_paybook *b, const uint8_t channel[32]);
@@ -59,18 +65,20 @@ ag_pay_entry *ag_paybook_find(ag_paybook *b, const uint8_t channel[32]);
  * the channel as the provider has seen it (ag_voucher_check against billed + reserved and
  * the last sequence) and cover billed + reserved + max_cost. Then max_cost is reserved and
  * the voucher kept. AG_E_PAY_INSUFFICIENT with *need = the cumulative amount a voucher must
- * reach; the voucher and channel codes otherwise. */
+ * reach; the voucher and channel codes otherwise. A channel enters the book only with a
+ * voucher it admits. */
 int ag_paybook_admit(ag_paybook *b, const char *chain_id, const ag_channel *ch,
                      const ag_voucher *v, const uint8_t *raw, size_t rawlen, uint64_t height,
                      uint64_t max_cost, uint64_t *need);
-/* After the answer: cost (≤ max_cost) is billed and the reservation released; the book is
- * written to disk before the answer leaves. *billed gets the channel's new total. */
+/* After the answer: cost (≤ max_cost) is billed and the reservation released; the channel's
+ * record is committed to disk before the answer leaves. *billed gets the channel's new total. */
 int ag_paybook_bill(ag_paybook *b, const uint8_t channel[32], uint64_t max_cost, uint64_t cost,
                     uint64_t *billed);
 /* A failed request: the reservation is released, nothing billed. */
 void ag_paybook_release(ag_paybook *b, const uint8_t channel[32], uint64_t max_cost);
-/* Writes the book (mu held). */
-int ag_paybook_save(ag_paybook *b);
+/* Commits one entry's record (mu held): billed, seq, claimed and the voucher. The write is
+ * one record whatever the number of channels. */
+int ag_paybook_store(ag_paybook *b, const ag_pay_entry *e);
 
 /* ---- the client's channel, one file per (provider, model) --------------------------------- */
 
