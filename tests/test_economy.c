@@ -1620,8 +1620,8 @@ TEST(a_long_answer_is_disputed_without_its_receipt) {
 /* The provider's book (ag_paybook): a channel enters it only with a voucher it admits, so
  * vouchers that fail (here: signed by another key) for channels opened to the provider cannot
  * grow it; each bill commits that channel's record alone (LMDB), and a book reopened has every
- * channel's billed total, sequence and voucher; a book of the earlier JSON format is taken in
- * once. (Before, a failing voucher added its channel, and every bill rewrote the whole book:
+ * channel's billed total, sequence and voucher; dropped channels are gone from memory and disk
+ * and the rest are still found; a book of the earlier JSON format is taken in once. (Before, a failing voucher added its channel, and every bill rewrote the whole book:
  * with many channels opened to a miner, each paid request wrote them all.) */
 TEST(the_providers_book_takes_only_admitted_channels_and_keeps_each) {
   test_key(&HK[0], 3100); /* the client */
@@ -1683,9 +1683,26 @@ TEST(the_providers_book_takes_only_admitted_channels_and_keeps_each) {
     CHECK_OK(ag_voucher_decode(e->voucher, e->voucher_len, &v));
     CHECK_U64(v.cumulative, 1000 + (uint64_t)i);
   }
+  /* channels the chain closed are dropped, on disk too; the rest are still found */
+  for (int i = 0; i < N; i += 3) {
+    ag_put_u64le(ch.id, (uint64_t)i);
+    CHECK_OK(ag_paybook_drop(&b, ch.id));
+    CHECK_EQ(ag_paybook_drop(&b, ch.id), AG_E_NOTFOUND);
+  }
+  for (int pass = 0; pass < 2; pass++) {
+    CHECK_EQ(b.n, N - N / 3);
+    for (int i = 0; i < N; i++) {
+      ag_put_u64le(ch.id, (uint64_t)i);
+      ag_pay_entry *e = ag_paybook_find(&b, ch.id);
+      CHECK((e == NULL) == (i % 3 == 0));
+      if (e) CHECK_U64(e->billed, 100 + (uint64_t)i % 300);
+    }
+    ag_paybook_close(&b);
+    CHECK_OK(ag_paybook_open(&b, path, NULL));
+  }
   ag_paybook_close(&b);
   /* a book of the JSON format: taken in, then renamed */
-  ag_put_u64le(ch.id, 7);
+  ag_put_u64le(ch.id, 9);
   char hex[65], js[400];
   ag_hex_encode(ch.id, 32, hex);
   snprintf(js, sizeof js, "{\"channels\": [{\"channel\": \"%s\", \"billed\": \"4242\", \"seq\": \"9\", "
@@ -1698,7 +1715,7 @@ TEST(the_providers_book_takes_only_admitted_channels_and_keeps_each) {
   ag_paybook_close(&b);
   CHECK_OK(ag_paybook_open(&b, path, legacy));
   CHECK_U64(ag_paybook_find(&b, ch.id)->billed, 4242);
-  CHECK_EQ(b.n, N);
+  CHECK_EQ(b.n, N - N / 3 + 1); /* channel 9 was one of the dropped */
   ag_paybook_close(&b);
 }
 

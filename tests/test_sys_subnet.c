@@ -792,6 +792,33 @@ TEST(paid_requests_through_a_channel) {
     if (claimed != billed4) ag_sleep_ms(200);
   }
   CHECK_U64(claimed, billed4);
+  /* the provider closes the channel (at once); the miner drops it from its book within a
+   * round or two of its claims (every 10 s), as its metrics show */
+  uint8_t cid[32];
+  CHECK(!ag_hex_decode(chan, 64, cid, 32));
+  ag_buf_init(&p);
+  ag_payload_channel_close(&p, cid);
+  CHECK_OK(ag_net_submit(&net, &hk, AG_TX_CHANNEL_CLOSE, p.data, p.len, 30000, hash, &code));
+  CHECK_EQ(code, 0);
+  ag_buf_free(&p);
+  char murl[200], mhost[128];
+  int muid = -1;
+  uint16_t mport = 0; /* the restarted miner's */
+  CHECK_OK(ag_neuron_find(&net, 1, addr, &muid, mhost, &mport));
+  snprintf(murl, sizeof murl, "http://127.0.0.1:%u/metrics", mport);
+  long channels = -1;
+  for (int t = 0; t < 150 && channels != 0; t++) {
+    ag_http_result r;
+    if (ag_http_request("GET", murl, NULL, NULL, 0, 5000, &r) == 0) {
+      ag_buf_put(&r.body, "", 1);
+      static const char metric[] = "\nagora_inference_payment_channels ";
+      const char *at = strstr((const char *)r.body.data, metric);
+      if (at) channels = strtol(at + strlen(metric), NULL, 10);
+      ag_http_result_free(&r);
+    }
+    if (channels != 0) ag_sleep_ms(200);
+  }
+  CHECK_EQ(channels, 0);
   /* without --pay-from, a charging miner is skipped for another */
   ag_buf out;
   ag_buf_init(&out);

@@ -86,6 +86,7 @@ typedef struct {
   int offer_active;
   uint64_t height;
   ag_paybook book;
+  size_t sweep; /* the next book entry drop_closed looks at */
   /* stats */
   atomic_uint_fast64_t req_ok, req_err, prompt_tokens, gen_tokens, rejected;
   atomic_uint_fast64_t dur_buckets[10], dur_count, dur_sum_us;
@@ -537,6 +538,38 @@ static void claim_billed(miner *m, int final) {
   }
 }
 
+/* Keeps the book to the channels that can still pay: each round looks up the next few
+ * entries with nothing running on the chain, and drops those it has closed (a closed channel
+ * takes no claim). What a closed channel was billed beyond its claims is lost, and logged. */
+static void drop_closed(miner *m) {
+  enum { PER_ROUND = 32 };
+  for (int k = 0; k < PER_ROUND; k++) {
+    uint8_t id[32];
+    int have = 0;
+    pthread_mutex_lock(&m->book.mu);
+    size_t n = m->book.n;
+    if (n) {
+      ag_pay_entry *e = &m->book.e[m->sweep++ % n];
+      if (e->reserved == 0) memcpy(id, e->ch.id, 32), have = 1;
+    }
+    pthread_mutex_unlock(&m->book.mu);
+    if (!n || (size_t)k >= n) break;
+    ag_channel ch;
+    if (!have || fetch_channel(m, id, &ch) || ch.status != AG_CHANNEL_CLOSED) continue;
+    pthread_mutex_lock(&m->book.mu);
+    ag_pay_entry *e = ag_paybook_find(&m->book, id);
+    uint64_t lost = e && e->billed > ch.claimed ? e->billed - ch.claimed : 0;
+    int rc = e && e->reserved == 0 ? ag_paybook_drop(&m->book, id) : AG_E_BUSY;
+    pthread_mutex_unlock(&m->book.mu);
+    char hex[17];
+    ag_hex_encode(id, 8, hex);
+    if (rc == AG_E_BUSY) continue;
+    if (rc) ag_warn("miner", "channel %s…: %s", hex, ag_errmsg(rc));
+    else if (lost) ag_warn("miner", "channel %s… closed with %llu base units billed and never claimed", hex, (unsigned long long)lost);
+    else ag_info("miner", "channel %s… closed: dropped from the payment book", hex);
+  }
+}
+
 /* Parses and queues a request; 0 with *out a job holding two references (worker + caller). */
 static job *admit(miner *m, ag_http_req *req, ag_http_resp *resp, bool chat) {
   if (!authorized(m, req, resp)) return NULL;
@@ -985,6 +1018,11 @@ static void h_metrics(ag_http_req *req, ag_http_resp *resp) {
   ag_buf_printf(b, "agora_inference_busy_workers %d\n", busy);
   HELP("agora_inference_workers", "gauge", "Configured workers (concurrent generations).");
   ag_buf_printf(b, "agora_inference_workers %d\n", m->cfg.workers);
+  pthread_mutex_lock(&m->book.mu);
+  size_t nch = m->book.n;
+  pthread_mutex_unlock(&m->book.mu);
+  HELP("agora_inference_payment_channels", "gauge", "Channels in the payment book (open, or closed and not yet dropped).");
+  ag_buf_printf(b, "agora_inference_payment_channels %zu\n", nch);
 #undef HELP
   resp->status = 200;
   snprintf(resp->content_type, sizeof resp->content_type, "text/plain; version=0.0.4; charset=utf-8");
@@ -1125,6 +1163,7 @@ int ag_miner_run(const ag_miner_config *cfg, volatile int *stop) {
       int arc = announce(m, pub, port);
       if (arc) ag_warn("miner", "cannot refresh the endpoint: %s", ag_errmsg(arc));
       claim_billed(m, 0);
+      drop_closed(m);
     }
   }
 out:

@@ -87,6 +87,41 @@ static void slot_put(ag_paybook *b, size_t k) {
   b->slot[i] = (uint32_t)(k + 1);
 }
 
+int ag_paybook_drop(ag_paybook *b, const uint8_t channel[32]) {
+  size_t mask = b->nslot - 1, i = b->nslot ? slot_of(b, channel) : 0;
+  for (; b->nslot && b->slot[i]; i = (i + 1) & mask)
+    if (!memcmp(b->e[b->slot[i] - 1].ch.id, channel, 32)) break;
+  if (!b->nslot || !b->slot[i]) return ag_fail(AG_E_NOTFOUND, "the channel is not in the payment book");
+  MDB_txn *txn;
+  MDB_val k = {32, (void *)channel};
+  int rc = mdb_txn_begin(b->env, NULL, 0, &txn);
+  if (rc) return book_mdb(b, rc, "begin");
+  if ((rc = mdb_del(txn, b->dbi, &k, NULL)) && rc != MDB_NOTFOUND) {
+    mdb_txn_abort(txn);
+    return book_mdb(b, rc, "delete");
+  }
+  if ((rc = mdb_txn_commit(txn))) return book_mdb(b, rc, "commit");
+  size_t at = b->slot[i] - 1;
+  /* the slot is emptied and the rest of its run put back (linear probing's deletion) */
+  b->slot[i] = 0;
+  for (size_t j = (i + 1) & mask; b->slot[j]; j = (j + 1) & mask) {
+    uint32_t s = b->slot[j];
+    b->slot[j] = 0;
+    slot_put(b, s - 1);
+  }
+  /* the last entry takes the freed place */
+  size_t last = --b->n;
+  if (at != last) {
+    b->e[at] = b->e[last];
+    for (size_t j = slot_of(b, b->e[at].ch.id);; j = (j + 1) & mask)
+      if (b->slot[j] == last + 1) {
+        b->slot[j] = (uint32_t)(at + 1);
+        break;
+      }
+  }
+  return 0;
+}
+
 static ag_pay_entry *entry_add(ag_paybook *b, const uint8_t channel[32]) {
   if (b->n == b->cap) {
     b->cap = b->cap ? 2 * b->cap : 8;

@@ -76,6 +76,9 @@ int ag_paybook_bill(ag_paybook *b, const uint8_t channel[32], uint64_t max_cost,
                     uint64_t *billed);
 /* A failed request: the reservation is released, nothing billed. */
 void ag_paybook_release(ag_paybook *b, const uint8_t channel[32], uint64_t max_cost);
+/* Drops a channel from the book, on disk and in memory (mu held): for a channel the chain
+ * has closed, when nothing is running on it. Pointers to entries are stale afterwards. */
+int ag_paybook_drop(ag_paybook *b, const uint8_t channel[32]);
 /* Commits one entry's record (mu held): billed, seq, claimed and the voucher. The write is
  * one record whatever the number of channels. */
 int ag_paybook_store(ag_paybook *b, const ag_pay_entry *e);
