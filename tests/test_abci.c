@@ -115,8 +115,8 @@ static uint32_t check_tx(ag_abci_session *x, const ag_buf *tx, int recheck) {
   return code;
 }
 
-/* FinalizeBlock with txs, then Commit. */
-static void block(ag_abci_session *x, int64_t height, ag_buf *const *txs, size_t n) {
+/* FinalizeBlock with txs, then Commit; returns Commit's retain height. */
+static int64_t block(ag_abci_session *x, int64_t height, ag_buf *const *txs, size_t n) {
   Tendermint__Abci__RequestFinalizeBlock fb = TENDERMINT__ABCI__REQUEST_FINALIZE_BLOCK__INIT;
   ProtobufCBinaryData *d = calloc(n + 1, sizeof *d);
   for (size_t i = 0; i < n; i++) d[i] = (ProtobufCBinaryData){txs[i]->len, txs[i]->data};
@@ -142,7 +142,9 @@ static void block(ag_abci_session *x, int64_t height, ag_buf *const *txs, size_t
   r2.commit = &cm;
   resp = roundtrip(x, &r2);
   CHECK(resp && resp->value_case == TENDERMINT__ABCI__RESPONSE__VALUE_COMMIT);
+  int64_t retain = resp && resp->commit ? resp->commit->retain_height : -1;
   tendermint__abci__response__free_unpacked(resp, NULL);
+  return retain;
 }
 
 static int committed(ag_node *n, const uint8_t id[32]) {
@@ -659,6 +661,57 @@ TEST(file_peers_are_checked_when_the_config_loads) {
   test_rmdir(dir);
 }
 
+/* Block pruning (config.json "retain_blocks"): Commit's retain height keeps the newest
+ * retain_blocks blocks, and never a block at or above the oldest snapshot the node may still
+ * serve; 0 keeps everything. A node at height 6 keeping 2 blocks returns 5 over ABCI. */
+TEST(commit_retains_the_newest_blocks_and_every_served_snapshot) {
+  ag_node_config cfg;
+  ag_node_config_default(&cfg, "/nonexistent");
+  CHECK_EQ(cfg.retain_blocks, 0);
+  CHECK_U64(ag_node_retain_height(&cfg, 1000000), 0);
+  cfg.retain_blocks = 100;
+  CHECK_U64(ag_node_retain_height(&cfg, 99), 0);
+  CHECK_U64(ag_node_retain_height(&cfg, 100), 1);
+  CHECK_U64(ag_node_retain_height(&cfg, 1000), 901);
+  cfg.snapshot_interval = 40; /* 3 kept: at 1000 the newest, 1000, may still be being written,
+                               * and 960, 920 and 880 are kept */
+  cfg.snapshot_keep = 3;
+  CHECK_U64(ag_node_retain_height(&cfg, 1000), 880);
+  CHECK_U64(ag_node_retain_height(&cfg, 1039), 880);
+  CHECK_U64(ag_node_retain_height(&cfg, 1040), 920);
+  CHECK_U64(ag_node_retain_height(&cfg, 150), 0);
+  cfg.snapshot_interval = 10; /* snapshots well inside the kept blocks: they do not hold it */
+  CHECK_U64(ag_node_retain_height(&cfg, 1000), 901);
+  /* config.json */
+  char *dir = test_tmpdir("cfgretain"), path[600];
+  snprintf(path, sizeof path, "%s/config.json", dir);
+  static const char good[] = "{\"retain_blocks\": 200}", bad[] = "{\"retain_blocks\": -1}";
+  CHECK_OK(ag_write_file_atomic(path, good, strlen(good), 0644));
+  CHECK_OK(ag_node_config_load(&cfg, dir));
+  CHECK_U64(cfg.retain_blocks, 200);
+  CHECK_OK(ag_write_file_atomic(path, bad, strlen(bad), 0644));
+  int rc = ag_node_config_load(&cfg, dir);
+  CHECK_EQ(rc, AG_E_RANGE);
+  CHECK(strstr(ag_errmsg(rc), "retain_blocks") != NULL);
+  test_rmdir(dir);
+  /* over ABCI */
+  char *ndir;
+  ag_node_config nc;
+  ndir = test_tmpdir("abci-retain");
+  ag_node_config_default(&nc, ndir);
+  nc.consensus = AG_CONSENSUS_COMETBFT;
+  nc.retain_blocks = 2;
+  ag_node *n = NULL;
+  CHECK_OK(ag_node_open(&nc, &n));
+  ag_abci_session *x = ag_abci_session_new(n);
+  init_chain(x);
+  for (int64_t h = 1; h <= 6; h++) CHECK_EQ(block(x, h, NULL, 0), h >= 2 ? h - 1 : 0);
+  ag_abci_session_free(x);
+  ag_node_close(n);
+  test_rmdir(ndir);
+}
+
 TEST_MAIN(checked_tx_is_pending_until_its_block_commits, block_of_empty_txs_commits,
           malformed_frames_stop_the_session, api_admits_at_once_and_forwards_in_order,
-          state_sync_restores_a_snapshot_and_refuses_bad_chunks, file_peers_are_checked_when_the_config_loads)
+          state_sync_restores_a_snapshot_and_refuses_bad_chunks, file_peers_are_checked_when_the_config_loads,
+          commit_retains_the_newest_blocks_and_every_served_snapshot)

@@ -240,7 +240,7 @@ TEST(four_validators_survive_faults) {
   snprintf(fault, sizeof fault, "%s/damage-a-chunk", dir);
   setenv("AGORA_FAULT_SNAPSHOT_CHUNK", fault, 1); /* the validators' apps inherit it */
   const char *args[] = {"--home", root, "localnet", "--detach", "--block-time", "150",
-                        "--base-port", base, "--dev-accounts", "5", NULL};
+                        "--base-port", base, "--dev-accounts", "5", "--retain-blocks", "80", NULL};
   CHECK_EQ(sys_run(NULL, args), 0);
   load_net();
   CHECK(wait_height(0, 3, 60000));
@@ -467,6 +467,28 @@ TEST(four_validators_survive_faults) {
   vs = sys_get_json(api[0], "/v1/validators", NULL);
   CHECK_EQ(json_array_size(json_object_get(vs, "validators")), NV);
   json_decref(vs);
+
+  /* 7. pruning (--retain-blocks 80): validator 0's CometBFT drops old blocks, keeps at least
+   * the newest 80 and every block from its oldest kept snapshot on (one every 40, 3 kept) */
+  long long earliest0 = 0, latest0 = 0;
+  for (uint64_t until2 = ag_mono_ms() + 120000; earliest0 <= 1 && ag_mono_ms() < until2;) {
+    snprintf(url, sizeof url, "%s/status", rpc[0]);
+    if (ag_http_request("GET", url, NULL, NULL, 0, 5000, &r) == 0) {
+      j = json_loadb((char *)r.body.data, r.body.len, 0, NULL);
+      json_t *si = json_object_get(json_object_get(j, "result"), "sync_info");
+      const char *e0 = json_string_value(json_object_get(si, "earliest_block_height")),
+                 *l0 = json_string_value(json_object_get(si, "latest_block_height"));
+      earliest0 = e0 ? atoll(e0) : 0;
+      latest0 = l0 ? atoll(l0) : 0;
+      json_decref(j);
+      ag_http_result_free(&r);
+    }
+    if (earliest0 <= 1) ag_sleep_ms(500);
+  }
+  fprintf(stderr, "  validator 0 keeps blocks %lld..%lld\n", earliest0, latest0);
+  CHECK(earliest0 > 1);
+  CHECK(latest0 - earliest0 + 1 >= 80);
+  CHECK(earliest0 <= (latest0 / 40 - 3) * 40 + 1); /* the oldest snapshot a joiner may take */
 
   atomic_store(&load.stop, 1);
   pthread_join(th, NULL);

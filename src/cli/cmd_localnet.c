@@ -70,7 +70,7 @@
 
 static const char usage[] =
     "usage: agora localnet [start] [--validators N] [--home DIR] [--block-time MS] [--base-port P]\n"
-    "                      [--dev-accounts N] [--detach] [--force]\n"
+    "                      [--dev-accounts N] [--retain-blocks N] [--detach] [--force]\n"
     "                      [--subnets [--miners N] [--subnet-validators N] [--trainers N]\n"
     "                                 [--round-blocks N] [--train-dim N] [--train-layers N] [--model F]]\n"
     "       agora localnet stop [--validator I] [--app-only] [--home DIR]\n"
@@ -92,6 +92,9 @@ static const char usage[] =
     "  --detach        start the processes and return: nothing restarts them\n"
     "  --block-time MS CometBFT's timeout_commit (default 500)\n"
     "  --base-port P   first port (default 26600; validator I uses P+10I+6 .. P+10I+9)\n"
+    "  --retain-blocks N  each node's CometBFT keeps the newest N blocks and prunes the rest\n"
+    "                  (default 0: keep all; at least 80), never one a node joining from a\n"
+    "                  kept snapshot still needs (config.json \"retain_blocks\")\n"
     "  --subnets       also run the inference subnet (netuid 1: --miners, default 2, and\n"
     "                  --subnet-validators, default 3, staking 2000, 1000, 1000... AGR) and the\n"
     "                  training subnet (netuid 2: --trainers, default 2, and as many validators,\n"
@@ -244,6 +247,7 @@ typedef struct {
   int n;                      /* nodes: the genesis validators, then those that joined */
   int nval;                   /* genesis validators */
   int block_ms;               /* timeout_commit */
+  uint64_t retain_blocks;     /* blocks each node's CometBFT keeps (config.json; 0: all) */
   char root[1024];
   char chain_id[64];
   int base;
@@ -295,6 +299,7 @@ static int net_save(const net *nt) {
   json_object_set_new(o, "chain_id", json_string(nt->chain_id));
   json_object_set_new(o, "validators", json_integer(nt->nval)); /* then those that joined: "nodes" */
   json_object_set_new(o, "block_time_ms", json_integer(nt->block_ms));
+  json_object_set_new(o, "retain_blocks", json_integer((json_int_t)nt->retain_blocks));
   json_object_set_new(o, "base_port", json_integer(nt->base));
   json_object_set_new(o, "cometbft", json_string(nt->cometbft));
   json_object_set_new(o, "agora", json_string(nt->agora));
@@ -344,6 +349,7 @@ static int net_load(net *nt) {
   json_t *bt = json_object_get(o, "block_time_ms");
   nt->n = (int)json_array_size(json_object_get(o, "nodes"));
   nt->block_ms = json_is_integer(bt) ? (int)json_integer_value(bt) : 500;
+  nt->retain_blocks = (uint64_t)json_integer_value(json_object_get(o, "retain_blocks"));
   nt->base = (int)json_integer_value(json_object_get(o, "base_port"));
   snprintf(nt->cometbft, sizeof nt->cometbft, "%s", cmt ? cmt : "");
   nt->supervisor_pid = (int)json_integer_value(json_object_get(o, "supervisor_pid"));
@@ -469,9 +475,10 @@ static int app_config(const net *nt, int i) {
   snprintf(v, sizeof v,
            "{\n  \"consensus\": \"cometbft\",\n  \"abci_listen\": \"tcp://127.0.0.1:%d\",\n"
            "  \"cometbft_rpc\": \"http://127.0.0.1:%d\",\n  \"cometbft_batch\": 200,\n"
-           "  \"snapshot_interval\": %d,\n  \"snapshot_keep\": 3,\n  \"api_listen\": \"127.0.0.1:%d\",\n"
-           "  \"file_peers\": [%s]\n}\n",
-           port(nt, i, 8), port(nt, i, 7), SNAPSHOT_EVERY, port(nt, i, 9), peers);
+           "  \"snapshot_interval\": %d,\n  \"snapshot_keep\": 3,\n  \"retain_blocks\": %llu,\n"
+           "  \"api_listen\": \"127.0.0.1:%d\",\n  \"file_peers\": [%s]\n}\n",
+           port(nt, i, 8), port(nt, i, 7), SNAPSHOT_EVERY, (unsigned long long)nt->retain_blocks, port(nt, i, 9),
+           peers);
   return ag_write_file_atomic(path, v, strlen(v), 0644);
 }
 
@@ -1187,7 +1194,7 @@ static int print_node(const ag_cli *c, const net *nt, int i, const char *done) {
 }
 
 int ag_cmd_localnet(ag_cli *c, int argc, char **argv) {
-  const char *nval_s = "4", *block_s = "500", *base_s = "26600", *node_s = NULL, *ndev_s = "4";
+  const char *nval_s = "4", *block_s = "500", *base_s = "26600", *node_s = NULL, *ndev_s = "4", *retain_s = "0";
   const char *miners_s = "2", *svals_s = "3", *trainers_s = "2", *rb_s = "30", *tdim_s = "0", *tlayers_s = "0",
              *model_s = NULL;
   bool detach = false, force = false, app_only = false, subnets = false;
@@ -1198,6 +1205,7 @@ int ag_cmd_localnet(ag_cli *c, int argc, char **argv) {
                    {"train-layers", 0, 1, &tlayers_s, NULL}, {"model", 0, 1, &model_s, NULL},
                    {"base-port", 0, 1, &base_s, NULL},  {"validator", 0, 1, &node_s, NULL},
                    {"dev-accounts", 0, 1, &ndev_s, NULL}, {"detach", 'd', 0, NULL, &detach},
+                   {"retain-blocks", 0, 1, &retain_s, NULL},
                    {"force", 0, 0, NULL, &force},        {"app-only", 0, 0, NULL, &app_only},
                    {"", 0, 0, NULL, NULL}};
   char *pos[1];
@@ -1302,7 +1310,7 @@ int ag_cmd_localnet(ag_cli *c, int argc, char **argv) {
     if ((rc = net_load(&nt))) goto fail;
     snprintf(nt.agora, sizeof nt.agora, "%s", exe);
   } else {
-    uint64_t nv, bt, bp, nd;
+    uint64_t nv, bt, bp, nd, rt;
     rc = AG_E_USAGE;
     if (ag_parse_u64(nval_s, &nv) || nv < 1 || nv > MAX_VALIDATORS) {
       ag_fail(rc, "--validators must be 1..%d", MAX_VALIDATORS);
@@ -1320,6 +1328,11 @@ int ag_cmd_localnet(ag_cli *c, int argc, char **argv) {
       ag_fail(rc, "--dev-accounts must be 0..1000");
       goto fail;
     }
+    if (ag_parse_u64(retain_s, &rt) || (rt && rt < 2 * SNAPSHOT_EVERY)) {
+      ag_fail(rc, "--retain-blocks must be 0 (keep all) or at least %d (two snapshot intervals)", 2 * SNAPSHOT_EVERY);
+      goto fail;
+    }
+    nt.retain_blocks = rt;
     nt.n = nt.nval = (int)nv;
     nt.block_ms = (int)bt;
     nt.base = (int)bp;

@@ -606,6 +606,7 @@ static int handle(server *s, ag_buf *out, const Tendermint__Abci__Request *req) 
       fatal = 1;
       break;
     }
+    commit.retain_height = (int64_t)ag_node_retain_height(ag_node_config_of(s->node), s->b.height);
     r.value_case = TENDERMINT__ABCI__RESPONSE__VALUE_COMMIT;
     r.commit = &commit;
     break;

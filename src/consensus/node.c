@@ -165,6 +165,11 @@ int ag_node_config_load(ag_node_config *cfg, const char *home) {
     return ag_fail(AG_E_RANGE, "%s: history_keep_blocks must be a whole number of blocks (0: keep all)", path);
   }
   if (v) cfg->history_keep = (uint64_t)json_integer_value(v);
+  if ((v = json_object_get(root, "retain_blocks")) && !(json_is_integer(v) && json_integer_value(v) >= 0)) {
+    json_decref(root);
+    return ag_fail(AG_E_RANGE, "%s: retain_blocks must be a whole number of blocks (0: keep all)", path);
+  }
+  if (v) cfg->retain_blocks = (uint64_t)json_integer_value(v);
   if ((v = json_object_get(root, "state_versions")) && !(json_is_integer(v) && json_integer_value(v) >= 1)) {
     json_decref(root);
     return ag_fail(AG_E_RANGE, "%s: state_versions must be a whole number of heights, at least 1", path);
@@ -1044,6 +1049,19 @@ void ag_node_snapshot_wait(ag_node *n) {
   if (!n->snapping) return;
   pthread_join(n->snap, NULL);
   n->snapping = 0;
+}
+
+uint64_t ag_node_retain_height(const ag_node_config *cfg, uint64_t height) {
+  if (!cfg->retain_blocks || height < cfg->retain_blocks) return 0;
+  uint64_t r = height + 1 - cfg->retain_blocks;
+  if (cfg->snapshot_interval) {
+    /* the newest snapshot may still be being written, so the oldest kept may be one more
+     * interval back than the newest complete one suggests */
+    uint64_t i = cfg->snapshot_interval, newest = height / i, back = (uint64_t)cfg->snapshot_keep;
+    uint64_t oldest = newest > back ? (newest - back) * i : 0;
+    if (r > oldest) r = oldest;
+  }
+  return r;
 }
 
 void ag_node_snapshot(ag_node *n, uint64_t height) {

@@ -48,6 +48,7 @@ typedef struct {
   uint64_t state_memory_mb; /* the state store's resident budget ("state_memory_mb", 512; 0: none) */
   uint64_t snapshot_interval; /* CometBFT mode: a state-sync snapshot every N blocks (0: none) */
   int snapshot_keep;          /* snapshots kept (2) */
+  uint64_t retain_blocks;     /* CometBFT mode: blocks CometBFT keeps ("retain_blocks"; 0: all) */
   size_t snapshot_chunk;      /* bytes per snapshot chunk (0: AG_SNAPSHOT_CHUNK; tests set less) */
   /* other nodes' APIs ("file_peers": ["http://host:port", ...]) the node fetches the files the
    * chain announces from (blobs, pinned and proposed checkpoints; files_api.h) */
@@ -115,6 +116,11 @@ void ag_node_cmt_block(ag_node *n, uint64_t height, const uint8_t (*ids)[32], si
  * (consensus/snapshot.h) is written to HOME/data/snapshots in the background, keeping the
  * newest "snapshot_keep"; a height that comes while one is being written is skipped. */
 void ag_node_snapshot(ag_node *n, uint64_t height);
+/* CometBFT mode: the retain height Commit returns after height (CometBFT prunes the blocks
+ * below it; 0: none). The newest retain_blocks blocks are kept, and never a block at or above
+ * the oldest snapshot this node may still serve (a node that joins from it needs the blocks
+ * from its height on). CometBFT itself keeps what evidence still needs. */
+uint64_t ag_node_retain_height(const ag_node_config *cfg, uint64_t height);
 /* State sync restored the state of height. */
 void ag_node_restored(ag_node *n, uint64_t height, uint64_t time_ms);
 /* Waits for a snapshot being written (tests). */
