@@ -681,6 +681,15 @@ static uint64_t pay_u64(json_t *j, const char *k) {
   return ag_json_u64_of(json_object_get(j, "payment"), k);
 }
 
+/* The port a hotkey (address) serves on now. */
+static uint16_t mport_of(ag_net *net, const char *addr) {
+  char host[128];
+  int uid = -1;
+  uint16_t port = 0;
+  if (ag_neuron_find(net, 1, addr, &uid, host, &port)) return 0;
+  return port;
+}
+
 static pid_t spawn_paid_miner(const char *log) {
   const char *args[] = {"--home", home, "--node", node_url, "miner", "--subnet", "1", "--hotkey", "paid-hot",
                         "--coldkey", "owner", NULL};
@@ -792,15 +801,88 @@ TEST(paid_requests_through_a_channel) {
     if (claimed != billed4) ag_sleep_ms(200);
   }
   CHECK_U64(claimed, billed4);
-  /* the provider closes the channel (at once); the miner drops it from its book within a
-   * round or two of its claims (every 10 s), as its metrics show */
-  uint8_t cid[32];
-  CHECK(!ag_hex_decode(chan, 64, cid, 32));
-  ag_buf_init(&p);
-  ag_payload_channel_close(&p, cid);
-  CHECK_OK(ag_net_submit(&net, &hk, AG_TX_CHANNEL_CLOSE, p.data, p.len, 30000, hash, &code));
-  CHECK_EQ(code, 0);
-  ag_buf_free(&p);
+  /* eight more channels, one paid request each (vouchers sent by hand): the miner sends a
+   * round's claims at once, so they land in a block or two (one block a claim before) */
+  enum { MORE = 8 };
+  uint8_t mids[MORE][32];
+  uint64_t mbilled[MORE];
+  for (int k = 0; k < MORE; k++) {
+    char apath[200], oaddr[AG_ADDR_MAX];
+    ag_addr_encode(owner.pk, oaddr);
+    snprintf(apath, sizeof apath, "/v1/accounts/%s", oaddr);
+    json_t *acct = sys_get_json(node_url, apath, NULL);
+    uint64_t nonce = ag_json_u64_of(acct, "pending_nonce");
+    json_decref(acct);
+    ag_channel_id(net.chain_id, owner.pk, nonce, mids[k]);
+    ag_buf_init(&p);
+    ag_payload_channel_open(&p, hk.pk, NULL, model, AG_UNIT, 600, 0);
+    CHECK_OK(ag_net_submit(&net, &owner, AG_TX_CHANNEL_OPEN, p.data, p.len, 30000, hash, &code));
+    CHECK_EQ(code, 0);
+    ag_buf_free(&p);
+  }
+  for (int k = 0; k < MORE; k++) {
+    ag_buf v;
+    ag_buf_init(&v);
+    ag_voucher_sign(&v, net.chain_id, mids[k], AG_UNIT / 10, 1, &owner);
+    char vh[2 * AG_VOUCHER_MAX + 40];
+    int off = snprintf(vh, sizeof vh, "%s: ", AG_PAY_HEADER);
+    ag_hex_encode(v.data, v.len, vh + off);
+    ag_buf_free(&v);
+    const char *hdrs[] = {vh, NULL};
+    ag_http_result r;
+    char purl[200];
+    snprintf(purl, sizeof purl, "http://127.0.0.1:%u/v1/completions", mport_of(&net, addr));
+    CHECK_OK(ag_http_request_max("POST", purl, "application/json", body, strlen(body), 60000, 1 << 20, hdrs, &r));
+    CHECK_EQ(r.status, 200);
+    json_t *ans = json_loadb((const char *)r.body.data, r.body.len, 0, NULL);
+    mbilled[k] = ag_json_u64_of(json_object_get(json_object_get(ans, "agora"), "payment"), "billed");
+    CHECK(mbilled[k] > 0);
+    json_decref(ans);
+    ag_http_result_free(&r);
+  }
+  for (int k = 0; k < MORE; k++) {
+    char chex[65];
+    ag_hex_encode(mids[k], 32, chex);
+    snprintf(cpath, sizeof cpath, "/v1/channels/%s", chex);
+    claimed = 0;
+    for (int t = 0; t < 200 && claimed != mbilled[k]; t++) {
+      json_t *ch = sys_get_json(node_url, cpath, NULL);
+      claimed = ag_json_u64_of(ch, "claimed");
+      json_decref(ch);
+      if (claimed != mbilled[k]) ag_sleep_ms(200);
+    }
+    CHECK_U64(claimed, mbilled[k]);
+  }
+  char hpath[200];
+  snprintf(hpath, sizeof hpath, "/v1/accounts/%s/txs?limit=100", addr);
+  json_t *hist = sys_get_json(node_url, hpath, NULL);
+  long long heights[MORE + 8];
+  int nclaims = 0, distinct = 0;
+  for (size_t k = 0; k < json_array_size(json_object_get(hist, "txs")); k++) {
+    json_t *tx = json_array_get(json_object_get(hist, "txs"), k);
+    if (strcmp(json_string_value(json_object_get(tx, "kind")) ?: "", "channel_claim") || nclaims >= MORE) continue;
+    long long h = (long long)json_integer_value(json_object_get(tx, "height"));
+    int seen = 0;
+    for (int q = 0; q < nclaims; q++) seen |= heights[q] == h;
+    distinct += !seen;
+    heights[nclaims++] = h; /* newest first: these are the eight claims of the new channels */
+  }
+  json_decref(hist);
+  fprintf(stderr, "  %d claims of the new channels in %d block(s)\n", nclaims, distinct);
+  CHECK_EQ(nclaims, MORE);
+  CHECK(distinct <= 4); /* two blocks a round, and the requests may straddle two rounds */
+  /* the provider closes the nine channels (at once); the miner drops them from its book
+   * within a round or two of its claims (every 10 s), as its metrics show */
+  for (int k = 0; k <= MORE; k++) {
+    uint8_t cid[32];
+    if (k == MORE) CHECK(!ag_hex_decode(chan, 64, cid, 32));
+    else memcpy(cid, mids[k], 32);
+    ag_buf_init(&p);
+    ag_payload_channel_close(&p, cid);
+    CHECK_OK(ag_net_submit(&net, &hk, AG_TX_CHANNEL_CLOSE, p.data, p.len, 30000, hash, &code));
+    CHECK_EQ(code, 0);
+    ag_buf_free(&p);
+  }
   char murl[200], mhost[128];
   int muid = -1;
   uint16_t mport = 0; /* the restarted miner's */

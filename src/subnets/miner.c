@@ -497,12 +497,42 @@ static void refresh_offer(miner *m) {
  * claim under the voucher that request came with would leave its cost unclaimable until the
  * client sends another voucher (and for good if it never does). final: the miner is going and
  * nothing runs any more, so every channel is claimed. */
+/* A submitted tx's outcome: 1 committed (*code its result), 0 not yet (or not found: a node
+ * may not list a tx it has just taken). */
+static int tx_outcome(miner *m, const uint8_t hash[32], int *code) {
+  char hex[65], path[100];
+  ag_hex_encode(hash, 32, hex);
+  snprintf(path, sizeof path, "/v1/txs/%s", hex);
+  json_t *j;
+  int rc = ag_net_get(&m->net, path, &j);
+  if (rc) return 0;
+  const char *st = json_string_value(json_object_get(j, "status"));
+  int done = st && !strcmp(st, "committed");
+  if (done) {
+    const char *name = json_string_value(json_object_get(json_object_get(j, "result"), "code"));
+    *code = AG_E_INTERNAL;
+    if (name && !strcmp(name, "ok")) *code = 0;
+    else if (name) ag_err_from_name(name, code);
+  }
+  json_decref(j);
+  return done;
+}
+
 static void claim_billed(miner *m, int final) {
-  for (size_t i = 0;; i++) {
+  enum { BATCH = 256 };
+  typedef struct {
+    uint8_t id[32], hash[32];
+    uint64_t amount;
+    int done;
+  } claim;
+  claim *cs = ag_xcalloc(BATCH, sizeof *cs);
+  size_t nc = 0;
+  /* every claim of the round is sent at once (the node gives each the next nonce), and then
+   * their outcomes are read together: a round takes a block or two, not one block a channel */
+  for (size_t i = 0; nc < BATCH; i++) {
     uint8_t payload[9 + AG_VOUCHER_MAX];
     size_t len = 0;
-    uint64_t amount = 0;
-    uint8_t id[32];
+    claim *c = &cs[nc];
     pthread_mutex_lock(&m->book.mu);
     int more = i < m->book.n;
     if (more) {
@@ -514,28 +544,43 @@ static void claim_billed(miner *m, int final) {
         memcpy(payload, b.data, b.len);
         len = b.len;
         ag_buf_free(&b);
-        amount = e->billed;
-        memcpy(id, e->ch.id, 32);
+        c->amount = e->billed;
+        memcpy(c->id, e->ch.id, 32);
       }
     }
     pthread_mutex_unlock(&m->book.mu);
     if (!more) break;
     if (!len) continue;
-    uint8_t hash[32];
-    int code = 0, rc = ag_net_submit(&m->net, &m->hotkey, AG_TX_CHANNEL_CLAIM, payload, len, 5000, hash, &code);
-    if (rc || code) {
-      ag_warn("miner", "claim of %llu base units not made: %s", (unsigned long long)amount, ag_errmsg(rc ? rc : code));
-      continue;
-    }
-    pthread_mutex_lock(&m->book.mu);
-    ag_pay_entry *e = ag_paybook_find(&m->book, id);
-    if (e && e->claimed < amount) {
-      e->claimed = amount;
-      if ((rc = ag_paybook_store(&m->book, e))) ag_warn("miner", "%s", ag_errmsg(rc));
-    }
-    pthread_mutex_unlock(&m->book.mu);
-    ag_info("miner", "claimed %llu base units billed on a channel", (unsigned long long)amount);
+    int rc = ag_net_submit(&m->net, &m->hotkey, AG_TX_CHANNEL_CLAIM, payload, len, 0, c->hash, NULL);
+    if (rc) ag_warn("miner", "claim of %llu base units not sent: %s", (unsigned long long)c->amount, ag_errmsg(rc));
+    else nc++;
   }
+  size_t left = nc;
+  for (uint64_t end = ag_mono_ms() + (final ? 30000 : 15000); left && ag_mono_ms() < end;) {
+    ag_sleep_ms(100);
+    for (size_t k = 0; k < nc; k++) {
+      claim *c = &cs[k];
+      int code = 0, o = c->done ? 0 : tx_outcome(m, c->hash, &code);
+      if (!o) continue;
+      c->done = 1;
+      left--;
+      if (code) {
+        ag_warn("miner", "claim of %llu base units not made: %s", (unsigned long long)c->amount, ag_errmsg(code));
+        continue;
+      }
+      pthread_mutex_lock(&m->book.mu);
+      ag_pay_entry *e = ag_paybook_find(&m->book, c->id);
+      if (e && e->claimed < c->amount) {
+        e->claimed = c->amount;
+        int rc = ag_paybook_store(&m->book, e);
+        if (rc) ag_warn("miner", "%s", ag_errmsg(rc));
+      }
+      pthread_mutex_unlock(&m->book.mu);
+      ag_info("miner", "claimed %llu base units billed on a channel", (unsigned long long)c->amount);
+    }
+  }
+  if (left) ag_warn("miner", "%zu claim(s) not committed yet; the next round sends them again", left);
+  free(cs);
 }
 
 /* Keeps the book to the channels that can still pay: each round looks up the next few
@@ -543,26 +588,26 @@ static void claim_billed(miner *m, int final) {
  * takes no claim). What a closed channel was billed beyond its claims is lost, and logged. */
 static void drop_closed(miner *m) {
   enum { PER_ROUND = 32 };
-  for (int k = 0; k < PER_ROUND; k++) {
-    uint8_t id[32];
-    int have = 0;
-    pthread_mutex_lock(&m->book.mu);
-    size_t n = m->book.n;
-    if (n) {
-      ag_pay_entry *e = &m->book.e[m->sweep++ % n];
-      if (e->reserved == 0) memcpy(id, e->ch.id, 32), have = 1;
-    }
-    pthread_mutex_unlock(&m->book.mu);
-    if (!n || (size_t)k >= n) break;
+  uint8_t ids[PER_ROUND][32];
+  int nid = 0;
+  pthread_mutex_lock(&m->book.mu);
+  size_t n = m->book.n, cnt = n < PER_ROUND ? n : PER_ROUND;
+  for (size_t k = 0; k < cnt; k++) {
+    ag_pay_entry *e = &m->book.e[(m->sweep + k) % n];
+    if (e->reserved == 0) memcpy(ids[nid++], e->ch.id, 32);
+  }
+  m->sweep = n ? (m->sweep + cnt) % n : 0;
+  pthread_mutex_unlock(&m->book.mu);
+  for (int k = 0; k < nid; k++) {
     ag_channel ch;
-    if (!have || fetch_channel(m, id, &ch) || ch.status != AG_CHANNEL_CLOSED) continue;
+    if (fetch_channel(m, ids[k], &ch) || ch.status != AG_CHANNEL_CLOSED) continue;
     pthread_mutex_lock(&m->book.mu);
-    ag_pay_entry *e = ag_paybook_find(&m->book, id);
+    ag_pay_entry *e = ag_paybook_find(&m->book, ids[k]);
     uint64_t lost = e && e->billed > ch.claimed ? e->billed - ch.claimed : 0;
-    int rc = e && e->reserved == 0 ? ag_paybook_drop(&m->book, id) : AG_E_BUSY;
+    int rc = e && e->reserved == 0 ? ag_paybook_drop(&m->book, ids[k]) : AG_E_BUSY;
     pthread_mutex_unlock(&m->book.mu);
     char hex[17];
-    ag_hex_encode(id, 8, hex);
+    ag_hex_encode(ids[k], 8, hex);
     if (rc == AG_E_BUSY) continue;
     if (rc) ag_warn("miner", "channel %s…: %s", hex, ag_errmsg(rc));
     else if (lost) ag_warn("miner", "channel %s… closed with %llu base units billed and never claimed", hex, (unsigned long long)lost);
