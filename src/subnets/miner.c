@@ -497,27 +497,6 @@ static void refresh_offer(miner *m) {
  * claim under the voucher that request came with would leave its cost unclaimable until the
  * client sends another voucher (and for good if it never does). final: the miner is going and
  * nothing runs any more, so every channel is claimed. */
-/* A submitted tx's outcome: 1 committed (*code its result), 0 not yet (or not found: a node
- * may not list a tx it has just taken). */
-static int tx_outcome(miner *m, const uint8_t hash[32], int *code) {
-  char hex[65], path[100];
-  ag_hex_encode(hash, 32, hex);
-  snprintf(path, sizeof path, "/v1/txs/%s", hex);
-  json_t *j;
-  int rc = ag_net_get(&m->net, path, &j);
-  if (rc) return 0;
-  const char *st = json_string_value(json_object_get(j, "status"));
-  int done = st && !strcmp(st, "committed");
-  if (done) {
-    const char *name = json_string_value(json_object_get(json_object_get(j, "result"), "code"));
-    *code = AG_E_INTERNAL;
-    if (name && !strcmp(name, "ok")) *code = 0;
-    else if (name) ag_err_from_name(name, code);
-  }
-  json_decref(j);
-  return done;
-}
-
 static void claim_billed(miner *m, int final) {
   enum { BATCH = 256 };
   typedef struct {
@@ -560,8 +539,8 @@ static void claim_billed(miner *m, int final) {
     ag_sleep_ms(100);
     for (size_t k = 0; k < nc; k++) {
       claim *c = &cs[k];
-      int code = 0, o = c->done ? 0 : tx_outcome(m, c->hash, &code);
-      if (!o) continue;
+      int code = 0, o = c->done ? 0 : ag_net_tx_outcome(&m->net, c->hash, &code);
+      if (o <= 0) continue; /* not yet, or the node did not answer: asked again */
       c->done = 1;
       left--;
       if (code) {

@@ -114,31 +114,37 @@ int ag_net_submit(ag_net *n, const ag_keypair *k, uint16_t kind, const uint8_t *
   ag_buf_free(&tx);
   json_decref(sub);
   if (rc || wait_ms <= 0) return rc;
-  ag_hex_encode(hash, 32, hex);
-  snprintf(path, sizeof path, "/v1/txs/%s", hex);
   uint64_t end = ag_mono_ms() + (uint64_t)wait_ms;
   while (ag_mono_ms() < end) {
-    json_t *j;
-    rc = ag_net_get(n, path, &j);
-    if (!rc) {
-      const char *st = json_string_value(json_object_get(j, "status"));
-      if (st && !strcmp(st, "committed")) {
-        const char *name = json_string_value(json_object_get(json_object_get(j, "result"), "code"));
-        int c = AG_E_INTERNAL;
-        if (name && !strcmp(name, "ok")) c = 0;
-        else if (name) ag_err_from_name(name, &c);
-        if (code) *code = c;
-        if (c) ag_fail(c, "%s", json_string_value(json_object_get(json_object_get(j, "result"), "message")));
-        json_decref(j);
-        return 0;
-      }
-      json_decref(j);
-    } else if (rc != AG_E_NOTFOUND) {
-      return rc;
-    }
+    int o = ag_net_tx_outcome(n, hash, code ? code : &(int){0});
+    if (o < 0) return o;
+    if (o) return 0;
     ag_sleep_ms(100);
   }
+  ag_hex_encode(hash, 32, hex);
   return ag_fail(AG_E_TIMEOUT, "tx %s not committed within %d ms", hex, wait_ms);
+}
+
+int ag_net_tx_outcome(const ag_net *n, const uint8_t hash[32], int *code) {
+  char hex[65], path[100];
+  ag_hex_encode(hash, 32, hex);
+  snprintf(path, sizeof path, "/v1/txs/%s", hex);
+  json_t *j;
+  int rc = ag_net_get(n, path, &j);
+  if (rc) return rc == AG_E_NOTFOUND ? 0 : rc;
+  const char *st = json_string_value(json_object_get(j, "status"));
+  int done = st && !strcmp(st, "committed");
+  if (done) {
+    json_t *res = json_object_get(j, "result");
+    const char *name = json_string_value(json_object_get(res, "code"));
+    int c = AG_E_INTERNAL;
+    if (name && !strcmp(name, "ok")) c = 0;
+    else if (name) ag_err_from_name(name, &c);
+    *code = c;
+    if (c) ag_fail(c, "%s", json_string_value(json_object_get(res, "message")));
+  }
+  json_decref(j);
+  return done;
 }
 
 int ag_net_endpoint_url(json_t *ep, char *out, size_t cap) {

@@ -28,6 +28,9 @@ int ag_net_get(const ag_net *n, const char *path, json_t **out);
  * wait). *code gets the committed result (0 or AG_E_*) when waited for. */
 int ag_net_submit(ag_net *n, const ag_keypair *k, uint16_t kind, const uint8_t *payload,
                   size_t len, int wait_ms, uint8_t hash[32], int *code);
+/* A submitted tx's outcome: 1 committed (*code its result, 0 or AG_E_*, with the message set
+ * on failure), 0 not yet (pending, or not listed yet), or an error code reading it. */
+int ag_net_tx_outcome(const ag_net *n, const uint8_t hash[32], int *code);
 /* The node URL of a home folder: HOME/data/api.addr, else config.json, else the default. */
 void ag_net_url_of_home(const char *home, char *out, size_t cap);
 
