@@ -1031,13 +1031,24 @@ static ag_dispute dispute_of(const uint8_t id[32]) {
 }
 
 
-/* The case after the block that draws its committee (the block after the open). */
+/* The case after the block that draws its committee (the block after the round's start). */
 static ag_dispute drawn(const uint8_t id[32]) {
   ag_dispute d = dispute_of(id);
   CHECK_EQ(d.k, 0);
-  CHECK_U64(height(), d.opened);
+  CHECK_U64(height(), d.start);
   empty_blocks(1);
   return dispute_of(id);
+}
+
+/* Runs blocks until the case is resolved, through every round it takes. */
+static ag_dispute settle(const uint8_t id[32]) {
+  ag_dispute d = dispute_of(id);
+  for (int i = 0; d.status == AG_DISPUTE_OPEN && i < 1000; i++) {
+    empty_blocks(1);
+    d = dispute_of(id);
+  }
+  CHECK(d.status != AG_DISPUTE_OPEN);
+  return d;
 }
 
 static uint64_t hk_balance(int hk) {
@@ -1183,15 +1194,78 @@ TEST(a_false_dispute_loses_its_bond_and_silence_refunds_it) {
   ag_app_supply(app, &sup);
   CHECK(sup.burned >= burned0 + d.burned);
   ag_buf_free(&ev);
-  /* a committee that never reveals decides nothing: the bond comes back */
+  /* a committee that never reveals decides nothing: the three silent members are left out of a
+   * second round, whose one member (all that is left) is silent too; with nobody left to draw
+   * the case ends undecided, and the bond comes back */
   evidence(&ev, 0, 0, 3, height(), "another answer");
   b3 = balance(3);
   CHECK_OK(dispute_open(3, 1, AG_UNIT, &ev, id));
   d = dispute_of(id);
   while (height() < d.reveal_end) empty_blocks(1);
   d = dispute_of(id);
+  CHECK_EQ(d.status, AG_DISPUTE_OPEN);
+  CHECK(d.round == 1 && d.nx == 3 && d.k == 0);
+  d = drawn(id);
+  CHECK_EQ(d.k, 1);
+  d = settle(id);
   CHECK_EQ(d.status, AG_DISPUTE_UNDECIDED);
+  CHECK_EQ(d.round, 1);
   CHECK_U64(balance(3), b3 - FEE);
+  CHECK_EQ(bond_of(0).disputes, 0);
+  ag_buf_free(&ev);
+  teardown();
+}
+
+/* A silent veto (docs/security.md "A silent committee member"): the provider bribes the member
+ * that holds the most stake of its committee, more than a third of it, to stay silent, so the
+ * others' votes fall short of 2/3 of the committee's stake. Under the old rule the case ended
+ * undecided there, the provider keeping its bond. Now a second round is drawn, twice as large,
+ * without the silent member, and it proves the fault. */
+TEST(a_silent_member_cannot_veto_a_verdict) {
+  setup_disputes();
+  fund_hotkeys(1);
+  ag_buf ev;
+  evidence(&ev, 0, 0, 60, height(), "a wrong answer");
+  uint8_t id[32], right[32];
+  ag_hash("agora/inftext", "the right answer", 16, right);
+  uint64_t c1 = balance(1), bonded = bond_of(0).bonded;
+  CHECK_OK(dispute_open(3, 1, AG_UNIT, &ev, id));
+  ag_dispute d = drawn(id);
+  CHECK_EQ(d.k, 3);
+  int top = 0;
+  unsigned __int128 total = 0;
+  for (int i = 0; i < d.k; i++) {
+    total += d.m[i].stake;
+    if (d.m[i].stake > d.m[top].stake) top = i;
+  }
+  CHECK(3 * (unsigned __int128)d.m[top].stake > total); /* so in every committee of 3 of 10, 20, 30, 40 */
+  int silent = hk_of(d.m[top].hotkey);
+  const uint8_t *votes[AG_DISPUTE_MAX_COMMITTEE] = {0};
+  for (int i = 0; i < d.k; i++)
+    if (i != top) votes[i] = right;
+  judge(id, votes);
+  d = dispute_of(id);
+  CHECK_EQ(d.status, AG_DISPUTE_OPEN);
+  CHECK(d.round == 1 && d.nx == 1 && !memcmp(d.excluded[0], HK[silent].pk, 32));
+  CHECK(bond_of(0).disputes == 1 && bond_of(0).held == 4 * AG_UNIT); /* still held */
+  /* round 1: up to 6 members, the three validators left */
+  d = drawn(id);
+  CHECK_EQ(d.k, 3);
+  for (int i = 0; i < d.k; i++) CHECK(hk_of(d.m[i].hotkey) != silent);
+  CHECK_EQ(vote_tx(silent, id, right, 0), AG_E_DISPUTE_MEMBER);
+  uint64_t before[3];
+  for (int i = 0; i < 3; i++) votes[i] = right, before[i] = hk_balance(hk_of(d.m[i].hotkey));
+  judge(id, votes);
+  d = dispute_of(id);
+  CHECK_EQ(d.status, AG_DISPUTE_FAULT);
+  CHECK_U64(d.slashed, 4 * AG_UNIT);
+  CHECK_U64(balance(1), c1 + 7000);
+  CHECK_U64(bond_of(0).bonded, bonded - 4 * AG_UNIT);
+  CHECK(bond_of(0).disputes == 0 && bond_of(0).held == 0);
+  /* the members of the deciding round are paid */
+  CHECK_U64(d.committee_paid, (4 * AG_UNIT - 7000) / 5 / 3 * 3);
+  for (int i = 0; i < 3; i++)
+    CHECK_U64(hk_balance(hk_of(d.m[i].hotkey)), before[i] - 2 * FEE + d.committee_paid / 3);
   ag_buf_free(&ev);
   teardown();
 }
@@ -1286,7 +1360,15 @@ TEST(a_member_is_told_what_the_next_block_accepts) {
   CHECK_EQ(duty_of(id, a, dmodel), AG_DUTY_REVEAL);
   CHECK_OK(vote_tx(a, id, vote, 1));
   CHECK_EQ(duty_of(id, a, dmodel), AG_DUTY_NONE);
-  CHECK(dispute_of(id).status != AG_DISPUTE_OPEN); /* resolved at the end of reveal_end's block */
+  /* a alone is short of 2/3: at the end of reveal_end's block a second round starts, without
+   * the members who did not reveal, and nobody has a duty until its committee is drawn */
+  ag_dispute r = dispute_of(id);
+  CHECK(r.status == AG_DISPUTE_OPEN && r.round == 1 && r.k == 0 && r.nx == d.k - 1 && r.start == d.reveal_end);
+  for (int hk = 0; hk <= 4; hk++) CHECK_EQ(duty_of(id, hk, dmodel), AG_DUTY_NONE);
+  CHECK_EQ(vote_tx(a, id, vote, 0), AG_E_DISPUTE_PHASE); /* in the block that draws it */
+  r = dispute_of(id);
+  CHECK(r.k >= 1);
+  for (int i = 0; i < r.k; i++) CHECK_EQ(duty_of(id, hk_of(r.m[i].hotkey), dmodel), AG_DUTY_COMMIT);
   ag_buf_free(&ev);
   teardown();
 }
@@ -1356,8 +1438,7 @@ TEST(a_challenger_cannot_choose_its_committee) {
     CHECK_EQ(d.k, 1);
     CHECK_EQ(hk_of(d.m[0].hotkey), draw_of_one(seed, 40, id));
     own += hk_of(d.m[0].hotkey) == 1;
-    while (height() < d.reveal_end) empty_blocks(1); /* nobody votes: undecided, the bond back */
-    CHECK_EQ(dispute_of(id).status, AG_DISPUTE_UNDECIDED);
+    CHECK_EQ(settle(id).status, AG_DISPUTE_UNDECIDED); /* nobody votes: undecided, the bond back */
   }
   CHECK(own < 4);
   teardown();
@@ -1732,7 +1813,7 @@ TEST_MAIN(a_channel_pays_per_voucher_and_refunds_the_rest,
           random_vault_sequences_never_lose_a_unit, the_carry_keeps_every_unit_of_tiny_incomes,
           a_wrong_answer_is_disputed_and_its_provider_slashed, a_false_dispute_loses_its_bond_and_silence_refunds_it,
           a_member_is_told_what_the_next_block_accepts, a_challenger_cannot_choose_its_committee,
-          a_lazy_member_who_copies_the_verdict_is_not_paid,
+          a_lazy_member_who_copies_the_verdict_is_not_paid, a_silent_member_cannot_veto_a_verdict,
           a_bond_cannot_flee_a_dispute, a_bond_answers_for_as_many_faults_as_it_covers,
           at_most_1024_disputes_are_open_at_once, a_client_checks_every_field_of_a_payment_receipt,
           a_long_answer_is_disputed_without_its_receipt, a_receipt_dated_ahead_is_disputed_at_once,

@@ -266,7 +266,7 @@ static void h_economy(ag_http_req *req, ag_http_resp *resp) {
 /* The phase of the next block, the first a tx sent now can land in: h is the last committed. */
 static const char *phase_of(const ag_dispute *d, uint64_t h) {
   if (d->status != AG_DISPUTE_OPEN) return "resolved";
-  if (!d->k && h <= d->opened) return "drawing"; /* the next block draws the committee */
+  if (!d->k && h <= d->start) return "drawing"; /* the next block draws the committee */
   return h < d->commit_end ? "commit" : h < d->reveal_end ? "reveal" : "resolving";
 }
 
@@ -287,6 +287,11 @@ json_t *ag_json_dispute(const ag_dispute *d, uint64_t height, int with_evidence)
   json_object_set_new(o, "opened", ag_json_u64n(d->opened));
   json_object_set_new(o, "commit_end", ag_json_u64n(d->commit_end));
   json_object_set_new(o, "reveal_end", ag_json_u64n(d->reveal_end));
+  json_object_set_new(o, "round", json_integer(d->round));
+  json_object_set_new(o, "round_start", ag_json_u64n(d->start));
+  json_t *xs = json_array();
+  for (int i = 0; i < d->nx; i++) json_array_append_new(xs, ag_json_addr(d->excluded[i]));
+  json_object_set_new(o, "excluded", xs);
   json_object_set_new(o, "held", ag_json_u64s(d->held));
   if (d->status != AG_DISPUTE_OPEN) {
     static const uint8_t zero[32];

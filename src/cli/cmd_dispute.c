@@ -52,8 +52,11 @@ static void print_dispute(json_t *j) {
   ag_amount_format(ag_cli_json_u64(j, "cost"), a);
   printf("  the answer cost %s AGR; ", a);
   ag_amount_format(ag_cli_json_u64(j, "bond"), a);
-  printf("bond %s AGR; commit until height %llu, reveal until %llu\n", a,
-         (unsigned long long)ag_cli_json_u64(j, "commit_end"), (unsigned long long)ag_cli_json_u64(j, "reveal_end"));
+  printf("bond %s AGR; round %lld: commit until height %llu, reveal until %llu\n", a,
+         json_integer_value(json_object_get(j, "round")) + 1, (unsigned long long)ag_cli_json_u64(j, "commit_end"),
+         (unsigned long long)ag_cli_json_u64(j, "reveal_end"));
+  json_t *xs = json_object_get(j, "excluded");
+  if (json_array_size(xs)) printf("  %zu members left out for not revealing in earlier rounds\n", json_array_size(xs));
   json_t *ms = json_object_get(j, "committee");
   for (size_t i = 0; i < json_array_size(ms); i++) {
     json_t *m = json_array_get(ms, i);

@@ -8,7 +8,8 @@
  * supermajority for another answer is a fault (the provider's bond pays the client back, the
  * challenger and the agreeing members, and the rest is burned); a supermajority for the
  * provider's answer clears it (the challenger's bond goes to the agreeing members); no
- * supermajority refunds the bond. Integers only.
+ * supermajority draws a larger committee without the silent members, and after the last
+ * round refunds the bond. Integers only.
  */
 #include "economy/internal.h"
 
@@ -21,11 +22,13 @@
 #include "incentive/incentive.h"
 
 #include <jansson.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define REC_VERSION 3
-#define REC_FIXED 317 /* through k */
+#define REC_VERSION 4
+#define REC_FIXED 326    /* through k */
+#define REC_FIXED_V3 317 /* version 3: no round and start */
 #define MEMBER_LEN (32 + 8 + 1 + 32 + 32 + 32 + 8)
 
 static const uint8_t zero32[32];
@@ -180,6 +183,13 @@ void ag_dispute_commit_hash(const uint8_t id[32], const uint8_t hotkey[32], cons
   ag_hasher_final(&h, out);
 }
 
+void ag_dispute_work(const uint8_t digest[32], uint8_t round, uint8_t out[32]) {
+  uint8_t in[33];
+  memcpy(in, digest, 32);
+  in[32] = round;
+  ag_hash("agora/dround", in, sizeof in, out);
+}
+
 void ag_payload_dispute_open(ag_buf *out, uint16_t netuid, uint64_t bond, const uint8_t *evidence,
                              size_t len) {
   ag_buf_put_u16le(out, netuid);
@@ -216,8 +226,10 @@ static uint64_t *amounts(ag_dispute *d, int i) {
 }
 
 static int dispute_decode(const uint8_t *p, size_t n, ag_dispute *d) {
-  if (n < REC_FIXED + 4 || p[0] != REC_VERSION || p[REC_FIXED - 1] > AG_DISPUTE_MAX_COMMITTEE ||
-      n < REC_FIXED + (size_t)p[REC_FIXED - 1] * MEMBER_LEN + 4)
+  /* version 3, before rounds: no round, start or exclusions (round 0, start = opened) */
+  size_t fixed = n && p[0] == 3 ? REC_FIXED_V3 : REC_FIXED;
+  if (n < fixed + 4 || (p[0] != REC_VERSION && p[0] != 3) || p[fixed - 1] > AG_DISPUTE_MAX_COMMITTEE ||
+      n < fixed + (size_t)p[fixed - 1] * MEMBER_LEN + 4)
     return ag_fail(AG_E_CORRUPT, "bad dispute record");
   d->status = p[1];
   d->netuid = ag_get_u16le(p + 2);
@@ -229,8 +241,10 @@ static int dispute_decode(const uint8_t *p, size_t n, ag_dispute *d) {
   memcpy(d->verdict, p + 164, 32);
   memcpy(d->model, p + 196, 32);
   for (int i = 0; i < 11; i++) *amounts(d, i) = ag_get_u64le(p + AG_DISPUTE_BOND_AT + 8 * i);
-  d->k = p[REC_FIXED - 1];
-  const uint8_t *q = p + REC_FIXED;
+  d->round = fixed == REC_FIXED ? p[AG_DISPUTE_BOND_AT + 88] : 0;
+  d->start = fixed == REC_FIXED ? ag_get_u64le(p + AG_DISPUTE_BOND_AT + 89) : d->opened;
+  d->k = p[fixed - 1];
+  const uint8_t *q = p + fixed, *end = p + n;
   for (int i = 0; i < d->k; i++, q += MEMBER_LEN) {
     ag_member *m = &d->m[i];
     memcpy(m->hotkey, q, 32);
@@ -240,6 +254,14 @@ static int dispute_decode(const uint8_t *p, size_t n, ag_dispute *d) {
     memcpy(m->vote, q + 73, 32);
     memcpy(m->work, q + 105, 32);
     m->paid = ag_get_u64le(q + 137);
+  }
+  d->nx = 0;
+  if (fixed == REC_FIXED) {
+    if (end - q < 5 || q[0] > AG_DISPUTE_MAX_EXCLUDED || end - q < 5 + 32 * (ptrdiff_t)q[0])
+      return ag_fail(AG_E_CORRUPT, "bad dispute record");
+    d->nx = q[0];
+    memcpy(d->excluded, q + 1, 32 * (size_t)d->nx);
+    q += 1 + 32 * (size_t)d->nx;
   }
   uint32_t el = ag_get_u32le(q);
   if ((size_t)(q + 4 - p) + el != n) return ag_fail(AG_E_CORRUPT, "bad dispute record");
@@ -268,6 +290,8 @@ static void dispute_store(ag_state *st, const ag_dispute *d) {
   ag_buf_put(&b, d->verdict, 32);
   ag_buf_put(&b, d->model, 32);
   for (int i = 0; i < 11; i++) ag_buf_put_u64le(&b, *amounts((ag_dispute *)d, i));
+  ag_buf_put(&b, &d->round, 1);
+  ag_buf_put_u64le(&b, d->start);
   ag_buf_put(&b, &d->k, 1);
   for (int i = 0; i < d->k; i++) {
     const ag_member *m = &d->m[i];
@@ -279,6 +303,8 @@ static void dispute_store(ag_state *st, const ag_dispute *d) {
     ag_buf_put(&b, m->work, 32);
     ag_buf_put_u64le(&b, m->paid);
   }
+  ag_buf_put(&b, &d->nx, 1);
+  ag_buf_put(&b, d->excluded, 32 * (size_t)d->nx);
   ag_buf_put_u32le(&b, d->evidence ? d->evidence_len : 0);
   if (d->evidence) ag_buf_put(&b, d->evidence, d->evidence_len);
   uint8_t k[34];
@@ -355,8 +381,15 @@ static void id_list_store(ag_state *st, const char *k, uint8_t (*ids)[32], const
 
 /* ---- the committee --------------------------------------------------------------------------------- */
 
+static int excluded(const ag_dispute *d, const uint8_t hotkey[32]) {
+  for (int i = 0; i < d->nx; i++)
+    if (!memcmp(d->excluded[i], hotkey, 32)) return 1;
+  return 0;
+}
+
 /* The candidates: the subnet's validators with a permit and stake, neither the provider nor
- * the challenger, in UID order, and their total stake. */
+ * the challenger nor a member of an earlier round who did not reveal, in UID order, and their
+ * total stake. */
 static int candidates(ag_state *st, const ag_dispute *d, ag_member **out, size_t *np, unsigned __int128 *total) {
   ag_ist s = {st, NULL};
   ag_subnet sn;
@@ -370,7 +403,8 @@ static int candidates(ag_state *st, const ag_dispute *d, ag_member **out, size_t
     ag_neuron ne;
     ag_hotkey_info hi;
     if (ag_neuron_load(&s, d->netuid, uid, &ne) || !ne.permit) continue;
-    if (!memcmp(ne.hotkey, d->provider, 32) || !memcmp(ne.hotkey, d->challenger, 32)) continue;
+    if (!memcmp(ne.hotkey, d->provider, 32) || !memcmp(ne.hotkey, d->challenger, 32) || excluded(d, ne.hotkey))
+      continue;
     if (ag_hotkey_load(&s, ne.hotkey, &hi) || !hi.total_stake) continue;
     memcpy(pool[*np].hotkey, ne.hotkey, 32);
     pool[*np].stake = hi.total_stake;
@@ -381,11 +415,12 @@ static int candidates(ag_state *st, const ag_dispute *d, ag_member **out, size_t
   return 0;
 }
 
-/* Draws the committee at the end of the block after the open: k candidates sampled without
- * replacement with probability proportional to stake, from BLAKE2b-256("agora/committee", the
- * app hash committed by the open's block | this block's time | case id | j). The challenger
- * signs before either exists, so it cannot choose its committee by choosing its block. No
- * candidate left (all unstaked since the open) draws none: the case ends undecided. */
+/* Draws the committee at the end of the block after the round's start: k candidates sampled
+ * without replacement with probability proportional to stake, from BLAKE2b-256("agora/committee",
+ * the app hash committed by the start's block | this block's time | case id | j), k =
+ * committee_size << round (at most 32). The challenger signs before either exists, so it cannot
+ * choose its committee by choosing its block. No candidate left (all unstaked since) draws
+ * none: the round decides nothing. */
 static int draw_committee(ag_app *app, ag_state *st, const ag_economy_params *p, ag_dispute *d) {
   ag_member *pool;
   size_t np;
@@ -395,13 +430,15 @@ static int draw_committee(ag_app *app, ag_state *st, const ag_economy_params *p,
   ag_app_info info;
   ag_app_info_get(app, &info);
   uint64_t t = ag_app_block_ctx(app)->time_ms;
+  unsigned size = (unsigned)p->committee_size << d->round;
+  if (size > AG_DISPUTE_MAX_COMMITTEE) size = AG_DISPUTE_MAX_COMMITTEE;
   d->k = 0;
-  while (d->k < p->committee_size && np > 0) {
+  while (d->k < size && np > 0) {
     uint8_t in[80], h[32];
     memcpy(in, info.app_hash, 32);
     ag_put_u64le(in + 32, t);
     memcpy(in + 40, d->id, 32);
-    ag_put_u64le(in + 72, d->k);
+    ag_put_u64le(in + 72, (uint64_t)d->round << 32 | d->k);
     ag_hash("agora/committee", in, sizeof in, h);
     unsigned __int128 r = (((unsigned __int128)ag_get_u64le(h) << 64) | ag_get_u64le(h + 8)) % total;
     size_t i = 0;
@@ -518,6 +555,7 @@ static int open_apply(ag_app *app, const ag_tx *tx) {
   d.opened = h;
   d.commit_end = h + 1 + p.commit_blocks; /* the committee is drawn in block h + 1 */
   d.reveal_end = d.commit_end + p.reveal_blocks;
+  d.start = h;
   ag_member *pool;
   size_t np;
   unsigned __int128 total;
@@ -583,9 +621,9 @@ static int member_of(ag_app *app, const ag_tx *tx, ag_dispute *d, ag_member **m)
   for (int i = 0; i < d->k; i++)
     if (!memcmp(d->m[i].hotkey, tx->sender, 32)) *m = &d->m[i];
   if (d->status != AG_DISPUTE_OPEN) rc = ag_fail(AG_E_DISPUTE_PHASE, "the dispute is %s", ag_dispute_status_name(d->status));
-  else if (!d->k && ag_app_block_ctx(app)->height <= d->opened + 1)
+  else if (!d->k && ag_app_block_ctx(app)->height <= d->start + 1)
     rc = ag_fail(AG_E_DISPUTE_PHASE, "the committee is drawn at the end of block %llu",
-                 (unsigned long long)d->opened + 1);
+                 (unsigned long long)d->start + 1);
   else if (!*m) rc = ag_fail(AG_E_DISPUTE_MEMBER, "the signer is not on this dispute's committee");
   if (rc) ag_dispute_free(d);
   return rc;
@@ -700,6 +738,46 @@ static int pay_members(ag_state *st, ag_dispute *d, uint64_t amount, uint64_t *p
   return 0;
 }
 
+/* A round that decided nothing (no vote with 2/3 of its committee's stake) starts another, up
+ * to AG_DISPUTE_ROUNDS: the members who did not reveal are excluded from the case, and a
+ * committee twice as large is drawn at the end of the next block, so a member that holds more
+ * than a third of one committee's stake cannot make the case undecided by its silence. Sets
+ * *went when it did; not when no candidate is left. */
+static int escalate(ag_state *st, const ag_economy_params *p, ag_dispute *d, uint64_t h, int *went) {
+  *went = 0;
+  if (d->round + 1 >= AG_DISPUTE_ROUNDS) return 0;
+  uint8_t nx = d->nx;
+  for (int i = 0; i < d->k && d->nx < AG_DISPUTE_MAX_EXCLUDED; i++)
+    if (!(d->m[i].flags & AG_MEMBER_REVEALED) && !excluded(d, d->m[i].hotkey))
+      memcpy(d->excluded[d->nx++], d->m[i].hotkey, 32);
+  ag_member *pool;
+  size_t np;
+  unsigned __int128 total;
+  int rc = candidates(st, d, &pool, &np, &total);
+  free(pool);
+  if (rc || !np) {
+    d->nx = nx;
+    return rc;
+  }
+  uint8_t(*ids)[32];
+  uint64_t *opened;
+  size_t n;
+  if ((rc = id_list_load(st, NULL, AG_EKEY_DRAWS, &ids, &opened, &n))) return rc;
+  memcpy(ids[n], d->id, 32);
+  opened[n++] = h;
+  id_list_store(st, AG_EKEY_DRAWS, ids, opened, n);
+  free(opened);
+  free(ids);
+  d->round++;
+  d->start = h;
+  d->k = 0;
+  d->commit_end = h + 1 + p->commit_blocks;
+  d->reveal_end = d->commit_end + p->reveal_blocks;
+  dispute_store(st, d);
+  *went = 1;
+  return 0;
+}
+
 static int resolve(ag_app *app, ag_state *st, const ag_economy_params *p, ag_dispute *d) {
   /* the vote with the most revealed stake, against all the committee's stake */
   unsigned __int128 total = 0, best = 0;
@@ -712,13 +790,16 @@ static int resolve(ag_app *app, ag_state *st, const ag_economy_params *p, ag_dis
       if ((d->m[j].flags & AG_MEMBER_REVEALED) && !memcmp(d->m[j].vote, d->m[i].vote, 32)) s += d->m[j].stake;
     if (s > best) best = s, bi = i;
   }
-  int rc = 0;
+  int rc = 0, went = 0;
+  if ((bi < 0 || 3 * best < 2 * total) &&
+      ((rc = escalate(st, p, d, ag_app_block_ctx(app)->height, &went)) || went))
+    return rc;
   uint64_t paid = 0;
   ag_bond bd;
   if ((rc = ag_bond_load(st, NULL, d->provider, &bd))) return rc;
   if (bd.disputes) bd.disputes--;
   bd.held = bd.held > d->held ? bd.held - d->held : 0;
-  if (bi < 0 || 3 * best < 2 * total) { /* no supermajority: the bond goes back */
+  if (bi < 0 || 3 * best < 2 * total) { /* no supermajority in the last round: the bond goes back */
     d->status = AG_DISPUTE_UNDECIDED;
     rc = ag_account_credit(st, d->challenger, d->bond);
   } else if (memcpy(d->verdict, d->m[bi].vote, 32), !memcmp(d->verdict, d->claimed, 32)) {
@@ -774,6 +855,10 @@ int ag_economy_end_block(ag_app *app, void *ctx) {
     ag_dispute d;
     if ((rc = ag_dispute_load(st, NULL, ids[i], &d))) break;
     rc = resolve(app, st, &p, &d);
+    if (!rc && d.status == AG_DISPUTE_OPEN) { /* judged again: due at its new reveal_end */
+      memmove(ids[kept], ids[i], 32);
+      ends[kept++] = d.reveal_end;
+    }
     ag_dispute_free(&d);
   }
   if (!rc && due) id_list_store(st, AG_EKEY_DISPUTES, ids, ends, kept);

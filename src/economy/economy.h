@@ -226,6 +226,11 @@ typedef struct {
 #define AG_EVIDENCE_TEXT_MAX (32u << 10)
 #define AG_DISPUTE_MAX_COMMITTEE 32
 #define AG_DISPUTE_MAX_OPEN 1024
+/* A case no vote carries is judged again, up to this many rounds in all, each by a committee
+ * twice the last one's size (at most AG_DISPUTE_MAX_COMMITTEE), drawn without the members who
+ * did not reveal: the members of every round but the last are excluded at most. */
+#define AG_DISPUTE_ROUNDS 3
+#define AG_DISPUTE_MAX_EXCLUDED ((AG_DISPUTE_ROUNDS - 1) * AG_DISPUTE_MAX_COMMITTEE)
 
 void ag_evidence_encode(ag_buf *out, const ag_evidence *e);
 /* Syntax only; e borrows from p. AG_E_DISPUTE_EVIDENCE with the field at fault. */
@@ -259,11 +264,15 @@ typedef struct {
   uint64_t cost;           /* what the answer was billed */
   uint64_t bond;           /* the challenger's, held until the resolution */
   uint64_t opened, commit_end, reveal_end;
+  uint8_t round;           /* 0 for the first committee; one more for each that decided nothing */
+  uint64_t start;          /* the round's first block: opened, or the last round's reveal_end */
   uint64_t held;           /* the part of the provider's bond held for this case's slash */
   uint64_t slashed, refund, reward, committee_paid, burned; /* the resolution's amounts */
   uint8_t verdict[32];     /* the majority's vote (zeros when none) */
   uint8_t k;
   ag_member m[AG_DISPUTE_MAX_COMMITTEE];
+  uint8_t nx;              /* members of earlier rounds who did not reveal: never drawn again */
+  uint8_t excluded[AG_DISPUTE_MAX_EXCLUDED][32];
   uint8_t *evidence;       /* owned (NULL once resolved); free with ag_dispute_free */
   uint32_t evidence_len;
 } ag_dispute;
@@ -276,6 +285,10 @@ void ag_dispute_free(ag_dispute *d);
 const char *ag_dispute_status_name(uint8_t status);
 /* The open cases (allocated with room for one more; at most AG_DISPUTE_MAX_OPEN). */
 int ag_disputes_open(ag_state *st, ag_state_view *view, uint8_t (**out)[32], size_t *n);
+/* The work a member reveals in round r: BLAKE2b-256("agora/dround", digest | r u8), digest
+ * the member's proof of running the model (ag_inf_dispute_vote), which is never revealed, so a
+ * later round's members cannot copy an earlier round's work. */
+void ag_dispute_work(const uint8_t digest[32], uint8_t round, uint8_t out[32]);
 /* A member's commit: BLAKE2b-256("agora/dcommit", case | hotkey | vote | work | salt). */
 void ag_dispute_commit_hash(const uint8_t id[32], const uint8_t hotkey[32], const uint8_t vote[32],
                             const uint8_t work[32], const uint8_t salt[32], uint8_t out[32]);

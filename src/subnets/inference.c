@@ -442,9 +442,9 @@ static int work_logits(void *ctx, int pos, const float *logits) {
 }
 
 int ag_inf_dispute_vote(ag_infer *state, const ag_model *m, const ag_evidence *e, uint8_t vote[32],
-                        uint8_t work[32]) {
+                        uint8_t digest[32]) {
   memset(vote, 0, 32);
-  memset(work, 0, 32);
+  memset(digest, 0, 32);
   json_t *body = json_loadb((const char *)e->body, e->body_len, 0, NULL);
   bool chat = json_is_object(body) && json_object_get(body, "messages") != NULL;
   json_decref(body);
@@ -497,7 +497,7 @@ int ag_inf_dispute_vote(ag_infer *state, const ag_model *m, const ag_evidence *e
     ag_hasher_update(&w.h, id, 32);
     ag_infer_reset(state);
     if (out.n > 0) rc = ag_infer_forward(state, all, (int)n + out.n - 1, NULL, work_logits, &w);
-    if (!rc) ag_hasher_final(&w.h, work);
+    if (!rc) ag_hasher_final(&w.h, digest);
     free(all);
   }
   free(out.tokens);

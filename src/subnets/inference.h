@@ -110,15 +110,15 @@ int ag_inf_verify(ag_infer *state, const ag_model *m, const uint8_t *body, size_
 /* A dispute committee member's vote on evidence e (docs/economy.md "Disputes"): the hash
  * BLAKE2b-256("agora/inftext", text) of the answer model m gives the request, generated here
  * and sampled as the provider had to (a seeded request with its bound seed, else the seed its
- * receipt names), and the proof of that work: BLAKE2b-256("agora/dwork", case id | every
+ * receipt names), and the digest of that work: BLAKE2b-256("agora/dwork", case id | every
  * logit (f32 bits, little-endian) of every position that chose an output token), which every
  * member who ran the model finds the same and which no receipt holds (a receipt keeps at most
- * 64 logits per position). A body no
- * miner may answer (it does not parse, or its prompt fills the context) votes 32 zero bytes
- * (work zeros). Evidence without its receipt of a sampled request without a seed cannot be
- * judged (the seed is in the receipt): AG_E_DISPUTE_EVIDENCE, and the member abstains.
- * state must be open on m. */
+ * 64 logits per position). The member reveals ag_dispute_work(digest, round), never the digest.
+ * A body no miner may answer (it does not parse, or its prompt fills the context) votes 32 zero
+ * bytes (digest zeros). Evidence without its receipt of a sampled request without a seed
+ * cannot be judged (the seed is in the receipt): AG_E_DISPUTE_EVIDENCE, and the member
+ * abstains. state must be open on m. */
 int ag_inf_dispute_vote(ag_infer *state, const ag_model *m, const ag_evidence *e, uint8_t vote[32],
-                        uint8_t work[32]);
+                        uint8_t digest[32]);
 
 #endif

@@ -57,7 +57,7 @@ typedef struct {
   double verify_seconds;
   double gen_tps;     /* this machine's decoding speed (calibrate) */
   struct {            /* votes computed for disputes this validator judges (a ring) */
-    uint8_t id[32], vote[32], work[32];
+    uint8_t id[32], vote[32], digest[32];
   } votes[16];
   int nvotes;
   uint8_t abstained[16][32]; /* cases judged with another model: warned once */
@@ -411,10 +411,12 @@ static void vote_salt(const val *v, const uint8_t id[32], uint8_t salt[32]) {
   ag_hasher_final(&h, salt);
 }
 
-/* This validator's vote on a case: re-executes the evidence (once; kept for the reveal). */
-static int case_vote(val *v, const char *idhex, const uint8_t id[32], uint8_t vote[32], uint8_t work[32]) {
+/* This validator's vote on a case and the digest of its work: re-executes the evidence (once;
+ * kept for the reveal and for later rounds, whose work ag_dispute_work derives from it). */
+static int case_vote(val *v, const char *idhex, const uint8_t id[32], uint8_t vote[32], uint8_t digest[32]) {
   for (int i = 0; i < v->nvotes && i < 16; i++)
-    if (!memcmp(v->votes[i].id, id, 32)) return memcpy(vote, v->votes[i].vote, 32), memcpy(work, v->votes[i].work, 32), 0;
+    if (!memcmp(v->votes[i].id, id, 32))
+      return memcpy(vote, v->votes[i].vote, 32), memcpy(digest, v->votes[i].digest, 32), 0;
   char path[120];
   snprintf(path, sizeof path, "/v1/disputes/%s", idhex);
   json_t *d;
@@ -425,13 +427,13 @@ static int case_vote(val *v, const char *idhex, const uint8_t id[32], uint8_t vo
   uint8_t *ev = ag_xmalloc(n + 1);
   ag_evidence e;
   if (!hex || ag_hex_decode(hex, 2 * n, ev, n) || ag_evidence_decode(ev, n, &e)) rc = AG_E_DISPUTE_EVIDENCE;
-  if (!rc) rc = ag_inf_dispute_vote(v->state, v->model, &e, vote, work);
+  if (!rc) rc = ag_inf_dispute_vote(v->state, v->model, &e, vote, digest);
   free(ev);
   json_decref(d);
   if (rc) return rc;
   memcpy(v->votes[v->nvotes % 16].id, id, 32);
   memcpy(v->votes[v->nvotes % 16].vote, vote, 32);
-  memcpy(v->votes[v->nvotes % 16].work, work, 32);
+  memcpy(v->votes[v->nvotes % 16].digest, digest, 32);
   v->nvotes++;
   return 0;
 }
@@ -463,7 +465,7 @@ static void disputes_step(val *v) {
   for (size_t i = 0; i < json_array_size(arr); i++) {
     json_t *d = json_array_get(arr, i);
     const char *idhex = json_string_value(json_object_get(d, "id"));
-    uint8_t id[32], vote[32], work[32], salt[32], payload[128];
+    uint8_t id[32], vote[32], digest[32], work[32], salt[32], payload[128];
     int duty = ag_dispute_duty(d, v->addr, v->cfg.netuid, v->model->id);
     if (duty == AG_DUTY_NONE || !idhex || ag_hex_decode(idhex, 64, id, 32)) continue;
     if (duty == AG_DUTY_ABSTAIN) {
@@ -476,11 +478,12 @@ static void disputes_step(val *v) {
       continue;
     }
     int commit = duty == AG_DUTY_COMMIT;
-    int rc = case_vote(v, idhex, id, vote, work);
+    int rc = case_vote(v, idhex, id, vote, digest);
     if (rc) {
       ag_warn("validator", "cannot judge dispute %.16s: %s", idhex, ag_errmsg(rc));
       continue;
     }
+    ag_dispute_work(digest, (uint8_t)json_integer_value(json_object_get(d, "round")), work);
     vote_salt(v, id, salt);
     memcpy(payload, id, 32);
     if (commit) ag_dispute_commit_hash(id, v->hotkey.pk, vote, work, salt, payload + 32);
