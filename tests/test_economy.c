@@ -1246,7 +1246,7 @@ TEST(a_silent_member_cannot_veto_a_verdict) {
   judge(id, votes);
   d = dispute_of(id);
   CHECK_EQ(d.status, AG_DISPUTE_OPEN);
-  CHECK(d.round == 1 && d.nx == 1 && !memcmp(d.excluded[0], HK[silent].pk, 32));
+  CHECK(d.round == 1 && d.nx == 1 && !memcmp(d.excluded[0].hotkey, HK[silent].pk, 32));
   CHECK(bond_of(0).disputes == 1 && bond_of(0).held == 4 * AG_UNIT); /* still held */
   /* round 1: up to 6 members, the three validators left */
   d = drawn(id);
@@ -1266,6 +1266,49 @@ TEST(a_silent_member_cannot_veto_a_verdict) {
   CHECK_U64(d.committee_paid, (4 * AG_UNIT - 7000) / 5 / 3 * 3);
   for (int i = 0; i < 3; i++)
     CHECK_U64(hk_balance(hk_of(d.m[i].hotkey)), before[i] - 2 * FEE + d.committee_paid / 3);
+  ag_buf_free(&ev);
+  teardown();
+}
+
+/* The other side of excluding the silent (docs/security.md "A silent committee member"): the
+ * provider bribes the smallest member of the committee and silences the rest (an attack on
+ * their nodes, say). Rounds exclude the silent ones until the bribed member is all that is
+ * left, a committee of one; but a verdict must also carry more stake than every excluded
+ * member had, so it decides nothing: the case ends undecided, the bond back, nobody paid. */
+TEST(silencing_the_others_does_not_let_one_member_decide) {
+  setup_disputes();
+  fund_hotkeys(1);
+  ag_buf ev;
+  evidence(&ev, 0, 0, 61, height(), "a wrong answer");
+  uint8_t id[32], claimed[32];
+  ag_hash("agora/inftext", "a wrong answer", 14, claimed);
+  uint64_t b3 = balance(3), bonded = bond_of(0).bonded;
+  CHECK_OK(dispute_open(3, 1, AG_UNIT, &ev, id));
+  ag_dispute d = drawn(id);
+  CHECK_EQ(d.k, 3);
+  int low = 0;
+  for (int i = 1; i < d.k; i++)
+    if (d.m[i].stake < d.m[low].stake) low = i;
+  int bribed = hk_of(d.m[low].hotkey);
+  uint64_t before = hk_balance(bribed);
+  int rounds = 0, alone = 0;
+  while (d.status == AG_DISPUTE_OPEN) {
+    if (!d.k) d = drawn(id);
+    const uint8_t *votes[AG_DISPUTE_MAX_COMMITTEE] = {0};
+    for (int i = 0; i < d.k; i++)
+      if (hk_of(d.m[i].hotkey) == bribed) votes[i] = claimed;
+    alone |= d.k == 1 && votes[0];
+    judge(id, votes);
+    rounds++;
+    d = dispute_of(id);
+  }
+  CHECK(alone); /* the last round's committee was the bribed member alone */
+  CHECK_EQ(rounds, AG_DISPUTE_ROUNDS);
+  CHECK_EQ(d.status, AG_DISPUTE_UNDECIDED);
+  CHECK_U64(balance(3), b3 - FEE);
+  CHECK_U64(bond_of(0).bonded, bonded);
+  CHECK_EQ(bond_of(0).cleared, 0);
+  CHECK_U64(hk_balance(bribed), before - AG_DISPUTE_ROUNDS * 2 * FEE);
   ag_buf_free(&ev);
   teardown();
 }
@@ -1814,6 +1857,7 @@ TEST_MAIN(a_channel_pays_per_voucher_and_refunds_the_rest,
           a_wrong_answer_is_disputed_and_its_provider_slashed, a_false_dispute_loses_its_bond_and_silence_refunds_it,
           a_member_is_told_what_the_next_block_accepts, a_challenger_cannot_choose_its_committee,
           a_lazy_member_who_copies_the_verdict_is_not_paid, a_silent_member_cannot_veto_a_verdict,
+          silencing_the_others_does_not_let_one_member_decide,
           a_bond_cannot_flee_a_dispute, a_bond_answers_for_as_many_faults_as_it_covers,
           at_most_1024_disputes_are_open_at_once, a_client_checks_every_field_of_a_payment_receipt,
           a_long_answer_is_disputed_without_its_receipt, a_receipt_dated_ahead_is_disputed_at_once,

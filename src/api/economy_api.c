@@ -290,7 +290,12 @@ json_t *ag_json_dispute(const ag_dispute *d, uint64_t height, int with_evidence)
   json_object_set_new(o, "round", json_integer(d->round));
   json_object_set_new(o, "round_start", ag_json_u64n(d->start));
   json_t *xs = json_array();
-  for (int i = 0; i < d->nx; i++) json_array_append_new(xs, ag_json_addr(d->excluded[i]));
+  for (int i = 0; i < d->nx; i++) {
+    json_t *x = json_object();
+    json_object_set_new(x, "hotkey", ag_json_addr(d->excluded[i].hotkey));
+    json_object_set_new(x, "stake", ag_json_u64s(d->excluded[i].stake));
+    json_array_append_new(xs, x);
+  }
   json_object_set_new(o, "excluded", xs);
   json_object_set_new(o, "held", ag_json_u64s(d->held));
   if (d->status != AG_DISPUTE_OPEN) {

@@ -257,11 +257,14 @@ static int dispute_decode(const uint8_t *p, size_t n, ag_dispute *d) {
   }
   d->nx = 0;
   if (fixed == REC_FIXED) {
-    if (end - q < 5 || q[0] > AG_DISPUTE_MAX_EXCLUDED || end - q < 5 + 32 * (ptrdiff_t)q[0])
+    if (end - q < 5 || q[0] > AG_DISPUTE_MAX_EXCLUDED || end - q < 5 + 40 * (ptrdiff_t)q[0])
       return ag_fail(AG_E_CORRUPT, "bad dispute record");
     d->nx = q[0];
-    memcpy(d->excluded, q + 1, 32 * (size_t)d->nx);
-    q += 1 + 32 * (size_t)d->nx;
+    for (int i = 0; i < d->nx; i++) {
+      memcpy(d->excluded[i].hotkey, q + 1 + 40 * i, 32);
+      d->excluded[i].stake = ag_get_u64le(q + 1 + 40 * i + 32);
+    }
+    q += 1 + 40 * (size_t)d->nx;
   }
   uint32_t el = ag_get_u32le(q);
   if ((size_t)(q + 4 - p) + el != n) return ag_fail(AG_E_CORRUPT, "bad dispute record");
@@ -304,7 +307,10 @@ static void dispute_store(ag_state *st, const ag_dispute *d) {
     ag_buf_put_u64le(&b, m->paid);
   }
   ag_buf_put(&b, &d->nx, 1);
-  ag_buf_put(&b, d->excluded, 32 * (size_t)d->nx);
+  for (int i = 0; i < d->nx; i++) {
+    ag_buf_put(&b, d->excluded[i].hotkey, 32);
+    ag_buf_put_u64le(&b, d->excluded[i].stake);
+  }
   ag_buf_put_u32le(&b, d->evidence ? d->evidence_len : 0);
   if (d->evidence) ag_buf_put(&b, d->evidence, d->evidence_len);
   uint8_t k[34];
@@ -383,7 +389,7 @@ static void id_list_store(ag_state *st, const char *k, uint8_t (*ids)[32], const
 
 static int excluded(const ag_dispute *d, const uint8_t hotkey[32]) {
   for (int i = 0; i < d->nx; i++)
-    if (!memcmp(d->excluded[i], hotkey, 32)) return 1;
+    if (!memcmp(d->excluded[i].hotkey, hotkey, 32)) return 1;
   return 0;
 }
 
@@ -748,8 +754,10 @@ static int escalate(ag_state *st, const ag_economy_params *p, ag_dispute *d, uin
   if (d->round + 1 >= AG_DISPUTE_ROUNDS) return 0;
   uint8_t nx = d->nx;
   for (int i = 0; i < d->k && d->nx < AG_DISPUTE_MAX_EXCLUDED; i++)
-    if (!(d->m[i].flags & AG_MEMBER_REVEALED) && !excluded(d, d->m[i].hotkey))
-      memcpy(d->excluded[d->nx++], d->m[i].hotkey, 32);
+    if (!(d->m[i].flags & AG_MEMBER_REVEALED) && !excluded(d, d->m[i].hotkey)) {
+      memcpy(d->excluded[d->nx].hotkey, d->m[i].hotkey, 32);
+      d->excluded[d->nx++].stake = d->m[i].stake;
+    }
   ag_member *pool;
   size_t np;
   unsigned __int128 total;
@@ -779,10 +787,13 @@ static int escalate(ag_state *st, const ag_economy_params *p, ag_dispute *d, uin
 }
 
 static int resolve(ag_app *app, ag_state *st, const ag_economy_params *p, ag_dispute *d) {
-  /* the vote with the most revealed stake, against all the committee's stake */
-  unsigned __int128 total = 0, best = 0;
+  /* the vote with the most revealed stake, against all the committee's stake; and, once
+   * silent members were excluded, more stake than all of theirs, so that silencing the others
+   * (bribes, or an attack on their nodes) does not leave a small member to decide alone */
+  unsigned __int128 total = 0, best = 0, silent = 0;
   int bi = -1;
   for (int i = 0; i < d->k; i++) total += d->m[i].stake;
+  for (int i = 0; i < d->nx; i++) silent += d->excluded[i].stake;
   for (int i = 0; i < d->k; i++) {
     if (!(d->m[i].flags & AG_MEMBER_REVEALED)) continue;
     unsigned __int128 s = 0;
@@ -790,8 +801,8 @@ static int resolve(ag_app *app, ag_state *st, const ag_economy_params *p, ag_dis
       if ((d->m[j].flags & AG_MEMBER_REVEALED) && !memcmp(d->m[j].vote, d->m[i].vote, 32)) s += d->m[j].stake;
     if (s > best) best = s, bi = i;
   }
-  int rc = 0, went = 0;
-  if ((bi < 0 || 3 * best < 2 * total) &&
+  int rc = 0, went = 0, decided = bi >= 0 && 3 * best >= 2 * total && best > silent;
+  if (!decided &&
       ((rc = escalate(st, p, d, ag_app_block_ctx(app)->height, &went)) || went))
     return rc;
   uint64_t paid = 0;
@@ -799,7 +810,7 @@ static int resolve(ag_app *app, ag_state *st, const ag_economy_params *p, ag_dis
   if ((rc = ag_bond_load(st, NULL, d->provider, &bd))) return rc;
   if (bd.disputes) bd.disputes--;
   bd.held = bd.held > d->held ? bd.held - d->held : 0;
-  if (bi < 0 || 3 * best < 2 * total) { /* no supermajority in the last round: the bond goes back */
+  if (!decided) { /* no verdict in the last round: the bond goes back */
     d->status = AG_DISPUTE_UNDECIDED;
     rc = ag_account_credit(st, d->challenger, d->bond);
   } else if (memcpy(d->verdict, d->m[bi].vote, 32), !memcmp(d->verdict, d->claimed, 32)) {

@@ -272,7 +272,10 @@ typedef struct {
   uint8_t k;
   ag_member m[AG_DISPUTE_MAX_COMMITTEE];
   uint8_t nx;              /* members of earlier rounds who did not reveal: never drawn again */
-  uint8_t excluded[AG_DISPUTE_MAX_EXCLUDED][32];
+  struct {
+    uint8_t hotkey[32];
+    uint64_t stake;        /* as drawn: a verdict must carry more than all of theirs */
+  } excluded[AG_DISPUTE_MAX_EXCLUDED];
   uint8_t *evidence;       /* owned (NULL once resolved); free with ag_dispute_free */
   uint32_t evidence_len;
 } ag_dispute;
