@@ -497,11 +497,39 @@ static void refresh_offer(miner *m) {
  * claim under the voucher that request came with would leave its cost unclaimable until the
  * client sends another voucher (and for good if it never does). final: the miner is going and
  * nothing runs any more, so every channel is claimed. */
+/* A claim the chain refused because its voucher was redeemed already: an earlier send that
+ * committed after its round stopped waiting, or a book that lost its last write (kill -9
+ * between the claim's commit and the book's). The book takes what the chain has redeemed, so
+ * the voucher is not sent again (each send would burn a fee). */
+static void sync_redeemed(miner *m, const uint8_t id[32], uint64_t amount) {
+  ag_channel ch;
+  int rc = fetch_channel(m, id, &ch);
+  if (rc) {
+    ag_warn("miner", "claim of %llu base units refused as redeemed; cannot read the channel: %s",
+            (unsigned long long)amount, ag_errmsg(rc));
+    return;
+  }
+  pthread_mutex_lock(&m->book.mu);
+  ag_pay_entry *e = ag_paybook_find(&m->book, id);
+  if (e) {
+    uint64_t paid = ch.claimed < e->billed ? ch.claimed : e->billed;
+    e->ch = ch;
+    if (e->claimed < paid) {
+      e->claimed = paid;
+      if ((rc = ag_paybook_store(&m->book, e))) ag_warn("miner", "%s", ag_errmsg(rc));
+    }
+    ag_info("miner", "a channel's voucher %llu was redeemed already (the chain has %llu base units claimed, "
+            "sequence %llu): the book follows", (unsigned long long)e->seq, (unsigned long long)ch.claimed,
+            (unsigned long long)ch.seq);
+  }
+  pthread_mutex_unlock(&m->book.mu);
+}
+
 static void claim_billed(miner *m, int final) {
   enum { BATCH = 256 };
   typedef struct {
     uint8_t id[32], hash[32];
-    uint64_t amount;
+    uint64_t amount, seq;
     int done;
   } claim;
   claim *cs = ag_xcalloc(BATCH, sizeof *cs);
@@ -516,7 +544,9 @@ static void claim_billed(miner *m, int final) {
     int more = i < m->book.n;
     if (more) {
       ag_pay_entry *e = &m->book.e[i];
-      if (e->billed > e->claimed && e->voucher_len && (final || e->reserved == 0)) {
+      /* a voucher the chain has redeemed already (e->ch.seq, as last read) would only burn a
+       * fee: it waits for the next one */
+      if (e->billed > e->claimed && e->voucher_len && e->seq > e->ch.seq && (final || e->reserved == 0)) {
         ag_buf b;
         ag_buf_init(&b);
         ag_payload_channel_claim(&b, 0, e->billed, e->voucher, e->voucher_len);
@@ -524,6 +554,7 @@ static void claim_billed(miner *m, int final) {
         len = b.len;
         ag_buf_free(&b);
         c->amount = e->billed;
+        c->seq = e->seq;
         memcpy(c->id, e->ch.id, 32);
       }
     }
@@ -543,12 +574,17 @@ static void claim_billed(miner *m, int final) {
       if (o <= 0) continue; /* not yet, or the node did not answer: asked again */
       c->done = 1;
       left--;
+      if (code == AG_E_VOUCHER_SEQ || code == AG_E_VOUCHER_STALE) {
+        sync_redeemed(m, c->id, c->amount);
+        continue;
+      }
       if (code) {
         ag_warn("miner", "claim of %llu base units not made: %s", (unsigned long long)c->amount, ag_errmsg(code));
         continue;
       }
       pthread_mutex_lock(&m->book.mu);
       ag_pay_entry *e = ag_paybook_find(&m->book, c->id);
+      if (e && e->ch.seq < c->seq) e->ch.seq = c->seq;
       if (e && e->claimed < c->amount) {
         e->claimed = c->amount;
         int rc = ag_paybook_store(&m->book, e);
