@@ -122,7 +122,14 @@ def a_cheap_cheater_is_skipped_and_disputed():
     disputes = get(NODE + "/v1/disputes")["disputes"]
     check(any(x["provider"] == cheapest for x in disputes) or d["faults"] >= 1,
           "the chain lists no dispute against the cheater")
-    f = json.load(open(HOME + "/disputes/" + files[0]["id"] + ".json"))
+    # the chain shows the open as soon as it commits; the gateway writes the file when its
+    # submit returns, a moment later
+    path = HOME + "/disputes/" + files[0]["id"] + ".json"
+    try:
+        wait_for("the evidence file saying the dispute opened", lambda: json.load(open(path))["opened"] is True, 30)
+    except RuntimeError:
+        pass
+    f = json.load(open(path))
     check(f["opened"] is True and "error" not in f, "the evidence file does not say the dispute opened: %r" % f)
     log = open(HOME + ".gateway.log").read()
     check("opened on a retry" in log, "the dispute was not opened by the retry")
