@@ -3,9 +3,11 @@ and Selenium, against a running devnet. Every page loads with no console error a
 figures the API gives; the chain page takes new blocks from the event stream without a reload;
 a screenshot of each page, phone-sized and wide, goes to the output folder.
 
-Usage: explorer.py API_URL DEVNET_HOME OUT_DIR (tests/explorer.sh starts the devnet)."""
+Usage: explorer.py API_URL DEVNET_HOME OUT_DIR AGORA_BIN (tests/explorer.sh starts the devnet)."""
 import json
+import glob
 import os
+import subprocess
 import sys
 import time
 import urllib.request
@@ -15,7 +17,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-api, home, out = sys.argv[1:4]
+api, home, out, agora = sys.argv[1:5]
 failures = []
 
 
@@ -162,6 +164,41 @@ try:
     check(all(int(c[1].text) == shares.get(hk, -1) for c, hk in
               zip(cells, [a.get_attribute("href").split("/")[-1] for a in driver.find_elements(By.CSS_SELECTOR, "#shares tr td a")])),
           "training: each trainer's shares are the API's")
+
+    # a dispute: the owner pays the cheating miner (the cheapest offer) for an answer, which fails
+    # the check and is disputed at once; the devnet's validator judges it
+    cheat = min(offers["offers"], key=lambda o: int(o["price_out_per_1k"]))["provider"]
+    uid = next(u["uid"] for u in get("/v1/subnets/1/metagraph")["uids"] if u["hotkey"] == cheat)
+    subprocess.run([agora, "--home", home, "--node", api, "--json", "infer", "--miner", str(uid), "--pay-from", "owner",
+                    "--yes", "--dispute", "-n", "8", "--seed", "5", "--temperature", "0", "Once upon a time"],
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
+    files = glob.glob(os.path.join(home, "disputes", "*.json"))
+    check(len(files) == 1, f"dispute: the cheater's answer was disputed ({len(files)} evidence files)")
+    case = os.path.basename(files[0])[:-5] if files else "0" * 64
+    # the case is open for 40 blocks or more (8 s); the list redraws as its phase changes, so it is
+    # read in one script
+    before = get("/v1/disputes")["disputes"]
+    open_page("#/disputes", "disputes")
+    rows, listed = driver.execute_script(
+        "return [document.querySelectorAll('#disputes tr').length, "
+        "!!document.querySelector('#disputes a[href=\"#/dispute/' + arguments[0] + '\"]')];", case)
+    after = get("/v1/disputes")["disputes"]
+    check(rows in (len(before), len(after)) and listed, f"disputes: the {rows} open case(s) as the API, this one listed")
+    for _ in range(1200):
+        d = get("/v1/disputes/" + case)
+        if d["status"] != "open":
+            break
+        time.sleep(0.1)
+    check(d["status"] == "fault", f"dispute: judged a fault ({d['status']})")
+    open_page("#/dispute/" + case, "dispute")
+    check(text("dispute-status") == d["status"], f"dispute: status {d['status']} as the API")
+    check(text("dispute-slashed") == agr(d["slashed"]), f"dispute: slashed {agr(d['slashed'])} as the API")
+    check(len(driver.find_elements(By.CSS_SELECTOR, "#committee tr")) == len(d["committee"]) > 0,
+          f"dispute: its committee of {len(d['committee'])}")
+    bond = get("/v1/bonds/" + cheat)
+    open_page("#/hotkey/" + cheat, "provider")
+    check(text("faults") == str(bond["disputes"]["faults"]) and bond["disputes"]["faults"] >= 1,
+          f"hotkey: the provider's {bond['disputes']['faults']} fault(s) as the API")
 
     # search
     open_page("#/", "chain-again")

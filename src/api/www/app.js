@@ -197,6 +197,7 @@ function payloadView(p) {
   const pairs = [];
   for (const [k, v] of Object.entries(p || {})) {
     if (typeof v === 'string' && /^agora1/.test(v)) pairs.push([k, addr(v)]);
+    else if ((k === 'dispute' || k === 'channel') && typeof v === 'string' && /^[0-9a-f]{64}$/.test(v)) pairs.push([k, link(`#/${k}/${v}`, v)]);
     else if (typeof v === 'object' && v !== null) pairs.push([k, el('span', {class: 'mono', text: JSON.stringify(v)})]);
     else pairs.push([k, String(v)]);
   }
@@ -243,14 +244,20 @@ async function accountPage(a) {
 }
 
 async function hotkeyPage(a) {
-  const h = await api('/v1/hotkeys/' + encodeURIComponent(a));
+  const [h, bond] = await Promise.all([api('/v1/hotkeys/' + encodeURIComponent(a)),
+    api('/v1/bonds/' + encodeURIComponent(a)).catch((e) => { if (e.status === 404) return null; throw e; })]);
+  const provider = bond ? [el('h2', {text: 'As a provider'}), cards([['bonded', agr(bond.bonded), 'bonded'],
+    ['unbonding', agr(bond.unbonding)], ['offers', String(bond.offers)], ['faults', String(bond.disputes.faults), 'faults'],
+    ['cleared', String(bond.disputes.cleared)], ['disputes open', String(bond.disputes.open), 'disputes-open'],
+    ['held for them', agr(bond.disputes.held)]])] : [];
   page('Hotkey',
     el('p', {class: 'mono', text: h.hotkey}),
     dl([['owner', addr(h.owner)], ['take', u16(h.take)], ['total stake', agr(h.total_stake)],
       ['registrations', el('span', {}, ...h.registrations.map((r) => link(`#/subnet/${r.netuid}`, `subnet ${r.netuid} uid ${r.uid} `, '')))],
       ['account', link('#/account/' + h.hotkey, 'its account and history', '')]]),
     el('h2', {text: 'Stakers'}),
-    table([{name: 'coldkey', get: (s) => addr(s.coldkey)}, {name: 'amount', num: true, get: (s) => agr(s.amount)}], h.stakers));
+    table([{name: 'coldkey', get: (s) => addr(s.coldkey)}, {name: 'amount', num: true, get: (s) => agr(s.amount)}], h.stakers),
+    ...provider);
 }
 
 async function subnetsPage() {
@@ -361,6 +368,60 @@ async function channelPage(id) {
   page('Payment channel', dl(Object.entries(c).map(([k, v]) => [k, typeof v === 'string' && /^agora1/.test(v) ? addr(v) : String(v)])));
 }
 
+/* Redraws the page when what path answers changes (its height aside), read at each block. */
+function redrawOnChange(path, shown) {
+  const key = (o) => JSON.stringify(o, (k, v) => (k === 'height' ? undefined : v));
+  const was = key(shown);
+  onBlock = async () => {
+    const now = await api(path).catch(() => null);
+    if (now && key(now) !== was) route();
+  };
+}
+
+/* The open disputes; a resolved one is found by its id (search, its dispute_open tx). */
+async function disputesPage() {
+  const d = await api('/v1/disputes');
+  page('Disputes', el('p', {class: 'muted', text: 'Paid answers challenged on chain and judged by a committee of validators ' +
+      '(re-executing the request), open now. A resolved case is found by its id.'}), table([
+    {name: 'case', get: (x) => link('#/dispute/' + x.id, short(x.id))},
+    {name: 'provider', get: (x) => link('#/hotkey/' + x.provider, short(x.provider))},
+    {name: 'phase', get: (x) => x.phase},
+    {name: 'round', num: true, get: (x) => String(x.round)},
+    {name: 'committee', num: true, get: (x) => String(x.committee.length)},
+    {name: 'reveal until', num: true, get: (x) => String(x.reveal_end)},
+    {name: 'held', num: true, get: (x) => agr(x.held)},
+  ], d.disputes, 'disputes'));
+  redrawOnChange('/v1/disputes', d);
+}
+
+async function disputePage(id) {
+  const d = await api('/v1/disputes/' + encodeURIComponent(id));
+  const kids = [el('p', {class: 'mono', text: d.id}),
+    cards([['status', d.status, 'dispute-status'], ['phase', d.phase], ['round', String(d.round + 1), 'dispute-round'],
+      ['answer cost', agr(d.cost)], ['challenger bond', agr(d.bond)], ['provider bond held', agr(d.held)]]),
+    dl([['provider', link('#/hotkey/' + d.provider, d.provider)], ['challenger', addr(d.challenger)], ['client', addr(d.client)],
+      ['channel', link('#/channel/' + d.channel, d.channel)], ['model', link('#/asset/' + d.model, short(d.model))],
+      ['opened', link('#/block/' + d.opened, d.opened)], ['this round', `from block ${d.round_start}: commit until ${d.commit_end}, reveal until ${d.reveal_end}`],
+      ['provider\'s answer (hash)', el('span', {class: 'mono', text: d.claimed})]])];
+  if (d.status !== 'open')
+    kids.push(el('h2', {text: 'Outcome'}), cards([['verdict', d.verdict ? short(d.verdict) : 'none'], ['slashed', agr(d.slashed), 'dispute-slashed'],
+      ['refund to the client', agr(d.refund)], ['challenger reward', agr(d.reward)], ['paid to the committee', agr(d.committee_paid)],
+      ['burned', agr(d.burned)]]));
+  kids.push(el('h2', {text: 'Committee'}), table([
+    {name: 'member', get: (m) => link('#/hotkey/' + m.hotkey, short(m.hotkey))},
+    {name: 'stake', num: true, get: (m) => agr(m.stake)},
+    {name: 'vote', get: (m) => (m.revealed ? el('span', {class: 'mono', text: short(m.vote) + (m.vote === d.claimed ? ' (the provider\'s)' : '')})
+      : m.committed ? 'committed' : 'waiting')},
+    {name: 'paid', num: true, get: (m) => agr(m.paid)},
+  ], d.committee, 'committee'));
+  if (d.excluded.length)
+    kids.push(el('h2', {text: 'Left out for silence in earlier rounds'}), table([
+      {name: 'member', get: (m) => link('#/hotkey/' + m.hotkey, short(m.hotkey))},
+      {name: 'stake', num: true, get: (m) => agr(m.stake)}], d.excluded, 'excluded'));
+  page('Dispute', ...kids);
+  if (d.status === 'open') redrawOnChange('/v1/disputes/' + encodeURIComponent(id), d); /* votes, phases, the outcome */
+}
+
 /* ---- routing, search, live blocks ---------------------------------------------------------- */
 
 const routes = [
@@ -368,6 +429,7 @@ const routes = [
   [/^#\/account\/(agora1\w+)$/, accountPage], [/^#\/hotkey\/(agora1\w+)$/, hotkeyPage],
   [/^#\/subnets$/, subnetsPage], [/^#\/subnet\/(\d+)$/, subnetPage], [/^#\/training\/(\d+)$/, trainingPage],
   [/^#\/asset\/([0-9a-f]{64})$/, assetPage], [/^#\/channel\/([0-9a-f]{64})$/, channelPage],
+  [/^#\/disputes$/, disputesPage], [/^#\/dispute\/([0-9a-f]{64})$/, disputePage],
 ];
 
 async function route() {
@@ -394,11 +456,11 @@ document.getElementById('search').addEventListener('submit', async (ev) => {
   else if (/^agora1\w+$/.test(q)) location.hash = '#/account/' + q;
   else if (/^[0-9a-fA-F]{64}$/.test(q)) {
     const id = q.toLowerCase();
-    const tries = [['/v1/txs/', '#/tx/'], ['/v1/channels/', '#/channel/'], ['/v1/assets/', '#/asset/']];
+    const tries = [['/v1/txs/', '#/tx/'], ['/v1/channels/', '#/channel/'], ['/v1/assets/', '#/asset/'], ['/v1/disputes/', '#/dispute/']];
     for (const [p, dest] of tries) {
       try { await api(p + id); location.hash = dest + id; return; } catch (e) { /* try the next */ }
     }
-    failed({status: 404, message: 'no tx, channel or asset ' + id});
+    failed({status: 404, message: 'no tx, channel, asset or dispute ' + id});
   } else failed({status: 404, message: 'search for a height, a 64-hex id or an agora1 address'});
 });
 
