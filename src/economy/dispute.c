@@ -744,7 +744,8 @@ static int pay_members(ag_state *st, ag_dispute *d, uint64_t amount, uint64_t *p
   return 0;
 }
 
-/* A round that decided nothing (no vote with 2/3 of its committee's stake) starts another, up
+/* A round without a verdict (no vote with 2/3 of its committee's stake and more than the
+ * excluded members' stake) starts another, up
  * to AG_DISPUTE_ROUNDS: the members who did not reveal are excluded from the case, and a
  * committee twice as large is drawn at the end of the next block, so a member that holds more
  * than a third of one committee's stake cannot make the case undecided by its silence. Sets

@@ -411,7 +411,7 @@ int ag_economy_audit(ag_state *st, uint64_t *accounted, uint64_t *issued);
 #define AG_EKEY_AGENT 'k'  /* "e" 'k' | account[32] | agent[32]: an agent key */
 #define AG_EKEY_AGENTS 'K' /* "e" 'K' | account[32]: frozen u8 | n u8 | n × agent[32] */
 #define AG_EKEY_DISPUTES "e/disputes" /* the open cases: n u16 | n × (id[32] | reveal_end u64) */
-#define AG_EKEY_DRAWS "e/draws" /* cases whose committee is still to draw: n u16 | n × (id[32] | opened u64) */
+#define AG_EKEY_DRAWS "e/draws" /* cases whose committee is still to draw: n u16 | n × (id[32] | start u64) */
 
 /* Registers offer.c's kinds (ag_economy_register_kinds calls it). */
 void ag_economy_offer_kinds(void);
