@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 from selenium import webdriver
@@ -184,6 +185,15 @@ try:
         "!!document.querySelector('#disputes a[href=\"#/dispute/' + arguments[0] + '\"]')];", case)
     after = get("/v1/disputes")["disputes"]
     check(rows in (len(before), len(after)) and listed, f"disputes: the {rows} open case(s) as the API, this one listed")
+    # pages: the list is cut at limit (1..100), counts every match, and says where to go on
+    p0, p1 = get("/v1/disputes?limit=1"), get("/v1/disputes?limit=1&offset=1")
+    check(len(p0["disputes"]) == 1 and p0["disputes"][0]["id"] == case and p0["total"] == 1 and p0["next"] is None
+          and p1["disputes"] == [] and p1["total"] == 1, f"disputes: paged by limit and offset ({p0['total']}, {p1})")
+    try:
+        get("/v1/disputes?limit=101")
+        check(False, "disputes: a limit over 100 is refused")
+    except urllib.error.HTTPError as e:
+        check(e.code == 400, f"disputes: a limit over 100 is refused ({e.code})")
     for _ in range(1200):
         d = get("/v1/disputes/" + case)
         if d["status"] != "open":

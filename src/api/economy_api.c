@@ -349,23 +349,29 @@ static void h_dispute(ag_http_req *req, ag_http_resp *resp) {
 static void h_disputes(ag_http_req *req, ag_http_resp *resp) {
   const char *q = ag_http_query(req, "member");
   uint8_t member[32];
+  uint64_t limit, offset;
   if (q && ag_addr_decode(q, member))
     return ag_http_error(resp, 400, AG_E_ADDR_FORMAT, "?member= takes a hotkey address");
+  int qrc = ag_http_query_u64(req, "limit", 1, 100, 100, &limit);
+  if (!qrc) qrc = ag_http_query_u64(req, "offset", 0, AG_DISPUTE_MAX_OPEN, 0, &offset);
+  if (qrc) return fail(resp, qrc);
   ag_state *st = ag_app_state(ag_node_app(NODE(req)));
   ag_state_view *v;
   int rc = ag_state_view_open(st, &v);
   if (rc) return fail(resp, rc);
   uint8_t(*ids)[32];
   size_t n;
-  uint64_t h = ag_state_view_height(v);
+  uint64_t h = ag_state_view_height(v), total = 0;
   json_t *arr = json_array();
   rc = ag_disputes_open(st, v, &ids, &n);
+  /* a page of at most 100 (a case with 32 members is about 11 KB of JSON), evidence unread */
   for (size_t i = 0; !rc && i < n; i++) {
     ag_dispute d;
-    if ((rc = ag_dispute_load(st, v, ids[i], &d))) break;
+    if ((rc = ag_dispute_load_brief(st, v, ids[i], &d))) break;
     int on = !q;
     for (int j = 0; !on && j < d.k; j++) on = !memcmp(d.m[j].hotkey, member, 32);
-    if (on) json_array_append_new(arr, ag_json_dispute(&d, h, 0));
+    if (on && total >= offset && total < offset + limit) json_array_append_new(arr, ag_json_dispute(&d, h, 0));
+    total += on;
     ag_dispute_free(&d);
   }
   free(ids);
@@ -376,6 +382,8 @@ static void h_disputes(ag_http_req *req, ag_http_resp *resp) {
   }
   json_t *o = json_object();
   json_object_set_new(o, "disputes", arr);
+  json_object_set_new(o, "total", ag_json_u64n(total));
+  json_object_set_new(o, "next", offset + limit < total ? ag_json_u64n(offset + limit) : json_null());
   json_object_set_new(o, "height", ag_json_u64n(h));
   ag_http_json(resp, 200, o);
 }

@@ -225,7 +225,7 @@ static uint64_t *amounts(ag_dispute *d, int i) {
   return v[i];
 }
 
-static int dispute_decode(const uint8_t *p, size_t n, ag_dispute *d) {
+static int dispute_decode(const uint8_t *p, size_t n, ag_dispute *d, int evidence) {
   /* version 3, before rounds: no round, start or exclusions (round 0, start = opened) */
   size_t fixed = n && p[0] == 3 ? REC_FIXED_V3 : REC_FIXED;
   if (n < fixed + 4 || (p[0] != REC_VERSION && p[0] != 3) || p[fixed - 1] > AG_DISPUTE_MAX_COMMITTEE ||
@@ -270,7 +270,7 @@ static int dispute_decode(const uint8_t *p, size_t n, ag_dispute *d) {
   if ((size_t)(q + 4 - p) + el != n) return ag_fail(AG_E_CORRUPT, "bad dispute record");
   d->evidence_len = el;
   d->evidence = NULL;
-  if (el) {
+  if (el && evidence) {
     d->evidence = ag_xmalloc(el);
     memcpy(d->evidence, q + 4, el);
   }
@@ -318,17 +318,25 @@ static void dispute_store(ag_state *st, const ag_dispute *d) {
   ag_buf_free(&b);
 }
 
-int ag_dispute_load(ag_state *st, ag_state_view *view, const uint8_t id[32], ag_dispute *out) {
+static int dispute_load(ag_state *st, ag_state_view *view, const uint8_t id[32], ag_dispute *out, int evidence) {
   memset(out, 0, sizeof *out);
   uint8_t k[34];
   ag_buf b;
   ag_buf_init(&b);
   int rc = ag_econ_get(st, view, k, ag_econ_key(k, AG_EKEY_DISPUTE, id, NULL), &b);
   if (rc == AG_E_NOTFOUND) rc = ag_fail(AG_E_DISPUTE_NOT_FOUND, "no dispute with that id");
-  if (!rc) rc = dispute_decode(b.data, b.len, out);
+  if (!rc) rc = dispute_decode(b.data, b.len, out, evidence);
   if (!rc) memcpy(out->id, id, 32);
   ag_buf_free(&b);
   return rc;
+}
+
+int ag_dispute_load(ag_state *st, ag_state_view *view, const uint8_t id[32], ag_dispute *out) {
+  return dispute_load(st, view, id, out, 1);
+}
+
+int ag_dispute_load_brief(ag_state *st, ag_state_view *view, const uint8_t id[32], ag_dispute *out) {
+  return dispute_load(st, view, id, out, 0);
 }
 
 /* A list of cases under key: n u16 | n × (id[32] | height u64). The open list ("e/disputes",

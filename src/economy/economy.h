@@ -284,6 +284,8 @@ typedef struct {
 void ag_dispute_id(const ag_evidence *e, uint8_t out[32]);
 /* AG_E_DISPUTE_NOT_FOUND when absent. */
 int ag_dispute_load(ag_state *st, ag_state_view *view, const uint8_t id[32], ag_dispute *out);
+/* The same without the evidence (evidence NULL, evidence_len its length): for lists. */
+int ag_dispute_load_brief(ag_state *st, ag_state_view *view, const uint8_t id[32], ag_dispute *out);
 void ag_dispute_free(ag_dispute *d);
 const char *ag_dispute_status_name(uint8_t status);
 /* The open cases (allocated with room for one more; at most AG_DISPUTE_MAX_OPEN). */

@@ -456,12 +456,7 @@ int ag_dispute_duty(const json_t *d, const char *hotkey, uint16_t netuid, const 
   return commit ? AG_DUTY_COMMIT : AG_DUTY_REVEAL;
 }
 
-static void disputes_step(val *v) {
-  char path[160];
-  snprintf(path, sizeof path, "/v1/disputes?member=%s", v->addr);
-  json_t *o;
-  if (ag_net_get(&v->net, path, &o)) return;
-  json_t *arr = json_object_get(o, "disputes");
+static void disputes_page(val *v, json_t *arr) {
   for (size_t i = 0; i < json_array_size(arr); i++) {
     json_t *d = json_array_get(arr, i);
     const char *idhex = json_string_value(json_object_get(d, "id"));
@@ -497,7 +492,23 @@ static void disputes_step(val *v) {
       ag_info("validator", "dispute %.16s: %s sent", idhex, commit ? "commit" : "reveal");
     }
   }
-  json_decref(o);
+}
+
+/* The cases this validator sits on, a page of 100 at a time. */
+static void disputes_step(val *v) {
+  json_int_t offset = 0;
+  for (int page = 0; page < AG_DISPUTE_MAX_OPEN / 100 + 1; page++) {
+    char path[200];
+    snprintf(path, sizeof path, "/v1/disputes?member=%s&offset=%lld", v->addr, (long long)offset);
+    json_t *o;
+    if (ag_net_get(&v->net, path, &o)) return;
+    disputes_page(v, json_object_get(o, "disputes"));
+    json_t *next = json_object_get(o, "next");
+    int more = json_is_integer(next) && json_integer_value(next) > offset;
+    if (more) offset = json_integer_value(next);
+    json_decref(o);
+    if (!more) return;
+  }
 }
 
 /* ---- status ------------------------------------------------------------------------------------- */

@@ -382,7 +382,9 @@ function redrawOnChange(path, shown) {
 async function disputesPage() {
   const d = await api('/v1/disputes');
   page('Disputes', el('p', {class: 'muted', text: 'Paid answers challenged on chain and judged by a committee of validators ' +
-      '(re-executing the request), open now. A resolved case is found by its id.'}), table([
+      '(re-executing the request), open now. A resolved case is found by its id.'}),
+    cards([['open', String(d.total), 'disputes-total']]),
+    d.next !== null ? el('p', {class: 'muted', text: `The first ${d.disputes.length} in order of opening.`}) : null, table([
     {name: 'case', get: (x) => link('#/dispute/' + x.id, short(x.id))},
     {name: 'provider', get: (x) => link('#/hotkey/' + x.provider, short(x.provider))},
     {name: 'phase', get: (x) => x.phase},
