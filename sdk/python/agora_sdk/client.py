@@ -97,7 +97,8 @@ class Client:
     def offers(self, model_id: str) -> Json: return self._get("/v1/offers" + _q(model=model_id))
     def asset(self, id: str) -> Json: return self._get(f"/v1/assets/{id}")
     def bond(self, hotkey: str) -> Json: return self._get(f"/v1/bonds/{hotkey}")
-    def disputes(self, member: Optional[str] = None) -> Json: return self._get("/v1/disputes" + _q(member=member))
+    def disputes(self, member: Optional[str] = None, limit: Optional[int] = None, offset: Optional[int] = None) -> Json:
+        return self._get("/v1/disputes" + _q(member=member, limit=limit, offset=offset))
     def dispute(self, id: str) -> Json: return self._get(f"/v1/disputes/{id}")
     def agents(self, account: str) -> Json: return self._get(f"/v1/agents/{account}")
 
