@@ -1216,6 +1216,16 @@ TEST(a_false_dispute_loses_its_bond_and_silence_refunds_it) {
   teardown();
 }
 
+/* A case on the provider's answer text (request seq), opened by K[3] with a 1 AGR bond, after
+ * the block that draws its committee. */
+static ag_dispute open_drawn(uint64_t seq, const char *text, uint8_t id[32]) {
+  ag_buf ev;
+  evidence(&ev, 0, 0, seq, height(), text);
+  CHECK_OK(dispute_open(3, 1, AG_UNIT, &ev, id));
+  ag_buf_free(&ev);
+  return drawn(id);
+}
+
 /* A silent veto (docs/security.md "A silent committee member"): the provider bribes the member
  * that holds the most stake of its committee, more than a third of it, to stay silent, so the
  * others' votes fall short of 2/3 of the committee's stake. Under the old rule the case ended
@@ -1224,13 +1234,10 @@ TEST(a_false_dispute_loses_its_bond_and_silence_refunds_it) {
 TEST(a_silent_member_cannot_veto_a_verdict) {
   setup_disputes();
   fund_hotkeys(1);
-  ag_buf ev;
-  evidence(&ev, 0, 0, 60, height(), "a wrong answer");
   uint8_t id[32], right[32];
   ag_hash("agora/inftext", "the right answer", 16, right);
   uint64_t c1 = balance(1), bonded = bond_of(0).bonded;
-  CHECK_OK(dispute_open(3, 1, AG_UNIT, &ev, id));
-  ag_dispute d = drawn(id);
+  ag_dispute d = open_drawn(60, "a wrong answer", id);
   CHECK_EQ(d.k, 3);
   int top = 0;
   unsigned __int128 total = 0;
@@ -1266,7 +1273,6 @@ TEST(a_silent_member_cannot_veto_a_verdict) {
   CHECK_U64(d.committee_paid, (4 * AG_UNIT - 7000) / 5 / 3 * 3);
   for (int i = 0; i < 3; i++)
     CHECK_U64(hk_balance(hk_of(d.m[i].hotkey)), before[i] - 2 * FEE + d.committee_paid / 3);
-  ag_buf_free(&ev);
   teardown();
 }
 
@@ -1278,13 +1284,10 @@ TEST(a_silent_member_cannot_veto_a_verdict) {
 TEST(silencing_the_others_does_not_let_one_member_decide) {
   setup_disputes();
   fund_hotkeys(1);
-  ag_buf ev;
-  evidence(&ev, 0, 0, 61, height(), "a wrong answer");
   uint8_t id[32], claimed[32];
   ag_hash("agora/inftext", "a wrong answer", 14, claimed);
   uint64_t b3 = balance(3), bonded = bond_of(0).bonded;
-  CHECK_OK(dispute_open(3, 1, AG_UNIT, &ev, id));
-  ag_dispute d = drawn(id);
+  ag_dispute d = open_drawn(61, "a wrong answer", id);
   CHECK_EQ(d.k, 3);
   int low = 0;
   for (int i = 1; i < d.k; i++)
@@ -1309,7 +1312,6 @@ TEST(silencing_the_others_does_not_let_one_member_decide) {
   CHECK_U64(bond_of(0).bonded, bonded);
   CHECK_EQ(bond_of(0).cleared, 0);
   CHECK_U64(hk_balance(bribed), before - AG_DISPUTE_ROUNDS * 2 * FEE);
-  ag_buf_free(&ev);
   teardown();
 }
 
