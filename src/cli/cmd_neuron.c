@@ -106,7 +106,7 @@ void ag_cli_end_signals(pthread_t t) {
 static const char miner_usage[] =
     "usage: agora miner --subnet N --hotkey NAME [--coldkey NAME] [--listen HOST:PORT]\n"
     "                   [--announce-host HOST] [--workers N] [--threads N] [--queue N]\n"
-    "                   [--api-key KEY] [--models DIR]\n"
+    "                   [--api-key KEY] [--models DIR] [--claim-every SECONDS]\n"
     "       agora miner --subnet N --role trainer --hotkey NAME [--coldkey NAME] [--threads N]\n"
     "                   [--listen HOST:PORT] [--announce-host HOST] [--status FILE] [--models DIR]\n\n"
     "Serves the subnet's pinned model with an OpenAI-compatible API (/v1/models,\n"
@@ -130,18 +130,22 @@ static const char miner_usage[] =
     "  --threads N         engine threads per generation (default 1)\n"
     "  --queue N           waiting requests before answering 503 (default 64)\n"
     "  --api-key KEY       require 'Authorization: Bearer KEY' on /v1 routes\n"
-    "  --models DIR        model cache (default HOME/models)\n";
+    "  --models DIR        model cache (default HOME/models)\n"
+    "  --claim-every S     seconds between rounds that redeem what paying clients were billed\n"
+    "                      (one channel_claim fee per channel with news) and drop closed\n"
+    "                      channels from the payment book (default 10; 1..86400)\n";
 
 int ag_cmd_miner(ag_cli *c, int argc, char **argv) {
   const char *subnet = NULL, *hotkey = NULL, *coldkey = NULL, *listen = NULL, *host = NULL,
              *workers = NULL, *threads = NULL, *queue = NULL, *key = NULL, *models = NULL,
-             *slow = NULL, *role = NULL, *status = NULL;
+             *slow = NULL, *role = NULL, *status = NULL, *claim_every = NULL;
   bool cheat = false, free_rider = false, front_runner = false, blender = false, relay = false;
   ag_opt opts[] = {{"subnet", 0, 1, &subnet, NULL},   {"hotkey", 0, 1, &hotkey, NULL},
                    {"coldkey", 0, 1, &coldkey, NULL}, {"listen", 0, 1, &listen, NULL},
                    {"announce-host", 0, 1, &host, NULL}, {"workers", 0, 1, &workers, NULL},
                    {"threads", 0, 1, &threads, NULL}, {"queue", 0, 1, &queue, NULL},
                    {"api-key", 0, 1, &key, NULL},     {"models", 0, 1, &models, NULL},
+                   {"claim-every", 0, 1, &claim_every, NULL},
                    /* devnet behaviours, not in the help */
                    {"cheat", 0, 0, NULL, &cheat},     {"slow-ms", 0, 1, &slow, NULL},
                    {"relay", 0, 0, NULL, &relay},
@@ -190,6 +194,7 @@ int ag_cmd_miner(ag_cli *c, int argc, char **argv) {
       (rc = opt_int(c, workers, "workers", 1, 256, &cfg.workers)) ||
       (rc = opt_int(c, threads, "threads", 1, 256, &cfg.threads)) ||
       (rc = opt_int(c, queue, "queue", 1, 100000, &cfg.queue_max)) ||
+      (rc = opt_int(c, claim_every, "claim-every", 1, 86400, &cfg.claim_s)) ||
       (rc = opt_int(c, slow, "slow-ms", 0, 600000, &cfg.slow_ms)))
     return rc;
   cfg.netuid = (uint16_t)netuid;

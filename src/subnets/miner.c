@@ -1123,6 +1123,7 @@ void ag_miner_config_default(ag_miner_config *c) {
   c->workers = 1;
   c->threads = 1;
   c->queue_max = 64;
+  c->claim_s = 10;
 }
 
 static int announce(miner *m, const char *host, uint16_t port) {
@@ -1205,7 +1206,8 @@ int ag_miner_run(const ag_miner_config *cfg, volatile int *stop) {
   if ((rc = announce(m, pub, port))) goto out;
   refresh_validators(m);
   /* keep the announcement and the validator list true; nothing else to do: the workers serve */
-  uint64_t next = ag_mono_ms() + 10000, next_v = ag_mono_ms() + 3000;
+  uint64_t next = ag_mono_ms() + 10000, next_v = ag_mono_ms() + 3000,
+           claim_ms = (uint64_t)(m->cfg.claim_s > 0 ? m->cfg.claim_s : 10) * 1000, next_c = ag_mono_ms() + claim_ms;
   while (!*stop) {
     ag_sleep_ms(100);
     if (ag_mono_ms() >= next_v) {
@@ -1222,8 +1224,11 @@ int ag_miner_run(const ag_miner_config *cfg, volatile int *stop) {
       next = ag_mono_ms() + 10000;
       int arc = announce(m, pub, port);
       if (arc) ag_warn("miner", "cannot refresh the endpoint: %s", ag_errmsg(arc));
-      claim_billed(m, 0);
+    }
+    if (ag_mono_ms() >= next_c) {
+      claim_billed(m, 0); /* may wait for its claims' blocks: the next round counts from its end */
       drop_closed(m);
+      next_c = ag_mono_ms() + claim_ms;
     }
   }
 out:

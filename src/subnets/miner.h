@@ -25,6 +25,7 @@ typedef struct {
   int threads;             /* engine threads per generation (default 1) */
   int queue_max;           /* waiting requests before 503 (default 64) */
   char api_key[128];       /* optional Bearer key for the OpenAI routes */
+  int claim_s;             /* seconds between rounds of claims (and of dropping closed channels; 10) */
   /* behaviours for devnets and tests */
   int cheat;               /* 1: alter one output token of every answer (and sign it) */
   int slow_ms;             /* extra latency per request */
