@@ -1315,6 +1315,44 @@ TEST(silencing_the_others_does_not_let_one_member_decide) {
   teardown();
 }
 
+/* A case recorded before rounds existed (record version 3, as the binaries before 2026-12-06
+ * wrote it) reads as round 0 from its opening with nothing excluded, and goes on under the new
+ * rules: a node upgraded with such a case open neither halts on the record nor loses it. */
+TEST(a_case_recorded_before_rounds_reads_and_goes_on) {
+  setup_disputes();
+  fund_hotkeys(1);
+  uint8_t id[32], key[34] = {'e', AG_EKEY_DISPUTE};
+  ag_dispute d = open_drawn(62, "an answer", id);
+  memcpy(key + 2, id, 32);
+  ag_state *st = ag_app_state(app);
+  ag_buf b, v3;
+  ag_buf_init(&b);
+  ag_buf_init(&v3);
+  CHECK_OK(ag_state_get_buf(st, key, sizeof key, &b));
+  size_t members = 145 * (size_t)d.k;
+  CHECK(b.len > 327 + members && b.data[0] == 4 && b.data[325] == d.k && b.data[326 + members] == 0);
+  /* version 3: no round and start (bytes 316..324), no excluded list (the byte after the members) */
+  ag_buf_put(&v3, b.data, 316);
+  v3.data[0] = 3;
+  ag_buf_put(&v3, b.data + 325, 1 + members);
+  ag_buf_put(&v3, b.data + 327 + members, b.len - 327 - members);
+  CHECK_OK(ag_state_put(st, key, sizeof key, v3.data, v3.len));
+  ag_dispute old = dispute_of(id);
+  CHECK(old.round == 0 && old.start == d.opened && old.nx == 0 && old.k == d.k && old.reveal_end == d.reveal_end);
+  CHECK(!memcmp(old.m, d.m, sizeof d.m[0] * d.k) && old.evidence_len == d.evidence_len);
+  CHECK_U64(old.bond, AG_UNIT);
+  /* nobody votes: at its reveal end the case goes to round 1, written as version 4 */
+  while (height() < d.reveal_end) empty_blocks(1);
+  ag_dispute r = dispute_of(id);
+  CHECK(r.status == AG_DISPUTE_OPEN && r.round == 1 && r.nx == d.k && r.start == d.reveal_end);
+  CHECK_OK(ag_state_get_buf(st, key, sizeof key, &b));
+  CHECK_EQ(b.data[0], 4);
+  CHECK(settle(id).status == AG_DISPUTE_UNDECIDED);
+  ag_buf_free(&b);
+  ag_buf_free(&v3);
+  teardown();
+}
+
 /* What a member owes a case, as a validator reads it from the API, at the current height. */
 static int duty_of(const uint8_t id[32], int hk, const uint8_t model[32]) {
   ag_dispute d;
@@ -1860,6 +1898,7 @@ TEST_MAIN(a_channel_pays_per_voucher_and_refunds_the_rest,
           a_member_is_told_what_the_next_block_accepts, a_challenger_cannot_choose_its_committee,
           a_lazy_member_who_copies_the_verdict_is_not_paid, a_silent_member_cannot_veto_a_verdict,
           silencing_the_others_does_not_let_one_member_decide,
+          a_case_recorded_before_rounds_reads_and_goes_on,
           a_bond_cannot_flee_a_dispute, a_bond_answers_for_as_many_faults_as_it_covers,
           at_most_1024_disputes_are_open_at_once, a_client_checks_every_field_of_a_payment_receipt,
           a_long_answer_is_disputed_without_its_receipt, a_receipt_dated_ahead_is_disputed_at_once,
