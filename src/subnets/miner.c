@@ -491,12 +491,6 @@ static void refresh_offer(miner *m) {
   pthread_mutex_unlock(&m->vmu);
 }
 
-/* Redeems what was billed: for each channel with more billed than the chain paid, a claim of
- * exactly the billed total under the latest voucher (which covers it). A channel with a request
- * still running is left for the next round: the chain takes each voucher sequence once, so a
- * claim under the voucher that request came with would leave its cost unclaimable until the
- * client sends another voucher (and for good if it never does). final: the miner is going and
- * nothing runs any more, so every channel is claimed. */
 /* A claim the chain refused because its voucher was redeemed already: an earlier send that
  * committed after its round stopped waiting, or a book that lost its last write (kill -9
  * between the claim's commit and the book's). The book takes what the chain has redeemed, so
@@ -525,6 +519,12 @@ static void sync_redeemed(miner *m, const uint8_t id[32], uint64_t amount) {
   pthread_mutex_unlock(&m->book.mu);
 }
 
+/* Redeems what was billed: for each channel with more billed than the chain paid, a claim of
+ * exactly the billed total under the latest voucher (which covers it). A channel with a request
+ * still running is left for the next round: the chain takes each voucher sequence once, so a
+ * claim under the voucher that request came with would leave its cost unclaimable until the
+ * client sends another voucher (and for good if it never does). final: the miner is going and
+ * nothing runs any more, so every channel is claimed. */
 static void claim_billed(miner *m, int final) {
   enum { BATCH = 256 };
   typedef struct {
