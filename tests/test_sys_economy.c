@@ -3,7 +3,10 @@
  * miner posts an offer, the model is an asset with a 10 % royalty, two clients buy completions
  * through channels as `agora infer --pay-from --dispute` processes, verifying every answer.
  * One miner cheats: the first client asks it until its wrong, paid answer is disputed; the
- * validators judge it by re-execution and commit-reveal. At the end (the miners stopped and
+ * validators judge it by re-execution and commit-reveal. The largest of the four validators
+ * (4,000 of 10,000 AGR staked) is stopped (SIGSTOP) through the dispute's first round, so the
+ * others' votes fall short of two thirds and a second committee, drawn without it, decides. At
+ * the end (the miners stopped and
  * redeemed what they billed): requests were paid, each miner's claims on chain equal what its
  * receipts billed, the model's vault received the royalty of those claims, its owner can claim
  * all of it but the carried fraction, the cheater was found at fault and slashed and the client
@@ -33,12 +36,23 @@ TEST(clients_pay_miners_and_the_model_earns_its_royalty) {
   char home[512], out_path[600];
   snprintf(home, sizeof home, "%s/sys_economy", AGORA_BUILD_DIR);
   snprintf(out_path, sizeof out_path, "%s.out.json", home);
-  /* 140 blocks: the dispute opens near block 20 and resolves at its reveal end, 80 blocks later */
-  const char *args[] = {"--miners", "3", "--validators", "2", "--cheaters", "1", "--slow", "0",
-                        "--clients", "2", "--blocks", "140", NULL};
+  /* 150 blocks: the dispute opens near block 20; its first round ends 51 blocks later, the
+   * second is drawn a block after that and ends 51 blocks later (near 125) */
+  const char *args[] = {"--miners", "3", "--validators", "4", "--cheaters", "1", "--slow", "0", "--clients",
+                        "2", "--dispute-blocks", "25", "--blocks", "150", NULL};
   pid_t pid;
   json_t *m = sys_devnet_start(home, out_path, args, &pid);
   CHECK(json_is_true(json_object_get(m, "ready")));
+  /* validator0 stays silent from the start: it commits and reveals nothing in the first round */
+  char silent[AG_ADDR_MAX] = "";
+  json_t *ns = json_object_get(m, "neurons");
+  for (size_t i = 0; i < json_array_size(ns); i++)
+    if (!strcmp(json_string_value(json_object_get(json_array_get(ns, i), "name")) ?: "", "validator0"))
+      snprintf(silent, sizeof silent, "%s", json_string_value(json_object_get(json_array_get(ns, i), "hotkey")) ?: "");
+  CHECK(silent[0] != 0);
+  pid_t v0 = sys_devnet_pid(home, "validator0");
+  CHECK(v0 > 0);
+  if (v0 > 0) CHECK_EQ(kill(v0, SIGSTOP), 0);
   /* mid-stream, once payments flow: the node is killed (the devnet starts it again); nothing
    * paid may be lost or counted twice */
   const char *node = json_string_value(json_object_get(m, "node"));
@@ -52,6 +66,17 @@ TEST(clients_pay_miners_and_the_model_earns_its_royalty) {
   }
   CHECK(node_pid > 0);
   if (node_pid > 0) CHECK_EQ(kill(node_pid, SIGKILL), 0);
+  /* validator0 wakes once the second round is drawn without it */
+  int second = 0;
+  for (int i = 0; i < 1200 && !second; i++) {
+    json_t *dj = sys_get_json(node, "/v1/disputes", NULL);
+    json_t *arr = json_object_get(dj, "disputes");
+    for (size_t k = 0; k < json_array_size(arr); k++) second |= json_integer_value(json_object_get(json_array_get(arr, k), "round")) >= 1;
+    json_decref(dj);
+    if (!second) usleep(100000);
+  }
+  CHECK(second);
+  if (v0 > 0) CHECK_EQ(kill(v0, SIGCONT), 0);
   json_decref(m);
   int st = 0;
   CHECK_EQ(waitpid(pid, &st, 0), pid); /* --blocks: it stops by itself */
@@ -97,6 +122,17 @@ TEST(clients_pay_miners_and_the_model_earns_its_royalty) {
     CHECK_U64(ag_json_u64_of(fault, "slashed"), ag_json_u64_of(fault, "refund") + ag_json_u64_of(fault, "reward") +
                                                     ag_json_u64_of(fault, "committee_paid") + ag_json_u64_of(fault, "burned"));
     CHECK(ag_json_u64_of(fault, "committee_paid") > 0);
+    /* decided in the second round, by a committee without the silent validator, which the
+     * record names as excluded with its stake */
+    CHECK_EQ(json_integer_value(json_object_get(fault, "round")), 1);
+    CHECK(ag_json_u64_of(fault, "round_start") > ag_json_u64_of(fault, "opened"));
+    json_t *ex = json_object_get(fault, "excluded"), *cm = json_object_get(fault, "committee");
+    CHECK_EQ(json_array_size(ex), 1);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(ex, 0), "hotkey")) ?: "", silent);
+    CHECK(ag_json_u64_of(json_array_get(ex, 0), "stake") > 0);
+    CHECK_EQ(json_array_size(cm), 3);
+    for (size_t k = 0; k < json_array_size(cm); k++)
+      CHECK(strcmp(json_string_value(json_object_get(json_array_get(cm, k), "hotkey")) ?: "", silent) != 0);
   }
   CHECK(json_is_true(json_object_get(json_object_get(o, "issuance"), "matches_schedule")));
   json_decref(o);

@@ -55,7 +55,7 @@
 static const char usage[] =
     "usage: agora devnet [--miners N] [--validators N] [--cheaters N] [--slow N] [--blocks N]\n"
     "                    [--block-time MS] [--tempo N] [--port P] [--model FILE] [--json]\n"
-    "                    [--clients N] [--market] [--serve-trained]\n"
+    "                    [--clients N] [--dispute-blocks N] [--market] [--serve-trained]\n"
     "                    [--training [--trainers N] [--free-riders N] [--front-runners N] [--blenders N]]\n\n"
     "Runs a whole inference network on this machine: a fresh chain with the inference subnet\n"
     "pinning the default model, the solo node, miners (cheaters alter their outputs; slow ones\n"
@@ -75,6 +75,8 @@ static const char usage[] =
     "                    a completion every 2 s through a payment channel; the view adds per-miner\n"
     "                    revenue and the model's vault (docs/economy.md); the first client asks a\n"
     "                    cheating miner until its wrong answer is disputed\n"
+    "  --dispute-blocks N  blocks of each dispute round's commit phase, and of its reveal phase\n"
+    "                    (default 40; 5..10000)\n"
     "  --market          the offers and the model asset without clients (for a gateway)\n"
     "  --agent           an agent key of the owner (agent0: 0.01 AGR per 100 blocks, 0.05 in\n"
     "                    all) buys answers with 'agora agent run' until the chain stops it\n"
@@ -135,7 +137,7 @@ typedef struct {
   char url[64];
   char chain_id[33];
   char model_name[32];
-  int nminers, nvalidators, ncheaters, nslow, nrelayers, slow_ms, block_ms, tempo;
+  int nminers, nvalidators, ncheaters, nslow, nrelayers, slow_ms, block_ms, tempo, dispute_blocks;
   int training, ntrainers, nfree, nfront, nblend, round_blocks, train_dim, train_layers;
   char train_id[65];         /* the initial checkpoint of the training subnet */
   ag_diloco_data tdata;      /* validation data of the training subnet */
@@ -400,8 +402,10 @@ static int write_chain(devnet *d, const char *model_path, const char *train_mode
   }
   json_t *mods = json_object();
   json_object_set_new(mods, "incentive", inc);
-  /* dispute phases long enough for validators busy with rounds (20 s each at 500 ms blocks) */
-  json_object_set_new(mods, "economy", json_pack("{s:i, s:i}", "commit_blocks", 40, "reveal_blocks", 40));
+  /* dispute phases long enough for validators busy with rounds (by default 20 s each at 500 ms
+   * blocks) */
+  json_object_set_new(mods, "economy", json_pack("{s:i, s:i}", "commit_blocks", d->dispute_blocks, "reveal_blocks",
+                                                 d->dispute_blocks));
   g.modules = json_dumps(mods, JSON_COMPACT | JSON_SORT_KEYS);
   json_decref(mods);
   ag_keypair nk; /* the block producer, named in genesis (light clients check its signatures) */
@@ -1255,7 +1259,8 @@ int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
   const char *miners_s = NULL, *vals_s = NULL, *cheat_s = NULL, *slow_s = NULL, *slowms_s = NULL,
              *blocks_s = NULL, *bt_s = NULL, *tempo_s = NULL, *port_s = NULL, *model_s = NULL,
              *trainers_s = NULL, *free_s = NULL, *front_s = NULL, *blend_s = NULL, *rb_s = NULL, *tdim_s = NULL,
-             *tlayers_s = NULL, *relay_s = NULL, *halving_s = NULL, *tmodel_s = NULL, *clients_s = NULL;
+             *tlayers_s = NULL, *relay_s = NULL, *halving_s = NULL, *tmodel_s = NULL, *clients_s = NULL,
+             *dispute_s = NULL;
   bool training = false, market = false, serve_trained_opt = false, agent_flag = false;
   ag_opt opts[] = {{"miners", 0, 1, &miners_s, NULL},  {"validators", 0, 1, &vals_s, NULL},
                    {"cheaters", 0, 1, &cheat_s, NULL}, {"slow", 0, 1, &slow_s, NULL},
@@ -1269,6 +1274,7 @@ int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
                    {"train-layers", 0, 1, &tlayers_s, NULL}, {"relayers", 0, 1, &relay_s, NULL},
                    {"halving", 0, 1, &halving_s, NULL}, {"train-model", 0, 1, &tmodel_s, NULL},
                    {"clients", 0, 1, &clients_s, NULL}, {"market", 0, 0, NULL, &market},
+                   {"dispute-blocks", 0, 1, &dispute_s, NULL},
                    {"agent", 0, 0, NULL, &agent_flag},
                    {"serve-trained", 0, 0, NULL, &serve_trained_opt},
                    {"", 0, 0, NULL, NULL}};
@@ -1294,6 +1300,7 @@ int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
   d->nfront = 1;
   d->nblend = 1;
   d->round_blocks = 20;
+  d->dispute_blocks = 40;
   d->losses = json_object();
   int blocks = 0, port = 0, halving = 10500000;
   if ((rc = num(c, clients_s, "clients", 0, 16, &d->nclients)) ||
@@ -1313,6 +1320,7 @@ int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
       (rc = num(c, front_s, "front-runners", 0, 32, &d->nfront)) ||
       (rc = num(c, blend_s, "blenders", 0, 32, &d->nblend)) ||
       (rc = num(c, rb_s, "round-blocks", 4, 100000, &d->round_blocks)) ||
+      (rc = num(c, dispute_s, "dispute-blocks", 5, 10000, &d->dispute_blocks)) ||
       (rc = num(c, tdim_s, "train-dim", 32, 4096, &d->train_dim)) ||
       (rc = num(c, tlayers_s, "train-layers", 1, 64, &d->train_layers))) {
     json_decref(d->losses);
