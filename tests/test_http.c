@@ -8,6 +8,7 @@
 #include "core/err.h"
 #include "core/hash.h"
 #include "core/util.h"
+#include "incentive/endpoint.h"
 #include "subnets/netclient.h"
 #include "test.h"
 #include "testutil.h"
@@ -786,21 +787,115 @@ TEST(client_caps_downloads) {
   char url[64];
   snprintf(url, sizeof url, "http://127.0.0.1:%u/big", port);
   ag_http_result r;
-  CHECK_EQ(ag_http_request_max("GET", url, NULL, NULL, 0, 5000, 1000, NULL, &r), AG_E_TOO_LARGE);
-  CHECK_OK(ag_http_request_max("GET", url, NULL, NULL, 0, 5000, 200000, NULL, &r));
+  CHECK_EQ(ag_http_request_max("GET", url, NULL, NULL, 0, 5000, 1000, NULL, 0, &r), AG_E_TOO_LARGE);
+  CHECK_OK(ag_http_request_max("GET", url, NULL, NULL, 0, 5000, 200000, NULL, 0, &r));
   CHECK_EQ(r.body.len, 100000);
   ag_http_result_free(&r);
   char *dir = test_tmpdir("http");
   char path[600];
   snprintf(path, sizeof path, "%s/big", dir);
   long st;
-  CHECK_EQ(ag_http_download(url, path, 5000, 5000, &st), AG_E_TOO_LARGE);
+  CHECK_EQ(ag_http_download(url, path, 5000, 5000, 0, &st), AG_E_TOO_LARGE);
   CHECK(access(path, F_OK) != 0);
-  CHECK_OK(ag_http_download(url, path, 100000, 5000, &st));
+  CHECK_OK(ag_http_download(url, path, 100000, 5000, 0, &st));
   struct stat sb;
   CHECK(stat(path, &sb) == 0 && sb.st_size == 100000);
   test_rmdir(dir);
   stop();
+}
+
+/* Endpoints announced on a chain that accepts only public ones: the chain refuses private
+ * literals and local names, but a public-looking name can resolve to 127.0.0.1 or 10.0.0.5.
+ * With AG_HTTP_PUBLIC_ONLY the client connects to no such address (checked on the address it
+ * would connect to), and says which. "localhost" stands for such a name here: resolved, not
+ * parsed. */
+static atomic_int counted;
+static void h_count(ag_http_req *req, ag_http_resp *resp) {
+  (void)req;
+  atomic_fetch_add(&counted, 1);
+  ag_http_json(resp, 200, json_pack("{s:b}", "ok", 1));
+}
+
+TEST(announced_endpoints_that_resolve_inside_a_network_are_not_contacted) {
+  static const ag_http_route routes[] = {{"GET", "/count", h_count, 0}};
+  ag_http_config cfg = {"127.0.0.1:0", 4096, routes, AG_ARRAY_LEN(routes), NULL, NULL, NULL};
+  ag_http_server *csrv;
+  CHECK_OK(ag_http_start(&cfg, &csrv));
+  if (!csrv) return;
+  char name_url[80], ip_url[80], v6_url[80];
+  snprintf(name_url, sizeof name_url, "http://localhost:%u/count", ag_http_port(csrv));
+  snprintf(ip_url, sizeof ip_url, "http://127.0.0.1:%u/count", ag_http_port(csrv));
+  snprintf(v6_url, sizeof v6_url, "http://[::1]:%u/count", ag_http_port(csrv));
+  ag_http_result r;
+  const char *urls[] = {name_url, ip_url, v6_url};
+  for (size_t i = 0; i < AG_ARRAY_LEN(urls); i++) {
+    CHECK_EQ(ag_http_request_max("GET", urls[i], NULL, NULL, 0, 5000, 1 << 20, NULL, AG_HTTP_PUBLIC_ONLY, &r),
+             AG_E_BAD_ENDPOINT);
+    const char *msg = ag_errmsg(AG_E_BAD_ENDPOINT); /* names the address (localhost: either) */
+    CHECK((i != 1 && strstr(msg, "resolves to ::1,")) || (i != 2 && strstr(msg, "resolves to 127.0.0.1,")));
+  }
+  char *dir = test_tmpdir("http");
+  char path[600];
+  snprintf(path, sizeof path, "%s/fetched", dir);
+  long st;
+  CHECK_EQ(ag_http_download(name_url, path, 1 << 20, 5000, AG_HTTP_PUBLIC_ONLY, &st), AG_E_BAD_ENDPOINT);
+  CHECK(access(path, F_OK) != 0);
+  CHECK_EQ(atomic_load(&counted), 0); /* nothing reached the server */
+  /* the same requests without the flag (a devnet's endpoints, a node its operator named) */
+  CHECK_OK(ag_http_request_max("GET", name_url, NULL, NULL, 0, 5000, 1 << 20, NULL, 0, &r));
+  CHECK_EQ(r.status, 200);
+  ag_http_result_free(&r);
+  CHECK_OK(ag_http_download(ip_url, path, 1 << 20, 5000, 0, &st));
+  CHECK_EQ(atomic_load(&counted), 2);
+  test_rmdir(dir);
+  ag_http_stop(csrv);
+  /* the ranges: those ag_endpoint_check refuses as literals */
+  static const uint8_t pub4[4] = {8, 8, 8, 8}, lan[4] = {10, 1, 2, 3}, meta[4] = {169, 254, 169, 254},
+                       cgnat[4] = {100, 64, 0, 1}, lo6[16] = {[15] = 1},
+                       pub6[16] = {0x20, 0x01, 0x48, 0x60, [14] = 0x88, [15] = 0x88},
+                       mapped[16] = {[10] = 0xff, [11] = 0xff, 8, 8, 8, 8};
+  CHECK_EQ(ag_endpoint_addr_private(pub4, 4), 0);
+  CHECK_EQ(ag_endpoint_addr_private(lan, 4), 1);
+  CHECK_EQ(ag_endpoint_addr_private(meta, 4), 1);
+  CHECK_EQ(ag_endpoint_addr_private(cgnat, 4), 1);
+  CHECK_EQ(ag_endpoint_addr_private(lo6, 16), 1);
+  CHECK_EQ(ag_endpoint_addr_private(pub6, 16), 0);
+  CHECK_EQ(ag_endpoint_addr_private(mapped, 16), 1);
+}
+
+/* A program learns from its node whether the chain wants public endpoints: only a chain that
+ * says it accepts private ones (allow_private_endpoints, devnets) turns the check off; one that
+ * does not say, or cannot be asked, keeps it. */
+static atomic_int incentive_mode; /* 0: private allowed, 1: public only, 2: no such route */
+static void h_status(ag_http_req *req, ag_http_resp *resp) {
+  (void)req;
+  ag_http_json(resp, 200, json_pack("{s:s, s:{s:s, s:s}}", "chain_id", "agora-test", "params", "base_fee", "1000",
+                                     "per_byte_fee", "10"));
+}
+static void h_incentive(ag_http_req *req, ag_http_resp *resp) {
+  (void)req;
+  int mode = atomic_load(&incentive_mode);
+  if (mode == 2) return ag_http_error(resp, 404, AG_E_NOTFOUND, "no such route");
+  ag_http_json(resp, 200, json_pack("{s:b}", "allow_private_endpoints", mode == 0));
+}
+
+TEST(programs_contact_endpoints_as_the_chain_says) {
+  static const ag_http_route routes[] = {{"GET", "/v1/status", h_status, 0}, {"GET", "/v1/incentive", h_incentive, 0}};
+  ag_http_config cfg = {"127.0.0.1:0", 4096, routes, AG_ARRAY_LEN(routes), NULL, NULL, NULL};
+  ag_http_server *nsrv;
+  CHECK_OK(ag_http_start(&cfg, &nsrv));
+  if (!nsrv) return;
+  char url[64];
+  snprintf(url, sizeof url, "http://127.0.0.1:%u", ag_http_port(nsrv));
+  static const int want[3] = {0, AG_HTTP_PUBLIC_ONLY, AG_HTTP_PUBLIC_ONLY};
+  for (int mode = 0; mode < 3; mode++) {
+    atomic_store(&incentive_mode, mode);
+    ag_net n;
+    CHECK_OK(ag_net_open(&n, url));
+    CHECK_STR(n.chain_id, "agora-test");
+    CHECK_EQ(n.endpoint_flags, want[mode]);
+  }
+  ag_http_stop(nsrv);
 }
 
 /* The miner's --api-key check (miner.c authorized()): exact key only, whatever the length. */
@@ -864,5 +959,5 @@ TEST_MAIN(requests_keepalive_pipelining_head_and_errors_are_json,
           many_slow_connections_do_not_starve_requests, connection_limits_answer_503_and_429,
           streams_are_capped_and_never_block_requests, a_full_queue_answers_503, a_port_in_use_is_refused,
           uploads_are_admitted_on_headers_then_spooled, in_process_serving_answers_as_a_socket_does,
-          client_caps_downloads,
-          bearer_keys_match_exactly, the_node_client_rides_out_a_restarting_node)
+          client_caps_downloads, announced_endpoints_that_resolve_inside_a_network_are_not_contacted,
+          programs_contact_endpoints_as_the_chain_says, bearer_keys_match_exactly, the_node_client_rides_out_a_restarting_node)

@@ -905,7 +905,7 @@ TEST(paid_requests_through_a_channel) {
     ag_http_result r;
     char purl[200];
     snprintf(purl, sizeof purl, "http://127.0.0.1:%u/v1/completions", mport_of(&net, addr));
-    CHECK_OK(ag_http_request_max("POST", purl, "application/json", body, strlen(body), 60000, 1 << 20, hdrs, &r));
+    CHECK_OK(ag_http_request_max("POST", purl, "application/json", body, strlen(body), 60000, 1 << 20, hdrs, 0, &r));
     CHECK_EQ(r.status, 200);
     json_t *ans = json_loadb((const char *)r.body.data, r.body.len, 0, NULL);
     mbilled[k] = ag_json_u64_of(json_object_get(json_object_get(ans, "agora"), "payment"), "billed");

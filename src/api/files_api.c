@@ -632,7 +632,7 @@ static int fetch_one(ag_files_sync *fs, const want *w) {
     char url[600];
     snprintf(url, sizeof url, "%s/v1/%s/%s", cfg->file_peers[i], w->kind == WANT_MODEL ? "model-files" : "blobs", hex);
     long status;
-    rc = ag_http_download(url, tmp, w->size, timeout_ms, &status);
+    rc = ag_http_download(url, tmp, w->size, timeout_ms, 0, &status); /* peers its operator named */
     if (rc) { /* not there (yet), or not reachable: the next peer */
       if (status != 404 && fs->peer_fails[i] < 1000) fs->peer_fails[i]++; /* a 404 is an answer */
       continue;

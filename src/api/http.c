@@ -33,6 +33,7 @@
 #include "core/hash.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "incentive/endpoint.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -1792,6 +1793,45 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *ud) {
   return n;
 }
 
+/* AG_HTTP_PUBLIC_ONLY: curl resolves the host and asks here for each socket it would connect;
+ * an address inside someone's network gets none, so the check is on the very address the
+ * request would have gone to (a DNS answer that changes between two lookups cannot slip by). */
+typedef struct {
+  int refused;
+  char addr[INET6_ADDRSTRLEN];
+} public_only;
+
+static curl_socket_t open_public(void *ud, curlsocktype purpose, struct curl_sockaddr *a) {
+  public_only *po = ud;
+  const uint8_t *ip = NULL;
+  size_t len = 0;
+  if (a->family == AF_INET) ip = (const uint8_t *)&((const struct sockaddr_in *)&a->addr)->sin_addr, len = 4;
+  else if (a->family == AF_INET6) ip = (const uint8_t *)&((const struct sockaddr_in6 *)&a->addr)->sin6_addr, len = 16;
+  if (purpose != CURLSOCKTYPE_IPCXN || !ip || ag_endpoint_addr_private(ip, len)) {
+    po->refused = 1;
+    if (ip && !po->addr[0]) inet_ntop(a->family, ip, po->addr, sizeof po->addr); /* the first refused */
+    return CURL_SOCKET_BAD;
+  }
+  int fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+  return fd < 0 ? CURL_SOCKET_BAD : fd;
+}
+
+/* Sets up the check for AG_HTTP_PUBLIC_ONLY; such a request goes direct, never through a proxy
+ * named in the environment, whose own address is what the check would otherwise see. */
+static void public_opts(CURL *c, int flags, public_only *po) {
+  memset(po, 0, sizeof *po);
+  if (!(flags & AG_HTTP_PUBLIC_ONLY)) return;
+  curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_public);
+  curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, po);
+  curl_easy_setopt(c, CURLOPT_PROXY, "");
+}
+
+static int public_fail(const char *url, const public_only *po) {
+  return ag_fail(AG_E_BAD_ENDPOINT,
+                 "%s: its host resolves to %s, a loopback, private, link-local or reserved address; this chain's endpoints must be public",
+                 url, po->addr[0] ? po->addr : "an address that is not IPv4 or IPv6");
+}
+
 static void common_opts(CURL *c, const char *url, const char *method, int timeout_ms) {
   curl_easy_setopt(c, CURLOPT_URL, url);
   curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
@@ -1813,13 +1853,15 @@ static int curl_fail(CURLcode cc, const char *url, int timeout_ms, const sink *s
 
 int ag_http_request_max(const char *method, const char *url, const char *content_type,
                         const void *body, size_t len, int timeout_ms, size_t max_body,
-                        const char *const *headers, ag_http_result *out) {
+                        const char *const *headers, int flags, ag_http_result *out) {
   memset(out, 0, sizeof *out);
   ag_buf_init(&out->body);
   CURL *c = thread_handle();
   if (!c) return ag_fail(AG_E_NOMEM, "curl_easy_init failed");
   sink s = {&out->body, NULL, max_body, 0, 0};
+  public_only po;
   common_opts(c, url, method, timeout_ms);
+  public_opts(c, flags, &po);
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
   curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max_body);
@@ -1838,7 +1880,7 @@ int ag_http_request_max(const char *method, const char *url, const char *content
   curl_slist_free_all(hdrs);
   if (cc != CURLE_OK) {
     ag_buf_free(&out->body);
-    return curl_fail(cc, url, timeout_ms, &s);
+    return po.refused ? public_fail(url, &po) : curl_fail(cc, url, timeout_ms, &s);
   }
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
   char *ctype = NULL;
@@ -1850,10 +1892,10 @@ int ag_http_request_max(const char *method, const char *url, const char *content
 
 int ag_http_request(const char *method, const char *url, const char *content_type,
                     const void *body, size_t len, int timeout_ms, ag_http_result *out) {
-  return ag_http_request_max(method, url, content_type, body, len, timeout_ms, AG_HTTP_CLIENT_MAX, NULL, out);
+  return ag_http_request_max(method, url, content_type, body, len, timeout_ms, AG_HTTP_CLIENT_MAX, NULL, 0, out);
 }
 
-int ag_http_download(const char *url, const char *path, uint64_t max_bytes, int timeout_ms,
+int ag_http_download(const char *url, const char *path, uint64_t max_bytes, int timeout_ms, int flags,
                      long *status) {
   *status = 0;
   CURL *c = thread_handle();
@@ -1869,13 +1911,15 @@ int ag_http_download(const char *url, const char *path, uint64_t max_bytes, int 
     return ag_fail(AG_E_IO, "%s: %s", tmp, strerror(errno));
   }
   sink s = {NULL, f, (size_t)max_bytes, 0, 0};
+  public_only po;
   common_opts(c, url, "GET", timeout_ms);
+  public_opts(c, flags, &po);
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
   curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max_bytes);
   CURLcode cc = curl_easy_perform(c);
   int rc = 0;
-  if (cc != CURLE_OK) rc = curl_fail(cc, url, timeout_ms, &s);
+  if (cc != CURLE_OK) rc = po.refused ? public_fail(url, &po) : curl_fail(cc, url, timeout_ms, &s);
   if (!rc) {
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
     if (*status != 200) rc = ag_fail(AG_E_HTTP_STATUS, "%s: HTTP %ld", url, *status);

@@ -177,14 +177,21 @@ typedef struct {
  * AG_HTTP_CLIENT_MAX. out->body must be freed. */
 int ag_http_request(const char *method, const char *url, const char *content_type,
                     const void *body, size_t len, int timeout_ms, ag_http_result *out);
-/* The same with an explicit cap on the response body (declared or streamed) and extra request
- * headers ("Name: value" strings, NULL-terminated; headers may be NULL). */
+/* Request flags. AG_HTTP_PUBLIC_ONLY: for a URL built from an endpoint a neuron announced on a
+ * chain that accepts only public endpoints; the request connects to none of the addresses its
+ * host resolves to that are loopback, private, link-local or reserved (checked on the address
+ * connected to), never through a proxy, and fails with AG_E_BAD_ENDPOINT when no other is
+ * left. docs/security.md, "Endpoints". */
+enum { AG_HTTP_PUBLIC_ONLY = 1 };
+
+/* The same with an explicit cap on the response body (declared or streamed), extra request
+ * headers ("Name: value" strings, NULL-terminated; headers may be NULL) and flags. */
 int ag_http_request_max(const char *method, const char *url, const char *content_type,
                         const void *body, size_t len, int timeout_ms, size_t max_body,
-                        const char *const *headers, ag_http_result *out);
+                        const char *const *headers, int flags, ag_http_result *out);
 /* GETs url into path (written atomically) when the server answers 200 with at most max_bytes;
  * *status gets the HTTP status. Uploads a file with ag_http_post_file. */
-int ag_http_download(const char *url, const char *path, uint64_t max_bytes, int timeout_ms,
+int ag_http_download(const char *url, const char *path, uint64_t max_bytes, int timeout_ms, int flags,
                      long *status);
 int ag_http_post_file(const char *url, const char *path, const char *content_type, int timeout_ms,
                       ag_http_result *out);

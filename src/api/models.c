@@ -59,7 +59,7 @@ int ag_models_adopt(const char *dir, const char *file, const uint8_t *id, uint8_
 }
 
 int ag_models_ensure(const char *dir, const uint8_t id[32], uint64_t max_bytes,
-                     const char *const *sources, size_t nsrc, ag_model **out) {
+                     const char *const *sources, size_t nsrc, int peer_flags, ag_model **out) {
   char path[1200], hex[65];
   ag_models_path(dir, id, path, sizeof path);
   ag_hex_encode(id, 32, hex);
@@ -72,7 +72,8 @@ int ag_models_ensure(const char *dir, const uint8_t id[32], uint64_t max_bytes,
       snprintf(url, sizeof url, "%s/%s", sources[i], hex);
       snprintf(tmp, sizeof tmp, "%s.fetch", path);
       long status;
-      int drc = ag_http_download(url, tmp, max_bytes, i == 0 ? 120000 : AG_MODELS_PEER_TIMEOUT_MS, &status);
+      int drc = ag_http_download(url, tmp, max_bytes, i == 0 ? 120000 : AG_MODELS_PEER_TIMEOUT_MS,
+                                 i == 0 ? 0 : peer_flags, &status);
       if (drc) {
         if (drc == AG_E_TOO_LARGE) ag_warn("models", "%s: %s", url, ag_errmsg(drc));
         continue;

@@ -22,10 +22,11 @@ int ag_models_adopt(const char *dir, const char *file, const uint8_t *id, uint8_
 /* Loads model id from dir, fetching it first from the source URLs (full URLs up to the id)
  * when absent, streamed to disk and never more than max_bytes (the size the chain pins; 0 =
  * AG_MODELS_MAX). AG_E_MODEL_UNAVAILABLE when no source has it. The first source (a node) gets
- * 120 s; the others (peers) AG_MODELS_PEER_TIMEOUT_MS each, so a hung peer costs little. */
+ * 120 s; the others (peers) AG_MODELS_PEER_TIMEOUT_MS each, so a hung peer costs little, and
+ * peer_flags (AG_HTTP_PUBLIC_ONLY for endpoints announced on a chain that wants them public). */
 #define AG_MODELS_PEER_TIMEOUT_MS 5000
 #define AG_MODELS_MAX (1ull << 32)
 int ag_models_ensure(const char *dir, const uint8_t id[32], uint64_t max_bytes,
-                     const char *const *sources, size_t nsrc, ag_model **out);
+                     const char *const *sources, size_t nsrc, int peer_flags, ag_model **out);
 
 #endif

@@ -654,7 +654,7 @@ static double val_loss(devnet *d, const char *idhex) {
   const char *sp[1] = {src};
   ag_model *m;
   double loss = NAN;
-  if (ag_models_ensure(dir, id, 0, sp, 1, &m) != 0) return NAN; /* not uploaded yet: next time */
+  if (ag_models_ensure(dir, id, 0, sp, 1, 0, &m) != 0) return NAN; /* not uploaded yet: next time */
   if (!d->tdata.ntrain && d->tok_model) ag_diloco_data_load(d->tok_model, &d->tdata);
   if (d->tdata.nval) ag_diloco_val_loss(m, &d->tdata, AG_DILOCO_VAL_BATCHES, 1, &loss);
   ag_model_close(m);

@@ -9,6 +9,7 @@
  * The parsers are our own and strict (no libc inet_pton, whose accepted forms differ between
  * C libraries): this runs in the state machine, where every node must decide alike.
  */
+#include "incentive/endpoint.h"
 #include "incentive/incentive.h"
 
 #include "core/err.h"
@@ -119,6 +120,10 @@ static int private_v6(const uint8_t a[16]) {
   if (a[0] == 0xff) return 1;                                           /* multicast */
   if (a[0] == 0x20 && a[1] == 0x01 && a[2] == 0x0d && a[3] == 0xb8) return 1; /* documentation */
   return 0;
+}
+
+int ag_endpoint_addr_private(const uint8_t *addr, size_t len) {
+  return len == 4 ? private_v4(addr) : len == 16 ? private_v6(addr) : 0;
 }
 
 static int ends_with(const char *s, size_t n, const char *suffix) {

@@ -20,6 +20,7 @@
 #include "chain/app.h"
 #include "chain/state.h"
 #include "crypto/keys.h"
+#include "incentive/endpoint.h"
 #include "incentive/yuma.h"
 
 #include <stdbool.h>
@@ -204,13 +205,6 @@ uint64_t ag_community_pool(ag_ist *s);
 uint64_t ag_subnet_burn_at(const ag_subnet *sn, uint64_t height);
 /* Emission minted at a height by the schedule. */
 uint64_t ag_block_reward(const ag_incentive_params *p, uint64_t height);
-
-/* Checks an announced endpoint host (endpoint.c): a host name, an IPv4 literal or an IPv6
- * literal (no brackets), and unless allow_private, not a loopback, private, link-local or
- * reserved address nor a local name. 0 or AG_E_BAD_ENDPOINT with a message. */
-int ag_endpoint_check(const char *host, size_t len, int allow_private);
-/* "http://host:port", with brackets around an IPv6 host. */
-void ag_endpoint_url(const char *host, unsigned port, char *out, size_t cap);
 
 /* Σ balances + Σ stake + Σ pending + pool + burned over the committed state; equals issued. */
 int ag_incentive_audit(ag_state *st, uint64_t *accounted, uint64_t *issued);

@@ -633,7 +633,8 @@ static int buy(ag_buyer *b, bool chat, const char *body, const ag_inf_request *r
     ag_http_result r;
     memset(&r, 0, sizeof r);
     if (!hrc)
-      hrc = ag_http_request_max("POST", k->url, "application/json", body, strlen(body), 120000, 16u << 20, headers, &r);
+      hrc = ag_http_request_max("POST", k->url, "application/json", body, strlen(body), 120000, 16u << 20, headers,
+                                  b->net->endpoint_flags, &r);
     if (!hrc && r.status == 402 && k->charges) {
       /* the miner's book is ahead of ours (we crashed after it billed): catch up within what we
        * signed, and pay again */
@@ -643,7 +644,8 @@ static int buy(ag_buyer *b, bool chat, const char *body, const ag_inf_request *r
       if (moved && !(hrc = pay_prepare(&pay, &k->offer, k->most))) {
         ag_http_result_free(&r);
         snprintf(vheader, sizeof vheader, "%s: %s", AG_PAY_HEADER, pay.header);
-        hrc = ag_http_request_max("POST", k->url, "application/json", body, strlen(body), 120000, 16u << 20, headers, &r);
+        hrc = ag_http_request_max("POST", k->url, "application/json", body, strlen(body), 120000, 16u << 20, headers,
+                                  b->net->endpoint_flags, &r);
       } else if (hrc) {
         ag_http_result_free(&r);
         snprintf(why, sizeof why, "%s", ag_errmsg(hrc));

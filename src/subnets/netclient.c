@@ -90,6 +90,15 @@ int ag_net_open(ag_net *n, const char *url) {
   n->params.base_fee = ag_json_u64_of(p, "base_fee");
   n->params.per_byte_fee = ag_json_u64_of(p, "per_byte_fee");
   json_decref(st);
+  /* the miners and trainers this program will contact are at addresses the chain let them
+   * announce; where it accepts only public ones, a name that resolves inside a network is not
+   * contacted either (docs/security.md, "Endpoints") */
+  json_t *inc = NULL;
+  n->endpoint_flags = ag_net_get(n, "/v1/incentive", &inc) == 0 &&
+                              json_is_true(json_object_get(inc, "allow_private_endpoints"))
+                          ? 0
+                          : AG_HTTP_PUBLIC_ONLY;
+  json_decref(inc);
   return 0;
 }
 

@@ -18,9 +18,12 @@ typedef struct {
   ag_params params;
   int timeout_ms;                     /* per request (default 10 s) */
   int retries;                        /* extra attempts on connection errors and 503s (default 2) */
+  int endpoint_flags;                 /* for requests to announced endpoints: AG_HTTP_PUBLIC_ONLY
+                                       * unless the chain accepts private ones (devnets) */
 } ag_net;
 
-/* Reads the node's status (chain id, fee parameters). */
+/* Reads the node's status (chain id, fee parameters) and whether the chain accepts private
+ * endpoints (GET /v1/incentive; when that cannot be read, it does not). */
 int ag_net_open(ag_net *n, const char *url);
 /* GET path; *out is the JSON (new reference). API errors come back as their AG_E_* code. */
 int ag_net_get(const ag_net *n, const char *path, json_t **out);

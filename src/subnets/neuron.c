@@ -156,7 +156,7 @@ int ag_neuron_model(ag_net *n, uint16_t netuid, const char *dir, ag_model **out)
     }
     json_decref(mg);
   }
-  int rc2 = ag_models_ensure(dir, id, size, sp, ns, out);
+  int rc2 = ag_models_ensure(dir, id, size, sp, ns, n->endpoint_flags, out);
   if (rc2) return rc2;
   ag_model_prefer_f32(out, AG_PREFER_F32_MAX);
   return 0;

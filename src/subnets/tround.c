@@ -140,7 +140,7 @@ int ag_tround_checkpoint(ag_net *n, const ag_tround *r, const char *dir, const u
   }
   ag_model *m;
   *mom = NULL;
-  int rc = ag_models_ensure(dir, id, r ? r->model_size : 0, sp, ns, &m);
+  int rc = ag_models_ensure(dir, id, r ? r->model_size : 0, sp, ns, n->endpoint_flags, &m);
   if (rc) return rc;
   ag_model_close(m);
   ag_models_path(dir, id, path, sizeof path);
@@ -172,9 +172,10 @@ int ag_tround_checkpoint(ag_net *n, const ag_tround *r, const char *dir, const u
   return 0;
 }
 
-static int blob_from(const char *url, const uint8_t hash[32], uint64_t size, int timeout_ms, ag_buf *out) {
+static int blob_from(const char *url, const uint8_t hash[32], uint64_t size, int timeout_ms, int flags,
+                     ag_buf *out) {
   ag_http_result r;
-  int rc = ag_http_request("GET", url, NULL, NULL, 0, timeout_ms, &r);
+  int rc = ag_http_request_max("GET", url, NULL, NULL, 0, timeout_ms, AG_HTTP_CLIENT_MAX, NULL, flags, &r);
   if (rc) return rc;
   if (r.status == 404) rc = AG_E_NOTFOUND;
   else if (r.status != 200) rc = ag_fail(AG_E_HTTP_STATUS, "GET %s: HTTP %ld", url, r.status);
@@ -194,11 +195,13 @@ int ag_tround_blob(ag_net *n, const uint8_t hash[32], uint64_t size, const char 
   char hex[65], url[400];
   ag_hex_encode(hash, 32, hex);
   snprintf(url, sizeof url, "%s/v1/blobs/%s", n->url, hex);
-  int rc = blob_from(url, hash, size, n->timeout_ms, out);
+  int rc = blob_from(url, hash, size, n->timeout_ms, 0, out);
   if (rc && rc != AG_E_BLOB_MISMATCH && peer && peer[0]) {
     snprintf(url, sizeof url, "%s/agora/blobs/%s", peer, hex);
-    int prc = blob_from(url, hash, size, 5000, out);
-    if (prc != AG_E_CONNECT) rc = prc; /* nobody listening there: the node's answer (a hung peer: timeout) */
+    int prc = blob_from(url, hash, size, 5000, n->endpoint_flags, out);
+    /* nobody listening there, or an address this chain's peers are not contacted at: the
+     * node's answer (a hung peer: timeout) */
+    if (prc != AG_E_CONNECT && prc != AG_E_BAD_ENDPOINT) rc = prc;
   }
   return rc;
 }

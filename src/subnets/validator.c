@@ -238,7 +238,7 @@ static void *ask_thread(void *arg) {
   double t0 = ag_mono_s();
   for (int attempt = 0; attempt < 2; attempt++) { /* one retry when the connection fails */
     a->rc = ag_http_request_max("POST", url, "application/json", a->body, strlen(a->body), v->cfg.timeout_ms,
-                                16u << 20, hdrs, &r);
+                                16u << 20, hdrs, v->net.endpoint_flags, &r);
     if (a->rc != AG_E_CONNECT) break;
   }
   a->latency = ag_mono_s() - t0;
