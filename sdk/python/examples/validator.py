@@ -8,28 +8,26 @@ zeroes it). Once per epoch it commits its weights and reveals them when the subn
   python validator.py --node URL --hotkey KEYFILE --agora BIN [--netuid 1] [--rounds N]
 (passphrase from AGORA_PASSPHRASE)."""
 import argparse
+import http.client
 import json
 import os
 import random
 import subprocess
 import tempfile
 import time
-import urllib.error
-import urllib.request
 
-from agora_sdk import ApiError, Client, load_keystore, tx
+from agora_sdk import ApiError, Client, endpoint, load_keystore, tx
 from agora_sdk.tx import blake2b
 
 PROMPTS = ["The network pays those who", "A validator checks", "Honest work is", "Tokens flow to"]
 
 
-def challenge(url, hot, body):
-    """A completion request signed as this validator's challenge (free at a charging miner)."""
+def challenge(ep, hot, body, public_only):
+    """A completion request signed as this validator's challenge (free at a charging miner), sent
+    to no private address unless the chain allows private endpoints."""
     sig = hot.sign(blake2b("agora/infchal", blake2b("agora/infreq", body)))
-    req = urllib.request.Request(url + "/v1/completions", data=body, headers={
-        "Content-Type": "application/json", "X-Agora-Validator": hot.address, "X-Agora-Signature": sig.hex()})
-    with urllib.request.urlopen(req, timeout=30) as r:
-        return r.read()
+    return endpoint.post(ep, "/v1/completions", body, {"X-Agora-Validator": hot.address, "X-Agora-Signature": sig.hex()},
+                         public_only)
 
 
 def honest(agora, model_file, body, answer, miner_hotkey):
@@ -69,6 +67,7 @@ def main():
     c = Client(a.node)
     hot = load_keystore(a.hotkey, os.environ.get("AGORA_PASSPHRASE"), chain_id=c.status()["chain_id"])
     model = model_file(c, a.netuid, a.cache)
+    public_only = not c.incentive()["allow_private_endpoints"]
     scores, pending, last_epoch, n = {}, [], None, 0
     while not a.rounds or n < a.rounds:
         n += 1
@@ -82,10 +81,9 @@ def main():
                 continue
             body = json.dumps({"model": "default", "prompt": random.choice(PROMPTS), "max_tokens": 12,
                                "temperature": 0.8, "seed": random.getrandbits(32)}).encode()
-            url = f"{ep['protocol']}://{ep['host']}:{ep['port']}"
             try:
-                answer = challenge(url, hot, body)
-            except (urllib.error.URLError, OSError) as e:  # no answer (or a 402 before it sees our permit)
+                answer = challenge(ep, hot, body, public_only)
+            except (OSError, http.client.HTTPException) as e:  # no answer (or a 402 before it sees our permit)
                 scores[u["uid"]] = 0.8 * scores.get(u["uid"], 0.0)
                 print(json.dumps({"round": n, "uid": u["uid"], "no_answer": str(e)}), flush=True)
                 continue

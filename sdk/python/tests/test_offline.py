@@ -1,11 +1,14 @@
 """What needs no node: the encoding against the repo's frozen vector, addresses, the keystore."""
+import http.server
 import json
 import os
 import pathlib
+import threading
 
 import pytest
 
-from agora_sdk import AddressError, Keypair, KeystoreError, address, load_keystore, public_key, save_keystore, tx, verify
+from agora_sdk import (AddressError, Keypair, KeystoreError, address, endpoint, load_keystore, public_key, save_keystore,
+                       tx, verify)
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 
@@ -90,3 +93,38 @@ def test_economy_payloads_have_the_documented_sizes_and_costs_round_up():
     assert verify(k.public_key, tx.blake2b("agora/voucher", v[:-64]), v[-64:])
     with pytest.raises(ValueError):
         e.Channel("agora-test", m, k.address, deposit=100).voucher_for(101, k)  # never above the deposit
+
+
+def test_endpoints_that_resolve_inside_a_network_are_not_contacted():
+    """A name the chain accepts can resolve to a private address ("localhost" stands for one):
+    with public_only (a chain without allow_private_endpoints) nothing reaches the server."""
+    hits = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            hits.append(self.headers["Host"])
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args):
+            pass
+
+    srv = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        ep = {"host": "localhost", "port": srv.server_address[1]}
+        with pytest.raises(endpoint.PrivateAddressError, match=r"resolves to (127\.0\.0\.1|::1),"):
+            endpoint.post(ep, "/v1/completions", b"{}")
+        assert hits == []
+        assert endpoint.post(ep, "/v1/completions", b"{}", public_only=False) == b"ok"
+        assert hits == [f"localhost:{ep['port']}"]  # the name, though the address was checked and used
+    finally:
+        srv.shutdown()
+    for a in ("10.1.2.3", "127.0.0.1", "169.254.169.254", "100.64.0.1", "224.0.0.1", "::1", "fe80::1", "::ffff:8.8.8.8"):
+        assert endpoint.is_private(a), a
+    for a in ("8.8.8.8", "2001:4860::8888", "1.1.1.1"):
+        assert not endpoint.is_private(a), a
+    assert endpoint.url({"host": "2001:db8::1", "port": 80}) == "http://[2001:db8::1]:80"
