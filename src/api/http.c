@@ -1797,8 +1797,8 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *ud) {
  * an address inside someone's network gets none, so the check is on the very address the
  * request would have gone to (a DNS answer that changes between two lookups cannot slip by). */
 typedef struct {
-  int refused;
-  char addr[INET6_ADDRSTRLEN];
+  int refused, opened;          /* sockets refused, and opened for public addresses */
+  char addr[INET6_ADDRSTRLEN]; /* the first address refused */
 } public_only;
 
 static curl_socket_t open_public(void *ud, curlsocktype purpose, struct curl_sockaddr *a) {
@@ -1813,6 +1813,7 @@ static curl_socket_t open_public(void *ud, curlsocktype purpose, struct curl_soc
     return CURL_SOCKET_BAD;
   }
   int fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+  po->opened += fd >= 0;
   return fd < 0 ? CURL_SOCKET_BAD : fd;
 }
 
@@ -1880,7 +1881,7 @@ int ag_http_request_max(const char *method, const char *url, const char *content
   curl_slist_free_all(hdrs);
   if (cc != CURLE_OK) {
     ag_buf_free(&out->body);
-    return po.refused ? public_fail(url, &po) : curl_fail(cc, url, timeout_ms, &s);
+    return po.refused && !po.opened ? public_fail(url, &po) : curl_fail(cc, url, timeout_ms, &s);
   }
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
   char *ctype = NULL;
@@ -1919,7 +1920,7 @@ int ag_http_download(const char *url, const char *path, uint64_t max_bytes, int 
   curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max_bytes);
   CURLcode cc = curl_easy_perform(c);
   int rc = 0;
-  if (cc != CURLE_OK) rc = po.refused ? public_fail(url, &po) : curl_fail(cc, url, timeout_ms, &s);
+  if (cc != CURLE_OK) rc = po.refused && !po.opened ? public_fail(url, &po) : curl_fail(cc, url, timeout_ms, &s);
   if (!rc) {
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
     if (*status != 200) rc = ag_fail(AG_E_HTTP_STATUS, "%s: HTTP %ld", url, *status);
