@@ -328,7 +328,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  char dir[320], cmd[400];
+  char dir[320];
   snprintf(dir, sizeof dir, "%s/%u", base, runs++);
   world w;
   memset(&w, 0, sizeof w);
@@ -361,7 +361,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   for (size_t i = 0; i < w.npool; i++) ag_buf_free(&w.pool[i]);
   ag_abci_session_free(w.x);
   ag_node_close(w.node);
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  if (system(cmd) != 0) abort();
+  if (ag_rm_tree(dir)) abort();
   return 0;
 }

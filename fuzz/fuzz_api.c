@@ -69,9 +69,7 @@ static void at_exit(void) {
             stats.status[4], stats.status[5]);
   ag_node_close(node);
   node = NULL;
-  char cmd[300];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", base);
-  if (base[0] && system(cmd) != 0) fprintf(stderr, "fuzz_api: could not remove %s\n", base);
+  if (base[0] && ag_rm_tree(base)) fprintf(stderr, "fuzz_api: could not remove %s\n", base);
 }
 
 static void key_of(int i, ag_keypair *k) {

@@ -54,7 +54,7 @@ static void must_be_empty(ag_app *app) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  char dir[320], cmd[400];
+  char dir[320];
   snprintf(dir, sizeof dir, "%s/%u", base, runs++);
   ag_app *app = NULL;
   if (ag_mkdirs(dir, 0700) || ag_app_open(dir, &app)) abort();
@@ -123,7 +123,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   ag_restore_free(r);
   free(meta);
   ag_app_close(app);
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  if (system(cmd) != 0) abort();
+  if (ag_rm_tree(dir)) abort();
   return 0;
 }

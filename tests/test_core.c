@@ -7,6 +7,7 @@
 #include "core/hash.h"
 #include "core/util.h"
 #include "test.h"
+#include "testutil.h"
 
 TEST(errors_have_unique_names) {
   size_t n = ag_err_count();
@@ -243,7 +244,40 @@ TEST(backoff_doubles_caps_resets_and_gives_up) {
   CHECK_U64(w, 1000);
 }
 
+/* ag_rm_tree is rm -rf without a shell: any path (quotes included), nested folders, links
+ * removed but never followed (what a link points to outside stays). */
+TEST(rm_tree_removes_a_tree_and_never_follows_a_link) {
+  char *root = test_tmpdir("rmtree");
+  char p[800], outside[800];
+  snprintf(outside, sizeof outside, "%s/outside", root);
+  CHECK_OK(ag_mkdirs(outside, 0755));
+  snprintf(p, sizeof p, "%s/keep.txt", outside);
+  CHECK_OK(ag_write_file_atomic(p, "keep", 4, 0644));
+  char tree[800];
+  snprintf(tree, sizeof tree, "%s/it's a \"tree\"", root); /* a shell would need quoting */
+  snprintf(p, sizeof p, "%s/a/b/c", tree);
+  CHECK_OK(ag_mkdirs(p, 0755));
+  for (int i = 0; i < 3; i++) {
+    snprintf(p, sizeof p, "%s/a/%s/f%d", tree, i ? "b" : ".", i);
+    CHECK_OK(ag_write_file_atomic(p, "x", 1, 0644));
+  }
+  snprintf(p, sizeof p, "%s/a/b/link", tree);
+  CHECK_EQ(symlink(outside, p), 0);
+  snprintf(p, sizeof p, "%s/a/dangling", tree);
+  CHECK_EQ(symlink("/nonexistent/agora", p), 0);
+  snprintf(p, sizeof p, "%s/a/b/c/f", tree);
+  CHECK_OK(ag_write_file_atomic(p, "y", 1, 0644));
+  CHECK_OK(ag_rm_tree(tree));
+  CHECK(!ag_file_exists(tree));
+  snprintf(p, sizeof p, "%s/keep.txt", outside);
+  CHECK(ag_file_exists(p)); /* through the link: untouched */
+  CHECK_OK(ag_rm_tree(tree)); /* gone already: fine */
+  CHECK_OK(ag_rm_tree(p));    /* a single file */
+  CHECK(!ag_file_exists(p));
+  test_rmdir(root);
+}
+
 TEST_MAIN(errors_have_unique_names, error_detail_is_per_code, buffer_and_reader_roundtrip,
           hex_and_base64, hash_matches_python_blake2b_person, bech32m_bip350_vectors,
           bech32m_roundtrip_and_typos, amounts_parse_and_format, checked_arithmetic,
-          backoff_doubles_caps_resets_and_gives_up)
+          backoff_doubles_caps_resets_and_gives_up, rm_tree_removes_a_tree_and_never_follows_a_link)

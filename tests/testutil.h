@@ -2,6 +2,7 @@
 #ifndef AG_TESTUTIL_H
 #define AG_TESTUTIL_H
 
+#include "core/util.h"
 #include "crypto/keys.h"
 
 #include <stdio.h>
@@ -23,9 +24,7 @@ static inline char *test_tmpdir(const char *tag) {
 }
 
 static inline void test_rmdir(char *dir) {
-  char cmd[600];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+  if (ag_rm_tree(dir)) fprintf(stderr, "could not remove %s\n", dir);
   free(dir);
 }
 

@@ -352,23 +352,6 @@ static void blob_upload(ag_http_req *req, ag_http_resp *resp) {
 static pthread_mutex_t gc_mu = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t gc_last_ms;
 
-static void rm_tree(const char *path) {
-  DIR *d = opendir(path);
-  if (d) {
-    struct dirent *e;
-    while ((e = readdir(d))) {
-      if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-      char sub[1400];
-      snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-      rm_tree(sub);
-    }
-    closedir(d);
-    rmdir(path);
-  } else {
-    unlink(path);
-  }
-}
-
 /* Is model id one to keep: pinned now, proposed in an open round, or canonical in one of the
  * last `horizon` rounds of a training subnet? */
 static int keep_model(ag_ist *s, const uint8_t id[32], uint64_t horizon) {
@@ -431,7 +414,7 @@ int ag_files_collect(ag_node *node, int force) {
       if (ag_parse_u64(x->d_name, &round) || round + horizon > cur) continue;
       char dir[1400];
       if ((size_t)snprintf(dir, sizeof dir, "%s/%s", sub, x->d_name) >= sizeof dir) continue;
-      rm_tree(dir);
+      if (ag_rm_tree(dir)) ag_warn("files", "%s", ag_errmsg(AG_E_IO));
       removed++;
     }
     if (r) closedir(r);

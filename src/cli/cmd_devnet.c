@@ -1405,15 +1405,13 @@ int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
     snprintf(p->cold, sizeof p->cold, "%s-cold", p->name);
   }
   /* a fresh chain */
-  char cmd[3000];
-  if (strchr(d->home, '\'')) {
-    free(d->ps);
-    free(d);
-    return ag_cli_fail(c, AG_E_USAGE, "the home path may not contain a quote");
+  static const char *const old[] = {"data", "keys", "logs", "status", "cache", "genesis.json"};
+  rc = ag_mkdirs(d->home, 0700);
+  for (size_t i = 0; !rc && i < AG_ARRAY_LEN(old); i++) {
+    snprintf(path, sizeof path, "%s/%s", d->home, old[i]);
+    rc = ag_rm_tree(path);
   }
-  snprintf(cmd, sizeof cmd, "rm -rf '%s/data' '%s/keys' '%s/logs' '%s/status' '%s/cache' '%s/genesis.json'",
-           d->home, d->home, d->home, d->home, d->home, d->home);
-  if ((rc = ag_mkdirs(d->home, 0700)) || system(cmd) != 0) {
+  if (rc) {
     free(d->ps);
     free(d);
     return ag_cli_fail(c, rc ? rc : AG_E_IO, "cannot reset %s", d->home);

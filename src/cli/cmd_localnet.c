@@ -590,10 +590,7 @@ static int create(ag_cli *c, net *nt, int ndev, int block_ms, const ag_lsub_opts
   }
   json_decref(app_state);
   free(gtext);
-  char cmd[1300];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-  if (system(cmd) != 0) { /* a leftover temp folder is harmless */
-  }
+  (void)ag_rm_tree(tmp); /* a leftover temp folder is harmless */
   if (!rc && !c->json)
     fprintf(stderr, "created a %d-validator network in %s (chain %s)\n", nt->n, nt->root, nt->chain_id);
   return rc;
@@ -1296,9 +1293,7 @@ int ag_cmd_localnet(ag_cli *c, int argc, char **argv) {
   if (force && ag_file_exists(path)) {
     if (net_load(&nt) == 0)
       for (int i = 0; i < nt.n; i++) stop_node(&nt, i, 0);
-    char cmd[1300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", nt.root);
-    if (strchr(nt.root, '\'') || system(cmd) != 0) return ag_cli_fail(c, AG_E_IO, "cannot clear %s", nt.root);
+    if (ag_rm_tree(nt.root)) return ag_cli_fail(c, AG_E_IO, "cannot clear %s", nt.root);
     memset(nt.app_pid, 0, sizeof nt.app_pid);
     memset(nt.cmt_pid, 0, sizeof nt.cmt_pid);
   }

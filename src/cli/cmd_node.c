@@ -57,10 +57,10 @@ int ag_cmd_init(ag_cli *c, int argc, char **argv) {
     return ag_cli_fail(c, AG_E_EXISTS, "%s already exists (use --force to start a new chain there)", path);
   if ((rc = ag_mkdirs(c->home, 0700))) return ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
   if (force) {
-    char cmd[2200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s/data' '%s/keys'", c->home, c->home);
-    if (strchr(c->home, '\'') || system(cmd) != 0)
-      return ag_cli_fail(c, AG_E_IO, "could not clear %s", c->home);
+    char data[1100], keys_dir[1100];
+    snprintf(data, sizeof data, "%s/data", c->home);
+    snprintf(keys_dir, sizeof keys_dir, "%s/keys", c->home);
+    if (ag_rm_tree(data) || ag_rm_tree(keys_dir)) return ag_cli_fail(c, AG_E_IO, "could not clear %s", c->home);
   }
   ag_cli_path(c, "keys", keys, sizeof keys);
   ag_genesis g;

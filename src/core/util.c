@@ -4,6 +4,7 @@
 
 #include "core/err.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -173,6 +174,30 @@ int ag_mkdirs(const char *path, int mode) {
       buf[i] = c;
     }
   }
+  return 0;
+}
+
+/* Removes name in the folder dfd: unlinked as it is (a file, a link), else emptied and removed
+ * through descriptors, so a link inside is never followed and paths never grow. */
+static int rm_at(int dfd, const char *name, int depth) {
+  if (unlinkat(dfd, name, 0) == 0 || errno == ENOENT) return 0;
+  if ((errno != EISDIR && errno != EPERM) || depth > 256) return -1;
+  int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  DIR *d = fd < 0 ? NULL : fdopendir(fd);
+  if (!d) {
+    if (fd >= 0) close(fd);
+    return -1;
+  }
+  int rc = 0;
+  for (struct dirent *e; (e = readdir(d));)
+    if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && rm_at(dirfd(d), e->d_name, depth + 1)) rc = -1;
+  closedir(d);
+  if (unlinkat(dfd, name, AT_REMOVEDIR) && errno != ENOENT) rc = -1;
+  return rc;
+}
+
+int ag_rm_tree(const char *path) {
+  if (rm_at(AT_FDCWD, path, 0)) return ag_fail(AG_E_IO, "cannot remove %s: %s", path, strerror(errno));
   return 0;
 }
 

@@ -90,6 +90,10 @@ int ag_write_file_atomic(const char *path, const void *data, size_t len, int mod
 /* mkdir -p with mode. */
 int ag_mkdirs(const char *path, int mode);
 bool ag_file_exists(const char *path);
+/* Removes a file, or a folder and everything in it (rm -rf without a shell): symbolic links
+ * are removed, never followed; a path that does not exist is fine. AG_E_IO when something
+ * stays. */
+int ag_rm_tree(const char *path);
 
 /* Parses a decimal u64 with no sign, spaces or trailing garbage. */
 int ag_parse_u64(const char *s, uint64_t *out);

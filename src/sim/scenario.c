@@ -374,10 +374,7 @@ int ag_scenario_run(const char *name, int commit_reveal, int epochs, ag_scenario
   for (int i = 0; i < w->npending; i++) ag_buf_free(&w->pending[i]);
   ag_app_close(w->app);
   if (w->dir) {
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", w->dir);
-    if (system(cmd) != 0) { /* a leftover temp folder is harmless */
-    }
+    (void)ag_rm_tree(w->dir); /* a leftover temp folder is harmless */
     free(w->dir);
   }
   free(w);
