@@ -482,6 +482,32 @@ static int app_config(const net *nt, int i) {
   return ag_write_file_atomic(path, v, strlen(v), 0644);
 }
 
+static int copy_file(const char *from, const char *to, int mode) {
+  uint8_t *d;
+  size_t len;
+  int rc = ag_read_file(from, 64u << 20, &d, &len);
+  if (rc) return rc;
+  rc = ag_write_file_atomic(to, d, len, mode);
+  free(d);
+  return rc;
+}
+
+/* Copies the regular files of folder from (the dev keystores) into folder to, each 0600. */
+static int copy_files(const char *from, const char *to) {
+  DIR *d = opendir(from);
+  if (!d) return ag_fail(AG_E_IO, "%s: %s", from, strerror(errno));
+  int rc = ag_mkdirs(to, 0700);
+  for (struct dirent *e; !rc && (e = readdir(d));) {
+    char src[1400], dst[1400];
+    struct stat st;
+    snprintf(src, sizeof src, "%s/%s", from, e->d_name);
+    snprintf(dst, sizeof dst, "%s/%s", to, e->d_name);
+    if (!lstat(src, &st) && S_ISREG(st.st_mode)) rc = copy_file(src, dst, 0600);
+  }
+  closedir(d);
+  return rc;
+}
+
 static int create(ag_cli *c, net *nt, int ndev, int block_ms, const ag_lsub_opts *sub) {
   char tmp[1200], cmd_out[256];
   snprintf(tmp, sizeof tmp, "%s/.cometbft-testnet", nt->root);
@@ -584,9 +610,10 @@ static int create(ag_cli *c, net *nt, int ndev, int block_ms, const ag_lsub_opts
     snprintf(path, sizeof path, "%s/genesis.json", home);
     if ((rc = ag_write_file_atomic(path, gtext, strlen(gtext), 0644))) break;
     if ((rc = app_config(nt, i))) break;
-    char cmd[3000];
-    snprintf(cmd, sizeof cmd, "cp -r '%s/keys' '%s/keys'", nt->root, home);
-    if (system(cmd) != 0) rc = ag_fail(AG_E_IO, "cannot copy the dev keys");
+    char from_keys[1400], to_keys[1400];
+    snprintf(from_keys, sizeof from_keys, "%s/keys", nt->root);
+    snprintf(to_keys, sizeof to_keys, "%s/keys", home);
+    if ((rc = copy_files(from_keys, to_keys))) break;
   }
   json_decref(app_state);
   free(gtext);
@@ -597,16 +624,6 @@ static int create(ag_cli *c, net *nt, int ndev, int block_ms, const ag_lsub_opts
 }
 
 /* ---- joining ---------------------------------------------------------------------------------- */
-
-static int copy_file(const char *from, const char *to) {
-  uint8_t *d;
-  size_t len;
-  int rc = ag_read_file(from, 64u << 20, &d, &len);
-  if (rc) return rc;
-  rc = ag_write_file_atomic(to, d, len, 0644);
-  free(d);
-  return rc;
-}
 
 static void start_node(net *nt, int i, int app_only);
 
@@ -640,10 +657,10 @@ static int join(ag_cli *c, net *nt) {
   if (run_capture(iargv, out, sizeof out) != 0) return ag_fail(AG_E_IO, "'cometbft init' failed");
   snprintf(from, sizeof from, "%s/node0/cometbft/config/genesis.json", nt->root);
   snprintf(to, sizeof to, "%s/config/genesis.json", cmt);
-  if ((rc = copy_file(from, to))) return rc;
+  if ((rc = copy_file(from, to, 0644))) return rc;
   snprintf(from, sizeof from, "%s/node0/genesis.json", nt->root);
   snprintf(to, sizeof to, "%s/genesis.json", home);
-  if ((rc = copy_file(from, to))) return rc;
+  if ((rc = copy_file(from, to, 0644))) return rc;
   char *sargv[] = {nt->cometbft, "show-node-id", "--home", cmt, NULL};
   char idbuf[128] = "";
   if (run_capture(sargv, idbuf, sizeof idbuf) != 0) return ag_fail(AG_E_IO, "cometbft show-node-id failed");
