@@ -500,9 +500,11 @@ static int copy_files(const char *from, const char *to) {
   for (struct dirent *e; !rc && (e = readdir(d));) {
     char src[1400], dst[1400];
     struct stat st;
-    snprintf(src, sizeof src, "%s/%s", from, e->d_name);
-    snprintf(dst, sizeof dst, "%s/%s", to, e->d_name);
-    if (!lstat(src, &st) && S_ISREG(st.st_mode)) rc = copy_file(src, dst, 0600);
+    if (snprintf(src, sizeof src, "%s/%s", from, e->d_name) >= (int)sizeof src ||
+        snprintf(dst, sizeof dst, "%s/%s", to, e->d_name) >= (int)sizeof dst)
+      rc = ag_fail(AG_E_IO, "%s/%s: the path is too long", from, e->d_name);
+    else if (!lstat(src, &st) && S_ISREG(st.st_mode))
+      rc = copy_file(src, dst, 0600);
   }
   closedir(d);
   return rc;
