@@ -12,6 +12,10 @@
  *                                                  / a streaming read loop's bytes/s (1 thread)
  *   engine.verify_vs_generate.smollm2_q4_1         verifying a 64-token answer / generating it
  *   engine.decode_peak_mb.smollm2_q4_1             peak RSS decoding, against file x 1.2 + KV
+ *   engine.prefill_fma_fraction.smollm2_q8_0       the prefill's matrix flops per second (1 thread)
+ *                                                  / a loop of independent fp32 FMAs on the same
+ *                                                  vectors (1 thread): how near the arithmetic peak
+ *                                                  the exact fp32 definition of the kernels runs
  * Decode: 64 tokens after a 16-token prompt (llama-bench: -p 0 -n 64); prefill: 128 tokens
  * (-p 128 -n 0). Best of 3 on both sides: the machine is shared and noisy.
  */
@@ -19,6 +23,7 @@
 
 #include "core/util.h"
 #include "engine/engine.h"
+#include "engine/kernels.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -28,6 +33,9 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #define MODELS AGORA_SRC_DIR "/.cache/models"
 #define LLAMA_BENCH AGORA_SRC_DIR "/.cache/llamacpp/bin/llama-bench"
@@ -107,6 +115,52 @@ static double weight_bytes(const ag_model *m) {
       b += (double)ag_mat_bytes(all[k][l].type, (size_t)all[k][l].rows, (size_t)all[k][l].cols);
   b += (double)ag_mat_bytes(m->out.type, (size_t)m->out.rows, (size_t)m->out.cols);
   return b;
+}
+
+/* Multiply-adds of every matrix one token passes through (x 2: flops). */
+static double matrix_flops(const ag_model *m) {
+  double f = 0;
+  const ag_mat *all[] = {m->wq, m->wk, m->wv, m->wo, m->w1, m->w2, m->w3};
+  for (int k = 0; k < 7; k++)
+    for (int l = 0; l < m->cfg.n_layers; l++) f += 2.0 * all[k][l].rows * all[k][l].cols;
+  return f + 2.0 * m->out.rows * m->out.cols;
+}
+
+#if defined(__x86_64__)
+/* The fp32 FMA peak of one thread: 16 independent chains of fused multiply-adds on the vectors
+ * the engine's kernels use (16 lanes with AVX-512, 8 with AVX2), flops/s, best of 3. */
+#define FMA_PEAK(name, attr, V, W, set1, fmadd, add, store)                                       \
+  attr static double name(long iters) {                                                          \
+    double best = 0;                                                                             \
+    for (int r = 0; r < 3; r++) {                                                                \
+      V a[16], x = set1(0.999999f), y = set1(1e-7f);                                             \
+      _Pragma("GCC unroll 16") for (int i = 0; i < 16; i++) a[i] = set1((float)i);               \
+      double t0 = bench_now();                                                                   \
+      for (long k = 0; k < iters; k++)                                                           \
+        _Pragma("GCC unroll 16") for (int i = 0; i < 16; i++) a[i] = fmadd(a[i], x, y);          \
+      double el = bench_now() - t0;                                                              \
+      V s = a[0];                                                                                \
+      _Pragma("GCC unroll 16") for (int i = 1; i < 16; i++) s = add(s, a[i]);                    \
+      float out[W];                                                                              \
+      store(out, s);                                                                             \
+      volatile float sink = out[0];                                                              \
+      (void)sink;                                                                                \
+      best = fmax(best, 16.0 * W * 2 * (double)iters / el);                                     \
+    }                                                                                            \
+    return best;                                                                                 \
+  }
+FMA_PEAK(fma_peak_512, __attribute__((target("avx512f"))), __m512, 16, _mm512_set1_ps, _mm512_fmadd_ps,
+         _mm512_add_ps, _mm512_storeu_ps)
+FMA_PEAK(fma_peak_256, __attribute__((target("avx2,fma"))), __m256, 8, _mm256_set1_ps, _mm256_fmadd_ps,
+         _mm256_add_ps, _mm256_storeu_ps)
+#endif
+
+static double fma_peak(void) {
+#if defined(__x86_64__)
+  if (ag_simd_get() == AG_SIMD_AVX512) return fma_peak_512(20000000);
+  if (ag_simd_get() == AG_SIMD_AVX2) return fma_peak_256(20000000);
+#endif
+  return 0;
 }
 
 /* A streaming read of 512 MiB, one thread: bytes/s, best of 3. */
@@ -255,6 +309,14 @@ int main(int argc, char **argv) {
     snprintf(note, sizeof note, "limit %.1f MB = 1.2 x %.1f MB file + %.1f MB KV cache and scratch; ratio %.2f",
              1.2 * file + kv, file, kv, mb / (1.2 * file + kv));
     bench_report("engine.decode_peak_mb.smollm2_q4_1", mb, "MB", note);
+  }
+  /* the prefill's arithmetic against the machine's: how near the fp32 peak the exact kernels run */
+  if (q8 && !ag_model_load(q8, &m, NULL)) {
+    double tps = best3(prefill_once, m, 1, 128), fl = matrix_flops(m), peak = fma_peak();
+    snprintf(note, sizeof note, "%.1f Mflop of matrices per token x %.1f tok/s (prefill of 128, 1 thread) = %.1f GFLOP/s vs an FMA loop %.1f GFLOP/s (%s, 1 thread)",
+             fl / 1e6, tps, fl * tps / 1e9, peak / 1e9, ag_simd_name(ag_simd_get()));
+    if (peak > 0) bench_report("engine.prefill_fma_fraction.smollm2_q8_0", fl * tps / peak, "ratio", note);
+    ag_model_close(m);
   }
   for (int th = 1; th <= 2; th++) versus("gemma3_decode_vs_llamacpp", gemma, th);
   return 0;
