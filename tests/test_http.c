@@ -861,6 +861,18 @@ TEST(announced_endpoints_that_resolve_inside_a_network_are_not_contacted) {
   CHECK_EQ(ag_endpoint_addr_private(lo6, 16), 1);
   CHECK_EQ(ag_endpoint_addr_private(pub6, 16), 0);
   CHECK_EQ(ag_endpoint_addr_private(mapped, 16), 1);
+  /* IPv6 forms a translator maps to IPv4: private when the IPv4 address is */
+  static const uint8_t nat64_lan[16] = {0, 0x64, 0xff, 0x9b, [12] = 10, 0, 0, 5},
+                       nat64_pub[16] = {0, 0x64, 0xff, 0x9b, [12] = 8, 8, 8, 8},
+                       nat64_local[16] = {0, 0x64, 0xff, 0x9b, 0, 1, [15] = 1},
+                       sixtofour_meta[16] = {0x20, 0x02, 169, 254, 169, 254, [15] = 1},
+                       sixtofour_pub[16] = {0x20, 0x02, 8, 8, 8, 8, [15] = 1}, compat[16] = {[12] = 8, 8, 8, 8};
+  CHECK_EQ(ag_endpoint_addr_private(nat64_lan, 16), 1);
+  CHECK_EQ(ag_endpoint_addr_private(nat64_pub, 16), 0);
+  CHECK_EQ(ag_endpoint_addr_private(nat64_local, 16), 1);
+  CHECK_EQ(ag_endpoint_addr_private(sixtofour_meta, 16), 1);
+  CHECK_EQ(ag_endpoint_addr_private(sixtofour_pub, 16), 0);
+  CHECK_EQ(ag_endpoint_addr_private(compat, 16), 1);
 }
 
 /* A program learns from its node whether the chain wants public endpoints: only a chain that

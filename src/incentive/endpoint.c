@@ -123,7 +123,17 @@ static int private_v6(const uint8_t a[16]) {
 }
 
 int ag_endpoint_addr_private(const uint8_t *addr, size_t len) {
-  return len == 4 ? private_v4(addr) : len == 16 ? private_v6(addr) : 0;
+  if (len == 4) return private_v4(addr);
+  if (len != 16) return 0;
+  /* Stricter than the chain's literal check (which a change would turn into another set of
+   * valid txs), as this runs only where a program connects: IPv6 forms a translator turns into
+   * an IPv4 address inside a network are refused too. */
+  static const uint8_t zero[12], nat64[12] = {0x00, 0x64, 0xff, 0x9b};
+  if (!memcmp(addr, zero, 12)) return 1;                             /* ::/96, IPv4-compatible */
+  if (!memcmp(addr, nat64, 12)) return private_v4(addr + 12);         /* NAT64 64:ff9b::/96 */
+  if (!memcmp(addr, nat64, 4) && addr[4] == 0 && addr[5] == 1) return 1; /* 64:ff9b:1::/48, local */
+  if (addr[0] == 0x20 && addr[1] == 0x02) return private_v4(addr + 2); /* 6to4 2002::/16 */
+  return private_v6(addr);
 }
 
 static int ends_with(const char *s, size_t n, const char *suffix) {

@@ -14,8 +14,10 @@ int ag_endpoint_check(const char *host, size_t len, int allow_private);
 /* "http://host:port", with brackets around an IPv6 host. */
 void ag_endpoint_url(const char *host, unsigned port, char *out, size_t cap);
 /* 1 when an address (4 bytes IPv4 or 16 bytes IPv6, network order) is loopback, private,
- * link-local, shared, multicast, reserved or IPv4-mapped: the ranges ag_endpoint_check refuses
- * as literals. 0 for a public address (or another length). */
+ * link-local, shared, multicast, reserved or IPv4-mapped (the ranges ag_endpoint_check refuses
+ * as literals), or an IPv6 form a translator turns into such an IPv4 address (NAT64 of one,
+ * 6to4 of one, IPv4-compatible ::/96, the local-use NAT64 prefix). For connections only: the
+ * chain's rule for literals stays as it is. 0 for a public address (or another length). */
 int ag_endpoint_addr_private(const uint8_t *addr, size_t len);
 
 #endif

@@ -16,7 +16,8 @@ from typing import Any, Dict, Mapping, Optional
 _PRIVATE = [ipaddress.ip_network(n) for n in (
     "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12", "192.0.0.0/24",
     "192.0.2.0/24", "192.168.0.0/16", "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/3",
-    "::/127", "::ffff:0:0/96", "fc00::/7", "fe80::/10", "ff00::/8", "2001:db8::/32")]
+    "::/96", "::ffff:0:0/96", "64:ff9b:1::/48", "fc00::/7", "fe80::/10", "ff00::/8", "2001:db8::/32")]
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
 class PrivateAddressError(OSError):
@@ -24,8 +25,14 @@ class PrivateAddressError(OSError):
 
 
 def is_private(addr: str) -> bool:
-    """True for an address inside someone's network (the ranges endpoint.c refuses)."""
+    """True for an address inside someone's network (the ranges endpoint.c refuses), or an IPv6
+    form a translator turns into one (NAT64, 6to4)."""
     ip = ipaddress.ip_address(addr.split("%")[0])
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in _NAT64:
+            return is_private(str(ipaddress.IPv4Address(ip.packed[12:])))
+        if ip.sixtofour is not None:
+            return is_private(str(ip.sixtofour))
     return any(ip.version == n.version and ip in n for n in _PRIVATE)
 
 

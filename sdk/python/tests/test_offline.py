@@ -123,8 +123,9 @@ def test_endpoints_that_resolve_inside_a_network_are_not_contacted():
         assert hits == [f"localhost:{ep['port']}"]  # the name, though the address was checked and used
     finally:
         srv.shutdown()
-    for a in ("10.1.2.3", "127.0.0.1", "169.254.169.254", "100.64.0.1", "224.0.0.1", "::1", "fe80::1", "::ffff:8.8.8.8"):
+    for a in ("10.1.2.3", "127.0.0.1", "169.254.169.254", "100.64.0.1", "224.0.0.1", "::1", "fe80::1", "::ffff:8.8.8.8",
+              "64:ff9b::a00:5", "2002:a9fe:a9fe::1", "::8.8.8.8", "64:ff9b:1::1"):
         assert endpoint.is_private(a), a
-    for a in ("8.8.8.8", "2001:4860::8888", "1.1.1.1"):
+    for a in ("8.8.8.8", "2001:4860::8888", "1.1.1.1", "64:ff9b::808:808", "2002:808:808::1"):
         assert not endpoint.is_private(a), a
     assert endpoint.url({"host": "2001:db8::1", "port": 80}) == "http://[2001:db8::1]:80"
