@@ -804,6 +804,15 @@ TEST(client_caps_downloads) {
   stop();
 }
 
+/* A loopback server of these routes on a free port; NULL (the check failed) when it cannot
+ * start. */
+static ag_http_server *small_server(const ag_http_route *rt, size_t n) {
+  ag_http_config cfg = {"127.0.0.1:0", 4096, rt, n, NULL, NULL, NULL};
+  ag_http_server *s = NULL;
+  CHECK_OK(ag_http_start(&cfg, &s));
+  return s;
+}
+
 /* Endpoints announced on a chain that accepts only public ones: the chain refuses private
  * literals and local names, but a public-looking name can resolve to 127.0.0.1 or 10.0.0.5.
  * With AG_HTTP_PUBLIC_ONLY the client connects to no such address (checked on the address it
@@ -818,9 +827,7 @@ static void h_count(ag_http_req *req, ag_http_resp *resp) {
 
 TEST(announced_endpoints_that_resolve_inside_a_network_are_not_contacted) {
   static const ag_http_route routes[] = {{"GET", "/count", h_count, 0}};
-  ag_http_config cfg = {"127.0.0.1:0", 4096, routes, AG_ARRAY_LEN(routes), NULL, NULL, NULL};
-  ag_http_server *csrv;
-  CHECK_OK(ag_http_start(&cfg, &csrv));
+  ag_http_server *csrv = small_server(routes, AG_ARRAY_LEN(routes));
   if (!csrv) return;
   char name_url[80], ip_url[80], v6_url[80];
   snprintf(name_url, sizeof name_url, "http://localhost:%u/count", ag_http_port(csrv));
@@ -893,9 +900,7 @@ static void h_incentive(ag_http_req *req, ag_http_resp *resp) {
 
 TEST(programs_contact_endpoints_as_the_chain_says) {
   static const ag_http_route routes[] = {{"GET", "/v1/status", h_status, 0}, {"GET", "/v1/incentive", h_incentive, 0}};
-  ag_http_config cfg = {"127.0.0.1:0", 4096, routes, AG_ARRAY_LEN(routes), NULL, NULL, NULL};
-  ag_http_server *nsrv;
-  CHECK_OK(ag_http_start(&cfg, &nsrv));
+  ag_http_server *nsrv = small_server(routes, AG_ARRAY_LEN(routes));
   if (!nsrv) return;
   char url[64];
   snprintf(url, sizeof url, "http://127.0.0.1:%u", ag_http_port(nsrv));
@@ -942,9 +947,8 @@ static void h_flaky(ag_http_req *req, ag_http_resp *resp) {
 
 TEST(the_node_client_rides_out_a_restarting_node) {
   static const ag_http_route routes[] = {{"GET", "/flaky", h_flaky, 0}};
-  ag_http_config cfg = {"127.0.0.1:0", 4096, routes, AG_ARRAY_LEN(routes), NULL, NULL, NULL};
-  ag_http_server *fsrv;
-  CHECK_OK(ag_http_start(&cfg, &fsrv));
+  ag_http_server *fsrv = small_server(routes, AG_ARRAY_LEN(routes));
+  if (!fsrv) return;
   ag_net n;
   memset(&n, 0, sizeof n);
   snprintf(n.url, sizeof n.url, "http://127.0.0.1:%u", ag_http_port(fsrv));
