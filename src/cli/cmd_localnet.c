@@ -896,6 +896,13 @@ static int supervise(net *nt, int i) {
   int changed = 0;
   int app_up = running(nt->app_pid[i], why_app, sizeof why_app);
   int cmt_up = running(nt->cmt_pid[i], why_cmt, sizeof why_cmt);
+  /* CometBFT stops by itself when its ABCI connection drops, which it can see while a killed
+   * app is still being torn down: give the app half a second to be reaped before blaming
+   * CometBFT (the wrong process named in status, and one restart of each instead of both) */
+  for (int k = 0; s->state == V_UP && app_up && !cmt_up && nt->cmt_pid[i] && k < 50; k++) {
+    ag_sleep_ms(10);
+    app_up = running(nt->app_pid[i], why_app, sizeof why_app);
+  }
   if (!app_up && nt->app_pid[i]) { /* reaped: forget the pid */
     nt->app_pid[i] = 0;
     changed = 1;
