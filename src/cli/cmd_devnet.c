@@ -1414,7 +1414,7 @@ int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
   if (rc) {
     free(d->ps);
     free(d);
-    return ag_cli_fail(c, rc ? rc : AG_E_IO, "cannot reset %s", d->home);
+    return ag_cli_fail(c, rc, "cannot reset %s: %s", d->home, ag_errmsg(rc));
   }
   snprintf(path, sizeof path, "%s/logs", d->home);
   ag_mkdirs(path, 0755);
