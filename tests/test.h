@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static int test_failed_checks;
 static long test_checks; /* checks evaluated: a test that evaluates none has tested nothing */
@@ -86,19 +87,23 @@ static inline int test_run(const test_case *cases, size_t n, int argc, char **ar
     int before = test_failed_checks;
     long checked = test_checks;
     test_skip_reason = NULL;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     cases[i].fn();
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     if (test_skip_reason && test_failed_checks == before) {
       skipped++;
-      printf("skip %s: %s\n", cases[i].name, test_skip_reason);
+      printf("skip %s: %s (%.2f s)\n", cases[i].name, test_skip_reason, secs);
     } else if (test_checks == checked) {
       failed++;
-      printf("FAIL %s (it checked nothing)\n", cases[i].name);
+      printf("FAIL %s (it checked nothing; %.2f s)\n", cases[i].name, secs);
     } else if (test_failed_checks == before) {
       passed++;
-      printf("ok   %s\n", cases[i].name);
+      printf("ok   %s (%.2f s)\n", cases[i].name, secs);
     } else {
       failed++;
-      printf("FAIL %s\n", cases[i].name);
+      printf("FAIL %s (%.2f s)\n", cases[i].name, secs);
     }
     fflush(stdout);
   }
