@@ -36,10 +36,10 @@ TEST(clients_pay_miners_and_the_model_earns_its_royalty) {
   char home[512], out_path[600];
   snprintf(home, sizeof home, "%s/sys_economy", AGORA_BUILD_DIR);
   snprintf(out_path, sizeof out_path, "%s.out.json", home);
-  /* 150 blocks: the dispute opens near block 20; its first round ends 51 blocks later, the
-   * second is drawn a block after that and ends 51 blocks later (near 125) */
+  /* 105 blocks: the dispute opens near block 20; its first round ends 31 blocks later, the
+   * second is drawn a block after that and ends 31 blocks later (near 85) */
   const char *args[] = {"--miners", "3", "--validators", "4", "--cheaters", "1", "--slow", "0", "--clients",
-                        "2", "--dispute-blocks", "25", "--blocks", "150", NULL};
+                        "2", "--dispute-blocks", "15", "--blocks", "105", NULL};
   pid_t pid;
   json_t *m = sys_devnet_start(home, out_path, args, &pid);
   CHECK(json_is_true(json_object_get(m, "ready")));
@@ -61,7 +61,7 @@ TEST(clients_pay_miners_and_the_model_earns_its_royalty) {
     json_t *stj = sys_get_json(node, "/v1/status", NULL);
     uint64_t h = ag_json_u64_of(stj, "height");
     json_decref(stj);
-    if (h >= 60) break;
+    if (h >= 40) break;
     usleep(100000);
   }
   CHECK(node_pid > 0);
@@ -200,7 +200,7 @@ TEST(a_trained_checkpoint_is_served_paid_for_and_pays_its_trainers) {
   const char *args[] = {"--miners", "2", "--validators", "1", "--cheaters", "0", "--slow", "0", "--training",
                         "--trainers", "2", "--free-riders", "0", "--front-runners", "0", "--blenders", "0",
                         "--train-dim", "64", "--train-layers", "2", "--round-blocks", "30",
-                        "--clients", "1", "--serve-trained", "--blocks", "110", NULL}; /* served from ~25 */
+                        "--clients", "1", "--serve-trained", "--blocks", "85", NULL}; /* served from ~25 */
   pid_t pid;
   json_t *m = sys_devnet_start(home, out_path, args, &pid);
   CHECK(json_is_true(json_object_get(m, "ready")));
