@@ -110,6 +110,93 @@ TEST(topk_same_every_path) {
   ag_simd_set(ag_simd_best());
 }
 
+/* The sampler as specified (docs/engine.md "Sampling") for top_k = 0, top_p < 1, written
+ * plainly: the whole vocabulary ranked by a comparison sort (logit desc, id asc, NaN last). */
+static const float *ref_l;
+static int ref_before(const void *a, const void *b) {
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  float vx = ref_l[x], vy = ref_l[y];
+  int nx = vx != vx, ny = vy != vy;
+  if (nx != ny) return nx - ny;
+  if (!nx && vx != vy) return vx > vy ? -1 : 1;
+  return (x > y) - (x < y);
+}
+
+static uint32_t ref_sample_top_p(const float *l, int V, const ag_sampling *sp, uint64_t i) {
+  float u = ag_philox_uniform(sp->seed, i, AG_SAMPLE_STREAM);
+  uint32_t *idx = ag_xmalloc(sizeof(uint32_t) * (size_t)V);
+  float *w = ag_xmalloc(sizeof(float) * (size_t)V);
+  for (int j = 0; j < V; j++) idx[j] = (uint32_t)j;
+  ref_l = l;
+  qsort(idx, (size_t)V, sizeof *idx, ref_before);
+  float mx = l[idx[0]], tot = 0.0f;
+  for (int j = 0; j < V; j++) {
+    float lv = l[idx[j]];
+    w[j] = lv == lv ? ag_expf((lv - mx) / sp->temperature) : 0.0f;
+    tot += w[j];
+  }
+  int keep = V;
+  float lim = sp->top_p * tot, cum = 0.0f;
+  for (int j = 0; j < V; j++) {
+    cum += w[j];
+    if (cum >= lim) {
+      keep = j + 1;
+      tot = cum;
+      break;
+    }
+  }
+  float r = u * tot;
+  uint32_t got = idx[keep - 1];
+  cum = 0.0f;
+  for (int j = 0; j < keep; j++) {
+    cum += w[j];
+    if (r < cum) {
+      got = idx[j];
+      break;
+    }
+  }
+  free(idx);
+  free(w);
+  return got;
+}
+
+/* top_p without top_k ranks the whole vocabulary (a radix sort since 2026-12-07): it must pick
+ * what the comparison sort picks, ties, signed zeros, NaN and -inf included. */
+TEST(top_p_over_the_whole_vocabulary_picks_as_the_specification) {
+  const int sizes[] = {7, 1000, 70001};
+  int same = 0, total = 0;
+  for (int si = 0; si < 3; si++) {
+    int V = sizes[si];
+    float *l = ag_xmalloc(sizeof(float) * (size_t)V);
+    ag_sample_scratch sc;
+    ag_sample_scratch_init(&sc, V);
+    for (int shape = 0; shape < 3; shape++) {
+      /* 0: normal; 1: few distinct values (each tied many times); 2: mostly -0 and +0 (equal) */
+      const float few[] = {2.0f, 0.5f, 0.0f, -0.0f, -1.0f, -INFINITY, NAN};
+      for (int j = 0; j < V; j++) {
+        uint64_t r = (uint64_t)(ag_philox_uniform(77 + shape, (uint64_t)j, 3) * 7.0f);
+        l[j] = shape == 0 ? 4.0f * ag_philox_normal(5 + si, (uint64_t)j, 7)
+             : shape == 1 ? few[r % 7]
+                          : r == 6 ? 1e-3f : r & 1 ? -0.0f : 0.0f;
+      }
+      for (uint64_t seed = 1; seed <= (V > 10000 ? 4 : 40); seed++) {
+        ag_sampling sp;
+        ag_sampling_defaults(&sp);
+        sp.top_k = 0, sp.top_p = 0.5f + 0.0123f * (float)seed, sp.seed = seed;
+        sp.temperature = 0.7f;
+        for (uint64_t i = 0; i < 3; i++) {
+          uint32_t a = ag_sample(l, V, &sp, i, &sc), b = ref_sample_top_p(l, V, &sp, i);
+          same += a == b;
+          total++;
+        }
+      }
+    }
+    ag_sample_scratch_free(&sc);
+    free(l);
+  }
+  CHECK_EQ(same, total);
+}
+
 TEST(dot_same_bits_every_path) {
   init_levels();
   float a[300], b[300];
@@ -405,7 +492,8 @@ TEST(tokenizer_train_round_trip) {
   ag_tok_free(t2);
 }
 
-TEST_MAIN(detmath_values, dot_same_bits_every_path, topk_same_every_path, softmax_swiglu_same_bits_every_path, matmul_same_bits_every_path_batch_thread,
+TEST_MAIN(detmath_values, dot_same_bits_every_path, topk_same_every_path,
+          top_p_over_the_whole_vocabulary_picks_as_the_specification, softmax_swiglu_same_bits_every_path, matmul_same_bits_every_path_batch_thread,
           block_types_matmul_equals_dequantized_every_path,
           matmul_backward_same_bits_every_path_thread, logits_decode_equals_prefill_threads_paths,
           context_overflow_and_bad_ids_are_errors, tokenizer_train_round_trip)

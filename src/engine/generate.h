@@ -3,8 +3,9 @@
  *
  * Sampler (exact specification, docs/engine.md "Sampling"): for output index i the draw is
  * u = ag_philox_uniform(seed, i, AG_SAMPLE_STREAM). temperature 0 picks the first maximal logit.
- * Otherwise candidates are the top_k logits (all when top_k = 0) ordered by (logit descending,
- * id ascending); weights e_j = ag_expf((l_j - max) / temperature); with top_p < 1 the
+ * Otherwise candidates are the top_k logits ordered by (logit descending, id ascending; with
+ * top_k = 0 the whole vocabulary, so ordered when top_p < 1 and in id order when top_p = 1);
+ * weights e_j = ag_expf((l_j - max) / temperature); with top_p < 1 the
  * candidates are cut after the shortest prefix whose running float sum reaches
  * top_p * (sum of all candidate weights); then the first candidate whose running sum exceeds
  * u * (sum of kept weights) is chosen. Every float operation is in a fixed order, and the
@@ -55,10 +56,13 @@ int32_t ag_model_stop(const ag_model *m);
 void ag_sampling_defaults(ag_sampling *s); /* temp 0.8, top_p 0.95, top_k 40, stop 256, seed 1 */
 int ag_sampling_check(const ag_sampling *s, int vocab); /* AG_E_ENGINE_SAMPLING + message */
 
-/* Scratch for the sampler: V floats and V uint32 (caller-owned). */
+/* Scratch for the sampler: V floats and V uint32, and 2V uint32 more once top_p < 1 with
+ * top_k = 0 ranks the whole vocabulary (caller-owned). */
 typedef struct {
   float *w;
   uint32_t *idx;
+  uint32_t *tmp;
+  int cap;
 } ag_sample_scratch;
 int ag_sample_scratch_init(ag_sample_scratch *s, int vocab);
 void ag_sample_scratch_free(ag_sample_scratch *s);
