@@ -477,8 +477,15 @@ int ag_infer_open(const ag_model *m, int max_t, int threads, ag_infer **out) {
     free(s);
     return rc;
   }
-  void *mem = NULL;
-  if (posix_memalign(&mem, 64, total * sizeof(float))) abort();
+  /* mapped, not allocated: the kernel's pages are zero (the caches must start so) and made on
+   * first use, so a state for a 4,096-token context costs only what a request touches (zeroing
+   * SmolLM2's 189 MB cache took 50 ms of every `agora infer`) */
+  void *mem = mmap(NULL, total * sizeof(float), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mem == MAP_FAILED) {
+    ag_pool_close(s->pool);
+    free(s);
+    return ag_fail(AG_E_NOMEM, "cannot map %zu MB for an inference state", total * sizeof(float) >> 20);
+  }
   s->mem = mem;
   s->mem_bytes = total * sizeof(float);
   float **ptrs[] = {&s->kc, &s->vc, &s->x, &s->xn1, &s->rinv1, &s->q, &s->att, &s->ao, &s->xn2,
@@ -489,7 +496,6 @@ int ag_infer_open(const ag_model *m, int max_t, int threads, ag_infer **out) {
     *ptrs[i] = p;
     p += (sizes[i] + 15) / 16 * 16;
   }
-  memset(s->kc, 0, 2 * L * S * KVD * sizeof(float));
   float *tab = ag_rope_table_ex(c, c->rope_theta, m->rope_freqs);
   memcpy(s->rope, tab, S * HD * sizeof(float));
   free(tab);
@@ -510,7 +516,7 @@ int ag_infer_open(const ag_model *m, int max_t, int threads, ag_infer **out) {
 void ag_infer_close(ag_infer *s) {
   if (!s) return;
   ag_pool_close(s->pool);
-  free(s->mem);
+  munmap(s->mem, s->mem_bytes);
   free(s);
 }
 
