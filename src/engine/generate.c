@@ -135,11 +135,12 @@ static inline uint32_t rank_key(float v) {
  * a stable least-significant-digit radix sort of the keys (11, 11 and 10 bits) of ids taken in
  * ascending order, so equal keys keep ascending ids. The order is total, so this is the one
  * permutation any correct sort gives; a comparison sort of 262,144 logits took 40 ms a
- * token. keys and tmp hold vocab entries each. */
-static void rank_all(const float *l, int vocab, uint32_t *idx, uint32_t *keys, uint32_t *tmp) {
+ * token. tmp holds 3 x vocab entries. */
+static void rank_all(const float *l, int vocab, uint32_t *idx, uint32_t *tmp) {
   enum { B0 = 11, B1 = 11, N0 = 1 << B0, N1 = 1 << B1, N2 = 1 << (32 - B0 - B1) };
   uint32_t c0[N0] = {0}, c1[N1] = {0}, c2[N2] = {0};
   size_t n = (size_t)vocab;
+  uint32_t *keys = tmp;
   for (size_t j = 0; j < n; j++) {
     uint32_t k = rank_key(l[j]);
     keys[j] = k;
@@ -151,13 +152,13 @@ static void rank_all(const float *l, int vocab, uint32_t *idx, uint32_t *keys, u
   for (size_t d = 0; d < N0; d++) s0 += c0[d], c0[d] = s0 - c0[d];
   for (size_t d = 0; d < N1; d++) s1 += c1[d], c1[d] = s1 - c1[d];
   for (size_t d = 0; d < N2; d++) s2 += c2[d], c2[d] = s2 - c2[d];
-  uint32_t *k1 = tmp, *i1 = idx; /* sorted by the low digit */
+  uint32_t *k1 = tmp + n, *i1 = idx; /* sorted by the low digit */
   for (size_t j = 0; j < n; j++) {
     uint32_t k = keys[j];
     uint32_t at = c0[k & (N0 - 1)]++;
     k1[at] = k, i1[at] = (uint32_t)j;
   }
-  uint32_t *k2 = keys, *i2 = tmp + n; /* then by the middle one (keys are free now) */
+  uint32_t *k2 = keys, *i2 = tmp + 2 * n; /* then by the middle one (keys are free now) */
   for (size_t j = 0; j < n; j++) {
     uint32_t k = k1[j];
     uint32_t at = c1[(k >> B0) & (N1 - 1)]++;
@@ -196,8 +197,8 @@ static uint32_t sample_ranked(const float *l, int vocab, const ag_sampling *sp, 
       if (before(l[j], (uint32_t)j, l[best], best)) best = (uint32_t)j;
     mx = l[best];
     if (sp->top_p < 1.0f) { /* ranked; without a cut, in id order */
-      if (!sc->tmp) sc->tmp = ag_xmalloc(sizeof(uint32_t) * 2 * (size_t)sc->cap);
-      rank_all(l, vocab, sc->idx, (uint32_t *)sc->w, sc->tmp); /* w is free until the weights */
+      if (!sc->tmp) sc->tmp = ag_xmalloc(sizeof(uint32_t) * 3 * (size_t)sc->cap);
+      rank_all(l, vocab, sc->idx, sc->tmp);
     } else {
       for (int j = 0; j < vocab; j++) sc->idx[j] = (uint32_t)j;
     }

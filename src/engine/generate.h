@@ -56,7 +56,7 @@ int32_t ag_model_stop(const ag_model *m);
 void ag_sampling_defaults(ag_sampling *s); /* temp 0.8, top_p 0.95, top_k 40, stop 256, seed 1 */
 int ag_sampling_check(const ag_sampling *s, int vocab); /* AG_E_ENGINE_SAMPLING + message */
 
-/* Scratch for the sampler: V floats and V uint32, and 2V uint32 more once top_p < 1 with
+/* Scratch for the sampler: V floats and V uint32, and 3V uint32 more once top_p < 1 with
  * top_k = 0 ranks the whole vocabulary (caller-owned). */
 typedef struct {
   float *w;
