@@ -259,20 +259,25 @@ float *ag_model_params(ag_model *m, size_t *n) {
 
 float *ag_rope_table(const ag_model_config *c) { return ag_rope_table_ex(c, c->rope_theta, NULL); }
 
-float *ag_rope_table_ex(const ag_model_config *c, float theta, const float *freq_div) {
+/* Rows [p0, p1) of a RoPE table (row p: (cos, sin) of p x freq_i for each pair i). */
+static void rope_rows(const ag_model_config *c, float theta, const float *freq_div, float *t, int p0, int p1) {
   int HD = ag_head_dim(c), half = HD / 2;
-  float *t = ag_xmalloc((size_t)c->seq_len * half * 2 * sizeof(float));
   double lt = ag_ln((double)theta);
   for (int i = 0; i < half; i++) {
     double freq = ag_exp(-((double)(2 * i) / (double)HD) * lt);
     if (freq_div) freq /= (double)freq_div[i];
-    for (int p = 0; p < c->seq_len; p++) {
+    for (int p = p0; p < p1; p++) {
       double s, co;
       ag_sincos((double)p * freq, &s, &co);
       t[((size_t)p * half + i) * 2] = (float)co;
       t[((size_t)p * half + i) * 2 + 1] = (float)s;
     }
   }
+}
+
+float *ag_rope_table_ex(const ag_model_config *c, float theta, const float *freq_div) {
+  float *t = ag_xmalloc((size_t)c->seq_len * (size_t)(ag_head_dim(c) / 2) * 2 * sizeof(float));
+  rope_rows(c, theta, freq_div, t, 0, c->seq_len);
   return t;
 }
 
@@ -453,6 +458,7 @@ struct ag_infer {
   int logit_rows;  /* at most LOGIT_ROWS, and at most 16 MiB of logits for large vocabularies */
   float *rope;     /* (S, HD/2, 2) */
   float *rope_swa; /* (S, HD/2, 2) sliding-window layers' table, or NULL */
+  int rope_upto;   /* the tables' rows [0, rope_upto) are filled */
 };
 
 int ag_infer_open(const ag_model *m, int max_t, int threads, ag_infer **out) {
@@ -496,16 +502,8 @@ int ag_infer_open(const ag_model *m, int max_t, int threads, ag_infer **out) {
     *ptrs[i] = p;
     p += (sizes[i] + 15) / 16 * 16;
   }
-  float *tab = ag_rope_table_ex(c, c->rope_theta, m->rope_freqs);
-  memcpy(s->rope, tab, S * HD * sizeof(float));
-  free(tab);
-  if (c->swa_window) {
-    tab = ag_rope_table_ex(c, c->rope_theta_swa, NULL);
-    memcpy(s->rope_swa, tab, S * HD * sizeof(float));
-    free(tab);
-  } else {
-    s->rope_swa = NULL;
-  }
+  if (!c->swa_window) s->rope_swa = NULL;
+  s->rope_upto = 0; /* the RoPE tables are filled as positions are reached (forward_impl) */
   s->m = m;
   s->max_t = max_t;
   s->logit_rows = (int)LR;
@@ -581,6 +579,11 @@ static int forward_impl(ag_infer *s, const uint32_t *tokens, int n, float *last_
       return ag_fail(AG_E_RANGE, "token id %u is outside the vocabulary (%d)", tokens[i], c->vocab_size);
   size_t C = (size_t)c->dim, V = (size_t)c->vocab_size;
   size_t KVD = (size_t)ag_head_dim(c) * (size_t)c->n_kv_heads, S = (size_t)c->seq_len;
+  if (s->pos + n > s->rope_upto) { /* a whole context's table took 30 ms to make for Gemma 3 */
+    rope_rows(c, c->rope_theta, s->m->rope_freqs, s->rope, s->rope_upto, s->pos + n);
+    if (s->rope_swa) rope_rows(c, c->rope_theta_swa, NULL, s->rope_swa, s->rope_upto, s->pos + n);
+    s->rope_upto = s->pos + n;
+  }
   for (int done = 0; done < n;) {
     int k = AG_MIN(s->max_t, n - done);
     ag_fwd_io io = {0};
