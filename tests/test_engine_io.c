@@ -13,6 +13,7 @@
 
 #include <math.h>
 #include <unistd.h>
+#include <zlib.h>
 
 static ag_tokenizer *small_tok(int vocab) {
   ag_buf corpus;
@@ -443,8 +444,41 @@ TEST(gguf_in_place_refuses_what_it_would_ignore) {
   ag_model_close(m);
 }
 
+/* The default corpus's dictionary is a gzip (dictzip) file read in-process by zlib: a path with
+ * a quote in it (which the shell command that read it before broke on) works; a truncated file
+ * is an error that adds nothing. */
+TEST(dictionary_entries_are_read_from_gzip) {
+  char path[600];
+  tmp_path(path, sizeof path, "dict's.dz");
+  gzFile z = gzopen(path, "wb");
+  CHECK(z != NULL);
+  if (!z) return;
+  gzputs(z, "00-database-info header\n\n");
+  for (int i = 0; i < 500; i++) gzprintf(z, "word%d\n   the meaning of word %d, a filler of %08d\n\n", i, i, i * 7919);
+  gzclose(z);
+  ag_corpus c;
+  ag_corpus_init(&c);
+  CHECK_OK(ag_corpus_add_gcide(&c, path, 0));
+  CHECK_EQ(c.n, 500); /* the header entry is left out */
+  ag_buf_put_u8(&c.text, 0);
+  CHECK(strstr((const char *)c.text.data, "the meaning of word 499") != NULL);
+  c.text.len--;
+  size_t n = c.n, len = c.text.len;
+  /* cut the file in half: an error, the corpus unchanged */
+  uint8_t *d = NULL;
+  size_t dl = 0;
+  CHECK_OK(ag_read_file(path, 1 << 24, &d, &dl));
+  CHECK_OK(ag_write_file_atomic(path, d, dl / 2, 0644));
+  free(d);
+  CHECK_EQ(ag_corpus_add_gcide(&c, path, 0), AG_E_IO);
+  CHECK_EQ(c.n, n);
+  CHECK_EQ(c.text.len, len);
+  ag_corpus_free(&c);
+  unlink(path);
+}
+
 TEST_MAIN(checkpoint_round_trip_and_id, checkpoint_corruption_is_an_error,
           training_bit_identical_threads_paths_resume, training_loss_matches_inference_logits,
           generation_same_seed_same_tokens, receipts_honest_pass_altered_fail,
           gguf_round_trip_same_id_and_logits, gguf_unsupported_arch_and_type,
-          gguf_in_place_refuses_what_it_would_ignore)
+          gguf_in_place_refuses_what_it_would_ignore, dictionary_entries_are_read_from_gzip)

@@ -12,6 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <zlib.h>
+
+/* the dictionary's text, decompressed, at most (Debian's gcide is 40 MB) */
+#define AG_GCIDE_MAX (256 << 20)
 
 void ag_corpus_init(ag_corpus *c) {
   memset(c, 0, sizeof *c);
@@ -84,18 +88,24 @@ int ag_corpus_add_fortunes(ag_corpus *c, const char *dir) {
 int ag_corpus_add_gcide(ag_corpus *c, const char *path, size_t max_bytes) {
   struct stat st;
   if (stat(path, &st)) return ag_fail(AG_E_ENGINE_DATA, "no dictionary at %s (scripts/bootstrap corpus)", path);
-  char cmd[4200];
-  snprintf(cmd, sizeof cmd, "gzip -dc '%s'", path);
-  FILE *f = popen(cmd, "r");
-  if (!f) return ag_fail(AG_E_IO, "cannot run gzip for %s", path);
+  /* a dictzip file is a gzip stream (its index sits in a header field zlib skips) */
+  gzFile f = gzopen(path, "rb");
+  if (!f) return ag_fail(AG_E_IO, "cannot open %s", path);
   ag_buf all;
   ag_buf_init(&all);
   uint8_t chunk[65536];
-  size_t k;
-  while ((k = fread(chunk, 1, sizeof chunk, f)) > 0) ag_buf_put(&all, chunk, k);
-  if (pclose(f) != 0 || all.len == 0) {
+  int k;
+  while ((k = gzread(f, chunk, sizeof chunk)) > 0 && all.len <= AG_GCIDE_MAX) ag_buf_put(&all, chunk, (size_t)k);
+  int zerr = Z_OK; /* a stream cut short reads as an end with Z_BUF_ERROR set */
+  const char *why = gzerror(f, &zerr);
+  int rc = k < 0 || zerr != Z_OK ? ag_fail(AG_E_IO, "cannot decompress %s: %s", path, why)
+           : all.len > AG_GCIDE_MAX ? ag_fail(AG_E_IO, "%s holds more than %d MB of text", path, AG_GCIDE_MAX >> 20)
+           : all.len == 0          ? ag_fail(AG_E_IO, "%s holds no text", path)
+                                   : 0;
+  gzclose(f);
+  if (rc) {
     ag_buf_free(&all);
-    return ag_fail(AG_E_IO, "cannot decompress %s", path);
+    return rc;
   }
   /* entries are separated by blank lines; the first entries are the database header */
   size_t stride = max_bytes ? (all.len + max_bytes - 1) / max_bytes : 1;
