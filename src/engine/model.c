@@ -579,7 +579,7 @@ static int forward_impl(ag_infer *s, const uint32_t *tokens, int n, float *last_
       return ag_fail(AG_E_RANGE, "token id %u is outside the vocabulary (%d)", tokens[i], c->vocab_size);
   size_t C = (size_t)c->dim, V = (size_t)c->vocab_size;
   size_t KVD = (size_t)ag_head_dim(c) * (size_t)c->n_kv_heads, S = (size_t)c->seq_len;
-  if (s->pos + n > s->rope_upto) { /* a whole context's table took 30 ms to make for Gemma 3 */
+  if (s->pos + n > s->rope_upto) { /* a whole context's tables: 60-100 ms of a Gemma 3 process */
     rope_rows(c, c->rope_theta, s->m->rope_freqs, s->rope, s->rope_upto, s->pos + n);
     if (s->rope_swa) rope_rows(c, c->rope_theta_swa, NULL, s->rope_swa, s->rope_upto, s->pos + n);
     s->rope_upto = s->pos + n;
