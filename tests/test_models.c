@@ -24,7 +24,9 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define MODELS_DIR AGORA_SRC_DIR "/.cache/models"
@@ -513,5 +515,57 @@ TEST(an_inference_state_costs_what_it_uses) {
   ag_model_close(m);
 }
 
+/* How much a child's peak resident memory grows while it verifies a receipt (-1 on failure). */
+static long verify_growth_kb(const ag_model *m, const ag_buf *receipt) {
+  int fd[2];
+  if (pipe(fd)) return -1;
+  pid_t pid = fork();
+  if (pid == 0) {
+    struct rusage a, b;
+    getrusage(RUSAGE_SELF, &a);
+    long g = ag_receipt_verify(m, receipt->data, receipt->len, 2, NULL) ? -1 : 0;
+    getrusage(RUSAGE_SELF, &b);
+    if (!g) g = b.ru_maxrss - a.ru_maxrss;
+    _exit(write(fd[1], &g, sizeof g) == (ssize_t)sizeof g ? 0 : 1);
+  }
+  close(fd[1]);
+  long g = -1;
+  if (pid < 0 || read(fd[0], &g, sizeof g) != (ssize_t)sizeof g) g = -1;
+  close(fd[0]);
+  if (pid > 0) waitpid(pid, NULL, 0);
+  return g;
+}
+
+/* A receipt sampled with top_p and no top_k (as OpenAI clients ask, and as a disputing client
+ * may send a committee) needs the whole vocabulary ranked at every position. The verifier keeps
+ * the scratch for that per thread. It kept one per position of a logits batch: 256 x (8 bytes
+ * x vocabulary) allocated (100 MB for SmolLM2, 512 MB for Gemma 3), one per row of a batch
+ * touched; here that made the peak 90 MB higher than with top_k 40 (now 2.5 MB). */
+TEST(verifying_a_receipt_without_top_k_costs_a_vocabulary_per_thread) {
+  ag_model *m = NULL;
+  CHECK_OK(ag_model_load(files[0][0], &m, NULL));
+  if (!m) return;
+  uint32_t prompt[4] = {1, 504, 3458, 314}, out[100];
+  long growth[2] = {-1, -1};
+  for (int topk = 0; topk < 2; topk++) {
+    ag_sampling sp;
+    ag_sampling_defaults(&sp);
+    sp.stop = -1, sp.top_p = 0.9f, sp.top_k = topk ? 40 : 0;
+    ag_buf rec;
+    ag_buf_init(&rec);
+    int n = 0;
+    CHECK_OK(ag_engine_generate(m, prompt, 4, 100, &sp, 2, out, &n, &rec));
+    CHECK_EQ(n, 100);
+    growth[topk] = verify_growth_kb(m, &rec);
+    ag_buf_free(&rec);
+  }
+  fprintf(stderr, "  verifying 100 tokens: peak +%ld KB with top_k 0, +%ld KB with top_k 40\n", growth[0], growth[1]);
+  CHECK(growth[0] >= 0 && growth[1] >= 0);
+  /* two threads' scratch is 2 x 5 x 4 B x 49,152 = 2 MB */
+  CHECK(growth[0] - growth[1] < 16 * 1024);
+  ag_model_close(m);
+}
+
 TEST_MAIN(logits_match_float64_and_llamacpp, greedy_ids_same_every_path_and_receipts_verify,
-          agora_export_tokenizes_and_decodes_like_llamacpp, an_inference_state_costs_what_it_uses)
+          agora_export_tokenizes_and_decodes_like_llamacpp, an_inference_state_costs_what_it_uses,
+          verifying_a_receipt_without_top_k_costs_a_vocabulary_per_thread)
