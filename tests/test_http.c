@@ -856,30 +856,29 @@ TEST(announced_endpoints_that_resolve_inside_a_network_are_not_contacted) {
   CHECK_EQ(atomic_load(&counted), 2);
   test_rmdir(dir);
   ag_http_stop(csrv);
-  /* the ranges: those ag_endpoint_check refuses as literals */
-  static const uint8_t pub4[4] = {8, 8, 8, 8}, lan[4] = {10, 1, 2, 3}, meta[4] = {169, 254, 169, 254},
-                       cgnat[4] = {100, 64, 0, 1}, lo6[16] = {[15] = 1},
-                       pub6[16] = {0x20, 0x01, 0x48, 0x60, [14] = 0x88, [15] = 0x88},
-                       mapped[16] = {[10] = 0xff, [11] = 0xff, 8, 8, 8, 8};
-  CHECK_EQ(ag_endpoint_addr_private(pub4, 4), 0);
-  CHECK_EQ(ag_endpoint_addr_private(lan, 4), 1);
-  CHECK_EQ(ag_endpoint_addr_private(meta, 4), 1);
-  CHECK_EQ(ag_endpoint_addr_private(cgnat, 4), 1);
-  CHECK_EQ(ag_endpoint_addr_private(lo6, 16), 1);
-  CHECK_EQ(ag_endpoint_addr_private(pub6, 16), 0);
-  CHECK_EQ(ag_endpoint_addr_private(mapped, 16), 1);
-  /* IPv6 forms a translator maps to IPv4: private when the IPv4 address is */
-  static const uint8_t nat64_lan[16] = {0, 0x64, 0xff, 0x9b, [12] = 10, 0, 0, 5},
-                       nat64_pub[16] = {0, 0x64, 0xff, 0x9b, [12] = 8, 8, 8, 8},
-                       nat64_local[16] = {0, 0x64, 0xff, 0x9b, 0, 1, [15] = 1},
-                       sixtofour_meta[16] = {0x20, 0x02, 169, 254, 169, 254, [15] = 1},
-                       sixtofour_pub[16] = {0x20, 0x02, 8, 8, 8, 8, [15] = 1}, compat[16] = {[12] = 8, 8, 8, 8};
-  CHECK_EQ(ag_endpoint_addr_private(nat64_lan, 16), 1);
-  CHECK_EQ(ag_endpoint_addr_private(nat64_pub, 16), 0);
-  CHECK_EQ(ag_endpoint_addr_private(nat64_local, 16), 1);
-  CHECK_EQ(ag_endpoint_addr_private(sixtofour_meta, 16), 1);
-  CHECK_EQ(ag_endpoint_addr_private(sixtofour_pub, 16), 0);
-  CHECK_EQ(ag_endpoint_addr_private(compat, 16), 1);
+  /* the ranges: those ag_endpoint_check refuses as literals, and the IPv6 forms a translator
+   * maps to IPv4 (private when the IPv4 address is) */
+  static const struct {
+    uint8_t a[16];
+    size_t n;
+    int private_;
+  } addrs[] = {
+      {{8, 8, 8, 8}, 4, 0},                                               /* public */
+      {{10, 1, 2, 3}, 4, 1},                                              /* LAN */
+      {{169, 254, 169, 254}, 4, 1},                                       /* metadata */
+      {{100, 64, 0, 1}, 4, 1},                                            /* CGNAT */
+      {{[15] = 1}, 16, 1},                                                /* ::1 */
+      {{0x20, 0x01, 0x48, 0x60, [14] = 0x88, [15] = 0x88}, 16, 0},        /* public IPv6 */
+      {{[10] = 0xff, [11] = 0xff, 8, 8, 8, 8}, 16, 1},                    /* IPv4-mapped */
+      {{0, 0x64, 0xff, 0x9b, [12] = 10, 0, 0, 5}, 16, 1},                 /* NAT64 of a LAN */
+      {{0, 0x64, 0xff, 0x9b, [12] = 8, 8, 8, 8}, 16, 0},                  /* NAT64 of a public */
+      {{0, 0x64, 0xff, 0x9b, 0, 1, [15] = 1}, 16, 1},                     /* local-use NAT64 */
+      {{0x20, 0x02, 169, 254, 169, 254, [15] = 1}, 16, 1},                /* 6to4 of metadata */
+      {{0x20, 0x02, 8, 8, 8, 8, [15] = 1}, 16, 0},                        /* 6to4 of a public */
+      {{[12] = 8, 8, 8, 8}, 16, 1},                                       /* IPv4-compatible */
+  };
+  for (size_t i = 0; i < sizeof addrs / sizeof addrs[0]; i++)
+    CHECK_EQ(ag_endpoint_addr_private(addrs[i].a, addrs[i].n), addrs[i].private_);
 }
 
 /* A program learns from its node whether the chain wants public endpoints: only a chain that
