@@ -185,7 +185,7 @@ TEST(top_p_over_the_whole_vocabulary_picks_as_the_specification) {
         sp.top_k = 0, sp.top_p = 0.5f + 0.0123f * (float)seed, sp.seed = seed;
         sp.temperature = 0.7f;
         for (uint64_t i = 0; i < 3; i++) {
-          uint32_t a = ag_sample(l, V, &sp, i, &sc), b = ref_sample_top_p(l, V, &sp, i);
+          uint32_t a = ag_sample(l, V, &sp, i, NULL, &sc), b = ref_sample_top_p(l, V, &sp, i);
           same += a == b;
           total++;
         }

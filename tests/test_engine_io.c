@@ -2,7 +2,8 @@
 /*
  * test_engine_io.c — files and protocols of the engine: checkpoint round trip and model id,
  * corrupt checkpoints, training reproducibility (1 vs 2 threads, resume), generation with the
- * same seed, receipts (honest passes; altered token, logit, seed or commitment fails), GGUF
+ * same seed, receipts (honest passes; altered token, logit, seed or commitment fails), frequency
+ * and presence penalties (the rule, their receipts and verification), GGUF
  * export/import round trips and corrupt GGUF files, invalid sampling parameters.
  */
 #include "test.h"
@@ -307,6 +308,108 @@ TEST(receipts_honest_pass_altered_fail) {
   ag_model_close(m);
 }
 
+/* Greedy decoding with OpenAI's penalties, written plainly: count each token among the
+ * outputs so far, (l - c * f) - p, the first maximal logit. */
+static void ref_penalized_greedy(const ag_model *m, const ag_sampling *sp, int n, uint32_t *out) {
+  int V = m->cfg.vocab_size;
+  uint32_t prompt[3] = {AG_TOK_EOT, 'T', 'h'};
+  float *lg = ag_xmalloc(sizeof(float) * (size_t)V);
+  ag_infer *s;
+  CHECK_OK(ag_infer_open(m, 32, 1, &s));
+  CHECK_OK(ag_infer_forward(s, prompt, 3, lg, NULL, NULL));
+  for (int i = 0; i < n; i++) {
+    for (int t = 0; t < V; t++) {
+      uint32_t c = 0;
+      for (int j = 0; j < i; j++) c += out[j] == (uint32_t)t;
+      if (c) lg[t] = (lg[t] - (float)c * sp->frequency_penalty) - sp->presence_penalty;
+    }
+    uint32_t best = 0;
+    for (int t = 1; t < V; t++)
+      if (lg[t] > lg[best]) best = (uint32_t)t;
+    out[i] = best;
+    CHECK_OK(ag_infer_forward(s, &best, 1, lg, NULL, NULL));
+  }
+  ag_infer_close(s);
+  free(lg);
+}
+
+TEST(penalties_follow_the_rule_and_are_verified) {
+  ag_model *m = tiny(4);
+  int V = m->cfg.vocab_size;
+  ag_sampling sp;
+  ag_sampling_defaults(&sp);
+  sp.stop = -1;
+  sp.temperature = 0;
+  uint32_t plain[20], a[20], b[20], want[20];
+  gen(m, &sp, 1, plain, NULL);
+  sp.frequency_penalty = 0.08f; /* small beside the tiny model's logits (a spread of about 1), */
+  sp.presence_penalty = 0.15f;  /* so that each term decides some tokens */
+  CHECK_EQ(gen(m, &sp, 1, a, NULL), 20);
+  ref_penalized_greedy(m, &sp, 20, want);
+  CHECK_MEM(a, want, sizeof a);
+  CHECK(memcmp(a, plain, sizeof a) != 0); /* the penalties changed the answer */
+  /* sampled, ranked over the whole vocabulary: 1 and 2 threads, and ag_sample replaying it */
+  sp.temperature = 1.0f, sp.top_k = 0, sp.top_p = 0.9f, sp.presence_penalty = -0.75f;
+  ag_buf r;
+  ag_buf_init(&r);
+  CHECK_EQ(gen(m, &sp, 1, a, &r), 20);
+  gen(m, &sp, 2, b, NULL);
+  CHECK_MEM(a, b, sizeof a);
+  {
+    uint32_t prompt[3] = {AG_TOK_EOT, 'T', 'h'};
+    float *lg = ag_xmalloc(sizeof(float) * (size_t)V);
+    ag_sample_scratch sc;
+    ag_sample_scratch_init(&sc, V);
+    ag_infer *s;
+    CHECK_OK(ag_infer_open(m, 32, 1, &s));
+    CHECK_OK(ag_infer_forward(s, prompt, 3, lg, NULL, NULL));
+    for (int i = 0; i < 20; i++) {
+      CHECK_EQ(ag_sample(lg, V, &sp, (uint64_t)i, a, &sc), a[i]);
+      CHECK_OK(ag_infer_forward(s, &a[i], 1, lg, NULL, NULL));
+    }
+    ag_infer_close(s);
+    ag_sample_scratch_free(&sc);
+    free(lg);
+  }
+  CHECK_MEM(r.data, AG_RECEIPT_MAGIC_PEN, 8);
+  ag_verify_report rep;
+  CHECK_OK(ag_receipt_verify(m, r.data, r.len, 2, &rep));
+  CHECK_EQ(rep.checked, 20);
+  ag_infer *vs;
+  CHECK_OK(ag_infer_open(m, 7, 2, &vs)); /* batches of 7: each thread's counts span batches */
+  CHECK_OK(ag_receipt_verify_state(vs, r.data, r.len, &rep));
+  CHECK_OK(ag_receipt_verify_state(vs, r.data, r.len, &rep));
+  ag_infer_close(vs);
+  uint8_t *c = ag_xmalloc(r.len);
+  /* another frequency penalty (its lowest mantissa bit): the commitment's h_0 covers it */
+  memcpy(c, r.data, r.len);
+  c[64] ^= 1;
+  int e = ag_receipt_verify(m, c, r.len, 1, &rep);
+  CHECK(e == AG_E_RECEIPT_TOKEN || e == AG_E_RECEIPT_COMMIT);
+  /* an AGRCPT02 receipt without penalties has no meaning: one encoding per sampling */
+  memcpy(c, r.data, r.len);
+  memset(c + 64, 0, 8);
+  CHECK_EQ(ag_receipt_verify(m, c, r.len, 1, &rep), AG_E_RECEIPT_FORMAT);
+  /* the penalties dropped (rewritten as AGRCPT01): the outputs no longer follow */
+  ag_buf v1;
+  ag_buf_init(&v1);
+  ag_buf_put(&v1, AG_RECEIPT_MAGIC, 8);
+  ag_buf_put(&v1, r.data + 8, 56);
+  ag_buf_put(&v1, r.data + 72, r.len - 72);
+  e = ag_receipt_verify(m, v1.data, v1.len, 1, &rep);
+  CHECK(e == AG_E_RECEIPT_TOKEN || e == AG_E_RECEIPT_COMMIT);
+  ag_buf_free(&v1);
+  /* out of range */
+  ag_sampling bad = sp;
+  bad.frequency_penalty = 2.5f;
+  CHECK_EQ(ag_sampling_check(&bad, V), AG_E_ENGINE_SAMPLING);
+  bad = sp, bad.presence_penalty = NAN;
+  CHECK_EQ(ag_sampling_check(&bad, V), AG_E_ENGINE_SAMPLING);
+  free(c);
+  ag_buf_free(&r);
+  ag_model_close(m);
+}
+
 TEST(gguf_round_trip_same_id_and_logits) {
   ag_model *m = tiny(6), *q = NULL;
   CHECK_OK(ag_model_quantize(m, &q));
@@ -480,5 +583,6 @@ TEST(dictionary_entries_are_read_from_gzip) {
 TEST_MAIN(checkpoint_round_trip_and_id, checkpoint_corruption_is_an_error,
           training_bit_identical_threads_paths_resume, training_loss_matches_inference_logits,
           generation_same_seed_same_tokens, receipts_honest_pass_altered_fail,
+          penalties_follow_the_rule_and_are_verified,
           gguf_round_trip_same_id_and_logits, gguf_unsupported_arch_and_type,
           gguf_in_place_refuses_what_it_would_ignore, dictionary_entries_are_read_from_gzip)

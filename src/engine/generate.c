@@ -29,7 +29,14 @@ int ag_sampling_check(const ag_sampling *s, int vocab) {
     return ag_fail(AG_E_ENGINE_SAMPLING, "top-k must be in 0..%d (0 = off)", vocab);
   if (s->stop < AG_STOP_EOG || s->stop >= vocab)
     return ag_fail(AG_E_ENGINE_SAMPLING, "stop token must be -1, -2 (end of generation) or a token id below %d", vocab);
+  if (!(s->frequency_penalty >= -AG_PENALTY_MAX && s->frequency_penalty <= AG_PENALTY_MAX) ||
+      !(s->presence_penalty >= -AG_PENALTY_MAX && s->presence_penalty <= AG_PENALTY_MAX))
+    return ag_fail(AG_E_ENGINE_SAMPLING, "frequency and presence penalties must be in [-2, 2]");
   return 0;
+}
+
+static int has_penalty(const ag_sampling *s) {
+  return s->frequency_penalty != 0.0f || s->presence_penalty != 0.0f;
 }
 
 int ag_is_stop(const ag_model *m, int32_t stop, uint32_t tok) {
@@ -44,6 +51,9 @@ int ag_sample_scratch_init(ag_sample_scratch *s, int vocab) {
   s->idx = ag_xmalloc(sizeof(uint32_t) * (size_t)vocab);
   s->tmp = NULL; /* the ranking's buffers, made on its first use */
   s->cap = vocab;
+  s->count = s->seen = NULL; /* the penalties' too */
+  s->pen = NULL;
+  s->nseen = s->counted = 0;
   return 0;
 }
 
@@ -51,9 +61,45 @@ void ag_sample_scratch_free(ag_sample_scratch *s) {
   free(s->w);
   free(s->idx);
   free(s->tmp);
-  s->w = NULL;
-  s->idx = NULL;
-  s->tmp = NULL;
+  free(s->count);
+  free(s->seen);
+  free(s->pen);
+  memset(s, 0, sizeof *s);
+}
+
+/* ---------- penalties ---------- */
+
+/* Counts outputs counted..i-1 of out into the scratch: the outputs a scratch counts only grow,
+ * unless fresh (or i is behind them) starts the count again. */
+static void count_outputs(ag_sample_scratch *s, int vocab, const uint32_t *out, int i, int fresh) {
+  if (!s->count) {
+    s->count = ag_xcalloc((size_t)vocab, sizeof *s->count);
+    s->seen = ag_xmalloc(sizeof *s->seen * (size_t)vocab);
+  }
+  if (fresh || i < s->counted) {
+    for (int j = 0; j < s->nseen; j++) s->count[s->seen[j]] = 0;
+    s->nseen = s->counted = 0;
+  }
+  for (; s->counted < i; s->counted++) {
+    uint32_t t = out[s->counted];
+    if (!s->count[t]++) s->seen[s->nseen++] = t;
+  }
+}
+
+/* The penalized logit of a token output c >= 1 times: (l - c * f) - p, each operation rounded
+ * in fp32 (OpenAI's rule; docs/engine.md "Sampling"). */
+static inline float penalized(float l, uint32_t c, const ag_sampling *sp) {
+  float a = (float)c * sp->frequency_penalty;
+  float b = l - a;
+  return b - sp->presence_penalty;
+}
+
+/* Applies the penalties for the counted outputs to row l in place. */
+static void penalize(float *l, const ag_sample_scratch *s, const ag_sampling *sp) {
+  for (int j = 0; j < s->nseen; j++) {
+    uint32_t t = s->seen[j];
+    l[t] = penalized(l[t], s->count[t], sp);
+  }
 }
 
 /* a ranks before b: larger value first, then smaller id; NaN ranks last */
@@ -229,8 +275,20 @@ static uint32_t sample_ranked(const float *l, int vocab, const ag_sampling *sp, 
   return sc->idx[keep - 1];
 }
 
+/* Samples output i of row l with the penalties of outputs 0..i-1 (a penalized copy of the row
+ * in the scratch; the ranking of the raw row cannot be reused). */
+static uint32_t sample_penalized(const float *l, int vocab, const ag_sampling *sp, uint64_t i,
+                                 const uint32_t *prev, int fresh, ag_sample_scratch *sc) {
+  count_outputs(sc, vocab, prev, (int)i, fresh);
+  if (!sc->pen) sc->pen = ag_xmalloc(sizeof(float) * (size_t)vocab);
+  memcpy(sc->pen, l, sizeof(float) * (size_t)vocab);
+  penalize(sc->pen, sc, sp);
+  return sample_ranked(sc->pen, vocab, sp, i, sc, NULL, NULL, 0);
+}
+
 uint32_t ag_sample(const float *l, int vocab, const ag_sampling *sp, uint64_t i,
-                   ag_sample_scratch *sc) {
+                   const uint32_t *prev, ag_sample_scratch *sc) {
+  if (has_penalty(sp) && i > 0) return sample_penalized(l, vocab, sp, i, prev, 1, sc);
   return sample_ranked(l, vocab, sp, i, sc, NULL, NULL, 0);
 }
 
@@ -250,20 +308,26 @@ static void put_f32(ag_buf *b, float f) {
 /* The receipt header up to and including the prompt: also the input of h_0. */
 static void encode_params(ag_buf *b, const uint8_t model_id[AG_HASH_LEN], const ag_sampling *sp,
                           int commit_k, const uint32_t *prompt, int n_prompt, int n_out) {
-  ag_buf_put(b, AG_RECEIPT_MAGIC, 8);
+  int pen = has_penalty(sp);
+  ag_buf_put(b, pen ? AG_RECEIPT_MAGIC_PEN : AG_RECEIPT_MAGIC, 8);
   ag_buf_put(b, model_id, AG_HASH_LEN);
   ag_buf_put_u64le(b, sp->seed);
   put_f32(b, sp->temperature);
   put_f32(b, sp->top_p);
   ag_buf_put_u32le(b, (uint32_t)sp->top_k);
   ag_buf_put_u32le(b, (uint32_t)sp->stop);
+  if (pen) {
+    put_f32(b, sp->frequency_penalty);
+    put_f32(b, sp->presence_penalty);
+  }
   ag_buf_put_u32le(b, (uint32_t)commit_k);
   ag_buf_put_u32le(b, (uint32_t)n_prompt);
   ag_buf_put_u32le(b, (uint32_t)n_out);
   for (int i = 0; i < n_prompt; i++) ag_buf_put_u32le(b, prompt[i]);
 }
 
-#define PARAMS_FIXED 68 /* bytes before the prompt */
+#define PARAMS_FIXED 68     /* bytes before the counts (AGRCPT01) */
+#define PARAMS_FIXED_PEN 76 /* the same with the two penalties (AGRCPT02) */
 
 static void chain_step(uint8_t h[AG_HASH_LEN], uint32_t i, uint32_t token, const uint32_t *ids,
                        const float *vals, int k, ag_buf *entries) {
@@ -314,9 +378,17 @@ int ag_generate(ag_infer *s, const uint32_t *prompt, int n_prompt, int max_new,
     /* n_out is not known yet: h_0 covers the header with n_out = 0 (documented) */
     ag_hash(AG_COMMIT_DOMAIN, hp.data, hp.len, h);
     ag_buf_free(&hp);
+    int pen = has_penalty(sp);
     for (; n < max_new; n++) {
-      ag_topk(logits, V, rk, ids, vals);
-      uint32_t tok = sample_ranked(logits, V, sp, (uint64_t)n, &sc, ids, vals, rk);
+      ag_topk(logits, V, rk, ids, vals); /* the commitment's, of the raw logits */
+      uint32_t tok;
+      if (pen && n > 0) {
+        count_outputs(&sc, V, out->tokens, n, 0);
+        penalize(logits, &sc, sp); /* in place: the row is not needed after this */
+        tok = sample_ranked(logits, V, sp, (uint64_t)n, &sc, NULL, NULL, 0);
+      } else {
+        tok = sample_ranked(logits, V, sp, (uint64_t)n, &sc, ids, vals, rk);
+      }
       chain_step(h, (uint32_t)n, tok, ids, vals, commit_k, &entries);
       out->tokens[n] = tok;
       int stop = ag_is_stop(m, sp->stop, tok) || (on_token && on_token(ctx, tok));
@@ -346,31 +418,44 @@ int ag_generate(ag_infer *s, const uint32_t *prompt, int n_prompt, int max_new,
   return rc;
 }
 
+static float get_f32(const uint8_t *p) {
+  uint32_t u = ag_get_u32le(p);
+  float f;
+  memcpy(&f, &u, 4);
+  return f;
+}
+
 int ag_receipt_parse(const uint8_t *d, size_t len, ag_receipt *r) {
   memset(r, 0, sizeof *r);
-  if (len < PARAMS_FIXED || memcmp(d, AG_RECEIPT_MAGIC, 8))
+  int pen = len >= 8 && !memcmp(d, AG_RECEIPT_MAGIC_PEN, 8);
+  size_t fixed = pen ? PARAMS_FIXED_PEN : PARAMS_FIXED;
+  if (len < fixed || (!pen && memcmp(d, AG_RECEIPT_MAGIC, 8)))
     return ag_fail(AG_E_RECEIPT_FORMAT, "not an inference receipt (bad magic or too short)");
   memcpy(r->model_id, d + 8, AG_HASH_LEN);
   r->sp.seed = ag_get_u64le(d + 40);
-  uint32_t u = ag_get_u32le(d + 48);
-  memcpy(&r->sp.temperature, &u, 4);
-  u = ag_get_u32le(d + 52);
-  memcpy(&r->sp.top_p, &u, 4);
+  r->sp.temperature = get_f32(d + 48);
+  r->sp.top_p = get_f32(d + 52);
   r->sp.top_k = (int32_t)ag_get_u32le(d + 56);
   r->sp.stop = (int32_t)ag_get_u32le(d + 60);
-  uint32_t k = ag_get_u32le(d + 64);
-  if (len < PARAMS_FIXED + 8) return ag_fail(AG_E_RECEIPT_FORMAT, "receipt is truncated");
-  uint32_t np = ag_get_u32le(d + 68), no = ag_get_u32le(d + 72);
+  if (pen) {
+    r->sp.frequency_penalty = get_f32(d + 64);
+    r->sp.presence_penalty = get_f32(d + 68);
+    /* one encoding per sampling: without penalties a receipt is AGRCPT01 */
+    if (!has_penalty(&r->sp)) return ag_fail(AG_E_RECEIPT_FORMAT, "an AGRCPT02 receipt without penalties (it must be AGRCPT01)");
+  }
+  uint32_t k = ag_get_u32le(d + fixed - 4);
+  if (len < fixed + 8) return ag_fail(AG_E_RECEIPT_FORMAT, "receipt is truncated");
+  uint32_t np = ag_get_u32le(d + fixed), no = ag_get_u32le(d + fixed + 4);
   if (k < 1 || k > AG_COMMIT_K_MAX) return ag_fail(AG_E_RECEIPT_FORMAT, "commit_k %u out of range", k);
   if (np < 1 || np > 1000000 || no > 1000000)
     return ag_fail(AG_E_RECEIPT_FORMAT, "token counts out of range");
-  uint64_t need = PARAMS_FIXED + 8 + 4ULL * np + 4ULL * no + 8ULL * k * no + AG_HASH_LEN;
+  uint64_t need = fixed + 8 + 4ULL * np + 4ULL * no + 8ULL * k * no + AG_HASH_LEN;
   if (len != need)
     return ag_fail(AG_E_RECEIPT_FORMAT, "receipt has %zu bytes, its counts say %llu", len, (unsigned long long)need);
   r->commit_k = (int)k;
   r->n_prompt = (int)np;
   r->n_out = (int)no;
-  r->prompt = d + PARAMS_FIXED + 8;
+  r->prompt = d + fixed + 8;
   r->out = r->prompt + 4ULL * np;
   r->entries = r->out + 4ULL * no;
   memcpy(r->commitment, d + len - AG_HASH_LEN, AG_HASH_LEN);
@@ -390,6 +475,7 @@ typedef struct {
   float *vals;    /* (maxrows, rk) */
   uint32_t *got;  /* (maxrows) */
   ag_sample_scratch *sc; /* one per thread slot: slot t samples rows t, t + nsc, ... */
+  const uint32_t *prev;  /* the outputs, when the sampling has penalties */
   int nsc;
   int pos0, rows;
   const float *logits;
@@ -406,7 +492,10 @@ static void rank_rows(void *v, size_t b, size_t e) {
       uint32_t *ids = c->ids + k * (size_t)c->rk;
       float *vals = c->vals + k * (size_t)c->rk;
       ag_topk(l, c->V, c->rk, ids, vals);
-      c->got[k] = sample_ranked(l, c->V, &c->r->sp, (uint64_t)i, &c->sc[t], ids, vals, c->rk);
+      if (c->prev && i > 0) /* rows of a slot come in increasing order: its counts only grow */
+        c->got[k] = sample_penalized(l, c->V, &c->r->sp, (uint64_t)i, c->prev, 0, &c->sc[t]);
+      else
+        c->got[k] = sample_ranked(l, c->V, &c->r->sp, (uint64_t)i, &c->sc[t], ids, vals, c->rk);
     }
 }
 
@@ -483,6 +572,7 @@ static int verify_impl(const ag_model *m, ag_infer *state, const uint8_t *data, 
   uint32_t *toks = ag_xmalloc(sizeof(uint32_t) * (size_t)total);
   for (int i = 0; i < r.n_prompt; i++) toks[i] = ag_receipt_prompt(&r, i);
   for (int i = 0; i + 1 < r.n_out; i++) toks[r.n_prompt + i] = ag_receipt_out(&r, i);
+  /* outputs 0..n_out-2 follow the prompt in toks: what the penalties count */
   for (int i = 0; i < total; i++)
     if (toks[i] >= (uint32_t)V) {
       free(toks);
@@ -497,6 +587,7 @@ static int verify_impl(const ag_model *m, ag_infer *state, const uint8_t *data, 
   memset(&c, 0, sizeof c);
   c.m = m, c.r = &r, c.V = V, c.base = r.n_prompt - 1, c.bad = -1, c.rk = rank_size(&r.sp, r.commit_k);
   c.maxrows = maxrows;
+  c.prev = has_penalty(&r.sp) ? toks + r.n_prompt : NULL;
   c.ids = ag_xmalloc(sizeof(uint32_t) * (size_t)c.rk * (size_t)maxrows);
   c.vals = ag_xmalloc(sizeof(float) * (size_t)c.rk * (size_t)maxrows);
   c.got = ag_xmalloc(sizeof(uint32_t) * (size_t)maxrows);

@@ -2,7 +2,9 @@
  * generate.h — sampling, generation with a commitment, and receipt verification.
  *
  * Sampler (exact specification, docs/engine.md "Sampling"): for output index i the draw is
- * u = ag_philox_uniform(seed, i, AG_SAMPLE_STREAM). temperature 0 picks the first maximal logit.
+ * u = ag_philox_uniform(seed, i, AG_SAMPLE_STREAM). With penalties, each logit l_t whose token
+ * t is c >= 1 times among outputs 0..i-1 becomes (l_t - (float)c * frequency) - presence first
+ * (OpenAI's rule; the commitment keeps the raw logits). temperature 0 picks the first maximal logit.
  * Otherwise candidates are the top_k logits ordered by (logit descending, id ascending; with
  * top_k = 0 the whole vocabulary, so ordered when top_p < 1 and in id order when top_p = 1);
  * weights e_j = ag_expf((l_j - max) / temperature); with top_p < 1 the
@@ -31,7 +33,9 @@
 
 #define AG_SAMPLE_STREAM 0x73616d706c65ULL /* "sample" */
 #define AG_COMMIT_DOMAIN "agora/commit"
-#define AG_RECEIPT_MAGIC "AGRCPT01"
+#define AG_RECEIPT_MAGIC "AGRCPT01"     /* no penalties */
+#define AG_RECEIPT_MAGIC_PEN "AGRCPT02" /* with a frequency or presence penalty */
+#define AG_PENALTY_MAX 2.0f             /* OpenAI's range: -2..2 */
 #define AG_COMMIT_K_DEFAULT 8
 #define AG_COMMIT_K_MAX 64
 
@@ -42,6 +46,8 @@ typedef struct {
   int32_t stop;      /* stop token id (generation ends after emitting it), -1 = none,
                         AG_STOP_EOG = any end-of-generation token of the model */
   uint64_t seed;
+  float frequency_penalty; /* -2..2: per earlier output of a token, taken off its logit */
+  float presence_penalty;  /* -2..2: taken off the logit of a token output before */
 } ag_sampling;
 
 /* The stop rule of GGUF models: generation ends after any token the model's tokenizer marks
@@ -53,22 +59,29 @@ int ag_is_stop(const ag_model *m, int32_t stop, uint32_t tok);
 /* The stop rule a model's answers use: <|endoftext|> for Agora's own, AG_STOP_EOG for GGUF. */
 int32_t ag_model_stop(const ag_model *m);
 
-void ag_sampling_defaults(ag_sampling *s); /* temp 0.8, top_p 0.95, top_k 40, stop 256, seed 1 */
+void ag_sampling_defaults(ag_sampling *s); /* temp 0.8, top_p 0.95, top_k 40, stop 256, seed 1,
+                                              no penalties */
 int ag_sampling_check(const ag_sampling *s, int vocab); /* AG_E_ENGINE_SAMPLING + message */
 
 /* Scratch for the sampler: V floats and V uint32, and 3V uint32 more once top_p < 1 with
- * top_k = 0 ranks the whole vocabulary (caller-owned). */
+ * top_k = 0 ranks the whole vocabulary (caller-owned). With penalties, the counts of the
+ * outputs so far and a penalized copy of a row of logits, made on first use. */
 typedef struct {
   float *w;
   uint32_t *idx;
   uint32_t *tmp;
   int cap;
+  uint32_t *count; /* count[t]: outputs 0..counted-1 equal to t */
+  uint32_t *seen;  /* the distinct tokens among them, nseen */
+  float *pen;      /* a row's logits with the penalties applied */
+  int nseen, counted;
 } ag_sample_scratch;
 int ag_sample_scratch_init(ag_sample_scratch *s, int vocab);
 void ag_sample_scratch_free(ag_sample_scratch *s);
 
+/* Samples output i from its logits; prev holds outputs 0..i-1 (may be NULL without penalties). */
 uint32_t ag_sample(const float *logits, int vocab, const ag_sampling *sp, uint64_t i,
-                   ag_sample_scratch *scratch);
+                   const uint32_t *prev, ag_sample_scratch *scratch);
 /* The k largest logits as (id, value) ordered by (value desc, id asc); NaN sorts lowest. */
 void ag_topk(const float *logits, int vocab, int k, uint32_t *ids, float *vals);
 
