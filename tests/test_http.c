@@ -8,8 +8,10 @@
 #include "core/err.h"
 #include "core/hash.h"
 #include "core/util.h"
+#include "api/models.h"
 #include "incentive/endpoint.h"
 #include "subnets/netclient.h"
+#include "subnets/neuron.h"
 #include "test.h"
 #include "testutil.h"
 
@@ -813,6 +815,71 @@ static ag_http_server *small_server(const ag_http_route *rt, size_t n) {
   return s;
 }
 
+/* A neuron's model-file route (miners, trainers and validators serve the model they hold to
+ * anyone) asked for one file by many connections at once that read nothing. It read the whole
+ * file into each answer: 12 such connections made the process hold 12 copies. The file is now
+ * streamed as the client takes it. */
+static char *model_dir;
+static void h_model(ag_http_req *req, ag_http_resp *resp) { ag_neuron_model_file(req, resp, model_dir); }
+
+static long rss_mb(void) {
+  long pages = 0, rss = 0;
+  FILE *f = fopen("/proc/self/statm", "r");
+  if (f && fscanf(f, "%ld %ld", &pages, &rss) != 2) rss = 0;
+  if (f) fclose(f);
+  return rss * sysconf(_SC_PAGESIZE) / (1 << 20);
+}
+
+TEST(a_model_file_is_streamed_however_many_ask) {
+  enum { MB = 24, CONNS = 12 };
+  static const ag_http_route rt[] = {{"GET", "/agora/model-files/", h_model, 0}};
+  model_dir = test_tmpdir("http-models");
+  uint8_t id[32];
+  memset(id, 0x3c, 32);
+  char path[700], hex[65], req[200];
+  ag_models_path(model_dir, id, path, sizeof path);
+  uint8_t *data = ag_xmalloc((size_t)MB << 20);
+  for (size_t i = 0; i < (size_t)MB << 20; i++) data[i] = (uint8_t)(i * 2654435761u >> 13);
+  CHECK_OK(ag_write_file_atomic(path, data, (size_t)MB << 20, 0644));
+  ag_hex_encode(id, 32, hex);
+  snprintf(req, sizeof req, "GET /agora/model-files/%s HTTP/1.1\r\nHost: x\r\n\r\n", hex);
+  ag_http_server *s = small_server(rt, AG_ARRAY_LEN(rt));
+  port = ag_http_port(s);
+  long before = rss_mb();
+  int fds[CONNS], heads = 0;
+  for (int i = 0; i < CONNS; i++) {
+    fds[i] = dial();
+    put(fds[i], req);
+  }
+  for (int i = 0; i < CONNS; i++) { /* each answer has begun: its head and some bytes came */
+    char got[4096];
+    struct pollfd pf = {fds[i], POLLIN, 0};
+    ssize_t n = poll(&pf, 1, 10000) == 1 ? recv(fds[i], got, sizeof got - 1, 0) : -1;
+    if (n > 12 && !memcmp(got, "HTTP/1.1 200", 12)) heads++;
+  }
+  CHECK_EQ(heads, CONNS);
+  ag_sleep_ms(200);
+  long grew = rss_mb() - before;
+  printf("  %d connections holding a %d MB file: the process grew by %ld MB\n", CONNS, MB, grew);
+  CHECK(grew < 3 * MB); /* one copy per connection was CONNS * MB and more */
+  for (int i = 0; i < CONNS; i++) close(fds[i]);
+  /* and a whole download is the file */
+  char url[200];
+  snprintf(url, sizeof url, "http://127.0.0.1:%u/agora/model-files/%s", port, hex);
+  ag_http_result r;
+  CHECK_OK(ag_http_request_max("GET", url, NULL, NULL, 0, 20000, (size_t)MB << 21, NULL, 0, &r));
+  CHECK_EQ(r.status, 200);
+  CHECK(r.body.len == (size_t)MB << 20 && !memcmp(r.body.data, data, r.body.len));
+  ag_http_result_free(&r);
+  snprintf(url, sizeof url, "http://127.0.0.1:%u/agora/model-files/%064d", port, 0);
+  CHECK_OK(ag_http_request_max("GET", url, NULL, NULL, 0, 5000, 4096, NULL, 0, &r));
+  CHECK_EQ(r.status, 404);
+  ag_http_result_free(&r);
+  ag_http_stop(s);
+  free(data);
+  test_rmdir(model_dir);
+}
+
 /* Endpoints announced on a chain that accepts only public ones: the chain refuses private
  * literals and local names, but a public-looking name can resolve to 127.0.0.1 or 10.0.0.5.
  * With AG_HTTP_PUBLIC_ONLY the client connects to no such address (checked on the address it
@@ -968,7 +1035,7 @@ TEST(the_node_client_rides_out_a_restarting_node) {
   ag_http_stop(fsrv);
 }
 
-TEST_MAIN(requests_keepalive_pipelining_head_and_errors_are_json,
+TEST_MAIN(requests_keepalive_pipelining_head_and_errors_are_json, a_model_file_is_streamed_however_many_ask,
           keepalive_requests_in_every_shape_follow_an_answer,
           declared_length_over_the_limit_is_refused_before_the_body, slow_heads_and_bodies_are_cut_by_progress,
           many_slow_connections_do_not_starve_requests, connection_limits_answer_503_and_429,

@@ -50,44 +50,6 @@ static int hex32(const char *s, uint8_t out[32]) {
   return strlen(s) == 64 && ag_hex_decode(s, 64, out, 32) == 0 ? 0 : -1;
 }
 
-/* ---- streaming a stored file -------------------------------------------------------------- */
-
-typedef struct {
-  FILE *f;
-} file_stream;
-
-static ssize_t file_read(void *cls, char *buf, size_t max) {
-  file_stream *fs = cls;
-  size_t n = fread(buf, 1, max, fs->f);
-  return n ? (ssize_t)n : -1;
-}
-
-static void file_close(void *cls) {
-  file_stream *fs = cls;
-  fclose(fs->f);
-  free(fs);
-}
-
-/* Answers 200 with the file at path, streamed with its length; 0 when it cannot be opened. */
-static int stream_file(ag_http_resp *resp, const char *path) {
-  FILE *f = fopen(path, "rb");
-  struct stat st;
-  if (!f) return 0;
-  if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode)) {
-    fclose(f);
-    return 0;
-  }
-  file_stream *fs = ag_xmalloc(sizeof *fs);
-  fs->f = f;
-  resp->status = 200;
-  snprintf(resp->content_type, sizeof resp->content_type, "application/octet-stream");
-  resp->stream = file_read;
-  resp->stream_cls = fs;
-  resp->stream_free = file_close;
-  resp->stream_len = (int64_t)st.st_size;
-  return 1;
-}
-
 /* ---- model files -------------------------------------------------------------------------- */
 
 /* The subnet that pins model id at exactly size, or proposes it in an open round; -1 if none. */
@@ -112,7 +74,7 @@ static void h_model_file(ag_http_req *req, ag_http_resp *resp) {
   char dir[1100], path[1200];
   models_dir(req, dir, sizeof dir);
   ag_models_path(dir, id, path, sizeof path);
-  if (!stream_file(resp, path))
+  if (!ag_http_stream_file(resp, path))
     ag_http_error(resp, 404, AG_E_MODEL_UNAVAILABLE, "this node does not hold that model");
 }
 
@@ -297,7 +259,7 @@ static void h_blob(ag_http_req *req, ag_http_resp *resp) {
   if (hex32(req->param, hash)) return ag_http_error(resp, 400, AG_E_INVALID, "a blob hash is 64 hex digits");
   char root[1100], path[1400];
   snprintf(root, sizeof root, "%s/blobs", home(req));
-  if (!find_blob(root, req->param, path, sizeof path) || !stream_file(resp, path))
+  if (!find_blob(root, req->param, path, sizeof path) || !ag_http_stream_file(resp, path))
     ag_http_error(resp, 404, AG_E_NOTFOUND, "this node does not hold that blob");
 }
 

@@ -167,6 +167,41 @@ void ag_http_openai_error(ag_http_resp *resp, int status, const char *type, cons
   if (status == 503 || status == 429) ag_http_set_header(resp, "Retry-After", "1");
 }
 
+typedef struct {
+  FILE *f;
+} file_stream;
+
+static ssize_t file_read(void *cls, char *buf, size_t max) {
+  file_stream *fs = cls;
+  size_t n = fread(buf, 1, max, fs->f);
+  return n ? (ssize_t)n : -1;
+}
+
+static void file_close(void *cls) {
+  file_stream *fs = cls;
+  fclose(fs->f);
+  free(fs);
+}
+
+int ag_http_stream_file(ag_http_resp *resp, const char *path) {
+  FILE *f = fopen(path, "rb");
+  struct stat st;
+  if (!f) return 0;
+  if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode)) {
+    fclose(f);
+    return 0;
+  }
+  file_stream *fs = ag_xmalloc(sizeof *fs);
+  fs->f = f;
+  resp->status = 200;
+  snprintf(resp->content_type, sizeof resp->content_type, "application/octet-stream");
+  resp->stream = file_read;
+  resp->stream_cls = fs;
+  resp->stream_free = file_close;
+  resp->stream_len = (int64_t)st.st_size;
+  return 1;
+}
+
 void ag_http_error(ag_http_resp *resp, int status, int err, const char *msg) {
   json_t *e = json_object(), *root = json_object();
   json_object_set_new(e, "code", json_string(ag_err_name(err)));

@@ -151,6 +151,10 @@ int ag_http_bearer_matches(const char *authorization, const char *key);
 void ag_http_set_header(ag_http_resp *resp, const char *name, const char *value);
 /* Sets a JSON body (takes the reference). */
 void ag_http_json(ag_http_resp *resp, int status, json_t *v);
+/* Answers 200 with the regular file at path as application/octet-stream, streamed with its
+ * length (read as the client takes it: a file costs no memory, however many ask for it at
+ * once). 0, and resp untouched, when it cannot be opened. */
+int ag_http_stream_file(ag_http_resp *resp, const char *path);
 /* {"error":{"code": ag_err_name(err), "message": msg}} with the given HTTP status. A message
  * that is not valid UTF-8 is kept, with each bad byte replaced by U+FFFD. */
 void ag_http_error(ag_http_resp *resp, int status, int err, const char *msg);

@@ -206,15 +206,10 @@ void ag_neuron_model_file(ag_http_req *req, ag_http_resp *resp, const char *dir)
     return ag_http_error(resp, 400, AG_E_INVALID, "a model id is 64 hex digits");
   char path[1200];
   ag_models_path(dir, id, path, sizeof path);
-  uint8_t *data;
-  size_t len;
-  if (ag_read_file(path, (size_t)1 << 32, &data, &len))
+  /* streamed: reading the file into the answer let anyone make a neuron hold one copy per
+   * connection (docs/security.md, "Downloading a neuron's model file many times at once") */
+  if (!ag_http_stream_file(resp, path))
     return ag_http_error(resp, 404, AG_E_NOTFOUND, "this neuron does not hold that model");
-  ag_buf_reset(&resp->body);
-  ag_buf_put(&resp->body, data, len);
-  free(data);
-  resp->status = 200;
-  snprintf(resp->content_type, sizeof resp->content_type, "application/octet-stream");
 }
 
 int ag_neuron_listen(ag_net *n, uint16_t netuid, const ag_keypair *hotkey, const char *listen,
