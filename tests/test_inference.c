@@ -14,6 +14,7 @@
 #include "subnets/inference.h"
 
 #include <jansson.h>
+#include <math.h>
 
 static ag_model *load_q8(void) {
   ag_model *m = NULL;
@@ -39,6 +40,17 @@ TEST(requests_parse_with_defaults_and_precise_errors) {
   CHECK(r.max_tokens == 5 && r.has_seed && r.seed == 9 && r.stream && r.include_usage && r.top_k == 7);
   CHECK_EQ(r.nstop, 2); /* empty stops are dropped */
   ag_inf_request_free(&r);
+  /* OpenAI's penalties; -0 is 0 (receipts compare the parameters' bits) */
+  CHECK_OK(parse(false, "{\"model\":\"m\",\"prompt\":\"x\",\"frequency_penalty\":1.25,\"presence_penalty\":-0.0}", &r, &param));
+  CHECK(r.frequency_penalty == 1.25 && r.presence_penalty == 0 && !signbit(r.presence_penalty));
+  ag_inf_request_free(&r);
+  /* parameters that miners do not serve pass at their neutral values */
+  CHECK_OK(parse(true, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"logprobs\":false,"
+                       "\"logit_bias\":{},\"response_format\":{\"type\":\"text\"},\"tools\":[],\"tool_choice\":\"none\","
+                       "\"top_logprobs\":null,\"user\":\"u\",\"metadata\":{\"a\":\"b\"}}", &r, &param));
+  ag_inf_request_free(&r);
+  CHECK_OK(parse(false, "{\"model\":\"m\",\"prompt\":\"x\",\"echo\":false,\"best_of\":1,\"suffix\":null,\"logprobs\":0}", &r, &param));
+  ag_inf_request_free(&r);
   struct {
     bool chat;
     const char *body, *param;
@@ -57,6 +69,21 @@ TEST(requests_parse_with_defaults_and_precise_errors) {
       {false, "{\"model\":\"m\",\"prompt\":\"x\",\"seed\":\"s\"}", "seed", AG_E_INVALID},
       {false, "{\"model\":\"m\",\"prompt\":\"x\",\"stop\":[\"a\",\"b\",\"c\",\"d\",\"e\"]}", "stop", AG_E_INVALID},
       {false, "{\"model\":\"m\",\"prompt\":\"x\",\"stop\":[1]}", "stop", AG_E_INVALID},
+      {false, "{\"model\":\"m\",\"prompt\":\"x\",\"frequency_penalty\":2.5}", "frequency_penalty", AG_E_INVALID},
+      {false, "{\"model\":\"m\",\"prompt\":\"x\",\"presence_penalty\":\"a lot\"}", "presence_penalty", AG_E_INVALID},
+      /* what would change the answer but is not served is refused, not ignored */
+      {false, "{\"model\":\"m\",\"prompt\":\"x\",\"logit_bias\":{\"50256\":-100}}", "logit_bias", AG_E_INVALID},
+      {false, "{\"model\":\"m\",\"prompt\":\"x\",\"logprobs\":5}", "logprobs", AG_E_INVALID},
+      {false, "{\"model\":\"m\",\"prompt\":\"x\",\"echo\":true}", "echo", AG_E_INVALID},
+      {false, "{\"model\":\"m\",\"prompt\":\"x\",\"best_of\":3}", "best_of", AG_E_INVALID},
+      {false, "{\"model\":\"m\",\"prompt\":\"x\",\"suffix\":\"end\"}", "suffix", AG_E_INVALID},
+      {true, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"logprobs\":true}", "logprobs", AG_E_INVALID},
+      {true, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"top_logprobs\":2}", "top_logprobs", AG_E_INVALID},
+      {true, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{\"type\":\"json_object\"}}", "response_format", AG_E_INVALID},
+      {true, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{\"type\":\"function\"}]}", "tools", AG_E_INVALID},
+      {true, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tool_choice\":\"required\"}", "tool_choice", AG_E_INVALID},
+      {true, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"functions\":[{}]}", "functions", AG_E_INVALID},
+      {true, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"audio\":{\"voice\":\"alloy\"}}", "audio", AG_E_INVALID},
       {true, "{\"model\":\"m\",\"messages\":[]}", "messages", AG_E_INVALID},
       /* a body is for one route only: a dispute re-reads it without knowing the route */
       {false, "{\"model\":\"m\",\"prompt\":\"x\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", "messages", AG_E_INVALID},
@@ -131,6 +158,8 @@ TEST(the_text_of_output_tokens) {
 
 /* What a miner returns for body: generate max_new tokens (which may be fewer than the request
  * asks, to test the early-stop rule) and sign. */
+static int drop_penalties; /* answer as a miner that ignores the request's penalties */
+
 static json_t *answer(const ag_model *m, const ag_keypair *k, const char *body, int max_new,
                       float temp_override) {
   ag_inf_request r;
@@ -142,6 +171,7 @@ static json_t *answer(const ag_model *m, const ag_keypair *k, const char *body, 
   ag_inf_request_hash(body, strlen(body), reqh);
   if (r.has_seed) sp.seed = ag_inf_bound_seed(k->pk, r.seed); /* as a miner does */
   if (temp_override >= 0) sp.temperature = temp_override;
+  if (drop_penalties) sp.frequency_penalty = sp.presence_penalty = 0;
   uint32_t *ids;
   size_t n;
   ag_engine_encode(m, r.prompt, strlen(r.prompt), &ids, &n);
@@ -350,6 +380,21 @@ TEST(answers_are_checked_step_by_step) {
   CHECK_OK(vote_with(st, m, unseeded, us, &k, 1, vote, work, claimed));
   CHECK_MEM(vote, claimed, 32);
   json_decref(us);
+  /* with OpenAI's penalties: the honest answer passes, and its committee vote is its own text;
+   * a miner that ignores them (cheaper: its top-k ranking serves sampling too) is caught on the
+   * receipt's parameters */
+  const char *pen = "{\"model\":\"m\",\"prompt\":\"Once upon a time\",\"max_tokens\":24,\"seed\":5,"
+                    "\"temperature\":0.9,\"top_k\":40,\"frequency_penalty\":0.8,\"presence_penalty\":-0.4}";
+  json_t *penok = answer(m, &k, pen, 24, -1);
+  CHECK_EQ(check(st, m, pen, penok, &k), 0);
+  vote_on(st, m, pen, penok, &k, vote, claimed);
+  CHECK_MEM(vote, claimed, 32);
+  drop_penalties = 1;
+  json_t *ignored = answer(m, &k, pen, 24, -1);
+  drop_penalties = 0;
+  CHECK_EQ(check(st, m, pen, ignored, &k), AG_E_INF_RECEIPT);
+  json_decref(penok);
+  json_decref(ignored);
   json_decref(ok);
   json_decref(warm);
   json_decref(shortened);

@@ -310,8 +310,8 @@ int ag_cmd_validator(ag_cli *c, int argc, char **argv) {
 
 static const char infer_usage[] =
     "usage: agora infer [--subnet N] [--chat] [-n MAX_TOKENS] [--temperature T] [--top-p P]\n"
-    "                   [--top-k K] [--seed S] [--stop TEXT] [--miner UID] [--no-verify]\n"
-    "                   [--threads N] PROMPT\n\n"
+    "                   [--top-k K] [--frequency-penalty F] [--presence-penalty P] [--seed S]\n"
+    "                   [--stop TEXT] [--miner UID] [--no-verify] [--threads N] PROMPT\n\n"
     "Asks the subnet for a completion: picks a miner at random in proportion to its incentive\n"
     "(uniformly while nobody has any), sends an OpenAI-style request, and checks the answer:\n"
     "the miner's signature, that it answers this request, and the receipt by re-executing it\n"
@@ -323,6 +323,8 @@ static const char infer_usage[] =
     "  --temperature T   0..2 (default 0.8)\n"
     "  --top-p P         (0, 1] (default 0.95)\n"
     "  --top-k K         0 = off (default 40)\n"
+    "  --frequency-penalty F, --presence-penalty P\n"
+    "                    -2..2 (default 0): OpenAI's, against repeating output tokens\n"
     "  --seed S          sampling seed (default random; the receipt records it)\n"
     "  --stop TEXT       stop before this text\n"
     "  --miner UID       ask this uid first\n"
@@ -343,7 +345,7 @@ static int confirm_cb(void *ctx, const char *question) { return ag_cli_confirm((
 int ag_cmd_infer(ag_cli *c, int argc, char **argv) {
   const char *subnet = NULL, *maxt = NULL, *temp = NULL, *topp = NULL, *topk = NULL, *seed = NULL,
              *stop = NULL, *only = NULL, *threads = NULL, *pay_from = NULL, *deposit = NULL,
-             *dispute_bond = NULL;
+             *dispute_bond = NULL, *freq = NULL, *pres = NULL;
   bool chat = false, no_verify = false, dispute = false;
   ag_opt opts[] = {{"subnet", 0, 1, &subnet, NULL},     {"max-tokens", 'n', 1, &maxt, NULL},
                    {"temperature", 0, 1, &temp, NULL},  {"top-p", 0, 1, &topp, NULL},
@@ -352,7 +354,8 @@ int ag_cmd_infer(ag_cli *c, int argc, char **argv) {
                    {"threads", 0, 1, &threads, NULL},   {"chat", 0, 0, NULL, &chat},
                    {"no-verify", 0, 0, NULL, &no_verify}, {"pay-from", 0, 1, &pay_from, NULL},
                    {"deposit", 0, 1, &deposit, NULL},   {"dispute", 0, 0, NULL, &dispute},
-                   {"dispute-bond", 0, 1, &dispute_bond, NULL}, {"", 0, 0, NULL, NULL}};
+                   {"dispute-bond", 0, 1, &dispute_bond, NULL}, {"frequency-penalty", 0, 1, &freq, NULL},
+                   {"presence-penalty", 0, 1, &pres, NULL}, {"", 0, 0, NULL, NULL}};
   char *pos[1];
   int npos, rc = ag_cli_parse(c, argc, argv, opts, pos, 1, &npos);
   if (rc) return rc;
@@ -418,6 +421,14 @@ int ag_cmd_infer(ag_cli *c, int argc, char **argv) {
   json_object_set_new(o, "temperature", json_real(tv));
   json_object_set_new(o, "top_p", json_real(tp));
   json_object_set_new(o, "top_k", json_integer(kv));
+  const char *pen[2] = {freq, pres}, *penkey[2] = {"frequency_penalty", "presence_penalty"};
+  for (int i = 0; i < 2; i++) {
+    double v;
+    if (!pen[i]) continue;
+    if ((v = strtod(pen[i], &end), *end || !*pen[i] || !(v >= -2 && v <= 2)))
+      return json_decref(o), ag_cli_fail(c, AG_E_USAGE, "--%s-penalty must be -2..2", i ? "presence" : "frequency");
+    if (v != 0) json_object_set_new(o, penkey[i], json_real(v));
+  }
   uint64_t sd;
   if (seed) {
     if (ag_parse_u64(seed, &sd) || sd > INT64_MAX)

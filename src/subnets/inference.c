@@ -80,6 +80,51 @@ static int get_number(json_t *root, const char *k, double lo, double hi, double 
   return 0;
 }
 
+/* A parameter of OpenAI's API that would change the answer, and that a miner does not serve,
+ * left at its neutral value: absent, null, false, 0, "", an empty list or object, or one of
+ * the strings given (such as "text" or "none"). */
+static int neutral(json_t *v, const char *ok1, const char *ok2) {
+  if (!v || json_is_null(v) || json_is_false(v)) return 1;
+  if (json_is_integer(v)) return json_integer_value(v) == 0;
+  if (json_is_array(v)) return json_array_size(v) == 0;
+  if (json_is_object(v)) {
+    json_t *t = json_object_get(v, "type"); /* response_format: {"type": "text"} */
+    return json_object_size(v) == 0 || (json_object_size(v) == 1 && ok1 && json_is_string(t) &&
+                                        !strcmp(json_string_value(t), ok1));
+  }
+  if (json_is_string(v)) {
+    const char *s = json_string_value(v);
+    return !*s || (ok1 && !strcmp(s, ok1)) || (ok2 && !strcmp(s, ok2));
+  }
+  return 0;
+}
+
+static int refuse_unserved(json_t *root, bool chat, const char **param) {
+  static const struct {
+    const char *key, *ok1, *ok2;
+    int chat; /* 1 chat only, 0 completions only, 2 both */
+  } unserved[] = {
+      {"logit_bias", NULL, NULL, 2},     {"logprobs", NULL, NULL, 2},
+      {"top_logprobs", NULL, NULL, 1},   {"response_format", "text", NULL, 1},
+      {"tools", NULL, NULL, 1},          {"tool_choice", "none", "auto", 1},
+      {"functions", NULL, NULL, 1},      {"function_call", "none", "auto", 1},
+      {"audio", NULL, NULL, 1},          {"echo", NULL, NULL, 0},
+      {"suffix", NULL, NULL, 0},
+  };
+  for (size_t i = 0; i < AG_ARRAY_LEN(unserved); i++) {
+    if (unserved[i].chat != 2 && unserved[i].chat != (int)chat) continue;
+    json_t *v = json_object_get(root, unserved[i].key);
+    if (!neutral(v, unserved[i].ok1, unserved[i].ok2))
+      return bad(param, unserved[i].key, "'%s' is not served: a miner's answer is the model's sampled text, "
+                                         "which a validator re-executes, and nothing else",
+                 unserved[i].key);
+  }
+  json_t *bo = json_object_get(root, "best_of"); /* completions: 1 is the neutral value */
+  if (!chat && bo && !json_is_null(bo) && !(json_is_integer(bo) && json_integer_value(bo) == 1))
+    return bad(param, "best_of", "only best_of = 1 is served%s", NULL);
+  return 0;
+}
+
 int ag_inf_request_parse(bool chat, const uint8_t *body, size_t len, ag_inf_request *r,
                          const char **param) {
   memset(r, 0, sizeof *r);
@@ -140,9 +185,15 @@ int ag_inf_request_parse(bool chat, const uint8_t *body, size_t len, ag_inf_requ
   double k = 0;
   if ((rc = get_number(root, "temperature", 0, 2, &r->temperature, param)) ||
       (rc = get_number(root, "top_p", 1e-9, 1, &r->top_p, param)) ||
-      (rc = get_number(root, "top_k", 0, 65536, &k, param)))
+      (rc = get_number(root, "top_k", 0, 65536, &k, param)) ||
+      (rc = get_number(root, "frequency_penalty", -2, 2, &r->frequency_penalty, param)) ||
+      (rc = get_number(root, "presence_penalty", -2, 2, &r->presence_penalty, param)) ||
+      (rc = refuse_unserved(root, chat, param)))
     goto done;
   r->top_k = (int)k;
+  /* -0 is 0: a receipt without penalties says +0, and the parameters are compared bit for bit */
+  if (r->frequency_penalty == 0) r->frequency_penalty = 0;
+  if (r->presence_penalty == 0) r->presence_penalty = 0;
   json_t *seed = json_object_get(root, "seed");
   if (seed && !json_is_null(seed)) {
     if (!json_is_integer(seed)) {
@@ -198,6 +249,8 @@ void ag_inf_sampling(const ag_model *m, const ag_inf_request *r, ag_sampling *sp
   sp->temperature = (float)r->temperature;
   sp->top_p = (float)r->top_p;
   sp->top_k = r->top_k;
+  sp->frequency_penalty = (float)r->frequency_penalty;
+  sp->presence_penalty = (float)r->presence_penalty;
   sp->seed = r->seed;
   sp->stop = ag_model_stop(m);
 }
@@ -362,7 +415,9 @@ int ag_inf_verify(ag_infer *state, const ag_model *m, const uint8_t *body, size_
   /* a seeded request is sampled with this miner's bound seed; without one, the miner chose */
   sp.seed = req->has_seed ? ag_inf_bound_seed(hotkey, req->seed) : r.sp.seed;
   if (memcmp(&r.sp.temperature, &sp.temperature, 4) || memcmp(&r.sp.top_p, &sp.top_p, 4) ||
-      r.sp.top_k != sp.top_k || r.sp.seed != sp.seed || r.sp.stop != sp.stop || r.n_out > req->max_tokens) {
+      memcmp(&r.sp.frequency_penalty, &sp.frequency_penalty, 4) ||
+      memcmp(&r.sp.presence_penalty, &sp.presence_penalty, 4) || r.sp.top_k != sp.top_k ||
+      r.sp.seed != sp.seed || r.sp.stop != sp.stop || r.n_out > req->max_tokens) {
     rc = verdict(v, AG_E_INF_RECEIPT, "the receipt's sampling parameters or length differ from the request%s", NULL);
     goto done;
   }

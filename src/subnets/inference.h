@@ -41,6 +41,8 @@ typedef struct {
   double temperature;     /* 0..2 (OpenAI's range) */
   double top_p;           /* (0, 1] */
   int top_k;              /* extension; 0 = off */
+  double frequency_penalty; /* -2..2 (OpenAI's), 0 = off */
+  double presence_penalty;  /* -2..2, 0 = off */
   uint64_t seed;
   bool has_seed;
   bool stream;
@@ -50,7 +52,10 @@ typedef struct {
 } ag_inf_request;
 
 /* Parses a request body. On error returns an AG_E_* code with a message and sets *param to the
- * offending field ("messages", "max_tokens", ...) or NULL. Unknown fields are ignored. */
+ * offending field ("messages", "max_tokens", ...) or NULL. OpenAI parameters that would change
+ * the answer but that miners do not serve (logit_bias, logprobs, response_format other than
+ * text, tools, echo, ...) are refused when set to anything but their neutral value; other
+ * unknown fields are ignored. */
 int ag_inf_request_parse(bool chat, const uint8_t *body, size_t len, ag_inf_request *r,
                          const char **param);
 void ag_inf_request_free(ag_inf_request *r);

@@ -111,7 +111,7 @@ static void draw_prompt(val *v, ag_buf *out) {
 
 /* This round's challenge, shared by every miner but its seed and nonce (make_body): a prompt
  * from the validation corpus and sampling that actually samples (temperature 0.7..1.3, top-k
- * off or above the commitment's 8 logits), so that each miner's bound seed gives it tokens of
+ * off or above the commitment's 8 logits, sometimes penalties), so that each miner's bound seed gives it tokens of
  * its own (docs/subnet-inference.md). */
 static json_t *make_challenge(val *v, int *chat) {
   ag_buf p;
@@ -136,6 +136,10 @@ static json_t *make_challenge(val *v, int *chat) {
   json_object_set_new(o, "top_p", json_real((85 + rnd(16)) / 100.0));
   if (rnd(2)) json_object_set_new(o, "top_k", json_integer(16 + rnd(49)));
   if (rnd(4) == 0) json_object_set_new(o, "stop", json_string("\n\n"));
+  /* a quarter each with OpenAI's penalties: a miner that skips them (cheaper: its commitment's
+   * ranking then serves sampling too) loses these challenges */
+  if (rnd(4) == 0) json_object_set_new(o, "frequency_penalty", json_real((10 + rnd(91)) / 100.0));
+  if (rnd(4) == 0) json_object_set_new(o, "presence_penalty", json_real((10 + rnd(91)) / 100.0));
   return o;
 }
 
