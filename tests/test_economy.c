@@ -1685,6 +1685,26 @@ TEST(at_most_1024_disputes_are_open_at_once) {
  * window, so one dated more than AG_PAY_HEIGHT_SLACK blocks from the chain's height as the
  * client read it (500) is refused either way: a provider cannot shorten the window it can be
  * disputed in by more than that. */
+/* A provider's 402 tells a client what its book holds. A lying provider said seq 2^64 - 1, and
+ * the client's next voucher, seq + 1, wrapped to 0: its channel to that provider was stuck.
+ * And billed beyond what the client signed would let the provider charge for nothing. */
+TEST(a_providers_402_moves_the_client_only_within_what_it_signed) {
+  ag_pay_client c;
+  memset(&c, 0, sizeof c);
+  c.billed = 500, c.signed_max = 2000, c.seq = 7;
+  CHECK_EQ(ag_pay_client_catch_up(&c, 400, 7), 0); /* behind: nothing moves */
+  CHECK_EQ(ag_pay_client_catch_up(&c, 2001, 0), 0); /* more than the client ever signed */
+  CHECK_U64(c.billed, 500);
+  CHECK_EQ(ag_pay_client_catch_up(&c, UINT64_MAX, UINT64_MAX), 0);
+  CHECK_EQ(ag_pay_client_catch_up(&c, 0, 7 + AG_PAY_SEQ_CATCHUP + 1), 0);
+  CHECK_U64(c.seq, 7);
+  CHECK_EQ(ag_pay_client_catch_up(&c, 1500, 9), 1); /* a client restored from an older copy */
+  CHECK_U64(c.billed, 1500);
+  CHECK_U64(c.seq, 9);
+  CHECK_EQ(ag_pay_client_catch_up(&c, 0, 9 + AG_PAY_SEQ_CATCHUP), 1);
+  CHECK_U64(c.seq, 9 + AG_PAY_SEQ_CATCHUP);
+}
+
 TEST(a_client_checks_every_field_of_a_payment_receipt) {
   test_key(&HK[0], 3000);
   test_key(&HK[1], 3001);
@@ -1887,7 +1907,7 @@ TEST(the_providers_book_takes_only_admitted_channels_and_keeps_each) {
   ag_paybook_close(&b);
 }
 
-TEST_MAIN(a_channel_pays_per_voucher_and_refunds_the_rest,
+TEST_MAIN(a_channel_pays_per_voucher_and_refunds_the_rest, a_providers_402_moves_the_client_only_within_what_it_signed,
           a_voucher_is_a_ceiling_the_provider_takes_what_it_billed,
           the_provider_closes_at_once_and_a_top_up_withdraws_a_close,
           expiry_stops_claims_and_lets_either_party_close,

@@ -302,6 +302,7 @@ static int pay_prepare(payment *p, const ag_offer *o, uint64_t most) {
   else if (!rc && p->cl.deposit - (p->cl.billed < p->cl.deposit ? p->cl.billed : p->cl.deposit) < most)
     rc = pay_fund(p, 0, most);
   if (rc) return rc;
+  if (p->cl.seq == UINT64_MAX) return ag_fail(AG_E_OVERFLOW, "the channel's voucher sequence is spent; close it");
   p->seq = p->cl.seq + 1;
   p->cumulative = p->cl.billed + most;
   p->cl.seq = p->seq;
@@ -321,9 +322,7 @@ static int pay_prepare(payment *p, const ag_offer *o, uint64_t most) {
 static int pay_catch_up(payment *p, json_t *err) {
   json_t *price = json_object_get(json_object_get(err, "error"), "price");
   uint64_t billed = ag_json_u64_of(price, "billed"), seq = ag_json_u64_of(price, "seq");
-  int moved = 0;
-  if (billed > p->cl.billed && billed <= p->cl.signed_max) p->cl.billed = billed, moved = 1;
-  if (seq > p->cl.seq) p->cl.seq = seq, moved = 1;
+  int moved = ag_pay_client_catch_up(&p->cl, billed, seq);
   if (moved) ag_pay_client_save(p->path, &p->cl);
   return moved;
 }
@@ -460,6 +459,12 @@ static json_t *pay_fault(payment *p, const uint8_t pk[32], const char *body, boo
       ag_b64_decode_alloc(rb64, strlen(rb64), AG_TX_HARD_MAX, &receipt, &rlen)) {
     json_object_set_new(note, "evidence", json_null());
     json_object_set_new(note, "why", json_string("the answer lacks the parts of its proof a dispute needs"));
+    free(receipt);
+    return note;
+  }
+  if (strlen(body) > AG_EVIDENCE_BODY_MAX || json_string_length(tj) > AG_EVIDENCE_TEXT_MAX) {
+    json_object_set_new(note, "evidence", json_null());
+    json_object_set_new(note, "why", json_string("the request or the answer is longer than a dispute carries (32 KiB each)"));
     free(receipt);
     return note;
   }

@@ -354,6 +354,13 @@ int ag_pay_client_load(const char *path, ag_pay_client *c) {
   return rc;
 }
 
+int ag_pay_client_catch_up(ag_pay_client *c, uint64_t billed, uint64_t seq) {
+  int moved = 0;
+  if (billed > c->billed && billed <= c->signed_max) c->billed = billed, moved = 1;
+  if (seq > c->seq && seq - c->seq <= AG_PAY_SEQ_CATCHUP && seq < UINT64_MAX) c->seq = seq, moved = 1;
+  return moved;
+}
+
 int ag_pay_client_save(const char *path, const ag_pay_client *c) {
   char dir[1100];
   snprintf(dir, sizeof dir, "%s", path);

@@ -99,6 +99,13 @@ typedef struct {
  * payer, provider and model. */
 void ag_pay_client_path(const char *home, const uint8_t payer[32], const uint8_t provider[32],
                         const uint8_t model[32], char *out, size_t cap);
+/* What a provider's 402 says its book holds (what it billed, the last sequence it took), taken
+ * only where it cannot cost the client: billed within what the client signed, and a sequence
+ * ahead of the client's by at most AG_PAY_SEQ_CATCHUP (a client restored from an old copy is
+ * behind; a lying provider must not wrap the client's next sequence past 2^64). 1 when
+ * either moved. */
+#define AG_PAY_SEQ_CATCHUP 1000000u
+int ag_pay_client_catch_up(ag_pay_client *c, uint64_t billed, uint64_t seq);
 /* AG_E_NOTFOUND when there is none yet. */
 int ag_pay_client_load(const char *path, ag_pay_client *c);
 int ag_pay_client_save(const char *path, const ag_pay_client *c);
