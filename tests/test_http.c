@@ -815,6 +815,22 @@ static ag_http_server *small_server(const ag_http_route *rt, size_t n) {
   return s;
 }
 
+/* An error that quotes what the client sent, bytes that are not UTF-8 included: the miner's
+ * GET /v1/models/<name> said "The model '<name>' does not exist" with json_string, which
+ * returns NULL for such bytes, so the answer had no message at all (found by fuzz_miner). */
+TEST(openai_errors_keep_their_message_whatever_the_bytes) {
+  ag_http_resp resp;
+  memset(&resp, 0, sizeof resp);
+  ag_buf_init(&resp.body);
+  ag_http_openai_error(&resp, 404, "invalid_request_error", "model_not_found", NULL, "The model '\xe0\xe0\xc0' does not exist");
+  json_t *j = json_loadb((const char *)resp.body.data, resp.body.len, 0, NULL);
+  const char *m = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+  CHECK(m != NULL);
+  if (m) CHECK_STR(m, "The model '\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd' does not exist");
+  json_decref(j);
+  ag_buf_free(&resp.body);
+}
+
 /* A neuron's model-file route (miners, trainers and validators serve the model they hold to
  * anyone) asked for one file by many connections at once that read nothing. It read the whole
  * file into each answer: 12 such connections made the process hold 12 copies. The file is now
@@ -1036,6 +1052,7 @@ TEST(the_node_client_rides_out_a_restarting_node) {
 }
 
 TEST_MAIN(requests_keepalive_pipelining_head_and_errors_are_json, a_model_file_is_streamed_however_many_ask,
+          openai_errors_keep_their_message_whatever_the_bytes,
           keepalive_requests_in_every_shape_follow_an_answer,
           declared_length_over_the_limit_is_refused_before_the_body, slow_heads_and_bodies_are_cut_by_progress,
           many_slow_connections_do_not_starve_requests, connection_limits_answer_503_and_429,

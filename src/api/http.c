@@ -158,7 +158,7 @@ void ag_http_json(ag_http_resp *resp, int status, json_t *v) {
 void ag_http_openai_error(ag_http_resp *resp, int status, const char *type, const char *code,
                           const char *param, const char *msg) {
   json_t *e = json_object(), *root = json_object();
-  json_object_set_new(e, "message", json_string(msg));
+  json_object_set_new(e, "message", ag_json_text(msg)); /* json_string drops what is not UTF-8 */
   json_object_set_new(e, "type", json_string(type));
   json_object_set_new(e, "param", param ? json_string(param) : json_null());
   json_object_set_new(e, "code", code ? json_string(code) : json_null());

@@ -159,7 +159,8 @@ int ag_http_stream_file(ag_http_resp *resp, const char *path);
  * that is not valid UTF-8 is kept, with each bad byte replaced by U+FFFD. */
 void ag_http_error(ag_http_resp *resp, int status, int err, const char *msg);
 /* OpenAI's error shape {"error": {"message", "type", "param", "code"}} (param and code null when
- * NULL), with Retry-After: 1 on 429 and 503: what miners and the gateway answer. */
+ * NULL), with Retry-After: 1 on 429 and 503: what miners and the gateway answer. A message
+ * that is not valid UTF-8 (it may quote the request) is kept as ag_http_error keeps it. */
 void ag_http_openai_error(ag_http_resp *resp, int status, const char *type, const char *code,
                           const char *param, const char *msg);
 
