@@ -61,9 +61,10 @@ typedef struct job {
   struct job *next;
 } job;
 
-typedef struct {
+struct ag_miner_api {
   ag_miner_config cfg;
   ag_model *model;
+  int own_model, started, book_open;
   char model_name[32];
   ag_keypair hotkey;
   char hotkey_addr[AG_ADDR_MAX];
@@ -91,7 +92,8 @@ typedef struct {
   atomic_uint_fast64_t req_ok, req_err, prompt_tokens, gen_tokens, rejected;
   atomic_uint_fast64_t dur_buckets[10], dur_count, dur_sum_us;
   uint64_t start_ms;
-} miner;
+};
+typedef struct ag_miner_api miner;
 
 static const double dur_bounds[9] = {0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30};
 
@@ -1158,8 +1160,9 @@ static void refresh_validators(miner *m) {
   pthread_mutex_unlock(&m->vmu);
 }
 
-int ag_miner_run(const ag_miner_config *cfg, volatile int *stop) {
-  ag_crypto_init();
+/* ---- the miner's life ------------------------------------------------------------------------ */
+
+static miner *miner_new(const ag_miner_config *cfg) {
   miner *m = ag_xcalloc(1, sizeof *m);
   m->cfg = *cfg;
   m->uid = -1;
@@ -1171,8 +1174,94 @@ int ag_miner_run(const ag_miner_config *cfg, volatile int *stop) {
   pthread_mutex_init(&m->qmu, NULL);
   pthread_cond_init(&m->qcv, NULL);
   pthread_mutex_init(&m->vmu, NULL);
+  return m;
+}
+
+/* HOME/paybook-<hotkey>.mdb, then the workers; *hc receives the API (its listen is cfg's). */
+static int miner_start(miner *m, ag_http_limits *hl, ag_http_config *hc) {
+  char book[1200], legacy[1200];
+  snprintf(book, sizeof book, "%s/paybook-%s.mdb", m->cfg.home, m->hotkey_addr);
+  snprintf(legacy, sizeof legacy, "%s/paybook-%s.json", m->cfg.home, m->hotkey_addr);
+  int rc = ag_paybook_open(&m->book, book, legacy);
+  if (rc) return rc;
+  m->book_open = 1;
+  m->workers = ag_xcalloc((size_t)m->cfg.workers, sizeof *m->workers);
+  for (int i = 0; i < m->cfg.workers; i++) pthread_create(&m->workers[i], NULL, worker, m);
+  m->started = 1;
+  /* handler threads: every queued generation holds one, and health checks need a few more */
+  ag_http_limits_default(hl);
+  hl->workers = (unsigned)(m->cfg.queue_max + m->cfg.workers + 8);
+  *hc = (ag_http_config){m->cfg.listen, 1 << 20, routes, AG_ARRAY_LEN(routes), m, hl, NULL};
+  return 0;
+}
+
+/* Stops the workers (what is queued finishes), redeems what was billed when claim, frees. */
+static void miner_free(miner *m, int claim) {
+  if (m->started) {
+    pthread_mutex_lock(&m->qmu);
+    m->stopping = 1;
+    pthread_cond_broadcast(&m->qcv);
+    pthread_mutex_unlock(&m->qmu);
+    for (int i = 0; i < m->cfg.workers; i++) pthread_join(m->workers[i], NULL);
+  }
+  free(m->workers);
+  if (m->book_open) {
+    if (claim) claim_billed(m, 1); /* what was billed is redeemed before the miner goes */
+    ag_paybook_close(&m->book);
+  }
+  if (m->own_model) ag_model_close(m->model);
+  ag_key_wipe(&m->hotkey);
+  pthread_mutex_destroy(&m->qmu);
+  pthread_cond_destroy(&m->qcv);
+  pthread_mutex_destroy(&m->vmu);
+  free(m->validators);
+  free(m);
+}
+
+int ag_miner_api_open(const ag_miner_config *cfg, const ag_net *net, const ag_model *model,
+                      const ag_keypair *hotkey, const ag_offer *offer, uint64_t height,
+                      const uint8_t (*validators)[32], int nvalidators, ag_miner_api **out,
+                      ag_http_limits *hl, ag_http_config *hc) {
+  ag_crypto_init();
+  miner *m = miner_new(cfg);
+  m->net = *net;
+  m->model = (ag_model *)model;
+  ag_inf_model_name(model->id, m->model_name);
+  m->hotkey = *hotkey;
+  ag_addr_encode(hotkey->pk, m->hotkey_addr);
+  if (offer) m->offer = *offer, m->offer_active = 1;
+  m->height = height;
+  if (nvalidators > 0) {
+    m->validators = ag_xmalloc((size_t)nvalidators * 32);
+    memcpy(m->validators, validators, (size_t)nvalidators * 32);
+    m->nvalidators = nvalidators;
+  }
+  int rc = miner_start(m, hl, hc);
+  if (rc) {
+    miner_free(m, 0);
+    return rc;
+  }
+  *out = m;
+  return 0;
+}
+
+void ag_miner_api_close(ag_miner_api *a) {
+  if (a) miner_free(a, 0);
+}
+
+size_t ag_miner_api_reserved(ag_miner_api *m) {
+  size_t n = 0;
+  pthread_mutex_lock(&m->book.mu);
+  for (size_t i = 0; i < m->book.n; i++) n += m->book.e[i].reserved != 0;
+  pthread_mutex_unlock(&m->book.mu);
+  return n;
+}
+
+int ag_miner_run(const ag_miner_config *cfg, volatile int *stop) {
+  ag_crypto_init();
+  miner *m = miner_new(cfg);
+  m->own_model = 1;
   ag_http_server *srv = NULL;
-  int started = 0, book_open = 0;
   int rc = ag_neuron_connect(&m->net, cfg->home, cfg->node_url, stop);
   if (rc) goto out;
   if ((rc = ag_neuron_key(cfg->home, cfg->hotkey, m->net.chain_id, &m->hotkey))) goto out;
@@ -1181,21 +1270,11 @@ int ag_miner_run(const ag_miner_config *cfg, volatile int *stop) {
       (rc = ag_neuron_model(&m->net, cfg->netuid, m->cfg.model_dir, &m->model)))
     goto out;
   ag_inf_model_name(m->model->id, m->model_name);
-  char book[1200], legacy[1200];
-  snprintf(book, sizeof book, "%s/paybook-%s.mdb", cfg->home, m->hotkey_addr);
-  snprintf(legacy, sizeof legacy, "%s/paybook-%s.json", cfg->home, m->hotkey_addr);
-  if ((rc = ag_paybook_open(&m->book, book, legacy))) goto out;
-  book_open = 1;
   refresh_offer(m);
-  ag_info("miner", "serving model %s (%s) with %d worker(s)", m->model_name, cfg->model_dir[0] ? cfg->model_dir : "cache", m->cfg.workers);
-  m->workers = ag_xcalloc((size_t)m->cfg.workers, sizeof *m->workers);
-  for (int i = 0; i < m->cfg.workers; i++) pthread_create(&m->workers[i], NULL, worker, m);
-  started = 1;
-  /* handler threads: every queued generation holds one, and health checks need a few more */
   ag_http_limits hl;
-  ag_http_limits_default(&hl);
-  hl.workers = (unsigned)(m->cfg.queue_max + m->cfg.workers + 8);
-  ag_http_config hc = {cfg->listen, 1 << 20, routes, AG_ARRAY_LEN(routes), m, &hl, NULL};
+  ag_http_config hc;
+  if ((rc = miner_start(m, &hl, &hc))) goto out;
+  ag_info("miner", "serving model %s (%s) with %d worker(s)", m->model_name, cfg->model_dir[0] ? cfg->model_dir : "cache", m->cfg.workers);
   if ((rc = ag_http_start(&hc, &srv))) goto out;
   char host[128];
   uint16_t lport;
@@ -1234,24 +1313,6 @@ int ag_miner_run(const ag_miner_config *cfg, volatile int *stop) {
 out:
   if (rc && rc != AG_E_MODEL_CHANGED) ag_error("miner", "%s", ag_errmsg(rc));
   ag_http_stop(srv);
-  if (started) {
-    pthread_mutex_lock(&m->qmu);
-    m->stopping = 1;
-    pthread_cond_broadcast(&m->qcv);
-    pthread_mutex_unlock(&m->qmu);
-    for (int i = 0; i < m->cfg.workers; i++) pthread_join(m->workers[i], NULL);
-  }
-  free(m->workers);
-  if (book_open) {
-    claim_billed(m, 1); /* what was billed is redeemed before the miner goes */
-    ag_paybook_close(&m->book);
-  }
-  ag_model_close(m->model);
-  ag_key_wipe(&m->hotkey);
-  pthread_mutex_destroy(&m->qmu);
-  pthread_cond_destroy(&m->qcv);
-  pthread_mutex_destroy(&m->vmu);
-  free(m->validators);
-  free(m);
+  miner_free(m, 1);
   return rc;
 }

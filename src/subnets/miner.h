@@ -9,6 +9,10 @@
 #define AG_SUBNETS_MINER_H
 
 #include "api/http.h"
+#include "crypto/keys.h"
+#include "economy/economy.h"
+#include "engine/model.h"
+#include "subnets/netclient.h"
 
 #include <stdint.h>
 
@@ -37,5 +41,21 @@ void ag_miner_config_default(ag_miner_config *c);
 const ag_http_route *ag_miner_routes(size_t *n);
 /* Runs until *stop becomes nonzero (e.g. from a signal thread). */
 int ag_miner_run(const ag_miner_config *c, volatile int *stop);
+
+/* The miner's API in this process, without registering, announcing or fetching a model (for
+ * fuzzing and tests): channels are read from net's node, model is borrowed (it must outlive
+ * the API), offer may be NULL (free answers), validators are those with a permit. The paid
+ * requests' book is HOME/paybook-<hotkey>.mdb of cfg->home. Starts the workers and fills
+ * *hc (with its limits in *hl, which must live as long) for ag_http_start or
+ * ag_http_serve_bytes. */
+typedef struct ag_miner_api ag_miner_api;
+int ag_miner_api_open(const ag_miner_config *cfg, const ag_net *net, const ag_model *model,
+                      const ag_keypair *hotkey, const ag_offer *offer, uint64_t height,
+                      const uint8_t (*validators)[32], int nvalidators, ag_miner_api **out,
+                      ag_http_limits *hl, ag_http_config *hc);
+/* Channels of the book with a reservation outstanding (each is released when its request is
+ * billed or abandoned). */
+size_t ag_miner_api_reserved(ag_miner_api *a);
+void ag_miner_api_close(ag_miner_api *a); /* accepts NULL */
 
 #endif
