@@ -5,9 +5,11 @@
  * An input is a list of operations, each one byte then its data:
  *   raw       frames exactly as fuzzed, fed in two pieces at a fuzzed split (any request
  *             kind: Echo, Info, Query, snapshots, votes, out-of-order Commit ...);
- *   check     a tx built from fuzzed fields (kind, nonce offset, fee, payload) and signed
- *             by one of the genesis keys, so that it gets past the signature: CheckTx, new
- *             or recheck;
+ *   check     a tx of any kind (the economy's too) built from fuzzed fields (kind, nonce
+ *             offset, fee, payload of up to 1,275 bytes) and signed by one of the genesis
+ *             keys, so that it gets past the signature: CheckTx, new or recheck;
+ *   channel   a payment channel's tx as its parties make them (open, a claim with a voucher
+ *             its client signed, fund, close), by the right key or a fuzzed one: CheckTx;
  *   block     FinalizeBlock at the next height with a fuzzed choice of the checked txs and
  *             fuzzed raw ones, then Commit;
  *   query     Query with a fuzzed path, data and prove flag;
@@ -16,7 +18,8 @@
  *   process   ProcessProposal of fuzzed txs.
  * What must hold: every response is one well-formed frame of the matching kind; the session
  * never stops on what the harness builds well (a FinalizeBlock at the right height, a Commit
- * after it); after every block, Σ accounts = issued (ag_incentive_audit) and the block's txs
+ * after it); after every block, the whole supply is accounted for (ag_economy_audit: balances,
+ * stake, channels' deposits, bonds, vaults, dispute bonds, burned = issued) and the block's txs
  * are no longer pending; PrepareProposal keeps ProcessProposal's limits, each sender's nonce
  * order, and its block is accepted by ProcessProposal. After a raw frame the server would
  * stop on, the input ends, as the server would.
@@ -32,6 +35,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "crypto/keys.h"
+#include "economy/economy.h"
 #include "incentive/incentive.h"
 
 #include "fuzz_input.h"
@@ -57,6 +61,11 @@ typedef struct {
   ag_buf pool[POOL];
   size_t npool;
   int stopped;
+  struct {
+    uint8_t id[32];
+    int client, provider;
+  } ch[8]; /* channels op_channel opened (or tried to) */
+  int nch;
 } world;
 
 static int64_t committed_height(world *w) {
@@ -119,22 +128,85 @@ static void op_raw(world *w, in_t *in) {
   if (rc) w->stopped = 1;
 }
 
-static void op_check(world *w, in_t *in) {
-  static const uint16_t kinds[] = {1, 2, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24};
-  uint8_t who = get8(in) % NKEYS, k = get8(in), flags = get8(in);
-  uint16_t kind = k < 200 ? kinds[k % (sizeof kinds / sizeof *kinds)] : (uint16_t)(k | get8(in) << 8);
+/* The nonce key who's next tx gets: the pending one, or (flags) one to three past it, or one
+ * before it. */
+static uint64_t next_nonce(world *w, in_t *in, int who, uint8_t flags) {
   ag_account acct;
   ag_app_account(ag_node_app(w->node), keys[who].pk, &acct);
   uint64_t nonce = ag_app_pending_nonce(ag_node_app(w->node), keys[who].pk, acct.nonce);
   if (flags & 1) nonce += get8(in) % 3;
   if (flags & 2) nonce -= nonce ? 1 : 0;
+  return nonce;
+}
+
+static void check_tx(world *w, ag_buf tx, uint8_t flags);
+
+static void op_check(world *w, in_t *in) {
+  static const uint16_t kinds[] = {1,  2,  10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25,
+                                   30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48};
+  uint8_t who = get8(in) % NKEYS, k = get8(in), flags = get8(in);
+  uint16_t kind = k < 200 ? kinds[k % (sizeof kinds / sizeof *kinds)] : (uint16_t)(k | get8(in) << 8);
+  uint64_t nonce = next_nonce(w, in, who, flags);
   uint64_t fee = (flags & 4) ? get32(in) : 100000;
-  size_t plen;
-  const uint8_t *payload = take(in, get8(in), &plen);
+  size_t plen, want = get8(in);
+  if (want == 255) want += (size_t)get8(in) * 4; /* up to 1,275 bytes: evidence, agent terms */
+  const uint8_t *payload = take(in, want, &plen);
   ag_buf tx;
   ag_buf_init(&tx);
   ag_tx_build(&tx, kind, CHAIN, &keys[who], nonce, fee, (flags & 8) ? (uint64_t)committed_height(w) + 1 : 0,
               payload, (uint32_t)plen);
+  check_tx(w, tx, flags);
+}
+
+/* Payment channels as their parties use them, so that claims carry vouchers their clients
+ * really signed (fuzzed payloads almost never would): open (a client to a provider, both
+ * genesis keys, a fuzzed deposit), claim (a voucher of the channel's client for a fuzzed
+ * amount and sequence, submitted by a fuzzed key: the provider or not), fund, close. */
+static void op_channel(world *w, in_t *in) {
+  uint8_t what = get8(in), a = get8(in) % NKEYS, b = get8(in) % NKEYS, flags = get8(in) & 0x1f;
+  uint64_t amount = (uint64_t)get32(in) * (get8(in) % 4 == 0 ? 1 : AG_UNIT / 1000);
+  ag_buf p, tx;
+  ag_buf_init(&p);
+  ag_buf_init(&tx);
+  int signer;
+  uint16_t kind;
+  if (what % 4 == 0 || !w->nch) {
+    uint64_t nonce = next_nonce(w, in, a, flags);
+    ag_payload_channel_open(&p, keys[b].pk, NULL, keys[(a + b) % NKEYS].pk, amount, (uint64_t)get8(in) * 4, 0);
+    if (w->nch < 8) {
+      ag_channel_id(CHAIN, keys[a].pk, nonce, w->ch[w->nch].id);
+      w->ch[w->nch].client = a;
+      w->ch[w->nch++].provider = b;
+    }
+    ag_tx_build(&tx, AG_TX_CHANNEL_OPEN, CHAIN, &keys[a], nonce, 100000, 0, p.data, (uint32_t)p.len);
+  } else {
+    int c = get8(in) % w->nch;
+    if (what % 4 == 1) {
+      ag_buf v;
+      ag_buf_init(&v);
+      ag_voucher_sign(&v, CHAIN, w->ch[c].id, amount, get8(in), &keys[w->ch[c].client]);
+      ag_payload_channel_claim(&p, get8(in) & 1, get8(in) % 2 ? 0 : amount / 2, v.data, v.len);
+      ag_buf_free(&v);
+      kind = AG_TX_CHANNEL_CLAIM;
+      signer = what & 0x10 ? a : w->ch[c].provider;
+    } else if (what % 4 == 2) {
+      ag_payload_channel_fund(&p, w->ch[c].id, amount);
+      kind = AG_TX_CHANNEL_FUND;
+      signer = what & 0x10 ? a : w->ch[c].client;
+    } else {
+      ag_payload_channel_close(&p, w->ch[c].id);
+      kind = AG_TX_CHANNEL_CLOSE;
+      signer = what & 0x10 ? w->ch[c].provider : w->ch[c].client;
+    }
+    ag_tx_build(&tx, kind, CHAIN, &keys[signer], next_nonce(w, in, signer, flags), 100000, 0, p.data,
+                (uint32_t)p.len);
+  }
+  ag_buf_free(&p);
+  check_tx(w, tx, flags);
+}
+
+/* CheckTx of tx (new or, by flags, recheck); the world's pool takes it. */
+static void check_tx(world *w, ag_buf tx, uint8_t flags) {
   Tendermint__Abci__RequestCheckTx ct = TENDERMINT__ABCI__REQUEST_CHECK_TX__INIT;
   ct.tx.data = tx.data;
   ct.tx.len = tx.len;
@@ -197,7 +269,7 @@ static void op_block(world *w, in_t *in) {
   tendermint__abci__response__free_unpacked(resp, NULL);
   if (committed_height(w) != h) abort();
   uint64_t acc = 0, iss = 1;
-  if (ag_incentive_audit(ag_app_state(ag_node_app(w->node)), &acc, &iss) || acc != iss) abort();
+  if (ag_economy_audit(ag_app_state(ag_node_app(w->node)), &acc, &iss) || acc != iss) abort();
   for (size_t i = 0; i < n; i++) {
     uint8_t id[32];
     ag_hash("agora/txid", d[i].data, d[i].len, id);
@@ -350,7 +422,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   tendermint__abci__response__free_unpacked(resp, NULL);
   in_t in = {data, size};
   for (int ops = 0; in.n && !w.stopped && ops < 64; ops++) {
-    switch (get8(&in) % 6) {
+    switch (get8(&in) % 7) {
+    case 6: op_channel(&w, &in); break;
     case 0: op_raw(&w, &in); break;
     case 1: op_check(&w, &in); break;
     case 2: op_block(&w, &in); break;
