@@ -8,7 +8,8 @@ cheater is cheaper (its wrong, paid answer is skipped and disputed on chain, on 
 the gateway's first send is made to fail); models, completions
 and chat completions (plain and streamed, with usage) validate; what a key's answers cost (the
 providers' signed receipts) is exactly what /v1/usage says it spent; a key over its budget gets
-HTTP 402 (insufficient_quota); a wrong key gets 401. Run by ctest with the venv scripts/bootstrap
+HTTP 402 (insufficient_quota); a wrong key gets 401; OpenAI's penalties are served and verified,
+and parameters a miner cannot serve (logprobs, JSON mode, logit_bias) get 400 naming them. Run by ctest with the venv scripts/bootstrap
 makes (.cache/openai-venv). Ends with "N passed, N failed".
 """
 import json
@@ -181,6 +182,22 @@ def chat_stream_with_usage():
     check(len(finishes) == 1, "the stream has %d finish reasons" % len(finishes))
     check(len(ids) == 1, "the stream's chunks have %d ids" % len(ids))
     check(usage is not None and usage.completion_tokens >= 1, "no usage chunk: %r" % usage)
+
+
+@test
+def penalties_are_served_and_unserved_parameters_refused():
+    # OpenAI's penalties reach the miner's sampler; the gateway re-executes the answer with them
+    c = client.chat.completions.create(model=MODEL, max_tokens=16, seed=4, frequency_penalty=1.2, presence_penalty=0.6,
+                                       messages=[{"role": "user", "content": "Say yes yes yes yes."}])
+    check(c.choices[0].finish_reason in ("stop", "length"), "finish_reason is %r" % c.choices[0].finish_reason)
+    # what a miner cannot serve is a 400 naming it, not an answer that ignores it
+    for kw, param in (({"logprobs": True}, "logprobs"), ({"response_format": {"type": "json_object"}}, "response_format"),
+                      ({"logit_bias": {"1": 5}}, "logit_bias")):
+        try:
+            client.chat.completions.create(model=MODEL, max_tokens=4, messages=[{"role": "user", "content": "Hi"}], **kw)
+            raise CheckFailed("%s was ignored, not refused" % param)
+        except openai.BadRequestError as e:
+            check(e.status_code == 400 and e.param == param, "%s: status %d, param %r" % (param, e.status_code, e.param))
 
 
 @test
