@@ -537,12 +537,14 @@ static int cmd_chat(ag_cli *c, int argc, char **argv) {
 
 static int cmd_generate(ag_cli *c, int argc, char **argv) {
   const char *model = NULL, *prompt = "", *v_n = NULL, *v_temp = NULL, *v_topp = NULL,
-             *v_topk = NULL, *v_seed = NULL, *v_threads = NULL, *commit = NULL;
+             *v_topk = NULL, *v_seed = NULL, *v_threads = NULL, *commit = NULL, *v_freq = NULL,
+             *v_pres = NULL;
   ag_opt opts[] = {{"model", 'm', 1, &model, NULL},   {"prompt", 'p', 1, &prompt, NULL},
                    {"n-predict", 'n', 1, &v_n, NULL}, {"temp", 0, 1, &v_temp, NULL},
                    {"top-p", 0, 1, &v_topp, NULL},    {"top-k", 0, 1, &v_topk, NULL},
                    {"seed", 's', 1, &v_seed, NULL},   {"threads", 't', 1, &v_threads, NULL},
-                   {"commit", 0, 1, &commit, NULL},   {"", 0, 0, NULL, NULL}};
+                   {"commit", 0, 1, &commit, NULL},   {"frequency-penalty", 0, 1, &v_freq, NULL},
+                   {"presence-penalty", 0, 1, &v_pres, NULL}, {"", 0, 0, NULL, NULL}};
   char *pos[1];
   int npos, rc = ag_cli_parse(c, argc, argv, opts, pos, 0, &npos);
   if (rc) return rc;
@@ -554,6 +556,9 @@ static int cmd_generate(ag_cli *c, int argc, char **argv) {
         "  --temp X            temperature (default 0.8; 0 = greedy)\n"
         "  --top-p X           nucleus sampling (default 0.95)\n"
         "  --top-k N           top-k sampling (default 40; 0 = off)\n"
+        "  --frequency-penalty X, --presence-penalty X\n"
+        "                      OpenAI's penalties on output tokens already output (-2..2,\n"
+        "                      default 0)\n"
         "  -s, --seed N        sampling seed (default 1): same seed, same text, on any machine\n"
         "  -t, --threads N     threads (default: all cores)\n"
         "  --commit FILE       write a receipt (tokens, parameters, top-k logit commitment) that\n"
@@ -565,9 +570,13 @@ static int cmd_generate(ag_cli *c, int argc, char **argv) {
       (rc = parse_float(c, "temp", v_temp, &sp.temperature)) ||
       (rc = parse_float(c, "top-p", v_topp, &sp.top_p)) ||
       (rc = parse_int(c, "top-k", v_topk, 0, 1 << 20, &sp.top_k)) ||
+      (rc = parse_float(c, "frequency-penalty", v_freq, &sp.frequency_penalty)) ||
+      (rc = parse_float(c, "presence-penalty", v_pres, &sp.presence_penalty)) ||
       (rc = parse_u64(c, "seed", v_seed, &sp.seed)) ||
       (rc = parse_int(c, "threads", v_threads, 1, 64, &threads)))
     return rc;
+  if (sp.frequency_penalty == 0) sp.frequency_penalty = 0; /* -0 is 0 */
+  if (sp.presence_penalty == 0) sp.presence_penalty = 0;
   char path[1200];
   default_model_path(c, model, path, sizeof path);
   ag_model *m = NULL;
