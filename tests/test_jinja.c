@@ -262,6 +262,16 @@ TEST(smollm2_template_matches_jinja2_and_feeds_the_model) {
   CHECK_OK(ag_engine_encode_chat(m, (const char *)text.data, text.len, &ids, &n));
   CHECK(n > 10 && ids[0] == (uint32_t)ag_tok_find(m->tok, "<|im_start|>"));
   free(ids);
+  /* an assistant turn with null content (it only called a tool), as OpenAI clients send it:
+   * the request parser takes it, so the template path does too (it refused it: a GGUF miner
+   * answered 400 to a body Agora's own model served, found by fuzz_chat) */
+  json_decref(msgs);
+  msgs = json_loads("[{\"role\":\"user\",\"content\":\"Hi\"},{\"role\":\"assistant\",\"content\":null},"
+                    "{\"role\":\"user\",\"content\":\"Again\"}]", 0, NULL);
+  ag_buf_reset(&text);
+  CHECK_OK(ag_engine_chat_text(m, msgs, &text));
+  ag_buf_cstr(&text);
+  CHECK(text.data && strstr((const char *)text.data, "<|im_start|>assistant\n<|im_end|>") != NULL);
   ag_buf_free(&text);
   json_decref(msgs);
   ag_model_close(m);

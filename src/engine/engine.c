@@ -57,12 +57,12 @@ int ag_model_prefer_f32(ag_model **m, uint64_t max_bytes) {
   return 1;
 }
 
-/* The text of a message's content: a string, or the text parts of a list joined. */
-static int content_text(json_t *c, ag_buf *out) {
+int ag_engine_message_text(json_t *c, ag_buf *out) {
   if (json_is_string(c)) {
     ag_buf_put(out, json_string_value(c), json_string_length(c));
     return 0;
   }
+  if (!c || json_is_null(c)) return 0; /* an assistant's turn that only called a tool */
   if (!json_is_array(c)) return -1;
   for (size_t i = 0; i < json_array_size(c); i++) {
     json_t *p = json_array_get(c, i);
@@ -93,7 +93,7 @@ int ag_engine_chat_text(const ag_model *m, json_t *messages, ag_buf *out) {
     const char *role = json_string_value(json_object_get(mm, "role"));
     ag_buf_reset(&t);
     if (!role) rc = ag_fail(AG_E_INVALID, "message %zu has no role", i);
-    else if (content_text(json_object_get(mm, "content"), &t))
+    else if (ag_engine_message_text(json_object_get(mm, "content"), &t))
       rc = ag_fail(AG_E_INVALID, "message content must be a string or an array of text parts");
     else {
       json_t *c = json_stringn(t.data ? (const char *)t.data : "", t.len);

@@ -49,6 +49,10 @@ int ag_engine_encode(const ag_model *m, const char *text, size_t len, uint32_t *
 /* Prompt ids for a rendered chat template: special-token strings become their ids, and BOS is
  * added as for a completion unless the text already starts with it. */
 int ag_engine_encode_chat(const ag_model *m, const char *text, size_t len, uint32_t **ids, size_t *n);
+/* The text of a message's content (appended to out): a string, the text parts of a list
+ * joined, or nothing for null or no content; -1 for anything else. One rule for every chat
+ * prompt, Agora's transcript and a GGUF model's template alike. */
+int ag_engine_message_text(json_t *content, ag_buf *out);
 /* The chat prompt of messages (OpenAI's [{role, content}], content a string or text parts) for
  * a GGUF model: its tokenizer.chat_template rendered (jinja.h) with add_generation_prompt, or
  * ChatML when the file has none (as llama.cpp does); appended to out. */

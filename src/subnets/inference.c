@@ -28,24 +28,6 @@ static int bad(const char **param, const char *field, const char *fmt, const cha
   return ag_fail(AG_E_INVALID, fmt, arg ? arg : "");
 }
 
-/* A message's content: a string, or an array of {"type":"text","text":…} parts. */
-static int content_text(json_t *content, ag_buf *out) {
-  if (json_is_string(content)) {
-    ag_buf_puts(out, json_string_value(content));
-    return 0;
-  }
-  if (json_is_null(content)) return 0;
-  if (!json_is_array(content)) return -1;
-  for (size_t i = 0; i < json_array_size(content); i++) {
-    json_t *part = json_array_get(content, i);
-    const char *type = json_string_value(json_object_get(part, "type"));
-    const char *text = json_string_value(json_object_get(part, "text"));
-    if (!type || strcmp(type, "text") || !text) return -1;
-    ag_buf_puts(out, text);
-  }
-  return 0;
-}
-
 int ag_inf_render_chat(json_t *messages, ag_buf *out, const char **param) {
   if (!json_is_array(messages) || json_array_size(messages) == 0)
     return bad(param, "messages", "'messages' must be a non-empty array%s", NULL);
@@ -59,7 +41,8 @@ int ag_inf_render_chat(json_t *messages, ag_buf *out, const char **param) {
     else if (role && !strcmp(role, "tool")) label = "Tool";
     if (!label) return bad(param, "messages", "message role '%s' is not one of system, developer, user, assistant, tool", role ? role : "(missing)");
     ag_buf_printf(out, "%s: ", label);
-    if (content_text(json_object_get(m, "content"), out))
+    /* (no NUL can be in it: bodies are parsed without JSON_ALLOW_NUL) */
+    if (ag_engine_message_text(json_object_get(m, "content"), out))
       return bad(param, "messages", "message content must be a string or an array of text parts%s", NULL);
     ag_buf_puts(out, "\n");
   }
