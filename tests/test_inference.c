@@ -396,6 +396,32 @@ TEST(answers_are_checked_step_by_step) {
   CHECK_EQ(check(st, m, pen, ignored, &k), AG_E_INF_RECEIPT);
   json_decref(penok);
   json_decref(ignored);
+  /* a prompt that nearly fills the context: the miner answers what is left of it (max_tokens
+   * clipped), and so must the checks and a committee, or an honest answer would be voted
+   * wrong and its provider slashed */
+  ag_buf lp;
+  ag_buf_init(&lp);
+  ag_buf_puts(&lp, "{\"model\":\"m\",\"prompt\":\"");
+  uint32_t *lids = NULL;
+  size_t ln = 0;
+  char words[4096] = "";
+  while (ln + 12 < (size_t)m->cfg.seq_len) { /* about 10 tokens of room left */
+    free(lids);
+    strcat(words, "the old man and the sea ");
+    ag_engine_encode(m, words, strlen(words), &lids, &ln);
+  }
+  free(lids);
+  ag_buf_printf(&lp, "%s\",\"max_tokens\":24,\"seed\":3,\"temperature\":0.9}", words);
+  ag_buf_cstr(&lp);
+  const char *longb = (const char *)lp.data;
+  int room = m->cfg.seq_len - (int)ln + 1;
+  CHECK(room < 24);
+  json_t *full = answer(m, &k, longb, room, -1);
+  CHECK_EQ(check(st, m, longb, full, &k), 0);
+  vote_on(st, m, longb, full, &k, vote, claimed);
+  CHECK_MEM(vote, claimed, 32);
+  json_decref(full);
+  ag_buf_free(&lp);
   json_decref(ok);
   json_decref(warm);
   json_decref(shortened);
