@@ -14,6 +14,8 @@
  *   engine.decode_peak_mb.smollm2_q4_1             peak RSS decoding, against file x 1.2 + KV
  *   engine.top_p_vs_greedy.gemma3                  generating with top_p 0.9 and no top_k (the whole
  *                                                  vocabulary ranked every token) / greedy, 1 thread
+ *   engine.penalties_vs_none.gemma3                the same with frequency and presence penalties 0.5
+ *                                                  / without, 1 thread
  *   engine.prefill_fma_fraction.smollm2_q8_0       the prefill's matrix flops per second (1 thread)
  *                                                  / a loop of independent fp32 FMAs on the same
  *                                                  vectors (1 thread): how near the arithmetic peak
@@ -88,12 +90,14 @@ static double decode_once(const ag_model *m, int threads, int n) {
 }
 
 /* Generation of n tokens after a 16-token prompt with the receipt, as a miner serves it. */
-static double generate_once(const ag_model *m, int threads, int n, float temperature, float top_p, int top_k) {
+static double generate_once(const ag_model *m, int threads, int n, float temperature, float top_p, int top_k,
+                            float penalty) {
   uint32_t prompt[16], *out = malloc(sizeof(uint32_t) * (size_t)n);
   for (int i = 0; i < 16; i++) prompt[i] = (uint32_t)(100 + 37 * i) % (uint32_t)m->cfg.vocab_size;
   ag_sampling sp;
   ag_sampling_defaults(&sp);
   sp.stop = -1, sp.temperature = temperature, sp.top_p = top_p, sp.top_k = top_k;
+  sp.frequency_penalty = sp.presence_penalty = penalty;
   ag_buf rec;
   ag_buf_init(&rec);
   int got = 0;
@@ -104,9 +108,11 @@ static double generate_once(const ag_model *m, int threads, int n, float tempera
   free(out);
   return rc || got != n ? 0 : n / el;
 }
-static double greedy_once(const ag_model *m, int th, int n) { return generate_once(m, th, n, 0.0f, 1.0f, 0); }
+static double greedy_once(const ag_model *m, int th, int n) { return generate_once(m, th, n, 0.0f, 1.0f, 0, 0); }
 /* top_p without top_k, as an OpenAI client asks (its API has no top_k) */
-static double top_p_once(const ag_model *m, int th, int n) { return generate_once(m, th, n, 0.8f, 0.9f, 0); }
+static double top_p_once(const ag_model *m, int th, int n) { return generate_once(m, th, n, 0.8f, 0.9f, 0, 0); }
+/* the same with OpenAI's penalties (each output token's row copied and penalized first) */
+static double top_p_pen_once(const ag_model *m, int th, int n) { return generate_once(m, th, n, 0.8f, 0.9f, 0, 0.5f); }
 
 static double prefill_once(const ag_model *m, int threads, int n) {
   ag_infer *s;
@@ -344,10 +350,12 @@ int main(int argc, char **argv) {
   for (int th = 1; th <= 2; th++) versus("gemma3_decode_vs_llamacpp", gemma, th);
   /* sampling as OpenAI clients ask: the whole vocabulary ranked for every token */
   if (!ag_model_load(gemma, &m, NULL)) {
-    double tp = best3(top_p_once, m, 1, 64), gr = best3(greedy_once, m, 1, 64);
+    double tp = best3(top_p_once, m, 1, 64), gr = best3(greedy_once, m, 1, 64), pen = best3(top_p_pen_once, m, 1, 64);
     snprintf(note, sizeof note, "generating 64 tokens with top_p 0.9, top_k 0, temperature 0.8: %.1f tok/s vs greedy %.1f tok/s (receipts on both, 1 thread)",
              tp, gr);
     if (gr > 0) bench_report("engine.top_p_vs_greedy.gemma3", tp / gr, "ratio", note);
+    snprintf(note, sizeof note, "the same with frequency and presence penalties 0.5: %.1f tok/s vs %.1f tok/s without", pen, tp);
+    if (tp > 0) bench_report("engine.penalties_vs_none.gemma3", pen / tp, "ratio", note);
     ag_model_close(m);
   }
   return 0;
