@@ -39,6 +39,7 @@
 #include "incentive/incentive.h"
 
 #include "fuzz_input.h"
+#include "fuzz_setup.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -392,9 +393,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   }
   genesis_json = ag_genesis_to_json(&g);
   ag_genesis_free(&g);
-  const char *tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-  snprintf(base, sizeof base, "%s/fuzz_abci.XXXXXX", tmp);
-  if (!mkdtemp(base)) abort();
+  fuzz_tmpdir(base, sizeof base, "fuzz_abci");
   atexit(remove_base);
   return 0;
 }

@@ -34,6 +34,7 @@
 #include "core/util.h"
 #include "crypto/keys.h"
 #include "http_check.h"
+#include "fuzz_setup.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -139,9 +140,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   ag_log_set_level(AG_LOG_ERROR);
   stats.on = getenv("AGORA_FUZZ_STATS") != NULL;
   http_check_name = "fuzz_api";
-  const char *tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-  snprintf(base, sizeof base, "%s/fuzz_api.XXXXXX", tmp);
-  if (!mkdtemp(base)) abort();
+  fuzz_tmpdir(base, sizeof base, "fuzz_api");
   atexit(at_exit);
   char home[300];
   snprintf(home, sizeof home, "%s/home", base);

@@ -45,6 +45,7 @@
 #include "subnets/inference.h"
 
 #include "fuzz_input.h"
+#include "fuzz_setup.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -134,8 +135,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   (void)argv;
   ag_crypto_init();
   stats.on = getenv("AGORA_FUZZ_STATS") != NULL;
-  if (ag_model_load(AGORA_SRC_DIR "/models/agora-nano.bin", &model, NULL)) abort();
-  ag_model_prefer_f32(&model, AG_PREFER_F32_MAX); /* as miners and validators run it */
+  model = fuzz_nano_model(); /* as miners and validators run it */
   if (ag_infer_open(model, model->cfg.seq_len, 1, &state)) abort();
   uint8_t seed[32] = {0x5e, 0x11};
   ag_key_from_seed(&provider, seed);

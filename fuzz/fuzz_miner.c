@@ -42,6 +42,7 @@
 #include "subnets/miner.h"
 #include "subnets/netclient.h"
 #include "subnets/payment.h"
+#include "fuzz_setup.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -126,12 +127,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   stats.on = getenv("AGORA_FUZZ_STATS") != NULL;
   http_check_name = "fuzz_miner";
   http_check_openai = 1;
-  const char *tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-  snprintf(base, sizeof base, "%s/fuzz_miner.XXXXXX", tmp);
-  if (!mkdtemp(base)) abort();
+  fuzz_tmpdir(base, sizeof base, "fuzz_miner");
   atexit(at_exit);
-  if (ag_model_load(AGORA_SRC_DIR "/models/agora-nano.bin", &model, NULL)) abort();
-  ag_model_prefer_f32(&model, AG_PREFER_F32_MAX); /* as miners run it */
+  model = fuzz_nano_model(); /* as miners and validators run it */
   ag_hex_encode(model->id, 32, model_hex);
   key_of(1, &hotkey);
   key_of(2, &client);

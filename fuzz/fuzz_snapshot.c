@@ -22,6 +22,7 @@
 #include "core/util.h"
 
 #include "fuzz_input.h"
+#include "fuzz_setup.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -39,9 +40,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   (void)argv;
   ag_crypto_init();
   ag_log_set_level(AG_LOG_ERROR); /* refusals are the point: keep their warnings quiet */
-  const char *tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-  snprintf(base, sizeof base, "%s/fuzz_snapshot.XXXXXX", tmp);
-  if (!mkdtemp(base)) abort();
+  fuzz_tmpdir(base, sizeof base, "fuzz_snapshot");
   atexit(remove_base);
   return 0;
 }

@@ -1,0 +1,27 @@
+/* fuzz_setup.h — what several targets set up alike: a scratch folder in memory, and the shipped
+ * model as miners and validators run it. */
+#ifndef AG_FUZZ_SETUP_H
+#define AG_FUZZ_SETUP_H
+
+#include "engine/engine.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+/* A fresh folder NAME.XXXXXX in /dev/shm (else /tmp) into base; aborts when it cannot. */
+__attribute__((unused)) static void fuzz_tmpdir(char *base, size_t cap, const char *name) {
+  const char *tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+  snprintf(base, cap, "%s/%s.XXXXXX", tmp, name);
+  if (!mkdtemp(base)) abort();
+}
+
+/* models/agora-nano.bin, widened to fp32 as miners and validators run it. */
+__attribute__((unused)) static ag_model *fuzz_nano_model(void) {
+  ag_model *m = NULL;
+  if (ag_model_load(AGORA_SRC_DIR "/models/agora-nano.bin", &m, NULL)) abort();
+  ag_model_prefer_f32(&m, AG_PREFER_F32_MAX);
+  return m;
+}
+
+#endif
