@@ -5,7 +5,8 @@
  * prompts, paying through the account's channels, until the chain refuses a channel top-up
  * past the cap; started again (a restart), it is refused at once and buys nothing. Every
  * answer is verified by re-execution; what the key spent, as the chain counts it, never passes
- * the cap, and a refused attempt costs nothing (it is refused before its fee).
+ * the cap, and a refused attempt costs nothing (it is refused before its fee). Then the owner,
+ * in plain language (`agora ask`), opens a channel to the miner and closes it.
  */
 #include "test.h"
 #include "sysutil.h"
@@ -15,6 +16,7 @@
 #include "crypto/keys.h"
 
 #include <signal.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -28,6 +30,70 @@ static json_t *run_json(const char *const *args) {
   if (st || !j) fprintf(stderr, "  %s exited %d: %.*s\n", args[2], st, (int)out.len, (const char *)out.data);
   ag_buf_free(&out);
   return j;
+}
+
+#define ASK_MODEL AGORA_SRC_DIR "/.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+
+/* agora ask's dry run of sentence from owner: its JSON (NULL when it did not run). */
+static json_t *ask_dry(const char *home, const char *sentence) {
+  const char *a[] = {"--home", home, "--json", "ask", "--dry-run", "--from", "owner", "--threads", "2", "--model", ASK_MODEL,
+                     sentence, NULL};
+  return run_json(a);
+}
+
+/* agora ask's signing of sentence with --confirm hash: the exit status. */
+static int ask_confirm(const char *home, const char *sentence, const char *hash) {
+  const char *a[] = {"--home", home, "--json", "ask", "--from", "owner", "--threads", "2", "--model", ASK_MODEL,
+                     "--confirm", hash, sentence, NULL};
+  return sys_run(NULL, a);
+}
+
+/* A token holder's plain-language commands on a live chain, end to end: a channel opened by
+ * `agora ask` and closed by it (the channel found in the account's history), each previewed,
+ * confirmed by the preview's hash and signed. The owner earns every block, so its balance moves
+ * between the dry run and the signing: the hash covers the txs, not the balances (over the
+ * balances it never matched on a live chain). A hash that is not the preview's signs nothing. */
+static void ask_opens_and_closes_a_channel(const char *home, json_t *m) {
+  struct stat st;
+  CHECK(stat(ASK_MODEL, &st) == 0);
+  const char *provider = json_string_value(json_object_get(json_array_get(json_object_get(m, "neurons"), 0), "hotkey"));
+  CHECK(provider != NULL);
+  if (!provider) return;
+  const char *add[] = {"--home", home, "contacts", "add", "provider1", provider, NULL};
+  CHECK_EQ(sys_run(NULL, add), 0);
+  const char *open_s = "open a channel with provider1 and put 2 AGR in it", *close_s = "close my channel with provider1";
+  json_t *d = ask_dry(home, open_s);
+  const char *kind = json_string_value(json_object_get(json_array_get(json_object_get(d, "actions"), 0), "kind"));
+  const char *hash = json_string_value(json_object_get(d, "preview_hash"));
+  CHECK(kind && !strcmp(kind, "channel_open") && hash);
+  CHECK(ask_confirm(home, open_s, "0000000000000000") != 0); /* not the preview's: nothing signed */
+  ag_sleep_ms(1500); /* blocks pass: the owner's balance moves */
+  CHECK_EQ(ask_confirm(home, open_s, hash ? hash : ""), 0);
+  json_decref(d);
+  /* once committed, ask finds the channel it opened, and closes it */
+  json_t *c = NULL;
+  for (int i = 0; i < 40; i++) {
+    json_decref(c);
+    ag_sleep_ms(250);
+    c = ask_dry(home, close_s);
+    if (json_object_get(c, "preview_hash")) break;
+  }
+  kind = json_string_value(json_object_get(json_array_get(json_object_get(c, "actions"), 0), "kind"));
+  hash = json_string_value(json_object_get(c, "preview_hash"));
+  CHECK(kind && !strcmp(kind, "channel_close") && hash);
+  CHECK_EQ(ask_confirm(home, close_s, hash ? hash : ""), 0);
+  json_decref(c);
+  c = NULL;
+  /* closing: no open channel of the owner's is left to close */
+  const char *err = NULL;
+  for (int i = 0; i < 40 && !err; i++) {
+    json_decref(c);
+    ag_sleep_ms(250);
+    c = ask_dry(home, close_s);
+    err = json_string_value(json_object_get(c, "preview_error"));
+  }
+  CHECK(err && strstr(err, "no open channel") != NULL);
+  json_decref(c);
 }
 
 TEST(an_agent_buys_until_its_period_cap_and_the_cap_holds_across_a_restart) {
@@ -73,6 +139,7 @@ TEST(an_agent_buys_until_its_period_cap_and_the_cap_holds_across_a_restart) {
   CHECK_U64(ag_json_u64_of(json_object_get(r2, "key"), "lifetime_spent"), spent);
   json_decref(r1);
   json_decref(r2);
+  ask_opens_and_closes_a_channel(home, m);
   json_decref(m);
   CHECK_EQ(sys_stop(pid, SIGTERM, 60000), 0);
 }

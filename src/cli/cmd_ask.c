@@ -145,8 +145,53 @@ static void provider_model(ag_cli *c, const uint8_t provider[32], uint8_t model[
   json_decref(subs);
 }
 
-/* The payload of a tx action; 1 for an action that is not a tx (a query), -1 with a message
- * for one this command cannot build. */
+/* The newest channel to provider that from opened itself and that is still open, found in its
+ * history (its channel_open txs among its newest 500 txs; a channel's id is from's address and
+ * the open's nonce): 0 with its id, else AG_E_CHANNEL_NOT_FOUND. */
+static int own_channel(ag_cli *c, const chain_info *ci, const uint8_t from[32], const uint8_t provider[32],
+                       uint8_t id[32]) {
+  char addr[AG_ADDR_MAX], prov[AG_ADDR_MAX], path[300], cursor[64] = "";
+  ag_addr_encode(from, addr);
+  ag_addr_encode(provider, prov);
+  int found = 0;
+  for (int page = 0; page < 5 && !found; page++) {
+    snprintf(path, sizeof path, "/v1/accounts/%s/txs?limit=100%s%s", addr, cursor[0] ? "&before=" : "", cursor);
+    json_t *h;
+    if (ag_cli_api(c, "GET", path, NULL, NULL, 0, &h)) break;
+    json_t *txs = json_object_get(h, "txs");
+    for (size_t i = 0; i < json_array_size(txs) && !found; i++) {
+      json_t *t = json_array_get(txs, i), *full, *ch;
+      if (strcmp(json_string_value(json_object_get(t, "kind")) ?: "", "channel_open") ||
+          !json_is_true(json_object_get(t, "sent")) || strcmp(json_string_value(json_object_get(t, "result")) ?: "", "ok"))
+        continue;
+      snprintf(path, sizeof path, "/v1/txs/%s", json_string_value(json_object_get(t, "hash")) ?: "");
+      if (ag_cli_api(c, "GET", path, NULL, NULL, 0, &full)) continue;
+      json_t *tx = json_object_get(full, "tx");
+      const char *p = json_string_value(json_object_get(json_object_get(tx, "payload"), "provider"));
+      if (p && !strcmp(p, prov)) {
+        uint8_t cand[32];
+        char hex[65];
+        ag_channel_id(ci->chain_id, from, ag_json_u64_of(tx, "nonce"), cand);
+        ag_hex_encode(cand, 32, hex);
+        snprintf(path, sizeof path, "/v1/channels/%s", hex);
+        if (ag_cli_api(c, "GET", path, NULL, NULL, 0, &ch) == 0) {
+          found = !strcmp(json_string_value(json_object_get(ch, "status")) ?: "", "open");
+          if (found) memcpy(id, cand, 32);
+          json_decref(ch);
+        }
+      }
+      json_decref(full);
+    }
+    const char *next = json_string_value(json_object_get(h, "next"));
+    if (next) snprintf(cursor, sizeof cursor, "%s", next);
+    json_decref(h);
+    if (!next) break;
+  }
+  return found ? 0 : AG_E_CHANNEL_NOT_FOUND;
+}
+
+/* The payload of a tx action; 1 for an action that is not a tx (a query), an AG_E_* code with a
+ * message for one this command cannot build. */
 static int payload_of(ag_cli *c, const chain_info *ci, json_t *a, uint16_t *kind, ag_buf *p, uint8_t from[32]) {
   const char *k = json_string_value(json_object_get(a, "kind"));
   uint8_t x[32], model[32];
@@ -167,6 +212,15 @@ static int payload_of(ag_cli *c, const chain_info *ci, json_t *a, uint16_t *kind
     provider_model(c, x, model);
     ag_payload_channel_open(p, x, NULL, model, amt, ci->settle_delay, 0);
     *kind = AG_TX_CHANNEL_OPEN;
+  } else if (!strcmp(k, "channel_close")) {
+    uint8_t id[32];
+    ag_addr_decode(json_string_value(json_object_get(a, "provider")), x);
+    if (own_channel(c, ci, from, x, id))
+      return ag_fail(AG_E_CHANNEL_NOT_FOUND, "you have no open channel to %s that you opened yourself "
+                                             "(agora channel close ID closes any channel)",
+                     json_string_value(json_object_get(a, "provider")));
+    ag_payload_channel_close(p, id);
+    *kind = AG_TX_CHANNEL_CLOSE;
   } else if (!strcmp(k, "agent_key_add")) {
     ag_agent_terms t;
     memset(&t, 0, sizeof t);
@@ -188,7 +242,7 @@ static int payload_of(ag_cli *c, const chain_info *ci, json_t *a, uint16_t *kind
   } else if (!strcmp(k, "balance") || !strcmp(k, "stake_info") || !strcmp(k, "metagraph")) {
     return 1;
   } else {
-    return ag_fail(AG_E_UNSUPPORTED, "agora ask cannot yet sign a %s: use the command for it (docs/cli.md)", k), -1;
+    return ag_fail(AG_E_UNSUPPORTED, "agora ask cannot yet sign a %s: use the command for it (docs/cli.md)", k);
   }
   return 0;
 }
@@ -233,6 +287,12 @@ static void render_tx(const book_store *b, const ag_tx *tx, int i, ag_buf *out) 
     agr(ag_get_u64le(p + 96), out);
     ag_buf_printf(out, " (settle delay %llu blocks)", (unsigned long long)ag_get_u64le(p + 104));
     break;
+  case AG_TX_CHANNEL_CLOSE: {
+    char hex[65];
+    ag_hex_encode(p, 32, hex);
+    ag_buf_printf(out, "close payment channel %.16s… (what it still holds comes back after its settle delay)", hex);
+    break;
+  }
   case AG_TX_AGENT_KEY_SET:
     ag_buf_printf(out, "let agent key ");
     name_addr(b, p, out);
@@ -283,7 +343,7 @@ static int build(ag_cli *c, const chain_info *ci, json_t *actions, int pending, 
     if (r < 0) {
       ag_buf_free(&p);
       batch_free(bt);
-      return AG_E_UNSUPPORTED;
+      return r;
     }
     if (r > 0) {
       json_array_append(queries, a);
@@ -333,7 +393,9 @@ static int simulate(ag_cli *c, const batch *bt, json_t **out) {
 }
 
 /* The preview text: each tx from its bytes, then what the simulation changed. */
-static int preview(const book_store *b, const batch *bt, json_t *sim, ag_buf *out, uint64_t *total) {
+/* The preview's text into out; *txs_len is how much of it the txs take (each as it will be
+ * signed, and whether the simulation refuses it): what the preview's hash covers. */
+static int preview(const book_store *b, const batch *bt, json_t *sim, ag_buf *out, uint64_t *total, size_t *txs_len) {
   int ok = 1;
   *total = 0;
   for (int i = 0; i < bt->ntx; i++) {
@@ -347,6 +409,7 @@ static int preview(const book_store *b, const batch *bt, json_t *sim, ag_buf *ou
       ag_buf_printf(out, "   WOULD FAIL: %s (%s)\n", json_string_value(json_object_get(r, "message")) ?: "", code);
     }
   }
+  *txs_len = out->len;
   json_t *accts = json_object_get(sim, "accounts");
   if (json_array_size(accts)) ag_buf_printf(out, "balances after:\n");
   for (size_t i = 0; i < json_array_size(accts); i++) {
@@ -387,9 +450,11 @@ static int preview(const book_store *b, const batch *bt, json_t *sim, ag_buf *ou
   return ok;
 }
 
-static void preview_hash(const ag_buf *text, char out[17]) {
+/* Over the txs' part of the preview, not the balances: those of an account that earns move
+ * every block, and a hash over them never matched again on a live chain. */
+static void preview_hash(const ag_buf *text, size_t txs_len, char out[17]) {
   uint8_t h[32];
-  ag_hash("agora/askpreview", text->data, text->len, h);
+  ag_hash("agora/askpreview", text->data, txs_len, h);
   ag_hex_encode(h, 8, out);
 }
 
@@ -464,8 +529,9 @@ int ag_cmd_ask(ag_cli *c, int argc, char **argv) {
     prc = chain_read(c, &ci);
     if (!prc) prc = build(c, &ci, actions, 0, &bt, queries);
     if (!prc && bt.ntx) prc = simulate(c, &bt, &sim);
-    if (!prc && bt.ntx) sim_ok = preview(&b, &bt, sim, &pv, &total);
-    if (!prc) preview_hash(&pv, phash);
+    size_t txs_len = 0;
+    if (!prc && bt.ntx) sim_ok = preview(&b, &bt, sim, &pv, &total, &txs_len);
+    if (!prc) preview_hash(&pv, txs_len, phash);
   }
   int code = 0;
   if (c->json && (dry || json_array_size(questions) || !json_array_size(actions))) {
