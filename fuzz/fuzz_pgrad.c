@@ -2,7 +2,9 @@
  * fuzz_pgrad.c — pseudo-gradient blobs as validators receive them from miners: checked with
  * and without an expected header, and when they pass, applied to an accumulator and compared
  * with themselves. Invariants: a blob that passes once passes again with its own header as the
- * expectation, applying with alpha 0 leaves finite values finite, and self-overlap is 1.
+ * expectation, applying with alpha 0 leaves finite values finite, and self-overlap is 1; its
+ * sparse form (what validators compare submissions by) decodes with increasing indices inside
+ * n, overlaps itself fully and adds to itself entry by entry.
  */
 #include "core/err.h"
 #include "engine/pgrad.h"
@@ -33,6 +35,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (ag_pgrad_apply(data, size, NULL, 1.0f, acc)) abort();
   double o = ag_pgrad_overlap(data, size, data, size);
   if (o != 1.0) abort();
+  /* the sparse form validators compare submissions by (tvalidator.c): what passes the check
+   * decodes, its indices strictly increase inside n, and it adds to itself entry by entry */
+  ag_sparse sp, twice;
+  if (ag_pgrad_sparse(data, size, &h, &sp)) abort();
+  for (size_t i = 0; i < sp.n; i++)
+    if (sp.idx[i] >= h.n || (i && sp.idx[i] <= sp.idx[i - 1])) abort();
+  if (sp.n && ag_sparse_overlap(&sp, &sp) != 1.0) abort();
+  ag_sparse_add(&sp, &sp, &twice);
+  if (twice.n != sp.n) abort();
+  for (size_t i = 0; i < sp.n; i++)
+    if (twice.idx[i] != sp.idx[i] || (isfinite(sp.val[i]) && twice.val[i] != sp.val[i] + sp.val[i])) abort();
+  ag_sparse_free(&twice);
+  ag_sparse_free(&sp);
   free(acc);
   return 0;
 }
