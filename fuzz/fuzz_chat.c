@@ -23,8 +23,9 @@
  * What must hold: a failed render leaves nothing; the text is within AG_JINJA_MAX_OUT; every
  * id is inside the vocabulary; the ids decode to the text with the special-token strings cut
  * out (every byte has a token, so tokenizing loses nothing else; spm also reads a written
- * U+2581 as the space it spells); and ag_inf_prompt_ids gives
- * the same result (code or ids) as the two calls.
+ * U+2581 as the space it spells); and ag_inf_prompt_ids (content taken as written) gives the
+ * same code, ids inside the vocabulary, and the same ids as the two calls when no message
+ * writes a control token's text.
  *
  * AGORA_FUZZ_STATS=1 prints at exit how far bodies got: parsed, rendered or refused by the
  * template (per template), tokenized.
@@ -279,6 +280,23 @@ static void fail(const char *what, int t, int k, const ag_buf *text) {
   abort();
 }
 
+/* Whether a message's content holds a control token's text (or U+E000, which the chat path
+ * escapes too). */
+static int writes_control(const ag_model *m, json_t *messages) {
+  int found = 0;
+  ag_buf c;
+  ag_buf_init(&c);
+  for (size_t i = 0; i < json_array_size(messages) && !found; i++) {
+    ag_buf_reset(&c);
+    if (ag_engine_message_text(json_object_get(json_array_get(messages, i), "content"), &c)) continue;
+    for (size_t j = 0; j < c.len && !found; j++)
+      found = ag_tok_control_at(m->tok, c.data + j, c.len - j) > 0 ||
+              (c.len - j >= 3 && !memcmp(c.data + j, "\xee\x80\x80", 3));
+  }
+  ag_buf_free(&c);
+  return found;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < 1) return 0;
   int t = (data[0] & 15) % 5, k = (data[0] >> 4) % 4;
@@ -323,10 +341,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       fail("the ids do not decode to the text without its special tokens", t, k, &text);
     }
   }
-  /* the network's route: the same code, or the same ids */
+  /* the network's route (ag_engine_chat_ids: messages' content taken as written): the same
+   * code; ids inside the vocabulary; and the same ids as the whole text's when no message
+   * writes a control token's text */
   int rc2 = ag_inf_prompt_ids(&view, &r, &ids2, &n2);
   if (rc2 != rc) fail("ag_inf_prompt_ids disagrees with chat_text + encode_chat", t, k, &text);
-  if (!rc && (n2 != n || memcmp(ids, ids2, n * sizeof *ids)))
+  for (size_t i = 0; !rc && i < n2; i++)
+    if (ids2[i] >= V) fail("an id of ag_inf_prompt_ids outside the vocabulary", t, k, &text);
+  if (!rc && !writes_control(&view, r.messages) && (n2 != n || memcmp(ids, ids2, n * sizeof *ids)))
     fail("ag_inf_prompt_ids gives other ids", t, k, &text);
   free(ids);
   free(ids2);

@@ -491,8 +491,7 @@ static int cmd_chat(ag_cli *c, int argc, char **argv) {
     ag_buf text;
     ag_buf_init(&text);
     if (m->gguf) {
-      rc = ag_engine_chat_text(m, msgs, &text);
-      if (!rc) rc = ag_engine_encode_chat(m, (const char *)text.data, text.len, &ids, &nids);
+      rc = ag_engine_chat_ids(m, msgs, &ids, &nids); /* as miners read a chat */
     } else {
       rc = ag_inf_render_chat(msgs, &text, NULL);
       ag_buf_put_u8(&text, 0);

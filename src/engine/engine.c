@@ -32,10 +32,8 @@ int ag_engine_encode(const ag_model *m, const char *text, size_t len, uint32_t *
   return ag_tok_encode_ex(m->tok, (const uint8_t *)text, len, AG_TOK_ADD_SPECIAL, ids, n, &cap);
 }
 
-int ag_engine_encode_chat(const ag_model *m, const char *text, size_t len, uint32_t **ids, size_t *n) {
-  *ids = NULL;
-  *n = 0;
-  if (!m->tok) return ag_fail(AG_E_MODEL_NO_TOKENIZER, "the model has no tokenizer");
+static int encode_chat(const ag_model *m, const char *text, size_t len, const ag_tok_range *lit, size_t nlit,
+                       uint32_t **ids, size_t *n) {
   int flags = AG_TOK_PARSE_SPECIAL | AG_TOK_ADD_SPECIAL;
   /* a template that writes {{ bos_token }} itself gets no second one */
   int32_t bos = ag_tok_bos(m->tok);
@@ -44,7 +42,14 @@ int ag_engine_encode_chat(const ag_model *m, const char *text, size_t len, uint3
   if (bt && bl && len >= bl && !memcmp(text, bt, bl)) flags = AG_TOK_PARSE_SPECIAL;
   size_t cap = len + 16;
   *ids = ag_xmalloc(cap * sizeof(uint32_t));
-  return ag_tok_encode_ex(m->tok, (const uint8_t *)text, len, flags, ids, n, &cap);
+  return ag_tok_encode_literal(m->tok, (const uint8_t *)text, len, flags, lit, nlit, ids, n, &cap);
+}
+
+int ag_engine_encode_chat(const ag_model *m, const char *text, size_t len, uint32_t **ids, size_t *n) {
+  *ids = NULL;
+  *n = 0;
+  if (!m->tok) return ag_fail(AG_E_MODEL_NO_TOKENIZER, "the model has no tokenizer");
+  return encode_chat(m, text, len, NULL, 0, ids, n);
 }
 
 int ag_model_prefer_f32(ag_model **m, uint64_t max_bytes) {
@@ -81,41 +86,134 @@ static json_t *token_string(const ag_model *m, int32_t id) {
   return s ? s : json_string("");
 }
 
-int ag_engine_chat_text(const ag_model *m, json_t *messages, ag_buf *out) {
+/* A message's content is taken as written: before the template sees it, the text of each
+ * control token in it (and the sentinel's own first character, U+E000) becomes a sentinel,
+ * U+E000 <index> U+E001, that no template changes (it is not whitespace, and templates trim,
+ * join and wrap content); after rendering, each sentinel becomes its text again and its bytes
+ * are a literal range, where the tokenizer cuts no control token out. */
+#define SENT_OPEN "\xee\x80\x80"
+#define SENT_CLOSE "\xee\x80\x81"
+
+typedef struct {
+  ag_buf orig;   /* the escaped strings, back to back */
+  size_t *off;   /* (n + 1) where each starts in orig */
+  size_t n, cap;
+} escapes;
+
+static void escape_content(const ag_model *m, const uint8_t *t, size_t len, escapes *e, ag_buf *out) {
+  for (size_t i = 0; i < len;) {
+    size_t l = m->tok ? ag_tok_control_at(m->tok, t + i, len - i) : 0;
+    if (!l && len - i >= 3 && !memcmp(t + i, SENT_OPEN, 3)) l = 3;
+    if (!l) {
+      ag_buf_put_u8(out, t[i++]);
+      continue;
+    }
+    if (e->n + 2 > e->cap) {
+      e->cap = AG_MAX(2 * e->cap, 16);
+      e->off = ag_xrealloc(e->off, e->cap * sizeof *e->off);
+    }
+    e->off[e->n] = e->orig.len;
+    ag_buf_put(&e->orig, t + i, l);
+    e->off[++e->n] = e->orig.len;
+    ag_buf_printf(out, SENT_OPEN "%zu" SENT_CLOSE, e->n - 1);
+    i += l;
+  }
+}
+
+/* Copies text to out with every sentinel of e replaced by its string, each such string's
+ * bytes appended to *lit. */
+static void restore(const ag_buf *text, const escapes *e, ag_buf *out, ag_tok_range **lit, size_t *nlit) {
+  const uint8_t *s = text->data;
+  size_t n = text->len, cap = 0;
+  for (size_t i = 0; i < n;) {
+    if (n - i >= 7 && !memcmp(s + i, SENT_OPEN, 3) && s[i + 3] >= '0' && s[i + 3] <= '9') {
+      size_t j = i + 3, k = 0;
+      while (j < n && s[j] >= '0' && s[j] <= '9' && k <= e->n) k = k * 10 + (size_t)(s[j++] - '0');
+      if (k < e->n && n - j >= 3 && !memcmp(s + j, SENT_CLOSE, 3)) {
+        if (lit) {
+          if (*nlit == cap) {
+            cap = AG_MAX(2 * cap, 8);
+            *lit = ag_xrealloc(*lit, cap * sizeof **lit);
+          }
+          (*lit)[(*nlit)++] = (ag_tok_range){out->len, e->off[k + 1] - e->off[k]};
+        }
+        ag_buf_put(out, e->orig.data + e->off[k], e->off[k + 1] - e->off[k]);
+        i = j + 3;
+        continue;
+      }
+    }
+    ag_buf_put_u8(out, s[i++]);
+  }
+}
+
+/* The chat prompt's text into out and, when lit is not NULL, the ranges of it that came from
+ * messages' control-token texts (to be tokenized as text). */
+static int chat_prompt(const ag_model *m, json_t *messages, ag_buf *out, ag_tok_range **lit, size_t *nlit) {
+  if (lit) *lit = NULL, *nlit = 0;
   if (!json_is_array(messages) || json_array_size(messages) == 0)
     return ag_fail(AG_E_INVALID, "'messages' must be a non-empty array");
   json_t *msgs = json_array();
-  ag_buf t;
+  ag_buf t, esc, text;
   ag_buf_init(&t);
+  ag_buf_init(&esc);
+  ag_buf_init(&text);
+  escapes e = {0};
+  ag_buf_init(&e.orig);
   int rc = 0;
   for (size_t i = 0; i < json_array_size(messages) && !rc; i++) {
     json_t *mm = json_array_get(messages, i);
     const char *role = json_string_value(json_object_get(mm, "role"));
     ag_buf_reset(&t);
+    ag_buf_reset(&esc);
     if (!role) rc = ag_fail(AG_E_INVALID, "message %zu has no role", i);
     else if (ag_engine_message_text(json_object_get(mm, "content"), &t))
       rc = ag_fail(AG_E_INVALID, "message content must be a string or an array of text parts");
     else {
-      json_t *c = json_stringn(t.data ? (const char *)t.data : "", t.len);
+      escape_content(m, t.data, t.len, &e, &esc);
+      json_t *c = json_stringn(esc.data ? (const char *)esc.data : "", esc.len);
       if (!c) rc = ag_fail(AG_E_INVALID, "message content is not valid UTF-8");
       else json_array_append_new(msgs, json_pack("{s:s,s:o}", "role", role, "content", c));
     }
   }
-  ag_buf_free(&t);
   if (!rc && m->chat) {
     json_t *vars = json_pack("{s:O,s:b,s:o,s:o}", "messages", msgs, "add_generation_prompt", 1, "bos_token",
                              token_string(m, m->tok ? ag_tok_bos(m->tok) : -1), "eos_token",
                              token_string(m, m->tok ? ag_tok_eos(m->tok) : -1));
-    rc = ag_jinja_render(m->chat, vars, out);
+    rc = ag_jinja_render(m->chat, vars, &text);
     json_decref(vars);
   } else if (!rc) { /* no template in the file: ChatML, as llama.cpp falls back to */
     for (size_t i = 0; i < json_array_size(msgs); i++) {
       json_t *mm = json_array_get(msgs, i);
-      ag_buf_printf(out, "<|im_start|>%s\n%s<|im_end|>\n", json_string_value(json_object_get(mm, "role")),
+      ag_buf_printf(&text, "<|im_start|>%s\n%s<|im_end|>\n", json_string_value(json_object_get(mm, "role")),
                     json_string_value(json_object_get(mm, "content")));
     }
-    ag_buf_puts(out, "<|im_start|>assistant\n");
+    ag_buf_puts(&text, "<|im_start|>assistant\n");
   }
+  if (!rc) restore(&text, &e, out, lit, nlit);
   json_decref(msgs);
+  ag_buf_free(&t);
+  ag_buf_free(&esc);
+  ag_buf_free(&text);
+  ag_buf_free(&e.orig);
+  free(e.off);
+  return rc;
+}
+
+int ag_engine_chat_text(const ag_model *m, json_t *messages, ag_buf *out) {
+  return chat_prompt(m, messages, out, NULL, NULL);
+}
+
+int ag_engine_chat_ids(const ag_model *m, json_t *messages, uint32_t **ids, size_t *n) {
+  *ids = NULL;
+  *n = 0;
+  if (!m->tok) return ag_fail(AG_E_MODEL_NO_TOKENIZER, "the model has no tokenizer");
+  ag_buf text;
+  ag_buf_init(&text);
+  ag_tok_range *lit = NULL;
+  size_t nlit = 0;
+  int rc = chat_prompt(m, messages, &text, &lit, &nlit);
+  if (!rc) rc = encode_chat(m, text.data ? (const char *)text.data : "", text.len, lit, nlit, ids, n);
+  ag_buf_free(&text);
+  free(lit);
   return rc;
 }

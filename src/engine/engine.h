@@ -57,6 +57,10 @@ int ag_engine_message_text(json_t *content, ag_buf *out);
  * a GGUF model: its tokenizer.chat_template rendered (jinja.h) with add_generation_prompt, or
  * ChatML when the file has none (as llama.cpp does); appended to out. */
 int ag_engine_chat_text(const ag_model *m, json_t *messages, ag_buf *out);
+/* The chat prompt's ids: that text, tokenized with the template's special tokens parsed but
+ * the messages' content taken as written (a control token's text in a message stays text, as
+ * OpenAI's API keeps it; docs/engine.md "Chat templates"). Caller frees *ids. */
+int ag_engine_chat_ids(const ag_model *m, json_t *messages, uint32_t **ids, size_t *n);
 
 /* A q8 model computes the same bits as the fp32 model of its dequantized weights (the q8
  * kernels widen exactly; tests/test_inference.c checks receipts across the two). For a model

@@ -351,7 +351,18 @@ static void push_id(uint32_t **ids, size_t *nids, size_t *cap, uint32_t id) {
 
 int ag_tok_encode_ex(const ag_tokenizer *t, const uint8_t *s, size_t n, int flags, uint32_t **ids,
                      size_t *nids, size_t *cap) {
-  if (t->g) return ag_tokg_encode(t->g, s, n, flags, ids, nids, cap);
+  return ag_tok_encode_literal(t, s, n, flags, NULL, 0, ids, nids, cap);
+}
+
+size_t ag_tok_control_at(const ag_tokenizer *t, const uint8_t *s, size_t n) {
+  if (t->g) return ag_tokg_control_at(t->g, s, n);
+  size_t el = sizeof eot_text - 1;
+  return n >= el && !memcmp(s, eot_text, el) ? el : 0;
+}
+
+int ag_tok_encode_literal(const ag_tokenizer *t, const uint8_t *s, size_t n, int flags,
+                          const ag_tok_range *lit, size_t nlit, uint32_t **ids, size_t *nids, size_t *cap) {
+  if (t->g) return ag_tokg_encode(t->g, s, n, flags, lit, nlit, ids, nids, cap);
   if (flags & AG_TOK_ADD_SPECIAL) push_id(ids, nids, cap, AG_TOK_EOT);
   if (!(flags & AG_TOK_PARSE_SPECIAL)) {
     agora_encode(t, s, n, ids, nids, cap);
@@ -359,7 +370,9 @@ int ag_tok_encode_ex(const ag_tokenizer *t, const uint8_t *s, size_t n, int flag
   }
   size_t el = sizeof eot_text - 1, from = 0;
   for (size_t i = 0; i + el <= n;) {
-    if (memcmp(s + i, eot_text, el)) {
+    int literal = 0;
+    for (size_t r = 0; r < nlit && !literal; r++) literal = i < lit[r].off + lit[r].len && lit[r].off < i + el;
+    if (literal || memcmp(s + i, eot_text, el)) {
       i++;
       continue;
     }

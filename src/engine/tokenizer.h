@@ -126,6 +126,18 @@ int ag_tok_encode(const ag_tokenizer *t, const uint8_t *s, size_t n, uint32_t **
 /* As ag_tok_encode with AG_TOK_* flags (llama_tokenize's add_special and parse_special). */
 int ag_tok_encode_ex(const ag_tokenizer *t, const uint8_t *s, size_t n, int flags, uint32_t **ids,
                      size_t *nids, size_t *cap);
+/* Byte ranges of a text, sorted and disjoint. */
+typedef struct {
+  size_t off, len;
+} ag_tok_range;
+/* As ag_tok_encode_ex, except that no control token is cut out where its text overlaps one of
+ * the literal ranges: there it stays text, as without AG_TOK_PARSE_SPECIAL (user-defined tokens
+ * are cut out of any text, as llama.cpp does). For a chat template's text around messages
+ * whose content is taken as written (docs/engine.md "Chat templates"). */
+int ag_tok_encode_literal(const ag_tokenizer *t, const uint8_t *s, size_t n, int flags,
+                          const ag_tok_range *lit, size_t nlit, uint32_t **ids, size_t *nids, size_t *cap);
+/* The length of the longest control token's text that s[0..n) starts with; 0 when none. */
+size_t ag_tok_control_at(const ag_tokenizer *t, const uint8_t *s, size_t n);
 /* Appends the bytes of ids (ag_tok_piece of each) to out; AG_E_RANGE on an id outside the
  * vocabulary. */
 int ag_tok_decode(const ag_tokenizer *t, const uint32_t *ids, size_t n, ag_buf *out);

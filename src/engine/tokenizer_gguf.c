@@ -763,9 +763,45 @@ static int eligible(const ag_tokg *g, uint32_t id, int parse) {
   return parse || !(a & (A_CONTROL | A_UNKNOWN));
 }
 
+/* Whether [p, p + len) overlaps one of the ranges. */
+static int overlaps(const ag_tok_range *r, size_t nr, size_t p, size_t len) {
+  for (size_t i = 0; i < nr; i++)
+    if (p < r[i].off + r[i].len && r[i].off < p + len) return 1;
+  return 0;
+}
+
+size_t ag_tokg_control_at(const ag_tokg *g, const uint8_t *s, size_t n) {
+  if (!g->nsp || !n) return 0;
+  size_t lo = g->first[s[0]], hi = g->first[s[0] + 1], best = 0;
+  /* as partition walks the sorted strings: [lo, hi) share the first k bytes with s */
+  for (size_t k = 1; lo < hi; k++) {
+    for (; lo < hi && g->sp[lo].len == k; lo++)
+      if (!eligible(g, g->sp[lo].id, 0)) best = k;
+    if (k >= n) break;
+    uint8_t c = s[k];
+    size_t a = lo, b = hi;
+    while (a < b) {
+      size_t m = a + (b - a) / 2;
+      if (g->sp[m].p[k] < c) a = m + 1;
+      else b = m;
+    }
+    lo = a;
+    b = hi;
+    while (a < b) {
+      size_t m = a + (b - a) / 2;
+      if (g->sp[m].p[k] <= c) a = m + 1;
+      else b = m;
+    }
+    hi = a;
+  }
+  return best;
+}
+
 /* Cuts special tokens out of s, longest first, leftmost first within each piece of text that is
- * left (llama.cpp's tokenizer_st_partition). */
-static void partition(const ag_tokg *g, const uint8_t *s, size_t n, int parse, frags *out) {
+ * left (llama.cpp's tokenizer_st_partition); a control token whose text overlaps a literal
+ * range stays text. */
+static void partition(const ag_tokg *g, const uint8_t *s, size_t n, int parse, const ag_tok_range *lit,
+                      size_t nlit, frags *out) {
   out->n = 0;
   frag_push(out, 0, n, -1);
   if (!g->nsp || !n) return;
@@ -818,7 +854,7 @@ static void partition(const ag_tokg *g, const uint8_t *s, size_t n, int parse, f
         const uint8_t *q = memchr(s + p, t->p[0], end - t->len + 1 - p);
         if (!q) break;
         p = (size_t)(q - s);
-        if (memcmp(q, t->p, t->len)) {
+        if (memcmp(q, t->p, t->len) || (nlit && !eligible(g, t->id, 0) && overlaps(lit, nlit, p, t->len))) {
           p++;
           continue;
         }
@@ -837,15 +873,15 @@ static void partition(const ag_tokg *g, const uint8_t *s, size_t n, int parse, f
   free(cands);
 }
 
-int ag_tokg_encode(const ag_tokg *g, const uint8_t *s, size_t n, int flags, uint32_t **ids, size_t *nids,
-                   size_t *cap) {
+int ag_tokg_encode(const ag_tokg *g, const uint8_t *s, size_t n, int flags, const ag_tok_range *lit, size_t nlit,
+                   uint32_t **ids, size_t *nids, size_t *cap) {
   int add = (flags & AG_TOK_ADD_SPECIAL) != 0, rc = 0;
   if (add && g->add_bos) {
     if (g->bos < 0) return ag_fail(AG_E_UNSUPPORTED, "the vocabulary adds a BOS token but has none");
     out_push(ids, nids, cap, (uint32_t)g->bos);
   }
   frags fr = {0};
-  partition(g, s, n, (flags & AG_TOK_PARSE_SPECIAL) != 0, &fr);
+  partition(g, s, n, (flags & AG_TOK_PARSE_SPECIAL) != 0, lit, nlit, &fr);
   scratch w = {0};
   int prev_special = 1; /* spm: the text's start counts as after a special token */
   for (size_t i = 0; i < fr.n && !rc; i++) {

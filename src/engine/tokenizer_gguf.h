@@ -19,8 +19,10 @@ int ag_tokg_pre(const ag_tokg *g); /* AG_PRE_* (gpt2) */
 /* Appends bytes p[0..n) in GPT-2's byte-to-unicode spelling. */
 void ag_tokg_spell(ag_buf *out, const uint8_t *p, size_t n);
 size_t ag_tokg_n(const ag_tokg *g);
-int ag_tokg_encode(const ag_tokg *g, const uint8_t *s, size_t n, int flags, uint32_t **ids, size_t *nids,
-                   size_t *cap);
+/* lit: ranges where control tokens stay text (tokenizer.h ag_tok_encode_literal); may be NULL. */
+int ag_tokg_encode(const ag_tokg *g, const uint8_t *s, size_t n, int flags, const ag_tok_range *lit, size_t nlit,
+                   uint32_t **ids, size_t *nids, size_t *cap);
+size_t ag_tokg_control_at(const ag_tokg *g, const uint8_t *s, size_t n);
 const uint8_t *ag_tokg_piece(const ag_tokg *g, uint32_t id, size_t *len);
 const uint8_t *ag_tokg_text(const ag_tokg *g, uint32_t id, size_t *len);
 int32_t ag_tokg_bos(const ag_tokg *g);

@@ -219,12 +219,7 @@ done:
 
 int ag_inf_prompt_ids(const ag_model *m, const ag_inf_request *r, uint32_t **ids, size_t *n) {
   if (!r->chat || !m->gguf) return ag_engine_encode(m, r->prompt, strlen(r->prompt), ids, n);
-  ag_buf text;
-  ag_buf_init(&text);
-  int rc = ag_engine_chat_text(m, r->messages, &text);
-  if (!rc) rc = ag_engine_encode_chat(m, text.data ? (const char *)text.data : "", text.len, ids, n);
-  ag_buf_free(&text);
-  return rc;
+  return ag_engine_chat_ids(m, r->messages, ids, n);
 }
 
 void ag_inf_sampling(const ag_model *m, const ag_inf_request *r, ag_sampling *sp) {
