@@ -831,6 +831,40 @@ TEST(openai_errors_keep_their_message_whatever_the_bytes) {
   ag_buf_free(&resp.body);
 }
 
+/* A header value from someone else: the gateway relays a miner's answer id as x-request-id,
+ * and a miner answered with an id holding CR LF and headers (or a whole response) of its own.
+ * The server wrote the value as it was, so the miner's lines became the gateway's (response
+ * splitting). Such a value is now not sent; the others are. */
+static void h_relay(ag_http_req *req, ag_http_resp *resp) {
+  (void)req;
+  ag_http_set_header(resp, "x-request-id", "cmpl-1\r\nSet-Cookie: session=miner\r\n\r\nHTTP/1.1 200 OK");
+  ag_http_set_header(resp, "x-other", "a\nb");
+  ag_http_set_header(resp, "x-long", "0123456789012345678901234567890123456789012345678901234567890123456789"
+                                     "0123456789012345678901234567890123456789012345678901234567890123456789"
+                                     "0123456789012345678901234567890123456789012345678901234567890123456789"
+                                     "0123456789012345678901234567890123456789012345678901234567890123456789");
+  ag_http_set_header(resp, "x-agora-provider", "agora1abc\tdef");
+  ag_http_json(resp, 200, json_pack("{s:s}", "id", "cmpl-1"));
+}
+
+TEST(a_relayed_header_value_cannot_write_headers) {
+  static const ag_http_route rs[] = {{"GET", "/relay", h_relay, 0}};
+  ag_http_config cfg = {NULL, 4096, rs, 1, NULL, NULL, NULL};
+  const char *req = "GET /relay HTTP/1.1\r\nConnection: close\r\n\r\n";
+  ag_buf out;
+  ag_buf_init(&out);
+  CHECK_EQ(ag_http_serve_bytes(&cfg, (const uint8_t *)req, strlen(req), &out), 1);
+  ag_buf_cstr(&out);
+  const char *o = (const char *)out.data;
+  CHECK(strstr(o, "HTTP/1.1 200") == o);
+  CHECK(strstr(o, "Set-Cookie") == NULL);
+  CHECK(strstr(o + 1, "HTTP/1.1") == NULL); /* one response */
+  CHECK(strstr(o, "x-request-id") == NULL && strstr(o, "x-other") == NULL && strstr(o, "x-long") == NULL);
+  CHECK(strstr(o, "x-agora-provider: agora1abc\tdef\r\n") != NULL);
+  CHECK(strstr(o, "{\"id\":\"cmpl-1\"}") != NULL);
+  ag_buf_free(&out);
+}
+
 /* A neuron's model-file route (miners, trainers and validators serve the model they hold to
  * anyone) asked for one file by many connections at once that read nothing. It read the whole
  * file into each answer: 12 such connections made the process hold 12 copies. The file is now
@@ -1052,7 +1086,7 @@ TEST(the_node_client_rides_out_a_restarting_node) {
 }
 
 TEST_MAIN(requests_keepalive_pipelining_head_and_errors_are_json, a_model_file_is_streamed_however_many_ask,
-          openai_errors_keep_their_message_whatever_the_bytes,
+          openai_errors_keep_their_message_whatever_the_bytes, a_relayed_header_value_cannot_write_headers,
           keepalive_requests_in_every_shape_follow_an_answer,
           declared_length_over_the_limit_is_refused_before_the_body, slow_heads_and_bodies_are_cut_by_progress,
           many_slow_connections_do_not_starve_requests, connection_limits_answer_503_and_429,

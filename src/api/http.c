@@ -135,10 +135,22 @@ int ag_http_parse_listen(const char *listen, char *host, size_t hostcap, uint16_
   return 0;
 }
 
+/* 1 when s is a header name or value as sent: no control character but a tab, and short
+ * enough to be sent whole. */
+static int header_text_ok(const char *s) {
+  size_t n = 0;
+  for (; s[n]; n++)
+    if (((unsigned char)s[n] < 0x20 && s[n] != '\t') || s[n] == 0x7f) return 0;
+  return n < AG_HTTP_HEADER_MAX;
+}
+
 void ag_http_set_header(ag_http_resp *resp, const char *name, const char *value) {
-  if (resp->nheaders >= 8) return;
-  snprintf(resp->headers[resp->nheaders][0], 128, "%s", name);
-  snprintf(resp->headers[resp->nheaders][1], 128, "%s", value);
+  /* a value may come from elsewhere (a miner's answer id, relayed by the gateway): a CR or LF
+   * in it would end the header and let its author write headers, or a whole response, of
+   * their own (response splitting); and a value cut short is not the value */
+  if (resp->nheaders >= 8 || !header_text_ok(name) || !header_text_ok(value)) return;
+  snprintf(resp->headers[resp->nheaders][0], AG_HTTP_HEADER_MAX, "%s", name);
+  snprintf(resp->headers[resp->nheaders][1], AG_HTTP_HEADER_MAX, "%s", value);
   resp->nheaders++;
 }
 

@@ -47,12 +47,15 @@ typedef struct {
 /* Streaming body: return bytes written to buf (> 0), 0 to be called again soon, or -1 to end. */
 typedef ssize_t (*ag_http_stream_fn)(void *cls, char *buf, size_t max);
 
+/* A response header's name or value holds at most AG_HTTP_HEADER_MAX - 1 bytes. */
+#define AG_HTTP_HEADER_MAX 256
+
 typedef struct {
   int status;
   ag_buf body;
   char content_type[96];
   int nheaders;
-  char headers[8][2][128];
+  char headers[8][2][AG_HTTP_HEADER_MAX];
   ag_http_stream_fn stream; /* when set, body is ignored */
   void *stream_cls;
   void (*stream_free)(void *cls);
@@ -148,6 +151,9 @@ int ag_http_query_u64(const ag_http_req *r, const char *key, uint64_t lo, uint64
  * key's length. An empty key matches nothing. */
 int ag_http_bearer_matches(const char *authorization, const char *key);
 
+/* Adds a header (at most 8). One whose name or value holds a control character other than a
+ * tab (a CR or LF would let the value's author write headers of their own), or is longer than
+ * AG_HTTP_HEADER_MAX - 1 bytes, is not sent. */
 void ag_http_set_header(ag_http_resp *resp, const char *name, const char *value);
 /* Sets a JSON body (takes the reference). */
 void ag_http_json(ag_http_resp *resp, int status, json_t *v);
