@@ -437,7 +437,7 @@ static json_t *pay_fault(payment *p, const uint8_t pk[32], const char *body, boo
   if (!rc) rc = ag_pay_receipt_parse(pj, &pr, sig);
   if (rc) {
     json_object_set_new(note, "evidence", json_null());
-    json_object_set_new(note, "why", json_string(ag_errmsg(rc)));
+    json_object_set_new(note, "why", ag_json_text(ag_errmsg(rc)));
     return note;
   }
   p->cl.billed = pr.billed;
@@ -496,7 +496,7 @@ static json_t *pay_fault(payment *p, const uint8_t pk[32], const char *body, boo
   json_object_set_new(f, "channel", ag_json_hex(pr.channel, 32));
   json_object_set_new(f, "cost", ag_json_u64s(pr.cost));
   json_object_set_new(f, "height", ag_json_u64n(pr.height));
-  json_object_set_new(f, "why", json_string(why));
+  json_object_set_new(f, "why", ag_json_text(why));
   json_object_set_new(f, "evidence", ag_json_hex(ev.data, ev.len));
   json_object_set_new(f, "opened", json_false());
   pthread_mutex_lock(&b->dmu);
@@ -551,6 +551,19 @@ static int verify_answer(ag_buyer *b, const char *body, const ag_inf_request *re
   pthread_mutex_unlock(&b->vmu);
   *reexecuted = true;
   return rc;
+}
+
+/* What the client gets is what was checked: the receipt's token counts and the reason its
+ * output ended, whatever the miner wrote beside them. A miner's usage and finish_reason are
+ * not signed, and an app may bill its own users by the usage. */
+static void as_verified(json_t *resp, const ag_inf_verdict *vd) {
+  json_t *u = json_object_get(resp, "usage");
+  if (!json_is_object(u)) json_object_set_new(resp, "usage", u = json_object());
+  json_object_set_new(u, "prompt_tokens", json_integer(vd->n_prompt));
+  json_object_set_new(u, "completion_tokens", json_integer(vd->n_out));
+  json_object_set_new(u, "total_tokens", json_integer(vd->n_prompt + vd->n_out));
+  json_t *choice = json_array_get(json_object_get(resp, "choices"), 0);
+  if (vd->finish[0] && json_is_object(choice)) json_object_set_new(choice, "finish_reason", json_string(vd->finish));
 }
 
 static int buy(ag_buyer *b, bool chat, const char *body, const ag_inf_request *req, int only_uid,
@@ -712,13 +725,14 @@ static int buy(ag_buyer *b, bool chat, const char *body, const ag_inf_request *r
     if (pv) pthread_mutex_unlock(&pv->mu);
     json_object_set_new(a, "result", json_string(code ? ag_err_name(code) : "ok"));
     if (code) {
-      json_object_set_new(a, "why", json_string(why));
+      json_object_set_new(a, "why", ag_json_text(why));
       if (b->cfg.log)
         fprintf(stderr, "miner uid %d (%s) failed %s: %s; asking another\n", k->uid, k->hotkey,
                 answered ? "verification" : "to answer", why);
       json_decref(resp);
     } else {
       found = i;
+      if (b->cfg.verify) as_verified(resp, &vd);
       out->resp = resp;
       out->vd = vd;
       out->uid = k->uid;

@@ -180,7 +180,7 @@ int ag_gateway_keys_list(const char *home, json_t **out) {
 
 /* ---- the server -------------------------------------------------------------------------------------- */
 
-typedef struct {
+struct ag_gateway {
   ag_gateway_cfg cfg;
   ag_net net;
   ag_buyer *buyer;
@@ -188,7 +188,8 @@ typedef struct {
   pthread_mutex_t mu;      /* the keys below and the store */
   pthread_mutex_t key_mu[MAX_KEYS]; /* one request at a time per key: its budget is exact */
   uint64_t start_ms;
-} gateway;
+};
+typedef struct ag_gateway gateway;
 
 
 /* The caller's key: its index in the store (read now), or -1 with a 401 sent. */
@@ -461,7 +462,8 @@ static const ag_http_route routes[] = {
     {"POST", "/v1/chat/completions", h_chat, 1u << 20},
 };
 
-int ag_gateway_run(const ag_gateway_cfg *cfg, volatile int *stop) {
+int ag_gateway_open(const ag_gateway_cfg *cfg, ag_gateway **out, ag_http_config *hc) {
+  *out = NULL;
   gateway *g = ag_xcalloc(1, sizeof *g);
   g->cfg = *cfg;
   g->start_ms = (uint64_t)time(NULL) * 1000;
@@ -472,13 +474,31 @@ int ag_gateway_run(const ag_gateway_cfg *cfg, volatile int *stop) {
                      .deposit = cfg->deposit, .dispute = cfg->dispute, .policy = AG_BUY_CHEAPEST, .verify = true,
                      .verify_sample = cfg->verify_sample, .threads = cfg->threads, .attempts = 3, .log = false};
   if (!rc) rc = ag_buyer_open(&g->net, &bc, &g->buyer);
-  ag_http_server *srv = NULL;
-  if (!rc) {
-    ag_hex_encode(ag_buyer_model_id(g->buyer), 32, g->hex);
-    ag_http_config hc = {.listen = cfg->listen, .max_body = 1u << 20, .routes = routes,
-                         .nroutes = sizeof routes / sizeof routes[0], .ctx = g};
-    rc = ag_http_start(&hc, &srv);
+  if (rc) {
+    ag_gateway_close(g);
+    return rc;
   }
+  ag_hex_encode(ag_buyer_model_id(g->buyer), 32, g->hex);
+  *hc = (ag_http_config){.listen = cfg->listen, .max_body = 1u << 20, .routes = routes,
+                         .nroutes = sizeof routes / sizeof routes[0], .ctx = g};
+  *out = g;
+  return 0;
+}
+
+void ag_gateway_close(ag_gateway *g) {
+  if (!g) return;
+  ag_buyer_close(g->buyer);
+  for (int i = 0; i < MAX_KEYS; i++) pthread_mutex_destroy(&g->key_mu[i]);
+  pthread_mutex_destroy(&g->mu);
+  free(g);
+}
+
+int ag_gateway_run(const ag_gateway_cfg *cfg, volatile int *stop) {
+  gateway *g;
+  ag_http_config hc;
+  int rc = ag_gateway_open(cfg, &g, &hc);
+  ag_http_server *srv = NULL;
+  if (!rc) rc = ag_http_start(&hc, &srv);
   if (!rc) {
     char host[128], url[200];
     uint16_t port;
@@ -503,9 +523,6 @@ int ag_gateway_run(const ag_gateway_cfg *cfg, volatile int *stop) {
     }
   }
   ag_http_stop(srv);
-  ag_buyer_close(g->buyer);
-  for (int i = 0; i < MAX_KEYS; i++) pthread_mutex_destroy(&g->key_mu[i]);
-  pthread_mutex_destroy(&g->mu);
-  free(g);
+  ag_gateway_close(g);
   return rc;
 }

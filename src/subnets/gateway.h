@@ -14,6 +14,7 @@
 #ifndef AG_SUBNETS_GATEWAY_H
 #define AG_SUBNETS_GATEWAY_H
 
+#include "api/http.h"
 #include "crypto/keys.h"
 
 #include <jansson.h>
@@ -37,6 +38,13 @@ typedef struct {
 
 /* Serves until *stop is set. */
 int ag_gateway_run(const ag_gateway_cfg *cfg, volatile int *stop);
+
+/* The gateway without its server (what ag_gateway_run starts): its buyer opened on the node,
+ * and *http set to its routes (listen = cfg->listen), for ag_http_start or, in tests and
+ * fuzzing, ag_http_serve_bytes. Close after the server stops. */
+typedef struct ag_gateway ag_gateway;
+int ag_gateway_open(const ag_gateway_cfg *cfg, ag_gateway **out, ag_http_config *http);
+void ag_gateway_close(ag_gateway *g); /* accepts NULL */
 
 /* ---- keys (HOME/gateway/keys.json) ------------------------------------------------------------ */
 /* Makes a key for name with a budget (base units); *key gets it ("agk-" + 64 hex digits), the

@@ -349,13 +349,17 @@ int ag_inf_verify(ag_infer *state, const ag_model *m, const uint8_t *body, size_
   memset(v, 0, sizeof *v);
   json_t *ag = json_object_get(resp, "agora");
   json_t *choice = json_array_get(json_object_get(resp, "choices"), 0);
-  const char *text = req->chat ? json_string_value(json_object_get(json_object_get(choice, "message"), "content"))
-                               : json_string_value(json_object_get(choice, "text"));
+  json_t *tj = req->chat ? json_object_get(json_object_get(choice, "message"), "content") : json_object_get(choice, "text");
+  const char *text = json_string_value(tj);
   const char *rb64 = json_string_value(json_object_get(ag, "receipt"));
   uint8_t reqh[32], commit[32], sig[64], pk[32], want[32];
   if (!ag || !text || !rb64 || hexfield(ag, "request_hash", reqh, 32) ||
       hexfield(ag, "commitment", commit, 32) || hexfield(ag, "signature", sig, 64))
     return verdict(v, AG_E_INF_MALFORMED, "the answer lacks its text or its agora proof%s", NULL);
+  /* the text is signed and compared up to its first NUL, and no answer holds one (ag_inf_text
+   * makes each U+FFFD): bytes after a "\u0000" would reach the client unsigned and unchecked */
+  if (strlen(text) != json_string_length(tj))
+    return verdict(v, AG_E_INF_TEXT, "the text holds a NUL, which no answer holds%s", NULL);
   snprintf(v->text, sizeof v->text, "%s", text);
   const char *hk = json_string_value(json_object_get(ag, "hotkey"));
   if (!hk || ag_addr_decode(hk, pk) || memcmp(pk, hotkey, 32) != 0)
@@ -432,6 +436,7 @@ int ag_inf_verify(ag_infer *state, const ag_model *m, const uint8_t *body, size_
     rc = verdict(v, AG_E_INF_RECEIPT, "the answer ends early without a stop token or stop string%s", NULL);
     goto done;
   }
+  snprintf(v->finish, sizeof v->finish, "%s", eot || stopped ? "stop" : "length");
   if (state) {
     ag_verify_report rep;
     rc = ag_receipt_verify_state(state, receipt, rlen, &rep);

@@ -100,6 +100,8 @@ typedef struct {
   char why[256];
   char text[4096];        /* the answer's text (possibly cut) */
   int n_prompt, n_out;
+  char finish[8];         /* why it ended, as the receipt shows: "stop" (the stop token or a
+                             stop string) or "length" (max_tokens or the context's end) */
   double verify_seconds;  /* re-execution time */
   uint8_t receipt_hash[32]; /* BLAKE2b-256("agora/receipt", receipt), once it decoded */
 } ag_inf_verdict;
