@@ -302,10 +302,18 @@ static void change(json_t *o) {
     else json_object_del(ag, parts[k % AG_ARRAY_LEN(parts)]);
     break;
   }
-  default: {
+  default: { /* what the miner does not sign around its proof */
     json_t *c = json_array_get(json_object_get(o, "choices"), 0);
     static const char *const why[] = {"stop", "length", "content_filter", ""};
-    json_object_set_new(c, "finish_reason", json_string(why[get8(&cur) % 4]));
+    uint8_t k = get8(&cur);
+    switch (k % 6) {
+    case 0: json_object_set_new(c, "finish_reason", json_string(why[(k >> 3) % 4])); break;
+    case 1: json_object_set_new(o, "object", fuzz_string()); break;
+    case 2: json_object_set_new(o, "model", json_string("gpt-4o")); break;
+    case 3: json_object_set_new(c, "index", json_integer(k >> 3)); break;
+    case 4: json_object_set_new(json_object_get(c, "message"), "role", json_string("system")); break;
+    default: json_object_set_new(o, "created", json_string("yesterday")); break;
+    }
     break;
   }
   }
@@ -605,6 +613,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       fail("an accepted answer's finish reason is not the honest one");
     uint64_t cost = ag_json_u64_of(json_object_get(json_object_get(honest, "agora"), "payment"), "cost");
     if (res.cost != cost) fail("the cost accepted is not the honest receipt's");
+    static const char *const same[] = {"object", "model"};
+    for (size_t i = 0; i < AG_ARRAY_LEN(same); i++)
+      if (!json_equal(json_object_get(res.resp, same[i]), json_object_get(honest, same[i])))
+        fail("an accepted answer's object or model is not the honest one");
+    json_t *role = json_object_get(json_object_get(c, "message"), "role"),
+           *hrole = json_object_get(json_object_get(hc, "message"), "role");
+    if (!json_equal(json_object_get(c, "index"), json_object_get(hc, "index")) ||
+        (role || hrole ? !json_equal(role, hrole) : 0) ||
+        !json_is_integer(json_object_get(res.resp, "created")))
+      fail("an accepted answer is not in OpenAI's shape");
     json_t *u = json_object_get(res.resp, "usage");
     if (json_integer_value(json_object_get(u, "prompt_tokens")) != res.vd.n_prompt ||
         json_integer_value(json_object_get(u, "completion_tokens")) != res.vd.n_out)

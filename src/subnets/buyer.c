@@ -11,6 +11,7 @@
 #include "subnets/neuron.h"
 #include "subnets/payment.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <math.h>
 #include <pthread.h>
@@ -20,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #define OFFERS_TTL_MS 10000
 #define BAN_MS (10 * 60 * 1000) /* a miner that answered wrongly is not asked again for this long */
@@ -553,17 +555,42 @@ static int verify_answer(ag_buyer *b, const char *body, const ag_inf_request *re
   return rc;
 }
 
-/* What the client gets is what was checked: the receipt's token counts and the reason its
- * output ended, whatever the miner wrote beside them. A miner's usage and finish_reason are
- * not signed, and an app may bill its own users by the usage. */
-static void as_verified(json_t *resp, const ag_inf_verdict *vd) {
-  json_t *u = json_object_get(resp, "usage");
-  if (!json_is_object(u)) json_object_set_new(resp, "usage", u = json_object());
-  json_object_set_new(u, "prompt_tokens", json_integer(vd->n_prompt));
-  json_object_set_new(u, "completion_tokens", json_integer(vd->n_out));
-  json_object_set_new(u, "total_tokens", json_integer(vd->n_prompt + vd->n_out));
-  json_t *choice = json_array_get(json_object_get(resp, "choices"), 0);
-  if (vd->finish[0] && json_is_object(choice)) json_object_set_new(choice, "finish_reason", json_string(vd->finish));
+/* What the client gets is what was checked, in OpenAI's shape, whatever else the miner wrote
+ * around its proof (its JSON outside the signed text, commitment and receipts is its own say):
+ * the text; usage from the receipt's token counts (an app may bill its own users by it);
+ * finish_reason from where the receipt's output ends (the miner's rule: "stop" at the stop token
+ * or a stop string, else "length"); the model by the name this client knows it by; the proof
+ * (`agora`) as the miner sent it; and the miner's id and created time when they are plain (an
+ * id is relayed as a header). A new reference. */
+static json_t *verified_answer(const ag_buyer *b, json_t *resp, bool chat, const ag_inf_verdict *vd) {
+  json_t *o = json_object(), *c0 = json_array_get(json_object_get(resp, "choices"), 0);
+  json_t *text = chat ? json_object_get(json_object_get(c0, "message"), "content") : json_object_get(c0, "text");
+  const char *id = json_string_value(json_object_get(resp, "id"));
+  size_t n = id ? strlen(id) : 0;
+  bool plain = n >= 1 && n <= 64;
+  for (size_t i = 0; plain && i < n; i++) plain = isalnum((unsigned char)id[i]) || strchr("-_.", id[i]);
+  char own[40];
+  if (!plain) {
+    char hex[17];
+    ag_hex_encode(vd->receipt_hash, 8, hex);
+    snprintf(own, sizeof own, "%s-%s", chat ? "chatcmpl" : "cmpl", hex);
+  }
+  json_int_t created = json_integer_value(json_object_get(resp, "created"));
+  json_object_set_new(o, "id", json_string(plain ? id : own));
+  json_object_set_new(o, "object", json_string(chat ? "chat.completion" : "text_completion"));
+  json_object_set_new(o, "created", json_integer(created > 0 ? created : (json_int_t)time(NULL)));
+  json_object_set_new(o, "model", json_string(b->model_name));
+  json_t *choice = json_object();
+  json_object_set_new(choice, "index", json_integer(0));
+  if (chat) json_object_set_new(choice, "message", json_pack("{s:s, s:O}", "role", "assistant", "content", text));
+  else json_object_set(choice, "text", text);
+  json_object_set_new(choice, "logprobs", json_null());
+  json_object_set_new(choice, "finish_reason", json_string(vd->finish[0] ? vd->finish : "stop"));
+  json_object_set_new(o, "choices", json_pack("[o]", choice));
+  json_object_set_new(o, "usage", json_pack("{s:i, s:i, s:i}", "prompt_tokens", vd->n_prompt, "completion_tokens",
+                                            vd->n_out, "total_tokens", vd->n_prompt + vd->n_out));
+  json_object_set(o, "agora", json_object_get(resp, "agora"));
+  return o;
 }
 
 static int buy(ag_buyer *b, bool chat, const char *body, const ag_inf_request *req, int only_uid,
@@ -732,7 +759,11 @@ static int buy(ag_buyer *b, bool chat, const char *body, const ag_inf_request *r
       json_decref(resp);
     } else {
       found = i;
-      if (b->cfg.verify) as_verified(resp, &vd);
+      if (b->cfg.verify) {
+        json_t *v = verified_answer(b, resp, chat, &vd);
+        json_decref(resp);
+        resp = v;
+      }
       out->resp = resp;
       out->vd = vd;
       out->uid = k->uid;
