@@ -21,6 +21,9 @@
  *    a part), and signs the answer and the payment receipt again with the miner's key when
  *    the input says so;
  *  - 402: first answers 402 with a book (billed, sequence) from the input, then honestly.
+ * With bit 3 of its second byte the node lies too, to a buyer of its own: in the metagraph, the
+ * offers or a channel's record (as the miner reads it), a value anywhere replaced by one of the
+ * input's choosing (null, negative, huge, a number as a string past 2^64, rows by thousands).
  * With bit 2 of its second byte the request goes instead to the gateway's routes (in process,
  * ag_gateway_open and ag_http_serve_bytes), as an OpenAI client sends it: a completion, a chat,
  * a stream, the models or the usage, with the key the gateway issued (its budget a unit or
@@ -94,16 +97,16 @@ static int changed;    /* the front changed the answer it sent */
 
 static struct {
   int on;
-  unsigned long inputs, by_mode[MODE_N], accepted, changed_refused, faults, gateway, gateway_ok;
+  unsigned long inputs, by_mode[MODE_N], accepted, changed_refused, faults, gateway, gateway_ok, lies;
 } stats;
 
 static void at_exit(void) {
   if (stats.on)
     fprintf(stderr,
             "fuzz_buyer: %lu inputs (raw %lu, changed %lu, 402 %lu): %lu answers accepted, %lu changed answers "
-            "refused, %lu with evidence; %lu through the gateway (%lu answered 200; 2xx %lu, 4xx %lu, 5xx %lu)\n",
+            "refused, %lu with evidence, %lu with a lying node; %lu through the gateway (%lu answered 200; 2xx %lu, 4xx %lu, 5xx %lu)\n",
             stats.inputs, stats.by_mode[MODE_RAW], stats.by_mode[MODE_CHANGED], stats.by_mode[MODE_402],
-            stats.accepted, stats.changed_refused, stats.faults, stats.gateway, stats.gateway_ok, http_check_status[2],
+            stats.accepted, stats.changed_refused, stats.faults, stats.lies, stats.gateway, stats.gateway_ok, http_check_status[2],
             http_check_status[4], http_check_status[5]);
   ag_gateway_close(gw);
   ag_buyer_close(buyer);
@@ -116,6 +119,72 @@ static void at_exit(void) {
 }
 
 /* ---- the node ------------------------------------------------------------------------------------- */
+
+/* An input may make the node lie in one of its answers (LIE_*), as a node a client chose to
+ * trust may: a value anywhere in the JSON replaced by one of the input's choosing. */
+enum { LIE_NONE, LIE_METAGRAPH, LIE_OFFERS, LIE_CHANNEL, LIE_N };
+static int lie_at;
+static json_t *fuzz_string(void);
+
+static json_t *lie_value(json_t *was) {
+  uint8_t k = get8(&cur);
+  switch (k % 10) {
+  case 0: return json_null();
+  case 1: return json_integer(-1 - (json_int_t)get8(&cur));
+  case 2: return json_integer(INT64_MAX);
+  case 3: return json_real(1e300);
+  case 4: return json_string("18446744073709551615");
+  case 5: return json_string("340282366920938463463374607431768211456");
+  case 6: return fuzz_string();
+  case 7: { /* an array of its first row many times: a metagraph of more rows than a subnet holds
+               (rows of a kilobyte at most, so that lies on lies stay small) */
+    json_t *row = json_is_array(was) && json_array_size(was) ? json_array_get(was, 0) : was;
+    char *t = row ? json_dumps(row, JSON_ENCODE_ANY) : NULL;
+    bool small = t && strlen(t) < 1024;
+    free(t);
+    json_t *a = json_array();
+    for (int i = 0, n = small ? 1 + (int)(get8(&cur) % 3) * 4000 : 1; i < n; i++)
+      json_array_append_new(a, row ? json_deep_copy(row) : json_null());
+    return a;
+  }
+  case 8: return json_integer((json_int_t)get32(&cur));
+  default: return json_object();
+  }
+}
+
+/* Replaces one value of o, reached by up to four steps the input chooses. */
+static void lie(json_t *o) {
+  json_t *parent = NULL, *at = o;
+  const char *key = NULL;
+  size_t idx = 0;
+  for (int depth = 0, steps = 1 + get8(&cur) % 4; depth < steps; depth++) {
+    if (json_is_object(at) && json_object_size(at)) {
+      size_t want = get8(&cur) % json_object_size(at), i = 0;
+      const char *k;
+      json_t *v;
+      json_object_foreach(at, k, v) {
+        if (i++ == want) {
+          parent = at, key = k, at = v;
+          break;
+        }
+      }
+    } else if (json_is_array(at) && json_array_size(at)) {
+      idx = get8(&cur) % json_array_size(at);
+      parent = at, key = NULL, at = json_array_get(at, idx);
+    } else {
+      break;
+    }
+  }
+  if (!parent) return;
+  json_t *v = lie_value(at);
+  if (key) json_object_set_new(parent, key, v);
+  else json_array_set_new(parent, idx, v);
+}
+
+static void node_json(ag_http_resp *resp, int where, json_t *o) {
+  for (int i = 0, n = lie_at == where ? 1 + get8(&cur) % 3 : 0; i < n; i++) lie(o);
+  ag_http_json(resp, 200, o);
+}
 
 static void h_status(ag_http_req *req, ag_http_resp *resp) {
   (void)req;
@@ -135,27 +204,29 @@ static void h_channel(ag_http_req *req, ag_http_resp *resp) {
     return ag_http_error(resp, 404, AG_E_NOTFOUND, "no such channel");
   char c[AG_ADDR_MAX];
   ag_addr_encode(payer.pk, c);
-  ag_http_json(resp, 200, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "status", "open", "client", c,
-                                    "provider", hot_addr, "signer", c, "deposit", "1000000000000", "claimed", "0", "seq",
-                                    "0", "expiry", (json_int_t)0, "close_at", (json_int_t)0));
+  node_json(resp, LIE_CHANNEL,
+            json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "status", "open", "client", c, "provider", hot_addr,
+                      "signer", c, "deposit", "1000000000000", "claimed", "0", "seq", "0", "expiry", (json_int_t)0,
+                      "close_at", (json_int_t)0));
 }
 
 /* /v1/subnets/1 (its pin) and /v1/subnets/1/metagraph (the front as uid 0). */
 static void h_subnet(ag_http_req *req, ag_http_resp *resp) {
   if (!strcmp(req->param, "1"))
-    return ag_http_json(resp, 200, json_pack("{s:i, s:{s:s, s:I}}", "netuid", 1, "model", "model_id", model_hex, "size",
-                                             (json_int_t)model_size));
+    return ag_http_json(resp, 200, json_pack("{s:i, s:{s:s, s:I}}", "netuid", 1, "model", "model_id", model_hex,
+                                             "size", (json_int_t)model_size));
   if (!strcmp(req->param, "1/metagraph"))
-    return ag_http_json(resp, 200, json_pack("{s:[{s:i, s:s, s:{s:s, s:i}, s:i}]}", "uids", "uid", 0, "hotkey", hot_addr,
-                                             "endpoint", "host", "127.0.0.1", "port", (int)front_port, "incentive", 0));
+    return node_json(resp, LIE_METAGRAPH,
+                     json_pack("{s:[{s:i, s:s, s:{s:s, s:i}, s:i}]}", "uids", "uid", 0, "hotkey", hot_addr, "endpoint",
+                               "host", "127.0.0.1", "port", (int)front_port, "incentive", 0));
   ag_http_error(resp, 404, AG_E_NOTFOUND, "no such subnet");
 }
 
 static void h_offers(ag_http_req *req, ag_http_resp *resp) {
   (void)req;
-  ag_http_json(resp, 200, json_pack("{s:I, s:[{s:s, s:s, s:s, s:s, s:i}]}", "height", (json_int_t)100, "offers",
-                                    "provider", hot_addr, "model", model_hex, "price_in_per_1k", "1000",
-                                    "price_out_per_1k", "10000", "max_tokens", 64));
+  node_json(resp, LIE_OFFERS,
+            json_pack("{s:I, s:[{s:s, s:s, s:s, s:s, s:i}]}", "height", (json_int_t)100, "offers", "provider", hot_addr,
+                      "model", model_hex, "price_in_per_1k", "1000", "price_out_per_1k", "10000", "max_tokens", 64));
 }
 
 static void h_economy(ag_http_req *req, ag_http_resp *resp) {
@@ -595,8 +666,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     ag_err_clear();
     return 0;
   }
+  /* a lying node is met by a buyer of its own (a buyer keeps the offers it read for 10 s) */
+  ag_buyer *by = buyer;
+  if (second & 8) {
+    ag_buyer_cfg bc = {.home = base, .netuid = 1, .payer = &payer, .payer_name = "fuzz", .policy = AG_BUY_CHEAPEST,
+                       .verify = true, .verify_sample = 1, .threads = 1, .attempts = 1};
+    if (ag_buyer_open(&net, &bc, &by)) abort();
+    lie_at = 1 + get8(&cur) % (LIE_N - 1);
+    stats.lies++;
+  }
   ag_buy_result res;
-  int rc = ag_buy(buyer, chat, body, &r, 0, UINT64_MAX, &res);
+  int rc = ag_buy(by, chat, body, &r, 0, UINT64_MAX, &res);
+  lie_at = LIE_NONE;
+  if (by != buyer) ag_buyer_close(by);
 
   ag_pay_client after;
   if (ag_pay_client_load(book, &after)) fail("the client's book cannot be read back");

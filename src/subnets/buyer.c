@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "economy/economy.h"
+#include "incentive/incentive.h"
 #include "subnets/neuron.h"
 #include "subnets/payment.h"
 
@@ -618,10 +619,12 @@ static int buy(ag_buyer *b, bool chat, const char *body, const ag_inf_request *r
     return rc;
   }
   json_t *rows = json_object_get(mg, "uids");
-  candidate *cs = ag_xcalloc(json_array_size(rows) + 1, sizeof *cs);
+  /* a subnet has at most AG_MAX_UIDS; a node that lists more is not followed past them */
+  size_t nrows = json_array_size(rows) < AG_MAX_UIDS ? json_array_size(rows) : AG_MAX_UIDS;
+  candidate *cs = ag_xcalloc(nrows + 1, sizeof *cs);
   int ncs = 0, unaffordable = 0;
   uint64_t now = ag_mono_ms();
-  for (size_t i = 0; i < json_array_size(rows); i++) {
+  for (size_t i = 0; i < nrows; i++) {
     json_t *r = json_array_get(rows, i);
     char base[200];
     if (ag_net_endpoint_url(json_object_get(r, "endpoint"), base, sizeof base)) continue;
