@@ -69,7 +69,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHAIN "agora-fuzz"
+#define CHAIN FUZZ_CHAIN
 #define DEPOSIT 1000000000000ULL
 #define MAX_TOKENS 4
 
@@ -186,17 +186,6 @@ static void node_json(ag_http_resp *resp, int where, json_t *o) {
   ag_http_json(resp, 200, o);
 }
 
-static void h_status(ag_http_req *req, ag_http_resp *resp) {
-  (void)req;
-  ag_http_json(resp, 200, json_pack("{s:s, s:I, s:{s:s, s:s}}", "chain_id", CHAIN, "height", (json_int_t)100, "params",
-                                    "base_fee", "1000", "per_byte_fee", "10"));
-}
-
-static void h_incentive(ag_http_req *req, ag_http_resp *resp) {
-  (void)req;
-  ag_http_json(resp, 200, json_pack("{s:b}", "allow_private_endpoints", 1));
-}
-
 /* Any channel is open, from the payer to the miner, with DEPOSIT. */
 static void h_channel(ag_http_req *req, ag_http_resp *resp) {
   uint8_t id[32];
@@ -235,7 +224,7 @@ static void h_economy(ag_http_req *req, ag_http_resp *resp) {
 }
 
 static const ag_http_route node_routes[] = {
-    {"GET", "/v1/status", h_status, 0},       {"GET", "/v1/incentive", h_incentive, 0},
+    {"GET", "/v1/status", fuzz_node_status, 0},       {"GET", "/v1/incentive", fuzz_node_incentive, 0},
     {"GET", "/v1/channels/", h_channel, 0},   {"GET", "/v1/subnets/", h_subnet, 0},
     {"GET", "/v1/offers", h_offers, 0},       {"GET", "/v1/economy", h_economy, 0},
 };

@@ -50,7 +50,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define CHAIN "agora-fuzz"
+#define CHAIN FUZZ_CHAIN
 #define MAX_TOKENS 6 /* shaped bodies: the most a request generates */
 
 static char base[256];
@@ -82,17 +82,6 @@ static void at_exit(void) {
 
 /* ---- the node the miner reads ----------------------------------------------------------------- */
 
-static void h_status(ag_http_req *req, ag_http_resp *resp) {
-  (void)req;
-  ag_http_json(resp, 200, json_pack("{s:s, s:I, s:{s:s, s:s}}", "chain_id", CHAIN, "height", (json_int_t)100, "params",
-                                    "base_fee", "1000", "per_byte_fee", "10"));
-}
-
-static void h_incentive(ag_http_req *req, ag_http_resp *resp) {
-  (void)req;
-  ag_http_json(resp, 200, json_pack("{s:b}", "allow_private_endpoints", 1));
-}
-
 /* GET /v1/channels/{id}: this miner's channel and one paying another provider, as the chain has
  * them; any other id is unknown. */
 static void h_channel(ag_http_req *req, ag_http_resp *resp) {
@@ -109,8 +98,8 @@ static void h_channel(ag_http_req *req, ag_http_resp *resp) {
 }
 
 static const ag_http_route node_routes[] = {
-    {"GET", "/v1/status", h_status, 0},
-    {"GET", "/v1/incentive", h_incentive, 0},
+    {"GET", "/v1/status", fuzz_node_status, 0},
+    {"GET", "/v1/incentive", fuzz_node_incentive, 0},
     {"GET", "/v1/channels/", h_channel, 0},
 };
 

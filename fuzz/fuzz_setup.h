@@ -3,7 +3,10 @@
 #ifndef AG_FUZZ_SETUP_H
 #define AG_FUZZ_SETUP_H
 
+#include "api/http.h"
 #include "engine/engine.h"
+
+#include <jansson.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +25,22 @@ __attribute__((unused)) static ag_model *fuzz_nano_model(void) {
   if (ag_model_load(AGORA_SRC_DIR "/models/agora-nano.bin", &m, NULL)) abort();
   ag_model_prefer_f32(&m, AG_PREFER_F32_MAX);
   return m;
+}
+
+/* What a node answers a neuron about its chain (GET /v1/status: CHAIN at height 100) and
+ * about private endpoints (GET /v1/incentive: allowed, as on a test network on one machine):
+ * for targets whose neurons read a small node of their own. */
+#define FUZZ_CHAIN "agora-fuzz"
+
+__attribute__((unused)) static void fuzz_node_status(ag_http_req *req, ag_http_resp *resp) {
+  (void)req;
+  ag_http_json(resp, 200, json_pack("{s:s, s:I, s:{s:s, s:s}}", "chain_id", FUZZ_CHAIN, "height", (json_int_t)100,
+                                    "params", "base_fee", "1000", "per_byte_fee", "10"));
+}
+
+__attribute__((unused)) static void fuzz_node_incentive(ag_http_req *req, ag_http_resp *resp) {
+  (void)req;
+  ag_http_json(resp, 200, json_pack("{s:b}", "allow_private_endpoints", 1));
 }
 
 #endif
