@@ -96,6 +96,55 @@ static void ask_opens_and_closes_a_channel(const char *home, json_t *m) {
   json_decref(c);
 }
 
+/* What ask signed beyond txs until 2026-12-07, when it named the command instead: a purchase
+ * (the buyer `agora infer` uses, paid from the --from key within the sentence's budget, the
+ * answer verified) and a registration (the hotkey, a key of the wallet, signs its claim). */
+static void ask_buys_an_answer_and_registers_a_hotkey(const char *home) {
+  const char *buy_s = "ask the network what is the capital of France for at most 0.1 AGR";
+  json_t *d = ask_dry(home, buy_s);
+  json_t *a0 = json_array_get(json_object_get(d, "actions"), 0);
+  const char *kind = json_string_value(json_object_get(a0, "kind")), *hash = json_string_value(json_object_get(d, "preview_hash"));
+  const char *pv = json_string_value(json_object_get(d, "preview"));
+  CHECK(kind && !strcmp(kind, "buy") && hash && pv && strstr(pv, "buy a verified answer to \"what is the capital of France\""));
+  const char *bc[] = {"--home", home, "--json", "ask", "--from", "owner", "--threads", "2", "--model", ASK_MODEL,
+                      "--confirm", hash ? hash : "", buy_s, NULL};
+  json_t *r = run_json(bc);
+  const char *answer = json_string_value(json_object_get(r, "answer"));
+  uint64_t cost = 0;
+  CHECK(answer && json_is_true(json_object_get(r, "verified")));
+  CHECK(ag_amount_parse(json_string_value(json_object_get(r, "cost")) ?: "x", &cost) == 0);
+  CHECK(cost > 0 && cost <= AG_UNIT / 10);
+  json_decref(r);
+  json_decref(d);
+
+  const char *nw[] = {"--home", home, "wallet", "new", "hk2", NULL};
+  CHECK_EQ(sys_run(NULL, nw), 0);
+  const char *reg_s = "register hk2 on subnet 1";
+  d = ask_dry(home, reg_s);
+  kind = json_string_value(json_object_get(json_array_get(json_object_get(d, "actions"), 0), "kind"));
+  hash = json_string_value(json_object_get(d, "preview_hash"));
+  pv = json_string_value(json_object_get(d, "preview"));
+  CHECK(kind && !strcmp(kind, "register") && hash && pv && strstr(pv, "register hotkey hk2 (") && !strstr(pv, "WOULD FAIL"));
+  CHECK_EQ(ask_confirm(home, reg_s, hash ? hash : ""), 0);
+  json_decref(d);
+  const char *show[] = {"--home", home, "--json", "wallet", "show", "hk2", NULL};
+  json_t *w = run_json(show);
+  const char *addr = json_string_value(json_object_get(w, "address"));
+  CHECK(addr != NULL);
+  int found = 0;
+  for (int i = 0; i < 40 && addr && !found; i++) {
+    ag_sleep_ms(250);
+    const char *mg[] = {"--home", home, "--json", "subnet", "metagraph", "1", NULL};
+    json_t *m = run_json(mg);
+    json_t *uids = json_object_get(m, "uids");
+    for (size_t k = 0; k < json_array_size(uids); k++)
+      found |= !strcmp(json_string_value(json_object_get(json_array_get(uids, k), "hotkey")) ?: "", addr);
+    json_decref(m);
+  }
+  CHECK(found);
+  json_decref(w);
+}
+
 TEST(an_agent_buys_until_its_period_cap_and_the_cap_holds_across_a_restart) {
   char home[512], out_path[600], task[600];
   snprintf(home, sizeof home, "%s/sys_agent", AGORA_BUILD_DIR);
@@ -140,6 +189,7 @@ TEST(an_agent_buys_until_its_period_cap_and_the_cap_holds_across_a_restart) {
   json_decref(r1);
   json_decref(r2);
   ask_opens_and_closes_a_channel(home, m);
+  ask_buys_an_answer_and_registers_a_hotkey(home);
   json_decref(m);
   CHECK_EQ(sys_stop(pid, SIGTERM, 60000), 0);
 }

@@ -57,6 +57,7 @@ json_t *ag_json_subnet(const ag_subnet *sn, uint64_t height, int detail) {
   json_object_set_new(o, "max_uids", json_integer(sn->hp.max_uids));
   json_object_set_new(o, "tempo", json_integer(sn->hp.tempo));
   json_object_set_new(o, "registration_cost", ag_json_u64s(ag_subnet_burn_at(sn, height + 1)));
+  json_object_set_new(o, "registration_cost_max", ag_json_u64s(sn->burn)); /* it decays from this */
   json_object_set_new(o, "emission_share", json_integer(sn->share));
   json_object_set_new(o, "pending_emission", ag_json_u64s(sn->pending));
   json_object_set_new(o, "emitted", ag_json_u64s(sn->emitted));

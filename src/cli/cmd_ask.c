@@ -17,7 +17,9 @@
 #include "economy/economy.h"
 #include "incentive/incentive.h"
 #include "incentive/internal.h"
+#include "subnets/buyer.h"
 #include "subnets/intent.h"
+#include "subnets/netclient.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +37,9 @@ static const char usage[] =
     "missing or unclear is a question back. --dry-run signs nothing; with --json it prints\n"
     "{intent, actions, questions, preview} (docs/cli.md). --json without --dry-run signs only\n"
     "with --confirm and the preview's hash from a dry run.\n";
+
+#define BUY_SUBNET 1          /* the inference subnet a purchase asks, as `agora infer` does */
+#define BUY_MAX_TOKENS 128    /* the answer's most */
 
 static void default_model(const ag_cli *c, char *out, size_t cap) {
   const char *env = getenv("AGORA_ASK_MODEL");
@@ -92,11 +97,18 @@ static const char *label_of(const book_store *b, const uint8_t pk[32]) {
   return NULL;
 }
 
+/* The name of the wallet key with this public key, or NULL. */
+static const char *key_name_of(const book_store *b, const uint8_t pk[32]) {
+  for (int i = 0; i < b->n; i++)
+    if (b->v[i].is_key && !memcmp(b->v[i].pk, pk, 32)) return b->v[i].name;
+  return NULL;
+}
+
 /* ---- building the txs ----------------------------------------------------------------------- */
 
 typedef struct {
   char chain_id[AG_CHAIN_ID_MAX + 1];
-  uint64_t height, settle_delay;
+  uint64_t height, settle_delay, min_deposit;
   ag_params params;
 } chain_info;
 
@@ -116,6 +128,7 @@ static int chain_read(ag_cli *c, chain_info *ci) {
   if (ag_cli_api(c, "GET", "/v1/economy", NULL, NULL, 0, &eco) == 0) {
     uint64_t d = ag_cli_json_u64(eco, "min_settle_delay");
     if (d > ci->settle_delay) ci->settle_delay = d;
+    ci->min_deposit = ag_cli_json_u64(eco, "min_deposit");
   }
   json_decref(eco);
   return 0;
@@ -190,9 +203,10 @@ static int own_channel(ag_cli *c, const chain_info *ci, const uint8_t from[32], 
   return found ? 0 : AG_E_CHANNEL_NOT_FOUND;
 }
 
-/* The payload of a tx action; 1 for an action that is not a tx (a query), an AG_E_* code with a
- * message for one this command cannot build. */
-static int payload_of(ag_cli *c, const chain_info *ci, json_t *a, uint16_t *kind, ag_buf *p, uint8_t from[32]) {
+/* The payload of a tx action; 1 for an action that is not a tx (a query, or a purchase, made
+ * after the txs are signed), an AG_E_* code with a message for one this command cannot build. */
+static int payload_of(ag_cli *c, const book_store *b, const chain_info *ci, json_t *a, uint16_t *kind, ag_buf *p,
+                      uint8_t from[32]) {
   const char *k = json_string_value(json_object_get(a, "kind"));
   uint8_t x[32], model[32];
   const char *f = json_string_value(json_object_get(a, "from"));
@@ -239,7 +253,28 @@ static int payload_of(ag_cli *c, const chain_info *ci, json_t *a, uint16_t *kind
     ag_buf_put(p, from, 32);
     ag_buf_put(p, x, 32);
     *kind = AG_TX_AGENT_KEY_REVOKE;
-  } else if (!strcmp(k, "balance") || !strcmp(k, "stake_info") || !strcmp(k, "metagraph")) {
+  } else if (!strcmp(k, "register")) {
+    /* the hotkey, a key of this wallet, signs its claim: that the coldkey may register it */
+    ag_addr_decode(json_string_value(json_object_get(a, "hotkey")), x);
+    const char *name = key_name_of(b, x);
+    json_int_t netuid = json_integer_value(json_object_get(a, "netuid"));
+    char path[64];
+    snprintf(path, sizeof path, "/v1/subnets/%lld", (long long)netuid);
+    json_t *sj;
+    if (!name) return ag_fail(AG_E_KEY_NOT_FOUND, "the hotkey to register is not a key of this wallet");
+    int rc = ag_cli_api(c, "GET", path, NULL, NULL, 0, &sj);
+    if (rc) return rc;
+    /* the most it may burn: the cost right after the last registration, from which the cost
+     * decays block by block; the tx (and the preview's hash) stays the same from a dry run to
+     * the signing unless someone registers in between, and the chain burns the cost of the block */
+    uint64_t cost = ag_cli_json_u64(sj, "registration_cost_max");
+    json_decref(sj);
+    ag_keypair hk;
+    if ((rc = ag_cli_load_signer(c, name, ci->chain_id, &hk))) return rc;
+    ag_payload_register(p, ci->chain_id, (uint16_t)netuid, from, &hk, cost);
+    ag_key_wipe(&hk);
+    *kind = AG_TX_REGISTER;
+  } else if (!strcmp(k, "balance") || !strcmp(k, "stake_info") || !strcmp(k, "metagraph") || !strcmp(k, "buy")) {
     return 1;
   } else {
     return ag_fail(AG_E_UNSUPPORTED, "agora ask cannot yet sign a %s: use the command for it (docs/cli.md)", k);
@@ -301,6 +336,12 @@ static void render_tx(const book_store *b, const ag_tx *tx, int i, ag_buf *out) 
     ag_buf_printf(out, " in all (channels and disputes with any provider that has an offer; expires at height %llu)",
                   (unsigned long long)ag_get_u64le(p + 33 + 8));
     break;
+  case AG_TX_REGISTER:
+    ag_buf_printf(out, "register hotkey ");
+    name_addr(b, p + 2, out);
+    ag_buf_printf(out, " on subnet %u, burning at most ", (unsigned)ag_get_u16le(p));
+    agr(ag_get_u64le(p + 34), out);
+    break;
   case AG_TX_AGENT_KEY_REVOKE:
     ag_buf_printf(out, "revoke agent key ");
     name_addr(b, p + 32, out);
@@ -312,6 +353,57 @@ static void render_tx(const book_store *b, const ag_tx *tx, int i, ag_buf *out) 
   ag_buf_printf(out, ", fee ");
   agr(tx->fee, out);
   ag_buf_printf(out, "\n");
+}
+
+/* ---- a purchase ------------------------------------------------------------------------------ */
+
+/* Buys a verified answer to the action's prompt (as a chat message, greedy, at most
+ * BUY_MAX_TOKENS) from subnet BUY_SUBNET, paid by k: the cheapest miner whose price for it is
+ * within the budget, through a channel holding the budget (or the chain's least deposit) when
+ * none to that miner has room, the answer re-executed before it is shown. */
+static int buy_answer(ag_cli *c, json_t *a, const ag_keypair *k, const char *from, int threads) {
+  char url[256];
+  ag_cli_node_url(c, url, sizeof url);
+  ag_net net;
+  int rc = ag_net_open(&net, url);
+  if (rc) return rc;
+  uint64_t budget = ag_json_u64_of(a, "budget");
+  ag_buyer_cfg bc = {.home = c->home, .netuid = BUY_SUBNET, .payer = k, .payer_name = from, .deposit = budget,
+                     .policy = AG_BUY_CHEAPEST, .verify = true, .verify_sample = 1, .threads = threads, .attempts = 3,
+                     .log = !c->json};
+  ag_buyer *buyer;
+  if ((rc = ag_buyer_open(&net, &bc, &buyer))) return rc;
+  json_t *o = json_pack("{s:s, s:[{s:s, s:s}], s:i, s:i}", "model", ag_buyer_model_name(buyer), "messages", "role", "user",
+                        "content", json_string_value(json_object_get(a, "prompt")) ?: "", "max_tokens", BUY_MAX_TOKENS,
+                        "temperature", 0);
+  char *body = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+  json_decref(o);
+  ag_inf_request req;
+  const char *param;
+  ag_buy_result res;
+  memset(&res, 0, sizeof res);
+  rc = ag_inf_request_parse(true, (const uint8_t *)body, strlen(body), &req, &param);
+  if (!rc) {
+    rc = ag_buy(buyer, true, body, &req, -1, budget, &res);
+    ag_inf_request_free(&req);
+  }
+  if (!rc) {
+    json_t *text = json_object_get(json_object_get(json_array_get(json_object_get(res.resp, "choices"), 0), "message"),
+                                   "content");
+    char cost[32];
+    ag_amount_format(res.cost, cost);
+    if (c->json) {
+      ag_cli_print_json(json_pack("{s:s, s:O, s:s, s:s, s:b}", "kind", "buy", "answer", text, "cost", cost, "miner",
+                                  res.hotkey, "verified", res.verified));
+    } else {
+      printf("%s\n", json_string_value(text) ?: "");
+      printf("(paid %s AGR to miner %s; the answer was verified by re-execution)\n", cost, res.hotkey);
+    }
+  }
+  ag_buy_result_free(&res);
+  ag_buyer_close(buyer);
+  free(body);
+  return rc;
 }
 
 /* ---- the command ---------------------------------------------------------------------------- */
@@ -328,7 +420,8 @@ static void batch_free(batch *b) {
 }
 
 /* Builds the batch with nonces from the node (pending: to sign; committed: to simulate). */
-static int build(ag_cli *c, const chain_info *ci, json_t *actions, int pending, batch *bt, json_t *queries) {
+static int build(ag_cli *c, const book_store *b, const chain_info *ci, json_t *actions, int pending, batch *bt,
+                 json_t *queries) {
   memset(bt, 0, sizeof *bt);
   uint64_t next[AG_INTENT_MAX_ACTIONS];
   uint8_t seen[AG_INTENT_MAX_ACTIONS][32];
@@ -339,7 +432,7 @@ static int build(ag_cli *c, const chain_info *ci, json_t *actions, int pending, 
     ag_buf_init(&p);
     uint16_t kind = 0;
     uint8_t from[32];
-    int r = payload_of(c, ci, a, &kind, &p, from);
+    int r = payload_of(c, b, ci, a, &kind, &p, from);
     if (r < 0) {
       ag_buf_free(&p);
       batch_free(bt);
@@ -395,7 +488,8 @@ static int simulate(ag_cli *c, const batch *bt, json_t **out) {
 /* The preview text: each tx from its bytes, then what the simulation changed. */
 /* The preview's text into out; *txs_len is how much of it the txs take (each as it will be
  * signed, and whether the simulation refuses it): what the preview's hash covers. */
-static int preview(const book_store *b, const batch *bt, json_t *sim, ag_buf *out, uint64_t *total, size_t *txs_len) {
+static int preview(const book_store *b, const chain_info *ci, const batch *bt, json_t *sim, json_t *buys, ag_buf *out,
+                   uint64_t *total, size_t *txs_len) {
   int ok = 1;
   *total = 0;
   for (int i = 0; i < bt->ntx; i++) {
@@ -408,6 +502,24 @@ static int preview(const book_store *b, const batch *bt, json_t *sim, ag_buf *ou
       ok = 0;
       ag_buf_printf(out, "   WOULD FAIL: %s (%s)\n", json_string_value(json_object_get(r, "message")) ?: "", code);
     }
+  }
+  /* a purchase is made after the txs, by the buyer `agora infer` uses: its most is what may
+   * leave the balance (into a payment channel; what the answers do not spend comes back when it
+   * closes) */
+  for (size_t i = 0; i < json_array_size(buys); i++) {
+    json_t *a = json_array_get(buys, i);
+    uint64_t budget = ag_json_u64_of(a, "budget"), dep = budget > ci->min_deposit ? budget : ci->min_deposit;
+    ag_buf_printf(out, "%d. buy a verified answer to \"%s\" from subnet %d's cheapest miner, paying at most ",
+                  bt->ntx + (int)i + 1, json_string_value(json_object_get(a, "prompt")) ?: "", BUY_SUBNET);
+    agr(budget, out);
+    ag_buf_printf(out, "\n   through a payment channel to that miner (one of ");
+    agr(dep, out);
+    ag_buf_printf(out, " is opened if you have none with room; what it does not spend comes back when it closes)\n"
+                       "   signed by ");
+    uint8_t pk[32];
+    if (!ag_addr_decode(json_string_value(json_object_get(a, "from")) ?: "", pk)) name_addr(b, pk, out);
+    ag_buf_printf(out, "\n");
+    *total += dep;
   }
   *txs_len = out->len;
   json_t *accts = json_object_get(sim, "accounts");
@@ -525,12 +637,22 @@ int ag_cmd_ask(ag_cli *c, int argc, char **argv) {
   uint64_t total = 0;
   int sim_ok = 0, prc = 0;
   char phash[17] = "";
+  json_t *buys = json_array(); /* purchases: made after the txs are signed */
   if (json_array_size(actions)) {
     prc = chain_read(c, &ci);
-    if (!prc) prc = build(c, &ci, actions, 0, &bt, queries);
+    if (!prc) prc = build(c, &b, &ci, actions, 0, &bt, queries);
+    for (size_t i = 0; i < json_array_size(queries);) {
+      json_t *q = json_array_get(queries, i);
+      if (strcmp(json_string_value(json_object_get(q, "kind")) ?: "", "buy")) {
+        i++;
+        continue;
+      }
+      json_array_append(buys, q);
+      json_array_remove(queries, i);
+    }
     if (!prc && bt.ntx) prc = simulate(c, &bt, &sim);
     size_t txs_len = 0;
-    if (!prc && bt.ntx) sim_ok = preview(&b, &bt, sim, &pv, &total, &txs_len);
+    if (!prc && (bt.ntx || json_array_size(buys))) sim_ok = preview(&b, &ci, &bt, sim, buys, &pv, &total, &txs_len);
     if (!prc) preview_hash(&pv, txs_len, phash);
   }
   int code = 0;
@@ -587,7 +709,7 @@ int ag_cmd_ask(ag_cli *c, int argc, char **argv) {
     }
     json_decref(j);
   }
-  if (!bt.ntx) goto done;
+  if (!bt.ntx && !json_array_size(buys)) goto done;
   fprintf(stderr, "%.*s", (int)pv.len, (const char *)pv.data);
   if (dry) {
     printf("preview %s (dry run: nothing signed)\n", phash);
@@ -620,7 +742,7 @@ int ag_cmd_ask(ag_cli *c, int argc, char **argv) {
   /* sign what was previewed: the same payloads, the signer's pending nonces */
   batch_free(&bt);
   json_t *q2 = json_array();
-  rc = build(c, &ci, actions, 1, &bt, q2);
+  rc = build(c, &b, &ci, actions, 1, &bt, q2);
   json_decref(q2);
   ag_keypair k; /* loaded once for the batch: an encrypted key asks for its passphrase once */
   memset(&k, 0, sizeof k);
@@ -639,9 +761,12 @@ int ag_cmd_ask(ag_cli *c, int argc, char **argv) {
     }
     ag_buf_free(&signed_tx);
   }
+  for (size_t i = 0; !rc && i < json_array_size(buys); i++)
+    rc = buy_answer(c, json_array_get(buys, i), &k, from, (int)threads);
   ag_key_wipe(&k);
   if (rc) code = ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
 done:
+  json_decref(buys);
   batch_free(&bt);
   json_decref(sim);
   json_decref(queries);
