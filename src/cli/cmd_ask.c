@@ -61,6 +61,8 @@ typedef struct {
   ag_intent_name *v;
   char (*names)[80];
   int n;
+  ag_keypair hot; /* a hotkey to register, loaded once (an encrypted key asks once) */
+  int hot_loaded;
 } book_store;
 
 static void book_load(const ag_cli *c, book_store *b) {
@@ -71,6 +73,7 @@ static void book_load(const ag_cli *c, book_store *b) {
   if (ag_keystore_list(dir, &keys, &nk)) nk = 0;
   json_t *cs = ag_contacts_load(c), *list = json_object_get(cs, "contacts");
   size_t total = nk + json_array_size(list);
+  memset(b, 0, sizeof *b);
   b->v = ag_xcalloc(total + 1, sizeof *b->v);
   b->names = ag_xcalloc(total + 1, sizeof *b->names);
   b->n = 0;
@@ -205,7 +208,7 @@ static int own_channel(ag_cli *c, const chain_info *ci, const uint8_t from[32], 
 
 /* The payload of a tx action; 1 for an action that is not a tx (a query, or a purchase, made
  * after the txs are signed), an AG_E_* code with a message for one this command cannot build. */
-static int payload_of(ag_cli *c, const book_store *b, const chain_info *ci, json_t *a, uint16_t *kind, ag_buf *p,
+static int payload_of(ag_cli *c, book_store *b, const chain_info *ci, json_t *a, uint16_t *kind, ag_buf *p,
                       uint8_t from[32]) {
   const char *k = json_string_value(json_object_get(a, "kind"));
   uint8_t x[32], model[32];
@@ -269,10 +272,13 @@ static int payload_of(ag_cli *c, const book_store *b, const chain_info *ci, json
      * the signing unless someone registers in between, and the chain burns the cost of the block */
     uint64_t cost = ag_cli_json_u64(sj, "registration_cost_max");
     json_decref(sj);
-    ag_keypair hk;
-    if ((rc = ag_cli_load_signer(c, name, ci->chain_id, &hk))) return rc;
-    ag_payload_register(p, ci->chain_id, (uint16_t)netuid, from, &hk, cost);
-    ag_key_wipe(&hk);
+    if (!b->hot_loaded || memcmp(b->hot.pk, x, 32)) {
+      if (b->hot_loaded) ag_key_wipe(&b->hot);
+      b->hot_loaded = 0;
+      if ((rc = ag_cli_load_signer(c, name, ci->chain_id, &b->hot))) return rc;
+      b->hot_loaded = 1;
+    }
+    ag_payload_register(p, ci->chain_id, (uint16_t)netuid, from, &b->hot, cost);
     *kind = AG_TX_REGISTER;
   } else if (!strcmp(k, "balance") || !strcmp(k, "stake_info") || !strcmp(k, "metagraph") || !strcmp(k, "buy")) {
     return 1;
@@ -420,7 +426,7 @@ static void batch_free(batch *b) {
 }
 
 /* Builds the batch with nonces from the node (pending: to sign; committed: to simulate). */
-static int build(ag_cli *c, const book_store *b, const chain_info *ci, json_t *actions, int pending, batch *bt,
+static int build(ag_cli *c, book_store *b, const chain_info *ci, json_t *actions, int pending, batch *bt,
                  json_t *queries) {
   memset(bt, 0, sizeof *bt);
   uint64_t next[AG_INTENT_MAX_ACTIONS];
@@ -625,6 +631,7 @@ int ag_cmd_ask(ag_cli *c, int argc, char **argv) {
     ag_buf_free(&sentence);
     free(b.v);
     free(b.names);
+    if (b.hot_loaded) ag_key_wipe(&b.hot);
     json_decref(ij);
     return ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
   }
@@ -663,7 +670,7 @@ int ag_cmd_ask(ag_cli *c, int argc, char **argv) {
     json_object_set_new(o, "questions", json_incref(questions));
     json_object_set_new(o, "preview", pv.len ? json_stringn((const char *)pv.data, pv.len) : json_null());
     if (phash[0]) json_object_set_new(o, "preview_hash", json_string(phash));
-    if (prc) json_object_set_new(o, "preview_error", json_string(ag_errmsg(prc)));
+    if (prc) json_object_set_new(o, "preview_error", ag_json_text(ag_errmsg(prc)));
     if (sim) json_object_set_new(o, "simulation", json_incref(sim));
     json_t *stats = json_object();
     json_object_set_new(stats, "seconds", json_real(st.seconds));
@@ -777,5 +784,6 @@ done:
   ag_buf_free(&sentence);
   free(b.v);
   free(b.names);
+  if (b.hot_loaded) ag_key_wipe(&b.hot);
   return code;
 }

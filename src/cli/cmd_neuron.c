@@ -479,7 +479,7 @@ int ag_cmd_infer(ag_cli *c, int argc, char **argv) {
       json_object_set_new(e, "attempts", json_incref(res.attempts));
       json_t *err = json_object();
       json_object_set_new(err, "code", json_string(ag_err_name(rc)));
-      json_object_set_new(err, "message", json_string(ag_errmsg(rc)));
+      json_object_set_new(err, "message", ag_json_text(ag_errmsg(rc)));
       json_object_set_new(e, "error", err);
       ag_cli_print_json(e);
       rc = ag_cli_exit_code(rc);

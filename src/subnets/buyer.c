@@ -375,7 +375,7 @@ static int dispute_open(ag_buyer *b, json_t *f, const char *path, const uint8_t 
   json_object_set_new(f, "tries", json_integer(tries));
   json_object_set_new(f, "next_ms", ag_json_u64n(ag_now_ms() + (10000ull << (tries - 1))));
   if (never) json_object_set_new(f, "abandoned", json_true());
-  if (rc) json_object_set_new(f, "error", json_string(ag_errmsg(rc)));
+  if (rc) json_object_set_new(f, "error", ag_json_text(ag_errmsg(rc)));
   else json_object_del(f, "error");
   ag_json_write_file(path, json_incref(f));
   return rc == AG_E_DISPUTE_EXISTS ? 0 : rc;
@@ -510,7 +510,7 @@ static json_t *pay_fault(payment *p, const uint8_t pk[32], const char *body, boo
   json_object_set_new(note, "evidence", json_string(file));
   if (b->cfg.dispute) {
     json_object_set_new(note, "disputed", json_boolean(!rc));
-    if (rc) json_object_set_new(note, "dispute_error", json_string(ag_errmsg(rc)));
+    if (rc) json_object_set_new(note, "dispute_error", ag_json_text(ag_errmsg(rc)));
     if (b->cfg.log)
       fprintf(stderr, rc ? "could not dispute the answer: %s\n" : "disputed the answer: dispute %.16s…\n",
               rc ? ag_errmsg(rc) : idhex);

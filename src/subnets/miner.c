@@ -847,7 +847,7 @@ static ssize_t sse_read(void *cls, char *buf, size_t max) {
         ag_paybook_release(&s->m->book, j->channel, j->max_cost);
       }
       json_t *e = json_object(), *root = json_object();
-      json_object_set_new(e, "message", json_string(ag_errmsg(j->rc)));
+      json_object_set_new(e, "message", ag_json_text(ag_errmsg(j->rc)));
       json_object_set_new(e, "type", json_string("server_error"));
       json_object_set_new(e, "param", json_null());
       json_object_set_new(e, "code", json_null());
