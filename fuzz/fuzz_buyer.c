@@ -57,6 +57,7 @@
 #include "fuzz_input.h"
 #include "fuzz_setup.h"
 #include "http_check.h"
+#include "json_lie.h"
 #include "subnets/buyer.h"
 #include "subnets/gateway.h"
 #include "subnets/inference.h"
@@ -124,65 +125,8 @@ static void at_exit(void) {
  * trust may: a value anywhere in the JSON replaced by one of the input's choosing. */
 enum { LIE_NONE, LIE_METAGRAPH, LIE_OFFERS, LIE_CHANNEL, LIE_N };
 static int lie_at;
-static json_t *fuzz_string(void);
-
-static json_t *lie_value(json_t *was) {
-  uint8_t k = get8(&cur);
-  switch (k % 10) {
-  case 0: return json_null();
-  case 1: return json_integer(-1 - (json_int_t)get8(&cur));
-  case 2: return json_integer(INT64_MAX);
-  case 3: return json_real(1e300);
-  case 4: return json_string("18446744073709551615");
-  case 5: return json_string("340282366920938463463374607431768211456");
-  case 6: return fuzz_string();
-  case 7: { /* an array of its first row many times: a metagraph of more rows than a subnet holds
-               (rows of a kilobyte at most, so that lies on lies stay small) */
-    json_t *row = json_is_array(was) && json_array_size(was) ? json_array_get(was, 0) : was;
-    char *t = row ? json_dumps(row, JSON_ENCODE_ANY) : NULL;
-    bool small = t && strlen(t) < 1024;
-    free(t);
-    json_t *a = json_array();
-    for (int i = 0, n = small ? 1 + (int)(get8(&cur) % 3) * 4000 : 1; i < n; i++)
-      json_array_append_new(a, row ? json_deep_copy(row) : json_null());
-    return a;
-  }
-  case 8: return json_integer((json_int_t)get32(&cur));
-  default: return json_object();
-  }
-}
-
-/* Replaces one value of o, reached by up to four steps the input chooses. */
-static void lie(json_t *o) {
-  json_t *parent = NULL, *at = o;
-  const char *key = NULL;
-  size_t idx = 0;
-  for (int depth = 0, steps = 1 + get8(&cur) % 4; depth < steps; depth++) {
-    if (json_is_object(at) && json_object_size(at)) {
-      size_t want = get8(&cur) % json_object_size(at), i = 0;
-      const char *k;
-      json_t *v;
-      json_object_foreach(at, k, v) {
-        if (i++ == want) {
-          parent = at, key = k, at = v;
-          break;
-        }
-      }
-    } else if (json_is_array(at) && json_array_size(at)) {
-      idx = get8(&cur) % json_array_size(at);
-      parent = at, key = NULL, at = json_array_get(at, idx);
-    } else {
-      break;
-    }
-  }
-  if (!parent) return;
-  json_t *v = lie_value(at);
-  if (key) json_object_set_new(parent, key, v);
-  else json_array_set_new(parent, idx, v);
-}
-
 static void node_json(ag_http_resp *resp, int where, json_t *o) {
-  for (int i = 0, n = lie_at == where ? 1 + get8(&cur) % 3 : 0; i < n; i++) lie(o);
+  for (int i = 0, n = lie_at == where ? 1 + get8(&cur) % 3 : 0; i < n; i++) json_lie(o, &cur);
   ag_http_json(resp, 200, o);
 }
 
@@ -268,12 +212,7 @@ static void set_text(json_t *o, json_t *t) {
 }
 
 /* A string of up to 16 input bytes (kept only where it is valid UTF-8). */
-static json_t *fuzz_string(void) {
-  size_t n;
-  const uint8_t *p = take(&cur, get8(&cur) % 17, &n);
-  json_t *s = json_stringn((const char *)p, n);
-  return s ? s : json_string("\xef\xbf\xbd");
-}
+static json_t *fuzz_string(void) { return json_lie_string(&cur); }
 
 /* 0 when s is 64 hex digits, decoded into out. */
 static int hex32(const char *s, uint8_t out[32]) { return s && strlen(s) == 64 ? ag_hex_decode(s, 64, out, 32) : -1; }

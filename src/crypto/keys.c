@@ -39,6 +39,8 @@ int ag_addr_decode(const char *s, uint8_t pk[AG_PK_LEN]) {
   char hrp[32];
   uint8_t data[64];
   size_t n = 0;
+  /* NULL is what json_string_value gives for a field that is missing or not a string */
+  if (!s) return ag_fail(AG_E_ADDR_FORMAT, "no address (a missing or non-string field)");
   int rc = ag_bech32_decode(s, hrp, data, sizeof data, &n);
   if (rc == AG_E_ADDR_CHECKSUM)
     return ag_fail(rc, "address '%.80s' has a bad checksum: check it for typos", s);

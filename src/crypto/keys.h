@@ -34,7 +34,8 @@ int ag_verify(const uint8_t pk[AG_PK_LEN], const void *msg, size_t len,
               const uint8_t sig[AG_SIG_LEN]);
 
 void ag_addr_encode(const uint8_t pk[AG_PK_LEN], char out[AG_ADDR_MAX]);
-/* AG_E_ADDR_FORMAT, AG_E_ADDR_CHECKSUM or AG_E_ADDR_PREFIX, each with a detailed message. */
+/* AG_E_ADDR_FORMAT (also for s NULL), AG_E_ADDR_CHECKSUM or AG_E_ADDR_PREFIX, each with a detailed
+ * message. */
 int ag_addr_decode(const char *s, uint8_t pk[AG_PK_LEN]);
 
 /* Checksummed text backup of a key ("agorasecret1..."); decoding checks the checksum. */

@@ -69,12 +69,15 @@ int ag_neuron_find(const ag_net *n, uint16_t netuid, const char *addr, int *uid,
   for (size_t i = 0; i < json_array_size(rows); i++) {
     json_t *r = json_array_get(rows, i);
     const char *hk = json_string_value(json_object_get(r, "hotkey"));
-    if (!hk || strcmp(hk, addr) != 0) continue;
-    *uid = (int)json_integer_value(json_object_get(r, "uid"));
+    json_int_t u = json_integer_value(json_object_get(r, "uid"));
+    if (!hk || strcmp(hk, addr) != 0 || u < 0 || u >= AG_MAX_UIDS) continue; /* a subnet's uids are 0..4095 */
+    *uid = (int)u;
     json_t *ep = json_object_get(r, "endpoint");
-    if (json_is_object(ep)) {
-      snprintf(host, 128, "%s", json_string_value(json_object_get(ep, "host")));
-      *port = (uint16_t)json_integer_value(json_object_get(ep, "port"));
+    const char *h = json_string_value(json_object_get(ep, "host"));
+    json_int_t p = json_integer_value(json_object_get(ep, "port"));
+    if (h && p > 0 && p <= 65535) {
+      snprintf(host, 128, "%s", h);
+      *port = (uint16_t)p;
     }
   }
   json_decref(mg);

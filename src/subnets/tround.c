@@ -9,6 +9,7 @@
 #include "core/hash.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "incentive/incentive.h"
 #include "incentive/training.h"
 
 #include <stdio.h>
@@ -20,6 +21,25 @@ static int jhex32(json_t *o, const char *name, uint8_t out[32]) {
   const char *s = json_string_value(json_object_get(o, name));
   if (!s || strlen(s) != 64 || ag_hex_decode(s, 64, out, 32))
     return ag_fail(AG_E_INVALID, "the node's answer lacks %s", name);
+  return 0;
+}
+
+/* The round's training hyperparameters as the node reports them, each held to the bounds the
+ * chain keeps for it (ag_hyperparam_set): trainers and validators size buffers and loops by
+ * them, and a node that reports train_k = 2^40 or train_inner_steps = 2^31 is wrong. */
+static int train_params(json_t *hp, ag_tround *r) {
+  static const char *const names[] = {"train_inner_steps", "train_window", "train_k",
+                                      "train_top",         "train_outer_lr", "train_momentum"};
+  uint64_t *dst[] = {&r->inner_steps, &r->window, &r->k, &r->top, &r->outer_lr_ppm, &r->momentum_ppm};
+  ag_hyperparams h;
+  ag_hyperparams_default(&h);
+  for (size_t i = 0; i < AG_ARRAY_LEN(names); i++) {
+    json_t *v = json_object_get(hp, names[i]);
+    uint64_t x = ag_json_u64_of(hp, names[i]);
+    if (!json_is_integer(v) || json_integer_value(v) < 0 || ag_hyperparam_set(&h, names[i], x))
+      return ag_fail(AG_E_HYPERPARAM, "the node reports %s outside the chain's bounds", names[i]);
+    *dst[i] = x;
+  }
   return 0;
 }
 
@@ -89,13 +109,7 @@ int ag_tround_get(ag_net *n, uint16_t netuid, ag_tround *r) {
     x->revealed = 1;
     if (jhex32(e, "blob", x->blob) == 0) r->nprev++;
   }
-  json_t *hp = json_object_get(sj, "hyperparams");
-  r->inner_steps = ag_json_u64_of(hp, "train_inner_steps");
-  r->window = ag_json_u64_of(hp, "train_window");
-  r->k = ag_json_u64_of(hp, "train_k");
-  r->top = ag_json_u64_of(hp, "train_top");
-  r->outer_lr_ppm = ag_json_u64_of(hp, "train_outer_lr");
-  r->momentum_ppm = ag_json_u64_of(hp, "train_momentum");
+  if (!rc) rc = train_params(json_object_get(sj, "hyperparams"), r);
   json_decref(t);
   json_decref(sj);
   if (rc) ag_tround_free(r);
