@@ -167,7 +167,8 @@ static int refresh(val *v) {
   int rc = ag_net_get(&v->net, path, &mg);
   if (rc) return rc;
   json_t *uids = json_object_get(mg, "uids");
-  size_t n = json_array_size(uids);
+  /* a subnet has at most AG_MAX_UIDS, and each row present is a challenge thread each round */
+  size_t n = json_array_size(uids) < AG_MAX_UIDS ? json_array_size(uids) : AG_MAX_UIDS;
   if ((int)n > v->n) {
     v->rows = ag_xrealloc(v->rows, n * sizeof *v->rows);
     memset(v->rows + v->n, 0, (n - (size_t)v->n) * sizeof *v->rows);
