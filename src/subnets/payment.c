@@ -351,6 +351,11 @@ int ag_pay_client_load(const char *path, ag_pay_client *c) {
   c->signed_max = ag_json_u64_of(o, "signed_max");
   c->seq = ag_json_u64_of(o, "seq");
   json_decref(o);
+  /* what this client writes always holds billed <= signed_max <= deposit, and its next voucher
+   * is billed + the request's most: a book that does not (a hand edit, a damaged disk) would
+   * have it sign amounts that wrap or exceed the deposit */
+  if (!rc && !(c->billed <= c->signed_max && c->signed_max <= c->deposit))
+    rc = ag_fail(AG_E_CORRUPT, "%s: billed, signed_max and deposit do not add up (billed <= signed_max <= deposit)", path);
   return rc;
 }
 
