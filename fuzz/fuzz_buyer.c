@@ -469,25 +469,6 @@ static void fail(const char *what) {
   abort();
 }
 
-/* A JSON object body from the input with its max_tokens held small and no stream options
- * changed; the bytes as they are when they are not one. */
-static char *shape_body(const uint8_t *p, size_t n) {
-  json_t *o = json_loadb((const char *)p, n, 0, NULL);
-  char *b;
-  if (json_is_object(o)) {
-    json_int_t mt = json_integer_value(json_object_get(o, "max_tokens"));
-    json_object_set_new(o, "max_tokens", json_integer(mt >= 1 && mt <= MAX_TOKENS ? mt : MAX_TOKENS));
-    json_object_del(o, "max_completion_tokens");
-    b = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-  } else {
-    b = ag_xmalloc(n + 1);
-    memcpy(b, p, n);
-    b[n] = 0;
-  }
-  json_decref(o);
-  return b;
-}
-
 /* One request to the gateway's routes, with its key (or a wrong one), its body the input's
  * shaped one or (with gw & 8) the rest of the input; the miner behind it answers honestly. */
 static void through_gateway(uint8_t gw_flags, const char *shaped, bool chat) {
@@ -500,7 +481,7 @@ static void through_gateway(uint8_t gw_flags, const char *shaped, bool chat) {
   if (ag_gateway_key_add(base, "fuzz", budget, key)) abort();
   route = (route & 0x7f) % AG_ARRAY_LEN(routes);
   if (route < 2 && !(gw_flags & 8)) route = chat;
-  char *body = gw_flags & 8 ? shape_body(cur.p, cur.n) : ag_xstrdup(shaped);
+  char *body = gw_flags & 8 ? fuzz_shape_body(cur.p, cur.n, MAX_TOKENS) : ag_xstrdup(shaped);
   if (gw_flags & 16 && route < 2) { /* as a stream, with the usage */
     json_t *o = json_loads(body, 0, NULL);
     if (json_is_object(o)) {

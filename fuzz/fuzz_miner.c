@@ -152,31 +152,12 @@ static const char *const paths[] = {"/v1/completions", "/v1/chat/completions", "
                                     "/health",         "/metrics",             "/agora/info", "/agora/model-files/",
                                     "/openapi.json"};
 
-/* A JSON object body from the input with its max_tokens held small; the bytes as they are
- * when they are not one. */
-static char *shape_body(const uint8_t *p, size_t n) {
-  json_t *o = json_loadb((const char *)p, n, 0, NULL);
-  char *s;
-  if (json_is_object(o)) {
-    json_int_t mt = json_integer_value(json_object_get(o, "max_tokens"));
-    json_object_set_new(o, "max_tokens", json_integer(mt >= 1 && mt <= MAX_TOKENS ? mt : MAX_TOKENS));
-    json_object_del(o, "max_completion_tokens");
-    s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-  } else {
-    s = ag_xmalloc(n + 1);
-    memcpy(s, p, n);
-    s[n] = 0; /* the body ends at a NUL, if the input has one */
-  }
-  json_decref(o);
-  return s;
-}
-
 static void shaped(in_t *in, ag_buf *raw) {
   uint8_t route = get8(in) % AG_ARRAY_LEN(paths), flags = get8(in);
   uint32_t amount = get32(in), seq = get32(in);
   size_t blen;
   const uint8_t *bp = take(in, in->n, &blen);
-  char *body = shape_body(bp, blen);
+  char *body = fuzz_shape_body(bp, blen, MAX_TOKENS);
   const char *path = paths[route];
   int post = route < 2;
   ag_buf_printf(raw, "%s %s", post ? "POST" : "GET", path);

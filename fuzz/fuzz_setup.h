@@ -4,12 +4,14 @@
 #define AG_FUZZ_SETUP_H
 
 #include "api/http.h"
+#include "core/util.h"
 #include "engine/engine.h"
 
 #include <jansson.h>
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 /* A fresh folder NAME.XXXXXX in /dev/shm (else /tmp) into base; aborts when it cannot. */
@@ -25,6 +27,26 @@ __attribute__((unused)) static ag_model *fuzz_nano_model(void) {
   if (ag_model_load(AGORA_SRC_DIR "/models/agora-nano.bin", &m, NULL)) abort();
   ag_model_prefer_f32(&m, AG_PREFER_F32_MAX);
   return m;
+}
+
+/* A request body from fuzz input: a JSON object has its max_tokens held to 1..max (and no
+ * max_completion_tokens), so that each run is short; other bytes stay as they are, up to a NUL
+ * if they hold one. Free with free(). */
+__attribute__((unused)) static char *fuzz_shape_body(const uint8_t *p, size_t n, int max) {
+  json_t *o = json_loadb((const char *)p, n, 0, NULL);
+  char *s;
+  if (json_is_object(o)) {
+    json_int_t mt = json_integer_value(json_object_get(o, "max_tokens"));
+    json_object_set_new(o, "max_tokens", json_integer(mt >= 1 && mt <= max ? mt : max));
+    json_object_del(o, "max_completion_tokens");
+    s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+  } else {
+    s = ag_xmalloc(n + 1);
+    memcpy(s, p, n);
+    s[n] = 0;
+  }
+  json_decref(o);
+  return s;
 }
 
 /* What a node answers a neuron about its chain (GET /v1/status: CHAIN at height 100) and

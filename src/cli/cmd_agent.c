@@ -213,18 +213,9 @@ static int agent_run(ag_cli *c, const char *task_path, const char *from, int thr
   for (size_t i = 0; !rc && i < n; i++) {
     json_t *o = json_pack("{s:s,s:O,s:i,s:f,s:I}", "model", "default", "prompt", json_array_get(prompts, i),
                           "max_tokens", max_tokens, "temperature", 0.0, "seed", (json_int_t)i);
-    char *body = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(o);
-    ag_inf_request req;
-    const char *param;
     ag_buy_result res;
-    memset(&res, 0, sizeof res);
-    int brc = ag_inf_request_parse(false, (const uint8_t *)body, strlen(body), &req, &param);
-    if (!brc) {
-      brc = ag_buy(buyer, false, body, &req, -1, UINT64_MAX, &res);
-      ag_inf_request_free(&req);
-    }
-    free(body);
+    int brc = ag_buy_json(buyer, false, o, -1, UINT64_MAX, &res);
+    json_decref(o);
     char a[32], t[32];
     if (!brc) {
       answered++;

@@ -382,17 +382,9 @@ static int buy_answer(ag_cli *c, json_t *a, const ag_keypair *k, const char *fro
   json_t *o = json_pack("{s:s, s:[{s:s, s:s}], s:i, s:i}", "model", ag_buyer_model_name(buyer), "messages", "role", "user",
                         "content", json_string_value(json_object_get(a, "prompt")) ?: "", "max_tokens", BUY_MAX_TOKENS,
                         "temperature", 0);
-  char *body = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-  json_decref(o);
-  ag_inf_request req;
-  const char *param;
   ag_buy_result res;
-  memset(&res, 0, sizeof res);
-  rc = ag_inf_request_parse(true, (const uint8_t *)body, strlen(body), &req, &param);
-  if (!rc) {
-    rc = ag_buy(buyer, true, body, &req, -1, budget, &res);
-    ag_inf_request_free(&req);
-  }
+  rc = ag_buy_json(buyer, true, o, -1, budget, &res);
+  json_decref(o);
   if (!rc) {
     json_t *text = json_object_get(json_object_get(json_array_get(json_object_get(res.resp, "choices"), 0), "message"),
                                    "content");
@@ -408,7 +400,6 @@ static int buy_answer(ag_cli *c, json_t *a, const ag_keypair *k, const char *fro
   }
   ag_buy_result_free(&res);
   ag_buyer_close(buyer);
-  free(body);
   return rc;
 }
 

@@ -813,3 +813,18 @@ int ag_buy(ag_buyer *b, bool chat, const char *body, const ag_inf_request *req, 
   free(seeded);
   return rc;
 }
+
+int ag_buy_json(ag_buyer *b, bool chat, json_t *body, int only_uid, uint64_t max_cost, ag_buy_result *out) {
+  memset(out, 0, sizeof *out);
+  char *text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+  if (!text) return ag_fail(AG_E_INVALID, "the request is not JSON text");
+  ag_inf_request req;
+  const char *param;
+  int rc = ag_inf_request_parse(chat, (const uint8_t *)text, strlen(text), &req, &param);
+  if (!rc) {
+    rc = ag_buy(b, chat, text, &req, only_uid, max_cost, out);
+    ag_inf_request_free(&req);
+  }
+  free(text);
+  return rc;
+}

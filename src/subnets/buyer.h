@@ -85,5 +85,8 @@ typedef struct {
 int ag_buy(ag_buyer *b, bool chat, const char *body, const ag_inf_request *req, int only_uid,
            uint64_t max_cost, ag_buy_result *out);
 void ag_buy_result_free(ag_buy_result *r);
+/* ag_buy of a request built as JSON: sent as its compact text (in its keys' order), parsed as
+ * the miner will parse it (a request no miner may answer is refused with that code). */
+int ag_buy_json(ag_buyer *b, bool chat, json_t *body, int only_uid, uint64_t max_cost, ag_buy_result *out);
 
 #endif
