@@ -432,18 +432,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   ag_net mnet;
   if (ag_net_open(&mnet, url) || ag_net_open(&net, url)) abort();
   mnet.retries = net.retries = 0;
-  ag_miner_config mc;
-  ag_miner_config_default(&mc);
-  snprintf(mc.home, sizeof mc.home, "%s/miner", base);
-  if (ag_mkdirs(mc.home, 0700)) abort();
-  mc.queue_max = 4;
-  ag_offer offer;
-  memset(&offer, 0, sizeof offer);
-  memcpy(offer.hotkey, hotkey.pk, 32);
-  memcpy(offer.model, model->id, 32);
-  offer.price_in = 1000, offer.price_out = 10000, offer.max_tokens = 64;
-  const uint8_t(*vals)[32] = (const uint8_t(*)[32])validator.pk;
-  if (ag_miner_api_open(&mc, &mnet, model, &hotkey, &offer, 100, vals, 1, &api, &limits, &miner_cfg)) abort();
+  char mhome[300];
+  snprintf(mhome, sizeof mhome, "%s/miner", base);
+  api = fuzz_miner_open(mhome, &mnet, model, &hotkey, &validator, &limits, &miner_cfg);
   ag_buyer_cfg bc = {.home = base, .netuid = 1, .payer = &payer, .payer_name = "fuzz", .policy = AG_BUY_CHEAPEST,
                      .verify = true, .verify_sample = 1, .threads = 1, .attempts = 1};
   if (ag_buyer_open(&net, &bc, &buyer)) abort();

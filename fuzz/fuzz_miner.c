@@ -132,17 +132,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   ag_net net;
   if (ag_net_open(&net, url)) abort();
   net.retries = 0;
-  ag_miner_config mc;
-  ag_miner_config_default(&mc);
-  snprintf(mc.home, sizeof mc.home, "%s", base);
-  mc.queue_max = 4;
-  ag_offer offer;
-  memset(&offer, 0, sizeof offer);
-  memcpy(offer.hotkey, hotkey.pk, 32);
-  memcpy(offer.model, model->id, 32);
-  offer.price_in = 1000, offer.price_out = 10000, offer.max_tokens = 64;
-  const uint8_t(*vals)[32] = (const uint8_t(*)[32])validator.pk;
-  if (ag_miner_api_open(&mc, &net, model, &hotkey, &offer, 100, vals, 1, &api, &limits, &cfg)) abort();
+  api = fuzz_miner_open(base, &net, model, &hotkey, &validator, &limits, &cfg);
   return 0;
 }
 

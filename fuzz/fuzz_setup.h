@@ -6,6 +6,8 @@
 #include "api/http.h"
 #include "core/util.h"
 #include "engine/engine.h"
+#include "subnets/miner.h"
+#include "subnets/netclient.h"
 
 #include <jansson.h>
 
@@ -47,6 +49,29 @@ __attribute__((unused)) static char *fuzz_shape_body(const uint8_t *p, size_t n,
   }
   json_decref(o);
   return s;
+}
+
+/* A miner's API in process (ag_miner_api_open) as the fuzz targets reach it: HOME home, the
+ * node at net, the model, hotkey with an offer (1,000 and 10,000 base units per 1,000 prompt
+ * and output tokens, 64 tokens at most), a queue of 4, and validator as the one validator with
+ * a permit. Aborts when it cannot. */
+__attribute__((unused)) static ag_miner_api *fuzz_miner_open(const char *home, const ag_net *net, const ag_model *model,
+                                                             const ag_keypair *hotkey, const ag_keypair *validator,
+                                                             ag_http_limits *limits, ag_http_config *cfg) {
+  ag_miner_config mc;
+  ag_miner_config_default(&mc);
+  snprintf(mc.home, sizeof mc.home, "%s", home);
+  if (ag_mkdirs(mc.home, 0700)) abort();
+  mc.queue_max = 4;
+  ag_offer offer;
+  memset(&offer, 0, sizeof offer);
+  memcpy(offer.hotkey, hotkey->pk, 32);
+  memcpy(offer.model, model->id, 32);
+  offer.price_in = 1000, offer.price_out = 10000, offer.max_tokens = 64;
+  const uint8_t(*vals)[32] = (const uint8_t(*)[32])validator->pk;
+  ag_miner_api *api;
+  if (ag_miner_api_open(&mc, net, model, hotkey, &offer, 100, vals, 1, &api, limits, cfg)) abort();
+  return api;
 }
 
 /* What a node answers a neuron about its chain (GET /v1/status: CHAIN at height 100) and
