@@ -226,6 +226,8 @@ static void flip(uint8_t *p, size_t n) {
 static const char *const pay_fields[] = {"seq",   "cumulative", "prompt_tokens", "completion_tokens", "price_in_per_1k",
                                          "price_out_per_1k", "cost", "billed", "height", "channel"};
 
+static bool same_json(json_t *a, json_t *b) { return a || b ? json_equal(a, b) : true; }
+
 /* One change to the answer o, as the input says. */
 static void change(json_t *o) {
   json_t *ag = json_object_get(o, "agora"), *pay = json_object_get(ag, "payment");
@@ -305,6 +307,12 @@ static void change(json_t *o) {
     json_t *c = json_array_get(json_object_get(o, "choices"), 0);
     static const char *const why[] = {"stop", "length", "content_filter", ""};
     uint8_t k = get8(&cur);
+    if (k >= 0xf8) { /* the proof's unsigned parts: its uid and model id, and a part of its own */
+      if (k & 1) json_object_set_new(ag, "uid", json_integer(get8(&cur)));
+      if (k & 2) json_object_set_new(ag, "model_id", json_string("00"));
+      if (k & 4) json_object_set_new(ag, "verified_by", json_string("the agora foundation"));
+      break;
+    }
     switch (k % 6) {
     case 0: json_object_set_new(c, "finish_reason", json_string(why[(k >> 3) % 4])); break;
     case 1: json_object_set_new(o, "object", fuzz_string()); break;
@@ -605,6 +613,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         (role || hrole ? !json_equal(role, hrole) : 0) ||
         !json_is_integer(json_object_get(res.resp, "created")))
       fail("an accepted answer is not in OpenAI's shape");
+    /* the proof: its signed parts as the miner signed them, the rest what the client knows */
+    json_t *ag = json_object_get(res.resp, "agora"), *hag = json_object_get(honest, "agora");
+    static const char *const signed_parts[] = {"request_hash", "commitment", "signature", "receipt", "hotkey",
+                                               "model_id", "payment"};
+    for (size_t i = 0; i < AG_ARRAY_LEN(signed_parts); i++)
+      if (!same_json(json_object_get(ag, signed_parts[i]), json_object_get(hag, signed_parts[i])))
+        fail("an accepted answer's proof is not the one checked");
+    if (json_integer_value(json_object_get(ag, "uid")) != res.uid || json_object_size(ag) != 7 + (json_object_get(ag, "payment") != NULL))
+      fail("an accepted answer's proof holds parts the client did not check");
     json_t *u = json_object_get(res.resp, "usage");
     if (json_integer_value(json_object_get(u, "prompt_tokens")) != res.vd.n_prompt ||
         json_integer_value(json_object_get(u, "completion_tokens")) != res.vd.n_out)

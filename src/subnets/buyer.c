@@ -556,14 +556,43 @@ static int verify_answer(ag_buyer *b, const char *body, const ag_inf_request *re
   return rc;
 }
 
+/* The proof (`agora`) from its checked parts: the signed ones re-encoded, the model the receipt
+ * was checked against, the miner this client chose (its uid is not signed), and the payment
+ * receipt when it was checked; nothing else the miner wrote there. A new reference. */
+static json_t *verified_proof(const ag_buyer *b, json_t *resp, const candidate *k, bool paid) {
+  json_t *ag = json_object_get(resp, "agora"), *o = json_object();
+  uint8_t h[64];
+  const char *rb64 = json_string_value(json_object_get(ag, "receipt"));
+  uint8_t *receipt = NULL;
+  size_t rlen = 0;
+  static const struct { const char *key; size_t n; } hexes[] = {{"request_hash", 32}, {"commitment", 32}, {"signature", 64}};
+  for (size_t i = 0; i < sizeof hexes / sizeof *hexes; i++) {
+    const char *s = json_string_value(json_object_get(ag, hexes[i].key));
+    if (s && !ag_hex_decode(s, strlen(s), h, hexes[i].n)) json_object_set_new(o, hexes[i].key, ag_json_hex(h, hexes[i].n));
+  }
+  json_object_set_new(o, "model_id", ag_json_hex(b->model_id, 32));
+  if (rb64 && !ag_b64_decode_alloc(rb64, strlen(rb64), 64u << 20, &receipt, &rlen)) {
+    char *enc = ag_xmalloc(ag_b64_len(rlen));
+    ag_b64_encode(receipt, rlen, enc);
+    json_object_set_new(o, "receipt", json_string(enc));
+    free(enc);
+  }
+  free(receipt);
+  json_object_set_new(o, "hotkey", json_string(k->hotkey));
+  json_object_set_new(o, "uid", json_integer(k->uid));
+  if (paid) json_object_set(o, "payment", json_object_get(ag, "payment"));
+  return o;
+}
+
 /* What the client gets is what was checked, in OpenAI's shape, whatever else the miner wrote
  * around its proof (its JSON outside the signed text, commitment and receipts is its own say):
  * the text; usage from the receipt's token counts (an app may bill its own users by it);
  * finish_reason from where the receipt's output ends (the miner's rule: "stop" at the stop token
  * or a stop string, else "length"); the model by the name this client knows it by; the proof
- * (`agora`) as the miner sent it; and the miner's id and created time when they are plain (an
- * id is relayed as a header). A new reference. */
-static json_t *verified_answer(const ag_buyer *b, json_t *resp, bool chat, const ag_inf_verdict *vd) {
+ * rebuilt (verified_proof); and the miner's id and created time when they are plain (an id is
+ * relayed as a header). A new reference. */
+static json_t *verified_answer(const ag_buyer *b, json_t *resp, bool chat, const ag_inf_verdict *vd,
+                               const candidate *k, bool paid) {
   json_t *o = json_object(), *c0 = json_array_get(json_object_get(resp, "choices"), 0);
   json_t *text = chat ? json_object_get(json_object_get(c0, "message"), "content") : json_object_get(c0, "text");
   const char *id = json_string_value(json_object_get(resp, "id"));
@@ -590,7 +619,7 @@ static json_t *verified_answer(const ag_buyer *b, json_t *resp, bool chat, const
   json_object_set_new(o, "choices", json_pack("[o]", choice));
   json_object_set_new(o, "usage", json_pack("{s:i, s:i, s:i}", "prompt_tokens", vd->n_prompt, "completion_tokens",
                                             vd->n_out, "total_tokens", vd->n_prompt + vd->n_out));
-  json_object_set(o, "agora", json_object_get(resp, "agora"));
+  json_object_set_new(o, "agora", verified_proof(b, resp, k, paid));
   return o;
 }
 
@@ -763,7 +792,7 @@ static int buy(ag_buyer *b, bool chat, const char *body, const ag_inf_request *r
     } else {
       found = i;
       if (b->cfg.verify) {
-        json_t *v = verified_answer(b, resp, chat, &vd);
+        json_t *v = verified_answer(b, resp, chat, &vd, k, k->charges);
         json_decref(resp);
         resp = v;
       }
