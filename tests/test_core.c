@@ -74,6 +74,13 @@ TEST(hex_and_base64) {
   CHECK_MEM(out, in, 4);
   CHECK_EQ(ag_hex_decode("0001fef", 7, out, 4), AG_E_BAD_HEX);
   CHECK_EQ(ag_hex_decode("0001fegg", 8, out, 4), AG_E_BAD_HEX);
+  /* a string shorter than the length asked for (a node's id of 2 digits where 64 were
+   * expected) ends at its NUL: nothing past it is read (ASan sees the byte after) */
+  char *shortid = ag_xmalloc(3);
+  memcpy(shortid, "ab", 3);
+  uint8_t id[32];
+  CHECK_EQ(ag_hex_decode(shortid, 64, id, 32), AG_E_BAD_HEX);
+  free(shortid);
   char b64[16];
   ag_b64_encode(in, 4, b64);
   CHECK_STR(b64, "AAH+/w==");

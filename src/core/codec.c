@@ -26,9 +26,13 @@ static int nibble(char c) {
 
 int ag_hex_decode(const char *s, size_t slen, uint8_t *out, size_t want) {
   if (slen != 2 * want) return AG_E_BAD_HEX;
+  /* digit by digit, stopping at the first that is not one: a NUL-terminated string shorter than
+   * slen ends there and is never read past its NUL */
   for (size_t i = 0; i < want; i++) {
-    int hi = nibble(s[2 * i]), lo = nibble(s[2 * i + 1]);
-    if (hi < 0 || lo < 0) return AG_E_BAD_HEX;
+    int hi = nibble(s[2 * i]);
+    if (hi < 0) return AG_E_BAD_HEX;
+    int lo = nibble(s[2 * i + 1]);
+    if (lo < 0) return AG_E_BAD_HEX;
     out[i] = (uint8_t)(hi << 4 | lo);
   }
   return 0;
