@@ -38,7 +38,7 @@ typedef struct {
   uint64_t ok, wrong, missed;
 } row;
 
-typedef struct {
+struct ag_inf_validator {
   ag_validator_config cfg;
   ag_net net;
   ag_keypair hotkey;
@@ -63,7 +63,8 @@ typedef struct {
   uint8_t abstained[16][32]; /* cases judged with another model: warned once */
   int nabstain;
   uint64_t dispute_votes; /* commits sent */
-} val;
+};
+typedef struct ag_inf_validator val;
 
 void ag_validator_config_default(ag_validator_config *c) {
   memset(c, 0, sizeof *c);
@@ -184,8 +185,8 @@ static int refresh(val *v) {
     row *w = &v->rows[uid];
     if (strcmp(w->hotkey, hk) != 0) { /* a new neuron at this uid starts from nothing */
       memset(w, 0, sizeof *w);
+      if (ag_addr_decode(hk, w->pk)) continue; /* not kept: never present with a key of zeros */
       snprintf(w->hotkey, sizeof w->hotkey, "%s", hk);
-      if (ag_addr_decode(hk, w->pk)) continue;
     }
     w->present = 1;
     w->url[0] = 0;
@@ -467,7 +468,7 @@ static void disputes_page(val *v, json_t *arr) {
     const char *idhex = json_string_value(json_object_get(d, "id"));
     uint8_t id[32], vote[32], digest[32], work[32], salt[32], payload[128];
     int duty = ag_dispute_duty(d, v->addr, v->cfg.netuid, v->model->id);
-    if (duty == AG_DUTY_NONE || !idhex || ag_hex_decode(idhex, 64, id, 32)) continue;
+    if (duty == AG_DUTY_NONE || !idhex || ag_hex_decode(idhex, strlen(idhex), id, 32)) continue;
     if (duty == AG_DUTY_ABSTAIN) {
       int seen = 0;
       for (int k = 0; k < v->nabstain && k < 16; k++) seen |= !memcmp(v->abstained[k], id, 32);
@@ -557,8 +558,19 @@ static void write_status(val *v) {
 
 /* ---- main loop ---------------------------------------------------------------------------------- */
 
-int ag_validator_run(const ag_validator_config *cfg, volatile int *stop) {
+static void validator_free(val *v) {
+  ag_wsetter_free(&v->ws);
+  ag_infer_close(v->state);
+  ag_model_close(v->model);
+  ag_corpus_free(&v->docs);
+  ag_key_wipe(&v->hotkey);
+  free(v->rows);
+  free(v);
+}
+
+int ag_validator_open(const ag_validator_config *cfg, volatile int *stop, ag_inf_validator **out) {
   ag_crypto_init();
+  *out = NULL;
   val *v = ag_xcalloc(1, sizeof *v);
   v->cfg = *cfg;
   v->uid = -1;
@@ -567,11 +579,11 @@ int ag_validator_run(const ag_validator_config *cfg, volatile int *stop) {
   if (v->cfg.timeout_ms < 100) v->cfg.timeout_ms = 100;
   if (!(v->cfg.ema_alpha > 0 && v->cfg.ema_alpha <= 1)) v->cfg.ema_alpha = 0.2;
   ag_corpus_init(&v->docs);
+  ag_wsetter_init(&v->ws, &v->net, &v->hotkey, cfg->netuid, "validator");
   int rc = ag_neuron_connect(&v->net, cfg->home, cfg->node_url, stop);
   if (rc) goto out;
   if ((rc = ag_neuron_key(cfg->home, cfg->hotkey, v->net.chain_id, &v->hotkey))) goto out;
   ag_addr_encode(v->hotkey.pk, v->addr);
-  ag_wsetter_init(&v->ws, &v->net, &v->hotkey, cfg->netuid, "validator");
   ag_wsetter_keep_reveals(&v->ws, cfg->home, cfg->hotkey);
   if ((rc = ag_neuron_register(&v->net, cfg->netuid, &v->hotkey, cfg->home, cfg->coldkey, &v->uid)))
     goto out;
@@ -583,33 +595,46 @@ int ag_validator_run(const ag_validator_config *cfg, volatile int *stop) {
   if (ag_corpus_add_fortunes(&v->docs, AG_FORTUNES_DIR) || v->docs.n < 10)
     ag_warn("validator", "no fortunes corpus installed: challenges use built-in prompts");
   ag_info("validator", "validating subnet %u (model %s) as %s", cfg->netuid, v->model_name, v->addr);
-  while (!*stop) {
-    uint64_t t0 = ag_mono_ms();
-    if (ag_neuron_pin_changed(&v->net, cfg->netuid, v->model->id) == AG_E_MODEL_CHANGED) {
-      rc = AG_E_MODEL_CHANGED; /* the caller starts again on the new model */
-      ag_info("validator", "%s: stopping to validate it", ag_errmsg(rc));
-      break;
-    }
-    int frc = refresh(v);
-    if (frc == 0) {
-      disputes_step(v); /* first: its phases have deadlines */
-      run_round(v);
-      disputes_step(v);
-      weights_step(v);
-      write_status(v);
-    } else {
-      ag_warn("validator", "cannot read the metagraph: %s", ag_errmsg(frc));
-    }
-    while (!*stop && ag_mono_ms() < t0 + (uint64_t)v->cfg.interval_ms) ag_sleep_ms(50);
-  }
 out:
-  if (rc && rc != AG_E_MODEL_CHANGED) ag_error("validator", "%s", ag_errmsg(rc));
-  ag_wsetter_free(&v->ws);
-  ag_infer_close(v->state);
-  ag_model_close(v->model);
-  ag_corpus_free(&v->docs);
-  ag_key_wipe(&v->hotkey);
-  free(v->rows);
-  free(v);
+  if (rc) {
+    ag_error("validator", "%s", ag_errmsg(rc));
+    validator_free(v);
+    return rc;
+  }
+  *out = v;
+  return 0;
+}
+
+int ag_validator_step(ag_inf_validator *v) {
+  int rc = ag_neuron_pin_changed(&v->net, v->cfg.netuid, v->model->id);
+  if (rc == AG_E_MODEL_CHANGED) { /* the caller starts again on the new model */
+    ag_info("validator", "%s: stopping to validate it", ag_errmsg(rc));
+    return rc;
+  }
+  if ((rc = refresh(v))) {
+    ag_warn("validator", "cannot read the metagraph: %s", ag_errmsg(rc));
+    return rc;
+  }
+  disputes_step(v); /* first: its phases have deadlines */
+  run_round(v);
+  disputes_step(v);
+  weights_step(v);
+  write_status(v);
+  return 0;
+}
+
+void ag_validator_close(ag_inf_validator *v) {
+  if (v) validator_free(v);
+}
+
+int ag_validator_run(const ag_validator_config *cfg, volatile int *stop) {
+  ag_inf_validator *v;
+  int rc = ag_validator_open(cfg, stop, &v);
+  while (!rc && !*stop) {
+    uint64_t t0 = ag_mono_ms();
+    if (ag_validator_step(v) == AG_E_MODEL_CHANGED) rc = AG_E_MODEL_CHANGED;
+    while (!rc && !*stop && ag_mono_ms() < t0 + (uint64_t)v->cfg.interval_ms) ag_sleep_ms(50);
+  }
+  ag_validator_close(v);
   return rc;
 }

@@ -38,7 +38,19 @@ void ag_validator_config_default(ag_validator_config *c);
  * since the answer: judged with the new model an honest answer would look wrong). */
 enum { AG_DUTY_NONE, AG_DUTY_COMMIT, AG_DUTY_REVEAL, AG_DUTY_ABSTAIN };
 int ag_dispute_duty(const json_t *d, const char *hotkey, uint16_t netuid, const uint8_t model[32]);
-/* Runs until *stop becomes nonzero. */
+/* Runs until *stop becomes nonzero: ag_validator_open, then ag_validator_step every
+ * interval_ms. AG_E_MODEL_CHANGED when the subnet pins another model (the caller runs it
+ * again). */
 int ag_validator_run(const ag_validator_config *c, volatile int *stop);
+
+/* The parts of ag_validator_run. Open connects to the node (trying while *stop is 0), loads the
+ * hotkey, registers it if it is new, loads the pinned model and measures this machine's
+ * decoding speed. A step reads the pin (AG_E_MODEL_CHANGED when it changed) and the
+ * metagraph (its error, and nothing else is done), then runs the dispute duties, one challenge
+ * round, the dispute duties again, the weights and the status file. */
+typedef struct ag_inf_validator ag_inf_validator;
+int ag_validator_open(const ag_validator_config *c, volatile int *stop, ag_inf_validator **out);
+int ag_validator_step(ag_inf_validator *v);
+void ag_validator_close(ag_inf_validator *v); /* accepts NULL */
 
 #endif
