@@ -2,11 +2,17 @@
  * validator restarted between a commit and its reveal reads back reveals exactly what was
  * committed, and a file that is not its own (another hotkey or subnet, altered, malformed) is
  * refused. The whole restart on a live network: test_sys_subnet
- * validator_restarted_between_commit_and_reveal_still_reveals. */
+ * validator_restarted_between_commit_and_reveal_still_reveals. And the weights a validator
+ * sends when its node listed more rows than a subnet holds. */
+#include "api/http.h"
+#include "chain/json.h"
+#include "chain/tx.h"
+#include "core/buf.h"
 #include "core/codec.h"
 #include "core/err.h"
 #include "core/util.h"
 #include "incentive/incentive.h"
+#include "incentive/internal.h"
 #include "subnets/weights.h"
 #include "test.h"
 #include "testutil.h"
@@ -185,4 +191,79 @@ TEST(pending_reveals_from_elsewhere_or_altered_are_refused) {
   for (int i = 0; i < 2; i++) ag_wcommit_free(&c[i]);
 }
 
-TEST_MAIN(pending_reveals_survive_a_restart, pending_reveals_from_elsewhere_or_altered_are_refused)
+/* ---- what ag_wsetter_set sends -------------------------------------------------------------------- */
+
+/* A node of its own: subnet 1 without commit-reveal, any account at nonce 0, every tx
+ * committed at once; the last tx submitted is kept. */
+static ag_buf sent;
+
+static void h_status(ag_http_req *req, ag_http_resp *resp) {
+  ag_http_json(resp, 200, json_pack("{s:s, s:i, s:{s:s, s:s}}", "chain_id", "agora-test", "height", 100, "params",
+                                    "base_fee", "1000", "per_byte_fee", "10"));
+}
+static void h_subnet(ag_http_req *req, ag_http_resp *resp) {
+  ag_http_json(resp, 200, json_pack("{s:i, s:i, s:i, s:{s:i, s:i, s:i, s:i}}", "netuid", 1, "height", 100, "epoch", 3,
+                                    "hyperparams", "commit_reveal", 0, "reveal_period", 1, "weights_rate_limit", 0,
+                                    "weights_version_key", 0));
+}
+static void h_account(ag_http_req *req, ag_http_resp *resp) {
+  ag_http_json(resp, 200, json_pack("{s:i}", "pending_nonce", 0));
+}
+static void h_submit(ag_http_req *req, ag_http_resp *resp) {
+  ag_buf_reset(&sent);
+  ag_buf_put(&sent, req->body, req->body_len);
+  ag_http_json(resp, 202, json_pack("{s:s}", "status", "pending"));
+}
+static void h_tx(ag_http_req *req, ag_http_resp *resp) {
+  ag_http_json(resp, 200, json_pack("{s:s, s:{s:s}}", "status", "committed", "result", "code", "ok"));
+}
+
+TEST(weights_name_only_a_subnets_uids_whatever_the_node_listed) {
+  static const ag_http_route routes[] = {
+      {"GET", "/v1/status", h_status, 0},     {"GET", "/v1/subnets/", h_subnet, 0}, {"GET", "/v1/accounts/", h_account, 0},
+      {"POST", "/v1/txs", h_submit, 1u << 20}, {"GET", "/v1/txs/", h_tx, 0},
+  };
+  ag_incentive_register_kinds();
+  ag_buf_init(&sent);
+  ag_http_config c = {"127.0.0.1:0", 1u << 20, routes, AG_ARRAY_LEN(routes), NULL, NULL, NULL};
+  ag_http_server *srv;
+  CHECK_OK(ag_http_start(&c, &srv));
+  char url[64];
+  snprintf(url, sizeof url, "http://127.0.0.1:%u", ag_http_port(srv));
+  ag_net net;
+  CHECK_OK(ag_net_open(&net, url));
+  ag_keypair hk;
+  test_key(&hk, 14);
+  ag_wsetter w;
+  ag_wsetter_init(&w, &net, &hk, 1, "test");
+  CHECK_EQ(ag_wsetter_poll(&w), 1);
+  /* a metagraph of 5,000 rows (a lying node's): each scored alike */
+  enum { ROWS = 5000 };
+  double *scores = ag_xmalloc(ROWS * sizeof *scores);
+  for (int i = 0; i < ROWS; i++) scores[i] = 1;
+  ag_wsetter_set(&w, 0, 1, 5, 5, scores, ROWS);
+  CHECK_EQ(w.weights_sets, 1);
+  ag_tx tx;
+  CHECK_OK(ag_tx_decode(sent.data, sent.len, &tx));
+  CHECK_EQ(tx.kind, AG_TX_SET_WEIGHTS);
+  ag_reader r;
+  ag_reader_init(&r, tx.payload, tx.payload_len);
+  uint16_t netuid, n, u, last = 0;
+  uint64_t version;
+  CHECK_OK(ag_read_u16le(&r, &netuid));
+  CHECK_OK(ag_read_u64le(&r, &version));
+  CHECK_OK(ag_read_u16le(&r, &n));
+  CHECK_EQ(n, AG_MAX_UIDS - 1); /* uids 1..4095: itself left out, nothing past the subnet */
+  for (uint16_t i = 0; i < n; i++) {
+    CHECK_OK(ag_read_u16le(&r, &u));
+    CHECK(u > last && u < AG_MAX_UIDS);
+    last = u;
+  }
+  free(scores);
+  ag_wsetter_free(&w);
+  ag_http_stop(srv);
+  ag_buf_free(&sent);
+}
+
+TEST_MAIN(pending_reveals_survive_a_restart, pending_reveals_from_elsewhere_or_altered_are_refused,
+          weights_name_only_a_subnets_uids_whatever_the_node_listed)

@@ -58,7 +58,8 @@ static void refresh_me(tval *v) {
   json_t *mg;
   if (ag_net_get(&v->net, path, &mg)) return;
   json_t *uids = json_object_get(mg, "uids");
-  size_t n = json_array_size(uids);
+  /* a subnet has at most AG_MAX_UIDS: rows past them are a node's lie, not uids to score */
+  size_t n = json_array_size(uids) < AG_MAX_UIDS ? json_array_size(uids) : AG_MAX_UIDS;
   if ((int)n > v->n) {
     v->ema = ag_xrealloc(v->ema, n * sizeof *v->ema);
     for (size_t i = (size_t)v->n; i < n; i++) v->ema[i] = 0;
@@ -68,7 +69,9 @@ static void refresh_me(tval *v) {
     json_t *r = json_array_get(uids, i);
     if (strcmp(json_string_value(json_object_get(r, "hotkey")) ? json_string_value(json_object_get(r, "hotkey")) : "", v->addr))
       continue;
-    v->uid = (int)json_integer_value(json_object_get(r, "uid"));
+    json_int_t uid = json_integer_value(json_object_get(r, "uid"));
+    if (uid < 0 || uid >= (json_int_t)n) continue;
+    v->uid = (int)uid;
     v->permit = json_is_true(json_object_get(r, "validator_permit"));
     v->last_update = (uint64_t)json_integer_value(json_object_get(r, "last_update"));
     v->reg_block = (uint64_t)json_integer_value(json_object_get(r, "registered_block"));

@@ -307,6 +307,7 @@ void ag_wsetter_set(ag_wsetter *w, int self, int permit, uint64_t last_update, u
   for (int i = 0; i < n; i++)
     if (i != self && scores[i] > max) max = scores[i];
   if (max <= 0) return;
+  if (n > AG_MAX_UIDS) n = AG_MAX_UIDS; /* a subnet's uids are 0..4095, whatever a node listed */
   uint16_t *uids = ag_xmalloc((size_t)n * sizeof *uids + 2), *wt = ag_xmalloc((size_t)n * sizeof *wt + 2);
   uint16_t m = 0;
   for (int i = 0; i < n; i++) {

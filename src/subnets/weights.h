@@ -68,7 +68,8 @@ void ag_wcommit_free(ag_wcommit *c);
 /* Reads the subnet and sends the reveals that are due. Returns 1 when a new weights window
  * (epoch) began since the last call, 0 when not, or an error. */
 int ag_wsetter_poll(ag_wsetter *w);
-/* Sets (or commits) weights from scores[0..n) (uid order; uid `self` is skipped) when the
+/* Sets (or commits) weights from scores[0..n) (uid order; uid `self` is skipped; uids past
+ * AG_MAX_UIDS are not a subnet's and are left out) when the
  * validator holds a permit, has not set weights in this epoch and the rate limit allows. */
 void ag_wsetter_set(ag_wsetter *w, int self, int permit, uint64_t last_update, uint64_t reg_block,
                     const double *scores, int n);
