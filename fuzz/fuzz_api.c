@@ -43,7 +43,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-#define CHAIN "agora-fuzz"
+#define CHAIN FUZZ_CHAIN
 #define NKEYS 4
 #define PINNED_ID "abababababababababababababababababababababababababababababababab"
 #define PINNED_SIZE 64
@@ -77,21 +77,8 @@ static void key_of(int i, ag_keypair *k) {
 /* HOME/genesis.json, node_key.json; then the node, and two blocks. */
 static void make_node(const char *home) {
   ag_keypair keys[NKEYS], nk;
-  ag_genesis g;
-  memset(&g, 0, sizeof g);
-  snprintf(g.chain_id, sizeof g.chain_id, "%s", CHAIN);
-  g.genesis_time_ms = 1700000000000ULL;
-  ag_params_default(&g.params);
   key_of(100, &nk);
-  g.has_proposer = 1;
-  memcpy(g.proposer, nk.pk, 32);
-  g.naccounts = NKEYS;
-  g.accounts = ag_xcalloc(NKEYS, sizeof *g.accounts);
-  for (int i = 0; i < NKEYS; i++) {
-    key_of(i, &keys[i]);
-    memcpy(g.accounts[i].pk, keys[i].pk, 32);
-    g.accounts[i].balance = 1000000 * AG_UNIT;
-  }
+  for (int i = 0; i < NKEYS; i++) key_of(i, &keys[i]);
   char owner[AG_ADDR_MAX];
   ag_addr_encode(keys[0].pk, owner);
   char modules[600];
@@ -99,15 +86,7 @@ static void make_node(const char *home) {
            "{\"incentive\":{\"allow_private_endpoints\":true,\"subnets\":[{\"model\":{\"kind\":\"inference\","
            "\"model_id\":\"%s\",\"size\":%d},\"name\":\"files\",\"owner\":\"%s\"}]}}",
            PINNED_ID, PINNED_SIZE, owner);
-  g.modules = ag_xstrdup(modules);
-  char *text = ag_genesis_to_json(&g);
-  char path[1100];
-  snprintf(path, sizeof path, "%s/genesis.json", home);
-  if (ag_mkdirs(home, 0700) || ag_write_file_atomic(path, text, strlen(text), 0644) ||
-      ag_node_key_save(home, &nk))
-    abort();
-  free(text);
-  ag_genesis_free(&g);
+  fuzz_genesis_home(home, keys, NKEYS, modules, &nk);
   ag_node_config nc;
   ag_node_config_default(&nc, home);
   nc.threads = 1;

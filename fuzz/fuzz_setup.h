@@ -4,12 +4,16 @@
 #define AG_FUZZ_SETUP_H
 
 #include "api/http.h"
+#include "chain/genesis.h"
+#include "consensus/node.h"
 #include "core/util.h"
 #include "engine/engine.h"
 #include "subnets/miner.h"
 #include "subnets/netclient.h"
 
 #include <jansson.h>
+
+#define FUZZ_CHAIN "agora-fuzz"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,11 +78,38 @@ __attribute__((unused)) static ag_miner_api *fuzz_miner_open(const char *home, c
   return api;
 }
 
+/* HOME/genesis.json for chain FUZZ_CHAIN (time fixed, default params) and HOME/node_key.json
+ * (proposer), with each of keys[0..n) holding 1,000,000 AGR; modules is the genesis's
+ * "modules" JSON or NULL. Aborts when it cannot. */
+__attribute__((unused)) static void fuzz_genesis_home(const char *home, const ag_keypair *keys, int n,
+                                                      const char *modules, const ag_keypair *proposer) {
+  ag_genesis g;
+  memset(&g, 0, sizeof g);
+  snprintf(g.chain_id, sizeof g.chain_id, "%s", FUZZ_CHAIN);
+  g.genesis_time_ms = 1700000000000ULL;
+  ag_params_default(&g.params);
+  g.has_proposer = 1;
+  memcpy(g.proposer, proposer->pk, 32);
+  g.naccounts = (size_t)n;
+  g.accounts = ag_xcalloc((size_t)n, sizeof *g.accounts);
+  for (int i = 0; i < n; i++) {
+    memcpy(g.accounts[i].pk, keys[i].pk, 32);
+    g.accounts[i].balance = 1000000 * AG_UNIT;
+  }
+  g.modules = modules ? ag_xstrdup(modules) : NULL;
+  char *text = ag_genesis_to_json(&g);
+  char path[1100];
+  snprintf(path, sizeof path, "%s/genesis.json", home);
+  if (ag_mkdirs(home, 0700) || ag_write_file_atomic(path, text, strlen(text), 0644) ||
+      ag_node_key_save(home, proposer))
+    abort();
+  free(text);
+  ag_genesis_free(&g);
+}
+
 /* What a node answers a neuron about its chain (GET /v1/status: CHAIN at height 100) and
  * about private endpoints (GET /v1/incentive: allowed, as on a test network on one machine):
  * for targets whose neurons read a small node of their own. */
-#define FUZZ_CHAIN "agora-fuzz"
-
 __attribute__((unused)) static void fuzz_node_status(ag_http_req *req, ag_http_resp *resp) {
   (void)req;
   ag_http_json(resp, 200, json_pack("{s:s, s:I, s:{s:s, s:s}}", "chain_id", FUZZ_CHAIN, "height", (json_int_t)100,
