@@ -1140,10 +1140,12 @@ static void refresh_validators(miner *m) {
   json_t *mg;
   if (ag_net_get(&m->net, path, &mg)) return;
   json_t *rows = json_object_get(mg, "uids");
-  uint8_t (*v)[32] = ag_xcalloc(json_array_size(rows) + 1, 32);
+  /* a subnet has at most AG_MAX_UIDS: rows past them are a node's lie */
+  size_t nrows = json_array_size(rows) < AG_MAX_UIDS ? json_array_size(rows) : AG_MAX_UIDS;
+  uint8_t (*v)[32] = ag_xcalloc(nrows + 1, 32);
   int n = 0;
   char relay[200] = "";
-  for (size_t i = 0; i < json_array_size(rows); i++) {
+  for (size_t i = 0; i < nrows; i++) {
     json_t *r = json_array_get(rows, i);
     const char *hk = json_string_value(json_object_get(r, "hotkey"));
     if (json_is_true(json_object_get(r, "validator_permit")) && hk && !ag_addr_decode(hk, v[n])) n++;
