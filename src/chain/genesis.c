@@ -246,3 +246,14 @@ void ag_genesis_free(ag_genesis *g) {
   g->accounts = NULL;
   g->naccounts = 0;
 }
+
+int ag_genesis_u64(json_t *o, const char *module, const char *key, uint64_t *out) {
+  json_t *v = json_object_get(o, key);
+  if (!v) return 0;
+  if (json_is_integer(v) && json_integer_value(v) >= 0) {
+    *out = (uint64_t)json_integer_value(v);
+    return 0;
+  }
+  if (json_is_string(v) && ag_parse_u64(json_string_value(v), out) == 0) return 0;
+  return ag_fail(AG_E_GENESIS, "genesis %s: \"%s\" must be a non-negative integer", module, key);
+}

@@ -13,6 +13,7 @@
 
 #include "chain/tx.h"
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -63,6 +64,10 @@ int ag_params_min_fee(const ag_params *p, size_t tx_bytes, uint64_t *fee);
 
 /* Parses and validates (AG_E_GENESIS with a detailed message). */
 int ag_genesis_parse(const char *json, size_t len, ag_genesis *g);
+/* A module's genesis number: *out gets key's value in o when it is there (a non-negative JSON
+ * integer, or a decimal string for values past 2^53), and is left as it was when it is not;
+ * else AG_E_GENESIS naming the module and the key. */
+int ag_genesis_u64(json_t *o, const char *module, const char *key, uint64_t *out);
 int ag_genesis_load(const char *path, ag_genesis *g);
 /* Pretty JSON (caller frees). */
 char *ag_genesis_to_json(const ag_genesis *g);

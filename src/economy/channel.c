@@ -562,16 +562,7 @@ void ag_economy_register_kinds(void) {
 
 /* ---- genesis and attach ------------------------------------------------------------------------ */
 
-static int j_u64(json_t *o, const char *k, uint64_t *out) {
-  json_t *v = json_object_get(o, k);
-  if (!v) return 0;
-  if (json_is_integer(v) && json_integer_value(v) >= 0) {
-    *out = (uint64_t)json_integer_value(v);
-    return 0;
-  }
-  if (json_is_string(v) && ag_parse_u64(json_string_value(v), out) == 0) return 0;
-  return ag_fail(AG_E_GENESIS, "genesis economy: \"%s\" must be a non-negative integer", k);
-}
+static int j_u64(json_t *o, const char *k, uint64_t *out) { return ag_genesis_u64(o, "economy", k, out); }
 
 static int economy_genesis(ag_app *app, const ag_genesis *g, void *ctx) {
   (void)ctx;

@@ -20,16 +20,7 @@
 
 /* ---- genesis ------------------------------------------------------------------------------- */
 
-static int j_u64(json_t *o, const char *k, uint64_t *out) {
-  json_t *v = json_object_get(o, k);
-  if (!v) return 0;
-  if (json_is_integer(v) && json_integer_value(v) >= 0) {
-    *out = (uint64_t)json_integer_value(v);
-    return 0;
-  }
-  if (json_is_string(v) && ag_parse_u64(json_string_value(v), out) == 0) return 0;
-  return ag_fail(AG_E_GENESIS, "genesis incentive: \"%s\" must be a non-negative integer", k);
-}
+static int j_u64(json_t *o, const char *k, uint64_t *out) { return ag_genesis_u64(o, "incentive", k, out); }
 
 static int j_u16(json_t *o, const char *k, uint16_t *out) {
   uint64_t v = *out;
