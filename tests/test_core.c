@@ -1,4 +1,5 @@
-/* test_core.c — errors, buffers, hex/base64, hashing, Bech32m, amounts and restart backoff. */
+/* test_core.c — errors, buffers, hex/base64, hashing, Bech32m, amounts, restart backoff, and node
+ * URLs as users write them. */
 #include "core/backoff.h"
 #include "core/bech32.h"
 #include "core/buf.h"
@@ -6,6 +7,7 @@
 #include "core/err.h"
 #include "core/hash.h"
 #include "core/util.h"
+#include "subnets/netclient.h"
 #include "test.h"
 #include "testutil.h"
 
@@ -96,6 +98,33 @@ TEST(hex_and_base64) {
   free(p);
   CHECK_EQ(ag_b64_decode_alloc("AA*H", 4, 100, &p, &n), AG_E_BAD_BASE64);
   CHECK_EQ(ag_b64_decode_alloc("AAAAAAAA", 8, 2, &p, &n), AG_E_TOO_LARGE);
+}
+
+TEST(node_urls_as_users_write_them) {
+  static const char *const cases[][2] = {
+      {"", "http://127.0.0.1:8740"},
+      {"127.0.0.1:9000", "http://127.0.0.1:9000"},
+      {"http://node.example:8740/", "http://node.example:8740"},
+      {"https://node.example//", "https://node.example"},
+      {"[::1]:8740", "http://[::1]:8740"},
+  };
+  char url[300];
+  for (size_t i = 0; i < AG_ARRAY_LEN(cases); i++) {
+    ag_net_url_of(cases[i][0], url, sizeof url);
+    CHECK_STR(url, cases[i][1]);
+  }
+  /* a home's api.addr (as the node writes it, with its newline) */
+  char *dir = test_tmpdir("url");
+  char path[600];
+  snprintf(path, sizeof path, "%s/data", dir);
+  CHECK_OK(ag_mkdirs(path, 0700));
+  ag_net_url_of_home(dir, url, sizeof url);
+  CHECK_STR(url, "http://127.0.0.1:8740");
+  snprintf(path, sizeof path, "%s/data/api.addr", dir);
+  CHECK_OK(ag_write_file_atomic(path, "127.0.0.1:8801/\n", 16, 0600));
+  ag_net_url_of_home(dir, url, sizeof url);
+  CHECK_STR(url, "http://127.0.0.1:8801");
+  test_rmdir(dir);
 }
 
 TEST(hash_matches_python_blake2b_person) {
@@ -285,6 +314,6 @@ TEST(rm_tree_removes_a_tree_and_never_follows_a_link) {
 }
 
 TEST_MAIN(errors_have_unique_names, error_detail_is_per_code, buffer_and_reader_roundtrip,
-          hex_and_base64, hash_matches_python_blake2b_person, bech32m_bip350_vectors,
+          hex_and_base64, node_urls_as_users_write_them, hash_matches_python_blake2b_person, bech32m_bip350_vectors,
           bech32m_roundtrip_and_typos, amounts_parse_and_format, checked_arithmetic,
           backoff_doubles_caps_resets_and_gives_up, rm_tree_removes_a_tree_and_never_follows_a_link)

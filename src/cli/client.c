@@ -6,40 +6,15 @@
 #include "core/err.h"
 #include "core/util.h"
 #include "crypto/keystore.h"
+#include "subnets/netclient.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 void ag_cli_node_url(const ag_cli *c, char *out, size_t cap) {
-  char addr[256] = "";
-  if (c->node[0]) {
-    snprintf(addr, sizeof addr, "%s", c->node);
-  } else {
-    char path[1200];
-    uint8_t *data;
-    size_t len;
-    snprintf(path, sizeof path, "%s/data/api.addr", c->home);
-    if (ag_read_file(path, 255, &data, &len) == 0) {
-      while (len && (data[len - 1] == '\n' || data[len - 1] == ' ')) data[--len] = 0;
-      snprintf(addr, sizeof addr, "%s", (char *)data);
-      free(data);
-    } else {
-      snprintf(path, sizeof path, "%s/config.json", c->home);
-      if (ag_read_file(path, 1 << 20, &data, &len) == 0) {
-        json_t *root = json_loadb((const char *)data, len, 0, NULL);
-        const char *api = json_string_value(json_object_get(root, "api_listen"));
-        if (api) snprintf(addr, sizeof addr, "%s", api);
-        json_decref(root);
-        free(data);
-      }
-    }
-  }
-  if (!addr[0]) snprintf(addr, sizeof addr, "127.0.0.1:8740");
-  size_t n = strlen(addr);
-  while (n && addr[n - 1] == '/') addr[--n] = 0;
-  if (strncmp(addr, "http://", 7) && strncmp(addr, "https://", 8)) snprintf(out, cap, "http://%s", addr);
-  else snprintf(out, cap, "%s", addr);
+  if (c->node[0]) ag_net_url_of(c->node, out, cap);
+  else ag_net_url_of_home(c->home, out, cap);
 }
 
 int ag_cli_api(const ag_cli *c, const char *method, const char *path, const char *ctype,

@@ -14,6 +14,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+void ag_net_url_of(const char *addr, char *out, size_t cap) {
+  char a[256];
+  snprintf(a, sizeof a, "%s", addr && addr[0] ? addr : "127.0.0.1:8740");
+  size_t n = strlen(a);
+  while (n && a[n - 1] == '/') a[--n] = 0;
+  if (strncmp(a, "http://", 7) && strncmp(a, "https://", 8)) snprintf(out, cap, "http://%s", a);
+  else snprintf(out, cap, "%s", a);
+}
+
 void ag_net_url_of_home(const char *home, char *out, size_t cap) {
   char path[1100], addr[256] = "";
   uint8_t *data;
@@ -33,9 +42,7 @@ void ag_net_url_of_home(const char *home, char *out, size_t cap) {
       free(data);
     }
   }
-  if (!addr[0]) snprintf(addr, sizeof addr, "127.0.0.1:8740");
-  if (strncmp(addr, "http://", 7) && strncmp(addr, "https://", 8)) snprintf(out, cap, "http://%s", addr);
-  else snprintf(out, cap, "%s", addr);
+  ag_net_url_of(addr, out, cap);
 }
 
 static int request(const ag_net *n, const char *method, const char *path, const char *ctype,

@@ -36,6 +36,9 @@ int ag_net_submit(ag_net *n, const ag_keypair *k, uint16_t kind, const uint8_t *
 int ag_net_tx_outcome(const ag_net *n, const uint8_t hash[32], int *code);
 /* The node URL of a home folder: HOME/data/api.addr, else config.json, else the default. */
 void ag_net_url_of_home(const char *home, char *out, size_t cap);
+/* The URL of a node address as a user writes it ("host:port", "http://host:port/", "" for the
+ * default 127.0.0.1:8740): http:// added when no scheme is given, trailing slashes dropped. */
+void ag_net_url_of(const char *addr, char *out, size_t cap);
 
 /* The URL of a metagraph endpoint object {"host", "port"} (brackets around IPv6 hosts);
  * -1 when ep is not one. */
