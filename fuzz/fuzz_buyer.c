@@ -125,10 +125,7 @@ static void at_exit(void) {
  * trust may: a value anywhere in the JSON replaced by one of the input's choosing. */
 enum { LIE_NONE, LIE_METAGRAPH, LIE_OFFERS, LIE_CHANNEL, LIE_N };
 static int lie_at;
-static void node_json(ag_http_resp *resp, int where, json_t *o) {
-  for (int i = 0, n = lie_at == where ? 1 + get8(&cur) % 3 : 0; i < n; i++) json_lie(o, &cur);
-  ag_http_json(resp, 200, o);
-}
+static void node_json(ag_http_resp *resp, int where, json_t *o) { fuzz_node_answer(resp, o, lie_at == where, &cur); }
 
 /* Any channel is open, from the payer to the miner, with DEPOSIT. */
 static void h_channel(ag_http_req *req, ag_http_resp *resp) {
@@ -423,17 +420,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   key_of(3, &validator);
   ag_addr_encode(hotkey.pk, hot_addr);
   /* the buyer finds the pinned model in its cache, as after a first download */
-  char path[1200];
   snprintf(models_dir, sizeof models_dir, "%s/models", base);
-  if (ag_mkdirs(models_dir, 0700)) abort();
-  ag_models_path(models_dir, model->id, path, sizeof path);
-  uint8_t *bytes;
-  size_t len;
-  if (ag_read_file(AGORA_SRC_DIR "/models/agora-nano.bin", 1u << 30, &bytes, &len) ||
-      ag_write_file_atomic(path, bytes, len, 0600))
-    abort();
-  free(bytes);
-  model_size = len;
+  model_size = fuzz_cache_nano_model(models_dir, model);
   char url[64];
   snprintf(url, sizeof url, "http://127.0.0.1:%u", serve(node_routes, AG_ARRAY_LEN(node_routes), &node_srv));
   front_port = serve(front_routes, AG_ARRAY_LEN(front_routes), &front_srv);

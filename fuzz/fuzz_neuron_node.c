@@ -49,22 +49,16 @@ static void at_exit(void) { ag_http_stop(node_srv); }
 
 static const char *const hex64 = "11111111111111111111111111111111111111111111111111111111111111ab";
 
-static void node_json(ag_http_resp *resp, int where, json_t *o) {
-  for (int i = 0, n = lie_at == where ? 1 + get8(&cur) % 3 : 0; i < n; i++) json_lie(o, &cur);
-  ag_http_json(resp, 200, o);
-}
+static void node_json(ag_http_resp *resp, int where, json_t *o) { fuzz_node_answer(resp, o, lie_at == where, &cur); }
 
 /* /v1/subnets/1 (pin and hyperparameters), /v1/subnets/1/training (the round), /v1/subnets/1/metagraph */
 static void h_subnet(ag_http_req *req, ag_http_resp *resp) {
   if (!strcmp(req->param, "1")) {
     ag_hyperparams hp;
     ag_hyperparams_default(&hp);
-    json_t *h = json_object();
-    for (size_t i = 0; i < ag_hyperparam_count(); i++)
-      json_object_set_new(h, ag_hyperparam_name(i), json_integer((json_int_t)ag_hyperparam_get(&hp, i)));
     return node_json(resp, LIE_SUBNET,
                      json_pack("{s:i, s:{s:s, s:i}, s:o}", "netuid", 1, "model", "model_id", hex64, "size", 1000,
-                               "hyperparams", h));
+                               "hyperparams", fuzz_hyperparams_json(&hp)));
   }
   if (!strcmp(req->param, "1/training")) {
     json_t *subs = json_array(), *props = json_array(), *prev = json_array();

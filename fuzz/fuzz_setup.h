@@ -4,10 +4,12 @@
 #define AG_FUZZ_SETUP_H
 
 #include "api/http.h"
+#include "api/models.h"
 #include "chain/genesis.h"
 #include "consensus/node.h"
 #include "core/util.h"
 #include "engine/engine.h"
+#include "incentive/incentive.h"
 #include "subnets/miner.h"
 #include "subnets/netclient.h"
 
@@ -33,6 +35,29 @@ __attribute__((unused)) static ag_model *fuzz_nano_model(void) {
   if (ag_model_load(AGORA_SRC_DIR "/models/agora-nano.bin", &m, NULL)) abort();
   ag_model_prefer_f32(&m, AG_PREFER_F32_MAX);
   return m;
+}
+
+/* models/agora-nano.bin written into the model cache dir as a neuron keeps it after a first
+ * download (HOME/models/<id>); its size. */
+__attribute__((unused)) static size_t fuzz_cache_nano_model(const char *dir, const ag_model *m) {
+  char path[1200];
+  if (ag_mkdirs(dir, 0700)) abort();
+  ag_models_path(dir, m->id, path, sizeof path);
+  uint8_t *bytes;
+  size_t len;
+  if (ag_read_file(AGORA_SRC_DIR "/models/agora-nano.bin", 1u << 30, &bytes, &len) ||
+      ag_write_file_atomic(path, bytes, len, 0600))
+    abort();
+  free(bytes);
+  return len;
+}
+
+/* A subnet's hyperparameters as GET /v1/subnets/{n} lists them (a new reference). */
+__attribute__((unused)) static json_t *fuzz_hyperparams_json(const ag_hyperparams *hp) {
+  json_t *h = json_object();
+  for (size_t i = 0; i < ag_hyperparam_count(); i++)
+    json_object_set_new(h, ag_hyperparam_name(i), json_integer((json_int_t)ag_hyperparam_get(hp, i)));
+  return h;
 }
 
 /* A request body from fuzz input: a JSON object has its max_tokens held to 1..max (and no

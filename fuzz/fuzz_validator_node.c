@@ -97,10 +97,7 @@ __attribute__((noreturn)) static void fail(const char *what) {
 
 /* ---- the node ------------------------------------------------------------------------------------- */
 
-static void node_json(ag_http_resp *resp, int where, json_t *o) {
-  for (int i = 0, n = lie_at == where ? 1 + get8(&cur) % 3 : 0; i < n; i++) json_lie(o, &cur);
-  ag_http_json(resp, 200, o);
-}
+static void node_json(ag_http_resp *resp, int where, json_t *o) { fuzz_node_answer(resp, o, lie_at == where, &cur); }
 
 /* /v1/subnets/1 (pin, epoch, hyperparameters) and /v1/subnets/1/metagraph: the validator as
  * uid 0, the miner as uid 1, a neuron without an endpoint as uid 2. */
@@ -109,12 +106,10 @@ static void h_subnet(ag_http_req *req, ag_http_resp *resp) {
     ag_hyperparams hp;
     ag_hyperparams_default(&hp);
     hp.commit_reveal = (uint8_t)commit_reveal;
-    json_t *h = json_object();
-    for (size_t i = 0; i < ag_hyperparam_count(); i++)
-      json_object_set_new(h, ag_hyperparam_name(i), json_integer((json_int_t)ag_hyperparam_get(&hp, i)));
     return node_json(resp, LIE_SUBNET,
                      json_pack("{s:i, s:I, s:I, s:{s:s, s:i}, s:o}", "netuid", 1, "height", (json_int_t)(1000 + 10 * epoch),
-                               "epoch", (json_int_t)epoch, "model", "model_id", model_hex, "size", 1000, "hyperparams", h));
+                               "epoch", (json_int_t)epoch, "model", "model_id", model_hex, "size", 1000, "hyperparams",
+                               fuzz_hyperparams_json(&hp)));
   }
   if (!strcmp(req->param, "1/metagraph")) {
     json_t *rows = json_pack("[{s:i, s:s, s:b, s:i, s:i, s:n}, {s:i, s:s, s:b, s:i, s:i, s:{s:s, s:i}},"
@@ -262,18 +257,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   key_of(3, &other_key, other_addr);
   make_evidence();
   /* the validator's HOME: its hotkey, and the pinned model in its cache */
-  char dir[400], path[1200];
+  char dir[400];
   snprintf(dir, sizeof dir, "%s/validator/keys", base);
   if (ag_mkdirs(dir, 0700) || ag_keystore_save(dir, "hot", &val_key, NULL, FUZZ_CHAIN)) abort();
   snprintf(dir, sizeof dir, "%s/validator/models", base);
-  if (ag_mkdirs(dir, 0700)) abort();
-  ag_models_path(dir, model->id, path, sizeof path);
-  uint8_t *bytes;
-  size_t len;
-  if (ag_read_file(AGORA_SRC_DIR "/models/agora-nano.bin", 1u << 30, &bytes, &len) ||
-      ag_write_file_atomic(path, bytes, len, 0600))
-    abort();
-  free(bytes);
+  fuzz_cache_nano_model(dir, model);
   ag_http_config nc = {NULL, 1u << 20, node_routes, AG_ARRAY_LEN(node_routes), NULL, NULL, NULL};
   char url[64];
   snprintf(url, sizeof url, "http://127.0.0.1:%u", serve(&nc, &node_srv));

@@ -3,6 +3,7 @@
 #ifndef AG_FUZZ_JSON_LIE_H
 #define AG_FUZZ_JSON_LIE_H
 
+#include "api/http.h"
 #include "fuzz_input.h"
 
 #include <jansson.h>
@@ -74,6 +75,13 @@ __attribute__((unused)) static void json_lie(json_t *o, in_t *in) {
   json_t *v = json_lie_value(at, in);
   if (key) json_object_set_new(parent, key, v);
   else json_array_set_new(parent, idx, v);
+}
+
+/* A node's answer o, 200: told as it is, or with lie set with one to three values replaced
+ * (json_lie) as the input says. */
+__attribute__((unused)) static void fuzz_node_answer(ag_http_resp *resp, json_t *o, bool lie, in_t *in) {
+  for (int i = 0, n = lie ? 1 + get8(in) % 3 : 0; i < n; i++) json_lie(o, in);
+  ag_http_json(resp, 200, o);
 }
 
 #endif
