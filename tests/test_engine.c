@@ -215,6 +215,46 @@ TEST(dot_same_bits_every_path) {
   ag_simd_set(ag_simd_best());
 }
 
+/* Attention for the query heads of one KV head at once (ag_dot_many_g, ag_axpy_many_g) has, for
+ * each head, the bits of the single kernels (ag_dot for each score; ag_axpy for each position,
+ * in order), on every path: 1 to 9 heads, head sizes with and without a tail, counts with and
+ * without a remainder of 4, keys at a stride. */
+TEST(grouped_attention_same_bits_as_one_head_at_a_time) {
+  init_levels();
+  enum { MAXQ = 9, MAXN = 80, MAXC = 37, STRIDE = 96 };
+  float q[MAXQ * MAXN], k[MAXC * STRIDE], p[MAXQ * MAXC], o0[MAXQ * MAXN];
+  fill(q, MAXQ * MAXN, 3);
+  fill(k, MAXC * STRIDE, 4);
+  fill(p, MAXQ * MAXC, 5);
+  fill(o0, MAXQ * MAXN, 6);
+  static const size_t ns[] = {16, 20, 64, 80};
+  static const int counts[] = {0, 1, 3, 4, 9, 37};
+  for (int i = 0; i < nlevels; i++) {
+    CHECK_OK(ag_simd_set(levels[i]));
+    for (size_t a = 0; a < AG_ARRAY_LEN(ns); a++)
+      for (size_t b = 0; b < AG_ARRAY_LEN(counts); b++)
+        for (int nq = 1; nq <= MAXQ; nq++) {
+          size_t n = ns[a];
+          int cnt = counts[b];
+          float got[MAXQ * MAXC], og[MAXQ * MAXN];
+          memcpy(og, o0, sizeof og);
+          ag_dot_many_g(q, n, nq, k, STRIDE, cnt, n, got, MAXC);
+          ag_axpy_many_g(og, n, p, MAXC, nq, k, STRIDE, cnt, n);
+          for (int g = 0; g < nq; g++) {
+            for (int j = 0; j < cnt; j++) {
+              float want = ag_dot(q + (size_t)g * n, k + (size_t)j * STRIDE, n);
+              CHECK(memcmp(&got[g * MAXC + j], &want, 4) == 0);
+            }
+            float ow[MAXN];
+            memcpy(ow, o0 + (size_t)g * n, n * sizeof(float));
+            for (int j = 0; j < cnt; j++) ag_axpy(ow, p[g * MAXC + j], k + (size_t)j * STRIDE, n);
+            CHECK(memcmp(og + (size_t)g * n, ow, n * sizeof(float)) == 0);
+          }
+        }
+  }
+  ag_simd_set(ag_simd_best());
+}
+
 /* matmul: every path, every T, threads 1 and 2, f32 and q8 (== f32 of dequantized) */
 TEST(matmul_same_bits_every_path_batch_thread) {
   init_levels();
@@ -435,6 +475,39 @@ TEST(logits_decode_equals_prefill_threads_paths) {
   }
 }
 
+/* A KV cache exported (the format agora ask keeps its prompt in: per layer, keys then values,
+ * position by position with the KV heads side by side) imports into a fresh state that then
+ * decodes the same bits; the format is position-major whatever the state holds inside (the
+ * first positions of a longer export are a shorter export's). */
+TEST(kv_cache_export_is_position_major_and_round_trips) {
+  ag_model *m = tiny_model(0);
+  int V = m->cfg.vocab_size, n = 12;
+  uint32_t toks[12], next = 7;
+  for (int i = 0; i < n; i++) toks[i] = (uint32_t)((i * 29 + 3) % V);
+  ag_infer *a, *b;
+  CHECK_OK(ag_infer_open(m, n, 1, &a));
+  CHECK_OK(ag_infer_open(m, n, 1, &b));
+  CHECK_OK(ag_infer_forward(a, toks, n, NULL, NULL, NULL));
+  size_t nf = ag_infer_kv_floats(a, n), nf5 = ag_infer_kv_floats(a, 5);
+  float *kv = ag_xmalloc(nf * sizeof(float)), *kv5 = ag_xmalloc(nf5 * sizeof(float));
+  CHECK_OK(ag_infer_kv_export(a, n, kv));
+  CHECK_OK(ag_infer_kv_export(a, 5, kv5));
+  size_t row = nf / (2 * (size_t)m->cfg.n_layers) / (size_t)n; /* floats of one position */
+  CHECK(m->cfg.n_kv_heads > 1);
+  for (int blk = 0; blk < 2 * m->cfg.n_layers; blk++)
+    CHECK(!memcmp(kv5 + (size_t)blk * 5 * row, kv + (size_t)blk * n * row, 5 * row * sizeof(float)));
+  CHECK_OK(ag_infer_kv_import(b, n, kv));
+  CHECK_EQ(ag_infer_pos(b), n);
+  float *la = ag_xmalloc(sizeof(float) * V), *lb = ag_xmalloc(sizeof(float) * V);
+  CHECK_OK(ag_infer_forward(a, &next, 1, la, NULL, NULL));
+  CHECK_OK(ag_infer_forward(b, &next, 1, lb, NULL, NULL));
+  CHECK(!memcmp(la, lb, sizeof(float) * V));
+  free(kv), free(kv5), free(la), free(lb);
+  ag_infer_close(a);
+  ag_infer_close(b);
+  ag_model_close(m);
+}
+
 TEST(context_overflow_and_bad_ids_are_errors) {
   ag_model *m = tiny_model(0);
   ag_infer *s;
@@ -492,8 +565,9 @@ TEST(tokenizer_train_round_trip) {
   ag_tok_free(t2);
 }
 
-TEST_MAIN(detmath_values, dot_same_bits_every_path, topk_same_every_path,
+TEST_MAIN(detmath_values, dot_same_bits_every_path, grouped_attention_same_bits_as_one_head_at_a_time, topk_same_every_path,
           top_p_over_the_whole_vocabulary_picks_as_the_specification, softmax_swiglu_same_bits_every_path, matmul_same_bits_every_path_batch_thread,
           block_types_matmul_equals_dequantized_every_path,
           matmul_backward_same_bits_every_path_thread, logits_decode_equals_prefill_threads_paths,
+          kv_cache_export_is_position_major_and_round_trips,
           context_overflow_and_bad_ids_are_errors, tokenizer_train_round_trip)

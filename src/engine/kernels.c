@@ -285,6 +285,88 @@ T5 static void axpy_many_avx512(float *o, const float *p, const float *v, size_t
 #endif
 
 #if AG_X86
+/* The same for up to 4 queries at once (heads sharing a key/value head): each key row and each
+ * value row is loaded once for all of them. Every output's operations are those of the single
+ * kernels above, in the same order. */
+T5 static void dot_many4_avx512(const float *q, size_t qs, int nq, const float *k, size_t stride, int count,
+                                size_t n, float *out, size_t os) {
+  size_t full = n / 16 * 16;
+  __mmask16 m = (__mmask16)((1u << (n - full)) - 1);
+  int j = 0;
+  for (; j + 4 <= count; j += 4) {
+    __m512 acc[4][4];
+    UNROLL
+    for (int g = 0; g < 4; g++)
+      UNROLL
+      for (int u = 0; u < 4; u++) acc[g][u] = _mm512_setzero_ps();
+    for (size_t i = 0; i < full; i += 16) {
+      __m512 kv[4];
+      UNROLL
+      for (int u = 0; u < 4; u++) kv[u] = _mm512_loadu_ps(k + (size_t)(j + u) * stride + i);
+      UNROLL
+      for (int g = 0; g < 4; g++) {
+        if (g < nq) {
+          __m512 qv = _mm512_loadu_ps(q + (size_t)g * qs + i);
+          UNROLL
+          for (int u = 0; u < 4; u++) acc[g][u] = _mm512_fmadd_ps(qv, kv[u], acc[g][u]);
+        }
+      }
+    }
+    if (m) {
+      __m512 kv[4];
+      UNROLL
+      for (int u = 0; u < 4; u++) kv[u] = _mm512_maskz_loadu_ps(m, k + (size_t)(j + u) * stride + full);
+      UNROLL
+      for (int g = 0; g < 4; g++) {
+        if (g < nq) {
+          __m512 qv = _mm512_maskz_loadu_ps(m, q + (size_t)g * qs + full);
+          UNROLL
+          for (int u = 0; u < 4; u++) acc[g][u] = _mm512_mask3_fmadd_ps(qv, kv[u], acc[g][u], m);
+        }
+      }
+    }
+    for (int g = 0; g < nq; g++)
+      _mm_storeu_ps(out + (size_t)g * os + j, tree512x4(acc[g][0], acc[g][1], acc[g][2], acc[g][3]));
+  }
+  for (; j < count; j++)
+    for (int g = 0; g < nq; g++) out[(size_t)g * os + j] = dot_avx512(q + (size_t)g * qs, k + (size_t)j * stride, n);
+}
+
+T5 static void axpy_many4_avx512(float *o, size_t os, const float *p, size_t ps, int nq, const float *v, size_t stride,
+                                 int count, size_t n) {
+  for (size_t i0 = 0; i0 < n; i0 += 64) {
+    __mmask16 mk[4];
+    UNROLL
+    for (int u = 0; u < 4; u++) {
+      long left = (long)n - (long)(i0 + 16 * (size_t)u);
+      mk[u] = left >= 16 ? 0xffff : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
+    }
+    __m512 acc[4][4];
+    UNROLL
+    for (int g = 0; g < 4; g++)
+      UNROLL
+      for (int u = 0; u < 4; u++)
+        acc[g][u] = g < nq ? _mm512_maskz_loadu_ps(mk[u], o + (size_t)g * os + i0 + 16 * u) : _mm512_setzero_ps();
+    for (int j = 0; j < count; j++) {
+      const float *vr = v + (size_t)j * stride + i0;
+      __m512 vv[4];
+      UNROLL
+      for (int u = 0; u < 4; u++) vv[u] = _mm512_maskz_loadu_ps(mk[u], vr + 16 * u);
+      UNROLL
+      for (int g = 0; g < 4; g++) {
+        if (g < nq) {
+          __m512 a = _mm512_set1_ps(p[(size_t)g * ps + (size_t)j]);
+          UNROLL
+          for (int u = 0; u < 4; u++) acc[g][u] = _mm512_fmadd_ps(a, vv[u], acc[g][u]);
+        }
+      }
+    }
+    for (int g = 0; g < nq; g++)
+      UNROLL
+      for (int u = 0; u < 4; u++) _mm512_mask_storeu_ps(o + (size_t)g * os + i0 + 16 * u, mk[u], acc[g][u]);
+  }
+}
+
 T2 static void dot_many_avx2(const float *q, const float *k, size_t stride, int count, size_t n, float *out);
 T2 static void axpy_many_avx2(float *o, const float *p, const float *v, size_t stride, int count, size_t n);
 #endif
@@ -302,6 +384,34 @@ void ag_dot_many(const float *q, const float *k, size_t stride, int count, size_
   }
 #endif
   for (int j = 0; j < count; j++) out[j] = ag_dot(q, k + (size_t)j * stride, n);
+}
+
+void ag_dot_many_g(const float *q, size_t qs, int nq, const float *k, size_t stride, int count, size_t n, float *out,
+                   size_t os) {
+  for (int g0 = 0; g0 < nq; g0 += 4) {
+    int m = AG_MIN(4, nq - g0);
+#if AG_X86
+    if (ag_simd_get() == AG_SIMD_AVX512) {
+      dot_many4_avx512(q + (size_t)g0 * qs, qs, m, k, stride, count, n, out + (size_t)g0 * os, os);
+      continue;
+    }
+#endif
+    for (int g = g0; g < g0 + m; g++) ag_dot_many(q + (size_t)g * qs, k, stride, count, n, out + (size_t)g * os);
+  }
+}
+
+void ag_axpy_many_g(float *o, size_t os, const float *p, size_t ps, int nq, const float *v, size_t stride, int count,
+                    size_t n) {
+  for (int g0 = 0; g0 < nq; g0 += 4) {
+    int m = AG_MIN(4, nq - g0);
+#if AG_X86
+    if (ag_simd_get() == AG_SIMD_AVX512) {
+      axpy_many4_avx512(o + (size_t)g0 * os, os, p + (size_t)g0 * ps, ps, m, v, stride, count, n);
+      continue;
+    }
+#endif
+    for (int g = g0; g < g0 + m; g++) ag_axpy_many(o + (size_t)g * os, p + (size_t)g * ps, v, stride, count, n);
+  }
 }
 
 void ag_axpy_many(float *o, const float *p, const float *v, size_t stride, int count, size_t n) {

@@ -76,6 +76,14 @@ void ag_dot_many(const float *q, const float *k, size_t stride, int count, size_
 /* For j = 0 .. count-1 in order: o[i] = fma(p[j], v[j * stride + i], o[i]) (attention output);
  * the same bits as count calls of ag_axpy. */
 void ag_axpy_many(float *o, const float *p, const float *v, size_t stride, int count, size_t n);
+/* The same for nq queries sharing the keys and values (the query heads of one KV head): query g
+ * at q + g * qs, its scores at out + g * os; its output at o + g * os from its probabilities at
+ * p + g * ps. Each query's results have the bits of the single calls; the keys and values are
+ * read once for up to 4 queries. */
+void ag_dot_many_g(const float *q, size_t qs, int nq, const float *k, size_t stride, int count, size_t n, float *out,
+                   size_t os);
+void ag_axpy_many_g(float *o, size_t os, const float *p, size_t ps, int nq, const float *v, size_t stride, int count,
+                    size_t n);
 /* Attention softmax of one row, in place: x[j] *= scale; m = max (NaN ignored);
  * e[j] = ag_expf(x[j] - m); sum = e[0] + e[1] + ... in order (float); x[j] = e[j] / sum. */
 void ag_softmax_scaled(float *x, int n, float scale);

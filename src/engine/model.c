@@ -320,29 +320,33 @@ typedef struct {
   const float *q, *kc, *vc;
   float *att, *ao;
   int window; /* > 0: a row sees only its last window positions */
+  int sg;     /* query heads of one KV head taken together (1..grp): they read its keys and values once */
 } att_ctx;
 
-/* Items are (row, head) pairs. Scores, softmax and the weighted sum of one head of one row. */
+/* Items are (row, KV head, a run of sg of its query heads): scores, softmax and the weighted sum
+ * of those heads of one row. Each head's operations are the same whatever sg is. */
 static void att_run(void *vctx, size_t b, size_t e) {
   const att_ctx *a = vctx;
   const ag_model_config *c = &a->m->cfg;
-  int NH = c->n_heads, HD = ag_head_dim(c), QD = NH * HD, KVD = HD * c->n_kv_heads,
-      grp = NH / c->n_kv_heads;
+  int NH = c->n_heads, HD = ag_head_dim(c), QD = NH * HD, KVH = c->n_kv_heads, KVD = HD * KVH, grp = NH / KVH;
+  int nsub = (grp + a->sg - 1) / a->sg;
   int cap = a->io->cap, rps = a->io->rows_per_seq;
   float scale = 1.0f / sqrtf((float)HD);
   for (size_t it = b; it < e; it++) {
-    int n = (int)(it / NH), h = (int)(it % NH), g = h / grp;
+    int n = (int)(it / ((size_t)KVH * nsub)), r = (int)(it % ((size_t)KVH * nsub)), g = r / nsub;
+    int h0 = g * grp + (r % nsub) * a->sg, nq = AG_MIN(a->sg, (g + 1) * grp - h0);
     int s = n / rps, p = a->io->pos0 + n % rps;
     int p0 = a->window > 0 && p + 1 > a->window ? p + 1 - a->window : 0, cnt = p + 1 - p0;
-    const float *qv = a->q + (size_t)n * QD + h * HD;
-    const float *kb = a->kc + ((size_t)s * cap + p0) * KVD + g * HD;
-    const float *vb = a->vc + ((size_t)s * cap + p0) * KVD + g * HD;
-    float *sc = a->att + ((size_t)n * NH + h) * cap;
-    ag_dot_many(qv, kb, (size_t)KVD, cnt, (size_t)HD, sc);
-    ag_softmax_scaled(sc, cnt, scale);
-    float *o = a->ao + (size_t)n * QD + h * HD;
-    memset(o, 0, (size_t)HD * sizeof(float));
-    ag_axpy_many(o, sc, vb, (size_t)KVD, cnt, (size_t)HD);
+    const float *qv = a->q + (size_t)n * QD + h0 * HD;
+    size_t at = a->io->kv_heads_major ? (((size_t)s * KVH + g) * cap + p0) * HD : ((size_t)s * cap + p0) * KVD + g * HD,
+           stride = a->io->kv_heads_major ? (size_t)HD : (size_t)KVD;
+    const float *kb = a->kc + at, *vb = a->vc + at;
+    float *sc = a->att + ((size_t)n * NH + h0) * cap;
+    ag_dot_many_g(qv, (size_t)HD, nq, kb, stride, cnt, (size_t)HD, sc, (size_t)cap);
+    for (int h = 0; h < nq; h++) ag_softmax_scaled(sc + (size_t)h * cap, cnt, scale);
+    float *o = a->ao + (size_t)n * QD + h0 * HD;
+    memset(o, 0, (size_t)nq * HD * sizeof(float));
+    ag_axpy_many_g(o, (size_t)HD, sc, (size_t)cap, nq, vb, stride, cnt, (size_t)HD);
   }
 }
 
@@ -407,13 +411,25 @@ void ag_model_forward_rows(const ag_model *m, ag_pool *pool, ag_fwd_io *io) {
       }
       rope_row(q + (size_t)n * QD, NH, HD, tab, c->rope_neox);
       rope_row(ks + (size_t)n * KVD, KVH, HD, tab, c->rope_neox);
-      memcpy(kc + ((size_t)s * io->cap + p) * KVD, ks + (size_t)n * KVD, (size_t)KVD * sizeof(float));
-      memcpy(vc + ((size_t)s * io->cap + p) * KVD, vs + (size_t)n * KVD, (size_t)KVD * sizeof(float));
+      if (io->kv_heads_major) {
+        for (int g = 0; g < KVH; g++) {
+          size_t at = (((size_t)s * KVH + g) * io->cap + p) * HD;
+          memcpy(kc + at, ks + (size_t)n * KVD + g * HD, (size_t)HD * sizeof(float));
+          memcpy(vc + at, vs + (size_t)n * KVD + g * HD, (size_t)HD * sizeof(float));
+        }
+      } else {
+        memcpy(kc + ((size_t)s * io->cap + p) * KVD, ks + (size_t)n * KVD, (size_t)KVD * sizeof(float));
+        memcpy(vc + ((size_t)s * io->cap + p) * KVD, vs + (size_t)n * KVD, (size_t)KVD * sizeof(float));
+      }
     }
-    att_ctx ac = {m, io, q, kc, vc, att, ao, swa ? c->swa_window : 0};
     /* 2 * HD multiply-adds per visible position; tiny attention stays on this thread */
     size_t att_macs = (size_t)N * NH * (size_t)(io->pos0 + io->rows_per_seq) * (size_t)HD * 2;
-    ag_pool_run(att_macs < (1u << 17) ? NULL : pool, (size_t)N * NH, 1, att_run, &ac);
+    ag_pool *ap = att_macs < (1u << 17) ? NULL : pool;
+    /* a KV head's query heads together, unless that leaves a thread without work (decode) */
+    int grp = NH / KVH, sg = grp, nt = ag_pool_threads(ap);
+    while (sg > 1 && (size_t)N * KVH * (size_t)((grp + sg - 1) / sg) < (size_t)nt) sg = (sg + 1) / 2;
+    att_ctx ac = {m, io, q, kc, vc, att, ao, swa ? c->swa_window : 0, sg};
+    ag_pool_run(ap, (size_t)N * KVH * (size_t)((grp + sg - 1) / sg), 1, att_run, &ac);
     float *t = io->tmp; /* (N, C) */
     ag_matmul(pool, t, ao, &m->wo[l], N);
     if (m->post_attn_norm)
@@ -452,7 +468,7 @@ struct ag_infer {
   int max_t, pos;
   float *mem;
   size_t mem_bytes;
-  float *kc, *vc;  /* (L, S, KVD) */
+  float *kc, *vc;  /* (L, KVH, S, HD): each KV head's positions together */
   float *x, *xn1, *rinv1, *q, *att, *ao, *xn2, *rinv2, *h1, *h3, *hg, *tmp, *xf, *rinvf;
   float *logits;   /* (logit_rows, V) */
   int logit_rows;  /* at most LOGIT_ROWS, and at most 16 MiB of logits for large vocabularies */
@@ -528,23 +544,24 @@ size_t ag_infer_kv_floats(const ag_infer *s, int n) {
   return 2 * (size_t)c->n_layers * (size_t)n * (size_t)ag_head_dim(c) * (size_t)c->n_kv_heads;
 }
 
-/* The cache of positions [0, n), keys then values, layer by layer (dir 0: out of the state). */
+/* The cache of positions [0, n), keys then values, layer by layer, each position's KV heads
+ * side by side (dir 0: out of the state, which holds each KV head's positions together). */
 static int kv_copy(ag_infer *s, int n, float *buf, int in) {
   const ag_model_config *c = &s->m->cfg;
   if (n < 0 || n > c->seq_len || (!in && n > s->pos))
     return ag_fail(AG_E_RANGE, "%d cached positions asked for; %d are held, the context is %d", n, s->pos, c->seq_len);
-  size_t L = (size_t)c->n_layers, S = (size_t)c->seq_len, KVD = (size_t)ag_head_dim(c) * (size_t)c->n_kv_heads;
+  size_t L = (size_t)c->n_layers, S = (size_t)c->seq_len, HD = (size_t)ag_head_dim(c), KVH = (size_t)c->n_kv_heads,
+         KVD = HD * KVH;
   size_t row = (size_t)n * KVD;
-  for (size_t l = 0; l < L; l++) {
-    float *k = s->kc + l * S * KVD, *v = s->vc + l * S * KVD, *bk = buf + l * row, *bv = buf + (L + l) * row;
-    if (in) {
-      memcpy(k, bk, row * sizeof *k);
-      memcpy(v, bv, row * sizeof *v);
-    } else {
-      memcpy(bk, k, row * sizeof *k);
-      memcpy(bv, v, row * sizeof *v);
+  for (size_t l = 0; l < L; l++)
+    for (int kv = 0; kv < 2; kv++) {
+      float *st = (kv ? s->vc : s->kc) + l * S * KVD, *b = buf + (kv * L + l) * row;
+      for (size_t g = 0; g < KVH; g++)
+        for (size_t p = 0; p < (size_t)n; p++) {
+          float *cell = st + (g * S + p) * HD, *flat = b + p * KVD + g * HD;
+          memcpy(in ? cell : flat, in ? flat : cell, HD * sizeof(float));
+        }
     }
-  }
   if (in) s->pos = n;
   return 0;
 }
@@ -594,7 +611,7 @@ static int forward_impl(ag_infer *s, const uint32_t *tokens, int n, float *last_
     io.tokens = tokens + done;
     io.x = s->x;
     io.xn1 = s->xn1, io.rinv1 = s->rinv1, io.q = s->q, io.att = s->att, io.ao = s->ao;
-    io.kc = s->kc, io.kc_s = S * KVD, io.vc = s->vc, io.vc_s = S * KVD;
+    io.kc = s->kc, io.kc_s = S * KVD, io.vc = s->vc, io.vc_s = S * KVD, io.kv_heads_major = 1;
     io.xn2 = s->xn2, io.rinv2 = s->rinv2, io.h1 = s->h1, io.h3 = s->h3, io.hg = s->hg;
     io.tmp = s->tmp, io.xf = s->xf, io.rinvf = s->rinvf, io.rope = s->rope, io.rope_swa = s->rope_swa;
     ag_model_forward_rows(s->m, s->pool, &io);

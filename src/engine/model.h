@@ -157,7 +157,8 @@ void ag_infer_reset(ag_infer *s);
  * from a fresh state. */
 void ag_infer_rewind(ag_infer *s, int pos);
 /* The key/value cache of the first n positions as floats (ag_infer_kv_floats of them: keys then
- * values, layer by layer): exported from a state that computed them and imported into one of
+ * values, layer by layer, position by position with the KV heads side by side, whatever the
+ * state's own layout): exported from a state that computed them and imported into one of
  * the same model, which then continues at position n with the same bits as the first. */
 size_t ag_infer_kv_floats(const ag_infer *s, int n);
 int ag_infer_kv_export(const ag_infer *s, int n, float *out);
@@ -201,8 +202,10 @@ typedef struct {
   float *xn1; size_t xn1_s;       /* (N, C) */
   float *rinv1; size_t rinv1_s;   /* (N) */
   float *q; size_t q_s;           /* (N, QD) after RoPE */
-  float *kc; size_t kc_s;         /* (nseq, cap, KVD) after RoPE */
-  float *vc; size_t vc_s;         /* (nseq, cap, KVD) */
+  float *kc; size_t kc_s;         /* (nseq, cap, KVD) after RoPE, or (nseq, KVH, cap, HD) */
+  float *vc; size_t vc_s;         /* (nseq, cap, KVD), or (nseq, KVH, cap, HD) */
+  int kv_heads_major;             /* kc/vc hold each KV head's positions together (inference:
+                                     attention then reads them in one stream, not a stride) */
   float *att; size_t att_s;       /* (N, NH, cap) softmax probabilities */
   float *ao; size_t ao_s;         /* (N, QD) attention output */
   float *xmid; size_t xmid_s;     /* (N, C) residual after attention (training) or NULL */
