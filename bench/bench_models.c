@@ -7,6 +7,8 @@
  *   engine.prefill_vs_llamacpp.smollm2_q4_1.t1|t2  our prefill tok/s / llama-bench pp tok/s
  *   engine.{decode,prefill}_vs_llamacpp.smollm2_q8_0  the same on a Q8_0 file llama-quantize
  *                                                  makes from the Q4_1 one
+ *   engine.decode_vs_llamacpp.smollm2_q4_1.d2048.t1|t2  decode after 2048 tokens in the context
+ *                                                  (a long conversation) / llama-bench tg at -d 2048
  *   engine.gemma3_decode_vs_llamacpp.t1|t2         the same for Gemma 3 270M Q4_K_M
  *   engine.decode_bandwidth_fraction.smollm2_q4_1  weight bytes read per token x tok/s (1 thread)
  *                                                  / a streaming read loop's bytes/s (1 thread)
@@ -47,10 +49,12 @@
 #define LLAMA_BENCH AGORA_SRC_DIR "/.cache/llamacpp/bin/llama-bench"
 #define LLAMA_QUANTIZE AGORA_SRC_DIR "/.cache/llamacpp/bin/llama-quantize"
 
-/* llama-bench's mean tokens/s for one test (pp P or tg N), best of its 3 repetitions' mean. */
-static double llama_bench(const char *file, int threads, int pp, int tg) {
+/* llama-bench's mean tokens/s for one test (pp P or tg N, after depth tokens already in the
+ * context), best of its repetitions' mean (3; 2 with a depth, whose context it fills each time). */
+static double llama_bench_d(const char *file, int threads, int pp, int tg, int depth) {
   char cmd[1500];
-  snprintf(cmd, sizeof cmd, "'%s' -m '%s' -t %d -p %d -n %d -r 3 -o json 2>/dev/null", LLAMA_BENCH, file, threads, pp, tg);
+  snprintf(cmd, sizeof cmd, "'%s' -m '%s' -t %d -p %d -n %d -d %d -r %d -o json 2>/dev/null", LLAMA_BENCH, file, threads,
+           pp, tg, depth, depth ? 2 : 3);
   FILE *f = popen(cmd, "r");
   if (!f) return 0;
   ag_buf b;
@@ -69,6 +73,35 @@ static double llama_bench(const char *file, int threads, int pp, int tg) {
   }
   json_decref(j);
   return v;
+}
+
+static double llama_bench(const char *file, int threads, int pp, int tg) { return llama_bench_d(file, threads, pp, tg, 0); }
+
+/* Decode of n tokens after depth tokens already in the cache (a long conversation): the cache is
+ * filled once, then each of 3 runs starts again from depth (ag_infer_rewind); the best. */
+static double decode_deep(const ag_model *m, int threads, int depth, int n) {
+  ag_infer *s;
+  if (ag_infer_open(m, 256, threads, &s)) return 0;
+  uint32_t *prompt = malloc(sizeof(uint32_t) * (size_t)depth);
+  for (int i = 0; i < depth; i++) prompt[i] = (uint32_t)(100 + 37 * i) % (uint32_t)m->cfg.vocab_size;
+  float *l = malloc(sizeof(float) * (size_t)m->cfg.vocab_size), *l0 = malloc(sizeof(float) * (size_t)m->cfg.vocab_size);
+  ag_infer_forward(s, prompt, depth, l0, NULL, NULL);
+  double best = 0;
+  for (int r = 0; r < 3; r++) {
+    ag_infer_rewind(s, depth);
+    memcpy(l, l0, sizeof(float) * (size_t)m->cfg.vocab_size);
+    double t0 = bench_now();
+    for (int i = 0; i < n; i++) {
+      uint32_t t = 0;
+      for (int v = 1; v < m->cfg.vocab_size; v++)
+        if (l[v] > l[t]) t = (uint32_t)v;
+      ag_infer_forward(s, &t, 1, l, NULL, NULL);
+    }
+    best = fmax(best, n / (bench_now() - t0));
+  }
+  free(prompt), free(l), free(l0);
+  ag_infer_close(s);
+  return best;
 }
 
 static double decode_once(const ag_model *m, int threads, int n) {
@@ -289,6 +322,19 @@ static void versus_mode(const char *name, const char *file, int threads, int pre
 static void versus(const char *name, const char *file, int threads) { versus_mode(name, file, threads, 0); }
 static void versus_prefill(const char *name, const char *file, int threads) { versus_mode(name, file, threads, 1); }
 
+/* Decode of 64 tokens after 2048 in the context, ours against llama-bench (-p 0 -n 64 -d 2048). */
+static void versus_deep(const char *name, const char *file, int threads) {
+  ag_model *m;
+  if (ag_model_load(file, &m, NULL)) return;
+  char n1[96], note[300];
+  double ours = decode_deep(m, threads, 2048, 64), ref = llama_bench_d(file, threads, 0, 64, 2048);
+  snprintf(n1, sizeof n1, "engine.%s.t%d", name, threads);
+  snprintf(note, sizeof note, "ours %.1f vs llama.cpp %.1f tok/s decode after 2048 tokens, %d thread(s)", ours, ref, threads);
+  if (ref > 0) bench_report(n1, ours / ref, "ratio", note);
+  else printf("%-34s unavailable: no llama-bench at %s\n", n1, LLAMA_BENCH);
+  ag_model_close(m);
+}
+
 int main(int argc, char **argv) {
   if (argc == 3 && !strcmp(argv[1], "--peak-child")) return peak_child(argv[2]);
   const char *smol = MODELS "/SmolLM2-135M-Instruct.Q4_1.gguf", *gemma = MODELS "/gemma-3-270m-q4_k_m.gguf";
@@ -300,6 +346,7 @@ int main(int argc, char **argv) {
   char note[300];
   for (int th = 1; th <= 2; th++) versus("decode_vs_llamacpp.smollm2_q4_1", smol, th);
   for (int th = 1; th <= 2; th++) versus_prefill("prefill_vs_llamacpp.smollm2_q4_1", smol, th);
+  for (int th = 1; th <= 2; th++) versus_deep("decode_vs_llamacpp.smollm2_q4_1.d2048", smol, th);
   char q8path[1200];
   const char *q8 = smollm2_q8_0(argv[0], smol, q8path, sizeof q8path);
   if (q8) {
