@@ -368,6 +368,10 @@ T5 static void axpy_many4_avx512(float *o, size_t os, const float *p, size_t ps,
 }
 
 T2 static void dot_many_avx2(const float *q, const float *k, size_t stride, int count, size_t n, float *out);
+T2 static void dot_many4_avx2(const float *q, size_t qs, int nq, const float *k, size_t stride, int count, size_t n,
+                              float *out, size_t os);
+T2 static void axpy_many4_avx2(float *o, size_t os, const float *p, size_t ps, int nq, const float *v, size_t stride,
+                               int count, size_t n);
 T2 static void axpy_many_avx2(float *o, const float *p, const float *v, size_t stride, int count, size_t n);
 #endif
 
@@ -395,6 +399,10 @@ void ag_dot_many_g(const float *q, size_t qs, int nq, const float *k, size_t str
       dot_many4_avx512(q + (size_t)g0 * qs, qs, m, k, stride, count, n, out + (size_t)g0 * os, os);
       continue;
     }
+    if (ag_simd_get() == AG_SIMD_AVX2) {
+      dot_many4_avx2(q + (size_t)g0 * qs, qs, m, k, stride, count, n, out + (size_t)g0 * os, os);
+      continue;
+    }
 #endif
     for (int g = g0; g < g0 + m; g++) ag_dot_many(q + (size_t)g * qs, k, stride, count, n, out + (size_t)g * os);
   }
@@ -407,6 +415,10 @@ void ag_axpy_many_g(float *o, size_t os, const float *p, size_t ps, int nq, cons
 #if AG_X86
     if (ag_simd_get() == AG_SIMD_AVX512) {
       axpy_many4_avx512(o + (size_t)g0 * os, os, p + (size_t)g0 * ps, ps, m, v, stride, count, n);
+      continue;
+    }
+    if (ag_simd_get() == AG_SIMD_AVX2) {
+      axpy_many4_avx2(o + (size_t)g0 * os, os, p + (size_t)g0 * ps, ps, m, v, stride, count, n);
       continue;
     }
 #endif
@@ -550,6 +562,77 @@ T2 static void axpy_many_avx2(float *o, const float *p, const float *v, size_t s
     for (int j = 0; j < count; j++) a = fmaf(p[j], v[(size_t)j * stride + i0], a);
     o[i0] = a;
   }
+}
+
+/* The grouped kernels for AVX2 (ag_dot_many_g, ag_axpy_many_g): up to 4 queries per key or
+ * value row, one position at a time (16 registers hold no more), each output as the single
+ * kernels make it. */
+T2 static void dot_many4_avx2(const float *q, size_t qs, int nq, const float *k, size_t stride, int count, size_t n,
+                              float *out, size_t os) {
+  size_t full = n / 16 * 16, kk = n - full;
+  __m256i m0 = mask8(kk), m1 = mask8(kk > 8 ? kk - 8 : 0);
+  for (int j = 0; j < count; j++) {
+    const float *kr = k + (size_t)j * stride;
+    __m256 lo[4], hi[4];
+    UNROLL
+    for (int g = 0; g < 4; g++) lo[g] = hi[g] = _mm256_setzero_ps();
+    for (size_t i = 0; i < full; i += 16) {
+      __m256 kl = _mm256_loadu_ps(kr + i), kh = _mm256_loadu_ps(kr + i + 8);
+      UNROLL
+      for (int g = 0; g < 4; g++) {
+        if (g < nq) {
+          lo[g] = _mm256_fmadd_ps(_mm256_loadu_ps(q + (size_t)g * qs + i), kl, lo[g]);
+          hi[g] = _mm256_fmadd_ps(_mm256_loadu_ps(q + (size_t)g * qs + i + 8), kh, hi[g]);
+        }
+      }
+    }
+    if (kk) {
+      __m256 kl = _mm256_maskload_ps(kr + full, m0), kh = _mm256_maskload_ps(kr + full + 8, m1);
+      UNROLL
+      for (int g = 0; g < 4; g++) {
+        if (g < nq) {
+          lo[g] = fma_masked2(_mm256_maskload_ps(q + (size_t)g * qs + full, m0), kl, lo[g], m0);
+          if (kk > 8) hi[g] = fma_masked2(_mm256_maskload_ps(q + (size_t)g * qs + full + 8, m1), kh, hi[g], m1);
+        }
+      }
+    }
+    for (int g = 0; g < nq; g++) out[(size_t)g * os + j] = tree_avx2(lo[g], hi[g]);
+  }
+}
+
+T2 static void axpy_many4_avx2(float *o, size_t os, const float *p, size_t ps, int nq, const float *v, size_t stride,
+                               int count, size_t n) {
+  size_t i0 = 0;
+  for (; i0 + 16 <= n; i0 += 16) {
+    __m256 lo[4], hi[4];
+    UNROLL
+    for (int g = 0; g < 4; g++) {
+      lo[g] = g < nq ? _mm256_loadu_ps(o + (size_t)g * os + i0) : _mm256_setzero_ps();
+      hi[g] = g < nq ? _mm256_loadu_ps(o + (size_t)g * os + i0 + 8) : _mm256_setzero_ps();
+    }
+    for (int j = 0; j < count; j++) {
+      const float *vr = v + (size_t)j * stride + i0;
+      __m256 vl = _mm256_loadu_ps(vr), vh = _mm256_loadu_ps(vr + 8);
+      UNROLL
+      for (int g = 0; g < 4; g++) {
+        if (g < nq) {
+          __m256 a = _mm256_set1_ps(p[(size_t)g * ps + (size_t)j]);
+          lo[g] = _mm256_fmadd_ps(a, vl, lo[g]);
+          hi[g] = _mm256_fmadd_ps(a, vh, hi[g]);
+        }
+      }
+    }
+    for (int g = 0; g < nq; g++) {
+      _mm256_storeu_ps(o + (size_t)g * os + i0, lo[g]);
+      _mm256_storeu_ps(o + (size_t)g * os + i0 + 8, hi[g]);
+    }
+  }
+  for (int g = 0; g < nq; g++)
+    for (size_t i = i0; i < n; i++) {
+      float a = o[(size_t)g * os + i];
+      for (int j = 0; j < count; j++) a = fmaf(p[(size_t)g * ps + (size_t)j], v[(size_t)j * stride + i], a);
+      o[(size_t)g * os + i] = a;
+    }
 }
 
 T2 static inline __m256 expf256(__m256 x) {
