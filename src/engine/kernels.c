@@ -237,57 +237,10 @@ T5 static void axpy_avx512(float *y, float a, const float *x, size_t n) {
 #endif
 
 #if AG_X86
-T5 static void dot_many_avx512(const float *q, const float *k, size_t stride, int count, size_t n, float *out) {
-  size_t full = n / 16 * 16;
-  __mmask16 m = (__mmask16)((1u << (n - full)) - 1);
-  int j = 0;
-  for (; j + 4 <= count; j += 4) {
-    __m512 acc[4];
-    UNROLL
-    for (int u = 0; u < 4; u++) acc[u] = _mm512_setzero_ps();
-    for (size_t i = 0; i < full; i += 16) {
-      __m512 qv = _mm512_loadu_ps(q + i);
-      UNROLL
-      for (int u = 0; u < 4; u++) acc[u] = _mm512_fmadd_ps(qv, _mm512_loadu_ps(k + (size_t)(j + u) * stride + i), acc[u]);
-    }
-    if (m) {
-      __m512 qv = _mm512_maskz_loadu_ps(m, q + full);
-      UNROLL
-      for (int u = 0; u < 4; u++)
-        acc[u] = _mm512_mask3_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, k + (size_t)(j + u) * stride + full), acc[u], m);
-    }
-    _mm_storeu_ps(out + j, tree512x4(acc[0], acc[1], acc[2], acc[3]));
-  }
-  for (; j < count; j++) out[j] = dot_avx512(q, k + (size_t)j * stride, n);
-}
-
-T5 static void axpy_many_avx512(float *o, const float *p, const float *v, size_t stride, int count, size_t n) {
-  for (size_t i0 = 0; i0 < n; i0 += 64) {
-    __mmask16 mk[4];
-    UNROLL
-    for (int u = 0; u < 4; u++) {
-      long left = (long)n - (long)(i0 + 16 * (size_t)u);
-      mk[u] = left >= 16 ? 0xffff : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
-    }
-    __m512 acc[4];
-    UNROLL
-    for (int u = 0; u < 4; u++) acc[u] = _mm512_maskz_loadu_ps(mk[u], o + i0 + 16 * u);
-    for (int j = 0; j < count; j++) {
-      __m512 a = _mm512_set1_ps(p[j]);
-      const float *vr = v + (size_t)j * stride + i0;
-      UNROLL
-      for (int u = 0; u < 4; u++) acc[u] = _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(mk[u], vr + 16 * u), acc[u]);
-    }
-    UNROLL
-    for (int u = 0; u < 4; u++) _mm512_mask_storeu_ps(o + i0 + 16 * u, mk[u], acc[u]);
-  }
-}
-#endif
-
-#if AG_X86
-/* The same for up to 4 queries at once (heads sharing a key/value head): each key row and each
- * value row is loaded once for all of them. Every output's operations are those of the single
- * kernels above, in the same order. */
+/* Attention scores and the weighted sum of values for up to 4 queries at once (the heads sharing
+ * a key/value head; one for ag_dot_many and ag_axpy_many): each key row and each value row is
+ * loaded once for all of them, 4 positions of scores at a time. Every output's operations are
+ * ag_dot's and ag_axpy's, in their order. */
 T5 static void dot_many4_avx512(const float *q, size_t qs, int nq, const float *k, size_t stride, int count,
                                 size_t n, float *out, size_t os) {
   size_t full = n / 16 * 16;
@@ -379,7 +332,7 @@ void ag_dot_many(const float *q, const float *k, size_t stride, int count, size_
 #if AG_X86
   int l = ag_simd_get();
   if (l == AG_SIMD_AVX512) {
-    dot_many_avx512(q, k, stride, count, n, out);
+    dot_many4_avx512(q, 0, 1, k, stride, count, n, out, 0);
     return;
   }
   if (l == AG_SIMD_AVX2) {
@@ -430,7 +383,7 @@ void ag_axpy_many(float *o, const float *p, const float *v, size_t stride, int c
 #if AG_X86
   int l = ag_simd_get();
   if (l == AG_SIMD_AVX512) {
-    axpy_many_avx512(o, p, v, stride, count, n);
+    axpy_many4_avx512(o, 0, p, 0, 1, v, stride, count, n);
     return;
   }
   if (l == AG_SIMD_AVX2) {
