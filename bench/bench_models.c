@@ -77,6 +77,18 @@ static double llama_bench_d(const char *file, int threads, int pp, int tg, int d
 
 static double llama_bench(const char *file, int threads, int pp, int tg) { return llama_bench_d(file, threads, pp, tg, 0); }
 
+/* Seconds to decode n tokens greedily from the logits l (of V) the state s left. */
+static double greedy_s(ag_infer *s, float *l, int V, int n) {
+  double t0 = bench_now();
+  for (int i = 0; i < n; i++) {
+    uint32_t t = 0;
+    for (int v = 1; v < V; v++)
+      if (l[v] > l[t]) t = (uint32_t)v;
+    ag_infer_forward(s, &t, 1, l, NULL, NULL);
+  }
+  return bench_now() - t0;
+}
+
 /* Decode of n tokens after depth tokens already in the cache (a long conversation): the cache is
  * filled once, then each of 3 runs starts again from depth (ag_infer_rewind); the best. */
 static double decode_deep(const ag_model *m, int threads, int depth, int n) {
@@ -90,14 +102,7 @@ static double decode_deep(const ag_model *m, int threads, int depth, int n) {
   for (int r = 0; r < 3; r++) {
     ag_infer_rewind(s, depth);
     memcpy(l, l0, sizeof(float) * (size_t)m->cfg.vocab_size);
-    double t0 = bench_now();
-    for (int i = 0; i < n; i++) {
-      uint32_t t = 0;
-      for (int v = 1; v < m->cfg.vocab_size; v++)
-        if (l[v] > l[t]) t = (uint32_t)v;
-      ag_infer_forward(s, &t, 1, l, NULL, NULL);
-    }
-    best = fmax(best, n / (bench_now() - t0));
+    best = fmax(best, n / greedy_s(s, l, m->cfg.vocab_size, n));
   }
   free(prompt), free(l), free(l0);
   ag_infer_close(s);
@@ -111,14 +116,7 @@ static double decode_once(const ag_model *m, int threads, int n) {
   for (int i = 0; i < 16; i++) prompt[i] = (uint32_t)(100 + 37 * i) % (uint32_t)m->cfg.vocab_size;
   float *l = malloc(sizeof(float) * (size_t)m->cfg.vocab_size);
   ag_infer_forward(s, prompt, 16, l, NULL, NULL);
-  double t0 = bench_now();
-  for (int i = 0; i < n; i++) {
-    uint32_t t = 0;
-    for (int v = 1; v < m->cfg.vocab_size; v++)
-      if (l[v] > l[t]) t = (uint32_t)v;
-    ag_infer_forward(s, &t, 1, l, NULL, NULL);
-  }
-  double el = bench_now() - t0;
+  double el = greedy_s(s, l, m->cfg.vocab_size, n);
   free(l);
   ag_infer_close(s);
   return n / el;
