@@ -181,7 +181,7 @@ static int refresh(val *v) {
     json_t *r = json_array_get(uids, i);
     json_int_t uid = json_integer_value(json_object_get(r, "uid"));
     const char *hk = json_string_value(json_object_get(r, "hotkey"));
-    if (uid < 0 || uid >= v->n || !hk) continue;
+    if (uid < 0 || uid >= v->n || !hk || !hk[0]) continue; /* "" would match a row never filled */
     row *w = &v->rows[uid];
     if (strcmp(w->hotkey, hk) != 0) { /* a new neuron at this uid starts from nothing */
       memset(w, 0, sizeof *w);
