@@ -9,6 +9,7 @@
  *                                                  makes from the Q4_1 one
  *   engine.decode_vs_llamacpp.smollm2_q4_1.d2048.t1|t2  decode after 2048 tokens in the context
  *                                                  (a long conversation) / llama-bench tg at -d 2048
+ *                                                  (BENCH_DEPTH=N: after N tokens, figure .dN)
  *   engine.gemma3_decode_vs_llamacpp.t1|t2         the same for Gemma 3 270M Q4_K_M
  *   engine.decode_bandwidth_fraction.smollm2_q4_1  weight bytes read per token x tok/s (1 thread)
  *                                                  / a streaming read loop's bytes/s (1 thread)
@@ -320,14 +321,16 @@ static void versus_mode(const char *name, const char *file, int threads, int pre
 static void versus(const char *name, const char *file, int threads) { versus_mode(name, file, threads, 0); }
 static void versus_prefill(const char *name, const char *file, int threads) { versus_mode(name, file, threads, 1); }
 
-/* Decode of 64 tokens after 2048 in the context, ours against llama-bench (-p 0 -n 64 -d 2048). */
-static void versus_deep(const char *name, const char *file, int threads) {
+/* Decode of 64 tokens after depth in the context, ours against llama-bench (-p 0 -n 64 -d depth):
+ * engine.<name>.d<depth>.t<threads>. */
+static void versus_deep(const char *name, const char *file, int depth, int threads) {
   ag_model *m;
   if (ag_model_load(file, &m, NULL)) return;
   char n1[96], note[300];
-  double ours = decode_deep(m, threads, 2048, 64), ref = llama_bench_d(file, threads, 0, 64, 2048);
-  snprintf(n1, sizeof n1, "engine.%s.t%d", name, threads);
-  snprintf(note, sizeof note, "ours %.1f vs llama.cpp %.1f tok/s decode after 2048 tokens, %d thread(s)", ours, ref, threads);
+  double ours = decode_deep(m, threads, depth, 64), ref = llama_bench_d(file, threads, 0, 64, depth);
+  snprintf(n1, sizeof n1, "engine.%s.d%d.t%d", name, depth, threads);
+  snprintf(note, sizeof note, "ours %.1f vs llama.cpp %.1f tok/s decode after %d tokens, %d thread(s)", ours, ref, depth,
+           threads);
   if (ref > 0) bench_report(n1, ours / ref, "ratio", note);
   else printf("%-34s unavailable: no llama-bench at %s\n", n1, LLAMA_BENCH);
   ag_model_close(m);
@@ -344,7 +347,10 @@ int main(int argc, char **argv) {
   char note[300];
   for (int th = 1; th <= 2; th++) versus("decode_vs_llamacpp.smollm2_q4_1", smol, th);
   for (int th = 1; th <= 2; th++) versus_prefill("prefill_vs_llamacpp.smollm2_q4_1", smol, th);
-  for (int th = 1; th <= 2; th++) versus_deep("decode_vs_llamacpp.smollm2_q4_1.d2048", smol, th);
+  /* BENCH_DEPTH=N measures after N positions instead (1..4000) */
+  const char *dv = getenv("BENCH_DEPTH");
+  int depth = dv && atoi(dv) >= 1 && atoi(dv) <= 4000 ? atoi(dv) : 2048;
+  for (int th = 1; th <= 2; th++) versus_deep("decode_vs_llamacpp.smollm2_q4_1", smol, depth, th);
   char q8path[1200];
   const char *q8 = smollm2_q8_0(argv[0], smol, q8path, sizeof q8path);
   if (q8) {
