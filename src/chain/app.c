@@ -729,6 +729,25 @@ static int load_validators(ag_state *st, ag_buf *b, size_t *n) {
   return 0;
 }
 
+int ag_app_validator_list(ag_app *app, ag_validator **out, size_t *n) {
+  ag_buf b;
+  ag_buf_init(&b);
+  *out = NULL;
+  *n = 0;
+  int rc = load_validators(app->st, &b, n);
+  if (!rc) {
+    *out = ag_xcalloc(*n + 1, sizeof **out);
+    for (size_t i = 0; i < *n; i++) {
+      memcpy((*out)[i].pk, b.data + 40 * i, 32);
+      (*out)[i].power = ag_get_u64le(b.data + 40 * i + 32);
+    }
+  } else {
+    *n = 0;
+  }
+  ag_buf_free(&b);
+  return rc;
+}
+
 int ag_app_validator_set(ag_app *app, const uint8_t pk[32], uint64_t power) {
   if (power > AG_VALIDATOR_POWER_MAX)
     return ag_fail(AG_E_RANGE, "a validator's power is at most %llu", (unsigned long long)AG_VALIDATOR_POWER_MAX);
@@ -862,6 +881,10 @@ static int finalize_locked(ag_app *app, const ag_block_ctx *ctx, const uint8_t *
   for (int h = 0; h < app->nhooks && !rc; h++)
     if (app->hooks[h].end) rc = hook_done(st, app->hooks[h].end(app, app->hooks[h].ctx));
   if (!rc) rc = take_validator_updates(app);
+  app->ctx.votes = NULL; /* the caller's arrays: gone once this returns */
+  app->ctx.nvotes = 0;
+  app->ctx.misbehavior = NULL;
+  app->ctx.nmisbehavior = 0;
   free(dec);
   free(prc);
   free(parties);

@@ -40,10 +40,29 @@ typedef struct {
   int initialized;
 } ag_app_info;
 
+/* One validator's vote on the previous block, as CometBFT's decided_last_commit gives it. */
+typedef struct {
+  uint8_t addr[20]; /* the first 20 bytes of SHA-256 of its consensus key */
+  uint8_t signed_block; /* 1: its precommit is in the commit; 0: absent or for nil */
+} ag_vote_info;
+
+/* Evidence that a validator misbehaved (CometBFT's misbehavior: a duplicate vote or a light
+ * client attack), committed in this block. */
+typedef struct {
+  uint8_t addr[20];
+  uint8_t kind; /* 1 duplicate vote, 2 light client attack */
+  uint64_t height;
+} ag_misbehavior;
+
 typedef struct {
   uint64_t height;
   uint64_t time_ms;
   uint8_t proposer[32];
+  /* CometBFT chains (NULL, 0 in solo blocks): valid during finalize_block only */
+  const ag_vote_info *votes;
+  size_t nvotes;
+  const ag_misbehavior *misbehavior;
+  size_t nmisbehavior;
 } ag_block_ctx;
 
 typedef struct {
@@ -216,6 +235,9 @@ int ag_app_issue(ag_app *app, uint64_t amount);
 #define AG_VALIDATORS_MAX 100
 #define AG_VALIDATOR_POWER_MAX 1000000000000ULL
 int ag_app_validator_set(ag_app *app, const uint8_t pk[32], uint64_t power);
+/* The set through the block overlay, sorted by key (allocated with room for one more; free it).
+ * AG_E_NOTFOUND on a solo chain. */
+int ag_app_validator_list(ag_app *app, ag_validator **out, size_t *n);
 /* The updates of the block just finalized, in order (one per key), for CometBFT. */
 size_t ag_app_validator_updates(ag_app *app, const ag_validator **out);
 

@@ -307,6 +307,33 @@ static int do_process(server *s, const Tendermint__Abci__RequestProcessProposal 
   return bytes > p.max_block_bytes ? 2 : 1;
 }
 
+/* The previous block's votes and the block's evidence, by validator address. Entries whose
+ * address is not 20 bytes are left out: CometBFT's addresses of ed25519 keys always are. */
+static void block_votes(const Tendermint__Abci__RequestFinalizeBlock *req, ag_vote_info **votes, size_t *nv,
+                        ag_misbehavior **mis, size_t *nm) {
+  const Tendermint__Abci__CommitInfo *c = req->decided_last_commit;
+  size_t n = c ? c->n_votes : 0;
+  *votes = ag_xcalloc(n + 1, sizeof **votes);
+  *nv = 0;
+  for (size_t i = 0; i < n; i++) {
+    const Tendermint__Abci__VoteInfo *v = c->votes[i];
+    if (!v || !v->validator || v->validator->address.len != 20) continue;
+    memcpy((*votes)[*nv].addr, v->validator->address.data, 20);
+    (*votes)[*nv].signed_block = v->block_id_flag == 2; /* BLOCK_ID_FLAG_COMMIT */
+    (*nv)++;
+  }
+  *mis = ag_xcalloc(req->n_misbehavior + 1, sizeof **mis);
+  *nm = 0;
+  for (size_t i = 0; i < req->n_misbehavior; i++) {
+    const Tendermint__Abci__Misbehavior *m = req->misbehavior[i];
+    if (!m || !m->validator || m->validator->address.len != 20 || (m->type != 1 && m->type != 2)) continue;
+    memcpy((*mis)[*nm].addr, m->validator->address.data, 20);
+    (*mis)[*nm].kind = (uint8_t)m->type;
+    (*mis)[*nm].height = m->height > 0 ? (uint64_t)m->height : 0;
+    (*nm)++;
+  }
+}
+
 static int do_finalize(server *s, const Tendermint__Abci__RequestFinalizeBlock *req,
                        Tendermint__Abci__ResponseFinalizeBlock *out, ag_result **resp_res) {
   block_in_flight *b = &s->b;
@@ -327,9 +354,16 @@ static int do_finalize(server *s, const Tendermint__Abci__RequestFinalizeBlock *
   memcpy(b->cometbft_hash, req->hash.data, AG_MIN(req->hash.len, (size_t)32));
   b->height = (uint64_t)req->height;
   b->time_ms = ts_ms(req->time);
-  ag_block_ctx ctx = {b->height, b->time_ms, {0}};
+  ag_block_ctx ctx = {b->height, b->time_ms, {0}, NULL, 0, NULL, 0};
   memcpy(ctx.proposer, b->proposer, 32);
+  ag_vote_info *votes = NULL;
+  ag_misbehavior *mis = NULL;
+  block_votes(req, &votes, &ctx.nvotes, &mis, &ctx.nmisbehavior);
+  ctx.votes = votes;
+  ctx.misbehavior = mis;
   int rc = ag_app_finalize_block(s->app, &ctx, txs, b->lens, b->ntx, res, b->app_hash);
+  free(votes);
+  free(mis);
   free(txs);
   if (rc) {
     free(res);
