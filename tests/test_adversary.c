@@ -23,6 +23,17 @@ static ag_keypair A[NA];
 static char *dir;
 static ag_app *app;
 
+/* CometBFT chains (with_validators): consensus keys CK[0..NG) are genesis validators of power
+ * 10; every actor may try to bond any of them; blocks carry g_votes and g_mis. */
+#define NCK 6
+#define NG 3
+static ag_keypair CK[NCK];
+static int with_validators;
+static const ag_vote_info *g_votes;
+static size_t g_nvotes;
+static const ag_misbehavior *g_mis;
+static size_t g_nmis;
+
 static char *modules_json(void) {
   char owner[AG_ADDR_MAX];
   ag_addr_encode(A[0].pk, owner);
@@ -37,6 +48,8 @@ static char *modules_json(void) {
       "train_submit_blocks", 3, "train_reveal_blocks", 2,
       "model", "kind", "training", "model_id",
       "1111111111111111111111111111111111111111111111111111111111111111", "size", 100000);
+  if (with_validators)
+    json_object_set_new(inc, "validators", json_pack("{s:i, s:i, s:i}", "epoch_blocks", 6, "unbond_blocks", 8, "jail_blocks", 12));
   json_t *root = json_pack("{s:o}", "incentive", inc);
   char *s = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
   json_decref(root);
@@ -69,6 +82,15 @@ static ag_app *open_chain(char **d, const ag_keypair *extra_keys, size_t nextra,
   }
   g.modules = modules_json();
   ag_genesis_rehash(&g);
+  for (int i = 0; i < NCK; i++) test_key(&CK[i], 1300 + i);
+  if (with_validators) {
+    g.validators = calloc(NG, sizeof *g.validators);
+    for (int i = 0; i < NG; i++) {
+      memcpy(g.validators[i].pk, CK[i].pk, 32);
+      g.validators[i].power = 10;
+    }
+    g.nvalidators = NG;
+  }
   uint8_t h[32];
   int rc = ag_app_init_chain(a, &g, h);
   if (rc) fprintf(stderr, "  init_chain: %s\n", ag_errmsg(rc));
@@ -82,7 +104,7 @@ static void block(ag_app *a, const uint8_t *const *p, const uint32_t *l, size_t 
                   uint8_t root[32]) {
   ag_app_info info;
   ag_app_info_get(a, &info);
-  ag_block_ctx ctx = {info.height + 1, info.time_ms + 1000, {0}};
+  ag_block_ctx ctx = {info.height + 1, info.time_ms + 1000, {0}, g_votes, g_nvotes, g_mis, g_nmis};
   ag_result *r = res ? res : ag_xcalloc(n ? n : 1, sizeof *r);
   uint8_t rt[32];
   int rc = ag_app_finalize_block(a, &ctx, p, l, n, r, root ? root : rt);
@@ -443,6 +465,7 @@ static const uint16_t all_kinds[] = {
     AG_TX_ASSET_REGISTER, AG_TX_ASSET_ROYALTY, AG_TX_SHARE_TRANSFER, AG_TX_SHARE_CLAIM,
     AG_TX_DISPUTE_OPEN, AG_TX_DISPUTE_COMMIT, AG_TX_DISPUTE_REVEAL,
     AG_TX_AGENT_KEY_SET, AG_TX_AGENT_KEY_REVOKE, AG_TX_AGENT_FREEZE, AG_TX_AGENT_EXEC,
+    AG_TX_VALIDATOR_BOND, AG_TX_VALIDATOR_UNBOND,
 };
 
 static const char *const hp_names[] = {"tempo", "max_uids", "max_validators", "immunity_period",
@@ -476,6 +499,27 @@ static void payload_of(ag_app *a, uint16_t kind, int sender, uint64_t *seed, ag_
   const ag_keypair *other = &A[pick(seed, NA)];
   uint16_t netuid = (uint16_t)(1 + pick(seed, 3));
   switch (kind) {
+  case AG_TX_VALIDATOR_BOND: /* sometimes signed for another sender */
+    ag_payload_validator_bond(p, CHAIN, A[pick(seed, 8) ? sender : pick(seed, NA)].pk, CK[pick(seed, NCK)].sk,
+                              pick(seed, 2) ? (5 + pick(seed, 40)) * AG_UNIT : amount(seed));
+    break;
+  case AG_TX_VALIDATOR_UNBOND: { /* mostly a key the sender bonded, part or all of it */
+    ag_vcandidate *vc;
+    size_t nv;
+    CHECK_OK(ag_vstake_list(&s, &vc, &nv));
+    const ag_vcandidate *mine = NULL;
+    for (size_t i = 0; i < nv; i++)
+      if (!memcmp(vc[i].owner, A[sender].pk, 32) && vc[i].bond) mine = &vc[i];
+    if (mine && pick(seed, 4)) {
+      ag_buf_put(p, mine->pk, 32);
+      ag_buf_put_u64le(p, pick(seed, 2) ? mine->bond : 1 + pick(seed, mine->bond));
+    } else {
+      ag_buf_put(p, CK[pick(seed, NCK)].pk, 32);
+      ag_buf_put_u64le(p, pick(seed, 2) ? (1 + pick(seed, 30)) * AG_UNIT : amount(seed));
+    }
+    free(vc);
+    break;
+  }
   case AG_TX_TRANSFER: ag_transfer_encode(p, other->pk, amount(seed)); break;
   case AG_TX_MULTI_TRANSFER: {
     ag_transfer t[5];
@@ -796,10 +840,29 @@ static void payload_of(ag_app *a, uint16_t kind, int sender, uint64_t *seed, ag_
 /* Random blocks of every kind — well-formed with random values, mutated, or garbage, some with
  * wrong nonces — through two nodes: no block fails, both reach the same root at every height,
  * every token is accounted for after every block, and a restart rebuilds the same tree. */
+/* The set's power per consensus key (0 for none). */
+static void powers(ag_app *a, uint64_t pw[NCK], uint64_t *total) {
+  ag_validator *set;
+  size_t n;
+  CHECK_OK(ag_app_validator_list(a, &set, &n));
+  *total = 0;
+  for (int k = 0; k < NCK; k++) pw[k] = 0;
+  for (size_t i = 0; i < n; i++) {
+    *total += set[i].power;
+    for (int k = 0; k < NCK; k++)
+      if (!memcmp(set[i].pk, CK[k].pk, 32)) pw[k] = set[i].power;
+  }
+  free(set);
+}
+
 TEST(property_random_txs_of_every_kind) {
   char *d2;
+  with_validators = 1; /* a CometBFT chain: validator bonds, votes and evidence too */
   app = open_chain(&dir, NULL, 0, 0);
   ag_app *b = open_chain(&d2, NULL, 0, 0);
+  with_validators = 0;
+  uint64_t pw_before[NCK], total_before, bonded_power = 0;
+  powers(app, pw_before, &total_before);
   uint64_t seed = 0x5eed, nonces[NA] = {0};
   int codes[1024] = {0}, ok = 0, ok_kind[64] = {0};
   for (int blk = 0; blk < 200; blk++) {
@@ -841,11 +904,40 @@ TEST(property_random_txs_of_every_kind) {
       len[i] = (uint32_t)tx[i].len;
       ag_buf_free(&p);
     }
+    /* the previous block's votes: each validator signed it 3 times in 4; now and then evidence
+     * that a consensus key signed twice */
+    ag_validator *set;
+    size_t nset;
+    CHECK_OK(ag_app_validator_list(app, &set, &nset));
+    ag_vote_info votes[AG_VALIDATORS_MAX];
+    ag_misbehavior mis = {{0}, 1, 1};
+    for (size_t i = 0; i < nset && i < AG_VALIDATORS_MAX; i++) {
+      ag_vstake_address(set[i].pk, votes[i].addr);
+      votes[i].signed_block = pick(&seed, 4) != 0;
+    }
+    free(set);
+    ag_vstake_address(CK[pick(&seed, NCK)].pk, mis.addr);
+    g_votes = votes;
+    g_nvotes = nset;
+    g_mis = &mis;
+    g_nmis = pick(&seed, 40) == 0;
     ag_result ra[MAXN], rb[MAXN];
     uint8_t roota[32], rootb[32];
     block(app, ptr, len, n, ra, roota);
     block(b, ptr, len, n, rb, rootb);
+    g_votes = NULL;
+    g_nvotes = g_nmis = 0;
     CHECK_MEM(roota, rootb, 32);
+    /* what a block adds to the bonded keys' power stays under a third of the total after it */
+    uint64_t pw[NCK], total, added = 0;
+    powers(app, pw, &total);
+    for (int k = NG; k < NCK; k++) {
+      added += pw[k] > pw_before[k] ? pw[k] - pw_before[k] : 0;
+      bonded_power |= pw[k];
+    }
+    CHECK(total > 0);
+    CHECK(3 * added < total);
+    memcpy(pw_before, pw, sizeof pw);
     for (size_t i = 0; i < n; i++) {
       CHECK_EQ(ra[i].code, rb[i].code);
       if (ra[i].code == 0) ok++, ok_kind[kinds[i] & 63]++;
@@ -864,6 +956,7 @@ TEST(property_random_txs_of_every_kind) {
   CHECK(ok > 150); /* the sequences reach the kinds' logic, not only their decoders */
   CHECK(ok_kind[AG_TX_CHANNEL_OPEN] > 0 && ok_kind[AG_TX_CHANNEL_CLAIM] > 0 && ok_kind[AG_TX_CHANNEL_CLOSE] > 0);
   CHECK(ok_kind[AG_TX_OFFER_POST] > 0 && ok_kind[AG_TX_BOND_UNBOND] > 0);
+  CHECK(ok_kind[AG_TX_VALIDATOR_BOND] > 0 && ok_kind[AG_TX_VALIDATOR_UNBOND] > 0 && bonded_power > 0);
   CHECK(ok_kind[AG_TX_AGENT_KEY_SET] > 0 && ok_kind[AG_TX_AGENT_EXEC] > 0 && ok_kind[AG_TX_AGENT_KEY_REVOKE] > 0);
   if (getenv("ADV_TRACE"))
     for (int k = 0; k < 64; k++)

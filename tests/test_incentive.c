@@ -21,6 +21,8 @@ static char *dir;
 static ag_app *app;
 static ag_genesis gen;
 
+static const char *vparams_json; /* appended to the incentive section, e.g. ",\"validators\":{...}" */
+
 static const char *modules_json(uint64_t reward, uint64_t halving, int tempo, int cr, int max_uids,
                                 int immunity) {
   static char buf[2048];
@@ -30,10 +32,10 @@ static const char *modules_json(uint64_t reward, uint64_t halving, int tempo, in
            "{\"incentive\":{\"block_reward\":\"%llu\",\"halving_interval\":%llu,"
            "\"subnet_cost\":\"%llu\",\"sudo\":\"%s\",\"subnets\":[{\"name\":\"test\",\"owner\":\"%s\","
            "\"hyperparams\":{\"tempo\":%d,\"commit_reveal\":%d,\"max_uids\":%d,\"immunity_period\":%d,"
-           "\"weights_rate_limit\":2,\"activity_cutoff\":1000,\"max_validators\":%d}}]}}",
+           "\"weights_rate_limit\":2,\"activity_cutoff\":1000,\"max_validators\":%d}}]%s}}",
            (unsigned long long)reward, (unsigned long long)halving,
            (unsigned long long)(10 * AG_UNIT), owner, owner, tempo, cr, max_uids, immunity,
-           max_uids < 3 ? max_uids : 3);
+           max_uids < 3 ? max_uids : 3, vparams_json ? vparams_json : "");
   return buf;
 }
 
@@ -81,8 +83,9 @@ static uint64_t height(void) {
   return i.height;
 }
 
-/* Runs one block with the given raw txs; returns the first tx's result code. */
-static int block_of(ag_buf *txs, size_t n) {
+/* Runs one block with the given raw txs, the previous block's votes and the block's evidence;
+ * returns the first tx's result code. */
+static int block_with(ag_buf *txs, size_t n, const ag_vote_info *votes, size_t nv, const ag_misbehavior *mis, size_t nm) {
   ag_app_info info;
   ag_app_info_get(app, &info);
   const uint8_t *p[16];
@@ -92,7 +95,7 @@ static int block_of(ag_buf *txs, size_t n) {
     p[i] = txs[i].data;
     l[i] = (uint32_t)txs[i].len;
   }
-  ag_block_ctx ctx = {info.height + 1, info.time_ms + 1000, {0}};
+  ag_block_ctx ctx = {info.height + 1, info.time_ms + 1000, {0}, votes, nv, mis, nm};
   uint8_t root[32];
   int rc = ag_app_finalize_block(app, &ctx, p, l, n, r, root);
   if (!rc) rc = ag_app_commit(app, NULL, 0, NULL);
@@ -103,6 +106,8 @@ static int block_of(ag_buf *txs, size_t n) {
   CHECK_U64(acc, iss);
   return n ? r[0].code : 0;
 }
+
+static int block_of(ag_buf *txs, size_t n) { return block_with(txs, n, NULL, 0, NULL, 0); }
 
 static void empty_blocks(int n) {
   for (int i = 0; i < n; i++) block_of(NULL, 0);
@@ -867,9 +872,263 @@ TEST(sudo_changes_the_validator_set) {
   teardown();
 }
 
+/* ---- validators by bond ---------------------------------------------------------------- */
+
+static int bond(int k, const ag_keypair *key, uint64_t amount, int bad_sig) {
+  ag_buf p;
+  ag_buf_init(&p);
+  ag_payload_validator_bond(&p, CHAIN, K[k].pk, key->sk, amount);
+  if (bad_sig) p.data[40] ^= 1;
+  int rc = run(k, AG_TX_VALIDATOR_BOND, &p);
+  ag_buf_free(&p);
+  return rc;
+}
+
+static int unbond(int k, const uint8_t key[32], uint64_t amount) {
+  ag_buf p;
+  ag_buf_init(&p);
+  ag_buf_put(&p, key, 32);
+  ag_buf_put_u64le(&p, amount);
+  int rc = run(k, AG_TX_VALIDATOR_UNBOND, &p);
+  ag_buf_free(&p);
+  return rc;
+}
+
+static uint64_t power_of(const uint8_t pk[32], uint64_t *total) {
+  ag_validator *set;
+  size_t n;
+  CHECK_OK(ag_app_validator_list(app, &set, &n));
+  uint64_t p = 0, t = 0;
+  for (size_t i = 0; i < n; i++) {
+    t += set[i].power;
+    if (!memcmp(set[i].pk, pk, 32)) p = set[i].power;
+  }
+  free(set);
+  if (total) *total = t;
+  return p;
+}
+
+static ag_vcandidate candidate(const uint8_t pk[32]) {
+  ag_ist s = {ag_app_state(app), NULL};
+  ag_vcandidate *c, out;
+  size_t n;
+  memset(&out, 0, sizeof out);
+  CHECK_OK(ag_vstake_list(&s, &c, &n));
+  for (size_t i = 0; i < n; i++)
+    if (!memcmp(c[i].pk, pk, 32)) out = c[i];
+  free(c);
+  return out;
+}
+
+/* One block in which every validator of the set signed the previous block except the keys in
+ * absent (n of them). */
+static void block_signed_but(const ag_keypair *absent, int n) {
+  ag_validator *set;
+  size_t ns;
+  CHECK_OK(ag_app_validator_list(app, &set, &ns));
+  ag_vote_info *v = calloc(ns + 1, sizeof *v);
+  for (size_t i = 0; i < ns; i++) {
+    ag_vstake_address(set[i].pk, v[i].addr);
+    v[i].signed_block = 1;
+    for (int a = 0; a < n; a++)
+      if (!memcmp(set[i].pk, absent[a].pk, 32)) v[i].signed_block = 0;
+  }
+  block_with(NULL, 0, v, ns, NULL, 0);
+  free(v);
+  free(set);
+}
+
+static void setup_bonded(ag_keypair *v) {
+  for (int i = 0; i < 6; i++) test_key(&v[i], 950 + i);
+  ag_validator g[3];
+  for (int i = 0; i < 3; i++) {
+    memcpy(g[i].pk, v[i].pk, 32);
+    g[i].power = 10;
+  }
+  genesis_vals = g;
+  ngenesis_vals = 3;
+  vparams_json = ",\"validators\":{\"min_bond\":\"10000000000\",\"epoch_blocks\":10,\"unbond_blocks\":20,"
+                 "\"jail_blocks\":30,\"slash_bps\":500,\"max_missed_permille\":500}";
+  setup(0, 1000, 10, 0, 8, 10);
+  genesis_vals = NULL;
+  ngenesis_vals = 0;
+  vparams_json = NULL;
+}
+
+TEST(validators_join_and_leave_by_bond) {
+  ag_keypair v[6];
+  for (int i = 0; i < 6; i++) test_key(&v[i], 950 + i);
+  /* a solo chain has no validator set to join */
+  setup(0, 1000, 10, 0, 8, 10);
+  CHECK_EQ(bond(1, &v[3], 100 * AG_UNIT, 0), AG_E_NOTFOUND);
+  teardown();
+
+  setup_bonded(v);
+  uint64_t b1 = balance(1), total;
+  /* refusals: each changes nothing but the fee */
+  CHECK_EQ(bond(1, &v[3], 100 * AG_UNIT, 1), AG_E_VALIDATOR_KEY_SIG); /* not signed by the key */
+  CHECK_EQ(bond(1, &v[0], 100 * AG_UNIT, 0), AG_E_VALIDATOR_KEY_TAKEN); /* a genesis validator */
+  CHECK_EQ(bond(1, &v[3], 9 * AG_UNIT, 0), AG_E_VALIDATOR_BOND_LOW);
+  CHECK_EQ(bond(1, &v[3], START, 0), AG_E_TX_BALANCE);
+  CHECK_U64(balance(1), b1 - 4 * 1000000);
+  CHECK_U64(candidate(v[3].pk).bond, 0);
+  /* a bond: locked at once, power at the next epoch, never a third or more at once */
+  b1 = balance(1);
+  CHECK_EQ(bond(1, &v[3], 100 * AG_UNIT, 0), 0);
+  CHECK_U64(balance(1), b1 - 100 * AG_UNIT - 1000000);
+  CHECK_U64(candidate(v[3].pk).bond, 100 * AG_UNIT);
+  CHECK_EQ(bond(2, &v[3], 100 * AG_UNIT, 0), AG_E_VALIDATOR_KEY_TAKEN); /* another account's key */
+  CHECK_EQ(set_validator(0, v[3].pk, 5), AG_E_VALIDATOR_KEY_TAKEN);    /* the sudo key cannot override */
+  CHECK_U64(power_of(v[3].pk, NULL), 0);
+  while (height() % 10) block_signed_but(NULL, 0);
+  CHECK_U64(power_of(v[3].pk, &total), 14); /* (30 - 1) / 2 */
+  CHECK_U64(total, 44);
+  /* it signs: the power grows by epochs to one per AGR */
+  uint64_t last = 14;
+  for (int e = 0; e < 5; e++) {
+    for (int i = 0; i < 10; i++) block_signed_but(NULL, 0);
+    uint64_t p = power_of(v[3].pk, &total);
+    CHECK(3 * (p - last) < total);
+    last = p;
+  }
+  CHECK_U64(last, 100);
+  /* unbonding: power falls at once, the AGR comes back after unbond_blocks */
+  CHECK_EQ(unbond(2, v[3].pk, 10 * AG_UNIT), AG_E_NOT_OWNER);
+  CHECK_EQ(unbond(1, v[3].pk, 101 * AG_UNIT), AG_E_BOND_INSUFFICIENT);
+  CHECK_EQ(unbond(1, v[3].pk, 95 * AG_UNIT), AG_E_VALIDATOR_BOND_LOW); /* 5 left: below min_bond */
+  b1 = balance(1);
+  CHECK_EQ(unbond(1, v[3].pk, 40 * AG_UNIT), 0);
+  CHECK_U64(power_of(v[3].pk, NULL), 60);
+  ag_vcandidate c = candidate(v[3].pk);
+  CHECK_U64(c.bond, 60 * AG_UNIT);
+  CHECK_U64(c.unbonding, 40 * AG_UNIT);
+  uint64_t release = c.release_at;
+  CHECK_U64(release, height() + 20);
+  while (height() < release - 1) block_signed_but(NULL, 0);
+  CHECK_U64(balance(1), b1 - 1000000);
+  block_signed_but(NULL, 0);
+  CHECK_U64(balance(1), b1 - 1000000 + 40 * AG_UNIT);
+  CHECK_U64(candidate(v[3].pk).unbonding, 0);
+  /* all of it: out of the set, then out of the list once paid */
+  CHECK_EQ(unbond(1, v[3].pk, 60 * AG_UNIT), 0);
+  CHECK_U64(power_of(v[3].pk, NULL), 0);
+  for (int i = 0; i < 21; i++) block_signed_but(NULL, 0);
+  CHECK_U64(balance(1), b1 - 2 * 1000000 + 100 * AG_UNIT);
+  ag_ist s = {ag_app_state(app), NULL};
+  ag_vcandidate *all;
+  size_t n;
+  CHECK_OK(ag_vstake_list(&s, &all, &n));
+  CHECK_EQ((int)n, 0);
+  free(all);
+  teardown();
+}
+
+/* The attack: bond a lot of AGR to consensus keys nobody runs, so that they hold the third of
+ * the voting power that stops CometBFT from committing. Power grows by less than a third of the
+ * total per epoch (all keys together), and a key that does not sign is jailed at the end of the
+ * epoch it was asked to sign in, so the keys nobody runs never hold a third. */
+TEST(unrun_keys_never_hold_a_third_of_the_power) {
+  ag_keypair v[6];
+  setup_bonded(v);
+  CHECK_EQ(bond(1, &v[3], 50000 * AG_UNIT, 0), 0);
+  CHECK_EQ(bond(2, &v[4], 50000 * AG_UNIT, 0), 0);
+  CHECK_EQ(bond(3, &v[5], 50000 * AG_UNIT, 0), 0);
+  int jailed = 0;
+  for (int b = 0; b < 200; b++) {
+    block_signed_but(&v[3], 3);
+    uint64_t total, bad = 0;
+    for (int k = 3; k < 6; k++) bad += power_of(v[k].pk, &total);
+    CHECK(3 * bad < total);
+    jailed |= candidate(v[3].pk).jailed_until > height();
+  }
+  CHECK(jailed);
+  /* and when they are jailed their power is gone: the chain is the genesis validators' again */
+  for (int i = 0; i < 50 && candidate(v[3].pk).jailed_until <= height(); i++) block_signed_but(&v[3], 3);
+  CHECK(candidate(v[3].pk).jailed_until > height());
+  for (int k = 3; k < 6; k++) CHECK_U64(power_of(v[k].pk, NULL), 0);
+  teardown();
+}
+
+/* A validator that signs two blocks at one height (CometBFT's duplicate-vote evidence) loses
+ * slash_bps of what it bonded and of what it is unbonding, burned, and may never bond that key
+ * again; the supply stays accounted for (block_with audits every block). */
+TEST(a_double_signer_is_slashed_and_tombstoned) {
+  ag_keypair v[6];
+  setup_bonded(v);
+  CHECK_EQ(bond(1, &v[3], 100 * AG_UNIT, 0), 0);
+  for (int i = 0; i < 40; i++) block_signed_but(NULL, 0);
+  CHECK(power_of(v[3].pk, NULL) > 0);
+  CHECK_EQ(unbond(1, v[3].pk, 20 * AG_UNIT), 0);
+  ag_supply before, after;
+  CHECK_OK(ag_app_supply(app, &before));
+  ag_misbehavior m = {{0}, 1, height() - 1};
+  ag_vstake_address(v[3].pk, m.addr);
+  block_with(NULL, 0, NULL, 0, &m, 1);
+  CHECK_OK(ag_app_supply(app, &after));
+  ag_vcandidate c = candidate(v[3].pk);
+  CHECK_U64(c.bond, 76 * AG_UNIT);      /* 80 - 5 % */
+  CHECK_U64(c.unbonding, 19 * AG_UNIT); /* 20 - 5 % */
+  CHECK_U64(after.burned - before.burned, 5 * AG_UNIT);
+  CHECK(c.flags & AG_VSTAKE_TOMBSTONED);
+  CHECK_U64(power_of(v[3].pk, NULL), 0);
+  /* once only, and never back */
+  block_with(NULL, 0, NULL, 0, &m, 1);
+  CHECK_U64(candidate(v[3].pk).bond, 76 * AG_UNIT);
+  CHECK_EQ(bond(1, &v[3], 10 * AG_UNIT, 0), AG_E_VALIDATOR_TOMBSTONED);
+  for (int i = 0; i < 30; i++) block_signed_but(NULL, 0);
+  CHECK_U64(power_of(v[3].pk, NULL), 0);
+  /* what it still has comes back by unbonding */
+  uint64_t b1 = balance(1);
+  CHECK_EQ(unbond(1, v[3].pk, 76 * AG_UNIT), 0);
+  for (int i = 0; i < 21; i++) block_signed_but(NULL, 0);
+  CHECK_U64(balance(1), b1 - 1000000 + 76 * AG_UNIT);
+  teardown();
+}
+
+/* Filling the list of bonded keys with small bonds does not keep a larger newcomer out: it
+ * takes the place of the smallest key that never had power, whose bond goes home. */
+TEST(the_bonded_keys_are_bounded_and_a_larger_bond_takes_a_place) {
+  ag_keypair v[6];
+  setup_bonded(v);
+  ag_keypair *ck = calloc(AG_VSTAKE_MAX + 2, sizeof *ck);
+  for (int i = 0; i < AG_VSTAKE_MAX + 2; i++) test_key(&ck[i], 2000 + i);
+  for (int i = 0; i < AG_VSTAKE_MAX; i++) CHECK_EQ(bond(1 + i % 3, &ck[i], (10 + (i == 7)) * AG_UNIT, 0), 0);
+  ag_ist s = {ag_app_state(app), NULL};
+  ag_vcandidate *all;
+  size_t n;
+  CHECK_OK(ag_vstake_list(&s, &all, &n));
+  CHECK_EQ((int)n, AG_VSTAKE_MAX);
+  /* the smallest that can leave: 10 AGR, never had power (some had, at the epochs on the way) */
+  const ag_vcandidate *low = NULL;
+  for (size_t i = 0; i < n; i++)
+    if (!(all[i].flags & AG_VSTAKE_SERVED) && !power_of(all[i].pk, NULL) && (!low || all[i].bond < low->bond)) low = &all[i];
+  CHECK(low != NULL);
+  uint8_t low_pk[32], low_owner[32];
+  memcpy(low_pk, low->pk, 32);
+  memcpy(low_owner, low->owner, 32);
+  free(all);
+  int owner = -1;
+  for (int k = 1; k <= 3; k++)
+    if (!memcmp(K[k].pk, low_owner, 32)) owner = k;
+  CHECK(owner > 0);
+  CHECK_EQ(bond(4, &ck[AG_VSTAKE_MAX], 10 * AG_UNIT, 0), AG_E_VALIDATOR_CANDIDATES_FULL); /* not more */
+  uint64_t before = balance(owner);
+  CHECK_EQ(bond(4, &ck[AG_VSTAKE_MAX], 10 * AG_UNIT + 1, 0), 0);
+  CHECK_U64(balance(owner), before + 10 * AG_UNIT);
+  CHECK_U64(candidate(low_pk).bond, 0);
+  CHECK_U64(candidate(ck[AG_VSTAKE_MAX].pk).bond, 10 * AG_UNIT + 1);
+  CHECK_OK(ag_vstake_list(&s, &all, &n));
+  CHECK_EQ((int)n, AG_VSTAKE_MAX);
+  free(all);
+  free(ck);
+  teardown();
+}
+
 TEST_MAIN(issuance_follows_the_halving_schedule, subnet_create_and_hyperparameters,
           registration_cost_limits_and_replacement, stake_add_remove,
           weights_errors_and_epoch_payouts, commit_reveal_timing_and_salt,
           late_reveal_is_rejected_before_expiry_cleanup, pinning_a_model,
           rejected_incentive_txs_change_nothing, shares_split_exactly,
-          training_rounds_submissions_proposals_and_shares, sudo_changes_the_validator_set)
+          training_rounds_submissions_proposals_and_shares, sudo_changes_the_validator_set,
+          validators_join_and_leave_by_bond, unrun_keys_never_hold_a_third_of_the_power,
+          a_double_signer_is_slashed_and_tombstoned, the_bonded_keys_are_bounded_and_a_larger_bond_takes_a_place)

@@ -188,6 +188,14 @@
   X(AG_E_STAKE_LIMIT, -549, "stake_limit", "the coldkey has stake on the most hotkeys allowed") \
   X(AG_E_BAD_ENDPOINT, -550, "bad_endpoint",                                                   \
     "the endpoint is not a public host name or IP address")                                    \
+  X(AG_E_VALIDATOR_KEY_SIG, -551, "validator_key_signature", "the consensus key did not sign the bond") \
+  X(AG_E_VALIDATOR_KEY_TAKEN, -552, "validator_key_taken",                                     \
+    "the consensus key is bonded by another account, or a validator by genesis or sudo")      \
+  X(AG_E_VALIDATOR_BOND_LOW, -553, "validator_bond_too_low", "a validator's bond is below the chain's minimum") \
+  X(AG_E_VALIDATOR_CANDIDATES_FULL, -554, "validator_candidates_full",                         \
+    "the chain keeps the most bonded consensus keys it may")                                   \
+  X(AG_E_VALIDATOR_TOMBSTONED, -555, "validator_tombstoned",                                   \
+    "the consensus key signed twice at one height and may never validate again")              \
   /* subnet protocols: -600..-699 */                                                           \
   X(AG_E_INF_SIGNATURE, -600, "inference_bad_signature",                                     \
     "the miner's signature over the answer does not verify")                                   \

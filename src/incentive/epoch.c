@@ -122,6 +122,25 @@ int ag_incentive_genesis(ag_app *app, const ag_genesis *g, void *ctx) {
       rc = ag_fail(AG_E_GENESIS, "genesis incentive: burn_min > burn_max or default_take > max_take");
       goto done;
     }
+    json_t *vs = json_object_get(inc, "validators");
+    if (vs) {
+      ag_vstake_params vp;
+      ag_vstake_params_default(&vp);
+      uint64_t slash = vp.slash_bps, missed = vp.max_missed_permille;
+      if ((rc = j_u64(vs, "min_bond", &vp.min_bond)) || (rc = j_u64(vs, "epoch_blocks", &vp.epoch_blocks)) ||
+          (rc = j_u64(vs, "unbond_blocks", &vp.unbond_blocks)) || (rc = j_u64(vs, "jail_blocks", &vp.jail_blocks)) ||
+          (rc = j_u64(vs, "slash_bps", &slash)) || (rc = j_u64(vs, "max_missed_permille", &missed)))
+        goto done;
+      vp.slash_bps = slash > 10000 ? 10001 : (uint16_t)slash;
+      vp.max_missed_permille = missed > 1000 ? 1001 : (uint16_t)missed;
+      if ((rc = ag_vstake_params_check(&vp))) {
+        char why[200];
+        snprintf(why, sizeof why, "%s", ag_errmsg(rc));
+        rc = ag_fail(AG_E_GENESIS, "genesis incentive.validators: %s", why);
+        goto done;
+      }
+      ag_vstake_params_store(ag_app_state(app), &vp);
+    }
     json_t *subnets = json_object_get(inc, "subnets");
     if (json_array_size(subnets) > AG_MAX_SUBNETS) {
       rc = ag_fail(AG_E_GENESIS, "genesis incentive: at most %d subnets", AG_MAX_SUBNETS);
@@ -391,4 +410,5 @@ void ag_incentive_attach(ag_app *app) {
   ag_incentive_register_kinds();
   ag_app_add_genesis_hook(app, ag_incentive_genesis, NULL);
   ag_app_add_hooks(app, ag_incentive_begin_block, ag_incentive_end_block, NULL);
+  ag_app_add_hooks(app, NULL, ag_vstake_end_block, NULL);
 }

@@ -45,6 +45,9 @@ enum {
   AG_TX_SUBNET_SET_MODEL = 21, /* owner: netuid u16 | kind u8 | model_id[32] | size u64 */
   AG_TX_SUDO_SET_VALIDATOR = 25, /* sudo key: consensus_key[32] | power u64 (0 removes it);
                                     CometBFT chains (ag_app_validator_set) */
+  AG_TX_VALIDATOR_BOND = 26,   /* any account: consensus_key[32] | amount u64 | key_sig[64] over
+                                  ag_vstake_claim_hash; CometBFT chains (vstake.c) */
+  AG_TX_VALIDATOR_UNBOND = 27, /* the bond's account: consensus_key[32] | amount u64 */
 };
 
 /* What a subnet is for; validators pick their protocol by it. */
@@ -228,7 +231,49 @@ void ag_weights_commit_hash(const uint8_t hotkey[32], uint16_t netuid, uint64_t 
 void ag_payload_weights(ag_buf *out, uint16_t netuid, uint64_t version_key, const uint16_t *uids,
                         const uint16_t *weights, uint16_t n, const uint8_t *salt /* or NULL */);
 
+/* ---- validators by bond (vstake.c; docs/multi-validator.md "Validators by bond") ---------- */
+#define AG_VSTAKE_MAX 128 /* bonded consensus keys the chain keeps */
+enum { AG_VSTAKE_TOMBSTONED = 1, AG_VSTAKE_SERVED = 2 };
+
+/* The "validators" object of genesis.json's incentive section. */
+typedef struct {
+  uint64_t min_bond;         /* base units; one unit of power per whole AGR (10 AGR) */
+  uint64_t epoch_blocks;     /* blocks between changes of power (100) */
+  uint64_t unbond_blocks;    /* unbonded AGR stays locked and slashable (100000) */
+  uint64_t jail_blocks;      /* a validator that stopped signing waits this long (1000) */
+  uint16_t slash_bps;        /* of bond and unbonding, burned for a double sign (500) */
+  uint16_t max_missed_permille; /* of the blocks it should sign in an epoch, before jail (500) */
+} ag_vstake_params;
+
+typedef struct {
+  uint8_t pk[32];    /* CometBFT consensus key */
+  uint8_t owner[32]; /* the account that bonded it */
+  uint64_t bond, unbonding, release_at, jailed_until;
+  uint8_t flags;     /* AG_VSTAKE_* */
+  uint32_t seen, missed; /* this epoch: votes it was asked for, and those it did not give */
+} ag_vcandidate;
+
+void ag_vstake_params_default(ag_vstake_params *p);
+int ag_vstake_params_check(const ag_vstake_params *p);
+int ag_vstake_params_load(ag_ist *s, ag_vstake_params *p);
+void ag_vstake_params_store(ag_state *st, const ag_vstake_params *p);
+/* The candidates, sorted by key (allocated with room for two more; free it). */
+int ag_vstake_list(ag_ist *s, ag_vcandidate **out, size_t *n);
+/* Voting power of a bond: one per whole AGR, 0 below min_bond. */
+uint64_t ag_vstake_power(const ag_vstake_params *p, uint64_t bond);
+/* CometBFT's address of an ed25519 consensus key: SHA-256(key)[0..20). */
+void ag_vstake_address(const uint8_t pk[32], uint8_t out[20]);
+/* What the consensus key signs to let owner bond it: BLAKE2b-256("agora/vbond",
+ * chain_id_len u8 | chain_id | owner | key). */
+void ag_vstake_claim_hash(const char *chain_id, const uint8_t owner[32], const uint8_t key[32], uint8_t out[32]);
+/* A validator_bond payload, signed with the consensus key's 64-byte secret key. Appended. */
+void ag_payload_validator_bond(ag_buf *out, const char *chain_id, const uint8_t owner[32], const uint8_t key_sk[64],
+                               uint64_t amount);
+struct json_t *ag_vstake_json(const ag_vcandidate *c, uint64_t height);
+
 /* State keys (docs/incentive.md). */
+#define AG_IKEY_VSTAKE "i/vstake"   /* n × candidate (105 bytes), sorted by key */
+#define AG_IKEY_VPARAMS "i/vparams" /* ag_vstake_params (genesis; absent: the defaults) */
 #define AG_IKEY_PARAMS "i/params"
 #define AG_IKEY_SUBNETS "i/subnets"
 #define AG_IKEY_POOL "i/pool"

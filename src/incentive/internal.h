@@ -44,5 +44,10 @@ void ag_incentive_register_kinds(void);
 int ag_incentive_genesis(ag_app *app, const ag_genesis *g, void *ctx);
 int ag_incentive_begin_block(ag_app *app, void *ctx);
 int ag_incentive_end_block(ag_app *app, void *ctx);
+/* validators by bond (vstake.c) */
+void ag_vstake_register_kinds(void);
+int ag_vstake_end_block(ag_app *app, void *ctx);
+/* AGR an i/vstake record holds (bonds and unbonding); *bad set when it is malformed. */
+uint64_t ag_vstake_holdings(const uint8_t *val, size_t vlen, int *bad);
 
 #endif

@@ -921,6 +921,8 @@ static int audit_one(void *arg, const uint8_t *key, size_t klen, const uint8_t *
     add = ag_get_u64le(val + vlen - 18);
   } else if (klen == strlen(AG_IKEY_POOL) && !memcmp(key, AG_IKEY_POOL, klen) && vlen == 8)
     add = ag_get_u64le(val);
+  else if (klen == strlen(AG_IKEY_VSTAKE) && !memcmp(key, AG_IKEY_VSTAKE, klen))
+    add = ag_vstake_holdings(val, vlen, &a->overflow);
   if (ag_add_u64(a->total, add, &a->total)) a->overflow = 1;
   return 0;
 }

@@ -684,6 +684,15 @@ static int validator_validate(const ag_tx *tx) {
 
 static int validator_apply(ag_app *app, const ag_tx *tx) {
   int rc = require_sudo(app, tx, "change the validator set");
+  if (rc) return rc;
+  ag_ist s = {ag_app_state(app), NULL};
+  ag_vcandidate *c;
+  size_t n;
+  if ((rc = ag_vstake_list(&s, &c, &n))) return rc;
+  for (size_t i = 0; i < n && !rc; i++)
+    if (!memcmp(c[i].pk, tx->payload, 32))
+      rc = ag_fail(AG_E_VALIDATOR_KEY_TAKEN, "this key is a validator by bond: its power follows its bond");
+  free(c);
   return rc ? rc : ag_app_validator_set(app, tx->payload, ag_get_u64le(tx->payload + 32));
 }
 
@@ -755,4 +764,5 @@ static const ag_tx_kind kinds[] = {
 void ag_incentive_register_kinds(void) {
   for (size_t i = 0; i < AG_ARRAY_LEN(kinds); i++) ag_tx_kind_register(&kinds[i]);
   ag_training_register_kinds();
+  ag_vstake_register_kinds();
 }
