@@ -17,7 +17,10 @@
  *     latest snapshot (its block store starts after it, not at 1), refuses a chunk one
  *     validator serves damaged and takes it from another, agrees on the app hash and follows
  *     blocks; the sudo key's sudo_set_validator makes it a validator: CometBFT lists 5 and its
- *     key signs blocks; `agora consensus set KEY 0` removes it.
+ *     key signs blocks; `agora consensus set KEY 0` removes it;
+ *   - validators by bond: `agora consensus bond` of 10 AGR to the same key makes it a validator
+ *     at the next validator epoch, with power 1 (an epoch adds under a third of the total power
+ *     after it); its node stopped, it is jailed (power 0) and the chain goes on.
  * Every process the test starts is stopped at the end (agora localnet stop).
  */
 #include "api/http.h"
@@ -34,6 +37,7 @@
 #include "testutil.h"
 
 #include <pthread.h>
+#include <sodium.h>
 #include <stdatomic.h>
 
 #define NV 4
@@ -467,6 +471,55 @@ TEST(four_validators_survive_faults) {
   vs = sys_get_json(api[0], "/v1/validators", NULL);
   CHECK_EQ(json_array_size(json_object_get(vs, "validators")), NV);
   json_decref(vs);
+
+  /* 6b. validators by bond: the sudo account (any account would do; the load uses the dev
+   * keys) bonds 10 AGR to the same key (signed with its
+   * priv_validator_key.json); at the next validator epoch (10 blocks on a localnet) it is a
+   * validator. Then its node stops: at the end of the next epoch it is jailed, its power is
+   * gone, and the chain goes on */
+  const char *bond_args[] = {"--home", home0, "--node", api[0], "--yes", "consensus", "bond", vkey, "10", "--from", "sudo", NULL};
+  CHECK_EQ(sys_run(NULL, bond_args), 0);
+  char vhex[65] = "";
+  uint8_t vpk[32];
+  size_t vpl = 0;
+  json_t *pvf = json_load_file(vkey, 0, NULL);
+  const char *pb64 = json_string_value(json_object_get(json_object_get(pvf, "pub_key"), "value"));
+  CHECK(pb64 && sodium_base642bin(vpk, 32, pb64, strlen(pb64), NULL, &vpl, NULL, sodium_base64_VARIANT_ORIGINAL) == 0 &&
+        vpl == 32);
+  ag_hex_encode(vpk, 32, vhex);
+  json_decref(pvf);
+  long long power4 = 0;
+  for (uint64_t until3 = ag_mono_ms() + 60000; power4 == 0 && ag_mono_ms() < until3;) {
+    vs = sys_get_json(api[0], "/v1/validators", NULL);
+    json_t *va = json_object_get(vs, "validators");
+    for (size_t k = 0; k < json_array_size(va); k++)
+      if (!strcmp(json_string_value(json_object_get(json_array_get(va, k), "consensus_key")) ?: "", vhex))
+        power4 = json_integer_value(json_object_get(json_array_get(va, k), "power"));
+    json_t *bd = json_array_get(json_object_get(vs, "bonded"), 0);
+    if (bd) CHECK_STR(json_string_value(json_object_get(bd, "bond")), "10000000000");
+    json_decref(vs);
+    if (!power4) ag_sleep_ms(300);
+  }
+  /* 10 AGR bonded, but the four others have power 1 each: one epoch may add less than half
+   * of 4, so it gets 1 now (and would get 3, 6, 10 at the next epochs if it signs) */
+  CHECK_EQ(power4, 1);
+  long long hb4 = height_of(0);
+  fprintf(stderr, "  node %d is a validator by bond (power %lld of its 10 for now) at height %lld\n", NV, power4, hb4);
+  char nvs[8];
+  snprintf(nvs, sizeof nvs, "%d", NV);
+  CHECK_EQ(localnet("stop", "--validator", nvs), 0);
+  int jailed4 = 0;
+  for (uint64_t until4 = ag_mono_ms() + 90000; !jailed4 && ag_mono_ms() < until4;) {
+    vs = sys_get_json(api[0], "/v1/validators", NULL);
+    json_t *bd = json_array_get(json_object_get(vs, "bonded"), 0);
+    jailed4 = json_is_integer(json_object_get(bd, "jailed_until")) &&
+              json_array_size(json_object_get(vs, "validators")) == NV;
+    json_decref(vs);
+    if (!jailed4) ag_sleep_ms(500);
+  }
+  CHECK(jailed4);
+  CHECK(wait_height(0, height_of(0) + 3, 30000)); /* and the chain goes on without it */
+  fprintf(stderr, "  stopped, it was jailed by height %lld\n", height_of(0));
 
   /* 7. pruning (--retain-blocks 80): validator 0's CometBFT drops old blocks, keeps at least
    * the newest 80 and every block from its oldest kept snapshot on (one every 40, 3 kept) */

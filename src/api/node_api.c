@@ -133,10 +133,35 @@ static void h_validators(ag_http_req *req, ag_http_resp *resp) {
     json_array_append_new(a, json_pack("{s:o, s:I}", "consensus_key", ag_json_hex(b.data + i, 32), "power", (json_int_t)p));
   }
   ag_buf_free(&b);
+  /* the keys bonded by accounts (docs/multi-validator.md "Validators by bond") */
+  ag_state_view *view = NULL;
+  ag_vcandidate *c = NULL;
+  size_t nc = 0;
+  ag_vstake_params vp;
+  rc = ag_state_view_open(ag_app_state(app), &view);
+  ag_ist s = {ag_app_state(app), view};
+  if (!rc) rc = ag_vstake_list(&s, &c, &nc);
+  if (!rc) rc = ag_vstake_params_load(&s, &vp);
+  if (view) ag_state_view_close(view);
+  if (rc) {
+    free(c);
+    json_decref(o);
+    json_decref(a);
+    return fail(resp, rc);
+  }
+  json_t *bonded = json_array();
+  for (size_t i = 0; i < nc; i++) json_array_append_new(bonded, ag_vstake_json(&c[i], info.height));
+  free(c);
   json_object_set_new(o, "height", json_integer((json_int_t)info.height));
   json_object_set_new(o, "consensus", json_string(ag_node_consensus(n) == AG_CONSENSUS_COMETBFT ? "cometbft" : "solo"));
   json_object_set_new(o, "validators", a);
   json_object_set_new(o, "total_power", json_integer((json_int_t)total));
+  json_object_set_new(o, "bonded", bonded);
+  json_object_set_new(o, "bond_params",
+                      json_pack("{s:o, s:I, s:I, s:I, s:i, s:i}", "min_bond", ag_json_u64s(vp.min_bond), "epoch_blocks",
+                                (json_int_t)vp.epoch_blocks, "unbond_blocks", (json_int_t)vp.unbond_blocks, "jail_blocks",
+                                (json_int_t)vp.jail_blocks, "slash_bps", (int)vp.slash_bps, "max_missed_permille",
+                                (int)vp.max_missed_permille));
   ag_http_json(resp, 200, o);
 }
 

@@ -15,6 +15,7 @@
 #include <jansson.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stddef.h>
 
 enum {
@@ -79,6 +80,10 @@ void ag_cli_secrets_free(ag_cli *c);
  * ag_cli_passphrase_free), or NULL when none can be had. confirm asks twice. */
 char *ag_cli_passphrase(const ag_cli *c, const char *prompt, bool confirm);
 void ag_cli_passphrase_free(char *p);
+
+/* The secret key (seed ‖ public key) of a CometBFT priv_validator_key.json, checked against
+ * its own public key; AG_E_USAGE naming the file otherwise. */
+int ag_cli_priv_validator_key(const char *path, uint8_t sk[64]);
 
 /* Paths under the home folder. */
 void ag_cli_path(const ag_cli *c, const char *rel, char *out, size_t cap);

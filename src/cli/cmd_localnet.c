@@ -77,7 +77,7 @@ static const char usage[] =
     "       agora localnet start --validator I [--home DIR]\n"
     "       agora localnet status [--home DIR] [--json]\n"
     "       agora localnet join [--home DIR]\n"
-    "       agora localnet add-validator [--home DIR]\n\n"
+    "       agora localnet add-validator [--bond AGR] [--home DIR]\n\n"
     "Runs an N-validator network (default 4) on 127.0.0.1: N CometBFT v0.38 processes in\n"
     "consensus and N agora applications behind them over ABCI. The first start creates it\n"
     "(genesis with funded dev keys, distinct ports, persistent peers) under the home folder\n"
@@ -104,7 +104,9 @@ static const char usage[] =
     "                  node 0; every node fetches the blobs and checkpoints the chain announces\n"
     "                  from the others (config.json \"file_peers\")\n"
     "'add-validator' is 'join', then the chain's sudo key (ROOT/keys/sudo; with --subnets, owner)\n"
-    "makes the new node a validator with validator 0's power (sudo_set_validator).\n"
+    "makes the new node a validator with validator 0's power (sudo_set_validator); with --bond\n"
+    "AGR that account bonds AGR to the new node's consensus key instead (validator_bond): it\n"
+    "gets one unit of power per AGR from the next validator epochs on (every 10 blocks here).\n"
     "'join' adds a node that is not a validator to a network started with --detach: it\n"
     "starts from the validators' latest state-sync snapshot (one every 40 blocks), checked\n"
     "against the validators' signatures, not from genesis.\n"
@@ -510,6 +512,10 @@ static int copy_files(const char *from, const char *to) {
   return rc;
 }
 
+/* Validators by bond on a localnet: epochs of 10 blocks (a few seconds), so that a bonded node
+ * gets its power, and one that stops is jailed, while one watches (docs/multi-validator.md). */
+#define LOCALNET_VALIDATORS "{\"epoch_blocks\":10,\"unbond_blocks\":200,\"jail_blocks\":50}"
+
 static int create(ag_cli *c, net *nt, int ndev, int block_ms, const ag_lsub_opts *sub) {
   char tmp[1200], cmd_out[256];
   snprintf(tmp, sizeof tmp, "%s/.cometbft-testnet", nt->root);
@@ -543,6 +549,7 @@ static int create(ag_cli *c, net *nt, int ndev, int block_ms, const ag_lsub_opts
   if (!rc && sub) { /* the two subnets, their owner and neurons (localnet_subnets.h) */
     json_t *inc;
     if (!(rc = ag_lsub_create(nt->root, nt->chain_id, nt->n, sub, &g, &inc))) {
+      json_object_set_new(inc, "validators", json_loads(LOCALNET_VALIDATORS, 0, NULL));
       json_t *mods = json_pack("{s:o}", "incentive", inc);
       g.modules = json_dumps(mods, JSON_COMPACT | JSON_SORT_KEYS);
       json_decref(mods);
@@ -556,7 +563,8 @@ static int create(ag_cli *c, net *nt, int ndev, int block_ms, const ag_lsub_opts
     g.accounts[g.naccounts++].balance = 1000 * AG_UNIT;
     ag_addr_encode(k.pk, sudo);
     ag_key_wipe(&k);
-    snprintf(mods, sizeof mods, "{\"incentive\":{\"allow_private_endpoints\":true,\"sudo\":\"%s\"}}", sudo);
+    snprintf(mods, sizeof mods, "{\"incentive\":{\"allow_private_endpoints\":true,\"sudo\":\"%s\",\"validators\":%s}}",
+             sudo, LOCALNET_VALIDATORS);
     g.modules = ag_xstrdup(mods);
   }
   char *gtext = rc ? NULL : ag_genesis_to_json(&g);
@@ -690,6 +698,32 @@ static int join(ag_cli *c, net *nt) {
   return net_save(nt);
 }
 
+/* The network's sudo key (keys/sudo, or with --subnets the owner), named by the genesis. */
+static int sudo_key(net *nt, ag_keypair *out) {
+  char path[1400], keys[1200];
+  snprintf(path, sizeof path, "%s/node0/cometbft/config/genesis.json", nt->root);
+  char *text = slurp(path);
+  json_t *cg = text ? json_loads(text, 0, NULL) : NULL;
+  free(text);
+  const char *sudo =
+      json_string_value(json_object_get(json_object_get(json_object_get(cg, "app_state"), "incentive"), "sudo"));
+  uint8_t spk[32];
+  char name[AG_ADDR_MAX] = "";
+  int rc = sudo && ag_addr_decode(sudo, spk) == 0 ? 0 : ag_fail(AG_E_NOT_SUDO, "the network's genesis names no sudo key");
+  if (!rc) snprintf(name, sizeof name, "%s", sudo);
+  json_decref(cg);
+  if (rc) return rc;
+  snprintf(keys, sizeof keys, "%s/keys", nt->root);
+  ag_keyinfo *infos = NULL;
+  size_t nk = 0;
+  if ((rc = ag_keystore_list(keys, &infos, &nk))) return rc;
+  rc = AG_E_KEY_NOT_FOUND;
+  for (size_t j = 0; j < nk && rc; j++)
+    if (!memcmp(infos[j].pk, spk, 32)) rc = ag_keystore_load(keys, infos[j].name, NULL, out, NULL);
+  free(infos);
+  return rc ? ag_fail(rc, "the sudo key %s is not in %s", name, keys) : 0;
+}
+
 /* A joined node made a validator: the chain's sudo key (keys/sudo, or with --subnets the owner) sends
  * sudo_set_validator with the node's CometBFT consensus key and validator 0's power. */
 static int promote(ag_cli *c, net *nt, int i) {
@@ -715,24 +749,9 @@ static int promote(ag_cli *c, net *nt, int i) {
   uint64_t power = 0;
   const char *ps = json_string_value(json_object_get(json_array_get(json_object_get(cg, "validators"), 0), "power"));
   if (!ps || ag_parse_u64(ps, &power) || !power) power = 1;
-  /* the sudo key, among the network's keys */
-  const char *sudo =
-      json_string_value(json_object_get(json_object_get(json_object_get(cg, "app_state"), "incentive"), "sudo"));
-  uint8_t spk[32];
-  rc = sudo && ag_addr_decode(sudo, spk) == 0 ? 0 : ag_fail(AG_E_NOT_SUDO, "the network's genesis names no sudo key");
   json_decref(cg);
-  if (rc) return rc;
-  char keys[1200];
-  snprintf(keys, sizeof keys, "%s/keys", nt->root);
-  ag_keyinfo *infos = NULL;
-  size_t nk = 0;
-  if ((rc = ag_keystore_list(keys, &infos, &nk))) return rc;
   ag_keypair sk;
-  rc = AG_E_KEY_NOT_FOUND;
-  for (size_t j = 0; j < nk && rc; j++)
-    if (!memcmp(infos[j].pk, spk, 32)) rc = ag_keystore_load(keys, infos[j].name, NULL, &sk, NULL);
-  free(infos);
-  if (rc) return ag_fail(rc, "the sudo key %s is not in %s", sudo, keys);
+  if ((rc = sudo_key(nt, &sk))) return rc;
   ag_net net;
   char url[64];
   snprintf(url, sizeof url, "http://127.0.0.1:%d", port(nt, 0, 9));
@@ -749,6 +768,43 @@ static int promote(ag_cli *c, net *nt, int i) {
   ag_key_wipe(&sk);
   if (!rc && !c->json)
     fprintf(stderr, "node %d is a validator with power %llu from the next blocks on\n", i, (unsigned long long)power);
+  return rc;
+}
+
+/* A joined node made a validator by bond: the network's sudo account (as for promote) bonds
+ * AGR to the node's consensus key (validator_bond, signed by that key); its power comes at the
+ * next epoch. */
+static int promote_bond(ag_cli *c, net *nt, int i, uint64_t amount) {
+  char path[1400];
+  snprintf(path, sizeof path, "%s/node%d/cometbft/config/priv_validator_key.json", nt->root, i);
+  uint8_t csk[64];
+  int rc = ag_cli_priv_validator_key(path, csk);
+  if (rc) return rc;
+  ag_keypair payer;
+  if ((rc = sudo_key(nt, &payer))) {
+    sodium_memzero(csk, sizeof csk);
+    return rc;
+  }
+  ag_net api;
+  char url[64];
+  snprintf(url, sizeof url, "http://127.0.0.1:%d", port(nt, 0, 9));
+  if (!(rc = ag_net_open(&api, url))) {
+    ag_buf b;
+    ag_buf_init(&b);
+    ag_payload_validator_bond(&b, api.chain_id, payer.pk, csk, amount);
+    uint8_t hash[32];
+    int code = 0;
+    rc = ag_net_submit(&api, &payer, AG_TX_VALIDATOR_BOND, b.data, b.len, 30000, hash, &code);
+    ag_buf_free(&b);
+    if (!rc && code) rc = ag_fail(code, "validator_bond: %s", ag_errmsg(code));
+  }
+  sodium_memzero(csk, sizeof csk);
+  ag_key_wipe(&payer);
+  char amt[32];
+  ag_amount_format(amount, amt);
+  if (!rc && !c->json)
+    fprintf(stderr, "the network's key bonded %s AGR to node %d's consensus key: it gets its power at the next validator epoch\n",
+            amt, i);
   return rc;
 }
 
@@ -1217,7 +1273,7 @@ static int print_node(const ag_cli *c, const net *nt, int i, const char *done) {
 }
 
 int ag_cmd_localnet(ag_cli *c, int argc, char **argv) {
-  const char *nval_s = "4", *block_s = "500", *base_s = "26600", *node_s = NULL, *ndev_s = "4", *retain_s = "0";
+  const char *nval_s = "4", *block_s = "500", *base_s = "26600", *node_s = NULL, *ndev_s = "4", *retain_s = "0", *bond_s = NULL;
   const char *miners_s = "2", *svals_s = "3", *trainers_s = "2", *rb_s = "30", *tdim_s = "0", *tlayers_s = "0",
              *model_s = NULL;
   bool detach = false, force = false, app_only = false, subnets = false;
@@ -1228,7 +1284,7 @@ int ag_cmd_localnet(ag_cli *c, int argc, char **argv) {
                    {"train-layers", 0, 1, &tlayers_s, NULL}, {"model", 0, 1, &model_s, NULL},
                    {"base-port", 0, 1, &base_s, NULL},  {"validator", 0, 1, &node_s, NULL},
                    {"dev-accounts", 0, 1, &ndev_s, NULL}, {"detach", 'd', 0, NULL, &detach},
-                   {"retain-blocks", 0, 1, &retain_s, NULL},
+                   {"retain-blocks", 0, 1, &retain_s, NULL}, {"bond", 0, 1, &bond_s, NULL},
                    {"force", 0, 0, NULL, &force},        {"app-only", 0, 0, NULL, &app_only},
                    {"", 0, 0, NULL, NULL}};
   char *pos[1];
@@ -1291,7 +1347,10 @@ int ag_cmd_localnet(ag_cli *c, int argc, char **argv) {
     if (lock < 0) return ag_cli_fail(c, AG_E_BUSY, "another agora localnet command holds %s/localnet.lock", nt.root);
     rc = join(c, &nt);
     close(lock);
-    if (!rc && !strcmp(sub, "add-validator")) rc = promote(c, &nt, nt.n - 1);
+    uint64_t bond_amount = 0;
+    if (!rc && bond_s && (ag_amount_parse(bond_s, &bond_amount) || !bond_amount))
+      rc = ag_fail(AG_E_USAGE, "--bond takes a positive number of AGR");
+    if (!rc && !strcmp(sub, "add-validator")) rc = bond_s ? promote_bond(c, &nt, nt.n - 1, bond_amount) : promote(c, &nt, nt.n - 1);
     if (rc) return ag_cli_fail(c, rc, "%s", ag_errmsg(rc));
     return print_node(c, &nt, nt.n - 1, strcmp(sub, "join") ? "a validator, joining by state sync" : "joining by state sync");
   }
