@@ -774,7 +774,34 @@ static int promote(ag_cli *c, net *nt, int i) {
 /* A joined node made a validator by bond: the network's sudo account (as for promote) bonds
  * AGR to the node's consensus key (validator_bond, signed by that key); its power comes at the
  * next epoch. */
+/* The committed height a node's API reports, or -1. */
+static long long api_height(net *nt, int i) {
+  ag_net api;
+  memset(&api, 0, sizeof api);
+  json_t *st = NULL;
+  long long h = -1;
+  snprintf(api.url, sizeof api.url, "http://127.0.0.1:%d", port(nt, i, 9));
+  api.timeout_ms = 2000;
+  api.retries = 0;
+  if (ag_net_get(&api, "/v1/status", &st) == 0 && json_is_integer(json_object_get(st, "height")))
+    h = json_integer_value(json_object_get(st, "height"));
+  json_decref(st);
+  ag_err_clear();
+  return h;
+}
+
 static int promote_bond(ag_cli *c, net *nt, int i, uint64_t amount) {
+  /* a validator that does not sign the blocks it is given power for is jailed: bond once the
+   * node has restored its snapshot and caught up with validator 0 */
+  long long mine = -1, theirs = 0;
+  for (uint64_t until = ag_mono_ms() + 180000; ag_mono_ms() < until; ag_sleep_ms(500)) {
+    mine = api_height(nt, i);
+    theirs = api_height(nt, 0);
+    if (mine > 0 && mine + 1 >= theirs) break;
+  }
+  if (mine <= 0 || mine + 1 < theirs)
+    return ag_fail(AG_E_TIMEOUT, "node %d has not caught up with the network in 3 minutes (height %lld of %lld): not bonding",
+                   i, mine, theirs);
   char path[1400];
   snprintf(path, sizeof path, "%s/node%d/cometbft/config/priv_validator_key.json", nt->root, i);
   uint8_t csk[64];
