@@ -1,8 +1,9 @@
 /*
  * fuzz_light.c — what a light client parses from a node it does not trust: the answer of
  * GET /v1/headers (CometBFT's signed header and commit as JSON, or our version-1 header in
- * hex), verified against a CometBFT trust anchor (the genesis of tests/vectors/cometbft) and a
- * solo one; a version-1 header alone; CometBFT times; genesis documents as trust anchors; the
+ * hex), verified against a CometBFT trust anchor (the genesis of tests/vectors/cometbft, and
+ * that genesis with one power changed, so that an answer's validator set is needed) and a solo
+ * one; a version-1 header alone; CometBFT times; genesis documents as trust anchors; the
  * answer of GET /v1/accounts/{address}?prove=true, whose proof is checked against the root it
  * names as `agora query --prove` checks it. The first input byte picks the parser.
  */
@@ -22,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static ag_light_trust cmt, solo;
+static ag_light_trust cmt, cmt_changed, solo;
 
 static void load_trust(void) {
   static int done;
@@ -31,6 +32,14 @@ static void load_trust(void) {
   char path[1024];
   snprintf(path, sizeof path, "%s/tests/vectors/cometbft/genesis.json", AGORA_SRC_DIR);
   if (ag_light_trust_load(NULL, path, &cmt)) abort(); /* the fuzzer's own setup, not input */
+  /* the same genesis with validator 0's power 2: the vectors' blocks are then signed by a
+   * changed set, which an answer's "validators" list must show trusted */
+  json_t *gj = json_load_file(path, 0, NULL);
+  json_object_set_new(json_array_get(json_object_get(gj, "validators"), 0), "power", json_string("2"));
+  char *gt = json_dumps(gj, JSON_COMPACT);
+  if (!gt || ag_light_trust_parse(gt, strlen(gt), &cmt_changed)) abort();
+  free(gt);
+  json_decref(gj);
   ag_keypair k;
   uint8_t seed[32] = {1};
   ag_key_from_seed(&k, seed);
@@ -54,6 +63,7 @@ static void headers_answer(const char *s, size_t n) {
     if (h.app_hash.len == 32) memcpy(root, h.app_hash.b, 32);
     ag_cmt_commit_free(&c);
     (void)ag_light_verify(&cmt, j, (uint64_t)(h.height - 1), root, &v);
+    (void)ag_light_verify(&cmt_changed, j, (uint64_t)(h.height - 1), root, &v);
   }
   (void)ag_light_verify(&cmt, j, 2, root, &v);
   /* solo */

@@ -19,6 +19,7 @@
 #include "testutil.h"
 
 #include <jansson.h>
+#include <sodium.h>
 
 static json_t *vec(const char *name) {
   char path[1024];
@@ -301,6 +302,83 @@ TEST(cometbft_root_is_checked_against_header_h_plus_1) {
   ag_light_trust_free(&t);
 }
 
+/* After the set changed (the sudo key, or validators by bond), a header signed by the new set
+ * is trusted when the node gives that set (it must hash to the header's validators_hash) and
+ * genesis keys holding more than a third of the genesis power are among its signers. Here the
+ * "genesis" is edited so that the real blocks' set is a change from it. */
+static int verify_with_genesis_edit(void (*edit)(json_t *vals), void (*edit_answer)(json_t *vals), ag_light_verified *v) {
+  size_t len;
+  char *text = vec_text("genesis.json", &len);
+  json_t *g = json_loadb(text, len, 0, NULL);
+  free(text);
+  edit(json_object_get(g, "validators"));
+  char *gt = json_dumps(g, JSON_COMPACT);
+  json_decref(g);
+  ag_light_trust t;
+  CHECK_OK(ag_light_trust_parse(gt, strlen(gt), &t));
+  free(gt);
+  json_t *sh = signed_header("commit_3.json");
+  uint8_t root[32];
+  const char *app = json_string_value(json_object_get(json_object_get(sh, "header"), "app_hash"));
+  CHECK_OK(ag_hex_decode(app, strlen(app), root, 32));
+  json_t *hdr = cmt_answer(sh), *vj = vec("validators.json");
+  json_t *vals = json_deep_copy(json_object_get(json_object_get(vj, "result"), "validators"));
+  json_decref(vj);
+  if (edit_answer) edit_answer(vals);
+  json_object_set_new(hdr, "validators", vals);
+  int rc = ag_light_verify(&t, hdr, 2, root, v);
+  json_decref(hdr);
+  json_decref(sh);
+  ag_light_trust_free(&t);
+  return rc;
+}
+
+static void set_power(json_t *vals, size_t i, const char *p) {
+  json_object_set_new(json_array_get(vals, i), "power", json_string(p));
+}
+/* validator i's key replaced by one that never signed these blocks */
+static void stranger(json_t *vals, size_t i) {
+  ag_keypair k;
+  test_key(&k, 77 + (uint32_t)i);
+  char b64[64];
+  sodium_bin2base64(b64, sizeof b64, k.pk, 32, sodium_base64_VARIANT_ORIGINAL);
+  json_t *v = json_array_get(vals, i);
+  json_object_del(v, "address");
+  json_object_set_new(json_object_get(v, "pub_key"), "value", json_string(b64));
+}
+static void heavier_first(json_t *vals) { set_power(vals, 0, "2"); }
+static void all_strangers(json_t *vals) {
+  for (size_t i = 0; i < 4; i++) stranger(vals, i);
+}
+static void one_of_four(json_t *vals) { /* 1 of 4: not more than a third */
+  for (size_t i = 1; i < 4; i++) stranger(vals, i);
+}
+static void one_heavy_of_five(json_t *vals) { /* 2 of 5: more than a third */
+  one_of_four(vals);
+  set_power(vals, 0, "2");
+}
+static void json_array_clear_void(json_t *vals) { json_array_clear(vals); }
+static void answer_lies(json_t *vals) {
+  json_object_set_new(json_array_get(vals, 1), "voting_power", json_string("5"));
+}
+
+TEST(cometbft_follows_a_changed_set_with_a_third_of_the_genesis_power) {
+  ag_light_verified v;
+  CHECK_OK(verify_with_genesis_edit(heavier_first, NULL, &v));
+  CHECK(v.set_changed);
+  CHECK_EQ(v.total_power, 4); /* the set that signed */
+  CHECK_EQ(v.trusted_power, 5);
+  CHECK_OK(verify_with_genesis_edit(one_heavy_of_five, NULL, &v));
+  CHECK_EQ(v.trusted_power, 2);
+  CHECK_EQ(verify_with_genesis_edit(one_of_four, NULL, &v), AG_E_VALSET_CHANGED);
+  CHECK(strstr(ag_errmsg(AG_E_VALSET_CHANGED), "hold 1 of the 4 genesis power") != NULL);
+  CHECK_EQ(verify_with_genesis_edit(all_strangers, NULL, &v), AG_E_VALSET_CHANGED);
+  /* a set that is not the header's, or none at all: refused */
+  CHECK_EQ(verify_with_genesis_edit(heavier_first, answer_lies, &v), AG_E_VALSET_CHANGED);
+  CHECK(strstr(ag_errmsg(AG_E_VALSET_CHANGED), "another validator set") != NULL);
+  CHECK_EQ(verify_with_genesis_edit(heavier_first, json_array_clear_void, &v), AG_E_VALSET_CHANGED);
+}
+
 /* ---- solo ---------------------------------------------------------------------------------- */
 
 static char *solo_genesis(const ag_keypair *proposer) {
@@ -493,7 +571,7 @@ TEST(genesis_names_the_proposer_in_its_hash) {
   ag_genesis_free(&g2);
 }
 
-TEST_MAIN(cometbft_hashes_and_signatures_match_real_blocks, cometbft_vote_sign_bytes_are_canonical,
+TEST_MAIN(cometbft_hashes_and_signatures_match_real_blocks, cometbft_follows_a_changed_set_with_a_third_of_the_genesis_power, cometbft_vote_sign_bytes_are_canonical,
           cometbft_time_parsing, cometbft_tampered_commits_are_refused, cometbft_genesis_trust,
           cometbft_root_is_checked_against_header_h_plus_1,
           solo_header_must_be_signed_by_the_genesis_proposer,

@@ -352,6 +352,8 @@ int ag_cmd_query(ag_cli *c, int argc, char **argv) {
     json_object_set_new(h, "validators", json_integer((json_int_t)v.validators));
     json_object_set_new(h, "signed_power", json_integer((json_int_t)v.signed_power));
     json_object_set_new(h, "total_power", json_integer((json_int_t)v.total_power));
+    json_object_set_new(h, "set_changed", json_boolean(v.set_changed));
+    if (v.set_changed) json_object_set_new(h, "genesis_power_signed", json_integer((json_int_t)v.trusted_power));
     json_object_set_new(h, "trusted_genesis", json_string(trust.source));
     json_object_set_new(j, "header", h);
     json_object_set_new(j, "verified", json_true());
@@ -384,9 +386,13 @@ int ag_cmd_query(ag_cli *c, int argc, char **argv) {
          (unsigned long long)v.header_height, when, hh);
   if (trust.mode == AG_LIGHT_SOLO)
     printf("  signed by   %s, the block producer genesis names\n", signer);
-  else
+  else if (!v.set_changed)
     printf("  signed by   %zu of %zu genesis validators, %lld of %lld voting power (more than 2/3)\n",
            v.signers, v.validators, (long long)v.signed_power, (long long)v.total_power);
+  else
+    printf("  signed by   %zu of the %zu validators of that height, %lld of %lld voting power (more than 2/3),\n"
+           "              among them genesis validators with %lld of the genesis power (more than 1/3)\n",
+           v.signers, v.validators, (long long)v.signed_power, (long long)v.total_power, (long long)v.trusted_power);
   printf("  trusted     %s\n", trust.source);
   printf("  verified    the proof reproduces the state root, and the signed header commits to it\n");
   ag_light_trust_free(&trust);

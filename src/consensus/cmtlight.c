@@ -354,8 +354,57 @@ static int cmp_val(const void *a, const void *b) {
   return memcmp(x->address, y->address, 20);
 }
 
-static int gbad(const char *what, size_t i) {
-  return ag_fail(AG_E_GENESIS, "CometBFT genesis: validator %zu: %s", i, what);
+/* The validators of a list: a genesis's ("power", AG_E_GENESIS) or a /validators answer's
+ * ("voting_power", AG_E_BAD_HEADER), in CometBFT's order, with the set's hash. */
+static int valset_from_list(json_t *vals, const char *chain, const char *power_key, int code, ag_cmt_valset *vs) {
+  const char *where = code == AG_E_GENESIS ? "CometBFT genesis" : "validator set";
+  memcpy(vs->chain_id, chain, strlen(chain) + 1);
+  vs->n = json_array_size(vals);
+  vs->vals = ag_xcalloc(vs->n + 1, sizeof *vs->vals);
+  int rc = 0;
+  for (size_t i = 0; i < vs->n && !rc; i++) {
+    json_t *v = json_array_get(vals, i), *pk = json_object_get(v, "pub_key");
+    ag_cmt_validator *x = &vs->vals[i];
+    const char *type = json_string_value(json_object_get(pk, "type"));
+    const char *val = json_string_value(json_object_get(pk, "value"));
+    uint8_t *raw = NULL;
+    size_t n = 0;
+    if (!type || strcmp(type, "tendermint/PubKeyEd25519") != 0) {
+      rc = ag_fail(code, "%s: validator %zu: only ed25519 keys are supported", where, i);
+    } else if (!val || ag_b64_decode_alloc(val, strlen(val), 32, &raw, &n) || n != 32) {
+      rc = ag_fail(code, "%s: validator %zu: the public key is not 32 bytes of base64", where, i);
+    } else {
+      memcpy(x->pk, raw, 32);
+      uint8_t h[32];
+      crypto_hash_sha256(h, x->pk, 32);
+      memcpy(x->address, h, 20);
+      ag_cmt_bytes addr;
+      int64_t power = 0;
+      if (parse_i64(json_object_get(v, power_key), &power) || power < 1)
+        rc = ag_fail(code, "%s: validator %zu: \"%s\" must be a positive integer", where, i, power_key);
+      else if (power > INT64_MAX / 8 - vs->total_power)
+        rc = ag_fail(code, "%s: validator %zu: the total voting power exceeds CometBFT's limit", where, i);
+      else if (json_object_get(v, "address") &&
+               (parse_hex(json_object_get(v, "address"), 20, &addr) ||
+                (addr.len && (addr.len != 20 || memcmp(addr.b, x->address, 20) != 0))))
+        rc = ag_fail(code, "%s: validator %zu: \"address\" is not the one of its public key", where, i);
+      x->power = power;
+      vs->total_power += rc ? 0 : power;
+    }
+    free(raw);
+  }
+  if (!rc) {
+    qsort(vs->vals, vs->n, sizeof *vs->vals, cmp_val);
+    for (size_t i = 1; i < vs->n && !rc; i++)
+      if (!memcmp(vs->vals[i].address, vs->vals[i - 1].address, 20))
+        rc = ag_fail(code, "%s: a validator is listed twice", where);
+  }
+  if (rc) {
+    ag_cmt_valset_free(vs);
+    return rc;
+  }
+  ag_cmt_valset_hash(vs->vals, vs->n, vs->hash);
+  return 0;
 }
 
 int ag_cmt_valset_from_genesis(json_t *g, ag_cmt_valset *vs) {
@@ -368,53 +417,25 @@ int ag_cmt_valset_from_genesis(json_t *g, ag_cmt_valset *vs) {
     return ag_fail(AG_E_NO_TRUST_ANCHOR, "the CometBFT genesis lists no validators to check commits against");
   if (json_array_size(vals) > AG_CMT_MAX_VALIDATORS)
     return ag_fail(AG_E_GENESIS, "CometBFT genesis: more than 10000 validators");
-  memcpy(vs->chain_id, chain, strlen(chain) + 1);
-  vs->n = json_array_size(vals);
-  vs->vals = ag_xcalloc(vs->n, sizeof *vs->vals);
-  int rc = 0;
-  for (size_t i = 0; i < vs->n && !rc; i++) {
-    json_t *v = json_array_get(vals, i), *pk = json_object_get(v, "pub_key");
-    ag_cmt_validator *x = &vs->vals[i];
-    const char *type = json_string_value(json_object_get(pk, "type"));
-    const char *val = json_string_value(json_object_get(pk, "value"));
-    uint8_t *raw = NULL;
-    size_t n = 0;
-    if (!type || strcmp(type, "tendermint/PubKeyEd25519") != 0) {
-      rc = gbad("only ed25519 keys are supported", i);
-    } else if (!val || ag_b64_decode_alloc(val, strlen(val), 32, &raw, &n) || n != 32) {
-      rc = gbad("the public key is not 32 bytes of base64", i);
-    } else {
-      memcpy(x->pk, raw, 32);
-      uint8_t h[32];
-      crypto_hash_sha256(h, x->pk, 32);
-      memcpy(x->address, h, 20);
-      ag_cmt_bytes addr;
-      int64_t power = 0;
-      if (parse_i64(json_object_get(v, "power"), &power) || power < 1)
-        rc = gbad("\"power\" must be a positive integer", i);
-      else if (power > INT64_MAX / 8 - vs->total_power)
-        rc = gbad("the total voting power exceeds CometBFT's limit", i);
-      else if (json_object_get(v, "address") &&
-               (parse_hex(json_object_get(v, "address"), 20, &addr) ||
-                (addr.len && (addr.len != 20 || memcmp(addr.b, x->address, 20) != 0))))
-        rc = gbad("\"address\" is not the one of its public key", i);
-      x->power = power;
-      vs->total_power += rc ? 0 : power;
-    }
-    free(raw);
+  return valset_from_list(vals, chain, "power", AG_E_GENESIS, vs);
+}
+
+int ag_cmt_valset_from_rpc(json_t *vals, const char *chain_id, ag_cmt_valset *vs) {
+  memset(vs, 0, sizeof *vs);
+  if (!json_is_array(vals) || json_array_size(vals) == 0 || json_array_size(vals) > AG_CMT_MAX_VALIDATORS)
+    return ag_fail(AG_E_BAD_HEADER, "the answer has no validator set of 1 to 10000 validators");
+  if (strlen(chain_id) > AG_CMT_CHAIN_ID_MAX) return ag_fail(AG_E_BAD_HEADER, "chain id longer than 50");
+  return valset_from_list(vals, chain_id, "voting_power", AG_E_BAD_HEADER, vs);
+}
+
+int64_t ag_cmt_trusted_signed_power(const ag_cmt_valset *trusted, const ag_cmt_valset *vs, const ag_cmt_commit *c) {
+  int64_t p = 0;
+  for (size_t i = 0; i < c->nsigs && i < vs->n; i++) {
+    if (c->sigs[i].flag != AG_CMT_FLAG_COMMIT) continue;
+    for (size_t k = 0; k < trusted->n; k++)
+      if (!memcmp(trusted->vals[k].pk, vs->vals[i].pk, 32)) p += trusted->vals[k].power;
   }
-  if (!rc) {
-    qsort(vs->vals, vs->n, sizeof *vs->vals, cmp_val);
-    for (size_t i = 1; i < vs->n && !rc; i++)
-      if (!memcmp(vs->vals[i].address, vs->vals[i - 1].address, 20))
-        rc = ag_fail(AG_E_GENESIS, "CometBFT genesis: a validator is listed twice");
-  }
-  if (rc) {
-    ag_cmt_valset_free(vs);
-    return rc;
-  }
-  ag_cmt_valset_hash(vs->vals, vs->n, vs->hash);
-  return 0;
+  return p;
 }
 
 void ag_cmt_valset_free(ag_cmt_valset *vs) {
@@ -432,9 +453,7 @@ int ag_cmt_verify_commit(const ag_cmt_valset *vs, const ag_cmt_header *h, const 
   if (strcmp(h->chain_id, vs->chain_id) != 0)
     return ag_fail(AG_E_BAD_HEADER, "the header is for chain '%s', not '%s'", h->chain_id, vs->chain_id);
   if (h->validators_hash.len != 32 || memcmp(h->validators_hash.b, vs->hash, 32) != 0)
-    return ag_fail(AG_E_VALSET_CHANGED,
-                   "header %lld is signed by another validator set than the genesis one: the "
-                   "validator set changed since genesis; not supported",
+    return ag_fail(AG_E_VALSET_CHANGED, "header %lld names another validator set (validators_hash) than the one it is checked against",
                    (long long)h->height);
   ag_cmt_header_hash(h, out->block_hash);
   if (c->height != h->height || c->block_id.hash.len != 32 ||

@@ -22,9 +22,10 @@
  *
  * Input comes from CometBFT's JSON-RPC (/commit, the genesis document) and is untrusted: every
  * decoder is bounded and fails with AG_E_BAD_HEADER (or AG_E_GENESIS for a genesis) and a
- * message. What this file deliberately does not do: follow validator set changes (a header
- * signed by another set than the trusted one is AG_E_VALSET_CHANGED), secp256k1 or BLS keys,
- * vote extensions, evidence.
+ * message. What this file deliberately does not do: follow validator set changes by itself (a
+ * header signed by another set than the trusted one is AG_E_VALSET_CHANGED; light.c then checks
+ * the set the node gives against the header and counts the trusted keys among its signers),
+ * secp256k1 or BLS keys, vote extensions, evidence.
  */
 #ifndef AG_CMTLIGHT_H
 #define AG_CMTLIGHT_H
@@ -103,6 +104,9 @@ typedef struct {
  * "address": optional hex}). AG_E_GENESIS with a message; AG_E_NO_TRUST_ANCHOR when it lists
  * no validator. */
 int ag_cmt_valset_from_genesis(json_t *genesis, ag_cmt_valset *vs);
+/* The validator set of a /validators answer's "validators" list (each with "voting_power"),
+ * for chain_id. AG_E_BAD_HEADER with a message. */
+int ag_cmt_valset_from_rpc(json_t *vals, const char *chain_id, ag_cmt_valset *vs);
 void ag_cmt_valset_free(ag_cmt_valset *vs); /* accepts NULL */
 void ag_cmt_valset_hash(const ag_cmt_validator *vals, size_t n, uint8_t out[32]);
 
@@ -127,6 +131,9 @@ typedef struct {
  * 2/3 of the total voting power (AG_E_VOTING_POWER). */
 int ag_cmt_verify_commit(const ag_cmt_valset *vs, const ag_cmt_header *h, const ag_cmt_commit *c,
                          ag_cmt_verified *out);
+/* After ag_cmt_verify_commit(vs, ...) accepted c: the voting power, in trusted, of the keys of
+ * trusted that signed it (CometBFT's skipping verification counts this against a trust level). */
+int64_t ag_cmt_trusted_signed_power(const ag_cmt_valset *trusted, const ag_cmt_valset *vs, const ag_cmt_commit *c);
 
 /* RFC 3339 UTC as CometBFT writes it ("2026-07-28T10:11:12.123456789Z", fraction optional). */
 int ag_cmt_time_parse(const char *s, ag_cmt_time *t);

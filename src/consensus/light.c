@@ -149,14 +149,42 @@ static int verify_cometbft(const ag_light_trust *t, json_t *hdr, uint64_t height
     goto done;
   }
   ag_cmt_verified v;
-  if ((rc = ag_cmt_verify_commit(&t->vals, &h, &c, &v))) goto done;
+  ag_cmt_valset now = {0};
+  const ag_cmt_valset *by = &t->vals;
+  rc = ag_cmt_verify_commit(&t->vals, &h, &c, &v);
+  if (rc == AG_E_VALSET_CHANGED && !json_array_size(json_object_get(hdr, "validators")))
+    rc = ag_fail(AG_E_VALSET_CHANGED, "header %lld is signed by another validator set than the genesis one, and the "
+                 "answer does not give that set", (long long)h.height);
+  else if (rc == AG_E_VALSET_CHANGED) {
+    /* the set changed since genesis (sudo, or validators by bond): the node gives the set of
+     * this height; it must be the one the header names, more than 2/3 of it must have signed,
+     * and so must genesis keys holding more than a third of the genesis power (CometBFT's
+     * skipping verification with its default trust level) */
+    if (!(rc = ag_cmt_valset_from_rpc(json_object_get(hdr, "validators"), t->chain_id, &now)) &&
+        !(rc = ag_cmt_verify_commit(&now, &h, &c, &v))) {
+      by = &now;
+      out->trusted_power = ag_cmt_trusted_signed_power(&t->vals, &now, &c);
+      if (out->trusted_power <= t->vals.total_power / 3)
+        rc = ag_fail(AG_E_VALSET_CHANGED,
+                     "header %lld is signed by a changed validator set, and the genesis validators among its signers "
+                     "hold %lld of the %lld genesis power: more than %lld is needed to trust the new set",
+                     (long long)h.height, (long long)out->trusted_power, (long long)t->vals.total_power,
+                     (long long)(t->vals.total_power / 3));
+    }
+  }
+  if (rc) {
+    ag_cmt_valset_free(&now);
+    goto done;
+  }
   memcpy(out->block_hash, v.block_hash, 32);
   out->header_height = (uint64_t)h.height;
   out->time_ms = h.time.seconds * 1000 + h.time.nanos / 1000000;
   out->signed_power = v.signed_power;
-  out->total_power = t->vals.total_power;
+  out->total_power = by->total_power;
   out->signers = v.signers;
-  out->validators = t->vals.n;
+  out->validators = by->n;
+  out->set_changed = by != &t->vals;
+  ag_cmt_valset_free(&now);
   if (h.app_hash.len != 32 || memcmp(h.app_hash.b, root, 32) != 0)
     rc = ag_fail(AG_E_UNTRUSTED_ROOT,
                  "the proof's state root is not the app hash CometBFT header %lld commits to",

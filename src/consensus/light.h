@@ -8,12 +8,16 @@
  *                   state_root is the state after block h.
  *   CometBFT chain: CometBFT's genesis lists the validators. CometBFT's header h+1 carries
  *                   app_hash = the state after block h; its commit must be signed by more than
- *                   2/3 of the genesis set's voting power (consensus/cmtlight.h).
+ *                   2/3 of the genesis set's voting power (consensus/cmtlight.h). After the set
+ *                   changed (sudo, validators by bond), by more than 2/3 of the set the answer
+ *                   gives, which must hash to the header's validators_hash, and by genesis keys
+ *                   holding more than 1/3 of the genesis power (else AG_E_VALSET_CHANGED).
  *
  * The header comes from GET /v1/headers/{height} of any node (docs/api.md), which is not
  * trusted. What this does not prove: that h is the chain's latest height (a node can answer
- * from an old block; the header's time shows how old), or anything after a validator set
- * change (refused with AG_E_VALSET_CHANGED).
+ * from an old block; the header's time shows how old). Trust in the genesis keys does not
+ * expire (CometBFT's light client bounds it by a trusting period): a third of the genesis power
+ * signing a false header fools it.
  */
 #ifndef AG_LIGHT_H
 #define AG_LIGHT_H
@@ -50,8 +54,10 @@ typedef struct {
   uint64_t header_height;
   uint8_t block_hash[32]; /* solo: our block hash; CometBFT: its header hash */
   int64_t time_ms;        /* the header's time */
-  int64_t signed_power, total_power; /* solo: 1 of 1 */
+  int64_t signed_power, total_power; /* solo: 1 of 1; CometBFT: of the set that signed */
   size_t signers, validators;
+  int set_changed;        /* CometBFT: signed by a set other than the genesis one */
+  int64_t trusted_power;  /* then: the genesis power among its signers */
 } ag_light_verified;
 
 /* Checks that hdr — the JSON of GET /v1/headers/{ag_light_header_height(t, state_height)} — is

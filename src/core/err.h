@@ -98,7 +98,7 @@
   X(AG_E_VOTING_POWER, -236, "insufficient_voting_power",                                      \
     "the commit is not signed by more than 2/3 of the trusted voting power")                   \
   X(AG_E_VALSET_CHANGED, -237, "validator_set_changed",                                        \
-    "validator set changed since genesis; not supported")                                      \
+    "validator set changed since genesis, and the new one is not shown to be trusted")                                      \
   X(AG_E_NO_TRUST_ANCHOR, -238, "no_trust_anchor",                                             \
     "the genesis names no block producer or validator set to check headers against")           \
   X(AG_E_BAD_HEADER, -239, "bad_header",                                                       \
