@@ -800,6 +800,23 @@ TEST(training_rounds_submissions_proposals_and_shares) {
 /* sudo_set_validator: only the sudo key, only on a chain with a validator set, and only changes
  * that leave a set CometBFT accepts and that one dead key cannot stall; the block's updates
  * reach CometBFT one per key. */
+/* A CometBFT-style chain: v[0..3) are its genesis validators, power 10 each; vparams (or
+ * NULL) is appended to the incentive section. */
+static void setup_with_validators(const ag_keypair *v, const char *vparams) {
+  ag_validator g[3];
+  for (int i = 0; i < 3; i++) {
+    memcpy(g[i].pk, v[i].pk, 32);
+    g[i].power = 10;
+  }
+  genesis_vals = g;
+  ngenesis_vals = 3;
+  vparams_json = vparams;
+  setup(0, 1000, 10, 0, 8, 10);
+  genesis_vals = NULL;
+  ngenesis_vals = 0;
+  vparams_json = NULL;
+}
+
 static int set_validator(int k, const uint8_t pk[32], uint64_t power) {
   ag_buf p;
   ag_buf_init(&p);
@@ -818,16 +835,7 @@ TEST(sudo_changes_the_validator_set) {
   setup(0, 1000, 10, 0, 8, 10);
   CHECK_EQ(set_validator(0, v[3].pk, 10), AG_E_NOTFOUND);
   teardown();
-  ag_validator g[3];
-  for (int i = 0; i < 3; i++) {
-    memcpy(g[i].pk, v[i].pk, 32);
-    g[i].power = 10;
-  }
-  genesis_vals = g;
-  ngenesis_vals = 3;
-  setup(0, 1000, 10, 0, 8, 10);
-  genesis_vals = NULL;
-  ngenesis_vals = 0;
+  setup_with_validators(v, NULL);
   const ag_validator *u;
   CHECK_EQ(set_validator(11, v[3].pk, 10), AG_E_NOT_SUDO);
   CHECK_EQ(updates(&u), 0);
@@ -940,19 +948,8 @@ static void block_signed_but(const ag_keypair *absent, int n) {
 
 static void setup_bonded(ag_keypair *v) {
   for (int i = 0; i < 6; i++) test_key(&v[i], 950 + i);
-  ag_validator g[3];
-  for (int i = 0; i < 3; i++) {
-    memcpy(g[i].pk, v[i].pk, 32);
-    g[i].power = 10;
-  }
-  genesis_vals = g;
-  ngenesis_vals = 3;
-  vparams_json = ",\"validators\":{\"min_bond\":\"10000000000\",\"epoch_blocks\":10,\"unbond_blocks\":20,"
-                 "\"jail_blocks\":30,\"slash_bps\":500,\"max_missed_permille\":500}";
-  setup(0, 1000, 10, 0, 8, 10);
-  genesis_vals = NULL;
-  ngenesis_vals = 0;
-  vparams_json = NULL;
+  setup_with_validators(v, ",\"validators\":{\"min_bond\":\"10000000000\",\"epoch_blocks\":10,\"unbond_blocks\":20,"
+                           "\"jail_blocks\":30,\"slash_bps\":500,\"max_missed_permille\":500}");
 }
 
 TEST(validators_join_and_leave_by_bond) {

@@ -724,6 +724,19 @@ static int sudo_key(net *nt, ag_keypair *out) {
   return rc ? ag_fail(rc, "the sudo key %s is not in %s", name, keys) : 0;
 }
 
+/* Sends a tx of key's through node 0 and waits for its result (0, or its code with the
+ * message naming the kind). */
+static int submit_node0(net *nt, const ag_keypair *key, uint16_t kind, const ag_buf *payload) {
+  ag_net api;
+  char url[64];
+  snprintf(url, sizeof url, "http://127.0.0.1:%d", port(nt, 0, 9));
+  int rc = ag_net_open(&api, url), code = 0;
+  uint8_t hash[32];
+  if (!rc) rc = ag_net_submit(&api, key, kind, payload->data, payload->len, 30000, hash, &code);
+  if (!rc && code) rc = ag_fail(code, "%s: %s", ag_tx_kind_name(kind), ag_errmsg(code));
+  return rc;
+}
+
 /* A joined node made a validator: the chain's sudo key (keys/sudo, or with --subnets the owner) sends
  * sudo_set_validator with the node's CometBFT consensus key and validator 0's power. */
 static int promote(ag_cli *c, net *nt, int i) {
@@ -752,19 +765,11 @@ static int promote(ag_cli *c, net *nt, int i) {
   json_decref(cg);
   ag_keypair sk;
   if ((rc = sudo_key(nt, &sk))) return rc;
-  ag_net net;
-  char url[64];
-  snprintf(url, sizeof url, "http://127.0.0.1:%d", port(nt, 0, 9));
-  if (!(rc = ag_net_open(&net, url))) {
-    ag_buf b;
-    ag_buf_init(&b);
-    ag_payload_set_validator(&b, ck, power);
-    uint8_t hash[32];
-    int code = 0;
-    rc = ag_net_submit(&net, &sk, AG_TX_SUDO_SET_VALIDATOR, b.data, b.len, 30000, hash, &code);
-    ag_buf_free(&b);
-    if (!rc && code) rc = ag_fail(code, "sudo_set_validator: %s", ag_errmsg(code));
-  }
+  ag_buf b;
+  ag_buf_init(&b);
+  ag_payload_set_validator(&b, ck, power);
+  rc = submit_node0(nt, &sk, AG_TX_SUDO_SET_VALIDATOR, &b);
+  ag_buf_free(&b);
   ag_key_wipe(&sk);
   if (!rc && !c->json)
     fprintf(stderr, "node %d is a validator with power %llu from the next blocks on\n", i, (unsigned long long)power);
@@ -812,19 +817,11 @@ static int promote_bond(ag_cli *c, net *nt, int i, uint64_t amount) {
     sodium_memzero(csk, sizeof csk);
     return rc;
   }
-  ag_net api;
-  char url[64];
-  snprintf(url, sizeof url, "http://127.0.0.1:%d", port(nt, 0, 9));
-  if (!(rc = ag_net_open(&api, url))) {
-    ag_buf b;
-    ag_buf_init(&b);
-    ag_payload_validator_bond(&b, api.chain_id, payer.pk, csk, amount);
-    uint8_t hash[32];
-    int code = 0;
-    rc = ag_net_submit(&api, &payer, AG_TX_VALIDATOR_BOND, b.data, b.len, 30000, hash, &code);
-    ag_buf_free(&b);
-    if (!rc && code) rc = ag_fail(code, "validator_bond: %s", ag_errmsg(code));
-  }
+  ag_buf b;
+  ag_buf_init(&b);
+  ag_payload_validator_bond(&b, nt->chain_id, payer.pk, csk, amount);
+  rc = submit_node0(nt, &payer, AG_TX_VALIDATOR_BOND, &b);
+  ag_buf_free(&b);
   sodium_memzero(csk, sizeof csk);
   ag_key_wipe(&payer);
   char amt[32];

@@ -44,6 +44,9 @@ void ag_incentive_register_kinds(void);
 int ag_incentive_genesis(ag_app *app, const ag_genesis *g, void *ctx);
 int ag_incentive_begin_block(ag_app *app, void *ctx);
 int ag_incentive_end_block(ag_app *app, void *ctx);
+/* BLAKE2b-256(domain, chain_id_len u8 | chain_id | a[32] | b[32]): what a key signs to let
+ * another act with it (a hotkey for its coldkey, a consensus key for its bonding account). */
+void ag_claim_hash(const char *domain, const char *chain_id, const uint8_t a[32], const uint8_t b[32], uint8_t out[32]);
 /* validators by bond (vstake.c) */
 void ag_vstake_register_kinds(void);
 int ag_vstake_end_block(ag_app *app, void *ctx);

@@ -856,16 +856,20 @@ void ag_community_pool_store(ag_state *st, uint64_t v) {
 
 /* ---- hashes clients compute ----------------------------------------------------------------- */
 
-void ag_hotkey_claim_hash(const char *chain_id, const uint8_t coldkey[32],
-                          const uint8_t hotkey[32], uint8_t out[32]) {
+void ag_claim_hash(const char *domain, const char *chain_id, const uint8_t a[32], const uint8_t b[32], uint8_t out[32]) {
   ag_hasher h;
   uint8_t l = (uint8_t)strlen(chain_id);
-  ag_hasher_init(&h, "agora/hkclaim");
+  ag_hasher_init(&h, domain);
   ag_hasher_update(&h, &l, 1);
   ag_hasher_update(&h, chain_id, l);
-  ag_hasher_update(&h, coldkey, 32);
-  ag_hasher_update(&h, hotkey, 32);
+  ag_hasher_update(&h, a, 32);
+  ag_hasher_update(&h, b, 32);
   ag_hasher_final(&h, out);
+}
+
+void ag_hotkey_claim_hash(const char *chain_id, const uint8_t coldkey[32],
+                          const uint8_t hotkey[32], uint8_t out[32]) {
+  ag_claim_hash("agora/hkclaim", chain_id, coldkey, hotkey, out);
 }
 
 void ag_payload_register(ag_buf *out, const char *chain_id, uint16_t netuid, const uint8_t coldkey[32],

@@ -174,14 +174,7 @@ void ag_vstake_address(const uint8_t pk[32], uint8_t out[20]) {
 }
 
 void ag_vstake_claim_hash(const char *chain_id, const uint8_t owner[32], const uint8_t key[32], uint8_t out[32]) {
-  ag_hasher h;
-  uint8_t l = (uint8_t)strlen(chain_id);
-  ag_hasher_init(&h, "agora/vbond");
-  ag_hasher_update(&h, &l, 1);
-  ag_hasher_update(&h, chain_id, l);
-  ag_hasher_update(&h, owner, 32);
-  ag_hasher_update(&h, key, 32);
-  ag_hasher_final(&h, out);
+  ag_claim_hash("agora/vbond", chain_id, owner, key, out);
 }
 
 void ag_payload_validator_bond(ag_buf *out, const char *chain_id, const uint8_t owner[32], const uint8_t key_sk[64],
