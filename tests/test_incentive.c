@@ -2,6 +2,7 @@
  * epoch through the real state machine; every bad input gets its own error and changes nothing;
  * issuance follows the schedule and every token stays accounted for. */
 #include "chain/app.h"
+#include "core/codec.h"
 #include "core/err.h"
 #include "core/hash.h"
 #include "core/util.h"
@@ -1121,6 +1122,34 @@ TEST(the_bonded_keys_are_bounded_and_a_larger_bond_takes_a_place) {
   teardown();
 }
 
+/* The frozen bytes of one validator_bond payload (tests/vectors/validator_bond.hex): the SDK's
+ * builder (sdk/python) must make the same, and a change here is a consensus change. */
+TEST(validator_bond_payload_is_frozen) {
+  ag_keypair owner, key;
+  test_key(&owner, 1);
+  test_key(&key, 2);
+  ag_buf b;
+  ag_buf_init(&b);
+  ag_payload_validator_bond(&b, "agora-test", owner.pk, key.sk, 10 * AG_UNIT);
+  CHECK_EQ(b.len, 104);
+  uint8_t claim[32];
+  ag_vstake_claim_hash("agora-test", owner.pk, key.pk, claim);
+  CHECK_OK(ag_verify(key.pk, claim, 32, b.data + 40));
+  char hex[209];
+  ag_hex_encode(b.data, b.len, hex);
+  uint8_t *want = NULL;
+  size_t wlen = 0;
+  if (ag_read_file(AGORA_SRC_DIR "/tests/vectors/validator_bond.hex", 4096, &want, &wlen) == 0) {
+    while (wlen && (want[wlen - 1] == '\n' || want[wlen - 1] == ' ')) want[--wlen] = 0;
+    CHECK_STR(hex, (char *)want);
+    free(want);
+  } else {
+    fprintf(stderr, "  missing tests/vectors/validator_bond.hex; this run's bytes:\n%s\n", hex);
+    CHECK(0);
+  }
+  ag_buf_free(&b);
+}
+
 TEST_MAIN(issuance_follows_the_halving_schedule, subnet_create_and_hyperparameters,
           registration_cost_limits_and_replacement, stake_add_remove,
           weights_errors_and_epoch_payouts, commit_reveal_timing_and_salt,
@@ -1128,4 +1157,5 @@ TEST_MAIN(issuance_follows_the_halving_schedule, subnet_create_and_hyperparamete
           rejected_incentive_txs_change_nothing, shares_split_exactly,
           training_rounds_submissions_proposals_and_shares, sudo_changes_the_validator_set,
           validators_join_and_leave_by_bond, unrun_keys_never_hold_a_third_of_the_power,
-          a_double_signer_is_slashed_and_tombstoned, the_bonded_keys_are_bounded_and_a_larger_bond_takes_a_place)
+          a_double_signer_is_slashed_and_tombstoned, the_bonded_keys_are_bounded_and_a_larger_bond_takes_a_place,
+          validator_bond_payload_is_frozen)

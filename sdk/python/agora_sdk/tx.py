@@ -15,6 +15,7 @@ AGR = 10**9  # base units per AGR
 TRANSFER, MULTI_TRANSFER = 1, 2
 STAKE_ADD, STAKE_REMOVE, SET_TAKE = 10, 11, 12
 REGISTER, SERVE, SET_WEIGHTS, COMMIT_WEIGHTS, REVEAL_WEIGHTS = 15, 16, 17, 18, 19
+VALIDATOR_BOND, VALIDATOR_UNBOND = 26, 27  # CometBFT chains (docs/multi-validator.md "Validators by bond")
 
 
 def blake2b(domain: str, data: bytes) -> bytes:
@@ -151,6 +152,23 @@ def register(chain_id: str, netuid: int, coldkey, hotkey: Keypair, max_cost: int
     """A registration of hotkey by coldkey, carrying the hotkey's signature over its claim."""
     sig = hotkey.sign(hotkey_claim(chain_id, coldkey, hotkey.public_key))
     return struct.pack("<H", netuid) + hotkey.public_key + _u64(max_cost) + sig
+
+
+def validator_bond_claim(chain_id: str, owner, consensus_key) -> bytes:
+    """What a consensus key signs to let owner bond it."""
+    cid = chain_id.encode()
+    return blake2b("agora/vbond", bytes([len(cid)]) + cid + _pk(owner) + _pk(consensus_key))
+
+
+def validator_bond(chain_id: str, owner, consensus: Keypair, amount: int) -> bytes:
+    """A bond of amount base units from owner (the tx's sender) to a CometBFT consensus key,
+    signed by that key (its priv_validator_key.json: Keypair.from_seed of the first 32 bytes)."""
+    sig = consensus.sign(validator_bond_claim(chain_id, owner, consensus.public_key))
+    return consensus.public_key + _u64(amount) + sig
+
+
+def validator_unbond(consensus_key, amount: int) -> bytes:
+    return _pk(consensus_key) + _u64(amount)
 
 
 def parse_amount(s: str) -> int:

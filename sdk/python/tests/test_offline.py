@@ -29,6 +29,14 @@ def test_transfer_is_byte_identical_to_the_c_encoder():
     assert len(b) == tx.size("agora-test", 40) == 178
 
 
+def test_validator_bond_is_byte_identical_to_the_c_encoder():
+    b = tx.validator_bond("agora-test", seed_key(1).public_key, seed_key(2), 10 * tx.AGR)
+    assert b.hex() == (ROOT / "tests/vectors/validator_bond.hex").read_text().strip()
+    assert verify(seed_key(2).public_key, tx.validator_bond_claim("agora-test", seed_key(1).public_key,
+                                                                  seed_key(2).public_key), b[40:])
+    assert tx.validator_unbond(seed_key(2).public_key, 5) == seed_key(2).public_key + (5).to_bytes(8, "little")
+
+
 def test_addresses_round_trip_and_typos_are_refused():
     kp = seed_key(3)
     a = kp.address
