@@ -950,7 +950,7 @@ static void block_signed_but(const ag_keypair *absent, int n) {
 static void setup_bonded(ag_keypair *v) {
   for (int i = 0; i < 6; i++) test_key(&v[i], 950 + i);
   setup_with_validators(v, ",\"validators\":{\"min_bond\":\"10000000000\",\"epoch_blocks\":10,\"unbond_blocks\":20,"
-                           "\"jail_blocks\":30,\"slash_bps\":500,\"max_missed_permille\":500}");
+                           "\"jail_blocks\":30,\"slash_bps\":500,\"max_missed_permille\":500,\"jail_slash_bps\":100}");
 }
 
 TEST(validators_join_and_leave_by_bond) {
@@ -1031,6 +1031,8 @@ TEST(unrun_keys_never_hold_a_third_of_the_power) {
   CHECK_EQ(bond(1, &v[3], 50000 * AG_UNIT, 0), 0);
   CHECK_EQ(bond(2, &v[4], 50000 * AG_UNIT, 0), 0);
   CHECK_EQ(bond(3, &v[5], 50000 * AG_UNIT, 0), 0);
+  ag_supply s0, s1;
+  CHECK_OK(ag_app_supply(app, &s0));
   int jailed = 0;
   for (int b = 0; b < 200; b++) {
     block_signed_but(&v[3], 3);
@@ -1044,6 +1046,12 @@ TEST(unrun_keys_never_hold_a_third_of_the_power) {
   for (int i = 0; i < 50 && candidate(v[3].pk).jailed_until <= height(); i++) block_signed_but(&v[3], 3);
   CHECK(candidate(v[3].pk).jailed_until > height());
   for (int k = 3; k < 6; k++) CHECK_U64(power_of(v[k].pk, NULL), 0);
+  /* and each jail cost the key that had power jail_slash_bps (1 %) of its bond, burned */
+  CHECK_OK(ag_app_supply(app, &s1));
+  uint64_t lost = 0;
+  for (int k = 3; k < 6; k++) lost += 50000 * AG_UNIT - candidate(v[k].pk).bond;
+  CHECK(lost >= 500 * AG_UNIT);
+  CHECK_U64(s1.burned - s0.burned, lost);
   teardown();
 }
 

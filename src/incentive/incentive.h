@@ -243,6 +243,7 @@ typedef struct {
   uint64_t jail_blocks;      /* a validator that stopped signing waits this long (1000) */
   uint16_t slash_bps;        /* of bond and unbonding, burned for a double sign (500) */
   uint16_t max_missed_permille; /* of the blocks it should sign in an epoch, before jail (500) */
+  uint16_t jail_slash_bps;   /* of bond and unbonding, burned when jailed (10) */
 } ag_vstake_params;
 
 typedef struct {

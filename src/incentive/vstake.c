@@ -7,7 +7,8 @@
  *   - power grows slowly: what one epoch adds to the whole set stays below a third of the
  *     total power after it, so no key nobody runs gets the third that stops commits at once;
  *   - a bonded validator that misses most of the blocks it should sign in an epoch is jailed
- *     (power 0) for jail_blocks, before a second epoch can add to it;
+ *     (power 0) for jail_blocks, before a second epoch can add to it, and loses jail_slash_bps
+ *     of its bond (burned), so that staying down costs something each time;
  *   - a validator CometBFT convicts of signing twice loses slash_bps of its bond and of what it
  *     is unbonding (burned) and may never validate with that key again.
  *
@@ -28,7 +29,7 @@
 #include <string.h>
 
 #define ENTRY 105 /* pk[32] owner[32] bond unbonding release_at jailed_until (u64) flags u8 seen missed (u32) */
-#define PARAMS_VERSION 1
+#define PARAMS_VERSION 2 /* 1: without jail_slash_bps (read as 0) */
 
 void ag_vstake_params_default(ag_vstake_params *p) {
   p->min_bond = 10 * AG_UNIT;
@@ -37,6 +38,7 @@ void ag_vstake_params_default(ag_vstake_params *p) {
   p->jail_blocks = 1000;
   p->slash_bps = 500;
   p->max_missed_permille = 500;
+  p->jail_slash_bps = 10;
 }
 
 int ag_vstake_params_check(const ag_vstake_params *p) {
@@ -47,6 +49,7 @@ int ag_vstake_params_check(const ag_vstake_params *p) {
     return ag_fail(AG_E_RANGE, "validator unbond_blocks must be 1..10000000");
   if (p->jail_blocks < 1 || p->jail_blocks > 10000000) return ag_fail(AG_E_RANGE, "validator jail_blocks must be 1..10000000");
   if (p->slash_bps > 10000) return ag_fail(AG_E_RANGE, "validator slash_bps must be 0..10000");
+  if (p->jail_slash_bps > 10000) return ag_fail(AG_E_RANGE, "validator jail_slash_bps must be 0..10000");
   if (p->max_missed_permille > 1000) return ag_fail(AG_E_RANGE, "validator max_missed_permille must be 0..1000");
   return 0;
 }
@@ -65,7 +68,8 @@ int ag_vstake_params_load(ag_ist *s, ag_vstake_params *p) {
     ag_buf_free(&b);
     return 0;
   }
-  if (!rc && (b.len != 1 + 4 * 8 + 2 + 2 || b.data[0] != PARAMS_VERSION)) rc = ag_fail(AG_E_CORRUPT, "bad validator params record");
+  if (!rc && !(b.len == 37 && b.data[0] == 1) && !(b.len == 39 && b.data[0] == PARAMS_VERSION))
+    rc = ag_fail(AG_E_CORRUPT, "bad validator params record");
   if (!rc) {
     p->min_bond = ag_get_u64le(b.data + 1);
     p->epoch_blocks = ag_get_u64le(b.data + 9);
@@ -73,13 +77,14 @@ int ag_vstake_params_load(ag_ist *s, ag_vstake_params *p) {
     p->jail_blocks = ag_get_u64le(b.data + 25);
     p->slash_bps = ag_get_u16le(b.data + 33);
     p->max_missed_permille = ag_get_u16le(b.data + 35);
+    p->jail_slash_bps = b.len == 39 ? ag_get_u16le(b.data + 37) : 0;
   }
   ag_buf_free(&b);
   return rc;
 }
 
 void ag_vstake_params_store(ag_state *st, const ag_vstake_params *p) {
-  uint8_t v[37];
+  uint8_t v[39];
   v[0] = PARAMS_VERSION;
   ag_put_u64le(v + 1, p->min_bond);
   ag_put_u64le(v + 9, p->epoch_blocks);
@@ -87,6 +92,7 @@ void ag_vstake_params_store(ag_state *st, const ag_vstake_params *p) {
   ag_put_u64le(v + 25, p->jail_blocks);
   ag_put_u16le(v + 33, p->slash_bps);
   ag_put_u16le(v + 35, p->max_missed_permille);
+  ag_put_u16le(v + 37, p->jail_slash_bps);
   ag_state_put(st, AG_IKEY_VPARAMS, strlen(AG_IKEY_VPARAMS), v, sizeof v);
 }
 
@@ -361,6 +367,15 @@ void ag_vstake_register_kinds(void) {
 
 /* ---- every block ---------------------------------------------------------------------------- */
 
+/* Burns bps of c's bond and of what it is unbonding. */
+static void slash(ag_app *app, ag_vcandidate *c, uint16_t bps) {
+  uint64_t s1 = (uint64_t)((unsigned __int128)c->bond * bps / 10000);
+  uint64_t s2 = (uint64_t)((unsigned __int128)c->unbonding * bps / 10000);
+  c->bond -= s1;
+  c->unbonding -= s2;
+  ag_app_burn(app, s1 + s2);
+}
+
 static int rank_cmp(const void *a, const void *b) {
   const ag_vcandidate *x = *(ag_vcandidate *const *)a, *y = *(ag_vcandidate *const *)b;
   if (x->bond != y->bond) return x->bond > y->bond ? -1 : 1;
@@ -380,8 +395,10 @@ static int epoch(ag_app *app, vctx *v, uint64_t height) {
   for (size_t i = 0; i < v->n; i++) {
     ag_vcandidate *c = &v->c[i];
     if (set_power(v->set, v->nset, c->pk) && c->seen >= v->p.epoch_blocks / 2 &&
-        (uint64_t)c->missed * 1000 > (uint64_t)c->seen * v->p.max_missed_permille)
+        (uint64_t)c->missed * 1000 > (uint64_t)c->seen * v->p.max_missed_permille) {
       c->jailed_until = height + v->p.jail_blocks;
+      slash(app, c, v->p.jail_slash_bps);
+    }
     c->seen = c->missed = 0;
   }
   ag_vcandidate **rank = ag_xcalloc(v->n + 1, sizeof *rank);
@@ -451,11 +468,7 @@ int ag_vstake_end_block(ag_app *app, void *ctx) {
     for (size_t i = 0; i < v.n && !rc; i++) {
       ag_vcandidate *c = &v.c[i];
       if (memcmp(addr[i], b->misbehavior[k].addr, 20) || (c->flags & AG_VSTAKE_TOMBSTONED)) continue;
-      uint64_t s1 = (uint64_t)((unsigned __int128)c->bond * v.p.slash_bps / 10000);
-      uint64_t s2 = (uint64_t)((unsigned __int128)c->unbonding * v.p.slash_bps / 10000);
-      c->bond -= s1;
-      c->unbonding -= s2;
-      ag_app_burn(app, s1 + s2);
+      slash(app, c, v.p.slash_bps);
       c->flags |= AG_VSTAKE_TOMBSTONED;
       if (set_power(v.set, v.nset, c->pk)) rc = change(app, c->pk, 0);
     }
