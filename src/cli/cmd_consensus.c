@@ -73,6 +73,7 @@ int ag_cli_priv_validator_key(const char *path, uint8_t sk[64]) {
     sodium_memzero(seed, sizeof seed);
     sodium_memzero(check, sizeof check);
   }
+  if (rc) sodium_memzero(sk, 64); /* nothing of a refused key stays behind */
   return rc;
 }
 
