@@ -229,12 +229,15 @@ typedef struct {
   size_t n;
 } vctx;
 
-static int vctx_load(ag_app *app, vctx *v) {
+/* The candidates first: with only_if_any, none ends it there (the block hook of every block;
+ * on a solo chain the set read would fail and replace the last error message). */
+static int vctx_load(ag_app *app, vctx *v, int only_if_any) {
   memset(v, 0, sizeof *v);
   ag_ist s = {ag_app_state(app), NULL};
-  int rc = ag_app_validator_list(app, &v->set, &v->nset);
+  int rc = ag_vstake_list(&s, &v->c, &v->n);
+  if (rc || (only_if_any && !v->n)) return rc;
+  rc = ag_app_validator_list(app, &v->set, &v->nset);
   if (!rc) rc = ag_vstake_params_load(&s, &v->p);
-  if (!rc) rc = ag_vstake_list(&s, &v->c, &v->n);
   return rc;
 }
 
@@ -260,7 +263,7 @@ static int bond_apply(ag_app *app, const ag_tx *tx) {
   const uint8_t *key = tx->payload;
   uint64_t amount = ag_get_u64le(tx->payload + 32);
   vctx v;
-  int rc = vctx_load(app, &v);
+  int rc = vctx_load(app, &v, 0);
   uint8_t claim[32];
   ag_vstake_claim_hash(tx->chain_id, tx->sender, key, claim);
   if (!rc && !crypto_core_ed25519_is_valid_point(key))
@@ -317,7 +320,7 @@ static int unbond_apply(ag_app *app, const ag_tx *tx) {
   const uint8_t *key = tx->payload;
   uint64_t amount = ag_get_u64le(tx->payload + 32);
   vctx v;
-  int rc = vctx_load(app, &v);
+  int rc = vctx_load(app, &v, 0);
   ag_vcandidate *c = rc ? NULL : find(v.c, v.n, key);
   char a[32], b[32];
   if (rc) {
@@ -443,14 +446,9 @@ int ag_vstake_end_block(ag_app *app, void *ctx) {
   (void)ctx;
   ag_state *st = ag_app_state(app);
   const ag_block_ctx *b = ag_app_block_ctx(app);
-  ag_ist s = {st, NULL};
-  ag_vcandidate *none;
-  size_t n;
-  int rc = ag_vstake_list(&s, &none, &n); /* most blocks stop here, leaving the last error message alone */
-  free(none);
-  if (rc || !n) return rc;
   vctx v;
-  if ((rc = vctx_load(app, &v))) {
+  int rc = vctx_load(app, &v, 1);
+  if (rc || !v.n) {
     vctx_free(&v);
     return rc;
   }
