@@ -49,7 +49,7 @@ static char *modules_json(void) {
       "model", "kind", "training", "model_id",
       "1111111111111111111111111111111111111111111111111111111111111111", "size", 100000);
   if (with_validators)
-    json_object_set_new(inc, "validators", json_pack("{s:i, s:i, s:i}", "epoch_blocks", 6, "unbond_blocks", 8, "jail_blocks", 12));
+    json_object_set_new(inc, "validators", json_pack("{s:i, s:i, s:i, s:i}", "epoch_blocks", 6, "unbond_blocks", 8, "unbond_ms", 9000, "jail_blocks", 12));
   json_t *root = json_pack("{s:o}", "incentive", inc);
   char *s = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
   json_decref(root);

@@ -84,6 +84,12 @@ static uint64_t height(void) {
   return i.height;
 }
 
+static uint64_t last_block_time_ms(void) {
+  ag_app_info i;
+  ag_app_info_get(app, &i);
+  return i.time_ms;
+}
+
 /* Runs one block with the given raw txs, the previous block's votes and the block's evidence;
  * returns the first tx's result code. */
 static int block_with(ag_buf *txs, size_t n, const ag_vote_info *votes, size_t nv, const ag_misbehavior *mis, size_t nm) {
@@ -950,7 +956,7 @@ static void block_signed_but(const ag_keypair *absent, int n) {
 static void setup_bonded(ag_keypair *v) {
   for (int i = 0; i < 6; i++) test_key(&v[i], 950 + i);
   setup_with_validators(v, ",\"validators\":{\"min_bond\":\"10000000000\",\"epoch_blocks\":10,\"unbond_blocks\":20,"
-                           "\"jail_blocks\":30,\"slash_bps\":500,\"max_missed_permille\":500,\"jail_slash_bps\":100}");
+                           "\"unbond_ms\":25000,\"jail_blocks\":30,\"slash_bps\":500,\"max_missed_permille\":500,\"jail_slash_bps\":100}");
 }
 
 TEST(validators_join_and_leave_by_bond) {
@@ -1002,7 +1008,12 @@ TEST(validators_join_and_leave_by_bond) {
   CHECK_U64(c.unbonding, 40 * AG_UNIT);
   uint64_t release = c.release_at;
   CHECK_U64(release, height() + 20);
-  while (height() < release - 1) block_signed_but(NULL, 0);
+  /* 20 blocks are not enough: the blocks come a second apart, and it also waits 25 s of block
+   * time (unbond_ms), so that a light client's trust in this key expires before it is free */
+  CHECK_U64(c.release_time_ms, last_block_time_ms() + 25000);
+  while (height() < release) block_signed_but(NULL, 0);
+  CHECK_U64(balance(1), b1 - 1000000);
+  while (last_block_time_ms() < c.release_time_ms - 1000) block_signed_but(NULL, 0);
   CHECK_U64(balance(1), b1 - 1000000);
   block_signed_but(NULL, 0);
   CHECK_U64(balance(1), b1 - 1000000 + 40 * AG_UNIT);
@@ -1010,7 +1021,7 @@ TEST(validators_join_and_leave_by_bond) {
   /* all of it: out of the set, then out of the list once paid */
   CHECK_EQ(unbond(1, v[3].pk, 60 * AG_UNIT), 0);
   CHECK_U64(power_of(v[3].pk, NULL), 0);
-  for (int i = 0; i < 21; i++) block_signed_but(NULL, 0);
+  for (int i = 0; i < 26; i++) block_signed_but(NULL, 0);
   CHECK_U64(balance(1), b1 - 2 * 1000000 + 100 * AG_UNIT);
   ag_ist s = {ag_app_state(app), NULL};
   ag_vcandidate *all;
@@ -1086,7 +1097,7 @@ TEST(a_double_signer_is_slashed_and_tombstoned) {
   /* what it still has comes back by unbonding */
   uint64_t b1 = balance(1);
   CHECK_EQ(unbond(1, v[3].pk, 76 * AG_UNIT), 0);
-  for (int i = 0; i < 21; i++) block_signed_but(NULL, 0);
+  for (int i = 0; i < 26; i++) block_signed_but(NULL, 0);
   CHECK_U64(balance(1), b1 - 1000000 + 76 * AG_UNIT);
   teardown();
 }

@@ -514,7 +514,7 @@ static int copy_files(const char *from, const char *to) {
 
 /* Validators by bond on a localnet: epochs of 10 blocks (a few seconds), so that a bonded node
  * gets its power, and one that stops is jailed, while one watches (docs/multi-validator.md). */
-#define LOCALNET_VALIDATORS "{\"epoch_blocks\":10,\"unbond_blocks\":200,\"jail_blocks\":50}"
+#define LOCALNET_VALIDATORS "{\"epoch_blocks\":10,\"unbond_blocks\":200,\"unbond_ms\":3600000,\"jail_blocks\":50}"
 
 static int create(ag_cli *c, net *nt, int ndev, int block_ms, const ag_lsub_opts *sub) {
   char tmp[1200], cmd_out[256];

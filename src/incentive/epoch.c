@@ -128,7 +128,8 @@ int ag_incentive_genesis(ag_app *app, const ag_genesis *g, void *ctx) {
       ag_vstake_params_default(&vp);
       uint64_t slash = vp.slash_bps, missed = vp.max_missed_permille, jslash = vp.jail_slash_bps;
       if ((rc = j_u64(vs, "min_bond", &vp.min_bond)) || (rc = j_u64(vs, "epoch_blocks", &vp.epoch_blocks)) ||
-          (rc = j_u64(vs, "unbond_blocks", &vp.unbond_blocks)) || (rc = j_u64(vs, "jail_blocks", &vp.jail_blocks)) ||
+          (rc = j_u64(vs, "unbond_blocks", &vp.unbond_blocks)) || (rc = j_u64(vs, "unbond_ms", &vp.unbond_ms)) ||
+          (rc = j_u64(vs, "jail_blocks", &vp.jail_blocks)) ||
           (rc = j_u64(vs, "slash_bps", &slash)) || (rc = j_u64(vs, "max_missed_permille", &missed)) ||
           (rc = j_u64(vs, "jail_slash_bps", &jslash)))
         goto done;

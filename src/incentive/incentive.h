@@ -233,6 +233,7 @@ void ag_payload_weights(ag_buf *out, uint16_t netuid, uint64_t version_key, cons
 
 /* ---- validators by bond (vstake.c; docs/multi-validator.md "Validators by bond") ---------- */
 #define AG_VSTAKE_MAX 128 /* bonded consensus keys the chain keeps */
+#define AG_VSTAKE_UNBOND_MS_MAX 315360000000ull /* 10 years */
 enum { AG_VSTAKE_TOMBSTONED = 1, AG_VSTAKE_SERVED = 2 };
 
 /* The "validators" object of genesis.json's incentive section. */
@@ -240,6 +241,7 @@ typedef struct {
   uint64_t min_bond;         /* base units; one unit of power per whole AGR (10 AGR) */
   uint64_t epoch_blocks;     /* blocks between changes of power (100) */
   uint64_t unbond_blocks;    /* unbonded AGR stays locked and slashable (100000) */
+  uint64_t unbond_ms;        /* ... and at least this much block time (14 days) */
   uint64_t jail_blocks;      /* a validator that stopped signing waits this long (1000) */
   uint16_t slash_bps;        /* of bond and unbonding, burned for a double sign (500) */
   uint16_t max_missed_permille; /* of the blocks it should sign in an epoch, before jail (500) */
@@ -250,6 +252,7 @@ typedef struct {
   uint8_t pk[32];    /* CometBFT consensus key */
   uint8_t owner[32]; /* the account that bonded it */
   uint64_t bond, unbonding, release_at, jailed_until;
+  uint64_t release_time_ms; /* unbonding also waits until a block at this time */
   uint8_t flags;     /* AG_VSTAKE_* */
   uint32_t seen, missed; /* this epoch: votes it was asked for, and those it did not give */
 } ag_vcandidate;

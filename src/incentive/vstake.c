@@ -12,8 +12,10 @@
  *   - a validator CometBFT convicts of signing twice loses slash_bps of its bond and of what it
  *     is unbonding (burned) and may never validate with that key again.
  *
- * Unbonded AGR stays locked (and slashable) for unbond_blocks. All candidates live in one
- * record, sorted by key, at most AG_VSTAKE_MAX of them: every block reads it once.
+ * Unbonded AGR stays locked (and slashable) for unbond_blocks and at least unbond_ms of block
+ * time: a light client trusts a validator set for less than unbond_ms after the header it saw
+ * it in (consensus/light.h), so keys it trusts still have AGR at stake. All candidates live in
+ * one record, sorted by key, at most AG_VSTAKE_MAX of them: every block reads it once.
  */
 #include "incentive/internal.h"
 
@@ -28,13 +30,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ENTRY 105 /* pk[32] owner[32] bond unbonding release_at jailed_until (u64) flags u8 seen missed (u32) */
-#define PARAMS_VERSION 2 /* 1: without jail_slash_bps (read as 0) */
+/* pk[32] owner[32] bond unbonding release_at jailed_until (u64) flags u8 seen missed (u32)
+ * release_time_ms u64, after a version byte for the whole record */
+#define ENTRY 113
+#define LIST_VERSION 2 /* 1 (before 2026-12-07): 105-byte entries without release_time_ms */
+#define PARAMS_VERSION 3 /* 1: without jail_slash_bps (read as 0); 2: without unbond_ms (read as 0) */
 
 void ag_vstake_params_default(ag_vstake_params *p) {
   p->min_bond = 10 * AG_UNIT;
   p->epoch_blocks = 100;
   p->unbond_blocks = 100000; /* CometBFT's evidence.max_age_num_blocks: slashable until then */
+  p->unbond_ms = 14ull * 24 * 3600 * 1000; /* light clients trust a set for 2/3 of this */
   p->jail_blocks = 1000;
   p->slash_bps = 500;
   p->max_missed_permille = 500;
@@ -47,6 +53,8 @@ int ag_vstake_params_check(const ag_vstake_params *p) {
     return ag_fail(AG_E_RANGE, "validator epoch_blocks must be 6..100000");
   if (p->unbond_blocks < 1 || p->unbond_blocks > 10000000)
     return ag_fail(AG_E_RANGE, "validator unbond_blocks must be 1..10000000");
+  if (p->unbond_ms > AG_VSTAKE_UNBOND_MS_MAX)
+    return ag_fail(AG_E_RANGE, "validator unbond_ms must be 0..%llu (10 years)", (unsigned long long)AG_VSTAKE_UNBOND_MS_MAX);
   if (p->jail_blocks < 1 || p->jail_blocks > 10000000) return ag_fail(AG_E_RANGE, "validator jail_blocks must be 1..10000000");
   if (p->slash_bps > 10000) return ag_fail(AG_E_RANGE, "validator slash_bps must be 0..10000");
   if (p->jail_slash_bps > 10000) return ag_fail(AG_E_RANGE, "validator jail_slash_bps must be 0..10000");
@@ -68,7 +76,8 @@ int ag_vstake_params_load(ag_ist *s, ag_vstake_params *p) {
     ag_buf_free(&b);
     return 0;
   }
-  if (!rc && !(b.len == 37 && b.data[0] == 1) && !(b.len == 39 && b.data[0] == PARAMS_VERSION))
+  if (!rc && !(b.len == 37 && b.data[0] == 1) && !(b.len == 39 && b.data[0] == 2) &&
+      !(b.len == 47 && b.data[0] == PARAMS_VERSION))
     rc = ag_fail(AG_E_CORRUPT, "bad validator params record");
   if (!rc) {
     p->min_bond = ag_get_u64le(b.data + 1);
@@ -77,14 +86,15 @@ int ag_vstake_params_load(ag_ist *s, ag_vstake_params *p) {
     p->jail_blocks = ag_get_u64le(b.data + 25);
     p->slash_bps = ag_get_u16le(b.data + 33);
     p->max_missed_permille = ag_get_u16le(b.data + 35);
-    p->jail_slash_bps = b.len == 39 ? ag_get_u16le(b.data + 37) : 0;
+    p->jail_slash_bps = b.len >= 39 ? ag_get_u16le(b.data + 37) : 0;
+    p->unbond_ms = b.len >= 47 ? ag_get_u64le(b.data + 39) : 0;
   }
   ag_buf_free(&b);
   return rc;
 }
 
 void ag_vstake_params_store(ag_state *st, const ag_vstake_params *p) {
-  uint8_t v[39];
+  uint8_t v[47];
   v[0] = PARAMS_VERSION;
   ag_put_u64le(v + 1, p->min_bond);
   ag_put_u64le(v + 9, p->epoch_blocks);
@@ -93,6 +103,7 @@ void ag_vstake_params_store(ag_state *st, const ag_vstake_params *p) {
   ag_put_u16le(v + 33, p->slash_bps);
   ag_put_u16le(v + 35, p->max_missed_permille);
   ag_put_u16le(v + 37, p->jail_slash_bps);
+  ag_put_u64le(v + 39, p->unbond_ms);
   ag_state_put(st, AG_IKEY_VPARAMS, strlen(AG_IKEY_VPARAMS), v, sizeof v);
 }
 
@@ -108,6 +119,7 @@ static void entry_decode(const uint8_t *e, ag_vcandidate *c) {
   c->flags = e[96];
   c->seen = ag_get_u32le(e + 97);
   c->missed = ag_get_u32le(e + 101);
+  c->release_time_ms = ag_get_u64le(e + 105);
 }
 
 static void entry_encode(const ag_vcandidate *c, uint8_t *e) {
@@ -120,6 +132,7 @@ static void entry_encode(const ag_vcandidate *c, uint8_t *e) {
   e[96] = c->flags;
   ag_put_u32le(e + 97, c->seen);
   ag_put_u32le(e + 101, c->missed);
+  ag_put_u64le(e + 105, c->release_time_ms);
 }
 
 int ag_vstake_list(ag_ist *s, ag_vcandidate **out, size_t *n) {
@@ -128,11 +141,16 @@ int ag_vstake_list(ag_ist *s, ag_vcandidate **out, size_t *n) {
   *n = 0;
   int rc = sget(s, AG_IKEY_VSTAKE, &b);
   if (rc == AG_E_NOTFOUND) rc = 0;
-  if (!rc && (b.len % ENTRY || b.len / ENTRY > AG_VSTAKE_MAX)) rc = ag_fail(AG_E_CORRUPT, "bad validator candidates record");
-  *out = ag_xcalloc(b.len / ENTRY + 2, sizeof **out);
+  if (!rc && b.len && b.data[0] != LIST_VERSION && b.len % 105 == 0)
+    rc = ag_fail(AG_E_CORRUPT, "the validator candidates record is of version 1 (an agora from before 2026-12-07 "
+                               "made this chain); start the chain again");
+  else if (!rc && b.len && (b.data[0] != LIST_VERSION || (b.len - 1) % ENTRY || (b.len - 1) / ENTRY > AG_VSTAKE_MAX))
+    rc = ag_fail(AG_E_CORRUPT, "bad validator candidates record");
+  size_t count = b.len ? (b.len - 1) / ENTRY : 0;
+  *out = ag_xcalloc(count + 2, sizeof **out);
   if (!rc) {
-    *n = b.len / ENTRY;
-    for (size_t i = 0; i < *n; i++) entry_decode(b.data + ENTRY * i, &(*out)[i]);
+    *n = count;
+    for (size_t i = 0; i < *n; i++) entry_decode(b.data + 1 + ENTRY * i, &(*out)[i]);
   }
   ag_buf_free(&b);
   return rc;
@@ -143,6 +161,7 @@ static void list_store(ag_state *st, const ag_vcandidate *c, size_t n, const ag_
   ag_buf b;
   ag_buf_init(&b);
   uint8_t e[ENTRY];
+  ag_buf_put_u8(&b, LIST_VERSION);
   for (size_t i = 0; i < n; i++) {
     int in_set = 0;
     for (size_t j = 0; j < nset; j++) in_set |= !memcmp(set[j].pk, c[i].pk, 32);
@@ -150,7 +169,7 @@ static void list_store(ag_state *st, const ag_vcandidate *c, size_t n, const ag_
     entry_encode(&c[i], e);
     ag_buf_put(&b, e, ENTRY);
   }
-  if (b.len) ag_state_put(st, AG_IKEY_VSTAKE, strlen(AG_IKEY_VSTAKE), b.data, b.len);
+  if (b.len > 1) ag_state_put(st, AG_IKEY_VSTAKE, strlen(AG_IKEY_VSTAKE), b.data, b.len);
   else ag_state_del(st, AG_IKEY_VSTAKE, strlen(AG_IKEY_VSTAKE));
   ag_buf_free(&b);
 }
@@ -336,7 +355,9 @@ static int unbond_apply(ag_app *app, const ag_tx *tx) {
   } else {
     c->bond -= amount;
     c->unbonding += amount;
-    c->release_at = ag_app_block_ctx(app)->height + v.p.unbond_blocks;
+    const ag_block_ctx *blk = ag_app_block_ctx(app);
+    c->release_at = blk->height + v.p.unbond_blocks;
+    c->release_time_ms = blk->time_ms > UINT64_MAX - v.p.unbond_ms ? UINT64_MAX : blk->time_ms + v.p.unbond_ms;
     /* power falls at once; it only rises at epochs */
     uint64_t now = set_power(v.set, v.nset, key), want = ag_vstake_power(&v.p, c->bond);
     if (now > want && (rc = ag_app_validator_set(app, key, want)) == AG_E_RANGE)
@@ -474,7 +495,7 @@ int ag_vstake_end_block(ag_app *app, void *ctx) {
   /* unbonded AGR whose lock ended goes home */
   for (size_t i = 0; i < v.n && !rc; i++) {
     ag_vcandidate *c = &v.c[i];
-    if (c->unbonding && b->height >= c->release_at) {
+    if (c->unbonding && b->height >= c->release_at && b->time_ms >= c->release_time_ms) {
       rc = ag_account_credit(st, c->owner, c->unbonding);
       c->unbonding = 0;
     }
@@ -492,12 +513,12 @@ int ag_vstake_end_block(ag_app *app, void *ctx) {
 
 uint64_t ag_vstake_holdings(const uint8_t *val, size_t vlen, int *bad) {
   uint64_t total = 0;
-  if (vlen % ENTRY) {
+  if (!vlen || val[0] != LIST_VERSION || (vlen - 1) % ENTRY) {
     *bad = 1;
     return 0;
   }
-  for (size_t i = 0; i < vlen / ENTRY; i++) {
-    const uint8_t *e = val + ENTRY * i;
+  for (size_t i = 0; i < (vlen - 1) / ENTRY; i++) {
+    const uint8_t *e = val + 1 + ENTRY * i;
     if (ag_add_u64(total, ag_get_u64le(e + 64), &total) || ag_add_u64(total, ag_get_u64le(e + 72), &total)) *bad = 1;
   }
   return total;
@@ -512,6 +533,7 @@ json_t *ag_vstake_json(const ag_vcandidate *c, uint64_t height) {
   json_object_set_new(o, "bond", ag_json_u64s(c->bond));
   json_object_set_new(o, "unbonding", ag_json_u64s(c->unbonding));
   json_object_set_new(o, "release_at", c->unbonding ? json_integer((json_int_t)c->release_at) : json_null());
+  json_object_set_new(o, "release_time_ms", c->unbonding ? json_integer((json_int_t)c->release_time_ms) : json_null());
   json_object_set_new(o, "jailed_until", c->jailed_until > height ? json_integer((json_int_t)c->jailed_until) : json_null());
   json_object_set_new(o, "tombstoned", json_boolean(c->flags & AG_VSTAKE_TOMBSTONED));
   json_object_set_new(o, "seen", json_integer(c->seen));
