@@ -6,7 +6,11 @@
  *     right code;
  *   - solo: a version-1 header is accepted only when the genesis block producer signed it and
  *     it commits to the root;
- *   - genesis: the proposer is part of the hash, and a genesis without one hashes as before.
+ *   - genesis: the proposer is part of the hash, and a genesis without one hashes as before;
+ *   - trust that moves and expires: on a chain made here (headers signed by test keys), the
+ *     client follows a set that replaced the genesis one by bisection, keeps what it trusts on
+ *     disk, refuses a false header signed by keys it no longer trusts, and stops trusting
+ *     after the trusting period.
  */
 #include "chain/block.h"
 #include "chain/genesis.h"
@@ -18,8 +22,13 @@
 #include "test.h"
 #include "testutil.h"
 
+#include <ctype.h>
 #include <jansson.h>
+#include <time.h>
 #include <sodium.h>
+
+/* "now" for the real blocks: a minute after their genesis (trust expires by this clock) */
+#define VEC_NOW_MS 1796427185000ll
 
 static json_t *vec(const char *name) {
   char path[1024];
@@ -287,16 +296,16 @@ TEST(cometbft_root_is_checked_against_header_h_plus_1) {
   CHECK_OK(ag_hex_decode(app, strlen(app), root, 32));
   json_t *hdr = cmt_answer(sh);
   ag_light_verified v;
-  CHECK_OK(ag_light_verify(&t, hdr, 2, root, &v)); /* header 3 holds the state after block 2 */
+  CHECK_OK(ag_light_verify(&t, hdr, 2, root, VEC_NOW_MS, NULL, NULL, &v)); /* header 3 holds the state after block 2 */
   CHECK_U64(v.header_height, 3);
   CHECK_EQ(v.signers, 4);
   CHECK_EQ(v.total_power, 4);
-  CHECK_EQ(ag_light_verify(&t, hdr, 3, root, &v), AG_E_BAD_HEADER);
+  CHECK_EQ(ag_light_verify(&t, hdr, 3, root, VEC_NOW_MS, NULL, NULL, &v), AG_E_BAD_HEADER);
   root[0] ^= 1;
-  CHECK_EQ(ag_light_verify(&t, hdr, 2, root, &v), AG_E_UNTRUSTED_ROOT);
+  CHECK_EQ(ag_light_verify(&t, hdr, 2, root, VEC_NOW_MS, NULL, NULL, &v), AG_E_UNTRUSTED_ROOT);
   root[0] ^= 1;
   json_object_set_new(hdr, "consensus", json_string("solo"));
-  CHECK_EQ(ag_light_verify(&t, hdr, 2, root, &v), AG_E_BAD_HEADER);
+  CHECK_EQ(ag_light_verify(&t, hdr, 2, root, VEC_NOW_MS, NULL, NULL, &v), AG_E_BAD_HEADER);
   json_decref(hdr);
   json_decref(sh);
   ag_light_trust_free(&t);
@@ -326,7 +335,7 @@ static int verify_with_genesis_edit(void (*edit)(json_t *vals), void (*edit_answ
   json_decref(vj);
   if (edit_answer) edit_answer(vals);
   json_object_set_new(hdr, "validators", vals);
-  int rc = ag_light_verify(&t, hdr, 2, root, v);
+  int rc = ag_light_verify(&t, hdr, 2, root, VEC_NOW_MS, NULL, NULL, v);
   json_decref(hdr);
   json_decref(sh);
   ag_light_trust_free(&t);
@@ -371,7 +380,7 @@ TEST(cometbft_follows_a_changed_set_with_a_third_of_the_genesis_power) {
   CHECK_OK(verify_with_genesis_edit(one_heavy_of_five, NULL, &v));
   CHECK_EQ(v.trusted_power, 2);
   CHECK_EQ(verify_with_genesis_edit(one_of_four, NULL, &v), AG_E_VALSET_CHANGED);
-  CHECK(strstr(ag_errmsg(AG_E_VALSET_CHANGED), "hold 1 of the 4 genesis power") != NULL);
+  CHECK(strstr(ag_errmsg(AG_E_VALSET_CHANGED), "hold 1 of their 4 power") != NULL);
   CHECK_EQ(verify_with_genesis_edit(all_strangers, NULL, &v), AG_E_VALSET_CHANGED);
   /* a set that is not the header's, or none at all: refused */
   CHECK_EQ(verify_with_genesis_edit(heavier_first, answer_lies, &v), AG_E_VALSET_CHANGED);
@@ -429,46 +438,46 @@ TEST(solo_header_must_be_signed_by_the_genesis_proposer) {
   memset(root, 0xab, 32);
   ag_light_verified v;
   json_t *a = solo_answer(&h, &prop);
-  CHECK_OK(ag_light_verify(&t, a, 7, root, &v));
+  CHECK_OK(ag_light_verify(&t, a, 7, root, VEC_NOW_MS, NULL, NULL, &v));
   CHECK_EQ(v.time_ms, 1795536000123);
-  CHECK_EQ(ag_light_verify(&t, a, 8, root, &v), AG_E_BAD_HEADER);
+  CHECK_EQ(ag_light_verify(&t, a, 8, root, VEC_NOW_MS, NULL, NULL, &v), AG_E_BAD_HEADER);
   root[31] = 0;
-  CHECK_EQ(ag_light_verify(&t, a, 7, root, &v), AG_E_UNTRUSTED_ROOT);
+  CHECK_EQ(ag_light_verify(&t, a, 7, root, VEC_NOW_MS, NULL, NULL, &v), AG_E_UNTRUSTED_ROOT);
   root[31] = 0xab;
   json_decref(a);
   /* signed by another key, naming the genesis proposer or itself */
   a = solo_answer(&h, &other);
-  CHECK_EQ(ag_light_verify(&t, a, 7, root, &v), AG_E_HEADER_SIGNATURE);
+  CHECK_EQ(ag_light_verify(&t, a, 7, root, VEC_NOW_MS, NULL, NULL, &v), AG_E_HEADER_SIGNATURE);
   json_decref(a);
   memcpy(h.proposer, other.pk, 32);
   a = solo_answer(&h, &other);
-  CHECK_EQ(ag_light_verify(&t, a, 7, root, &v), AG_E_HEADER_SIGNATURE);
+  CHECK_EQ(ag_light_verify(&t, a, 7, root, VEC_NOW_MS, NULL, NULL, &v), AG_E_HEADER_SIGNATURE);
   json_decref(a);
   memcpy(h.proposer, prop.pk, 32);
   /* another chain, a CometBFT record, garbage, trailing bytes, a CometBFT answer */
   snprintf(h.chain_id, sizeof h.chain_id, "agora-other");
   a = solo_answer(&h, &prop);
-  CHECK_EQ(ag_light_verify(&t, a, 7, root, &v), AG_E_BAD_HEADER);
+  CHECK_EQ(ag_light_verify(&t, a, 7, root, VEC_NOW_MS, NULL, NULL, &v), AG_E_BAD_HEADER);
   json_decref(a);
   snprintf(h.chain_id, sizeof h.chain_id, "agora-test");
   h.version = AG_BLOCK_VERSION_COMETBFT;
   a = solo_answer(&h, &prop);
-  CHECK_EQ(ag_light_verify(&t, a, 7, root, &v), AG_E_BAD_HEADER);
+  CHECK_EQ(ag_light_verify(&t, a, 7, root, VEC_NOW_MS, NULL, NULL, &v), AG_E_BAD_HEADER);
   h.version = AG_BLOCK_VERSION;
   json_object_set_new(a, "header", json_string("01"));
-  CHECK_EQ(ag_light_verify(&t, a, 7, root, &v), AG_E_BAD_HEADER);
+  CHECK_EQ(ag_light_verify(&t, a, 7, root, VEC_NOW_MS, NULL, NULL, &v), AG_E_BAD_HEADER);
   json_decref(a);
   a = solo_answer(&h, &prop);
   char *longer = malloc(strlen(json_string_value(json_object_get(a, "header"))) + 3);
   sprintf(longer, "%s00", json_string_value(json_object_get(a, "header")));
   json_object_set_new(a, "header", json_string(longer));
   free(longer);
-  CHECK_EQ(ag_light_verify(&t, a, 7, root, &v), AG_E_BAD_HEADER);
+  CHECK_EQ(ag_light_verify(&t, a, 7, root, VEC_NOW_MS, NULL, NULL, &v), AG_E_BAD_HEADER);
   json_object_set_new(a, "consensus", json_string("cometbft"));
-  CHECK_EQ(ag_light_verify(&t, a, 7, root, &v), AG_E_BAD_HEADER);
+  CHECK_EQ(ag_light_verify(&t, a, 7, root, VEC_NOW_MS, NULL, NULL, &v), AG_E_BAD_HEADER);
   json_decref(a);
   json_t *notobj = json_string("x");
-  CHECK_EQ(ag_light_verify(&t, notobj, 7, root, &v), AG_E_BAD_HEADER);
+  CHECK_EQ(ag_light_verify(&t, notobj, 7, root, VEC_NOW_MS, NULL, NULL, &v), AG_E_BAD_HEADER);
   json_decref(notobj);
   ag_light_trust_free(&t);
   free(g);
@@ -491,7 +500,7 @@ TEST(solo_header_made_by_an_independent_encoder_verifies) {
   uint8_t root[32];
   memset(root, 0xab, 32);
   ag_light_verified v;
-  CHECK_OK(ag_light_verify(&t, a, 7, root, &v));
+  CHECK_OK(ag_light_verify(&t, a, 7, root, VEC_NOW_MS, NULL, NULL, &v));
   CHECK_EQ(v.time_ms, 1795536000123);
   ag_light_trust_free(&t);
   json_decref(a);
@@ -571,7 +580,272 @@ TEST(genesis_names_the_proposer_in_its_hash) {
   ag_genesis_free(&g2);
 }
 
-TEST_MAIN(cometbft_hashes_and_signatures_match_real_blocks, cometbft_follows_a_changed_set_with_a_third_of_the_genesis_power, cometbft_vote_sign_bytes_are_canonical,
+
+/* ---- a CometBFT chain made here: trust that moves and expires ----------------------------- */
+
+#define SYN_CHAIN "light-test"
+#define SYN_T0 1800000000000ll /* genesis time; block h is h seconds later */
+#define SYN_UNBOND_MS 3600000  /* the genesis's unbond_ms: trusted for 2,400 s */
+
+typedef struct {
+  unsigned keys[8]; /* test_key seeds */
+  size_t n;
+} synset;
+
+/* The genesis set {1,2,3,4}; from 10 {3,4,5,6}; from 20 {5,6,7,8}: nothing of the genesis. */
+static synset syn_set(int64_t h) {
+  if (h < 10) return (synset){{1, 2, 3, 4}, 4};
+  if (h < 20) return (synset){{3, 4, 5, 6}, 4};
+  return (synset){{5, 6, 7, 8}, 4};
+}
+
+static json_t *syn_vals_json(synset s, const char *power_key) {
+  json_t *a = json_array();
+  for (size_t i = 0; i < s.n; i++) {
+    ag_keypair k;
+    test_key(&k, 500 + s.keys[i]);
+    char b64[64];
+    sodium_bin2base64(b64, sizeof b64, k.pk, 32, sodium_base64_VARIANT_ORIGINAL);
+    json_array_append_new(a, json_pack("{s:{s:s, s:s}, s:s}", "pub_key", "type", "tendermint/PubKeyEd25519", "value", b64,
+                                       power_key, "10"));
+  }
+  return a;
+}
+
+static void syn_hash(synset s, char hex[65]) {
+  ag_cmt_valset vs;
+  json_t *a = syn_vals_json(s, "voting_power");
+  CHECK_OK(ag_cmt_valset_from_rpc(a, SYN_CHAIN, &vs));
+  json_decref(a);
+  ag_hex_encode(vs.hash, 32, hex);
+  ag_cmt_valset_free(&vs);
+}
+
+static void rfc3339(int64_t ms, char out[40]) {
+  time_t t = (time_t)(ms / 1000);
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  char d[32];
+  strftime(d, sizeof d, "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf(out, 40, "%s.%03dZ", d, (int)(ms % 1000));
+}
+
+static char *syn_genesis(void) {
+  char gt[40];
+  rfc3339(SYN_T0, gt);
+  json_t *vals = syn_vals_json(syn_set(0), "power");
+  json_t *g = json_pack("{s:s, s:s, s:o, s:{s:{s:{s:i}}}}", "genesis_time", gt, "chain_id", SYN_CHAIN, "validators", vals,
+                        "app_state", "incentive", "validators", "unbond_ms", SYN_UNBOND_MS);
+  char *text = json_dumps(g, JSON_COMPACT);
+  json_decref(g);
+  return text;
+}
+
+/* Header h's answer: signed by `signers` (default: its own set), naming set `named` (default:
+ * its own), at time_ms (default: SYN_T0 + h s), committing to app hash byte app. */
+static json_t *syn_header_by(int64_t h, const synset *signers, int64_t time_ms, uint8_t app) {
+  synset own = signers ? *signers : syn_set(h);
+  char vh[65], nh[65], ah[65], t[40];
+  syn_hash(own, vh);
+  syn_hash(signers ? own : syn_set(h + 1), nh);
+  uint8_t app32[32];
+  memset(app32, app, 32);
+  ag_hex_encode(app32, 32, ah);
+  rfc3339(time_ms ? time_ms : SYN_T0 + h * 1000, t);
+  json_t *sh = signed_header("commit_3.json");
+  json_t *hd = json_object_get(sh, "header"), *cm = json_object_get(sh, "commit");
+  char hs[24];
+  snprintf(hs, sizeof hs, "%lld", (long long)h);
+  json_object_set_new(hd, "chain_id", json_string(SYN_CHAIN));
+  json_object_set_new(hd, "height", json_string(hs));
+  json_object_set_new(hd, "time", json_string(t));
+  json_object_set_new(hd, "validators_hash", json_string(vh));
+  json_object_set_new(hd, "next_validators_hash", json_string(nh));
+  json_object_set_new(hd, "app_hash", json_string(ah));
+  json_object_set_new(cm, "height", json_string(hs));
+  /* the set's order, then the block hash, then each precommit signed */
+  ag_cmt_valset vs;
+  json_t *vj = syn_vals_json(own, "voting_power");
+  CHECK_OK(ag_cmt_valset_from_rpc(vj, SYN_CHAIN, &vs));
+  json_t *sigs = json_array();
+  for (size_t i = 0; i < vs.n; i++) {
+    char addr[41];
+    ag_hex_encode(vs.vals[i].address, 20, addr);
+    for (char *c = addr; *c; c++) *c = (char)toupper((unsigned char)*c);
+    json_array_append_new(sigs, json_pack("{s:i, s:s, s:s, s:s}", "block_id_flag", 2, "validator_address", addr,
+                                          "timestamp", t, "signature", "AA=="));
+  }
+  json_object_set_new(cm, "signatures", sigs);
+  ag_cmt_header hh;
+  ag_cmt_commit c;
+  CHECK_OK(ag_cmt_signed_header_parse(sh, &hh, &c));
+  uint8_t bh[32];
+  char bhex[65];
+  ag_cmt_header_hash(&hh, bh);
+  ag_hex_encode(bh, 32, bhex);
+  json_object_set_new(json_object_get(cm, "block_id"), "hash", json_string(bhex));
+  ag_cmt_commit_free(&c);
+  CHECK_OK(ag_cmt_signed_header_parse(sh, &hh, &c));
+  for (size_t i = 0; i < vs.n; i++) {
+    ag_keypair k;
+    for (size_t j = 0; j < own.n; j++) {
+      test_key(&k, 500 + own.keys[j]);
+      if (!memcmp(k.pk, vs.vals[i].pk, 32)) break;
+    }
+    ag_buf msg;
+    ag_buf_init(&msg);
+    ag_cmt_vote_sign_bytes(SYN_CHAIN, &c, i, &msg);
+    uint8_t sig[64];
+    ag_sign(&k, msg.data, msg.len, sig);
+    ag_buf_free(&msg);
+    char b64[100];
+    sodium_bin2base64(b64, sizeof b64, sig, 64, sodium_base64_VARIANT_ORIGINAL);
+    json_object_set_new(json_array_get(json_object_get(cm, "signatures"), i), "signature", json_string(b64));
+  }
+  ag_cmt_commit_free(&c);
+  ag_cmt_valset_free(&vs);
+  json_t *o = cmt_answer(sh);
+  json_decref(sh);
+  json_object_set_new(o, "validators", vj);
+  return o;
+}
+
+static json_t *syn_header(int64_t h) { return syn_header_by(h, NULL, 0, 0xa0); }
+
+typedef struct {
+  int calls, fail;
+} syn_node;
+
+static int syn_fetch(void *ctx, uint64_t h, json_t **out) {
+  syn_node *n = ctx;
+  n->calls++;
+  if (n->fail) return ag_fail(AG_E_NOTFOUND, "the node has no header %llu", (unsigned long long)h);
+  *out = syn_header((int64_t)h);
+  return 0;
+}
+
+static void syn_trust(ag_light_trust *t) {
+  char *g = syn_genesis();
+  CHECK_OK(ag_light_trust_parse(g, strlen(g), t));
+  free(g);
+  CHECK_EQ(t->period_ms, 2400000);
+}
+
+static int syn_verify(ag_light_trust *t, json_t *a, int64_t hh, uint8_t app, int64_t now, syn_node *n, ag_light_verified *v) {
+  uint8_t root[32];
+  memset(root, app, 32);
+  int rc = ag_light_verify(t, a, (uint64_t)hh - 1, root, now, n ? syn_fetch : NULL, n, v);
+  json_decref(a);
+  return rc;
+}
+
+/* The set that signs now shares no key with the genesis set: trusting only the genesis, the
+ * client could never check a header again. It checks header 20 first, by halves, and from
+ * there the new one; what it trusts it keeps on disk, and the next check starts from it. */
+TEST(cometbft_trust_follows_a_replaced_set_by_bisection_and_is_kept) {
+  ag_light_trust t;
+  ag_light_verified v;
+  syn_node node = {0, 0};
+  int64_t now = SYN_T0 + 60000;
+  syn_trust(&t);
+  /* without a way to fetch headers between, the genesis keys are not among the signers */
+  CHECK_EQ(syn_verify(&t, syn_header(40), 40, 0xa0, now, NULL, &v), AG_E_VALSET_CHANGED);
+  CHECK_OK(syn_verify(&t, syn_header(40), 40, 0xa0, now, &node, &v));
+  CHECK_EQ(v.fetched, 2); /* header 20 (refused from the genesis), then header 10 */
+  CHECK_EQ(node.calls, 2);
+  CHECK_EQ(v.anchor_height, 0);
+  CHECK_EQ(t.anchor.height, 40);
+  CHECK(!v.set_changed); /* header 40 is signed by header 20's set, trusted by then */
+  CHECK(t.moved);
+  /* kept in HOME/light/CHAIN.json, and read back by the next client */
+  char *home = test_tmpdir("light"), gpath[600];
+  snprintf(t.state_path, sizeof t.state_path, "%s/light/%s.json", home, SYN_CHAIN);
+  CHECK_OK(ag_light_trust_save(&t));
+  CHECK(!t.moved);
+  ag_light_trust_free(&t);
+  char *g = syn_genesis();
+  snprintf(gpath, sizeof gpath, "%s/genesis.json", home);
+  CHECK_OK(ag_write_file_atomic(gpath, g, strlen(g), 0600));
+  free(g);
+  CHECK_OK(ag_light_trust_load(home, gpath, &t));
+  CHECK_EQ(t.anchor.height, 40);
+  node.calls = 0;
+  CHECK_OK(syn_verify(&t, syn_header(45), 45, 0xa0, now, &node, &v));
+  CHECK_EQ(node.calls, 0);
+  CHECK_EQ(v.anchor_height, 40);
+  /* an older header is checked against what is trusted, which does not move back */
+  CHECK_OK(syn_verify(&t, syn_header(30), 30, 0xa0, now, &node, &v));
+  CHECK_EQ(t.anchor.height, 45);
+  /* the genesis set's header 5, from before the trusted one, is not trusted any more */
+  CHECK_EQ(syn_verify(&t, syn_header(5), 5, 0xa0, now, &node, &v), AG_E_VALSET_CHANGED);
+  /* a node that cannot give the headers between: the check fails, and names why */
+  ag_light_trust_free(&t);
+  syn_trust(&t);
+  node.fail = 1;
+  CHECK_EQ(syn_verify(&t, syn_header(40), 40, 0xa0, now, &node, &v), AG_E_NOTFOUND);
+  CHECK_EQ(t.anchor.height, 0);
+  /* a malformed kept file is refused, not trusted */
+  snprintf(gpath, sizeof gpath, "%s/light/%s.json", home, SYN_CHAIN);
+  CHECK_OK(ag_write_file_atomic(gpath, "{\"chain_id\": \"light-test\"}", 26, 0600));
+  ag_light_trust_free(&t);
+  snprintf(gpath, sizeof gpath, "%s/genesis.json", home);
+  CHECK_EQ(ag_light_trust_load(home, gpath, &t), AG_E_BAD_JSON);
+  test_rmdir(home);
+}
+
+/* The attack: validators who left the set long ago (here the whole genesis set) sign a false
+ * header, which costs them nothing once their bonds are free. Trusting the genesis forever,
+ * the client accepted it. Now a client that trusts a later header refuses it, a client whose
+ * trust is older than the trusting period refuses everything until given a header it trusts,
+ * and two headers at one height are evidence, not an answer. */
+TEST(cometbft_old_keys_cannot_fool_the_client_and_trust_expires) {
+  ag_light_trust t;
+  ag_light_verified v;
+  syn_node node = {0, 0};
+  synset genesis = syn_set(0);
+  int64_t late = SYN_T0 + 2400000 + 1000; /* the genesis's trust has just expired */
+  /* the false header: height 50, the genesis keys signing their own set, another app hash */
+  syn_trust(&t);
+  CHECK_EQ(syn_verify(&t, syn_header_by(50, &genesis, late - 1000, 0x66), 50, 0x66, late, &node, &v), AG_E_TRUST_EXPIRED);
+  CHECK(strstr(ag_errmsg(AG_E_TRUST_EXPIRED), "--trust-height") != NULL);
+  /* within the period, from a later trusted header: the genesis keys hold none of its power */
+  CHECK_OK(syn_verify(&t, syn_header(40), 40, 0xa0, SYN_T0 + 60000, &node, &v));
+  CHECK_EQ(syn_verify(&t, syn_header_by(50, &genesis, SYN_T0 + 50000, 0x66), 50, 0x66, SYN_T0 + 60000, NULL, &v),
+           AG_E_VALSET_CHANGED);
+  CHECK_EQ(t.anchor.height, 40);
+  /* the trusted set signing a second header 40: evidence of a fork, refused */
+  synset s40 = syn_set(40);
+  CHECK_EQ(syn_verify(&t, syn_header_by(40, &s40, SYN_T0 + 40000, 0x66), 40, 0x66, SYN_T0 + 60000, NULL, &v),
+           AG_E_HEADER_SIGNATURE);
+  /* times: not after the trusted header's, or ahead of this clock */
+  CHECK_EQ(syn_verify(&t, syn_header_by(41, NULL, SYN_T0 + 40000, 0xa0), 41, 0xa0, SYN_T0 + 60000, NULL, &v),
+           AG_E_BAD_HEADER);
+  CHECK_EQ(syn_verify(&t, syn_header_by(41, NULL, SYN_T0 + 90000, 0xa0), 41, 0xa0, SYN_T0 + 60000, NULL, &v),
+           AG_E_BAD_HEADER);
+  /* header 40 was verified at 40 s; 2,400 s later nothing is trusted, not even the honest chain */
+  int64_t expired = SYN_T0 + 40000 + 2400000 + 1;
+  CHECK_EQ(syn_verify(&t, syn_header(2400), 2400, 0xa0, expired, &node, &v), AG_E_TRUST_EXPIRED);
+  /* until the user gives a header it trusts: its hash must match, and it must be recent */
+  uint8_t want[32];
+  json_t *a = syn_header(2420);
+  ag_cmt_header hh;
+  ag_cmt_commit c;
+  CHECK_OK(ag_cmt_signed_header_parse(json_object_get(a, "signed_header"), &hh, &c));
+  ag_cmt_header_hash(&hh, want);
+  ag_cmt_commit_free(&c);
+  want[0] ^= 1;
+  CHECK_EQ(ag_light_anchor_set(&t, a, 2420, want, expired), AG_E_HEADER_SIGNATURE);
+  want[0] ^= 1;
+  CHECK_EQ(ag_light_anchor_set(&t, a, 2420, want, SYN_T0 + 2420000 + 2400001), AG_E_TRUST_EXPIRED);
+  CHECK_OK(ag_light_anchor_set(&t, a, 2420, want, expired));
+  json_decref(a);
+  CHECK_EQ(t.anchor.height, 2420);
+  CHECK_OK(syn_verify(&t, syn_header(2430), 2430, 0xa0, expired, &node, &v));
+  ag_light_trust_free(&t);
+}
+
+TEST_MAIN(cometbft_trust_follows_a_replaced_set_by_bisection_and_is_kept, cometbft_old_keys_cannot_fool_the_client_and_trust_expires,
+          cometbft_hashes_and_signatures_match_real_blocks, cometbft_follows_a_changed_set_with_a_third_of_the_genesis_power, cometbft_vote_sign_bytes_are_canonical,
           cometbft_time_parsing, cometbft_tampered_commits_are_refused, cometbft_genesis_trust,
           cometbft_root_is_checked_against_header_h_plus_1,
           solo_header_must_be_signed_by_the_genesis_proposer,

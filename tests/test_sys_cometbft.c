@@ -12,13 +12,15 @@
  *     and never reaches a block;
  *   - `query account --prove` checks the root against header h+1's commit by the genesis
  *     validators: through a node that lies (tests/liar.h) a forged root, a commit with two
- *     signatures removed and one with a signature altered are refused;
+ *     signatures removed and one with a signature altered are refused; the client's trust
+ *     moves to each header it verifies (node0/light/), expires after --trust-period, and comes
+ *     back from a header given by its hash (a wrong hash is refused);
  *   - state sync: `localnet add-validator` adds a fifth node that restores the validators'
  *     latest snapshot (its block store starts after it, not at 1), refuses a chunk one
  *     validator serves damaged and takes it from another, agrees on the app hash and follows
  *     blocks; the sudo key's sudo_set_validator makes it a validator: CometBFT lists 5 and its
  *     key signs blocks; `agora consensus set KEY 0` removes it;
- *   - `query account --prove` follows the changed set (the genesis validators sign too);
+ *   - `query account --prove` follows the changed set (the validators it trusts sign too);
  *   - validators by bond: `agora consensus bond` of 10 AGR to the same key, its node stopped,
  *     makes it a validator at the next validator epoch with power 1 (an epoch adds under a
  *     third of the total power after it); it signs nothing, is jailed (power 0) at the end of
@@ -194,26 +196,72 @@ static int committed(int node, const char *hash, long long *height) {
   return ok;
 }
 
-/* `agora query account dev0 --prove --json` against node_url with node 0's home (its CometBFT
- * genesis is the trust anchor); returns the error code, or "verified" */
-static const char *prove_via(const char *node_url, char *code, size_t cap) {
+/* `agora query account dev0 --prove --json [extra...]` against node_url with node 0's home (its
+ * CometBFT genesis is the trust anchor, and it keeps the last header it verified in
+ * node0/light/); returns the error code, or "verified"; *trusted gets the header it started from */
+static const char *prove_ex(const char *node_url, const char *const *extra, long long *trusted, char *code, size_t cap) {
   char home0[600];
   snprintf(home0, sizeof home0, "%s/node0", root);
   ag_buf out;
   ag_buf_init(&out);
-  const char *args[] = {"--home", home0, "--node", node_url, "query", "account", "dev0", "--prove", "--json", NULL};
+  const char *args[24] = {"--home", home0, "--node", node_url, "query", "account", "dev0", "--prove", "--json"};
+  size_t n = 9;
+  for (size_t i = 0; extra && extra[i] && n < 23; i++) args[n++] = extra[i];
+  args[n] = NULL;
   int ex = sys_run(&out, args);
   json_t *j = json_loads(out.len ? (char *)out.data : "null", JSON_DECODE_ANY, NULL);
   const char *e = json_string_value(json_object_get(json_object_get(j, "error"), "code"));
+  json_t *h = json_object_get(j, "header");
   if (ex == 0 && json_is_true(json_object_get(j, "verified")) &&
-      !strcmp(json_string_value(json_object_get(json_object_get(j, "header"), "consensus")), "cometbft"))
-    snprintf(code, cap, json_is_true(json_object_get(json_object_get(j, "header"), "set_changed")) ? "verified (set changed)"
-                                                                                                  : "verified");
+      !strcmp(json_string_value(json_object_get(h, "consensus")), "cometbft"))
+    snprintf(code, cap, json_is_true(json_object_get(h, "set_changed")) ? "verified (set changed)" : "verified");
   else
     snprintf(code, cap, "%s (exit %d)", e ? e : "?", ex);
+  if (trusted) *trusted = json_integer_value(json_object_get(h, "trusted_height"));
   json_decref(j);
   ag_buf_free(&out);
   return code;
+}
+
+static const char *prove_via(const char *node_url, char *code, size_t cap) {
+  return prove_ex(node_url, NULL, NULL, code, cap);
+}
+
+/* The client's trust moves to each header it verifies, and expires: with a trusting period of
+ * 3 s, after 4 s nothing is trusted until the user gives a header (here node 1's latest) by its
+ * hash. */
+static void light_client_trust_moves_and_expires(void) {
+  char code[96];
+  long long from = 0, from2 = 0;
+  CHECK_STR(prove_ex(api[0], NULL, &from, code, sizeof code), "verified");
+  CHECK(from > 0); /* earlier checks left a trusted header */
+  CHECK_STR(prove_ex(api[0], NULL, &from2, code, sizeof code), "verified");
+  CHECK(from2 > from);
+  const char *short_period[] = {"--trust-period", "3", NULL};
+  ag_sleep_ms(4000);
+  CHECK_STR(prove_ex(api[0], short_period, NULL, code, sizeof code), "trust_expired (exit 4)");
+  long st = 0;
+  json_t *status = sys_get_json(api[1], "/v1/status", &st);
+  long long h = json_integer_value(json_object_get(status, "height"));
+  json_decref(status);
+  char path[64], hs[24], hash[65] = "";
+  snprintf(path, sizeof path, "/v1/headers/%lld", h);
+  snprintf(hs, sizeof hs, "%lld", h);
+  json_t *hj = sys_get_json(api[1], path, &st);
+  const char *x = json_string_value(json_object_get(
+      json_object_get(json_object_get(json_object_get(hj, "signed_header"), "commit"), "block_id"), "hash"));
+  if (x) snprintf(hash, sizeof hash, "%s", x);
+  json_decref(hj);
+  CHECK_EQ((int)strlen(hash), 64);
+  char wrong[65];
+  snprintf(wrong, sizeof wrong, "%s", hash);
+  wrong[0] = wrong[0] == '0' ? '1' : '0';
+  const char *bad[] = {"--trust-period", "3", "--trust-height", hs, "--trust-hash", wrong, NULL};
+  CHECK_STR(prove_ex(api[0], bad, NULL, code, sizeof code), "header_signature (exit 4)");
+  const char *given[] = {"--trust-period", "3", "--trust-height", hs, "--trust-hash", hash, NULL};
+  CHECK_STR(prove_ex(api[0], given, &from, code, sizeof code), "verified");
+  CHECK_EQ(from, h);
+  fprintf(stderr, "  light client: trust moved, expired after 3 s, and came back from header %lld\n", h);
 }
 
 static void light_client_refuses_a_lying_node(void) {
@@ -252,6 +300,7 @@ TEST(four_validators_survive_faults) {
   load_net();
   CHECK(wait_height(0, 3, 60000));
   light_client_refuses_a_lying_node();
+  light_client_trust_moves_and_expires();
   for (int s = 0; s < SENDERS; s++) {
     char kd[700], name[16];
     snprintf(kd, sizeof kd, "%s/keys", root);

@@ -65,7 +65,14 @@ int ag_cli_resolve_addr(const ag_cli *c, const char *s, unsigned char pk[32]) {
   return rc;
 }
 
-int ag_cli_verify_root(const ag_cli *c, const ag_light_trust *trust, uint64_t height,
+int ag_cli_fetch_header(void *ctx, uint64_t header_height, json_t **out) {
+  char path[96];
+  snprintf(path, sizeof path, "/v1/headers/%llu", (unsigned long long)header_height);
+  *out = NULL;
+  return ag_cli_api((const ag_cli *)ctx, "GET", path, NULL, NULL, 0, out);
+}
+
+int ag_cli_verify_root(const ag_cli *c, ag_light_trust *trust, uint64_t height,
                        const uint8_t root[32], int wait_ms, ag_light_verified *out, json_t **hdr) {
   *hdr = NULL;
   uint64_t hh = ag_light_header_height(trust, height);
@@ -84,7 +91,7 @@ int ag_cli_verify_root(const ag_cli *c, const ag_light_trust *trust, uint64_t he
                    (unsigned long long)hh, (unsigned long long)height, wait_ms / 1000);
   if (rc) return rc;
   *hdr = j;
-  return ag_light_verify(trust, j, height, root, out);
+  return ag_light_verify(trust, j, height, root, (int64_t)ag_now_ms(), ag_cli_fetch_header, (void *)c, out);
 }
 
 uint64_t ag_cli_json_u64(json_t *o, const char *key) { return ag_json_u64_of(o, key); }

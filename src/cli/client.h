@@ -27,9 +27,13 @@ int ag_cli_resolve_addr(const ag_cli *c, const char *s, unsigned char pk[32]);
 /* Light-client check of a state root the node reported (docs/state-tree.md): fetches the
  * signed header that commits to the state after block height (GET /v1/headers/...), waiting up
  * to wait_ms while that header is not made yet (AG_E_TIMEOUT after), and verifies it against
- * trust. *hdr gets the node's header answer (caller decrefs) when it was fetched. */
-int ag_cli_verify_root(const ag_cli *c, const ag_light_trust *trust, uint64_t height,
+ * trust at this computer's clock, fetching the headers bisection needs; the trusted header
+ * moves (save it with ag_light_trust_save). *hdr gets the node's header answer (caller decrefs)
+ * when it was fetched. */
+int ag_cli_verify_root(const ag_cli *c, ag_light_trust *trust, uint64_t height,
                        const uint8_t root[32], int wait_ms, ag_light_verified *out, json_t **hdr);
+/* GET /v1/headers/{header_height} (an ag_light_fetch_fn; ctx is the ag_cli). */
+int ag_cli_fetch_header(void *ctx, uint64_t header_height, json_t **out);
 
 /* json helpers */
 uint64_t ag_cli_json_u64(json_t *o, const char *key);

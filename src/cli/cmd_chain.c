@@ -236,17 +236,26 @@ int ag_cmd_status(ag_cli *c, int argc, char **argv) {
 /* ---- query account ADDR --prove --------------------------------------------------------- */
 
 static const char query_usage[] =
-    "usage: agora query account ADDRESS|KEY [--prove [--genesis FILE] [--wait SECONDS]]\n\n"
+    "usage: agora query account ADDRESS|KEY [--prove [--genesis FILE] [--wait SECONDS]\n"
+    "                                           [--trust-height H --trust-hash HASH]\n"
+    "                                           [--trust-period SECONDS]]\n\n"
     "Reads an account from the node. With --prove the node is not trusted: it must send a\n"
     "Merkle proof of the account (or of its absence) against a state root, and the header that\n"
     "commits to that root signed by the chain's block producers — the solo node's key that\n"
-    "genesis names, or more than 2/3 of the voting power of CometBFT's genesis validators. Both\n"
-    "are verified here against the genesis this client holds.\n\n"
-    "  --genesis FILE   the trusted genesis: an Agora genesis.json naming its block producer,\n"
-    "                   or a CometBFT genesis.json (default: HOME/cometbft/config/genesis.json\n"
-    "                   when it exists, else HOME/genesis.json)\n"
-    "  --wait SECONDS   how long to wait for the header that commits to the state (CometBFT\n"
-    "                   signs the state after block h in block h+1; default 10)\n";
+    "genesis names, or more than 2/3 of a CometBFT chain's validators, which this client follows\n"
+    "from its genesis header by header (it keeps the last one it verified in HOME/light/).\n\n"
+    "  --genesis FILE      the trusted genesis: an Agora genesis.json naming its block producer,\n"
+    "                      or a CometBFT genesis.json (default: HOME/cometbft/config/genesis.json\n"
+    "                      when it exists, else HOME/genesis.json)\n"
+    "  --wait SECONDS      how long to wait for the header that commits to the state (CometBFT\n"
+    "                      signs the state after block h in block h+1; default 10)\n"
+    "  --trust-height H, --trust-hash HASH\n"
+    "                      trust CometBFT header H with this hash (from a source you trust)\n"
+    "                      instead of the last one verified: needed once that one is older\n"
+    "                      than the trusting period\n"
+    "  --trust-period SECONDS\n"
+    "                      how long a verified header stays trusted (default and most: 2/3 of\n"
+    "                      the genesis's incentive.validators.unbond_ms)\n";
 
 /* The account's proof against the root the node reported: the key must be this account's, the
  * value must hash to the leaf, and the siblings must lead to the root. */
@@ -284,12 +293,40 @@ static int check_account_proof(json_t *j, const uint8_t pk[32], uint8_t root[32]
   return rc;
 }
 
+/* --trust-period, and --trust-height/--trust-hash: a header the user trusts replaces the kept one. */
+static int trust_options(const ag_cli *c, ag_light_trust *t, const char *th_s, const char *thash_s, const char *tperiod_s) {
+  if ((th_s || thash_s || tperiod_s) && t->mode != AG_LIGHT_COMETBFT)
+    return ag_fail(AG_E_USAGE, "--trust-height, --trust-hash and --trust-period are for CometBFT chains");
+  if (tperiod_s) {
+    uint64_t s;
+    if (ag_parse_u64(tperiod_s, &s) || s < 1 || s > (uint64_t)t->unbond_ms / 1000)
+      return ag_fail(AG_E_USAGE, "--trust-period must be 1..%lld seconds: longer than the chain's unbond_ms, the "
+                     "trusted keys could be free to sign anything", (long long)(t->unbond_ms / 1000));
+    t->period_ms = (int64_t)s * 1000;
+  }
+  if (!th_s != !thash_s) return ag_fail(AG_E_USAGE, "--trust-height and --trust-hash go together");
+  if (!th_s) return 0;
+  uint64_t h;
+  uint8_t hash[32];
+  if (ag_parse_u64(th_s, &h) || h < 1) return ag_fail(AG_E_USAGE, "--trust-height must be a height of 1 or more");
+  if (strlen(thash_s) != 64 || ag_hex_decode(thash_s, 64, hash, 32))
+    return ag_fail(AG_E_USAGE, "--trust-hash must be 64 hex digits (a CometBFT block hash)");
+  json_t *j;
+  int rc = ag_cli_fetch_header((void *)c, h, &j);
+  if (!rc) rc = ag_light_anchor_set(t, j, h, hash, (int64_t)ag_now_ms());
+  json_decref(j);
+  return rc;
+}
+
 int ag_cmd_query(ag_cli *c, int argc, char **argv) {
   bool prove = false;
-  const char *genesis = NULL, *wait_s = NULL;
+  const char *genesis = NULL, *wait_s = NULL, *th_s = NULL, *thash_s = NULL, *tperiod_s = NULL;
   ag_opt opts[] = {{"prove", 0, 0, NULL, &prove},
                    {"genesis", 0, 1, &genesis, NULL},
                    {"wait", 0, 1, &wait_s, NULL},
+                   {"trust-height", 0, 1, &th_s, NULL},
+                   {"trust-hash", 0, 1, &thash_s, NULL},
+                   {"trust-period", 0, 1, &tperiod_s, NULL},
                    {"", 0, 0, NULL, NULL}};
   char *pos[2];
   int npos, rc = ag_cli_parse(c, argc, argv, opts, pos, 2, &npos);
@@ -304,6 +341,10 @@ int ag_cmd_query(ag_cli *c, int argc, char **argv) {
   ag_light_trust trust;
   memset(&trust, 0, sizeof trust);
   if (prove && (rc = ag_light_trust_load(c->home, genesis, &trust))) return fail_rc(c, rc);
+  if (prove && (rc = trust_options(c, &trust, th_s, thash_s, tperiod_s))) {
+    ag_light_trust_free(&trust);
+    return fail_rc(c, rc);
+  }
   char addr[AG_ADDR_MAX], path[160];
   ag_addr_encode(pk, addr);
   snprintf(path, sizeof path, "/v1/accounts/%s%s", addr, prove ? "?prove=true" : "");
@@ -339,6 +380,9 @@ int ag_cmd_query(ag_cli *c, int argc, char **argv) {
     ag_light_trust_free(&trust);
     return ag_cli_fail(c, rc, "PROOF FAILED: %s", ag_errmsg(rc));
   }
+  if ((rc = ag_light_trust_save(&trust)))
+    fprintf(stderr, "warning: the proof verified, but the trusted header could not be kept in %s: %s\n",
+            trust.state_path, ag_errmsg(rc));
   char signer[AG_ADDR_MAX] = "";
   if (trust.mode == AG_LIGHT_SOLO) ag_addr_encode(trust.proposer, signer);
   if (c->json) {
@@ -353,7 +397,12 @@ int ag_cmd_query(ag_cli *c, int argc, char **argv) {
     json_object_set_new(h, "signed_power", json_integer((json_int_t)v.signed_power));
     json_object_set_new(h, "total_power", json_integer((json_int_t)v.total_power));
     json_object_set_new(h, "set_changed", json_boolean(v.set_changed));
-    if (v.set_changed) json_object_set_new(h, "genesis_power_signed", json_integer((json_int_t)v.trusted_power));
+    if (v.set_changed) json_object_set_new(h, "trusted_power_signed", json_integer((json_int_t)v.trusted_power));
+    if (trust.mode == AG_LIGHT_COMETBFT) {
+      json_object_set_new(h, "trusted_height", json_integer((json_int_t)v.anchor_height));
+      json_object_set_new(h, "trusted_time_ms", json_integer((json_int_t)v.anchor_time_ms));
+      json_object_set_new(h, "headers_fetched", json_integer(v.fetched));
+    }
     json_object_set_new(h, "trusted_genesis", json_string(trust.source));
     json_object_set_new(j, "header", h);
     json_object_set_new(j, "verified", json_true());
@@ -386,14 +435,21 @@ int ag_cmd_query(ag_cli *c, int argc, char **argv) {
          (unsigned long long)v.header_height, when, hh);
   if (trust.mode == AG_LIGHT_SOLO)
     printf("  signed by   %s, the block producer genesis names\n", signer);
-  else if (!v.set_changed)
-    printf("  signed by   %zu of %zu genesis validators, %lld of %lld voting power (more than 2/3)\n",
-           v.signers, v.validators, (long long)v.signed_power, (long long)v.total_power);
-  else
-    printf("  signed by   %zu of the %zu validators of that height, %lld of %lld voting power (more than 2/3),\n"
-           "              among them genesis validators with %lld of the genesis power (more than 1/3)\n",
-           v.signers, v.validators, (long long)v.signed_power, (long long)v.total_power, (long long)v.trusted_power);
-  printf("  trusted     %s\n", trust.source);
+  else {
+    char from[64];
+    if (v.anchor_height) snprintf(from, sizeof from, "header %lld", (long long)v.anchor_height);
+    else snprintf(from, sizeof from, "the genesis");
+    if (!v.set_changed)
+      printf("  signed by   %zu of the %zu validators trusted since %s, %lld of %lld voting power (more than 2/3)\n",
+             v.signers, v.validators, from, (long long)v.signed_power, (long long)v.total_power);
+    else
+      printf("  signed by   %zu of the %zu validators of that height, %lld of %lld voting power (more than 2/3),\n"
+             "              among them validators trusted since %s with %lld of their power (more than 1/3)\n",
+             v.signers, v.validators, (long long)v.signed_power, (long long)v.total_power, from,
+             (long long)v.trusted_power);
+    if (v.fetched) printf("              (%d headers between were checked first)\n", v.fetched);
+  }
+  printf("  trusted     %s%s%s\n", trust.source, trust.state_path[0] ? ", then " : "", trust.state_path);
   printf("  verified    the proof reproduces the state root, and the signed header commits to it\n");
   ag_light_trust_free(&trust);
   json_decref(j);

@@ -638,29 +638,31 @@ static int create(ag_cli *c, net *nt, int ndev, int block_ms, const ag_lsub_opts
 static void start_node(net *nt, int i, int app_only);
 
 /* A new node, not a validator, that starts from a state-sync snapshot of the validators
- * (consensus/snapshot.h) instead of replaying every block: its CometBFT trusts block 1 of the
- * running network (hash from validator 0's RPC) and verifies from there with its light client. */
+ * (consensus/snapshot.h) instead of replaying every block: its CometBFT trusts validator 0's
+ * latest block (its hash from validator 0's RPC) and verifies the snapshot's headers from there
+ * with its light client (backwards, by hashes). Not block 1: a network that prunes blocks
+ * (--retain-blocks) may have dropped it by the time the light client asks for it. */
 static int join(ag_cli *c, net *nt) {
   int i = nt->n, rc;
   if (i >= MAX_VALIDATORS) return ag_fail(AG_E_USAGE, "the network has %d nodes, the most it can", i);
   char home[1300], cmt[1300], from[1400], to[1400], url[200];
   snprintf(home, sizeof home, "%s/node%d", nt->root, i);
   snprintf(cmt, sizeof cmt, "%s/cometbft", home);
-  /* the trusted header: block 1, as validator 0 reports it */
-  snprintf(url, sizeof url, "http://127.0.0.1:%d/commit?height=1", port(nt, 0, 7));
+  /* the trusted header: the latest block, as validator 0 reports it */
+  snprintf(url, sizeof url, "http://127.0.0.1:%d/commit", port(nt, 0, 7));
   ag_http_result r;
   if ((rc = ag_http_request("GET", url, NULL, NULL, 0, 5000, &r)))
     return ag_fail(AG_E_UNAVAILABLE, "validator 0's RPC (%s): %s", url, ag_errmsg(rc));
   json_t *j = json_loadb((const char *)r.body.data, r.body.len, 0, NULL);
   ag_http_result_free(&r);
-  const char *hash = json_string_value(json_object_get(
-      json_object_get(json_object_get(json_object_get(json_object_get(j, "result"), "signed_header"), "commit"),
-                      "block_id"),
-      "hash"));
-  char trust[80];
+  json_t *cm = json_object_get(json_object_get(json_object_get(j, "result"), "signed_header"), "commit");
+  const char *hash = json_string_value(json_object_get(json_object_get(cm, "block_id"), "hash"));
+  const char *hs = json_string_value(json_object_get(cm, "height"));
+  char trust[80], trust_h[24];
   snprintf(trust, sizeof trust, "\"%s\"", hash ? hash : "");
+  snprintf(trust_h, sizeof trust_h, "%s", hs && strlen(hs) < 20 && strspn(hs, "0123456789") == strlen(hs) ? hs : "");
   json_decref(j);
-  if (strlen(trust) != 66) return ag_fail(AG_E_UNAVAILABLE, "validator 0 has no block 1 yet");
+  if (strlen(trust) != 66 || !trust_h[0]) return ag_fail(AG_E_UNAVAILABLE, "validator 0 has no committed block yet");
   char *iargv[] = {nt->cometbft, "init", "--home", cmt, NULL};
   char out[256] = "";
   if ((rc = ag_mkdirs(home, 0700))) return rc;
@@ -685,7 +687,7 @@ static int join(ag_cli *c, net *nt) {
   snprintf(to, sizeof to, "%s/config/config.toml", cmt);
   snprintf(servers, sizeof servers, "\"127.0.0.1:%d,127.0.0.1:%d\"", port(nt, 0, 7), port(nt, nt->nval > 1 ? 1 : 0, 7));
   if ((rc = toml_set(to, "statesync", "enable", "true")) || (rc = toml_set(to, "statesync", "rpc_servers", servers)) ||
-      (rc = toml_set(to, "statesync", "trust_height", "1")) || (rc = toml_set(to, "statesync", "trust_hash", trust)) ||
+      (rc = toml_set(to, "statesync", "trust_height", trust_h)) || (rc = toml_set(to, "statesync", "trust_hash", trust)) ||
       (rc = toml_set(to, "statesync", "trust_period", "\"8760h0m0s\"")) ||
       (rc = toml_set(to, "statesync", "discovery_time", "\"5s\"")))
     return rc;

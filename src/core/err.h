@@ -90,7 +90,7 @@
   X(AG_E_PROOF, -232, "bad_proof", "proof does not verify against the root")                   \
   X(AG_E_STATE_LIMIT, -233, "state_limit",                                                     \
     "the transaction would write a state value larger than the store allows")                  \
-  /* light-client proofs (-234..-239): is the root the one the chain's validators signed? */   \
+  /* light-client proofs (-234..-240): is the root the one the chain's validators signed? */   \
   X(AG_E_UNTRUSTED_ROOT, -234, "untrusted_root",                                               \
     "the proof's state root is not the one the signed header commits to")                      \
   X(AG_E_HEADER_SIGNATURE, -235, "header_signature",                                           \
@@ -98,11 +98,13 @@
   X(AG_E_VOTING_POWER, -236, "insufficient_voting_power",                                      \
     "the commit is not signed by more than 2/3 of the trusted voting power")                   \
   X(AG_E_VALSET_CHANGED, -237, "validator_set_changed",                                        \
-    "validator set changed since genesis, and the new one is not shown to be trusted")                                      \
+    "the validator set changed, and the new one is not shown to be trusted")                   \
   X(AG_E_NO_TRUST_ANCHOR, -238, "no_trust_anchor",                                             \
     "the genesis names no block producer or validator set to check headers against")           \
   X(AG_E_BAD_HEADER, -239, "bad_header",                                                       \
     "the signed header is malformed or not for this chain and height")                         \
+  X(AG_E_TRUST_EXPIRED, -240, "trust_expired",                                                 \
+    "the last trusted header is older than the trusting period; trust a recent one")           \
   /* API and node */                                                                           \
   X(AG_E_HTTP_BODY_TOO_LARGE, -300, "body_too_large", "request body too large")                \
   X(AG_E_HTTP_METHOD, -301, "method_not_allowed", "method not allowed")                        \
