@@ -914,6 +914,7 @@ TEST(property_random_txs_of_every_kind) {
     for (size_t i = 0; i < nset && i < AG_VALIDATORS_MAX; i++) {
       ag_vstake_address(set[i].pk, votes[i].addr);
       votes[i].signed_block = pick(&seed, 4) != 0;
+      votes[i].power = set[i].power;
     }
     free(set);
     ag_vstake_address(CK[pick(&seed, NCK)].pk, mis.addr);

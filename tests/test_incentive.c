@@ -809,7 +809,7 @@ TEST(training_rounds_submissions_proposals_and_shares) {
  * reach CometBFT one per key. */
 /* A CometBFT-style chain: v[0..3) are its genesis validators, power 10 each; vparams (or
  * NULL) is appended to the incentive section. */
-static void setup_with_validators(const ag_keypair *v, const char *vparams) {
+static void setup_with_validators_reward(const ag_keypair *v, const char *vparams, uint64_t reward) {
   ag_validator g[3];
   for (int i = 0; i < 3; i++) {
     memcpy(g[i].pk, v[i].pk, 32);
@@ -818,11 +818,13 @@ static void setup_with_validators(const ag_keypair *v, const char *vparams) {
   genesis_vals = g;
   ngenesis_vals = 3;
   vparams_json = vparams;
-  setup(0, 1000, 10, 0, 8, 10);
+  setup(reward, 1000, 10, 0, 8, 10);
   genesis_vals = NULL;
   ngenesis_vals = 0;
   vparams_json = NULL;
 }
+
+static void setup_with_validators(const ag_keypair *v, const char *vparams) { setup_with_validators_reward(v, vparams, 0); }
 
 static int set_validator(int k, const uint8_t pk[32], uint64_t power) {
   ag_buf p;
@@ -945,6 +947,7 @@ static void block_signed_but(const ag_keypair *absent, int n) {
   for (size_t i = 0; i < ns; i++) {
     ag_vstake_address(set[i].pk, v[i].addr);
     v[i].signed_block = 1;
+    v[i].power = set[i].power;
     for (int a = 0; a < n; a++)
       if (!memcmp(set[i].pk, absent[a].pk, 32)) v[i].signed_block = 0;
   }
@@ -956,7 +959,7 @@ static void block_signed_but(const ag_keypair *absent, int n) {
 static void setup_bonded(ag_keypair *v) {
   for (int i = 0; i < 6; i++) test_key(&v[i], 950 + i);
   setup_with_validators(v, ",\"validators\":{\"min_bond\":\"10000000000\",\"epoch_blocks\":10,\"unbond_blocks\":20,"
-                           "\"unbond_ms\":25000,\"jail_blocks\":30,\"slash_bps\":500,\"max_missed_permille\":500,\"jail_slash_bps\":100}");
+                           "\"unbond_ms\":25000,\"reward_bps\":0,\"jail_blocks\":30,\"slash_bps\":500,\"max_missed_permille\":500,\"jail_slash_bps\":100}");
 }
 
 TEST(validators_join_and_leave_by_bond) {
@@ -1102,6 +1105,53 @@ TEST(a_double_signer_is_slashed_and_tombstoned) {
   teardown();
 }
 
+static uint64_t issued(void) {
+  ag_supply sup;
+  CHECK_OK(ag_app_supply(app, &sup));
+  return sup.issued;
+}
+
+/* Bonded validators are paid for signing: reward_bps of each block's reward, split by power over
+ * the set that signed the previous block, out of that reward (the chain issues R a block as
+ * before; the rest goes to the subnets, and block_with audits every holding against the
+ * supply). A bonded key that did not sign, and the genesis keys (which stake nothing), leave
+ * their part to the subnets; keys that never sign (the attacker of
+ * unrun_keys_never_hold_a_third_of_the_power) earn nothing. */
+TEST(bonded_validators_that_sign_earn_part_of_the_block_reward) {
+  ag_keypair v[6];
+  for (int i = 0; i < 6; i++) test_key(&v[i], 950 + i);
+  const uint64_t R = 1000000000; /* 1 AGR a block */
+  setup_with_validators_reward(v, ",\"validators\":{\"min_bond\":\"10000000000\",\"epoch_blocks\":10,\"reward_bps\":2000}", R);
+  CHECK_EQ(bond(1, &v[3], 20 * AG_UNIT, 0), 0);
+  CHECK_EQ(bond(2, &v[4], 20 * AG_UNIT, 0), 0);
+  while (!power_of(v[3].pk, NULL) || !power_of(v[4].pk, NULL)) block_signed_but(NULL, 0);
+  uint64_t total, p3 = power_of(v[3].pk, &total), p4 = power_of(v[4].pk, NULL);
+  uint64_t b1 = balance(1), b2 = balance(2), iss = issued();
+  block_signed_but(NULL, 0);
+  uint64_t pot = R * 2000 / 10000, s3 = pot * p3 / total, s4 = pot * p4 / total;
+  CHECK(s3 > 0 && s4 > 0);
+  CHECK_U64(balance(1), b1 + s3);
+  CHECK_U64(balance(2), b2 + s4);
+  CHECK_U64(issued() - iss, R);
+  /* v[4] did not sign the previous block: its part stays with the subnets */
+  b1 = balance(1);
+  b2 = balance(2);
+  p3 = power_of(v[3].pk, &total);
+  block_signed_but(&v[4], 1);
+  s3 = pot * p3 / total;
+  CHECK_U64(balance(1), b1 + s3);
+  CHECK_U64(balance(2), b2);
+  /* a chain that pays no validators (reward_bps 0, as test_incentive's other bond tests) */
+  teardown();
+  setup_with_validators_reward(v, ",\"validators\":{\"min_bond\":\"10000000000\",\"epoch_blocks\":10,\"reward_bps\":0}", R);
+  CHECK_EQ(bond(1, &v[3], 20 * AG_UNIT, 0), 0);
+  while (!power_of(v[3].pk, NULL)) block_signed_but(NULL, 0);
+  b1 = balance(1);
+  block_signed_but(NULL, 0);
+  CHECK_U64(balance(1), b1);
+  teardown();
+}
+
 /* Filling the list of bonded keys with small bonds does not keep a larger newcomer out: it
  * takes the place of the smallest key that never had power, whose bond goes home. */
 TEST(the_bonded_keys_are_bounded_and_a_larger_bond_takes_a_place) {
@@ -1177,4 +1227,4 @@ TEST_MAIN(issuance_follows_the_halving_schedule, subnet_create_and_hyperparamete
           training_rounds_submissions_proposals_and_shares, sudo_changes_the_validator_set,
           validators_join_and_leave_by_bond, unrun_keys_never_hold_a_third_of_the_power,
           a_double_signer_is_slashed_and_tombstoned, the_bonded_keys_are_bounded_and_a_larger_bond_takes_a_place,
-          validator_bond_payload_is_frozen)
+          validator_bond_payload_is_frozen, bonded_validators_that_sign_earn_part_of_the_block_reward)

@@ -158,11 +158,12 @@ static void h_validators(ag_http_req *req, ag_http_resp *resp) {
   json_object_set_new(o, "total_power", json_integer((json_int_t)total));
   json_object_set_new(o, "bonded", bonded);
   json_object_set_new(o, "bond_params",
-                      json_pack("{s:o, s:I, s:I, s:I, s:I, s:i, s:i, s:i}", "min_bond", ag_json_u64s(vp.min_bond), "epoch_blocks",
+                      json_pack("{s:o, s:I, s:I, s:I, s:I, s:i, s:i, s:i, s:i}", "min_bond", ag_json_u64s(vp.min_bond), "epoch_blocks",
                                 (json_int_t)vp.epoch_blocks, "unbond_blocks", (json_int_t)vp.unbond_blocks, "unbond_ms",
                                 (json_int_t)vp.unbond_ms, "jail_blocks",
                                 (json_int_t)vp.jail_blocks, "slash_bps", (int)vp.slash_bps, "max_missed_permille",
-                                (int)vp.max_missed_permille, "jail_slash_bps", (int)vp.jail_slash_bps));
+                                (int)vp.max_missed_permille, "jail_slash_bps", (int)vp.jail_slash_bps, "reward_bps",
+                                (int)vp.reward_bps));
   ag_http_json(resp, 200, o);
 }
 

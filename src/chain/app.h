@@ -44,6 +44,7 @@ typedef struct {
 typedef struct {
   uint8_t addr[20]; /* the first 20 bytes of SHA-256 of its consensus key */
   uint8_t signed_block; /* 1: its precommit is in the commit; 0: absent or for nil */
+  uint64_t power;       /* its voting power in the set that signed the previous block */
 } ag_vote_info;
 
 /* Evidence that a validator misbehaved (CometBFT's misbehavior: a duplicate vote or a light

@@ -320,6 +320,7 @@ static void block_votes(const Tendermint__Abci__RequestFinalizeBlock *req, ag_vo
     if (!v || !v->validator || v->validator->address.len != 20) continue;
     memcpy((*votes)[*nv].addr, v->validator->address.data, 20);
     (*votes)[*nv].signed_block = v->block_id_flag == 2; /* BLOCK_ID_FLAG_COMMIT */
+    (*votes)[*nv].power = v->validator->power > 0 ? (uint64_t)v->validator->power : 0;
     (*nv)++;
   }
   *mis = ag_xcalloc(req->n_misbehavior + 1, sizeof **mis);

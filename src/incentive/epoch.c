@@ -126,16 +126,17 @@ int ag_incentive_genesis(ag_app *app, const ag_genesis *g, void *ctx) {
     if (vs) {
       ag_vstake_params vp;
       ag_vstake_params_default(&vp);
-      uint64_t slash = vp.slash_bps, missed = vp.max_missed_permille, jslash = vp.jail_slash_bps;
+      uint64_t slash = vp.slash_bps, missed = vp.max_missed_permille, jslash = vp.jail_slash_bps, rbps = vp.reward_bps;
       if ((rc = j_u64(vs, "min_bond", &vp.min_bond)) || (rc = j_u64(vs, "epoch_blocks", &vp.epoch_blocks)) ||
           (rc = j_u64(vs, "unbond_blocks", &vp.unbond_blocks)) || (rc = j_u64(vs, "unbond_ms", &vp.unbond_ms)) ||
           (rc = j_u64(vs, "jail_blocks", &vp.jail_blocks)) ||
           (rc = j_u64(vs, "slash_bps", &slash)) || (rc = j_u64(vs, "max_missed_permille", &missed)) ||
-          (rc = j_u64(vs, "jail_slash_bps", &jslash)))
+          (rc = j_u64(vs, "jail_slash_bps", &jslash)) || (rc = j_u64(vs, "reward_bps", &rbps)))
         goto done;
       vp.slash_bps = slash > 10000 ? 10001 : (uint16_t)slash;
       vp.max_missed_permille = missed > 1000 ? 1001 : (uint16_t)missed;
       vp.jail_slash_bps = jslash > 10000 ? 10001 : (uint16_t)jslash;
+      vp.reward_bps = rbps > 10000 ? 10001 : (uint16_t)rbps;
       if ((rc = ag_vstake_params_check(&vp))) {
         char why[200];
         snprintf(why, sizeof why, "%s", ag_errmsg(rc));
@@ -174,6 +175,10 @@ int ag_incentive_begin_block(ag_app *app, void *ctx) {
   uint64_t reward = ag_block_reward(&p, ag_app_block_ctx(app)->height);
   if (reward == 0) return 0;
   if ((rc = ag_app_issue(app, reward))) return rc;
+  /* the bonded validators that signed the previous block take their part first */
+  uint64_t to_validators;
+  if ((rc = ag_vstake_reward(app, reward, &to_validators))) return rc;
+  reward -= to_validators;
   uint16_t list[AG_MAX_SUBNETS];
   size_t n;
   if ((rc = ag_subnet_list(&s, list, AG_MAX_SUBNETS, &n))) return rc;

@@ -246,6 +246,7 @@ typedef struct {
   uint16_t slash_bps;        /* of bond and unbonding, burned for a double sign (500) */
   uint16_t max_missed_permille; /* of the blocks it should sign in an epoch, before jail (500) */
   uint16_t jail_slash_bps;   /* of bond and unbonding, burned when jailed (10) */
+  uint16_t reward_bps;       /* of each block's reward, to the bonded validators that signed (1000) */
 } ag_vstake_params;
 
 typedef struct {
@@ -260,6 +261,10 @@ typedef struct {
 void ag_vstake_params_default(ag_vstake_params *p);
 int ag_vstake_params_check(const ag_vstake_params *p);
 int ag_vstake_params_load(ag_ist *s, ag_vstake_params *p);
+/* Pays the bonded validators that signed the previous block their part of reward_bps of the
+ * block's reward (each power / the signing set's total power), to their owners' accounts;
+ * *paid gets the sum (0 on a solo chain, or when none signed). During finalize_block. */
+int ag_vstake_reward(ag_app *app, uint64_t reward, uint64_t *paid);
 void ag_vstake_params_store(ag_state *st, const ag_vstake_params *p);
 /* The candidates, sorted by key (allocated with room for two more; free it). */
 int ag_vstake_list(ag_ist *s, ag_vcandidate **out, size_t *n);

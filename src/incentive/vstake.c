@@ -34,7 +34,7 @@
  * release_time_ms u64, after a version byte for the whole record */
 #define ENTRY 113
 #define LIST_VERSION 2 /* 1 (before 2026-12-07): 105-byte entries without release_time_ms */
-#define PARAMS_VERSION 3 /* 1: without jail_slash_bps (read as 0); 2: without unbond_ms (read as 0) */
+#define PARAMS_VERSION 4 /* 1: without jail_slash_bps; 2: without unbond_ms; 3: without reward_bps (read as 0) */
 
 void ag_vstake_params_default(ag_vstake_params *p) {
   p->min_bond = 10 * AG_UNIT;
@@ -45,6 +45,7 @@ void ag_vstake_params_default(ag_vstake_params *p) {
   p->slash_bps = 500;
   p->max_missed_permille = 500;
   p->jail_slash_bps = 10;
+  p->reward_bps = 1000;
 }
 
 int ag_vstake_params_check(const ag_vstake_params *p) {
@@ -58,6 +59,7 @@ int ag_vstake_params_check(const ag_vstake_params *p) {
   if (p->jail_blocks < 1 || p->jail_blocks > 10000000) return ag_fail(AG_E_RANGE, "validator jail_blocks must be 1..10000000");
   if (p->slash_bps > 10000) return ag_fail(AG_E_RANGE, "validator slash_bps must be 0..10000");
   if (p->jail_slash_bps > 10000) return ag_fail(AG_E_RANGE, "validator jail_slash_bps must be 0..10000");
+  if (p->reward_bps > 10000) return ag_fail(AG_E_RANGE, "validator reward_bps must be 0..10000");
   if (p->max_missed_permille > 1000) return ag_fail(AG_E_RANGE, "validator max_missed_permille must be 0..1000");
   return 0;
 }
@@ -77,7 +79,7 @@ int ag_vstake_params_load(ag_ist *s, ag_vstake_params *p) {
     return 0;
   }
   if (!rc && !(b.len == 37 && b.data[0] == 1) && !(b.len == 39 && b.data[0] == 2) &&
-      !(b.len == 47 && b.data[0] == PARAMS_VERSION))
+      !(b.len == 47 && b.data[0] == 3) && !(b.len == 49 && b.data[0] == PARAMS_VERSION))
     rc = ag_fail(AG_E_CORRUPT, "bad validator params record");
   if (!rc) {
     p->min_bond = ag_get_u64le(b.data + 1);
@@ -88,13 +90,14 @@ int ag_vstake_params_load(ag_ist *s, ag_vstake_params *p) {
     p->max_missed_permille = ag_get_u16le(b.data + 35);
     p->jail_slash_bps = b.len >= 39 ? ag_get_u16le(b.data + 37) : 0;
     p->unbond_ms = b.len >= 47 ? ag_get_u64le(b.data + 39) : 0;
+    p->reward_bps = b.len >= 49 ? ag_get_u16le(b.data + 47) : 0;
   }
   ag_buf_free(&b);
   return rc;
 }
 
 void ag_vstake_params_store(ag_state *st, const ag_vstake_params *p) {
-  uint8_t v[47];
+  uint8_t v[49];
   v[0] = PARAMS_VERSION;
   ag_put_u64le(v + 1, p->min_bond);
   ag_put_u64le(v + 9, p->epoch_blocks);
@@ -104,6 +107,7 @@ void ag_vstake_params_store(ag_state *st, const ag_vstake_params *p) {
   ag_put_u16le(v + 35, p->max_missed_permille);
   ag_put_u16le(v + 37, p->jail_slash_bps);
   ag_put_u64le(v + 39, p->unbond_ms);
+  ag_put_u16le(v + 47, p->reward_bps);
   ag_state_put(st, AG_IKEY_VPARAMS, strlen(AG_IKEY_VPARAMS), v, sizeof v);
 }
 
@@ -508,6 +512,38 @@ int ag_vstake_end_block(ag_app *app, void *ctx) {
   if (!rc && b->height % v.p.epoch_blocks == 0) rc = epoch(app, &v, b->height);
   if (!rc) list_store(st, v.c, v.n, v.set, v.nset);
   vctx_free(&v);
+  return rc;
+}
+
+int ag_vstake_reward(ag_app *app, uint64_t reward, uint64_t *paid) {
+  const ag_block_ctx *b = ag_app_block_ctx(app);
+  *paid = 0;
+  if (!b->nvotes || !reward) return 0;
+  ag_ist s = {ag_app_state(app), NULL};
+  ag_vstake_params p;
+  int rc = ag_vstake_params_load(&s, &p);
+  if (rc || !p.reward_bps) return rc;
+  ag_vcandidate *c;
+  size_t n;
+  if ((rc = ag_vstake_list(&s, &c, &n)) || !n) {
+    free(c);
+    return rc;
+  }
+  unsigned __int128 total = 0;
+  for (size_t k = 0; k < b->nvotes; k++) total += b->votes[k].power;
+  uint64_t pot = (uint64_t)((unsigned __int128)reward * p.reward_bps / 10000);
+  for (size_t i = 0; i < n && !rc && total; i++) {
+    if (c[i].flags & AG_VSTAKE_TOMBSTONED) continue;
+    uint8_t addr[20];
+    ag_vstake_address(c[i].pk, addr);
+    for (size_t k = 0; k < b->nvotes; k++) {
+      if (!b->votes[k].signed_block || memcmp(addr, b->votes[k].addr, 20)) continue;
+      uint64_t amt = (uint64_t)((unsigned __int128)pot * b->votes[k].power / total);
+      if (amt && !(rc = ag_account_credit(ag_app_state(app), c[i].owner, amt))) *paid += amt;
+      break;
+    }
+  }
+  free(c);
   return rc;
 }
 
