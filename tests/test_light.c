@@ -769,6 +769,26 @@ TEST(cometbft_trust_follows_a_replaced_set_by_bisection_and_is_kept) {
   free(g);
   CHECK_OK(ag_light_trust_load(home, gpath, &t));
   CHECK_EQ(t.anchor.height, 40);
+  CHECK(!t.other_genesis);
+  /* a header followed from another genesis with this chain id (a network made again) is not
+   * trusted: the client starts from the genesis it holds */
+  {
+    char kept[700];
+    snprintf(kept, sizeof kept, "%s/light/%s.json", home, SYN_CHAIN);
+    uint8_t *txt;
+    size_t tl;
+    CHECK_OK(ag_read_file(kept, 1 << 20, &txt, &tl));
+    char *gid = strstr((char *)txt, "\"genesis\": \"");
+    CHECK(gid != NULL);
+    memset(gid + 12, '0', 64); /* another genesis's id */
+    ag_light_trust fresh;
+    syn_trust(&fresh);
+    CHECK_OK(ag_light_anchor_parse(&fresh, (const char *)txt, tl));
+    CHECK(fresh.other_genesis);
+    CHECK_EQ(fresh.anchor.height, 0);
+    free(txt);
+    ag_light_trust_free(&fresh);
+  }
   node.calls = 0;
   CHECK_OK(syn_verify(&t, syn_header(45), 45, 0xa0, now, &node, &v));
   CHECK_EQ(node.calls, 0);

@@ -341,6 +341,9 @@ int ag_cmd_query(ag_cli *c, int argc, char **argv) {
   ag_light_trust trust;
   memset(&trust, 0, sizeof trust);
   if (prove && (rc = ag_light_trust_load(c->home, genesis, &trust))) return fail_rc(c, rc);
+  if (prove && trust.other_genesis)
+    fprintf(stderr, "note: the header kept in %s was followed from another genesis of chain '%s' (a network made "
+            "again?): starting from this genesis\n", trust.state_path, trust.chain_id);
   if (prove && (rc = trust_options(c, &trust, th_s, thash_s, tperiod_s))) {
     ag_light_trust_free(&trust);
     return fail_rc(c, rc);

@@ -7,6 +7,7 @@
 #include "chain/json.h"
 #include "core/codec.h"
 #include "core/err.h"
+#include "core/hash.h"
 #include "core/util.h"
 #include "crypto/keys.h"
 
@@ -39,6 +40,14 @@ static int cometbft_genesis_anchor(json_t *g, ag_light_trust *t) {
   if (unbond > (uint64_t)INT64_MAX / 2) return ag_fail(AG_E_GENESIS, "genesis unbond_ms out of range");
   t->unbond_ms = (int64_t)unbond;
   t->period_ms = t->unbond_ms / 3 * 2;
+  /* what a kept anchor must have been followed from */
+  ag_buf id;
+  ag_buf_init(&id);
+  ag_buf_put(&id, t->chain_id, strlen(t->chain_id) + 1);
+  ag_buf_put_u64le(&id, (uint64_t)time_ms_of(&gt));
+  ag_buf_put(&id, t->vals.hash, 32);
+  ag_hash("agora/lightgen", id.data, id.len, t->genesis_id);
+  ag_buf_free(&id);
   ag_light_anchor *a = &t->anchor;
   a->height = 0;
   a->time_ms = time_ms_of(&gt);
@@ -121,12 +130,44 @@ void ag_light_trust_free(ag_light_trust *t) {
 }
 
 /* ---- the anchor on disk ---------------------------------------------------------------------
- * {"chain_id", "height", "hash", "time_ms", "next_validators_hash", "validators": [{"pub_key":
- * {"type", "value"}, "voting_power"}]}: the client's own file, still read with every bound. */
+ * {"chain_id", "genesis", "height", "hash", "time_ms", "next_validators_hash", "validators":
+ * [{"pub_key": {"type", "value"}, "voting_power"}]}: the client's own file, still read with every
+ * bound. */
 
 static int hex32(json_t *o, const char *k, uint8_t out[32]) {
   const char *x = json_string_value(json_object_get(o, k));
   return !x || strlen(x) != 64 || ag_hex_decode(x, 64, out, 32);
+}
+
+int ag_light_anchor_parse(ag_light_trust *t, const char *text, size_t len) {
+  json_error_t jerr;
+  json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+  ag_light_anchor a;
+  memset(&a, 0, sizeof a);
+  uint8_t gid[32];
+  json_t *h = json_object_get(j, "height"), *tm = json_object_get(j, "time_ms");
+  const char *chain = json_string_value(json_object_get(j, "chain_id"));
+  if (t->mode != AG_LIGHT_COMETBFT || !json_is_object(j) || !chain || strcmp(chain, t->chain_id) ||
+      !json_is_integer(h) || json_integer_value(h) < 1 || !json_is_integer(tm) || hex32(j, "genesis", gid) ||
+      hex32(j, "hash", a.hash) || hex32(j, "next_validators_hash", a.next_hash) ||
+      ag_cmt_valset_from_rpc(json_object_get(j, "validators"), t->chain_id, &a.vals)) {
+    json_decref(j);
+    ag_cmt_valset_free(&a.vals);
+    ag_err_clear();
+    return ag_fail(AG_E_BAD_JSON, "%s is not a trusted header of chain '%s': remove it to start again from the genesis",
+                   t->state_path[0] ? t->state_path : "the kept anchor", t->chain_id);
+  }
+  a.height = json_integer_value(h);
+  a.time_ms = json_integer_value(tm);
+  json_decref(j);
+  if (memcmp(gid, t->genesis_id, 32)) {
+    ag_cmt_valset_free(&a.vals);
+    t->other_genesis = 1;
+    return 0;
+  }
+  ag_cmt_valset_free(&t->anchor.vals);
+  t->anchor = a;
+  return 0;
 }
 
 static int anchor_load(ag_light_trust *t) {
@@ -138,27 +179,9 @@ static int anchor_load(ag_light_trust *t) {
     return 0;
   }
   if (rc) return rc;
-  json_error_t jerr;
-  json_t *j = json_loadb((const char *)data, len, JSON_REJECT_DUPLICATES, &jerr);
+  rc = ag_light_anchor_parse(t, (const char *)data, len);
   free(data);
-  ag_light_anchor a;
-  memset(&a, 0, sizeof a);
-  json_t *h = json_object_get(j, "height"), *tm = json_object_get(j, "time_ms");
-  const char *chain = json_string_value(json_object_get(j, "chain_id"));
-  if (!json_is_object(j) || !chain || strcmp(chain, t->chain_id) || !json_is_integer(h) || json_integer_value(h) < 1 ||
-      !json_is_integer(tm) || hex32(j, "hash", a.hash) || hex32(j, "next_validators_hash", a.next_hash) ||
-      ag_cmt_valset_from_rpc(json_object_get(j, "validators"), t->chain_id, &a.vals)) {
-    json_decref(j);
-    ag_cmt_valset_free(&a.vals);
-    return ag_fail(AG_E_BAD_JSON, "%s is not a trusted header of chain '%s': remove it to start again from the genesis",
-                   t->state_path, t->chain_id);
-  }
-  a.height = json_integer_value(h);
-  a.time_ms = json_integer_value(tm);
-  json_decref(j);
-  ag_cmt_valset_free(&t->anchor.vals);
-  t->anchor = a;
-  return 0;
+  return rc;
 }
 
 int ag_light_trust_save(ag_light_trust *t) {
@@ -174,6 +197,7 @@ int ag_light_trust_save(ag_light_trust *t) {
   }
   json_t *j = json_object();
   json_object_set_new(j, "chain_id", json_string(t->chain_id));
+  json_object_set_new(j, "genesis", ag_json_hex(t->genesis_id, 32));
   json_object_set_new(j, "height", json_integer(a->height));
   json_object_set_new(j, "hash", ag_json_hex(a->hash, 32));
   json_object_set_new(j, "time_ms", json_integer(a->time_ms));

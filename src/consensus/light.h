@@ -64,6 +64,8 @@ typedef struct {
   int64_t period_ms;        /* how long an anchor is trusted: 2/3 of unbond_ms */
   char state_path[1100];    /* where the anchor is kept ("" = not kept) */
   int moved;                /* the anchor moved since it was loaded */
+  uint8_t genesis_id[32];   /* names the genesis an anchor was followed from */
+  int other_genesis;        /* a kept anchor was of another genesis with this chain id: ignored */
 } ag_light_trust;
 
 /* Fetches the header answer (GET /v1/headers/{height}) for bisection; 0 or an error code. */
@@ -80,6 +82,10 @@ int ag_light_trust_parse(const char *text, size_t len, ag_light_trust *t);
 int ag_light_trust_load(const char *home, const char *path, ag_light_trust *t);
 /* Writes the anchor to state_path when it moved (atomically). */
 int ag_light_trust_save(ag_light_trust *t);
+/* The kept anchor's text (ag_light_trust_save's JSON) in place of t's anchor: AG_E_BAD_JSON
+ * when it is malformed or of another chain; one followed from another genesis (a network made
+ * again with the same chain id) is ignored, with other_genesis set. */
+int ag_light_anchor_parse(ag_light_trust *t, const char *text, size_t len);
 /* Trusts hdr (a header answer for header_height, whose hash the user got from a source they
  * trust) instead of the anchor: its hash must be `hash`, more than 2/3 of the set the answer
  * gives must have signed it, and it must be younger than period_ms at now_ms. */
