@@ -28,6 +28,7 @@
 #include "crypto/keys.h"
 #include "incentive/incentive.h"
 #include "incentive/training.h"
+#include "engine/pgrad.h"
 #include "subnets/diloco.h"
 #include "subnets/netclient.h"
 #include "subnets/neuron.h"
@@ -510,8 +511,44 @@ TEST(devnet_stops_and_reports_training) {
   json_decref(o);
 }
 
+/* A trainer on a slow machine hands in what it trained by the commit window rather than
+ * nothing: with its deadline already past it runs one step (never none), and the blob is as
+ * valid as a full round's; without a deadline it runs them all. (On 2 cores with make demo's 17
+ * processes, honest trainers missed every round before.) */
+TEST(a_late_trainer_hands_in_fewer_steps) {
+  ag_model *base, *init;
+  CHECK_OK(ag_model_load(AGORA_SRC_DIR "/models/agora-nano.bin", &base, NULL));
+  ag_diloco_data d;
+  CHECK_OK(ag_diloco_data_load(base, &d));
+  CHECK_OK(ag_diloco_init_model(base, 1, 64, 2, &init)); /* the system test's small shape */
+  size_t n;
+  ag_model_params(init, &n);
+  ag_pgrad_hdr h = {.netuid = 2, .chunk = AG_PGRAD_CHUNK, .k = 48, .round = 1, .n = n};
+  memcpy(h.base, init->id, 32);
+  ag_tokens shard = {d.train, 4096};
+  ag_dworker *w;
+  CHECK_OK(ag_dworker_open(init, 1, 7, &w));
+  ag_buf blob;
+  ag_buf_init(&blob);
+  int done = -1;
+  double loss;
+  CHECK_OK(ag_dworker_round_until(w, init, &shard, 3, ag_mono_s() - 1, &done, &h, &blob, &loss));
+  CHECK_EQ(done, 1);
+  CHECK_OK(ag_pgrad_check(blob.data, blob.len, &h, n * 8, NULL));
+  ag_buf_reset(&blob);
+  CHECK_OK(ag_dworker_round_until(w, init, &shard, 3, 0, &done, &h, &blob, &loss));
+  CHECK_EQ(done, 3);
+  CHECK_OK(ag_dworker_round_until(w, init, &shard, 3, ag_mono_s() + 3600, &done, &h, &blob, &loss));
+  CHECK_EQ(done, 3);
+  ag_buf_free(&blob);
+  ag_dworker_close(w);
+  ag_diloco_data_free(&d);
+  ag_model_close(init);
+  ag_model_close(base);
+}
+
 TEST_MAIN(devnet_starts, bad_commitments_reveals_and_blobs_are_refused,
           validators_fetch_the_blob_from_its_trainer_and_refuse_it,
           offline_trainer_does_not_stall_the_round, loss_decreases_and_every_round_is_final,
           free_rider_front_runner_and_blender_earn_nothing, rounds_and_shares_survive_a_node_kill,
-          devnet_stops_and_reports_training)
+          devnet_stops_and_reports_training, a_late_trainer_hands_in_fewer_steps)

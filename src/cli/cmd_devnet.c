@@ -104,7 +104,7 @@ static const char usage[] =
     "  --front-runners N trainers that copy another's blob of the round if they can get one before\n"
     "                    commitments close, else of the previous round (default 1)\n"
     "  --blenders N      trainers that submit the sum of the previous round's blobs (default 1)\n"
-    "  --round-blocks N  blocks per training round (default 20; commitments: the first half, then\n"
+    "  --round-blocks N  blocks per training round (default 30; commitments: the first half, then\n"
     "                    reveals for a tenth, at least 2)\n"
     "  --train-dim N     width of the model trained from scratch (default: --train-model's)\n"
     "  --train-layers N  its layers (with --train-dim; default --train-model's)\n";
@@ -1299,7 +1299,7 @@ int ag_cmd_devnet(ag_cli *c, int argc, char **argv) {
   d->nfree = 1;
   d->nfront = 1;
   d->nblend = 1;
-  d->round_blocks = 20;
+  d->round_blocks = 30;
   d->dispute_blocks = 40;
   d->losses = json_object();
   int blocks = 0, port = 0, halving = 10500000;

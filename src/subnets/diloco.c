@@ -95,6 +95,7 @@ struct ag_dworker {
   ag_trainer *t;
   float *start, *delta, *ef;
   size_t n;
+  double encode_s; /* how long the last round's encoding took, kept free before a deadline */
 };
 
 int ag_dworker_open(const ag_model *ckpt, int threads, uint64_t seed, ag_dworker **out) {
@@ -127,6 +128,13 @@ void ag_dworker_close(ag_dworker *w) {
 
 int ag_dworker_round(ag_dworker *w, const ag_model *ckpt, const ag_tokens *shard, int steps,
                      const ag_pgrad_hdr *h, ag_buf *out, double *loss) {
+  int done;
+  return ag_dworker_round_until(w, ckpt, shard, steps, 0, &done, h, out, loss);
+}
+
+int ag_dworker_round_until(ag_dworker *w, const ag_model *ckpt, const ag_tokens *shard, int steps, double deadline_s,
+                           int *done, const ag_pgrad_hdr *h, ag_buf *out, double *loss) {
+  *done = 0;
   if (h->n != w->n) return ag_fail(AG_E_PG_SHAPE, "the header names %llu parameters, the model has %zu",
                                    (unsigned long long)h->n, w->n);
   if (shard->n <= AG_DILOCO_SEQ + 1) return ag_fail(AG_E_ENGINE_DATA, "the shard is too short");
@@ -134,17 +142,24 @@ int ag_dworker_round(ag_dworker *w, const ag_model *ckpt, const ag_tokens *shard
   if (rc) return rc;
   float *p = params_of(w->m);
   memcpy(p, w->start, w->n * sizeof(float));
-  double l = 0;
+  double l = 0, last = 0;
   for (int s = 0; s < steps; s++) {
+    double t0 = ag_mono_s();
+    if (s && deadline_s > 0 && t0 + last + w->encode_s > deadline_s) break;
     float gn;
     if ((rc = ag_trainer_step(w->t, shard, &l, &gn))) return rc;
+    last = ag_mono_s() - t0;
+    (*done)++;
   }
   for (size_t i = 0; i < w->n; i++) {
     w->delta[i] = w->start[i] - p[i];
     w->ef[i] += w->delta[i];
   }
   if (loss) *loss = l;
-  return ag_pgrad_encode(h, w->ef, out);
+  double te = ag_mono_s();
+  rc = ag_pgrad_encode(h, w->ef, out);
+  w->encode_s = ag_mono_s() - te;
+  return rc;
 }
 
 const float *ag_dworker_delta(const ag_dworker *w, size_t *n) {

@@ -58,6 +58,12 @@ void ag_dworker_close(ag_dworker *w);
  * and appends the compressed blob for h to out. *loss = mean inner loss of the last step. */
 int ag_dworker_round(ag_dworker *w, const ag_model *ckpt, const ag_tokens *shard, int steps,
                      const ag_pgrad_hdr *h, ag_buf *out, double *loss);
+/* The same, stopping early so as to finish by deadline_s (ag_mono_s's clock; 0: no deadline):
+ * a step is not begun when the last one, that long again, and the last round's encoding would
+ * end past it, but the first always is. *done gets the steps run. A slow machine thus still hands in fewer steps' work
+ * before the commit window closes, rather than nothing. */
+int ag_dworker_round_until(ag_dworker *w, const ag_model *ckpt, const ag_tokens *shard, int steps, double deadline_s,
+                           int *done, const ag_pgrad_hdr *h, ag_buf *out, double *loss);
 /* The uncompressed pseudo-gradient of the last round (n floats), for benchmarks. */
 const float *ag_dworker_delta(const ag_dworker *w, size_t *n);
 

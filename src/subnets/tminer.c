@@ -43,7 +43,36 @@ typedef struct {
   double last_loss, last_seconds;
   size_t last_bytes;
   char last_what[200];
+  /* the block interval, measured from the heights it sees: when the commit window closes */
+  uint64_t clock_h;     /* a height seen, and when (0: none yet) */
+  double clock_t, block_s;
+  double round_seen_t;  /* when the round being worked on was read */
+  double encode_s;      /* how long the last commitment took to send */
 } trainer;
+
+/* Follows the chain's pace: the mean interval over the blocks since a height it saw (a new
+ * origin every 64 blocks, so that a change of pace shows). */
+static void clock_seen(trainer *t, uint64_t height) {
+  double now = ag_mono_s();
+  if (!t->clock_h || height < t->clock_h) {
+    t->clock_h = height;
+    t->clock_t = now;
+    return;
+  }
+  if (height >= t->clock_h + 2) t->block_s = (now - t->clock_t) / (double)(height - t->clock_h);
+  if (height >= t->clock_h + 64) {
+    t->clock_h = height;
+    t->clock_t = now;
+  }
+}
+
+/* When the blob must be ready for its commitment to land in a block before submit_until: the
+ * tx goes into the block after the latest one, so by the time height submit_until - 2 is
+ * half over, less what sending took last time. 0 (no deadline) until the pace is known. */
+static double commit_deadline(const trainer *t, const ag_tround *r) {
+  if (t->block_s <= 0 || r->submit_until < r->height + 2) return 0;
+  return t->round_seen_t + ((double)(r->submit_until - 2 - r->height) + 0.5) * t->block_s - t->encode_s;
+}
 
 void ag_tminer_config_default(ag_tminer_config *c) {
   memset(c, 0, sizeof *c);
@@ -259,8 +288,15 @@ static int make_blob(trainer *t, const ag_tround *r, volatile int *stop) {
       size_t off = ag_diloco_shard(&t->data, t->cfg.netuid, r->round, t->hotkey.pk, r->window);
       size_t len = r->window < t->data.ntrain ? (size_t)r->window : t->data.ntrain;
       ag_tokens shard = {t->data.train + off, len};
-      rc = ag_dworker_round(t->worker, t->ckpt, &shard, (int)r->inner_steps, &h, &nb, &t->last_loss);
-      if (!rc)
+      int done = 0;
+      double deadline = commit_deadline(t, r);
+      rc = ag_dworker_round_until(t->worker, t->ckpt, &shard, (int)r->inner_steps, deadline, &done, &h, &nb,
+                                  &t->last_loss);
+      if (!rc && (uint64_t)done < r->inner_steps)
+        snprintf(t->last_what, sizeof t->last_what,
+                 "trained %d of %llu steps (the rest would miss the commit window) on tokens %zu..%zu, loss %.3f", done,
+                 (unsigned long long)r->inner_steps, off, off + len, t->last_loss);
+      else if (!rc)
         snprintf(t->last_what, sizeof t->last_what, "trained %llu steps on tokens %zu..%zu, loss %.3f",
                  (unsigned long long)r->inner_steps, off, off + len, t->last_loss);
     }
@@ -301,6 +337,7 @@ static int one_round(trainer *t, const ag_tround *r, volatile int *stop) {
   int rc = 0;
   if (t->blob_round != r->round) {
     if (r->height >= r->submit_until) return 0; /* too late to make one */
+    t->round_seen_t = t0;
     rc = make_blob(t, r, stop);
     t->last_seconds = ag_mono_s() - t0;
   }
@@ -313,9 +350,11 @@ static int one_round(trainer *t, const ag_tround *r, volatile int *stop) {
       ag_buf p;
       ag_buf_init(&p);
       ag_payload_train_submit(&p, t->cfg.netuid, r->round, r->model, commit);
+      double ts = ag_mono_s();
       rc = ag_submit_retry(&t->net, &t->hotkey, AG_TX_TRAIN_SUBMIT, &p, "train_submit", "trainer");
       ag_buf_free(&p);
       if (!rc) t->blob_state = 1;
+      t->encode_s = ag_mono_s() - ts;
     }
   }
   if (!rc && t->blob_state == 1) {
@@ -389,6 +428,7 @@ int ag_tminer_run(const ag_tminer_config *cfg, volatile int *stop) {
       ag_sleep_ms(1000);
       continue;
     }
+    clock_seen(t, r.height);
     int mine = 0; /* committed already (by this process, or by an earlier run of it) */
     for (int i = 0; i < r.nsubs; i++) mine |= r.subs[i].uid == t->uid;
     if (r.round != t->done_round && (!mine || t->blob_round == r.round) && one_round(t, &r, stop) == 0)
