@@ -270,6 +270,10 @@ static int blend(trainer *t, const ag_tround *r, const ag_pgrad_hdr *h, ag_buf *
 /* Makes this round's blob (once: error feedback must see each round's pseudo-gradient once). */
 static int make_blob(trainer *t, const ag_tround *r, volatile int *stop) {
   int rc = ensure_checkpoint(t, r);
+  double deadline = commit_deadline(t, r);
+  if (!rc && deadline > 0 && ag_mono_s() > deadline && t->cfg.behaviour == AG_TRAINER_HONEST)
+    return ag_fail(AG_E_TRAIN_WINDOW, "loading the checkpoint and the corpus took until after round %llu's commitments "
+                   "could land; training from the next round", (unsigned long long)r->round);
   size_t np = 0;
   if (!rc && t->ckpt->wtype != AG_DT_F32)
     rc = ag_fail(AG_E_MODEL_TYPE, "a training checkpoint holds fp32 weights");
@@ -289,7 +293,6 @@ static int make_blob(trainer *t, const ag_tround *r, volatile int *stop) {
       size_t len = r->window < t->data.ntrain ? (size_t)r->window : t->data.ntrain;
       ag_tokens shard = {t->data.train + off, len};
       int done = 0;
-      double deadline = commit_deadline(t, r);
       rc = ag_dworker_round_until(t->worker, t->ckpt, &shard, (int)r->inner_steps, deadline, &done, &h, &nb,
                                   &t->last_loss);
       if (!rc && (uint64_t)done < r->inner_steps)
@@ -351,7 +354,7 @@ static int one_round(trainer *t, const ag_tround *r, volatile int *stop) {
       ag_buf_init(&p);
       ag_payload_train_submit(&p, t->cfg.netuid, r->round, r->model, commit);
       double ts = ag_mono_s();
-      rc = ag_submit_retry(&t->net, &t->hotkey, AG_TX_TRAIN_SUBMIT, &p, "train_submit", "trainer");
+      rc = ag_submit_expect(&t->net, &t->hotkey, AG_TX_TRAIN_SUBMIT, &p, "train_submit", "trainer", AG_E_TRAIN_WINDOW);
       ag_buf_free(&p);
       if (!rc) t->blob_state = 1;
       t->encode_s = ag_mono_s() - ts;
@@ -381,7 +384,12 @@ static int one_round(trainer *t, const ag_tround *r, volatile int *stop) {
     ag_debug("trainer", "round %llu: %s; trying again", (unsigned long long)r->round, ag_errmsg(rc));
     return rc;
   }
-  if (rc) {
+  if (rc == AG_E_TRAIN_WINDOW && !t->submitted && !t->failed) { /* the first round also loads everything */
+    t->failed++;
+    snprintf(t->last_what, sizeof t->last_what, "round %llu: %s", (unsigned long long)r->round, ag_errmsg(rc));
+    ag_info("trainer", "%s (the first round also loaded the checkpoint and the corpus; training from the next)",
+            t->last_what);
+  } else if (rc) {
     t->failed++;
     snprintf(t->last_what, sizeof t->last_what, "round %llu: %s", (unsigned long long)r->round, ag_errmsg(rc));
     ag_warn("trainer", "%s", t->last_what);

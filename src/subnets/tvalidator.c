@@ -332,9 +332,16 @@ static void score_round(tval *v, const ag_tround *r, volatile int *stop) {
     ag_buf_init(&p);
     ag_payload_train_propose(&p, v->cfg.netuid, r->round, r->model, id, size, fh, val_loss, uids, scores,
                              (uint16_t)m);
-    rc = ag_submit_retry(&v->net, &v->hotkey, AG_TX_TRAIN_PROPOSE, &p, "train_propose", "validator");
+    rc = ag_submit_expect(&v->net, &v->hotkey, AG_TX_TRAIN_PROPOSE, &p, "train_propose", "validator", AG_E_TRAIN_ROUND);
     ag_buf_free(&p);
-    if (!rc) {
+    int late = rc == AG_E_TRAIN_ROUND; /* the others agreed first: the round is final; the scores still count */
+    if (late) {
+      ag_info("validator", "round %llu: made final by the other validators before this proposal arrived",
+              (unsigned long long)r->round);
+      rc = 0;
+      ag_err_clear();
+    }
+    if (!rc && !late) {
       proposed = 1;
       v->proposals++;
       if (m) { /* to the node, and kept here for peers whose node lacks it */
@@ -361,8 +368,8 @@ static void score_round(tval *v, const ag_tround *r, volatile int *stop) {
   ag_hex_encode(id, 8, hex);
   if (rc) ag_warn("validator", "round %llu: %s", (unsigned long long)r->round, ag_errmsg(rc));
   else
-    ag_info("validator", "round %llu: %d submission(s), %d aggregated, proposed %s… in %.1f s",
-            (unsigned long long)r->round, r->nsubs, m, hex, ag_mono_s() - t0);
+    ag_info("validator", "round %llu: %d submission(s), %d aggregated, %s %s… in %.1f s",
+            (unsigned long long)r->round, r->nsubs, m, proposed ? "proposed" : "computed", hex, ag_mono_s() - t0);
   ag_buf_free(&file);
   free(bp);
   free(bl);

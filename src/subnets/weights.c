@@ -223,6 +223,11 @@ void ag_wsetter_keep_reveals(ag_wsetter *w, const char *home, const char *hotkey
  * expects, instead of stalling the caller's loop. */
 int ag_submit_retry(ag_net *net, const ag_keypair *k, uint16_t kind, const ag_buf *p,
                     const char *what, const char *tag) {
+  return ag_submit_expect(net, k, kind, p, what, tag, 0);
+}
+
+int ag_submit_expect(ag_net *net, const ag_keypair *k, uint16_t kind, const ag_buf *p,
+                     const char *what, const char *tag, int expected) {
   uint8_t hash[32];
   int rc = 0;
   for (int attempt = 0; attempt < 3; attempt++) {
@@ -232,7 +237,7 @@ int ag_submit_retry(ag_net *net, const ag_keypair *k, uint16_t kind, const ag_bu
     if (rc != AG_E_TIMEOUT && rc != AG_E_CONNECT) break;
     ag_warn(tag, "%s: %s; sending it again", what, ag_errmsg(rc));
   }
-  if (rc) ag_warn(tag, "%s failed: %s", what, ag_errmsg(rc));
+  if (rc && rc != expected) ag_warn(tag, "%s failed: %s", what, ag_errmsg(rc));
   return rc;
 }
 
@@ -262,12 +267,14 @@ int ag_wsetter_poll(ag_wsetter *w) {
       ag_buf p;
       ag_buf_init(&p);
       ag_payload_weights(&p, w->netuid, c->version, c->uids, c->weights, c->n, c->salt);
-      int src = ag_submit_retry(w->net, w->hotkey, AG_TX_REVEAL_WEIGHTS, &p, "reveal", w->tag);
+      int src = ag_submit_expect(w->net, w->hotkey, AG_TX_REVEAL_WEIGHTS, &p, "reveal", w->tag, AG_E_REVEAL_EARLY);
       if (src == 0) {
         ag_info(w->tag, "revealed weights for %u uid(s) committed in epoch %llu", c->n, (unsigned long long)c->epoch);
         snprintf(w->last_weights, sizeof w->last_weights, "revealed at block %llu (epoch %llu)",
                  (unsigned long long)w->height, (unsigned long long)w->epoch);
       } else if (src == AG_E_REVEAL_EARLY) { /* the commit landed in the next epoch */
+        ag_info(w->tag, "the weights committed in epoch %llu landed in the next one: revealing them an epoch later",
+                (unsigned long long)c->epoch);
         c->epoch++;
         keep = changed = 1;
       } else if (src == AG_E_TIMEOUT || src == AG_E_CONNECT || src == AG_E_UNAVAILABLE) {
