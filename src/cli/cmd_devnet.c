@@ -104,8 +104,8 @@ static const char usage[] =
     "  --front-runners N trainers that copy another's blob of the round if they can get one before\n"
     "                    commitments close, else of the previous round (default 1)\n"
     "  --blenders N      trainers that submit the sum of the previous round's blobs (default 1)\n"
-    "  --round-blocks N  blocks per training round (default 30; commitments: the first half, then\n"
-    "                    reveals for a tenth, at least 2)\n"
+    "  --round-blocks N  blocks per training round (default 30; commitments: the first 2/5, then\n"
+    "                    reveals for a tenth, at least 2, then the validators' proposals)\n"
     "  --train-dim N     width of the model trained from scratch (default: --train-model's)\n"
     "  --train-layers N  its layers (with --train-dim; default --train-model's)\n";
 
@@ -387,9 +387,11 @@ static int write_chain(devnet *d, const char *model_path, const char *train_mode
       return rc;
     }
     ag_hex_encode(tid, 32, d->train_id);
-    /* a round: commitments for half of it, reveals, then proposals */
+    /* a round: commitments for 2/5 of it, reveals for a tenth (at least 2), then proposals for
+     * the rest: trainers fit their steps to the commit window (docs/subnet-training.md), but every
+     * validator must score every submission, however slow its machine */
     int reveal = d->round_blocks / 10 > 2 ? d->round_blocks / 10 : 2;
-    int submit = d->round_blocks / 2;
+    int submit = d->round_blocks * 2 / 5;
     json_t *thp = json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:I, s:I, s:I}", "tempo", d->tempo,
                             "commit_reveal", 1, "reveal_period", 1, "weights_rate_limit", d->tempo / 2,
                             "immunity_period", 100000, "activity_cutoff", 100000, "max_uids", 64,

@@ -50,6 +50,7 @@ typedef struct {
   int n;
   json_t *last;        /* the last round's report */
   uint64_t proposals, rounds_scored;
+  uint64_t next_meta;  /* when to look at the metagraph and the weights again (monotonic ms) */
 } tval;
 
 static void refresh_me(tval *v) {
@@ -77,6 +78,15 @@ static void refresh_me(tval *v) {
     v->reg_block = (uint64_t)json_integer_value(json_object_get(r, "registered_block"));
   }
   json_decref(mg);
+}
+
+/* Every 2 s between rounds: its own row of the metagraph, and weights. (Not while a round is
+ * scored: the txs' waits made the validators miss the round's end on 2 cores.) */
+static void keep_up(tval *v) {
+  if (ag_mono_ms() < v->next_meta) return;
+  refresh_me(v);
+  if (ag_wsetter_poll(&v->ws) >= 0) ag_wsetter_set(&v->ws, v->uid, v->permit, v->last_update, v->reg_block, v->ema, v->n);
+  v->next_meta = ag_mono_ms() + 2000;
 }
 
 static int ensure_checkpoint(tval *v, const ag_tround *r) {
@@ -334,9 +344,9 @@ static void score_round(tval *v, const ag_tround *r, volatile int *stop) {
                              (uint16_t)m);
     rc = ag_submit_expect(&v->net, &v->hotkey, AG_TX_TRAIN_PROPOSE, &p, "train_propose", "validator", AG_E_TRAIN_ROUND);
     ag_buf_free(&p);
-    int late = rc == AG_E_TRAIN_ROUND; /* the others agreed first: the round is final; the scores still count */
+    int late = rc == AG_E_TRAIN_ROUND; /* the round ended first (final, or out of time); the scores still count */
     if (late) {
-      ag_info("validator", "round %llu: made final by the other validators before this proposal arrived",
+      ag_info("validator", "round %llu: ended before this proposal arrived (made final by the others, or out of time)",
               (unsigned long long)r->round);
       rc = 0;
       ag_err_clear();
@@ -431,7 +441,6 @@ int ag_tvalidator_run(const ag_validator_config *cfg, volatile int *stop) {
     goto out;
   ag_info("validator", "validating training subnet %u as %s; peers fetch its checkpoints at %s", cfg->netuid,
           v->addr, pub);
-  uint64_t next_meta = 0;
   while (!*stop) {
     ag_tround r;
     int grc = ag_tround_get(&v->net, cfg->netuid, &r);
@@ -440,12 +449,7 @@ int ag_tvalidator_run(const ag_validator_config *cfg, volatile int *stop) {
       ag_sleep_ms(1000);
       continue;
     }
-    if (ag_mono_ms() >= next_meta) {
-      refresh_me(v);
-      if (ag_wsetter_poll(&v->ws) >= 0)
-        ag_wsetter_set(&v->ws, v->uid, v->permit, v->last_update, v->reg_block, v->ema, v->n);
-      next_meta = ag_mono_ms() + 2000;
-    }
+    keep_up(v);
     int mine = 0;
     for (int i = 0; i < r.nprops; i++) mine |= !memcmp(r.proposers[i], v->hotkey.pk, 32);
     if (v->permit && !mine && r.round != v->done_round && r.height >= r.reveal_until &&
