@@ -210,6 +210,16 @@ try:
     check(text("faults") == str(bond["disputes"]["faults"]) and bond["disputes"]["faults"] >= 1,
           f"hotkey: the provider's {bond['disputes']['faults']} fault(s) as the API")
 
+    # the consensus validators: a solo devnet's one block producer
+    vals, st = get("/v1/validators"), get("/v1/status")
+    open_page("#/validators", "validators")
+    check(text("vconsensus") == vals["consensus"] == "solo", f"validators: consensus {vals['consensus']} as the API")
+    check(text("vcount") == str(len(vals["validators"])), f"validators: {len(vals['validators'])} in the set as the API")
+    check(text("vbonded") == str(len(vals["bonded"])), "validators: the bonded keys as the API")
+    producer = driver.find_element(By.CSS_SELECTOR, "#main p a").text
+    check(st["proposer"].startswith(producer[:12]) and st["proposer"].endswith(producer[-6:]),
+          f"validators: the block producer is the API's ({producer})")
+
     # search
     open_page("#/", "chain-again")
     box = driver.find_element(By.ID, "q")

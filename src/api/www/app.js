@@ -379,6 +379,55 @@ function redrawOnChange(path, shown) {
 }
 
 /* The open disputes; a resolved one is found by its id (search, its dispute_open tx). */
+/* The consensus validators: CometBFT's set with each key's share of the power, the keys bonded
+ * by accounts (bond, unbonding, jail, this epoch's votes) and the rules; a solo chain's one
+ * block producer. Redrawn when a block changes any of it. */
+async function validatorsPage() {
+  const [v, st] = await Promise.all([api('/v1/validators'), api('/v1/status')]);
+  const kids = [cards([
+    ['consensus', v.consensus, 'vconsensus'],
+    ['validators', v.validators.length, 'vcount'],
+    ['total power', v.total_power, 'vpower'],
+    ['bonded keys', v.bonded.length, 'vbonded'],
+  ])];
+  if (v.consensus === 'solo') {
+    kids.push(el('p', {}, 'One block producer makes and signs every block: ', addr(st.proposer),
+      ' (named by the genesis; a light client checks headers against it).'));
+  } else {
+    const bonded = Object.fromEntries(v.bonded.map((b) => [b.consensus_key, b]));
+    kids.push(el('h2', {text: 'The set'}), table([
+      {name: 'consensus key', get: (x) => el('span', {class: 'mono', text: short(x.consensus_key)})},
+      {name: 'power', num: true, get: (x) => x.power},
+      {name: 'share', num: true, get: (x) => (v.total_power ? (100 * x.power / v.total_power).toFixed(1) : '0') + ' %'},
+      {name: 'bonded by', get: (x) => (bonded[x.consensus_key] ? addr(bonded[x.consensus_key].owner) : 'genesis or sudo')},
+    ], v.validators, 'vset'));
+    kids.push(el('h2', {text: 'Bonded by accounts'}), table([
+      {name: 'consensus key', get: (b) => el('span', {class: 'mono', text: short(b.consensus_key)})},
+      {name: 'owner', get: (b) => addr(b.owner)},
+      {name: 'bond', num: true, get: (b) => agr(b.bond)},
+      {name: 'unbonding', num: true, get: (b) => (b.unbonding === '0' ? '—' : agr(b.unbonding) + ' until ' + b.release_at)},
+      {name: 'state', get: (b) => (b.tombstoned ? el('span', {class: 'bad', text: 'tombstoned'}) :
+        b.jailed_until ? el('span', {class: 'bad', text: 'jailed until ' + b.jailed_until}) : 'active')},
+      {name: 'votes missed', num: true, get: (b) => b.missed + ' of ' + b.seen},
+    ], v.bonded, 'vbonds'));
+    const p = v.bond_params;
+    kids.push(el('h2', {text: 'Rules'}), dl([
+      ['least bond', agr(p.min_bond)], ['power', '1 per whole AGR bonded, from the next validator epoch'],
+      ['validator epoch', p.epoch_blocks + ' blocks'], ['unbonding', p.unbond_blocks + ' blocks and ' + (p.unbond_ms / 3600000).toFixed(1) + ' h'],
+      ['jail', p.jail_blocks + ' blocks, ' + (p.jail_slash_bps / 100) + ' % of the bond, for missing over ' + (p.max_missed_permille / 10) + ' % of an epoch\'s votes'],
+      ['double sign', (p.slash_bps / 100) + ' % of the bond, and out for good'],
+      ['reward', (p.reward_bps / 100) + ' % of each block\'s reward to the bonded validators that signed the one before, by power'],
+    ]));
+  }
+  page('Validators', ...kids);
+  const key = (x) => JSON.stringify([x.validators, x.bonded.map((b) => [b.consensus_key, b.bond, b.unbonding, b.jailed_until, b.tombstoned])]);
+  const was = key(v);
+  onBlock = async () => {
+    const now = await api('/v1/validators').catch(() => null);
+    if (now && key(now) !== was) route();
+  };
+}
+
 async function disputesPage() {
   const d = await api('/v1/disputes');
   page('Disputes', el('p', {class: 'muted', text: 'Paid answers challenged on chain and judged by a committee of validators ' +
@@ -431,7 +480,7 @@ const routes = [
   [/^#\/account\/(agora1\w+)$/, accountPage], [/^#\/hotkey\/(agora1\w+)$/, hotkeyPage],
   [/^#\/subnets$/, subnetsPage], [/^#\/subnet\/(\d+)$/, subnetPage], [/^#\/training\/(\d+)$/, trainingPage],
   [/^#\/asset\/([0-9a-f]{64})$/, assetPage], [/^#\/channel\/([0-9a-f]{64})$/, channelPage],
-  [/^#\/disputes$/, disputesPage], [/^#\/dispute\/([0-9a-f]{64})$/, disputePage],
+  [/^#\/disputes$/, disputesPage], [/^#\/dispute\/([0-9a-f]{64})$/, disputePage], [/^#\/validators$/, validatorsPage],
 ];
 
 async function route() {
