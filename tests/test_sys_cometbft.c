@@ -21,6 +21,8 @@
  *     blocks; the sudo key's sudo_set_validator makes it a validator: CometBFT lists 5 and its
  *     key signs blocks; `agora consensus set KEY 0` removes it;
  *   - `query account --prove` follows the changed set (the validators it trusts sign too);
+ *   - `localnet add-validator --bond 10` adds a sixth node that bonds, gets power and earns its
+ *     owner part of the block rewards;
  *   - validators by bond: `agora consensus bond` of 10 AGR to the same key, its node stopped,
  *     makes it a validator at the next validator epoch with power 1 (an epoch adds under a
  *     third of the total power after it); it signs nothing, is jailed (power 0) at the end of
@@ -575,6 +577,42 @@ TEST(four_validators_survive_faults) {
   CHECK(jailed4);
   CHECK(wait_height(0, height_of(0) + 3, 30000)); /* and the chain goes on without it */
   fprintf(stderr, "  stopped, it was jailed by height %lld\n", height_of(0));
+
+  /* 6c. `localnet add-validator --bond 10`, as an operator adds a node: a sixth node joins by
+   * state sync and the network's key bonds 10 AGR to its consensus key. It signs, so it gets
+   * power at the next validator epoch, and its owner is paid part of each block reward for
+   * the blocks it signs (reward_bps) */
+  CHECK_EQ(localnet("add-validator", "--bond", "10"), 0);
+  char owner5[AG_ADDR_MAX] = "";
+  long long power5 = 0;
+  for (uint64_t until5 = ag_mono_ms() + 120000; !power5 && ag_mono_ms() < until5;) {
+    vs = sys_get_json(api[0], "/v1/validators", NULL);
+    json_t *bl = json_object_get(vs, "bonded"), *va = json_object_get(vs, "validators");
+    for (size_t k = 0; k < json_array_size(bl); k++) {
+      json_t *bd = json_array_get(bl, k);
+      const char *key = json_string_value(json_object_get(bd, "consensus_key")) ?: "";
+      if (!strcmp(key, vhex)) continue; /* node 4's */
+      snprintf(owner5, sizeof owner5, "%s", json_string_value(json_object_get(bd, "owner")) ?: "");
+      for (size_t i = 0; i < json_array_size(va); i++)
+        if (!strcmp(json_string_value(json_object_get(json_array_get(va, i), "consensus_key")) ?: "", key))
+          power5 = json_integer_value(json_object_get(json_array_get(va, i), "power"));
+    }
+    json_decref(vs);
+    if (!power5) ag_sleep_ms(500);
+  }
+  CHECK(power5 > 0);
+  char apath[160];
+  snprintf(apath, sizeof apath, "/v1/accounts/%s", owner5);
+  json_t *a0 = sys_get_json(api[0], apath, NULL);
+  uint64_t bal0 = ag_json_u64_of(a0, "balance");
+  json_decref(a0);
+  CHECK(wait_height(0, height_of(0) + 6, 30000));
+  json_t *a1 = sys_get_json(api[0], apath, NULL);
+  uint64_t bal1 = ag_json_u64_of(a1, "balance");
+  json_decref(a1);
+  CHECK(bal1 > bal0); /* its share of the block rewards, the account sending nothing meanwhile */
+  fprintf(stderr, "  node %d added by add-validator --bond 10: power %lld, its owner earned %llu base units in 6 blocks\n",
+          NV + 1, power5, (unsigned long long)(bal1 - bal0));
 
   /* 7. pruning (--retain-blocks 80): validator 0's CometBFT drops old blocks, keeps at least
    * the newest 80 and every block from its oldest kept snapshot on (one every 40, 3 kept) */
