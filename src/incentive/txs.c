@@ -599,8 +599,13 @@ static int reveal_apply(ag_app *app, const ag_tx *tx) {
   if ((rc = ag_commits_load(&s, w.netuid, uid, c, &n))) return rc;
   for (int i = 0; i < n; i++)
     if (!memcmp(c[i].hash, h, 32)) hit = i;
+  if (hit < 0 && !n)
+    return ag_fail(AG_E_REVEAL_MISMATCH,
+                   "uid %u has no unrevealed commit on subnet %u: a commit expires unrevealed at the end of epoch "
+                   "(its epoch + reveal_period %llu)", uid, w.netuid, (unsigned long long)sn.hp.reveal_period);
   if (hit < 0)
-    return ag_fail(AG_E_REVEAL_MISMATCH, "no commit of uid %u matches these weights, version key and salt", uid);
+    return ag_fail(AG_E_REVEAL_MISMATCH, "none of uid %u's %d unrevealed commit(s) matches these weights, version key "
+                   "and salt", uid, n);
   uint64_t due = c[hit].epoch + sn.hp.reveal_period;
   if (sn.epoch < due)
     return ag_fail(AG_E_REVEAL_EARLY,
