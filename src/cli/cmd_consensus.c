@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const char usage[] =
     "usage: agora consensus validators\n"
@@ -136,10 +137,19 @@ static int list(ag_cli *c) {
     ag_amount_format(unb, us);
     printf("  %.16s…  %s AGR by %s", json_string_value(json_object_get(e, "consensus_key")), bs,
            json_string_value(json_object_get(e, "owner")));
-    if (unb) printf(", %s unbonding until %lld", us, json_integer_value(json_object_get(e, "release_at")));
+    if (unb) {
+      time_t t = (time_t)(json_integer_value(json_object_get(e, "release_time_ms")) / 1000);
+      struct tm tm;
+      char when[32] = "?";
+      if (gmtime_r(&t, &tm)) strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", &tm);
+      printf(", %s unbonding until height %lld and %s", us, json_integer_value(json_object_get(e, "release_at")), when);
+    }
     if (json_is_true(json_object_get(e, "tombstoned"))) printf(", convicted of a double sign");
     else if (json_is_integer(json_object_get(e, "jailed_until")))
       printf(", jailed until %lld", json_integer_value(json_object_get(e, "jailed_until")));
+    if (json_integer_value(json_object_get(e, "seen")))
+      printf(", missed %lld of %lld votes this epoch", json_integer_value(json_object_get(e, "missed")),
+             json_integer_value(json_object_get(e, "seen")));
     printf("\n");
   }
   json_decref(j);
