@@ -17,6 +17,7 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,7 +51,13 @@ typedef struct {
   int n;
   json_t *last;        /* the last round's report */
   uint64_t proposals, rounds_scored;
-  uint64_t next_meta;  /* when to look at the metagraph and the weights again (monotonic ms) */
+  /* Weights run in their own thread (weights_thread), so that scoring a round, which can
+   * outlast an epoch, never makes a reveal miss the one epoch it is allowed in. mu guards what
+   * both threads touch: uid, permit, last_update, reg_block, ema, n and the two below. */
+  pthread_mutex_t mu;
+  volatile int *stop;
+  uint64_t weights_sets;
+  char last_weights[sizeof ((ag_wsetter *)0)->last_weights];
 } tval;
 
 static void refresh_me(tval *v) {
@@ -61,6 +68,7 @@ static void refresh_me(tval *v) {
   json_t *uids = json_object_get(mg, "uids");
   /* a subnet has at most AG_MAX_UIDS: rows past them are a node's lie, not uids to score */
   size_t n = json_array_size(uids) < AG_MAX_UIDS ? json_array_size(uids) : AG_MAX_UIDS;
+  pthread_mutex_lock(&v->mu);
   if ((int)n > v->n) {
     v->ema = ag_xrealloc(v->ema, n * sizeof *v->ema);
     for (size_t i = (size_t)v->n; i < n; i++) v->ema[i] = 0;
@@ -77,16 +85,31 @@ static void refresh_me(tval *v) {
     v->last_update = (uint64_t)json_integer_value(json_object_get(r, "last_update"));
     v->reg_block = (uint64_t)json_integer_value(json_object_get(r, "registered_block"));
   }
+  pthread_mutex_unlock(&v->mu);
   json_decref(mg);
 }
 
-/* Every 2 s between rounds: its own row of the metagraph, and weights. (Not while a round is
- * scored: the txs' waits made the validators miss the round's end on 2 cores.) */
-static void keep_up(tval *v) {
-  if (ag_mono_ms() < v->next_meta) return;
-  refresh_me(v);
-  if (ag_wsetter_poll(&v->ws) >= 0) ag_wsetter_set(&v->ws, v->uid, v->permit, v->last_update, v->reg_block, v->ema, v->n);
-  v->next_meta = ag_mono_ms() + 2000;
+/* Every second, beside the scoring: its own row of the metagraph, then weights from a copy of
+ * the scores (the wsetter's txs wait for their blocks; scoring must not wait for them). */
+static void *weights_thread(void *arg) {
+  tval *v = arg;
+  while (!*v->stop) {
+    refresh_me(v);
+    pthread_mutex_lock(&v->mu);
+    int uid = v->uid, permit = v->permit, n = v->n;
+    uint64_t lu = v->last_update, rb = v->reg_block;
+    double *ema = ag_xmalloc(((size_t)n + 1) * sizeof *ema);
+    if (n) memcpy(ema, v->ema, (size_t)n * sizeof *ema);
+    pthread_mutex_unlock(&v->mu);
+    if (ag_wsetter_poll(&v->ws) >= 0) ag_wsetter_set(&v->ws, uid, permit, lu, rb, ema, n);
+    free(ema);
+    pthread_mutex_lock(&v->mu);
+    v->weights_sets = v->ws.weights_sets;
+    memcpy(v->last_weights, v->ws.last_weights, sizeof v->last_weights);
+    pthread_mutex_unlock(&v->mu);
+    for (int i = 0; i < 10 && !*v->stop; i++) ag_sleep_ms(100);
+  }
+  return NULL;
 }
 
 static int ensure_checkpoint(tval *v, const ag_tround *r) {
@@ -366,12 +389,14 @@ static void score_round(tval *v, const ag_tround *r, volatile int *stop) {
   uint64_t best = 0;
   for (int i = 0; i < r->nsubs; i++)
     if (!e[i].code && e[i].s.score > best) best = e[i].s.score;
+  pthread_mutex_lock(&v->mu);
   for (int u = 0; u < v->n; u++) {
     double sample = 0;
     for (int i = 0; i < r->nsubs; i++)
       if (e[i].uid == u && !e[i].code && best) sample = (double)e[i].s.score / (double)best;
     v->ema[u] = 0.7 * v->ema[u] + 0.3 * sample;
   }
+  pthread_mutex_unlock(&v->mu);
   v->rounds_scored++;
   report(v, r, e, r->nsubs, proposed ? id : NULL, rc);
   char hex[17];
@@ -396,6 +421,7 @@ static void score_round(tval *v, const ag_tround *r, volatile int *stop) {
 
 static void write_status(tval *v, const ag_tround *r) {
   if (!v->cfg.status_path[0]) return;
+  pthread_mutex_lock(&v->mu);
   json_t *o = json_object(), *sc = json_array();
   json_object_set_new(o, "role", json_string("validator"));
   json_object_set_new(o, "kind", json_string("training"));
@@ -406,8 +432,8 @@ static void write_status(tval *v, const ag_tround *r) {
   json_object_set_new(o, "height", json_integer((json_int_t)r->height));
   json_object_set_new(o, "round", json_integer((json_int_t)r->round));
   json_object_set_new(o, "proposals", json_integer((json_int_t)v->proposals));
-  json_object_set_new(o, "weights_sets", json_integer((json_int_t)v->ws.weights_sets));
-  json_object_set_new(o, "last_weights", json_string(v->ws.last_weights));
+  json_object_set_new(o, "weights_sets", json_integer((json_int_t)v->weights_sets));
+  json_object_set_new(o, "last_weights", json_string(v->last_weights));
   for (int i = 0; i < v->n; i++) {
     json_t *x = json_object();
     json_object_set_new(x, "uid", json_integer(i));
@@ -416,6 +442,7 @@ static void write_status(tval *v, const ag_tround *r) {
   }
   json_object_set_new(o, "scores", sc);
   json_object_set_new(o, "last_round", v->last ? json_incref(v->last) : json_null());
+  pthread_mutex_unlock(&v->mu);
   ag_json_write_file(v->cfg.status_path, o);
 }
 
@@ -425,6 +452,10 @@ int ag_tvalidator_run(const ag_validator_config *cfg, volatile int *stop) {
   v->cfg = *cfg;
   v->uid = -1;
   v->done_round = UINT64_MAX;
+  v->stop = stop;
+  pthread_mutex_init(&v->mu, NULL);
+  pthread_t wt;
+  int wt_started = 0;
   ag_http_server *srv = NULL;
   if (!v->cfg.model_dir[0]) snprintf(v->cfg.model_dir, sizeof v->cfg.model_dir, "%s/models", cfg->home);
   if (v->cfg.threads < 1) v->cfg.threads = 1;
@@ -441,6 +472,12 @@ int ag_tvalidator_run(const ag_validator_config *cfg, volatile int *stop) {
     goto out;
   ag_info("validator", "validating training subnet %u as %s; peers fetch its checkpoints at %s", cfg->netuid,
           v->addr, pub);
+  refresh_me(v);
+  wt_started = pthread_create(&wt, NULL, weights_thread, v) == 0;
+  if (!wt_started) {
+    rc = ag_fail(AG_E_INTERNAL, "cannot start the weights thread");
+    goto out;
+  }
   while (!*stop) {
     ag_tround r;
     int grc = ag_tround_get(&v->net, cfg->netuid, &r);
@@ -449,10 +486,12 @@ int ag_tvalidator_run(const ag_validator_config *cfg, volatile int *stop) {
       ag_sleep_ms(1000);
       continue;
     }
-    keep_up(v);
     int mine = 0;
     for (int i = 0; i < r.nprops; i++) mine |= !memcmp(r.proposers[i], v->hotkey.pk, 32);
-    if (v->permit && !mine && r.round != v->done_round && r.height >= r.reveal_until &&
+    pthread_mutex_lock(&v->mu);
+    int permit = v->permit;
+    pthread_mutex_unlock(&v->mu);
+    if (permit && !mine && r.round != v->done_round && r.height >= r.reveal_until &&
         r.height < r.round_end) {
       ag_tround_peers(&v->net, cfg->netuid, &r); /* where to look when the node lacks a blob */
       score_round(v, &r, stop);
@@ -465,6 +504,7 @@ int ag_tvalidator_run(const ag_validator_config *cfg, volatile int *stop) {
   }
 out:
   if (rc) ag_error("validator", "%s", ag_errmsg(rc));
+  if (wt_started) pthread_join(wt, NULL); /* it ends with *stop, as the loop above */
   ag_http_stop(srv);
   ag_wsetter_free(&v->ws);
   ag_model_close(v->ckpt);
@@ -473,6 +513,7 @@ out:
   json_decref(v->last);
   ag_diloco_data_free(&v->data);
   ag_key_wipe(&v->hotkey);
+  pthread_mutex_destroy(&v->mu);
   free(v);
   return rc;
 }
