@@ -354,7 +354,7 @@ static int one_round(trainer *t, const ag_tround *r, volatile int *stop) {
       ag_buf_init(&p);
       ag_payload_train_submit(&p, t->cfg.netuid, r->round, r->model, commit);
       double ts = ag_mono_s();
-      rc = ag_submit_expect(&t->net, &t->hotkey, AG_TX_TRAIN_SUBMIT, &p, "train_submit", "trainer", AG_E_TRAIN_WINDOW);
+      rc = ag_submit_expect(&t->net, &t->hotkey, AG_TX_TRAIN_SUBMIT, &p, "train_submit", "trainer", AG_SUBMIT_QUIET);
       ag_buf_free(&p);
       if (!rc) t->blob_state = 1;
       t->encode_s = ag_mono_s() - ts;
@@ -384,7 +384,8 @@ static int one_round(trainer *t, const ag_tround *r, volatile int *stop) {
     ag_debug("trainer", "round %llu: %s; trying again", (unsigned long long)r->round, ag_errmsg(rc));
     return rc;
   }
-  if (rc == AG_E_TRAIN_WINDOW && !t->submitted && !t->failed) { /* the first round also loads everything */
+  if ((rc == AG_E_TRAIN_WINDOW || rc == AG_E_TRAIN_ROUND) && !t->submitted && !t->failed) {
+    /* the first round also loads everything: it may end before the blob is made */
     t->failed++;
     snprintf(t->last_what, sizeof t->last_what, "round %llu: %s", (unsigned long long)r->round, ag_errmsg(rc));
     ag_info("trainer", "%s (the first round also loaded the checkpoint and the corpus; training from the next)",

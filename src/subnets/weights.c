@@ -244,7 +244,7 @@ int ag_submit_expect(ag_net *net, const ag_keypair *k, uint16_t kind, const ag_b
     ag_warn(tag, "%s: %s; sending it again", what, ag_errmsg(rc));
   }
   pthread_mutex_unlock(&submit_mu);
-  if (rc && rc != expected) ag_warn(tag, "%s failed: %s", what, ag_errmsg(rc));
+  if (rc && rc != expected && expected != AG_SUBMIT_QUIET) ag_warn(tag, "%s failed: %s", what, ag_errmsg(rc));
   return rc;
 }
 

@@ -77,7 +77,9 @@ void ag_wsetter_set(ag_wsetter *w, int self, int permit, uint64_t last_update, u
 int ag_submit_retry(ag_net *net, const ag_keypair *k, uint16_t kind, const ag_buf *p,
                     const char *what, const char *tag);
 /* The same, except that the error `expected` (an outcome of a race the caller knows how to
- * take: a round that moved on, a commit that landed one epoch later) is returned unlogged. */
+ * take: a round that moved on, a commit that landed one epoch later) is returned unlogged;
+ * AG_SUBMIT_QUIET: no refusal is logged (the caller logs each). */
+#define AG_SUBMIT_QUIET INT32_MIN
 int ag_submit_expect(ag_net *net, const ag_keypair *k, uint16_t kind, const ag_buf *p,
                      const char *what, const char *tag, int expected);
 
