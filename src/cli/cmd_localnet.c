@@ -636,6 +636,7 @@ static int create(ag_cli *c, net *nt, int ndev, int block_ms, const ag_lsub_opts
 /* ---- joining ---------------------------------------------------------------------------------- */
 
 static void start_node(net *nt, int i, int app_only);
+static void stop_pid(int *pid, int sig);
 
 /* A new node, not a validator, that starts from a state-sync snapshot of the validators
  * (consensus/snapshot.h) instead of replaying every block: its CometBFT trusts validator 0's
@@ -844,6 +845,9 @@ static void start_node(net *nt, int i, int app_only) {
   snprintf(cmt, sizeof cmt, "%s/cometbft", home);
   snprintf(alog, sizeof alog, "%s/agora.log", home);
   snprintf(clog, sizeof clog, "%s/cometbft.log", home);
+  /* a CometBFT whose app died holds dead ABCI connections (v0.38 does not reconnect, and does
+   * not always exit): it restarts with the app, or the node would stay down with both running */
+  if (!app_only && !alive(nt->app_pid[i]) && alive(nt->cmt_pid[i])) stop_pid(&nt->cmt_pid[i], SIGTERM);
   if (!alive(nt->app_pid[i])) {
     char *av[] = {nt->agora, "--home", home, "node", NULL};
     nt->app_pid[i] = spawn(av, alog);
