@@ -332,6 +332,8 @@ int ag_cmd_query(ag_cli *c, int argc, char **argv) {
   int npos, rc = ag_cli_parse(c, argc, argv, opts, pos, 2, &npos);
   if (rc) return rc;
   if (c->help || npos != 2 || strcmp(pos[0], "account")) return ag_cli_usage(c, query_usage);
+  if (!prove && (genesis || wait_s || th_s || thash_s || tperiod_s))
+    return ag_cli_fail(c, AG_E_USAGE, "--genesis, --wait and the --trust-* options check a proof: give --prove too");
   uint64_t wait = 10;
   if (wait_s && (ag_parse_u64(wait_s, &wait) || wait > 3600))
     return ag_cli_fail(c, AG_E_USAGE, "--wait must be 0..3600 seconds");
