@@ -186,9 +186,21 @@ static void op_channel(world *w, in_t *in) {
       ag_buf v;
       ag_buf_init(&v);
       ag_voucher_sign(&v, CHAIN, w->ch[c].id, amount, get8(in), &keys[w->ch[c].client]);
+      kind = AG_TX_CHANNEL_CLAIM;
+      if (what & 0x20) { /* the same claim in a channel_claims, maybe with another channel's */
+        kind = AG_TX_CHANNEL_CLAIMS;
+        ag_buf_put_u16le(&p, (uint16_t)(1 + (what >> 7)));
+        if (what >> 7) {
+          ag_buf v2;
+          ag_buf_init(&v2);
+          int c2 = get8(in) % w->nch;
+          ag_voucher_sign(&v2, CHAIN, w->ch[c2].id, amount, get8(in), &keys[w->ch[c2].client]);
+          ag_payload_channel_claim(&p, 0, 0, v2.data, v2.len);
+          ag_buf_free(&v2);
+        }
+      }
       ag_payload_channel_claim(&p, get8(in) & 1, get8(in) % 2 ? 0 : amount / 2, v.data, v.len);
       ag_buf_free(&v);
-      kind = AG_TX_CHANNEL_CLAIM;
       signer = what & 0x10 ? a : w->ch[c].provider;
     } else if (what % 4 == 2) {
       ag_payload_channel_fund(&p, w->ch[c].id, amount);

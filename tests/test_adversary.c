@@ -465,7 +465,7 @@ static const uint16_t all_kinds[] = {
     AG_TX_ASSET_REGISTER, AG_TX_ASSET_ROYALTY, AG_TX_SHARE_TRANSFER, AG_TX_SHARE_CLAIM,
     AG_TX_DISPUTE_OPEN, AG_TX_DISPUTE_COMMIT, AG_TX_DISPUTE_REVEAL,
     AG_TX_AGENT_KEY_SET, AG_TX_AGENT_KEY_REVOKE, AG_TX_AGENT_FREEZE, AG_TX_AGENT_EXEC,
-    AG_TX_VALIDATOR_BOND, AG_TX_VALIDATOR_UNBOND,
+    AG_TX_VALIDATOR_BOND, AG_TX_VALIDATOR_UNBOND, AG_TX_CHANNEL_CLAIMS,
 };
 
 static const char *const hp_names[] = {"tempo", "max_uids", "max_validators", "immunity_period",
@@ -741,6 +741,12 @@ static void payload_of(ag_app *a, uint16_t kind, int sender, uint64_t *seed, ag_
     }
     break;
   }
+  case AG_TX_CHANNEL_CLAIMS: { /* one to three claims as channel_claim makes them, all or none */
+    size_t k = 1 + pick(seed, 3);
+    ag_buf_put_u16le(p, (uint16_t)k);
+    for (size_t i = 0; i < k; i++) payload_of(a, AG_TX_CHANNEL_CLAIM, sender, seed, p);
+    break;
+  }
   case AG_TX_AGENT_KEY_SET: {
     /* agent keys among the actors: mostly live and roomy, sometimes caps near the amounts
      * others move, sometimes terms never allowed */
@@ -865,7 +871,7 @@ TEST(property_random_txs_of_every_kind) {
   powers(app, pw_before, &total_before);
   uint64_t seed = 0x5eed, nonces[NA] = {0};
   int codes[1024] = {0}, ok = 0, ok_kind[64] = {0};
-  for (int blk = 0; blk < 200; blk++) {
+  for (int blk = 0; blk < 300; blk++) {
     enum { MAXN = 48 };
     ag_buf tx[MAXN];
     uint16_t kinds[MAXN];
@@ -956,6 +962,7 @@ TEST(property_random_txs_of_every_kind) {
   }
   CHECK(ok > 150); /* the sequences reach the kinds' logic, not only their decoders */
   CHECK(ok_kind[AG_TX_CHANNEL_OPEN] > 0 && ok_kind[AG_TX_CHANNEL_CLAIM] > 0 && ok_kind[AG_TX_CHANNEL_CLOSE] > 0);
+  CHECK(ok_kind[AG_TX_CHANNEL_CLAIMS] > 0);
   CHECK(ok_kind[AG_TX_OFFER_POST] > 0 && ok_kind[AG_TX_BOND_UNBOND] > 0);
   CHECK(ok_kind[AG_TX_VALIDATOR_BOND] > 0 && ok_kind[AG_TX_VALIDATOR_UNBOND] > 0 && bonded_power > 0);
   CHECK(ok_kind[AG_TX_AGENT_KEY_SET] > 0 && ok_kind[AG_TX_AGENT_EXEC] > 0 && ok_kind[AG_TX_AGENT_KEY_REVOKE] > 0);

@@ -284,6 +284,189 @@ TEST(every_bad_voucher_and_action_has_its_own_code_and_changes_nothing) {
   teardown();
 }
 
+/* A channel_claims of n vouchers (cum[i], seq[i]) on channels ids[i], signed by signer[i], sent by
+ * provider alone in a block; its log into log (may be NULL). */
+static int claims_run(int provider, size_t n, uint8_t (*ids)[32], const uint64_t *cum, const uint64_t *seq,
+                      const int *signer, char *log) {
+  ag_buf v[8], p, tx;
+  const uint8_t *vp[8];
+  size_t vl[8];
+  for (size_t i = 0; i < n; i++) {
+    voucher(&v[i], CHAIN, ids[i], cum[i], seq[i], signer[i]);
+    vp[i] = v[i].data;
+    vl[i] = v[i].len;
+  }
+  ag_buf_init(&p);
+  ag_payload_channel_claims(&p, n, NULL, NULL, vp, vl);
+  for (size_t i = 0; i < n; i++) ag_buf_free(&v[i]);
+  build(&tx, provider, nonce_of(provider), AG_TX_CHANNEL_CLAIMS, &p);
+  ag_buf_free(&p);
+  ag_app_info info;
+  ag_app_info_get(app, &info);
+  const uint8_t *raw = tx.data;
+  uint32_t len = (uint32_t)tx.len;
+  ag_block_ctx ctx = {info.height + 1, info.time_ms + 1000, {0}};
+  ag_result r;
+  uint8_t root[32];
+  CHECK_OK(ag_app_finalize_block(app, &ctx, &raw, &len, 1, &r, root));
+  CHECK_OK(ag_app_commit(app, NULL, 0, NULL));
+  ag_buf_free(&tx);
+  if (log) snprintf(log, sizeof r.log, "%s", r.log);
+  return r.code;
+}
+
+TEST(a_batch_of_claims_pays_as_its_claims_would_or_not_at_all) {
+  setup();
+  uint8_t ids[4][32];
+  CHECK_OK(open_channel(0, 4, 5 * AG_UNIT, 5, 0, ids[0]));
+  CHECK_OK(open_channel(1, 4, 5 * AG_UNIT, 5, 0, ids[1]));
+  CHECK_OK(open_channel(2, 4, 5 * AG_UNIT, 5, 0, ids[2]));
+  CHECK_OK(open_channel(2, 5, 5 * AG_UNIT, 5, 0, ids[3])); /* another provider's */
+  uint64_t p0 = balance(4);
+  int signer[4] = {0, 1, 2, 2};
+  uint64_t cum[4] = {AG_UNIT, 2 * AG_UNIT, 3 * AG_UNIT, AG_UNIT}, seq[4] = {1, 1, 1, 1};
+  char log[200];
+  /* three channels, one fee: each is paid exactly its voucher */
+  CHECK_OK(claims_run(4, 3, ids, cum, seq, signer, log));
+  CHECK_U64(balance(4), p0 + 6 * AG_UNIT - FEE);
+  for (int i = 0; i < 3; i++) CHECK(chan(ids[i]).claimed == cum[i] && chan(ids[i]).seq == 1);
+  /* one bad entry fails the whole tx, names itself, and nothing but the fee moves */
+  struct {
+    const char *what;
+    uint64_t cum2, seq2;
+    int signer2, code;
+  } bad[] = {
+      {"a replayed voucher", 3 * AG_UNIT, 1, 2, AG_E_VOUCHER_SEQ},
+      {"a forged voucher", 4 * AG_UNIT, 2, 7, AG_E_VOUCHER_SIGNATURE},
+      {"more than the deposit", 5 * AG_UNIT + 1, 2, 2, AG_E_VOUCHER_OVER_DEPOSIT},
+      {"a lower amount", 2 * AG_UNIT, 2, 2, AG_E_VOUCHER_STALE},
+  };
+  for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++) {
+    snap s0 = take(ids[0]);
+    ag_channel c1 = chan(ids[1]), c2 = chan(ids[2]);
+    uint64_t c2b[3] = {2 * AG_UNIT, 3 * AG_UNIT, bad[b].cum2}, s2b[3] = {2, 2, bad[b].seq2};
+    int sg[3] = {0, 1, bad[b].signer2};
+    int code = claims_run(4, 3, ids, c2b, s2b, sg, log);
+    if (code != bad[b].code) fprintf(stderr, "  %s: got %s (%s)\n", bad[b].what, ag_err_name(code), log);
+    CHECK_EQ(code, bad[b].code);
+    CHECK(strncmp(log, "claim 3 of 3: ", 14) == 0);
+    unchanged_but_fee(&s0, ids[0], 4);
+    ag_channel d1 = chan(ids[1]), d2 = chan(ids[2]);
+    CHECK(!memcmp(&c1, &d1, sizeof c1) && !memcmp(&c2, &d2, sizeof c2));
+  }
+  /* a channel of another provider in the batch: the same */
+  p0 = balance(4);
+  uint64_t cx[2] = {2 * AG_UNIT, 2 * AG_UNIT}, sx[2] = {2, 2};
+  int gx[2] = {0, 2};
+  uint8_t mix[2][32];
+  memcpy(mix[0], ids[0], 32);
+  memcpy(mix[1], ids[3], 32);
+  CHECK_EQ(claims_run(4, 2, mix, cx, sx, gx, log), AG_E_CHANNEL_ROLE);
+  CHECK(strncmp(log, "claim 2 of 2: ", 14) == 0);
+  CHECK_U64(balance(4), p0 - FEE);
+  CHECK_U64(chan(ids[0]).claimed, AG_UNIT);
+  /* one channel twice runs in order: the second voucher must follow the first */
+  uint8_t twice[2][32];
+  memcpy(twice[0], ids[0], 32);
+  memcpy(twice[1], ids[0], 32);
+  uint64_t ct[2] = {2 * AG_UNIT, 3 * AG_UNIT}, st[2] = {2, 3};
+  int gt[2] = {0, 0};
+  CHECK_OK(claims_run(4, 2, twice, ct, st, gt, log));
+  CHECK_U64(balance(4), p0 - 2 * FEE + 2 * AG_UNIT);
+  CHECK(chan(ids[0]).claimed == 3 * AG_UNIT && chan(ids[0]).seq == 3);
+  uint64_t cr[2] = {4 * AG_UNIT, 4 * AG_UNIT}, sr[2] = {4, 4};
+  CHECK_EQ(claims_run(4, 2, twice, cr, sr, gt, log), AG_E_VOUCHER_SEQ); /* the same voucher twice */
+  CHECK(chan(ids[0]).claimed == 3 * AG_UNIT);
+  /* each voucher pays a base fee, as a tx of its own would: a fee for the bytes alone is short,
+   * by a direct tx and by an agent key's alike */
+  ag_buf v[3], p, tx;
+  const uint8_t *vp[3];
+  size_t vl[3];
+  for (int i = 0; i < 3; i++) {
+    voucher(&v[i], CHAIN, ids[i], 4 * AG_UNIT, 9, i);
+    vp[i] = v[i].data;
+    vl[i] = v[i].len;
+  }
+  ag_buf_init(&p);
+  ag_payload_channel_claims(&p, 3, NULL, NULL, vp, vl);
+  for (int i = 0; i < 3; i++) ag_buf_free(&v[i]);
+  ag_params prm;
+  ag_params_default(&prm);
+  size_t bytes = ag_tx_size(strlen(CHAIN), p.len);
+  uint64_t need;
+  CHECK_OK(ag_tx_min_fee(prm.base_fee, prm.per_byte_fee, AG_TX_CHANNEL_CLAIMS, p.data, p.len, bytes, &need));
+  CHECK_U64(need, 3 * prm.base_fee + prm.per_byte_fee * bytes);
+  ag_buf ex;
+  ag_buf_init(&ex);
+  ag_payload_agent_exec(&ex, K[4].pk, AG_TX_CHANNEL_CLAIMS, p.data, p.len);
+  CHECK_U64(ag_tx_fee_units(AG_TX_AGENT_EXEC, ex.data, ex.len), 3);
+  ag_buf_free(&ex);
+  p0 = balance(4);
+  for (int exact = 0; exact < 2; exact++) {
+    ag_buf_init(&tx);
+    ag_tx_build(&tx, AG_TX_CHANNEL_CLAIMS, CHAIN, &K[4], nonce_of(4), need - 1 + (uint64_t)exact, 0, p.data,
+                (uint32_t)p.len);
+    ag_result r;
+    CHECK_EQ(ag_app_check_tx(app, tx.data, tx.len, AG_CHECK_NEW, &r, NULL), exact ? 0 : AG_E_TX_FEE_LOW);
+    int code;
+    block_of(&tx, 1, &code);
+    CHECK_EQ(code, exact ? 0 : AG_E_TX_FEE_LOW);
+    ag_buf_free(&tx);
+  }
+  ag_buf_free(&p);
+  CHECK_U64(balance(4), p0 - need + AG_UNIT + 2 * AG_UNIT + AG_UNIT); /* to 4, 4 and 4 AGR */
+  teardown();
+}
+
+/* The frozen bytes of one channel_claims tx (tests/vectors/tx_channel_claims.hex): two vouchers of
+ * key 1, claimed by key 4 at its least fee. The SDK's builder (sdk/python) must make the same,
+ * and a change here is a consensus change. */
+TEST(channel_claims_tx_is_frozen) {
+  ag_economy_register_kinds();
+  ag_keypair client, provider;
+  test_key(&client, 1);
+  test_key(&provider, 4);
+  uint8_t ids[2][32];
+  memset(ids[0], 0x11, 32);
+  memset(ids[1], 0x22, 32);
+  ag_buf v[2], p, tx;
+  const uint8_t *vp[2];
+  size_t vl[2];
+  for (int i = 0; i < 2; i++) {
+    ag_buf_init(&v[i]);
+    ag_voucher_sign(&v[i], "agora-test", ids[i], 500 + 200 * (uint64_t)i, 1 + (uint64_t)i, &client);
+    vp[i] = v[i].data;
+    vl[i] = v[i].len;
+  }
+  uint8_t flags[2] = {0, AG_CLAIM_CLOSE};
+  uint64_t amounts[2] = {400, 0};
+  ag_buf_init(&p);
+  ag_payload_channel_claims(&p, 2, flags, amounts, vp, vl);
+  uint64_t fee;
+  CHECK_OK(ag_tx_min_fee(1000, 10, AG_TX_CHANNEL_CLAIMS, p.data, p.len, ag_tx_size(10, p.len), &fee));
+  CHECK_U64(fee, 2 * 1000 + 10 * ag_tx_size(10, p.len));
+  ag_buf_init(&tx);
+  ag_tx_build(&tx, AG_TX_CHANNEL_CLAIMS, "agora-test", &provider, 3, fee, 0, p.data, (uint32_t)p.len);
+  ag_tx t;
+  CHECK_OK(ag_tx_decode(tx.data, tx.len, &t));
+  char *hex = malloc(2 * tx.len + 1);
+  ag_hex_encode(tx.data, tx.len, hex);
+  uint8_t *want = NULL;
+  size_t wlen = 0;
+  if (ag_read_file(AGORA_SRC_DIR "/tests/vectors/tx_channel_claims.hex", 8192, &want, &wlen) == 0) {
+    while (wlen && (want[wlen - 1] == '\n' || want[wlen - 1] == ' ')) want[--wlen] = 0;
+    CHECK_STR(hex, (char *)want);
+    free(want);
+  } else {
+    fprintf(stderr, "  missing tests/vectors/tx_channel_claims.hex; this run's bytes:\n%s\n", hex);
+    CHECK(0);
+  }
+  free(hex);
+  for (int i = 0; i < 2; i++) ag_buf_free(&v[i]);
+  ag_buf_free(&p);
+  ag_buf_free(&tx);
+}
+
 TEST(malformed_payloads_are_refused_before_they_cost_anything) {
   ag_economy_register_kinds();
   ag_keypair k;
@@ -325,6 +508,51 @@ TEST(malformed_payloads_are_refused_before_they_cost_anything) {
     ag_buf_free(&tx);
     ag_buf_free(&c[i].p);
   }
+  /* channel_claims: its frame, and each entry as a channel_claim */
+  ag_buf one;
+  ag_buf_init(&one);
+  ag_voucher_sign(&one, CHAIN, id, 1, 1, &k);
+  struct {
+    const char *what;
+    int n;         /* the count written */
+    int entries;   /* entries written */
+    int trim;      /* bytes cut from the end (negative: added) */
+    uint8_t flags; /* of the last entry */
+    uint64_t amount;
+    int code;
+  } cb[] = {
+      {"two good entries", 2, 2, 0, 0, 0, 0},
+      {"no entries", 0, 0, 0, 0, 0, AG_E_TX_PAYLOAD},
+      {"more than the most", AG_CLAIMS_MAX + 1, AG_CLAIMS_MAX + 1, 0, 0, 0, AG_E_TX_PAYLOAD},
+      {"the most", AG_CLAIMS_MAX, AG_CLAIMS_MAX, 0, 0, 0, 0},
+      {"fewer entries than the count", 3, 2, 0, 0, 0, AG_E_TX_PAYLOAD},
+      {"a byte after the entries", 2, 2, -1, 0, 0, AG_E_TX_PAYLOAD},
+      {"a truncated last entry", 2, 2, 1, 0, 0, AG_E_TX_PAYLOAD},
+      {"a last entry of 10 bytes", 2, 2, (int)one.len - 1, 0, 0, AG_E_TX_PAYLOAD},
+      {"an unknown flag", 2, 2, 0, 2, 0, AG_E_TX_PAYLOAD},
+      {"more than the voucher", 2, 2, 0, 0, 2, AG_E_CLAIM_ABOVE_VOUCHER},
+      {"a count only", 1, 0, 0, 0, 0, AG_E_TX_PAYLOAD},
+  };
+  for (size_t i = 0; i < sizeof cb / sizeof cb[0]; i++) {
+    ag_buf p, tx;
+    ag_buf_init(&p);
+    ag_buf_put_u16le(&p, (uint16_t)cb[i].n);
+    for (int e = 0; e < cb[i].entries; e++) {
+      int last = e == cb[i].entries - 1;
+      ag_payload_channel_claim(&p, last ? cb[i].flags : 0, last ? cb[i].amount : 0, one.data, one.len);
+    }
+    if (cb[i].trim < 0) ag_buf_put_u8(&p, 0);
+    else p.len -= (size_t)cb[i].trim;
+    ag_buf_init(&tx);
+    ag_tx_build(&tx, AG_TX_CHANNEL_CLAIMS, CHAIN, &k, 0, FEE, 0, p.data, (uint32_t)p.len);
+    ag_tx t;
+    int code = ag_tx_decode(tx.data, tx.len, &t);
+    if (code != cb[i].code) fprintf(stderr, "  channel_claims, %s: got %s\n", cb[i].what, ag_err_name(code));
+    CHECK_EQ(code, cb[i].code);
+    ag_buf_free(&tx);
+    ag_buf_free(&p);
+  }
+  ag_buf_free(&one);
   /* the voucher codec: every length but the right one is refused */
   ag_buf v;
   ag_buf_init(&v);
@@ -359,6 +587,7 @@ TEST(random_channel_sequences_pay_exactly_what_was_signed) {
   model_ch m[MAXCH];
   int nch = 0;
   uint64_t fees[NK] = {0};
+  int batches_ok = 0, batches_failed = 0;
   for (int blk = 0; blk < 160; blk++) {
     ag_buf txs[6];
     int who[6], kind[6], ch_of[6], codes[6];
@@ -399,6 +628,31 @@ TEST(random_channel_sequences_pay_exactly_what_was_signed) {
           amt[t] = (1 + test_rand(&seed) % 8) * AG_UNIT / 8;
           ag_payload_channel_fund(&p, x->id, amt[t]);
           kind[t] = AG_TX_CHANNEL_FUND;
+        } else if (op == 3 && test_rand(&seed) % 3 == 0) { /* a provider redeems several at once */
+          int k = 1 + (int)(test_rand(&seed) % 3);
+          ag_buf v[3];
+          const uint8_t *vp[3];
+          size_t vl[3];
+          uint64_t amounts[3];
+          for (int e = 0; e < k; e++) {
+            /* mostly the provider's own channels; sometimes another's, which fails the lot */
+            model_ch *y = x;
+            for (int tries = 0; e > 0 && tries < 8; tries++) {
+              y = &m[test_rand(&seed) % (uint64_t)nch];
+              if (y->provider == x->provider || test_rand(&seed) % 6 == 0) break;
+            }
+            uint64_t cum = y->signed_max + test_rand(&seed) % (AG_UNIT + 1), seq = y->seq + 1;
+            if (cum > y->signed_max) y->signed_max = cum;
+            y->seq = seq;
+            voucher(&v[e], CHAIN, y->id, cum, seq, y->client);
+            vp[e] = v[e].data;
+            vl[e] = v[e].len;
+            amounts[e] = test_rand(&seed) % 3 ? 0 : test_rand(&seed) % (cum + 1);
+          }
+          ag_payload_channel_claims(&p, (size_t)k, NULL, amounts, vp, vl);
+          for (int e = 0; e < k; e++) ag_buf_free(&v[e]);
+          who[t] = x->provider;
+          kind[t] = AG_TX_CHANNEL_CLAIMS;
         } else if (op <= 3) { /* the client signs a voucher (any amount, even too much) */
           uint64_t cum = x->signed_max + test_rand(&seed) % (AG_UNIT + 1);
           if (test_rand(&seed) % 6 == 0 && cum > AG_UNIT) cum -= AG_UNIT; /* replays an older amount */
@@ -429,6 +683,7 @@ TEST(random_channel_sequences_pay_exactly_what_was_signed) {
     block_of(txs, (size_t)n, codes);
     for (int t = 0; t < n; t++) {
       fees[who[t]] += FEE;
+      if (kind[t] == AG_TX_CHANNEL_CLAIMS) codes[t] ? batches_failed++ : batches_ok++;
       if (codes[t] == 0 && (kind[t] == AG_TX_CHANNEL_OPEN || kind[t] == AG_TX_CHANNEL_FUND))
         m[ch_of[t]].funded += amt[t];
       ag_buf_free(&txs[t]);
@@ -452,6 +707,7 @@ TEST(random_channel_sequences_pay_exactly_what_was_signed) {
     for (int i = 0; i < NK; i++) CHECK_U64(balance(i), (uint64_t)expect[i]);
   }
   int closed = 0, paid = 0;
+  CHECK(batches_ok >= 2 && batches_failed > 0);
   for (int i = 0; i < nch; i++) {
     ag_channel ch;
     if (ag_channel_load(ag_app_state(app), NULL, m[i].id, &ch) == 0) {
@@ -1907,7 +2163,7 @@ TEST(the_providers_book_takes_only_admitted_channels_and_keeps_each) {
   ag_paybook_close(&b);
 }
 
-TEST_MAIN(a_channel_pays_per_voucher_and_refunds_the_rest, a_providers_402_moves_the_client_only_within_what_it_signed,
+TEST_MAIN(a_channel_pays_per_voucher_and_refunds_the_rest, a_batch_of_claims_pays_as_its_claims_would_or_not_at_all, channel_claims_tx_is_frozen, a_providers_402_moves_the_client_only_within_what_it_signed,
           a_voucher_is_a_ceiling_the_provider_takes_what_it_billed,
           the_provider_closes_at_once_and_a_top_up_withdraws_a_close,
           expiry_stops_claims_and_lets_either_party_close,

@@ -393,9 +393,12 @@ static int check_envelope(const ag_app *app, const ag_tx *tx, uint64_t height) {
     return ag_fail(AG_E_TX_EXPIRED, "transaction was valid until height %llu; now %llu",
                    (unsigned long long)tx->valid_until, (unsigned long long)height);
   uint64_t min_fee;
-  if (ag_params_min_fee(&app->params, tx->raw_len, &min_fee) || tx->fee < min_fee)
-    return ag_fail(AG_E_TX_FEE_LOW, "fee %llu is below the minimum %llu for %zu bytes",
-                   (unsigned long long)tx->fee, (unsigned long long)min_fee, tx->raw_len);
+  if (ag_tx_min_fee(app->params.base_fee, app->params.per_byte_fee, tx->kind, tx->payload, tx->payload_len,
+                    tx->raw_len, &min_fee) ||
+      tx->fee < min_fee)
+    return ag_fail(AG_E_TX_FEE_LOW, "fee %llu is below the minimum %llu for %zu bytes and %llu base fee(s)",
+                   (unsigned long long)tx->fee, (unsigned long long)min_fee, tx->raw_len,
+                   (unsigned long long)ag_tx_fee_units(tx->kind, tx->payload, tx->payload_len));
   return 0;
 }
 
@@ -860,7 +863,10 @@ static int finalize_locked(ag_app *app, const ag_block_ctx *ctx, const uint8_t *
   int *prc = ag_xcalloc(n ? n : 1, sizeof *prc);
   ag_tx_parties *parties = app->history ? ag_xcalloc(n ? n : 1, sizeof *parties) : NULL;
   prep_ctx pc = {app, txs, lens, dec, prc, parties};
-  ag_par_for(n, app->threads, 64, prep_range, &pc);
+  /* chunks small enough that a few heavy txs (a channel_claims verifies up to 256 vouchers)
+   * still spread over the threads */
+  size_t chunk = n / (4 * (size_t)(app->threads > 0 ? app->threads : 1));
+  ag_par_for(n, app->threads, chunk < 1 ? 1 : chunk > 64 ? 64 : chunk, prep_range, &pc);
 
   int rc = 0;
   ag_state *st = app->st;

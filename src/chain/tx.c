@@ -48,6 +48,21 @@ const char *ag_tx_kind_name(uint16_t kind) {
   return k ? k->name : "unknown";
 }
 
+uint64_t ag_tx_fee_units(uint16_t kind, const uint8_t *payload, size_t len) {
+  const ag_tx_kind *k = ag_tx_kind_find(kind);
+  uint64_t u = k && k->fee_units ? k->fee_units(payload, len) : 1;
+  return u ? u : 1;
+}
+
+int ag_tx_min_fee(uint64_t base_fee, uint64_t per_byte_fee, uint16_t kind, const uint8_t *payload,
+                  size_t len, size_t tx_bytes, uint64_t *fee) {
+  uint64_t a, b;
+  if (ag_mul_u64(base_fee, ag_tx_fee_units(kind, payload, len), &a) || ag_mul_u64(per_byte_fee, tx_bytes, &b) ||
+      ag_add_u64(a, b, fee))
+    return AG_E_OVERFLOW;
+  return 0;
+}
+
 static int check_payload(const ag_tx *tx) {
   const ag_tx_kind *k = ag_tx_kind_find(tx->kind);
   if (!k) return ag_fail(AG_E_TX_KIND, "unknown transaction kind %u", tx->kind);

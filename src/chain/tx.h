@@ -78,6 +78,10 @@ typedef struct ag_tx_kind {
    * (check_tx), AG_PAYER_EXEC the block (finalize, before the fee), AG_PAYER_CHARGE records
    * the fee paid (after it). NULL: the sender pays. */
   int (*payer)(struct ag_app *app, int mode, const ag_tx *tx, uint8_t out[32]);
+  /* Optional: how many base fees the tx pays, for a kind that carries several actions each
+   * with its own signature to check (a channel_claims pays one per voucher), from a payload
+   * that may not decode (then 1). NULL: one. */
+  uint64_t (*fee_units)(const uint8_t *payload, size_t len);
 } ag_tx_kind;
 
 enum { AG_PAYER_CHECK = 0, AG_PAYER_EXEC = 1, AG_PAYER_CHARGE = 2 };
@@ -116,5 +120,13 @@ const char *ag_tx_kind_name(uint16_t kind);
 
 /* Size of a transfer tx on a given chain id (for fee quotes). */
 size_t ag_tx_size(size_t chain_id_len, size_t payload_len);
+
+/* The least fee of a tx of kind with that payload on a chain with those fee parameters:
+ * base_fee × the kind's fee units + per_byte_fee × its size (docs/encoding.md). AG_E_OVERFLOW
+ * when it does not fit. */
+int ag_tx_min_fee(uint64_t base_fee, uint64_t per_byte_fee, uint16_t kind, const uint8_t *payload,
+                  size_t len, size_t tx_bytes, uint64_t *fee);
+/* A kind's fee units for a payload (1 for a kind without them or unknown). */
+uint64_t ag_tx_fee_units(uint16_t kind, const uint8_t *payload, size_t len);
 
 #endif

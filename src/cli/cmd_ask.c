@@ -458,7 +458,8 @@ static int build(ag_cli *c, book_store *b, const chain_info *ci, json_t *actions
       json_decref(acct);
     }
     uint64_t fee;
-    ag_params_min_fee(&ci->params, ag_tx_size(strlen(ci->chain_id), p.len), &fee);
+    ag_tx_min_fee(ci->params.base_fee, ci->params.per_byte_fee, kind, p.data, p.len, ag_tx_size(strlen(ci->chain_id), p.len),
+                  &fee);
     ag_keypair k; /* the signature comes later: built with a zero key for the preview */
     memset(&k, 0, sizeof k);
     memcpy(k.pk, from, 32);

@@ -2,6 +2,8 @@
 #include "cli/cli.h"
 #include "core/err.h"
 #include "core/hash.h"
+#include "economy/economy.h"
+#include "incentive/incentive.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,6 +108,10 @@ static int globals(ag_cli *c, int argc, char **argv, const char **pass_fd) {
 
 int main(int argc, char **argv) {
   ag_crypto_init();
+  /* every tx kind, before any thread: a client's least fee (ag_tx_min_fee) and a tx's JSON
+   * depend on its kind's rules */
+  ag_incentive_register_kinds();
+  ag_economy_register_kinds();
   ag_cli c;
   memset(&c, 0, sizeof c);
   const char *env_home = getenv("AGORA_HOME"), *env_node = getenv("AGORA_NODE");

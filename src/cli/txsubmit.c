@@ -114,7 +114,8 @@ int ag_cli_submit(ag_cli *c, const ag_txreq *req) {
     ag_buf_free(&inner);
   }
   uint64_t fee, min_fee;
-  ag_params_min_fee(&p, ag_tx_size(strlen(env.chain_id), payload.len), &min_fee);
+  ag_tx_min_fee(p.base_fee, p.per_byte_fee, kind, payload.data, payload.len, ag_tx_size(strlen(env.chain_id), payload.len),
+                &min_fee);
   fee = min_fee;
   if (req->fee) {
     if ((rc = ag_amount_parse(req->fee, &fee))) goto fail;

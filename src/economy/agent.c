@@ -35,7 +35,7 @@
    (1ULL << AG_TX_CHANNEL_OPEN) | (1ULL << AG_TX_CHANNEL_FUND) | (1ULL << AG_TX_CHANNEL_CLAIM) |   \
    (1ULL << AG_TX_CHANNEL_CLOSE) | (1ULL << AG_TX_OFFER_POST) | (1ULL << AG_TX_OFFER_REMOVE) |     \
    (1ULL << AG_TX_BOND_UNBOND) | (1ULL << AG_TX_BOND_WITHDRAW) | (1ULL << AG_TX_DISPUTE_OPEN) |    \
-   (1ULL << AG_TX_DISPUTE_COMMIT) | (1ULL << AG_TX_DISPUTE_REVEAL))
+   (1ULL << AG_TX_DISPUTE_COMMIT) | (1ULL << AG_TX_DISPUTE_REVEAL) | (1ULL << AG_TX_CHANNEL_CLAIMS))
 
 uint64_t ag_agent_grantable(void) { return GRANTABLE; }
 
@@ -393,6 +393,11 @@ static int exec_validate(const ag_tx *tx) {
   return k->validate(&in);
 }
 
+/* the action's own */
+static uint64_t exec_fee_units(const uint8_t *payload, size_t len) {
+  return len >= 34 ? ag_tx_fee_units(ag_get_u16le(payload + 32), payload + 34, len - 34) : 1;
+}
+
 static int exec_spend(const ag_tx *tx, uint64_t *amount) {
   ag_tx in;
   inner_of(tx, &in);
@@ -525,7 +530,7 @@ static const ag_tx_kind kinds[] = {
     {AG_TX_AGENT_KEY_REVOKE, "agent_key_revoke", revoke_validate, ag_econ_no_spend, revoke_apply, revoke_json, NULL,
      revoke_payer},
     {AG_TX_AGENT_FREEZE, "agent_freeze", freeze_validate, ag_econ_no_spend, freeze_apply, freeze_json},
-    {AG_TX_AGENT_EXEC, "agent_exec", exec_validate, exec_spend, exec_apply, exec_json, NULL, exec_payer},
+    {AG_TX_AGENT_EXEC, "agent_exec", exec_validate, exec_spend, exec_apply, exec_json, NULL, exec_payer, exec_fee_units},
 };
 
 void ag_economy_agent_kinds(void) {

@@ -312,6 +312,12 @@ void ag_payload_channel_claim(ag_buf *out, uint8_t flags, uint64_t amount, const
   ag_buf_put(out, voucher, len);
 }
 
+void ag_payload_channel_claims(ag_buf *out, size_t n, const uint8_t *flags, const uint64_t *amounts,
+                               const uint8_t *const *vouchers, const size_t *lens) {
+  ag_buf_put_u16le(out, (uint16_t)n);
+  for (size_t i = 0; i < n; i++) ag_payload_channel_claim(out, flags ? flags[i] : 0, amounts ? amounts[i] : 0, vouchers[i], lens[i]);
+}
+
 void ag_payload_channel_close(ag_buf *out, const uint8_t channel[32]) { ag_buf_put(out, channel, 32); }
 
 /* ---- tx kinds -------------------------------------------------------------------------------- */
@@ -443,42 +449,54 @@ static json_t *fund_json(const ag_tx *tx) {
 
 /* claim */
 
-static int claim_validate(const ag_tx *tx) {
-  if (tx->payload_len < 9) return ag_fail(AG_E_TX_PAYLOAD, "channel_claim payload is %u bytes, too short", tx->payload_len);
-  if (tx->payload[0] & ~AG_CLAIM_CLOSE)
-    return ag_fail(AG_E_TX_PAYLOAD, "channel_claim flags 0x%02x: only bit 0 (close) is defined", tx->payload[0]);
+/* What a claim's bytes must be, whatever the state: flags, a voucher that decodes, an amount
+ * within it. */
+static int claim_syntax(uint8_t flags, uint64_t amount, const uint8_t *voucher, size_t vlen) {
+  if (flags & ~AG_CLAIM_CLOSE)
+    return ag_fail(AG_E_TX_PAYLOAD, "channel_claim flags 0x%02x: only bit 0 (close) is defined", flags);
   ag_voucher v;
-  int rc = ag_voucher_decode(tx->payload + 9, tx->payload_len - 9, &v);
-  if (!rc && ag_get_u64le(tx->payload + 1) > v.cumulative)
+  int rc = ag_voucher_decode(voucher, vlen, &v);
+  if (!rc && amount > v.cumulative)
     rc = ag_fail(AG_E_CLAIM_ABOVE_VOUCHER, "the claim asks for more than the voucher's cumulative amount");
   return rc;
 }
 
+static int claim_validate(const ag_tx *tx) {
+  if (tx->payload_len < 9) return ag_fail(AG_E_TX_PAYLOAD, "channel_claim payload is %u bytes, too short", tx->payload_len);
+  return claim_syntax(tx->payload[0], ag_get_u64le(tx->payload + 1), tx->payload + 9, tx->payload_len - 9);
+}
+
 /* Ahead of execution, in parallel: the voucher's signature under the signer the committed
  * state names (a channel's signer never changes; one opened in this block is checked when the
- * claim executes). Only warms the cache: execution decides. */
-static void claim_prepare(ag_app *app, const ag_tx *tx) {
+ * claim executes), for a channel of the sender's only (a claim of another's fails before its
+ * signature is looked at). Only warms the cache: execution decides. */
+static void prepare_voucher(ag_app *app, const ag_tx *tx, const uint8_t *voucher, size_t vlen) {
   ag_voucher v;
   uint8_t k[34];
   ag_buf b;
   ag_channel ch;
-  if (ag_voucher_decode(tx->payload + 9, tx->payload_len - 9, &v)) return;
+  if (ag_voucher_decode(voucher, vlen, &v)) return;
   ag_econ_key(k, AG_EKEY_CHANNEL, v.channel, NULL);
   ag_buf_init(&b);
-  if (ag_state_get_committed(ag_app_state(app), k, sizeof k, &b) == 0 && channel_decode(b.data, b.len, &ch) == 0)
+  if (ag_state_get_committed(ag_app_state(app), k, sizeof k, &b) == 0 && channel_decode(b.data, b.len, &ch) == 0 &&
+      !memcmp(ch.provider, tx->sender, 32))
     (void)voucher_sig_ok(&v, ch.signer);
   ag_buf_free(&b);
 }
 
-static int claim_apply(ag_app *app, const ag_tx *tx) {
+static void claim_prepare(ag_app *app, const ag_tx *tx) { prepare_voucher(app, tx, tx->payload + 9, tx->payload_len - 9); }
+
+/* One claim, as channel_claim and each entry of channel_claims make it. */
+static int claim_one(ag_app *app, const ag_tx *tx, uint8_t flags, uint64_t amount, const uint8_t *voucher,
+                     size_t vlen) {
   ag_voucher v;
   ag_channel ch;
-  int rc = ag_voucher_decode(tx->payload + 9, tx->payload_len - 9, &v);
+  int rc = ag_voucher_decode(voucher, vlen, &v);
   if (!rc) rc = load_for(app, v.channel, &ch);
   if (rc) return rc;
   if (memcmp(ch.provider, tx->sender, 32) != 0)
     return ag_fail(AG_E_CHANNEL_ROLE, "only the channel's provider may redeem its vouchers");
-  uint64_t height = ag_app_block_ctx(app)->height, amount = ag_get_u64le(tx->payload + 1);
+  uint64_t height = ag_app_block_ctx(app)->height;
   if ((rc = ag_voucher_check(&v, tx->chain_id, &ch, height))) return rc;
   /* the voucher is a ceiling: the provider takes what it billed, at most the voucher */
   if (amount == 0) amount = v.cumulative;
@@ -494,7 +512,11 @@ static int claim_apply(ag_app *app, const ag_tx *tx) {
   /* the model's royalty goes to its vault (and its ancestors'); the provider gets the rest */
   if ((rc = ag_asset_royalty(ag_app_state(app), ch.model, delta, &royalty))) return rc;
   if (delta > royalty && (rc = ag_account_credit(ag_app_state(app), ch.provider, delta - royalty))) return rc;
-  return (tx->payload[0] & AG_CLAIM_CLOSE) ? close_now(app, &ch) : 0;
+  return (flags & AG_CLAIM_CLOSE) ? close_now(app, &ch) : 0;
+}
+
+static int claim_apply(ag_app *app, const ag_tx *tx) {
+  return claim_one(app, tx, tx->payload[0], ag_get_u64le(tx->payload + 1), tx->payload + 9, tx->payload_len - 9);
 }
 
 static json_t *claim_json(const ag_tx *tx) {
@@ -509,6 +531,98 @@ static json_t *claim_json(const ag_tx *tx) {
   uint64_t amount = ag_get_u64le(tx->payload + 1);
   json_object_set_new(o, "amount", amount ? ag_json_u64s(amount) : json_null());
   json_object_set_new(o, "close", json_boolean(tx->payload[0] & AG_CLAIM_CLOSE));
+  return o;
+}
+
+/* claims: several claims in one tx, n u16 | n × (flags u8 | amount u64 | voucher), each voucher
+ * as long as its own chain id makes it. The entries run in order, each exactly as a
+ * channel_claim; the first that fails fails the tx (the error names it) and none is made. */
+
+typedef struct {
+  uint8_t flags;
+  uint64_t amount;
+  const uint8_t *voucher;
+  size_t vlen;
+} claim_entry;
+
+/* The entry at *off, and *off moved past it: the frame only. */
+static int claims_next(const ag_tx *tx, size_t *off, claim_entry *e) {
+  const uint8_t *p = tx->payload + *off;
+  size_t left = tx->payload_len - *off;
+  if (left < 11) return ag_fail(AG_E_TX_PAYLOAD, "channel_claims entry is %zu bytes, too short", left);
+  e->vlen = 2 + (size_t)p[10] + 112;
+  if (left < 9 + e->vlen)
+    return ag_fail(AG_E_TX_PAYLOAD, "channel_claims entry needs %zu bytes, %zu are left", 9 + e->vlen, left);
+  e->flags = p[0];
+  e->amount = ag_get_u64le(p + 1);
+  e->voucher = p + 9;
+  *off += 9 + e->vlen;
+  return 0;
+}
+
+/* rc again, its message prefixed with the entry it came from. */
+static int claims_at(int rc, size_t i, size_t n) {
+  char msg[512];
+  snprintf(msg, sizeof msg, "%s", ag_errmsg(rc));
+  return ag_fail(rc, "claim %zu of %zu: %s", i + 1, n, msg);
+}
+
+static size_t claims_count(const ag_tx *tx) { return ag_get_u16le(tx->payload); }
+
+static int claims_validate(const ag_tx *tx) {
+  if (tx->payload_len < 2) return ag_fail(AG_E_TX_PAYLOAD, "channel_claims payload is %u bytes, too short", tx->payload_len);
+  size_t n = claims_count(tx), off = 2;
+  if (n < 1 || n > AG_CLAIMS_MAX)
+    return ag_fail(AG_E_TX_PAYLOAD, "channel_claims holds %zu claims: 1..%d are allowed", n, AG_CLAIMS_MAX);
+  for (size_t i = 0; i < n; i++) {
+    claim_entry e;
+    int rc = claims_next(tx, &off, &e);
+    if (!rc) rc = claim_syntax(e.flags, e.amount, e.voucher, e.vlen);
+    if (rc) return claims_at(rc, i, n);
+  }
+  if (off != tx->payload_len)
+    return ag_fail(AG_E_TX_PAYLOAD, "channel_claims has %zu bytes after its %zu claims", tx->payload_len - off, n);
+  return 0;
+}
+
+static void claims_prepare(ag_app *app, const ag_tx *tx) {
+  size_t n = claims_count(tx), off = 2;
+  claim_entry e;
+  for (size_t i = 0; i < n && claims_next(tx, &off, &e) == 0; i++) prepare_voucher(app, tx, e.voucher, e.vlen);
+}
+
+static int claims_apply(ag_app *app, const ag_tx *tx) {
+  size_t n = claims_count(tx), off = 2;
+  for (size_t i = 0; i < n; i++) {
+    claim_entry e;
+    int rc = claims_next(tx, &off, &e);
+    if (!rc) rc = claim_one(app, tx, e.flags, e.amount, e.voucher, e.vlen);
+    if (rc) return claims_at(rc, i, n);
+  }
+  return 0;
+}
+
+/* one base fee a voucher: its signature is checked as a tx's would be */
+static uint64_t claims_fee_units(const uint8_t *payload, size_t len) { return len >= 2 ? ag_get_u16le(payload) : 1; }
+
+static json_t *claims_json(const ag_tx *tx) {
+  json_t *o = json_object(), *a = json_array();
+  size_t n = claims_count(tx), off = 2;
+  claim_entry e;
+  for (size_t i = 0; i < n && claims_next(tx, &off, &e) == 0; i++) {
+    json_t *c = json_object();
+    ag_voucher v;
+    if (ag_voucher_decode(e.voucher, e.vlen, &v) == 0) {
+      json_object_set_new(c, "channel", ag_json_hex(v.channel, 32));
+      json_object_set_new(c, "cumulative", ag_json_u64s(v.cumulative));
+      json_object_set_new(c, "seq", ag_json_u64n(v.seq));
+      json_object_set_new(c, "voucher_chain_id", json_string(v.chain_id));
+    }
+    json_object_set_new(c, "amount", e.amount ? ag_json_u64s(e.amount) : json_null());
+    json_object_set_new(c, "close", json_boolean(e.flags & AG_CLAIM_CLOSE));
+    json_array_append_new(a, c);
+  }
+  json_object_set_new(o, "claims", a);
   return o;
 }
 
@@ -550,6 +664,8 @@ static const ag_tx_kind kinds[] = {
     {AG_TX_CHANNEL_FUND, "channel_fund", fund_validate, fund_spend, fund_apply, fund_json},
     {AG_TX_CHANNEL_CLAIM, "channel_claim", claim_validate, ag_econ_no_spend, claim_apply, claim_json, claim_prepare},
     {AG_TX_CHANNEL_CLOSE, "channel_close", close_validate, ag_econ_no_spend, close_apply, close_json},
+    {AG_TX_CHANNEL_CLAIMS, "channel_claims", claims_validate, ag_econ_no_spend, claims_apply, claims_json, claims_prepare,
+     NULL, claims_fee_units},
 };
 
 void ag_economy_register_kinds(void) {

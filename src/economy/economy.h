@@ -50,7 +50,11 @@ enum {
   AG_TX_AGENT_KEY_REVOKE = 46, /* the account or the key: account[32] | agent[32] */
   AG_TX_AGENT_FREEZE = 47,     /* account: frozen u8 */
   AG_TX_AGENT_EXEC = 48,       /* agent key: account[32] | kind u16 | that kind's payload */
+  AG_TX_CHANNEL_CLAIMS = 49,   /* provider: n u16 (1..AG_CLAIMS_MAX) | n × (a channel_claim's
+                                  payload); all or none */
 };
+
+#define AG_CLAIMS_MAX 256
 
 enum { AG_ASSET_MODEL = 1, AG_ASSET_DATASET = 2 };
 
@@ -331,6 +335,9 @@ void ag_payload_channel_open(ag_buf *out, const uint8_t provider[32], const uint
 void ag_payload_channel_fund(ag_buf *out, const uint8_t channel[32], uint64_t amount);
 /* amount: the total the channel will have paid after the claim, at most the voucher's
  * cumulative amount (0: all of it). */
+/* n claims in one channel_claims payload; flags and amounts may be NULL (0 each). */
+void ag_payload_channel_claims(ag_buf *out, size_t n, const uint8_t *flags, const uint64_t *amounts,
+                               const uint8_t *const *vouchers, const size_t *lens);
 void ag_payload_channel_claim(ag_buf *out, uint8_t flags, uint64_t amount, const uint8_t *voucher,
                               size_t len);
 void ag_payload_channel_close(ag_buf *out, const uint8_t channel[32]);

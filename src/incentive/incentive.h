@@ -163,6 +163,8 @@ typedef struct {
   ag_state_view *view; /* when set, reads come from it; writes are not allowed */
 } ag_ist;
 
+/* Registers the incentive layer's tx kinds (attach does it too): once, before any thread. */
+void ag_incentive_register_kinds(void);
 /* Registers the tx kinds (process-wide) and the block/genesis hooks of app. Call once per app,
  * before init_chain. */
 void ag_incentive_attach(ag_app *app);

@@ -40,7 +40,6 @@ void ag_community_pool_store(ag_state *st, uint64_t v);
 void ag_subnet_model_store(ag_state *st, uint16_t netuid, const ag_subnet_model *m);
 
 /* tx kinds (txs.c) and block/genesis hooks (epoch.c) */
-void ag_incentive_register_kinds(void);
 int ag_incentive_genesis(ag_app *app, const ag_genesis *g, void *ctx);
 int ag_incentive_begin_block(ag_app *app, void *ctx);
 int ag_incentive_end_block(ag_app *app, void *ctx);

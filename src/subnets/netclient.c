@@ -120,7 +120,7 @@ int ag_net_submit(ag_net *n, const ag_keypair *k, uint16_t kind, const uint8_t *
   uint64_t nonce = ag_json_u64_of(acct, "pending_nonce");
   json_decref(acct);
   uint64_t fee;
-  ag_params_min_fee(&n->params, ag_tx_size(strlen(n->chain_id), len), &fee);
+  ag_tx_min_fee(n->params.base_fee, n->params.per_byte_fee, kind, payload, len, ag_tx_size(strlen(n->chain_id), len), &fee);
   ag_buf tx;
   ag_buf_init(&tx);
   ag_tx_build(&tx, kind, n->chain_id, k, nonce, fee, 0, payload, (uint32_t)len);

@@ -154,7 +154,7 @@ class Client:
         if nonce is None:
             nonce = self.account(key.address)["pending_nonce"]
         if fee is None:
-            fee = txm.min_fee(st["params"], st["chain_id"], len(payload))
+            fee = txm.min_fee(st["params"], st["chain_id"], len(payload), txm.fee_units(kind, payload))
         return self.submit(txm.build(kind, st["chain_id"], key, nonce, fee, payload, valid_until))
 
     def wait(self, hash: str, timeout: float = 60.0) -> Json:

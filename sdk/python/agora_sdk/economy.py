@@ -27,6 +27,8 @@ from .keys import Keypair, verify
 from .tx import _pk, _u64, blake2b
 
 CHANNEL_OPEN, CHANNEL_FUND, CHANNEL_CLAIM, CHANNEL_CLOSE = 30, 31, 32, 33
+CHANNEL_CLAIMS = 49
+CLAIMS_MAX = 256
 OFFER_POST, OFFER_REMOVE, BOND_UNBOND, BOND_WITHDRAW = 34, 35, 36, 37
 ASSET_REGISTER, ASSET_ROYALTY, SHARE_TRANSFER, SHARE_CLAIM = 38, 39, 40, 41
 
@@ -59,6 +61,17 @@ def channel_fund(channel, amount: int) -> bytes:
 def channel_claim(voucher: bytes, amount: int = 0, close: bool = False) -> bytes:
     """tx 32 (the provider): the channel's new total paid under voucher (0: all it covers)."""
     return bytes([1 if close else 0]) + _u64(amount) + bytes(voucher)
+
+
+def channel_claims(claims) -> bytes:
+    """tx 49 (the provider): up to 256 claims in one tx, all or none; claims are voucher bytes or
+    (voucher, amount, close) tuples. It pays a base fee per claim."""
+    out = []
+    for c in claims:
+        out.append(channel_claim(*c) if isinstance(c, tuple) else channel_claim(c))
+    if not 1 <= len(out) <= CLAIMS_MAX:
+        raise ValueError(f"a channel_claims holds 1..{CLAIMS_MAX} claims")
+    return struct.pack("<H", len(out)) + b"".join(out)
 
 
 def channel_close(channel) -> bytes:

@@ -76,9 +76,19 @@ def size(chain_id: str, payload_len: int) -> int:
     return 64 + len(chain_id) + payload_len + 64
 
 
-def min_fee(params: dict, chain_id: str, payload_len: int) -> int:
-    """The least fee the chain takes for such a tx (status "params": base + per byte × size)."""
-    return int(params["base_fee"]) + int(params["per_byte_fee"]) * size(chain_id, payload_len)
+def fee_units(kind: int, payload: bytes) -> int:
+    """How many base fees a tx of kind pays: one, except a channel_claims (49), one per claim,
+    and an agent_exec (48), its action's (docs/encoding.md)."""
+    if kind == 49 and len(payload) >= 2:
+        return max(1, struct.unpack_from("<H", payload)[0])
+    if kind == 48 and len(payload) >= 34:
+        return fee_units(struct.unpack_from("<H", payload, 32)[0], payload[34:])
+    return 1
+
+
+def min_fee(params: dict, chain_id: str, payload_len: int, units: int = 1) -> int:
+    """The least fee the chain takes for such a tx (status "params": base × units + per byte × size)."""
+    return int(params["base_fee"]) * units + int(params["per_byte_fee"]) * size(chain_id, payload_len)
 
 
 def decode(raw: bytes) -> Tx:
@@ -179,7 +189,7 @@ def parse_amount(s: str) -> int:
     return int(whole) * AGR + int(frac.ljust(9, "0") or 0)
 
 
-__all__: List[str] = ["AGR", "Tx", "blake2b", "build", "decode", "unsigned", "size", "min_fee", "transfer", "multi_transfer",
+__all__: List[str] = ["AGR", "Tx", "blake2b", "build", "decode", "unsigned", "size", "min_fee", "fee_units", "transfer", "multi_transfer",
                       "stake", "set_weights", "weights_commit", "commit_weights", "reveal_weights", "register", "parse_amount",
                       "TRANSFER", "MULTI_TRANSFER", "STAKE_ADD", "STAKE_REMOVE", "REGISTER", "SET_WEIGHTS", "COMMIT_WEIGHTS",
                       "REVEAL_WEIGHTS"]

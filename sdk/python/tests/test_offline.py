@@ -103,6 +103,19 @@ def test_economy_payloads_have_the_documented_sizes_and_costs_round_up():
         e.Channel("agora-test", m, k.address, deposit=100).voucher_for(101, k)  # never above the deposit
 
 
+def test_channel_claims_is_byte_identical_to_the_c_encoder():
+    from agora_sdk import economy as e
+    client = seed_key(1)
+    v = [e.voucher("agora-test", bytes([0x11]) * 32, 500, 1, client), e.voucher("agora-test", bytes([0x22]) * 32, 700, 2, client)]
+    p = e.channel_claims([(v[0], 400, False), (v[1], 0, True)])
+    assert tx.fee_units(e.CHANNEL_CLAIMS, p) == 2 and tx.fee_units(48, bytes(32) + (49).to_bytes(2, "little") + p) == 2
+    fee = tx.min_fee({"base_fee": "1000", "per_byte_fee": "10"}, "agora-test", len(p), tx.fee_units(e.CHANNEL_CLAIMS, p))
+    b = tx.build(e.CHANNEL_CLAIMS, "agora-test", seed_key(4), 3, fee, p)
+    assert b.hex() == (ROOT / "tests/vectors/tx_channel_claims.hex").read_text().strip()
+    with pytest.raises(ValueError):
+        e.channel_claims([])
+
+
 def test_endpoints_that_resolve_inside_a_network_are_not_contacted():
     """A name the chain accepts can resolve to a private address ("localhost" stands for one):
     with public_only (a chain without allow_private_endpoints) nothing reaches the server."""
