@@ -132,7 +132,7 @@ static const char miner_usage[] =
     "  --api-key KEY       require 'Authorization: Bearer KEY' on /v1 routes\n"
     "  --models DIR        model cache (default HOME/models)\n"
     "  --claim-every S     seconds between rounds that redeem what paying clients were billed\n"
-    "                      (one channel_claim fee per channel with news) and drop closed\n"
+    "                      (a base fee per channel with news) and drop closed\n"
     "                      channels from the payment book (default 10; 1..86400)\n";
 
 int ag_cmd_miner(ag_cli *c, int argc, char **argv) {

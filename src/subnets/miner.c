@@ -526,77 +526,108 @@ static void sync_redeemed(miner *m, const uint8_t id[32], uint64_t amount) {
  * still running is left for the next round: the chain takes each voucher sequence once, so a
  * claim under the voucher that request came with would leave its cost unclaimable until the
  * client sends another voucher (and for good if it never does). final: the miner is going and
- * nothing runs any more, so every channel is claimed. */
+ * nothing runs any more, so every channel is claimed.
+ *
+ * The claims of a round go out together, up to PER_TX in each channel_claims (one signature and
+ * one fee for them all, docs/economy.md), and their outcomes are read together: a round takes a
+ * block or two, not one block a channel. A channel_claims is all or none, so one the chain
+ * refuses is sent again claim by claim, and each then fares as a lone claim does. */
+typedef struct {
+  uint8_t id[32];
+  uint64_t amount, seq;
+  uint8_t payload[9 + AG_VOUCHER_MAX]; /* a channel_claim's */
+  size_t len;
+} pay_claim;
+
+typedef struct {
+  uint8_t hash[32];
+  size_t first, n; /* the claims cs[first .. first + n) */
+  int done;
+} claim_tx;
+
+/* Sends cs[first .. first + n) as one tx into *t: a channel_claim for one, else a
+ * channel_claims; 1 when sent. */
+static int send_claims(miner *m, const pay_claim *cs, size_t first, size_t n, claim_tx *t) {
+  ag_buf b;
+  ag_buf_init(&b);
+  if (n > 1) ag_buf_put_u16le(&b, (uint16_t)n);
+  for (size_t q = first; q < first + n; q++) ag_buf_put(&b, cs[q].payload, cs[q].len);
+  t->first = first;
+  t->n = n;
+  t->done = 0;
+  int rc = ag_net_submit(&m->net, &m->hotkey, n > 1 ? AG_TX_CHANNEL_CLAIMS : AG_TX_CHANNEL_CLAIM, b.data, b.len, 0,
+                         t->hash, NULL);
+  ag_buf_free(&b);
+  if (rc) ag_warn("miner", "%zu claim(s) not sent: %s", n, ag_errmsg(rc));
+  return rc == 0;
+}
+
 static void claim_billed(miner *m, int final) {
-  enum { BATCH = 256 };
-  typedef struct {
-    uint8_t id[32], hash[32];
-    uint64_t amount, seq;
-    int done;
-  } claim;
-  claim *cs = ag_xcalloc(BATCH, sizeof *cs);
-  size_t nc = 0;
-  /* every claim of the round is sent at once (the node gives each the next nonce), and then
-   * their outcomes are read together: a round takes a block or two, not one block a channel */
-  for (size_t i = 0; nc < BATCH; i++) {
-    uint8_t payload[9 + AG_VOUCHER_MAX];
-    size_t len = 0;
-    claim *c = &cs[nc];
-    pthread_mutex_lock(&m->book.mu);
-    int more = i < m->book.n;
-    if (more) {
-      ag_pay_entry *e = &m->book.e[i];
-      /* a voucher the chain has redeemed already (e->ch.seq, as last read) would only burn a
-       * fee: it waits for the next one */
-      if (e->billed > e->claimed && e->voucher_len && e->seq > e->ch.seq && (final || e->reserved == 0)) {
-        ag_buf b;
-        ag_buf_init(&b);
-        ag_payload_channel_claim(&b, 0, e->billed, e->voucher, e->voucher_len);
-        memcpy(payload, b.data, b.len);
-        len = b.len;
-        ag_buf_free(&b);
-        c->amount = e->billed;
-        c->seq = e->seq;
-        memcpy(c->id, e->ch.id, 32);
-      }
-    }
-    pthread_mutex_unlock(&m->book.mu);
-    if (!more) break;
-    if (!len) continue;
-    int rc = ag_net_submit(&m->net, &m->hotkey, AG_TX_CHANNEL_CLAIM, payload, len, 0, c->hash, NULL);
-    if (rc) ag_warn("miner", "claim of %llu base units not sent: %s", (unsigned long long)c->amount, ag_errmsg(rc));
-    else nc++;
+  enum { BATCH = 256, PER_TX = 64 };
+  pay_claim *cs = ag_xcalloc(BATCH, sizeof *cs);
+  claim_tx *tx = ag_xcalloc(BATCH + BATCH / PER_TX + 1, sizeof *tx);
+  size_t nc = 0, ntx = 0;
+  pthread_mutex_lock(&m->book.mu);
+  for (size_t i = 0; i < m->book.n && nc < BATCH; i++) {
+    ag_pay_entry *e = &m->book.e[i];
+    /* a voucher the chain has redeemed already (e->ch.seq, as last read) would only burn a fee:
+     * it waits for the next one */
+    if (!(e->billed > e->claimed && e->voucher_len && e->seq > e->ch.seq && (final || e->reserved == 0))) continue;
+    pay_claim *c = &cs[nc++];
+    ag_buf b;
+    ag_buf_init(&b);
+    ag_payload_channel_claim(&b, 0, e->billed, e->voucher, e->voucher_len);
+    memcpy(c->payload, b.data, b.len);
+    c->len = b.len;
+    ag_buf_free(&b);
+    c->amount = e->billed;
+    c->seq = e->seq;
+    memcpy(c->id, e->ch.id, 32);
   }
-  size_t left = nc;
+  pthread_mutex_unlock(&m->book.mu);
+  for (size_t f = 0; f < nc; f += PER_TX) ntx += (size_t)send_claims(m, cs, f, nc - f < PER_TX ? nc - f : PER_TX, &tx[ntx]);
+  size_t left = ntx;
   for (uint64_t end = ag_mono_ms() + (final ? 30000 : 15000); left && ag_mono_ms() < end;) {
     ag_sleep_ms(100);
-    for (size_t k = 0; k < nc; k++) {
-      claim *c = &cs[k];
-      int code = 0, o = c->done ? 0 : ag_net_tx_outcome(&m->net, c->hash, &code);
+    for (size_t k = 0, nk = ntx; k < nk; k++) {
+      claim_tx *t = &tx[k];
+      int code = 0, o = t->done ? 0 : ag_net_tx_outcome(&m->net, t->hash, &code);
       if (o <= 0) continue; /* not yet, or the node did not answer: asked again */
-      c->done = 1;
+      t->done = 1;
       left--;
-      if (code == AG_E_VOUCHER_SEQ || code == AG_E_VOUCHER_STALE) {
-        sync_redeemed(m, c->id, c->amount);
+      if (code && t->n > 1) {
+        ag_info("miner", "a channel_claims of %zu claims was refused (%s): they go one by one", t->n,
+                ag_errmsg(code));
+        size_t before = ntx;
+        for (size_t q = t->first; q < t->first + t->n; q++) ntx += (size_t)send_claims(m, cs, q, 1, &tx[ntx]);
+        left += ntx - before;
         continue;
       }
-      if (code) {
-        ag_warn("miner", "claim of %llu base units not made: %s", (unsigned long long)c->amount, ag_errmsg(code));
-        continue;
+      for (size_t q = t->first; q < t->first + t->n; q++) {
+        pay_claim *c = &cs[q];
+        if (code == AG_E_VOUCHER_SEQ || code == AG_E_VOUCHER_STALE) {
+          sync_redeemed(m, c->id, c->amount);
+          continue;
+        }
+        if (code) {
+          ag_warn("miner", "claim of %llu base units not made: %s", (unsigned long long)c->amount, ag_errmsg(code));
+          continue;
+        }
+        pthread_mutex_lock(&m->book.mu);
+        ag_pay_entry *e = ag_paybook_find(&m->book, c->id);
+        if (e && e->ch.seq < c->seq) e->ch.seq = c->seq;
+        if (e && e->claimed < c->amount) {
+          e->claimed = c->amount;
+          int rc = ag_paybook_store(&m->book, e);
+          if (rc) ag_warn("miner", "%s", ag_errmsg(rc));
+        }
+        pthread_mutex_unlock(&m->book.mu);
+        ag_info("miner", "claimed %llu base units billed on a channel", (unsigned long long)c->amount);
       }
-      pthread_mutex_lock(&m->book.mu);
-      ag_pay_entry *e = ag_paybook_find(&m->book, c->id);
-      if (e && e->ch.seq < c->seq) e->ch.seq = c->seq;
-      if (e && e->claimed < c->amount) {
-        e->claimed = c->amount;
-        int rc = ag_paybook_store(&m->book, e);
-        if (rc) ag_warn("miner", "%s", ag_errmsg(rc));
-      }
-      pthread_mutex_unlock(&m->book.mu);
-      ag_info("miner", "claimed %llu base units billed on a channel", (unsigned long long)c->amount);
     }
   }
-  if (left) ag_warn("miner", "%zu claim(s) not committed yet; the next round sends them again", left);
+  if (left) ag_warn("miner", "%zu claim tx(s) not committed yet; the next round sends them again", left);
+  free(tx);
   free(cs);
 }
 
