@@ -9,6 +9,7 @@
 #include "api/economy_api.h"
 #include "core/codec.h"
 #include "core/hash.h"
+#include "subnets/buyer.h"
 #include "subnets/payment.h"
 #include "subnets/validator.h"
 
@@ -465,6 +466,32 @@ TEST(channel_claims_tx_is_frozen) {
   for (int i = 0; i < 2; i++) ag_buf_free(&v[i]);
   ag_buf_free(&p);
   ag_buf_free(&tx);
+}
+
+/* The gateway's and agora infer's ban on a miner that answered wrongly grows with its faults:
+ * until 2026-12-07 it was a flat ten minutes, so a miner cheating on every answer cost a
+ * gateway a wrong answer (and a re-execution) every ten minutes for good. */
+TEST(a_repeat_cheater_is_asked_ever_less_often) {
+  ag_ban b;
+  memset(&b, 0, sizeof b);
+  const uint64_t M = 60 * 1000, D = AG_BAN_MAX_MS;
+  uint64_t t = 1000;
+  ag_ban_fault(&b, t);
+  CHECK_U64(b.until_ms, t + 10 * M);
+  uint64_t want[] = {20 * M, 40 * M, 80 * M, 160 * M, 320 * M, 640 * M, 1280 * M, D, D, D};
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+    t = b.until_ms + 1; /* it cheats again the first time it is asked */
+    ag_ban_fault(&b, t);
+    CHECK_U64(b.until_ms - t, want[i]);
+  }
+  /* once it has been asked for a day without a fault, one wrong answer costs ten minutes again */
+  t = b.until_ms + D - 1;
+  ag_ban_fault(&b, t);
+  CHECK_U64(b.until_ms - t, D);
+  t = b.until_ms + D + 1;
+  ag_ban_fault(&b, t);
+  CHECK_U64(b.until_ms - t, 10 * M);
+  CHECK_EQ((int)b.faults, 1);
 }
 
 TEST(malformed_payloads_are_refused_before_they_cost_anything) {
@@ -2163,7 +2190,7 @@ TEST(the_providers_book_takes_only_admitted_channels_and_keeps_each) {
   ag_paybook_close(&b);
 }
 
-TEST_MAIN(a_channel_pays_per_voucher_and_refunds_the_rest, a_batch_of_claims_pays_as_its_claims_would_or_not_at_all, channel_claims_tx_is_frozen, a_providers_402_moves_the_client_only_within_what_it_signed,
+TEST_MAIN(a_channel_pays_per_voucher_and_refunds_the_rest, a_batch_of_claims_pays_as_its_claims_would_or_not_at_all, channel_claims_tx_is_frozen, a_repeat_cheater_is_asked_ever_less_often, a_providers_402_moves_the_client_only_within_what_it_signed,
           a_voucher_is_a_ceiling_the_provider_takes_what_it_billed,
           the_provider_closes_at_once_and_a_top_up_withdraws_a_close,
           expiry_stops_claims_and_lets_either_party_close,

@@ -25,14 +25,13 @@
 #include <time.h>
 
 #define OFFERS_TTL_MS 10000
-#define BAN_MS (10 * 60 * 1000) /* a miner that answered wrongly is not asked again for this long */
 #define MAX_PROVIDERS 4096
 
 typedef struct {
   char hotkey[AG_ADDR_MAX];
   pthread_mutex_t mu;    /* one request at a time on its channel */
   double latency;        /* seconds, moving average of answered requests (0: none yet) */
-  uint64_t banned_until; /* monotonic ms */
+  ag_ban ban;            /* answered wrongly lately */
 } provider;
 
 struct ag_buyer {
@@ -54,6 +53,15 @@ struct ag_buyer {
 const uint8_t *ag_buyer_model_id(const ag_buyer *b) { return b->model_id; }
 const char *ag_buyer_model_name(const ag_buyer *b) { return b->model_name; }
 const ag_model *ag_buyer_model(const ag_buyer *b) { return b->model; }
+
+void ag_ban_fault(ag_ban *b, uint64_t now_ms) {
+  if (b->faults && now_ms > b->until_ms + AG_BAN_MAX_MS) b->faults = 0; /* a clean day since the ban ended */
+  if (b->faults < UINT32_MAX) b->faults++;
+  b->last_ms = now_ms;
+  uint64_t t = AG_BAN_FIRST_MS;
+  for (uint32_t i = 1; i < b->faults && t < AG_BAN_MAX_MS; i++) t *= 2;
+  b->until_ms = now_ms + (t < AG_BAN_MAX_MS ? t : AG_BAN_MAX_MS);
+}
 
 int ag_buyer_open(ag_net *net, const ag_buyer_cfg *cfg, ag_buyer **out) {
   *out = NULL;
@@ -666,7 +674,7 @@ static int buy(ag_buyer *b, bool chat, const char *body, const ag_inf_request *r
     if (k->charges && ag_offer_cost(&k->offer, n_prompt, (uint64_t)req->max_tokens, &k->most)) continue;
     provider *p = provider_of(b, k->hotkey);
     if (p) k->latency = p->latency;
-    if (p && p->banned_until > now && k->uid != only_uid) continue; /* answered wrongly lately */
+    if (p && p->ban.until_ms > now && k->uid != only_uid) continue; /* answered wrongly lately */
     if (k->most > max_cost) {
       unaffordable++;
       continue;
@@ -778,7 +786,7 @@ static int buy(ag_buyer *b, bool chat, const char *body, const ag_inf_request *r
     }
     if (!hrc) ag_http_result_free(&r);
     if (pv && answered) { /* a wrong answer keeps the miner out for a while; a good one times it */
-      if (code) pv->banned_until = ag_mono_ms() + BAN_MS;
+      if (code) ag_ban_fault(&pv->ban, ag_mono_ms());
       else pv->latency = pv->latency > 0 ? 0.8 * pv->latency + 0.2 * secs : secs;
     }
     if (pv) pthread_mutex_unlock(&pv->mu);

@@ -49,6 +49,20 @@ typedef struct {
   bool log;                   /* progress and failures on stderr */
 } ag_buyer_cfg;
 
+/* How long a miner that answered wrongly is not asked again: 10 minutes for a first fault,
+ * twice as long for each further one, up to a day; faults are forgotten after a day without
+ * one once the ban has ended (a day of being asked again). So a miner that cheats on every sampled answer is asked about once a day, not every ten
+ * minutes, while one wrong answer (a bug since fixed, a bad hour) costs little. */
+typedef struct {
+  uint32_t faults;   /* since the last day without one */
+  uint64_t last_ms;  /* the last fault, monotonic */
+  uint64_t until_ms; /* not asked before this */
+} ag_ban;
+#define AG_BAN_FIRST_MS (10 * 60 * 1000ULL)
+#define AG_BAN_MAX_MS (24 * 3600 * 1000ULL)
+/* Records a wrong answer seen at now_ms. */
+void ag_ban_fault(ag_ban *b, uint64_t now_ms);
+
 typedef struct ag_buyer ag_buyer;
 
 /* Reads the subnet's model id and, with verify, loads the model (fetched into HOME/models and
