@@ -193,15 +193,21 @@ async function blockPage(h) {
     ], b.txs || [], 'txs'));
 }
 
-function payloadView(p) {
-  const pairs = [];
-  for (const [k, v] of Object.entries(p || {})) {
-    if (typeof v === 'string' && /^agora1/.test(v)) pairs.push([k, addr(v)]);
-    else if ((k === 'dispute' || k === 'channel') && typeof v === 'string' && /^[0-9a-f]{64}$/.test(v)) pairs.push([k, link(`#/${k}/${v}`, v)]);
-    else if (typeof v === 'object' && v !== null) pairs.push([k, el('span', {class: 'mono', text: JSON.stringify(v)})]);
-    else pairs.push([k, String(v)]);
+function payloadValue(k, v) {
+  if (v === undefined) return '';
+  if (typeof v === 'string' && /^agora1/.test(v)) return addr(v);
+  if ((k === 'dispute' || k === 'channel') && typeof v === 'string' && /^[0-9a-f]{64}$/.test(v)) return link(`#/${k}/${v}`, v);
+  /* a list of records (a multi_transfer's recipients, a channel_claims' claims): a table */
+  if (Array.isArray(v) && v.length && v.every((x) => x && typeof x === 'object' && !Array.isArray(x))) {
+    const keys = [...new Set(v.flatMap((x) => Object.keys(x)))];
+    return table(keys.map((c) => ({name: c, get: (r) => payloadValue(c, r[c])})), v);
   }
-  return dl(pairs);
+  if (typeof v === 'object' && v !== null) return el('span', {class: 'mono', text: JSON.stringify(v)});
+  return String(v);
+}
+
+function payloadView(p) {
+  return dl(Object.entries(p || {}).map(([k, v]) => [k, payloadValue(k, v)]));
 }
 
 async function txPage(hash) {
