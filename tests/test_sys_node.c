@@ -558,10 +558,37 @@ TEST(channel_and_offer_cli_against_a_running_node) {
   j = cli_json(claim, 4); /* the same voucher again: committed, refused by the chain */
   CHECK_STR(result_code(j), "voucher_sequence");
   json_decref(j);
+  /* two vouchers in one channel_claims: a stale one fails both, then the good two pass */
+  const char *vch3[] = {"--home", home, "channel", "voucher", id, "--from", "dev0", "--amount", "2.5", "--seq", "2", "--json", NULL};
+  const char *vch4[] = {"--home", home, "channel", "voucher", id, "--from", "dev0", "--amount", "3", "--seq", "3", "--json", NULL};
+  char v3[2 * AG_VOUCHER_MAX + 1] = "", v4[2 * AG_VOUCHER_MAX + 1] = "";
+  j = cli_json(vch3, 0);
+  snprintf(v3, sizeof v3, "%s", json_string_value(json_object_get(j, "voucher")) ?: "");
+  json_decref(j);
+  j = cli_json(vch4, 0);
+  snprintf(v4, sizeof v4, "%s", json_string_value(json_object_get(j, "voucher")) ?: "");
+  json_decref(j);
+  const char *stale2[] = {"--home", home, "channel", "claim", v3, voucher, "--from", "dev1", "--json", NULL};
+  j = cli_json(stale2, 4);
+  CHECK_STR(result_code(j), "voucher_sequence");
+  CHECK(strstr(json_string_value(json_object_get(json_object_get(j, "result"), "message")) ?: "", "claim 2 of 2") != NULL);
+  json_decref(j);
+  const char *amt2[] = {"--home", home, "channel", "claim", v3, v4, "--from", "dev1", "--amount", "1", "--json", NULL};
+  j = cli_json(amt2, 2); /* --amount is one channel's total */
+  json_decref(j);
+  const char *two[] = {"--home", home, "channel", "claim", v3, v4, "--from", "dev1", "--json", NULL};
+  j = cli_json(two, 0);
+  CHECK_STR(result_code(j), "ok");
+  CHECK(!strncmp(json_string_value(json_object_get(j, "summary")) ?: "", "redeem 2 vouchers", 17));
+  /* one tx, a base fee (1,000) for each voucher besides its bytes */
+  uint64_t fee2 = 0;
+  CHECK_OK(ag_parse_u64(json_string_value(json_object_get(j, "fee")) ?: "", &fee2));
+  CHECK(fee2 > 2000 && (fee2 - 2000) % 10 == 0);
+  json_decref(j);
   const char *show[] = {"--home", home, "channel", "show", id, "--json", NULL};
   j = cli_json(show, 0);
-  CHECK_STR(json_string_value(json_object_get(j, "claimed")), "2000000000");
-  CHECK_STR(json_string_value(json_object_get(j, "remaining")), "3000000000");
+  CHECK_STR(json_string_value(json_object_get(j, "claimed")), "3000000000");
+  CHECK_STR(json_string_value(json_object_get(j, "remaining")), "2000000000");
   CHECK_STR(json_string_value(json_object_get(j, "status")), "open");
   json_decref(j);
   const char *cclose[] = {"--home", home, "channel", "close", id, "--from", "dev0", "--json", NULL};

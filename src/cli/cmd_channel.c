@@ -17,7 +17,7 @@ static const char channel_usage[] =
     "                          [--expiry HEIGHT] [--model ID] [--signer ADDR]\n"
     "       agora channel fund CHANNEL --from KEY --amount AGR\n"
     "       agora channel voucher CHANNEL --from SIGNER --amount AGR --seq N [--chain-id ID]\n"
-    "       agora channel claim VOUCHER --from PROVIDER_KEY [--amount AGR] [--close]\n"
+    "       agora channel claim VOUCHER [VOUCHER ...] --from PROVIDER_KEY [--amount AGR] [--close]\n"
     "       agora channel close CHANNEL --from KEY\n"
     "       agora channel show CHANNEL\n\n"
     "A payment channel escrows a client's deposit for one provider (docs/economy.md). The\n"
@@ -29,16 +29,18 @@ static const char channel_usage[] =
     "'close' starts the settle delay (--settle-delay blocks, default 600), during which the\n"
     "provider can still claim; 'close' again after it returns what is left. 'fund' adds to the\n"
     "deposit and withdraws a pending close. Past --expiry the channel takes no claims and either\n"
-    "party closes it at once. --json everywhere; common tx options: --fee, --no-wait, --yes.\n";
+    "party closes it at once. Several vouchers (up to 256, of any channels of the provider) go\n"
+    "in one channel_claims tx, all or none, a base fee each (--amount needs one voucher).\n"
+    "--json everywhere; common tx options: --fee, --no-wait, --yes.\n";
 
 typedef struct {
   uint8_t provider[32], signer[32], model[32], channel[32];
   uint64_t amount, settle_delay, expiry;
-  const uint8_t *voucher;
-  size_t voucher_len;
   uint8_t flags;
   char *summary;
   size_t summary_cap;
+  const uint8_t *vouchers[AG_CLAIMS_MAX]; /* claim: each voucher, decoded from hex */
+  size_t vlens[AG_CLAIMS_MAX], nvouchers;
 } chctx;
 
 static int fail_rc(ag_cli *c, int rc) { return ag_cli_fail(c, rc, "%s", ag_errmsg(rc)); }
@@ -66,14 +68,19 @@ static int build_fund(void *ctx, const ag_tx_env *env, ag_buf *payload) {
 
 static int build_claim(void *ctx, const ag_tx_env *env, ag_buf *payload) {
   chctx *w = ctx;
-  ag_voucher v;
-  int rc = ag_voucher_decode(w->voucher, w->voucher_len, &v);
-  if (!rc && strcmp(v.chain_id, env->chain_id) != 0)
-    rc = ag_fail(AG_E_VOUCHER_CHAIN, "the voucher is for chain \"%s\"; the node runs \"%s\"", v.chain_id, env->chain_id);
-  if (!rc && w->amount > v.cumulative)
-    rc = ag_fail(AG_E_CLAIM_ABOVE_VOUCHER, "--amount is above the voucher's cumulative amount");
-  if (!rc) ag_payload_channel_claim(payload, w->flags, w->amount, w->voucher, w->voucher_len);
-  return rc;
+  if (w->nvouchers > 1) ag_buf_put_u16le(payload, (uint16_t)w->nvouchers);
+  for (size_t i = 0; i < w->nvouchers; i++) {
+    ag_voucher v;
+    int rc = ag_voucher_decode(w->vouchers[i], w->vlens[i], &v);
+    if (!rc && strcmp(v.chain_id, env->chain_id) != 0)
+      rc = ag_fail(AG_E_VOUCHER_CHAIN, "voucher %zu is for chain \"%s\"; the node runs \"%s\"", i + 1, v.chain_id,
+                   env->chain_id);
+    if (!rc && w->amount > v.cumulative)
+      rc = ag_fail(AG_E_CLAIM_ABOVE_VOUCHER, "--amount is above the voucher's cumulative amount");
+    if (rc) return rc;
+    ag_payload_channel_claim(payload, w->flags, w->amount, w->vouchers[i], w->vlens[i]);
+  }
+  return 0;
 }
 
 static int build_close(void *ctx, const ag_tx_env *env, ag_buf *payload) {
@@ -175,11 +182,13 @@ int ag_cmd_channel(ag_cli *c, int argc, char **argv) {
                    {"chain-id", 0, 1, &chain, NULL},      {"fee", 0, 1, &fee, NULL},
                    {"close", 0, 0, NULL, &close},         {"no-wait", 0, 0, NULL, &no_wait},
                    {"", 0, 0, NULL, NULL}};
-  char *pos[3];
-  int npos, rc = ag_cli_parse(c, argc, argv, opts, pos, 3, &npos);
+  char *pos[2 + AG_CLAIMS_MAX];
+  int npos, rc = ag_cli_parse(c, argc, argv, opts, pos, 2 + AG_CLAIMS_MAX, &npos);
   if (rc) return rc;
   if (c->help || npos < 2) return ag_cli_usage(c, channel_usage);
   const char *sub = pos[0];
+  if (npos > 2 && strcmp(sub, "claim") != 0)
+    return ag_cli_fail(c, AG_E_USAGE, "'channel %s' takes one argument, not %d", sub, npos - 1);
   if (!strcmp(sub, "show")) {
     uint8_t id[32];
     if ((rc = parse_id(pos[1], id))) return fail_rc(c, rc);
@@ -229,24 +238,48 @@ int ag_cmd_channel(ag_cli *c, int argc, char **argv) {
     return ag_cli_submit(c, &req);
   }
   if (!strcmp(sub, "claim")) {
-    uint8_t raw[AG_VOUCHER_MAX];
-    size_t n = strlen(pos[1]);
-    if (n % 2 || n / 2 > sizeof raw || ag_hex_decode(pos[1], n, raw, n / 2))
-      return ag_cli_fail(c, AG_E_USAGE, "VOUCHER is the hex that 'agora channel voucher' prints");
+    size_t nv = (size_t)npos - 1;
+    rc = 0; /* a voucher is not a channel id */
+    if (nv > 1 && amount)
+      return ag_cli_fail(c, AG_E_USAGE, "--amount names one channel's new total: give one voucher with it");
+    uint8_t(*raw)[AG_VOUCHER_MAX] = ag_xmalloc(nv * sizeof *raw);
     ag_voucher v;
-    if ((rc = ag_voucher_decode(raw, n / 2, &v))) return fail_rc(c, rc);
-    w.voucher = raw;
-    w.voucher_len = n / 2;
+    uint64_t total = 0;
+    for (size_t i = 0; i < nv && !rc; i++) {
+      size_t n = strlen(pos[1 + i]);
+      if (n % 2 || n / 2 > sizeof raw[i] || ag_hex_decode(pos[1 + i], n, raw[i], n / 2))
+        rc = ag_fail(AG_E_USAGE, "VOUCHER is the hex that 'agora channel voucher' prints");
+      if (!rc) rc = ag_voucher_decode(raw[i], n / 2, &v);
+      w.vouchers[i] = raw[i];
+      w.vlens[i] = n / 2;
+      total += v.cumulative;
+    }
+    if (rc) {
+      free(raw);
+      return fail_rc(c, rc);
+    }
+    w.nvouchers = nv;
     w.flags = close ? AG_CLAIM_CLOSE : 0;
-    if (amount && (rc = ag_amount_parse(amount, &w.amount))) return fail_rc(c, rc);
+    if (amount && (rc = ag_amount_parse(amount, &w.amount))) {
+      free(raw);
+      return fail_rc(c, rc);
+    }
     char hex[65];
     ag_hex_encode(v.channel, 32, hex);
-    ag_amount_format(v.cumulative, a);
-    snprintf(summary, sizeof summary, "redeem voucher %llu (%s AGR in all) on channel %s%s",
-             (unsigned long long)v.seq, a, hex, close ? " and close it" : "");
-    req.kind = AG_TX_CHANNEL_CLAIM;
+    if (nv == 1) {
+      ag_amount_format(v.cumulative, a);
+      snprintf(summary, sizeof summary, "redeem voucher %llu (%s AGR in all) on channel %s%s",
+               (unsigned long long)v.seq, a, hex, close ? " and close it" : "");
+    } else {
+      ag_amount_format(total, a);
+      snprintf(summary, sizeof summary, "redeem %zu vouchers (%s AGR in all, less what was claimed) in one tx%s", nv,
+               a, close ? " and close their channels" : "");
+    }
+    req.kind = nv > 1 ? AG_TX_CHANNEL_CLAIMS : AG_TX_CHANNEL_CLAIM;
     req.build = build_claim;
-    return ag_cli_submit(c, &req);
+    rc = ag_cli_submit(c, &req);
+    free(raw);
+    return rc;
   }
   return ag_cli_fail(c, AG_E_USAGE, "unknown channel command '%s'", sub);
 }
