@@ -104,6 +104,18 @@ try:
     open_page("#/tx/" + tx["hash"], "tx")
     check(text("tx-kind") == tx["tx"]["kind"], f"tx: kind {tx['tx']['kind']}")
 
+    # a tx whose payload is a list of records: a table, a row each, addresses linked
+    hot = [u["hotkey"] for u in get("/v1/subnets/1/metagraph")["uids"][:2]]
+    sent = subprocess.run([agora, "--home", home, "--node", api, "--json", "send", "--from", "owner", hot[0], "0.001",
+                           hot[1], "0.002", "--yes"], capture_output=True, text=True, timeout=120)
+    mt = json.loads(sent.stdout or "{}").get("hash", "")
+    check(sent.returncode == 0 and mt, f"tx: a multi_transfer sent ({sent.stderr.strip()[:200]})")
+    if mt:
+        open_page("#/tx/" + mt, "tx-multi")
+        rows = driver.find_elements(By.CSS_SELECTOR, "#payload-recipients tr")
+        check(len(rows) == 2, f"tx: the recipients are a table of 2 rows ({len(rows)})")
+        check(len(driver.find_elements(By.CSS_SELECTOR, "#payload-recipients a")) == 2, "tx: each recipient links to its account")
+
     # an account with history
     sender = tx["tx"]["sender"]
     a0 = get("/v1/accounts/" + sender)

@@ -200,7 +200,7 @@ function payloadValue(k, v) {
   /* a list of records (a multi_transfer's recipients, a channel_claims' claims): a table */
   if (Array.isArray(v) && v.length && v.every((x) => x && typeof x === 'object' && !Array.isArray(x))) {
     const keys = [...new Set(v.flatMap((x) => Object.keys(x)))];
-    return table(keys.map((c) => ({name: c, get: (r) => payloadValue(c, r[c])})), v);
+    return table(keys.map((c) => ({name: c, get: (r) => payloadValue(c, r[c])})), v, 'payload-' + k);
   }
   if (typeof v === 'object' && v !== null) return el('span', {class: 'mono', text: JSON.stringify(v)});
   return String(v);
