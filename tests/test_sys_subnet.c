@@ -888,16 +888,9 @@ TEST(paid_requests_through_a_channel) {
   uint64_t billed4 = pay_u64(d, "billed");
   json_decref(d);
   /* the miner redeems exactly what it billed */
-  uint64_t claimed = 0;
-  char cpath[120];
-  snprintf(cpath, sizeof cpath, "/v1/channels/%s", chan);
-  for (int t = 0; t < 200 && claimed != billed4; t++) {
-    json_t *ch = sys_get_json(node_url, cpath, NULL);
-    claimed = ag_json_u64_of(ch, "claimed");
-    json_decref(ch);
-    if (claimed != billed4) ag_sleep_ms(200);
-  }
-  CHECK_U64(claimed, billed4);
+  uint8_t chan_id[32];
+  CHECK(!ag_hex_decode(chan, 64, chan_id, 32));
+  CHECK_U64(claimed_reaches(chan_id, billed4), billed4);
   /* a book that lost its last write (kill -9 between a claim's commit and the book's) says the
    * channel still owes billed4 - billed1 on its latest voucher, which the chain has redeemed:
    * the miner, started again, sends it once, is refused and takes the chain's figure, rather
@@ -920,19 +913,7 @@ TEST(paid_requests_through_a_channel) {
     ag_paybook_close(&bk);
   }
   pid = spawn_paid_miner(log);
-  int serving = 0;
-  for (int t = 0; t < 300 && !serving; t++) { /* the new process announced its port, and serves */
-    char hurl[100];
-    uint16_t hp = mport_of(&net, addr);
-    snprintf(hurl, sizeof hurl, "http://127.0.0.1:%u/health", hp);
-    ag_http_result r;
-    if (hp && ag_http_request("GET", hurl, NULL, NULL, 0, 2000, &r) == 0) {
-      serving = r.status == 200;
-      ag_http_result_free(&r);
-    }
-    if (!serving) ag_sleep_ms(100);
-  }
-  CHECK(serving);
+  CHECK(paid_miner_serving(&net, addr)); /* the new process announced its port, and serves */
   uint64_t restarted = ag_mono_ms();
   /* eight more channels, one paid request each (vouchers sent by hand): the miner sends a
    * round's claims at once, so they land in a block or two (one block a claim before) */
@@ -954,38 +935,10 @@ TEST(paid_requests_through_a_channel) {
     ag_buf_free(&p);
   }
   for (int k = 0; k < MORE; k++) {
-    ag_buf v;
-    ag_buf_init(&v);
-    ag_voucher_sign(&v, net.chain_id, mids[k], AG_UNIT / 10, 1, &owner);
-    char vh[2 * AG_VOUCHER_MAX + 40];
-    int off = snprintf(vh, sizeof vh, "%s: ", AG_PAY_HEADER);
-    ag_hex_encode(v.data, v.len, vh + off);
-    ag_buf_free(&v);
-    const char *hdrs[] = {vh, NULL};
-    ag_http_result r;
-    char purl[200];
-    snprintf(purl, sizeof purl, "http://127.0.0.1:%u/v1/completions", mport_of(&net, addr));
-    CHECK_OK(ag_http_request_max("POST", purl, "application/json", body, strlen(body), 60000, 1 << 20, hdrs, 0, &r));
-    CHECK_EQ(r.status, 200);
-    json_t *ans = json_loadb((const char *)r.body.data, r.body.len, 0, NULL);
-    mbilled[k] = ag_json_u64_of(json_object_get(json_object_get(ans, "agora"), "payment"), "billed");
+    mbilled[k] = paid_completion(&net, addr, mids[k], AG_UNIT / 10, 1, &owner, body);
     CHECK(mbilled[k] > 0);
-    json_decref(ans);
-    ag_http_result_free(&r);
   }
-  for (int k = 0; k < MORE; k++) {
-    char chex[65];
-    ag_hex_encode(mids[k], 32, chex);
-    snprintf(cpath, sizeof cpath, "/v1/channels/%s", chex);
-    claimed = 0;
-    for (int t = 0; t < 200 && claimed != mbilled[k]; t++) {
-      json_t *ch = sys_get_json(node_url, cpath, NULL);
-      claimed = ag_json_u64_of(ch, "claimed");
-      json_decref(ch);
-      if (claimed != mbilled[k]) ag_sleep_ms(200);
-    }
-    CHECK_U64(claimed, mbilled[k]);
-  }
+  for (int k = 0; k < MORE; k++) CHECK_U64(claimed_reaches(mids[k], mbilled[k]), mbilled[k]);
   while (ag_mono_ms() < restarted + 7000) ag_sleep_ms(200); /* three claim rounds at least */
   char hpath[200];
   snprintf(hpath, sizeof hpath, "/v1/accounts/%s/txs?limit=100", addr);
