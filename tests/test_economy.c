@@ -450,19 +450,7 @@ TEST(channel_claims_tx_is_frozen) {
   ag_tx_build(&tx, AG_TX_CHANNEL_CLAIMS, "agora-test", &provider, 3, fee, 0, p.data, (uint32_t)p.len);
   ag_tx t;
   CHECK_OK(ag_tx_decode(tx.data, tx.len, &t));
-  char *hex = malloc(2 * tx.len + 1);
-  ag_hex_encode(tx.data, tx.len, hex);
-  uint8_t *want = NULL;
-  size_t wlen = 0;
-  if (ag_read_file(AGORA_SRC_DIR "/tests/vectors/tx_channel_claims.hex", 8192, &want, &wlen) == 0) {
-    while (wlen && (want[wlen - 1] == '\n' || want[wlen - 1] == ' ')) want[--wlen] = 0;
-    CHECK_STR(hex, (char *)want);
-    free(want);
-  } else {
-    fprintf(stderr, "  missing tests/vectors/tx_channel_claims.hex; this run's bytes:\n%s\n", hex);
-    CHECK(0);
-  }
-  free(hex);
+  CHECK(test_frozen_hex("tx_channel_claims.hex", tx.data, tx.len));
   for (int i = 0; i < 2; i++) ag_buf_free(&v[i]);
   ag_buf_free(&p);
   ag_buf_free(&tx);

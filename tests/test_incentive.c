@@ -1204,18 +1204,7 @@ TEST(validator_bond_payload_is_frozen) {
   uint8_t claim[32];
   ag_vstake_claim_hash("agora-test", owner.pk, key.pk, claim);
   CHECK_OK(ag_verify(key.pk, claim, 32, b.data + 40));
-  char hex[209];
-  ag_hex_encode(b.data, b.len, hex);
-  uint8_t *want = NULL;
-  size_t wlen = 0;
-  if (ag_read_file(AGORA_SRC_DIR "/tests/vectors/validator_bond.hex", 4096, &want, &wlen) == 0) {
-    while (wlen && (want[wlen - 1] == '\n' || want[wlen - 1] == ' ')) want[--wlen] = 0;
-    CHECK_STR(hex, (char *)want);
-    free(want);
-  } else {
-    fprintf(stderr, "  missing tests/vectors/validator_bond.hex; this run's bytes:\n%s\n", hex);
-    CHECK(0);
-  }
+  CHECK(test_frozen_hex("validator_bond.hex", b.data, b.len));
   ag_buf_free(&b);
 }
 

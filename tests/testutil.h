@@ -2,6 +2,7 @@
 #ifndef AG_TESTUTIL_H
 #define AG_TESTUTIL_H
 
+#include "core/codec.h"
 #include "core/util.h"
 #include "crypto/keys.h"
 
@@ -27,6 +28,27 @@ static inline void test_rmdir(char *dir) {
   if (ag_rm_tree(dir)) fprintf(stderr, "could not remove %s\n", dir);
   free(dir);
 }
+
+#ifdef AGORA_SRC_DIR
+/* Whether data, as hex, is the frozen vector tests/vectors/NAME (trailing blanks aside: a change
+ * there is a consensus change). When it is not, or the file is missing, prints this run's hex. */
+static inline int test_frozen_hex(const char *name, const uint8_t *data, size_t len) {
+  char path[512], *hex = malloc(2 * len + 1);
+  snprintf(path, sizeof path, "%s/tests/vectors/%s", AGORA_SRC_DIR, name);
+  ag_hex_encode(data, len, hex);
+  uint8_t *want = NULL;
+  size_t wlen = 0;
+  int same = 0;
+  if (ag_read_file(path, 1 << 20, &want, &wlen) == 0) {
+    while (wlen && (want[wlen - 1] == '\n' || want[wlen - 1] == ' ')) wlen--;
+    same = wlen == 2 * len && !memcmp(want, hex, wlen);
+    free(want);
+  }
+  if (!same) fprintf(stderr, "  %s differs or is missing; this run's bytes:\n%s\n", path, hex);
+  free(hex);
+  return same;
+}
+#endif
 
 /* Key number i, the same in every run. */
 static inline void test_key(ag_keypair *k, unsigned i) {
