@@ -93,7 +93,7 @@ static void transfer(int from, uint64_t amount, ag_buf *tx, uint8_t id[32]) {
   ag_buf_init(&pl);
   ag_transfer_encode(&pl, keys[(from + 1) % NKEYS].pk, amount);
   uint64_t fee;
-  ag_params_min_fee(&p, ag_tx_size(strlen(CHAIN), pl.len), &fee);
+  ag_tx_min_fee(p.base_fee, p.per_byte_fee, AG_TX_TRANSFER, NULL, 0, ag_tx_size(strlen(CHAIN), pl.len), &fee);
   ag_buf_init(tx);
   ag_tx_build(tx, AG_TX_TRANSFER, CHAIN, &keys[from], nonces[from]++, fee, 0, pl.data, (uint32_t)pl.len);
   ag_hash("agora/txid", tx->data, tx->len, id);

@@ -51,7 +51,7 @@ static uint64_t min_fee(ag_app *app, size_t len) {
   ag_params p;
   ag_app_params(app, &p);
   uint64_t f;
-  ag_params_min_fee(&p, len, &f);
+  ag_tx_min_fee(p.base_fee, p.per_byte_fee, AG_TX_TRANSFER, NULL, 0, len, &f);
   return f;
 }
 

@@ -448,7 +448,7 @@ static uint64_t transfer_min_fee(void) {
   ag_params p;
   ag_params_default(&p);
   uint64_t f;
-  ag_params_min_fee(&p, ag_tx_size(strlen(CHAIN), 40), &f);
+  ag_tx_min_fee(p.base_fee, p.per_byte_fee, AG_TX_TRANSFER, NULL, 0, ag_tx_size(strlen(CHAIN), 40), &f);
   return f;
 }
 

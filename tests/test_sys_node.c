@@ -115,7 +115,7 @@ TEST(crash_restart_keeps_every_committed_tx) {
     ag_buf_init(&pl);
     ag_transfer_encode(&pl, keys[(s + 1) % SENDERS].pk, 1000 + (uint64_t)i);
     uint64_t fee;
-    ag_params_min_fee(&p, ag_tx_size(strlen("agora-devnet"), pl.len), &fee);
+    ag_tx_min_fee(p.base_fee, p.per_byte_fee, AG_TX_TRANSFER, NULL, 0, ag_tx_size(strlen("agora-devnet"), pl.len), &fee);
     ag_buf_init(&txs[i].raw);
     ag_tx_build(&txs[i].raw, AG_TX_TRANSFER, "agora-devnet", &keys[s], (uint64_t)(i / SENDERS),
                 fee, 0, pl.data, (uint32_t)pl.len);
@@ -743,7 +743,7 @@ static char *fresh_home(const char *tag, int ndev, const char *conf, ag_keypair 
   }
   ag_params p;
   ag_params_default(&p);
-  ag_params_min_fee(&p, ag_tx_size(strlen("agora-devnet"), 40), min_fee);
+  ag_tx_min_fee(p.base_fee, p.per_byte_fee, AG_TX_TRANSFER, NULL, 0, ag_tx_size(strlen("agora-devnet"), 40), min_fee);
   return dir;
 }
 

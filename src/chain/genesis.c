@@ -37,14 +37,6 @@ int ag_params_decode(const uint8_t *p, size_t n, ag_params *out) {
   return 0;
 }
 
-int ag_params_min_fee(const ag_params *p, size_t tx_bytes, uint64_t *fee) {
-  uint64_t f;
-  if (ag_mul_u64(p->per_byte_fee, tx_bytes, &f) || ag_add_u64(f, p->base_fee, &f))
-    return AG_E_OVERFLOW;
-  *fee = f;
-  return 0;
-}
-
 static int bad(const char *fmt, const char *arg) {
   return ag_fail(AG_E_GENESIS, fmt, arg ? arg : "");
 }

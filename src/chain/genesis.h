@@ -59,8 +59,6 @@ typedef struct ag_validator {
 void ag_params_default(ag_params *p);
 void ag_params_encode(const ag_params *p, uint8_t out[28]);
 int ag_params_decode(const uint8_t *p, size_t n, ag_params *out);
-/* Minimum fee of a tx of the given size; AG_E_OVERFLOW when it does not fit. */
-int ag_params_min_fee(const ag_params *p, size_t tx_bytes, uint64_t *fee);
 
 /* Parses and validates (AG_E_GENESIS with a detailed message). */
 int ag_genesis_parse(const char *json, size_t len, ag_genesis *g);

@@ -335,11 +335,11 @@ void ag_payload_channel_open(ag_buf *out, const uint8_t provider[32], const uint
 void ag_payload_channel_fund(ag_buf *out, const uint8_t channel[32], uint64_t amount);
 /* amount: the total the channel will have paid after the claim, at most the voucher's
  * cumulative amount (0: all of it). */
+void ag_payload_channel_claim(ag_buf *out, uint8_t flags, uint64_t amount, const uint8_t *voucher,
+                              size_t len);
 /* n claims in one channel_claims payload; flags and amounts may be NULL (0 each). */
 void ag_payload_channel_claims(ag_buf *out, size_t n, const uint8_t *flags, const uint64_t *amounts,
                                const uint8_t *const *vouchers, const size_t *lens);
-void ag_payload_channel_claim(ag_buf *out, uint8_t flags, uint64_t amount, const uint8_t *voucher,
-                              size_t len);
 void ag_payload_channel_close(ag_buf *out, const uint8_t channel[32]);
 
 /* AG_E_BOND_NOT_FOUND / AG_E_OFFER_NOT_FOUND when absent. */
