@@ -240,6 +240,8 @@ int ag_cmd_channel(ag_cli *c, int argc, char **argv) {
   if (!strcmp(sub, "claim")) {
     size_t nv = (size_t)npos - 1;
     rc = 0; /* a voucher is not a channel id */
+    if (nv > AG_CLAIMS_MAX)
+      return ag_cli_fail(c, AG_E_USAGE, "at most %d vouchers go in one claim, not %zu", AG_CLAIMS_MAX, nv);
     if (nv > 1 && amount)
       return ag_cli_fail(c, AG_E_USAGE, "--amount names one channel's new total: give one voucher with it");
     uint8_t(*raw)[AG_VOUCHER_MAX] = ag_xmalloc(nv * sizeof *raw);
