@@ -52,7 +52,12 @@ struct ag_inf_validator {
   row *rows;
   int n;
   uint64_t round;
+  /* ws is shared with the reveal thread (ag_validator_run): a reveal is taken in one epoch
+   * only, and a round of challenges can outlast an epoch. ws_mu guards ws and new_window. */
   ag_wsetter ws;
+  pthread_mutex_t ws_mu;
+  int new_window; /* the reveal thread's poll saw a new weights window: forgive wrong answers */
+  volatile int reveals_stop;
   uint64_t verified_tokens, reexecutions;
   double verify_seconds;
   double gen_tps;     /* this machine's decoding speed (calibrate) */
@@ -396,13 +401,29 @@ static void calibrate(val *v) {
 /* ---- weights ---------------------------------------------------------------------------------- */
 
 static void weights_step(val *v) {
-  if (ag_wsetter_poll(&v->ws) == 1) /* a new weights window: wrong answers are forgiven */
+  pthread_mutex_lock(&v->ws_mu);
+  if (ag_wsetter_poll(&v->ws) == 1 || v->new_window) /* a new weights window: wrong answers are forgiven */
     for (int i = 0; i < v->n; i++) v->rows[i].flagged = 0;
+  v->new_window = 0;
   double *scores = ag_xcalloc((size_t)v->n + 1, sizeof *scores);
   for (int i = 0; i < v->n; i++)
     if (v->rows[i].present) scores[i] = v->rows[i].score;
   ag_wsetter_set(&v->ws, v->uid, v->permit, v->last_update, v->reg_block, scores, v->n);
+  pthread_mutex_unlock(&v->ws_mu);
   free(scores);
+}
+
+/* Beside the rounds, twice a second while a reveal is pending: sends it in its epoch even when
+ * a round (every miner's challenge, their re-execution) outlasts that epoch. */
+static void *reveals_thread(void *arg) {
+  val *v = arg;
+  while (!v->reveals_stop) {
+    for (int i = 0; i < 5 && !v->reveals_stop; i++) ag_sleep_ms(100);
+    pthread_mutex_lock(&v->ws_mu);
+    if (v->ws.npend && ag_wsetter_poll(&v->ws) == 1) v->new_window = 1;
+    pthread_mutex_unlock(&v->ws_mu);
+  }
+  return NULL;
 }
 
 /* ---- disputes: judging paid answers when sampled for a committee ---------------------------------- */
@@ -528,10 +549,12 @@ static void write_status(val *v) {
   json_object_set_new(o, "uid", v->uid >= 0 ? json_integer(v->uid) : json_null());
   json_object_set_new(o, "validator_permit", json_boolean(v->permit));
   json_object_set_new(o, "rounds", json_integer((json_int_t)v->round));
+  pthread_mutex_lock(&v->ws_mu);
   json_object_set_new(o, "height", json_integer((json_int_t)v->ws.height));
   json_object_set_new(o, "epoch", json_integer((json_int_t)v->ws.epoch));
   json_object_set_new(o, "weights_sets", json_integer((json_int_t)v->ws.weights_sets));
   json_object_set_new(o, "last_weights", json_string(v->ws.last_weights));
+  pthread_mutex_unlock(&v->ws_mu);
   json_object_set_new(o, "reexecutions", json_integer((json_int_t)v->reexecutions));
   json_object_set_new(o, "dispute_votes", json_integer((json_int_t)v->dispute_votes));
   json_object_set_new(o, "verified_tokens_per_s",
@@ -560,6 +583,7 @@ static void write_status(val *v) {
 
 static void validator_free(val *v) {
   ag_wsetter_free(&v->ws);
+  pthread_mutex_destroy(&v->ws_mu);
   ag_infer_close(v->state);
   ag_model_close(v->model);
   ag_corpus_free(&v->docs);
@@ -579,6 +603,7 @@ int ag_validator_open(const ag_validator_config *cfg, volatile int *stop, ag_inf
   if (v->cfg.timeout_ms < 100) v->cfg.timeout_ms = 100;
   if (!(v->cfg.ema_alpha > 0 && v->cfg.ema_alpha <= 1)) v->cfg.ema_alpha = 0.2;
   ag_corpus_init(&v->docs);
+  pthread_mutex_init(&v->ws_mu, NULL);
   ag_wsetter_init(&v->ws, &v->net, &v->hotkey, cfg->netuid, "validator");
   int rc = ag_neuron_connect(&v->net, cfg->home, cfg->node_url, stop);
   if (rc) goto out;
@@ -630,10 +655,16 @@ void ag_validator_close(ag_inf_validator *v) {
 int ag_validator_run(const ag_validator_config *cfg, volatile int *stop) {
   ag_inf_validator *v;
   int rc = ag_validator_open(cfg, stop, &v);
+  pthread_t rt;
+  int rt_started = !rc && pthread_create(&rt, NULL, reveals_thread, v) == 0;
   while (!rc && !*stop) {
     uint64_t t0 = ag_mono_ms();
     if (ag_validator_step(v) == AG_E_MODEL_CHANGED) rc = AG_E_MODEL_CHANGED;
     while (!rc && !*stop && ag_mono_ms() < t0 + (uint64_t)v->cfg.interval_ms) ag_sleep_ms(50);
+  }
+  if (rt_started) {
+    v->reveals_stop = 1;
+    pthread_join(rt, NULL);
   }
   ag_validator_close(v);
   return rc;
