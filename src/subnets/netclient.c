@@ -10,6 +10,7 @@
 #include "core/util.h"
 #include "incentive/incentive.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,14 +110,25 @@ int ag_net_open(ag_net *n, const char *url) {
   return 0;
 }
 
+/* One submission at a time per process, from reading the sender's pending nonce until the node
+ * has the tx: a neuron's threads (a validator's reveals beside its dispute votes, a training
+ * validator's weights beside its proposals, a gateway's channels to several miners) send from
+ * one key, and two reading the same nonce would have one tx refused. The wait for the commit
+ * is outside it. */
+static pthread_mutex_t submit_mu = PTHREAD_MUTEX_INITIALIZER;
+
 int ag_net_submit(ag_net *n, const ag_keypair *k, uint16_t kind, const uint8_t *payload,
                   size_t len, int wait_ms, uint8_t hash[32], int *code) {
   char path[160], addr[AG_ADDR_MAX], hex[65];
   ag_addr_encode(k->pk, addr);
   snprintf(path, sizeof path, "/v1/accounts/%s", addr);
   json_t *acct;
+  pthread_mutex_lock(&submit_mu);
   int rc = ag_net_get(n, path, &acct);
-  if (rc) return rc;
+  if (rc) {
+    pthread_mutex_unlock(&submit_mu);
+    return rc;
+  }
   uint64_t nonce = ag_json_u64_of(acct, "pending_nonce");
   json_decref(acct);
   uint64_t fee;
@@ -127,6 +139,7 @@ int ag_net_submit(ag_net *n, const ag_keypair *k, uint16_t kind, const uint8_t *
   ag_hash("agora/txid", tx.data, tx.len, hash);
   json_t *sub;
   rc = request(n, "POST", "/v1/txs", "application/octet-stream", tx.data, tx.len, &sub);
+  pthread_mutex_unlock(&submit_mu);
   ag_buf_free(&tx);
   json_decref(sub);
   if (rc || wait_ms <= 0) return rc;

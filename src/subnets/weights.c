@@ -11,7 +11,6 @@
 
 #include <errno.h>
 #include <math.h>
-#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -227,23 +226,17 @@ int ag_submit_retry(ag_net *net, const ag_keypair *k, uint16_t kind, const ag_bu
   return ag_submit_expect(net, k, kind, p, what, tag, 0);
 }
 
-/* One tx in flight per process: a neuron's threads (a training validator's weights beside its
- * proposals) send from one key, and each tx takes its nonce from the node. */
-static pthread_mutex_t submit_mu = PTHREAD_MUTEX_INITIALIZER;
-
 int ag_submit_expect(ag_net *net, const ag_keypair *k, uint16_t kind, const ag_buf *p,
                      const char *what, const char *tag, int expected) {
   uint8_t hash[32];
   int rc = 0;
-  pthread_mutex_lock(&submit_mu);
-  for (int attempt = 0; attempt < 3; attempt++) {
+  for (int attempt = 0; attempt < 3; attempt++) { /* ag_net_submit takes the nonces in turn */
     int code = 0;
     rc = ag_net_submit(net, k, kind, p->data, p->len, 8000, hash, &code);
     if (!rc && code) rc = code;
     if (rc != AG_E_TIMEOUT && rc != AG_E_CONNECT) break;
     ag_warn(tag, "%s: %s; sending it again", what, ag_errmsg(rc));
   }
-  pthread_mutex_unlock(&submit_mu);
   if (rc && rc != expected && expected != AG_SUBMIT_QUIET) ag_warn(tag, "%s failed: %s", what, ag_errmsg(rc));
   return rc;
 }
