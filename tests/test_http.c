@@ -9,6 +9,7 @@
 #include "core/hash.h"
 #include "core/util.h"
 #include "api/models.h"
+#include "chain/tx.h"
 #include "incentive/endpoint.h"
 #include "subnets/netclient.h"
 #include "subnets/neuron.h"
@@ -19,6 +20,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -1031,6 +1033,91 @@ TEST(programs_contact_endpoints_as_the_chain_says) {
   ag_http_stop(nsrv);
 }
 
+/* Several threads of one program submit from one key at once (a validator's weights and its
+ * reveals, a gateway's claims): each submission reads the key's pending nonce from the node and
+ * posts a tx with it, so two that interleave take the same nonce and the node refuses one. A
+ * node that answers slowly under load widens that window; this one takes 5 ms to answer a
+ * nonce and keeps the nonce rule of check_tx. Before ag_net_submit held a process-wide lock
+ * over both steps, most of these submissions were refused. */
+static pthread_mutex_t fake_mu = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t fake_next; /* the key's next nonce */
+static int fake_refused;
+static void h_account(ag_http_req *req, ag_http_resp *resp) {
+  (void)req;
+  pthread_mutex_lock(&fake_mu);
+  uint64_t next = fake_next;
+  pthread_mutex_unlock(&fake_mu);
+  ag_sleep_ms(5);
+  ag_http_json(resp, 200, json_pack("{s:I, s:I}", "nonce", (json_int_t)next, "pending_nonce", (json_int_t)next));
+}
+static void h_submit(ag_http_req *req, ag_http_resp *resp) {
+  ag_tx tx;
+  if (ag_tx_decode(req->body, req->body_len, &tx) || ag_tx_verify(&tx))
+    return ag_http_error(resp, 400, AG_E_TX_PAYLOAD, "not a signed tx");
+  pthread_mutex_lock(&fake_mu);
+  int ok = tx.nonce == fake_next;
+  if (ok) fake_next++;
+  else fake_refused++;
+  pthread_mutex_unlock(&fake_mu);
+  if (!ok) return ag_http_error(resp, 400, AG_E_TX_NONCE_USED, "nonce already used");
+  char hex[65];
+  ag_hex_encode(tx.hash, 32, hex);
+  ag_http_json(resp, 200, json_pack("{s:s}", "hash", hex));
+}
+
+typedef struct {
+  const char *url;
+  const ag_keypair *key;
+  int sent, failed;
+} submitter;
+
+enum { SUBMITTERS = 4, SUBMISSIONS = 8 };
+
+static void *submit_some(void *arg) {
+  submitter *s = arg;
+  ag_net n;
+  if (ag_net_open(&n, s->url)) {
+    s->failed = SUBMISSIONS;
+    return NULL;
+  }
+  uint8_t payload[40] = {7}, hash[32];
+  ag_put_u64le(payload + 32, 1);
+  for (int i = 0; i < SUBMISSIONS; i++) {
+    if (ag_net_submit(&n, s->key, AG_TX_TRANSFER, payload, sizeof payload, 0, hash, NULL)) s->failed++;
+    else s->sent++;
+  }
+  return NULL;
+}
+
+TEST(threads_submitting_from_one_key_take_their_nonces_in_turn) {
+  static const ag_http_route routes[] = {{"GET", "/v1/status", h_status, 0},
+                                         {"GET", "/v1/incentive", h_incentive, 0},
+                                         {"GET", "/v1/accounts/", h_account, 0},
+                                         {"POST", "/v1/txs", h_submit, 0}};
+  ag_http_server *nsrv = small_server(routes, AG_ARRAY_LEN(routes));
+  if (!nsrv) return;
+  char url[64];
+  snprintf(url, sizeof url, "http://127.0.0.1:%u", ag_http_port(nsrv));
+  ag_keypair k;
+  ag_key_generate(&k);
+  submitter s[SUBMITTERS];
+  pthread_t th[SUBMITTERS];
+  for (int i = 0; i < SUBMITTERS; i++) {
+    s[i] = (submitter){url, &k, 0, 0};
+    CHECK_EQ(pthread_create(&th[i], NULL, submit_some, &s[i]), 0);
+  }
+  int sent = 0;
+  for (int i = 0; i < SUBMITTERS; i++) {
+    pthread_join(th[i], NULL);
+    CHECK_EQ(s[i].failed, 0);
+    sent += s[i].sent;
+  }
+  CHECK_EQ(sent, SUBMITTERS * SUBMISSIONS);
+  CHECK_EQ(fake_refused, 0);
+  CHECK_EQ((int)fake_next, SUBMITTERS * SUBMISSIONS); /* every nonce once, in order */
+  ag_http_stop(nsrv);
+}
+
 /* The miner's --api-key check (miner.c authorized()): exact key only, whatever the length. */
 TEST(bearer_keys_match_exactly) {
   const char *key = "sk-agora-0123456789";
@@ -1085,7 +1172,7 @@ TEST(the_node_client_rides_out_a_restarting_node) {
   ag_http_stop(fsrv);
 }
 
-TEST_MAIN(requests_keepalive_pipelining_head_and_errors_are_json, a_model_file_is_streamed_however_many_ask,
+TEST_MAIN(requests_keepalive_pipelining_head_and_errors_are_json, threads_submitting_from_one_key_take_their_nonces_in_turn, a_model_file_is_streamed_however_many_ask,
           openai_errors_keep_their_message_whatever_the_bytes, a_relayed_header_value_cannot_write_headers,
           keepalive_requests_in_every_shape_follow_an_answer,
           declared_length_over_the_limit_is_refused_before_the_body, slow_heads_and_bodies_are_cut_by_progress,
