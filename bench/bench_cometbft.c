@@ -9,6 +9,12 @@
  * after the other; the figure counts from the first post to the last tx seen committed (and
  * the time the posting took is printed to stderr). BENCH_KEEP=1 keeps the networks' folders
  * (their logs) in /tmp.
+ *   cometbft.load_tps       CometBFT's load generator with Agora txs (bench/cmtload: tm-load-test,
+ *                           the framework of test/loadtime's `load`, at the version CometBFT
+ *                           pins, built by `scripts/cometbft load` as agora-load): transfers
+ *                           pre-signed here, offered at BENCH_LOAD_RATE (default 1000) tx/s to
+ *                           each validator's RPC websocket for 10 s; committed per second from
+ *                           the start of the load to the last commit.
  *   cometbft.load_tps_kvstore  CometBFT's own load tool (test/loadtime `load`, built by
  *                           `scripts/cometbft load`) against the same 4-validator network
  *                           running CometBFT's built-in kvstore app instead of Agora: txs
@@ -42,6 +48,8 @@
 #define MAX_CONNS 64
 #define KV_RATE 1250 /* tx/s per endpoint offered by the load tool (near kvstore's ceiling here) */
 #define KV_SECS 10
+#define LOAD_RATE 1000 /* tx/s per endpoint offered by agora-load: above what the localnet commits here */
+#define LOAD_SECS 10
 static int nconns = 4; /* BENCH_CONNS */
 
 static int run(const char *const *args) {
@@ -95,10 +103,9 @@ static int cmp_u64(const void *a, const void *b) {
 
 /* Posts the load to apis[], waits for all of it to commit, returns tx/s and the median block
  * interval (ms). */
-static double drive(const char *home, char apis[][128], int napi, size_t ntx, double *block_ms) {
+static int load_keys(const char *home, ag_keypair keys[NKEYS]) {
   char keydir[700];
   snprintf(keydir, sizeof keydir, "%s/keys", home);
-  ag_keypair keys[NKEYS];
   for (int i = 0; i < NKEYS; i++) {
     char name[16];
     snprintf(name, sizeof name, "dev%d", i);
@@ -107,6 +114,12 @@ static double drive(const char *home, char apis[][128], int napi, size_t ntx, do
       return -1;
     }
   }
+  return 0;
+}
+
+static double drive(const char *home, char apis[][128], int napi, size_t ntx, double *block_ms) {
+  ag_keypair keys[NKEYS];
+  if (load_keys(home, keys)) return -1;
   json_t *st = NULL;
   char url[256];
   snprintf(url, sizeof url, "%s/v1/status", apis[0]);
@@ -220,6 +233,114 @@ static pid_t spawn_quiet(char *const *args) {
     _exit(127);
   }
   return p;
+}
+
+/* The committed nonces of the 40 senders, summed; -1 when one cannot be read. */
+static long long nonces_of(const char *api, const ag_keypair keys[NKEYS], uint64_t each[NKEYS]) {
+  long long sum = 0;
+  for (int s = 0; s < NKEYS; s++) {
+    char addr[AG_ADDR_MAX], url[300];
+    ag_addr_encode(keys[s].pk, addr);
+    snprintf(url, sizeof url, "%s/v1/accounts/%s", api, addr);
+    json_t *j = get_json(url);
+    json_t *n = json_object_get(j, "nonce");
+    if (!json_is_integer(n)) {
+      json_decref(j);
+      return -1;
+    }
+    if (each) each[s] = (uint64_t)json_integer_value(n);
+    sum += json_integer_value(n);
+    json_decref(j);
+  }
+  return sum;
+}
+
+/* CometBFT's load generator with Agora txs (bench/cmtload: tm-load-test, the framework of
+ * test/loadtime's `load`, built by `scripts/cometbft load` as agora-load) against the running
+ * localnet: `rate` txs/s offered to each validator's RPC websocket (broadcast_tx_async, the
+ * path of a Cosmos client, past the node's own API) for `secs`, from the 40 dev keys, each
+ * key's txs on one connection in nonce order. Returns the txs committed per second, from the
+ * start of the load to the last commit; -1 when it cannot run. */
+static double agora_load(const char *cometbft, const char *home, char apis[][128], int rate, int secs,
+                         long long *committed) {
+  char tool[1100], path[800];
+  snprintf(tool, sizeof tool, "%s", cometbft);
+  *strrchr(tool, '/') = 0;
+  strcat(tool, "/agora-load");
+  if (access(tool, X_OK)) {
+    printf("cometbft.load_tps: skipped, agora-load is not built (run scripts/cometbft load)\n");
+    return -1;
+  }
+  ag_keypair keys[NKEYS];
+  uint64_t start[NKEYS];
+  if (load_keys(home, keys)) return -1;
+  char url[600];
+  snprintf(url, sizeof url, "%s/v1/status", apis[0]);
+  json_t *st = get_json(url);
+  const char *cid = json_string_value(json_object_get(st, "chain_id"));
+  char chain[64];
+  snprintf(chain, sizeof chain, "%s", cid ? cid : "");
+  json_decref(st);
+  long long base = nonces_of(apis[0], keys, start);
+  if (!cid || base < 0) return -1;
+  /* one stream per endpoint; stream e has the senders s with s % 4 == e, taken in turn */
+  enum { STREAMS = 4, PER = NKEYS / STREAMS };
+  size_t need = (size_t)rate * (size_t)(secs + 1);
+  snprintf(path, sizeof path, "%s/load.txs", home);
+  FILE *f = fopen(path, "wb");
+  if (!f) return -1;
+  uint8_t w[4];
+  ag_put_u32le(w, STREAMS);
+  fwrite(w, 4, 1, f);
+  for (int e = 0; e < STREAMS; e++) {
+    ag_put_u32le(w, (uint32_t)need);
+    fwrite(w, 4, 1, f);
+    for (size_t k = 0; k < need; k++) {
+      int s = e + STREAMS * (int)(k % PER);
+      ag_buf p, tx;
+      ag_buf_init(&p);
+      ag_buf_init(&tx);
+      ag_transfer_encode(&p, keys[(s + 1) % NKEYS].pk, 1);
+      ag_tx_build(&tx, AG_TX_TRANSFER, chain, &keys[s], start[s] + k / PER, 100000, 0, p.data, (uint32_t)p.len);
+      ag_put_u32le(w, (uint32_t)tx.len);
+      fwrite(w, 4, 1, f);
+      fwrite(tx.data, 1, tx.len, f);
+      ag_buf_free(&p);
+      ag_buf_free(&tx);
+    }
+  }
+  if (fclose(f)) return -1;
+  setenv("AGORA_LOAD_TXS", path, 1);
+  char r[16], t[16];
+  snprintf(r, sizeof r, "%d", rate);
+  snprintf(t, sizeof t, "%d", secs);
+  const char *eps = "ws://127.0.0.1:41007/websocket,ws://127.0.0.1:41017/websocket,ws://127.0.0.1:41027/websocket,"
+                    "ws://127.0.0.1:41037/websocket";
+  const char *la[] = {tool, "-c", "1", "-T", t, "-r", r, "--broadcast-tx-method", "async", "--endpoints", eps, NULL};
+  double t0 = bench_now();
+  pid_t l = spawn_quiet((char *const *)la);
+  int wst = 0;
+  waitpid(l, &wst, 0);
+  /* then until no tx has committed for 5 s */
+  long long last = base;
+  double t_last = t0;
+  for (double idle = bench_now(); bench_now() - idle < 5.0;) {
+    long long now = nonces_of(apis[0], keys, NULL);
+    if (now > last) {
+      last = now;
+      t_last = bench_now();
+      idle = t_last;
+    }
+    ag_sleep_ms(100);
+  }
+  *committed = last - base;
+  unlink(path);
+  if (!WIFEXITED(wst) || WEXITSTATUS(wst) != 0) {
+    fprintf(stderr, "bench_cometbft: agora-load failed (status %d)\n", wst);
+    return -1;
+  }
+  fprintf(stderr, "bench_cometbft: agora-load: %lld txs committed in %.2f s\n", last - base, t_last - t0);
+  return t_last > t0 ? (double)(last - base) / (t_last - t0) : -1;
 }
 
 static long long rpc_height(int port) {
@@ -343,6 +464,10 @@ int main(void) {
   for (int i = 0; i < 4; i++) snprintf(apis[i], sizeof apis[i], "http://127.0.0.1:%d", 41000 + 10 * i + 9);
   double bt_cmt = 0, bt_solo = 0;
   double tps_cmt = drive(root, apis, 4, ntx, &bt_cmt);
+  long long load_committed = 0;
+  const char *lr = getenv("BENCH_LOAD_RATE");
+  int load_rate = lr && atoi(lr) > 0 ? atoi(lr) : LOAD_RATE;
+  double load_tps = agora_load(cometbft, root, apis, load_rate, LOAD_SECS, &load_committed);
   const char *stop[] = {AGORA_BIN, "--home", root, "localnet", "stop", NULL};
   run(stop);
   /* the same network's CometBFT processes with kvstore, under CometBFT's own load tool */
@@ -372,6 +497,13 @@ int main(void) {
   bench_report("cometbft.vs_solo", tps_solo > 0 ? tps_cmt / tps_solo : 0, "ratio", note);
   snprintf(note, sizeof note, "median under load; solo node: %.0f ms", bt_solo);
   bench_report("cometbft.block_time_ms", bt_cmt, "ms", note);
+  if (load_tps >= 0) {
+    snprintf(note, sizeof note,
+             "CometBFT's load framework (tm-load-test) with Agora transfers, %d tx/s offered for %d s to the 4 "
+             "validators' RPC; %lld committed, counted to the last commit",
+             4 * load_rate, LOAD_SECS, load_committed);
+    bench_report("cometbft.load_tps", load_tps, "tx/s", note);
+  }
   if (kv_tps >= 0) {
     snprintf(note, sizeof note,
              "CometBFT's load tool, %d tx/s offered for %d s to the 4 validators running kvstore; average latency %.0f ms",
