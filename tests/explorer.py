@@ -3,9 +3,13 @@ and Selenium, against a running devnet. Every page loads with no console error a
 figures the API gives; the chain page takes new blocks from the event stream without a reload;
 a screenshot of each page, phone-sized and wide, goes to the output folder.
 
-Usage: explorer.py API_URL DEVNET_HOME OUT_DIR AGORA_BIN (tests/explorer.sh starts the devnet)."""
+Usage: explorer.py API_URL DEVNET_HOME OUT_DIR AGORA_BIN (tests/explorer.sh starts the devnet),
+or explorer.py --cometbft API_URL OUT_DIR against a node of a CometBFT network whose set has
+validators by bond (tests/test_sys_cometbft.c runs it): the validators page and the chain page's
+live blocks there."""
 import json
 import glob
+import math
 import os
 import subprocess
 import sys
@@ -18,7 +22,10 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-api, home, out, agora = sys.argv[1:5]
+if sys.argv[1] == "--cometbft":
+    mode, (api, out), home, agora = "cometbft", sys.argv[2:4], None, None
+else:
+    mode, (api, home, out, agora) = "devnet", sys.argv[1:5]
 failures = []
 
 
@@ -71,28 +78,9 @@ def text(id_):
     return driver.find_element(By.ID, id_).text
 
 
-try:
+def devnet_pages():
     # the chain, and blocks arriving live
-    open_page("#/", "chain")
-    # the cards are of one status: read them until the API is at the same height
-    for _ in range(50):
-        shown, issued, burned = int(text("height")), text("issued"), text("burned")
-        st = get("/v1/status")
-        if st["height"] == shown and int(text("height")) == shown:
-            break
-        time.sleep(0.1)
-    check(st["height"] == shown, f"chain: height {shown} is the API's")
-    check(issued == agr(st["supply"]["issued"]), f"chain: supply issued is the API's ({issued} vs {agr(st['supply']['issued'])})")
-    check(burned == agr(st["supply"]["burned"]), f"chain: burned is the API's ({burned} vs {agr(st['supply']['burned'])})")
-    check(text("block-time") == f"{st['block_time_ms']} ms", "chain: block time is the API's")
-    driver.execute_script("window.__same_page = 1")
-    top = lambda d: int(d.find_element(By.CSS_SELECTOR, "#blocks tr td a").text)
-    first = top(driver)
-    WebDriverWait(driver, 60).until(lambda d: top(d) > first)
-    newest = top(driver)
-    check(newest > first, f"chain: block {newest} arrived live (was {first})")
-    check(driver.execute_script("return window.__same_page") == 1, "chain: without a reload")
-    check(int(text("tip")) >= newest, "header: the live height follows")
+    chain_takes_blocks_live("chain")
 
     # a block and its first tx
     b1 = get("/v1/blocks/1")
@@ -254,6 +242,70 @@ try:
         except Exception:
             pass
     check(answered == 10, f"navigation: every request answered after quick navigations ({answered} of 10)")
+
+
+def chain_takes_blocks_live(name):
+    """The chain page shows the API's height, then takes a new block without a reload."""
+    h0 = get("/v1/status")["height"]
+    open_page("#/", name)
+    # the cards are of one status: read them until the API is at the same height
+    for _ in range(50):
+        shown, issued, burned = int(text("height")), text("issued"), text("burned")
+        st = get("/v1/status")
+        if st["height"] == shown and int(text("height")) == shown:
+            break
+        time.sleep(0.1)
+    check(st["height"] == shown, f"{name}: height {shown} is the API's")
+    check(issued == agr(st["supply"]["issued"]), f"{name}: supply issued is the API's ({issued} vs {agr(st['supply']['issued'])})")
+    check(burned == agr(st["supply"]["burned"]), f"{name}: burned is the API's ({burned} vs {agr(st['supply']['burned'])})")
+    if "block_time_ms" in st:
+        check(text("block-time") == f"{st['block_time_ms']} ms", f"{name}: block time is the API's")
+    else:  # CometBFT: the interval the last ten blocks took, as of the height the page opened at
+        bt, h1 = text("block-time"), get("/v1/status")["height"]
+
+        def avg(h):
+            ts = [get(f"/v1/blocks/{k}?txs=false")["time_ms"] for k in (h, max(1, h - 9))]
+            n = min(h, 10)
+            return math.floor((ts[0] - ts[1]) / (n - 1) + 0.5) if n > 1 else None
+
+        seen = {f"{avg(h)} ms (last blocks)" for h in range(h0, h1 + 1)}
+        check(bt in seen, f"{name}: block time {bt} is that of the last blocks ({sorted(seen)})")
+    driver.execute_script("window.__same_page = 1")
+    top = lambda d: int(d.find_element(By.CSS_SELECTOR, "#blocks tr td a").text)
+    first = top(driver)
+    WebDriverWait(driver, 60).until(lambda d: top(d) > first)
+    newest = top(driver)
+    check(newest > first, f"{name}: block {newest} arrived live (was {first})")
+    check(driver.execute_script("return window.__same_page") == 1, f"{name}: without a reload")
+    check(int(text("tip")) >= newest, f"{name}: the live height in the header follows")
+
+
+def cometbft_pages():
+    """A CometBFT network's validators page: the set and the keys bonded by accounts, as the API
+    gives them, with each key's power; then its chain page, live."""
+    vals = get("/v1/validators")
+    open_page("#/validators", "cometbft-validators")
+    check(text("vconsensus") == vals["consensus"] == "cometbft", f"validators: consensus {vals['consensus']} as the API")
+    check(text("vcount") == str(len(vals["validators"])), f"validators: {len(vals['validators'])} in the set as the API")
+    check(text("vpower") == str(vals["total_power"]), f"validators: total power {vals['total_power']} as the API")
+    check(len(vals["bonded"]) >= 1 and text("vbonded") == str(len(vals["bonded"])),
+          f"validators: {len(vals['bonded'])} key(s) bonded by accounts as the API")
+    rows = [[td.text for td in tr.find_elements(By.TAG_NAME, "td")]
+            for tr in driver.find_elements(By.CSS_SELECTOR, "#vset tr")]
+    want = sorted((v["consensus_key"][:8], str(v["power"])) for v in vals["validators"])
+    got = sorted((r[0][:8], r[1]) for r in rows)
+    check(got == want, f"validators: each key of the set with its power as the API ({got} vs {want})")
+    owners = {b["consensus_key"][:8] for b in vals["bonded"]}
+    by = [r for r in rows if r[0][:8] in owners]
+    check(all(r[3] != "genesis or sudo" for r in by) and all(r[3] == "genesis or sudo" for r in rows if r not in by),
+          "validators: the set names who bonded each key, and no one for the genesis keys")
+    bonds = driver.find_elements(By.CSS_SELECTOR, "#vbonds tr")
+    check(len(bonds) == len(vals["bonded"]), f"validators: {len(bonds)} rows of bonds as the API's {len(vals['bonded'])}")
+    chain_takes_blocks_live("cometbft-chain")
+
+
+try:
+    devnet_pages() if mode == "devnet" else cometbft_pages()
 finally:
     driver.quit()
 

@@ -26,7 +26,9 @@
  *   - validators by bond: `agora consensus bond` of 10 AGR to the same key, its node stopped,
  *     makes it a validator at the next validator epoch with power 1 (an epoch adds under a
  *     third of the total power after it); it signs nothing, is jailed (power 0) at the end of
- *     the next epoch, and the chain goes on.
+ *     the next epoch, and the chain goes on;
+ *   - the explorer of node 0 in headless chromium shows that set, who bonded each key, and
+ *     takes blocks live (tests/explorer.py --cometbft);
  * Every process the test starts is stopped at the end (agora localnet stop).
  */
 #include "api/http.h"
@@ -45,6 +47,7 @@
 #include <pthread.h>
 #include <sodium.h>
 #include <stdatomic.h>
+#include <sys/stat.h>
 
 #define NV 4
 #define SENDERS 4
@@ -282,6 +285,23 @@ static void light_client_refuses_a_lying_node(void) {
   CHECK_STR(prove_via(l.url, code, sizeof code), "header_signature (exit 4)");
   liar_stop(&l);
   fprintf(stderr, "  light client: honest answers verified, three lies refused (%.1f s)\n", ag_mono_s() - t0);
+}
+
+/* The explorer of a node of this network in a real browser (tests/explorer.py --cometbft: the
+ * validators page, with keys bonded by accounts, and the chain page taking blocks live), when
+ * Selenium and Debian's chromium are installed (scripts/bootstrap apitest, as make test does);
+ * screenshots in build/.../tests/explorer-cometbft. */
+static void explorer_shows_the_set(const char *node_api) {
+  const char *py = AGORA_SRC_DIR "/.cache/apitest-venv/bin/python";
+  if (access(py, X_OK) || access("/usr/bin/chromium", X_OK) || access("/usr/bin/chromedriver", X_OK)) {
+    fprintf(stderr, "  explorer: skipped, Selenium or chromium is not installed (scripts/bootstrap apitest)\n");
+    return;
+  }
+  char out[600], cmd[2000];
+  snprintf(out, sizeof out, "%s/tests/explorer-cometbft", AGORA_BUILD_DIR);
+  mkdir(out, 0755);
+  snprintf(cmd, sizeof cmd, "'%s' '%s/tests/explorer.py' --cometbft '%s' '%s' >&2", py, AGORA_SRC_DIR, node_api, out);
+  CHECK_EQ(system(cmd), 0);
 }
 
 TEST(four_validators_survive_faults) {
@@ -613,6 +633,9 @@ TEST(four_validators_survive_faults) {
   CHECK(bal1 > bal0); /* its share of the block rewards, the account sending nothing meanwhile */
   fprintf(stderr, "  node %d added by add-validator --bond 10: power %lld, its owner earned %llu base units in 6 blocks\n",
           NV + 1, power5, (unsigned long long)(bal1 - bal0));
+
+  /* 6d. what the explorer shows of it */
+  explorer_shows_the_set(api[0]);
 
   /* 7. pruning (--retain-blocks 80): validator 0's CometBFT drops old blocks, keeps at least
    * the newest 80 and every block from its oldest kept snapshot on (one every 40, 3 kept) */

@@ -152,7 +152,9 @@ async function chainPage() {
   page('Chain ' + st.chain_id,
     cards([
       ['height', st.height, 'height'],
-      ['block time', st.block_time_ms + ' ms', 'block-time'],
+      /* a solo chain's is its setting; CometBFT's is what the last blocks took */
+      ['block time', st.block_time_ms !== undefined ? st.block_time_ms + ' ms' :
+        blocks.length > 1 ? Math.round(1000 * span / (blocks.length - 1)) + ' ms (last blocks)' : '—', 'block-time'],
       ['tx/s (last blocks)', span > 0 ? (ntx / span).toFixed(2) : '0', 'tps'],
       ['supply issued', agr(st.supply.issued), 'issued'],
       ['burned', agr(st.supply.burned), 'burned'],
