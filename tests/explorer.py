@@ -17,6 +17,8 @@ import time
 import urllib.error
 import urllib.request
 
+import jsonschema_rs
+
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -281,8 +283,9 @@ def chain_takes_blocks_live(name):
 
 
 def cometbft_pages():
-    """A CometBFT network's validators page: the set and the keys bonded by accounts, as the API
-    gives them, with each key's power; then its chain page, live."""
+    """A CometBFT network's validators page: the set (each key's address and power, who bonded
+    it) and the keys bonded by accounts, as the API gives them; its chain page, live, each block
+    naming its proposer; and its answers against the API's description."""
     vals = get("/v1/validators")
     open_page("#/validators", "cometbft-validators")
     check(text("vconsensus") == vals["consensus"] == "cometbft", f"validators: consensus {vals['consensus']} as the API")
@@ -293,15 +296,38 @@ def cometbft_pages():
     rows = [[td.text for td in tr.find_elements(By.TAG_NAME, "td")]
             for tr in driver.find_elements(By.CSS_SELECTOR, "#vset tr")]
     want = sorted((v["consensus_key"][:8], str(v["power"])) for v in vals["validators"])
-    got = sorted((r[0][:8], r[1]) for r in rows)
+    got = sorted((r[0][:8], r[2]) for r in rows)
     check(got == want, f"validators: each key of the set with its power as the API ({got} vs {want})")
     owners = {b["consensus_key"][:8] for b in vals["bonded"]}
     by = [r for r in rows if r[0][:8] in owners]
-    check(all(r[3] != "genesis or sudo" for r in by) and all(r[3] == "genesis or sudo" for r in rows if r not in by),
+    check(all(r[4] != "genesis or sudo" for r in by) and all(r[4] == "genesis or sudo" for r in rows if r not in by),
           "validators: the set names who bonded each key, and no one for the genesis keys")
     bonds = driver.find_elements(By.CSS_SELECTOR, "#vbonds tr")
     check(len(bonds) == len(vals["bonded"]), f"validators: {len(bonds)} rows of bonds as the API's {len(vals['bonded'])}")
+    addresses = {v["address"] for v in vals["validators"]}
+    check(sorted(r[1] for r in rows) == sorted(short(a) for a in addresses), "validators: each key's CometBFT address as the API")
     chain_takes_blocks_live("cometbft-chain")
+    # each block listed names its proposer by the CometBFT address the API gives, one of the set's
+    shown = driver.execute_script(  # in one go: blocks arrive meanwhile and replace rows
+        "return [...document.querySelectorAll('#blocks tr')].map((tr) => [...tr.cells].map((td) => td.textContent))")
+    named = [(r[3], get(f"/v1/blocks/{r[0]}?txs=false").get("proposer_address", "")) for r in shown]
+    check(named and all(p == short(a) for p, a in named), f"chain: each block's proposer as the API ({named[:2]}…)")
+    check(any(a in addresses for _, a in named), "chain: the proposers are keys of the set")
+    # what a CometBFT node answers conforms to the API's description (schemathesis checks a solo node)
+    spec = get("/openapi.json")
+    for path, schema in (("/v1/status", op_schema(spec, "/v1/status")), ("/v1/validators", op_schema(spec, "/v1/validators")),
+                         ("/v1/blocks/latest", {"$ref": "#/components/schemas/Block"})):
+        errors = [e.message for e in jsonschema_rs.validator_for({**schema, "components": spec["components"]}).iter_errors(get(path))]
+        check(not errors, f"{path} of a CometBFT node conforms to /openapi.json {errors[:3]}")
+
+
+def short(s):
+    """As the page shortens a long hex string or address."""
+    return s[:12] + "…" + s[-6:] if len(s) > 20 else s
+
+
+def op_schema(spec, path):
+    return spec["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
 
 
 try:

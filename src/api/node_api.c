@@ -130,7 +130,10 @@ static void h_validators(ag_http_req *req, ag_http_resp *resp) {
   for (size_t i = 0; !rc && i + 40 <= b.len; i += 40) {
     uint64_t p = ag_get_u64le(b.data + i + 32);
     total += p;
-    json_array_append_new(a, json_pack("{s:o, s:I}", "consensus_key", ag_json_hex(b.data + i, 32), "power", (json_int_t)p));
+    uint8_t address[20]; /* what a CometBFT block names its proposer by */
+    ag_vstake_address(b.data + i, address);
+    json_array_append_new(a, json_pack("{s:o, s:o, s:I}", "consensus_key", ag_json_hex(b.data + i, 32), "address",
+                                       ag_json_hex(address, 20), "power", (json_int_t)p));
   }
   ag_buf_free(&b);
   /* the keys bonded by accounts (docs/multi-validator.md "Validators by bond") */

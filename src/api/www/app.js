@@ -124,9 +124,15 @@ const blockCols = [
   {name: 'height', get: (b) => link('#/block/' + b.height, b.height)},
   {name: 'time', get: (b) => when(b.time_ms)},
   {name: 'txs', num: true, get: (b) => b.tx_count},
-  {name: 'proposer', get: (b) => addr(b.proposer)},
+  {name: 'proposer', get: (b) => proposer(b)},
   {name: 'hash', get: (b) => el('span', {class: 'mono', text: short(b.hash)})},
 ];
+/* A solo block's producer is an account; a CometBFT block names its proposer by CometBFT
+ * address, which the validators page lists beside each consensus key. */
+function proposer(b) {
+  if (b.proposer) return addr(b.proposer);
+  return b.proposer_address ? link('#/validators', short(b.proposer_address)) : '—';
+}
 
 /* Tokens the schedule has issued by height: block_reward halving every halving_interval. */
 function scheduled(inc, height) {
@@ -183,7 +189,7 @@ async function blockPage(h) {
   page('Block ' + b.height,
     dl([['hash', el('span', {class: 'mono', text: b.hash})], ['time', when(b.time_ms)],
       ['previous', b.height > 1 ? link('#/block/' + (b.height - 1), b.prev_hash) : el('span', {class: 'mono', text: b.prev_hash})],
-      ['proposer', addr(b.proposer)], ['state root', el('span', {class: 'mono', text: b.state_root})],
+      ['proposer', proposer(b)], ['state root', el('span', {class: 'mono', text: b.state_root})],
       ['txs', el('span', {id: 'tx-count', text: b.tx_count})]]),
     el('h2', {text: 'Transactions'}),
     table([
@@ -405,6 +411,7 @@ async function validatorsPage() {
     const bonded = Object.fromEntries(v.bonded.map((b) => [b.consensus_key, b]));
     kids.push(el('h2', {text: 'The set'}), table([
       {name: 'consensus key', get: (x) => el('span', {class: 'mono', text: short(x.consensus_key)})},
+      {name: 'address', get: (x) => el('span', {class: 'mono', text: short(x.address)})},
       {name: 'power', num: true, get: (x) => x.power},
       {name: 'share', num: true, get: (x) => (v.total_power ? (100 * x.power / v.total_power).toFixed(1) : '0') + ' %'},
       {name: 'bonded by', get: (x) => (bonded[x.consensus_key] ? addr(bonded[x.consensus_key].owner) : 'genesis or sudo')},
