@@ -51,6 +51,9 @@
 #define LOAD_RATE 1000 /* tx/s per endpoint offered by agora-load: above what the localnet commits here */
 #define LOAD_SECS 10
 static int nconns = 4; /* BENCH_CONNS */
+/* the 4 validators' CometBFT RPC websockets (`localnet --base-port 41000`) */
+static const char RPC_WS[] = "ws://127.0.0.1:41007/websocket,ws://127.0.0.1:41017/websocket,"
+                             "ws://127.0.0.1:41027/websocket,ws://127.0.0.1:41037/websocket";
 
 static int run(const char *const *args) {
   pid_t p = fork();
@@ -101,8 +104,7 @@ static int cmp_u64(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-/* Posts the load to apis[], waits for all of it to commit, returns tx/s and the median block
- * interval (ms). */
+/* The 40 dev keys of a network's home (`--dev-accounts 40`). */
 static int load_keys(const char *home, ag_keypair keys[NKEYS]) {
   char keydir[700];
   snprintf(keydir, sizeof keydir, "%s/keys", home);
@@ -117,6 +119,8 @@ static int load_keys(const char *home, ag_keypair keys[NKEYS]) {
   return 0;
 }
 
+/* Posts the load to apis[], waits for all of it to commit, returns tx/s and the median block
+ * interval (ms). */
 static double drive(const char *home, char apis[][128], int napi, size_t ntx, double *block_ms) {
   ag_keypair keys[NKEYS];
   if (load_keys(home, keys)) return -1;
@@ -314,9 +318,7 @@ static double agora_load(const char *cometbft, const char *home, char apis[][128
   char r[16], t[16];
   snprintf(r, sizeof r, "%d", rate);
   snprintf(t, sizeof t, "%d", secs);
-  const char *eps = "ws://127.0.0.1:41007/websocket,ws://127.0.0.1:41017/websocket,ws://127.0.0.1:41027/websocket,"
-                    "ws://127.0.0.1:41037/websocket";
-  const char *la[] = {tool, "-c", "1", "-T", t, "-r", r, "--broadcast-tx-method", "async", "--endpoints", eps, NULL};
+  const char *la[] = {tool, "-c", "1", "-T", t, "-r", r, "--broadcast-tx-method", "async", "--endpoints", RPC_WS, NULL};
   double t0 = bench_now();
   pid_t l = spawn_quiet((char *const *)la);
   int wst = 0;
@@ -386,14 +388,11 @@ static double kvstore_load(const char *cometbft, const char *root, int rate, int
   }
   double tps = -1;
   if (up) {
-    char r[16], t[16], eps[400];
+    char r[16], t[16];
     snprintf(r, sizeof r, "%d", rate);
     snprintf(t, sizeof t, "%d", secs);
-    snprintf(eps, sizeof eps,
-             "ws://127.0.0.1:41007/websocket,ws://127.0.0.1:41017/websocket,ws://127.0.0.1:41027/websocket,"
-             "ws://127.0.0.1:41037/websocket");
     const char *la[] = {load, "-c", "1", "-T", t, "-r", r, "-s", "200", "--broadcast-tx-method", "async",
-                        "--endpoints", eps, NULL};
+                        "--endpoints", RPC_WS, NULL};
     pid_t l = spawn_quiet((char *const *)la);
     int st = 0;
     waitpid(l, &st, 0);
@@ -490,7 +489,7 @@ int main(void) {
   double tps_solo = drive(solo, sapi, 1, ntx, &bt_solo);
   kill(node, SIGTERM);
   waitpid(node, NULL, 0);
-  char note[200];
+  char note[400];
   snprintf(note, sizeof note, "4 validators on 127.0.0.1, timeout_commit 300 ms, %zu transfers", ntx);
   bench_report("cometbft.localnet_tps", tps_cmt, "tx/s", note);
   snprintf(note, sizeof note, "solo node with 300 ms blocks, same load: %.0f tx/s", tps_solo);

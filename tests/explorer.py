@@ -5,8 +5,8 @@ a screenshot of each page, phone-sized and wide, goes to the output folder.
 
 Usage: explorer.py API_URL DEVNET_HOME OUT_DIR AGORA_BIN (tests/explorer.sh starts the devnet),
 or explorer.py --cometbft API_URL OUT_DIR against a node of a CometBFT network whose set has
-validators by bond (tests/test_sys_cometbft.c runs it): the validators page and the chain page's
-live blocks there."""
+validators by bond (tests/test_sys_cometbft.c runs it): the validators page, the chain page's
+live blocks and their proposers, and the node's answers against /openapi.json."""
 import json
 import glob
 import math
