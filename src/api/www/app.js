@@ -5,7 +5,7 @@
 
 const main = document.getElementById('main');
 const tip = document.getElementById('tip');
-let onBlock = null; /* the current page's live handler */
+let onBlock = null; /* the current page's live handler; one that awaits checks it is still this after */
 let lastHeight = 0;
 
 /* ---- helpers --------------------------------------------------------------------------------- */
@@ -170,8 +170,9 @@ async function chainPage() {
     ]),
     el('h2', {text: 'Latest blocks'}),
     table(blockCols, blocks, 'blocks'));
-  onBlock = async (b) => {
+  onBlock = async function self(b) {
     const s = await api('/v1/status'); /* the cards are always of one status */
+    if (onBlock !== self) return; /* the page was left while the status came */
     document.getElementById('height').textContent = s.height;
     document.getElementById('issued').textContent = agr(s.supply.issued);
     document.getElementById('burned').textContent = agr(s.supply.burned);
@@ -386,9 +387,9 @@ async function channelPage(id) {
 function redrawOnChange(path, shown) {
   const key = (o) => JSON.stringify(o, (k, v) => (k === 'height' ? undefined : v));
   const was = key(shown);
-  onBlock = async () => {
+  onBlock = async function self() {
     const now = await api(path).catch(() => null);
-    if (now && key(now) !== was) route();
+    if (onBlock === self && now && key(now) !== was) route();
   };
 }
 
@@ -437,9 +438,9 @@ async function validatorsPage() {
   page('Validators', ...kids);
   const key = (x) => JSON.stringify([x.validators, x.bonded.map((b) => [b.consensus_key, b.bond, b.unbonding, b.jailed_until, b.tombstoned])]);
   const was = key(v);
-  onBlock = async () => {
+  onBlock = async function self() {
     const now = await api('/v1/validators').catch(() => null);
-    if (now && key(now) !== was) route();
+    if (onBlock === self && now && key(now) !== was) route();
   };
 }
 
