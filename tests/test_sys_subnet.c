@@ -43,6 +43,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -381,9 +382,9 @@ static const ag_http_route garbage_routes[] = {
 static ag_http_server *garbage_srv;
 static int garbage_uid = -1;
 
-TEST(garbage_miner_joins) {
-  ag_http_config hc = {"127.0.0.1:0", 1 << 16, garbage_routes, 2, NULL};
-  CHECK_OK(ag_http_start(&hc, &garbage_srv));
+/* A miner of this test's own joins subnet 1: a new hotkey funded by the owner, registered, its
+ * endpoint the HTTP server srv; its uid in *uid. */
+static void join_subnet(ag_http_server *srv, const char *name, int *uid) {
   ag_net net;
   CHECK_OK(ag_net_open(&net, node_url));
   ag_keypair hk, owner;
@@ -401,13 +402,12 @@ TEST(garbage_miner_joins) {
   ag_buf_free(&p);
   char keys[700];
   snprintf(keys, sizeof keys, "%s/keys", home);
-  CHECK_OK(ag_keystore_save(keys, "garbage-hot", &hk, NULL, net.chain_id));
-  CHECK_OK(ag_neuron_register(&net, 1, &hk, home, "owner", &garbage_uid));
-  CHECK(garbage_uid >= 7);
+  CHECK_OK(ag_keystore_save(keys, name, &hk, NULL, net.chain_id));
+  CHECK_OK(ag_neuron_register(&net, 1, &hk, home, "owner", uid));
   ag_buf_init(&p);
   ag_buf_put_u16le(&p, 1);
   ag_buf_put_u8(&p, 1);
-  ag_buf_put_u16le(&p, ag_http_port(garbage_srv));
+  ag_buf_put_u16le(&p, ag_http_port(srv));
   ag_buf_put_u8(&p, 9);
   ag_buf_puts(&p, "127.0.0.1");
   code = -1;
@@ -416,6 +416,13 @@ TEST(garbage_miner_joins) {
   ag_buf_free(&p);
   ag_key_wipe(&hk);
   ag_key_wipe(&owner);
+}
+
+TEST(garbage_miner_joins) {
+  ag_http_config hc = {"127.0.0.1:0", 1 << 16, garbage_routes, 2, NULL};
+  CHECK_OK(ag_http_start(&hc, &garbage_srv));
+  join_subnet(garbage_srv, "garbage-hot", &garbage_uid);
+  CHECK(garbage_uid >= 7);
 }
 
 /* From validator v's status file: how many times it has set weights (-1: unreadable), and in
@@ -1126,6 +1133,69 @@ TEST(validator_restarted_between_commit_and_reveal_still_reveals) {
   CHECK_EQ(sys_stop(pid, SIGTERM, 20000), 0);
 }
 
+/* A miner that holds every challenge until just before the validators' timeout (10 s in a
+ * devnet) makes each of their rounds outlast an epoch (10 blocks of 500 ms). A validator that
+ * committed its weights only between rounds then committed in one epoch out of two or three,
+ * and its weights went stale; it now looks for a due commit while it waits for answers. */
+static atomic_int held;
+static void h_tarpit(ag_http_req *req, ag_http_resp *resp) {
+  atomic_fetch_add(&held, 1);
+  ag_sleep_ms(9000);
+  h_garbage(req, resp);
+}
+static const ag_http_route tarpit_routes[] = {
+    {"POST", "/v1/completions", h_tarpit, 0},
+    {"POST", "/v1/chat/completions", h_tarpit, 0},
+};
+
+/* The epochs in which validator v's log says it committed, from byte `from` on; their count. */
+static int committed_epochs(int v, size_t from, long *epochs, int cap) {
+  char path[700];
+  snprintf(path, sizeof path, "%s/logs/validator%d.log", home, v);
+  uint8_t *data;
+  size_t len;
+  int n = 0;
+  if (ag_read_file(path, 64 << 20, &data, &len)) return 0;
+  for (const char *at = len > from ? (char *)data + from : NULL; at && (at = strstr(at, "committed weights for "));) {
+    const char *e = strstr(at, " in epoch ");
+    const char *eol = strchr(at, '\n');
+    if (e && (!eol || e < eol) && n < cap) epochs[n++] = strtol(e + 10, NULL, 10);
+    at += 22;
+  }
+  free(data);
+  return n;
+}
+
+TEST(a_miner_that_holds_challenges_does_not_stop_weights) {
+  ag_http_config hc = {"127.0.0.1:0", 1 << 16, tarpit_routes, 2, NULL};
+  ag_http_server *srv = NULL;
+  CHECK_OK(ag_http_start(&hc, &srv));
+  if (!srv) return;
+  int uid = -1;
+  join_subnet(srv, "tarpit-hot", &uid);
+  /* both validators' rounds now wait on it */
+  for (int t = 0; t < 300 && atomic_load(&held) < 2; t++) ag_sleep_ms(100);
+  CHECK(atomic_load(&held) >= 2);
+  char path[700];
+  snprintf(path, sizeof path, "%s/logs/validator0.log", home);
+  uint8_t *data;
+  size_t len, from = 0;
+  if (ag_read_file(path, 64 << 20, &data, &len) == 0) {
+    from = len;
+    free(data);
+  }
+  /* four epochs and a half: a commit in each (rounds of about 10 s would make two or three) */
+  ag_sleep_ms(22500);
+  long ep[64];
+  int n = committed_epochs(0, from, ep, 64);
+  fprintf(stderr, "  with challenges held 9 s: validator0 committed in %d epoch(s) in 22.5 s:", n);
+  for (int i = 0; i < n; i++) fprintf(stderr, " %ld", ep[i]);
+  fprintf(stderr, " (%d challenges held)\n", atomic_load(&held));
+  CHECK(n >= 4);
+  for (int i = 1; i < n; i++) CHECK_EQ(ep[i], ep[i - 1] + 1); /* no epoch without one */
+  ag_http_stop(srv); /* connections refused from now: the rounds are short again */
+}
+
 TEST(devnet_stops_cleanly_with_issuance_on_schedule) {
   pid_t children[9];
   int n = 0;
@@ -1188,4 +1258,4 @@ TEST_MAIN(devnet_starts, miners_refuse_bad_requests, node_model_files,
           node_restart_loses_nothing, killed_miner_decays, miner_api_key_is_required,
           paid_requests_through_a_channel,
           validator_restarted_between_commit_and_reveal_still_reveals,
-          devnet_stops_cleanly_with_issuance_on_schedule)
+          a_miner_that_holds_challenges_does_not_stop_weights, devnet_stops_cleanly_with_issuance_on_schedule)

@@ -17,6 +17,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -228,10 +229,10 @@ typedef struct {
   int outcome, code;
   char why[200];
   int n_out;
+  atomic_int done; /* the thread has finished with it */
 } ask_job;
 
-static void *ask_thread(void *arg) {
-  ask_job *a = arg;
+static void ask_one(ask_job *a) {
   val *v = a->v;
   char url[300], h1[AG_ADDR_MAX + 40], h2[160];
   snprintf(url, sizeof url, "%s%s", a->w->url, a->chat ? "/v1/chat/completions" : "/v1/completions");
@@ -256,13 +257,19 @@ static void *ask_thread(void *arg) {
   if (a->rc) {
     snprintf(a->err, sizeof a->err, "%s", ag_errmsg(a->rc));
     ag_http_client_cleanup();
-    return NULL;
+    return;
   }
   a->status = r.status;
   if (r.status == 200) a->resp = json_loadb((const char *)r.body.data, r.body.len, 0, NULL);
   else snprintf(a->err, sizeof a->err, "HTTP %ld: %.120s", r.status, r.body.data ? (const char *)r.body.data : "");
   ag_http_result_free(&r);
   ag_http_client_cleanup(); /* the thread ends: so does its connection */
+}
+
+static void *ask_thread(void *arg) {
+  ask_job *a = arg;
+  ask_one(a);
+  atomic_store(&a->done, 1);
   return NULL;
 }
 
@@ -304,7 +311,21 @@ static void judge(val *v, ask_job *a) {
  * start, plus a fixed allowance for the network and the prompt. */
 static double expected_s(const val *v, int n_out) { return 0.25 + n_out / v->gen_tps; }
 
+static void weights_step(val *v);
+
+/* Weights go out in their window even when a round outlasts an epoch (a miner may hold every
+ * challenge until the timeout, and there may be hundreds of answers to re-execute): while the
+ * round waits for answers, and between re-executions, it looks at most twice a second whether
+ * a commit, or weights, are due. */
+static void weights_if_due(val *v, uint64_t *last_ms) {
+  uint64_t now = ag_mono_ms();
+  if (now - *last_ms < 500) return;
+  weights_step(v);
+  *last_ms = ag_mono_ms();
+}
+
 static void run_round(val *v) {
+  uint64_t wlast = ag_mono_ms();
   int chat;
   json_t *challenge = make_challenge(v, &chat);
   ask_job *jobs = ag_xcalloc((size_t)v->n + 1, sizeof *jobs);
@@ -333,6 +354,14 @@ static void run_round(val *v) {
     int end = start + 32 < v->n ? start + 32 : v->n;
     for (int i = start; i < end; i++)
       if (jobs[i].parsed && pthread_create(&th[i], NULL, ask_thread, &jobs[i]) != 0) jobs[i].parsed = 0;
+    for (int busy = 1; busy;) {
+      busy = 0;
+      for (int i = start; i < end; i++) busy |= jobs[i].parsed && !atomic_load(&jobs[i].done);
+      if (busy) {
+        ag_sleep_ms(20);
+        weights_if_due(v, &wlast);
+      }
+    }
     for (int i = start; i < end; i++)
       if (jobs[i].parsed) pthread_join(th[i], NULL);
   }
@@ -342,6 +371,7 @@ static void run_round(val *v) {
     if (!a->parsed) continue;
     asked++;
     judge(v, a);
+    weights_if_due(v, &wlast);
     row *w = &v->rows[i];
     double sample = 0;
     w->last = a->outcome;

@@ -302,6 +302,7 @@ int ag_wsetter_poll(ag_wsetter *w) {
 static void end_window(ag_wsetter *w, const char *what) {
   w->weights_sets++;
   w->last_weights_epoch = w->epoch;
+  w->last_set_height = w->height + 1; /* sent after reading the height: a later block took it */
   snprintf(w->last_weights, sizeof w->last_weights, "%s at block %llu (epoch %llu)", what,
            (unsigned long long)w->height, (unsigned long long)w->epoch);
 }
@@ -309,7 +310,11 @@ static void end_window(ag_wsetter *w, const char *what) {
 void ag_wsetter_set(ag_wsetter *w, int self, int permit, uint64_t last_update, uint64_t reg_block,
                     const double *scores, int n) {
   if (self < 0 || !permit || w->last_weights_epoch == w->epoch || !w->subnet) return;
-  if (last_update != reg_block && w->height < last_update + w->rate_limit) return;
+  if (ag_mono_ms() < w->retry_ms) return;
+  /* the chain's rate limit counts from the last set or commit: the metagraph's last_update, or
+   * this process's own when newer (a long round commits again before it reads the metagraph) */
+  uint64_t last = last_update > w->last_set_height ? last_update : w->last_set_height;
+  if ((last_update != reg_block || w->last_set_height) && w->height < last + w->rate_limit) return;
   double max = 0;
   for (int i = 0; i < n; i++)
     if (i != self && scores[i] > max) max = scores[i];
@@ -346,12 +351,15 @@ void ag_wsetter_set(ag_wsetter *w, int self, int permit, uint64_t last_update, u
       ag_wcommit_free(c);
       w->npend--;
       save_reveals(w);
+      w->retry_ms = ag_mono_ms() + AG_WEIGHTS_RETRY_MS;
     }
   } else if (!w->commit_reveal) {
     ag_payload_weights(&p, w->netuid, w->version, uids, wt, m, NULL);
     if (ag_submit_retry(w->net, w->hotkey, AG_TX_SET_WEIGHTS, &p, "set_weights", w->tag) == 0) {
       end_window(w, "set");
       ag_info(w->tag, "set weights for %u uid(s)", m);
+    } else {
+      w->retry_ms = ag_mono_ms() + AG_WEIGHTS_RETRY_MS;
     }
     free(uids);
     free(wt);
