@@ -106,6 +106,10 @@ static void h_subnet(ag_http_req *req, ag_http_resp *resp) {
     ag_hyperparams hp;
     ag_hyperparams_default(&hp);
     hp.commit_reveal = (uint8_t)commit_reveal;
+    /* an input is an epoch of 10 blocks, and an honest one must see weights sent: the rate limit
+     * is under that, as a devnet's (tempo / 2), for the validator counts it from its own last
+     * set too (the metagraph here never moves) */
+    hp.weights_rate_limit = 5;
     return node_json(resp, LIE_SUBNET,
                      json_pack("{s:i, s:I, s:I, s:{s:s, s:i}, s:o}", "netuid", 1, "height", (json_int_t)(1000 + 10 * epoch),
                                "epoch", (json_int_t)epoch, "model", "model_id", model_hex, "size", 1000, "hyperparams",

@@ -1068,6 +1068,15 @@ TEST(paid_requests_through_a_channel) {
 
 /* A validator killed after a commit and started again reveals that commit: the salt and the
  * weights were kept in HOME/neurons/HOTKEY/reveals-1.json (0600). */
+/* How long a log is now (0 when it cannot be read): what is written after it is new. */
+static size_t log_end(const char *path) {
+  uint8_t *data;
+  size_t len;
+  if (ag_read_file(path, 64 << 20, &data, &len)) return 0;
+  free(data);
+  return len;
+}
+
 TEST(validator_restarted_between_commit_and_reveal_still_reveals) {
   char vlog[700], rpath[700], status[700], nlog[700];
   snprintf(vlog, sizeof vlog, "%s/logs/validator1.log", home);
@@ -1076,11 +1085,7 @@ TEST(validator_restarted_between_commit_and_reveal_still_reveals) {
   snprintf(rpath, sizeof rpath, "%s/neurons/validator1-hot/reveals-1.json", home);
   /* the next commit of validator1 */
   uint8_t *data;
-  size_t len, from = 0;
-  if (ag_read_file(vlog, 64 << 20, &data, &len) == 0) {
-    from = len;
-    free(data);
-  }
+  size_t len, from = log_end(vlog);
   long epoch = -1;
   for (int t = 0; t < 400 && epoch < 0; t++) {
     if (ag_read_file(vlog, 64 << 20, &data, &len) == 0) {
@@ -1178,12 +1183,7 @@ TEST(a_miner_that_holds_challenges_does_not_stop_weights) {
   CHECK(atomic_load(&held) >= 2);
   char path[700];
   snprintf(path, sizeof path, "%s/logs/validator0.log", home);
-  uint8_t *data;
-  size_t len, from = 0;
-  if (ag_read_file(path, 64 << 20, &data, &len) == 0) {
-    from = len;
-    free(data);
-  }
+  size_t from = log_end(path);
   /* four epochs and a half: a commit in each (rounds of about 10 s would make two or three) */
   ag_sleep_ms(22500);
   long ep[64];

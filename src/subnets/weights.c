@@ -299,6 +299,11 @@ int ag_wsetter_poll(ag_wsetter *w) {
   return fresh;
 }
 
+static void failed_try(ag_wsetter *w) {
+  w->retry_ms = ag_mono_ms() + AG_WEIGHTS_RETRY_MS;
+  w->retry_epoch = w->epoch;
+}
+
 static void end_window(ag_wsetter *w, const char *what) {
   w->weights_sets++;
   w->last_weights_epoch = w->epoch;
@@ -310,7 +315,7 @@ static void end_window(ag_wsetter *w, const char *what) {
 void ag_wsetter_set(ag_wsetter *w, int self, int permit, uint64_t last_update, uint64_t reg_block,
                     const double *scores, int n) {
   if (self < 0 || !permit || w->last_weights_epoch == w->epoch || !w->subnet) return;
-  if (ag_mono_ms() < w->retry_ms) return;
+  if (w->epoch == w->retry_epoch && ag_mono_ms() < w->retry_ms) return;
   /* the chain's rate limit counts from the last set or commit: the metagraph's last_update, or
    * this process's own when newer (a long round commits again before it reads the metagraph) */
   uint64_t last = last_update > w->last_set_height ? last_update : w->last_set_height;
@@ -351,7 +356,7 @@ void ag_wsetter_set(ag_wsetter *w, int self, int permit, uint64_t last_update, u
       ag_wcommit_free(c);
       w->npend--;
       save_reveals(w);
-      w->retry_ms = ag_mono_ms() + AG_WEIGHTS_RETRY_MS;
+      failed_try(w);
     }
   } else if (!w->commit_reveal) {
     ag_payload_weights(&p, w->netuid, w->version, uids, wt, m, NULL);
@@ -359,7 +364,7 @@ void ag_wsetter_set(ag_wsetter *w, int self, int permit, uint64_t last_update, u
       end_window(w, "set");
       ag_info(w->tag, "set weights for %u uid(s)", m);
     } else {
-      w->retry_ms = ag_mono_ms() + AG_WEIGHTS_RETRY_MS;
+      failed_try(w);
     }
     free(uids);
     free(wt);

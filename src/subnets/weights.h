@@ -31,7 +31,8 @@ typedef struct {
   int npend;
   uint64_t last_weights_epoch; /* UINT64_MAX: none yet */
   uint64_t last_set_height;    /* the least height this process's last set or commit landed at (0: none) */
-  uint64_t retry_ms;           /* after a set or commit that failed: none before this ag_mono_ms() */
+  uint64_t retry_ms;           /* after a set or commit that failed in epoch retry_epoch: none */
+  uint64_t retry_epoch;        /*   again in that epoch before this ag_mono_ms() */
   uint64_t weights_sets;
   char last_weights[160];
   uint64_t height, epoch;
@@ -70,8 +71,9 @@ void ag_wcommit_free(ag_wcommit *c);
 /* Reads the subnet and sends the reveals that are due. Returns 1 when a new weights window
  * (epoch) began since the last call, 0 when not, or an error. */
 int ag_wsetter_poll(ag_wsetter *w);
-/* A set or commit that failed (refused, or not committed in time) is not tried again for this
- * long: a caller may look every half second, and each refused try can cost a fee. */
+/* A set or commit that failed (refused, or not committed in time) is not tried again in the
+ * same epoch for this long: a caller may look every half second, and each refused try can cost
+ * a fee. */
 #define AG_WEIGHTS_RETRY_MS 10000
 /* Sets (or commits) weights from scores[0..n) (uid order; uid `self` is skipped; uids past
  * AG_MAX_UIDS are not a subnet's and are left out) when the
