@@ -51,8 +51,9 @@ typedef struct {
 
 /* How long a miner that answered wrongly is not asked again: 10 minutes for a first fault,
  * twice as long for each further one, up to a day; faults are forgotten after a day without
- * one once the ban has ended (a day of being asked again). So a miner that cheats on every sampled answer is asked about once a day, not every ten
- * minutes, while one wrong answer (a bug since fixed, a bad hour) costs little. */
+ * one once the ban has ended (a day of being asked again). So a miner that cheats on every
+ * sampled answer is asked about once a day, not every ten minutes, while one wrong answer (a
+ * bug since fixed, a bad hour) costs little. */
 typedef struct {
   uint32_t faults;   /* since the last day without one */
   uint64_t last_ms;  /* the last fault, monotonic */
