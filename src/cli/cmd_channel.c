@@ -254,7 +254,7 @@ int ag_cmd_channel(ag_cli *c, int argc, char **argv) {
       if (!rc) rc = ag_voucher_decode(raw[i], n / 2, &v);
       w.vouchers[i] = raw[i];
       w.vlens[i] = n / 2;
-      total += v.cumulative;
+      if (!rc) total = total > UINT64_MAX - v.cumulative ? UINT64_MAX : total + v.cumulative; /* shown only */
     }
     if (rc) {
       free(raw);
