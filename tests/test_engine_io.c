@@ -7,8 +7,10 @@
  * export/import round trips and corrupt GGUF files, invalid sampling parameters.
  */
 #include "test.h"
+#include "testutil.h"
 
 #include "core/err.h"
+#include "core/hash.h"
 #include "core/util.h"
 #include "engine/engine.h"
 
@@ -174,6 +176,84 @@ TEST(training_bit_identical_threads_paths_resume) {
     CHECK_MEM(h1, h4, 32);
   }
   ag_simd_set(best);
+  CHECK(test_pinned("6 training steps of the tiny model", h1,
+                    "e302cfa5ac30a83f34aca18e1a74686a35aaa8e55958c05e63f98b55ff3e17b3"));
+}
+
+/* Every position's logits of a prefill, appended to a buffer. */
+typedef struct {
+  float *all;
+  int V;
+} logits_acc;
+
+static int keep_logits(void *ctx, int pos, const float *logits) {
+  logits_acc *a = ctx;
+  memcpy(a->all + (size_t)pos * (size_t)a->V, logits, sizeof(float) * (size_t)a->V);
+  return 0;
+}
+
+/* The committed demo model (an 8-bit file) and a sampled answer with its receipt: one digest
+ * each, the same on every path and thread count, and for the file as loaded and widened to
+ * fp32 as miners load it (ag_model_prefer_f32), and pinned. */
+static void nano_digests(const ag_model *m, int threads, uint8_t logits_h[32], uint8_t receipt_h[32]) {
+  static const char text[] = "The old man looked at the sea and said: \"Tomorrow, the fish will come back.\"";
+  uint32_t *ids;
+  size_t n;
+  CHECK_OK(ag_engine_encode(m, text, strlen(text), &ids, &n));
+  int V = m->cfg.vocab_size;
+  logits_acc a = {ag_xcalloc(n * (size_t)V, sizeof(float)), V};
+  ag_infer *s;
+  CHECK_OK(ag_infer_open(m, (int)n, threads, &s));
+  CHECK_OK(ag_infer_forward(s, ids, (int)n, NULL, keep_logits, &a));
+  ag_hash("agora/test", a.all, n * (size_t)V * sizeof(float), logits_h);
+  ag_infer_close(s);
+  ag_sampling sp;
+  ag_sampling_defaults(&sp);
+  sp.stop = -1;
+  sp.seed = 7;
+  sp.presence_penalty = 0.25f;
+  uint32_t out[48];
+  int n_out = 0;
+  ag_buf r;
+  ag_buf_init(&r);
+  CHECK_OK(ag_engine_generate(m, ids, (int)n, 48, &sp, threads, out, &n_out, &r));
+  CHECK_EQ(n_out, 48);
+  ag_hash("agora/test", r.data, r.len, receipt_h);
+  ag_buf_free(&r);
+  free(a.all);
+  free(ids);
+}
+
+TEST(demo_model_results_are_pinned) {
+  char path[1024];
+  snprintf(path, sizeof path, "%s/models/agora-nano.bin", AGORA_SRC_DIR);
+  ag_model *m = NULL, *w = NULL;
+  CHECK_OK(ag_model_load(path, &m, NULL));
+  CHECK_OK(ag_model_load(path, &w, NULL));
+  if (!m || !w) return;
+  CHECK(m->wq[0].type != AG_DT_F32);
+  ag_model_prefer_f32(&w, AG_PREFER_F32_MAX);
+  CHECK(w->wq[0].type == AG_DT_F32);
+  static const char *const want[2] = {"dc9ff7056e523945236af6bb51cd8ea14229516e849325674064abca973c0cb7",
+                                      "f386eff162935e23bc6f1be8e41ee3c65a3a27d153ebc48b36554198159bb852"};
+  const ag_model *both[2] = {m, w};
+  int best = ag_simd_best();
+  for (int k = 0; k < 2; k++)
+    for (int l = AG_SIMD_SCALAR; l <= best; l++)
+      for (int th = 1; th <= 2; th++) {
+        ag_simd_set(l);
+        uint8_t lh[32], rh[32];
+        nano_digests(both[k], th, lh, rh);
+        char what[160];
+        snprintf(what, sizeof what, "agora-nano%s logits, %s path, %d thread(s)", k ? " widened" : "", ag_simd_name(l), th);
+        CHECK(test_pinned(what, lh, want[0]));
+        snprintf(what, sizeof what, "agora-nano%s sampled receipt, %s path, %d thread(s)", k ? " widened" : "",
+                 ag_simd_name(l), th);
+        CHECK(test_pinned(what, rh, want[1]));
+      }
+  ag_simd_set(best);
+  ag_model_close(w);
+  ag_model_close(m);
 }
 
 TEST(training_loss_matches_inference_logits) {
@@ -585,4 +665,5 @@ TEST_MAIN(checkpoint_round_trip_and_id, checkpoint_corruption_is_an_error,
           generation_same_seed_same_tokens, receipts_honest_pass_altered_fail,
           penalties_follow_the_rule_and_are_verified,
           gguf_round_trip_same_id_and_logits, gguf_unsupported_arch_and_type,
-          gguf_in_place_refuses_what_it_would_ignore, dictionary_entries_are_read_from_gzip)
+          gguf_in_place_refuses_what_it_would_ignore, dictionary_entries_are_read_from_gzip,
+          demo_model_results_are_pinned)

@@ -16,9 +16,11 @@
  * Skips, saying why, only when the models or the reference could not be installed.
  */
 #include "test.h"
+#include "testutil.h"
 
 #include "core/codec.h"
 #include "core/err.h"
+#include "core/hash.h"
 #include "core/util.h"
 #include "engine/engine.h"
 
@@ -566,6 +568,65 @@ TEST(verifying_a_receipt_without_top_k_costs_a_vocabulary_per_thread) {
   ag_model_close(m);
 }
 
+/* The files as published, through our own tokenizer: every position's logits of a prompt and
+ * a greedy answer's receipt (its top-k commitment covers the logits of every output position),
+ * one digest each, the same on every path and thread count, and pinned (testutil.h). This is
+ * what lets a validator on one machine check a miner's answer made on another. The scalar path
+ * runs on SmolLM2 with one thread only (Gemma's 262,144-row output makes it minutes under the
+ * sanitizers). */
+TEST(real_model_results_are_pinned) {
+  static const char *const want[2][2] = {
+      {"d490fc370611d2b2fb2897fc46f1f9f784f4fb1e66e7621dbceb6625cb2ace4a",
+       "8fb8b7537b51d987924522043158ef620458ed4bf971537d1dead6222888f23d"},
+      {"54f01919184a488fd327b14b291b7b3c5443dfd7a1f4d64176069f6faa78005c",
+       "5e754234774a692eb5c08c20139e8a79f4426a97116a1ac732655bf690cc515d"},
+  };
+  static const char text[] = "The capital of France is";
+  int best = ag_simd_best();
+  for (int f = 0; f < 2; f++) {
+    CHECK(have(files[f][0]));
+    ag_model *m = NULL;
+    if (!have(files[f][0]) || ag_model_load(files[f][0], &m, NULL)) continue;
+    uint32_t *ids;
+    size_t n;
+    CHECK_OK(ag_engine_encode(m, text, strlen(text), &ids, &n));
+    int V = m->cfg.vocab_size;
+    grab g = {ag_xcalloc(n * (size_t)V, sizeof(float)), V};
+    for (int level = 0; level <= best; level++)
+      for (int th = 1; th <= 2; th++) {
+        if (level == AG_SIMD_SCALAR && (th == 2 || m->cfg.arch == AG_ARCH_GEMMA3)) continue;
+        CHECK_OK(ag_simd_set(level));
+        ag_infer *s;
+        CHECK_OK(ag_infer_open(m, (int)n, th, &s));
+        CHECK_OK(ag_infer_forward(s, ids, (int)n, NULL, grab_fn, &g));
+        ag_infer_close(s);
+        uint8_t h[32];
+        ag_hash("agora/test", g.rows, n * (size_t)V * sizeof(float), h);
+        char what[200];
+        snprintf(what, sizeof what, "%s: logits of \"%s\", %s path, %d thread(s)", files[f][1], text,
+                 ag_simd_name(level), th);
+        CHECK(test_pinned(what, h, want[f][0]));
+        ag_sampling sp;
+        ag_sampling_defaults(&sp);
+        sp.temperature = 0;
+        sp.stop = -1;
+        uint32_t out[6];
+        int n_out = 0;
+        ag_buf r;
+        ag_buf_init(&r);
+        CHECK_OK(ag_engine_generate(m, ids, (int)n, 6, &sp, th, out, &n_out, &r));
+        ag_hash("agora/test", r.data, r.len, h);
+        snprintf(what, sizeof what, "%s: greedy receipt, %s path, %d thread(s)", files[f][1], ag_simd_name(level), th);
+        CHECK(test_pinned(what, h, want[f][1]));
+        ag_buf_free(&r);
+      }
+    ag_simd_set(best);
+    free(g.rows);
+    free(ids);
+    ag_model_close(m);
+  }
+}
+
 TEST_MAIN(logits_match_float64_and_llamacpp, greedy_ids_same_every_path_and_receipts_verify,
           agora_export_tokenizes_and_decodes_like_llamacpp, an_inference_state_costs_what_it_uses,
-          verifying_a_receipt_without_top_k_costs_a_vocabulary_per_thread)
+          verifying_a_receipt_without_top_k_costs_a_vocabulary_per_thread, real_model_results_are_pinned)

@@ -24,6 +24,21 @@ static inline char *test_tmpdir(const char *tag) {
   return strdup(d);
 }
 
+/* A digest of results the engine's definition fixes (docs/engine.md): the same on every
+ * machine, path and thread count, so pinned here as hex. A mismatch means receipts and
+ * checkpoints made by other builds or machines no longer verify against this one. */
+static inline int test_pinned(const char *what, const uint8_t got[32], const char *want_hex) {
+  char hex[65];
+  ag_hex_encode(got, 32, hex);
+  if (!strcmp(hex, want_hex)) return 1;
+  fprintf(stderr,
+          "  %s: the engine computed %s where its definition pins %s. Results differ from those of"
+          " earlier builds (or of another machine): their receipts would not verify here. If the"
+          " definition changed on purpose, docs/engine.md says so and this pin moves with it.\n",
+          what, hex, want_hex);
+  return 0;
+}
+
 static inline void test_rmdir(char *dir) {
   if (ag_rm_tree(dir)) fprintf(stderr, "could not remove %s\n", dir);
   free(dir);
