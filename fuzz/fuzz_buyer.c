@@ -233,8 +233,10 @@ static bool same_payment(json_t *a, json_t *b) {
   json_t *ca = json_deep_copy(a), *cb = json_deep_copy(b);
   uint64_t h = ag_json_u64_of(a, "height");
   bool dated = !json_equal(json_object_get(a, "height"), json_object_get(b, "height"));
-  if (dated)
-    for (int i = 0; i < 2; i++) json_object_del(ca, i ? "signature" : "height"), json_object_del(cb, i ? "signature" : "height");
+  if (dated) {
+    static const char *const moved[] = {"height", "signature"};
+    for (size_t i = 0; i < AG_ARRAY_LEN(moved); i++) json_object_del(ca, moved[i]), json_object_del(cb, moved[i]);
+  }
   bool ok = json_equal(ca, cb) && (!dated || (h + AG_PAY_HEIGHT_SLACK >= 100 && h <= 100 + AG_PAY_HEIGHT_SLACK));
   json_decref(ca);
   json_decref(cb);

@@ -4,6 +4,7 @@
  * equals fp32 on dequantized weights; deterministic math; tokenizer round trips.
  */
 #include "test.h"
+#include "testutil.h"
 
 #include "core/err.h"
 #include "core/util.h"
@@ -416,15 +417,6 @@ static ag_model *tiny_model(int q8) {
   return q;
 }
 
-typedef struct {
-  float *all;
-  int V;
-} collect;
-static int collect_fn(void *ctx, int pos, const float *logits) {
-  collect *c = ctx;
-  memcpy(c->all + (size_t)pos * c->V, logits, sizeof(float) * c->V);
-  return 0;
-}
 
 /* Logits of every position: prefill (max_t = S) vs decode (max_t = 1) vs chunks of 5,
  * 1 vs 2 threads, every SIMD path, fp32 and q8. */
@@ -436,11 +428,11 @@ TEST(logits_decode_equals_prefill_threads_paths) {
     uint32_t toks[64];
     for (int i = 0; i < n; i++) toks[i] = (uint32_t)((i * 37 + 5) % V);
     float *ref = ag_xmalloc(sizeof(float) * n * V), *got = ag_xmalloc(sizeof(float) * n * V);
-    collect cref = {ref, V}, cgot = {got, V};
+    test_logits cref = {ref, V}, cgot = {got, V};
     ag_simd_set(AG_SIMD_SCALAR);
     ag_infer *s;
     CHECK_OK(ag_infer_open(m, n, 1, &s));
-    CHECK_OK(ag_infer_forward(s, toks, n, NULL, collect_fn, &cref));
+    CHECK_OK(ag_infer_forward(s, toks, n, NULL, test_keep_logits, &cref));
     ag_infer_close(s);
     for (int i = 0; i < nlevels; i++)
       for (int th = 1; th <= 2; th++) {
@@ -457,7 +449,7 @@ TEST(logits_decode_equals_prefill_threads_paths) {
             }
             free(last);
           } else {
-            CHECK_OK(ag_infer_forward(s, toks, n, NULL, collect_fn, &cgot));
+            CHECK_OK(ag_infer_forward(s, toks, n, NULL, test_keep_logits, &cgot));
           }
           for (int p = 0; p < n; p++)
             if (memcmp(got + (size_t)p * V, ref + (size_t)p * V, sizeof(float) * V)) {

@@ -180,18 +180,6 @@ TEST(training_bit_identical_threads_paths_resume) {
                     "e302cfa5ac30a83f34aca18e1a74686a35aaa8e55958c05e63f98b55ff3e17b3"));
 }
 
-/* Every position's logits of a prefill, appended to a buffer. */
-typedef struct {
-  float *all;
-  int V;
-} logits_acc;
-
-static int keep_logits(void *ctx, int pos, const float *logits) {
-  logits_acc *a = ctx;
-  memcpy(a->all + (size_t)pos * (size_t)a->V, logits, sizeof(float) * (size_t)a->V);
-  return 0;
-}
-
 /* The committed demo model (an 8-bit file) and a sampled answer with its receipt: one digest
  * each, the same on every path and thread count, and for the file as loaded and widened to
  * fp32 as miners load it (ag_model_prefer_f32), and pinned. */
@@ -201,10 +189,10 @@ static void nano_digests(const ag_model *m, int threads, uint8_t logits_h[32], u
   size_t n;
   CHECK_OK(ag_engine_encode(m, text, strlen(text), &ids, &n));
   int V = m->cfg.vocab_size;
-  logits_acc a = {ag_xcalloc(n * (size_t)V, sizeof(float)), V};
+  test_logits a = {ag_xcalloc(n * (size_t)V, sizeof(float)), V};
   ag_infer *s;
   CHECK_OK(ag_infer_open(m, (int)n, threads, &s));
-  CHECK_OK(ag_infer_forward(s, ids, (int)n, NULL, keep_logits, &a));
+  CHECK_OK(ag_infer_forward(s, ids, (int)n, NULL, test_keep_logits, &a));
   ag_hash("agora/test", a.all, n * (size_t)V * sizeof(float), logits_h);
   ag_infer_close(s);
   ag_sampling sp;
@@ -245,7 +233,8 @@ TEST(demo_model_results_are_pinned) {
         uint8_t lh[32], rh[32];
         nano_digests(both[k], th, lh, rh);
         char what[160];
-        snprintf(what, sizeof what, "agora-nano%s logits, %s path, %d thread(s)", k ? " widened" : "", ag_simd_name(l), th);
+        snprintf(what, sizeof what, "agora-nano%s logits, %s path, %d thread(s)", k ? " widened" : "",
+                 ag_simd_name(l), th);
         CHECK(test_pinned(what, lh, want[0]));
         snprintf(what, sizeof what, "agora-nano%s sampled receipt, %s path, %d thread(s)", k ? " widened" : "",
                  ag_simd_name(l), th);

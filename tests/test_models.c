@@ -174,17 +174,6 @@ static uint32_t *ids_of(json_t *a, size_t *n) {
   return ids;
 }
 
-typedef struct {
-  float *rows; /* (n, V) */
-  int V;
-} grab;
-
-static int grab_fn(void *ctx, int pos, const float *logits) {
-  grab *g = ctx;
-  memcpy(g->rows + (size_t)pos * g->V, logits, sizeof(float) * (size_t)g->V);
-  return 0;
-}
-
 static int argmax_f(const float *x, int n) {
   int b = 0;
   for (int i = 1; i < n; i++)
@@ -246,12 +235,12 @@ static void compare_file(const char *file, const char *name) {
       free(ids);
       break;
     }
-    grab g = {ag_xmalloc(sizeof(float) * n * (size_t)V), V};
+    test_logits g = {ag_xmalloc(sizeof(float) * n * (size_t)V), V};
     ag_infer_reset(s);
-    CHECK_OK(ag_infer_forward(s, ids, (int)n, NULL, grab_fn, &g));
+    CHECK_OK(ag_infer_forward(s, ids, (int)n, NULL, test_keep_logits, &g));
     float *frow = ag_xmalloc(sizeof(float) * (size_t)V);
     for (size_t i = 0; i < n; i++) {
-      const float *a = g.rows + i * (size_t)V;
+      const float *a = g.all + i * (size_t)V;
       const float *l = (const float *)(ld + lo) + i * (size_t)V;
       const double *f = (const double *)(fd + fo) + i * (size_t)V;
       double fmaxabs = 0, dmax = 0;
@@ -272,7 +261,7 @@ static void compare_file(const char *file, const char *name) {
       positions++;
     }
     free(frow);
-    free(g.rows);
+    free(g.all);
     free(ids);
   }
   double top1 = positions ? (double)agree_llama / (double)positions : 0;
@@ -591,7 +580,7 @@ TEST(real_model_results_are_pinned) {
     size_t n;
     CHECK_OK(ag_engine_encode(m, text, strlen(text), &ids, &n));
     int V = m->cfg.vocab_size;
-    grab g = {ag_xcalloc(n * (size_t)V, sizeof(float)), V};
+    test_logits g = {ag_xcalloc(n * (size_t)V, sizeof(float)), V};
     for (int level = 0; level <= best; level++)
       for (int th = 1; th <= 3; th++) { /* 3 (uneven splits) on the best path only */
         if (level == AG_SIMD_SCALAR && (th >= 2 || m->cfg.arch == AG_ARCH_GEMMA3)) continue;
@@ -599,10 +588,10 @@ TEST(real_model_results_are_pinned) {
         CHECK_OK(ag_simd_set(level));
         ag_infer *s;
         CHECK_OK(ag_infer_open(m, (int)n, th, &s));
-        CHECK_OK(ag_infer_forward(s, ids, (int)n, NULL, grab_fn, &g));
+        CHECK_OK(ag_infer_forward(s, ids, (int)n, NULL, test_keep_logits, &g));
         ag_infer_close(s);
         uint8_t h[32];
-        ag_hash("agora/test", g.rows, n * (size_t)V * sizeof(float), h);
+        ag_hash("agora/test", g.all, n * (size_t)V * sizeof(float), h);
         char what[200];
         snprintf(what, sizeof what, "%s: logits of \"%s\", %s path, %d thread(s)", files[f][1], text,
                  ag_simd_name(level), th);
@@ -622,7 +611,7 @@ TEST(real_model_results_are_pinned) {
         ag_buf_free(&r);
       }
     ag_simd_set(best);
-    free(g.rows);
+    free(g.all);
     free(ids);
     ag_model_close(m);
   }

@@ -39,6 +39,18 @@ static inline int test_pinned(const char *what, const uint8_t got[32], const cha
   return 0;
 }
 
+/* Every position's logits of a forward pass, as ag_infer_forward's fn: row pos of all (V each). */
+typedef struct {
+  float *all;
+  int V;
+} test_logits;
+
+static inline int test_keep_logits(void *ctx, int pos, const float *logits) {
+  test_logits *t = ctx;
+  memcpy(t->all + (size_t)pos * (size_t)t->V, logits, sizeof(float) * (size_t)t->V);
+  return 0;
+}
+
 static inline void test_rmdir(char *dir) {
   if (ag_rm_tree(dir)) fprintf(stderr, "could not remove %s\n", dir);
   free(dir);
