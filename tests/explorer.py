@@ -290,10 +290,13 @@ def cometbft_pages():
     # A key bonded lately gains power epoch by epoch (every 10 blocks here), so the page may
     # have drawn the set just before a change the API then shows: the API is read right after
     # the page, and the page drawn again while the two straddle a change (5 times at most).
+    # The page redraws itself as blocks arrive, so it is read in one go.
     for _ in range(5):
-        rows = [[td.text for td in tr.find_elements(By.TAG_NAME, "td")]
-                for tr in driver.find_elements(By.CSS_SELECTOR, "#vset tr")]
-        power = text("vpower")
+        page = driver.execute_script(
+            "const t = (id) => document.getElementById(id).innerText;"
+            "return {rows: [...document.querySelectorAll('#vset tr')].map((tr) => [...tr.cells].map((td) => td.innerText)),"
+            " power: t('vpower'), consensus: t('vconsensus'), count: t('vcount'), bonded: t('vbonded')}")
+        rows, power = page["rows"], page["power"]
         vals = get("/v1/validators")
         want = sorted((v["consensus_key"][:8], str(v["power"])) for v in vals["validators"])
         got = sorted((r[0][:8], r[2]) for r in rows)
@@ -301,10 +304,10 @@ def cometbft_pages():
             break
         driver.refresh()
         WebDriverWait(driver, 60).until(lambda d: d.find_element(By.ID, "main").get_attribute("data-ready") == "#/validators")
-    check(text("vconsensus") == vals["consensus"] == "cometbft", f"validators: consensus {vals['consensus']} as the API")
-    check(text("vcount") == str(len(vals["validators"])), f"validators: {len(vals['validators'])} in the set as the API")
+    check(page["consensus"] == vals["consensus"] == "cometbft", f"validators: consensus {vals['consensus']} as the API")
+    check(page["count"] == str(len(vals["validators"])), f"validators: {len(vals['validators'])} in the set as the API")
     check(power == str(vals["total_power"]), f"validators: total power {vals['total_power']} as the API")
-    check(len(vals["bonded"]) >= 1 and text("vbonded") == str(len(vals["bonded"])),
+    check(len(vals["bonded"]) >= 1 and page["bonded"] == str(len(vals["bonded"])),
           f"validators: {len(vals['bonded'])} key(s) bonded by accounts as the API")
     check(got == want, f"validators: each key of the set with its power as the API ({got} vs {want})")
     owners = {b["consensus_key"][:8] for b in vals["bonded"]}
