@@ -15,13 +15,18 @@
  *   query     Query with a fuzzed path, data and prove flag;
  *   prepare   PrepareProposal of the checked txs and raw ones, then ProcessProposal of its
  *             answer;
- *   process   ProcessProposal of fuzzed txs.
+ *   process   ProcessProposal of fuzzed txs;
+ *   relay     POST /v1/txs/relay's body as fuzzed bytes (ag_node_relay), or framing a tx of the pool.
+ * Inputs of odd length run the node with CometBFT's nop mempool (its own pool, relayed): there
+ * CometBFT calls no CheckTx, so `check` submits the tx through the API's path (ag_node_submit)
+ * or as a peer's relay, and PrepareProposal builds the block from the node's pool.
  * What must hold: every response is one well-formed frame of the matching kind; the session
  * never stops on what the harness builds well (a FinalizeBlock at the right height, a Commit
  * after it); after every block, the whole supply is accounted for (ag_economy_audit: balances,
  * stake, channels' deposits, bonds, vaults, dispute bonds, burned = issued) and the block's txs
  * are no longer pending; PrepareProposal keeps ProcessProposal's limits, each sender's nonce
- * order, and its block is accepted by ProcessProposal. After a raw frame the server would
+ * order, and its block is accepted by ProcessProposal (nop: its txs are pending ones, none
+ * twice); a relay body that is refused changes nothing in the pool. After a raw frame the server would
  * stop on, the input ends, as the server would.
  */
 #include "chain/app.h"
@@ -31,6 +36,7 @@
 #include "consensus/abci.h"
 #include "consensus/abci.pb-c.h"
 #include "consensus/node.h"
+#include "core/err.h"
 #include "core/hash.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -67,6 +73,7 @@ typedef struct {
     int client, provider;
   } ch[8]; /* channels op_channel opened (or tried to) */
   int nch;
+  int own; /* the nop mempool */
 } world;
 
 static int64_t committed_height(world *w) {
@@ -219,7 +226,71 @@ static void op_channel(world *w, in_t *in) {
 }
 
 /* CheckTx of tx (new or, by flags, recheck); the world's pool takes it. */
+static size_t pool_size(world *w) {
+  size_t txs, bytes;
+  ag_node_mempool_stats(w->node, &txs, &bytes);
+  return txs;
+}
+
+/* The nop mempool: a tx through the API's path or as a peer's relay; accepted is pending. */
+static void submit_own(world *w, ag_buf tx, uint8_t flags) {
+  uint8_t id[32];
+  int rc;
+  if (flags & 16) {
+    ag_result res;
+    rc = ag_node_submit(w->node, tx.data, tx.len, &res, id);
+  } else {
+    ag_buf body;
+    ag_buf_init(&body);
+    ag_buf_put_u32le(&body, (uint32_t)tx.len);
+    ag_buf_put(&body, tx.data, tx.len);
+    size_t acc, ref;
+    if (ag_node_relay(w->node, body.data, body.len, &acc, &ref) || acc + ref != 1) abort();
+    rc = acc ? 0 : AG_E_INVALID;
+    ag_buf_free(&body);
+    ag_hash("agora/txid", tx.data, tx.len, id);
+  }
+  if (rc == 0 && !ag_node_in_mempool(w->node, id)) abort();
+  if (w->npool < POOL) w->pool[w->npool++] = tx;
+  else ag_buf_free(&tx);
+}
+
+/* POST /v1/txs/relay's body: fuzzed bytes, or a pool tx framed (maybe cut short). A body
+ * ag_node_relay refuses leaves the pool as it was. */
+static void op_relay(world *w, in_t *in) {
+  ag_buf body;
+  ag_buf_init(&body);
+  uint8_t how = get8(in);
+  size_t len;
+  if (how < 128 || !w->npool) {
+    const uint8_t *p = take(in, (size_t)get8(in) * (how % 8 + 1), &len);
+    ag_buf_put(&body, p, len);
+  } else {
+    for (int k = how % 3; k >= 0; k--) {
+      ag_buf *t = &w->pool[get8(in) % w->npool];
+      ag_buf_put_u32le(&body, (uint32_t)t->len);
+      ag_buf_put(&body, t->data, t->len);
+    }
+    if (how & 8) body.len -= get8(in) % (body.len + 1); /* cut anywhere */
+  }
+  size_t acc, ref;
+  if (!w->own) { /* CometBFT's mempool holds the txs: relays are refused */
+    if (ag_node_relay(w->node, body.data, body.len, &acc, &ref) != AG_E_UNSUPPORTED) abort();
+    ag_buf_free(&body);
+    return;
+  }
+  size_t before = pool_size(w);
+  int rc = ag_node_relay(w->node, body.data, body.len, &acc, &ref);
+  if (rc && pool_size(w) != before) abort();
+  if (!rc && pool_size(w) > before + acc) abort();
+  ag_buf_free(&body);
+}
+
 static void check_tx(world *w, ag_buf tx, uint8_t flags) {
+  if (w->own) {
+    submit_own(w, tx, flags);
+    return;
+  }
   Tendermint__Abci__RequestCheckTx ct = TENDERMINT__ABCI__REQUEST_CHECK_TX__INIT;
   ct.tx.data = tx.data;
   ct.tx.len = tx.len;
@@ -355,14 +426,24 @@ static void op_prepare(world *w, in_t *in) {
   Tendermint__Abci__Response *resp = send_req(w, &r, get8(in));
   if (!resp || !resp->prepare_proposal) abort();
   Tendermint__Abci__ResponsePrepareProposal *a = resp->prepare_proposal;
-  if (a->n_txs > n) abort();
+  if (!w->own && a->n_txs > n) abort();
   uint64_t framed = 0;
   uint8_t used[POOL + 4] = {0};
   for (size_t j = 0; j < a->n_txs; j++) {
-    size_t i = 0; /* the answer's txs are offered ones, each once */
-    while (i < n && !(d[i].len == a->txs[j].len && !used[i] && !memcmp(d[i].data, a->txs[j].data, d[i].len))) i++;
-    if (i == n) abort();
-    used[i] = 1;
+    if (w->own) { /* the node's own pending txs, each once */
+      uint8_t id[32], id2[32];
+      ag_hash("agora/txid", a->txs[j].data, a->txs[j].len, id);
+      if (!ag_node_in_mempool(w->node, id)) abort();
+      for (size_t jj = 0; jj < j; jj++) {
+        ag_hash("agora/txid", a->txs[jj].data, a->txs[jj].len, id2);
+        if (!memcmp(id, id2, 32)) abort();
+      }
+    } else {
+      size_t i = 0; /* the answer's txs are offered ones, each once */
+      while (i < n && !(d[i].len == a->txs[j].len && !used[i] && !memcmp(d[i].data, a->txs[j].data, d[i].len))) i++;
+      if (i == n) abort();
+      used[i] = 1;
+    }
     framed += 1 + a->txs[j].len + (a->txs[j].len < 128 ? 1 : a->txs[j].len < 16384 ? 2 : 3);
     ag_tx t, u;
     if (ag_tx_decode(a->txs[j].data, a->txs[j].len, &t)) abort();
@@ -415,10 +496,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   snprintf(dir, sizeof dir, "%s/%u", base, runs++);
   world w;
   memset(&w, 0, sizeof w);
+  w.own = size & 1;
   ag_node_config cfg;
   ag_node_config_default(&cfg, dir);
   cfg.consensus = AG_CONSENSUS_COMETBFT;
   cfg.mempool.max_txs = 1024; /* an input checks at most 64 txs; smaller sets open faster */
+  cfg.cometbft_mempool = size & 1 ? AG_CMT_MEMPOOL_NOP : AG_CMT_MEMPOOL_FLOOD;
   if (ag_mkdirs(dir, 0700) || ag_node_open(&cfg, &w.node)) abort();
   w.x = ag_abci_session_new(w.node);
   Tendermint__Abci__RequestInitChain ic = TENDERMINT__ABCI__REQUEST_INIT_CHAIN__INIT;
@@ -433,7 +516,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   tendermint__abci__response__free_unpacked(resp, NULL);
   in_t in = {data, size};
   for (int ops = 0; in.n && !w.stopped && ops < 64; ops++) {
-    switch (get8(&in) % 7) {
+    switch (get8(&in) % 8) {
+    case 7: op_relay(&w, &in); break;
     case 6: op_channel(&w, &in); break;
     case 0: op_raw(&w, &in); break;
     case 1: op_check(&w, &in); break;

@@ -8,13 +8,19 @@
  *   - a validator's CometBFT killed alone is restarted alone (its app keeps running);
  *   - a validator stopped by the operator stays stopped; started again, it catches up;
  *   - `localnet stop` ends the supervisor and every process it ran.
+ * It runs with CometBFT's own mempool (`--mempool flood`; test_sys_cometbft runs the default,
+ * each node's own pool): txs posted to a node's API reach CometBFT through its RPC, a malformed
+ * tx sent to CometBFT's RPC is refused at our CheckTx with our code and message and never
+ * reaches a block, and POST /v1/txs/relay is refused (the txs are CometBFT's to gossip).
  * The waits are bounded; nothing is timed except the pause that shows a stopped validator
  * is not restarted.
  */
 #include "api/http.h"
 #include "chain/genesis.h"
 #include "chain/tx.h"
+#include "core/codec.h"
 #include "core/err.h"
+#include "core/hash.h"
 #include "core/util.h"
 #include "crypto/keystore.h"
 #include "sysutil.h"
@@ -24,7 +30,7 @@
 #define NV 4
 
 static char root[512];
-static char api[NV][64];
+static char api[NV][64], rpc[NV][64];
 static pid_t supervisor;
 
 /* `agora --home ROOT localnet ARGS...`; its stdout in out (may be NULL); the exit status. */
@@ -168,7 +174,7 @@ TEST(supervisor_restarts_what_died_and_leaves_stopped_alone) {
   snprintf(log, sizeof log, "%s/supervisor.log", dir);
   snprintf(base, sizeof base, "%d", 20000 + (int)(getpid() % 100) * 100); /* below the ephemeral ports */
   const char *args[] = {"--home", root, "localnet", "--validators", "4", "--block-time", "150",
-                        "--base-port", base, NULL};
+                        "--base-port", base, "--mempool", "flood", NULL};
   supervisor = sys_spawn(log, args);
   atexit(stop_all); /* runs before sysutil's kill of the supervisor: nothing is orphaned */
   CHECK(supervisor > 0);
@@ -182,8 +188,10 @@ TEST(supervisor_restarts_what_died_and_leaves_stopped_alone) {
   }
   CHECK_EQ(json_integer_value(json_object_get(m, "supervisor_pid")), supervisor);
   for (int i = 0; i < NV; i++) {
-    const char *a = json_string_value(json_object_get(json_array_get(json_object_get(m, "nodes"), (size_t)i), "api"));
+    json_t *node = json_array_get(json_object_get(m, "nodes"), (size_t)i);
+    const char *a = json_string_value(json_object_get(node, "api")), *r = json_string_value(json_object_get(node, "rpc"));
     snprintf(api[i], sizeof api[i], "%s", a ? a : "");
+    snprintf(rpc[i], sizeof rpc[i], "%s", r ? r : "");
   }
   json_decref(m);
   for (int i = 0; i < NV; i++) CHECK(wait_height(i, 3, 90000));
@@ -193,6 +201,32 @@ TEST(supervisor_restarts_what_died_and_leaves_stopped_alone) {
   CHECK_OK(ag_keystore_load(kd, "dev0", NULL, &dev0, NULL));
   CHECK_OK(ag_keystore_load(kd, "dev1", NULL, &dev1, NULL));
   int all[NV] = {0, 1, 2, 3};
+
+  /* 0. CometBFT's mempool: a malformed tx through its RPC is refused at our CheckTx (our code,
+   * codespace and message) and never included; the nodes take no relayed txs */
+  char url[160];
+  snprintf(url, sizeof url, "%s/broadcast_tx_sync?tx=0x010100", rpc[0]);
+  ag_http_result r;
+  CHECK_OK(ag_http_request("GET", url, NULL, NULL, 0, 5000, &r));
+  json_t *j = json_loadb((char *)r.body.data, r.body.len, 0, NULL);
+  json_t *res = json_object_get(j, "result");
+  CHECK_EQ(json_integer_value(json_object_get(res, "code")), -AG_E_TRUNCATED);
+  CHECK_STR(str_of(res, "codespace"), "agora");
+  CHECK(strstr(str_of(res, "log"), "ends early") != NULL);
+  json_decref(j);
+  ag_http_result_free(&r);
+  uint8_t frame[7] = {3, 0, 0, 0, 1, 1, 0};
+  snprintf(url, sizeof url, "%s/v1/txs/relay", api[1]);
+  CHECK_OK(ag_http_request("POST", url, "application/octet-stream", frame, sizeof frame, 5000, &r));
+  CHECK_EQ(r.status, 400);
+  j = json_loadb((char *)r.body.data, r.body.len, 0, NULL);
+  CHECK_STR(json_string_value(json_object_get(json_object_get(j, "error"), "code")), "unsupported");
+  json_decref(j);
+  ag_http_result_free(&r);
+  char bad_id[65];
+  uint8_t bad_raw[3] = {1, 1, 0}, bid[32];
+  ag_hash("agora/txid", bad_raw, 3, bid);
+  ag_hex_encode(bid, 32, bad_id);
 
   /* 1. validator 2's app killed with SIGKILL: both of its processes restart, and status says why */
   int app2 = pid_of(2, "app_pid"), cmt2 = pid_of(2, "cometbft_pid");
@@ -232,6 +266,7 @@ TEST(supervisor_restarts_what_died_and_leaves_stopped_alone) {
   for (int i = 0; i < NV; i++) CHECK(wait_height(i, h, 60000));
   CHECK(agree_at(h, all, NV));
   CHECK(committed(2, hash));
+  CHECK(!committed(0, bad_id));
   fprintf(stderr, "  app of validator 2 SIGKILLed: restarted with CometBFT, agrees at %lld\n", h);
 
   /* 2. validator 1's CometBFT killed alone: only CometBFT restarts */

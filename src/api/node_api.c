@@ -246,6 +246,22 @@ static void h_submit(ag_http_req *req, ag_http_resp *resp) {
   ag_http_json(resp, 202, o);
 }
 
+/* ---- POST /v1/txs/relay: txs another node of the network admitted (nop mempool) ------------ */
+
+static void h_relay(ag_http_req *req, ag_http_resp *resp) {
+  char mt[64];
+  media_type(ag_http_header(req, "Content-Type"), mt, sizeof mt);
+  if (strcmp(mt, "application/octet-stream"))
+    return fail(resp, ag_fail(AG_E_HTTP_MEDIA_TYPE, "relayed txs are application/octet-stream (len u32le | tx, repeated)"));
+  size_t accepted, refused;
+  int rc = ag_node_relay(NODE(req), req->body, req->body_len, &accepted, &refused);
+  if (rc) return fail(resp, rc);
+  json_t *o = json_object();
+  json_object_set_new(o, "accepted", json_integer((json_int_t)accepted));
+  json_object_set_new(o, "refused", json_integer((json_int_t)refused));
+  ag_http_json(resp, 200, o);
+}
+
 /* ---- POST /v1/simulate: txs run on a copy of the state, nothing kept -------------------------- */
 
 #define SIM_MAX_TXS 16
@@ -967,6 +983,7 @@ static const ag_http_route routes[] = {
     {"GET", "/v1/status", h_status, 0},
     {"GET", "/v1/validators", h_validators, 0},
     {"POST", "/v1/txs", h_submit, 0},
+    {"POST", "/v1/txs/relay", h_relay, 0},
     {"POST", "/v1/simulate", h_simulate, 0},
     {"GET", "/v1/txs/", h_tx, 0},
     {"GET", "/v1/accounts/", h_account, 0},

@@ -70,7 +70,8 @@
 
 static const char usage[] =
     "usage: agora localnet [start] [--validators N] [--home DIR] [--block-time MS] [--base-port P]\n"
-    "                      [--dev-accounts N] [--retain-blocks N] [--detach] [--force]\n"
+    "                      [--dev-accounts N] [--retain-blocks N] [--mempool nop|flood]\n"
+    "                      [--detach] [--force]\n"
     "                      [--subnets [--miners N] [--subnet-validators N] [--trainers N]\n"
     "                                 [--round-blocks N] [--train-dim N] [--train-layers N] [--model F]]\n"
     "       agora localnet stop [--validator I] [--app-only] [--home DIR]\n"
@@ -95,6 +96,9 @@ static const char usage[] =
     "  --retain-blocks N  each node's CometBFT keeps the newest N blocks and prunes the rest\n"
     "                  (default 0: keep all; at least 80), never one a node joining from a\n"
     "                  kept snapshot still needs (config.json \"retain_blocks\")\n"
+    "  --mempool nop   where pending txs live (default): each node's own pool, relayed to the\n"
+    "                  others' APIs, with CometBFT's mempool.type = \"nop\"; 'flood' keeps them in\n"
+    "                  CometBFT's mempool (its RPC's broadcast_tx_* then takes txs too)\n"
     "  --subnets       also run the inference subnet (netuid 1: --miners, default 2, and\n"
     "                  --subnet-validators, default 3, staking 2000, 1000, 1000... AGR) and the\n"
     "                  training subnet (netuid 2: --trainers, default 2, and as many validators,\n"
@@ -250,6 +254,7 @@ typedef struct {
   int nval;                   /* genesis validators */
   int block_ms;               /* timeout_commit */
   uint64_t retain_blocks;     /* blocks each node's CometBFT keeps (config.json; 0: all) */
+  char mempool[8];            /* "nop" or "flood": CometBFT's mempool.type (config.json "cometbft_mempool") */
   char root[1024];
   char chain_id[64];
   int base;
@@ -302,6 +307,7 @@ static int net_save(const net *nt) {
   json_object_set_new(o, "validators", json_integer(nt->nval)); /* then those that joined: "nodes" */
   json_object_set_new(o, "block_time_ms", json_integer(nt->block_ms));
   json_object_set_new(o, "retain_blocks", json_integer((json_int_t)nt->retain_blocks));
+  json_object_set_new(o, "mempool", json_string(nt->mempool));
   json_object_set_new(o, "base_port", json_integer(nt->base));
   json_object_set_new(o, "cometbft", json_string(nt->cometbft));
   json_object_set_new(o, "agora", json_string(nt->agora));
@@ -352,6 +358,8 @@ static int net_load(net *nt) {
   nt->n = (int)json_array_size(json_object_get(o, "nodes"));
   nt->block_ms = json_is_integer(bt) ? (int)json_integer_value(bt) : 500;
   nt->retain_blocks = (uint64_t)json_integer_value(json_object_get(o, "retain_blocks"));
+  const char *mp = json_string_value(json_object_get(o, "mempool"));
+  snprintf(nt->mempool, sizeof nt->mempool, "%s", mp && !strcmp(mp, "nop") ? "nop" : "flood"); /* older nets: flood */
   nt->base = (int)json_integer_value(json_object_get(o, "base_port"));
   snprintf(nt->cometbft, sizeof nt->cometbft, "%s", cmt ? cmt : "");
   nt->supervisor_pid = (int)json_integer_value(json_object_get(o, "supervisor_pid"));
@@ -451,6 +459,8 @@ static int cmt_config(const net *nt, int i, const char *peers, int block_ms) {
   if ((rc = toml_set(path, "consensus", "timeout_commit", v))) return rc;
   toml_set(path, "consensus", "timeout_propose", "\"2s\"");
   toml_set(path, "mempool", "size", "50000");
+  snprintf(v, sizeof v, "\"%s\"", nt->mempool);
+  if ((rc = toml_set(path, "mempool", "type", v))) return rc;
   toml_set(path, "mempool", "cache_size", "100000"); /* above the pool: a tx gossiped again is not checked again */
   /* one machine: CometBFT's test settings (it waits up to 100 ms between gossip steps by
    * default, which made blocks take twice timeout_commit under load) */
@@ -478,9 +488,9 @@ static int app_config(const net *nt, int i) {
            "{\n  \"consensus\": \"cometbft\",\n  \"abci_listen\": \"tcp://127.0.0.1:%d\",\n"
            "  \"cometbft_rpc\": \"http://127.0.0.1:%d\",\n  \"cometbft_batch\": 200,\n"
            "  \"snapshot_interval\": %d,\n  \"snapshot_keep\": 3,\n  \"retain_blocks\": %llu,\n"
-           "  \"api_listen\": \"127.0.0.1:%d\",\n  \"file_peers\": [%s]\n}\n",
+           "  \"api_listen\": \"127.0.0.1:%d\",\n  \"file_peers\": [%s],\n  \"cometbft_mempool\": \"%s\"\n}\n",
            port(nt, i, 8), port(nt, i, 7), SNAPSHOT_EVERY, (unsigned long long)nt->retain_blocks, port(nt, i, 9),
-           peers);
+           peers, nt->mempool);
   return ag_write_file_atomic(path, v, strlen(v), 0644);
 }
 
@@ -1303,7 +1313,8 @@ static int print_node(const ag_cli *c, const net *nt, int i, const char *done) {
 }
 
 int ag_cmd_localnet(ag_cli *c, int argc, char **argv) {
-  const char *nval_s = "4", *block_s = "500", *base_s = "26600", *node_s = NULL, *ndev_s = "4", *retain_s = "0", *bond_s = NULL;
+  const char *nval_s = "4", *block_s = "500", *base_s = "26600", *node_s = NULL, *ndev_s = "4", *retain_s = "0", *bond_s = NULL,
+             *mempool_s = "nop";
   const char *miners_s = "2", *svals_s = "3", *trainers_s = "2", *rb_s = "30", *tdim_s = "0", *tlayers_s = "0",
              *model_s = NULL;
   bool detach = false, force = false, app_only = false, subnets = false;
@@ -1315,6 +1326,7 @@ int ag_cmd_localnet(ag_cli *c, int argc, char **argv) {
                    {"base-port", 0, 1, &base_s, NULL},  {"validator", 0, 1, &node_s, NULL},
                    {"dev-accounts", 0, 1, &ndev_s, NULL}, {"detach", 'd', 0, NULL, &detach},
                    {"retain-blocks", 0, 1, &retain_s, NULL}, {"bond", 0, 1, &bond_s, NULL},
+                   {"mempool", 0, 1, &mempool_s, NULL},
                    {"force", 0, 0, NULL, &force},        {"app-only", 0, 0, NULL, &app_only},
                    {"", 0, 0, NULL, NULL}};
   char *pos[1];
@@ -1442,6 +1454,11 @@ int ag_cmd_localnet(ag_cli *c, int argc, char **argv) {
       ag_fail(rc, "--retain-blocks must be 0 (keep all) or at least %d (two snapshot intervals)", 2 * SNAPSHOT_EVERY);
       goto fail;
     }
+    if (strcmp(mempool_s, "nop") && strcmp(mempool_s, "flood")) {
+      ag_fail(rc, "--mempool must be nop (each node's own pool, the default) or flood (CometBFT's)");
+      goto fail;
+    }
+    snprintf(nt.mempool, sizeof nt.mempool, "%s", mempool_s);
     nt.retain_blocks = rt;
     nt.n = nt.nval = (int)nv;
     nt.block_ms = (int)bt;

@@ -266,7 +266,25 @@ size_t ag_abci_prepare(const uint8_t *const *txs, const size_t *lens, size_t n,
   return k;
 }
 
-static void do_prepare(server *s, const Tendermint__Abci__RequestPrepareProposal *req,
+/* With the nop mempool (CometBFT offers no txs): the block from this node's own pool, fitted
+ * the same way; the txs' bytes live in *bytes until the response is written. */
+static void prepare_own(server *s, const Tendermint__Abci__RequestPrepareProposal *req, const ag_params *p,
+                        ag_buf *bytes, Tendermint__Abci__ResponsePrepareProposal *out) {
+  size_t *lens, n = ag_node_proposal_txs(s->node, p->max_block_bytes, p->max_block_txs, bytes, &lens);
+  const uint8_t **txs = ag_xmalloc((n + 1) * sizeof *txs);
+  size_t *order = ag_xmalloc((n + 1) * sizeof *order);
+  for (size_t i = 0, off = 0; i < n; off += lens[i++]) txs[i] = bytes->data + off;
+  size_t k = ag_abci_prepare(txs, lens, n, p, req->max_tx_bytes, order);
+  free(out->txs);
+  out->txs = ag_xmalloc((k + 1) * sizeof *out->txs);
+  for (size_t j = 0; j < k; j++) out->txs[j] = (ProtobufCBinaryData){lens[order[j]], (uint8_t *)txs[order[j]]};
+  out->n_txs = k;
+  free(txs);
+  free(order);
+  free(lens);
+}
+
+static void do_prepare(server *s, const Tendermint__Abci__RequestPrepareProposal *req, ag_buf *bytes,
                        Tendermint__Abci__ResponsePrepareProposal *out) {
   /* CometBFT's mempool is FIFO: the block is ours to order (fees first) and to fit to the
    * limits ProcessProposal checks, or another validator would reject our proposal */
@@ -274,6 +292,10 @@ static void do_prepare(server *s, const Tendermint__Abci__RequestPrepareProposal
   out->n_txs = 0;
   ag_params p;
   if (ag_app_params(s->app, &p)) return; /* no genesis yet: an empty block */
+  if (ag_node_own_mempool(s->node)) {
+    prepare_own(s, req, &p, bytes, out);
+    return;
+  }
   const uint8_t **txs = ag_xmalloc((req->n_txs + 1) * sizeof *txs);
   size_t *lens = ag_xmalloc((req->n_txs + 1) * sizeof *lens);
   size_t *order = ag_xmalloc((req->n_txs + 1) * sizeof *order);
@@ -587,6 +609,8 @@ static int handle(server *s, ag_buf *out, const Tendermint__Abci__Request *req) 
   Tendermint__Abci__ResponseLoadSnapshotChunk load = TENDERMINT__ABCI__RESPONSE_LOAD_SNAPSHOT_CHUNK__INIT;
   Tendermint__Abci__ResponseApplySnapshotChunk apply = TENDERMINT__ABCI__RESPONSE_APPLY_SNAPSHOT_CHUNK__INIT;
   Tendermint__Abci__ResponsePrepareProposal prep = TENDERMINT__ABCI__RESPONSE_PREPARE_PROPOSAL__INIT;
+  ag_buf prep_bytes;
+  ag_buf_init(&prep_bytes);
   Tendermint__Abci__ResponseProcessProposal proc = TENDERMINT__ABCI__RESPONSE_PROCESS_PROPOSAL__INIT;
   Tendermint__Abci__ResponseExtendVote ext = TENDERMINT__ABCI__RESPONSE_EXTEND_VOTE__INIT;
   Tendermint__Abci__ResponseVerifyVoteExtension ver = TENDERMINT__ABCI__RESPONSE_VERIFY_VOTE_EXTENSION__INIT;
@@ -689,7 +713,7 @@ static int handle(server *s, ag_buf *out, const Tendermint__Abci__Request *req) 
     r.apply_snapshot_chunk = &apply;
     break;
   case TENDERMINT__ABCI__REQUEST__VALUE_PREPARE_PROPOSAL:
-    do_prepare(s, req->prepare_proposal, &prep);
+    do_prepare(s, req->prepare_proposal, &prep_bytes, &prep);
     r.value_case = TENDERMINT__ABCI__RESPONSE__VALUE_PREPARE_PROPOSAL;
     r.prepare_proposal = &prep;
     break;
@@ -732,6 +756,7 @@ static int handle(server *s, ag_buf *out, const Tendermint__Abci__Request *req) 
   }
   free(fin.validator_updates);
   free(prep.txs);
+  ag_buf_free(&prep_bytes);
   free(results);
   free(logbuf);
   free(proofbuf);

@@ -73,6 +73,9 @@ struct ag_node {
   pthread_t fwd;
   int forwarding, fwd_stop;
   uint64_t fwd_dropped; /* admitted, then refused by CometBFT's RPC (full) */
+  /* nop mempool: each relay peer's failures, and until when it is skipped (monotonic ms) */
+  uint32_t relay_fails[AG_FILE_PEERS_MAX];
+  uint64_t relay_skip_until[AG_FILE_PEERS_MAX];
   /* state sync: the snapshot being written in the background */
   pthread_t snap;
   int snapping; /* a thread was started and not joined */
@@ -86,6 +89,7 @@ static void mplog_compact(ag_node *n);
 static void adm_evicted(void *ctx, const ag_mempool_entry *e);
 static void *forward_main(void *arg);
 #define FWD_BATCH_MAX 256
+#define RELAY_BATCH_MAX 2000 /* txs per relay request (nop mempool), within FWD_BODY_MAX */
 
 /* ---- config ----------------------------------------------------------------------------- */
 
@@ -142,6 +146,12 @@ int ag_node_config_load(ag_node_config *cfg, const char *home) {
   json_t *sk = json_object_get(root, "snapshot_keep");
   if (json_is_integer(sk) && json_integer_value(sk) >= 1 && json_integer_value(sk) <= 100)
     cfg->snapshot_keep = (int)json_integer_value(sk);
+  const char *cm = json_string_value(json_object_get(root, "cometbft_mempool"));
+  if (cm && !strcmp(cm, "nop")) cfg->cometbft_mempool = AG_CMT_MEMPOOL_NOP;
+  else if (cm && strcmp(cm, "flood")) {
+    json_decref(root);
+    return ag_fail(AG_E_RANGE, "%s: cometbft_mempool must be \"flood\" or \"nop\" (CometBFT's mempool.type)", path);
+  }
   json_t *cb = json_object_get(root, "cometbft_batch");
   if (json_is_integer(cb) && json_integer_value(cb) >= 1) cfg->cometbft_batch = (size_t)json_integer_value(cb);
   json_t *bt = json_object_get(root, "block_time_ms");
@@ -404,6 +414,7 @@ int ag_node_open(const ag_node_config *cfg, ag_node **out) {
     ag_mempool_on_evict(n->adm, adm_evicted, n);
     n->fwd_batch = cfg->cometbft_batch ? cfg->cometbft_batch : 1;
     if (n->fwd_batch > FWD_BATCH_MAX) n->fwd_batch = FWD_BATCH_MAX;
+    if (cfg->cometbft_mempool == AG_CMT_MEMPOOL_NOP) n->fwd_batch = RELAY_BATCH_MAX;
     pthread_cond_init(&n->fwd_cv, NULL);
     if (cfg->mempool_persist) mplog_restore(n);
     if ((rc = pthread_create(&n->fwd, NULL, forward_main, n)) != 0) {
@@ -497,6 +508,9 @@ ag_node_stats *ag_node_stats_of(ag_node *n) { return &n->stats; }
 const uint8_t *ag_node_proposer(ag_node *n) { return n->key.pk; }
 uint64_t ag_node_start_time_ms(ag_node *n) { return n->start_ms; }
 int ag_node_consensus(const ag_node *n) { return n->cfg.consensus; }
+int ag_node_own_mempool(const ag_node *n) {
+  return n->cfg.consensus == AG_CONSENSUS_COMETBFT && n->cfg.cometbft_mempool == AG_CMT_MEMPOOL_NOP;
+}
 const uint8_t *ag_node_last_block_hash(ag_node *n) { return n->last_block_hash; }
 
 static void observe_interval(ag_node *n, double secs);
@@ -685,6 +699,20 @@ static int own_by_sender_nonce(const void *a, const void *b) {
   return c ? c : x.nonce < y.nonce ? -1 : x.nonce > y.nonce;
 }
 
+static int admit(ag_node *n, const uint8_t *raw, size_t len, const uint8_t hash[32]);
+
+/* One own tx after a restart: to CometBFT's mempool, or with the nop mempool back into this
+ * node's pool (checked against the state as a submission) and relayed again. */
+static int resend_one(ag_node *n, const struct own_tx *o) {
+  if (!ag_node_own_mempool(n)) return cometbft_broadcast(n, o->raw, o->len);
+  int rc = ag_app_precheck(n->app, o->raw, o->len);
+  if (rc) return rc;
+  pthread_mutex_lock(&n->mu);
+  rc = admit(n, o->raw, o->len, o->hash);
+  pthread_mutex_unlock(&n->mu);
+  return rc;
+}
+
 static void *resend_main(void *arg) {
   ag_node *n = arg;
   char url[400];
@@ -709,7 +737,7 @@ static void *resend_main(void *arg) {
     qsort(copy, m, sizeof *copy, own_by_sender_nonce);
     size_t sent = 0, dropped = 0;
     for (size_t k = 0; k < m && !ag_node_stopping(n); k++) {
-      int rc = cometbft_broadcast(n, copy[k].raw, copy[k].len);
+      int rc = resend_one(n, &copy[k]);
       if (rc == 0 || rc == AG_E_TX_DUPLICATE) {
         sent++;
       } else if (rc != AG_E_UNAVAILABLE && rc != AG_E_MEMPOOL_FULL) {
@@ -725,8 +753,8 @@ static void *resend_main(void *arg) {
     if (n->mplog_fd >= 0) mplog_compact(n);
     pthread_mutex_unlock(&n->mu);
     if (sent || dropped)
-      ag_info("node", "mempool: %zu pending txs sent to CometBFT again after the restart, %zu dropped (committed or no "
-                      "longer valid)", sent, dropped);
+      ag_info("node", "mempool: %zu pending txs %s again after the restart, %zu dropped (committed or no longer valid)",
+              sent, ag_node_own_mempool(n) ? "taken into the pool and relayed" : "sent to CometBFT", dropped);
     break;
   }
   return NULL;
@@ -795,7 +823,7 @@ static void adm_evicted(void *ctx, const ag_mempool_entry *e) {
  * when admitted) and it is still valid against the new state. */
 static int adm_recheck_one(void *ctx, const ag_mempool_entry *e) {
   ag_node *n = ctx;
-  if (!ag_txset_has(&n->cmt_seen, e->hash)) return 1;
+  if (!ag_node_own_mempool(n) && !ag_txset_has(&n->cmt_seen, e->hash)) return 1;
   if (ag_app_check_tx_in(n->app, n->adm_view, e->raw, e->len, AG_CHECK_RECHECK, NULL, NULL) == 0) return 0;
   ag_txset_del(&n->cmt_seen, e->hash); /* CometBFT's recheck drops it too */
   return 1;
@@ -822,8 +850,10 @@ static int admit(ag_node *n, const uint8_t *raw, size_t len, const uint8_t hash[
   if (ag_mempool_contains(n->adm, hash) || ag_txset_has(&n->cmt_seen, hash))
     return ag_fail(AG_E_TX_DUPLICATE, "transaction is already in the mempool");
   if (n->nfwd >= n->cfg.mempool.max_txs)
-    return ag_fail(AG_E_MEMPOOL_FULL, "%zu txs are waiting for CometBFT's RPC (%s) to take them", n->nfwd,
-                   n->cfg.cometbft_rpc);
+    return ag_node_own_mempool(n)
+               ? ag_fail(AG_E_MEMPOOL_FULL, "%zu txs are waiting to be relayed to the peers", n->nfwd)
+               : ag_fail(AG_E_MEMPOOL_FULL, "%zu txs are waiting for CometBFT's RPC (%s) to take them", n->nfwd,
+                         n->cfg.cometbft_rpc);
   int rc = adm_add(n, raw, len, AG_CHECK_NEW);
   if (rc) return rc;
   if (n->nfwd == n->cfwd) {
@@ -852,6 +882,99 @@ static void adm_drop(ag_node *n, const uint8_t hash[32]) {
   own_del(n, hash);
   n->fwd_dropped++;
   pthread_mutex_unlock(&n->mu);
+}
+
+/* ---- CometBFT mode with the nop mempool: this node's pool, relayed to its peers ------------
+ *
+ * With mempool.type = "nop" CometBFT keeps no txs: it never calls CheckTx, gossips none, and
+ * asks PrepareProposal for the block with an empty list. The pool is then `adm` itself: the
+ * API admits into it as above, the forwarding thread relays each admitted tx once to every
+ * peer's POST /v1/txs/relay (file_peers; a peer takes it as a submission and does not relay
+ * it again), and the proposer's PrepareProposal reaps its block from it, best first. A peer
+ * that does not answer is skipped for a while (1 s, doubling to a minute): what it missed
+ * still reaches a block when this node, or another that has it, proposes. */
+
+#define RELAY_TIMEOUT_MS 2000
+#define RELAY_SKIP_MAX_MS 60000
+
+static void relay_batch(ag_node *n, const struct fwd_tx *q, size_t k) {
+  ag_buf body;
+  ag_buf_init(&body);
+  for (size_t i = 0; i < k; i++) {
+    uint8_t l[4];
+    ag_put_u32le(l, q[i].len);
+    ag_buf_put(&body, l, 4);
+    ag_buf_put(&body, q[i].raw, q[i].len);
+  }
+  for (int p = 0; p < n->cfg.nfile_peers && !ag_node_stopping(n); p++) {
+    uint64_t now = ag_mono_ms();
+    if (now < n->relay_skip_until[p]) continue;
+    char url[400];
+    snprintf(url, sizeof url, "%s/v1/txs/relay", n->cfg.file_peers[p]);
+    ag_http_result r;
+    int rc = ag_http_request("POST", url, "application/octet-stream", body.data, body.len, RELAY_TIMEOUT_MS, &r);
+    if (!rc) {
+      rc = r.status == 200 ? 0 : ag_fail(AG_E_HTTP_STATUS, "HTTP %d", (int)r.status);
+      ag_http_result_free(&r);
+    }
+    if (!rc) {
+      if (n->relay_fails[p]) ag_info("node", "relaying txs to %s again", n->cfg.file_peers[p]);
+      n->relay_fails[p] = 0;
+      continue;
+    }
+    uint32_t f = n->relay_fails[p] < 16 ? ++n->relay_fails[p] : n->relay_fails[p];
+    uint64_t skip = (uint64_t)1000 << (f - 1);
+    n->relay_skip_until[p] = now + (skip > RELAY_SKIP_MAX_MS ? RELAY_SKIP_MAX_MS : skip);
+    if (f == 1) ag_warn("node", "relaying %zu txs to %s: %s; skipping it for a while", k, n->cfg.file_peers[p], ag_errmsg(rc));
+  }
+  ag_buf_free(&body);
+}
+
+int ag_node_relay(ag_node *n, const uint8_t *body, size_t len, size_t *accepted, size_t *refused) {
+  *accepted = *refused = 0;
+  if (!ag_node_own_mempool(n))
+    return ag_fail(AG_E_UNSUPPORTED, "this node does not take relayed txs: %s",
+                   n->cfg.consensus == AG_CONSENSUS_COMETBFT ? "its txs go through CometBFT's mempool"
+                                                             : "it runs the solo consensus");
+  size_t count = 0;
+  for (size_t o = 0; o < len; count++) { /* the whole framing first: a bad body changes nothing */
+    if (len - o < 4) return ag_fail(AG_E_TRUNCATED, "relayed tx %zu: its length is cut short", count);
+    uint32_t l = ag_get_u32le(body + o);
+    if (l == 0) return ag_fail(AG_E_TRUNCATED, "relayed tx %zu is empty", count);
+    if (l > AG_TX_HARD_MAX)
+      return ag_fail(AG_E_TX_TOO_LARGE, "relayed tx %zu: %u bytes, above the %u a tx may have", count, l, AG_TX_HARD_MAX);
+    if (l > len - o - 4) return ag_fail(AG_E_TRUNCATED, "relayed tx %zu: %u bytes announced, %zu left", count, l, len - o - 4);
+    o += 4 + (size_t)l;
+  }
+  for (size_t o = 0; o < len;) {
+    uint32_t l = ag_get_u32le(body + o);
+    const uint8_t *raw = body + o + 4;
+    o += 4 + (size_t)l;
+    uint8_t hash[32];
+    ag_hash("agora/txid", raw, l, hash);
+    int rc = ag_app_precheck(n->app, raw, l); /* the signature outside the lock, as a submission's */
+    if (!rc) {
+      pthread_mutex_lock(&n->mu);
+      rc = ag_mempool_contains(n->adm, hash) ? AG_E_TX_DUPLICATE : adm_add(n, raw, l, AG_CHECK_NEW);
+      pthread_mutex_unlock(&n->mu);
+    }
+    if (rc) (*refused)++;
+    else (*accepted)++;
+  }
+  return 0;
+}
+
+size_t ag_node_proposal_txs(ag_node *n, size_t max_bytes, size_t max_txs, ag_buf *bytes, size_t **lens) {
+  pthread_mutex_lock(&n->mu);
+  const ag_mempool_entry **ents;
+  size_t cnt = ag_mempool_reap(n->adm, max_bytes, max_txs, &ents);
+  *lens = ag_xmalloc((cnt ? cnt : 1) * sizeof **lens);
+  for (size_t i = 0; i < cnt; i++) {
+    ag_buf_put(bytes, ents[i]->raw, ents[i]->len);
+    (*lens)[i] = ents[i]->len;
+  }
+  pthread_mutex_unlock(&n->mu);
+  return cnt;
 }
 
 /* One JSON-RPC batch. Returns 0 when CometBFT answered it (each tx taken, known already, or
@@ -916,7 +1039,9 @@ static void *forward_main(void *arg) {
     struct fwd_tx *q = ag_xmalloc(k * sizeof *q);
     memcpy(q, n->fwdq, k * sizeof *q);
     pthread_mutex_unlock(&n->mu);
-    int rc = forward_batch(n, q, k);
+    int rc = 0;
+    if (ag_node_own_mempool(n)) relay_batch(n, q, k); /* best effort: the txs stay in this pool */
+    else rc = forward_batch(n, q, k);
     pthread_mutex_lock(&n->mu);
     if (rc == AG_E_TOO_LARGE && k > 1) {
       n->fwd_batch = k / 2;
@@ -1104,13 +1229,13 @@ uint64_t ag_node_pending_nonce(ag_node *n, const uint8_t pk[32], uint64_t commit
 }
 
 void ag_node_mempool_stats(ag_node *n, size_t *txs, size_t *bytes) {
-  if (n->cfg.consensus == AG_CONSENSUS_COMETBFT) {
+  if (n->cfg.consensus == AG_CONSENSUS_COMETBFT && !ag_node_own_mempool(n)) {
     cometbft_unconfirmed(n, txs, bytes);
     return;
   }
   pthread_mutex_lock(&n->mu);
-  *txs = ag_mempool_size(n->mp);
-  *bytes = ag_mempool_bytes(n->mp);
+  *txs = ag_mempool_size(n->mp ? n->mp : n->adm);
+  *bytes = ag_mempool_bytes(n->mp ? n->mp : n->adm);
   pthread_mutex_unlock(&n->mu);
 }
 

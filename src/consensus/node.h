@@ -8,7 +8,8 @@
  *
  * Two consensus drivers share the state machine untouched: solo (this process produces and
  * signs blocks) and CometBFT (consensus/abci.c serves CometBFT's ABCI connections; CometBFT
- * orders the blocks, and txs reach its mempool through its RPC).
+ * orders the blocks; pending txs live in this node's pool, relayed to its peers, or in
+ * CometBFT's mempool, fed through its RPC: ag_node_config.cometbft_mempool).
  */
 #ifndef AG_NODE_H
 #define AG_NODE_H
@@ -54,7 +55,15 @@ typedef struct {
    * chain announces from (blobs, pinned and proposed checkpoints; files_api.h) */
   char file_peers[AG_FILE_PEERS_MAX][256];
   int nfile_peers;
+  /* CometBFT mode: where pending txs live ("cometbft_mempool"). FLOOD (the default): in
+   * CometBFT's mempool, which takes them through its RPC, checks them with our CheckTx and
+   * gossips them. NOP (CometBFT's config.toml says mempool.type = "nop"): in this node's own
+   * pool, relayed to the file_peers' APIs (POST /v1/txs/relay), and PrepareProposal takes the
+   * block from it. */
+  int cometbft_mempool;
 } ag_node_config;
+
+enum { AG_CMT_MEMPOOL_FLOOD = 0, AG_CMT_MEMPOOL_NOP = 1 };
 
 /* Counters for /metrics; monotonic except where noted. */
 typedef struct {
@@ -103,6 +112,16 @@ int ag_node_submit(ag_node *n, const uint8_t *raw, size_t len, ag_result *res,
  * saw (at most AG_NODE_CMT_SEEN_MAX ids or mempool.max_txs, whichever is more, the oldest
  * dropped first). */
 int ag_node_in_mempool(ag_node *n, const uint8_t hash[32]);
+
+/* CometBFT mode with the nop mempool (ag_node_config.cometbft_mempool). Takes the txs another
+ * node relayed (body: len u32le | tx, repeated), each checked as a submission; they are not
+ * relayed again. The framing is checked whole before any tx is taken (AG_E_TRUNCATED for a
+ * torn or empty frame, AG_E_TX_TOO_LARGE); AG_E_UNSUPPORTED on a node that does not keep its own mempool. */
+int ag_node_relay(ag_node *n, const uint8_t *body, size_t len, size_t *accepted, size_t *refused);
+/* The next proposal's txs from this node's pool, best first (ag_mempool_reap): copied into
+ * bytes, their lengths in *lens (the caller frees it). Returns their count. */
+size_t ag_node_proposal_txs(ag_node *n, size_t max_bytes, size_t max_txs, ag_buf *bytes, size_t **lens);
+int ag_node_own_mempool(const ag_node *n); /* CometBFT mode with the nop mempool */
 #define AG_NODE_CMT_SEEN_MAX 65536
 /* CometBFT mode, from the ABCI server: a CheckTx's outcome (recheck: after a block), a
  * committed block's tx ids, CometBFT gone (its mempool with it). */

@@ -68,6 +68,12 @@ class Client:
         """Submits signed tx bytes; {"hash", "status": "pending"} or ApiError."""
         return json.loads(self._raw("POST", "/v1/txs", tx_bytes, "application/octet-stream"))
 
+    def relay(self, txs: List[bytes]) -> Json:
+        """Relays signed txs as another node of the network would (POST /v1/txs/relay, nodes
+        with their own mempools): {"accepted", "refused"}; they are not relayed further."""
+        body = b"".join(len(t).to_bytes(4, "little") + t for t in txs)
+        return json.loads(self._raw("POST", "/v1/txs/relay", body, "application/octet-stream"))
+
     def simulate(self, txs: List[bytes]) -> Json:
         return json.loads(self._raw("POST", "/v1/simulate", json.dumps({"txs": [t.hex() for t in txs]}).encode()))
 

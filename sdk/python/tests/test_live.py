@@ -116,6 +116,20 @@ def test_a_bad_signature_is_refused():
     assert e.value.code == "bad_signature"
 
 
+def test_a_solo_node_takes_no_relayed_txs():
+    c = Client(API)
+    st = c.status()
+    me = owner()
+    raw = tx.build(tx.TRANSFER, st["chain_id"], me, c.account(me.address)["pending_nonce"], 10**6,
+                   tx.transfer(Keypair.generate().address, 1))
+    with pytest.raises(ApiError) as e:
+        c.relay([raw])
+    assert e.value.status == 400 and e.value.code == "unsupported"
+    with pytest.raises(ApiError) as e:
+        c.tx(tx.decode(raw).hash)
+    assert e.value.status == 404
+
+
 def test_async_client_and_block_subscription():
     async def run():
         c = AsyncClient(API)
