@@ -1,7 +1,10 @@
 /*
  * bench_cometbft.c — the chain on CometBFT (4 validators, `agora localnet`) against the solo
  * node, same machine, same load, same run:
- *   cometbft.localnet_tps   transfers finalized per second by the 4-validator localnet
+ *   cometbft.localnet_tps   transfers finalized per second by the 4-validator localnet as it
+ *                           starts by default (each node's own mempool, relayed: CometBFT's
+ *                           mempool.type "nop"); the note has the same with `--mempool flood`
+ *                           (CometBFT's mempool), run in the same process as the comparison
  *   cometbft.vs_solo        that divided by the solo node's figure
  *   cometbft.block_time_ms  median time between blocks under that load
  * The load: BENCH_TXS transfers (default 4000) from 40 dev keys, posted to the nodes' APIs by
@@ -14,7 +17,8 @@
  *                           pins, built by `scripts/cometbft load` as agora-load): transfers
  *                           pre-signed here, offered at BENCH_LOAD_RATE (default 1000) tx/s to
  *                           each validator's RPC websocket for 10 s; committed per second from
- *                           the start of the load to the last commit.
+ *                           the start of the load to the last commit. On the flood localnet: a
+ *                           nop mempool's RPC takes no txs.
  *   cometbft.load_tps_kvstore  CometBFT's own load tool (test/loadtime `load`, built by
  *                           `scripts/cometbft load`) against the same 4-validator network
  *                           running CometBFT's built-in kvstore app instead of Agora: txs
@@ -450,28 +454,41 @@ int main(void) {
   setenv("AGORA_COMETBFT", cometbft, 1);
   char dir[] = "/tmp/agora-bench-cmt-XXXXXX";
   if (!mkdtemp(dir)) return 1;
-  char root[600], solo[600];
+  char root[600], flood[600], solo[600];
   snprintf(root, sizeof root, "%s/net", dir);
+  snprintf(flood, sizeof flood, "%s/net-flood", dir);
   snprintf(solo, sizeof solo, "%s/solo", dir);
+  char apis[4][128];
+  for (int i = 0; i < 4; i++) snprintf(apis[i], sizeof apis[i], "http://127.0.0.1:%d", 41000 + 10 * i + 9);
+  /* the localnet as it starts by default: each node's own mempool, relayed (CometBFT's nop) */
   const char *ln[] = {AGORA_BIN, "--home", root, "localnet", "--detach", "--block-time", "300",
                       "--dev-accounts", "40", "--base-port", "41000", NULL};
   if (run(ln)) {
     fprintf(stderr, "bench_cometbft: localnet did not start\n");
     return 1;
   }
-  char apis[4][128];
-  for (int i = 0; i < 4; i++) snprintf(apis[i], sizeof apis[i], "http://127.0.0.1:%d", 41000 + 10 * i + 9);
-  double bt_cmt = 0, bt_solo = 0;
+  double bt_cmt = 0, bt_solo = 0, bt_flood = 0;
   double tps_cmt = drive(root, apis, 4, ntx, &bt_cmt);
+  const char *stop0[] = {AGORA_BIN, "--home", root, "localnet", "stop", NULL};
+  run(stop0);
+  /* the same with CometBFT's mempool (flood): the comparison point, and the one whose RPC takes
+   * txs, so CometBFT's load tools run against it */
+  const char *lf[] = {AGORA_BIN, "--home", flood, "localnet", "--detach", "--block-time", "300", "--mempool", "flood",
+                      "--dev-accounts", "40", "--base-port", "41000", NULL};
+  if (run(lf)) {
+    fprintf(stderr, "bench_cometbft: localnet --mempool flood did not start\n");
+    return 1;
+  }
+  double tps_flood = drive(flood, apis, 4, ntx, &bt_flood);
   long long load_committed = 0;
   const char *lr = getenv("BENCH_LOAD_RATE");
   int load_rate = lr && atoi(lr) > 0 ? atoi(lr) : LOAD_RATE;
-  double load_tps = agora_load(cometbft, root, apis, load_rate, LOAD_SECS, &load_committed);
-  const char *stop[] = {AGORA_BIN, "--home", root, "localnet", "stop", NULL};
+  double load_tps = agora_load(cometbft, flood, apis, load_rate, LOAD_SECS, &load_committed);
+  const char *stop[] = {AGORA_BIN, "--home", flood, "localnet", "stop", NULL};
   run(stop);
   /* the same network's CometBFT processes with kvstore, under CometBFT's own load tool */
   double kv_latency = 0;
-  double kv_tps = kvstore_load(cometbft, root, KV_RATE, KV_SECS, &kv_latency);
+  double kv_tps = kvstore_load(cometbft, flood, KV_RATE, KV_SECS, &kv_latency);
   /* the solo node with the same block interval, one API */
   const char *init[] = {AGORA_BIN, "--home", solo, "init", "--dev-accounts", "40", "--block-time", "300",
                         "--api", "127.0.0.1:41099", NULL};
@@ -490,9 +507,11 @@ int main(void) {
   kill(node, SIGTERM);
   waitpid(node, NULL, 0);
   char note[400];
-  snprintf(note, sizeof note, "4 validators on 127.0.0.1, timeout_commit 300 ms, %zu transfers", ntx);
+  snprintf(note, sizeof note, "4 validators on 127.0.0.1, timeout_commit 300 ms, %zu transfers; with CometBFT's "
+           "mempool (flood) %.0f tx/s, ratio %.2f", ntx, tps_flood, tps_flood > 0 ? tps_cmt / tps_flood : 0);
   bench_report("cometbft.localnet_tps", tps_cmt, "tx/s", note);
-  snprintf(note, sizeof note, "solo node with 300 ms blocks, same load: %.0f tx/s", tps_solo);
+  snprintf(note, sizeof note, "solo node with 300 ms blocks, same load: %.0f tx/s (with CometBFT's mempool: %.3f)",
+           tps_solo, tps_solo > 0 ? tps_flood / tps_solo : 0);
   bench_report("cometbft.vs_solo", tps_solo > 0 ? tps_cmt / tps_solo : 0, "ratio", note);
   snprintf(note, sizeof note, "median under load; solo node: %.0f ms", bt_solo);
   bench_report("cometbft.block_time_ms", bt_cmt, "ms", note);
