@@ -206,6 +206,21 @@ __attribute__((unused)) static pid_t sys_devnet_pid(const char *home, const char
 /* ---- nodes of a multi-node network, by API base URL --------------------------------------- */
 
 /* The node's committed height, -1 when it does not answer. */
+/* A counter from the node's /metrics ("name{labels}" exactly as printed); -1 when unreadable. */
+__attribute__((unused)) static long long sys_metric(const char *api, const char *series) {
+  char url[128];
+  snprintf(url, sizeof url, "%s/metrics", api);
+  ag_http_result r;
+  if (ag_http_request("GET", url, NULL, NULL, 0, 10000, &r)) return -1;
+  long long v = -1;
+  ag_buf_cstr(&r.body);
+  size_t sl = strlen(series);
+  for (const char *p = (const char *)r.body.data; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+    if (!strncmp(p, series, sl) && p[sl] == ' ') v = atoll(p + sl + 1);
+  ag_http_result_free(&r);
+  return v;
+}
+
 __attribute__((unused)) static long long sys_height(const char *api) {
   long st = 0;
   json_t *j = sys_get_json(api, "/v1/status", &st);

@@ -349,6 +349,11 @@ TEST(four_validators_survive_faults) {
           atomic_load(&load.read_pending), atomic_load(&load.read_committed), atomic_load(&load.read_missing));
   CHECK(atomic_load(&load.read_pending) > 0);
   CHECK_EQ(atomic_load(&load.read_missing), 0);
+  /* the load went to every node's API, and each node relayed its txs to the others */
+  for (int i = 0; i < NV; i++) {
+    CHECK(sys_metric(api[i], "agora_relay_received_txs_total{result=\"accepted\"}") > 0);
+    CHECK(sys_metric(api[i], "agora_relay_requests_total{result=\"ok\"}") > 0);
+  }
 
   /* 2. one validator killed: the others keep finalizing; restarted, it catches up */
   kill(cmt_pid[3], SIGKILL);

@@ -75,20 +75,7 @@ static int wait_finalized(int i, uint64_t n, int timeout_ms) {
 
 static long long height_of(int i) { return sys_height(api[i]); }
 
-/* A counter from node i's /metrics ("name{labels}" exactly as printed); -1 when unreadable. */
-static long long metric_of(int i, const char *series) {
-  char url[128];
-  snprintf(url, sizeof url, "%s/metrics", api[i]);
-  ag_http_result r;
-  if (ag_http_request("GET", url, NULL, NULL, 0, 10000, &r)) return -1;
-  long long v = -1;
-  ag_buf_cstr(&r.body);
-  size_t sl = strlen(series);
-  for (const char *p = (const char *)r.body.data; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
-    if (!strncmp(p, series, sl) && p[sl] == ' ') v = atoll(p + sl + 1);
-  ag_http_result_free(&r);
-  return v;
-}
+static long long metric_of(int i, const char *series) { return sys_metric(api[i], series); }
 
 static int wait_metric(int i, const char *series, long long at_least, int timeout_ms) {
   uint64_t end = ag_mono_ms() + (uint64_t)timeout_ms;

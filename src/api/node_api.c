@@ -921,6 +921,12 @@ static void h_metrics(ag_http_req *req, ag_http_resp *resp) {
   metric(b, "agora_api_tx_submissions_total", "counter", "Transactions submitted through the API, by result.");
   ag_buf_printf(b, "agora_api_tx_submissions_total{result=\"accepted\"} %llu\n", (unsigned long long)s->submit_ok);
   ag_buf_printf(b, "agora_api_tx_submissions_total{result=\"rejected\"} %llu\n", (unsigned long long)s->submit_rejected);
+  metric(b, "agora_relay_received_txs_total", "counter", "Transactions other nodes relayed here (nop mempool), by result.");
+  ag_buf_printf(b, "agora_relay_received_txs_total{result=\"accepted\"} %llu\n", (unsigned long long)s->relayed_in_ok);
+  ag_buf_printf(b, "agora_relay_received_txs_total{result=\"refused\"} %llu\n", (unsigned long long)s->relayed_in_refused);
+  metric(b, "agora_relay_requests_total", "counter", "Requests relaying this node's admitted transactions to a peer (nop mempool), by result.");
+  ag_buf_printf(b, "agora_relay_requests_total{result=\"ok\"} %llu\n", (unsigned long long)s->relay_out_ok);
+  ag_buf_printf(b, "agora_relay_requests_total{result=\"failed\"} %llu\n", (unsigned long long)s->relay_out_failed);
   uint64_t fb, fm, ff;
   ag_files_sync_stats(&fb, &fm, &ff);
   metric(b, "agora_files_fetched_total", "counter", "Files the chain announces that this node fetched from its file_peers, by kind.");

@@ -918,10 +918,12 @@ static void relay_batch(ag_node *n, const struct fwd_tx *q, size_t k) {
       ag_http_result_free(&r);
     }
     if (!rc) {
+      n->stats.relay_out_ok++;
       if (n->relay_fails[p]) ag_info("node", "relaying txs to %s again", n->cfg.file_peers[p]);
       n->relay_fails[p] = 0;
       continue;
     }
+    n->stats.relay_out_failed++;
     uint32_t f = n->relay_fails[p] < 16 ? ++n->relay_fails[p] : n->relay_fails[p];
     uint64_t skip = (uint64_t)1000 << (f - 1);
     n->relay_skip_until[p] = now + (skip > RELAY_SKIP_MAX_MS ? RELAY_SKIP_MAX_MS : skip);
@@ -961,6 +963,8 @@ int ag_node_relay(ag_node *n, const uint8_t *body, size_t len, size_t *accepted,
     if (rc) (*refused)++;
     else (*accepted)++;
   }
+  n->stats.relayed_in_ok += *accepted;
+  n->stats.relayed_in_refused += *refused;
   return 0;
 }
 

@@ -69,6 +69,8 @@ enum { AG_CMT_MEMPOOL_FLOOD = 0, AG_CMT_MEMPOOL_NOP = 1 };
 typedef struct {
   atomic_uint_fast64_t txs_ok, txs_failed;       /* executed in blocks */
   atomic_uint_fast64_t submit_ok, submit_rejected; /* API submissions */
+  atomic_uint_fast64_t relayed_in_ok, relayed_in_refused; /* nop mempool: txs peers relayed here */
+  atomic_uint_fast64_t relay_out_ok, relay_out_failed;    /* and requests relaying ours to a peer */
   atomic_uint_fast64_t blocks;
   atomic_uint_fast64_t evicted;
   atomic_uint_fast64_t rechecked_out;
