@@ -885,10 +885,60 @@ T2 static void mm_rows_avx2(const mm_ctx *c, int r0, int r1) {
   }
 }
 
-/* AVX-512: tile 8 rows x 1 token for decode, 4 rows x 4 tokens for prefill/training. */
+#define MM_TT 6
+/* AVX-512 prefill and training on fp32 rows: tiles of 4 rows x MM_TT tokens, 24 accumulators
+ * and 4 weight vectors in registers, so each weight vector loaded (the stream that comes from
+ * L2) feeds MM_TT FMAs. Each output is still ag_dot's 16 lanes in column order, then the tree:
+ * the tile's shape changes no bit. */
+T5 static void mm_f32_tiles_avx512(const mm_ctx *c, int r0, int r1) {
+  size_t n = (size_t)c->w->cols, rows = (size_t)c->w->rows, full = n / 16 * 16;
+  __mmask16 m = (__mmask16)((1u << (n - full)) - 1);
+  for (int t = 0; t < c->T; t += MM_TT) {
+    const float *xs[MM_TT];
+    UNROLL
+    for (int u = 0; u < MM_TT; u++) xs[u] = c->x + (size_t)(t + u < c->T ? t + u : t) * n;
+    for (int r = r0; r < r1; r += 4) {
+      const float *wp[4];
+      UNROLL
+      for (int i = 0; i < 4; i++) wp[i] = wrow_c(c, r + i < r1 ? r + i : r);
+      __m512 acc[4][MM_TT];
+      UNROLL
+      for (int i = 0; i < 4; i++)
+        UNROLL
+        for (int u = 0; u < MM_TT; u++) acc[i][u] = _mm512_setzero_ps();
+      for (size_t j = 0; j < full; j += 16) {
+        __m512 wv[4];
+        UNROLL
+        for (int i = 0; i < 4; i++) wv[i] = _mm512_loadu_ps(wp[i] + j);
+        UNROLL
+        for (int u = 0; u < MM_TT; u++) {
+          __m512 xv = _mm512_loadu_ps(xs[u] + j);
+          UNROLL
+          for (int i = 0; i < 4; i++) acc[i][u] = _mm512_fmadd_ps(wv[i], xv, acc[i][u]);
+        }
+      }
+      if (m) {
+        __m512 wv[4];
+        UNROLL
+        for (int i = 0; i < 4; i++) wv[i] = _mm512_maskz_loadu_ps(m, wp[i] + full);
+        UNROLL
+        for (int u = 0; u < MM_TT; u++) {
+          __m512 xv = _mm512_maskz_loadu_ps(m, xs[u] + full);
+          UNROLL
+          for (int i = 0; i < 4; i++) acc[i][u] = _mm512_mask3_fmadd_ps(wv[i], xv, acc[i][u], m);
+        }
+      }
+      for (int u = 0; u < MM_TT && t + u < c->T; u++)
+        store4(c->out + (size_t)(t + u) * rows + r, tree512x4(acc[0][u], acc[1][u], acc[2][u], acc[3][u]), r1 - r);
+    }
+  }
+}
+
+/* AVX-512: tile 8 rows x 1 token for decode (fp32 or Q8 rows), 4 rows x MM_TT tokens for
+ * prefill and training (fp32 rows). */
 T5 static void mm_rows_avx512(const mm_ctx *c, int r0, int r1) {
   const ag_mat *w = c->w;
-  size_t n = (size_t)w->cols, rows = (size_t)w->rows;
+  size_t n = (size_t)w->cols;
   int q8 = c->q8;
   size_t full = n / 16 * 16;
   __mmask16 m = (__mmask16)((1u << (n - full)) - 1);
@@ -934,63 +984,8 @@ T5 static void mm_rows_avx512(const mm_ctx *c, int r0, int r1) {
     }
     return;
   }
-  for (int t = 0; t < c->T; t += 4) {
-    const float *xs[4];
-    UNROLL
-    for (int u = 0; u < 4; u++) xs[u] = c->x + (size_t)(t + u < c->T ? t + u : t) * n;
-    for (int r = r0; r < r1; r += 4) {
-      const void *wp[4];
-      UNROLL
-      for (int i = 0; i < 4; i++) wp[i] = wrow_c(c, r + i < r1 ? r + i : r);
-      __m512 acc[4][4];
-      UNROLL
-      for (int i = 0; i < 4; i++)
-        UNROLL
-        for (int u = 0; u < 4; u++) acc[i][u] = _mm512_setzero_ps();
-      if (q8) {
-        for (size_t g = 0; g < n / 32; g++)
-          for (int h = 0; h < 2; h++) {
-            __m512 wv[4];
-            UNROLL
-            for (int i = 0; i < 4; i++) {
-              const uint8_t *b = (const uint8_t *)wp[i] + g * AG_Q8_BLOCK;
-              wv[i] = q8_widen5((const int8_t *)(b + 2) + h * 16, _mm512_set1_ps(q8_scale(b)));
-            }
-            UNROLL
-            for (int u = 0; u < 4; u++) {
-              __m512 xv = _mm512_loadu_ps(xs[u] + g * 32 + h * 16);
-              UNROLL
-              for (int i = 0; i < 4; i++) acc[i][u] = _mm512_fmadd_ps(wv[i], xv, acc[i][u]);
-            }
-          }
-      } else {
-        for (size_t j = 0; j < full; j += 16) {
-          __m512 wv[4];
-          UNROLL
-          for (int i = 0; i < 4; i++) wv[i] = _mm512_loadu_ps((const float *)wp[i] + j);
-          UNROLL
-          for (int u = 0; u < 4; u++) {
-            __m512 xv = _mm512_loadu_ps(xs[u] + j);
-            UNROLL
-            for (int i = 0; i < 4; i++) acc[i][u] = _mm512_fmadd_ps(wv[i], xv, acc[i][u]);
-          }
-        }
-        if (m) {
-          __m512 wv[4];
-          UNROLL
-          for (int i = 0; i < 4; i++) wv[i] = _mm512_maskz_loadu_ps(m, (const float *)wp[i] + full);
-          UNROLL
-          for (int u = 0; u < 4; u++) {
-            __m512 xv = _mm512_maskz_loadu_ps(m, xs[u] + full);
-            UNROLL
-            for (int i = 0; i < 4; i++) acc[i][u] = _mm512_mask3_fmadd_ps(wv[i], xv, acc[i][u], m);
-          }
-        }
-      }
-      for (int u = 0; u < 4 && t + u < c->T; u++)
-        store4(c->out + (size_t)(t + u) * rows + r, tree512x4(acc[0][u], acc[1][u], acc[2][u], acc[3][u]), r1 - r);
-    }
-  }
+  /* T > 1: the rows are fp32 here (mm_rows widens Q8 and the block types for a batch) */
+  mm_f32_tiles_avx512(c, r0, r1);
 }
 #endif
 
