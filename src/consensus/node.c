@@ -73,9 +73,18 @@ struct ag_node {
   pthread_t fwd;
   int forwarding, fwd_stop;
   uint64_t fwd_dropped; /* admitted, then refused by CometBFT's RPC (full) */
-  /* nop mempool: each relay peer's failures, and until when it is skipped (monotonic ms) */
-  uint32_t relay_fails[AG_FILE_PEERS_MAX];
-  uint64_t relay_skip_until[AG_FILE_PEERS_MAX];
+  /* nop mempool: one relay thread per peer, each at its own place in fwdq (absolute indexes;
+   * fwdq[0] is fwd_base), with its failures and until when it is skipped (monotonic ms) */
+  struct relay_peer {
+    ag_node *n;
+    int i;
+    pthread_t th;
+    uint64_t pos;
+    uint32_t fails;
+    uint64_t skip_until;
+  } relay[AG_FILE_PEERS_MAX];
+  int nrelay;
+  uint64_t fwd_base;
   /* state sync: the snapshot being written in the background */
   pthread_t snap;
   int snapping; /* a thread was started and not joined */
@@ -88,6 +97,7 @@ static void mplog_restore(ag_node *n);
 static void mplog_compact(ag_node *n);
 static void adm_evicted(void *ctx, const ag_mempool_entry *e);
 static void *forward_main(void *arg);
+static void *relay_main(void *arg);
 #define FWD_BATCH_MAX 256
 #define RELAY_BATCH_MAX 2000 /* txs per relay request (nop mempool), within FWD_BODY_MAX */
 
@@ -416,12 +426,26 @@ int ag_node_open(const ag_node_config *cfg, ag_node **out) {
     if (n->fwd_batch > FWD_BATCH_MAX) n->fwd_batch = FWD_BATCH_MAX;
     if (cfg->cometbft_mempool == AG_CMT_MEMPOOL_NOP) n->fwd_batch = RELAY_BATCH_MAX;
     pthread_cond_init(&n->fwd_cv, NULL);
-    if (cfg->mempool_persist) mplog_restore(n);
-    if ((rc = pthread_create(&n->fwd, NULL, forward_main, n)) != 0) {
-      rc = ag_fail(AG_E_INTERNAL, "cannot start the forwarding thread: %s", strerror(rc));
-      goto fail;
+    if (ag_node_own_mempool(n)) { /* before mplog_restore, whose resend may queue txs */
+      n->nrelay = cfg->nfile_peers; /* every peer from the queue's start (pos 0) */
+      for (int i = 0; i < cfg->nfile_peers; i++) n->relay[i] = (struct relay_peer){.n = n, .i = i};
+      for (int i = 0; i < cfg->nfile_peers; i++)
+        if ((rc = pthread_create(&n->relay[i].th, NULL, relay_main, &n->relay[i])) != 0) {
+          pthread_mutex_lock(&n->mu);
+          n->nrelay = i; /* the ones running, for ag_node_close to stop and join */
+          pthread_mutex_unlock(&n->mu);
+          rc = ag_fail(AG_E_INTERNAL, "cannot start a relay thread: %s", strerror(rc));
+          goto fail;
+        }
     }
-    n->forwarding = 1;
+    if (cfg->mempool_persist) mplog_restore(n);
+    if (!ag_node_own_mempool(n)) {
+      if ((rc = pthread_create(&n->fwd, NULL, forward_main, n)) != 0) {
+        rc = ag_fail(AG_E_INTERNAL, "cannot start the forwarding thread: %s", strerror(rc));
+        goto fail;
+      }
+      n->forwarding = 1;
+    }
   } else {
     if ((rc = load_genesis(cfg->home, &n->genesis))) goto fail;
     if ((rc = ag_node_key_load(cfg->home, &n->key))) {
@@ -474,12 +498,13 @@ void ag_node_close(ag_node *n) {
     pthread_join(n->resend, NULL);
   }
   ag_node_snapshot_wait(n);
-  if (n->forwarding) {
+  if (n->forwarding || n->nrelay) {
     pthread_mutex_lock(&n->mu);
     n->fwd_stop = 1;
-    pthread_cond_signal(&n->fwd_cv);
+    pthread_cond_broadcast(&n->fwd_cv);
     pthread_mutex_unlock(&n->mu);
-    pthread_join(n->fwd, NULL);
+    if (n->forwarding) pthread_join(n->fwd, NULL);
+    for (int i = 0; i < n->nrelay; i++) pthread_join(n->relay[i].th, NULL);
   }
   for (size_t i = 0; i < n->nfwd; i++) free(n->fwdq[i].raw);
   free(n->fwdq);
@@ -856,16 +881,18 @@ static int admit(ag_node *n, const uint8_t *raw, size_t len, const uint8_t hash[
                          n->cfg.cometbft_rpc);
   int rc = adm_add(n, raw, len, AG_CHECK_NEW);
   if (rc) return rc;
-  if (n->nfwd == n->cfwd) {
-    n->cfwd = n->cfwd ? 2 * n->cfwd : 256;
-    n->fwdq = ag_xrealloc(n->fwdq, n->cfwd * sizeof *n->fwdq);
+  if (!ag_node_own_mempool(n) || n->nrelay) { /* queued for CometBFT's RPC, or for the peers */
+    if (n->nfwd == n->cfwd) {
+      n->cfwd = n->cfwd ? 2 * n->cfwd : 256;
+      n->fwdq = ag_xrealloc(n->fwdq, n->cfwd * sizeof *n->fwdq);
+    }
+    struct fwd_tx *f = &n->fwdq[n->nfwd++];
+    f->raw = ag_xmalloc(len);
+    memcpy(f->raw, raw, len);
+    f->len = (uint32_t)len;
+    memcpy(f->hash, hash, 32);
+    pthread_cond_broadcast(&n->fwd_cv);
   }
-  struct fwd_tx *f = &n->fwdq[n->nfwd++];
-  f->raw = ag_xmalloc(len);
-  memcpy(f->raw, raw, len);
-  f->len = (uint32_t)len;
-  memcpy(f->hash, hash, 32);
-  pthread_cond_signal(&n->fwd_cv);
   ag_txset_add(&n->cmt_seen, hash, n->height); /* pending now; gone if CometBFT never checks it */
   if (n->cfg.mempool_persist && !ag_txset_has(&n->own_set, hash) && n->nown < n->cfg.mempool.max_txs) {
     own_add(n, hash, raw, len); /* kept until a block has it */
@@ -888,29 +915,71 @@ static void adm_drop(ag_node *n, const uint8_t hash[32]) {
  *
  * With mempool.type = "nop" CometBFT keeps no txs: it never calls CheckTx, gossips none, and
  * asks PrepareProposal for the block with an empty list. The pool is then `adm` itself: the
- * API admits into it as above, the forwarding thread relays each admitted tx once to every
- * peer's POST /v1/txs/relay (file_peers; a peer takes it as a submission and does not relay
- * it again), and the proposer's PrepareProposal reaps its block from it, best first. A peer
- * that does not answer is skipped for a while (1 s, doubling to a minute): what it missed
- * still reaches a block when this node, or another that has it, proposes. */
+ * API admits into it as above, a thread per peer relays each admitted tx once to that peer's
+ * POST /v1/txs/relay (file_peers; a peer takes it as a submission and does not relay it
+ * again), and the proposer's PrepareProposal reaps its block from it, best first (below). */
 
-#define RELAY_TIMEOUT_MS 2000
+/* a busy peer checks 2,000 txs in well under this; a hung one holds up only its own thread */
+#define RELAY_TIMEOUT_MS 5000
 #define RELAY_SKIP_MAX_MS 60000
+#define RELAY_BATCH_MIN 256 /* fewer queued than this: wait RELAY_GATHER_MS for more first */
+#define RELAY_GATHER_MS 10
 
-static void relay_batch(ag_node *n, const struct fwd_tx *q, size_t k) {
+/* Under n->mu: frees the queued txs every peer has passed. */
+static void relay_trim(ag_node *n) {
+  uint64_t low = n->fwd_base + n->nfwd;
+  for (int i = 0; i < n->nrelay; i++)
+    if (n->relay[i].pos < low) low = n->relay[i].pos;
+  size_t k = (size_t)(low - n->fwd_base);
+  if (!k) return;
+  for (size_t i = 0; i < k; i++) free(n->fwdq[i].raw);
+  memmove(n->fwdq, n->fwdq + k, (n->nfwd - k) * sizeof *n->fwdq);
+  n->nfwd -= k;
+  n->fwd_base = low;
+}
+
+/* One peer's relay: the queue from its place on, a batch per request. A peer that fails (no
+ * answer in RELAY_TIMEOUT_MS, or not 200) is skipped for 1 s, doubling to a minute, and what
+ * is queued meanwhile is not sent to it: it stays in this node's pool, and reaches a block
+ * when this node, or another that has it, proposes. So a slow or dead peer holds up no other. */
+static void *relay_main(void *arg) {
+  struct relay_peer *rp = arg;
+  ag_node *n = rp->n;
+  const char *peer = n->cfg.file_peers[rp->i];
+  char url[400];
+  snprintf(url, sizeof url, "%s/v1/txs/relay", peer);
   ag_buf body;
   ag_buf_init(&body);
-  for (size_t i = 0; i < k; i++) {
-    uint8_t l[4];
-    ag_put_u32le(l, q[i].len);
-    ag_buf_put(&body, l, 4);
-    ag_buf_put(&body, q[i].raw, q[i].len);
-  }
-  for (int p = 0; p < n->cfg.nfile_peers && !ag_node_stopping(n); p++) {
+  pthread_mutex_lock(&n->mu);
+  for (;;) {
+    while (!n->fwd_stop && rp->pos == n->fwd_base + n->nfwd) pthread_cond_wait(&n->fwd_cv, &n->mu);
+    if (n->fwd_stop) break;
     uint64_t now = ag_mono_ms();
-    if (now < n->relay_skip_until[p]) continue;
-    char url[400];
-    snprintf(url, sizeof url, "%s/v1/txs/relay", n->cfg.file_peers[p]);
+    if (now < rp->skip_until) { /* skipped: what is queued now is not for it */
+      rp->pos = n->fwd_base + n->nfwd;
+      relay_trim(n);
+      pthread_mutex_unlock(&n->mu);
+      ag_sleep_ms(rp->skip_until - now < 100 ? (uint32_t)(rp->skip_until - now) : 100);
+      pthread_mutex_lock(&n->mu);
+      continue;
+    }
+    if (n->fwd_base + n->nfwd - rp->pos < RELAY_BATCH_MIN) { /* a moment for more to come: fewer, fuller requests */
+      pthread_mutex_unlock(&n->mu);
+      ag_sleep_ms(RELAY_GATHER_MS);
+      pthread_mutex_lock(&n->mu);
+      if (n->fwd_stop) break;
+    }
+    size_t from = (size_t)(rp->pos - n->fwd_base), k = 0, bytes = 0;
+    body.len = 0;
+    while (from + k < n->nfwd && k < RELAY_BATCH_MAX && (k == 0 || bytes + n->fwdq[from + k].len + 4 <= FWD_BODY_MAX)) {
+      const struct fwd_tx *q = &n->fwdq[from + k++];
+      uint8_t l[4];
+      ag_put_u32le(l, q->len);
+      ag_buf_put(&body, l, 4);
+      ag_buf_put(&body, q->raw, q->len);
+      bytes += q->len + 4;
+    }
+    pthread_mutex_unlock(&n->mu);
     ag_http_result r;
     int rc = ag_http_request("POST", url, "application/octet-stream", body.data, body.len, RELAY_TIMEOUT_MS, &r);
     if (!rc) {
@@ -919,17 +988,23 @@ static void relay_batch(ag_node *n, const struct fwd_tx *q, size_t k) {
     }
     if (!rc) {
       n->stats.relay_out_ok++;
-      if (n->relay_fails[p]) ag_info("node", "relaying txs to %s again", n->cfg.file_peers[p]);
-      n->relay_fails[p] = 0;
-      continue;
+      if (rp->fails) ag_info("node", "relaying txs to %s again", peer);
+      rp->fails = 0;
+    } else {
+      n->stats.relay_out_failed++;
+      if (rp->fails < 16) rp->fails++;
+      uint64_t skip = (uint64_t)1000 << (rp->fails - 1);
+      rp->skip_until = ag_mono_ms() + (skip > RELAY_SKIP_MAX_MS ? RELAY_SKIP_MAX_MS : skip);
+      if (rp->fails == 1) ag_warn("node", "relaying %zu txs to %s: %s; skipping it for a while", k, peer, ag_errmsg(rc));
     }
-    n->stats.relay_out_failed++;
-    uint32_t f = n->relay_fails[p] < 16 ? ++n->relay_fails[p] : n->relay_fails[p];
-    uint64_t skip = (uint64_t)1000 << (f - 1);
-    n->relay_skip_until[p] = now + (skip > RELAY_SKIP_MAX_MS ? RELAY_SKIP_MAX_MS : skip);
-    if (f == 1) ag_warn("node", "relaying %zu txs to %s: %s; skipping it for a while", k, n->cfg.file_peers[p], ag_errmsg(rc));
+    pthread_mutex_lock(&n->mu);
+    rp->pos += k;
+    relay_trim(n);
   }
+  pthread_mutex_unlock(&n->mu);
   ag_buf_free(&body);
+  ag_http_client_cleanup();
+  return NULL;
 }
 
 int ag_node_relay(ag_node *n, const uint8_t *body, size_t len, size_t *accepted, size_t *refused) {
@@ -1043,9 +1118,7 @@ static void *forward_main(void *arg) {
     struct fwd_tx *q = ag_xmalloc(k * sizeof *q);
     memcpy(q, n->fwdq, k * sizeof *q);
     pthread_mutex_unlock(&n->mu);
-    int rc = 0;
-    if (ag_node_own_mempool(n)) relay_batch(n, q, k); /* best effort: the txs stay in this pool */
-    else rc = forward_batch(n, q, k);
+    int rc = forward_batch(n, q, k);
     pthread_mutex_lock(&n->mu);
     if (rc == AG_E_TOO_LARGE && k > 1) {
       n->fwd_batch = k / 2;
