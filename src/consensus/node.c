@@ -99,7 +99,7 @@ static void adm_evicted(void *ctx, const ag_mempool_entry *e);
 static void *forward_main(void *arg);
 static void *relay_main(void *arg);
 #define FWD_BATCH_MAX 256
-#define RELAY_BATCH_MAX 2000 /* txs per relay request (nop mempool), within FWD_BODY_MAX */
+#define RELAY_BATCH_MAX 2000 /* txs per relay request (nop mempool; relay_main), within FWD_BODY_MAX */
 
 /* ---- config ----------------------------------------------------------------------------- */
 
@@ -424,7 +424,6 @@ int ag_node_open(const ag_node_config *cfg, ag_node **out) {
     ag_mempool_on_evict(n->adm, adm_evicted, n);
     n->fwd_batch = cfg->cometbft_batch ? cfg->cometbft_batch : 1;
     if (n->fwd_batch > FWD_BATCH_MAX) n->fwd_batch = FWD_BATCH_MAX;
-    if (cfg->cometbft_mempool == AG_CMT_MEMPOOL_NOP) n->fwd_batch = RELAY_BATCH_MAX;
     pthread_cond_init(&n->fwd_cv, NULL);
     if (ag_node_own_mempool(n)) { /* before mplog_restore, whose resend may queue txs */
       n->nrelay = cfg->nfile_peers; /* every peer from the queue's start (pos 0) */
